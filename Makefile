@@ -1,0 +1,50 @@
+# ccbox: `make demo` and `make test` set up everything they need on a fresh Debian machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.ccbox-installed
+PY_SOURCES := appliance drivers acd ivr recorder webui firmware_tools tests setup.py
+
+.PHONY: all demo test lint typecheck unit bench deps system-deps clean
+
+all: deps
+
+system-deps:
+	@scripts/system-deps.sh
+
+$(BIN)/python:
+	@scripts/system-deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+
+# Installs ccbox in editable mode; this also builds the Cython extensions in place.
+$(STAMP): $(BIN)/python setup.py pyproject.toml constraints.txt $(wildcard */*.pyx)
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	@touch $@
+
+deps: system-deps $(STAMP)
+
+demo: deps
+	$(BIN)/ccbox demo --data-dir ccbox-data
+
+lint: deps
+	$(BIN)/ruff check $(PY_SOURCES)
+	$(BIN)/ruff format --check $(PY_SOURCES)
+
+typecheck: deps
+	$(BIN)/mypy
+
+# The whole suite: lint, types, then every test on SQLite and on a private PostgreSQL server.
+test: lint typecheck
+	@set -e; \
+	url=$$(scripts/test-postgres.sh start); \
+	trap 'scripts/test-postgres.sh stop' EXIT; \
+	CCBOX_TEST_PG_URL="$$url" $(BIN)/pytest -q
+
+bench: deps
+	$(BIN)/python tests/benchmarks/run.py --output build/bench.json
+
+clean:
+	rm -rf build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	find . -path ./.venv -prune -o \( -name '*.so' -o -name '__pycache__' \) -print | xargs rm -rf
+	rm -f recorder/_g711_c.c

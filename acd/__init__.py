@@ -1,0 +1,1 @@
+"""The ACD: agents, skills, queues, routing strategies, outbound dialer and callbacks."""

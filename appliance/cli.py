@@ -1,0 +1,213 @@
+"""ccbox: the admin command line (config check, database migrations, users, the demo)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from twisted.internet import defer
+from twisted.python.failure import Failure
+
+from appliance import config as config_mod
+from appliance.db import migrate
+from appliance.db.connector import DatabaseNotMigrated, DBConnector
+from appliance.db.engine import create_engine
+from appliance.db.model import ROLES
+
+T = TypeVar("T")
+
+
+class CliError(Exception):
+    """A message for the user; exit status 1."""
+
+
+def resolved(d: defer.Deferred[T]) -> T:
+    """The result of an already-fired Deferred (the CLI's database runs inline)."""
+    box: list[Any] = []
+    d.addBoth(box.append)
+    if not box:
+        raise RuntimeError("the Deferred has not fired")
+    if isinstance(box[0], Failure):
+        box[0].raiseException()
+    result: T = box[0]
+    return result
+
+
+def load_config(args: argparse.Namespace) -> config_mod.Config:
+    from appliance.daemon import default_config_path
+
+    path = args.config or default_config_path()
+    return config_mod.load(path)
+
+
+def open_db(config: config_mod.Config) -> DBConnector:
+    """A started inline connector: refuses an unmigrated database like the daemon does."""
+    db = DBConnector(
+        None,  # type: ignore[arg-type]  # inline: no reactor, no threads
+        config.database_url,
+        upgrade_command=f"ccbox --config {config.path} db upgrade",
+        inline=True,
+    )
+    resolved(db.startService())
+    return db
+
+
+# ---- commands ---------------------------------------------------------------------------
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    print(f"{config.path}: ok")
+    return 0
+
+
+def cmd_config_sample(args: argparse.Namespace) -> int:
+    sys.stdout.write(config_mod.render(Path(args.data_dir)))
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(config.database_url)
+    try:
+        before = migrate.current_revision(engine)
+        migrate.upgrade(engine)
+        after = migrate.current_revision(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        print(f"database already at revision {after}")
+    else:
+        print(f"database upgraded from {before or 'empty'} to {after}")
+    return 0
+
+
+def cmd_db_status(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    engine = create_engine(config.database_url)
+    try:
+        state = migrate.schema_state(engine)
+    finally:
+        engine.dispose()
+    print(f"current: {state.current or 'empty'}  head: {state.head}")
+    return 0 if state.up_to_date else 1
+
+
+def read_new_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        line = sys.stdin.readline()
+        return line.rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise CliError("no terminal to ask for the password: use --password-stdin")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Again: "):
+        raise CliError("the two passwords differ")
+    return first
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    password = read_new_password(args)
+    db = open_db(config)
+    try:
+        user = resolved(db.users.add(args.username, password, args.role, args.display_name))
+    except ValueError as exc:  # DuplicateError, WeakPassword and bad names are ValueErrors
+        raise CliError(str(exc)) from None
+    finally:
+        resolved(db.stopService())
+    print(f"user {user.username} ({user.role}) created")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from appliance import demo
+
+    return demo.main(
+        Path(args.data_dir),
+        port=args.port,
+        headless=args.headless,
+        duration=args.duration,
+        report=args.report,
+    )
+
+
+# ---- parser -------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ccbox", description="Administer a ccbox appliance.")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="config file (default: $CCBOX_CONFIG or /etc/ccbox/ccbox.conf)",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(
+        name: str, fn: Callable[[argparse.Namespace], int], help_: str, parent: Any = sub
+    ) -> argparse.ArgumentParser:
+        sp: argparse.ArgumentParser = parent.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(func=fn)
+        return sp
+
+    cfg = sub.add_parser("config", help="check or print the configuration")
+    cfg_sub = cfg.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
+    add("check", cmd_config_check, "check the config file; print every problem", cfg_sub)
+    sample = add("sample", cmd_config_sample, "print a complete config with defaults", cfg_sub)
+    sample.add_argument("--data-dir", default="/var/lib/ccbox")
+
+    db = sub.add_parser("db", help="database migrations")
+    db_sub = db.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
+    add("upgrade", cmd_db_upgrade, "apply every pending migration", db_sub)
+    add("status", cmd_db_status, "show the schema revision (exit 1 when behind)", db_sub)
+
+    user = sub.add_parser("user", help="web UI users")
+    user_sub = user.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
+    ua = add("add", cmd_user_add, "create a user", user_sub)
+    ua.add_argument("username")
+    ua.add_argument("--role", required=True, choices=ROLES)
+    ua.add_argument("--display-name", default="")
+    ua.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input",
+    )
+
+    demo = add("demo", cmd_demo, "run the demo appliance from a local data directory")
+    demo.add_argument("--data-dir", default="ccbox-data")
+    demo.add_argument("--port", type=int, default=8080, help="web UI port (default 8080)")
+    demo.add_argument(
+        "--headless",
+        action="store_true",
+        help="run without waiting for a person; stop after --duration",
+    )
+    demo.add_argument("--duration", type=float, default=10.0, help="seconds (with --headless)")
+    demo.add_argument(
+        "--report", choices=("json",), default=None, help="print one JSON summary line at the end"
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except config_mod.ConfigError as exc:
+        for problem in exc.problems:
+            print(f"ccbox: {exc.path}: {problem}", file=sys.stderr)
+        return 2
+    except (CliError, DatabaseNotMigrated) as exc:
+        print(f"ccbox: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,322 @@
+"""The appliance's one configuration file: parse, check every value, and say what is wrong.
+
+The file is INI (``/etc/ccbox/ccbox.conf`` on a box, ``./ccbox-data/ccbox.conf`` for the
+demo). Checking collects *every* problem, each as one line naming ``[section] key`` and
+what is wrong, so an installer fixes the file in one pass; the daemon refuses to start
+while any remain. Unknown sections and keys are errors too: a typo must not silently fall
+back to a default.
+"""
+
+from __future__ import annotations
+
+import configparser
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PATH = Path("/etc/ccbox/ccbox.conf")
+LOCALES = ("en", "zh_CN")
+LOG_LEVELS = ("debug", "info", "warn", "error")
+
+
+class ConfigError(Exception):
+    """The file cannot be used; ``problems`` holds one line per bad key."""
+
+    def __init__(self, path: Path | str, problems: list[str]) -> None:
+        self.path = str(path)
+        self.problems = problems
+        super().__init__("\n".join(f"{self.path}: {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class AmiConfig:
+    host: str
+    port: int
+    username: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class FastAgiConfig:
+    bind: str
+    port: int
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    bind: str
+    port: int
+    session_idle_minutes: int
+    secure_cookies: bool
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    data_dir: Path
+    locale: str
+    log_level: str
+    database_url: str
+    ami: AmiConfig
+    fastagi: FastAgiConfig
+    web: WebConfig
+    recording_dir: Path
+
+
+# ---- value checkers: each returns the parsed value or raises ValueError(reason) ----------
+
+
+def _text(raw: str) -> str:
+    if any(ord(c) < 32 for c in raw):
+        raise ValueError("contains control characters")
+    return raw
+
+
+def _nonempty(raw: str) -> str:
+    if not raw:
+        raise ValueError("must not be empty")
+    return _text(raw)
+
+
+def _int_range(lo: int, hi: int) -> Callable[[str], int]:
+    def check(raw: str) -> int:
+        try:
+            value = int(raw, 10)
+        except ValueError:
+            raise ValueError(f"not a whole number (expected {lo} to {hi})") from None
+        if not lo <= value <= hi:
+            raise ValueError(f"out of range (expected {lo} to {hi})")
+        return value
+
+    return check
+
+
+_port = _int_range(1, 65535)
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
+    def check(raw: str) -> str:
+        if raw not in options:
+            raise ValueError(f"must be one of: {', '.join(options)}")
+        return raw
+
+    return check
+
+
+def _bool(raw: str) -> bool:
+    value = raw.lower()
+    if value in ("1", "yes", "true", "on"):
+        return True
+    if value in ("0", "no", "false", "off"):
+        return False
+    raise ValueError("must be yes or no")
+
+
+def _ip(raw: str) -> str:
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        raise ValueError(
+            "not an IP address (use 127.0.0.1, 0.0.0.0 or an address of this box)"
+        ) from None
+
+
+def _host(raw: str) -> str:
+    raw = _nonempty(raw)
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        pass
+    labels = raw.rstrip(".").split(".")
+    if len(raw) > 253 or not all(
+        0 < len(label) <= 63 and label.replace("-", "").isalnum() and label.isascii()
+        for label in labels
+    ):
+        raise ValueError("not a host name or IP address")
+    return raw
+
+
+def _abs_path(raw: str) -> Path:
+    raw = _nonempty(raw)
+    path = Path(raw)
+    if not path.is_absolute():
+        raise ValueError("must be an absolute path")
+    return path
+
+
+def _db_url(raw: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    raw = _nonempty(raw)
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ValueError(
+            "not a database URL (e.g. sqlite:////var/lib/ccbox/ccbox.sqlite)"
+        ) from None
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ValueError("only sqlite and postgresql databases are supported")
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        raise ValueError("a SQLite database must be a file")
+    return raw
+
+
+# ---- the schema: section -> key -> (checker, default or None when derived) ---------------
+
+_Checker = Callable[[str], Any]
+SCHEMA: dict[str, dict[str, tuple[_Checker, str | None]]] = {
+    "ccbox": {
+        "data_dir": (_abs_path, "/var/lib/ccbox"),
+        "locale": (_choice(LOCALES), "en"),
+        "log_level": (_choice(LOG_LEVELS), "info"),
+    },
+    "database": {
+        # default: sqlite in data_dir
+        "url": (_db_url, None),
+    },
+    "ami": {
+        "host": (_host, "127.0.0.1"),
+        "port": (_port, "5038"),
+        "username": (_nonempty, "ccbox"),
+        "secret": (_text, ""),
+    },
+    "fastagi": {
+        "bind": (_ip, "127.0.0.1"),
+        "port": (_port, "4573"),
+    },
+    "web": {
+        "bind": (_ip, "127.0.0.1"),
+        "port": (_port, "8080"),
+        "session_idle_minutes": (_int_range(5, 7 * 24 * 60), "480"),
+        "secure_cookies": (_bool, "no"),
+    },
+    "recording": {
+        # default: <data_dir>/recordings
+        "dir": (_abs_path, None),
+    },
+}
+
+
+def parse(text: str, path: Path | str = "<string>") -> Config:
+    """Parse and check config text; raise ConfigError listing every problem."""
+    parser = configparser.ConfigParser(interpolation=None, empty_lines_in_values=False)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keys are case-sensitive
+    try:
+        parser.read_string(text, source=str(path))
+    except configparser.Error as exc:
+        line = exc.message.splitlines()[0] if hasattr(exc, "message") else str(exc)
+        raise ConfigError(path, [f"cannot be read as an INI file: {line}"]) from None
+
+    problems: list[str] = []
+    values: dict[tuple[str, str], Any] = {}
+    for section in parser.sections():
+        if section not in SCHEMA:
+            problems.append(f"[{section}]: unknown section (known: {', '.join(SCHEMA)})")
+            continue
+        for key in parser[section]:
+            if key not in SCHEMA[section]:
+                known = ", ".join(SCHEMA[section])
+                problems.append(f"[{section}] {key}: unknown key (known: {known})")
+    for section, keys in SCHEMA.items():
+        for key, (check, default) in keys.items():
+            raw = parser.get(section, key, fallback=None)
+            if raw is None:
+                if default is None:
+                    continue
+                raw = default
+            try:
+                values[section, key] = check(raw.strip())
+            except ValueError as exc:
+                shown = raw if len(raw) <= 60 else raw[:57] + "..."
+                problems.append(f"[{section}] {key} = {shown!r}: {exc}")
+    if problems:
+        raise ConfigError(path, problems)
+
+    data_dir: Path = values["ccbox", "data_dir"]
+    return Config(
+        path=Path(path),
+        data_dir=data_dir,
+        locale=values["ccbox", "locale"],
+        log_level=values["ccbox", "log_level"],
+        database_url=values.get(("database", "url"), f"sqlite:///{data_dir / 'ccbox.sqlite'}"),
+        ami=AmiConfig(
+            host=values["ami", "host"],
+            port=values["ami", "port"],
+            username=values["ami", "username"],
+            secret=values["ami", "secret"],
+        ),
+        fastagi=FastAgiConfig(bind=values["fastagi", "bind"], port=values["fastagi", "port"]),
+        web=WebConfig(
+            bind=values["web", "bind"],
+            port=values["web", "port"],
+            session_idle_minutes=values["web", "session_idle_minutes"],
+            secure_cookies=values["web", "secure_cookies"],
+        ),
+        recording_dir=values.get(("recording", "dir"), data_dir / "recordings"),
+    )
+
+
+def load(path: Path | str) -> Config:
+    """Read and check the file at ``path``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, ["file not found"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, ["is not UTF-8 text"]) from None
+    except OSError as exc:
+        raise ConfigError(path, [f"cannot be read: {exc.strerror}"]) from None
+    return parse(text, path)
+
+
+def render(data_dir: Path, web_port: int = 8080, database_url: str | None = None) -> str:
+    """A complete, commented config file with every default spelled out."""
+    db_line = (
+        f"url = {database_url}" if database_url else "# url = sqlite:///<data_dir>/ccbox.sqlite"
+    )
+    return f"""\
+# ccbox configuration. Every key is optional; the value shown is the default unless noted.
+# Check it with: ccbox --config <this file> config check
+
+[ccbox]
+# Where the database, recordings and prompts live (absolute path).
+data_dir = {data_dir}
+# Default language of the web UI: en or zh_CN (each user can pick their own).
+locale = en
+# debug, info, warn or error.
+log_level = info
+
+[database]
+# SQLAlchemy URL: sqlite:////abs/path.sqlite (default, in data_dir) or
+# postgresql+psycopg://user:password@host/dbname
+{db_line}
+
+[ami]
+# The Asterisk Manager Interface of the local Asterisk.
+host = 127.0.0.1
+port = 5038
+username = ccbox
+secret =
+
+[fastagi]
+# Where Asterisk's AGI(agi://...) connects. Keep it on loopback unless Asterisk runs elsewhere.
+bind = 127.0.0.1
+port = 4573
+
+[web]
+# The admin/agent web UI. Use 0.0.0.0 to serve the whole LAN.
+bind = 127.0.0.1
+port = {web_port}
+# Sessions end after this many idle minutes.
+session_idle_minutes = 480
+# yes when the UI is served over HTTPS (behind a TLS proxy): cookies get the Secure flag.
+secure_cookies = no
+
+[recording]
+# Where call recordings are written (default: <data_dir>/recordings).
+# dir = /var/spool/ccbox/recordings
+"""

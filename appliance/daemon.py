@@ -1,0 +1,108 @@
+"""ccboxd: the appliance daemon. One Twisted reactor, the service tree, systemd integration."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import defer
+from twisted.internet.error import CannotListenError
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from appliance import config as config_mod
+from appliance.db.connector import DatabaseNotMigrated
+from appliance.logsetup import start_logging
+from appliance.master import ApplianceMaster
+from appliance.sdnotify import Notifier
+
+log = Logger(namespace="ccbox.daemon")
+
+
+def default_config_path() -> Path:
+    import os
+
+    return Path(os.environ.get("CCBOX_CONFIG") or config_mod.DEFAULT_PATH)
+
+
+class Daemon:
+    """Runs the master on a reactor: readiness and watchdog to systemd, clean SIGTERM."""
+
+    def __init__(self, reactor: Any, config: config_mod.Config, notifier: Notifier) -> None:
+        self.reactor = reactor
+        self.config = config
+        self.notifier = notifier
+        self.master = ApplianceMaster(config, reactor)
+        self.exit_code = 0
+        self._watchdog: Any = None
+
+    def start(self) -> defer.Deferred[None]:
+        self.reactor.addSystemEventTrigger("before", "shutdown", self.stop)
+        self.master.startService()
+        return self.master.ready.addCallbacks(self._ready, self._failed)
+
+    def _ready(self, _: object) -> None:
+        web = self.master.web
+        status = f"ready; web UI on http://{self.config.web.bind}:{web.port_number}/"
+        log.info("ccboxd {status}", status=status)
+        self.notifier.ready(status)
+        self._watchdog = self.notifier.start_watchdog(self.reactor)
+
+    def _failed(self, failure: Failure) -> None:
+        if failure.check(DatabaseNotMigrated, CannotListenError, OSError):
+            log.error("cannot start: {err}", err=failure.value)
+        else:
+            log.failure("cannot start", failure)
+        self.exit_code = 1
+        self.reactor.stop()
+
+    def stop(self) -> defer.Deferred[None]:
+        log.info("stopping")
+        self.notifier.stopping()
+        if self._watchdog is not None and self._watchdog.running:
+            self._watchdog.stop()
+        return self.master.stopService()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ccboxd", description="The ccbox appliance daemon.")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="config file (default: $CCBOX_CONFIG or /etc/ccbox/ccbox.conf)",
+    )
+    args = parser.parse_args(argv)
+    path = args.config or default_config_path()
+    try:
+        config = config_mod.load(path)
+    except config_mod.ConfigError as exc:
+        for problem in exc.problems:
+            print(f"ccboxd: {exc.path}: {problem}", file=sys.stderr)
+        return 2
+    return run(config)
+
+
+def run(config: config_mod.Config, on_ready: Any = None) -> int:
+    """Run the daemon until SIGTERM/SIGINT; return the process exit code."""
+    from twisted.internet import reactor as _reactor
+
+    reactor: Any = _reactor
+    start_logging(config.log_level)
+    daemon = Daemon(reactor, config, Notifier())
+
+    def go() -> None:
+        d = daemon.start()
+        if on_ready is not None:
+            d.addCallback(lambda _: on_ready(daemon) if daemon.exit_code == 0 else None)
+            d.addErrback(lambda f: log.failure("demo driver failed", f))
+
+    reactor.callWhenRunning(go)
+    reactor.run()
+    return daemon.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The database: schema (SQLAlchemy Core), migrations (Alembic) and the connector service."""

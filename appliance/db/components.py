@@ -1,0 +1,323 @@
+"""Database components, one per table family; each public method returns a Deferred of data."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from twisted.internet import defer
+
+from appliance import passwords
+from appliance.db import model
+
+if TYPE_CHECKING:
+    from appliance.db.connector import DBConnector
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class DuplicateError(ValueError):
+    """A row with that unique name already exists."""
+
+
+@dataclass(frozen=True)
+class UserRow:
+    id: int
+    username: str
+    role: str
+    display_name: str
+    locale: str | None
+    active: bool
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class LoginRecord:
+    user: UserRow
+    password_hash: str
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    id: int
+    number: str
+    name: str
+    department: str
+    device: str
+    status: str
+
+
+@dataclass(frozen=True)
+class SkillRow:
+    id: int
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    id: int
+    name: str
+    display_name: str
+    strategy: str
+    service_level_s: int
+    skills: tuple[tuple[str, int], ...]  # (skill name, minimum level)
+
+
+class _Component:
+    def __init__(self, db: DBConnector) -> None:
+        self.db = db
+
+
+def _insert(conn: Connection, table: sa.Table, what: str, **values: Any) -> int:
+    try:
+        with conn.begin_nested():
+            result = conn.execute(table.insert().values(**values))
+    except sa.exc.IntegrityError:
+        raise DuplicateError(f"{what} already exists") from None
+    pk = result.inserted_primary_key
+    assert pk is not None
+    return int(pk[0])
+
+
+class UsersComponent(_Component):
+    @staticmethod
+    def _row(r: sa.Row[Any]) -> UserRow:
+        return UserRow(
+            id=r.id,
+            username=r.username,
+            role=r.role,
+            display_name=r.display_name,
+            locale=r.locale,
+            active=r.active,
+            created_at=r.created_at,
+        )
+
+    def add(
+        self,
+        username: str,
+        password: str,
+        role: str,
+        display_name: str = "",
+        locale: str | None = None,
+    ) -> defer.Deferred[UserRow]:
+        """Create a user; raises DuplicateError, WeakPassword or ValueError (bad role/name)."""
+        if role not in model.ROLES:
+            return defer.fail(ValueError(f"role must be one of: {', '.join(model.ROLES)}"))
+        if not _valid_username(username):
+            return defer.fail(ValueError("a user name is 1-64 letters, digits, '.', '_' or '-'"))
+        try:
+            passwords.check_policy(password)
+        except passwords.WeakPassword as exc:
+            return defer.fail(exc)
+
+        def thd(conn: Connection) -> UserRow:
+            pw_hash = passwords.hash_password(password)
+            uid = _insert(
+                conn,
+                model.users,
+                f"user {username!r}",
+                username=username,
+                password_hash=pw_hash,
+                role=role,
+                display_name=display_name,
+                locale=locale,
+                created_at=utcnow(),
+            )
+            row = conn.execute(model.users.select().where(model.users.c.id == uid)).one()
+            return self._row(row)
+
+        return self.db.run(thd)
+
+    def login_record(self, username: str) -> defer.Deferred[LoginRecord | None]:
+        """The user and its password hash, for the caller to verify in its own thread.
+
+        Verifying is slow on purpose (Argon2); doing it here would let a flood of logins
+        stall every other query in the database pool.
+        """
+
+        def thd(conn: Connection) -> LoginRecord | None:
+            row = conn.execute(
+                model.users.select().where(model.users.c.username == username)
+            ).one_or_none()
+            return LoginRecord(self._row(row), row.password_hash) if row else None
+
+        return self.db.run(thd)
+
+    def get(self, user_id: int) -> defer.Deferred[UserRow | None]:
+        def thd(conn: Connection) -> UserRow | None:
+            row = conn.execute(
+                model.users.select().where(model.users.c.id == user_id)
+            ).one_or_none()
+            return self._row(row) if row else None
+
+        return self.db.run(thd)
+
+    def list_all(self) -> defer.Deferred[list[UserRow]]:
+        def thd(conn: Connection) -> list[UserRow]:
+            rows = conn.execute(model.users.select().order_by(model.users.c.username))
+            return [self._row(r) for r in rows]
+
+        return self.db.run(thd)
+
+    def count(self, role: str | None = None) -> defer.Deferred[int]:
+        def thd(conn: Connection) -> int:
+            q = sa.select(sa.func.count()).select_from(model.users)
+            if role is not None:
+                q = q.where(model.users.c.role == role)
+            return int(conn.execute(q).scalar_one())
+
+        return self.db.run(thd)
+
+    def set_locale(self, user_id: int, locale: str) -> defer.Deferred[None]:
+        def thd(conn: Connection) -> None:
+            conn.execute(
+                model.users.update().where(model.users.c.id == user_id).values(locale=locale)
+            )
+
+        return self.db.run(thd)
+
+
+def _valid_username(name: str) -> bool:
+    return 0 < len(name) <= 64 and all(c.isascii() and (c.isalnum() or c in "._-") for c in name)
+
+
+class AgentsComponent(_Component):
+    def add(
+        self, number: str, name: str, department: str = "", device: str = ""
+    ) -> defer.Deferred[AgentRow]:
+        if not (number.isascii() and number.isdigit() and 2 <= len(number) <= 16):
+            return defer.fail(ValueError("an agent number is 2-16 digits"))
+
+        def thd(conn: Connection) -> AgentRow:
+            aid = _insert(
+                conn,
+                model.agents,
+                f"agent {number}",
+                number=number,
+                name=name,
+                department=department,
+                device=device,
+                created_at=utcnow(),
+            )
+            return AgentRow(aid, number, name, department, device, "active")
+
+        return self.db.run(thd)
+
+    def set_skill(self, agent_id: int, skill_id: int, level: int) -> defer.Deferred[None]:
+        if not 1 <= level <= 10:
+            return defer.fail(ValueError("a skill level is 1 to 10"))
+        t = model.agent_skills
+
+        def thd(conn: Connection) -> None:
+            conn.execute(t.delete().where((t.c.agent_id == agent_id) & (t.c.skill_id == skill_id)))
+            conn.execute(t.insert().values(agent_id=agent_id, skill_id=skill_id, level=level))
+
+        return self.db.run(thd)
+
+    def list_all(self) -> defer.Deferred[list[AgentRow]]:
+        a = model.agents
+
+        def thd(conn: Connection) -> list[AgentRow]:
+            rows = conn.execute(
+                sa.select(
+                    a.c.id, a.c.number, a.c.name, a.c.department, a.c.device, a.c.status
+                ).order_by(a.c.number)
+            )
+            return [AgentRow(*r) for r in rows]
+
+        return self.db.run(thd)
+
+
+class SkillsComponent(_Component):
+    def add(self, name: str, description: str = "") -> defer.Deferred[SkillRow]:
+        def thd(conn: Connection) -> SkillRow:
+            sid = _insert(conn, model.skills, f"skill {name!r}", name=name, description=description)
+            return SkillRow(sid, name, description)
+
+        return self.db.run(thd)
+
+    def list_all(self) -> defer.Deferred[list[SkillRow]]:
+        def thd(conn: Connection) -> list[SkillRow]:
+            s = model.skills
+            rows = conn.execute(sa.select(s.c.id, s.c.name, s.c.description).order_by(s.c.name))
+            return [SkillRow(*r) for r in rows]
+
+        return self.db.run(thd)
+
+
+class QueuesComponent(_Component):
+    def add(
+        self,
+        name: str,
+        display_name: str = "",
+        strategy: str = "longest_idle",
+        service_level_s: int = 20,
+        skills: dict[int, int] | None = None,
+    ) -> defer.Deferred[QueueRow]:
+        """Create a queue; ``skills`` maps skill id to the minimum level it requires."""
+
+        def thd(conn: Connection) -> QueueRow:
+            qid = _insert(
+                conn,
+                model.queues,
+                f"queue {name!r}",
+                name=name,
+                display_name=display_name,
+                strategy=strategy,
+                service_level_s=service_level_s,
+                created_at=utcnow(),
+            )
+            for skill_id, level in (skills or {}).items():
+                conn.execute(
+                    model.queue_skills.insert().values(
+                        queue_id=qid, skill_id=skill_id, min_level=level
+                    )
+                )
+            return _load_queues(conn, qid)[0]
+
+        return self.db.run(thd)
+
+    def list_all(self) -> defer.Deferred[list[QueueRow]]:
+        return self.db.run(lambda conn: _load_queues(conn, None))
+
+
+def _load_queues(conn: Connection, queue_id: int | None) -> list[QueueRow]:
+    q, qs, s = model.queues, model.queue_skills, model.skills
+    sel = q.select().order_by(q.c.name)
+    if queue_id is not None:
+        sel = sel.where(q.c.id == queue_id)
+    queues = conn.execute(sel).all()
+    skill_rows = conn.execute(
+        sa.select(qs.c.queue_id, s.c.name, qs.c.min_level)
+        .join(s, s.c.id == qs.c.skill_id)
+        .order_by(s.c.name)
+    ).all()
+    by_queue: dict[int, list[tuple[str, int]]] = {}
+    for qid, skill, level in skill_rows:
+        by_queue.setdefault(qid, []).append((skill, level))
+    return [
+        QueueRow(
+            id=r.id,
+            name=r.name,
+            display_name=r.display_name,
+            strategy=r.strategy,
+            service_level_s=r.service_level_s,
+            skills=tuple(by_queue.get(r.id, ())),
+        )
+        for r in queues
+    ]
+
+
+class CallsComponent(_Component):
+    def count_since(self, since: dt.datetime) -> defer.Deferred[int]:
+        def thd(conn: Connection) -> int:
+            q = sa.select(sa.func.count()).select_from(model.calls)
+            return int(conn.execute(q.where(model.calls.c.started_at >= since)).scalar_one())
+
+        return self.db.run(thd)

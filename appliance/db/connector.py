@@ -1,0 +1,142 @@
+"""The database service: owns the engine and a thread pool, exposes one component per table family.
+
+Every component method returns a Deferred and runs a ``thd(conn)`` function in the pool;
+only plain dataclasses come back to the reactor. The connector starts first and stops last:
+on stop it refuses new work, waits for every query in flight to finish (a SIGTERM never
+loses a write), then stops its threads and disposes of the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from sqlalchemy.engine import Connection, Engine
+from twisted.application import service
+from twisted.internet import defer, threads
+from twisted.internet.interfaces import IReactorFromThreads, IReactorThreads
+from twisted.logger import Logger
+from twisted.python.threadpool import ThreadPool
+
+from appliance.db import engine as engine_mod
+from appliance.db import migrate
+
+if TYPE_CHECKING:
+    from appliance.db.components import (
+        AgentsComponent,
+        CallsComponent,
+        QueuesComponent,
+        SkillsComponent,
+        UsersComponent,
+    )
+
+T = TypeVar("T")
+log = Logger(namespace="ccbox.db")
+
+
+class DatabaseNotMigrated(Exception):
+    """The schema is behind (or ahead of) this version of ccbox."""
+
+    def __init__(self, current: str | None, head: str, fix: str) -> None:
+        self.current, self.head, self.fix = current, head, fix
+        have = current or "empty"
+        super().__init__(
+            f"the database schema is at revision {have}, this ccbox needs {head}; run: {fix}"
+        )
+
+
+class DatabaseStopped(Exception):
+    """Work was asked of the database after it began stopping."""
+
+
+class DBConnector(service.Service):
+    name = "db"
+
+    def __init__(
+        self,
+        reactor: IReactorThreads,
+        url: str,
+        *,
+        upgrade_command: str = "ccbox db upgrade",
+        engine: Engine | None = None,
+        inline: bool = False,
+    ) -> None:
+        """``inline=True`` runs work at once in the caller's thread and returns fired
+        Deferreds: for the CLI, which has no reactor running, and for quick unit tests."""
+        self.reactor = reactor
+        self.url = url
+        self.upgrade_command = upgrade_command
+        self.engine = engine or engine_mod.create_engine(url)
+        # SQLite serializes writers anyway: one thread avoids "database is locked" retries.
+        max_threads = 1 if engine_mod.is_sqlite(self.engine) else 4
+        self.pool = ThreadPool(minthreads=1, maxthreads=max_threads, name="ccbox-db")
+        self._in_flight: set[defer.Deferred[None]] = set()
+        self._accepting = False
+        self.inline = inline
+
+        from appliance.db import components
+
+        self.users: UsersComponent = components.UsersComponent(self)
+        self.agents: AgentsComponent = components.AgentsComponent(self)
+        self.skills: SkillsComponent = components.SkillsComponent(self)
+        self.queues: QueuesComponent = components.QueuesComponent(self)
+        self.calls: CallsComponent = components.CallsComponent(self)
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    def startService(self) -> defer.Deferred[None]:
+        super().startService()
+        if not self.inline:
+            self.pool.start()
+        self._accepting = True
+        return defer.ensureDeferred(self._check_schema())
+
+    async def _check_schema(self) -> None:
+        state = await self._run(lambda: migrate.schema_state(self.engine))
+        if not state.up_to_date:
+            raise DatabaseNotMigrated(state.current, state.head, self.upgrade_command)
+        log.debug("database ready at schema revision {rev}", rev=state.head)
+
+    def stopService(self) -> defer.Deferred[None]:
+        super().stopService()
+        self._accepting = False
+        pending = list(self._in_flight)
+        if pending:
+            log.info("waiting for {n} database operations to finish", n=len(pending))
+        d: defer.Deferred[Any] = defer.DeferredList(pending)
+
+        def stop_pool(_: object) -> None:
+            if not self.inline:
+                self.pool.stop()
+            self.engine.dispose()
+
+        return d.addCallback(stop_pool)
+
+    # ---- running work ---------------------------------------------------------------------
+
+    def _run(self, fn: Callable[[], T]) -> defer.Deferred[T]:
+        if not self._accepting:
+            return defer.fail(DatabaseStopped("the database is stopping; no new work accepted"))
+        if self.inline:
+            return defer.maybeDeferred(fn)
+        # A separate signal for stopService, so waiting on it never touches the caller's chain.
+        finished: defer.Deferred[None] = defer.Deferred()
+        self._in_flight.add(finished)
+        d = threads.deferToThreadPool(cast(IReactorFromThreads, self.reactor), self.pool, fn)
+
+        def done(result: T) -> T:
+            self._in_flight.discard(finished)
+            finished.callback(None)
+            return result
+
+        d.addBoth(done)
+        return d
+
+    def run(self, thd: Callable[[Connection], T]) -> defer.Deferred[T]:
+        """Run ``thd(conn)`` in one transaction in the pool: commit on return, else roll back."""
+
+        def in_thread() -> T:
+            with self.engine.begin() as conn:
+                return thd(conn)
+
+        return self._run(in_thread)

@@ -1,0 +1,209 @@
+"""The schema: one MetaData with every table, as SQLAlchemy Core tables.
+
+Core, not the ORM: components run queries in the database thread pool and hand plain
+dataclasses back to the reactor, so nothing can lazy-load on the reactor thread.
+Migrations in ``migrations/versions`` must produce exactly this (a test holds them equal).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from appliance.db.types import UTCDateTime
+
+ROLES = ("admin", "supervisor", "agent", "qa")
+AGENT_STATUSES = ("active", "on_leave", "resigned")
+CALL_DIRECTIONS = ("inbound", "outbound", "internal")
+
+# Stable constraint names, so migrations on SQLite (batch mode) and PostgreSQL agree.
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _created() -> sa.Column[dt.datetime]:
+    return sa.Column("created_at", UTCDateTime(), nullable=False)
+
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("display_name", sa.String(128), nullable=False, server_default=""),
+    sa.Column("locale", sa.String(8), nullable=True),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    _created(),
+    sa.CheckConstraint(_in("role", ROLES), name="role"),
+)
+
+agents = sa.Table(
+    "agents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    # The number an agent types on the desk phone to log in.
+    sa.Column("number", sa.String(16), nullable=False, unique=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("pin_hash", sa.String(255), nullable=True),
+    sa.Column("department", sa.String(64), nullable=False, server_default=""),
+    # The desk phone, e.g. PJSIP/1001.
+    sa.Column("device", sa.String(64), nullable=False, server_default=""),
+    sa.Column("status", sa.String(16), nullable=False, server_default="active"),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    _created(),
+    sa.CheckConstraint(_in("status", AGENT_STATUSES), name="status"),
+)
+
+skills = sa.Table(
+    "skills",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("description", sa.String(255), nullable=False, server_default=""),
+)
+
+agent_skills = sa.Table(
+    "agent_skills",
+    metadata,
+    sa.Column(
+        "agent_id", sa.Integer, sa.ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "skill_id", sa.Integer, sa.ForeignKey("skills.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("level", sa.Integer, nullable=False),
+    sa.CheckConstraint("level BETWEEN 1 AND 10", name="level"),
+)
+
+queues = sa.Table(
+    "queues",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("display_name", sa.String(128), nullable=False, server_default=""),
+    sa.Column("strategy", sa.String(32), nullable=False, server_default="longest_idle"),
+    sa.Column("service_level_s", sa.Integer, nullable=False, server_default="20"),
+    sa.Column("max_wait_s", sa.Integer, nullable=False, server_default="300"),
+    sa.Column("wrapup_s", sa.Integer, nullable=False, server_default="10"),
+    sa.Column("ring_timeout_s", sa.Integer, nullable=False, server_default="15"),
+    _created(),
+)
+
+queue_skills = sa.Table(
+    "queue_skills",
+    metadata,
+    sa.Column(
+        "queue_id", sa.Integer, sa.ForeignKey("queues.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "skill_id", sa.Integer, sa.ForeignKey("skills.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("min_level", sa.Integer, nullable=False, server_default="1"),
+    sa.CheckConstraint("min_level BETWEEN 1 AND 10", name="min_level"),
+)
+
+ivr_flows = sa.Table(
+    "ivr_flows",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("description", sa.String(255), nullable=False, server_default=""),
+    # The flow graph as JSON text; versions and history come with the editor.
+    sa.Column("graph", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+dids = sa.Table(
+    "dids",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    # The dialed number as the trunk delivers it.
+    sa.Column("number", sa.String(32), nullable=False, unique=True),
+    sa.Column(
+        "flow_id", sa.Integer, sa.ForeignKey("ivr_flows.id", ondelete="RESTRICT"), nullable=True
+    ),
+    sa.Column("description", sa.String(255), nullable=False, server_default=""),
+)
+
+calls = sa.Table(
+    "calls",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    # Asterisk's Uniqueid of the first channel, and the Linkedid that ties every leg.
+    sa.Column("uniqueid", sa.String(64), nullable=False, unique=True),
+    sa.Column("linkedid", sa.String(64), nullable=False, index=True),
+    sa.Column("direction", sa.String(16), nullable=False),
+    # Caller ID is attacker-controlled: stored as given, bounded in length.
+    sa.Column("caller_number", sa.String(80), nullable=False, server_default=""),
+    sa.Column("caller_name", sa.String(256), nullable=False, server_default=""),
+    sa.Column("called_number", sa.String(80), nullable=False, server_default=""),
+    sa.Column("trunk", sa.String(64), nullable=False, server_default=""),
+    sa.Column("channel", sa.String(128), nullable=False, server_default=""),
+    sa.Column(
+        "queue_id", sa.Integer, sa.ForeignKey("queues.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column(
+        "agent_id", sa.Integer, sa.ForeignKey("agents.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column("started_at", UTCDateTime(), nullable=False, index=True),
+    sa.Column("answered_at", UTCDateTime(), nullable=True),
+    sa.Column("ended_at", UTCDateTime(), nullable=True),
+    sa.Column("hangup_cause", sa.Integer, nullable=True),
+    sa.Column("disposition", sa.String(32), nullable=False, server_default=""),
+    sa.CheckConstraint(_in("direction", CALL_DIRECTIONS), name="direction"),
+)
+
+call_events = sa.Table(
+    "call_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("call_id", sa.Integer, sa.ForeignKey("calls.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    # Event details as JSON text (node, input, branch, agent, ...).
+    sa.Column("data", sa.Text, nullable=False, server_default="{}"),
+    sa.Index("ix_call_events_call_id_at", "call_id", "at"),
+)
+
+recordings = sa.Table(
+    "recordings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("call_id", sa.Integer, sa.ForeignKey("calls.id", ondelete="SET NULL"), nullable=True),
+    # Relative to the recording root; never an absolute path from outside.
+    sa.Column("path", sa.String(512), nullable=False, unique=True),
+    sa.Column("started_at", UTCDateTime(), nullable=False, index=True),
+    sa.Column("duration_ms", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("sha256", sa.String(64), nullable=False, server_default=""),
+    sa.Column("format", sa.String(16), nullable=False, server_default="wav"),
+)
+
+voicemails = sa.Table(
+    "voicemails",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("mailbox", sa.String(32), nullable=False, index=True),
+    sa.Column("call_id", sa.Integer, sa.ForeignKey("calls.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("caller_number", sa.String(80), nullable=False, server_default=""),
+    sa.Column("caller_name", sa.String(256), nullable=False, server_default=""),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.Column("duration_ms", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("path", sa.String(512), nullable=False),
+    sa.Column("heard", sa.Boolean, nullable=False, server_default=sa.false()),
+)

@@ -1,0 +1,133 @@
+"""The demo appliance: a local data directory, seeded data, and the real daemon.
+
+``ccbox demo`` creates ``./ccbox-data`` (config, SQLite, migrations, an admin whose password
+is printed once, sample skills, agents and queues) and runs ccboxd on it. ``--headless``
+stops after ``--duration`` seconds and ``--report json`` prints one summary line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from appliance import config as config_mod
+from appliance import daemon as daemon_mod
+from appliance import passwords
+from appliance.db import migrate
+from appliance.db.engine import create_engine
+
+SKILLS = [
+    ("billing", "Bills, payments, refunds"),
+    ("tech", "Technical support"),
+    ("sales", "New contracts and upgrades"),
+    ("mandarin", "Speaks Mandarin"),
+    ("english", "Speaks English"),
+]
+AGENTS = [
+    ("1001", "Li Wei 李伟", "Support", {"tech": 8, "mandarin": 10, "english": 5}),
+    ("1002", "Zhang Min 张敏", "Support", {"tech": 5, "billing": 7, "mandarin": 10}),
+    ("1003", "Anna Schmidt", "Support", {"tech": 9, "english": 10}),
+    ("1004", "Wang Fang 王芳", "Sales", {"sales": 9, "mandarin": 10, "english": 6}),
+    ("1005", "David Chen 陈大卫", "Sales", {"sales": 6, "billing": 5, "english": 10}),
+    ("1006", "Liu Yang 刘洋", "Billing", {"billing": 9, "mandarin": 10}),
+]
+QUEUES = [
+    ("support", "Technical support 技术支持", {"tech": 3}),
+    ("sales", "Sales 销售", {"sales": 3}),
+    ("billing", "Billing 账务", {"billing": 3}),
+]
+
+
+def prepare(data_dir: Path, port: int | None) -> config_mod.Config:
+    """Create or reuse the data directory; return its config (with ``port`` if given)."""
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    conf_path = data_dir / "ccbox.conf"
+    if not conf_path.exists():
+        conf_path.write_text(config_mod.render(data_dir, web_port=port or 8080), encoding="utf-8")
+    config = config_mod.load(conf_path)
+    if port is not None and port != config.web.port:
+        config = dataclasses.replace(config, web=dataclasses.replace(config.web, port=port))
+    config.recording_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(config.database_url)
+    try:
+        migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+    return config
+
+
+def seed(config: config_mod.Config) -> str | None:
+    """Seed an empty database; return the new admin password (None when one existed)."""
+    from appliance.cli import open_db, resolved
+
+    db = open_db(config)
+    try:
+        admin_password = None
+        if resolved(db.users.count("admin")) == 0:
+            admin_password = passwords.generate_password()
+            resolved(db.users.add("admin", admin_password, "admin", "Administrator"))
+        if not resolved(db.skills.list_all()):
+            skill_ids = {name: resolved(db.skills.add(name, desc)).id for name, desc in SKILLS}
+            for number, name, dept, levels in AGENTS:
+                agent = resolved(db.agents.add(number, name, dept, f"PJSIP/{number}"))
+                for skill, level in levels.items():
+                    resolved(db.agents.set_skill(agent.id, skill_ids[skill], level))
+            for qname, display, needs in QUEUES:
+                resolved(
+                    db.queues.add(
+                        qname, display, skills={skill_ids[s]: lvl for s, lvl in needs.items()}
+                    )
+                )
+        return admin_password
+    finally:
+        resolved(db.stopService())
+
+
+def main(
+    data_dir: Path,
+    port: int | None = None,
+    headless: bool = False,
+    duration: float = 10.0,
+    report: str | None = None,
+) -> int:
+    config = prepare(data_dir, port)
+    admin_password = seed(config)
+    url = f"http://127.0.0.1:{config.web.port}/"
+    if admin_password is not None:
+        # Printed once: only its hash is stored.
+        print(f"ccbox demo: admin login is  admin / {admin_password}  (shown only this once)")
+    print(f"ccbox demo: web UI on {url} (data in {config.data_dir}); Ctrl-C stops it", flush=True)
+
+    result: dict[str, Any] = {"daemon": "failed", "web": None}
+
+    def drive(daemon: daemon_mod.Daemon) -> None:
+        result["daemon"] = "ok"
+        if headless:
+            daemon.reactor.callLater(duration, _finish, daemon, url, result)
+
+    code = daemon_mod.run(config, on_ready=drive)
+    if report == "json":
+        print(json.dumps(result), flush=True)
+    return code if code else (0 if result["daemon"] == "ok" else 1)
+
+
+def _finish(daemon: daemon_mod.Daemon, url: str, result: dict[str, Any]) -> None:
+    from twisted.web.client import Agent, HTTPConnectionPool
+
+    pool = HTTPConnectionPool(daemon.reactor, persistent=False)
+    pool._factory.noisy = False
+    agent = Agent(daemon.reactor, pool=pool)
+    d = agent.request(b"GET", (url + "login").encode())
+
+    def got(response: Any) -> None:
+        result["web"] = response.code
+
+    def failed(failure: Any) -> None:
+        print(f"ccbox demo: web check failed: {failure.getErrorMessage()}", file=sys.stderr)
+
+    d.addCallbacks(got, failed)
+    d.addBoth(lambda _: daemon.reactor.stop())

@@ -1,0 +1,44 @@
+"""One place every core part reports its health to: shown on the status page and API.
+
+The systemd watchdog does not depend on it: the heartbeat follows the reactor, so an
+Asterisk outage shows here as a degraded part but never makes systemd restart us in a loop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+OK = "ok"
+DEGRADED = "degraded"
+DOWN = "down"
+STARTING = "starting"
+
+
+@dataclass(frozen=True)
+class PartHealth:
+    name: str
+    state: str
+    detail: str
+    since: dt.datetime
+
+
+class HealthRegistry:
+    def __init__(self) -> None:
+        self._parts: dict[str, PartHealth] = {}
+
+    def report(self, name: str, state: str, detail: str = "") -> None:
+        old = self._parts.get(name)
+        if old and old.state == state and old.detail == detail:
+            return
+        self._parts[name] = PartHealth(name, state, detail, dt.datetime.now(dt.UTC))
+
+    def parts(self) -> list[PartHealth]:
+        return sorted(self._parts.values(), key=lambda p: p.name)
+
+    def overall(self) -> str:
+        states = {p.state for p in self._parts.values()}
+        for state in (DOWN, DEGRADED, STARTING):
+            if state in states:
+                return state
+        return OK

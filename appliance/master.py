@@ -1,0 +1,85 @@
+"""The appliance master: the top of the service tree, started in order and stopped in reverse.
+
+Order (each waits for the one before it):
+
+    db        the database connector: first up, last down, so every write finishes
+    ami       the AMI client                (slot: filled by the Asterisk layer)
+    fastagi   the FastAGI server            (slot: filled by the Asterisk layer)
+    acd       the routing engine            (slot: filled by the ACD)
+    recorder  recording post-processing     (slot: filled by the recorder)
+    web       the web UI: last up (it shows the rest), first down (no new requests)
+
+The event bus and the health registry are plain objects every child reaches through the
+master, which each child gets as a reference.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.application import service
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from appliance import health
+from appliance.config import Config
+from appliance.db.connector import DBConnector
+from appliance.eventbus import EventBus
+
+log = Logger(namespace="ccbox.master")
+
+
+class ApplianceMaster(service.MultiService):
+    def __init__(self, config: Config, reactor: Any, *, db: DBConnector | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.reactor = reactor
+        self.bus = EventBus()
+        self.health = health.HealthRegistry()
+        self.db = db or DBConnector(
+            reactor,
+            config.database_url,
+            upgrade_command=f"ccbox --config {config.path} db upgrade",
+        )
+        self.db.setServiceParent(self)
+        # Slots later parts fill, in start order between db and web.
+        self.ami: service.Service | None = None
+        self.fastagi: service.Service | None = None
+        self.acd: service.Service | None = None
+        self.recorder: service.Service | None = None
+
+        from webui.service import WebService
+
+        self.web = WebService(self)
+        self.web.setServiceParent(self)
+        self._started: list[Any] = []
+        self.ready: defer.Deferred[None] = defer.Deferred()
+
+    def startService(self) -> None:
+        service.Service.startService(self)
+        d = defer.ensureDeferred(self._start_in_order())
+        d.chainDeferred(self.ready)
+
+    async def _start_in_order(self) -> None:
+        for child in list(self):
+            self.health.report(child.name or "?", health.STARTING)
+            # Listed before it starts: a child that fails half-way (threads started, port
+            # refused) is still stopped, or its threads would keep the process alive.
+            self._started.append(child)
+            await defer.maybeDeferred(child.startService)
+            self.health.report(child.name or "?", health.OK)
+            log.info("{name} started", name=child.name)
+
+    def stopService(self) -> defer.Deferred[None]:
+        service.Service.stopService(self)
+        return defer.ensureDeferred(self._stop_in_reverse())
+
+    async def _stop_in_reverse(self) -> None:
+        while self._started:
+            child = self._started.pop()
+            try:
+                await defer.maybeDeferred(child.stopService)
+            except Exception:
+                log.failure("{name} did not stop cleanly", name=child.name)
+            else:
+                log.info("{name} stopped", name=child.name)

@@ -1,0 +1,1 @@
+"""What talks to the outside world: Asterisk (AMI, FastAGI), DAHDI spans, serial boards, audio."""

@@ -1,0 +1,1 @@
+"""Asterisk: AMI client, FastAGI server, config generator and the switch simulator."""

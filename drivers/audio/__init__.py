@@ -1,0 +1,1 @@
+"""The box's own sound card (sounddevice): record and preview prompts."""

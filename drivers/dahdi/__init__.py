@@ -1,0 +1,1 @@
+"""DAHDI: E1/analog span and channel status and alarms."""

@@ -1,0 +1,1 @@
+"""Serial-attached hardware: front panel, GSM modem, hardware watchdog."""

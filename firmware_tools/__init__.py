@@ -1,0 +1,1 @@
+"""Flash and verify firmware of serial-attached boards."""

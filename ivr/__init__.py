@@ -1,0 +1,1 @@
+"""The IVR: flow model, validator, interpreter over FastAGI, prompts, TTS, voicemail."""

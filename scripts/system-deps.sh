@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install the Debian packages ccbox needs to build, test and run its demo.
+# Idempotent and quiet when everything is there: it asks dpkg first and runs apt only for
+# what is missing. Needs root (or sudo) only when something has to be installed.
+set -euo pipefail
+
+PACKAGES=(
+  python3 python3-venv python3-dev build-essential   # the venv and the Cython build
+  postgresql                                          # the second database the tests run on
+  libportaudio2                                       # sounddevice: the box's own sound card
+  gettext                                             # msgfmt for checking catalogs by hand
+  curl                                                # the README's health checks
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "system-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "system-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,63 @@
+"""Build and install ccbox: the Python packages, the Cython hot paths, the two commands."""
+
+import os
+
+from setuptools import Extension, find_packages, setup
+
+PACKAGES = ["appliance", "drivers", "acd", "ivr", "recorder", "webui", "firmware_tools"]
+
+# Each hot path is a selector module, `_x_c.pyx` and `_x_py.py`; only the .pyx is built here.
+CYTHON_MODULES = [
+    "recorder._g711_c",
+]
+
+
+def extensions():
+    if os.environ.get("CCBOX_NO_CYTHON"):
+        return []
+    from Cython.Build import cythonize
+
+    exts = [
+        Extension(name, [name.replace(".", "/") + ".pyx"], extra_compile_args=["-O3"])
+        for name in CYTHON_MODULES
+    ]
+    return cythonize(
+        exts, language_level=3, compiler_directives={"boundscheck": False, "wraparound": False}
+    )
+
+
+setup(
+    name="ccbox",
+    version="0.1.0",
+    description="All-in-one call-center appliance: ACD, IVR, recording, supervision over Asterisk",
+    python_requires=">=3.11",
+    packages=[p for p in find_packages() if p.split(".")[0] in PACKAGES],
+    package_data={
+        "appliance": ["db/migrations/script.py.mako"],
+        "webui": ["templates/*.html", "static/*", "locale/*/LC_MESSAGES/*.po"],
+        "recorder": ["*.pyx"],
+    },
+    ext_modules=extensions(),
+    install_requires=[
+        "Twisted>=24.3",
+        "SQLAlchemy>=2.0",
+        "alembic>=1.13",
+        "pyst2>=0.5",
+        "CherryPy>=18.9",
+        "pyserial>=3.5",
+        "sounddevice>=0.4",
+        "Jinja2>=3.1",
+        "argon2-cffi>=23.1",
+        "Babel>=2.14",
+        "psycopg[binary]>=3.1",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "hypothesis>=6", "ruff>=0.5", "mypy>=1.10", "Cython>=3.0"],
+    },
+    entry_points={
+        "console_scripts": [
+            "ccbox = appliance.cli:main",
+            "ccboxd = appliance.daemon:main",
+        ],
+    },
+)

@@ -1,0 +1,101 @@
+"""Shared fixtures: the two databases every database test runs on, and config builders.
+
+PostgreSQL comes from ``CCBOX_TEST_PG_URL`` (``make test`` starts a private server and
+sets it). Without it, PostgreSQL cases are deselected with a warning on a developer's
+machine; under CI=true that is an error: CI must test both databases.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from appliance import config as config_mod
+
+PG_URL = os.environ.get("CCBOX_TEST_PG_URL", "")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if PG_URL:
+        return
+    pg_items = [
+        i
+        for i in items
+        if getattr(i, "callspec", None) is not None
+        and i.callspec.params.get("backend") == "postgresql"
+    ]
+    if not pg_items:
+        return
+    if os.environ.get("CI"):
+        raise pytest.UsageError(
+            "CCBOX_TEST_PG_URL is not set: CI must run the PostgreSQL cases (use make test)"
+        )
+    config.hook.pytest_deselected(items=pg_items)
+    items[:] = [i for i in items if i not in pg_items]
+    config.issue_config_time_warning(
+        pytest.PytestWarning(
+            f"{len(pg_items)} PostgreSQL cases deselected: CCBOX_TEST_PG_URL is not set "
+            "(make test starts a server and sets it)"
+        ),
+        stacklevel=2,
+    )
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database on ``backend``: a SQLite file, or a fresh PostgreSQL database."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.sqlite'}"
+        return
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    name = f"ccbox_t_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def migrated_db_url(db_url: str) -> str:
+    from appliance.db import migrate
+    from appliance.db.engine import create_engine
+
+    engine = create_engine(db_url)
+    try:
+        migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+    return db_url
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_config(tmp_path: Path, database_url: str | None = None, web_port: int = 0) -> Path:
+    """A config file for a daemon under ``tmp_path``; ``web_port=0`` picks any free port."""
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    text = config_mod.render(data, web_port=web_port or free_port(), database_url=database_url)
+    path = tmp_path / "ccbox.conf"
+    path.write_text(text, encoding="utf-8")
+    return path

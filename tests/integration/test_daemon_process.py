@@ -1,0 +1,171 @@
+"""ccboxd and ccbox demo as real processes: readiness, login over HTTP, SIGTERM, refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port, write_config
+from tests.support.appliance import USERS, prepare
+from tests.support.http import Browser
+
+pytestmark = pytest.mark.integration
+BIN = Path(sys.executable).parent
+
+
+def read_config_port(conf: Path) -> int:
+    from appliance.config import load
+
+    return load(conf).web.port
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(60)
+    yield sock, path
+    sock.close()
+
+
+def start(conf: Path, notify_path: str, **env: str) -> subprocess.Popen[str]:
+    full_env = {**os.environ, "NOTIFY_SOCKET": notify_path, **env}
+    return subprocess.Popen(
+        [str(BIN / "ccboxd"), "--config", str(conf)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=full_env,
+    )
+
+
+def test_daemon_serves_logins_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, notify_socket: tuple[socket.socket, str]
+) -> None:
+    config = prepare(tmp_path)
+    sock, path = notify_socket
+    proc = start(config.path, path, WATCHDOG_USEC="2000000")
+    try:
+        messages = []
+        while not any(m.startswith(b"READY=1") for m in messages):
+            messages.append(sock.recv(4096))
+        assert b"web UI on http://127.0.0.1:" in messages[-1]
+        assert sock.recv(100) == b"WATCHDOG=1"  # heartbeat from the reactor
+
+        b = Browser(config.web.port)
+        r = b.login("admin", USERS["admin"][1])
+        assert r.status == 303
+        dash = b.get("/")
+        assert dash.status == 200 and "The Admin" in dash.body
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out
+    rest = b""
+    sock.settimeout(1)
+    try:
+        while True:
+            rest += sock.recv(4096) + b"\n"
+    except TimeoutError:
+        pass
+    assert b"STOPPING=1" in rest
+    assert out.index("web stopped") < out.index("db stopped"), out  # reverse start order
+    assert "admin logged in (admin)" in out
+    assert "Traceback" not in out
+
+
+def test_daemon_logs_for_journald_when_journal_stream_is_set(
+    tmp_path: Path, notify_socket: tuple[socket.socket, str]
+) -> None:
+    config = prepare(tmp_path)
+    sock, path = notify_socket
+    proc = start(config.path, path, JOURNAL_STREAM="8:1234")
+    try:
+        while not sock.recv(4096).startswith(b"READY=1"):
+            pass
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    lines = [line for line in out.splitlines() if line and not line.startswith("    ")]
+    assert lines and all(line[:3] in ("<6>", "<7>", "<5>", "<4>") for line in lines), out
+
+
+def test_daemon_refuses_an_unmigrated_database_and_names_the_fix(tmp_path: Path) -> None:
+    conf = write_config(tmp_path)
+    proc = subprocess.run(
+        [str(BIN / "ccboxd"), "--config", str(conf)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 1
+    assert f"run: ccbox --config {conf} db upgrade" in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_daemon_refuses_a_bad_config_with_one_line_per_key(tmp_path: Path) -> None:
+    conf = tmp_path / "ccbox.conf"
+    conf.write_text("[web]\nport = eighty\n[fastagi]\nbind = everywhere\n")
+    proc = subprocess.run(
+        [str(BIN / "ccboxd"), "--config", str(conf)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"ccboxd: {conf}: [fastagi] bind = 'everywhere': not an IP address "
+        "(use 127.0.0.1, 0.0.0.0 or an address of this box)",
+        f"ccboxd: {conf}: [web] port = 'eighty': not a whole number (expected 1 to 65535)",
+    ]
+
+
+def test_daemon_reports_a_busy_port_and_exits(tmp_path: Path) -> None:
+    config = prepare(tmp_path)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", config.web.port))
+        busy.listen()
+        proc = subprocess.run(
+            [str(BIN / "ccboxd"), "--config", str(config.path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 1
+    assert "cannot start" in proc.stdout and "Address already in use" in proc.stdout
+
+
+def test_headless_demo_reports_json_and_prints_the_admin_login_once(tmp_path: Path) -> None:
+    data = tmp_path / "demo-data"
+    cmd = [
+        str(BIN / "ccbox"),
+        "demo",
+        "--data-dir",
+        str(data),
+        "--port",
+        str(free_port()),
+        "--headless",
+        "--duration",
+        "0.5",
+        "--report",
+        "json",
+    ]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert json.loads(first.stdout.strip().splitlines()[-1]) == {"daemon": "ok", "web": 200}
+    login_lines = [line for line in first.stdout.splitlines() if "admin login is" in line]
+    assert len(login_lines) == 1
+    password = login_lines[0].split("admin / ")[1].split()[0]
+    assert password not in (data / "ccbox.sqlite").read_bytes().decode("latin-1")
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0
+    assert "admin login is" not in second.stdout
+    assert (data / "ccbox.conf").exists() and (data / "recordings").is_dir()

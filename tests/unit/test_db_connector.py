@@ -1,0 +1,91 @@
+"""The connector as the daemon runs it: real thread pool, real reactor (trial-style)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from twisted.internet import reactor
+from twisted.trial import unittest
+
+from appliance.db import migrate
+from appliance.db.connector import DatabaseNotMigrated, DatabaseStopped, DBConnector
+from appliance.db.engine import create_engine
+from tests.support.tmp import temp_dir
+
+
+def migrated(tmp: Path) -> str:
+    url = f"sqlite:///{tmp / 'c.sqlite'}"
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    return url
+
+
+class ConnectorTests(unittest.TestCase):
+    async def test_work_runs_off_the_reactor_thread(self) -> None:
+        db = DBConnector(reactor, migrated(self._tmp()))
+        await db.startService()
+        try:
+            thread = await db.run(lambda conn: threading.current_thread())
+            self.assertIsNot(thread, threading.main_thread())
+        finally:
+            await db.stopService()
+
+    async def test_stop_waits_for_writes_in_flight_then_refuses_new_work(self) -> None:
+        url = migrated(self._tmp())
+        db = DBConnector(reactor, url)
+        await db.startService()
+        gate = threading.Event()
+
+        def slow_write(conn):  # type: ignore[no-untyped-def]
+            gate.wait(5)
+            from appliance.db import model
+
+            conn.execute(model.skills.insert().values(name="written-during-stop"))
+            return "done"
+
+        write = db.run(slow_write)
+        stopping = db.stopService()
+        self.assertFalse(stopping.called, "stop must wait for the write in flight")
+        with self.assertRaises(DatabaseStopped):
+            await db.skills.list_all()
+        reactor.callLater(0.05, gate.set)
+        await stopping
+        self.assertEqual(await write, "done")
+        check = DBConnector(reactor, url)
+        await check.startService()
+        try:
+            names = [s.name for s in await check.skills.list_all()]
+        finally:
+            await check.stopService()
+        self.assertEqual(names, ["written-during-stop"])
+
+    async def test_unmigrated_database_is_refused_with_the_fix(self) -> None:
+        url = f"sqlite:///{self._tmp() / 'empty.sqlite'}"
+        db = DBConnector(reactor, url, upgrade_command="ccbox --config X db upgrade")
+        with self.assertRaises(DatabaseNotMigrated) as info:
+            await db.startService()
+        await db.stopService()
+        self.assertIn("run: ccbox --config X db upgrade", str(info.exception))
+        self.assertIn("is at revision empty", str(info.exception))
+
+    async def test_errors_reach_the_caller_and_roll_back(self) -> None:
+        url = migrated(self._tmp())
+        db = DBConnector(reactor, url)
+        await db.startService()
+        try:
+            from appliance.db import model
+
+            def fails(conn):  # type: ignore[no-untyped-def]
+                conn.execute(model.skills.insert().values(name="rolled-back"))
+                raise RuntimeError("boom")
+
+            with self.assertRaises(RuntimeError):
+                await db.run(fails)
+            self.assertEqual(await db.skills.list_all(), [])
+        finally:
+            await db.stopService()
+
+    def _tmp(self) -> Path:
+        return temp_dir(self)

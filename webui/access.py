@@ -1,0 +1,182 @@
+"""Who may call what: route declarations and the guard that enforces them on every request.
+
+Every exposed handler declares its access with ``@page(...)``, ``@api(...)`` or
+``@public(...)``. The guard runs before every handler and fails closed: a handler with no
+declaration is answered 404, as if it did not exist. It also loads the session, picks the
+language, sets security headers and checks the CSRF token on every state-changing request.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
+
+import cherrypy
+
+from appliance.db.model import ROLES
+from webui import i18n
+from webui.sessions import Session
+
+if TYPE_CHECKING:
+    from webui.context import WebContext
+
+F = TypeVar("F", bound=Callable[..., Any])
+COOKIE = "ccbox_session"
+SAFE_METHODS = ("GET", "HEAD")
+ALL_ROLES = frozenset(ROLES)
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass(frozen=True)
+class Access:
+    roles: frozenset[str]
+    methods: tuple[str, ...]
+    api: bool  # JSON answers (401/403 bodies) instead of redirects and HTML
+    public: bool = False
+
+
+def _declare(access: Access) -> Callable[[F], F]:
+    unknown = access.roles - ALL_ROLES
+    if unknown:
+        raise ValueError(f"unknown roles {sorted(unknown)}")
+
+    def deco(fn: F) -> F:
+        fn._ccbox_access = access  # type: ignore[attr-defined]
+        fn.exposed = True  # type: ignore[attr-defined]
+        return fn
+
+    return deco
+
+
+def page(*roles: str, methods: tuple[str, ...] = ("GET",)) -> Callable[[F], F]:
+    """An HTML page for logged-in users with one of ``roles`` (all roles when none given)."""
+    return _declare(Access(frozenset(roles) or ALL_ROLES, methods, api=False))
+
+
+def api(*roles: str, methods: tuple[str, ...] = ("GET",)) -> Callable[[F], F]:
+    """A JSON endpoint for logged-in users with one of ``roles`` (all roles when none given)."""
+    return _declare(Access(frozenset(roles) or ALL_ROLES, methods, api=True))
+
+
+def public(methods: tuple[str, ...] = ("GET",)) -> Callable[[F], F]:
+    """Reachable without logging in (the login form, the language switch)."""
+    return _declare(Access(frozenset(), methods, api=False, public=True))
+
+
+def access_of(handler: Any) -> Access | None:
+    return getattr(handler, "_ccbox_access", None)
+
+
+def current_session() -> Session:
+    session: Session = cherrypy.serving.request.ccbox_session
+    return session
+
+
+def set_session_cookie(ctx: WebContext, session: Session) -> None:
+    cookie = cherrypy.serving.response.cookie
+    cookie[COOKIE] = session.id
+    morsel = cookie[COOKIE]
+    morsel["path"] = "/"
+    morsel["httponly"] = True
+    morsel["samesite"] = "Lax"
+    if ctx.config.web.secure_cookies:
+        morsel["secure"] = True
+
+
+def json_error(status: int, message: str) -> None:
+    raise JsonError(status, message)
+
+
+class JsonError(cherrypy.HTTPError):
+    """An HTTP error whose body is ``{"error": message}``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(status, message)
+        self.json_message = message
+
+    def set_response(self) -> None:
+        super().set_response()
+        response = cherrypy.serving.response
+        response.headers["Content-Type"] = "application/json"
+        response.body = json.dumps({"error": self.json_message}).encode()
+        response.headers.pop("Content-Length", None)
+
+
+def guard(ctx: WebContext) -> None:
+    """The before_handler hook (see module docstring)."""
+    request = cherrypy.serving.request
+    response = cherrypy.serving.response
+    response.headers.update(SECURITY_HEADERS)
+    handler = request.handler
+    if not isinstance(handler, cherrypy._cpdispatch.PageHandler):
+        return  # not found / redirects: nothing to guard
+    access = access_of(handler.callable)
+    if access is None:
+        raise cherrypy.NotFound()
+
+    cookie = request.cookie.get(COOKIE)
+    session, new = ctx.sessions.get_or_create(cookie.value if cookie else None)
+    if new:
+        set_session_cookie(ctx, session)
+    request.ccbox_session = session
+    locale = session.locale or i18n.negotiate(
+        request.headers.get("Accept-Language", ""), ctx.config.locale
+    )
+    request.ccbox_locale = locale
+    request.ccbox_translations = i18n.translations(locale)
+
+    if request.method not in access.methods:
+        response.headers["Allow"] = ", ".join(access.methods)
+        _refuse(access, 405, i18n._("This method is not allowed here."))
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get("X-CSRF-Token") or request.params.pop("_csrf", "")
+        if not isinstance(sent, str) or not hmac.compare_digest(
+            sent.encode(), session.csrf_token.encode()
+        ):
+            _refuse(
+                access,
+                403,
+                i18n._(
+                    "The form has expired or was not sent from ccbox. "
+                    "Reload the page and try again."
+                ),
+            )
+    else:
+        request.params.pop("_csrf", None)
+    if access.public:
+        return
+    if session.user is None:
+        if access.api:
+            json_error(401, "not logged in")
+        target = request.path_info
+        if request.query_string:
+            target += "?" + request.query_string
+        raise cherrypy.HTTPRedirect("/login?next=" + quote(target, safe="/"), 303)
+    if session.user.role not in access.roles:
+        _refuse(access, 403, i18n._("Your role may not open this page."))
+
+
+def _refuse(access: Access, status: int, message: str) -> None:
+    if access.api:
+        json_error(status, message)
+    raise cherrypy.HTTPError(status, message)
+
+
+def install_tool() -> None:
+    """Register the guard as ``tools.ccbox_guard`` (CherryPy's toolbox is global)."""
+    if not hasattr(cherrypy.tools, "ccbox_guard"):
+        cherrypy.tools.ccbox_guard = cherrypy.Tool("before_handler", guard, priority=10)

@@ -1,0 +1,289 @@
+"""The CherryPy application: pages and JSON API. Handlers run in WSGI threads.
+
+Every handler is declared with an access rule (``webui.access``); state changes are POSTs
+with a CSRF token; everything rendered goes through autoescaping templates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from typing import Any
+
+import cherrypy
+from twisted.logger import Logger
+
+from appliance import passwords
+from appliance.db.components import DuplicateError, UserRow
+from appliance.db.model import ROLES
+from webui import access, i18n
+from webui.access import api, current_session, page, public
+from webui.context import WebContext
+from webui.render import render
+from webui.sessions import SessionUser
+
+MAX_BODY = 1024 * 1024
+MAX_FIELD = 4096
+log = Logger(namespace="ccbox.web")
+
+
+def _field(params: dict[str, Any], name: str, max_len: int = 256) -> str:
+    """A form field as one bounded string; lists (repeated fields) and huge values are refused."""
+    value = params.get(name, "")
+    if not isinstance(value, str):
+        raise cherrypy.HTTPError(400, f"field {name!r} must be sent once, as text")
+    if len(value) > max_len:
+        raise cherrypy.HTTPError(400, f"field {name!r} is longer than {max_len} characters")
+    return value
+
+
+def safe_next(target: str) -> str:
+    """Only local paths: '/x' yes; '//evil', 'http://evil', '/\\evil' no."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    if any(ord(c) < 32 for c in target):
+        return "/"
+    return target
+
+
+def user_json(u: UserRow) -> dict[str, Any]:
+    return {
+        "id": u.id,
+        "username": u.username,
+        "role": u.role,
+        "display_name": u.display_name,
+        "locale": u.locale,
+        "active": u.active,
+    }
+
+
+def read_json_body() -> Any:
+    request = cherrypy.serving.request
+    ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
+    if ctype != "application/json":
+        access.json_error(415, "send the body as application/json")
+    try:
+        raw = request.body.read()
+    except cherrypy.HTTPError:
+        access.json_error(413, f"body larger than {MAX_BODY} bytes")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        access.json_error(400, "the body is not valid JSON")
+
+
+class UsersAdmin:
+    def __init__(self, ctx: WebContext) -> None:
+        self.ctx = ctx
+
+    @page("admin")
+    def index(self) -> str:
+        users = self.ctx.call(self.ctx.master.db.users.list_all)
+        return render(self.ctx, "users.html", users=users, roles=ROLES)
+
+    @page("admin", methods=("POST",))
+    def add(self, **params: Any) -> None:
+        session = current_session()
+        try:
+            self.ctx.call(
+                self.ctx.master.db.users.add,
+                _field(params, "username", 64),
+                _field(params, "password", passwords.MAX_LENGTH),
+                _field(params, "role", 16),
+                display_name=_field(params, "display_name", 128),
+            )
+        except (DuplicateError, ValueError) as exc:
+            session.flash.append(i18n._("Could not add the user: {reason}").format(reason=exc))
+        else:
+            session.flash.append(i18n._("User added."))
+        raise cherrypy.HTTPRedirect("/admin/users", 303)
+
+
+class Admin:
+    def __init__(self, ctx: WebContext) -> None:
+        self.users = UsersAdmin(ctx)
+
+
+class Api:
+    def __init__(self, ctx: WebContext) -> None:
+        self.ctx = ctx
+
+    @api()
+    @cherrypy.tools.json_out()
+    def status(self) -> dict[str, Any]:
+        h = self.ctx.master.health
+        return {
+            "overall": h.overall(),
+            "parts": [
+                {"name": p.name, "state": p.state, "detail": p.detail, "since": p.since.isoformat()}
+                for p in h.parts()
+            ],
+        }
+
+    @api()
+    @cherrypy.tools.json_out()
+    def me(self) -> dict[str, Any]:
+        user = current_session().user
+        assert user is not None
+        return {
+            "id": user.id,
+            "username": user.username,
+            "role": user.role,
+            "locale": cherrypy.serving.request.ccbox_locale,
+        }
+
+    @api("admin", methods=("GET", "POST"))
+    @cherrypy.tools.json_out()
+    def users(self) -> Any:
+        db = self.ctx.master.db
+        if cherrypy.serving.request.method == "GET":
+            return [user_json(u) for u in self.ctx.call(db.users.list_all)]
+        body = read_json_body()
+        if not isinstance(body, dict):
+            access.json_error(400, "send a JSON object")
+        fields = {}
+        for name in ("username", "password", "role", "display_name"):
+            value = body.get(name, "")
+            if not isinstance(value, str) or len(value) > passwords.MAX_LENGTH:
+                access.json_error(400, f"{name} must be a string of at most 256 characters")
+            fields[name] = value
+        try:
+            user = self.ctx.call(db.users.add, **fields)
+        except (DuplicateError, ValueError) as exc:
+            access.json_error(409 if isinstance(exc, DuplicateError) else 400, str(exc))
+        cherrypy.serving.response.status = 201
+        return user_json(user)
+
+
+class Root:
+    def __init__(self, ctx: WebContext) -> None:
+        self.ctx = ctx
+        self.admin = Admin(ctx)
+        self.api = Api(ctx)
+
+    @page()
+    def index(self) -> str:
+        db = self.ctx.master.db
+        today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        counts = {
+            "agents": len(self.ctx.call(db.agents.list_all)),
+            "queues": len(self.ctx.call(db.queues.list_all)),
+            "users": self.ctx.call(db.users.count),
+            "calls_today": self.ctx.call(db.calls.count_since, today),
+        }
+        return render(
+            self.ctx,
+            "dashboard.html",
+            counts=counts,
+            health=self.ctx.master.health.parts(),
+            overall=self.ctx.master.health.overall(),
+        )
+
+    @public(methods=("GET", "POST"))
+    def login(self, **params: Any) -> str:
+        session = current_session()
+        request = cherrypy.serving.request
+        target = safe_next(_field(params, "next", 512) or "/")
+        if request.method == "GET":
+            if session.user is not None:
+                raise cherrypy.HTTPRedirect(target, 303)
+            return render(self.ctx, "login.html", next=target, error=None, username="")
+
+        username = _field(params, "username", 64).strip()
+        password = _field(params, "password", passwords.MAX_LENGTH)
+        keys = ("user:" + username.lower(), "ip:" + (request.remote.ip or "?"))
+        error = None
+        if self.ctx.throttle.locked(*keys):
+            error = i18n._("Too many failed attempts. Wait a few minutes and try again.")
+        else:
+            record = self.ctx.call(self.ctx.master.db.users.login_record, username)
+            ok = passwords.verify_password(record.password_hash if record else None, password)
+            if record is None or not ok or not record.user.active:
+                self.ctx.throttle.failed(*keys)
+                log.info("failed login for {name!r} from {ip}", name=username, ip=keys[1][3:])
+                error = i18n._("Wrong user name or password.")
+        if error is not None:
+            cherrypy.serving.response.status = 401
+            return render(self.ctx, "login.html", next=target, error=error, username=username)
+
+        assert record is not None
+        self.ctx.throttle.succeeded(keys[0])
+        u = record.user
+        new = self.ctx.sessions.rotate(
+            session, SessionUser(u.id, u.username, u.role, u.display_name)
+        )
+        if u.locale:
+            new.locale = u.locale
+        access.set_session_cookie(self.ctx, new)
+        log.info("{name} logged in ({role})", name=u.username, role=u.role)
+        raise cherrypy.HTTPRedirect(target, 303)
+
+    @page(methods=("POST",))
+    def logout(self, **params: Any) -> None:
+        new = self.ctx.sessions.rotate(current_session(), None)
+        access.set_session_cookie(self.ctx, new)
+        raise cherrypy.HTTPRedirect("/login", 303)
+
+    @public(methods=("POST",))
+    def locale(self, **params: Any) -> None:
+        """Switch the language of this session (and of the user, when logged in)."""
+        choice = _field(params, "locale", 16)
+        if choice not in i18n.LOCALES:
+            raise cherrypy.HTTPError(400, "unknown language")
+        session = current_session()
+        session.locale = choice
+        if session.user is not None:
+            self.ctx.call(self.ctx.master.db.users.set_locale, session.user.id, choice)
+        raise cherrypy.HTTPRedirect(safe_next(_field(params, "next", 512) or "/"), 303)
+
+
+def error_page(status: str, message: str, traceback: str, version: str) -> str:
+    """Plain, escaped error bodies; JSON under /api/. Never a traceback."""
+    from markupsafe import escape
+
+    request = cherrypy.serving.request
+    if request.path_info.startswith("/api/"):
+        cherrypy.serving.response.headers["Content-Type"] = "application/json"
+        return json.dumps({"error": message})
+    cherrypy.serving.response.headers["Content-Type"] = "text/html;charset=utf-8"
+    return (
+        "<!doctype html><html><head><meta charset=utf-8><title>ccbox</title>"
+        '<link rel="stylesheet" href="/static/ccbox.css"></head><body class="error">'
+        f"<main><h1>{escape(status)}</h1><p>{escape(message)}</p>"
+        '<p><a href="/">ccbox</a></p></main></body></html>'
+    )
+
+
+class _ForwardToTwisted(logging.Handler):
+    """CherryPy logs through the stdlib; send those lines to the daemon's log."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = "error" if record.levelno >= logging.ERROR else "info"
+        getattr(log, level)("{msg}", msg=record.getMessage())
+
+
+def build_app(ctx: WebContext) -> cherrypy.Application:
+    access.install_tool()
+    conf = {
+        "/": {
+            "tools.ccbox_guard.on": True,
+            "tools.ccbox_guard.ctx": ctx,
+            "tools.trailing_slash.on": False,
+            "tools.encode.on": True,
+            "tools.encode.encoding": "utf-8",
+            "request.show_tracebacks": False,
+            "request.show_mismatched_params": False,
+            "request.body.maxbytes": MAX_BODY,
+            "error_page.default": error_page,
+            "log.screen": False,
+            "log.access_file": "",
+            "log.error_file": "",
+        }
+    }
+    app = cherrypy.Application(Root(ctx), script_name="", config=conf)
+    app.log.screen = False
+    app.log.access_log.propagate = False
+    app.log.error_log.addHandler(_ForwardToTwisted())
+    app.log.error_log.propagate = False
+    return app

@@ -1,0 +1,45 @@
+"""What the web handlers share: the master, the session store, templates, the reactor bridge."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import jinja2
+from twisted.internet import defer
+from twisted.internet.threads import blockingCallFromThread
+
+from appliance.config import Config
+from webui import i18n
+from webui.sessions import SessionStore
+from webui.throttle import LoginThrottle
+
+if TYPE_CHECKING:
+    from appliance.master import ApplianceMaster
+
+T = TypeVar("T")
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+class WebContext:
+    def __init__(self, master: ApplianceMaster) -> None:
+        self.master = master
+        self.config: Config = master.config
+        self.reactor = master.reactor
+        self.sessions = SessionStore(idle_seconds=self.config.web.session_idle_minutes * 60)
+        self.throttle = LoginThrottle()
+        self.templates = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+            autoescape=True,  # every stored text is attacker-controlled: escape everything
+            undefined=jinja2.StrictUndefined,
+            extensions=["jinja2.ext.i18n"],
+        )
+        self.templates.install_gettext_callables(  # type: ignore[attr-defined]
+            gettext=i18n._, ngettext=i18n.ngettext, newstyle=True
+        )
+
+    def call(self, fn: Callable[..., defer.Deferred[T]], *args: Any, **kwargs: Any) -> T:
+        """Run reactor-side ``fn`` (which returns a Deferred) from a WSGI thread and wait."""
+        call: Any = blockingCallFromThread
+        return cast(T, call(self.reactor, fn, *args, **kwargs))
