@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ccbox-installed
-PY_SOURCES := appliance drivers acd ivr recorder webui firmware_tools tests setup.py
+PY_SOURCES := appliance drivers acd ivr recorder webui firmware_tools tests scripts setup.py
 
-.PHONY: all demo test lint typecheck unit bench deps system-deps clean
+.PHONY: all demo test lint typecheck bench deps system-deps screenshots messages clean
 
 all: deps
 
@@ -43,6 +43,17 @@ test: lint typecheck
 
 bench: deps
 	$(BIN)/python tests/benchmarks/run.py --output build/bench.json
+
+# The README/docs screenshots, taken in headless Chromium against a fresh demo.
+screenshots: deps
+	@scripts/system-deps.sh --browser
+	$(BIN)/python scripts/screenshots.py
+
+# Re-extract translatable strings and merge them into the catalogs (then translate zh_CN).
+messages: deps
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _ --no-location --sort-output \
+		--project ccbox -o webui/locale/ccbox.pot .
+	$(BIN)/pybabel update -i webui/locale/ccbox.pot -d webui/locale -D ccbox --no-location
 
 clean:
 	rm -rf build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

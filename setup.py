@@ -52,7 +52,14 @@ setup(
         "psycopg[binary]>=3.1",
     ],
     extras_require={
-        "dev": ["pytest>=8", "hypothesis>=6", "ruff>=0.5", "mypy>=1.10", "Cython>=3.0"],
+        "dev": [
+            "pytest>=8",
+            "hypothesis>=6",
+            "ruff>=0.5",
+            "mypy>=1.10",
+            "Cython>=3.0",
+            "selenium>=4.20",  # drives Debian's chromium for browser tests and screenshots
+        ],
     },
     entry_points={
         "console_scripts": [

@@ -12,6 +12,11 @@ PACKAGES=(
   curl                                                # the README's health checks
 )
 
+# --browser: also what browser tests and screenshots need (Debian's Chromium and its driver).
+if [ "${1:-}" = "--browser" ]; then
+  PACKAGES+=(chromium chromium-driver fonts-noto-cjk)
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
