@@ -38,10 +38,7 @@ def resolved(d: defer.Deferred[T]) -> T:
 
 
 def load_config(args: argparse.Namespace) -> config_mod.Config:
-    from appliance.daemon import default_config_path
-
-    path = args.config or default_config_path()
-    return config_mod.load(path)
+    return config_mod.load(config_mod.path_from_args(args))
 
 
 def open_db(config: config_mod.Config) -> DBConnector:
@@ -141,12 +138,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ccbox", description="Administer a ccbox appliance.")
-    p.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help="config file (default: $CCBOX_CONFIG or /etc/ccbox/ccbox.conf)",
-    )
+    config_mod.add_config_argument(p)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(

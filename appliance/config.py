@@ -9,8 +9,10 @@ back to a default.
 
 from __future__ import annotations
 
+import argparse
 import configparser
 import ipaddress
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -257,6 +259,21 @@ def parse(text: str, path: Path | str = "<string>") -> Config:
         ),
         recording_dir=values.get(("recording", "dir"), data_dir / "recordings"),
     )
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    """The ``--config`` option every ccbox command takes."""
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help=f"config file (default: $CCBOX_CONFIG or {DEFAULT_PATH})",
+    )
+
+
+def path_from_args(args: argparse.Namespace) -> Path:
+    """``--config``, else ``$CCBOX_CONFIG``, else the box's default path."""
+    return Path(args.config or os.environ.get("CCBOX_CONFIG") or DEFAULT_PATH)
 
 
 def load(path: Path | str) -> Config:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from twisted.internet import defer
@@ -19,12 +18,6 @@ from appliance.master import ApplianceMaster
 from appliance.sdnotify import Notifier
 
 log = Logger(namespace="ccbox.daemon")
-
-
-def default_config_path() -> Path:
-    import os
-
-    return Path(os.environ.get("CCBOX_CONFIG") or config_mod.DEFAULT_PATH)
 
 
 class Daemon:
@@ -68,14 +61,8 @@ class Daemon:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ccboxd", description="The ccbox appliance daemon.")
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help="config file (default: $CCBOX_CONFIG or /etc/ccbox/ccbox.conf)",
-    )
-    args = parser.parse_args(argv)
-    path = args.config or default_config_path()
+    config_mod.add_config_argument(parser)
+    path = config_mod.path_from_args(parser.parse_args(argv))
     try:
         config = config_mod.load(path)
     except config_mod.ConfigError as exc:

@@ -89,3 +89,14 @@ def test_config_sample_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture[st
     from appliance.config import parse
 
     assert parse(out).data_dir == Path("/srv/ccbox")
+
+
+def test_config_path_comes_from_flag_then_environment_then_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = write_config(tmp_path)
+    monkeypatch.setenv("CCBOX_CONFIG", str(good))
+    assert run(["config", "check"], capsys)[:2] == (0, f"{good}: ok\n")
+    monkeypatch.delenv("CCBOX_CONFIG")
+    code, _, err = run(["config", "check"], capsys)
+    assert code == 2 and err.startswith("ccbox: /etc/ccbox/ccbox.conf: file not found")
