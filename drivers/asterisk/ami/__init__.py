@@ -1,0 +1,1 @@
+"""The Asterisk Manager Interface: codec (sans-IO), protocol, reconnecting client."""
