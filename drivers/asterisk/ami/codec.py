@@ -81,7 +81,7 @@ def _text(raw: bytes) -> str:
 
 def parse_block(block: bytes) -> tuple[Message, int]:
     """One message's bytes (no terminator) -> (message, number of malformed lines skipped)."""
-    headers = []
+    headers: list[tuple[str, str]] = []
     bad = 0
     for line in block.split(b"\n"):
         if line.endswith(b"\r"):

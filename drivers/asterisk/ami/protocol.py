@@ -12,10 +12,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet import defer, protocol
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -63,7 +63,7 @@ class _Pending:
     action: str
     deferred: defer.Deferred[Any]
     is_list: bool
-    timer: IDelayedCall | None = None
+    timer: Any = None  # an IDelayedCall
     response: Message | None = None
     items: list[Message] = field(default_factory=list)
 
@@ -78,9 +78,11 @@ class AMIProtocol(protocol.Protocol):
         wanted_events: Iterable[str] | None = None,
         action_id_prefix: str = "ccbox-",
         max_message_bytes: int | None = None,
+        on_connection_lost: Callable[[AMIProtocol], object] | None = None,
     ) -> None:
-        self.clock = clock
+        self.clock: Any = clock  # zope interfaces confuse mypy without its plugin
         self.on_event = on_event or (lambda _msg: None)
+        self.on_connection_lost = on_connection_lost
         kwargs = {"max_message_bytes": max_message_bytes} if max_message_bytes else {}
         self.parser = Parser(wanted_events, **kwargs)
         self.prefix = action_id_prefix
@@ -120,6 +122,9 @@ class AMIProtocol(protocol.Protocol):
         for d in (self.banner, self.fully_booted):
             if not d.called:
                 d.errback(AMIConnectionLost("connection lost"))
+                d.addErrback(lambda _f: None)  # nobody may be waiting on these any more
+        if self.on_connection_lost is not None:
+            self.on_connection_lost(self)
 
     # ---- sending -------------------------------------------------------------------------
 
@@ -155,7 +160,7 @@ class AMIProtocol(protocol.Protocol):
         pending = _Pending(action, d, is_list)
         pending.timer = self.clock.callLater(timeout, self._timed_out, action_id, timeout)
         self._pending[action_id] = pending
-        self.transport.write(data)
+        cast(Any, self.transport).write(data)
         return d
 
     def _timed_out(self, action_id: str, timeout: float) -> None:
@@ -180,7 +185,7 @@ class AMIProtocol(protocol.Protocol):
         if event is not None:
             p = self._pending.get(action_id) if action_id else None
             if p is not None and p.is_list and p.response is not None:
-                if msg.get("EventList", "").lower() == "complete":
+                if (msg.get("EventList") or "").lower() == "complete":
                     self._finish(action_id, ListResult(p.response, p.items, msg))  # type: ignore[arg-type]
                 else:
                     p.items.append(msg)
@@ -199,7 +204,7 @@ class AMIProtocol(protocol.Protocol):
             return
         if msg.response == "Error":
             self._fail(action_id, ActionError(p.action, msg))  # type: ignore[arg-type]
-        elif p.is_list and msg.get("EventList", "").lower() == "start":
+        elif p.is_list and (msg.get("EventList") or "").lower() == "start":
             p.response = msg
         elif p.is_list:
             self._finish(action_id, ListResult(msg, [], msg))  # type: ignore[arg-type]
@@ -220,4 +225,4 @@ class AMIProtocol(protocol.Protocol):
 
     def _abort(self) -> None:
         if self.transport is not None:
-            self.transport.abortConnection()  # type: ignore[attr-defined]
+            cast(Any, self.transport).abortConnection()

@@ -1,0 +1,268 @@
+"""The AMI client service: connect, log in, wait for FullyBooted, resynchronize, stay up.
+
+``ClientService`` reconnects with capped exponential backoff and jitter; logging in is its
+``prepareConnection`` step, so a wrong secret is retried with the same backoff, never in a
+tight loop. After every (re)connect the client waits for ``FullyBooted`` (at most a few
+seconds: without ``system`` read it never comes), runs the resync hooks (the call model
+reloads channels), and only then reports ready. Until then every action fails at once
+with ``NotConnected``. A Ping every ``ping_interval`` seconds that goes unanswered drops
+the connection, which starts the next reconnect.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, cast
+
+from twisted.application import service
+from twisted.application.internet import ClientService, backoffPolicy
+from twisted.internet import defer, task
+from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from appliance import health
+from appliance.config import AmiConfig
+from drivers.asterisk.ami.codec import Message
+from drivers.asterisk.ami.protocol import (
+    DEFAULT_TIMEOUT,
+    AMIError,
+    AMIProtocol,
+    ListResult,
+    NotConnected,
+)
+
+log = Logger(namespace="ccbox.ami")
+
+EventHandler = Callable[[Message], object]
+ResyncHook = Callable[["AMIClient", AMIProtocol], Awaitable[object]]
+# Events the client itself needs, whatever the subscribers want.
+_OWN_EVENTS = frozenset({"FullyBooted", "Shutdown"})
+
+
+class LoginFailed(AMIError):
+    """Asterisk refused the manager user or secret."""
+
+
+class _Factory(Factory):
+    noisy = False
+
+    def __init__(self, client: AMIClient) -> None:
+        self.client = client
+
+    def buildProtocol(self, addr: Any) -> AMIProtocol:
+        return self.client.build_protocol()
+
+
+class AMIClient(service.Service):
+    name = "ami"
+
+    def __init__(
+        self,
+        reactor: Any,
+        config: AmiConfig,
+        *,
+        health_registry: health.HealthRegistry | None = None,
+        endpoint: Any = None,
+        ping_interval: float = 20.0,
+        fully_booted_timeout: float = 5.0,
+        action_timeout: float = DEFAULT_TIMEOUT,
+        max_backoff: float = 30.0,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.reactor = reactor
+        self.config = config
+        self.health = health_registry or health.HealthRegistry()
+        self.endpoint = endpoint or TCP4ClientEndpoint(reactor, config.host, config.port, timeout=5)
+        self.ping_interval = ping_interval
+        self.fully_booted_timeout = fully_booted_timeout
+        self.action_timeout = action_timeout
+        self._handlers: dict[str, list[EventHandler]] = {}
+        self._resync_hooks: list[ResyncHook] = []
+        self.protocol: AMIProtocol | None = None  # set only while ready
+        self._connecting: AMIProtocol | None = None
+        self.connects = 0
+        self._ping: task.LoopingCall | None = None
+        self._service = ClientService(
+            cast(Any, self.endpoint),
+            cast(Any, _Factory(self)),
+            retryPolicy=backoffPolicy(
+                initialDelay=1.0, maxDelay=max_backoff, factor=2.0, jitter=jitter
+            ),
+            clock=reactor,
+            prepareConnection=self._prepare,
+        )
+
+    # ---- subscriptions ----------------------------------------------------------------------
+
+    def subscribe(self, events: str | Iterable[str], handler: EventHandler) -> None:
+        """Call ``handler(message)`` for each named event. Subscribe before starting:
+        the event filter of a connection is fixed when it is made."""
+        for name in [events] if isinstance(events, str) else events:
+            self._handlers.setdefault(name, []).append(handler)
+
+    def add_resync_hook(self, hook: ResyncHook) -> None:
+        """``await hook(client, protocol)`` after every login, before the client is ready."""
+        self._resync_hooks.append(hook)
+
+    @property
+    def ready(self) -> bool:
+        return self.protocol is not None and bool(self.protocol.connected)
+
+    # ---- actions ------------------------------------------------------------------------------
+
+    def send_action(
+        self, action: str, headers: Iterable[tuple[str, str]] = (), timeout: float | None = None
+    ) -> defer.Deferred[Message]:
+        if not self.ready:
+            return defer.fail(NotConnected(f"{action}: not connected to Asterisk"))
+        assert self.protocol is not None
+        return self.protocol.send_action(action, headers, timeout or self.action_timeout)
+
+    def send_list_action(
+        self, action: str, headers: Iterable[tuple[str, str]] = (), timeout: float | None = None
+    ) -> defer.Deferred[ListResult]:
+        if not self.ready:
+            return defer.fail(NotConnected(f"{action}: not connected to Asterisk"))
+        assert self.protocol is not None
+        return self.protocol.send_list_action(action, headers, timeout or self.action_timeout)
+
+    # ---- connection lifecycle ----------------------------------------------------------------
+
+    def build_protocol(self) -> AMIProtocol:
+        wanted = set(self._handlers) | _OWN_EVENTS
+        self._connecting = AMIProtocol(
+            self.reactor,
+            on_event=self._event_received,
+            wanted_events=wanted,
+            on_connection_lost=self._connection_lost,
+        )
+        return self._connecting
+
+    def _prepare(self, _proxy: Any) -> defer.Deferred[None]:
+        # ClientService passes a proxy of the protocol; keep the instance itself, so that
+        # its connectionLost can be recognised (ClientService makes one attempt at a time).
+        proto = self._connecting
+        assert proto is not None
+        d = defer.ensureDeferred(self._login_and_resync(proto))
+
+        def rejected(failure: Failure) -> Failure:
+            # ClientService has no transition for the loss of a connection whose
+            # preparation failed (it raises NoTransition from connectionLost, in the Waiting
+            # state). It has already counted the attempt as failed and scheduled the retry,
+            # so this connection's loss must not be reported to it: detach, then close.
+            if hasattr(_proxy, "_lostNotification"):
+                _proxy._lostNotification = lambda _reason: None
+            proto._abort()
+            return failure
+
+        d.addErrback(rejected)
+        return d
+
+    async def _login_and_resync(self, proto: AMIProtocol) -> None:
+        where = f"{self.config.host}:{self.config.port}"
+        self.health.report(self.name, health.STARTING, f"logging in to {where}")
+        await _with_timeout(self.reactor, proto.banner, self.action_timeout, "banner")
+        try:
+            await proto.send_action(
+                "Login",
+                [
+                    ("Username", self.config.username),
+                    ("Secret", self.config.secret),
+                    ("Events", "on"),
+                ],
+                self.action_timeout,
+            )
+        except AMIError as exc:
+            self.health.report(self.name, health.DOWN, f"login to {where} failed: {exc}")
+            log.error("AMI login to {where} failed: {err}", where=where, err=exc)
+            raise LoginFailed(str(exc)) from None
+        try:
+            await _with_timeout(
+                self.reactor, proto.fully_booted, self.fully_booted_timeout, "FullyBooted"
+            )
+        except defer.TimeoutError:
+            log.warn(
+                "no FullyBooted within {t} s (does the manager user have system read?); going on",
+                t=self.fully_booted_timeout,
+            )
+        for hook in self._resync_hooks:
+            await hook(self, proto)
+        self.protocol = proto
+        self.connects += 1
+        self.health.report(self.name, health.OK, f"connected to {where}")
+        log.info("AMI ready on {where}", where=where)
+
+    def _connection_lost(self, proto: AMIProtocol) -> None:
+        if proto is self.protocol:
+            self.protocol = None
+            self.health.report(self.name, health.DEGRADED, "connection lost; reconnecting")
+            log.warn("AMI connection lost; reconnecting")
+
+    def _event_received(self, msg: Message) -> None:
+        name = msg.event or ""
+        if name == "Shutdown":
+            log.warn("Asterisk is shutting down ({how})", how=msg.get("Shutdown", "?"))
+        for handler in self._handlers.get(name, ()):
+            try:
+                handler(msg)
+            except Exception:
+                log.failure("AMI handler {h!r} failed on {name}", h=handler, name=name)
+
+    def _send_ping(self) -> None:
+        proto = self.protocol
+        if proto is None or not self.ready:
+            return
+        d = proto.send_action("Ping", timeout=self.ping_interval / 2)
+
+        def no_pong(failure: Any) -> None:
+            if proto is self.protocol and failure.check(AMIError):
+                log.warn("AMI Ping unanswered: dropping the connection")
+                proto._abort()
+
+        d.addErrback(no_pong)
+
+    # ---- service ------------------------------------------------------------------------------
+
+    def startService(self) -> None:
+        super().startService()
+        self.health.report(self.name, health.STARTING, "connecting")
+        self._service.startService()
+        self._ping = task.LoopingCall(self._send_ping)
+        self._ping.clock = self.reactor
+        self._ping.start(self.ping_interval, now=False)
+
+    def stopService(self) -> defer.Deferred[None]:
+        super().stopService()
+        if self._ping is not None and self._ping.running:
+            self._ping.stop()
+        self.protocol = None
+        d: defer.Deferred[None] = self._service.stopService()
+        return d
+
+
+def _with_timeout(
+    clock: Any, d: defer.Deferred[Any], seconds: float, what: str
+) -> defer.Deferred[Any]:
+    """Wait for ``d`` at most ``seconds``, without cancelling ``d`` itself."""
+    waiter: defer.Deferred[Any] = defer.Deferred()
+
+    def expire() -> None:
+        if not waiter.called:
+            waiter.errback(defer.TimeoutError(f"no {what} within {seconds:g} s"))
+
+    timer = clock.callLater(seconds, expire)
+
+    def settle(result: Any) -> Any:
+        if not waiter.called:
+            timer.cancel()
+            if isinstance(result, Failure):
+                waiter.errback(result)
+            else:
+                waiter.callback(result)
+        return result
+
+    d.addBoth(settle)
+    return waiter
