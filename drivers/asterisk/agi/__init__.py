@@ -1,0 +1,1 @@
+"""FastAGI: codec (sans-IO), per-call session with typed commands, the server."""

@@ -1,0 +1,124 @@
+"""The FastAGI server: Asterisk connects once per call; a route runs the call.
+
+Routes are an allowlist keyed by ``agi_network_script`` without its query string; an
+unknown script gets ``HANGUP`` and the connection closes. Connections from addresses not
+allowed (loopback by default: FastAGI has no authentication) are closed before a byte is
+read. Every session is tracked until its socket closes, so leaks show on the status page.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from twisted.application import service
+from twisted.internet import defer
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+
+from appliance import health
+from drivers.asterisk.agi.session import AGIConnectionLost, AGISessionProtocol, DeadChannel
+
+log = Logger(namespace="ccbox.fastagi")
+Route = Callable[[AGISessionProtocol], Awaitable[object]]
+
+
+class FastAGIFactory(Factory):
+    noisy = False
+
+    def __init__(
+        self, clock: Any, routes: dict[str, Route], allowed: Iterable[str] = ("127.0.0.1", "::1")
+    ) -> None:
+        self.clock = clock
+        self.routes = routes
+        self.allowed = [ipaddress.ip_network(a, strict=False) for a in allowed]
+        self.sessions: set[AGISessionProtocol] = set()
+        self.total = 0
+        self.refused = 0
+
+    def buildProtocol(self, addr: Any) -> AGISessionProtocol | None:
+        host = getattr(addr, "host", None)
+        try:
+            ip = ipaddress.ip_address(host) if host is not None else None
+        except ValueError:
+            ip = None
+        if ip is None or not any(ip in net for net in self.allowed):
+            self.refused += 1
+            log.warn("FastAGI connection from {host} refused: not an allowed address", host=host)
+            return None  # Twisted closes the connection
+        proto = AGISessionProtocol(self.clock, self._session_ready)
+        self.sessions.add(proto)
+        self.total += 1
+        proto.ended.addBoth(lambda _: self.sessions.discard(proto))
+        return proto
+
+    def _session_ready(self, session: AGISessionProtocol) -> None:
+        assert session.env is not None
+        script = session.env.script.split("?", 1)[0].strip("/")
+        route = self.routes.get(script)
+        if route is None:
+            log.warn(
+                "unknown FastAGI script {script!r} from {channel}: hanging up",
+                script=script[:80],
+                channel=session.env.channel[:80],
+            )
+            d = session.command("HANGUP")
+            d.addBoth(lambda _: session.close())
+            return
+        d = defer.ensureDeferred(route(session))  # type: ignore[arg-type]
+
+        def ended(result: Any) -> None:
+            if isinstance(result, defer.Failure) and not result.check(
+                DeadChannel, AGIConnectionLost
+            ):
+                log.failure(
+                    "FastAGI route {script} failed on {channel}",
+                    result,
+                    script=script,
+                    channel=session.env.channel if session.env else "?",
+                )
+            session.close()
+
+        d.addBoth(ended)
+
+
+class FastAGIServer(service.Service):
+    name = "fastagi"
+
+    def __init__(
+        self,
+        reactor: Any,
+        bind: str,
+        port: int,
+        routes: dict[str, Route],
+        *,
+        health_registry: health.HealthRegistry | None = None,
+        allowed: Iterable[str] = ("127.0.0.1", "::1"),
+    ) -> None:
+        self.reactor = reactor
+        self.bind, self.port_number_wanted = bind, port
+        self.factory = FastAGIFactory(reactor, routes, allowed)
+        self.health = health_registry or health.HealthRegistry()
+        self.port: Any = None
+
+    @property
+    def port_number(self) -> int:
+        return int(self.port.getHost().port) if self.port else 0
+
+    def startService(self) -> None:
+        super().startService()
+        self.port = self.reactor.listenTCP(
+            self.port_number_wanted, self.factory, interface=self.bind
+        )
+        self.health.report(self.name, health.OK, f"listening on {self.bind}:{self.port_number}")
+        log.info("FastAGI listening on {bind}:{port}", bind=self.bind, port=self.port_number)
+
+    def stopService(self) -> defer.Deferred[None]:
+        super().stopService()
+        for session in list(self.factory.sessions):
+            session.close()
+        if self.port is None:
+            return defer.succeed(None)
+        d: defer.Deferred[None] = defer.maybeDeferred(self.port.stopListening)
+        return d

@@ -1,0 +1,298 @@
+"""One FastAGI connection = one call: the protocol and the typed command API on top of it.
+
+Asterisk runs one command at a time, so commands queue here and go out one by one; each
+returns a Deferred of its parsed reply. The unsolicited ``HANGUP`` line (which can arrive
+before the reply to the command in progress, as the traces show) only marks the session
+hung up. After it, channel commands answer 511 and raise ``DeadChannel``; GET VARIABLE
+and VERBOSE still work. A socket closed mid-command fails the command with
+``AGIConnectionLost`` and ends the session.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from twisted.internet import defer
+from twisted.protocols.basic import LineOnlyReceiver
+from twisted.python.failure import Failure
+
+from drivers.asterisk.agi.codec import (
+    MAX_LINE,
+    AGIEnvironment,
+    AGIProtocolError,
+    AGIResult,
+    HeaderParser,
+    ReplyParser,
+    command_line,
+    text,
+    token,
+)
+
+DEFAULT_TIMEOUT = 30.0
+
+
+class AGIError(Exception):
+    """Base of the errors an AGI command can end with."""
+
+
+class DeadChannel(AGIError):
+    """511: the caller hung up; only variable commands and VERBOSE still work."""
+
+
+class AGICommandError(AGIError):
+    """510 (unknown command) or 520 (wrong usage)."""
+
+    def __init__(self, line: str, result: AGIResult) -> None:
+        self.result = result
+        super().__init__(f"{line.strip()}: {result.code} {result.text.splitlines()[0]}")
+
+
+class AGITimeout(AGIError):
+    pass
+
+
+class AGIConnectionLost(AGIError):
+    pass
+
+
+@dataclass(frozen=True)
+class Playback:
+    """STREAM FILE / SAY: the digit pressed (None when none) and where playback stopped."""
+
+    digit: str | None
+    endpos: int
+    failed: bool  # result -1: missing file, or the caller hung up
+
+
+@dataclass(frozen=True)
+class Digits:
+    digits: str
+    timed_out: bool
+    hung_up: bool
+
+
+@dataclass(frozen=True)
+class Recording:
+    digit: str | None
+    timed_out: bool
+    hung_up: bool
+    endpos: int
+
+
+@dataclass
+class _Command:
+    line: bytes
+    timeout: float
+    deferred: defer.Deferred[AGIResult]
+
+
+class AGISessionProtocol(LineOnlyReceiver):
+    """Reads the header, then hands the session to ``on_ready(self)``."""
+
+    delimiter = b"\n"
+    MAX_LENGTH = MAX_LINE
+
+    def __init__(self, clock: Any, on_ready: Callable[[AGISessionProtocol], object]) -> None:
+        self.clock = clock
+        self.on_ready = on_ready
+        self.env: AGIEnvironment | None = None
+        self.hung_up = False
+        self.closed = False
+        self.ended: defer.Deferred[None] = defer.Deferred()
+        self._header = HeaderParser()
+        self._replies = ReplyParser()
+        self._queue: deque[_Command] = deque()
+        self._current: _Command | None = None
+        self._timer: Any = None
+
+    # ---- Twisted --------------------------------------------------------------------------
+
+    def lineReceived(self, line: bytes) -> None:
+        raw = line.decode("utf-8", "replace").rstrip("\r").replace("\x00", "\ufffd")
+        try:
+            if self.env is None:
+                if self._header.line(raw):
+                    self.env = self._header.environment()
+                    self.on_ready(self)
+                return
+            reply = self._replies.line(raw)
+        except AGIProtocolError as exc:
+            self._fatal(str(exc))
+            return
+        if reply is None:
+            return
+        if reply == "HANGUP":
+            self.hung_up = True
+            return
+        assert isinstance(reply, AGIResult)
+        self._reply(reply)
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        self._fatal(f"line longer than {self.MAX_LENGTH} bytes")
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        self.closed = True
+        self.hung_up = True
+        self._cancel_timer()
+        pending = [self._current] if self._current else []
+        pending.extend(self._queue)
+        self._current = None
+        self._queue.clear()
+        for cmd in pending:
+            cmd.deferred.errback(AGIConnectionLost(f"{cmd.line.decode().strip()}: socket closed"))
+        if not self.ended.called:
+            self.ended.callback(None)
+
+    # ---- commands ---------------------------------------------------------------------------
+
+    def command(
+        self, name: str, *args: str, timeout: float = DEFAULT_TIMEOUT
+    ) -> defer.Deferred[AGIResult]:
+        """Queue one command (args rendered with token()/text()); fires with its reply."""
+        try:
+            line = command_line(name, *args)
+        except ValueError as exc:
+            return defer.fail(exc)
+        if self.closed:
+            return defer.fail(AGIConnectionLost(f"{name}: the AGI session has ended"))
+        d: defer.Deferred[AGIResult] = defer.Deferred()
+        self._queue.append(_Command(line, timeout, d))
+        self._next()
+        return d
+
+    def _next(self) -> None:
+        if self._current is not None or not self._queue or self.closed:
+            return
+        self._current = self._queue.popleft()
+        self._timer = self.clock.callLater(self._current.timeout, self._timed_out)
+        cast(Any, self.transport).write(self._current.line)
+
+    def _reply(self, reply: AGIResult) -> None:
+        cmd = self._current
+        if cmd is None:
+            return  # nothing asked: a stray line
+        self._cancel_timer()
+        self._current = None
+        if reply.code == 200:
+            cmd.deferred.callback(reply)
+        elif reply.code == 511:
+            self.hung_up = True
+            cmd.deferred.errback(DeadChannel(reply.text))
+        else:
+            cmd.deferred.errback(AGICommandError(cmd.line.decode(), reply))
+        self._next()
+
+    def _timed_out(self) -> None:
+        cmd, self._current = self._current, None
+        self._timer = None
+        if cmd is not None:
+            # The stream is out of step now (a late reply would answer the wrong command).
+            cmd.deferred.errback(
+                AGITimeout(f"{cmd.line.decode().strip()}: no reply in {cmd.timeout:g} s")
+            )
+            self.close()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def _fatal(self, why: str) -> None:
+        from twisted.logger import Logger
+
+        Logger(namespace="ccbox.fastagi").warn("dropping FastAGI session: {why}", why=why)
+        self.close()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            cast(Any, self.transport).loseConnection()
+
+    # ---- typed commands (the traces show each reply) -----------------------------------------
+
+    async def answer(self) -> None:
+        await self.command("ANSWER")
+
+    async def hangup(self) -> None:
+        await self.command("HANGUP")
+
+    async def stream_file(self, name: str, escape_digits: str = "") -> Playback:
+        r = await self.command("STREAM FILE", token(name), text(escape_digits), timeout=3600)
+        return Playback(_digit(r.value), int(r.extras.get("endpos", "0")), r.value < 0)
+
+    async def say_digits(self, digits: str, escape_digits: str = "") -> Playback:
+        if not (digits.isascii() and digits.isdigit()):
+            raise ValueError("SAY DIGITS takes ASCII digits only")
+        r = await self.command("SAY DIGITS", token(digits), text(escape_digits), timeout=600)
+        return Playback(_digit(r.value), 0, r.value < 0)
+
+    async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> Digits:
+        r = await self.command(
+            "GET DATA", token(prompt), token(timeout_ms), token(max_digits), timeout=3600
+        )
+        if r.result == "-1":
+            return Digits("", False, True)
+        return Digits(r.result, r.data == "timeout", False)
+
+    async def wait_for_digit(self, timeout_ms: int) -> str | None:
+        """The digit pressed, None on timeout; DeadChannel once the caller has gone."""
+        r = await self.command("WAIT FOR DIGIT", token(timeout_ms), timeout=timeout_ms / 1000 + 30)
+        if r.value < 0:
+            self.hung_up = True
+            raise DeadChannel("WAIT FOR DIGIT: the caller hung up")
+        return _digit(r.value)
+
+    async def record_file(
+        self,
+        path: str,
+        fmt: str,
+        escape_digits: str,
+        timeout_ms: int,
+        beep: bool = True,
+        silence_s: int | None = None,
+    ) -> Recording:
+        args = [token(path), token(fmt), text(escape_digits), token(timeout_ms), token(0)]
+        if beep:
+            args.append("BEEP")
+        if silence_s is not None:
+            args.append(token(f"s={silence_s}"))
+        r = await self.command("RECORD FILE", *args, timeout=timeout_ms / 1000 + 60)
+        endpos = int(r.extras.get("endpos", "0"))
+        if r.data == "hangup" or r.result == "-1":
+            return Recording(None, False, True, endpos)
+        digit = _digit(r.value) if r.data == "dtmf" else None
+        return Recording(digit, r.data == "timeout", False, endpos)
+
+    async def exec_(self, application: str, argument: str = "", timeout: float = 3600) -> int:
+        """EXEC: the argument goes as one quoted string, literally (no ${} expansion)."""
+        r = await self.command("EXEC", token(application), text(argument), timeout=timeout)
+        return r.value
+
+    async def get_variable(self, name: str) -> str | None:
+        r = await self.command("GET VARIABLE", token(name))
+        return r.data if r.result == "1" else None
+
+    async def get_full_variable(self, expression: str) -> str | None:
+        r = await self.command("GET FULL VARIABLE", token(expression))
+        return r.data if r.result == "1" else None
+
+    async def set_variable(self, name: str, value: str) -> None:
+        await self.command("SET VARIABLE", token(name), text(value))
+
+    async def set_music(self, on: bool, music_class: str = "default") -> None:
+        await self.command("SET MUSIC", "ON" if on else "OFF", token(music_class))
+
+    async def channel_status(self) -> int:
+        return (await self.command("CHANNEL STATUS")).value
+
+    async def verbose(self, message: str, level: int = 1) -> None:
+        await self.command("VERBOSE", text(message), token(level))
+
+
+def _digit(result: int) -> str | None:
+    """STREAM FILE & co. answer the ASCII code of the digit pressed, 0 for none."""
+    if result <= 0:
+        return None
+    return chr(result)

@@ -1,0 +1,170 @@
+"""FastAGI inputs that broke real systems, and quoting that is safe for any text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from twisted.internet import defer
+from twisted.internet.address import IPv4Address
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+
+from drivers.asterisk.agi.codec import AGIQuotingError, parse_reply, text, token
+from drivers.asterisk.agi.server import FastAGIFactory
+from drivers.asterisk.agi.session import AGIConnectionLost, AGISessionProtocol, AGITimeout
+
+HEADER = (
+    b"agi_network: yes\nagi_network_script: inbound?x=1\nagi_channel: DAHDI/1-1\n"
+    b"agi_uniqueid: 1795353435.74\nagi_callerid: 13800138000\n"
+    b"agi_calleridname: a: b: c\nagi_accountcode: \nagi_arg_1: 4008001234\n\n"
+)
+
+
+def session(clock: Clock | None = None) -> tuple[AGISessionProtocol, StringTransport, list]:
+    ready: list[AGISessionProtocol] = []
+    proto = AGISessionProtocol(clock or Clock(), ready.append)
+    t = StringTransport()
+    proto.makeConnection(t)
+    return proto, t, ready
+
+
+def unquote(arg: str) -> str:
+    """Asterisk's argument splitting for one quoted argument (res_agi parse_args)."""
+    assert arg[0] == '"' and arg[-1] == '"'
+    out, i, body = [], 0, arg[1:-1]
+    while i < len(body):
+        c = body[i]
+        if c == "\\":
+            i += 1
+            c = body[i]
+        elif c == '"':
+            raise AssertionError("unescaped quote inside")
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+@given(st.text().filter(lambda s: not any(c in s for c in "\r\n\x00")))
+def test_text_quoting_round_trips_any_text(value: str) -> None:
+    assert unquote(text(value)) == value
+
+
+@pytest.mark.parametrize("bad", ["a\nb", "a\rb", "nul\x00", "x\nHANGUP"])
+def test_line_breaks_are_refused(bad: str) -> None:
+    with pytest.raises(AGIQuotingError):
+        text(bad)
+
+
+@pytest.mark.parametrize("bad", ["two words", 'q"uote', "back\\slash", "", "a\nb", "ü"])
+def test_tokens_refuse_anything_needing_quotes(bad: str) -> None:
+    with pytest.raises(AGIQuotingError):
+        token(bad)
+
+
+def test_header_values_with_colons_and_blank_lines_before() -> None:
+    proto, _, ready = session()
+    proto.dataReceived(b"\n\n" + HEADER)
+    assert ready == [proto]
+    env = proto.env
+    assert env is not None
+    assert env.script == "inbound?x=1" and env.args == ["4008001234"]
+    assert env.caller_name == "a: b: c" and env.get("accountcode") == ""
+
+
+def test_huge_caller_name_drops_the_session_before_any_route() -> None:
+    proto, t, ready = session()
+    proto.dataReceived(b"agi_network: yes\nagi_calleridname: " + b"x" * (1024 * 1024) + b"\n\n")
+    assert ready == [] and t.disconnecting
+
+
+def test_header_without_end_or_with_junk_is_dropped() -> None:
+    proto, t, ready = session()
+    proto.dataReceived(b"".join(b"agi_x%d: y\n" % i for i in range(500)))
+    assert ready == [] and t.disconnecting
+    proto, t, ready = session()
+    proto.dataReceived(b"GET / HTTP/1.1\n")
+    assert ready == [] and t.disconnecting
+
+
+def test_socket_closed_mid_command_fails_it_and_ends_the_session() -> None:
+    proto, t, _ = session()
+    proto.dataReceived(HEADER)
+    d = proto.command("STREAM FILE", "hello", '""')
+    queued = proto.command("HANGUP")
+    assert t.value() == b'STREAM FILE hello ""\n'  # one command at a time
+    proto.connectionLost(None)
+    for x in (d, queued):
+        assert x.result.check(AGIConnectionLost)
+        x.addErrback(lambda _f: None)
+    assert proto.ended.called
+    late = proto.command("ANSWER")
+    assert late.result.check(AGIConnectionLost)
+    late.addErrback(lambda _f: None)
+
+
+def test_command_timeout_fails_and_closes() -> None:
+    clock = Clock()
+    proto, t, _ = session(clock)
+    proto.dataReceived(HEADER)
+    d = proto.command("ANSWER", timeout=5)
+    clock.advance(5)
+    assert d.result.check(AGITimeout) and t.disconnecting
+    d.addErrback(lambda _f: None)
+
+
+def test_reply_parsing_corner_cases() -> None:
+    r = parse_reply("200 result=1 (a (nested) value) endpos=9")
+    assert (r.result, r.data, r.extras) == ("1", "a (nested) value", {"endpos": "9"})
+    assert parse_reply("200 result=12 (timeout)").data == "timeout"
+    assert parse_reply("200 result=-1 endpos=0").extras == {"endpos": "0"}
+    assert parse_reply("510 Invalid or unknown command").code == 510
+
+
+def make_factory(routes: dict[str, Any]) -> FastAGIFactory:
+    return FastAGIFactory(Clock(), routes)
+
+
+def connect(factory: FastAGIFactory, host: str = "127.0.0.1") -> tuple[Any, StringTransport]:
+    proto = factory.buildProtocol(IPv4Address("TCP", host, 40000))
+    if proto is None:
+        return None, StringTransport()
+    t = StringTransport()
+    proto.makeConnection(t)
+    return proto, t
+
+
+def test_unknown_script_gets_hangup_and_is_closed() -> None:
+    f = make_factory({"inbound": lambda s: defer.succeed(None)})
+    proto, t = connect(f)
+    proto.dataReceived(HEADER.replace(b"inbound?x=1", b"../../etc/passwd"))
+    assert t.value() == b"HANGUP\n"
+    proto.dataReceived(b"200 result=1\n")
+    assert t.disconnecting
+
+
+def test_route_runs_and_session_is_forgotten_when_it_ends() -> None:
+    calls: list[str] = []
+
+    async def inbound(s: AGISessionProtocol) -> None:
+        assert s.env is not None
+        calls.append(s.env.uniqueid)
+        await s.answer()
+
+    f = make_factory({"inbound": inbound})
+    proto, t = connect(f)
+    proto.dataReceived(HEADER)
+    assert calls == ["1795353435.74"] and t.value() == b"ANSWER\n"
+    proto.dataReceived(b"200 result=0\n")
+    assert t.disconnecting  # route done: the session is closed
+    assert len(f.sessions) == 1
+    proto.connectionLost(None)
+    assert len(f.sessions) == 0 and f.total == 1
+
+
+def test_connection_from_a_non_allowed_address_is_refused() -> None:
+    f = make_factory({})
+    proto, _ = connect(f, "10.1.2.3")
+    assert proto is None and f.refused == 1 and not f.sessions
