@@ -48,3 +48,24 @@ def agi_sessions(lines: list[TraceLine]) -> dict[str, list[TraceLine]]:
         if ln.socket.startswith("AGI"):
             sessions.setdefault(ln.socket, []).append(ln)
     return sessions
+
+
+def ami_timed_messages(lines: list[TraceLine]) -> list[tuple[float, bytes]]:
+    """Each AMI message from Asterisk with the time of its first line (banner excluded)."""
+    out: list[tuple[float, bytes]] = []
+    current: list[str] = []
+    start = 0.0
+    for ln in lines:
+        if ln.socket != "AMI" or ln.direction != "<":
+            continue
+        if ln.text.startswith("Asterisk Call Manager/"):
+            continue
+        if ln.text == "":
+            if current:
+                out.append((start, ("\r\n".join(current) + "\r\n\r\n").encode()))
+            current = []
+            continue
+        if not current:
+            start = ln.time
+        current.append(ln.text)
+    return out
