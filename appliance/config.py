@@ -38,12 +38,14 @@ class AmiConfig:
     port: int
     username: str
     secret: str
+    enabled: bool = True
 
 
 @dataclass(frozen=True)
 class FastAgiConfig:
     bind: str
     port: int
+    enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -180,12 +182,14 @@ SCHEMA: dict[str, dict[str, tuple[_Checker, str | None]]] = {
         "url": (_db_url, None),
     },
     "ami": {
+        "enabled": (_bool, "yes"),
         "host": (_host, "127.0.0.1"),
         "port": (_port, "5038"),
         "username": (_nonempty, "ccbox"),
         "secret": (_text, ""),
     },
     "fastagi": {
+        "enabled": (_bool, "yes"),
         "bind": (_ip, "127.0.0.1"),
         "port": (_port, "4573"),
     },
@@ -249,8 +253,13 @@ def parse(text: str, path: Path | str = "<string>") -> Config:
             port=values["ami", "port"],
             username=values["ami", "username"],
             secret=values["ami", "secret"],
+            enabled=values["ami", "enabled"],
         ),
-        fastagi=FastAgiConfig(bind=values["fastagi", "bind"], port=values["fastagi", "port"]),
+        fastagi=FastAgiConfig(
+            bind=values["fastagi", "bind"],
+            port=values["fastagi", "port"],
+            enabled=values["fastagi", "enabled"],
+        ),
         web=WebConfig(
             bind=values["web", "bind"],
             port=values["web", "port"],
@@ -290,7 +299,14 @@ def load(path: Path | str) -> Config:
     return parse(text, path)
 
 
-def render(data_dir: Path, web_port: int = 8080, database_url: str | None = None) -> str:
+def render(
+    data_dir: Path,
+    web_port: int = 8080,
+    database_url: str | None = None,
+    switch: bool = True,
+    fastagi_port: int = 4573,
+    ami_port: int = 5038,
+) -> str:
     """A complete, commented config file with every default spelled out."""
     db_line = (
         f"url = {database_url}" if database_url else "# url = sqlite:///<data_dir>/ccbox.sqlite"
@@ -313,16 +329,18 @@ log_level = info
 {db_line}
 
 [ami]
-# The Asterisk Manager Interface of the local Asterisk.
+# The Asterisk Manager Interface of the local Asterisk. enabled = no runs without a switch.
+enabled = {"yes" if switch else "no"}
 host = 127.0.0.1
-port = 5038
+port = {ami_port}
 username = ccbox
 secret =
 
 [fastagi]
 # Where Asterisk's AGI(agi://...) connects. Keep it on loopback unless Asterisk runs elsewhere.
+enabled = {"yes" if switch else "no"}
 bind = 127.0.0.1
-port = 4573
+port = {fastagi_port}
 
 [web]
 # The admin/agent web UI. Use 0.0.0.0 to serve the whole LAN.

@@ -47,7 +47,10 @@ def prepare(data_dir: Path, port: int | None) -> config_mod.Config:
     data_dir.mkdir(parents=True, exist_ok=True)
     conf_path = data_dir / "ccbox.conf"
     if not conf_path.exists():
-        conf_path.write_text(config_mod.render(data_dir, web_port=port or 8080), encoding="utf-8")
+        # No switch yet: the simulator that speaks AMI/FastAGI for the demo is still to come.
+        conf_path.write_text(
+            config_mod.render(data_dir, web_port=port or 8080, switch=False), encoding="utf-8"
+        )
     config = config_mod.load(conf_path)
     if port is not None and port != config.web.port:
         config = dataclasses.replace(config, web=dataclasses.replace(config.web, port=port))

@@ -3,8 +3,8 @@
 Order (each waits for the one before it):
 
     db        the database connector: first up, last down, so every write finishes
-    ami       the AMI client                (slot: filled by the Asterisk layer)
-    fastagi   the FastAGI server            (slot: filled by the Asterisk layer)
+    ami       the AMI client, feeding the call model (when [ami] enabled)
+    fastagi   the FastAGI server: Asterisk hands calls over here (when [fastagi] enabled)
     acd       the routing engine            (slot: filled by the ACD)
     recorder  recording post-processing     (slot: filled by the recorder)
     web       the web UI: last up (it shows the rest), first down (no new requests)
@@ -25,6 +25,12 @@ from appliance import health
 from appliance.config import Config
 from appliance.db.connector import DBConnector
 from appliance.eventbus import EventBus
+from drivers.asterisk.agi.server import FastAGIServer
+from drivers.asterisk.agi.session import AGISessionProtocol
+from drivers.asterisk.ami.client import AMIClient
+from drivers.asterisk.ami.protocol import AMIProtocol
+from drivers.asterisk.callmodel import CallModel
+from ivr import placeholder
 
 log = Logger(namespace="ccbox.master")
 
@@ -42,9 +48,14 @@ class ApplianceMaster(service.MultiService):
             upgrade_command=f"ccbox --config {config.path} db upgrade",
         )
         self.db.setServiceParent(self)
-        # Slots later parts fill, in start order between db and web.
-        self.ami: service.Service | None = None
-        self.fastagi: service.Service | None = None
+        self.ami: AMIClient | None = None
+        self.callmodel: CallModel | None = None
+        self.fastagi: FastAGIServer | None = None
+        if config.ami.enabled:
+            self._add_ami()
+        if config.fastagi.enabled:
+            self._add_fastagi()
+        # Slots later parts fill, in start order between fastagi and web.
         self.acd: service.Service | None = None
         self.recorder: service.Service | None = None
 
@@ -54,6 +65,31 @@ class ApplianceMaster(service.MultiService):
         self.web.setServiceParent(self)
         self._started: list[Any] = []
         self.ready: defer.Deferred[None] = defer.Deferred()
+
+    def _add_ami(self) -> None:
+        """The AMI client, and the call model it feeds (resynced at every login)."""
+        self.ami = AMIClient(self.reactor, self.config.ami, health_registry=self.health)
+        model = CallModel(self.reactor.seconds, self.bus.publish)
+        self.callmodel = model
+        self.ami.subscribe(CallModel.EVENTS, model.handle)
+
+        async def resync(client: AMIClient, proto: AMIProtocol) -> None:
+            model.resync((await proto.send_list_action("CoreShowChannels")).events)
+
+        self.ami.add_resync_hook(resync)
+        self.ami.setServiceParent(self)
+
+    def _add_fastagi(self) -> None:
+        db = self.db
+
+        async def inbound(session: AGISessionProtocol) -> None:
+            await placeholder.inbound(session, db)
+
+        cfg = self.config.fastagi
+        self.fastagi = FastAGIServer(
+            self.reactor, cfg.bind, cfg.port, {"inbound": inbound}, health_registry=self.health
+        )
+        self.fastagi.setServiceParent(self)
 
     def startService(self) -> None:
         service.Service.startService(self)

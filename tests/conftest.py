@@ -91,11 +91,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_config(tmp_path: Path, database_url: str | None = None, web_port: int = 0) -> Path:
-    """A config file for a daemon under ``tmp_path``; ``web_port=0`` picks any free port."""
+def write_config(
+    tmp_path: Path, database_url: str | None = None, web_port: int = 0, switch: bool = False
+) -> Path:
+    """A config file for a daemon under ``tmp_path``; ``web_port=0`` picks any free port.
+    ``switch=True`` turns on the AMI client and FastAGI server (on free ports)."""
     data = tmp_path / "data"
     data.mkdir(exist_ok=True)
-    text = config_mod.render(data, web_port=web_port or free_port(), database_url=database_url)
+    text = config_mod.render(
+        data,
+        web_port=web_port or free_port(),
+        database_url=database_url,
+        switch=switch,
+        fastagi_port=free_port(),
+        ami_port=free_port(),
+    )
     path = tmp_path / "ccbox.conf"
     path.write_text(text, encoding="utf-8")
     return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -315,9 +316,93 @@ def _load_queues(conn: Connection, queue_id: int | None) -> list[QueueRow]:
 
 
 class CallsComponent(_Component):
+    """The CDR (one row per call) and its time-ordered events."""
+
+    def start(
+        self,
+        uniqueid: str,
+        linkedid: str,
+        direction: str,
+        started_at: dt.datetime,
+        caller_number: str = "",
+        caller_name: str = "",
+        called_number: str = "",
+        channel: str = "",
+        trunk: str = "",
+    ) -> defer.Deferred[int]:
+        """Insert the call's row; caller ID is stored as given, cut to the column sizes."""
+        values = {
+            "uniqueid": uniqueid[:64],
+            "linkedid": (linkedid or uniqueid)[:64],
+            "direction": direction,
+            "started_at": started_at,
+            "caller_number": caller_number[:80],
+            "caller_name": caller_name[:256],
+            "called_number": called_number[:80],
+            "channel": channel[:128],
+            "trunk": trunk[:64],
+        }
+        return self.db.run(lambda conn: _insert(conn, model.calls, f"call {uniqueid!r}", **values))
+
+    def add_event(
+        self, call_id: int, kind: str, at: dt.datetime, data: dict[str, Any] | None = None
+    ) -> defer.Deferred[None]:
+        text = json.dumps(data or {}, ensure_ascii=False)
+
+        def thd(conn: Connection) -> None:
+            conn.execute(
+                model.call_events.insert().values(call_id=call_id, kind=kind[:32], at=at, data=text)
+            )
+
+        return self.db.run(thd)
+
+    def finish(
+        self,
+        call_id: int,
+        ended_at: dt.datetime,
+        answered_at: dt.datetime | None = None,
+        hangup_cause: int | None = None,
+        disposition: str = "",
+    ) -> defer.Deferred[None]:
+        def thd(conn: Connection) -> None:
+            values: dict[str, Any] = {"ended_at": ended_at, "disposition": disposition[:32]}
+            if answered_at is not None:
+                values["answered_at"] = answered_at
+            if hangup_cause is not None:
+                values["hangup_cause"] = hangup_cause
+            conn.execute(model.calls.update().where(model.calls.c.id == call_id).values(**values))
+
+        return self.db.run(thd)
+
+    def get(self, call_id: int) -> defer.Deferred[dict[str, Any] | None]:
+        def thd(conn: Connection) -> dict[str, Any] | None:
+            row = conn.execute(
+                model.calls.select().where(model.calls.c.id == call_id)
+            ).one_or_none()
+            return dict(row._mapping) if row else None
+
+        return self.db.run(thd)
+
+    def events(self, call_id: int) -> defer.Deferred[list[tuple[str, dict[str, Any]]]]:
+        def thd(conn: Connection) -> list[tuple[str, dict[str, Any]]]:
+            e = model.call_events
+            rows = conn.execute(
+                sa.select(e.c.kind, e.c.data).where(e.c.call_id == call_id).order_by(e.c.at, e.c.id)
+            )
+            return [(kind, json.loads(data)) for kind, data in rows]
+
+        return self.db.run(thd)
+
     def count_since(self, since: dt.datetime) -> defer.Deferred[int]:
         def thd(conn: Connection) -> int:
             q = sa.select(sa.func.count()).select_from(model.calls)
             return int(conn.execute(q.where(model.calls.c.started_at >= since)).scalar_one())
+
+        return self.db.run(thd)
+
+    def count_completed(self) -> defer.Deferred[int]:
+        def thd(conn: Connection) -> int:
+            q = sa.select(sa.func.count()).select_from(model.calls)
+            return int(conn.execute(q.where(model.calls.c.ended_at.is_not(None))).scalar_one())
 
         return self.db.run(thd)

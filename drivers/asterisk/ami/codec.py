@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import overload
 
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_HEADERS = 512
@@ -32,6 +33,15 @@ class Message:
     """One AMI message. Header lookup is case-insensitive, like Asterisk's own."""
 
     headers: tuple[tuple[str, str], ...]
+
+    @overload
+    def get(self, name: str) -> str | None: ...
+
+    @overload
+    def get(self, name: str, default: str) -> str: ...
+
+    @overload
+    def get(self, name: str, default: None) -> str | None: ...
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of ``name`` (Asterisk reads the first of duplicates)."""
