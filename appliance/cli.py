@@ -121,6 +121,21 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_asterisk_config(args: argparse.Namespace) -> int:
+    from drivers.asterisk import confgen
+
+    config = load_config(args)
+    try:
+        paths = confgen.write(
+            config, Path(args.out), trunk=args.trunk, device_tech=args.device_tech
+        )
+    except confgen.ConfgenError as exc:
+        raise CliError(str(exc)) from None
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from appliance import demo
 
@@ -170,6 +185,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="read the password from the first line of standard input",
     )
+
+    ac = add(
+        "asterisk-config",
+        cmd_asterisk_config,
+        "write the Asterisk manager user and dialplan this box needs",
+    )
+    ac.add_argument("--out", required=True, help="directory to write the files into")
+    ac.add_argument(
+        "--trunk",
+        default="DAHDI/g0",
+        help="outbound trunk: DAHDI/g<group>, DAHDI/<span> or PJSIP/<name>",
+    )
+    ac.add_argument("--device-tech", default="PJSIP", help="agent phones: PJSIP, SIP, IAX2, DAHDI")
 
     demo = add("demo", cmd_demo, "run the demo appliance from a local data directory")
     demo.add_argument("--data-dir", default="ccbox-data")
