@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-TRACES = Path(__file__).resolve().parents[3] / "shared" / "asterisk-traces"
+# shared/ sits beside the checkout (as in CI); CCBOX_TRACES points elsewhere if needed.
+TRACES = Path(
+    os.environ.get("CCBOX_TRACES")
+    or Path(__file__).resolve().parents[3] / "shared" / "asterisk-traces"
+)
 _LINE = re.compile(r"^\s*(\d+\.\d+) (AMI|AGI\d+)([<>-])(?: (.*))?$")
 
 
@@ -20,7 +25,7 @@ class TraceLine:
 
 def trace_names() -> list[str]:
     names = sorted(p.stem for p in TRACES.glob("*.trace"))
-    assert names, f"no traces in {TRACES}"
+    assert names, f"no traces in {TRACES}: check out shared/ beside the repo or set CCBOX_TRACES"
     return names
 
 
