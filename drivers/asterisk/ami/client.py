@@ -116,18 +116,22 @@ class AMIClient(service.Service):
     def send_action(
         self, action: str, headers: Iterable[tuple[str, str]] = (), timeout: float | None = None
     ) -> defer.Deferred[Message]:
-        if not self.ready:
+        proto = self._ready_protocol()
+        if proto is None:
             return defer.fail(NotConnected(f"{action}: not connected to Asterisk"))
-        assert self.protocol is not None
-        return self.protocol.send_action(action, headers, timeout or self.action_timeout)
+        return proto.send_action(action, headers, timeout or self.action_timeout)
 
     def send_list_action(
         self, action: str, headers: Iterable[tuple[str, str]] = (), timeout: float | None = None
     ) -> defer.Deferred[ListResult]:
-        if not self.ready:
+        proto = self._ready_protocol()
+        if proto is None:
             return defer.fail(NotConnected(f"{action}: not connected to Asterisk"))
-        assert self.protocol is not None
-        return self.protocol.send_list_action(action, headers, timeout or self.action_timeout)
+        return proto.send_list_action(action, headers, timeout or self.action_timeout)
+
+    def _ready_protocol(self) -> AMIProtocol | None:
+        """The connection to use, or None until login and resync are done."""
+        return self.protocol if self.ready else None
 
     # ---- connection lifecycle ----------------------------------------------------------------
 
