@@ -136,6 +136,40 @@ def cmd_asterisk_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulator(args: argparse.Namespace) -> int:
+    """Place simulated calls into a running ccboxd over FastAGI; print a JSON summary."""
+    import json
+
+    from twisted.internet import defer, task
+
+    from drivers.asterisk.simulator.agi_caller import CallerScript
+    from drivers.asterisk.simulator.traffic import place_calls
+
+    host, _, port = args.agi.rpartition(":")
+    if not host or not port.isdigit():
+        raise CliError("--agi takes HOST:PORT, e.g. 127.0.0.1:4573")
+    out: dict[str, Any] = {}
+
+    async def run(reactor: Any) -> None:
+        summary = await place_calls(
+            reactor,
+            host,
+            int(port),
+            args.calls,
+            args.concurrency,
+            lambda i: CallerScript(caller_number=f"13800{i:06d}", prompt_s=args.prompt_seconds),
+        )
+        out.update(summary.as_dict())
+
+    try:
+        task.react(lambda reactor: defer.ensureDeferred(run(reactor)))
+    except SystemExit as exc:
+        if exc.code:
+            return int(exc.code)
+    print(json.dumps(out), flush=True)
+    return 0 if out.get("failed", 1) == 0 else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from appliance import demo
 
@@ -198,6 +232,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="outbound trunk: DAHDI/g<group>, DAHDI/<span> or PJSIP/<name>",
     )
     ac.add_argument("--device-tech", default="PJSIP", help="agent phones: PJSIP, SIP, IAX2, DAHDI")
+
+    sim = add(
+        "simulator",
+        cmd_simulator,
+        "place simulated calls into ccboxd over FastAGI, as Asterisk would",
+    )
+    sim.add_argument("--agi", default="127.0.0.1:4573", help="ccboxd's FastAGI HOST:PORT")
+    sim.add_argument("--calls", type=int, default=10)
+    sim.add_argument("--concurrency", type=int, default=10)
+    sim.add_argument("--prompt-seconds", type=float, default=0.5, help="how long each prompt plays")
 
     demo = add("demo", cmd_demo, "run the demo appliance from a local data directory")
     demo.add_argument("--data-dir", default="ccbox-data")

@@ -306,6 +306,7 @@ def render(
     switch: bool = True,
     fastagi_port: int = 4573,
     ami_port: int = 5038,
+    ami: bool | None = None,
 ) -> str:
     """A complete, commented config file with every default spelled out."""
     db_line = (
@@ -330,7 +331,7 @@ log_level = info
 
 [ami]
 # The Asterisk Manager Interface of the local Asterisk. enabled = no runs without a switch.
-enabled = {"yes" if switch else "no"}
+enabled = {"yes" if (switch if ami is None else ami) else "no"}
 host = 127.0.0.1
 port = {ami_port}
 username = ccbox

@@ -92,7 +92,11 @@ def free_port() -> int:
 
 
 def write_config(
-    tmp_path: Path, database_url: str | None = None, web_port: int = 0, switch: bool = False
+    tmp_path: Path,
+    database_url: str | None = None,
+    web_port: int = 0,
+    switch: bool = False,
+    ami: bool | None = None,
 ) -> Path:
     """A config file for a daemon under ``tmp_path``; ``web_port=0`` picks any free port.
     ``switch=True`` turns on the AMI client and FastAGI server (on free ports)."""
@@ -105,6 +109,7 @@ def write_config(
         switch=switch,
         fastagi_port=free_port(),
         ami_port=free_port(),
+        ami=ami,
     )
     path = tmp_path / "ccbox.conf"
     path.write_text(text, encoding="utf-8")

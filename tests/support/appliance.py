@@ -26,6 +26,12 @@ USERS = {
 def prepare(tmp: Path, database_url: str | None = None) -> config_mod.Config:
     tmp.mkdir(parents=True, exist_ok=True)
     config = config_mod.load(write_config(tmp, database_url))
+    migrate_and_seed(config)
+    return config
+
+
+def migrate_and_seed(config: config_mod.Config) -> None:
+    """Apply the migrations and add the USERS."""
     engine = create_engine(config.database_url)
     migrate.upgrade(engine)
     engine.dispose()
@@ -33,7 +39,6 @@ def prepare(tmp: Path, database_url: str | None = None) -> config_mod.Config:
     for name, (role, password, display) in USERS.items():
         resolved(db.users.add(name, password, role, display))
     resolved(db.stopService())
-    return config
 
 
 class RunningAppliance:

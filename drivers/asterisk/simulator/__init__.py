@@ -1,0 +1,1 @@
+"""The switch simulator: speaks AMI and FastAGI on loopback as Asterisk does (see the traces)."""

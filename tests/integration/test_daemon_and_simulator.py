@@ -1,0 +1,89 @@
+"""ccboxd and the simulator as separate processes: 50 concurrent calls over FastAGI."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from appliance.config import load
+from appliance.db import model
+from appliance.db.engine import create_engine
+from tests.conftest import write_config
+from tests.support.appliance import migrate_and_seed
+
+pytestmark = pytest.mark.integration
+BIN = Path(sys.executable).parent
+
+
+def test_fifty_concurrent_calls_each_leave_a_completed_call_row(tmp_path: Path) -> None:
+    conf = write_config(tmp_path, switch=True, ami=False)  # FastAGI only: no manager
+    config = load(conf)
+    assert config.fastagi.enabled and not config.ami.enabled
+    migrate_and_seed(config)
+    notify = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(notify))
+    sock.settimeout(60)
+    daemon = subprocess.Popen(
+        [str(BIN / "ccboxd"), "--config", str(conf)],
+        env={"NOTIFY_SOCKET": str(notify), "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        while not sock.recv(4096).startswith(b"READY=1"):
+            pass
+        sim = subprocess.run(
+            [
+                str(BIN / "ccbox"),
+                "simulator",
+                "--agi",
+                f"127.0.0.1:{config.fastagi.port}",
+                "--calls",
+                "50",
+                "--concurrency",
+                "50",
+                "--prompt-seconds",
+                "0.2",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert sim.returncode == 0, sim.stdout + sim.stderr
+        summary = json.loads(sim.stdout.strip().splitlines()[-1])
+        assert summary == {"offered": 50, "completed": 50, "caller_hangups": 0, "failed": 0}
+        daemon.send_signal(signal.SIGTERM)
+        out, _ = daemon.communicate(timeout=60)
+    finally:
+        sock.close()
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.communicate()
+    assert daemon.returncode == 0, out
+    assert "Traceback" not in out
+    engine = create_engine(config.database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    model.calls.c.caller_number, model.calls.c.disposition, model.calls.c.ended_at
+                )
+            ).all()
+            events = conn.execute(sa.select(sa.func.count()).select_from(model.call_events))
+            n_events = events.scalar_one()
+    finally:
+        engine.dispose()
+    assert len(rows) == 50
+    assert {r.disposition for r in rows} == {"completed"}
+    assert all(r.ended_at is not None for r in rows)
+    assert len({r.caller_number for r in rows}) == 50  # each call its own row
+    assert n_events == 150  # flow_start, prompt, hangup per call
