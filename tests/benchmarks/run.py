@@ -7,12 +7,30 @@ measured against in the same run, so the ratio means something on any machine.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.benchmarks.harness import Result  # noqa: E402
+
+
+def run_module(stem: str) -> list[Result]:
+    """Each module in its own process: a reactor runs once per process, and one module's
+    garbage or warm caches must not skew the next one's numbers."""
+    code = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import importlib; "
+        "m = importlib.import_module('tests.benchmarks.' + sys.argv[2]); "
+        "print('BENCH-JSON ' + json.dumps([r.__dict__ for r in m.run()]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT), stem], capture_output=True, text=True, check=True
+    ).stdout
+    line = next(ln for ln in out.splitlines() if ln.startswith("BENCH-JSON "))
+    return [Result(**r) for r in json.loads(line[len("BENCH-JSON ") :])]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,14 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=ROOT / "build" / "bench.json")
     parser.add_argument("-k", default="", help="only modules whose name contains this")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT))
     results = []
     for path in sorted((ROOT / "tests" / "benchmarks").glob("bench_*.py")):
         if args.k not in path.stem:
             continue
-        module = importlib.import_module(f"tests.benchmarks.{path.stem}")
         print(f"running {path.stem} ...", flush=True)
-        results.extend(module.run())
+        results.extend(run_module(path.stem))
     width = max((len(r.name) for r in results), default=10)
     print(f"\n{'benchmark':{width}}  {'value':>12}  {'unit':10}  {'ratio':>7}  baseline")
     for r in results:
