@@ -5,9 +5,7 @@ Baseline in the same run: the same daemon's RSS when idle, just after it reports
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -16,9 +14,9 @@ from pathlib import Path
 from tests.benchmarks.harness import Result
 from tests.conftest import write_config
 from tests.support.appliance import migrate_and_seed
+from tests.support.daemon import BIN, running_daemon
 
 CALLS = 500
-BIN = Path(sys.executable).parent
 
 
 def rss_mb(pid: int) -> float:
@@ -35,57 +33,45 @@ def run() -> list[Result]:
     conf = write_config(tmp, switch=True, ami=False)
     config = load(conf)
     migrate_and_seed(config)
-    notify = tmp / "notify.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(notify))
-    sock.settimeout(60)
-    daemon = subprocess.Popen(
-        [str(BIN / "ccboxd"), "--config", str(conf)],
-        env={"NOTIFY_SOCKET": str(notify), "PATH": "/usr/bin:/bin"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        while not sock.recv(4096).startswith(b"READY=1"):
-            pass
+    with running_daemon(conf, tmp) as daemon:
+        pid = daemon.proc.pid
         time.sleep(0.5)
-        idle = rss_mb(daemon.pid)
+        idle = rss_mb(pid)
         peak = [idle]
         stop = threading.Event()
 
         def sample() -> None:
             while not stop.is_set():
-                peak[0] = max(peak[0], rss_mb(daemon.pid))
+                peak[0] = max(peak[0], rss_mb(pid))
                 time.sleep(0.05)
 
         sampler = threading.Thread(target=sample)
         sampler.start()
-        # Prompts of 3 s keep all 500 calls up at once.
-        sim = subprocess.run(
-            [
-                str(BIN / "ccbox"),
-                "simulator",
-                "--agi",
-                f"127.0.0.1:{config.fastagi.port}",
-                "--calls",
-                str(CALLS),
-                "--concurrency",
-                str(CALLS),
-                "--prompt-seconds",
-                "3",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=True,
-        )
-        stop.set()
-        sampler.join()
-        assert '"completed": 500' in sim.stdout, sim.stdout
-    finally:
-        sock.close()
-        daemon.terminate()
-        daemon.wait(60)
+        try:
+            # Prompts of 3 s keep all the calls up at once.
+            sim = subprocess.run(
+                [
+                    str(BIN / "ccbox"),
+                    "simulator",
+                    "--agi",
+                    f"127.0.0.1:{config.fastagi.port}",
+                    "--calls",
+                    str(CALLS),
+                    "--concurrency",
+                    str(CALLS),
+                    "--prompt-seconds",
+                    "3",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=True,
+            )
+        finally:
+            stop.set()
+            sampler.join()
+        assert f'"completed": {CALLS}' in sim.stdout, sim.stdout
+        daemon.stop()
     return [
         Result(f"ccboxd RSS with {CALLS} concurrent calls", peak[0], "MB", "ccboxd RSS idle", idle)
     ]

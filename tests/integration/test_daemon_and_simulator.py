@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import signal
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,9 +14,9 @@ from appliance.db import model
 from appliance.db.engine import create_engine
 from tests.conftest import write_config
 from tests.support.appliance import migrate_and_seed
+from tests.support.daemon import BIN, running_daemon
 
 pytestmark = pytest.mark.integration
-BIN = Path(sys.executable).parent
 
 
 def test_fifty_concurrent_calls_each_leave_a_completed_call_row(tmp_path: Path) -> None:
@@ -27,20 +24,7 @@ def test_fifty_concurrent_calls_each_leave_a_completed_call_row(tmp_path: Path) 
     config = load(conf)
     assert config.fastagi.enabled and not config.ami.enabled
     migrate_and_seed(config)
-    notify = tmp_path / "notify.sock"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(notify))
-    sock.settimeout(60)
-    daemon = subprocess.Popen(
-        [str(BIN / "ccboxd"), "--config", str(conf)],
-        env={"NOTIFY_SOCKET": str(notify), "PATH": "/usr/bin:/bin"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        while not sock.recv(4096).startswith(b"READY=1"):
-            pass
+    with running_daemon(conf, tmp_path) as daemon:
         sim = subprocess.run(
             [
                 str(BIN / "ccbox"),
@@ -61,15 +45,9 @@ def test_fifty_concurrent_calls_each_leave_a_completed_call_row(tmp_path: Path) 
         assert sim.returncode == 0, sim.stdout + sim.stderr
         summary = json.loads(sim.stdout.strip().splitlines()[-1])
         assert summary == {"offered": 50, "completed": 50, "caller_hangups": 0, "failed": 0}
-        daemon.send_signal(signal.SIGTERM)
-        out, _ = daemon.communicate(timeout=60)
-    finally:
-        sock.close()
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.communicate()
-    assert daemon.returncode == 0, out
-    assert "Traceback" not in out
+        daemon.stop()
+    assert daemon.returncode == 0, daemon.output
+    assert "Traceback" not in daemon.output
     engine = create_engine(config.database_url)
     try:
         with engine.connect() as conn:

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import free_port, write_config
 from tests.support.appliance import USERS, prepare
+from tests.support.daemon import BIN, running_daemon
 from tests.support.http import Browser
 
 pytestmark = pytest.mark.integration
-BIN = Path(sys.executable).parent
 
 
 def read_config_port(conf: Path) -> int:
@@ -27,52 +23,8 @@ def read_config_port(conf: Path) -> int:
     return load(conf).web.port
 
 
-@pytest.fixture
-def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
-    path = str(tmp_path / "notify.sock")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(path)
-    sock.settimeout(60)
-    yield sock, path
-    sock.close()
-
-
-def start(conf: Path, notify_path: str, **env: str) -> subprocess.Popen[str]:
-    full_env = {**os.environ, "NOTIFY_SOCKET": notify_path, **env}
-    return subprocess.Popen(
-        [str(BIN / "ccboxd"), "--config", str(conf)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=full_env,
-    )
-
-
-def test_daemon_serves_logins_and_stops_cleanly_on_sigterm(
-    tmp_path: Path, notify_socket: tuple[socket.socket, str]
-) -> None:
-    config = prepare(tmp_path)
-    sock, path = notify_socket
-    proc = start(config.path, path, WATCHDOG_USEC="2000000")
-    try:
-        messages = []
-        while not any(m.startswith(b"READY=1") for m in messages):
-            messages.append(sock.recv(4096))
-        assert b"web UI on http://127.0.0.1:" in messages[-1]
-        assert sock.recv(100) == b"WATCHDOG=1"  # heartbeat from the reactor
-
-        b = Browser(config.web.port)
-        r = b.login("admin", USERS["admin"][1])
-        assert r.status == 303
-        dash = b.get("/")
-        assert dash.status == 200 and "The Admin" in dash.body
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, out
+def drain(sock: socket.socket) -> bytes:
+    """Every notification still queued on the socket."""
     rest = b""
     sock.settimeout(1)
     try:
@@ -80,28 +32,35 @@ def test_daemon_serves_logins_and_stops_cleanly_on_sigterm(
             rest += sock.recv(4096) + b"\n"
     except TimeoutError:
         pass
+    return rest
+
+
+def test_daemon_serves_logins_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    config = prepare(tmp_path)
+    with running_daemon(config.path, tmp_path, WATCHDOG_USEC="2000000") as daemon:
+        assert b"web UI on http://127.0.0.1:" in daemon.ready_message
+        assert daemon.notify.recv(100) == b"WATCHDOG=1"  # heartbeat from the reactor
+        b = Browser(config.web.port)
+        r = b.login("admin", USERS["admin"][1])
+        assert r.status == 303
+        dash = b.get("/")
+        assert dash.status == 200 and "The Admin" in dash.body
+        daemon.stop(30)
+        rest = drain(daemon.notify)
+    out = daemon.output
+    assert daemon.returncode == 0, out
     assert b"STOPPING=1" in rest
     assert out.index("web stopped") < out.index("db stopped"), out  # reverse start order
     assert "admin logged in (admin)" in out
     assert "Traceback" not in out
 
 
-def test_daemon_logs_for_journald_when_journal_stream_is_set(
-    tmp_path: Path, notify_socket: tuple[socket.socket, str]
-) -> None:
+def test_daemon_logs_for_journald_when_journal_stream_is_set(tmp_path: Path) -> None:
     config = prepare(tmp_path)
-    sock, path = notify_socket
-    proc = start(config.path, path, JOURNAL_STREAM="8:1234")
-    try:
-        while not sock.recv(4096).startswith(b"READY=1"):
-            pass
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    lines = [line for line in out.splitlines() if line and not line.startswith("    ")]
-    assert lines and all(line[:3] in ("<6>", "<7>", "<5>", "<4>") for line in lines), out
+    with running_daemon(config.path, tmp_path, JOURNAL_STREAM="8:1234") as daemon:
+        daemon.stop(30)
+    lines = [line for line in daemon.output.splitlines() if line and not line.startswith("    ")]
+    assert lines and all(line[:3] in ("<6>", "<7>", "<5>", "<4>") for line in lines), lines
 
 
 def test_daemon_refuses_an_unmigrated_database_and_names_the_fix(tmp_path: Path) -> None:

@@ -1,0 +1,57 @@
+"""Run the real ccboxd as a subprocess under a notify socket, as systemd would."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Daemon:
+    proc: subprocess.Popen[str]
+    notify: socket.socket
+    ready_message: bytes
+    output: str = ""
+    returncode: int | None = None
+    messages: list[bytes] = field(default_factory=list)
+
+    def stop(self, timeout: float = 60) -> None:
+        """SIGTERM, wait, keep the output and exit status."""
+        self.proc.send_signal(signal.SIGTERM)
+        self.output, _ = self.proc.communicate(timeout=timeout)
+        self.returncode = self.proc.returncode
+
+
+@contextmanager
+def running_daemon(conf: Path, tmp: Path, **env: str) -> Iterator[Daemon]:
+    """Start ccboxd on ``conf`` and yield once it has sent READY=1 (killed on the way out)."""
+    path = tmp / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(60)
+    full_env = {"PATH": "/usr/bin:/bin", "NOTIFY_SOCKET": str(path), **env}
+    proc = subprocess.Popen(
+        [str(BIN / "ccboxd"), "--config", str(conf)],
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        messages = []
+        while not (messages and messages[-1].startswith(b"READY=1")):
+            messages.append(sock.recv(4096))
+        yield Daemon(proc, sock, messages[-1], messages=messages)
+    finally:
+        sock.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
