@@ -5,7 +5,6 @@ Baseline in the same run: the same daemon's RSS when idle, just after it reports
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 import threading
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 from tests.benchmarks.harness import Result
 from tests.conftest import write_config
 from tests.support.appliance import migrate_and_seed
-from tests.support.daemon import BIN, running_daemon
+from tests.support.daemon import run_simulator, running_daemon
 
 CALLS = 500
 
@@ -49,28 +48,11 @@ def run() -> list[Result]:
         sampler.start()
         try:
             # Prompts of 3 s keep all the calls up at once.
-            sim = subprocess.run(
-                [
-                    str(BIN / "ccbox"),
-                    "simulator",
-                    "--agi",
-                    f"127.0.0.1:{config.fastagi.port}",
-                    "--calls",
-                    str(CALLS),
-                    "--concurrency",
-                    str(CALLS),
-                    "--prompt-seconds",
-                    "3",
-                ],
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=True,
-            )
+            summary = run_simulator(config.fastagi.port, CALLS, CALLS, 3)
         finally:
             stop.set()
             sampler.join()
-        assert f'"completed": {CALLS}' in sim.stdout, sim.stdout
+        assert summary["completed"] == CALLS, summary
         daemon.stop()
     return [
         Result(f"ccboxd RSS with {CALLS} concurrent calls", peak[0], "MB", "ccboxd RSS idle", idle)

@@ -26,9 +26,12 @@ def run_module(stem: str) -> list[Result]:
         "m = importlib.import_module('tests.benchmarks.' + sys.argv[2]); "
         "print('BENCH-JSON ' + json.dumps([r.__dict__ for r in m.run()]))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code, str(ROOT), stem], capture_output=True, text=True, check=True
-    ).stdout
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT), stem], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"{stem} failed:\n{proc.stdout}\n{proc.stderr}")
+    out = proc.stdout
     line = next(ln for ln in out.splitlines() if ln.startswith("BENCH-JSON "))
     return [Result(**r) for r in json.loads(line[len("BENCH-JSON ") :])]
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,7 @@ from appliance.db import model
 from appliance.db.engine import create_engine
 from tests.conftest import write_config
 from tests.support.appliance import migrate_and_seed
-from tests.support.daemon import BIN, running_daemon
+from tests.support.daemon import run_simulator, running_daemon
 
 pytestmark = pytest.mark.integration
 
@@ -25,25 +23,7 @@ def test_fifty_concurrent_calls_each_leave_a_completed_call_row(tmp_path: Path) 
     assert config.fastagi.enabled and not config.ami.enabled
     migrate_and_seed(config)
     with running_daemon(conf, tmp_path) as daemon:
-        sim = subprocess.run(
-            [
-                str(BIN / "ccbox"),
-                "simulator",
-                "--agi",
-                f"127.0.0.1:{config.fastagi.port}",
-                "--calls",
-                "50",
-                "--concurrency",
-                "50",
-                "--prompt-seconds",
-                "0.2",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert sim.returncode == 0, sim.stdout + sim.stderr
-        summary = json.loads(sim.stdout.strip().splitlines()[-1])
+        summary = run_simulator(config.fastagi.port, 50, 50, 0.2, timeout=120)
         assert summary == {"offered": 50, "completed": 50, "caller_hangups": 0, "failed": 0}
         daemon.stop()
     assert daemon.returncode == 0, daemon.output

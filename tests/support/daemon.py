@@ -55,3 +55,31 @@ def running_daemon(conf: Path, tmp: Path, **env: str) -> Iterator[Daemon]:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+def run_simulator(
+    agi_port: int, calls: int, concurrency: int, prompt_seconds: float, timeout: float = 300
+) -> dict[str, int]:
+    """Run `ccbox simulator` against a daemon; return its JSON summary (fails loudly)."""
+    import json
+
+    sim = subprocess.run(
+        [
+            str(BIN / "ccbox"),
+            "simulator",
+            "--agi",
+            f"127.0.0.1:{agi_port}",
+            "--calls",
+            str(calls),
+            "--concurrency",
+            str(concurrency),
+            "--prompt-seconds",
+            str(prompt_seconds),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert sim.returncode == 0, sim.stdout + sim.stderr
+    summary: dict[str, int] = json.loads(sim.stdout.strip().splitlines()[-1])
+    return summary

@@ -22,6 +22,7 @@ from drivers.asterisk.agi.session import AGIConnectionLost, AGISessionProtocol, 
 
 log = Logger(namespace="ccbox.fastagi")
 Route = Callable[[AGISessionProtocol], Awaitable[object]]
+BACKLOG = 1024
 
 
 class FastAGIFactory(Factory):
@@ -108,8 +109,10 @@ class FastAGIServer(service.Service):
 
     def startService(self) -> None:
         super().startService()
+        # A burst of calls (a trunk coming back, an E1 full of callers) connects at once;
+        # Twisted's default backlog of 50 drops the rest and Asterisk gives up after 2 s.
         self.port = self.reactor.listenTCP(
-            self.port_number_wanted, self.factory, interface=self.bind
+            self.port_number_wanted, self.factory, backlog=BACKLOG, interface=self.bind
         )
         self.health.report(self.name, health.OK, f"listening on {self.bind}:{self.port_number}")
         log.info("FastAGI listening on {bind}:{port}", bind=self.bind, port=self.port_number)
