@@ -14,24 +14,19 @@ from sqlalchemy.engine import Engine
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def alembic_config(engine: Engine) -> AlembicConfig:
-    """An Alembic config that runs on ``engine`` (no alembic.ini on disk needed)."""
+def alembic_config(engine: Engine | None = None) -> AlembicConfig:
+    """An Alembic config (no alembic.ini on disk needed); migrations run on ``engine``."""
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    cfg.attributes["engine"] = engine
+    if engine is not None:
+        cfg.attributes["engine"] = engine
     return cfg
 
 
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config_for_scripts()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
-
-
-def alembic_config_for_scripts() -> AlembicConfig:
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    return cfg
 
 
 def current_revision(engine: Engine) -> str | None:

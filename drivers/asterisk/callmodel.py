@@ -373,22 +373,18 @@ class CallModel:
                     )
                 )
         for ch in seen.values():
-            if ch.uniqueid in self.channels:
-                self.channels[ch.uniqueid] = ch
-                call = self.calls.get(ch.linkedid)
-                if call is not None:
-                    call.channels[ch.uniqueid] = ch
-                    if ch.answered_at is not None and call.answered_at is None:
-                        call.answered_at = ch.answered_at
-                else:
-                    self._attach(ch, ch.created_at)
-            else:
-                self.channels[ch.uniqueid] = ch
+            known = ch.uniqueid in self.channels
+            self.channels[ch.uniqueid] = ch
+            call = self.calls.get(ch.linkedid)
+            if call is None:
                 self._attach(ch, ch.created_at)
                 call = self.calls[ch.linkedid]
+            else:
+                call.channels[ch.uniqueid] = ch
+            if not known:  # adopted: the call is at least as old as this channel
                 call.started_at = min(call.started_at, ch.created_at)
-                if ch.answered_at is not None and call.answered_at is None:
-                    call.answered_at = ch.answered_at
+            if ch.answered_at is not None and call.answered_at is None:
+                call.answered_at = ch.answered_at
 
     def summary(self) -> dict[str, Any]:
         return {"channels": len(self.channels), "calls": len(self.calls), "ended": len(self.ended)}

@@ -17,12 +17,6 @@ from tests.support.http import Browser
 pytestmark = pytest.mark.integration
 
 
-def read_config_port(conf: Path) -> int:
-    from appliance.config import load
-
-    return load(conf).web.port
-
-
 def drain(sock: socket.socket) -> bytes:
     """Every notification still queued on the socket."""
     rest = b""

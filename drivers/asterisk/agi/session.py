@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from twisted.internet import defer
+from twisted.logger import Logger
 from twisted.protocols.basic import LineOnlyReceiver
 from twisted.python.failure import Failure
 
@@ -32,6 +33,7 @@ from drivers.asterisk.agi.codec import (
 )
 
 DEFAULT_TIMEOUT = 30.0
+log = Logger(namespace="ccbox.fastagi")
 
 
 class AGIError(Exception):
@@ -201,9 +203,7 @@ class AGISessionProtocol(LineOnlyReceiver):
         self._timer = None
 
     def _fatal(self, why: str) -> None:
-        from twisted.logger import Logger
-
-        Logger(namespace="ccbox.fastagi").warn("dropping FastAGI session: {why}", why=why)
+        log.warn("dropping FastAGI session: {why}", why=why)
         self.close()
 
     def close(self) -> None:

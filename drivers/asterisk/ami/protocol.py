@@ -67,6 +67,10 @@ class _Pending:
     response: Message | None = None
     items: list[Message] = field(default_factory=list)
 
+    def stop_timer(self) -> None:
+        if self.timer is not None and self.timer.active():
+            self.timer.cancel()
+
 
 class AMIProtocol(protocol.Protocol):
     """One AMI session. ``on_event`` receives every event that is not a list item."""
@@ -116,8 +120,7 @@ class AMIProtocol(protocol.Protocol):
         self.connected = False
         pending, self._pending = self._pending, {}
         for p in pending.values():
-            if p.timer is not None and p.timer.active():
-                p.timer.cancel()
+            p.stop_timer()
             p.deferred.errback(AMIConnectionLost(f"{p.action}: connection lost"))
         for d in (self.banner, self.fully_booted):
             if not d.called:
@@ -203,7 +206,7 @@ class AMIProtocol(protocol.Protocol):
             log.info("response to unknown or expired ActionID {aid!r} ignored", aid=action_id)
             return
         if msg.response == "Error":
-            self._fail(action_id, ActionError(p.action, msg))  # type: ignore[arg-type]
+            self._finish(action_id, ActionError(p.action, msg))  # type: ignore[arg-type]
         elif p.is_list and (msg.get("EventList") or "").lower() == "start":
             p.response = msg
         elif p.is_list:
@@ -211,17 +214,14 @@ class AMIProtocol(protocol.Protocol):
         else:
             self._finish(action_id, msg)  # type: ignore[arg-type]
 
-    def _finish(self, action_id: str, result: object) -> None:
+    def _finish(self, action_id: str, outcome: object) -> None:
+        """End a pending action: an exception fails it, anything else is its result."""
         p = self._pending.pop(action_id)
-        if p.timer is not None and p.timer.active():
-            p.timer.cancel()
-        p.deferred.callback(result)
-
-    def _fail(self, action_id: str, error: Exception) -> None:
-        p = self._pending.pop(action_id)
-        if p.timer is not None and p.timer.active():
-            p.timer.cancel()
-        p.deferred.errback(error)
+        p.stop_timer()
+        if isinstance(outcome, Exception):
+            p.deferred.errback(outcome)
+        else:
+            p.deferred.callback(outcome)
 
     def _abort(self) -> None:
         if self.transport is not None:
