@@ -137,35 +137,87 @@ def cmd_asterisk_config(args: argparse.Namespace) -> int:
 
 
 def cmd_simulator(args: argparse.Namespace) -> int:
-    """Place simulated calls into a running ccboxd over FastAGI; print a JSON summary."""
+    """Be the switch for a running ccboxd: place calls into its FastAGI server and, with
+    ``--serve``, also serve AMI as the config's [ami] section describes; print a JSON
+    summary."""
     import json
 
     from twisted.internet import defer, task
 
     from drivers.asterisk.simulator.agi_caller import CallerScript
+    from drivers.asterisk.simulator.service import SwitchSimulator
+    from drivers.asterisk.simulator.switch import RandomDevice
     from drivers.asterisk.simulator.traffic import place_calls
 
-    host, _, port = args.agi.rpartition(":")
+    sim_args: dict[str, Any] | None = None
+    if args.serve:
+        config = load_config(args)
+        if not (config.ami.enabled and config.fastagi.enabled):
+            raise CliError("--serve needs [ami] and [fastagi] enabled in the config")
+        host, port = config.fastagi.bind, str(config.fastagi.port)
+        sim_args = {
+            "ami_port": config.ami.port,
+            "ami_username": config.ami.username,
+            "ami_secret": config.ami.secret,
+            "default_device": RandomDevice(ring_s=2.0, mean_talk_s=args.talk_seconds),
+            "seed": args.seed,
+        }
+    else:
+        host, _, port = args.agi.rpartition(":")
     if not host or not port.isdigit():
         raise CliError("--agi takes HOST:PORT, e.g. 127.0.0.1:4573")
+    if args.calls <= 0 and not (args.serve and args.rate > 0):
+        raise CliError("give --calls N, or --serve with --rate R")
     out: dict[str, Any] = {}
 
     async def run(reactor: Any) -> None:
-        summary = await place_calls(
-            reactor,
-            host,
-            int(port),
-            args.calls,
-            args.concurrency,
-            lambda i: CallerScript(caller_number=f"13800{i:06d}", prompt_s=args.prompt_seconds),
-        )
-        out.update(summary.as_dict())
+        sim = None
+        if sim_args is not None:
+            sim = SwitchSimulator(reactor, agi_host=host, agi_port=int(port), **sim_args)
+            sim.startService()
+            # Calls start once ccboxd is logged in, so its AMI side sees every one of them.
+            login = sim.manager.wait_for_login()
+            timeout = reactor.callLater(args.ami_wait, login.cancel)
+            try:
+                await login
+            except defer.CancelledError:
+                await sim.stopService()
+                out["error"] = f"no AMI login from ccboxd within {args.ami_wait:g} s"
+                return
+            timeout.cancel()
+        try:
+            if args.calls > 0:
+                summary = await place_calls(
+                    reactor,
+                    host,
+                    int(port),
+                    args.calls,
+                    args.concurrency,
+                    lambda i: CallerScript(
+                        caller_number=f"13800{i:06d}", prompt_s=args.prompt_seconds
+                    ),
+                    switch=sim.switch if sim is not None else None,
+                )
+                out.update(summary.as_dict())
+            else:
+                assert sim is not None
+                traffic = sim.start_traffic(args.rate)
+                await task.deferLater(reactor, args.duration, lambda: None)
+                await traffic.stopService()
+                out.update(traffic.summary.as_dict())
+        finally:
+            if sim is not None:
+                await sim.stopService()
+                out["ami_logins"] = sim.manager.logins
+                out["ami_actions"] = dict(sorted(sim.manager.actions.items()))
 
     try:
         task.react(lambda reactor: defer.ensureDeferred(run(reactor)))
     except SystemExit as exc:
         if exc.code:
             return int(exc.code)
+    if "error" in out:
+        raise CliError(out["error"])
     print(json.dumps(out), flush=True)
     return 0 if out.get("failed", 1) == 0 else 1
 
@@ -179,6 +231,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         headless=args.headless,
         duration=args.duration,
         report=args.report,
+        calls_per_s=args.calls_per_second,
     )
 
 
@@ -236,12 +289,26 @@ def build_parser() -> argparse.ArgumentParser:
     sim = add(
         "simulator",
         cmd_simulator,
-        "place simulated calls into ccboxd over FastAGI, as Asterisk would",
+        "be the switch for ccboxd: calls over FastAGI, and AMI with --serve",
     )
     sim.add_argument("--agi", default="127.0.0.1:4573", help="ccboxd's FastAGI HOST:PORT")
-    sim.add_argument("--calls", type=int, default=10)
+    sim.add_argument(
+        "--serve",
+        action="store_true",
+        help="also serve AMI on the config's [ami] port (FastAGI address from the config)",
+    )
+    sim.add_argument("--calls", type=int, default=0, help="place this many calls, then stop")
     sim.add_argument("--concurrency", type=int, default=10)
     sim.add_argument("--prompt-seconds", type=float, default=0.5, help="how long each prompt plays")
+    sim.add_argument(
+        "--rate", type=float, default=0.0, help="with --serve: Poisson arrivals, calls per second"
+    )
+    sim.add_argument("--duration", type=float, default=10.0, help="with --rate: seconds to run")
+    sim.add_argument("--talk-seconds", type=float, default=30.0, help="agents' mean talk time")
+    sim.add_argument("--seed", type=int, default=None, help="random seed (repeatable traffic)")
+    sim.add_argument(
+        "--ami-wait", type=float, default=30.0, help="with --serve: seconds to wait for a login"
+    )
 
     demo = add("demo", cmd_demo, "run the demo appliance from a local data directory")
     demo.add_argument("--data-dir", default="ccbox-data")
@@ -252,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="run without waiting for a person; stop after --duration",
     )
     demo.add_argument("--duration", type=float, default=10.0, help="seconds (with --headless)")
+    demo.add_argument(
+        "--calls-per-second", type=float, default=0.5, help="simulated inbound calls (Poisson)"
+    )
     demo.add_argument(
         "--report", choices=("json",), default=None, help="print one JSON summary line at the end"
     )

@@ -307,6 +307,7 @@ def render(
     fastagi_port: int = 4573,
     ami_port: int = 5038,
     ami: bool | None = None,
+    ami_secret: str = "",
 ) -> str:
     """A complete, commented config file with every default spelled out."""
     db_line = (
@@ -335,7 +336,7 @@ enabled = {"yes" if (switch if ami is None else ami) else "no"}
 host = 127.0.0.1
 port = {ami_port}
 username = ccbox
-secret =
+secret = {ami_secret}
 
 [fastagi]
 # Where Asterisk's AGI(agi://...) connects. Keep it on loopback unless Asterisk runs elsewhere.

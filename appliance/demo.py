@@ -1,17 +1,23 @@
 """The demo appliance: a local data directory, seeded data, and the real daemon.
 
 ``ccbox demo`` creates ``./ccbox-data`` (config, SQLite, migrations, an admin whose password
-is printed once, sample skills, agents and queues) and runs ccboxd on it. ``--headless``
-stops after ``--duration`` seconds and ``--report json`` prints one summary line.
+is printed once, sample skills, agents and queues) and runs ccboxd on it, with the switch
+simulator beside it in the same process standing in for Asterisk: ccboxd logs in to its AMI
+port and answers the simulated inbound calls (Poisson arrivals) on its FastAGI port.
+``--headless`` stops after ``--duration`` seconds and ``--report json`` prints one summary
+line.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from twisted.internet import defer
 
 from appliance import config as config_mod
 from appliance import daemon as daemon_mod
@@ -41,15 +47,27 @@ QUEUES = [
 ]
 
 
+# The simulated switch's ports: beside, not on, a real Asterisk's 5038 and 4573.
+DEMO_AMI_PORT = 15038
+DEMO_FASTAGI_PORT = 14573
+
+
 def prepare(data_dir: Path, port: int | None) -> config_mod.Config:
     """Create or reuse the data directory; return its config (with ``port`` if given)."""
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     conf_path = data_dir / "ccbox.conf"
     if not conf_path.exists():
-        # No switch yet: the simulator that speaks AMI/FastAGI for the demo is still to come.
         conf_path.write_text(
-            config_mod.render(data_dir, web_port=port or 8080, switch=False), encoding="utf-8"
+            config_mod.render(
+                data_dir,
+                web_port=port or 8080,
+                switch=True,
+                fastagi_port=DEMO_FASTAGI_PORT,
+                ami_port=DEMO_AMI_PORT,
+                ami_secret=passwords.generate_password(),
+            ),
+            encoding="utf-8",
         )
     config = config_mod.load(conf_path)
     if port is not None and port != config.web.port:
@@ -96,7 +114,14 @@ def main(
     headless: bool = False,
     duration: float = 10.0,
     report: str | None = None,
+    calls_per_s: float = 0.5,
 ) -> int:
+    from twisted.internet import reactor as _reactor
+
+    from drivers.asterisk.simulator.service import SwitchSimulator
+    from drivers.asterisk.simulator.switch import RandomDevice
+
+    reactor: Any = _reactor
     config = prepare(data_dir, port)
     admin_password = seed(config)
     url = f"http://127.0.0.1:{config.web.port}/"
@@ -106,11 +131,37 @@ def main(
     print(f"ccbox demo: web UI on {url} (data in {config.data_dir}); Ctrl-C stops it", flush=True)
 
     result: dict[str, Any] = {"daemon": "failed", "web": None}
+    if not (config.ami.enabled and config.fastagi.enabled):
+        print("ccbox demo: [ami] and [fastagi] are off in the config: no simulated calls")
+        sim = None
+    else:
+        sim = SwitchSimulator(
+            reactor,
+            ami_port=config.ami.port,
+            ami_username=config.ami.username,
+            ami_secret=config.ami.secret,
+            agi_host=config.fastagi.bind,
+            agi_port=config.fastagi.port,
+            default_device=RandomDevice(ring_s=2.0, mean_talk_s=30.0),
+        )
+        # The switch is up before ccboxd starts, as Asterisk would be on a box.
+        reactor.callWhenRunning(_start_switch, reactor, sim)
+        reactor.addSystemEventTrigger("before", "shutdown", sim.stopService)
+    started = dt.datetime.now(dt.UTC)
 
     def drive(daemon: daemon_mod.Daemon) -> None:
         result["daemon"] = "ok"
+        if sim is not None and sim.running:
+            sim.start_traffic(calls_per_s)
+            print(
+                f"ccbox demo: simulated switch on AMI 127.0.0.1:{config.ami.port}, "
+                f"{calls_per_s:g} calls/s into FastAGI {config.fastagi.port}",
+                flush=True,
+            )
         if headless:
-            daemon.reactor.callLater(duration, _finish, daemon, url, result)
+            daemon.reactor.callLater(
+                duration, lambda: defer.ensureDeferred(_finish(daemon, sim, url, started, result))
+            )
 
     code = daemon_mod.run(config, on_ready=drive)
     if report == "json":
@@ -118,19 +169,35 @@ def main(
     return code if code else (0 if result["daemon"] == "ok" else 1)
 
 
-def _finish(daemon: daemon_mod.Daemon, url: str, result: dict[str, Any]) -> None:
+def _start_switch(reactor: Any, sim: Any) -> None:
+    try:
+        sim.startService()
+    except OSError as exc:
+        print(f"ccbox demo: cannot start the simulated switch: {exc}", file=sys.stderr)
+        reactor.stop()
+
+
+async def _finish(
+    daemon: daemon_mod.Daemon, sim: Any, url: str, started: dt.datetime, result: dict[str, Any]
+) -> None:
+    """Stop the traffic (callers still on the line hang up), count the calls, check the web."""
+    try:
+        if sim is not None and sim.traffic is not None:
+            await sim.traffic.stopService()
+        db = daemon.master.db
+        result["calls_offered"] = await db.calls.count_since(started)
+        result["calls_completed"] = await db.calls.count_completed(started)
+        result["web"] = await _web_status(daemon.reactor, url + "login")
+    except Exception as exc:  # reported, and the demo still stops
+        print(f"ccbox demo: final check failed: {exc}", file=sys.stderr)
+    finally:
+        daemon.reactor.stop()
+
+
+async def _web_status(reactor: Any, url: str) -> int:
     from twisted.web.client import Agent, HTTPConnectionPool
 
-    pool = HTTPConnectionPool(daemon.reactor, persistent=False)
+    pool = HTTPConnectionPool(reactor, persistent=False)
     pool._factory.noisy = False
-    agent = Agent(daemon.reactor, pool=pool)
-    d = agent.request(b"GET", (url + "login").encode())
-
-    def got(response: Any) -> None:
-        result["web"] = response.code
-
-    def failed(failure: Any) -> None:
-        print(f"ccbox demo: web check failed: {failure.getErrorMessage()}", file=sys.stderr)
-
-    d.addCallbacks(got, failed)
-    d.addBoth(lambda _: daemon.reactor.stop())
+    response = await Agent(reactor, pool=pool).request(b"GET", url.encode())
+    return int(response.code)

@@ -400,9 +400,15 @@ class CallsComponent(_Component):
 
         return self.db.run(thd)
 
-    def count_completed(self) -> defer.Deferred[int]:
+    def count_completed(self, since: dt.datetime | None = None) -> defer.Deferred[int]:
+        """Calls that ended normally (disposition ``completed``), optionally since a time."""
+
         def thd(conn: Connection) -> int:
+            c = model.calls.c
             q = sa.select(sa.func.count()).select_from(model.calls)
-            return int(conn.execute(q.where(model.calls.c.ended_at.is_not(None))).scalar_one())
+            q = q.where(c.ended_at.is_not(None), c.disposition == "completed")
+            if since is not None:
+                q = q.where(c.started_at >= since)
+            return int(conn.execute(q).scalar_one())
 
         return self.db.run(thd)

@@ -1,4 +1,4 @@
-"""ccboxd and the simulator as separate processes: 50 concurrent calls over FastAGI."""
+"""ccboxd and the switch simulator as separate processes, over loopback AMI and FastAGI."""
 
 from __future__ import annotations
 
@@ -45,3 +45,21 @@ def test_fifty_concurrent_calls_each_leave_a_completed_call_row(tmp_path: Path) 
     assert all(r.ended_at is not None for r in rows)
     assert len({r.caller_number for r in rows}) == 50  # each call its own row
     assert n_events == 150  # flow_start, prompt, hangup per call
+
+
+def test_daemon_logs_in_to_the_simulated_switch_and_calls_complete(tmp_path: Path) -> None:
+    conf = write_config(tmp_path, switch=True)  # AMI and FastAGI both on
+    config = load(conf)
+    assert config.ami.enabled and config.fastagi.enabled
+    migrate_and_seed(config)
+    with running_daemon(conf, tmp_path) as daemon:
+        summary = run_simulator(config.fastagi.port, 20, 20, 0.2, timeout=120, serve_config=conf)
+        daemon.stop()
+    assert daemon.returncode == 0, daemon.output
+    assert "Traceback" not in daemon.output
+    assert summary["completed"] == 20 and summary["failed"] == 0, summary
+    # ccboxd logged in once, resynchronised from CoreShowChannels, and kept the link alive.
+    assert summary["ami_logins"] == 1, summary
+    assert summary["ami_actions"]["login"] == 1
+    assert summary["ami_actions"]["coreshowchannels"] == 1
+    assert "AMI ready" in daemon.output

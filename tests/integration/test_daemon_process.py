@@ -107,13 +107,20 @@ def test_headless_demo_reports_json_and_prints_the_admin_login_once(tmp_path: Pa
         str(free_port()),
         "--headless",
         "--duration",
-        "0.5",
+        "4",
+        "--calls-per-second",
+        "2",
         "--report",
         "json",
     ]
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert json.loads(first.stdout.strip().splitlines()[-1]) == {"daemon": "ok", "web": 200}
+    report = json.loads(first.stdout.strip().splitlines()[-1])
+    assert set(report) == {"daemon", "web", "calls_offered", "calls_completed"}
+    assert (report["daemon"], report["web"]) == ("ok", 200)
+    # The first caller arrives at once and its prompt lasts at most 3 s: it completes.
+    assert report["calls_offered"] >= report["calls_completed"] >= 1, report
+    assert "AMI ready" in first.stdout and "Traceback" not in first.stdout + first.stderr
     login_lines = [line for line in first.stdout.splitlines() if "admin login is" in line]
     assert len(login_lines) == 1
     password = login_lines[0].split("admin / ")[1].split()[0]

@@ -1,9 +1,10 @@
-"""The master with AMI and FastAGI on: one inbound call through the placeholder flow."""
+"""The master with AMI and FastAGI on, against the switch simulator on loopback sockets."""
 
 from __future__ import annotations
 
-from twisted.internet import protocol, reactor, task
-from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from typing import Any
+
+from twisted.internet import reactor, task
 from twisted.trial import unittest
 
 from appliance import config as config_mod
@@ -11,82 +12,85 @@ from appliance import health
 from appliance.db import migrate
 from appliance.db.engine import create_engine
 from appliance.master import ApplianceMaster
-from tests.conftest import write_config
-from tests.support.fake_switch import FakeAGICaller, FakeManager
+from drivers.asterisk.callmodel import CallEnded, CallStarted
+from drivers.asterisk.simulator.agi_caller import CallerScript, CallOutcome
+from drivers.asterisk.simulator.service import SwitchSimulator
+from drivers.asterisk.simulator.traffic import run_call
+from tests.conftest import free_port, write_config
 from tests.support.tmp import temp_dir
 
-HEADER = (
-    b"agi_network: yes\nagi_network_script: inbound\n"
-    b"agi_request: agi://127.0.0.1:4573/inbound\nagi_channel: DAHDI/1-1\n"
-    b"agi_uniqueid: 1795353435.74\nagi_callerid: 13800138000\n"
-    b"agi_calleridname: <img src=x onerror=alert(1)>\nagi_extension: 4008001234\n"
-    b"agi_arg_1: 4008001234\n\n"
-)
+HOSTILE_NAME = "<img src=x onerror=alert(1)>"
+
+
+async def wait_for(predicate: Any, what: str, seconds: float = 5.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if await predicate():
+            return
+        await task.deferLater(reactor, 0.05, lambda: None)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 class SwitchTests(unittest.TestCase):
-    async def start_master(self) -> ApplianceMaster:
+    async def start(self) -> tuple[ApplianceMaster, SwitchSimulator, list[object]]:
         tmp = temp_dir(self)
-        manager = reactor.listenTCP(
-            0,
-            protocol.Factory.forProtocol(FakeManager),  # type: ignore[attr-defined]
-            interface="127.0.0.1",
-        )
-        self.addCleanup(manager.stopListening)
         config = config_mod.load(write_config(tmp, switch=True))
+        sim = SwitchSimulator(
+            reactor,
+            ami_port=free_port(),
+            ami_username="ccbox",
+            ami_secret="s3cret",
+            agi_port=config.fastagi.port,
+        )
+        sim.startService()
+        self.addCleanup(sim.stopService)
         config = config_mod.Config(
             **{
                 **config.__dict__,
-                "ami": config_mod.AmiConfig("127.0.0.1", manager.getHost().port, "ccbox", "s"),
+                "ami": config_mod.AmiConfig("127.0.0.1", sim.ami_port, "ccbox", "s3cret"),
             }
         )
         engine = create_engine(config.database_url)
         migrate.upgrade(engine)
         engine.dispose()
         master = ApplianceMaster(config, reactor)
+        published: list[object] = []
+        master.bus.subscribe(object, published.append)
         master.startService()
         await master.ready
         self.addCleanup(master.stopService)
-        for _ in range(50):  # the AMI login happens in the background
-            if master.ami is not None and master.ami.ready:
-                break
-            await task.deferLater(reactor, 0.05, lambda: None)
-        assert master.ami is not None and master.ami.ready
+
+        async def ami_ready() -> bool:
+            return master.ami is not None and master.ami.ready
+
+        await wait_for(ami_ready, "the AMI login")
         assert {p.name: p.state for p in master.health.parts()}["ami"] == health.OK
-        return master
+        self.assertEqual(sim.manager.actions["coreshowchannels"], 1)  # the resync
+        return master, sim, published
 
-    async def call(self, master: ApplianceMaster, answer) -> FakeAGICaller:  # type: ignore[no-untyped-def]
-        assert master.fastagi is not None
-        caller = FakeAGICaller(HEADER, answer)
-        await connectProtocol(
-            TCP4ClientEndpoint(reactor, "127.0.0.1", master.fastagi.port_number), caller
-        )
-        await caller.closed
-        for _ in range(50):  # the last writes finish after the socket closes
-            if await master.db.calls.count_completed() == 1:
-                break
-            await task.deferLater(reactor, 0.05, lambda: None)
-        return caller
+    async def call(
+        self, master: ApplianceMaster, sim: SwitchSimulator, script: CallerScript
+    ) -> CallOutcome:
+        outcome = await run_call(reactor, sim.agi_endpoint, script, "inbound", sim.switch)
+        assert outcome is not None
 
-    async def test_inbound_call_through_fastagi_writes_the_call_and_its_events(self) -> None:
-        master = await self.start_master()
+        async def written() -> bool:  # the last writes finish after the socket closes
+            row = await master.db.calls.get(1)
+            return row is not None and row["ended_at"] is not None
 
-        def answer(line: str) -> list[str]:
-            if line.startswith("STREAM FILE"):
-                return ["200 result=0 endpos=8000"]
-            if line == "HANGUP":
-                return ["200 result=1", "HANGUP"]
-            return ["200 result=0"]
+        await wait_for(written, "the calls row")
+        return outcome
 
-        caller = await self.call(master, answer)
-        self.assertEqual(caller.commands, ["ANSWER", 'STREAM FILE ccbox-welcome ""', "HANGUP"])
+    async def test_inbound_call_writes_the_call_and_the_call_model_follows_it(self) -> None:
+        master, sim, published = await self.start()
+        outcome = await self.call(master, sim, CallerScript(caller_name=HOSTILE_NAME))
+        self.assertEqual(outcome.commands, ["ANSWER", 'STREAM FILE ccbox-welcome ""', "HANGUP"])
         row = await master.db.calls.get(1)
         assert row is not None
         self.assertEqual(
-            (row["uniqueid"], row["caller_number"], row["called_number"]),
-            ("1795353435.74", "13800138000", "4008001234"),
+            (row["uniqueid"], row["caller_number"], row["called_number"], row["channel"]),
+            (outcome.uniqueid, "13800138000", "4008001234", "DAHDI/1-1"),
         )
-        self.assertEqual(row["caller_name"], "<img src=x onerror=alert(1)>")  # as given
+        self.assertEqual(row["caller_name"], HOSTILE_NAME)  # stored as given
         self.assertEqual(row["disposition"], "completed")
         self.assertIsNotNone(row["answered_at"])
         kinds = [k for k, _ in await master.db.calls.events(1)]
@@ -94,16 +98,24 @@ class SwitchTests(unittest.TestCase):
         assert master.fastagi is not None
         self.assertEqual(len(master.fastagi.factory.sessions), 0)  # nothing leaked
 
+        # The same call, seen over AMI by the call model.
+        async def ended() -> bool:
+            return any(isinstance(e, CallEnded) for e in published)
+
+        await wait_for(ended, "CallEnded on the bus")
+        [started] = [e for e in published if isinstance(e, CallStarted)]
+        [end] = [e for e in published if isinstance(e, CallEnded)]
+        self.assertEqual((started.linkedid, started.channel), (outcome.uniqueid, "DAHDI/1-1"))
+        self.assertEqual(started.caller_name, HOSTILE_NAME)  # escaped on the wire, unescaped
+        self.assertEqual((end.linkedid, end.cause), (outcome.uniqueid, 16))
+        assert master.callmodel is not None
+        self.assertEqual(master.callmodel.summary()["calls"], 0)
+
     async def test_caller_hanging_up_during_the_prompt(self) -> None:
-        master = await self.start_master()
-
-        def answer(line: str) -> list[str]:
-            if line.startswith("STREAM FILE"):  # as the traces show: -1, then HANGUP
-                return ["200 result=-1 endpos=1200", "HANGUP"]
-            return ["200 result=0"]
-
-        caller = await self.call(master, answer)
-        self.assertEqual(caller.commands, ["ANSWER", 'STREAM FILE ccbox-welcome ""'])
+        master, sim, _ = await self.start()
+        outcome = await self.call(master, sim, CallerScript(patience_s=0.3, prompt_s=5.0))
+        self.assertTrue(outcome.caller_hung_up)
+        self.assertEqual(outcome.commands, ["ANSWER", 'STREAM FILE ccbox-welcome ""'])
         row = await master.db.calls.get(1)
         assert row is not None
         self.assertEqual(row["disposition"], "caller_hangup")

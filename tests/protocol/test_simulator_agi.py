@@ -10,10 +10,13 @@ from twisted.test.iosim import connect, makeFakeClient, makeFakeServer
 
 from drivers.asterisk.agi.session import AGICommandError, AGISessionProtocol, DeadChannel
 from drivers.asterisk.simulator.agi_caller import CallerScript, SimulatedCall
+from drivers.asterisk.simulator.switch import Device, Switch
 from tests.support.traces import agi_sessions, load
 
 
-def talk(script: CallerScript, body: Any) -> tuple[Any, SimulatedCall, Clock]:
+def talk(
+    script: CallerScript, body: Any, devices: dict[str, Device] | None = None
+) -> tuple[Any, SimulatedCall, Clock]:
     """Run ``body(session)`` on our session against a simulated call; return its result."""
     clock = Clock()
     result: dict[str, Any] = {}
@@ -23,9 +26,9 @@ def talk(script: CallerScript, body: Any) -> tuple[Any, SimulatedCall, Clock]:
         d.addBoth(lambda r: result.__setitem__("r", r))
 
     server = AGISessionProtocol(clock, ready)
-    caller = SimulatedCall(clock, script)
+    caller = SimulatedCall(clock, script, switch=Switch(clock, devices=devices))
     pump = connect(server, makeFakeServer(server), caller, makeFakeClient(caller))
-    for _ in range(200):
+    for _ in range(400):
         pump.flush()
         if "r" in result:
             break
@@ -119,6 +122,8 @@ def test_menu_digits_and_dial_outcome() -> None:
         await s.hangup()
         return {"menu": menu.digit, "data": data.digits, "status": status}
 
-    seen, caller, _ = talk(CallerScript(digits="11234", agent_answers=False), body)
+    seen, caller, _ = talk(
+        CallerScript(digits="11234"), body, {"PJSIP/1001": Device(answers=False)}
+    )
     assert seen == {"menu": "1", "data": "1234", "status": "NOANSWER"}
     assert caller.outcome.commands[0] == 'STREAM FILE demo-congrats "0123456789*#"'

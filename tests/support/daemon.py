@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 BIN = Path(sys.executable).parent
 
@@ -58,17 +59,25 @@ def running_daemon(conf: Path, tmp: Path, **env: str) -> Iterator[Daemon]:
 
 
 def run_simulator(
-    agi_port: int, calls: int, concurrency: int, prompt_seconds: float, timeout: float = 300
-) -> dict[str, int]:
-    """Run `ccbox simulator` against a daemon; return its JSON summary (fails loudly)."""
+    agi_port: int,
+    calls: int,
+    concurrency: int,
+    prompt_seconds: float,
+    timeout: float = 300,
+    serve_config: Path | None = None,
+) -> dict[str, Any]:
+    """Run `ccbox simulator` against a daemon; return its JSON summary (fails loudly).
+    With ``serve_config`` it also serves AMI as that config says (``--serve``)."""
     import json
 
+    head = [str(BIN / "ccbox")]
+    if serve_config is not None:
+        head += ["--config", str(serve_config)]
     sim = subprocess.run(
         [
-            str(BIN / "ccbox"),
+            *head,
             "simulator",
-            "--agi",
-            f"127.0.0.1:{agi_port}",
+            *(["--serve"] if serve_config is not None else ["--agi", f"127.0.0.1:{agi_port}"]),
             "--calls",
             str(calls),
             "--concurrency",
@@ -81,5 +90,5 @@ def run_simulator(
         timeout=timeout,
     )
     assert sim.returncode == 0, sim.stdout + sim.stderr
-    summary: dict[str, int] = json.loads(sim.stdout.strip().splitlines()[-1])
+    summary: dict[str, Any] = json.loads(sim.stdout.strip().splitlines()[-1])
     return summary

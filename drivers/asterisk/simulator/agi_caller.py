@@ -2,16 +2,19 @@
 
 Replies follow the traces in shared/asterisk-traces: STREAM FILE answers ``result=0`` or the
 ASCII code of a pressed digit with ``endpos``; GET DATA answers the digits (``(timeout)``
-when none); WAIT FOR DIGIT answers 0 on timeout; EXEC Dial answers 0 and leaves the outcome
-in DIALSTATUS; when the caller hangs up, the command in progress answers ``result=-1``, an
-unsolicited ``HANGUP`` line follows, and later channel commands answer 511 while GET
-VARIABLE, SET VARIABLE and VERBOSE still work. HANGUP from the script answers
-``result=1``, then ``HANGUP``, then the socket closes.
+when none); WAIT FOR DIGIT answers 0 on timeout; EXEC Dial rings the device on the switch
+and answers 0 when it did not answer, was busy, or hung up after talking (the outcome in
+DIALSTATUS), -1 when the caller hung up; when the caller hangs up, the command in progress
+answers ``result=-1``, an unsolicited ``HANGUP`` line follows, and later channel commands
+answer 511 while GET VARIABLE, SET VARIABLE and VERBOSE still work. HANGUP from the script
+answers ``result=1``, then ``HANGUP``, then the socket closes.
+
+Each call is a channel on a ``Switch`` (switch.py), which turns what happens into the AMI
+events Asterisk would send: Newchannel, Newstate, DTMF, Dial*, Bridge*, MixMonitor*, Hangup.
 """
 
 from __future__ import annotations
 
-import itertools
 import shlex
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -19,9 +22,19 @@ from typing import Any, cast
 from twisted.internet import defer
 from twisted.protocols.basic import LineOnlyReceiver
 
+from drivers.asterisk.simulator.snapshots import UP
+from drivers.asterisk.simulator.switch import SimChannel, Switch
+
 DEAD = "511 Command Not Permitted on a dead channel or intercept routine"
-ALIVE_AFTER_HANGUP = ("GET VARIABLE", "GET FULL VARIABLE", "SET VARIABLE", "VERBOSE", "NOOP")
-_uniqueids = itertools.count(1)
+ALIVE_AFTER_HANGUP = (
+    "GET VARIABLE",
+    "GET FULL VARIABLE",
+    "SET VARIABLE",
+    "VERBOSE",
+    "NOOP",
+    "EXEC",
+    "DATABASE",
+)
 
 
 @dataclass
@@ -34,7 +47,6 @@ class CallerScript:
     digits: str = ""  # pressed one at a time when the call asks for input
     patience_s: float | None = None  # hangs up after this long (None: waits for the script)
     prompt_s: float = 0.0  # how long each prompt plays
-    agent_answers: bool = True  # what EXEC Dial of an agent gives
 
 
 @dataclass
@@ -43,39 +55,58 @@ class CallOutcome:
     commands: list[str] = field(default_factory=list)
     caller_hung_up: bool = False
     script_hung_up: bool = False
+    redirected: bool = False
 
 
 class SimulatedCall(LineOnlyReceiver):
     delimiter = b"\n"
 
     def __init__(
-        self, clock: Any, script: CallerScript, agi_script: str = "inbound", epoch: int = 1795353000
+        self,
+        clock: Any,
+        script: CallerScript,
+        agi_script: str = "inbound",
+        switch: Switch | None = None,
+        channel: SimChannel | None = None,
     ) -> None:
         self.clock = clock
         self.script = script
         self.agi_script = agi_script
-        self.uniqueid = f"{epoch}.{next(_uniqueids)}"
+        self.switch = switch if switch is not None else Switch(clock)
+        if channel is None:
+            channel = self.switch.trunk_call(
+                script.caller_number, script.caller_name, script.dialed
+            )
+        self.channel = channel
+        channel.agi = self
+        channel.on_hangup.append(self._channel_gone)
+        self.uniqueid = channel.uniqueid
         self.outcome = CallOutcome(self.uniqueid)
         self.finished: defer.Deferred[CallOutcome] = defer.Deferred()
-        self.variables: dict[str, str] = {}
         self.hung_up = False
         self._digits = list(script.digits)
         self._pending: Any = None  # the delayed reply of a command in progress
+        self._busy = False  # a command is in progress (its reply not yet sent)
         self._streaming = False  # the command in progress answers with endpos
+        self._dialing: list[defer.Deferred[Any]] | None = None  # the rings of EXEC Dial
         self._patience: Any = None
+
+    @property
+    def variables(self) -> dict[str, str]:
+        return self.channel.variables
 
     # ---- connection -----------------------------------------------------------------------
 
     def connectionMade(self) -> None:
-        s = self.script
+        s, ch = self.script, self.channel
         header = {
             "network": "yes",
             "network_script": self.agi_script,
             "request": f"agi://127.0.0.1:4573/{self.agi_script}",
-            "channel": f"DAHDI/1-{self.uniqueid.split('.')[1]}",
+            "channel": ch.name,
             "language": "en",
-            "type": "DAHDI",
-            "uniqueid": self.uniqueid,
+            "type": ch.name.split("/")[0],
+            "uniqueid": ch.uniqueid,
             "version": "22.10.1",
             "callerid": s.caller_number or "unknown",
             "calleridname": s.caller_name or "unknown",
@@ -85,13 +116,13 @@ class SimulatedCall(LineOnlyReceiver):
             "callingtns": "0",
             "dnid": s.dialed or "unknown",
             "rdnis": "unknown",
-            "context": "ccbox-inbound",
-            "extension": s.dialed,
+            "context": ch.context,
+            "extension": ch.exten,
             "priority": "2",
             "enhanced": "0.0",
             "accountcode": "",
             "threadid": "140504281466560",
-            "arg_1": s.dialed,
+            "arg_1": ch.exten,
         }
         lines = "".join(f"agi_{k}: {v}\n" for k, v in header.items()) + "\n"
         cast(Any, self.transport).write(lines.encode())
@@ -102,20 +133,56 @@ class SimulatedCall(LineOnlyReceiver):
         for call in (self._pending, self._patience):
             if call is not None and call.active():
                 call.cancel()
+        if self.channel.agi is self:
+            # The AGI ended: Asterisk hangs the channel up (the dialplan has nothing more).
+            self.channel.agi = None
+            self.switch.hangup(self.channel, 16)
         if not self.finished.called:
             self.finished.callback(self.outcome)
 
-    # ---- the caller ---------------------------------------------------------------------------
+    # ---- the caller -----------------------------------------------------------------------
 
     def caller_hangs_up(self) -> None:
+        """The far end hangs up: the channel is torn down; the AGI learns it as Asterisk says."""
+        if self.hung_up:
+            return
+        self.outcome.caller_hung_up = True
+        self.switch.request_hangup(self.channel, 16)
+        self.switch.hangup(self.channel, 16)
+
+    def _channel_gone(self, _ch: SimChannel, _cause: int) -> None:
+        """The channel hung up (the caller, or an AMI Hangup) while the AGI still runs."""
         if self.hung_up:
             return
         self.hung_up = True
-        self.outcome.caller_hung_up = True
-        if self._pending is not None and self._pending.active():
-            self._pending.cancel()
+        self._cancel_dial()
+        if self._busy:
+            self._busy = False
+            if self._pending is not None and self._pending.active():
+                self._pending.cancel()
             self._pending = None
             self._send("200 result=-1 endpos=0" if self._streaming else "200 result=-1")
+        self._send("HANGUP")
+
+    def _cancel_dial(self) -> None:
+        rings, self._dialing = self._dialing, None
+        if rings:
+            self.variables["DIALSTATUS"] = "CANCEL"
+        for ring in rings or ():
+            ring.cancel()
+
+    def redirected(self) -> None:
+        """An AMI Redirect took the channel away: the command in progress ends and HANGUP
+        follows (as in the bridged-call-and-spy trace); variables stay readable until the
+        script closes the socket."""
+        if self.hung_up:
+            return
+        self.hung_up = True
+        self.outcome.redirected = True
+        self.channel.on_hangup.remove(self._channel_gone)
+        self._cancel_dial()
+        if self._busy:
+            self._reply("200 result=0")
         self._send("HANGUP")
 
     # ---- commands ---------------------------------------------------------------------------
@@ -143,18 +210,22 @@ class SimulatedCall(LineOnlyReceiver):
         if self.transport is not None:
             cast(Any, self.transport).write(text.encode() + b"\n")
 
-    def _later(self, seconds: float, reply: str) -> None:
-        if seconds <= 0:
-            self._send(reply)
-            return
-
-        def fire() -> None:
+    def _reply(self, text: str) -> None:
+        """The reply of the command in progress (once: a hangup may have answered it)."""
+        if self._busy:
+            self._busy = False
             self._pending = None
-            self._send(reply)
+            self._send(text)
 
-        self._pending = self.clock.callLater(seconds, fire)
+    def _later(self, seconds: float, reply: str) -> None:
+        self._busy = True
+        if seconds <= 0:
+            self._reply(reply)
+            return
+        self._pending = self.clock.callLater(seconds, self._reply, reply)
 
     def _answer(self, args: list[str]) -> None:
+        self.switch.set_state(self.channel, UP)
         self._send("200 result=0")
 
     def _hangup(self, args: list[str]) -> None:
@@ -162,34 +233,39 @@ class SimulatedCall(LineOnlyReceiver):
         self.hung_up = True
         self._send("200 result=1")
         self._send("HANGUP")
+        self.switch.request_hangup(self.channel, 16, soft=True)
         self.clock.callLater(0, cast(Any, self.transport).loseConnection)
+
+    def _press(self) -> str:
+        digit = self._digits.pop(0)
+        self.switch.dtmf(self.channel, digit)
+        return digit
 
     def _stream(self, args: list[str]) -> None:
         escape = args[1] if len(args) > 1 else ""
         self._streaming = True
         if self._digits and self._digits[0] in escape:
-            digit = self._digits.pop(0)
+            digit = self._press()
             self._later(self.script.prompt_s / 2, f"200 result={ord(digit)} endpos=4000")
         else:
             self._later(self.script.prompt_s, "200 result=0 endpos=8000")
 
     def _get_data(self, args: list[str]) -> None:
-        pressed = "".join(self._digits)
-        self._digits.clear()
+        pressed = "".join(self._press() for _ in list(self._digits))
         self._later(
             self.script.prompt_s, f"200 result={pressed}" if pressed else "200 result= (timeout)"
         )
 
     def _wait_digit(self, args: list[str]) -> None:
         if self._digits:
-            self._send(f"200 result={ord(self._digits.pop(0))}")
+            self._send(f"200 result={ord(self._press())}")
             return
         timeout = int(args[0]) / 1000 if args and args[0].lstrip("-").isdigit() else 0
         self._later(max(timeout, 0), "200 result=0")
 
     def _get_variable(self, args: list[str]) -> None:
         name = args[0] if args else ""
-        value = self.variables.get(name)
+        value = self.variables.get(name, self.switch.globals.get(name))
         self._send(f"200 result=1 ({value})" if value is not None else "200 result=0")
 
     def _set_variable(self, args: list[str]) -> None:
@@ -197,13 +273,73 @@ class SimulatedCall(LineOnlyReceiver):
             self.variables[args[0]] = args[1]
         self._send("200 result=1")
 
-    def _exec(self, args: list[str]) -> None:
-        app = args[0].lower() if args else ""
-        if app == "dial":
-            self.variables["DIALSTATUS"] = "ANSWER" if self.script.agent_answers else "NOANSWER"
+    def _set_music(self, args: list[str]) -> None:
+        on = bool(args) and args[0].lower() == "on"
+        self.switch.music_on_hold(self.channel, on, args[1] if len(args) > 1 else "default")
         self._send("200 result=0")
 
+    def _exec(self, args: list[str]) -> None:
+        app = args[0].lower() if args else ""
+        data = args[1] if len(args) > 1 else ""
+        if self.hung_up:
+            self._send("200 result=-1")
+        elif app == "dial":
+            self._dial(data)
+        elif app == "mixmonitor":
+            self.switch.mixmonitor(self.channel, True)
+            self._send("200 result=0")
+        elif app == "stopmixmonitor":
+            self.switch.mixmonitor(self.channel, False)
+            self._send("200 result=0")
+        else:
+            self._send("200 result=0")
+
+    def _dial(self, data: str) -> None:
+        """EXEC Dial(PJSIP/1001&PJSIP/1002,15): ring them all, the first answer wins, then
+        stay in the bridge until one side hangs up."""
+        parts = data.split(",")
+        targets = [t for t in parts[0].split("&") if t]
+        timeout = float(parts[1]) if len(parts) > 1 and parts[1].strip().isdigit() else 60.0
+        self._busy = True
+        ch = self.channel
+        ch.application, ch.appdata = "Dial", data
+        rings = [self.switch.dial(ch, t, timeout) for t in targets]
+        statuses: list[str] = []
+        self._dialing = rings
+
+        def one_done(outcome: tuple[str, SimChannel | None], index: int) -> None:
+            status, answered = outcome
+            statuses.append(status)
+            if self._dialing is not rings:
+                return  # another device already answered, or the dial was cancelled
+            if answered is not None:
+                self._dialing = None
+                for i, ring in enumerate(rings):
+                    if i != index:
+                        ring.cancel()
+                self.variables["DIALSTATUS"] = "ANSWER"
+                self.variables["DIALEDPEERNAME"] = answered.name
+                self.switch.bridge(ch, answered)
+                self.switch.hang_up_after_talk(answered, targets[index])
+                answered.on_hangup.append(lambda _c, _cause: self._reply("200 result=0"))
+            elif len(statuses) == len(rings):
+                self._dialing = None
+                self.variables["DIALSTATUS"] = _worst(statuses)
+                self._reply("200 result=0")
+
+        for i, ring in enumerate(rings):
+            ring.addCallback(one_done, i)
+            ring.addErrback(lambda f: None)  # a cancelled ring: nothing more to do
+
     _COMMANDS: list[tuple[str, Any]] = []
+
+
+def _worst(statuses: list[str]) -> str:
+    """Dial's DIALSTATUS over several devices: the most telling failure."""
+    for status in ("CANCEL", "BUSY", "NOANSWER", "CONGESTION", "CHANUNAVAIL"):
+        if status in statuses:
+            return status
+    return statuses[0] if statuses else "CHANUNAVAIL"
 
 
 SimulatedCall._COMMANDS = [
@@ -216,7 +352,7 @@ SimulatedCall._COMMANDS = [
     ("GET VARIABLE", SimulatedCall._get_variable),
     ("SET VARIABLE", SimulatedCall._set_variable),
     ("EXEC", SimulatedCall._exec),
-    ("SET MUSIC", lambda self, args: self._send("200 result=0")),
+    ("SET MUSIC", SimulatedCall._set_music),
     ("CHANNEL STATUS", lambda self, args: self._send("200 result=6")),
     ("VERBOSE", lambda self, args: self._send("200 result=1")),
     ("NOOP", lambda self, args: self._send("200 result=0")),

@@ -1,15 +1,27 @@
-"""Simulated inbound traffic: many calls entering ccboxd over FastAGI at once."""
+"""Simulated traffic: calls entering ccboxd over FastAGI, as the trunks would bring them.
+
+``place_calls`` places a fixed number of calls (tests, benchmarks, ``ccbox simulator
+--calls``); ``PoissonTraffic`` keeps calls arriving at a mean rate (the demo). Every call is
+a channel on the given switch, so the AMI side sees it too.
+"""
 
 from __future__ import annotations
 
+import itertools
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from twisted.internet import defer
-from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.application import service
+from twisted.internet import defer, protocol
+from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.logger import Logger
 
 from drivers.asterisk.simulator.agi_caller import CallerScript, CallOutcome, SimulatedCall
+from drivers.asterisk.simulator.switch import SimChannel, Switch
+
+log = Logger(namespace="ccbox.simulator.traffic")
 
 
 @dataclass
@@ -22,6 +34,49 @@ class TrafficSummary:
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
 
+    def count(self, outcome: CallOutcome | None) -> None:
+        if outcome is None:
+            self.failed += 1
+        elif outcome.script_hung_up or outcome.redirected:
+            self.completed += 1
+        elif outcome.caller_hung_up:
+            self.caller_hangups += 1
+        else:
+            self.failed += 1
+
+
+class _OneCall(protocol.Factory):
+    """connectProtocol's factory, without a log line per call."""
+
+    noisy = False
+
+    def __init__(self, call: SimulatedCall) -> None:
+        self.call = call
+
+    def buildProtocol(self, addr: Any) -> SimulatedCall:
+        return self.call
+
+
+async def run_call(
+    reactor: Any,
+    endpoint: Any,
+    script: CallerScript,
+    agi_script: str,
+    switch: Switch,
+    channel: SimChannel | None = None,
+) -> CallOutcome | None:
+    """One call through FastAGI; None when ccboxd could not be reached (the channel then
+    runs the dialplan's fallback and hangs up, as the generated config does)."""
+    call = SimulatedCall(reactor, script, agi_script, switch, channel)
+    try:
+        await endpoint.connect(_OneCall(call))
+    except Exception as exc:
+        log.warn("FastAGI connect failed: {err}", err=exc)
+        call.channel.agi = None
+        switch.hangup(call.channel, 16)
+        return None
+    return await call.finished
+
 
 async def place_calls(
     reactor: Any,
@@ -31,27 +86,88 @@ async def place_calls(
     concurrency: int,
     script: Callable[[int], CallerScript] = lambda i: CallerScript(),
     agi_script: str = "inbound",
+    switch: Switch | None = None,
 ) -> TrafficSummary:
     """Place ``calls`` calls, at most ``concurrency`` at once; wait for all to end."""
     summary = TrafficSummary()
     gate = defer.DeferredSemaphore(concurrency)
     endpoint = TCP4ClientEndpoint(reactor, host, port, timeout=2)
+    sw = switch if switch is not None else Switch(reactor)
 
     async def one(i: int) -> None:
         summary.offered += 1
-        call = SimulatedCall(reactor, script(i), agi_script)
-        try:
-            await connectProtocol(endpoint, call)
-        except Exception:
-            summary.failed += 1
-            return
-        outcome: CallOutcome = await call.finished
-        if outcome.script_hung_up:
-            summary.completed += 1
-        elif outcome.caller_hung_up:
-            summary.caller_hangups += 1
-        else:
-            summary.failed += 1
+        summary.count(await run_call(reactor, endpoint, script(i), agi_script, sw))
 
     await defer.gatherResults([gate.run(one, i) for i in range(calls)])
     return summary
+
+
+def demo_caller(rng: random.Random, n: int) -> CallerScript:
+    """A caller of the demo center: a mobile number, a name, a few digits, some patience."""
+    names = ["Zhang San", "Li Si", "Wang Wu", "Zhao Liu", "陈小姐", "O'Brien", "Mary Smith"]
+    return CallerScript(
+        caller_number=f"1{rng.choice('3589')}{rng.randrange(10**9):09d}",
+        caller_name=rng.choice(names),
+        dialed=rng.choice(["4008001234", "4008005678"]),
+        digits="".join(rng.choice("123") for _ in range(rng.randrange(3))),
+        patience_s=rng.uniform(5, 60) if rng.random() < 0.2 else None,
+        prompt_s=rng.uniform(1.0, 3.0),
+    )
+
+
+class PoissonTraffic(service.Service):
+    """Calls arrive with exponential gaps (mean ``rate_per_s`` calls a second)."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        switch: Switch,
+        host: str,
+        port: int,
+        rate_per_s: float,
+        script: Callable[[random.Random, int], CallerScript] = demo_caller,
+        seed: int | None = None,
+        max_concurrent: int = 200,
+    ) -> None:
+        self.reactor = reactor
+        self.switch = switch
+        self.endpoint = TCP4ClientEndpoint(reactor, host, port, timeout=2)
+        self.rate = rate_per_s
+        self.script = script
+        self.rng = random.Random(seed)
+        self.max_concurrent = max_concurrent
+        self.summary = TrafficSummary()
+        self.in_flight: set[defer.Deferred[None]] = set()
+        self._next: Any = None
+        self._numbers = itertools.count(1)
+
+    def startService(self) -> None:
+        super().startService()
+        self._next = self.reactor.callLater(0, self._arrive)  # the first caller is waiting
+
+    def _schedule(self) -> None:
+        self._next = self.reactor.callLater(self.rng.expovariate(self.rate), self._arrive)
+
+    def _arrive(self) -> None:
+        self._schedule()
+        if len(self.in_flight) >= self.max_concurrent:
+            return  # all trunk channels busy: the caller hears congestion from the carrier
+        self.summary.offered += 1
+        script = self.script(self.rng, next(self._numbers))
+        d = defer.ensureDeferred(
+            run_call(self.reactor, self.endpoint, script, "inbound", self.switch)
+        )
+        done = d.addCallback(self.summary.count)
+        self.in_flight.add(done)
+        done.addBoth(lambda _: self.in_flight.discard(done))
+
+    def stopService(self) -> defer.Deferred[None]:
+        super().stopService()
+        if self._next is not None and self._next.active():
+            self._next.cancel()
+        # Calls in progress end as the callers hang up.
+        for ch in list(self.switch.channels.values()):
+            if ch.agi is not None:
+                ch.agi.caller_hangs_up()
+        waiting = list(self.in_flight)
+        return defer.DeferredList(waiting).addCallback(lambda _: None)

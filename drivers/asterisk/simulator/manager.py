@@ -1,0 +1,366 @@
+"""The AMI side of the simulated switch: a manager server speaking as Asterisk 22 does.
+
+Banner, Login (a wrong secret answers after one second and closes, as in the
+ami-login-failure trace), FullyBooted and SuccessfulAuth after login, ``Permission denied``
+before it, ActionID echoed, event lists (CoreShowChannels, QueueStatus, DeviceStateList)
+ending in ``EventList: Complete``, ``Invalid/unknown command`` plus RequestBadFormat for
+unknown actions, Logoff's Goodbye. Originate is asynchronous (``Originate successfully
+queued`` then OriginateResponse); Hangup, Redirect, Getvar/Setvar, UserEvent and Command
+work on the switch's channels. Every event the switch emits reaches the logged-in sessions
+whose event mask is on.
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any, cast
+
+from twisted.internet import defer, protocol
+from twisted.logger import Logger
+
+from drivers.asterisk.ami.codec import Message, Parser, ProtocolError
+from drivers.asterisk.simulator.snapshots import Headers
+from drivers.asterisk.simulator.switch import Switch
+
+log = Logger(namespace="ccbox.simulator.ami")
+BANNER = b"Asterisk Call Manager/11.0.0\r\n"
+VERSION = "Asterisk 22.10.1 built by ccbox-simulator on a x86_64 running Linux"
+_sessions = itertools.count(0x7FC9D0028300, 0x100)
+
+
+def encode(headers: Iterable[tuple[str, str]]) -> bytes:
+    return ("".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n").encode("utf-8")
+
+
+def _tv(seconds: float) -> str:
+    t = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}+0000"
+
+
+class ManagerSession(protocol.Protocol):
+    def __init__(self, factory: ManagerFactory) -> None:
+        self.factory = factory
+        self.switch = factory.switch
+        self.parser = Parser()
+        self.parser.banner = ""  # we are the side that sends it
+        self.username: str | None = None
+        self.events_on = True
+        self.session_id = f"0x{next(_sessions):x}"
+        self.session_tv = ""
+        self.closing = False
+
+    # ---- connection -----------------------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        self.factory.sessions.add(self)
+        cast(Any, self.transport).write(BANNER)
+
+    def connectionLost(self, reason: Any = None) -> None:
+        self.factory.sessions.discard(self)
+        self.switch.unsubscribe(self.event)
+
+    def dataReceived(self, data: bytes) -> None:
+        try:
+            messages = self.parser.feed(data)
+        except ProtocolError as exc:
+            log.warn("dropping an AMI client: {err}", err=exc)
+            cast(Any, self.transport).loseConnection()
+            return
+        for msg in messages:
+            if self.closing:
+                return
+            self.action(msg)
+
+    def send(self, headers: Headers) -> None:
+        if self.transport is not None and not self.closing:
+            cast(Any, self.transport).write(encode(headers))
+
+    def event(self, headers: Headers) -> None:
+        if self.events_on:
+            self.send(headers)
+
+    # ---- actions --------------------------------------------------------------------------
+
+    def respond(self, msg: Message, response: str, *extra: tuple[str, str]) -> None:
+        out: Headers = [("Response", response)]
+        if msg.action_id is not None:
+            out.append(("ActionID", msg.action_id))
+        out.extend(extra)
+        self.send(out)
+
+    def action(self, msg: Message) -> None:
+        name = (msg.get("Action") or "").lower()
+        self.factory.actions[name] += 1
+        if self.username is None and name not in ("login", "logoff", "challenge"):
+            self.respond(msg, "Error", ("Message", "Permission denied"))
+            return
+        handler = getattr(self, f"do_{name}", None) if name.isidentifier() else None
+        if handler is None:
+            self.respond(
+                msg,
+                "Error",
+                (
+                    "Message",
+                    f"Invalid/unknown command: {msg.get('Action', '')}. "
+                    "Use Action: ListCommands to show available commands.",
+                ),
+            )
+            self.security_event(
+                "RequestBadFormat", "Error", ("RequestType", f"Action: {msg.get('Action', '')}")
+            )
+            return
+        handler(msg)
+
+    def security_event(self, name: str, severity: str, *extra: tuple[str, str]) -> None:
+        now = self.factory.clock.seconds()
+        transport = cast(Any, self.transport)
+        host = transport.getHost() if transport is not None else None
+        peer = transport.getPeer() if transport is not None else None
+        headers: Headers = [
+            ("Event", name),
+            ("Privilege", "security,all"),
+            ("EventTV", _tv(now)),
+            ("Severity", severity),
+            ("Service", "AMI"),
+            ("EventVersion", "1"),
+        ]
+        if name == "SuccessfulAuth":
+            headers.append(("AccountID", self.username or ""))
+        headers += [
+            ("SessionID", self.session_id),
+            ("LocalAddress", f"IPV4/TCP/{getattr(host, 'host', '')}/{getattr(host, 'port', '')}"),
+            ("RemoteAddress", f"IPV4/TCP/{getattr(peer, 'host', '')}/{getattr(peer, 'port', '')}"),
+        ]
+        if name == "SuccessfulAuth":
+            headers += [("UsingPassword", "0"), ("SessionTV", self.session_tv)]
+        else:
+            headers += [*extra, ("SessionTV", self.session_tv), ("AccountID", self.username or "")]
+        self.event(headers)
+
+    def do_login(self, msg: Message) -> None:
+        f = self.factory
+        if msg.get("Username") != f.username or msg.get("Secret") != f.secret:
+            # Asterisk answers a wrong secret about a second later, then hangs up.
+            self.closing = True
+            f.clock.callLater(1.0, self._refuse, msg)
+            return
+        self.username = f.username
+        f.logins += 1
+        waiting, f._login_waiters = f._login_waiters, []
+        for d in waiting:
+            d.callback(None)
+        self.session_tv = _tv(f.clock.seconds())
+        events = (msg.get("Events") or "on").lower()
+        self.events_on = events not in ("off", "no", "false", "0")
+        self.respond(msg, "Success", ("Message", "Authentication accepted"))
+        self.switch.subscribe(self.event)
+        uptime = str(int(f.clock.seconds() - self.switch.started_at))
+        self.event(
+            [
+                ("Event", "FullyBooted"),
+                ("Privilege", "system,all"),
+                ("Uptime", uptime),
+                ("LastReload", uptime),
+                ("Status", "Fully Booted"),
+            ]
+        )
+        self.security_event("SuccessfulAuth", "Informational")
+
+    def _refuse(self, msg: Message) -> None:
+        self.closing = False
+        self.respond(msg, "Error", ("Message", "Authentication failed"))
+        self.closing = True
+        if self.transport is not None:
+            cast(Any, self.transport).loseConnection()
+
+    def do_logoff(self, msg: Message) -> None:
+        self.respond(msg, "Goodbye", ("Message", "Thanks for all the fish."))
+        self.closing = True
+        cast(Any, self.transport).loseConnection()
+
+    def do_ping(self, msg: Message) -> None:
+        now = self.factory.clock.seconds()
+        self.respond(msg, "Success", ("Ping", "Pong"), ("Timestamp", f"{now:.6f}"))
+
+    def do_events(self, msg: Message) -> None:
+        mask = (msg.get("EventMask") or "on").lower()
+        self.events_on = mask not in ("off", "no", "false", "0")
+        self.respond(msg, "Success", ("Events", "On" if self.events_on else "Off"))
+
+    def do_command(self, msg: Message) -> None:
+        command = (msg.get("Command") or "").strip()
+        if command == "core show version":
+            output = VERSION
+        elif command == "core show channels count":
+            output = f"{len(self.switch.channels)} active channels"
+        else:
+            output = f"No such command '{command}' (type 'core show help {command}' for help)"
+        self.respond(msg, "Success", ("Message", "Command output follows"), ("Output", output))
+
+    def _list(self, msg: Message, what: str, complete: str, items: list[Headers]) -> None:
+        self.respond(msg, "Success", ("EventList", "start"), ("Message", f"{what} will follow"))
+        for item in items:
+            self.send(item)
+        tail: Headers = [("Event", complete)]
+        if msg.action_id is not None:
+            tail.append(("ActionID", msg.action_id))
+        tail += [("EventList", "Complete"), ("ListItems", str(len(items)))]
+        self.send(tail)
+
+    def do_coreshowchannels(self, msg: Message) -> None:
+        items = self.switch.show_channels(msg.action_id or "")
+        self._list(msg, "Channels", "CoreShowChannelsComplete", items)
+
+    def do_queuestatus(self, msg: Message) -> None:
+        self._list(msg, "Queue status", "QueueStatusComplete", [])
+
+    def do_devicestatelist(self, msg: Message) -> None:
+        items: Headers = []
+        out = []
+        busy = {ch.name.rsplit("-", 1)[0] for ch in self.switch.channels.values()}
+        for device, dev in sorted(self.switch.devices.items()):
+            state = (
+                "INUSE" if device in busy else ("UNAVAILABLE" if dev.unavailable else "NOT_INUSE")
+            )
+            items = [("Event", "DeviceStateChange")]
+            if msg.action_id is not None:
+                items.append(("ActionID", msg.action_id))
+            out.append([*items, ("Device", device), ("State", state)])
+        self._list(msg, "Device State Changes", "DeviceStateListComplete", out)
+
+    def do_getvar(self, msg: Message) -> None:
+        name = msg.get("Variable") or ""
+        chan = msg.get("Channel")
+        if chan:
+            ch = self.switch.find(chan)
+            if ch is None:
+                self.respond(msg, "Error", ("Message", "No such channel"))
+                return
+            value = ch.variables.get(name, "")
+        else:
+            value = self.switch.globals.get(name, "")
+        self.respond(msg, "Success", ("Variable", name), ("Value", value))
+
+    def do_setvar(self, msg: Message) -> None:
+        name = msg.get("Variable") or ""
+        if not name:
+            self.respond(msg, "Error", ("Message", "No variable specified"))
+            return
+        chan = msg.get("Channel")
+        target = self.switch.globals
+        if chan:
+            ch = self.switch.find(chan)
+            if ch is None:
+                self.respond(msg, "Error", ("Message", "No such channel"))
+                return
+            target = ch.variables
+        target[name] = msg.get("Value") or ""
+        self.respond(msg, "Success", ("Message", "Variable Set"))
+
+    def do_userevent(self, msg: Message) -> None:
+        self.respond(msg, "Success", ("Message", "Event Sent"))
+        body = [(k, v) for k, v in msg.headers if k.lower() not in ("action", "userevent")]
+        self.switch.emit(
+            [
+                ("Event", "UserEvent"),
+                ("Privilege", "user,all"),
+                ("UserEvent", msg.get("UserEvent") or ""),
+                *body,
+            ]
+        )
+
+    def do_originate(self, msg: Message) -> None:
+        chan = msg.get("Channel") or ""
+        if not chan or "/" not in chan:
+            self.respond(msg, "Error", ("Message", "Channel not specified"))
+            return
+        if msg.get("Application"):
+            # ccbox never originates into an application; a real box's manager user
+            # lacks the rights for System/Exec anyway.
+            self.respond(msg, "Error", ("Message", "Originate with Application is not allowed"))
+            return
+        if not msg.get("Context") or not msg.get("Exten"):
+            self.respond(msg, "Error", ("Message", "Context and Exten are required"))
+            return
+        variables: dict[str, str] = {}
+        for value in msg.get_all("Variable"):
+            for part in value.split(","):
+                key, _, val = part.partition("=")
+                if key:
+                    variables[key] = val
+        fields = {k: v for k, v in msg.headers}
+        self.respond(msg, "Success", ("Message", "Originate successfully queued"))
+        self.switch.originate(msg.action_id, fields, variables)
+
+    def do_hangup(self, msg: Message) -> None:
+        ch = self.switch.find(msg.get("Channel") or "")
+        if ch is None:
+            self.respond(msg, "Error", ("Message", "No such channel"))
+            return
+        try:
+            cause = int(msg.get("Cause") or "16")
+        except ValueError:
+            cause = 16
+        self.respond(msg, "Success", ("Message", "Channel Hungup"))
+        self.switch.request_hangup(ch, cause, soft=True)
+        self.switch.hangup(ch, cause)
+
+    def do_redirect(self, msg: Message) -> None:
+        ch = self.switch.find(msg.get("Channel") or "")
+        if ch is None:
+            self.respond(msg, "Error", ("Message", "Channel specified does not exist"))
+            return
+        extra = msg.get("ExtraChannel")
+        other = self.switch.find(extra) if extra else None
+        if extra and other is None:
+            self.respond(msg, "Error", ("Message", "ExtraChannel does not exist"))
+            return
+        self.respond(msg, "Success", ("Message", "Redirect successful"))
+        self.switch.redirect(ch, msg.get("Context") or "", msg.get("Exten") or "")
+        if other is not None:
+            self.switch.redirect(other, msg.get("ExtraContext") or "", msg.get("ExtraExten") or "")
+
+    def do_stopmixmonitor(self, msg: Message) -> None:
+        ch = self.switch.find(msg.get("Channel") or "")
+        if ch is None:
+            self.respond(msg, "Error", ("Message", "No such channel"))
+            return
+        self.switch.mixmonitor(ch, False)
+        self.respond(msg, "Success")
+
+    def do_mixmonitormute(self, msg: Message) -> None:
+        ch = self.switch.find(msg.get("Channel") or "")
+        if ch is None:
+            self.respond(msg, "Error", ("Message", "No such channel"))
+            return
+        self.respond(msg, "Success")
+
+
+class ManagerFactory(protocol.Factory):
+    """Listen with this on loopback: ``reactor.listenTCP(5038, ManagerFactory(...))``."""
+
+    noisy = False
+
+    def __init__(self, clock: Any, switch: Switch, username: str, secret: str) -> None:
+        self.clock = clock
+        self.switch = switch
+        self.username = username
+        self.secret = secret
+        self.sessions: set[ManagerSession] = set()
+        self.logins = 0
+        self.actions: Counter[str] = Counter()  # action name (lower case) -> times received
+        self._login_waiters: list[defer.Deferred[None]] = []
+
+    def wait_for_login(self) -> defer.Deferred[None]:
+        """Fires once a client has logged in (at once if one already has)."""
+        if self.logins:
+            return defer.succeed(None)
+        d: defer.Deferred[None] = defer.Deferred()
+        self._login_waiters.append(d)
+        return d
+
+    def buildProtocol(self, addr: Any) -> ManagerSession:
+        return ManagerSession(self)

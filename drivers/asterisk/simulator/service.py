@@ -1,0 +1,96 @@
+"""The switch simulator as a Twisted service: AMI on loopback, traffic into FastAGI.
+
+``SwitchSimulator`` is what ``ccbox simulator --serve`` and the demo run beside ccboxd: a
+``Switch`` (the state), the manager server on ``ami_port``, and optionally Poisson traffic
+into ccboxd's FastAGI port. Channels that the dialplan would hand to FastAGI (Originate into
+``ccbox-outbound-connect``, Redirect into ``ccbox-inbound``) connect there too.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from twisted.application import service
+from twisted.internet import defer
+from twisted.internet.endpoints import TCP4ClientEndpoint
+
+from drivers.asterisk.simulator.agi_caller import CallerScript
+from drivers.asterisk.simulator.manager import ManagerFactory
+from drivers.asterisk.simulator.switch import Device, SimChannel, Switch
+from drivers.asterisk.simulator.traffic import PoissonTraffic, run_call
+
+
+class SwitchSimulator(service.MultiService):
+    def __init__(
+        self,
+        reactor: Any,
+        *,
+        ami_port: int,
+        ami_username: str,
+        ami_secret: str,
+        agi_host: str = "127.0.0.1",
+        agi_port: int = 4573,
+        calls_per_s: float = 0.0,
+        devices: dict[str, Device] | None = None,
+        default_device: Device | None = None,
+        seed: int | None = None,
+        bind: str = "127.0.0.1",
+    ) -> None:
+        super().__init__()
+        self.reactor = reactor
+        self.switch = Switch(reactor, devices=devices, default_device=default_device, seed=seed)
+        self.switch.agi_starter = self._start_agi
+        self.agi_address = (agi_host, agi_port)
+        self._seed = seed
+        self.agi_endpoint = TCP4ClientEndpoint(reactor, agi_host, agi_port, timeout=2)
+        self.manager = ManagerFactory(reactor, self.switch, ami_username, ami_secret)
+        self._ami_bind = (ami_port, bind)
+        self._listener: Any = None
+        self.traffic: PoissonTraffic | None = None
+        if calls_per_s > 0:
+            self.start_traffic(calls_per_s)
+        self._sessions: set[defer.Deferred[Any]] = set()
+
+    @property
+    def ami_port(self) -> int:
+        assert self._listener is not None, "the AMI port is not listening yet"
+        return int(self._listener.getHost().port)
+
+    def startService(self) -> None:
+        # Listen first and synchronously: a taken port fails the start, loudly.
+        port, bind = self._ami_bind
+        self._listener = self.reactor.listenTCP(port, self.manager, interface=bind)
+        super().startService()
+
+    def start_traffic(self, calls_per_s: float) -> PoissonTraffic:
+        """Start Poisson arrivals now (e.g. once ccboxd is ready); stop it to end them."""
+        assert self.traffic is None, "traffic is already running"
+        self.traffic = PoissonTraffic(
+            self.reactor,
+            self.switch,
+            *self.agi_address,
+            calls_per_s,
+            seed=self._seed,
+        )
+        self.traffic.setServiceParent(self)
+        return self.traffic
+
+    def _start_agi(self, channel: SimChannel, agi_script: str, exten: str) -> None:
+        script = CallerScript(
+            caller_number=channel.caller_num, caller_name=channel.caller_name, dialed=exten
+        )
+        d = defer.ensureDeferred(
+            run_call(self.reactor, self.agi_endpoint, script, agi_script, self.switch, channel)
+        )
+        self._sessions.add(d)
+        d.addBoth(lambda _: self._sessions.discard(d))
+
+    def stopService(self) -> defer.Deferred[None]:
+        d = defer.maybeDeferred(super().stopService)
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            d.addCallback(lambda _: listener.stopListening())
+        for session in list(self.manager.sessions):
+            if session.transport is not None:
+                cast(Any, session.transport).loseConnection()
+        return d
