@@ -18,7 +18,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
 
 # Installs ccbox in editable mode; this also builds the Cython extensions in place.
-$(STAMP): $(BIN)/python setup.py pyproject.toml constraints.txt $(wildcard */*.pyx)
+$(STAMP): $(BIN)/python setup.py pyproject.toml constraints.txt $(shell find appliance drivers acd ivr recorder -name "*.pyx")
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	@touch $@
 
@@ -58,4 +58,4 @@ messages: deps
 clean:
 	rm -rf build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
 	find . -path ./.venv -prune -o \( -name '*.so' -o -name '__pycache__' \) -print | xargs rm -rf
-	rm -f recorder/_g711_c.c
+	rm -f recorder/_g711_c.c drivers/asterisk/ami/_scan_c.c

@@ -9,6 +9,7 @@ PACKAGES = ["appliance", "drivers", "acd", "ivr", "recorder", "webui", "firmware
 # Each hot path is a selector module, `_x_c.pyx` and `_x_py.py`; only the .pyx is built here.
 CYTHON_MODULES = [
     "recorder._g711_c",
+    "drivers.asterisk.ami._scan_c",
 ]
 
 
@@ -36,6 +37,7 @@ setup(
         "appliance": ["db/migrations/script.py.mako"],
         "webui": ["templates/*.html", "static/*", "locale/*/LC_MESSAGES/*.po"],
         "recorder": ["*.pyx"],
+        "drivers": ["asterisk/ami/*.pyx"],
     },
     ext_modules=extensions(),
     install_requires=[

@@ -21,6 +21,8 @@ from drivers.asterisk.ami.protocol import (
     NotConnected,
 )
 
+pytestmark = pytest.mark.usefixtures("ami_scan")  # every test on both scanners
+
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 
 

@@ -10,6 +10,10 @@ from drivers.asterisk.ami.codec import Parser
 from drivers.asterisk.ami.protocol import ActionError, AMIProtocol, ListResult
 from tests.support.traces import ami_bytes, load, trace_names
 
+pytestmark = pytest.mark.usefixtures("ami_scan")  # every test on both scanners
+
+pytestmark = pytest.mark.usefixtures("ami_scan")  # every test on both scanners
+
 
 def connected(prefix: str = "a") -> tuple[AMIProtocol, StringTransport, list, Clock]:
     clock = Clock()
