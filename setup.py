@@ -10,6 +10,7 @@ PACKAGES = ["appliance", "drivers", "acd", "ivr", "recorder", "webui", "firmware
 CYTHON_MODULES = [
     "recorder._g711_c",
     "drivers.asterisk.ami._scan_c",
+    "acd._route_c",
 ]
 
 
@@ -38,6 +39,7 @@ setup(
         "webui": ["templates/*.html", "static/*", "locale/*/LC_MESSAGES/*.po"],
         "recorder": ["*.pyx"],
         "drivers": ["asterisk/ami/*.pyx"],
+        "acd": ["*.pyx"],
     },
     ext_modules=extensions(),
     install_requires=[

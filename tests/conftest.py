@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from appliance import config as config_mod
-from tests.support.kernels import ami_scan  # noqa: F401  (a fixture for every test)
+from tests.support.kernels import acd_route, ami_scan  # noqa: F401  (fixtures for every test)
 
 PG_URL = os.environ.get("CCBOX_TEST_PG_URL", "")
 BACKENDS = ["sqlite", "postgresql"]

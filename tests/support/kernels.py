@@ -22,3 +22,12 @@ def ami_scan(
     monkeypatch.setattr(codec, "scan", module.scan)
     monkeypatch.setattr(codec, "split_headers", module.split_headers)
     yield module
+
+
+ACD_ROUTE = ["acd._route_py", "acd._route_c"]
+
+
+@pytest.fixture(params=ACD_ROUTE, ids=["python", "cython"])
+def acd_route(request: pytest.FixtureRequest) -> ModuleType:
+    """The routing engine under test (each test runs on both)."""
+    return importlib.import_module(request.param)
