@@ -15,6 +15,9 @@ from appliance.db.types import UTCDateTime
 
 ROLES = ("admin", "supervisor", "agent", "qa")
 AGENT_STATUSES = ("active", "on_leave", "resigned")
+# An agent's live state (acd/agent_state.py holds the transitions).
+AGENT_STATES = ("logged_out", "available", "ringing", "on_call", "wrap_up", "paused")
+NUMBER_LISTS = ("black", "red")
 CALL_DIRECTIONS = ("inbound", "outbound", "internal")
 
 # Stable constraint names, so migrations on SQLite (batch mode) and PostgreSQL agree.
@@ -100,6 +103,16 @@ queues = sa.Table(
     sa.Column("max_wait_s", sa.Integer, nullable=False, server_default="300"),
     sa.Column("wrapup_s", sa.Integer, nullable=False, server_default="10"),
     sa.Column("ring_timeout_s", sa.Integer, nullable=False, server_default="15"),
+    # 0: no limit. A full queue, or a caller past max_wait_s, overflows.
+    sa.Column("max_len", sa.Integer, nullable=False, server_default="0"),
+    sa.Column(
+        "overflow_queue_id",
+        sa.Integer,
+        sa.ForeignKey("queues.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    # Pause an agent automatically after this many unanswered offers in a row (0: never).
+    sa.Column("auto_pause_misses", sa.Integer, nullable=False, server_default="3"),
     _created(),
 )
 
@@ -138,6 +151,47 @@ dids = sa.Table(
         "flow_id", sa.Integer, sa.ForeignKey("ivr_flows.id", ondelete="RESTRICT"), nullable=True
     ),
     sa.Column("description", sa.String(255), nullable=False, server_default=""),
+)
+
+agent_states = sa.Table(
+    "agent_states",
+    metadata,
+    # The live state of each agent, written on every change so a restart restores it.
+    sa.Column(
+        "agent_id", sa.Integer, sa.ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(64), nullable=False, server_default=""),
+    sa.Column("since", UTCDateTime(), nullable=False),
+    sa.CheckConstraint(_in("state", AGENT_STATES), name="state"),
+)
+
+agent_events = sa.Table(
+    "agent_events",
+    metadata,
+    # Every state change with its time: the agent reports read these.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "agent_id", sa.Integer, sa.ForeignKey("agents.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(64), nullable=False, server_default=""),
+    sa.Index("ix_agent_events_agent_id_at", "agent_id", "at"),
+)
+
+number_lists = sa.Table(
+    "number_lists",
+    metadata,
+    # black: turned away before queueing; red: VIP, queued with ``priority``.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("number", sa.String(32), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("note", sa.String(255), nullable=False, server_default=""),
+    _created(),
+    sa.UniqueConstraint("number", "kind"),
+    sa.CheckConstraint(_in("kind", NUMBER_LISTS), name="kind"),
 )
 
 calls = sa.Table(

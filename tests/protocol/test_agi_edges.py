@@ -14,7 +14,12 @@ from twisted.internet.testing import StringTransport
 
 from drivers.asterisk.agi.codec import AGIQuotingError, parse_reply, text, token
 from drivers.asterisk.agi.server import FastAGIFactory
-from drivers.asterisk.agi.session import AGIConnectionLost, AGISessionProtocol, AGITimeout
+from drivers.asterisk.agi.session import (
+    AGIConnectionLost,
+    AGISessionProtocol,
+    AGITimeout,
+    Interrupted,
+)
 
 HEADER = (
     b"agi_network: yes\nagi_network_script: inbound?x=1\nagi_channel: DAHDI/1-1\n"
@@ -181,3 +186,34 @@ def test_server_listens_with_a_backlog_for_bursts_of_calls() -> None:
     [(port, _factory, backlog, interface)] = reactor.tcpServers
     # 500 simultaneous connects dropped a third of the calls with Twisted's default of 50.
     assert (port, interface) == (4573, "127.0.0.1") and backlog >= 1024
+
+
+def test_interrupt_cuts_the_playback_short_and_drops_its_late_reply() -> None:
+    s, transport, _ = session()
+    s.dataReceived(HEADER)
+    transport.clear()
+    playback = s.command("STREAM FILE", "ccbox-hold", '""', timeout=3600)
+    failures: list[Any] = []
+    playback.addErrback(failures.append)
+    dial = s.interrupt("EXEC", "Dial", '"PJSIP/1001,15"')
+    assert transport.value() == b'STREAM FILE ccbox-hold ""\nEXEC Dial "PJSIP/1001,15"\n'
+    assert failures and failures[0].check(Interrupted)
+    got: list[Any] = []
+    dial.addCallback(got.append)
+    # The playback had just ended when the Dial arrived: its reply is in flight. It carries
+    # endpos=, which no EXEC reply does, so it is recognised and dropped.
+    s.dataReceived(b"200 result=0 endpos=4800000\n")
+    assert got == []
+    s.dataReceived(b"200 result=0\n")
+    assert [r.value for r in got] == [0] and "endpos" not in got[0].extras
+
+
+def test_interrupt_without_a_playback_just_queues() -> None:
+    s, transport, _ = session()
+    s.dataReceived(HEADER)
+    transport.clear()
+    wait = s.command("WAIT FOR DIGIT", "1000")
+    later = s.interrupt("ANSWER")
+    assert transport.value() == b"WAIT FOR DIGIT 1000\n"  # one command at a time
+    s.dataReceived(b"200 result=0\n")
+    assert wait.called and transport.value().endswith(b"ANSWER\n") and not later.called

@@ -91,6 +91,14 @@ class _Command:
     deferred: defer.Deferred[AGIResult]
 
 
+class Interrupted(AGIError):
+    """The playback was cut short by ``interrupt``: its reply will never come."""
+
+
+# Asterisk watches the socket during these, and a new command stops them (PROTOCOL.md).
+_INTERRUPTIBLE = (b"STREAM FILE ", b"CONTROL STREAM FILE ", b"GET DATA ", b"SAY ")
+
+
 class AGISessionProtocol(LineOnlyReceiver):
     """Reads the header, then hands the session to ``on_ready(self)``."""
 
@@ -109,6 +117,9 @@ class AGISessionProtocol(LineOnlyReceiver):
         self._queue: deque[_Command] = deque()
         self._current: _Command | None = None
         self._timer: Any = None
+        # After an interrupt, a playback reply (it carries endpos=) that was already on its
+        # way when the new command arrived is dropped instead of answering the new command.
+        self._stale_playback = False
 
     # ---- Twisted --------------------------------------------------------------------------
 
@@ -176,6 +187,10 @@ class AGISessionProtocol(LineOnlyReceiver):
         cmd = self._current
         if cmd is None:
             return  # nothing asked: a stray line
+        if self._stale_playback:
+            self._stale_playback = False
+            if reply.code == 200 and "endpos" in reply.extras:
+                return  # the interrupted playback finished just before it was interrupted
         self._cancel_timer()
         self._current = None
         if reply.code == 200:
@@ -186,6 +201,32 @@ class AGISessionProtocol(LineOnlyReceiver):
         else:
             cmd.deferred.errback(AGICommandError(cmd.line.decode(), reply))
         self._next()
+
+    def interrupt(
+        self, name: str, *args: str, timeout: float = DEFAULT_TIMEOUT
+    ) -> defer.Deferred[AGIResult]:
+        """Send a command now, cutting short the playback in progress (STREAM FILE, GET
+        DATA, SAY ...): Asterisk stops it and never answers it, so its Deferred fails with
+        ``Interrupted``. With nothing interruptible in progress this is ``command``.
+
+        This is how a caller on hold is connected the moment an agent frees, instead of at
+        the end of the next hold-music poll.
+        """
+        cmd = self._current
+        if cmd is None or not cmd.line.startswith(_INTERRUPTIBLE) or self._queue:
+            return self.command(name, *args, timeout=timeout)
+        try:
+            line = command_line(name, *args)
+        except ValueError as exc:
+            return defer.fail(exc)
+        self._cancel_timer()
+        self._current = None
+        self._stale_playback = True
+        d: defer.Deferred[AGIResult] = defer.Deferred()
+        self._queue.appendleft(_Command(line, timeout, d))
+        self._next()  # on the wire before anything the interrupted caller does next
+        cmd.deferred.errback(Interrupted(cmd.line.decode().strip()))
+        return d
 
     def _timed_out(self) -> None:
         cmd, self._current = self._current, None

@@ -87,9 +87,11 @@ class SimulatedCall(LineOnlyReceiver):
         self._digits = list(script.digits)
         self._pending: Any = None  # the delayed reply of a command in progress
         self._busy = False  # a command is in progress (its reply not yet sent)
+        self._backlog: list[bytes] = []  # commands sent while one was in progress
         self._streaming = False  # the command in progress answers with endpos
         self._dialing: list[defer.Deferred[Any]] | None = None  # the rings of EXEC Dial
         self._patience: Any = None
+        self.sound_lengths = {"ccbox-hold": 600.0}  # seconds; other sounds: prompt_s
 
     @property
     def variables(self) -> dict[str, str]:
@@ -163,6 +165,7 @@ class SimulatedCall(LineOnlyReceiver):
             self._pending = None
             self._send("200 result=-1 endpos=0" if self._streaming else "200 result=-1")
         self._send("HANGUP")
+        self._drain()
 
     def _cancel_dial(self) -> None:
         rings, self._dialing = self._dialing, None
@@ -188,6 +191,18 @@ class SimulatedCall(LineOnlyReceiver):
     # ---- commands ---------------------------------------------------------------------------
 
     def lineReceived(self, line: bytes) -> None:
+        if self._busy:
+            if self._streaming and self._pending is not None and self._pending.active():
+                # A new command stops the playback; the playback is never answered.
+                self._pending.cancel()
+                self._pending = None
+                self._busy = False
+            else:
+                self._backlog.append(line)  # Asterisk reads it when the command ends
+                return
+        self._run(line)
+
+    def _run(self, line: bytes) -> None:
         text = line.decode("utf-8", "replace")
         self.outcome.commands.append(text)
         try:
@@ -216,6 +231,11 @@ class SimulatedCall(LineOnlyReceiver):
             self._busy = False
             self._pending = None
             self._send(text)
+            self._drain()
+
+    def _drain(self) -> None:
+        while self._backlog and not self._busy:
+            self._run(self._backlog.pop(0))
 
     def _later(self, seconds: float, reply: str) -> None:
         self._busy = True
@@ -243,12 +263,15 @@ class SimulatedCall(LineOnlyReceiver):
 
     def _stream(self, args: list[str]) -> None:
         escape = args[1] if len(args) > 1 else ""
+        length = self.sound_lengths.get(args[0] if args else "", self.script.prompt_s)
         self._streaming = True
         if self._digits and self._digits[0] in escape:
             digit = self._press()
-            self._later(self.script.prompt_s / 2, f"200 result={ord(digit)} endpos=4000")
+            self._later(
+                min(length, self.script.prompt_s) / 2, f"200 result={ord(digit)} endpos=4000"
+            )
         else:
-            self._later(self.script.prompt_s, "200 result=0 endpos=8000")
+            self._later(length, f"200 result=0 endpos={int(length * 8000)}")
 
     def _get_data(self, args: list[str]) -> None:
         pressed = "".join(self._press() for _ in list(self._digits))
