@@ -3,9 +3,9 @@
 Order (each waits for the one before it):
 
     db        the database connector: first up, last down, so every write finishes
+    acd       agents, queues, the routing engine: loaded before a call can arrive
     ami       the AMI client, feeding the call model (when [ami] enabled)
     fastagi   the FastAGI server: Asterisk hands calls over here (when [fastagi] enabled)
-    acd       the routing engine            (slot: filled by the ACD)
     recorder  recording post-processing     (slot: filled by the recorder)
     web       the web UI: last up (it shows the rest), first down (no new requests)
 
@@ -21,6 +21,7 @@ from twisted.application import service
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from acd.service import ACD
 from appliance import health
 from appliance.config import Config
 from appliance.db.connector import DBConnector
@@ -29,7 +30,7 @@ from drivers.asterisk.agi.server import FastAGIServer
 from drivers.asterisk.agi.session import AGISessionProtocol
 from drivers.asterisk.ami.client import AMIClient
 from drivers.asterisk.ami.protocol import AMIProtocol
-from drivers.asterisk.callmodel import CallModel
+from drivers.asterisk.callmodel import CallModel, DialEnded
 from ivr import placeholder
 
 log = Logger(namespace="ccbox.master")
@@ -48,6 +49,9 @@ class ApplianceMaster(service.MultiService):
             upgrade_command=f"ccbox --config {config.path} db upgrade",
         )
         self.db.setServiceParent(self)
+        # The ACD loads agents and queues before the switch can send the first call.
+        self.acd = ACD(reactor, self.db, self.bus)
+        self.acd.setServiceParent(self)
         self.ami: AMIClient | None = None
         self.callmodel: CallModel | None = None
         self.fastagi: FastAGIServer | None = None
@@ -55,8 +59,7 @@ class ApplianceMaster(service.MultiService):
             self._add_ami()
         if config.fastagi.enabled:
             self._add_fastagi()
-        # Slots later parts fill, in start order between fastagi and web.
-        self.acd: service.Service | None = None
+        # A slot a later part fills, in start order between fastagi and web.
         self.recorder: service.Service | None = None
 
         from webui.service import WebService
@@ -72,6 +75,8 @@ class ApplianceMaster(service.MultiService):
         model = CallModel(self.reactor.seconds, self.bus.publish)
         self.callmodel = model
         self.ami.subscribe(CallModel.EVENTS, model.handle)
+        # The moment an agent's phone answers a queued call (FastAGI learns it only later).
+        self.bus.subscribe(DialEnded, self.acd.on_dial_end)
 
         async def resync(client: AMIClient, proto: AMIProtocol) -> None:
             model.resync((await proto.send_list_action("CoreShowChannels")).events)
@@ -80,10 +85,10 @@ class ApplianceMaster(service.MultiService):
         self.ami.setServiceParent(self)
 
     def _add_fastagi(self) -> None:
-        db = self.db
+        db, acd = self.db, self.acd
 
         async def inbound(session: AGISessionProtocol) -> None:
-            await placeholder.inbound(session, db)
+            await placeholder.inbound(session, db, acd)
 
         cfg = self.config.fastagi
         self.fastagi = FastAGIServer(

@@ -1,8 +1,10 @@
-"""The placeholder inbound flow: answer, play a prompt, hang up, and write the call down.
+"""The placeholder inbound flow: answer, welcome, then the ACD queue, and the call written down.
 
 It stands where the IVR interpreter will (the IVR issue replaces it); until then it proves
-the path of one call: FastAGI session -> calls row with its events -> hangup handled at
-any point.
+the path of one call: FastAGI session -> black list -> queue -> agent -> calls row with its
+events, with a hangup handled at any point. The queue is the one named by the dialplan's
+second AGI argument, else the first queue; without an ACD (or queues) the call just ends
+after the welcome.
 """
 
 from __future__ import annotations
@@ -10,19 +12,23 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
+from acd.caller import wait_in_queue
+from acd.service import ACDError
 from drivers.asterisk.agi.session import AGIConnectionLost, AGISessionProtocol, DeadChannel
 
 if TYPE_CHECKING:
+    from acd.service import ACD
     from appliance.db.connector import DBConnector
 
 PROMPT = "ccbox-welcome"
+BLOCKED = "ccbox-blocked"
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-async def inbound(session: AGISessionProtocol, db: DBConnector) -> None:
+async def inbound(session: AGISessionProtocol, db: DBConnector, acd: ACD | None = None) -> None:
     env = session.env
     assert env is not None
     call_id = await db.calls.start(
@@ -38,20 +44,50 @@ async def inbound(session: AGISessionProtocol, db: DBConnector) -> None:
     )
     answered_at = None
     disposition = "completed"
+    queue_id = agent_id = None
     try:
         await db.calls.add_event(call_id, "flow_start", _now(), {"flow": "placeholder"})
         await session.answer()
         answered_at = _now()
+        if acd is not None and acd.is_blacklisted(env.caller_number):
+            disposition = "blacklisted"
+            await db.calls.add_event(call_id, "blacklisted", _now(), {})
+            await session.stream_file(BLOCKED)
+            await session.hangup()
+            return
         playback = await session.stream_file(PROMPT)
         await db.calls.add_event(
             call_id, "prompt", _now(), {"prompt": PROMPT, "failed": playback.failed}
         )
         if session.hung_up:
             disposition = "caller_hangup"
-        else:
+            return
+        if acd is not None and acd.queues:
+            wanted = env.args[1] if len(env.args) > 1 else None
+            try:
+                q = acd.queue(wanted) if wanted else acd.queues[min(acd.queues)]
+            except ACDError:
+                q = acd.queues[min(acd.queues)]
+            queue_id = q.id
+            priority = acd.priority_of(env.caller_number)
+            call = acd.join(q.id, env.caller_number, env.uniqueid, priority)
+            await db.calls.add_event(
+                call_id, "queued", _now(), {"queue": q.name, "priority": priority}
+            )
+            outcome = await wait_in_queue(acd, session, call)
+            queue_id = call.queue_id
+            agent_id = call.agent.id if call.agent is not None else None
+            await db.calls.add_event(
+                call_id, outcome, _now(), {"agent": agent_id, "queue": queue_id}
+            )
+            disposition = {"answered": "completed"}.get(outcome, outcome)
+        if not session.hung_up:
             await session.hangup()
     except (DeadChannel, AGIConnectionLost):
-        disposition = "caller_hangup"
+        if disposition == "completed" and agent_id is None:
+            disposition = "caller_hangup"
     finally:
         await db.calls.add_event(call_id, "hangup", _now(), {"disposition": disposition})
-        await db.calls.finish(call_id, _now(), answered_at, 16, disposition)
+        await db.calls.finish(
+            call_id, _now(), answered_at, 16, disposition, queue_id=queue_id, agent_id=agent_id
+        )

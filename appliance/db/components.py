@@ -252,6 +252,16 @@ class SkillsComponent(_Component):
         return self.db.run(thd)
 
 
+QUEUE_SETTINGS = {
+    "max_wait_s",
+    "wrapup_s",
+    "ring_timeout_s",
+    "max_len",
+    "overflow_queue_id",
+    "auto_pause_misses",
+}
+
+
 class QueuesComponent(_Component):
     def add(
         self,
@@ -260,8 +270,20 @@ class QueuesComponent(_Component):
         strategy: str = "longest_idle",
         service_level_s: int = 20,
         skills: dict[int, int] | None = None,
+        **settings: int | None,
     ) -> defer.Deferred[QueueRow]:
-        """Create a queue; ``skills`` maps skill id to the minimum level it requires."""
+        """Create a queue; ``skills`` maps skill id to the minimum level it requires;
+        ``settings``: max_wait_s, wrapup_s, ring_timeout_s, max_len, overflow_queue_id,
+        auto_pause_misses."""
+        unknown = set(settings) - QUEUE_SETTINGS
+        if unknown:
+            return defer.fail(ValueError(f"unknown queue settings: {', '.join(sorted(unknown))}"))
+        from acd.route import strategy_code
+
+        try:
+            strategy_code(strategy)
+        except ValueError as exc:
+            return defer.fail(exc)
 
         def thd(conn: Connection) -> QueueRow:
             qid = _insert(
@@ -273,6 +295,7 @@ class QueuesComponent(_Component):
                 strategy=strategy,
                 service_level_s=service_level_s,
                 created_at=utcnow(),
+                **settings,
             )
             for skill_id, level in (skills or {}).items():
                 conn.execute(
@@ -363,6 +386,8 @@ class CallsComponent(_Component):
         answered_at: dt.datetime | None = None,
         hangup_cause: int | None = None,
         disposition: str = "",
+        queue_id: int | None = None,
+        agent_id: int | None = None,
     ) -> defer.Deferred[None]:
         def thd(conn: Connection) -> None:
             values: dict[str, Any] = {"ended_at": ended_at, "disposition": disposition[:32]}
@@ -370,6 +395,10 @@ class CallsComponent(_Component):
                 values["answered_at"] = answered_at
             if hangup_cause is not None:
                 values["hangup_cause"] = hangup_cause
+            if queue_id is not None:
+                values["queue_id"] = queue_id
+            if agent_id is not None:
+                values["agent_id"] = agent_id
             conn.execute(model.calls.update().where(model.calls.c.id == call_id).values(**values))
 
         return self.db.run(thd)

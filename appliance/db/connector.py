@@ -22,6 +22,7 @@ from appliance.db import engine as engine_mod
 from appliance.db import migrate
 
 if TYPE_CHECKING:
+    from appliance.db.acd_store import ACDStore
     from appliance.db.components import (
         AgentsComponent,
         CallsComponent,
@@ -74,13 +75,14 @@ class DBConnector(service.Service):
         self._accepting = False
         self.inline = inline
 
-        from appliance.db import components
+        from appliance.db import acd_store, components
 
         self.users: UsersComponent = components.UsersComponent(self)
         self.agents: AgentsComponent = components.AgentsComponent(self)
         self.skills: SkillsComponent = components.SkillsComponent(self)
         self.queues: QueuesComponent = components.QueuesComponent(self)
         self.calls: CallsComponent = components.CallsComponent(self)
+        self.acd: ACDStore = acd_store.ACDStore(self)
 
     # ---- lifecycle ----------------------------------------------------------------------
 

@@ -311,6 +311,11 @@ class AGISessionProtocol(LineOnlyReceiver):
         r = await self.command("EXEC", token(application), text(argument), timeout=timeout)
         return r.value
 
+    async def exec_now(self, application: str, argument: str = "", timeout: float = 3600) -> int:
+        """EXEC, cutting short the playback in progress (see ``interrupt``)."""
+        r = await self.interrupt("EXEC", token(application), text(argument), timeout=timeout)
+        return r.value
+
     async def get_variable(self, name: str) -> str | None:
         r = await self.command("GET VARIABLE", token(name))
         return r.data if r.result == "1" else None

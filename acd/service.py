@@ -1,0 +1,481 @@
+"""The ACD: live agents and queues in memory, the routing engine, event-driven offers.
+
+Nothing here polls. A call joining a queue, an agent becoming available and an unanswered
+offer each run ``_dispatch`` at once: the engine (acd/route.py) pairs available agents with
+waiting calls, and each pair becomes an *offer*: the agent goes to ``ringing`` and the
+caller's session (acd/caller.py), which waits on ``QueuedCall.wait_offer()``, dials the
+agent's device. The session reports back: ``answered`` / ``no_answer`` / ``call_ended`` /
+``abandoned``. When the switch's AMI is up, ``DialEnd ANSWER`` from the call model marks
+the answer at the moment it happens (the FastAGI Dial only returns when the call ends).
+
+Every agent state change is validated (acd/agent_state.py), written to the database
+(current state + history) and published on the event bus. Statistics (acd/stats.py) move
+with each step and are published too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from twisted.application import service
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from acd import agent_state as st
+from acd.route import Router, strategy_code
+from acd.stats import AgentStats, QueueStats, QueueStatsChanged
+from appliance.db.acd_store import ACDQueue
+from drivers.asterisk.callmodel import DialEnded
+
+if TYPE_CHECKING:
+    from appliance.db.connector import DBConnector
+    from appliance.eventbus import EventBus
+
+log = Logger(namespace="ccbox.acd")
+
+
+class ACDError(Exception):
+    """A request the ACD refuses (the message is for the user)."""
+
+
+@dataclass
+class Agent:
+    id: int
+    number: str
+    name: str
+    device: str  # PJSIP/1001
+    status: str  # active, on_leave, resigned
+    state: str = st.LOGGED_OUT
+    reason: str = ""
+    since: float = 0.0
+    misses: int = 0  # unanswered offers in a row
+    call: QueuedCall | None = None
+    wrapup_timer: Any = None
+    stats: AgentStats = field(default_factory=AgentStats)
+
+
+@dataclass(frozen=True)
+class Offer:
+    """Ring these agents (one, or several for ring-all) for this call."""
+
+    agents: tuple[Agent, ...]
+    ring_timeout_s: int
+
+
+@dataclass(frozen=True)
+class Overflow:
+    """The call leaves its queue: moved to ``queue_id``, or nowhere (None)."""
+
+    queue_id: int | None
+    why: str  # "full" or "timeout"
+
+
+class QueuedCall:
+    def __init__(
+        self, call_id: int, queue_id: int, priority: int, caller: str, uniqueid: str, now: float
+    ) -> None:
+        self.id = call_id
+        self.seq = call_id  # arrival order: kept when the call goes back after no answer
+        self.queue_id = queue_id
+        self.priority = priority
+        self.caller = caller
+        self.uniqueid = uniqueid
+        self.joined_at = now
+        self.answered_at: float | None = None
+        self.agent: Agent | None = None
+        self.ringing: tuple[Agent, ...] = ()
+        self.done = False
+        self.timer: Any = None
+        self._waiter: defer.Deferred[Offer | Overflow] | None = None
+        self._pending: Offer | Overflow | None = None
+
+    def wait_offer(self) -> defer.Deferred[Offer | Overflow]:
+        """Fires with the next offer (or overflow); at once if one is already pending."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            return defer.succeed(pending)
+        if self._waiter is None:
+            self._waiter = defer.Deferred()
+        return self._waiter
+
+    def _deliver(self, what: Offer | Overflow) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            waiter.callback(what)
+        else:
+            self._pending = what
+
+
+def _utc(ts: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
+
+
+class ACD(service.Service):
+    name = "acd"
+
+    def __init__(self, reactor: Any, db: DBConnector, bus: EventBus) -> None:
+        self.reactor = reactor
+        self.db = db
+        self.bus = bus
+        self.router = Router()
+        self.agents: dict[int, Agent] = {}
+        self.by_device: dict[str, Agent] = {}
+        self.queues: dict[int, ACDQueue] = {}
+        self.queue_by_name: dict[str, ACDQueue] = {}
+        self.stats: dict[int, QueueStats] = {}
+        self.calls: dict[int, QueuedCall] = {}
+        self.by_uniqueid: dict[str, QueuedCall] = {}
+        self.black: set[str] = set()
+        self.red: dict[str, int] = {}
+        self._ids = itertools.count(1)
+        self._writes: set[defer.Deferred[None]] = set()
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    def startService(self) -> defer.Deferred[None]:
+        super().startService()
+        return defer.ensureDeferred(self._load())
+
+    async def _load(self) -> None:
+        agents, queues = await self.db.acd.load()
+        for entry in await self.db.acd.numbers():
+            if entry.kind == "black":
+                self.black.add(entry.number)
+            else:
+                self.red[entry.number] = entry.priority
+        now = self.reactor.seconds()
+        for q in queues:
+            self.queues[q.id] = q
+            self.queue_by_name[q.name] = q
+            self.stats[q.id] = QueueStats(q.id, q.name, q.service_level_s)
+            self.router.add_queue(q.id, strategy_code(q.strategy), list(q.requirements))
+        for row in agents:
+            agent = Agent(row.id, row.number, row.name, row.device, row.status, since=now)
+            self.agents[row.id] = agent
+            if row.device:
+                self.by_device[row.device] = agent
+            self.router.add_agent(row.id)
+            for skill_id, level in row.skills:
+                self.router.set_skill(row.id, skill_id, level)
+            # Restored after a restart: a call that was ringing or up went with the old
+            # process's FastAGI sessions, so those agents come back available.
+            if row.state in (st.AVAILABLE, st.RINGING, st.ON_CALL, st.WRAP_UP):
+                self._enter(agent, st.AVAILABLE, "", persist=row.state != st.AVAILABLE)
+            elif row.state == st.PAUSED:
+                self._enter(agent, st.PAUSED, row.reason, persist=False)
+        log.info(
+            "ACD ready: {agents} agents, {queues} queues",
+            agents=len(self.agents),
+            queues=len(self.queues),
+        )
+
+    def stopService(self) -> defer.Deferred[None]:
+        super().stopService()
+        for call in list(self.calls.values()):
+            if call.timer is not None and call.timer.active():
+                call.timer.cancel()
+        for agent in self.agents.values():
+            if agent.wrapup_timer is not None and agent.wrapup_timer.active():
+                agent.wrapup_timer.cancel()
+        return defer.DeferredList(list(self._writes)).addCallback(lambda _: None)
+
+    # ---- agent state ----------------------------------------------------------------------
+
+    def agent(self, agent_id: int) -> Agent:
+        try:
+            return self.agents[agent_id]
+        except KeyError:
+            raise ACDError(f"no agent {agent_id}") from None
+
+    def login(self, agent_id: int) -> None:
+        agent = self.agent(agent_id)
+        if agent.status != "active":
+            raise ACDError(f"agent {agent.number} is {agent.status.replace('_', ' ')}")
+        self._event(agent, "login")
+
+    def logout(self, agent_id: int) -> None:
+        self._event(self.agent(agent_id), "logout")
+
+    def pause(self, agent_id: int, reason: str) -> None:
+        agent = self.agent(agent_id)
+        try:
+            st.check_pause_reason(reason)
+        except st.TransitionError as exc:
+            raise ACDError(str(exc)) from None
+        self._event(agent, "pause", reason)
+
+    def unpause(self, agent_id: int) -> None:
+        self._event(self.agent(agent_id), "unpause")
+
+    def wrapup_done(self, agent_id: int) -> None:
+        self._event(self.agent(agent_id), "wrapup_done")
+
+    def _event(self, agent: Agent, event: str, reason: str = "") -> None:
+        try:
+            new = st.next_state(agent.state, event)
+        except st.TransitionError as exc:
+            raise ACDError(f"agent {agent.number}: {exc}") from None
+        self._enter(agent, new, reason)
+
+    def _enter(self, agent: Agent, new: str, reason: str = "", persist: bool = True) -> None:
+        old, now = agent.state, self.reactor.seconds()
+        agent.stats.time_in[old] = agent.stats.time_in.get(old, 0.0) + (now - agent.since)
+        agent.state, agent.reason, agent.since = new, reason, now
+        if new != st.WRAP_UP and agent.wrapup_timer is not None:
+            if agent.wrapup_timer.active():
+                agent.wrapup_timer.cancel()
+            agent.wrapup_timer = None
+        if new == st.AVAILABLE:
+            self.router.set_available(agent.id, True, int(now * 1_000_000))
+        else:
+            self.router.set_available(agent.id, False)
+        if persist:
+            self._write(self.db.acd.save_state(agent.id, new, reason, _utc(now)))
+        self.bus.publish(st.AgentStateChanged(agent.id, old, new, reason, now))
+        if new == st.AVAILABLE:
+            self._dispatch_agent(agent)
+
+    def _write(self, d: defer.Deferred[None]) -> None:
+        self._writes.add(d)
+
+        def done(result: object) -> None:
+            self._writes.discard(d)
+            if isinstance(result, Exception):  # pragma: no cover - logged, never fatal
+                log.error("ACD write failed: {err}", err=result)
+
+        d.addErrback(lambda f: log.failure("ACD write failed", f))
+        d.addBoth(done)
+
+    # ---- calls ----------------------------------------------------------------------------
+
+    def queue(self, name_or_id: str | int) -> ACDQueue:
+        q = (
+            self.queue_by_name.get(name_or_id)
+            if isinstance(name_or_id, str)
+            else self.queues.get(name_or_id)
+        )
+        if q is None:
+            raise ACDError(f"no queue {name_or_id}")
+        return q
+
+    def is_blacklisted(self, number: str) -> bool:
+        return number in self.black
+
+    def priority_of(self, number: str) -> int:
+        """Red-listed (VIP) numbers get their listed priority; everyone else 0."""
+        return self.red.get(number, 0)
+
+    def join(self, queue_id: int, caller: str, uniqueid: str, priority: int = 0) -> QueuedCall:
+        q = self.queue(queue_id)
+        now = self.reactor.seconds()
+        call = QueuedCall(next(self._ids), q.id, priority, caller, uniqueid, now)
+        self.calls[call.id] = call
+        self.by_uniqueid[uniqueid] = call
+        self._into_queue(call, q)
+        return call
+
+    def _into_queue(self, call: QueuedCall, q: ACDQueue) -> None:
+        stats = self.stats[q.id]
+        stats.offered += 1
+        call.queue_id, call.joined_at = q.id, self.reactor.seconds()
+        if q.max_len and len(self.router.waiting(q.id)) >= q.max_len:
+            stats.overflowed += 1
+            self._publish_stats(q.id)
+            call._deliver(Overflow(q.overflow_queue_id, "full"))
+            return
+        self.router.enqueue(q.id, call.id, call.priority, call.seq)
+        if q.max_wait_s > 0:
+            call.timer = self.reactor.callLater(q.max_wait_s, self._timed_out, call)
+        self._publish_stats(q.id)
+        self._dispatch_queue(q.id)
+
+    def move(self, call: QueuedCall, queue_id: int) -> None:
+        """Overflow into another queue (the caller keeps its arrival order there)."""
+        self._leave_queue(call)
+        self._into_queue(call, self.queue(queue_id))
+
+    def _timed_out(self, call: QueuedCall) -> None:
+        call.timer = None
+        if call.done or call.ringing or not self.router.dequeue(call.id):
+            return
+        q = self.queues[call.queue_id]
+        self.stats[q.id].overflowed += 1
+        self._publish_stats(q.id)
+        call._deliver(Overflow(q.overflow_queue_id, "timeout"))
+
+    def _leave_queue(self, call: QueuedCall) -> None:
+        self.router.dequeue(call.id)
+        if call.timer is not None and call.timer.active():
+            call.timer.cancel()
+        call.timer = None
+
+    def position(self, call: QueuedCall) -> int:
+        return int(self.router.position(call.id))
+
+    # ---- offers ---------------------------------------------------------------------------
+
+    def _dispatch_queue(self, queue_id: int) -> None:
+        while True:
+            agent_id = self.router.route(queue_id)
+            if agent_id < 0:
+                return
+            call_id = self.router.next_call(agent_id)
+            if call_id < 0:
+                return
+            self._offer(self.calls[call_id], self.agents[agent_id])
+
+    def _dispatch_agent(self, agent: Agent) -> None:
+        if agent.state != st.AVAILABLE:
+            return
+        call_id = self.router.next_call(agent.id)
+        if call_id >= 0:
+            self._offer(self.calls[call_id], agent)
+
+    def _offer(self, call: QueuedCall, agent: Agent) -> None:
+        q = self.queues[call.queue_id]
+        agents = [agent]
+        if q.strategy == "ring_all":
+            agents += [self.agents[a] for a in self.router.candidates(q.id) if a != agent.id]
+        self.router.dequeue(call.id)
+        for a in agents:
+            a.call = call
+            self._enter(a, st.RINGING, "")
+        call.ringing = tuple(agents)
+        call._deliver(Offer(call.ringing, q.ring_timeout_s))
+
+    def on_dial_end(self, event: DialEnded) -> None:
+        """From the AMI call model: an agent's phone answered a queued call, now."""
+        if event.status != "ANSWER":
+            return
+        call = self.by_uniqueid.get(event.uniqueid)
+        if call is not None and not call.done:
+            self.answered(call, event.dest_channel.rsplit("-", 1)[0])
+
+    def answered(self, call: QueuedCall, device: str) -> Agent | None:
+        """The agent's phone answered (``device`` like PJSIP/1001, from DialEnd or
+        DIALEDPEERNAME). Idempotent: AMI and the Dial result may both report it."""
+        if call.answered_at is not None:
+            return call.agent
+        agent = self.by_device.get(device)
+        if agent is None or agent not in call.ringing:
+            return None
+        now = self.reactor.seconds()
+        call.answered_at, call.agent = now, agent
+        self._leave_queue(call)
+        for other in call.ringing:
+            if other is not agent:
+                other.call = None
+                self._enter(other, st.AVAILABLE)
+        call.ringing = ()
+        agent.misses = 0
+        self._enter(agent, st.ON_CALL)
+        self.stats[call.queue_id].answer(now - call.joined_at)
+        self._publish_stats(call.queue_id)
+        return agent
+
+    def no_answer(self, call: QueuedCall) -> None:
+        """Nobody answered (or busy): the agents are marked and the call keeps its place."""
+        q = self.queues[call.queue_id]
+        ringing, call.ringing = call.ringing, ()
+        for agent in ringing:
+            agent.call = None
+            agent.misses += 1
+            agent.stats.missed += 1
+            if q.auto_pause_misses and agent.misses >= q.auto_pause_misses:
+                self._enter(agent, st.PAUSED, "missed_calls")
+        self.router.enqueue(q.id, call.id, call.priority, call.seq)
+        # The agents who just missed it are still "ringing": others get the call first.
+        self._dispatch_queue(q.id)
+        for agent in ringing:
+            if agent.state == st.RINGING:
+                self._enter(agent, st.AVAILABLE)
+
+    def call_ended(self, call: QueuedCall) -> None:
+        """The answered call is over: talk time counted, the agent goes to wrap-up."""
+        if call.done:
+            return
+        call.done = True
+        self._forget(call)
+        agent = call.agent
+        if agent is None or call.answered_at is None:
+            return
+        talk = self.reactor.seconds() - call.answered_at
+        agent.call = None
+        agent.stats.handled += 1
+        agent.stats.talk_s += talk
+        self.router.record_call(agent.id, int(talk * 1_000_000))
+        self.stats[call.queue_id].talk_s += talk
+        self._publish_stats(call.queue_id)
+        q = self.queues[call.queue_id]
+        if agent.state == st.ON_CALL:
+            self._enter(agent, st.WRAP_UP)
+            agent.wrapup_timer = self.reactor.callLater(q.wrapup_s, self._wrapup_over, agent)
+
+    def _wrapup_over(self, agent: Agent) -> None:
+        agent.wrapup_timer = None
+        if agent.state == st.WRAP_UP:
+            self._enter(agent, st.AVAILABLE)
+
+    def abandoned(self, call: QueuedCall) -> None:
+        """The caller hung up before an agent answered."""
+        if call.done:
+            return
+        call.done = True
+        self._forget(call)
+        self._leave_queue(call)
+        for agent in call.ringing:
+            agent.call = None
+            if agent.state == st.RINGING:
+                self._enter(agent, st.AVAILABLE)
+        call.ringing = ()
+        self.stats[call.queue_id].abandon(self.reactor.seconds() - call.joined_at)
+        self._publish_stats(call.queue_id)
+
+    def gave_up(self, call: QueuedCall) -> None:
+        """The call left the queues without an agent (overflow to nowhere, blocked...)."""
+        if not call.done:
+            call.done = True
+            self._forget(call)
+            self._leave_queue(call)
+
+    def _forget(self, call: QueuedCall) -> None:
+        self.calls.pop(call.id, None)
+        if self.by_uniqueid.get(call.uniqueid) is call:
+            del self.by_uniqueid[call.uniqueid]
+
+    # ---- statistics -----------------------------------------------------------------------
+
+    def _publish_stats(self, queue_id: int) -> None:
+        s = self.stats[queue_id]
+        now = self.reactor.seconds()
+        waiting = [self.calls[c] for c in self.router.waiting(queue_id) if c in self.calls]
+        s.waiting = len(waiting)
+        s.longest_wait_s = max((now - c.joined_at for c in waiting), default=0.0)
+        self.bus.publish(QueueStatsChanged(s.snapshot()))
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the wallboard and the demo report show, as plain data."""
+        now = self.reactor.seconds()
+        queues = []
+        for qid, s in self.stats.items():
+            waiting = [self.calls[c] for c in self.router.waiting(qid) if c in self.calls]
+            s.waiting = len(waiting)
+            s.longest_wait_s = max((now - c.joined_at for c in waiting), default=0.0)
+            queues.append(s.snapshot())
+        agents = [
+            {
+                "id": a.id,
+                "number": a.number,
+                "name": a.name,
+                "state": a.state,
+                "reason": a.reason,
+                "in_state_s": round(now - a.since, 3),
+                "handled": a.stats.handled,
+                "talk_s": round(a.stats.talk_s, 3),
+            }
+            for a in self.agents.values()
+        ]
+        return {"queues": queues, "agents": agents}

@@ -1,0 +1,177 @@
+"""What the ACD reads at start and writes as it runs: agents with skills, queues with their
+settings, agent states and state events, the black and red number lists."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from twisted.internet import defer
+
+from appliance.db import model
+from appliance.db.components import DuplicateError, _Component, _insert, utcnow
+
+if TYPE_CHECKING:
+    from appliance.db.connector import DBConnector  # noqa: F401
+
+
+@dataclass(frozen=True)
+class ACDAgent:
+    id: int
+    number: str
+    name: str
+    device: str
+    status: str  # active, on_leave, resigned
+    pin_hash: str | None
+    skills: tuple[tuple[int, int], ...]  # (skill id, level)
+    state: str  # the last persisted live state ("logged_out" when none)
+    reason: str
+
+
+@dataclass(frozen=True)
+class ACDQueue:
+    id: int
+    name: str
+    display_name: str
+    strategy: str
+    service_level_s: int
+    max_wait_s: int
+    wrapup_s: int
+    ring_timeout_s: int
+    max_len: int
+    overflow_queue_id: int | None
+    auto_pause_misses: int
+    requirements: tuple[tuple[int, int], ...]  # (skill id, minimum level)
+
+
+@dataclass(frozen=True)
+class NumberEntry:
+    number: str
+    kind: str  # black or red
+    priority: int
+    note: str
+
+
+class ACDStore(_Component):
+    def load(self) -> defer.Deferred[tuple[list[ACDAgent], list[ACDQueue]]]:
+        def thd(conn: Connection) -> tuple[list[ACDAgent], list[ACDQueue]]:
+            a, ak, st = model.agents, model.agent_skills, model.agent_states
+            skills: dict[int, list[tuple[int, int]]] = {}
+            for agent_id, skill_id, level in conn.execute(
+                sa.select(ak.c.agent_id, ak.c.skill_id, ak.c.level)
+            ):
+                skills.setdefault(agent_id, []).append((skill_id, level))
+            states = {
+                r.agent_id: (r.state, r.reason)
+                for r in conn.execute(sa.select(st.c.agent_id, st.c.state, st.c.reason))
+            }
+            agents = [
+                ACDAgent(
+                    r.id,
+                    r.number,
+                    r.name,
+                    r.device,
+                    r.status,
+                    r.pin_hash,
+                    tuple(sorted(skills.get(r.id, ()))),
+                    *states.get(r.id, ("logged_out", "")),
+                )
+                for r in conn.execute(a.select().order_by(a.c.id))
+            ]
+            q, qs = model.queues, model.queue_skills
+            needs: dict[int, list[tuple[int, int]]] = {}
+            for queue_id, skill_id, level in conn.execute(
+                sa.select(qs.c.queue_id, qs.c.skill_id, qs.c.min_level)
+            ):
+                needs.setdefault(queue_id, []).append((skill_id, level))
+            queues = [
+                ACDQueue(
+                    r.id,
+                    r.name,
+                    r.display_name,
+                    r.strategy,
+                    r.service_level_s,
+                    r.max_wait_s,
+                    r.wrapup_s,
+                    r.ring_timeout_s,
+                    r.max_len,
+                    r.overflow_queue_id,
+                    r.auto_pause_misses,
+                    tuple(sorted(needs.get(r.id, ()))),
+                )
+                for r in conn.execute(q.select().order_by(q.c.id))
+            ]
+            return agents, queues
+
+        return self.db.run(thd)
+
+    def save_state(
+        self, agent_id: int, state: str, reason: str, at: dt.datetime
+    ) -> defer.Deferred[None]:
+        """The agent's current state (for a restart) and one history event (for reports)."""
+        st, ev = model.agent_states, model.agent_events
+
+        def thd(conn: Connection) -> None:
+            updated = conn.execute(
+                st.update()
+                .where(st.c.agent_id == agent_id)
+                .values(state=state, reason=reason, since=at)
+            ).rowcount
+            if not updated:
+                conn.execute(
+                    st.insert().values(agent_id=agent_id, state=state, reason=reason, since=at)
+                )
+            conn.execute(ev.insert().values(agent_id=agent_id, at=at, state=state, reason=reason))
+
+        return self.db.run(thd)
+
+    def events(self, agent_id: int) -> defer.Deferred[list[tuple[dt.datetime, str, str]]]:
+        ev = model.agent_events
+
+        def thd(conn: Connection) -> list[tuple[dt.datetime, str, str]]:
+            rows = conn.execute(
+                sa.select(ev.c.at, ev.c.state, ev.c.reason)
+                .where(ev.c.agent_id == agent_id)
+                .order_by(ev.c.at, ev.c.id)
+            )
+            return [(r.at, r.state, r.reason) for r in rows]
+
+        return self.db.run(thd)
+
+    def add_number(
+        self, number: str, kind: str, priority: int = 0, note: str = ""
+    ) -> defer.Deferred[NumberEntry]:
+        if kind not in model.NUMBER_LISTS:
+            return defer.fail(ValueError(f"list must be one of {', '.join(model.NUMBER_LISTS)}"))
+        if not (number.isascii() and number.isdigit() and 3 <= len(number) <= 32):
+            return defer.fail(ValueError("a listed number is 3-32 ASCII digits"))
+
+        def thd(conn: Connection) -> NumberEntry:
+            _insert(
+                conn,
+                model.number_lists,
+                f"{number} on the {kind} list",
+                number=number,
+                kind=kind,
+                priority=priority,
+                note=note[:255],
+                created_at=utcnow(),
+            )
+            return NumberEntry(number, kind, priority, note[:255])
+
+        return self.db.run(thd)
+
+    def numbers(self) -> defer.Deferred[list[NumberEntry]]:
+        n = model.number_lists
+
+        def thd(conn: Connection) -> list[NumberEntry]:
+            rows = conn.execute(sa.select(n.c.number, n.c.kind, n.c.priority, n.c.note))
+            return [NumberEntry(*r) for r in rows]
+
+        return self.db.run(thd)
+
+
+__all__ = ["ACDAgent", "ACDQueue", "ACDStore", "DuplicateError", "NumberEntry"]

@@ -1,0 +1,234 @@
+"""The ACD service: offers, answers, misses, priorities, overflow, wrap-up, restart.
+
+A Clock drives time; the database is SQLite, inline (no threads). The caller's side is
+played by the test: it reads ``wait_offer()`` and reports what the phone did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from twisted.internet.task import Clock
+
+from acd import agent_state as st
+from acd.service import ACD, ACDError, Offer, Overflow, QueuedCall
+from appliance.cli import resolved
+from appliance.db import migrate, model
+from appliance.db.connector import DBConnector
+from appliance.db.engine import create_engine
+from appliance.eventbus import EventBus
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[DBConnector]:
+    url = f"sqlite:///{tmp_path}/acd.sqlite"
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    connector = DBConnector(None, url, inline=True)  # type: ignore[arg-type]
+    resolved(connector.startService())
+    yield connector
+    resolved(connector.stopService())
+
+
+def seed(db: DBConnector, **queue_settings: Any) -> dict[str, int]:
+    """Agents 1001-1003 (tech 5, 7, 9), queue support (tech >= 3), queue backup (no skills:
+    members only)."""
+    tech = resolved(db.skills.add("tech")).id
+    ids = {}
+    for number, level in (("1001", 5), ("1002", 7), ("1003", 9)):
+        agent = resolved(db.agents.add(number, f"Agent {number}", "", f"PJSIP/{number}"))
+        resolved(db.agents.set_skill(agent.id, tech, level))
+        ids[number] = agent.id
+    ids["support"] = resolved(db.queues.add("support", skills={tech: 3}, **queue_settings)).id
+    ids["backup"] = resolved(db.queues.add("backup")).id
+    return ids
+
+
+def start(db: DBConnector, clock: Clock | None = None) -> tuple[ACD, Clock, list[object]]:
+    clock = clock or Clock()
+    clock.advance(1_795_353_000)
+    bus = EventBus()
+    published: list[object] = []
+    bus.subscribe(object, published.append)
+    acd = ACD(clock, db, bus)
+    resolved(acd.startService())
+    return acd, clock, published
+
+
+def offer_of(call: QueuedCall) -> Offer | Overflow | None:
+    d = call.wait_offer()
+    box: list[Any] = []
+    d.addCallback(box.append)
+    if not box:
+        call._waiter = None  # nothing yet: a later offer waits in the call for the next look
+        return None
+    return box[0]
+
+
+def test_a_call_goes_to_the_longest_idle_agent_and_through_wrap_up(db: DBConnector) -> None:
+    ids = seed(db, wrapup_s=5)
+    acd, clock, published = start(db)
+    for number in ("1002", "1001"):
+        acd.login(ids[number])
+        clock.advance(1)
+    call = acd.join(ids["support"], "13800138000", "u1")
+    offer = offer_of(call)
+    assert isinstance(offer, Offer) and [a.number for a in offer.agents] == ["1002"]
+    agent = acd.agents[ids["1002"]]
+    assert agent.state == st.RINGING
+    clock.advance(3)
+    assert acd.answered(call, "PJSIP/1002") is agent
+    assert acd.answered(call, "PJSIP/1002") is agent  # AMI and the Dial result both tell
+    assert agent.state == st.ON_CALL
+    clock.advance(60)
+    acd.call_ended(call)
+    assert agent.state == st.WRAP_UP and agent.stats.handled == 1
+    clock.advance(5)
+    assert agent.state == st.AVAILABLE
+    stats = acd.snapshot()["queues"][0]
+    assert (stats["answered"], stats["service_level"], stats["avg_wait_s"]) == (1, 1.0, 3.0)
+    changes = [(e.old, e.new) for e in published if isinstance(e, st.AgentStateChanged)]
+    assert changes[-4:] == [
+        ("available", "ringing"),
+        ("ringing", "on_call"),
+        ("on_call", "wrap_up"),
+        ("wrap_up", "available"),
+    ]
+    history = [s for _, s, _ in resolved(db.acd.events(ids["1002"]))]
+    assert history == ["available", "ringing", "on_call", "wrap_up", "available"]
+
+
+def test_no_answer_keeps_the_place_and_auto_pauses_after_misses(db: DBConnector) -> None:
+    ids = seed(db, auto_pause_misses=2)
+    acd, clock, _ = start(db)
+    acd.login(ids["1001"])
+    first = acd.join(ids["support"], "13800000001", "u1")
+    second = acd.join(ids["support"], "13800000002", "u2")
+    assert isinstance(offer_of(first), Offer)
+    assert offer_of(second) is None  # one agent: the second call waits
+    acd.no_answer(first)
+    # 1001 is available again and gets the first call again: its place was kept.
+    assert isinstance(offer_of(first), Offer) and offer_of(second) is None
+    acd.no_answer(first)
+    agent = acd.agents[ids["1001"]]
+    assert (agent.state, agent.reason, agent.stats.missed) == (st.PAUSED, "missed_calls", 2)
+    acd.login(ids["1003"])
+    assert isinstance(offer_of(first), Offer)  # the first caller still goes first
+    assert acd.position(second) == 1
+
+
+def test_vip_jumps_the_queue_and_blacklist_is_known(db: DBConnector) -> None:
+    ids = seed(db)
+    resolved(db.acd.add_number("13900000000", "red", priority=10, note="VIP"))
+    resolved(db.acd.add_number("13666666666", "black", note="abusive"))
+    acd, _, _ = start(db)
+    assert acd.is_blacklisted("13666666666") and not acd.is_blacklisted("13900000000")
+    plain = [acd.join(ids["support"], f"1380000000{i}", f"u{i}") for i in range(3)]
+    vip = acd.join(ids["support"], "13900000000", "uv", acd.priority_of("13900000000"))
+    assert acd.position(vip) == 1 and acd.position(plain[0]) == 2
+    acd.login(ids["1001"])
+    assert isinstance(offer_of(vip), Offer) and offer_of(plain[0]) is None
+
+
+def test_ring_all_rings_every_available_agent_and_the_answer_frees_the_rest(
+    db: DBConnector,
+) -> None:
+    ids = seed(db)
+    with db.engine.begin() as conn:
+        conn.execute(model.queues.update().values(strategy="ring_all"))
+    acd, _, _ = start(db)
+    for number in ("1001", "1002", "1003"):
+        acd.login(ids[number])
+    call = acd.join(ids["support"], "13800138000", "u1")
+    offer = offer_of(call)
+    assert isinstance(offer, Offer) and len(offer.agents) == 3
+    assert {a.state for a in offer.agents} == {st.RINGING}
+    acd.answered(call, "PJSIP/1003")
+    states = {a.number: a.state for a in acd.agents.values()}
+    assert states == {"1001": "available", "1002": "available", "1003": "on_call"}
+
+
+def test_overflow_on_timeout_and_when_full(db: DBConnector) -> None:
+    ids = seed(db, max_wait_s=30, max_len=1)
+    with db.engine.begin() as conn:
+        conn.execute(
+            model.queues.update()
+            .where(model.queues.c.id == ids["support"])
+            .values(overflow_queue_id=ids["backup"])
+        )
+    acd, clock, _ = start(db)
+    waiting = acd.join(ids["support"], "13800000001", "u1")
+    full = acd.join(ids["support"], "13800000002", "u2")
+    assert offer_of(full) == Overflow(ids["backup"], "full")
+    clock.advance(29)
+    assert offer_of(waiting) is None
+    clock.advance(2)
+    assert offer_of(waiting) == Overflow(ids["backup"], "timeout")
+    acd.move(waiting, ids["backup"])  # the caller's session follows the overflow
+    assert waiting.queue_id == ids["backup"] and acd.position(waiting) == 1
+    stats = {q["name"]: q for q in acd.snapshot()["queues"]}
+    assert stats["support"]["overflowed"] == 2 and stats["backup"]["waiting"] == 1
+
+
+def test_abandon_counts_against_service_level_only_after_the_threshold(db: DBConnector) -> None:
+    ids = seed(db)  # threshold 20 s
+    acd, clock, _ = start(db)
+    quick = acd.join(ids["support"], "13800000001", "u1")
+    slow = acd.join(ids["support"], "13800000002", "u2")
+    clock.advance(10)
+    acd.abandoned(quick)
+    clock.advance(20)
+    acd.abandoned(slow)
+    acd.login(ids["1001"])
+    answered = acd.join(ids["support"], "13800000003", "u3")
+    acd.answered(answered, "PJSIP/1001")
+    s = acd.snapshot()["queues"][0]
+    assert (s["abandoned"], s["answered"], s["service_level"]) == (2, 1, 0.5)
+    assert acd.agents[ids["1001"]].state == st.ON_CALL
+
+
+def test_state_rules_are_clear_errors(db: DBConnector) -> None:
+    ids = seed(db)
+    acd, _, _ = start(db)
+    with pytest.raises(ACDError, match="cannot pause when logged out"):
+        acd.pause(ids["1001"], "lunch")
+    acd.login(ids["1001"])
+    with pytest.raises(ACDError, match="pause reason must be one of"):
+        acd.pause(ids["1001"], "<script>")
+    acd.join(ids["support"], "13800000001", "u1")
+    with pytest.raises(ACDError, match="finish the call first"):
+        acd.logout(ids["1001"])
+    with pytest.raises(ACDError, match="no agent 999"):
+        acd.login(999)
+    with db.engine.begin() as conn:
+        conn.execute(model.agents.update().values(status="resigned"))
+    acd2, _, _ = start(db)
+    with pytest.raises(ACDError, match="is resigned"):
+        acd2.login(ids["1002"])
+
+
+def test_states_survive_a_restart(db: DBConnector) -> None:
+    ids = seed(db)
+    acd, _, _ = start(db)
+    acd.login(ids["1001"])
+    acd.login(ids["1002"])
+    acd.pause(ids["1002"], "lunch")
+    call = acd.join(ids["support"], "13800000001", "u1")
+    acd.answered(call, "PJSIP/1001")
+    resolved(acd.stopService())
+    again, _, _ = start(db)
+    states = {a.number: (a.state, a.reason) for a in again.agents.values()}
+    # The call went with the old process; its agent comes back available.
+    assert states == {
+        "1001": ("available", ""),
+        "1002": ("paused", "lunch"),
+        "1003": ("logged_out", ""),
+    }
+    with db.engine.connect() as conn:
+        saved = conn.execute(sa.select(model.agent_states.c.state)).scalars().all()
+    assert sorted(saved) == ["available", "paused"]
