@@ -105,7 +105,7 @@ def test_a_call_goes_to_the_longest_idle_agent_and_through_wrap_up(db: DBConnect
 
 def test_no_answer_keeps_the_place_and_auto_pauses_after_misses(db: DBConnector) -> None:
     ids = seed(db, auto_pause_misses=2)
-    acd, clock, _ = start(db)
+    acd, _, _ = start(db)
     acd.login(ids["1001"])
     first = acd.join(ids["support"], "13800000001", "u1")
     second = acd.join(ids["support"], "13800000002", "u2")
