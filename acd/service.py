@@ -479,3 +479,30 @@ class ACD(service.Service):
             for a in self.agents.values()
         ]
         return {"queues": queues, "agents": agents}
+
+    def totals(self) -> dict[str, Any]:
+        """The center as a whole: the demo report's numbers.
+
+        Occupancy is the share of staffed time (available, ringing, on a call, wrap-up)
+        spent on calls and their wrap-up; paused and logged-out time do not count.
+        """
+        qs = list(self.stats.values())
+        answered = sum(s.answered for s in qs)
+        base = answered + sum(s.abandoned_after_sl for s in qs)
+        now = self.reactor.seconds()
+        busy = staffed = 0.0
+        for a in self.agents.values():
+            time_in = dict(a.stats.time_in)
+            time_in[a.state] = time_in.get(a.state, 0.0) + (now - a.since)
+            busy += time_in.get(st.ON_CALL, 0.0) + time_in.get(st.WRAP_UP, 0.0)
+            staffed += sum(time_in.get(x, 0.0) for x in (st.AVAILABLE, st.RINGING))
+        staffed += busy
+        return {
+            "calls_answered": answered,
+            "calls_abandoned": sum(s.abandoned for s in qs),
+            "service_level": round(sum(s.answered_in_sl for s in qs) / base, 4) if base else None,
+            "avg_wait_s": (
+                round(sum(s.wait_answered_s for s in qs) / answered, 3) if answered else None
+            ),
+            "occupancy": round(busy / staffed, 4) if staffed else None,
+        }

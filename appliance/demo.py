@@ -151,6 +151,7 @@ def main(
 
     def drive(daemon: daemon_mod.Daemon) -> None:
         result["daemon"] = "ok"
+        _staff(daemon)
         if sim is not None and sim.running:
             sim.start_traffic(calls_per_s)
             print(
@@ -167,6 +168,14 @@ def main(
     if report == "json":
         print(json.dumps(result), flush=True)
     return code if code else (0 if result["daemon"] == "ok" else 1)
+
+
+def _staff(daemon: daemon_mod.Daemon) -> None:
+    """Every active agent of the demo center starts its shift logged in."""
+    acd = daemon.master.acd
+    for agent in acd.agents.values():
+        if agent.status == "active" and agent.state == "logged_out":
+            acd.login(agent.id)
 
 
 def _start_switch(reactor: Any, sim: Any) -> None:
@@ -187,6 +196,7 @@ async def _finish(
         db = daemon.master.db
         result["calls_offered"] = await db.calls.count_since(started)
         result["calls_completed"] = await db.calls.count_completed(started)
+        result.update(daemon.master.acd.totals())
         result["web"] = await _web_status(daemon.reactor, url + "login")
     except Exception as exc:  # reported, and the demo still stops
         print(f"ccbox demo: final check failed: {exc}", file=sys.stderr)

@@ -3,8 +3,9 @@
 It stands where the IVR interpreter will (the IVR issue replaces it); until then it proves
 the path of one call: FastAGI session -> black list -> queue -> agent -> calls row with its
 events, with a hangup handled at any point. The queue is the one named by the dialplan's
-second AGI argument, else the first queue; without an ACD (or queues) the call just ends
-after the welcome.
+second AGI argument, else the first queue, unless the caller presses a digit during the
+welcome: digit N picks the N-th queue. Without an ACD (or queues) the call just ends after
+the welcome.
 """
 
 from __future__ import annotations
@@ -55,19 +56,27 @@ async def inbound(session: AGISessionProtocol, db: DBConnector, acd: ACD | None 
             await session.stream_file(BLOCKED)
             await session.hangup()
             return
-        playback = await session.stream_file(PROMPT)
+        queues = [acd.queues[k] for k in sorted(acd.queues)][:9] if acd is not None else []
+        keys = "".join(str(i + 1) for i in range(len(queues)))
+        playback = await session.stream_file(PROMPT, keys)
         await db.calls.add_event(
-            call_id, "prompt", _now(), {"prompt": PROMPT, "failed": playback.failed}
+            call_id,
+            "prompt",
+            _now(),
+            {"prompt": PROMPT, "failed": playback.failed, "digit": playback.digit},
         )
         if session.hung_up:
             disposition = "caller_hangup"
             return
-        if acd is not None and acd.queues:
+        if acd is not None and queues:
             wanted = env.args[1] if len(env.args) > 1 else None
-            try:
-                q = acd.queue(wanted) if wanted else acd.queues[min(acd.queues)]
-            except ACDError:
-                q = acd.queues[min(acd.queues)]
+            if playback.digit is not None and playback.digit in keys:
+                q = queues[int(playback.digit) - 1]
+            else:
+                try:
+                    q = acd.queue(wanted) if wanted else queues[0]
+                except ACDError:
+                    q = queues[0]
             queue_id = q.id
             priority = acd.priority_of(env.caller_number)
             call = acd.join(q.id, env.caller_number, env.uniqueid, priority)

@@ -107,7 +107,7 @@ def test_headless_demo_reports_json_and_prints_the_admin_login_once(tmp_path: Pa
         str(free_port()),
         "--headless",
         "--duration",
-        "4",
+        "8",
         "--calls-per-second",
         "2",
         "--report",
@@ -116,10 +116,24 @@ def test_headless_demo_reports_json_and_prints_the_admin_login_once(tmp_path: Pa
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stdout + first.stderr
     report = json.loads(first.stdout.strip().splitlines()[-1])
-    assert set(report) == {"daemon", "web", "calls_offered", "calls_completed"}
+    assert set(report) == {
+        "daemon",
+        "web",
+        "calls_offered",
+        "calls_completed",
+        "calls_answered",
+        "calls_abandoned",
+        "service_level",
+        "avg_wait_s",
+        "occupancy",
+    }
     assert (report["daemon"], report["web"]) == ("ok", 200)
-    # The first caller arrives at once and its prompt lasts at most 3 s: it completes.
+    # The first caller arrives at once, hears a prompt of at most 3 s, and six agents are
+    # logged in whose phones ring 2 s: it is answered, and it completes when traffic stops.
     assert report["calls_offered"] >= report["calls_completed"] >= 1, report
+    assert report["calls_answered"] >= report["calls_completed"], report
+    assert 0 < report["occupancy"] <= 1 and 0 <= report["service_level"] <= 1, report
+    assert 0 <= report["avg_wait_s"] < 8, report
     assert "AMI ready" in first.stdout and "Traceback" not in first.stdout + first.stderr
     login_lines = [line for line in first.stdout.splitlines() if "admin login is" in line]
     assert len(login_lines) == 1
