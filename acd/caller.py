@@ -4,20 +4,30 @@ The caller hears hold music (a long STREAM FILE) until the ACD makes an offer; t
 the agent's phone then *interrupts* the playback (``exec_now``), so the agent rings the
 moment the ACD decides, not at the end of a poll. No answer or busy: the ACD puts the call
 back with its place kept and the caller goes on holding. Overflow moves the call to another
-queue, or ends the wait.
+queue, or ends the wait (voicemail, an extension, a goodbye).
+
+While holding, the caller may press the queue's callback key (the place is kept and the ACD
+calls back) or voicemail key; every ``announce_every_s`` the music pauses for the caller's
+position and expected wait.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from twisted.internet import defer
+from twisted.internet import defer, task
 
 from acd.service import ACD, Offer, Overflow, QueuedCall
 from drivers.asterisk.agi.codec import text, token
 from drivers.asterisk.agi.session import AGIError, AGISessionProtocol, Interrupted
 
 HOLD = "ccbox-hold"
+CALLBACK_OK = "ccbox-callback-registered"
+CALLBACK_REFUSED = "ccbox-callback-unavailable"
+POSITION = "ccbox-queue-position"  # "You are caller number"
+WAIT = "ccbox-queue-wait"  # "Your expected wait is about"
+MINUTES = "ccbox-queue-minutes"  # "minutes"
 
 
 class CallerGone(Exception):
@@ -26,49 +36,132 @@ class CallerGone(Exception):
 
 async def _first(*ds: defer.Deferred[Any]) -> tuple[int, Any]:
     """The index and result of the first of ``ds`` to fire (errors propagate)."""
-    result = await defer.DeferredList(list(ds), fireOnOneCallback=True, fireOnOneErrback=True)
+    result = await defer.DeferredList(
+        list(ds), fireOnOneCallback=True, fireOnOneErrback=True, consumeErrors=True
+    )
     value, index = result
     return index, value
 
 
-async def _hold(session: AGISessionProtocol, waiter: defer.Deferred[Any]) -> Offer | Overflow:
-    """Music until the waiter fires; CallerGone if the caller hangs up meanwhile."""
+def _keys(acd: ACD, call: QueuedCall) -> str:
+    q = acd.queues[call.queue_id]
+    keys = q.callback_key if acd.switch is not None else ""  # callbacks need the AMI link
+    return "".join(k for k in (keys, q.voicemail_key) if k and k in "0123456789*#")
+
+
+async def _announce(
+    acd: ACD, session: AGISessionProtocol, call: QueuedCall, keys: str, waiter: defer.Deferred[Any]
+) -> str | None:
+    """Position and expected wait, cutting the music; a pressed key is returned. An offer
+    arriving meanwhile cuts the announcement short (the Dial interrupts it)."""
+    q = acd.queues[call.queue_id]
+    minutes = max(1, math.ceil(acd.expected_wait_s(call) / 60))
+    steps: list[tuple[str, str]] = []
+    if q.announce_position:
+        steps += [("STREAM FILE", POSITION), ("SAY NUMBER", str(max(1, acd.position(call))))]
+    steps += [("STREAM FILE", WAIT), ("SAY NUMBER", str(minutes)), ("STREAM FILE", MINUTES)]
+    for i, (command, arg) in enumerate(steps):
+        if waiter.called or session.hung_up:
+            return None
+        send = session.interrupt if i == 0 else session.command  # the first stops the music
+        try:
+            r = await send(command, token(arg), text(keys), timeout=600)
+        except Interrupted:
+            return None
+        if r.value < 0:
+            raise CallerGone()
+        if r.value > 0:
+            return chr(r.value)
+    return None
+
+
+async def _hold(
+    acd: ACD, session: AGISessionProtocol, call: QueuedCall, waiter: defer.Deferred[Any]
+) -> Offer | Overflow | str:
+    """Music until the waiter fires (an offer or overflow) or the caller presses a key (the
+    key is returned); CallerGone if the caller hangs up meanwhile."""
+    keys = _keys(acd, call)
+    every = acd.queues[call.queue_id].announce_every_s
     while not waiter.called:
         if session.hung_up:
             raise CallerGone()
-        play = session.command("STREAM FILE", token(HOLD), text(""), timeout=24 * 3600)
-        play.addErrback(lambda f: f.trap(Interrupted) and None)  # cut short by the Dial
+        play = session.command("STREAM FILE", token(HOLD), text(keys), timeout=24 * 3600)
+        play.addErrback(lambda f: f.trap(Interrupted) and None)  # cut short
+        racers = [play, waiter]
+        if every > 0:
+            racers.append(task.deferLater(acd.reactor, every, lambda: "announce"))
         try:
-            index, value = await _first(play, waiter)
+            index, value = await _first(*racers)
         except defer.FirstError as exc:
-            exc.subFailure.trap(AGIError)
+            exc.subFailure.trap(AGIError, CallerGone)
             raise CallerGone() from None
+        finally:
+            if len(racers) > 2 and not racers[2].called:
+                racers[2].cancel()
         if index == 1:
             return value
+        if index == 2:
+            announced = defer.ensureDeferred(_announce(acd, session, call, keys, waiter))
+            try:
+                index, digit = await _first(announced, waiter)
+            except defer.FirstError as exc:
+                exc.subFailure.trap(AGIError, CallerGone)
+                raise CallerGone() from None
+            if index == 1:
+                return digit
+            if digit:
+                return str(digit)
+            continue
         if value is not None and value.value < 0:
             raise CallerGone()  # the caller hung up during the music
+        if value is not None and value.value > 0:
+            return chr(value.value)
     result: Offer | Overflow = await waiter
     return result
 
 
 async def wait_in_queue(acd: ACD, session: AGISessionProtocol, call: QueuedCall) -> str:
-    """Until an agent answers (``answered``), the caller hangs up (``abandoned``), or the
-    call overflows to nowhere (``overflow``)."""
+    """Until an agent answers (``answered``), the caller hangs up (``abandoned``), asks for a
+    callback (``callback``), goes to voicemail (``voicemail``), overflows to an extension
+    (``extension``, the number in ``call.exit_target``) or to nowhere (``overflow``)."""
     while True:
         try:
-            event = await _hold(session, call.wait_offer())
+            event = await _hold(acd, session, call, call.wait_offer())
         except CallerGone:
             acd.abandoned(call)
             return "abandoned"
+        if isinstance(event, str):
+            outcome = await _key_pressed(acd, session, call, event)
+            if outcome is not None:
+                return outcome
+            continue
         if isinstance(event, Overflow):
-            if event.queue_id is not None:
+            if event.kind == "queue" and event.queue_id is not None:
                 acd.move(call, event.queue_id)
                 continue
             acd.gave_up(call)
-            return "overflow"
+            if event.kind == "extension":
+                call.exit_target = event.target
+                return "extension"
+            return "voicemail" if event.kind == "voicemail" else "overflow"
         outcome = await _ring(acd, session, call, event)
         if outcome != "no_answer":
             return outcome
+
+
+async def _key_pressed(
+    acd: ACD, session: AGISessionProtocol, call: QueuedCall, key: str
+) -> str | None:
+    q = acd.queues[call.queue_id]
+    if key == q.voicemail_key:
+        acd.gave_up(call)
+        return "voicemail"
+    if key == q.callback_key:
+        if acd.request_callback(call):
+            await session.stream_file(CALLBACK_OK)
+            return "callback"
+        await session.stream_file(CALLBACK_REFUSED)
+    return None  # back to the music
 
 
 async def _ring(acd: ACD, session: AGISessionProtocol, call: QueuedCall, offer: Offer) -> str:

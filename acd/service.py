@@ -11,12 +11,18 @@ the answer at the moment it happens (the FastAGI Dial only returns when the call
 Every agent state change is validated (acd/agent_state.py), written to the database
 (current state + history) and published on the event bus. Statistics (acd/stats.py) move
 with each step and are published too.
+
+A caller may ask for a *callback* instead of holding: the entry stays in the queue with its
+place (same arrival order), written to the database so a restart keeps it; when it reaches
+an agent, the ACD originates the agent's phone (``switch``, acd/switch_link.py) and the
+callback's FastAGI session (acd/callback_call.py) dials the customer.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,14 +33,20 @@ from twisted.logger import Logger
 from acd import agent_state as st
 from acd.route import Router, strategy_code
 from acd.stats import AgentStats, QueueStats, QueueStatsChanged
-from appliance.db.acd_store import ACDQueue
-from drivers.asterisk.callmodel import DialEnded
+from appliance.db.acd_store import ACDQueue, CallbackRow
+from drivers.asterisk.callmodel import DialEnded, OriginateResult
 
 if TYPE_CHECKING:
+    from acd.switch_link import SwitchLink
     from appliance.db.connector import DBConnector
     from appliance.eventbus import EventBus
 
 log = Logger(namespace="ccbox.acd")
+
+# A number the box may dial back: caller ID is attacker-controlled, and it ends up in a
+# dial string, so digits only (an optional leading +).
+CALLBACK_NUMBER = re.compile(r"\+?[0-9]{3,20}\Z")
+EXTENSION = re.compile(r"[0-9]{1,20}\Z")
 
 
 class ACDError(Exception):
@@ -52,6 +64,8 @@ class Agent:
     reason: str = ""
     since: float = 0.0
     misses: int = 0  # unanswered offers in a row
+    skills: dict[int, int] = field(default_factory=dict)  # skill id -> level
+    user_id: int | None = None
     call: QueuedCall | None = None
     wrapup_timer: Any = None
     stats: AgentStats = field(default_factory=AgentStats)
@@ -67,15 +81,26 @@ class Offer:
 
 @dataclass(frozen=True)
 class Overflow:
-    """The call leaves its queue: moved to ``queue_id``, or nowhere (None)."""
+    """The call leaves its queue (``why``: full, timeout, or empty: no agent logged in) for
+    ``kind``: another queue (``queue_id``), the queue's voicemail, an extension of the old
+    PBX (``target``), or a goodbye (hangup)."""
 
     queue_id: int | None
-    why: str  # "full" or "timeout"
+    why: str
+    kind: str = "queue"
+    target: str = ""
 
 
 class QueuedCall:
     def __init__(
-        self, call_id: int, queue_id: int, priority: int, caller: str, uniqueid: str, now: float
+        self,
+        call_id: int,
+        queue_id: int,
+        priority: int,
+        caller: str,
+        uniqueid: str,
+        now: float,
+        channel: str = "",
     ) -> None:
         self.id = call_id
         self.seq = call_id  # arrival order: kept when the call goes back after no answer
@@ -89,6 +114,13 @@ class QueuedCall:
         self.ringing: tuple[Agent, ...] = ()
         self.done = False
         self.timer: Any = None
+        self.channel = channel  # the caller's channel (a transfer redirects it)
+        self.transferred = False
+        self.exit_target = ""  # the extension an overflow sends the caller to
+        # A callback: the database id once written (the Deferred fires with it).
+        self.callback_id: int | None = None
+        self.callback_saved: defer.Deferred[int] | None = None
+        self.attempts = 0  # callbacks: times the customer was dialed
         self._waiter: defer.Deferred[Offer | Overflow] | None = None
         self._pending: Offer | Overflow | None = None
 
@@ -131,7 +163,14 @@ class ACD(service.Service):
         self.black: set[str] = set()
         self.red: dict[str, int] = {}
         self._ids = itertools.count(1)
-        self._writes: set[defer.Deferred[None]] = set()
+        self._writes: set[defer.Deferred[Any]] = set()
+        # The switch (AMI) for callbacks and transfers; None without an AMI link.
+        self.switch: SwitchLink | None = None
+        self.callbacks: dict[int, QueuedCall] = {}  # callback id -> its queue entry
+        self._originating: dict[str, QueuedCall] = {}  # Originate ActionID -> callback
+        self._transferred_from: dict[str, int] = {}  # caller Uniqueid -> queue it left
+        self.callback_retry_s = 120.0
+        self.callback_max_attempts = 3
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -153,7 +192,16 @@ class ACD(service.Service):
             self.stats[q.id] = QueueStats(q.id, q.name, q.service_level_s)
             self.router.add_queue(q.id, strategy_code(q.strategy), list(q.requirements))
         for row in agents:
-            agent = Agent(row.id, row.number, row.name, row.device, row.status, since=now)
+            agent = Agent(
+                row.id,
+                row.number,
+                row.name,
+                row.device,
+                row.status,
+                since=now,
+                skills=dict(row.skills),
+                user_id=row.user_id,
+            )
             self.agents[row.id] = agent
             if row.device:
                 self.by_device[row.device] = agent
@@ -166,6 +214,12 @@ class ACD(service.Service):
                 self._enter(agent, st.AVAILABLE, "", persist=row.state != st.AVAILABLE)
             elif row.state == st.PAUSED:
                 self._enter(agent, st.PAUSED, row.reason, persist=False)
+        for q in queues:
+            for agent_id, penalty in q.members:
+                if agent_id in self.agents:
+                    self.router.set_member(q.id, agent_id, penalty)
+        for cb in await self.db.acd.open_callbacks():
+            self._restore_callback(cb)
         log.info(
             "ACD ready: {agents} agents, {queues} queues",
             agents=len(self.agents),
@@ -190,14 +244,32 @@ class ACD(service.Service):
         except KeyError:
             raise ACDError(f"no agent {agent_id}") from None
 
-    def login(self, agent_id: int) -> None:
+    def agent_by_number(self, number: str) -> Agent | None:
+        return next((a for a in self.agents.values() if a.number == number), None)
+
+    def agent_of_user(self, user_id: int) -> Agent | None:
+        return next((a for a in self.agents.values() if a.user_id == user_id), None)
+
+    def login(self, agent_id: int, device: str | None = None) -> None:
+        """Log in; ``device`` (the desk phone the agent logged in from) becomes the phone
+        the agent's calls ring, unless another logged-in agent uses it."""
         agent = self.agent(agent_id)
         if agent.status != "active":
             raise ACDError(f"agent {agent.number} is {agent.status.replace('_', ' ')}")
+        if device and device != agent.device:
+            other = self.by_device.get(device)
+            if other is not None and other.state != st.LOGGED_OUT:
+                raise ACDError(f"the phone {device} is in use by agent {other.number}")
         self._event(agent, "login")
+        if device and device != agent.device:
+            if self.by_device.get(agent.device) is agent:
+                del self.by_device[agent.device]
+            agent.device = device
+            self.by_device[device] = agent
 
     def logout(self, agent_id: int) -> None:
         self._event(self.agent(agent_id), "logout")
+        self._close_empty_queues()
 
     def pause(self, agent_id: int, reason: str) -> None:
         agent = self.agent(agent_id)
@@ -238,7 +310,7 @@ class ACD(service.Service):
         if new == st.AVAILABLE:
             self._dispatch_agent(agent)
 
-    def _write(self, d: defer.Deferred[None]) -> None:
+    def _write(self, d: defer.Deferred[Any]) -> None:
         self._writes.add(d)
 
         def done(result: object) -> None:
@@ -268,10 +340,31 @@ class ACD(service.Service):
         """Red-listed (VIP) numbers get their listed priority; everyone else 0."""
         return self.red.get(number, 0)
 
-    def join(self, queue_id: int, caller: str, uniqueid: str, priority: int = 0) -> QueuedCall:
+    def serves(self, agent: Agent, q: ACDQueue) -> bool:
+        """The agent could take this queue's calls (a member, or skilled enough)."""
+        if any(agent.id == member for member, _penalty in q.members):
+            return True
+        return all(agent.skills.get(skill, 0) >= level for skill, level in q.requirements)
+
+    def staffed(self, queue_id: int) -> bool:
+        """Someone who serves the queue is logged in (available, busy or paused)."""
+        q = self.queue(queue_id)
+        return any(a.state != st.LOGGED_OUT and self.serves(a, q) for a in self.agents.values())
+
+    def _overflow(self, q: ACDQueue, why: str) -> Overflow:
+        kind = q.overflow_kind
+        if kind == "queue" and q.overflow_queue_id is None:
+            kind = "hangup"
+        return Overflow(
+            q.overflow_queue_id if kind == "queue" else None, why, kind, q.overflow_target
+        )
+
+    def join(
+        self, queue_id: int, caller: str, uniqueid: str, priority: int = 0, channel: str = ""
+    ) -> QueuedCall:
         q = self.queue(queue_id)
         now = self.reactor.seconds()
-        call = QueuedCall(next(self._ids), q.id, priority, caller, uniqueid, now)
+        call = QueuedCall(next(self._ids), q.id, priority, caller, uniqueid, now, channel)
         self.calls[call.id] = call
         self.by_uniqueid[uniqueid] = call
         self._into_queue(call, q)
@@ -281,10 +374,15 @@ class ACD(service.Service):
         stats = self.stats[q.id]
         stats.offered += 1
         call.queue_id, call.joined_at = q.id, self.reactor.seconds()
-        if q.max_len and len(self.router.waiting(q.id)) >= q.max_len:
+        why = None
+        if not q.join_empty and not self.staffed(q.id):
+            why = "empty"
+        elif q.max_len and len(self.router.waiting(q.id)) >= q.max_len:
+            why = "full"
+        if why is not None:
             stats.overflowed += 1
             self._publish_stats(q.id)
-            call._deliver(Overflow(q.overflow_queue_id, "full"))
+            call._deliver(self._overflow(q, why))
             return
         self.router.enqueue(q.id, call.id, call.priority, call.seq)
         if q.max_wait_s > 0:
@@ -304,7 +402,22 @@ class ACD(service.Service):
         q = self.queues[call.queue_id]
         self.stats[q.id].overflowed += 1
         self._publish_stats(q.id)
-        call._deliver(Overflow(q.overflow_queue_id, "timeout"))
+        call._deliver(self._overflow(q, "timeout"))
+
+    def _close_empty_queues(self) -> None:
+        """The last agent of a queue that callers may not wait in unstaffed logged out:
+        its holding callers overflow (callbacks keep waiting)."""
+        for q in self.queues.values():
+            if q.join_empty or self.staffed(q.id):
+                continue
+            for call_id in list(self.router.waiting(q.id)):
+                call = self.calls.get(call_id)
+                if call is None or call.callback_saved is not None:
+                    continue
+                self._leave_queue(call)
+                self.stats[q.id].overflowed += 1
+                call._deliver(self._overflow(q, "empty"))
+            self._publish_stats(q.id)
 
     def _leave_queue(self, call: QueuedCall) -> None:
         self.router.dequeue(call.id)
@@ -314,6 +427,19 @@ class ACD(service.Service):
 
     def position(self, call: QueuedCall) -> int:
         return int(self.router.position(call.id))
+
+    def expected_wait_s(self, call: QueuedCall) -> float:
+        """A plain estimate for the announcement: the calls ahead (and this one) times the
+        queue's average talk time, shared by the agents who serve it and are not paused."""
+        q = self.queues[call.queue_id]
+        s = self.stats[q.id]
+        handle = s.talk_s / s.answered if s.answered and s.talk_s > 0 else 180.0
+        working = sum(
+            1
+            for a in self.agents.values()
+            if a.state in (st.AVAILABLE, st.RINGING, st.ON_CALL, st.WRAP_UP) and self.serves(a, q)
+        )
+        return max(1, self.position(call)) * handle / max(1, working)
 
     # ---- offers ---------------------------------------------------------------------------
 
@@ -335,6 +461,9 @@ class ACD(service.Service):
             self._offer(self.calls[call_id], agent)
 
     def _offer(self, call: QueuedCall, agent: Agent) -> None:
+        if call.callback_saved is not None:
+            self._dial_callback(call, agent)
+            return
         q = self.queues[call.queue_id]
         agents = [agent]
         if q.strategy == "ring_all":
@@ -372,8 +501,9 @@ class ACD(service.Service):
         call.ringing = ()
         agent.misses = 0
         self._enter(agent, st.ON_CALL)
-        self.stats[call.queue_id].answer(now - call.joined_at)
-        self._publish_stats(call.queue_id)
+        if call.callback_saved is None:  # a callback's wait is not the service level's
+            self.stats[call.queue_id].answer(now - call.joined_at)
+            self._publish_stats(call.queue_id)
         return agent
 
     def no_answer(self, call: QueuedCall) -> None:
@@ -435,7 +565,7 @@ class ACD(service.Service):
         self._publish_stats(call.queue_id)
 
     def gave_up(self, call: QueuedCall) -> None:
-        """The call left the queues without an agent (overflow to nowhere, blocked...)."""
+        """The call left the queues without an agent (overflow, voicemail, ...)."""
         if not call.done:
             call.done = True
             self._forget(call)
@@ -445,6 +575,240 @@ class ACD(service.Service):
         self.calls.pop(call.id, None)
         if self.by_uniqueid.get(call.uniqueid) is call:
             del self.by_uniqueid[call.uniqueid]
+
+    # ---- callbacks ------------------------------------------------------------------------
+
+    def request_callback(self, call: QueuedCall, name: str = "") -> bool:
+        """The holding caller asks to be called back: the entry keeps its place in the queue
+        and becomes a callback (written down first, so a restart keeps it). False when the
+        caller's number cannot be dialed back."""
+        if call.done or call.ringing or not CALLBACK_NUMBER.match(call.caller):
+            return False
+        if self.router.position(call.id) <= 0:
+            return False  # not waiting (being offered, or gone)
+        if call.timer is not None and call.timer.active():
+            call.timer.cancel()  # a callback does not time out of its queue
+        call.timer = None
+        if self.by_uniqueid.get(call.uniqueid) is call:
+            del self.by_uniqueid[call.uniqueid]
+        now = self.reactor.seconds()
+        saved = self.db.acd.add_callback(
+            call.queue_id, call.caller, name, call.priority, _utc(now), "queue"
+        )
+
+        def stored(callback_id: int) -> int:
+            call.callback_id = callback_id
+            self.callbacks[callback_id] = call
+            return callback_id
+
+        call.callback_saved = saved.addCallback(stored)
+        self._write(call.callback_saved)
+        self.stats[call.queue_id].callbacks += 1
+        self._publish_stats(call.queue_id)
+        return True
+
+    def _restore_callback(self, row: CallbackRow) -> None:
+        if row.queue_id not in self.queues:
+            return
+        call = QueuedCall(
+            next(self._ids), row.queue_id, row.priority, row.number, f"callback-{row.id}", 0.0
+        )
+        call.joined_at = row.requested_at.timestamp()
+        call.callback_id, call.attempts = row.id, row.attempts
+        call.callback_saved = defer.succeed(row.id)
+        self.calls[call.id] = call
+        self.callbacks[row.id] = call
+        self.router.enqueue(row.queue_id, call.id, call.priority, call.seq)
+        if row.state != "waiting":
+            self._write(self.db.acd.update_callback(row.id, "waiting", row.attempts))
+
+    def _dial_callback(self, call: QueuedCall, agent: Agent) -> None:
+        """Ring the agent's phone first (Originate); the customer is dialed once it answers."""
+        q = self.queues[call.queue_id]
+        self.router.dequeue(call.id)
+        agent.call = call
+        call.ringing = (agent,)
+        self._enter(agent, st.RINGING)
+        defer.ensureDeferred(self._originate_callback(call, agent, q.ring_timeout_s))
+
+    async def _originate_callback(self, call: QueuedCall, agent: Agent, timeout_s: int) -> None:
+        try:
+            assert call.callback_saved is not None
+            callback_id = await call.callback_saved
+            if self.switch is None:
+                raise ACDError("no AMI link to the switch")
+            self._write(
+                self.db.acd.update_callback(callback_id, "dialing", call.attempts, agent.id)
+            )
+            action_id = await self.switch.originate(
+                agent.device,
+                "ccbox-callback",
+                str(callback_id),
+                (call.caller, "callback"),
+                timeout_s,
+            )
+        except Exception as exc:
+            log.warn(
+                "callback {n}: cannot ring agent {a}: {err}", n=call.id, a=agent.number, err=exc
+            )
+            # Not the agent's fault: back in line after a pause (no tight retry loop).
+            self._callback_back(call, missed=False, delay=self.callback_retry_s)
+            return
+        if call.ringing:
+            self._originating[action_id] = call
+
+    def on_originate(self, event: OriginateResult) -> None:
+        """From the call model: a callback's agent phone answered, or not."""
+        call = self._originating.pop(event.action_id, None)
+        if call is not None and not event.success and call.answered_at is None:
+            self._callback_back(call, missed=True, delay=0)
+
+    def _callback_back(self, call: QueuedCall, missed: bool, delay: float) -> None:
+        """The agent did not take the callback: it goes back with its place kept."""
+        if call.done:
+            return
+        ringing, call.ringing = call.ringing, ()
+        q = self.queues[call.queue_id]
+        for agent in ringing:
+            agent.call = None
+            if missed:
+                agent.misses += 1
+                agent.stats.missed += 1
+                if q.auto_pause_misses and agent.misses >= q.auto_pause_misses:
+                    self._enter(agent, st.PAUSED, "missed_calls")
+        if delay > 0:
+            call.timer = self.reactor.callLater(delay, self._requeue, call)
+        else:
+            self._requeue(call)
+        for agent in ringing:
+            if agent.state == st.RINGING:
+                self._enter(agent, st.AVAILABLE)
+
+    def _requeue(self, call: QueuedCall) -> None:
+        call.timer = None
+        if not call.done:
+            self.router.enqueue(call.queue_id, call.id, call.priority, call.seq)
+            self._dispatch_queue(call.queue_id)
+
+    def callback(self, callback_id: int) -> QueuedCall | None:
+        return self.callbacks.get(callback_id)
+
+    def callback_finished(self, call: QueuedCall, reached: bool) -> None:
+        """The callback's session ends: the customer was reached (the agent goes to wrap-up)
+        or not (another attempt later, until callback_max_attempts)."""
+        if call.done or call.callback_id is None:
+            return
+        call.attempts += 1
+        now = _utc(self.reactor.seconds())
+        agent = call.agent
+        if reached:
+            self.call_ended(call)
+            self.callbacks.pop(call.callback_id, None)
+            self._write(
+                self.db.acd.update_callback(
+                    call.callback_id, "done", call.attempts, agent.id if agent else None, now
+                )
+            )
+            return
+        # Not reached: the agent is free again at once (no wrap-up for a call that was not).
+        call.agent, call.answered_at = None, None
+        if agent is not None:
+            agent.call = None
+            if agent.state in (st.ON_CALL, st.RINGING):
+                self._enter(agent, st.AVAILABLE)
+        if call.attempts >= self.callback_max_attempts:
+            call.done = True
+            self._forget(call)
+            self.callbacks.pop(call.callback_id, None)
+            self._write(
+                self.db.acd.update_callback(call.callback_id, "failed", call.attempts, None, now)
+            )
+            return
+        self._write(self.db.acd.update_callback(call.callback_id, "waiting", call.attempts))
+        call.timer = self.reactor.callLater(self.callback_retry_s, self._requeue, call)
+
+    # ---- transfers ------------------------------------------------------------------------
+
+    async def transfer(self, agent_id: int, kind: str, target: str, attended: bool = False) -> str:
+        """Transfer the agent's current call to a queue (name or id), another agent (number)
+        or an extension of the old PBX. Blind: the caller's channel is redirected and the
+        agent goes to wrap-up; attended: the agent's phone dials the target first (Atxfer)
+        and completes the transfer by hanging up. Returns a line for the user."""
+        agent = self.agent(agent_id)
+        call = agent.call
+        if agent.state != st.ON_CALL or call is None:
+            raise ACDError(f"agent {agent.number} has no call to transfer")
+        if self.switch is None:
+            raise ACDError("transfers need the AMI link to the switch")
+        direct: tuple[str, str] | None = None  # what the agent's phone dials (attended)
+        if kind == "queue":
+            q = self.queue(int(target) if target.isdigit() else target)
+            context, exten, what = "ccbox-transfer-queue", str(q.id), f"queue {q.name}"
+        elif kind == "agent":
+            other = self.agent_by_number(target)
+            if other is None or other is agent:
+                raise ACDError(f"no other agent {target}")
+            if other.state != st.AVAILABLE:
+                raise ACDError(f"agent {other.number} is {other.state.replace('_', ' ')}")
+            context, exten, what = "ccbox-transfer-agent", other.number, f"agent {other.number}"
+            direct = ("ccbox-agents", other.device.split("/")[-1])
+        elif kind == "extension":
+            if not EXTENSION.match(target):
+                raise ACDError("an extension is 1-20 digits")
+            context, exten, what = "ccbox-extensions", target, f"extension {target}"
+            direct = (context, exten)
+        else:
+            raise ACDError("transfer to a queue, an agent or an extension")
+        if attended:
+            if direct is None:
+                raise ACDError("an attended transfer goes to an agent or an extension")
+            channel = self.switch.channel_of(agent.device)
+            if channel is None:
+                raise ACDError(f"agent {agent.number}'s phone has no call on the switch")
+            dial_context, dial_exten = direct
+            await self.switch.atxfer(channel, dial_context, dial_exten)
+            return f"calling {what}: hang up to complete the transfer"
+        if not call.channel:
+            raise ACDError("the caller's channel is not known")
+        call.transferred = True
+        self._transferred_from[call.uniqueid] = call.queue_id
+        try:
+            await self.switch.redirect(call.channel, context, exten)
+        except Exception:
+            call.transferred = False
+            self._transferred_from.pop(call.uniqueid, None)
+            raise
+        return f"transferred to {what}"
+
+    def last_queue_of(self, uniqueid: str) -> int | None:
+        """The queue a transferred caller came from (once: the entry is dropped)."""
+        return self._transferred_from.pop(uniqueid, None)
+
+    def join_agent(
+        self,
+        agent_number: str,
+        caller: str,
+        uniqueid: str,
+        channel: str,
+        fallback_queue: int,
+        priority: int = 0,
+    ) -> QueuedCall:
+        """A call transferred to one agent: offered to that agent now; if the agent is no
+        longer available (or does not answer) the call waits in ``fallback_queue``."""
+        agent = self.agent_by_number(agent_number)
+        if agent is None or agent.state != st.AVAILABLE:
+            return self.join(fallback_queue, caller, uniqueid, priority, channel)
+        now = self.reactor.seconds()
+        call = QueuedCall(next(self._ids), fallback_queue, priority, caller, uniqueid, now, channel)
+        self.calls[call.id] = call
+        self.by_uniqueid[uniqueid] = call
+        self.stats[fallback_queue].offered += 1
+        q = self.queues[fallback_queue]
+        agent.call = call
+        self._enter(agent, st.RINGING)
+        call.ringing = (agent,)
+        call._deliver(Offer(call.ringing, q.ring_timeout_s))
+        return call
 
     # ---- statistics -----------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ class QueueStats:
     abandoned: int = 0
     abandoned_after_sl: int = 0
     overflowed: int = 0
+    callbacks: int = 0  # callers who chose to be called back
     wait_answered_s: float = 0.0
     talk_s: float = 0.0
     waiting: int = 0
@@ -65,6 +66,7 @@ class QueueStats:
             "answered": self.answered,
             "abandoned": self.abandoned,
             "overflowed": self.overflowed,
+            "callbacks": self.callbacks,
             "service_level": None if sl is None else round(sl, 4),
             "avg_wait_s": None if wait is None else round(wait, 3),
             "talk_s": round(self.talk_s, 3),

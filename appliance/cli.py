@@ -127,7 +127,7 @@ def cmd_asterisk_config(args: argparse.Namespace) -> int:
     config = load_config(args)
     try:
         paths = confgen.write(
-            config, Path(args.out), trunk=args.trunk, device_tech=args.device_tech
+            config, Path(args.out), trunk=args.trunk, device_tech=args.device_tech, pbx=args.pbx
         )
     except confgen.ConfgenError as exc:
         raise CliError(str(exc)) from None
@@ -285,6 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="outbound trunk: DAHDI/g<group>, DAHDI/<span> or PJSIP/<name>",
     )
     ac.add_argument("--device-tech", default="PJSIP", help="agent phones: PJSIP, SIP, IAX2, DAHDI")
+    ac.add_argument(
+        "--pbx",
+        default=None,
+        help="trunk to the old PBX's extensions (DAHDI/g1, PJSIP/oldpbx); default: local phones",
+    )
 
     sim = add(
         "simulator",

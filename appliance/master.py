@@ -15,13 +15,17 @@ master, which each child gets as a reference.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from twisted.application import service
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from acd import callback_call, phone_codes
+from acd.pin_guard import PinGuard
 from acd.service import ACD
+from acd.switch_link import AMISwitch
 from appliance import health
 from appliance.config import Config
 from appliance.db.connector import DBConnector
@@ -30,7 +34,7 @@ from drivers.asterisk.agi.server import FastAGIServer
 from drivers.asterisk.agi.session import AGISessionProtocol
 from drivers.asterisk.ami.client import AMIClient
 from drivers.asterisk.ami.protocol import AMIProtocol
-from drivers.asterisk.callmodel import CallModel, DialEnded
+from drivers.asterisk.callmodel import CallModel, DialEnded, OriginateResult
 from ivr import placeholder
 
 log = Logger(namespace="ccbox.master")
@@ -77,6 +81,9 @@ class ApplianceMaster(service.MultiService):
         self.ami.subscribe(CallModel.EVENTS, model.handle)
         # The moment an agent's phone answers a queued call (FastAGI learns it only later).
         self.bus.subscribe(DialEnded, self.acd.on_dial_end)
+        # Callbacks and transfers: the ACD rings phones and moves callers over AMI.
+        self.acd.switch = AMISwitch(self.ami, model)
+        self.bus.subscribe(OriginateResult, self.acd.on_originate)
 
         async def resync(client: AMIClient, proto: AMIProtocol) -> None:
             model.resync((await proto.send_list_action("CoreShowChannels")).events)
@@ -86,13 +93,36 @@ class ApplianceMaster(service.MultiService):
 
     def _add_fastagi(self) -> None:
         db, acd = self.db, self.acd
+        voicemail = self.config.data_dir / "voicemail"
+        guard = PinGuard(self.reactor.seconds)
 
         async def inbound(session: AGISessionProtocol) -> None:
-            await placeholder.inbound(session, db, acd)
+            await placeholder.inbound(session, db, acd, voicemail)
 
+        async def transfer_queue(session: AGISessionProtocol) -> None:
+            await placeholder.transferred(session, db, acd, "queue", voicemail)
+
+        async def transfer_agent(session: AGISessionProtocol) -> None:
+            await placeholder.transferred(session, db, acd, "agent", voicemail)
+
+        async def agent(session: AGISessionProtocol) -> None:
+            await phone_codes.run(session, acd, db, guard)
+
+        async def callback(session: AGISessionProtocol) -> None:
+            await callback_call.run(session, acd)
+
+        # The FastAGI scripts the generated dialplan names (drivers/asterisk/confgen.py);
+        # any other script name is refused.
+        routes: dict[str, Callable[[AGISessionProtocol], Awaitable[object]]] = {
+            "inbound": inbound,
+            "transfer-queue": transfer_queue,
+            "transfer-agent": transfer_agent,
+            "agent": agent,
+            "callback": callback,
+        }
         cfg = self.config.fastagi
         self.fastagi = FastAGIServer(
-            self.reactor, cfg.bind, cfg.port, {"inbound": inbound}, health_registry=self.health
+            self.reactor, cfg.bind, cfg.port, routes, health_registry=self.health
         )
         self.fastagi.setServiceParent(self)
 

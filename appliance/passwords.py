@@ -47,6 +47,17 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
         return False
 
 
+PIN_LENGTHS = (4, 8)
+
+
+def hash_pin(pin: str) -> str:
+    """An agent's desk-phone PIN: 4-8 ASCII digits (what a keypad can type)."""
+    lo, hi = PIN_LENGTHS
+    if not (pin.isascii() and pin.isdigit() and lo <= len(pin) <= hi):
+        raise ValueError(f"a PIN is {lo} to {hi} digits")
+    return _hasher.hash(pin)
+
+
 def generate_password() -> str:
     """A random password to print once (demo admin, reset)."""
     return secrets.token_urlsafe(12)

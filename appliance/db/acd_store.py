@@ -29,6 +29,7 @@ class ACDAgent:
     skills: tuple[tuple[int, int], ...]  # (skill id, level)
     state: str  # the last persisted live state ("logged_out" when none)
     reason: str
+    user_id: int | None = None  # the web login of this agent, if any
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,28 @@ class ACDQueue:
     overflow_queue_id: int | None
     auto_pause_misses: int
     requirements: tuple[tuple[int, int], ...]  # (skill id, minimum level)
+    members: tuple[tuple[int, int], ...] = ()  # (agent id, penalty)
+    overflow_kind: str = "queue"  # hangup, queue, voicemail, extension
+    overflow_target: str = ""  # the extension, for kind "extension"
+    join_empty: bool = True
+    announce_every_s: int = 0
+    announce_position: bool = True
+    moh_class: str = "default"
+    callback_key: str = ""
+    voicemail_key: str = ""
+
+
+@dataclass(frozen=True)
+class CallbackRow:
+    id: int
+    queue_id: int
+    number: str
+    name: str
+    priority: int
+    requested_at: dt.datetime
+    source: str
+    state: str
+    attempts: int
 
 
 @dataclass(frozen=True)
@@ -78,6 +101,7 @@ class ACDStore(_Component):
                     r.pin_hash,
                     tuple(sorted(skills.get(r.id, ()))),
                     *states.get(r.id, ("logged_out", "")),
+                    user_id=r.user_id,
                 )
                 for r in conn.execute(a.select().order_by(a.c.id))
             ]
@@ -87,6 +111,12 @@ class ACDStore(_Component):
                 sa.select(qs.c.queue_id, qs.c.skill_id, qs.c.min_level)
             ):
                 needs.setdefault(queue_id, []).append((skill_id, level))
+            qm = model.queue_members
+            members: dict[int, list[tuple[int, int]]] = {}
+            for queue_id, agent_id, penalty in conn.execute(
+                sa.select(qm.c.queue_id, qm.c.agent_id, qm.c.penalty)
+            ):
+                members.setdefault(queue_id, []).append((agent_id, penalty))
             queues = [
                 ACDQueue(
                     r.id,
@@ -101,6 +131,15 @@ class ACDStore(_Component):
                     r.overflow_queue_id,
                     r.auto_pause_misses,
                     tuple(sorted(needs.get(r.id, ()))),
+                    tuple(sorted(members.get(r.id, ()))),
+                    r.overflow_kind,
+                    r.overflow_target,
+                    bool(r.join_empty),
+                    r.announce_every_s,
+                    bool(r.announce_position),
+                    r.moh_class,
+                    r.callback_key,
+                    r.voicemail_key,
                 )
                 for r in conn.execute(q.select().order_by(q.c.id))
             ]
@@ -173,5 +212,76 @@ class ACDStore(_Component):
 
         return self.db.run(thd)
 
+    # ---- callbacks ------------------------------------------------------------------------
 
-__all__ = ["ACDAgent", "ACDQueue", "ACDStore", "DuplicateError", "NumberEntry"]
+    def add_callback(
+        self,
+        queue_id: int,
+        number: str,
+        name: str,
+        priority: int,
+        requested_at: dt.datetime,
+        source: str = "queue",
+    ) -> defer.Deferred[int]:
+        def thd(conn: Connection) -> int:
+            result = conn.execute(
+                model.callbacks.insert().values(
+                    queue_id=queue_id,
+                    number=number,
+                    name=name[:128],
+                    priority=priority,
+                    requested_at=requested_at,
+                    source=source,
+                )
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+        return self.db.run(thd)
+
+    def open_callbacks(self) -> defer.Deferred[list[CallbackRow]]:
+        """Callbacks not finished yet, oldest first (a restart puts them back in line)."""
+        cb = model.callbacks
+
+        def thd(conn: Connection) -> list[CallbackRow]:
+            rows = conn.execute(
+                sa.select(
+                    cb.c.id,
+                    cb.c.queue_id,
+                    cb.c.number,
+                    cb.c.name,
+                    cb.c.priority,
+                    cb.c.requested_at,
+                    cb.c.source,
+                    cb.c.state,
+                    cb.c.attempts,
+                )
+                .where(cb.c.state.in_(("waiting", "dialing")))
+                .order_by(cb.c.requested_at, cb.c.id)
+            )
+            return [CallbackRow(*r) for r in rows]
+
+        return self.db.run(thd)
+
+    def update_callback(
+        self,
+        callback_id: int,
+        state: str,
+        attempts: int,
+        agent_id: int | None = None,
+        done_at: dt.datetime | None = None,
+    ) -> defer.Deferred[None]:
+        cb = model.callbacks
+
+        def thd(conn: Connection) -> None:
+            conn.execute(
+                cb.update()
+                .where(cb.c.id == callback_id)
+                .values(state=state, attempts=attempts, agent_id=agent_id, done_at=done_at)
+            )
+
+        return self.db.run(thd)
+
+
+__all__ = ["ACDAgent", "ACDQueue", "ACDStore", "CallbackRow", "DuplicateError", "NumberEntry"]

@@ -210,6 +210,42 @@ class AgentsComponent(_Component):
 
         return self.db.run(thd)
 
+    def set_pin(self, agent_id: int, pin: str) -> defer.Deferred[None]:
+        """The PIN typed on a desk phone at login: 4-8 digits, stored as an Argon2 hash."""
+        a = model.agents
+
+        def thd(conn: Connection) -> None:
+            pin_hash = passwords.hash_pin(pin)  # slow by design: here, in the pool
+            conn.execute(a.update().where(a.c.id == agent_id).values(pin_hash=pin_hash))
+
+        return self.db.run(thd)
+
+    def check_pin(self, number: str, pin: str) -> defer.Deferred[int | None]:
+        """The agent id when ``number`` and ``pin`` match; None otherwise (in the database
+        pool: Argon2 is slow by design, and a wrong number costs as much as a wrong PIN)."""
+        a = model.agents
+
+        def thd(conn: Connection) -> int | None:
+            row = conn.execute(
+                sa.select(a.c.id, a.c.pin_hash).where(a.c.number == number[:16])
+            ).first()
+            ok = passwords.verify_password(row.pin_hash if row else None, pin[:16])
+            return int(row.id) if ok and row is not None else None
+
+        return self.db.run(thd)
+
+    def set_member(self, queue_id: int, agent_id: int, penalty: int = 0) -> defer.Deferred[None]:
+        """Make the agent a direct member of the queue (a lower penalty is offered first)."""
+        if not 0 <= penalty <= 100:
+            return defer.fail(ValueError("a penalty is 0 to 100"))
+        t = model.queue_members
+
+        def thd(conn: Connection) -> None:
+            conn.execute(t.delete().where((t.c.queue_id == queue_id) & (t.c.agent_id == agent_id)))
+            conn.execute(t.insert().values(queue_id=queue_id, agent_id=agent_id, penalty=penalty))
+
+        return self.db.run(thd)
+
     def set_skill(self, agent_id: int, skill_id: int, level: int) -> defer.Deferred[None]:
         if not 1 <= level <= 10:
             return defer.fail(ValueError("a skill level is 1 to 10"))
@@ -259,6 +295,14 @@ QUEUE_SETTINGS = {
     "max_len",
     "overflow_queue_id",
     "auto_pause_misses",
+    "overflow_kind",
+    "overflow_target",
+    "join_empty",
+    "announce_every_s",
+    "announce_position",
+    "moh_class",
+    "callback_key",
+    "voicemail_key",
 }
 
 
@@ -270,11 +314,10 @@ class QueuesComponent(_Component):
         strategy: str = "longest_idle",
         service_level_s: int = 20,
         skills: dict[int, int] | None = None,
-        **settings: int | None,
+        **settings: int | str | bool | None,
     ) -> defer.Deferred[QueueRow]:
         """Create a queue; ``skills`` maps skill id to the minimum level it requires;
-        ``settings``: max_wait_s, wrapup_s, ring_timeout_s, max_len, overflow_queue_id,
-        auto_pause_misses."""
+        ``settings``: any of QUEUE_SETTINGS (the columns of model.queues)."""
         unknown = set(settings) - QUEUE_SETTINGS
         if unknown:
             return defer.fail(ValueError(f"unknown queue settings: {', '.join(sorted(unknown))}"))
@@ -400,6 +443,17 @@ class CallsComponent(_Component):
             if agent_id is not None:
                 values["agent_id"] = agent_id
             conn.execute(model.calls.update().where(model.calls.c.id == call_id).values(**values))
+
+        return self.db.run(thd)
+
+    def find(self, uniqueid: str) -> defer.Deferred[int | None]:
+        """The call whose first channel has this Uniqueid (a transferred caller's session
+        continues the same call)."""
+        c = model.calls.c
+
+        def thd(conn: Connection) -> int | None:
+            row = conn.execute(sa.select(c.id).where(c.uniqueid == uniqueid[:64])).first()
+            return int(row.id) if row else None
 
         return self.db.run(thd)
 

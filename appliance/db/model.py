@@ -18,6 +18,9 @@ AGENT_STATUSES = ("active", "on_leave", "resigned")
 # An agent's live state (acd/agent_state.py holds the transitions).
 AGENT_STATES = ("logged_out", "available", "ringing", "on_call", "wrap_up", "paused")
 NUMBER_LISTS = ("black", "red")
+# Where a call goes when its queue is full or it waited max_wait_s.
+OVERFLOW_KINDS = ("hangup", "queue", "voicemail", "extension")
+CALLBACK_STATES = ("waiting", "dialing", "done", "failed", "cancelled")
 CALL_DIRECTIONS = ("inbound", "outbound", "internal")
 
 # Stable constraint names, so migrations on SQLite (batch mode) and PostgreSQL agree.
@@ -113,7 +116,59 @@ queues = sa.Table(
     ),
     # Pause an agent automatically after this many unanswered offers in a row (0: never).
     sa.Column("auto_pause_misses", sa.Integer, nullable=False, server_default="3"),
+    # Overflow: to overflow_queue_id (kind queue), the queue's mailbox (voicemail), an
+    # extension of the old PBX (overflow_target), or a goodbye (hangup).
+    sa.Column("overflow_kind", sa.String(16), nullable=False, server_default="queue"),
+    sa.Column("overflow_target", sa.String(32), nullable=False, server_default=""),
+    # Callers join (and stay) only while an agent who could take the call is logged in.
+    sa.Column("join_empty", sa.Boolean, nullable=False, server_default=sa.true()),
+    # While holding: position and expected wait every announce_every_s (0: never).
+    sa.Column("announce_every_s", sa.Integer, nullable=False, server_default="45"),
+    sa.Column("announce_position", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("moh_class", sa.String(32), nullable=False, server_default="default"),
+    # A digit the holding caller presses to ask for a callback or leave a message ("": off).
+    sa.Column("callback_key", sa.String(1), nullable=False, server_default="1"),
+    sa.Column("voicemail_key", sa.String(1), nullable=False, server_default="2"),
     _created(),
+    sa.CheckConstraint(_in("overflow_kind", OVERFLOW_KINDS), name="overflow_kind"),
+)
+
+queue_members = sa.Table(
+    "queue_members",
+    metadata,
+    # Direct membership, besides skills: a lower penalty is offered calls first.
+    sa.Column(
+        "queue_id", sa.Integer, sa.ForeignKey("queues.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "agent_id", sa.Integer, sa.ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("penalty", sa.Integer, nullable=False, server_default="0"),
+)
+
+callbacks = sa.Table(
+    "callbacks",
+    metadata,
+    # A caller who asked to be called back keeps its place (seq) in its queue: the ACD
+    # dials it out when an agent frees. Survives a restart.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "queue_id", sa.Integer, sa.ForeignKey("queues.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("number", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False, server_default=""),
+    sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("requested_at", UTCDateTime(), nullable=False),
+    # where the request came from: "queue" (a digit while holding) or "web"
+    sa.Column("source", sa.String(16), nullable=False, server_default="queue"),
+    sa.Column("state", sa.String(16), nullable=False, server_default="waiting"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column(
+        "agent_id", sa.Integer, sa.ForeignKey("agents.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column("done_at", UTCDateTime(), nullable=True),
+    sa.CheckConstraint(_in("state", CALLBACK_STATES), name="state"),
+    sa.Index("ix_callbacks_state_queue_id", "state", "queue_id"),
 )
 
 queue_skills = sa.Table(

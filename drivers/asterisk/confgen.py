@@ -66,9 +66,24 @@ writetimeout = 1000
 """
 
 
-def extensions_conf(config: Config, trunk: str = "DAHDI/g0", device_tech: str = "PJSIP") -> str:
+def _dial(trunk: str) -> str:
+    """Dial's argument for a number on ``trunk``: DAHDI/g0/${EXTEN}; PJSIP/${EXTEN}@name."""
+    tech, _, name = trunk.partition("/")
+    if tech == "PJSIP" and name:
+        return f"PJSIP/${{EXTEN}}@{name}"
+    return f"{trunk}/${{EXTEN}}"
+
+
+def extensions_conf(
+    config: Config, trunk: str = "DAHDI/g0", device_tech: str = "PJSIP", pbx: str | None = None
+) -> str:
+    """The dialplan; ``pbx`` is the trunk to the old PBX's extensions (default: the desk
+    phones' technology, for extensions on this Asterisk)."""
     if not _TRUNK.match(trunk):
         raise ConfgenError(f"trunk {trunk!r}: use DAHDI/g<group>, DAHDI/<span> or PJSIP/<name>")
+    pbx = pbx or device_tech
+    if not (_TRUNK.match(pbx) or _DEVICE_TECH.match(pbx)):
+        raise ConfgenError(f"PBX trunk {pbx!r}: use DAHDI/g<group>, DAHDI/<span> or PJSIP/<name>")
     if not _DEVICE_TECH.match(device_tech):
         raise ConfgenError(f"device technology {device_tech!r} is not supported")
     agi = f"agi://{config.fastagi.bind}:{config.fastagi.port}"
@@ -105,9 +120,42 @@ exten => 0,1,NoOp(ccbox inbound, no DID)
 exten => _X.,1,Dial({device_tech}/${{EXTEN}},30)
  same => n,Hangup()
 
+; Agent feature codes: include this context in the desk phones' context
+; (include => ccbox-features). Login asks for the agent number and PIN.
+[ccbox-features]
+exten => *71,1,AGI({agi}/agent,login)
+ same => n,Hangup()
+exten => *72,1,AGI({agi}/agent,logout)
+ same => n,Hangup()
+exten => *73,1,AGI({agi}/agent,pause)
+ same => n,Hangup()
+exten => *74,1,AGI({agi}/agent,unpause)
+ same => n,Hangup()
+exten => *75,1,AGI({agi}/agent,wrapup_done)
+ same => n,Hangup()
+
+; Callbacks: ccboxd originates the agent's phone into here (the exten is the callback's
+; number in ccboxd); once the agent answers, ccboxd dials the customer.
+[ccbox-callback]
+exten => _X.,1,AGI({agi}/callback,${{EXTEN}})
+ same => n,Hangup()
+
+; Transfers: ccboxd redirects a caller into a queue (by id) or to an agent (by number).
+[ccbox-transfer-queue]
+exten => _X.,1,AGI({agi}/transfer-queue,${{EXTEN}})
+ same => n,Hangup()
+[ccbox-transfer-agent]
+exten => _X.,1,AGI({agi}/transfer-agent,${{EXTEN}})
+ same => n,Hangup()
+
+; Extensions of the old PBX, for transfers and overflow out of ccbox.
+[ccbox-extensions]
+exten => _X.,1,Dial({_dial(pbx)},60)
+ same => n,Hangup()
+
 ; Outbound calls: campaigns and callbacks originate into here; answered calls enter FastAGI.
 [ccbox-outbound]
-exten => _X.,1,Dial({trunk}/${{EXTEN}},60)
+exten => _X.,1,Dial({_dial(trunk)},60)
  same => n,Hangup()
 [ccbox-outbound-connect]
 exten => _X.,1,AGI({agi}/outbound,${{EXTEN}})
@@ -136,12 +184,16 @@ owned by root:asterisk.
 
 
 def write(
-    config: Config, out: Path, trunk: str = "DAHDI/g0", device_tech: str = "PJSIP"
+    config: Config,
+    out: Path,
+    trunk: str = "DAHDI/g0",
+    device_tech: str = "PJSIP",
+    pbx: str | None = None,
 ) -> list[Path]:
     """Write the files into ``out`` (created if missing); return their paths."""
     files = {
         "manager_ccbox.conf": manager_conf(config),
-        "extensions_ccbox.conf": extensions_conf(config, trunk, device_tech),
+        "extensions_ccbox.conf": extensions_conf(config, trunk, device_tech, pbx),
         "README.txt": README,
     }
     out.mkdir(parents=True, exist_ok=True)

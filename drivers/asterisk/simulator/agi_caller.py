@@ -47,6 +47,7 @@ class CallerScript:
     digits: str = ""  # pressed one at a time when the call asks for input
     patience_s: float | None = None  # hangs up after this long (None: waits for the script)
     prompt_s: float = 0.0  # how long each prompt plays
+    message_s: float | None = None  # how long the caller speaks when recorded (None: silent)
 
 
 @dataclass
@@ -56,6 +57,7 @@ class CallOutcome:
     caller_hung_up: bool = False
     script_hung_up: bool = False
     redirected: bool = False
+    recorded: list[str] = field(default_factory=list)  # RECORD FILE paths
 
 
 class SimulatedCall(LineOnlyReceiver):
@@ -89,6 +91,7 @@ class SimulatedCall(LineOnlyReceiver):
         self._busy = False  # a command is in progress (its reply not yet sent)
         self._backlog: list[bytes] = []  # commands sent while one was in progress
         self._streaming = False  # the command in progress answers with endpos
+        self._recording = False  # RECORD FILE in progress: a hangup answers "(hangup)"
         self._dialing: list[defer.Deferred[Any]] | None = None  # the rings of EXEC Dial
         self._patience: Any = None
         self.sound_lengths = {"ccbox-hold": 600.0}  # seconds; other sounds: prompt_s
@@ -163,7 +166,10 @@ class SimulatedCall(LineOnlyReceiver):
             if self._pending is not None and self._pending.active():
                 self._pending.cancel()
             self._pending = None
-            self._send("200 result=-1 endpos=0" if self._streaming else "200 result=-1")
+            if self._recording:
+                self._send("200 result=-1 (hangup) endpos=0")
+            else:
+                self._send("200 result=-1 endpos=0" if self._streaming else "200 result=-1")
         self._send("HANGUP")
         self._drain()
 
@@ -214,7 +220,7 @@ class SimulatedCall(LineOnlyReceiver):
         if self.hung_up and not upper.startswith(ALIVE_AFTER_HANGUP):
             self._send(DEAD)
             return
-        self._streaming = False
+        self._streaming = self._recording = False
         for name, handler in self._COMMANDS:
             if upper == name or upper.startswith(name + " "):
                 handler(self, words[len(name.split()) :])
@@ -274,10 +280,41 @@ class SimulatedCall(LineOnlyReceiver):
             self._later(length, f"200 result=0 endpos={int(length * 8000)}")
 
     def _get_data(self, args: list[str]) -> None:
-        pressed = "".join(self._press() for _ in list(self._digits))
+        """The caller types its digits; ``#`` ends the entry (and is not returned), as does
+        the maximum length (``GET DATA file timeout max``)."""
+        limit = int(args[2]) if len(args) > 2 and args[2].isdigit() else 1024
+        pressed = ""
+        while self._digits and len(pressed) < limit:
+            digit = self._press()
+            if digit == "#":
+                break
+            pressed += digit
         self._later(
             self.script.prompt_s, f"200 result={pressed}" if pressed else "200 result= (timeout)"
         )
+
+    def _say(self, args: list[str]) -> None:
+        """SAY NUMBER / SAY DIGITS: like a prompt, without endpos (as the traces show)."""
+        escape = args[1] if len(args) > 1 else ""
+        if self._digits and self._digits[0] in escape:
+            self._later(self.script.prompt_s / 2, f"200 result={ord(self._press())}")
+        else:
+            self._later(self.script.prompt_s, "200 result=0")
+
+    def _record(self, args: list[str]) -> None:
+        """RECORD FILE path fmt escape timeout_ms ...: the caller speaks for ``message_s``,
+        or presses an escape digit; a silent caller times out (``0 (timeout) endpos=0``)."""
+        escape = args[2] if len(args) > 2 else ""
+        timeout = int(args[3]) / 1000 if len(args) > 3 and args[3].lstrip("-").isdigit() else 0
+        self.outcome.recorded.append(args[0] if args else "")
+        self._recording = True
+        speak = self.script.message_s
+        if self._digits and self._digits[0] in escape and speak is not None:
+            self._later(speak, f"200 result={ord(self._press())} (dtmf) endpos={int(speak * 8000)}")
+        elif speak is not None and (timeout <= 0 or speak < timeout):
+            self._later(speak + 2, f"200 result=0 (timeout) endpos={int(speak * 8000)}")
+        else:
+            self._later(max(timeout, 0), "200 result=0 (timeout) endpos=0")
 
     def _wait_digit(self, args: list[str]) -> None:
         if self._digits:
@@ -369,6 +406,9 @@ SimulatedCall._COMMANDS = [
     ("ANSWER", SimulatedCall._answer),
     ("HANGUP", SimulatedCall._hangup),
     ("STREAM FILE", SimulatedCall._stream),
+    ("SAY NUMBER", SimulatedCall._say),
+    ("SAY DIGITS", SimulatedCall._say),
+    ("RECORD FILE", SimulatedCall._record),
     ("GET DATA", SimulatedCall._get_data),
     ("WAIT FOR DIGIT", SimulatedCall._wait_digit),
     ("GET FULL VARIABLE", SimulatedCall._get_variable),

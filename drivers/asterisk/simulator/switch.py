@@ -78,6 +78,16 @@ class Bridge:
     members: list[SimChannel] = field(default_factory=list)
 
 
+# The generated dialplan's contexts that hand the channel to ccboxd over FastAGI, and the
+# script each names (drivers/asterisk/confgen.py writes them).
+AGI_CONTEXTS = {
+    "ccbox-inbound": "inbound",
+    "ccbox-outbound-connect": "outbound",
+    "ccbox-callback": "callback",
+    "ccbox-transfer-queue": "transfer-queue",
+    "ccbox-transfer-agent": "transfer-agent",
+}
+
 _DIAL_TARGET = re.compile(r"^(?P<tech>[A-Za-z]+)/(?P<res>[^,/]+)(?:/[^,]*)?$")
 
 
@@ -401,8 +411,8 @@ class Switch:
     def enter(self, ch: SimChannel, context: str, exten: str) -> None:
         """An answered channel runs dialplan: AGI contexts start a session, spy, or a phone."""
         ch.context, ch.exten, ch.priority = context, exten, 1
-        if context in ("ccbox-outbound-connect", "ccbox-inbound") and self.agi_starter:
-            script = "outbound" if context == "ccbox-outbound-connect" else "inbound"
+        script = AGI_CONTEXTS.get(context)
+        if script is not None and self.agi_starter:
             ch.application, ch.appdata = "AGI", f"agi://127.0.0.1/{script},{exten}"
             self.agi_starter(ch, script, exten)
         elif context == "ccbox-supervise":
@@ -411,6 +421,8 @@ class Switch:
             self._connect_to_device(ch, f"PJSIP/{exten}")
         elif context == "ccbox-outbound":
             self._connect_to_device(ch, f"DAHDI/g0/{exten}")
+        elif context == "ccbox-extensions":
+            self._connect_to_device(ch, f"Local/{exten}@ccbox-extensions")
         else:
             ch.application, ch.appdata = "Wait", "20"
             self.hang_up_after_talk(ch, _device_of(ch.name))
