@@ -60,18 +60,20 @@ async def _announce(
     if q.announce_position:
         steps += [("STREAM FILE", POSITION), ("SAY NUMBER", str(max(1, acd.position(call))))]
     steps += [("STREAM FILE", WAIT), ("SAY NUMBER", str(minutes)), ("STREAM FILE", MINUTES)]
-    for i, (command, arg) in enumerate(steps):
-        if waiter.called or session.hung_up:
-            return None
-        send = session.interrupt if i == 0 else session.command  # the first stops the music
-        try:
-            r = await send(command, token(arg), text(keys), timeout=600)
-        except Interrupted:
-            return None
-        if r.value < 0:
-            raise CallerGone()
-        if r.value > 0:
-            return chr(r.value)
+    # NOOP stops the music: its reply carries no endpos, so it cannot be mistaken for the
+    # late reply of the playback it cut (see AGISessionProtocol.interrupt).
+    try:
+        await session.interrupt("NOOP")
+        for command, arg in steps:
+            if waiter.called or session.hung_up:
+                return None
+            r = await session.command(command, token(arg), text(keys), timeout=600)
+            if r.value < 0:
+                raise CallerGone()
+            if r.value > 0:
+                return chr(r.value)
+    except Interrupted:
+        return None
     return None
 
 
@@ -136,6 +138,12 @@ async def wait_in_queue(acd: ACD, session: AGISessionProtocol, call: QueuedCall)
                 return outcome
             continue
         if isinstance(event, Overflow):
+            # The hold music still plays: stop it, or what follows waits for its end.
+            try:
+                await session.interrupt("NOOP")
+            except AGIError:
+                acd.abandoned(call)
+                return "abandoned"
             if event.kind == "queue" and event.queue_id is not None:
                 acd.move(call, event.queue_id)
                 continue

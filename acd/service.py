@@ -119,7 +119,7 @@ class QueuedCall:
         self.exit_target = ""  # the extension an overflow sends the caller to
         # A callback: the database id once written (the Deferred fires with it).
         self.callback_id: int | None = None
-        self.callback_saved: defer.Deferred[int] | None = None
+        self.callback_saved: defer.Deferred[int | None] | None = None
         self.attempts = 0  # callbacks: times the customer was dialed
         self._waiter: defer.Deferred[Offer | Overflow] | None = None
         self._pending: Offer | Overflow | None = None
@@ -601,8 +601,20 @@ class ACD(service.Service):
             self.callbacks[callback_id] = call
             return callback_id
 
-        call.callback_saved = saved.addCallback(stored)
-        self._write(call.callback_saved)
+        def lost(failure: Any) -> None:
+            log.failure("callback for {n} could not be saved: dropped", failure, n=call.caller)
+            call.done = True
+            self._forget(call)
+            self._leave_queue(call)
+
+        written: defer.Deferred[None] = defer.Deferred()
+
+        def passed(result: int | None) -> int | None:
+            written.callback(None)  # waited for at stop; the id goes on to the offer
+            return result
+
+        call.callback_saved = saved.addCallbacks(stored, lost).addCallback(passed)
+        self._write(written)
         self.stats[call.queue_id].callbacks += 1
         self._publish_stats(call.queue_id)
         return True
@@ -635,6 +647,8 @@ class ACD(service.Service):
         try:
             assert call.callback_saved is not None
             callback_id = await call.callback_saved
+            if callback_id is None:
+                return  # it could not be saved, and was dropped
             if self.switch is None:
                 raise ACDError("no AMI link to the switch")
             self._write(
@@ -644,7 +658,7 @@ class ACD(service.Service):
                 agent.device,
                 "ccbox-callback",
                 str(callback_id),
-                (call.caller, "callback"),
+                ("Callback", call.caller),
                 timeout_s,
             )
         except Exception as exc:

@@ -18,8 +18,9 @@ class SwitchLink(Protocol):
     async def originate(
         self, device: str, context: str, exten: str, caller: tuple[str, str], timeout_s: float
     ) -> str:
-        """Ring ``device``; once answered it runs ``context``/``exten``. Returns the
-        ActionID that the OriginateResponse (OriginateResult on the bus) will carry."""
+        """Ring ``device`` (showing ``caller``: name, number); once answered it runs
+        ``context``/``exten``. Returns the ActionID that the OriginateResponse
+        (OriginateResult on the bus) will carry."""
         ...
 
     async def redirect(self, channel: str, context: str, exten: str) -> None: ...

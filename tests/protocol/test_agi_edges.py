@@ -217,3 +217,14 @@ def test_interrupt_without_a_playback_just_queues() -> None:
     assert transport.value() == b"WAIT FOR DIGIT 1000\n"  # one command at a time
     s.dataReceived(b"200 result=0\n")
     assert wait.called and transport.value().endswith(b"ANSWER\n") and not later.called
+
+
+def test_a_playback_cannot_interrupt_a_playback() -> None:
+    """Its endpos reply would be dropped as the late reply of the playback it cut."""
+    s, transport, _ = session()
+    s.dataReceived(HEADER)
+    s.command("STREAM FILE", "ccbox-hold", '""')
+    failure: list[Any] = []
+    s.interrupt("STREAM FILE", "ccbox-queue-position", '""').addErrback(failure.append)
+    assert "send NOOP first" in str(failure[0].value)
+    assert transport.value().count(b"STREAM FILE") == 1

@@ -25,6 +25,9 @@ Route = Callable[[AGISessionProtocol], Awaitable[object]]
 BACKLOG = 1024
 
 
+STOP_WAIT_S = 5.0
+
+
 class FastAGIFactory(Factory):
     noisy = False
 
@@ -35,6 +38,7 @@ class FastAGIFactory(Factory):
         self.routes = routes
         self.allowed = [ipaddress.ip_network(a, strict=False) for a in allowed]
         self.sessions: set[AGISessionProtocol] = set()
+        self.handlers: set[defer.Deferred[Any]] = set()  # routes still running
         self.total = 0
         self.refused = 0
 
@@ -68,8 +72,10 @@ class FastAGIFactory(Factory):
             d.addBoth(lambda _: session.close())
             return
         d = defer.ensureDeferred(route(session))  # type: ignore[arg-type]
+        self.handlers.add(d)
 
         def ended(result: Any) -> None:
+            self.handlers.discard(d)
             if isinstance(result, defer.Failure) and not result.check(
                 DeadChannel, AGIConnectionLost
             ):
@@ -118,10 +124,16 @@ class FastAGIServer(service.Service):
         log.info("FastAGI listening on {bind}:{port}", bind=self.bind, port=self.port_number)
 
     def stopService(self) -> defer.Deferred[None]:
+        """Stop listening, close every session, and wait (up to STOP_WAIT_S) for the routes
+        to finish what a lost session leaves them (writing the call down), so the services
+        stopped after this one (the database) still take their work."""
         super().stopService()
         for session in list(self.factory.sessions):
             session.close()
-        if self.port is None:
-            return defer.succeed(None)
-        d: defer.Deferred[None] = defer.maybeDeferred(self.port.stopListening)
-        return d
+        running = defer.DeferredList(list(self.factory.handlers), consumeErrors=True)
+        running.addTimeout(STOP_WAIT_S, self.reactor)
+        running.addErrback(lambda f: log.warn("FastAGI routes still running at stop: {f}", f=f))
+        if self.port is not None:
+            stopped = defer.maybeDeferred(self.port.stopListening)
+            running.addCallback(lambda _: stopped)
+        return running.addCallback(lambda _: None)

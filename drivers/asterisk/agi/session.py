@@ -211,7 +211,12 @@ class AGISessionProtocol(LineOnlyReceiver):
 
         This is how a caller on hold is connected the moment an agent frees, instead of at
         the end of the next hold-music poll.
+
+        The interrupting command may not be a playback itself: a reply with ``endpos`` right
+        after an interrupt is taken for the late reply of the playback that was cut.
         """
+        if (name + " ").encode().startswith(_INTERRUPTIBLE):
+            return defer.fail(ValueError(f"{name} cannot interrupt a playback: send NOOP first"))
         cmd = self._current
         if cmd is None or not cmd.line.startswith(_INTERRUPTIBLE) or self._queue:
             return self.command(name, *args, timeout=timeout)

@@ -127,7 +127,7 @@ class SimulatedCall(LineOnlyReceiver):
             "enhanced": "0.0",
             "accountcode": "",
             "threadid": "140504281466560",
-            "arg_1": ch.exten,
+            "arg_1": ch.agi_arg or ch.exten,
         }
         lines = "".join(f"agi_{k}: {v}\n" for k, v in header.items()) + "\n"
         cast(Any, self.transport).write(lines.encode())

@@ -68,6 +68,7 @@ class SimChannel(ChannelSnapshot):
     alive: bool = True
     trunk: int | None = None
     agi: Any = None  # the SimulatedCall running this channel's FastAGI session
+    agi_arg: str = ""  # the AGI's first argument when it is not the extension
     on_hangup: list[Callable[[SimChannel, int], None]] = field(default_factory=list)
 
 
@@ -86,6 +87,15 @@ AGI_CONTEXTS = {
     "ccbox-callback": "callback",
     "ccbox-transfer-queue": "transfer-queue",
     "ccbox-transfer-agent": "transfer-agent",
+    "ccbox-features": "agent",
+}
+# ccbox-features: the code an agent dials -> the agent script's argument.
+FEATURE_CODES = {
+    "*71": "login",
+    "*72": "logout",
+    "*73": "pause",
+    "*74": "unpause",
+    "*75": "wrapup_done",
 }
 
 _DIAL_TARGET = re.compile(r"^(?P<tech>[A-Za-z]+)/(?P<res>[^,/]+)(?:/[^,]*)?$")
@@ -169,6 +179,20 @@ class Switch:
         )
         self.channels[uid] = ch
         self.emit(snap.channel_event("Newchannel", ch))
+        return ch
+
+    def phone_call(self, device: str, exten: str) -> SimChannel:
+        """A desk phone (``PJSIP/1001``) dials ``exten`` in ccbox-features: the channel is
+        up at once (a feature code answers); start its FastAGI session with run_call."""
+        ch = self.new_channel(
+            f"{device}-{next(self._seq):08x}",
+            state=UP,
+            context="ccbox-features",
+            exten=exten,
+            caller=(device.split("/")[-1], device.split("/")[-1]),
+        )
+        ch.agi_arg = FEATURE_CODES.get(exten, "")
+        ch.application, ch.appdata = "AGI", f"agi://127.0.0.1/agent,{ch.agi_arg}"
         return ch
 
     def trunk_call(self, caller_num: str, caller_name: str, dialed: str) -> SimChannel:
@@ -413,7 +437,8 @@ class Switch:
         ch.context, ch.exten, ch.priority = context, exten, 1
         script = AGI_CONTEXTS.get(context)
         if script is not None and self.agi_starter:
-            ch.application, ch.appdata = "AGI", f"agi://127.0.0.1/{script},{exten}"
+            ch.agi_arg = FEATURE_CODES.get(exten, "") if context == "ccbox-features" else ""
+            ch.application, ch.appdata = "AGI", f"agi://127.0.0.1/{script},{ch.agi_arg or exten}"
             self.agi_starter(ch, script, exten)
         elif context == "ccbox-supervise":
             self._spy(ch, ch.variables.get("CCBOX_SPY_TARGET", ""))
