@@ -341,10 +341,13 @@ class ACD(service.Service):
         return self.red.get(number, 0)
 
     def serves(self, agent: Agent, q: ACDQueue) -> bool:
-        """The agent could take this queue's calls (a member, or skilled enough)."""
+        """The agent could take this queue's calls: a member, or skilled enough (a queue
+        without required skills has members only), as the routing engine decides."""
         if any(agent.id == member for member, _penalty in q.members):
             return True
-        return all(agent.skills.get(skill, 0) >= level for skill, level in q.requirements)
+        return bool(q.requirements) and all(
+            agent.skills.get(skill, 0) >= level for skill, level in q.requirements
+        )
 
     def staffed(self, queue_id: int) -> bool:
         """Someone who serves the queue is logged in (available, busy or paused)."""

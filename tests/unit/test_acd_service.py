@@ -232,3 +232,125 @@ def test_states_survive_a_restart(db: DBConnector) -> None:
     with db.engine.connect() as conn:
         saved = conn.execute(sa.select(model.agent_states.c.state)).scalars().all()
     assert sorted(saved) == ["available", "paused"]
+
+
+class FakeSwitch:
+    """The switch as the ACD sees it (acd/switch_link.py), recording what it was asked."""
+
+    def __init__(self) -> None:
+        self.originated: list[tuple[str, str, str, tuple[str, str]]] = []
+        self.redirected: list[tuple[str, str, str]] = []
+
+    async def originate(
+        self, device: str, context: str, exten: str, caller: tuple[str, str], timeout_s: float
+    ) -> str:
+        self.originated.append((device, context, exten, caller))
+        return f"action-{len(self.originated)}"
+
+    async def redirect(self, channel: str, context: str, exten: str) -> None:
+        self.redirected.append((channel, context, exten))
+
+    async def atxfer(self, channel: str, context: str, exten: str) -> None:
+        raise NotImplementedError
+
+    def channel_of(self, device: str) -> str | None:
+        return None
+
+
+def test_a_callback_keeps_its_place_survives_a_restart_and_is_retried(db: DBConnector) -> None:
+    from drivers.asterisk.callmodel import OriginateResult
+
+    ids = seed(db)
+    acd, clock, _ = start(db)
+    first = acd.join(ids["support"], "13800000001", "u1")
+    second = acd.join(ids["support"], "13800000002", "u2")
+    assert acd.request_callback(first) and first.callback_id is not None
+    assert not acd.request_callback(acd.join(ids["support"], "<script>", "u3"))
+    resolved(acd.stopService())
+
+    # A restart: the callback comes back from the database, ahead of newer callers.
+    acd, clock, _ = start(db, Clock())
+    acd.switch = FakeSwitch()
+    [cb] = acd.callbacks.values()
+    assert (cb.caller, cb.attempts) == ("13800000001", 0)
+    newer = acd.join(ids["support"], "13800000004", "u4")
+    acd.login(ids["1003"])
+    assert acd.switch.originated == [
+        ("PJSIP/1003", "ccbox-callback", str(cb.callback_id), ("Callback", "13800000001"))
+    ]
+    assert acd.agents[ids["1003"]].state == st.RINGING
+    # The agent's phone did not answer: missed; the callback goes back ahead of the newer
+    # caller, and (the only agent) is rung again.
+    acd.on_originate(OriginateResult("", "action-1", False, 3, "", ""))
+    assert acd.agents[ids["1003"]].misses == 1
+    assert len(acd.switch.originated) == 2 and acd.position(newer) == 1
+    # The agent answers this time (the callback's session); the customer does not.
+    assert acd.answered(cb, "PJSIP/1003") is acd.agents[ids["1003"]]
+    acd.callback_finished(cb, reached=False)
+    assert cb.attempts == 1 and acd.agents[ids["1003"]].state != st.ON_CALL
+    assert acd.position(cb) == 0  # waits callback_retry_s before the next attempt
+    rows = resolved(db.acd.open_callbacks())
+    assert [(r.state, r.attempts) for r in rows] == [("waiting", 1)]
+    clock.advance(acd.callback_retry_s)
+    assert acd.position(cb) >= 1 or cb.ringing
+    del second
+
+
+def test_a_callback_is_given_up_after_the_last_attempt(db: DBConnector) -> None:
+    ids = seed(db)
+    acd, clock, _ = start(db)
+    acd.switch = FakeSwitch()
+    acd.callback_max_attempts = 2
+    cb = acd.join(ids["support"], "13800000001", "u1")
+    assert acd.request_callback(cb)
+    acd.login(ids["1001"])
+    for attempt in (1, 2):
+        assert cb.ringing, attempt
+        assert acd.answered(cb, "PJSIP/1001") is not None
+        acd.callback_finished(cb, reached=False)
+        clock.advance(acd.callback_retry_s)
+    assert cb.done and not acd.callbacks
+    assert resolved(db.acd.open_callbacks()) == []
+
+
+def test_a_closed_queue_sends_callers_away_when_its_last_agent_logs_out(db: DBConnector) -> None:
+    ids = seed(db, join_empty=False, overflow_kind="voicemail")
+    acd, _clock, _ = start(db)
+    early = acd.join(ids["support"], "13800000001", "u1")
+    assert offer_of(early) == Overflow(None, "empty", "voicemail", "")
+    acd.login(ids["1001"])
+    acd.pause(ids["1001"], "lunch")  # paused still counts as staffed: callers may wait
+    waiting = acd.join(ids["support"], "13800000002", "u2")
+    assert offer_of(waiting) is None
+    acd.logout(ids["1001"])
+    assert offer_of(waiting) == Overflow(None, "empty", "voicemail", "")
+
+
+def test_login_from_another_phone_moves_the_agent_there(db: DBConnector) -> None:
+    ids = seed(db)
+    acd, _clock, _ = start(db)
+    acd.login(ids["1001"], "PJSIP/2001")
+    assert acd.by_device["PJSIP/2001"].number == "1001"
+    assert "PJSIP/1001" not in acd.by_device
+    with pytest.raises(ACDError, match="in use by agent 1001"):
+        acd.login(ids["1002"], "PJSIP/2001")
+    call = acd.join(ids["support"], "13800000001", "u1")
+    offer = offer_of(call)
+    assert isinstance(offer, Offer) and [a.device for a in offer.agents] == ["PJSIP/2001"]
+
+
+def test_expected_wait_uses_the_measured_talk_time(db: DBConnector) -> None:
+    ids = seed(db, wrapup_s=0)
+    acd, clock, _ = start(db)
+    acd.login(ids["1001"])
+    call = acd.join(ids["support"], "13800000001", "u1")
+    assert isinstance(offer_of(call), Offer)
+    acd.answered(call, "PJSIP/1001")
+    clock.advance(60)
+    acd.call_ended(call)
+    acd.logout(ids["1001"])
+    acd.login(ids["1001"])
+    acd.pause(ids["1001"], "break")
+    waiting = [acd.join(ids["support"], f"1380000000{i}", f"w{i}") for i in range(3)]
+    # 3rd in line, 60 s per call, one agent (paused: not working) -> max(1, 0) = 1.
+    assert acd.expected_wait_s(waiting[2]) == 3 * 60.0
