@@ -19,6 +19,7 @@ from appliance.db.components import DuplicateError, UserRow
 from appliance.db.model import ROLES
 from webui import access, i18n
 from webui.access import api, current_session, page, public
+from webui.acd_api import AcdApi
 from webui.context import WebContext
 from webui.render import render
 from webui.sessions import SessionUser
@@ -108,6 +109,7 @@ class Admin:
 class Api:
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
+        self.acd = AcdApi(ctx)
 
     @api()
     @cherrypy.tools.json_out()

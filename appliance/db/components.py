@@ -234,6 +234,15 @@ class AgentsComponent(_Component):
 
         return self.db.run(thd)
 
+    def link_user(self, agent_id: int, user_id: int | None) -> defer.Deferred[None]:
+        """The web login of this agent (its desktop and state buttons act for it)."""
+        a = model.agents
+
+        def thd(conn: Connection) -> None:
+            conn.execute(a.update().where(a.c.id == agent_id).values(user_id=user_id))
+
+        return self.db.run(thd)
+
     def set_member(self, queue_id: int, agent_id: int, penalty: int = 0) -> defer.Deferred[None]:
         """Make the agent a direct member of the queue (a lower penalty is offered first)."""
         if not 0 <= penalty <= 100:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from twisted.internet import reactor, threads
 
@@ -23,21 +25,26 @@ USERS = {
 }
 
 
-def prepare(tmp: Path, database_url: str | None = None) -> config_mod.Config:
+def prepare(
+    tmp: Path, database_url: str | None = None, seed: Callable[[Any], None] | None = None
+) -> config_mod.Config:
     tmp.mkdir(parents=True, exist_ok=True)
     config = config_mod.load(write_config(tmp, database_url))
-    migrate_and_seed(config)
+    migrate_and_seed(config, seed)
     return config
 
 
-def migrate_and_seed(config: config_mod.Config) -> None:
-    """Apply the migrations and add the USERS."""
+def migrate_and_seed(config: config_mod.Config, seed: Callable[[Any], None] | None = None) -> None:
+    """Apply the migrations and add the USERS; then ``seed(db)`` (an inline DBConnector
+    whose methods are called with ``resolved``) adds more."""
     engine = create_engine(config.database_url)
     migrate.upgrade(engine)
     engine.dispose()
     db = open_db(config)
     for name, (role, password, display) in USERS.items():
         resolved(db.users.add(name, password, role, display))
+    if seed is not None:
+        seed(db)
     resolved(db.stopService())
 
 
@@ -48,8 +55,8 @@ class RunningAppliance:
         self.master = master
 
     @classmethod
-    async def start(cls, tmp: Path) -> RunningAppliance:
-        config = prepare(tmp)
+    async def start(cls, tmp: Path, seed: Callable[[Any], None] | None = None) -> RunningAppliance:
+        config = prepare(tmp, seed=seed)
         master = ApplianceMaster(config, reactor)
         master.startService()
         await master.ready

@@ -1,0 +1,160 @@
+"""The ACD over the JSON API: an agent's state buttons and transfers, the supervisor's view.
+
+``/api/acd/state``     GET: the agent's own state (a supervisor may name ``agent``);
+                       POST ``{"action": login|logout|pause|unpause|wrapup_done,
+                       "reason": ..., "agent": "1001"}`` (``agent`` for supervisors only).
+``/api/acd/transfer``  POST ``{"kind": queue|agent|extension, "target": ..., "attended":
+                       false}``: the agent's current call.
+``/api/acd/snapshot``  GET (supervisor, admin): every queue and agent, live.
+
+Handlers run in WSGI threads; every ACD call is made on the reactor (``ctx.call``).
+A supervisor acting for an agent is logged with both names.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import cherrypy
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from acd.service import ACDError, Agent
+from webui import access
+from webui.access import api, current_session
+from webui.context import WebContext
+
+if TYPE_CHECKING:
+    from acd.service import ACD
+
+log = Logger(namespace="ccbox.web.acd")
+ACTIONS = ("login", "logout", "pause", "unpause", "wrapup_done")
+TRANSFER_KINDS = ("queue", "agent", "extension")
+SUPERVISING = ("admin", "supervisor")
+
+
+def agent_json(acd: ACD, agent: Agent) -> dict[str, Any]:
+    now = acd.reactor.seconds()
+    return {
+        "number": agent.number,
+        "name": agent.name,
+        "state": agent.state,
+        "reason": agent.reason,
+        "in_state_s": round(now - agent.since, 1),
+        "device": agent.device,
+    }
+
+
+def _body() -> dict[str, Any]:
+    from webui.app import read_json_body
+
+    body = read_json_body()
+    if not isinstance(body, dict):
+        access.json_error(400, "send a JSON object")
+    return body
+
+
+def _text(body: dict[str, Any], name: str, max_len: int, default: str = "") -> str:
+    value = body.get(name, default)
+    if not isinstance(value, str) or len(value) > max_len:
+        access.json_error(400, f"{name} must be a string of at most {max_len} characters")
+    return str(value)
+
+
+class AcdApi:
+    def __init__(self, ctx: WebContext) -> None:
+        self.ctx = ctx
+
+    @property
+    def acd(self) -> ACD:
+        return self.ctx.master.acd
+
+    def _target(self, number: str) -> Agent:
+        """The agent the request acts on: one's own, or (supervisors) the one named."""
+        user = current_session().user
+        assert user is not None
+        if number:
+            if user.role not in SUPERVISING:
+                access.json_error(403, "only a supervisor acts for another agent")
+            agent = self.acd.agent_by_number(number)
+            if agent is None:
+                access.json_error(404, f"no agent {number}")
+        else:
+            agent = self.acd.agent_of_user(user.id)
+            if agent is None:
+                access.json_error(404, "this login is not an agent's")
+        assert agent is not None
+        return agent
+
+    def _run(self, fn: Any, *args: Any) -> Any:
+        try:
+            return self.ctx.call(lambda: defer.ensureDeferred(_maybe_async(fn, *args)))
+        except ACDError as exc:
+            access.json_error(409, str(exc))
+
+    @api(methods=("GET", "POST"))
+    @cherrypy.tools.json_out()
+    def state(self, agent: str = "") -> dict[str, Any]:
+        request = cherrypy.serving.request
+        if request.method == "GET":
+            target = self._target(_bounded(agent, 16))
+            return agent_json(self.acd, target)
+        body = _body()
+        action = _text(body, "action", 16)
+        if action not in ACTIONS:
+            access.json_error(400, f"action must be one of {', '.join(ACTIONS)}")
+        reason = _text(body, "reason", 32, "break")
+        target = self._target(_text(body, "agent", 16))
+        acd = self.acd
+        calls = {
+            "login": lambda: acd.login(target.id),
+            "logout": lambda: acd.logout(target.id),
+            "pause": lambda: acd.pause(target.id, reason),
+            "unpause": lambda: acd.unpause(target.id),
+            "wrapup_done": lambda: acd.wrapup_done(target.id),
+        }
+        self._run(calls[action])
+        user = current_session().user
+        assert user is not None
+        log.info(
+            "{user} ({role}): {action} for agent {agent}",
+            user=user.username,
+            role=user.role,
+            action=action,
+            agent=target.number,
+        )
+        return agent_json(acd, target)
+
+    @api(methods=("POST",))
+    @cherrypy.tools.json_out()
+    def transfer(self) -> dict[str, Any]:
+        body = _body()
+        kind = _text(body, "kind", 16)
+        if kind not in TRANSFER_KINDS:
+            access.json_error(400, f"kind must be one of {', '.join(TRANSFER_KINDS)}")
+        target = _text(body, "target", 64)
+        attended = body.get("attended", False)
+        if not isinstance(attended, bool):
+            access.json_error(400, "attended must be true or false")
+        agent = self._target(_text(body, "agent", 16))
+        said = self._run(self.acd.transfer, agent.id, kind, target, attended)
+        return {"result": said}
+
+    @api(*SUPERVISING)
+    @cherrypy.tools.json_out()
+    def snapshot(self) -> dict[str, Any]:
+        snap: dict[str, Any] = self.ctx.call(lambda: defer.succeed(self.acd.snapshot()))
+        return snap
+
+
+def _bounded(value: Any, max_len: int) -> str:
+    if not isinstance(value, str) or len(value) > max_len:
+        access.json_error(400, f"agent must be a string of at most {max_len} characters")
+    return str(value)
+
+
+async def _maybe_async(fn: Any, *args: Any) -> Any:
+    result = fn(*args)
+    if hasattr(result, "__await__"):
+        return await result
+    return result
