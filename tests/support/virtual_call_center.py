@@ -171,9 +171,8 @@ class VirtualCenter:
             if not pending:
                 return
             busy = (
-                self._left > 0
-                and not self._done_arriving()
-                or self.acd.calls
+                not self._done_arriving()
+                or bool(self.acd.calls)
                 or any(ch.agi is not None for ch in self.switch.channels.values())
             )
             if not busy and min(pending) - self.clock.seconds() > 600:
