@@ -14,6 +14,7 @@ position and expected wait.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from twisted.internet import defer, task
@@ -41,6 +42,13 @@ async def _first(*ds: defer.Deferred[Any]) -> tuple[int, Any]:
     )
     value, index = result
     return index, value
+
+
+def hold_sound(moh_class: str) -> str:
+    """The queue's music: ``ccbox-hold``, or ``ccbox-hold-<class>`` for another class."""
+    if moh_class in ("", "default") or not re.fullmatch(r"[a-z0-9_-]{1,32}", moh_class):
+        return HOLD
+    return f"{HOLD}-{moh_class}"
 
 
 def _keys(acd: ACD, call: QueuedCall) -> str:
@@ -83,11 +91,12 @@ async def _hold(
     """Music until the waiter fires (an offer or overflow) or the caller presses a key (the
     key is returned); CallerGone if the caller hangs up meanwhile."""
     keys = _keys(acd, call)
-    every = acd.queues[call.queue_id].announce_every_s
+    q = acd.queues[call.queue_id]
+    every, music = q.announce_every_s, hold_sound(q.moh_class)
     while not waiter.called:
         if session.hung_up:
             raise CallerGone()
-        play = session.command("STREAM FILE", token(HOLD), text(keys), timeout=24 * 3600)
+        play = session.command("STREAM FILE", token(music), text(keys), timeout=24 * 3600)
         play.addErrback(lambda f: f.trap(Interrupted) and None)  # cut short
         racers = [play, waiter]
         if every > 0:

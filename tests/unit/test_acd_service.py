@@ -354,3 +354,12 @@ def test_expected_wait_uses_the_measured_talk_time(db: DBConnector) -> None:
     waiting = [acd.join(ids["support"], f"1380000000{i}", f"w{i}") for i in range(3)]
     # 3rd in line, 60 s per call, one agent (paused: not working) -> max(1, 0) = 1.
     assert acd.expected_wait_s(waiting[2]) == 3 * 60.0
+
+
+def test_the_hold_music_follows_the_queue_class_and_refuses_odd_names() -> None:
+    from acd.caller import hold_sound
+
+    assert hold_sound("default") == "ccbox-hold"
+    assert hold_sound("jazz") == "ccbox-hold-jazz"
+    assert hold_sound("../../etc/passwd") == "ccbox-hold"
+    assert hold_sound('x" 1') == "ccbox-hold"
