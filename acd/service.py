@@ -34,7 +34,7 @@ from acd import agent_state as st
 from acd.route import Router, strategy_code
 from acd.stats import AgentStats, QueueStats, QueueStatsChanged
 from appliance.db.acd_store import ACDQueue, CallbackRow
-from drivers.asterisk.callmodel import DialEnded, OriginateResult
+from drivers.asterisk.callmodel import ChannelHungUp, DialEnded, OriginateResult
 
 if TYPE_CHECKING:
     from acd.switch_link import SwitchLink
@@ -168,7 +168,10 @@ class ACD(service.Service):
         self.switch: SwitchLink | None = None
         self.callbacks: dict[int, QueuedCall] = {}  # callback id -> its queue entry
         self._originating: dict[str, QueuedCall] = {}  # Originate ActionID -> callback
-        self._transferred_from: dict[str, int] = {}  # caller Uniqueid -> queue it left
+        self._transferred_from: dict[str, int] = {}
+        self._reattached: dict[
+            str, Agent
+        ] = {}  # channel Uniqueid -> agent on that call  # caller Uniqueid -> queue it left
         self.callback_retry_s = 120.0
         self.callback_max_attempts = 3
 
@@ -826,6 +829,32 @@ class ACD(service.Service):
         call.ringing = (agent,)
         call._deliver(Offer(call.ringing, q.ring_timeout_s))
         return call
+
+    # ---- restart ----------------------------------------------------------------------------
+
+    def reattach(self, live: list[tuple[str, str]]) -> int:
+        """After an AMI (re)sync: ``live`` is every answered channel (uniqueid, name). An
+        agent restored as available whose phone is on a call (one that outlived the old
+        process: Asterisk's Dial goes on when the FastAGI socket closes) is put back on
+        that call, and freed when the channel hangs up. Returns how many."""
+        count = 0
+        for uniqueid, name in live:
+            agent = self.by_device.get(name.rsplit("-", 1)[0])
+            if agent is None or agent.state not in (st.AVAILABLE, st.WRAP_UP):
+                continue
+            if agent in self._reattached.values():
+                continue
+            self._reattached[uniqueid] = agent
+            self._enter(agent, st.ON_CALL, "reattached")
+            count += 1
+        if count:
+            log.info("{n} agents re-attached to calls found on the switch", n=count)
+        return count
+
+    def on_channel_hangup(self, event: ChannelHungUp) -> None:
+        agent = self._reattached.pop(event.uniqueid, None)
+        if agent is not None and agent.state == st.ON_CALL and agent.call is None:
+            self._enter(agent, st.AVAILABLE)
 
     # ---- statistics -----------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from drivers.asterisk.agi.server import FastAGIServer
 from drivers.asterisk.agi.session import AGISessionProtocol
 from drivers.asterisk.ami.client import AMIClient
 from drivers.asterisk.ami.protocol import AMIProtocol
-from drivers.asterisk.callmodel import CallModel, DialEnded, OriginateResult
+from drivers.asterisk.callmodel import UP, CallModel, ChannelHungUp, DialEnded, OriginateResult
 from ivr import placeholder
 
 log = Logger(namespace="ccbox.master")
@@ -84,9 +84,18 @@ class ApplianceMaster(service.MultiService):
         # Callbacks and transfers: the ACD rings phones and moves callers over AMI.
         self.acd.switch = AMISwitch(self.ami, model)
         self.bus.subscribe(OriginateResult, self.acd.on_originate)
+        self.bus.subscribe(ChannelHungUp, self.acd.on_channel_hangup)
 
         async def resync(client: AMIClient, proto: AMIProtocol) -> None:
             model.resync((await proto.send_list_action("CoreShowChannels")).events)
+            # Calls that outlived a restart: their agents are on them, not available.
+            self.acd.reattach(
+                [
+                    (ch.uniqueid, ch.name)
+                    for ch in model.channels.values()
+                    if ch.state == UP and ch.hungup_at is None
+                ]
+            )
 
         self.ami.add_resync_hook(resync)
         self.ami.setServiceParent(self)

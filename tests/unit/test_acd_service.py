@@ -363,3 +363,29 @@ def test_the_hold_music_follows_the_queue_class_and_refuses_odd_names() -> None:
     assert hold_sound("jazz") == "ccbox-hold-jazz"
     assert hold_sound("../../etc/passwd") == "ccbox-hold"
     assert hold_sound('x" 1') == "ccbox-hold"
+
+
+def test_after_a_restart_agents_on_live_calls_are_reattached(db: DBConnector) -> None:
+    from drivers.asterisk.callmodel import ChannelHungUp
+
+    ids = seed(db)
+    acd, _clock, _ = start(db)
+    acd.login(ids["1001"])
+    acd.login(ids["1002"])
+    call = acd.join(ids["support"], "13800000001", "u1")
+    [agent] = offer_of(call).agents  # type: ignore[union-attr]
+    acd.answered(call, agent.device)
+    resolved(acd.stopService())  # the process ends with the call up on the switch
+
+    acd, _clock, _ = start(db, Clock())
+    restored = acd.agents[agent.id]
+    assert restored.state == st.AVAILABLE  # the database alone cannot know
+    live = [("ch-1", f"{agent.device}-0000002a"), ("ch-2", "DAHDI/1-1")]
+    assert acd.reattach(live) == 1
+    assert (restored.state, restored.reason) == (st.ON_CALL, "reattached")
+    assert acd.reattach(live) == 0  # a second resync changes nothing
+    other = acd.join(ids["support"], "13800000002", "u2")
+    offer = offer_of(other)
+    assert isinstance(offer, Offer) and restored not in offer.agents
+    acd.on_channel_hangup(ChannelHungUp("", "ch-1", "", 16, "", 0.0))
+    assert restored.state == st.AVAILABLE
