@@ -270,3 +270,25 @@ class ACDFeatureTests(ACDRig):
         self.assertIn('STREAM FILE ccbox-agent-locked ""', again.commands)
         self.assertEqual(self.agent(master, "1001").state, st.LOGGED_OUT)
         await task.deferLater(reactor, 0, lambda: None)
+
+
+class RestartTests(ACDRig):
+    async def test_a_call_up_across_a_restart_keeps_its_agent_busy(self) -> None:
+        master = await self.start({"PJSIP/1001": Device(ring_s=0.1, talk_s=2.5)})
+        a1001 = self.agent(master, "1001")
+        master.acd.login(a1001.id)
+        call = defer.ensureDeferred(self.call(CallerScript(prompt_s=0.1)))
+        await wait_for(lambda: a1001.state == st.ON_CALL, "agent 1001 to answer")
+        await master.stopService()  # ccboxd restarts; Asterisk's Dial goes on
+        self.assertEqual(len([c for c in self.sim.switch.channels.values() if c.alive]), 2)
+
+        again = ApplianceMaster(self.config, reactor)
+        again.startService()
+        await again.ready
+        self.addCleanup(again.stopService)
+        await wait_for(lambda: again.ami is not None and again.ami.ready, "the AMI login")
+        agent = self.agent(again, "1001")
+        await wait_for(lambda: agent.state == st.ON_CALL, "the re-attach from the resync")
+        self.assertEqual(agent.reason, "reattached")
+        await call  # the agent hangs up after the talk time
+        await wait_for(lambda: agent.state == st.AVAILABLE, "the agent to be free again")

@@ -110,6 +110,7 @@ class ACDRig(unittest.TestCase):
             if setup is not None:
                 setup(conn, ids)
         engine.dispose()
+        self.config = config
         master = ApplianceMaster(config, reactor)
         master.startService()
         await master.ready

@@ -92,6 +92,7 @@ class SimulatedCall(LineOnlyReceiver):
         self._backlog: list[bytes] = []  # commands sent while one was in progress
         self._streaming = False  # the command in progress answers with endpos
         self._recording = False  # RECORD FILE in progress: a hangup answers "(hangup)"
+        self._orphaned = False  # the AGI socket closed while Dial ran (the Dial goes on)
         self._dialing: list[defer.Deferred[Any]] | None = None  # the rings of EXEC Dial
         self._patience: Any = None
         self.sound_lengths = {"ccbox-hold": 600.0}  # seconds; other sounds: prompt_s
@@ -139,9 +140,14 @@ class SimulatedCall(LineOnlyReceiver):
             if call is not None and call.active():
                 call.cancel()
         if self.channel.agi is self:
-            # The AGI ended: Asterisk hangs the channel up (the dialplan has nothing more).
             self.channel.agi = None
-            self.switch.hangup(self.channel, 16)
+            if self._busy and self.channel.application == "Dial":
+                # Asterisk's Dial goes on without the AGI (ccboxd restarting): the channel
+                # hangs up when Dial returns and the dialplan has nothing more.
+                self._orphaned = True
+            else:
+                # The AGI ended: Asterisk hangs the channel up (the dialplan has nothing more).
+                self.switch.hangup(self.channel, 16)
         if not self.finished.called:
             self.finished.callback(self.outcome)
 
@@ -233,6 +239,11 @@ class SimulatedCall(LineOnlyReceiver):
 
     def _reply(self, text: str) -> None:
         """The reply of the command in progress (once: a hangup may have answered it)."""
+        if self._busy and self._orphaned:
+            self._busy = False
+            if self.channel.alive:
+                self.switch.hangup(self.channel, 16)
+            return
         if self._busy:
             self._busy = False
             self._pending = None
