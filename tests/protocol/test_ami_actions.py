@@ -141,3 +141,17 @@ def test_other_actions_and_their_checks() -> None:
     names = [a for a, _ in ami.sent]
     assert names == ["Hangup", "MixMonitorMute", "Setvar", "DeviceStateList"]
     assert dict(ami.sent[2][1]) == {"Channel": "PJSIP/1001-1", "Variable": "CCBOX_X", "Value": "1"}
+
+
+def test_atxfer_dials_the_target_from_the_agents_channel() -> None:
+    ami = Recorder()
+    run(actions.atxfer(ami, "PJSIP/1001-0000002a", "2000", "ccbox-extensions"))
+    [(name, headers)] = ami.sent
+    assert name == "Atxfer"
+    assert dict(headers) == {
+        "Channel": "PJSIP/1001-0000002a",
+        "Exten": "2000",
+        "Context": "ccbox-extensions",
+    }
+    with pytest.raises(BadActionValue):
+        run(actions.atxfer(ami, "PJSIP/1001-0000002a", "2000\r\nAction: Originate", "x"))

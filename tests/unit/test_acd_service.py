@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from twisted.internet import defer
 from twisted.internet.task import Clock
 
 from acd import agent_state as st
@@ -240,6 +241,7 @@ class FakeSwitch:
     def __init__(self) -> None:
         self.originated: list[tuple[str, str, str, tuple[str, str]]] = []
         self.redirected: list[tuple[str, str, str]] = []
+        self.transfers: list[tuple[str, str, str]] = []
 
     async def originate(
         self, device: str, context: str, exten: str, caller: tuple[str, str], timeout_s: float
@@ -251,10 +253,10 @@ class FakeSwitch:
         self.redirected.append((channel, context, exten))
 
     async def atxfer(self, channel: str, context: str, exten: str) -> None:
-        raise NotImplementedError
+        self.transfers.append((channel, context, exten))
 
     def channel_of(self, device: str) -> str | None:
-        return None
+        return f"{device}-0000002a"
 
 
 def test_a_callback_keeps_its_place_survives_a_restart_and_is_retried(db: DBConnector) -> None:
@@ -389,3 +391,28 @@ def test_after_a_restart_agents_on_live_calls_are_reattached(db: DBConnector) ->
     assert isinstance(offer, Offer) and restored not in offer.agents
     acd.on_channel_hangup(ChannelHungUp("", "ch-1", "", 16, "", 0.0))
     assert restored.state == st.AVAILABLE
+
+
+def test_transfers_redirect_the_caller_or_start_an_attended_transfer(db: DBConnector) -> None:
+    ids = seed(db)
+    acd, _clock, _ = start(db)
+    switch = FakeSwitch()
+    acd.switch = switch
+    acd.login(ids["1001"])
+    call = acd.join(ids["support"], "13800000001", "u1", channel="DAHDI/1-1")
+    offer = offer_of(call)
+    assert isinstance(offer, Offer)
+    agent = offer.agents[0]
+    acd.answered(call, agent.device)
+    acd.login(ids["1002"])
+
+    said = resolved(defer.ensureDeferred(acd.transfer(agent.id, "agent", "1002", attended=True)))
+    assert said == "calling agent 1002: hang up to complete the transfer"
+    assert switch.transfers == [(f"{agent.device}-0000002a", "ccbox-agents", "1002")]
+    with pytest.raises(ACDError, match="attended transfer goes to an agent or an extension"):
+        resolved(defer.ensureDeferred(acd.transfer(agent.id, "queue", "backup", attended=True)))
+
+    said = resolved(defer.ensureDeferred(acd.transfer(agent.id, "queue", "backup")))
+    assert said == "transferred to queue backup"
+    assert switch.redirected == [("DAHDI/1-1", "ccbox-transfer-queue", str(ids["backup"]))]
+    assert call.transferred and acd.last_queue_of("u1") == ids["support"]
