@@ -514,20 +514,7 @@ class ACD(service.Service):
 
     def no_answer(self, call: QueuedCall) -> None:
         """Nobody answered (or busy): the agents are marked and the call keeps its place."""
-        q = self.queues[call.queue_id]
-        ringing, call.ringing = call.ringing, ()
-        for agent in ringing:
-            agent.call = None
-            agent.misses += 1
-            agent.stats.missed += 1
-            if q.auto_pause_misses and agent.misses >= q.auto_pause_misses:
-                self._enter(agent, st.PAUSED, "missed_calls")
-        self.router.enqueue(q.id, call.id, call.priority, call.seq)
-        # The agents who just missed it are still "ringing": others get the call first.
-        self._dispatch_queue(q.id)
-        for agent in ringing:
-            if agent.state == st.RINGING:
-                self._enter(agent, st.AVAILABLE)
+        self._back_in_line(call, missed=True, delay=0)
 
     def call_ended(self, call: QueuedCall) -> None:
         """The answered call is over: talk time counted, the agent goes to wrap-up."""
@@ -672,7 +659,7 @@ class ACD(service.Service):
                 "callback {n}: cannot ring agent {a}: {err}", n=call.id, a=agent.number, err=exc
             )
             # Not the agent's fault: back in line after a pause (no tight retry loop).
-            self._callback_back(call, missed=False, delay=self.callback_retry_s)
+            self._back_in_line(call, missed=False, delay=self.callback_retry_s)
             return
         if call.ringing:
             self._originating[action_id] = call
@@ -681,10 +668,13 @@ class ACD(service.Service):
         """From the call model: a callback's agent phone answered, or not."""
         call = self._originating.pop(event.action_id, None)
         if call is not None and not event.success and call.answered_at is None:
-            self._callback_back(call, missed=True, delay=0)
+            self._back_in_line(call, missed=True, delay=0)
 
-    def _callback_back(self, call: QueuedCall, missed: bool, delay: float) -> None:
-        """The agent did not take the callback: it goes back with its place kept."""
+    def _back_in_line(self, call: QueuedCall, missed: bool, delay: float) -> None:
+        """The ringing agents did not take the call: each is marked (``missed``; paused
+        after the queue's limit) and the call goes back with its place kept, after
+        ``delay`` seconds. The agents who just missed it are still "ringing" when the
+        queue is dispatched, so others get the call first."""
         if call.done:
             return
         ringing, call.ringing = call.ringing, ()
@@ -697,15 +687,18 @@ class ACD(service.Service):
                 if q.auto_pause_misses and agent.misses >= q.auto_pause_misses:
                     self._enter(agent, st.PAUSED, "missed_calls")
         if delay > 0:
-            call.timer = self.reactor.callLater(delay, self._requeue, call)
+            call.timer = self.reactor.callLater(delay, self._requeue_later, call)
         else:
             self._requeue(call)
         for agent in ringing:
             if agent.state == st.RINGING:
                 self._enter(agent, st.AVAILABLE)
 
+    def _requeue_later(self, call: QueuedCall) -> None:
+        call.timer = None  # this timer has fired
+        self._requeue(call)
+
     def _requeue(self, call: QueuedCall) -> None:
-        call.timer = None
         if not call.done:
             self.router.enqueue(call.queue_id, call.id, call.priority, call.seq)
             self._dispatch_queue(call.queue_id)
@@ -745,7 +738,7 @@ class ACD(service.Service):
             )
             return
         self._write(self.db.acd.update_callback(call.callback_id, "waiting", call.attempts))
-        call.timer = self.reactor.callLater(self.callback_retry_s, self._requeue, call)
+        call.timer = self.reactor.callLater(self.callback_retry_s, self._requeue_later, call)
 
     # ---- transfers ------------------------------------------------------------------------
 
