@@ -7,7 +7,6 @@ from typing import Any
 from twisted.internet import reactor, task
 from twisted.trial import unittest
 
-from appliance import config as config_mod
 from appliance import health
 from appliance.db import migrate
 from appliance.db.engine import create_engine
@@ -16,8 +15,7 @@ from drivers.asterisk.callmodel import CallEnded, CallStarted
 from drivers.asterisk.simulator.agi_caller import CallerScript, CallOutcome
 from drivers.asterisk.simulator.service import SwitchSimulator
 from drivers.asterisk.simulator.traffic import run_call
-from tests.conftest import free_port, write_config
-from tests.support.tmp import temp_dir
+from tests.support.acd_rig import simulated_switch
 
 HOSTILE_NAME = "<img src=x onerror=alert(1)>"
 
@@ -32,23 +30,7 @@ async def wait_for(predicate: Any, what: str, seconds: float = 5.0) -> None:
 
 class SwitchTests(unittest.TestCase):
     async def start(self) -> tuple[ApplianceMaster, SwitchSimulator, list[object]]:
-        tmp = temp_dir(self)
-        config = config_mod.load(write_config(tmp, switch=True))
-        sim = SwitchSimulator(
-            reactor,
-            ami_port=free_port(),
-            ami_username="ccbox",
-            ami_secret="s3cret",
-            agi_port=config.fastagi.port,
-        )
-        sim.startService()
-        self.addCleanup(sim.stopService)
-        config = config_mod.Config(
-            **{
-                **config.__dict__,
-                "ami": config_mod.AmiConfig("127.0.0.1", sim.ami_port, "ccbox", "s3cret"),
-            }
-        )
+        sim, config = simulated_switch(self)
         engine = create_engine(config.database_url)
         migrate.upgrade(engine)
         engine.dispose()

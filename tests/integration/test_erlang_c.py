@@ -23,9 +23,8 @@ from pathlib import Path
 import pytest
 
 from appliance.cli import resolved
-from appliance.db import migrate
 from appliance.db.connector import DBConnector
-from appliance.db.engine import create_engine
+from tests.support.inline_db import inline_db
 from tests.support.virtual_call_center import VirtualCenter, erlang_c, service_level
 
 AGENTS = 8
@@ -39,14 +38,8 @@ OCCUPANCY = 0.7
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[DBConnector]:
-    url = f"sqlite:///{tmp_path}/erlang.sqlite"
-    engine = create_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    connector = DBConnector(None, url, inline=True)  # type: ignore[arg-type]
-    resolved(connector.startService())
-    yield connector
-    resolved(connector.stopService())
+    with inline_db(tmp_path / "erlang.sqlite") as connector:
+        yield connector
 
 
 def seed(db: DBConnector) -> tuple[int, list[int]]:

@@ -33,6 +33,25 @@ async def wait_for(predicate: Any, what: str, seconds: float = 10.0) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def simulated_switch(
+    test: unittest.TestCase, devices: dict[str, Device] | None = None
+) -> tuple[SwitchSimulator, config_mod.Config]:
+    """A started switch simulator (stopped at cleanup) and a ccboxd config pointing at it."""
+    config = config_mod.load(write_config(temp_dir(test), switch=True))
+    sim = SwitchSimulator(
+        reactor,
+        ami_port=free_port(),
+        ami_username="ccbox",
+        ami_secret="s3cret",
+        agi_port=config.fastagi.port,
+        devices=devices or {},
+    )
+    sim.startService()
+    test.addCleanup(sim.stopService)
+    ami = config_mod.AmiConfig("127.0.0.1", sim.ami_port, "ccbox", "s3cret")
+    return sim, config_mod.Config(**{**config.__dict__, "ami": ami})
+
+
 class ACDRig(unittest.TestCase):
     def setUp(self) -> None:
         self.recorded: list[Any] = []
@@ -53,25 +72,7 @@ class ACDRig(unittest.TestCase):
         """Agents 1001 and 1002 (skill tech 5, PIN 1234 for 1001), the queue "support"
         (needs tech 3; ``queue`` settings), a black-listed number; ``setup(conn, ids)``
         adds rows (ids: skill "tech", queue "support", agents "1001"/"1002")."""
-        tmp = temp_dir(self)
-        config = config_mod.load(write_config(tmp, switch=True))
-        sim = SwitchSimulator(
-            reactor,
-            ami_port=free_port(),
-            ami_username="ccbox",
-            ami_secret="s3cret",
-            agi_port=config.fastagi.port,
-            devices=devices,
-        )
-        sim.startService()
-        self.addCleanup(sim.stopService)
-        self.sim = sim
-        config = config_mod.Config(
-            **{
-                **config.__dict__,
-                "ami": config_mod.AmiConfig("127.0.0.1", sim.ami_port, "ccbox", "s3cret"),
-            }
-        )
+        self.sim, config = simulated_switch(self, devices)
         engine = create_engine(config.database_url)
         migrate.upgrade(engine)
         with engine.begin() as conn:

@@ -18,22 +18,16 @@ from twisted.internet.task import Clock
 from acd import agent_state as st
 from acd.service import ACD, ACDError, Offer, Overflow, QueuedCall
 from appliance.cli import resolved
-from appliance.db import migrate, model
+from appliance.db import model
 from appliance.db.connector import DBConnector
-from appliance.db.engine import create_engine
 from appliance.eventbus import EventBus
+from tests.support.inline_db import inline_db
 
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[DBConnector]:
-    url = f"sqlite:///{tmp_path}/acd.sqlite"
-    engine = create_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    connector = DBConnector(None, url, inline=True)  # type: ignore[arg-type]
-    resolved(connector.startService())
-    yield connector
-    resolved(connector.stopService())
+    with inline_db(tmp_path / "acd.sqlite") as connector:
+        yield connector
 
 
 def seed(db: DBConnector, **queue_settings: Any) -> dict[str, int]:

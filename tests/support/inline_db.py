@@ -1,0 +1,27 @@
+"""A migrated SQLite database behind a DBConnector that runs its work inline (no threads):
+unit tests and virtual-time runs drive it from a Clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from appliance.cli import resolved
+from appliance.db import migrate
+from appliance.db.connector import DBConnector
+from appliance.db.engine import create_engine
+
+
+@contextmanager
+def inline_db(path: Path) -> Iterator[DBConnector]:
+    url = f"sqlite:///{path}"
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    connector = DBConnector(None, url, inline=True)  # type: ignore[arg-type]
+    resolved(connector.startService())
+    try:
+        yield connector
+    finally:
+        resolved(connector.stopService())
