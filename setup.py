@@ -50,6 +50,11 @@ setup(
         "CherryPy>=18.9",
         "pyserial>=3.5",
         "sounddevice>=0.4",
+        # IVR prompts: decode uploads (WAV/MP3/FLAC/OGG; the wheel bundles libsndfile),
+        # resample to the switch's 8 kHz, and the sample arrays both work on
+        "soundfile>=0.12",
+        "soxr>=0.3",
+        "numpy>=1.24",
         "Jinja2>=3.1",
         "argon2-cffi>=23.1",
         "Babel>=2.14",

@@ -8,6 +8,7 @@ PACKAGES=(
   python3 python3-venv python3-dev build-essential   # the venv and the Cython build
   postgresql                                          # the second database the tests run on
   libportaudio2                                       # sounddevice: the box's own sound card
+  espeak-ng                                           # TTS prompts, Chinese and English
   gettext                                             # msgfmt for checking catalogs by hand
   curl                                                # the README's health checks
 )
