@@ -612,6 +612,30 @@ class ACD(service.Service):
         self._publish_stats(call.queue_id)
         return True
 
+    async def schedule_callback(
+        self, queue: str | int, number: str, name: str = "", source: str = "ivr"
+    ) -> int | None:
+        """A callback for a caller who is not holding (a complaint left in the IVR, a web
+        request): written down, then in line at the back of the queue. Its id, or None when
+        the number cannot be dialed back."""
+        q = self.queue(queue)
+        if not CALLBACK_NUMBER.match(number):
+            return None
+        priority = self.priority_of(number)
+        requested = _utc(self.reactor.seconds())
+        callback_id = await self.db.acd.add_callback(
+            q.id, number, name[:128], priority, requested, source
+        )
+        self._restore_callback(
+            CallbackRow(
+                callback_id, q.id, number, name[:128], priority, requested, source, "waiting", 0
+            )
+        )
+        self.stats[q.id].callbacks += 1
+        self._publish_stats(q.id)
+        self._dispatch_queue(q.id)
+        return callback_id
+
     def _restore_callback(self, row: CallbackRow) -> None:
         if row.queue_id not in self.queues:
             return

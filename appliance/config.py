@@ -13,6 +13,7 @@ import argparse
 import configparser
 import ipaddress
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,19 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class SmtpConfig:
+    """Where voicemail notifications are sent from (host "" : no e-mail)."""
+
+    host: str = ""
+    port: int = 25
+    username: str = ""
+    password: str = ""
+    sender: str = "ccbox@localhost"
+    starttls: bool = False
+    timeout_s: int = 30
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     data_dir: Path
@@ -67,6 +81,7 @@ class Config:
     fastagi: FastAgiConfig
     web: WebConfig
     recording_dir: Path
+    smtp: SmtpConfig = SmtpConfig()
 
 
 # ---- value checkers: each returns the parsed value or raises ValueError(reason) ----------
@@ -150,6 +165,12 @@ def _abs_path(raw: str) -> Path:
     return path
 
 
+def _email(raw: str) -> str:
+    if not re.fullmatch(r"[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,190}", raw):
+        raise ValueError("must be an e-mail address like ccbox@example.com")
+    return raw
+
+
 def _db_url(raw: str) -> str:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
@@ -202,6 +223,15 @@ SCHEMA: dict[str, dict[str, tuple[_Checker, str | None]]] = {
     "recording": {
         # default: <data_dir>/recordings
         "dir": (_abs_path, None),
+    },
+    "smtp": {
+        "host": (_text, ""),
+        "port": (_port, "25"),
+        "username": (_text, ""),
+        "password": (_text, ""),
+        "sender": (_email, "ccbox@localhost"),
+        "starttls": (_bool, "no"),
+        "timeout_s": (_int_range(1, 300), "30"),
     },
 }
 
@@ -267,6 +297,15 @@ def parse(text: str, path: Path | str = "<string>") -> Config:
             secure_cookies=values["web", "secure_cookies"],
         ),
         recording_dir=values.get(("recording", "dir"), data_dir / "recordings"),
+        smtp=SmtpConfig(
+            host=values["smtp", "host"],
+            port=values["smtp", "port"],
+            username=values["smtp", "username"],
+            password=values["smtp", "password"],
+            sender=values["smtp", "sender"],
+            starttls=values["smtp", "starttls"],
+            timeout_s=values["smtp", "timeout_s"],
+        ),
     )
 
 
@@ -356,4 +395,16 @@ secure_cookies = no
 [recording]
 # Where call recordings are written (default: <data_dir>/recordings).
 # dir = /var/spool/ccbox/recordings
+
+[smtp]
+# The mail server new voicemail is announced through (with the audio attached).
+# Leave host empty to send no e-mail.
+host =
+port = 25
+username =
+password =
+sender = ccbox@localhost
+# yes: upgrade the connection with STARTTLS before logging in.
+starttls = no
+timeout_s = 30
 """

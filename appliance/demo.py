@@ -40,10 +40,14 @@ AGENTS = [
     ("1005", "David Chen 陈大卫", "Sales", {"sales": 6, "billing": 5, "english": 10}),
     ("1006", "Liu Yang 刘洋", "Billing", {"billing": 9, "mandarin": 10}),
 ]
-QUEUES = [
-    ("support", "Technical support 技术支持", {"tech": 3}),
-    ("sales", "Sales 销售", {"sales": 3}),
-    ("billing", "Billing 账务", {"billing": 3}),
+QUEUES: list[tuple[str, str, dict[str, int], dict[str, Any]]] = [
+    # group A of the sample flow: callers who want an agent wait at most two minutes,
+    # then may leave a message
+    ("support", "Technical support 技术支持", {"tech": 3}, {"max_wait_s": 120}),
+    ("sales", "Sales 销售", {"sales": 3}, {}),
+    ("billing", "Billing 账务", {"billing": 3}, {}),
+    # group B: calls back the customers who left a complaint
+    ("care", "Customer care 客户关怀", {"mandarin": 8}, {}),
 ]
 
 
@@ -97,15 +101,46 @@ def seed(config: config_mod.Config) -> str | None:
                 agent = resolved(db.agents.add(number, name, dept, f"PJSIP/{number}"))
                 for skill, level in levels.items():
                     resolved(db.agents.set_skill(agent.id, skill_ids[skill], level))
-            for qname, display, needs in QUEUES:
+            for qname, display, needs, settings in QUEUES:
                 resolved(
                     db.queues.add(
-                        qname, display, skills={skill_ids[s]: lvl for s, lvl in needs.items()}
+                        qname,
+                        display,
+                        skills={skill_ids[s]: lvl for s, lvl in needs.items()},
+                        **settings,
                     )
                 )
+        if not resolved(db.ivr.flows()):
+            _seed_ivr(db)
         return admin_password
     finally:
         resolved(db.stopService())
+
+
+def _seed_ivr(db: Any) -> None:
+    """The sample service-center flow, published and bound to every dialed number, with
+    its mailboxes and the account records it reads."""
+    from appliance.cli import resolved
+    from ivr import sample_center
+    from ivr.prompt_library import SYSTEM_SOUNDS
+    from ivr.validator import Catalog, validate
+
+    for number, name, kind, owner in sample_center.MAILBOXES:
+        resolved(db.voicemail.add_mailbox(number, name, kind, owner))
+    for key, fields in sample_center.ACCOUNTS.items():
+        resolved(db.ivr.put_record("accounts", key, fields))
+    doc = sample_center.flow()
+    catalog = Catalog(
+        prompts=SYSTEM_SOUNDS,
+        queues=frozenset(q.name for q in resolved(db.queues.list_all())),
+        mailboxes=frozenset(m for m, *_ in sample_center.MAILBOXES),
+    )
+    problems = validate(doc, catalog, sample_center.NAME)
+    if problems:  # the shipped flow is checked by the tests; this is a last guard
+        raise RuntimeError(f"the sample flow does not validate: {problems[0]}")
+    row = resolved(db.ivr.create_flow(sample_center.NAME, doc, "demo", "The sample center"))
+    resolved(db.ivr.publish(row.id, row.version, "demo"))
+    resolved(db.ivr.bind_did("*", row.id, "every number: the sample center"))
 
 
 def main(
@@ -152,8 +187,12 @@ def main(
     def drive(daemon: daemon_mod.Daemon) -> None:
         result["daemon"] = "ok"
         _staff(daemon)
+        d = defer.ensureDeferred(_render_prompts(daemon))
+        d.addCallback(lambda _: traffic(daemon))
+
+    def traffic(daemon: daemon_mod.Daemon) -> None:
         if sim is not None and sim.running:
-            sim.start_traffic(calls_per_s)
+            sim.start_traffic(calls_per_s, _sample_center_caller)
             print(
                 f"ccbox demo: simulated switch on AMI 127.0.0.1:{config.ami.port}, "
                 f"{calls_per_s:g} calls/s into FastAGI {config.fastagi.port}",
@@ -170,12 +209,38 @@ def main(
     return code if code else (0 if result["daemon"] == "ok" else 1)
 
 
+def _sample_center_caller(rng: Any, n: int) -> Any:
+    """A demo caller walking the sample flow: a path of keys, sometimes a spoken message."""
+    from drivers.asterisk.simulator.traffic import demo_caller
+    from ivr.sample_center import CALLER_PATHS
+
+    script = demo_caller(rng, n)
+    paths, weights = zip(*CALLER_PATHS, strict=True)
+    script.digits = rng.choices(paths, weights)[0]
+    script.message_s = rng.uniform(3, 20) if rng.random() < 0.8 else None
+    return script
+
+
 def _staff(daemon: daemon_mod.Daemon) -> None:
     """Every active agent of the demo center starts its shift logged in."""
     acd = daemon.master.acd
     for agent in acd.agents.values():
         if agent.status == "active" and agent.state == "logged_out":
             acd.login(agent.id)
+
+
+async def _render_prompts(daemon: daemon_mod.Daemon) -> None:
+    """The published flows' TTS prompts, rendered before the first caller arrives."""
+    from ivr.flow_model import parse
+
+    ivr = daemon.master.ivr
+    for row in await ivr.db.ivr.flows():
+        version = await ivr.db.ivr.published(row.id)
+        if version is not None:
+            try:
+                await ivr.prompts.render_flow(parse(version.graph))
+            except RuntimeError as exc:
+                print(f"ccbox demo: {exc} (calls will hear silence there)", file=sys.stderr)
 
 
 def _start_switch(reactor: Any, sim: Any) -> None:
@@ -197,6 +262,8 @@ async def _finish(
         result["calls_offered"] = await db.calls.count_since(started)
         result["calls_completed"] = await db.calls.count_completed(started)
         result.update(daemon.master.acd.totals())
+        result["ivr_steps"] = await db.calls.count_events("ivr_step", started)
+        result["voicemails"] = await db.voicemail.count()
         result["web"] = await _web_status(daemon.reactor, url + "login")
     except Exception as exc:  # reported, and the demo still stops
         print(f"ccbox demo: final check failed: {exc}", file=sys.stderr)

@@ -35,7 +35,11 @@ from drivers.asterisk.agi.session import AGISessionProtocol
 from drivers.asterisk.ami.client import AMIClient
 from drivers.asterisk.ami.protocol import AMIProtocol
 from drivers.asterisk.callmodel import UP, CallModel, ChannelHungUp, DialEnded, OriginateResult
-from ivr import placeholder
+from ivr import inbound
+from ivr.http_lookup import HTTPLookup
+from ivr.prompt_library import PromptLibrary
+from ivr.services import IVRServices
+from ivr.voicemail import Voicemail
 
 log = Logger(namespace="ccbox.master")
 
@@ -56,6 +60,18 @@ class ApplianceMaster(service.MultiService):
         # The ACD loads agents and queues before the switch can send the first call.
         self.acd = ACD(reactor, self.db, self.bus)
         self.acd.setServiceParent(self)
+        # The IVR: flows, prompts and voicemail, shared by every call and the web UI.
+        prompts = PromptLibrary(config.data_dir / "prompts", reactor)
+        self.ivr = IVRServices(
+            reactor,
+            self.db,
+            prompts,
+            Voicemail(
+                reactor, self.db, config.data_dir / "voicemail", prompts, config.smtp, self.bus
+            ),
+            self.acd,
+            HTTPLookup(reactor),
+        )
         self.ami: AMIClient | None = None
         self.callmodel: CallModel | None = None
         self.fastagi: FastAGIServer | None = None
@@ -101,21 +117,21 @@ class ApplianceMaster(service.MultiService):
         self.ami.setServiceParent(self)
 
     def _add_fastagi(self) -> None:
-        db, acd = self.db, self.acd
-        voicemail = self.config.data_dir / "voicemail"
+        acd = self.acd
+        ivr = self.ivr
         guard = PinGuard(self.reactor.seconds)
 
-        async def inbound(session: AGISessionProtocol) -> None:
-            await placeholder.inbound(session, db, acd, voicemail)
+        async def inbound_call(session: AGISessionProtocol) -> None:
+            await inbound.inbound(session, ivr)
 
         async def transfer_queue(session: AGISessionProtocol) -> None:
-            await placeholder.transferred(session, db, acd, "queue", voicemail)
+            await inbound.transferred(session, ivr, "queue")
 
         async def transfer_agent(session: AGISessionProtocol) -> None:
-            await placeholder.transferred(session, db, acd, "agent", voicemail)
+            await inbound.transferred(session, ivr, "agent")
 
         async def agent(session: AGISessionProtocol) -> None:
-            await phone_codes.run(session, acd, db, guard)
+            await phone_codes.run(session, acd, self.db, guard)
 
         async def callback(session: AGISessionProtocol) -> None:
             await callback_call.run(session, acd)
@@ -123,7 +139,7 @@ class ApplianceMaster(service.MultiService):
         # The FastAGI scripts the generated dialplan names (drivers/asterisk/confgen.py);
         # any other script name is refused.
         routes: dict[str, Callable[[AGISessionProtocol], Awaitable[object]]] = {
-            "inbound": inbound,
+            "inbound": inbound_call,
             "transfer-queue": transfer_queue,
             "transfer-agent": transfer_agent,
             "agent": agent,

@@ -492,6 +492,35 @@ class CallsComponent(_Component):
 
         return self.db.run(thd)
 
+    def count_events(self, kind: str, since: dt.datetime | None = None) -> defer.Deferred[int]:
+        """Call events of one kind (``ivr_step``: the IVR nodes walked)."""
+        e = model.call_events
+
+        def thd(conn: Connection) -> int:
+            q = sa.select(sa.func.count()).select_from(e).where(e.c.kind == kind)
+            if since is not None:
+                q = q.where(e.c.at >= since)
+            return int(conn.execute(q).scalar_one())
+
+        return self.db.run(thd)
+
+    def ivr_traffic(self, since: dt.datetime | None = None) -> defer.Deferred[dict[str, int]]:
+        """How many times each IVR node was walked: ``{"flow/node": count}``."""
+        e = model.call_events
+
+        def thd(conn: Connection) -> dict[str, int]:
+            q = sa.select(e.c.data).where(e.c.kind == "ivr_step")
+            if since is not None:
+                q = q.where(e.c.at >= since)
+            counts: dict[str, int] = {}
+            for (data,) in conn.execute(q):
+                step = json.loads(data)
+                key = f"{step.get('flow')}/{step.get('node')}"
+                counts[key] = counts.get(key, 0) + 1
+            return counts
+
+        return self.db.run(thd)
+
     def count_completed(self, since: dt.datetime | None = None) -> defer.Deferred[int]:
         """Calls that ended normally (disposition ``completed``), optionally since a time."""
 

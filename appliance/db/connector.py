@@ -30,6 +30,8 @@ if TYPE_CHECKING:
         SkillsComponent,
         UsersComponent,
     )
+    from appliance.db.ivr_store import IVRStore
+    from appliance.db.voicemail_store import VoicemailStore
 
 T = TypeVar("T")
 log = Logger(namespace="ccbox.db")
@@ -75,7 +77,7 @@ class DBConnector(service.Service):
         self._accepting = False
         self.inline = inline
 
-        from appliance.db import acd_store, components
+        from appliance.db import acd_store, components, ivr_store, voicemail_store
 
         self.users: UsersComponent = components.UsersComponent(self)
         self.agents: AgentsComponent = components.AgentsComponent(self)
@@ -83,6 +85,8 @@ class DBConnector(service.Service):
         self.queues: QueuesComponent = components.QueuesComponent(self)
         self.calls: CallsComponent = components.CallsComponent(self)
         self.acd: ACDStore = acd_store.ACDStore(self)
+        self.ivr: IVRStore = ivr_store.IVRStore(self)
+        self.voicemail: VoicemailStore = voicemail_store.VoicemailStore(self)
 
     # ---- lifecycle ----------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ voicemail, announcements, transfers, closed queues, and desk-phone login with a 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -142,8 +143,16 @@ class ACDFeatureTests(ACDRig):
         [path] = outcome.recorded
         self.assertTrue(path.startswith(str(master.config.data_dir / "voicemail" / "queue-")))
         events = dict(await master.db.calls.events(row["id"]))
-        self.assertEqual(events["voicemail_left"]["path"], path + ".wav")
         self.assertEqual(events["voicemail_left"]["seconds"], 0.5)
+        # The message is stored in the queue's mailbox, with the file Asterisk wrote.
+        [message] = await master.db.voicemail.messages()
+        queue_id = master.acd.queue("support").id
+        self.assertEqual(
+            (message.id, message.mailbox, message.duration_ms, message.call_id),
+            (events["voicemail_left"]["message"], f"queue-{queue_id}", 500, row["id"]),
+        )
+        self.assertEqual(master.config.data_dir / "voicemail" / message.path, Path(path + ".wav"))
+        self.assertTrue(Path(path + ".wav").is_file())
 
     async def test_the_holding_caller_hears_position_and_expected_wait(self) -> None:
         await self.start({}, announce_every_s=1)

@@ -31,7 +31,17 @@ class ACDSwitchTests(ACDRig):
         self.assertEqual((stats["answered"], stats["service_level"]), (1, 1.0))
         self.assertLess(stats["avg_wait_s"], 1.0)  # no poll interval between offer and ring
         kinds = [k for k, _ in await master.db.calls.events(row["id"])]
-        self.assertEqual(kinds, ["flow_start", "prompt", "queued", "answered", "hangup"])
+        self.assertEqual(
+            kinds, ["flow_start", "ivr_step", "queued", "answered", "ivr_step", "hangup"]
+        )
+        steps = [d for k, d in await master.db.calls.events(row["id"]) if k == "ivr_step"]
+        self.assertEqual(
+            [(s["node"], s["input"], s["branch"]) for s in steps],
+            [
+                ("welcome", "timeout", "failed"),
+                (f"queue-{master.acd.queue('support').id}", "answered", None),
+            ],
+        )
 
     async def test_no_answer_goes_to_the_next_agent(self) -> None:
         master = await self.start(

@@ -41,10 +41,12 @@ def test_fifty_concurrent_calls_each_leave_a_completed_call_row(tmp_path: Path) 
     finally:
         engine.dispose()
     assert len(rows) == 50
-    assert {r.disposition for r in rows} == {"completed"}
+    assert {r.disposition for r in rows} == {
+        "self_service"
+    }  # the built-in flow, no queues: the IVR alone
     assert all(r.ended_at is not None for r in rows)
     assert len({r.caller_number for r in rows}) == 50  # each call its own row
-    assert n_events == 150  # flow_start, prompt, hangup per call
+    assert n_events == 200  # flow_start, two ivr_steps (welcome, goodbye), hangup per call
 
 
 def test_daemon_logs_in_to_the_simulated_switch_and_calls_complete(tmp_path: Path) -> None:

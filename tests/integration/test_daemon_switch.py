@@ -65,7 +65,10 @@ class SwitchTests(unittest.TestCase):
     async def test_inbound_call_writes_the_call_and_the_call_model_follows_it(self) -> None:
         master, sim, published = await self.start()
         outcome = await self.call(master, sim, CallerScript(caller_name=HOSTILE_NAME))
-        self.assertEqual(outcome.commands, ["ANSWER", 'STREAM FILE ccbox-welcome ""', "HANGUP"])
+        self.assertEqual(
+            outcome.commands,
+            ["ANSWER", 'STREAM FILE ccbox-welcome ""', 'STREAM FILE ccbox-goodbye ""', "HANGUP"],
+        )
         row = await master.db.calls.get(1)
         assert row is not None
         self.assertEqual(
@@ -73,10 +76,10 @@ class SwitchTests(unittest.TestCase):
             (outcome.uniqueid, "13800138000", "4008001234", "DAHDI/1-1"),
         )
         self.assertEqual(row["caller_name"], HOSTILE_NAME)  # stored as given
-        self.assertEqual(row["disposition"], "completed")
+        self.assertEqual(row["disposition"], "self_service")
         self.assertIsNotNone(row["answered_at"])
         kinds = [k for k, _ in await master.db.calls.events(1)]
-        self.assertEqual(kinds, ["flow_start", "prompt", "hangup"])
+        self.assertEqual(kinds, ["flow_start", "ivr_step", "ivr_step", "hangup"])
         assert master.fastagi is not None
         self.assertEqual(len(master.fastagi.factory.sessions), 0)  # nothing leaked
 

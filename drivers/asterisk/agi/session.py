@@ -274,6 +274,16 @@ class AGISessionProtocol(LineOnlyReceiver):
         r = await self.command("SAY DIGITS", token(digits), text(escape_digits), timeout=600)
         return Playback(_digit(r.value), 0, r.value < 0)
 
+    async def say_number(self, number: int, escape_digits: str = "") -> Playback:
+        r = await self.command("SAY NUMBER", token(number), text(escape_digits), timeout=600)
+        return Playback(_digit(r.value), 0, r.value < 0)
+
+    async def say_date(self, epoch_s: int, escape_digits: str = "") -> Playback:
+        """SAY DATE: the day of ``epoch_s`` (seconds since 1970, UTC), in the channel's
+        language."""
+        r = await self.command("SAY DATE", token(epoch_s), text(escape_digits), timeout=600)
+        return Playback(_digit(r.value), 0, r.value < 0)
+
     async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> Digits:
         r = await self.command(
             "GET DATA", token(prompt), token(timeout_ms), token(max_digits), timeout=3600

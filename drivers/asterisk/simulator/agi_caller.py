@@ -15,8 +15,12 @@ events Asterisk would send: Newchannel, Newstate, DTMF, Dial*, Bridge*, MixMonit
 
 from __future__ import annotations
 
+import math
 import shlex
+import wave
+from array import array
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 from twisted.internet import defer
@@ -320,10 +324,16 @@ class SimulatedCall(LineOnlyReceiver):
         self.outcome.recorded.append(args[0] if args else "")
         self._recording = True
         speak = self.script.message_s
+        if speak is not None and timeout > 0:
+            speak = min(speak, timeout)
+        if speak is not None and len(args) > 1 and args[1] == "wav":
+            _write_message(args[0], speak)
         if self._digits and self._digits[0] in escape and speak is not None:
             self._later(speak, f"200 result={ord(self._press())} (dtmf) endpos={int(speak * 8000)}")
-        elif speak is not None and (timeout <= 0 or speak < timeout):
-            self._later(speak + 2, f"200 result=0 (timeout) endpos={int(speak * 8000)}")
+        elif speak is not None:
+            # silence detection ends it 2 s after the caller stops, the limit at the latest
+            end = speak + 2 if timeout <= 0 or speak < timeout else timeout
+            self._later(end, f"200 result=0 (timeout) endpos={int(speak * 8000)}")
         else:
             self._later(max(timeout, 0), "200 result=0 (timeout) endpos=0")
 
@@ -405,6 +415,23 @@ class SimulatedCall(LineOnlyReceiver):
     _COMMANDS: list[tuple[str, Any]] = []
 
 
+def _write_message(path: str, seconds: float) -> None:
+    """What Asterisk's RECORD FILE leaves on disk: ``<path>.wav``, 8 kHz 16-bit mono (here a
+    quiet 440 Hz tone for the caller's voice). Only absolute paths into existing folders,
+    as Asterisk needs."""
+    target = Path(f"{path}.wav")
+    if not target.is_absolute() or not target.parent.is_dir():
+        return
+    frames = int(min(seconds, 600) * 8000)
+    tone = array("h", (int(3000 * math.sin(2 * math.pi * 440 * i / 8000)) for i in range(80)))
+    samples = (tone * (frames // 80 + 1))[:frames]
+    with wave.open(str(target), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(samples.tobytes())
+
+
 def _worst(statuses: list[str]) -> str:
     """Dial's DIALSTATUS over several devices: the most telling failure."""
     for status in ("CANCEL", "BUSY", "NOANSWER", "CONGESTION", "CHANUNAVAIL"):
@@ -419,6 +446,7 @@ SimulatedCall._COMMANDS = [
     ("STREAM FILE", SimulatedCall._stream),
     ("SAY NUMBER", SimulatedCall._say),
     ("SAY DIGITS", SimulatedCall._say),
+    ("SAY DATE", SimulatedCall._say),
     ("RECORD FILE", SimulatedCall._record),
     ("GET DATA", SimulatedCall._get_data),
     ("WAIT FOR DIGIT", SimulatedCall._wait_digit),

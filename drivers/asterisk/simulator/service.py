@@ -8,6 +8,8 @@ into ccboxd's FastAGI port. Channels that the dialplan would hand to FastAGI (Or
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
 from typing import Any, cast
 
 from twisted.application import service
@@ -17,7 +19,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint
 from drivers.asterisk.simulator.agi_caller import CallerScript
 from drivers.asterisk.simulator.manager import ManagerFactory
 from drivers.asterisk.simulator.switch import Device, SimChannel, Switch
-from drivers.asterisk.simulator.traffic import PoissonTraffic, run_call
+from drivers.asterisk.simulator.traffic import PoissonTraffic, demo_caller, run_call
 
 
 class SwitchSimulator(service.MultiService):
@@ -62,8 +64,11 @@ class SwitchSimulator(service.MultiService):
         self._listener = self.reactor.listenTCP(port, self.manager, interface=bind)
         super().startService()
 
-    def start_traffic(self, calls_per_s: float) -> PoissonTraffic:
-        """Start Poisson arrivals now (e.g. once ccboxd is ready); stop it to end them."""
+    def start_traffic(
+        self, calls_per_s: float, script: Callable[[random.Random, int], CallerScript] | None = None
+    ) -> PoissonTraffic:
+        """Start Poisson arrivals now (e.g. once ccboxd is ready); stop it to end them.
+        ``script`` makes each caller (default: traffic.demo_caller)."""
         assert self.traffic is None, "traffic is already running"
         self.traffic = PoissonTraffic(
             self.reactor,
@@ -71,6 +76,7 @@ class SwitchSimulator(service.MultiService):
             *self.agi_address,
             calls_per_s,
             seed=self._seed,
+            script=script or demo_caller,
         )
         self.traffic.setServiceParent(self)
         return self.traffic

@@ -1,0 +1,110 @@
+"""E-mail about new voicemail, with the audio attached, through the configured SMTP server.
+
+Twisted's own SMTP client sends it (no thread, no blocking). Caller ID is attacker-
+controlled: it is stripped of control characters before it goes into a header (no header
+injection) and the body is plain text. A mail that cannot be sent is logged; the message
+itself is already stored and listed, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import re
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import threads
+from twisted.logger import Logger
+from twisted.mail import smtp
+
+from appliance.config import SmtpConfig
+
+log = Logger(namespace="ccbox.ivr.mail")
+MAX_ATTACHMENT = 10 * 1024 * 1024
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def clean(value: str, limit: int = 80) -> str:
+    """Header-safe text: no control characters (CR/LF above all), bounded."""
+    return _CONTROL.sub(" ", value)[:limit].strip()
+
+
+def build_message(
+    cfg: SmtpConfig,
+    to: str,
+    mailbox: str,
+    caller_number: str,
+    caller_name: str,
+    seconds: float,
+    received: str,
+    audio: bytes | None,
+    audio_name: str,
+) -> EmailMessage:
+    msg = EmailMessage()
+    number, name = clean(caller_number), clean(caller_name)
+    msg["Subject"] = f"New voicemail in mailbox {mailbox} from {number or 'unknown'}"
+    msg["From"] = cfg.sender
+    msg["To"] = to
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain=cfg.sender.rsplit("@", 1)[-1])
+    lines = [
+        f"Mailbox: {mailbox}",
+        f"From: {number or 'unknown'} {name}".rstrip(),
+        f"Received: {received}",
+        f"Length: {seconds:.0f} s",
+        "",
+        "The message is attached." if audio is not None else "The audio file is not attached.",
+    ]
+    msg.set_content("\n".join(lines))
+    if audio is not None:
+        msg.add_attachment(audio, maintype="audio", subtype="wav", filename=audio_name)
+    return msg
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        if path.stat().st_size > MAX_ATTACHMENT:
+            return None
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+async def notify(
+    reactor: Any,
+    cfg: SmtpConfig,
+    to: str,
+    mailbox: str,
+    caller_number: str,
+    caller_name: str,
+    seconds: float,
+    received: str,
+    audio_path: Path | None,
+) -> bool:
+    """Send the notification; False (and a log line) when it could not be sent."""
+    if not cfg.host or not to:
+        return False
+    audio = await threads.deferToThread(_read, audio_path) if audio_path is not None else None
+    msg = build_message(
+        cfg, to, mailbox, caller_number, caller_name, seconds, received, audio, "voicemail.wav"
+    )
+    d = smtp.sendmail(
+        cfg.host,
+        cfg.sender,
+        [to],
+        msg.as_bytes(),
+        port=cfg.port,
+        reactor=reactor,
+        username=cfg.username.encode() or None,
+        password=cfg.password.encode() or None,
+        requireAuthentication=bool(cfg.username),
+        requireTransportSecurity=cfg.starttls,
+    )
+    d.addTimeout(cfg.timeout_s, reactor)
+    try:
+        await d
+    except Exception as exc:
+        log.warn("voicemail e-mail to {to} not sent: {why}", to=to, why=exc)
+        return False
+    return True

@@ -1,0 +1,70 @@
+"""Handing a caller to the ACD and what happens when the queue gives it back.
+
+The caller waits in the queue (acd/caller.py) until an agent answers or the queue lets go:
+overflow into voicemail (the queue's mailbox), to an extension, or a goodbye. A flow can
+take over instead: a queue node with its ``unanswered`` output connected continues there.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from acd.caller import wait_in_queue
+from acd.service import EXTENSION
+
+if TYPE_CHECKING:
+    from acd.service import QueuedCall
+    from appliance.db.acd_store import ACDQueue
+    from drivers.asterisk.agi.session import AGISessionProtocol
+    from ivr.call_record import CallRecord
+    from ivr.services import IVRServices
+
+GOODBYE = "ccbox-goodbye"
+# Queue outcomes after which the caller is still with us (not answered, not transferred).
+UNANSWERED = ("voicemail", "extension", "overflow")
+
+
+async def wait(
+    services: IVRServices,
+    session: AGISessionProtocol,
+    call: CallRecord,
+    qcall: QueuedCall,
+    q: ACDQueue,
+) -> str:
+    """The caller waits; the outcome (answered, voicemail, extension, overflow, callback,
+    abandoned, ...) is written down and returned."""
+    acd = services.acd
+    assert acd is not None
+    call.queue_id = q.id
+    await call.event("queued", {"queue": q.name, "priority": qcall.priority})
+    outcome = await wait_in_queue(acd, session, qcall)
+    call.queue_id = qcall.queue_id
+    call.agent_id = qcall.agent.id if qcall.agent is not None else None
+    await call.event(outcome, {"agent": call.agent_id, "queue": call.queue_id})
+    call.disposition = {"answered": "completed"}.get(outcome, outcome)
+    if qcall.transferred:
+        call.disposition = "transferred"
+    return outcome
+
+
+async def queue_exit(
+    services: IVRServices,
+    session: AGISessionProtocol,
+    call: CallRecord,
+    qcall: QueuedCall,
+    outcome: str,
+) -> None:
+    """The queue's own ending for a caller it let go (voicemail, extension, goodbye)."""
+    if qcall.transferred or session.hung_up:
+        return
+    acd = services.acd
+    assert acd is not None
+    q = acd.queues[qcall.queue_id]
+    if outcome == "voicemail":
+        boxes = await services.db.voicemail.mailboxes()
+        box = next((b.number for b in boxes if b.owner_kind == "queue" and b.owner == q.name), None)
+        await services.voicemail.leave(session, call, box or f"queue-{q.id}")
+    elif outcome == "extension" and EXTENSION.match(qcall.exit_target):
+        await session.exec_("Dial", f"Local/{qcall.exit_target}@ccbox-extensions,60")
+    elif outcome in ("overflow", "callback"):
+        await session.stream_file(GOODBYE)

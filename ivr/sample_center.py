@@ -1,0 +1,227 @@
+"""The sample flow of a typical service center, shipped with the demo (and a starting point
+for a real one: open it in the editor, change the prompts, publish).
+
+Main menu: 1 account queries, 2 billing, 3 technical support, 4 sales, 8 complaints, 0 an
+agent. Each sub-menu has its own options, ``*`` returns to the previous menu and ``0`` reaches
+an agent (group A: the ``support`` queue). 8 records a complaint into mailbox 803 and asks
+group B (the ``care`` queue) to call the customer back. When nobody answers in group A the
+caller can leave a message in mailbox 801. Sales answers during opening hours, else takes a
+message in mailbox 802.
+
+Prompts are text-to-speech (English here; the editor offers Chinese and English voices).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+NAME = "service-center"
+GROUP_A = "support"
+GROUP_B = "care"
+MAILBOXES = [
+    ("801", "Service center messages", "department", "service"),
+    ("802", "Sales messages", "queue", "sales"),
+    ("803", "Complaints", "department", "care"),
+]
+# Account records the account menu reads out (book "accounts": key -> fields).
+ACCOUNTS = {"123456": {"balance": "250", "plan": "family"}, "888888": {"balance": "0"}}
+
+
+def _tts(text: str) -> dict[str, str]:
+    return {"tts": text, "lang": "en"}
+
+
+def _node(node_id: str, node_type: str, x: int, y: int, **props: Any) -> dict[str, Any]:
+    return {"id": node_id, "type": node_type, "x": x, "y": y, "props": props}
+
+
+def flow() -> dict[str, Any]:
+    nodes = [
+        _node(
+            "main",
+            "menu",
+            40,
+            200,
+            prompt=_tts(
+                "Welcome to the X X service center. For account queries press 1, for billing "
+                "press 2, for technical support press 3, for sales press 4, for complaints "
+                "press 8, for an agent press 0."
+            ),
+            options=["1", "2", "3", "4", "8", "0"],
+            timeout_s=5,
+            retries=2,
+        ),
+        # 1: accounts
+        _node(
+            "accounts",
+            "menu",
+            320,
+            40,
+            prompt=_tts(
+                "For your balance press 1. To change your account details press 2. "
+                "For an agent press 0. To go back press star."
+            ),
+            options=["1", "2", "0"],
+        ),
+        _node(
+            "ask-account",
+            "collect",
+            600,
+            20,
+            prompt=_tts("Please enter your account number, then press hash."),
+            variable="account",
+            min_digits=6,
+            max_digits=10,
+            retries=2,
+            invalid_prompt=_tts("That is not an account number."),
+        ),
+        _node(
+            "find-account",
+            "lookup",
+            880,
+            20,
+            source="record",
+            book="accounts",
+            key="${account}",
+            store="account",
+        ),
+        _node("balance-is", "play", 1160, 20, prompt=_tts("Your balance is")),
+        _node("say-balance", "say", 1440, 20, mode="number", value="${account_balance}"),
+        _node("not-found", "play", 1160, 120, prompt=_tts("We could not find that account.")),
+        # 2: billing
+        _node(
+            "billing",
+            "menu",
+            320,
+            200,
+            prompt=_tts(
+                "For your latest bill press 1. To pay by phone press 2. For a billing agent "
+                "press 0. To go back press star."
+            ),
+            options=["1", "2", "0"],
+        ),
+        _node(
+            "bill-sent",
+            "play",
+            600,
+            160,
+            prompt=_tts("Your latest bill has been sent to you by text message."),
+        ),
+        _node("pay-line", "transfer", 600, 240, kind="extension", number="8200"),
+        _node("billing-queue", "queue", 880, 240, queue="billing"),
+        # 3: technical support
+        _node(
+            "tech",
+            "menu",
+            320,
+            360,
+            prompt=_tts(
+                "For internet problems press 1. For phone problems press 2. For an agent "
+                "press 0. To go back press star."
+            ),
+            options=["1", "2", "0"],
+        ),
+        _node("tech-queue", "queue", 600, 360, queue=GROUP_A, priority=5),
+        # 4: sales, during opening hours
+        _node(
+            "sales-hours",
+            "time",
+            320,
+            480,
+            timezone="Asia/Shanghai",
+            open=[{"days": [0, 1, 2, 3, 4, 5], "from": "08:00", "to": "20:00"}],
+            holidays=["2027-01-01", "2027-02-06"],
+        ),
+        _node("sales-queue", "queue", 600, 460, queue="sales"),
+        _node(
+            "sales-closed",
+            "play",
+            600,
+            540,
+            prompt=_tts("Sales is closed now. Please leave a message after the tone."),
+        ),
+        _node("sales-mailbox", "voicemail", 880, 540, mailbox="802"),
+        # 8: complaints, called back by group B
+        _node(
+            "complaint",
+            "record",
+            320,
+            620,
+            prompt=_tts("Please tell us about your complaint after the tone, then hang up."),
+            kind="complaint",
+            mailbox="803",
+            callback_queue=GROUP_B,
+            max_s=180,
+        ),
+        _node(
+            "complaint-thanks",
+            "play",
+            600,
+            620,
+            prompt=_tts("Thank you. A member of our customer care team will call you back."),
+        ),
+        # 0: group A, with a message when nobody answers
+        _node("agent", "queue", 320, 760, queue=GROUP_A),
+        _node("no-agent", "voicemail", 600, 760, mailbox="801"),
+        _node("goodbye", "hangup", 1440, 400),
+    ]
+    edges = [
+        ("main", "1", "accounts"),
+        ("main", "2", "billing"),
+        ("main", "3", "tech"),
+        ("main", "4", "sales-hours"),
+        ("main", "8", "complaint"),
+        ("main", "0", "agent"),
+        ("main", "failed", "agent"),
+        ("accounts", "1", "ask-account"),
+        ("accounts", "2", "agent"),
+        ("accounts", "0", "agent"),
+        ("ask-account", "ok", "find-account"),
+        ("ask-account", "failed", "agent"),
+        ("find-account", "found", "balance-is"),
+        ("find-account", "not_found", "not-found"),
+        ("balance-is", "next", "say-balance"),
+        ("say-balance", "next", "goodbye"),
+        ("not-found", "next", "accounts"),
+        ("billing", "1", "bill-sent"),
+        ("billing", "2", "pay-line"),
+        ("billing", "0", "billing-queue"),
+        ("bill-sent", "next", "goodbye"),
+        ("pay-line", "failed", "billing-queue"),
+        ("tech", "1", "tech-queue"),
+        ("tech", "2", "tech-queue"),
+        ("tech", "0", "agent"),
+        ("sales-hours", "open", "sales-queue"),
+        ("sales-hours", "closed", "sales-closed"),
+        ("sales-hours", "holiday", "sales-closed"),
+        ("sales-closed", "next", "sales-mailbox"),
+        ("sales-mailbox", "next", "goodbye"),
+        ("complaint", "next", "complaint-thanks"),
+        ("complaint-thanks", "next", "goodbye"),
+        ("agent", "unanswered", "no-agent"),
+        ("no-agent", "next", "goodbye"),
+    ]
+    return {
+        "start": "main",
+        "nodes": nodes,
+        "edges": [{"from": a, "out": o, "to": b} for a, o, b in edges],
+    }
+
+
+# What demo callers press, with how often (the paths through the flow).
+CALLER_PATHS = [
+    ("0", 30),  # an agent
+    ("3", 10),  # tech menu, then a key after the prompt...
+    ("31", 15),
+    ("1", 3),
+    ("11123456#", 8),  # balance of a known account
+    ("119#119999#", 3),  # a wrong account number, then an unknown one
+    ("21", 6),
+    ("22", 4),
+    ("20", 6),
+    ("2*0", 4),  # billing, back, agent
+    ("4", 8),
+    ("8", 6),
+    ("9", 3),  # not an option
+    ("", 4),  # presses nothing
+]

@@ -1,0 +1,23 @@
+"""What the IVR needs from the rest of the daemon, in one bundle handed to each call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from acd.service import ACD
+    from appliance.db.connector import DBConnector
+    from ivr.prompt_library import PromptLibrary
+    from ivr.voicemail import Voicemail
+
+
+@dataclass
+class IVRServices:
+    reactor: Any
+    db: DBConnector
+    prompts: PromptLibrary
+    voicemail: Voicemail
+    acd: ACD | None = None
+    # (url, key, timeout) -> fields or None: the HTTP lookup (ivr/http_lookup.py)
+    http_lookup: Any = None
