@@ -12,7 +12,7 @@ import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from urllib.parse import quote
 
 import cherrypy
@@ -97,7 +97,7 @@ def set_session_cookie(ctx: WebContext, session: Session) -> None:
         morsel["secure"] = True
 
 
-def json_error(status: int, message: str) -> None:
+def json_error(status: int, message: str) -> NoReturn:
     raise JsonError(status, message)
 
 

@@ -21,8 +21,10 @@ from webui import access, i18n
 from webui.access import api, current_session, page, public
 from webui.acd_api import AcdApi
 from webui.context import WebContext
+from webui.ivr_api import IvrApi
 from webui.render import render
 from webui.sessions import SessionUser
+from webui.voicemail_api import VoicemailApi
 
 MAX_BODY = 1024 * 1024
 MAX_FIELD = 4096
@@ -110,6 +112,8 @@ class Api:
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
         self.acd = AcdApi(ctx)
+        self.ivr = IvrApi(ctx)
+        self.voicemail = VoicemailApi(ctx)
 
     @api()
     @cherrypy.tools.json_out()
