@@ -35,7 +35,7 @@ from drivers.asterisk.agi.session import AGISessionProtocol
 from drivers.asterisk.ami.client import AMIClient
 from drivers.asterisk.ami.protocol import AMIProtocol
 from drivers.asterisk.callmodel import UP, CallModel, ChannelHungUp, DialEnded, OriginateResult
-from ivr import inbound
+from ivr import inbound, voicemail_phone
 from ivr.http_lookup import HTTPLookup
 from ivr.prompt_library import PromptLibrary
 from ivr.services import IVRServices
@@ -136,6 +136,11 @@ class ApplianceMaster(service.MultiService):
         async def callback(session: AGISessionProtocol) -> None:
             await callback_call.run(session, acd)
 
+        mailbox_guard = PinGuard(self.reactor.seconds)
+
+        async def voicemail(session: AGISessionProtocol) -> None:
+            await voicemail_phone.run(session, ivr, mailbox_guard)
+
         # The FastAGI scripts the generated dialplan names (drivers/asterisk/confgen.py);
         # any other script name is refused.
         routes: dict[str, Callable[[AGISessionProtocol], Awaitable[object]]] = {
@@ -144,6 +149,7 @@ class ApplianceMaster(service.MultiService):
             "transfer-agent": transfer_agent,
             "agent": agent,
             "callback": callback,
+            "voicemail": voicemail,
         }
         cfg = self.config.fastagi
         self.fastagi = FastAGIServer(

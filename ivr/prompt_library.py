@@ -33,6 +33,14 @@ SYSTEM_SOUNDS = frozenset(
         "ccbox-message-saved",
         "ccbox-hold",
         "beep",
+        "ccbox-vm-mailbox",
+        "ccbox-vm-password",
+        "ccbox-vm-incorrect",
+        "ccbox-vm-locked",
+        "ccbox-vm-youhave",
+        "ccbox-vm-messages",
+        "ccbox-vm-deleted",
+        "ccbox-vm-nomore",
     }
 )
 PROMPT_PROPS = ("prompt", "timeout_prompt", "invalid_prompt")

@@ -133,6 +133,9 @@ exten => *74,1,AGI({agi}/agent,unpause)
  same => n,Hangup()
 exten => *75,1,AGI({agi}/agent,wrapup_done)
  same => n,Hangup()
+; Voicemail by phone: mailbox number and PIN, then the messages.
+exten => *98,1,AGI({agi}/voicemail)
+ same => n,Hangup()
 
 ; Callbacks: ccboxd originates the agent's phone into here (the exten is the callback's
 ; number in ccboxd); once the agent answers, ccboxd dials the customer.
