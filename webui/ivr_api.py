@@ -17,6 +17,7 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from appliance.db.components import DuplicateError
+from drivers.audio import soundcard
 from ivr import flow_model, prompt_audio, tts
 from ivr.flow_model import NODE_TYPES, FlowFormatError
 from ivr.flows import FlowError, FlowService, check_name
@@ -338,6 +339,81 @@ class IvrApi:
         )
         cherrypy.serving.response.status = 201
         return {"name": row.name, "duration_ms": row.duration_ms, "label": row.label}
+
+    # ---- the prompt studio: the box's own microphone and speaker -----------------------------
+
+    @api("admin")
+    @cherrypy.tools.json_out()
+    def sound_devices(self) -> list[dict[str, Any]]:
+        try:
+            devices: list[dict[str, Any]] = self.ctx.call(
+                threads.deferToThread, soundcard.list_devices
+            )
+        except soundcard.SoundcardError as exc:
+            access.json_error(503, str(exc))
+        return devices
+
+    @api("admin", methods=("POST",))
+    @cherrypy.tools.json_out()
+    def record_prompt(self) -> dict[str, Any]:
+        """Record ``seconds`` from the box's microphone into a new library prompt:
+        ``{"seconds", "label", "language", "device"}`` (device: a name or index; default
+        the system's)."""
+        body = _body()
+        seconds = body.get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            access.json_error(400, "seconds must be a number")
+        if not 0.5 <= seconds <= prompt_audio.MAX_DURATION_S:
+            access.json_error(400, f"seconds must be 0.5 to {prompt_audio.MAX_DURATION_S}")
+        label, language = _str(body, "label", 128), _str(body, "language", 2)
+        device = self._device(body)
+        try:
+            wav = self.ctx.call(threads.deferToThread, soundcard.record_wav, seconds, device)
+            converted = prompt_audio.convert_upload(wav)
+        except soundcard.SoundcardError as exc:
+            access.json_error(503, str(exc))
+        except prompt_audio.PromptAudioError as exc:
+            access.json_error(400, str(exc))
+        name = self._store_prompt(converted.wav)
+        row = self.ctx.call(
+            self.db.ivr.add_prompt,
+            name,
+            "recorded",
+            converted.duration_ms,
+            converted.sha256,
+            self._user(),
+            label,
+            language,
+        )
+        cherrypy.serving.response.status = 201
+        return {"name": row.name, "duration_ms": row.duration_ms, "label": row.label}
+
+    @api("admin", methods=("POST",))
+    @cherrypy.tools.json_out()
+    def preview(self) -> dict[str, Any]:
+        """Play a library prompt on the box's speaker: ``{"name", "device"}``."""
+        body = _body()
+        name = _str(body, "name", 64)
+        if name not in set(self.ctx.call(self.db.ivr.prompt_names)):
+            access.json_error(404, "no such prompt")
+        device = self._device(body)
+        path = self.ctx.master.ivr.prompts.path_of(name)
+        try:
+            data = path.read_bytes()
+            self.ctx.call(threads.deferToThread, soundcard.play_wav, data, device)
+        except OSError:
+            access.json_error(404, "the prompt's file is missing")
+        except soundcard.SoundcardError as exc:
+            access.json_error(503, str(exc))
+        return {"played": name}
+
+    def _device(self, body: dict[str, Any]) -> int | str | None:
+        device = body.get("device")
+        if device is None or (isinstance(device, int) and not isinstance(device, bool)):
+            return device
+        if isinstance(device, str) and 0 < len(device) <= 64:
+            return device
+        access.json_error(400, "device must be a device name or number")
 
     def _store_prompt(self, wav: bytes) -> str:
         name = f"p-{secrets.token_hex(6)}"
