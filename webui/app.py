@@ -25,6 +25,7 @@ from webui.ivr_api import IvrApi
 from webui.render import render
 from webui.sessions import SessionUser
 from webui.voicemail_api import VoicemailApi
+from webui.voicemail_pages import VoicemailPages
 
 MAX_BODY = 1024 * 1024
 MAX_FIELD = 4096
@@ -167,6 +168,7 @@ class Root:
         self.ctx = ctx
         self.admin = Admin(ctx)
         self.api = Api(ctx)
+        self.voicemail = VoicemailPages(ctx)
 
     @page()
     def index(self) -> str:

@@ -269,3 +269,38 @@ class VoicemailApiTests(WebTestCase):
         self.assertEqual(r.status, 400)
         r = await self.call(b.post_json, "/api/voicemail/mailboxes", {**body, "pin": ""}, token)
         self.assertEqual(r.status, 409)
+
+
+class VoicemailPageTests(WebTestCase):
+    _start = VoicemailApiTests._start
+
+    async def test_the_page_lists_escapes_and_acts(self) -> None:
+        await self._start()
+        b = await self.app.logged_in("agent")
+        page = await self.call(b.get, "/voicemail")
+        self.assertEqual(page.status, 200)
+        self.assertIn("&lt;img src=x onerror=alert(1)&gt;", page.body)
+        self.assertNotIn("<img src=x", page.body)
+        self.assertEqual(page.body.count("<audio"), 1)  # its own mailbox only
+        [mine] = await self.app.master.db.voicemail.messages("1001")
+        token = page.csrf()
+        r = await self.call(
+            b.post, "/voicemail/action", {"_csrf": token, "id": str(mine.id), "action": "heard"}
+        )
+        self.assertEqual((r.status, r.location.endswith("/voicemail")), (303, True))
+        self.assertTrue((await self.app.master.db.voicemail.message(mine.id)).heard)
+        [other] = await self.app.master.db.voicemail.messages("800")
+        r = await self.call(
+            b.post, "/voicemail/action", {"_csrf": token, "id": str(other.id), "action": "delete"}
+        )
+        self.assertEqual(r.status, 404)
+        self.assertIsNotNone(await self.app.master.db.voicemail.message(other.id))
+        r = await self.call(
+            b.post, "/voicemail/action", {"_csrf": token, "id": str(mine.id), "action": "rm -rf"}
+        )
+        self.assertEqual(r.status, 400)
+        r = await self.call(
+            b.post, "/voicemail/action", {"_csrf": token, "id": str(mine.id), "action": "delete"}
+        )
+        self.assertEqual(r.status, 303)
+        self.assertEqual(await self.app.master.db.voicemail.messages("1001"), [])
