@@ -37,18 +37,24 @@ MAX_INPUT = 64
 KEYS = set("0123456789*#")
 
 
+def N_(message: str) -> str:  # the gettext marker: extracted, translated by the web UI
+    return message
+
+
 @dataclass
 class TryEvent:
     kind: str
-    text: str
+    template: str  # English, with {name} fields: the web UI translates it, then fills it in
+    params: dict[str, Any] = field(default_factory=dict)
     node: str | None = None
     prompt: str | None = None
     tts: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, translate: Any = None) -> dict[str, Any]:
+        template = translate(self.template) if translate is not None else self.template
         return {
             "kind": self.kind,
-            "text": self.text,
+            "text": template.format(**self.params),
             "node": self.node,
             "prompt": self.prompt,
             "tts": self.tts,
@@ -71,12 +77,20 @@ class TryRun:
     _input: defer.Deferred[None] | None = None
     _settled: defer.Deferred[None] | None = None
 
-    def emit(self, kind: str, text: str, **kw: Any) -> None:
-        self.events.append(TryEvent(kind, text, **kw))
+    def emit(
+        self,
+        kind: str,
+        template: str,
+        node: str | None = None,
+        prompt: str | None = None,
+        tts: str | None = None,
+        **params: Any,
+    ) -> None:
+        self.events.append(TryEvent(kind, template, params, node, prompt, tts))
 
-    def new_events(self) -> list[dict[str, Any]]:
+    def new_events(self, translate: Any = None) -> list[dict[str, Any]]:
         fresh, self.sent = self.events[self.sent :], len(self.events)
-        return [e.as_dict() for e in fresh]
+        return [e.as_dict(translate) for e in fresh]
 
     def settle(self) -> defer.Deferred[None]:
         if self.waiting is not None or self.ended:
@@ -136,15 +150,15 @@ class TrySession:
 
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
         if not self.run.keys and not await self.run.wait_input("digit"):
-            self.run.emit("input", "no input (timeout)")
+            self.run.emit("input", N_("no input (timeout)"))
             return None
         digit = self.run.keys.pop(0)
-        self.run.emit("input", digit)
+        self.run.emit("input", N_("pressed {keys}"), keys=digit)
         return digit
 
     async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> Digits:
         if not self.run.keys and not await self.run.wait_input("digits"):
-            self.run.emit("input", "no input (timeout)")
+            self.run.emit("input", N_("no input (timeout)"))
             return Digits("", True, False)
         got = ""
         while self.run.keys and len(got) < max_digits:
@@ -152,20 +166,20 @@ class TrySession:
             if key == "#":
                 break
             got += key
-        self.run.emit("input", got or "#")
+        self.run.emit("input", N_("pressed {keys}"), keys=got or "#")
         return Digits(got, not got, False)
 
     async def say_digits(self, digits: str, keys: str = "") -> Playback:
-        self.run.emit("say", f"(says the digits {digits})")
+        self.run.emit("say", N_("says the digits {digits}"), digits=digits)
         return Playback(None, 0, False)
 
     async def say_number(self, number: int, keys: str = "") -> Playback:
-        self.run.emit("say", f"(says the number {number})")
+        self.run.emit("say", N_("says the number {number}"), number=number)
         return Playback(None, 0, False)
 
     async def say_date(self, epoch: int, keys: str = "") -> Playback:
         day = dt.datetime.fromtimestamp(epoch, dt.UTC).date().isoformat()
-        self.run.emit("say", f"(says the date {day})")
+        self.run.emit("say", N_("says the date {day}"), day=day)
         return Playback(None, 0, False)
 
     async def record_file(self, *args: Any, **kw: Any) -> Recording:
@@ -196,12 +210,19 @@ class _TryCall:
     async def event(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "ivr_step":
             branch = data["branch"]
-            text = f"{data['node']} -> {branch.lstrip('@') if branch else 'end'}"
-            self.run.emit("step", text, node=data["node"])
+            self.run.emit(
+                "step",
+                N_("{at} -> {branch}"),
+                data["node"],
+                at=data["node"],
+                branch=branch.lstrip("@") if branch else "end",
+            )
         elif kind == "flow_start":
-            self.run.emit("step", f"flow {data['flow']}")
+            self.run.emit("step", N_("flow {flow}"), flow=data["flow"])
         elif kind == "ivr_error":
-            self.run.emit("error", f"stopped at {data.get('node')}: {data.get('why')}")
+            self.run.emit(
+                "error", N_("stopped at {at}: {why}"), at=data.get("node"), why=data.get("why")
+            )
 
 
 class TryInterpreter(Interpreter):
@@ -216,44 +237,67 @@ class TryInterpreter(Interpreter):
         if ref is None:
             return None
         if ref.tts is not None:
-            self.try_run.emit("play", f"[{ref.lang}] {ref.tts}", tts=ref.tts, node=r.current)
+            self.try_run.emit(
+                "play",
+                N_("says ({lang}): {text}"),
+                r.current,
+                None,
+                ref.tts,
+                lang=ref.lang,
+                text=ref.tts,
+            )
         else:
-            self.try_run.emit("play", f"prompt {ref.name}", prompt=ref.name, node=r.current)
+            self.try_run.emit(
+                "play", N_("plays the prompt {name}"), r.current, ref.name, name=ref.name
+            )
         digit = await r.session.stream_file("", keys)
         if digit.digit is not None:
-            self.try_run.emit("input", f"{digit.digit} (during the prompt)")
+            self.try_run.emit("input", N_("pressed {keys} during the prompt"), keys=digit.digit)
         return digit.digit
 
     async def queue(self, r: Run, node: Node) -> tuple[str | None, str]:
         name, prio = node.props.get("queue"), node.props.get("priority", 0)
         self.try_run.emit(
-            "queue", f"the caller waits in queue {name} (priority {prio})", node=node.id
+            "queue",
+            N_("the caller waits in queue {queue} (priority {priority})"),
+            node.id,
+            queue=name,
+            priority=prio,
         )
         return None, "try"
 
     async def voicemail(self, r: Run, node: Node) -> tuple[str | None, str]:
         box = node.props.get("mailbox")
         self.try_run.emit(
-            "voicemail", f"the caller leaves a message in mailbox {box}", node=node.id
+            "voicemail",
+            N_("the caller leaves a message in mailbox {mailbox}"),
+            node.id,
+            mailbox=box,
         )
         return "next", "try"
 
     async def record(self, r: Run, node: Node) -> tuple[str | None, str]:
         await self._play(r, node.props.get("prompt"))
-        text = f"the caller records a {node.props.get('kind', 'message')}"
-        if node.props.get("callback_queue"):
-            text += f"; queue {node.props['callback_queue']} calls back"
-        self.try_run.emit("record", text, node=node.id)
+        queue = node.props.get("callback_queue")
+        if node.props.get("kind") == "complaint":
+            template = N_("the caller records a complaint")
+        else:
+            template = N_("the caller records a message")
+        self.try_run.emit("record", template, node.id)
+        if queue:
+            self.try_run.emit("record", N_("queue {queue} will call back"), node.id, queue=queue)
         return "next", "try"
 
     async def transfer(self, r: Run, node: Node) -> tuple[str | None, str]:
         number = node.props.get("number")
-        self.try_run.emit("transfer", f"the call is transferred to {number}", node=node.id)
+        self.try_run.emit(
+            "transfer", N_("the call is transferred to {number}"), node.id, number=number
+        )
         return None, "try"
 
     async def hangup(self, r: Run, node: Node) -> tuple[str | None, str]:
         await self._play(r, node.props.get("prompt") or "ccbox-goodbye")
-        self.try_run.emit("hangup", "hang up", node=node.id)
+        self.try_run.emit("hangup", N_("hang up"), node.id)
         return None, ""
 
 
@@ -294,10 +338,10 @@ class TryRuns:
         def ended(result: object) -> None:
             if isinstance(result, Failure):
                 if result.check(CallerGone):
-                    run.emit("hangup", "the caller hung up")
+                    run.emit("hangup", N_("the caller hung up"))
                 else:
-                    run.emit("error", f"the flow failed: {result.getErrorMessage()}")
-            run.emit("end", "end of the call")
+                    run.emit("error", N_("the flow failed: {why}"), why=result.getErrorMessage())
+            run.emit("end", N_("end of the call"))
             run.finish()
 
         d.addBoth(ended)

@@ -82,9 +82,7 @@ def problems_json(problems: list[Problem]) -> list[dict[str, Any]]:
 
 
 def run_json(run: TryRun) -> dict[str, Any]:
-    events = run.new_events()
-    for e in events:
-        e["text"] = i18n._(e["text"]) if e["kind"] == "end" else e["text"]
+    events = run.new_events(i18n._)
     return {"run": run.id, "events": events, "waiting": run.waiting, "ended": run.ended}
 
 
