@@ -8,6 +8,7 @@ threads; database and IVR calls are made on the reactor (``ctx.call``).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 from typing import TYPE_CHECKING, Any
@@ -231,6 +232,16 @@ class IvrApi:
             }
             for v in self.ctx.call(self.db.ivr.history, flow_id)
         ]
+
+    @api("admin", "supervisor")
+    @cherrypy.tools.json_out()
+    def traffic(self, days: str = "1") -> dict[str, int]:
+        """How many calls walked each node (``flow/node``) in the last ``days`` days."""
+        if not days.isdigit() or not 1 <= int(days) <= 366:
+            access.json_error(400, "days must be 1 to 366")
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(days=int(days))
+        counts: dict[str, int] = self.ctx.call(self.db.calls.ivr_traffic, since)
+        return counts
 
     # ---- try it ---------------------------------------------------------------------------
 

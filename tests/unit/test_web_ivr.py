@@ -3,6 +3,7 @@ try it), prompt uploads with bad files, and voicemail with its role checks."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import secrets
 import wave
@@ -100,6 +101,23 @@ class IvrApiTests(WebTestCase):
         self.assertEqual(r.status, 422)
         published = await self.app.master.db.ivr.published(flow_id)
         self.assertEqual(published.version, 2)
+
+    async def test_ivr_traffic_per_node(self) -> None:
+        await self._start()
+        db = self.app.master.db
+        now = dt.datetime.now(dt.UTC)
+        for node in ("main", "main", "billing"):
+            call = await db.calls.start(
+                uniqueid=f"u{node}{now.timestamp()}{secrets.token_hex(2)}",
+                linkedid="l",
+                direction="inbound",
+                started_at=now,
+            )
+            await db.calls.add_event(call, "ivr_step", now, {"flow": "f", "node": node})
+        r = await self.call(self.b.get, "/api/ivr/traffic?days=1")
+        self.assertEqual(r.json(), {"f/main": 2, "f/billing": 1})
+        r = await self.call(self.b.get, "/api/ivr/traffic?days=x")
+        self.assertEqual(r.status, 400)
 
     async def test_the_validator_speaks_chinese(self) -> None:
         await self._start()
