@@ -9,7 +9,8 @@ the outcome however the session ends.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from acd.service import ACDError
 from drivers.asterisk.agi.session import AGIConnectionLost, DeadChannel
@@ -29,78 +30,93 @@ GOODBYE = "ccbox-goodbye"
 async def inbound(session: AGISessionProtocol, services: IVRServices) -> None:
     env = session.env
     assert env is not None
+    call = await CallRecord.open(services.db, env)
+    await _to_the_end(session, call, _flow(session, services, call))
+
+
+async def _flow(session: AGISessionProtocol, services: IVRServices, call: CallRecord) -> None:
+    env = session.env
+    assert env is not None
     db, acd = services.db, services.acd
-    call = await CallRecord.open(db, env)
-    try:
-        await session.answer()
-        call.answered_at = now()
-        if acd is not None and acd.is_blacklisted(env.caller_number):
-            call.disposition = "blacklisted"
-            await call.event("blacklisted", {})
-            await session.stream_file(BLOCKED)
-            await session.hangup()
-            return
-        dialed = env.args[0] if env.args else env.dialed
-        flow_id = await db.ivr.flow_for_did(dialed)
-        version = await db.ivr.published(flow_id) if flow_id is not None else None
-        if version is None:
-            queues = list(acd.queues.values()) if acd is not None else []
-            version = default_flow(queues, env.args[1] if len(env.args) > 1 else None)
-        customer = await db.ivr.find_customer(env.caller_number) if env.caller_number else None
-        variables = {
-            "caller_number": env.caller_number[:80],
-            "caller_name": env.caller_name[:80],
-            "dialed": dialed[:32],
-            "customer_class": (customer or {}).get("class", ""),
-            "customer_name": (customer or {}).get("name", ""),
-            "last_input": "",
-        }
-        await Interpreter(services).run(session, call, version, variables)
-        if call.disposition == "completed" and call.agent_id is None:
-            call.disposition = "self_service"  # served by the IVR alone
-        if not session.hung_up:
-            await session.hangup()
-    except (DeadChannel, AGIConnectionLost, CallerGone):
-        call.caller_gone()
-    finally:
-        await call.close()
+    await session.answer()
+    call.answered_at = now()
+    if acd is not None and acd.is_blacklisted(env.caller_number):
+        call.disposition = "blacklisted"
+        await call.event("blacklisted", {})
+        await session.stream_file(BLOCKED)
+        await session.hangup()
+        return
+    dialed = env.args[0] if env.args else env.dialed
+    flow_id = await db.ivr.flow_for_did(dialed)
+    version = await db.ivr.published(flow_id) if flow_id is not None else None
+    if version is None:
+        queues = list(acd.queues.values()) if acd is not None else []
+        version = default_flow(queues, env.args[1] if len(env.args) > 1 else None)
+    customer = await db.ivr.find_customer(env.caller_number) if env.caller_number else None
+    variables = {
+        "caller_number": env.caller_number[:80],
+        "caller_name": env.caller_name[:80],
+        "dialed": dialed[:32],
+        "customer_class": (customer or {}).get("class", ""),
+        "customer_name": (customer or {}).get("name", ""),
+        "last_input": "",
+    }
+    await Interpreter(services).run(session, call, version, variables)
+    if call.disposition == "completed" and call.agent_id is None:
+        call.disposition = "self_service"  # served by the IVR alone
 
 
 async def transferred(session: AGISessionProtocol, services: IVRServices, kind: str) -> None:
     """A caller an agent transferred (blind) to a queue or to another agent."""
     env = session.env
     assert env is not None
-    acd = services.acd
-    assert acd is not None
     call_id = await services.db.calls.find(env.uniqueid)
     if call_id is None:  # not a call we know (a stale redirect): nothing to continue
         await session.hangup()
         return
     call = CallRecord(services.db, call_id, answered_at=now())
+    await _to_the_end(session, call, _requeue(session, services, call, kind))
+
+
+async def _requeue(
+    session: AGISessionProtocol, services: IVRServices, call: CallRecord, kind: str
+) -> None:
+    env = session.env
+    assert env is not None
+    acd = services.acd
+    assert acd is not None
     target = env.args[0] if env.args else ""
+    await call.event("transfer_in", {"kind": kind, "target": target})
+    priority = acd.priority_of(env.caller_number)
+    previous = acd.last_queue_of(env.uniqueid)
+    if kind == "agent":
+        fallback = previous if previous is not None else min(acd.queues)
+        qcall = acd.join_agent(
+            target, env.caller_number, env.uniqueid, env.channel, fallback, priority
+        )
+    else:
+        try:
+            queue_id = acd.queue(int(target)).id if target.isdigit() else -1
+        except ACDError:
+            queue_id = -1
+        if queue_id < 0:
+            call.disposition = "transfer_failed"
+            await session.stream_file(GOODBYE)
+            await session.hangup()
+            return
+        qcall = acd.join(queue_id, env.caller_number, env.uniqueid, priority, env.channel)
+    q = acd.queues[qcall.queue_id]
+    outcome = await queue_step.wait(services, session, call, qcall, q)
+    await queue_step.queue_exit(services, session, call, qcall, outcome)
+
+
+async def _to_the_end(
+    session: AGISessionProtocol, call: CallRecord, body: Coroutine[Any, Any, None]
+) -> None:
+    """Run the call's ``body``; hang up what is still up; a caller who went is written
+    down; the calls row is closed however it ends."""
     try:
-        await call.event("transfer_in", {"kind": kind, "target": target})
-        priority = acd.priority_of(env.caller_number)
-        previous = acd.last_queue_of(env.uniqueid)
-        if kind == "agent":
-            fallback = previous if previous is not None else min(acd.queues)
-            qcall = acd.join_agent(
-                target, env.caller_number, env.uniqueid, env.channel, fallback, priority
-            )
-        else:
-            try:
-                queue_id = acd.queue(int(target)).id if target.isdigit() else -1
-            except ACDError:
-                queue_id = -1
-            if queue_id < 0:
-                call.disposition = "transfer_failed"
-                await session.stream_file(GOODBYE)
-                await session.hangup()
-                return
-            qcall = acd.join(queue_id, env.caller_number, env.uniqueid, priority, env.channel)
-        q = acd.queues[qcall.queue_id]
-        outcome = await queue_step.wait(services, session, call, qcall, q)
-        await queue_step.queue_exit(services, session, call, qcall, outcome)
+        await body
         if not session.hung_up:
             await session.hangup()
     except (DeadChannel, AGIConnectionLost, CallerGone):

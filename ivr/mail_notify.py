@@ -9,6 +9,7 @@ itself is already stored and listed, so nothing is lost.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -30,29 +31,33 @@ def clean(value: str, limit: int = 80) -> str:
     return _CONTROL.sub(" ", value)[:limit].strip()
 
 
+@dataclass(frozen=True)
+class Notice:
+    """What the mail says: the message and who left it (caller ID: attacker-controlled)."""
+
+    to: str
+    mailbox: str
+    caller_number: str
+    caller_name: str
+    seconds: float
+    received: str
+
+
 def build_message(
-    cfg: SmtpConfig,
-    to: str,
-    mailbox: str,
-    caller_number: str,
-    caller_name: str,
-    seconds: float,
-    received: str,
-    audio: bytes | None,
-    audio_name: str,
+    cfg: SmtpConfig, notice: Notice, audio: bytes | None, audio_name: str
 ) -> EmailMessage:
     msg = EmailMessage()
-    number, name = clean(caller_number), clean(caller_name)
-    msg["Subject"] = f"New voicemail in mailbox {mailbox} from {number or 'unknown'}"
+    number, name = clean(notice.caller_number), clean(notice.caller_name)
+    msg["Subject"] = f"New voicemail in mailbox {notice.mailbox} from {number or 'unknown'}"
     msg["From"] = cfg.sender
-    msg["To"] = to
+    msg["To"] = notice.to
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = make_msgid(domain=cfg.sender.rsplit("@", 1)[-1])
     lines = [
-        f"Mailbox: {mailbox}",
+        f"Mailbox: {notice.mailbox}",
         f"From: {number or 'unknown'} {name}".rstrip(),
-        f"Received: {received}",
-        f"Length: {seconds:.0f} s",
+        f"Received: {notice.received}",
+        f"Length: {notice.seconds:.0f} s",
         "",
         "The message is attached." if audio is not None else "The audio file is not attached.",
     ]
@@ -71,28 +76,16 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
-async def notify(
-    reactor: Any,
-    cfg: SmtpConfig,
-    to: str,
-    mailbox: str,
-    caller_number: str,
-    caller_name: str,
-    seconds: float,
-    received: str,
-    audio_path: Path | None,
-) -> bool:
+async def notify(reactor: Any, cfg: SmtpConfig, notice: Notice, audio_path: Path | None) -> bool:
     """Send the notification; False (and a log line) when it could not be sent."""
-    if not cfg.host or not to:
+    if not cfg.host or not notice.to:
         return False
     audio = await threads.deferToThread(_read, audio_path) if audio_path is not None else None
-    msg = build_message(
-        cfg, to, mailbox, caller_number, caller_name, seconds, received, audio, "voicemail.wav"
-    )
+    msg = build_message(cfg, notice, audio, "voicemail.wav")
     d = smtp.sendmail(
         cfg.host,
         cfg.sender,
-        [to],
+        [notice.to],
         msg.as_bytes(),
         port=cfg.port,
         reactor=reactor,
@@ -105,6 +98,6 @@ async def notify(
     try:
         await d
     except Exception as exc:
-        log.warn("voicemail e-mail to {to} not sent: {why}", to=to, why=exc)
+        log.warn("voicemail e-mail to {to} not sent: {why}", to=notice.to, why=exc)
         return False
     return True

@@ -119,19 +119,10 @@ class Voicemail:
     def _mail(
         self, to: str, mailbox: str, number: str, name: str, seconds: float, file: str
     ) -> None:
-        d = defer.ensureDeferred(
-            mail_notify.notify(
-                self.reactor,
-                self.smtp,
-                to,
-                mailbox,
-                number,
-                name,
-                seconds,
-                now().strftime("%Y-%m-%d %H:%M:%S UTC"),
-                self.folder / mailbox / f"{file}.wav",
-            )
-        )
+        received = now().strftime("%Y-%m-%d %H:%M:%S UTC")
+        notice = mail_notify.Notice(to, mailbox, number, name, seconds, received)
+        audio = self.folder / mailbox / f"{file}.wav"
+        d = defer.ensureDeferred(mail_notify.notify(self.reactor, self.smtp, notice, audio))
         self.mails.add(d)
 
         def done(result: object) -> object:

@@ -23,6 +23,7 @@ from acd.service import ACDError, Agent
 from webui import access
 from webui.access import api, current_session
 from webui.context import WebContext
+from webui.json_body import json_object
 
 if TYPE_CHECKING:
     from acd.service import ACD
@@ -43,15 +44,6 @@ def agent_json(acd: ACD, agent: Agent) -> dict[str, Any]:
         "in_state_s": round(now - agent.since, 1),
         "device": agent.device,
     }
-
-
-def _body() -> dict[str, Any]:
-    from webui.app import read_json_body
-
-    body = read_json_body()
-    if not isinstance(body, dict):
-        access.json_error(400, "send a JSON object")
-    return body
 
 
 def _text(body: dict[str, Any], name: str, max_len: int, default: str = "") -> str:
@@ -99,7 +91,7 @@ class AcdApi:
         if request.method == "GET":
             target = self._target(_bounded(agent, 16))
             return agent_json(self.acd, target)
-        body = _body()
+        body = json_object()
         action = _text(body, "action", 16)
         if action not in ACTIONS:
             access.json_error(400, f"action must be one of {', '.join(ACTIONS)}")
@@ -128,7 +120,7 @@ class AcdApi:
     @api(methods=("POST",))
     @cherrypy.tools.json_out()
     def transfer(self) -> dict[str, Any]:
-        body = _body()
+        body = json_object()
         kind = _text(body, "kind", 16)
         if kind not in TRANSFER_KINDS:
             access.json_error(400, f"kind must be one of {', '.join(TRANSFER_KINDS)}")

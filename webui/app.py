@@ -22,12 +22,12 @@ from webui.access import api, current_session, page, public
 from webui.acd_api import AcdApi
 from webui.context import WebContext
 from webui.ivr_api import IvrApi
+from webui.json_body import MAX_BODY, read_json_body
 from webui.render import render
 from webui.sessions import SessionUser
 from webui.voicemail_api import VoicemailApi
 from webui.voicemail_pages import VoicemailPages
 
-MAX_BODY = 1024 * 1024
 MAX_FIELD = 4096
 log = Logger(namespace="ccbox.web")
 
@@ -60,21 +60,6 @@ def user_json(u: UserRow) -> dict[str, Any]:
         "locale": u.locale,
         "active": u.active,
     }
-
-
-def read_json_body() -> Any:
-    request = cherrypy.serving.request
-    ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
-    if ctype != "application/json":
-        access.json_error(415, "send the body as application/json")
-    try:
-        raw = request.body.read()
-    except cherrypy.HTTPError:
-        access.json_error(413, f"body larger than {MAX_BODY} bytes")
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):
-        access.json_error(400, "the body is not valid JSON")
 
 
 class UsersAdmin:

@@ -28,6 +28,7 @@ from ivr.validator import Problem
 from webui import access, i18n
 from webui.access import api, current_session
 from webui.context import WebContext
+from webui.json_body import json_object
 
 if TYPE_CHECKING:
     from appliance.db.ivr_store import FlowRow
@@ -35,15 +36,6 @@ if TYPE_CHECKING:
 log = Logger(namespace="ccbox.web.ivr")
 MAX_UPLOAD = prompt_audio.MAX_UPLOAD_BYTES
 LANGUAGES = ("en", "zh")
-
-
-def _body() -> dict[str, Any]:
-    from webui.app import read_json_body
-
-    body = read_json_body()
-    if not isinstance(body, dict):
-        access.json_error(400, "send a JSON object")
-    return body
 
 
 def _int(value: Any, name: str) -> int:
@@ -144,7 +136,7 @@ class IvrApi:
     def flows(self) -> Any:
         if cherrypy.serving.request.method == "GET":
             return [flow_json(f) for f in self.ctx.call(self.db.ivr.flows)]
-        body = _body()
+        body = json_object()
         name = _str(body, "name", 64)
         description = _str(body, "description", 255)
         graph = body.get("graph") or {"start": "", "nodes": [], "edges": []}
@@ -179,7 +171,7 @@ class IvrApi:
     @api("admin", methods=("POST",))
     @cherrypy.tools.json_out()
     def save(self) -> dict[str, Any]:
-        body = _body()
+        body = json_object()
         flow_id = _int(body.get("id"), "id")
         graph = self._graph(body)
         try:
@@ -192,7 +184,7 @@ class IvrApi:
     @api("admin", methods=("POST",))
     @cherrypy.tools.json_out()
     def validate(self) -> dict[str, Any]:
-        body = _body()
+        body = json_object()
         name = _str(body, "name", 64)
         problems = self._async(self.service.check, body.get("graph"), name)
         return {"problems": problems_json(problems)}
@@ -200,7 +192,7 @@ class IvrApi:
     @api("admin", methods=("POST",))
     @cherrypy.tools.json_out()
     def publish(self) -> dict[str, Any]:
-        body = _body()
+        body = json_object()
         flow_id, version = _int(body.get("id"), "id"), _int(body.get("version"), "version")
         try:
             problems = self._async(self.service.publish, flow_id, version, self._user())
@@ -248,7 +240,7 @@ class IvrApi:
     @api("admin", methods=("POST",))
     @cherrypy.tools.json_out()
     def try_(self) -> dict[str, Any]:
-        body = _body()
+        body = json_object()
         graph = self._graph(body)
         try:
             run = self._async(self.tries.start, graph, _str(body, "name", 64, "draft"))
@@ -259,7 +251,7 @@ class IvrApi:
     @api("admin", methods=("POST",))
     @cherrypy.tools.json_out()
     def try_input(self) -> dict[str, Any]:
-        body = _body()
+        body = json_object()
         run_id = _str(body, "run", 32)
         keys = _str(body, "input", 64)
         try:
@@ -304,26 +296,14 @@ class IvrApi:
             converted = prompt_audio.convert_upload(data)
         except prompt_audio.PromptAudioError as exc:
             access.json_error(400, str(exc))
-        name = self._store_prompt(converted.wav)
-        row = self.ctx.call(
-            self.db.ivr.add_prompt,
-            name,
-            "upload",
-            converted.duration_ms,
-            converted.sha256,
-            self._user(),
-            label,
-            language,
-        )
-        log.info("{user} uploaded prompt {name}", user=self._user(), name=name)
-        cherrypy.serving.response.status = 201
-        return {"name": row.name, "duration_ms": row.duration_ms, "label": row.label}
+        log.info("{user} uploaded a prompt", user=self._user())
+        return self._save_prompt(converted.wav, "upload", converted.duration_ms, label, language)
 
     @api("admin", methods=("POST",))
     @cherrypy.tools.json_out()
     def tts_prompt(self) -> dict[str, Any]:
         """A library prompt spoken by text-to-speech: ``{"text", "lang", "label"}``."""
-        body = _body()
+        body = json_object()
         text, lang = _str(body, "text", tts.MAX_TEXT), _str(body, "lang", 2, "en")
         label = _str(body, "label", 128)
         cache = self.ctx.master.ivr.prompts.tts_dir
@@ -333,21 +313,9 @@ class IvrApi:
             access.json_error(400, str(exc))
         except tts.TTSError as exc:
             access.json_error(503, str(exc))
-        wav = result.path.read_bytes()
-        name = self._store_prompt(wav)
-        row = self.ctx.call(
-            self.db.ivr.add_prompt,
-            name,
-            "tts",
-            result.duration_ms,
-            hashlib.sha256(wav).hexdigest(),
-            self._user(),
-            label,
-            lang,
-            text,
+        return self._save_prompt(
+            result.path.read_bytes(), "tts", result.duration_ms, label, lang, text
         )
-        cherrypy.serving.response.status = 201
-        return {"name": row.name, "duration_ms": row.duration_ms, "label": row.label}
 
     # ---- the prompt studio: the box's own microphone and speaker -----------------------------
 
@@ -368,7 +336,7 @@ class IvrApi:
         """Record ``seconds`` from the box's microphone into a new library prompt:
         ``{"seconds", "label", "language", "device"}`` (device: a name or index; default
         the system's)."""
-        body = _body()
+        body = json_object()
         seconds = body.get("seconds")
         if isinstance(seconds, bool) or not isinstance(seconds, int | float):
             access.json_error(400, "seconds must be a number")
@@ -383,25 +351,13 @@ class IvrApi:
             access.json_error(503, str(exc))
         except prompt_audio.PromptAudioError as exc:
             access.json_error(400, str(exc))
-        name = self._store_prompt(converted.wav)
-        row = self.ctx.call(
-            self.db.ivr.add_prompt,
-            name,
-            "recorded",
-            converted.duration_ms,
-            converted.sha256,
-            self._user(),
-            label,
-            language,
-        )
-        cherrypy.serving.response.status = 201
-        return {"name": row.name, "duration_ms": row.duration_ms, "label": row.label}
+        return self._save_prompt(converted.wav, "recorded", converted.duration_ms, label, language)
 
     @api("admin", methods=("POST",))
     @cherrypy.tools.json_out()
     def preview(self) -> dict[str, Any]:
         """Play a library prompt on the box's speaker: ``{"name", "device"}``."""
-        body = _body()
+        body = json_object()
         name = _str(body, "name", 64)
         if name not in set(self.ctx.call(self.db.ivr.prompt_names)):
             access.json_error(404, "no such prompt")
@@ -423,6 +379,25 @@ class IvrApi:
         if isinstance(device, str) and 0 < len(device) <= 64:
             return device
         access.json_error(400, "device must be a device name or number")
+
+    def _save_prompt(
+        self, wav: bytes, source: str, duration_ms: int, label: str, language: str, text: str = ""
+    ) -> dict[str, Any]:
+        """The file under a name of ours, then its row; the 201 answer."""
+        name = self._store_prompt(wav)
+        row = self.ctx.call(
+            self.db.ivr.add_prompt,
+            name,
+            source,
+            duration_ms,
+            hashlib.sha256(wav).hexdigest(),
+            self._user(),
+            label,
+            language,
+            text,
+        )
+        cherrypy.serving.response.status = 201
+        return {"name": row.name, "duration_ms": row.duration_ms, "label": row.label}
 
     def _store_prompt(self, wav: bytes) -> str:
         name = f"p-{secrets.token_hex(6)}"

@@ -18,6 +18,7 @@ from appliance.db.components import DuplicateError
 from webui import access
 from webui.access import api, current_session
 from webui.context import WebContext
+from webui.json_body import json_object
 
 if TYPE_CHECKING:
     from appliance.db.voicemail_store import MailboxRow, VoicemailRow
@@ -128,15 +129,6 @@ class VoicemailAccess:
         log.info("{user} deleted voicemail {id}", user=user.username, id=m.id)
 
 
-def _body() -> dict[str, Any]:
-    from webui.app import read_json_body
-
-    body = read_json_body()
-    if not isinstance(body, dict):
-        access.json_error(400, "send a JSON object")
-    return body
-
-
 def _as_json_errors(fn: Any, *args: Any) -> Any:
     try:
         return fn(*args)
@@ -165,7 +157,7 @@ class VoicemailApi:
     @api(methods=("POST",))
     @cherrypy.tools.json_out()
     def mark(self) -> dict[str, Any]:
-        body = _body()
+        body = json_object()
         heard = body.get("heard", True)
         if not isinstance(heard, bool):
             access.json_error(400, "heard must be true or false")
@@ -175,7 +167,7 @@ class VoicemailApi:
     @api(methods=("POST",))
     @cherrypy.tools.json_out()
     def forward(self) -> dict[str, Any]:
-        body = _body()
+        body = json_object()
         mailbox = body.get("mailbox")
         if not isinstance(mailbox, str) or len(mailbox) > 32:
             access.json_error(400, "mailbox must be text of at most 32 characters")
@@ -184,7 +176,7 @@ class VoicemailApi:
     @api(methods=("POST",))
     @cherrypy.tools.json_out()
     def delete(self) -> dict[str, Any]:
-        _as_json_errors(self.access.delete, _body().get("id"))
+        _as_json_errors(self.access.delete, json_object().get("id"))
         return {"ok": True}
 
     @api(*EVERY_MAILBOX, methods=("GET", "POST"))
@@ -197,7 +189,7 @@ class VoicemailApi:
         assert user is not None
         if user.role != "admin":
             access.json_error(403, "only an admin adds mailboxes")
-        body = _body()
+        body = json_object()
         fields: dict[str, Any] = {}
         for name, limit in (
             ("number", 16),

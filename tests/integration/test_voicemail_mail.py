@@ -118,17 +118,10 @@ class VoicemailMailTests(IVRTestCase):
 
     def test_caller_id_cannot_inject_headers(self) -> None:
         cfg = SmtpConfig(host="mail", sender="box@cc.test")
-        msg = mail_notify.build_message(
-            cfg,
-            "a@cc.test",
-            "801",
-            "139\r\nBcc: victim@cc.test",
-            "Evil\nX-Y: z",
-            3.0,
-            "now",
-            None,
-            "v.wav",
+        notice = mail_notify.Notice(
+            "a@cc.test", "801", "139\r\nBcc: victim@cc.test", "Evil\nX-Y: z", 3.0, "now"
         )
+        msg = mail_notify.build_message(cfg, notice, None, "v.wav")
         again = parsed(msg.as_bytes())
         self.assertIsNone(again["Bcc"])
         self.assertIsNone(again["X-Y"])
@@ -138,10 +131,8 @@ class VoicemailMailTests(IVRTestCase):
 
     async def test_notify_refuses_without_a_server_or_address(self) -> None:
         cfg = SmtpConfig()
-        self.assertFalse(
-            await mail_notify.notify(reactor, cfg, "a@b.c", "1", "2", "3", 1.0, "now", None)
-        )
+        notice = mail_notify.Notice("a@b.c", "1", "2", "3", 1.0, "now")
+        self.assertFalse(await mail_notify.notify(reactor, cfg, notice, None))
         cfg = dataclasses.replace(cfg, host="127.0.0.1")
-        self.assertFalse(
-            await mail_notify.notify(reactor, cfg, "", "1", "2", "3", 1.0, "now", None)
-        )
+        notice = dataclasses.replace(notice, to="")
+        self.assertFalse(await mail_notify.notify(reactor, cfg, notice, None))

@@ -1,0 +1,35 @@
+"""Reading a JSON request body: the content type, the size limit, the syntax, the shape."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import cherrypy
+
+from webui import access
+
+MAX_BODY = 1024 * 1024
+
+
+def read_json_body() -> Any:
+    request = cherrypy.serving.request
+    ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
+    if ctype != "application/json":
+        access.json_error(415, "send the body as application/json")
+    try:
+        raw = request.body.read()
+    except cherrypy.HTTPError:
+        access.json_error(413, f"body larger than {MAX_BODY} bytes")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        access.json_error(400, "the body is not valid JSON")
+
+
+def json_object() -> dict[str, Any]:
+    """The body, which must be a JSON object (400 otherwise)."""
+    body = read_json_body()
+    if not isinstance(body, dict):
+        access.json_error(400, "send a JSON object")
+    return body
