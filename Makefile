@@ -53,7 +53,7 @@ screenshots: deps
 messages: deps
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _ --no-location --sort-output \
 		--project ccbox -o webui/locale/ccbox.pot .
-	$(BIN)/pybabel update -i webui/locale/ccbox.pot -d webui/locale -D ccbox --no-location
+	$(BIN)/pybabel update -N -i webui/locale/ccbox.pot -d webui/locale -D ccbox
 
 clean:
 	rm -rf build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -39,6 +39,10 @@ BUILTIN_VARIABLES = (
 )
 
 
+def N_(message: str) -> str:  # the gettext marker: extracted, translated by the web UI
+    return message
+
+
 class FlowFormatError(ValueError):
     """The document is not a flow at all (wrong shape); the validator explains the rest."""
 
@@ -55,20 +59,32 @@ class NodeType:
 NODE_TYPES: dict[str, NodeType] = {
     t.name: t
     for t in (
-        NodeType("play", ("next",), ("next",), description="Play a prompt or TTS text"),
-        NodeType("menu", ("failed",), takes_input=True, description="Prompt, digit -> branch"),
-        NodeType("collect", ("ok", "failed"), ("ok",), True, "Collect digits into a variable"),
-        NodeType("say", ("next",), ("next",), description="Say digits, a number or a date"),
-        NodeType("lookup", ("found", "not_found"), ("found", "not_found"), description="Look up"),
-        NodeType("condition", ("true", "false"), ("true", "false"), description="Branch on a test"),
-        NodeType("time", ("open", "closed", "holiday"), ("open", "closed"), description="Hours"),
-        NodeType("queue", ("unanswered",), description="Hand the caller to an ACD queue"),
-        NodeType("voicemail", ("next",), takes_input=True, description="Leave a message"),
-        NodeType("record", ("next",), takes_input=True, description="Record a message"),
-        NodeType("transfer", ("failed",), description="Transfer to an extension or number"),
-        NodeType("set", ("next",), ("next",), description="Set a flow variable"),
-        NodeType("goto", (), description="Continue in another flow"),
-        NodeType("hangup", (), description="Say goodbye and hang up"),
+        NodeType("play", ("next",), ("next",), description=N_("Play a prompt or TTS text")),
+        NodeType("menu", ("failed",), takes_input=True, description=N_("Prompt, digit -> branch")),
+        NodeType(
+            "collect",
+            ("ok", "failed"),
+            ("ok",),
+            True,
+            description=N_("Collect digits into a variable"),
+        ),
+        NodeType("say", ("next",), ("next",), description=N_("Say digits, a number or a date")),
+        NodeType(
+            "lookup", ("found", "not_found"), ("found", "not_found"), description=N_("Look up")
+        ),
+        NodeType(
+            "condition", ("true", "false"), ("true", "false"), description=N_("Branch on a test")
+        ),
+        NodeType(
+            "time", ("open", "closed", "holiday"), ("open", "closed"), description=N_("Hours")
+        ),
+        NodeType("queue", ("unanswered",), description=N_("Hand the caller to an ACD queue")),
+        NodeType("voicemail", ("next",), takes_input=True, description=N_("Leave a message")),
+        NodeType("record", ("next",), takes_input=True, description=N_("Record a message")),
+        NodeType("transfer", ("failed",), description=N_("Transfer to an extension or number")),
+        NodeType("set", ("next",), ("next",), description=N_("Set a flow variable")),
+        NodeType("goto", (), description=N_("Continue in another flow")),
+        NodeType("hangup", (), description=N_("Say goodbye and hang up")),
     )
 }
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from appliance.db.ivr_store import FlowRow, NotFound
-from ivr.flow_model import parse
+from ivr.flow_model import N_, parse
 from ivr.prompt_library import SYSTEM_SOUNDS
 from ivr.validator import Catalog, Problem, validate
 
@@ -79,6 +79,6 @@ class FlowService:
         try:
             await self.services.prompts.render_flow(parse(found.graph))
         except RuntimeError as exc:
-            return [Problem(None, "text-to-speech failed: {why}", {"why": str(exc)})]
+            return [Problem(None, N_("text-to-speech failed: {why}"), {"why": str(exc)})]
         await db.ivr.publish(flow_id, version, author)
         return []
