@@ -12,9 +12,10 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from twisted.internet import defer
+from twisted.internet import defer, protocol
 from twisted.logger import Logger
-from twisted.web.client import Agent, readBody
+from twisted.web.client import Agent, ResponseDone
+from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers
 
 log = Logger(namespace="ccbox.ivr.http")
@@ -52,19 +53,33 @@ class HTTPLookup:
         return {str(k)[:32]: str(v)[:256] for k, v in list(data.items())[:MAX_FIELDS]}
 
     def _body(self, response: Any) -> defer.Deferred[tuple[int, bytes]]:
-        if response.length is not None and response.length != -1 and response.length > MAX_BODY:
-            response.deliverBody(_Discard())
-            return defer.succeed((413, b""))
-        d: defer.Deferred[bytes] = readBody(response)
-        return d.addCallback(lambda body: (response.code, body[:MAX_BODY]))
+        done: defer.Deferred[bytes] = defer.Deferred()
+        response.deliverBody(_Bounded(done, MAX_BODY))
+        return done.addCallback(lambda body: (response.code, body))
 
 
-class _Discard:
-    def makeConnection(self, transport: Any) -> None:
-        transport.stopProducing()
+class _Bounded(protocol.Protocol):
+    """Collects a response body up to ``limit`` bytes; a bigger one is cut off and refused
+    (never held whole in memory)."""
+
+    def __init__(self, done: defer.Deferred[bytes], limit: int) -> None:
+        self.done, self.limit = done, limit
+        self.parts: list[bytes] = []
+        self.size = 0
 
     def dataReceived(self, data: bytes) -> None:
-        pass
+        self.size += len(data)
+        if self.size > self.limit:
+            if not self.done.called:
+                self.done.errback(ValueError(f"the answer is larger than {self.limit} bytes"))
+            if self.transport is not None:
+                self.transport.stopProducing()
+            return
+        self.parts.append(data)
 
-    def connectionLost(self, reason: Any) -> None:
-        pass
+    def connectionLost(self, reason: Any = None) -> None:
+        if not self.done.called:
+            if reason is None or reason.check(ResponseDone, PotentialDataLoss):
+                self.done.callback(b"".join(self.parts))
+            else:
+                self.done.errback(reason)

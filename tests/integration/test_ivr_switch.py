@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from twisted.internet import defer, reactor, task
+from twisted.trial import unittest
 from twisted.web import resource, server
 
 from appliance.master import ApplianceMaster
@@ -22,6 +23,7 @@ from drivers.asterisk.simulator.switch import Device
 from ivr import sample_center
 from ivr.flow_model import NODE_TYPES
 from ivr.flows import FlowService
+from ivr.http_lookup import HTTPLookup
 from ivr.prompt_audio import tone_wav, write_atomically
 from tests.support.acd_rig import ACDRig, wait_for
 
@@ -48,11 +50,27 @@ class _Lookup(resource.Resource):
 
     def render_GET(self, request: Any) -> bytes:
         key = request.args.get(b"key", [b""])[0].decode()
+        if key == "big":
+            return json.dumps({"x": "y" * 100_000}).encode()
+        if key == "list":
+            return b"[1, 2]"
         if key == "555":
             request.setHeader(b"content-type", b"application/json")
             return json.dumps({"Level": "7", "name": "<b>x</b>"}).encode()
         request.setResponseCode(404)
         return b"{}"
+
+
+class HTTPLookupTests(unittest.TestCase):
+    async def test_answers_found_not_found_too_big_and_not_an_object(self) -> None:
+        port = reactor.listenTCP(0, server.Site(_Lookup()), interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        url = f"http://127.0.0.1:{port.getHost().port}/level?site=1"
+        lookup = HTTPLookup(reactor)
+        self.assertEqual(await lookup(url, "555", 3), {"Level": "7", "name": "<b>x</b>"})
+        for key in ("404", "big", "list"):
+            self.assertIsNone(await lookup(url, key, 3), key)
+        await lookup.agent._pool.closeCachedConnections()
 
 
 class IVRTestCase(ACDRig):
