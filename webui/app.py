@@ -23,6 +23,7 @@ from webui.acd_api import AcdApi
 from webui.context import WebContext
 from webui.ivr_api import IvrApi
 from webui.json_body import MAX_BODY, read_json_body
+from webui.prompt_pages import PromptPages
 from webui.render import render
 from webui.sessions import SessionUser
 from webui.voicemail_api import VoicemailApi
@@ -154,6 +155,7 @@ class Root:
         self.admin = Admin(ctx)
         self.api = Api(ctx)
         self.voicemail = VoicemailPages(ctx)
+        self.prompts = PromptPages(ctx, self.api.ivr)
 
     @page()
     def index(self) -> str:

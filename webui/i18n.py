@@ -75,4 +75,7 @@ DYNAMIC_MESSAGES = (
     N_("degraded"),
     N_("down"),
     N_("starting"),
+    N_("upload"),
+    N_("recorded"),
+    N_("tts"),
 )

@@ -282,6 +282,10 @@ class IvrApi:
                 }
                 for p in self.ctx.call(self.db.ivr.prompts)
             ]
+        return self.add_upload(params)
+
+    def add_upload(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The multipart fields of an upload (API and page): the new prompt, or JsonError."""
         upload = params.get("file")
         if upload is None or not hasattr(upload, "file"):
             access.json_error(400, "send the sound as the multipart field 'file'")
@@ -305,7 +309,9 @@ class IvrApi:
         """A library prompt spoken by text-to-speech: ``{"text", "lang", "label"}``."""
         body = json_object()
         text, lang = _str(body, "text", tts.MAX_TEXT), _str(body, "lang", 2, "en")
-        label = _str(body, "label", 128)
+        return self.add_tts(text, lang, _str(body, "label", 128))
+
+    def add_tts(self, text: str, lang: str, label: str) -> dict[str, Any]:
         cache = self.ctx.master.ivr.prompts.tts_dir
         try:
             result = self.ctx.call(threads.deferToThread, tts.synthesize, text, lang, cache)
@@ -340,10 +346,14 @@ class IvrApi:
         seconds = body.get("seconds")
         if isinstance(seconds, bool) or not isinstance(seconds, int | float):
             access.json_error(400, "seconds must be a number")
+        label, language = _str(body, "label", 128), _str(body, "language", 2)
+        return self.add_recording(seconds, label, language, self._device(body))
+
+    def add_recording(
+        self, seconds: float, label: str, language: str, device: int | str | None
+    ) -> dict[str, Any]:
         if not 0.5 <= seconds <= prompt_audio.MAX_DURATION_S:
             access.json_error(400, f"seconds must be 0.5 to {prompt_audio.MAX_DURATION_S}")
-        label, language = _str(body, "label", 128), _str(body, "language", 2)
-        device = self._device(body)
         try:
             wav = self.ctx.call(threads.deferToThread, soundcard.record_wav, seconds, device)
             converted = prompt_audio.convert_upload(wav)

@@ -322,3 +322,32 @@ class VoicemailPageTests(WebTestCase):
         )
         self.assertEqual(r.status, 303)
         self.assertEqual(await self.app.master.db.voicemail.messages("1001"), [])
+
+
+class PromptPageTests(WebTestCase):
+    async def test_upload_and_speak_from_the_page(self) -> None:
+        self.app = await RunningAppliance.start(temp_dir(self), seed=seed)
+        self.addCleanup(self.app.stop)
+        b = await self.app.logged_in("admin")
+        token = (await self.call(b.get, "/prompts")).csrf()
+        body, ctype = multipart(
+            {"label": "<b>Hi</b>", "language": "en", "_csrf": token}, "a.wav", tone_wav(440, 0.5)
+        )
+        r = await self.call(b.request, "POST", "/prompts/upload", body, {"Content-Type": ctype})
+        self.assertEqual(r.status, 303, r.body)
+        body, ctype = multipart({"_csrf": token}, "x.wav", b"<html>")
+        r = await self.call(b.request, "POST", "/prompts/upload", body, {"Content-Type": ctype})
+        self.assertEqual(r.status, 303)
+        r = await self.call(
+            b.post, "/prompts/speak", {"_csrf": token, "text": "-n <i>hello</i>", "lang": "en"}
+        )
+        self.assertEqual(r.status, 303)
+        page = await self.call(b.get, "/prompts")
+        self.assertIn("&lt;b&gt;Hi&lt;/b&gt;", page.body)
+        self.assertIn("-n &lt;i&gt;hello&lt;/i&gt;", page.body)
+        self.assertIn("it looks like HTML", page.body)  # the refusal, as a message
+        self.assertEqual(page.body.count("<audio"), 2)
+        sources = sorted(p.source for p in await self.app.master.db.ivr.prompts())
+        self.assertEqual(sources, ["tts", "upload"])
+        agent = await self.app.logged_in("agent")
+        self.assertEqual((await self.call(agent.get, "/prompts")).status, 403)

@@ -1,0 +1,81 @@
+"""The prompt library page: upload a sound file, speak a text (TTS), record on the box's
+microphone, listen in the browser or on the box's speaker. Plain forms (POST with the CSRF
+token, then back to the list); the work is the JSON API's (webui/ivr_api.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cherrypy
+
+from ivr import prompt_audio, tts
+from webui import i18n
+from webui.access import current_session, page
+from webui.context import WebContext
+from webui.ivr_api import IvrApi
+from webui.render import render
+
+
+class PromptPages:
+    def __init__(self, ctx: WebContext, api: IvrApi) -> None:
+        self.ctx = ctx
+        self.api = api
+
+    @page("admin")
+    def index(self) -> str:
+        prompts = self.ctx.call(self.ctx.master.db.ivr.prompts)
+        return render(
+            self.ctx,
+            "prompts.html",
+            prompts=prompts,
+            max_mb=prompt_audio.MAX_UPLOAD_BYTES // (1024 * 1024),
+            max_minutes=prompt_audio.MAX_DURATION_S // 60,
+            max_text=tts.MAX_TEXT,
+        )
+
+    def _done(self, action: Any, *args: Any) -> None:
+        """Run an API action; its refusal becomes a flash message, not an error page."""
+        session = current_session()
+        try:
+            result = action(*args)
+        except cherrypy.HTTPError as exc:
+            session.flash.append(
+                i18n._("Not added: {reason}").format(reason=exc._message or exc.status)
+            )
+        else:
+            session.flash.append(i18n._("Prompt {name} added.").format(name=result["name"]))
+        raise cherrypy.HTTPRedirect("/prompts", 303)
+
+    @page("admin", methods=("POST",))
+    @cherrypy.config(**{"request.body.maxbytes": prompt_audio.MAX_UPLOAD_BYTES + 64 * 1024})
+    def upload(self, **params: Any) -> None:
+        self._done(self.api.add_upload, params)
+
+    @page("admin", methods=("POST",))
+    def speak(self, **params: Any) -> None:
+        self._done(
+            self.api.add_tts,
+            _text(params, "text", tts.MAX_TEXT),
+            _text(params, "lang", 2),
+            _text(params, "label", 128),
+        )
+
+    @page("admin", methods=("POST",))
+    def record(self, **params: Any) -> None:
+        seconds = _text(params, "seconds", 5)
+        if not seconds.isdigit():
+            raise cherrypy.HTTPError(400, "seconds must be a whole number")
+        self._done(
+            self.api.add_recording,
+            int(seconds),
+            _text(params, "label", 128),
+            _text(params, "language", 2),
+            _text(params, "device", 64) or None,
+        )
+
+
+def _text(params: dict[str, Any], name: str, limit: int) -> str:
+    value = params.get(name, "")
+    if not isinstance(value, str) or len(value) > limit:
+        raise cherrypy.HTTPError(400, f"{name} must be text of at most {limit} characters")
+    return value
