@@ -34,8 +34,10 @@ lint: deps
 typecheck: deps
 	$(BIN)/mypy
 
-# The whole suite: lint, types, then every test on SQLite and on a private PostgreSQL server.
+# The whole suite: lint, types, then every test on SQLite and on a private PostgreSQL server
+# (and the browser tests in Debian's headless Chromium, installed here when missing).
 test: lint typecheck
+	@scripts/system-deps.sh --browser
 	@set -e; \
 	url=$$(scripts/test-postgres.sh start); \
 	trap 'scripts/test-postgres.sh stop' EXIT; \

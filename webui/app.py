@@ -21,6 +21,7 @@ from webui import access, i18n
 from webui.access import api, current_session, page, public
 from webui.acd_api import AcdApi
 from webui.context import WebContext
+from webui.flow_pages import FlowPages
 from webui.ivr_api import IvrApi
 from webui.json_body import MAX_BODY, read_json_body
 from webui.prompt_pages import PromptPages
@@ -156,6 +157,7 @@ class Root:
         self.api = Api(ctx)
         self.voicemail = VoicemailPages(ctx)
         self.prompts = PromptPages(ctx, self.api.ivr)
+        self.flows = FlowPages(ctx)
 
     @page()
     def index(self) -> str:

@@ -24,6 +24,8 @@ def render(ctx: WebContext, template: str, **values: Any) -> str:
         locale=getattr(request, "ccbox_locale", "en"),
         locales=i18n.LOCALE_NAMES,
         path=request.path_info,
+        # where the language switch comes back to (the query too: /flows/editor?id=3)
+        here=request.path_info + (f"?{request.query_string}" if request.query_string else ""),
         flash=flash,
         **values,
     )
