@@ -1,5 +1,5 @@
 """The IVR over the JSON API: flows (versions, validation, publishing, try it), prompts and
-voicemail. What the flow editor (webui/static/ivr_editor.js) and the voicemail page call.
+voicemail. What the flow editor (webui/static/flow_editor.js) and the voicemail page call.
 
 Flows and prompts are the admin's; voicemail is read by admins and supervisors (every
 mailbox) and by an agent (the mailboxes owned by that agent's number). Handlers run in WSGI
