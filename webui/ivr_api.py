@@ -225,6 +225,33 @@ class IvrApi:
             for v in self.ctx.call(self.db.ivr.history, flow_id)
         ]
 
+    @api("admin", methods=("GET", "POST"))
+    @cherrypy.tools.json_out()
+    def dids(self) -> Any:
+        """GET: the dialed numbers and their flows. POST ``{"number", "flow_id",
+        "description"}``: bind a number (``*``: every number not bound otherwise) to a flow
+        (``flow_id`` null: unbind, the built-in flow answers)."""
+        if cherrypy.serving.request.method == "GET":
+            return [
+                {"number": n, "flow_id": f, "description": d}
+                for n, f, d in self.ctx.call(self.db.ivr.dids)
+            ]
+        body = json_object()
+        number = _str(body, "number", 32)
+        if number != "*" and not (number.isascii() and number.isdigit()):
+            access.json_error(400, "number must be digits, or * for every other number")
+        flow_id = body.get("flow_id")
+        if flow_id is not None:
+            flow_id = _int(flow_id, "flow_id")
+            if self.ctx.call(self.db.ivr.flow, flow_id) is None:
+                access.json_error(404, f"no flow {flow_id}")
+        description = _str(body, "description", 255)
+        self.ctx.call(self.db.ivr.bind_did, number, flow_id, description)
+        log.info(
+            "{user} bound {number} to flow {flow}", user=self._user(), number=number, flow=flow_id
+        )
+        return {"number": number, "flow_id": flow_id, "description": description}
+
     @api("admin", "supervisor")
     @cherrypy.tools.json_out()
     def traffic(self, days: str = "1") -> dict[str, int]:

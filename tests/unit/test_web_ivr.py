@@ -119,6 +119,22 @@ class IvrApiTests(WebTestCase):
         r = await self.call(self.b.get, "/api/ivr/traffic?days=x")
         self.assertEqual(r.status, 400)
 
+    async def test_numbers_are_bound_to_flows(self) -> None:
+        await self._start()
+        r = await self.post("/api/ivr/flows", {"name": "main", "graph": GOOD})
+        flow_id = r.json()["id"]
+        r = await self.post("/api/ivr/dids", {"number": "4008001234", "flow_id": flow_id})
+        self.assertEqual(r.status, 200)
+        for bad in ({"number": "40;Dial"}, {"number": "1", "flow_id": 999}):
+            r = await self.post("/api/ivr/dids", bad)
+            self.assertIn(r.status, (400, 404), bad)
+        r = await self.call(self.b.get, "/api/ivr/dids")
+        self.assertEqual(
+            r.json(), [{"number": "4008001234", "flow_id": flow_id, "description": ""}]
+        )
+        self.assertEqual(await self.app.master.db.ivr.flow_for_did("4008001234"), flow_id)
+        self.assertIsNone(await self.app.master.db.ivr.flow_for_did("4008005678"))
+
     async def test_the_validator_speaks_chinese(self) -> None:
         await self._start()
         await self.call(self.b.post, "/locale", {"locale": "zh_CN", "_csrf": self.token})
