@@ -19,14 +19,12 @@ import datetime as dt
 import os
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from appliance.cli import resolved
-from tests.benchmarks.bench_memory import rss_mb
-from tests.benchmarks.harness import Result
+from tests.benchmarks.harness import PeakRSS, Result
 from tests.conftest import write_config
 from tests.support.appliance import migrate_and_seed
 from tests.support.daemon import BIN, running_daemon
@@ -65,48 +63,36 @@ def run() -> list[Result]:
     with running_daemon(conf, tmp) as daemon:
         pid = daemon.proc.pid
         time.sleep(0.5)
-        idle = rss_mb(pid)
-        peak = [idle]
-        stop = threading.Event()
-
-        def sample() -> None:
-            while not stop.is_set():
-                peak[0] = max(peak[0], rss_mb(pid))
-                time.sleep(0.2)
-
-        sampler = threading.Thread(target=sample)
-        sampler.start()
-        sim = subprocess.Popen(
-            [
-                str(BIN / "ccbox"),
-                "--config",
-                str(conf),
-                "simulator",
-                "--serve",
-                "--rate",
-                str(CALLS_PER_HOUR / 3600),
-                "--duration",
-                str(DURATION_S),
-                "--talk-seconds",
-                str(TALK_S),
-                "--seed",
-                "11",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        try:
-            time.sleep(WARM_UP_S)
-            cpu0, sim0, t0 = cpu_s(pid), cpu_s(sim.pid), time.monotonic()
-            time.sleep(DURATION_S - WARM_UP_S - 5)
-            cpu1, sim1, t1 = cpu_s(pid), cpu_s(sim.pid), time.monotonic()
-            out, _ = sim.communicate(timeout=DURATION_S + 120)
-        finally:
-            stop.set()
-            sampler.join()
-            if sim.poll() is None:
-                sim.kill()
+        with PeakRSS(pid, 0.2) as rss:
+            sim = subprocess.Popen(
+                [
+                    str(BIN / "ccbox"),
+                    "--config",
+                    str(conf),
+                    "simulator",
+                    "--serve",
+                    "--rate",
+                    str(CALLS_PER_HOUR / 3600),
+                    "--duration",
+                    str(DURATION_S),
+                    "--talk-seconds",
+                    str(TALK_S),
+                    "--seed",
+                    "11",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            try:
+                time.sleep(WARM_UP_S)
+                cpu0, sim0, t0 = cpu_s(pid), cpu_s(sim.pid), time.monotonic()
+                time.sleep(DURATION_S - WARM_UP_S - 5)
+                cpu1, sim1, t1 = cpu_s(pid), cpu_s(sim.pid), time.monotonic()
+                out, _ = sim.communicate(timeout=DURATION_S + 120)
+            finally:
+                if sim.poll() is None:
+                    sim.kill()
         daemon.stop()
     import json
 
@@ -137,9 +123,9 @@ def run() -> list[Result]:
         ),
         Result(
             f"ccboxd RSS, {AGENTS} agents at {CALLS_PER_HOUR} calls/h",
-            peak[0],
+            rss.peak,
             "MB",
             "ccboxd RSS idle",
-            idle,
+            rss.idle,
         ),
     ]
