@@ -44,6 +44,7 @@ test: lint typecheck
 	CCBOX_TEST_PG_URL="$$url" $(BIN)/pytest -q
 
 bench: deps
+	@scripts/system-deps.sh --bench
 	$(BIN)/python tests/benchmarks/run.py --output build/bench.json
 
 # The README/docs screenshots, taken in headless Chromium against a fresh demo.
@@ -60,4 +61,4 @@ messages: deps
 clean:
 	rm -rf build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
 	find . -path ./.venv -prune -o \( -name '*.so' -o -name '__pycache__' \) -print | xargs rm -rf
-	rm -f recorder/_g711_c.c drivers/asterisk/ami/_scan_c.c acd/_route_c.c
+	rm -f recorder/_g711_c.c recorder/_dsp_c.c drivers/asterisk/ami/_scan_c.c acd/_route_c.c

@@ -17,6 +17,10 @@ PACKAGES=(
 if [ "${1:-}" = "--browser" ]; then
   PACKAGES+=(chromium chromium-driver fonts-noto-cjk)
 fi
+# --bench: also the outside tools benchmarks compare against (sox for the stereo merge).
+if [ "${1:-}" = "--bench" ]; then
+  PACKAGES+=(sox)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
