@@ -1,0 +1,116 @@
+"""Post-processing one recording: the two G.711 legs MixMonitor wrote become one stereo WAV
+(caller left, agent right) with its metrics and waveform peaks.
+
+Blocking and CPU-bound: the recorder runs it in its worker pool, never on the reactor. The
+WAV is written to a temporary name in the same folder and renamed when complete, with the
+sha256 of what was written; a failure leaves no partial file (the legs are kept for a retry).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from recorder import dsp, g711
+
+RATE = 8000
+PEAKS = 200  # waveform points for the player
+MAX_LEG_BYTES = 8000 * 3600 * 8  # eight hours of one leg
+
+
+class RecordingError(RuntimeError):
+    """The legs cannot be merged (missing, too big, an unknown format)."""
+
+
+@dataclass(frozen=True)
+class Processed:
+    path: Path
+    duration_ms: int
+    size_bytes: int
+    sha256: str
+    talk_over_ratio: float  # of the call's frames, both speaking
+    silence_ratio: float  # neither speaking
+    caller_talk_ratio: float
+    agent_talk_ratio: float
+    peaks: list[int]
+    legs_mismatch_ms: int  # how much shorter one leg was (drift, a late start)
+
+
+def _law(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".ulaw", ".ul", ".mulaw"):
+        return "ulaw"
+    if suffix in (".alaw", ".al"):
+        return "alaw"
+    raise RecordingError(f"{path.name}: not a raw G.711 leg (.ulaw or .alaw)")
+
+
+def _read(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > MAX_LEG_BYTES:
+            raise RecordingError(f"{path.name}: {size} bytes, more than eight hours")
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""  # a leg that never carried sound (Asterisk writes nothing): silence
+    except OSError as exc:
+        raise RecordingError(f"{path.name}: {exc.strerror}") from None
+
+
+def wav_header(frames: int, channels: int = 2, rate: int = RATE) -> bytes:
+    data = frames * channels * 2
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + data)
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * channels * 2, channels * 2, 16)
+        + b"data"
+        + struct.pack("<I", data)
+    )
+
+
+def merge(rx_path: Path, tx_path: Path, out: Path) -> Processed:
+    """``rx`` is what the caller's channel received from the caller (left), ``tx`` what it
+    sent to the caller, the agent (right)."""
+    law = _law(rx_path)
+    if _law(tx_path) != law:
+        raise RecordingError("the two legs are in different G.711 laws")
+    rx, tx = _read(rx_path), _read(tx_path)
+    if not rx and not tx:
+        raise RecordingError(f"{rx_path.name}: neither leg has any sound")
+    stereo = dsp.decode_stereo(rx, tx, law)
+    frames = max(len(rx), len(tx))
+    decode = g711.ulaw_decode if law == "ulaw" else g711.alaw_decode
+    left, right = dsp.voice_activity(decode(rx)), dsp.voice_activity(decode(tx))
+    both, only_l, only_r, none = dsp.talk_stats(left, right)
+    total = max(1, both + only_l + only_r + none)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-", suffix=".part")
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for chunk in (wav_header(frames), stereo):
+                f.write(chunk)
+                digest.update(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Processed(
+        path=out,
+        duration_ms=frames * 1000 // RATE,
+        size_bytes=44 + len(stereo),
+        sha256=digest.hexdigest(),
+        talk_over_ratio=round(both / total, 4),
+        silence_ratio=round(none / total, 4),
+        caller_talk_ratio=round((both + only_l) / total, 4),
+        agent_talk_ratio=round((both + only_r) / total, 4),
+        peaks=dsp.peaks(stereo, 2, PEAKS),
+        legs_mismatch_ms=abs(len(rx) - len(tx)) * 1000 // RATE,
+    )
