@@ -264,11 +264,24 @@ async def _finish(
         result.update(daemon.master.acd.totals())
         result["ivr_steps"] = await db.calls.count_events("ivr_step", started)
         result["voicemails"] = await db.voicemail.count()
+        await _recordings_settled(daemon)
+        result["recordings"] = await db.recordings.count(started)
         result["web"] = await _web_status(daemon.reactor, url + "login")
     except Exception as exc:  # reported, and the demo still stops
         print(f"ccbox demo: final check failed: {exc}", file=sys.stderr)
     finally:
         daemon.reactor.stop()
+
+
+async def _recordings_settled(daemon: daemon_mod.Daemon, limit_s: float = 10.0) -> None:
+    """Until the recordings of the calls that just ended are merged (or ``limit_s``)."""
+    from twisted.internet import task
+
+    recorder = daemon.master.recorder
+    for _ in range(int(limit_s / 0.1)):
+        if not recorder.pending:
+            return
+        await task.deferLater(daemon.reactor, 0.1, lambda: None)
 
 
 async def _web_status(reactor: Any, url: str) -> int:

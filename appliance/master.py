@@ -4,9 +4,10 @@ Order (each waits for the one before it):
 
     db        the database connector: first up, last down, so every write finishes
     acd       agents, queues, the routing engine: loaded before a call can arrive
+    recorder  recording capture and post-processing (its own worker pool): outlives the
+              switch links, so the last calls' recordings are merged
     ami       the AMI client, feeding the call model (when [ami] enabled)
     fastagi   the FastAGI server: Asterisk hands calls over here (when [fastagi] enabled)
-    recorder  recording post-processing     (slot: filled by the recorder)
     web       the web UI: last up (it shows the rest), first down (no new requests)
 
 The event bus and the health registry are plain objects every child reaches through the
@@ -40,6 +41,7 @@ from ivr.http_lookup import HTTPLookup
 from ivr.prompt_library import PromptLibrary
 from ivr.services import IVRServices
 from ivr.voicemail import Voicemail
+from recorder.service import RecorderService
 
 log = Logger(namespace="ccbox.master")
 
@@ -72,6 +74,11 @@ class ApplianceMaster(service.MultiService):
             self.acd,
             HTTPLookup(reactor),
         )
+        # Recordings: captured from each call's session, post-processed in a worker pool;
+        # up before the switch and down after it, so every call's recording is finished.
+        self.recorder = RecorderService(reactor, self.db, config.recording_dir)
+        self.recorder.setServiceParent(self)
+        self.ivr.recorder = self.recorder
         self.ami: AMIClient | None = None
         self.callmodel: CallModel | None = None
         self.fastagi: FastAGIServer | None = None
@@ -79,8 +86,6 @@ class ApplianceMaster(service.MultiService):
             self._add_ami()
         if config.fastagi.enabled:
             self._add_fastagi()
-        # A slot a later part fills, in start order between fastagi and web.
-        self.recorder: service.Service | None = None
 
         from webui.service import WebService
 
@@ -101,6 +106,9 @@ class ApplianceMaster(service.MultiService):
         self.acd.switch = AMISwitch(self.ami, model)
         self.bus.subscribe(OriginateResult, self.acd.on_originate)
         self.bus.subscribe(ChannelHungUp, self.acd.on_channel_hangup)
+        # The recorder merges a call's legs once Asterisk has closed them (the Hangup).
+        self.bus.subscribe(ChannelHungUp, self.recorder.on_channel_hangup)
+        self.recorder.watch_hangups = True
 
         async def resync(client: AMIClient, proto: AMIProtocol) -> None:
             model.resync((await proto.send_list_action("CoreShowChannels")).events)

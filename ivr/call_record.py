@@ -26,6 +26,7 @@ class CallRecord:
     disposition: str = "completed"
     queue_id: int | None = None
     agent_id: int | None = None
+    recording: Any = None  # recorder.capture.Capture once the recording started
 
     @classmethod
     async def open(cls, db: DBConnector, env: AGIEnvironment) -> CallRecord:

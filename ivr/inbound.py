@@ -31,7 +31,7 @@ async def inbound(session: AGISessionProtocol, services: IVRServices) -> None:
     env = session.env
     assert env is not None
     call = await CallRecord.open(services.db, env)
-    await _to_the_end(session, call, _flow(session, services, call))
+    await _to_the_end(session, services, call, _flow(session, services, call))
 
 
 async def _flow(session: AGISessionProtocol, services: IVRServices, call: CallRecord) -> None:
@@ -75,7 +75,7 @@ async def transferred(session: AGISessionProtocol, services: IVRServices, kind: 
         await session.hangup()
         return
     call = CallRecord(services.db, call_id, answered_at=now())
-    await _to_the_end(session, call, _requeue(session, services, call, kind))
+    await _to_the_end(session, services, call, _requeue(session, services, call, kind))
 
 
 async def _requeue(
@@ -111,10 +111,13 @@ async def _requeue(
 
 
 async def _to_the_end(
-    session: AGISessionProtocol, call: CallRecord, body: Coroutine[Any, Any, None]
+    session: AGISessionProtocol,
+    services: IVRServices,
+    call: CallRecord,
+    body: Coroutine[Any, Any, None],
 ) -> None:
     """Run the call's ``body``; hang up what is still up; a caller who went is written
-    down; the calls row is closed however it ends."""
+    down; the calls row is closed however it ends, and its recording post-processed."""
     try:
         await body
         if not session.hung_up:
@@ -123,3 +126,7 @@ async def _to_the_end(
         call.caller_gone()
     finally:
         await call.close()
+        if call.recording is not None and services.recorder is not None:
+            env = session.env
+            assert env is not None
+            services.recorder.finished(call.call_id, env.uniqueid, call.recording)

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from appliance.db.connector import DBConnector
     from ivr.prompt_library import PromptLibrary
     from ivr.voicemail import Voicemail
+    from recorder.service import RecorderService
 
 
 @dataclass
@@ -21,3 +22,5 @@ class IVRServices:
     acd: ACD | None = None
     # (url, key, timeout) -> fields or None: the HTTP lookup (ivr/http_lookup.py)
     http_lookup: Any = None
+    # starts and post-processes call recordings (None: calls are not recorded)
+    recorder: RecorderService | None = None

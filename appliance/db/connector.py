@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         UsersComponent,
     )
     from appliance.db.ivr_store import IVRStore
+    from appliance.db.recording_store import RecordingStore
     from appliance.db.voicemail_store import VoicemailStore
 
 T = TypeVar("T")
@@ -77,7 +78,7 @@ class DBConnector(service.Service):
         self._accepting = False
         self.inline = inline
 
-        from appliance.db import acd_store, components, ivr_store, voicemail_store
+        from appliance.db import acd_store, components, ivr_store, recording_store, voicemail_store
 
         self.users: UsersComponent = components.UsersComponent(self)
         self.agents: AgentsComponent = components.AgentsComponent(self)
@@ -87,6 +88,7 @@ class DBConnector(service.Service):
         self.acd: ACDStore = acd_store.ACDStore(self)
         self.ivr: IVRStore = ivr_store.IVRStore(self)
         self.voicemail: VoicemailStore = voicemail_store.VoicemailStore(self)
+        self.recordings: RecordingStore = recording_store.RecordingStore(self)
 
     # ---- lifecycle ----------------------------------------------------------------------
 

@@ -128,11 +128,14 @@ def test_headless_demo_reports_json_and_prints_the_admin_login_once(tmp_path: Pa
         "occupancy",
         "ivr_steps",
         "voicemails",
+        "recordings",
     }
     assert (report["daemon"], report["web"]) == ("ok", 200)
     # Every call walks the sample flow's main menu at least.
     assert report["ivr_steps"] >= report["calls_offered"] >= 1, report
     assert report["voicemails"] >= 0, report
+    # every call an agent answered and finished left a stereo recording
+    assert report["recordings"] >= report["calls_completed"], report
     # The first caller arrives at once, hears a prompt of at most 3 s, and six agents are
     # logged in whose phones ring 2 s: it is answered, and it completes when traffic stops.
     assert report["calls_offered"] >= report["calls_completed"] >= 1, report

@@ -16,6 +16,7 @@ events Asterisk would send: Newchannel, Newstate, DTMF, Dial*, Bridge*, MixMonit
 from __future__ import annotations
 
 import math
+import re
 import shlex
 import wave
 from array import array
@@ -28,6 +29,9 @@ from twisted.protocols.basic import LineOnlyReceiver
 
 from drivers.asterisk.simulator.snapshots import UP
 from drivers.asterisk.simulator.switch import SimChannel, Switch
+from recorder import g711
+
+LAWS = {"ulaw": g711.ulaw_encode, "alaw": g711.alaw_encode}
 
 DEAD = "511 Command Not Permitted on a dead channel or intercept routine"
 ALIVE_AFTER_HANGUP = (
@@ -100,6 +104,9 @@ class SimulatedCall(LineOnlyReceiver):
         self._dialing: list[defer.Deferred[Any]] | None = None  # the rings of EXEC Dial
         self._patience: Any = None
         self.sound_lengths = {"ccbox-hold": 600.0}  # seconds; other sounds: prompt_s
+        self._monitor: _MixMonitor | None = None  # MixMonitor running on the channel
+        self._bridged_since: float | None = None
+        self._bridged_s = 0.0
 
     @property
     def variables(self) -> dict[str, str]:
@@ -165,8 +172,21 @@ class SimulatedCall(LineOnlyReceiver):
         self.switch.request_hangup(self.channel, 16)
         self.switch.hangup(self.channel, 16)
 
+    def _unbridged(self) -> None:
+        if self._bridged_since is not None:
+            self._bridged_s += self.clock.seconds() - self._bridged_since
+            self._bridged_since = None
+
+    def _write_legs(self) -> None:
+        """What MixMonitor leaves when the channel goes: the two legs (tones here)."""
+        self._unbridged()
+        monitor, self._monitor = self._monitor, None
+        if monitor is not None:
+            monitor.write(self._bridged_s, self.clock.seconds())
+
     def _channel_gone(self, _ch: SimChannel, _cause: int) -> None:
         """The channel hung up (the caller, or an AMI Hangup) while the AGI still runs."""
+        self._write_legs()
         if self.hung_up:
             return
         self.hung_up = True
@@ -368,6 +388,7 @@ class SimulatedCall(LineOnlyReceiver):
             self._dial(data)
         elif app == "mixmonitor":
             self.switch.mixmonitor(self.channel, True)
+            self._monitor = _MixMonitor.parse(data, self.clock.seconds())
             self._send("200 result=0")
         elif app == "stopmixmonitor":
             self.switch.mixmonitor(self.channel, False)
@@ -395,6 +416,7 @@ class SimulatedCall(LineOnlyReceiver):
                 return  # another device already answered, or the dial was cancelled
             if answered is not None:
                 self._dialing = None
+                self._bridged_since = self.clock.seconds()
                 for i, ring in enumerate(rings):
                     if i != index:
                         ring.cancel()
@@ -402,6 +424,7 @@ class SimulatedCall(LineOnlyReceiver):
                 self.variables["DIALEDPEERNAME"] = answered.name
                 self.switch.bridge(ch, answered)
                 self.switch.hang_up_after_talk(answered, targets[index])
+                answered.on_hangup.append(lambda _c, _cause: self._unbridged())
                 answered.on_hangup.append(lambda _c, _cause: self._reply("200 result=0"))
             elif len(statuses) == len(rings):
                 self._dialing = None
@@ -413,6 +436,41 @@ class SimulatedCall(LineOnlyReceiver):
             ring.addErrback(lambda f: None)  # a cancelled ring: nothing more to do
 
     _COMMANDS: list[tuple[str, Any]] = []
+
+
+@dataclass
+class _MixMonitor:
+    """EXEC MixMonitor "file,options": the r() and t() legs it writes when the channel goes
+    (raw G.711 by their extension), only while bridged with the b option."""
+
+    rx: str
+    tx: str
+    bridged_only: bool
+    started: float
+
+    @classmethod
+    def parse(cls, data: str, now: float) -> _MixMonitor | None:
+        _file, _, options = data.partition(",")
+        rx, tx = re.search(r"r\(([^)]*)\)", options), re.search(r"t\(([^)]*)\)", options)
+        if rx is None or tx is None:
+            return None
+        return cls(rx.group(1), tx.group(1), "b" in options.split("r(")[0], now)
+
+    def write(self, bridged_s: float, now: float) -> None:
+        seconds = bridged_s if self.bridged_only else now - self.started
+        for path, freq in ((self.rx, 300), (self.tx, 700)):
+            target = Path(path)
+            law = target.suffix.lstrip(".")
+            if not target.is_absolute() or not target.parent.is_dir() or law not in LAWS:
+                continue
+            if seconds <= 0:
+                continue  # never bridged: Asterisk writes nothing
+            frames = int(min(seconds, 3600) * 8000)
+            tone = array(
+                "h", (int(3000 * math.sin(2 * math.pi * freq * i / 8000)) for i in range(80))
+            )
+            pcm = (tone * (frames // 80 + 1))[:frames].tobytes()
+            target.write_bytes(LAWS[law](pcm))
 
 
 def _write_message(path: str, seconds: float) -> None:
