@@ -71,6 +71,18 @@ class SmtpConfig:
 
 
 @dataclass(frozen=True)
+class RecordingConfig:
+    """How recordings are kept (``[recording]``); the folder is ``Config.recording_dir``."""
+
+    archive_after_days: int = 30  # WAV -> archive_format after this many days (0: never)
+    archive_format: str = "flac"  # flac or opus
+    retention_days: int = 365  # purge after this many days unless the queue says (0: never)
+    encryption_key_file: Path | None = None  # AES-256 key (32 bytes); None: not encrypted
+    min_free_mb: int = 500  # below this much free space no new recording starts (alarm)
+    pause_max_s: int = 180  # a paused recording resumes by itself after this long
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     data_dir: Path
@@ -82,6 +94,7 @@ class Config:
     web: WebConfig
     recording_dir: Path
     smtp: SmtpConfig = SmtpConfig()
+    recording: RecordingConfig = RecordingConfig()
 
 
 # ---- value checkers: each returns the parsed value or raises ValueError(reason) ----------
@@ -165,6 +178,10 @@ def _abs_path(raw: str) -> Path:
     return path
 
 
+def _optional_abs_path(raw: str) -> Path | None:
+    return _abs_path(raw) if raw else None
+
+
 def _email(raw: str) -> str:
     if not re.fullmatch(r"[^@\s<>\"',;]{1,64}@[A-Za-z0-9.-]{1,190}", raw):
         raise ValueError("must be an e-mail address like ccbox@example.com")
@@ -223,6 +240,12 @@ SCHEMA: dict[str, dict[str, tuple[_Checker, str | None]]] = {
     "recording": {
         # default: <data_dir>/recordings
         "dir": (_abs_path, None),
+        "archive_after_days": (_int_range(0, 3650), "30"),
+        "archive_format": (_choice(("flac", "opus")), "flac"),
+        "retention_days": (_int_range(0, 36500), "365"),
+        "encryption_key_file": (_optional_abs_path, ""),
+        "min_free_mb": (_int_range(0, 10_000_000), "500"),
+        "pause_max_s": (_int_range(10, 3600), "180"),
     },
     "smtp": {
         "host": (_text, ""),
@@ -297,6 +320,14 @@ def parse(text: str, path: Path | str = "<string>") -> Config:
             secure_cookies=values["web", "secure_cookies"],
         ),
         recording_dir=values.get(("recording", "dir"), data_dir / "recordings"),
+        recording=RecordingConfig(
+            archive_after_days=values["recording", "archive_after_days"],
+            archive_format=values["recording", "archive_format"],
+            retention_days=values["recording", "retention_days"],
+            encryption_key_file=values["recording", "encryption_key_file"],
+            min_free_mb=values["recording", "min_free_mb"],
+            pause_max_s=values["recording", "pause_max_s"],
+        ),
         smtp=SmtpConfig(
             host=values["smtp", "host"],
             port=values["smtp", "port"],
@@ -395,6 +426,22 @@ secure_cookies = no
 [recording]
 # Where call recordings are written (default: <data_dir>/recordings).
 # dir = /var/spool/ccbox/recordings
+# Recordings older than this many days are compressed into the archive format (0: never).
+archive_after_days = 30
+# flac (lossless) or opus (about a tenth of the size, lossy).
+archive_format = flac
+# Recordings older than this many days are deleted, unless their queue keeps them longer
+# or shorter (queue setting recording_retention_days). 0 keeps them forever.
+retention_days = 365
+# A file holding a 32-byte AES-256 key (ccbox recording-key --out FILE makes one): every
+# recording is then encrypted at rest. Empty: not encrypted. Keep a copy of the key safe:
+# without it the recordings cannot be played.
+encryption_key_file =
+# Below this much free space (MB) on the recording disk no new recording starts and an
+# alarm is raised; calls go on unrecorded.
+min_free_mb = 500
+# A recording paused for a card number resumes by itself after this many seconds.
+pause_max_s = 180
 
 [smtp]
 # The mail server new voicemail is announced through (with the audio attached).

@@ -23,6 +23,7 @@ from appliance.db import migrate
 
 if TYPE_CHECKING:
     from appliance.db.acd_store import ACDStore
+    from appliance.db.audit_store import AuditStore
     from appliance.db.components import (
         AgentsComponent,
         CallsComponent,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
         UsersComponent,
     )
     from appliance.db.ivr_store import IVRStore
+    from appliance.db.qa_store import QAStore
     from appliance.db.recording_store import RecordingStore
     from appliance.db.voicemail_store import VoicemailStore
 
@@ -78,7 +80,15 @@ class DBConnector(service.Service):
         self._accepting = False
         self.inline = inline
 
-        from appliance.db import acd_store, components, ivr_store, recording_store, voicemail_store
+        from appliance.db import (
+            acd_store,
+            audit_store,
+            components,
+            ivr_store,
+            qa_store,
+            recording_store,
+            voicemail_store,
+        )
 
         self.users: UsersComponent = components.UsersComponent(self)
         self.agents: AgentsComponent = components.AgentsComponent(self)
@@ -89,6 +99,8 @@ class DBConnector(service.Service):
         self.ivr: IVRStore = ivr_store.IVRStore(self)
         self.voicemail: VoicemailStore = voicemail_store.VoicemailStore(self)
         self.recordings: RecordingStore = recording_store.RecordingStore(self)
+        self.audit: AuditStore = audit_store.AuditStore(self)
+        self.qa: QAStore = qa_store.QAStore(self)
 
     # ---- lifecycle ----------------------------------------------------------------------
 

@@ -24,6 +24,8 @@ CALLBACK_STATES = ("waiting", "dialing", "done", "failed", "cancelled")
 CALL_DIRECTIONS = ("inbound", "outbound", "internal")
 PROMPT_SOURCES = ("upload", "recorded", "tts")
 MAILBOX_OWNERS = ("agent", "queue", "department")
+# Why a call was recorded: the queue's/DID's policy, or someone pressed "record" mid-call.
+RECORDING_REASONS = ("policy", "on_demand")
 
 # Stable constraint names, so migrations on SQLite (batch mode) and PostgreSQL agree.
 metadata = sa.MetaData(
@@ -131,6 +133,10 @@ queues = sa.Table(
     # A digit the holding caller presses to ask for a callback or leave a message ("": off).
     sa.Column("callback_key", sa.String(1), nullable=False, server_default="1"),
     sa.Column("voicemail_key", sa.String(1), nullable=False, server_default="2"),
+    # Recording policy: record the queue's calls; keep them this many days (NULL: the
+    # [recording] retention_days default; 0: forever).
+    sa.Column("record_calls", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("recording_retention_days", sa.Integer, nullable=True),
     _created(),
     sa.CheckConstraint(_in("overflow_kind", OVERFLOW_KINDS), name="overflow_kind"),
 )
@@ -291,6 +297,8 @@ dids = sa.Table(
         "flow_id", sa.Integer, sa.ForeignKey("ivr_flows.id", ondelete="RESTRICT"), nullable=True
     ),
     sa.Column("description", sa.String(255), nullable=False, server_default=""),
+    # Calls to this number are recorded (when their queue records too).
+    sa.Column("record_calls", sa.Boolean, nullable=False, server_default=sa.true()),
 )
 
 agent_states = sa.Table(
@@ -382,10 +390,107 @@ recordings = sa.Table(
     # Relative to the recording root; never an absolute path from outside.
     sa.Column("path", sa.String(512), nullable=False, unique=True),
     sa.Column("started_at", UTCDateTime(), nullable=False, index=True),
-    sa.Column("duration_ms", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("duration_ms", sa.Integer, nullable=False, server_default="0", index=True),
     sa.Column("size_bytes", sa.BigInteger, nullable=False, server_default="0"),
+    # Of the file as stored (after archiving / encryption: of that file).
     sa.Column("sha256", sa.String(64), nullable=False, server_default=""),
+    # wav (the working copy), flac or opus (the archive)
     sa.Column("format", sa.String(16), nullable=False, server_default="wav"),
+    # The call, copied here so a search over a million rows needs no join.
+    sa.Column(
+        "agent_id", sa.Integer, sa.ForeignKey("agents.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column(
+        "queue_id", sa.Integer, sa.ForeignKey("queues.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column("direction", sa.String(16), nullable=False, server_default="inbound"),
+    sa.Column("caller_number", sa.String(80), nullable=False, server_default=""),
+    sa.Column("caller_name", sa.String(256), nullable=False, server_default=""),
+    sa.Column("called_number", sa.String(80), nullable=False, server_default=""),
+    sa.Column("trunk", sa.String(64), nullable=False, server_default=""),
+    # The trunk channel (E1 timeslot / analog port: DAHDI/17-1 -> 17); NULL off the trunks.
+    sa.Column("channel_number", sa.Integer, nullable=True),
+    sa.Column("reason", sa.String(16), nullable=False, server_default="policy"),
+    # Metrics from the DSP (ratios of the call's 20 ms frames) and the player's waveform.
+    sa.Column("talk_over_ratio", sa.Float, nullable=False, server_default="0"),
+    sa.Column("silence_ratio", sa.Float, nullable=False, server_default="0"),
+    sa.Column("caller_talk_ratio", sa.Float, nullable=False, server_default="0"),
+    sa.Column("agent_talk_ratio", sa.Float, nullable=False, server_default="0"),
+    sa.Column("legs_mismatch_ms", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("peaks", sa.Text, nullable=False, server_default="[]"),
+    # Time the recording was paused (PCI: card numbers), in total.
+    sa.Column("paused_ms", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("encrypted", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("archived_at", UTCDateTime(), nullable=True),
+    # The latest QA evaluation's score (0-100), NULL while not scored.
+    sa.Column("qa_score", sa.Float, nullable=True),
+    sa.CheckConstraint(_in("reason", RECORDING_REASONS), name="reason"),
+    sa.Index("ix_recordings_agent_id_started_at", "agent_id", "started_at"),
+    sa.Index("ix_recordings_queue_id_started_at", "queue_id", "started_at"),
+    sa.Index("ix_recordings_caller_number_started_at", "caller_number", "started_at"),
+    sa.Index("ix_recordings_called_number_started_at", "called_number", "started_at"),
+    sa.Index("ix_recordings_channel_number_started_at", "channel_number", "started_at"),
+    sa.Index("ix_recordings_qa_score", "qa_score"),
+    sa.Index("ix_recordings_call_id", "call_id"),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    # Who did what to whom: recording pauses, downloads and deletions, QA, supervisor actions.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", UTCDateTime(), nullable=False, index=True),
+    # The user name, or "agent:1001" / "system" for actions from a phone or a timer.
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(48), nullable=False),
+    sa.Column("target", sa.String(128), nullable=False, server_default=""),
+    sa.Column("detail", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("ip", sa.String(64), nullable=False, server_default=""),
+    sa.Index("ix_audit_log_action_at", "action", "at"),
+)
+
+qa_forms = sa.Table(
+    "qa_forms",
+    metadata,
+    # A scoring form: groups of questions with weights, as JSON (recorder/qa_form.py checks it).
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("definition", sa.Text, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_by", sa.String(64), nullable=False, server_default=""),
+    _created(),
+)
+
+qa_evaluations = sa.Table(
+    "qa_evaluations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    # Kept when the recording is purged: the averages still count it.
+    sa.Column(
+        "recording_id",
+        sa.Integer,
+        sa.ForeignKey("recordings.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    sa.Column(
+        "form_id", sa.Integer, sa.ForeignKey("qa_forms.id", ondelete="RESTRICT"), nullable=False
+    ),
+    sa.Column(
+        "agent_id", sa.Integer, sa.ForeignKey("agents.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column(
+        "queue_id", sa.Integer, sa.ForeignKey("queues.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column("evaluator", sa.String(64), nullable=False),
+    # 0-100: the weighted share of the form's points
+    sa.Column("score", sa.Float, nullable=False),
+    # {"question id": points given, ...}
+    sa.Column("answers", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("comment", sa.String(2000), nullable=False, server_default=""),
+    _created(),
+    sa.Index("ix_qa_evaluations_agent_id_created_at", "agent_id", "created_at"),
+    sa.Index("ix_qa_evaluations_queue_id_created_at", "queue_id", "created_at"),
+    sa.Index("ix_qa_evaluations_recording_id", "recording_id"),
 )
 
 voicemails = sa.Table(
