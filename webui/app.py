@@ -25,6 +25,12 @@ from webui.flow_pages import FlowPages
 from webui.ivr_api import IvrApi
 from webui.json_body import MAX_BODY, read_json_body
 from webui.prompt_pages import PromptPages
+from webui.qa_api import QaApi
+from webui.qa_pages import QaPages
+from webui.recording_admin_api import RecordingAdminApi
+from webui.recording_api import RecordingApi
+from webui.recording_control_api import RecordingControlApi
+from webui.recording_pages import RecordingPages
 from webui.render import render
 from webui.sessions import SessionUser
 from webui.voicemail_api import VoicemailApi
@@ -102,6 +108,10 @@ class Api:
         self.acd = AcdApi(ctx)
         self.ivr = IvrApi(ctx)
         self.voicemail = VoicemailApi(ctx)
+        self.recordings = RecordingApi(ctx)
+        self.recording_control = RecordingControlApi(ctx)
+        self.recording_admin = RecordingAdminApi(ctx)
+        self.qa = QaApi(ctx)
 
     @api()
     @cherrypy.tools.json_out()
@@ -158,6 +168,8 @@ class Root:
         self.voicemail = VoicemailPages(ctx)
         self.prompts = PromptPages(ctx, self.api.ivr)
         self.flows = FlowPages(ctx)
+        self.recordings = RecordingPages(ctx)
+        self.qa = QaPages(ctx)
 
     @page()
     def index(self) -> str:

@@ -58,7 +58,9 @@ class AuditStore(_Component):
 
         def thd(conn: Connection) -> int:
             result = conn.execute(model.audit_log.insert().values(**values))
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
 
         return self.db.run(thd)
 

@@ -33,7 +33,9 @@ if TYPE_CHECKING:
     )
     from appliance.db.ivr_store import IVRStore
     from appliance.db.qa_store import QAStore
+    from appliance.db.recording_search import RecordingSearch
     from appliance.db.recording_store import RecordingStore
+    from appliance.db.recording_upkeep_store import RecordingUpkeepStore
     from appliance.db.voicemail_store import VoicemailStore
 
 T = TypeVar("T")
@@ -86,7 +88,9 @@ class DBConnector(service.Service):
             components,
             ivr_store,
             qa_store,
+            recording_search,
             recording_store,
+            recording_upkeep_store,
             voicemail_store,
         )
 
@@ -101,6 +105,10 @@ class DBConnector(service.Service):
         self.recordings: RecordingStore = recording_store.RecordingStore(self)
         self.audit: AuditStore = audit_store.AuditStore(self)
         self.qa: QAStore = qa_store.QAStore(self)
+        self.recording_search: RecordingSearch = recording_search.RecordingSearch(self)
+        self.recording_upkeep: RecordingUpkeepStore = recording_upkeep_store.RecordingUpkeepStore(
+            self
+        )
 
     # ---- lifecycle ----------------------------------------------------------------------
 
