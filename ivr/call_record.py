@@ -26,10 +26,12 @@ class CallRecord:
     disposition: str = "completed"
     queue_id: int | None = None
     agent_id: int | None = None
-    recording: Any = None  # recorder.capture.Capture once the recording started
+    called_number: str = ""  # the dialed number (the DID): recording policy
+    recording: Any = None  # recorder.service.LiveCall once the call entered a queue
 
     @classmethod
     async def open(cls, db: DBConnector, env: AGIEnvironment) -> CallRecord:
+        called = env.args[0] if env.args else env.dialed
         call_id = await db.calls.start(
             uniqueid=env.uniqueid,
             linkedid=env.uniqueid,
@@ -37,11 +39,11 @@ class CallRecord:
             started_at=now(),
             caller_number=env.caller_number,
             caller_name=env.caller_name,
-            called_number=(env.args[0] if env.args else env.dialed),
+            called_number=called,
             channel=env.channel,
             trunk=env.channel.split("/", 1)[0],
         )
-        return cls(db, call_id)
+        return cls(db, call_id, called_number=called)
 
     async def event(self, kind: str, data: dict[str, Any]) -> None:
         await self.db.calls.add_event(self.call_id, kind, now(), data)

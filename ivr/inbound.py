@@ -74,7 +74,9 @@ async def transferred(session: AGISessionProtocol, services: IVRServices, kind: 
     if call_id is None:  # not a call we know (a stale redirect): nothing to continue
         await session.hangup()
         return
-    call = CallRecord(services.db, call_id, answered_at=now())
+    row = await services.db.calls.get(call_id) or {}
+    called = str(row.get("called_number") or "")
+    call = CallRecord(services.db, call_id, answered_at=now(), called_number=called)
     await _to_the_end(session, services, call, _requeue(session, services, call, kind))
 
 
@@ -127,6 +129,4 @@ async def _to_the_end(
     finally:
         await call.close()
         if call.recording is not None and services.recorder is not None:
-            env = session.env
-            assert env is not None
-            services.recorder.finished(call.call_id, env.uniqueid, call.recording)
+            services.recorder.finished(call.recording)

@@ -38,10 +38,11 @@ async def wait(
     call.queue_id = q.id
     await call.event("queued", {"queue": q.name, "priority": qcall.priority})
     if services.recorder is not None and call.recording is None:
-        # recorded only while bridged with an agent (MixMonitor's b option)
-        env = session.env
-        assert env is not None
-        call.recording = await services.recorder.start(session, call.call_id, env.uniqueid)
+        # recorded (by policy, only while bridged with an agent: MixMonitor's b option) or
+        # not; either way the recorder knows the live call, for pause and on-demand start
+        call.recording = await services.recorder.call_queued(
+            session, call.call_id, q, call.called_number
+        )
     outcome = await wait_in_queue(acd, session, qcall)
     call.queue_id = qcall.queue_id
     call.agent_id = qcall.agent.id if qcall.agent is not None else None

@@ -1,7 +1,10 @@
-"""The recorder service: starts each call's capture and post-processes it when the call
-ends, in its own worker pool (never on the reactor, never delaying a call), then writes the
-recording into the index.
+"""The recorder service: decides and starts each call's capture, controls it while the call
+lasts (PCI pause/resume, on-demand start), and post-processes it when the call ends, in its
+own worker pool (never on the reactor, never delaying a call), then writes the full index
+row (the call's agent, queue, numbers, trunk channel, metrics, paused time).
 
+It knows every live call a queue answered (``live``: call id -> channel, capture plan,
+pause state), recorded or not, so that the web UI can pause one or start one on demand.
 A recording that cannot be merged keeps its legs (logged; a retry can pick them up); one
 that succeeds leaves only the stereo file under ``<recording root>/YYYY/MM/DD/``.
 """
@@ -9,48 +12,133 @@ that succeeds leaves only the stereo file under ``<recording root>/YYYY/MM/DD/``
 from __future__ import annotations
 
 import datetime as dt
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from twisted.application import service
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
-from recorder import capture, postprocess
+from appliance.config import RecordingConfig
+from drivers.asterisk.ami import actions
+from drivers.asterisk.ami.protocol import AMIError
+from recorder import capture, encryption, policy, postprocess
+from recorder.disk_guard import DiskGuard
+from recorder.pause import PauseClock
 
 if TYPE_CHECKING:
+    from appliance.db.acd_store import ACDQueue
     from appliance.db.connector import DBConnector
+    from appliance.master import ApplianceMaster
     from drivers.asterisk.agi.session import AGISessionProtocol
+    from drivers.asterisk.ami.actions import ActionSender
     from drivers.asterisk.callmodel import ChannelHungUp
 
 log = Logger(namespace="ccbox.recorder")
 CLOSE_WAIT_S = 30.0
+POLICY = "policy"
+ON_DEMAND = "on_demand"
+DISK_FULL = "disk_full"
+_DAHDI = re.compile(r"DAHDI/(\d{1,4})(?:-\d+)?\Z")  # DAHDI/17-1: E1/analog channel 17
+
+
+def channel_number(channel: str) -> int | None:
+    """The trunk channel of a DAHDI (E1/analog) call; None for other technologies."""
+    m = _DAHDI.match(channel)
+    return int(m.group(1)) if m else None
+
+
+class ControlError(Exception):
+    """A recording control request that cannot be done; ``status`` is its HTTP status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class LiveCall:
+    """A call a queue answered, while it lasts."""
+
+    call_id: int
+    uniqueid: str
+    channel: str
+    plan: capture.Capture | None = None  # set while recorded
+    reason: str = ""  # policy or on_demand, once recorded
+    skipped: str = ""  # why it was not recorded (policy, disk_full)
+    pause: PauseClock = field(default_factory=PauseClock)
+
+    def status(self, now: float) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "recording": self.plan is not None,
+            "reason": self.reason,
+            "skipped": self.skipped,
+            "paused": self.pause.paused,
+            "paused_ms": self.pause.paused_ms(now),
+        }
 
 
 class RecorderService(service.Service):
     name = "recorder"
 
-    def __init__(self, reactor: Any, db: DBConnector, root: Path, law: str = "ulaw") -> None:
+    def __init__(
+        self,
+        reactor: Any,
+        db: DBConnector,
+        root: Path,
+        law: str = "ulaw",
+        settings: RecordingConfig | None = None,
+        ami: ActionSender | None = None,
+    ) -> None:
         self.reactor = reactor
         self.db = db
         self.root = root
         self.law = law
+        self.settings = settings or RecordingConfig()
+        self._ami = ami  # tests; otherwise the master's AMI client
         self.pool = ThreadPool(minthreads=0, maxthreads=2, name="ccbox-recorder")
         self.pending: set[defer.Deferred[None]] = set()
+        self.live: dict[int, LiveCall] = {}
+        self.guard = DiskGuard(reactor, root, self.settings.min_free_mb)
+        self._key: defer.Deferred[bytes | None] | None = None
         # Hangups seen (uniqueid -> time) and calls waiting for theirs; without an AMI link
         # (watch_hangups False) the legs are merged at once.
         self._gone: dict[str, float] = {}
         self._waiting: dict[str, defer.Deferred[None]] = {}
         self.watch_hangups = False
 
+    @property
+    def master(self) -> ApplianceMaster | None:
+        return cast("ApplianceMaster | None", self.parent)
+
+    @property
+    def ami(self) -> ActionSender | None:
+        if self._ami is not None:
+            return self._ami
+        master = self.master
+        return master.ami if master is not None else None
+
     def startService(self) -> None:
         super().startService()
+        master = self.master
+        if master is not None:  # the settings, health and alarms of the appliance
+            self.settings = master.config.recording
+            minimum = self.settings.min_free_mb
+            self.guard = DiskGuard(
+                self.reactor, self.root, minimum, master.health, master.bus.publish
+            )
         self.pool.start()
 
     def stopService(self) -> defer.Deferred[None]:
         super().stopService()
         self.watch_hangups = False
+        self.guard.stop()
+        for live in self.live.values():
+            live.pause.cancel_timer()
         for waiter in list(self._waiting.values()):  # the switch links are down already
             if not waiter.called:
                 waiter.callback(None)
@@ -58,12 +146,137 @@ class RecorderService(service.Service):
         d.addBoth(lambda _: self.pool.stop())
         return d.addCallback(lambda _: None)
 
-    async def start(
-        self, session: AGISessionProtocol, call_id: int, uniqueid: str
-    ) -> capture.Capture:
-        plan = capture.plan(self.root, call_id, uniqueid, self.law, dt.datetime.now(dt.UTC))
+    # ---- starting ---------------------------------------------------------------------------
+
+    async def call_queued(
+        self,
+        session: AGISessionProtocol,
+        call_id: int,
+        queue: ACDQueue,
+        dialed: str,
+    ) -> LiveCall:
+        """A call enters a queue: it becomes live here, and is recorded (only while bridged
+        with an agent: MixMonitor's b option) when the policy says so and the disk has room;
+        otherwise a ``recording_skipped`` event says why."""
+        env = session.env
+        assert env is not None
+        live = LiveCall(call_id, env.uniqueid, env.channel)
+        self.live[call_id] = live
+        why = await policy.skip_reason(self.db, queue, dialed)
+        if why is None and not await self.guard.has_room():
+            why = DISK_FULL
+        if why is not None:
+            live.skipped = why
+            await self._event(call_id, "recording_skipped", {"reason": why})
+            return live
+        plan = self._plan(live)
         await capture.start(session, plan)
-        return plan
+        live.plan, live.reason = plan, POLICY
+        await self._event(call_id, "recording_started", {"reason": POLICY})
+        return live
+
+    def _plan(self, live: LiveCall) -> capture.Capture:
+        now = dt.datetime.now(dt.UTC)
+        return capture.plan(self.root, live.call_id, live.uniqueid, self.law, now)
+
+    # ---- control (the web UI's buttons) -----------------------------------------------------
+
+    def find(self, call_id: int) -> LiveCall:
+        live = self.live.get(call_id)
+        if live is None:
+            raise ControlError(404, f"call {call_id} is not a live call")
+        return live
+
+    def call_of_uniqueid(self, uniqueid: str) -> int | None:
+        return next((c.call_id for c in self.live.values() if c.uniqueid == uniqueid), None)
+
+    def status(self, call_id: int) -> dict[str, Any]:
+        return self.find(call_id).status(self.reactor.seconds())
+
+    def _recorded(self, call_id: int) -> LiveCall:
+        live = self.find(call_id)
+        if live.plan is None:
+            raise ControlError(409, f"call {call_id} is not being recorded")
+        return live
+
+    def _switch(self) -> ActionSender:
+        ami = self.ami
+        if ami is None:
+            raise ControlError(503, "no link to the switch (AMI): recording control unavailable")
+        return ami
+
+    async def pause(self, call_id: int, actor: str, ip: str = "") -> dict[str, Any]:
+        """Mute the recording both ways (PCI); it resumes by itself after pause_max_s.
+        Pausing a paused recording changes nothing."""
+        live = self._recorded(call_id)
+        if live.pause.paused:
+            return live.status(self.reactor.seconds())
+        await self._mute(live, True)
+        if live.pause.pause(self.reactor.seconds()):
+            live.pause.timer = self.reactor.callLater(
+                self.settings.pause_max_s, self._auto_resume, live
+            )
+            detail = {"max_s": self.settings.pause_max_s}
+            await self._audit(actor, "recording.pause", live, detail, ip)
+            await self._event(call_id, "recording_paused", {"by": actor[:64]})
+        return live.status(self.reactor.seconds())
+
+    async def resume(self, call_id: int, actor: str, ip: str = "") -> dict[str, Any]:
+        live = self._recorded(call_id)
+        if not live.pause.paused:
+            raise ControlError(409, f"the recording of call {call_id} is not paused")
+        await self._mute(live, False)
+        now = self.reactor.seconds()
+        if live.pause.resume(now):
+            paused_ms = live.pause.paused_ms(now)
+            await self._audit(actor, "recording.resume", live, {"paused_ms": paused_ms}, ip)
+            await self._event(call_id, "recording_resumed", {"by": actor[:64]})
+        return live.status(now)
+
+    def _auto_resume(self, live: LiveCall) -> None:
+        live.pause.timer = None
+        if self.live.get(live.call_id) is not live or not live.pause.paused:
+            return
+        d = defer.ensureDeferred(self.resume(live.call_id, "system"))
+        d.addErrback(lambda f: log.failure("automatic resume of call {id}", f, id=live.call_id))
+
+    async def _mute(self, live: LiveCall, muted: bool) -> None:
+        try:
+            await actions.mute_mixmonitor(self._switch(), live.channel, muted, "both")
+        except (AMIError, actions.BadActionValue) as exc:
+            raise ControlError(502, f"the switch refused MixMonitorMute: {exc}") from None
+
+    async def start_on_demand(self, call_id: int, actor: str, ip: str = "") -> dict[str, Any]:
+        """Record a call the policy did not record, from now on (AMI MixMonitor with the
+        same literal leg paths); merged and indexed like the others at hangup."""
+        live = self.find(call_id)
+        if live.plan is not None:
+            raise ControlError(409, f"call {call_id} is already being recorded")
+        ami = self._switch()
+        if not await self.guard.has_room():
+            raise ControlError(507, self.guard.alarm or "the recording disk is full")
+        plan = self._plan(live)
+        await threads.deferToThread(plan.rx.parent.mkdir, parents=True, exist_ok=True)
+        if live.plan is not None:  # started meanwhile by another request
+            raise ControlError(409, f"call {call_id} is already being recorded")
+        try:
+            await actions.mixmonitor(ami, live.channel, str(plan.mix), str(plan.rx), str(plan.tx))
+        except (AMIError, actions.BadActionValue) as exc:
+            raise ControlError(502, f"the switch refused MixMonitor: {exc}") from None
+        was, live.plan, live.reason, live.skipped = live.skipped, plan, ON_DEMAND, ""
+        await self._audit(actor, "recording.start", live, {"skipped": was}, ip)
+        await self._event(call_id, "recording_started", {"reason": ON_DEMAND, "by": actor[:64]})
+        return live.status(self.reactor.seconds())
+
+    async def _audit(
+        self, actor: str, action: str, live: LiveCall, detail: dict[str, Any], ip: str
+    ) -> None:
+        await self.db.audit.add(actor, action, f"call:{live.call_id}", detail, ip)
+
+    async def _event(self, call_id: int, kind: str, data: dict[str, Any]) -> None:
+        await self.db.calls.add_event(call_id, kind, dt.datetime.now(dt.UTC), data)
+
+    # ---- the end of the call ----------------------------------------------------------------
 
     def on_channel_hangup(self, event: ChannelHungUp) -> None:
         """AMI's Hangup: Asterisk has closed the channel's MixMonitor files."""
@@ -75,10 +288,16 @@ class RecorderService(service.Service):
             while len(self._gone) > 1000:  # bounded: forget the oldest
                 del self._gone[next(iter(self._gone))]
 
-    def finished(self, call_id: int, uniqueid: str, plan: capture.Capture) -> None:
+    def finished(self, live: LiveCall) -> None:
         """The call is over: once Asterisk has closed the legs (the channel's Hangup, or
         ``CLOSE_WAIT_S`` at most), merge them in the pool, then index the recording."""
-        d = defer.ensureDeferred(self._process(call_id, uniqueid, plan))
+        if self.live.get(live.call_id) is live:
+            del self.live[live.call_id]
+        live.pause.cancel_timer()
+        if live.plan is None:
+            return
+        paused_ms = live.pause.paused_ms(self.reactor.seconds())
+        d = defer.ensureDeferred(self._process(live, live.plan, paused_ms))
         self.pending.add(d)
         d.addBoth(lambda r: self.pending.discard(d))
 
@@ -91,31 +310,76 @@ class RecorderService(service.Service):
         await waiter
         self._waiting.pop(uniqueid, None)
 
-    async def _process(self, call_id: int, uniqueid: str, plan: capture.Capture) -> None:
-        await self._closed(uniqueid)
+    def key(self) -> defer.Deferred[bytes | None]:
+        """The encryption key ([recording] encryption_key_file), read once in a thread."""
+        if self._key is None:
+            path = self.settings.encryption_key_file
+            if path is None:
+                self._key = defer.succeed(None)
+            else:
+                self._key = threads.deferToThread(encryption.load_key, path)
+                self._key.addErrback(self._key_failed)
+        return self._key
+
+    def _key_failed(self, failure: Any) -> Any:
+        self._key = None  # read again next time (the file may be fixed)
+        return failure
+
+    async def _process(self, live: LiveCall, plan: capture.Capture, paused_ms: int) -> None:
+        call_id = live.call_id
+        await self._closed(live.uniqueid)
         out = self.root / plan.relative
         try:
+            key = await self.key()
             done = await threads.deferToThreadPool(
-                self.reactor, self.pool, postprocess.merge, plan.rx, plan.tx, out
+                self.reactor, self.pool, postprocess.merge, plan.rx, plan.tx, out, key
             )
-        except postprocess.RecordingError as exc:
+        except postprocess.DiskFull as exc:
+            self.guard.raise_alarm(f"recording disk full while merging call {call_id}: {exc}")
+            log.error("recording of call {id} not merged (legs kept): {why}", id=call_id, why=exc)
+            return
+        except (postprocess.RecordingError, encryption.KeyFileError) as exc:
             log.warn("recording of call {id} not merged: {why}", id=call_id, why=exc)
             return
         except Exception:
             log.failure("recording of call {id} failed", id=call_id)
             return
+        row = await self.db.calls.get(call_id) or {}
+        channel = row.get("channel") or live.channel
         await self.db.recordings.add(
-            call_id, plan.relative, plan.started_at, done.duration_ms, done.size_bytes, done.sha256
+            call_id,
+            plan.relative,
+            plan.started_at,
+            done.duration_ms,
+            done.size_bytes,
+            done.sha256,
+            agent_id=row.get("agent_id"),
+            queue_id=row.get("queue_id"),
+            direction=row.get("direction") or "inbound",
+            caller_number=row.get("caller_number") or "",
+            caller_name=row.get("caller_name") or "",
+            called_number=row.get("called_number") or "",
+            trunk=row.get("trunk") or "",
+            channel_number=channel_number(channel),
+            reason=live.reason,
+            talk_over_ratio=done.talk_over_ratio,
+            silence_ratio=done.silence_ratio,
+            caller_talk_ratio=done.caller_talk_ratio,
+            agent_talk_ratio=done.agent_talk_ratio,
+            legs_mismatch_ms=done.legs_mismatch_ms,
+            peaks=done.peaks,
+            paused_ms=paused_ms,
+            encrypted=done.encrypted,
         )
-        await self.db.calls.add_event(
+        await self._event(
             call_id,
             "recording_done",
-            dt.datetime.now(dt.UTC),
             {
                 "path": plan.relative,
                 "seconds": done.duration_ms / 1000,
                 "talk_over": done.talk_over_ratio,
                 "silence": done.silence_ratio,
+                "paused_ms": paused_ms,
             },
         )
         for leg in (plan.rx, plan.tx, plan.mix):

@@ -55,6 +55,7 @@ class ACDQueue:
     moh_class: str = "default"
     callback_key: str = ""
     voicemail_key: str = ""
+    record_calls: bool = True  # its calls are recorded (recorder/policy.py)
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,7 @@ class ACDStore(_Component):
                     r.moh_class,
                     r.callback_key,
                     r.voicemail_key,
+                    bool(r.record_calls),
                 )
                 for r in conn.execute(q.select().order_by(q.c.id))
             ]

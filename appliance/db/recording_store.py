@@ -112,3 +112,16 @@ class RecordingStore(_Component):
             return int(conn.execute(q).scalar_one())
 
         return self.db.run(thd)
+
+    def did_records(self, number: str) -> defer.Deferred[bool]:
+        """Whether calls to the dialed ``number`` are recorded: its DID's ``record_calls``;
+        a number that is no DID of ours is recorded (the queue decides)."""
+        d = model.dids
+
+        def thd(conn: Connection) -> bool:
+            value = conn.execute(
+                sa.select(d.c.record_calls).where(d.c.number == number[:32])
+            ).scalar_one_or_none()
+            return True if value is None else bool(value)
+
+        return self.db.run(thd)

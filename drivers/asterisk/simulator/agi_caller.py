@@ -32,6 +32,7 @@ from drivers.asterisk.simulator.switch import SimChannel, Switch
 from recorder import g711
 
 LAWS = {"ulaw": g711.ulaw_encode, "alaw": g711.alaw_encode}
+SILENCE = {"ulaw": b"\xff", "alaw": b"\xd5"}  # G.711 zero
 
 DEAD = "511 Command Not Permitted on a dead channel or intercept routine"
 ALIVE_AFTER_HANGUP = (
@@ -106,7 +107,6 @@ class SimulatedCall(LineOnlyReceiver):
         self.sound_lengths = {"ccbox-hold": 600.0}  # seconds; other sounds: prompt_s
         self._monitor: _MixMonitor | None = None  # MixMonitor running on the channel
         self._bridged_since: float | None = None
-        self._bridged_s = 0.0
 
     @property
     def variables(self) -> dict[str, str]:
@@ -173,16 +173,40 @@ class SimulatedCall(LineOnlyReceiver):
         self.switch.hangup(self.channel, 16)
 
     def _unbridged(self) -> None:
-        if self._bridged_since is not None:
-            self._bridged_s += self.clock.seconds() - self._bridged_since
-            self._bridged_since = None
+        self._bridged_since = None
+        if self._monitor is not None:
+            self._monitor.deaf(self.clock.seconds())
 
     def _write_legs(self) -> None:
-        """What MixMonitor leaves when the channel goes: the two legs (tones here)."""
+        """What MixMonitor leaves when it stops or the channel goes: the two legs (tones)."""
         self._unbridged()
         monitor, self._monitor = self._monitor, None
         if monitor is not None:
-            monitor.write(self._bridged_s, self.clock.seconds())
+            monitor.write(self.clock.seconds())
+
+    # ---- MixMonitor (EXEC, or the AMI actions through the switch) -------------------------
+
+    def start_monitor(self, data: str) -> bool:
+        """MixMonitor "file,options" on this channel; False when one already runs (Asterisk
+        would start a second: ccbox never asks for that) or the options name no legs."""
+        if self._monitor is not None:
+            return False
+        now = self.clock.seconds()
+        self._monitor = _MixMonitor.parse(data, now, bridged=self._bridged_since is not None)
+        return self._monitor is not None
+
+    def stop_monitor(self) -> bool:
+        if self._monitor is None:
+            return False
+        monitor, self._monitor = self._monitor, None
+        monitor.write(self.clock.seconds())
+        return True
+
+    def mute_monitor(self, direction: str, on: bool) -> bool:
+        if self._monitor is None:
+            return False
+        self._monitor.mute(direction, on, self.clock.seconds())
+        return True
 
     def _channel_gone(self, _ch: SimChannel, _cause: int) -> None:
         """The channel hung up (the caller, or an AMI Hangup) while the AGI still runs."""
@@ -387,11 +411,12 @@ class SimulatedCall(LineOnlyReceiver):
         elif app == "dial":
             self._dial(data)
         elif app == "mixmonitor":
-            self.switch.mixmonitor(self.channel, True)
-            self._monitor = _MixMonitor.parse(data, self.clock.seconds())
+            if self.start_monitor(data):
+                self.switch.mixmonitor(self.channel, True)
             self._send("200 result=0")
         elif app == "stopmixmonitor":
-            self.switch.mixmonitor(self.channel, False)
+            if self.stop_monitor():
+                self.switch.mixmonitor(self.channel, False)
             self._send("200 result=0")
         else:
             self._send("200 result=0")
@@ -417,6 +442,8 @@ class SimulatedCall(LineOnlyReceiver):
             if answered is not None:
                 self._dialing = None
                 self._bridged_since = self.clock.seconds()
+                if self._monitor is not None:
+                    self._monitor.hear(self._bridged_since)
                 for i, ring in enumerate(rings):
                     if i != index:
                         ring.cancel()
@@ -440,37 +467,75 @@ class SimulatedCall(LineOnlyReceiver):
 
 @dataclass
 class _MixMonitor:
-    """EXEC MixMonitor "file,options": the r() and t() legs it writes when the channel goes
-    (raw G.711 by their extension), only while bridged with the b option."""
+    """MixMonitor on the channel (EXEC MixMonitor "file,options" or the AMI action): the r()
+    and t() legs it writes when it stops (raw G.711 by their extension), only while bridged
+    with the b option. MixMonitorMute turns a leg's spans into silence, as Asterisk's
+    audiohook does (it keeps writing, zeroed: mu-law 0xFF, A-law 0xD5)."""
 
     rx: str
     tx: str
     bridged_only: bool
     started: float
+    heard_s: float = 0.0  # seconds written so far, up to ``since``
+    since: float | None = None  # hearing since then (bridged, or always without b)
+    muted: dict[str, float] = field(default_factory=dict)  # direction -> position muted at
+    mutes: list[tuple[str, float, float]] = field(default_factory=list)  # closed spans
 
     @classmethod
-    def parse(cls, data: str, now: float) -> _MixMonitor | None:
+    def parse(cls, data: str, now: float, bridged: bool = False) -> _MixMonitor | None:
         _file, _, options = data.partition(",")
         rx, tx = re.search(r"r\(([^)]*)\)", options), re.search(r"t\(([^)]*)\)", options)
         if rx is None or tx is None:
             return None
-        return cls(rx.group(1), tx.group(1), "b" in options.split("r(")[0], now)
+        monitor = cls(rx.group(1), tx.group(1), "b" in options.split("r(")[0], now)
+        if bridged or not monitor.bridged_only:
+            monitor.since = now
+        return monitor
 
-    def write(self, bridged_s: float, now: float) -> None:
-        seconds = bridged_s if self.bridged_only else now - self.started
-        for path, freq in ((self.rx, 300), (self.tx, 700)):
+    def position(self, now: float) -> float:
+        """Where in the legs ``now`` falls."""
+        return self.heard_s + (now - self.since if self.since is not None else 0.0)
+
+    def hear(self, now: float) -> None:
+        if self.since is None:
+            self.since = now
+
+    def deaf(self, now: float) -> None:
+        """Unbridged: a b-option monitor stops writing until the next bridge."""
+        if self.since is not None and self.bridged_only:
+            self.heard_s, self.since = self.position(now), None
+
+    def mute(self, direction: str, on: bool, now: float) -> None:
+        """``direction`` read (the caller's voice, the r() leg), write (t()) or both."""
+        at = self.position(now)
+        for leg in ("read", "write") if direction == "both" else (direction,):
+            if on:
+                self.muted.setdefault(leg, at)
+            elif leg in self.muted:
+                self.mutes.append((leg, self.muted.pop(leg), at))
+
+    def write(self, now: float) -> None:
+        seconds = min(self.position(now), 3600)
+        for leg in list(self.muted):
+            self.mute(leg, False, now)
+        for path, freq, leg in ((self.rx, 300, "read"), (self.tx, 700, "write")):
             target = Path(path)
             law = target.suffix.lstrip(".")
             if not target.is_absolute() or not target.parent.is_dir() or law not in LAWS:
                 continue
             if seconds <= 0:
                 continue  # never bridged: Asterisk writes nothing
-            frames = int(min(seconds, 3600) * 8000)
+            frames = int(seconds * 8000)
             tone = array(
                 "h", (int(3000 * math.sin(2 * math.pi * freq * i / 8000)) for i in range(80))
             )
             pcm = (tone * (frames // 80 + 1))[:frames].tobytes()
-            target.write_bytes(LAWS[law](pcm))
+            data = bytearray(LAWS[law](pcm))
+            for which, start, end in self.mutes:
+                if which == leg:
+                    a, b = int(start * 8000), min(frames, int(end * 8000))
+                    data[a:b] = SILENCE[law] * max(0, b - a)
+            target.write_bytes(bytes(data))
 
 
 def _write_message(path: str, seconds: float) -> None:

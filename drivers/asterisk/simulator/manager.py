@@ -22,6 +22,7 @@ from twisted.internet import defer, protocol
 from twisted.logger import Logger
 
 from drivers.asterisk.ami.codec import Message, Parser, ProtocolError
+from drivers.asterisk.simulator import snapshots as snap
 from drivers.asterisk.simulator.snapshots import Headers
 from drivers.asterisk.simulator.switch import Switch
 
@@ -323,10 +324,27 @@ class ManagerSession(protocol.Protocol):
         if other is not None:
             self.switch.redirect(other, msg.get("ExtraContext") or "", msg.get("ExtraExten") or "")
 
+    def do_mixmonitor(self, msg: Message) -> None:
+        """MixMonitor on a live channel, as EXEC MixMonitor would start it (the simulator
+        writes legs for channels in a FastAGI session: the trunk calls ccbox records)."""
+        ch = self.switch.find(msg.get("Channel") or "")
+        if ch is None:
+            self.respond(msg, "Error", ("Message", "No such channel"))
+            return
+        data = f"{msg.get('File') or ''},{msg.get('Options') or ''}"
+        if ch.agi is None or not ch.agi.start_monitor(data):
+            self.respond(msg, "Error", ("Message", "Could not start monitoring channel"))
+            return
+        self.switch.mixmonitor(ch, True)
+        self.respond(msg, "Success", ("MixMonitorID", f"0x{id(ch.agi) & 0xFFFFFFFF:08x}"))
+
     def do_stopmixmonitor(self, msg: Message) -> None:
         ch = self.switch.find(msg.get("Channel") or "")
         if ch is None:
             self.respond(msg, "Error", ("Message", "No such channel"))
+            return
+        if ch.agi is not None and not ch.agi.stop_monitor():
+            self.respond(msg, "Error", ("Message", "Could not stop MixMonitor"))
             return
         self.switch.mixmonitor(ch, False)
         self.respond(msg, "Success")
@@ -336,6 +354,17 @@ class ManagerSession(protocol.Protocol):
         if ch is None:
             self.respond(msg, "Error", ("Message", "No such channel"))
             return
+        direction = (msg.get("Direction") or "").lower()
+        state = msg.get("State") or ""
+        if direction not in ("read", "write", "both") or state not in ("0", "1"):
+            self.respond(msg, "Error", ("Message", "Invalid direction or state specified"))
+            return
+        if ch.agi is None or not ch.agi.mute_monitor(direction, state == "1"):
+            self.respond(msg, "Error", ("Message", "Cannot set mute flag"))
+            return
+        self.switch.emit(
+            snap.channel_event("MixMonitorMute", ch, ("Direction", direction), ("State", state))
+        )
         self.respond(msg, "Success")
 
 
