@@ -121,6 +121,50 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recording_key(args: argparse.Namespace) -> int:
+    from recorder import encryption
+
+    try:
+        encryption.write_new_key(Path(args.out))
+    except encryption.KeyFileError as exc:
+        raise CliError(str(exc)) from None
+    print(
+        f"wrote a new recording key to {args.out} (mode 0600); set [recording] "
+        "encryption_key_file to it and keep a copy somewhere safe: without it the "
+        "encrypted recordings cannot be played"
+    )
+    return 0
+
+
+def cmd_recordings_delete_number(args: argparse.Namespace) -> int:
+    import getpass as getpass_mod
+
+    from recorder import upkeep
+
+    config = load_config(args)
+    try:
+        upkeep.number_forms(args.number)
+    except upkeep.BadNumber as exc:
+        raise CliError(str(exc)) from None
+    db = open_db(config)
+    try:
+        actor = f"cli:{getpass_mod.getuser()}"
+        deleted, failed = resolved(
+            defer.ensureDeferred(
+                upkeep.delete_number(
+                    db, config.recording_dir, args.number, actor, upkeep.inline_disk
+                )
+            )
+        )
+    finally:
+        resolved(db.stopService())
+    print(
+        f"deleted {deleted} recordings"
+        + (f"; {failed} files could not be removed" if failed else "")
+    )
+    return 0 if not failed else 1
+
+
 def cmd_asterisk_config(args: argparse.Namespace) -> int:
     from drivers.asterisk import confgen
 
@@ -272,6 +316,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="read the password from the first line of standard input",
     )
+
+    rk = add("recording-key", cmd_recording_key, "write a new recording encryption key")
+    rk.add_argument("--out", required=True, help="the key file to create (never overwritten)")
+
+    rec = sub.add_parser("recordings", help="recordings administration")
+    rec_sub = rec.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
+    dn = add(
+        "delete-number",
+        cmd_recordings_delete_number,
+        "delete every recording of one phone number (caller or called; +CC and 00CC alike)",
+        rec_sub,
+    )
+    dn.add_argument("number", help="3 to 32 digits, optionally with a leading +")
 
     ac = add(
         "asterisk-config",

@@ -3,19 +3,24 @@
 
 Blocking and CPU-bound: the recorder runs it in its worker pool, never on the reactor. The
 WAV is written to a temporary name in the same folder and renamed when complete, with the
-sha256 of what was written; a failure leaves no partial file (the legs are kept for a retry).
+sha256 of what was written (the stored bytes: encrypted ones when a key is given); a failure
+leaves no partial file (the legs are kept for a retry). A full disk (ENOSPC, EDQUOT) raises
+``DiskFull``, on which the recorder stops new recordings and raises its alarm.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import struct
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from recorder import dsp, g711
+from recorder import dsp, encryption, g711
 
 RATE = 8000
 PEAKS = 200  # waveform points for the player
@@ -24,6 +29,68 @@ MAX_LEG_BYTES = 8000 * 3600 * 8  # eight hours of one leg
 
 class RecordingError(RuntimeError):
     """The legs cannot be merged (missing, too big, an unknown format)."""
+
+
+class DiskFull(RecordingError):
+    """No room left for the stereo file (ENOSPC, EDQUOT): nothing partial is left and the
+    legs are kept."""
+
+
+FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in FULL_ERRNOS
+
+
+class HashingSink:
+    """Writes to ``f`` and hashes what it wrote (the stored bytes)."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.f.write(data)
+        self.digest.update(data)
+        self.size += len(data)
+        return len(data)
+
+
+def write_atomically(out: Path, chunks: Iterable[bytes], key: bytes | None = None) -> HashingSink:
+    """``chunks`` into ``out`` by way of a temporary name in the same folder, fsync'd and
+    renamed when complete (encrypted when ``key`` is given); on any failure nothing is left,
+    and a full disk raises ``DiskFull``."""
+    tmp: str | None = None
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-", suffix=".part")
+        with os.fdopen(fd, "wb") as f:
+            sink = HashingSink(f)
+            writer = encryption.EncryptingWriter(sink, key) if key is not None else None
+            for chunk in chunks:
+                if writer is not None:
+                    writer.write(chunk)
+                else:
+                    sink.write(chunk)
+            if writer is not None:
+                writer.finish()
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, out)
+        tmp = None
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFull(
+                f"{out.name}: the recording disk is full ({exc.strerror}); "
+                "the legs are kept for a retry"
+            ) from None
+        raise
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+    return sink
 
 
 @dataclass(frozen=True)
@@ -38,6 +105,7 @@ class Processed:
     agent_talk_ratio: float
     peaks: list[int]
     legs_mismatch_ms: int  # how much shorter one leg was (drift, a late start)
+    encrypted: bool = False  # stored encrypted at rest (recorder/encryption.py)
 
 
 def _law(path: Path) -> str:
@@ -73,9 +141,9 @@ def wav_header(frames: int, channels: int = 2, rate: int = RATE) -> bytes:
     )
 
 
-def merge(rx_path: Path, tx_path: Path, out: Path) -> Processed:
+def merge(rx_path: Path, tx_path: Path, out: Path, key: bytes | None = None) -> Processed:
     """``rx`` is what the caller's channel received from the caller (left), ``tx`` what it
-    sent to the caller, the agent (right)."""
+    sent to the caller, the agent (right). With ``key`` the WAV is stored encrypted."""
     law = _law(rx_path)
     if _law(tx_path) != law:
         raise RecordingError("the two legs are in different G.711 laws")
@@ -88,29 +156,17 @@ def merge(rx_path: Path, tx_path: Path, out: Path) -> Processed:
     left, right = dsp.voice_activity(decode(rx)), dsp.voice_activity(decode(tx))
     both, only_l, only_r, none = dsp.talk_stats(left, right)
     total = max(1, both + only_l + only_r + none)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-", suffix=".part")
-    digest = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for chunk in (wav_header(frames), stereo):
-                f.write(chunk)
-                digest.update(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    written = write_atomically(out, (wav_header(frames), stereo), key)
     return Processed(
         path=out,
         duration_ms=frames * 1000 // RATE,
-        size_bytes=44 + len(stereo),
-        sha256=digest.hexdigest(),
+        size_bytes=written.size,
+        sha256=written.digest.hexdigest(),
         talk_over_ratio=round(both / total, 4),
         silence_ratio=round(none / total, 4),
         caller_talk_ratio=round((both + only_l) / total, 4),
         agent_talk_ratio=round((both + only_r) / total, 4),
         peaks=dsp.peaks(stereo, 2, PEAKS),
         legs_mismatch_ms=abs(len(rx) - len(tx)) * 1000 // RATE,
+        encrypted=key is not None,
     )

@@ -4,15 +4,17 @@ the right metrics; bad legs are refused and nothing half-written is left."""
 from __future__ import annotations
 
 import array
+import errno
 import hashlib
 import math
+import os
 import wave
 from pathlib import Path
 
 import pytest
 
-from recorder import g711
-from recorder.postprocess import RecordingError, merge
+from recorder import encryption, g711
+from recorder.postprocess import DiskFull, RecordingError, merge
 
 RATE = 8000
 
@@ -69,13 +71,53 @@ def test_a_missing_leg_is_silence_and_bad_legs_are_refused(tmp_path: Path) -> No
     assert not (tmp_path / "x.wav").exists() and not (tmp_path / "y.wav").exists()
 
 
-def test_a_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "a-rx.ulaw").write_bytes(g711.ulaw_encode(tone(0.2)))
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])
+def test_a_full_disk_leaves_nothing_and_keeps_the_legs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    rx = tmp_path / "a-rx.ulaw"
+    rx.write_bytes(g711.ulaw_encode(tone(0.2)))
 
     def full(*args: object) -> None:
-        raise OSError(28, "No space left on device")
+        raise OSError(code, os.strerror(code))
 
-    monkeypatch.setattr("recorder.postprocess.os.replace", full)
-    with pytest.raises(OSError, match="No space"):
+    monkeypatch.setattr("recorder.postprocess.os.fsync", full)
+    with pytest.raises(DiskFull, match="the recording disk is full") as caught:
+        merge(rx, tmp_path / "a-tx.ulaw", tmp_path / "out" / "a.wav")
+    assert isinstance(caught.value, RecordingError)
+    assert list((tmp_path / "out").iterdir()) == []
+    assert rx.exists()
+
+
+def test_other_write_errors_are_not_disk_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a-rx.ulaw").write_bytes(g711.ulaw_encode(tone(0.2)))
+
+    def denied(*args: object) -> None:
+        raise OSError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr("recorder.postprocess.os.replace", denied)
+    with pytest.raises(OSError, match="Permission denied"):
         merge(tmp_path / "a-rx.ulaw", tmp_path / "a-tx.ulaw", tmp_path / "out" / "a.wav")
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_an_encrypted_merge(tmp_path: Path) -> None:
+    key = bytes(range(32))
+    (tmp_path / "c-rx.ulaw").write_bytes(g711.ulaw_encode(tone(3)))
+    (tmp_path / "c-tx.ulaw").write_bytes(g711.ulaw_encode(silence(1) + tone(2, 700)))
+    plain = merge(tmp_path / "c-rx.ulaw", tmp_path / "c-tx.ulaw", tmp_path / "p.wav")
+    done = merge(tmp_path / "c-rx.ulaw", tmp_path / "c-tx.ulaw", tmp_path / "e.wav", key)
+    stored = (tmp_path / "e.wav").read_bytes()
+    assert (done.encrypted, plain.encrypted) == (True, False)
+    assert not stored.startswith(b"RIFF")
+    assert done.sha256 == hashlib.sha256(stored).hexdigest() != plain.sha256
+    assert done.size_bytes == len(stored) > plain.size_bytes
+    assert (done.duration_ms, done.peaks, done.talk_over_ratio) == (
+        plain.duration_ms,
+        plain.peaks,
+        plain.talk_over_ratio,
+    )
+    assert encryption.decrypt_file(tmp_path / "e.wav", key) == (tmp_path / "p.wav").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".part") == []
