@@ -20,7 +20,7 @@ from twisted.internet import threads
 from twisted.logger import Logger
 
 from appliance.db.recording_search import RecordingPage, RecordingQuery
-from recorder import storage
+from recorder import encryption, storage
 from webui import access
 from webui.access import api, current_session
 from webui.context import WebContext
@@ -245,15 +245,27 @@ class RecordingAccess:
                 "recording {id}: {path!r} is not a file under the root", id=row.id, path=row.path
             )
             raise cherrypy.HTTPError(404, "the recording's file is missing")
-        key = getattr(self.ctx.master.recorder, "key", None)
+        key = self.key() if row.encrypted else None
         try:
             audio: storage.StoredAudio = self.ctx.call(
                 threads.deferToThread, storage.open_stored, path, row.format, row.encrypted, key
             )
-        except (OSError, ValueError, NotImplementedError) as exc:
+        except encryption.KeyFileError as exc:
+            log.error("recording {id}: {exc}", id=row.id, exc=exc)
+            raise cherrypy.HTTPError(503, "the recording is encrypted and no key is set") from None
+        except (OSError, ValueError) as exc:  # damaged, another key's, gone meanwhile
             log.warn("recording {id} cannot be opened: {exc}", id=row.id, exc=exc)
             raise cherrypy.HTTPError(404, "the recording's file cannot be read") from None
         return audio
+
+    def key(self) -> bytes | None:
+        """The recorder's encryption key ([recording] encryption_key_file), or None."""
+        try:
+            key: bytes | None = self.ctx.call(self.ctx.master.recorder.key)
+        except (OSError, ValueError) as exc:
+            log.error("the recording key cannot be read: {exc}", exc=exc)
+            raise cherrypy.HTTPError(503, "the recording key cannot be read") from None
+        return key
 
     def audit(self, action: str, row: RecordingRow, **detail: Any) -> None:
         user = current_session().user

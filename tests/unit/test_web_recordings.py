@@ -7,13 +7,16 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import os
+import secrets
 import wave
 from pathlib import Path
 from typing import Any
 
 import pytest
+from twisted.internet import defer
 
 from appliance.cli import resolved
+from recorder.postprocess import merge
 from tests.support.appliance import RunningAppliance
 from tests.support.http import Browser
 from tests.support.tmp import temp_dir
@@ -295,6 +298,38 @@ class RecordingWebTests(WebTestCase):
         # refused requests leave no trace
         await self.call(raw, b, "/api/recordings/download?id=999999")
         self.assertEqual(len(await db.audit.recent("recording.download")), 1)
+
+    async def test_an_encrypted_recording_plays_its_plaintext(self) -> None:
+        await self._start()
+        key = secrets.token_bytes(32)
+        legs = self.root.parent / "legs"
+        legs.mkdir()
+        (legs / "c-rx.ulaw").write_bytes(bytes(range(256)) * 40)
+        (legs / "c-tx.ulaw").write_bytes(bytes(reversed(range(256))) * 40)
+        out = self.root / "enc.wav"
+        done = merge(legs / "c-rx.ulaw", legs / "c-tx.ulaw", out, key)
+        self.assertNotEqual(out.read_bytes()[:4], b"RIFF")  # stored encrypted
+        plain = merge(legs / "c-rx.ulaw", legs / "c-tx.ulaw", self.root / "plain.wav")
+        expected = (self.root / "plain.wav").read_bytes()
+        db = self.app.master.db
+        rid = await db.recordings.add(
+            None, "enc.wav", T0, done.duration_ms, done.size_bytes, done.sha256, encrypted=True
+        )
+        b = await self.app.logged_in("admin")
+        url = f"/api/recordings/audio?id={rid}"
+        # no key configured: the server says so, it does not serve ciphertext
+        status, _, _ = await self.call(raw, b, url)
+        self.assertEqual(status, 503)
+        self.patch(self.app.master.recorder, "key", lambda: defer.succeed(key))
+        status, headers, body = await self.call(raw, b, url, {"Range": "bytes=100-4099"})
+        self.assertEqual((status, body), (206, expected[100:4100]))
+        self.assertEqual(headers["Content-Range"], f"bytes 100-4099/{len(expected)}")
+        status, _, body = await self.call(raw, b, f"/api/recordings/download?id={rid}")
+        self.assertEqual((status, body, plain.encrypted), (200, expected, False))
+        # another key's file is refused, not served as noise
+        self.patch(self.app.master.recorder, "key", lambda: defer.succeed(b"k" * 32))
+        status, _, _ = await self.call(raw, b, url)
+        self.assertEqual(status, 404)
 
     async def test_hostile_index_paths_and_ids_are_404(self) -> None:
         await self._start()

@@ -1,0 +1,221 @@
+"""The recording player in real headless Chromium against a running ccboxd: a stereo
+recording made by the recorder's own merge from synthesized G.711 legs is found by its
+caller's number, plays (its time advances, also after a seek past the first streamed
+part), draws its waveform, and shows a hostile caller name as text. Screenshots go to
+build/screenshots/ for a person."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import shutil
+import struct
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+from appliance.cli import open_db, resolved
+from recorder import g711
+from recorder.postprocess import Processed, merge
+from tests.support.appliance import prepare
+from tests.support.daemon import running_daemon
+from webui.recording_api import MAX_PART
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "build" / "screenshots"
+HOSTILE = "<img src=x onerror=alert(1)>"
+CALLER = "13800138000"
+SECONDS = 40  # 40 s of stereo 16-bit 8 kHz is 1.28 MB: more than one streamed part
+RATE = 8000
+
+
+def leg(tone_hz: float, talking: list[tuple[float, float]]) -> bytes:
+    """``SECONDS`` of G.711 mu-law: a tone during the ``talking`` spans, silence elsewhere."""
+    samples = []
+    for i in range(SECONDS * RATE):
+        t = i / RATE
+        on = any(a <= t < b for a, b in talking)
+        samples.append(int(12000 * math.sin(2 * math.pi * tone_hz * t)) if on else 0)
+    return bytes(g711.ulaw_encode(struct.pack(f"<{len(samples)}h", *samples)))
+
+
+def make_recording(root: Path) -> Processed:
+    legs = root.parent / "legs"
+    legs.mkdir(parents=True, exist_ok=True)
+    rx, tx = legs / "call-rx.ulaw", legs / "call-tx.ulaw"
+    rx.write_bytes(leg(440, [(0, 8), (15, 22), (30, 36)]))
+    tx.write_bytes(leg(660, [(6, 14), (22, 30), (35, 40)]))
+    return merge(rx, tx, root / "2026" / "03" / "01" / "call.wav")
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("player")
+    processed: dict[str, Processed] = {}
+
+    def seed(db: Any) -> None:
+        agent = resolved(db.agents.add("1001", "Ann", "", "PJSIP/1001"))
+        queue = resolved(db.queues.add("support"))
+        p = processed["call"]
+        started = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
+        resolved(
+            db.recordings.add(
+                None,
+                "2026/03/01/call.wav",
+                started,
+                p.duration_ms,
+                p.size_bytes,
+                p.sha256,
+                agent_id=agent.id,
+                queue_id=queue.id,
+                caller_number=CALLER,
+                caller_name=HOSTILE,
+                called_number="4008001234",
+                channel_number=17,
+                talk_over_ratio=p.talk_over_ratio,
+                silence_ratio=p.silence_ratio,
+                caller_talk_ratio=p.caller_talk_ratio,
+                agent_talk_ratio=p.agent_talk_ratio,
+                peaks=p.peaks,
+            )
+        )
+        resolved(
+            db.recordings.add(
+                None, "2026/03/01/other.wav", started, 1000, 1, "0" * 64, caller_number="139"
+            )
+        )
+
+    # the config (and so the recording root) first, then the file, then the index rows
+    config = prepare(tmp / "box")
+    processed["call"] = make_recording(config.recording_dir)
+    assert processed["call"].size_bytes > MAX_PART
+    db = open_db(config)
+    try:
+        seed(db)
+    finally:
+        resolved(db.stopService())
+    with running_daemon(config.path, tmp) as daemon:
+        yield f"http://127.0.0.1:{config.web.port}"
+        daemon.stop()
+
+
+@pytest.fixture(scope="module")
+def chrome() -> Iterator[WebDriver]:
+    profile = tempfile.mkdtemp(prefix="ccbox-chrome-")
+    opts = webdriver.ChromeOptions()
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--autoplay-policy=no-user-gesture-required",
+        "--window-size=1366,768",
+        f"--user-data-dir={profile}",
+    ):
+        opts.add_argument(flag)
+    opts.binary_location = "/usr/bin/chromium"
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    driver.implicitly_wait(5)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def login(driver: WebDriver, base: str) -> None:
+    driver.get(base + "/login")
+    if "/login" not in driver.current_url:
+        return
+    driver.find_element(By.NAME, "username").send_keys("admin")
+    driver.find_element(By.NAME, "password").send_keys("admin-password")
+    driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
+    WebDriverWait(driver, 10).until(lambda d: "/login" not in d.current_url)
+
+
+def audio_state(driver: WebDriver) -> dict[str, Any]:
+    state: dict[str, Any] = driver.execute_script(
+        "var a = document.getElementById('rec-audio');"
+        "return {t: a.currentTime, d: a.duration, paused: a.paused,"
+        " error: a.error ? a.error.code : null, ready: a.readyState};"
+    )
+    return state
+
+
+def played_to(driver: WebDriver, at_least: float) -> bool:
+    state = audio_state(driver)
+    assert state["error"] is None, state
+    return bool(state["t"] >= at_least)
+
+
+def test_search_play_seek_and_waveform(box: str, chrome: WebDriver) -> None:
+    login(chrome, box)
+    chrome.get(box + "/recordings")
+    chrome.find_element(By.CSS_SELECTOR, "#rec-search input[name=caller]").send_keys(CALLER)
+    chrome.find_element(By.ID, "rec-find").click()
+    WebDriverWait(chrome, 10).until(lambda d: "caller=" + CALLER in d.current_url)
+    rows = chrome.find_elements(By.CSS_SELECTOR, "#rec-results tbody tr")
+    assert len(rows) == 1  # the other caller's recording is not in the result
+    caller_cell = rows[0].find_element(By.CSS_SELECTOR, ".rec-caller").text
+    assert CALLER in caller_cell and HOSTILE in caller_cell
+    assert chrome.find_elements(By.CSS_SELECTOR, "img") == []
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    chrome.save_screenshot(str(SHOTS / "recordings-search.png"))
+
+    rows[0].find_element(By.CSS_SELECTOR, "a.rec-open").click()
+    WebDriverWait(chrome, 10).until(
+        lambda d: (
+            d.execute_script(
+                "var p = document.getElementById('rec-player'); return p && p.dataset.ready;"
+            )
+            == "1"
+        )
+    )
+    assert HOSTILE in chrome.find_element(By.ID, "rec-caller").text
+    assert chrome.find_elements(By.CSS_SELECTOR, "img") == []
+    WebDriverWait(chrome, 15).until(lambda d: audio_state(d)["ready"] >= 1)
+    assert abs(audio_state(chrome)["d"] - SECONDS) < 0.1
+
+    # the waveform has bars: many pixels that are neither the background nor blank
+    inked = chrome.execute_script(
+        "var c = document.getElementById('rec-wave'), g = c.getContext('2d');"
+        "var px = g.getImageData(0, 0, c.width, c.height).data, n = 0;"
+        "for (var i = 0; i < px.length; i += 4) {"
+        "  if (px[i + 3] && !(px[i] === 244 && px[i + 1] === 247 && px[i + 2] === 251)) n++; }"
+        "return n / (c.width * c.height);"
+    )
+    assert inked > 0.05, inked
+
+    chrome.execute_script("document.getElementById('rec-audio').play();")
+    WebDriverWait(chrome, 15).until(lambda d: played_to(d, 0.5))
+    chrome.save_screenshot(str(SHOTS / "recording-player.png"))
+
+    # a click at 90% of the waveform seeks to 36 s: past the first 1 MiB part, so the
+    # player must fetch the next part by a new Range request
+    wave = chrome.find_element(By.ID, "rec-wave")
+    offset = int(wave.size["width"] * 0.4)  # from the centre: 50% + 40%
+    ActionChains(chrome).move_to_element_with_offset(wave, offset, 0).click().perform()
+    WebDriverWait(chrome, 10).until(lambda d: audio_state(d)["t"] >= 35.5)
+    WebDriverWait(chrome, 15).until(lambda d: played_to(d, 36.3))
+    state = audio_state(chrome)
+    assert state["error"] is None and not state["paused"], state
+    chrome.save_screenshot(str(SHOTS / "recording-player-seek.png"))
+    logs = json.dumps(chrome.get_log("browser"))
+    assert "alert" not in logs and "Content Security Policy" not in logs, logs
