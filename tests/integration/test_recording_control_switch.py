@@ -1,0 +1,213 @@
+"""Recording control end to end (ccboxd's master against the switch simulator): the PCI pause
+mutes the channel's MixMonitor (the merged file is silent there) and resumes by itself; a
+call the policy does not record leaves ``recording_skipped`` and can be recorded on demand
+through AMI MixMonitor; the web API checks who may act on which call."""
+
+from __future__ import annotations
+
+import dataclasses
+import wave
+from array import array
+from typing import Any
+
+import sqlalchemy as sa
+from twisted.internet import defer, reactor, task, threads
+
+from appliance.config import RecordingConfig
+from appliance.db import model
+from drivers.asterisk.simulator.agi_caller import CallerScript, CallOutcome
+from drivers.asterisk.simulator.switch import Device
+from recorder.service import ControlError, LiveCall
+from tests.support import acd_rig
+from tests.support.acd_rig import ACDRig, wait_for
+from tests.support.http import Browser
+
+
+def _window_peaks(path: str, step_s: float = 0.1) -> list[tuple[int, int]]:
+    """(left, right) peak per ``step_s`` window of a 16-bit stereo WAV."""
+    with wave.open(path) as w:
+        samples = array("h", w.readframes(w.getnframes()))
+    step = int(8000 * step_s) * 2
+    out = []
+    for i in range(0, len(samples) - step + 1, step):
+        chunk = samples[i : i + step]
+        out.append((max(abs(s) for s in chunk[0::2]), max(abs(s) for s in chunk[1::2])))
+    return out
+
+
+class _ControlRig(ACDRig):
+    def setUp(self) -> None:
+        super().setUp()
+        original = acd_rig.simulated_switch
+
+        def short_pauses(test: Any, devices: Any = None) -> Any:
+            sim, config = original(test, devices)
+            settings = RecordingConfig(pause_max_s=1, min_free_mb=1)
+            return sim, dataclasses.replace(config, recording=settings)
+
+        self.patch(acd_rig, "simulated_switch", short_pauses)
+
+    async def _bridged_call(self, master: Any, talk_s: float) -> tuple[Any, LiveCall]:
+        """A caller answered by agent 1001, talking ``talk_s``: (its outcome, its live call)."""
+        master.acd.login(self.agent(master, "1001").id)
+        outcome = defer.ensureDeferred(self.call(CallerScript(prompt_s=0.1)))
+        await wait_for(lambda: self.sim_events("BridgeEnter"), "the agent answering")
+        [live] = master.recorder.live.values()
+        return outcome, live
+
+    async def _recording(self, master: Any) -> Any:
+        await wait_for(lambda: not master.recorder.pending, "the merge", 15)
+        for _ in range(100):
+            rows = await master.db.run(
+                lambda c: c.execute(sa.select(model.recordings.c.id)).scalars().all()
+            )
+            if rows:
+                return await master.db.recordings.get(rows[0])
+            await task.deferLater(reactor, 0.05, lambda: None)
+        raise AssertionError("no recording indexed")
+
+    async def _audit(self, master: Any) -> list[tuple[str, str, str]]:
+        rows = await master.db.run(
+            lambda c: c.execute(
+                sa.select(
+                    model.audit_log.c.actor, model.audit_log.c.action, model.audit_log.c.target
+                ).order_by(model.audit_log.c.id)
+            ).all()
+        )
+        return [tuple(r) for r in rows]
+
+
+class RecordingControlTests(_ControlRig):
+    async def test_pause_silences_both_legs_and_resumes_by_itself(self) -> None:
+        master = await self.start({"PJSIP/1001": Device(ring_s=0.2, talk_s=3.0)})
+        done, live = await self._bridged_call(master, 3.0)
+        await task.deferLater(reactor, 0.5, lambda: None)
+        status = await master.recorder.pause(live.call_id, "alice", "10.0.0.9")
+        self.assertTrue(status["paused"])
+        again = await master.recorder.pause(live.call_id, "alice")  # idempotent
+        self.assertTrue(again["paused"])
+        mutes = self.sim_events("MixMonitorMute")
+        self.assertEqual([(m["Direction"], m["State"]) for m in mutes], [("both", "1")])
+        await wait_for(lambda: not live.pause.paused, "the automatic resume", 3)
+        self.assertEqual(
+            [(m["Direction"], m["State"]) for m in self.sim_events("MixMonitorMute")],
+            [("both", "1"), ("both", "0")],
+        )
+        with self.assertRaises(ControlError) as cm:
+            await master.recorder.resume(live.call_id, "alice")
+        self.assertEqual(cm.exception.status, 409)
+        outcome: CallOutcome = await done
+        rec = await self._recording(master)
+        self.assertTrue(900 <= rec.paused_ms <= 1200, rec.paused_ms)
+        peaks = _window_peaks(str(master.config.recording_dir / rec.path))
+        # 0.5 s of both tones, about 1 s of silence on both legs, the tones again
+        self.assertTrue(all(left > 1000 and right > 1000 for left, right in peaks[:4]), peaks)
+        self.assertEqual(peaks[7:13], [(0, 0)] * 6)
+        self.assertTrue(all(left > 1000 and right > 1000 for left, right in peaks[18:28]), peaks)
+        target = f"call:{live.call_id}"
+        self.assertEqual(
+            await self._audit(master),
+            [("alice", "recording.pause", target), ("system", "recording.resume", target)],
+        )
+        row = await self.row(master, outcome.uniqueid)
+        kinds = [k for k, _ in await master.db.calls.events(row["id"])]
+        self.assertIn("recording_paused", kinds)
+        self.assertIn("recording_resumed", kinds)
+        self.assertEqual(kinds.count("recording_paused"), 1)
+
+    async def test_a_queue_that_does_not_record_can_be_recorded_on_demand(self) -> None:
+        master = await self.start(
+            {"PJSIP/1001": Device(ring_s=0.2, talk_s=2.0)}, record_calls=False
+        )
+        done, live = await self._bridged_call(master, 2.0)
+        self.assertIsNone(live.plan)
+        self.assertEqual(live.skipped, "queue_policy")
+        with self.assertRaises(ControlError) as cm:
+            await master.recorder.pause(live.call_id, "sue")
+        self.assertEqual(cm.exception.status, 409)
+        await task.deferLater(reactor, 0.3, lambda: None)
+        status = await master.recorder.start_on_demand(live.call_id, "sue")
+        self.assertEqual((status["recording"], status["reason"]), (True, "on_demand"))
+        with self.assertRaises(ControlError) as cm:
+            await master.recorder.start_on_demand(live.call_id, "sue")
+        self.assertEqual(cm.exception.status, 409)
+        outcome: CallOutcome = await done
+        self.assertFalse([c for c in outcome.commands if "MixMonitor" in c])  # not by EXEC
+        self.assertEqual(self.sim.manager.actions["mixmonitor"], 1)
+        rec = await self._recording(master)
+        self.assertEqual(rec.reason, "on_demand")
+        with wave.open(str(master.config.recording_dir / rec.path)) as w:
+            seconds = w.getnframes() / 8000
+        self.assertTrue(1.3 <= seconds <= 1.85, seconds)  # from the start, not the answer
+        row = await self.row(master, outcome.uniqueid)
+        events = dict(await master.db.calls.events(row["id"]))
+        self.assertEqual(events["recording_skipped"], {"reason": "queue_policy"})
+        self.assertEqual(events["recording_started"]["reason"], "on_demand")
+        self.assertEqual(
+            await self._audit(master), [("sue", "recording.start", f"call:{live.call_id}")]
+        )
+
+    async def test_a_did_that_does_not_record(self) -> None:
+        def no_recording(conn: Any, ids: dict[str, int]) -> None:
+            conn.execute(model.dids.insert().values(number="4008001234", record_calls=False))
+
+        master = await self.start({"PJSIP/1001": Device(ring_s=0.2, talk_s=0.5)}, no_recording)
+        master.acd.login(self.agent(master, "1001").id)
+        outcome = await self.call(CallerScript(prompt_s=0.1))
+        row = await self.row(master, outcome.uniqueid)
+        events = dict(await master.db.calls.events(row["id"]))
+        self.assertEqual(events["recording_skipped"], {"reason": "did_policy"})
+        self.assertFalse([c for c in outcome.commands if "MixMonitor" in c])
+        await task.deferLater(reactor, 0.3, lambda: None)
+        self.assertEqual(await master.db.recordings.count(), 0)
+
+
+class RecordingControlApiTests(_ControlRig):
+    async def _browser(self, master: Any, name: str, role: str) -> tuple[Browser, str]:
+        user = await master.db.users.add(name, f"{name}-password", role, name)
+        if name == "agent1001":
+            self.agent(master, "1001").user_id = user.id
+        b = Browser(master.web.port_number)
+        r = await threads.deferToThread(b.login, name, f"{name}-password")
+        self.assertEqual(r.status, 303, r.body[:200])
+        token = (await threads.deferToThread(b.get, "/")).csrf()
+        return b, token
+
+    async def test_who_may_pause_which_call(self) -> None:
+        master = await self.start({"PJSIP/1001": Device(ring_s=0.2, talk_s=3.0)})
+        agent, agent_token = await self._browser(master, "agent1001", "agent")
+        other, other_token = await self._browser(master, "agent9", "agent")
+        qa, qa_token = await self._browser(master, "quinn", "qa")
+        sup, sup_token = await self._browser(master, "sue", "supervisor")
+        done, live = await self._bridged_call(master, 3.0)
+
+        def post(b: Browser, token: str | None, path: str, body: Any) -> Any:
+            return threads.deferToThread(b.post_json, f"/api/recording_control/{path}", body, token)
+
+        r = await post(agent, None, "pause", {})
+        self.assertEqual(r.status, 403)  # no CSRF token
+        r = await post(qa, qa_token, "pause", {"call_id": live.call_id})
+        self.assertEqual(r.status, 403)
+        r = await post(other, other_token, "pause", {"call_id": live.call_id})
+        self.assertEqual(r.status, 403)  # another agent's call
+        r = await post(other, other_token, "pause", {})
+        self.assertEqual(r.status, 404)  # on no call
+        r = await post(sup, sup_token, "pause", {"call_id": 999999})
+        self.assertEqual(r.status, 404)
+        r = await post(sup, sup_token, "pause", {"call_id": "1; DROP TABLE calls"})
+        self.assertEqual(r.status, 400)
+        r = await post(agent, agent_token, "resume", {})
+        self.assertEqual((r.status, "not paused" in r.json()["error"]), (409, True), r.body)
+        r = await post(agent, agent_token, "pause", {})
+        self.assertEqual((r.status, r.json()["paused"]), (200, True))
+        r = await threads.deferToThread(
+            sup.get, f"/api/recording_control/status?call_id={live.call_id}"
+        )
+        self.assertEqual((r.status, r.json()["paused"], r.json()["reason"]), (200, True, "policy"))
+        r = await post(sup, sup_token, "resume", {"call_id": live.call_id})
+        self.assertEqual((r.status, r.json()["paused"]), (200, False))
+        r = await post(sup, sup_token, "start", {"call_id": live.call_id})
+        self.assertEqual(r.status, 409)  # recorded already
+        await done
+        actions = [(a, act) for a, act, _ in await self._audit(master)]
+        self.assertEqual(actions, [("agent1001", "recording.pause"), ("sue", "recording.resume")])
