@@ -5,9 +5,12 @@ with literal leg paths (bridged audio only), the legs merged once Asterisk has c
 from __future__ import annotations
 
 import wave
+from typing import Any
 
+import sqlalchemy as sa
 from twisted.internet import reactor, task
 
+from appliance.db import model
 from drivers.asterisk.simulator.agi_caller import CallerScript
 from drivers.asterisk.simulator.switch import Device
 from tests.support.acd_rig import ACDRig
@@ -37,6 +40,36 @@ class RecordingTests(ACDRig):
         self.assertTrue(0.9 <= seconds <= 1.15, seconds)  # the talk time
         self.assertEqual(done["talk_over"], 1.0)  # the simulator's two tones overlap
         self.assertEqual(list((root / "legs").rglob("*.*law")), [])  # legs removed
+        await self.assert_index_row(master, row, done["path"], seconds)
+
+    async def assert_index_row(
+        self, master: Any, call: dict[str, Any], path: str, seconds: float
+    ) -> None:
+        """The recording's index row carries the call: agent, queue, numbers, the trunk
+        channel, the reason, every metric, the paused time."""
+        [rid] = await master.db.run(
+            lambda c: c.execute(sa.select(model.recordings.c.id)).scalars().all()
+        )
+        rec = await master.db.recordings.get(rid)
+        assert rec is not None
+        self.assertEqual(call["channel"], f"DAHDI/{rec.channel_number}-1")  # the E1 channel
+        self.assertEqual(
+            (rec.call_id, rec.agent_id, rec.queue_id, rec.path),
+            (call["id"], self.agent(master, "1001").id, call["queue_id"], path),
+        )
+        self.assertIsNotNone(call["queue_id"])
+        self.assertEqual(
+            (rec.direction, rec.caller_number, rec.caller_name, rec.called_number, rec.trunk),
+            ("inbound", "13800138000", "Zhang San", "4008001234", "DAHDI"),
+        )
+        self.assertEqual((rec.reason, rec.paused_ms, rec.encrypted), ("policy", 0, False))
+        self.assertLessEqual(abs(rec.duration_ms - seconds * 1000), 1)
+        # both tones all along: everyone talks over everyone, no silence, equal legs
+        self.assertEqual((rec.talk_over_ratio, rec.silence_ratio), (1.0, 0.0))
+        self.assertEqual((rec.caller_talk_ratio, rec.agent_talk_ratio), (1.0, 1.0))
+        self.assertEqual(rec.legs_mismatch_ms, 0)
+        self.assertEqual(len(rec.peaks), 200)
+        self.assertTrue(min(rec.peaks) > 0, rec.peaks[:10])
 
     async def test_a_call_nobody_answers_leaves_no_recording(self) -> None:
         master = await self.start({}, max_wait_s=1, overflow_kind="hangup")
