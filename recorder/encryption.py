@@ -77,6 +77,13 @@ def load_key(path: Path) -> bytes:
     return key
 
 
+def configured_key(path: Path | None) -> bytes | None:
+    """The key ``[recording] encryption_key_file`` names, None when it names none; a bad
+    key file raises ``KeyFileError`` (the daemon refuses to start rather than store plain
+    audio an admin asked to have encrypted)."""
+    return None if path is None else load_key(path)
+
+
 def write_new_key(path: Path) -> None:
     """A new random key in ``path`` (mode 0600); an existing file is never overwritten."""
     try:

@@ -131,6 +131,7 @@ def test_key_files(tmp_path: Path) -> None:
     encryption.write_new_key(key_file)
     assert (os.stat(key_file).st_mode & 0o777) == 0o600
     key = encryption.load_key(key_file)
+    assert encryption.configured_key(key_file) == key and encryption.configured_key(None) is None
     assert len(key) == 32 and key != bytes(32)
     with pytest.raises(KeyFileError, match="exists already"):
         encryption.write_new_key(key_file)

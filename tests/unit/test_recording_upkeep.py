@@ -133,6 +133,28 @@ def test_the_first_run_comes_shortly_after_start_then_hourly(
     assert runs == [60, 3660]
 
 
+def test_stopping_waits_for_the_run_in_progress(db: DBConnector, tmp_path: Path) -> None:
+    a_recording(db, tmp_path, "old", 40)
+    clock = task.Clock()
+    svc = a_service(db, tmp_path, clock, first_run_s=1)
+    pending: list[defer.Deferred[Any]] = []
+
+    def slow_disk(fn: Any, *args: Any) -> defer.Deferred[Any]:
+        d: defer.Deferred[Any] = defer.Deferred()
+        d.addCallback(lambda _: fn(*args))
+        pending.append(d)
+        return d
+
+    svc.disk = slow_disk  # type: ignore[method-assign]
+    svc.startService()
+    clock.advance(1)
+    assert len(pending) == 1
+    stopped = svc.stopService()
+    assert not stopped.called
+    pending[0].callback(None)
+    assert stopped.called and ids(db) == set()
+
+
 def test_retention_per_queue_keeps_qa_and_writes_one_audit_entry(
     db: DBConnector, tmp_path: Path
 ) -> None:
