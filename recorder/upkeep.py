@@ -167,6 +167,9 @@ class RecordingUpkeep(service.Service):
         self._running: defer.Deferred[Any] | None = None
         self._stopping = False
         self._soon: Any = None
+        # Where the archive goes on: a run that stops at max_rows (or rows that keep
+        # failing) never makes the next run start over from the oldest.
+        self._archive_after = 0
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -227,21 +230,22 @@ class RecordingUpkeep(service.Service):
         fmt = archive.effective_format(self.config.archive_format)
         before = now - dt.timedelta(days=days)
         done = seen = 0
-        after = 0
         while seen < self.max_rows and not self._stopping:
             rows = await self.db.recording_upkeep.due_for_archive(
-                before, min(self.batch, self.max_rows - seen), after
+                before, min(self.batch, self.max_rows - seen), self._archive_after
             )
             if not rows:
+                self._archive_after = 0  # the next run starts from the oldest again
                 return done, False
             for row in rows:
                 seen += 1
-                after = row.id
                 try:
                     ok = await self.archive_one(row, fmt, now)
                 except DiskFull as exc:
                     log.error("recording archive stopped: {why}", why=exc)
+                    self._archive_after = 0
                     return done, False
+                self._archive_after = row.id
                 done += ok
                 if self._stopping:
                     break

@@ -288,6 +288,19 @@ def test_a_failed_archive_leaves_the_wav_and_the_row(db: DBConnector, tmp_path: 
     assert sorted(p.name for p in (tmp_path / "2026/01").iterdir()) == ["broken.wav", "old.wav"]
 
 
+def test_rows_that_keep_failing_do_not_block_the_archive(db: DBConnector, tmp_path: Path) -> None:
+    a_recording(db, tmp_path, "broken1", 33)  # "RIFF" only: never archivable
+    a_recording(db, tmp_path, "broken2", 32)
+    good = a_recording(db, tmp_path, "good", 31, wav=True)
+    svc = a_service(
+        db, tmp_path, task.Clock(), archive_after_days=30, retention_days=0, batch=1, max_rows=2
+    )
+    assert resolved(defer.ensureDeferred(svc.run_once())) == (0, 0)  # both broken: limit hit
+    assert resolved(defer.ensureDeferred(svc.run_once())) == (1, 0)  # goes on after them
+    row = resolved(db.recordings.get(good))
+    assert row is not None and row.format == "flac"
+
+
 def test_number_forms_and_masking() -> None:
     assert upkeep.number_forms("+8613800001111") == ("+8613800001111", "008613800001111")
     assert upkeep.number_forms("008613800001111") == ("008613800001111", "+8613800001111")
