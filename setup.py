@@ -58,6 +58,8 @@ setup(
         "numpy>=1.24",
         "Jinja2>=3.1",
         "argon2-cffi>=23.1",
+        # recordings encrypted at rest (AES-256-GCM): the audited library, not our own crypto
+        "cryptography>=42",
         "Babel>=2.14",
         "psycopg[binary]>=3.1",
     ],
@@ -69,6 +71,8 @@ setup(
             "mypy>=1.10",
             "Cython>=3.0",
             "selenium>=4.20",  # drives Debian's chromium for browser tests and screenshots
+            # the C G.711 codec the recorder's tests compare against (stdlib up to 3.12)
+            "audioop-lts>=0.2; python_version >= '3.13'",
         ],
     },
     entry_points={
