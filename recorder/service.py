@@ -172,7 +172,6 @@ class RecorderService(service.Service):
         plan = self._plan(live)
         await capture.start(session, plan)
         live.plan, live.reason = plan, POLICY
-        await self._event(call_id, "recording_started", {"reason": POLICY})
         return live
 
     def _plan(self, live: LiveCall) -> capture.Capture:
