@@ -410,13 +410,13 @@ class SimulatedCall(LineOnlyReceiver):
             self._send("200 result=-1")
         elif app == "dial":
             self._dial(data)
-        elif app == "mixmonitor":
-            if self.start_monitor(data):
-                self.switch.mixmonitor(self.channel, True)
+        elif app == "mixmonitor":  # without r()/t() only the mixed file: no legs here
+            self.start_monitor(data)
+            self.switch.mixmonitor(self.channel, True)
             self._send("200 result=0")
         elif app == "stopmixmonitor":
-            if self.stop_monitor():
-                self.switch.mixmonitor(self.channel, False)
+            self.stop_monitor()
+            self.switch.mixmonitor(self.channel, False)
             self._send("200 result=0")
         else:
             self._send("200 result=0")
