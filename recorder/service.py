@@ -331,7 +331,7 @@ class RecorderService(service.Service):
         try:
             key = await self.key()
             done = await threads.deferToThreadPool(
-                self.reactor, self.pool, postprocess.merge, plan.rx, plan.tx, out, key
+                self.reactor, self.pool, postprocess.merge, plan.rx, plan.tx, out, key=key
             )
         except postprocess.DiskFull as exc:
             self.guard.raise_alarm(f"recording disk full while merging call {call_id}: {exc}")
