@@ -141,7 +141,7 @@ def parse_form(definition: Any) -> Form:
             raise FormError(f"{where}: unknown fields {', '.join(sorted(map(str, unknown)))}")
         name = _text(graw.get("name"), where, "the name")
         where = f'group {gi} ("{name}")'
-        weight = graw.get("weight")
+        weight: Any = graw.get("weight")
         if not _number(weight) or not math.isfinite(weight) or not 0 < weight <= MAX_WEIGHT:
             raise FormError(f"{where}: the weight must be a number above 0, at most {MAX_WEIGHT}")
         qraw = graw.get("questions")

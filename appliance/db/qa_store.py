@@ -330,7 +330,7 @@ class QAStore(_Component):
                 AverageRow(
                     int(x.id),
                     x.name,
-                    int(x.count),
+                    int(x._mapping["count"]),  # Row.count is the tuple method
                     round(float(x.mean), 1),
                     float(x.min),
                     float(x.max),
