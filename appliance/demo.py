@@ -112,6 +112,8 @@ def seed(config: config_mod.Config) -> str | None:
                 )
         if not resolved(db.ivr.flows()):
             _seed_ivr(db)
+        if not resolved(db.qa.list_forms()):
+            _seed_qa(db)
         return admin_password
     finally:
         resolved(db.stopService())
@@ -141,6 +143,47 @@ def _seed_ivr(db: Any) -> None:
     row = resolved(db.ivr.create_flow(sample_center.NAME, doc, "demo", "The sample center"))
     resolved(db.ivr.publish(row.id, row.version, "demo"))
     resolved(db.ivr.bind_did("*", row.id, "every number: the sample center"))
+
+
+def _seed_qa(db: Any) -> None:
+    """A sample QA form, so a QA user can score a demo call at once."""
+    from appliance.cli import resolved
+
+    def yes_no(qid: str, text: str, critical: bool = False) -> dict[str, Any]:
+        return {"id": qid, "text": text, "kind": "yes_no", "critical": critical}
+
+    def scale(qid: str, text: str, points: int) -> dict[str, Any]:
+        return {"id": qid, "text": text, "kind": "scale", "max": points}
+
+    groups = [
+        (
+            "Opening / 开场",
+            20,
+            [
+                yes_no("greeting", "Greeted with the company script / 使用标准问候语"),
+                yes_no("own_name", "Said their own name / 报工号或姓名"),
+            ],
+        ),
+        (
+            "Handling / 处理",
+            50,
+            [
+                scale("understood", "Understood the request / 理解客户诉求", 5),
+                scale("solved", "Solved it or set a next step / 解决问题或约定跟进", 5),
+                scale("courtesy", "Courtesy and tone / 礼貌与语气", 5),
+            ],
+        ),
+        (
+            "Compliance / 合规",
+            30,
+            [
+                yes_no("verified", "Verified the caller before account details / 核实身份", True),
+                yes_no("closing", "Offered more help and closed politely / 礼貌结束通话"),
+            ],
+        ),
+    ]
+    definition = {"groups": [{"name": n, "weight": w, "questions": qs} for n, w, qs in groups]}
+    resolved(db.qa.add_form("Standard call review", definition, "demo"))
 
 
 def main(

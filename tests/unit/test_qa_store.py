@@ -183,3 +183,20 @@ def test_averages_per_agent_and_queue_over_a_period(db: DBConnector, world: dict
     assert [e.score for e in resolved(db.qa.evaluations_of_agent(world["a2"], T0, T0 + day))] == [
         60.0
     ]
+
+
+def test_the_demo_seeds_a_sample_form_that_scores(db: DBConnector) -> None:
+    from appliance import demo
+
+    demo._seed_qa(db)
+    [form] = resolved(db.qa.list_forms())
+    assert (form.name, len(form.definition["groups"]), form.active) == (
+        "Standard call review",
+        3,
+        True,
+    )
+    rec = _recording(db, 9, None, None)
+    questions = [q for g in form.definition["groups"] for q in g["questions"]]
+    best = {q["id"]: q["max"] if q["kind"] == "scale" else True for q in questions}
+    assert resolved(db.qa.evaluate(rec, form.id, best, "qa")).score == 100.0
+    assert resolved(db.qa.evaluate(rec, form.id, {**best, "verified": False}, "qa")).score == 0.0
