@@ -5,6 +5,13 @@ row (the call's agent, queue, numbers, trunk channel, metrics, paused time).
 
 It knows every live call a queue answered (``live``: call id -> channel, capture plan,
 pause state), recorded or not, so that the web UI can pause one or start one on demand.
+
+Recording on demand without the ``system`` manager class: Asterisk's AMI ``MixMonitor``
+action needs ``system`` (its Command option runs a shell), which ccbox's manager user never
+has. So a call the policy does not record still gets its MixMonitor from the session, muted
+both ways at once through ``MixMonitorMute`` (class ``call``) before the agent is bridged:
+it writes only silence. "Record now" unmutes it; a standby capture never unmuted is
+deleted when the call ends and leaves no recording.
 A recording that cannot be merged keeps its legs (logged; a retry can pick them up); one
 that succeeds leaves only the stereo file under ``<recording root>/YYYY/MM/DD/``.
 """
@@ -25,7 +32,7 @@ from twisted.python.threadpool import ThreadPool
 from appliance.config import RecordingConfig
 from drivers.asterisk.ami import actions
 from drivers.asterisk.ami.protocol import AMIError
-from recorder import capture, encryption, policy, postprocess
+from recorder import capture, policy, postprocess
 from recorder.disk_guard import DiskGuard
 from recorder.pause import PauseClock
 
@@ -67,6 +74,7 @@ class LiveCall:
     uniqueid: str
     channel: str
     plan: capture.Capture | None = None  # set while recorded
+    standby: capture.Capture | None = None  # muted from the start: "record now" unmutes it
     reason: str = ""  # policy or on_demand, once recorded
     skipped: str = ""  # why it was not recorded (policy, disk_full)
     pause: PauseClock = field(default_factory=PauseClock)
@@ -93,6 +101,7 @@ class RecorderService(service.Service):
         law: str = "ulaw",
         settings: RecordingConfig | None = None,
         ami: ActionSender | None = None,
+        key: bytes | None = None,
     ) -> None:
         self.reactor = reactor
         self.db = db
@@ -104,7 +113,8 @@ class RecorderService(service.Service):
         self.pending: set[defer.Deferred[None]] = set()
         self.live: dict[int, LiveCall] = {}
         self.guard = DiskGuard(reactor, root, self.settings.min_free_mb)
-        self._key: defer.Deferred[bytes | None] | None = None
+        # AES-256 key for encryption at rest ([recording] encryption_key_file), or None
+        self.key = key
         # Hangups seen (uniqueid -> time) and calls waiting for theirs; without an AMI link
         # (watch_hangups False) the legs are merged at once.
         self._gone: dict[str, float] = {}
@@ -168,11 +178,30 @@ class RecorderService(service.Service):
         if why is not None:
             live.skipped = why
             await self._event(call_id, "recording_skipped", {"reason": why})
+            if why != DISK_FULL:
+                await self._standby(session, live)
             return live
         plan = self._plan(live)
         await capture.start(session, plan)
         live.plan, live.reason = plan, POLICY
         return live
+
+    async def _standby(self, session: AGISessionProtocol, live: LiveCall) -> None:
+        """A muted capture the web UI can unmute ("record now"); none without the AMI link
+        (it mutes), and none when muting fails (then the capture is stopped at once)."""
+        ami = self.ami
+        if ami is None:
+            return
+        plan = self._plan(live)
+        await capture.start(session, plan)
+        try:
+            await actions.mute_mixmonitor(ami, live.channel, True, "both")
+        except (AMIError, actions.BadActionValue) as exc:
+            log.warn("call {id}: no standby recording: {why}", id=live.call_id, why=exc)
+            await session.exec_("StopMixMonitor", "")
+            self._discard(live.uniqueid, plan)
+            return
+        live.standby = plan
 
     def _plan(self, live: LiveCall) -> capture.Capture:
         now = dt.datetime.now(dt.UTC)
@@ -246,22 +275,25 @@ class RecorderService(service.Service):
             raise ControlError(502, f"the switch refused MixMonitorMute: {exc}") from None
 
     async def start_on_demand(self, call_id: int, actor: str, ip: str = "") -> dict[str, Any]:
-        """Record a call the policy did not record, from now on (AMI MixMonitor with the
-        same literal leg paths); merged and indexed like the others at hangup."""
+        """Record a call the policy did not record, from now on: its standby capture is
+        unmuted (the audio before stays silence); merged and indexed like the others."""
         live = self.find(call_id)
         if live.plan is not None:
             raise ControlError(409, f"call {call_id} is already being recorded")
-        ami = self._switch()
+        plan = live.standby
+        if plan is None:
+            why = "the disk was full" if live.skipped == DISK_FULL else "no link to the switch"
+            raise ControlError(409, f"call {call_id} cannot be recorded now: {why} when it began")
         if not await self.guard.has_room():
             raise ControlError(507, self.guard.alarm or "the recording disk is full")
-        plan = self._plan(live)
-        await threads.deferToThread(plan.rx.parent.mkdir, parents=True, exist_ok=True)
-        if live.plan is not None:  # started meanwhile by another request
+        if live.standby is not plan:  # started meanwhile by another request
             raise ControlError(409, f"call {call_id} is already being recorded")
+        live.standby = None
         try:
-            await actions.mixmonitor(ami, live.channel, str(plan.mix), str(plan.rx), str(plan.tx))
-        except (AMIError, actions.BadActionValue) as exc:
-            raise ControlError(502, f"the switch refused MixMonitor: {exc}") from None
+            await self._mute(live, False)
+        except ControlError:
+            live.standby = plan
+            raise
         was, live.plan, live.reason, live.skipped = live.skipped, plan, ON_DEMAND, ""
         await self._audit(actor, "recording.start", live, {"skipped": was}, ip)
         await self._event(call_id, "recording_started", {"reason": ON_DEMAND, "by": actor[:64]})
@@ -294,10 +326,25 @@ class RecorderService(service.Service):
             del self.live[live.call_id]
         live.pause.cancel_timer()
         if live.plan is None:
+            if live.standby is not None:
+                self._discard(live.uniqueid, live.standby)
             return
         paused_ms = live.pause.paused_ms(self.reactor.seconds())
         d = defer.ensureDeferred(self._process(live, live.plan, paused_ms))
         self.pending.add(d)
+        d.addBoth(lambda r: self.pending.discard(d))
+
+    def _discard(self, uniqueid: str, plan: capture.Capture) -> None:
+        """Remove a standby capture's legs (silence only) once Asterisk has closed them."""
+
+        async def discard() -> None:
+            await self._closed(uniqueid)
+            for leg in (plan.rx, plan.tx, plan.mix):
+                await threads.deferToThread(leg.unlink, missing_ok=True)
+
+        d = defer.ensureDeferred(discard())
+        self.pending.add(d)
+        d.addErrback(lambda f: log.failure("removing a standby capture", f))
         d.addBoth(lambda r: self.pending.discard(d))
 
     async def _closed(self, uniqueid: str) -> None:
@@ -309,35 +356,19 @@ class RecorderService(service.Service):
         await waiter
         self._waiting.pop(uniqueid, None)
 
-    def key(self) -> defer.Deferred[bytes | None]:
-        """The encryption key ([recording] encryption_key_file), read once in a thread."""
-        if self._key is None:
-            path = self.settings.encryption_key_file
-            if path is None:
-                self._key = defer.succeed(None)
-            else:
-                self._key = threads.deferToThread(encryption.load_key, path)
-                self._key.addErrback(self._key_failed)
-        return self._key
-
-    def _key_failed(self, failure: Any) -> Any:
-        self._key = None  # read again next time (the file may be fixed)
-        return failure
-
     async def _process(self, live: LiveCall, plan: capture.Capture, paused_ms: int) -> None:
         call_id = live.call_id
         await self._closed(live.uniqueid)
         out = self.root / plan.relative
         try:
-            key = await self.key()
             done = await threads.deferToThreadPool(
-                self.reactor, self.pool, postprocess.merge, plan.rx, plan.tx, out, key=key
+                self.reactor, self.pool, postprocess.merge, plan.rx, plan.tx, out, key=self.key
             )
         except postprocess.DiskFull as exc:
             self.guard.raise_alarm(f"recording disk full while merging call {call_id}: {exc}")
             log.error("recording of call {id} not merged (legs kept): {why}", id=call_id, why=exc)
             return
-        except (postprocess.RecordingError, encryption.KeyFileError) as exc:
+        except postprocess.RecordingError as exc:
             log.warn("recording of call {id} not merged: {why}", id=call_id, why=exc)
             return
         except Exception:

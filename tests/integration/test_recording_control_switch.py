@@ -1,7 +1,8 @@
 """Recording control end to end (ccboxd's master against the switch simulator): the PCI pause
 mutes the channel's MixMonitor (the merged file is silent there) and resumes by itself; a
 call the policy does not record leaves ``recording_skipped`` and can be recorded on demand
-through AMI MixMonitor; the web API checks who may act on which call."""
+(its standby MixMonitor, muted from the start, is unmuted: the manager user needs no
+``system`` class); the web API checks who may act on which call."""
 
 from __future__ import annotations
 
@@ -132,13 +133,17 @@ class RecordingControlTests(_ControlRig):
             await master.recorder.start_on_demand(live.call_id, "sue")
         self.assertEqual(cm.exception.status, 409)
         outcome: CallOutcome = await done
-        self.assertFalse([c for c in outcome.commands if "MixMonitor" in c])  # not by EXEC
-        self.assertEqual(self.sim.manager.actions["mixmonitor"], 1)
+        [monitor] = [c for c in outcome.commands if c.startswith("EXEC MixMonitor")]
+        self.assertIn(",br(", monitor)  # the standby capture, started by the session
+        self.assertNotIn("mixmonitor", self.sim.manager.actions)  # never the system-class action
+        self.assertEqual(self.sim.manager.actions["mixmonitormute"], 2)  # muted, then unmuted
         rec = await self._recording(master)
         self.assertEqual(rec.reason, "on_demand")
-        with wave.open(str(master.config.recording_dir / rec.path)) as w:
-            seconds = w.getnframes() / 8000
-        self.assertTrue(1.3 <= seconds <= 1.85, seconds)  # from the start, not the answer
+        self.assertEqual(rec.paused_ms, 0)
+        peaks = _window_peaks(str(master.config.recording_dir / rec.path))
+        # silence until "record now" (about 0.3 s into the talk), both voices after it
+        self.assertEqual(peaks[:2], [(0, 0)] * 2)
+        self.assertTrue(all(a > 1000 and b > 1000 for a, b in peaks[6:18]), peaks)
         row = await self.row(master, outcome.uniqueid)
         events = dict(await master.db.calls.events(row["id"]))
         self.assertEqual(events["recording_skipped"], {"reason": "queue_policy"})
@@ -146,6 +151,20 @@ class RecordingControlTests(_ControlRig):
         self.assertEqual(
             await self._audit(master), [("sue", "recording.start", f"call:{live.call_id}")]
         )
+
+    async def test_a_standby_capture_never_started_leaves_nothing(self) -> None:
+        master = await self.start(
+            {"PJSIP/1001": Device(ring_s=0.2, talk_s=0.5)}, record_calls=False
+        )
+        done, live = await self._bridged_call(master, 0.5)
+        self.assertIsNotNone(live.standby)
+        outcome: CallOutcome = await done
+        self.assertTrue([c for c in outcome.commands if c.startswith("EXEC MixMonitor")])
+        await wait_for(lambda: not master.recorder.live, "the call's end")
+        await wait_for(lambda: not master.recorder.pending, "the standby legs removed")
+        self.assertEqual(await master.db.recordings.count(), 0)
+        root = master.config.recording_dir
+        self.assertEqual([p for p in root.rglob("*") if p.is_file()], [])
 
     async def test_a_did_that_does_not_record(self) -> None:
         def no_recording(conn: Any, ids: dict[str, int]) -> None:
@@ -157,7 +176,7 @@ class RecordingControlTests(_ControlRig):
         row = await self.row(master, outcome.uniqueid)
         events = dict(await master.db.calls.events(row["id"]))
         self.assertEqual(events["recording_skipped"], {"reason": "did_policy"})
-        self.assertFalse([c for c in outcome.commands if "MixMonitor" in c])
+        self.assertEqual(self.sim.manager.actions["mixmonitormute"], 1)  # standby: muted
         await task.deferLater(reactor, 0.3, lambda: None)
         self.assertEqual(await master.db.recordings.count(), 0)
 

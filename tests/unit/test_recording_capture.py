@@ -1,5 +1,5 @@
-"""Capture control pieces: the AMI MixMonitor action's allowlist, the trunk channel number of
-the index row, the pause clock, and the recording policy."""
+"""Capture control pieces: the trunk channel number of the index row, the pause clock, and
+the recording policy."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from typing import Any
 import pytest
 from twisted.internet import defer
 
-from drivers.asterisk.ami import actions
-from drivers.asterisk.ami.actions import BadActionValue
 from drivers.asterisk.ami.codec import Message
 from recorder import policy
 from recorder.pause import PauseClock
@@ -36,56 +34,6 @@ def run(coro: Any) -> Any:
     if hasattr(result, "raiseException"):
         result.raiseException()
     return result
-
-
-def test_mixmonitor_sends_literal_legs_and_never_a_command() -> None:
-    ami = Sender()
-    legs = "/var/lib/ccbox/recordings/legs/2026/12/02/call7-1795353000.12"
-    run(
-        actions.mixmonitor(
-            ami, "DAHDI/17-1", f"{legs}-mix.wav", f"{legs}-rx.ulaw", f"{legs}-tx.ulaw"
-        )
-    )
-    [(name, headers)] = ami.sent
-    assert name == "MixMonitor"
-    assert headers == [
-        ("Channel", "DAHDI/17-1"),
-        ("File", f"{legs}-mix.wav"),
-        ("Options", f"br({legs}-rx.ulaw)t({legs}-tx.ulaw)"),
-    ]
-    assert "Command" not in dict(headers)
-
-
-@pytest.mark.parametrize(
-    "path",
-    [
-        "relative/x.ulaw",
-        "/rec/../etc/passwd",
-        "/rec/./x.ulaw",
-        "/rec/${UNIQUEID}.ulaw",
-        "/rec/x.ulaw)t(/etc/x",
-        "/rec/x,b.ulaw",
-        "/rec/x y.ulaw",
-        "/rec/x\r\nCommand: rm.ulaw",
-        "/rec/$(reboot).ulaw",
-        "/" + "a" * 200,
-    ],
-)
-def test_mixmonitor_refuses_odd_paths(path: str) -> None:
-    ami = Sender()
-    for args in (
-        (path, "/r/rx.ulaw", "/r/tx.ulaw"),
-        ("/r/m.wav", path, "/r/tx.ulaw"),
-        ("/r/m.wav", "/r/rx.ulaw", path),
-    ):
-        with pytest.raises(BadActionValue):
-            run(actions.mixmonitor(ami, "DAHDI/17-1", *args))
-    assert ami.sent == []
-
-
-def test_mixmonitor_refuses_odd_channels() -> None:
-    with pytest.raises(BadActionValue):
-        run(actions.mixmonitor(Sender(), "DAHDI/1&PJSIP/2", "/r/m.wav", "/r/rx.ulaw", "/r/tx.ulaw"))
 
 
 @pytest.mark.parametrize(

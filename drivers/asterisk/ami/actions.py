@@ -27,7 +27,6 @@ _DIALPLAN_NAME = re.compile(r"[A-Za-z0-9_+*#.-]{1,64}\Z")
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 _CHANNEL_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
 # A file MixMonitor writes: absolute, plain names (no spaces, commas, parentheses, ``$``).
-_MONITOR_FILE = re.compile(r"/(?:[A-Za-z0-9_.-]{1,128}/){0,16}[A-Za-z0-9_.-]{1,128}\Z")
 HANGUP_CAUSES = {16, 17, 18, 19, 21, 27, 34, 38}
 SPY_MODES = {"listen": "", "whisper": "w", "barge": "B"}
 SUPERVISE_CONTEXT = "ccbox-supervise"
@@ -187,27 +186,6 @@ async def getvar(ami: ActionSender, chan: str, name: str) -> str | None:
 
 async def stop_mixmonitor(ami: ActionSender, chan: str) -> Message:
     return await ami.send_action("StopMixMonitor", [("Channel", channel(chan))])
-
-
-def monitor_file(value: str) -> str:
-    """An absolute path MixMonitor may write to: no ``..``, no expressions, no separators
-    its options parser would split on."""
-    check(_MONITOR_FILE, value, "recording file")
-    if any(part in (".", "..") for part in value.split("/")):
-        raise BadActionValue(f"recording file {value[:60]!r} is not allowed")
-    return value
-
-
-async def mixmonitor(ami: ActionSender, chan: str, mix: str, rx: str, tx: str) -> Message:
-    """Start recording a live channel (on demand): the mixed file plus the ``r()`` (what
-    the channel receives: the caller) and ``t()`` (what it sends: the agent) legs, bridged
-    audio only (``b``), with the same literal paths the session's EXEC MixMonitor uses.
-    Never a ``Command`` (it runs a shell). Asterisk asks for the ``system`` write class."""
-    options = f"br({monitor_file(rx)})t({monitor_file(tx)})"
-    return await ami.send_action(
-        "MixMonitor",
-        [("Channel", channel(chan)), ("File", monitor_file(mix)), ("Options", options)],
-    )
 
 
 async def mute_mixmonitor(
