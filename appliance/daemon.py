@@ -16,6 +16,7 @@ from appliance.db.connector import DatabaseNotMigrated
 from appliance.logsetup import start_logging
 from appliance.master import ApplianceMaster
 from appliance.sdnotify import Notifier
+from recorder.encryption import KeyFileError
 
 log = Logger(namespace="ccbox.daemon")
 
@@ -78,7 +79,11 @@ def run(config: config_mod.Config, on_ready: Any = None) -> int:
 
     reactor: Any = _reactor
     start_logging(config.log_level)
-    daemon = Daemon(reactor, config, Notifier())
+    try:
+        daemon = Daemon(reactor, config, Notifier())
+    except KeyFileError as exc:
+        print(f"ccboxd: {config.path}: [recording] encryption_key_file: {exc}", file=sys.stderr)
+        return 2
 
     def go() -> None:
         d = daemon.start()

@@ -6,6 +6,7 @@ Order (each waits for the one before it):
     acd       agents, queues, the routing engine: loaded before a call can arrive
     recorder  recording capture and post-processing (its own worker pool): outlives the
               switch links, so the last calls' recordings are merged
+    recording-upkeep  hourly: archive old recordings, purge those past their retention
     ami       the AMI client, feeding the call model (when [ami] enabled)
     fastagi   the FastAGI server: Asterisk hands calls over here (when [fastagi] enabled)
     web       the web UI: last up (it shows the rest), first down (no new requests)
@@ -41,7 +42,9 @@ from ivr.http_lookup import HTTPLookup
 from ivr.prompt_library import PromptLibrary
 from ivr.services import IVRServices
 from ivr.voicemail import Voicemail
+from recorder import encryption
 from recorder.service import RecorderService
+from recorder.upkeep import RecordingUpkeep
 
 log = Logger(namespace="ccbox.master")
 
@@ -76,8 +79,17 @@ class ApplianceMaster(service.MultiService):
         )
         # Recordings: captured from each call's session, post-processed in a worker pool;
         # up before the switch and down after it, so every call's recording is finished.
-        self.recorder = RecorderService(reactor, self.db, config.recording_dir)
+        # A bad key file stops the daemon here (KeyFileError) rather than store plain audio
+        # an admin asked to have encrypted.
+        key = encryption.configured_key(config.recording.encryption_key_file)
+        self.recorder = RecorderService(
+            reactor, self.db, config.recording_dir, settings=config.recording, key=key
+        )
         self.recorder.setServiceParent(self)
+        self.recording_upkeep = RecordingUpkeep(
+            reactor, self.db, config.recording_dir, config.recording, key
+        )
+        self.recording_upkeep.setServiceParent(self)
         self.ivr.recorder = self.recorder
         self.ami: AMIClient | None = None
         self.callmodel: CallModel | None = None

@@ -245,7 +245,7 @@ class RecordingAccess:
                 "recording {id}: {path!r} is not a file under the root", id=row.id, path=row.path
             )
             raise cherrypy.HTTPError(404, "the recording's file is missing")
-        key = self.key() if row.encrypted else None
+        key = self.ctx.master.recorder.key if row.encrypted else None
         try:
             audio: storage.StoredAudio = self.ctx.call(
                 threads.deferToThread, storage.open_stored, path, row.format, row.encrypted, key
@@ -257,15 +257,6 @@ class RecordingAccess:
             log.warn("recording {id} cannot be opened: {exc}", id=row.id, exc=exc)
             raise cherrypy.HTTPError(404, "the recording's file cannot be read") from None
         return audio
-
-    def key(self) -> bytes | None:
-        """The recorder's encryption key ([recording] encryption_key_file), or None."""
-        try:
-            key: bytes | None = self.ctx.call(self.ctx.master.recorder.key)
-        except (OSError, ValueError) as exc:
-            log.error("the recording key cannot be read: {exc}", exc=exc)
-            raise cherrypy.HTTPError(503, "the recording key cannot be read") from None
-        return key
 
     def audit(self, action: str, row: RecordingRow, **detail: Any) -> None:
         user = current_session().user

@@ -151,3 +151,24 @@ def test_headless_demo_reports_json_and_prints_the_admin_login_once(tmp_path: Pa
     assert second.returncode == 0
     assert "admin login is" not in second.stdout
     assert (data / "ccbox.conf").exists() and (data / "recordings").is_dir()
+
+
+def test_daemon_refuses_a_bad_recording_key_file(tmp_path: Path) -> None:
+    """An admin asked for encrypted recordings: a key that cannot be used stops the daemon
+    with one clear line, before anything is recorded in the clear."""
+    config = prepare(tmp_path)
+    key = tmp_path / "recording.key"
+    key.write_bytes(b"short")
+    key.chmod(0o600)
+    text = config.path.read_text().replace("encryption_key_file =", f"encryption_key_file = {key}")
+    config.path.write_text(text)
+    proc = subprocess.run(
+        [str(BIN / "ccboxd"), "--config", str(config.path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"ccboxd: {config.path}: [recording] encryption_key_file: ")
+    assert "5 bytes, a key is exactly 32 raw bytes" in proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from twisted.internet import defer
 
 from appliance.cli import resolved
 from recorder.postprocess import merge
@@ -320,14 +319,14 @@ class RecordingWebTests(WebTestCase):
         # no key configured: the server says so, it does not serve ciphertext
         status, _, _ = await self.call(raw, b, url)
         self.assertEqual(status, 503)
-        self.patch(self.app.master.recorder, "key", lambda: defer.succeed(key))
+        self.patch(self.app.master.recorder, "key", key)
         status, headers, body = await self.call(raw, b, url, {"Range": "bytes=100-4099"})
         self.assertEqual((status, body), (206, expected[100:4100]))
         self.assertEqual(headers["Content-Range"], f"bytes 100-4099/{len(expected)}")
         status, _, body = await self.call(raw, b, f"/api/recordings/download?id={rid}")
         self.assertEqual((status, body, plain.encrypted), (200, expected, False))
         # another key's file is refused, not served as noise
-        self.patch(self.app.master.recorder, "key", lambda: defer.succeed(b"k" * 32))
+        self.patch(self.app.master.recorder, "key", b"k" * 32)
         status, _, _ = await self.call(raw, b, url)
         self.assertEqual(status, 404)
 
