@@ -431,6 +431,13 @@ recordings = sa.Table(
     sa.Index("ix_recordings_called_number_started_at", "called_number", "started_at"),
     sa.Index("ix_recordings_channel_number_started_at", "channel_number", "started_at"),
     sa.Index("ix_recordings_qa_score", "qa_score"),
+    # "has talk-over" pages and their counts read only the rows with some talk-over
+    sa.Index(
+        "ix_recordings_talk_over_started_at",
+        "started_at",
+        sqlite_where=sa.text("talk_over_ratio > 0"),
+        postgresql_where=sa.text("talk_over_ratio > 0"),
+    ),
     sa.Index("ix_recordings_call_id", "call_id"),
 )
 

@@ -230,6 +230,9 @@ def _measure(db: DBConnector, load_s: float, build_s: float) -> list[Result]:
         minutes = int(rng.integers(5, 30))
         return RecordingQuery(min_duration_ms=minutes * 60_000, talk_over=True)
 
+    def with_talk_over() -> RecordingQuery:
+        return RecordingQuery(talk_over=True)
+
     def by_score() -> RecordingQuery:
         return RecordingQuery(sort="qa_score", descending=bool(rng.random() < 0.5))
 
@@ -244,6 +247,7 @@ def _measure(db: DBConnector, load_s: float, build_s: float) -> list[Result]:
         ("caller", caller),
         ("channel", channel),
         ("duration + talk-over", long_talk_over),
+        ("talk-over only", with_talk_over),
         ("score sort", by_score),
         ("range, page 2-100", deep_page),
     ]

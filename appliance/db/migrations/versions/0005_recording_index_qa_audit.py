@@ -169,6 +169,13 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_recordings_qa_score", ["qa_score"], unique=False)
         batch_op.create_index(
+            "ix_recordings_talk_over_started_at",
+            ["started_at"],
+            unique=False,
+            sqlite_where=sa.text("talk_over_ratio > 0"),
+            postgresql_where=sa.text("talk_over_ratio > 0"),
+        )
+        batch_op.create_index(
             "ix_recordings_queue_id_started_at", ["queue_id", "started_at"], unique=False
         )
         batch_op.create_foreign_key(
@@ -196,6 +203,7 @@ def downgrade() -> None:
         batch_op.drop_constraint(batch_op.f("fk_recordings_queue_id_queues"), type_="foreignkey")
         batch_op.drop_constraint(batch_op.f("fk_recordings_agent_id_agents"), type_="foreignkey")
         batch_op.drop_index("ix_recordings_queue_id_started_at")
+        batch_op.drop_index("ix_recordings_talk_over_started_at")
         batch_op.drop_index("ix_recordings_qa_score")
         batch_op.drop_index(batch_op.f("ix_recordings_duration_ms"))
         batch_op.drop_index("ix_recordings_channel_number_started_at")
