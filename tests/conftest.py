@@ -12,6 +12,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
@@ -19,6 +20,9 @@ from sqlalchemy.engine import make_url
 
 from appliance import config as config_mod
 from tests.support.kernels import acd_route, ami_scan  # noqa: F401  (fixtures for every test)
+
+if TYPE_CHECKING:
+    from appliance.db.connector import DBConnector
 
 PG_URL = os.environ.get("CCBOX_TEST_PG_URL", "")
 BACKENDS = ["sqlite", "postgresql"]
@@ -84,6 +88,19 @@ def migrated_db_url(db_url: str) -> str:
     finally:
         engine.dispose()
     return db_url
+
+
+@pytest.fixture
+def db(migrated_db_url: str) -> Iterator[DBConnector]:
+    """A migrated database on each backend behind an inline DBConnector (no threads: call
+    its methods with ``appliance.cli.resolved``)."""
+    from appliance.cli import resolved
+    from appliance.db.connector import DBConnector
+
+    connector = DBConnector(None, migrated_db_url, inline=True)  # type: ignore[arg-type]
+    resolved(connector.startService())
+    yield connector
+    resolved(connector.stopService())
 
 
 def free_port() -> int:

@@ -20,10 +20,17 @@ from appliance.db.model import ROLES
 from webui import access, i18n
 from webui.access import api, current_session, page, public
 from webui.acd_api import AcdApi
+from webui.admin_agents import AgentsAdmin
+from webui.admin_dids import DidsAdmin
+from webui.admin_queues import QueuesAdmin
+from webui.admin_system import SystemAdmin
 from webui.context import WebContext
+from webui.desk_api import DeskApi
+from webui.desk_pages import DeskPages
 from webui.flow_pages import FlowPages
 from webui.ivr_api import IvrApi
 from webui.json_body import MAX_BODY, read_json_body
+from webui.notice_api import NoticeApi
 from webui.prompt_pages import PromptPages
 from webui.qa_api import QaApi
 from webui.qa_pages import QaPages
@@ -33,8 +40,11 @@ from webui.recording_control_api import RecordingControlApi
 from webui.recording_pages import RecordingPages
 from webui.render import render
 from webui.sessions import SessionUser
+from webui.supervisor_api import SupervisorApi
+from webui.supervisor_pages import SupervisorPages
 from webui.voicemail_api import VoicemailApi
 from webui.voicemail_pages import VoicemailPages
+from webui.wallboard_pages import WallboardPages
 
 MAX_FIELD = 4096
 log = Logger(namespace="ccbox.web")
@@ -100,6 +110,10 @@ class UsersAdmin:
 class Admin:
     def __init__(self, ctx: WebContext) -> None:
         self.users = UsersAdmin(ctx)
+        self.agents = AgentsAdmin(ctx)
+        self.queues = QueuesAdmin(ctx)
+        self.dids = DidsAdmin(ctx)
+        self.system = SystemAdmin(ctx)
 
 
 class Api:
@@ -112,6 +126,9 @@ class Api:
         self.recording_control = RecordingControlApi(ctx)
         self.recording_admin = RecordingAdminApi(ctx)
         self.qa = QaApi(ctx)
+        self.supervisor = SupervisorApi(ctx)
+        self.desk = DeskApi(ctx)
+        self.notices = NoticeApi(ctx)
 
     @api()
     @cherrypy.tools.json_out()
@@ -170,6 +187,9 @@ class Root:
         self.flows = FlowPages(ctx)
         self.recordings = RecordingPages(ctx)
         self.qa = QaPages(ctx)
+        self.wallboard = WallboardPages(ctx)
+        self.supervisor = SupervisorPages(ctx)
+        self.desk = DeskPages(ctx)
 
     @page()
     def index(self) -> str:

@@ -26,6 +26,7 @@ PROMPT_SOURCES = ("upload", "recorded", "tts")
 MAILBOX_OWNERS = ("agent", "queue", "department")
 # Why a call was recorded: the queue's/DID's policy, or someone pressed "record" mid-call.
 RECORDING_REASONS = ("policy", "on_demand")
+NOTICE_LEVELS = ("info", "warning", "urgent")
 
 # Stable constraint names, so migrations on SQLite (batch mode) and PostgreSQL agree.
 metadata = sa.MetaData(
@@ -517,4 +518,47 @@ voicemails = sa.Table(
     sa.Column("forwarded_from", sa.Integer, nullable=True),
     # "complaint" for the complaint line's messages, else "message".
     sa.Column("kind", sa.String(16), nullable=False, server_default="message"),
+)
+
+call_notes = sa.Table(
+    "call_notes",
+    metadata,
+    # What the agent wrote after the call: a disposition from the list and free notes.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("call_id", sa.Integer, sa.ForeignKey("calls.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "agent_id", sa.Integer, sa.ForeignKey("agents.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column("disposition", sa.String(32), nullable=False, server_default=""),
+    sa.Column("notes", sa.String(4000), nullable=False, server_default=""),
+    _created(),
+    sa.Index("ix_call_notes_call_id", "call_id"),
+)
+
+notices = sa.Table(
+    "notices",
+    metadata,
+    # Supervisors' messages to agents, shown on the desktop's scrolling bar until they expire.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("text", sa.String(500), nullable=False),
+    sa.Column("level", sa.String(16), nullable=False, server_default="info"),
+    # NULL: every agent; else only the agents serving this queue.
+    sa.Column(
+        "queue_id", sa.Integer, sa.ForeignKey("queues.id", ondelete="CASCADE"), nullable=True
+    ),
+    sa.Column("author", sa.String(64), nullable=False),
+    _created(),
+    sa.Column("expires_at", UTCDateTime(), nullable=False, index=True),
+    sa.CheckConstraint(_in("level", NOTICE_LEVELS), name="level"),
+)
+
+settings = sa.Table(
+    "settings",
+    metadata,
+    # Settings admins change from the web UI (wallboard thresholds and colors, ...): one
+    # JSON document per key, checked by the code that owns the key.
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_by", sa.String(64), nullable=False, server_default=""),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
 )

@@ -5,15 +5,11 @@ and hostile names shown as text. Screenshots go to build/screenshots/ for a pers
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -22,6 +18,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from appliance.cli import resolved
 from ivr.prompt_audio import tone_wav, write_atomically
 from tests.support.appliance import prepare
+from tests.support.chromium import headless_chromium, login
 from tests.support.daemon import running_daemon
 from tests.support.http import Browser
 
@@ -49,40 +46,8 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def chrome() -> Iterator[WebDriver]:
-    profile = tempfile.mkdtemp(prefix="ccbox-chrome-")
-    opts = webdriver.ChromeOptions()
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1366,768",
-        f"--user-data-dir={profile}",
-    ):
-        opts.add_argument(flag)
-    opts.binary_location = "/usr/bin/chromium"
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
-    driver.implicitly_wait(5)
-    try:
+    with headless_chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-def login(driver: WebDriver, base: str) -> None:
-    driver.get(base + "/login")
-    if "/login" not in driver.current_url:
-        return
-    driver.find_element(By.NAME, "username").send_keys("admin")
-    driver.find_element(By.NAME, "password").send_keys("admin-password")
-    driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
-    WebDriverWait(driver, 10).until(lambda d: "/login" not in d.current_url)
 
 
 def new_flow(driver: WebDriver, base: str, name: str) -> None:

@@ -9,16 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import shutil
 import struct
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -28,6 +24,7 @@ from appliance.cli import open_db, resolved
 from recorder import g711
 from recorder.postprocess import Processed, merge
 from tests.support.appliance import prepare
+from tests.support.chromium import headless_chromium, login
 from tests.support.daemon import running_daemon
 from webui.recording_api import MAX_PART
 
@@ -112,42 +109,10 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def chrome() -> Iterator[WebDriver]:
-    profile = tempfile.mkdtemp(prefix="ccbox-chrome-")
-    opts = webdriver.ChromeOptions()
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--autoplay-policy=no-user-gesture-required",
-        "--window-size=1366,768",
-        f"--user-data-dir={profile}",
-    ):
-        opts.add_argument(flag)
-    opts.binary_location = "/usr/bin/chromium"
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
-    driver.implicitly_wait(5)
-    try:
+    with headless_chromium(
+        "--autoplay-policy=no-user-gesture-required", console_log=True
+    ) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-def login(driver: WebDriver, base: str) -> None:
-    driver.get(base + "/login")
-    if "/login" not in driver.current_url:
-        return
-    driver.find_element(By.NAME, "username").send_keys("admin")
-    driver.find_element(By.NAME, "password").send_keys("admin-password")
-    driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
-    WebDriverWait(driver, 10).until(lambda d: "/login" not in d.current_url)
 
 
 def audio_state(driver: WebDriver) -> dict[str, Any]:

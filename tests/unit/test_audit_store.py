@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-
-import pytest
 
 from appliance.cli import resolved
 from appliance.db.connector import DBConnector
 
 HOSTILE = "<img src=x onerror=alert(1)>'; DROP TABLE audit_log;--"
-
-
-@pytest.fixture
-def db(migrated_db_url: str) -> Iterator[DBConnector]:
-    connector = DBConnector(None, migrated_db_url, inline=True)  # type: ignore[arg-type]
-    resolved(connector.startService())
-    yield connector
-    resolved(connector.stopService())
 
 
 def test_entries_come_back_newest_first_with_their_details(db: DBConnector) -> None:

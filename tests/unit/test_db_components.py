@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
 
@@ -18,14 +17,6 @@ HOSTILE = [
     'a "quoted" | name, with commas',
     "张伟 🎧",
 ]
-
-
-@pytest.fixture
-def db(migrated_db_url: str) -> Iterator[DBConnector]:
-    connector = DBConnector(None, migrated_db_url, inline=True)  # type: ignore[arg-type]
-    resolved(connector.startService())
-    yield connector
-    resolved(connector.stopService())
 
 
 def test_user_add_and_login_record(db: DBConnector) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,14 +18,6 @@ from tests.unit.test_qa_form import ALL_GOOD, FORM
 
 HOSTILE = "<img src=x onerror=alert(1)>'; DROP TABLE qa_forms;--"
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def db(migrated_db_url: str) -> Iterator[DBConnector]:
-    connector = DBConnector(None, migrated_db_url, inline=True)  # type: ignore[arg-type]
-    resolved(connector.startService())
-    yield connector
-    resolved(connector.stopService())
 
 
 def _recording(db: DBConnector, n: int, agent_id: int | None, queue_id: int | None) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,14 +17,6 @@ from appliance.db.recording_search import SORTS, RecordingQuery, conditions, ord
 
 T0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
 HOSTILE = ["<img src=x onerror=alert(1)>", "'; DROP TABLE recordings;--", "%", "_", 'a|b,"c"']
-
-
-@pytest.fixture
-def db(migrated_db_url: str) -> Iterator[DBConnector]:
-    connector = DBConnector(None, migrated_db_url, inline=True)  # type: ignore[arg-type]
-    resolved(connector.startService())
-    yield connector
-    resolved(connector.stopService())
 
 
 @pytest.fixture

@@ -1,0 +1,64 @@
+"""Debian's headless Chromium for browser tests, driven through chromedriver (selenium), and
+the login every browser test starts with."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.support.appliance import USERS
+
+# As root, on a machine with no network: no sandbox, and nothing that phones home.
+FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1366,768",
+)
+
+
+@contextmanager
+def headless_chromium(*extra_flags: str, console_log: bool = False) -> Iterator[WebDriver]:
+    """A fresh Chromium with an empty profile, quit and removed afterwards. ``console_log``
+    keeps the page's console messages (``driver.get_log("browser")``)."""
+    profile = tempfile.mkdtemp(prefix="ccbox-chrome-")
+    opts = webdriver.ChromeOptions()
+    for flag in (*FLAGS, *extra_flags, f"--user-data-dir={profile}"):
+        opts.add_argument(flag)
+    opts.binary_location = "/usr/bin/chromium"
+    if console_log:
+        opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    driver.implicitly_wait(5)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def login(driver: WebDriver, base: str, username: str = "admin") -> None:
+    """Log in as one of tests/support/appliance.py's USERS through the form (nothing to do
+    when this browser is logged in already)."""
+    password = USERS[username][1]
+    driver.get(base + "/login")
+    if "/login" not in driver.current_url:
+        return
+    driver.find_element(By.NAME, "username").send_keys(username)
+    driver.find_element(By.NAME, "password").send_keys(password)
+    driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
+    WebDriverWait(driver, 10).until(lambda d: "/login" not in d.current_url)
