@@ -31,6 +31,11 @@ class RecordingError(RuntimeError):
     """The legs cannot be merged (missing, too big, an unknown format)."""
 
 
+class NothingRecorded(RecordingError):
+    """Neither leg carried any sound: the call was never bridged with an agent (MixMonitor's
+    b option writes nothing then). Not a fault: there is no recording to make."""
+
+
 class DiskFull(RecordingError):
     """No room left for the stereo file (ENOSPC, EDQUOT): nothing partial is left and the
     legs are kept."""
@@ -149,7 +154,7 @@ def merge(rx_path: Path, tx_path: Path, out: Path, key: bytes | None = None) -> 
         raise RecordingError("the two legs are in different G.711 laws")
     rx, tx = _read(rx_path), _read(tx_path)
     if not rx and not tx:
-        raise RecordingError(f"{rx_path.name}: neither leg has any sound")
+        raise NothingRecorded(f"{rx_path.name}: neither leg has any sound")
     stereo = dsp.decode_stereo(rx, tx, law)
     frames = max(len(rx), len(tx))
     decode = g711.ulaw_decode if law == "ulaw" else g711.alaw_decode

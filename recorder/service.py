@@ -339,8 +339,7 @@ class RecorderService(service.Service):
 
         async def discard() -> None:
             await self._closed(uniqueid)
-            for leg in (plan.rx, plan.tx, plan.mix):
-                await threads.deferToThread(leg.unlink, missing_ok=True)
+            await self._remove_legs(plan)
 
         d = defer.ensureDeferred(discard())
         self.pending.add(d)
@@ -367,6 +366,10 @@ class RecorderService(service.Service):
         except postprocess.DiskFull as exc:
             self.guard.raise_alarm(f"recording disk full while merging call {call_id}: {exc}")
             log.error("recording of call {id} not merged (legs kept): {why}", id=call_id, why=exc)
+            return
+        except postprocess.NothingRecorded:
+            log.debug("call {id} was never bridged: nothing recorded", id=call_id)
+            await self._remove_legs(plan)
             return
         except postprocess.RecordingError as exc:
             log.warn("recording of call {id} not merged: {why}", id=call_id, why=exc)
@@ -412,5 +415,8 @@ class RecorderService(service.Service):
                 "paused_ms": paused_ms,
             },
         )
+        await self._remove_legs(plan)
+
+    async def _remove_legs(self, plan: capture.Capture) -> None:
         for leg in (plan.rx, plan.tx, plan.mix):
             await threads.deferToThread(leg.unlink, missing_ok=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from recorder import encryption, g711
-from recorder.postprocess import DiskFull, RecordingError, merge
+from recorder.postprocess import DiskFull, NothingRecorded, RecordingError, merge
 
 RATE = 8000
 
@@ -61,7 +61,7 @@ def test_a_missing_leg_is_silence_and_bad_legs_are_refused(tmp_path: Path) -> No
     (tmp_path / "a-rx.ulaw").write_bytes(g711.ulaw_encode(tone(1)))
     done = merge(tmp_path / "a-rx.ulaw", tmp_path / "a-tx.ulaw", tmp_path / "a.wav")
     assert (done.duration_ms, done.agent_talk_ratio) == (1000, 0.0)
-    with pytest.raises(RecordingError, match="neither leg"):
+    with pytest.raises(NothingRecorded, match="neither leg"):  # never bridged: no recording
         merge(tmp_path / "x-rx.ulaw", tmp_path / "x-tx.ulaw", tmp_path / "x.wav")
     with pytest.raises(RecordingError, match=r"different G\.711 laws"):
         merge(tmp_path / "a-rx.ulaw", tmp_path / "a-tx.alaw", tmp_path / "y.wav")
