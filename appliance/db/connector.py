@@ -31,7 +31,9 @@ if TYPE_CHECKING:
         SkillsComponent,
         UsersComponent,
     )
+    from appliance.db.desk_store import DeskStore
     from appliance.db.ivr_store import IVRStore
+    from appliance.db.notice_store import NoticeStore
     from appliance.db.qa_store import QAStore
     from appliance.db.recording_search import RecordingSearch
     from appliance.db.recording_store import RecordingStore
@@ -86,7 +88,9 @@ class DBConnector(service.Service):
             acd_store,
             audit_store,
             components,
+            desk_store,
             ivr_store,
+            notice_store,
             qa_store,
             recording_search,
             recording_store,
@@ -105,6 +109,8 @@ class DBConnector(service.Service):
         self.recordings: RecordingStore = recording_store.RecordingStore(self)
         self.audit: AuditStore = audit_store.AuditStore(self)
         self.qa: QAStore = qa_store.QAStore(self)
+        self.desk: DeskStore = desk_store.DeskStore(self)
+        self.notices: NoticeStore = notice_store.NoticeStore(self)
         self.recording_search: RecordingSearch = recording_search.RecordingSearch(self)
         self.recording_upkeep: RecordingUpkeepStore = recording_upkeep_store.RecordingUpkeepStore(
             self

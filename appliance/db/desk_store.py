@@ -1,0 +1,264 @@
+"""What the agent desktop reads and writes: the screen pop (the customer by number, the
+caller's previous calls with their notes, the IVR inputs of this call) and the call notes.
+
+Every text here (caller ID, customer fields, notes) is attacker-controlled: stored as given,
+bounded by the columns, escaped by whoever shows it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from twisted.internet import defer
+
+from appliance.db import model
+from appliance.db.components import _Component, _insert, utcnow
+
+# What an agent may say about a call afterwards (the UI shows them translated).
+DISPOSITIONS = ("resolved", "follow_up", "escalated", "wrong_number", "complaint", "other")
+MAX_NOTES = 4000
+HISTORY = 10
+CUSTOMER_FIELDS = ("number", "account", "name", "customer_class", "email", "note")
+
+
+@dataclass(frozen=True)
+class CallFacts:
+    """The calls row as the desk needs it."""
+
+    id: int
+    uniqueid: str
+    caller_number: str
+    caller_name: str
+    queue_id: int | None
+    agent_id: int | None
+    started_at: dt.datetime
+    answered_at: dt.datetime | None
+    ended_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class NoteRow:
+    id: int
+    call_id: int
+    agent_id: int | None
+    agent_name: str
+    disposition: str
+    notes: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class PastCall:
+    id: int
+    started_at: dt.datetime
+    queue: str
+    agent: str
+    outcome: str  # the calls row's disposition (completed, abandoned, voicemail, ...)
+    notes: tuple[NoteRow, ...]
+
+
+@dataclass(frozen=True)
+class IvrInput:
+    at: dt.datetime
+    flow: str
+    node: str
+    type: str
+    input: str
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+class DeskStore(_Component):
+    def call(self, call_id: int) -> defer.Deferred[CallFacts | None]:
+        c = model.calls.c
+
+        def thd(conn: Connection) -> CallFacts | None:
+            r = conn.execute(
+                sa.select(
+                    c.id,
+                    c.uniqueid,
+                    c.caller_number,
+                    c.caller_name,
+                    c.queue_id,
+                    c.agent_id,
+                    c.started_at,
+                    c.answered_at,
+                    c.ended_at,
+                ).where(c.id == call_id)
+            ).first()
+            return CallFacts(**r._mapping) if r is not None else None
+
+        return self.db.run(thd)
+
+    def last_call_of_agent(self, agent_id: int) -> defer.Deferred[int | None]:
+        """The agent's latest call the calls table credits to it (written when the call
+        ends): the call the agent is wrapping up."""
+        c = model.calls.c
+
+        def thd(conn: Connection) -> int | None:
+            r = conn.execute(
+                sa.select(c.id).where(c.agent_id == agent_id).order_by(c.id.desc()).limit(1)
+            ).first()
+            return int(r.id) if r is not None else None
+
+        return self.db.run(thd)
+
+    def customer(self, number: str) -> defer.Deferred[dict[str, str] | None]:
+        """The customer record for a caller's number (exact match; the first one)."""
+        cu = model.customers
+        number = number[:32]
+
+        def thd(conn: Connection) -> dict[str, str] | None:
+            if not number:
+                return None
+            r = conn.execute(
+                sa.select(*(cu.c[f] for f in CUSTOMER_FIELDS))
+                .where(cu.c.number == number)
+                .order_by(cu.c.id)
+                .limit(1)
+            ).first()
+            return {f: str(r._mapping[f]) for f in CUSTOMER_FIELDS} if r is not None else None
+
+        return self.db.run(thd)
+
+    def ivr_inputs(self, call_id: int) -> defer.Deferred[list[IvrInput]]:
+        """What the caller keyed in the IVR on this call: the steps that took input."""
+        e = model.call_events.c
+
+        def thd(conn: Connection) -> list[IvrInput]:
+            rows = conn.execute(
+                sa.select(e.at, e.data)
+                .where((e.call_id == call_id) & (e.kind == "ivr_step"))
+                .order_by(e.at, e.id)
+                .limit(200)
+            )
+            found = []
+            for at, data in rows:
+                try:
+                    step = json.loads(data)
+                except ValueError:
+                    continue
+                if not isinstance(step, dict) or not _text(step.get("input")):
+                    continue
+                found.append(
+                    IvrInput(
+                        at=at,
+                        flow=_text(step.get("flow")),
+                        node=_text(step.get("node")),
+                        type=_text(step.get("type")),
+                        input=_text(step.get("input")),
+                    )
+                )
+            return found
+
+        return self.db.run(thd)
+
+    def history(
+        self, number: str, before_call: int | None = None, limit: int = HISTORY
+    ) -> defer.Deferred[list[PastCall]]:
+        """The caller's previous calls, newest first, with their queue, agent and notes
+        (``before_call``: leave this call out). Nothing for a withheld (empty) number."""
+        c, q, a = model.calls, model.queues, model.agents
+        number = number[:80]
+
+        def thd(conn: Connection) -> list[PastCall]:
+            if not number:
+                return []
+            query = (
+                sa.select(
+                    c.c.id,
+                    c.c.started_at,
+                    c.c.disposition,
+                    sa.func.coalesce(q.c.display_name, "").label("queue_display"),
+                    sa.func.coalesce(q.c.name, "").label("queue_name"),
+                    sa.func.coalesce(a.c.name, "").label("agent_name"),
+                )
+                .select_from(
+                    c.outerjoin(q, q.c.id == c.c.queue_id).outerjoin(a, a.c.id == c.c.agent_id)
+                )
+                .where(c.c.caller_number == number)
+            )
+            if before_call is not None:
+                query = query.where(c.c.id != before_call)
+            rows = list(
+                conn.execute(query.order_by(c.c.started_at.desc(), c.c.id.desc()).limit(limit))
+            )
+            notes = _notes(conn, [r.id for r in rows])
+            return [
+                PastCall(
+                    id=r.id,
+                    started_at=r.started_at,
+                    queue=r.queue_display or r.queue_name,
+                    agent=r.agent_name,
+                    outcome=r.disposition,
+                    notes=tuple(notes.get(r.id, ())),
+                )
+                for r in rows
+            ]
+
+        return self.db.run(thd)
+
+    def notes(self, call_id: int) -> defer.Deferred[list[NoteRow]]:
+        return self.db.run(lambda conn: _notes(conn, [call_id]).get(call_id, []))
+
+    def add_note(
+        self,
+        call_id: int,
+        agent_id: int | None,
+        disposition: str,
+        notes: str,
+        now: dt.datetime | None = None,
+    ) -> defer.Deferred[NoteRow]:
+        """Store what the agent wrote; ValueError for a disposition not in DISPOSITIONS or
+        notes longer than MAX_NOTES (nothing is cut: the agent is told)."""
+        if disposition not in DISPOSITIONS:
+            raise ValueError(f"disposition must be one of {', '.join(DISPOSITIONS)}")
+        if len(notes) > MAX_NOTES:
+            raise ValueError(f"notes may have at most {MAX_NOTES} characters")
+        at = now or utcnow()
+
+        def thd(conn: Connection) -> NoteRow:
+            note_id = _insert(
+                conn,
+                model.call_notes,
+                "call note",
+                call_id=call_id,
+                agent_id=agent_id,
+                disposition=disposition,
+                notes=notes,
+                created_at=at,
+            )
+            return next(n for n in _notes(conn, [call_id])[call_id] if n.id == note_id)
+
+        return self.db.run(thd)
+
+
+def _notes(conn: Connection, call_ids: list[int]) -> dict[int, list[NoteRow]]:
+    if not call_ids:
+        return {}
+    n, a = model.call_notes, model.agents
+    rows = conn.execute(
+        sa.select(
+            n.c.id,
+            n.c.call_id,
+            n.c.agent_id,
+            sa.func.coalesce(a.c.name, "").label("agent_name"),
+            n.c.disposition,
+            n.c.notes,
+            n.c.created_at,
+        )
+        .select_from(n.outerjoin(a, a.c.id == n.c.agent_id))
+        .where(n.c.call_id.in_(call_ids))
+        .order_by(n.c.created_at, n.c.id)
+    )
+    found: dict[int, list[NoteRow]] = {}
+    for r in rows:
+        found.setdefault(r.call_id, []).append(NoteRow(**r._mapping))
+    return found

@@ -1,0 +1,162 @@
+"""Notices from supervisors to agents: posted with an expiry, listed while current, withdrawn.
+
+A notice is for every agent (``queue_id`` None) or for the agents serving one queue. It is
+current until ``expires_at``; withdrawing it sets ``expires_at`` to now, so the row stays
+for the record. ``NoticePosted`` / ``NoticeWithdrawn`` go on the bus for the live feed; their
+``notice`` is the ``notice`` message of the live-events contract.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from twisted.internet import defer
+
+from appliance.db import model
+from appliance.db.components import _Component, _insert, utcnow
+
+MAX_TEXT = 500
+MAX_MINUTES = 24 * 60
+LEVELS = model.NOTICE_LEVELS
+
+
+@dataclass(frozen=True)
+class NoticeRow:
+    id: int
+    text: str
+    level: str
+    queue_id: int | None
+    author: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+
+    def as_message(self) -> dict[str, Any]:
+        """The live-events ``notice`` message (times as epoch seconds)."""
+        return {
+            "id": self.id,
+            "text": self.text,
+            "level": self.level,
+            "author": self.author,
+            "created_at": self.created_at.timestamp(),
+            "expires_at": self.expires_at.timestamp(),
+            "queue_id": self.queue_id,
+        }
+
+
+@dataclass(frozen=True)
+class NoticePosted:
+    """Published on the bus when a supervisor posts a notice."""
+
+    notice: NoticeRow
+
+
+@dataclass(frozen=True)
+class NoticeWithdrawn:
+    """Published on the bus when a notice is withdrawn (its ``expires_at`` is now)."""
+
+    notice: NoticeRow
+
+
+class NoticeStore(_Component):
+    @staticmethod
+    def _row(r: Any) -> NoticeRow:
+        return NoticeRow(
+            id=r.id,
+            text=r.text,
+            level=r.level,
+            queue_id=r.queue_id,
+            author=r.author,
+            created_at=r.created_at,
+            expires_at=r.expires_at,
+        )
+
+    def post(
+        self,
+        text: str,
+        level: str,
+        author: str,
+        minutes: int,
+        queue_id: int | None = None,
+        now: dt.datetime | None = None,
+    ) -> defer.Deferred[NoticeRow]:
+        """Store a notice; ValueError for an empty or too long text, an unknown level or an
+        expiry outside 1..1440 minutes. The text is stored as given (escaped on output)."""
+        if not text.strip() or len(text) > MAX_TEXT:
+            raise ValueError(f"the text must have 1 to {MAX_TEXT} characters")
+        if level not in LEVELS:
+            raise ValueError(f"level must be one of {', '.join(LEVELS)}")
+        if isinstance(minutes, bool) or not 1 <= minutes <= MAX_MINUTES:
+            raise ValueError(f"minutes must be 1 to {MAX_MINUTES}")
+        at = now or utcnow()
+        n = model.notices
+
+        def thd(conn: Connection) -> NoticeRow:
+            if queue_id is not None:
+                q = model.queues.c
+                if conn.execute(sa.select(q.id).where(q.id == queue_id)).first() is None:
+                    raise ValueError(f"no queue {queue_id}")
+            new_id = _insert(
+                conn,
+                n,
+                "notice",
+                text=text,
+                level=level,
+                queue_id=queue_id,
+                author=author[:64],
+                created_at=at,
+                expires_at=at + dt.timedelta(minutes=minutes),
+            )
+            return self._row(conn.execute(n.select().where(n.c.id == new_id)).one())
+
+        return self.db.run(thd)
+
+    def current(
+        self, queue_ids: Collection[int] | None = None, now: dt.datetime | None = None
+    ) -> defer.Deferred[list[NoticeRow]]:
+        """The notices not yet expired, newest first. ``queue_ids`` None: all of them (a
+        supervisor); else those for everyone and for these queues (an agent)."""
+        n = model.notices
+        at = now or utcnow()
+        wanted = None if queue_ids is None else sorted(set(queue_ids))
+
+        def thd(conn: Connection) -> list[NoticeRow]:
+            q = n.select().where(n.c.expires_at > at)
+            if wanted is not None:
+                q = q.where(n.c.queue_id.is_(None) | n.c.queue_id.in_(wanted))
+            rows = conn.execute(q.order_by(n.c.created_at.desc(), n.c.id.desc()).limit(200))
+            return [self._row(r) for r in rows]
+
+        return self.db.run(thd)
+
+    def get(self, notice_id: int) -> defer.Deferred[NoticeRow | None]:
+        n = model.notices
+
+        def thd(conn: Connection) -> NoticeRow | None:
+            r = conn.execute(n.select().where(n.c.id == notice_id)).first()
+            return self._row(r) if r is not None else None
+
+        return self.db.run(thd)
+
+    def withdraw(
+        self, notice_id: int, now: dt.datetime | None = None
+    ) -> defer.Deferred[NoticeRow | None]:
+        """End a current notice now; None when there is no such notice or it is over."""
+        n = model.notices
+        at = now or utcnow()
+
+        def thd(conn: Connection) -> NoticeRow | None:
+            done = conn.execute(
+                n.update()
+                .where((n.c.id == notice_id) & (n.c.expires_at > at))
+                .values(expires_at=at)
+            )
+            if done.rowcount != 1:
+                return None
+            return self._row(conn.execute(n.select().where(n.c.id == notice_id)).one())
+
+        return self.db.run(thd)
