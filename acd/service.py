@@ -121,6 +121,9 @@ class QueuedCall:
         self.callback_id: int | None = None
         self.callback_saved: defer.Deferred[int | None] | None = None
         self.attempts = 0  # callbacks: times the customer was dialed
+        # What the live views show: set by the IVR when the call joins (ivr/queue_step.py).
+        self.caller_name = ""
+        self.record_id: int | None = None  # the calls row id
         self._waiter: defer.Deferred[Offer | Overflow] | None = None
         self._pending: Offer | Overflow | None = None
 
@@ -139,6 +142,16 @@ class QueuedCall:
             waiter.callback(what)
         else:
             self._pending = what
+
+
+@dataclass(frozen=True)
+class QueuedCallLeft:
+    """Published on the event bus when a call leaves the ACD for good (answered and over,
+    abandoned, overflowed out, a callback done or given up): the live views drop it."""
+
+    call_id: int
+    queue_id: int
+    at: float
 
 
 def _utc(ts: float) -> dt.datetime:
@@ -401,6 +414,40 @@ class ACD(service.Service):
         self._leave_queue(call)
         self._into_queue(call, self.queue(queue_id))
 
+    def is_waiting(self, call: QueuedCall) -> bool:
+        """In a queue's line: not being offered, not answered, not gone."""
+        return not call.done and not call.ringing and self.router.position(call.id) > 0
+
+    def move_waiting(self, call: QueuedCall, queue_id: int) -> None:
+        """A supervisor moves a waiting call to another queue (its arrival order kept)."""
+        if not self.is_waiting(call):
+            raise ACDError(f"call {call.id} is not waiting in a queue")
+        old = call.queue_id
+        target = self.queue(queue_id)
+        if target.id == old:
+            raise ACDError(f"the call is already in queue {target.name}")
+        self.move(call, target.id)
+        self._publish_stats(old)
+
+    def offer_to(self, call: QueuedCall, agent_id: int) -> None:
+        """A supervisor gives a waiting call to one available agent (even one who does not
+        serve its queue). Unanswered, the call goes back to its place in its queue."""
+        agent = self.agent(agent_id)
+        if not self.is_waiting(call):
+            raise ACDError(f"call {call.id} is not waiting in a queue")
+        if agent.state != st.AVAILABLE:
+            raise ACDError(f"agent {agent.number} is {agent.state.replace('_', ' ')}")
+        if call.callback_saved is not None:
+            self._dial_callback(call, agent)
+        else:
+            q = self.queues[call.queue_id]
+            self.router.dequeue(call.id)
+            agent.call = call
+            self._enter(agent, st.RINGING)
+            call.ringing = (agent,)
+            call._deliver(Offer(call.ringing, q.ring_timeout_s))
+        self._publish_stats(call.queue_id)
+
     def _timed_out(self, call: QueuedCall) -> None:
         call.timer = None
         if call.done or call.ringing or not self.router.dequeue(call.id):
@@ -565,9 +612,11 @@ class ACD(service.Service):
             self._leave_queue(call)
 
     def _forget(self, call: QueuedCall) -> None:
-        self.calls.pop(call.id, None)
+        known = self.calls.pop(call.id, None) is not None
         if self.by_uniqueid.get(call.uniqueid) is call:
             del self.by_uniqueid[call.uniqueid]
+        if known:
+            self.bus.publish(QueuedCallLeft(call.id, call.queue_id, self.reactor.seconds()))
 
     # ---- callbacks ------------------------------------------------------------------------
 

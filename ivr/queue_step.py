@@ -36,6 +36,11 @@ async def wait(
     acd = services.acd
     assert acd is not None
     call.queue_id = q.id
+    # For the live views (webui/live_feed.py): set in the same turn as the join, before
+    # any flush renders the call.
+    qcall.record_id = call.call_id
+    if session.env is not None:
+        qcall.caller_name = session.env.caller_name
     await call.event("queued", {"queue": q.name, "priority": qcall.priority})
     if services.recorder is not None and call.recording is None:
         # recorded (by policy, only while bridged with an agent: MixMonitor's b option) or

@@ -1,8 +1,9 @@
 """The web service: the CherryPy app under twisted.web's WSGIResource, on its own thread pool.
 
-Static assets are served by Twisted directly; later live-event channels mount beside them
-(Twisted resources, not WSGI threads). Stopping closes the port first, then lets requests in
-flight finish before the pool stops, without blocking the reactor they may be waiting on.
+Static assets and the live events (``/events``, webui/live_sse.py) are served by Twisted
+directly, not by WSGI threads. Stopping closes the port and every live stream first, then
+lets requests in flight finish before the pool stops, without blocking the reactor they
+may be waiting on.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from twisted.web import resource, server, static, wsgi
 from twisted.web.resource import IResource
 
 from webui.context import WebContext
+from webui.live_feed import LiveFeed
+from webui.live_sse import LiveEventsResource, LiveHub
 
 if TYPE_CHECKING:
     from appliance.master import ApplianceMaster
@@ -65,6 +68,8 @@ class WebService(service.Service):
         self.pool = ThreadPool(minthreads=2, maxthreads=16, name="ccbox-web")
         self.port: Any = None
         self._purge: task.LoopingCall | None = None
+        self.feed: LiveFeed | None = None
+        self.hub: LiveHub | None = None
 
     @property
     def port_number(self) -> int:
@@ -79,6 +84,17 @@ class WebService(service.Service):
         app = build_app(self.ctx)
         root = RootResource(cast(resource.Resource, wsgi.WSGIResource(reactor, self.pool, app)))
         root.putChild(b"static", cast(IResource, static.File(str(STATIC))))
+        master = self.master
+        self.feed = LiveFeed(reactor, master.bus, master.acd, master.health)
+        self.feed.start()
+        self.hub = LiveHub(reactor, self.feed, self.ctx.sessions)
+        self.hub.start()
+
+        def agent_of_user(user_id: int) -> int | None:
+            agent = master.acd.agent_of_user(user_id) if master.acd is not None else None
+            return agent.id if agent is not None else None
+
+        root.putChild(b"events", cast(IResource, LiveEventsResource(self.hub, agent_of_user)))
         site = QuietSite(root)
         site.displayTracebacks = False
         cfg = self.master.config.web
@@ -93,6 +109,10 @@ class WebService(service.Service):
         super().stopService()
         if self._purge is not None and self._purge.running:
             self._purge.stop()
+        if self.hub is not None:
+            self.hub.stop()  # finishes every stream: the browsers reconnect elsewhere/later
+        if self.feed is not None:
+            self.feed.stop()
         d: defer.Deferred[Any] = (
             defer.maybeDeferred(self.port.stopListening) if self.port else (defer.succeed(None))
         )

@@ -1,0 +1,254 @@
+"""``GET /events``: the live feed as Server-Sent Events, served by Twisted on the reactor.
+
+The session cookie authenticates the stream (401 without a logged-in session); the role
+and the user's agent decide what it carries (webui/live_feed.py). The feed already sends
+at most one message per key per flush; a client gets each flush as one write.
+
+A slow client never makes the server hold much for it: the stream is a streaming
+producer, so when the socket's buffer fills the transport pauses it; while paused the
+client keeps only the latest frame per key, up to ``PENDING_BYTES``; past that it keeps
+nothing and gets a fresh snapshot when the socket drains. A client paused for longer
+than ``STALLED_S`` is disconnected (the browser reconnects and resumes).
+
+Every ``HEARTBEAT_S`` each stream gets a comment line (proxies and the browser see it is
+alive) and is closed if its session ended (logout, disabled user, expiry).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet import task
+from twisted.logger import Logger
+from twisted.web import resource, server
+
+from webui.access import COOKIE, SECURITY_HEADERS
+from webui.live_feed import Message, Viewer
+
+if TYPE_CHECKING:
+    from webui.live_feed import LiveFeed
+    from webui.sessions import Session, SessionStore
+
+log = Logger(namespace="ccbox.web.live")
+
+HEARTBEAT_S = 15.0
+PENDING_BYTES = 256 * 1024
+STALLED_S = 60.0
+MAX_STREAMS = 2000
+MAX_PER_SESSION = 16
+RETRY_MS = 2000
+TOPICS = ("all", "wallboard")
+LAST_ID_MAX = 64
+
+
+def live_session(store: SessionStore, session_id: str, touch: bool) -> Session | None:
+    """The logged-in session for ``session_id`` without creating one (a stream must not
+    mint anonymous sessions). The store's lock is held for a dict look-up only, so the
+    reactor thread may take it."""
+    with store._lock:
+        s = store._sessions.get(session_id)
+        if s is None or s.user is None:
+            return None
+        now = store.clock()
+        if now - s.last_seen > store.idle_seconds:
+            return None
+        if touch:
+            s.last_seen = now
+        return s
+
+
+class Stream:
+    """One connected browser tab: a streaming producer (pause/resume/stopProducing)."""
+
+    def __init__(self, hub: LiveHub, request: Any, session: Session, viewer: Viewer) -> None:
+        self.hub = hub
+        self.request = request
+        self.session = session
+        self.viewer = viewer
+        self.paused_at: float | None = None
+        self.pending: dict[str, bytes] = {}
+        self.pending_bytes = 0
+        self.stale = False  # dropped what it missed: a snapshot when it drains
+        self.closed = False
+        self.written = 0
+
+    # IPushProducer: the transport's buffer is full / drained / the connection is gone.
+    def pauseProducing(self) -> None:
+        if self.paused_at is None:
+            self.paused_at = self.hub.reactor.seconds()
+
+    def resumeProducing(self) -> None:
+        if self.paused_at is None or self.closed:
+            return
+        self.paused_at = None
+        if self.stale:
+            self.stale = False
+            self.pending.clear()
+            self.pending_bytes = 0
+            self.write(self.hub.feed.snapshot(self.viewer))
+        elif self.pending:
+            chunk = b"".join(self.pending.values())
+            self.pending.clear()
+            self.pending_bytes = 0
+            self.write(chunk)
+
+    def stopProducing(self) -> None:
+        self.close()
+
+    def deliver(self, messages: list[Message], chunk: bytes | None) -> None:
+        """One flush: ``chunk`` is what this viewer sees of it, already joined."""
+        if self.closed:
+            return
+        if self.paused_at is None:
+            if chunk:
+                self.write(chunk)
+            return
+        if self.stale:
+            return
+        for m in messages:
+            frame = self.viewer.frame(m)
+            if frame is None:
+                continue
+            old = self.pending.pop(m.key, None)
+            if old is not None:
+                self.pending_bytes -= len(old)
+            self.pending[m.key] = frame
+            self.pending_bytes += len(frame)
+        if self.pending_bytes > PENDING_BYTES:
+            self.pending.clear()
+            self.pending_bytes = 0
+            self.stale = True
+
+    def write(self, data: bytes) -> None:
+        if not self.closed:
+            self.written += len(data)
+            self.request.write(data)
+
+    def close(self) -> None:
+        """Finish the response (server side: stop, session over, stalled)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.hub.forget(self)
+        self.pending.clear()
+        try:
+            self.request.unregisterProducer()
+            self.request.finish()
+        except Exception as exc:  # the connection went first
+            log.debug("live stream already gone: {exc}", exc=exc)
+
+    def gone(self, _result: object) -> None:
+        """The browser went away (or finish() ran)."""
+        self.closed = True
+        self.pending.clear()
+        self.hub.forget(self)
+
+
+class LiveHub:
+    """Every open stream; fans each flush of the feed out to them."""
+
+    def __init__(self, reactor: Any, feed: LiveFeed, sessions: SessionStore) -> None:
+        self.reactor = reactor
+        self.feed = feed
+        self.sessions = sessions
+        self.streams: set[Stream] = set()
+        self._heartbeat: task.LoopingCall | None = None
+
+    def start(self) -> None:
+        self.feed.listeners.append(self.on_flush)
+        self._heartbeat = task.LoopingCall(self.heartbeat)
+        self._heartbeat.clock = self.reactor
+        self._heartbeat.start(HEARTBEAT_S, now=False)
+
+    def stop(self) -> None:
+        if self.on_flush in self.feed.listeners:
+            self.feed.listeners.remove(self.on_flush)
+        if self._heartbeat is not None and self._heartbeat.running:
+            self._heartbeat.stop()
+        for s in list(self.streams):
+            s.close()
+
+    def forget(self, stream: Stream) -> None:
+        self.streams.discard(stream)
+
+    def per_session(self, session: Session) -> int:
+        return sum(1 for s in self.streams if s.session is session)
+
+    def on_flush(self, messages: list[Message]) -> None:
+        chunks: dict[tuple[bool, int | None, bool], bytes] = {}
+        for s in list(self.streams):
+            key = s.viewer.cache_key
+            chunk = chunks.get(key)
+            if chunk is None:
+                frames = (s.viewer.frame(m) for m in messages)
+                chunk = chunks[key] = b"".join(f for f in frames if f is not None)
+            s.deliver(messages, chunk)
+
+    def heartbeat(self) -> None:
+        now = self.reactor.seconds()
+        for s in list(self.streams):
+            if live_session(self.sessions, s.session.id, touch=False) is not s.session:
+                s.close()
+            elif s.paused_at is not None:
+                if now - s.paused_at > STALLED_S:
+                    s.close()
+            else:
+                s.write(b": hb\n\n")
+
+
+class LiveEventsResource(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, hub: LiveHub, agent_of_user: Any) -> None:
+        super().__init__()
+        self.hub = hub
+        self.agent_of_user = agent_of_user  # user id -> ACD agent id or None
+
+    def _refuse(self, request: Any, code: int, message: str) -> bytes:
+        request.setResponseCode(code)
+        request.setHeader(b"Content-Type", b"application/json")
+        return json.dumps({"error": message}).encode()
+
+    def render_GET(self, request: Any) -> Any:
+        for name, value in SECURITY_HEADERS.items():
+            request.setHeader(name.encode(), value.encode())
+        raw = request.getCookie(COOKIE.encode())
+        session = None
+        if raw:
+            try:
+                session = live_session(self.hub.sessions, raw.decode("ascii"), touch=True)
+            except UnicodeDecodeError:
+                session = None
+        if session is None or session.user is None:
+            return self._refuse(request, 401, "not logged in")
+        topics = (request.args.get(b"topics") or [b"all"])[0].decode("ascii", "replace")
+        if topics not in TOPICS:
+            return self._refuse(request, 400, "topics must be all or wallboard")
+        if len(self.hub.streams) >= MAX_STREAMS:
+            return self._refuse(request, 503, "too many live streams")
+        if self.hub.per_session(session) >= MAX_PER_SESSION:
+            return self._refuse(request, 429, "too many live streams for this session")
+        user = session.user
+        viewer = Viewer(user.role, self.agent_of_user(user.id), topics == "wallboard")
+        request.setHeader(b"Content-Type", b"text/event-stream; charset=utf-8")
+        request.setHeader(b"Cache-Control", b"no-store")
+        request.setHeader(b"X-Accel-Buffering", b"no")
+        stream = Stream(self.hub, request, session, viewer)
+        self.hub.streams.add(stream)
+        request.registerProducer(stream, True)
+        request.notifyFinish().addBoth(stream.gone)
+        last = request.getHeader(b"Last-Event-ID") or ""
+        if not last:
+            arg = request.args.get(b"last_id")
+            last = arg[0].decode("ascii", "replace") if arg else ""
+        replay = self.hub.feed.replay(viewer, last[:LAST_ID_MAX]) if last else None
+        head = f"retry: {RETRY_MS}\n\n".encode()
+        if replay is None:
+            stream.write(head + self.hub.feed.snapshot(viewer))
+        else:
+            stream.write(head + b"".join(replay))
+        return server.NOT_DONE_YET
+
+    def render_HEAD(self, request: Any) -> bytes:
+        return self._refuse(request, 405, "GET only")
