@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     sim.startService()
     report("listening", ami_port=sim.ami_port, agi_port=config.fastagi.port)
     stdio.StandardIO(Driver(reactor, sim))
-    reactor.run()  # type: ignore[attr-defined]
+    reactor.run()  # type: ignore[misc]
     return 0
 
 
