@@ -1,5 +1,6 @@
 """What the ACD asks of the switch besides FastAGI: ring a phone (Originate), move a caller
-(Redirect), start an attended transfer (Atxfer), and find a phone's live channel.
+(Redirect), start an attended transfer (Atxfer), find a phone's live channel, and for the
+supervisor: ring a phone into ChanSpy (listen, whisper, barge) and hang up a stuck channel.
 
 ``SwitchLink`` is the interface the ACD holds; ``AMISwitch`` is it over the AMI client and
 the call model (every value goes through the allowlists of drivers/asterisk/ami/actions.py).
@@ -31,6 +32,13 @@ class SwitchLink(Protocol):
         """The live, answered channel of a phone (``PJSIP/1001`` -> ``PJSIP/1001-0000002a``)."""
         ...
 
+    async def supervise(self, device: str, target_channel: str, mode: str) -> str:
+        """Ring ``device``; answered, it spies on ``target_channel`` (listen, whisper or
+        barge). Returns the Originate's ActionID."""
+        ...
+
+    async def hangup(self, channel: str) -> None: ...
+
 
 class AMISwitch:
     def __init__(self, ami: AMIClient, model: CallModel) -> None:
@@ -52,6 +60,13 @@ class AMISwitch:
 
     async def atxfer(self, channel: str, context: str, exten: str) -> None:
         await actions.atxfer(self.ami, channel, exten, context)
+
+    async def supervise(self, device: str, target_channel: str, mode: str) -> str:
+        result = await actions.supervise(self.ami, device, target_channel, mode)
+        return result.action_id or ""
+
+    async def hangup(self, channel: str) -> None:
+        await actions.hangup(self.ami, channel, 16)
 
     def channel_of(self, device: str) -> str | None:
         prefix = device + "-"

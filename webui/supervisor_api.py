@@ -1,11 +1,292 @@
 """The supervisor's actions over JSON: listen, whisper, barge, force pause or log out, move or
-hang up a call; every one audited."""
+hang up a call; every one audited.
+
+``/api/supervisor/spy``     POST ``{"agent": "1001", "mode": listen|whisper|barge,
+                            "device": "PJSIP/2001"}``: ring the supervisor's phone (``device``,
+                            or the phone of the agent linked to the supervisor's login) into
+                            ChanSpy on the agent's live call (409 when the agent is not on one)
+``/api/supervisor/pause``   POST ``{"agent": "1001", "reason": "meeting"}``
+``/api/supervisor/logout``  POST ``{"agent": "1001"}``
+``/api/supervisor/move``    POST ``{"call_id": 12, "queue": "sales"}`` or ``{"call_id": 12,
+                            "agent": "1002"}``: a waiting call to another queue (name or id),
+                            or offered to one available agent
+``/api/supervisor/hangup``  POST ``{"call_id": 12}``: hang up a (stuck) call's channel
+
+``call_id`` is the calls row id (what the live events carry as a call's ``id``); the call is
+found in the ACD by its uniqueid. Admin and supervisor only. Handlers run in WSGI threads;
+the ACD and the switch are reached on the reactor (``ctx.call``). A refused action answers
+400 (bad body), 404 (no such agent, call or queue) or 409 (not possible now), and is logged;
+a done action is written to the audit log (``supervisor.<action>``) and logged.
+"""
 
 from __future__ import annotations
 
+import re
+from typing import TYPE_CHECKING, Any
+
+import cherrypy
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from acd import agent_state as st
+from acd.service import ACDError, Agent, QueuedCall
+from drivers.asterisk.ami import actions
+from drivers.asterisk.ami.protocol import AMIError
+from webui import access
+from webui.access import api, current_session
 from webui.context import WebContext
+from webui.json_body import json_object
+
+if TYPE_CHECKING:
+    from acd.service import ACD
+    from acd.switch_link import SwitchLink
+
+log = Logger(namespace="ccbox.web.supervisor")
+SUPERVISING = ("admin", "supervisor")
+SPY_MODES = tuple(actions.SPY_MODES)
+# A supervisor's phone: a desk phone of the switch, nothing that dials out or fans out.
+DEVICE = re.compile(r"(PJSIP|SIP|IAX2)/[0-9]{2,16}\Z")
+AGENT_NUMBER = re.compile(r"[0-9]{1,16}\Z")
+MAX_ID = 2**63 - 1
+
+
+def _text(body: dict[str, Any], name: str, max_len: int, required: bool = True) -> str:
+    value = body.get(name, "")
+    if not isinstance(value, str) or len(value) > max_len:
+        access.json_error(400, f"{name} must be a string of at most {max_len} characters")
+    if required and not value:
+        access.json_error(400, f"{name} is required")
+    return str(value)
+
+
+def _call_id(body: dict[str, Any]) -> int:
+    value = body.get("call_id")
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
+        access.json_error(400, "call_id must be a positive integer")
+    return int(value)
+
+
+def _agent_number(body: dict[str, Any], name: str = "agent") -> str:
+    number = _text(body, name, 16)
+    if not AGENT_NUMBER.match(number):
+        access.json_error(400, f"{name} must be an agent number (digits)")
+    return number
 
 
 class SupervisorApi:
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
+
+    @property
+    def acd(self) -> ACD:
+        return self.ctx.master.acd
+
+    # ---- helpers --------------------------------------------------------------------------
+
+    def _on_reactor(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn`` (plain or async) on the reactor; its ACD/AMI refusals become 409."""
+
+        async def run() -> Any:
+            result = fn(*args)
+            if hasattr(result, "__await__"):
+                return await result
+            return result
+
+        try:
+            return self.ctx.call(lambda: defer.ensureDeferred(run()))
+        except ACDError as exc:
+            self._refused(409, str(exc))
+        except actions.BadActionValue as exc:
+            self._refused(400, str(exc))
+        except AMIError as exc:
+            self._refused(409, f"the switch refused: {exc}")
+
+    def _refused(self, status: int, message: str) -> None:
+        user = current_session().user
+        log.info(
+            "{user}: {path} refused ({status}): {message}",
+            user=user.username if user else "?",
+            path=cherrypy.serving.request.path_info,
+            status=status,
+            message=message,
+        )
+        access.json_error(status, message)
+
+    def _agent(self, number: str) -> Agent:
+        agent = self.ctx.call(lambda: defer.succeed(self.acd.agent_by_number(number)))
+        if agent is None:
+            self._refused(404, f"no agent {number}")
+        assert agent is not None
+        return agent
+
+    def _switch(self) -> SwitchLink:
+        switch = self.acd.switch
+        if switch is None:
+            self._refused(409, "no AMI link to the switch")
+        assert switch is not None
+        return switch
+
+    def _call_row(self, call_id: int) -> dict[str, Any]:
+        row: dict[str, Any] | None = self.ctx.call(self.ctx.master.db.calls.get, call_id)
+        if row is None:
+            self._refused(404, f"no call {call_id}")
+        assert row is not None
+        return row
+
+    def _queued(self, call_id: int) -> tuple[dict[str, Any], QueuedCall]:
+        """The call's row and its live ACD entry (404 when the ACD does not hold it)."""
+        row = self._call_row(call_id)
+        uniqueid = str(row.get("uniqueid") or "")
+        queued = self.ctx.call(lambda: defer.succeed(self.acd.by_uniqueid.get(uniqueid)))
+        if queued is None or queued.done:
+            self._refused(409, f"call {call_id} is not in a queue")
+        assert queued is not None
+        return row, queued
+
+    def _audit(self, action: str, target: str, detail: dict[str, Any]) -> None:
+        user = current_session().user
+        assert user is not None
+        ip = cherrypy.serving.request.remote.ip or ""
+        self.ctx.call(
+            self.ctx.master.db.audit.add, user.username, f"supervisor.{action}", target, detail, ip
+        )
+        log.info(
+            "{user} ({role}): supervisor.{action} {target} {detail}",
+            user=user.username,
+            role=user.role,
+            action=action,
+            target=target,
+            detail=detail,
+        )
+
+    # ---- actions --------------------------------------------------------------------------
+
+    @api(*SUPERVISING, methods=("POST",))
+    @cherrypy.tools.json_out()
+    def spy(self) -> dict[str, Any]:
+        body = json_object()
+        number = _agent_number(body)
+        mode = _text(body, "mode", 16)
+        if mode not in SPY_MODES:
+            access.json_error(400, f"mode must be one of {', '.join(SPY_MODES)}")
+        device = _text(body, "device", 40, required=False)
+        if device and not DEVICE.match(device):
+            access.json_error(400, "device must be a desk phone such as PJSIP/2001")
+        user = current_session().user
+        assert user is not None
+        acd = self.acd
+        if not device:
+            mine = self.ctx.call(lambda: defer.succeed(acd.agent_of_user(user.id)))
+            if mine is None or not mine.device:
+                self._refused(400, "name your phone: device (your login has no agent phone)")
+            assert mine is not None
+            device = mine.device
+        agent = self._agent(number)
+        if device == agent.device:
+            self._refused(400, "the supervisor's phone cannot be the agent's own")
+        switch = self._switch()
+
+        async def start() -> tuple[str, str]:
+            if agent.state != st.ON_CALL or agent.call is None:
+                raise ACDError(f"agent {agent.number} is not on a call")
+            channel = switch.channel_of(agent.device)
+            if channel is None:
+                raise ACDError(f"agent {agent.number}'s phone has no call on the switch")
+            action_id = await switch.supervise(device, channel, mode)
+            return channel, action_id
+
+        channel, action_id = self._on_reactor(start)
+        self._audit(
+            "spy", f"agent:{agent.number}", {"mode": mode, "device": device, "channel": channel}
+        )
+        return {
+            "agent": agent.number,
+            "mode": mode,
+            "device": device,
+            "channel": channel,
+            "action_id": action_id,
+        }
+
+    @api(*SUPERVISING, methods=("POST",))
+    @cherrypy.tools.json_out()
+    def pause(self) -> dict[str, Any]:
+        body = json_object()
+        number = _agent_number(body)
+        reason = _text(body, "reason", 32)
+        if reason not in st.PAUSE_REASONS:
+            access.json_error(400, f"reason must be one of {', '.join(st.PAUSE_REASONS)}")
+        agent = self._agent(number)
+        before = agent.state
+        self._on_reactor(self.acd.pause, agent.id, reason)
+        self._audit("pause", f"agent:{agent.number}", {"reason": reason, "was": before})
+        return {"agent": agent.number, "state": agent.state, "reason": agent.reason}
+
+    @api(*SUPERVISING, methods=("POST",))
+    @cherrypy.tools.json_out()
+    def logout(self) -> dict[str, Any]:
+        body = json_object()
+        agent = self._agent(_agent_number(body))
+        before = agent.state
+        self._on_reactor(self.acd.logout, agent.id)
+        self._audit("logout", f"agent:{agent.number}", {"was": before})
+        return {"agent": agent.number, "state": agent.state}
+
+    @api(*SUPERVISING, methods=("POST",))
+    @cherrypy.tools.json_out()
+    def move(self) -> dict[str, Any]:
+        body = json_object()
+        call_id = _call_id(body)
+        has_queue, has_agent = "queue" in body, "agent" in body
+        if has_queue == has_agent:
+            access.json_error(400, "name either a queue or an agent")
+        acd = self.acd
+        if has_queue:
+            raw = body["queue"]
+            if isinstance(raw, int) and not isinstance(raw, bool) and 0 < raw <= MAX_ID:
+                wanted: str | int = raw
+            else:
+                wanted = _text(body, "queue", 64)
+                wanted = int(wanted) if wanted.isascii() and wanted.isdigit() else wanted
+            queue = self.ctx.call(lambda: defer.succeed(_find_queue(acd, wanted)))
+            if queue is None:
+                self._refused(404, f"no queue {wanted}")
+            _row, queued = self._queued(call_id)
+            source = queued.queue_id
+            self._on_reactor(acd.move_waiting, queued, queue.id)
+            detail: dict[str, Any] = {"from_queue": source, "to_queue": queue.id}
+            answer: dict[str, Any] = {"call_id": call_id, "queue": queue.name}
+        else:
+            agent = self._agent(_agent_number(body))
+            _row, queued = self._queued(call_id)
+            source = queued.queue_id
+            self._on_reactor(acd.offer_to, queued, agent.id)
+            detail = {"from_queue": source, "to_agent": agent.number}
+            answer = {"call_id": call_id, "agent": agent.number}
+        self._audit("move", f"call:{call_id}", detail)
+        return answer
+
+    @api(*SUPERVISING, methods=("POST",))
+    @cherrypy.tools.json_out()
+    def hangup(self) -> dict[str, Any]:
+        body = json_object()
+        call_id = _call_id(body)
+        row = self._call_row(call_id)
+        uniqueid = str(row.get("uniqueid") or "")
+        acd = self.acd
+        queued = self.ctx.call(lambda: defer.succeed(acd.by_uniqueid.get(uniqueid)))
+        channel = (queued.channel if queued is not None else "") or str(row.get("channel") or "")
+        if not channel:
+            self._refused(409, f"call {call_id} has no known channel")
+        switch = self._switch()
+        self._on_reactor(switch.hangup, channel)
+        self._audit("hangup", f"call:{call_id}", {"channel": channel, "uniqueid": uniqueid})
+        return {"call_id": call_id, "channel": channel}
+
+
+def _find_queue(acd: ACD, wanted: str | int) -> Any:
+    try:
+        return acd.queue(wanted)
+    except ACDError:
+        return None

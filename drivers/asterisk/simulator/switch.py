@@ -28,6 +28,7 @@ from typing import Any
 
 from twisted.internet import defer
 
+from drivers.asterisk.confgen import SPY_OPTIONS
 from drivers.asterisk.simulator import snapshots as snap
 from drivers.asterisk.simulator.snapshots import RING, RINGING, UP, ChannelSnapshot, Headers
 
@@ -441,7 +442,7 @@ class Switch:
             ch.application, ch.appdata = "AGI", f"agi://127.0.0.1/{script},{ch.agi_arg or exten}"
             self.agi_starter(ch, script, exten)
         elif context == "ccbox-supervise":
-            self._spy(ch, ch.variables.get("CCBOX_SPY_TARGET", ""))
+            self._spy(ch, ch.variables.get("CCBOX_SPY_TARGET", ""), exten)
         elif context == "ccbox-agents":
             self._connect_to_device(ch, f"PJSIP/{exten}")
         elif context == "ccbox-outbound":
@@ -469,9 +470,24 @@ class Switch:
 
         d.addCallback(done)
 
-    def _spy(self, spyer: SimChannel, target: str) -> None:
+    def _spy(self, spyer: SimChannel, target: str, mode: str) -> None:
+        """The generated [ccbox-supervise] context: Answer, then ChanSpy(target,options)
+        with the mode's options; Newexten shows them, as in the bridged-call-and-spy trace."""
+        opts = SPY_OPTIONS.get(mode)
+        if opts is None:  # no such extension in the context
+            self.hangup(spyer, 1)
+            return
         spyee = self.find(target)
-        spyer.application, spyer.appdata = "ChanSpy", target
+        spyer.priority = 2
+        spyer.application, spyer.appdata = "ChanSpy", f"{target},{opts}"
+        self.emit(
+            snap.event(
+                "Newexten",
+                "dialplan",
+                spyer.headers(),
+                [("Extension", mode), ("Application", "ChanSpy"), ("AppData", spyer.appdata)],
+            )
+        )
         if spyee is None:
             self.hangup(spyer, 16)
             return
