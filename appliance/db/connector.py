@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from appliance.db.recording_search import RecordingSearch
     from appliance.db.recording_store import RecordingStore
     from appliance.db.recording_upkeep_store import RecordingUpkeepStore
+    from appliance.db.settings_store import SettingsStore
     from appliance.db.voicemail_store import VoicemailStore
 
 T = TypeVar("T")
@@ -95,6 +96,7 @@ class DBConnector(service.Service):
             recording_search,
             recording_store,
             recording_upkeep_store,
+            settings_store,
             voicemail_store,
         )
 
@@ -115,6 +117,7 @@ class DBConnector(service.Service):
         self.recording_upkeep: RecordingUpkeepStore = recording_upkeep_store.RecordingUpkeepStore(
             self
         )
+        self.settings: SettingsStore = settings_store.SettingsStore(self)
 
     # ---- lifecycle ----------------------------------------------------------------------
 
