@@ -1,11 +1,181 @@
 """The agent desktop's JSON: the screen pop of the agent's own call, and the disposition and
-notes after it."""
+notes after it.
+
+``/api/desk/pop``    GET ``?call_id=12``: the caller (number, name), the customer record if
+                     the number is known, the IVR inputs of this call, the caller's previous
+                     10 calls with their notes, ``tickets`` (empty until the CRM issue).
+``/api/desk/notes``  POST ``{"call_id": 12, "disposition": "resolved", "notes": "..."}``.
+``/api/desk/me``     GET: the agent's own number, state and current call id (for the page).
+
+An agent reads and writes only its own call: the one ringing or up now, or the one it just
+finished (the calls row credits it to the agent, or the desk popped it for this agent);
+any other call is 404, as if it did not exist. Supervisors and admins may read any pop.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
+from typing import TYPE_CHECKING, Any
+
+import cherrypy
+from twisted.internet import defer
+
+from appliance.db.desk_store import DISPOSITIONS, MAX_NOTES, NoteRow
+from webui import access
+from webui.access import api, current_session
+from webui.acd_api import agent_json
 from webui.context import WebContext
+from webui.json_body import json_object
+from webui.recording_control_api import _call_id
+
+if TYPE_CHECKING:
+    from acd.service import Agent
+    from appliance.db.acd_store import ACDQueue
+
+SUPERVISING = ("admin", "supervisor")
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def note_json(n: NoteRow) -> dict[str, Any]:
+    return {
+        "id": n.id,
+        "disposition": n.disposition,
+        "notes": n.notes,
+        "agent": n.agent_name,
+        "created_at": _iso(n.created_at),
+    }
 
 
 class DeskApi:
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
+        self._lock = threading.Lock()
+        self._popped: dict[int, int] = {}  # agent id -> the call the desk last popped for it
+
+    @property
+    def db(self) -> Any:
+        return self.ctx.master.db
+
+    def _agent(self) -> tuple[Agent | None, str | None]:
+        """The logged-in user's agent and its current call's Uniqueid (read on the reactor)."""
+        user = current_session().user
+        assert user is not None
+        acd = self.ctx.master.acd
+
+        def read() -> defer.Deferred[tuple[Agent | None, str | None]]:
+            agent = acd.agent_of_user(user.id)
+            uniqueid = agent.call.uniqueid if agent is not None and agent.call else None
+            return defer.succeed((agent, uniqueid))
+
+        found: tuple[Agent | None, str | None] = self.ctx.call(read)
+        return found
+
+    def _own_calls(self, agent: Agent, uniqueid: str | None) -> set[int]:
+        mine: set[int] = set()
+        if uniqueid is not None:
+            current = self.ctx.call(self.db.calls.find, uniqueid)
+            if current is not None:
+                mine.add(current)
+        last = self.ctx.call(self.db.desk.last_call_of_agent, agent.id)
+        if last is not None:
+            mine.add(last)
+        with self._lock:
+            if agent.id in self._popped:
+                mine.add(self._popped[agent.id])
+        return mine
+
+    def _own_call(self, requested: int) -> Agent:
+        """The agent, when ``requested`` is its own call; 404 otherwise."""
+        agent, uniqueid = self._agent()
+        if agent is None or requested not in self._own_calls(agent, uniqueid):
+            access.json_error(404, f"call {requested} is not yours")
+        assert agent is not None
+        return agent
+
+    def _queue_of(self, uniqueid: str, queue_id: int | None) -> defer.Deferred[ACDQueue | None]:
+        """The call's queue: the ACD's while the call is live (the calls row gets it when
+        the call ends), else the row's."""
+        acd = self.ctx.master.acd
+        live = acd.by_uniqueid.get(uniqueid)
+        if live is not None:
+            queue_id = live.queue_id
+        return defer.succeed(acd.queues.get(queue_id) if queue_id is not None else None)
+
+    @api("agent", *SUPERVISING)
+    @cherrypy.tools.json_out()
+    def pop(self, call_id: str = "") -> dict[str, Any]:
+        requested = _call_id(call_id[:24])
+        if requested is None:
+            access.json_error(400, "name the call: call_id")
+        user = current_session().user
+        assert user is not None
+        agent = None if user.role in SUPERVISING else self._own_call(requested)
+        facts = self.ctx.call(self.db.desk.call, requested)
+        if facts is None:
+            access.json_error(404, f"call {requested} is not yours")
+        if agent is not None:
+            with self._lock:
+                self._popped[agent.id] = requested
+        customer = self.ctx.call(self.db.desk.customer, facts.caller_number)
+        inputs = self.ctx.call(self.db.desk.ivr_inputs, requested)
+        history = self.ctx.call(self.db.desk.history, facts.caller_number, requested)
+        notes = self.ctx.call(self.db.desk.notes, requested)
+        queue = self.ctx.call(self._queue_of, facts.uniqueid, facts.queue_id)
+        return {
+            "call_id": facts.id,
+            "caller_number": facts.caller_number,
+            "caller_name": facts.caller_name,
+            "queue": (queue.display_name or queue.name) if queue is not None else "",
+            "started_at": _iso(facts.started_at),
+            "answered_at": _iso(facts.answered_at),
+            "ended_at": _iso(facts.ended_at),
+            "customer": customer,
+            "ivr": [
+                {"at": _iso(s.at), "flow": s.flow, "node": s.node, "type": s.type, "input": s.input}
+                for s in inputs
+            ],
+            "history": [
+                {
+                    "call_id": h.id,
+                    "started_at": _iso(h.started_at),
+                    "queue": h.queue,
+                    "agent": h.agent,
+                    "outcome": h.outcome,
+                    "notes": [note_json(n) for n in h.notes],
+                }
+                for h in history
+            ],
+            "notes": [note_json(n) for n in notes],
+            "tickets": [],
+        }
+
+    @api("agent", methods=("POST",))
+    @cherrypy.tools.json_out()
+    def notes(self) -> dict[str, Any]:
+        body = json_object()
+        requested = _call_id(body.get("call_id"))
+        if requested is None:
+            access.json_error(400, "name the call: call_id")
+        disposition = body.get("disposition")
+        if disposition not in DISPOSITIONS:
+            access.json_error(400, f"disposition must be one of {', '.join(DISPOSITIONS)}")
+        text = body.get("notes", "")
+        if not isinstance(text, str) or len(text) > MAX_NOTES:
+            access.json_error(400, f"notes must be text of at most {MAX_NOTES} characters")
+        agent = self._own_call(requested)
+        row = self.ctx.call(self.db.desk.add_note, requested, agent.id, disposition, text)
+        return note_json(row)
+
+    @api("agent")
+    @cherrypy.tools.json_out()
+    def me(self) -> dict[str, Any]:
+        agent, uniqueid = self._agent()
+        if agent is None:
+            access.json_error(404, "this login is not an agent's")
+        assert agent is not None
+        current = self.ctx.call(self.db.calls.find, uniqueid) if uniqueid is not None else None
+        return {**agent_json(self.ctx.master.acd, agent), "call_id": current}

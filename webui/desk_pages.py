@@ -1,11 +1,127 @@
 """The agent desktop: state buttons, the screen pop, transfer and recording buttons, the
-disposition and notes, notices."""
+disposition and notes, notices. And the supervisors' notices page.
+
+``/desk``          the agent's own desk (agent role only: a supervisor watches agents from the
+                   console; the desk acts as the logged-in agent and has no read-only mode)
+``/desk/notices``  post and withdraw notices (admin, supervisor)
+
+The pages are static HTML plus the translated strings the script needs (JSON in a script
+element that is never executed); desk.js fills them from the JSON API and the live feed,
+with textContent only.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from twisted.internet import defer
+
+from acd.agent_state import PAUSE_REASONS
+from appliance.db.desk_store import DISPOSITIONS, MAX_NOTES
+from appliance.db.notice_store import LEVELS, MAX_MINUTES, MAX_TEXT
+from webui import i18n
+from webui.access import page
+from webui.acd_api import TRANSFER_KINDS
 from webui.context import WebContext
+from webui.render import render
+
+_ = i18n._
+
+
+def _labels() -> dict[str, dict[str, str]]:
+    """The translated names of the codes the desk shows (states, reasons, dispositions)."""
+    return {
+        "states": {
+            "logged_out": _("Logged out"),
+            "available": _("Ready"),
+            "ringing": _("Ringing"),
+            "on_call": _("On a call"),
+            "wrap_up": _("Wrap-up"),
+            "paused": _("Paused"),
+        },
+        "reasons": {
+            "break": _("Break"),
+            "lunch": _("Lunch"),
+            "training": _("Training"),
+            "meeting": _("Meeting"),
+            "after_call_work": _("After-call work"),
+            "missed_calls": _("Missed calls"),
+        },
+        "dispositions": {
+            "resolved": _("Resolved"),
+            "follow_up": _("Follow-up needed"),
+            "escalated": _("Escalated"),
+            "wrong_number": _("Wrong number"),
+            "complaint": _("Complaint"),
+            "other": _("Other"),
+        },
+        "levels": {"info": _("Info"), "warning": _("Warning"), "urgent": _("Urgent")},
+        "kinds": {"queue": _("Queue"), "agent": _("Agent"), "extension": _("Extension")},
+    }
+
+
+def _strings() -> dict[str, str]:
+    return {
+        "live": _("Live"),
+        "lost": _("Connection lost: reconnecting…"),
+        "ringing": _("Incoming call"),
+        "answered": _("On the call"),
+        "unknown_caller": _("Unknown caller"),
+        "no_customer": _("No customer record for this number."),
+        "no_ivr": _("No IVR input on this call."),
+        "no_history": _("No previous calls from this number."),
+        "no_tickets": _("No tickets: tickets come with the CRM."),
+        "saved": _("Saved."),
+        "failed": _("Failed: {reason}"),
+        "no_notices": _("No notices."),
+        "withdraw": _("Withdraw"),
+        "everyone": _("Everyone"),
+        "until": _("until {time}"),
+        "paused_rec": _("Recording paused."),
+        "resumed_rec": _("Recording resumed."),
+        "pick_disposition": _("Pick a disposition."),
+        "f_name": _("Name"),
+        "f_number": _("Number"),
+        "f_account": _("Account"),
+        "f_customer_class": _("Class"),
+        "f_email": _("Email"),
+        "f_note": _("Note"),
+    }
 
 
 class DeskPages:
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
+
+    @page("agent")
+    def index(self) -> str:
+        labels = _labels()
+        return render(
+            self.ctx,
+            "desk.html",
+            labels=labels,
+            pause_reasons=[(r, labels["reasons"][r]) for r in PAUSE_REASONS],
+            dispositions=[(d, labels["dispositions"][d]) for d in DISPOSITIONS],
+            kinds=[(k, labels["kinds"][k]) for k in TRANSFER_KINDS],
+            max_notes=MAX_NOTES,
+            strings={**_strings(), "labels": labels},
+        )
+
+    @page("admin", "supervisor")
+    def notices(self) -> str:
+        labels = _labels()
+        acd = self.ctx.master.acd
+        queues: list[Any] = self.ctx.call(
+            lambda: defer.succeed(
+                sorted(acd.queues.values(), key=lambda q: q.display_name or q.name)
+            )
+        )
+        return render(
+            self.ctx,
+            "desk_notices.html",
+            levels=[(lv, labels["levels"][lv]) for lv in LEVELS],
+            queues=queues,
+            max_text=MAX_TEXT,
+            max_minutes=MAX_MINUTES,
+            strings={**_strings(), "labels": labels},
+        )

@@ -1,10 +1,128 @@
-"""Notices from supervisors to agents: post, list the current ones, withdraw."""
+"""Notices from supervisors to agents: post, list the current ones, withdraw.
+
+``/api/notices/``          GET: the current notices (an agent: those for everyone and for
+                           the queues it serves; the other roles: all); POST (admin,
+                           supervisor) ``{"text", "level": info|warning|urgent, "queue_id":
+                           null|id, "minutes": 1..1440}``.
+``/api/notices/withdraw``  POST ``{"id": 3}`` (admin, supervisor).
+
+Posting and withdrawing are audited (``notice.post``, ``notice.withdraw``) and published on
+the bus (``NoticePosted``, ``NoticeWithdrawn``) for the live feed.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import cherrypy
+from twisted.internet import defer
+
+from appliance.db.notice_store import (
+    LEVELS,
+    MAX_MINUTES,
+    MAX_TEXT,
+    NoticePosted,
+    NoticeRow,
+    NoticeWithdrawn,
+)
+from webui import access
+from webui.access import api, current_session
 from webui.context import WebContext
+from webui.json_body import json_object
+
+SUPERVISING = ("admin", "supervisor")
+MAX_ID = 2**63 - 1
+
+
+def notice_json(n: NoticeRow) -> dict[str, Any]:
+    return n.as_message()
+
+
+def _int(body: dict[str, Any], name: str, low: int, high: int, optional: bool = False) -> Any:
+    value = body.get(name)
+    if optional and value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        access.json_error(400, f"{name} must be a whole number from {low} to {high}")
+    return value
 
 
 class NoticeApi:
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
+
+    @property
+    def db(self) -> Any:
+        return self.ctx.master.db
+
+    def _queues_served(self, user_id: int) -> list[int]:
+        acd = self.ctx.master.acd
+
+        def read() -> defer.Deferred[list[int]]:
+            agent = acd.agent_of_user(user_id)
+            if agent is None:
+                return defer.succeed([])
+            return defer.succeed([q.id for q in acd.queues.values() if acd.serves(agent, q)])
+
+        served: list[int] = self.ctx.call(read)
+        return served
+
+    def _publish(self, event: object) -> None:
+        bus = self.ctx.master.bus
+
+        def publish() -> defer.Deferred[None]:
+            bus.publish(event)
+            return defer.succeed(None)
+
+        self.ctx.call(publish)
+
+    def _audit(self, action: str, row: NoticeRow, detail: dict[str, Any]) -> None:
+        user = current_session().user
+        assert user is not None
+        ip = cherrypy.serving.request.remote.ip or ""
+        self.ctx.call(self.db.audit.add, user.username, action, f"notice:{row.id}", detail, ip)
+
+    @api(methods=("GET", "POST"))
+    @cherrypy.tools.json_out()
+    def index(self) -> dict[str, Any]:
+        user = current_session().user
+        assert user is not None
+        if cherrypy.serving.request.method == "GET":
+            queues = self._queues_served(user.id) if user.role == "agent" else None
+            rows = self.ctx.call(self.db.notices.current, queues)
+            return {"notices": [notice_json(n) for n in rows]}
+        if user.role not in SUPERVISING:
+            access.json_error(403, "only a supervisor posts notices")
+        body = json_object()
+        text = body.get("text")
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
+            access.json_error(400, f"text must have 1 to {MAX_TEXT} characters")
+        level = body.get("level", "info")
+        if level not in LEVELS:
+            access.json_error(400, f"level must be one of {', '.join(LEVELS)}")
+        minutes = _int(body, "minutes", 1, MAX_MINUTES)
+        queue_id = _int(body, "queue_id", 1, MAX_ID, optional=True)
+        if queue_id is not None and queue_id not in self.ctx.master.acd.queues:
+            access.json_error(400, f"no queue {queue_id}")
+        try:
+            row = self.ctx.call(self.db.notices.post, text, level, user.username, minutes, queue_id)
+        except ValueError as exc:
+            access.json_error(400, str(exc))
+        self._audit(
+            "notice.post",
+            row,
+            {"text": text, "level": level, "queue_id": queue_id, "minutes": minutes},
+        )
+        self._publish(NoticePosted(row))
+        return notice_json(row)
+
+    @api(*SUPERVISING, methods=("POST",))
+    @cherrypy.tools.json_out()
+    def withdraw(self) -> dict[str, Any]:
+        notice_id = _int(json_object(), "id", 1, MAX_ID)
+        row = self.ctx.call(self.db.notices.withdraw, notice_id)
+        if row is None:
+            access.json_error(404, f"no current notice {notice_id}")
+        self._audit("notice.withdraw", row, {"text": row.text})
+        self._publish(NoticeWithdrawn(row))
+        return notice_json(row)

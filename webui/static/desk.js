@@ -1,0 +1,381 @@
+// The agent desktop (/desk) and the supervisors' notices page (/desk/notices).
+// Every value from the server (caller ID, customer fields, notes, notices) goes into the page
+// with textContent, never as HTML. The translated strings come from the page (#desk-strings).
+(function () {
+  "use strict";
+
+  var S = JSON.parse(document.getElementById("desk-strings").textContent);
+  var L = S.labels;
+  var clockOffset = 0; // server time minus this browser's time, in seconds (from a snapshot)
+
+  function $(id) { return document.getElementById(id); }
+
+  function el(tag, text, cls) {
+    var node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    if (cls) node.className = cls;
+    return node;
+  }
+
+  function fmt(template, values) {
+    return template.replace(/\{(\w+)\}/g, function (m, k) {
+      return Object.prototype.hasOwnProperty.call(values, k) ? String(values[k]) : m;
+    });
+  }
+
+  function now() { return Date.now() / 1000 + clockOffset; }
+
+  function label(group, code) {
+    return (L[group] && L[group][code]) || code || "";
+  }
+
+  function when(value) {
+    if (value === null || value === undefined || value === "") return "";
+    var d = typeof value === "number" ? new Date(value * 1000) : new Date(value);
+    return isNaN(d.getTime()) ? "" : d.toLocaleString(document.documentElement.lang);
+  }
+
+  function clock(value) {
+    var d = new Date(value * 1000);
+    return d.toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit" });
+  }
+
+  function request(root, method, path, body) {
+    var opts = { method: method, credentials: "same-origin", headers: {} };
+    if (body !== undefined) {
+      opts.headers["Content-Type"] = "application/json";
+      opts.headers["X-CSRF-Token"] = root.dataset.csrf;
+      opts.body = JSON.stringify(body);
+    }
+    return fetch(path, opts).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (data) {
+        if (!r.ok) {
+          var err = new Error(data.error || String(r.status));
+          err.status = r.status;
+          throw err;
+        }
+        return data;
+      });
+    });
+  }
+
+  function say(node, text, bad) {
+    node.textContent = text;
+    node.classList.toggle("bad", !!bad);
+  }
+
+  function failed(node) {
+    return function (err) { say(node, fmt(S.failed, { reason: err.message }), true); };
+  }
+
+  // ---- notices: the scrolling bar (desk) ----------------------------------------------------
+  function NoticeBar(track) {
+    this.track = track;
+    this.notices = {};
+  }
+  NoticeBar.prototype.put = function (n) {
+    if (!n || n.id === undefined) return;
+    this.notices[n.id] = n;
+    this.render();
+  };
+  NoticeBar.prototype.replace = function (list) {
+    var self = this;
+    self.notices = {};
+    (list || []).forEach(function (n) { self.notices[n.id] = n; });
+    self.render();
+  };
+  NoticeBar.prototype.render = function () {
+    var self = this, t = now();
+    var current = Object.keys(self.notices).map(function (k) { return self.notices[k]; })
+      .filter(function (n) { return n.expires_at > t; })
+      .sort(function (a, b) { return b.created_at - a.created_at; });
+    var key = current.map(function (n) { return n.id + ":" + n.expires_at; }).join(",");
+    if (key === self.key) return;
+    self.key = key;
+    self.track.textContent = "";
+    if (!current.length) {
+      self.track.appendChild(el("span", S.no_notices, "notice notice-none"));
+      self.track.classList.remove("scrolling");
+      return;
+    }
+    current.forEach(function (n) {
+      var item = el("span", null, "notice notice-" + n.level);
+      item.dataset.id = n.id;
+      item.appendChild(el("b", label("levels", n.level)));
+      item.appendChild(el("span", n.text, "notice-text"));
+      item.appendChild(el("span", n.author + " · " + clock(n.created_at), "notice-meta"));
+      self.track.appendChild(item);
+    });
+    self.track.classList.add("scrolling");
+  };
+
+  // ---- the desk -----------------------------------------------------------------------------
+  function desk(root) {
+    var me = null; // the last /api/desk/me answer or agent message
+    var shownCall = null; // the call in the pop panel
+    var shownAnswered = false;
+    var liveState = null; // "live" | "reconnecting" | null (no live feed)
+    var pollOk = true;
+    var bar = new NoticeBar($("desk-notices-track"));
+    var stateMsg = $("desk-state-msg"), callMsg = $("desk-call-msg");
+
+    function connection() {
+      var node = $("desk-conn");
+      var lost = !pollOk || liveState === "reconnecting";
+      node.dataset.state = lost ? "lost" : "live";
+      node.textContent = lost ? S.lost : S.live;
+    }
+
+    function showState(a) {
+      me = Object.assign(me || {}, a);
+      var name = $("desk-state-name");
+      name.textContent = label("states", me.state);
+      name.className = "state agent-" + me.state;
+      $("desk-state-reason").textContent = me.state === "paused" ? label("reasons", me.reason) : "";
+      if (typeof me.in_state_s === "number") me.since_local = Date.now() / 1000 - me.in_state_s;
+      if (typeof a.since === "number") me.since_local = a.since - clockOffset;
+      var s = me.state;
+      $("btn-login").disabled = s !== "logged_out";
+      $("btn-ready").disabled = s !== "paused";
+      $("btn-pause").disabled = s === "logged_out" || s === "paused";
+      $("btn-wrapup").disabled = s !== "wrap_up";
+      $("btn-logout").disabled = s === "logged_out";
+      if (s === "wrap_up" && shownCall !== null) $("notes-disposition").focus();
+    }
+
+    function tick() {
+      if (me && me.since_local) {
+        var secs = Math.max(0, Math.floor(Date.now() / 1000 - me.since_local));
+        var m = Math.floor(secs / 60), sec = secs % 60;
+        $("desk-state-time").textContent = m + ":" + (sec < 10 ? "0" : "") + sec;
+      }
+      bar.render();
+    }
+
+    function setText(id, text) { $(id).textContent = text || ""; }
+
+    function fillPop(p) {
+      setText("pop-number", p.caller_number || S.unknown_caller);
+      setText("pop-name", p.caller_name);
+      setText("pop-queue", p.queue);
+      var dl = $("pop-customer");
+      dl.textContent = "";
+      var none = $("pop-no-customer");
+      if (p.customer) {
+        ["name", "account", "customer_class", "email", "number", "note"].forEach(function (f) {
+          if (!p.customer[f]) return;
+          dl.appendChild(el("dt", S["f_" + f]));
+          dl.appendChild(el("dd", p.customer[f], "pop-" + f));
+        });
+        none.hidden = true;
+      } else {
+        none.textContent = S.no_customer;
+        none.hidden = false;
+      }
+      var ivr = $("pop-ivr");
+      ivr.textContent = "";
+      if (!p.ivr.length) ivr.appendChild(el("li", S.no_ivr, "muted"));
+      p.ivr.forEach(function (s) {
+        var li = el("li");
+        li.appendChild(el("span", s.node, "pop-node"));
+        li.appendChild(el("code", s.input));
+        ivr.appendChild(li);
+      });
+      setText("pop-tickets", p.tickets.length ? "" : S.no_tickets);
+      var body = $("pop-history");
+      body.textContent = "";
+      if (!p.history.length) {
+        var tr = el("tr"), td = el("td", S.no_history, "muted");
+        td.colSpan = 5;
+        tr.appendChild(td);
+        body.appendChild(tr);
+      }
+      p.history.forEach(function (h) {
+        var row = el("tr");
+        row.appendChild(el("td", when(h.started_at)));
+        row.appendChild(el("td", h.queue));
+        row.appendChild(el("td", h.agent));
+        row.appendChild(el("td", h.notes.map(function (n) {
+          return label("dispositions", n.disposition);
+        }).join(", ") || h.outcome));
+        row.appendChild(el("td", h.notes.map(function (n) { return n.notes; }).join(" / "), "pop-note"));
+        body.appendChild(row);
+      });
+      var notes = $("pop-notes");
+      notes.textContent = "";
+      p.notes.forEach(function (n) { notes.appendChild(noteItem(n)); });
+    }
+
+    function noteItem(n) {
+      var li = el("li");
+      li.appendChild(el("b", label("dispositions", n.disposition)));
+      li.appendChild(el("span", n.notes, "pop-note"));
+      li.appendChild(el("span", when(n.created_at), "muted"));
+      return li;
+    }
+
+    function loadPop(callId) {
+      return request(root, "GET", "/api/desk/pop?call_id=" + encodeURIComponent(callId))
+        .then(function (p) { if (p.call_id === shownCall) fillPop(p); })
+        .catch(failed(callMsg));
+    }
+
+    function offer(o) {
+      if (o.call_id === null || o.call_id === undefined) return;
+      var answered = o.state === "answered";
+      if (o.call_id === shownCall && (shownAnswered || !answered)) return;
+      var fresh = o.call_id !== shownCall;
+      shownCall = o.call_id;
+      shownAnswered = answered;
+      $("desk-pop").hidden = false;
+      $("desk-pop").dataset.callId = o.call_id;
+      $("desk-pop").dataset.state = answered ? "answered" : "ringing";
+      setText("pop-status", answered ? S.answered : S.ringing);
+      if (fresh) {
+        if (o.caller_number !== undefined) setText("pop-number", o.caller_number || S.unknown_caller);
+        if (o.caller_name !== undefined) setText("pop-name", o.caller_name);
+        $("desk-notes").reset();
+        say($("notes-msg"), "");
+        $("pop-notes").textContent = "";
+      }
+      loadPop(o.call_id);
+    }
+
+    function fromMe(a) {
+      showState(a);
+      if (a.call_id !== null && a.call_id !== undefined && a.state !== "wrap_up") {
+        offer({ call_id: a.call_id, state: a.state === "ringing" ? "ringing" : "answered" });
+      }
+    }
+
+    function poll() {
+      return request(root, "GET", "/api/desk/me").then(function (a) {
+        pollOk = true;
+        connection();
+        fromMe(a);
+      }, function (err) {
+        pollOk = err.status === 404; // a login that is no agent's is still connected
+        connection();
+        if (err.status === 404) say(stateMsg, err.message, true);
+      });
+    }
+
+    function loadNotices() {
+      return request(root, "GET", "/api/notices/").then(function (d) { bar.replace(d.notices); },
+        function () {});
+    }
+
+    root.querySelectorAll("button[data-action]").forEach(function (b) {
+      b.addEventListener("click", function () {
+        var body = { action: b.dataset.action };
+        if (body.action === "pause") body.reason = $("pause-reason").value;
+        say(stateMsg, "");
+        request(root, "POST", "/api/acd/state", body).then(showState, failed(stateMsg));
+      });
+    });
+
+    $("desk-transfer").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      say(callMsg, "");
+      request(root, "POST", "/api/acd/transfer", {
+        kind: $("transfer-kind").value,
+        target: $("transfer-target").value,
+        attended: $("transfer-attended").checked,
+      }).then(function (r) { say(callMsg, r.result); }, failed(callMsg));
+    });
+
+    $("btn-rec-pause").addEventListener("click", function () {
+      request(root, "POST", "/api/recording_control/pause", {})
+        .then(function () { say(callMsg, S.paused_rec); }, failed(callMsg));
+    });
+    $("btn-rec-resume").addEventListener("click", function () {
+      request(root, "POST", "/api/recording_control/resume", {})
+        .then(function () { say(callMsg, S.resumed_rec); }, failed(callMsg));
+    });
+
+    $("desk-notes").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var msg = $("notes-msg");
+      var disposition = $("notes-disposition").value;
+      if (!disposition) { say(msg, S.pick_disposition, true); return; }
+      request(root, "POST", "/api/desk/notes", {
+        call_id: shownCall, disposition: disposition, notes: $("notes-text").value,
+      }).then(function (n) {
+        say(msg, S.saved);
+        $("pop-notes").appendChild(noteItem(n));
+        $("notes-text").value = "";
+      }, failed(msg));
+    });
+
+    if (window.ccboxLive) {
+      var feed = window.ccboxLive.connect({ topics: "all" });
+      feed.status(function (s) { liveState = s; connection(); if (s === "live") poll(); });
+      feed.on("snapshot", function (d) {
+        if (typeof d.server_time === "number") clockOffset = d.server_time - Date.now() / 1000;
+        if (d.notices) bar.replace(d.notices);
+        (d.agents || []).forEach(function (a) { if (me && a.number === me.number) showState(a); });
+      });
+      feed.on("agent", function (a) { if (me && a.number === me.number) showState(a); });
+      feed.on("offer", offer);
+      feed.on("notice", function (n) { bar.put(n); });
+    }
+    poll();
+    loadNotices();
+    // The feed brings changes at once; the poll is the fallback (and the connection check).
+    setInterval(poll, window.ccboxLive ? 5000 : 2000);
+    setInterval(loadNotices, window.ccboxLive ? 60000 : 10000);
+    setInterval(tick, 1000);
+  }
+
+  // ---- the supervisors' notices page --------------------------------------------------------
+  function noticesAdmin(root) {
+    var queues = {};
+    $("notice-queue").querySelectorAll("option").forEach(function (o) {
+      queues[o.value] = o.textContent;
+    });
+    var msg = $("notice-msg");
+
+    function load() {
+      request(root, "GET", "/api/notices/").then(function (d) {
+        var body = $("notice-list");
+        body.textContent = "";
+        d.notices.forEach(function (n) {
+          var row = el("tr");
+          row.dataset.id = n.id;
+          row.appendChild(el("td", label("levels", n.level), "notice-" + n.level));
+          row.appendChild(el("td", n.text, "notice-text"));
+          row.appendChild(el("td", n.queue_id === null ? S.everyone : (queues[n.queue_id] || n.queue_id)));
+          row.appendChild(el("td", n.author));
+          row.appendChild(el("td", when(n.expires_at)));
+          var cell = el("td"), b = el("button", S.withdraw);
+          b.type = "button";
+          b.addEventListener("click", function () {
+            request(root, "POST", "/api/notices/withdraw", { id: n.id }).then(load, failed(msg));
+          });
+          cell.appendChild(b);
+          row.appendChild(cell);
+          body.appendChild(row);
+        });
+      }, failed(msg));
+    }
+
+    $("notice-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var q = $("notice-queue").value;
+      request(root, "POST", "/api/notices/", {
+        text: $("notice-text").value,
+        level: $("notice-level").value,
+        queue_id: q === "" ? null : parseInt(q, 10),
+        minutes: parseInt($("notice-minutes").value, 10),
+      }).then(function () {
+        say(msg, S.saved);
+        $("notice-text").value = "";
+        load();
+      }, failed(msg));
+    });
+    load();
+  }
+
+  if ($("desk")) desk($("desk"));
+  if ($("notices-admin")) noticesAdmin($("notices-admin"));
+})();
