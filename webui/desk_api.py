@@ -60,26 +60,30 @@ class DeskApi:
     def db(self) -> Any:
         return self.ctx.master.db
 
-    def _agent(self) -> tuple[Agent | None, str | None]:
-        """The logged-in user's agent and its current call's Uniqueid (read on the reactor)."""
+    def _agent(self) -> tuple[Agent | None, int | None]:
+        """The logged-in user's agent and the calls row id of its current call (ringing or
+        up), read on the reactor."""
         user = current_session().user
         assert user is not None
         acd = self.ctx.master.acd
 
-        def read() -> defer.Deferred[tuple[Agent | None, str | None]]:
+        def read() -> defer.Deferred[tuple[Agent | None, int | None]]:
             agent = acd.agent_of_user(user.id)
-            uniqueid = agent.call.uniqueid if agent is not None and agent.call else None
-            return defer.succeed((agent, uniqueid))
+            call = agent.call if agent is not None else None
+            if call is None:
+                return defer.succeed((agent, None))
+            if call.record_id is not None:
+                return defer.succeed((agent, call.record_id))
+            # not written yet: the calls row of this caller's channel, if any
+            return self.db.calls.find(call.uniqueid).addCallback(lambda row: (agent, row))
 
-        found: tuple[Agent | None, str | None] = self.ctx.call(read)
+        found: tuple[Agent | None, int | None] = self.ctx.call(read)
         return found
 
-    def _own_calls(self, agent: Agent, uniqueid: str | None) -> set[int]:
+    def _own_calls(self, agent: Agent, current: int | None) -> set[int]:
         mine: set[int] = set()
-        if uniqueid is not None:
-            current = self.ctx.call(self.db.calls.find, uniqueid)
-            if current is not None:
-                mine.add(current)
+        if current is not None:
+            mine.add(current)
         last = self.ctx.call(self.db.desk.last_call_of_agent, agent.id)
         if last is not None:
             mine.add(last)
@@ -90,8 +94,8 @@ class DeskApi:
 
     def _own_call(self, requested: int) -> Agent:
         """The agent, when ``requested`` is its own call; 404 otherwise."""
-        agent, uniqueid = self._agent()
-        if agent is None or requested not in self._own_calls(agent, uniqueid):
+        agent, current = self._agent()
+        if agent is None or requested not in self._own_calls(agent, current):
             access.json_error(404, f"call {requested} is not yours")
         assert agent is not None
         return agent
@@ -173,9 +177,8 @@ class DeskApi:
     @api("agent")
     @cherrypy.tools.json_out()
     def me(self) -> dict[str, Any]:
-        agent, uniqueid = self._agent()
+        agent, current = self._agent()
         if agent is None:
             access.json_error(404, "this login is not an agent's")
         assert agent is not None
-        current = self.ctx.call(self.db.calls.find, uniqueid) if uniqueid is not None else None
         return {**agent_json(self.ctx.master.acd, agent), "call_id": current}

@@ -76,7 +76,6 @@ def _strings() -> dict[str, str]:
         "no_notices": _("No notices."),
         "withdraw": _("Withdraw"),
         "everyone": _("Everyone"),
-        "until": _("until {time}"),
         "paused_rec": _("Recording paused."),
         "resumed_rec": _("Recording resumed."),
         "pick_disposition": _("Pick a disposition."),

@@ -7,7 +7,7 @@
 ``/api/notices/withdraw``  POST ``{"id": 3}`` (admin, supervisor).
 
 Posting and withdrawing are audited (``notice.post``, ``notice.withdraw``) and published on
-the bus (``NoticePosted``, ``NoticeWithdrawn``) for the live feed.
+the bus (webui/live_feed.py's ``NoticePosted``, ``NoticeWithdrawn``) for the live feed.
 """
 
 from __future__ import annotations
@@ -17,18 +17,12 @@ from typing import Any
 import cherrypy
 from twisted.internet import defer
 
-from appliance.db.notice_store import (
-    LEVELS,
-    MAX_MINUTES,
-    MAX_TEXT,
-    NoticePosted,
-    NoticeRow,
-    NoticeWithdrawn,
-)
+from appliance.db.notice_store import LEVELS, MAX_MINUTES, MAX_TEXT, NoticeRow
 from webui import access
 from webui.access import api, current_session
 from webui.context import WebContext
 from webui.json_body import json_object
+from webui.live_feed import NoticePosted, NoticeWithdrawn
 
 SUPERVISING = ("admin", "supervisor")
 MAX_ID = 2**63 - 1
@@ -113,7 +107,7 @@ class NoticeApi:
             row,
             {"text": text, "level": level, "queue_id": queue_id, "minutes": minutes},
         )
-        self._publish(NoticePosted(row))
+        self._publish(NoticePosted(row.as_message()))
         return notice_json(row)
 
     @api(*SUPERVISING, methods=("POST",))
@@ -124,5 +118,5 @@ class NoticeApi:
         if row is None:
             access.json_error(404, f"no current notice {notice_id}")
         self._audit("notice.withdraw", row, {"text": row.text})
-        self._publish(NoticeWithdrawn(row))
+        self._publish(NoticeWithdrawn(row.id))
         return notice_json(row)

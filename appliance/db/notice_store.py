@@ -2,8 +2,8 @@
 
 A notice is for every agent (``queue_id`` None) or for the agents serving one queue. It is
 current until ``expires_at``; withdrawing it sets ``expires_at`` to now, so the row stays
-for the record. ``NoticePosted`` / ``NoticeWithdrawn`` go on the bus for the live feed; their
-``notice`` is the ``notice`` message of the live-events contract.
+for the record. The web API publishes each change on the bus for the live feed
+(webui/live_feed.py: ``NoticePosted`` with ``NoticeRow.as_message()``, ``NoticeWithdrawn``).
 """
 
 from __future__ import annotations
@@ -46,20 +46,6 @@ class NoticeRow:
             "expires_at": self.expires_at.timestamp(),
             "queue_id": self.queue_id,
         }
-
-
-@dataclass(frozen=True)
-class NoticePosted:
-    """Published on the bus when a supervisor posts a notice."""
-
-    notice: NoticeRow
-
-
-@dataclass(frozen=True)
-class NoticeWithdrawn:
-    """Published on the bus when a notice is withdrawn (its ``expires_at`` is now)."""
-
-    notice: NoticeRow
 
 
 class NoticeStore(_Component):

@@ -10,10 +10,10 @@ import html
 from typing import Any
 
 from appliance.cli import resolved
-from appliance.db.notice_store import NoticePosted, NoticeWithdrawn
 from tests.support.appliance import RunningAppliance
 from tests.support.tmp import temp_dir
 from tests.unit.test_web import WebTestCase
+from webui.live_feed import NoticePosted, NoticeWithdrawn
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 CALLER = "13800138000"
@@ -155,7 +155,8 @@ class DeskTests(WebTestCase):
         await self._start()
         b = await self.app.logged_in("agent")
         token = (await self.call(b.get, "/")).csrf()
-        call_id, _ = await self._ring("1001", "u-3")
+        call_id, qcall = await self._ring("1001", "u-3")
+        qcall.record_id = call_id  # as the IVR's queue step sets it
         good = {"call_id": call_id, "disposition": "other", "notes": "fine"}
         for bad in (
             {**good, "disposition": "fixed"},
@@ -199,7 +200,7 @@ class DeskTests(WebTestCase):
         self.assertEqual(posted[0]["text"], HOSTILE)
         self.assertAlmostEqual(posted[0]["expires_at"] - posted[0]["created_at"], 1800, places=3)
         self.assertEqual([type(e).__name__ for e in seen], ["NoticePosted"] * 3)
-        self.assertEqual(seen[0].notice.text, HOSTILE)  # type: ignore[attr-defined]
+        self.assertEqual(seen[0].notice["text"], HOSTILE)  # type: ignore[attr-defined]
         # the agent (1001, tech 5) serves support, not sales
         agent = await self.app.logged_in("agent")
         r = await self.call(agent.get, "/api/notices/")
@@ -220,6 +221,7 @@ class DeskTests(WebTestCase):
         r = await self.call(sup.post_json, "/api/notices/withdraw", {"id": posted[1]["id"]}, token)
         self.assertEqual(r.status, 200)
         self.assertEqual(type(seen[-1]).__name__, "NoticeWithdrawn")
+        self.assertEqual(seen[-1].notice_id, posted[1]["id"])  # type: ignore[attr-defined]
         r = await self.call(sup.post_json, "/api/notices/withdraw", {"id": posted[1]["id"]}, token)
         self.assertEqual(r.status, 404)
         r = await self.call(agent.get, "/api/notices/")
