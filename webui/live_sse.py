@@ -231,6 +231,13 @@ class LiveEventsResource(resource.Resource):
             return self._refuse(request, 429, "too many live streams for this session")
         user = session.user
         viewer = Viewer(user.role, self.agent_of_user(user.id), topics == "wallboard")
+        raw_last = request.getHeader(b"Last-Event-ID") or b""
+        if not raw_last:
+            raw_last = (request.args.get(b"last_id") or [b""])[0]
+        last = raw_last[:LAST_ID_MAX].decode("ascii", "replace")
+        replay = self.hub.feed.replay(viewer, last) if last else None
+        first = f"retry: {RETRY_MS}\n\n".encode()
+        first += self.hub.feed.snapshot(viewer) if replay is None else b"".join(replay)
         request.setHeader(b"Content-Type", b"text/event-stream; charset=utf-8")
         request.setHeader(b"Cache-Control", b"no-store")
         request.setHeader(b"X-Accel-Buffering", b"no")
@@ -238,16 +245,7 @@ class LiveEventsResource(resource.Resource):
         self.hub.streams.add(stream)
         request.registerProducer(stream, True)
         request.notifyFinish().addBoth(stream.gone)
-        last = request.getHeader(b"Last-Event-ID") or ""
-        if not last:
-            arg = request.args.get(b"last_id")
-            last = arg[0].decode("ascii", "replace") if arg else ""
-        replay = self.hub.feed.replay(viewer, last[:LAST_ID_MAX]) if last else None
-        head = f"retry: {RETRY_MS}\n\n".encode()
-        if replay is None:
-            stream.write(head + self.hub.feed.snapshot(viewer))
-        else:
-            stream.write(head + b"".join(replay))
+        stream.write(first)
         return server.NOT_DONE_YET
 
     def render_HEAD(self, request: Any) -> bytes:
