@@ -1,10 +1,147 @@
-"""The wallboard: a full-screen page for the big screen, and its thresholds and colors."""
+"""The wallboard: a full-screen page for the big screen, and its thresholds and colors.
+
+``/wallboard`` (admin, supervisor) renders the queues it knows with empty numbers; the
+script (webui/static/wallboard.js) fills them from the live feed's ``wallboard`` topic and
+keeps the waits ticking. ``/wallboard/settings`` (admin) edits when numbers turn to the
+warning or alarm color (appliance/db/settings_store.py checks every field); a change is
+audited.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import cherrypy
+
+from appliance.db.components import QueueRow
+from appliance.db.settings_store import (
+    WALLBOARD_FIELDS,
+    WALLBOARD_RANGES,
+    InvalidSettings,
+    Problem,
+)
+from webui import i18n
+from webui.access import current_session, page
 from webui.context import WebContext
+from webui.render import render
+
+VIEWERS = ("admin", "supervisor")
+MAX_FIELD = 32  # characters of one settings field
+
+
+def texts() -> dict[str, str]:
+    """What the script shows, translated."""
+    return {
+        "waiting": i18n._("Waiting"),
+        "longest_wait": i18n._("Longest wait"),
+        "service_level": i18n._("Service level"),
+        "answered": i18n._("Answered"),
+        "abandoned": i18n._("Abandoned"),
+        "offered": i18n._("Offered"),
+        "available": i18n._("Available"),
+        "ringing": i18n._("Ringing"),
+        "on_call": i18n._("On call"),
+        "wrap_up": i18n._("Wrap-up"),
+        "paused": i18n._("Paused"),
+        "logged_out": i18n._("Logged out"),
+        "live": i18n._("Live"),
+        "connecting": i18n._("Connecting…"),
+        "lost": i18n._("Connection lost: reconnecting…"),
+        "no_queues": i18n._("No queues yet."),
+    }
+
+
+def labels() -> dict[str, str]:
+    """The settings form's field labels, translated."""
+    return {
+        "waiting_warning": i18n._("Calls waiting: warning at"),
+        "waiting_alarm": i18n._("Calls waiting: alarm at"),
+        "longest_wait_warning_s": i18n._("Longest wait (seconds): warning at"),
+        "longest_wait_alarm_s": i18n._("Longest wait (seconds): alarm at"),
+        "service_level_warning": i18n._("Service level (%): warning below"),
+        "service_level_alarm": i18n._("Service level (%): alarm below"),
+        "color_normal": i18n._("Color when normal"),
+        "color_warning": i18n._("Color of a warning"),
+        "color_alarm": i18n._("Color of an alarm"),
+    }
+
+
+def problem_text(problem: Problem, names: dict[str, str]) -> str:
+    label = names.get(problem.field, problem.field)
+    if problem.code == "range":
+        return i18n._("{field}: a whole number from {low} to {high}.").format(
+            field=label, low=problem.low, high=problem.high
+        )
+    if problem.code == "color":
+        return i18n._("{field}: a color written #rrggbb.").format(field=label)
+    if problem.code == "order":
+        return i18n._("{field}: the alarm level must be past the warning level.").format(
+            field=label
+        )
+    return i18n._("{field} is missing.").format(field=label)
 
 
 class WallboardPages:
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
+
+    @page(*VIEWERS)
+    def index(self) -> str:
+        db = self.ctx.master.db
+        rows: list[QueueRow] = self.ctx.call(db.queues.list_all)
+        queues = sorted(rows, key=lambda q: q.id)
+        settings = self.ctx.call(db.settings.wallboard)
+        user = current_session().user
+        assert user is not None
+        return render(
+            self.ctx,
+            "wallboard.html",
+            queues=queues,
+            config={"settings": settings.as_dict(), "texts": texts()},
+            can_configure=user.role == "admin",
+        )
+
+    @page("admin", methods=("GET", "POST"))
+    def settings(self, **params: Any) -> str:
+        db = self.ctx.master.db
+        request = cherrypy.serving.request
+        names = labels()
+        errors: list[str] = []
+        bad: set[str] = set()
+        if request.method == "POST":
+            raw = {}
+            for name in WALLBOARD_FIELDS:
+                value = params.get(name, "")
+                raw[name] = value if isinstance(value, str) else ""
+                raw[name] = raw[name][:MAX_FIELD]
+            user = current_session().user
+            assert user is not None
+            try:
+                saved = self.ctx.call(db.settings.set_wallboard, raw, user.username)
+            except InvalidSettings as exc:
+                errors = [problem_text(p, names) for p in exc.problems]
+                bad = {p.field for p in exc.problems}
+                cherrypy.serving.response.status = 400
+                values: dict[str, Any] = raw
+            else:
+                self.ctx.call(
+                    db.audit.add,
+                    user.username,
+                    "wallboard.settings",
+                    "wallboard",
+                    saved.as_dict(),
+                    request.remote.ip or "",
+                )
+                current_session().flash.append(i18n._("Wallboard settings saved."))
+                raise cherrypy.HTTPRedirect("/wallboard/settings", 303)
+        else:
+            values = self.ctx.call(db.settings.wallboard).as_dict()
+        return render(
+            self.ctx,
+            "wallboard_settings.html",
+            values=values,
+            labels=names,
+            ranges=WALLBOARD_RANGES,
+            errors=errors,
+            bad=bad,
+        )

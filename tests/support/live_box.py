@@ -321,6 +321,7 @@ def live_box(
             sim.wait(lambda e: e["event"] == "ami_login", 30, "ccboxd's AMI login")
             box = LiveBox(config, daemon, sim, ids)
             yield box
-            daemon.stop()
+            if daemon.proc.poll() is None:
+                daemon.stop()
     finally:
         sim.stop()

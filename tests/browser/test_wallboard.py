@@ -1,0 +1,202 @@
+"""The wallboard in real headless Chromium against the running ccboxd and the switch
+simulator (tests/support/live_box.py): a simulated call arrives (waiting 1, the longest
+wait ticks), the agent answers (waiting 0, answered 1, one agent on call), each within a
+couple of seconds; the threshold colors come from the settings; a lost connection shows.
+Screenshots in English and Chinese go to build/screenshots/ for a person."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.support.chromium import headless_chromium, login
+from tests.support.live_box import QUEUE_DISPLAY, LiveBox, live_box
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "build" / "screenshots"
+HOSTILE = "<img src=x onerror=alert(1)>"
+ALARM_RGB = "rgba(255, 0, 255, 1)"  # #ff00ff: no default is this, so it proves the setting
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveBox]:
+    def seed(db: Any, ids: dict[str, int]) -> None:
+        from appliance.cli import resolved
+
+        resolved(db.queues.add("hostile", HOSTILE, skills={ids["tech"]: 9}))
+        resolved(
+            db.settings.set_wallboard(
+                {
+                    "waiting_warning": 1,
+                    "waiting_alarm": 1,  # one caller waiting is an alarm here
+                    "longest_wait_warning_s": 30,
+                    "longest_wait_alarm_s": 90,
+                    "service_level_warning": 80,
+                    "service_level_alarm": 60,
+                    "color_normal": "#2ea043",
+                    "color_warning": "#f2c744",
+                    "color_alarm": "#ff00ff",
+                },
+                "test",
+            )
+        )
+
+    with live_box(tmp_path_factory.mktemp("wallboard"), seed=seed) as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def chrome() -> Iterator[WebDriver]:
+    with headless_chromium("--window-size=1920,1080", console_log=True) as driver:
+        yield driver
+
+
+def field(driver: WebDriver, queue_id: int, name: str) -> str:
+    el = driver.find_element(By.CSS_SELECTOR, f'[data-queue-id="{queue_id}"] [data-field="{name}"]')
+    return str(el.text)
+
+
+def chip(driver: WebDriver, scope: str, state: str) -> str:
+    return str(driver.find_element(By.CSS_SELECTOR, f'{scope} [data-state="{state}"] b').text)
+
+
+def within(seconds: float, what: str, check: Callable[[], bool], driver: WebDriver) -> float:
+    """Wait until ``check()``; return how long it took."""
+    start = time.monotonic()
+    WebDriverWait(driver, seconds, poll_frequency=0.05).until(lambda d: check(), what)
+    return time.monotonic() - start
+
+
+def seconds_of(text: str) -> int:
+    parts = [int(p) for p in text.split(":")]
+    return sum(p * 60**i for i, p in enumerate(reversed(parts)))
+
+
+def test_call_arrives_and_is_answered(box: LiveBox, chrome: WebDriver) -> None:
+    support = box.ids["support"]
+    box.agents_login("1001", "1002")
+    box.acd("pause", "1001", "lunch")
+    box.acd("pause", "1002", "lunch")
+    login(chrome, box.url, "sup")
+    chrome.get(box.url + "/wallboard")
+    assert chrome.find_elements(By.CSS_SELECTOR, ".topbar") == []  # no nav chrome
+    within(5, "the feed", lambda: live(chrome), chrome)
+    within(3, "the snapshot", lambda: field(chrome, support, "waiting") == "0", chrome)
+    name = chrome.find_element(By.CSS_SELECTOR, f'[data-queue-id="{support}"] .wb-qname')
+    assert name.text == QUEUE_DISPLAY
+    assert chip(chrome, f'[data-queue-id="{support}"]', "paused") == "2"
+    assert field(chrome, support, "answered") == "0"
+
+    call = box.call(caller_number="13900139000", caller_name="Wang Wu")
+    took = within(3, "waiting 1", lambda: field(chrome, support, "waiting") == "1", chrome)
+    assert took < 2.5, took
+    waiting = chrome.find_element(
+        By.CSS_SELECTOR, f'[data-queue-id="{support}"] [data-field="waiting"]'
+    )
+    assert waiting.get_attribute("data-level") == "alarm"
+    assert waiting.value_of_css_property("color") == ALARM_RGB
+    assert chrome.find_element(By.CSS_SELECTOR, '#wb-totals [data-field="waiting"]').text == "1"
+    first = seconds_of(field(chrome, support, "longest_wait"))
+    within(
+        4,
+        "the wait ticking",
+        lambda: seconds_of(field(chrome, support, "longest_wait")) >= first + 2,
+        chrome,
+    )
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    chrome.save_screenshot(str(SHOTS / "wallboard.png"))
+
+    box.devices({"PJSIP/1001": {"ring_s": 0.5, "talk_s": 60}})
+    box.acd("unpause", "1001")
+    took = within(
+        4,
+        "answered",
+        lambda: (
+            field(chrome, support, "waiting") == "0"
+            and field(chrome, support, "answered") == "1"
+            and chip(chrome, f'[data-queue-id="{support}"]', "on_call") == "1"
+        ),
+        chrome,
+    )
+    assert took < 3, took  # 0.5 s of ringing, then the feed
+    assert chip(chrome, "#wb-totals", "on_call") == "1"
+    assert chrome.find_element(By.CSS_SELECTOR, '#wb-totals [data-field="answered"]').text == "1"
+    assert field(chrome, support, "longest_wait") == "0:00"
+    assert field(chrome, support, "service_level") == "100%"
+    box.hangup(call)
+    box.wait_call_ended(call)
+    errors = [
+        e
+        for e in chrome.get_log("browser")
+        if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]
+    ]
+    assert errors == [], errors
+
+
+def test_hostile_queue_name_is_text(box: LiveBox, chrome: WebDriver) -> None:
+    login(chrome, box.url, "sup")
+    chrome.get(box.url + "/wallboard")
+    names = [e.text for e in chrome.find_elements(By.CSS_SELECTOR, ".wb-qname")]
+    assert HOSTILE in names
+    assert chrome.find_elements(By.CSS_SELECTOR, "#wb-queues img") == []
+    alerts = chrome.execute_script("return typeof window.alert")  # the page did not run it
+    assert alerts == "function"
+
+
+def test_chinese_and_small_screen(box: LiveBox, chrome: WebDriver) -> None:
+    login(chrome, box.url, "sup")
+    switch_language(chrome, box.url, "zh_CN")
+    chrome.get(box.url + "/wallboard")
+    assert chrome.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
+    within(5, "the feed", lambda: live(chrome), chrome)
+    support = box.ids["support"]
+    within(3, "the numbers", lambda: field(chrome, support, "answered") == "1", chrome)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    chrome.save_screenshot(str(SHOTS / "wallboard-zh_CN.png"))
+    chrome.set_window_size(1366, 768)
+    try:
+        width = chrome.execute_script("return document.documentElement.scrollWidth")
+        assert width <= 1366, width  # nothing sticks out sideways on a small screen
+        chrome.save_screenshot(str(SHOTS / "wallboard-1366.png"))
+    finally:
+        chrome.set_window_size(1920, 1080)
+        switch_language(chrome, box.url, "en")
+
+
+def switch_language(driver: WebDriver, base: str, code: str) -> None:
+    """The language switch of every page with the nav bar (POST /locale)."""
+    driver.get(base + "/")
+    form = driver.find_element(By.CSS_SELECTOR, "form[action='/locale']")
+    form.find_element(By.CSS_SELECTOR, f"option[value={code}]").click()
+    form.find_element(By.CSS_SELECTOR, "button").click()
+    WebDriverWait(driver, 5).until(
+        lambda d: (
+            d.find_element(By.TAG_NAME, "html").get_attribute("lang")
+            == ("zh-CN" if code == "zh_CN" else "en")
+        )
+    )
+
+
+def test_connection_lost_shows(box: LiveBox, chrome: WebDriver) -> None:
+    """The last test: ccboxd stops under the open page (as in a restart)."""
+    login(chrome, box.url, "sup")
+    chrome.get(box.url + "/wallboard")
+    within(5, "the feed", lambda: live(chrome), chrome)
+    assert not chrome.find_element(By.ID, "wb-lost").is_displayed()
+    box.daemon.stop()
+    within(
+        5, "the lost banner", lambda: chrome.find_element(By.ID, "wb-lost").is_displayed(), chrome
+    )
+    assert chrome.find_element(By.ID, "wb-conn").get_attribute("data-state") == "lost"
+
+
+def live(driver: WebDriver) -> bool:
+    return driver.find_element(By.ID, "wb-conn").get_attribute("data-state") == "live"

@@ -1,0 +1,258 @@
+// The wallboard (/wallboard): per queue calls waiting, longest wait, service level,
+// answered/abandoned and agents by state, with the center's totals on top; from the live
+// feed's "wallboard" topic (webui/static/live.js). The waits keep ticking between messages.
+// Queue names are admin input and agent data is stored text: everything is shown with
+// textContent. Colors come from the settings (#rrggbb, checked by the server) as CSS
+// variables.
+(function () {
+  "use strict";
+
+  var STATES = ["available", "ringing", "on_call", "wrap_up", "paused", "logged_out"];
+  var config = JSON.parse(document.getElementById("wb-config").textContent);
+  var S = config.settings;
+  var T = config.texts;
+  var page = document.getElementById("wb");
+  var queuesEl = document.getElementById("wb-queues");
+  var totalsEl = document.getElementById("wb-totals");
+  var conn = document.getElementById("wb-conn");
+  var lost = document.getElementById("wb-lost");
+  var clock = document.getElementById("wb-clock");
+
+  var queues = {};   // id -> {data, at (our clock when received)}
+  var agents = {};   // id -> state (every agent once, for the totals)
+  var everLive = false;
+
+  var root = page.style;
+  root.setProperty("--wb-normal", S.color_normal);
+  root.setProperty("--wb-warning", S.color_warning);
+  root.setProperty("--wb-alarm", S.color_alarm);
+
+  function levelHigh(value, warning, alarm) {
+    if (value >= alarm) return "alarm";
+    if (value >= warning) return "warning";
+    return "normal";
+  }
+
+  function levelLow(percent, warning, alarm) {
+    if (percent === null) return "normal";
+    if (percent < alarm) return "alarm";
+    if (percent < warning) return "warning";
+    return "normal";
+  }
+
+  function duration(s) {
+    s = Math.max(0, Math.floor(s));
+    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    var mm = (h ? (m < 10 ? "0" : "") : "") + m;
+    return (h ? h + ":" : "") + mm + ":" + (sec < 10 ? "0" : "") + sec;
+  }
+
+  function set(el, field, text, level) {
+    var node = el.querySelector('[data-field="' + field + '"]');
+    if (!node) return;
+    if (node.textContent !== text) node.textContent = text;
+    if (level) node.setAttribute("data-level", level);
+  }
+
+  function agentChips(el, counts) {
+    var box = el.querySelector('[data-field="agents"]');
+    if (!box) return;
+    STATES.forEach(function (state) {
+      var chip = box.querySelector('[data-state="' + state + '"]');
+      if (!chip) {
+        chip = document.createElement("span");
+        chip.className = "wb-chip agent-" + state;
+        chip.setAttribute("data-state", state);
+        var label = document.createElement("span");
+        label.textContent = T[state] || state;
+        var n = document.createElement("b");
+        chip.appendChild(label);
+        chip.appendChild(n);
+        box.appendChild(chip);
+      }
+      var text = String(counts[state] || 0);
+      var num = chip.querySelector("b");
+      if (num.textContent !== text) num.textContent = text;
+      chip.classList.toggle("wb-zero", !counts[state]);
+    });
+  }
+
+  function metric(label, field) {
+    var div = document.createElement("div");
+    div.className = "wb-metric";
+    var l = document.createElement("span");
+    l.className = "wb-label";
+    l.textContent = label;
+    var n = document.createElement("span");
+    n.className = "wb-num";
+    n.setAttribute("data-field", field);
+    n.textContent = "–";
+    div.appendChild(l);
+    div.appendChild(n);
+    return div;
+  }
+
+  function small(label, field) {
+    var span = document.createElement("span");
+    span.appendChild(document.createTextNode(label + " "));
+    var b = document.createElement("b");
+    b.setAttribute("data-field", field);
+    b.textContent = "–";
+    span.appendChild(b);
+    return span;
+  }
+
+  function card(q) {
+    var el = queuesEl.querySelector('[data-queue-id="' + Number(q.id) + '"]');
+    if (el) return el;
+    var empty = queuesEl.querySelector(".wb-empty");
+    if (empty) empty.remove();
+    el = document.createElement("article");
+    el.className = "wb-queue";
+    el.setAttribute("data-queue-id", String(Number(q.id)));
+    var h = document.createElement("h2");
+    var name = document.createElement("span");
+    name.className = "wb-qname";
+    h.appendChild(name);
+    el.appendChild(h);
+    var big = document.createElement("div");
+    big.className = "wb-big";
+    big.appendChild(metric(T.waiting, "waiting"));
+    big.appendChild(metric(T.longest_wait, "longest_wait"));
+    big.appendChild(metric(T.service_level, "service_level"));
+    el.appendChild(big);
+    var row = document.createElement("div");
+    row.className = "wb-small";
+    row.appendChild(small(T.answered, "answered"));
+    row.appendChild(small(T.abandoned, "abandoned"));
+    row.appendChild(small(T.offered, "offered"));
+    el.appendChild(row);
+    var chips = document.createElement("div");
+    chips.className = "wb-agents";
+    chips.setAttribute("data-field", "agents");
+    el.appendChild(chips);
+    queuesEl.appendChild(el);
+    return el;
+  }
+
+  // The longest wait now: from when the oldest caller joined (server clock), else from the
+  // message's value plus the time since it came.
+  function longestWait(entry) {
+    var q = entry.data;
+    if (!q.waiting) return 0;
+    if (typeof q.oldest_since === "number") return feed.now() - q.oldest_since;
+    return (q.longest_wait_s || 0) + (Date.now() - entry.at) / 1000;
+  }
+
+  function percent(sl) {
+    return sl === null || sl === undefined ? null : Math.round(sl * 100);
+  }
+
+  function showQueue(entry) {
+    var q = entry.data, el = card(q);
+    var name = el.querySelector(".wb-qname");
+    var title = q.display_name || q.name || "";
+    if (name.textContent !== title) name.textContent = title;
+    var wait = longestWait(entry);
+    var sl = percent(q.service_level);
+    set(el, "waiting", String(q.waiting || 0),
+        levelHigh(q.waiting || 0, S.waiting_warning, S.waiting_alarm));
+    set(el, "longest_wait", duration(wait),
+        levelHigh(wait, S.longest_wait_warning_s, S.longest_wait_alarm_s));
+    set(el, "service_level", sl === null ? "–" : sl + "%",
+        levelLow(sl, S.service_level_warning, S.service_level_alarm));
+    set(el, "answered", String(q.answered || 0));
+    set(el, "abandoned", String(q.abandoned || 0));
+    set(el, "offered", String(q.offered || 0));
+    agentChips(el, q.agents || {});
+  }
+
+  function showTotals() {
+    var waiting = 0, longest = 0, answered = 0, abandoned = 0, slWeight = 0, slSum = 0;
+    Object.keys(queues).forEach(function (id) {
+      var entry = queues[id], q = entry.data;
+      waiting += q.waiting || 0;
+      longest = Math.max(longest, longestWait(entry));
+      answered += q.answered || 0;
+      abandoned += q.abandoned || 0;
+      if (q.service_level !== null && q.service_level !== undefined) {
+        var weight = (q.answered || 0) + (q.abandoned || 0) || 1;
+        slSum += q.service_level * weight;
+        slWeight += weight;
+      }
+    });
+    var sl = slWeight ? Math.round((slSum / slWeight) * 100) : null;
+    set(totalsEl, "waiting", String(waiting),
+        levelHigh(waiting, S.waiting_warning, S.waiting_alarm));
+    set(totalsEl, "longest_wait", duration(longest),
+        levelHigh(longest, S.longest_wait_warning_s, S.longest_wait_alarm_s));
+    set(totalsEl, "service_level", sl === null ? "–" : sl + "%",
+        levelLow(sl, S.service_level_warning, S.service_level_alarm));
+    set(totalsEl, "answered", String(answered));
+    set(totalsEl, "abandoned", String(abandoned));
+    var counts = {};
+    Object.keys(agents).forEach(function (id) {
+      counts[agents[id]] = (counts[agents[id]] || 0) + 1;
+    });
+    agentChips(totalsEl, counts);
+  }
+
+  function queueMessage(q) {
+    queues[q.id] = {data: q, at: Date.now()};
+    showQueue(queues[q.id]);
+    showTotals();
+  }
+
+  function tick() {
+    Object.keys(queues).forEach(function (id) { showQueue(queues[id]); });
+    showTotals();
+    var now = new Date(feed.now() * 1000);
+    var hh = now.getHours(), mm = now.getMinutes();
+    clock.textContent = (hh < 10 ? "0" : "") + hh + ":" + (mm < 10 ? "0" : "") + mm;
+  }
+
+  function showStatus(s) {
+    if (s === "live") everLive = true;
+    var state = s === "live" ? "live" : (everLive ? "lost" : "connecting");
+    conn.setAttribute("data-state", state);
+    conn.textContent = state === "live" ? T.live : (state === "lost" ? T.lost : T.connecting);
+    lost.hidden = state !== "lost";
+    page.classList.toggle("wb-stale", state === "lost");
+  }
+
+  var feed = window.ccboxLive.connect({topics: "wallboard"});
+  feed.on("snapshot", function (snap) {
+    queues = {};
+    agents = {};
+    (snap.agents || []).forEach(function (a) { agents[a.id] = a.state; });
+    var seen = {};
+    (snap.queues || []).forEach(function (q) {
+      seen[String(q.id)] = true;
+      queues[q.id] = {data: q, at: Date.now()};
+      showQueue(queues[q.id]);
+    });
+    // A queue deleted while we were away goes.
+    Array.prototype.forEach.call(queuesEl.querySelectorAll(".wb-queue"), function (el) {
+      if (!seen[el.getAttribute("data-queue-id")]) el.remove();
+    });
+    showTotals();
+  });
+  feed.on("queue", queueMessage);
+  feed.on("agent", function (a) {
+    agents[a.id] = a.state;
+    showTotals();
+  });
+  feed.status(showStatus);
+  // Never live within 5 s of opening: say so, not "connecting" forever.
+  setTimeout(function () { if (!everLive) { everLive = true; showStatus("reconnecting"); } }, 5000);
+
+  document.getElementById("wb-fullscreen").addEventListener("click", function () {
+    if (document.fullscreenElement) {
+      document.exitFullscreen();
+    } else if (document.documentElement.requestFullscreen) {
+      document.documentElement.requestFullscreen().catch(function () {});
+    }
+  });
+  setInterval(tick, 250);
+  tick();
+})();
