@@ -66,6 +66,7 @@ def _strings() -> dict[str, str]:
         "lost": _("Connection lost: reconnecting…"),
         "ringing": _("Incoming call"),
         "answered": _("On the call"),
+        "ended": _("Call ended"),
         "unknown_caller": _("Unknown caller"),
         "no_customer": _("No customer record for this number."),
         "no_ivr": _("No IVR input on this call."),

@@ -140,6 +140,10 @@
       $("btn-pause").disabled = s === "logged_out" || s === "paused";
       $("btn-wrapup").disabled = s !== "wrap_up";
       $("btn-logout").disabled = s === "logged_out";
+      if (shownCall !== null && shownAnswered && s !== "on_call" && s !== "ringing") {
+        $("desk-pop").dataset.state = "ended";
+        $("pop-status").textContent = S.ended;
+      }
       if (s === "wrap_up" && shownCall !== null) $("notes-disposition").focus();
     }
 

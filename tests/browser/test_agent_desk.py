@@ -1,0 +1,115 @@
+"""The agent desktop in real headless Chromium against ccboxd and the switch simulator
+(tests/support/live_box.py): a call from a known number with a hostile caller ID name rings
+agent 1001 and is answered; the desk pops the customer's name and shows the caller name as
+text (no element, no alert); a notice a supervisor posts scrolls in; after the call the
+disposition and notes are saved and come back in the pop. Screenshot:
+build/screenshots/agent-desk.png."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from appliance.cli import resolved
+from tests.support.chromium import headless_chromium, login
+from tests.support.live_box import LiveBox, live_box
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "build" / "screenshots"
+HOSTILE = "<img src=x onerror=alert(1)>"
+CALLER = "13912345678"
+CUSTOMER = "Wang Fang 王芳"
+
+
+def seed(db: Any, ids: dict[str, int]) -> None:
+    resolved(db.ivr.add_customer(CALLER, CUSTOMER, "gold", "ACC-2026", "wf@example.com", "VIP"))
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveBox]:
+    with live_box(tmp_path_factory.mktemp("desk"), seed=seed) as b:
+        yield b
+
+
+def text(driver: WebDriver, css: str) -> str:
+    return str(driver.find_element(By.CSS_SELECTOR, css).text)
+
+
+def no_alert(driver: WebDriver) -> None:
+    try:
+        alert = driver.switch_to.alert
+    except NoAlertPresentException:
+        return
+    raise AssertionError(f"the page ran an alert: {alert.text!r}")
+
+
+def test_an_agent_works_a_call_from_the_desk(box: LiveBox) -> None:
+    box.agents_login("1001")
+    box.devices({"PJSIP/1001": {"ring_s": 1.5, "talk_s": 6}})
+    with headless_chromium() as driver:
+        login(driver, box.url, "agent")
+        driver.get(box.url + "/desk")
+        wait = WebDriverWait(driver, 20)
+        wait.until(lambda d: text(d, "#desk-state-name") == "Ready")
+        wait.until(
+            lambda d: d.find_element(By.ID, "desk-conn").get_attribute("data-state") == "live"
+        )
+
+        r = box.api(
+            "/api/notices/",
+            {"text": "Outage in Pudong: " + HOSTILE, "level": "urgent", "minutes": 30},
+            "sup",
+        )
+        assert r.status == 200, r.body
+        wait.until(lambda d: "Outage in Pudong" in text(d, "#desk-notices-track"))
+        track = driver.find_element(By.ID, "desk-notices-track")
+        assert "scrolling" in (track.get_attribute("class") or "")
+        assert track.find_elements(By.TAG_NAME, "img") == []
+        assert HOSTILE in track.get_attribute("textContent")
+
+        call = box.call(caller_number=CALLER, caller_name=HOSTILE)
+        # ringing: the panel appears with the caller; answered: it fills
+        wait.until(lambda d: d.find_element(By.ID, "desk-pop").is_displayed())
+        wait.until(lambda d: text(d, "#pop-name") == HOSTILE)
+        assert text(driver, "#pop-number") == CALLER
+        wait.until(lambda d: text(d, "#pop-customer .pop-name") == CUSTOMER)
+        assert text(driver, "#pop-customer .pop-account") == "ACC-2026"
+        wait.until(
+            lambda d: d.find_element(By.ID, "desk-pop").get_attribute("data-state") == "answered"
+        )
+        wait.until(lambda d: text(d, "#desk-state-name") == "On a call")
+        assert "tickets come with the CRM" in text(driver, "#pop-tickets")
+        assert driver.find_element(By.ID, "desk-pop").find_elements(By.TAG_NAME, "img") == []
+        no_alert(driver)
+        call_id = int(driver.find_element(By.ID, "desk-pop").get_attribute("data-call-id") or 0)
+        assert call_id > 0
+
+        # the caller hangs up after talk_s: wrap-up, then the notes
+        box.wait_call_ended(call)
+        wait.until(
+            lambda d: d.find_element(By.ID, "desk-pop").get_attribute("data-state") == "ended"
+        )
+        Select(driver.find_element(By.ID, "notes-disposition")).select_by_value("follow_up")
+        driver.find_element(By.ID, "notes-text").send_keys("Call back about the bill " + HOSTILE)
+        driver.find_element(By.ID, "notes-save").click()
+        wait.until(lambda d: text(d, "#notes-msg") == "Saved.")
+        wait.until(lambda d: "Call back about the bill" in text(d, "#pop-notes"))
+        assert driver.find_element(By.ID, "pop-notes").find_elements(By.TAG_NAME, "img") == []
+        no_alert(driver)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        driver.execute_script("window.scrollTo(0, 0)")
+        driver.save_screenshot(str(SHOTS / "agent-desk.png"))
+
+    pop = box.api(f"/api/desk/pop?call_id={call_id}", username="sup").json()
+    assert pop["caller_name"] == HOSTILE
+    assert [(n["disposition"], n["notes"]) for n in pop["notes"]] == [
+        ("follow_up", "Call back about the bill " + HOSTILE)
+    ]
