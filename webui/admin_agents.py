@@ -1,10 +1,176 @@
-"""Admin pages for agents: add, edit, skills with levels, departments, status."""
+"""Admin pages for agents: add, edit, skills with levels, departments, status, PIN, the
+linked web login and queue memberships. Admin only (supervisors watch agents on the console).
+
+Every change is written to the database, then applied to the running ACD
+(acd/live_config.py) before the page answers: an agent put on leave cannot log in from then
+on, a new skill is routed at once.
+"""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
+import cherrypy
+
+from acd import live_config
+from appliance.db.admin_store import AdminStore
+from appliance.db.model import AGENT_STATUSES
+from webui import admin_forms as f
+from webui import i18n
+from webui.access import page
 from webui.context import WebContext
+from webui.render import render
+
+# A desk phone the ACD dials: a technology and a plain endpoint name (it ends up in a dial
+# string, so nothing else: no '&', ',' or options).
+DEVICE = re.compile(r"(PJSIP|SIP|IAX2|DAHDI)/[A-Za-z0-9_.]{1,32}")
+NUMBER = re.compile(r"[0-9]{2,16}")
+PIN = re.compile(r"[0-9]{4,8}")
+SKILL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 class AgentsAdmin:
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
+        self.store = AdminStore(ctx.master.db)
+
+    def _reload(self, agent_id: int) -> None:
+        acd = self.ctx.master.acd
+        self.ctx.call(lambda: live_config.for_acd(acd).reload_agent(agent_id))
+
+    @page("admin")
+    def index(self) -> str:
+        agents = self.ctx.call(self.store.agents)
+        return render(self.ctx, "admin_agents.html", agents=agents, statuses=AGENT_STATUSES)
+
+    @page("admin")
+    def edit(self, id: str = "") -> str:
+        agent = self.ctx.call(self.store.agent, f.page_id(id))
+        if agent is None:
+            raise cherrypy.NotFound()
+        db = self.ctx.master.db
+        users = [u for u in self.ctx.call(db.users.list_all) if u.role == "agent"]
+        return render(
+            self.ctx,
+            "admin_agent.html",
+            agent=agent,
+            statuses=AGENT_STATUSES,
+            users=users,
+            skills=self.ctx.call(db.skills.list_all),
+            queues=self.ctx.call(db.queues.list_all),
+        )
+
+    def _fields(self, params: dict[str, Any]) -> tuple[str, str, str, str]:
+        name = f.text(params, "name", i18n._("Name"), 128, required=True)
+        department = f.text(params, "department", i18n._("Department"), 64)
+        device = f.matching(
+            params,
+            "device",
+            i18n._("Phone"),
+            DEVICE,
+            i18n._("like PJSIP/1001 (PJSIP, SIP, IAX2 or DAHDI, then letters, digits, . or _)"),
+            64,
+        )
+        status = f.choice(params, "status", i18n._("Status"), AGENT_STATUSES)
+        return name, department, device, status
+
+    @page("admin", methods=("POST",))
+    def add(self, **params: Any) -> None:
+        def work() -> str:
+            number = f.matching(
+                params, "number", i18n._("Agent number"), NUMBER, i18n._("2 to 16 digits"), 16
+            )
+            if not number:
+                raise f.FormError(i18n._("{field}: required.").format(field=i18n._("Agent number")))
+            params.setdefault("status", "active")
+            name, department, device, status = self._fields(params)
+            agent_id = self.ctx.call(self.store.add_agent, number, name, department, device, status)
+            self._reload(agent_id)
+            return i18n._("Agent {number} added.").format(number=number)
+
+        f.finish("/admin/agents", work)
+
+    @page("admin", methods=("POST",))
+    def save(self, **params: Any) -> None:
+        agent_id = f.target_id(params)
+
+        def work() -> str:
+            name, department, device, status = self._fields(params)
+            user_id = f.optional_id(params, "user_id", i18n._("Web login"))
+            self.ctx.call(
+                self.store.update_agent, agent_id, name, department, device, status, user_id
+            )
+            self._reload(agent_id)
+            return i18n._("Agent saved.")
+
+        f.finish(f"/admin/agents/edit?id={agent_id}", work)
+
+    @page("admin", methods=("POST",))
+    def pin(self, **params: Any) -> None:
+        agent_id = f.target_id(params)
+
+        def work() -> str:
+            if f.checkbox(params, "clear"):
+                self.ctx.call(self.store.set_pin, agent_id, None)
+                return i18n._("PIN cleared: this agent cannot log in from a phone.")
+            pin = f.matching(params, "pin", i18n._("PIN"), PIN, i18n._("4 to 8 digits"), 8)
+            if not pin:
+                raise f.FormError(i18n._("{field}: required.").format(field=i18n._("PIN")))
+            self.ctx.call(self.store.set_pin, agent_id, pin)
+            return i18n._("PIN set.")
+
+        f.finish(f"/admin/agents/edit?id={agent_id}", work)
+
+    @page("admin", methods=("POST",))
+    def skill(self, **params: Any) -> None:
+        """Add, change (level 1-10) or remove (``remove`` sent) one skill of the agent."""
+        agent_id = f.target_id(params)
+
+        def work() -> str:
+            skill_id = f.row_id(params, "skill_id")
+            remove = f.checkbox(params, "remove")
+            level = 0 if remove else f.integer(params, "level", i18n._("Level"), 1, 10)
+            self.ctx.call(self.store.set_agent_skill, agent_id, skill_id, level)
+            self._reload(agent_id)
+            return i18n._("Skill removed.") if remove else i18n._("Skill saved.")
+
+        f.finish(f"/admin/agents/edit?id={agent_id}", work)
+
+    @page("admin", methods=("POST",))
+    def new_skill(self, **params: Any) -> None:
+        back = "/admin/agents"
+        if params.get("id"):
+            back = f"/admin/agents/edit?id={f.target_id(params)}"
+
+        def work() -> str:
+            name = f.matching(
+                params,
+                "name",
+                i18n._("Skill"),
+                SKILL_NAME,
+                i18n._("letters, digits, '.', '_' or '-'"),
+                64,
+            )
+            if not name:
+                raise f.FormError(i18n._("{field}: required.").format(field=i18n._("Skill")))
+            description = f.text(params, "description", i18n._("Description"), 255)
+            self.ctx.call(self.ctx.master.db.skills.add, name, description)
+            return i18n._("Skill {name} created.").format(name=name)
+
+        f.finish(back, work)
+
+    @page("admin", methods=("POST",))
+    def member(self, **params: Any) -> None:
+        """Add or change (penalty 0-100) or remove (``remove`` sent) a queue membership."""
+        agent_id = f.target_id(params)
+
+        def work() -> str:
+            queue_id = f.row_id(params, "queue_id")
+            remove = f.checkbox(params, "remove")
+            penalty = None if remove else f.integer(params, "penalty", i18n._("Penalty"), 0, 100)
+            self.ctx.call(self.store.set_member, queue_id, agent_id, penalty)
+            self._reload(agent_id)
+            return i18n._("Membership removed.") if remove else i18n._("Membership saved.")
+
+        f.finish(f"/admin/agents/edit?id={agent_id}", work)

@@ -106,6 +106,65 @@ class UsersAdmin:
             session.flash.append(i18n._("User added."))
         raise cherrypy.HTTPRedirect("/admin/users", 303)
 
+    @page("admin", methods=("POST",))
+    def save(self, **params: Any) -> None:
+        """Role, display name and active; the last active admin stays one. A user whose
+        role or active changed is logged out everywhere (its sessions hold the old role)."""
+        from appliance.db.admin_store import AdminStore
+        from webui import admin_forms as f
+
+        user_id = f.target_id(params)
+
+        def work() -> str:
+            role = f.choice(params, "role", i18n._("Role"), ROLES)
+            display_name = f.text(params, "display_name", i18n._("Name"), 128)
+            active = f.checkbox(params, "active")
+            db = self.ctx.master.db
+            before = self.ctx.call(db.users.get, user_id)
+            if before is None:
+                raise f.FormError(i18n._("That user no longer exists."))
+            self.ctx.call(AdminStore(db).update_user, user_id, role, display_name, active)
+            if (before.role, before.active) != (role, active):
+                self.ctx.sessions.drop_user(user_id)
+            log.info(
+                "{who} changed user {name}: role {role}, active {active}",
+                who=self._who(),
+                name=before.username,
+                role=role,
+                active=active,
+            )
+            return i18n._("User {name} saved.").format(name=before.username)
+
+        f.finish("/admin/users", work)
+
+    @page("admin", methods=("POST",))
+    def password(self, **params: Any) -> None:
+        """A new password; the user's sessions end (it logs in again with the new one)."""
+        from appliance.db.admin_store import AdminStore
+        from webui import admin_forms as f
+
+        user_id = f.target_id(params)
+
+        def work() -> str:
+            password = params.get("password", "")
+            if not isinstance(password, str) or len(password) > passwords.MAX_LENGTH:
+                raise f.FormError(i18n._("Password: send it once, of at most 256 characters."))
+            db = self.ctx.master.db
+            user = self.ctx.call(db.users.get, user_id)
+            if user is None:
+                raise f.FormError(i18n._("That user no longer exists."))
+            self.ctx.call(AdminStore(db).reset_password, user_id, password)
+            self.ctx.sessions.drop_user(user_id)
+            log.info("{who} reset the password of {name}", who=self._who(), name=user.username)
+            return i18n._("Password of {name} reset.").format(name=user.username)
+
+        f.finish("/admin/users", work)
+
+    @staticmethod
+    def _who() -> str:
+        user = current_session().user
+        return user.username if user else "?"
+
 
 class Admin:
     def __init__(self, ctx: WebContext) -> None:

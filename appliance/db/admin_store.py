@@ -18,7 +18,7 @@ from twisted.internet import defer
 from appliance import passwords
 from appliance.db import model
 from appliance.db.acd_store import ACDAgent, ACDQueue
-from appliance.db.components import DuplicateError, _Component
+from appliance.db.components import DuplicateError, _Component, _insert, utcnow
 
 # The queue columns an admin edits (all but id, name and created_at).
 QUEUE_COLUMNS = (
@@ -117,6 +117,19 @@ def _need(conn: Connection, table: sa.Table, row_id: int, what: str) -> None:
         raise AdminError(f"no {what} {row_id}")
 
 
+def _free_device(conn: Connection, device: str, agent_id: int | None) -> None:
+    """One phone, one agent: the ACD finds the agent of a ringing phone by its device."""
+    if not device:
+        return
+    a = model.agents
+    q = sa.select(a.c.number).where(a.c.device == device)
+    if agent_id is not None:
+        q = q.where(a.c.id != agent_id)
+    other = conn.execute(q).first()
+    if other is not None:
+        raise AdminError(f"the phone {device} is agent {other.number}'s")
+
+
 class AdminStore(_Component):
     # ---- agents ---------------------------------------------------------------------------
 
@@ -127,6 +140,27 @@ class AdminStore(_Component):
         def thd(conn: Connection) -> AgentDetail | None:
             rows = _agent_details(conn, agent_id)
             return rows[0] if rows else None
+
+        return self.db.run(thd)
+
+    def add_agent(
+        self, number: str, name: str, department: str, device: str, status: str
+    ) -> defer.Deferred[int]:
+        a = model.agents
+
+        def thd(conn: Connection) -> int:
+            _free_device(conn, device, None)
+            return _insert(
+                conn,
+                a,
+                f"agent {number}",
+                number=number,
+                name=name,
+                department=department,
+                device=device,
+                status=status,
+                created_at=utcnow(),
+            )
 
         return self.db.run(thd)
 
@@ -150,12 +184,7 @@ class AdminStore(_Component):
                 ).first()
                 if other is not None:
                     raise AdminError(f"that login already belongs to agent {other.number}")
-            if device:
-                other = conn.execute(
-                    sa.select(a.c.number).where((a.c.device == device) & (a.c.id != agent_id))
-                ).first()
-                if other is not None:
-                    raise AdminError(f"the phone {device} is agent {other.number}'s")
+            _free_device(conn, device, agent_id)
             conn.execute(
                 a.update()
                 .where(a.c.id == agent_id)

@@ -1,0 +1,127 @@
+"""What the admin pages share: reading form fields into checked values, and the answer to
+a POST (a message on the page it came from; never a 500 for bad input).
+
+Every field is attacker-controlled: one bounded string each (a repeated field is refused),
+numbers in their range, choices from an allowlist. A ``FormError`` carries the message the
+user reads; the page it redirects to shows it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import cherrypy
+
+from appliance.db.admin_store import AdminError
+from appliance.db.components import DuplicateError
+from webui import i18n
+from webui.access import current_session
+
+T = TypeVar("T")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class FormError(ValueError):
+    """Bad input; the message is for the user (already translated)."""
+
+
+def text(
+    params: dict[str, Any], name: str, label: str, max_len: int, required: bool = False
+) -> str:
+    value = params.get(name, "")
+    if not isinstance(value, str):
+        raise FormError(i18n._("{field}: send it once, as text.").format(field=label))
+    value = value.strip()
+    if len(value) > max_len:
+        raise FormError(i18n._("{field}: at most {n} characters.").format(field=label, n=max_len))
+    if CONTROL.search(value):
+        raise FormError(i18n._("{field}: control characters are not allowed.").format(field=label))
+    if required and not value:
+        raise FormError(i18n._("{field}: required.").format(field=label))
+    return value
+
+
+def integer(params: dict[str, Any], name: str, label: str, lo: int, hi: int) -> int:
+    raw = text(params, name, label, 12, required=True)
+    if not re.fullmatch(r"-?[0-9]+", raw) or not lo <= int(raw) <= hi:
+        raise FormError(
+            i18n._("{field}: a whole number from {lo} to {hi}.").format(field=label, lo=lo, hi=hi)
+        )
+    return int(raw)
+
+
+def optional_id(params: dict[str, Any], name: str, label: str) -> int | None:
+    raw = text(params, name, label, 12)
+    if not raw:
+        return None
+    if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) < 2**31:
+        raise FormError(i18n._("{field}: not a valid choice.").format(field=label))
+    return int(raw)
+
+
+def row_id(params: dict[str, Any], name: str = "id") -> int:
+    value = optional_id(params, name, name)
+    if value is None:
+        raise FormError(i18n._("{field}: required.").format(field=name))
+    return value
+
+
+def target_id(params: dict[str, Any]) -> int:
+    """The row a POST acts on (a hidden field): a bad one is a broken form, 400."""
+    try:
+        return row_id(params)
+    except FormError as exc:
+        raise cherrypy.HTTPError(400, str(exc)) from None
+
+
+def choice(params: dict[str, Any], name: str, label: str, allowed: tuple[str, ...]) -> str:
+    value = text(params, name, label, 64)
+    if value not in allowed:
+        raise FormError(i18n._("{field}: not a valid choice.").format(field=label))
+    return value
+
+
+def checkbox(params: dict[str, Any], name: str) -> bool:
+    """A checked box sends its value; an unchecked one sends nothing."""
+    value = params.get(name)
+    if value is not None and not isinstance(value, str):
+        raise FormError(i18n._("{field}: send it once, as text.").format(field=name))
+    return bool(value)
+
+
+def matching(
+    params: dict[str, Any], name: str, label: str, pattern: re.Pattern[str], rule: str, max_len: int
+) -> str:
+    """A field that is empty or matches ``pattern`` (``rule`` says what it should be)."""
+    value = text(params, name, label, max_len)
+    if value and not pattern.fullmatch(value):
+        raise FormError(f"{label}: {rule}")
+    return value
+
+
+def finish(back: str, work: Callable[[], str]) -> NoReturn:
+    """Run ``work`` (which returns the message for success); any refusal becomes the
+    message instead. Then back to ``back`` (303, the POST-redirect-GET pattern)."""
+    session = current_session()
+    try:
+        message = work()
+    except FormError as exc:
+        session.flash.append(str(exc))
+    except DuplicateError as exc:
+        session.flash.append(i18n._("Already exists: {reason}").format(reason=exc))
+    except AdminError as exc:
+        session.flash.append(i18n._("Not changed: {reason}").format(reason=exc))
+    except ValueError as exc:  # the components' own checks (a weak password, a PIN)
+        session.flash.append(i18n._("Not changed: {reason}").format(reason=exc))
+    else:
+        session.flash.append(message)
+    raise cherrypy.HTTPRedirect(back, 303)
+
+
+def page_id(value: str) -> int:
+    """The ``id`` of a GET page: bad ones are 404 (nothing to show)."""
+    if not value.isascii() or not value.isdigit() or not 0 < int(value) < 2**31:
+        raise cherrypy.NotFound()
+    return int(value)
