@@ -135,7 +135,7 @@ def test_call_arrives_and_is_answered(box: LiveBox, chrome: WebDriver) -> None:
     box.wait_call_ended(call)
     errors = [
         e
-        for e in chrome.get_log("browser")
+        for e in chrome.get_log("browser")  # type: ignore[attr-defined]
         if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]
     ]
     assert errors == [], errors
@@ -159,6 +159,13 @@ def test_chinese_and_small_screen(box: LiveBox, chrome: WebDriver) -> None:
     within(5, "the feed", lambda: live(chrome), chrome)
     support = box.ids["support"]
     within(3, "the numbers", lambda: field(chrome, support, "answered") == "1", chrome)
+    # (the zh_CN strings come from /tmp/ccbox-zh/wallboard.json once merged into the catalog)
+    assert chrome.find_element(By.CSS_SELECTOR, ".wb-head h1").text == "大屏"
+    labels = chrome.find_elements(By.CSS_SELECTOR, f'[data-queue-id="{support}"] .wb-label')
+    assert [e.text for e in labels] == ["等待中", "最长等待", "服务水平"]
+    assert chip(chrome, f'[data-queue-id="{support}"]', "available") == "1"
+    state = chrome.find_element(By.CSS_SELECTOR, '#wb-totals [data-state="available"] span')
+    assert state.text == "空闲"  # the script's texts are translated too
     SHOTS.mkdir(parents=True, exist_ok=True)
     chrome.save_screenshot(str(SHOTS / "wallboard-zh_CN.png"))
     chrome.set_window_size(1366, 768)
