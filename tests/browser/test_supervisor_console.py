@@ -1,0 +1,230 @@
+"""The supervisor console in real headless Chromium against the real ccboxd and the switch
+simulator (tests/support/live_box.py): agents and a simulated waiting call appear live; a
+hostile caller name is shown as text; Listen, Whisper and Barge make the simulator receive
+the Originate of the supervisor's phone into [ccbox-supervise] with the agent's channel, and
+that phone runs the mode's extension; a waiting call is moved from the page; an agent may
+not open the console; in Chinese too. Screenshot: build/screenshots/supervisor-console.png.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from appliance.cli import resolved
+from tests.support.chromium import headless_chromium, login
+from tests.support.http import Browser
+from tests.support.live_box import LiveBox, live_box
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "build" / "screenshots"
+HOSTILE = "<img src=x onerror=alert(1)>"
+PHONES = {"listen": "PJSIP/2001", "whisper": "PJSIP/2002", "barge": "PJSIP/2003"}
+
+
+def seed(db: Any, ids: dict[str, int]) -> None:
+    sales = resolved(db.queues.add("sales", "Sales 销售", skills={ids["tech"]: 3}, wrapup_s=1))
+    ids["sales"] = sales.id
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveBox]:
+    with live_box(tmp_path_factory.mktemp("supervisor"), seed) as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def chrome() -> Iterator[WebDriver]:
+    with headless_chromium(console_log=True) as driver:
+        yield driver
+
+
+def wait(driver: WebDriver, what: str, predicate, timeout: float = 10):  # type: ignore[no-untyped-def]
+    return WebDriverWait(driver, timeout, 0.1).until(lambda d: predicate(d), what)
+
+
+def agent_row(driver: WebDriver, number: str):  # type: ignore[no-untyped-def]
+    box_ = driver.find_element(By.ID, "sv-agents")
+    for tr in box_.find_elements(By.CSS_SELECTOR, "tbody tr"):
+        if tr.find_element(By.CLASS_NAME, "sv-who").text.startswith(number):
+            return tr
+    return None
+
+
+def test_console_shows_the_center_live_and_spies_on_a_call(box: LiveBox, chrome: WebDriver) -> None:
+    box.devices(
+        {
+            "PJSIP/1001": {"ring_s": 0.5, "talk_s": 120},
+            **{phone: {"ring_s": 0.3, "talk_s": 120} for phone in PHONES.values()},
+        }
+    )
+    box.agents_login("1001", "1002")
+    box.acd("pause", "1001", "lunch")
+    box.acd("pause", "1002", "meeting")
+    login(chrome, box.url, "sup")
+    chrome.get(box.url + "/supervisor")
+    wait(
+        chrome,
+        "the live feed",
+        lambda d: d.find_element(By.ID, "sv-status").get_attribute("data-state") == "live",
+    )
+    # Every seeded agent, with its state and pause reason.
+    wait(
+        chrome,
+        "three agents",
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "#sv-agents tbody tr")) == 3,
+    )
+    row = agent_row(chrome, "1001")
+    assert row is not None and "Paused" in row.text and "Lunch" in row.text
+    assert "Logged out" in agent_row(chrome, "1003").text
+
+    # A caller with a hostile name waits (both agents paused): it shows, as text.
+    call = box.call(caller_number="13900001111", caller_name=HOSTILE)
+    wait(
+        chrome,
+        "the waiting call",
+        lambda d: d.find_elements(By.CSS_SELECTOR, ".sv-calls tr[data-state=waiting]"),
+    )
+    waiting = chrome.find_element(By.CSS_SELECTOR, ".sv-calls tr[data-state=waiting]")
+    assert HOSTILE in waiting.find_element(By.CLASS_NAME, "sv-caller").text
+    assert "13900001111" in waiting.text
+    assert chrome.find_elements(By.CSS_SELECTOR, "#sv img") == []  # never markup
+    # Its wait ticks.
+    first = waiting.find_element(By.CLASS_NAME, "sv-wait").text
+    wait(
+        chrome,
+        "the wait ticking",
+        lambda d: d.find_element(By.CSS_SELECTOR, ".sv-calls .sv-wait").text != first,
+        4,
+    )
+
+    # Moved from the page to the queue "sales".
+    sel = Select(waiting.find_element(By.CLASS_NAME, "sv-move-select"))
+    sel.select_by_value("queue:sales")
+    waiting.find_element(By.CLASS_NAME, "sv-move").click()
+    wait(
+        chrome,
+        "the call in sales",
+        lambda d: d.find_elements(
+            By.CSS_SELECTOR,
+            f".sv-queue-box[data-queue-id='{box.ids['sales']}'] tr[data-state=waiting]",
+        ),
+    )
+    assert (
+        chrome.find_elements(
+            By.CSS_SELECTOR, f".sv-queue-box[data-queue-id='{box.ids['support']}'] .sv-calls"
+        )
+        == []
+    )
+    box.acd("unpause", "1001")
+    # 1001 answers (ring 0.5 s): on a call with the hostile caller.
+    wait(
+        chrome,
+        "1001 on the call",
+        lambda d: agent_row(d, "1001").get_attribute("data-state") == "on_call",
+        20,
+    )
+    row = agent_row(chrome, "1001")
+    assert HOSTILE in row.find_element(By.CLASS_NAME, "sv-call").text
+    assert "Sales 销售" in row.find_element(By.CLASS_NAME, "sv-call").text  # moved there
+    agent_channel = next(
+        ch["name"] for ch in box.channels() if ch["name"].startswith("PJSIP/1001-")
+    )
+
+    device = chrome.find_element(By.ID, "sv-device")
+    for mode, phone in PHONES.items():
+        mark = box.mark()
+        device.clear()
+        device.send_keys(phone)
+        agent_row(chrome, "1001").find_element(By.CSS_SELECTOR, f"button[data-mode={mode}]").click()
+        action = box.wait_action(
+            "Originate", since=mark, where=lambda h: h.get("Context") == "ccbox-supervise"
+        )
+        assert (action["Channel"], action["Exten"]) == (phone, mode)
+        assert action["Variable"] == f"CCBOX_SPY_TARGET={agent_channel}"
+        assert action["Async"] == "true" and "Application" not in action
+        wait(chrome, "the result line", lambda d: "Done" in d.find_element(By.ID, "sv-result").text)
+    spies = wait(
+        chrome,
+        "the supervisors' phones in ChanSpy",
+        lambda d: (
+            [ch for ch in box.channels() if ch["context"] == "ccbox-supervise"]
+            if len([ch for ch in box.channels() if ch["context"] == "ccbox-supervise"]) == 3
+            else None
+        ),
+        10,
+    )
+    assert sorted((ch["name"].split("-")[0], ch["exten"]) for ch in spies) == sorted(
+        (phone, mode) for mode, phone in PHONES.items()
+    )
+    # Listen on an agent who is not on a call: the buttons are disabled there.
+    assert (
+        not agent_row(chrome, "1003")
+        .find_element(By.CSS_SELECTOR, "button[data-mode=listen]")
+        .is_enabled()
+    )
+    # Time in state and the call's duration tick.
+    wait(
+        chrome,
+        "1001's time on the call ticking",
+        lambda d: (
+            agent_row(d, "1001").find_element(By.CLASS_NAME, "sv-time").text not in ("", "0:00")
+            and agent_row(d, "1001").find_element(By.CLASS_NAME, "sv-duration").text
+            not in ("", "0:00")
+        ),
+        5,
+    )
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    chrome.save_screenshot(str(SHOTS / "supervisor-console.png"))
+    assert chrome.execute_script("return document.documentElement.scrollWidth") <= 1366
+    logs = chrome.get_log("browser")
+    errors = [e for e in logs if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]]
+    assert errors == [], errors
+    box.hangup(call)
+    box.wait_call_ended(call)
+    wait(
+        chrome, "the call gone", lambda d: not d.find_elements(By.CSS_SELECTOR, ".sv-calls tr"), 10
+    )
+
+
+def test_in_chinese_and_not_for_agents(box: LiveBox, chrome: WebDriver) -> None:
+    login(chrome, box.url, "sup")
+    chrome.get(box.url + "/supervisor")
+    Select(chrome.find_element(By.NAME, "locale")).select_by_value("zh_CN")
+    chrome.find_element(By.CSS_SELECTOR, "form[action='/locale'] button").click()
+    wait(
+        chrome,
+        "the page in Chinese",
+        lambda d: (
+            d.execute_script("return document.documentElement.lang") == "zh-CN"
+            and "/supervisor" in d.current_url
+        ),
+    )
+    wait(
+        chrome,
+        "the agents",
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "#sv-agents tbody tr")) == 3,
+    )
+    texts = chrome.execute_script(
+        "return JSON.parse(document.getElementById('sv-i18n').textContent)"
+    )
+    badge = agent_row(chrome, "1003").find_element(By.CLASS_NAME, "sv-state").text
+    assert badge == texts["states"]["logged_out"]  # the label comes from the template
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    chrome.save_screenshot(str(SHOTS / "supervisor-console-zh.png"))
+    Select(chrome.find_element(By.NAME, "locale")).select_by_value("en")
+    chrome.find_element(By.CSS_SELECTOR, "form[action='/locale'] button").click()
+    # An agent, a QA user and nobody may not open the console or its API.
+    for user in ("agent", "qa"):
+        assert box.api("/supervisor", username=user).status == 403
+        r = box.api("/api/supervisor/spy", {"agent": "1001", "mode": "listen"}, username=user)
+        assert r.status == 403
+    r = Browser(box.port).get("/supervisor")
+    assert r.status == 303 and "/login?next=/supervisor" in r.location

@@ -1,0 +1,347 @@
+// The supervisor console (webui/templates/supervisor.html): every agent and queue from the
+// live feed, and the supervisor's actions posted to /api/supervisor/... with the CSRF token.
+//
+// Every string shown comes from the template (#sv-i18n); every value from the feed is
+// attacker-controlled (caller names!) and goes into the page with textContent only.
+(function () {
+  "use strict";
+
+  var root = document.getElementById("sv");
+  if (!root) return;
+  var T = JSON.parse(document.getElementById("sv-i18n").textContent);
+  var S = JSON.parse(document.getElementById("sv-settings").textContent);
+  var csrf = root.dataset.csrf;
+  var statusEl = document.getElementById("sv-status");
+  var resultEl = document.getElementById("sv-result");
+  var deviceEl = document.getElementById("sv-device");
+  var agentsBody = document.querySelector("#sv-agents tbody");
+  var queuesEl = document.getElementById("sv-queues");
+
+  var agents = {};   // id -> agent message
+  var queues = {};   // id -> queue message
+  var calls = {};    // id -> call message
+  var agentRows = {}; // id -> {tr, cells...}
+  var feed = ccboxLive.connect({ topics: "all" });
+
+  function fmt(template, values) {
+    return String(template).replace(/\{(\w+)\}/g, function (m, k) {
+      return Object.prototype.hasOwnProperty.call(values, k) ? String(values[k]) : m;
+    });
+  }
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+
+  function clock(seconds) {
+    if (typeof seconds !== "number" || !isFinite(seconds) || seconds < 0) seconds = 0;
+    seconds = Math.floor(seconds);
+    var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+    var mm = (h && m < 10 ? "0" : "") + m, ss = (s < 10 ? "0" : "") + s;
+    return (h ? h + ":" : "") + mm + ":" + ss;
+  }
+
+  function since(t) { return typeof t === "number" ? clock(feed.now() - t) : ""; }
+
+  function caller(number, name) {
+    var parts = [];
+    if (number) parts.push(number);
+    if (name) parts.push(name);
+    return parts.length ? parts.join(" · ") : T.unknown_caller;
+  }
+
+  function callerCell(cell, number, name) {
+    cell.appendChild(el("span", "sv-number", number || (name ? "" : T.unknown_caller)));
+    if (name) cell.appendChild(el("span", "sv-name", name));
+    return cell;
+  }
+
+  function queueName(id) {
+    var q = queues[id];
+    return q ? (q.display_name || q.name) : "";
+  }
+
+  function say(text, bad) {
+    resultEl.textContent = text;
+    resultEl.className = "sv-result" + (bad ? " error" : " ok");
+  }
+
+  function post(action, body, what) {
+    return fetch("/api/supervisor/" + action, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: JSON.stringify(body)
+    }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (data) {
+        if (!r.ok) throw new Error(data.error || String(r.status));
+        say(fmt(T.done, { what: what }), false);
+        return data;
+      });
+    }).catch(function (err) {
+      say(fmt(T.failed, { reason: err.message }), true);
+    });
+  }
+
+  // ---- agents -----------------------------------------------------------------------------
+
+  function button(label, cls, onClick) {
+    var b = el("button", cls, label);
+    b.type = "button";
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  function agentRow(id) {
+    if (agentRows[id]) return agentRows[id];
+    var row = { tr: el("tr") };
+    row.tr.dataset.agentId = id;
+    row.who = el("td", "sv-who");
+    row.state = el("td");
+    row.badge = el("span", "sv-state");
+    row.reason = el("span", "sv-reason");
+    row.state.appendChild(row.badge);
+    row.state.appendChild(row.reason);
+    row.time = el("td", "sv-time");
+    row.call = el("td", "sv-call");
+    row.acts = el("td", "sv-acts");
+    row.spy = {};
+    var spyLine = el("div", "sv-line"), stateLine = el("div", "sv-line");
+    row.acts.appendChild(spyLine);
+    row.acts.appendChild(stateLine);
+    S.modes.forEach(function (mode) {
+      var b = button(T.modes[mode], "sv-spy sv-" + mode, function () {
+        var a = agents[id];
+        if (!a) return;
+        var body = { agent: a.number, mode: mode };
+        var device = deviceEl.value.trim();
+        if (device) body.device = device;
+        post("spy", body, T.modes[mode] + " " + a.number);
+      });
+      b.dataset.mode = mode;
+      row.spy[mode] = b;
+      spyLine.appendChild(b);
+    });
+    row.reasonSel = el("select", "sv-reason-select");
+    row.reasonSel.setAttribute("aria-label", T.pause);
+    S.reasons.forEach(function (r) {
+      var o = el("option", null, T.reasons[r] || r);
+      o.value = r;
+      row.reasonSel.appendChild(o);
+    });
+    stateLine.appendChild(row.reasonSel);
+    row.pause = button(T.pause, "sv-pause", function () {
+      var a = agents[id];
+      if (a) post("pause", { agent: a.number, reason: row.reasonSel.value }, T.pause + " " + a.number);
+    });
+    row.logout = button(T.logout, "sv-logout", function () {
+      var a = agents[id];
+      if (a && window.confirm(fmt(T.confirm_logout, { agent: a.number + " " + a.name }))) {
+        post("logout", { agent: a.number }, T.logout + " " + a.number);
+      }
+    });
+    stateLine.appendChild(row.pause);
+    stateLine.appendChild(row.logout);
+    [row.who, row.state, row.time, row.call, row.acts].forEach(function (td) { row.tr.appendChild(td); });
+    agentRows[id] = row;
+    return row;
+  }
+
+  function renderAgent(a) {
+    var row = agentRow(a.id);
+    row.who.textContent = a.number + " " + (a.name || "");
+    row.badge.textContent = T.states[a.state] || a.state;
+    row.badge.dataset.state = a.state;
+    row.tr.dataset.state = a.state;
+    row.reason.textContent = a.state === "paused" && a.reason ? (T.reasons[a.reason] || a.reason) : "";
+    row.call.textContent = "";
+    if (a.call_id !== null && a.call_id !== undefined) {
+      row.call.appendChild(callerCell(el("div", "sv-caller"), a.caller_number, a.caller_name));
+      var line = el("div", "sv-queue", queueName(a.queue_id) + " ");
+      row.callTime = el("span", "sv-duration");
+      line.appendChild(row.callTime);
+      row.call.appendChild(line);
+    } else {
+      row.callTime = null;
+    }
+    var onCall = a.state === "on_call";
+    S.modes.forEach(function (m) { row.spy[m].disabled = !onCall; });
+    row.pause.disabled = !(a.state === "available" || a.state === "paused" || a.state === "wrap_up");
+    row.logout.disabled = !(a.state === "available" || a.state === "paused" || a.state === "wrap_up");
+    tickAgent(a);
+  }
+
+  function tickAgent(a) {
+    var row = agentRows[a.id];
+    if (!row) return;
+    row.time.textContent = since(a.since);
+    if (row.callTime) row.callTime.textContent = since(a.call_since);
+  }
+
+  function renderAgents() {
+    var ids = Object.keys(agents).sort(function (x, y) {
+      return String(agents[x].number).localeCompare(String(agents[y].number));
+    });
+    ids.forEach(function (id) {
+      renderAgent(agents[id]);
+      agentsBody.appendChild(agentRows[id].tr); // in order (appendChild moves it)
+    });
+    Object.keys(agentRows).forEach(function (id) {
+      if (!agents[id]) { agentRows[id].tr.remove(); delete agentRows[id]; }
+    });
+  }
+
+  // ---- queues and their calls -------------------------------------------------------------
+
+  function moveTargets(call) {
+    var sel = el("select", "sv-move-select");
+    sel.setAttribute("aria-label", T.move_to);
+    var first = el("option", null, T.move_to);
+    first.value = "";
+    sel.appendChild(first);
+    Object.keys(queues).forEach(function (qid) {
+      if (Number(qid) === call.queue_id) return;
+      var o = el("option", null, fmt(T.to_queue, { name: queueName(qid) }));
+      o.value = "queue:" + queues[qid].name;
+      sel.appendChild(o);
+    });
+    Object.keys(agents).forEach(function (aid) {
+      var a = agents[aid];
+      if (a.state !== "available") return;
+      var o = el("option", null, fmt(T.to_agent, { name: a.number + " " + (a.name || "") }));
+      o.value = "agent:" + a.number;
+      sel.appendChild(o);
+    });
+    return sel;
+  }
+
+  function callRow(c) {
+    var tr = el("tr");
+    tr.dataset.callId = c.id;
+    tr.dataset.state = c.state;
+    tr.appendChild(callerCell(el("td", "sv-caller"), c.caller_number, c.caller_name));
+    tr.appendChild(el("td", "sv-call-state", T.call_states[c.state] || c.state));
+    var wait = el("td", "sv-wait", since(c.since));
+    wait.dataset.since = c.since;
+    tr.appendChild(wait);
+    tr.appendChild(el("td", "sv-priority", c.priority ? fmt(T.priority, { n: c.priority }) : ""));
+    var acts = el("td", "sv-acts");
+    var numeric = typeof c.id === "number";
+    var sel = moveTargets(c);
+    var move = button(T.move, "sv-move", function () {
+      var v = sel.value;
+      if (!v) return;
+      var kind = v.slice(0, v.indexOf(":")), target = v.slice(v.indexOf(":") + 1);
+      var body = { call_id: c.id };
+      body[kind] = target;
+      post("move", body, T.move + " " + caller(c.caller_number, c.caller_name));
+    });
+    var hang = button(T.hangup, "sv-hangup", function () {
+      var who = caller(c.caller_number, c.caller_name);
+      if (window.confirm(fmt(T.confirm_hangup, { caller: who }))) {
+        post("hangup", { call_id: c.id }, T.hangup + " " + who);
+      }
+    });
+    sel.disabled = move.disabled = !numeric || c.state !== "waiting";
+    hang.disabled = !numeric;
+    var line1 = el("div", "sv-line"), line2 = el("div", "sv-line");
+    line1.appendChild(sel);
+    line1.appendChild(move);
+    line2.appendChild(hang);
+    acts.appendChild(line1);
+    acts.appendChild(line2);
+    tr.appendChild(acts);
+    return tr;
+  }
+
+  function renderQueues() {
+    // Rebuilt from scratch on a change, except while a move menu is open (focused).
+    var active = document.activeElement;
+    if (active && active.classList && active.classList.contains("sv-move-select") && queuesEl.contains(active)) {
+      queuesDirty = true;
+      return;
+    }
+    queuesDirty = false;
+    queuesEl.textContent = "";
+    Object.keys(queues).sort(function (x, y) {
+      return String(queues[x].name).localeCompare(String(queues[y].name));
+    }).forEach(function (qid) {
+      var q = queues[qid];
+      var box = el("div", "sv-queue-box");
+      box.dataset.queueId = qid;
+      var head = el("div", "sv-queue-head");
+      head.appendChild(el("strong", null, q.display_name || q.name));
+      head.appendChild(el("span", "sv-waiting", fmt(T.waiting_n, { n: q.waiting })));
+      var longest = el("span", "sv-longest");
+      longest.dataset.since = q.oldest_since || "";
+      head.appendChild(longest);
+      box.appendChild(head);
+      var mine = Object.keys(calls).map(function (k) { return calls[k]; }).filter(function (c) {
+        return String(c.queue_id) === String(qid);
+      }).sort(function (a, b) { return (b.priority - a.priority) || (a.since - b.since); });
+      if (!mine.length) {
+        box.appendChild(el("p", "sv-empty", T.no_calls));
+      } else {
+        var table = el("table", "sv-calls");
+        var body = el("tbody");
+        mine.forEach(function (c) { body.appendChild(callRow(c)); });
+        table.appendChild(body);
+        box.appendChild(table);
+      }
+      queuesEl.appendChild(box);
+    });
+    tickQueues();
+  }
+
+  function tickQueues() {
+    queuesEl.querySelectorAll(".sv-wait").forEach(function (td) {
+      td.textContent = since(Number(td.dataset.since));
+    });
+    queuesEl.querySelectorAll(".sv-longest").forEach(function (span) {
+      var t = Number(span.dataset.since);
+      span.textContent = span.dataset.since ? fmt(T.longest, { time: since(t) }) : "";
+    });
+  }
+
+  var queuesDirty = false;
+  var pending = null;
+  function later() { // several messages in one flush: one render
+    if (pending) return;
+    pending = setTimeout(function () { pending = null; renderAgents(); renderQueues(); }, 0);
+  }
+
+  // ---- the feed ---------------------------------------------------------------------------
+
+  function byId(list) {
+    var out = {};
+    (list || []).forEach(function (x) { out[x.id] = x; });
+    return out;
+  }
+
+  feed.on("snapshot", function (d) {
+    agents = byId(d.agents);
+    queues = byId(d.queues);
+    calls = byId((d.calls || []).filter(function (c) { return c.state !== "ended"; }));
+    later();
+  });
+  feed.on("agent", function (a) { agents[a.id] = a; later(); });
+  feed.on("queue", function (q) { queues[q.id] = q; later(); });
+  feed.on("call", function (c) {
+    if (c.state === "ended") delete calls[c.id]; else calls[c.id] = c;
+    later();
+  });
+  feed.status(function (s) {
+    statusEl.dataset.state = s;
+    statusEl.textContent = s === "live" ? T.live : T.lost;
+    root.classList.toggle("sv-offline", s !== "live");
+  });
+  queuesEl.addEventListener("focusout", function () { if (queuesDirty) setTimeout(renderQueues, 0); });
+
+  setInterval(function () {
+    Object.keys(agents).forEach(function (id) { tickAgent(agents[id]); });
+    tickQueues();
+  }, 1000);
+})();
