@@ -19,7 +19,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from appliance.cli import resolved
 from tests.support.chromium import headless_chromium, login
-from tests.support.live_box import LiveBox, live_box
+from tests.support.live_box import QUEUE_DISPLAY, LiveBox, live_box
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,3 +113,34 @@ def test_an_agent_works_a_call_from_the_desk(box: LiveBox) -> None:
     assert [(n["disposition"], n["notes"]) for n in pop["notes"]] == [
         ("follow_up", "Call back about the bill " + HOSTILE)
     ]
+
+
+def test_a_supervisor_posts_and_withdraws_a_notice_on_the_notices_page(box: LiveBox) -> None:
+    with headless_chromium() as driver:
+        login(driver, box.url, "sup")
+        driver.get(box.url + "/desk/notices")
+        wait = WebDriverWait(driver, 10)
+        driver.find_element(By.ID, "notice-text").send_keys("Queue notice " + HOSTILE)
+        Select(driver.find_element(By.ID, "notice-level")).select_by_value("warning")
+        Select(driver.find_element(By.ID, "notice-queue")).select_by_visible_text(QUEUE_DISPLAY)
+        minutes = driver.find_element(By.ID, "notice-minutes")
+        minutes.clear()
+        minutes.send_keys("15")
+        driver.find_element(By.CSS_SELECTOR, "#notice-form button[type=submit]").click()
+        wait.until(lambda d: "Queue notice" in text(d, "#notice-list"))
+        mine = driver.find_element(
+            By.XPATH, "//tbody[@id='notice-list']/tr[contains(., 'Queue notice')]"
+        )
+        assert mine.find_element(By.CSS_SELECTOR, ".notice-text").text == "Queue notice " + HOSTILE
+        assert QUEUE_DISPLAY in mine.text
+        assert driver.find_element(By.ID, "notice-list").find_elements(By.TAG_NAME, "img") == []
+        no_alert(driver)
+        notice_id = int(mine.get_attribute("data-id") or 0)
+        listed = box.api("/api/notices/", username="agent").json()["notices"]
+        assert notice_id in [n["id"] for n in listed]  # agent 1001 serves the queue
+        mine.find_element(By.TAG_NAME, "button").click()
+        wait.until(lambda d: "Queue notice" not in text(d, "#notice-list"))
+    listed = box.api("/api/notices/", username="agent").json()["notices"]
+    assert notice_id not in [n["id"] for n in listed]
+    everything = box.api("/api/notices/", username="sup").json()["notices"]
+    assert notice_id not in [n["id"] for n in everything]
