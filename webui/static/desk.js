@@ -242,7 +242,8 @@
         say($("notes-msg"), "");
         $("pop-notes").textContent = "";
       }
-      loadPop(o.call_id);
+      // a callback has no calls row yet ("acd-N"): the offer's caller is all there is
+      if (typeof o.call_id === "number") loadPop(o.call_id);
     }
 
     function fromMe(a) {
