@@ -311,3 +311,30 @@ class SupervisorApiTests(WebTestCase):
 def row_hint(uniqueid: str) -> int:
     """A trunk channel number per test call (the stuck call is on DAHDI/7-1)."""
     return {"u-stuck": 7}.get(uniqueid, 3)
+
+
+class SupervisorPageTests(WebTestCase):
+    async def test_the_console_is_for_admins_and_supervisors(self) -> None:
+        self.app = await RunningAppliance.start(temp_dir(self), seed=seed)
+        self.addCleanup(self.app.stop)
+        r = await self.call(self.app.browser().get, "/supervisor")
+        self.assertEqual(r.status, 303)
+        self.assertIn("/login?next=/supervisor", r.location)
+        for username in ("agent", "qa"):
+            b = await self.app.logged_in(username)
+            r = await self.call(b.get, "/supervisor")
+            self.assertEqual(r.status, 403, username)
+        b = await self.app.logged_in("sup")
+        r = await self.call(b.get, "/supervisor")
+        self.assertEqual(r.status, 200)
+        token = (await self.call(b.get, "/")).csrf()
+        self.assertIn(f'data-csrf="{token}"', r.body)
+        self.assertIn('value="PJSIP/2001"', r.body)  # the phone of sup's agent
+        self.assertIn('<script type="application/json" id="sv-i18n">', r.body)
+        self.assertIn("/static/supervisor.js", r.body)
+        r = await self.call(b.get, "/static/supervisor.js")
+        self.assertEqual(r.status, 200)
+        b = await self.app.logged_in("admin")
+        r = await self.call(b.get, "/supervisor")
+        self.assertEqual(r.status, 200)
+        self.assertIn('id="sv-device" value=""', r.body)  # no phone of its own: typed in
