@@ -12,9 +12,11 @@ hang up a call; every one audited.
                             or offered to one available agent
 ``/api/supervisor/hangup``  POST ``{"call_id": 12}``: hang up a (stuck) call's channel
 
-``call_id`` is the calls row id (what the live events carry as a call's ``id``); the call is
-found in the ACD by its uniqueid. Admin and supervisor only. Handlers run in WSGI threads;
-the ACD and the switch are reached on the reactor (``ctx.call``). A refused action answers
+``call_id`` is what the live events carry as a call's ``id``: its calls row id, or ``acd-N``
+for a callback waiting in a queue (``move`` only: a callback has no channel yet).
+
+Admin and supervisor only. Handlers run in WSGI threads; the ACD and the switch are reached
+on the reactor (``ctx.call``). A refused action answers
 400 (bad body), 404 (no such agent, call or queue) or 409 (not possible now), and is logged;
 a done action is written to the audit log (``supervisor.<action>``) and logged.
 """
@@ -59,8 +61,14 @@ def _text(body: dict[str, Any], name: str, max_len: int, required: bool = True) 
     return str(value)
 
 
-def _call_id(body: dict[str, Any]) -> int:
+CALLBACK_ID = re.compile(r"acd-[0-9]{1,18}\Z")  # a callback, as the live feed names it
+
+
+def _call_id(body: dict[str, Any], callbacks: bool = False) -> Any:
+    """The calls row id (or, where ``callbacks``, a callback's ``acd-N``); 400 otherwise."""
     value = body.get("call_id")
+    if callbacks and isinstance(value, str) and CALLBACK_ID.match(value):
+        return value
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
@@ -135,15 +143,28 @@ class SupervisorApi:
         assert row is not None
         return row
 
-    def _queued(self, call_id: int) -> tuple[dict[str, Any], QueuedCall]:
-        """The call's row and its live ACD entry (404 when the ACD does not hold it)."""
-        row = self._call_row(call_id)
-        uniqueid = str(row.get("uniqueid") or "")
-        queued = self.ctx.call(lambda: defer.succeed(self.acd.by_uniqueid.get(uniqueid)))
+    def _queued(self, call_id: int | str) -> QueuedCall:
+        """The live ACD entry of a call: its calls row id (found by ``record_id``, else by the
+        row's uniqueid), or ``acd-N`` for a callback (which has no row); 404 for an unknown
+        call, 409 when the ACD no longer holds it."""
+        acd = self.acd
+        if isinstance(call_id, str):
+            queued = self.ctx.call(lambda: defer.succeed(acd.calls.get(int(call_id[4:]))))
+            if queued is None:
+                self._refused(404, f"no call {call_id}")
+        else:
+            queued = self.ctx.call(
+                lambda: defer.succeed(
+                    next((c for c in acd.calls.values() if c.record_id == call_id), None)
+                )
+            )
+            if queued is None:
+                uniqueid = str(self._call_row(call_id).get("uniqueid") or "")
+                queued = self.ctx.call(lambda: defer.succeed(acd.by_uniqueid.get(uniqueid)))
         if queued is None or queued.done:
             self._refused(409, f"call {call_id} is not in a queue")
         assert queued is not None
-        return row, queued
+        return queued
 
     def _audit(self, action: str, target: str, detail: dict[str, Any]) -> None:
         user = current_session().user
@@ -237,7 +258,7 @@ class SupervisorApi:
     @cherrypy.tools.json_out()
     def move(self) -> dict[str, Any]:
         body = json_object()
-        call_id = _call_id(body)
+        call_id = _call_id(body, callbacks=True)
         has_queue, has_agent = "queue" in body, "agent" in body
         if has_queue == has_agent:
             access.json_error(400, "name either a queue or an agent")
@@ -252,14 +273,14 @@ class SupervisorApi:
             queue = self.ctx.call(lambda: defer.succeed(_find_queue(acd, wanted)))
             if queue is None:
                 self._refused(404, f"no queue {wanted}")
-            _row, queued = self._queued(call_id)
+            queued = self._queued(call_id)
             source = queued.queue_id
             self._on_reactor(acd.move_waiting, queued, queue.id)
             detail: dict[str, Any] = {"from_queue": source, "to_queue": queue.id}
             answer: dict[str, Any] = {"call_id": call_id, "queue": queue.name}
         else:
             agent = self._agent(_agent_number(body))
-            _row, queued = self._queued(call_id)
+            queued = self._queued(call_id)
             source = queued.queue_id
             self._on_reactor(acd.offer_to, queued, agent.id)
             detail = {"from_queue": source, "to_agent": agent.number}

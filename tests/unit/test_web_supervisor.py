@@ -252,6 +252,31 @@ class SupervisorApiTests(WebTestCase):
         )
         self.assertIn(f'"to_queue": {sales.id}', audit[0][3])
 
+    async def test_move_a_waiting_callback_by_its_live_id(self) -> None:
+        await self._start()
+        sup = await self._as("sup")
+        other = self.agent("1002")
+        self.acd.login(other.id)
+        self.acd.pause(other.id, "break")
+        callback_id = await self.acd.schedule_callback("support", "13800138000", "Li")
+        assert callback_id is not None
+        queued = self.acd.callback(callback_id)
+        assert queued is not None
+        live_id = f"acd-{queued.id}"
+        for bad in ("acd-", "acd-1x", "ACD-1", f"{live_id} "):
+            r = await self.post(sup, "move", {"call_id": bad, "queue": "sales"})
+            self.assertEqual(r.status, 400, bad)
+        r = await self.post(sup, "move", {"call_id": "acd-99999", "queue": "sales"})
+        self.assertEqual(r.status, 404)
+        r = await self.post(sup, "hangup", {"call_id": live_id})
+        self.assertEqual(r.status, 400)  # a callback has no channel to hang up
+        r = await self.post(sup, "move", {"call_id": live_id, "queue": "sales"})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(queued.queue_id, self.acd.queue("sales").id)
+        self.assertTrue(self.acd.is_waiting(queued))
+        audit = await self._audit()
+        self.assertEqual([t for _, _, t, _ in audit], [f"call:{live_id}"])
+
     async def test_offer_a_waiting_call_to_a_named_agent(self) -> None:
         await self._start()
         sup = await self._as("sup")

@@ -245,7 +245,8 @@
         post("hangup", { call_id: c.id }, T.hangup + " " + who);
       }
     });
-    sel.disabled = move.disabled = !numeric || c.state !== "waiting";
+    var movable = numeric || /^acd-[0-9]+$/.test(String(c.id)); // a callback: acd-N
+    sel.disabled = move.disabled = !movable || c.state !== "waiting";
     hang.disabled = !numeric;
     var line1 = el("div", "sv-line"), line2 = el("div", "sv-line");
     line1.appendChild(sel);
