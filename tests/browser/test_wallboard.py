@@ -154,25 +154,25 @@ def test_hostile_queue_name_is_text(box: LiveBox, chrome: WebDriver) -> None:
 def test_chinese_and_small_screen(box: LiveBox, chrome: WebDriver) -> None:
     login(chrome, box.url, "sup")
     switch_language(chrome, box.url, "zh_CN")
-    chrome.get(box.url + "/wallboard")
-    assert chrome.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
-    within(5, "the feed", lambda: live(chrome), chrome)
-    support = box.ids["support"]
-    within(3, "the numbers", lambda: field(chrome, support, "answered") == "1", chrome)
-    # (the zh_CN strings come from /tmp/ccbox-zh/wallboard.json once merged into the catalog)
-    assert chrome.find_element(By.CSS_SELECTOR, ".wb-head h1").text == "大屏"
-    labels = chrome.find_elements(By.CSS_SELECTOR, f'[data-queue-id="{support}"] .wb-label')
-    assert [e.text for e in labels] == ["等待中", "最长等待", "服务水平"]
-    assert chip(chrome, f'[data-queue-id="{support}"]', "available") == "1"
-    state = chrome.find_element(By.CSS_SELECTOR, '#wb-totals [data-state="available"] span')
-    assert state.text == "空闲"  # the script's texts are translated too
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    chrome.save_screenshot(str(SHOTS / "wallboard-zh_CN.png"))
-    chrome.set_window_size(1366, 768)
     try:
+        chrome.get(box.url + "/wallboard")
+        assert chrome.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
+        within(5, "the feed", lambda: live(chrome), chrome)
+        support = box.ids["support"]
+        within(3, "the numbers", lambda: field(chrome, support, "answered") == "1", chrome)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        chrome.save_screenshot(str(SHOTS / "wallboard-zh_CN.png"))
+        chrome.set_window_size(1366, 768)
         width = chrome.execute_script("return document.documentElement.scrollWidth")
         assert width <= 1366, width  # nothing sticks out sideways on a small screen
         chrome.save_screenshot(str(SHOTS / "wallboard-1366.png"))
+        # (the zh_CN strings: /tmp/ccbox-zh/wallboard.json, once merged into the catalog)
+        assert chrome.find_element(By.CSS_SELECTOR, ".wb-head h1").text == "大屏"
+        labels = chrome.find_elements(By.CSS_SELECTOR, f'[data-queue-id="{support}"] .wb-label')
+        assert [e.text for e in labels] == ["等待中", "最长等待", "服务水平"]
+        assert chip(chrome, f'[data-queue-id="{support}"]', "available") == "1"
+        state = chrome.find_element(By.CSS_SELECTOR, '#wb-totals [data-state="available"] span')
+        assert state.text == "空闲"  # the script's texts are translated too
     finally:
         chrome.set_window_size(1920, 1080)
         switch_language(chrome, box.url, "en")
@@ -190,6 +190,31 @@ def switch_language(driver: WebDriver, base: str, code: str) -> None:
             == ("zh-CN" if code == "zh_CN" else "en")
         )
     )
+
+
+def test_admin_changes_the_colors(box: LiveBox, chrome: WebDriver) -> None:
+    chrome.get(box.url + "/")  # the supervisor logs out; the admin logs in
+    chrome.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").click()
+    WebDriverWait(chrome, 5).until(lambda d: "/login" in d.current_url)
+    login(chrome, box.url, "admin")
+    chrome.get(box.url + "/wallboard/settings")
+    form = chrome.find_element(By.ID, "wb-settings")
+    # a color input has no keyboard entry in headless Chromium: set its value as a picker would
+    chrome.execute_script(
+        "arguments[0].querySelector('[name=color_normal]').value = '#00ccff';", form
+    )
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    chrome.save_screenshot(str(SHOTS / "wallboard-settings.png"))
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(chrome, 5).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".flash"))
+    chrome.get(box.url + "/wallboard")
+    within(5, "the feed", lambda: live(chrome), chrome)
+    support = box.ids["support"]
+    waiting = chrome.find_element(
+        By.CSS_SELECTOR, f'[data-queue-id="{support}"] [data-field="waiting"]'
+    )
+    within(3, "the numbers", lambda: waiting.text == "0", chrome)
+    assert waiting.value_of_css_property("color") == "rgba(0, 204, 255, 1)"
 
 
 def test_connection_lost_shows(box: LiveBox, chrome: WebDriver) -> None:
