@@ -597,3 +597,45 @@ class SystemPageTests(AdminPagesCase):
         self.assertIn(" MB", page.body)
         self.assertIn("No DAHDI spans reported", page.body)
         self.assertIn("Not configured.", page.body)  # the test appliance has no AMI link
+
+    async def test_the_status_page_shows_the_ami_link_fastagi_sessions_and_trunk_channels(
+        self,
+    ) -> None:
+        from types import SimpleNamespace
+
+        from drivers.asterisk.agi.server import FastAGIFactory
+        from drivers.asterisk.callmodel import Call, CallModel, Channel
+
+        await self._start()
+        master = self.app.master
+        model = CallModel(lambda: 0.0, lambda _e: None)
+        names = ("DAHDI/1-1", "DAHDI/2-1", "PJSIP/1001-00000001", "DAHDI/3-1")
+        for n, name in enumerate(names):
+            ch = Channel(f"u{n}", "l1", name, 6, "", "", "", "", 0.0)
+            if n == 3:
+                ch.hungup_at = 5.0  # gone: not in use
+            model.channels[ch.uniqueid] = ch
+        model.calls["l1"] = Call("l1", 0.0, dict(model.channels))
+        factory = FastAGIFactory(None, {})
+        factory.sessions.update({object(), object()})  # type: ignore[arg-type]
+        factory.total, factory.refused = 7, 1
+        master.ami = SimpleNamespace(ready=lambda: True)  # type: ignore[assignment]
+        master.callmodel = model
+        master.fastagi = SimpleNamespace(  # type: ignore[assignment]
+            factory=factory, bind="127.0.0.1", port_number=4573
+        )
+        master.health.report("ami", "ok", "connected to 127.0.0.1:5038")
+        self.addCleanup(setattr, master, "ami", None)
+        self.addCleanup(setattr, master, "fastagi", None)
+        self.addCleanup(setattr, master, "callmodel", None)
+        b = await self.admin()
+        page = (await self.call(b.get, "/admin/system")).body
+        self.assertIn('class="health-ok">connected<', page)
+        self.assertIn("connected to 127.0.0.1:5038", page)
+        self.assertIn('<dd class="sessions-open">2</dd>', page)
+        self.assertIn("<dd>127.0.0.1:4573</dd>", page)
+        self.assertIn("<dt>DAHDI</dt><dd>2</dd>", page)
+        self.assertIn("<dt>PJSIP</dt><dd>1</dd>", page)
+        self.assertIn('<span class="chip">DAHDI/1-1</span>', page)
+        self.assertNotIn("DAHDI/3-1", page)
+        self.assertIn("<dt>Live calls</dt><dd>1</dd>", page)
