@@ -32,6 +32,7 @@ from recorder.disk_guard import RecordingAlarm
 
 if TYPE_CHECKING:
     from acd.service import ACD, Agent, QueuedCall
+    from appliance.db.acd_store import ACDQueue
     from appliance.eventbus import EventBus, Subscription
     from appliance.health import HealthRegistry
 
@@ -144,6 +145,7 @@ class LiveFeed:
         self._timer: Any = None
         self._health_timer: Any = None
         self._last_flush = 0.0
+        self._members: dict[int, frozenset[int]] = {}
         self.flushes = 0
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -178,12 +180,10 @@ class LiveFeed:
     # ---- events ---------------------------------------------------------------------------
 
     def _on_agent(self, event: st.AgentStateChanged) -> None:
+        # Cheap per event (a burst is thousands): which queues it touches is worked out
+        # once per flush.
         self._dirty_agents.add(event.agent_id)
         self._calls_dirty = True
-        acd = self.acd
-        agent = acd.agents.get(event.agent_id) if acd is not None else None
-        if acd is not None and agent is not None:
-            self._dirty_queues.update(q.id for q in acd.queues.values() if acd.serves(agent, q))
         self._schedule()
 
     def _on_queue(self, event: QueueStatsChanged) -> None:
@@ -195,6 +195,12 @@ class LiveFeed:
         self._dirty_queues.add(event.queue_id)
         self._calls_dirty = True
         self._schedule()
+
+    def load_notices(self, notices: Iterable[dict[str, Any]]) -> None:
+        """The current notices at start (from the database): in snapshots, not sent."""
+        for raw in notices:
+            notice = {k: _epoch(raw.get(k)) for k in NOTICE_FIELDS}
+            self.notices.setdefault(int(notice["id"]), notice)
 
     def _on_notice(self, event: NoticePosted) -> None:
         notice = {k: _epoch(event.notice.get(k)) for k in NOTICE_FIELDS}
@@ -263,6 +269,18 @@ class LiveFeed:
             "call_since": (call.answered_at or a.since) if call else None,
         }
 
+    def _serves(self, a: Agent, q: ACDQueue) -> bool:
+        """ACD.serves, with the queue's members as a set (kept per flush): the feed asks
+        for every agent and queue, and member lists can be long."""
+        members = self._members.get(q.id)
+        if members is None:
+            members = self._members[q.id] = frozenset(m for m, _penalty in q.members)
+        if a.id in members:
+            return True
+        return bool(q.requirements) and all(
+            a.skills.get(skill, 0) >= level for skill, level in q.requirements
+        )
+
     def queue_data(self, qid: int) -> dict[str, Any] | None:
         acd = self.acd
         if acd is None or qid not in acd.queues or qid not in acd.stats:
@@ -273,7 +291,7 @@ class LiveFeed:
         now = self.reactor.seconds()
         counts = {state: 0 for state in st.STATES}
         for a in acd.agents.values():
-            if acd.serves(a, q):
+            if self._serves(a, q):
                 counts[a.state] = counts.get(a.state, 0) + 1
         sl, avg = s.service_level, s.avg_wait_s
         return {
@@ -320,7 +338,7 @@ class LiveFeed:
         if acd is None or qid not in acd.queues:
             return frozenset()
         q = acd.queues[qid]
-        return frozenset(a.id for a in acd.agents.values() if acd.serves(a, q))
+        return frozenset(a.id for a in acd.agents.values() if self._serves(a, q))
 
     # ---- flushing -------------------------------------------------------------------------
 
@@ -328,6 +346,7 @@ class LiveFeed:
         """Render everything marked since the last flush; hand it to the listeners."""
         self._timer = None
         self._last_flush = self.reactor.seconds()
+        self._members = {}  # queues may have been edited since the last flush
         out: list[Message] = []
         acd = self.acd
         if acd is not None:
@@ -339,6 +358,9 @@ class LiveFeed:
                 a = acd.agents.get(aid)
                 if a is not None:
                     out.extend(self._flush_agent(a))
+                    self._dirty_queues.update(
+                        q.id for q in acd.queues.values() if self._serves(a, q)
+                    )
             queues, self._dirty_queues = self._dirty_queues, set()
             for qid in sorted(queues):
                 data = self.queue_data(qid)
@@ -428,6 +450,7 @@ class LiveFeed:
     def snapshot(self, viewer: Viewer) -> bytes:
         """The whole state this viewer may see, as one ``snapshot`` frame."""
         acd, now = self.acd, self.reactor.seconds()
+        self._members = {}
         agents: list[dict[str, Any]] = []
         queues: list[dict[str, Any]] = []
         calls: list[dict[str, Any]] = []

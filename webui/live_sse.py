@@ -248,5 +248,10 @@ class LiveEventsResource(resource.Resource):
         stream.write(first)
         return server.NOT_DONE_YET
 
-    def render_HEAD(self, request: Any) -> bytes:
-        return self._refuse(request, 405, "GET only")
+    def render(self, request: Any) -> Any:
+        if request.method != b"GET":  # HEAD too: a stream has no head without a body
+            for name, value in SECURITY_HEADERS.items():
+                request.setHeader(name.encode(), value.encode())
+            request.setHeader(b"Allow", b"GET")
+            return self._refuse(request, 405, "GET only")
+        return self.render_GET(request)

@@ -84,17 +84,7 @@ class WebService(service.Service):
         app = build_app(self.ctx)
         root = RootResource(cast(resource.Resource, wsgi.WSGIResource(reactor, self.pool, app)))
         root.putChild(b"static", cast(IResource, static.File(str(STATIC))))
-        master = self.master
-        self.feed = LiveFeed(reactor, master.bus, master.acd, master.health)
-        self.feed.start()
-        self.hub = LiveHub(reactor, self.feed, self.ctx.sessions)
-        self.hub.start()
-
-        def agent_of_user(user_id: int) -> int | None:
-            agent = master.acd.agent_of_user(user_id) if master.acd is not None else None
-            return agent.id if agent is not None else None
-
-        root.putChild(b"events", cast(IResource, LiveEventsResource(self.hub, agent_of_user)))
+        root.putChild(b"events", cast(IResource, self._live_events(reactor)))
         site = QuietSite(root)
         site.displayTracebacks = False
         cfg = self.master.config.web
@@ -104,6 +94,28 @@ class WebService(service.Service):
         self._purge = task.LoopingCall(self.ctx.sessions.purge)
         self._purge.clock = reactor
         self._purge.start(60, now=False)
+
+    def _live_events(self, reactor: Any) -> LiveEventsResource:
+        """The live feed on the bus, its hub of streams, and the ``/events`` resource."""
+        assert self.ctx is not None
+        master = self.master
+        feed = self.feed = LiveFeed(reactor, master.bus, master.acd, master.health)
+        feed.start()
+
+        def loaded(rows: list[Any]) -> None:
+            feed.load_notices(r.as_message() for r in rows)
+
+        notices = master.db.notices.current()  # in the snapshots after a restart
+        notices.addCallback(loaded)
+        notices.addErrback(lambda f: log.failure("current notices not loaded", f))
+        self.hub = LiveHub(reactor, feed, self.ctx.sessions)
+        self.hub.start()
+
+        def agent_of_user(user_id: int) -> int | None:
+            agent = master.acd.agent_of_user(user_id)
+            return agent.id if agent is not None else None
+
+        return LiveEventsResource(self.hub, agent_of_user)
 
     def stopService(self) -> defer.Deferred[None]:
         super().stopService()

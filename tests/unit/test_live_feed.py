@@ -7,6 +7,7 @@ SQLite database.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import json
@@ -334,3 +335,39 @@ def test_stop_unsubscribes_and_cancels_timers(db: DBConnector) -> None:
     rig.acd.pause(rig.ids["1001"], "break")
     rig.clock.advance(5)
     assert rig.flushes == []
+
+
+def test_notices_loaded_at_start_are_in_the_snapshot_only(db: DBConnector) -> None:
+    rig = Rig(db)
+    now = rig.clock.seconds()
+    rig.feed.load_notices(
+        [
+            {
+                "id": 9,
+                "text": "hi",
+                "level": "info",
+                "author": "sup",
+                "created_at": now,
+                "expires_at": dt.datetime.fromtimestamp(now + 60, dt.UTC),
+                "queue_id": None,
+            },
+        ]
+    )
+    assert rig.tick() == []
+    (notice,) = frame_data(rig.feed.snapshot(rig.agent("1001")))[1]["notices"]
+    assert (notice["id"], notice["expires_at"]) == (9, now + 60)
+    rig.clock.advance(61)
+    assert frame_data(rig.feed.snapshot(SUPERVISOR))[1]["notices"] == []  # expired
+
+
+def test_the_feeds_serving_rule_is_the_acds(db: DBConnector) -> None:
+    rig = Rig(db)
+    acd = rig.acd
+    other = acd.queues[rig.ids["other"]]
+    acd.queues[other.id] = dataclasses.replace(other, members=((rig.ids["1002"], 0),))
+    rig.feed.flush()  # a flush forgets the member sets it kept
+    assert rig.feed._serves(acd.agents[rig.ids["1002"]], acd.queues[other.id])
+    for q in acd.queues.values():
+        for a in acd.agents.values():
+            assert rig.feed._serves(a, q) == acd.serves(a, q), (a.number, q.name)
+    assert any(acd.serves(a, q) for q in acd.queues.values() for a in acd.agents.values())

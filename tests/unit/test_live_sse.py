@@ -414,3 +414,19 @@ class LiveSSETests(unittest.TestCase):
         await until(lambda: len(self.hub.streams) == live_sse.MAX_PER_SESSION, "the streams")
         extra = await self.connect(cookie)
         self.assertEqual(extra.status, 429)
+
+    async def test_other_methods_are_refused(self) -> None:
+        cookie = self.login(1, "supervisor")
+        for method in ("POST", "HEAD", "PUT"):
+            client = Client(
+                f"{method} /events HTTP/1.1\r\nHost: x\r\nCookie: ccbox_session={cookie}\r\n"
+                "Content-Length: 0\r\n\r\n".encode()
+            )
+            endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", self.port.getHost().port)
+            await endpoints.connectProtocol(endpoint, client)
+            self.clients.append(client)
+            await until(lambda c=client: b"\r\n\r\n" in c.raw, "the answer")
+            self.assertEqual(client.status, 405, method)
+            self.assertEqual(client.headers["allow"], "GET")
+            self.assertEqual(client.headers["x-frame-options"], "DENY")
+        self.assertEqual(self.hub.streams, set())
