@@ -87,6 +87,7 @@ class AgentsAdmin:
             name, department, device, status = self._fields(params)
             agent_id = self.ctx.call(self.store.add_agent, number, name, department, device, status)
             self._reload(agent_id)
+            f.audit(self.ctx, "agent.add", f"agent:{agent_id}", number=number, status=status)
             return i18n._("Agent {number} added.").format(number=number)
 
         f.finish("/admin/agents", work)
@@ -102,6 +103,16 @@ class AgentsAdmin:
                 self.store.update_agent, agent_id, name, department, device, status, user_id
             )
             self._reload(agent_id)
+            f.audit(
+                self.ctx,
+                "agent.save",
+                f"agent:{agent_id}",
+                name=name,
+                department=department,
+                device=device,
+                status=status,
+                user_id=user_id,
+            )
             return i18n._("Agent saved.")
 
         f.finish(f"/admin/agents/edit?id={agent_id}", work)
@@ -113,11 +124,13 @@ class AgentsAdmin:
         def work() -> str:
             if f.checkbox(params, "clear"):
                 self.ctx.call(self.store.set_pin, agent_id, None)
+                f.audit(self.ctx, "agent.pin", f"agent:{agent_id}", pin="cleared")
                 return i18n._("PIN cleared: this agent cannot log in from a phone.")
             pin = f.matching(params, "pin", i18n._("PIN"), PIN, i18n._("4 to 8 digits"), 8)
             if not pin:
                 raise f.FormError(i18n._("{field}: required.").format(field=i18n._("PIN")))
             self.ctx.call(self.store.set_pin, agent_id, pin)
+            f.audit(self.ctx, "agent.pin", f"agent:{agent_id}", pin="set")
             return i18n._("PIN set.")
 
         f.finish(f"/admin/agents/edit?id={agent_id}", work)
@@ -133,6 +146,7 @@ class AgentsAdmin:
             level = 0 if remove else f.integer(params, "level", i18n._("Level"), 1, 10)
             self.ctx.call(self.store.set_agent_skill, agent_id, skill_id, level)
             self._reload(agent_id)
+            f.audit(self.ctx, "agent.skill", f"agent:{agent_id}", skill_id=skill_id, level=level)
             return i18n._("Skill removed.") if remove else i18n._("Skill saved.")
 
         f.finish(f"/admin/agents/edit?id={agent_id}", work)
@@ -155,7 +169,8 @@ class AgentsAdmin:
             if not name:
                 raise f.FormError(i18n._("{field}: required.").format(field=i18n._("Skill")))
             description = f.text(params, "description", i18n._("Description"), 255)
-            self.ctx.call(self.ctx.master.db.skills.add, name, description)
+            skill = self.ctx.call(self.ctx.master.db.skills.add, name, description)
+            f.audit(self.ctx, "skill.add", f"skill:{skill.id}", name=name)
             return i18n._("Skill {name} created.").format(name=name)
 
         f.finish(back, work)
@@ -171,6 +186,9 @@ class AgentsAdmin:
             penalty = None if remove else f.integer(params, "penalty", i18n._("Penalty"), 0, 100)
             self.ctx.call(self.store.set_member, queue_id, agent_id, penalty)
             self._reload(agent_id)
+            f.audit(
+                self.ctx, "agent.member", f"agent:{agent_id}", queue_id=queue_id, penalty=penalty
+            )
             return i18n._("Membership removed.") if remove else i18n._("Membership saved.")
 
         f.finish(f"/admin/agents/edit?id={agent_id}", work)

@@ -62,8 +62,12 @@ class DidsAdmin:
             )
             if not number:
                 raise f.FormError(i18n._("{field}: required.").format(field=i18n._("Number")))
-            self.ctx.call(self.store.add_did, number, *self._values(params))
+            flow_id, description, record = self._values(params)
+            did_id = self.ctx.call(self.store.add_did, number, flow_id, description, record)
             log.info("{user} added the number {number}", user=self._who(), number=number)
+            f.audit(
+                self.ctx, "did.add", f"did:{did_id}", number=number, flow_id=flow_id, record=record
+            )
             return i18n._("Number {number} added.").format(number=number)
 
         f.finish("/admin/dids", work)
@@ -73,8 +77,10 @@ class DidsAdmin:
         did_id = f.target_id(params)
 
         def work() -> str:
-            self.ctx.call(self.store.update_did, did_id, *self._values(params))
+            flow_id, description, record = self._values(params)
+            self.ctx.call(self.store.update_did, did_id, flow_id, description, record)
             log.info("{user} changed number {id}", user=self._who(), id=did_id)
+            f.audit(self.ctx, "did.save", f"did:{did_id}", flow_id=flow_id, record=record)
             return i18n._("Number saved.")
 
         f.finish("/admin/dids", work)
@@ -87,6 +93,7 @@ class DidsAdmin:
             if not self.ctx.call(self.store.delete_did, did_id):
                 raise f.FormError(i18n._("That number no longer exists."))
             log.info("{user} deleted number {id}", user=self._who(), id=did_id)
+            f.audit(self.ctx, "did.delete", f"did:{did_id}")
             return i18n._("Number deleted.")
 
         f.finish("/admin/dids", work)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import cherrypy
 
@@ -18,6 +18,9 @@ from appliance.db.admin_store import AdminError
 from appliance.db.components import DuplicateError
 from webui import i18n
 from webui.access import current_session
+
+if TYPE_CHECKING:
+    from webui.context import WebContext
 
 T = TypeVar("T")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -99,6 +102,15 @@ def matching(
     if value and not pattern.fullmatch(value):
         raise FormError(f"{label}: {rule}")
     return value
+
+
+def audit(ctx: WebContext, action: str, target: str, **detail: Any) -> None:
+    """Write who changed what (``admin.<thing>.<verb>``) to the audit log: never a PIN or
+    a password, only that one was set."""
+    user = current_session().user
+    actor = user.username if user else "?"
+    ip = cherrypy.serving.request.remote.ip or ""
+    ctx.call(ctx.master.db.audit.add, actor, f"admin.{action}", target, detail, ip)
 
 
 def finish(back: str, work: Callable[[], str]) -> NoReturn:

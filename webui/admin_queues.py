@@ -155,6 +155,7 @@ class QueuesAdmin:
                 overflow_kind="hangup",
             )
             self._reload(q.id)
+            f.audit(self.ctx, "queue.add", f"queue:{q.id}", name=name, strategy=strategy)
             return i18n._("Queue {name} added.").format(name=name)
 
         f.finish("/admin/queues", work)
@@ -167,6 +168,7 @@ class QueuesAdmin:
             settings = queue_settings(params, queue_id)
             self.ctx.call(self.store.update_queue, queue_id, settings)
             self._reload(queue_id)
+            f.audit(self.ctx, "queue.save", f"queue:{queue_id}", **settings)
             return i18n._("Queue saved.")
 
         f.finish(f"/admin/queues/edit?id={queue_id}", work)
@@ -182,6 +184,9 @@ class QueuesAdmin:
             level = 0 if remove else f.integer(params, "min_level", i18n._("Minimum level"), 1, 10)
             self.ctx.call(self.store.set_queue_skill, queue_id, skill_id, level)
             self._reload(queue_id)
+            f.audit(
+                self.ctx, "queue.skill", f"queue:{queue_id}", skill_id=skill_id, min_level=level
+            )
             return i18n._("Requirement removed.") if remove else i18n._("Requirement saved.")
 
         f.finish(f"/admin/queues/edit?id={queue_id}", work)

@@ -133,6 +133,7 @@ class UsersAdmin:
                 role=role,
                 active=active,
             )
+            f.audit(self.ctx, "user.save", f"user:{user_id}", role=role, active=active)
             return i18n._("User {name} saved.").format(name=before.username)
 
         f.finish("/admin/users", work)
@@ -156,6 +157,7 @@ class UsersAdmin:
             self.ctx.call(AdminStore(db).reset_password, user_id, password)
             self.ctx.sessions.drop_user(user_id)
             log.info("{who} reset the password of {name}", who=self._who(), name=user.username)
+            f.audit(self.ctx, "user.password", f"user:{user_id}")
             return i18n._("Password of {name} reset.").format(name=user.username)
 
         f.finish("/admin/users", work)

@@ -173,6 +173,9 @@ class AgentPageTests(AdminPagesCase):
         self.assertEqual(new.device, "SIP/desk_3")
         with self.assertRaises(ACDError):
             self.acd.login(new.id)
+        rows = await self.db.audit.recent(target=f"agent:{new.id}")
+        self.assertEqual([r.action for r in rows], ["admin.agent.save", "admin.agent.add"])
+        self.assertEqual((rows[0].actor, rows[0].detail["status"]), ("admin", "on_leave"))
 
     async def test_bad_agent_values_give_a_message_and_change_nothing(self) -> None:
         await self._start()
@@ -293,6 +296,9 @@ class AgentPageTests(AdminPagesCase):
         self.assertEqual(await self.db.agents.check_pin("1002", "4321"), agent.id)
         await self.submit(b, edit, "/admin/agents/pin", {"id": str(agent.id), "clear": "1"})
         self.assertIsNone(await self.db.agents.check_pin("1002", "4321"))
+        pins = await self.db.audit.recent(action="admin.agent.pin")
+        self.assertEqual([r.detail for r in pins], [{"pin": "cleared"}, {"pin": "set"}])
+        self.assertNotIn("4321", str(await self.db.audit.recent()))
         # The web login: the one of 1001 cannot be given to 1002 too.
         agent_user = (await self.db.users.login_record("agent")).user.id
         form = {
@@ -545,6 +551,9 @@ class UserPageTests(AdminPagesCase):
         self.assertEqual(
             (await self.call(self.app.browser().login, "qa", "a brand new one")).status, 303
         )
+        audit = await self.db.audit.recent(target=f"user:{qa.id}")
+        self.assertEqual(audit[0].action, "admin.user.password")
+        self.assertNotIn("a brand new one", str(audit))
 
     async def test_the_last_active_admin_cannot_be_disabled_or_demoted(self) -> None:
         await self._start()
