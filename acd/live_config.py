@@ -3,8 +3,9 @@ memory and in the routing engine, without disturbing the calls in progress.
 
 - An agent's name, status, skills, memberships and linked login apply at once; a new skill
   or membership is routed at once (an available agent is offered a waiting call it now
-  serves). Its phone (``device``) changes at once unless a call is ringing or up on the old
-  one: then when that call is over.
+  serves). Its phone (``device``) changes at once when it is logged out, else when it logs
+  out: a logged-in agent may be on another desk phone (login from a phone), and its calls
+  ring the phone it is at.
 - An agent set on leave or resigned cannot log in (the ACD checks the status); one logged
   in is logged out at once when idle (available, paused, wrap-up), or when its call ends.
 - A queue's settings apply to the calls that join from now on (a holding call keeps its
@@ -81,11 +82,14 @@ class LiveConfig:
                 acd.router.set_skill(agent.id, skill_id, level)
         agent.skills = new_skills
         self._apply_members(agent.id, dict(members))
-        if agent.state in BUSY and row.device != agent.device:
+        if agent.state == st.LOGGED_OUT:
+            self.pending_device.pop(agent.id, None)
+            self._set_device(agent, row.device)
+        elif row.device != agent.device:
+            # Logged in, perhaps from another desk phone (its calls ring that one).
             self.pending_device[agent.id] = row.device
         else:
             self.pending_device.pop(agent.id, None)
-            self._set_device(agent, row.device)
         if row.status != "active" and agent.state != st.LOGGED_OUT:
             if agent.state in BUSY:
                 self.pending_logout.add(agent.id)
@@ -123,9 +127,8 @@ class LiveConfig:
         agent = self.acd.agents.get(event.agent_id)
         if agent is None:
             return
-        device = self.pending_device.pop(agent.id, None)
-        if device is not None:
-            self._set_device(agent, device)
+        if event.new == st.LOGGED_OUT and agent.id in self.pending_device:
+            self._set_device(agent, self.pending_device.pop(agent.id))
         if agent.id in self.pending_logout and event.new != st.LOGGED_OUT:
             self.pending_logout.discard(agent.id)
             if agent.status != "active":

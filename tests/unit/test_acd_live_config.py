@@ -168,3 +168,24 @@ def test_a_new_agent_is_added_to_the_running_acd(db: DBConnector) -> None:
     offer = offer_of(call)
     assert isinstance(offer, Offer) and offer.agents[0].number == "1009"
     assert acd.by_device["PJSIP/1009"].id == new
+
+
+def test_a_logged_in_agent_keeps_the_phone_it_is_at_until_it_logs_out(db: DBConnector) -> None:
+    ids = seed(db)
+    acd, _clock, _ = start(db)
+    live, store = LiveConfig(acd), AdminStore(db)
+    acd.login(ids["1001"], "PJSIP/2222")  # logged in from another desk
+    agent = acd.agents[ids["1001"]]
+    resolved(store.update_agent(ids["1001"], "Renamed", "", "PJSIP/1001", "active", None))
+    resolved(live.reload_agent(ids["1001"]))
+    assert (agent.name, agent.device, acd.by_device["PJSIP/2222"]) == (
+        "Renamed",
+        "PJSIP/2222",
+        agent,
+    )
+    resolved(store.update_agent(ids["1001"], "Renamed", "", "PJSIP/3001", "active", None))
+    resolved(live.reload_agent(ids["1001"]))
+    assert agent.device == "PJSIP/2222"
+    acd.logout(ids["1001"])
+    assert agent.device == "PJSIP/3001" and acd.by_device["PJSIP/3001"] is agent
+    assert "PJSIP/2222" not in acd.by_device
