@@ -42,22 +42,6 @@ TOPICS = ("all", "wallboard")
 LAST_ID_MAX = 64
 
 
-def live_session(store: SessionStore, session_id: str, touch: bool) -> Session | None:
-    """The logged-in session for ``session_id`` without creating one (a stream must not
-    mint anonymous sessions). The store's lock is held for a dict look-up only, so the
-    reactor thread may take it."""
-    with store._lock:
-        s = store._sessions.get(session_id)
-        if s is None or s.user is None:
-            return None
-        now = store.clock()
-        if now - s.last_seen > store.idle_seconds:
-            return None
-        if touch:
-            s.last_seen = now
-        return s
-
-
 class Stream:
     """One connected browser tab: a streaming producer (pause/resume/stopProducing)."""
 
@@ -188,7 +172,10 @@ class LiveHub:
     def heartbeat(self) -> None:
         now = self.reactor.seconds()
         for s in list(self.streams):
-            if live_session(self.sessions, s.session.id, touch=False) is not s.session:
+            # An open wallboard (the TV on the wall) keeps its login alive; other pages
+            # count as activity only when they connect.
+            touch = s.viewer.wallboard
+            if self.sessions.peek(s.session.id, touch=touch) is not s.session:
                 s.close()
             elif s.paused_at is not None:
                 if now - s.paused_at > STALLED_S:
@@ -217,7 +204,7 @@ class LiveEventsResource(resource.Resource):
         session = None
         if raw:
             try:
-                session = live_session(self.hub.sessions, raw.decode("ascii"), touch=True)
+                session = self.hub.sessions.peek(raw.decode("ascii"), touch=True)
             except UnicodeDecodeError:
                 session = None
         if session is None or session.user is None:

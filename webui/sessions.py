@@ -68,6 +68,21 @@ class SessionStore:
                     self._drop_oldest_anonymous()
             return self._new(), True
 
+    def peek(self, session_id: str, touch: bool = False) -> Session | None:
+        """The live, logged-in session ``session_id``, never creating one (a live-events
+        stream must not mint anonymous sessions); ``touch`` counts as activity. The lock is
+        held for a dict look-up only, so the reactor thread may call this."""
+        with self._lock:
+            s = self._sessions.get(session_id)
+            if s is None or s.user is None:
+                return None
+            now = self.clock()
+            if now - s.last_seen > self.idle_seconds:
+                return None
+            if touch:
+                s.last_seen = now
+            return s
+
     def rotate(self, old: Session, user: SessionUser | None) -> Session:
         """A new id (and CSRF token) for a login or logout; the old id stops working."""
         with self._lock:

@@ -397,6 +397,20 @@ class LiveSSETests(unittest.TestCase):
         self.assertFalse(sup.finished)
         self.assertEqual(len(self.hub.streams), 1)
 
+    async def test_an_open_wallboard_keeps_its_login_alive_other_pages_do_not(self) -> None:
+        wall = await self.stream(1, "supervisor", "/events?topics=wallboard")
+        console = await self.stream(3, "supervisor")
+        by_user = {s.session.user.id: s.session for s in self.hub.streams if s.session.user}
+        wall_session, console_session = by_user[1], by_user[3]
+        wall_session.last_seen = console_session.last_seen = self.sessions.clock() - 100
+        self.hub.heartbeat()
+        self.assertGreater(wall_session.last_seen, self.sessions.clock() - 5)
+        self.assertLess(console_session.last_seen, self.sessions.clock() - 50)
+        self.sessions.idle_seconds = 60  # the console's login is now idle past the limit
+        self.hub.heartbeat()
+        await until(lambda: console.finished, "the end of the idle console's stream")
+        self.assertFalse(wall.finished)
+
     async def test_a_client_that_leaves_is_forgotten_and_stop_closes_the_rest(self) -> None:
         leaving = await self.stream(1, "supervisor")
         staying = [await self.stream(4, "qa"), await self.stream(2, "agent")]
