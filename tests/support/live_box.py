@@ -49,13 +49,15 @@ Event = dict[str, Any]
 class SimProcess:
     """The simulator subprocess: commands in, reports collected by a reader thread."""
 
-    def __init__(self, conf: Path) -> None:
+    def __init__(self, conf: Path, log: Path) -> None:
+        self.log = log
+        self._log_file = log.open("w")  # a file, not a pipe nobody reads: it never blocks
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.support.sim_driver", "--config", str(conf)],
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self._log_file,
             text=True,
             bufsize=1,
         )
@@ -107,7 +109,7 @@ class SimProcess:
             return self.events[-n:]
 
     def stderr(self) -> str:
-        return self.proc.stderr.read() if self.proc.stderr and self.proc.poll() is not None else ""
+        return self.log.read_text(errors="replace")[-4000:]
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -117,6 +119,7 @@ class SimProcess:
             except (AssertionError, OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait()
+        self._log_file.close()
 
 
 def _headers(event: Event) -> dict[str, str]:
@@ -138,6 +141,20 @@ class LiveBox:
         self.url = f"http://127.0.0.1:{self.port}"
         self._calls = itertools.count(1)
         self._browsers: dict[str, tuple[Browser, str]] = {}
+        # ccboxd logs to a pipe: read it all along, or a chatty test fills it and blocks it
+        self.daemon_lines: list[str] = []
+        self._drain = threading.Thread(target=self._read_daemon, daemon=True)
+        self._drain.start()
+
+    def _read_daemon(self) -> None:
+        out = self.daemon.proc.stdout
+        if out is not None:
+            for line in out:
+                self.daemon_lines.append(line)
+
+    def daemon_log(self) -> str:
+        """What ccboxd has logged so far."""
+        return "".join(self.daemon_lines)
 
     # ---- the web side ---------------------------------------------------------------------
 
@@ -314,7 +331,7 @@ def live_box(
             seed(db, ids)
 
     migrate_and_seed(config, seed_all)
-    sim = SimProcess(config.path)
+    sim = SimProcess(config.path, tmp / "simulator.log")
     try:
         sim.wait(lambda e: e["event"] == "listening", 30, "the simulator's AMI port")
         with running_daemon(config.path, tmp) as daemon:
