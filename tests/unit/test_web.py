@@ -143,7 +143,10 @@ class RoleTests(WebTestCase):
             r = await self.call(b.get, "/api/me")
             self.assertEqual(r.json()["role"], USERS[name][0])
             status = (await self.call(b.get, "/api/status")).json()
-            self.assertEqual({p["name"] for p in status["parts"]}, {"db", "acd", "recorder", "recording-upkeep", "web"})
+            self.assertEqual(
+                {p["name"] for p in status["parts"]},
+                {"db", "acd", "recorder", "recording-upkeep", "web"},
+            )
             self.assertEqual(status["overall"], "ok")
 
 
