@@ -31,6 +31,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from acd import agent_state as st
+from acd.day_rollover import DayRollover
 from acd.route import Router, strategy_code
 from acd.stats import AgentStats, QueueStats, QueueStatsChanged
 from appliance.db.acd_store import ACDQueue, CallbackRow
@@ -161,7 +162,11 @@ def _utc(ts: float) -> dt.datetime:
 class ACD(service.Service):
     name = "acd"
 
-    def __init__(self, reactor: Any, db: DBConnector, bus: EventBus) -> None:
+    def __init__(
+        self, reactor: Any, db: DBConnector, bus: EventBus, *, daily_reset: bool = False
+    ) -> None:
+        """``daily_reset``: the day's counters start again at local midnight (the daemon's
+        ACD; tests that run hours of virtual time keep one long day)."""
         self.reactor = reactor
         self.db = db
         self.bus = bus
@@ -187,12 +192,26 @@ class ACD(service.Service):
         ] = {}  # channel Uniqueid -> agent on that call  # caller Uniqueid -> queue it left
         self.callback_retry_s = 120.0
         self.callback_max_attempts = 3
+        self.rollover = DayRollover(reactor, self.new_day) if daily_reset else None
 
     # ---- lifecycle ------------------------------------------------------------------------
 
     def startService(self) -> defer.Deferred[None]:
         super().startService()
-        return defer.ensureDeferred(self._load())
+        d = defer.ensureDeferred(self._load())
+        if self.rollover is not None:
+            d.addCallback(lambda _: self.rollover.start() if self.rollover else None)
+        return d
+
+    def new_day(self) -> None:
+        """Midnight: every queue's and agent's day counters start again; the callers
+        waiting and the agents' states stay."""
+        for s in self.stats.values():
+            s.new_day()
+        for agent in self.agents.values():
+            agent.stats = AgentStats()
+        for queue_id in self.stats:
+            self._publish_stats(queue_id)
 
     async def _load(self) -> None:
         agents, queues = await self.db.acd.load()
@@ -244,6 +263,8 @@ class ACD(service.Service):
 
     def stopService(self) -> defer.Deferred[None]:
         super().stopService()
+        if self.rollover is not None:
+            self.rollover.stop()
         for call in list(self.calls.values()):
             if call.timer is not None and call.timer.active():
                 call.timer.cancel()

@@ -35,6 +35,12 @@ class QueueStats:
     waiting: int = 0
     longest_wait_s: float = 0.0
 
+    def new_day(self) -> None:
+        """Midnight: the day's counters start again; the callers waiting stay."""
+        self.offered = self.answered = self.answered_in_sl = 0
+        self.abandoned = self.abandoned_after_sl = self.overflowed = self.callbacks = 0
+        self.wait_answered_s = self.talk_s = 0.0
+
     def answer(self, waited_s: float) -> None:
         self.answered += 1
         self.wait_answered_s += waited_s

@@ -63,7 +63,7 @@ class ApplianceMaster(service.MultiService):
         )
         self.db.setServiceParent(self)
         # The ACD loads agents and queues before the switch can send the first call.
-        self.acd = ACD(reactor, self.db, self.bus)
+        self.acd = ACD(reactor, self.db, self.bus, daily_reset=True)
         self.acd.setServiceParent(self)
         # The IVR: flows, prompts and voicemail, shared by every call and the web UI.
         prompts = PromptLibrary(config.data_dir / "prompts", reactor)

@@ -16,7 +16,9 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 
 from acd import agent_state as st
+from acd.day_rollover import seconds_to_midnight
 from acd.service import ACD, ACDError, Offer, Overflow, QueuedCall
+from acd.stats import QueueStatsChanged
 from appliance.cli import resolved
 from appliance.db import model
 from appliance.db.connector import DBConnector
@@ -410,3 +412,37 @@ def test_transfers_redirect_the_caller_or_start_an_attended_transfer(db: DBConne
     assert said == "transferred to queue backup"
     assert switch.redirected == [("DAHDI/1-1", "ccbox-transfer-queue", str(ids["backup"]))]
     assert call.transferred and acd.last_queue_of("u1") == ids["support"]
+
+
+def test_at_midnight_the_day_counters_start_again_and_waiting_callers_stay(
+    db: DBConnector,
+) -> None:
+    ids = seed(db)
+    clock = Clock()
+    t0 = 1_795_353_000.0
+    clock.advance(t0 + seconds_to_midnight(t0) - 30)  # half a minute before local midnight
+    bus = EventBus()
+    published: list[object] = []
+    bus.subscribe(object, published.append)
+    acd = ACD(clock, db, bus, daily_reset=True)
+    resolved(acd.startService())
+    acd.login(ids["1001"])
+    answered = acd.join(ids["support"], "13800138000", "u1")
+    offer_of(answered)
+    acd.answered(answered, "PJSIP/1001")
+    waiting = acd.join(ids["support"], "13900139000", "u2")  # nobody free: it waits
+    assert acd.stats[ids["support"]].answered == 1
+    assert acd.rollover is not None and acd.rollover._call is not None
+    del published[:]
+    assert acd.rollover._call.getTime() - clock.seconds() == 30
+    clock.advance(30)
+    stats = acd.stats[ids["support"]]
+    assert (stats.offered, stats.answered, stats.abandoned) == (0, 0, 0)
+    assert stats.waiting == 1 and waiting.id in acd.calls
+    assert acd.agents[ids["1001"]].state == st.ON_CALL  # states are not a day's counters
+    snaps = [e.stats for e in published if isinstance(e, QueueStatsChanged)]
+    [snap] = [x for x in snaps if x["queue_id"] == ids["support"]]
+    assert snap["answered"] == 0 and snap["waiting"] == 1
+    assert acd.rollover._call is not None  # the next midnight is scheduled
+    resolved(acd.stopService())
+    assert acd.rollover._call is None
