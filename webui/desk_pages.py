@@ -19,7 +19,7 @@ from twisted.internet import defer
 from acd.agent_state import PAUSE_REASONS
 from appliance.db.desk_store import DISPOSITIONS, MAX_NOTES
 from appliance.db.notice_store import LEVELS, MAX_MINUTES, MAX_TEXT
-from webui import i18n
+from webui import i18n, labels
 from webui.access import page
 from webui.acd_api import TRANSFER_KINDS
 from webui.context import WebContext
@@ -31,22 +31,8 @@ _ = i18n._
 def _labels() -> dict[str, dict[str, str]]:
     """The translated names of the codes the desk shows (states, reasons, dispositions)."""
     return {
-        "states": {
-            "logged_out": _("Logged out"),
-            "available": _("Ready"),
-            "ringing": _("Ringing"),
-            "on_call": _("On a call"),
-            "wrap_up": _("Wrap-up"),
-            "paused": _("Paused"),
-        },
-        "reasons": {
-            "break": _("Break"),
-            "lunch": _("Lunch"),
-            "training": _("Training"),
-            "meeting": _("Meeting"),
-            "after_call_work": _("After-call work"),
-            "missed_calls": _("Missed calls"),
-        },
+        "states": labels.agent_states(),
+        "reasons": labels.pause_reasons(),
         "dispositions": {
             "resolved": _("Resolved"),
             "follow_up": _("Follow-up needed"),

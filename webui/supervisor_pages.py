@@ -13,7 +13,7 @@ from typing import Any
 from twisted.internet import defer
 
 from acd.agent_state import PAUSE_REASONS
-from webui import i18n
+from webui import i18n, labels
 from webui.access import current_session, page
 from webui.context import WebContext
 from webui.render import render
@@ -25,22 +25,8 @@ _ = i18n._
 def console_texts() -> dict[str, Any]:
     """What supervisor.js shows, translated (the script has no strings of its own)."""
     return {
-        "states": {
-            "logged_out": _("Logged out"),
-            "available": _("Ready"),
-            "ringing": _("Ringing"),
-            "on_call": _("On a call"),
-            "wrap_up": _("Wrap-up"),
-            "paused": _("Paused"),
-        },
-        "reasons": {
-            "break": _("Break"),
-            "lunch": _("Lunch"),
-            "training": _("Training"),
-            "meeting": _("Meeting"),
-            "after_call_work": _("After-call work"),
-            "missed_calls": _("Missed calls"),
-        },
+        "states": labels.agent_states(),
+        "reasons": labels.pause_reasons(),
         "call_states": {
             "waiting": _("Waiting"),
             "ringing": _("Ringing"),

@@ -4,8 +4,9 @@ settings, agent states and state events, the black and red number lists."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -79,6 +80,55 @@ class NumberEntry:
     note: str
 
 
+def acd_agent_of(
+    r: Any, skills: Iterable[tuple[int, int]], state: str = "logged_out", reason: str = ""
+) -> ACDAgent:
+    """An ``agents`` row, its (skill id, level) pairs and its last state, as the ACD holds it."""
+    return ACDAgent(
+        r.id,
+        r.number,
+        r.name,
+        r.device,
+        r.status,
+        r.pin_hash,
+        tuple(sorted((int(s), int(lv)) for s, lv in skills)),
+        state,
+        reason,
+        user_id=r.user_id,
+    )
+
+
+def acd_queue_of(
+    r: Any, needs: Iterable[tuple[int, int]], members: Iterable[tuple[int, int]]
+) -> ACDQueue:
+    """A ``queues`` row, its (skill id, minimum level) needs and (agent id, penalty) members,
+    as the ACD holds it."""
+    return ACDQueue(
+        r.id,
+        r.name,
+        r.display_name,
+        r.strategy,
+        r.service_level_s,
+        r.max_wait_s,
+        r.wrapup_s,
+        r.ring_timeout_s,
+        r.max_len,
+        r.overflow_queue_id,
+        r.auto_pause_misses,
+        tuple(sorted((int(s), int(lv)) for s, lv in needs)),
+        tuple(sorted((int(a), int(p)) for a, p in members)),
+        r.overflow_kind,
+        r.overflow_target,
+        bool(r.join_empty),
+        r.announce_every_s,
+        bool(r.announce_position),
+        r.moh_class,
+        r.callback_key,
+        r.voicemail_key,
+        bool(r.record_calls),
+    )
+
+
 class ACDStore(_Component):
     def load(self) -> defer.Deferred[tuple[list[ACDAgent], list[ACDQueue]]]:
         def thd(conn: Connection) -> tuple[list[ACDAgent], list[ACDQueue]]:
@@ -93,17 +143,7 @@ class ACDStore(_Component):
                 for r in conn.execute(sa.select(st.c.agent_id, st.c.state, st.c.reason))
             }
             agents = [
-                ACDAgent(
-                    r.id,
-                    r.number,
-                    r.name,
-                    r.device,
-                    r.status,
-                    r.pin_hash,
-                    tuple(sorted(skills.get(r.id, ()))),
-                    *states.get(r.id, ("logged_out", "")),
-                    user_id=r.user_id,
-                )
+                acd_agent_of(r, skills.get(r.id, ()), *states.get(r.id, ("logged_out", "")))
                 for r in conn.execute(a.select().order_by(a.c.id))
             ]
             q, qs = model.queues, model.queue_skills
@@ -119,30 +159,7 @@ class ACDStore(_Component):
             ):
                 members.setdefault(queue_id, []).append((agent_id, penalty))
             queues = [
-                ACDQueue(
-                    r.id,
-                    r.name,
-                    r.display_name,
-                    r.strategy,
-                    r.service_level_s,
-                    r.max_wait_s,
-                    r.wrapup_s,
-                    r.ring_timeout_s,
-                    r.max_len,
-                    r.overflow_queue_id,
-                    r.auto_pause_misses,
-                    tuple(sorted(needs.get(r.id, ()))),
-                    tuple(sorted(members.get(r.id, ()))),
-                    r.overflow_kind,
-                    r.overflow_target,
-                    bool(r.join_empty),
-                    r.announce_every_s,
-                    bool(r.announce_position),
-                    r.moh_class,
-                    r.callback_key,
-                    r.voicemail_key,
-                    bool(r.record_calls),
-                )
+                acd_queue_of(r, needs.get(r.id, ()), members.get(r.id, ()))
                 for r in conn.execute(q.select().order_by(q.c.id))
             ]
             return agents, queues

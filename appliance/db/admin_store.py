@@ -17,7 +17,7 @@ from twisted.internet import defer
 
 from appliance import passwords
 from appliance.db import model
-from appliance.db.acd_store import ACDAgent, ACDQueue
+from appliance.db.acd_store import ACDAgent, ACDQueue, acd_agent_of, acd_queue_of
 from appliance.db.components import DuplicateError, _Component, _insert, utcnow
 
 # The queue columns an admin edits (all but id, name and created_at).
@@ -306,18 +306,7 @@ class AdminStore(_Component):
             members = conn.execute(
                 sa.select(qm.c.queue_id, qm.c.penalty).where(qm.c.agent_id == agent_id)
             ).all()
-            agent = ACDAgent(
-                r.id,
-                r.number,
-                r.name,
-                r.device,
-                r.status,
-                r.pin_hash,
-                tuple(sorted((int(s), int(lv)) for s, lv in skills)),
-                "logged_out",
-                "",
-                user_id=r.user_id,
-            )
+            agent = acd_agent_of(r, skills)
             return agent, sorted((int(q), int(p)) for q, p in members)
 
         return self.db.run(thd)
@@ -335,30 +324,7 @@ class AdminStore(_Component):
             members = conn.execute(
                 sa.select(qm.c.agent_id, qm.c.penalty).where(qm.c.queue_id == queue_id)
             ).all()
-            return ACDQueue(
-                r.id,
-                r.name,
-                r.display_name,
-                r.strategy,
-                r.service_level_s,
-                r.max_wait_s,
-                r.wrapup_s,
-                r.ring_timeout_s,
-                r.max_len,
-                r.overflow_queue_id,
-                r.auto_pause_misses,
-                tuple(sorted((int(s), int(lv)) for s, lv in needs)),
-                tuple(sorted((int(a), int(p)) for a, p in members)),
-                r.overflow_kind,
-                r.overflow_target,
-                bool(r.join_empty),
-                r.announce_every_s,
-                bool(r.announce_position),
-                r.moh_class,
-                r.callback_key,
-                r.voicemail_key,
-                bool(r.record_calls),
-            )
+            return acd_queue_of(r, needs, members)
 
         return self.db.run(thd)
 
