@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from appliance.cli import resolved
 from tests.support.appliance import prepare
@@ -84,11 +85,18 @@ def test_put_an_agent_on_leave_through_the_form_in_chinese(box: str, chrome: Web
     login(chrome, box)
     chrome.get(box + "/admin/agents/edit?id=1")
     Select(chrome.find_element(By.CSS_SELECTOR, "select[name=locale]")).select_by_value("zh_CN")
+    old = chrome.find_element(By.TAG_NAME, "html")
     chrome.find_element(By.CSS_SELECTOR, "form[action='/locale'] button").click()
+    # the page is replaced: wait for the new one before touching its form
+    WebDriverWait(chrome, 10).until(staleness_of(old))
+    WebDriverWait(chrome, 10).until(
+        lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
+    )
     form = chrome.find_element(By.CSS_SELECTOR, "form[action='/admin/agents/save']")
     Select(form.find_element(By.NAME, "status")).select_by_value("on_leave")
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    assert chrome.find_elements(By.CSS_SELECTOR, "p.flash")
+    WebDriverWait(chrome, 10).until(staleness_of(form))
+    WebDriverWait(chrome, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "p.flash"))
     selected = Select(
         chrome.find_element(
             By.CSS_SELECTOR, "form[action='/admin/agents/save'] select[name=status]"
