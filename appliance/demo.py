@@ -85,16 +85,25 @@ def prepare(data_dir: Path, port: int | None) -> config_mod.Config:
     return config
 
 
-def seed(config: config_mod.Config) -> str | None:
-    """Seed an empty database; return the new admin password (None when one existed)."""
+# The demo's logins besides the admin: (user name, role, display name, agent number or "").
+DEMO_USERS = [
+    ("supervisor", "supervisor", "Demo supervisor 班长", ""),
+    ("qa", "qa", "Demo QA 质检", ""),
+    ("agent1001", "agent", "Li Wei 李伟", "1001"),
+]
+
+
+def seed(config: config_mod.Config) -> dict[str, str]:
+    """Seed an empty database; return the logins made now (user name -> password: only
+    their hashes are stored), none when the database was seeded before."""
     from appliance.cli import open_db, resolved
 
     db = open_db(config)
     try:
-        admin_password = None
+        logins: dict[str, str] = {}
         if resolved(db.users.count("admin")) == 0:
-            admin_password = passwords.generate_password()
-            resolved(db.users.add("admin", admin_password, "admin", "Administrator"))
+            logins["admin"] = passwords.generate_password()
+            resolved(db.users.add("admin", logins["admin"], "admin", "Administrator"))
         if not resolved(db.skills.list_all()):
             skill_ids = {name: resolved(db.skills.add(name, desc)).id for name, desc in SKILLS}
             for number, name, dept, levels in AGENTS:
@@ -114,9 +123,23 @@ def seed(config: config_mod.Config) -> str | None:
             _seed_ivr(db)
         if not resolved(db.qa.list_forms()):
             _seed_qa(db)
-        return admin_password
+        if "admin" in logins:
+            _seed_users(db, logins)
+        return logins
     finally:
         resolved(db.stopService())
+
+
+def _seed_users(db: Any, logins: dict[str, str]) -> None:
+    """A supervisor for the wallboard and console, a QA user, and agent 1001's desk login."""
+    from appliance.cli import resolved
+
+    agents = {a.number: a.id for a in resolved(db.agents.list_all())}
+    for name, role, display, agent in DEMO_USERS:
+        logins[name] = passwords.generate_password()
+        user = resolved(db.users.add(name, logins[name], role, display))
+        if agent in agents:
+            resolved(db.agents.link_user(agents[agent], user.id))
 
 
 def _seed_ivr(db: Any) -> None:
@@ -201,11 +224,11 @@ def main(
 
     reactor: Any = _reactor
     config = prepare(data_dir, port)
-    admin_password = seed(config)
+    logins = seed(config)
     url = f"http://127.0.0.1:{config.web.port}/"
-    if admin_password is not None:
-        # Printed once: only its hash is stored.
-        print(f"ccbox demo: admin login is  admin / {admin_password}  (shown only this once)")
+    for name, password in logins.items():
+        # Printed once: only the hashes are stored.
+        print(f"ccbox demo: {name} login is  {name} / {password}  (shown only this once)")
     print(f"ccbox demo: web UI on {url} (data in {config.data_dir}); Ctrl-C stops it", flush=True)
 
     result: dict[str, Any] = {"daemon": "failed", "web": None}

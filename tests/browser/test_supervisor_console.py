@@ -18,6 +18,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from appliance.cli import resolved
+from drivers.asterisk.confgen import SPY_OPTIONS
 from tests.support.chromium import headless_chromium, login
 from tests.support.http import Browser
 from tests.support.live_box import LiveBox, live_box
@@ -163,6 +164,10 @@ def test_console_shows_the_center_live_and_spies_on_a_call(box: LiveBox, chrome:
     )
     assert sorted((ch["name"].split("-")[0], ch["exten"]) for ch in spies) == sorted(
         (phone, mode) for mode, phone in PHONES.items()
+    )
+    # each spy runs ChanSpy on the agent's channel with its mode's options (confgen's table)
+    assert sorted((ch["exten"], ch["application"], ch["appdata"]) for ch in spies) == sorted(
+        (mode, "ChanSpy", f"{agent_channel},{SPY_OPTIONS[mode]}") for mode in PHONES
     )
     # Listen on an agent who is not on a call: the buttons are disabled there.
     assert (

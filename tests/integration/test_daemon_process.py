@@ -96,7 +96,7 @@ def test_daemon_reports_a_busy_port_and_exits(tmp_path: Path) -> None:
     assert "cannot start" in proc.stdout and "Address already in use" in proc.stdout
 
 
-def test_headless_demo_reports_json_and_prints_the_admin_login_once(tmp_path: Path) -> None:
+def test_headless_demo_reports_json_and_prints_the_logins_once(tmp_path: Path) -> None:
     data = tmp_path / "demo-data"
     cmd = [
         str(BIN / "ccbox"),
@@ -143,13 +143,15 @@ def test_headless_demo_reports_json_and_prints_the_admin_login_once(tmp_path: Pa
     assert 0 < report["occupancy"] <= 1 and 0 <= report["service_level"] <= 1, report
     assert 0 <= report["avg_wait_s"] < 8, report
     assert "AMI ready" in first.stdout and "Traceback" not in first.stdout + first.stderr
-    login_lines = [line for line in first.stdout.splitlines() if "admin login is" in line]
-    assert len(login_lines) == 1
-    password = login_lines[0].split("admin / ")[1].split()[0]
-    assert password not in (data / "ccbox.sqlite").read_bytes().decode("latin-1")
+    login_lines = [line for line in first.stdout.splitlines() if " login is " in line]
+    logins = dict(line.split(" login is  ")[1].split()[0:3:2] for line in login_lines)
+    # the admin, and a supervisor, a QA user and agent 1001's desk to run the center with
+    assert list(logins) == ["admin", "supervisor", "qa", "agent1001"], login_lines
+    stored = (data / "ccbox.sqlite").read_bytes().decode("latin-1")
+    assert not [p for p in logins.values() if p in stored]
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0
-    assert "admin login is" not in second.stdout
+    assert " login is " not in second.stdout
     assert (data / "ccbox.conf").exists() and (data / "recordings").is_dir()
 
 

@@ -168,6 +168,8 @@ class Driver(LineReceiver):
                     "exten": ch.exten,
                     "caller_number": ch.caller_num,
                     "bridged": ch.bridge is not None,
+                    "application": ch.application,
+                    "appdata": ch.appdata,
                 }
                 for ch in self.sim.switch.channels.values()
                 if ch.alive
