@@ -48,13 +48,14 @@ def main() -> int:
         text=True,
     )
     assert demo.stdout is not None
-    password = ""
+    logins: dict[str, str] = {}
     for line in demo.stdout:
-        m = re.search(r"admin login is\s+admin / (\S+)", line)
+        m = re.search(r"(\S+) login is\s+\S+ / (\S+)", line)
         if m:
-            password = m.group(1)
+            logins[m.group(1)] = m.group(2)
         if "ccboxd ready" in line:
             break
+    password = logins.get("admin", "")
     opts = webdriver.ChromeOptions()
     for flag in (
         "--headless",
@@ -87,6 +88,23 @@ def main() -> int:
         time.sleep(0.5)
         driver.get(base + "/")
         driver.save_screenshot(str(OUT / "dashboard-zh_CN.png"))
+        # The live pages, once simulated calls are flowing (the demo's other logins).
+        time.sleep(15)
+        for user, path, name in (
+            ("supervisor", "/wallboard", "wallboard-en.png"),
+            ("supervisor", "/supervisor", "supervisor-console-en.png"),
+            ("agent1001", "/desk", "agent-desk-en.png"),
+            ("qa", "/recordings", "recordings-en.png"),
+        ):
+            driver.delete_all_cookies()
+            driver.get(base + "/login")
+            driver.find_element(By.NAME, "username").send_keys(user)
+            driver.find_element(By.NAME, "password").send_keys(logins.get(user, ""))
+            driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
+            time.sleep(0.5)
+            driver.get(base + path)
+            time.sleep(3)  # the live feed's snapshot and a few updates
+            driver.save_screenshot(str(OUT / name))
     finally:
         driver.quit()
         demo.terminate()
