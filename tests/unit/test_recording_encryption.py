@@ -38,7 +38,8 @@ def test_round_trip_at_every_boundary(tmp_path: Path, size: int) -> None:
     data = sealed(plain)
     chunks = max(1, -(-size // CHUNK))
     assert len(data) == HEADER_BYTES + size + chunks * TAG_BYTES
-    assert plain[:64] not in data or size == 0
+    # the plaintext is not in the file (a run this short could occur in it by chance)
+    assert plain[:64] not in data or size < 16
     assert encryption.decrypt_file(stored(tmp_path, data), KEY) == plain
 
 
