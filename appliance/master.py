@@ -83,7 +83,13 @@ class ApplianceMaster(service.MultiService):
         # an admin asked to have encrypted.
         key = encryption.configured_key(config.recording.encryption_key_file)
         self.recorder = RecorderService(
-            reactor, self.db, config.recording_dir, settings=config.recording, key=key
+            reactor,
+            self.db,
+            config.recording_dir,
+            settings=config.recording,
+            key=key,
+            health_registry=self.health,
+            publish=self.bus.publish,
         )
         self.recorder.setServiceParent(self)
         self.recording_upkeep = RecordingUpkeep(

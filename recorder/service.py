@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -39,6 +40,7 @@ from recorder.pause import PauseClock
 if TYPE_CHECKING:
     from appliance.db.acd_store import ACDQueue
     from appliance.db.connector import DBConnector
+    from appliance.health import HealthRegistry
     from appliance.master import ApplianceMaster
     from drivers.asterisk.agi.session import AGISessionProtocol
     from drivers.asterisk.ami.actions import ActionSender
@@ -102,7 +104,10 @@ class RecorderService(service.Service):
         settings: RecordingConfig | None = None,
         ami: ActionSender | None = None,
         key: bytes | None = None,
+        health_registry: HealthRegistry | None = None,
+        publish: Callable[[object], None] | None = None,
     ) -> None:
+        """``health_registry`` and ``publish`` (the bus) carry the disk alarm."""
         self.reactor = reactor
         self.db = db
         self.root = root
@@ -112,7 +117,7 @@ class RecorderService(service.Service):
         self.pool = ThreadPool(minthreads=0, maxthreads=2, name="ccbox-recorder")
         self.pending: set[defer.Deferred[None]] = set()
         self.live: dict[int, LiveCall] = {}
-        self.guard = DiskGuard(reactor, root, self.settings.min_free_mb)
+        self.guard = DiskGuard(reactor, root, self.settings.min_free_mb, health_registry, publish)
         # AES-256 key for encryption at rest ([recording] encryption_key_file), or None
         self.key = key
         # Hangups seen (uniqueid -> time) and calls waiting for theirs; without an AMI link
@@ -134,13 +139,6 @@ class RecorderService(service.Service):
 
     def startService(self) -> None:
         super().startService()
-        master = self.master
-        if master is not None:  # the settings, health and alarms of the appliance
-            self.settings = master.config.recording
-            minimum = self.settings.min_free_mb
-            self.guard = DiskGuard(
-                self.reactor, self.root, minimum, master.health, master.bus.publish
-            )
         self.pool.start()
 
     def stopService(self) -> defer.Deferred[None]:
