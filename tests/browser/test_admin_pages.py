@@ -16,7 +16,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from appliance.cli import resolved
 from tests.support.appliance import prepare
-from tests.support.chromium import headless_chromium, login
+from tests.support.chromium import headless_chromium, login, switch_language
 from tests.support.daemon import running_daemon
 
 pytestmark = pytest.mark.integration
@@ -84,14 +84,7 @@ def test_every_admin_page_fits_1366_and_shows_hostile_names_as_text(
 def test_put_an_agent_on_leave_through_the_form_in_chinese(box: str, chrome: WebDriver) -> None:
     login(chrome, box)
     chrome.get(box + "/admin/agents/edit?id=1")
-    Select(chrome.find_element(By.CSS_SELECTOR, "select[name=locale]")).select_by_value("zh_CN")
-    old = chrome.find_element(By.TAG_NAME, "html")
-    chrome.find_element(By.CSS_SELECTOR, "form[action='/locale'] button").click()
-    # the page is replaced: wait for the new one before touching its form
-    WebDriverWait(chrome, 10).until(staleness_of(old))
-    WebDriverWait(chrome, 10).until(
-        lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
-    )
+    switch_language(chrome, "zh_CN")
     form = chrome.find_element(By.CSS_SELECTOR, "form[action='/admin/agents/save']")
     Select(form.find_element(By.NAME, "status")).select_by_value("on_leave")
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()

@@ -18,7 +18,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from appliance.cli import resolved
 from ivr.prompt_audio import tone_wav, write_atomically
 from tests.support.appliance import prepare
-from tests.support.chromium import headless_chromium, login
+from tests.support.chromium import headless_chromium, login, switch_language
 from tests.support.daemon import running_daemon
 from tests.support.http import Browser
 
@@ -204,17 +204,13 @@ def test_problems_are_shown_on_their_node_and_nothing_is_published(
 def test_the_editor_in_chinese(box: str, chrome: WebDriver) -> None:
     base = box
     new_flow(chrome, base, "zhongwen")
-    Select(chrome.find_element(By.CSS_SELECTOR, "header select[name=locale]")).select_by_value(
-        "zh_CN"
-    )
-    chrome.find_element(By.CSS_SELECTOR, "header form[action='/locale'] button").click()
+    switch_language(chrome, "zh_CN")
     editor_ready(chrome)
     palette = chrome.find_element(By.ID, "fe-palette").text
     assert "菜单" in palette and "队列" in palette
     assert chrome.find_element(By.ID, "fe-publish").text == "发布"
     chrome.save_screenshot(str(SHOTS / "ivr-editor-zh.png"))
-    Select(chrome.find_element(By.CSS_SELECTOR, "header select[name=locale]")).select_by_value("en")
-    chrome.find_element(By.CSS_SELECTOR, "header form[action='/locale'] button").click()
+    switch_language(chrome, "en")
 
 
 def test_hostile_names_are_text(box: str, chrome: WebDriver) -> None:

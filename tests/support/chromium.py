@@ -12,7 +12,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.support.appliance import USERS
 
@@ -62,3 +63,18 @@ def login(driver: WebDriver, base: str, username: str = "admin") -> None:
     driver.find_element(By.NAME, "password").send_keys(password)
     driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
     WebDriverWait(driver, 10).until(lambda d: "/login" not in d.current_url)
+
+
+def switch_language(driver: WebDriver, code: str) -> None:
+    """Switch the language with the nav bar's form on the current page (POST /locale, which
+    redirects back) and wait until the new page has replaced the old one: code that looks
+    for an element before that finds the old page's, which goes stale under it."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    form = driver.find_element(By.CSS_SELECTOR, "form[action='/locale']")
+    Select(form.find_element(By.NAME, "locale")).select_by_value(code)
+    form.find_element(By.CSS_SELECTOR, "button").click()
+    WebDriverWait(driver, 10).until(staleness_of(old))
+    lang = "zh-CN" if code == "zh_CN" else "en"
+    WebDriverWait(driver, 10).until(
+        lambda d: d.execute_script("return document.documentElement.lang") == lang
+    )
