@@ -16,7 +16,7 @@ import cherrypy
 
 from appliance.db.admin_store import AdminError
 from appliance.db.components import DuplicateError
-from webui import i18n
+from webui import audit_trail, i18n
 from webui.access import current_session
 
 if TYPE_CHECKING:
@@ -107,10 +107,7 @@ def matching(
 def audit(ctx: WebContext, action: str, target: str, **detail: Any) -> None:
     """Write who changed what (``admin.<thing>.<verb>``) to the audit log: never a PIN or
     a password, only that one was set."""
-    user = current_session().user
-    actor = user.username if user else "?"
-    ip = cherrypy.serving.request.remote.ip or ""
-    ctx.call(ctx.master.db.audit.add, actor, f"admin.{action}", target, detail, ip)
+    audit_trail.record(ctx, f"admin.{action}", target, detail)
 
 
 def finish(back: str, work: Callable[[], str]) -> NoReturn:

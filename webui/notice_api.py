@@ -18,7 +18,7 @@ import cherrypy
 from twisted.internet import defer
 
 from appliance.db.notice_store import LEVELS, MAX_MINUTES, MAX_TEXT, NoticeRow
-from webui import access
+from webui import access, audit_trail
 from webui.access import api, current_session
 from webui.context import WebContext
 from webui.json_body import json_object
@@ -71,10 +71,7 @@ class NoticeApi:
         self.ctx.call(publish)
 
     def _audit(self, action: str, row: NoticeRow, detail: dict[str, Any]) -> None:
-        user = current_session().user
-        assert user is not None
-        ip = cherrypy.serving.request.remote.ip or ""
-        self.ctx.call(self.db.audit.add, user.username, action, f"notice:{row.id}", detail, ip)
+        audit_trail.record(self.ctx, action, f"notice:{row.id}", detail)
 
     @api(methods=("GET", "POST"))
     @cherrypy.tools.json_out()

@@ -17,7 +17,7 @@ import cherrypy
 from appliance.db.components import DuplicateError
 from appliance.db.qa_store import GROUP_BY, FormInactive, FormInUse
 from recorder.qa_form import FormError
-from webui import access
+from webui import access, audit_trail
 from webui.access import api, current_session
 from webui.context import WebContext
 from webui.json_body import json_object
@@ -194,13 +194,11 @@ class QaActions:
             raise cherrypy.HTTPError(409, str(exc)) from None
         except LookupError as exc:
             raise cherrypy.HTTPError(404, str(exc)) from None
-        self.ctx.call(
-            self.db.audit.add,
-            user.username,
+        audit_trail.record(
+            self.ctx,
             "qa.evaluate",
             f"recording:{rid}",
             {"evaluation": row.id, "form": fid, "score": row.score},
-            cherrypy.serving.request.remote.ip or "",
         )
         return row
 

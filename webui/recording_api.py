@@ -21,7 +21,7 @@ from twisted.logger import Logger
 
 from appliance.db.recording_search import RecordingPage, RecordingQuery
 from recorder import encryption, storage
-from webui import access
+from webui import access, audit_trail
 from webui.access import api, current_session
 from webui.context import WebContext
 
@@ -259,10 +259,7 @@ class RecordingAccess:
         return audio
 
     def audit(self, action: str, row: RecordingRow, **detail: Any) -> None:
-        user = current_session().user
-        assert user is not None
-        ip = cherrypy.serving.request.remote.ip or ""
-        self.ctx.call(self.db.audit.add, user.username, action, f"recording:{row.id}", detail, ip)
+        audit_trail.record(self.ctx, action, f"recording:{row.id}", detail)
 
 
 def stream(audio: storage.StoredAudio, first: int, last: int) -> Iterator[bytes]:

@@ -34,7 +34,7 @@ from acd import agent_state as st
 from acd.service import ACDError, Agent, QueuedCall
 from drivers.asterisk.ami import actions
 from drivers.asterisk.ami.protocol import AMIError
-from webui import access
+from webui import access, audit_trail
 from webui.access import api, current_session
 from webui.context import WebContext
 from webui.json_body import json_object
@@ -169,10 +169,7 @@ class SupervisorApi:
     def _audit(self, action: str, target: str, detail: dict[str, Any]) -> None:
         user = current_session().user
         assert user is not None
-        ip = cherrypy.serving.request.remote.ip or ""
-        self.ctx.call(
-            self.ctx.master.db.audit.add, user.username, f"supervisor.{action}", target, detail, ip
-        )
+        audit_trail.record(self.ctx, f"supervisor.{action}", target, detail)
         log.info(
             "{user} ({role}): supervisor.{action} {target} {detail}",
             user=user.username,

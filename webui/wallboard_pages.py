@@ -20,7 +20,7 @@ from appliance.db.settings_store import (
     InvalidSettings,
     Problem,
 )
-from webui import i18n
+from webui import audit_trail, i18n
 from webui.access import current_session, page
 from webui.context import WebContext
 from webui.render import render
@@ -124,14 +124,7 @@ class WallboardPages:
                 cherrypy.serving.response.status = 400
                 values: dict[str, Any] = raw
             else:
-                self.ctx.call(
-                    db.audit.add,
-                    user.username,
-                    "wallboard.settings",
-                    "wallboard",
-                    saved.as_dict(),
-                    request.remote.ip or "",
-                )
+                audit_trail.record(self.ctx, "wallboard.settings", "wallboard", saved.as_dict())
                 current_session().flash.append(i18n._("Wallboard settings saved."))
                 raise cherrypy.HTTPRedirect("/wallboard/settings", 303)
         else:
