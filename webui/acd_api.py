@@ -7,8 +7,9 @@
                        false}``: the agent's current call.
 ``/api/acd/snapshot``  GET (supervisor, admin): every queue and agent, live.
 
-Handlers run in WSGI threads; every ACD call is made on the reactor (``ctx.call``).
-A supervisor acting for an agent is logged with both names.
+Handlers run in WSGI threads; every ACD call, reads included, is made on the reactor
+(``ctx.call``). A supervisor acting for an agent is audited (``supervisor.<action>`` on
+``agent:<number>``), like the console's own actions.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from acd.service import ACDError, Agent
-from webui import access
+from webui import access, audit_trail
 from webui.access import api, current_session
 from webui.context import WebContext
 from webui.json_body import json_object
@@ -65,18 +66,26 @@ class AcdApi:
         """The agent the request acts on: one's own, or (supervisors) the one named."""
         user = current_session().user
         assert user is not None
+        acd = self.acd
+        agent: Agent | None
         if number:
             if user.role not in SUPERVISING:
                 access.json_error(403, "only a supervisor acts for another agent")
-            agent = self.acd.agent_by_number(number)
+            agent = self.ctx.call(lambda: defer.succeed(acd.agent_by_number(number)))
             if agent is None:
                 access.json_error(404, f"no agent {number}")
         else:
-            agent = self.acd.agent_of_user(user.id)
+            user_id = user.id
+            agent = self.ctx.call(lambda: defer.succeed(acd.agent_of_user(user_id)))
             if agent is None:
                 access.json_error(404, "this login is not an agent's")
         assert agent is not None
         return agent
+
+    def _as_json(self, agent: Agent) -> dict[str, Any]:
+        acd = self.acd
+        snap: dict[str, Any] = self.ctx.call(lambda: defer.succeed(agent_json(acd, agent)))
+        return snap
 
     def _run(self, fn: Any, *args: Any) -> Any:
         try:
@@ -89,14 +98,14 @@ class AcdApi:
     def state(self, agent: str = "") -> dict[str, Any]:
         request = cherrypy.serving.request
         if request.method == "GET":
-            target = self._target(_bounded(agent, 16))
-            return agent_json(self.acd, target)
+            return self._as_json(self._target(_bounded(agent, 16)))
         body = json_object()
         action = _text(body, "action", 16)
         if action not in ACTIONS:
             access.json_error(400, f"action must be one of {', '.join(ACTIONS)}")
         reason = _text(body, "reason", 32, "break")
-        target = self._target(_text(body, "agent", 16))
+        named = _text(body, "agent", 16)
+        target = self._target(named)
         acd = self.acd
         calls = {
             "login": lambda: acd.login(target.id),
@@ -106,16 +115,10 @@ class AcdApi:
             "wrapup_done": lambda: acd.wrapup_done(target.id),
         }
         self._run(calls[action])
-        user = current_session().user
-        assert user is not None
-        log.info(
-            "{user} ({role}): {action} for agent {agent}",
-            user=user.username,
-            role=user.role,
-            action=action,
-            agent=target.number,
-        )
-        return agent_json(acd, target)
+        if named:
+            detail = {"reason": reason} if action == "pause" else {}
+            self._audit(action, target, detail)
+        return self._as_json(target)
 
     @api(methods=("POST",))
     @cherrypy.tools.json_out()
@@ -128,9 +131,27 @@ class AcdApi:
         attended = body.get("attended", False)
         if not isinstance(attended, bool):
             access.json_error(400, "attended must be true or false")
-        agent = self._target(_text(body, "agent", 16))
+        named = _text(body, "agent", 16)
+        agent = self._target(named)
         said = self._run(self.acd.transfer, agent.id, kind, target, attended)
+        if named:
+            detail = {"kind": kind, "to": target, "attended": attended, "result": said}
+            self._audit("transfer", agent, detail)
         return {"result": said}
+
+    def _audit(self, action: str, agent: Agent, detail: dict[str, Any]) -> None:
+        """A supervisor's action on another agent: the audit log and the daemon's log."""
+        user = current_session().user
+        assert user is not None
+        audit_trail.record(self.ctx, f"supervisor.{action}", f"agent:{agent.number}", detail)
+        log.info(
+            "{user} ({role}): supervisor.{action} for agent {agent} {detail}",
+            user=user.username,
+            role=user.role,
+            action=action,
+            agent=agent.number,
+            detail=detail,
+        )
 
     @api(*SUPERVISING)
     @cherrypy.tools.json_out()

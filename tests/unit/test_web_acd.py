@@ -60,6 +60,8 @@ class AcdApiTests(WebTestCase):
         agent = self.app.master.acd.agent_by_number("1001")
         assert agent is not None
         self.assertEqual((agent.state, agent.reason), ("paused", "lunch"))
+        # An agent's own buttons are its state history, not the supervisors' audit trail.
+        self.assertEqual(await self.app.master.db.audit.recent(), [])
 
     async def test_a_supervisor_acts_for_an_agent_and_sees_the_snapshot(self) -> None:
         await self._start()
@@ -71,6 +73,33 @@ class AcdApiTests(WebTestCase):
             b.post_json, "/api/acd/state", {"action": "login", "agent": "1002"}, token
         )
         self.assertEqual((r.status, r.json()["state"]), (200, "available"))
+        r = await self.call(
+            b.post_json,
+            "/api/acd/state",
+            {"action": "pause", "reason": "meeting", "agent": "1002"},
+            token,
+        )
+        self.assertEqual((r.status, r.json()["state"]), (200, "paused"))
+        r = await self.call(
+            b.post_json,
+            "/api/acd/transfer",
+            {"kind": "queue", "target": "support", "agent": "1002"},
+            token,
+        )
+        self.assertEqual(r.status, 409)  # no call: refused, and nothing done to audit
+        # Acting for an agent is audited like the console's own actions.
+        rows = await self.app.master.db.audit.recent(target="agent:1002")
+        self.assertEqual(
+            [(row.actor, row.action, row.detail) for row in rows],
+            [
+                ("sup", "supervisor.pause", {"reason": "meeting"}),
+                ("sup", "supervisor.login", {}),
+            ],
+        )
+        self.assertEqual(rows[0].ip, "127.0.0.1")
+        r = await self.call(
+            b.post_json, "/api/acd/state", {"action": "unpause", "agent": "1002"}, token
+        )
         r = await self.call(b.get, "/api/acd/snapshot")
         states = {a["number"]: a["state"] for a in r.json()["agents"]}
         self.assertEqual(states, {"1001": "logged_out", "1002": "available"})
