@@ -55,6 +55,23 @@ class RouteWalkerTests(unittest.TestCase):
             "/api/status",
             "/api/me",
             "/api/users",
+            "/wallboard/",
+            "/wallboard/settings",
+            "/supervisor/",
+            "/api/supervisor/spy",
+            "/api/supervisor/hangup",
+            "/desk/",
+            "/desk/notices",
+            "/api/desk/pop",
+            "/api/acd/state",
+            "/api/acd/transfer",
+            "/admin/agents/",
+            "/admin/queues/",
+            "/admin/dids/",
+            "/admin/system/",
+            "/recordings/",
+            "/api/recordings/",
+            "/qa/",
         ):
             self.assertIn(path, self.routes)
 
@@ -85,4 +102,20 @@ class RouteWalkerTests(unittest.TestCase):
                         self.assertEqual(r.status, 303, f"{method} {path}")
                         self.assertIn("/login?next=", r.location)
                 checked += 1
-        self.assertGreaterEqual(checked, 12)
+        self.assertGreaterEqual(checked, 2 * 100)  # every route above, with both methods
+
+    async def test_the_twisted_resources_refuse_an_unauthenticated_request(self) -> None:
+        """Beside the CherryPy app, the web root serves Twisted resources of its own (the
+        live events): each refuses a request without a session; only /static is public."""
+        web = self.app.master.web
+        children = web.port.factory.resource.children
+        self.assertIn(b"events", children)
+        for name in children:
+            if name == b"static":
+                continue
+            b = self.app.browser()
+            r = await self.app.in_thread(b.get, "/" + name.decode())
+            self.assertEqual(r.status, 401, name)
+            token = (await self.app.in_thread(b.get, "/login")).csrf()
+            r = await self.app.in_thread(b.post, "/" + name.decode(), {"_csrf": token})
+            self.assertNotIn(r.status // 100, (2,), name)
