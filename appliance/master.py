@@ -93,7 +93,12 @@ class ApplianceMaster(service.MultiService):
         )
         self.recorder.setServiceParent(self)
         self.recording_upkeep = RecordingUpkeep(
-            reactor, self.db, config.recording_dir, config.recording, key
+            reactor,
+            self.db,
+            config.recording_dir,
+            config.recording,
+            key,
+            recover=self.recorder.recover_leftovers,
         )
         self.recording_upkeep.setServiceParent(self)
         self.ivr.recorder = self.recorder

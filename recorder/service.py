@@ -12,14 +12,17 @@ has. So a call the policy does not record still gets its MixMonitor from the ses
 both ways at once through ``MixMonitorMute`` (class ``call``) before the agent is bridged:
 it writes only silence. "Record now" unmutes it; a standby capture never unmuted is
 deleted when the call ends and leaves no recording.
-A recording that cannot be merged keeps its legs (logged; a retry can pick them up); one
-that succeeds leaves only the stereo file under ``<recording root>/YYYY/MM/DD/``.
+A recording that cannot be merged keeps its legs (logged); ``recover_leftovers`` (run by
+the upkeep service) merges and indexes such legs later, as it does the legs of calls a
+stopped or crashed daemon left behind. One that succeeds leaves only the stereo file under
+``<recording root>/YYYY/MM/DD/``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +36,7 @@ from twisted.python.threadpool import ThreadPool
 from appliance.config import RecordingConfig
 from drivers.asterisk.ami import actions
 from drivers.asterisk.ami.protocol import AMIError
-from recorder import capture, policy, postprocess
+from recorder import capture, leftovers, policy, postprocess
 from recorder.disk_guard import DiskGuard
 from recorder.pause import PauseClock
 
@@ -50,6 +53,9 @@ log = Logger(namespace="ccbox.recorder")
 CLOSE_WAIT_S = 30.0
 POLICY = "policy"
 ON_DEMAND = "on_demand"
+# Legs not written for this long belong to no call still going on (MixMonitor writes a
+# bridged call's legs all along).
+LEFTOVER_AFTER_S = 3600.0
 DISK_FULL = "disk_full"
 _DAHDI = re.compile(r"DAHDI/(\d{1,4})(?:-\d+)?\Z")  # DAHDI/17-1: E1/analog channel 17
 
@@ -117,6 +123,7 @@ class RecorderService(service.Service):
         self.pool = ThreadPool(minthreads=0, maxthreads=2, name="ccbox-recorder")
         self.pending: set[defer.Deferred[None]] = set()
         self.live: dict[int, LiveCall] = {}
+        self._merging: set[int] = set()  # calls between their end and their index row
         self.guard = DiskGuard(reactor, root, self.settings.min_free_mb, health_registry, publish)
         # AES-256 key for encryption at rest ([recording] encryption_key_file), or None
         self.key = key
@@ -330,7 +337,13 @@ class RecorderService(service.Service):
         paused_ms = live.pause.paused_ms(self.reactor.seconds())
         d = defer.ensureDeferred(self._process(live, live.plan, paused_ms))
         self.pending.add(d)
-        d.addBoth(lambda r: self.pending.discard(d))
+        self._merging.add(live.call_id)
+
+        def done(_: object) -> None:
+            self.pending.discard(d)
+            self._merging.discard(live.call_id)
+
+        d.addBoth(done)
 
     def _discard(self, uniqueid: str, plan: capture.Capture) -> None:
         """Remove a standby capture's legs (silence only) once Asterisk has closed them."""
@@ -354,8 +367,22 @@ class RecorderService(service.Service):
         self._waiting.pop(uniqueid, None)
 
     async def _process(self, live: LiveCall, plan: capture.Capture, paused_ms: int) -> None:
-        call_id = live.call_id
         await self._closed(live.uniqueid)
+        await self._merge_and_index(live.call_id, plan, live.reason, paused_ms, live.channel)
+
+    async def _merge_and_index(
+        self,
+        call_id: int,
+        plan: capture.Capture,
+        reason: str,
+        paused_ms: int,
+        channel: str,
+        started_at: dt.datetime | None = None,
+        recovered: bool = False,
+    ) -> str:
+        """Merge the legs in the pool and write the index row: ``indexed``; ``empty``
+        when there was no sound (the legs are removed); ``kept`` when they could not be
+        merged (logged; ``recover_leftovers`` tries again later)."""
         out = self.root / plan.relative
         try:
             done = await threads.deferToThreadPool(
@@ -364,23 +391,23 @@ class RecorderService(service.Service):
         except postprocess.DiskFull as exc:
             self.guard.raise_alarm(f"recording disk full while merging call {call_id}: {exc}")
             log.error("recording of call {id} not merged (legs kept): {why}", id=call_id, why=exc)
-            return
+            return "kept"
         except postprocess.NothingRecorded:
             log.debug("call {id} was never bridged: nothing recorded", id=call_id)
             await self._remove_legs(plan)
-            return
+            return "empty"
         except postprocess.RecordingError as exc:
             log.warn("recording of call {id} not merged: {why}", id=call_id, why=exc)
-            return
+            return "kept"
         except Exception:
             log.failure("recording of call {id} failed", id=call_id)
-            return
+            return "kept"
         row = await self.db.calls.get(call_id) or {}
-        channel = row.get("channel") or live.channel
+        channel = row.get("channel") or channel
         await self.db.recordings.add(
             call_id,
             plan.relative,
-            plan.started_at,
+            started_at or plan.started_at,
             done.duration_ms,
             done.size_bytes,
             done.sha256,
@@ -392,7 +419,7 @@ class RecorderService(service.Service):
             called_number=row.get("called_number") or "",
             trunk=row.get("trunk") or "",
             channel_number=channel_number(channel),
-            reason=live.reason,
+            reason=reason,
             talk_over_ratio=done.talk_over_ratio,
             silence_ratio=done.silence_ratio,
             caller_talk_ratio=done.caller_talk_ratio,
@@ -411,9 +438,50 @@ class RecorderService(service.Service):
                 "talk_over": done.talk_over_ratio,
                 "silence": done.silence_ratio,
                 "paused_ms": paused_ms,
+                **({"recovered": True} if recovered else {}),
             },
         )
         await self._remove_legs(plan)
+        return "indexed"
+
+    async def recover_leftovers(self, written_before: float | None = None) -> int:
+        """Legs left under ``legs/`` by calls that are over (not written for
+        ``LEFTOVER_AFTER_S``, or since ``written_before``, a ``time.time()``): merged and
+        indexed (``recording_done`` says ``recovered``) when the call was recorded, removed when
+        they were a standby capture never unmuted or the call's recording is indexed
+        already. Legs whose call row is gone, or that cannot be merged, stay (logged).
+        How many recordings were recovered."""
+        if written_before is None:
+            written_before = time.time() - LEFTOVER_AFTER_S
+        found = await threads.deferToThreadPool(
+            self.reactor, self.pool, leftovers.find, self.root, written_before
+        )
+        recovered = 0
+        for left in found:
+            call_id = left.call_id
+            if call_id in self.live or call_id in self._merging:
+                continue
+            kinds = {kind for kind, _ in await self.db.calls.events(call_id)}
+            standby_only = "recording_skipped" in kinds and "recording_started" not in kinds
+            if standby_only or "recording_done" in kinds:
+                await self._remove_legs(left.plan)
+                continue
+            row = await self.db.calls.get(call_id)
+            if row is None:
+                log.warn("legs of call {id} kept: no such call", id=call_id)
+                continue
+            if not await self.guard.has_room():
+                break
+            reason = ON_DEMAND if "recording_started" in kinds else POLICY
+            started = row.get("answered_at") or row.get("started_at")
+            channel = str(row.get("channel") or "")
+            done = await self._merge_and_index(
+                call_id, left.plan, reason, 0, channel, started, recovered=True
+            )
+            recovered += done == "indexed"
+        if recovered:
+            log.info("recovered {n} recordings from legs left behind", n=recovered)
+        return recovered
 
     async def _remove_legs(self, plan: capture.Capture) -> None:
         for leg in (plan.rx, plan.tx, plan.mix):

@@ -1,4 +1,5 @@
-"""The recordings' upkeep: every hour (the first run shortly after start) WAV recordings
+"""The recordings' upkeep: every hour (the first run shortly after start) legs left behind
+are merged and indexed (``recover``: the recorder's ``recover_leftovers``), WAV recordings
 older than ``archive_after_days`` are archived (FLAC or Opus) and recordings older than
 their retention are purged; and, on request, every recording of one phone number is
 deleted (privacy law).
@@ -150,8 +151,11 @@ class RecordingUpkeep(service.Service):
         batch: int = BATCH,
         max_rows: int = MAX_ROWS,
         pool: ThreadPool | None = None,
+        recover: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
-        """``key``: the recording key (``encryption.load_key``), None for plain files."""
+        """``key``: the recording key (``encryption.load_key``), None for plain files;
+        ``recover``: what merges the legs calls left behind, first in every run."""
+        self.recover = recover
         self.reactor = reactor
         self.db = db
         self.root = root
@@ -211,8 +215,13 @@ class RecordingUpkeep(service.Service):
     # ---- one run ------------------------------------------------------------------------
 
     async def run_once(self) -> tuple[int, int]:
-        """Archive, then purge; (archived, purged). Another run is due in BACKLOG_RETRY_S
-        when either left rows for later."""
+        """Recover leftover legs, archive, then purge; (archived, purged). Another run is
+        due in BACKLOG_RETRY_S when archive or purge left rows for later."""
+        if self.recover is not None:
+            try:
+                await self.recover()
+            except Exception:  # the archive and the purge still run
+                log.failure("recovering leftover recording legs failed")
         now = dt.datetime.now(dt.UTC)
         archived, archive_more = await self.archive_due(now)
         purged, purge_more = await self.purge_due(now)
