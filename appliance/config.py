@@ -178,6 +178,22 @@ def _abs_path(raw: str) -> Path:
     return path
 
 
+# Asterisk is handed paths below these directories in dialplan application arguments
+# (MixMonitor's ``b,r(..)t(..)`` options, RECORD FILE, STREAM FILE), where a comma,
+# parenthesis, space, quote or ``$`` would split or expand the argument: none is allowed.
+_SWITCH_PATH = re.compile(r"/[A-Za-z0-9/._+-]*")
+
+
+def _switch_path(raw: str) -> Path:
+    path = _abs_path(raw)
+    if not _SWITCH_PATH.fullmatch(raw):
+        raise ValueError(
+            "must be an absolute path of letters, digits and / . _ + - only "
+            "(Asterisk is handed paths below it)"
+        )
+    return path
+
+
 def _optional_abs_path(raw: str) -> Path | None:
     return _abs_path(raw) if raw else None
 
@@ -211,7 +227,7 @@ def _db_url(raw: str) -> str:
 _Checker = Callable[[str], Any]
 SCHEMA: dict[str, dict[str, tuple[_Checker, str | None]]] = {
     "ccbox": {
-        "data_dir": (_abs_path, "/var/lib/ccbox"),
+        "data_dir": (_switch_path, "/var/lib/ccbox"),
         "locale": (_choice(LOCALES), "en"),
         "log_level": (_choice(LOG_LEVELS), "info"),
     },
@@ -239,7 +255,7 @@ SCHEMA: dict[str, dict[str, tuple[_Checker, str | None]]] = {
     },
     "recording": {
         # default: <data_dir>/recordings
-        "dir": (_abs_path, None),
+        "dir": (_switch_path, None),
         "archive_after_days": (_int_range(0, 3650), "30"),
         "archive_format": (_choice(("flac", "opus")), "flac"),
         "retention_days": (_int_range(0, 36500), "365"),

@@ -75,6 +75,10 @@ def test_explicit_values() -> None:
         ("[web]\nsecure_cookies = maybe", "[web] secure_cookies", "yes or no"),
         ("[web]\nsession_idle_minutes = 1", "[web] session_idle_minutes", "out of range"),
         ("[recording]\ndir = rec", "[recording] dir", "absolute path"),
+        ("[recording]\ndir = /srv/rec,b(x)", "[recording] dir", "letters, digits"),
+        ("[recording]\ndir = /srv/${EVIL}", "[recording] dir", "letters, digits"),
+        ("[recording]\ndir = /srv/my recordings", "[recording] dir", "letters, digits"),
+        ("[ccbox]\ndata_dir = /var/lib/cc'box", "[ccbox] data_dir", "letters, digits"),
     ],
 )
 def test_each_bad_value_is_named_with_its_reason(text: str, key: str, reason: str) -> None:
