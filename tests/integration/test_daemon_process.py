@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 import subprocess
+import wave
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -133,9 +136,22 @@ def test_headless_demo_reports_json_and_prints_the_logins_once(tmp_path: Path) -
     assert (report["daemon"], report["web"]) == ("ok", 200)
     # Every call walks the sample flow's main menu at least.
     assert report["ivr_steps"] >= report["calls_offered"] >= 1, report
-    assert report["voicemails"] >= 0, report
-    # every call an agent answered and finished left a stereo recording
+    # every call an agent answered and finished left a stereo recording with its metrics,
+    # indexed with its agent and E1 channel; the report counts what the database holds
     assert report["recordings"] >= report["calls_completed"], report
+    with closing(sqlite3.connect(data / "ccbox.sqlite")) as db:
+        assert db.execute("SELECT count(*) FROM voicemails").fetchone()[0] == report["voicemails"]
+        rows = db.execute(
+            "SELECT path, duration_ms, agent_id, channel_number, caller_talk_ratio, peaks"
+            " FROM recordings"
+        ).fetchall()
+    assert len(rows) == report["recordings"], rows
+    for path, duration_ms, agent_id, channel, caller_talk, peaks in rows:
+        with wave.open(str(data / "recordings" / path)) as w:
+            assert (w.getnchannels(), w.getframerate()) == (2, 8000), path
+            assert abs(w.getnframes() / 8 - duration_ms) <= 1, path
+        assert agent_id is not None and channel is not None, path
+        assert caller_talk > 0 and len(json.loads(peaks)) == 200, path
     # The first caller arrives at once, hears a prompt of at most 3 s, and six agents are
     # logged in whose phones ring 2 s: it is answered, and it completes when traffic stops.
     assert report["calls_offered"] >= report["calls_completed"] >= 1, report

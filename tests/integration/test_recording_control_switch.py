@@ -101,10 +101,12 @@ class RecordingControlTests(_ControlRig):
         rec = await self._recording(master)
         self.assertTrue(900 <= rec.paused_ms <= 1200, rec.paused_ms)
         peaks = _window_peaks(str(master.config.recording_dir / rec.path))
-        # 0.5 s of both tones, about 1 s of silence on both legs, the tones again
-        self.assertTrue(all(left > 1000 and right > 1000 for left, right in peaks[:4]), peaks)
+        # The simulator's conversation: the caller (left) speaks from 0 to 1.5 s, the agent
+        # (right) from 1.4 to 3.0 s. The caller alone for 0.5 s, about 1 s of silence on both
+        # legs (paused), then the agent alone.
+        self.assertTrue(all(left > 1000 and right == 0 for left, right in peaks[:4]), peaks)
         self.assertEqual(peaks[7:13], [(0, 0)] * 6)
-        self.assertTrue(all(left > 1000 and right > 1000 for left, right in peaks[18:28]), peaks)
+        self.assertTrue(all(left == 0 and right > 1000 for left, right in peaks[18:28]), peaks)
         target = f"call:{live.call_id}"
         self.assertEqual(
             await self._audit(master),
@@ -141,9 +143,11 @@ class RecordingControlTests(_ControlRig):
         self.assertEqual(rec.reason, "on_demand")
         self.assertEqual(rec.paused_ms, 0)
         peaks = _window_peaks(str(master.config.recording_dir / rec.path))
-        # silence until "record now" (about 0.3 s into the talk), both voices after it
+        # silence until "record now" (about 0.3 s into the talk), then the simulator's
+        # conversation: the caller (left) until 1.5 s, the agent (right) from 1.4 s
         self.assertEqual(peaks[:2], [(0, 0)] * 2)
-        self.assertTrue(all(a > 1000 and b > 1000 for a, b in peaks[6:18]), peaks)
+        self.assertTrue(all(a > 1000 and b == 0 for a, b in peaks[6:14]), peaks)
+        self.assertTrue(all(a == 0 and b > 1000 for a, b in peaks[16:19]), peaks)
         row = await self.row(master, outcome.uniqueid)
         events = dict(await master.db.calls.events(row["id"]))
         self.assertEqual(events["recording_skipped"], {"reason": "queue_policy"})

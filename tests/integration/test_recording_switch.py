@@ -18,7 +18,7 @@ from tests.support.acd_rig import ACDRig
 
 class RecordingTests(ACDRig):
     async def test_an_answered_call_is_recorded_in_stereo(self) -> None:
-        master = await self.start({"PJSIP/1001": Device(ring_s=0.2, talk_s=1.0)})
+        master = await self.start({"PJSIP/1001": Device(ring_s=0.2, talk_s=3.6)})
         master.acd.login(self.agent(master, "1001").id)
         outcome = await self.call(CallerScript(prompt_s=0.1))
         row = await self.row(master, outcome.uniqueid)
@@ -37,8 +37,10 @@ class RecordingTests(ACDRig):
         with wave.open(str(path)) as w:
             self.assertEqual((w.getnchannels(), w.getframerate()), (2, 8000))
             seconds = w.getnframes() / 8000
-        self.assertTrue(0.9 <= seconds <= 1.15, seconds)  # the talk time
-        self.assertEqual(done["talk_over"], 1.0)  # the simulator's two tones overlap
+        self.assertTrue(3.5 <= seconds <= 3.75, seconds)  # the talk time: one turn
+        # the simulator's conversation: the agent starts 0.1 s before the caller is done,
+        # and the caller's voice is held 0.2 s after it (the voice activity's hangover)
+        self.assertLessEqual(abs(done["talk_over"] - 0.3 / 3.6), 0.02, done["talk_over"])
         self.assertEqual(list((root / "legs").rglob("*.*law")), [])  # legs removed
         await self.assert_index_row(master, row, done["path"], seconds)
 
@@ -64,12 +66,18 @@ class RecordingTests(ACDRig):
         )
         self.assertEqual((rec.reason, rec.paused_ms, rec.encrypted), ("policy", 0, False))
         self.assertLessEqual(abs(rec.duration_ms - seconds * 1000), 1)
-        # both tones all along: everyone talks over everyone, no silence, equal legs
-        self.assertEqual((rec.talk_over_ratio, rec.silence_ratio), (1.0, 0.0))
-        self.assertEqual((rec.caller_talk_ratio, rec.agent_talk_ratio), (1.0, 1.0))
+        # one turn of the simulator's conversation (agent_caller.SPEAKING), each voice held
+        # 0.2 s after it stops: caller 0-1.7 s, agent 1.4-3.2 s, nobody 3.2-3.6 s
+        self.assertLessEqual(abs(rec.talk_over_ratio - 0.3 / 3.6), 0.02, rec.talk_over_ratio)
+        self.assertLessEqual(abs(rec.silence_ratio - 0.4 / 3.6), 0.02, rec.silence_ratio)
+        self.assertLessEqual(abs(rec.caller_talk_ratio - 1.7 / 3.6), 0.02, rec.caller_talk_ratio)
+        self.assertLessEqual(abs(rec.agent_talk_ratio - 1.8 / 3.6), 0.02, rec.agent_talk_ratio)
         self.assertEqual(rec.legs_mismatch_ms, 0)
         self.assertEqual(len(rec.peaks), 200)
-        self.assertTrue(min(rec.peaks) > 0, rec.peaks[:10])
+        # someone speaks until 3.0 s into the turn, nobody from there to 3.6 s
+        at = [int(t / seconds * len(rec.peaks)) for t in (2.95, 3.05, 3.45)]
+        self.assertTrue(min(rec.peaks[: at[0]]) > 0, rec.peaks)
+        self.assertEqual(max(rec.peaks[at[1] : at[2]]), 0, rec.peaks)
 
     async def test_a_call_nobody_answers_leaves_no_recording(self) -> None:
         master = await self.start({}, max_wait_s=1, overflow_kind="hangup")

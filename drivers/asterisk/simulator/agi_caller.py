@@ -15,6 +15,7 @@ events Asterisk would send: Newchannel, Newstate, DTMF, Dial*, Bridge*, MixMonit
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import shlex
@@ -465,12 +466,42 @@ class SimulatedCall(LineOnlyReceiver):
     _COMMANDS: list[tuple[str, Any]] = []
 
 
+# The conversation a bridged call's legs carry, over and over: the caller speaks (a 300 Hz
+# tone on the r() leg), the agent answers a little before the caller is done (700 Hz on
+# t()), then both are quiet. A recording of a simulated call so has the talk-over and
+# silence a real one has (about 8 % and 11 % with the recorder's voice activity hangover),
+# and each voice on its own leg.
+TURN_S = 3.6
+SPEAKING = {"read": (0.0, 1.5), "write": (1.4, 3.0)}  # seconds into each turn
+_TONES = {"read": 300, "write": 700}  # whole periods in a turn: the tone runs on unbroken
+
+
+@functools.cache
+def _turn(leg: str) -> bytes:
+    start, end = (int(s * 8000) for s in SPEAKING[leg])
+    freq = _TONES[leg]
+    return array(
+        "h",
+        (
+            int(3000 * math.sin(2 * math.pi * freq * i / 8000)) if start <= i < end else 0
+            for i in range(int(TURN_S * 8000))
+        ),
+    ).tobytes()
+
+
+def conversation(leg: str, seconds: float) -> bytes:
+    """``seconds`` of one leg of the conversation, 16-bit little-endian PCM at 8 kHz."""
+    turn = _turn(leg)
+    size = int(seconds * 8000) * 2
+    return (turn * (size // len(turn) + 1))[:size]
+
+
 @dataclass
 class _MixMonitor:
     """MixMonitor on the channel (EXEC MixMonitor "file,options" or the AMI action): the r()
-    and t() legs it writes when it stops (raw G.711 by their extension), only while bridged
-    with the b option. MixMonitorMute turns a leg's spans into silence, as Asterisk's
-    audiohook does (it keeps writing, zeroed: mu-law 0xFF, A-law 0xD5)."""
+    and t() legs it writes when it stops (raw G.711 by their extension, the ``conversation``),
+    only while bridged with the b option. MixMonitorMute turns a leg's spans into silence, as
+    Asterisk's audiohook does (it keeps writing, zeroed: mu-law 0xFF, A-law 0xD5)."""
 
     rx: str
     tx: str
@@ -518,7 +549,7 @@ class _MixMonitor:
         seconds = min(self.position(now), 3600)
         for leg in list(self.muted):
             self.mute(leg, False, now)
-        for path, freq, leg in ((self.rx, 300, "read"), (self.tx, 700, "write")):
+        for path, leg in ((self.rx, "read"), (self.tx, "write")):
             target = Path(path)
             law = target.suffix.lstrip(".")
             if not target.is_absolute() or not target.parent.is_dir() or law not in LAWS:
@@ -526,11 +557,7 @@ class _MixMonitor:
             if seconds <= 0:
                 continue  # never bridged: Asterisk writes nothing
             frames = int(seconds * 8000)
-            tone = array(
-                "h", (int(3000 * math.sin(2 * math.pi * freq * i / 8000)) for i in range(80))
-            )
-            pcm = (tone * (frames // 80 + 1))[:frames].tobytes()
-            data = bytearray(LAWS[law](pcm))
+            data = bytearray(LAWS[law](conversation(leg, seconds)))
             for which, start, end in self.mutes:
                 if which == leg:
                     a, b = int(start * 8000), min(frames, int(end * 8000))
