@@ -39,6 +39,13 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveBox]:
         yield b
 
 
+def agent_state(box: LiveBox) -> dict[str, Any]:
+    r = box.api("/api/acd/state?agent=1001", username="sup")
+    assert r.status == 200, r.body
+    state: dict[str, Any] = r.json()
+    return state
+
+
 def text(driver: WebDriver, css: str) -> str:
     return str(driver.find_element(By.CSS_SELECTOR, css).text)
 
@@ -113,6 +120,54 @@ def test_an_agent_works_a_call_from_the_desk(box: LiveBox) -> None:
     assert [(n["disposition"], n["notes"]) for n in pop["notes"]] == [
         ("follow_up", "Call back about the bill " + HOSTILE)
     ]
+
+
+def test_the_desk_buttons_reach_the_acd_and_the_recorder(box: LiveBox) -> None:
+    """State buttons, the transfer form and the recording buttons, clicked in the page: each
+    reaches the ACD or the switch (MixMonitorMute seen by the simulator), and the page shows
+    what the server answered."""
+    state = agent_state(box)["state"]
+    if state != "available":  # whatever the test before left
+        box.acd({"logged_out": "login", "wrap_up": "wrapup_done"}.get(state, "unpause"), "1001")
+    box.devices({"PJSIP/1001": {"ring_s": 0.5, "talk_s": 8}})
+    with headless_chromium() as driver:
+        login(driver, box.url, "agent")
+        driver.get(box.url + "/desk")
+        wait = WebDriverWait(driver, 20)
+        wait.until(lambda d: text(d, "#desk-state-name") == "Ready")
+        Select(driver.find_element(By.ID, "pause-reason")).select_by_value("lunch")
+        driver.find_element(By.ID, "btn-pause").click()
+        wait.until(lambda d: text(d, "#desk-state-name") == "Paused")
+        assert text(driver, "#desk-state-reason") == "Lunch"
+        assert agent_state(box)["reason"] == "lunch"
+        assert driver.find_element(By.ID, "btn-pause").get_attribute("disabled") is not None
+        # no call: the transfer is refused, with the server's reason
+        driver.find_element(By.ID, "transfer-target").send_keys("support")
+        driver.find_element(By.CSS_SELECTOR, "#desk-transfer button[type=submit]").click()
+        wait.until(lambda d: "has no call to transfer" in text(d, "#desk-call-msg"))
+        driver.find_element(By.ID, "btn-ready").click()
+        wait.until(lambda d: text(d, "#desk-state-name") == "Ready")
+        assert agent_state(box)["state"] == "available"
+        for button in ("btn-rec-pause", "btn-rec-resume", "btn-rec-start"):
+            assert driver.find_element(By.ID, button).get_attribute("disabled") is not None
+
+        call = box.call(caller_number=CALLER, caller_name="Li Lei")
+        wait.until(lambda d: text(d, "#desk-state-name") == "On a call")
+        wait.until(lambda d: text(d, "#desk-rec-state") == "Recorded")
+        assert driver.find_element(By.ID, "btn-rec-start").get_attribute("disabled") is not None
+        mark = box.mark()
+        driver.find_element(By.ID, "btn-rec-pause").click()
+        wait.until(lambda d: text(d, "#desk-rec-state") == "Recording paused")
+        assert text(driver, "#desk-call-msg") == "Recording paused."
+        box.wait_action("MixMonitorMute", where=lambda h: h.get("State") == "1", since=mark)
+        driver.find_element(By.ID, "btn-rec-resume").click()
+        wait.until(lambda d: text(d, "#desk-rec-state") == "Recorded")
+        box.wait_action("MixMonitorMute", where=lambda h: h.get("State") == "0", since=mark)
+        box.wait_call_ended(call)
+        wait.until(
+            lambda d: d.find_element(By.ID, "desk-rec-state").get_attribute("data-state") == "none"
+        )
+        assert driver.find_element(By.ID, "btn-rec-pause").get_attribute("disabled") is not None
 
 
 def test_a_supervisor_posts_and_withdraws_a_notice_on_the_notices_page(box: LiveBox) -> None:

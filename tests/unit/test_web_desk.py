@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 from typing import Any
 
 from appliance.cli import resolved
@@ -287,6 +288,13 @@ class DeskTests(WebTestCase):
         zh = await self.app.logged_in("agent")
         r = await self.call(zh.get, "/desk", {"Accept-Language": "zh-CN"})
         self.assertEqual(r.status, 200)
-        self.assertIn('"no_tickets":', r.body)
         self.assertIn('<html lang="zh-CN">', r.body)
+        # the page's own labels and the strings its script shows are both in Chinese
+        for chinese in ("我的状态", "暂停录音", "立即录音", "午餐"):
+            self.assertIn(chinese, r.body)
+        strings = json.loads(r.body.split('id="desk-strings">')[1].split("</script>")[0])
+        self.assertEqual(
+            (strings["rec_on"], strings["rec_off"], strings["ringing"]),
+            ("录音中", "未录音", "来电"),
+        )
         self.assertEqual((await self.call(zh.get, "/static/desk.js")).status, 200)

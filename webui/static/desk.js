@@ -144,6 +144,7 @@
         $("desk-pop").dataset.state = "ended";
         $("pop-status").textContent = S.ended;
       }
+      if (s !== "on_call") showRecording(null);
       if (s === "wrap_up" && shownCall !== null) $("notes-disposition").focus();
     }
 
@@ -244,6 +245,7 @@
       }
       // a callback has no calls row yet ("acd-N"): the offer's caller is all there is
       if (typeof o.call_id === "number") loadPop(o.call_id);
+      if (answered) loadRecording();
     }
 
     function fromMe(a) {
@@ -289,13 +291,30 @@
       }).then(function (r) { say(callMsg, r.result); }, failed(callMsg));
     });
 
-    $("btn-rec-pause").addEventListener("click", function () {
-      request(root, "POST", "/api/recording_control/pause", {})
-        .then(function () { say(callMsg, S.paused_rec); }, failed(callMsg));
-    });
-    $("btn-rec-resume").addEventListener("click", function () {
-      request(root, "POST", "/api/recording_control/resume", {})
-        .then(function () { say(callMsg, S.resumed_rec); }, failed(callMsg));
+    // The recording of the agent's own call: its state, and the buttons that apply to it.
+    function showRecording(st) {
+      var node = $("desk-rec-state");
+      var state = !st ? "none" : !st.recording ? "off" : st.paused ? "paused" : "on";
+      node.dataset.state = state;
+      node.textContent = { none: "", off: S.rec_off, paused: S.rec_paused, on: S.rec_on }[state];
+      $("btn-rec-pause").disabled = state !== "on";
+      $("btn-rec-resume").disabled = state !== "paused";
+      $("btn-rec-start").disabled = state !== "off";
+    }
+
+    function loadRecording() {
+      return request(root, "GET", "/api/recording_control/status")
+        .then(showRecording, function () { showRecording(null); });
+    }
+
+    [["btn-rec-pause", "pause", "paused_rec"], ["btn-rec-resume", "resume", "resumed_rec"],
+     ["btn-rec-start", "start", "started_rec"]].forEach(function (b) {
+      $(b[0]).addEventListener("click", function () {
+        say(callMsg, "");
+        request(root, "POST", "/api/recording_control/" + b[1], {})
+          .then(function (st) { showRecording(st); say(callMsg, S[b[2]]); },
+            function (err) { failed(callMsg)(err); loadRecording(); });
+      });
     });
 
     $("desk-notes").addEventListener("submit", function (ev) {
