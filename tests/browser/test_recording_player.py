@@ -26,6 +26,7 @@ from recorder.postprocess import Processed, merge
 from tests.support.appliance import prepare
 from tests.support.chromium import headless_chromium, login
 from tests.support.daemon import running_daemon
+from tests.unit.test_qa_form import FORM
 from webui.recording_api import MAX_PART
 
 pytestmark = pytest.mark.integration
@@ -63,6 +64,8 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     def seed(db: Any) -> None:
         agent = resolved(db.agents.add("1001", "Ann", "", "PJSIP/1001"))
+        resolved(db.agents.link_user(agent.id, resolved(db.users.login_record("agent")).user.id))
+        resolved(db.qa.add_form("Standard", FORM, "qa"))
         queue = resolved(db.queues.add("support"))
         p = processed["call"]
         started = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
@@ -184,3 +187,44 @@ def test_search_play_seek_and_waveform(box: str, chrome: WebDriver) -> None:
     chrome.save_screenshot(str(SHOTS / "recording-player-seek.png"))
     logs = json.dumps(chrome.get_log("browser"))
     assert "alert" not in logs and "Content Security Policy" not in logs, logs
+
+
+def test_a_qa_user_scores_the_call_and_the_agent_sees_it(box: str) -> None:
+    """The done-when of recording: a QA user finds the call, scores it on the form (the
+    running total as the answers are picked), the score reaches the search; the agent reads
+    the evaluation on its own page."""
+    with headless_chromium() as qa:
+        login(qa, box, "qa")
+        qa.get(box + "/recordings?caller=" + CALLER)
+        qa.find_element(By.CSS_SELECTOR, "#rec-results a.rec-open").click()
+        WebDriverWait(qa, 10).until(lambda d: d.find_elements(By.ID, "rec-score"))
+        qa.find_element(By.ID, "rec-score").click()
+        form = WebDriverWait(qa, 10).until(lambda d: d.find_element(By.ID, "qa-score"))
+
+        # greeting 1 of 2 (weight 20), solved 3 of 5 (50), compliance 1+2 of 1+4 (30): 58
+        for question, value in (("greet", "1"), ("name", "0"), ("verify", "1")):
+            form.find_element(By.CSS_SELECTOR, f"input[name=q_{question}][value='{value}']").click()
+        assert qa.find_element(By.ID, "qa-total").text.endswith("…")  # not all answered
+        for question, value in (("solved", "3"), ("tone", "2")):
+            form.find_element(
+                By.CSS_SELECTOR, f"select[name=q_{question}] option[value='{value}']"
+            ).click()
+        WebDriverWait(qa, 5).until(lambda d: d.find_element(By.ID, "qa-total").text == "58.0")
+        form.find_element(By.NAME, "comment").send_keys("Good call " + HOSTILE)
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        WebDriverWait(qa, 10).until(
+            lambda d: "58" in " ".join(p.text for p in d.find_elements(By.CSS_SELECTOR, ".flash"))
+        )
+        assert qa.find_elements(By.CSS_SELECTOR, "img") == []
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        qa.save_screenshot(str(SHOTS / "qa-score.png"))
+        qa.get(box + "/recordings?caller=" + CALLER)
+        row = qa.find_element(By.CSS_SELECTOR, "#rec-results tbody tr")
+        assert "58" in [td.text for td in row.find_elements(By.TAG_NAME, "td")], row.text
+    with headless_chromium() as agent:
+        login(agent, box, "agent")
+        agent.get(box + "/qa/mine")
+        mine = agent.find_element(By.CSS_SELECTOR, "table.qa-mine tbody tr")
+        assert "Standard" in mine.text and "58" in mine.text
+        assert mine.find_element(By.CLASS_NAME, "qa-comment").text == "Good call " + HOSTILE
+        assert agent.find_elements(By.CSS_SELECTOR, "main img") == []
