@@ -3,11 +3,18 @@
 
 The number dialed is the one the ACD validated when the callback was requested (digits
 only); it goes out through the generated ``ccbox-outbound`` context.
+
+The callback is a call of its own: a calls row (``outbound``, the customer's number as both
+caller and called number, so that the agent's screen pop and the recordings search find the
+customer; a ``callback`` event names the request and the attempt), and it is
+recorded as the queue's policy says, the capture running on the agent's channel with the
+customer still on the left.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import datetime as dt
+from typing import TYPE_CHECKING, Any
 
 from twisted.logger import Logger
 
@@ -15,14 +22,25 @@ from acd.service import CALLBACK_NUMBER
 from drivers.asterisk.agi.session import AGIError, AGISessionProtocol
 
 if TYPE_CHECKING:
-    from acd.service import ACD
+    from acd.service import ACD, QueuedCall
+    from appliance.db.connector import DBConnector
+    from recorder.service import LiveCall, RecorderService
 
 log = Logger(namespace="ccbox.acd.callback")
 DIAL_TIMEOUT_S = 45
 CONNECTING = "ccbox-callback-connecting"  # "Calling the customer back, please hold"
 
 
-async def run(session: AGISessionProtocol, acd: ACD) -> str:
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def run(
+    session: AGISessionProtocol,
+    acd: ACD,
+    db: DBConnector | None = None,
+    recorder: RecorderService | None = None,
+) -> str:
     """Returns what happened: ``reached``, ``not_reached`` or ``unknown``."""
     env = session.env
     assert env is not None
@@ -37,8 +55,14 @@ async def run(session: AGISessionProtocol, acd: ACD) -> str:
         # The agent's phone answered late (the offer moved on): nothing for it to do.
         await session.hangup()
         return "unknown"
+    answered_at = _now()
+    row = await _open_row(db, session, call) if db is not None else None
+    live: LiveCall | None = None
     reached = False
     try:
+        if row is not None and recorder is not None and call.queue_id in acd.queues:
+            queue = acd.queues[call.queue_id]
+            live = await recorder.call_queued(session, row, queue, "", agent_side=True)
         await session.stream_file(CONNECTING)
         await session.exec_("Dial", f"Local/{call.caller}@ccbox-outbound,{DIAL_TIMEOUT_S}")
         reached = await session.get_variable("DIALSTATUS") == "ANSWER"
@@ -47,7 +71,62 @@ async def run(session: AGISessionProtocol, acd: ACD) -> str:
         # reached, so the customer is tried again rather than forgotten.
         log.warn("callback {id}: session lost: {err}", id=call.callback_id, err=exc)
     finally:
+        agent = call.agent
         acd.callback_finished(call, reached)
+        if row is not None and db is not None:
+            await _close_row(db, row, answered_at, reached, call.queue_id, agent)
+        if live is not None and recorder is not None:
+            recorder.finished(live)
     if not session.hung_up:
         await session.hangup()
     return "reached" if reached else "not_reached"
+
+
+async def _open_row(db: DBConnector, session: AGISessionProtocol, call: QueuedCall) -> int | None:
+    """The callback's calls row (None when it cannot be written: the customer is called
+    all the same)."""
+    env = session.env
+    assert env is not None
+    try:
+        row = await db.calls.start(
+            uniqueid=env.uniqueid,
+            linkedid=env.uniqueid,
+            direction="outbound",
+            started_at=_now(),
+            caller_number=call.caller,
+            caller_name=call.caller_name,
+            called_number=call.caller,
+            channel=env.channel,
+        )
+        await db.calls.add_event(
+            row, "callback", _now(), {"callback": call.callback_id, "attempt": call.attempts + 1}
+        )
+    except Exception:
+        log.failure("callback {id}: its calls row was not written", id=call.callback_id)
+        return None
+    call.record_id = row  # the agent's desk pops this call
+    return row
+
+
+async def _close_row(
+    db: DBConnector,
+    row: int,
+    answered_at: dt.datetime,
+    reached: bool,
+    queue_id: int,
+    agent: Any,
+) -> None:
+    disposition = "completed" if reached else "not_reached"
+    try:
+        await db.calls.add_event(row, "hangup", _now(), {"disposition": disposition})
+        await db.calls.finish(
+            row,
+            _now(),
+            answered_at,
+            16,
+            disposition,
+            queue_id=queue_id,
+            agent_id=agent.id if agent is not None else None,
+        )
+    except Exception:
+        log.failure("callback call {row}: its calls row was not finished", row=row)

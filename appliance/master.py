@@ -165,7 +165,7 @@ class ApplianceMaster(service.MultiService):
             await phone_codes.run(session, acd, self.db, guard)
 
         async def callback(session: AGISessionProtocol) -> None:
-            await callback_call.run(session, acd)
+            await callback_call.run(session, acd, self.db, self.recorder)
 
         mailbox_guard = PinGuard(self.reactor.seconds)
 

@@ -46,6 +46,10 @@ def plan(root: Path, call_id: int, uniqueid: str, law: str, now: dt.datetime) ->
     )
 
 
-async def start(session: AGISessionProtocol, capture: Capture) -> None:
+async def start(session: AGISessionProtocol, capture: Capture, agent_side: bool = False) -> None:
+    """MixMonitor on the session's channel. ``agent_side``: the session runs on the agent's
+    channel (a callback), whose received audio is the agent and whose sent audio is the
+    customer: the legs are swapped so that ``rx`` is still the customer (left)."""
     await threads.deferToThread(capture.rx.parent.mkdir, parents=True, exist_ok=True)
-    await session.exec_("MixMonitor", f"{capture.mix},br({capture.rx})t({capture.tx})")
+    rx, tx = (capture.tx, capture.rx) if agent_side else (capture.rx, capture.tx)
+    await session.exec_("MixMonitor", f"{capture.mix},br({rx})t({tx})")

@@ -85,6 +85,7 @@ class LiveCall:
     standby: capture.Capture | None = None  # muted from the start: "record now" unmutes it
     reason: str = ""  # policy or on_demand, once recorded
     skipped: str = ""  # why it was not recorded (policy, disk_full)
+    agent_side: bool = False  # the capture runs on the agent's channel (a callback)
     pause: PauseClock = field(default_factory=PauseClock)
 
     def status(self, now: float) -> dict[str, Any]:
@@ -169,13 +170,15 @@ class RecorderService(service.Service):
         call_id: int,
         queue: ACDQueue,
         dialed: str,
+        agent_side: bool = False,
     ) -> LiveCall:
         """A call enters a queue: it becomes live here, and is recorded (only while bridged
         with an agent: MixMonitor's b option) when the policy says so and the disk has room;
-        otherwise a ``recording_skipped`` event says why."""
+        otherwise a ``recording_skipped`` event says why. ``agent_side``: the session is on
+        the agent's channel (a callback dials the customer from it)."""
         env = session.env
         assert env is not None
-        live = LiveCall(call_id, env.uniqueid, env.channel)
+        live = LiveCall(call_id, env.uniqueid, env.channel, agent_side=agent_side)
         self.live[call_id] = live
         why = await policy.skip_reason(self.db, queue, dialed)
         if why is None and not await self.guard.has_room():
@@ -187,7 +190,7 @@ class RecorderService(service.Service):
                 await self._standby(session, live)
             return live
         plan = self._plan(live)
-        await capture.start(session, plan)
+        await capture.start(session, plan, agent_side)
         live.plan, live.reason = plan, POLICY
         return live
 
@@ -198,7 +201,7 @@ class RecorderService(service.Service):
         if ami is None:
             return
         plan = self._plan(live)
-        await capture.start(session, plan)
+        await capture.start(session, plan, live.agent_side)
         try:
             await actions.mute_mixmonitor(ami, live.channel, True, "both")
         except (AMIError, actions.BadActionValue) as exc:

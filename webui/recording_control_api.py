@@ -58,7 +58,10 @@ class RecordingControlApi:
             agent = master.acd.agent_of_user(user.id)
             if agent is None or agent.call is None:
                 return defer.succeed(None)
-            return defer.succeed(master.recorder.call_of_uniqueid(agent.call.uniqueid))
+            recorder = master.recorder
+            if agent.call.record_id in recorder.live:  # its calls row (a callback's own)
+                return defer.succeed(agent.call.record_id)
+            return defer.succeed(recorder.call_of_uniqueid(agent.call.uniqueid))
 
         mine = self.ctx.call(own_call)
         if requested is not None and requested != mine:

@@ -86,3 +86,55 @@ class RecordingTests(ACDRig):
         await task.deferLater(reactor, 0.5, lambda: None)
         self.assertEqual(await master.db.recordings.count(), 0)
         self.assertNotIn("recording_done", dict(await master.db.calls.events(row["id"])))
+
+    async def test_a_callback_is_a_recorded_outbound_call_of_its_own(self) -> None:
+        """The agent's phone is originated and dials the customer from its own channel: the
+        callback gets its own calls row and a recording, the customer on the left."""
+        master = await self.start(
+            {
+                "PJSIP/1001": Device(ring_s=0.2, talk_s=0.2),
+                "Local/13800000001@ccbox-outbound": Device(ring_s=0.2, talk_s=1.0),
+            },
+            callback_key="5",
+            announce_every_s=0,
+            wrapup_s=0,
+        )
+        asker = await self.call(CallerScript("13800000001", digits="5", prompt_s=0.2))
+        asked = await self.row(master, asker.uniqueid)
+        self.assertEqual(asked["disposition"], "callback")
+        agent = self.agent(master, "1001")
+        master.acd.login(agent.id)
+        for _ in range(300):
+            if await master.db.recordings.count():
+                break
+            await task.deferLater(reactor, 0.05, lambda: None)
+
+        def outbound(conn: Any) -> Any:
+            return conn.execute(
+                model.calls.select().where(model.calls.c.direction == "outbound")
+            ).all()
+
+        [row] = await master.db.run(outbound)
+        self.assertNotEqual(row.id, asked["id"])
+        self.assertEqual(
+            (row.caller_number, row.called_number, row.disposition, row.agent_id),
+            ("13800000001", "13800000001", "completed", agent.id),
+        )
+        self.assertTrue(row.channel.startswith("PJSIP/1001-"), row.channel)
+        events = dict(await master.db.calls.events(row.id))
+        self.assertEqual(events["callback"]["attempt"], 1)
+        done = events["recording_done"]
+        rec_id = await master.db.run(
+            lambda c: c.execute(sa.select(model.recordings.c.id)).scalar_one()
+        )
+        rec = await master.db.recordings.get(rec_id)
+        assert rec is not None
+        self.assertEqual(
+            (rec.call_id, rec.path, rec.direction, rec.caller_number, rec.agent_id),
+            (row.id, done["path"], "outbound", "13800000001", agent.id),
+        )
+        # On the agent's channel what it receives (r(), the simulator's first speaker) is
+        # the agent: the legs are swapped, so the agent is on the right, the customer (who
+        # has not spoken yet in this one-second call) on the left.
+        self.assertTrue(900 <= rec.duration_ms <= 1150, rec.duration_ms)
+        self.assertEqual((rec.caller_talk_ratio, rec.agent_talk_ratio), (0.0, 1.0))
