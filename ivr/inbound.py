@@ -129,4 +129,7 @@ async def _to_the_end(
     finally:
         await call.close()
         if call.recording is not None and services.recorder is not None:
-            services.recorder.finished(call.recording)
+            if call.disposition == "transferred":  # the channel (and its capture) goes on
+                services.recorder.handed_over(call.recording)
+            else:
+                services.recorder.finished(call.recording)

@@ -86,6 +86,9 @@ class LiveCall:
     reason: str = ""  # policy or on_demand, once recorded
     skipped: str = ""  # why it was not recorded (policy, disk_full)
     agent_side: bool = False  # the capture runs on the agent's channel (a callback)
+    # FastAGI sessions holding it: a blind transfer's next session on the channel may adopt
+    # it before the first one has let go; 0 while handed over (see handed_over)
+    sessions: int = 1
     pause: PauseClock = field(default_factory=PauseClock)
 
     def status(self, now: float) -> dict[str, Any]:
@@ -178,6 +181,12 @@ class RecorderService(service.Service):
         the agent's channel (a callback dials the customer from it)."""
         env = session.env
         assert env is not None
+        held = self.live.get(call_id)
+        if held is not None and held.uniqueid == env.uniqueid:
+            # A transferred caller in its next queue: the capture started in the first one
+            # still runs on the channel; the recording goes on as it was.
+            held.sessions += 1
+            return held
         live = LiveCall(call_id, env.uniqueid, env.channel, agent_side=agent_side)
         self.live[call_id] = live
         why = await policy.skip_reason(self.db, queue, dialed)
@@ -326,11 +335,34 @@ class RecorderService(service.Service):
             self._gone[event.uniqueid] = self.reactor.seconds()
             while len(self._gone) > 1000:  # bounded: forget the oldest
                 del self._gone[next(iter(self._gone))]
+        for live in [c for c in self.live.values() if c.sessions == 0]:
+            if live.uniqueid == event.uniqueid:  # transferred, and now gone
+                self.finished(live)
+
+    def handed_over(self, live: LiveCall) -> None:
+        """The call's session ended but its channel goes on: a blind transfer redirected it
+        (to a queue, an agent or an extension). MixMonitor belongs to the channel and keeps
+        recording; the next session on the channel adopts the live call (``call_queued``),
+        and the channel's Hangup finishes it if none does. Without the AMI link there is no
+        Hangup to wait for: the call is finished now."""
+        if self.live.get(live.call_id) is not live or not self._release(live):
+            return  # the next session has it already
+        if not self.watch_hangups or live.uniqueid in self._gone:
+            self.finished(live)
+
+    @staticmethod
+    def _release(live: LiveCall) -> bool:
+        """One session lets go of the call; True when none holds it any more."""
+        live.sessions = max(0, live.sessions - 1)
+        return live.sessions == 0
 
     def finished(self, live: LiveCall) -> None:
         """The call is over: once Asterisk has closed the legs (the channel's Hangup, or
-        ``CLOSE_WAIT_S`` at most), merge them in the pool, then index the recording."""
+        ``CLOSE_WAIT_S`` at most), merge them in the pool, then index the recording. Not
+        while another session on the channel still holds the call (a transfer's next one)."""
         if self.live.get(live.call_id) is live:
+            if not self._release(live):
+                return
             del self.live[live.call_id]
         live.pause.cancel_timer()
         if live.plan is None:

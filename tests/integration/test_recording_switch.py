@@ -8,12 +8,13 @@ import wave
 from typing import Any
 
 import sqlalchemy as sa
-from twisted.internet import reactor, task
+from twisted.internet import defer, reactor, task
 
+from acd import agent_state as st
 from appliance.db import model
 from drivers.asterisk.simulator.agi_caller import CallerScript
 from drivers.asterisk.simulator.switch import Device
-from tests.support.acd_rig import ACDRig
+from tests.support.acd_rig import ACDRig, second_queue, wait_for
 
 
 class RecordingTests(ACDRig):
@@ -138,3 +139,43 @@ class RecordingTests(ACDRig):
         # has not spoken yet in this one-second call) on the left.
         self.assertTrue(900 <= rec.duration_ms <= 1150, rec.duration_ms)
         self.assertEqual((rec.caller_talk_ratio, rec.agent_talk_ratio), (0.0, 1.0))
+
+    async def test_a_blind_transfer_keeps_one_recording_of_the_whole_call(self) -> None:
+        """MixMonitor belongs to the caller's channel: after a blind transfer the capture of
+        the first queue goes on in the next one, and the call leaves one recording with both
+        agents' talk (the hold between them is not recorded: bridged audio only)."""
+        master = await self.start(
+            {
+                "PJSIP/1001": Device(ring_s=0.2, talk_s=30),
+                "PJSIP/1002": Device(ring_s=0.2, talk_s=1.0),
+            },
+            setup=second_queue("billing", "1002"),
+        )
+        a1001, a1002 = self.agent(master, "1001"), self.agent(master, "1002")
+        master.acd.login(a1001.id)
+        master.acd.login(a1002.id)
+        first = defer.ensureDeferred(self.call(CallerScript(prompt_s=0.1)))
+        await wait_for(lambda: a1001.state == st.ON_CALL, "agent 1001 to answer")
+        await task.deferLater(reactor, 1.0, lambda: None)  # a second with the first agent
+        self.assertEqual(
+            await master.acd.transfer(a1001.id, "queue", "billing"),
+            "transferred to queue billing",
+        )
+        outcome = await first
+        self.assertTrue(outcome.redirected)
+        for _ in range(300):
+            if await master.db.recordings.count():
+                break
+            await task.deferLater(reactor, 0.05, lambda: None)
+        await task.deferLater(reactor, 0.3, lambda: None)  # a second row would be there now
+        rows = await master.db.run(lambda c: c.execute(model.recordings.select()).all())
+        self.assertEqual(len(rows), 1, rows)
+        [rec] = rows
+        call = await self.row(master, outcome.uniqueid)
+        self.assertEqual(
+            (rec.call_id, rec.agent_id, rec.queue_id), (call["id"], a1002.id, call["queue_id"])
+        )
+        # about 1 s with agent 1001 and 1 s with agent 1002, nothing of the wait between
+        self.assertTrue(1800 <= rec.duration_ms <= 2500, rec.duration_ms)
+        self.assertEqual(list((master.config.recording_dir / "legs").rglob("*.*law")), [])
+        self.assertEqual(len(self.sim_events("MixMonitorStart")), 1)

@@ -146,3 +146,27 @@ class ACDRig(unittest.TestCase):
 
     def sim_events(self, name: str) -> list[dict[str, str]]:
         return [dict(h) for h in self.recorded if dict(h).get("Event") == name]
+
+
+def second_queue(name: str, member: str, **settings: Any) -> Any:
+    """A setup adding queue ``name`` served only by agent ``member`` (a direct member whose
+    tech skill is removed, so it no longer serves "support")."""
+
+    def setup(conn: Any, ids: dict[str, int]) -> None:
+        qid = conn.execute(
+            model.queues.insert().values(
+                name=name, created_at=sa.func.now(), wrapup_s=1, ring_timeout_s=2, **settings
+            )
+        ).inserted_primary_key[0]
+        ids[name] = qid
+        conn.execute(model.queue_members.insert().values(queue_id=qid, agent_id=ids[member]))
+        conn.execute(
+            model.agent_skills.delete().where(model.agent_skills.c.agent_id == ids[member])
+        )
+        # Only the member serves it: a skill nobody has.
+        skill = conn.execute(
+            model.skills.insert().values(name=f"{name}-only")
+        ).inserted_primary_key[0]
+        conn.execute(model.queue_skills.insert().values(queue_id=qid, skill_id=skill, min_level=1))
+
+    return setup

@@ -106,7 +106,6 @@ class SimulatedCall(LineOnlyReceiver):
         self._dialing: list[defer.Deferred[Any]] | None = None  # the rings of EXEC Dial
         self._patience: Any = None
         self.sound_lengths = {"ccbox-hold": 600.0}  # seconds; other sounds: prompt_s
-        self._monitor: _MixMonitor | None = None  # MixMonitor running on the channel
         self._bridged_since: float | None = None
 
     @property
@@ -162,6 +161,16 @@ class SimulatedCall(LineOnlyReceiver):
                 self.switch.hangup(self.channel, 16)
         if not self.finished.called:
             self.finished.callback(self.outcome)
+
+    @property
+    def _monitor(self) -> _MixMonitor | None:
+        """The MixMonitor running on the channel (it outlives this session: a Redirect)."""
+        monitor: _MixMonitor | None = self.channel.monitor
+        return monitor
+
+    @_monitor.setter
+    def _monitor(self, monitor: _MixMonitor | None) -> None:
+        self.channel.monitor = monitor
 
     # ---- the caller -----------------------------------------------------------------------
 

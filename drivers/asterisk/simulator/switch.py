@@ -71,6 +71,10 @@ class SimChannel(ChannelSnapshot):
     agi: Any = None  # the SimulatedCall running this channel's FastAGI session
     agi_arg: str = ""  # the AGI's first argument when it is not the extension
     on_hangup: list[Callable[[SimChannel, int], None]] = field(default_factory=list)
+    # The MixMonitor on the channel (agi_caller._MixMonitor): Asterisk's audiohook belongs to
+    # the channel, not to the AGI session, so it survives a Redirect (a blind transfer) and
+    # hears whatever bridge the channel is in, until StopMixMonitor or the hangup.
+    monitor: Any = None
 
 
 @dataclass(eq=False)
@@ -249,6 +253,9 @@ class Switch:
         owned = ch.bridge is not None and ch.bridge.owner is ch
         left_behind = self.leave_bridge(ch)
         ch.alive = False
+        if ch.monitor is not None:  # the channel goes: MixMonitor closes its files
+            monitor, ch.monitor = ch.monitor, None
+            monitor.write(self.clock.seconds())
         self.channels.pop(ch.uniqueid, None)
         self.emit(snap.hangup(ch, cause))
         for watcher in list(ch.on_hangup):
@@ -268,6 +275,8 @@ class Switch:
             br.members.append(ch)
             ch.bridge = br
             self.emit(snap.bridge_event("BridgeEnter", br.id, len(br.members), ch))
+            if ch.monitor is not None:
+                ch.monitor.hear(self.clock.seconds())
         return br
 
     def leave_bridge(self, ch: SimChannel) -> list[SimChannel]:
@@ -278,9 +287,14 @@ class Switch:
         ch.bridge = None
         br.members.remove(ch)
         self.emit(snap.bridge_event("BridgeLeave", br.id, len(br.members), ch))
+        now = self.clock.seconds()
+        if ch.monitor is not None:
+            ch.monitor.deaf(now)
         others = list(br.members)
         if len(others) == 1:
             others[0].bridge = None
+            if others[0].monitor is not None:
+                others[0].monitor.deaf(now)
             br.members.clear()
             self.emit(snap.bridge_event("BridgeLeave", br.id, 0, others[0]))
         if not br.members:
