@@ -4,9 +4,10 @@ Everything works on G.711 bytes or 16-bit little-endian PCM and integer arithmet
 two implementations agree to the bit:
 
 - ``decode_stereo``: the two legs of a call (caller = what the channel received, left;
-  agent = what it sent, right) decoded and interleaved into one stereo stream. A leg that
-  is shorter (it started late or ended early: legs drift by a few frames) is padded with
-  silence at its end, so both channels keep their time.
+  agent = what it sent, right) decoded and interleaved into one stereo stream. Both legs
+  start together and MixMonitor's ``S`` option keeps them in step (silence where one
+  direction had no frames); one may still end a few frames early (frames in flight at the
+  hangup): the shorter leg is padded with silence at its end, so both channels keep time.
 - ``voice_activity``: one byte per 20 ms frame, 1 when the mean absolute amplitude is above
   the threshold, held for ``hangover`` frames after speech (words have gaps).
 - ``talk_stats``: frames where both speak (talk-over), only one, or neither (silence).

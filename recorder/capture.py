@@ -1,6 +1,6 @@
 """Starting a call's recording from its FastAGI session: MixMonitor with the two legs in
 separate files (``r()`` what the caller's channel receives: the caller; ``t()`` what it
-sends: the agent), only while bridged (``b``). Every path is literal and ours: Asterisk
+sends: the agent), only while bridged (``b``), kept in step (``S``). Every path is literal and ours: Asterisk
 expands no ``${...}`` in AGI EXEC (the traces show it), and the unique id is checked before
 it becomes part of a file name."""
 
@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from drivers.asterisk.agi.session import AGISessionProtocol
 
 SAFE_ID = re.compile(r"[0-9A-Za-z._-]{1,64}")
+# b: only while bridged with an agent; S: silence inserted where one direction had no frames
+# (a phone that stops sending during silence, a jitter burst), so that the two legs stay in
+# step all along and the stereo merge only pads the shorter leg's end.
+OPTIONS = "bS"
 LAWS = {"ulaw": "ulaw", "alaw": "alaw"}
 
 
@@ -52,4 +56,4 @@ async def start(session: AGISessionProtocol, capture: Capture, agent_side: bool 
     customer: the legs are swapped so that ``rx`` is still the customer (left)."""
     await threads.deferToThread(capture.rx.parent.mkdir, parents=True, exist_ok=True)
     rx, tx = (capture.tx, capture.rx) if agent_side else (capture.rx, capture.tx)
-    await session.exec_("MixMonitor", f"{capture.mix},br({rx})t({tx})")
+    await session.exec_("MixMonitor", f"{capture.mix},{OPTIONS}r({rx})t({tx})")

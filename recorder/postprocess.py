@@ -109,7 +109,7 @@ class Processed:
     caller_talk_ratio: float
     agent_talk_ratio: float
     peaks: list[int]
-    legs_mismatch_ms: int  # how much shorter one leg was (drift, a late start)
+    legs_mismatch_ms: int  # how much shorter one leg was (frames in flight at the end)
     encrypted: bool = False  # stored encrypted at rest (recorder/encryption.py)
 
 

@@ -136,7 +136,7 @@ class RecordingControlTests(_ControlRig):
         self.assertEqual(cm.exception.status, 409)
         outcome: CallOutcome = await done
         [monitor] = [c for c in outcome.commands if c.startswith("EXEC MixMonitor")]
-        self.assertIn(",br(", monitor)  # the standby capture, started by the session
+        self.assertIn(",bSr(", monitor)  # the standby capture, started by the session
         self.assertNotIn("mixmonitor", self.sim.manager.actions)  # never the system-class action
         self.assertEqual(self.sim.manager.actions["mixmonitormute"], 2)  # muted, then unmuted
         rec = await self._recording(master)

@@ -27,7 +27,7 @@ class RecordingTests(ACDRig):
         self.assertNotIn("${", monitor)
         root = master.config.recording_dir
         self.assertIn(f'"{root}/legs/', monitor)
-        self.assertIn(",br(", monitor)
+        self.assertIn(",bSr(", monitor)  # bridged audio only, the legs kept in step
         for _ in range(200):
             if await master.db.recordings.count():
                 break

@@ -24,19 +24,26 @@ def test_a_muted_span_is_silence_on_the_muted_legs(tmp_path: Path, law: str, sil
     rx, tx = _legs(tmp_path, law)
     monitor = _MixMonitor.parse(f"/x/c.wav,br({rx})t({tx})", 100.0)
     assert monitor is not None and monitor.since is None  # b: nothing until bridged
+    # The conversation the legs carry (agi_caller.SPEAKING): the caller speaks from 0 to
+    # 1.5 s, the agent from 1.4 to 3.0 s; every span checked below is one where the voice
+    # would be heard but for the mute.
     monitor.hear(101.0)
+    monitor.mute("read", True, 101.5)  # only the caller's leg, 0.5 s in, for 0.25 s
+    monitor.mute("read", False, 101.75)
     monitor.mute("both", True, 102.0)  # 1 s in
     monitor.mute("both", True, 102.5)  # twice: no new span
     monitor.mute("both", False, 103.0)
-    monitor.mute("read", True, 103.5)  # only the caller's leg, left open until the end
+    monitor.mute("write", True, 103.5)  # only the agent's leg, left open until the end
     monitor.write(104.0)
     caller, agent = Path(rx).read_bytes(), Path(tx).read_bytes()
     assert len(caller) == len(agent) == 3 * 8000
+    assert len(set(caller[0:4000])) > 10  # the caller's voice
+    assert set(caller[4000:6000]) == {silence}
+    assert len(set(caller[6000:8000])) > 10
     for leg in (caller, agent):
         assert set(leg[8000:16000]) == {silence}
-        assert len(set(leg[0:8000])) > 10  # the tone
-    assert set(caller[20000:24000]) == {silence}
-    assert len(set(agent[20000:24000])) > 10  # not muted on the agent's leg
+    assert len(set(agent[16000:20000])) > 10  # the agent's voice, unmuted at 2 s
+    assert set(agent[20000:24000]) == {silence}
 
 
 def test_unbridged_time_is_not_written(tmp_path: Path) -> None:
