@@ -9,6 +9,7 @@ on, a new skill is routed at once.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any
 
 import cherrypy
@@ -40,9 +41,20 @@ class AgentsAdmin:
         self.ctx.call(lambda: live_config.for_acd(acd).reload_agent(agent_id))
 
     @page("admin")
-    def index(self) -> str:
+    def index(self, department: str = "") -> str:
+        """Every agent, or one department's (``?department=``: the names admins typed, listed
+        with their head counts to pick from)."""
         agents = self.ctx.call(self.store.agents)
-        return render(self.ctx, "admin_agents.html", agents=agents, statuses=AGENT_STATUSES)
+        departments = Counter(a.department for a in agents if a.department)
+        shown = [a for a in agents if a.department == department] if department else agents
+        return render(
+            self.ctx,
+            "admin_agents.html",
+            agents=shown,
+            statuses=AGENT_STATUSES,
+            departments=sorted(departments.items()),
+            department=department[:64],
+        )
 
     @page("admin")
     def edit(self, id: str = "") -> str:
@@ -59,6 +71,7 @@ class AgentsAdmin:
             users=users,
             skills=self.ctx.call(db.skills.list_all),
             queues=self.ctx.call(db.queues.list_all),
+            departments=sorted({a.department for a in self.ctx.call(self.store.agents)} - {""}),
         )
 
     def _fields(self, params: dict[str, Any]) -> tuple[str, str, str, str]:

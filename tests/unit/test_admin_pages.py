@@ -176,6 +176,38 @@ class AgentPageTests(AdminPagesCase):
         rows = await self.db.audit.recent(target=f"agent:{new.id}")
         self.assertEqual([r.action for r in rows], ["admin.agent.save", "admin.agent.add"])
         self.assertEqual((rows[0].actor, rows[0].detail["status"]), ("admin", "on_leave"))
+        [row] = [a for a in await AdminStore(self.db).agents() if a.id == new.id]
+        self.assertEqual(row.department, "ops")
+
+    async def test_agents_by_department(self) -> None:
+        await self._start()
+        b = await self.admin()
+        for number, department in (("1101", "Sales 销售"), ("1102", "Sales 销售"), ("1103", "")):
+            await self.submit(
+                b,
+                "/admin/agents",
+                "/admin/agents/add",
+                {
+                    "number": number,
+                    "name": f"A{number}",
+                    "department": department,
+                    "status": "active",
+                },
+            )
+        page = await self.call(b.get, "/admin/agents")
+        # the departments typed so far, with their head counts, to filter by and to pick from
+        self.assertIn('Sales 销售 <span class="muted">(2)</span>', page.body)
+        self.assertIn('<option value="Sales 销售">', page.body)
+        self.assertIn("1103", page.body)
+        page = await self.call(b.get, "/admin/agents?department=Sales+%E9%94%80%E5%94%AE")
+        self.assertEqual(page.status, 200)
+        self.assertIn("1101", page.body)
+        self.assertIn("1102", page.body)
+        self.assertNotIn("<td>1103</td>", page.body)
+        page = await self.call(b.get, "/admin/agents?department=%3Cimg%3E")
+        self.assertEqual(page.status, 200)
+        self.assertNotIn("<td>1101</td>", page.body)
+        self.assertNotIn("<img>", page.body)
 
     async def test_bad_agent_values_give_a_message_and_change_nothing(self) -> None:
         await self._start()
