@@ -46,6 +46,15 @@ def agent_state(box: LiveBox) -> dict[str, Any]:
     return state
 
 
+def open_desk(box: LiveBox, driver: WebDriver) -> WebDriverWait[WebDriver]:
+    """Agent 1001's desk, open and showing the agent ready; a wait for what follows."""
+    login(driver, box.url, "agent")
+    driver.get(box.url + "/desk")
+    wait = WebDriverWait(driver, 20)
+    wait.until(lambda d: text(d, "#desk-state-name") == "Ready")
+    return wait
+
+
 def text(driver: WebDriver, css: str) -> str:
     return str(driver.find_element(By.CSS_SELECTOR, css).text)
 
@@ -62,10 +71,7 @@ def test_an_agent_works_a_call_from_the_desk(box: LiveBox) -> None:
     box.agents_login("1001")
     box.devices({"PJSIP/1001": {"ring_s": 1.5, "talk_s": 6}})
     with headless_chromium() as driver:
-        login(driver, box.url, "agent")
-        driver.get(box.url + "/desk")
-        wait = WebDriverWait(driver, 20)
-        wait.until(lambda d: text(d, "#desk-state-name") == "Ready")
+        wait = open_desk(box, driver)
         wait.until(
             lambda d: d.find_element(By.ID, "desk-conn").get_attribute("data-state") == "live"
         )
@@ -131,10 +137,7 @@ def test_the_desk_buttons_reach_the_acd_and_the_recorder(box: LiveBox) -> None:
         box.acd({"logged_out": "login", "wrap_up": "wrapup_done"}.get(state, "unpause"), "1001")
     box.devices({"PJSIP/1001": {"ring_s": 0.5, "talk_s": 8}})
     with headless_chromium() as driver:
-        login(driver, box.url, "agent")
-        driver.get(box.url + "/desk")
-        wait = WebDriverWait(driver, 20)
-        wait.until(lambda d: text(d, "#desk-state-name") == "Ready")
+        wait = open_desk(box, driver)
         Select(driver.find_element(By.ID, "pause-reason")).select_by_value("lunch")
         driver.find_element(By.ID, "btn-pause").click()
         wait.until(lambda d: text(d, "#desk-state-name") == "Paused")

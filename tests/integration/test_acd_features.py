@@ -176,10 +176,7 @@ class ACDFeatureTests(ACDRig):
             setup=second_queue("billing", "1002"),
         )
         a1001, a1002 = self.agent(master, "1001"), self.agent(master, "1002")
-        master.acd.login(a1001.id)
-        master.acd.login(a1002.id)
-        first = defer.ensureDeferred(self.call(CallerScript(prompt_s=0.1)))
-        await wait_for(lambda: a1001.state == st.ON_CALL, "agent 1001 to answer")
+        first = await self.a_call_for_billing(master)
         said = await master.acd.transfer(a1001.id, "queue", "billing")
         self.assertEqual(said, "transferred to queue billing")
         outcome = await first

@@ -8,13 +8,12 @@ import wave
 from typing import Any
 
 import sqlalchemy as sa
-from twisted.internet import defer, reactor, task
+from twisted.internet import reactor, task
 
-from acd import agent_state as st
 from appliance.db import model
 from drivers.asterisk.simulator.agi_caller import CallerScript
 from drivers.asterisk.simulator.switch import Device
-from tests.support.acd_rig import ACDRig, second_queue, wait_for
+from tests.support.acd_rig import ACDRig, second_queue
 
 
 class RecordingTests(ACDRig):
@@ -152,10 +151,7 @@ class RecordingTests(ACDRig):
             setup=second_queue("billing", "1002"),
         )
         a1001, a1002 = self.agent(master, "1001"), self.agent(master, "1002")
-        master.acd.login(a1001.id)
-        master.acd.login(a1002.id)
-        first = defer.ensureDeferred(self.call(CallerScript(prompt_s=0.1)))
-        await wait_for(lambda: a1001.state == st.ON_CALL, "agent 1001 to answer")
+        first = await self.a_call_for_billing(master)
         await task.deferLater(reactor, 1.0, lambda: None)  # a second with the first agent
         self.assertEqual(
             await master.acd.transfer(a1001.id, "queue", "billing"),

@@ -7,9 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from twisted.internet import reactor, task
+from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 
+from acd import agent_state as st
 from appliance import config as config_mod
 from appliance import passwords
 from appliance.db import migrate, model
@@ -128,6 +129,16 @@ class ACDRig(unittest.TestCase):
         )
         assert outcome is not None
         return outcome
+
+    async def a_call_for_billing(self, master: ApplianceMaster) -> defer.Deferred[CallOutcome]:
+        """With ``second_queue("billing", "1002")``: agents 1001 and 1002 logged in, a call
+        placed and answered by 1001 (serving support); the call's outcome to come."""
+        a1001, a1002 = self.agent(master, "1001"), self.agent(master, "1002")
+        master.acd.login(a1001.id)
+        master.acd.login(a1002.id)
+        first = defer.ensureDeferred(self.call(CallerScript(prompt_s=0.1)))
+        await wait_for(lambda: a1001.state == st.ON_CALL, "agent 1001 to answer")
+        return first
 
     async def row(self, master: ApplianceMaster, uniqueid: str) -> dict[str, Any]:
         def thd(conn: Any) -> Any:
