@@ -1,8 +1,8 @@
 """Starting a call's recording from its FastAGI session: MixMonitor with the two legs in
 separate files (``r()`` what the caller's channel receives: the caller; ``t()`` what it
-sends: the agent), only while bridged (``b``), kept in step (``S``). Every path is literal and ours: Asterisk
-expands no ``${...}`` in AGI EXEC (the traces show it), and the unique id is checked before
-it becomes part of a file name."""
+sends: the agent), only while bridged (``b``), kept in step (``S``). Every path is literal
+and ours: Asterisk expands no ``${...}`` in AGI EXEC (the traces show it), and the unique
+id is checked before it becomes part of a file name."""
 
 from __future__ import annotations
 
