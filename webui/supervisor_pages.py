@@ -39,6 +39,7 @@ def console_texts() -> dict[str, Any]:
         "logout": _("Log agent out"),
         "move": _("Move"),
         "hangup": _("Hang up"),
+        "record_now": _("Record now"),
         "to_queue": _("Queue: {name}"),
         "to_agent": _("Agent: {name}"),
         "move_to": _("Move to…"),

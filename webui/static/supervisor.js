@@ -70,7 +70,11 @@
   }
 
   function post(action, body, what) {
-    return fetch("/api/supervisor/" + action, {
+    return postTo("/api/supervisor/" + action, body, what);
+  }
+
+  function postTo(path, body, what) {
+    return fetch(path, {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
@@ -125,6 +129,15 @@
       row.spy[mode] = b;
       spyLine.appendChild(b);
     });
+    // Record a call its queue does not record, from now on (the recorder says when it is
+    // recorded already); audited with the supervisor's name.
+    row.record = button(T.record_now, "sv-record", function () {
+      var a = agents[id];
+      if (a && typeof a.call_id === "number") {
+        postTo("/api/recording_control/start", { call_id: a.call_id }, T.record_now + " " + a.number);
+      }
+    });
+    spyLine.appendChild(row.record);
     row.reasonSel = el("select", "sv-reason-select");
     row.reasonSel.setAttribute("aria-label", T.pause);
     S.reasons.forEach(function (r) {
@@ -169,6 +182,7 @@
     }
     var onCall = a.state === "on_call";
     S.modes.forEach(function (m) { row.spy[m].disabled = !onCall; });
+    row.record.disabled = !onCall || typeof a.call_id !== "number";
     row.pause.disabled = !(a.state === "available" || a.state === "paused" || a.state === "wrap_up");
     row.logout.disabled = !(a.state === "available" || a.state === "paused" || a.state === "wrap_up");
     tickAgent(a);
