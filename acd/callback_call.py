@@ -14,7 +14,7 @@ customer still on the left.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from twisted.logger import Logger
 
@@ -22,7 +22,7 @@ from acd.service import CALLBACK_NUMBER
 from drivers.asterisk.agi.session import AGIError, AGISessionProtocol
 
 if TYPE_CHECKING:
-    from acd.service import ACD, QueuedCall
+    from acd.service import ACD, Agent, QueuedCall
     from appliance.db.connector import DBConnector
     from recorder.service import LiveCall, RecorderService
 
@@ -114,7 +114,7 @@ async def _close_row(
     answered_at: dt.datetime,
     reached: bool,
     queue_id: int,
-    agent: Any,
+    agent: Agent | None,
 ) -> None:
     disposition = "completed" if reached else "not_reached"
     try:
