@@ -10,12 +10,16 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from twisted.internet import defer
+from twisted.logger import Logger
 
 from appliance import passwords
 from appliance.db import model
 
 if TYPE_CHECKING:
     from appliance.db.connector import DBConnector
+
+
+log = Logger(namespace="ccbox.db")
 
 
 def utcnow() -> dt.datetime:
@@ -390,6 +394,26 @@ def _load_queues(conn: Connection, queue_id: int | None) -> list[QueueRow]:
     ]
 
 
+@dataclass(frozen=True)
+class OpenCall:
+    """A calls row left open (no end): what start-up reconciliation needs of it."""
+
+    id: int
+    uniqueid: str
+    started_at: dt.datetime
+    agent_answered_at: dt.datetime | None
+    agent_id: int | None
+    last_known_at: dt.datetime  # the latest time written on the row or its events
+
+
+def _as_utc(value: Any) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
 class CallsComponent(_Component):
     """The CDR (one row per call) and its time-ordered events."""
 
@@ -405,7 +429,9 @@ class CallsComponent(_Component):
         channel: str = "",
         trunk: str = "",
     ) -> defer.Deferred[int]:
-        """Insert the call's row; caller ID is stored as given, cut to the column sizes."""
+        """Insert the call's row; caller ID is stored as given, cut to the column sizes.
+        A uniqueid the table has already (Asterisk's ids may repeat after a restart within a
+        second) is logged and the call gets its row all the same."""
         values = {
             "uniqueid": uniqueid[:64],
             "linkedid": (linkedid or uniqueid)[:64],
@@ -417,7 +443,24 @@ class CallsComponent(_Component):
             "channel": channel[:128],
             "trunk": trunk[:64],
         }
-        return self.db.run(lambda conn: _insert(conn, model.calls, f"call {uniqueid!r}", **values))
+        c = model.calls.c
+
+        def thd(conn: Connection) -> int:
+            before = conn.execute(
+                sa.select(sa.func.count()).where(c.uniqueid == values["uniqueid"])
+            ).scalar_one()
+            call_id = _insert(conn, model.calls, f"call {uniqueid!r}", **values)
+            if before:
+                log.warn(
+                    "call {id}: the switch's uniqueid {uid!r} is on {n} earlier calls rows "
+                    "(a restart within a second?); the call keeps a row of its own",
+                    id=call_id,
+                    uid=uniqueid,
+                    n=before,
+                )
+            return call_id
+
+        return self.db.run(thd)
 
     def add_event(
         self, call_id: int, kind: str, at: dt.datetime, data: dict[str, Any] | None = None
@@ -440,9 +483,18 @@ class CallsComponent(_Component):
         disposition: str = "",
         queue_id: int | None = None,
         agent_id: int | None = None,
+        agent_answered_at: dt.datetime | None = None,
+        talk_ms: int | None = None,
     ) -> defer.Deferred[None]:
+        """Close the row; a value left None keeps what the row has (the hangup cause comes
+        from the switch's Hangup event, which may arrive before or after)."""
+
         def thd(conn: Connection) -> None:
             values: dict[str, Any] = {"ended_at": ended_at, "disposition": disposition[:32]}
+            if agent_answered_at is not None:
+                values["agent_answered_at"] = agent_answered_at
+            if talk_ms is not None:
+                values["talk_ms"] = max(0, talk_ms)
             if answered_at is not None:
                 values["answered_at"] = answered_at
             if hangup_cause is not None:
@@ -455,14 +507,95 @@ class CallsComponent(_Component):
 
         return self.db.run(thd)
 
-    def find(self, uniqueid: str) -> defer.Deferred[int | None]:
-        """The call whose first channel has this Uniqueid (a transferred caller's session
-        continues the same call)."""
+    def agent_answered(
+        self, call_id: int, at: dt.datetime, agent_id: int, queue_id: int
+    ) -> defer.Deferred[None]:
+        """An agent answered the call, now: the row's agent and answer time, and the
+        ``answered`` event, written at that moment (a crash mid-talk keeps them)."""
+        c = model.calls.c
+        text = json.dumps({"agent": agent_id, "queue": queue_id})
+
+        def thd(conn: Connection) -> None:
+            conn.execute(
+                model.calls.update()
+                .where(c.id == call_id)
+                .values(agent_answered_at=at, agent_id=agent_id, queue_id=queue_id)
+            )
+            conn.execute(
+                model.call_events.insert().values(
+                    call_id=call_id, kind="answered", at=at, data=text
+                )
+            )
+
+        return self.db.run(thd)
+
+    def set_hangup_cause(self, uniqueid: str, cause: int) -> defer.Deferred[int | None]:
+        """The Q.850 cause of the channel's Hangup, on the newest row of that uniqueid (the
+        caller's channel); the row's id, or None when no row has it."""
         c = model.calls.c
 
         def thd(conn: Connection) -> int | None:
-            row = conn.execute(sa.select(c.id).where(c.uniqueid == uniqueid[:64])).first()
+            row = conn.execute(
+                sa.select(c.id).where(c.uniqueid == uniqueid[:64]).order_by(c.id.desc())
+            ).first()
+            if row is None:
+                return None
+            conn.execute(model.calls.update().where(c.id == row.id).values(hangup_cause=cause))
+            return int(row.id)
+
+        return self.db.run(thd)
+
+    def find(self, uniqueid: str) -> defer.Deferred[int | None]:
+        """The call whose first channel has this Uniqueid (a transferred caller's session
+        continues the same call); of rows sharing a repeated uniqueid, the newest."""
+        c = model.calls.c
+
+        def thd(conn: Connection) -> int | None:
+            row = conn.execute(
+                sa.select(c.id).where(c.uniqueid == uniqueid[:64]).order_by(c.id.desc())
+            ).first()
             return int(row.id) if row else None
+
+        return self.db.run(thd)
+
+    def open_before(self, before: dt.datetime) -> defer.Deferred[list[OpenCall]]:
+        """Rows never closed that started before ``before`` (a process that died with them
+        open): with the last time anything was written about each."""
+        c, e = model.calls.c, model.call_events.c
+
+        def thd(conn: Connection) -> list[OpenCall]:
+            last = (
+                sa.select(e.call_id, sa.func.max(e.at).label("last_at"))
+                .group_by(e.call_id)
+                .subquery()
+            )
+            rows = conn.execute(
+                sa.select(
+                    c.id,
+                    c.uniqueid,
+                    c.started_at,
+                    c.answered_at,
+                    c.agent_answered_at,
+                    c.agent_id,
+                    last.c.last_at,
+                )
+                .outerjoin(last, last.c.call_id == c.id)
+                .where(c.ended_at.is_(None), c.started_at < before)
+                .order_by(c.id)
+            ).all()
+            out = []
+            for r in rows:
+                # SQLite hands the aggregate back untyped: a naive string or datetime.
+                last_at = _as_utc(r.last_at)
+                known = [
+                    t for t in (r.started_at, r.answered_at, r.agent_answered_at, last_at) if t
+                ]
+                out.append(
+                    OpenCall(
+                        r.id, r.uniqueid, r.started_at, r.agent_answered_at, r.agent_id, max(known)
+                    )
+                )
+            return out
 
         return self.db.run(thd)
 

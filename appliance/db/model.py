@@ -347,8 +347,10 @@ calls = sa.Table(
     "calls",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    # Asterisk's Uniqueid of the first channel, and the Linkedid that ties every leg.
-    sa.Column("uniqueid", sa.String(64), nullable=False, unique=True),
+    # Asterisk's Uniqueid of the first channel, and the Linkedid that ties every leg. Not
+    # unique: Asterisk's ids (epoch.sequence) may repeat after a restart within a second,
+    # and a repeated id must never cost a call its row.
+    sa.Column("uniqueid", sa.String(64), nullable=False, index=True),
     sa.Column("linkedid", sa.String(64), nullable=False, index=True),
     sa.Column("direction", sa.String(16), nullable=False),
     # Caller ID is attacker-controlled: stored as given, bounded in length.
@@ -368,7 +370,32 @@ calls = sa.Table(
     sa.Column("ended_at", UTCDateTime(), nullable=True),
     sa.Column("hangup_cause", sa.Integer, nullable=True),
     sa.Column("disposition", sa.String(32), nullable=False, server_default=""),
+    # When an agent answered (answered_at is when the switch answered the caller) and how
+    # long the agent talked: written as they happen, so reports need no event replay.
+    sa.Column("agent_answered_at", UTCDateTime(), nullable=True),
+    sa.Column("talk_ms", sa.Integer, nullable=True),
     sa.CheckConstraint(_in("direction", CALL_DIRECTIONS), name="direction"),
+)
+
+queue_day_stats = sa.Table(
+    "queue_day_stats",
+    metadata,
+    # Each queue's counters for one local day (acd/stats.py), written as they move, so a
+    # restart carries on with today's numbers instead of zero.
+    sa.Column(
+        "queue_id", sa.Integer, sa.ForeignKey("queues.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("day", sa.String(10), primary_key=True),  # YYYY-MM-DD, the box's local date
+    sa.Column("offered", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("answered", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("answered_in_sl", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("abandoned", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("abandoned_after_sl", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("overflowed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("callbacks", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("wait_answered_s", sa.Float, nullable=False, server_default="0"),
+    sa.Column("talk_s", sa.Float, nullable=False, server_default="0"),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 call_events = sa.Table(

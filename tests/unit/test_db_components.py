@@ -126,3 +126,69 @@ def test_calls_count_since_uses_utc(db: DBConnector) -> None:
 def test_naive_datetimes_are_refused(db: DBConnector) -> None:
     with pytest.raises(Exception, match="naive datetime"):
         resolved(db.calls.count_since(dt.datetime(2026, 1, 1)))
+
+
+def test_a_repeated_uniqueid_gets_a_row_of_its_own_and_find_takes_the_newest(
+    db: DBConnector,
+) -> None:
+    """Asterisk's uniqueids may repeat after a restart within a second: never a crash."""
+    now = dt.datetime.now(dt.UTC)
+    first = resolved(db.calls.start("1765000000.1", "1765000000.1", "inbound", now))
+    second = resolved(db.calls.start("1765000000.1", "1765000000.1", "inbound", now))
+    assert second != first
+    assert resolved(db.calls.find("1765000000.1")) == second
+    # the switch's Hangup cause lands on the newest row of that uniqueid
+    assert resolved(db.calls.set_hangup_cause("1765000000.1", 17)) == second
+    assert resolved(db.calls.set_hangup_cause("no-such-id", 16)) is None
+    rows = [resolved(db.calls.get(i)) for i in (first, second)]
+    assert [r["hangup_cause"] for r in rows if r] == [None, 17]
+
+
+def test_agent_answer_is_written_when_it_happens_and_finish_keeps_the_cause(
+    db: DBConnector,
+) -> None:
+    q = resolved(db.queues.add("support"))
+    a = resolved(db.agents.add("1001", "Li Wei"))
+    t0 = dt.datetime(2026, 12, 6, 8, 0, tzinfo=dt.UTC)
+    call = resolved(db.calls.start("1.5", "1.5", "inbound", t0))
+    resolved(db.calls.set_hangup_cause("1.5", 16))
+    resolved(db.calls.agent_answered(call, t0 + dt.timedelta(seconds=12), a.id, q.id))
+    row = resolved(db.calls.get(call))
+    assert row is not None
+    assert (row["agent_answered_at"], row["agent_id"], row["queue_id"], row["ended_at"]) == (
+        t0 + dt.timedelta(seconds=12),
+        a.id,
+        q.id,
+        None,
+    )
+    assert resolved(db.calls.events(call)) == [("answered", {"agent": a.id, "queue": q.id})]
+    resolved(
+        db.calls.finish(
+            call, t0 + dt.timedelta(seconds=40), disposition="completed", talk_ms=28_000
+        )
+    )
+    row = resolved(db.calls.get(call))
+    assert row is not None
+    assert (row["talk_ms"], row["hangup_cause"], row["disposition"]) == (28_000, 16, "completed")
+
+
+def test_open_rows_before_a_time_with_the_last_time_known(db: DBConnector) -> None:
+    t0 = dt.datetime(2026, 12, 6, 8, 0, tzinfo=dt.UTC)
+    ringing = resolved(db.calls.start("2.1", "2.1", "inbound", t0))
+    resolved(db.calls.add_event(ringing, "queued", t0 + dt.timedelta(seconds=9), {}))
+    talking = resolved(db.calls.start("2.2", "2.2", "inbound", t0 + dt.timedelta(seconds=1)))
+    a = resolved(db.agents.add("1001", "Li Wei"))
+    q = resolved(db.queues.add("support"))
+    resolved(db.calls.agent_answered(talking, t0 + dt.timedelta(seconds=20), a.id, q.id))
+    bare = resolved(db.calls.start("2.3", "2.3", "inbound", t0 + dt.timedelta(seconds=2)))
+    done = resolved(db.calls.start("2.4", "2.4", "inbound", t0))
+    resolved(db.calls.finish(done, t0 + dt.timedelta(seconds=5), disposition="completed"))
+    resolved(db.calls.start("2.5", "2.5", "inbound", t0 + dt.timedelta(minutes=5)))  # new process
+    rows = resolved(db.calls.open_before(t0 + dt.timedelta(minutes=1)))
+    assert [(r.id, r.uniqueid, r.last_known_at - t0, r.agent_id) for r in rows] == [
+        (ringing, "2.1", dt.timedelta(seconds=9), None),
+        (talking, "2.2", dt.timedelta(seconds=20), a.id),
+        (bare, "2.3", dt.timedelta(seconds=2), None),
+    ]
+    assert rows[1].agent_answered_at == t0 + dt.timedelta(seconds=20)
+    assert all(r.last_known_at.tzinfo is not None for r in rows)

@@ -77,3 +77,51 @@ def test_check_constraints_hold_on_both_databases(migrated_db_url: str) -> None:
             conn.execute(model.agent_skills.insert().values(agent_id=1, skill_id=1, level=11))
     finally:
         engine.dispose()
+
+
+def test_0007_keeps_calls_and_lets_a_uniqueid_repeat(db_url: str) -> None:
+    """A database with calls at 0006 keeps them at 0007, where a repeated Asterisk uniqueid
+    (a restart within a second) gets a row of its own; downgrading restores uniqueness."""
+    import datetime as dt
+
+    engine = create_engine(db_url)
+    now = dt.datetime(2026, 12, 6, 8, 0, tzinfo=dt.UTC)
+    calls = sa.table(
+        "calls",
+        sa.column("uniqueid"),
+        sa.column("linkedid"),
+        sa.column("direction"),
+        sa.column("started_at"),
+    )
+    try:
+        migrate.upgrade(engine, "0006")
+        with engine.begin() as conn:
+            conn.execute(
+                calls.insert().values(
+                    uniqueid="1.1", linkedid="1.1", direction="inbound", started_at=now
+                )
+            )
+        migrate.upgrade(engine, "0007")
+        with engine.begin() as conn:
+            conn.execute(
+                model.calls.insert().values(
+                    uniqueid="1.1", linkedid="1.1", direction="inbound", started_at=now
+                )
+            )
+            rows = conn.execute(
+                sa.select(model.calls.c.uniqueid, model.calls.c.talk_ms).order_by(model.calls.c.id)
+            ).all()
+        assert [tuple(r) for r in rows] == [("1.1", None), ("1.1", None)]
+        with engine.begin() as conn:
+            conn.execute(model.calls.delete().where(model.calls.c.id == 2))
+        migrate.downgrade(engine, "0006")
+        import pytest
+
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(
+                calls.insert().values(
+                    uniqueid="1.1", linkedid="1.1", direction="inbound", started_at=now
+                )
+            )
+    finally:
+        engine.dispose()
