@@ -13,6 +13,7 @@ position and expected wait.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from typing import Any
@@ -29,6 +30,7 @@ CALLBACK_REFUSED = "ccbox-callback-unavailable"
 POSITION = "ccbox-queue-position"  # "You are caller number"
 WAIT = "ccbox-queue-wait"  # "Your expected wait is about"
 MINUTES = "ccbox-queue-minutes"  # "minutes"
+SLICE_MS = 1000  # holding without the hold sound: how long each silent wait lasts
 
 
 class CallerGone(Exception):
@@ -76,13 +78,44 @@ async def _announce(
             if waiter.called or session.hung_up:
                 return None
             r = await session.command(command, token(arg), text(keys), timeout=600)
-            if r.value < 0:
+            played = await session.playback(r, arg if command == "STREAM FILE" else command)
+            if played.failed and not played.missing:
                 raise CallerGone()
-            if r.value > 0:
-                return chr(r.value)
+            if played.digit:
+                return played.digit
     except Interrupted:
         return None
     return None
+
+
+class _Holding:
+    """What the caller hears: the queue's hold sound, or, when the switch lacks it, the
+    switch's own music on hold class while ccboxd waits in short silent slices."""
+
+    def __init__(self, sound: str, moh_class: str) -> None:
+        self.sound = sound
+        self.moh_class = moh_class
+        self.switch_music = False
+
+    def next(self, session: AGISessionProtocol, keys: str) -> defer.Deferred[Any]:
+        if self.switch_music:
+            # WAIT FOR DIGIT is not cut by the next command: an offer waits for the slice.
+            return session.command("WAIT FOR DIGIT", token(SLICE_MS), timeout=SLICE_MS / 1000 + 30)
+        return session.command("STREAM FILE", token(self.sound), text(keys), timeout=24 * 3600)
+
+    async def failed(self, session: AGISessionProtocol, result: Any) -> None:
+        """The hold sound or a silent slice answered -1: CallerGone, or, when the hold sound
+        is missing, the switch's music from now on."""
+        if self.switch_music:
+            raise CallerGone()  # WAIT FOR DIGIT's -1: the channel is gone
+        played = await session.playback(result, self.sound)
+        if not played.missing:
+            raise CallerGone()
+        self.switch_music = True
+        try:
+            await session.set_music(True, self.moh_class)
+        except AGIError:
+            raise CallerGone() from None
 
 
 async def _hold(
@@ -90,13 +123,30 @@ async def _hold(
 ) -> Offer | Overflow | str:
     """Music until the waiter fires (an offer or overflow) or the caller presses a key (the
     key is returned); CallerGone if the caller hangs up meanwhile."""
-    keys = _keys(acd, call)
     q = acd.queues[call.queue_id]
-    every, music = q.announce_every_s, hold_sound(q.moh_class)
+    moh = q.moh_class if re.fullmatch(r"[a-z0-9_-]{1,32}", q.moh_class) else "default"
+    holding = _Holding(hold_sound(q.moh_class), moh)
+    try:
+        return await _hold_until(acd, session, call, waiter, holding)
+    finally:
+        if holding.switch_music and not session.hung_up:
+            with contextlib.suppress(AGIError):  # the caller went meanwhile
+                await session.set_music(False, holding.moh_class)
+
+
+async def _hold_until(
+    acd: ACD,
+    session: AGISessionProtocol,
+    call: QueuedCall,
+    waiter: defer.Deferred[Any],
+    holding: _Holding,
+) -> Offer | Overflow | str:
+    keys = _keys(acd, call)
+    every = acd.queues[call.queue_id].announce_every_s
     while not waiter.called:
         if session.hung_up:
             raise CallerGone()
-        play = session.command("STREAM FILE", token(music), text(keys), timeout=24 * 3600)
+        play = holding.next(session, keys)
         play.addErrback(lambda f: f.trap(Interrupted) and None)  # cut short
         racers = [play, waiter]
         if every > 0:
@@ -124,8 +174,9 @@ async def _hold(
                 return str(digit)
             continue
         if value is not None and value.value < 0:
-            raise CallerGone()  # the caller hung up during the music
-        if value is not None and value.value > 0:
+            await holding.failed(session, value)  # the caller hung up, or no such sound
+            continue
+        if value is not None and value.value > 0 and chr(value.value) in keys:
             return chr(value.value)
     result: Offer | Overflow = await waiter
     return result
@@ -198,7 +249,7 @@ async def _ring(acd: ACD, session: AGISessionProtocol, call: QueuedCall, offer: 
             acd.answered(call, peer.rsplit("-", 1)[0])  # PJSIP/1001-0000000a -> PJSIP/1001
         acd.call_ended(call)
         return "answered"
-    if result < 0 or session.hung_up:
+    if session.hung_up or (result < 0 and await session.caller_left()):
         acd.abandoned(call)
         return "abandoned"
     acd.no_answer(call)

@@ -22,11 +22,10 @@ import zoneinfo
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet import task
 from twisted.logger import Logger
 
 from acd.service import ACDError
-from drivers.asterisk.agi.session import AGIConnectionLost, DeadChannel
+from drivers.asterisk.agi.session import AGIConnectionLost, DeadChannel, Playback
 from ivr import queue_step
 from ivr.flow_model import NODE_TYPES, VARIABLE, Flow, Node, parse, render
 from ivr.prompt_ref import prompt_ref
@@ -146,20 +145,16 @@ class Interpreter:
             await r.call.event("prompt_failed", {"tts": (ref.tts or "")[:80]})
             return None
         pb = await r.session.stream_file(sound, keys)
-        if pb.failed:
-            await self._alive(r, "missing prompt " + sound[-80:])
+        await self._check(r, pb, "missing prompt " + sound[-80:])
         return pb.digit
 
-    async def _alive(self, r: Run, otherwise: str) -> None:
-        """After a playback answered -1: the caller hung up (CallerGone) or the sound file is
-        missing (written down, the flow goes on). Asterisk sends the ``HANGUP`` line right
-        after the -1; one reactor turn lets it arrive, else CHANNEL STATUS tells (511)."""
-        await task.deferLater(self.services.reactor, 0, lambda: None)
-        if not r.session.hung_up:
-            await r.session.channel_status()
-        if r.session.hung_up:
+    async def _check(self, r: Run, pb: Playback, otherwise: str) -> None:
+        """After a playback: the caller hung up (CallerGone), or the sound is missing (the
+        session told them apart; written down, the flow goes on)."""
+        if pb.failed and not pb.missing:
             raise CallerGone()
-        await r.call.event("prompt_failed", {"why": otherwise})
+        if pb.missing:
+            await r.call.event("prompt_failed", {"why": otherwise})
 
     def _var(self, r: Run, name: str, value: str) -> None:
         if VARIABLE.fullmatch(name):
@@ -252,8 +247,7 @@ class Interpreter:
             pb = await session.say_date(int(day.timestamp()))
         else:
             return "next", "invalid"
-        if pb.failed:
-            await self._alive(r, f"say {mode} failed")
+        await self._check(r, pb, f"say {mode} failed")
         return "next", value
 
     async def lookup(self, r: Run, node: Node) -> tuple[str | None, str]:

@@ -161,7 +161,10 @@ def test_route_runs_and_session_is_forgotten_when_it_ends() -> None:
     f = make_factory({"inbound": inbound})
     proto, t = connect(f)
     proto.dataReceived(HEADER)
-    assert calls == ["1795353435.74"] and t.value() == b"ANSWER\n"
+    # The session mark goes first (see tests/unit/test_agi_session_mark.py), then the route's.
+    assert calls == ["1795353435.74"] and t.value() == b'SET VARIABLE CCBOX_AGI "1"\n'
+    proto.dataReceived(b"200 result=1\n")
+    assert t.value().endswith(b"\nANSWER\n")
     proto.dataReceived(b"200 result=0\n")
     assert t.disconnecting  # route done: the session is closed
     assert len(f.sessions) == 1
@@ -188,24 +191,67 @@ def test_server_listens_with_a_backlog_for_bursts_of_calls() -> None:
     assert (port, interface) == (4573, "127.0.0.1") and backlog >= 1024
 
 
-def test_interrupt_cuts_the_playback_short_and_drops_its_late_reply() -> None:
+def _interrupted(first: tuple[str, ...], stale: bytes | None) -> tuple[list[Any], bytes, list[Any]]:
+    """A playback ``first`` (command, args...) cut by EXEC Dial; ``stale`` is the playback's
+    own reply, if it had ended before the interrupt reached Asterisk. Returns (the Dial's
+    results, what went on the wire after the playback, the playback's failures)."""
     s, transport, _ = session()
     s.dataReceived(HEADER)
-    transport.clear()
-    playback = s.command("STREAM FILE", "ccbox-hold", '""', timeout=3600)
+    playback = s.command(*first, timeout=3600)
     failures: list[Any] = []
     playback.addErrback(failures.append)
+    transport.clear()
     dial = s.interrupt("EXEC", "Dial", '"PJSIP/1001,15"')
-    assert transport.value() == b'STREAM FILE ccbox-hold ""\nEXEC Dial "PJSIP/1001,15"\n'
-    assert failures and failures[0].check(Interrupted)
+    # The marker goes first; the Dial waits for its echo.
+    assert transport.value() == b"GET FULL VARIABLE ccbox-sync-1\n"
     got: list[Any] = []
     dial.addCallback(got.append)
-    # The playback had just ended when the Dial arrived: its reply is in flight. It carries
-    # endpos=, which no EXEC reply does, so it is recognised and dropped.
-    s.dataReceived(b"200 result=0 endpos=4800000\n")
-    assert got == []
-    s.dataReceived(b"200 result=0\n")
-    assert [r.value for r in got] == [0] and "endpos" not in got[0].extras
+    if stale is not None:
+        s.dataReceived(stale)
+        assert got == [] and transport.value() == b"GET FULL VARIABLE ccbox-sync-1\n"
+    s.dataReceived(b"200 result=1 (ccbox-sync-1)\n")
+    wire = transport.value()
+    s.dataReceived(b"200 result=-1\n")  # the Dial's own answer
+    assert s.stale_replies == (1 if stale is not None else 0)
+    return got, wire, failures
+
+
+@pytest.mark.parametrize(
+    "first, stale",
+    [
+        (("STREAM FILE", "ccbox-hold", '""'), b"200 result=0 endpos=4800000\n"),
+        # SAY and GET DATA replies carry no endpos: the late SAY NUMBER "200 result=0" was
+        # taken for the Dial's answer on a real switch, and every later reply shifted by one.
+        (("SAY NUMBER", "3", '""'), b"200 result=0\n"),
+        (("SAY DIGITS", "42", '""'), b"200 result=50\n"),
+        (("GET DATA", "ccbox-queue-wait", "3000", "4"), b"200 result=12\n"),
+        (("GET DATA", "ccbox-queue-wait", "3000", "4"), b"200 result= (timeout)\n"),
+        (("STREAM FILE", "ccbox-hold", '""'), None),  # Asterisk cut it: no reply at all
+        (("SAY NUMBER", "3", '""'), None),
+    ],
+)
+def test_interrupt_answers_the_new_command_with_its_own_reply(
+    first: tuple[str, ...], stale: bytes | None
+) -> None:
+    got, wire, failures = _interrupted(first, stale)
+    assert failures and failures[0].check(Interrupted)
+    assert wire.endswith(b'GET FULL VARIABLE ccbox-sync-1\nEXEC Dial "PJSIP/1001,15"\n')
+    assert [r.result for r in got] == ["-1"]
+
+
+def test_a_playback_may_interrupt_a_playback() -> None:
+    """With the marker, even a reply of the same shape is told apart."""
+    s, transport, _ = session()
+    s.dataReceived(HEADER)
+    s.command("STREAM FILE", "ccbox-hold", '""').addErrback(lambda f: f.trap(Interrupted))
+    second = s.interrupt("STREAM FILE", "ccbox-queue-position", '""')
+    got: list[Any] = []
+    second.addCallback(got.append)
+    s.dataReceived(b"200 result=0 endpos=160000\n")  # the hold music's own, late
+    s.dataReceived(b"200 result=1 (ccbox-sync-1)\n")
+    s.dataReceived(b"200 result=0 endpos=8000\n")
+    assert [r.extras["endpos"] for r in got] == ["8000"]
+    assert transport.value().endswith(b'STREAM FILE ccbox-queue-position ""\n')
 
 
 def test_interrupt_without_a_playback_just_queues() -> None:
@@ -217,14 +263,3 @@ def test_interrupt_without_a_playback_just_queues() -> None:
     assert transport.value() == b"WAIT FOR DIGIT 1000\n"  # one command at a time
     s.dataReceived(b"200 result=0\n")
     assert wait.called and transport.value().endswith(b"ANSWER\n") and not later.called
-
-
-def test_a_playback_cannot_interrupt_a_playback() -> None:
-    """Its endpos reply would be dropped as the late reply of the playback it cut."""
-    s, transport, _ = session()
-    s.dataReceived(HEADER)
-    s.command("STREAM FILE", "ccbox-hold", '""')
-    failure: list[Any] = []
-    s.interrupt("STREAM FILE", "ccbox-queue-position", '""').addErrback(failure.append)
-    assert "send NOOP first" in str(failure[0].value)
-    assert transport.value().count(b"STREAM FILE") == 1

@@ -209,7 +209,9 @@ def test_agi_errors_with_typed_commands() -> None:
                 await s.command(*cmd)
             except AGICommandError as exc:
                 seen[key] = exc.result
-        seen["missing"] = await s.stream_file("no-such-sound-file")
+        # The lab script read a variable next; the typed stream_file would ask CHANNEL
+        # STATUS first (test_missing_sound_with_typed_commands), so the raw command here.
+        seen["missing"] = await s.command("STREAM FILE", "no-such-sound-file", '""')
         seen["unset"] = await s.get_variable("NOT_SET_ANYWHERE")
         seen["status"] = await s.channel_status()
         await s.hangup()
@@ -218,6 +220,64 @@ def test_agi_errors_with_typed_commands() -> None:
     proto, seen = replay(session_lines("agi-errors", "AGI4"), errors)
     assert seen["unknown"].code == 510
     assert seen["usage"].code == 520 and "PLAYBACKSTATUS" in seen["usage"].text
-    assert seen["missing"].failed and seen["missing"].endpos == 0
+    assert seen["missing"].value == -1 and seen["missing"].extras == {"endpos": "0"}
     assert seen["unset"] is None and seen["status"] == 6
     assert proto.hung_up  # the trailing HANGUP line
+
+
+def test_missing_sound_with_typed_commands() -> None:
+    """A missing hold sound answers -1 with the caller still there: the session asks CHANNEL
+    STATUS, reports the name once, and the call goes on until the caller really leaves."""
+    missing: list[str] = []
+
+    async def hold(s: AGISessionProtocol) -> dict[str, Any]:
+        seen: dict[str, Any] = {"waits": []}
+        await s.get_variable("SCENARIO")
+        await s.answer()
+        seen["hold"] = await s.stream_file("ccbox-hold-missing")
+        seen["left"] = s.hung_up
+        await s.get_variable("CALLERID(num)")
+        seen["beep"] = await s.stream_file("beep")
+        try:
+            while True:
+                seen["waits"].append(await s.wait_for_digit(5000))
+        except DeadChannel:
+            pass
+        return seen
+
+    def ready_with(script: Script) -> Script:
+        async def run(s: AGISessionProtocol) -> Any:
+            s.on_missing_sound = missing.append
+            return await script(s)
+
+        return run
+
+    proto, seen = replay(session_lines("queue-hold-missing-sound", "AGI1"), ready_with(hold))
+    assert seen["hold"].failed and seen["hold"].missing and seen["left"] is False
+    assert missing == ["ccbox-hold-missing"]
+    assert not seen["beep"].failed and seen["beep"].endpos == 3404
+    assert seen["waits"] == [None, None] and proto.hung_up
+
+
+def test_a_hangup_during_a_playback_is_not_a_missing_sound() -> None:
+    """-1 mid-playback (endpos is where it stopped), then HANGUP before the next reply: the
+    caller left, and nothing is reported missing."""
+    s, transport, _ = _session()
+    missing: list[str] = []
+    s.on_missing_sound = missing.append
+    played: list[Any] = []
+    defer.ensureDeferred(s.stream_file("ccbox-welcome")).addCallback(played.append)
+    s.dataReceived(b"200 result=-1 endpos=24160\n")
+    assert transport.value().endswith(b"CHANNEL STATUS\n")
+    s.dataReceived(b"HANGUP\n511 Command Not Permitted on a dead channel or intercept routine\n")
+    assert played[0].failed and not played[0].missing and played[0].endpos == 24160
+    assert s.hung_up and missing == []
+
+
+def _session() -> tuple[AGISessionProtocol, StringTransport, list[Any]]:
+    ready: list[Any] = []
+    proto = AGISessionProtocol(Clock(), ready.append)
+    transport = StringTransport()
+    proto.makeConnection(transport)
+    proto.dataReceived(b"agi_network: yes\nagi_channel: DAHDI/1-1\n\n")
+    return proto, transport, ready

@@ -18,11 +18,16 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 from appliance import health
+from drivers.asterisk.agi.missing_sounds import MissingSounds
 from drivers.asterisk.agi.session import AGIConnectionLost, AGISessionProtocol, DeadChannel
 
 log = Logger(namespace="ccbox.fastagi")
 Route = Callable[[AGISessionProtocol], Awaitable[object]]
 BACKLOG = 1024
+# Set first in every session a route takes: the generated dialplan (confgen.py) plays its
+# "no service" fallback after AGI() only when this is missing, i.e. ccboxd never took the
+# call. AGISTATUS cannot tell: it is FAILURE after any failed command (a missing sound).
+SESSION_MARK = "CCBOX_AGI"
 
 
 STOP_WAIT_S = 5.0
@@ -32,10 +37,15 @@ class FastAGIFactory(Factory):
     noisy = False
 
     def __init__(
-        self, clock: Any, routes: dict[str, Route], allowed: Iterable[str] = ("127.0.0.1", "::1")
+        self,
+        clock: Any,
+        routes: dict[str, Route],
+        allowed: Iterable[str] = ("127.0.0.1", "::1"),
+        missing_sounds: MissingSounds | None = None,
     ) -> None:
         self.clock = clock
         self.routes = routes
+        self.missing_sounds = missing_sounds or MissingSounds()
         self.allowed = [ipaddress.ip_network(a, strict=False) for a in allowed]
         self.sessions: set[AGISessionProtocol] = set()
         self.handlers: set[defer.Deferred[Any]] = set()  # routes still running
@@ -52,7 +62,7 @@ class FastAGIFactory(Factory):
             self.refused += 1
             log.warn("FastAGI connection from {host} refused: not an allowed address", host=host)
             return None  # Twisted closes the connection
-        proto = AGISessionProtocol(self.clock, self._session_ready)
+        proto = AGISessionProtocol(self.clock, self._session_ready, self.missing_sounds.report)
         self.sessions.add(proto)
         self.total += 1
         proto.ended.addBoth(lambda _: self.sessions.discard(proto))
@@ -71,6 +81,10 @@ class FastAGIFactory(Factory):
             d = session.command("HANGUP")
             d.addBoth(lambda _: session.close())
             return
+        # Queued ahead of the route's first command; Asterisk answers it even on a dead
+        # channel. A session lost meanwhile fails the route's commands as well.
+        mark = session.command("SET VARIABLE", SESSION_MARK, '"1"')
+        mark.addErrback(lambda _: None)
         d = defer.ensureDeferred(route(session))  # type: ignore[arg-type]
         self.handlers.add(d)
 
@@ -105,8 +119,8 @@ class FastAGIServer(service.Service):
     ) -> None:
         self.reactor = reactor
         self.bind, self.port_number_wanted = bind, port
-        self.factory = FastAGIFactory(reactor, routes, allowed)
         self.health = health_registry or health.HealthRegistry()
+        self.factory = FastAGIFactory(reactor, routes, allowed, MissingSounds(self.health))
         self.port: Any = None
 
     @property

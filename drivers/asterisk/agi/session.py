@@ -6,6 +6,10 @@ before the reply to the command in progress, as the traces show) only marks the 
 hung up. After it, channel commands answer 511 and raise ``DeadChannel``; GET VARIABLE
 and VERBOSE still work. A socket closed mid-command fails the command with
 ``AGIConnectionLost`` and ends the session.
+
+A ``result=-1`` alone never proves the caller left: a sound the switch does not have answers
+the same, with the channel still up. ``caller_left`` is the one place that tells the two
+apart, for every route on the session.
 """
 
 from __future__ import annotations
@@ -66,7 +70,8 @@ class Playback:
 
     digit: str | None
     endpos: int
-    failed: bool  # result -1: missing file, or the caller hung up
+    failed: bool  # result -1: a missing sound (``missing``), or the caller hung up
+    missing: bool = False  # the switch has no such sound; the caller is still there
 
 
 @dataclass(frozen=True)
@@ -96,7 +101,10 @@ class Interrupted(AGIError):
 
 
 # Asterisk watches the socket during these, and a new command stops them (PROTOCOL.md).
-_INTERRUPTIBLE = (b"STREAM FILE ", b"CONTROL STREAM FILE ", b"GET DATA ", b"SAY ")
+_INTERRUPTIBLE = (b"STREAM FILE ", b"CONTROL STREAM FILE ", b"GET DATA ", b"GET OPTION ", b"SAY ")
+# The command that cuts a playback short: GET FULL VARIABLE of a literal answers
+# ``200 result=1 (<the literal>)``, which no playback reply can be, even on a dead channel.
+_SYNC = "ccbox-sync-"
 
 
 class AGISessionProtocol(LineOnlyReceiver):
@@ -105,9 +113,15 @@ class AGISessionProtocol(LineOnlyReceiver):
     delimiter = b"\n"
     MAX_LENGTH = MAX_LINE
 
-    def __init__(self, clock: Any, on_ready: Callable[[AGISessionProtocol], object]) -> None:
+    def __init__(
+        self,
+        clock: Any,
+        on_ready: Callable[[AGISessionProtocol], object],
+        on_missing_sound: Callable[[str], object] | None = None,
+    ) -> None:
         self.clock = clock
         self.on_ready = on_ready
+        self.on_missing_sound = on_missing_sound
         self.env: AGIEnvironment | None = None
         self.hung_up = False
         self.closed = False
@@ -117,9 +131,11 @@ class AGISessionProtocol(LineOnlyReceiver):
         self._queue: deque[_Command] = deque()
         self._current: _Command | None = None
         self._timer: Any = None
-        # After an interrupt, a playback reply (it carries endpos=) that was already on its
-        # way when the new command arrived is dropped instead of answering the new command.
-        self._stale_playback = False
+        # After an interrupt: the marker whose echo ends the replies that are stale (the
+        # interrupted command's, when it finished before the interrupt reached Asterisk).
+        self._sync: str | None = None
+        self._syncs = 0
+        self.stale_replies = 0
 
     # ---- Twisted --------------------------------------------------------------------------
 
@@ -187,10 +203,14 @@ class AGISessionProtocol(LineOnlyReceiver):
         cmd = self._current
         if cmd is None:
             return  # nothing asked: a stray line
-        if self._stale_playback:
-            self._stale_playback = False
-            if reply.code == 200 and "endpos" in reply.extras:
-                return  # the interrupted playback finished just before it was interrupted
+        if self._sync is not None:
+            if reply.code == 200 and reply.result == "1" and reply.data == self._sync:
+                self._sync = None  # in step again: the next reply answers the next command
+            else:
+                # The interrupted command had finished before the interrupt reached Asterisk
+                # (or it answers even when cut, as WAIT FOR DIGIT does): not ours to deliver.
+                self.stale_replies += 1
+                return
         self._cancel_timer()
         self._current = None
         if reply.code == 200:
@@ -212,11 +232,12 @@ class AGISessionProtocol(LineOnlyReceiver):
         This is how a caller on hold is connected the moment an agent frees, instead of at
         the end of the next hold-music poll.
 
-        The interrupting command may not be a playback itself: a reply with ``endpos`` right
-        after an interrupt is taken for the late reply of the playback that was cut.
+        The playback may have ended just before the interrupt reached Asterisk, and then
+        its reply is already on the way. What cuts the playback is therefore a marker
+        (``GET FULL VARIABLE ccbox-sync-N``, echoed as ``200 result=1 (ccbox-sync-N)``):
+        every reply before its echo is the interrupted command's and is dropped, whatever
+        it says, and the command asked for goes out after the echo.
         """
-        if (name + " ").encode().startswith(_INTERRUPTIBLE):
-            return defer.fail(ValueError(f"{name} cannot interrupt a playback: send NOOP first"))
         cmd = self._current
         if cmd is None or not cmd.line.startswith(_INTERRUPTIBLE) or self._queue:
             return self.command(name, *args, timeout=timeout)
@@ -225,10 +246,15 @@ class AGISessionProtocol(LineOnlyReceiver):
         except ValueError as exc:
             return defer.fail(exc)
         self._cancel_timer()
+        self._syncs += 1
+        self._sync = f"{_SYNC}{self._syncs}"
+        marker = _Command(
+            command_line("GET FULL VARIABLE", self._sync), DEFAULT_TIMEOUT, defer.Deferred()
+        )
+        marker.deferred.addErrback(lambda _: None)  # its failure is the session's (timeout)
         self._current = None
-        self._stale_playback = True
         d: defer.Deferred[AGIResult] = defer.Deferred()
-        self._queue.appendleft(_Command(line, timeout, d))
+        self._queue.extendleft([_Command(line, timeout, d), marker])
         self._next()  # on the wire before anything the interrupted caller does next
         cmd.deferred.errback(Interrupted(cmd.line.decode().strip()))
         return d
@@ -264,38 +290,75 @@ class AGISessionProtocol(LineOnlyReceiver):
     async def hangup(self) -> None:
         await self.command("HANGUP")
 
+    async def caller_left(self) -> bool:
+        """After a command answered ``result=-1``: True if the caller hung up, False if the
+        channel is still up (a missing sound, a failed application).
+
+        Only the ``HANGUP`` line or a 511 proves a hangup. Asterisk sends the line about
+        40 ms after the -1, and before the reply to a command sent meanwhile, so CHANNEL
+        STATUS settles it: 511 (after the ``HANGUP`` line) when the caller has gone."""
+        if self.hung_up:
+            return True
+        try:
+            await self.command("CHANNEL STATUS")
+        except (DeadChannel, AGIConnectionLost):
+            return True
+        return self.hung_up
+
+    async def playback(self, result: AGIResult, sound: str) -> Playback:
+        """The Playback of a STREAM FILE / SAY reply for ``sound``: a -1 is either the
+        caller hanging up (``hung_up`` is then set) or a sound the switch lacks (reported
+        to ``on_missing_sound``; ``missing``)."""
+        digit, endpos = _digit(result.value), int(result.extras.get("endpos", "0"))
+        if result.value >= 0:
+            return Playback(digit, endpos, False)
+        if await self.caller_left():
+            return Playback(None, endpos, True)
+        if self.on_missing_sound is not None:
+            self.on_missing_sound(sound)
+        return Playback(None, endpos, True, missing=True)
+
     async def stream_file(self, name: str, escape_digits: str = "") -> Playback:
         r = await self.command("STREAM FILE", token(name), text(escape_digits), timeout=3600)
-        return Playback(_digit(r.value), int(r.extras.get("endpos", "0")), r.value < 0)
+        return await self.playback(r, name)
 
     async def say_digits(self, digits: str, escape_digits: str = "") -> Playback:
         if not (digits.isascii() and digits.isdigit()):
             raise ValueError("SAY DIGITS takes ASCII digits only")
         r = await self.command("SAY DIGITS", token(digits), text(escape_digits), timeout=600)
-        return Playback(_digit(r.value), 0, r.value < 0)
+        return await self.playback(r, f"SAY DIGITS {digits}")
 
     async def say_number(self, number: int, escape_digits: str = "") -> Playback:
         r = await self.command("SAY NUMBER", token(number), text(escape_digits), timeout=600)
-        return Playback(_digit(r.value), 0, r.value < 0)
+        return await self.playback(r, f"SAY NUMBER {number}")
 
     async def say_date(self, epoch_s: int, escape_digits: str = "") -> Playback:
         """SAY DATE: the day of ``epoch_s`` (seconds since 1970, UTC), in the channel's
         language."""
         r = await self.command("SAY DATE", token(epoch_s), text(escape_digits), timeout=600)
-        return Playback(_digit(r.value), 0, r.value < 0)
+        return await self.playback(r, f"SAY DATE {epoch_s}")
 
     async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> Digits:
-        r = await self.command(
-            "GET DATA", token(prompt), token(timeout_ms), token(max_digits), timeout=3600
-        )
+        """GET DATA. A prompt the switch lacks answers -1 before any digit is read: it is
+        reported and the digits are read again without a prompt (the caller still types)."""
+        args = (token(timeout_ms), token(max_digits))
+        r = await self.command("GET DATA", token(prompt), *args, timeout=3600)
         if r.result == "-1":
-            return Digits("", False, True)
+            if await self.caller_left():
+                return Digits("", False, True)
+            if self.on_missing_sound is not None:
+                self.on_missing_sound(prompt)
+            r = await self.command("GET DATA", text(""), *args, timeout=3600)
+            if r.result == "-1":
+                return Digits("", False, await self.caller_left())
         return Digits(r.result, r.data == "timeout", False)
 
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
         """The digit pressed, None on timeout; DeadChannel once the caller has gone."""
         r = await self.command("WAIT FOR DIGIT", token(timeout_ms), timeout=timeout_ms / 1000 + 30)
         if r.value < 0:
+            # Unlike a playback's, this -1 has no other cause: no file is involved, and
+            # Asterisk's wait fails only when the channel is gone (caller-abandons-on-hold).
             self.hung_up = True
             raise DeadChannel("WAIT FOR DIGIT: the caller hung up")
         return _digit(r.value)
