@@ -20,6 +20,7 @@ from twisted.logger import Logger
 
 from acd.service import CALLBACK_NUMBER
 from drivers.asterisk.agi.session import AGIError, AGISessionProtocol
+from drivers.asterisk.device_names import device_of_channel
 
 if TYPE_CHECKING:
     from acd.service import ACD, Agent, QueuedCall
@@ -46,7 +47,7 @@ async def run(
     assert env is not None
     arg = env.args[0] if env.args else ""
     call = acd.callback(int(arg)) if arg.isdigit() else None
-    device = env.channel.rsplit("-", 1)[0]
+    device = device_of_channel(env.channel) or env.channel
     if call is None or not CALLBACK_NUMBER.match(call.caller):
         log.warn("callback {arg!r} from {dev}: no such callback waiting", arg=arg, dev=device)
         await session.hangup()
@@ -64,7 +65,10 @@ async def run(
             queue = acd.queues[call.queue_id]
             live = await recorder.call_queued(session, row, queue, "", agent_side=True)
         await session.stream_file(CONNECTING)
-        await session.exec_("Dial", f"Local/{call.caller}@ccbox-outbound,{DIAL_TIMEOUT_S}")
+        # T: the agent (this Dial's calling side) has the transfer feature, so an attended
+        # transfer (AMI Atxfer on the agent's channel) works on a callback too.
+        dial = f"Local/{call.caller}@ccbox-outbound,{DIAL_TIMEOUT_S},T"
+        await session.exec_("Dial", dial)
         reached = await session.get_variable("DIALSTATUS") == "ANSWER"
     except AGIError as exc:
         # The session was lost (GET VARIABLE answers even after a hangup): not counted as

@@ -16,6 +16,7 @@ from twisted.logger import Logger
 from acd import agent_state as st
 from acd.service import ACDError
 from drivers.asterisk.agi.session import AGISessionProtocol
+from drivers.asterisk.device_names import device_of_channel
 
 if TYPE_CHECKING:
     from acd.pin_guard import PinGuard
@@ -46,7 +47,7 @@ async def run(session: AGISessionProtocol, acd: ACD, db: DBConnector, guard: Pin
     env = session.env
     assert env is not None
     action = env.args[0] if env.args else ""
-    device = env.channel.rsplit("-", 1)[0]
+    device = device_of_channel(env.channel) or env.channel
     await session.answer()
     if action == "login":
         outcome = await _login(session, acd, db, guard, device)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,8 +37,11 @@ from acd.route import Router, strategy_code
 from acd.stats import AgentStats, QueueStats, QueueStatsChanged
 from appliance.db.acd_store import ACDQueue, CallbackRow
 from drivers.asterisk.callmodel import ChannelHungUp, DialEnded, OriginateResult
+from drivers.asterisk.device_names import BadDevice, device_key, device_of_channel
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from acd.switch_link import SwitchLink
     from appliance.db.connector import DBConnector
     from appliance.eventbus import EventBus
@@ -122,9 +126,12 @@ class QueuedCall:
         self.callback_id: int | None = None
         self.callback_saved: defer.Deferred[int | None] | None = None
         self.attempts = 0  # callbacks: times the customer was dialed
+        self.last_failure = ""  # callbacks: why the last attempt failed
         # What the live views show: set by the IVR when the call joins (ivr/queue_step.py).
         self.caller_name = ""
         self.record_id: int | None = None  # the calls row id
+        # Told the moment an agent answers (the IVR writes it on the calls row then).
+        self.on_answered: Callable[[Agent, float], object] | None = None
         self._waiter: defer.Deferred[Offer | Overflow] | None = None
         self._pending: Offer | Overflow | None = None
 
@@ -155,6 +162,49 @@ class QueuedCallLeft:
     at: float
 
 
+@dataclass(frozen=True)
+class CallbackAttemptFailed:
+    """Published when a callback's attempt failed before the customer was dialed (the
+    switch refused to ring the agent's phone: ``reason`` is what it answered)."""
+
+    callback_id: int
+    attempt: int
+    reason: str
+    at: float
+
+
+def _device(device: str) -> str:
+    """The name the switch knows a configured device by (``Local/x@ctx/n`` -> ``Local/x@ctx``);
+    a device of a form ccbox cannot dial is kept as written (and never matches a channel)."""
+    try:
+        return device_key(device)
+    except BadDevice:
+        return device
+
+
+class DeviceIndex(MutableMapping[str, "Agent"]):
+    """Agents by device, whichever way the device is written: as configured (with a Local
+    device's ``/n``) or as a channel's device (``device_of_channel``) names it."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, Agent] = {}
+
+    def __getitem__(self, device: str) -> Agent:
+        return self._by_key[_device(device)]
+
+    def __setitem__(self, device: str, agent: Agent) -> None:
+        self._by_key[_device(device)] = agent
+
+    def __delitem__(self, device: str) -> None:
+        del self._by_key[_device(device)]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_key)
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+
 def _utc(ts: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, dt.UTC)
 
@@ -172,7 +222,7 @@ class ACD(service.Service):
         self.bus = bus
         self.router = Router()
         self.agents: dict[int, Agent] = {}
-        self.by_device: dict[str, Agent] = {}
+        self.by_device = DeviceIndex()
         self.queues: dict[int, ACDQueue] = {}
         self.queue_by_name: dict[str, ACDQueue] = {}
         self.stats: dict[int, QueueStats] = {}
@@ -244,8 +294,13 @@ class ACD(service.Service):
             for skill_id, level in row.skills:
                 self.router.set_skill(row.id, skill_id, level)
             # Restored after a restart: a call that was ringing or up went with the old
-            # process's FastAGI sessions, so those agents come back available.
-            if row.state in (st.AVAILABLE, st.RINGING, st.ON_CALL, st.WRAP_UP):
+            # process's FastAGI sessions, so those agents come back available. An agent on
+            # leave or resigned stays logged out (its logout may have waited for a call the
+            # old process never saw end).
+            if row.status != "active":
+                if row.state != st.LOGGED_OUT:
+                    self._enter(agent, st.LOGGED_OUT, "")
+            elif row.state in (st.AVAILABLE, st.RINGING, st.ON_CALL, st.WRAP_UP):
                 self._enter(agent, st.AVAILABLE, "", persist=row.state != st.AVAILABLE)
             elif row.state == st.PAUSED:
                 self._enter(agent, st.PAUSED, row.reason, persist=False)
@@ -293,12 +348,13 @@ class ACD(service.Service):
         agent = self.agent(agent_id)
         if agent.status != "active":
             raise ACDError(f"agent {agent.number} is {agent.status.replace('_', ' ')}")
-        if device and device != agent.device:
+        moved = bool(device) and _device(device or "") != _device(agent.device)
+        if device and moved:
             other = self.by_device.get(device)
             if other is not None and other.state != st.LOGGED_OUT:
                 raise ACDError(f"the phone {device} is in use by agent {other.number}")
         self._event(agent, "login")
-        if device and device != agent.device:
+        if device and moved:
             if self.by_device.get(agent.device) is agent:
                 del self.by_device[agent.device]
             agent.device = device
@@ -433,6 +489,7 @@ class ACD(service.Service):
     def move(self, call: QueuedCall, queue_id: int) -> None:
         """Overflow into another queue (the caller keeps its arrival order there)."""
         self._leave_queue(call)
+        self._release_ringing(call)
         self._into_queue(call, self.queue(queue_id))
 
     def is_waiting(self, call: QueuedCall) -> bool:
@@ -555,12 +612,16 @@ class ACD(service.Service):
             return
         call = self.by_uniqueid.get(event.uniqueid)
         if call is not None and not call.done:
-            self.answered(call, event.dest_channel.rsplit("-", 1)[0])
+            device = device_of_channel(event.dest_channel)
+            if device is not None:
+                self.answered(call, device)
 
     def answered(self, call: QueuedCall, device: str) -> Agent | None:
         """The agent's phone answered (``device`` like PJSIP/1001, from DialEnd or
-        DIALEDPEERNAME). Idempotent: AMI and the Dial result may both report it."""
+        DIALEDPEERNAME). Idempotent: AMI and the Dial result may both report it; any agent
+        still ringing for an answered call (a re-offer that should not have been) is freed."""
         if call.answered_at is not None:
+            self._release_ringing(call, keep=call.agent)
             return call.agent
         agent = self.by_device.get(device)
         if agent is None or agent not in call.ringing:
@@ -575,14 +636,37 @@ class ACD(service.Service):
         call.ringing = ()
         agent.misses = 0
         self._enter(agent, st.ON_CALL)
+        if call.on_answered is not None:
+            try:
+                call.on_answered(agent, now)
+            except Exception:
+                log.failure("call {id}: the answer's listener failed", id=call.id)
         if call.callback_saved is None:  # a callback's wait is not the service level's
             self.stats[call.queue_id].answer(now - call.joined_at)
             self._publish_stats(call.queue_id)
         return agent
 
     def no_answer(self, call: QueuedCall) -> None:
-        """Nobody answered (or busy): the agents are marked and the call keeps its place."""
+        """Nobody answered (or busy): the agents are marked and the call keeps its place.
+        A call already answered (AMI saw the agent's phone pick up) is never put back: a
+        late or misread Dial result must not offer a talking caller to another agent."""
+        if call.answered_at is not None:
+            log.warn("call {id}: a no-answer for a call already answered: ignored", id=call.id)
+            self._release_ringing(call, keep=call.agent)
+            return
         self._back_in_line(call, missed=True, delay=0)
+
+    def _release_ringing(self, call: QueuedCall, keep: Agent | None = None) -> None:
+        """Every agent still offered ``call`` (but ``keep``) is free again: whatever ends or
+        moves a call ends its offers too, or the agents ring on for nothing."""
+        ringing, call.ringing = call.ringing, ()
+        for agent in ringing:
+            if agent is keep:
+                continue
+            if agent.call is call:
+                agent.call = None
+            if agent.state == st.RINGING:
+                self._enter(agent, st.AVAILABLE)
 
     def call_ended(self, call: QueuedCall) -> None:
         """The answered call is over: talk time counted, the agent goes to wrap-up."""
@@ -590,7 +674,9 @@ class ACD(service.Service):
             return
         call.done = True
         self._forget(call)
+        self._leave_queue(call)
         agent = call.agent
+        self._release_ringing(call)
         if agent is None or call.answered_at is None:
             return
         talk = self.reactor.seconds() - call.answered_at
@@ -611,17 +697,16 @@ class ACD(service.Service):
             self._enter(agent, st.AVAILABLE)
 
     def abandoned(self, call: QueuedCall) -> None:
-        """The caller hung up before an agent answered."""
+        """The caller hung up before an agent answered (after an answer, the call ended)."""
         if call.done:
+            return
+        if call.answered_at is not None:
+            self.call_ended(call)
             return
         call.done = True
         self._forget(call)
         self._leave_queue(call)
-        for agent in call.ringing:
-            agent.call = None
-            if agent.state == st.RINGING:
-                self._enter(agent, st.AVAILABLE)
-        call.ringing = ()
+        self._release_ringing(call)
         self.stats[call.queue_id].abandon(self.reactor.seconds() - call.joined_at)
         self._publish_stats(call.queue_id)
 
@@ -631,6 +716,7 @@ class ACD(service.Service):
             call.done = True
             self._forget(call)
             self._leave_queue(call)
+            self._release_ringing(call)
 
     def _forget(self, call: QueuedCall) -> None:
         known = self.calls.pop(call.id, None) is not None
@@ -749,11 +835,14 @@ class ACD(service.Service):
                 timeout_s,
             )
         except Exception as exc:
+            # The switch refused to ring (``Extension does not exist.``, no AMI link): an
+            # attempt that failed, with its reason, not the agent's fault. Retried after a
+            # pause, and given up after the last attempt like a customer who never answers.
+            reason = str(exc) or type(exc).__name__
             log.warn(
-                "callback {n}: cannot ring agent {a}: {err}", n=call.id, a=agent.number, err=exc
+                "callback {n}: cannot ring agent {a}: {err}", n=call.id, a=agent.number, err=reason
             )
-            # Not the agent's fault: back in line after a pause (no tight retry loop).
-            self._back_in_line(call, missed=False, delay=self.callback_retry_s)
+            self._callback_attempt_failed(call, reason)
             return
         if call.ringing:
             self._originating[action_id] = call
@@ -819,10 +908,33 @@ class ACD(service.Service):
             return
         # Not reached: the agent is free again at once (no wrap-up for a call that was not).
         call.agent, call.answered_at = None, None
+        call.last_failure = "not reached"
+        self._release_ringing(call)
         if agent is not None:
             agent.call = None
             if agent.state in (st.ON_CALL, st.RINGING):
                 self._enter(agent, st.AVAILABLE)
+        self._next_attempt(call)
+
+    def _callback_attempt_failed(self, call: QueuedCall, reason: str) -> None:
+        """The callback could not be dialed at all: counted as an attempt (``reason`` kept
+        on the entry and published), its agent freed without a miss."""
+        if call.done or call.callback_id is None:
+            self._release_ringing(call)
+            return
+        call.attempts += 1
+        call.last_failure = reason
+        self._release_ringing(call)
+        self.bus.publish(
+            CallbackAttemptFailed(call.callback_id, call.attempts, reason, self.reactor.seconds())
+        )
+        self._next_attempt(call)
+
+    def _next_attempt(self, call: QueuedCall) -> None:
+        """After a failed attempt: given up at callback_max_attempts, else tried again
+        after callback_retry_s."""
+        assert call.callback_id is not None
+        now = _utc(self.reactor.seconds())
         if call.attempts >= self.callback_max_attempts:
             call.done = True
             self._forget(call)
@@ -926,7 +1038,8 @@ class ACD(service.Service):
         that call, and freed when the channel hangs up. Returns how many."""
         count = 0
         for uniqueid, name in live:
-            agent = self.by_device.get(name.rsplit("-", 1)[0])
+            device = device_of_channel(name)
+            agent = self.by_device.get(device) if device is not None else None
             if agent is None or agent.state not in (st.AVAILABLE, st.WRAP_UP):
                 continue
             if agent in self._reattached.values():
