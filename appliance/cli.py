@@ -339,9 +339,13 @@ def build_parser() -> argparse.ArgumentParser:
     ac.add_argument(
         "--trunk",
         default="DAHDI/g0",
-        help="outbound trunk: DAHDI/g<group>, DAHDI/<span> or PJSIP/<name>",
+        help="outbound trunk: DAHDI/g<group>, DAHDI/<span>, PJSIP/<name> or Local@<context>",
     )
-    ac.add_argument("--device-tech", default="PJSIP", help="agent phones: PJSIP, SIP, IAX2, DAHDI")
+    ac.add_argument(
+        "--device-tech",
+        default="PJSIP",
+        help="agent phones: PJSIP, IAX2, DAHDI or Local@<context> (Asterisk 22 has no SIP)",
+    )
     ac.add_argument(
         "--pbx",
         default=None,

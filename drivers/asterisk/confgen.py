@@ -10,6 +10,17 @@ written beside them and docs/operations.md):
 - ``extensions_ccbox.conf``: the dialplan contexts: trunks enter FastAGI, agent phones,
   outbound dialing, and supervision (ChanSpy) for Originate to land in.
 - ``README.txt``: where each file goes.
+
+Every context whose extension is an id or a number ccboxd sends (a queue id, a callback id,
+an agent's endpoint, a DID, a phone number) matches one character or more: ``_X!``, never
+``_X.``, which Asterisk matches only from two characters on (so callback 7 or queue 1 would
+be "Extension does not exist"). No pattern matches letters, so none can catch the special
+extensions ``h``, ``i``, ``t`` or ``s``.
+
+The FastAGI server marks each session it accepts with the channel variable ``CCBOX_AGI=1``
+(drivers/asterisk/agi/server.py), and the dialplan plays its "no service" fallback only when
+that mark is missing after ``AGI()``: ccboxd was unreachable. ``AGISTATUS`` cannot tell:
+it is ``FAILURE`` after any failed command inside a session (a missing sound) too.
 """
 
 from __future__ import annotations
@@ -19,11 +30,21 @@ import re
 from pathlib import Path
 
 from appliance.config import Config
+from drivers.asterisk.agi.server import SESSION_MARK as AGI_MARK
 
 MANAGER_READ = "call,agent,user,dtmf,system"
 MANAGER_WRITE = "call,originate,agent,user,reporting"
-_TRUNK = re.compile(r"(DAHDI/[gGrR]?\d{1,3}|PJSIP/[A-Za-z0-9_.-]{1,40})\Z")
-_DEVICE_TECH = re.compile(r"(PJSIP|SIP|IAX2|DAHDI)\Z")
+# A trunk: a DAHDI group or span, a PJSIP endpoint, or ``Local@<context>`` (numbers handed
+# to a dialplan context of the installer's, e.g. a least-cost router or a test harness).
+_TRUNK = re.compile(
+    r"(DAHDI/[gGrR]?\d{1,3}|PJSIP/[A-Za-z0-9_.-]{1,40}|Local@[A-Za-z0-9_-]{1,40})\Z"
+)
+# The desk phones' technology (Asterisk 22 has no chan_sip), or ``Local@<context>`` for
+# phones reached through a context of the installer's (follow-me, tests).
+_DEVICE_TECH = re.compile(r"(PJSIP|IAX2|DAHDI|Local@[A-Za-z0-9_-]{1,40})\Z")
+# Extension patterns: ids and numbers are digits, from one on; phone numbers may start '+'.
+DIGITS = ("_X!",)
+NUMBERS = ("_X!", "_+X!")
 # ChanSpy options: q quiet, E exit when the target hangs up, u the target is an exact
 # channel name or uniqueid (otherwise a prefix match!); w whisper, B barge.
 SPY_OPTIONS = {"listen": "qEu", "whisper": "qEuw", "barge": "qEuB"}
@@ -67,11 +88,38 @@ writetimeout = 1000
 
 
 def _dial(trunk: str) -> str:
-    """Dial's argument for a number on ``trunk``: DAHDI/g0/${EXTEN}; PJSIP/${EXTEN}@name."""
+    """Dial's argument for ``${EXTEN}`` on ``trunk``: DAHDI/g0/${EXTEN}; PJSIP/${EXTEN}@name;
+    Local/${EXTEN}@context; a device technology alone: PJSIP/${EXTEN}."""
+    if trunk.startswith("Local@"):
+        return f"Local/${{EXTEN}}@{trunk.partition('@')[2]}"
     tech, _, name = trunk.partition("/")
     if tech == "PJSIP" and name:
         return f"PJSIP/${{EXTEN}}@{name}"
     return f"{trunk}/${{EXTEN}}"
+
+
+def _extens(patterns: tuple[str, ...], body: str) -> str:
+    """The same priorities (``body``, starting ``,1,``) under each pattern."""
+    return "\n".join(f"exten => {p}{body}" for p in patterns)
+
+
+def _then_hangup(app: str) -> str:
+    return f",1,{app}\n same => n,Hangup()"
+
+
+def _agi_with_fallback(agi: str) -> str:
+    """AGI into ccboxd; the "no service" prompt only when ccboxd never took the session
+    (its first command sets CCBOX_AGI=1). Cleared first: a channel redirected here keeps
+    the mark of its previous session."""
+    return (
+        f",1,Set({AGI_MARK}=)\n"
+        f" same => n,{agi}\n"
+        f' same => n,GotoIf($["${{{AGI_MARK}}}" != "1"]?fallback)\n'
+        " same => n,Hangup()\n"
+        " same => n(fallback),Answer()\n"
+        " same => n,Playback(ss-noservice)\n"
+        " same => n,Hangup()"
+    )
 
 
 def extensions_conf(
@@ -80,89 +128,90 @@ def extensions_conf(
     """The dialplan; ``pbx`` is the trunk to the old PBX's extensions (default: the desk
     phones' technology, for extensions on this Asterisk)."""
     if not _TRUNK.match(trunk):
-        raise ConfgenError(f"trunk {trunk!r}: use DAHDI/g<group>, DAHDI/<span> or PJSIP/<name>")
+        raise ConfgenError(
+            f"trunk {trunk!r}: use DAHDI/g<group>, DAHDI/<span>, PJSIP/<name> or Local@<context>"
+        )
     pbx = pbx or device_tech
     if not (_TRUNK.match(pbx) or _DEVICE_TECH.match(pbx)):
-        raise ConfgenError(f"PBX trunk {pbx!r}: use DAHDI/g<group>, DAHDI/<span> or PJSIP/<name>")
+        raise ConfgenError(
+            f"PBX trunk {pbx!r}: use DAHDI/g<group>, DAHDI/<span>, PJSIP/<name> or Local@<context>"
+        )
     if not _DEVICE_TECH.match(device_tech):
-        raise ConfgenError(f"device technology {device_tech!r} is not supported")
-    agi = f"agi://{config.fastagi.bind}:{config.fastagi.port}"
+        raise ConfgenError(
+            f"device technology {device_tech!r}: use PJSIP, IAX2, DAHDI or Local@<context>"
+            " (Asterisk 22 has no chan_sip: SIP/ phones are PJSIP endpoints now)"
+        )
+    agi = f"AGI(agi://{config.fastagi.bind}:{config.fastagi.port}"
     spy = "\n".join(
         f"exten => {mode},1,Answer()\n"
         f" same => n,ChanSpy(${{CCBOX_SPY_TARGET}},{opts})\n"
         f" same => n,Hangup()"
         for mode, opts in SPY_OPTIONS.items()
     )
+    inbound = _extens(NUMBERS, _agi_with_fallback(f"{agi}/inbound,${{EXTEN}})"))
+    to_queue = _extens(DIGITS, _agi_with_fallback(f"{agi}/transfer-queue,${{EXTEN}})"))
+    to_agent = _extens(DIGITS, _agi_with_fallback(f"{agi}/transfer-agent,${{EXTEN}})"))
     return f"""\
 ; Generated by ccbox asterisk-config. Include it from /etc/asterisk/extensions.conf:
 ;   #include extensions_ccbox.conf
 ; then point the trunks' context at [ccbox-inbound] (chan_dahdi.conf: context=ccbox-inbound;
 ; pjsip.conf endpoints of providers: context=ccbox-inbound).
+;
+; Every id or number below matches from one character on (_X!: 1, 7, 12, ...); _X. would
+; need two. The fallback after AGI() plays only when ccboxd never took the call: ccboxd sets
+; {AGI_MARK}=1 first thing in every session (AGISTATUS is FAILURE after any failed command,
+; a missing sound, even when ccboxd handled the call).
 
-; Calls from the trunks. Every call is handed to ccboxd over FastAGI with the dialed number;
-; analog lines without DID arrive at 's'. If ccboxd is unreachable, AGI fails after 2 s and
-; the caller hears the fallback prompt rather than silence.
+; Calls from the trunks. Every call is handed to ccboxd over FastAGI with the dialed number
+; (DIDs arrive whole, en bloc); analog lines without DID arrive at 's' and go in as 0. If
+; ccboxd is unreachable, AGI fails after 2 s and the caller hears the fallback prompt rather
+; than silence.
 [ccbox-inbound]
-exten => _X.,1,NoOp(ccbox inbound to ${{EXTEN}})
- same => n,AGI({agi}/inbound,${{EXTEN}})
- same => n,GotoIf($["${{AGISTATUS}}" = "FAILURE"]?fallback)
- same => n,Hangup()
- same => n(fallback),Answer()
- same => n,Playback(ss-noservice)
- same => n,Hangup()
+{inbound}
 exten => s,1,Goto(ccbox-inbound,0,1)
-exten => 0,1,NoOp(ccbox inbound, no DID)
- same => n,AGI({agi}/inbound,0)
- same => n,Hangup()
 
-; Agent desk phones, dialed by ccboxd (EXEC Dial from the call's FastAGI session).
+; Agent desk phones, by endpoint (digits): attended transfers to an agent dial here.
 [ccbox-agents]
-exten => _X.,1,Dial({device_tech}/${{EXTEN}},30)
- same => n,Hangup()
+{_extens(DIGITS, _then_hangup(f"Dial({_dial(device_tech)},30)"))}
 
 ; Agent feature codes: include this context in the desk phones' context
 ; (include => ccbox-features). Login asks for the agent number and PIN.
 [ccbox-features]
-exten => *71,1,AGI({agi}/agent,login)
+exten => *71,1,{agi}/agent,login)
  same => n,Hangup()
-exten => *72,1,AGI({agi}/agent,logout)
+exten => *72,1,{agi}/agent,logout)
  same => n,Hangup()
-exten => *73,1,AGI({agi}/agent,pause)
+exten => *73,1,{agi}/agent,pause)
  same => n,Hangup()
-exten => *74,1,AGI({agi}/agent,unpause)
+exten => *74,1,{agi}/agent,unpause)
  same => n,Hangup()
-exten => *75,1,AGI({agi}/agent,wrapup_done)
+exten => *75,1,{agi}/agent,wrapup_done)
  same => n,Hangup()
 ; Voicemail by phone: mailbox number and PIN, then the messages.
-exten => *98,1,AGI({agi}/voicemail)
+exten => *98,1,{agi}/voicemail)
  same => n,Hangup()
 
 ; Callbacks: ccboxd originates the agent's phone into here (the exten is the callback's
-; number in ccboxd); once the agent answers, ccboxd dials the customer.
+; id in ccboxd: 1, 2, ...); once the agent answers, ccboxd dials the customer.
 [ccbox-callback]
-exten => _X.,1,AGI({agi}/callback,${{EXTEN}})
- same => n,Hangup()
+{_extens(DIGITS, _then_hangup(f"{agi}/callback,${{EXTEN}})"))}
 
 ; Transfers: ccboxd redirects a caller into a queue (by id) or to an agent (by number).
 [ccbox-transfer-queue]
-exten => _X.,1,AGI({agi}/transfer-queue,${{EXTEN}})
- same => n,Hangup()
+{to_queue}
 [ccbox-transfer-agent]
-exten => _X.,1,AGI({agi}/transfer-agent,${{EXTEN}})
- same => n,Hangup()
+{to_agent}
 
-; Extensions of the old PBX, for transfers and overflow out of ccbox.
+; Extensions of the old PBX (digits), for transfers and overflow out of ccbox.
 [ccbox-extensions]
-exten => _X.,1,Dial({_dial(pbx)},60)
- same => n,Hangup()
+{_extens(DIGITS, _then_hangup(f"Dial({_dial(pbx)},60)"))}
 
-; Outbound calls: campaigns and callbacks originate into here; answered calls enter FastAGI.
+; Outbound calls: campaigns and callbacks originate into here (numbers, '+' allowed);
+; answered calls enter FastAGI.
 [ccbox-outbound]
-exten => _X.,1,Dial({_dial(trunk)},60)
- same => n,Hangup()
+{_extens(NUMBERS, _then_hangup(f"Dial({_dial(trunk)},60)"))}
 [ccbox-outbound-connect]
-exten => _X.,1,AGI({agi}/outbound,${{EXTEN}})
- same => n,Hangup()
+{_extens(NUMBERS, _then_hangup(f"{agi}/outbound,${{EXTEN}})"))}
 
 ; Supervision: ccboxd originates the supervisor's phone into here with CCBOX_SPY_TARGET set
 ; to the agent's exact channel name.

@@ -18,6 +18,7 @@ from drivers.asterisk.simulator.traffic import run_call
 from tests.support.acd_rig import simulated_switch
 
 HOSTILE_NAME = "<img src=x onerror=alert(1)>"
+MARK = 'SET VARIABLE CCBOX_AGI "1"'  # the session mark (drivers/asterisk/agi/server.py)
 
 
 async def wait_for(predicate: Any, what: str, seconds: float = 5.0) -> None:
@@ -67,7 +68,13 @@ class SwitchTests(unittest.TestCase):
         outcome = await self.call(master, sim, CallerScript(caller_name=HOSTILE_NAME))
         self.assertEqual(
             outcome.commands,
-            ["ANSWER", 'STREAM FILE ccbox-welcome ""', 'STREAM FILE ccbox-goodbye ""', "HANGUP"],
+            [
+                MARK,
+                "ANSWER",
+                'STREAM FILE ccbox-welcome ""',
+                'STREAM FILE ccbox-goodbye ""',
+                "HANGUP",
+            ],
         )
         row = await master.db.calls.get(1)
         assert row is not None
@@ -100,7 +107,7 @@ class SwitchTests(unittest.TestCase):
         master, sim, _ = await self.start()
         outcome = await self.call(master, sim, CallerScript(patience_s=0.3, prompt_s=5.0))
         self.assertTrue(outcome.caller_hung_up)
-        self.assertEqual(outcome.commands, ["ANSWER", 'STREAM FILE ccbox-welcome ""'])
+        self.assertEqual(outcome.commands, [MARK, "ANSWER", 'STREAM FILE ccbox-welcome ""'])
         row = await master.db.calls.get(1)
         assert row is not None
         self.assertEqual(row["disposition"], "caller_hangup")

@@ -180,6 +180,7 @@ class IVRNodeTests(IVRTestCase):
         self.assertEqual(
             outcome.commands,
             [
+                'SET VARIABLE CCBOX_AGI "1"',  # the session mark (drivers/asterisk/agi/server.py)
                 "ANSWER",
                 f'STREAM FILE {prompts}/hello ""',
                 f"GET DATA {prompts}/menu 5000 4",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import asterisk.config
@@ -10,6 +11,7 @@ import pytest
 from appliance import cli
 from appliance.config import parse
 from drivers.asterisk import confgen
+from tests.support.traces import TRACES
 
 SECRET = "0123456789abcdef"
 
@@ -54,7 +56,7 @@ def test_dialplan_routes_trunks_into_fastagi_and_spy_modes(tmp_path: Path) -> No
     inbound = [v for _, v in contexts["ccbox-inbound"]]
     assert "n,AGI(agi://127.0.0.1:4600/inbound,${EXTEN})" in inbound
     outbound = [v for _, v in contexts["ccbox-outbound"]]
-    assert "_X.,1,Dial(DAHDI/g1/${EXTEN},60)" in outbound
+    assert "_X!,1,Dial(DAHDI/g1/${EXTEN},60)" in outbound
     spy = [v for _, v in contexts["ccbox-supervise"]]
     for mode, opts in (("listen", "qEu"), ("whisper", "qEuw"), ("barge", "qEuB")):
         assert f"{mode},1,Answer()" in spy
@@ -69,6 +71,7 @@ def test_dialplan_routes_trunks_into_fastagi_and_spy_modes(tmp_path: Path) -> No
         ("[ami]\nsecret = 0123456789abc;x\n", "DAHDI/g0", "must not contain"),
         (f"[ami]\nsecret = {SECRET}\n", "DAHDI/g1&PJSIP/x", "trunk"),
         (f"[ami]\nsecret = {SECRET}\n", "Local/x@ctx", "trunk"),
+        (f"[ami]\nsecret = {SECRET}\n", "Local@ctx,x", "trunk"),
     ],
 )
 def test_unsafe_inputs_are_refused(tmp_path: Path, conf: str, trunk: str, message: str) -> None:
@@ -86,3 +89,185 @@ def test_cli_writes_the_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     conf.write_text("[ami]\nsecret = x\n")
     assert cli.main(["--config", str(conf), "asterisk-config", "--out", str(out)]) == 1
     assert "at least 12 characters" in capsys.readouterr().err
+
+
+# ---- extension patterns: what ccboxd sends into each context must match -----------------
+
+
+def pattern_matches(pattern: str, exten: str) -> bool:
+    """Asterisk's extension match (main/pbx.c, _extension_match_core, E_MATCH), kept small
+    for this test: literal names, or ``_`` patterns of X Z N [..] . ! and literal characters;
+    '-' is ignored on both sides."""
+    if not pattern.startswith("_"):
+        return pattern == exten
+    p, d = pattern[1:], exten
+    i = j = 0
+    while True:
+        while i < len(d) and d[i] == "-":
+            i += 1
+        while j < len(p) and p[j] == "-":
+            j += 1
+        if i >= len(d) or j >= len(p):
+            break
+        c, ch = p[j], d[i]
+        if c == "[":
+            end = p.index("]", j)
+            chars, k, ok = p[j + 1 : end], 0, False
+            while k < len(chars):
+                if k + 2 < len(chars) and chars[k + 1] == "-":
+                    ok, k = ok or chars[k] <= ch <= chars[k + 2], k + 3
+                else:
+                    ok, k = ok or ch == chars[k], k + 1
+            if not ok:
+                return False
+            j = end
+        elif c in "xX":
+            if not "0" <= ch <= "9":
+                return False
+        elif c in "zZ":
+            if not "1" <= ch <= "9":
+                return False
+        elif c in "nN":
+            if not "2" <= ch <= "9":
+                return False
+        elif c in ".!":
+            return True  # '.' one or more (one is here), '!' zero or more
+        elif c != ch:
+            return False
+        i, j = i + 1, j + 1
+    if i < len(d):
+        return False  # the extension is longer than the pattern
+    return j == len(p) or p[j] == "!"
+
+
+def test_the_matcher_agrees_with_asterisk() -> None:
+    """The matrix `dialplan show N@context` printed on Asterisk 22.10.1."""
+    rows = {}
+    for line in (TRACES / "dialplan-patterns.txt").read_text().splitlines():
+        cells = line.split()
+        if len(cells) == 5 and cells[0].startswith("_"):
+            rows[cells[0]] = cells[2:]
+    assert set(rows) == {"_X.", "_X!", "_X", "_[0-9].", "_XX."}
+    for pattern, results in rows.items():
+        for exten, result in zip(("1", "12", "123"), results, strict=True):
+            assert pattern_matches(pattern, exten) == (result == "match"), (pattern, exten)
+
+
+TEN = "4008001234"
+# What ccboxd (or a trunk) puts in the extension of each generated context.
+SENT = {
+    # DIDs (E.164 with '+' from PJSIP providers), and 0 for analog lines without DID (s)
+    "ccbox-inbound": ["1", "7", "12", "123", TEN, "+86" + TEN, "0", "s"],
+    "ccbox-agents": ["1", "7", "12", "123", "1001", TEN],  # desk phone endpoints
+    "ccbox-features": ["*71", "*72", "*73", "*74", "*75", "*98"],
+    "ccbox-callback": ["1", "7", "12", "123", TEN],  # callback ids
+    "ccbox-transfer-queue": ["1", "7", "12", "123", TEN],  # queue ids
+    "ccbox-transfer-agent": ["1", "7", "12", "123", "1001", TEN],  # agent numbers
+    "ccbox-extensions": ["1", "7", "12", "123", TEN, "1" * 20],  # the old PBX's extensions
+    "ccbox-outbound": ["1", "7", "12", "123", TEN, "+86" + TEN],  # phone numbers
+    "ccbox-outbound-connect": ["1", "7", "12", "123", TEN, "+86" + TEN],
+    "ccbox-supervise": ["listen", "whisper", "barge"],
+}
+
+
+def extensions(tmp_path: Path, **kwargs: str) -> dict[str, list[str]]:
+    """Each generated context -> its extension names and patterns."""
+    confgen.write(config(), tmp_path, **kwargs)  # type: ignore[arg-type]
+    return {
+        context: [v.split(",", 1)[0] for k, v in items if k == "exten"]
+        for context, items in read(tmp_path / "extensions_ccbox.conf").items()
+    }
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"trunk": "Local@pstn-out", "device_tech": "IAX2"}, {"device_tech": "Local@phones"}],
+)
+def test_every_extension_ccboxd_sends_matches(tmp_path: Path, kwargs: dict[str, str]) -> None:
+    generated = extensions(tmp_path, **kwargs)
+    assert set(generated) == set(SENT)  # a new context needs its row in SENT
+    for context, sent in SENT.items():
+        for exten in sent:
+            assert any(pattern_matches(p, exten) for p in generated[context]), (context, exten)
+
+
+def test_no_pattern_needs_two_digits_or_catches_special_extensions(tmp_path: Path) -> None:
+    for context, patterns in extensions(tmp_path).items():
+        assert "_X." not in patterns, context
+        for special in ("h", "i", "t", "e", "a", "o", "T"):
+            assert not any(pattern_matches(p, special) for p in patterns), (context, special)
+        assert not any(pattern_matches(p, "") for p in patterns)
+
+
+# ---- the fallback after AGI(): only when ccboxd never took the call ----------------------
+
+_GOTOIF = re.compile(r'\$\["\$\{(\w+)\}" (!?=) "([^"]*)"\]\?(\w+)\Z')
+
+
+def run_extension(
+    items: list[tuple[str, str]], exten: str, channel: dict[str, str], agi: dict[str, str]
+) -> list[str]:
+    """Run one extension of a generated context as Asterisk would, the AGI step leaving
+    ``agi`` in the channel's variables; returns what the caller hears (Playback)."""
+    steps: list[tuple[str | None, str, str]] = []
+    for key, value in items:
+        if key == "exten":
+            if value.split(",", 1)[0] != exten:
+                if steps:
+                    break
+                continue
+            value = value.split(",", 1)[1]
+        elif not steps:
+            continue
+        prio, app = value.split(",", 1)
+        label = prio[prio.index("(") + 1 : -1] if "(" in prio else None
+        name, args = app.split("(", 1)
+        steps.append((label, name, args[:-1]))
+    heard, pc = [], 0
+    while pc < len(steps):
+        _, app, args = steps[pc]
+        pc += 1
+        if app == "Set":
+            var, _, val = args.partition("=")
+            channel[var] = val
+        elif app == "AGI":
+            channel.update(agi)
+        elif app == "GotoIf":
+            m = _GOTOIF.match(args)
+            assert m, args
+            var, op, literal, label = m.groups()
+            if (channel.get(var, "") == literal) == (op == "="):
+                pc = next(i for i, s in enumerate(steps) if s[0] == label)
+        elif app == "Playback":
+            heard.append(args)
+        elif app == "Hangup":
+            break
+        else:
+            assert app in ("Answer", "NoOp"), f"the test cannot run {app}"
+    return heard
+
+
+REACHED = {confgen.AGI_MARK: "1"}  # what ccboxd's FastAGI server sets first in each session
+
+
+@pytest.mark.parametrize(
+    ("before", "agi", "heard"),
+    [
+        ({}, {"AGISTATUS": "FAILURE"}, ["ss-noservice"]),  # ccboxd unreachable
+        # ccboxd handled the call; a sound was missing inside the session
+        ({}, {"AGISTATUS": "FAILURE", **REACHED}, []),
+        ({}, {"AGISTATUS": "SUCCESS", **REACHED}, []),
+        # redirected here after an earlier session set the mark, and ccboxd is down now
+        (REACHED, {"AGISTATUS": "FAILURE"}, ["ss-noservice"]),
+    ],
+)
+def test_fallback_plays_only_when_ccboxd_was_unreachable(
+    tmp_path: Path, before: dict[str, str], agi: dict[str, str], heard: list[str]
+) -> None:
+    confgen.write(config(), tmp_path)  # type: ignore[arg-type]
+    contexts = read(tmp_path / "extensions_ccbox.conf")
+    for context in ("ccbox-inbound", "ccbox-transfer-queue", "ccbox-transfer-agent"):
+        for exten in [v.split(",", 1)[0] for k, v in contexts[context] if k == "exten"]:
+            if exten != "s":
+                got = run_extension(contexts[context], exten, dict(before), agi)
+                assert got == heard, (context, exten)
