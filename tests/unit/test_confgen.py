@@ -10,8 +10,7 @@ import pytest
 
 from appliance import cli
 from appliance.config import parse
-from drivers.asterisk import confgen
-from tests.support.traces import TRACES
+from drivers.asterisk import confgen, dialplan
 
 SECRET = "0123456789abcdef"
 
@@ -92,66 +91,8 @@ def test_cli_writes_the_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 
 # ---- extension patterns: what ccboxd sends into each context must match -----------------
-
-
-def pattern_matches(pattern: str, exten: str) -> bool:
-    """Asterisk's extension match (main/pbx.c, _extension_match_core, E_MATCH), kept small
-    for this test: literal names, or ``_`` patterns of X Z N [..] . ! and literal characters;
-    '-' is ignored on both sides."""
-    if not pattern.startswith("_"):
-        return pattern == exten
-    p, d = pattern[1:], exten
-    i = j = 0
-    while True:
-        while i < len(d) and d[i] == "-":
-            i += 1
-        while j < len(p) and p[j] == "-":
-            j += 1
-        if i >= len(d) or j >= len(p):
-            break
-        c, ch = p[j], d[i]
-        if c == "[":
-            end = p.index("]", j)
-            chars, k, ok = p[j + 1 : end], 0, False
-            while k < len(chars):
-                if k + 2 < len(chars) and chars[k + 1] == "-":
-                    ok, k = ok or chars[k] <= ch <= chars[k + 2], k + 3
-                else:
-                    ok, k = ok or ch == chars[k], k + 1
-            if not ok:
-                return False
-            j = end
-        elif c in "xX":
-            if not "0" <= ch <= "9":
-                return False
-        elif c in "zZ":
-            if not "1" <= ch <= "9":
-                return False
-        elif c in "nN":
-            if not "2" <= ch <= "9":
-                return False
-        elif c in ".!":
-            return True  # '.' one or more (one is here), '!' zero or more
-        elif c != ch:
-            return False
-        i, j = i + 1, j + 1
-    if i < len(d):
-        return False  # the extension is longer than the pattern
-    return j == len(p) or p[j] == "!"
-
-
-def test_the_matcher_agrees_with_asterisk() -> None:
-    """The matrix `dialplan show N@context` printed on Asterisk 22.10.1."""
-    rows = {}
-    for line in (TRACES / "dialplan-patterns.txt").read_text().splitlines():
-        cells = line.split()
-        if len(cells) == 5 and cells[0].startswith("_"):
-            rows[cells[0]] = cells[2:]
-    assert set(rows) == {"_X.", "_X!", "_X", "_[0-9].", "_XX."}
-    for pattern, results in rows.items():
-        for exten, result in zip(("1", "12", "123"), results, strict=True):
-            assert pattern_matches(pattern, exten) == (result == "match"), (pattern, exten)
-
+# Matched by drivers/asterisk/dialplan.py, which holds Asterisk's rules (its tests replay
+# dialplan-patterns.txt) and is what the simulator routes with.
 
 TEN = "4008001234"
 # What ccboxd (or a trunk) puts in the extension of each generated context.
@@ -170,13 +111,10 @@ SENT = {
 }
 
 
-def extensions(tmp_path: Path, **kwargs: str) -> dict[str, list[str]]:
-    """Each generated context -> its extension names and patterns."""
+def generated(tmp_path: Path, **kwargs: str) -> dialplan.Dialplan:
     confgen.write(config(), tmp_path, **kwargs)  # type: ignore[arg-type]
-    return {
-        context: [v.split(",", 1)[0] for k, v in items if k == "exten"]
-        for context, items in read(tmp_path / "extensions_ccbox.conf").items()
-    }
+    path = tmp_path / "extensions_ccbox.conf"
+    return dialplan.parse(path.read_text(), str(path))
 
 
 @pytest.mark.parametrize(
@@ -184,19 +122,20 @@ def extensions(tmp_path: Path, **kwargs: str) -> dict[str, list[str]]:
     [{}, {"trunk": "Local@pstn-out", "device_tech": "IAX2"}, {"device_tech": "Local@phones"}],
 )
 def test_every_extension_ccboxd_sends_matches(tmp_path: Path, kwargs: dict[str, str]) -> None:
-    generated = extensions(tmp_path, **kwargs)
-    assert set(generated) == set(SENT)  # a new context needs its row in SENT
+    plan = generated(tmp_path, **kwargs)
+    assert set(plan.contexts) == set(SENT)  # a new context needs its row in SENT
     for context, sent in SENT.items():
         for exten in sent:
-            assert any(pattern_matches(p, exten) for p in generated[context]), (context, exten)
+            assert plan.exists(context, exten), (context, exten)
 
 
 def test_no_pattern_needs_two_digits_or_catches_special_extensions(tmp_path: Path) -> None:
-    for context, patterns in extensions(tmp_path).items():
-        assert "_X." not in patterns, context
-        for special in ("h", "i", "t", "e", "a", "o", "T"):
-            assert not any(pattern_matches(p, special) for p in patterns), (context, special)
-        assert not any(pattern_matches(p, "") for p in patterns)
+    for name, context in generated(tmp_path).contexts.items():
+        patterns = list(context.extensions)
+        assert "_X." not in patterns, name
+        for special in ("h", "i", "t", "e", "a", "o", "T", ""):
+            if not (name == "ccbox-inbound" and special == "s"):
+                assert not any(dialplan.matches(p, special) for p in patterns), (name, special)
 
 
 # ---- the fallback after AGI(): only when ccboxd never took the call ----------------------
@@ -205,45 +144,41 @@ _GOTOIF = re.compile(r'\$\["\$\{(\w+)\}" (!?=) "([^"]*)"\]\?(\w+)\Z')
 
 
 def run_extension(
-    items: list[tuple[str, str]], exten: str, channel: dict[str, str], agi: dict[str, str]
+    plan: dialplan.Dialplan,
+    context: str,
+    exten: str,
+    channel: dict[str, str],
+    agi: dict[str, str],
 ) -> list[str]:
-    """Run one extension of a generated context as Asterisk would, the AGI step leaving
-    ``agi`` in the channel's variables; returns what the caller hears (Playback)."""
-    steps: list[tuple[str | None, str, str]] = []
-    for key, value in items:
-        if key == "exten":
-            if value.split(",", 1)[0] != exten:
-                if steps:
-                    break
-                continue
-            value = value.split(",", 1)[1]
-        elif not steps:
-            continue
-        prio, app = value.split(",", 1)
-        label = prio[prio.index("(") + 1 : -1] if "(" in prio else None
-        name, args = app.split("(", 1)
-        steps.append((label, name, args[:-1]))
-    heard, pc = [], 0
-    while pc < len(steps):
-        _, app, args = steps[pc]
-        pc += 1
-        if app == "Set":
-            var, _, val = args.partition("=")
+    """Run ``exten`` of ``context`` as Asterisk would, the AGI step leaving ``agi`` in the
+    channel's variables; returns what the caller hears (Playback)."""
+    found = plan.find(context, exten)
+    assert found is not None, (context, exten)
+    ext = found.extension
+    heard: list[str] = []
+    priority = 1
+    while priority in ext.steps:
+        step = ext.steps[priority]
+        priority += 1
+        if step.app == "Set":
+            var, _, val = step.data.partition("=")
             channel[var] = val
-        elif app == "AGI":
+        elif step.app == "AGI":
             channel.update(agi)
-        elif app == "GotoIf":
-            m = _GOTOIF.match(args)
-            assert m, args
+        elif step.app == "GotoIf":
+            m = _GOTOIF.match(step.data)
+            assert m, step.data
             var, op, literal, label = m.groups()
             if (channel.get(var, "") == literal) == (op == "="):
-                pc = next(i for i, s in enumerate(steps) if s[0] == label)
-        elif app == "Playback":
-            heard.append(args)
-        elif app == "Hangup":
+                target = ext.label(label)
+                assert target is not None, label
+                priority = target.priority
+        elif step.app == "Playback":
+            heard.append(step.data)
+        elif step.app == "Hangup":
             break
         else:
-            assert app in ("Answer", "NoOp"), f"the test cannot run {app}"
+            assert step.app in ("Answer", "NoOp"), f"the test cannot run {step.app}"
     return heard
 
 
@@ -264,10 +199,9 @@ REACHED = {confgen.AGI_MARK: "1"}  # what ccboxd's FastAGI server sets first in 
 def test_fallback_plays_only_when_ccboxd_was_unreachable(
     tmp_path: Path, before: dict[str, str], agi: dict[str, str], heard: list[str]
 ) -> None:
-    confgen.write(config(), tmp_path)  # type: ignore[arg-type]
-    contexts = read(tmp_path / "extensions_ccbox.conf")
+    plan = generated(tmp_path)
     for context in ("ccbox-inbound", "ccbox-transfer-queue", "ccbox-transfer-agent"):
-        for exten in [v.split(",", 1)[0] for k, v in contexts[context] if k == "exten"]:
-            if exten != "s":
-                got = run_extension(contexts[context], exten, dict(before), agi)
+        for exten in ("1", "12", TEN, "+86" + TEN):
+            if plan.exists(context, exten):
+                got = run_extension(plan, context, exten, dict(before), agi)
                 assert got == heard, (context, exten)
