@@ -166,17 +166,51 @@ def cmd_recordings_delete_number(args: argparse.Namespace) -> int:
 
 
 def cmd_asterisk_config(args: argparse.Namespace) -> int:
+    """The Asterisk side of this box: manager user, dialplan, README, and the ccbox-*
+    system sounds rendered by espeak-ng into ``<out>/sounds/<lang>/`` (or ``--sounds-dir``,
+    Asterisk's own sounds folder)."""
     from drivers.asterisk import confgen
+    from ivr import system_sounds, tts
 
     config = load_config(args)
+    out = Path(args.out)
+    langs = [lang.strip() for lang in args.sound_languages.split(",") if lang.strip()]
+    unknown = [lang for lang in langs if lang not in system_sounds.LANGUAGES]
+    if unknown or not langs:
+        raise CliError(
+            f"--sound-languages {args.sound_languages!r}: choose from "
+            + ", ".join(system_sounds.LANGUAGES)
+        )
+    sounds = Path(args.sounds_dir) if args.sounds_dir else out / "sounds"
+    if args.no_sounds:
+        note = (
+            "The ccbox-* system sounds were not generated (--no-sounds): run this again\n"
+            "without it, on a machine with espeak-ng, before callers reach ccboxd.\n"
+        )
+    else:
+        note = system_sounds.readme(sounds, langs, in_place=bool(args.sounds_dir))
     try:
         paths = confgen.write(
-            config, Path(args.out), trunk=args.trunk, device_tech=args.device_tech, pbx=args.pbx
+            config,
+            out,
+            trunk=args.trunk,
+            device_tech=args.device_tech,
+            pbx=args.pbx,
+            sounds_note=note,
         )
     except confgen.ConfgenError as exc:
         raise CliError(str(exc)) from None
     for path in paths:
         print(f"wrote {path}")
+    if not args.no_sounds:
+        try:
+            written = system_sounds.install_system_sounds(sounds, langs)
+        except (tts.TTSError, OSError) as exc:
+            raise CliError(
+                f"the system sounds could not be made in {sounds}: {exc} "
+                "(install espeak-ng with scripts/system-deps.sh, or pass --no-sounds)"
+            ) from None
+        print(f"wrote {len(written)} system sounds into {sounds}/{{{','.join(langs)}}}/")
     return 0
 
 
@@ -350,6 +384,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--pbx",
         default=None,
         help="trunk to the old PBX's extensions (DAHDI/g1, PJSIP/oldpbx); default: local phones",
+    )
+    ac.add_argument(
+        "--sounds-dir",
+        default=None,
+        help="write the ccbox-* sounds into this Asterisk sounds folder (for example "
+        "/var/lib/asterisk/sounds) instead of <out>/sounds",
+    )
+    ac.add_argument(
+        "--sound-languages", default="en,zh", help="languages of the system sounds (en,zh)"
+    )
+    ac.add_argument(
+        "--no-sounds", action="store_true", help="do not render the system sounds (no espeak-ng)"
     )
 
     sim = add(

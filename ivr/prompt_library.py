@@ -4,7 +4,8 @@ Library prompts are ``<data_dir>/prompts/<name>.wav`` (8 kHz mono, written by th
 upload, the box's microphone or TTS); STREAM FILE gets their absolute path without the
 extension. TTS text is rendered to ``<data_dir>/prompts/tts/`` by espeak-ng (ivr/tts.py),
 cached by voice and text: when a flow is published, and again on demand if the cache was
-cleared. The ``ccbox-*`` system sounds live in Asterisk's own sounds folder.
+cleared. The ``ccbox-*`` system sounds live in Asterisk's own sounds folder
+(ivr/system_sounds.py).
 """
 
 from __future__ import annotations
@@ -15,34 +16,16 @@ from typing import Any
 from twisted.internet import threads
 from twisted.logger import Logger
 
-from ivr import tts
+from ivr import system_sounds, tts
 from ivr.flow_model import Flow
 from ivr.prompt_ref import PromptRef, prompt_ref
 
 log = Logger(namespace="ccbox.ivr.prompts")
 
-# Sounds shipped for Asterisk's sounds folder (ccbox asterisk-config installs them).
-SYSTEM_SOUNDS = frozenset(
-    {
-        "ccbox-welcome",
-        "ccbox-goodbye",
-        "ccbox-blocked",
-        "ccbox-leave-message",
-        "ccbox-invalid",
-        "ccbox-no-input",
-        "ccbox-message-saved",
-        "ccbox-hold",
-        "beep",
-        "ccbox-vm-mailbox",
-        "ccbox-vm-password",
-        "ccbox-vm-incorrect",
-        "ccbox-vm-locked",
-        "ccbox-vm-youhave",
-        "ccbox-vm-messages",
-        "ccbox-vm-deleted",
-        "ccbox-vm-nomore",
-    }
-)
+# The sounds a flow may name without uploading them: ccbox's own system sounds (rendered
+# into Asterisk's sounds folder by `ccbox asterisk-config`, see ivr/system_sounds.py) and
+# Asterisk's core beep.
+SYSTEM_SOUNDS = system_sounds.NAMES | {"beep"}
 PROMPT_PROPS = ("prompt", "timeout_prompt", "invalid_prompt")
 
 

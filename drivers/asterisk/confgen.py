@@ -241,12 +241,16 @@ def write(
     trunk: str = "DAHDI/g0",
     device_tech: str = "PJSIP",
     pbx: str | None = None,
+    *,
+    sounds_note: str = "",
 ) -> list[Path]:
-    """Write the files into ``out`` (created if missing); return their paths."""
+    """Write the files into ``out`` (created if missing); return their paths.
+    ``sounds_note`` ends the README: where the system sounds are (ivr/system_sounds.py
+    writes them; this module only configures Asterisk)."""
     files = {
         "manager_ccbox.conf": manager_conf(config),
         "extensions_ccbox.conf": extensions_conf(config, trunk, device_tech, pbx),
-        "README.txt": README,
+        "README.txt": README + ("\n" + sounds_note if sounds_note else ""),
     }
     out.mkdir(parents=True, exist_ok=True)
     written = []

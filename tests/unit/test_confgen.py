@@ -11,6 +11,7 @@ import pytest
 from appliance import cli
 from appliance.config import parse
 from drivers.asterisk import confgen, dialplan
+from ivr import system_sounds
 
 SECRET = "0123456789abcdef"
 
@@ -85,9 +86,32 @@ def test_cli_writes_the_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     out = tmp_path / "asterisk"
     assert cli.main(["--config", str(conf), "asterisk-config", "--out", str(out)]) == 0
     assert "wrote" in capsys.readouterr().out and (out / "README.txt").exists()
+    # the system sounds, both languages, and the README says where they go
+    for lang in ("en", "zh"):
+        assert {p.stem for p in (out / "sounds" / lang).glob("*.wav")} == system_sounds.NAMES
+    readme = (out / "README.txt").read_text()
+    assert f"{out}/sounds/zh/" in readme and "/var/lib/asterisk/sounds/zh" in readme
     conf.write_text("[ami]\nsecret = x\n")
     assert cli.main(["--config", str(conf), "asterisk-config", "--out", str(out)]) == 1
     assert "at least 12 characters" in capsys.readouterr().err
+
+
+def test_cli_sounds_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conf = tmp_path / "ccbox.conf"
+    conf.write_text(f"[ami]\nsecret = {SECRET}\n")
+    base = ["--config", str(conf), "asterisk-config", "--out"]
+    asterisk_sounds = tmp_path / "var-lib-asterisk-sounds"
+    args = [*base, str(tmp_path / "a"), "--sounds-dir", str(asterisk_sounds)]
+    assert cli.main([*args, "--sound-languages", "zh"]) == 0
+    assert {p.parent.name for p in asterisk_sounds.rglob("*.wav")} == {"zh"}
+    assert not (tmp_path / "a" / "sounds").exists()
+    assert "nothing to copy" in (tmp_path / "a" / "README.txt").read_text()
+    assert cli.main([*base, str(tmp_path / "b"), "--no-sounds"]) == 0
+    assert not (tmp_path / "b" / "sounds").exists()
+    assert "--no-sounds" in (tmp_path / "b" / "README.txt").read_text()
+    capsys.readouterr()
+    assert cli.main([*base, str(tmp_path / "c"), "--sound-languages", "en,fr"]) == 1
+    assert "choose from en, zh" in capsys.readouterr().err
 
 
 # ---- extension patterns: what ccboxd sends into each context must match -----------------
