@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.ccbox-installed
 PY_SOURCES := appliance drivers acd ivr recorder webui firmware_tools tests scripts setup.py
 
-.PHONY: all demo test lint typecheck bench deps system-deps screenshots messages clean
+.PHONY: all demo test test-asterisk lint typecheck bench deps system-deps screenshots messages clean
 
 all: deps
 
@@ -42,6 +42,14 @@ test: lint typecheck
 	url=$$(scripts/test-postgres.sh start); \
 	trap 'scripts/test-postgres.sh stop' EXIT; \
 	CCBOX_TEST_PG_URL="$$url" $(BIN)/pytest -q
+
+# End-to-end scenarios with a real Asterisk 22 as the switch (not part of `make test`: CI has
+# no Asterisk). ASTERISK=/path/to/sbin/asterisk, or an asterisk on PATH; without one this
+# fails and says what is missing. Building Asterisk 22: docs/operations.md.
+ASTERISK ?=
+test-asterisk: deps
+	@ASTERISK="$(ASTERISK)" $(BIN)/python -m tests.support.real_asterisk
+	ASTERISK="$(ASTERISK)" $(BIN)/pytest -q -p no:cacheprovider tests/asterisk
 
 bench: deps
 	@scripts/system-deps.sh --bench

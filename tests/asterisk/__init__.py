@@ -1,0 +1,1 @@
+"""End-to-end scenarios against a real Asterisk 22 (`make test-asterisk`; not in `make test`)."""
