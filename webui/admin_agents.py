@@ -17,15 +17,16 @@ import cherrypy
 from acd import live_config
 from appliance.db.admin_store import AdminStore
 from appliance.db.model import AGENT_STATUSES
+from drivers.asterisk import device_syntax
 from webui import admin_forms as f
 from webui import i18n
 from webui.access import page
 from webui.context import WebContext
 from webui.render import render
 
-# A desk phone the ACD dials: a technology and a plain endpoint name (it ends up in a dial
-# string, so nothing else: no '&', ',' or options).
-DEVICE = re.compile(r"(PJSIP|SIP|IAX2|DAHDI)/[A-Za-z0-9_.]{1,32}")
+# A desk phone the ACD dials (drivers/asterisk/device_syntax.py): it ends up in a dial
+# string, so nothing else: no '&', ',', quotes, spaces or ${...}.
+DEVICE = device_syntax.DEVICE
 NUMBER = re.compile(r"[0-9]{2,16}")
 PIN = re.compile(r"[0-9]{4,8}")
 SKILL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -82,8 +83,11 @@ class AgentsAdmin:
             "device",
             i18n._("Phone"),
             DEVICE,
-            i18n._("like PJSIP/1001 (PJSIP, SIP, IAX2 or DAHDI, then letters, digits, . or _)"),
-            64,
+            i18n._(
+                "like PJSIP/1001, IAX2/1001, DAHDI/1 or Local/1001@context with /n if needed"
+                " (Asterisk 22 has no SIP/)"
+            ),
+            device_syntax.MAX_LENGTH,
         )
         status = f.choice(params, "status", i18n._("Status"), AGENT_STATUSES)
         return name, department, device, status

@@ -32,6 +32,7 @@ from twisted.logger import Logger
 
 from acd import agent_state as st
 from acd.service import ACDError, Agent, QueuedCall
+from drivers.asterisk import device_syntax
 from drivers.asterisk.ami import actions
 from drivers.asterisk.ami.protocol import AMIError
 from webui import access, audit_trail
@@ -46,10 +47,22 @@ if TYPE_CHECKING:
 log = Logger(namespace="ccbox.web.supervisor")
 SUPERVISING = ("admin", "supervisor")
 SPY_MODES = tuple(actions.SPY_MODES)
-# A supervisor's phone: a desk phone of the switch, nothing that dials out or fans out.
-DEVICE = re.compile(r"(PJSIP|SIP|IAX2)/[0-9]{2,16}\Z")
+# A supervisor's phone (drivers/asterisk/device_syntax.py: one device, nothing that fans
+# out); a Local one may not run in ccbox's own contexts, which dial out of the box
+# (ccbox-outbound, ccbox-extensions): the agent's call would be heard outside.
+OWN_CONTEXTS = "ccbox-"
 AGENT_NUMBER = re.compile(r"[0-9]{1,16}\Z")
 MAX_ID = 2**63 - 1
+
+
+def _check_phone(device: str) -> None:
+    try:
+        device_syntax.check_device(device)
+    except device_syntax.BadDevice as exc:
+        access.json_error(400, f"device: {exc}")
+    context = device_syntax.local_context(device)
+    if context is not None and context.startswith(OWN_CONTEXTS):
+        access.json_error(400, f"device: a supervisor's phone cannot run in {context}")
 
 
 def _text(body: dict[str, Any], name: str, max_len: int, required: bool = True) -> str:
@@ -189,9 +202,9 @@ class SupervisorApi:
         mode = _text(body, "mode", 16)
         if mode not in SPY_MODES:
             access.json_error(400, f"mode must be one of {', '.join(SPY_MODES)}")
-        device = _text(body, "device", 40, required=False)
-        if device and not DEVICE.match(device):
-            access.json_error(400, "device must be a desk phone such as PJSIP/2001")
+        device = _text(body, "device", device_syntax.MAX_LENGTH, required=False)
+        if device:
+            _check_phone(device)
         user = current_session().user
         assert user is not None
         acd = self.acd

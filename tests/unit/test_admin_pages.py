@@ -163,14 +163,14 @@ class AgentPageTests(AdminPagesCase):
                 "id": str(new.id),
                 "name": "Nina",
                 "department": "ops",
-                "device": "SIP/desk_3",
+                "device": "Local/1003@agent-phones/n",  # follow-me through a context
                 "status": "on_leave",
                 "user_id": "",
             },
         )
         self.assertIn("Agent saved.", page.body)
         self.assertEqual((new.name, new.status, new.state), ("Nina", "on_leave", st.LOGGED_OUT))
-        self.assertEqual(new.device, "SIP/desk_3")
+        self.assertEqual(new.device, "Local/1003@agent-phones/n")
         with self.assertRaises(ACDError):
             self.acd.login(new.id)
         rows = await self.db.audit.recent(target=f"agent:{new.id}")
@@ -224,7 +224,9 @@ class AgentPageTests(AdminPagesCase):
         }
         cases = [
             ({"device": "PJSIP/1001&PJSIP/9999"}, "Phone: like PJSIP/1001"),
-            ({"device": "Local/1@evil"}, "Phone: like PJSIP/1001"),
+            ({"device": "SIP/1001"}, "Asterisk 22 has no SIP/"),  # no chan_sip any more
+            ({"device": "Local/1@ctx,tT"}, "Phone: like PJSIP/1001"),
+            ({"device": "Local/${EXTEN}@ctx"}, "Phone: like PJSIP/1001"),
             ({"device": "PJSIP/1002"}, "the phone PJSIP/1002 is agent 1002"),
             ({"status": "boss"}, "Status: not a valid choice."),
             ({"name": ""}, "Name: required."),

@@ -142,14 +142,14 @@ class SupervisorApiTests(WebTestCase):
         self.assertEqual(r.status, 400)  # the admin's login has no agent phone
         self.assertIn("name your phone", r.json()["error"])
         r = await self.post(
-            admin, "spy", {"agent": "1001", "mode": "barge", "device": "PJSIP/3001"}
+            admin, "spy", {"agent": "1001", "mode": "barge", "device": "Local/3001@sup/n"}
         )
         self.assertEqual(r.status, 200, r.body)
         self.assertEqual(
             self.switch.supervised,
             [
                 ("PJSIP/2001", "PJSIP/1001-0000002a", "listen"),
-                ("PJSIP/3001", "PJSIP/1001-0000002a", "barge"),
+                ("Local/3001@sup/n", "PJSIP/1001-0000002a", "barge"),
             ],
         )
         bad = [
@@ -157,6 +157,9 @@ class SupervisorApiTests(WebTestCase):
             {"agent": "1001"},
             {"agent": "1001", "mode": "listen", "device": "PJSIP/3001&DAHDI/g0/99"},
             {"agent": "1001", "mode": "listen", "device": "Local/1@ccbox-outbound"},
+            {"agent": "1001", "mode": "listen", "device": "SIP/3001"},
+            {"agent": "1001", "mode": "listen", "device": 'PJSIP/3001"'},
+            {"agent": "1001", "mode": "listen", "device": "Local/3001@sup/n,qB"},
             {"agent": "10 01", "mode": "listen"},
             {"agent": 1001, "mode": "listen"},
             {"agent": "1001", "mode": "listen", "device": "PJSIP/1001"},  # the agent's own
@@ -183,7 +186,7 @@ class SupervisorApiTests(WebTestCase):
             [("sup", "supervisor.spy", "agent:1001"), ("admin", "supervisor.spy", "agent:1001")],
         )
         self.assertIn('"mode": "barge"', audit[1][3])
-        self.assertIn('"device": "PJSIP/3001"', audit[1][3])
+        self.assertIn('"device": "Local/3001@sup/n"', audit[1][3])
 
     async def test_force_pause_and_logout(self) -> None:
         await self._start()
