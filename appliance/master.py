@@ -4,6 +4,7 @@ Order (each waits for the one before it):
 
     db        the database connector: first up, last down, so every write finishes
     acd       agents, queues, the routing engine: loaded before a call can arrive
+    acd-day-counters  today's queue counters, restored from the database and kept there
     recorder  recording capture and post-processing (its own worker pool): outlives the
               switch links, so the last calls' recordings are merged
     recording-upkeep  hourly: archive old recordings, purge those past their retention
@@ -17,6 +18,7 @@ master, which each child gets as a reference.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,10 +27,12 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from acd import callback_call, phone_codes
+from acd.day_counters import DayCounters
 from acd.pin_guard import PinGuard
 from acd.service import ACD
 from acd.switch_link import AMISwitch
 from appliance import health
+from appliance.call_rows import CallRows
 from appliance.config import Config
 from appliance.db.connector import DBConnector
 from appliance.eventbus import EventBus
@@ -56,6 +60,7 @@ class ApplianceMaster(service.MultiService):
         self.reactor = reactor
         self.bus = EventBus()
         self.health = health.HealthRegistry()
+        started_at = dt.datetime.fromtimestamp(reactor.seconds(), dt.UTC)
         self.db = db or DBConnector(
             reactor,
             config.database_url,
@@ -65,6 +70,10 @@ class ApplianceMaster(service.MultiService):
         # The ACD loads agents and queues before the switch can send the first call.
         self.acd = ACD(reactor, self.db, self.bus, daily_reset=True)
         self.acd.setServiceParent(self)
+        # Today's queue counters: restored before the first call, written as they move.
+        DayCounters(reactor, self.acd).setServiceParent(self)
+        # Hangup causes on the calls rows; rows a dead process left open, reconciled once.
+        self.call_rows = CallRows(self.db, started_at)
         # The IVR: flows, prompts and voicemail, shared by every call and the web UI.
         prompts = PromptLibrary(config.data_dir / "prompts", reactor)
         self.ivr = IVRServices(
@@ -131,6 +140,7 @@ class ApplianceMaster(service.MultiService):
         self.bus.subscribe(ChannelHungUp, self.acd.on_channel_hangup)
         # The recorder merges a call's legs once Asterisk has closed them (the Hangup).
         self.bus.subscribe(ChannelHungUp, self.recorder.on_channel_hangup)
+        self.bus.subscribe(ChannelHungUp, self.call_rows.on_channel_hangup)
         self.recorder.watch_hangups = True
 
         async def resync(client: AMIClient, proto: AMIProtocol) -> None:
@@ -142,6 +152,10 @@ class ApplianceMaster(service.MultiService):
                     for ch in model.channels.values()
                     if ch.state == UP and ch.hungup_at is None
                 ]
+            )
+            # The first time: rows the last run left open, adopted or closed.
+            self.call_rows.reconcile_once(
+                [ch.uniqueid for ch in model.channels.values() if ch.hungup_at is None]
             )
 
         self.ami.add_resync_hook(resync)
@@ -202,6 +216,8 @@ class ApplianceMaster(service.MultiService):
             await defer.maybeDeferred(child.startService)
             self.health.report(child.name or "?", health.OK)
             log.info("{name} started", name=child.name)
+        if self.ami is None:  # no view of the switch: the last run's open rows are closed
+            self.call_rows.reconcile_once(None)
 
     def stopService(self) -> defer.Deferred[None]:
         service.Service.stopService(self)

@@ -1,5 +1,10 @@
 """The calls row of a call the IVR handles: opened when the session starts, its events
-written as the call goes, closed with the outcome when the session ends."""
+written as the call goes (an agent's answer at the moment it happens), closed with the
+outcome when the session ends.
+
+The hangup cause is not written here: it is the switch's (the Hangup event of the caller's
+channel, appliance/call_rows.py), and ccboxd closing the session knows none.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,15 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from twisted.internet import defer
+from twisted.logger import Logger
+
 if TYPE_CHECKING:
+    from acd.service import Agent, QueuedCall
     from appliance.db.connector import DBConnector
     from drivers.asterisk.agi.codec import AGIEnvironment
+
+log = Logger(namespace="ccbox.ivr")
 
 
 def now() -> dt.datetime:
@@ -28,6 +39,8 @@ class CallRecord:
     agent_id: int | None = None
     called_number: str = ""  # the dialed number (the DID): recording policy
     recording: Any = None  # recorder.service.LiveCall once the call entered a queue
+    agent_answered_at: dt.datetime | None = None  # the last agent's answer (this session)
+    _answer_write: defer.Deferred[None] | None = None
 
     @classmethod
     async def open(cls, db: DBConnector, env: AGIEnvironment) -> CallRecord:
@@ -45,7 +58,25 @@ class CallRecord:
         )
         return cls(db, call_id, called_number=called)
 
+    def watch_answer(self, qcall: QueuedCall) -> None:
+        """The queue entry tells this record the moment an agent answers it."""
+        qcall.on_answered = lambda agent, at: self.agent_answered(agent, at, qcall.queue_id)
+
+    def agent_answered(self, agent: Agent, at: float, queue_id: int | None) -> None:
+        """An agent answered (ACD time, epoch seconds): the ``answered`` event, the agent
+        and the answer time go on the row now, not when the call ends."""
+        when = dt.datetime.fromtimestamp(at, dt.UTC)
+        self.agent_answered_at, self.agent_id = when, agent.id
+        if queue_id is not None:
+            self.queue_id = queue_id
+        d = self.db.calls.agent_answered(self.call_id, when, agent.id, queue_id)
+        self._answer_write = d.addErrback(
+            lambda f: log.failure("call {id}: the answer was not written", f, id=self.call_id)
+        )
+
     async def event(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "answered" and self.agent_answered_at is not None:
+            return  # written when the agent answered
         await self.db.calls.add_event(self.call_id, kind, now(), data)
 
     def caller_gone(self) -> None:
@@ -54,13 +85,21 @@ class CallRecord:
             self.disposition = "caller_hangup"
 
     async def close(self) -> None:
+        if self._answer_write is not None:
+            await self._answer_write
+        ended = now()
+        talk_ms = None
+        if self.agent_answered_at is not None:
+            talk_ms = int((ended - self.agent_answered_at).total_seconds() * 1000)
         await self.event("hangup", {"disposition": self.disposition})
         await self.db.calls.finish(
             self.call_id,
-            now(),
+            ended,
             self.answered_at,
-            16,
+            None,
             self.disposition,
             queue_id=self.queue_id,
             agent_id=self.agent_id,
+            agent_answered_at=self.agent_answered_at,
+            talk_ms=talk_ms,
         )

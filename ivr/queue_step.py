@@ -39,6 +39,7 @@ async def wait(
     # For the live views (webui/live_feed.py): set in the same turn as the join, before
     # any flush renders the call.
     qcall.record_id = call.call_id
+    call.watch_answer(qcall)  # the agent's answer goes on the row when it happens
     if session.env is not None:
         qcall.caller_name = session.env.caller_name
     await call.event("queued", {"queue": q.name, "priority": qcall.priority})

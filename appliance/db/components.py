@@ -487,14 +487,15 @@ class CallsComponent(_Component):
         talk_ms: int | None = None,
     ) -> defer.Deferred[None]:
         """Close the row; a value left None keeps what the row has (the hangup cause comes
-        from the switch's Hangup event, which may arrive before or after)."""
+        from the switch's Hangup event, which may arrive before or after). ``talk_ms`` is
+        added to the row's talk time (a blind transfer closes the row once per agent)."""
 
         def thd(conn: Connection) -> None:
             values: dict[str, Any] = {"ended_at": ended_at, "disposition": disposition[:32]}
             if agent_answered_at is not None:
                 values["agent_answered_at"] = agent_answered_at
-            if talk_ms is not None:
-                values["talk_ms"] = max(0, talk_ms)
+            if talk_ms is not None:  # added: a transferred call talks to several agents
+                values["talk_ms"] = sa.func.coalesce(model.calls.c.talk_ms, 0) + max(0, talk_ms)
             if answered_at is not None:
                 values["answered_at"] = answered_at
             if hangup_cause is not None:
@@ -508,7 +509,7 @@ class CallsComponent(_Component):
         return self.db.run(thd)
 
     def agent_answered(
-        self, call_id: int, at: dt.datetime, agent_id: int, queue_id: int
+        self, call_id: int, at: dt.datetime, agent_id: int, queue_id: int | None
     ) -> defer.Deferred[None]:
         """An agent answered the call, now: the row's agent and answer time, and the
         ``answered`` event, written at that moment (a crash mid-talk keeps them)."""
@@ -516,11 +517,10 @@ class CallsComponent(_Component):
         text = json.dumps({"agent": agent_id, "queue": queue_id})
 
         def thd(conn: Connection) -> None:
-            conn.execute(
-                model.calls.update()
-                .where(c.id == call_id)
-                .values(agent_answered_at=at, agent_id=agent_id, queue_id=queue_id)
-            )
+            values: dict[str, Any] = {"agent_answered_at": at, "agent_id": agent_id}
+            if queue_id is not None:
+                values["queue_id"] = queue_id
+            conn.execute(model.calls.update().where(c.id == call_id).values(**values))
             conn.execute(
                 model.call_events.insert().values(
                     call_id=call_id, kind="answered", at=at, data=text

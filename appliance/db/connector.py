@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         SkillsComponent,
         UsersComponent,
     )
+    from appliance.db.day_stats_store import DayStatsStore
     from appliance.db.desk_store import DeskStore
     from appliance.db.ivr_store import IVRStore
     from appliance.db.notice_store import NoticeStore
@@ -89,6 +90,7 @@ class DBConnector(service.Service):
             acd_store,
             audit_store,
             components,
+            day_stats_store,
             desk_store,
             ivr_store,
             notice_store,
@@ -118,6 +120,7 @@ class DBConnector(service.Service):
             self
         )
         self.settings: SettingsStore = settings_store.SettingsStore(self)
+        self.day_stats: DayStatsStore = day_stats_store.DayStatsStore(self)
 
     # ---- lifecycle ----------------------------------------------------------------------
 

@@ -1,0 +1,151 @@
+"""What a restart of ccboxd must not lose or invent: today's queue counters, an agent who
+resigned or went on leave, and the moment an agent answered."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from twisted.internet.task import Clock
+
+from acd import agent_state as st
+from acd.day_counters import DayCounters, local_day
+from acd.service import ACD, Agent
+from acd.stats import QueueStatsChanged
+from appliance.cli import resolved
+from appliance.db import model
+from appliance.db.connector import DBConnector
+from appliance.eventbus import EventBus
+from tests.support.inline_db import inline_db
+from tests.unit.test_acd_service import seed
+
+T0 = 1_795_353_000.0  # 2026-11-22 09:30 UTC (the days here are UTC days: time.gmtime)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[DBConnector]:
+    with inline_db(tmp_path / "acd.sqlite") as connector:
+        yield connector
+
+
+def boot(db: DBConnector, at: float = T0) -> tuple[ACD, DayCounters, Clock]:
+    """An ACD and its day counters started as the master starts them."""
+    clock = Clock()
+    clock.advance(at)
+    acd = ACD(clock, db, EventBus())
+    resolved(acd.startService())
+    counters = DayCounters(clock, acd, localtime=time.gmtime)
+    resolved(counters.startService())
+    return acd, counters, clock
+
+
+def stop(acd: ACD, counters: DayCounters) -> None:
+    resolved(counters.stopService())
+    resolved(acd.stopService())
+
+
+def test_todays_queue_counters_come_back_after_a_restart(db: DBConnector) -> None:
+    ids = seed(db)
+    acd, counters, clock = boot(db)
+    acd.login(ids["1001"])
+    answered = acd.join(ids["support"], "13800000001", "u1")
+    clock.advance(4)
+    acd.answered(answered, "PJSIP/1001")
+    clock.advance(30)
+    acd.call_ended(answered)
+    gone = acd.join(ids["support"], "13800000002", "u2")
+    clock.advance(25)  # past the 20 s service level
+    acd.abandoned(gone)
+    before = acd.stats[ids["support"]].snapshot()
+    assert (before["offered"], before["answered"], before["abandoned"]) == (2, 1, 1)
+    stop(acd, counters)
+
+    again, counters2, _ = boot(db, T0 + 3600)  # an hour later, the same day
+    seen: list[object] = []
+    again.bus.subscribe(QueueStatsChanged, seen.append)
+    after = again.stats[ids["support"]]
+    assert after.snapshot() == {**before, "waiting": 0, "longest_wait_s": 0.0}
+    assert (after.answered_in_sl, after.abandoned_after_sl) == (1, 1)
+    # counting goes on from there, and is written again
+    again.abandoned(again.join(ids["support"], "13800000003", "u3"))
+    stop(again, counters2)
+    saved = resolved(db.day_stats.load(local_day(T0, time.gmtime)))
+    assert (saved[ids["support"]]["offered"], saved[ids["support"]]["abandoned"]) == (3, 2)
+
+    tomorrow, counters3, _ = boot(db, T0 + 86_400)
+    assert tomorrow.stats[ids["support"]].offered == 0  # a new day starts at zero
+    stop(tomorrow, counters3)
+
+
+def test_writes_of_one_queue_are_coalesced_and_in_order(db: DBConnector) -> None:
+    """While a write is in flight, changes only mark the queue; the next write carries the
+    latest numbers (a burst of calls never queues up stale writes)."""
+    from twisted.internet import defer
+
+    ids = seed(db)
+    acd, _counters, _ = boot(db)
+    calls: list[tuple[int, dict[str, object]]] = []
+    pending: list[defer.Deferred[None]] = []
+
+    def slow_save(queue_id: int, day: str, values: dict[str, object]) -> defer.Deferred[None]:
+        calls.append((queue_id, values))
+        d: defer.Deferred[None] = defer.Deferred()
+        pending.append(d)
+        return d
+
+    db.day_stats.save = slow_save  # type: ignore[method-assign]
+    for n in range(5):
+        acd.join(ids["support"], f"1380000000{n}", f"u{n}")
+    assert [v["offered"] for _, v in calls] == [1]
+    pending.pop(0).callback(None)
+    assert [v["offered"] for _, v in calls] == [1, 5]
+    pending.pop(0).callback(None)
+    assert len(calls) == 2 and not pending
+
+
+def test_a_resigned_agent_stays_logged_out_after_a_restart(db: DBConnector) -> None:
+    """Resigned during a call: the logout waits for the call's end, which the old process
+    never saw (killed). The restart used to bring the agent back available."""
+    ids = seed(db)
+    acd, counters, _ = boot(db)
+    for number in ("1001", "1002"):
+        acd.login(ids[number])
+    call = acd.join(ids["support"], "13800000001", "u1")
+    acd.answered(call, next(a.device for a in call.ringing))
+    acd.pause(ids["1002"], "lunch")
+    with db.engine.begin() as conn:
+        conn.execute(model.agents.update().values(status="resigned"))
+        conn.execute(
+            model.agents.update().where(model.agents.c.id == ids["1003"]).values(status="on_leave")
+        )
+    stop(acd, counters)  # no logout was written: the agents were busy or paused
+
+    again, counters2, _ = boot(db)
+    states = {a.number: a.state for a in again.agents.values()}
+    assert states == {"1001": st.LOGGED_OUT, "1002": st.LOGGED_OUT, "1003": st.LOGGED_OUT}
+    with db.engine.connect() as conn:
+        saved = dict(
+            conn.execute(
+                model.agent_states.select().with_only_columns(
+                    model.agent_states.c.agent_id, model.agent_states.c.state
+                )
+            ).all()
+        )
+    assert saved == {ids["1001"]: st.LOGGED_OUT, ids["1002"]: st.LOGGED_OUT}
+    stop(again, counters2)
+
+
+def test_the_answer_is_told_the_moment_it_happens(db: DBConnector) -> None:
+    ids = seed(db)
+    acd, counters, clock = boot(db)
+    acd.login(ids["1001"])
+    call = acd.join(ids["support"], "13800000001", "u1")
+    told: list[tuple[Agent, float]] = []
+    call.on_answered = lambda agent, at: told.append((agent, at))
+    clock.advance(3)
+    acd.answered(call, "PJSIP/1001")
+    acd.answered(call, "PJSIP/1001")  # reported twice (AMI and the Dial): told once
+    assert [(a.number, at) for a, at in told] == [("1001", T0 + 3)]
+    stop(acd, counters)
