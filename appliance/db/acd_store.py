@@ -169,20 +169,28 @@ class ACDStore(_Component):
     def save_state(
         self, agent_id: int, state: str, reason: str, at: dt.datetime
     ) -> defer.Deferred[None]:
-        """The agent's current state (for a restart) and one history event (for reports)."""
+        """The agent's current state (for a restart) and one history event (for reports).
+
+        The current state only moves forward in time: the ACD does not wait for one write
+        before the next, and on PostgreSQL (several connections) a login's write could land
+        after the logout that followed it, and the restart would bring the agent back."""
         st, ev = model.agent_states, model.agent_events
 
         def thd(conn: Connection) -> None:
-            updated = conn.execute(
-                st.update()
-                .where(st.c.agent_id == agent_id)
-                .values(state=state, reason=reason, since=at)
-            ).rowcount
-            if not updated:
-                conn.execute(
-                    st.insert().values(agent_id=agent_id, state=state, reason=reason, since=at)
-                )
             conn.execute(ev.insert().values(agent_id=agent_id, at=at, state=state, reason=reason))
+            newer = st.c.since <= at
+            values = {"state": state, "reason": reason, "since": at}
+            if conn.execute(
+                st.update().where(st.c.agent_id == agent_id, newer).values(**values)
+            ).rowcount:
+                return
+            if conn.execute(sa.select(st.c.since).where(st.c.agent_id == agent_id)).first():
+                return  # a later state is there already
+            try:
+                with conn.begin_nested():
+                    conn.execute(st.insert().values(agent_id=agent_id, **values))
+            except sa.exc.IntegrityError:  # another connection's first state came in between
+                conn.execute(st.update().where(st.c.agent_id == agent_id, newer).values(**values))
 
         return self.db.run(thd)
 

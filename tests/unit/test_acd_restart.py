@@ -149,3 +149,28 @@ def test_the_answer_is_told_the_moment_it_happens(db: DBConnector) -> None:
     acd.answered(call, "PJSIP/1001")  # reported twice (AMI and the Dial): told once
     assert [(a.number, at) for a, at in told] == [("1001", T0 + 3)]
     stop(acd, counters)
+
+
+def test_a_logout_overtaken_by_the_login_before_it_stays_a_logout(db: DBConnector) -> None:
+    """The ACD does not wait for one state write before the next; on PostgreSQL's several
+    connections the login's write may land after the logout's. The restart used to read
+    the login last and bring the agent back."""
+    import datetime as dt
+
+    ids = seed(db)
+    t = dt.datetime(2026, 12, 6, 9, 0, tzinfo=dt.UTC)
+    agent = ids["1001"]
+    resolved(db.acd.save_state(agent, st.AVAILABLE, "", t))
+    resolved(db.acd.save_state(agent, st.LOGGED_OUT, "", t + dt.timedelta(seconds=2)))
+    resolved(db.acd.save_state(agent, st.PAUSED, "lunch", t + dt.timedelta(seconds=1)))  # late
+    first = ids["1002"]  # never had a state: its late first write still lands
+    resolved(db.acd.save_state(first, st.PAUSED, "lunch", t))
+    acd, counters, _ = boot(db)
+    assert (acd.agents[agent].state, acd.agents[first].state) == (st.LOGGED_OUT, st.PAUSED)
+    # the history keeps every change, in time order
+    assert [s for _, s, _ in resolved(db.acd.events(agent))] == [
+        st.AVAILABLE,
+        st.PAUSED,
+        st.LOGGED_OUT,
+    ]
+    stop(acd, counters)
