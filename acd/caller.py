@@ -23,6 +23,7 @@ from twisted.internet import defer, task
 from acd.service import ACD, Offer, Overflow, QueuedCall
 from drivers.asterisk.agi.codec import text, token
 from drivers.asterisk.agi.session import AGIError, AGISessionProtocol, Interrupted
+from drivers.asterisk.device_names import device_of_channel
 
 HOLD = "ccbox-hold"
 CALLBACK_OK = "ccbox-callback-registered"
@@ -235,7 +236,8 @@ async def _key_pressed(
 async def _ring(acd: ACD, session: AGISessionProtocol, call: QueuedCall, offer: Offer) -> str:
     devices = "&".join(a.device for a in offer.agents)
     try:
-        result = await session.exec_now("Dial", f"{devices},{offer.ring_timeout_s}")
+        # t: the agent may transfer the caller (AMI Atxfer works only with it)
+        result = await session.exec_now("Dial", f"{devices},{offer.ring_timeout_s},t")
         status = await session.get_variable("DIALSTATUS")
         peer = await session.get_variable("DIALEDPEERNAME") if status == "ANSWER" else None
     except AGIError:  # the session ended under the Dial
@@ -246,7 +248,8 @@ async def _ring(acd: ACD, session: AGISessionProtocol, call: QueuedCall, offer: 
         return "answered"
     if status == "ANSWER":
         if peer:
-            acd.answered(call, peer.rsplit("-", 1)[0])  # PJSIP/1001-0000000a -> PJSIP/1001
+            # PJSIP/1001-0000000a -> PJSIP/1001; Local/1001@ctx-0000006a;1 -> Local/1001@ctx
+            acd.answered(call, device_of_channel(peer) or peer)
         acd.call_ended(call)
         return "answered"
     if session.hung_up or (result < 0 and await session.caller_left()):
