@@ -127,7 +127,7 @@ async def _close_row(
             row,
             _now(),
             answered_at,
-            16,
+            None,  # the cause is the switch's (its Hangup event: appliance/call_rows.py)
             disposition,
             queue_id=queue_id,
             agent_id=agent.id if agent is not None else None,
