@@ -107,7 +107,12 @@ class SwitchTests(unittest.TestCase):
         master, sim, _ = await self.start()
         outcome = await self.call(master, sim, CallerScript(patience_s=0.3, prompt_s=5.0))
         self.assertTrue(outcome.caller_hung_up)
-        self.assertEqual(outcome.commands, [MARK, "ANSWER", 'STREAM FILE ccbox-welcome ""'])
+        # STREAM FILE's -1 alone is no hangup (a missing sound gives it too): CHANNEL STATUS
+        # asks, and its 511 says the caller has gone.
+        self.assertEqual(
+            outcome.commands,
+            [MARK, "ANSWER", 'STREAM FILE ccbox-welcome ""', "CHANNEL STATUS"],
+        )
         row = await master.db.calls.get(1)
         assert row is not None
         self.assertEqual(row["disposition"], "caller_hangup")
