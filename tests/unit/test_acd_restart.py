@@ -4,10 +4,7 @@ resigned or went on leave, and the moment an agent answered."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from twisted.internet.task import Clock
 
 from acd import agent_state as st
@@ -18,16 +15,12 @@ from appliance.cli import resolved
 from appliance.db import model
 from appliance.db.connector import DBConnector
 from appliance.eventbus import EventBus
-from tests.support.inline_db import inline_db
 from tests.unit.test_acd_service import seed
 
 T0 = 1_795_353_000.0  # 2026-11-22 09:30 UTC (the days here are UTC days: time.gmtime)
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[DBConnector]:
-    with inline_db(tmp_path / "acd.sqlite") as connector:
-        yield connector
+# ``db``: the conftest's migrated database, on SQLite and on PostgreSQL.
 
 
 def boot(db: DBConnector, at: float = T0) -> tuple[ACD, DayCounters, Clock]:

@@ -4,24 +4,16 @@ reconciliation of rows a dead process left open."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from appliance.call_rows import CallRows
 from appliance.cli import resolved
 from appliance.db.connector import DBConnector
 from drivers.asterisk.callmodel import ChannelHungUp
-from tests.support.inline_db import inline_db
 
 T0 = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)  # days before the test runs
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[DBConnector]:
-    with inline_db(tmp_path / "rows.sqlite") as connector:
-        yield connector
+# ``db``: the conftest's migrated database, on SQLite and on PostgreSQL.
 
 
 def hangup(uniqueid: str, cause: int, at: dt.datetime, linkedid: str = "") -> ChannelHungUp:
