@@ -5,12 +5,15 @@ never skip."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.support import real_asterisk as ra
-from tests.support.real_box import RealBox, real_box
+from tests.support.real_box import RealBox, real_box, system_sounds
 
 
 @pytest.fixture(scope="session")
@@ -21,20 +24,32 @@ def asterisk_install() -> ra.AsteriskInstall:
         pytest.fail(str(exc), pytrace=False)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
-    if report.when == "call":
-        item.stash[_FAILED] = report.failed
+@pytest.fixture(scope="session")
+def ccbox_sounds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ccbox's system sounds, rendered once by ``ccbox asterisk-config`` for every box."""
+    return system_sounds(tmp_path_factory.mktemp("sounds"))
 
 
-_FAILED = pytest.StashKey[bool]()
+BoxFactory = Callable[..., AbstractContextManager[RealBox]]
 
 
 @pytest.fixture
-def box(asterisk_install: ra.AsteriskInstall, request: pytest.FixtureRequest) -> Iterator[RealBox]:
-    with real_box(asterisk_install) as b:
+def make_box(asterisk_install: ra.AsteriskInstall, ccbox_sounds: Path) -> BoxFactory:
+    """``with make_box(queue={...}, seed=...) as box:`` a box of one's own making. The
+    tails of both logs are printed on the way out: pytest shows them when the test fails."""
+
+    @contextmanager
+    def make(**kwargs: Any) -> Iterator[RealBox]:
+        with real_box(asterisk_install, ccbox_sounds, **kwargs) as b:
+            try:
+                yield b
+            finally:
+                print(b.diagnostics())
+
+    return make
+
+
+@pytest.fixture
+def box(make_box: BoxFactory) -> Iterator[RealBox]:
+    with make_box() as b:
         yield b
-        if request.node.stash.get(_FAILED, False):
-            print(b.diagnostics())

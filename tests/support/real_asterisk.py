@@ -462,10 +462,12 @@ exten => _X!,1,Hangup()
 """
 
 
-def write_config(root: Path, install: AsteriskInstall, ports: Ports, ccbox_dir: Path) -> Path:
+def write_config(
+    root: Path, install: AsteriskInstall, ports: Ports, ccbox_dir: Path, ccbox_sounds: Path
+) -> Path:
     """Write the private configuration under ``root``; return the asterisk.conf to pass to
-    ``asterisk -C``. ``ccbox_dir`` holds what ``ccbox asterisk-config`` wrote (its
-    ``sounds/<lang>/`` too, when it writes them)."""
+    ``asterisk -C``. ``ccbox_dir`` holds what ``ccbox asterisk-config`` wrote, and
+    ``ccbox_sounds`` its ``sounds/<lang>/`` directories (installed into the sounds here)."""
     etc = root / "etc"
     for d in ("etc", "var/lib", "var/spool", "run", "log", "data/agi-bin", "data/sounds/en"):
         (root / d).mkdir(parents=True, exist_ok=True)
@@ -474,7 +476,7 @@ def write_config(root: Path, install: AsteriskInstall, ports: Ports, ccbox_dir: 
         if not src.exists():
             raise AsteriskMissing(f"ccbox asterisk-config wrote no {name} into {ccbox_dir}")
         shutil.copyfile(src, etc / name)
-    _install_sounds(root / "data" / "sounds", install, ccbox_dir / "sounds")
+    _install_sounds(root / "data" / "sounds", install, ccbox_sounds)
     docs = root / "data" / "documentation"
     if not docs.exists():
         docs.symlink_to(install.documentation)
@@ -501,7 +503,8 @@ def write_config(root: Path, install: AsteriskInstall, ports: Ports, ccbox_dir: 
 
 
 def _install_sounds(dest: Path, install: AsteriskInstall, ccbox_sounds: Path) -> None:
-    """The core sounds (linked) and ccbox's own sounds of every language it wrote."""
+    """The core sounds (linked) and ccbox's own sounds of every language it wrote, where
+    Asterisk looks: ``<astdatadir>/sounds/<lang>/``."""
     en = dest / "en"
     for entry in install.sounds.iterdir():
         target = en / entry.name
@@ -515,7 +518,8 @@ def _install_sounds(dest: Path, install: AsteriskInstall, ccbox_sounds: Path) ->
         out = dest / lang_dir.name
         out.mkdir(parents=True, exist_ok=True)
         for f in lang_dir.iterdir():
-            shutil.copyfile(f, out / f.name) if f.is_file() else None
+            if f.is_file():
+                shutil.copyfile(f, out / f.name)
 
 
 # ---- AMI, as a test client ------------------------------------------------------------

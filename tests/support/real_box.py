@@ -46,6 +46,7 @@ AMI_SECRET = "real-box-ami-secret"
 AGENTS = {"1001": "Li Wei", "1002": "Zhang Min", "1003": "Anna Schmidt", "1004": "Wang Fang"}
 DID = "4008001234"
 TRUNK = "Local@harness-pstn"
+SETTLE_S = 1.0  # after a call's end, how long ccboxd has to finish writing its rows
 
 
 @dataclass
@@ -262,10 +263,16 @@ class RealBox:
         deadline = time.monotonic() + timeout
         rows: list[dict[str, Any]] = []
         c = model.calls
+        query = sa.select(c).where(c.c.uniqueid == caller.uniqueid)
         while time.monotonic() < deadline:
-            rows = self.rows(sa.select(c).where(c.c.uniqueid == caller.uniqueid))
-            if rows and (not ended or rows[-1]["ended_at"] is not None):
+            rows = self.rows(query)
+            if rows and not ended:
                 return rows[-1]
+            if rows and rows[-1]["ended_at"] is not None:
+                # what ccboxd writes from the Hangup event (the cause) may land just after
+                # the session's end: read the row once it has had a moment to settle
+                time.sleep(SETTLE_S)
+                return self.rows(query)[-1]
             time.sleep(0.25)
         raise AssertionError(
             f"no {'ended ' if ended else ''}calls row for {caller.uniqueid} "
@@ -332,8 +339,9 @@ def write_box_config(root: Path, ports: ra.Ports) -> config_mod.Config:
     return config_mod.load(path)
 
 
-def generate_asterisk_files(config: config_mod.Config, out: Path) -> None:
-    """What an installer runs: ``ccbox asterisk-config``."""
+def generate_asterisk_files(config: config_mod.Config, out: Path, sounds: bool = True) -> None:
+    """What an installer runs: ``ccbox asterisk-config`` (``sounds``: with the system sounds
+    in ``<out>/sounds/<lang>/``)."""
     r = subprocess.run(
         [
             str(BIN / "ccbox"),
@@ -346,6 +354,7 @@ def generate_asterisk_files(config: config_mod.Config, out: Path) -> None:
             "IAX2",
             "--trunk",
             TRUNK,
+            *([] if sounds else ["--no-sounds"]),
         ],
         capture_output=True,
         text=True,
@@ -356,17 +365,17 @@ def generate_asterisk_files(config: config_mod.Config, out: Path) -> None:
         raise AssertionError(f"ccbox asterisk-config failed: {r.stdout}{r.stderr}")
 
 
-def seed_center(db: Any) -> dict[str, int]:
+def seed_center(db: Any, queue: dict[str, Any] | None = None) -> dict[str, int]:
+    """The center of the module docstring; ``queue``: settings of "support" to change."""
     tech = resolved(db.skills.add("tech", "Technical support")).id
     ids = {"tech": tech}
     for number, name in AGENTS.items():
         agent = resolved(db.agents.add(number, name, "Support", f"IAX2/{number}"))
         resolved(db.agents.set_skill(agent.id, tech, 5))
         ids[number] = agent.id
-    queue = resolved(
-        db.queues.add("support", "Support", skills={tech: 3}, wrapup_s=1, ring_timeout_s=5)
-    )
-    ids["support"] = queue.id
+    settings: dict[str, Any] = {"wrapup_s": 1, "ring_timeout_s": 5, **(queue or {})}
+    queue_row = resolved(db.queues.add("support", "Support", skills={tech: 3}, **settings))
+    ids["support"] = queue_row.id
     return ids
 
 
@@ -379,14 +388,29 @@ def wait_ccbox_on_ami(ast: ra.RunningAsterisk, timeout: float = 30) -> None:
     )
 
 
+def system_sounds(out: Path) -> Path:
+    """ccbox's system sounds as ``ccbox asterisk-config`` renders them (``<out>/sounds``),
+    made once for many boxes: only the sounds differ in nothing between them."""
+    out.mkdir(parents=True, exist_ok=True)
+    ports = ra.Ports(ami=free_port(), iax=0, fastagi=free_port())
+    config = write_box_config(out, ports)
+    generate_asterisk_files(config, out / "generated")
+    return out / "generated" / "sounds"
+
+
 @contextmanager
 def real_box(
     install: ra.AsteriskInstall,
+    sounds: Path | None = None,
     seed: Callable[[Any, dict[str, int]], None] | None = None,
+    queue: dict[str, Any] | None = None,
     keep: bool = False,
 ) -> Iterator[RealBox]:
     """Asterisk and ccboxd on a fresh seeded database in a private temporary directory;
-    both stopped and the directory removed on the way out (``keep``: left for a look)."""
+    both stopped and the directory removed on the way out (``keep``: left for a look).
+    ``sounds``: ccbox's system sounds made already (see ``system_sounds``); None: this box's
+    own ``ccbox asterisk-config`` makes them. ``seed(db, ids)`` adds rows; ``queue``
+    changes settings of the queue "support" (e.g. ``{"announce_every_s": 5}``)."""
     root = Path(tempfile.mkdtemp(prefix="ccbox-ast-"))
     try:
         ports = ra.Ports(ami=free_port(), iax=ra.free_udp_port(), fastagi=free_port())
@@ -394,13 +418,16 @@ def real_box(
         ids: dict[str, int] = {}
 
         def seed_all(db: Any) -> None:
-            ids.update(seed_center(db))
+            ids.update(seed_center(db, queue))
             if seed is not None:
                 seed(db, ids)
 
         migrate_and_seed(config, seed_all)
-        generate_asterisk_files(config, root / "ccbox-asterisk")
-        conf = ra.write_config(root / "asterisk", install, ports, root / "ccbox-asterisk")
+        generated = root / "ccbox-asterisk"
+        generate_asterisk_files(config, generated, sounds=sounds is None)
+        conf = ra.write_config(
+            root / "asterisk", install, ports, generated, sounds or generated / "sounds"
+        )
         with ra.running_asterisk(install, conf, ports, root / "asterisk") as ast:
             mark = ast.ami.mark()
             with running_daemon(config.path, root) as daemon:
