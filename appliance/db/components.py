@@ -497,7 +497,9 @@ class CallsComponent(_Component):
             if talk_ms is not None:  # added: a transferred call talks to several agents
                 values["talk_ms"] = sa.func.coalesce(model.calls.c.talk_ms, 0) + max(0, talk_ms)
             if answered_at is not None:
-                values["answered_at"] = answered_at
+                # the switch's first answer of the caller: a transferred caller's next
+                # session (ivr/inbound.py transferred) does not move it
+                values["answered_at"] = sa.func.coalesce(model.calls.c.answered_at, answered_at)
             if hangup_cause is not None:
                 values["hangup_cause"] = hangup_cause
             if queue_id is not None:

@@ -192,3 +192,37 @@ def test_open_rows_before_a_time_with_the_last_time_known(db: DBConnector) -> No
     ]
     assert rows[1].agent_answered_at == t0 + dt.timedelta(seconds=20)
     assert all(r.last_known_at.tzinfo is not None for r in rows)
+
+
+def test_a_second_close_keeps_the_first_answer_and_adds_the_talk(db: DBConnector) -> None:
+    """A blind transfer closes the row once per agent: the caller was answered once, and
+    talked to both agents."""
+    t0 = dt.datetime(2026, 12, 6, 8, 0, tzinfo=dt.UTC)
+    call = resolved(db.calls.start("4.1", "4.1", "inbound", t0))
+    first_answer = t0 + dt.timedelta(seconds=1)
+    resolved(
+        db.calls.finish(
+            call,
+            t0 + dt.timedelta(seconds=60),
+            first_answer,
+            disposition="transferred",
+            talk_ms=40_000,
+        )
+    )
+    resolved(
+        db.calls.finish(
+            call,
+            t0 + dt.timedelta(seconds=120),
+            t0 + dt.timedelta(seconds=61),
+            disposition="completed",
+            talk_ms=30_000,
+        )
+    )
+    row = resolved(db.calls.get(call))
+    assert row is not None
+    assert (row["answered_at"], row["ended_at"], row["disposition"], row["talk_ms"]) == (
+        first_answer,
+        t0 + dt.timedelta(seconds=120),
+        "completed",
+        70_000,
+    )
