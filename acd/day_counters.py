@@ -1,5 +1,6 @@
 """Today's queue counters survive a restart: restored from the database at start (before the
-first call can arrive) and written back as they move.
+first call can arrive) and written back as they move. The agents' calls of the day (handled,
+talk time) come back from the calls rows, which carry the agent and the talk time.
 
 The ACD publishes ``QueueStatsChanged`` after every change of a queue's numbers; each
 change marks the queue, and one write per queue is in flight at a time with the latest
@@ -10,6 +11,7 @@ local date, as for the midnight reset (acd/day_rollover.py).
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -30,6 +32,12 @@ log = Logger(namespace="ccbox.acd")
 def local_day(now: float, localtime: Callable[[float], time.struct_time] = time.localtime) -> str:
     """``now`` (epoch seconds) as the box's local date, YYYY-MM-DD."""
     return time.strftime("%Y-%m-%d", localtime(now))
+
+
+def day_start(now: float, localtime: Callable[[float], time.struct_time] = time.localtime) -> float:
+    """The epoch seconds of the local midnight that began ``now``'s day."""
+    t = localtime(now)
+    return now - (t.tm_hour * 3600 + t.tm_min * 60 + t.tm_sec) - (now % 1)
 
 
 class DayCounters(service.Service):
@@ -65,6 +73,15 @@ class DayCounters(service.Service):
                 continue
             for name in COUNTERS:  # added: anything counted before this ran is kept
                 setattr(stats, name, getattr(stats, name) + counters[name])
+        # The agents' calls of the day (handled, talk time), from the calls rows.
+        since = dt.datetime.fromtimestamp(day_start(self.reactor.seconds(), self.localtime), dt.UTC)
+        for agent_id, (handled, talk_s) in (
+            await self.acd.db.day_stats.agent_totals(since)
+        ).items():
+            agent = self.acd.agents.get(agent_id)
+            if agent is not None:
+                agent.stats.handled += handled
+                agent.stats.talk_s += talk_s
         if not self._subscribed:
             self.acd.bus.subscribe(QueueStatsChanged, self.changed)
             self._subscribed = True

@@ -1,8 +1,9 @@
 """Each queue's counters for one local day (acd/day_counters.py writes them as they move and
-reads today's back at start-up)."""
+reads today's back at start-up), and each agent's calls of the day, read from the calls rows."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -60,5 +61,25 @@ class DayStatsStore(_Component):
                 sa.select(t.c.queue_id, *(t.c[name] for name in COUNTERS)).where(t.c.day == day)
             )
             return {r.queue_id: {name: r._mapping[name] for name in COUNTERS} for r in rows}
+
+        return self.db.run(thd)
+
+    def agent_totals(self, since: dt.datetime) -> defer.Deferred[dict[int, tuple[int, float]]]:
+        """Per agent, the calls an agent answered since ``since`` and that are over: how many
+        and their talk time in seconds (the rows carry both, written as the calls went)."""
+        c = model.calls.c
+
+        def thd(conn: Connection) -> dict[int, tuple[int, float]]:
+            rows = conn.execute(
+                sa.select(c.agent_id, sa.func.count(), sa.func.sum(c.talk_ms))
+                .where(
+                    c.agent_id.is_not(None),
+                    c.agent_answered_at >= since,
+                    c.ended_at.is_not(None),
+                    c.talk_ms.is_not(None),
+                )
+                .group_by(c.agent_id)
+            )
+            return {int(a): (int(n), int(ms or 0) / 1000.0) for a, n, ms in rows}
 
         return self.db.run(thd)

@@ -17,7 +17,7 @@ from appliance.db.connector import DBConnector
 from appliance.eventbus import EventBus
 from tests.unit.test_acd_service import seed
 
-T0 = 1_795_353_000.0  # 2026-11-22 09:30 UTC (the days here are UTC days: time.gmtime)
+T0 = 1_795_353_000.0  # 2026-11-22 13:10 UTC (the days here are UTC days: time.gmtime)
 
 
 # ``db``: the conftest's migrated database, on SQLite and on PostgreSQL.
@@ -166,4 +166,29 @@ def test_a_logout_overtaken_by_the_login_before_it_stays_a_logout(db: DBConnecto
         st.PAUSED,
         st.LOGGED_OUT,
     ]
+    stop(acd, counters)
+
+
+def test_agents_calls_of_the_day_come_back_from_the_calls_rows(db: DBConnector) -> None:
+    import datetime as dt
+
+    ids = seed(db)
+    now = dt.datetime.fromtimestamp(T0, dt.UTC)  # 13:10 (UTC days here)
+
+    def answered_call(uid: str, answered: dt.datetime, talk_ms: int | None) -> None:
+        call = resolved(db.calls.start(uid, uid, "inbound", answered))
+        resolved(db.calls.agent_answered(call, answered, ids["1001"], ids["support"]))
+        if talk_ms is not None:
+            resolved(db.calls.finish(call, answered, disposition="completed", talk_ms=talk_ms))
+
+    answered_call("1", now - dt.timedelta(hours=2), 60_000)
+    answered_call("2", now - dt.timedelta(minutes=5), 30_500)
+    answered_call("3", now - dt.timedelta(hours=14), 99_000)  # yesterday, 23:10
+    answered_call("4", now - dt.timedelta(minutes=1), None)  # still up: not handled yet
+    acd, counters, _ = boot(db)
+    stats = acd.agents[ids["1001"]].stats
+    assert (stats.handled, stats.talk_s) == (2, 90.5)
+    assert acd.agents[ids["1002"]].stats.handled == 0
+    snap = {a["number"]: (a["handled"], a["talk_s"]) for a in acd.snapshot()["agents"]}
+    assert snap["1001"] == (2, 90.5)
     stop(acd, counters)
