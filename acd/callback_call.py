@@ -121,16 +121,22 @@ async def _close_row(
     agent: Agent | None,
 ) -> None:
     disposition = "completed" if reached else "not_reached"
+    ended = _now()
+    # The agent answered first (its phone rang before the customer's); the talk counts
+    # from there when the customer was reached, as the ACD counts it.
+    talk_ms = int((ended - answered_at).total_seconds() * 1000) if reached else None
     try:
-        await db.calls.add_event(row, "hangup", _now(), {"disposition": disposition})
+        await db.calls.add_event(row, "hangup", ended, {"disposition": disposition})
         await db.calls.finish(
             row,
-            _now(),
+            ended,
             answered_at,
             None,  # the cause is the switch's (its Hangup event: appliance/call_rows.py)
             disposition,
             queue_id=queue_id,
             agent_id=agent.id if agent is not None else None,
+            agent_answered_at=answered_at if agent is not None else None,
+            talk_ms=talk_ms,
         )
     except Exception:
         log.failure("callback call {row}: its calls row was not finished", row=row)

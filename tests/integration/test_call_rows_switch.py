@@ -91,3 +91,42 @@ class CallRowsTests(ACDRig):
             [("13800138000", "completed", a1001.id), ("13900000002", "completed", a1001.id)],
         )
         self.assertEqual(master.acd.snapshot()["queues"][0]["answered"], 2)
+
+    async def test_a_callbacks_row_has_its_agent_talk_and_the_switchs_cause(self) -> None:
+        customer = "13800000001"
+        master = await self.start(
+            {
+                "PJSIP/1001": Device(ring_s=0.2, talk_s=5.0),
+                f"Local/{customer}@ccbox-outbound": Device(ring_s=0.2, talk_s=0.8),
+            },
+            callback_key="5",
+            announce_every_s=0,
+            wrapup_s=0,
+        )
+        a1001 = self.agent(master, "1001")
+        await self.call(CallerScript(customer, digits="5", prompt_s=0.2))
+        master.acd.login(a1001.id)
+        await wait_for(lambda: not master.acd.callbacks, "the callback to finish")
+
+        def outbound(conn: Any) -> Any:
+            q = model.calls.select().where(model.calls.c.direction == "outbound")
+            return conn.execute(q).one()._asdict()
+
+        for _ in range(100):
+            row = await master.db.run(outbound)
+            if row["ended_at"] is not None:
+                break
+            await task.deferLater(reactor, 0.05, lambda: None)
+        self.assertEqual((row["disposition"], row["agent_id"]), ("completed", a1001.id))
+        self.assertEqual(row["agent_answered_at"], row["answered_at"])
+        talk = (row["ended_at"] - row["agent_answered_at"]).total_seconds()
+        self.assertGreater(row["talk_ms"], 800)  # the customer talked 0.8 s at least
+        self.assertLess(abs(talk * 1000 - row["talk_ms"]), 50)
+        # the cause: the Hangup of the agent's leg, the callback's first channel
+        uniqueid = row["uniqueid"]
+        await wait_for(lambda: uniqueid not in master.callmodel.channels, "the agent's Hangup")
+        await master.call_rows.flush()
+        row = await master.db.run(outbound)
+        [hangup] = [h for h in self.sim_events("Hangup") if h.get("Uniqueid") == uniqueid]
+        cause = int(hangup["Cause"])
+        self.assertEqual(row["hangup_cause"], cause if cause > 0 else None)
