@@ -246,12 +246,12 @@ def install_system_sounds(
 def readme(dest: Path, langs: Iterable[str] = LANGUAGES, *, in_place: bool = False) -> str:
     """The README paragraph saying where the sounds are and where Asterisk wants them."""
     languages = list(langs)
-    folders = ", ".join(f"{dest}/{lang}/" for lang in languages)
+    folders = "".join(f"  {dest}/{lang}/\n" for lang in languages)
     if in_place:
-        where = f"The ccbox-* system sounds were written into {folders} (Asterisk's sounds\n"
-        where += "folder, as given with --sounds-dir): nothing to copy.\n"
+        where = f"The ccbox-* system sounds were written into Asterisk's sounds folder\n{folders}"
+        where += "(as given with --sounds-dir): nothing to copy.\n"
     else:
-        where = f"The ccbox-* system sounds are in {folders}. Copy each language folder into\n"
+        where = f"The ccbox-* system sounds are in\n{folders}Copy each language folder into "
         where += f"Asterisk's sounds folder, {ASTERISK_SOUNDS}/<language>/:\n"
         where += "".join(
             f"  install -d {ASTERISK_SOUNDS}/{lang} && install -m 0644 {dest}/{lang}/*.wav "

@@ -131,15 +131,15 @@ def extensions_conf(
         raise ConfgenError(
             f"trunk {trunk!r}: use DAHDI/g<group>, DAHDI/<span>, PJSIP/<name> or Local@<context>"
         )
-    pbx = pbx or device_tech
-    if not (_TRUNK.match(pbx) or _DEVICE_TECH.match(pbx)):
-        raise ConfgenError(
-            f"PBX trunk {pbx!r}: use DAHDI/g<group>, DAHDI/<span>, PJSIP/<name> or Local@<context>"
-        )
     if not _DEVICE_TECH.match(device_tech):
         raise ConfgenError(
             f"device technology {device_tech!r}: use PJSIP, IAX2, DAHDI or Local@<context>"
             " (Asterisk 22 has no chan_sip: SIP/ phones are PJSIP endpoints now)"
+        )
+    pbx = pbx or device_tech
+    if not (_TRUNK.match(pbx) or _DEVICE_TECH.match(pbx)):
+        raise ConfgenError(
+            f"PBX trunk {pbx!r}: use DAHDI/g<group>, DAHDI/<span>, PJSIP/<name> or Local@<context>"
         )
     agi = f"AGI(agi://{config.fastagi.bind}:{config.fastagi.port}"
     spy = "\n".join(

@@ -80,6 +80,21 @@ def test_unsafe_inputs_are_refused(tmp_path: Path, conf: str, trunk: str, messag
     assert not (tmp_path / "manager_ccbox.conf").exists()
 
 
+@pytest.mark.parametrize(
+    ("device_tech", "message"),
+    [
+        ("SIP", "no chan_sip"),  # Asterisk 22: PJSIP only
+        ("Local", "Local@<context>"),
+        ("Local@ctx/n,x", "Local@<context>"),
+        ("IAX2&PJSIP", "device technology"),
+    ],
+)
+def test_device_technologies_refused(tmp_path: Path, device_tech: str, message: str) -> None:
+    with pytest.raises(confgen.ConfgenError, match=message):
+        confgen.write(config(), tmp_path, device_tech=device_tech)  # type: ignore[arg-type]
+    assert not (tmp_path / "extensions_ccbox.conf").exists()
+
+
 def test_cli_writes_the_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     conf = tmp_path / "ccbox.conf"
     conf.write_text(f"[ami]\nsecret = {SECRET}\n")
