@@ -53,12 +53,17 @@ class CallRows:
         self.adopted: dict[str, OpenCall] = {}  # the caller's Uniqueid -> its row
         self.reconciled: defer.Deferred[tuple[int, int]] | None = None
         self._writes: set[defer.Deferred[Any]] = set()
+        # Hangups heard while the open rows are being read: a channel of the snapshot may
+        # hang up before its row is adopted.
+        self._heard: dict[str, ChannelHungUp] | None = None
 
     # ---- the switch's events ----------------------------------------------------------------
 
     def on_channel_hangup(self, event: ChannelHungUp) -> None:
         """A channel hung up: a call's first channel leaves its cause on the call's row,
         and an adopted call's row is finished."""
+        if self._heard is not None:
+            self._heard[event.uniqueid] = event
         row = self.adopted.pop(event.uniqueid, None)
         if row is not None:
             self._track(defer.ensureDeferred(self._finish_adopted(row, event)))
@@ -104,13 +109,23 @@ class CallRows:
         return (0, 0)
 
     async def _reconcile(self, live: set[str] | None) -> tuple[int, int]:
-        adopted = closed = 0
-        for row in await self.db.calls.open_before(self.started_at):
-            if live is not None and row.uniqueid in live:
+        self._heard = heard = {}
+        try:
+            rows = await self.db.calls.open_before(self.started_at)
+        finally:
+            self._heard = None
+        # Sorted in this turn of the reactor, before anything else is awaited: a channel
+        # that hangs up from here on finds its row adopted.
+        up = [r for r in rows if live is not None and r.uniqueid in live]
+        for row in up:
+            if row.uniqueid not in heard:
                 self.adopted[row.uniqueid] = row
-                await self.db.calls.add_event(row.id, "adopted", _now(), {})
-                adopted += 1
-                continue
+        for row in up:
+            await self.db.calls.add_event(row.id, "adopted", _now(), {})
+            if row.uniqueid in heard:  # it hung up while the rows were read
+                self._track(defer.ensureDeferred(self._finish_adopted(row, heard[row.uniqueid])))
+        closed = [r for r in rows if r not in up]
+        for row in closed:
             ended = row.last_known_at
             await self.db.calls.add_event(
                 row.id, "hangup", ended, {"disposition": DAEMON_STOPPED, "reconciled": True}
@@ -118,16 +133,15 @@ class CallRows:
             await self.db.calls.finish(
                 row.id, ended, disposition=DAEMON_STOPPED, talk_ms=_talk_ms(row, ended)
             )
-            closed += 1
-        if adopted or closed:
+        if rows:
             log.info(
                 "calls left open by the last run: {a} still up on the switch (adopted), "
                 "{c} closed as {d}",
-                a=adopted,
-                c=closed,
+                a=len(up),
+                c=len(closed),
                 d=DAEMON_STOPPED,
             )
-        return adopted, closed
+        return len(up), len(closed)
 
     def _track(self, d: defer.Deferred[Any]) -> None:
         self._writes.add(d)

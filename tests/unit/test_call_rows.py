@@ -84,3 +84,31 @@ def test_without_a_view_of_the_switch_every_old_open_row_is_closed(db: DBConnect
     assert resolved(CallRows(db, T0 + dt.timedelta(seconds=1)).reconcile_once(None)) == (0, 1)
     row = resolved(db.calls.get(call))
     assert row is not None and (row["ended_at"], row["disposition"]) == (T0, "daemon_stopped")
+
+
+def test_a_channel_that_hangs_up_while_the_rows_are_read_is_not_left_open(
+    db: DBConnector,
+) -> None:
+    """The resync saw the channel up; it hung up before the open rows came back from the
+    database: its row is finished all the same, at the hangup's time."""
+    from twisted.internet import defer
+
+    call = resolved(db.calls.start("5.1", "5.1", "inbound", T0))
+    rows = CallRows(db, T0 + dt.timedelta(seconds=1))
+    real = resolved(db.calls.open_before(rows.started_at))
+    pending: defer.Deferred[object] = defer.Deferred()
+    db.calls.open_before = lambda before: pending  # type: ignore[method-assign,assignment,return-value]
+    counts = rows.reconcile_once(["5.1"])
+    end = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=3)
+    rows.on_channel_hangup(hangup("5.1", 16, end))
+    pending.callback(real)
+    assert resolved(counts) == (1, 0)
+    resolved(rows.flush())
+    row = resolved(db.calls.get(call))
+    assert row is not None
+    assert (row["ended_at"], row["disposition"], row["hangup_cause"]) == (
+        end,
+        "daemon_stopped",
+        16,
+    )
+    assert rows.adopted == {}
