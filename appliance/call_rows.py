@@ -109,7 +109,8 @@ class CallRows:
         return (0, 0)
 
     async def _reconcile(self, live: set[str] | None) -> tuple[int, int]:
-        self._heard = heard = {}
+        heard: dict[str, ChannelHungUp] = {}
+        self._heard = heard
         try:
             rows = await self.db.calls.open_before(self.started_at)
         finally:
