@@ -221,6 +221,25 @@ class RealBox:
                 entered = None
         return total
 
+    def wait_phone_answered(self, phone: str, since: int = 0, timeout: float = 30) -> str:
+        """Desk phone ``phone`` answered a call: the phone end's channel (to hang it up)."""
+        ev = self.ast.ami.wait_event(
+            lambda e: (
+                e.get("Event") == "UserEvent"
+                and e.get("UserEvent") == "HarnessPhoneAnswered"
+                and e.get("Phone") == phone
+            ),
+            timeout,
+            f"desk phone {phone} answering",
+            since,
+        )
+        return ev["Channel"]
+
+    def hang_up_channel(self, channel: str) -> None:
+        """Someone puts the phone down (AMI Hangup of that channel)."""
+        r = self.ast.ami.action("Hangup", Channel=channel)
+        assert r.get("Response") == "Success", r
+
     def cdrs(self) -> list[dict[str, Any]]:
         return self.ast.cdrs()
 
@@ -290,6 +309,18 @@ class RealBox:
             .join(a, a.c.id == e.c.agent_id)
             .where(a.c.number == number)
             .order_by(e.c.id)
+        )
+
+    def callbacks(self) -> list[dict[str, Any]]:
+        cb = model.callbacks
+        return self.rows(sa.select(cb).order_by(cb.c.id))
+
+    def outbound_rows(self, number: str) -> list[dict[str, Any]]:
+        c = model.calls
+        return self.rows(
+            sa.select(c)
+            .where(c.c.direction == "outbound", c.c.caller_number == number)
+            .order_by(c.c.id)
         )
 
     def recordings(self, call_id: int) -> list[dict[str, Any]]:
