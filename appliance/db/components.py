@@ -566,11 +566,8 @@ class CallsComponent(_Component):
         c, e = model.calls.c, model.call_events.c
 
         def thd(conn: Connection) -> list[OpenCall]:
-            last = (
-                sa.select(e.call_id, sa.func.max(e.at).label("last_at"))
-                .group_by(e.call_id)
-                .subquery()
-            )
+            # per open row, through the (call_id, at) index: never the whole events table
+            last = sa.select(sa.func.max(e.at)).where(e.call_id == c.id).scalar_subquery()
             rows = conn.execute(
                 sa.select(
                     c.id,
@@ -579,9 +576,8 @@ class CallsComponent(_Component):
                     c.answered_at,
                     c.agent_answered_at,
                     c.agent_id,
-                    last.c.last_at,
+                    last.label("last_at"),
                 )
-                .outerjoin(last, last.c.call_id == c.id)
                 .where(c.ended_at.is_(None), c.started_at < before)
                 .order_by(c.id)
             ).all()
