@@ -25,7 +25,8 @@ recorded:
 - the outside world for outbound calls (the trunk ``Local@harness-pstn``): a number answers
   after ``PSTN_RING`` s unless ``PSTN_<number>`` says noanswer or busy.
 - desk phones dialing feature codes: ``Local/<code>@desk-<agent>`` dials into this Asterisk
-  as the IAX2 user of that phone, so ccboxd sees the channel ``IAX2/<agent>-N``.
+  as the IAX2 user of that phone, so ccboxd sees the channel ``IAX2/<agent>-N``; its ``;1``
+  half runs ``[harness-keypad]``, the person pressing keys at set times.
 """
 
 from __future__ import annotations
@@ -454,6 +455,19 @@ exten => _X!,1,NoOp(outside number ${{EXTEN}}: ${{PSTN_${{EXTEN}}}})
  same => n,Hangup()
  same => n(busy),Busy(5)
  same => n(never),Wait(3600)
+
+; The person at a desk phone (the ;1 half of Local/<code>@desk-<n>): keys pressed at set
+; times once the code's call is answered (KEYS1 after KEYS1_AT s, KEYS2 KEYS2_AT s later,
+; KEYS3 KEYS3_AT s after that), then the phone is put down after HOLD s.
+[harness-keypad]
+exten => s,1,Wait(${{KEYS1_AT}})
+ same => n,ExecIf($["${{KEYS1}}" != ""]?SendDTMF(${{KEYS1}},250))
+ same => n,Wait(${{KEYS2_AT}})
+ same => n,ExecIf($["${{KEYS2}}" != ""]?SendDTMF(${{KEYS2}},250))
+ same => n,Wait(${{KEYS3_AT}})
+ same => n,ExecIf($["${{KEYS3}}" != ""]?SendDTMF(${{KEYS3}},250))
+ same => n,Wait(${{HOLD}})
+ same => n,Hangup()
 
 ; Desk phones dialing out: Local/<code>@desk-<n> calls in as the IAX2 user <n>.
 {desks}

@@ -196,6 +196,35 @@ class RealBox:
         )
         return Caller(number, ev["Channel"], ev["Uniqueid"], new.get("Linkedid", ""), started)
 
+    def desk_dial(
+        self, phone: str, code: str, keys: list[tuple[float, str]], hold: float = 15
+    ) -> dict[str, str]:
+        """Desk phone ``phone`` dials ``code`` (``*71``, ``*98`` ...); once answered, the
+        person presses each ``(after_s, digits)`` of ``keys`` in turn, then hangs up after
+        ``hold`` s (or when ccbox does). Returns the OriginateResponse."""
+        assert len(keys) <= 3, keys
+        steps = [*keys, *([(0.0, "")] * (3 - len(keys)))]
+        headers = [
+            ("Channel", f"Local/{code}@desk-{phone}"),
+            ("Context", "harness-keypad"),
+            ("Exten", "s"),
+            ("Priority", "1"),
+            ("Async", "true"),
+            ("Timeout", "10000"),
+            ("Variable", f"HOLD={hold:g}"),
+        ]
+        for i, (after, digits) in enumerate(steps, 1):
+            headers += [("Variable", f"KEYS{i}_AT={after:g}"), ("Variable", f"KEYS{i}={digits}")]
+        mark = self.ast.ami.mark()
+        r = self.ast.ami.action_list("Originate", headers)
+        assert r.get("Response") == "Success", r
+        return self.ast.ami.wait_event(
+            lambda e: e.get("Event") == "OriginateResponse" and e.get("ActionID") == r["ActionID"],
+            15,
+            f"phone {phone} dialing {code}",
+            mark,
+        )
+
     def wait_gone(self, caller: Caller, timeout: float = 60) -> dict[str, str]:
         """The caller's ``;1`` channel hung up: its Hangup event."""
         return self.ast.ami.wait_event(
