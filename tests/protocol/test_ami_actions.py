@@ -73,6 +73,7 @@ def test_originate_is_async_into_a_context_with_a_channel_id() -> None:
         "PJSIP/100&DAHDI/g1/5551234",
         "PJSIP/$(reboot)",
         "Console/dsp",
+        "SIP/1001",  # Asterisk 22 has no chan_sip
         "PJSIP/10 01",
         "",
         "DAHDI/g1/${EXTEN}",

@@ -21,7 +21,8 @@ from twisted.internet import defer
 from drivers.asterisk.ami.codec import Message
 from drivers.asterisk.ami.protocol import ListResult
 
-_CHANNEL = re.compile(r"(PJSIP|SIP|IAX2|DAHDI|Local)/[A-Za-z0-9_.+*#@;/-]{1,80}\Z")
+# No SIP/: Asterisk 22 has no chan_sip.
+_CHANNEL = re.compile(r"(PJSIP|IAX2|DAHDI|Local)/[A-Za-z0-9_.+*#@;/-]{1,80}\Z")
 _NUMBER = re.compile(r"\+?[0-9*#]{1,32}\Z")
 _DIALPLAN_NAME = re.compile(r"[A-Za-z0-9_+*#.-]{1,64}\Z")
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
