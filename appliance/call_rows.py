@@ -1,8 +1,10 @@
 """What the switch says about calls rows, written as it happens.
 
-- The hangup cause: the Q.850 cause of the Hangup event of a call's first channel (the
-  caller's, whose Uniqueid the row holds), not a 16 assumed by whoever closes the row.
-  HangupRequest is not used: a SoftHangupRequest's Cause is not Q.850 (traces README).
+- The hangup cause: the Q.850 cause of the Hangup event of the channel whose Uniqueid the
+  row holds (the caller's: the channel the FastAGI session ran on; not always the call's
+  first channel, a Local caller's ``;2`` leg has its ``;1`` as Linkedid), not a 16 assumed
+  by whoever closes the row. HangupRequest is not used: a SoftHangupRequest's Cause is not
+  Q.850 (traces README); a Hangup's 0 ("Unknown") leaves the row without a cause.
 - Rows a dead process left open (``kill -9``, a power cut): once at start-up, when the
   first AMI resync has the switch's channels, every row opened before this process started
   and never closed is reconciled with the switch. A call still up is *adopted*: its row is
@@ -60,15 +62,15 @@ class CallRows:
     # ---- the switch's events ----------------------------------------------------------------
 
     def on_channel_hangup(self, event: ChannelHungUp) -> None:
-        """A channel hung up: a call's first channel leaves its cause on the call's row,
-        and an adopted call's row is finished."""
+        """A channel hung up: the channel of a calls row leaves its cause there, and an
+        adopted call's row is finished."""
         if self._heard is not None:
             self._heard[event.uniqueid] = event
         row = self.adopted.pop(event.uniqueid, None)
         if row is not None:
             self._track(defer.ensureDeferred(self._finish_adopted(row, event)))
-        elif event.cause > 0 and event.uniqueid == event.linkedid:
-            self._track(self.db.calls.set_hangup_cause(event.uniqueid, event.cause))
+        elif event.cause > 0:  # one indexed look-up; most channels have no row
+            self._track(self.db.calls.set_hangup_cause(event.uniqueid, event.cause, event.channel))
 
     async def _finish_adopted(self, row: OpenCall, event: ChannelHungUp) -> None:
         ended = _at(event.at)

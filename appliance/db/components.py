@@ -531,15 +531,19 @@ class CallsComponent(_Component):
 
         return self.db.run(thd)
 
-    def set_hangup_cause(self, uniqueid: str, cause: int) -> defer.Deferred[int | None]:
+    def set_hangup_cause(
+        self, uniqueid: str, cause: int, channel: str | None = None
+    ) -> defer.Deferred[int | None]:
         """The Q.850 cause of the channel's Hangup, on the newest row of that uniqueid (the
-        caller's channel); the row's id, or None when no row has it."""
+        caller's channel) and, given, that channel name (a uniqueid repeated after a restart
+        is then never taken for an older call's); the row's id, or None when none has it."""
         c = model.calls.c
 
         def thd(conn: Connection) -> int | None:
-            row = conn.execute(
-                sa.select(c.id).where(c.uniqueid == uniqueid[:64]).order_by(c.id.desc())
-            ).first()
+            q = sa.select(c.id).where(c.uniqueid == uniqueid[:64])
+            if channel is not None:
+                q = q.where(c.channel == channel[:128])
+            row = conn.execute(q.order_by(c.id.desc())).first()
             if row is None:
                 return None
             conn.execute(model.calls.update().where(c.id == row.id).values(hangup_cause=cause))

@@ -16,14 +16,32 @@ T0 = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)  # days before the test runs
 # ``db``: the conftest's migrated database, on SQLite and on PostgreSQL.
 
 
-def hangup(uniqueid: str, cause: int, at: dt.datetime, linkedid: str = "") -> ChannelHungUp:
-    return ChannelHungUp(linkedid or uniqueid, uniqueid, "DAHDI/1-1", cause, "", at.timestamp())
+def hangup(
+    uniqueid: str, cause: int, at: dt.datetime, linkedid: str = "", channel: str = ""
+) -> ChannelHungUp:
+    return ChannelHungUp(linkedid or uniqueid, uniqueid, channel, cause, "", at.timestamp())
 
 
-def test_the_cause_is_the_switchs_on_the_calls_first_channel(db: DBConnector) -> None:
+def start(db: DBConnector, uniqueid: str, linkedid: str = "", channel: str = "") -> int:
+    return int(
+        resolved(db.calls.start(uniqueid, linkedid or uniqueid, "inbound", T0, channel=channel))
+    )
+
+
+def test_the_cause_is_the_switchs_on_the_rows_channel(db: DBConnector) -> None:
     rows = CallRows(db, T0)
-    call = resolved(db.calls.start("9.1", "9.1", "inbound", T0))
+    call = start(db, "9.1")
+    # a Local caller: the FastAGI session runs on ;2, whose Linkedid is its ;1
+    local = start(db, "9.4", "9.3", "Local/4008001234@callers-0000000b;2")
+    # an older call whose uniqueid the switch repeats (a restart within a second) for an
+    # agent's leg: its cause is not the old call's
+    old = start(db, "9.5", channel="DAHDI/3-1")
     rows.on_channel_hangup(hangup("9.2", 16, T0, linkedid="9.1"))  # the agent's leg: not it
+    rows.on_channel_hangup(hangup("9.4", 20, T0, "9.3", "Local/4008001234@callers-0000000b;2"))
+    rows.on_channel_hangup(hangup("9.5", 17, T0, channel="PJSIP/1001-00000002"))
+    resolved(rows.flush())
+    assert resolved(db.calls.get(local))["hangup_cause"] == 20  # type: ignore[index]
+    assert resolved(db.calls.get(old))["hangup_cause"] is None  # type: ignore[index]
     rows.on_channel_hangup(hangup("9.1", 0, T0))  # "Unknown": no cause
     assert resolved(db.calls.get(call))["hangup_cause"] is None  # type: ignore[index]
     rows.on_channel_hangup(hangup("9.1", 17, T0))  # busy, as the caller's Hangup said
