@@ -224,9 +224,13 @@ def cmd_simulator(args: argparse.Namespace) -> int:
 
     from drivers.asterisk.simulator.agi_caller import CallerScript
     from drivers.asterisk.simulator.service import SwitchSimulator
-    from drivers.asterisk.simulator.switch import RandomDevice
+    from drivers.asterisk.simulator.sounds import SoundLibrary
+    from drivers.asterisk.simulator.switch import RandomDevice, Switch
     from drivers.asterisk.simulator.traffic import place_calls
 
+    sounds_dir = Path(args.sounds) if args.sounds else None
+    if sounds_dir is not None and not sounds_dir.is_dir():
+        raise CliError(f"--sounds {sounds_dir}: no such folder")
     sim_args: dict[str, Any] | None = None
     if args.serve:
         config = load_config(args)
@@ -239,6 +243,7 @@ def cmd_simulator(args: argparse.Namespace) -> int:
             "ami_secret": config.ami.secret,
             "default_device": RandomDevice(ring_s=2.0, mean_talk_s=args.talk_seconds),
             "seed": args.seed,
+            "sounds_dir": sounds_dir,
         }
     else:
         host, _, port = args.agi.rpartition(":")
@@ -274,7 +279,9 @@ def cmd_simulator(args: argparse.Namespace) -> int:
                     lambda i: CallerScript(
                         caller_number=f"13800{i:06d}", prompt_s=args.prompt_seconds
                     ),
-                    switch=sim.switch if sim is not None else None,
+                    switch=sim.switch
+                    if sim is not None
+                    else Switch(reactor, sounds=SoundLibrary(sounds_dir)),
                 )
                 out.update(summary.as_dict())
             else:
@@ -420,6 +427,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=None, help="random seed (repeatable traffic)")
     sim.add_argument(
         "--ami-wait", type=float, default=30.0, help="with --serve: seconds to wait for a login"
+    )
+    sim.add_argument(
+        "--sounds",
+        default=None,
+        help="the switch's sounds folder (<lang>/<name>.wav, as asterisk-config writes them); "
+        "without it only Asterisk's core sounds play and ccbox's answer as missing",
     )
 
     demo = add("demo", cmd_demo, "run the demo appliance from a local data directory")

@@ -135,11 +135,13 @@ class ACDFeatureTests(ACDRig):
         outcome = await self.call(CallerScript(prompt_s=0.1, patience_s=2.6))
         # The keys: callback 1, voicemail 2. Nobody is logged in: 1 x 180 s (the default
         # talk time while the queue has none measured) / 1 = 3 minutes.
-        i = outcome.commands.index("NOOP")  # cuts the hold music
+        # The session's interrupt marker cuts the hold music (never answered), then the NOOP.
+        i = outcome.commands.index("GET FULL VARIABLE ccbox-sync-1")
         self.assertEqual(
-            outcome.commands[i - 1 : i + 7],
+            outcome.commands[i - 1 : i + 8],
             [
                 'STREAM FILE ccbox-hold "12"',
+                "GET FULL VARIABLE ccbox-sync-1",
                 "NOOP",
                 'STREAM FILE ccbox-queue-position "12"',
                 'SAY NUMBER 1 "12"',

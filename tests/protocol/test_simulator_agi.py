@@ -10,15 +10,22 @@ from twisted.test.iosim import connect, makeFakeClient, makeFakeServer
 
 from drivers.asterisk.agi.session import AGICommandError, AGISessionProtocol, DeadChannel
 from drivers.asterisk.simulator.agi_caller import CallerScript, SimulatedCall
+from drivers.asterisk.simulator.sounds import SoundLibrary
 from drivers.asterisk.simulator.switch import Device, Switch
 from tests.support.traces import agi_sessions, load
 
 
 def talk(
-    script: CallerScript, body: Any, devices: dict[str, Device] | None = None
+    script: CallerScript,
+    body: Any,
+    devices: dict[str, Device] | None = None,
+    sounds: tuple[str, ...] = (),
 ) -> tuple[Any, SimulatedCall, Clock]:
-    """Run ``body(session)`` on our session against a simulated call; return its result."""
+    """Run ``body(session)`` on our session against a simulated call; return its result.
+    The switch has Asterisk's core sounds and ``sounds``."""
     clock = Clock()
+    library = SoundLibrary()
+    library.install_names(sounds)
     result: dict[str, Any] = {}
 
     def ready(session: AGISessionProtocol) -> None:
@@ -26,13 +33,15 @@ def talk(
         d.addBoth(lambda r: result.__setitem__("r", r))
 
     server = AGISessionProtocol(clock, ready)
-    caller = SimulatedCall(clock, script, switch=Switch(clock, devices=devices))
+    caller = SimulatedCall(clock, script, switch=Switch(clock, devices=devices, sounds=library))
     pump = connect(server, makeFakeServer(server), caller, makeFakeClient(caller))
     for _ in range(400):
         pump.flush()
         if "r" in result:
             break
         clock.advance(0.5)
+    pump.flush()
+    clock.advance(0.1)  # lines due shortly after the last reply (the HANGUP line: 40 ms)
     pump.flush()
     return result.get("r"), caller, clock
 
@@ -65,6 +74,7 @@ def test_errors_are_answered_as_in_the_agi_errors_trace() -> None:
 
     async def body(s: AGISessionProtocol) -> dict[str, Any]:
         seen: dict[str, Any] = {}
+        await s.answer()  # as the trace's script did: CHANNEL STATUS is 4 (Ring) before
         try:
             await s.command("NO SUCH COMMAND")
         except AGICommandError as exc:
@@ -123,7 +133,10 @@ def test_menu_digits_and_dial_outcome() -> None:
         return {"menu": menu.digit, "data": data.digits, "status": status}
 
     seen, caller, _ = talk(
-        CallerScript(digits="11234"), body, {"PJSIP/1001": Device(answers=False)}
+        CallerScript(digits="11234"),
+        body,
+        {"PJSIP/1001": Device(answers=False)},
+        sounds=("demo-congrats",),
     )
     assert seen == {"menu": "1", "data": "1234", "status": "NOANSWER"}
     assert caller.outcome.commands[0] == 'STREAM FILE demo-congrats "0123456789*#"'

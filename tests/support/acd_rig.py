@@ -21,6 +21,7 @@ from drivers.asterisk.simulator.service import SwitchSimulator
 from drivers.asterisk.simulator.switch import Device
 from drivers.asterisk.simulator.traffic import run_call
 from tests.conftest import free_port, write_config
+from tests.support.sim_sounds import install_test_sounds
 from tests.support.tmp import temp_dir
 
 PIN_1234 = passwords.hash_pin("1234")
@@ -47,6 +48,7 @@ def simulated_switch(
         agi_port=config.fastagi.port,
         devices=devices or {},
     )
+    install_test_sounds(sim.switch.sounds)
     sim.startService()
     test.addCleanup(sim.stopService)
     ami = config_mod.AmiConfig("127.0.0.1", sim.ami_port, "ccbox", "s3cret")

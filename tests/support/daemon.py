@@ -67,28 +67,38 @@ def run_simulator(
     serve_config: Path | None = None,
 ) -> dict[str, Any]:
     """Run `ccbox simulator` against a daemon; return its JSON summary (fails loudly).
-    With ``serve_config`` it also serves AMI as that config says (``--serve``)."""
+    With ``serve_config`` it also serves AMI as that config says (``--serve``). The switch
+    has ccbox's system sounds (empty placeholders, as a box has them after asterisk-config)."""
     import json
+    import tempfile
+
+    from drivers.asterisk.simulator.sounds import SoundLibrary
+    from ivr.prompt_library import SYSTEM_SOUNDS
+    from tests.support.sim_sounds import LANGUAGES
 
     head = [str(BIN / "ccbox")]
     if serve_config is not None:
         head += ["--config", str(serve_config)]
-    sim = subprocess.run(
-        [
-            *head,
-            "simulator",
-            *(["--serve"] if serve_config is not None else ["--agi", f"127.0.0.1:{agi_port}"]),
-            "--calls",
-            str(calls),
-            "--concurrency",
-            str(concurrency),
-            "--prompt-seconds",
-            str(prompt_seconds),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    with tempfile.TemporaryDirectory(prefix="ccbox-sim-sounds-") as tmp:
+        SoundLibrary(Path(tmp)).install_placeholders(sorted(SYSTEM_SOUNDS), LANGUAGES)
+        sim = subprocess.run(
+            [
+                *head,
+                "simulator",
+                *(["--serve"] if serve_config is not None else ["--agi", f"127.0.0.1:{agi_port}"]),
+                "--calls",
+                str(calls),
+                "--concurrency",
+                str(concurrency),
+                "--prompt-seconds",
+                str(prompt_seconds),
+                "--sounds",
+                tmp,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     assert sim.returncode == 0, sim.stdout + sim.stderr
     summary: dict[str, Any] = json.loads(sim.stdout.strip().splitlines()[-1])
     return summary

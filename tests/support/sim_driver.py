@@ -44,6 +44,7 @@ from drivers.asterisk.simulator.agi_caller import CallerScript, SimulatedCall
 from drivers.asterisk.simulator.manager import ManagerFactory, ManagerSession
 from drivers.asterisk.simulator.service import SwitchSimulator
 from drivers.asterisk.simulator.switch import Device
+from tests.support.sim_sounds import install_test_sounds
 
 DEVICE_FIELDS = {f.name for f in fields(Device)}
 
@@ -199,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         default_device=Device(answers=False),
         seed=args.seed,
     )
+    install_test_sounds(sim.switch.sounds)
     sim.manager.__class__ = ReportingFactory
     sim.startService()
     report("listening", ami_port=sim.ami_port, agi_port=config.fastagi.port)

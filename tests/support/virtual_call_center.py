@@ -27,6 +27,7 @@ from drivers.asterisk.agi.session import AGISessionProtocol
 from drivers.asterisk.callmodel import DialEnded
 from drivers.asterisk.simulator.agi_caller import CallerScript, SimulatedCall
 from drivers.asterisk.simulator.switch import Device, Switch
+from tests.support.sim_sounds import sounds_for_tests
 
 
 class Pipe:
@@ -106,7 +107,7 @@ class VirtualCenter:
         self.agent_ids = agent_ids
         self.result = CenterResult()
         self._left, self._rate = 0, 1.0
-        self.switch = Switch(self.clock, seed=seed)
+        self.switch = Switch(self.clock, seed=seed, sounds=sounds_for_tests())
         self.switch.subscribe(self._switch_event)
         self.factory = FastAGIFactory(self.clock, {"inbound": self._inbound})
 

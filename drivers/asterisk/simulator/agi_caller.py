@@ -1,13 +1,38 @@
 """The Asterisk side of FastAGI for simulated calls: connect, send the header, answer commands.
 
-Replies follow the traces in shared/asterisk-traces: STREAM FILE answers ``result=0`` or the
-ASCII code of a pressed digit with ``endpos``; GET DATA answers the digits (``(timeout)``
-when none); WAIT FOR DIGIT answers 0 on timeout; EXEC Dial rings the device on the switch
-and answers 0 when it did not answer, was busy, or hung up after talking (the outcome in
-DIALSTATUS), -1 when the caller hung up; when the caller hangs up, the command in progress
-answers ``result=-1``, an unsolicited ``HANGUP`` line follows, and later channel commands
-answer 511 while GET VARIABLE, SET VARIABLE and VERBOSE still work. HANGUP from the script
-answers ``result=1``, then ``HANGUP``, then the socket closes.
+Replies follow the traces in shared/asterisk-traces and res/res_agi.c of Asterisk 22:
+
+- Sounds come from the switch's ``SoundLibrary`` (sounds.py). STREAM FILE of a sound that
+  is not installed answers ``200 result=-1 endpos=0`` at once and the channel stays up (no
+  ``HANGUP`` line); GET DATA with such a prompt answers ``200 result=-1`` at once; SAY NUMBER
+  / SAY DATE answer -1 when a ``digits/*`` file is missing, SAY DIGITS skips it.
+- STREAM FILE, GET DATA and SAY watch the socket: a command line arriving while they run
+  stops them and they are never answered (``res == 1`` / ``res == 2`` in res_agi.c). WAIT FOR
+  DIGIT answers ``200 result=1`` when cut so (ast_waitfordigit_full returns 1). Other
+  commands (EXEC, RECORD FILE) do not read the socket: a line sent meanwhile waits its turn.
+- GET DATA answers the digits (``#`` ends the entry and is not returned, as does the maximum
+  length); digits that stop coming answer ``result=<digits> (timeout)`` after the timeout
+  (2 s between digits and 6 s for the first when the timeout is 0).
+- EXEC Dial answers ``result=0`` for BUSY, NOANSWER, CONGESTION and CHANUNAVAIL; ``-1`` when
+  the caller hangs up, when the channel is redirected while it rings (DIALSTATUS CANCEL), and
+  when the agent hangs up first after talking unless Dial had the ``g`` option (then 0; the
+  caller stays up either way). DIALSTATUS, DIALEDPEERNAME, ANSWEREDTIME (how long the caller's
+  channel has been up) and DIALEDTIME are set as app_dial sets them. Dial's feature options
+  land on ``SimChannel.features`` (``t`` on the agent's leg lets AMI Atxfer work).
+- When the channel ends while in AGI (the caller hangs up, the AGI HANGUP command, an AMI
+  Redirect), the command in progress answers ``-1`` (``result=1`` for HANGUP) and an
+  unsolicited ``HANGUP`` line follows 40 ms later; a command the script sends meanwhile gets
+  the ``HANGUP`` line at once and its reply 40 ms later. Channel commands then answer 511
+  while GET VARIABLE, SET VARIABLE, VERBOSE, EXEC... still work. The socket stays open until
+  the script closes it; Asterisk then writes one more ``HANGUP`` and closes.
+- AGISTATUS: FAILURE after any command that failed on a live channel (a missing sound),
+  SUCCESS after only good commands, nothing, or only 510/520; HANGUP when the channel ended
+  first. It is set (a VarSet on AMI) when the script closes; with SUCCESS or FAILURE the
+  dialplan goes on after AGI() (``Switch.agi_ended``), with HANGUP the channel hangs up, and a
+  redirected channel only now runs its new context (a new FastAGI session there).
+
+What the simulator cannot do as Asterisk would (a Dial option it does not model, a dialplan
+function it does not know) raises ``SimulatorLimitation`` naming it, instead of answering.
 
 Each call is a channel on a ``Switch`` (switch.py), which turns what happens into the AMI
 events Asterisk would send: Newchannel, Newstate, DTMF, Dial*, Bridge*, MixMonitor*, Hangup.
@@ -25,9 +50,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from twisted.internet import defer
+from twisted.internet import defer, interfaces
 from twisted.protocols.basic import LineOnlyReceiver
+from zope.interface import implementer  # type: ignore[import-untyped]
 
+from drivers.asterisk.simulator import snapshots as snap
 from drivers.asterisk.simulator.snapshots import UP
 from drivers.asterisk.simulator.switch import SimChannel, Switch
 from recorder import g711
@@ -45,6 +72,17 @@ ALIVE_AFTER_HANGUP = (
     "EXEC",
     "DATABASE",
 )
+HANGUP_LINE_DELAY_S = 0.04  # the HANGUP line after the reply that returned -1 (the traces)
+NO_LIMIT_S = 86400.0  # Dial without a timeout rings until answered (a day, here)
+# Dial's options the simulator models: g, S(n) and the feature letters; the rest change
+# nothing it simulates (i: ignore forwarding, c: "answered elsewhere", e/F without a target).
+_DIAL_FEATURES = "tThHkKwWxX"
+_DIAL_NEUTRAL = "gSic"
+_VAR = re.compile(r"\$\{([^{}]*)\}")
+
+
+class SimulatorLimitation(NotImplementedError):
+    """The simulated Asterisk cannot do this as Asterisk would, so it refuses (loudly)."""
 
 
 @dataclass
@@ -68,8 +106,62 @@ class CallOutcome:
     script_hung_up: bool = False
     redirected: bool = False
     recorded: list[str] = field(default_factory=list)  # RECORD FILE paths
+    agi_status: str = ""  # AGISTATUS once the script closed
+    missing_sounds: list[str] = field(default_factory=list)  # played but not installed
 
 
+@dataclass(frozen=True)
+class DialArgs:
+    """``Dial(targets,timeout,options)`` as app_dial reads it."""
+
+    targets: list[str]
+    timeout_s: float | None  # None: no limit
+    options: dict[str, str]  # letter -> its argument ("" when none)
+
+    @classmethod
+    def parse(cls, data: str) -> DialArgs:
+        parts = data.split(",")
+        targets = [t for t in parts[0].split("&") if t] if parts else []
+        timeout_s: float | None = None
+        raw = parts[1].strip() if len(parts) > 1 else ""
+        if raw:
+            try:
+                timeout_s = float(raw)
+            except ValueError:
+                timeout_s = None  # atof: 0, which app_dial takes as no limit
+            if timeout_s is not None and timeout_s <= 0:
+                timeout_s = None
+        options = _parse_options(",".join(parts[2:]) if len(parts) > 2 else "")
+        for letter in options:
+            if letter not in _DIAL_FEATURES + _DIAL_NEUTRAL:
+                raise SimulatorLimitation(f"Dial option {letter!r} is not simulated (Dial({data}))")
+        if "S" in options and not options["S"].strip().isdigit():
+            raise SimulatorLimitation(f"Dial option S needs whole seconds: S({options['S']})")
+        return cls(targets, timeout_s, options)
+
+
+def _parse_options(text: str) -> dict[str, str]:
+    """ast_app_parse_options: letters, each with an optional ``(argument)``."""
+    out: dict[str, str] = {}
+    i = 0
+    while i < len(text):
+        letter = text[i]
+        i += 1
+        arg = ""
+        if i < len(text) and text[i] == "(":
+            end = text.find(")", i)
+            if end < 0:
+                raise SimulatorLimitation(f"Dial option {letter}( without its closing ')'")
+            arg, i = text[i + 1 : end], end + 1
+        out[letter] = arg
+    return out
+
+
+class _Usage(Exception):
+    """The arguments do not fit the command: Asterisk answers 520 with the usage."""
+
+
+@implementer(interfaces.IHalfCloseableProtocol)
 class SimulatedCall(LineOnlyReceiver):
     delimiter = b"\n"
 
@@ -95,18 +187,25 @@ class SimulatedCall(LineOnlyReceiver):
         self.uniqueid = channel.uniqueid
         self.outcome = CallOutcome(self.uniqueid)
         self.finished: defer.Deferred[CallOutcome] = defer.Deferred()
-        self.hung_up = False
+        self.hung_up = False  # the channel ended for this AGI (dead mode: 511s)
+        self.status = "SUCCESS"  # AGISTATUS so far
+        self.language = "en"
         self._digits = list(script.digits)
         self._pending: Any = None  # the delayed reply of a command in progress
         self._busy = False  # a command is in progress (its reply not yet sent)
+        self._cut: str | None = None  # how a new line ends it: "silent", "digit" (None: waits)
+        self._dead_reply = "200 result=-1"  # what it answers if the channel ends under it
+        self._started = 0.0  # when the command in progress began (endpos of a cut stream)
         self._backlog: list[bytes] = []  # commands sent while one was in progress
-        self._streaming = False  # the command in progress answers with endpos
-        self._recording = False  # RECORD FILE in progress: a hangup answers "(hangup)"
+        self._hangup_line: Any = None  # the HANGUP line, due 40 ms after a -1 reply
+        self._redirect: tuple[str, str, int] | None = None  # where an AMI Redirect sends us
         self._orphaned = False  # the AGI socket closed while Dial ran (the Dial goes on)
         self._dialing: list[defer.Deferred[Any]] | None = None  # the rings of EXEC Dial
         self._patience: Any = None
+        self._closing = False
         self.sound_lengths = {"ccbox-hold": 600.0}  # seconds; other sounds: prompt_s
         self._bridged_since: float | None = None
+        self._up_at: float | None = channel.created if channel.state == UP else None
 
     @property
     def variables(self) -> dict[str, str]:
@@ -121,7 +220,7 @@ class SimulatedCall(LineOnlyReceiver):
             "network_script": self.agi_script,
             "request": f"agi://127.0.0.1:4573/{self.agi_script}",
             "channel": ch.name,
-            "language": "en",
+            "language": self.language,
             "type": ch.name.split("/")[0],
             "uniqueid": ch.uniqueid,
             "version": "22.10.1",
@@ -146,21 +245,51 @@ class SimulatedCall(LineOnlyReceiver):
         if s.patience_s is not None:
             self._patience = self.clock.callLater(s.patience_s, self.caller_hangs_up)
 
+    def readConnectionLost(self) -> None:
+        """The script shut its write side: Asterisk writes one more HANGUP, then closes."""
+        self._send("HANGUP")
+        self._closing = True
+        cast(Any, self.transport).loseConnection()
+
+    def writeConnectionLost(self) -> None:
+        cast(Any, self.transport).loseConnection()
+
     def connectionLost(self, reason: Any = None) -> None:
-        for call in (self._pending, self._patience):
+        self._closing = True
+        for call in (self._pending, self._patience, self._hangup_line):
             if call is not None and call.active():
                 call.cancel()
         if self.channel.agi is self:
             self.channel.agi = None
-            if self._busy and self.channel.application == "Dial":
+            if self._busy and self.channel.application == "Dial" and not self.hung_up:
                 # Asterisk's Dial goes on without the AGI (ccboxd restarting): the channel
                 # hangs up when Dial returns and the dialplan has nothing more.
                 self._orphaned = True
             else:
-                # The AGI ended: Asterisk hangs the channel up (the dialplan has nothing more).
-                self.switch.hangup(self.channel, 16)
+                self._agi_returned()
         if not self.finished.called:
             self.finished.callback(self.outcome)
+
+    def _agi_returned(self) -> None:
+        """The script closed: AGISTATUS is set, then the dialplan after AGI() (or the
+        redirect target, or nothing: a hung-up channel)."""
+        ch = self.channel
+        self.outcome.agi_status = self.status
+        if not ch.alive:
+            return
+        ch.variables["AGISTATUS"] = self.status
+        self.switch.emit(
+            snap.event(
+                "VarSet",
+                "dialplan",
+                ch.headers(),
+                [("Variable", "AGISTATUS"), ("Value", self.status)],
+            )
+        )
+        if self._redirect is not None:
+            self.switch.enter(ch, *self._redirect)
+        else:
+            self.switch.agi_ended(ch, self.status)
 
     @property
     def _monitor(self) -> _MixMonitor | None:
@@ -175,12 +304,20 @@ class SimulatedCall(LineOnlyReceiver):
     # ---- the caller -----------------------------------------------------------------------
 
     def caller_hangs_up(self) -> None:
-        """The far end hangs up: the channel is torn down; the AGI learns it as Asterisk says."""
-        if self.hung_up:
+        """The far end hangs up: HangupRequest, the bridge (if any) ends, the AGI learns it
+        as Asterisk says (-1, then HANGUP). The channel's Hangup event comes only when the
+        script closes the socket and the dialplan ends (queue-hold-missing-sound trace)."""
+        ch = self.channel
+        if self.hung_up or not ch.alive:
             return
         self.outcome.caller_hung_up = True
-        self.switch.request_hangup(self.channel, 16)
-        self.switch.hangup(self.channel, 16)
+        ch.hangupcause = 16
+        self.switch.request_hangup(ch, 16)
+        self._write_legs()
+        self._dead(cancel_dial=True)
+        for other in self.switch.leave_bridge(ch):
+            self.switch.request_hangup(other, 16)
+            self.switch.hangup(other, 16)
 
     def _unbridged(self) -> None:
         self._bridged_since = None
@@ -218,23 +355,61 @@ class SimulatedCall(LineOnlyReceiver):
         self._monitor.mute(direction, on, self.clock.seconds())
         return True
 
+    # ---- the channel ends under the AGI ----------------------------------------------------
+
     def _channel_gone(self, _ch: SimChannel, _cause: int) -> None:
         """The channel hung up (the caller, or an AMI Hangup) while the AGI still runs."""
         self._write_legs()
         if self.hung_up:
             return
+        self._dead(cancel_dial=True)
+
+    def redirected(self, context: str, exten: str, priority: int = 1) -> None:
+        """An AMI Redirect took the channel away: the command in progress ends (Dial: -1
+        while ringing, DIALSTATUS CANCEL; 0 when bridged) and HANGUP follows, as in the
+        redirect-during-dial trace. Variables stay readable and the channel runs
+        ``context,exten,priority`` only once the script closes the socket."""
+        if self.hung_up:
+            return
+        self.outcome.redirected = True
+        self._redirect = (context, exten, priority)
+        if self._busy and self.channel.application == "Dial" and self._dialing is None:
+            self._dead_reply = "200 result=0"  # bridged: the bridge ends, Dial returns 0
+        self._dead(cancel_dial=True)
+
+    def _dead(self, cancel_dial: bool) -> None:
+        """Dead mode: the command in progress answers now, the HANGUP line follows."""
         self.hung_up = True
-        self._cancel_dial()
+        if self.status == "SUCCESS":
+            self.status = "HANGUP"
+        if cancel_dial:
+            self._cancel_dial()
         if self._busy:
-            self._busy = False
             if self._pending is not None and self._pending.active():
                 self._pending.cancel()
             self._pending = None
-            if self._recording:
-                self._send("200 result=-1 (hangup) endpos=0")
-            else:
-                self._send("200 result=-1 endpos=0" if self._streaming else "200 result=-1")
+            reply = self._dead_reply
+            if "{endpos}" in reply:
+                reply = reply.format(endpos=int((self.clock.seconds() - self._started) * 8000))
+            self._busy = False
+            self._send(reply)
+            self._hangup_line = self.clock.callLater(HANGUP_LINE_DELAY_S, self._hangup_now)
+        else:
+            self._hangup_now()
+
+    def _hangup_now(self) -> None:
+        """The unsolicited HANGUP line (once); commands that waited for it run after it."""
+        if self._hangup_line is not None and self._hangup_line.active():
+            self._hangup_line.cancel()
+        self._hangup_line = None
         self._send("HANGUP")
+        if self._backlog and not self._busy:
+            self._busy = True  # the reply to a command sent meanwhile comes 40 ms later
+            self._pending = self.clock.callLater(HANGUP_LINE_DELAY_S, self._resume)
+
+    def _resume(self) -> None:
+        self._busy = False
+        self._pending = None
         self._drain()
 
     def _cancel_dial(self) -> None:
@@ -244,29 +419,23 @@ class SimulatedCall(LineOnlyReceiver):
         for ring in rings or ():
             ring.cancel()
 
-    def redirected(self) -> None:
-        """An AMI Redirect took the channel away: the command in progress ends and HANGUP
-        follows (as in the bridged-call-and-spy trace); variables stay readable until the
-        script closes the socket."""
-        if self.hung_up:
-            return
-        self.hung_up = True
-        self.outcome.redirected = True
-        self.channel.on_hangup.remove(self._channel_gone)
-        self._cancel_dial()
-        if self._busy:
-            self._reply("200 result=0")
-        self._send("HANGUP")
-
     # ---- commands ---------------------------------------------------------------------------
 
     def lineReceived(self, line: bytes) -> None:
+        if self._closing:
+            return
+        if self._hangup_line is not None:
+            self._backlog.append(line)
+            self._hangup_now()
+            return
         if self._busy:
-            if self._streaming and self._pending is not None and self._pending.active():
-                # A new command stops the playback; the playback is never answered.
+            if self._cut is not None and self._pending is not None and self._pending.active():
+                # The command reads the socket: a new line stops it (res_agi.c: res == 1).
                 self._pending.cancel()
                 self._pending = None
                 self._busy = False
+                if self._cut == "digit":
+                    self._send("200 result=1")  # WAIT FOR DIGIT returns 1 when cut so
             else:
                 self._backlog.append(line)  # Asterisk reads it when the command ends
                 return
@@ -280,20 +449,31 @@ class SimulatedCall(LineOnlyReceiver):
         except ValueError:
             self._send("520 Invalid command syntax.  Proper usage not available.")
             return
-        upper = " ".join(words).upper()
-        if self.hung_up and not upper.startswith(ALIVE_AFTER_HANGUP):
-            self._send(DEAD)
-            return
-        self._streaming = self._recording = False
+        upper = " ".join(w.upper() for w in words)
+        self._cut = None
+        self._dead_reply = "200 result=-1"
+        self._started = self.clock.seconds()
         for name, handler in self._COMMANDS:
             if upper == name or upper.startswith(name + " "):
-                handler(self, words[len(name.split()) :])
+                if self.hung_up and not name.startswith(ALIVE_AFTER_HANGUP):
+                    self._send(DEAD)
+                    return
+                try:
+                    handler(self, words[len(name.split()) :])
+                except _Usage as usage:
+                    self._send("520-Invalid command syntax.  Proper usage follows:")
+                    self._send(f"Usage: {name} {usage}")
+                    self._send("520 End of proper usage.")
                 return
         self._send("510 Invalid or unknown command")
 
     def _send(self, text: str) -> None:
         if self.transport is not None:
             cast(Any, self.transport).write(text.encode() + b"\n")
+
+    def _failed(self) -> None:
+        """A command failed on a live channel (RESULT_FAILURE): AGISTATUS ends FAILURE."""
+        self.status = "FAILURE"
 
     def _reply(self, text: str) -> None:
         """The reply of the command in progress (once: a hangup may have answered it)."""
@@ -309,27 +489,46 @@ class SimulatedCall(LineOnlyReceiver):
             self._drain()
 
     def _drain(self) -> None:
-        while self._backlog and not self._busy:
+        while self._backlog and not self._busy and self._hangup_line is None:
             self._run(self._backlog.pop(0))
 
-    def _later(self, seconds: float, reply: str) -> None:
+    def _later(self, seconds: float, reply: str, cut: str | None = None) -> None:
+        """Answer ``reply`` after ``seconds``; ``cut``: how a new command line ends it."""
         self._busy = True
+        self._cut = cut
         if seconds <= 0:
             self._reply(reply)
             return
         self._pending = self.clock.callLater(seconds, self._reply, reply)
 
+    def _sound(self, name: str) -> bool:
+        """Is ``name`` installed (as Asterisk would find it for this channel's language)?"""
+        if self.switch.sounds.exists(name, self.language):
+            return True
+        self.outcome.missing_sounds.append(name)
+        return False
+
+    def _length(self, name: str) -> float:
+        return self.sound_lengths.get(name, self.script.prompt_s)
+
     def _answer(self, args: list[str]) -> None:
         self.switch.set_state(self.channel, UP)
+        if self._up_at is None:
+            self._up_at = self.clock.seconds()
         self._send("200 result=0")
 
     def _hangup(self, args: list[str]) -> None:
+        """AGI HANGUP: ``result=1``, the HANGUP line 40 ms later; the channel hangs up once
+        the script closes (the dialplan after AGI does not run)."""
+        if len(args) > 1:
+            raise _Usage("[<channelname>]")
+        if args and args[0] != self.channel.name:
+            raise SimulatorLimitation("AGI HANGUP of another channel is not simulated")
         self.outcome.script_hung_up = True
-        self.hung_up = True
-        self._send("200 result=1")
-        self._send("HANGUP")
-        self.switch.request_hangup(self.channel, 16, soft=True)
-        self.clock.callLater(0, cast(Any, self.transport).loseConnection)
+        self.switch.request_hangup(self.channel, 32, soft=True)
+        self._busy = True
+        self._dead_reply = "200 result=1"
+        self._dead(cancel_dial=False)
 
     def _press(self) -> str:
         digit = self._digits.pop(0)
@@ -337,50 +536,114 @@ class SimulatedCall(LineOnlyReceiver):
         return digit
 
     def _stream(self, args: list[str]) -> None:
-        escape = args[1] if len(args) > 1 else ""
-        length = self.sound_lengths.get(args[0] if args else "", self.script.prompt_s)
-        self._streaming = True
+        """STREAM FILE name escape [offset] (the escape digits are not optional)."""
+        if len(args) not in (2, 3) or (len(args) == 3 and not _is_int(args[2])):
+            raise _Usage("<filename> <escape_digits> [sample offset]")
+        name, escape = args[0], args[1]
+        offset = int(args[2]) if len(args) == 3 else 0
+        if not self._sound(name):
+            self._send(f"200 result=-1 endpos={offset}")
+            self._failed()
+            return
+        length = self._length(name)
+        self._dead_reply = "200 result=-1 endpos={endpos}"
         if self._digits and self._digits[0] in escape:
             digit = self._press()
             self._later(
-                min(length, self.script.prompt_s) / 2, f"200 result={ord(digit)} endpos=4000"
+                min(length, self.script.prompt_s) / 2,
+                f"200 result={ord(digit)} endpos=4000",
+                cut="silent",
             )
         else:
-            self._later(length, f"200 result=0 endpos={int(length * 8000)}")
+            self._later(length, f"200 result=0 endpos={int(length * 8000)}", cut="silent")
 
     def _get_data(self, args: list[str]) -> None:
-        """The caller types its digits; ``#`` ends the entry (and is not returned), as does
-        the maximum length (``GET DATA file timeout max``)."""
-        limit = int(args[2]) if len(args) > 2 and args[2].isdigit() else 1024
-        pressed = ""
+        """GET DATA file [timeout_ms [max]]: the prompt (a missing one answers -1 at once),
+        then the caller's digits; ``#`` ends the entry (and is not returned), as does the
+        maximum length; otherwise the timeout does: ``result=<digits> (timeout)``."""
+        if not args:
+            raise _Usage("<file to be streamed> [timeout] [max digits]")
+        prompt = args[0]
+        timeout = _atoi(args[1]) if len(args) > 1 else 0
+        limit = _atoi(args[2]) if len(args) > 2 else 1024
+        if prompt and not self._sound(prompt):
+            self._send("200 result=-1")  # GET DATA's failure is no AGI failure
+            return
+        first, between = (timeout, timeout) if timeout > 0 else (6000, 2000)
+        if timeout < 0:
+            first = between = 1_000_000_000
+        if limit <= 0:
+            self._send("200 result=-1")
+            return
+        pressed, ended = "", False
         while self._digits and len(pressed) < limit:
             digit = self._press()
             if digit == "#":
+                ended = True
                 break
             pressed += digit
-        self._later(
-            self.script.prompt_s, f"200 result={pressed}" if pressed else "200 result= (timeout)"
-        )
-
-    def _say(self, args: list[str]) -> None:
-        """SAY NUMBER / SAY DIGITS: like a prompt, without endpos (as the traces show)."""
-        escape = args[1] if len(args) > 1 else ""
-        if self._digits and self._digits[0] in escape:
-            self._later(self.script.prompt_s / 2, f"200 result={ord(self._press())}")
+        play = self.script.prompt_s if prompt else 0.0
+        if ended or len(pressed) >= limit:
+            self._later(play, f"200 result={pressed}", cut="silent")
         else:
-            self._later(self.script.prompt_s, "200 result=0")
+            wait = (between if pressed else first) / 1000
+            self._later(play + wait, f"200 result={pressed} (timeout)", cut="silent")
+
+    def _say(self, files: list[str], escape: str, missing_fails: bool) -> None:
+        """Play ``files`` in turn, as say.c does: a missing one fails the command (-1) or,
+        for SAY DIGITS, was left out beforehand."""
+        for name in files:
+            if not self._sound(name) and missing_fails:
+                self._send("200 result=-1")
+                self._failed()
+                return
+        if not files:
+            self._send("200 result=0")
+            return
+        if self._digits and self._digits[0] in escape:
+            self._later(self.script.prompt_s / 2, f"200 result={ord(self._press())}", "silent")
+        else:
+            self._later(self.script.prompt_s, "200 result=0", cut="silent")
+
+    def _say_number(self, args: list[str]) -> None:
+        if len(args) not in (2, 3) or not _is_int(args[0]):
+            raise _Usage("<number> <escape digits> [gender]")
+        number = int(args[0])
+        if number == 0:
+            files = [f for f in _digit_files("0") if self.switch.sounds.exists(f, self.language)]
+            self._say(files, args[1], missing_fails=True)
+            return
+        self._say(_number_files(number), args[1], missing_fails=True)
+
+    def _say_digits(self, args: list[str]) -> None:
+        if len(args) != 2 or not _is_int(args[0]):
+            raise _Usage("<number> <escape digits>")
+        known = [f for f in _digit_files(args[0]) if self.switch.sounds.exists(f, self.language)]
+        self._say(known, args[1], missing_fails=False)
+
+    def _say_date(self, args: list[str]) -> None:
+        if len(args) != 2 or not _is_int(args[0]):
+            raise _Usage("<date> <escape digits>")
+        import datetime
+
+        day = datetime.datetime.fromtimestamp(int(args[0]), datetime.UTC)
+        files = [f"digits/day-{(day.weekday() + 1) % 7}", f"digits/mon-{day.month - 1}"]
+        files += _number_files(day.day) + _number_files(day.year)
+        self._say(files, args[1], missing_fails=True)
 
     def _record(self, args: list[str]) -> None:
         """RECORD FILE path fmt escape timeout_ms ...: the caller speaks for ``message_s``,
         or presses an escape digit; a silent caller times out (``0 (timeout) endpos=0``)."""
-        escape = args[2] if len(args) > 2 else ""
-        timeout = int(args[3]) / 1000 if len(args) > 3 and args[3].lstrip("-").isdigit() else 0
-        self.outcome.recorded.append(args[0] if args else "")
-        self._recording = True
+        if len(args) < 4:
+            raise _Usage("<filename> <format> <escape digits> <timeout> [offset samples] [BEEP]")
+        escape = args[2]
+        timeout = int(args[3]) / 1000 if args[3].lstrip("-").isdigit() else 0
+        self.outcome.recorded.append(args[0])
+        self._dead_reply = "200 result=-1 (hangup) endpos=0"
         speak = self.script.message_s
         if speak is not None and timeout > 0:
             speak = min(speak, timeout)
-        if speak is not None and len(args) > 1 and args[1] == "wav":
+        if speak is not None and args[1] == "wav":
             _write_message(args[0], speak)
         if self._digits and self._digits[0] in escape and speak is not None:
             self._later(speak, f"200 result={ord(self._press())} (dtmf) endpos={int(speak * 8000)}")
@@ -392,29 +655,92 @@ class SimulatedCall(LineOnlyReceiver):
             self._later(max(timeout, 0), "200 result=0 (timeout) endpos=0")
 
     def _wait_digit(self, args: list[str]) -> None:
+        if len(args) != 1 or not _is_int(args[0]):
+            raise _Usage("<timeout>")
         if self._digits:
             self._send(f"200 result={ord(self._press())}")
             return
-        timeout = int(args[0]) / 1000 if args and args[0].lstrip("-").isdigit() else 0
-        self._later(max(timeout, 0), "200 result=0")
+        timeout = int(args[0]) / 1000
+        self._later(max(timeout, 0), "200 result=0", cut="digit")
+
+    def _value(self, name: str) -> str | None:
+        """A variable, a global, or one of the few dialplan functions the simulator knows."""
+        if name.endswith(")") and "(" in name:
+            func, _, arg = name[:-1].partition("(")
+            ch = self.channel
+            known = {
+                ("CHANNEL", "name"): ch.name,
+                ("CHANNEL", "uniqueid"): ch.uniqueid,
+                ("CHANNEL", "linkedid"): ch.linkedid,
+                ("CHANNEL", "language"): self.language,
+                ("CALLERID", "num"): ch.caller_num,
+                ("CALLERID", "name"): ch.caller_name,
+            }
+            if (func.upper(), arg) not in known:
+                raise SimulatorLimitation(f"the dialplan function {name} is not simulated")
+            return known[(func.upper(), arg)]
+        value = self.variables.get(name, self.switch.globals.get(name))
+        ch = self.channel
+        builtin = {
+            "UNIQUEID": ch.uniqueid,
+            "CHANNEL": ch.name,
+            "EXTEN": ch.exten,
+            "CONTEXT": ch.context,
+            "HANGUPCAUSE": str(ch.hangupcause),
+        }
+        return builtin[name] if value is None and name in builtin else value
 
     def _get_variable(self, args: list[str]) -> None:
-        name = args[0] if args else ""
-        value = self.variables.get(name, self.switch.globals.get(name))
+        if len(args) != 1:
+            raise _Usage("<variablename>")
+        value = self._value(args[0])
         self._send(f"200 result=1 ({value})" if value is not None else "200 result=0")
 
+    def _get_full_variable(self, args: list[str]) -> None:
+        """GET FULL VARIABLE expr [channel]: ``${...}`` substituted, unset ones empty."""
+        if len(args) not in (1, 2):
+            raise _Usage("<expression> [<channelname>]")
+        if len(args) == 2 and args[1] != self.channel.name:
+            raise SimulatorLimitation("GET FULL VARIABLE on another channel is not simulated")
+        text = _VAR.sub(lambda m: self._value(m.group(1)) or "", args[0])
+        self._send(f"200 result=1 ({text})")
+
     def _set_variable(self, args: list[str]) -> None:
-        if len(args) >= 2:
+        if len(args) != 2:
+            raise _Usage("<variablename> <value>")
+        if args[0] == "CHANNEL(language)":
+            self.language = args[1]
+        elif args[0].endswith(")"):
+            raise SimulatorLimitation(f"setting the dialplan function {args[0]} is not simulated")
+        else:
             self.variables[args[0]] = args[1]
         self._send("200 result=1")
 
     def _set_music(self, args: list[str]) -> None:
-        on = bool(args) and args[0].lower() == "on"
+        if not args or len(args) > 2 or args[0].lower() not in ("on", "off"):
+            raise _Usage("<on|off> <class>")
+        on = args[0].lower() == "on"
         self.switch.music_on_hold(self.channel, on, args[1] if len(args) > 1 else "default")
         self._send("200 result=0")
 
+    def _channel_status(self, args: list[str]) -> None:
+        if len(args) > 1:
+            raise _Usage("[<channelname>]")
+        if args and args[0] != self.channel.name:
+            other = self.switch.find(args[0])
+            self._send(f"200 result={other.state}" if other is not None else "200 result=-1")
+            return
+        self._send(f"200 result={self.channel.state}")
+
+    def _verbose(self, args: list[str]) -> None:
+        if len(args) not in (1, 2):
+            raise _Usage("<message> <level>")
+        self._send("200 result=1")
+
     def _exec(self, args: list[str]) -> None:
-        app = args[0].lower() if args else ""
+        if not args:
+            raise _Usage("<application> <options>")
+        app = args[0].lower()
         data = args[1] if len(args) > 1 else ""
         if self.hung_up:
             self._send("200 result=-1")
@@ -428,21 +754,47 @@ class SimulatedCall(LineOnlyReceiver):
             self.stop_monitor()
             self.switch.mixmonitor(self.channel, False)
             self._send("200 result=0")
-        else:
+        elif app in ("noop", "set", "verbose", "log"):
+            if app == "set":
+                key, _, value = data.partition("=")
+                self.variables[key] = value
             self._send("200 result=0")
+        else:
+            raise SimulatorLimitation(f"EXEC {args[0]} is not simulated")
 
     def _dial(self, data: str) -> None:
-        """EXEC Dial(PJSIP/1001&PJSIP/1002,15): ring them all, the first answer wins, then
-        stay in the bridge until one side hangs up."""
-        parts = data.split(",")
-        targets = [t for t in parts[0].split("&") if t]
-        timeout = float(parts[1]) if len(parts) > 1 and parts[1].strip().isdigit() else 60.0
-        self._busy = True
+        """EXEC Dial(PJSIP/1001&PJSIP/1002,15,g): ring them all, the first answer wins, then
+        stay in the bridge until one side hangs up (see the module docstring for results)."""
+        dial = DialArgs.parse(data)
         ch = self.channel
+        for name in ("DIALSTATUS", "DIALEDPEERNAME", "ANSWEREDTIME", "ANSWEREDTIME_MS"):
+            self.variables[name] = ""
+        for name in ("DIALEDTIME", "DIALEDTIME_MS", "RINGTIME", "PROGRESSTIME"):
+            self.variables[name] = ""
+        if not dial.targets:
+            self._send("200 result=-1")  # "Dial requires an argument"
+            return
+        self._busy = True
         ch.application, ch.appdata = "Dial", data
-        rings = [self.switch.dial(ch, t, timeout) for t in targets]
+        timeout = dial.timeout_s if dial.timeout_s is not None else NO_LIMIT_S
+        rings = [self.switch.dial(ch, t, timeout) for t in dial.targets]
         statuses: list[str] = []
         self._dialing = rings
+
+        def durations() -> None:
+            now = self.clock.seconds()
+            up = now - self._up_at if self._up_at is not None else 0.0
+            for name, seconds in (("ANSWEREDTIME", up), ("DIALEDTIME", now - ch.created)):
+                self.variables[name] = str(int(seconds))
+                self.variables[f"{name}_MS"] = str(int(seconds * 1000))
+
+        def agent_gone(_c: SimChannel, cause: int) -> None:
+            self._unbridged()
+            if not ch.alive or self.hung_up:
+                return  # the caller went first: it answered -1 already
+            durations()
+            ch.hangupcause = cause
+            self._reply("200 result=0" if "g" in dial.options else "200 result=-1")
 
         def one_done(outcome: tuple[str, SimChannel | None], index: int) -> None:
             status, answered = outcome
@@ -452,6 +804,8 @@ class SimulatedCall(LineOnlyReceiver):
             if answered is not None:
                 self._dialing = None
                 self._bridged_since = self.clock.seconds()
+                if self._up_at is None:  # Dial answers the caller when the agent answers
+                    self._up_at = self._bridged_since
                 if self._monitor is not None:
                     self._monitor.hear(self._bridged_since)
                 for i, ring in enumerate(rings):
@@ -459,13 +813,21 @@ class SimulatedCall(LineOnlyReceiver):
                         ring.cancel()
                 self.variables["DIALSTATUS"] = "ANSWER"
                 self.variables["DIALEDPEERNAME"] = answered.name
+                answered.features |= {o for o in dial.options if o in _DIAL_FEATURES.lower()}
+                ch.features |= {o.lower() for o in dial.options if o in _DIAL_FEATURES.upper()}
                 self.switch.bridge(ch, answered)
-                self.switch.hang_up_after_talk(answered, targets[index])
-                answered.on_hangup.append(lambda _c, _cause: self._unbridged())
-                answered.on_hangup.append(lambda _c, _cause: self._reply("200 result=0"))
+                self.switch.hang_up_after_talk(answered, dial.targets[index])
+                if "S" in dial.options:
+                    timer = self.clock.callLater(
+                        int(dial.options["S"]), self.switch.hangup, answered, 16
+                    )
+                    answered.on_hangup.append(lambda *_: timer.cancel() if timer.active() else None)
+                answered.on_hangup.append(agent_gone)
             elif len(statuses) == len(rings):
                 self._dialing = None
-                self.variables["DIALSTATUS"] = _worst(statuses)
+                status = _worst(statuses)
+                self.variables["DIALSTATUS"] = status
+                ch.hangupcause = _CAUSES.get(status, 0)
                 self._reply("200 result=0")
 
         for i, ring in enumerate(rings):
@@ -473,6 +835,47 @@ class SimulatedCall(LineOnlyReceiver):
             ring.addErrback(lambda f: None)  # a cancelled ring: nothing more to do
 
     _COMMANDS: list[tuple[str, Any]] = []
+
+
+_CAUSES = {"BUSY": 17, "CHANUNAVAIL": 20}  # HANGUPCAUSE after an unanswered Dial (else 0)
+
+
+def _is_int(text: str) -> bool:
+    return bool(re.fullmatch(r"\s*[-+]?\d+", text))
+
+
+def _atoi(text: str) -> int:
+    m = re.match(r"\s*([-+]?\d+)", text)
+    return int(m.group(1)) if m else 0
+
+
+def _digit_files(digits: str) -> list[str]:
+    """ast_get_digit_str: one file per digit (and * # -)."""
+    names = {"*": "digits/star", "#": "digits/pound", "-": "digits/minus"}
+    return [names.get(c, f"digits/{c}") for c in digits if c.isdigit() or c in names]
+
+
+def _number_files(num: int) -> list[str]:
+    """get_number_str_en: the files SAY NUMBER plays for ``num`` in English."""
+    files: list[str] = []
+    if num < 0:
+        files.append("digits/minus")
+        num = -num
+    if num == 0:
+        return files or ["digits/0"]
+    for size, word in ((10**9, "billion"), (10**6, "million"), (1000, "thousand")):
+        if num >= size:
+            files += [*_number_files(num // size), f"digits/{word}"]
+            num %= size
+    if num >= 100:
+        files += [f"digits/{num // 100}", "digits/hundred"]
+        num %= 100
+    if num >= 20:
+        files.append(f"digits/{num // 10 * 10}")
+        num %= 10
+    if num:
+        files.append(f"digits/{num}")
+    return files
 
 
 # The conversation a bridged call's legs carry, over and over: the caller speaks (a 300 Hz
@@ -603,18 +1006,18 @@ SimulatedCall._COMMANDS = [
     ("ANSWER", SimulatedCall._answer),
     ("HANGUP", SimulatedCall._hangup),
     ("STREAM FILE", SimulatedCall._stream),
-    ("SAY NUMBER", SimulatedCall._say),
-    ("SAY DIGITS", SimulatedCall._say),
-    ("SAY DATE", SimulatedCall._say),
+    ("SAY NUMBER", SimulatedCall._say_number),
+    ("SAY DIGITS", SimulatedCall._say_digits),
+    ("SAY DATE", SimulatedCall._say_date),
     ("RECORD FILE", SimulatedCall._record),
     ("GET DATA", SimulatedCall._get_data),
     ("WAIT FOR DIGIT", SimulatedCall._wait_digit),
-    ("GET FULL VARIABLE", SimulatedCall._get_variable),
+    ("GET FULL VARIABLE", SimulatedCall._get_full_variable),
     ("GET VARIABLE", SimulatedCall._get_variable),
     ("SET VARIABLE", SimulatedCall._set_variable),
     ("EXEC", SimulatedCall._exec),
     ("SET MUSIC", SimulatedCall._set_music),
-    ("CHANNEL STATUS", lambda self, args: self._send("200 result=6")),
-    ("VERBOSE", lambda self, args: self._send("200 result=1")),
+    ("CHANNEL STATUS", SimulatedCall._channel_status),
+    ("VERBOSE", SimulatedCall._verbose),
     ("NOOP", lambda self, args: self._send("200 result=0")),
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 
 from twisted.application import service
@@ -18,6 +19,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint
 
 from drivers.asterisk.simulator.agi_caller import CallerScript
 from drivers.asterisk.simulator.manager import ManagerFactory
+from drivers.asterisk.simulator.sounds import SoundLibrary
 from drivers.asterisk.simulator.switch import Device, SimChannel, Switch
 from drivers.asterisk.simulator.traffic import PoissonTraffic, demo_caller, run_call
 
@@ -37,10 +39,20 @@ class SwitchSimulator(service.MultiService):
         default_device: Device | None = None,
         seed: int | None = None,
         bind: str = "127.0.0.1",
+        sounds_dir: Path | None = None,
     ) -> None:
+        """``sounds_dir`` plays Asterisk's sounds folder (``<lang>/<name>.wav``, see
+        sounds.py): install ccbox's system sounds there (ivr.system_sounds'
+        install_system_sounds) or STREAM FILE of them answers as a missing file does."""
         super().__init__()
         self.reactor = reactor
-        self.switch = Switch(reactor, devices=devices, default_device=default_device, seed=seed)
+        self.switch = Switch(
+            reactor,
+            devices=devices,
+            default_device=default_device,
+            seed=seed,
+            sounds=SoundLibrary(sounds_dir),
+        )
         self.switch.agi_starter = self._start_agi
         self.agi_address = (agi_host, agi_port)
         self._seed = seed
@@ -52,6 +64,11 @@ class SwitchSimulator(service.MultiService):
         if calls_per_s > 0:
             self.start_traffic(calls_per_s)
         self._sessions: set[defer.Deferred[Any]] = set()
+
+    @property
+    def sounds_dir(self) -> Path | None:
+        """Where the simulated Asterisk finds its sounds (None: core sounds only)."""
+        return self.switch.sounds.sounds_dir
 
     @property
     def ami_port(self) -> int:
