@@ -89,10 +89,14 @@ class CallRows:
 
     # ---- start-up ---------------------------------------------------------------------------
 
-    def reconcile_once(self, live: Iterable[str] | None) -> defer.Deferred[tuple[int, int]]:
-        """Reconcile the rows a dead process left open with ``live``, the Uniqueids of the
-        channels the switch has now (None: no view of the switch). Only the first call
-        does anything; every call returns the same (adopted, closed) counts."""
+    def reconcile_once(
+        self, live: Iterable[tuple[str, str]] | None
+    ) -> defer.Deferred[tuple[int, int]]:
+        """Reconcile the rows a dead process left open with ``live``, the (Uniqueid, name)
+        of every channel the switch has now (None: no view of the switch); a row is the
+        channel's when both match (a uniqueid repeated after a restart is not enough).
+        Only the first call does anything; every call returns the same (adopted, closed)
+        counts."""
         if self.reconciled is None:
             live_ids = None if live is None else set(live)
             self.reconciled = defer.ensureDeferred(self._reconcile(live_ids))
@@ -110,7 +114,7 @@ class CallRows:
         log.failure("calls rows left open were not reconciled", failure)
         return (0, 0)
 
-    async def _reconcile(self, live: set[str] | None) -> tuple[int, int]:
+    async def _reconcile(self, live: set[tuple[str, str]] | None) -> tuple[int, int]:
         heard: dict[str, ChannelHungUp] = {}
         self._heard = heard
         try:
@@ -119,7 +123,7 @@ class CallRows:
             self._heard = None
         # Sorted in this turn of the reactor, before anything else is awaited: a channel
         # that hangs up from here on finds its row adopted.
-        up = [r for r in rows if live is not None and r.uniqueid in live]
+        up = [r for r in rows if live is not None and (r.uniqueid, r.channel) in live]
         for row in up:
             if row.uniqueid not in heard:
                 self.adopted[row.uniqueid] = row

@@ -155,7 +155,7 @@ class ApplianceMaster(service.MultiService):
             )
             # The first time: rows the last run left open, adopted or closed.
             self.call_rows.reconcile_once(
-                [ch.uniqueid for ch in model.channels.values() if ch.hungup_at is None]
+                [(ch.uniqueid, ch.name) for ch in model.channels.values() if ch.hungup_at is None]
             )
 
         self.ami.add_resync_hook(resync)

@@ -404,6 +404,7 @@ class OpenCall:
     agent_answered_at: dt.datetime | None
     agent_id: int | None
     last_known_at: dt.datetime  # the latest time written on the row or its events
+    channel: str = ""  # the channel the call's FastAGI session ran on
 
 
 def _as_utc(value: Any) -> dt.datetime | None:
@@ -580,6 +581,7 @@ class CallsComponent(_Component):
                     c.answered_at,
                     c.agent_answered_at,
                     c.agent_id,
+                    c.channel,
                     last.label("last_at"),
                 )
                 .where(c.ended_at.is_(None), c.started_at < before)
@@ -594,7 +596,13 @@ class CallsComponent(_Component):
                 ]
                 out.append(
                     OpenCall(
-                        r.id, r.uniqueid, r.started_at, r.agent_answered_at, r.agent_id, max(known)
+                        r.id,
+                        r.uniqueid,
+                        r.started_at,
+                        r.agent_answered_at,
+                        r.agent_id,
+                        max(known),
+                        r.channel,
                     )
                 )
             return out

@@ -52,21 +52,26 @@ def test_the_cause_is_the_switchs_on_the_rows_channel(db: DBConnector) -> None:
 def test_rows_left_open_are_adopted_or_closed_once(db: DBConnector) -> None:
     agent = resolved(db.agents.add("1001", "Li Wei")).id
     queue = resolved(db.queues.add("support")).id
-    talking = resolved(db.calls.start("1.1", "1.1", "inbound", T0))
+    talking = start(db, "1.1", channel="DAHDI/1-1")
     resolved(db.calls.agent_answered(talking, T0 + dt.timedelta(seconds=10), agent, queue))
     holding = resolved(db.calls.start("1.2", "1.2", "inbound", T0))
     resolved(db.calls.add_event(holding, "queued", T0 + dt.timedelta(seconds=4), {}))
     gone_talking = resolved(db.calls.start("1.3", "1.3", "inbound", T0))
     resolved(db.calls.agent_answered(gone_talking, T0 + dt.timedelta(seconds=5), agent, queue))
     booted = T0 + dt.timedelta(minutes=1)
+    # its uniqueid repeated by the switch for another channel (a restart within a second)
+    namesake = start(db, "1.5", channel="DAHDI/2-1")
     mine = resolved(db.calls.start("1.4", "1.4", "inbound", booted))  # this process's own
     rows = CallRows(db, booted)
 
-    assert resolved(rows.reconcile_once(["1.1", "1.4", "7.7"])) == (1, 2)
-    assert resolved(rows.reconcile_once(["1.1"])) == (1, 2)  # once only
-    got = {i: resolved(db.calls.get(i)) for i in (talking, holding, gone_talking, mine)}
+    live = [("1.1", "DAHDI/1-1"), ("1.4", ""), ("7.7", "PJSIP/1001-00000001")]
+    live.append(("1.5", "PJSIP/1002-00000003"))
+    assert resolved(rows.reconcile_once(live)) == (1, 3)
+    assert resolved(rows.reconcile_once([("1.1", "DAHDI/1-1")])) == (1, 3)  # once only
+    got = {i: resolved(db.calls.get(i)) for i in (talking, holding, gone_talking, mine, namesake)}
     held, lost = got[holding], got[gone_talking]
     assert held is not None and lost is not None
+    assert got[namesake]["disposition"] == "daemon_stopped"  # type: ignore[index]
     assert (held["ended_at"], held["disposition"], held["talk_ms"]) == (
         T0 + dt.timedelta(seconds=4),
         "daemon_stopped",
@@ -116,7 +121,7 @@ def test_a_channel_that_hangs_up_while_the_rows_are_read_is_not_left_open(
     real = resolved(db.calls.open_before(rows.started_at))
     pending: defer.Deferred[object] = defer.Deferred()
     db.calls.open_before = lambda before: pending  # type: ignore[method-assign,assignment,return-value]
-    counts = rows.reconcile_once(["5.1"])
+    counts = rows.reconcile_once([("5.1", "")])
     end = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=3)
     rows.on_channel_hangup(hangup("5.1", 16, end))
     pending.callback(real)
