@@ -97,8 +97,11 @@ class Rig:
     def named(self, name: str) -> list[dict[str, str]]:
         return [e for e in self.events if e["Event"] == name]
 
+    def varsets(self, name: str) -> list[str]:
+        return [e["Value"] for e in self.named("VarSet") if e["Variable"] == name]
+
     def agistatus(self) -> list[str]:
-        return [e["Value"] for e in self.named("VarSet") if e["Variable"] == "AGISTATUS"]
+        return self.varsets("AGISTATUS")
 
 
 def trace_sessions(trace: str) -> list[list[tuple[str, str]]]:
@@ -133,6 +136,7 @@ def test_a_missing_sound_answers_minus_one_at_once_and_the_call_goes_on() -> Non
     assert rig.ask(BEEP) == []
     rig.advance(0.425)
     assert rig.read() == ["200 result=0 endpos=3400"]
+    assert rig.varsets("PLAYBACKSTATUS") == ["SUCCESS"]  # none for the missing sound
     rig.send("WAIT FOR DIGIT 5000")
     rig.advance(5)
     assert rig.read() == ["200 result=0"]
@@ -150,6 +154,19 @@ def test_a_missing_sound_answers_minus_one_at_once_and_the_call_goes_on() -> Non
     assert rig.call.outcome.missing_sounds == ["ccbox-hold-missing"]
     assert [e["Cause"] for e in rig.named("Hangup")] == ["16"]
     assert not rig.channel.alive
+
+
+def test_playbackstatus_is_failed_for_a_digit_and_unset_when_cut() -> None:
+    """res_agi.c sets PLAYBACKSTATUS after STREAM FILE's reply: FAILED unless result=0; a
+    playback cut by a new command returns before it."""
+    rig = Rig(CallerScript(digits="1", prompt_s=2.0))
+    assert rig.ask('STREAM FILE beep "1"') == []  # the caller presses 1 half way
+    rig.advance(1.0)
+    assert rig.read() == ["200 result=49 endpos=4000"]
+    rig.send(BEEP)
+    rig.advance(1.0)
+    assert rig.ask("NOOP") == ["200 result=0"]
+    assert rig.varsets("PLAYBACKSTATUS") == ["FAILED"]
 
 
 def test_get_data_with_a_missing_prompt_answers_minus_one_and_is_no_failure() -> None:

@@ -195,6 +195,7 @@ class SimulatedCall(LineOnlyReceiver):
         self._busy = False  # a command is in progress (its reply not yet sent)
         self._cut: str | None = None  # how a new line ends it: "silent", "digit" (None: waits)
         self._dead_reply = "200 result=-1"  # what it answers if the channel ends under it
+        self._playback = False  # STREAM FILE in progress: its reply sets PLAYBACKSTATUS
         self._started = 0.0  # when the command in progress began (endpos of a cut stream)
         self._backlog: list[bytes] = []  # commands sent while one was in progress
         self._hangup_line: Any = None  # the HANGUP line, due 40 ms after a -1 reply
@@ -393,6 +394,7 @@ class SimulatedCall(LineOnlyReceiver):
                 reply = reply.format(endpos=int((self.clock.seconds() - self._started) * 8000))
             self._busy = False
             self._send(reply)
+            self._ended(reply)
             self._hangup_line = self.clock.callLater(HANGUP_LINE_DELAY_S, self._hangup_now)
         else:
             self._hangup_now()
@@ -452,6 +454,7 @@ class SimulatedCall(LineOnlyReceiver):
         upper = " ".join(w.upper() for w in words)
         self._cut = None
         self._dead_reply = "200 result=-1"
+        self._playback = False
         self._started = self.clock.seconds()
         for name, handler in self._COMMANDS:
             if upper == name or upper.startswith(name + " "):
@@ -486,7 +489,26 @@ class SimulatedCall(LineOnlyReceiver):
             self._busy = False
             self._pending = None
             self._send(text)
+            self._ended(text)
             self._drain()
+
+    def _ended(self, reply: str) -> None:
+        """After STREAM FILE's reply (not a cut one): PLAYBACKSTATUS, as a VarSet on AMI;
+        res_agi.c sets FAILED for any result but 0 (a digit pressed too)."""
+        if not self._playback:
+            return
+        self._playback = False
+        status = "SUCCESS" if reply.startswith("200 result=0 ") else "FAILED"
+        self.variables["PLAYBACKSTATUS"] = status
+        ch = self.channel
+        self.switch.emit(
+            snap.event(
+                "VarSet",
+                "dialplan",
+                ch.headers(),
+                [("Variable", "PLAYBACKSTATUS"), ("Value", status)],
+            )
+        )
 
     def _drain(self) -> None:
         while self._backlog and not self._busy and self._hangup_line is None:
@@ -547,6 +569,7 @@ class SimulatedCall(LineOnlyReceiver):
             return
         length = self._length(name)
         self._dead_reply = "200 result=-1 endpos={endpos}"
+        self._playback = True
         if self._digits and self._digits[0] in escape:
             digit = self._press()
             self._later(
