@@ -9,7 +9,7 @@ channel, appliance/call_rows.py), and ccboxd closing the session knows none.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
@@ -27,6 +27,10 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _ms(span: dt.timedelta) -> int:
+    return max(0, int(span.total_seconds() * 1000))
+
+
 @dataclass
 class CallRecord:
     """One call's row and what the calls row gets when the session ends."""
@@ -40,7 +44,8 @@ class CallRecord:
     called_number: str = ""  # the dialed number (the DID): recording policy
     recording: Any = None  # recorder.service.LiveCall once the call entered a queue
     agent_answered_at: dt.datetime | None = None  # the last agent's answer (this session)
-    _answer_write: defer.Deferred[None] | None = None
+    _answer_write: defer.Deferred[None] | None = field(default=None, init=False, repr=False)
+    _talk_ms: int | None = field(default=None, init=False, repr=False)
 
     @classmethod
     async def open(cls, db: DBConnector, env: AGIEnvironment) -> CallRecord:
@@ -75,9 +80,14 @@ class CallRecord:
         )
 
     async def event(self, kind: str, data: dict[str, Any]) -> None:
+        at = now()
         if kind == "answered" and self.agent_answered_at is not None:
-            return  # written when the agent answered
-        await self.db.calls.add_event(self.call_id, kind, now(), data)
+            # ivr/queue_step.py's outcome, once the Dial returned: the talk is over, whatever
+            # the flow plays after it (a survey, a goodbye); the event was written already
+            if self._talk_ms is None:
+                self._talk_ms = _ms(at - self.agent_answered_at)
+            return
+        await self.db.calls.add_event(self.call_id, kind, at, data)
 
     def caller_gone(self) -> None:
         """The caller hung up before the end of the flow (not after talking to an agent)."""
@@ -88,9 +98,9 @@ class CallRecord:
         if self._answer_write is not None:
             await self._answer_write
         ended = now()
-        talk_ms = None
-        if self.agent_answered_at is not None:
-            talk_ms = int((ended - self.agent_answered_at).total_seconds() * 1000)
+        talk_ms = self._talk_ms
+        if talk_ms is None and self.agent_answered_at is not None:  # lost while talking
+            talk_ms = _ms(ended - self.agent_answered_at)
         await self.event("hangup", {"disposition": self.disposition})
         await self.db.calls.finish(
             self.call_id,
