@@ -302,6 +302,8 @@ def test_the_agent_hanging_up_first_answers_minus_one_without_g(options: str, re
     CHANNEL STATUS 6, a beep plays); DIALSTATUS ANSWER; ANSWEREDTIME the caller's up time."""
     rig = Rig(CallerScript(prompt_s=0.425), devices={"PJSIP/1007": Device(talk_s=3.0)})
     agent = _answered_dial(rig, f"PJSIP/1007,20{options}")
+    # Dial clears it, then sets it when the agent answers: VarSets on the caller's channel
+    assert rig.varsets("DIALEDPEERNAME") == ["", agent]
     rig.advance(2.9)
     assert rig.read() == []
     rig.advance(0.1)

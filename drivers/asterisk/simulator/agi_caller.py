@@ -278,15 +278,7 @@ class SimulatedCall(LineOnlyReceiver):
         self.outcome.agi_status = self.status
         if not ch.alive:
             return
-        ch.variables["AGISTATUS"] = self.status
-        self.switch.emit(
-            snap.event(
-                "VarSet",
-                "dialplan",
-                ch.headers(),
-                [("Variable", "AGISTATUS"), ("Value", self.status)],
-            )
-        )
+        self._setvar("AGISTATUS", self.status)
         if self._redirect is not None:
             self.switch.enter(ch, *self._redirect)
         else:
@@ -417,7 +409,7 @@ class SimulatedCall(LineOnlyReceiver):
     def _cancel_dial(self) -> None:
         rings, self._dialing = self._dialing, None
         if rings:
-            self.variables["DIALSTATUS"] = "CANCEL"
+            self._setvar("DIALSTATUS", "CANCEL")
         for ring in rings or ():
             ring.cancel()
 
@@ -492,6 +484,16 @@ class SimulatedCall(LineOnlyReceiver):
             self._ended(text)
             self._drain()
 
+    def _setvar(self, name: str, value: str) -> None:
+        """Set a channel variable as pbx_builtin_setvar_helper does: with a VarSet event."""
+        self.variables[name] = value
+        ch = self.channel
+        if not ch.alive:
+            return  # its Hangup is out already: nothing more about it on AMI
+        self.switch.emit(
+            snap.event("VarSet", "dialplan", ch.headers(), [("Variable", name), ("Value", value)])
+        )
+
     def _ended(self, reply: str) -> None:
         """After STREAM FILE's reply (not a cut one): PLAYBACKSTATUS, as a VarSet on AMI;
         res_agi.c sets FAILED for any result but 0 (a digit pressed too)."""
@@ -499,16 +501,7 @@ class SimulatedCall(LineOnlyReceiver):
             return
         self._playback = False
         status = "SUCCESS" if reply.startswith("200 result=0 ") else "FAILED"
-        self.variables["PLAYBACKSTATUS"] = status
-        ch = self.channel
-        self.switch.emit(
-            snap.event(
-                "VarSet",
-                "dialplan",
-                ch.headers(),
-                [("Variable", "PLAYBACKSTATUS"), ("Value", status)],
-            )
-        )
+        self._setvar("PLAYBACKSTATUS", status)
 
     def _drain(self) -> None:
         while self._backlog and not self._busy and self._hangup_line is None:
@@ -736,7 +729,7 @@ class SimulatedCall(LineOnlyReceiver):
         elif args[0].endswith(")"):
             raise SimulatorLimitation(f"setting the dialplan function {args[0]} is not simulated")
         else:
-            self.variables[args[0]] = args[1]
+            self._setvar(args[0], args[1])
         self._send("200 result=1")
 
     def _set_music(self, args: list[str]) -> None:
@@ -780,7 +773,7 @@ class SimulatedCall(LineOnlyReceiver):
         elif app in ("noop", "set", "verbose", "log"):
             if app == "set":
                 key, _, value = data.partition("=")
-                self.variables[key] = value
+                self._setvar(key, value)
             self._send("200 result=0")
         else:
             raise SimulatorLimitation(f"EXEC {args[0]} is not simulated")
@@ -791,9 +784,9 @@ class SimulatedCall(LineOnlyReceiver):
         dial = DialArgs.parse(data)
         ch = self.channel
         for name in ("DIALSTATUS", "DIALEDPEERNAME", "ANSWEREDTIME", "ANSWEREDTIME_MS"):
-            self.variables[name] = ""
+            self._setvar(name, "")
         for name in ("DIALEDTIME", "DIALEDTIME_MS", "RINGTIME", "PROGRESSTIME"):
-            self.variables[name] = ""
+            self._setvar(name, "")
         if not dial.targets:
             self._send("200 result=-1")  # "Dial requires an argument"
             return
@@ -808,8 +801,8 @@ class SimulatedCall(LineOnlyReceiver):
             now = self.clock.seconds()
             up = now - self._up_at if self._up_at is not None else 0.0
             for name, seconds in (("ANSWEREDTIME", up), ("DIALEDTIME", now - ch.created)):
-                self.variables[name] = str(int(seconds))
-                self.variables[f"{name}_MS"] = str(int(seconds * 1000))
+                self._setvar(name, str(int(seconds)))
+                self._setvar(f"{name}_MS", str(int(seconds * 1000)))
 
         def agent_gone(_c: SimChannel, cause: int) -> None:
             self._unbridged()
@@ -834,8 +827,8 @@ class SimulatedCall(LineOnlyReceiver):
                 for i, ring in enumerate(rings):
                     if i != index:
                         ring.cancel()
-                self.variables["DIALSTATUS"] = "ANSWER"
-                self.variables["DIALEDPEERNAME"] = answered.name
+                self._setvar("DIALSTATUS", "ANSWER")
+                self._setvar("DIALEDPEERNAME", answered.name)
                 answered.features |= {o for o in dial.options if o in _DIAL_FEATURES.lower()}
                 ch.features |= {o.lower() for o in dial.options if o in _DIAL_FEATURES.upper()}
                 self.switch.bridge(ch, answered)
@@ -849,7 +842,7 @@ class SimulatedCall(LineOnlyReceiver):
             elif len(statuses) == len(rings):
                 self._dialing = None
                 status = _worst(statuses)
-                self.variables["DIALSTATUS"] = status
+                self._setvar("DIALSTATUS", status)
                 ch.hangupcause = _CAUSES.get(status, 0)
                 self._reply("200 result=0")
 
