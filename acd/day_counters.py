@@ -56,6 +56,7 @@ class DayCounters(service.Service):
         self.localtime = localtime
         self._dirty: set[int] = set()
         self._writing: dict[int, defer.Deferred[None]] = {}
+        self._saved: dict[int, tuple[str, dict[str, Any]]] = {}  # what the database has
         self._subscribed = False
 
     def today(self) -> str:
@@ -106,9 +107,19 @@ class DayCounters(service.Service):
         if stats is None:
             return
         counters = {name: getattr(stats, name) for name in COUNTERS}
-        d = self.acd.db.day_stats.save(queue_id, self.today(), counters)
+        day = self.today()
+        if self._saved.get(queue_id) == (day, counters):
+            return  # a change of the live numbers only (waiting, longest wait)
+        d = self.acd.db.day_stats.save(queue_id, day, counters)
         self._writing[queue_id] = d
-        d.addErrback(lambda f: log.failure("queue {q}: today's counters not saved", f, q=queue_id))
+
+        def saved(_: object) -> None:
+            self._saved[queue_id] = (day, counters)
+
+        d.addCallbacks(
+            saved,
+            lambda f: log.failure("queue {q}: today's counters not saved", f, q=queue_id),
+        )
 
         def done(_: object) -> None:
             del self._writing[queue_id]

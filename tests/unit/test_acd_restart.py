@@ -96,6 +96,9 @@ def test_writes_of_one_queue_are_coalesced_and_in_order(db: DBConnector) -> None
     assert [v["offered"] for _, v in calls] == [1, 5]
     pending.pop(0).callback(None)
     assert len(calls) == 2 and not pending
+    # published again with the same day counters (only the live ones may move): no write
+    acd._publish_stats(ids["support"])
+    assert len(calls) == 2
 
 
 def test_a_resigned_agent_stays_logged_out_after_a_restart(db: DBConnector) -> None:
