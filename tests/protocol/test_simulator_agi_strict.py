@@ -17,6 +17,7 @@ from drivers.asterisk.simulator.agi_caller import (
 )
 from drivers.asterisk.simulator.sounds import SoundLibrary
 from drivers.asterisk.simulator.switch import Device, Switch
+from tests.support.sim_rig import trace_messages
 from tests.support.traces import agi_sessions, load
 
 BEEP = 'STREAM FILE beep ""'
@@ -509,3 +510,45 @@ def test_the_dialplan_goes_on_after_agi_only_without_hangup() -> None:
         assert after[0]["Value"] == status
         assert bool([e for e in after if e["Event"] == "Newexten"]) == (status != "HANGUP")
         assert not rig.channel.alive  # the generated contexts hang up after AGI
+
+
+# ---- AGIExecStart / AGIExecEnd ------------------------------------------------------------
+
+
+def _exec_ends(rig: Rig) -> list[tuple[str, str, str]]:
+    return [(e["Command"], e["ResultCode"], e["Result"]) for e in rig.named("AGIExecEnd")]
+
+
+def test_agi_exec_events_as_in_the_traces() -> None:
+    """queue-hold-missing-sound: the missing sound's AGIExecEnd is ResultCode -1, Failure,
+    with the trace's headers; 510 and the good commands as agi_handle_command reports them."""
+    theirs = next(
+        m
+        for m in trace_messages("queue-hold-missing-sound")
+        if m.event == "AGIExecEnd" and m.get("Command") == MISSING
+    )
+    rig = Rig(CallerScript(prompt_s=0.5))
+    for command in ("ANSWER", MISSING, "NO SUCH COMMAND", BEEP):
+        rig.send(command)
+        rig.advance(1)
+    ours = rig.named("AGIExecEnd")
+    assert [k for k, _ in theirs.headers] == list(ours[1])
+    assert (theirs["ResultCode"], theirs["Result"]) == ("-1", "Failure")
+    assert _exec_ends(rig) == [
+        ("ANSWER", "200", "Success"),
+        (MISSING, "-1", "Failure"),
+        ("NO SUCH COMMAND", "510", "Invalid or unknown command"),
+        (BEEP, "200", "Success"),
+    ]
+    starts = rig.named("AGIExecStart")
+    assert [e["CommandId"] for e in starts] == [e["CommandId"] for e in ours]
+    assert len({e["CommandId"] for e in starts}) == 4
+
+
+@pytest.mark.parametrize(("options", "result"), [("", "Unknown Result"), (",g", "Success")])
+def test_agi_exec_end_of_a_dial_the_agent_ended(options: str, result: str) -> None:
+    """dial-agent-hangs-up: AGIExecEnd reports Dial's -1 as 200 Unknown Result, 0 Success."""
+    rig = Rig(devices={"PJSIP/1007": Device(talk_s=3.0)})
+    _answered_dial(rig, f"PJSIP/1007,20{options}")
+    rig.advance(3)
+    assert _exec_ends(rig)[-1] == (f'EXEC Dial "PJSIP/1007,20{options}"', "200", result)

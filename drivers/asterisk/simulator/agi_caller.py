@@ -196,6 +196,10 @@ class SimulatedCall(LineOnlyReceiver):
         self._cut: str | None = None  # how a new line ends it: "silent", "digit" (None: waits)
         self._dead_reply = "200 result=-1"  # what it answers if the channel ends under it
         self._playback = False  # STREAM FILE in progress: its reply sets PLAYBACKSTATUS
+        self._last_reply = ""
+        self._exec_id: str | None = None  # AGIExecStart sent, AGIExecEnd not yet
+        self._exec_command = ""
+        self._exec_name = ""
         self._started = 0.0  # when the command in progress began (endpos of a cut stream)
         self._backlog: list[bytes] = []  # commands sent while one was in progress
         self._hangup_line: Any = None  # the HANGUP line, due 40 ms after a -1 reply
@@ -387,6 +391,7 @@ class SimulatedCall(LineOnlyReceiver):
             self._busy = False
             self._send(reply)
             self._ended(reply)
+            self._exec_ended(reply)
             self._hangup_line = self.clock.callLater(HANGUP_LINE_DELAY_S, self._hangup_now)
         else:
             self._hangup_now()
@@ -430,6 +435,7 @@ class SimulatedCall(LineOnlyReceiver):
                 self._busy = False
                 if self._cut == "digit":
                     self._send("200 result=1")  # WAIT FOR DIGIT returns 1 when cut so
+                self._exec_ended(None)
             else:
                 self._backlog.append(line)  # Asterisk reads it when the command ends
                 return
@@ -438,10 +444,12 @@ class SimulatedCall(LineOnlyReceiver):
     def _run(self, line: bytes) -> None:
         text = line.decode("utf-8", "replace")
         self.outcome.commands.append(text)
+        self._exec_start(text)
         try:
             words = shlex.split(text)
         except ValueError:
             self._send("520 Invalid command syntax.  Proper usage not available.")
+            self._exec_end(520, "Usage")
             return
         upper = " ".join(w.upper() for w in words)
         self._cut = None
@@ -452,19 +460,75 @@ class SimulatedCall(LineOnlyReceiver):
             if upper == name or upper.startswith(name + " "):
                 if self.hung_up and not name.startswith(ALIVE_AFTER_HANGUP):
                     self._send(DEAD)
+                    self._exec_end(511, DEAD[4:])
                     return
+                self._exec_name = name
                 try:
                     handler(self, words[len(name.split()) :])
                 except _Usage as usage:
                     self._send("520-Invalid command syntax.  Proper usage follows:")
                     self._send(f"Usage: {name} {usage}")
                     self._send("520 End of proper usage.")
+                    self._exec_end(520, "Usage")
+                    return
+                if not self._busy:
+                    self._exec_ended(self._last_reply)
                 return
         self._send("510 Invalid or unknown command")
+        self._exec_end(510, "Invalid or unknown command")
 
     def _send(self, text: str) -> None:
+        if text[:1].isdigit():
+            self._last_reply = text
         if self.transport is not None:
             cast(Any, self.transport).write(text.encode() + b"\n")
+
+    # ---- AGIExecStart / AGIExecEnd on AMI (agi_handle_command) ----------------------------
+
+    def _exec_start(self, command: str) -> None:
+        self._exec_id = str(self.switch.rng.randrange(1, 2**31))
+        self._exec_command = command
+        self._exec_name = ""
+        self.switch.emit(
+            snap.event(
+                "AGIExecStart",
+                "agi",
+                self.channel.headers(),
+                [("CommandId", self._exec_id), ("Command", command)],
+            )
+        )
+
+    def _exec_end(self, code: int, result: str) -> None:
+        if self._exec_id is None:
+            return
+        command_id, self._exec_id = self._exec_id, None
+        self.switch.emit(
+            snap.event(
+                "AGIExecEnd",
+                "agi",
+                self.channel.headers(),
+                [
+                    ("CommandId", command_id),
+                    ("Command", self._exec_command),
+                    ("ResultCode", str(code)),
+                    ("Result", result),
+                ],
+            )
+        )
+
+    def _exec_ended(self, reply: str | None) -> None:
+        """The command's handler returned: RESULT_SUCCESS (200 Success), RESULT_FAILURE (-1
+        Failure: a negative result of a playback or WAIT FOR DIGIT), or for EXEC the
+        application's own return (0: Success, else 200 Unknown Result). ``reply`` None: cut
+        by a new command (RESULT_SUCCESS)."""
+        m = re.match(r"200 result=(-?\d+)", reply or "")
+        value = int(m.group(1)) if m else 0
+        if reply is not None and self._exec_name == "EXEC":
+            self._exec_end(200, "Success" if value == 0 else "Unknown Result")
+        elif reply is not None and self._exec_name in _FAIL_ON_NEGATIVE and value < 0:
+            self._exec_end(-1, "Failure")
+        else:
+            self._exec_end(200, "Success")
 
     def _failed(self) -> None:
         """A command failed on a live channel (RESULT_FAILURE): AGISTATUS ends FAILURE."""
@@ -482,6 +546,7 @@ class SimulatedCall(LineOnlyReceiver):
             self._pending = None
             self._send(text)
             self._ended(text)
+            self._exec_ended(text)
             self._drain()
 
     def _setvar(self, name: str, value: str) -> None:
@@ -853,6 +918,15 @@ class SimulatedCall(LineOnlyReceiver):
     _COMMANDS: list[tuple[str, Any]] = []
 
 
+# Commands whose handler returns RESULT_FAILURE on a negative result (res_agi.c).
+_FAIL_ON_NEGATIVE = (
+    "STREAM FILE",
+    "SAY NUMBER",
+    "SAY DIGITS",
+    "SAY DATE",
+    "WAIT FOR DIGIT",
+    "RECORD FILE",
+)
 _CAUSES = {"BUSY": 17, "CHANUNAVAIL": 20}  # HANGUPCAUSE after an unanswered Dial (else 0)
 
 
