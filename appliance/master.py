@@ -125,6 +125,11 @@ class ApplianceMaster(service.MultiService):
         self.web.setServiceParent(self)
         self._started: list[Any] = []
         self.ready: defer.Deferred[None] = defer.Deferred()
+        if self.ami is None:  # no view of the switch: the last run's open rows are closed
+            self.ready.addCallback(self._reconcile_without_switch)
+
+    def _reconcile_without_switch(self, _: None) -> None:
+        self.call_rows.reconcile_once(None)  # in the background: ready does not wait
 
     def _add_ami(self) -> None:
         """The AMI client, and the call model it feeds (resynced at every login)."""
@@ -216,8 +221,6 @@ class ApplianceMaster(service.MultiService):
             await defer.maybeDeferred(child.startService)
             self.health.report(child.name or "?", health.OK)
             log.info("{name} started", name=child.name)
-        if self.ami is None:  # no view of the switch: the last run's open rows are closed
-            self.call_rows.reconcile_once(None)
 
     def stopService(self) -> defer.Deferred[None]:
         service.Service.stopService(self)

@@ -197,3 +197,25 @@ class KilledMidCallTests(unittest.TestCase):
         self.assertNotIn("Traceback", second.output())
         self.assertIn("1 still up on the switch (adopted), 1 closed", second.output())
         self.assertEqual([r["ended_at"] is not None for r in rows(database).values()], [True, True])
+
+
+class NoSwitchViewTests(unittest.TestCase):
+    async def test_without_an_ami_link_rows_left_open_are_closed_at_start(self) -> None:
+        from tests.support.appliance import RunningAppliance
+
+        started = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+
+        def left_open(db: Any) -> None:
+            call = resolved(db.calls.start("1.1", "1.1", "inbound", started))
+            resolved(db.calls.add_event(call, "queued", started + dt.timedelta(seconds=3), {}))
+
+        app = await RunningAppliance.start(temp_dir(self), seed=left_open)
+        self.addCleanup(app.stop)
+        self.assertIsNone(app.master.ami)
+        await app.master.call_rows.reconciled
+        row = await app.master.db.calls.get(1)
+        assert row is not None
+        self.assertEqual(
+            (row["ended_at"], row["disposition"]),
+            (started + dt.timedelta(seconds=3), "daemon_stopped"),
+        )
