@@ -454,6 +454,9 @@ def test_dial_options_the_simulator_lacks_are_refused_by_name(data: str) -> None
 
 def test_applications_and_functions_it_lacks_are_refused_by_name() -> None:
     rig = Rig()
+    with pytest.raises(SimulatorLimitation, match="AGI command GET OPTION"):
+        rig.send('GET OPTION beep "12" 3000')  # Asterisk has it: no 510 here
+    assert rig.ask("GET OPTIONS") == ["510 Invalid or unknown command"]
     with pytest.raises(SimulatorLimitation, match="EXEC Queue"):
         rig.send('EXEC Queue "support"')
     with pytest.raises(SimulatorLimitation, match="CDR"):

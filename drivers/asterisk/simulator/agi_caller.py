@@ -474,6 +474,9 @@ class SimulatedCall(LineOnlyReceiver):
                 if not self._busy:
                     self._exec_ended(self._last_reply)
                 return
+        for name in _NOT_SIMULATED:
+            if upper == name or upper.startswith(name + " "):
+                raise SimulatorLimitation(f"the AGI command {name} is not simulated")
         self._send("510 Invalid or unknown command")
         self._exec_end(510, "Invalid or unknown command")
 
@@ -918,6 +921,29 @@ class SimulatedCall(LineOnlyReceiver):
     _COMMANDS: list[tuple[str, Any]] = []
 
 
+# Asterisk 22's other AGI commands (res_agi.c's table): known to Asterisk, not simulated.
+_NOT_SIMULATED = (
+    "ASYNCAGI BREAK",
+    "CONTROL STREAM FILE",
+    "DATABASE",
+    "GET OPTION",
+    "GOSUB",
+    "RECEIVE CHAR",
+    "RECEIVE TEXT",
+    "SAY ALPHA",
+    "SAY DATETIME",
+    "SAY PHONETIC",
+    "SAY TIME",
+    "SEND IMAGE",
+    "SEND TEXT",
+    "SET AUTOHANGUP",
+    "SET CALLERID",
+    "SET CONTEXT",
+    "SET EXTENSION",
+    "SET PRIORITY",
+    "SPEECH",
+    "TDD MODE",
+)
 # Commands whose handler returns RESULT_FAILURE on a negative result (res_agi.c).
 _FAIL_ON_NEGATIVE = (
     "STREAM FILE",
