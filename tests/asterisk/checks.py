@@ -18,14 +18,16 @@ def seconds(a: dt.datetime, b: dt.datetime) -> float:
     return (b - a).total_seconds()
 
 
-def talk_from_history(events: list[dict[str, Any]]) -> list[float]:
-    """Each on_call spell in an agent's history (on_call to the next state), in seconds."""
+def talk_from_history(events: list[dict[str, Any]], since: float = 0) -> list[float]:
+    """Each on_call spell in an agent's history (on_call to the next state) that began
+    after ``since`` (epoch seconds), in seconds."""
     spells, start = [], None
     for e in events:
         if e["state"] == "on_call":
             start = e["at"]
         elif start is not None:
-            spells.append(seconds(start, e["at"]))
+            if start.timestamp() >= since:
+                spells.append(seconds(start, e["at"]))
             start = None
     return spells
 

@@ -45,8 +45,8 @@ def check_answered_by(
     assert ast_talk > min_talk, f"the agent's phone talked only {ast_talk:.2f}s"
 
     # ccbox's side: the agent's history and the calls row
-    spells = talk_from_history(box.agent_events(agent))
-    if f.equal(len(spells), 1, f"on_call spells in agent {agent}'s history"):
+    spells = talk_from_history(box.agent_events(agent), since=caller.originated_at)
+    if f.equal(len(spells), 1, f"on_call spells in agent {agent}'s history for this call"):
         f.near(spells[0], ast_talk, 0.5, "talk time in the agent history vs Asterisk's CDR")
     if f.check("talk_ms" in row, "calls has no talk_ms column (issue 13: talk time on the row)"):
         if f.check(row["talk_ms"] is not None, "calls.talk_ms is empty"):

@@ -549,6 +549,7 @@ class AmiClient:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         self.sock.settimeout(None)
         self.events: list[Message] = []
+        self.previous: list[Message] = []  # a restarted Asterisk's events before the restart
         self.responses: dict[str, Message] = {}
         self.cond = threading.Condition()
         self.closed = False
@@ -692,10 +693,22 @@ class RunningAsterisk:
         r = self.ami.action("Setvar", Variable=name, Value=value)
         assert r.get("Response") == "Success", r
 
-    def reconnect_ami(self, timeout: float = 30) -> None:
-        """After a restart: a new harness AMI connection, once FullyBooted."""
-        self.ami.close()
+    def restart_now(self, timeout: float = 60) -> AmiClient:
+        """``core restart now`` (every call is hung up, Asterisk starts again in the same
+        process); returns the new harness AMI connection, once FullyBooted. The old
+        connection's events stay readable in the returned client's ``previous``."""
+        old = self.ami
+        self.cli("core restart now")
+        with old.cond:
+            deadline = time.monotonic() + timeout
+            while not old.closed and time.monotonic() < deadline:
+                old.cond.wait(0.5)
+        assert old.closed, "Asterisk's AMI stayed up after core restart now"
         self.ami = _connect(self.ports.ami, timeout, self)
+        self.ami.previous = old.events
+        self.restarts += 1
+        old.close()
+        return self.ami
 
 
 def _connect(port: int, timeout: float, ast: RunningAsterisk | None = None) -> AmiClient:

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import itertools
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,13 +79,35 @@ class RealBox:
         self._numbers = itertools.count(1)
         self._browsers: dict[str, tuple[Browser, str]] = {}
         self.engine = sa.create_engine(config.database_url)
+        self._stack = ExitStack()  # the ccboxd processes started after the first
+        self._starts = 0
         self.daemon_lines: list[str] = []
         self._drain = threading.Thread(target=self._read_daemon, daemon=True)
         self._drain.start()
 
     # ---- ccboxd ---------------------------------------------------------------------------
 
+    def kill_daemon(self) -> None:
+        """SIGKILL ccboxd, as a crash would (no clean stop, nothing flushed)."""
+        self.daemon.proc.send_signal(signal.SIGKILL)
+        self.daemon.proc.wait(timeout=10)
+
+    def start_daemon(self, timeout: float = 60) -> None:
+        """A new ccboxd on the same configuration and database (after ``kill_daemon``);
+        returns once it is ready and logged in to Asterisk's AMI."""
+        assert self.daemon.proc.poll() is not None, "ccboxd is still running"
+        self._starts += 1
+        run_dir = self.root / f"run-{self._starts}"
+        run_dir.mkdir()
+        mark = self.ast.ami.mark()
+        self.daemon = self._stack.enter_context(running_daemon(self.config.path, run_dir))
+        self._browsers.clear()
+        self._drain = threading.Thread(target=self._read_daemon, daemon=True)
+        self._drain.start()
+        wait_ccbox_on_ami(self.ast, timeout, since=mark)
+
     def _read_daemon(self) -> None:
+        self.daemon_lines.append(f"---- ccboxd pid {self.daemon.proc.pid} ----\n")
         out = self.daemon.proc.stdout
         if out is not None:
             for line in out:
@@ -439,12 +462,13 @@ def seed_center(db: Any, queue: dict[str, Any] | None = None) -> dict[str, int]:
     return ids
 
 
-def wait_ccbox_on_ami(ast: ra.RunningAsterisk, timeout: float = 30) -> None:
+def wait_ccbox_on_ami(ast: ra.RunningAsterisk, timeout: float = 30, since: int = 0) -> None:
     """ccboxd's AMI user has logged in (the SuccessfulAuth security event)."""
     ast.ami.wait_event(
         lambda e: e.get("Event") == "SuccessfulAuth" and e.get("AccountID") == "ccbox",
         timeout,
         "ccboxd's AMI login",
+        since,
     )
 
 
@@ -491,19 +515,15 @@ def real_box(
         with ra.running_asterisk(install, conf, ports, root / "asterisk") as ast:
             mark = ast.ami.mark()
             with running_daemon(config.path, root) as daemon:
-                ast.ami.wait_event(
-                    lambda e: e.get("Event") == "SuccessfulAuth" and e.get("AccountID") == "ccbox",
-                    30,
-                    "ccboxd's AMI login",
-                    mark,
-                )
+                wait_ccbox_on_ami(ast, 30, mark)
                 box = RealBox(root, config, ast, daemon, ids)
                 try:
                     yield box
                 finally:
                     box.engine.dispose()
-                    if daemon.proc.poll() is None:
-                        daemon.stop()
+                    if box.daemon.proc.poll() is None:
+                        box.daemon.stop()
+                    box._stack.close()
     finally:
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
