@@ -252,6 +252,9 @@ def main(
 
     def drive(daemon: daemon_mod.Daemon) -> None:
         result["daemon"] = "ok"
+        # The ACD's counters are the day's (a second demo today starts from the first's):
+        # the report counts this run only.
+        result["_day_before"] = _day_counts(daemon)
         _staff(daemon)
         d = defer.ensureDeferred(_render_prompts(daemon))
         d.addCallback(lambda _: traffic(daemon))
@@ -285,6 +288,11 @@ def _sample_center_caller(rng: Any, n: int) -> Any:
     script.digits = rng.choices(paths, weights)[0]
     script.message_s = rng.uniform(3, 20) if rng.random() < 0.8 else None
     return script
+
+
+def _day_counts(daemon: daemon_mod.Daemon) -> dict[str, int]:
+    totals = daemon.master.acd.totals()
+    return {k: int(totals[k]) for k in ("calls_answered", "calls_abandoned")}
 
 
 def _staff(daemon: daemon_mod.Daemon) -> None:
@@ -321,6 +329,7 @@ async def _finish(
     daemon: daemon_mod.Daemon, sim: Any, url: str, started: dt.datetime, result: dict[str, Any]
 ) -> None:
     """Stop the traffic (callers still on the line hang up), count the calls, check the web."""
+    day_before = result.pop("_day_before", {})
     try:
         if sim is not None and sim.traffic is not None:
             await sim.traffic.stopService()
@@ -328,6 +337,8 @@ async def _finish(
         result["calls_offered"] = await db.calls.count_since(started)
         result["calls_completed"] = await db.calls.count_completed(started)
         result.update(daemon.master.acd.totals())
+        for key, before in day_before.items():
+            result[key] -= before
         result["ivr_steps"] = await db.calls.count_events("ivr_step", started)
         result["voicemails"] = await db.voicemail.count()
         await _recordings_settled(daemon)

@@ -126,6 +126,8 @@ def test_headless_demo_reports_json_and_prints_the_logins_once(tmp_path: Path) -
         "calls_completed",
         "calls_answered",
         "calls_abandoned",
+        "agents_released",
+        "agent_violations",
         "service_level",
         "avg_wait_s",
         "occupancy",
@@ -134,6 +136,8 @@ def test_headless_demo_reports_json_and_prints_the_logins_once(tmp_path: Path) -
         "recordings",
     }
     assert (report["daemon"], report["web"]) == ("ok", 200)
+    # No agent was left ringing or on a call the switch did not have (acd/invariants.py).
+    assert (report["agents_released"], report["agent_violations"]) == (0, 0), report
     # Every call walks the sample flow's main menu at least.
     assert report["ivr_steps"] >= report["calls_offered"] >= 1, report
     # every call an agent answered and finished left a stereo recording with its metrics,
@@ -169,6 +173,21 @@ def test_headless_demo_reports_json_and_prints_the_logins_once(tmp_path: Path) -
     assert second.returncode == 0
     assert " login is " not in second.stdout
     assert (data / "ccbox.conf").exists() and (data / "recordings").is_dir()
+    # A second demo on the same data loses no call: fresh uniqueids, every row finished,
+    # and the report counts this run (the ACD's day counters carry the first run's too).
+    again = json.loads(second.stdout.strip().splitlines()[-1])
+    assert again["calls_offered"] >= again["calls_completed"] >= 1, again
+    assert again["calls_answered"] >= again["calls_completed"], again
+    assert again["calls_answered"] <= again["calls_offered"], again
+    assert (again["agents_released"], again["agent_violations"]) == (0, 0), again
+    output = second.stdout + second.stderr
+    assert "Traceback" not in output and "DuplicateError" not in output, output[-3000:]
+    with closing(sqlite3.connect(data / "ccbox.sqlite")) as db:
+        total, distinct, open_rows = db.execute(
+            "SELECT count(*), count(DISTINCT uniqueid), sum(ended_at IS NULL) FROM calls"
+        ).fetchone()
+    assert total == distinct == report["calls_offered"] + again["calls_offered"]
+    assert open_rows == 0
 
 
 def test_daemon_refuses_a_bad_recording_key_file(tmp_path: Path) -> None:
