@@ -102,3 +102,12 @@ def test_config_path_comes_from_flag_then_environment_then_default(
     monkeypatch.delenv("CCBOX_CONFIG")
     code, _, err = run(["config", "check"], capsys)
     assert code == 2 and err.startswith("ccbox: /etc/ccbox/ccbox.conf: file not found")
+
+
+def test_simulator_refuses_a_sounds_folder_that_is_not_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-sounds"
+    code, out, err = run(["simulator", "--calls", "1", "--sounds", str(missing)], capsys)
+    assert (code, out) == (1, "")
+    assert err == f"ccbox: --sounds {missing}: no such folder\n"
