@@ -200,7 +200,7 @@ def test_the_call_model_follows_a_simulated_call() -> None:
         return dial, status
 
     seen, caller = rig.call(CallerScript(caller_name='O\'Brien "Bob"'), body)
-    assert seen == (0, "ANSWER")  # the agent hung up first: Dial answers 0
+    assert seen == (-1, "ANSWER")  # the agent hung up first, no g: -1 (dial-agent-hangs-up)
     assert caller.outcome.script_hung_up
     started = [e for e in published if isinstance(e, CallStarted)]
     answered = [e for e in published if isinstance(e, CallAnswered)]
@@ -250,7 +250,7 @@ def test_ring_all_dial_takes_the_first_answer_and_cancels_the_rest() -> None:
         return dial, peer
 
     (result, peer), _ = rig.call(CallerScript(), body)
-    assert result == 0 and peer.startswith("PJSIP/1002-")
+    assert result == -1 and peer.startswith("PJSIP/1002-")  # 1002 hung up first, no g
     ends = {m["DestChannel"].split("-")[0]: m["DialStatus"] for m in rig.events("DialEnd")}
     assert ends == {"PJSIP/1001": "CANCEL", "PJSIP/1002": "ANSWER", "PJSIP/1003": "CANCEL"}
 
@@ -340,7 +340,7 @@ def test_originate_answered_and_unanswered_as_in_the_traces() -> None:
         "Exten: listen\r\nPriority: 1\r\nAsync: true\r\nTimeout: 3000\r\nChannelId: ccbox-o1"
     )
     rig.send(
-        "Action: Originate\r\nActionID: a16\r\nChannel: PJSIP/1004\r\nContext: ccbox-park\r\n"
+        "Action: Originate\r\nActionID: a16\r\nChannel: PJSIP/1004\r\nContext: ccbox-callback\r\n"
         "Exten: 100\r\nPriority: 1\r\nAsync: true\r\nTimeout: 30000\r\n"
         'CallerID: "Campaign" <4008001234>\r\n'
         "ChannelId: ccbox-o2\r\nVariable: A=1\r\nVariable: B=2"

@@ -13,9 +13,11 @@ from twisted.test.iosim import connect, makeFakeClient, makeFakeServer
 
 from drivers.asterisk.agi.session import AGISessionProtocol
 from drivers.asterisk.ami.codec import Message, Parser
+from drivers.asterisk.dialplan import Dialplan
 from drivers.asterisk.simulator.agi_caller import CallerScript, SimulatedCall
 from drivers.asterisk.simulator.manager import ManagerFactory, ManagerSession
 from drivers.asterisk.simulator.switch import Device, Switch
+from tests.support.sim_sounds import sounds_for_tests
 from tests.support.traces import ami_bytes, load
 
 
@@ -29,10 +31,21 @@ def trace_messages(name: str, direction: str = "<") -> list[Message]:
 
 
 class Rig:
-    def __init__(self, devices: dict[str, Device] | None = None, login: bool = True) -> None:
+    def __init__(
+        self,
+        devices: dict[str, Device] | None = None,
+        login: bool = True,
+        dialplan: Dialplan | None = None,
+    ) -> None:
         self.clock = Clock()
         self.clock.advance(1795353000)
-        self.switch = Switch(self.clock, devices=devices, seed=1)
+        self.switch = Switch(
+            self.clock,
+            devices=devices,
+            seed=1,
+            dialplan=dialplan,
+            sounds=sounds_for_tests("demo-congrats"),  # the traces' prompt, and ccbox's
+        )
         self.factory = ManagerFactory(self.clock, self.switch, "ccbox", "ccbox-secret")
         self.ami: ManagerSession = self.factory.buildProtocol(None)
         self.transport = StringTransport(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import itertools
+import re
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any, cast
@@ -30,6 +31,8 @@ log = Logger(namespace="ccbox.simulator.ami")
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 VERSION = "Asterisk 22.10.1 built by ccbox-simulator on a x86_64 running Linux"
 _sessions = itertools.count(0x7FC9D0028300, 0x100)
+ATXFER_CODE = "*2"  # features.conf's default atxfer code
+DTMF_GAP_S = 0.155  # between the queued digits of an Atxfer (atxfer-without-t-option)
 
 
 def encode(headers: Iterable[tuple[str, str]]) -> bytes:
@@ -273,18 +276,60 @@ class ManagerSession(protocol.Protocol):
             ]
         )
 
+    def _priority(self, msg: Message, header: str, context: str, exten: str) -> int:
+        """A Priority header as manager.c reads it: a number, or a label of the extension
+        (0 when it is neither)."""
+        text = (msg.get(header) or "").strip()
+        if re.fullmatch(r"-?\d+", text):
+            return int(text)
+        found = self.switch.dialplan.find(context, exten, text) if text else None
+        return found.step.priority if found is not None else 0
+
     def do_originate(self, msg: Message) -> None:
+        """Checked in manager.c's order; an extension that does not exist answers
+        ``Extension does not exist.`` at once, Async or not, with no channel and no event
+        (originate-unknown-extension.trace)."""
         chan = msg.get("Channel") or ""
-        if not chan or "/" not in chan:
+        context, exten = msg.get("Context") or "", msg.get("Exten") or ""
+        if not chan:
             self.respond(msg, "Error", ("Message", "Channel not specified"))
+            return
+        priority = self._priority(msg, "Priority", context, exten)
+        if msg.get("Priority") and priority < 1:
+            self.respond(msg, "Error", ("Message", "Invalid priority"))
+            return
+        if msg.get("Timeout") and not re.fullmatch(r"\s*-?\d+.*", msg.get("Timeout") or ""):
+            self.respond(msg, "Error", ("Message", "Invalid timeout"))
+            return
+        if "/" not in chan:
+            self.respond(msg, "Error", ("Message", "Invalid channel"))
             return
         if msg.get("Application"):
             # ccbox never originates into an application; a real box's manager user
             # lacks the rights for System/Exec anyway.
             self.respond(msg, "Error", ("Message", "Originate with Application is not allowed"))
             return
-        if not msg.get("Context") or not msg.get("Exten"):
-            self.respond(msg, "Error", ("Message", "Context and Exten are required"))
+        if priority and not self.switch.dialplan.exists(context, exten, priority):
+            self.respond(msg, "Error", ("Message", "Extension does not exist."))
+            return
+        if not priority:
+            # Asterisk: synchronous, "requires 'Context' and 'Priority'"; asynchronous, a
+            # call at priority 0 the simulator does not model.
+            self.respond(
+                msg,
+                "Error",
+                ("Message", "Originate with 'Exten' requires 'Context' and 'Priority'"),
+            )
+            return
+        why = self.switch.pbx.unsupported(context, exten)
+        if why is not None:
+            self.respond(msg, "Error", ("Message", f"Simulator: {why}"))
+            return
+        if (msg.get("Async") or "").lower() not in ("true", "yes", "1", "y", "t", "on"):
+            # Asterisk would answer only when the call is over (or failed to start).
+            self.respond(
+                msg, "Error", ("Message", "Simulator: a synchronous Originate is not modelled")
+            )
             return
         variables: dict[str, str] = {}
         for value in msg.get_all("Variable"):
@@ -293,6 +338,7 @@ class ManagerSession(protocol.Protocol):
                 if key:
                     variables[key] = val
         fields = {k: v for k, v in msg.headers}
+        fields["Priority"] = str(priority)  # a label resolved to its number
         self.respond(msg, "Success", ("Message", "Originate successfully queued"))
         self.switch.originate(msg.action_id, fields, variables)
 
@@ -310,19 +356,109 @@ class ManagerSession(protocol.Protocol):
         self.switch.hangup(ch, cause)
 
     def do_redirect(self, msg: Message) -> None:
-        ch = self.switch.find(msg.get("Channel") or "")
+        """As manager.c's action_redirect: its checks and messages in its order. A Redirect
+        into an extension that does not exist still answers ``Redirect successful`` (Asterisk
+        checks nothing there); the channel then finds no extension and hangs up."""
+        name, extra = msg.get("Channel") or "", msg.get("ExtraChannel") or ""
+        context, exten = msg.get("Context") or "", msg.get("Exten") or ""
+        context2, exten2 = msg.get("ExtraContext") or "", msg.get("ExtraExten") or ""
+        for value, what in ((name, "Channel"), (context, "Context"), (exten, "Exten")):
+            if not value:
+                self.respond(msg, "Error", ("Message", f"{what} not specified"))
+                return
+        if not msg.get("Priority"):
+            self.respond(msg, "Error", ("Message", "Priority not specified"))
+            return
+        pi = self._priority(msg, "Priority", context, exten)
+        if pi < 1:
+            self.respond(msg, "Error", ("Message", "Priority is invalid"))
+            return
+        pi2 = 0
+        if extra and context2:
+            if not exten2:
+                self.respond(msg, "Error", ("Message", "ExtraExten not specified"))
+                return
+            if not msg.get("ExtraPriority"):
+                self.respond(msg, "Error", ("Message", "ExtraPriority not specified"))
+                return
+            pi2 = self._priority(msg, "ExtraPriority", context2, exten2)
+            if pi2 < 1:
+                self.respond(msg, "Error", ("Message", "ExtraPriority is invalid"))
+                return
+        ch = self.switch.find(name)
+        if ch is None:
+            self.respond(msg, "Error", ("Message", f"Channel does not exist: {name}"))
+            return
+        other = None
+        if extra:
+            other = self.switch.find(extra)
+            if other is None:
+                self.respond(msg, "Error", ("Message", f"ExtraChannel does not exist: {extra}"))
+                return
+            if not context2:  # both go to Context/Exten/Priority
+                context2, exten2, pi2 = context, exten, pi
+        for where in ((context, exten), (context2, exten2) if other is not None else None):
+            why = self.switch.pbx.unsupported(*where) if where is not None else None
+            if why is not None:
+                self.respond(msg, "Error", ("Message", f"Simulator: {why}"))
+                return
+        ok = "Dual Redirect successful" if other is not None else "Redirect successful"
+        self.respond(msg, "Success", ("Message", ok))
+        self.switch.redirect(ch, context, exten, pi)
+        if other is not None:
+            self.switch.redirect(other, context2, exten2, pi2)
+
+    def do_atxfer(self, msg: Message) -> None:
+        """As manager.c's action_atxfer: the atxfer feature code (``*2``) and the digits are
+        queued on the channel as DTMF. Without Dial's ``t`` on that leg the bridge does not
+        act on them: the peer hears them (DTMF ``Direction: Sent`` on the peer's channel,
+        atxfer-without-t-option.trace) and nothing is transferred. With ``t`` Asterisk starts
+        the consult call; the simulator does not model it and refuses loudly."""
+        name, exten = msg.get("Channel") or "", msg.get("Exten") or ""
+        if not name:
+            self.respond(msg, "Error", ("Message", "No channel specified"))
+            return
+        if not exten:
+            self.respond(msg, "Error", ("Message", "No extension specified"))
+            return
+        ch = self.switch.find(name)
         if ch is None:
             self.respond(msg, "Error", ("Message", "Channel specified does not exist"))
             return
-        extra = msg.get("ExtraChannel")
-        other = self.switch.find(extra) if extra else None
-        if extra and other is None:
-            self.respond(msg, "Error", ("Message", "ExtraChannel does not exist"))
+        if "t" in ch.features:
+            self.respond(
+                msg,
+                "Error",
+                (
+                    "Message",
+                    "Simulator: the attended transfer Asterisk starts on a leg dialed with "
+                    "option t (consult call, BridgeMerge, AttendedTransfer) is not modelled",
+                ),
+            )
             return
-        self.respond(msg, "Success", ("Message", "Redirect successful"))
-        self.switch.redirect(ch, msg.get("Context") or "", msg.get("Exten") or "")
-        if other is not None:
-            self.switch.redirect(other, msg.get("ExtraContext") or "", msg.get("ExtraExten") or "")
+        self.respond(msg, "Success", ("Message", "Atxfer successfully queued"))
+        context = msg.get("Context") or ""
+        if context:
+            ch.variables["TRANSFER_CONTEXT"] = context
+            extra = [("Variable", "TRANSFER_CONTEXT"), ("Value", context)]
+            self.switch.emit(snap.event("VarSet", "dialplan", ch.headers(), extra))
+        clock = self.factory.clock
+        for i, digit in enumerate(f"{ATXFER_CODE}{exten}"):
+            clock.callLater(i * DTMF_GAP_S, self._pass_digit, ch, digit)
+
+    def _pass_digit(self, ch: Any, digit: str) -> None:
+        """One queued digit: read on the channel (DTMFEnd, 0 ms), then sent on to the
+        bridged peer as a 100 ms tone, as the trace shows."""
+        if not ch.alive:
+            return
+        self.switch.emit(snap.dtmf("DTMFEnd", ch, digit, 0))
+        for peer in [p for p in (ch.bridge.members if ch.bridge else []) if p is not ch]:
+            self.switch.emit(snap.dtmf("DTMFBegin", peer, digit, direction="Sent"))
+            self.factory.clock.callLater(0.1, self._digit_sent, peer, digit)
+
+    def _digit_sent(self, peer: Any, digit: str) -> None:
+        if peer.alive:
+            self.switch.emit(snap.dtmf("DTMFEnd", peer, digit, 100, direction="Sent"))
 
     def do_mixmonitor(self, msg: Message) -> None:
         """MixMonitor on a live channel, as EXEC MixMonitor would start it (the simulator

@@ -21,6 +21,7 @@ CAUSE_TEXT = {
     16: "Normal Clearing",
     17: "User busy",
     19: "User alerting, no answer",
+    20: "Subscriber absent",
     21: "Call Rejected",
     32: "Circuit/channel congestion",
     34: "Circuit/channel congestion",
@@ -89,11 +90,17 @@ def hangup(ch: ChannelSnapshot, cause: int) -> Headers:
     )
 
 
-def dtmf(name: str, ch: ChannelSnapshot, digit: str, duration_ms: int | None = None) -> Headers:
+def dtmf(
+    name: str,
+    ch: ChannelSnapshot,
+    digit: str,
+    duration_ms: int | None = None,
+    direction: str = "Received",
+) -> Headers:
     extra = [("Digit", digit)]
     if duration_ms is not None:
         extra.append(("DurationMs", str(duration_ms)))
-    extra.append(("Direction", "Received"))
+    extra.append(("Direction", direction))
     return event(name, "dtmf", ch.headers(), extra)
 
 

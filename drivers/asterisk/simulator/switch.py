@@ -9,7 +9,15 @@ their headers), to every listener (the logged-in AMI sessions).
 Devices are the phones and outside parties the switch can ring: each answers, never
 answers, or is busy, after a ring time, and may hang up by itself after a talk time.
 Channel names follow the real technologies: ``DAHDI/<n>-1`` for trunk channel n,
-``PJSIP/<ext>-<seq>`` for desk phones, ``DAHDI/<n>-1`` again for outbound trunk calls.
+``PJSIP/<ext>-<8 hex>`` for desk phones, ``IAX2/<peer>-<decimal call number>``,
+``Local/<exten>@<context>-<8 hex>;1`` for the leg a Dial of a Local device hands back
+(device-channel-names.txt), ``DAHDI/<n>-1`` again for outbound trunk calls.
+
+The switch runs the dialplan ``ccbox asterisk-config`` writes (``dialplan=``, by default the
+generated one for the FastAGI address given): Originate, Redirect and the dialplan's own
+Goto go where Asterisk's pattern rules send them (pbx.py runs the steps), and an extension
+that does not exist fails as it fails on Asterisk. Uniqueids are ``<epoch seconds>.<n>``
+from the clock, as Asterisk makes them, so a second run never repeats the first one's ids.
 
 What the traces do not show, and is assumed here: when the agent hangs up first after
 being bridged, EXEC Dial answers ``result=0`` (DIALSTATUS ANSWER) and the caller's channel
@@ -28,9 +36,13 @@ from typing import Any
 
 from twisted.internet import defer
 
-from drivers.asterisk.confgen import SPY_OPTIONS
+from appliance import config as config_mod
+from drivers.asterisk import confgen
+from drivers.asterisk.dialplan import Dialplan, parse
 from drivers.asterisk.simulator import snapshots as snap
+from drivers.asterisk.simulator.pbx import Pbx, Unsupported
 from drivers.asterisk.simulator.snapshots import RING, RINGING, UP, ChannelSnapshot, Headers
+from drivers.asterisk.simulator.sounds import SoundLibrary
 
 Listener = Callable[[Headers], None]
 
@@ -75,6 +87,15 @@ class SimChannel(ChannelSnapshot):
     # the channel, not to the AGI session, so it survives a Redirect (a blind transfer) and
     # hears whatever bridge the channel is in, until StopMixMonitor or the hangup.
     monitor: Any = None
+    # Dial's feature options granted to this leg (agi_caller.py sets them): the callee gets
+    # t h k w x, the caller T H K W X lowercased. "t" = may transfer (AMI Atxfer works).
+    features: set[str] = field(default_factory=set)
+    # HANGUPCAUSE: what the channel's Hangup says when its dialplan ends (a Dial's BUSY
+    # leaves 17, CHANUNAVAIL 20, NOANSWER 0: the hangup-causes trace).
+    hangupcause: int = 0
+    # Whoever created the channel (trunk_call, phone_call) runs its FastAGI session: the
+    # dialplan's AGI step must not start a second one.
+    agi_preset: bool = False
 
 
 @dataclass(eq=False)
@@ -84,39 +105,29 @@ class Bridge:
     members: list[SimChannel] = field(default_factory=list)
 
 
-# The generated dialplan's contexts that hand the channel to ccboxd over FastAGI, and the
-# script each names (drivers/asterisk/confgen.py writes them).
-AGI_CONTEXTS = {
-    "ccbox-inbound": "inbound",
-    "ccbox-outbound-connect": "outbound",
-    "ccbox-callback": "callback",
-    "ccbox-transfer-queue": "transfer-queue",
-    "ccbox-transfer-agent": "transfer-agent",
-    "ccbox-features": "agent",
-}
-# ccbox-features: the code an agent dials -> the agent script's argument.
-FEATURE_CODES = {
-    "*71": "login",
-    "*72": "logout",
-    "*73": "pause",
-    "*74": "unpause",
-    "*75": "wrapup_done",
-}
+def generated_dialplan(agi_host: str = "127.0.0.1", agi_port: int = 4573) -> Dialplan:
+    """What ``ccbox asterisk-config`` writes for a ccboxd whose FastAGI is there."""
+    config = config_mod.parse(f"[fastagi]\nbind = {agi_host}\nport = {agi_port}\n")
+    return parse(confgen.extensions_conf(config), "extensions_ccbox.conf")
 
-_DIAL_TARGET = re.compile(r"^(?P<tech>[A-Za-z]+)/(?P<res>[^,/]+)(?:/[^,]*)?$")
+
+_DIAL_TARGET = re.compile(r"^(?P<tech>[A-Za-z][A-Za-z0-9]*)/(?P<res>[^,/]+)(?:/[^,]*)?$")
 
 
 class Switch:
     def __init__(
         self,
         clock: Any,
-        epoch: int = 1795353000,
         devices: dict[str, Device] | None = None,
         default_device: Device | None = None,
         seed: int | None = None,
+        sounds: SoundLibrary | None = None,
+        dialplan: Dialplan | None = None,
     ) -> None:
         self.clock = clock
-        self.epoch = epoch
+        self.pbx = Pbx(self, dialplan if dialplan is not None else generated_dialplan())
+        # What STREAM FILE & co. can play (agi_caller.py); only core sounds unless given.
+        self.sounds = sounds if sounds is not None else SoundLibrary()
         self.devices: dict[str, Device] = dict(devices or {})
         self.default_device = default_device or Device()
         self.rng = random.Random(seed)
@@ -127,6 +138,7 @@ class Switch:
         self.started_at = clock.seconds()
         self._ids = itertools.count(1)
         self._seq = itertools.count(1)
+        self._iax_calls = itertools.count(self.rng.randint(2, 16000))
         # Set by whoever runs the FastAGI side: starts a session for a channel that enters
         # a context running AGI (Originate into ccbox-outbound-connect, Redirect, ...).
         self.agi_starter: Callable[[SimChannel, str, str], None] | None = None
@@ -148,7 +160,13 @@ class Switch:
     # ---- channels -------------------------------------------------------------------------
 
     def next_uniqueid(self) -> str:
-        return f"{self.epoch}.{next(self._ids)}"
+        """Asterisk's ``<seconds since 1970>.<counter>``: the creation time, so ids of a
+        later run (or a restarted switch) never repeat an earlier run's."""
+        return f"{int(self.clock.seconds())}.{next(self._ids)}"
+
+    @property
+    def dialplan(self) -> Dialplan:
+        return self.pbx.dialplan
 
     def _free_trunk(self) -> int:
         used = {c.trunk for c in self.channels.values() if c.trunk is not None}
@@ -189,6 +207,7 @@ class Switch:
     def phone_call(self, device: str, exten: str) -> SimChannel:
         """A desk phone (``PJSIP/1001``) dials ``exten`` in ccbox-features: the channel is
         up at once (a feature code answers); start its FastAGI session with run_call."""
+        self._check_entry("ccbox-features", exten)
         ch = self.new_channel(
             f"{device}-{next(self._seq):08x}",
             state=UP,
@@ -196,12 +215,13 @@ class Switch:
             exten=exten,
             caller=(device.split("/")[-1], device.split("/")[-1]),
         )
-        ch.agi_arg = FEATURE_CODES.get(exten, "")
-        ch.application, ch.appdata = "AGI", f"agi://127.0.0.1/agent,{ch.agi_arg}"
+        self._run_to_agi(ch)
         return ch
 
     def trunk_call(self, caller_num: str, caller_name: str, dialed: str) -> SimChannel:
-        """An inbound call on the lowest free E1 channel, ringing into ccbox-inbound."""
+        """An inbound call on the lowest free E1 channel, ringing into ccbox-inbound; the
+        dialplan runs up to its AGI step (the caller then connects to FastAGI itself)."""
+        self._check_entry("ccbox-inbound", dialed)
         n = self._free_trunk()
         ch = self.new_channel(
             f"DAHDI/{n}-1",
@@ -211,8 +231,23 @@ class Switch:
             caller=(caller_num, caller_name),
             trunk=n,
         )
-        ch.application, ch.appdata = "AGI", f"agi://127.0.0.1/inbound,{dialed}"
+        self._run_to_agi(ch)
         return ch
+
+    def _check_entry(self, context: str, exten: str) -> None:
+        """A call the simulator places itself must enter an extension that exists and that
+        it can run: loudly refused otherwise (Asterisk would hang it up at once)."""
+        if not self.dialplan.exists(context, exten):
+            raise Unsupported(f"{exten}@{context} does not exist in the dialplan")
+        why = self.pbx.unsupported(context, exten)
+        if why is not None:
+            raise Unsupported(why)
+
+    def _run_to_agi(self, ch: SimChannel) -> None:
+        ch.agi_preset = True
+        self.pbx.start(ch, ch.context, ch.exten, 1)
+        if ch.agi_preset or ch.application != "AGI":
+            raise Unsupported(f"{ch.exten}@{ch.context} does not reach FastAGI at once")
 
     def find(self, name_or_id: str) -> SimChannel | None:
         if name_or_id in self.channels:
@@ -240,11 +275,13 @@ class Switch:
         else:
             self.emit(snap.channel_event("MusicOnHoldStop", ch))
 
-    def request_hangup(self, ch: SimChannel, cause: int, soft: bool = False) -> None:
-        """The far end (or an action) asks the channel to hang up; Hangup follows later."""
+    def request_hangup(self, ch: SimChannel, cause: int | None, soft: bool = False) -> None:
+        """The far end (or an action) asks the channel to hang up; Hangup follows later.
+        ``cause`` None: a request without a Cause header (a Dial that timed out)."""
         if ch.alive:
             name = "SoftHangupRequest" if soft else "HangupRequest"
-            self.emit(snap.channel_event(name, ch, ("Cause", str(cause))))
+            extra = [("Cause", str(cause))] if cause is not None else []
+            self.emit(snap.channel_event(name, ch, *extra))
 
     def hangup(self, ch: SimChannel, cause: int) -> None:
         """The channel is gone: it leaves its bridge, Hangup is emitted, watchers run."""
@@ -318,18 +355,20 @@ class Switch:
 
         Emits Newchannel, DialBegin, Newstate Ringing, then Newstate Up + DialEnd ANSWER,
         or DialEnd NOANSWER/BUSY/CANCEL and the callee's Hangup. A caller that hangs up
-        while it rings cancels the dial. ``caller`` is None for Originate.
+        while it rings cancels the dial. ``caller`` is None for Originate. Causes as the
+        hangup-causes trace: BUSY 17 on the callee's HangupRequest and Hangup (and the
+        caller's HANGUPCAUSE), NOANSWER a HangupRequest without Cause and Hangup 0, CANCEL
+        16, CHANUNAVAIL no channel and no event at all (HANGUPCAUSE 20).
         """
         result: defer.Deferred[tuple[str, SimChannel | None]] = defer.Deferred(lambda _d: cancel())
         m = _DIAL_TARGET.match(target)
-        if m is None:
+        dev = self.device(f"{m.group('tech')}/{m.group('res')}") if m is not None else None
+        if m is None or dev is None or dev.unavailable:
+            if caller is not None:
+                caller.hangupcause = 20
             result.callback(("CHANUNAVAIL", None))
             return result
         tech, res = m.group("tech"), m.group("res")
-        dev = self.device(f"{tech}/{res}")
-        if dev.unavailable:
-            result.callback(("CHANUNAVAIL", None))
-            return result
         cid = caller_id or (
             (caller.caller_num, caller.caller_name) if caller is not None else ("", "")
         )
@@ -337,6 +376,10 @@ class Switch:
         if tech == "DAHDI":
             trunk = self._free_trunk()
             name = f"DAHDI/{trunk}-1"
+        elif tech == "IAX2":
+            name = f"IAX2/{res}-{next(self._iax_calls)}"
+        elif tech == "Local":
+            name = f"Local/{res}-{next(self._seq):08x};1"  # the ;1 leg is the one handed back
         else:
             name = f"{tech}/{res}-{next(self._seq):08x}"
         dest = self.new_channel(
@@ -351,7 +394,8 @@ class Switch:
             trunk=trunk,
         )
         dest.application, dest.appdata = "AppDial", "(Outgoing Line)"
-        self.emit(snap.dial_begin(caller, dest, f"{res}" if tech == "Local" else target))
+        # DialString: the dial target without its technology, options kept (1001@x/n).
+        self.emit(snap.dial_begin(caller, dest, target.split("/", 1)[1]))
         timers: list[Any] = []
 
         def finish(status: str, answered: SimChannel | None) -> None:
@@ -360,32 +404,31 @@ class Switch:
                     t.cancel()
             if caller is not None and on_caller_gone in caller.on_hangup:
                 caller.on_hangup.remove(on_caller_gone)
+            if caller is not None and status in ("BUSY", "NOANSWER"):
+                caller.hangupcause = 17 if status == "BUSY" else 0
             if not result.called:
                 result.callback((status, answered))
 
-        def end_unanswered(status: str, cause: int) -> None:
+        def end_unanswered(status: str, cause: int | None) -> None:
             if not dest.alive:
                 return
             self.emit(snap.dial_end(caller, dest, status))
             self.request_hangup(dest, cause)
-            self.hangup(dest, cause)
+            self.hangup(dest, cause or 0)
             finish(status, None)
 
         def on_caller_gone(_ch: SimChannel, _cause: int) -> None:
-            end_unanswered("CANCEL", 0)
+            end_unanswered("CANCEL", 16)
 
         def cancel() -> None:
-            end_unanswered("CANCEL", 0)
+            end_unanswered("CANCEL", 16)
 
         if caller is not None:
             caller.on_hangup.append(on_caller_gone)
-        if dev.busy:
-            self.set_state(dest, snap.BUSY)
-            self.emit(snap.dial_end(caller, dest, "BUSY"))
-            self.hangup(dest, 17)
-            finish("BUSY", None)
-            return result
         self.set_state(dest, RINGING)
+        if dev.busy:  # the phone answers busy while ringing: the leg stays in Ringing
+            end_unanswered("BUSY", 17)
+            return result
 
         def answer() -> None:
             if not dest.alive:
@@ -394,7 +437,7 @@ class Switch:
             self.emit(snap.dial_end(caller, dest, "ANSWER"))
             finish("ANSWER", dest)
 
-        timers.append(self.clock.callLater(timeout_s, end_unanswered, "NOANSWER", 0))
+        timers.append(self.clock.callLater(timeout_s, end_unanswered, "NOANSWER", None))
         if dev.answers and dev.ring_s < timeout_s:
             timers.append(self.clock.callLater(dev.ring_s, answer))
         return result
@@ -414,12 +457,17 @@ class Switch:
     # ---- AMI actions ----------------------------------------------------------------------
 
     def originate(
-        self, action_id: str | None, fields: dict[str, str], variables: dict[str, str]
+        self,
+        action_id: str | None,
+        fields: dict[str, str],
+        variables: dict[str, str],
     ) -> None:
-        """Async Originate: ring the device; when answered the channel enters the context."""
+        """Async Originate (manager.py checked that the extension exists): ring the device;
+        when answered the channel runs the dialplan at Context/Exten/Priority."""
         target = fields.get("Channel", "")
         context = fields.get("Context", "")
         exten = fields.get("Exten", "")
+        priority = int(fields.get("Priority", "1"))
         try:
             timeout_s = int(fields.get("Timeout", "30000")) / 1000
         except ValueError:
@@ -443,67 +491,66 @@ class Switch:
                     action_id, True, ch.name, context, exten, 4, ch.uniqueid, *caller
                 )
             )
-            self.enter(ch, context, exten)
+            self.enter(ch, context, exten, priority)
 
         d.addCallback(done)
 
-    def enter(self, ch: SimChannel, context: str, exten: str) -> None:
-        """An answered channel runs dialplan: AGI contexts start a session, spy, or a phone."""
-        ch.context, ch.exten, ch.priority = context, exten, 1
-        script = AGI_CONTEXTS.get(context)
-        if script is not None and self.agi_starter:
-            ch.agi_arg = FEATURE_CODES.get(exten, "") if context == "ccbox-features" else ""
-            ch.application, ch.appdata = "AGI", f"agi://127.0.0.1/{script},{ch.agi_arg or exten}"
-            self.agi_starter(ch, script, exten)
-        elif context == "ccbox-supervise":
-            self._spy(ch, ch.variables.get("CCBOX_SPY_TARGET", ""), exten)
-        elif context == "ccbox-agents":
-            self._connect_to_device(ch, f"PJSIP/{exten}")
-        elif context == "ccbox-outbound":
-            self._connect_to_device(ch, f"DAHDI/g0/{exten}")
-        elif context == "ccbox-extensions":
-            self._connect_to_device(ch, f"Local/{exten}@ccbox-extensions")
-        else:
-            ch.application, ch.appdata = "Wait", "20"
-            self.hang_up_after_talk(ch, _device_of(ch.name))
+    def enter(self, ch: SimChannel, context: str, exten: str, priority: int = 1) -> None:
+        """The channel runs the dialplan at ``exten@context`` (pbx.py): AGI steps start a
+        FastAGI session, Dial rings a device, ChanSpy spies; an extension that does not
+        exist ends the channel's dialplan (it hangs up), as on Asterisk."""
+        self.pbx.start(ch, context, exten, priority)
 
-    def _connect_to_device(self, ch: SimChannel, target: str) -> None:
-        ch.application, ch.appdata = "Dial", f"{target},30"
-        d = self.dial(ch, target, 30)
+    def dial_from_dialplan(self, ch: SimChannel, data: str) -> None:
+        """The dialplan's ``Dial(targets,timeout[,options])``: ring the devices (the first
+        answer wins); bridged until one side hangs up; then the next priority runs."""
+        parts = data.split(",")
+        targets = [t for t in parts[0].split("&") if t]
+        timeout_text = parts[1].strip() if len(parts) > 1 else ""
+        if timeout_text and not timeout_text.isdigit():
+            raise Unsupported(f"Dial({data}): timeout {timeout_text!r} is not whole seconds")
+        if len(parts) > 2 and parts[2].strip():
+            raise Unsupported(f"Dial({data}): options in the dialplan's Dial are not modelled")
+        if not targets:
+            raise Unsupported(f"Dial({data}) names no device")
+        timeout = float(timeout_text) if timeout_text else 3600.0
+        rings = [self.dial(ch, t, timeout) for t in targets]
+        statuses: list[str] = []
+        state = {"open": True}
 
-        def done(outcome: tuple[str, SimChannel | None]) -> None:
-            _status, peer = outcome
-            if peer is None:
-                if ch.alive:
-                    self.hangup(ch, 16)
+        def one_done(outcome: tuple[str, SimChannel | None], index: int) -> None:
+            status, peer = outcome
+            statuses.append(status)
+            if not state["open"]:
                 return
-            self.bridge(ch, peer)
-            # No dialplan follows this Dial: when the device hangs up, so does ch.
-            peer.on_hangup.append(lambda _p, cause: self.hangup(ch, cause))
-            self.hang_up_after_talk(peer, target)
+            if peer is not None:
+                state["open"] = False
+                for i, ring in enumerate(rings):
+                    if i != index:
+                        ring.cancel()
+                ch.variables["DIALSTATUS"] = "ANSWER"
+                ch.variables["DIALEDPEERNAME"] = peer.name
+                self.bridge(ch, peer)
+                ch.hangupcause = 16
+                # Dial returns when the device hangs up: the dialplan goes on (Hangup()).
+                peer.on_hangup.append(lambda _p, _cause: self.pbx.next(ch))
+                self.hang_up_after_talk(peer, targets[index])
+            elif len(statuses) == len(rings):
+                state["open"] = False
+                ch.variables["DIALSTATUS"] = _worst(statuses)
+                if ch.alive:
+                    self.pbx.next(ch)
 
-        d.addCallback(done)
+        for i, ring in enumerate(rings):
+            ring.addCallback(one_done, i)
+            ring.addErrback(lambda _f: None)  # cancelled: another device answered
 
-    def _spy(self, spyer: SimChannel, target: str, mode: str) -> None:
-        """The generated [ccbox-supervise] context: Answer, then ChanSpy(target,options)
-        with the mode's options; Newexten shows them, as in the bridged-call-and-spy trace."""
-        opts = SPY_OPTIONS.get(mode)
-        if opts is None:  # no such extension in the context
-            self.hangup(spyer, 1)
-            return
+    def spy(self, spyer: SimChannel, target: str, options: str) -> None:
+        """ChanSpy(target,options) from the dialplan ([ccbox-supervise]): ChanSpyStart on the
+        target's channel, ChanSpyStop when either ends; a missing target ends the spy."""
         spyee = self.find(target)
-        spyer.priority = 2
-        spyer.application, spyer.appdata = "ChanSpy", f"{target},{opts}"
-        self.emit(
-            snap.event(
-                "Newexten",
-                "dialplan",
-                spyer.headers(),
-                [("Extension", mode), ("Application", "ChanSpy"), ("AppData", spyer.appdata)],
-            )
-        )
         if spyee is None:
-            self.hangup(spyer, 16)
+            self.pbx.next(spyer)
             return
         self.emit(snap.spy("ChanSpyStart", spyer, spyee))
 
@@ -511,20 +558,35 @@ class Switch:
             if spyer.alive and spyee is not None:
                 self.emit(snap.spy("ChanSpyStop", spyer, spyee))
                 if not spyee.alive:
-                    self.hangup(spyer, 16)
+                    self.pbx.next(spyer)  # E: ChanSpy returns when the spied channel ends
 
         spyee.on_hangup.append(stop)
         spyer.on_hangup.append(stop)
 
-    def redirect(self, ch: SimChannel, context: str, exten: str) -> None:
+    def redirect(self, ch: SimChannel, context: str, exten: str, priority: int = 1) -> None:
         """Blind transfer: the channel leaves its bridge or AGI and continues elsewhere."""
+        agi = ch.agi
+        if agi is not None:
+            # The AGI's command answers first (Dial: 0 when bridged, -1 while ringing), then
+            # HANGUP; the channel runs the new context only once the script closes the
+            # socket (agi_caller.py calls enter then), as Asterisk does.
+            agi.redirected(context, exten, priority)
         for other in self.leave_bridge(ch):
             self.request_hangup(other, 16)
             self.hangup(other, 16)
-        if ch.agi is not None:
-            ch.agi.redirected()
-            ch.agi = None
-        self.enter(ch, context, exten)
+        if agi is None:
+            self.enter(ch, context, exten, priority)
+
+    def agi_ended(self, ch: SimChannel, status: str) -> None:
+        """The AGI application returned with AGISTATUS ``status`` (SUCCESS or FAILURE; with
+        HANGUP or after a Redirect agi_caller.py does not call this): the dialplan goes on
+        after AGI() (the generated contexts hang up, or play the fallback when ccboxd never
+        took the session)."""
+        ch.variables["AGISTATUS"] = status
+        if status == "HANGUP":
+            self.pbx.end(ch)
+        else:
+            self.pbx.next(ch)
 
     def show_channels(self, action_id: str) -> list[Headers]:
         now = self.clock.seconds()
@@ -541,14 +603,19 @@ class Switch:
         ]
 
 
+def _worst(statuses: list[str]) -> str:
+    """Dial's DIALSTATUS over several devices: the most telling failure."""
+    for status in ("CANCEL", "BUSY", "NOANSWER", "CONGESTION", "CHANUNAVAIL"):
+        if status in statuses:
+            return status
+    return statuses[0] if statuses else "CHANUNAVAIL"
+
+
 def _device_of(channel: str) -> str:
-    """``PJSIP/1001`` or ``Local/1001@ccbox-agents`` -> the device the switch rings."""
+    """Originate's Channel -> the dial target the switch rings (a Local channel is rung as
+    the device ``Local/<exten>@<context>``, named ``...-<8 hex>;1`` as Asterisk names it)."""
     if channel.startswith("Local/"):
-        exten, _, context = channel[6:].partition("@")
-        context = context.split("/")[0]
-        if context == "ccbox-outbound":
-            return f"DAHDI/g0/{exten}"
-        return f"PJSIP/{exten}"
+        return channel
     return channel.split("-")[0] if re.match(r"^[A-Za-z]+/.*-[0-9a-f]+$", channel) else channel
 
 

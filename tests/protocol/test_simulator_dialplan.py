@@ -1,0 +1,447 @@
+"""The simulator routes by the dialplan as Asterisk does: Originate, Redirect, Dial's hangup
+causes, channel names, uniqueids and Atxfer, each held to the traces' facts."""
+
+from __future__ import annotations
+
+import pytest
+from twisted.internet.task import Clock
+
+from drivers.asterisk.ami.codec import Message
+from drivers.asterisk.dialplan import parse
+from drivers.asterisk.simulator.pbx import Unsupported
+from drivers.asterisk.simulator.switch import Device, SimChannel, Switch
+from tests.support.sim_rig import Rig, trace_messages
+
+# The contexts of originate-unknown-extension.trace / dialplan-patterns.txt.
+PATTERNS = parse(
+    "[trace-pat-xdot]\nexten => _X.,1,NoOp()\n[trace-pat-xbang]\nexten => _X!,1,NoOp()\n"
+)
+
+
+def originate(rig: Rig, action_id: str, context: str, exten: str, **extra: str) -> None:
+    headers = {
+        "Channel": "Local/1001@agent-phones",
+        "Context": context,
+        "Exten": exten,
+        "Priority": "1",
+        "CallerID": '"Zhang San" <13800138000>',
+        "Async": "true",
+        "Timeout": "10000",
+        **extra,
+    }
+    rig.send(
+        f"Action: Originate\r\nActionID: {action_id}\r\n"
+        + "\r\n".join(f"{k}: {v}" for k, v in headers.items())
+    )
+
+
+def run(rig: Rig, seconds: float) -> None:
+    """Time passes in small steps (a Clock schedules what a step starts from its end)."""
+    for _ in range(round(seconds * 10)):
+        rig.clock.advance(0.1)
+
+
+def as_dicts(messages: list[Message], action_id: str) -> list[dict[str, str]]:
+    return [m.as_dict() for m in messages if m.action_id == action_id and m.response]
+
+
+# ---- Originate ------------------------------------------------------------------------------
+
+
+def test_originate_into_a_missing_extension_or_context_fails_at_once_as_in_the_trace() -> None:
+    rig = Rig(dialplan=PATTERNS)
+    expected = [m for m in trace_messages("originate-unknown-extension") if m.response]
+    for action in trace_messages("originate-unknown-extension", ">")[:4]:  # a2..a5
+        rig.send("\r\n".join(f"{k}: {v}" for k, v in action.headers))
+    run(rig, 15)
+    ours = rig.read()
+    assert [m.as_dict() for m in ours] == [m.as_dict() for m in expected[:4]]
+    assert {m["Message"] for m in ours} == {"Extension does not exist."}
+    assert rig.switch.channels == {} and rig.switch.events_emitted == 0  # no channel, no event
+
+
+def test_originate_into_matching_patterns_is_queued_and_answered_as_in_the_trace() -> None:
+    rig = Rig(dialplan=PATTERNS, devices={"Local/1001@agent-phones": Device(ring_s=1.0)})
+    originate(rig, "a6", "trace-pat-xdot", "12")
+    originate(rig, "a7", "trace-pat-xbang", "1")
+    assert [m.as_dict() for m in rig.read() if m.response] == [
+        {"Response": "Success", "ActionID": a, "Message": "Originate successfully queued"}
+        for a in ("a6", "a7")
+    ]
+    run(rig, 2)
+    responses = {m.action_id: m for m in rig.events("OriginateResponse")}
+    trace = next(
+        m
+        for m in trace_messages("originate-unknown-extension")
+        if m.event == "OriginateResponse" and m.action_id == "a6"
+    )
+    for action_id in ("a6", "a7"):
+        assert [k for k, _ in responses[action_id].headers] == [k for k, _ in trace.headers]
+        assert (responses[action_id]["Response"], responses[action_id]["Reason"]) == (
+            "Success",
+            "4",
+        )
+        # The leg handed back is ;1 of the Local channel, as Asterisk names it.
+        assert responses[action_id]["Channel"].startswith("Local/1001@agent-phones-")
+        assert responses[action_id]["Channel"].endswith(";1")
+    # Each ran only NoOp(): its dialplan ended, Hangup Cause 0 (Unknown).
+    assert [(m["Exten"], m["Application"]) for m in rig.events("Newexten")] == [
+        ("12", "NoOp"),
+        ("1", "NoOp"),
+    ]
+    assert [(m["Cause"], m["Cause-txt"]) for m in rig.events("Hangup")] == [("0", "Unknown")] * 2
+    assert [m["Cause"] for m in rig.events("SoftHangupRequest")] == ["16", "16"]
+    assert rig.switch.channels == {}
+
+
+def test_callback_into_exten_1_needs_a_pattern_that_takes_one_character() -> None:
+    # The generated dialplan of an older ccbox had _X. in ccbox-callback: callback 1 failed.
+    old = parse("[ccbox-callback]\nexten => _X.,1,AGI(agi://127.0.0.1:4573/callback,${EXTEN})\n")
+    rig = Rig(dialplan=old)
+    originate(rig, "c1", "ccbox-callback", "1", Channel="PJSIP/1001")
+    originate(rig, "c2", "ccbox-callback", "12", Channel="PJSIP/1001")
+    assert [m["Response"] for m in rig.read() if m.response] == ["Error", "Success"]
+    # The generated dialplan of today takes 1 (and the default rig loads it).
+    rig = Rig()
+    originate(rig, "c3", "ccbox-callback", "1", Channel="PJSIP/1001")
+    assert as_dicts(rig.read(), "c3")[0]["Response"] == "Success"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"Channel": ""}, "Channel not specified"),
+        ({"Priority": "nolabel"}, "Invalid priority"),
+        ({"Timeout": "soon"}, "Invalid timeout"),
+        ({"Channel": "PJSIP1001"}, "Invalid channel"),
+        ({"Exten": "1"}, "Extension does not exist."),
+        ({"Context": "trace-no-such-context"}, "Extension does not exist."),
+    ],
+)
+def test_originate_checks_in_managers_order(extra: dict[str, str], message: str) -> None:
+    rig = Rig(dialplan=PATTERNS)
+    originate(rig, "o1", "trace-pat-xdot", "12", **extra)
+    assert as_dicts(rig.read(), "o1") == [
+        {"Response": "Error", "ActionID": "o1", "Message": message}
+    ]
+    assert rig.switch.channels == {}
+
+
+def test_an_application_the_simulator_lacks_is_refused_by_name_not_pretended() -> None:
+    plan = parse(
+        "[q]\nexten => 1,1,Answer()\n same => n,Queue(support)\n"
+        "[g]\nexten => 1,1,Answer()\n same => n,Goto(q,1,2)\n"
+    )
+    rig = Rig(dialplan=plan, devices={"PJSIP/1001": Device(ring_s=1.0)})
+    originate(rig, "q1", "q", "1", Channel="PJSIP/1001")
+    [refused] = as_dicts(rig.read(), "q1")
+    assert refused["Response"] == "Error" and "Queue" in refused["Message"]
+    assert rig.switch.channels == {}
+    # Reached through a Goto at run time: the channel is hung up and the refusal kept.
+    originate(rig, "g1", "g", "1", Channel="PJSIP/1001")
+    run(rig, 2)
+    assert rig.switch.pbx.refusals and "Queue" in rig.switch.pbx.refusals[0]
+    assert rig.switch.channels == {}
+    assert [m["Application"] for m in rig.events("Newexten")] == ["Answer", "Goto"]
+
+
+# ---- Redirect ---------------------------------------------------------------------------------
+
+
+def parked_channel(rig: Rig) -> SimChannel:
+    """A channel waiting in a dialplan Wait (no AGI, no bridge)."""
+    ch = rig.switch.new_channel("PJSIP/1005-0000000f", state=6, context="x", exten="1")
+    rig.switch.pbx.dialplan.contexts.update(parse("[hold]\nexten => 1,1,Wait(600)\n").contexts)
+    rig.switch.enter(ch, "hold", "1")
+    return ch
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ("Context: ccbox-transfer-queue\r\nExten: 7\r\nPriority: 1", "Channel not specified"),
+        ("Channel: {ch}\r\nExten: 7\r\nPriority: 1", "Context not specified"),
+        ("Channel: {ch}\r\nContext: ccbox-transfer-queue\r\nPriority: 1", "Exten not specified"),
+        ("Channel: {ch}\r\nContext: ccbox-transfer-queue\r\nExten: 7", "Priority not specified"),
+        (
+            "Channel: {ch}\r\nContext: ccbox-transfer-queue\r\nExten: 7\r\nPriority: x",
+            "Priority is invalid",
+        ),
+        (
+            "Channel: PJSIP/9-1\r\nContext: ccbox-transfer-queue\r\nExten: 7\r\nPriority: 1",
+            "Channel does not exist: PJSIP/9-1",
+        ),
+    ],
+)
+def test_redirect_refusals_are_managers(headers: str, message: str) -> None:
+    rig = Rig()
+    ch = parked_channel(rig)
+    rig.send("Action: Redirect\r\nActionID: r1\r\n" + headers.format(ch=ch.name))
+    assert as_dicts(rig.read(), "r1") == [
+        {"Response": "Error", "ActionID": "r1", "Message": message}
+    ]
+    assert ch.alive and ch.context == "hold"
+
+
+def test_redirect_into_a_missing_extension_succeeds_then_the_channel_hangs_up() -> None:
+    rig = Rig(dialplan=PATTERNS)
+    ch = parked_channel(rig)
+    rig.read()
+    rig.send(
+        f"Action: Redirect\r\nActionID: r2\r\nChannel: {ch.name}\r\n"
+        "Context: trace-pat-xdot\r\nExten: 1\r\nPriority: 1"
+    )
+    # manager.c checks no extension: the answer is a success...
+    assert as_dicts(rig.read(), "r2") == [
+        {"Response": "Success", "ActionID": "r2", "Message": "Redirect successful"}
+    ]
+    # ...and the channel, sent to an invalid extension with no 'i', ends its dialplan.
+    assert not ch.alive
+    assert [m["Cause"] for m in rig.events("SoftHangupRequest")] == ["16"]
+    assert [m["Cause"] for m in rig.events("Hangup")] == ["0"]
+
+
+def test_redirect_to_an_invalid_extension_goes_to_i_when_the_context_has_one() -> None:
+    plan = parse("[t]\nexten => 5,1,NoOp()\nexten => i,1,Wait(60)\n")
+    rig = Rig(dialplan=plan)
+    ch = parked_channel(rig)
+    rig.send(
+        f"Action: Redirect\r\nActionID: r3\r\nChannel: {ch.name}\r\n"
+        "Context: t\r\nExten: 42\r\nPriority: 1"
+    )
+    assert as_dicts(rig.read(), "r3")[0]["Response"] == "Success"
+    assert ch.alive and (ch.exten, ch.application) == ("i", "Wait")
+    assert ch.variables["INVALID_EXTEN"] == "42"
+
+
+def test_redirect_into_a_matching_extension_runs_it() -> None:
+    started: list[tuple[str, str, str]] = []
+    rig = Rig()
+    rig.switch.agi_starter = lambda ch, script, exten: started.append((ch.name, script, exten))
+    ch = parked_channel(rig)
+    rig.send(
+        f"Action: Redirect\r\nActionID: r4\r\nChannel: {ch.name}\r\n"
+        "Context: ccbox-transfer-queue\r\nExten: 1\r\nPriority: 1"
+    )
+    assert as_dicts(rig.read(), "r4")[0]["Message"] == "Redirect successful"
+    assert started == [(ch.name, "transfer-queue", "1")]
+    assert ch.agi_arg == "1" and ch.application == "AGI"
+
+
+# ---- the dialplan after AGI ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("mark", "fallback"), [("1", False), ("", True)])
+def test_after_agi_the_generated_dialplan_plays_the_fallback_only_without_ccboxd(
+    mark: str, fallback: bool
+) -> None:
+    rig = Rig()
+    ch = rig.switch.trunk_call("13800138000", "Zhang San", "4008001234")
+    assert ch.application == "AGI" and ch.context == "ccbox-inbound"
+    if mark:
+        ch.variables["CCBOX_AGI"] = mark  # ccboxd's first command in every session
+    rig.switch.agi_ended(ch, "FAILURE")  # a missing sound made it FAILURE: no matter
+    apps = [m["Application"] for m in rig.events("Newexten")]
+    assert ("Playback" in apps) is fallback
+    assert not ch.alive
+
+
+def test_a_trunk_call_into_a_missing_extension_is_refused() -> None:
+    rig = Rig(dialplan=PATTERNS)
+    with pytest.raises(Unsupported, match="does not exist"):
+        rig.switch.trunk_call("13800138000", "Zhang San", "4008001234")
+    assert rig.switch.channels == {}
+
+
+# ---- Dial from the dialplan: hangup causes and names -------------------------------------------
+
+LAB_AGENTS = parse("[ccbox-agents]\nexten => _X!,1,Dial(IAX2/${EXTEN},30)\n same => n,Hangup()\n")
+
+
+def agent_call(rig: Rig, exten: str) -> None:
+    """Originate a channel into [ccbox-agents] (the lab's Dial(IAX2/${EXTEN},30))."""
+    originate(rig, "d1", "ccbox-agents", exten, Channel="PJSIP/2001")
+    run(rig, 1.5)  # PJSIP/2001 answers; the dialplan dials the agent
+
+
+def dial_ends(rig: Rig) -> list[Message]:
+    """DialEnd of the dialplan's Dial (not of the Originate that placed the call)."""
+    return [m for m in rig.events("DialEnd") if "Channel" in m]
+
+
+def leg_events(rig: Rig, prefix: str) -> list[tuple[str, str | None]]:
+    return [
+        (m.event or "", m.get("Cause"))
+        for m in rig.events()
+        if (m.get("Channel") or "").startswith(prefix)
+        and m.event in ("HangupRequest", "SoftHangupRequest", "Hangup")
+    ]
+
+
+def test_busy_agent_17_on_its_leg_and_on_the_callers_later_hangup() -> None:
+    rig = Rig(dialplan=LAB_AGENTS, devices={"PJSIP/2001": Device(), "IAX2/1003": Device(busy=True)})
+    agent_call(rig, "1003")
+    [end] = dial_ends(rig)
+    assert end["DialStatus"] == "BUSY" and end["DestChannelStateDesc"] == "Ringing"
+    assert leg_events(rig, "IAX2/1003-") == [("HangupRequest", "17"), ("Hangup", "17")]
+    # Hangup() after the Dial: the soft hangup says 16, the Hangup the cause Dial left (17).
+    assert leg_events(rig, "PJSIP/2001-") == [("SoftHangupRequest", "16"), ("Hangup", "17")]
+    assert [m["Cause-txt"] for m in rig.events("Hangup")] == ["User busy", "User busy"]
+
+
+def test_no_answer_request_without_cause_and_hangup_0() -> None:
+    rig = Rig(dialplan=LAB_AGENTS, devices={"IAX2/1002": Device(answers=False)})
+    agent_call(rig, "1002")
+    run(rig, 31)
+    assert dial_ends(rig)[0]["DialStatus"] == "NOANSWER"
+    assert leg_events(rig, "IAX2/1002-") == [("HangupRequest", None), ("Hangup", "0")]
+    assert leg_events(rig, "PJSIP/2001-") == [("SoftHangupRequest", "16"), ("Hangup", "0")]
+
+
+def test_unavailable_peer_no_channel_no_dial_events_cause_20() -> None:
+    rig = Rig(dialplan=LAB_AGENTS, devices={"IAX2/1999": Device(unavailable=True)})
+    agent_call(rig, "1999")
+    assert dial_ends(rig) == [] and [m for m in rig.events("DialBegin") if "Channel" in m] == []
+    assert not [m for m in rig.events("Newchannel") if m["Channel"].startswith("IAX2/")]
+    [hangup] = rig.events("Hangup")
+    assert (hangup["Cause"], hangup["Cause-txt"]) == ("20", "Subscriber absent")
+
+
+def test_answered_agent_who_hangs_up_ends_the_call_with_16() -> None:
+    rig = Rig(dialplan=LAB_AGENTS, devices={"IAX2/1004": Device(ring_s=1.0, talk_s=3.0)})
+    agent_call(rig, "1004")
+    run(rig, 10)
+    assert leg_events(rig, "IAX2/1004-") == [("HangupRequest", "16"), ("Hangup", "16")]
+    assert leg_events(rig, "PJSIP/2001-") == [("SoftHangupRequest", "16"), ("Hangup", "16")]
+    assert rig.switch.channels == {}
+
+
+def test_channel_names_and_dial_strings_as_device_channel_names_shows() -> None:
+    plan = parse(
+        "[ccbox-agents]\nexten => _X!,1,Dial(IAX2/${EXTEN},30)\n"
+        "[phones]\nexten => _X!,1,Dial(Local/${EXTEN}@agent-phones/n,30)\n"
+    )
+    rig = Rig(dialplan=plan, devices={"IAX2/1001": Device(), "Local/1001@agent-phones": Device()})
+    agent_call(rig, "1001")
+    originate(rig, "d2", "phones", "1001", Channel="PJSIP/2002")
+    run(rig, 3)
+    begins = [m for m in rig.events("DialBegin") if "Channel" in m]  # from a channel's Dial
+    iax, local = begins
+    assert iax["DialString"] == "1001"
+    assert iax["DestChannel"].startswith("IAX2/1001-")
+    assert iax["DestChannel"].rpartition("-")[2].isdigit()  # decimal, unpadded
+    assert not iax["DestChannel"].rpartition("-")[2].startswith("0")
+    assert local["DialString"] == "1001@agent-phones/n"
+    name = local["DestChannel"]
+    assert name.startswith("Local/1001@agent-phones-") and name.endswith(";1")
+    counter = name[len("Local/1001@agent-phones-") : -2]
+    assert len(counter) == 8 and int(counter, 16) >= 0
+    originated = [m for m in rig.events("DialBegin") if "Channel" not in m]
+    assert [m["DialString"] for m in originated] == ["2001", "2002"]
+
+
+# ---- uniqueids --------------------------------------------------------------------------------
+
+
+def test_uniqueids_come_from_the_clock_so_a_second_run_never_repeats_them() -> None:
+    def ids(now: float) -> list[str]:
+        clock = Clock()
+        clock.advance(now)
+        switch = Switch(clock)
+        return [switch.trunk_call("1", "", "4008001234").uniqueid for _ in range(3)]
+
+    first, second = ids(1796529944.5), ids(1796530100.2)
+    assert first == ["1796529944.1", "1796529944.2", "1796529944.3"]
+    assert second[0].startswith("1796530100.")
+    assert not set(first) & set(second)
+
+
+# ---- Atxfer ------------------------------------------------------------------------------------
+
+
+def bridged_pair(rig: Rig, features: set[str]) -> tuple[SimChannel, SimChannel]:
+    caller = rig.switch.new_channel("DAHDI/1-1", state=6, context="ccbox-inbound", exten="1")
+    agent = rig.switch.new_channel("IAX2/1004-8448", state=6, context="", exten="1")
+    agent.features |= features
+    rig.switch.bridge(caller, agent)
+    rig.read()
+    return caller, agent
+
+
+def test_atxfer_without_t_is_queued_and_the_digits_reach_the_caller_as_in_the_trace() -> None:
+    rig = Rig()
+    caller, agent = bridged_pair(rig, set())
+    sent = [
+        a for a in trace_messages("atxfer-without-t-option", ">") if a.get("Action") == "Atxfer"
+    ]
+    [action] = sent
+    rig.send("\r\n".join(f"{k}: {v}" for k, v in action.headers))
+    run(rig, 2)
+    theirs = [m for m in trace_messages("atxfer-without-t-option") if m.action_id == "a7"]
+    rig.read()
+    assert as_dicts(rig.messages, "a7") == [m.as_dict() for m in theirs]
+    [varset] = rig.events("VarSet")
+    assert (varset["Variable"], varset["Value"]) == ("TRANSFER_CONTEXT", "ccbox-agents")
+    received = [m["Digit"] for m in rig.events("DTMFEnd") if m["Channel"] == agent.name]
+    sent_to_caller = [
+        (m.event, m["Digit"], m["Direction"])
+        for m in rig.events()
+        if m.event in ("DTMFBegin", "DTMFEnd") and m["Channel"] == caller.name
+    ]
+    assert received == list("*21001")
+    assert [d for e, d, _ in sent_to_caller if e == "DTMFEnd"] == list("*21001")
+    assert {direction for *_, direction in sent_to_caller} == {"Sent"}
+    trace_end = next(
+        m
+        for m in trace_messages("atxfer-without-t-option")
+        if m.event == "DTMFEnd" and m["Direction"] == "Sent"
+    )
+    ours_end = next(m for m in rig.events("DTMFEnd") if m["Direction"] == "Sent")
+    assert [k for k, _ in ours_end.headers] == [k for k, _ in trace_end.headers]
+    # nothing was transferred: same bridge, no new channel, no AttendedTransfer
+    assert caller.bridge is agent.bridge is not None
+    assert rig.events("AttendedTransfer") == [] and len(rig.events("Newchannel")) == 2
+
+
+def test_atxfer_with_t_is_refused_naming_what_the_simulator_lacks() -> None:
+    rig = Rig()
+    _caller, agent = bridged_pair(rig, {"t"})
+    rig.send(f"Action: Atxfer\r\nActionID: x1\r\nChannel: {agent.name}\r\nExten: 1001")
+    [answer] = as_dicts(rig.read(), "x1")
+    assert answer["Response"] == "Error"
+    assert "attended transfer" in answer["Message"] and "not modelled" in answer["Message"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ("Exten: 1001", "No channel specified"),
+        ("Channel: IAX2/1004-8448", "No extension specified"),
+        ("Channel: IAX2/9-1\r\nExten: 1", "Channel specified does not exist"),
+    ],
+)
+def test_atxfer_refusals_are_managers(headers: str, message: str) -> None:
+    rig = Rig()
+    bridged_pair(rig, set())
+    rig.send(f"Action: Atxfer\r\nActionID: x2\r\n{headers}")
+    assert as_dicts(rig.read(), "x2") == [
+        {"Response": "Error", "ActionID": "x2", "Message": message}
+    ]
+
+
+def test_supervisor_spy_runs_through_the_generated_dialplan() -> None:
+    rig = Rig(devices={"PJSIP/2001": Device(ring_s=1.0)})
+    _caller, agent = bridged_pair(rig, set())
+    rig.send(
+        "Action: Originate\r\nActionID: s1\r\nChannel: PJSIP/2001\r\nContext: ccbox-supervise\r\n"
+        "Exten: barge\r\nPriority: 1\r\nAsync: true\r\n"
+        f"Variable: CCBOX_SPY_TARGET={agent.name}"
+    )
+    run(rig, 2)
+    assert [(m["Application"], m["AppData"]) for m in rig.events("Newexten")] == [
+        ("Answer", ""),
+        ("ChanSpy", f"{agent.name},qEuB"),
+    ]
+    assert rig.events("ChanSpyStart")[0]["SpyeeChannel"] == agent.name
+    rig.switch.hangup(agent, 16)
+    assert rig.events("ChanSpyStop") and rig.switch.channels.keys() == {_caller.uniqueid}
