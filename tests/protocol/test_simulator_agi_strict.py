@@ -429,6 +429,27 @@ def test_a_redirect_while_bridged_answers_zero() -> None:
     assert rig.read() == ["HANGUP"]
 
 
+def test_dial_goes_on_when_the_script_goes_away() -> None:
+    """ccboxd closes the socket while Dial rings (a restart): Dial goes on; when it returns,
+    the AGI ends (AGISTATUS, the dialplan after AGI); a caller may still leave before."""
+    rig = Rig(devices={"PJSIP/1001": Device(ring_s=2.0, talk_s=5.0)})
+    rig.send('EXEC Dial "PJSIP/1001,20"')
+    rig.call.connectionLost()  # the script is gone, no close handshake
+    assert rig.call.finished.called and rig.agistatus() == []
+    rig.advance(2.0)
+    assert rig.named("BridgeEnter")  # the agent answered all the same
+    rig.advance(5.0)
+    assert rig.agistatus() == ["SUCCESS"] and rig.ended == ["SUCCESS"]
+    assert not rig.channel.alive  # the generated dialplan hangs up after AGI
+
+    gone = Rig(CallerScript(patience_s=3.0), devices={"PJSIP/1001": Device(answers=False)})
+    gone.send('EXEC Dial "PJSIP/1001,20"')
+    gone.call.connectionLost()
+    gone.advance(3.0)
+    assert gone.agistatus() == ["HANGUP"] and not gone.channel.alive
+    assert [e["DialStatus"] for e in gone.named("DialEnd")] == ["CANCEL"]
+
+
 def test_dial_options_t_and_T_give_the_legs_their_features() -> None:
     rig = Rig(devices={"PJSIP/1004": Device()})
     agent = _answered_dial(rig, "PJSIP/1004,20,tH")

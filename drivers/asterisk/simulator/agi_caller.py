@@ -261,17 +261,23 @@ class SimulatedCall(LineOnlyReceiver):
 
     def connectionLost(self, reason: Any = None) -> None:
         self._closing = True
-        for call in (self._pending, self._patience, self._hangup_line):
+        for call in (self._pending, self._hangup_line):
             if call is not None and call.active():
                 call.cancel()
         if self.channel.agi is self:
             self.channel.agi = None
             if self._busy and self.channel.application == "Dial" and not self.hung_up:
-                # Asterisk's Dial goes on without the AGI (ccboxd restarting): the channel
-                # hangs up when Dial returns and the dialplan has nothing more.
+                # Asterisk's Dial goes on without the script (ccboxd restarting): when Dial
+                # returns the AGI ends and the dialplan goes on; the caller may still leave.
                 self._orphaned = True
-            else:
-                self._agi_returned()
+                self._finish()
+                return
+            self._agi_returned()
+        if self._patience is not None and self._patience.active():
+            self._patience.cancel()
+        self._finish()
+
+    def _finish(self) -> None:
         if not self.finished.called:
             self.finished.callback(self.outcome)
 
@@ -381,6 +387,10 @@ class SimulatedCall(LineOnlyReceiver):
             self.status = "HANGUP"
         if cancel_dial:
             self._cancel_dial()
+        if self._busy and self._orphaned:
+            self._busy = False
+            self._agi_returned()  # nobody to tell: the AGI ends (AGISTATUS HANGUP)
+            return
         if self._busy:
             if self._pending is not None and self._pending.active():
                 self._pending.cancel()
@@ -540,9 +550,10 @@ class SimulatedCall(LineOnlyReceiver):
     def _reply(self, text: str) -> None:
         """The reply of the command in progress (once: a hangup may have answered it)."""
         if self._busy and self._orphaned:
+            # Dial returned to an AGI whose script has gone: the AGI ends (its socket is
+            # closed) and the dialplan goes on after AGI(), as for any script that closed.
             self._busy = False
-            if self.channel.alive:
-                self.switch.hangup(self.channel, 16)
+            self._agi_returned()
             return
         if self._busy:
             self._busy = False
