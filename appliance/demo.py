@@ -244,6 +244,7 @@ def main(
             agi_host=config.fastagi.bind,
             agi_port=config.fastagi.port,
             default_device=RandomDevice(ring_s=2.0, mean_talk_s=30.0),
+            sounds_dir=install_sounds(config.data_dir),
         )
         # The switch is up before ccboxd starts, as Asterisk would be on a box.
         reactor.callWhenRunning(_start_switch, reactor, sim)
@@ -276,6 +277,25 @@ def main(
     if report == "json":
         print(json.dumps(result), flush=True)
     return code if code else (0 if result["daemon"] == "ok" else 1)
+
+
+def install_sounds(data_dir: Path) -> Path:
+    """ccbox's system sounds for the simulated switch's sounds folder, made as `ccbox
+    asterisk-config` makes them for a real Asterisk (espeak-ng, cached under the data
+    directory: a second demo only copies them). Without espeak-ng the demo still runs and
+    the switch answers STREAM FILE of them as Asterisk answers a missing sound."""
+    from ivr import system_sounds, tts
+
+    dest = data_dir / "asterisk-sounds"
+    try:
+        paths = system_sounds.install_system_sounds(
+            dest, cache_dir=data_dir / "cache" / "system-sounds"
+        )
+    except (tts.TTSError, OSError) as exc:
+        print(f"ccbox demo: no system sounds ({exc}): callers hear nothing there", file=sys.stderr)
+    else:
+        print(f"ccbox demo: {len(paths)} system sounds in {dest}", flush=True)
+    return dest
 
 
 def _sample_center_caller(rng: Any, n: int) -> Any:
