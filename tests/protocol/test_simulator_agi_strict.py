@@ -576,3 +576,34 @@ def test_agi_exec_end_of_a_dial_the_agent_ended(options: str, result: str) -> No
     _answered_dial(rig, f"PJSIP/1007,20{options}")
     rig.advance(3)
     assert _exec_ends(rig)[-1] == (f'EXEC Dial "PJSIP/1007,20{options}"', "200", result)
+
+
+# ---- the header ---------------------------------------------------------------------------
+
+
+def _header(call: SimulatedCall) -> dict[str, str]:
+    transport = StringTransport()
+    call.makeConnection(transport)
+    lines = transport.value().decode().split("\n")
+    assert lines[-2:] == ["", ""]  # the blank line ends it
+    return dict(line.split(": ", 1) for line in lines[:-2])
+
+
+def test_the_header_carries_the_agi_steps_priority_and_only_the_arguments_given() -> None:
+    """agi_priority is where AGI() is in the dialplan; AGI(agi://host/voicemail) without
+    arguments sends no agi_arg_1 (redirect-during-dial: agi_priority 1, agi_arg_1 7)."""
+    clock = Clock()
+    switch = Switch(clock, sounds=SoundLibrary())
+    inbound = _header(SimulatedCall(clock, CallerScript(dialed="4008001234"), switch=switch))
+    step = switch.dialplan.find("ccbox-inbound", "4008001234", int(inbound["agi_priority"]))
+    assert step is not None and step.step.app == "AGI"
+    assert inbound["agi_arg_1"] == "4008001234" and inbound["agi_context"] == "ccbox-inbound"
+    phone = switch.phone_call("PJSIP/1001", "*98")
+    voicemail = _header(SimulatedCall(clock, CallerScript(), "voicemail", switch, phone))
+    assert "agi_arg_1" not in voicemail and voicemail["agi_network_script"] == "voicemail"
+    login = _header(
+        SimulatedCall(
+            clock, CallerScript(), "agent", switch, switch.phone_call("PJSIP/1001", "*71")
+        )
+    )
+    assert login["agi_arg_1"] == "login"

@@ -239,12 +239,13 @@ class SimulatedCall(LineOnlyReceiver):
             "rdnis": "unknown",
             "context": ch.context,
             "extension": ch.exten,
-            "priority": "2",
+            "priority": str(ch.priority),  # the AGI step's (the dialplan put it there)
             "enhanced": "0.0",
             "accountcode": "",
             "threadid": "140504281466560",
-            "arg_1": ch.agi_arg or ch.exten,
         }
+        if ch.agi_arg:  # AGI(agi://host/script) without arguments sends no agi_arg_1
+            header["arg_1"] = ch.agi_arg
         lines = "".join(f"agi_{k}: {v}\n" for k, v in header.items()) + "\n"
         cast(Any, self.transport).write(lines.encode())
         if s.patience_s is not None:
