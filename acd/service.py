@@ -28,13 +28,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from twisted.application import service
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from acd import agent_state as st
+from acd import invariants
 from acd.day_rollover import DayRollover
 from acd.route import Router, strategy_code
 from acd.stats import AgentStats, QueueStats, QueueStatsChanged
+from acd.switch_link import TransferFailed
 from appliance.db.acd_store import ACDQueue, CallbackRow
 from drivers.asterisk.callmodel import ChannelHungUp, DialEnded, OriginateResult
 from drivers.asterisk.device_names import BadDevice, device_key, device_of_channel
@@ -213,10 +215,19 @@ class ACD(service.Service):
     name = "acd"
 
     def __init__(
-        self, reactor: Any, db: DBConnector, bus: EventBus, *, daily_reset: bool = False
+        self,
+        reactor: Any,
+        db: DBConnector,
+        bus: EventBus,
+        *,
+        daily_reset: bool = False,
+        watch_s: float = 0.0,
     ) -> None:
         """``daily_reset``: the day's counters start again at local midnight (the daemon's
-        ACD; tests that run hours of virtual time keep one long day)."""
+        ACD; tests that run hours of virtual time keep one long day). ``watch_s``: every so
+        many seconds the agents' states are checked against the rules of acd/invariants.py
+        and an agent they contradict is freed (0: only when ``check_invariants`` is
+        called)."""
         self.reactor = reactor
         self.db = db
         self.bus = bus
@@ -243,6 +254,9 @@ class ACD(service.Service):
         self.callback_retry_s = 120.0
         self.callback_max_attempts = 3
         self.rollover = DayRollover(reactor, self.new_day) if daily_reset else None
+        self.watch_s = watch_s
+        self._watch: task.LoopingCall | None = None
+        self.released = 0  # agents the watch freed since start
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -251,7 +265,16 @@ class ACD(service.Service):
         d = defer.ensureDeferred(self._load())
         if self.rollover is not None:
             d.addCallback(lambda _: self.rollover.start() if self.rollover else None)
+        if self.watch_s > 0:
+            d.addCallback(lambda _: self._start_watch())
         return d
+
+    def _start_watch(self) -> None:
+        self._watch = task.LoopingCall(self.check_invariants)
+        self._watch.clock = self.reactor
+        self._watch.start(self.watch_s, now=False).addErrback(
+            lambda f: log.failure("the ACD's invariant watch stopped", f)
+        )
 
     def new_day(self) -> None:
         """Midnight: every queue's and agent's day counters start again; the callers
@@ -320,6 +343,8 @@ class ACD(service.Service):
         super().stopService()
         if self.rollover is not None:
             self.rollover.stop()
+        if self._watch is not None and self._watch.running:
+            self._watch.stop()
         for call in list(self.calls.values()):
             if call.timer is not None and call.timer.active():
                 call.timer.cancel()
@@ -327,6 +352,50 @@ class ACD(service.Service):
             if agent.wrapup_timer is not None and agent.wrapup_timer.active():
                 agent.wrapup_timer.cancel()
         return defer.DeferredList(list(self._writes)).addCallback(lambda _: None)
+
+    # ---- invariants -----------------------------------------------------------------------
+
+    def violations(self) -> list[invariants.Violation]:
+        """What the rules of acd/invariants.py find wrong now (nothing is changed)."""
+        has = self.switch.has_device_channel if self.switch is not None else None
+        return invariants.violations(self, self.reactor.seconds(), has)
+
+    def check_invariants(self) -> list[invariants.Violation]:
+        """Free every agent the rules contradict (logged, and the state change's reason
+        says which rule); returns what was found."""
+        found = self.violations()
+        for v in found:
+            log.warn("ACD invariant broken: {detail}: the agent is freed", detail=v.detail)
+            self._release(self.agents[v.agent_id], v.kind)
+        self.released += len(found)
+        return found
+
+    def release_agent(self, agent_id: int, reason: str = "released") -> None:
+        """A supervisor (or the agent) forces an agent out of ``ringing`` or ``on_call``
+        that the switch contradicts. Refused while the switch has a channel of the agent's
+        phone: that call is real (hang it up instead)."""
+        agent = self.agent(agent_id)
+        if agent.state not in (st.RINGING, st.ON_CALL):
+            raise ACDError(
+                f"agent {agent.number} is {agent.state.replace('_', ' ')}: nothing to release"
+            )
+        if self.switch is not None and self.switch.has_device_channel(agent.device):
+            raise ACDError(
+                f"the switch has a call on {agent.device}: agent {agent.number} is really "
+                "on it (hang the call up instead)"
+            )
+        self._release(agent, reason)
+
+    def _release(self, agent: Agent, reason: str) -> None:
+        call, agent.call = agent.call, None
+        if call is not None:
+            call.ringing = tuple(a for a in call.ringing if a is not agent)
+            if call.agent is agent:
+                call.agent = None
+        for uniqueid, other in list(self._reattached.items()):
+            if other is agent:
+                del self._reattached[uniqueid]
+        self._enter(agent, st.AVAILABLE, reason)
 
     # ---- agent state ----------------------------------------------------------------------
 
@@ -970,7 +1039,9 @@ class ACD(service.Service):
             if other.state != st.AVAILABLE:
                 raise ACDError(f"agent {other.number} is {other.state.replace('_', ' ')}")
             context, exten, what = "ccbox-transfer-agent", other.number, f"agent {other.number}"
-            direct = ("ccbox-agents", other.device.split("/")[-1])
+            phone = _device(other.device)
+            if not phone.startswith("Local/"):  # ccbox-agents dials <technology>/<exten>
+                direct = ("ccbox-agents", phone.split("/", 1)[1])
         elif kind == "extension":
             if not EXTENSION.match(target):
                 raise ACDError("an extension is 1-20 digits")
@@ -979,13 +1050,31 @@ class ACD(service.Service):
         else:
             raise ACDError("transfer to a queue, an agent or an extension")
         if attended:
+            if direct is None and kind == "agent":
+                raise ACDError(
+                    f"an attended transfer rings a phone: agent {target}'s device is a Local "
+                    "channel; transfer blind instead"
+                )
             if direct is None:
                 raise ACDError("an attended transfer goes to an agent or an extension")
             channel = self.switch.channel_of(agent.device)
             if channel is None:
                 raise ACDError(f"agent {agent.number}'s phone has no call on the switch")
             dial_context, dial_exten = direct
-            await self.switch.atxfer(channel, dial_context, dial_exten)
+            try:
+                completion = await self.switch.atxfer(channel, dial_context, dial_exten)
+            except TransferFailed as exc:
+                raise ACDError(str(exc)) from None
+            except Exception as exc:
+                raise ACDError(f"the switch refused the attended transfer: {exc}") from None
+            consulted = self.agent_by_number(target) if kind == "agent" else None
+            if consulted is not None and consulted.state == st.AVAILABLE:
+                # Its phone rings for the consult: no queue call may be offered meanwhile.
+                self._enter(consulted, st.ON_CALL, "consult")
+            else:
+                consulted = None
+            completion.addCallback(self._attended_over, agent, call, consulted)
+            completion.addErrback(lambda f: log.failure("attended transfer", f))
             return f"calling {what}: hang up to complete the transfer"
         if not call.channel:
             raise ACDError("the caller's channel is not known")
@@ -993,11 +1082,42 @@ class ACD(service.Service):
         self._transferred_from[call.uniqueid] = call.queue_id
         try:
             await self.switch.redirect(call.channel, context, exten)
-        except Exception:
+        except Exception as exc:
             call.transferred = False
             self._transferred_from.pop(call.uniqueid, None)
-            raise
+            if isinstance(exc, TransferFailed):
+                raise ACDError(f"not transferred to {what}: {exc}") from None
+            raise ACDError(f"not transferred to {what}: the switch refused: {exc}") from None
         return f"transferred to {what}"
+
+    def _attended_over(
+        self, done: bool, agent: Agent, call: QueuedCall, consulted: Agent | None
+    ) -> None:
+        """Asterisk's AttendedTransfer said Success (``done``): the transferring agent's
+        part of the call is over (wrap-up) and an agent it went to has the call; otherwise
+        the consult ended without a transfer and the agent called is free again."""
+        if not done:
+            if consulted is not None and consulted.state == st.ON_CALL and consulted.call is None:
+                self._enter(consulted, st.AVAILABLE, "consult ended")
+            return
+        log.info("agent {a}: attended transfer of call {c} done", a=agent.number, c=call.id)
+        call.transferred = True
+        now = self.reactor.seconds()
+        if agent.call is call and call.answered_at is not None:
+            talk = now - call.answered_at
+            agent.stats.handled += 1
+            agent.stats.talk_s += talk
+            self.stats[call.queue_id].talk_s += talk
+            agent.call = None
+            call.agent, call.answered_at = consulted, now
+            if consulted is not None:
+                consulted.call = call
+                self._enter(consulted, st.ON_CALL, "transferred in")
+            if agent.state == st.ON_CALL:
+                q = self.queues[call.queue_id]
+                self._enter(agent, st.WRAP_UP, "transferred")
+                agent.wrapup_timer = self.reactor.callLater(q.wrapup_s, self._wrapup_over, agent)
+            self._publish_stats(call.queue_id)
 
     def last_queue_of(self, uniqueid: str) -> int | None:
         """The queue a transferred caller came from (once: the entry is dropped)."""
@@ -1108,6 +1228,9 @@ class ACD(service.Service):
             staffed += sum(time_in.get(x, 0.0) for x in (st.AVAILABLE, st.RINGING))
         staffed += busy
         return {
+            # acd/invariants.py: agents freed by the watch, and what is wrong right now
+            "agents_released": self.released,
+            "agent_violations": len(self.violations()),
             "calls_answered": answered,
             "calls_abandoned": sum(s.abandoned for s in qs),
             "service_level": round(sum(s.answered_in_sl for s in qs) / base, 4) if base else None,

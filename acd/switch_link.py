@@ -4,15 +4,38 @@ supervisor: ring a phone into ChanSpy (listen, whisper, barge) and hang up a stu
 
 ``SwitchLink`` is the interface the ACD holds; ``AMISwitch`` is it over the AMI client and
 the call model (every value goes through the allowlists of drivers/asterisk/ami/actions.py).
+
+A transfer reports what Asterisk did, not what it was asked. Asterisk answers a Redirect
+``Success`` even into an extension that does not exist (manager.c checks only the channel)
+and drops the caller there; it answers Atxfer ``Atxfer successfully queued`` even when the
+agent's leg has no transfer feature, and then only plays the digits to the caller
+(atxfer-without-t-option.trace). So an Atxfer counts once the consult call exists (the
+Newchannel of ``Local/<exten>@<context>``); its outcome is Asterisk's ``AttendedTransfer``
+event. A Redirect Asterisk refused is reported with Asterisk's reason.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from twisted.internet import defer
+from twisted.logger import Logger
 
 from drivers.asterisk.ami import actions
 from drivers.asterisk.ami.client import AMIClient
+from drivers.asterisk.ami.codec import Message
 from drivers.asterisk.callmodel import UP, CallModel
+from drivers.asterisk.device_names import device_key, device_of_channel
+
+log = Logger(namespace="ccbox.acd.switch")
+
+REDIRECT_CONFIRM_S = 15.0  # Asterisk runs the target once the old FastAGI session closes
+CONSULT_START_S = 8.0  # Atxfer: the digits, Asterisk's 3 s digit timeout, the call (3.5 s)
+
+
+class TransferFailed(Exception):
+    """The switch did not do the transfer (the message says what it did instead)."""
 
 
 class SwitchLink(Protocol):
@@ -24,12 +47,23 @@ class SwitchLink(Protocol):
         (OriginateResult on the bus) will carry."""
         ...
 
-    async def redirect(self, channel: str, context: str, exten: str) -> None: ...
+    async def redirect(self, channel: str, context: str, exten: str) -> None:
+        """Move ``channel`` to ``context``/``exten``; TransferFailed if the switch refused."""
+        ...
 
-    async def atxfer(self, channel: str, context: str, exten: str) -> None: ...
+    async def atxfer(self, channel: str, context: str, exten: str) -> defer.Deferred[bool]:
+        """Start an attended transfer from the agent's ``channel``; returns once the
+        consult call exists (TransferFailed if it never starts) with a Deferred that fires
+        True when Asterisk completes the transfer, False when the consult ends without."""
+        ...
 
     def channel_of(self, device: str) -> str | None:
         """The live, answered channel of a phone (``PJSIP/1001`` -> ``PJSIP/1001-0000002a``)."""
+        ...
+
+    def has_device_channel(self, device: str) -> bool | None:
+        """The switch has a live channel of ``device`` (any state); None when it cannot
+        tell (no AMI link, no call model)."""
         ...
 
     async def supervise(self, device: str, target_channel: str, mode: str) -> str:
@@ -40,10 +74,32 @@ class SwitchLink(Protocol):
     async def hangup(self, channel: str) -> None: ...
 
 
+@dataclass
+class _Watch:
+    """One transfer waiting for the switch to show what it did."""
+
+    started: defer.Deferred[None]
+    channel: str  # the channel redirected, or the agent's channel of an Atxfer
+    context: str
+    exten: str
+    done: defer.Deferred[bool] = field(default_factory=defer.Deferred)
+    consult: str = ""  # Atxfer: the consult call's Local ;1
+    timer: Any = None
+
+
 class AMISwitch:
-    def __init__(self, ami: AMIClient, model: CallModel) -> None:
+    # The AMI events the transfers are judged by (subscribed before the client starts).
+    EVENTS = ("Newexten", "Newchannel", "AttendedTransfer", "Hangup")
+
+    def __init__(self, ami: AMIClient, model: CallModel, clock: Any = None) -> None:
         self.ami = ami
         self.model = model
+        self.clock = clock if clock is not None else ami.reactor
+        self.redirect_confirm_s = REDIRECT_CONFIRM_S
+        self.consult_start_s = CONSULT_START_S
+        self._redirects: dict[str, _Watch] = {}  # channel name -> its Redirect
+        self._atxfers: dict[str, _Watch] = {}  # agent's channel name -> its Atxfer
+        ami.subscribe(self.EVENTS, self.handle)
 
     async def originate(
         self, device: str, context: str, exten: str, caller: tuple[str, str], timeout_s: float
@@ -56,10 +112,112 @@ class AMISwitch:
         return result.action_id
 
     async def redirect(self, channel: str, context: str, exten: str) -> None:
-        await actions.redirect(self.ami, channel, context, exten)
+        try:
+            await actions.redirect(self.ami, channel, context, exten)
+        except Exception as exc:
+            raise TransferFailed(f"the switch refused the transfer: {exc}") from exc
 
-    async def atxfer(self, channel: str, context: str, exten: str) -> None:
-        await actions.atxfer(self.ami, channel, exten, context)
+    async def atxfer(self, channel: str, context: str, exten: str) -> defer.Deferred[bool]:
+        if channel in self._atxfers:
+            raise TransferFailed(f"{channel} has an attended transfer under way already")
+        watch = _Watch(defer.Deferred(), channel, context, exten)
+        self._atxfers[channel] = watch
+        watch.timer = self.clock.callLater(
+            self.consult_start_s,
+            self._give_up,
+            self._atxfers,
+            watch,
+            f"the switch did not call {exten}@{context}: the agent's phone leg has no "
+            "transfer feature (Dial option t), so the digits went to the caller",
+        )
+        try:
+            await actions.atxfer(self.ami, channel, exten, context)
+        except Exception as exc:
+            self._drop(self._atxfers, watch)
+            raise TransferFailed(f"the switch refused the attended transfer: {exc}") from exc
+        await watch.started
+        return watch.done
+
+    # ---- what the switch did ---------------------------------------------------------------
+
+    def handle(self, msg: Message) -> None:
+        event = msg.event
+        if event == "Newexten":
+            watch = self._redirects.get(msg.get("Channel") or "")
+            if (
+                watch is not None
+                and not watch.started.called
+                and msg.get("Context") == watch.context
+                and (msg.get("Exten") or msg.get("Extension")) == watch.exten
+            ):
+                self._drop(self._redirects, watch)
+                watch.started.callback(None)
+        elif event == "Newchannel" and self._atxfers:
+            name = msg.get("Channel") or ""
+            if not name.endswith(";1"):
+                return
+            device = device_of_channel(name)
+            for watch in self._atxfers.values():
+                if not watch.started.called and device == f"Local/{watch.exten}@{watch.context}":
+                    self._cancel_timer(watch)
+                    watch.consult = name
+                    watch.started.callback(None)
+                    return
+        elif event == "AttendedTransfer":
+            watch = self._atxfers.get(msg.get("OrigTransfererChannel") or "")
+            if watch is not None and watch.started.called:
+                self._drop(self._atxfers, watch)
+                ok = msg.get("Result") == "Success"
+                if not ok:
+                    log.warn(
+                        "attended transfer from {ch}: {r}", ch=watch.channel, r=msg.get("Result")
+                    )
+                watch.done.callback(ok)
+        elif event == "Hangup":
+            self._hung_up(msg.get("Channel") or "")
+
+    def _hung_up(self, name: str) -> None:
+        watch = self._redirects.get(name)
+        if watch is not None:
+            self._drop(self._redirects, watch)
+            watch.started.errback(
+                TransferFailed(
+                    f"the switch dropped the caller: {watch.exten}@{watch.context} "
+                    "did not take the call (no such extension?)"
+                )
+            )
+        for watch in list(self._atxfers.values()):
+            if name not in (watch.channel, watch.consult):
+                continue
+            self._drop(self._atxfers, watch)
+            if not watch.started.called:
+                watch.started.errback(
+                    TransferFailed(
+                        f"{name} hung up before the switch called {watch.exten}@{watch.context}"
+                    )
+                )
+            else:
+                watch.done.callback(False)  # the consult ended without the transfer
+
+    def _give_up(self, watches: dict[str, _Watch], watch: _Watch, why: str) -> None:
+        watch.timer = None
+        if watches.get(watch.channel) is watch:
+            del watches[watch.channel]
+        if not watch.started.called:
+            watch.started.errback(TransferFailed(why))
+
+    def _drop(self, watches: dict[str, _Watch], watch: _Watch) -> None:
+        if watches.get(watch.channel) is watch:
+            del watches[watch.channel]
+        self._cancel_timer(watch)
+
+    @staticmethod
+    def _cancel_timer(watch: _Watch) -> None:
+        if watch.timer is not None and watch.timer.active():
+            watch.timer.cancel()
+        watch.timer = None
+
+    # ---- the rest ---------------------------------------------------------------------------
 
     async def supervise(self, device: str, target_channel: str, mode: str) -> str:
         result = await actions.supervise(self.ami, device, target_channel, mode)
@@ -69,8 +227,25 @@ class AMISwitch:
         await actions.hangup(self.ami, channel, 16)
 
     def channel_of(self, device: str) -> str | None:
-        prefix = device + "-"
-        for ch in self.model.channels.values():
-            if ch.name.startswith(prefix) and ch.state == UP and ch.hungup_at is None:
-                return ch.name
-        return None
+        """The leg Dial handed back (``;1`` for a Local device) when several are up."""
+        key = _key(device)
+        found = [
+            ch.name
+            for ch in self.model.channels.values()
+            if ch.state == UP and ch.hungup_at is None and device_of_channel(ch.name) == key
+        ]
+        return next((n for n in found if not n.endswith(";2")), found[0] if found else None)
+
+    def has_device_channel(self, device: str) -> bool | None:
+        key = _key(device)
+        return any(
+            ch.hungup_at is None and device_of_channel(ch.name) == key
+            for ch in self.model.channels.values()
+        )
+
+
+def _key(device: str) -> str:
+    try:
+        return device_key(device)
+    except ValueError:
+        return device

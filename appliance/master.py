@@ -68,7 +68,8 @@ class ApplianceMaster(service.MultiService):
         )
         self.db.setServiceParent(self)
         # The ACD loads agents and queues before the switch can send the first call.
-        self.acd = ACD(reactor, self.db, self.bus, daily_reset=True)
+        # watch_s: agents stuck ringing or on a call the switch does not have are freed.
+        self.acd = ACD(reactor, self.db, self.bus, daily_reset=True, watch_s=5.0)
         self.acd.setServiceParent(self)
         # Today's queue counters: restored before the first call, written as they move.
         DayCounters(reactor, self.acd).setServiceParent(self)

@@ -1,8 +1,11 @@
 """The ACD over the JSON API: an agent's state buttons and transfers, the supervisor's view.
 
 ``/api/acd/state``     GET: the agent's own state (a supervisor may name ``agent``);
-                       POST ``{"action": login|logout|pause|unpause|wrapup_done,
+                       POST ``{"action": login|logout|pause|unpause|wrapup_done|release,
                        "reason": ..., "agent": "1001"}`` (``agent`` for supervisors only).
+                       ``release`` frees an agent stuck ringing or on a call the switch
+                       does not have (refused while the switch has a channel of its phone);
+                       it is audited whoever asks.
 ``/api/acd/transfer``  POST ``{"kind": queue|agent|extension, "target": ..., "attended":
                        false}``: the agent's current call.
 ``/api/acd/snapshot``  GET (supervisor, admin): every queue and agent, live.
@@ -30,7 +33,7 @@ if TYPE_CHECKING:
     from acd.service import ACD
 
 log = Logger(namespace="ccbox.web.acd")
-ACTIONS = ("login", "logout", "pause", "unpause", "wrapup_done")
+ACTIONS = ("login", "logout", "pause", "unpause", "wrapup_done", "release")
 TRANSFER_KINDS = ("queue", "agent", "extension")
 SUPERVISING = ("admin", "supervisor")
 
@@ -113,11 +116,17 @@ class AcdApi:
             "pause": lambda: acd.pause(target.id, reason),
             "unpause": lambda: acd.unpause(target.id),
             "wrapup_done": lambda: acd.wrapup_done(target.id),
+            "release": lambda: acd.release_agent(target.id, "released"),
         }
+        before = target.state
         self._run(calls[action])
         if named:
             detail = {"reason": reason} if action == "pause" else {}
+            if action == "release":
+                detail = {"was": before}
             self._audit(action, target, detail)
+        elif action == "release":
+            audit_trail.record(self.ctx, "agent.release", f"agent:{target.number}", {"was": before})
         return self._as_json(target)
 
     @api(methods=("POST",))

@@ -7,6 +7,9 @@ hang up a call; every one audited.
                             ChanSpy on the agent's live call (409 when the agent is not on one)
 ``/api/supervisor/pause``   POST ``{"agent": "1001", "reason": "meeting"}``
 ``/api/supervisor/logout``  POST ``{"agent": "1001"}``
+``/api/supervisor/release`` POST ``{"agent": "1001"}``: free an agent stuck ringing or on a
+                            call the switch does not have (409 while the switch has a
+                            channel of the agent's phone: that call is real)
 ``/api/supervisor/move``    POST ``{"call_id": 12, "queue": "sales"}`` or ``{"call_id": 12,
                             "agent": "1002"}``: a waiting call to another queue (name or id),
                             or offered to one available agent
@@ -262,6 +265,16 @@ class SupervisorApi:
         before = agent.state
         self._on_reactor(self.acd.logout, agent.id)
         self._audit("logout", f"agent:{agent.number}", {"was": before})
+        return {"agent": agent.number, "state": agent.state}
+
+    @api(*SUPERVISING, methods=("POST",))
+    @cherrypy.tools.json_out()
+    def release(self) -> dict[str, Any]:
+        body = json_object()
+        agent = self._agent(_agent_number(body))
+        before = agent.state
+        self._on_reactor(self.acd.release_agent, agent.id, "released")
+        self._audit("release", f"agent:{agent.number}", {"was": before})
         return {"agent": agent.number, "state": agent.state}
 
     @api(*SUPERVISING, methods=("POST",))

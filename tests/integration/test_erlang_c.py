@@ -75,6 +75,10 @@ def test_measured_service_level_matches_erlang_c(db: DBConnector) -> None:
     nominal = AGENTS * OCCUPANCY
     result = center.run(CALLS, rate_per_s=nominal / MEAN_TALK_S, mean_talk_s=MEAN_TALK_S)
     assert result.abandoned == 0 and len(result.waits) == CALLS
+    # Hours of calls leave no agent ringing past its ring time or holding a call that
+    # ended (acd/invariants.py), and nobody needed freeing.
+    assert center.acd.violations() == [] and center.acd.released == 0
+    assert {a.state for a in center.acd.agents.values()} <= {"available", "wrap_up"}
     stats = center.acd.stats[queue_id]
     talk = stats.talk_s / stats.answered
     load = (CALLS - 1) / (result.last_arrival - result.first_arrival) * talk

@@ -11,9 +11,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from twisted.internet import defer
 
 from acd import agent_state as st
-from acd.service import ACD, CallbackAttemptFailed, Offer, QueuedCall
+from acd.service import ACD, ACDError, CallbackAttemptFailed, Offer, QueuedCall
+from acd.switch_link import TransferFailed
 from appliance.cli import resolved
 from appliance.db import model
 from appliance.db.connector import DBConnector
@@ -193,3 +195,69 @@ def test_a_callback_the_switch_refuses_to_ring_is_an_attempt_with_its_reason(
     assert len(acd.switch.originated) == 2
     clock.advance(acd.callback_retry_s * 5)
     assert len(acd.switch.originated) == 2  # no longer retried every 120 s forever
+
+
+class Refusals(FakeSwitch):
+    """A switch whose transfers fail as acd/switch_link.py reports them."""
+
+    async def redirect(self, channel: str, context: str, exten: str) -> None:
+        raise TransferFailed(f"the switch dropped the caller: {exten}@{context} did not take it")
+
+    async def atxfer(self, channel: str, context: str, exten: str) -> defer.Deferred[bool]:
+        raise TransferFailed(f"the switch did not call {exten}@{context}: ... Dial option t")
+
+
+def _talking(db: DBConnector, switch: FakeSwitch) -> tuple[ACD, QueuedCall, dict[str, int]]:
+    ids = seed(db, wrapup_s=5)
+    acd, _clock, _ = start(db)
+    acd.switch = switch
+    acd.login(ids["1001"])
+    call = acd.join(ids["support"], "13800000001", "u1", channel="DAHDI/1-1")
+    assert isinstance(offer_of(call), Offer)
+    acd.answered(call, "PJSIP/1001")
+    acd.login(ids["1002"])
+    return acd, call, ids
+
+
+def test_an_attended_transfer_moves_the_call_when_asterisk_says_it_is_done(
+    db: DBConnector,
+) -> None:
+    switch = FakeSwitch()
+    acd, call, ids = _talking(db, switch)
+    a1001, a1002 = acd.agents[ids["1001"]], acd.agents[ids["1002"]]
+    acd.reactor.advance(30)
+    said = resolved(defer.ensureDeferred(acd.transfer(a1001.id, "agent", "1002", attended=True)))
+    assert said == "calling agent 1002: hang up to complete the transfer"
+    # The consult rings 1002: no queue call may be offered to it meanwhile.
+    assert (a1002.state, a1002.reason) == (st.ON_CALL, "consult")
+    acd.reactor.advance(10)
+    switch.done.callback(True)  # AttendedTransfer Result: Success
+    assert (a1001.state, a1001.reason, a1001.call) == (st.WRAP_UP, "transferred", None)
+    assert a1001.stats.handled == 1 and a1001.stats.talk_s == 40.0
+    assert (a1002.state, a1002.call, call.agent) == (st.ON_CALL, call, a1002)
+    acd.reactor.advance(60)
+    acd.call_ended(call)  # the caller's Dial returns when the target hangs up
+    assert a1002.state == st.WRAP_UP and a1002.stats.talk_s == 60.0
+
+
+def test_an_attended_transfer_that_ends_without_asterisk_doing_it_frees_the_target(
+    db: DBConnector,
+) -> None:
+    switch = FakeSwitch()
+    acd, call, ids = _talking(db, switch)
+    a1001, a1002 = acd.agents[ids["1001"]], acd.agents[ids["1002"]]
+    resolved(defer.ensureDeferred(acd.transfer(a1001.id, "agent", "1002", attended=True)))
+    switch.done.callback(False)  # the consult hung up: the agent is back with the caller
+    assert (a1001.state, a1001.call) == (st.ON_CALL, call)
+    assert (a1002.state, a1002.call) == (st.AVAILABLE, None)
+
+
+def test_transfers_the_switch_did_not_do_are_reported_as_failed(db: DBConnector) -> None:
+    acd, call, ids = _talking(db, Refusals())
+    a1001, a1002 = acd.agents[ids["1001"]], acd.agents[ids["1002"]]
+    with pytest.raises(ACDError, match="not transferred to queue backup: the switch dropped"):
+        resolved(defer.ensureDeferred(acd.transfer(a1001.id, "queue", "backup")))
+    assert not call.transferred and acd.last_queue_of("u1") is None
+    with pytest.raises(ACDError, match="Dial option t"):
+        resolved(defer.ensureDeferred(acd.transfer(a1001.id, "agent", "1002", attended=True)))
+    assert (a1001.state, a1002.state) == (st.ON_CALL, st.AVAILABLE)

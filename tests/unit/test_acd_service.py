@@ -248,8 +248,11 @@ class FakeSwitch:
     async def redirect(self, channel: str, context: str, exten: str) -> None:
         self.redirected.append((channel, context, exten))
 
-    async def atxfer(self, channel: str, context: str, exten: str) -> None:
+    async def atxfer(self, channel: str, context: str, exten: str) -> defer.Deferred[bool]:
+        """The consult call started; ``self.done`` fires with AttendedTransfer's outcome."""
         self.transfers.append((channel, context, exten))
+        self.done: defer.Deferred[bool] = defer.Deferred()
+        return self.done
 
     def channel_of(self, device: str) -> str | None:
         return f"{device}-0000002a"

@@ -131,3 +131,49 @@ class AcdApiTests(WebTestCase):
             b.post_json, "/api/acd/transfer", {"kind": "moon", "target": "x"}, token
         )
         self.assertEqual(r.status, 400)
+
+    async def test_an_agent_the_switch_contradicts_is_freed_from_the_desk_or_the_console(
+        self,
+    ) -> None:
+        from tests.unit.test_acd_invariants import Phones
+
+        await self._start()
+        acd = self.app.master.acd
+        a1001 = acd.agent_by_number("1001")
+        assert a1001 is not None
+        acd.login(a1001.id)
+        acd.join(acd.queue("support").id, "13800000001", "u1")
+        self.assertEqual(a1001.state, "ringing")
+        switch = Phones()
+        switch.live.add("PJSIP/1001")
+        acd.switch = switch
+        b = await self.app.logged_in("agent")
+        token = (await self.call(b.get, "/")).csrf()
+        r = await self.call(b.post_json, "/api/acd/state", {"action": "release"}, token)
+        self.assertEqual(r.status, 409)  # the phone really rings: not the desk's to undo
+        self.assertIn("the switch has a call on PJSIP/1001", r.json()["error"])
+        switch.live.clear()  # the switch has nothing: the ACD's ringing is a lie
+        r = await self.call(b.post_json, "/api/acd/state", {"action": "release"}, token)
+        self.assertEqual((r.status, r.json()["state"]), (200, "available"))
+        self.assertEqual(a1001.reason, "released")
+        # The console: a supervisor frees the agent stuck again, by number.
+        acd.join(acd.queue("support").id, "13800000002", "u2")
+        self.assertEqual(a1001.state, "ringing")
+        s = await self.app.logged_in("sup")
+        s_token = (await self.call(s.get, "/")).csrf()
+        r = await self.call(s.post_json, "/api/supervisor/release", {"agent": "1001"}, s_token)
+        self.assertEqual((r.status, r.json()["state"]), (200, "available"))
+        r = await self.call(
+            s.post_json, "/api/acd/state", {"action": "release", "agent": "1002"}, s_token
+        )
+        self.assertEqual(
+            (r.status, r.json()["error"]), (409, "agent 1002 is logged out: nothing to release")
+        )
+        rows = await self.app.master.db.audit.recent(target="agent:1001")
+        self.assertEqual(
+            [(row.actor, row.action, row.detail) for row in rows],
+            [
+                ("sup", "supervisor.release", {"was": "ringing"}),
+                ("agent", "agent.release", {"was": "ringing"}),
+            ],
+        )

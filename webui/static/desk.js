@@ -139,6 +139,8 @@
       $("btn-ready").disabled = s !== "paused";
       $("btn-pause").disabled = s === "logged_out" || s === "paused";
       $("btn-wrapup").disabled = s !== "wrap_up";
+      // Stuck ringing or on a call the phone does not have: the server checks the switch.
+      $("btn-release").disabled = s !== "ringing" && s !== "on_call";
       $("btn-logout").disabled = s === "logged_out";
       if (shownCall !== null && shownAnswered && s !== "on_call" && s !== "ringing") {
         $("desk-pop").dataset.state = "ended";

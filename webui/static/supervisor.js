@@ -156,8 +156,17 @@
         post("logout", { agent: a.number }, T.logout + " " + a.number);
       }
     });
+    // An agent the ACD holds ringing or on a call the switch does not have (the server
+    // refuses while the switch has a channel of the agent's phone).
+    row.release = button(T.release, "sv-release", function () {
+      var a = agents[id];
+      if (a && window.confirm(fmt(T.confirm_release, { agent: a.number + " " + a.name }))) {
+        post("release", { agent: a.number }, T.release + " " + a.number);
+      }
+    });
     stateLine.appendChild(row.pause);
     stateLine.appendChild(row.logout);
+    stateLine.appendChild(row.release);
     [row.who, row.state, row.time, row.call, row.acts].forEach(function (td) { row.tr.appendChild(td); });
     agentRows[id] = row;
     return row;
@@ -185,6 +194,7 @@
     row.record.disabled = !onCall || typeof a.call_id !== "number";
     row.pause.disabled = !(a.state === "available" || a.state === "paused" || a.state === "wrap_up");
     row.logout.disabled = !(a.state === "available" || a.state === "paused" || a.state === "wrap_up");
+    row.release.disabled = !(a.state === "ringing" || a.state === "on_call");
     tickAgent(a);
   }
 

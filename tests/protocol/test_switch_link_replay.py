@@ -1,0 +1,125 @@
+"""Transfers judged by what Asterisk did, replayed from the real traces at their recorded
+times: an Atxfer counts once the consult call exists and ends with AttendedTransfer
+(acd/switch_link.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pytest
+from twisted.internet import defer
+from twisted.internet.task import Clock
+
+from acd.switch_link import AMISwitch, TransferFailed
+from drivers.asterisk.ami.codec import Message, Parser
+from drivers.asterisk.ami.protocol import ActionError
+from drivers.asterisk.callmodel import CallModel
+from tests.support.traces import ami_timed_messages, load
+
+
+class TraceAMI:
+    """The AMI client as AMISwitch uses it: subscriptions, and actions answered as the
+    trace answered them."""
+
+    def __init__(self, clock: Clock, answer: Message | None = None) -> None:
+        self.reactor = clock
+        self.handlers: dict[str, list[Callable[[Message], object]]] = {}
+        self.sent: list[tuple[str, list[tuple[str, str]]]] = []
+        self.answer = answer or Message((("Response", "Success"),))
+
+    def subscribe(self, events: Iterable[str], handler: Callable[[Message], object]) -> None:
+        for name in events:
+            self.handlers.setdefault(name, []).append(handler)
+
+    def send_action(
+        self, action: str, headers: Iterable[tuple[str, str]] = (), timeout: Any = None
+    ) -> defer.Deferred[Message]:
+        self.sent.append((action, list(headers)))
+        if self.answer.get("Response") == "Error":
+            return defer.fail(ActionError(action, self.answer))
+        return defer.succeed(self.answer)
+
+
+def rig(answer: Message | None = None) -> tuple[Clock, TraceAMI, AMISwitch, CallModel]:
+    clock = Clock()
+    ami = TraceAMI(clock, answer)
+    model = CallModel(clock.seconds, lambda _e: None)
+    switch = AMISwitch(ami, model)  # type: ignore[arg-type]
+    return clock, ami, switch, model
+
+
+def replay(name: str, clock: Clock, ami: TraceAMI, model: CallModel, until: float = 1e9) -> None:
+    parser = Parser()
+    parser.banner = "Asterisk Call Manager/11.0.0"
+    for at, data in ami_timed_messages(load(name)):
+        if at > until:
+            break
+        clock.advance(max(0.0, at - clock.seconds()))
+        for msg in parser.feed(data):
+            model.handle(msg)
+            for handler in ami.handlers.get(msg.event or "", []):
+                handler(msg)
+
+
+def outcome(d: defer.Deferred[Any]) -> list[Any]:
+    box: list[Any] = []
+    d.addBoth(box.append)
+    return box
+
+
+def test_an_atxfer_with_t_counts_from_the_consult_call_to_attended_transfer() -> None:
+    clock, ami, switch, model = rig()
+    started: list[Any] = []
+    clock.callLater(
+        6.051,
+        lambda: started.append(
+            outcome(defer.ensureDeferred(switch.atxfer("IAX2/1004-1527", "ccbox-agents", "1001")))
+        ),
+    )
+    replay("atxfer-and-mixmonitor-mute", clock, ami, model, until=9.0)
+    assert ami.sent[0][0] == "Atxfer"
+    assert started == [[]]  # queued, digits read: no consult call yet
+    replay("atxfer-and-mixmonitor-mute", clock, ami, model, until=20.0)
+    [[done]] = started  # the consult Local/1001@ccbox-agents-...;1 came at 9.55 s
+    assert isinstance(done, defer.Deferred) and not done.called
+    replay("atxfer-and-mixmonitor-mute", clock, ami, model)
+    assert outcome(done) == [True]  # AttendedTransfer Result: Success at 21.010
+
+
+def test_an_atxfer_without_t_is_a_failure_though_asterisk_answered_success() -> None:
+    queued = Message((("Response", "Success"), ("Message", "Atxfer successfully queued")))
+    clock, ami, switch, model = rig(queued)
+    started: list[Any] = []
+    clock.callLater(
+        2.551,
+        lambda: started.append(
+            outcome(defer.ensureDeferred(switch.atxfer("IAX2/1004-8448", "ccbox-agents", "1001")))
+        ),
+    )
+    replay("atxfer-without-t-option", clock, ami, model)
+    clock.advance(max(0.0, 2.551 + switch.consult_start_s - clock.seconds()) + 0.01)
+    [[failure]] = started
+    assert failure.check(TransferFailed)
+    assert "Dial option t" in str(failure.value) and "digits went to the caller" in str(
+        failure.value
+    )
+
+
+def test_a_redirect_asterisk_refused_is_a_failure_with_its_reason() -> None:
+    refused = Message((("Response", "Error"), ("Message", "Channel does not exist: DAHDI/1-1")))
+    _clock, _ami, switch, _model = rig(refused)
+    [failure] = outcome(defer.ensureDeferred(switch.redirect("DAHDI/1-1", "ccbox-x", "12")))
+    assert failure.check(TransferFailed) and "Channel does not exist" in str(failure.value)
+
+
+@pytest.mark.parametrize("device", ["IAX2/1004", "IAX2/1004/"])
+def test_the_agents_channel_is_found_by_its_device(device: str) -> None:
+    clock, ami, switch, model = rig()
+    replay("atxfer-and-mixmonitor-mute", clock, ami, model, until=6.0)
+    if device.endswith("/"):
+        assert switch.channel_of(device) is None
+    else:
+        assert switch.channel_of(device) == "IAX2/1004-1527"
+        assert switch.has_device_channel(device) is True
+    assert switch.has_device_channel("IAX2/1009") is False
