@@ -81,9 +81,15 @@ def assert_caller_left_agent_right(path: Path) -> float:
     return left.size / rate
 
 
-def cdr_of(cdrs: list[dict[str, Any]], **match: Any) -> list[dict[str, Any]]:
-    """CDRs whose fields start with the given values (``channel="IAX2/1001-"``)."""
-    return [c for c in cdrs if all(str(c.get(k, "")).startswith(str(v)) for k, v in match.items())]
+def _matches(value: Any, want: str) -> bool:
+    text = str(value if value is not None else "")
+    return text.startswith(want[:-1]) if want.endswith("*") else text == want
+
+
+def cdr_of(cdrs: list[dict[str, Any]], **match: str) -> list[dict[str, Any]]:
+    """CDRs whose fields equal the given values; a value ending in ``*`` is a prefix
+    (``dstchannel="IAX2/1001-*"``)."""
+    return [c for c in cdrs if all(_matches(c.get(k), v) for k, v in match.items())]
 
 
 class Findings:

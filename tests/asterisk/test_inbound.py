@@ -35,7 +35,7 @@ def check_answered_by(
 
     # Asterisk's side: the caller's CDR says it reached the agent's phone
     cdrs = box.cdrs_for(caller)
-    mine = cdr_of(cdrs, uniqueid=caller.uniqueid, dstchannel=f"IAX2/{agent}-")
+    mine = cdr_of(cdrs, uniqueid=caller.uniqueid, dstchannel=f"IAX2/{agent}-*")
     assert mine, f"no CDR of {caller.channel} to IAX2/{agent}: {cdrs}"
     f.equal(mine[-1]["disposition"], "ANSWERED", "the caller's CDR disposition")
     phone = box.phone_cdrs(agent, since=caller.originated_at)

@@ -95,3 +95,32 @@ def test_abandon_while_holding_with_announcements(make_box: BoxFactory) -> None:
         f.check(all(not c.get("dstchannel") for c in mine), f"the caller rang someone: {mine}")
         f.equal(box.recordings(row["id"]), [], "recordings of a call nobody answered")
         f.verdict()
+
+
+def test_agent_hangs_up_first(box: RealBox) -> None:
+    """Agent 1001 talks 5 s and hangs up first (Dial answers -1 without g, DIALSTATUS
+    ANSWER, the caller still there): the call is over for ccbox, completed by 1001; the
+    caller is not offered to another agent."""
+    box.phone("1001", ring=1, talk=5)
+    box.phone("1002", ring=1)
+    box.agents_login("1001")
+    time.sleep(0.3)
+    box.agents_login("1002")
+    caller = box.call(hangup_after=25)
+    box.wait_gone(caller, timeout=40)
+    row = box.wait_call_row(caller)
+    f = Findings()
+    answered = [
+        (str(c["dstchannel"]).split("-")[0], c["disposition"])
+        for c in cdr_of(box.cdrs_for(caller), uniqueid=caller.uniqueid)
+        if c.get("dstchannel")
+    ]
+    f.equal(answered, [("IAX2/1001", "ANSWERED")], "the phones the caller rang (CDRs)")
+    f.equal(row["disposition"], "completed", "calls.disposition")
+    f.equal(row["agent_id"], box.ids["1001"], "calls.agent_id")
+    f.check("on_call" not in states(box.agent_events("1002")), "1002 got the caller too")
+    phone = box.phone_cdrs("1001", since=caller.originated_at)
+    if f.equal(len(phone), 1, "answered calls on 1001's phone") and row.get("talk_ms"):
+        talk = float(phone[0]["end"]) - float(phone[0]["answer"])
+        f.near(row["talk_ms"] / 1000, talk, 0.5, "calls.talk_ms vs the phone's CDR")
+    f.verdict()

@@ -38,7 +38,7 @@ def _reached(box: RealBox, caller: Caller, device: str) -> list[dict[str, Any]]:
     """The caller's CDRs that show it answered by ``device`` (e.g. IAX2/1002)."""
     return [
         c
-        for c in cdr_of(box.cdrs_for(caller), dstchannel=f"{device}-")
+        for c in cdr_of(box.cdrs_for(caller), dstchannel=f"{device}-*")
         if c["disposition"] == "ANSWERED"
     ]
 

@@ -328,9 +328,10 @@ class RealBox:
         )
 
     def wait_call_row(
-        self, caller: Caller, timeout: float = 20, ended: bool = True
+        self, caller: Caller, timeout: float = 20, ended: bool = True, settle: float = SETTLE_S
     ) -> dict[str, Any]:
-        """ccbox's calls row of the caller's channel (by uniqueid), once it has an end."""
+        """ccbox's calls row of the caller's channel (by uniqueid), once it has an end (and
+        ``settle`` s more)."""
         deadline = time.monotonic() + timeout
         rows: list[dict[str, Any]] = []
         c = model.calls
@@ -342,7 +343,7 @@ class RealBox:
             if rows and rows[-1]["ended_at"] is not None:
                 # what ccboxd writes from the Hangup event (the cause) may land just after
                 # the session's end: read the row once it has had a moment to settle
-                time.sleep(SETTLE_S)
+                time.sleep(settle)
                 return self.rows(query)[-1]
             time.sleep(0.25)
         raise AssertionError(
