@@ -14,6 +14,7 @@ from drivers.asterisk.simulator.agi_caller import (
     CallerScript,
     SimulatedCall,
     SimulatorLimitation,
+    parse_args,
 )
 from drivers.asterisk.simulator.sounds import SoundLibrary
 from drivers.asterisk.simulator.switch import Device, Switch
@@ -204,6 +205,33 @@ def test_the_core_sounds_say_numbers_and_dates() -> None:
         rig.advance(2.0)
         assert rig.read() == ["200 result=0"], command
     assert rig.call.outcome.missing_sounds == []
+
+
+# ---- arguments as res_agi.c's parse_args splits them ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ('STREAM FILE beep ""', ["STREAM", "FILE", "beep", ""]),
+        ('EXEC Dial "PJSIP/1001&PJSIP/1002,15,t"', ["EXEC", "Dial", "PJSIP/1001&PJSIP/1002,15,t"]),
+        ('SET VARIABLE X "a \\"b\\" c"', ["SET", "VARIABLE", "X", 'a "b" c']),
+        ("SET VARIABLE X a\\ b\\\\", ["SET", "VARIABLE", "X", "a b\\"]),
+        ('x"y z"w \t v', ["xy zw", "v"]),
+        ("GET VARIABLE X\r", ["GET", "VARIABLE", "X\r"]),  # only space and tab split
+        ('SET VARIABLE X "open', ["SET", "VARIABLE", "X", "open"]),  # never an error
+        ("   ", []),
+    ],
+)
+def test_arguments_split_as_parse_args_splits_them(line: str, words: list[str]) -> None:
+    assert parse_args(line) == words
+
+
+def test_a_trailing_cr_is_part_of_the_last_argument() -> None:
+    rig = Rig()
+    assert rig.ask("SET VARIABLE X 1") == ["200 result=1"]
+    rig.send("GET VARIABLE X\r")  # a CRLF line end, as PROTOCOL.md warns
+    assert rig.read() == ["200 result=0"] and rig.call.variables["X"] == "1"
 
 
 # ---- usage errors -----------------------------------------------------------------------------

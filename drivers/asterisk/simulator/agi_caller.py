@@ -43,7 +43,6 @@ from __future__ import annotations
 import functools
 import math
 import re
-import shlex
 import wave
 from array import array
 from dataclasses import dataclass, field
@@ -456,19 +455,14 @@ class SimulatedCall(LineOnlyReceiver):
         text = line.decode("utf-8", "replace")
         self.outcome.commands.append(text)
         self._exec_start(text)
-        try:
-            words = shlex.split(text)
-        except ValueError:
-            self._send("520 Invalid command syntax.  Proper usage not available.")
-            self._exec_end(520, "Usage")
-            return
-        upper = " ".join(w.upper() for w in words)
+        words = parse_args(text)
+        upper = [w.upper() for w in words]
         self._cut = None
         self._dead_reply = "200 result=-1"
         self._playback = False
         self._started = self.clock.seconds()
         for name, handler in self._COMMANDS:
-            if upper == name or upper.startswith(name + " "):
+            if upper[: len(name.split())] == name.split():
                 if self.hung_up and not name.startswith(ALIVE_AFTER_HANGUP):
                     self._send(DEAD)
                     self._exec_end(511, DEAD[4:])
@@ -486,7 +480,7 @@ class SimulatedCall(LineOnlyReceiver):
                     self._exec_ended(self._last_reply)
                 return
         for name in _NOT_SIMULATED:
-            if upper == name or upper.startswith(name + " "):
+            if upper[: len(name.split())] == name.split():
                 raise SimulatorLimitation(f"the AGI command {name} is not simulated")
         self._send("510 Invalid or unknown command")
         self._exec_end(510, "Invalid or unknown command")
@@ -966,6 +960,41 @@ _FAIL_ON_NEGATIVE = (
     "RECORD FILE",
 )
 _CAUSES = {"BUSY": 17, "CHANUNAVAIL": 20}  # HANGUPCAUSE after an unanswered Dial (else 0)
+
+
+def parse_args(line: str) -> list[str]:
+    """res_agi.c's parse_args: words split on spaces and tabs only (a CR stays in the last
+    word), ``"`` toggles quoting anywhere (``""`` is an empty word), ``\\`` escapes the next
+    character; never an error. At most 127 words, as MAX_ARGS allows."""
+    words: list[str] = []
+    current: list[str] | None = None
+    quoted = escaped = False
+    for ch in line:
+        if ch == '"' and not escaped:
+            quoted = not quoted
+            if quoted and current is None:
+                current = []
+                words.append("")
+            continue
+        if ch in " \t" and not quoted and not escaped:
+            if current is not None:
+                words[-1] = "".join(current)
+            current = None
+            continue
+        if ch == "\\" and not escaped:
+            escaped = True
+            continue
+        if current is None:
+            if len(words) >= 127:
+                escaped = False
+                continue  # "Too many arguments, truncating"
+            current = []
+            words.append("")
+        current.append(ch)
+        escaped = False
+    if current is not None:
+        words[-1] = "".join(current)
+    return words
 
 
 def _is_int(text: str) -> bool:
