@@ -89,7 +89,7 @@ class _Watch:
 
 class AMISwitch:
     # The AMI events the transfers are judged by (subscribed before the client starts).
-    EVENTS = ("Newexten", "Newchannel", "AttendedTransfer", "Hangup")
+    EVENTS = ("Newexten", "Newchannel", "AttendedTransfer", "LocalOptimizationBegin", "Hangup")
 
     def __init__(self, ami: AMIClient, model: CallModel, clock: Any = None) -> None:
         self.ami = ami
@@ -99,6 +99,9 @@ class AMISwitch:
         self.consult_start_s = CONSULT_START_S
         self._redirects: dict[str, _Watch] = {}  # channel name -> its Redirect
         self._atxfers: dict[str, _Watch] = {}  # agent's channel name -> its Atxfer
+        # A Local device's call after Local optimization: the channel that took the place of
+        # its ;1 leg (``IAX2/1001-978`` for ``Local/1001@ccbox-agents``) -> that device.
+        self._stands_for: dict[str, str] = {}
         ami.subscribe(self.EVENTS, self.handle)
 
     async def originate(
@@ -173,8 +176,17 @@ class AMISwitch:
                         "attended transfer from {ch}: {r}", ch=watch.channel, r=msg.get("Result")
                     )
                 watch.done.callback(ok)
+        elif event == "LocalOptimizationBegin":
+            device = device_of_channel(msg.get("LocalOneChannel") or "")
+            source = msg.get("SourceChannel") or ""
+            if device is not None and source:
+                self._stands_for[source] = self._stands_for.get(
+                    msg.get("LocalOneChannel") or "", device
+                )
         elif event == "Hangup":
-            self._hung_up(msg.get("Channel") or "")
+            name = msg.get("Channel") or ""
+            self._stands_for.pop(name, None)
+            self._hung_up(name)
 
     def _hung_up(self, name: str) -> None:
         watch = self._redirects.get(name)
@@ -226,20 +238,25 @@ class AMISwitch:
     async def hangup(self, channel: str) -> None:
         await actions.hangup(self.ami, channel, 16)
 
+    def _of_device(self, name: str) -> str | None:
+        """The device a live channel is a leg of, following Local optimization."""
+        return self._stands_for.get(name) or device_of_channel(name)
+
     def channel_of(self, device: str) -> str | None:
-        """The leg Dial handed back (``;1`` for a Local device) when several are up."""
+        """The leg Dial handed back (``;1`` for a Local device) when several are up; after
+        Local optimization, the channel that took its place."""
         key = _key(device)
         found = [
             ch.name
             for ch in self.model.channels.values()
-            if ch.state == UP and ch.hungup_at is None and device_of_channel(ch.name) == key
+            if ch.state == UP and ch.hungup_at is None and self._of_device(ch.name) == key
         ]
         return next((n for n in found if not n.endswith(";2")), found[0] if found else None)
 
     def has_device_channel(self, device: str) -> bool | None:
         key = _key(device)
         return any(
-            ch.hungup_at is None and device_of_channel(ch.name) == key
+            ch.hungup_at is None and self._of_device(ch.name) == key
             for ch in self.model.channels.values()
         )
 

@@ -123,3 +123,18 @@ def test_the_agents_channel_is_found_by_its_device(device: str) -> None:
         assert switch.channel_of(device) == "IAX2/1004-1527"
         assert switch.has_device_channel(device) is True
     assert switch.has_device_channel("IAX2/1009") is False
+
+
+def test_a_local_agent_stays_on_its_call_after_local_optimization() -> None:
+    # device-channel-names, call 4: Dial(Local/1001@ccbox-agents), optimized at 16.036 s:
+    # both Local legs hang up and IAX2/1001-978 talks in their place until 48.311 s.
+    clock, ami, switch, model = rig()
+    replay("device-channel-names", clock, ami, model, until=16.0)  # ringing
+    assert switch.has_device_channel("Local/1001@ccbox-agents") is True
+    assert switch.channel_of("Local/1001@ccbox-agents") is None  # not answered yet
+    replay("device-channel-names", clock, ami, model, until=30.0)
+    assert not [n for n in (c.name for c in model.channels.values()) if "00000085" in n]
+    assert switch.has_device_channel("Local/1001@ccbox-agents") is True
+    assert switch.channel_of("Local/1001@ccbox-agents") == "IAX2/1001-978"
+    replay("device-channel-names", clock, ami, model, until=49.0)
+    assert switch.has_device_channel("Local/1001@ccbox-agents") is False
