@@ -9,9 +9,9 @@ A transfer reports what Asterisk did, not what it was asked. Asterisk answers a 
 ``Success`` even into an extension that does not exist (manager.c checks only the channel)
 and drops the caller there; it answers Atxfer ``Atxfer successfully queued`` even when the
 agent's leg has no transfer feature, and then only plays the digits to the caller
-(atxfer-without-t-option.trace). So an Atxfer counts once the consult call exists (the
-Newchannel of ``Local/<exten>@<context>``); its outcome is Asterisk's ``AttendedTransfer``
-event. A Redirect Asterisk refused is reported with Asterisk's reason.
+(atxfer-without-t-option.trace). So a Redirect counts once the channel runs the target
+extension (its Newexten there), and an Atxfer once the consult call exists (the Newchannel of
+``Local/<exten>@<context>``); its outcome is Asterisk's ``AttendedTransfer`` event.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ class SwitchLink(Protocol):
         ...
 
     async def redirect(self, channel: str, context: str, exten: str) -> None:
-        """Move ``channel`` to ``context``/``exten``; TransferFailed if the switch refused."""
+        """Move ``channel`` to ``context``/``exten``; returns once the channel runs there,
+        TransferFailed if it did not (refused, dropped, or not there in time)."""
         ...
 
     async def atxfer(self, channel: str, context: str, exten: str) -> defer.Deferred[bool]:
@@ -115,10 +116,24 @@ class AMISwitch:
         return result.action_id
 
     async def redirect(self, channel: str, context: str, exten: str) -> None:
+        if channel in self._redirects:
+            raise TransferFailed(f"{channel} is being transferred already")
+        watch = _Watch(defer.Deferred(), channel, context, exten)
+        self._redirects[channel] = watch
+        watch.timer = self.clock.callLater(
+            self.redirect_confirm_s,
+            self._give_up,
+            self._redirects,
+            watch,
+            f"the switch did not run {exten}@{context} for the caller within "
+            f"{self.redirect_confirm_s:g} s",
+        )
         try:
             await actions.redirect(self.ami, channel, context, exten)
         except Exception as exc:
+            self._drop(self._redirects, watch)
             raise TransferFailed(f"the switch refused the transfer: {exc}") from exc
+        await watch.started
 
     async def atxfer(self, channel: str, context: str, exten: str) -> defer.Deferred[bool]:
         if channel in self._atxfers:

@@ -1,6 +1,6 @@
 """Transfers judged by what Asterisk did, replayed from the real traces at their recorded
-times: an Atxfer counts once the consult call exists and ends with AttendedTransfer
-(acd/switch_link.py)."""
+times: an Atxfer counts once the consult call exists and ends with AttendedTransfer; a
+Redirect once the channel runs the target extension (acd/switch_link.py)."""
 
 from __future__ import annotations
 
@@ -106,11 +106,57 @@ def test_an_atxfer_without_t_is_a_failure_though_asterisk_answered_success() -> 
     )
 
 
-def test_a_redirect_asterisk_refused_is_a_failure_with_its_reason() -> None:
+def test_a_redirect_counts_once_the_channel_runs_the_target() -> None:
+    clock, ami, switch, model = rig()
+    box: list[Any] = []
+    clock.callLater(
+        8.001,
+        lambda: box.append(
+            outcome(
+                defer.ensureDeferred(
+                    switch.redirect("Local/talk@sim-callers-0000002a;1", "agent-phones", "1001")
+                )
+            )
+        ),
+    )
+    replay("bridged-call-and-spy", clock, ami, model, until=8.0015)
+    clock.advance(8.0015 - clock.seconds())
+    assert box == [[]]  # Asterisk said Success; the channel is not there yet
+    replay("bridged-call-and-spy", clock, ami, model, until=8.01)
+    assert box == [[None]]  # its Newexten at agent-phones,1001 (8.002 s)
+
+
+def _hangup(channel: str) -> Message:
+    return Message(
+        (("Event", "Hangup"), ("Channel", channel), ("Uniqueid", "1.1"), ("Cause", "16"))
+    )
+
+
+def test_a_redirect_into_an_extension_that_does_not_exist_is_a_failure() -> None:
+    # manager.c answers Redirect Success without looking at the extension; the channel
+    # then finds nothing to run and is hung up.
+    _clock, _ami, switch, _model = rig(Message((("Response", "Success"),)))
+    box = outcome(defer.ensureDeferred(switch.redirect("DAHDI/1-1", "ccbox-transfer-queue", "1")))
+    assert box == []
+    switch.handle(_hangup("DAHDI/1-1"))
+    [failure] = box
+    assert failure.check(TransferFailed) and "dropped the caller" in str(failure.value)
+    assert "1@ccbox-transfer-queue" in str(failure.value)
+
+
+def test_a_refused_or_silent_redirect_is_a_failure() -> None:
     refused = Message((("Response", "Error"), ("Message", "Channel does not exist: DAHDI/1-1")))
     _clock, _ami, switch, _model = rig(refused)
     [failure] = outcome(defer.ensureDeferred(switch.redirect("DAHDI/1-1", "ccbox-x", "12")))
     assert failure.check(TransferFailed) and "Channel does not exist" in str(failure.value)
+    clock, _ami, switch, _model = rig()
+    box = outcome(defer.ensureDeferred(switch.redirect("DAHDI/1-1", "ccbox-x", "12")))
+    clock.advance(switch.redirect_confirm_s - 0.1)
+    assert box == []
+    clock.advance(0.2)
+    [failure] = box
+    assert failure.check(TransferFailed) and "did not run 12@ccbox-x" in str(failure.value)
+    assert not clock.getDelayedCalls()
 
 
 @pytest.mark.parametrize("device", ["IAX2/1004", "IAX2/1004/"])
