@@ -94,13 +94,13 @@ class ACDFeatureTests(ACDRig):
         self.assertEqual((cb.number, cb.state, cb.attempts), ("13800000001", "done", 1))
         self.assertEqual(cb.agent_id, self.agent(master, "1001").id)
         # The callback was first in line: the agent's phone was originated before the
-        # second caller's Dial.
+        # second caller's Dial. (The Local channel's ;2 dials the trunk itself: DAHDI/2.)
         begins = self.sim_events("DialBegin")
         self.assertEqual(
             [e["DestChannel"].rsplit("-", 1)[0] for e in begins],
-            ["PJSIP/1001", "Local/13800000001@ccbox-outbound", "PJSIP/1001"],
+            ["PJSIP/1001", "Local/13800000001@ccbox-outbound", "DAHDI/2", "PJSIP/1001"],
         )
-        self.assertEqual(begins[2]["CallerIDNum"], "13800000002")
+        self.assertEqual(begins[3]["CallerIDNum"], "13800000002")
         self.assertEqual(self.stats(master, "support")["callbacks"], 1)
 
     async def test_a_callback_for_a_number_that_cannot_be_dialed_is_refused(self) -> None:
@@ -170,7 +170,10 @@ class ACDFeatureTests(ACDRig):
         row = await self.row(master, outcome.uniqueid)
         self.assertEqual(row["disposition"], "extension")
         self.assertIn('EXEC Dial "Local/2000@ccbox-extensions,60"', outcome.commands)
-        self.assertEqual([e["DialStatus"] for e in self.sim_events("DialEnd")], ["ANSWER"])
+        # The Local ;1 answered the caller's Dial when the extension answered ;2's.
+        self.assertEqual(
+            [e["DialStatus"] for e in self.sim_events("DialEnd")], ["ANSWER", "ANSWER"]
+        )
 
     async def test_blind_transfer_to_another_queue(self) -> None:
         master = await self.start(

@@ -3,18 +3,28 @@ causes, channel names, uniqueids and Atxfer, each held to the traces' facts."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from twisted.internet.task import Clock
 
+from drivers.asterisk.agi.session import AGISessionProtocol
 from drivers.asterisk.ami.codec import Message
 from drivers.asterisk.dialplan import parse
+from drivers.asterisk.simulator.agi_caller import CallerScript
 from drivers.asterisk.simulator.pbx import Unsupported
 from drivers.asterisk.simulator.switch import Device, SimChannel, Switch
 from tests.support.sim_rig import Rig, trace_messages
 
-# The contexts of originate-unknown-extension.trace / dialplan-patterns.txt.
+# The lab's agent phone 1001 (asterisk-lab/extensions.conf) and the contexts of
+# originate-unknown-extension.trace / dialplan-patterns.txt.
+AGENT_PHONES = (
+    "[agent-phones]\nexten => 1001,1,Wait(1)\n same => n,Answer()\n"
+    " same => n,Playback(demo-congrats)\n same => n,Wait(2)\n same => n,Hangup()\n"
+)
 PATTERNS = parse(
     "[trace-pat-xdot]\nexten => _X.,1,NoOp()\n[trace-pat-xbang]\nexten => _X!,1,NoOp()\n"
+    + AGENT_PHONES
 )
 
 
@@ -61,7 +71,7 @@ def test_originate_into_a_missing_extension_or_context_fails_at_once_as_in_the_t
 
 
 def test_originate_into_matching_patterns_is_queued_and_answered_as_in_the_trace() -> None:
-    rig = Rig(dialplan=PATTERNS, devices={"Local/1001@agent-phones": Device(ring_s=1.0)})
+    rig = Rig(dialplan=PATTERNS)
     originate(rig, "a6", "trace-pat-xdot", "12")
     originate(rig, "a7", "trace-pat-xbang", "1")
     assert [m.as_dict() for m in rig.read() if m.response] == [
@@ -84,13 +94,13 @@ def test_originate_into_matching_patterns_is_queued_and_answered_as_in_the_trace
         # The leg handed back is ;1 of the Local channel, as Asterisk names it.
         assert responses[action_id]["Channel"].startswith("Local/1001@agent-phones-")
         assert responses[action_id]["Channel"].endswith(";1")
-    # Each ran only NoOp(): its dialplan ended, Hangup Cause 0 (Unknown).
-    assert [(m["Exten"], m["Application"]) for m in rig.events("Newexten")] == [
-        ("12", "NoOp"),
-        ("1", "NoOp"),
-    ]
-    assert [(m["Cause"], m["Cause-txt"]) for m in rig.events("Hangup")] == [("0", "Unknown")] * 2
-    assert [m["Cause"] for m in rig.events("SoftHangupRequest")] == ["16", "16"]
+    # Each ;1 ran only NoOp(): its dialplan ended, Hangup Cause 0 (Unknown), and its ;2
+    # (still in agent-phones) went with it, 0 too.
+    ones = [m for m in rig.events("Newexten") if m["Channel"].endswith(";1")]
+    assert [(m["Exten"], m["Application"]) for m in ones] == [("12", "NoOp"), ("1", "NoOp")]
+    hangups = [(m["Channel"][-2:], m["Cause"], m["Cause-txt"]) for m in rig.events("Hangup")]
+    assert hangups == [(";1", "0", "Unknown"), (";2", "0", "Unknown")] * 2
+    assert [m["Cause"] for m in rig.events("SoftHangupRequest")] == ["16"] * 4
     assert rig.switch.channels == {}
 
 
@@ -319,9 +329,9 @@ def test_answered_agent_who_hangs_up_ends_the_call_with_16() -> None:
 def test_channel_names_and_dial_strings_as_device_channel_names_shows() -> None:
     plan = parse(
         "[ccbox-agents]\nexten => _X!,1,Dial(IAX2/${EXTEN},30)\n"
-        "[phones]\nexten => _X!,1,Dial(Local/${EXTEN}@agent-phones/n,30)\n"
+        "[phones]\nexten => _X!,1,Dial(Local/${EXTEN}@agent-phones/n,30)\n" + AGENT_PHONES
     )
-    rig = Rig(dialplan=plan, devices={"IAX2/1001": Device(), "Local/1001@agent-phones": Device()})
+    rig = Rig(dialplan=plan, devices={"IAX2/1001": Device()})
     agent_call(rig, "1001")
     originate(rig, "d2", "phones", "1001", Channel="PJSIP/2002")
     run(rig, 3)
@@ -445,3 +455,111 @@ def test_supervisor_spy_runs_through_the_generated_dialplan() -> None:
     assert rig.events("ChanSpyStart")[0]["SpyeeChannel"] == agent.name
     rig.switch.hangup(agent, 16)
     assert rig.events("ChanSpyStop") and rig.switch.channels.keys() == {_caller.uniqueid}
+
+
+# ---- Local channels ---------------------------------------------------------------------------
+
+LOCAL_PLAN = parse(
+    "[ccbox-agents]\nexten => _X!,1,Dial(IAX2/${EXTEN},30)\n same => n,Hangup()\n"
+    "[pstn-out]\nexten => _X.,1,Wait(1)\n same => n,Answer()\n same => n,Playback(demo-congrats)\n"
+    " same => n,Wait(3)\n same => n,Hangup()\n"
+    "[ccbox-inbound]\nexten => _X!,1,AGI(agi://127.0.0.1:4573/inbound,${EXTEN})\n"
+)
+
+
+def dial_local(target: str, devices: dict[str, Device]) -> tuple[Rig, dict[str, Any]]:
+    """A FastAGI caller runs EXEC Dial of ``target`` (then CHANNEL STATUS, DIALEDPEERNAME)."""
+    rig = Rig(dialplan=LOCAL_PLAN, devices=devices)
+    seen: dict[str, Any] = {}
+
+    async def body(s: AGISessionProtocol) -> Any:
+        await s.answer()
+        seen["dial"] = await s.exec_("Dial", f"{target},20")
+        seen["at"] = rig.clock.seconds()
+        seen["status"] = await s.get_variable("DIALSTATUS")
+        seen["peer"] = await s.get_variable("DIALEDPEERNAME")
+        seen["up"] = await s.channel_status()
+        return seen
+
+    rig.call(CallerScript(patience_s=60), body, max_seconds=30)
+    return rig, seen
+
+
+def names(rig: Rig, event: str) -> list[str]:
+    return [m["Channel"] for m in rig.events(event)]
+
+
+def test_a_local_pair_whose_2_dials_on_optimizes_itself_away_as_in_the_trace() -> None:
+    rig, seen = dial_local("Local/1001@ccbox-agents", {"IAX2/1001": Device(ring_s=1.0, talk_s=8.0)})
+    new = names(rig, "Newchannel")
+    one, two = new[1], new[2]
+    assert one.startswith("Local/1001@ccbox-agents-") and one.endswith(";1")
+    assert two == one[:-1] + "2" and new[3].startswith("IAX2/1001-")
+    [local_bridge] = rig.events("LocalBridge")
+    assert local_bridge["LocalOptimization"] == "Yes"
+    # The caller's Dial hands back ;1; the nested Dial runs on ;2 with DialString 1001.
+    begins = [(m["Channel"], m["DestChannel"], m["DialString"]) for m in rig.events("DialBegin")]
+    assert begins == [("DAHDI/1-1", one, "1001@ccbox-agents"), (two, new[3], "1001")]
+    # The optimization: the headers of the trace's events, in the trace's order.
+    order = [
+        (m.event, m.get("Channel"))
+        for m in rig.events()
+        if m.event
+        in ("LocalOptimizationBegin", "LocalOptimizationEnd", "BridgeLeave", "BridgeEnter")
+    ]
+    start = order.index(("LocalOptimizationBegin", None))
+    assert order[start : start + 5] == [
+        ("LocalOptimizationBegin", None),
+        ("BridgeLeave", new[3]),
+        ("BridgeLeave", one),
+        ("BridgeEnter", new[3]),
+        ("LocalOptimizationEnd", None),
+    ]
+    for event in ("LocalOptimizationBegin", "LocalOptimizationEnd"):
+        trace = next(m for m in trace_messages("local-optimization-callback") if m.event == event)
+        [ours] = rig.events(event)
+        assert [k for k, _ in ours.headers] == [k for k, _ in trace.headers]
+    [begin], [end] = rig.events("LocalOptimizationBegin"), rig.events("LocalOptimizationEnd")
+    assert (begin["SourceChannel"], begin["DestUniqueId"]) == (new[3], begin["LocalTwoUniqueid"])
+    assert end["Success"] == "No" and end["Id"] == begin["Id"]
+    assert rig.events("Rename") == []
+    local_hangups = [(m["Channel"], m["Cause"]) for m in rig.events("Hangup")][:2]
+    assert local_hangups == [(one, "16"), (two, "16")]
+    # The Dial stayed blocked until the phone hung up (8 s of talk), with the caller up,
+    # and DIALEDPEERNAME names the ;1 that is gone.
+    assert seen["dial"] == -1 and seen["status"] == "ANSWER" and seen["up"] == 6
+    assert seen["peer"] == one
+    assert seen["at"] - 1795353000 >= 9
+
+
+def test_a_local_pair_whose_2_only_runs_applications_stays() -> None:
+    rig, seen = dial_local("Local/5551234@pstn-out", {})
+    assert rig.events("LocalOptimizationBegin") == []
+    [local_bridge] = rig.events("LocalBridge")
+    one = local_bridge["LocalOneChannel"]
+    bridged = {m["Channel"] for m in rig.events("BridgeEnter")}
+    assert bridged == {"DAHDI/1-1", one}
+    # ;2 played, waited and hung up: the pair ended together, the Dial returned -1.
+    assert seen["dial"] == -1 and seen["peer"] == one
+    ends = [m["Channel"][-2:] for m in rig.events("Hangup") if m["Channel"].startswith("Local/")]
+    assert sorted(ends) == [";1", ";2"]
+
+
+def test_slash_n_keeps_the_pair() -> None:
+    rig, _seen = dial_local("Local/1001@ccbox-agents/n", {"IAX2/1001": Device(talk_s=3.0)})
+    [local_bridge] = rig.events("LocalBridge")
+    assert local_bridge["LocalOptimization"] == "No"
+    assert rig.events("LocalOptimizationBegin") == []
+    assert rig.events("DialBegin")[0]["DialString"] == "1001@ccbox-agents/n"
+
+
+def test_a_busy_phone_behind_a_local_pair_is_busy_for_the_caller() -> None:
+    rig, seen = dial_local("Local/1003@ccbox-agents", {"IAX2/1003": Device(busy=True)})
+    assert seen["dial"] == 0 and seen["status"] == "BUSY"
+    assert rig.events("BridgeEnter") == []
+
+
+def test_a_local_target_that_does_not_exist_is_chanunavail() -> None:
+    rig, seen = dial_local("Local/1001@agent-phones", {})
+    assert seen["dial"] == 0 and seen["status"] == "CHANUNAVAIL"
+    assert not [m for m in rig.events("Newchannel") if m["Channel"].startswith("Local/")]

@@ -115,13 +115,17 @@ def dial_end(caller: ChannelSnapshot | None, dest: ChannelSnapshot, status: str)
     return event("DialEnd", "call", *parts, dest.headers("Dest"), [("DialStatus", status)])
 
 
-def local_bridge(one: ChannelSnapshot, two: ChannelSnapshot) -> Headers:
+def local_bridge(one: ChannelSnapshot, two: ChannelSnapshot, optimize: bool = True) -> Headers:
     return event(
         "LocalBridge",
         "call",
         one.headers("LocalOne"),
         two.headers("LocalTwo"),
-        [("Context", one.context), ("Exten", one.exten), ("LocalOptimization", "Yes")],
+        [
+            ("Context", one.context),
+            ("Exten", one.exten),
+            ("LocalOptimization", "Yes" if optimize else "No"),
+        ],
     )
 
 

@@ -96,6 +96,13 @@ class SimChannel(ChannelSnapshot):
     # Whoever created the channel (trunk_call, phone_call) runs its FastAGI session: the
     # dialplan's AGI step must not start a second one.
     agi_preset: bool = False
+    # A Local channel's other half (;1 <-> ;2), whether the pair optimizes itself away once
+    # both halves are bridged (no /n), and on ;2 and what it dials the device whose
+    # behaviour a test configured for the Local target ("Local/1001@ccbox-agents").
+    local_peer: SimChannel | None = None
+    local_optimize: bool = False
+    device_hint: str = ""
+    on_up: list[Callable[[], None]] = field(default_factory=list)  # run once when answered
 
 
 @dataclass(eq=False)
@@ -139,6 +146,8 @@ class Switch:
         self._ids = itertools.count(1)
         self._seq = itertools.count(1)
         self._iax_calls = itertools.count(self.rng.randint(2, 16000))
+        self._local_ids = itertools.count(0x60)  # one counter for every Local pair
+        self._optimizations = itertools.count(1)
         # Set by whoever runs the FastAGI side: starts a session for a channel that enters
         # a context running AGI (Originate into ccbox-outbound-connect, Redirect, ...).
         self.agi_starter: Callable[[SimChannel, str, str], None] | None = None
@@ -261,6 +270,10 @@ class Switch:
         if ch.alive and ch.state != state:
             ch.state = state
             self.emit(snap.channel_event("Newstate", ch))
+            if state == UP:
+                waiting, ch.on_up = ch.on_up, []
+                for answered in waiting:
+                    answered()
 
     def dtmf(self, ch: SimChannel, digit: str) -> None:
         self.emit(snap.dtmf("DTMFBegin", ch, digit))
@@ -301,6 +314,14 @@ class Switch:
             for other in left_behind:
                 self.request_hangup(other, cause)
                 self.hangup(other, cause)
+        peer, ch.local_peer = ch.local_peer, None
+        if peer is not None and peer.alive:  # a Local pair ends together
+            peer.local_peer = None
+            peer_cause = 0 if cause == 34 else cause  # ;2 congested: ;1 says 0 (the trace)
+            self.request_hangup(peer, peer_cause)
+            if peer.application not in ("AppDial", ""):  # its dialplan ends too
+                self.request_hangup(peer, 16, soft=True)
+            self.hangup(peer, peer_cause)
 
     # ---- bridges --------------------------------------------------------------------------
 
@@ -314,7 +335,88 @@ class Switch:
             self.emit(snap.bridge_event("BridgeEnter", br.id, len(br.members), ch))
             if ch.monitor is not None:
                 ch.monitor.hear(self.clock.seconds())
+        for ch in (a, b):
+            self._maybe_optimize(ch)
         return br
+
+    # ---- Local channels -------------------------------------------------------------------
+
+    def _maybe_optimize(self, ch: SimChannel) -> None:
+        """Once both halves of a Local pair (without /n) are bridged, Asterisk swaps the
+        pair out about 20 ms later (local-optimization-callback.trace)."""
+        peer = ch.local_peer
+        if peer is None or ch.bridge is None or peer.bridge is None:
+            return
+        one = ch if ch.local_optimize or not peer.local_optimize else peer
+        if one.local_optimize:
+            one.local_optimize = peer.local_optimize = False  # once
+            self.clock.callLater(0.02, self._optimize, one)
+
+    def _move(self, ch: SimChannel, dst: Bridge) -> None:
+        """``ch`` leaves its bridge (which does not fall apart) for ``dst``."""
+        src = ch.bridge
+        now = self.clock.seconds()
+        if src is not None:
+            src.members.remove(ch)
+            self.emit(snap.bridge_event("BridgeLeave", src.id, len(src.members), ch))
+            if ch.monitor is not None:
+                ch.monitor.deaf(now)
+        dst.members.append(ch)
+        ch.bridge = dst
+        self.emit(snap.bridge_event("BridgeEnter", dst.id, len(dst.members), ch))
+        if ch.monitor is not None:
+            ch.monitor.hear(now)
+
+    def _optimize(self, one: SimChannel) -> None:
+        """The swap the traces show for ``Local/1001@ccbox-agents``: the party ;2 dialed
+        takes ;1's place in the caller's bridge, then both halves hang up (16), no Rename,
+        and LocalOptimizationEnd says ``Success: No`` although the swap completed. (In
+        local-optimization-callback Asterisk moved the other way, the caller into ;2's
+        bridge; which way depends on which half Asterisk checks first.)"""
+        two = one.local_peer
+        if two is None or not (one.alive and two.alive) or one.bridge is None:
+            return
+        b1, b2 = one.bridge, two.bridge
+        others = [m for m in (b2.members if b2 else []) if m is not two]
+        if b2 is None or len(others) != 1 or len(b1.members) != 2:
+            return  # not a two-party bridge on each side: Asterisk does not swap either
+        source = others[0]
+        ident = str(next(self._optimizations))
+        self.emit(
+            snap.event(
+                "LocalOptimizationBegin",
+                "call",
+                one.headers("LocalOne"),
+                two.headers("LocalTwo"),
+                source.headers("Source"),
+                [("DestUniqueId", two.uniqueid), ("Id", ident)],
+            )
+        )
+        b2.members.remove(source)
+        self.emit(snap.bridge_event("BridgeLeave", b2.id, len(b2.members), source))
+        b1.members.remove(one)
+        one.bridge = None
+        self.emit(snap.bridge_event("BridgeLeave", b1.id, len(b1.members), one))
+        b1.members.append(source)
+        source.bridge = b1
+        self.emit(snap.bridge_event("BridgeEnter", b1.id, len(b1.members), source))
+        self.emit(
+            snap.event(
+                "LocalOptimizationEnd",
+                "call",
+                one.headers("LocalOne"),
+                two.headers("LocalTwo"),
+                [("Success", "No"), ("Id", ident)],
+            )
+        )
+        # Whoever waited on ;1 (the caller's Dial) now waits on the party that replaced it.
+        source.on_hangup.extend(one.on_hangup)
+        one.on_hangup = []
+        one.local_peer = two.local_peer = None
+        self.request_hangup(one, 16)
+        self.hangup(one, 16)
+        self.request_hangup(two, 16)
+        self.hangup(two, 16)
 
     def leave_bridge(self, ch: SimChannel) -> list[SimChannel]:
         """``ch`` leaves; a two-party bridge then falls apart. Returns who else was in it."""
@@ -340,8 +442,13 @@ class Switch:
 
     # ---- ringing a device -----------------------------------------------------------------
 
-    def device(self, target: str) -> Device:
-        return self.devices.get(target, self.default_device)
+    def device(self, target: str, hint: str = "") -> Device:
+        """How ``target`` behaves; a device a Local ;2 dials behaves as configured for the
+        Local target when the test configured that (``hint``)."""
+        found = self.devices.get(target)
+        if found is None and hint:
+            found = self.devices.get(hint)
+        return found if found is not None else self.default_device
 
     def dial(
         self,
@@ -359,11 +466,28 @@ class Switch:
         hangup-causes trace: BUSY 17 on the callee's HangupRequest and Hangup (and the
         caller's HANGUPCAUSE), NOANSWER a HangupRequest without Cause and Hangup 0, CANCEL
         16, CHANUNAVAIL no channel and no event at all (HANGUPCAUSE 20).
+
+        ``Local/<exten>@<context>[/n]`` is a pair: ``;1`` (handed back: DialBegin,
+        DIALEDPEERNAME) and ``;2``, which runs the dialplan at exten@context; ;1 answers when
+        ;2 does, fails as ;2's hangup cause says (17 BUSY, 34 CONGESTION, 20 CHANUNAVAIL,
+        else NOANSWER), and without /n the pair optimizes itself away once both halves are
+        bridged (``_optimize``). An exten@context that does not exist is CHANUNAVAIL.
         """
         result: defer.Deferred[tuple[str, SimChannel | None]] = defer.Deferred(lambda _d: cancel())
         m = _DIAL_TARGET.match(target)
-        dev = self.device(f"{m.group('tech')}/{m.group('res')}") if m is not None else None
-        if m is None or dev is None or dev.unavailable:
+        hint = caller.device_hint if caller is not None else ""
+        local = m is not None and m.group("tech") == "Local"
+        local_exten, _, local_context = (m.group("res") if local and m else "").partition("@")
+        dev = (
+            self.device(f"{m.group('tech')}/{m.group('res')}", hint)
+            if m is not None and not local
+            else None
+        )
+        if (
+            m is None
+            or (not local and (dev is None or dev.unavailable))
+            or (local and not self.dialplan.exists(local_context, local_exten))
+        ):
             if caller is not None:
                 caller.hangupcause = 20
             result.callback(("CHANUNAVAIL", None))
@@ -379,20 +503,36 @@ class Switch:
         elif tech == "IAX2":
             name = f"IAX2/{res}-{next(self._iax_calls)}"
         elif tech == "Local":
-            name = f"Local/{res}-{next(self._seq):08x};1"  # the ;1 leg is the one handed back
+            name = f"Local/{res}-{next(self._local_ids):08x};1"  # ;1 is the one handed back
         else:
             name = f"{tech}/{res}-{next(self._seq):08x}"
         dest = self.new_channel(
             name,
             state=snap.DOWN,
-            context=caller.context if caller is not None else "ccbox-agents",
-            exten=res if caller is None else caller.exten,
+            context=local_context if local else (caller.context if caller else "ccbox-agents"),
+            exten=local_exten if local else (res if caller is None else caller.exten),
             caller=cid,
             connected=cid,
             linkedid=caller.linkedid if caller is not None else None,
             uniqueid=uniqueid,
             trunk=trunk,
         )
+        dest.device_hint = hint
+        two: SimChannel | None = None
+        if local:
+            two = self.new_channel(
+                name[:-1] + "2",
+                state=RING,
+                context=local_context,
+                exten=local_exten,
+                caller=cid,
+                connected=cid,
+                linkedid=dest.linkedid,
+            )
+            dest.local_peer, two.local_peer = two, dest
+            dest.local_optimize = "/n" not in target[len("Local/") :]
+            two.device_hint = f"Local/{res}"
+            self.emit(snap.local_bridge(dest, two, dest.local_optimize))
         dest.application, dest.appdata = "AppDial", "(Outgoing Line)"
         # DialString: the dial target without its technology, options kept (1001@x/n).
         self.emit(snap.dial_begin(caller, dest, target.split("/", 1)[1]))
@@ -425,18 +565,31 @@ class Switch:
 
         if caller is not None:
             caller.on_hangup.append(on_caller_gone)
-        self.set_state(dest, RINGING)
-        if dev.busy:  # the phone answers busy while ringing: the leg stays in Ringing
-            end_unanswered("BUSY", 17)
-            return result
 
         def answer() -> None:
-            if not dest.alive:
+            if not dest.alive or result.called:
                 return
             self.set_state(dest, UP)
             self.emit(snap.dial_end(caller, dest, "ANSWER"))
             finish("ANSWER", dest)
 
+        if two is not None:
+
+            def two_gone(_ch: SimChannel, cause: int) -> None:
+                if not result.called:
+                    status = {17: "BUSY", 34: "CONGESTION", 20: "CHANUNAVAIL"}.get(cause)
+                    end_unanswered(status or "NOANSWER", 0 if cause == 34 else cause)
+
+            two.on_up.append(answer)
+            two.on_hangup.append(two_gone)
+            timers.append(self.clock.callLater(timeout_s, end_unanswered, "NOANSWER", None))
+            self.pbx.start(two, local_context, local_exten)
+            return result
+        assert dev is not None
+        self.set_state(dest, RINGING)
+        if dev.busy:  # the phone answers busy while ringing: the leg stays in Ringing
+            end_unanswered("BUSY", 17)
+            return result
         timers.append(self.clock.callLater(timeout_s, end_unanswered, "NOANSWER", None))
         if dev.answers and dev.ring_s < timeout_s:
             timers.append(self.clock.callLater(dev.ring_s, answer))
@@ -444,7 +597,7 @@ class Switch:
 
     def hang_up_after_talk(self, ch: SimChannel, target: str) -> None:
         """The answered device hangs up by itself after its talk time (if it has one)."""
-        talk = self.device(target).talk_time(self.rng)
+        talk = self.device(target, ch.device_hint).talk_time(self.rng)
         if talk is None:
             return
         timer = self.clock.callLater(talk, self._device_hangs_up, ch)
@@ -530,6 +683,7 @@ class Switch:
                         ring.cancel()
                 ch.variables["DIALSTATUS"] = "ANSWER"
                 ch.variables["DIALEDPEERNAME"] = peer.name
+                self.set_state(ch, UP)  # Dial answers the calling channel (a Local ;2)
                 self.bridge(ch, peer)
                 ch.hangupcause = 16
                 # Dial returns when the device hangs up: the dialplan goes on (Hangup()).
