@@ -202,3 +202,32 @@ def test_a_supervisor_posts_and_withdraws_a_notice_on_the_notices_page(box: Live
     assert notice_id not in [n["id"] for n in listed]
     everything = box.api("/api/notices/", username="sup").json()["notices"]
     assert notice_id not in [n["id"] for n in everything]
+
+
+def test_i_am_not_on_a_call_is_offered_while_ringing_and_the_switch_has_the_last_word(
+    box: LiveBox,
+) -> None:
+    """The desk's way out of a state the switch contradicts: enabled only while the agent
+    rings or is on a call; here the phone really rings on the switch, so the server refuses
+    and the page shows why."""
+    state = agent_state(box)["state"]
+    if state != "available":
+        box.acd({"logged_out": "login", "wrap_up": "wrapup_done"}.get(state, "unpause"), "1001")
+    box.devices({"PJSIP/1001": {"answers": False}})
+    try:
+        with headless_chromium() as driver:
+            wait = open_desk(box, driver)
+            release = driver.find_element(By.ID, "btn-release")
+            assert release.get_attribute("disabled") is not None
+            call = box.call(caller_number="13800000009", hold_s=8)
+            wait.until(lambda d: text(d, "#desk-state-name") == "Ringing")
+            assert release.get_attribute("disabled") is None
+            release.click()
+            refused = "the switch has a call on PJSIP/1001"
+            wait.until(lambda d: refused in text(d, "#desk-state-msg"))
+            assert agent_state(box)["state"] == "ringing"
+            box.wait_call_ended(call, timeout=30)
+            wait.until(lambda d: text(d, "#desk-state-name") == "Ready")
+            assert release.get_attribute("disabled") is not None
+    finally:
+        box.devices({"PJSIP/1001": {"ring_s": 0.5, "talk_s": 8}})

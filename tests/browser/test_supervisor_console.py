@@ -205,6 +205,17 @@ def test_console_shows_the_center_live_and_spies_on_a_call(box: LiveBox, chrome:
         e for e in logs if e["level"] == "SEVERE" and not any(x in e["message"] for x in expected)
     ]
     assert errors == [], errors
+    # "Free agent" is for an agent the switch contradicts: 1001's phone has the call on the
+    # switch, so the server refuses and the result line says why; a logged-out agent has
+    # nothing to free.
+    assert not agent_row(chrome, "1003").find_element(By.CLASS_NAME, "sv-release").is_enabled()
+    agent_row(chrome, "1001").find_element(By.CLASS_NAME, "sv-release").click()
+    chrome.switch_to.alert.accept()
+    wait(
+        chrome,
+        "the switch's refusal",
+        lambda d: "the switch has a call on PJSIP/1001" in d.find_element(By.ID, "sv-result").text,
+    )
     box.hangup(call)
     box.wait_call_ended(call)
     wait(
