@@ -413,13 +413,109 @@ def test_atxfer_without_t_is_queued_and_the_digits_reach_the_caller_as_in_the_tr
     assert rig.events("AttendedTransfer") == [] and len(rig.events("Newchannel")) == 2
 
 
-def test_atxfer_with_t_is_refused_naming_what_the_simulator_lacks() -> None:
-    rig = Rig()
+def test_atxfer_with_t_transfers_as_in_the_trace() -> None:
+    rig = Rig(
+        devices={
+            "PJSIP/1004": Device(ring_s=1.0),
+            "PJSIP/1001": Device(ring_s=1.0, talk_s=20.0),
+        }
+    )
+    seen: dict[str, Any] = {}
+    agent: list[SimChannel] = []
+
+    async def body(s: AGISessionProtocol) -> Any:
+        await s.answer()
+        seen["dial"] = await s.exec_("Dial", "PJSIP/1004,20,t")
+        seen["at"] = rig.clock.seconds() - 1795353000
+        seen["status"] = await s.get_variable("DIALSTATUS")
+        seen["peer"] = await s.get_variable("DIALEDPEERNAME")
+        seen["up"] = await s.channel_status()
+        return seen
+
+    def atxfer() -> None:
+        agent.append(
+            next(c for c in rig.switch.channels.values() if c.name.startswith("PJSIP/1004"))
+        )
+        assert "t" in agent[0].features
+        rig.send(
+            f"Action: Atxfer\r\nActionID: t1\r\nChannel: {agent[0].name}\r\n"
+            "Exten: 1001\r\nContext: ccbox-agents"
+        )
+
+    def agent_hangs_up() -> None:
+        rig.switch.request_hangup(agent[0], 16)
+        rig.switch.hangup(agent[0], 16)
+
+    rig.clock.callLater(3, atxfer)
+    rig.clock.callLater(12, agent_hangs_up)
+    rig.call(CallerScript(patience_s=120), body, max_seconds=60)
+    assert as_dicts(rig.messages, "t1") == [
+        {"Response": "Success", "ActionID": "t1", "Message": "Atxfer successfully queued"}
+    ]
+    # DTMF on the agent, Hold, music for the caller, then the consult call.
+    digits = [m["Digit"] for m in rig.events("DTMFEnd") if m["Channel"] == agent[0].name]
+    assert digits == list("*21001")
+    assert [m["Channel"] for m in rig.events("Hold")] == [agent[0].name]
+    assert [m["Class"] for m in rig.events("MusicOnHoldStart")] == ["default"]
+    consult = [m for m in rig.events("DialBegin") if m["DestChannel"].startswith("Local/")]
+    assert consult and consult[0]["DestChannel"].startswith("Local/1001@ccbox-agents-")
+    # The merge and the transfer, with the trace's headers.
+    for event in ("BridgeMerge", "AttendedTransfer", "Hold"):
+        trace = next(m for m in trace_messages("atxfer-and-mixmonitor-mute") if m.event == event)
+        [ours] = rig.events(event)
+        assert [k for k, _ in ours.headers] == [k for k, _ in trace.headers], event
+    [xfer] = rig.events("AttendedTransfer")
+    assert (xfer["Result"], xfer["DestType"]) == ("Success", "Bridge")
+    assert xfer["OrigTransfererChannel"] == xfer["SecondTransfererChannel"] == agent[0].name
+    assert xfer["TransfereeChannel"] == "DAHDI/1-1"
+    assert xfer["TransferTargetChannel"] == consult[0]["DestChannel"]
+    [merge] = rig.events("BridgeMerge")
+    assert merge["ToBridgeUniqueid"] == xfer["DestBridgeUniqueid"] == xfer["OrigBridgeUniqueid"]
+    assert merge["FromBridgeUniqueid"] == xfer["SecondBridgeUniqueid"]
+    assert len(rig.events("MusicOnHoldStop")) == 1
+    assert [m["Cause"] for m in rig.events("Hangup") if m["Channel"] == agent[0].name] == ["16"]
+    # Local optimization put the caller in the bridge with the target's phone...
+    [begin] = rig.events("LocalOptimizationBegin")
+    assert begin["SourceChannel"] == "DAHDI/1-1"
+    target_phone = [m["Channel"] for m in rig.events("Newchannel")]
+    target_phone = [n for n in target_phone if n.startswith("PJSIP/1001-")]
+    entered = [m for m in rig.events("BridgeEnter") if m["Channel"] == "DAHDI/1-1"]
+    assert entered[-1]["BridgeUniqueid"] == next(
+        m["BridgeUniqueid"] for m in rig.events("BridgeEnter") if m["Channel"] == target_phone[0]
+    )
+    # ...and the caller's Dial stayed blocked until the target hung up (20 s of talk).
+    assert seen["dial"] == -1 and seen["status"] == "ANSWER" and seen["up"] == 6
+    assert seen["peer"] == agent[0].name  # DIALEDPEERNAME still names the first agent
+    assert seen["at"] > 27  # the target answered at about 7.8 s and talked 20 s
+
+
+def test_atxfer_to_a_busy_target_returns_the_agent_to_the_caller() -> None:
+    rig = Rig(devices={"PJSIP/1003": Device(busy=True)})
+    caller, agent = bridged_pair(rig, {"t"})
+    original = caller.bridge
+    rig.send(
+        f"Action: Atxfer\r\nActionID: b1\r\nChannel: {agent.name}\r\nExten: 1003\r\n"
+        "Context: ccbox-agents"
+    )
+    run(rig, 5)
+    assert [m["DialStatus"] for m in rig.events("DialEnd")] == ["BUSY", "BUSY"]  # ;2's, ;1's
+    assert agent.bridge is original is caller.bridge and agent.transfer is None
+    assert [m["Channel"] for m in rig.events("Unhold")] == [agent.name]
+    assert [m["Channel"] for m in rig.events("MusicOnHoldStop")] == [caller.name]
+    assert rig.events("AttendedTransfer") == []
+
+
+def test_atxfer_while_the_target_rings_is_refused_loudly_when_the_agent_hangs_up() -> None:
+    rig = Rig(devices={"PJSIP/1001": Device(answers=False)})
     _caller, agent = bridged_pair(rig, {"t"})
-    rig.send(f"Action: Atxfer\r\nActionID: x1\r\nChannel: {agent.name}\r\nExten: 1001")
-    [answer] = as_dicts(rig.read(), "x1")
-    assert answer["Response"] == "Error"
-    assert "attended transfer" in answer["Message"] and "not modelled" in answer["Message"]
+    rig.send(
+        f"Action: Atxfer\r\nActionID: r1\r\nChannel: {agent.name}\r\nExten: 1001\r\n"
+        "Context: ccbox-agents"
+    )
+    run(rig, 5)
+    rig.switch.hangup(agent, 16)
+    assert rig.switch.pbx.refusals and "still rings" in rig.switch.pbx.refusals[0]
+    assert rig.events("AttendedTransfer") == []
 
 
 @pytest.mark.parametrize(

@@ -26,13 +26,12 @@ from drivers.asterisk.ami.codec import Message, Parser, ProtocolError
 from drivers.asterisk.simulator import snapshots as snap
 from drivers.asterisk.simulator.snapshots import Headers
 from drivers.asterisk.simulator.switch import Switch
+from drivers.asterisk.simulator.transfer import DIGIT_GAP_S, FEATURE_CODE, AttendedTransfer
 
 log = Logger(namespace="ccbox.simulator.ami")
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 VERSION = "Asterisk 22.10.1 built by ccbox-simulator on a x86_64 running Linux"
 _sessions = itertools.count(0x7FC9D0028300, 0x100)
-ATXFER_CODE = "*2"  # features.conf's default atxfer code
-DTMF_GAP_S = 0.155  # between the queued digits of an Atxfer (atxfer-without-t-option)
 
 
 def encode(headers: Iterable[tuple[str, str]]) -> bytes:
@@ -412,8 +411,8 @@ class ManagerSession(protocol.Protocol):
         """As manager.c's action_atxfer: the atxfer feature code (``*2``) and the digits are
         queued on the channel as DTMF. Without Dial's ``t`` on that leg the bridge does not
         act on them: the peer hears them (DTMF ``Direction: Sent`` on the peer's channel,
-        atxfer-without-t-option.trace) and nothing is transferred. With ``t`` Asterisk starts
-        the consult call; the simulator does not model it and refuses loudly."""
+        atxfer-without-t-option.trace) and nothing is transferred. With ``t`` the attended
+        transfer runs as transfer.py describes (atxfer-and-mixmonitor-mute.trace)."""
         name, exten = msg.get("Channel") or "", msg.get("Exten") or ""
         if not name:
             self.respond(msg, "Error", ("Message", "No channel specified"))
@@ -425,26 +424,32 @@ class ManagerSession(protocol.Protocol):
         if ch is None:
             self.respond(msg, "Error", ("Message", "Channel specified does not exist"))
             return
-        if "t" in ch.features:
-            self.respond(
-                msg,
-                "Error",
-                (
-                    "Message",
-                    "Simulator: the attended transfer Asterisk starts on a leg dialed with "
-                    "option t (consult call, BridgeMerge, AttendedTransfer) is not modelled",
-                ),
-            )
-            return
-        self.respond(msg, "Success", ("Message", "Atxfer successfully queued"))
         context = msg.get("Context") or ""
+        if "t" in ch.features:
+            where = context or ch.variables.get("TRANSFER_CONTEXT") or ch.context or "default"
+            why = self.switch.pbx.unsupported(where, exten)
+            if why is not None:
+                self.respond(msg, "Error", ("Message", f"Simulator: {why}"))
+                return
+            if ch.transfer is not None:
+                self.respond(
+                    msg,
+                    "Error",
+                    ("Message", "Simulator: a second Atxfer during a transfer is not modelled"),
+                )
+                return
+        self.respond(msg, "Success", ("Message", "Atxfer successfully queued"))
         if context:
             ch.variables["TRANSFER_CONTEXT"] = context
             extra = [("Variable", "TRANSFER_CONTEXT"), ("Value", context)]
             self.switch.emit(snap.event("VarSet", "dialplan", ch.headers(), extra))
+        if "t" in ch.features:
+            ch.transfer = AttendedTransfer(self.switch, ch, exten, where)
+            ch.transfer.start()
+            return
         clock = self.factory.clock
-        for i, digit in enumerate(f"{ATXFER_CODE}{exten}"):
-            clock.callLater(i * DTMF_GAP_S, self._pass_digit, ch, digit)
+        for i, digit in enumerate(f"{FEATURE_CODE}{exten}"):
+            clock.callLater(i * DIGIT_GAP_S, self._pass_digit, ch, digit)
 
     def _pass_digit(self, ch: Any, digit: str) -> None:
         """One queued digit: read on the channel (DTMFEnd, 0 ms), then sent on to the

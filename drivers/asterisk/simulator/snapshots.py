@@ -129,15 +129,18 @@ def local_bridge(one: ChannelSnapshot, two: ChannelSnapshot, optimize: bool = Tr
     )
 
 
-def bridge_headers(bridge_id: str, members: int) -> Headers:
+def bridge_headers(bridge_id: str, members: int, prefix: str = "") -> Headers:
+    """A bridge snapshot; ``prefix`` for events about two (BridgeMerge's To/From,
+    AttendedTransfer's Orig/Second)."""
+    p = f"{prefix}Bridge"
     return [
-        ("BridgeUniqueid", bridge_id),
-        ("BridgeType", "basic"),
-        ("BridgeTechnology", "simple_bridge"),
-        ("BridgeCreator", "<unknown>"),
-        ("BridgeName", "<unknown>"),
-        ("BridgeNumChannels", str(members)),
-        ("BridgeVideoSourceMode", "none"),
+        (f"{p}Uniqueid", bridge_id),
+        (f"{p}Type", "basic"),
+        (f"{p}Technology", "simple_bridge"),
+        (f"{p}Creator", "<unknown>"),
+        (f"{p}Name", "<unknown>"),
+        (f"{p}NumChannels", str(members)),
+        (f"{p}VideoSourceMode", "none"),
     ]
 
 

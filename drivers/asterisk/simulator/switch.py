@@ -30,6 +30,7 @@ import itertools
 import random
 import re
 import uuid
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,6 +104,7 @@ class SimChannel(ChannelSnapshot):
     local_optimize: bool = False
     device_hint: str = ""
     on_up: list[Callable[[], None]] = field(default_factory=list)  # run once when answered
+    transfer: Any = None  # the AttendedTransfer (transfer.py) this channel started
 
 
 @dataclass(eq=False)
@@ -148,6 +150,9 @@ class Switch:
         self._iax_calls = itertools.count(self.rng.randint(2, 16000))
         self._local_ids = itertools.count(0x60)  # one counter for every Local pair
         self._optimizations = itertools.count(1)
+        # Hangup watchers that belong to the channel itself (a spy's end), not to the party
+        # it plays in a bridge: a transfer or an optimization does not hand them on.
+        self._pinned: weakref.WeakSet[Callable[..., None]] = weakref.WeakSet()
         # Set by whoever runs the FastAGI side: starts a session for a channel that enters
         # a context running AGI (Originate into ccbox-outbound-connect, Redirect, ...).
         self.agi_starter: Callable[[SimChannel, str, str], None] | None = None
@@ -300,6 +305,8 @@ class Switch:
         """The channel is gone: it leaves its bridge, Hangup is emitted, watchers run."""
         if not ch.alive:
             return
+        if ch.transfer is not None:  # a transferer hanging up completes its Atxfer
+            ch.transfer.transferer_gone()
         owned = ch.bridge is not None and ch.bridge.owner is ch
         left_behind = self.leave_bridge(ch)
         ch.alive = False
@@ -325,10 +332,19 @@ class Switch:
 
     # ---- bridges --------------------------------------------------------------------------
 
+    def new_bridge(self, owner: SimChannel) -> Bridge:
+        """An empty bridge (BridgeCreate); ``owner``'s hangup ends the others in it."""
+        br = Bridge(str(uuid.UUID(int=self.rng.getrandbits(128), version=4)), owner)
+        self.emit(snap.bridge_event("BridgeCreate", br.id, 0, None))
+        return br
+
+    def close_bridge(self, br: Bridge | None) -> None:
+        if br is not None and not br.members:
+            self.emit(snap.bridge_event("BridgeDestroy", br.id, 0, None))
+
     def bridge(self, a: SimChannel, b: SimChannel) -> Bridge:
         """Bridge the dialing channel ``a`` with the answered ``b``."""
-        br = Bridge(str(uuid.UUID(int=self.rng.getrandbits(128), version=4)), a)
-        self.emit(snap.bridge_event("BridgeCreate", br.id, 0, None))
+        br = self.new_bridge(a)
         for ch in (a, b):
             br.members.append(ch)
             ch.bridge = br
@@ -349,10 +365,23 @@ class Switch:
             return
         one = ch if ch.local_optimize or not peer.local_optimize else peer
         if one.local_optimize:
-            one.local_optimize = peer.local_optimize = False  # once
-            self.clock.callLater(0.02, self._optimize, one)
+            self.optimize_soon(one)
 
-    def _move(self, ch: SimChannel, dst: Bridge) -> None:
+    def optimize_soon(self, one: SimChannel, caller_moves: bool = False) -> None:
+        peer = one.local_peer
+        if peer is None or one.bridge is None or peer.bridge is None or not one.local_optimize:
+            return
+        one.local_optimize = peer.local_optimize = False  # once
+        self.clock.callLater(0.02, self._optimize, one, caller_moves)
+
+    def swap_watchers(self, old: SimChannel, new: SimChannel) -> None:
+        """Whoever waited on ``old``'s hangup as a party of a bridge (a Dial) now waits on
+        ``new``, which took its place."""
+        moving = [w for w in old.on_hangup if w not in self._pinned]
+        old.on_hangup = [w for w in old.on_hangup if w in self._pinned]
+        new.on_hangup.extend(moving)
+
+    def move(self, ch: SimChannel, dst: Bridge) -> None:
         """``ch`` leaves its bridge (which does not fall apart) for ``dst``."""
         src = ch.bridge
         now = self.clock.seconds()
@@ -367,19 +396,24 @@ class Switch:
         if ch.monitor is not None:
             ch.monitor.hear(now)
 
-    def _optimize(self, one: SimChannel) -> None:
+    def _optimize(self, one: SimChannel, caller_moves: bool = False) -> None:
         """The swap the traces show for ``Local/1001@ccbox-agents``: the party ;2 dialed
         takes ;1's place in the caller's bridge, then both halves hang up (16), no Rename,
-        and LocalOptimizationEnd says ``Success: No`` although the swap completed. (In
-        local-optimization-callback Asterisk moved the other way, the caller into ;2's
-        bridge; which way depends on which half Asterisk checks first.)"""
+        and LocalOptimizationEnd says ``Success: No`` although the swap completed. With
+        ``caller_moves`` the other way, as after the attended transfer and in
+        local-optimization-callback: the party bridged with ;1 moves into ;2's bridge
+        (which way depends on which half Asterisk checks first)."""
         two = one.local_peer
         if two is None or not (one.alive and two.alive) or one.bridge is None:
             return
         b1, b2 = one.bridge, two.bridge
         others = [m for m in (b2.members if b2 else []) if m is not two]
-        if b2 is None or len(others) != 1 or len(b1.members) != 2:
+        callers = [m for m in b1.members if m is not one]
+        if b2 is None or len(others) != 1 or len(callers) != 1:
             return  # not a two-party bridge on each side: Asterisk does not swap either
+        if caller_moves:
+            self._optimize_caller_moves(one, two, callers[0], others[0])
+            return
         source = others[0]
         ident = str(next(self._optimizations))
         self.emit(
@@ -410,12 +444,52 @@ class Switch:
             )
         )
         # Whoever waited on ;1 (the caller's Dial) now waits on the party that replaced it.
-        source.on_hangup.extend(one.on_hangup)
-        one.on_hangup = []
+        self.swap_watchers(one, source)
         one.local_peer = two.local_peer = None
         self.request_hangup(one, 16)
         self.hangup(one, 16)
         self.request_hangup(two, 16)
+        self.hangup(two, 16)
+
+    def _optimize_caller_moves(
+        self, one: SimChannel, two: SimChannel, caller: SimChannel, far: SimChannel
+    ) -> None:
+        b1, b2 = one.bridge, two.bridge
+        assert b1 is not None and b2 is not None
+        ident = str(next(self._optimizations))
+        self.emit(
+            snap.event(
+                "LocalOptimizationBegin",
+                "call",
+                one.headers("LocalOne"),
+                two.headers("LocalTwo"),
+                caller.headers("Source"),
+                [("DestUniqueId", one.uniqueid), ("Id", ident)],
+            )
+        )
+        b1.members.remove(caller)
+        self.emit(snap.bridge_event("BridgeLeave", b1.id, len(b1.members), caller))
+        b2.members.remove(two)
+        two.bridge = None
+        self.emit(snap.bridge_event("BridgeLeave", b2.id, len(b2.members), two))
+        b2.members.append(caller)
+        caller.bridge = b2
+        b2.owner = caller
+        self.emit(snap.bridge_event("BridgeEnter", b2.id, len(b2.members), caller))
+        self.emit(
+            snap.event(
+                "LocalOptimizationEnd",
+                "call",
+                one.headers("LocalOne"),
+                two.headers("LocalTwo"),
+                [("Success", "No"), ("Id", ident)],
+            )
+        )
+        self.swap_watchers(one, far)
+        one.local_peer = two.local_peer = None
+        self.request_hangup(one, 16)
+        self.hangup(one, 16)
+        self.request_hangup(two, 16, soft=True)
         self.hangup(two, 16)
 
     def leave_bridge(self, ch: SimChannel) -> list[SimChannel]:
@@ -714,6 +788,7 @@ class Switch:
                 if not spyee.alive:
                     self.pbx.next(spyer)  # E: ChanSpy returns when the spied channel ends
 
+        self._pinned.add(stop)
         spyee.on_hangup.append(stop)
         spyer.on_hangup.append(stop)
 

@@ -1,0 +1,170 @@
+"""AMI Atxfer on a leg that has Dial's ``t``: the attended transfer of atxfer-and-mixmonitor-mute.
+
+What the trace shows, and what happens here in its order:
+
+1. the feature code ``*2`` and the extension arrive on the transferer's channel as DTMF
+   (DTMFEnd, ``Received``, 0 ms, no DTMFBegin); after ``*2`` the transferer is put on hold
+   (``Hold``) and the other party hears music (MusicOnHoldStart ``Class: default``);
+2. 3 s after the last digit (the digit timeout) the consult call: the transferer moves into a
+   new bridge and ``Local/<exten>@<context>`` is dialed from it (the context is the Atxfer's
+   Context, else the channel's TRANSFER_CONTEXT); its ``;2`` runs the dialplan there (in
+   ccbox: Dial of the agent's phone). The pair is not optimized while it is in the consult;
+3. when the transferer hangs up with the target answered: MusicOnHoldStop, BridgeMerge (the
+   consult bridge into the original one), AttendedTransfer ``Result: Success``,
+   ``DestType: Bridge``, the transferer's Hangup; then the Local pair optimizes itself away
+   and the caller ends in the bridge with the target's phone. The caller's Dial, if one was
+   waiting on the transferer, now waits on the target (it returns when the target hangs up).
+
+When the consult call fails (busy, no answer, no such extension) the transferer goes back to
+the caller (MusicOnHoldStop, Unhold), as Asterisk's default ``atxferdropcall = no`` does.
+A transferer hanging up while the target still rings would make Asterisk transfer the
+ringing call; that is not modelled: the simulator refuses it loudly (``Pbx.refusals``, an
+error in the log) and hangs the transferer up as if no transfer had been asked.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from drivers.asterisk.simulator import snapshots as snap
+
+if TYPE_CHECKING:
+    from drivers.asterisk.simulator.switch import Bridge, SimChannel, Switch
+
+FEATURE_CODE = "*2"  # features.conf's default atxfer code
+DIGIT_GAP_S = 0.155  # between the queued digits (the traces)
+DIGIT_TIMEOUT_S = 3.0  # features.conf transferdigittimeout: the consult starts then
+CONSULT_RING_S = 15.0  # features.conf atxfernoanswertimeout
+
+
+class AttendedTransfer:
+    """One Atxfer in progress, from the digits to the merge (or the return)."""
+
+    def __init__(self, switch: Switch, transferer: SimChannel, exten: str, context: str) -> None:
+        self.switch = switch
+        self.transferer = transferer
+        self.exten = exten
+        self.context = context
+        self.original: Bridge | None = transferer.bridge
+        self.consult: Bridge | None = None
+        self.target: SimChannel | None = None  # the Local ;1 once it answered
+        self.ringing = False
+        self.done = False
+
+    @property
+    def transferee(self) -> SimChannel | None:
+        members = self.original.members if self.original is not None else []
+        return next((m for m in members if m is not self.transferer), None)
+
+    def start(self) -> None:
+        clock = self.switch.clock
+        digits = f"{FEATURE_CODE}{self.exten}"
+        for i, digit in enumerate(digits):
+            clock.callLater(i * DIGIT_GAP_S, self._digit, i, digit)
+        clock.callLater((len(digits) - 1) * DIGIT_GAP_S + DIGIT_TIMEOUT_S, self._consult)
+
+    def _digit(self, index: int, digit: str) -> None:
+        ch = self.transferer
+        if not ch.alive or self.done:
+            return
+        self.switch.emit(snap.dtmf("DTMFEnd", ch, digit, 0))
+        if index == len(FEATURE_CODE) - 1:  # the feature code is complete: hold
+            self.switch.emit(snap.channel_event("Hold", ch))
+            other = self.transferee
+            if other is not None:
+                self.switch.music_on_hold(other, True)
+
+    def _consult(self) -> None:
+        ch = self.transferer
+        if not ch.alive or self.done or ch.bridge is None:
+            return
+        self.consult = self.switch.new_bridge(ch)
+        self.switch.move(ch, self.consult)
+        self.ringing = True
+        target = f"Local/{self.exten}@{self.context}"
+        d = self.switch.dial(None, target, CONSULT_RING_S, (ch.caller_num, ch.caller_name))
+        d.addCallback(self._answered)
+        d.addErrback(lambda _f: None)
+
+    def _answered(self, outcome: tuple[str, Any]) -> None:
+        self.ringing = False
+        _status, one = outcome
+        if self.done or not self.transferer.alive:
+            if one is not None:
+                self.switch.request_hangup(one, 16)
+                self.switch.hangup(one, 16)
+            return
+        if one is None or self.consult is None:
+            self._back_to_the_caller()
+            return
+        self.target = one
+        one.local_optimize = False  # not while in the consult
+        self.switch.move(one, self.consult)
+
+    def _back_to_the_caller(self) -> None:
+        """The consult failed: the transferer returns to the caller, who stops hearing hold
+        music."""
+        self.done = True
+        ch, original = self.transferer, self.original
+        if original is not None and original.members and ch.alive:
+            self.switch.move(ch, original)
+            self.switch.close_bridge(self.consult)
+            other = self.transferee
+            if other is not None:
+                self.switch.music_on_hold(other, False)
+            self.switch.emit(snap.channel_event("Unhold", ch))
+        ch.transfer = None
+
+    def transferer_gone(self) -> bool:
+        """The transferer hangs up (called by Switch.hangup before it leaves its bridge):
+        True when that completed the transfer."""
+        ch = self.transferer
+        ch.transfer = None
+        if self.done:
+            return False
+        self.done = True
+        if self.ringing:
+            self.switch.pbx.refusals.append(
+                "the simulator does not model a transferer hanging up while the attended "
+                "transfer's target still rings"
+            )
+            return False
+        target, consult, original = self.target, self.consult, self.original
+        other = self.transferee
+        if target is None or consult is None or original is None or other is None:
+            return False
+        switch = self.switch
+        consult.members.remove(ch)
+        ch.bridge = None
+        switch.emit(snap.bridge_event("BridgeLeave", consult.id, len(consult.members), ch))
+        switch.music_on_hold(other, False)
+        switch.emit(
+            snap.event(
+                "BridgeMerge",
+                "call",
+                snap.bridge_headers(original.id, len(original.members), "To"),
+                snap.bridge_headers(consult.id, len(consult.members), "From"),
+            )
+        )
+        switch.move(target, original)
+        switch.emit(
+            snap.event(
+                "AttendedTransfer",
+                "call",
+                [("Result", "Success")],
+                ch.headers("OrigTransferer"),
+                snap.bridge_headers(original.id, len(original.members), "Orig"),
+                ch.headers("SecondTransferer"),
+                snap.bridge_headers(consult.id, len(consult.members), "Second"),
+                other.headers("Transferee"),
+                target.headers("TransferTarget"),
+                [("IsExternal", "No"), ("DestType", "Bridge"), ("DestBridgeUniqueid", original.id)],
+            )
+        )
+        switch.close_bridge(consult)
+        original.owner = other
+        # Whoever waited on the transferer (the caller's Dial) now waits on the target.
+        switch.swap_watchers(ch, target)
+        target.local_optimize = True
+        switch.optimize_soon(target, caller_moves=True)
+        return True
