@@ -200,6 +200,33 @@ class ACDFeatureTests(ACDRig):
         self.assertIn("transfer_in", kinds)
         self.assertIn(a1001.state, (st.WRAP_UP, st.AVAILABLE))
 
+    async def test_an_attended_transfer_is_done_when_asterisk_says_so(self) -> None:
+        """Agents are dialed with t, so Atxfer starts the consult; the call moves to 1002
+        on the switch's AttendedTransfer, when 1001 hangs up with 1002 on the line."""
+        master = await self.start(
+            {
+                "PJSIP/1001": Device(ring_s=0.2, talk_s=8),
+                "PJSIP/1002": Device(ring_s=0.3, talk_s=8),
+            },
+            setup=second_queue("billing", "1002"),
+        )
+        a1001, a1002 = self.agent(master, "1001"), self.agent(master, "1002")
+        first = await self.a_call_for_billing(master)
+        said = await master.acd.transfer(a1001.id, "agent", "1002", attended=True)
+        self.assertEqual(said, "calling agent 1002: hang up to complete the transfer")
+        self.assertEqual((a1002.state, a1002.reason), (st.ON_CALL, "consult"))
+        await wait_for(lambda: a1001.reason == "transferred", "the AttendedTransfer", 15)
+        self.assertEqual([e["Result"] for e in self.sim_events("AttendedTransfer")], ["Success"])
+        call = a1002.call
+        self.assertIsNotNone(call)
+        self.assertIs(call.agent, a1002)  # type: ignore[union-attr]
+        self.assertEqual((a1001.call, a1001.stats.handled), (None, 1))
+        outcome = await first  # the caller's Dial returns when 1002 hangs up
+        self.assertFalse(outcome.caller_hung_up)
+        await wait_for(lambda: a1002.state != st.ON_CALL, "1002's end of the call")
+        self.assertEqual((a1002.stats.handled, a1002.call), (1, None))
+        self.assertEqual(master.acd.violations(), [])
+
     async def test_transfer_refuses_a_busy_agent_and_an_extension_with_letters(self) -> None:
         master = await self.start({"PJSIP/1001": Device(ring_s=0.1)})
         a1001 = self.agent(master, "1001")
