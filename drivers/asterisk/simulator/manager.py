@@ -23,6 +23,7 @@ from twisted.internet import defer, protocol
 from twisted.logger import Logger
 
 from drivers.asterisk.ami.codec import Message, Parser, ProtocolError
+from drivers.asterisk.device_names import device_of_channel
 from drivers.asterisk.simulator import snapshots as snap
 from drivers.asterisk.simulator.snapshots import Headers
 from drivers.asterisk.simulator.switch import Switch
@@ -223,7 +224,7 @@ class ManagerSession(protocol.Protocol):
     def do_devicestatelist(self, msg: Message) -> None:
         items: Headers = []
         out = []
-        busy = {ch.name.rsplit("-", 1)[0] for ch in self.switch.channels.values()}
+        busy = {device_of_channel(ch.name) for ch in self.switch.channels.values()}
         for device, dev in sorted(self.switch.devices.items()):
             state = (
                 "INUSE" if device in busy else ("UNAVAILABLE" if dev.unavailable else "NOT_INUSE")
