@@ -269,6 +269,8 @@ class AMISwitch:
         return next((n for n in found if not n.endswith(";2")), found[0] if found else None)
 
     def has_device_channel(self, device: str) -> bool | None:
+        if not self.ami.ready:  # the call model may be stale until the next resync
+            return None
         key = _key(device)
         return any(
             ch.hungup_at is None and self._of_device(ch.name) == key

@@ -24,6 +24,7 @@ class TraceAMI:
 
     def __init__(self, clock: Clock, answer: Message | None = None) -> None:
         self.reactor = clock
+        self.ready = True
         self.handlers: dict[str, list[Callable[[Message], object]]] = {}
         self.sent: list[tuple[str, list[tuple[str, str]]]] = []
         self.answer = answer or Message((("Response", "Success"),))
@@ -184,3 +185,11 @@ def test_a_local_agent_stays_on_its_call_after_local_optimization() -> None:
     assert switch.channel_of("Local/1001@ccbox-agents") == "IAX2/1001-978"
     replay("device-channel-names", clock, ami, model, until=49.0)
     assert switch.has_device_channel("Local/1001@ccbox-agents") is False
+
+
+def test_without_the_ami_link_the_switch_cannot_tell_whether_a_phone_has_a_call() -> None:
+    clock, ami, switch, model = rig()
+    replay("atxfer-and-mixmonitor-mute", clock, ami, model, until=6.0)
+    assert switch.has_device_channel("IAX2/1009") is False
+    ami.ready = False  # the model keeps what it last knew until the next resync
+    assert switch.has_device_channel("IAX2/1009") is None
