@@ -255,6 +255,7 @@ class ACD(service.Service):
         self.callback_max_attempts = 3
         self.rollover = DayRollover(reactor, self.new_day) if daily_reset else None
         self.watch_s = watch_s
+        self.invariant_margin_s = invariants.MARGIN_S
         self._watch: task.LoopingCall | None = None
         self.released = 0  # agents the watch freed since start
 
@@ -358,7 +359,7 @@ class ACD(service.Service):
     def violations(self) -> list[invariants.Violation]:
         """What the rules of acd/invariants.py find wrong now (nothing is changed)."""
         has = self.switch.has_device_channel if self.switch is not None else None
-        return invariants.violations(self, self.reactor.seconds(), has)
+        return invariants.violations(self, self.reactor.seconds(), has, self.invariant_margin_s)
 
     def check_invariants(self) -> list[invariants.Violation]:
         """Free every agent the rules contradict (logged, and the state change's reason
