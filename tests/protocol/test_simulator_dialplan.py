@@ -555,12 +555,13 @@ def test_supervisor_spy_runs_through_the_generated_dialplan() -> None:
 
 # ---- Local channels ---------------------------------------------------------------------------
 
-LOCAL_PLAN = parse(
+LOCAL_PLAN_TEXT = (
     "[ccbox-agents]\nexten => _X!,1,Dial(IAX2/${EXTEN},30)\n same => n,Hangup()\n"
     "[pstn-out]\nexten => _X.,1,Wait(1)\n same => n,Answer()\n same => n,Playback(demo-congrats)\n"
     " same => n,Wait(3)\n same => n,Hangup()\n"
     "[ccbox-inbound]\nexten => _X!,1,AGI(agi://127.0.0.1:4573/inbound,${EXTEN})\n"
 )
+LOCAL_PLAN = parse(LOCAL_PLAN_TEXT)
 
 
 def dial_local(target: str, devices: dict[str, Device]) -> tuple[Rig, dict[str, Any]]:
@@ -659,3 +660,62 @@ def test_a_local_target_that_does_not_exist_is_chanunavail() -> None:
     rig, seen = dial_local("Local/1001@agent-phones", {})
     assert seen["dial"] == 0 and seen["status"] == "CHANUNAVAIL"
     assert not [m for m in rig.events("Newchannel") if m["Channel"].startswith("Local/")]
+
+
+def test_congestion_behind_a_local_pair_34_on_2_and_0_on_1() -> None:
+    plan = parse(
+        LOCAL_PLAN_TEXT + "[trace-congestion]\nexten => _X.,1,Congestion()\n"
+    )
+    rig = Rig(dialplan=plan)
+    seen: dict[str, Any] = {}
+
+    async def body(s: AGISessionProtocol) -> Any:
+        await s.answer()
+        seen["dial"] = await s.exec_("Dial", "Local/5551234@trace-congestion/n,20")
+        seen["status"] = await s.get_variable("DIALSTATUS")
+        return seen
+
+    rig.call(CallerScript(patience_s=5), body, max_seconds=10)
+    assert seen == {"dial": 0, "status": "CONGESTION"}
+    causes = {
+        m["Channel"][-2:]: (m["Cause"], m["ChannelStateDesc"])
+        for m in rig.events("Hangup")
+        if m["Channel"].startswith("Local/")
+    }
+    assert causes[";2"] == ("34", "Busy") and causes[";1"][0] == "0"
+    assert rig.events("BridgeEnter") == []
+
+
+def test_device_state_changes_name_the_device_as_asterisk_does() -> None:
+    rig, _seen = dial_local("Local/1001@ccbox-agents", {"IAX2/1001": Device(talk_s=3.0)})
+    changes = [(m["Device"], m["State"]) for m in rig.events("DeviceStateChange")]
+    assert ("Local/1001@ccbox-agents", "INUSE") in changes
+    assert [s for d, s in changes if d == "IAX2/1001"] == ["RINGING", "INUSE", "UNKNOWN"]
+    assert (
+        changes[-1] == ("Local/1001@ccbox-agents", "NOT_INUSE")
+        or (
+            "Local/1001@ccbox-agents",
+            "NOT_INUSE",
+        )
+        in changes
+    )
+    assert all("-" not in d.rpartition("/")[2] for d, _ in changes if d.startswith("IAX2/"))
+
+
+def test_originate_of_an_iax2_phone_is_the_agi_channel_of_the_callback() -> None:
+    started: list[str] = []
+    rig = Rig(devices={"IAX2/1006": Device(ring_s=1.0)})
+    rig.switch.agi_starter = lambda ch, script, exten: started.append(f"{ch.name} {script}")
+    originate(rig, "o6", "ccbox-callback", "42", Channel="IAX2/1006")
+    run(rig, 1.5)
+    [new] = rig.events("Newchannel")
+    assert (new["Channel"].rpartition("-")[0], new["Context"], new["Exten"]) == (
+        "IAX2/1006",
+        "default",
+        "s",
+    )
+    [begin] = rig.events("DialBegin")
+    assert "Channel" not in begin and begin["DialString"] == "1006"
+    [response] = rig.events("OriginateResponse")
+    assert (response["Response"], response["Reason"]) == ("Success", "4")
+    assert started == [f"{response['Channel']} callback"]

@@ -58,6 +58,8 @@ class Pbx:
         "agi",
         "dial",
         "chanspy",
+        "busy",
+        "congestion",
     )
 
     def __init__(self, switch: Switch, dialplan: Dialplan) -> None:
@@ -198,6 +200,16 @@ class Pbx:
                 raise Unsupported(f"Hangup({data}) takes a cause number")
             ch.hangupcause = int(data)
         self.end(ch)
+
+    def _app_busy(self, ch: SimChannel, data: str, found: Found) -> None:
+        """Busy()/Congestion(): the channel signals it (state Busy) and its dialplan ends
+        with cause 17 / 34 (hangup-causes: the congested ;2 hangs up with 34, its
+        ChannelStateDesc Busy). The indication's own wait is not modelled: it ends at once."""
+        ch.hangupcause = 34 if found.step.app.lower() == "congestion" else 17
+        self.switch.set_state(ch, snap.BUSY)
+        self.end(ch)
+
+    _app_congestion = _app_busy
 
     def _goto(self, ch: SimChannel, target: str, found: Found) -> None:
         """Goto's ``[[context,]exten,]priority``; a priority may be a label."""

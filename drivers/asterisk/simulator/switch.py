@@ -39,6 +39,7 @@ from twisted.internet import defer
 
 from appliance import config as config_mod
 from drivers.asterisk import confgen
+from drivers.asterisk.device_names import device_of_channel
 from drivers.asterisk.dialplan import Dialplan, parse
 from drivers.asterisk.simulator import snapshots as snap
 from drivers.asterisk.simulator.pbx import Pbx, Unsupported
@@ -153,6 +154,7 @@ class Switch:
         # Hangup watchers that belong to the channel itself (a spy's end), not to the party
         # it plays in a bridge: a transfer or an optimization does not hand them on.
         self._pinned: weakref.WeakSet[Callable[..., None]] = weakref.WeakSet()
+        self._device_states: dict[str, str] = {}  # device -> the state last announced
         # Set by whoever runs the FastAGI side: starts a session for a channel that enters
         # a context running AGI (Originate into ccbox-outbound-connect, Redirect, ...).
         self.agi_starter: Callable[[SimChannel, str, str], None] | None = None
@@ -216,7 +218,39 @@ class Switch:
         )
         self.channels[uid] = ch
         self.emit(snap.channel_event("Newchannel", ch))
+        if name.startswith("Local/"):
+            self._device_state(ch)
         return ch
+
+    def _device_state(self, ch: SimChannel) -> None:
+        """DeviceStateChange for the device ``ch`` is a leg of, named as Asterisk names it
+        (``IAX2/1001``, ``Local/1001@agent-phones``), when its state changes: RINGING, INUSE
+        while a leg is up (a Local pair from its creation), then NOT_INUSE (UNKNOWN for IAX2
+        peers, as the lab's unqualified peers showed)."""
+        device = device_of_channel(ch.name)
+        if device is None or ch.trunk is not None:
+            return
+        legs = [
+            c for c in self.channels.values() if c.alive and device_of_channel(c.name) == device
+        ]
+        if not legs:
+            state = "UNKNOWN" if device.startswith("IAX2/") else "NOT_INUSE"
+        elif device.startswith("Local/") or any(c.state == UP for c in legs):
+            state = "INUSE"
+        elif any(c.state == RINGING for c in legs):
+            state = "RINGING"
+        else:
+            return
+        if self._device_states.get(device) != state:
+            self._device_states[device] = state
+            self.emit(
+                [
+                    ("Event", "DeviceStateChange"),
+                    ("Privilege", "call,all"),
+                    ("Device", device),
+                    ("State", state),
+                ]
+            )
 
     def phone_call(self, device: str, exten: str) -> SimChannel:
         """A desk phone (``PJSIP/1001``) dials ``exten`` in ccbox-features: the channel is
@@ -275,6 +309,7 @@ class Switch:
         if ch.alive and ch.state != state:
             ch.state = state
             self.emit(snap.channel_event("Newstate", ch))
+            self._device_state(ch)
             if state == UP:
                 waiting, ch.on_up = ch.on_up, []
                 for answered in waiting:
@@ -315,6 +350,7 @@ class Switch:
             monitor.write(self.clock.seconds())
         self.channels.pop(ch.uniqueid, None)
         self.emit(snap.hangup(ch, cause))
+        self._device_state(ch)
         for watcher in list(ch.on_hangup):
             watcher(ch, cause)
         if owned:
@@ -583,8 +619,20 @@ class Switch:
         dest = self.new_channel(
             name,
             state=snap.DOWN,
-            context=local_context if local else (caller.context if caller else "ccbox-agents"),
-            exten=local_exten if local else (res if caller is None else caller.exten),
+            context=(
+                local_context
+                if local
+                else "default"
+                if tech == "IAX2"
+                else (caller.context if caller else "ccbox-agents")
+            ),
+            exten=(
+                local_exten
+                if local
+                else "s"
+                if tech == "IAX2"
+                else (res if caller is None else caller.exten)
+            ),
             caller=cid,
             connected=cid,
             linkedid=caller.linkedid if caller is not None else None,
@@ -592,6 +640,10 @@ class Switch:
             trunk=trunk,
         )
         dest.device_hint = hint
+        if tech == "IAX2":
+            # An IAX2 outgoing leg is born in default/s; Dial then gives it the caller's
+            # exten and an empty context (device-channel-names, hangup-causes).
+            dest.context, dest.exten = "", (caller.exten if caller is not None else res)
         two: SimChannel | None = None
         if local:
             two = self.new_channel(
