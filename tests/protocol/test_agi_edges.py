@@ -263,3 +263,15 @@ def test_interrupt_without_a_playback_just_queues() -> None:
     assert transport.value() == b"WAIT FOR DIGIT 1000\n"  # one command at a time
     s.dataReceived(b"200 result=0\n")
     assert wait.called and transport.value().endswith(b"ANSWER\n") and not later.called
+
+
+def test_the_scripts_own_hangup_ends_the_channel_at_its_reply() -> None:
+    """HANGUP answers 200 result=1 and the HANGUP line comes ~40 ms later: a route that asks
+    hung_up in between must not hang up a second time."""
+    s, transport, _ = session()
+    s.dataReceived(HEADER)
+    done: list[Any] = []
+    defer.ensureDeferred(s.hangup()).addCallback(done.append)
+    s.dataReceived(b"200 result=1\n")
+    assert done == [None] and s.hung_up
+    assert transport.value().count(b"HANGUP") == 1

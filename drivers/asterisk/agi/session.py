@@ -288,7 +288,10 @@ class AGISessionProtocol(LineOnlyReceiver):
         await self.command("ANSWER")
 
     async def hangup(self) -> None:
+        """HANGUP answers ``200 result=1`` and the ``HANGUP`` line follows about 40 ms later
+        (hangup-causes.trace): the channel is gone from the reply on."""
         await self.command("HANGUP")
+        self.hung_up = True
 
     async def caller_left(self) -> bool:
         """After a command answered ``result=-1``: True if the caller hung up, False if the
