@@ -17,10 +17,11 @@ from twisted.application import service
 from twisted.internet import defer
 from twisted.internet.endpoints import TCP4ClientEndpoint
 
+from drivers.asterisk.dialplan import Dialplan
 from drivers.asterisk.simulator.agi_caller import CallerScript
 from drivers.asterisk.simulator.manager import ManagerFactory
 from drivers.asterisk.simulator.sounds import SoundLibrary
-from drivers.asterisk.simulator.switch import Device, SimChannel, Switch
+from drivers.asterisk.simulator.switch import Device, SimChannel, Switch, generated_dialplan
 from drivers.asterisk.simulator.traffic import PoissonTraffic, demo_caller, run_call
 
 
@@ -40,10 +41,13 @@ class SwitchSimulator(service.MultiService):
         seed: int | None = None,
         bind: str = "127.0.0.1",
         sounds_dir: Path | None = None,
+        dialplan: Dialplan | None = None,
     ) -> None:
         """``sounds_dir`` plays Asterisk's sounds folder (``<lang>/<name>.wav``, see
         sounds.py): install ccbox's system sounds there (ivr.system_sounds'
-        install_system_sounds) or STREAM FILE of them answers as a missing file does."""
+        install_system_sounds) or STREAM FILE of them answers as a missing file does.
+        ``dialplan``: what the switch routes by; by default the one ``ccbox
+        asterisk-config`` writes for a ccboxd whose FastAGI is at agi_host:agi_port."""
         super().__init__()
         self.reactor = reactor
         self.switch = Switch(
@@ -52,6 +56,7 @@ class SwitchSimulator(service.MultiService):
             default_device=default_device,
             seed=seed,
             sounds=SoundLibrary(sounds_dir),
+            dialplan=dialplan if dialplan is not None else generated_dialplan(agi_host, agi_port),
         )
         self.switch.agi_starter = self._start_agi
         self.agi_address = (agi_host, agi_port)
