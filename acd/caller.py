@@ -96,13 +96,23 @@ class _Holding:
     def __init__(self, sound: str, moh_class: str) -> None:
         self.sound = sound
         self.moh_class = moh_class
-        self.switch_music = False
+        self.switch_music = False  # the hold sound is missing: SET MUSIC and silent waits
+        self.music_on = False  # SET MUSIC ON is playing now
 
     def next(self, session: AGISessionProtocol, keys: str) -> defer.Deferred[Any]:
         if self.switch_music:
+            if not self.music_on:  # first, or again after an announcement stopped it
+                on = session.command("SET MUSIC", "ON", token(self.moh_class))
+                on.addErrback(lambda _: None)  # a caller gone fails the wait after it too
+                self.music_on = True
             # WAIT FOR DIGIT is not cut by the next command: an offer waits for the slice.
             return session.command("WAIT FOR DIGIT", token(SLICE_MS), timeout=SLICE_MS / 1000 + 30)
         return session.command("STREAM FILE", token(self.sound), text(keys), timeout=24 * 3600)
+
+    def announced(self) -> None:
+        """A prompt was opened: Asterisk stops the channel's music on hold for any sound it
+        opens (main/file.c), and SET MUSIC's does not come back by itself."""
+        self.music_on = False
 
     async def failed(self, session: AGISessionProtocol, result: Any) -> None:
         """The hold sound or a silent slice answered -1: CallerGone, or, when the hold sound
@@ -113,10 +123,6 @@ class _Holding:
         if not played.missing:
             raise CallerGone()
         self.switch_music = True
-        try:
-            await session.set_music(True, self.moh_class)
-        except AGIError:
-            raise CallerGone() from None
 
 
 async def _hold(
@@ -130,7 +136,7 @@ async def _hold(
     try:
         return await _hold_until(acd, session, call, waiter, holding)
     finally:
-        if holding.switch_music and not session.hung_up:
+        if holding.music_on and not session.hung_up:
             with contextlib.suppress(AGIError):  # the caller went meanwhile
                 await session.set_music(False, holding.moh_class)
 
@@ -163,6 +169,7 @@ async def _hold_until(
         if index == 1:
             return value
         if index == 2:
+            holding.announced()
             announced = defer.ensureDeferred(_announce(acd, session, call, keys, waiter))
             try:
                 index, digit = await _first(announced, waiter)

@@ -195,6 +195,7 @@ class SimulatedCall(LineOnlyReceiver):
         self._cut: str | None = None  # how a new line ends it: "silent", "digit" (None: waits)
         self._dead_reply = "200 result=-1"  # what it answers if the channel ends under it
         self._playback = False  # STREAM FILE in progress: its reply sets PLAYBACKSTATUS
+        self._music = False  # SET MUSIC ON is playing (a generator on the channel)
         self._last_reply = ""
         self._exec_id: str | None = None  # AGIExecStart sent, AGIExecEnd not yet
         self._exec_command = ""
@@ -316,9 +317,27 @@ class SimulatedCall(LineOnlyReceiver):
         self.outcome.caller_hung_up = True
         ch.hangupcause = 16
         self.switch.request_hangup(ch, 16)
+        self._torn_down()
+
+    def hangup_requested(self, cause: int) -> None:
+        """AMI Hangup of this channel (ast_channel_softhangup_withcause_locked): a cause
+        above 0 becomes its HANGUPCAUSE, SoftHangupRequest says 32 (AST_SOFTHANGUP_EXPLICIT),
+        the AGI learns it as for a caller hangup, and the Hangup event comes only once the
+        script closes and the dialplan ends, as for any channel still in AGI."""
+        ch = self.channel
+        if self.hung_up or not ch.alive:
+            return
+        if cause > 0:
+            ch.hangupcause = cause
+        self.switch.request_hangup(ch, 32, soft=True)
+        self._torn_down()
+
+    def _torn_down(self) -> None:
+        """The channel is hung up under the AGI: its MixMonitor closes, the command in
+        progress answers -1 (HANGUP follows), the bridge ends and the other party goes."""
         self._write_legs()
         self._dead(cancel_dial=True)
-        for other in self.switch.leave_bridge(ch):
+        for other in self.switch.leave_bridge(self.channel):
             self.switch.request_hangup(other, 16)
             self.switch.hangup(other, 16)
 
@@ -630,6 +649,7 @@ class SimulatedCall(LineOnlyReceiver):
             raise _Usage("<filename> <escape_digits> [sample offset]")
         name, escape = args[0], args[1]
         offset = int(args[2]) if len(args) == 3 else 0
+        self._stop_music()
         if not self._sound(name):
             self._send(f"200 result=-1 endpos={offset}")
             self._failed()
@@ -656,6 +676,8 @@ class SimulatedCall(LineOnlyReceiver):
         prompt = args[0]
         timeout = _atoi(args[1]) if len(args) > 1 else 0
         limit = _atoi(args[2]) if len(args) > 2 else 1024
+        if prompt:
+            self._stop_music()
         if prompt and not self._sound(prompt):
             self._send("200 result=-1")  # GET DATA's failure is no AGI failure
             return
@@ -682,6 +704,8 @@ class SimulatedCall(LineOnlyReceiver):
     def _say(self, files: list[str], escape: str, missing_fails: bool) -> None:
         """Play ``files`` in turn, as say.c does: a missing one fails the command (-1) or,
         for SAY DIGITS, was left out beforehand."""
+        if files:
+            self._stop_music()
         for name in files:
             if not self._sound(name) and missing_fails:
                 self._send("200 result=-1")
@@ -810,8 +834,18 @@ class SimulatedCall(LineOnlyReceiver):
         if not args or len(args) > 2 or args[0].lower() not in ("on", "off"):
             raise _Usage("<on|off> <class>")
         on = args[0].lower() == "on"
-        self.switch.music_on_hold(self.channel, on, args[1] if len(args) > 1 else "default")
+        if on or self._music:
+            self.switch.music_on_hold(self.channel, on, args[1] if len(args) > 1 else "default")
+        self._music = on
         self._send("200 result=0")
+
+    def _stop_music(self) -> None:
+        """Opening a sound stops the channel's generator, music on hold included, before the
+        file is even looked for (main/file.c openstream_internal): music that SET MUSIC
+        started does not come back after a prompt."""
+        if self._music:
+            self._music = False
+            self.switch.music_on_hold(self.channel, False)
 
     def _channel_status(self, args: list[str]) -> None:
         if len(args) > 1:
