@@ -719,3 +719,9 @@ def test_originate_of_an_iax2_phone_is_the_agi_channel_of_the_callback() -> None
     [response] = rig.events("OriginateResponse")
     assert (response["Response"], response["Reason"]) == ("Success", "4")
     assert started == [f"{response['Channel']} callback"]
+
+
+def test_a_local_option_the_simulator_cannot_follow_is_refused() -> None:
+    rig, seen = dial_local("Local/1001@ccbox-agents/m", {"IAX2/1001": Device()})
+    assert seen["status"] == "CHANUNAVAIL"
+    assert rig.switch.pbx.refusals == ["the simulator does not model the Local option /m"]

@@ -51,6 +51,9 @@ def simulated_switch(
     install_test_sounds(sim.switch.sounds)
     sim.startService()
     test.addCleanup(sim.stopService)
+    # Whatever ccboxd asked of the dialplan that the simulator could not run as Asterisk
+    # would (an application it lacks, a Local form it cannot follow) fails the test.
+    test.addCleanup(lambda: test.assertEqual(sim.switch.pbx.refusals, []))
     ami = config_mod.AmiConfig("127.0.0.1", sim.ami_port, "ccbox", "s3cret")
     return sim, config_mod.Config(**{**config.__dict__, "ami": ami})
 

@@ -42,7 +42,7 @@ from drivers.asterisk import confgen
 from drivers.asterisk.device_names import device_of_channel
 from drivers.asterisk.dialplan import Dialplan, parse
 from drivers.asterisk.simulator import snapshots as snap
-from drivers.asterisk.simulator.pbx import Pbx, Unsupported
+from drivers.asterisk.simulator.pbx import Pbx, Unsupported, log
 from drivers.asterisk.simulator.snapshots import RING, RINGING, UP, ChannelSnapshot, Headers
 from drivers.asterisk.simulator.sounds import SoundLibrary
 
@@ -587,6 +587,12 @@ class Switch:
         m = _DIAL_TARGET.match(target)
         hint = caller.device_hint if caller is not None else ""
         local = m is not None and m.group("tech") == "Local"
+        options = target.split("/", 2)[2] if local and target.count("/") >= 2 else ""
+        if options and options != "n":
+            # /m, /b, /j change how the pair behaves (music, bridging, jitter buffer).
+            self.pbx.refusals.append(f"the simulator does not model the Local option /{options}")
+            log.error("simulator refuses {target}: Local option not modelled", target=target)
+            m = None
         local_exten, _, local_context = (m.group("res") if local and m else "").partition("@")
         dev = (
             self.device(f"{m.group('tech')}/{m.group('res')}", hint)
