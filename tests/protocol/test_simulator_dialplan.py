@@ -102,6 +102,15 @@ def test_originate_into_matching_patterns_is_queued_and_answered_as_in_the_trace
     assert hangups == [(";1", "0", "Unknown"), (";2", "0", "Unknown")] * 2
     assert [m["Cause"] for m in rig.events("SoftHangupRequest")] == ["16"] * 4
     assert rig.switch.channels == {}
+    # In the trace's order: ;1's soft hangup, ;2 asked (0), ;1 gone, ;2's soft hangup, ;2 gone.
+    ends = ("SoftHangupRequest", "HangupRequest", "Hangup")
+    ours = [(m.event, m["Channel"][-2:], m["Cause"]) for m in rig.events() if m.event in ends]
+    theirs = [
+        (m.event, m["Channel"][-2:], m["Cause"])
+        for m in trace_messages("originate-unknown-extension")
+        if m.event in ends and m["Channel"].startswith("Local/1001@agent-phones-00000067")
+    ]
+    assert ours[:5] == theirs
 
 
 def test_callback_into_exten_1_needs_a_pattern_that_takes_one_character() -> None:
@@ -222,6 +231,28 @@ def test_redirect_to_an_invalid_extension_goes_to_i_when_the_context_has_one() -
     assert as_dicts(rig.read(), "r3")[0]["Response"] == "Success"
     assert ch.alive and (ch.exten, ch.application) == ("i", "Wait")
     assert ch.variables["INVALID_EXTEN"] == "42"
+
+
+def test_dual_redirect_moves_both_channels() -> None:
+    started: list[tuple[str, str, str]] = []
+    rig = Rig()
+    rig.switch.agi_starter = lambda ch, script, exten: started.append((ch.name, script, exten))
+    ch = parked_channel(rig)
+    other = rig.switch.new_channel("PJSIP/1006-00000010", state=6, context="x", exten="1")
+    rig.switch.enter(other, "hold", "1")
+    rig.send(
+        f"Action: Redirect\r\nActionID: r5\r\nChannel: {ch.name}\r\n"
+        "Context: ccbox-transfer-queue\r\nExten: 1\r\nPriority: 1\r\n"
+        f"ExtraChannel: {other.name}\r\nExtraContext: ccbox-transfer-agent\r\n"
+        "ExtraExten: 1001\r\nExtraPriority: 1"
+    )
+    assert as_dicts(rig.read(), "r5") == [
+        {"Response": "Success", "ActionID": "r5", "Message": "Dual Redirect successful"}
+    ]
+    assert started == [
+        (ch.name, "transfer-queue", "1"),
+        (other.name, "transfer-agent", "1001"),
+    ]
 
 
 def test_redirect_into_a_matching_extension_runs_it() -> None:
@@ -663,9 +694,7 @@ def test_a_local_target_that_does_not_exist_is_chanunavail() -> None:
 
 
 def test_congestion_behind_a_local_pair_34_on_2_and_0_on_1() -> None:
-    plan = parse(
-        LOCAL_PLAN_TEXT + "[trace-congestion]\nexten => _X.,1,Congestion()\n"
-    )
+    plan = parse(LOCAL_PLAN_TEXT + "[trace-congestion]\nexten => _X.,1,Congestion()\n")
     rig = Rig(dialplan=plan)
     seen: dict[str, Any] = {}
 

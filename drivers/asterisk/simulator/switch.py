@@ -349,6 +349,11 @@ class Switch:
             monitor, ch.monitor = ch.monitor, None
             monitor.write(self.clock.seconds())
         self.channels.pop(ch.uniqueid, None)
+        peer, ch.local_peer = ch.local_peer, None
+        peer_cause = 0 if cause == 34 else cause  # ;2 congested: ;1 says 0 (the trace)
+        asked = peer is not None and peer.alive and peer.state == UP and ch.state == UP
+        if asked and peer is not None:  # an answered pair: the other half is asked first
+            self.request_hangup(peer, peer_cause)
         self.emit(snap.hangup(ch, cause))
         self._device_state(ch)
         for watcher in list(ch.on_hangup):
@@ -357,11 +362,10 @@ class Switch:
             for other in left_behind:
                 self.request_hangup(other, cause)
                 self.hangup(other, cause)
-        peer, ch.local_peer = ch.local_peer, None
         if peer is not None and peer.alive:  # a Local pair ends together
             peer.local_peer = None
-            peer_cause = 0 if cause == 34 else cause  # ;2 congested: ;1 says 0 (the trace)
-            self.request_hangup(peer, peer_cause)
+            if not asked:
+                self.request_hangup(peer, peer_cause)
             if peer.application not in ("AppDial", ""):  # its dialplan ends too
                 self.request_hangup(peer, 16, soft=True)
             self.hangup(peer, peer_cause)
