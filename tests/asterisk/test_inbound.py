@@ -3,6 +3,7 @@ wait in the queue first."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -82,6 +83,12 @@ def test_ivr_to_an_agent(box: RealBox) -> None:
     box.wait_gone(caller, timeout=40)
     row = box.wait_call_row(caller)
     f = Findings()
+    menu = [
+        json.loads(e["data"])
+        for e in box.call_events(row["id"])
+        if e["kind"] == "ivr_step" and json.loads(e["data"]).get("node") == "welcome"
+    ]
+    f.equal([m.get("input") for m in menu], ["1"], "the welcome menu's input (the caller's 1)")
     check_answered_by(f, box, caller, row, "1001", min_talk=6)
     box.wait_agent_state("1001", "available", timeout=10)
     f.equal(states(box.agent_events("1001"))[-3:], ["on_call", "wrap_up", "available"], "states")

@@ -6,12 +6,12 @@ Asterisk 22 (tests/support/real_asterisk.py), both on free loopback ports.
         box.phone("1001", ring=1)                       # answers after 1 s, talks on
         call = box.call(hangup_after=12)                # a caller from the PSTN
         box.wait_gone(call)                             # the caller's channel hung up
-        row = box.wait_call_row(call.uniqueid)          # ccbox's calls row, once ended
+        row = box.wait_call_row(call)                   # ccbox's calls row, once ended
         cdrs = box.cdrs_for(call)                       # Asterisk's own CDRs of the call
 
 The configuration is the installer's: ``ccbox asterisk-config --device-tech IAX2 --trunk
-Local@harness-pstn`` writes the manager user and the dialplan (and ccbox's sounds, when it
-ships them) for the ccbox.conf the box runs on. The seed: the skill "tech"; agents
+Local@harness-pstn`` writes the manager user, the dialplan and ccbox's system sounds for
+the ccbox.conf the box runs on. The seed: the skill "tech"; agents
 1001-1004 on the desk phones ``IAX2/1001``-``IAX2/1004`` (tech 5); the queue "support"
 (needs tech 3, ring timeout 5 s, wrap-up 1 s); the USERS of tests/support/appliance.py.
 No DID is bound, so a call runs the built-in flow into "support".
