@@ -35,12 +35,14 @@ BoxFactory = Callable[..., AbstractContextManager[RealBox]]
 
 @pytest.fixture
 def make_box(asterisk_install: ra.AsteriskInstall, ccbox_sounds: Path) -> BoxFactory:
-    """``with make_box(queue={...}, seed=...) as box:`` a box of one's own making. The
+    """``with make_box(queue={...}, seed=..., sounds=...) as box:`` a box of one's own
+    making (``sounds``: a folder of ccbox's system sounds other than the real ones). The
     tails of both logs are printed on the way out: pytest shows them when the test fails."""
 
     @contextmanager
     def make(**kwargs: Any) -> Iterator[RealBox]:
-        with real_box(asterisk_install, ccbox_sounds, **kwargs) as b:
+        sounds = kwargs.pop("sounds", ccbox_sounds)
+        with real_box(asterisk_install, sounds, **kwargs) as b:
             try:
                 yield b
             finally:

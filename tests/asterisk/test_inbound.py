@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.asterisk.checks import (
     Findings,
@@ -15,6 +18,7 @@ from tests.asterisk.checks import (
     states,
     talk_from_history,
 )
+from tests.asterisk.conftest import BoxFactory
 from tests.support.real_box import Caller, RealBox
 
 
@@ -95,21 +99,38 @@ def test_ivr_to_an_agent(box: RealBox) -> None:
     f.verdict()
 
 
-def test_caller_waits_in_the_queue_then_reaches_an_agent(box: RealBox) -> None:
+MISSING_SOUND = "is not installed in Asterisk"
+
+
+@pytest.mark.parametrize("sounds", ["installed", "missing"])
+def test_caller_waits_in_the_queue_then_reaches_an_agent(
+    make_box: BoxFactory, tmp_path: Path, sounds: str
+) -> None:
     """The only agent is logged in only after the caller has waited 8 s (hold music and
-    announcements play meanwhile): the caller must stay, reach the agent and talk."""
-    caller = box.call(hangup_after=30)
-    box.phone("1001", ring=1)
-    row = box.wait_call_row(caller, ended=False)
-    box.wait_rows(
-        lambda: [e for e in box.call_events(row["id"]) if e["kind"] == "queued"], "queued"
-    )
-    time.sleep(8)
-    hangups = box.events("Hangup", Uniqueid=caller.uniqueid)
-    assert not hangups, f"the waiting caller was hung up: {hangups}"
-    box.agents_login("1001")
-    box.wait_gone(caller, timeout=45)
-    row = box.wait_call_row(caller)
-    f = Findings()
-    check_answered_by(f, box, caller, row, "1001", min_talk=10)
-    f.verdict()
+    announcements every 4 s meanwhile): the caller must stay, reach the agent and talk.
+    With ccbox's system sounds missing (an installation fault) the caller must stay all
+    the same: a missing sound is no hangup."""
+    kwargs: dict[str, Any] = {"queue": {"announce_every_s": 4}}
+    if sounds == "missing":
+        kwargs["sounds"] = tmp_path  # nothing in it
+    with make_box(**kwargs) as box:
+        caller = box.call(hangup_after=30)
+        box.phone("1001", ring=1)
+        row = box.wait_call_row(caller, ended=False)
+        box.wait_rows(
+            lambda: [e for e in box.call_events(row["id"]) if e["kind"] == "queued"], "queued"
+        )
+        time.sleep(8)
+        hangups = box.events("Hangup", Uniqueid=caller.uniqueid)
+        assert not hangups, f"the waiting caller was hung up: {hangups}"
+        box.agents_login("1001")
+        box.wait_gone(caller, timeout=45)
+        row = box.wait_call_row(caller)
+        f = Findings()
+        check_answered_by(f, box, caller, row, "1001", min_talk=10)
+        missing = [line for line in box.daemon_log().splitlines() if MISSING_SOUND in line]
+        if sounds == "installed":
+            f.equal(missing, [], "sounds ccboxd found missing though they were installed")
+        else:
+            f.check(bool(missing), "ccboxd did not report the missing sounds")
+        f.verdict()

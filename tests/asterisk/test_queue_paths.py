@@ -7,7 +7,7 @@ import time
 
 from tests.asterisk.checks import Findings, cdr_of, seconds, states
 from tests.asterisk.conftest import BoxFactory
-from tests.asterisk.test_inbound import check_answered_by
+from tests.asterisk.test_inbound import MISSING_SOUND, check_answered_by
 from tests.support.real_box import RealBox
 
 
@@ -94,6 +94,8 @@ def test_abandon_while_holding_with_announcements(make_box: BoxFactory) -> None:
         f.check(bool(mine), "no CDR of the caller")
         f.check(all(not c.get("dstchannel") for c in mine), f"the caller rang someone: {mine}")
         f.equal(box.recordings(row["id"]), [], "recordings of a call nobody answered")
+        missing = [line for line in box.daemon_log().splitlines() if MISSING_SOUND in line]
+        f.equal(missing, [], "sounds ccboxd found missing though they were installed")
         f.verdict()
 
 
