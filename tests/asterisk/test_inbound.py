@@ -114,7 +114,7 @@ def test_caller_waits_in_the_queue_then_reaches_an_agent(
     if sounds == "missing":
         kwargs["sounds"] = tmp_path  # nothing in it
     with make_box(**kwargs) as box:
-        caller = box.call(hangup_after=30)
+        caller = box.call(hangup_after=24)
         box.phone("1001", ring=1)
         row = box.wait_call_row(caller, ended=False)
         box.wait_rows(
@@ -127,7 +127,7 @@ def test_caller_waits_in_the_queue_then_reaches_an_agent(
         box.wait_gone(caller, timeout=45)
         row = box.wait_call_row(caller)
         f = Findings()
-        check_answered_by(f, box, caller, row, "1001", min_talk=10)
+        check_answered_by(f, box, caller, row, "1001", min_talk=6)
         missing = [line for line in box.daemon_log().splitlines() if MISSING_SOUND in line]
         if sounds == "installed":
             f.equal(missing, [], "sounds ccboxd found missing though they were installed")
