@@ -16,6 +16,7 @@ from drivers.asterisk.simulator.agi_caller import (
     SimulatorLimitation,
     parse_args,
 )
+from drivers.asterisk.simulator.manager import ManagerFactory
 from drivers.asterisk.simulator.sounds import SoundLibrary
 from drivers.asterisk.simulator.switch import Device, Switch
 from tests.support.sim_rig import trace_messages
@@ -635,3 +636,31 @@ def test_the_header_carries_the_agi_steps_priority_and_only_the_arguments_given(
         )
     )
     assert login["agi_arg_1"] == "login"
+
+
+def test_an_ami_hangup_of_a_channel_in_agi() -> None:
+    """manager.c's Hangup soft-hangs the channel up (no event: ast_softhangup_nolock; the
+    Cause given becomes its HANGUPCAUSE): the AGI hears -1 and HANGUP, the agent's leg goes,
+    and the caller's Hangup comes only once the script closes, with that cause."""
+    rig = Rig(devices={"PJSIP/1001": Device()})
+    agent = _answered_dial(rig, "PJSIP/1001,20")
+    factory = ManagerFactory(rig.clock, rig.switch, "ccbox", "secret")
+    ami = factory.buildProtocol(None)
+    ami.makeConnection(StringTransport())
+    ami.dataReceived(b"Action: Login\r\nUsername: ccbox\r\nSecret: secret\r\n\r\n")
+    hangup = f"Action: Hangup\r\nActionID: h1\r\nChannel: {rig.channel.name}\r\nCause: 21"
+    ami.dataReceived(f"{hangup}\r\n\r\n".encode())
+    assert rig.read() == ["200 result=-1"]
+    mine = [e for e in rig.named("SoftHangupRequest") if e["Channel"] == rig.channel.name]
+    assert mine == []
+    assert [e["Channel"] for e in rig.named("Hangup")] == [agent]
+    rig.advance(0.04)
+    assert rig.read() == ["HANGUP"]
+    assert rig.ask("GET VARIABLE HANGUPCAUSE") == ["200 result=1 (21)"]
+    assert rig.channel.alive
+    rig.close()
+    assert rig.agistatus() == ["HANGUP"]
+    assert [(e["Channel"], e["Cause"]) for e in rig.named("Hangup")] == [
+        (agent, "16"),
+        (rig.channel.name, "21"),
+    ]

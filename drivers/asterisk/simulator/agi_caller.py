@@ -321,15 +321,15 @@ class SimulatedCall(LineOnlyReceiver):
 
     def hangup_requested(self, cause: int) -> None:
         """AMI Hangup of this channel (ast_channel_softhangup_withcause_locked): a cause
-        above 0 becomes its HANGUPCAUSE, SoftHangupRequest says 32 (AST_SOFTHANGUP_EXPLICIT),
-        the AGI learns it as for a caller hangup, and the Hangup event comes only once the
-        script closes and the dialplan ends, as for any channel still in AGI."""
+        above 0 becomes its HANGUPCAUSE (none given: it stays), no event yet (the soft
+        hangup goes through ast_softhangup_nolock, which publishes nothing), the AGI learns
+        it as for a caller hangup, and the Hangup event comes only once the script closes
+        and the dialplan ends, as for any channel still in AGI."""
         ch = self.channel
         if self.hung_up or not ch.alive:
             return
         if cause > 0:
             ch.hangupcause = cause
-        self.switch.request_hangup(ch, 32, soft=True)
         self._torn_down()
 
     def _torn_down(self) -> None:

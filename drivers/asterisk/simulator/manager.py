@@ -352,6 +352,11 @@ class ManagerSession(protocol.Protocol):
         except ValueError:
             cause = 16
         self.respond(msg, "Success", ("Message", "Channel Hungup"))
+        if ch.agi is not None:
+            # A channel in AGI: the script hears it; Hangup comes when the script closes.
+            explicit = msg.get("Cause") or ""
+            ch.agi.hangup_requested(int(explicit) if explicit.isdigit() else 0)
+            return
         self.switch.request_hangup(ch, cause, soft=True)
         self.switch.hangup(ch, cause)
 
