@@ -754,3 +754,17 @@ def test_a_local_option_the_simulator_cannot_follow_is_refused() -> None:
     rig, seen = dial_local("Local/1001@ccbox-agents/m", {"IAX2/1001": Device()})
     assert seen["status"] == "CHANUNAVAIL"
     assert rig.switch.pbx.refusals == ["the simulator does not model the Local option /m"]
+
+
+def test_the_leg_dial_creates_is_called_by_the_callers_extension() -> None:
+    rig, _seen = dial_local("Local/1001@ccbox-agents/n", {"IAX2/1001": Device(talk_s=2.0)})
+    [one] = [m for m in rig.events("Newchannel") if m["Channel"].endswith(";1")]
+    caller = rig.events("Newchannel")[0]
+    # app_dial's stored_clid: the dialing channel's extension and the caller's name, the
+    # caller as the connected line (4008001234 / Zhang San / 13800138000 in the traces).
+    assert (one["CallerIDNum"], one["CallerIDName"], one["ConnectedLineNum"]) == (
+        caller["Exten"],
+        caller["CallerIDName"],
+        caller["CallerIDNum"],
+    )
+    assert caller["Exten"] != caller["CallerIDNum"]

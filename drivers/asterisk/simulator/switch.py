@@ -616,6 +616,10 @@ class Switch:
         cid = caller_id or (
             (caller.caller_num, caller.caller_name) if caller is not None else ("", "")
         )
+        # app_dial's stored_clid: the leg Dial creates is "called" by the dialing channel's
+        # extension with the caller's name; its connected line is the caller (the traces:
+        # CallerIDNum 4008001234, ConnectedLineNum 13800138000).
+        dest_cid = (caller.exten, caller.caller_name) if caller is not None else cid
         trunk = None
         if tech == "DAHDI":
             trunk = self._free_trunk()
@@ -643,7 +647,7 @@ class Switch:
                 if tech == "IAX2"
                 else (res if caller is None else caller.exten)
             ),
-            caller=cid,
+            caller=dest_cid,
             connected=cid,
             linkedid=caller.linkedid if caller is not None else None,
             uniqueid=uniqueid,
@@ -661,8 +665,8 @@ class Switch:
                 state=RING,
                 context=local_context,
                 exten=local_exten,
-                caller=cid,
-                connected=cid,
+                caller=cid,  # a Local pair swaps: ;2 is called by ;1's connected party
+                connected=dest_cid,
                 linkedid=dest.linkedid,
             )
             dest.local_peer, two.local_peer = two, dest
