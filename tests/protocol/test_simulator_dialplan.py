@@ -768,3 +768,39 @@ def test_the_leg_dial_creates_is_called_by_the_callers_extension() -> None:
         caller["CallerIDNum"],
     )
     assert caller["Exten"] != caller["CallerIDNum"]
+
+
+def test_an_originated_leg_gets_its_caller_id_after_newchannel_as_in_the_trace() -> None:
+    plan = parse(LOCAL_PLAN_TEXT + "[ccbox-outbound-connect]\nexten => _X!,1,Wait(5)\n")
+    rig = Rig(dialplan=plan)
+    originate(
+        rig,
+        "a8",
+        "ccbox-outbound-connect",
+        "5551234",
+        Channel="Local/5551234@pstn-out",
+        CallerID='"Campaign" <4008001234>',
+    )
+    run(rig, 2)
+    trace = trace_messages("outbound-originate")
+    seq = [
+        (m.event, m.get("Channel", "")[-2:])
+        for m in rig.events()
+        if m.event in ("Newchannel", "NewCallerid", "NewConnectedLine", "DialBegin")
+    ]
+    assert seq[:7] == [
+        ("Newchannel", ";1"),
+        ("Newchannel", ";2"),
+        ("NewCallerid", ";1"),
+        ("NewConnectedLine", ";1"),
+        ("NewCallerid", ";2"),
+        ("NewConnectedLine", ";2"),
+        ("DialBegin", ""),
+    ]
+    assert {m["CallerIDNum"] for m in rig.events("Newchannel")[:2]} == {"<unknown>"}
+    for event in ("NewCallerid", "NewConnectedLine"):
+        ours = rig.events(event)[0]
+        theirs = next(m for m in trace if m.event == event)
+        assert [k for k, _ in ours.headers] == [k for k, _ in theirs.headers], event
+        assert (ours["CallerIDNum"], ours["CallerIDName"]) == ("4008001234", "Campaign")
+    assert rig.events("DialBegin")[0]["DestCallerIDNum"] == "4008001234"

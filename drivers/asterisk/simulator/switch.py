@@ -620,6 +620,10 @@ class Switch:
         # extension with the caller's name; its connected line is the caller (the traces:
         # CallerIDNum 4008001234, ConnectedLineNum 13800138000).
         dest_cid = (caller.exten, caller.caller_name) if caller is not None else cid
+        # An Originate's legs are born without caller id; NewCallerid and NewConnectedLine
+        # give them the action's CallerID before DialBegin (outbound-originate.trace).
+        late_cid = caller is None and any(cid)
+        born_cid = ("", "") if late_cid else dest_cid
         trunk = None
         if tech == "DAHDI":
             trunk = self._free_trunk()
@@ -647,8 +651,8 @@ class Switch:
                 if tech == "IAX2"
                 else (res if caller is None else caller.exten)
             ),
-            caller=dest_cid,
-            connected=cid,
+            caller=born_cid,
+            connected=("", "") if late_cid else cid,
             linkedid=caller.linkedid if caller is not None else None,
             uniqueid=uniqueid,
             trunk=trunk,
@@ -665,14 +669,26 @@ class Switch:
                 state=RING,
                 context=local_context,
                 exten=local_exten,
-                caller=cid,  # a Local pair swaps: ;2 is called by ;1's connected party
-                connected=dest_cid,
+                caller=("", "") if late_cid else cid,  # ;2 is called by ;1's connected party
+                connected=born_cid,
                 linkedid=dest.linkedid,
             )
             dest.local_peer, two.local_peer = two, dest
             dest.local_optimize = "/n" not in target[len("Local/") :]
             two.device_hint = f"Local/{res}"
             self.emit(snap.local_bridge(dest, two, dest.local_optimize))
+        if late_cid:
+            for leg in (dest, two) if two is not None else (dest,):
+                leg.caller_num, leg.caller_name = cid
+                self.emit(
+                    snap.channel_event(
+                        "NewCallerid",
+                        leg,
+                        ("CID-CallingPres", "0 (Presentation Allowed, Not Screened)"),
+                    )
+                )
+                leg.connected_num, leg.connected_name = cid
+                self.emit(snap.channel_event("NewConnectedLine", leg))
         dest.application, dest.appdata = "AppDial", "(Outgoing Line)"
         # DialString: the dial target without its technology, options kept (1001@x/n).
         self.emit(snap.dial_begin(caller, dest, target.split("/", 1)[1]))
