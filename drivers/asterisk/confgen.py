@@ -4,7 +4,8 @@ Three files, each meant to be ``#include``d from the matching Asterisk file (see
 written beside them and docs/operations.md):
 
 - ``manager_ccbox.conf``: the AMI user, least privilege: it reads call/agent/user/dtmf
-  events (and system, only so that FullyBooted arrives), writes only call, originate,
+  events, dialplan (Newexten: a blind transfer counts once the caller runs the target)
+  and system (only so that FullyBooted arrives), writes only call, originate,
   agent, user and reporting; never system, command or config, which are root on the box.
   It is permitted from the AMI host in ccbox.conf only.
 - ``extensions_ccbox.conf``: the dialplan contexts: trunks enter FastAGI, agent phones,
@@ -32,7 +33,7 @@ from pathlib import Path
 from appliance.config import Config
 from drivers.asterisk.agi.server import SESSION_MARK as AGI_MARK
 
-MANAGER_READ = "call,agent,user,dtmf,system"
+MANAGER_READ = "call,agent,user,dtmf,system,dialplan"
 MANAGER_WRITE = "call,originate,agent,user,reporting"
 # A trunk: a DAHDI group or span, a PJSIP endpoint, or ``Local@<context>`` (numbers handed
 # to a dialplan context of the installer's, e.g. a least-cost router or a test harness).

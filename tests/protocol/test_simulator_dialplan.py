@@ -10,8 +10,10 @@ from twisted.internet.task import Clock
 
 from drivers.asterisk.agi.session import AGISessionProtocol
 from drivers.asterisk.ami.codec import Message
+from drivers.asterisk.confgen import MANAGER_READ, MANAGER_WRITE
 from drivers.asterisk.dialplan import parse
 from drivers.asterisk.simulator.agi_caller import CallerScript
+from drivers.asterisk.simulator.manager import _perms
 from drivers.asterisk.simulator.pbx import Unsupported
 from drivers.asterisk.simulator.switch import Device, SimChannel, Switch
 from tests.support.sim_rig import Rig, trace_messages
@@ -804,3 +806,28 @@ def test_an_originated_leg_gets_its_caller_id_after_newchannel_as_in_the_trace()
         assert [k for k, _ in ours.headers] == [k for k, _ in theirs.headers], event
         assert (ours["CallerIDNum"], ours["CallerIDName"]) == ("4008001234", "Campaign")
     assert rig.events("DialBegin")[0]["DestCallerIDNum"] == "4008001234"
+
+
+# ---- what ccbox's own AMI user may do ---------------------------------------------------------
+
+
+def test_ccboxs_generated_ami_user_gets_what_a_real_box_allows_it() -> None:
+    rig = Rig(perms="", devices={"PJSIP/1001": Device(ring_s=1.0)})
+    rig.factory.read = _perms(MANAGER_READ)
+    rig.factory.write = _perms(MANAGER_WRITE)
+    # Actions registered with classes the user does not write are denied (manager.c).
+    for action in ("Command\r\nCommand: core show version", "MixMonitor\r\nChannel: x"):
+        rig.send(f"Action: {action}\r\nActionID: p1")
+    assert [m.as_dict() for m in rig.read() if m.response] == [
+        {"Response": "Error", "ActionID": "p1", "Message": "Permission denied"}
+    ] * 2
+    # Events of classes it does not read never arrive: Newexten/VarSet (dialplan) reach it
+    # only because MANAGER_READ has dialplan; AGIExec (agi) and Cdr never do.
+    rig.switch.trunk_call("13800138000", "Zhang San", "4008001234")
+    names = {m.event for m in rig.events()}
+    assert "Newchannel" in names and "Newexten" in names
+    rig.switch.emit([("Event", "AGIExecStart"), ("Privilege", "agi,all")])
+    rig.switch.emit([("Event", "SuccessfulAuth"), ("Privilege", "security,all")])
+    assert {"AGIExecStart", "SuccessfulAuth"}.isdisjoint({m.event for m in rig.events()})
+    originate(rig, "p2", "ccbox-callback", "7", Channel="PJSIP/1001")
+    assert as_dicts(rig.read(), "p2")[0]["Response"] == "Success"

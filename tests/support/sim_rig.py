@@ -36,6 +36,7 @@ class Rig:
         devices: dict[str, Device] | None = None,
         login: bool = True,
         dialplan: Dialplan | None = None,
+        perms: str = "all",
     ) -> None:
         self.clock = Clock()
         self.clock.advance(1795353000)
@@ -46,7 +47,10 @@ class Rig:
             dialplan=dialplan,
             sounds=sounds_for_tests("demo-congrats"),  # the traces' prompt, and ccbox's
         )
-        self.factory = ManagerFactory(self.clock, self.switch, "ccbox", "ccbox-secret")
+        # The lab's AMI user (read = all, write = all), whose sessions the traces recorded.
+        self.factory = ManagerFactory(
+            self.clock, self.switch, "ccbox", "ccbox-secret", read=perms, write=perms
+        )
         self.ami: ManagerSession = self.factory.buildProtocol(None)
         self.transport = StringTransport(
             hostAddress=IPv4Address("TCP", "127.0.0.1", 5038),

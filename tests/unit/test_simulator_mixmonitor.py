@@ -60,7 +60,8 @@ def _session() -> tuple[Switch, SimulatedCall, StringTransport, Parser, object]:
     clock = Clock()
     switch = Switch(clock)
     call = SimulatedCall(clock, CallerScript(), switch=switch)
-    factory = ManagerFactory(clock, switch, "ccbox", "s3cret")
+    # AMI MixMonitor needs the system class, which ccbox's own AMI user lacks: a full user.
+    factory = ManagerFactory(clock, switch, "ccbox", "s3cret", read="all", write="all")
     session = factory.buildProtocol(None)
     transport = StringTransport()
     session.makeConnection(transport)

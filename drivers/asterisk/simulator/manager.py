@@ -23,6 +23,7 @@ from twisted.internet import defer, protocol
 from twisted.logger import Logger
 
 from drivers.asterisk.ami.codec import Message, Parser, ProtocolError
+from drivers.asterisk.confgen import MANAGER_READ, MANAGER_WRITE
 from drivers.asterisk.device_names import device_of_channel
 from drivers.asterisk.simulator import snapshots as snap
 from drivers.asterisk.simulator.snapshots import Headers
@@ -33,6 +34,58 @@ log = Logger(namespace="ccbox.simulator.ami")
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 VERSION = "Asterisk 22.10.1 built by ccbox-simulator on a x86_64 running Linux"
 _sessions = itertools.count(0x7FC9D0028300, 0x100)
+# manager.conf's classes ("all" is every one of them).
+CLASSES = frozenset(
+    {
+        "system",
+        "call",
+        "log",
+        "verbose",
+        "command",
+        "agent",
+        "user",
+        "config",
+        "dtmf",
+        "reporting",
+        "cdr",
+        "dialplan",
+        "originate",
+        "agi",
+        "cc",
+        "aoc",
+        "test",
+        "security",
+        "message",
+    }
+)
+# The classes each action is registered with (manager.c, app_mixmonitor.c, app_queue.c,
+# res_manager_devicestate.c); an empty set: anyone logged in.
+ACTION_AUTHORITY: dict[str, frozenset[str]] = {
+    "hangup": frozenset({"system", "call"}),
+    "setvar": frozenset({"call"}),
+    "getvar": frozenset({"call", "reporting"}),
+    "redirect": frozenset({"call"}),
+    "atxfer": frozenset({"call"}),
+    "originate": frozenset({"originate"}),
+    "command": frozenset({"command"}),
+    "userevent": frozenset({"user"}),
+    "coreshowchannels": frozenset({"system", "reporting"}),
+    "devicestatelist": frozenset({"call", "reporting"}),
+    "mixmonitor": frozenset({"system"}),
+    "stopmixmonitor": frozenset({"system", "call"}),
+    "mixmonitormute": frozenset({"system", "call"}),
+}
+
+
+def _perms(text: str) -> frozenset[str]:
+    names = {p.strip().lower() for p in text.split(",") if p.strip()}
+    return CLASSES if "all" in names else frozenset(names & CLASSES)
+
+
+def _classes(headers: Headers) -> frozenset[str]:
+    """The classes of an event (its Privilege header without "all")."""
+    privilege = next((v for k, v in headers if k == "Privilege"), "")
+    return frozenset(p for p in privilege.split(",") if p and p != "all")
 
 
 def encode(headers: Iterable[tuple[str, str]]) -> bytes:
@@ -83,7 +136,10 @@ class ManagerSession(protocol.Protocol):
             cast(Any, self.transport).write(encode(headers))
 
     def event(self, headers: Headers) -> None:
-        if self.events_on:
+        """An event reaches the session only if the user may read every class it belongs
+        to (manager.c: ``(readperm & category) == category``): ccbox's generated user does
+        not read ``agi`` (AGIExec), ``cdr`` or ``security``, as on a real box."""
+        if self.events_on and _classes(headers) <= self.factory.read:
             self.send(headers)
 
     # ---- actions --------------------------------------------------------------------------
@@ -102,6 +158,12 @@ class ManagerSession(protocol.Protocol):
             self.respond(msg, "Error", ("Message", "Permission denied"))
             return
         handler = getattr(self, f"do_{name}", None) if name.isidentifier() else None
+        needs = ACTION_AUTHORITY.get(name, frozenset())
+        if handler is not None and needs and not needs & self.factory.write:
+            # manager.c: the user's write classes must include one the action is registered
+            # with (ccbox's generated user has no system, command or config).
+            self.respond(msg, "Error", ("Message", "Permission denied"))
+            return
         if handler is None:
             self.respond(
                 msg,
@@ -516,15 +578,29 @@ class ManagerSession(protocol.Protocol):
 
 
 class ManagerFactory(protocol.Factory):
-    """Listen with this on loopback: ``reactor.listenTCP(5038, ManagerFactory(...))``."""
+    """Listen with this on loopback: ``reactor.listenTCP(5038, ManagerFactory(...))``.
+
+    ``read`` and ``write`` are the user's classes as manager.conf gives them; by default
+    those ``ccbox asterisk-config`` writes (confgen.MANAGER_READ/MANAGER_WRITE), so ccboxd
+    gets exactly the events and actions a real box allows it; ``"all"`` is the lab's user."""
 
     noisy = False
 
-    def __init__(self, clock: Any, switch: Switch, username: str, secret: str) -> None:
+    def __init__(
+        self,
+        clock: Any,
+        switch: Switch,
+        username: str,
+        secret: str,
+        read: str = MANAGER_READ,
+        write: str = MANAGER_WRITE,
+    ) -> None:
         self.clock = clock
         self.switch = switch
         self.username = username
         self.secret = secret
+        self.read = _perms(read)
+        self.write = _perms(write)
         self.sessions: set[ManagerSession] = set()
         self.logins = 0
         self.actions: Counter[str] = Counter()  # action name (lower case) -> times received
