@@ -831,3 +831,14 @@ def test_ccboxs_generated_ami_user_gets_what_a_real_box_allows_it() -> None:
     assert {"AGIExecStart", "SuccessfulAuth"}.isdisjoint({m.event for m in rig.events()})
     originate(rig, "p2", "ccbox-callback", "7", Channel="PJSIP/1001")
     assert as_dicts(rig.read(), "p2")[0]["Response"] == "Success"
+
+
+@pytest.mark.parametrize(
+    ("variable", "message"),
+    [("", "No variable specified"), ("CHANNEL(state)", "dialplan function CHANNEL(state)")],
+)
+def test_getvar_refusals(variable: str, message: str) -> None:
+    rig = Rig()
+    rig.send(f"Action: Getvar\r\nActionID: g1\r\nVariable: {variable}")
+    [answer] = as_dicts(rig.read(), "g1")
+    assert answer["Response"] == "Error" and message in answer["Message"]

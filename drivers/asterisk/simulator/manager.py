@@ -298,8 +298,17 @@ class ManagerSession(protocol.Protocol):
         self._list(msg, "Device State Changes", "DeviceStateListComplete", out)
 
     def do_getvar(self, msg: Message) -> None:
+        """As action_getvar: a variable of the channel (or a global); a dialplan function
+        (``NAME(args)``) is refused by name rather than answered empty."""
         name = msg.get("Variable") or ""
         chan = msg.get("Channel")
+        if not name:
+            self.respond(msg, "Error", ("Message", "No variable specified"))
+            return
+        if "(" in name:
+            why = f"Simulator: the dialplan function {name} is not modelled"
+            self.respond(msg, "Error", ("Message", why))
+            return
         if chan:
             ch = self.switch.find(chan)
             if ch is None:
