@@ -59,6 +59,12 @@ def check_answered_by(
         f.check(row.get("agent_answered_at") is not None, "calls.agent_answered_at is empty")
     kinds = [e["kind"] for e in box.call_events(row["id"])]
     f.check("queued" in kinds and "answered" in kinds, f"call events {kinds}")
+    fallback = box.events("Newexten", Channel=caller.channel, Application="Playback")
+    f.equal(
+        [e.get("AppData") for e in fallback],
+        [],
+        "the dialplan's fallback played to a served caller",
+    )
 
     # the recording: one stereo file, caller left, agent right, as long as the talk
     try:
@@ -134,3 +140,21 @@ def test_caller_waits_in_the_queue_then_reaches_an_agent(
         else:
             f.check(bool(missing), "ccboxd did not report the missing sounds")
         f.verdict()
+
+
+def test_no_service_prompt_only_when_ccboxd_is_down(box: RealBox) -> None:
+    """With ccboxd stopped, AGI cannot connect and the generated dialplan plays
+    ss-noservice to the caller; the fallback never plays to a caller ccboxd served (the
+    other scenarios check that)."""
+    box.kill_daemon()
+    mark = box.ast.ami.mark()
+    caller = box.call(hangup_after=30)
+    box.wait_gone(caller, timeout=30)
+    played = box.events("Newexten", since=mark, Channel=caller.channel, Application="Playback")
+    f = Findings()
+    f.equal([e.get("AppData") for e in played], ["ss-noservice"], "what the caller heard")
+    f.check(
+        not box.events("UserEvent", since=mark, UserEvent="HarnessCallerHangsUp"),
+        "the caller had to hang up: the fallback did not end the call",
+    )
+    f.verdict()
