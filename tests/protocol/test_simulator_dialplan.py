@@ -842,3 +842,17 @@ def test_getvar_refusals(variable: str, message: str) -> None:
     rig.send(f"Action: Getvar\r\nActionID: g1\r\nVariable: {variable}")
     [answer] = as_dicts(rig.read(), "g1")
     assert answer["Response"] == "Error" and message in answer["Message"]
+
+
+def test_a_technology_asterisk_22_lacks_is_chanunavail_with_cause_66() -> None:
+    plan = parse("[old]\nexten => _X!,1,Dial(SIP/${EXTEN},30)\n same => n,Hangup()\n")
+    rig = Rig(dialplan=plan, devices={"SIP/1001": Device()})
+    originate(rig, "s1", "old", "1001", Channel="PJSIP/2001")
+    run(rig, 2)
+    assert [m for m in rig.events("Newchannel") if m["Channel"].startswith("SIP/")] == []
+    [hangup] = rig.events("Hangup")
+    assert (hangup["Cause"], hangup["Cause-txt"]) == ("66", "Channel not implemented")
+    originate(rig, "s2", "old", "1001", Channel="SIP/1001")
+    run(rig, 1)
+    [failed] = [m for m in rig.events("OriginateResponse") if m.action_id == "s2"]
+    assert failed["Response"] == "Failure"

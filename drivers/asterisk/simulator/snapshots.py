@@ -25,6 +25,7 @@ CAUSE_TEXT = {
     21: "Call Rejected",
     32: "Circuit/channel congestion",
     34: "Circuit/channel congestion",
+    66: "Channel not implemented",
 }
 _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", '"': '\\"', "'": "\\'"}
 

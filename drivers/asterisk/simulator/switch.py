@@ -121,6 +121,8 @@ def generated_dialplan(agi_host: str = "127.0.0.1", agi_port: int = 4573) -> Dia
     return parse(confgen.extensions_conf(config), "extensions_ccbox.conf")
 
 
+# The channel technologies of a ccbox box (Asterisk 22: no chan_sip).
+TECHNOLOGIES = frozenset({"PJSIP", "IAX2", "DAHDI", "Local"})
 _DIAL_TARGET = re.compile(r"^(?P<tech>[A-Za-z][A-Za-z0-9]*)/(?P<res>[^,/]+)(?:/[^,]*)?$")
 
 
@@ -603,6 +605,13 @@ class Switch:
             if m is not None and not local
             else None
         )
+        if m is not None and m.group("tech") not in TECHNOLOGIES:
+            # "Unable to create channel of type 'SIP' (cause 66 - Channel not implemented)":
+            # Asterisk 22 has no chan_sip, and the simulator no other channel driver.
+            if caller is not None:
+                caller.hangupcause = 66
+            result.callback(("CHANUNAVAIL", None))
+            return result
         if (
             m is None
             or (not local and (dev is None or dev.unavailable))
