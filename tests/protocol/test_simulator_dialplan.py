@@ -856,3 +856,26 @@ def test_a_technology_asterisk_22_lacks_is_chanunavail_with_cause_66() -> None:
     run(rig, 1)
     [failed] = [m for m in rig.events("OriginateResponse") if m.action_id == "s2"]
     assert failed["Response"] == "Failure"
+
+
+def test_a_local_pair_onto_the_outside_line_moves_the_caller_as_in_the_callback_trace() -> None:
+    rig = Rig(devices={"Local/5551234@ccbox-outbound": Device(ring_s=1.0, talk_s=6.0)})
+    seen: dict[str, Any] = {}
+
+    async def body(s: AGISessionProtocol) -> Any:
+        await s.answer()
+        seen["dial"] = await s.exec_("Dial", "Local/5551234@ccbox-outbound,30,T")
+        seen["at"] = rig.clock.seconds() - 1795353000
+        seen["up"] = await s.channel_status()
+        return seen
+
+    rig.call(CallerScript(patience_s=60), body, max_seconds=30)
+    [begin] = rig.events("LocalOptimizationBegin")
+    assert begin["SourceChannel"] == "DAHDI/1-1"  # the caller moved into ;2's bridge
+    outside = [m["Channel"] for m in rig.events("Newchannel") if m["Channel"].startswith("DAHDI/2")]
+    entered = [m for m in rig.events("BridgeEnter") if m["Channel"] == "DAHDI/1-1"]
+    outside_bridge = next(
+        m["BridgeUniqueid"] for m in rig.events("BridgeEnter") if m["Channel"] == outside[0]
+    )
+    assert entered[-1]["BridgeUniqueid"] == outside_bridge
+    assert seen["dial"] == -1 and seen["up"] == 6 and seen["at"] >= 7  # until it hung up

@@ -407,7 +407,14 @@ class Switch:
             return
         one = ch if ch.local_optimize or not peer.local_optimize else peer
         if one.local_optimize:
-            self.optimize_soon(one)
+            # Which party moves depends on which side sends media first; the traces show
+            # the phone a ;2 dialed moving into the caller's bridge (device-channel-names)
+            # and, when ;2 dialed the outside line (a callback), the agent moving into ;2's
+            # bridge (local-optimization-callback). The simulator follows each.
+            two = one.local_peer
+            far = [m for m in (two.bridge.members if two and two.bridge else []) if m is not two]
+            outside = bool(far) and far[0].trunk is not None
+            self.optimize_soon(one, caller_moves=outside)
 
     def optimize_soon(self, one: SimChannel, caller_moves: bool = False) -> None:
         peer = one.local_peer
