@@ -879,3 +879,19 @@ def test_a_local_pair_onto_the_outside_line_moves_the_caller_as_in_the_callback_
     )
     assert entered[-1]["BridgeUniqueid"] == outside_bridge
     assert seen["dial"] == -1 and seen["up"] == 6 and seen["at"] >= 7  # until it hung up
+
+
+def test_atxfer_whose_target_hangs_up_during_the_consult_returns_the_agent() -> None:
+    rig = Rig(devices={"PJSIP/1001": Device(ring_s=1.0, talk_s=2.0)})
+    caller, agent = bridged_pair(rig, {"t"})
+    original = caller.bridge
+    rig.send(
+        f"Action: Atxfer\r\nActionID: c1\r\nChannel: {agent.name}\r\nExten: 1001\r\n"
+        "Context: ccbox-agents"
+    )
+    run(rig, 10)  # consult at ~3.8 s, answered at ~4.8 s, the target hangs up at ~6.8 s
+    assert agent.alive and agent.bridge is original is caller.bridge
+    assert agent.transfer is None and rig.events("AttendedTransfer") == []
+    assert [m["Channel"] for m in rig.events("Unhold")] == [agent.name]
+    destroyed = [m["BridgeUniqueid"] for m in rig.events("BridgeDestroy")]
+    assert len(destroyed) == len(set(destroyed))  # each bridge destroyed once

@@ -113,6 +113,7 @@ class Bridge:
     id: str
     owner: SimChannel  # the channel that dialed: when it hangs up, the others do too
     members: list[SimChannel] = field(default_factory=list)
+    closed: bool = False  # BridgeDestroy was sent
 
 
 def generated_dialplan(agi_host: str = "127.0.0.1", agi_port: int = 4573) -> Dialplan:
@@ -381,7 +382,8 @@ class Switch:
         return br
 
     def close_bridge(self, br: Bridge | None) -> None:
-        if br is not None and not br.members:
+        if br is not None and not br.members and not br.closed:
+            br.closed = True
             self.emit(snap.bridge_event("BridgeDestroy", br.id, 0, None))
 
     def bridge(self, a: SimChannel, b: SimChannel) -> Bridge:
@@ -559,9 +561,13 @@ class Switch:
                 others[0].monitor.deaf(now)
             br.members.clear()
             self.emit(snap.bridge_event("BridgeLeave", br.id, 0, others[0]))
-        if not br.members:
-            self.emit(snap.bridge_event("BridgeDestroy", br.id, 0, None))
+        self.close_bridge(br)
         return others
+
+    def pin(self, watcher: Callable[..., None]) -> None:
+        """``watcher`` stays on its channel when a transfer or an optimization hands the
+        channel's place in a bridge to another (swap_watchers)."""
+        self._pinned.add(watcher)
 
     # ---- ringing a device -----------------------------------------------------------------
 

@@ -101,9 +101,16 @@ class AttendedTransfer:
         one.local_optimize = False  # not while in the consult
         self.switch.move(one, self.consult)
 
+        def target_gone(_ch: Any, _cause: int) -> None:
+            if not self.done:  # the target hung up during the consult
+                self._back_to_the_caller()
+
+        self.switch.pin(target_gone)
+        one.on_hangup.append(target_gone)
+
     def _back_to_the_caller(self) -> None:
-        """The consult failed: the transferer returns to the caller, who stops hearing hold
-        music."""
+        """The consult failed or its target hung up: the transferer returns to the caller,
+        who stops hearing hold music."""
         self.done = True
         ch, original = self.transferer, self.original
         if original is not None and original.members and ch.alive:
