@@ -145,7 +145,7 @@ class RoleTests(WebTestCase):
             status = (await self.call(b.get, "/api/status")).json()
             self.assertEqual(
                 {p["name"] for p in status["parts"]},
-                {"db", "acd", "recorder", "recording-upkeep", "web"},
+                {"db", "acd", "acd-day-counters", "recorder", "recording-upkeep", "web"},
             )
             self.assertEqual(status["overall"], "ok")
 
