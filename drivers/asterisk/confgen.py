@@ -13,10 +13,12 @@ written beside them and docs/operations.md):
 - ``README.txt``: where each file goes.
 
 Every context whose extension is an id or a number ccboxd sends (a queue id, a callback id,
-an agent's endpoint, a DID, a phone number) matches one character or more: ``_X!``, never
-``_X.``, which Asterisk matches only from two characters on (so callback 7 or queue 1 would
-be "Extension does not exist"). No pattern matches letters, so none can catch the special
-extensions ``h``, ``i``, ``t`` or ``s``.
+an agent's endpoint, a DID, a phone number) matches one character or more with the pair
+``_X`` and ``_X.``: ``_X.`` alone matches only from two characters on (callback 7 or queue
+1 would be "Extension does not exist"), and ``_X!`` ends digit collection at its first
+match (pbx.c: a ``!`` match is final), so an attended transfer to agent 1002 dialed 1 or
+10, and an overlap-dialed DID would enter at its first digit. No pattern matches letters,
+so none can catch the special extensions ``h``, ``i``, ``t`` or ``s``.
 
 The FastAGI server marks each session it accepts with the channel variable ``CCBOX_AGI=1``
 (drivers/asterisk/agi/server.py), and the dialplan plays its "no service" fallback only when
@@ -43,9 +45,10 @@ _TRUNK = re.compile(
 # The desk phones' technology (Asterisk 22 has no chan_sip), or ``Local@<context>`` for
 # phones reached through a context of the installer's (follow-me, tests).
 _DEVICE_TECH = re.compile(r"(PJSIP|IAX2|DAHDI|Local@[A-Za-z0-9_-]{1,40})\Z")
-# Extension patterns: ids and numbers are digits, from one on; phone numbers may start '+'.
-DIGITS = ("_X!",)
-NUMBERS = ("_X!", "_+X!")
+# Extension patterns: ids and numbers are digits, from one on (_X, then _X. from two: never
+# _X!, whose first match ends digit collection); phone numbers may start '+'.
+DIGITS = ("_X", "_X.")
+NUMBERS = ("_X", "_X.", "_+X", "_+X.")
 # ChanSpy options: q quiet, E exit when the target hangs up, u the target is an exact
 # channel name or uniqueid (otherwise a prefix match!); w whisper, B barge.
 SPY_OPTIONS = {"listen": "qEu", "whisper": "qEuw", "barge": "qEuB"}
@@ -158,8 +161,9 @@ def extensions_conf(
 ; then point the trunks' context at [ccbox-inbound] (chan_dahdi.conf: context=ccbox-inbound;
 ; pjsip.conf endpoints of providers: context=ccbox-inbound).
 ;
-; Every id or number below matches from one character on (_X!: 1, 7, 12, ...); _X. would
-; need two. The fallback after AGI() plays only when ccboxd never took the call: ccboxd sets
+; Every id or number below matches from one character on (_X and _X.: 1, 7, 12, ...); _X.
+; alone would need two, and _X! would end an attended transfer's digits at the first match.
+; The fallback after AGI() plays only when ccboxd never took the call: ccboxd sets
 ; {AGI_MARK}=1 first thing in every session (AGISTATUS is FAILURE after any failed command,
 ; a missing sound, even when ccboxd handled the call).
 

@@ -135,6 +135,28 @@ def matches(pattern: str, exten: str) -> bool:
     return False
 
 
+def matches_more(pattern: str, exten: str) -> bool:
+    """Asterisk's E_MATCHMORE: ``exten`` is a proper prefix of something ``pattern`` matches,
+    so digit collection (an attended transfer's digits, overlap dialing) waits for more. A
+    pattern with ``!`` never waits: pbx.c takes its match as final (``_X!`` ends the
+    collection at the first digit)."""
+    if not is_pattern(pattern):
+        literal = pattern.replace("-", "")
+        data = exten.replace("-", "")
+        return len(literal) > len(data) and literal.startswith(data)
+    data = exten.replace("-", "")
+    for i, (score, chars) in enumerate(_positions(pattern[1:])):
+        if score in (_END, _BANG):
+            return False
+        if score == _DOT:
+            return True  # one or more: another digit always fits
+        if i == len(data):
+            return True  # the pattern goes on where the digits end
+        if data[i] not in chars:
+            return False
+    return False
+
+
 @dataclass
 class Step:
     """One priority: ``App(data)`` as written (variables are substituted when it runs)."""
