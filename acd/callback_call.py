@@ -20,6 +20,7 @@ from twisted.logger import Logger
 
 from acd.service import CALLBACK_NUMBER
 from drivers.asterisk.agi.session import AGIError, AGISessionProtocol
+from drivers.asterisk.callmodel import DialEnded
 from drivers.asterisk.device_names import device_of_channel
 
 if TYPE_CHECKING:
@@ -60,6 +61,16 @@ async def run(
     row = await _open_row(db, session, call) if db is not None else None
     live: LiveCall | None = None
     reached = False
+    # The customer answers when the agent's Dial into ccbox-outbound does: AMI's DialEnd
+    # ANSWER on the agent's channel. The talk counts from there, not from the agent's answer
+    # (the connecting prompt and the customer's ringing are no talk).
+    customer: list[dt.datetime] = []
+
+    def dial_end(e: DialEnded) -> None:
+        if e.uniqueid == env.uniqueid and e.status == "ANSWER" and not customer:
+            customer.append(dt.datetime.fromtimestamp(e.at, dt.UTC))
+
+    heard = acd.bus.subscribe(DialEnded, dial_end)
     try:
         if row is not None and recorder is not None and call.queue_id in acd.queues:
             queue = acd.queues[call.queue_id]
@@ -75,10 +86,12 @@ async def run(
         # reached, so the customer is tried again rather than forgotten.
         log.warn("callback {id}: session lost: {err}", id=call.callback_id, err=exc)
     finally:
+        acd.bus.unsubscribe(heard)
         agent = call.agent
         acd.callback_finished(call, reached)
         if row is not None and db is not None:
-            await _close_row(db, row, answered_at, reached, call.queue_id, agent)
+            talk_from = customer[0] if customer else answered_at
+            await _close_row(db, row, answered_at, talk_from, reached, call.queue_id, agent)
         if live is not None and recorder is not None:
             recorder.finished(live)
     if not session.hung_up:
@@ -116,15 +129,16 @@ async def _close_row(
     db: DBConnector,
     row: int,
     answered_at: dt.datetime,
+    talk_from: dt.datetime,
     reached: bool,
     queue_id: int,
     agent: Agent | None,
 ) -> None:
+    """``answered_at``: the agent's phone answered; ``talk_from``: the customer did (the
+    agent's answer when AMI did not say: no AMI link)."""
     disposition = "completed" if reached else "not_reached"
     ended = _now()
-    # The agent answered first (its phone rang before the customer's); the talk counts
-    # from there when the customer was reached, as the ACD counts it.
-    talk_ms = int((ended - answered_at).total_seconds() * 1000) if reached else None
+    talk_ms = int((ended - talk_from).total_seconds() * 1000) if reached else None
     try:
         await db.calls.add_event(row, "hangup", ended, {"disposition": disposition})
         await db.calls.finish(
