@@ -463,9 +463,28 @@ class Switch:
         if b2 is None or len(others) != 1 or len(callers) != 1:
             return  # not a two-party bridge on each side: Asterisk does not swap either
         if caller_moves:
-            self._optimize_caller_moves(one, two, callers[0], others[0])
-            return
-        source = others[0]
+            # the caller leaves ;1's bridge for ;2's; the far party's Dial now waits on it
+            self._swap_in(one, two, callers[0], gone=two, dest=one, watcher=others[0])
+        else:
+            # the far party leaves ;2's bridge for ;1's place beside the caller
+            self._swap_in(one, two, others[0], gone=one, dest=two, watcher=others[0])
+
+    def _swap_in(
+        self,
+        one: SimChannel,
+        two: SimChannel,
+        source: SimChannel,
+        gone: SimChannel,
+        dest: SimChannel,
+        watcher: SimChannel,
+    ) -> None:
+        """One Local optimization: ``source`` leaves its bridge and takes the place of
+        ``gone`` (the half of the pair in the other bridge), between the Begin and End events
+        the traces show; then whoever waited on ;1 waits on ``watcher``, and both halves hang
+        up 16 (;2 with a SoftHangupRequest when it was the half that left its bridge, as in
+        local-optimization-callback)."""
+        into, leaving = gone.bridge, source.bridge
+        assert into is not None and leaving is not None
         ident = str(next(self._optimizations))
         self.emit(
             snap.event(
@@ -474,17 +493,19 @@ class Switch:
                 one.headers("LocalOne"),
                 two.headers("LocalTwo"),
                 source.headers("Source"),
-                [("DestUniqueId", two.uniqueid), ("Id", ident)],
+                [("DestUniqueId", dest.uniqueid), ("Id", ident)],
             )
         )
-        b2.members.remove(source)
-        self.emit(snap.bridge_event("BridgeLeave", b2.id, len(b2.members), source))
-        b1.members.remove(one)
-        one.bridge = None
-        self.emit(snap.bridge_event("BridgeLeave", b1.id, len(b1.members), one))
-        b1.members.append(source)
-        source.bridge = b1
-        self.emit(snap.bridge_event("BridgeEnter", b1.id, len(b1.members), source))
+        leaving.members.remove(source)
+        self.emit(snap.bridge_event("BridgeLeave", leaving.id, len(leaving.members), source))
+        into.members.remove(gone)
+        gone.bridge = None
+        self.emit(snap.bridge_event("BridgeLeave", into.id, len(into.members), gone))
+        into.members.append(source)
+        source.bridge = into
+        if into.owner is gone:
+            into.owner = source
+        self.emit(snap.bridge_event("BridgeEnter", into.id, len(into.members), source))
         self.emit(
             snap.event(
                 "LocalOptimizationEnd",
@@ -494,53 +515,11 @@ class Switch:
                 [("Success", "No"), ("Id", ident)],
             )
         )
-        # Whoever waited on ;1 (the caller's Dial) now waits on the party that replaced it.
-        self.swap_watchers(one, source)
+        self.swap_watchers(one, watcher)
         one.local_peer = two.local_peer = None
         self.request_hangup(one, 16)
         self.hangup(one, 16)
-        self.request_hangup(two, 16)
-        self.hangup(two, 16)
-
-    def _optimize_caller_moves(
-        self, one: SimChannel, two: SimChannel, caller: SimChannel, far: SimChannel
-    ) -> None:
-        b1, b2 = one.bridge, two.bridge
-        assert b1 is not None and b2 is not None
-        ident = str(next(self._optimizations))
-        self.emit(
-            snap.event(
-                "LocalOptimizationBegin",
-                "call",
-                one.headers("LocalOne"),
-                two.headers("LocalTwo"),
-                caller.headers("Source"),
-                [("DestUniqueId", one.uniqueid), ("Id", ident)],
-            )
-        )
-        b1.members.remove(caller)
-        self.emit(snap.bridge_event("BridgeLeave", b1.id, len(b1.members), caller))
-        b2.members.remove(two)
-        two.bridge = None
-        self.emit(snap.bridge_event("BridgeLeave", b2.id, len(b2.members), two))
-        b2.members.append(caller)
-        caller.bridge = b2
-        b2.owner = caller
-        self.emit(snap.bridge_event("BridgeEnter", b2.id, len(b2.members), caller))
-        self.emit(
-            snap.event(
-                "LocalOptimizationEnd",
-                "call",
-                one.headers("LocalOne"),
-                two.headers("LocalTwo"),
-                [("Success", "No"), ("Id", ident)],
-            )
-        )
-        self.swap_watchers(one, far)
-        one.local_peer = two.local_peer = None
-        self.request_hangup(one, 16)
-        self.hangup(one, 16)
-        self.request_hangup(two, 16, soft=True)
+        self.request_hangup(two, 16, soft=gone is two)
         self.hangup(two, 16)
 
     def leave_bridge(self, ch: SimChannel) -> list[SimChannel]:
