@@ -209,7 +209,7 @@ def _convert(data: bytes, source_format: str) -> ConvertedPrompt:
         mono = _decode(f, source_format, rate, channels, frames)
     if mono.size == 0:
         raise PromptAudioError("empty audio")
-    wav = _pcm16_wav(mono, SWITCH_RATE)
+    wav = pcm16_wav(mono, SWITCH_RATE)
     return ConvertedPrompt(
         wav=wav,
         duration_ms=round(mono.size * 1000 / SWITCH_RATE),
@@ -264,7 +264,7 @@ def _reason(exc: Exception) -> str:
     return text.strip().rstrip(".")
 
 
-def _pcm16_wav(samples: np.ndarray, rate: int) -> bytes:
+def pcm16_wav(samples: np.ndarray, rate: int) -> bytes:
     """Float samples (full scale 1.0) -> 16-bit mono WAV, clipped rather than wrapped."""
     pcm = np.clip(np.rint(samples * 32768.0), -32768, 32767).astype("<i2")
     buf = io.BytesIO()
@@ -281,7 +281,7 @@ def tone_wav(freq_hz: float, seconds: float, rate: int = SWITCH_RATE) -> bytes:
     if rate <= 0 or seconds < 0 or freq_hz < 0:
         raise ValueError("tone_wav needs a positive rate and non-negative seconds and frequency")
     t = np.arange(round(seconds * rate), dtype=np.float64) / rate
-    return _pcm16_wav(0.5 * np.sin(2 * np.pi * freq_hz * t), rate)
+    return pcm16_wav(0.5 * np.sin(2 * np.pi * freq_hz * t), rate)
 
 
 def write_atomically(folder: Path, name: str, data: bytes) -> Path:

@@ -21,9 +21,7 @@ Blocking (espeak-ng runs as a subprocess): call it from a thread, never on the r
 
 from __future__ import annotations
 
-import io
 import tempfile
-import wave
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ivr import tts
-from ivr.prompt_audio import SWITCH_RATE, write_atomically
+from ivr.prompt_audio import SWITCH_RATE, pcm16_wav, write_atomically
 
 LANGUAGES = ("en", "zh")
 # Where Asterisk looks (its astdatadir's sounds folder on Debian builds from source).
@@ -184,14 +182,7 @@ def hold_music(seconds: float = HOLD_SECONDS, rate: int = SWITCH_RATE) -> bytes:
                 rest = start + length - total
                 out[:rest] += (envelope * tone)[length - rest :]
     peak = float(np.max(np.abs(out))) or 1.0
-    pcm = np.rint(out / peak * 0.2 * 32767).astype("<i2")
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-    return buf.getvalue()
+    return pcm16_wav(out / peak * 0.2, rate)
 
 
 def render(name: str, language: str, cache_dir: Path, *, espeak: str = "espeak-ng") -> bytes:
