@@ -34,9 +34,10 @@ from typing import Any
 from appliance import config as config_mod
 from appliance.cli import resolved
 from tests.conftest import free_port
-from tests.support.appliance import USERS, migrate_and_seed
+from tests.support.appliance import migrate_and_seed
+from tests.support.box_users import BoxUsers
 from tests.support.daemon import Daemon, running_daemon
-from tests.support.http import Browser, Response
+from tests.support.http import Browser
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENT_NAMES = {"1001": "Li Wei 李伟", "1002": "Zhang Min 张敏", "1003": "Anna Schmidt"}
@@ -129,7 +130,7 @@ def _headers(event: Event) -> dict[str, str]:
     return out
 
 
-class LiveBox:
+class LiveBox(BoxUsers):
     def __init__(
         self, config: config_mod.Config, daemon: Daemon, sim: SimProcess, ids: dict[str, int]
     ) -> None:
@@ -137,7 +138,7 @@ class LiveBox:
         self.daemon = daemon
         self.sim = sim
         self.ids = ids
-        self.port = config.web.port
+        self.port = self.web_port = config.web.port
         self.url = f"http://127.0.0.1:{self.port}"
         self._calls = itertools.count(1)
         self._browsers: dict[str, tuple[Browser, str]] = {}
@@ -157,33 +158,6 @@ class LiveBox:
         return "".join(self.daemon_lines)
 
     # ---- the web side ---------------------------------------------------------------------
-
-    def browser(self, username: str = "admin") -> tuple[Browser, str]:
-        """A logged-in HTTP client for one of USERS and its CSRF token (kept per user)."""
-        if username not in self._browsers:
-            b = Browser(self.port)
-            r = b.login(username, USERS[username][1])
-            assert r.status == 303, (r.status, r.body[:300])
-            self._browsers[username] = (b, b.get("/").csrf())
-        return self._browsers[username]
-
-    def api(self, path: str, payload: Any = None, username: str = "admin") -> Response:
-        """GET (no payload) or POST JSON with the CSRF header, as ``username``."""
-        b, token = self.browser(username)
-        if payload is None:
-            return b.get(path)
-        return b.post_json(path, payload, token)
-
-    def acd(self, action: str, agent: str, reason: str = "break") -> dict[str, Any]:
-        r = self.api("/api/acd/state", {"action": action, "agent": agent, "reason": reason})
-        assert r.status == 200, (action, agent, r.status, r.body[:300])
-        result: dict[str, Any] = r.json()
-        return result
-
-    def agents_login(self, *numbers: str) -> None:
-        """Log the agents in (as admin, through /api/acd/state): they become available."""
-        for number in numbers:
-            self.acd("login", number)
 
     # ---- the switch side ------------------------------------------------------------------
 

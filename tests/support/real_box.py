@@ -39,9 +39,10 @@ from appliance.cli import resolved
 from appliance.db import model
 from tests.conftest import free_port
 from tests.support import real_asterisk as ra
-from tests.support.appliance import USERS, migrate_and_seed
+from tests.support.appliance import migrate_and_seed
+from tests.support.box_users import BoxUsers
 from tests.support.daemon import BIN, Daemon, running_daemon
-from tests.support.http import Browser, Response
+from tests.support.http import Browser
 
 AMI_SECRET = "real-box-ami-secret"
 AGENTS = {"1001": "Li Wei", "1002": "Zhang Min", "1003": "Anna Schmidt", "1004": "Wang Fang"}
@@ -61,7 +62,7 @@ class Caller:
     originated_at: float
 
 
-class RealBox:
+class RealBox(BoxUsers):
     def __init__(
         self,
         root: Path,
@@ -75,6 +76,7 @@ class RealBox:
         self.ast = ast
         self.daemon = daemon
         self.ids = ids
+        self.web_port = config.web.port
         self.url = f"http://127.0.0.1:{config.web.port}"
         self._numbers = itertools.count(1)
         self._browsers: dict[str, tuple[Browser, str]] = {}
@@ -115,30 +117,6 @@ class RealBox:
 
     def daemon_log(self) -> str:
         return "".join(self.daemon_lines)
-
-    def browser(self, username: str = "admin") -> tuple[Browser, str]:
-        if username not in self._browsers:
-            b = Browser(self.config.web.port)
-            r = b.login(username, USERS[username][1])
-            assert r.status == 303, (r.status, r.body[:300])
-            self._browsers[username] = (b, b.get("/").csrf())
-        return self._browsers[username]
-
-    def api(self, path: str, payload: Any = None, username: str = "admin") -> Response:
-        b, token = self.browser(username)
-        if payload is None:
-            return b.get(path)
-        return b.post_json(path, payload, token)
-
-    def acd(self, action: str, agent: str, reason: str = "break") -> dict[str, Any]:
-        r = self.api("/api/acd/state", {"action": action, "agent": agent, "reason": reason})
-        assert r.status == 200, (action, agent, r.status, r.body[:300])
-        result: dict[str, Any] = r.json()
-        return result
-
-    def agents_login(self, *numbers: str) -> None:
-        for number in numbers:
-            self.acd("login", number)
 
     def agent_state(self, number: str) -> str:
         r = self.api(f"/api/acd/state?agent={number}")
