@@ -7,7 +7,7 @@ import time
 
 from tests.asterisk.checks import Findings, seconds, states
 from tests.asterisk.test_inbound import check_answered_by
-from tests.support.real_box import RealBox
+from tests.support.real_box import Caller, RealBox
 
 
 def _ccbox_on_ami(box: RealBox, timeout: float = 40) -> bool:
@@ -23,12 +23,7 @@ def _ccbox_on_ami(box: RealBox, timeout: float = 40) -> bool:
 def test_asterisk_restart_mid_call(box: RealBox) -> None:
     """A caller talks to agent 1001 when Asterisk restarts: the call is gone, so ccbox ends
     its row and frees the agent, reconnects to the new Asterisk and takes the next call."""
-    box.phone("1001", ring=1)
-    box.agents_login("1001")
-    mark = box.ast.ami.mark()
-    caller = box.call(hangup_after=60)
-    box.wait_phone_answered("1001", since=mark)
-    box.wait_agent_state("1001", "on_call", timeout=10)
+    caller = _talking_to_1001(box, hangup_after=60)
     time.sleep(3)
     restarted_at = time.time()
     box.ast.restart_now()
@@ -48,25 +43,15 @@ def test_asterisk_restart_mid_call(box: RealBox) -> None:
         f.check(False, f"agent 1001 after the restart: {exc}")
     f.verdict()
 
-    # the box works on: the next caller reaches 1001 through the restarted switch
-    mark = box.ast.ami.mark()
-    nxt = box.call(hangup_after=12)
-    box.wait_gone(nxt, timeout=40)
-    row = box.wait_call_row(nxt)
-    check_answered_by(f, box, nxt, row, "1001", min_talk=5)
-    f.verdict()
+    _next_caller_reaches_1001(box, f)  # the box works on, through the restarted switch
 
 
 def test_ccboxd_killed_mid_call_and_started_again(box: RealBox) -> None:
     """ccboxd is SIGKILLed while a caller talks to agent 1001: Asterisk keeps the call up;
     a new ccboxd adopts the open row and finishes it when the caller hangs up, with the
     agent freed, and then takes the next call."""
-    box.phone("1001", ring=1)
-    box.agents_login("1001")
     mark = box.ast.ami.mark()
-    caller = box.call(hangup_after=30)
-    box.wait_phone_answered("1001", since=mark)
-    box.wait_agent_state("1001", "on_call", timeout=10)
+    caller = _talking_to_1001(box, hangup_after=30)
     time.sleep(2)
     box.kill_daemon()
     time.sleep(1)
@@ -103,7 +88,21 @@ def test_ccboxd_killed_mid_call_and_started_again(box: RealBox) -> None:
         f.check(False, f"agent 1001 after the restart: {exc} ({states(box.agent_events('1001'))})")
     f.verdict()
 
+    _next_caller_reaches_1001(box, f)
+
+
+def _talking_to_1001(box: RealBox, hangup_after: float) -> Caller:
+    """Agent 1001 logged in and talking to a caller who hangs up after ``hangup_after`` s."""
+    box.phone("1001", ring=1)
+    box.agents_login("1001")
     mark = box.ast.ami.mark()
+    caller = box.call(hangup_after=hangup_after)
+    box.wait_phone_answered("1001", since=mark)
+    box.wait_agent_state("1001", "on_call", timeout=10)
+    return caller
+
+
+def _next_caller_reaches_1001(box: RealBox, f: Findings) -> None:
     nxt = box.call(hangup_after=12)
     box.wait_gone(nxt, timeout=40)
     row = box.wait_call_row(nxt)
