@@ -17,11 +17,10 @@ from acd import agent_state as st
 from acd.service import ACD, ACDError, CallbackAttemptFailed, Offer, QueuedCall
 from acd.switch_link import TransferFailed
 from appliance.cli import resolved
-from appliance.db import model
 from appliance.db.connector import DBConnector
 from drivers.asterisk.callmodel import DialEnded
 from tests.support.inline_db import inline_db
-from tests.unit.test_acd_service import FakeSwitch, offer_of, seed, start
+from tests.unit.test_acd_service import FakeSwitch, offer_of, ring_all_offer, seed, start
 
 
 @pytest.fixture
@@ -83,19 +82,6 @@ def test_an_answer_reported_again_frees_an_agent_rung_since(db: DBConnector) -> 
     assert (other.state, other.call) == (st.AVAILABLE, None)
 
 
-def _ring_all_offer(db: DBConnector) -> tuple[ACD, QueuedCall, dict[str, int]]:
-    ids = seed(db)
-    with db.engine.begin() as conn:
-        conn.execute(model.queues.update().values(strategy="ring_all"))
-    acd, _, _ = start(db)
-    for number in ("1001", "1002", "1003"):
-        acd.login(ids[number])
-    call = acd.join(ids["support"], "13800000001", "u1")
-    offer = offer_of(call)
-    assert isinstance(offer, Offer) and len(offer.agents) == 3
-    return acd, call, ids
-
-
 ENDINGS: dict[str, Callable[[ACD, QueuedCall, dict[str, int]], None]] = {
     # the session ended the call (its Dial failed under it, a session lost)
     "call_ended": lambda acd, call, ids: acd.call_ended(call),
@@ -111,7 +97,7 @@ ENDINGS: dict[str, Callable[[ACD, QueuedCall, dict[str, int]], None]] = {
 def test_every_end_of_a_ringing_call_frees_every_agent_it_rang(
     db: DBConnector, ending: str
 ) -> None:
-    acd, call, ids = _ring_all_offer(db)
+    acd, call, _, ids = ring_all_offer(db)
     ENDINGS[ending](acd, call, ids)
     assert _states(acd) == {"1001": "available", "1002": "available", "1003": "available"}
     assert all(a.call is None for a in acd.agents.values())
@@ -121,7 +107,7 @@ def test_every_end_of_a_ringing_call_frees_every_agent_it_rang(
 def test_a_ring_all_answer_frees_the_others_and_the_end_frees_the_answerer(
     db: DBConnector,
 ) -> None:
-    acd, call, _ids = _ring_all_offer(db)
+    acd, call, _, _ids = ring_all_offer(db)
     acd.on_dial_end(_dial_end(call, "PJSIP/1002-00000001", acd.reactor.seconds()))
     assert _states(acd) == {"1001": "available", "1002": "on_call", "1003": "available"}
     acd.call_ended(call)

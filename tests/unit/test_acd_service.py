@@ -132,18 +132,25 @@ def test_vip_jumps_the_queue_and_blacklist_is_known(db: DBConnector) -> None:
     assert isinstance(offer_of(vip), Offer) and offer_of(plain[0]) is None
 
 
-def test_ring_all_rings_every_available_agent_and_the_answer_frees_the_rest(
-    db: DBConnector,
-) -> None:
+def ring_all_offer(db: DBConnector) -> tuple[ACD, QueuedCall, Offer, dict[str, int]]:
+    """A ring-all queue, agents 1001-1003 logged in, a call offered to all three (the
+    offer: ``offer_of`` takes it once)."""
     ids = seed(db)
     with db.engine.begin() as conn:
         conn.execute(model.queues.update().values(strategy="ring_all"))
     acd, _, _ = start(db)
     for number in ("1001", "1002", "1003"):
         acd.login(ids[number])
-    call = acd.join(ids["support"], "13800138000", "u1")
+    call = acd.join(ids["support"], "13800000001", "u1")
     offer = offer_of(call)
     assert isinstance(offer, Offer) and len(offer.agents) == 3
+    return acd, call, offer, ids
+
+
+def test_ring_all_rings_every_available_agent_and_the_answer_frees_the_rest(
+    db: DBConnector,
+) -> None:
+    acd, call, offer, _ = ring_all_offer(db)
     assert {a.state for a in offer.agents} == {st.RINGING}
     acd.answered(call, "PJSIP/1003")
     states = {a.number: a.state for a in acd.agents.values()}
