@@ -8,6 +8,7 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
 from drivers.asterisk.ami.codec import (
+    ActionTooLarge,
     InjectionError,
     Parser,
     ProtocolError,
@@ -135,3 +136,31 @@ def test_wrong_banner_drops_the_connection() -> None:
     proto.makeConnection(t)
     proto.dataReceived(b"SSH-2.0-OpenSSH\r\n")
     assert t.disconnecting
+
+
+# ---- Asterisk's own limits (main/manager.c: inbuf[1025], AST_MAX_MANHEADERS 128) ----------
+
+
+def test_writer_refuses_a_line_asterisk_would_cut_and_writes_nothing() -> None:
+    value = "x" * (1024 - len("Variable: \r\n"))  # the line and its CRLF: 1,024 bytes
+    assert len(encode_action("Ping", [("Variable", value)], "1").split(b"\r\n")[2]) == 1022
+    proto, transport, _, _ = connected()
+    d = proto.send_action("Ping", [("Variable", value + "x")])
+    assert isinstance(d.result, Failure) and d.result.check(ActionTooLarge)
+    assert "1025 bytes" in str(d.result.value) and "at most 1024" in str(d.result.value)
+    d.addErrback(lambda _f: None)
+    assert transport.value() == b"" and proto._pending == {}
+    # Bytes, not characters: a name in Chinese takes three bytes a character.
+    with pytest.raises(ActionTooLarge):
+        encode_action("Ping", [("Variable", "名" * 340 + "x" * 3)], "1")
+
+
+def test_writer_refuses_more_than_128_header_lines() -> None:
+    headers = [(f"X{i}", "y") for i in range(126)]  # with Action and ActionID: 128
+    assert encode_action("Ping", headers, "1").count(b"\r\n") == 129
+    proto, transport, _, _ = connected()
+    d = proto.send_action("Ping", [*headers, ("X126", "y")])
+    assert isinstance(d.result, Failure) and d.result.check(ActionTooLarge)
+    assert "128" in str(d.result.value)
+    d.addErrback(lambda _f: None)
+    assert transport.value() == b""

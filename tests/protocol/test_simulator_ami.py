@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from drivers.asterisk.agi.session import AGISessionProtocol, DeadChannel
-from drivers.asterisk.ami.codec import Message
+from drivers.asterisk.ami.codec import ActionTooLarge, Message, encode_action
 from drivers.asterisk.callmodel import CallAnswered, CallEnded, CallModel, CallStarted
 from drivers.asterisk.simulator.agi_caller import CallerScript
 from drivers.asterisk.simulator.switch import Device
@@ -430,3 +430,40 @@ def test_hostile_caller_names_are_escaped_on_the_wire() -> None:
     assert msg["CallerIDName"] == 'x\\r\\nEvent: Hangup\\r\\n\\"<img>'
     assert rig.events("Hangup") == []
     assert ch.caller_name.startswith("x\r\n")
+
+
+def test_actions_past_asterisks_line_and_header_limits_are_refused_as_asterisk_does() -> None:
+    """What Asterisk 22.10.1 answered (tests/asterisk/test_ami_limits.py asks it again)."""
+    rig = Rig()
+    rig.read()
+    longest = "x" * (1024 - len("Variable: \r\n"))
+    rig.send(f"Action: Ping\r\nActionID: p1\r\nVariable: {longest}")
+    rig.send(f"Action: Ping\r\nActionID: p2\r\nVariable: {longest}x")  # CR fills the buffer
+    rig.send(f"Action: Ping\r\nActionID: p3\r\nVariable: {longest}xx")
+    rig.send("Action: Ping\r\nActionID: h1\r\n" + "\r\n".join(f"X{i}: y" for i in range(126)))
+    rig.send("Action: Ping\r\nActionID: h2\r\n" + "\r\n".join(f"X{i}: y" for i in range(127)))
+    rig.send("Action: Ping\r\nActionID: after")
+    got = [(m.get("ActionID"), m.get("Response"), m.get("Message")) for m in rig.read()]
+    assert got == [
+        ("p1", "Success", None),
+        ("p2", "Error", "Failed to parse message: line too long"),
+        (None, "Error", "Missing action in request"),  # p2's own empty line
+        ("p3", "Error", "Failed to parse message: line too long"),
+        ("h1", "Success", None),
+        ("h2", "Error", "Too many lines in message or allocation failure"),
+        ("after", "Success", None),
+    ]
+
+
+def test_the_largest_action_ccbox_writes_is_run_and_one_byte_more_never_leaves() -> None:
+    rig = Rig()
+    rig.read()
+    headers = [(f"X{i}", "y") for i in range(125)]
+    value = "x" * (1024 - len("Variable: \r\n"))
+    rig.ami.dataReceived(encode_action("Ping", [*headers, ("Variable", value)], "big"))
+    [answer] = rig.read()
+    assert answer.get("ActionID") == "big" and answer.get("Response") == "Success"
+    with pytest.raises(ActionTooLarge):
+        encode_action("Ping", [*headers, ("Variable", value + "x")], "big")
+    with pytest.raises(ActionTooLarge):
+        encode_action("Ping", [*headers, ("X125", "y"), ("Variable", "v")], "big")

@@ -17,6 +17,12 @@ from drivers.asterisk.ami.scan import scan, split_headers
 
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_HEADERS = 512
+# What Asterisk's manager reads of one action (main/manager.c, include/asterisk/manager.h):
+# a line and its CRLF must fit in the 1,024 bytes of ``inbuf`` (a longer one is cut, its
+# tail read as a header of its own, and the action refused with "line too long"); at most
+# AST_MAX_MANHEADERS (128) lines, Action and ActionID included (more: "Too many lines").
+ASTERISK_MAX_LINE_BYTES = 1024
+ASTERISK_MAX_HEADERS = 128
 _HEADER_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 
 
@@ -26,6 +32,11 @@ class ProtocolError(Exception):
 
 class InjectionError(ValueError):
     """An action header would have smuggled a line (CR/LF/NUL) into the stream."""
+
+
+class ActionTooLarge(ValueError):
+    """An action Asterisk's manager would cut or refuse: a line over 1,024 bytes with its
+    CRLF, or more than 128 header lines. Refused before a byte is sent."""
 
 
 class Message:
@@ -173,7 +184,9 @@ class Parser:
 
 
 def encode_action(action: str, headers: Iterable[tuple[str, str]], action_id: str) -> bytes:
-    """The bytes of one action. Refuses any CR, LF or NUL in a name or value (AMI injection)."""
+    """The bytes of one action. Refuses any CR, LF or NUL in a name or value (AMI injection),
+    and an action Asterisk would cut or refuse (``ActionTooLarge``): a cut line's tail would
+    be read as a header of its own."""
     lines = []
     for key, value in (("Action", action), ("ActionID", action_id), *headers):
         if not _HEADER_NAME.match(key):
@@ -182,9 +195,20 @@ def encode_action(action: str, headers: Iterable[tuple[str, str]], action_id: st
             raise InjectionError(f"header {key} must be text, not {type(value).__name__}")
         if "\r" in value or "\n" in value or "\x00" in value:
             raise InjectionError(f"header {key} contains CR, LF or NUL: refused")
-        lines.append(f"{key}: {value}\r\n")
-    lines.append("\r\n")
-    return "".join(lines).encode("utf-8")
+        line = f"{key}: {value}\r\n".encode()
+        if len(line) > ASTERISK_MAX_LINE_BYTES:
+            raise ActionTooLarge(
+                f"{action}: header {key} is {len(line)} bytes with its CRLF; Asterisk reads "
+                f"at most {ASTERISK_MAX_LINE_BYTES}"
+            )
+        lines.append(line)
+        if len(lines) > ASTERISK_MAX_HEADERS:
+            raise ActionTooLarge(
+                f"{action}: more than {ASTERISK_MAX_HEADERS} header lines; Asterisk reads "
+                f"at most {ASTERISK_MAX_HEADERS}"
+            )
+    lines.append(b"\r\n")
+    return b"".join(lines)
 
 
 _C_ESCAPES = {

@@ -22,10 +22,11 @@ from typing import Any, cast
 from twisted.internet import defer, protocol
 from twisted.logger import Logger
 
-from drivers.asterisk.ami.codec import Message, Parser, ProtocolError
+from drivers.asterisk.ami.codec import Message
 from drivers.asterisk.confgen import MANAGER_READ, MANAGER_WRITE
 from drivers.asterisk.device_names import device_of_channel
 from drivers.asterisk.simulator import snapshots as snap
+from drivers.asterisk.simulator.manager_input import ManagerInput
 from drivers.asterisk.simulator.snapshots import Headers
 from drivers.asterisk.simulator.switch import Switch
 from drivers.asterisk.simulator.transfer import DIGIT_GAP_S, FEATURE_CODE, AttendedTransfer
@@ -101,8 +102,7 @@ class ManagerSession(protocol.Protocol):
     def __init__(self, factory: ManagerFactory) -> None:
         self.factory = factory
         self.switch = factory.switch
-        self.parser = Parser()
-        self.parser.banner = ""  # we are the side that sends it
+        self.input = ManagerInput()  # Asterisk's line and header limits
         self.username: str | None = None
         self.events_on = True
         self.session_id = f"0x{next(_sessions):x}"
@@ -120,16 +120,13 @@ class ManagerSession(protocol.Protocol):
         self.switch.unsubscribe(self.event)
 
     def dataReceived(self, data: bytes) -> None:
-        try:
-            messages = self.parser.feed(data)
-        except ProtocolError as exc:
-            log.warn("dropping an AMI client: {err}", err=exc)
-            cast(Any, self.transport).loseConnection()
-            return
-        for msg in messages:
+        for request in self.input.feed(data):
             if self.closing:
                 return
-            self.action(msg)
+            if request.refused is not None:
+                self.respond(request.message, "Error", ("Message", request.refused))
+                continue
+            self.action(request.message)
 
     def send(self, headers: Headers) -> None:
         if self.transport is not None and not self.closing:

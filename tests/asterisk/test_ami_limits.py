@@ -1,0 +1,55 @@
+"""Asterisk's manager limits, asked of the real switch: a line of 1,024 bytes with its CRLF
+and 128 header lines are read; one byte or one line more and the action is refused. The
+simulator answers the same (tests/protocol/test_simulator_ami.py) and ccbox's encoder
+never writes such an action (tests/protocol/test_ami_edges.py)."""
+
+from __future__ import annotations
+
+import socket
+from contextlib import closing
+
+from tests.support import real_asterisk as ra
+from tests.support.real_box import RealBox
+
+LONGEST = "x" * (1024 - len("Variable: \r\n"))
+ACTIONS = [
+    f"Action: Ping\r\nActionID: p1\r\nVariable: {LONGEST}",
+    f"Action: Ping\r\nActionID: p2\r\nVariable: {LONGEST}x",
+    f"Action: Ping\r\nActionID: p3\r\nVariable: {LONGEST}xx",
+    "Action: Ping\r\nActionID: h1\r\n" + "\r\n".join(f"X{i}: y" for i in range(126)),
+    "Action: Ping\r\nActionID: h2\r\n" + "\r\n".join(f"X{i}: y" for i in range(127)),
+    "Action: Ping\r\nActionID: after",
+]
+EXPECTED = [
+    ("p1", "Success", None),
+    ("p2", "Error", "Failed to parse message: line too long"),
+    (None, "Error", "Missing action in request"),  # p2's own empty line
+    ("p3", "Error", "Failed to parse message: line too long"),
+    ("h1", "Success", None),
+    ("h2", "Error", "Too many lines in message or allocation failure"),
+    ("after", "Success", None),
+]
+
+
+def test_manager_line_and_header_limits(box: RealBox) -> None:
+    with closing(socket.create_connection(("127.0.0.1", box.ast.ports.ami), timeout=10)) as s:
+        f = s.makefile("rb")
+        assert f.readline().startswith(b"Asterisk Call Manager/")
+        login = f"Action: Login\r\nUsername: {ra.AMI_USER}\r\nSecret: {ra.AMI_SECRET}\r\n"
+        s.sendall((login + "Events: off\r\n\r\n").encode())
+        s.sendall(b"".join(a.encode() + b"\r\n\r\n" for a in ACTIONS))
+        answers: list[tuple[str | None, str | None, str | None]] = []
+        headers: dict[str, str] = {}
+        while len(answers) < len(EXPECTED) + 1:  # the Login's answer first
+            line = f.readline().decode().rstrip("\r\n")
+            if line:
+                key, _, value = line.partition(": ")
+                headers.setdefault(key, value)
+                continue
+            if "Response" in headers:
+                answers.append(
+                    (headers.get("ActionID"), headers.get("Response"), headers.get("Message"))
+                )
+            headers = {}
+    assert answers[0][1] == "Success", answers[0]
+    assert answers[1:] == EXPECTED
