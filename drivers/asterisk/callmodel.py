@@ -240,13 +240,22 @@ class CallModel:
         return ch
 
     def _relink(self, ch: Channel, linkedid: str) -> None:
-        old = self.calls.get(ch.linkedid)
-        if old is not None:
-            old.channels.pop(ch.uniqueid, None)
+        old_linkedid = ch.linkedid
         ch.linkedid = linkedid
         self._attach(ch, self.now())
-        if old is not None and not old.channels:
-            del self.calls[old.linkedid]
+        self._detach(ch.uniqueid, old_linkedid, self.now())
+
+    def _detach(self, uniqueid: str, linkedid: str, at: float) -> None:
+        """A channel left call ``linkedid`` for another: that call is dropped if the channel
+        was all it had, ended if only channels that hung up are left (else it is a ghost
+        that never ends), and goes on if it still has a live one."""
+        old = self.calls.get(linkedid)
+        if old is None or old.channels.pop(uniqueid, None) is None:
+            return
+        if not old.channels:
+            del self.calls[linkedid]
+        elif not old.live:
+            self._end(old, at)
 
     def _new_state(self, msg: Message) -> None:
         ch = self._known(msg)
@@ -373,8 +382,13 @@ class CallModel:
                     )
                 )
         for ch in seen.values():
-            known = ch.uniqueid in self.channels
+            before = self.channels.get(ch.uniqueid)
+            known = before is not None
             self.channels[ch.uniqueid] = ch
+            if before is not None and before.linkedid != ch.linkedid:
+                # Re-pointed while we were not listening: out of its old call, or that call
+                # would keep this stale channel and never end.
+                self._detach(ch.uniqueid, before.linkedid, at)
             call = self.calls.get(ch.linkedid)
             if call is None:
                 self._attach(ch, ch.created_at)

@@ -136,6 +136,76 @@ def test_resync_after_asterisk_restart_ends_the_calls_that_are_gone() -> None:
     assert all(h.cause_text == "Gone while AMI was disconnected" for h in of(events, ChannelHungUp))
 
 
+def relinked(snapshot: list[Message], moved: dict[str, str]) -> list[Message]:
+    """The snapshot with the Linkedid of the channels in ``moved`` re-pointed."""
+    return [
+        Message(
+            tuple(
+                (k, moved[m["Uniqueid"]]) if k == "Linkedid" and m["Uniqueid"] in moved else (k, v)
+                for k, v in m.headers
+            )
+        )
+        for m in snapshot
+    ]
+
+
+def test_resync_after_a_linkedid_changed_while_ami_was_down_leaves_no_ghost() -> None:
+    """The outbound call's trunk legs hung up and its agent legs were re-pointed to another
+    call while AMI was down: the old call ends once and keeps no stale channel."""
+    model, _, msgs = replay("outbound-originate")
+    old, new = "1795353481.78", "1795353499.90"
+    agent = {"1795353482.80", "1795353482.81"}
+    snapshot = [
+        m
+        for m in msgs
+        if m.event == "CoreShowChannel" and m["Uniqueid"] not in {old, "1795353481.79"}
+    ]
+    events: list[Any] = []
+    model.publish = events.append
+    model.resync(relinked(snapshot, dict.fromkeys(agent, new)))
+    assert [e.linkedid for e in of(events, CallEnded)] == [old]
+    assert old not in model.calls
+    assert set(model.calls[new].channels) == agent
+    assert {ch.linkedid for ch in model.channels.values() if ch.uniqueid in agent} == {new}
+    # Every live channel is in exactly one call, its own.
+    for uniqueid, ch in model.channels.items():
+        holders = [c.linkedid for c in model.calls.values() if uniqueid in c.channels]
+        assert holders == [ch.linkedid]
+    # The agent hangs up later: the new call ends and nothing is left.
+    for uniqueid in sorted(agent):
+        model.handle(Message((("Event", "Hangup"), ("Uniqueid", uniqueid), ("Cause", "16"))))
+    assert [e.linkedid for e in of(events, CallEnded)] == [old, new]
+    assert not any(c.live for c in model.calls.values() if c.linkedid in (old, new))
+
+
+def test_resync_moves_a_relinked_channel_out_of_a_call_that_goes_on() -> None:
+    model, _, msgs = replay("outbound-originate")
+    old, new = "1795353481.78", "1795353499.90"
+    snapshot = [m for m in msgs if m.event == "CoreShowChannel"]
+    events: list[Any] = []
+    model.publish = events.append
+    model.resync(relinked(snapshot, {"1795353482.80": new, "1795353482.81": new}))
+    assert of(events, CallEnded) == []
+    assert {c.uniqueid for c in model.calls[old].live} == {old, "1795353481.79"}
+    assert set(model.calls[old].channels) == {old, "1795353481.79"}
+    for uniqueid in (old, "1795353481.79"):
+        model.handle(Message((("Event", "Hangup"), ("Uniqueid", uniqueid), ("Cause", "16"))))
+    assert [e.linkedid for e in of(events, CallEnded)] == [old]
+
+
+def test_a_live_relink_ends_a_call_left_with_only_hung_up_channels() -> None:
+    model, _, _ = replay("outbound-originate")
+    old, new = "1795353481.78", "1795353499.90"
+    events: list[Any] = []
+    model.publish = events.append
+    for uniqueid in (old, "1795353481.79"):
+        model.handle(Message((("Event", "Hangup"), ("Uniqueid", uniqueid), ("Cause", "16"))))
+    for uniqueid in ("1795353482.80", "1795353482.81"):
+        model.handle(Message((("Event", "Newstate"), ("Uniqueid", uniqueid), ("Linkedid", new))))
+    assert [e.linkedid for e in of(events, CallEnded)] == [old]
+    assert set(model.calls) == {new}
+
+
 def test_events_before_newchannel_and_unknown_events_are_harmless() -> None:
     events: list[Any] = []
     model = CallModel(lambda: 1.0, events.append)
