@@ -364,13 +364,13 @@ class _Checker:
 
     def _props_queue(self, node: Node) -> None:
         name = node.props.get("queue")
-        if name not in self.catalog.queues:
+        if not _named(name, self.catalog.queues):
             self.add(node.id, N_("the queue {name} does not exist"), name=name)
         self._int(node, "priority", 0, 0, 100)
 
     def _props_voicemail(self, node: Node) -> None:
         box = node.props.get("mailbox")
-        if box not in self.catalog.mailboxes:
+        if not _named(box, self.catalog.mailboxes):
             self.add(node.id, N_("the mailbox {name} does not exist"), name=box)
 
     def _props_record(self, node: Node) -> None:
@@ -379,10 +379,10 @@ class _Checker:
         self._int(node, "silence_s", 3, 0, 10)
         self._choice(node, "kind", RECORD_KINDS, "message")
         queue = node.props.get("callback_queue")
-        if queue not in (None, "") and queue not in self.catalog.queues:
+        if queue not in (None, "") and not _named(queue, self.catalog.queues):
             self.add(node.id, N_("the queue {name} does not exist"), name=queue)
         box = node.props.get("mailbox")
-        if box not in (None, "") and box not in self.catalog.mailboxes:
+        if box not in (None, "") and not _named(box, self.catalog.mailboxes):
             self.add(node.id, N_("the mailbox {name} does not exist"), name=box)
 
     def _props_transfer(self, node: Node) -> None:
@@ -400,11 +400,16 @@ class _Checker:
         name = node.props.get("flow")
         if name == self.flow_name and name:
             self.add(node.id, N_("a flow cannot go to itself"))
-        elif name not in self.catalog.flows:
+        elif not _named(name, self.catalog.flows):
             self.add(node.id, N_("the flow {name} does not exist"), name=name)
 
     def _props_hangup(self, node: Node) -> None:
         self._prompt(node, "prompt", required=False)
+
+
+def _named(value: Any, names: frozenset[str]) -> bool:
+    """``value`` is one of ``names``: a list or an object (unhashable) is no name at all."""
+    return isinstance(value, str) and value in names
 
 
 def _cycles(nodes: set[str], successors: Any) -> list[list[str]]:
