@@ -161,10 +161,11 @@ def test_route_runs_and_session_is_forgotten_when_it_ends() -> None:
     f = make_factory({"inbound": inbound})
     proto, t = connect(f)
     proto.dataReceived(HEADER)
-    # The session mark goes first (see tests/unit/test_agi_session_mark.py), then the route's.
-    assert calls == ["1795353435.74"] and t.value() == b'SET VARIABLE CCBOX_AGI "1"\n'
+    # The session mark goes first (see tests/unit/test_agi_session_mark.py); the route
+    # starts at its reply (the whole header is in by then: see test_agi_header.py).
+    assert calls == [] and t.value() == b'SET VARIABLE CCBOX_AGI "1"\n'
     proto.dataReceived(b"200 result=1\n")
-    assert t.value().endswith(b"\nANSWER\n")
+    assert calls == ["1795353435.74"] and t.value().endswith(b"\nANSWER\n")
     proto.dataReceived(b"200 result=0\n")
     assert t.disconnecting  # route done: the session is closed
     assert len(f.sessions) == 1

@@ -83,14 +83,16 @@ class AGIEnvironment:
 
     @property
     def caller_number(self) -> str:
-        """Caller ID number; Asterisk writes 'unknown' when there is none."""
+        """Caller ID number; Asterisk writes 'unknown' when there is none. From the trunk:
+        control characters are shown as U+FFFD."""
         v = self.get("callerid")
-        return "" if v == "unknown" else v
+        return "" if v == "unknown" else printable(v)
 
     @property
     def caller_name(self) -> str:
+        """Caller ID name, as the trunk sent it but for control characters (U+FFFD)."""
         v = self.get("calleridname")
-        return "" if v == "unknown" else v
+        return "" if v == "unknown" else printable(v)
 
     @property
     def dialed(self) -> str:
@@ -98,31 +100,133 @@ class AGIEnvironment:
         return self.get("extension")
 
 
+# Asterisk 22's FastAGI header, in the order it writes it (res_agi.c: launch_netscript writes
+# the first two, agi_network_script only for a script name, then setup_env the rest),
+# followed by agi_arg_1, agi_arg_2, ... and an empty line.
+HEADER_KEYS = (
+    "network",
+    "network_script",
+    "request",
+    "channel",
+    "language",
+    "type",
+    "uniqueid",
+    "version",
+    "callerid",
+    "calleridname",
+    "callingpres",
+    "callingani2",
+    "callington",
+    "callingtns",
+    "dnid",
+    "rdnis",
+    "context",
+    "extension",
+    "priority",
+    "enhanced",
+    "accountcode",
+    "threadid",
+)
+_ORDER = {k: i for i, k in enumerate(HEADER_KEYS)}
+_ARG = re.compile(r"arg_([1-9][0-9]{0,2})\Z")
+# Written with %s as the trunk (or ${EXTEN}, from the trunk) gave them: any text, a line
+# break too. Every other value is formatted by Asterisk (numbers, names it makes).
+RAW_VALUES = frozenset({"callerid", "calleridname", "dnid", "rdnis", "extension", "arg"})
+BROKEN = "\ufffd"  # what a line break or another control character inside a value becomes
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(value: str) -> str:
+    """``value`` with every control character (CR, LF, NUL, ESC, ...) made U+FFFD."""
+    return _CONTROL.sub(BROKEN, value)
+
+
+class AGIHeaderRefused(AGIProtocolError):
+    """A header Asterisk cannot have written: a key repeated, out of order or unknown."""
+
+
 class HeaderParser:
-    """Collects header lines until the empty line; tolerates blank lines before it."""
+    """Reads the header strictly in Asterisk's order.
+
+    A repeated key, a key out of order and a key Asterisk never sends are refused: a caller
+    name ``Bob\\nagi_callerid: 10086`` would otherwise set the number. Keys may be missing
+    (only Asterisk's order is checked), but once ``agi_request`` shows a whole Asterisk header,
+    the header cannot end before ``agi_threadid``. A line that is no ``agi_`` line right
+    after a value the trunk gave (the caller name, number, DNID, RDNIS, extension, an
+    argument) continues that value: a line break in a caller name is the trunk's, and the
+    call is served with the break shown as U+FFFD. A header ended early by a name
+    (``Bob\\n\\nagi_...``) is seen by the session when the rest arrives after the end.
+    """
 
     def __init__(self) -> None:
         self.values: dict[str, str] = {}
         self.lines = 0
         self.done = False
+        self._last = -1  # the position in Asterisk's order of the last key read
+        self._args = 0
+        self._open: str | None = None  # the raw value a line without key continues
 
     def line(self, raw: str) -> bool:
         """Feed one line (no terminator); True once the header is complete."""
-        if not raw.strip():
-            if self.lines:
-                self.done = True
-            return self.done
+        if self.done:
+            raise AGIProtocolError("AGI header already complete")
+        if raw.startswith("agi_"):
+            self._count()
+            self._key_line(raw)
+            return False
+        if self._open is not None and (raw.strip() or self._more_due()):
+            self._count()
+            self.values[self._open] += BROKEN + _clean(raw)
+            return False
+        if raw.strip():
+            raise AGIProtocolError(f"not an AGI header line: {raw[:60]!r}")
+        if not self.lines:
+            return False  # blank lines before the header
+        if "request" in self.values and "threadid" not in self.values:
+            raise AGIHeaderRefused("the AGI header ends without agi_threadid")
+        self.done = True
+        return True
+
+    def _count(self) -> None:
         self.lines += 1
         if self.lines > MAX_HEADER_LINES:
             raise AGIProtocolError(f"AGI header longer than {MAX_HEADER_LINES} lines")
+
+    def _more_due(self) -> bool:
+        """A whole Asterisk header (it has agi_request) before agi_threadid: more keys must
+        come, so an empty line is inside a value, not the header's end."""
+        return "request" in self.values and self._last < _ORDER["threadid"]
+
+    def _key_line(self, raw: str) -> None:
         key, sep, value = raw.partition(":")
-        if not sep or not key.startswith("agi_"):
-            raise AGIProtocolError(f"not an AGI header line: {raw[:60]!r}")
-        self.values[key[4:].strip()] = value[1:] if value.startswith(" ") else value
-        return False
+        name = key[4:]
+        if not sep:
+            raise AGIHeaderRefused(f"not an AGI header line: {raw[:60]!r}")
+        arg = _ARG.match(name)
+        if name in _ORDER:
+            position = _ORDER[name]
+        elif arg is not None:
+            position = len(HEADER_KEYS) + int(arg.group(1))
+            if int(arg.group(1)) != self._args + 1:
+                raise AGIHeaderRefused(f"agi_{name} after agi_arg_{self._args}")
+            self._args += 1
+        else:
+            raise AGIHeaderRefused(f"agi_{name[:40]!r}: a key Asterisk never sends")
+        if name in self.values:
+            raise AGIHeaderRefused(f"agi_{name} repeated")
+        if position <= self._last:
+            raise AGIHeaderRefused(f"agi_{name} out of Asterisk's order")
+        self._last = position
+        self.values[name] = _clean(value[1:] if value.startswith(" ") else value)
+        self._open = name if (name in RAW_VALUES or arg is not None) else None
 
     def environment(self) -> AGIEnvironment:
         return AGIEnvironment(dict(self.values))
+
+
+def _clean(value: str) -> str:
+    """The characters that would break a line anywhere the value goes next."""
+    return value.replace("\r", BROKEN).replace("\n", BROKEN).replace("\x00", BROKEN)
 
 
 @dataclass(frozen=True)

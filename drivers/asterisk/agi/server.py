@@ -4,6 +4,13 @@ Routes are an allowlist keyed by ``agi_network_script`` without its query string
 unknown script gets ``HANGUP`` and the connection closes. Connections from addresses not
 allowed (loopback by default: FastAGI has no authentication) are closed before a byte is
 read. Every session is tracked until its socket closes, so leaks show on the status page.
+
+Past ``limits.max_sessions`` a connection is closed at once, and a header that is late, too
+big or not Asterisk's is refused (limits.py, codec.HeaderParser): each refusal is logged
+(rate-limited) and shows on the health page, and Asterisk plays the dialplan's fallback.
+A route runs only once the session mark is answered: a caller name that ended the header
+early (``Bob\\n\\nagi_...``) has shown itself by then (``session.refusal``), and the mark is
+cleared again so that the fallback plays.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 from appliance import health
+from drivers.asterisk.agi.limits import FastAGILimits, HeaderBudget, Refusals
 from drivers.asterisk.agi.missing_sounds import MissingSounds
 from drivers.asterisk.agi.session import AGIConnectionLost, AGISessionProtocol, DeadChannel
 
@@ -42,10 +50,15 @@ class FastAGIFactory(Factory):
         routes: dict[str, Route],
         allowed: Iterable[str] = ("127.0.0.1", "::1"),
         missing_sounds: MissingSounds | None = None,
+        limits: FastAGILimits | None = None,
+        refusals: Refusals | None = None,
     ) -> None:
         self.clock = clock
         self.routes = routes
         self.missing_sounds = missing_sounds or MissingSounds()
+        self.limits = limits or FastAGILimits()
+        self.header_budget = HeaderBudget(self.limits.header_bytes_in_flight)
+        self.refusals = refusals or Refusals(clock)
         self.allowed = [ipaddress.ip_network(a, strict=False) for a in allowed]
         self.sessions: set[AGISessionProtocol] = set()
         self.handlers: set[defer.Deferred[Any]] = set()  # routes still running
@@ -62,7 +75,19 @@ class FastAGIFactory(Factory):
             self.refused += 1
             log.warn("FastAGI connection from {host} refused: not an allowed address", host=host)
             return None  # Twisted closes the connection
-        proto = AGISessionProtocol(self.clock, self._session_ready, self.missing_sounds.report)
+        if len(self.sessions) >= self.limits.max_sessions:
+            self.refusals.refused(
+                "sessions", f"{len(self.sessions)} sessions open, the cap (max_sessions)"
+            )
+            return None  # closed at once: its descriptor is free again
+        proto = AGISessionProtocol(
+            self.clock,
+            self._session_ready,
+            self.missing_sounds.report,
+            limits=self.limits,
+            header_budget=self.header_budget,
+            on_refused=self.refusals.refused,
+        )
         self.sessions.add(proto)
         self.total += 1
         proto.ended.addBoth(lambda _: self.sessions.discard(proto))
@@ -81,11 +106,18 @@ class FastAGIFactory(Factory):
             d = session.command("HANGUP")
             d.addBoth(lambda _: session.close())
             return
-        # Queued ahead of the route's first command; Asterisk answers it even on a dead
-        # channel. A session lost meanwhile fails the route's commands as well.
+        # The first command; Asterisk answers it even on a dead channel. The route starts
+        # at its reply: a session lost meanwhile never runs the route, and one whose header
+        # went on after its end (session.refusal) gets the mark cleared and is closed.
         mark = session.command("SET VARIABLE", SESSION_MARK, '"1"')
-        mark.addErrback(lambda _: None)
-        d = defer.ensureDeferred(route(session))  # type: ignore[arg-type]
+        mark.addCallbacks(lambda _: self._start(session, route, script), lambda _: None)
+
+    def _start(self, session: AGISessionProtocol, route: Route, script: str) -> None:
+        if session.refusal is not None:
+            unmark = session.command("SET VARIABLE", SESSION_MARK, '""')
+            unmark.addBoth(lambda _: session.close())
+            return
+        d: defer.Deferred[Any] = defer.ensureDeferred(route(session))  # type: ignore[arg-type]
         self.handlers.add(d)
 
         def ended(result: Any) -> None:
@@ -116,12 +148,19 @@ class FastAGIServer(service.Service):
         *,
         health_registry: health.HealthRegistry | None = None,
         allowed: Iterable[str] = ("127.0.0.1", "::1"),
+        limits: FastAGILimits | None = None,
     ) -> None:
         self.reactor = reactor
         self.bind, self.port_number_wanted = bind, port
         self.health = health_registry or health.HealthRegistry()
-        self.factory = FastAGIFactory(reactor, routes, allowed, MissingSounds(self.health))
+        self.refusals = Refusals(reactor, self.health, self._listening)
+        self.factory = FastAGIFactory(
+            reactor, routes, allowed, MissingSounds(self.health), limits, self.refusals
+        )
         self.port: Any = None
+
+    def _listening(self) -> str:
+        return f"listening on {self.bind}:{self.port_number}"
 
     @property
     def port_number(self) -> int:
@@ -134,14 +173,24 @@ class FastAGIServer(service.Service):
         self.port = self.reactor.listenTCP(
             self.port_number_wanted, self.factory, backlog=BACKLOG, interface=self.bind
         )
-        self.health.report(self.name, health.OK, f"listening on {self.bind}:{self.port_number}")
+        self.health.report(self.name, health.OK, self._listening())
         log.info("FastAGI listening on {bind}:{port}", bind=self.bind, port=self.port_number)
+
+    def stop_listening(self) -> defer.Deferred[None]:
+        """No new session from now on: Asterisk's AGI() fails at once and the dialplan
+        plays its fallback (a stopping ccboxd, appliance/shutdown.py); sessions go on."""
+        port, self.port = self.port, None
+        if port is None:
+            return defer.succeed(None)
+        self.health.report(self.name, health.DEGRADED, "stopping: no new calls")
+        return defer.maybeDeferred(port.stopListening).addCallback(lambda _: None)
 
     def stopService(self) -> defer.Deferred[None]:
         """Stop listening, close every session, and wait (up to STOP_WAIT_S) for the routes
         to finish what a lost session leaves them (writing the call down), so the services
         stopped after this one (the database) still take their work."""
         super().stopService()
+        self.refusals.stop()
         for session in list(self.factory.sessions):
             session.close()
         running = defer.DeferredList(list(self.factory.handlers), consumeErrors=True)

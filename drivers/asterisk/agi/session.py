@@ -35,6 +35,7 @@ from drivers.asterisk.agi.codec import (
     text,
     token,
 )
+from drivers.asterisk.agi.limits import FastAGILimits, HeaderBudget
 
 DEFAULT_TIMEOUT = 30.0
 log = Logger(namespace="ccbox.fastagi")
@@ -62,6 +63,11 @@ class AGITimeout(AGIError):
 
 class AGIConnectionLost(AGIError):
     pass
+
+
+class RecordFileError(AGIError):
+    """RECORD FILE answered ``(writefile)``: Asterisk could not create the file (a full
+    disk, a missing folder, permissions). Nothing was recorded; the caller is still there."""
 
 
 @dataclass(frozen=True)
@@ -102,13 +108,28 @@ class Interrupted(AGIError):
 
 # Asterisk watches the socket during these, and a new command stops them (PROTOCOL.md).
 _INTERRUPTIBLE = (b"STREAM FILE ", b"CONTROL STREAM FILE ", b"GET DATA ", b"GET OPTION ", b"SAY ")
+# Commands during which Asterisk does not read the socket (the call is busy in the switch:
+# a Dial ringing or bridged, a recording): nothing sent meanwhile reaches it before they end.
+_DEAF = (b"EXEC ", b"RECORD FILE ")
+# Set on the channel by ``hand_off``: the generated dialplan sends the caller to its
+# hand-off after AGI() (drivers/asterisk/confgen.py).
+HANDOFF_MARK = "CCBOX_HANDOFF"
 # The command that cuts a playback short: GET FULL VARIABLE of a literal answers
 # ``200 result=1 (<the literal>)``, which no playback reply can be, even on a dead channel.
 _SYNC = "ccbox-sync-"
 
 
 class AGISessionProtocol(LineOnlyReceiver):
-    """Reads the header, then hands the session to ``on_ready(self)``."""
+    """Reads the header, then hands the session to ``on_ready(self)``.
+
+    The header must come whole within ``limits.header_timeout_s`` and
+    ``limits.header_max_bytes`` (and the shared ``header_budget``), in Asterisk's order
+    (codec.HeaderParser). A refused session is reported to ``on_refused(reason, message)``
+    (logged here without one) and closed. ``refusal`` also catches the header that a value
+    ended early (a caller name holding ``\\n\\n``): Asterisk sends nothing before the reply to
+    the first command, so anything else in between is the rest of the header; the session
+    then says why in ``refusal`` and its owner must not run the call on that header.
+    """
 
     delimiter = b"\n"
     MAX_LENGTH = MAX_LINE
@@ -118,10 +139,22 @@ class AGISessionProtocol(LineOnlyReceiver):
         clock: Any,
         on_ready: Callable[[AGISessionProtocol], object],
         on_missing_sound: Callable[[str], object] | None = None,
+        *,
+        limits: FastAGILimits | None = None,
+        header_budget: HeaderBudget | None = None,
+        on_refused: Callable[[str, str], object] | None = None,
     ) -> None:
         self.clock = clock
         self.on_ready = on_ready
         self.on_missing_sound = on_missing_sound
+        self.limits = limits or FastAGILimits()
+        self.header_budget = header_budget
+        self.on_refused = on_refused
+        self.refusal: str | None = None
+        self._header_bytes = 0
+        self._budget_held = 0
+        self._header_timer: Any = None
+        self._replied = False  # no reply yet: only the header's rest can come before one
         self.env: AGIEnvironment | None = None
         self.hung_up = False
         self.closed = False
@@ -136,20 +169,52 @@ class AGISessionProtocol(LineOnlyReceiver):
         self._sync: str | None = None
         self._syncs = 0
         self.stale_replies = 0
+        # A stopping ccboxd (appliance/shutdown.py): when the session will be handed back
+        # to the dialplan (reactor seconds), whether it was, and whether it was left to the
+        # switch (a bridged call: its route must not write the call as ended).
+        self.handoff_due: float | None = None
+        self.handed_off = False
+        self.left_running = False
+        self._let_go = False  # handed off or left: nothing more goes out
 
     # ---- Twisted --------------------------------------------------------------------------
 
+    def connectionMade(self) -> None:
+        self._header_timer = self.clock.callLater(self.limits.header_timeout_s, self._header_late)
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.env is None and not self.closed and self.refusal is None:
+            self._header_bytes += len(data)
+            if self._header_bytes > self.limits.header_max_bytes:
+                self._refuse("header size", f"header over {self.limits.header_max_bytes} bytes")
+                return
+            if self.header_budget is not None:
+                if not self.header_budget.take(len(data)):
+                    limit = self.header_budget.limit
+                    self._refuse("header bytes", f"headers in flight over {limit} bytes")
+                    return
+                self._budget_held += len(data)
+        super().dataReceived(data)
+
     def lineReceived(self, line: bytes) -> None:
+        if self.refusal is not None and self.env is None:
+            return  # refused and closing: the rest of its bytes are not read
         raw = line.decode("utf-8", "replace").rstrip("\r").replace("\x00", "\ufffd")
         try:
             if self.env is None:
                 if self._header.line(raw):
+                    self._header_read()
                     self.env = self._header.environment()
                     self.on_ready(self)
                 return
             reply = self._replies.line(raw)
         except AGIProtocolError as exc:
-            self._fatal(str(exc))
+            if self.env is None:
+                self._refuse("header", str(exc))
+            elif not self._replied:
+                self._header_spilled(raw)
+            else:
+                self._fatal(str(exc))
             return
         if reply is None:
             return
@@ -165,6 +230,7 @@ class AGISessionProtocol(LineOnlyReceiver):
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.closed = True
         self.hung_up = True
+        self._header_read()
         self._cancel_timer()
         pending = [self._current] if self._current else []
         pending.extend(self._queue)
@@ -185,7 +251,7 @@ class AGISessionProtocol(LineOnlyReceiver):
             line = command_line(name, *args)
         except ValueError as exc:
             return defer.fail(exc)
-        if self.closed:
+        if self.closed or self._let_go:
             return defer.fail(AGIConnectionLost(f"{name}: the AGI session has ended"))
         d: defer.Deferred[AGIResult] = defer.Deferred()
         self._queue.append(_Command(line, timeout, d))
@@ -203,6 +269,7 @@ class AGISessionProtocol(LineOnlyReceiver):
         cmd = self._current
         if cmd is None:
             return  # nothing asked: a stray line
+        self._replied = True
         if self._sync is not None:
             if reply.code == 200 and reply.result == "1" and reply.data == self._sync:
                 self._sync = None  # in step again: the next reply answers the next command
@@ -259,6 +326,54 @@ class AGISessionProtocol(LineOnlyReceiver):
         cmd.deferred.errback(Interrupted(cmd.line.decode().strip()))
         return d
 
+    @property
+    def in_switch(self) -> bool:
+        """A command that does not read the socket is in progress (EXEC Dial, RECORD FILE):
+        Asterisk hears nothing from this session until it ends."""
+        return self._current is not None and self._current.line.startswith(_DEAF)
+
+    def hand_off(self, timeout: float = 5.0) -> defer.Deferred[None]:
+        """Give the call back to the dialplan: ``CCBOX_HANDOFF=1`` on the channel, sent at
+        once (cutting short a playback in progress, see ``interrupt``), then the socket is
+        closed, so AGI() returns and the generated dialplan goes to its hand-off. Routes
+        then see the session end (``AGIConnectionLost``) with ``handed_off`` set.
+
+        Not while ``in_switch``: the variable would land only after the Dial, i.e. after
+        the talk. Fires when the socket is closed."""
+        if self.in_switch:
+            return defer.fail(AGIError("hand_off during a command Asterisk does not interrupt"))
+        self.handed_off = True
+        if self.closed:
+            return defer.succeed(None)
+        if self.env is None:  # no route yet: Asterisk's AGI fails, the fallback plays
+            self.close()
+            return self.ended
+        self._drop_queue()  # the mark goes next (or cuts the playback short)
+        d = self.interrupt("SET VARIABLE", HANDOFF_MARK, '"1"', timeout=timeout)
+        self._let_go = True  # what the route sends from now on fails: the mark goes last
+
+        def closed(result: object) -> defer.Deferred[None]:
+            if isinstance(result, Failure):
+                log.warn("hand-off mark not set: {f}", f=result.getErrorMessage())
+            self._drop_queue()
+            self.close()
+            return self.ended
+
+        return d.addBoth(closed)
+
+    def _drop_queue(self) -> None:
+        queued, self._queue = list(self._queue), deque()
+        for cmd in queued:
+            cmd.deferred.errback(AGIConnectionLost(f"{cmd.line.decode().strip()}: handed off"))
+
+    def leave_running(self) -> None:
+        """Close the session and leave the call to the switch (a Dial bridged to an agent
+        goes on without its script): ``left_running`` tells the route."""
+        self.left_running = True
+        self._let_go = True
+        self._drop_queue()
+        self.close()
+
     def _timed_out(self) -> None:
         cmd, self._current = self._current, None
         self._timer = None
@@ -277,6 +392,56 @@ class AGISessionProtocol(LineOnlyReceiver):
     def _fatal(self, why: str) -> None:
         log.warn("dropping FastAGI session: {why}", why=why)
         self.close()
+
+    # ---- the header's limits ----------------------------------------------------------------
+
+    def _who(self) -> str:
+        """The call as its header named it so far (channel and uniqueid come before any
+        value a caller controls)."""
+        values = self._header.values
+        return (
+            f"channel {values.get('channel', '?')[:80]!r}, "
+            f"uniqueid {values.get('uniqueid', '?')[:40]!r}"
+        )
+
+    def _refuse(self, reason: str, why: str) -> None:
+        if self.refusal is not None:
+            return
+        self.refusal = why
+        message = f"{why} ({self._who()})"
+        if self.on_refused is not None:
+            self.on_refused(reason, message)
+        else:
+            log.warn("FastAGI session refused: {message}", message=message)
+        self._header_read()
+        self.close()
+
+    def _header_spilled(self, raw: str) -> None:
+        """A line between the header's end and the first reply: a value ended the header
+        early and this is Asterisk's rest of it. The command in flight still gets its reply
+        (the owner undoes it, see ``refusal``)."""
+        if self.refusal is None:
+            self.refusal = "the header went on after its end (a value holds an empty line)"
+            message = f"{self.refusal}: {raw[:60]!r} ({self._who()})"
+            if self.on_refused is not None:
+                self.on_refused("header", message)
+            else:
+                log.warn("FastAGI session refused: {message}", message=message)
+
+    def _header_late(self) -> None:
+        self._header_timer = None
+        if self.env is None:
+            self._refuse("header timeout", f"no whole header in {self.limits.header_timeout_s:g} s")
+
+    def _header_read(self) -> None:
+        """The header is done with (read, refused or the socket closed): its deadline and
+        its share of the header budget end."""
+        if self._header_timer is not None and self._header_timer.active():
+            self._header_timer.cancel()
+        self._header_timer = None
+        if self.header_budget is not None and self._budget_held:
+            self.header_budget.give_back(self._budget_held)
+        self._budget_held = 0
 
     def close(self) -> None:
         if self.transport is not None and not self.closed:
@@ -382,8 +547,15 @@ class AGISessionProtocol(LineOnlyReceiver):
             args.append(token(f"s={silence_s}"))
         r = await self.command("RECORD FILE", *args, timeout=timeout_ms / 1000 + 60)
         endpos = int(r.extras.get("endpos", "0"))
-        if r.data == "hangup" or r.result == "-1":
+        if r.data == "writefile":
+            # handle_recordfile: ast_writefile failed; the channel was not touched.
+            raise RecordFileError(f"RECORD FILE {path}.{fmt}: Asterisk cannot write the file")
+        if r.data == "hangup":
             return Recording(None, False, True, endpos)
+        if r.result == "-1":
+            # (randomerror) or (waitfor): the beep failed or the channel did; a beep the
+            # switch lacks answers the same with the caller still there.
+            return Recording(None, False, await self.caller_left(), endpos)
         digit = _digit(r.value) if r.data == "dtmf" else None
         return Recording(digit, r.data == "timeout", False, endpos)
 

@@ -219,6 +219,9 @@ class SimulatedCall(LineOnlyReceiver):
     # ---- connection -----------------------------------------------------------------------
 
     def connectionMade(self) -> None:
+        """The header as Asterisk writes it (res_agi.c launch_netscript, setup_env): these
+        keys in this order, every value raw (a caller name may hold a line break: so it goes
+        out, as from a trunk), agi_network_script only for a script name."""
         s, ch = self.script, self.channel
         header = {
             "network": "yes",
@@ -244,6 +247,8 @@ class SimulatedCall(LineOnlyReceiver):
             "accountcode": "",
             "threadid": "140504281466560",
         }
+        if not self.agi_script:
+            del header["network_script"]
         if ch.agi_arg:  # AGI(agi://host/script) without arguments sends no agi_arg_1
             header["arg_1"] = ch.agi_arg
         lines = "".join(f"agi_{k}: {v}\n" for k, v in header.items()) + "\n"
