@@ -33,10 +33,15 @@ class HealthRegistry:
             return
         self._parts[name] = PartHealth(name, state, detail, dt.datetime.now(dt.UTC))
 
+    def get(self, name: str) -> PartHealth | None:
+        """What ``name`` last reported (None if it never did)."""
+        return self._parts.get(name)
+
     def parts(self) -> list[PartHealth]:
         return sorted(self._parts.values(), key=lambda p: p.name)
 
     def overall(self) -> str:
+        """The worst part: down, then degraded, then starting; ok when every part is."""
         states = {p.state for p in self._parts.values()}
         for state in (DOWN, DEGRADED, STARTING):
             if state in states:

@@ -215,12 +215,17 @@ class ApplianceMaster(service.MultiService):
 
     async def _start_in_order(self) -> None:
         for child in list(self):
-            self.health.report(child.name or "?", health.STARTING)
+            name = child.name or "?"
+            self.health.report(name, health.STARTING)
+            ours = self.health.get(name)
             # Listed before it starts: a child that fails half-way (threads started, port
             # refused) is still stopped, or its threads would keep the process alive.
             self._started.append(child)
             await defer.maybeDeferred(child.startService)
-            self.health.report(child.name or "?", health.OK)
+            # A child that reported its own health while starting (the AMI client: still
+            # connecting, or Asterisk down) keeps it: started is not the same as working.
+            if self.health.get(name) is ours:
+                self.health.report(name, health.OK)
             log.info("{name} started", name=child.name)
 
     def stopService(self) -> defer.Deferred[None]:

@@ -67,7 +67,7 @@ async def status(master: Any) -> dict[str, Any]:
         "parts": list(parts.values()),
         "ami": {
             "configured": ami is not None,
-            "ready": bool(ami is not None and ami.ready()),
+            "ready": bool(ami is not None and ami.ready),
             "health": parts.get("ami"),
         },
         "fastagi": _fastagi(master),

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from twisted.internet import defer
+from twisted.internet.error import ConnectionDone, ConnectionRefusedError
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 
 from appliance import health
@@ -127,7 +130,9 @@ def test_wrong_secret_backs_off_exponentially_with_a_cap() -> None:
     assert delays[0] >= 1.0  # never a tight loop
     assert delays[1] > delays[0] and delays[2] > delays[1]
     assert max(delays) <= 30.25
-    assert "login to 127.0.0.1:5038 failed" in client.health.parts()[0].detail
+    [part] = client.health.parts()
+    assert part.state == health.DOWN
+    assert part.detail == "login failed: Authentication failed (127.0.0.1:5038); retrying"
     assert not client.ready
     client.stopService()
 
@@ -147,7 +152,9 @@ def test_lost_connection_reconnects_and_resyncs() -> None:
     assert client.ready
     proto.connectionLost(Failure(ConnectionError("Asterisk restarted")))
     assert not client.ready
-    assert client.health.parts()[0].state == health.DEGRADED
+    [part] = client.health.parts()
+    assert part.state == health.DOWN
+    assert part.detail == "connection lost: Asterisk restarted (127.0.0.1:5038); reconnecting"
     clock.advance(2)
     proto2, transport2 = endpoint.accept()
     login_ok(proto2, transport2)
@@ -166,6 +173,8 @@ def test_unanswered_ping_drops_the_connection() -> None:
     assert b"Action: Ping" in transport.value()
     clock.advance(10)  # no Pong
     assert transport.disconnecting
+    proto.connectionLost(Failure(ConnectionError("aborted")))
+    assert client.health.get("ami").detail.startswith("no answer to Ping")  # type: ignore[union-attr]
     client.stopService()
 
 
@@ -180,4 +189,129 @@ def test_events_reach_subscribers_and_others_are_filtered() -> None:
     proto.dataReceived(b"Event: VarSet\r\nValue: x\r\n\r\nEvent: Hangup\r\nCause: 16\r\n\r\n")
     assert got == ["Hangup"]
     assert proto.parser.skipped_events == 1
+    client.stopService()
+
+
+# ---- each attempt's outcome, on the health part and in our log --------------------------------
+
+
+class Logged:
+    """Our own log lines (namespace ccbox.ami) while the test runs."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def __enter__(self) -> Logged:
+        globalLogPublisher.addObserver(self.events.append)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        globalLogPublisher.removeObserver(self.events.append)
+
+    def lines(self) -> list[str]:
+        return [formatEvent(e) for e in self.events if e.get("log_namespace") == "ccbox.ami"]
+
+
+def next_attempt(clock: Clock, endpoint: Endpoint) -> None:
+    before = len(endpoint.attempts)
+    for _ in range(200):
+        if len(endpoint.attempts) > before:
+            return
+        clock.advance(0.5)
+    raise AssertionError("no retry")
+
+
+def test_a_refused_connect_is_down_with_the_reason_and_logged_once_a_minute() -> None:
+    clock, endpoint = Clock(), Endpoint()
+    client = make(clock, endpoint, max_backoff=2)
+    with Logged() as logged:
+        client.startService()
+        for _ in range(40):  # two seconds apart: 80 s of refusals
+            endpoint.attempts[-1][1].errback(Failure(ConnectionRefusedError("refused")))
+            part = client.health.get("ami")
+            assert part is not None and part.state == health.DOWN
+            assert part.detail == "connection refused (127.0.0.1:5038); retrying"
+            next_attempt(clock, endpoint)
+        client.stopService()
+    refused = [line for line in logged.lines() if "connection refused" in line]
+    assert 2 <= len(refused) <= 3, refused  # the first, then once a minute, not 40
+    assert "more attempts since" in refused[1]
+    assert client.attempts.failures == 40
+
+
+@pytest.mark.parametrize(
+    ("step", "reason"),
+    [
+        ("close at once", "closed before the banner"),
+        ("close after the banner", "closed before login"),
+        ("no banner", "timed out: no banner within 10 s"),
+        ("no answer to Login", "timed out: no answer to Login within 10 s"),
+        ("not Asterisk", "not an Asterisk manager: 'SSH-2.0-OpenSSH_9.2'"),
+        ("close after login", "closed after login"),
+        ("close in the resync", "closed during the resync"),
+    ],
+)
+def test_an_accepted_connection_that_fails_says_at_which_step(step: str, reason: str) -> None:
+    clock, endpoint = Clock(), Endpoint()
+    client = make(clock, endpoint)
+
+    async def resync(c: AMIClient, proto: Any) -> None:
+        await proto.send_list_action("CoreShowChannels")
+
+    client.add_resync_hook(resync)
+    client.startService()
+    assert client.health.get("ami").state == health.STARTING  # type: ignore[union-attr]
+    proto, transport = endpoint.accept()
+    gone = Failure(ConnectionDone("closed by the peer"))
+    if step == "close at once":
+        proto.connectionLost(gone)
+    elif step == "close after the banner":
+        proto.dataReceived(BANNER)
+        proto.connectionLost(gone)
+    elif step in ("no banner", "no answer to Login"):
+        if step == "no answer to Login":
+            proto.dataReceived(BANNER)
+        clock.advance(10)
+        assert transport.disconnecting
+    elif step == "not Asterisk":
+        proto.dataReceived(b"SSH-2.0-OpenSSH_9.2\r\n")
+        assert transport.disconnecting
+    elif step == "close after login":
+        login_ok(proto, transport, booted=False)
+        proto.connectionLost(gone)
+    else:
+        login_ok(proto, transport)
+        proto.connectionLost(gone)
+    part = client.health.get("ami")
+    assert part is not None and part.state == health.DOWN, part
+    assert part.detail == f"{reason} (127.0.0.1:5038); retrying"
+    assert not client.ready
+    # The next attempt succeeds: ok again.
+    next_attempt(clock, endpoint)
+    proto2, transport2 = endpoint.accept()
+    login_ok(proto2, transport2)
+    reply(
+        proto2,
+        transport2,
+        "Response: Success\r\nActionID: {id}\r\nEventList: start\r\n\r\n"
+        "Event: CoreShowChannelsComplete\r\nActionID: {id}\r\nEventList: Complete\r\n\r\n",
+    )
+    assert client.ready
+    assert client.health.get("ami").state == health.OK  # type: ignore[union-attr]
+    client.stopService()
+
+
+def test_retries_keep_the_last_outcome_not_starting() -> None:
+    """While the next attempt logs in, the part still says why the last one failed."""
+    clock, endpoint = Clock(), Endpoint()
+    client = make(clock, endpoint)
+    client.startService()
+    proto, _ = endpoint.accept()
+    proto.connectionLost(Failure(ConnectionDone("closed")))
+    next_attempt(clock, endpoint)
+    proto2, _ = endpoint.accept()
+    proto2.dataReceived(BANNER)
+    part = client.health.get("ami")
+    assert part is not None and part.state == health.DOWN
+    assert part.detail.startswith("closed before the banner")
     client.stopService()

@@ -662,7 +662,7 @@ class SystemPageTests(AdminPagesCase):
         factory = FastAGIFactory(None, {})
         factory.sessions.update({object(), object()})  # type: ignore[arg-type]
         factory.total, factory.refused = 7, 1
-        master.ami = SimpleNamespace(ready=lambda: True)  # type: ignore[assignment]
+        master.ami = SimpleNamespace(ready=True)  # type: ignore[assignment]
         master.callmodel = model
         master.fastagi = SimpleNamespace(  # type: ignore[assignment]
             factory=factory, bind="127.0.0.1", port_number=4573

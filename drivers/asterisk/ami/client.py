@@ -25,12 +25,17 @@ from twisted.python.failure import Failure
 
 from appliance import health
 from appliance.config import AmiConfig
+from drivers.asterisk.ami.attempts import AttemptReporter, connect_failure_reason
 from drivers.asterisk.ami.codec import Message
 from drivers.asterisk.ami.protocol import (
     DEFAULT_TIMEOUT,
+    ActionError,
+    ActionTimeout,
+    AMIConnectionLost,
     AMIError,
     AMIProtocol,
     ListResult,
+    NotAsterisk,
     NotConnected,
 )
 
@@ -44,6 +49,28 @@ _OWN_EVENTS = frozenset({"FullyBooted", "Shutdown"})
 
 class LoginFailed(AMIError):
     """Asterisk refused the manager user or secret."""
+
+
+class AttemptFailed(AMIError):
+    """A connection attempt ended before the client was ready (the reason says where)."""
+
+
+class _ReportingEndpoint:
+    """The endpoint, with each failed connect reported before ClientService retries it."""
+
+    def __init__(self, endpoint: Any, failed: Callable[[Failure], None]) -> None:
+        self.endpoint = endpoint
+        self.failed = failed
+
+    def connect(self, factory: Any) -> defer.Deferred[Any]:
+        d: defer.Deferred[Any] = self.endpoint.connect(factory)
+
+        def report(failure: Failure) -> Failure:
+            if not failure.check(defer.CancelledError):  # stopService cancels: no outcome
+                self.failed(failure)
+            return failure
+
+        return d.addErrback(report)
 
 
 class _Factory(Factory):
@@ -85,8 +112,11 @@ class AMIClient(service.Service):
         self._connecting: AMIProtocol | None = None
         self.connects = 0
         self._ping: task.LoopingCall | None = None
+        self.where = f"{config.host}:{config.port}"
+        self._drop_reason: str | None = None  # why we dropped a ready connection ourselves
+        self.attempts = AttemptReporter(self.health, self.name, self.where, reactor.seconds)
         self._service = ClientService(
-            cast(Any, self.endpoint),
+            cast(Any, _ReportingEndpoint(self.endpoint, self._connect_failed)),
             cast(Any, _Factory(self)),
             retryPolicy=backoffPolicy(
                 initialDelay=1.0, maxDelay=max_backoff, factor=2.0, jitter=jitter
@@ -166,9 +196,33 @@ class AMIClient(service.Service):
         return d
 
     async def _login_and_resync(self, proto: AMIProtocol) -> None:
-        where = f"{self.config.host}:{self.config.port}"
-        self.health.report(self.name, health.STARTING, f"logging in to {where}")
-        await _with_timeout(self.reactor, proto.banner, self.action_timeout, "banner")
+        """One attempt, from the accepted connection to ready; any failure is reported
+        with the step it failed at, then raised (ClientService retries)."""
+        self.attempts.starting(f"logging in to {self.where}")
+        try:
+            await self._attempt(proto)
+        except LoginFailed as exc:
+            self.attempts.failed(f"login failed: {exc}")
+            raise
+        except AttemptFailed as exc:
+            self.attempts.failed(str(exc))
+            raise
+        except Exception as exc:
+            self.attempts.failed(f"failed: {exc}")
+            raise
+        self.protocol = proto
+        self.connects += 1
+        self.attempts.succeeded()
+
+    async def _attempt(self, proto: AMIProtocol) -> None:
+        try:
+            await _with_timeout(self.reactor, proto.banner, self.action_timeout, "banner")
+        except AMIConnectionLost:
+            raise AttemptFailed("closed before the banner") from None
+        except NotAsterisk as exc:
+            raise AttemptFailed(str(exc)) from None
+        except defer.TimeoutError:
+            raise AttemptFailed(f"timed out: no banner within {self.action_timeout:g} s") from None
         try:
             await proto.send_action(
                 "Login",
@@ -179,10 +233,14 @@ class AMIClient(service.Service):
                 ],
                 self.action_timeout,
             )
-        except AMIError as exc:
-            self.health.report(self.name, health.DOWN, f"login to {where} failed: {exc}")
-            log.error("AMI login to {where} failed: {err}", where=where, err=exc)
-            raise LoginFailed(str(exc)) from None
+        except ActionError as exc:
+            raise LoginFailed(str(exc.response.get("Message", "refused"))) from None
+        except AMIConnectionLost:
+            raise AttemptFailed("closed before login") from None
+        except ActionTimeout:
+            raise AttemptFailed(
+                f"timed out: no answer to Login within {self.action_timeout:g} s"
+            ) from None
         try:
             await _with_timeout(
                 self.reactor, proto.fully_booted, self.fully_booted_timeout, "FullyBooted"
@@ -192,18 +250,28 @@ class AMIClient(service.Service):
                 "no FullyBooted within {t} s (does the manager user have system read?); going on",
                 t=self.fully_booted_timeout,
             )
+        except AMIConnectionLost:
+            raise AttemptFailed("closed after login") from None
         for hook in self._resync_hooks:
-            await hook(self, proto)
-        self.protocol = proto
-        self.connects += 1
-        self.health.report(self.name, health.OK, f"connected to {where}")
-        log.info("AMI ready on {where}", where=where)
+            try:
+                await hook(self, proto)
+            except AMIConnectionLost:
+                raise AttemptFailed("closed during the resync") from None
+            except ActionTimeout as exc:
+                raise AttemptFailed(f"timed out in the resync: {exc}") from None
+            except Exception as exc:
+                log.failure("AMI resync hook {h!r} failed", h=hook)
+                raise AttemptFailed(f"resync failed: {exc}") from None
+
+    def _connect_failed(self, failure: Failure) -> None:
+        self.attempts.failed(connect_failure_reason(failure))
 
     def _connection_lost(self, proto: AMIProtocol) -> None:
         if proto is self.protocol:
             self.protocol = None
-            self.health.report(self.name, health.DEGRADED, "connection lost; reconnecting")
-            log.warn("AMI connection lost; reconnecting")
+            why = proto.lost_reason.getErrorMessage() if proto.lost_reason else "closed"
+            self.attempts.lost(self._drop_reason or f"connection lost: {why}")
+            self._drop_reason = None
 
     def _event_received(self, msg: Message) -> None:
         name = msg.event or ""
@@ -223,7 +291,7 @@ class AMIClient(service.Service):
 
         def no_pong(failure: Any) -> None:
             if proto is self.protocol and failure.check(AMIError):
-                log.warn("AMI Ping unanswered: dropping the connection")
+                self._drop_reason = "no answer to Ping: connection dropped"
                 proto._abort()
 
         d.addErrback(no_pong)

@@ -47,6 +47,10 @@ class AMIConnectionLost(AMIError):
     """The connection dropped before the answer came."""
 
 
+class NotAsterisk(AMIError):
+    """The peer's first line is not an Asterisk manager banner."""
+
+
 class NotConnected(AMIError):
     """No usable AMI connection right now (connecting, logging in or resynchronizing)."""
 
@@ -96,6 +100,7 @@ class AMIProtocol(protocol.Protocol):
         self.fully_booted: defer.Deferred[Message] = defer.Deferred()
         self.connected = False
         self.stale_responses = 0
+        self.lost_reason: Failure | None = None  # why the connection ended
 
     # ---- Twisted ------------------------------------------------------------------------
 
@@ -118,6 +123,7 @@ class AMIProtocol(protocol.Protocol):
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self.connected = False
+        self.lost_reason = reason
         pending, self._pending = self._pending, {}
         for p in pending.values():
             p.stop_timer()
@@ -177,6 +183,9 @@ class AMIProtocol(protocol.Protocol):
         banner = self.parser.banner or ""
         if not banner.startswith("Asterisk Call Manager/"):
             log.error("not an Asterisk manager: banner {banner!r}", banner=banner[:80])
+            if not self.banner.called:
+                self.banner.errback(NotAsterisk(f"not an Asterisk manager: {banner[:40]!r}"))
+                self.banner.addErrback(lambda _f: None)  # in case nobody waits on it
             self._abort()
             return
         if not self.banner.called:
