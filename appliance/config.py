@@ -47,6 +47,11 @@ class FastAgiConfig:
     bind: str
     port: int
     enabled: bool = True
+    # What a peer may hold before its header is read (drivers/asterisk/agi/limits.py).
+    header_timeout_s: float = 5.0
+    header_max_bytes: int = 16 * 1024
+    header_bytes_in_flight: int = 2 * 1024 * 1024
+    max_sessions: int = 480
 
 
 @dataclass(frozen=True)
@@ -246,6 +251,12 @@ SCHEMA: dict[str, dict[str, tuple[_Checker, str | None]]] = {
         "enabled": (_bool, "yes"),
         "bind": (_ip, "127.0.0.1"),
         "port": (_port, "4573"),
+        # Asterisk sends its whole header at once (< 4 KB): more time or bytes is not Asterisk.
+        "header_timeout_s": (_int_range(1, 60), "5"),
+        "header_max_bytes": (_int_range(4096, 1024 * 1024), "16384"),
+        "header_bytes_in_flight": (_int_range(65536, 256 * 1024 * 1024), "2097152"),
+        # 2 x the trunk channels (8 E1 = 240); LimitNOFILE in systemd/ccboxd.service fits it.
+        "max_sessions": (_int_range(1, 100_000), "480"),
     },
     "web": {
         "bind": (_ip, "127.0.0.1"),
@@ -328,6 +339,10 @@ def parse(text: str, path: Path | str = "<string>") -> Config:
             bind=values["fastagi", "bind"],
             port=values["fastagi", "port"],
             enabled=values["fastagi", "enabled"],
+            header_timeout_s=values["fastagi", "header_timeout_s"],
+            header_max_bytes=values["fastagi", "header_max_bytes"],
+            header_bytes_in_flight=values["fastagi", "header_bytes_in_flight"],
+            max_sessions=values["fastagi", "max_sessions"],
         ),
         web=WebConfig(
             bind=values["web", "bind"],
@@ -429,6 +444,15 @@ secret = {ami_secret}
 enabled = {"yes" if switch else "no"}
 bind = 127.0.0.1
 port = {fastagi_port}
+# Asterisk sends a session's whole header at once: a socket still without one after this
+# many seconds, or past header_max_bytes, is closed (Asterisk then plays the fallback).
+header_timeout_s = 5
+header_max_bytes = 16384
+# Header bytes held across all sessions still reading one.
+header_bytes_in_flight = 2097152
+# Concurrent sessions: about 2 x the trunk channels (8 E1 = 240). Past it a connection is
+# closed at once and the refusal shows on the status page. Raise LimitNOFILE with it.
+max_sessions = 480
 
 [web]
 # The admin/agent web UI. Use 0.0.0.0 to serve the whole LAN.

@@ -36,6 +36,7 @@ from appliance.call_rows import CallRows
 from appliance.config import Config
 from appliance.db.connector import DBConnector
 from appliance.eventbus import EventBus
+from drivers.asterisk.agi.limits import FastAGILimits
 from drivers.asterisk.agi.server import FastAGIServer
 from drivers.asterisk.agi.session import AGISessionProtocol
 from drivers.asterisk.ami.client import AMIClient
@@ -203,8 +204,11 @@ class ApplianceMaster(service.MultiService):
             "voicemail": voicemail,
         }
         cfg = self.config.fastagi
+        limits = FastAGILimits(
+            cfg.header_timeout_s, cfg.header_max_bytes, cfg.header_bytes_in_flight, cfg.max_sessions
+        )
         self.fastagi = FastAGIServer(
-            self.reactor, cfg.bind, cfg.port, routes, health_registry=self.health
+            self.reactor, cfg.bind, cfg.port, routes, health_registry=self.health, limits=limits
         )
         self.fastagi.setServiceParent(self)
 
