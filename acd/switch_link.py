@@ -67,12 +67,26 @@ class SwitchLink(Protocol):
         tell (no AMI link, no call model)."""
         ...
 
+    def legs_of(self, device: str) -> list[Leg]:
+        """Every live channel of ``device`` (after an AMI resync: what outlived a restart)."""
+        ...
+
     async def supervise(self, device: str, target_channel: str, mode: str) -> str:
         """Ring ``device``; answered, it spies on ``target_channel`` (listen, whisper or
         barge). Returns the Originate's ActionID."""
         ...
 
     async def hangup(self, channel: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Leg:
+    """A live channel of a phone as the call model sees it."""
+
+    uniqueid: str
+    name: str
+    up: bool  # answered
+    bridged: bool  # talking to someone (in a bridge)
 
 
 @dataclass
@@ -194,7 +208,7 @@ class AMISwitch:
         elif event == "LocalOptimizationBegin":
             device = device_of_channel(msg.get("LocalOneChannel") or "")
             source = msg.get("SourceChannel") or ""
-            if device is not None and source:
+            if device is not None and source and not self._dialed_the_local(msg):
                 self._stands_for[source] = self._stands_for.get(
                     msg.get("LocalOneChannel") or "", device
                 )
@@ -202,6 +216,20 @@ class AMISwitch:
             name = msg.get("Channel") or ""
             self._stands_for.pop(name, None)
             self._hung_up(name)
+
+    def _dialed_the_local(self, msg: Message) -> bool:
+        """The optimization's source is the side that dialed the Local ;1 (a callback's
+        agent leg calling the customer through ccbox-outbound: local-optimization-callback),
+        not the phone ;2 dialed: it moves on as itself, standing for no Local device."""
+        channels = self.model.channels
+        source = channels.get(msg.get("SourceUniqueid") or "")
+        one = channels.get(msg.get("LocalOneUniqueid") or "")
+        return (
+            source is not None
+            and one is not None
+            and source.bridge is not None
+            and source.bridge == one.bridge
+        )
 
     def _hung_up(self, name: str) -> None:
         watch = self._redirects.get(name)
@@ -267,6 +295,14 @@ class AMISwitch:
             if ch.state == UP and ch.hungup_at is None and self._of_device(ch.name) == key
         ]
         return next((n for n in found if not n.endswith(";2")), found[0] if found else None)
+
+    def legs_of(self, device: str) -> list[Leg]:
+        key = _key(device)
+        return [
+            Leg(ch.uniqueid, ch.name, ch.state == UP, ch.bridge is not None)
+            for ch in self.model.channels.values()
+            if ch.hungup_at is None and self._of_device(ch.name) == key
+        ]
 
     def has_device_channel(self, device: str) -> bool | None:
         if not self.ami.ready:  # the call model may be stale until the next resync

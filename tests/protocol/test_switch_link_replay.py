@@ -193,3 +193,17 @@ def test_without_the_ami_link_the_switch_cannot_tell_whether_a_phone_has_a_call(
     assert switch.has_device_channel("IAX2/1009") is False
     ami.ready = False  # the model keeps what it last knew until the next resync
     assert switch.has_device_channel("IAX2/1009") is None
+
+
+def test_a_callbacks_agent_stays_on_its_call_after_local_optimization() -> None:
+    # local-optimization-callback: the agent's IAX2/1006-7989 (in ccbox-callback) dials
+    # Local/5551234@ccbox-outbound, optimized at 17.041 s: the agent leg is the source, the
+    # side that dialed ;1. It goes on as the agent's phone, not as the Local device (the
+    # ACD's watch freed an agent 15 s into every callback).
+    clock, ami, switch, model = rig()
+    replay("local-optimization-callback", clock, ami, model, until=17.0)
+    assert switch.has_device_channel("IAX2/1006") is True
+    replay("local-optimization-callback", clock, ami, model, until=20.0)
+    assert switch.has_device_channel("IAX2/1006") is True
+    assert switch.channel_of("IAX2/1006") == "IAX2/1006-7989"
+    assert switch.has_device_channel("Local/5551234@ccbox-outbound") is False
