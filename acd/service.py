@@ -251,6 +251,15 @@ class ACD(service.Service):
         self._reattached: dict[
             str, Agent
         ] = {}  # channel Uniqueid -> agent on that call  # caller Uniqueid -> queue it left
+        # Callbacks whose agent's phone the last process was ringing when it died (state
+        # ``dialing``): kept off the queue, on that agent, until the switch shows what
+        # became of the ring (``_resume_callbacks``): dialing them again would call the
+        # customer twice.
+        self._held: dict[int, QueuedCall] = {}
+        # Their legs the switch still had: channel Uniqueid -> callback; and the legs whose
+        # customer answered (the agent's Dial into ccbox-outbound: DialEnd ANSWER).
+        self._resumed: dict[str, QueuedCall] = {}
+        self._reached: set[str] = set()
         self.callback_retry_s = 120.0
         self.callback_max_attempts = 3
         self.rollover = DayRollover(reactor, self.new_day) if daily_reset else None
@@ -295,11 +304,21 @@ class ACD(service.Service):
             else:
                 self.red[entry.number] = entry.priority
         now = self.reactor.seconds()
+        callbacks = await self.db.acd.open_callbacks()
         for q in queues:
             self.queues[q.id] = q
             self.queue_by_name[q.name] = q
             self.stats[q.id] = QueueStats(q.id, q.name, q.service_level_s)
             self.router.add_queue(q.id, strategy_code(q.strategy), list(q.requirements))
+        # A callback the old process was ringing an agent for (only with a switch to ask).
+        ringing_for = {
+            cb.agent_id: cb
+            for cb in callbacks
+            if cb.state == "dialing" and cb.agent_id is not None and cb.queue_id in self.queues
+        }
+        if self.switch is None:
+            ringing_for.clear()
+        held: list[tuple[Agent, CallbackRow]] = []
         for row in agents:
             agent = Agent(
                 row.id,
@@ -324,6 +343,9 @@ class ACD(service.Service):
             if row.status != "active":
                 if row.state != st.LOGGED_OUT:
                     self._enter(agent, st.LOGGED_OUT, "")
+            elif row.state in (st.RINGING, st.ON_CALL) and row.id in ringing_for:
+                held.append((agent, ringing_for.pop(row.id)))
+                self._enter(agent, st.RINGING, "", persist=row.state != st.RINGING)
             elif row.state in (st.AVAILABLE, st.RINGING, st.ON_CALL, st.WRAP_UP):
                 self._enter(agent, st.AVAILABLE, "", persist=row.state != st.AVAILABLE)
             elif row.state == st.PAUSED:
@@ -332,8 +354,12 @@ class ACD(service.Service):
             for agent_id, penalty in q.members:
                 if agent_id in self.agents:
                     self.router.set_member(q.id, agent_id, penalty)
-        for cb in await self.db.acd.open_callbacks():
-            self._restore_callback(cb)
+        held_ids = {cb.id for _agent, cb in held}
+        for cb in callbacks:
+            if cb.id not in held_ids:
+                self._restore_callback(cb)
+        for agent, cb in held:
+            self._hold_callback(agent, cb)
         log.info(
             "ACD ready: {agents} agents, {queues} queues",
             agents=len(self.agents),
@@ -393,6 +419,13 @@ class ACD(service.Service):
             call.ringing = tuple(a for a in call.ringing if a is not agent)
             if call.agent is agent:
                 call.agent = None
+            held = call.callback_id is not None and (
+                self._held.pop(call.callback_id, None) is call or call in self._resumed.values()
+            )
+            if held and not call.done and call.answered_at is None:
+                for uniqueid in [u for u, c in self._resumed.items() if c is call]:
+                    del self._resumed[uniqueid]
+                self._requeue(call)  # a held callback's ring was not real: back in line
         for uniqueid, other in list(self._reattached.items()):
             if other is agent:
                 del self._reattached[uniqueid]
@@ -680,6 +713,9 @@ class ACD(service.Service):
         """From the AMI call model: an agent's phone answered a queued call, now."""
         if event.status != "ANSWER":
             return
+        if event.uniqueid in self._resumed:
+            self._reached.add(event.uniqueid)  # a resumed callback's customer answered
+            return
         call = self.by_uniqueid.get(event.uniqueid)
         if call is not None and not call.done:
             device = device_of_channel(event.dest_channel)
@@ -696,6 +732,9 @@ class ACD(service.Service):
         agent = self.by_device.get(device)
         if agent is None or agent not in call.ringing:
             return None
+        if self._resumed and call.callback_id is not None:
+            for uniqueid in [u for u, c in self._resumed.items() if c is call]:
+                del self._resumed[uniqueid]  # its session runs it from here
         now = self.reactor.seconds()
         call.answered_at, call.agent = now, agent
         self._leave_queue(call)
@@ -876,6 +915,96 @@ class ACD(service.Service):
         self.router.enqueue(row.queue_id, call.id, call.priority, call.seq)
         if row.state != "waiting":
             self._write(self.db.acd.update_callback(row.id, "waiting", row.attempts))
+
+    def _hold_callback(self, agent: Agent, row: CallbackRow) -> None:
+        """At start: the callback whose ring on ``agent``'s phone outlived the last process
+        stays on that agent, off the queue: answered, its session comes to this process;
+        what else became of it the first AMI resync tells (``_resume_callbacks``). Without
+        a resync within the queue's ring time it goes back in line."""
+        call = QueuedCall(
+            next(self._ids), row.queue_id, row.priority, row.number, f"callback-{row.id}", 0.0
+        )
+        call.joined_at = row.requested_at.timestamp()
+        call.callback_id, call.attempts = row.id, row.attempts
+        call.callback_saved = defer.succeed(row.id)
+        self.calls[call.id] = call
+        self.callbacks[row.id] = call
+        agent.call = call
+        call.ringing = (agent,)
+        self._held[row.id] = call
+        limit = self.queues[row.queue_id].ring_timeout_s
+        call.timer = self.reactor.callLater(limit, self._unhold, call)
+        log.info(
+            "callback {id}: agent {a}'s phone was being rung for it: left to ring",
+            id=row.id,
+            a=agent.number,
+        )
+
+    def _unhold(self, call: QueuedCall) -> None:
+        call.timer = None
+        if call.callback_id is None or self._held.pop(call.callback_id, None) is None:
+            return
+        if not call.done and call.answered_at is None and call.ringing:
+            log.warn(
+                "callback {id}: no view of the switch since the restart: back in line",
+                id=call.callback_id,
+            )
+            self._held_back_in_line(call, missed=False)
+
+    def _held_back_in_line(self, call: QueuedCall, missed: bool) -> None:
+        assert call.callback_id is not None
+        self._back_in_line(call, missed=missed, delay=0)
+        self._write(self.db.acd.update_callback(call.callback_id, "waiting", call.attempts))
+
+    def _resume_callbacks(self) -> None:
+        """After the first AMI resync: each held callback's ring is gone (back in line),
+        still ringing (left to ring: answered, its session comes here; unanswered, back in
+        line at its hangup), or answered (the agent is on it, the customer being called or
+        talking: it ends as reached when the customer answered, else as an attempt)."""
+        if not self._held or self.switch is None:
+            return
+        held, self._held = self._held, {}
+        now = self.reactor.seconds()
+        for call in held.values():
+            if call.timer is not None and call.timer.active():
+                call.timer.cancel()
+            call.timer = None
+            if call.done or call.answered_at is not None or len(call.ringing) != 1:
+                continue  # its session came first
+            agent = call.ringing[0]
+            legs = self.switch.legs_of(agent.device)
+            if not legs:
+                log.info(
+                    "callback {id}: the ring on {dev} ended while ccboxd was down: back in line",
+                    id=call.callback_id,
+                    dev=agent.device,
+                )
+                self._held_back_in_line(call, missed=False)
+                continue
+            leg = next((g for g in legs if g.up), legs[0])
+            self._resumed[leg.uniqueid] = call
+            if leg.up:
+                call.ringing, call.answered_at, call.agent = (), now, agent
+                if leg.bridged:
+                    self._reached.add(leg.uniqueid)
+                self._enter(agent, st.ON_CALL, "reattached")
+            log.info(
+                "callback {id}: found on the switch ({leg}, {what})",
+                id=call.callback_id,
+                leg=leg.name,
+                what="answered" if leg.up else "ringing",
+            )
+
+    def _resumed_leg_ended(self, call: QueuedCall, uniqueid: str) -> None:
+        reached = uniqueid in self._reached
+        self._reached.discard(uniqueid)
+        if call.done:
+            return
+        if call.answered_at is None:
+            if call.ringing:
+                self._held_back_in_line(call, missed=True)  # rang out unanswered
+            return
+        self.callback_finished(call, reached)
 
     def _dial_callback(self, call: QueuedCall, agent: Agent) -> None:
         """Ring the agent's phone first (Originate); the customer is dialed once it answers."""
@@ -1157,6 +1286,7 @@ class ACD(service.Service):
         agent restored as available whose phone is on a call (one that outlived the old
         process: Asterisk's Dial goes on when the FastAGI socket closes) is put back on
         that call, and freed when the channel hangs up. Returns how many."""
+        self._resume_callbacks()
         count = 0
         for uniqueid, name in live:
             device = device_of_channel(name)
@@ -1173,6 +1303,9 @@ class ACD(service.Service):
         return count
 
     def on_channel_hangup(self, event: ChannelHungUp) -> None:
+        resumed = self._resumed.pop(event.uniqueid, None)
+        if resumed is not None:
+            self._resumed_leg_ended(resumed, event.uniqueid)
         agent = self._reattached.pop(event.uniqueid, None)
         if agent is not None and agent.state == st.ON_CALL and agent.call is None:
             self._enter(agent, st.AVAILABLE)

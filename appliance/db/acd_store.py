@@ -70,6 +70,7 @@ class CallbackRow:
     source: str
     state: str
     attempts: int
+    agent_id: int | None = None  # the agent last rung for it (``dialing``: rung now)
 
 
 @dataclass(frozen=True)
@@ -283,11 +284,12 @@ class ACDStore(_Component):
                     cb.c.source,
                     cb.c.state,
                     cb.c.attempts,
+                    cb.c.agent_id,
                 )
                 .where(cb.c.state.in_(("waiting", "dialing")))
                 .order_by(cb.c.requested_at, cb.c.id)
             )
-            return [CallbackRow(*r) for r in rows]
+            return [CallbackRow(*tuple(r)) for r in rows]
 
         return self.db.run(thd)
 
