@@ -17,6 +17,7 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from appliance.config import SmtpConfig
+from drivers.asterisk.agi.session import RecordFileError
 from ivr import mail_notify
 from ivr.call_record import CallRecord, now
 
@@ -88,9 +89,16 @@ class Voicemail:
         stamp = now().strftime("%Y%m%dT%H%M%S%fZ")
         name = f"{stamp}-call{call.call_id}"
         await session.stream_file(sound)
-        rec = await session.record_file(
-            str(folder / name), "wav", "#", limit * 1000, beep=True, silence_s=silence_s or None
-        )
+        try:
+            rec = await session.record_file(
+                str(folder / name), "wav", "#", limit * 1000, beep=True, silence_s=silence_s or None
+            )
+        except RecordFileError as exc:
+            # Asterisk cannot write the file (a full disk, permissions): nothing recorded,
+            # the caller still there; the flow goes on as after silence.
+            log.error("voicemail for {mailbox} not recorded: {why}", mailbox=mailbox, why=exc)
+            await call.event("voicemail_failed", {"mailbox": mailbox, "why": "writefile"})
+            return None
         seconds = round(rec.endpos / SAMPLE_RATE, 1)
         if rec.endpos <= 0:
             await call.event("voicemail_empty", {"mailbox": mailbox})
