@@ -87,6 +87,22 @@ class RecordingConfig:
     pause_max_s: int = 180  # a paused recording resumes by itself after this long
 
 
+HANDOFF_KINDS = ("message", "voicemail", "extension")
+
+
+@dataclass(frozen=True)
+class ShutdownConfig:
+    """What a stop (SIGTERM: an upgrade, ``systemctl restart``) does with calls in progress
+    (``[shutdown]``, appliance/shutdown.py): no new call is taken, those in progress get
+    ``grace_s`` to end, and the callers still in the IVR or a queue then go to the generated
+    dialplan's hand-off (drivers/asterisk/confgen.py): ``handoff`` says what it is and
+    ``handoff_to`` names the sound, the mailbox or the extension."""
+
+    grace_s: int = 20  # below systemd's TimeoutStopSec=30 (systemd/ccboxd.service)
+    handoff: str = "message"
+    handoff_to: str = "ccbox-handoff"
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path
@@ -100,6 +116,7 @@ class Config:
     recording_dir: Path
     smtp: SmtpConfig = SmtpConfig()
     recording: RecordingConfig = RecordingConfig()
+    shutdown: ShutdownConfig = ShutdownConfig()
 
 
 # ---- value checkers: each returns the parsed value or raises ValueError(reason) ----------
@@ -227,6 +244,14 @@ def _db_url(raw: str) -> str:
     return raw
 
 
+def _handoff_to(raw: str) -> str:
+    """A sound name, a mailbox (``box`` or ``box@context``) or an extension: written into
+    the dialplan, so only letters, digits and ``_-@`` pass."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}(@[A-Za-z0-9_-]{1,40})?", raw):
+        raise ValueError("use letters, digits, '_' and '-' (a mailbox may add @context)")
+    return raw
+
+
 # ---- the schema: section -> key -> (checker, default or None when derived) ---------------
 
 _Checker = Callable[[str], Any]
@@ -283,6 +308,12 @@ SCHEMA: dict[str, dict[str, tuple[_Checker, str | None]]] = {
         "starttls": (_bool, "no"),
         "timeout_s": (_int_range(1, 300), "30"),
     },
+    "shutdown": {
+        # at most 25: the stop must end before systemd's TimeoutStopSec=30 kills it
+        "grace_s": (_int_range(0, 25), "20"),
+        "handoff": (_choice(HANDOFF_KINDS), "message"),
+        "handoff_to": (_handoff_to, "ccbox-handoff"),
+    },
 }
 
 
@@ -318,6 +349,7 @@ def parse(text: str, path: Path | str = "<string>") -> Config:
             except ValueError as exc:
                 shown = raw if len(raw) <= 60 else raw[:57] + "..."
                 problems.append(f"[{section}] {key} = {shown!r}: {exc}")
+    problems += _shutdown_problems(values)
     if problems:
         raise ConfigError(path, problems)
 
@@ -368,7 +400,28 @@ def parse(text: str, path: Path | str = "<string>") -> Config:
             starttls=values["smtp", "starttls"],
             timeout_s=values["smtp", "timeout_s"],
         ),
+        shutdown=_shutdown(values),
     )
+
+
+def _shutdown(values: dict[tuple[str, str], Any]) -> ShutdownConfig:
+    return ShutdownConfig(
+        grace_s=values["shutdown", "grace_s"],
+        handoff=values["shutdown", "handoff"],
+        handoff_to=values["shutdown", "handoff_to"],
+    )
+
+
+def _shutdown_problems(values: dict[tuple[str, str], Any]) -> list[str]:
+    """``handoff_to`` must fit ``handoff``: an extension is digits, a sound has no '@'."""
+    kind, to = values.get(("shutdown", "handoff")), values.get(("shutdown", "handoff_to"))
+    if to is None or kind is None:
+        return []  # already reported
+    if kind == "extension" and not to.isdigit():
+        return [f"[shutdown] handoff_to = {to!r}: an extension is digits"]
+    if kind == "message" and "@" in to:
+        return [f"[shutdown] handoff_to = {to!r}: a sound name has no '@'"]
+    return []
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -494,4 +547,16 @@ sender = ccbox@localhost
 # yes: upgrade the connection with STARTTLS before logging in.
 starttls = no
 timeout_s = 30
+
+[shutdown]
+# On a stop (an upgrade, systemctl restart) no new call is taken; calls in progress get
+# this many seconds (0-25, under systemd's 30 s stop timeout) to end by themselves.
+grace_s = 20
+# Then callers still in the IVR or waiting in a queue go to the hand-off: message (play the
+# sound handoff_to, then hang up), voicemail (Asterisk's VoiceMail() of the mailbox
+# handoff_to, box or box@context) or extension (dial handoff_to on the old PBX). Calls
+# talking to an agent go on; the next start takes them over. Run ccbox asterisk-config
+# again after a change: the dialplan carries it.
+handoff = message
+handoff_to = ccbox-handoff
 """

@@ -73,6 +73,12 @@ CATALOG: dict[str, SystemSound] = _sounds(
         "请在提示音后留言，结束请按井号键。",
     ),
     SystemSound("ccbox-message-saved", "Your message has been saved.", "您的留言已保存。"),
+    # A stopping ccboxd's hand-off (config [shutdown], drivers/asterisk/confgen.py).
+    SystemSound(
+        "ccbox-handoff",
+        "Sorry, we cannot take your call right now. Please call again later.",
+        "抱歉，现在无法接听您的来电，请稍后再拨。",
+    ),
     # Callers waiting in a queue (acd/caller.py): music, then position and expected wait
     # around SAY NUMBER ("You are caller number" 3 "Your expected wait is about" 2 "minutes").
     SystemSound("ccbox-hold", music=True),

@@ -23,7 +23,14 @@ so none can catch the special extensions ``h``, ``i``, ``t`` or ``s``.
 The FastAGI server marks each session it accepts with the channel variable ``CCBOX_AGI=1``
 (drivers/asterisk/agi/server.py), and the dialplan plays its "no service" fallback only when
 that mark is missing after ``AGI()``: ccboxd was unreachable. ``AGISTATUS`` cannot tell:
-it is ``FAILURE`` after any failed command inside a session (a missing sound) too.
+it is ``FAILURE`` after any failed command inside a session (a missing sound) too. A
+stopping ccboxd gives the callers it still has in the IVR or a queue back with
+``CCBOX_HANDOFF=1`` (appliance/shutdown.py): the dialplan then sends them to
+``[ccbox-handoff]``, which config ``[shutdown] handoff`` makes a message, voicemail or an
+extension of the old PBX.
+
+Every FastAGI script named here is a route ccboxd serves (appliance/master.py; a test holds
+the two together): an unknown script is hung up.
 """
 
 from __future__ import annotations
@@ -32,8 +39,9 @@ import ipaddress
 import re
 from pathlib import Path
 
-from appliance.config import Config
+from appliance.config import Config, ShutdownConfig
 from drivers.asterisk.agi.server import SESSION_MARK as AGI_MARK
+from drivers.asterisk.agi.session import HANDOFF_MARK
 
 MANAGER_READ = "call,agent,user,dtmf,system,dialplan"
 MANAGER_WRITE = "call,originate,agent,user,reporting"
@@ -113,17 +121,33 @@ def _then_hangup(app: str) -> str:
 
 def _agi_with_fallback(agi: str) -> str:
     """AGI into ccboxd; the "no service" prompt only when ccboxd never took the session
-    (its first command sets CCBOX_AGI=1). Cleared first: a channel redirected here keeps
-    the mark of its previous session."""
+    (its first command sets CCBOX_AGI=1); the hand-off when ccboxd, stopping, gave the
+    caller back (CCBOX_HANDOFF=1, appliance/shutdown.py). Both cleared first: a channel
+    redirected here keeps the marks of its previous session."""
     return (
         f",1,Set({AGI_MARK}=)\n"
+        f" same => n,Set({HANDOFF_MARK}=)\n"
         f" same => n,{agi}\n"
+        f' same => n,GotoIf($["${{{HANDOFF_MARK}}}" = "1"]?handoff)\n'
         f' same => n,GotoIf($["${{{AGI_MARK}}}" != "1"]?fallback)\n'
         " same => n,Hangup()\n"
         " same => n(fallback),Answer()\n"
         " same => n,Playback(ss-noservice)\n"
-        " same => n,Hangup()"
+        " same => n,Hangup()\n"
+        " same => n(handoff),Goto(ccbox-handoff,s,1)"
     )
+
+
+def handoff_context(shutdown: ShutdownConfig) -> str:
+    """``[ccbox-handoff]``'s ``s``: where a stopping ccboxd sends the callers it still has
+    in the IVR or a queue (config ``[shutdown] handoff``)."""
+    to = shutdown.handoff_to
+    if shutdown.handoff == "extension":
+        return f"exten => s,1,Goto(ccbox-extensions,{to},1)"
+    if shutdown.handoff == "voicemail":
+        box = to if "@" in to else f"{to}@default"
+        return f"exten => s,1,Answer()\n same => n,VoiceMail({box},u)\n same => n,Hangup()"
+    return f"exten => s,1,Answer()\n same => n,Playback({to})\n same => n,Hangup()"
 
 
 def extensions_conf(
@@ -211,12 +235,14 @@ exten => *98,1,{agi}/voicemail)
 [ccbox-extensions]
 {_extens(DIGITS, _then_hangup(f"Dial({_dial(pbx)},60)"))}
 
-; Outbound calls: campaigns and callbacks originate into here (numbers, '+' allowed);
-; answered calls enter FastAGI.
+; Outbound calls: callbacks dial the customer through here (numbers, '+' allowed).
 [ccbox-outbound]
 {_extens(NUMBERS, _then_hangup(f"Dial({_dial(trunk)},60)"))}
-[ccbox-outbound-connect]
-{_extens(NUMBERS, _then_hangup(f"{agi}/outbound,${{EXTEN}})"))}
+
+; A stopping ccboxd (an upgrade, a restart) hands the callers still in the IVR or waiting
+; in a queue to here ([shutdown] handoff in ccbox.conf: {config.shutdown.handoff}).
+[ccbox-handoff]
+{handoff_context(config.shutdown)}
 
 ; Supervision: ccboxd originates the supervisor's phone into here with CCBOX_SPY_TARGET set
 ; to the agent's exact channel name.

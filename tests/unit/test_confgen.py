@@ -9,7 +9,7 @@ import asterisk.config
 import pytest
 
 from appliance import cli
-from appliance.config import parse
+from appliance.config import ConfigError, parse
 from drivers.asterisk import confgen, dialplan
 from ivr import system_sounds
 
@@ -50,9 +50,10 @@ def test_dialplan_routes_trunks_into_fastagi_and_spy_modes(tmp_path: Path) -> No
         "ccbox-inbound",
         "ccbox-agents",
         "ccbox-outbound",
-        "ccbox-outbound-connect",
+        "ccbox-handoff",
         "ccbox-supervise",
     }
+    assert "ccbox-outbound-connect" not in contexts  # no route: nothing originates there
     inbound = [v for _, v in contexts["ccbox-inbound"]]
     assert "n,AGI(agi://127.0.0.1:4600/inbound,${EXTEN})" in inbound
     outbound = [v for _, v in contexts["ccbox-outbound"]]
@@ -146,7 +147,7 @@ SENT = {
     "ccbox-transfer-agent": ["1", "7", "12", "123", "1001", TEN],  # agent numbers
     "ccbox-extensions": ["1", "7", "12", "123", TEN, "1" * 20],  # the old PBX's extensions
     "ccbox-outbound": ["1", "7", "12", "123", TEN, "+86" + TEN],  # phone numbers
-    "ccbox-outbound-connect": ["1", "7", "12", "123", TEN, "+86" + TEN],
+    "ccbox-handoff": ["s"],  # a stopping ccboxd's callers (Goto from the AGI contexts)
     "ccbox-supervise": ["listen", "whisper", "barge"],
 }
 
@@ -174,7 +175,7 @@ def test_no_pattern_needs_two_digits_or_catches_special_extensions(tmp_path: Pat
         patterns = list(context.extensions)
         assert "_X." not in patterns or "_X" in patterns, name
         for special in ("h", "i", "t", "e", "a", "o", "T", ""):
-            if not (name == "ccbox-inbound" and special == "s"):
+            if not (name in ("ccbox-inbound", "ccbox-handoff") and special == "s"):
                 assert not any(dialplan.matches(p, special) for p in patterns), (name, special)
 
 
@@ -200,6 +201,10 @@ def run_extension(
     while priority in ext.steps:
         step = ext.steps[priority]
         priority += 1
+        if step.app == "Goto":
+            to_context, to_exten, to_priority = step.data.split(",")
+            assert to_priority == "1", step.data
+            return heard + run_extension(plan, to_context, to_exten, channel, {})
         if step.app == "Set":
             var, _, val = step.data.partition("=")
             channel[var] = val
@@ -213,8 +218,10 @@ def run_extension(
                 target = ext.label(label)
                 assert target is not None, label
                 priority = target.priority
-        elif step.app == "Playback":
-            heard.append(step.data)
+        elif step.app in ("Playback", "VoiceMail"):
+            heard.append(step.data if step.app == "Playback" else f"VoiceMail({step.data})")
+        elif step.app == "Dial":
+            heard.append(f"Dial({step.data})")
         elif step.app == "Hangup":
             break
         else:
@@ -223,6 +230,7 @@ def run_extension(
 
 
 REACHED = {confgen.AGI_MARK: "1"}  # what ccboxd's FastAGI server sets first in each session
+HANDED_OFF = {confgen.AGI_MARK: "1", confgen.HANDOFF_MARK: "1"}  # a stopping ccboxd's
 
 
 @pytest.mark.parametrize(
@@ -234,6 +242,11 @@ REACHED = {confgen.AGI_MARK: "1"}  # what ccboxd's FastAGI server sets first in 
         ({}, {"AGISTATUS": "SUCCESS", **REACHED}, []),
         # redirected here after an earlier session set the mark, and ccboxd is down now
         (REACHED, {"AGISTATUS": "FAILURE"}, ["ss-noservice"]),
+        # a stopping ccboxd handed the caller back: the hand-off, never the "no service"
+        ({}, {"AGISTATUS": "SUCCESS", **HANDED_OFF}, ["ccbox-handoff"]),
+        ({}, {"AGISTATUS": "FAILURE", **HANDED_OFF}, ["ccbox-handoff"]),
+        # handed off in an earlier session, then redirected here and served to the end
+        (HANDED_OFF, {"AGISTATUS": "SUCCESS", **REACHED}, []),
     ],
 )
 def test_fallback_plays_only_when_ccboxd_was_unreachable(
@@ -262,3 +275,62 @@ def test_digits_dialed_one_by_one_are_collected_to_the_end(
             for end in range(1, len(number)):
                 prefix = number[:end]
                 assert any(dialplan.matches_more(p, prefix) for p in patterns), (name, prefix)
+
+
+@pytest.mark.parametrize(
+    ("shutdown", "heard"),
+    [
+        ("", ["ccbox-handoff"]),  # the default: a message, then hang up
+        ("handoff = message\nhandoff_to = tt-allbusy\n", ["tt-allbusy"]),
+        ("handoff = voicemail\nhandoff_to = 800\n", ["VoiceMail(800@default,u)"]),
+        ("handoff = voicemail\nhandoff_to = 800@center\n", ["VoiceMail(800@center,u)"]),
+        ("handoff = extension\nhandoff_to = 8000\n", ["Dial(PJSIP/${EXTEN},60)"]),
+    ],
+)
+def test_the_handoff_is_what_the_config_says(
+    tmp_path: Path, shutdown: str, heard: list[str]
+) -> None:
+    confgen.write(config(f"[shutdown]\n{shutdown}"), tmp_path)  # type: ignore[arg-type]
+    path = tmp_path / "extensions_ccbox.conf"
+    plan = dialplan.parse(path.read_text(), str(path))
+    for context in ("ccbox-inbound", "ccbox-transfer-queue", "ccbox-transfer-agent"):
+        assert run_extension(plan, context, "12", {}, HANDED_OFF) == heard, context
+    if "extension" in shutdown:  # the old PBX's extension 8000 is what is dialed
+        assert plan.exists("ccbox-extensions", "8000")
+
+
+@pytest.mark.parametrize(
+    ("shutdown", "message"),
+    [
+        ("handoff = extension\nhandoff_to = abc\n", "an extension is digits"),
+        ("handoff = message\nhandoff_to = a@b\n", "a sound name has no '@'"),
+        ("handoff_to = x,Dial(DAHDI/g0)\n", "letters, digits"),
+        ("handoff = queue\n", "one of"),
+        ("grace_s = 40\n", "expected 0 to 25"),
+    ],
+)
+def test_a_handoff_that_would_break_the_dialplan_is_refused(shutdown: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config(f"[shutdown]\n{shutdown}")
+
+
+_AGI_SCRIPT = re.compile(r"AGI\(agi://[^/]+/([^,)]*)")
+
+
+def test_every_fastagi_script_the_dialplan_names_is_a_route_the_master_serves(
+    tmp_path: Path,
+) -> None:
+    """A script name with no route is hung up by the FastAGI server: the generated
+    dialplan must name only routes ccboxd serves (it named ``outbound``, which was none)."""
+    from twisted.internet.testing import MemoryReactorClock
+
+    from appliance.master import ApplianceMaster
+
+    conf = config(f"[ccbox]\ndata_dir = {tmp_path}\n")
+    confgen.write(conf, tmp_path / "out")  # type: ignore[arg-type]
+    named = set(_AGI_SCRIPT.findall((tmp_path / "out" / "extensions_ccbox.conf").read_text()))
+    master = ApplianceMaster(conf, MemoryReactorClock())  # type: ignore[arg-type]
+    assert master.fastagi is not None
+    served = set(master.fastagi.factory.routes)
+    assert named, "no AGI() found in the dialplan"
+    assert named <= served, f"scripts without a route: {sorted(named - served)}"

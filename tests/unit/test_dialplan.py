@@ -178,7 +178,10 @@ def test_what_the_simulator_cannot_read_is_refused_with_the_line(text: str, erro
 
 def test_the_generated_dialplan_loads_and_routes_what_ccboxd_sends() -> None:
     plan = parse(confgen.extensions_conf(config_mod.parse("")))
-    assert plan.find("ccbox-inbound", "4008001234", 2).step.app == "AGI"  # type: ignore[union-attr]
+    assert plan.find("ccbox-inbound", "4008001234", 3).step.app == "AGI"  # type: ignore[union-attr]
+    handoff = plan.find("ccbox-inbound", "4008001234", "handoff")
+    assert handoff is not None and handoff.step.data == "ccbox-handoff,s,1"
+    assert plan.find("ccbox-handoff", "s", 2).step.data == "ccbox-handoff"  # type: ignore[union-attr]
     assert plan.find("ccbox-inbound", "s").step.app == "Goto"  # type: ignore[union-attr]
     assert plan.find("ccbox-features", "*71").step.data.endswith("agent,login")  # type: ignore[union-attr]
     assert plan.find("ccbox-supervise", "whisper", 2).step.app == "ChanSpy"  # type: ignore[union-attr]
