@@ -6,9 +6,11 @@ at most one message per key per flush; a client gets each flush as one write.
 
 A slow client never makes the server hold much for it: the stream is a streaming
 producer, so when the socket's buffer fills the transport pauses it; while paused the
-client keeps only the latest frame per key, up to ``PENDING_BYTES``; past that it keeps
-nothing and gets a fresh snapshot when the socket drains. A client paused for longer
-than ``STALLED_S`` is disconnected (the browser reconnects and resumes).
+client keeps only the latest frame per key, up to ``PENDING_BYTES`` (and all paused
+clients together up to ``HUB_PENDING_BYTES``: 2,000 streams of 256 KB would be half a
+gigabyte); past that it keeps nothing and gets a fresh snapshot when the socket drains,
+with a log line. A client paused for longer than ``STALLED_S`` is disconnected, logged
+too (the browser reconnects and resumes).
 
 Every ``HEARTBEAT_S`` each stream gets a comment line (proxies and the browser see it is
 alive) and is closed if its session ended (logout, disabled user, expiry).
@@ -34,6 +36,7 @@ log = Logger(namespace="ccbox.web.live")
 
 HEARTBEAT_S = 15.0
 PENDING_BYTES = 256 * 1024
+HUB_PENDING_BYTES = 8 * 1024 * 1024
 STALLED_S = 60.0
 MAX_STREAMS = 2000
 MAX_PER_SESSION = 16
@@ -68,13 +71,11 @@ class Stream:
         self.paused_at = None
         if self.stale:
             self.stale = False
-            self.pending.clear()
-            self.pending_bytes = 0
+            self._drop_pending()
             self.write(self.hub.feed.snapshot(self.viewer))
         elif self.pending:
             chunk = b"".join(self.pending.values())
-            self.pending.clear()
-            self.pending_bytes = 0
+            self._drop_pending()
             self.write(chunk)
 
     def stopProducing(self) -> None:
@@ -90,6 +91,7 @@ class Stream:
             return
         if self.stale:
             return
+        before = self.pending_bytes
         for m in messages:
             frame = self.viewer.frame(m)
             if frame is None:
@@ -99,10 +101,29 @@ class Stream:
                 self.pending_bytes -= len(old)
             self.pending[m.key] = frame
             self.pending_bytes += len(frame)
-        if self.pending_bytes > PENDING_BYTES:
-            self.pending.clear()
-            self.pending_bytes = 0
+        self.hub.pending_bytes += self.pending_bytes - before
+        if self.pending_bytes > PENDING_BYTES or self.hub.pending_bytes > HUB_PENDING_BYTES:
+            held = self.pending_bytes
+            self._drop_pending()
             self.stale = True
+            self.hub.dropped += 1
+            log.warn(
+                "live stream of {user}: the browser has not read for {s:.1f} s; {kb} KB "
+                "waiting for it dropped (a fresh snapshot when it reads again)",
+                user=self.user,
+                s=self.hub.reactor.seconds() - self.paused_at,
+                kb=held // 1024,
+            )
+
+    @property
+    def user(self) -> str:
+        user = self.session.user
+        return user.username if user is not None else "?"
+
+    def _drop_pending(self) -> None:
+        self.hub.pending_bytes -= self.pending_bytes
+        self.pending.clear()
+        self.pending_bytes = 0
 
     def write(self, data: bytes) -> None:
         if not self.closed:
@@ -115,7 +136,7 @@ class Stream:
             return
         self.closed = True
         self.hub.forget(self)
-        self.pending.clear()
+        self._drop_pending()
         try:
             self.request.unregisterProducer()
             self.request.finish()
@@ -125,7 +146,7 @@ class Stream:
     def gone(self, _result: object) -> None:
         """The browser went away (or finish() ran)."""
         self.closed = True
-        self.pending.clear()
+        self._drop_pending()
         self.hub.forget(self)
 
 
@@ -137,6 +158,8 @@ class LiveHub:
         self.feed = feed
         self.sessions = sessions
         self.streams: set[Stream] = set()
+        self.pending_bytes = 0  # what every paused stream holds, together
+        self.dropped = 0  # times a stream's backlog was dropped for a snapshot
         self._heartbeat: task.LoopingCall | None = None
 
     def start(self) -> None:
@@ -179,6 +202,11 @@ class LiveHub:
                 s.close()
             elif s.paused_at is not None:
                 if now - s.paused_at > STALLED_S:
+                    log.warn(
+                        "live stream of {user}: not read for {s:.0f} s: closed",
+                        user=s.user,
+                        s=now - s.paused_at,
+                    )
                     s.close()
             else:
                 s.write(b": hb\n\n")
