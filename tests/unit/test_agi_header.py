@@ -270,3 +270,24 @@ def test_the_simulated_switch_plays_the_fallback_for_an_injected_name() -> None:
 def test_an_unknown_script_still_hangs_up_at_once() -> None:
     offer = Offer(header(network_script="../../etc/passwd"))
     assert offer.ran == [] and offer.transport.value() == b"HANGUP\n"
+
+
+def test_a_session_handed_off_before_the_marks_reply_never_runs_the_route() -> None:
+    """A stop (appliance/shutdown.py) hands back a session whose route has not begun: the
+    mark's reply must not start it then."""
+    ran: list[Any] = []
+
+    async def route(s: AGISessionProtocol) -> None:
+        ran.append(s)
+
+    factory = FastAGIFactory(Clock(), {"inbound": route})
+    proto = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))
+    assert isinstance(proto, AGISessionProtocol)
+    transport = StringTransport()
+    proto.makeConnection(transport)
+    proto.dataReceived(header())
+    proto.hand_off()
+    proto.dataReceived(b"200 result=1\n")  # the mark's
+    assert transport.value() == MARK + b'SET VARIABLE CCBOX_HANDOFF "1"\n'
+    proto.dataReceived(b"200 result=1\n")  # the hand-off's
+    assert ran == [] and transport.disconnecting

@@ -113,6 +113,8 @@ class FastAGIFactory(Factory):
         mark.addCallbacks(lambda _: self._start(session, route, script), lambda _: None)
 
     def _start(self, session: AGISessionProtocol, route: Route, script: str) -> None:
+        if session.closed or session.handed_off:
+            return  # lost, or handed back to the dialplan (a stop) before the route began
         if session.refusal is not None:
             unmark = session.command("SET VARIABLE", SESSION_MARK, '""')
             unmark.addBoth(lambda _: session.close())
