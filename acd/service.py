@@ -1285,12 +1285,16 @@ class ACD(service.Service):
         """After an AMI (re)sync: ``live`` is every answered channel (uniqueid, name). An
         agent restored as available whose phone is on a call (one that outlived the old
         process: Asterisk's Dial goes on when the FastAGI socket closes) is put back on
-        that call, and freed when the channel hangs up. Returns how many."""
+        that call, and freed when the channel hangs up; an agent ringing whose phone
+        answered while AMI was down is on its call. Returns how many."""
         self._resume_callbacks()
         count = 0
         for uniqueid, name in live:
             device = device_of_channel(name)
             agent = self.by_device.get(device) if device is not None else None
+            if agent is not None and device is not None and self._answered_unseen(agent, device):
+                count += 1
+                continue
             if agent is None or agent.state not in (st.AVAILABLE, st.WRAP_UP):
                 continue
             if agent in self._reattached.values():
@@ -1301,6 +1305,15 @@ class ACD(service.Service):
         if count:
             log.info("{n} agents re-attached to calls found on the switch", n=count)
         return count
+
+    def _answered_unseen(self, agent: Agent, device: str) -> bool:
+        """An agent still ringing for a call whose phone is up: it answered while AMI was
+        down (the DialEnd never came), so it is on that call, not ringing for ever."""
+        call = agent.call
+        if agent.state != st.RINGING or call is None or agent not in call.ringing:
+            return False
+        log.info("agent {a} answered while AMI was down: on the call", a=agent.number)
+        return self.answered(call, device) is agent
 
     def on_channel_hangup(self, event: ChannelHungUp) -> None:
         resumed = self._resumed.pop(event.uniqueid, None)

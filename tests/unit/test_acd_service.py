@@ -456,3 +456,19 @@ def test_at_midnight_the_day_counters_start_again_and_waiting_callers_stay(
     assert acd.rollover._call is not None  # the next midnight is scheduled
     resolved(acd.stopService())
     assert acd.rollover._call is None
+
+
+def test_an_agent_who_answered_while_ami_was_down_is_on_the_call_after_the_resync(
+    db: DBConnector,
+) -> None:
+    ids = seed(db)
+    acd, _clock, _ = start(db)
+    acd.login(ids["1001"])
+    call = acd.join(ids["support"], "13800000001", "u1")
+    [agent] = offer_of(call).agents  # type: ignore[union-attr]
+    assert agent.state == st.RINGING
+    # AMI was down when the phone answered: no DialEnd. The resync finds the phone up.
+    assert acd.reattach([("u1", "DAHDI/1-1"), ("ch-1", f"{agent.device}-0000002a")]) == 1
+    assert agent.state == st.ON_CALL and call.agent is agent and call.answered_at is not None
+    assert acd.reattach([("ch-1", f"{agent.device}-0000002a")]) == 0  # once only
+    assert agent.state == st.ON_CALL
