@@ -84,6 +84,7 @@ class Center:
     ids: dict[str, int] = field(default_factory=dict)
     box: LiveBox | None = None
     runs: int = 0
+    started_s: list[float] = field(default_factory=list)  # each daemon: start to AMI login
 
     @property
     def db(self) -> Path:
@@ -96,9 +97,11 @@ class Center:
         mark = len(self.sim.events)
         run_dir = self.tmp / f"run{self.runs}"
         run_dir.mkdir()
+        started = time.monotonic()
         daemon = self.stack.enter_context(running_daemon(self.config.path, run_dir))
         self.box = LiveBox(self.config, daemon, self.sim, self.ids)
         self.sim.wait(lambda e: e["event"] == "ami_login", 30, "ccboxd's AMI login", mark)
+        self.started_s.append(time.monotonic() - started)
         return self.box
 
     def kill(self) -> None:
@@ -197,6 +200,25 @@ def load_the_center(c: Center) -> dict[str, Any]:
     return {"wrapped": wrapped, "talking": talking, "holding": holding, "in_ivr": in_ivr}
 
 
+def status_ok(box: LiveBox) -> bool:
+    r = box.api("/api/status")
+    return r.status == 200 and r.json()["overall"] == "ok"
+
+
+def recover(c: Center, number: str, agent: str) -> tuple[LiveBox, dict[str, Any], float]:
+    """Start a new ccboxd; the seconds from its start to ``/api/status`` ok and a new call
+    (from ``number``) offered to ``agent`` (ringing its phone)."""
+    started = time.monotonic()
+    box = c.start_daemon()
+    wait(lambda: status_ok(box), "/api/status ok", 30)
+    call = box.call(number, prompt_s=0.05)
+    wait(
+        lambda: agent_states(box)[agent][0] in ("ringing", "on_call"),
+        f"the new call offered to {agent}",
+    )
+    return box, call, time.monotonic() - started
+
+
 def test_kill_9_under_load_then_a_new_daemon_reconciles_everything(tmp_path: Path) -> None:
     with center(tmp_path, busy_seed) as c:
         load_the_center(c)
@@ -217,16 +239,15 @@ def test_kill_9_under_load_then_a_new_daemon_reconciles_everything(tmp_path: Pat
         open_before = {n for n, r in calls(db).items() if r["ended_at"] is None}
         assert open_before == {"13800000001", "13800000002", "13800000003"}, open_before
 
-        second = c.start_daemon()
-        # The paused agent stays paused; the talking one is back on its call (the switch
-        # has it); the ringing callback is left to ring, not dialed again.
-        wait(lambda: agent_states(second)["1001"][0] == "on_call", "1001 re-attached")
+        # Ready again: /api/status ok and a new call offered to the one free agent, 1002
+        # (wrap-up went with the old process's timer): not to 1001, back on its call (the
+        # switch has it), nor to 1004, whose ringing callback is left to ring.
+        second, fresh, took = recover(c, "13800000006", "1002")
+        assert took < 20, took  # the goal is 5 s: `make bench`, "recovery after kill"
         states = agent_states(second)
+        assert states["1001"] == ("on_call", "reattached"), states
         assert states["1003"] == ("paused", "lunch"), states
         assert states["1004"][0] in ("ringing", "on_call"), states
-        # Wrap-up went with the old process's timer: 1002 is free, and takes the next call.
-        assert states["1002"] == ("available", ""), states
-        fresh = second.call("13800000006", prompt_s=0.05)
         wait(
             lambda: calls(db).get("13800000006", {}).get("agent_id") == c.ids["1002"],
             "the new call answered by 1002",
