@@ -32,6 +32,11 @@ POSITION = "ccbox-queue-position"  # "You are caller number"
 WAIT = "ccbox-queue-wait"  # "Your expected wait is about"
 MINUTES = "ccbox-queue-minutes"  # "minutes"
 SLICE_MS = 1000  # holding without the hold sound: how long each silent wait lasts
+# A stopping ccboxd hands waiting callers to the dialplan at ``session.handoff_due``
+# (appliance/shutdown.py): a ring must end a second before it, and one that could not ring
+# this long is not started (the caller is handed off at once instead).
+MIN_RING_S = 3
+HANDED_OFF = "handed_off"
 
 
 class CallerGone(Exception):
@@ -193,11 +198,16 @@ async def _hold_until(
 async def wait_in_queue(acd: ACD, session: AGISessionProtocol, call: QueuedCall) -> str:
     """Until an agent answers (``answered``), the caller hangs up (``abandoned``), asks for a
     callback (``callback``), goes to voicemail (``voicemail``), overflows to an extension
-    (``extension``, the number in ``call.exit_target``) or to nowhere (``overflow``)."""
+    (``extension``, the number in ``call.exit_target``) or to nowhere (``overflow``); a
+    stopping ccboxd hands it to the dialplan (``handed_off``)."""
     while True:
+        if session.handed_off or _ring_left_s(acd, session) == 0:
+            return await _hand_off(acd, session, call)
         try:
             event = await _hold(acd, session, call, call.wait_offer())
         except CallerGone:
+            if session.handed_off:
+                return await _hand_off(acd, session, call)
             acd.abandoned(call)
             return "abandoned"
         if isinstance(event, str):
@@ -240,15 +250,41 @@ async def _key_pressed(
     return None  # back to the music
 
 
+def _ring_left_s(acd: ACD, session: AGISessionProtocol) -> int | None:
+    """How long a ring may last before the session's hand-off (None: no stop coming; 0:
+    too little for a ring)."""
+    if session.handoff_due is None:
+        return None
+    left = int(session.handoff_due - acd.reactor.seconds()) - 1
+    return left if left >= MIN_RING_S else 0
+
+
+async def _hand_off(acd: ACD, session: AGISessionProtocol, call: QueuedCall) -> str:
+    """The caller leaves the queue for the dialplan's hand-off (a stopping ccboxd)."""
+    acd.gave_up(call)
+    if not session.handed_off:
+        with contextlib.suppress(AGIError):
+            await session.hand_off()
+    return HANDED_OFF
+
+
 async def _ring(acd: ACD, session: AGISessionProtocol, call: QueuedCall, offer: Offer) -> str:
     devices = "&".join(a.device for a in offer.agents)
+    ring_s = offer.ring_timeout_s
+    left = _ring_left_s(acd, session)
+    if left is not None:
+        if left == 0:  # the hand-off comes before a ring could be answered
+            return await _hand_off(acd, session, call)
+        ring_s = min(ring_s, left)
     try:
         # t: the agent may transfer the caller (AMI Atxfer works only with it)
-        result = await session.exec_now("Dial", f"{devices},{offer.ring_timeout_s},t")
+        result = await session.exec_now("Dial", f"{devices},{ring_s},t")
         status = await session.get_variable("DIALSTATUS")
         peer = await session.get_variable("DIALEDPEERNAME") if status == "ANSWER" else None
     except AGIError:  # the session ended under the Dial
         if call.answered_at is None:
+            if session.handed_off:
+                return await _hand_off(acd, session, call)
             acd.abandoned(call)
             return "abandoned"
         acd.call_ended(call)

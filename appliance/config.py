@@ -309,8 +309,9 @@ SCHEMA: dict[str, dict[str, tuple[_Checker, str | None]]] = {
         "timeout_s": (_int_range(1, 300), "30"),
     },
     "shutdown": {
-        # at most 25: the stop must end before systemd's TimeoutStopSec=30 kills it
-        "grace_s": (_int_range(0, 25), "20"),
+        # at most 22: grace + 2 s for bridged calls + up to 5 s for the routes to write their
+        # calls down must end before systemd's TimeoutStopSec=30 kills the stop
+        "grace_s": (_int_range(0, 22), "20"),
         "handoff": (_choice(HANDOFF_KINDS), "message"),
         "handoff_to": (_handoff_to, "ccbox-handoff"),
     },
@@ -550,7 +551,7 @@ timeout_s = 30
 
 [shutdown]
 # On a stop (an upgrade, systemctl restart) no new call is taken; calls in progress get
-# this many seconds (0-25, under systemd's 30 s stop timeout) to end by themselves.
+# this many seconds (0-22, under systemd's 30 s stop timeout) to end by themselves.
 grace_s = 20
 # Then callers still in the IVR or waiting in a queue go to the hand-off: message (play the
 # sound handoff_to, then hang up), voicemail (Asterisk's VoiceMail() of the mailbox

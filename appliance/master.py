@@ -14,6 +14,10 @@ Order (each waits for the one before it):
 
 The event bus and the health registry are plain objects every child reaches through the
 master, which each child gets as a reference.
+
+A stop first deals with the calls in progress (appliance/shutdown.py: no new call, a grace,
+then the callers still waiting handed to the dialplan's fallback, bridged calls left to the
+switch for the next start to adopt), then stops the children in reverse.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from appliance.call_rows import CallRows
 from appliance.config import Config
 from appliance.db.connector import DBConnector
 from appliance.eventbus import EventBus
+from appliance.shutdown import GracefulStop, StopReport
 from drivers.asterisk.agi.limits import FastAGILimits
 from drivers.asterisk.agi.server import FastAGIServer
 from drivers.asterisk.agi.session import AGISessionProtocol
@@ -126,6 +131,7 @@ class ApplianceMaster(service.MultiService):
         self.web = WebService(self)
         self.web.setServiceParent(self)
         self._started: list[Any] = []
+        self.stop_report: StopReport | None = None  # what the stop did with calls in progress
         self.ready: defer.Deferred[None] = defer.Deferred()
         if self.ami is None:  # no view of the switch: the last run's open rows are closed
             self.ready.addCallback(self._reconcile_without_switch)
@@ -237,6 +243,15 @@ class ApplianceMaster(service.MultiService):
         return defer.ensureDeferred(self._stop_in_reverse())
 
     async def _stop_in_reverse(self) -> None:
+        if self.fastagi is not None and self.fastagi in self._started:
+            # Before anything stops: no new call, a grace for those in progress, then the
+            # callers still waiting go to the dialplan's hand-off (appliance/shutdown.py).
+            try:
+                self.stop_report = await GracefulStop(
+                    self.reactor, self.fastagi, self.config.shutdown.grace_s
+                ).run()
+            except Exception:
+                log.failure("the calls in progress were not handed off")
         while self._started:
             child = self._started.pop()
             try:

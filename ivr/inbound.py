@@ -13,7 +13,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from acd.service import ACDError
-from drivers.asterisk.agi.session import AGIConnectionLost, DeadChannel
+from drivers.asterisk.agi.session import AGIConnectionLost, AGIError, DeadChannel
 from ivr import queue_step
 from ivr.call_record import CallRecord, now
 from ivr.default_flow import default_flow
@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 BLOCKED = "ccbox-blocked"
 GOODBYE = "ccbox-goodbye"
+# A stopping ccboxd: the caller went to the dialplan's hand-off; the call was left to the
+# switch (its row open for the next start).
+HANDED_OFF = "handed_off"
+LEFT_RUNNING = "left_running"
 
 
 async def inbound(session: AGISessionProtocol, services: IVRServices) -> None:
@@ -119,17 +123,42 @@ async def _to_the_end(
     body: Coroutine[Any, Any, None],
 ) -> None:
     """Run the call's ``body``; hang up what is still up; a caller who went is written
-    down; the calls row is closed however it ends, and its recording post-processed."""
+    down; the calls row is closed however it ends, and its recording post-processed.
+
+    A stopping ccboxd (appliance/shutdown.py) ends the session under the body: a caller
+    it handed to the dialplan's hand-off is written ``handed_off``, never a hangup; a call
+    it left running in the switch (bridged to an agent) keeps its row open for the next
+    start to adopt."""
     try:
         await body
-        if not session.hung_up:
+        if not (session.hung_up or session.handed_off):
             await session.hangup()
-    except (DeadChannel, AGIConnectionLost, CallerGone):
-        call.caller_gone()
+    except (AGIError, CallerGone) as exc:
+        if not (session.handed_off or session.left_running) and not isinstance(
+            exc, (DeadChannel, AGIConnectionLost, CallerGone)
+        ):
+            raise
+        if not session.handed_off:
+            call.caller_gone()
     finally:
-        await call.close()
+        if session.handed_off and call.agent_answered_at is None:
+            call.disposition = HANDED_OFF
+        if session.left_running:
+            await _left_running(services, call)
+        else:
+            await call.close()
         if call.recording is not None and services.recorder is not None:
-            if call.disposition == "transferred":  # the channel (and its capture) goes on
+            # the channel (and its capture) goes on: transferred, or left to the switch
+            if call.disposition == "transferred" or session.left_running:
                 services.recorder.handed_over(call.recording)
             else:
                 services.recorder.finished(call.recording)
+
+
+async def _left_running(services: IVRServices, call: CallRecord) -> None:
+    """The row stays open (appliance/call_rows.py adopts it at the next start) with what
+    this process knew: the answer already written, the queue, and the moment it let go.
+    Awaited here, as the last of the call's writes, before the database stops."""
+    await services.db.calls.add_event(
+        call.call_id, LEFT_RUNNING, now(), {"queue": call.queue_id, "agent": call.agent_id}
+    )

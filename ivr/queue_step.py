@@ -66,8 +66,9 @@ async def queue_exit(
     qcall: QueuedCall,
     outcome: str,
 ) -> None:
-    """The queue's own ending for a caller it let go (voicemail, extension, goodbye)."""
-    if qcall.transferred or session.hung_up:
+    """The queue's own ending for a caller it let go (voicemail, extension, goodbye); a
+    caller handed to the dialplan by a stopping ccboxd is the dialplan's now."""
+    if qcall.transferred or session.hung_up or session.handed_off:
         return
     acd = services.acd
     assert acd is not None

@@ -306,7 +306,7 @@ def test_the_handoff_is_what_the_config_says(
         ("handoff = message\nhandoff_to = a@b\n", "a sound name has no '@'"),
         ("handoff_to = x,Dial(DAHDI/g0)\n", "letters, digits"),
         ("handoff = queue\n", "one of"),
-        ("grace_s = 40\n", "expected 0 to 25"),
+        ("grace_s = 23\n", "expected 0 to 22"),
     ],
 )
 def test_a_handoff_that_would_break_the_dialplan_is_refused(shutdown: str, message: str) -> None:

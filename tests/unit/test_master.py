@@ -41,6 +41,7 @@ def master_with(children: list[Recorder]) -> ApplianceMaster:
     service.MultiService.__init__(m)
     m.config, m.reactor, m.health = config, None, health.HealthRegistry()
     m._started = []
+    m.fastagi, m.stop_report = None, None  # no calls to hand off at the stop
     m.ready = defer.Deferred()
     for child in children:
         child.setServiceParent(m)

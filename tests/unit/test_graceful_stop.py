@@ -1,0 +1,167 @@
+"""A stopping ccboxd's calls (appliance/shutdown.py): the FastAGI port closes, calls in
+progress get the grace, then a caller still waiting is handed back to the dialplan
+(CCBOX_HANDOFF=1 cuts its playback, the socket closes) and a bridged one is left to the
+switch. Driven by a clock: no real time passes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet import defer
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+
+from appliance.shutdown import GracefulStop, StopReport
+from drivers.asterisk.agi.server import FastAGIServer
+from drivers.asterisk.agi.session import (
+    AGIConnectionLost,
+    AGIError,
+    AGISessionProtocol,
+    Interrupted,
+)
+
+HEADER = (
+    b"agi_network: yes\nagi_network_script: {script}\nagi_channel: DAHDI/{n}-1\n"
+    b"agi_uniqueid: 1795353435.{n}\nagi_callerid: 1380013800{n}\nagi_arg_1: 4008001234\n\n"
+)
+MARK = b'SET VARIABLE CCBOX_AGI "1"\n'
+HANDOFF = b'SET VARIABLE CCBOX_HANDOFF "1"\n'
+
+
+class Box:
+    """A FastAGI server on a memory reactor, with sessions over string transports."""
+
+    def __init__(self) -> None:
+        self.clock = MemoryReactorClock()
+        self.seen: dict[str, list[Any]] = {}
+
+        async def hold(s: AGISessionProtocol) -> None:
+            try:
+                await s.stream_file("ccbox-hold")
+            except AGIError as exc:
+                self.seen.setdefault("hold", []).append(exc)
+            try:
+                await s.stream_file("ccbox-hold")  # what the route tries next
+            except AGIError as exc:
+                self.seen.setdefault("hold", []).append(exc)
+
+        async def talk(s: AGISessionProtocol) -> None:
+            try:
+                await s.exec_("Dial", "PJSIP/1001,20,t")
+            except AGIError as exc:
+                self.seen.setdefault("talk", []).append(exc)
+
+        async def quiet(s: AGISessionProtocol) -> None:
+            await s.wait_for_digit(1000)  # the switch's music: one-second silent slices
+            try:
+                await s.stream_file("ccbox-hold")
+            except AGIError as exc:
+                self.seen.setdefault("quiet", []).append(exc)
+
+        async def short(s: AGISessionProtocol) -> None:
+            await s.stream_file("ccbox-welcome")
+            await s.hangup()
+
+        self.server = FastAGIServer(
+            self.clock, "127.0.0.1", 0, {"hold": hold, "talk": talk, "short": short, "quiet": quiet}
+        )
+        self.server.startService()
+        self.wires: dict[str, StringTransport] = {}
+        self.sessions: dict[str, AGISessionProtocol] = {}
+
+    def call(self, script: str, n: int) -> AGISessionProtocol:
+        proto = self.server.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000 + n))
+        assert proto is not None
+        wire = StringTransport()
+        proto.makeConnection(wire)
+        proto.dataReceived(HEADER.replace(b"{script}", script.encode()).replace(b"{n}", b"%d" % n))
+        assert wire.value() == MARK
+        proto.dataReceived(b"200 result=1\n")
+        self.wires[script], self.sessions[script] = wire, proto
+        return proto
+
+    def sent(self, script: str) -> bytes:
+        wire = self.wires[script]
+        out = wire.value()
+        wire.clear()
+        return out
+
+    def closed(self, script: str) -> None:
+        """Asterisk closes its end once the script has (HANGUP line, then the socket)."""
+        assert self.wires[script].disconnecting
+        self.sessions[script].connectionLost(None)
+
+
+def test_the_waiting_caller_is_handed_off_and_the_bridged_one_left_running() -> None:
+    box = Box()
+    box.call("hold", 1)
+    box.call("talk", 2)
+    box.call("short", 3)
+    assert box.sent("hold") == MARK + b'STREAM FILE ccbox-hold ""\n'
+    assert box.sent("talk") == MARK + b'EXEC Dial "PJSIP/1001,20,t"\n'
+    box.sent("short")
+    stop = defer.ensureDeferred(GracefulStop(box.clock, box.server, grace_s=20).run())
+    assert box.clock.tcpServers[0][1] is box.server.factory
+    assert box.server.port is None  # not listening: new calls go to the dialplan's fallback
+    assert {s.handoff_due for s in box.sessions.values()} == {20.0}
+
+    box.sessions["short"].dataReceived(b"200 result=0 endpos=8000\n")  # ends in the grace
+    box.sessions["short"].dataReceived(b"200 result=1\n")
+    box.closed("short")
+    box.clock.advance(19.9)
+    assert box.sent("hold") == b"" and not stop.called  # the grace runs to its end
+
+    box.clock.advance(0.1)
+    # The hold music is cut by the interrupt marker, then the hand-off mark goes out...
+    assert box.sent("hold") == b"GET FULL VARIABLE ccbox-sync-1\n"
+    assert [type(e) for e in box.seen["hold"]] == [Interrupted]
+    assert box.sent("talk") == b""  # nothing reaches a Dial: it is not handed off
+    box.sessions["hold"].dataReceived(b"200 result=1 (ccbox-sync-1)\n")
+    assert box.sent("hold") == HANDOFF  # the route's next playback never goes out
+    # ...and once Asterisk has it, the socket closes: AGI() returns into the dialplan.
+    box.sessions["hold"].dataReceived(b"200 result=1\n")
+    assert box.sent("hold") == b""
+    assert [type(e) for e in box.seen["hold"]] == [Interrupted, AGIConnectionLost]
+    box.closed("hold")
+    assert box.sessions["hold"].handed_off and not box.sessions["hold"].left_running
+
+    box.clock.advance(2.0)  # the bridged Dial did not come back: left to the switch
+    assert box.wires["talk"].disconnecting
+    assert box.sessions["talk"].left_running and not box.sessions["talk"].handed_off
+    box.closed("talk")
+    assert [type(e) for e in box.seen["talk"]] == [AGIConnectionLost]
+    assert stop.called
+    assert stop.result == StopReport(in_progress=3, ended=1, handed_off=1, left_running=1)
+
+
+def test_no_call_in_progress_stops_at_once() -> None:
+    box = Box()
+    stop = defer.ensureDeferred(GracefulStop(box.clock, box.server, grace_s=20).run())
+    assert stop.called and stop.result == StopReport()
+
+
+def test_a_hand_off_queued_behind_a_silent_wait_goes_out_after_it() -> None:
+    """WAIT FOR DIGIT (the switch's music, one-second slices) is not cut by a new line:
+    the mark goes out when the slice answers, and anything the route asks meanwhile is
+    refused, so the mark is the session's last command."""
+    box = Box()
+    proto = box.call("quiet", 1)
+    assert box.sent("quiet") == MARK + b"WAIT FOR DIGIT 1000\n"
+    done = proto.hand_off()
+    assert box.sent("quiet") == b""  # the slice is not cut
+    proto.dataReceived(b"200 result=0\n")
+    # the route's next playback is refused; the mark alone goes out
+    assert [type(e) for e in box.seen["quiet"]] == [AGIConnectionLost]
+    assert box.sent("quiet") == HANDOFF
+    proto.dataReceived(b"200 result=1\n")
+    box.closed("quiet")
+    assert done.called and proto.handed_off
+
+
+def test_a_hand_off_is_refused_during_a_dial() -> None:
+    box = Box()
+    proto = box.call("talk", 1)
+    assert proto.in_switch
+    refused: list[Any] = []
+    proto.hand_off().addErrback(refused.append)
+    assert refused and refused[0].check(AGIError) and not proto.handed_off
