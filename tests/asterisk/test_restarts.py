@@ -3,6 +3,7 @@ and ccboxd killed with SIGKILL then started again (the call goes on without it).
 
 from __future__ import annotations
 
+import signal
 import time
 
 from tests.asterisk.checks import Findings, seconds, states
@@ -108,3 +109,90 @@ def _next_caller_reaches_1001(box: RealBox, f: Findings) -> None:
     row = box.wait_call_row(nxt)
     check_answered_by(f, box, nxt, row, "1001", min_talk=5)
     f.verdict()
+
+
+def test_sigterm_hands_waiting_callers_off_and_leaves_the_talk_running(box: RealBox) -> None:
+    """ccboxd gets SIGTERM (an upgrade) while a caller talks to agent 1001 and four wait in
+    the queue: a caller arriving during the stop hears the dialplan's "no service"; after
+    the grace the four are handed back to the dialplan, which plays them the hand-off
+    message ([ccbox-handoff]) with rows ``handed_off``; the talk goes on with its row open,
+    and the next ccboxd adopts it and closes it when the caller hangs up."""
+    talking = _talking_to_1001(box, hangup_after=45)
+    waiting = [box.call(hangup_after=90) for _ in range(4)]
+    f = Findings()
+    for caller in waiting:
+        box.ast.ami.wait_event(
+            lambda e, u=caller.uniqueid: (
+                e.get("Event") == "AGIExecStart"
+                and e.get("Uniqueid") == u
+                and "ccbox-hold" in e.get("Command", "")
+            ),
+            20,
+            f"{caller.number} holding in the queue",
+        )
+    mark = box.ast.ami.mark()
+    sigterm_at = time.time()
+    box.daemon.proc.send_signal(signal.SIGTERM)
+    time.sleep(1)
+    late = box.call(hangup_after=30)
+    f.check(
+        _ran(box, late, "Playback", "ss-noservice", mark, 10),
+        "a caller arriving during the stop did not hear the fallback",
+    )
+    f.equal(box.daemon.proc.wait(timeout=40), 0, "ccboxd's exit status")
+    stopped = time.time() - sigterm_at
+    f.check(
+        stopped < box.config.shutdown.grace_s + 6,
+        f"the stop took {stopped:.1f} s (grace {box.config.shutdown.grace_s} s)",
+    )
+    for caller in waiting:
+        f.check(
+            _ran(box, caller, "Playback", "ccbox-handoff", mark, 10),
+            f"{caller.number} did not reach the hand-off",
+        )
+        try:
+            row = box.wait_call_row(caller, timeout=5)
+        except AssertionError as exc:
+            f.check(False, f"{caller.number}: {exc}")
+        else:
+            f.equal(row["disposition"], "handed_off", f"{caller.number}'s disposition")
+    f.equal(
+        box.events("Hangup", since=mark, Uniqueid=talking.uniqueid),
+        [],
+        "the talking caller's channel hung up at the stop",
+    )
+    open_row = box.wait_call_row(talking, ended=False)
+    f.check(open_row["ended_at"] is None, "the talking caller's row was closed at the stop")
+    kinds = [e["kind"] for e in box.call_events(open_row["id"])]
+    f.equal(kinds[-1:], ["left_running"], "the talking caller's last event")
+
+    box.start_daemon()
+    gone = box.wait_gone(talking, timeout=60)
+    try:
+        row = box.wait_call_row(talking, timeout=20)
+    except AssertionError as exc:
+        f.check(False, f"the adopted call's row was never finished: {exc}")
+    else:
+        f.near(row["ended_at"].timestamp(), float(gone["_t"]), 1.5, "calls.ended_at vs Hangup")
+        f.equal(row["disposition"], "completed", "calls.disposition of the adopted call")
+        f.equal(row["agent_id"], box.ids["1001"], "calls.agent_id")
+    f.verdict()
+
+
+def _ran(box: RealBox, caller: Caller, app: str, data: str, since: int, timeout: float) -> bool:
+    """The caller's channel ran ``app(data)`` in the dialplan (its Newexten)."""
+    try:
+        box.ast.ami.wait_event(
+            lambda e: (
+                e.get("Event") == "Newexten"
+                and e.get("Uniqueid") == caller.uniqueid
+                and e.get("Application") == app
+                and e.get("AppData") == data
+            ),
+            timeout,
+            f"{caller.channel} running {app}({data})",
+            since,
+        )
+    except AssertionError:
+        return False
+    return True
