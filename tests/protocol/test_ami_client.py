@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -314,4 +315,33 @@ def test_retries_keep_the_last_outcome_not_starting() -> None:
     part = client.health.get("ami")
     assert part is not None and part.state == health.DOWN
     assert part.detail.startswith("closed before the banner")
+    client.stopService()
+
+
+def test_asterisk_down_is_retried_every_few_seconds_and_a_refused_login_slowly() -> None:
+    clock, endpoint = Clock(), Endpoint()
+    client = make(clock, endpoint, max_retry_delay=3, max_backoff=30)
+    client.startService()
+
+    def delay_after(fail: Callable[[], None]) -> float:
+        fail()
+        before, waited = len(endpoint.attempts), 0.0
+        while len(endpoint.attempts) == before:
+            clock.advance(0.25)
+            waited += 0.25
+        return waited
+
+    def refuse() -> None:
+        endpoint.attempts[-1][1].errback(Failure(ConnectionRefusedError("refused")))
+
+    def wrong_secret() -> None:
+        proto, transport = endpoint.accept()
+        proto.dataReceived(BANNER)
+        reply(proto, transport, "Response: Error\r\nActionID: {id}\r\nMessage: Auth\r\n\r\n")
+        proto.connectionLost(Failure(ConnectionDone("closed")))
+
+    refused = [delay_after(refuse) for _ in range(8)]
+    assert refused == [1.0, 2.0] + [3.0] * 6  # 0.5 s doubled per failed attempt, capped
+    denied = [delay_after(wrong_secret) for _ in range(8)]
+    assert max(denied) == 30.0
     client.stopService()

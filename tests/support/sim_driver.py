@@ -16,6 +16,8 @@ Commands, one JSON object a line on stdin:
   {...}}``: how phones behave when rung (``answers``, ``busy``, ``ring_s``, ``talk_s``,
   ``unavailable``: switch.Device's fields).
 - ``{"cmd": "channels"}``: report the live channels.
+- ``{"cmd": "ami_down"}`` / ``{"cmd": "ami_up"}``: the manager port closes (sessions
+  dropped) / listens again; ``{"cmd": "hangup_all"}``: every channel ends (a restart).
 - ``{"cmd": "quit"}``.
 
 Reports, one JSON object a line on stdout, each with ``"event"``:
@@ -23,7 +25,8 @@ Reports, one JSON object a line on stdout, each with ``"event"``:
 AMI action received: ``name`` and ``headers`` as [key, value] pairs, Secret masked),
 ``call_started`` (``id``, ``uniqueid``), ``call_ended`` (``id``, ``uniqueid``,
 ``caller_hung_up``, ``script_hung_up``, ``redirected``, ``commands``), ``channels``,
-``error`` (``detail``: a command that could not be run).
+``ami_down``, ``ami_up``, ``hung_up_all``, ``error`` (``detail``: a command that could not
+be run).
 """
 
 from __future__ import annotations
@@ -176,6 +179,23 @@ class Driver(LineReceiver):
                 if ch.alive
             ],
         )
+
+    def do_ami_down(self, c: dict[str, Any]) -> None:
+        """The manager port closes and its sessions drop (channels go on)."""
+        d = self.sim.cut_ami()
+        d.addCallback(lambda _: report("ami_down"))
+
+    def do_ami_up(self, c: dict[str, Any]) -> None:
+        """The manager listens again on the same port."""
+        self.sim.restore_ami()
+        report("ami_up")
+
+    def do_hangup_all(self, c: dict[str, Any]) -> None:
+        """Every channel ends (cause 0), as in an Asterisk restart."""
+        for ch in list(self.sim.switch.channels.values()):
+            if ch.alive:
+                self.sim.switch.hangup(ch, 0)
+        report("hung_up_all")
 
     def do_quit(self, c: dict[str, Any]) -> None:
         if self.reactor.running:

@@ -1,8 +1,10 @@
 """The AMI client service: connect, log in, wait for FullyBooted, resynchronize, stay up.
 
-``ClientService`` reconnects with capped exponential backoff and jitter; logging in is its
-``prepareConnection`` step, so a wrong secret is retried with the same backoff, never in a
-tight loop. After every (re)connect the client waits for ``FullyBooted`` (at most a few
+``ClientService`` reconnects with exponential backoff and jitter, capped at a few seconds
+(Asterisk is on the same box: it is back as soon as it listens); logging in is its
+``prepareConnection`` step, so a wrong secret is retried with a longer cap, never in a
+tight loop. Each attempt's outcome goes to the health registry and our log (attempts.py).
+After every (re)connect the client waits for ``FullyBooted`` (at most a few
 seconds: without ``system`` read it never comes), runs the resync hooks (the call model
 reloads channels), and only then reports ready. Until then every action fails at once
 with ``NotConnected``. A Ping every ``ping_interval`` seconds that goes unanswered drops
@@ -97,6 +99,7 @@ class AMIClient(service.Service):
         fully_booted_timeout: float = 5.0,
         action_timeout: float = DEFAULT_TIMEOUT,
         max_backoff: float = 30.0,
+        max_retry_delay: float = 3.0,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.reactor = reactor
@@ -114,13 +117,17 @@ class AMIClient(service.Service):
         self._ping: task.LoopingCall | None = None
         self.where = f"{config.host}:{config.port}"
         self._drop_reason: str | None = None  # why we dropped a ready connection ourselves
+        # Asterisk is on this box: while it is down or restarting, an attempt every few
+        # seconds costs nothing and makes the recovery quick (the log is rate-limited). A
+        # refused login is a configuration fault: retried slowly, up to ``max_backoff``.
+        self._login_refused = False
+        self._quick = backoffPolicy(0.5, max_retry_delay, 2.0, jitter)
+        self._slow = backoffPolicy(1.0, max_backoff, 2.0, jitter)
         self.attempts = AttemptReporter(self.health, self.name, self.where, reactor.seconds)
         self._service = ClientService(
             cast(Any, _ReportingEndpoint(self.endpoint, self._connect_failed)),
             cast(Any, _Factory(self)),
-            retryPolicy=backoffPolicy(
-                initialDelay=1.0, maxDelay=max_backoff, factor=2.0, jitter=jitter
-            ),
+            retryPolicy=self._retry_delay,
             clock=reactor,
             prepareConnection=self._prepare,
         )
@@ -202,12 +209,15 @@ class AMIClient(service.Service):
         try:
             await self._attempt(proto)
         except LoginFailed as exc:
+            self._login_refused = True
             self.attempts.failed(f"login failed: {exc}")
             raise
         except AttemptFailed as exc:
+            self._login_refused = False
             self.attempts.failed(str(exc))
             raise
         except Exception as exc:
+            self._login_refused = False
             self.attempts.failed(f"failed: {exc}")
             raise
         self.protocol = proto
@@ -263,7 +273,12 @@ class AMIClient(service.Service):
                 log.failure("AMI resync hook {h!r} failed", h=hook)
                 raise AttemptFailed(f"resync failed: {exc}") from None
 
+    def _retry_delay(self, failed_attempts: int) -> float:
+        policy = self._slow if self._login_refused else self._quick
+        return float(policy(failed_attempts))
+
     def _connect_failed(self, failure: Failure) -> None:
+        self._login_refused = False
         self.attempts.failed(connect_failure_reason(failure))
 
     def _connection_lost(self, proto: AMIProtocol) -> None:

@@ -86,6 +86,21 @@ class SwitchSimulator(service.MultiService):
         self._listener = self.reactor.listenTCP(port, self.manager, interface=bind)
         super().startService()
 
+    def cut_ami(self) -> defer.Deferred[None]:
+        """The manager goes away as when Asterisk crashes or restarts: its port closes and
+        every session drops. The channels are the caller's business (see ``Switch.hangup``)."""
+        listener, self._listener = self._listener, None
+        for session in list(self.manager.sessions):
+            if session.transport is not None:
+                cast(Any, session.transport).abortConnection()
+        return defer.maybeDeferred(listener.stopListening) if listener else defer.succeed(None)
+
+    def restore_ami(self) -> None:
+        """The manager listens again on the same port (Asterisk back up)."""
+        assert self._listener is None, "the AMI port is listening already"
+        port, bind = self._ami_bind
+        self._listener = self.reactor.listenTCP(port, self.manager, interface=bind)
+
     def start_traffic(
         self, calls_per_s: float, script: Callable[[random.Random, int], CallerScript] | None = None
     ) -> PoissonTraffic:
