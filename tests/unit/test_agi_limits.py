@@ -36,7 +36,7 @@ class Box:
             self.ran.append(s)
             await s.answer()
 
-        self.refusals = Refusals(self.clock, self.health, lambda: "listening")
+        self.refusals = Refusals(self.clock, self.health, lambda: (health.OK, "listening"))
         self.factory = FastAGIFactory(
             self.clock, {"inbound": route}, limits=FastAGILimits(**limits), refusals=self.refusals
         )
@@ -223,3 +223,23 @@ def test_record_file_minus_one_without_hangup_asks_the_channel() -> None:
     assert [(r.hung_up, r.endpos) for r in out] == [(False, 0)]
     out, _, _ = _recording(b"200 result=-1 (hangup) endpos=800\n")
     assert [(r.hung_up, r.endpos) for r in out] == [(True, 800)]
+
+
+def test_after_the_refusals_the_part_says_what_the_server_is_doing() -> None:
+    clock = MemoryReactorClock()
+    registry = health.HealthRegistry()
+    server = FastAGIServer(
+        clock, "127.0.0.1", 4573, {}, health_registry=registry, limits=FastAGILimits(max_sessions=0)
+    )
+    server.startService()
+    assert server.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000)) is None
+    part = {p.name: p for p in registry.parts()}["fastagi"]
+    assert part.state == health.DEGRADED and "sessions: 1" in part.detail
+    clock.advance(QUIET_S)
+    part = {p.name: p for p in registry.parts()}["fastagi"]
+    assert (part.state, part.detail) == (health.OK, "listening on 127.0.0.1:4573")
+    server.stop_listening()
+    server.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40001))
+    clock.advance(QUIET_S)  # a stopping server stays "stopping", not "listening"
+    part = {p.name: p for p in registry.parts()}["fastagi"]
+    assert (part.state, part.detail) == (health.DEGRADED, "stopping: no new calls")

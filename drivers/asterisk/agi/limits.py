@@ -54,18 +54,19 @@ class Refusals:
 
     A reason's first refusal is logged in full; then one line per ``LOG_EVERY_S`` at most,
     with how many were refused meanwhile, so a flood cannot fill the disk with logs. The
-    ``fastagi`` part is degraded while refusals go on and ok again after ``QUIET_S``.
+    ``fastagi`` part is degraded while refusals go on and back to what ``calm`` says after
+    ``QUIET_S``.
     """
 
     def __init__(
         self,
         clock: Any,
         health_registry: health.HealthRegistry | None = None,
-        ok_detail: Callable[[], str] = lambda: "",
+        calm: Callable[[], tuple[str, str]] = lambda: (health.OK, ""),
     ) -> None:
         self.clock = clock
         self.health = health_registry
-        self.ok_detail = ok_detail
+        self.calm = calm  # the part's state and detail once refusals stop (its owner's)
         self.counts: dict[str, int] = {}  # reason -> refused since the start
         self._last_log: dict[str, float] = {}
         self._unlogged: dict[str, int] = {}
@@ -97,7 +98,7 @@ class Refusals:
     def _calm(self) -> None:
         self._quiet = None
         if self.health is not None:
-            self.health.report(PART, health.OK, self.ok_detail())
+            self.health.report(PART, *self.calm())
 
     def stop(self) -> None:
         if self._quiet is not None and self._quiet.active():

@@ -155,7 +155,7 @@ class FastAGIServer(service.Service):
         self.reactor = reactor
         self.bind, self.port_number_wanted = bind, port
         self.health = health_registry or health.HealthRegistry()
-        self.refusals = Refusals(reactor, self.health, self._listening)
+        self.refusals = Refusals(reactor, self.health, self._state)
         self.factory = FastAGIFactory(
             reactor, routes, allowed, MissingSounds(self.health), limits, self.refusals
         )
@@ -163,6 +163,12 @@ class FastAGIServer(service.Service):
 
     def _listening(self) -> str:
         return f"listening on {self.bind}:{self.port_number}"
+
+    def _state(self) -> tuple[str, str]:
+        """The part's state without refusals: listening, or stopping (stop_listening)."""
+        if self.port is None:
+            return health.DEGRADED, "stopping: no new calls"
+        return health.OK, self._listening()
 
     @property
     def port_number(self) -> int:
