@@ -16,6 +16,7 @@ extension (its Newexten there), and an Atxfer once the consult call exists (the 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,7 +26,8 @@ from twisted.logger import Logger
 from drivers.asterisk.ami import actions
 from drivers.asterisk.ami.client import AMIClient
 from drivers.asterisk.ami.codec import Message
-from drivers.asterisk.callmodel import UP, CallModel
+from drivers.asterisk.ami.protocol import AMIConnectionLost
+from drivers.asterisk.callmodel import UP, CallModel, Channel, OriginateResult
 from drivers.asterisk.device_names import device_key, device_of_channel
 
 log = Logger(namespace="ccbox.acd.switch")
@@ -102,6 +104,14 @@ class _Watch:
     timer: Any = None
 
 
+@dataclass
+class _Unconfirmed:
+    """An Originate sent on a connection that dropped before Asterisk answered it."""
+
+    action_id: str  # the one originate() returned (what the OriginateResult will carry)
+    channel: Channel | None = None  # its channel, once a resync found it on the switch
+
+
 class AMISwitch:
     # The AMI events the transfers are judged by (subscribed before the client starts).
     EVENTS = ("Newexten", "Newchannel", "AttendedTransfer", "LocalOptimizationBegin", "Hangup")
@@ -117,17 +127,64 @@ class AMISwitch:
         # A Local device's call after Local optimization: the channel that took the place of
         # its ;1 leg (``IAX2/1001-978`` for ``Local/1001@ccbox-agents``) -> that device.
         self._stands_for: dict[str, str] = {}
+        self._unconfirmed: dict[str, _Unconfirmed] = {}  # by the Originate's ChannelId
         ami.subscribe(self.EVENTS, self.handle)
 
     async def originate(
         self, device: str, context: str, exten: str, caller: tuple[str, str], timeout_s: float
     ) -> str:
-        result = await actions.originate(
-            self.ami, device, context, exten, timeout_s=timeout_s, caller=caller
-        )
+        """An Originate whose answer a dropped connection took may be ringing the phone: it
+        is not an attempt that failed (a retry would ring the phone twice, and call the
+        customer twice). Its OriginateResult comes from ``settle_unconfirmed`` instead."""
+        channel_id = f"ccbox-{uuid.uuid4().hex[:20]}"
+        try:
+            result = await actions.originate(
+                self.ami,
+                device,
+                context,
+                exten,
+                timeout_s=timeout_s,
+                caller=caller,
+                channel_id=channel_id,
+            )
+        except AMIConnectionLost:
+            action_id = f"unconfirmed-{channel_id}"
+            self._unconfirmed[channel_id] = _Unconfirmed(action_id)
+            log.warn(
+                "Originate to {device}: the AMI connection dropped before Asterisk answered; "
+                "settled by the next resync",
+                device=device,
+            )
+            return action_id
         if result.action_id is None:  # pragma: no cover - the client always sets one
             raise RuntimeError("Originate was sent without an ActionID")
         return result.action_id
+
+    def settle_unconfirmed(self) -> None:
+        """After each resync: an unconfirmed Originate whose channel the switch has rings or
+        talks on (its result comes with its Hangup); one whose channel the switch does not
+        have never rang or ended while AMI was down: its result is published now."""
+        for channel_id, pending in list(self._unconfirmed.items()):
+            found = self.model.channels.get(channel_id)
+            if found is not None:
+                pending.channel = found
+            else:
+                del self._unconfirmed[channel_id]
+                self._originate_ended(channel_id, pending)
+
+    def _originate_ended(self, channel_id: str, pending: _Unconfirmed) -> None:
+        ch = pending.channel
+        answered = ch is not None and ch.answered_at is not None
+        self.model.publish(
+            OriginateResult(
+                ch.linkedid if ch is not None else channel_id,
+                pending.action_id,
+                answered,
+                4 if answered else (3 if ch is not None else 0),
+                ch.name if ch is not None else "",
+                channel_id,
+            )
+        )
 
     async def redirect(self, channel: str, context: str, exten: str) -> None:
         if channel in self._redirects:
@@ -216,6 +273,10 @@ class AMISwitch:
             name = msg.get("Channel") or ""
             self._stands_for.pop(name, None)
             self._hung_up(name)
+            pending = self._unconfirmed.get(msg.get("Uniqueid") or "")
+            if pending is not None and pending.channel is not None:
+                del self._unconfirmed[msg.get("Uniqueid") or ""]
+                self._originate_ended(pending.channel.uniqueid, pending)
 
     def _dialed_the_local(self, msg: Message) -> bool:
         """The optimization's source is the side that dialed the Local ;1 (a callback's

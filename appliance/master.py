@@ -148,7 +148,8 @@ class ApplianceMaster(service.MultiService):
         # The moment an agent's phone answers a queued call (FastAGI learns it only later).
         self.bus.subscribe(DialEnded, self.acd.on_dial_end)
         # Callbacks and transfers: the ACD rings phones and moves callers over AMI.
-        self.acd.switch = AMISwitch(self.ami, model)
+        switch = AMISwitch(self.ami, model)
+        self.acd.switch = switch
         self.bus.subscribe(OriginateResult, self.acd.on_originate)
         self.bus.subscribe(ChannelHungUp, self.acd.on_channel_hangup)
         # The recorder merges a call's legs once Asterisk has closed them (the Hangup).
@@ -158,6 +159,8 @@ class ApplianceMaster(service.MultiService):
 
         async def resync(client: AMIClient, proto: AMIProtocol) -> None:
             model.resync((await proto.send_list_action("CoreShowChannels")).events)
+            # Originates the dropped connection left unanswered: ringing, or not there.
+            switch.settle_unconfirmed()
             # Calls that outlived a restart: their agents are on them, not available.
             self.acd.reattach(
                 [

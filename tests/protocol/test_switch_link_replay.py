@@ -13,8 +13,8 @@ from twisted.internet.task import Clock
 
 from acd.switch_link import AMISwitch, TransferFailed
 from drivers.asterisk.ami.codec import Message, Parser
-from drivers.asterisk.ami.protocol import ActionError
-from drivers.asterisk.callmodel import CallModel
+from drivers.asterisk.ami.protocol import ActionError, AMIConnectionLost
+from drivers.asterisk.callmodel import CallModel, OriginateResult
 from tests.support.traces import ami_timed_messages, load
 
 
@@ -207,3 +207,90 @@ def test_a_callbacks_agent_stays_on_its_call_after_local_optimization() -> None:
     assert switch.has_device_channel("IAX2/1006") is True
     assert switch.channel_of("IAX2/1006") == "IAX2/1006-7989"
     assert switch.has_device_channel("Local/5551234@ccbox-outbound") is False
+
+
+# ---- an Originate whose answer the dropped AMI connection took ---------------------------------
+
+
+class DroppingAMI(TraceAMI):
+    """The connection drops after the Originate is written, before Asterisk answers."""
+
+    def send_action(
+        self, action: str, headers: Iterable[tuple[str, str]] = (), timeout: Any = None
+    ) -> defer.Deferred[Message]:
+        self.sent.append((action, list(headers)))
+        return defer.fail(AMIConnectionLost(f"{action}: connection lost"))
+
+
+def unconfirmed_rig() -> tuple[DroppingAMI, AMISwitch, CallModel, list[Any], str]:
+    clock = Clock()
+    ami = DroppingAMI(clock)
+    published: list[Any] = []
+    model = CallModel(clock.seconds, published.append)
+    switch = AMISwitch(ami, model)  # type: ignore[arg-type]
+    d = defer.ensureDeferred(
+        switch.originate("PJSIP/1004", "ccbox-callback", "7", ("Callback", "138"), 30)
+    )
+    assert d.result.startswith("unconfirmed-")  # not a failure: the phone may be ringing
+    [(_, headers)] = ami.sent
+    return ami, switch, model, published, dict(headers)["ChannelId"]
+
+
+def originate_channel(channel_id: str, state: str) -> Message:
+    return Message(
+        (
+            ("Event", "CoreShowChannel"),
+            ("Channel", "PJSIP/1004-0000002b"),
+            ("ChannelState", state),
+            ("Uniqueid", channel_id),
+            ("Linkedid", channel_id),
+            ("Duration", "00:00:03"),
+        )
+    )
+
+
+def test_an_unconfirmed_originate_found_ringing_reports_its_end_at_the_hangup() -> None:
+    ami, switch, model, published, channel_id = unconfirmed_rig()
+    model.resync([originate_channel(channel_id, "5")])  # AMI back: the phone rings
+    switch.settle_unconfirmed()
+    assert [e for e in published if isinstance(e, OriginateResult)] == []
+    hangup = Message(
+        (
+            ("Event", "Hangup"),
+            ("Channel", "PJSIP/1004-0000002b"),
+            ("Uniqueid", channel_id),
+            ("Cause", "19"),
+        )
+    )
+    model.handle(hangup)
+    switch.handle(hangup)
+    [result] = [e for e in published if isinstance(e, OriginateResult)]
+    assert result.action_id == f"unconfirmed-{channel_id}"
+    assert (result.success, result.reason, result.uniqueid) == (False, 3, channel_id)
+    assert len(ami.sent) == 1  # rung once
+
+
+def test_an_unconfirmed_originate_answered_reports_success_at_the_hangup() -> None:
+    _ami, switch, model, published, channel_id = unconfirmed_rig()
+    model.resync([originate_channel(channel_id, "6")])
+    switch.settle_unconfirmed()
+    switch.settle_unconfirmed()  # a second resync changes nothing
+    hangup = Message((("Event", "Hangup"), ("Uniqueid", channel_id), ("Cause", "16")))
+    model.handle(hangup)
+    switch.handle(hangup)
+    [result] = [e for e in published if isinstance(e, OriginateResult)]
+    assert (result.success, result.reason) == (True, 4)
+
+
+def test_an_unconfirmed_originate_not_on_the_switch_fails_at_the_resync() -> None:
+    _ami, switch, model, published, channel_id = unconfirmed_rig()
+    model.resync([])
+    switch.settle_unconfirmed()
+    [result] = [e for e in published if isinstance(e, OriginateResult)]
+    assert (result.action_id, result.success, result.reason) == (
+        f"unconfirmed-{channel_id}",
+        False,
+        0,
+    )
+    switch.settle_unconfirmed()
+    assert len([e for e in published if isinstance(e, OriginateResult)]) == 1
