@@ -155,6 +155,16 @@ class QueuedCall:
 
 
 @dataclass(frozen=True)
+class RingAnswered:
+    """Published when an agent answers a ring that outlived a restart (no FastAGI session
+    is left to tell the calls row): ``uniqueid`` is the caller's channel."""
+
+    uniqueid: str
+    agent_id: int
+    at: float
+
+
+@dataclass(frozen=True)
 class QueuedCallLeft:
     """Published on the event bus when a call leaves the ACD for good (answered and over,
     abandoned, overflowed out, a callback done or given up): the live views drop it."""
@@ -715,6 +725,11 @@ class ACD(service.Service):
             return
         if event.uniqueid in self._resumed:
             self._reached.add(event.uniqueid)  # a resumed callback's customer answered
+            return
+        rung = self._reattached.get(event.dest_uniqueid)
+        if rung is not None and rung.state == st.RINGING and rung.call is None:
+            self._enter(rung, st.ON_CALL, "reattached")  # a ring that outlived a restart
+            self.bus.publish(RingAnswered(event.uniqueid, rung.id, event.at))
             return
         call = self.by_uniqueid.get(event.uniqueid)
         if call is not None and not call.done:
@@ -1302,8 +1317,29 @@ class ACD(service.Service):
             self._reattached[uniqueid] = agent
             self._enter(agent, st.ON_CALL, "reattached")
             count += 1
+        count += self._reattach_ringing()
         if count:
             log.info("{n} agents re-attached to calls found on the switch", n=count)
+        return count
+
+    def _reattach_ringing(self) -> int:
+        """An agent restored as available whose phone still rings for a caller the old
+        process offered it (the Dial goes on without the FastAGI session) is ringing, not
+        offered another call; on that call once it answers (DialEnd), free when its leg
+        hangs up."""
+        if self.switch is None:
+            return 0
+        count = 0
+        for agent in self.agents.values():
+            if agent.state not in (st.AVAILABLE, st.WRAP_UP) or not agent.device:
+                continue
+            if agent in self._reattached.values():
+                continue
+            legs = [g for g in self.switch.legs_of(agent.device) if not g.up]
+            if legs:
+                self._reattached[legs[0].uniqueid] = agent
+                self._enter(agent, st.RINGING, "reattached")
+                count += 1
         return count
 
     def _answered_unseen(self, agent: Agent, device: str) -> bool:
@@ -1320,7 +1356,7 @@ class ACD(service.Service):
         if resumed is not None:
             self._resumed_leg_ended(resumed, event.uniqueid)
         agent = self._reattached.pop(event.uniqueid, None)
-        if agent is not None and agent.state == st.ON_CALL and agent.call is None:
+        if agent is not None and agent.state in (st.ON_CALL, st.RINGING) and agent.call is None:
             self._enter(agent, st.AVAILABLE)
 
     # ---- statistics -----------------------------------------------------------------------

@@ -9,13 +9,16 @@
   first AMI resync has the switch's channels, every row opened before this process started
   and never closed is reconciled with the switch. A call still up is *adopted*: its row is
   finished when its channel hangs up (``completed`` when an agent had answered it, else
-  ``daemon_stopped``). Any other is closed at the last time known of it (its latest event
-  or answer) with the disposition ``daemon_stopped``. Without an AMI link there is no
+  ``daemon_stopped``); an agent's phone that rang across the restart and answers then
+  writes its answer on the row (the ACD's ``RingAnswered``). Any other is closed at the
+  last time known of it (its latest event or answer) with the disposition
+  ``daemon_stopped``. Without an AMI link there is no
   view of the switch: every such row is closed so.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -25,6 +28,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 if TYPE_CHECKING:
+    from acd.service import RingAnswered
     from appliance.db.components import OpenCall
     from appliance.db.connector import DBConnector
     from drivers.asterisk.callmodel import ChannelHungUp
@@ -71,6 +75,17 @@ class CallRows:
             self._track(defer.ensureDeferred(self._finish_adopted(row, event)))
         elif event.cause > 0:  # one indexed look-up; most channels have no row
             self._track(self.db.calls.set_hangup_cause(event.uniqueid, event.cause, event.channel))
+
+    def ring_answered(self, event: RingAnswered) -> None:
+        """An adopted call's agent answered the ring the old process started."""
+        row = self.adopted.get(event.uniqueid)
+        if row is None or row.agent_answered_at is not None:
+            return
+        when = _at(event.at)
+        self.adopted[event.uniqueid] = dataclasses.replace(
+            row, agent_answered_at=when, agent_id=event.agent_id
+        )
+        self._track(self.db.calls.agent_answered(row.id, when, event.agent_id, None))
 
     async def _finish_adopted(self, row: OpenCall, event: ChannelHungUp) -> None:
         ended = _at(event.at)

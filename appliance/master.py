@@ -33,7 +33,7 @@ from twisted.logger import Logger
 from acd import callback_call, phone_codes
 from acd.day_counters import DayCounters
 from acd.pin_guard import PinGuard
-from acd.service import ACD
+from acd.service import ACD, RingAnswered
 from acd.switch_link import AMISwitch
 from appliance import health
 from appliance.call_rows import CallRows
@@ -155,6 +155,7 @@ class ApplianceMaster(service.MultiService):
         # The recorder merges a call's legs once Asterisk has closed them (the Hangup).
         self.bus.subscribe(ChannelHungUp, self.recorder.on_channel_hangup)
         self.bus.subscribe(ChannelHungUp, self.call_rows.on_channel_hangup)
+        self.bus.subscribe(RingAnswered, self.call_rows.ring_answered)
         self.recorder.watch_hangups = True
 
         async def resync(client: AMIClient, proto: AMIProtocol) -> None:

@@ -35,6 +35,7 @@ pytestmark = pytest.mark.integration
 WRAPUP_S = 60  # 1002 is still in wrap-up at the kill
 RING_TIMEOUT_S = 30
 CALLBACK_RING_S = 8.0  # 1004's phone rings this long for the callback, across the kill
+AGENT_RING_S = 5.0  # 1005's phone rings this long for a queued caller, across the kill
 CUSTOMER = "13800000004"  # asked for a callback
 
 
@@ -141,9 +142,10 @@ def busy_seed(db: Any, ids: dict[str, int]) -> None:
     """Agent 1004 too (the support queue gets a long wrap-up and ring, and callbacks)."""
     from appliance.cli import resolved
 
-    agent = resolved(db.agents.add("1004", "Wu Fang", "Support", "PJSIP/1004"))
-    resolved(db.agents.set_skill(agent.id, ids["tech"], 5))
-    ids["1004"] = agent.id
+    for number, name in (("1004", "Wu Fang"), ("1005", "Sun Li")):
+        agent = resolved(db.agents.add(number, name, "Support", f"PJSIP/{number}"))
+        resolved(db.agents.set_skill(agent.id, ids["tech"], 5))
+        ids[number] = agent.id
 
 
 def agent_states(box: LiveBox) -> dict[str, tuple[str, str]]:
@@ -177,6 +179,7 @@ def load_the_center(c: Center) -> dict[str, Any]:
             "PJSIP/1001": {"ring_s": 0.2, "talk_s": 40},
             "PJSIP/1002": {"ring_s": 0.2, "talk_s": 0.5},
             "PJSIP/1004": {"ring_s": CALLBACK_RING_S, "talk_s": 30},
+            "PJSIP/1005": {"ring_s": AGENT_RING_S, "talk_s": 3},
             f"Local/{CUSTOMER}@ccbox-outbound": {"ring_s": 0.2, "talk_s": 1},
         }
     )
@@ -193,11 +196,20 @@ def load_the_center(c: Center) -> dict[str, Any]:
     wait(lambda: query(db, "SELECT id FROM callbacks WHERE number = ?", CUSTOMER), "the callback")
     box.agents_login("1004")
     wait(lambda: callback_originates(box), "the callback's Originate")
+    box.agents_login("1005")
+    ringing = box.call("13800000007", prompt_s=0.05)
+    wait(lambda: agent_states(box)["1005"][0] == "ringing", "1005 rung for a caller")
     holding = box.call("13800000003", prompt_s=0.05)
     wait(lambda: "queued" in call_events(db, "13800000003"), "the caller holding")
     in_ivr = box.call("13800000002", prompt_s=30)
     wait(lambda: "13800000002" in calls(db), "the caller in the IVR")
-    return {"wrapped": wrapped, "talking": talking, "holding": holding, "in_ivr": in_ivr}
+    return {
+        "wrapped": wrapped,
+        "talking": talking,
+        "ringing": ringing,
+        "holding": holding,
+        "in_ivr": in_ivr,
+    }
 
 
 def status_ok(box: LiveBox) -> bool:
@@ -230,6 +242,7 @@ def test_kill_9_under_load_then_a_new_daemon_reconciles_everything(tmp_path: Pat
             "1002": ("wrap_up", ""),
             "1003": ("paused", "lunch"),
             "1004": ("ringing", ""),
+            "1005": ("ringing", ""),
         }, states
         c.kill()
         db = c.db
@@ -237,7 +250,12 @@ def test_kill_9_under_load_then_a_new_daemon_reconciles_everything(tmp_path: Pat
         [cb] = query(db, "SELECT * FROM callbacks")
         assert (cb["state"], cb["agent_id"]) == ("dialing", c.ids["1004"])
         open_before = {n for n, r in calls(db).items() if r["ended_at"] is None}
-        assert open_before == {"13800000001", "13800000002", "13800000003"}, open_before
+        assert open_before == {
+            "13800000001",
+            "13800000002",
+            "13800000003",
+            "13800000007",
+        }, open_before
 
         # Ready again: /api/status ok and a new call offered to the one free agent, 1002
         # (wrap-up went with the old process's timer): not to 1001, back on its call (the
@@ -248,6 +266,7 @@ def test_kill_9_under_load_then_a_new_daemon_reconciles_everything(tmp_path: Pat
         assert states["1001"] == ("on_call", "reattached"), states
         assert states["1003"] == ("paused", "lunch"), states
         assert states["1004"][0] in ("ringing", "on_call"), states
+        assert states["1005"][0] in ("ringing", "on_call"), states
         wait(
             lambda: calls(db).get("13800000006", {}).get("agent_id") == c.ids["1002"],
             "the new call answered by 1002",
@@ -274,6 +293,19 @@ def test_kill_9_under_load_then_a_new_daemon_reconciles_everything(tmp_path: Pat
         for number in ("13800000002", "13800000003"):
             wait(partial(closed, number), f"{number}'s row closed")
             assert calls(db)[number]["disposition"] == "daemon_stopped"
+        # The ring that outlived the kill: 1005 answers it and talks, then is free.
+        wait(lambda: closed("13800000007"), "the rung caller's row closed", 20)
+        rung = calls(db)["13800000007"]
+        assert (rung["disposition"], rung["agent_id"]) == ("completed", c.ids["1005"]), rung
+        assert 2000 < rung["talk_ms"] < 4500, rung
+        wait(lambda: agent_states(second)["1005"] == ("available", ""), "1005 free again")
+        sql = "SELECT state, reason FROM agent_events WHERE agent_id = ? ORDER BY at, id"
+        after_kill = [tuple(r.values()) for r in query(db, sql, c.ids["1005"])][-3:]
+        assert after_kill == [
+            ("ringing", "reattached"),
+            ("on_call", "reattached"),
+            ("available", ""),
+        ], after_kill
         assert "adopted" in call_events(db, "13800000001")
         assert rows["13800000001"]["ended_at"] is None
         assert check_invariants(second, RING_TIMEOUT_S) == []

@@ -173,3 +173,34 @@ def test_without_an_ami_link_at_all_it_is_simply_back_in_line(db: DBConnector) -
     call = acd.callback(cb)
     assert call is not None and call.ringing == ()
     assert acd.agents[ids["1001"]].state == st.AVAILABLE
+
+
+def test_a_ring_for_a_caller_that_outlived_the_kill_keeps_the_agent_ringing(
+    db: DBConnector,
+) -> None:
+    """Not a callback: agent 1001 was rung for a queued caller; Asterisk's Dial rings on
+    without the FastAGI session. Not available (no second call on a ringing phone); on the
+    call when it answers (told on the bus for the calls row), free at the leg's end."""
+    from acd.service import RingAnswered
+
+    ids = seed(db, ring_timeout_s=RING_S)
+    at = dt.datetime.fromtimestamp(T0 - 3, dt.UTC)
+    resolved(db.acd.save_state(ids["1001"], st.RINGING, "", at))
+    switch = PhoneLegs()
+    switch.legs["PJSIP/1001"] = [Leg(LEG, "PJSIP/1001-0000002a", up=False, bridged=False)]
+    acd, _clock = restart(db, switch)
+    told: list[RingAnswered] = []
+    acd.bus.subscribe(RingAnswered, told.append)
+    agent = acd.agents[ids["1001"]]
+    assert agent.state == st.AVAILABLE  # the database alone cannot know
+    assert acd.reattach([]) == 1
+    assert (agent.state, agent.reason) == (st.RINGING, "reattached")
+    assert acd.reattach([]) == 0  # a second resync changes nothing
+    acd.login(ids["1002"])
+    offer = acd.join(ids["support"], "13800000002", "u2").wait_offer()
+    assert [a.number for a in offer.result.agents] == ["1002"]  # type: ignore[attr-defined]
+    acd.on_dial_end(DialEnded("1.1", "caller-1", LEG, "PJSIP/1001-0000002a", "ANSWER", T0 + 2))
+    assert (agent.state, agent.reason) == (st.ON_CALL, "reattached")
+    assert told == [RingAnswered("caller-1", ids["1001"], T0 + 2)]
+    hangup(acd)
+    assert agent.state == st.AVAILABLE
