@@ -99,7 +99,7 @@ class AMIClient(service.Service):
         fully_booted_timeout: float = 5.0,
         action_timeout: float = DEFAULT_TIMEOUT,
         max_backoff: float = 30.0,
-        max_retry_delay: float = 3.0,
+        max_retry_delay: float = 2.0,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.reactor = reactor
