@@ -277,6 +277,9 @@ class ACD(service.Service):
         self.invariant_margin_s = invariants.MARGIN_S
         self._watch: task.LoopingCall | None = None
         self.released = 0  # agents the watch freed since start
+        # (agent id, since) of the agents the last watch found on a call the switch does
+        # not have: freed only when the next watch finds them so too (check_invariants).
+        self._no_call_seen: set[tuple[int, float]] = set()
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -399,8 +402,23 @@ class ACD(service.Service):
 
     def check_invariants(self) -> list[invariants.Violation]:
         """Free every agent the rules contradict (logged, and the state change's reason
-        says which rule); returns what was found."""
-        found = self.violations()
+        says which rule); returns what was acted on.
+
+        An agent on a call the switch does not have is freed only when the previous check
+        found it so too, in the same state: AMI's Hangup of the agent's phone reaches the
+        ACD a moment before the caller's FastAGI session ends the call, and a check in that
+        moment would free an agent on its way to wrap-up (the soak found it: 1 call in 100
+        at 60x time, a few a day on a busy box)."""
+        found = []
+        seen = set()
+        for v in self.violations():
+            if v.kind == invariants.NO_CALL_ON_SWITCH:
+                key = (v.agent_id, self.agents[v.agent_id].since)
+                seen.add(key)
+                if key not in self._no_call_seen:
+                    continue
+            found.append(v)
+        self._no_call_seen = seen
         for v in found:
             log.warn("ACD invariant broken: {detail}: the agent is freed", detail=v.detail)
             self._release(self.agents[v.agent_id], v.kind)

@@ -83,8 +83,28 @@ def test_an_agent_on_a_call_the_switch_does_not_have_is_a_violation(db: DBConnec
         NO_CALL_ON_SWITCH,
         "agent 1001 is on a call but the switch has no channel of PJSIP/1001",
     )
-    acd.check_invariants()
+    # The first check only notes it: the caller's session may be ending the call now.
+    assert acd.check_invariants() == [] and agent.state == st.ON_CALL
+    assert acd.check_invariants() == [v]
     assert (agent.state, agent.reason) == (st.AVAILABLE, NO_CALL_ON_SWITCH)
+
+
+def test_a_check_between_the_hangup_and_the_end_of_the_call_leaves_the_agent(
+    db: DBConnector,
+) -> None:
+    """AMI's Hangup of the agent's phone comes a moment before the caller's session ends
+    the call: a check in between must not free the agent (it would skip its wrap-up)."""
+    acd, clock, _published, agent_id = _ringing(db)
+    agent = acd.agents[agent_id]
+    call = agent.call
+    acd.answered(call, agent.device)  # type: ignore[arg-type]
+    phones = Phones()
+    acd.switch = phones
+    clock.advance(MARGIN_S + 60)  # talking; the phone just hung up (no channel)
+    assert acd.check_invariants() == []
+    acd.call_ended(call)  # type: ignore[arg-type]
+    assert agent.state == st.WRAP_UP and agent.reason != NO_CALL_ON_SWITCH
+    assert acd.check_invariants() == [] and acd.released == 0
 
 
 def test_the_watch_frees_a_stuck_agent_by_itself(db: DBConnector) -> None:
