@@ -19,6 +19,9 @@ from drivers.asterisk.agi.session import (
     AGISessionProtocol,
     Interrupted,
 )
+from drivers.asterisk.simulator.agi_caller import CallerScript, SimulatedCall
+from drivers.asterisk.simulator.switch import Switch
+from tests.support.sim_sounds import sounds_for_tests
 
 HEADER = (
     b"agi_network: yes\nagi_network_script: {script}\nagi_channel: DAHDI/{n}-1\n"
@@ -165,3 +168,77 @@ def test_a_hand_off_is_refused_during_a_dial() -> None:
     refused: list[Any] = []
     proto.hand_off().addErrback(refused.append)
     assert refused and refused[0].check(AGIError) and not proto.handed_off
+
+
+# ---- through the simulated switch: the hand-off runs the generated [ccbox-handoff] --------
+
+
+def handed_off_in_the_simulator(shutdown: str) -> tuple[SimulatedCall, list[dict[str, str]]]:
+    """A caller holding in a route, handed off; what its channel ran after AGI()."""
+    from twisted.internet.task import Clock
+    from twisted.test.iosim import connect, makeFakeClient, makeFakeServer
+
+    from appliance.config import parse
+    from drivers.asterisk import confgen
+    from drivers.asterisk.agi.server import FastAGIFactory
+    from drivers.asterisk.dialplan import parse as parse_dialplan
+
+    config = parse(f"[ami]\nsecret = 0123456789abcdef\n[shutdown]\n{shutdown}")
+    clock = Clock()
+    plan = parse_dialplan(confgen.extensions_conf(config))
+    switch = Switch(clock, dialplan=plan, sounds=sounds_for_tests())
+    ran: list[dict[str, str]] = []
+    switch.subscribe(lambda h: ran.append(dict(h)) if dict(h).get("Event") == "Newexten" else 0)
+    sessions: list[AGISessionProtocol] = []
+
+    async def inbound(s: AGISessionProtocol) -> None:
+        sessions.append(s)
+        await s.stream_file("ccbox-hold")
+
+    factory = FastAGIFactory(clock, {"inbound": inbound})
+    server = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))
+    assert server is not None
+    caller = SimulatedCall(clock, CallerScript(), switch=switch)
+    pump = connect(server, makeFakeServer(server), caller, makeFakeClient(caller))
+    for _ in range(4):
+        pump.flush()
+        clock.advance(0.5)
+    del ran[:]  # the way in: ccbox-inbound up to AGI()
+    sessions[0].hand_off()
+    for _ in range(10):
+        pump.flush()
+        clock.advance(0.5)
+    return caller, ran
+
+
+def test_the_simulator_runs_the_hand_off_as_asterisk_would() -> None:
+    caller, ran = handed_off_in_the_simulator("")
+    assert caller.outcome.commands[-2:] == [
+        "GET FULL VARIABLE ccbox-sync-1",
+        'SET VARIABLE CCBOX_HANDOFF "1"',
+    ]
+    assert [(e["Context"], e["Application"], e["AppData"]) for e in ran] == [
+        ("ccbox-inbound", "GotoIf", '$["1" = "1"]?handoff'),
+        ("ccbox-inbound", "Goto", "ccbox-handoff,s,1"),
+        ("ccbox-handoff", "Answer", ""),
+        ("ccbox-handoff", "Playback", "ccbox-handoff"),
+        ("ccbox-handoff", "Hangup", ""),
+    ]
+    assert not caller.outcome.caller_hung_up and caller.switch.pbx.refusals == []
+    assert not caller.channel.alive
+
+
+def test_a_hand_off_to_an_extension_dials_the_old_pbx() -> None:
+    caller, ran = handed_off_in_the_simulator("handoff = extension\nhandoff_to = 8000\n")
+    assert ("ccbox-extensions", "Dial", "PJSIP/8000,60") in [
+        (e["Context"], e["Application"], e["AppData"]) for e in ran
+    ]
+    assert caller.switch.pbx.refusals == []
+
+
+def test_a_voicemail_hand_off_is_refused_loudly_by_the_simulator() -> None:
+    """The simulator has no app_voicemail: it refuses by name instead of pretending."""
+    caller, _ = handed_off_in_the_simulator("handoff = voicemail\nhandoff_to = 800\n")
+    assert len(caller.switch.pbx.refusals) == 1
+    assert "VoiceMail" in caller.switch.pbx.refusals[0]
+    assert "ccbox-handoff" in caller.switch.pbx.refusals[0]

@@ -176,6 +176,7 @@ class AGISessionProtocol(LineOnlyReceiver):
         self.handed_off = False
         self.left_running = False
         self._let_go = False  # handed off or left: nothing more goes out
+        self._handing_off = False  # the hand-off mark is on its way: close() waits
 
     # ---- Twisted --------------------------------------------------------------------------
 
@@ -348,17 +349,24 @@ class AGISessionProtocol(LineOnlyReceiver):
         if self.env is None:  # no route yet: Asterisk's AGI fails, the fallback plays
             self.close()
             return self.ended
-        self._drop_queue()  # the mark goes next (or cuts the playback short)
-        d = self.interrupt("SET VARIABLE", HANDOFF_MARK, '"1"', timeout=timeout)
-        self._let_go = True  # what the route sends from now on fails: the mark goes last
+        # The route may end at once (its playback is cut with Interrupted): its close waits
+        # for the mark, or the caller would leave AGI() without it and be hung up.
+        self._handing_off = True
 
         def closed(result: object) -> defer.Deferred[None]:
+            self._handing_off = False
+            if guard.active():
+                guard.cancel()
             if isinstance(result, Failure):
                 log.warn("hand-off mark not set: {f}", f=result.getErrorMessage())
             self._drop_queue()
             self.close()
             return self.ended
 
+        guard = self.clock.callLater(timeout + 1, closed, None)  # the marker never echoed
+        self._drop_queue()  # the mark goes next (or cuts the playback short)
+        d = self.interrupt("SET VARIABLE", HANDOFF_MARK, '"1"', timeout=timeout)
+        self._let_go = True  # what the route sends from now on fails: the mark goes last
         return d.addBoth(closed)
 
     def _drop_queue(self) -> None:
@@ -444,6 +452,8 @@ class AGISessionProtocol(LineOnlyReceiver):
         self._budget_held = 0
 
     def close(self) -> None:
+        if self._handing_off:
+            return  # hand_off closes the session once Asterisk has the mark
         if self.transport is not None and not self.closed:
             cast(Any, self.transport).loseConnection()
 
