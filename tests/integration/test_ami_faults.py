@@ -177,7 +177,7 @@ def test_ami_cut_mid_call_loses_no_call_and_originates_nothing_twice(tmp_path: P
         box.wait_call_ended(first, 10)  # the first talk ends while AMI is down
 
         ami_up(box)
-        wait(lambda: ami_health(box)[0] == "ok", "ami: ok again", 6)
+        wait(lambda: ami_health(box)[0] == "ok", "ami: ok again", 10)
         # Resynced: the first call is over (1001 free after its 1 s wrap-up), the second
         # goes on with 1002, the callback's agent 1003 is on it.
         wait(lambda: agent_states(box)["1001"] == "available", "1001 free again", 5)
@@ -228,7 +228,7 @@ def test_switch_restart_mid_call_ends_the_call_and_frees_the_agent(tmp_path: Pat
         box.wait_call_ended(first, 10)
         assert box.channels() == []
         ami_up(box)
-        wait(lambda: ami_health(box)[0] == "ok", "ami: ok again", 6)
+        wait(lambda: ami_health(box)[0] == "ok", "ami: ok again", 10)
         wait(lambda: rows_of(db, "13800000001")[0]["ended_at"], "the cut call's row closed", 5)
         wait(lambda: agent_states(box)["1001"] == "available", "1001 free again", 5)
         second = box.call("13800000002", prompt_s=0.05)

@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 from twisted.internet import defer
-from twisted.internet.error import ConnectionDone, ConnectionRefusedError
+from twisted.internet.error import (
+    ConnectionDone,
+    ConnectionRefusedError,
+    DNSLookupError,
+    TCPTimedOutError,
+    TimeoutError,
+)
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.logger import formatEvent, globalLogPublisher
@@ -344,4 +350,37 @@ def test_asterisk_down_is_retried_every_few_seconds_and_a_refused_login_slowly()
     assert refused == [1.0, 2.0] + [3.0] * 6  # 0.5 s doubled per failed attempt, capped
     denied = [delay_after(wrong_secret) for _ in range(8)]
     assert max(denied) == 30.0
+    client.stopService()
+
+
+def test_only_our_lines_say_the_outcome_not_one_per_retry() -> None:
+    clock, endpoint = Clock(), Endpoint()
+    client = make(clock, endpoint)
+    with Logged() as logged:
+        client.startService()
+        for _ in range(10):
+            endpoint.attempts[-1][1].errback(Failure(ConnectionRefusedError("refused")))
+            next_attempt(clock, endpoint)
+        client.stopService()
+    text = [formatEvent(e) for e in logged.events]
+    assert not [t for t in text if "Scheduling retry" in t], text
+    assert len([t for t in text if "connection refused; retrying" in t]) == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (ConnectionRefusedError("x"), "connection refused"),
+        (TCPTimedOutError("x"), "timed out connecting"),
+        (TimeoutError("x"), "timed out connecting"),
+        (DNSLookupError("asterisk.local"), "host name not found"),
+        (OSError("Network is unreachable"), "cannot connect: Network is unreachable"),
+    ],
+)
+def test_connect_failures_are_named(error: Exception, reason: str) -> None:
+    clock, endpoint = Clock(), Endpoint()
+    client = make(clock, endpoint)
+    client.startService()
+    endpoint.attempts[-1][1].errback(Failure(error))
+    assert client.health.get("ami").detail == f"{reason} (127.0.0.1:5038); retrying"  # type: ignore[union-attr]
     client.stopService()

@@ -25,7 +25,7 @@ def connect_failure_reason(failure: Failure) -> str:
     """The reason a TCP connect failed, in the words the status page shows."""
     if failure.check(error.ConnectionRefusedError):
         return "connection refused"
-    if failure.check(error.TimeoutError, defer.TimeoutError):
+    if failure.check(error.TimeoutError, error.TCPTimedOutError, defer.TimeoutError):
         return "timed out connecting"
     if failure.check(error.DNSLookupError):
         return "host name not found"

@@ -22,7 +22,7 @@ from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet import defer, task
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.protocol import Factory
-from twisted.logger import Logger
+from twisted.logger import Logger, globalLogPublisher
 from twisted.python.failure import Failure
 
 from appliance import health
@@ -75,6 +75,17 @@ class _ReportingEndpoint:
         return d.addErrback(report)
 
 
+def _without_retry_lines(event: dict[str, Any]) -> None:
+    """ClientService's own "Scheduling retry" line, once per attempt, is left out: each
+    attempt's outcome is logged by attempts.py, once per reason and once a minute."""
+    if not str(event.get("log_format", "")).startswith("Scheduling retry"):
+        globalLogPublisher(event)
+
+
+class _ClientService(ClientService):
+    _log = Logger(namespace="ccbox.ami.client_service", observer=cast(Any, _without_retry_lines))
+
+
 class _Factory(Factory):
     noisy = False
 
@@ -124,7 +135,7 @@ class AMIClient(service.Service):
         self._quick = backoffPolicy(0.5, max_retry_delay, 2.0, jitter)
         self._slow = backoffPolicy(1.0, max_backoff, 2.0, jitter)
         self.attempts = AttemptReporter(self.health, self.name, self.where, reactor.seconds)
-        self._service = ClientService(
+        self._service = _ClientService(
             cast(Any, _ReportingEndpoint(self.endpoint, self._connect_failed)),
             cast(Any, _Factory(self)),
             retryPolicy=self._retry_delay,
