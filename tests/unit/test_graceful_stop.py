@@ -55,11 +55,11 @@ class Box:
                 self.seen.setdefault("talk", []).append(exc)
 
         async def quiet(s: AGISessionProtocol) -> None:
-            await s.wait_for_digit(1000)  # the switch's music: one-second silent slices
             try:
-                await s.stream_file("ccbox-hold")
+                await s.wait_for_digit(1000)  # a menu's wait for a key
             except AGIError as exc:
                 self.seen.setdefault("quiet", []).append(exc)
+                await s.stream_file("ccbox-hold")  # what the route tries next: refused
 
         async def short(s: AGISessionProtocol) -> None:
             await s.stream_file("ccbox-welcome")
@@ -143,18 +143,21 @@ def test_no_call_in_progress_stops_at_once() -> None:
     assert stop.called and stop.result == StopReport()
 
 
-def test_a_hand_off_queued_behind_a_silent_wait_goes_out_after_it() -> None:
-    """WAIT FOR DIGIT (the switch's music, one-second slices) is not cut by a new line:
-    the mark goes out when the slice answers, and anything the route asks meanwhile is
-    refused, so the mark is the session's last command."""
+def test_a_hand_off_cuts_a_wait_for_a_key() -> None:
+    """WAIT FOR DIGIT (a menu's wait for a key, or the switch's music in slices) is cut by
+    the marker (res_agi.c: ast_waitfordigit_full watches the socket and answers 1), whose
+    echo ends its stale reply; anything the route asks meanwhile is refused, so the mark
+    is the session's last command."""
     box = Box()
     proto = box.call("quiet", 1)
     assert box.sent("quiet") == MARK + b"WAIT FOR DIGIT 1000\n"
     done = proto.hand_off()
-    assert box.sent("quiet") == b""  # the slice is not cut
-    proto.dataReceived(b"200 result=0\n")
-    # the route's next playback is refused; the mark alone goes out
-    assert [type(e) for e in box.seen["quiet"]] == [AGIConnectionLost]
+    assert box.sent("quiet") == b"GET FULL VARIABLE ccbox-sync-1\n"
+    # the route's next playback is refused
+    assert [type(e) for e in box.seen["quiet"]] == [Interrupted]
+    proto.dataReceived(b"200 result=1\n")  # the wait, cut: stale
+    assert box.sent("quiet") == b""
+    proto.dataReceived(b"200 result=1 (ccbox-sync-1)\n")
     assert box.sent("quiet") == HANDOFF
     proto.dataReceived(b"200 result=1\n")
     box.closed("quiet")

@@ -291,7 +291,11 @@ class AGISessionProtocol(LineOnlyReceiver):
         self._next()
 
     def interrupt(
-        self, name: str, *args: str, timeout: float = DEFAULT_TIMEOUT
+        self,
+        name: str,
+        *args: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        cuts: tuple[bytes, ...] = _INTERRUPTIBLE,
     ) -> defer.Deferred[AGIResult]:
         """Send a command now, cutting short the playback in progress (STREAM FILE, GET
         DATA, SAY ...): Asterisk stops it and never answers it, so its Deferred fails with
@@ -307,7 +311,7 @@ class AGISessionProtocol(LineOnlyReceiver):
         it says, and the command asked for goes out after the echo.
         """
         cmd = self._current
-        if cmd is None or not cmd.line.startswith(_INTERRUPTIBLE) or self._queue:
+        if cmd is None or not cmd.line.startswith(cuts) or self._queue:
             return self.command(name, *args, timeout=timeout)
         try:
             line = command_line(name, *args)
@@ -365,7 +369,10 @@ class AGISessionProtocol(LineOnlyReceiver):
 
         guard = self.clock.callLater(timeout + 1, closed, None)  # the marker never echoed
         self._drop_queue()  # the mark goes next (or cuts the playback short)
-        d = self.interrupt("SET VARIABLE", HANDOFF_MARK, '"1"', timeout=timeout)
+        # WAIT FOR DIGIT is cut too (ast_waitfordigit_full watches the socket and answers
+        # 1): a menu's wait for a key would otherwise hold the mark back for its timeout.
+        cuts = (*_INTERRUPTIBLE, b"WAIT FOR DIGIT ")
+        d = self.interrupt("SET VARIABLE", HANDOFF_MARK, '"1"', timeout=timeout, cuts=cuts)
         self._let_go = True  # what the route sends from now on fails: the mark goes last
         return d.addBoth(closed)
 
