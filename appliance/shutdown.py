@@ -116,7 +116,7 @@ class GracefulStop:
             if not session.closed and session.in_switch:
                 session.leave_running()
                 left += 1
-            elif not session.closed:  # back from the switch meanwhile, and still there
+            elif not (session.closed or session.handed_off):  # back from the switch
                 session.hand_off()
         handed_off = sum(1 for s in sessions if s.handed_off)  # here, or by their route
         report = StopReport(
