@@ -1353,7 +1353,7 @@ class ACD(service.Service):
                 continue
             if agent in self._reattached.values():
                 continue
-            legs = [g for g in self.switch.legs_of(agent.device) if not g.up]
+            legs = [g for g in self.switch.legs_of(agent.device) if g.rung]
             if legs:
                 self._reattached[legs[0].uniqueid] = agent
                 self._enter(agent, st.RINGING, "reattached")

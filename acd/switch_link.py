@@ -34,6 +34,7 @@ log = Logger(namespace="ccbox.acd.switch")
 
 REDIRECT_CONFIRM_S = 15.0  # Asterisk runs the target once the old FastAGI session closes
 CONSULT_START_S = 8.0  # Atxfer: the digits, Asterisk's 3 s digit timeout, the call (3.5 s)
+RINGING = 5  # AST_STATE_RINGING: a phone being rung (4, Ring, is one dialing out)
 
 
 class TransferFailed(Exception):
@@ -89,6 +90,7 @@ class Leg:
     name: str
     up: bool  # answered
     bridged: bool  # talking to someone (in a bridge)
+    rung: bool = False  # being rung (state Ringing), not dialing out (Ring)
 
 
 @dataclass
@@ -360,7 +362,7 @@ class AMISwitch:
     def legs_of(self, device: str) -> list[Leg]:
         key = _key(device)
         return [
-            Leg(ch.uniqueid, ch.name, ch.state == UP, ch.bridge is not None)
+            Leg(ch.uniqueid, ch.name, ch.state == UP, ch.bridge is not None, ch.state == RINGING)
             for ch in self.model.channels.values()
             if ch.hungup_at is None and self._of_device(ch.name) == key
         ]

@@ -187,7 +187,7 @@ def test_a_ring_for_a_caller_that_outlived_the_kill_keeps_the_agent_ringing(
     at = dt.datetime.fromtimestamp(T0 - 3, dt.UTC)
     resolved(db.acd.save_state(ids["1001"], st.RINGING, "", at))
     switch = PhoneLegs()
-    switch.legs["PJSIP/1001"] = [Leg(LEG, "PJSIP/1001-0000002a", up=False, bridged=False)]
+    switch.legs["PJSIP/1001"] = [Leg(LEG, "PJSIP/1001-0000002a", False, False, rung=True)]
     acd, _clock = restart(db, switch)
     told: list[RingAnswered] = []
     acd.bus.subscribe(RingAnswered, told.append)
