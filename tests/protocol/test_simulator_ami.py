@@ -10,6 +10,7 @@ from drivers.asterisk.agi.session import AGISessionProtocol, DeadChannel
 from drivers.asterisk.ami.codec import ActionTooLarge, Message, encode_action
 from drivers.asterisk.callmodel import CallAnswered, CallEnded, CallModel, CallStarted
 from drivers.asterisk.simulator.agi_caller import CallerScript
+from drivers.asterisk.simulator.manager_input import LINE_TOO_LONG, ManagerInput
 from drivers.asterisk.simulator.switch import Device
 from tests.support.sim_rig import Rig, trace_messages
 
@@ -467,3 +468,13 @@ def test_the_largest_action_ccbox_writes_is_run_and_one_byte_more_never_leaves()
         encode_action("Ping", [*headers, ("Variable", value + "x")], "big")
     with pytest.raises(ActionTooLarge):
         encode_action("Ping", [*headers, ("X125", "y"), ("Variable", "v")], "big")
+
+
+def test_an_endless_line_keeps_the_managers_memory_flat_and_is_refused_at_its_end() -> None:
+    reader = ManagerInput()
+    assert list(reader.feed(b"Action: Ping\r\nActionID: e1\r\nVariable: ")) == []
+    for _ in range(160):  # 10 MB without a line end
+        assert list(reader.feed(b"x" * 65536)) == []
+        assert len(reader._buf) < 1024
+    [request] = reader.feed(b"\r\n\r\n")
+    assert request.refused == LINE_TOO_LONG and request.message.get("ActionID") == "e1"
