@@ -384,3 +384,23 @@ def test_connect_failures_are_named(error: Exception, reason: str) -> None:
     endpoint.attempts[-1][1].errback(Failure(error))
     assert client.health.get("ami").detail == f"{reason} (127.0.0.1:5038); retrying"  # type: ignore[union-attr]
     client.stopService()
+
+
+@pytest.mark.parametrize(
+    ("restart", "reason"), [("True", "Asterisk restarting"), ("False", "Asterisk shut down")]
+)
+def test_a_shutdown_event_names_why_the_connection_went(restart: str, reason: str) -> None:
+    clock, endpoint = Clock(), Endpoint()
+    client = make(clock, endpoint)
+    client.startService()
+    proto, transport = endpoint.accept()
+    login_ok(proto, transport)
+    proto.dataReceived(
+        f"Event: Shutdown\r\nPrivilege: system,all\r\nShutdown: Cleanly\r\n"
+        f"Restart: {restart}\r\n\r\n".encode()
+    )
+    proto.connectionLost(Failure(ConnectionDone("closed")))
+    part = client.health.get("ami")
+    assert part is not None and part.state == health.DOWN
+    assert part.detail == f"{reason} (127.0.0.1:5038); reconnecting"
+    client.stopService()

@@ -233,6 +233,7 @@ class AMIClient(service.Service):
             raise
         self.protocol = proto
         self.connects += 1
+        self._drop_reason = None  # a Shutdown seen while logging in is not this one's
         self.attempts.succeeded()
 
     async def _attempt(self, proto: AMIProtocol) -> None:
@@ -303,6 +304,8 @@ class AMIClient(service.Service):
         name = msg.event or ""
         if name == "Shutdown":
             log.warn("Asterisk is shutting down ({how})", how=msg.get("Shutdown", "?"))
+            restart = (msg.get("Restart") or "").lower() == "true"
+            self._drop_reason = "Asterisk restarting" if restart else "Asterisk shut down"
         for handler in self._handlers.get(name, ()):
             try:
                 handler(msg)
