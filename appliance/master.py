@@ -246,13 +246,21 @@ class ApplianceMaster(service.MultiService):
         service.Service.stopService(self)
         return defer.ensureDeferred(self._stop_in_reverse())
 
+    def _bridged(self, session: AGISessionProtocol) -> bool:
+        """The session's caller talks to an agent: the ACD saw the answer (AMI DialEnd)."""
+        call = self.acd.by_uniqueid.get(session.env.uniqueid) if session.env else None
+        return call is not None and call.answered_at is not None
+
     async def _stop_in_reverse(self) -> None:
         if self.fastagi is not None and self.fastagi in self._started:
             # Before anything stops: no new call, a grace for those in progress, then the
             # callers still waiting go to the dialplan's hand-off (appliance/shutdown.py).
             try:
                 self.stop_report = await GracefulStop(
-                    self.reactor, self.fastagi, self.config.shutdown.grace_s
+                    self.reactor,
+                    self.fastagi,
+                    self.config.shutdown.grace_s,
+                    bridged=self._bridged,
                 ).run()
             except Exception:
                 log.failure("the calls in progress were not handed off")

@@ -137,6 +137,31 @@ def test_the_waiting_caller_is_handed_off_and_the_bridged_one_left_running() -> 
     assert stop.result == StopReport(in_progress=3, ended=1, handed_off=1, left_running=1)
 
 
+def test_calls_all_bridged_need_no_grace() -> None:
+    """A bridged call is left to the switch whatever the grace: with only such calls (the
+    ACD saw their answer) the stop does not wait; with one caller waiting it does."""
+    box = Box()
+    box.call("talk", 1)
+    bridged = defer.ensureDeferred(
+        GracefulStop(box.clock, box.server, grace_s=20, bridged=lambda s: True).run()
+    )
+    box.clock.advance(0.5)  # the first look
+    assert box.sessions["talk"].left_running
+    box.closed("talk")
+    assert bridged.called
+    assert bridged.result == StopReport(in_progress=1, left_running=1)
+
+    box = Box()
+    box.call("talk", 1)
+    box.call("hold", 2)
+    talk = box.sessions["talk"]
+    waiting = defer.ensureDeferred(
+        GracefulStop(box.clock, box.server, grace_s=20, bridged=lambda s: s is talk).run()
+    )
+    box.clock.advance(19.5)
+    assert not waiting.called and not talk.left_running
+
+
 def test_no_call_in_progress_stops_at_once() -> None:
     box = Box()
     stop = defer.ensureDeferred(GracefulStop(box.clock, box.server, grace_s=20).run())
