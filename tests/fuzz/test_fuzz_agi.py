@@ -134,7 +134,7 @@ _RESULT = st.from_regex(r"-?[0-9*#A-D]{0,20}", fullmatch=True)  # numbers and DT
 _VALUE_TEXT = st.text(st.characters(exclude_characters="\r\n\x00"), max_size=30)
 
 
-@fuzz(300)
+@fuzz(150)
 @given(
     result=_RESULT,
     data=st.none() | _VALUE_TEXT,

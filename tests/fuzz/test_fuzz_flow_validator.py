@@ -89,13 +89,13 @@ def _rendered(problems: list[Problem]) -> None:
         str(p)
 
 
-@fuzz(500)
+@fuzz(150)
 @given(doc=DOCS)
 def test_any_document_gives_problems_never_an_exception(doc: Any) -> None:
     _rendered(validate(doc, CATALOG, "fuzz"))
 
 
-@fuzz(300)
+@fuzz(100)
 @given(doc=DOCS)
 def test_a_parsed_flow_survives_to_doc_and_back(doc: Any) -> None:
     try:

@@ -195,7 +195,10 @@ def encode_action(action: str, headers: Iterable[tuple[str, str]], action_id: st
             raise InjectionError(f"header {key} must be text, not {type(value).__name__}")
         if "\r" in value or "\n" in value or "\x00" in value:
             raise InjectionError(f"header {key} contains CR, LF or NUL: refused")
-        line = f"{key}: {value}\r\n".encode()
+        try:
+            line = f"{key}: {value}\r\n".encode()
+        except UnicodeEncodeError:  # a lone surrogate: JSON's "\ud800" from a web field
+            raise InjectionError(f"header {key} is not valid text: refused") from None
         if len(line) > ASTERISK_MAX_LINE_BYTES:
             raise ActionTooLarge(
                 f"{action}: header {key} is {len(line)} bytes with its CRLF; Asterisk reads "
