@@ -350,7 +350,8 @@ class ACD(service.Service):
             for skill_id, level in row.skills:
                 self.router.set_skill(row.id, skill_id, level)
             # Restored after a restart: a call that was ringing or up went with the old
-            # process's FastAGI sessions, so those agents come back available. An agent on
+            # process's FastAGI sessions, so those agents come back available (the resync
+            # finds those Asterisk kept: reattach); a wrap-up goes on. An agent on
             # leave or resigned stays logged out (its logout may have waited for a call the
             # old process never saw end).
             if row.status != "active":
@@ -359,6 +360,8 @@ class ACD(service.Service):
             elif row.state in (st.RINGING, st.ON_CALL) and row.id in ringing_for:
                 held.append((agent, ringing_for.pop(row.id)))
                 self._enter(agent, st.RINGING, "", persist=row.state != st.RINGING)
+            elif row.state == st.WRAP_UP and row.since is not None:
+                self._restore_wrapup(agent, row.since, now)
             elif row.state in (st.AVAILABLE, st.RINGING, st.ON_CALL, st.WRAP_UP):
                 self._enter(agent, st.AVAILABLE, "", persist=row.state != st.AVAILABLE)
             elif row.state == st.PAUSED:
@@ -378,6 +381,18 @@ class ACD(service.Service):
             agents=len(self.agents),
             queues=len(self.queues),
         )
+
+    def _restore_wrapup(self, agent: Agent, since: dt.datetime, now: float) -> None:
+        """A wrap-up the old process was timing goes on for what is left of it, counted
+        from when it began, with the longest wrap-up of the agent's queues (which call it
+        followed is not kept); an agent whose wrap-up is over is available."""
+        wrapup = max((q.wrapup_s for q in self.queues.values() if self.serves(agent, q)), default=0)
+        left = since.timestamp() + wrapup - now
+        if left <= 0:
+            self._enter(agent, st.AVAILABLE, "")
+            return
+        self._enter(agent, st.WRAP_UP, "", persist=False)
+        agent.wrapup_timer = self.reactor.callLater(left, self._wrapup_over, agent)
 
     def stopService(self) -> defer.Deferred[None]:
         super().stopService()

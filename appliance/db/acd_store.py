@@ -31,6 +31,7 @@ class ACDAgent:
     state: str  # the last persisted live state ("logged_out" when none)
     reason: str
     user_id: int | None = None  # the web login of this agent, if any
+    since: dt.datetime | None = None  # when it entered ``state`` (None: never persisted)
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,11 @@ class NumberEntry:
 
 
 def acd_agent_of(
-    r: Any, skills: Iterable[tuple[int, int]], state: str = "logged_out", reason: str = ""
+    r: Any,
+    skills: Iterable[tuple[int, int]],
+    state: str = "logged_out",
+    reason: str = "",
+    since: dt.datetime | None = None,
 ) -> ACDAgent:
     """An ``agents`` row, its (skill id, level) pairs and its last state, as the ACD holds it."""
     return ACDAgent(
@@ -96,6 +101,7 @@ def acd_agent_of(
         state,
         reason,
         user_id=r.user_id,
+        since=since,
     )
 
 
@@ -140,11 +146,11 @@ class ACDStore(_Component):
             ):
                 skills.setdefault(agent_id, []).append((skill_id, level))
             states = {
-                r.agent_id: (r.state, r.reason)
-                for r in conn.execute(sa.select(st.c.agent_id, st.c.state, st.c.reason))
+                r.agent_id: (r.state, r.reason, r.since)
+                for r in conn.execute(sa.select(st.c.agent_id, st.c.state, st.c.reason, st.c.since))
             }
             agents = [
-                acd_agent_of(r, skills.get(r.id, ()), *states.get(r.id, ("logged_out", "")))
+                acd_agent_of(r, skills.get(r.id, ()), *states.get(r.id, ("logged_out", "", None)))
                 for r in conn.execute(a.select().order_by(a.c.id))
             ]
             q, qs = model.queues, model.queue_skills

@@ -30,7 +30,7 @@ def run() -> list[Result]:
             with center(tmp, busy_seed) as c:
                 load_the_center(c)
                 c.kill()
-                _box, _call, took = recover(c, "13800000006", "1002")
+                _box, _call, took = recover(c, "13800000006", "1006")
                 recoveries.append(took)
                 cold.append(c.started_s[0])
         finally:

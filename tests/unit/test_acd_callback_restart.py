@@ -1,6 +1,8 @@
-"""A callback whose agent's phone was being rung when ccboxd died (``kill -9``): the new
-process must neither lose it nor call the customer twice. What the first AMI resync shows
-of the agent's phone decides (acd/service.py ``_resume_callbacks``)."""
+"""Agents and callbacks after ``kill -9``. A callback whose agent's phone was being rung
+when ccboxd died: the new process must neither lose it nor call the customer twice; what
+the first AMI resync shows of the agent's phone decides (acd/service.py
+``_resume_callbacks``). A ring for a caller that outlived the process, and a wrap-up the
+old process was timing, go on."""
 
 from __future__ import annotations
 
@@ -49,9 +51,9 @@ def killed_while_ringing(db: DBConnector) -> tuple[dict[str, int], int]:
     return ids, cb
 
 
-def restart(db: DBConnector, switch: PhoneLegs | None) -> tuple[ACD, Clock]:
+def restart(db: DBConnector, switch: PhoneLegs | None, at: float = T0) -> tuple[ACD, Clock]:
     clock = Clock()
-    clock.advance(T0)
+    clock.advance(at)
     acd = ACD(clock, db, EventBus())
     acd.switch = switch  # set before the start, as the master does
     resolved(acd.startService())
@@ -204,3 +206,29 @@ def test_a_ring_for_a_caller_that_outlived_the_kill_keeps_the_agent_ringing(
     assert told == [RingAnswered("caller-1", ids["1001"], T0 + 2)]
     hangup(acd)
     assert agent.state == st.AVAILABLE
+
+
+def test_a_wrap_up_goes_on_for_what_is_left_of_it(db: DBConnector) -> None:
+    def at(offset: float) -> dt.datetime:
+        return dt.datetime.fromtimestamp(T0 + offset, dt.UTC)
+
+    ids = seed(db, wrapup_s=30)
+    resolved(db.acd.save_state(ids["1001"], st.WRAP_UP, "", at(-10)))
+    resolved(db.acd.save_state(ids["1002"], st.WRAP_UP, "", at(-40)))
+    resolved(db.acd.save_state(ids["1003"], st.WRAP_UP, "", at(0)))
+    acd, clock = restart(db, PhoneLegs())
+    writing, over = acd.agents[ids["1001"]], acd.agents[ids["1002"]]
+    assert over.state == st.AVAILABLE  # its 30 s were over before the start
+    assert writing.state == st.WRAP_UP
+    clock.advance(19.9)
+    assert writing.state == st.WRAP_UP
+    clock.advance(0.1)
+    assert writing.state == st.AVAILABLE
+    resolved(acd.stopService())
+    # Killed again in 1003's wrap-up: it still counts from when it began.
+    again, clock = restart(db, PhoneLegs(), T0 + 20)
+    assert again.agents[ids["1003"]].state == st.WRAP_UP
+    clock.advance(9.9)
+    assert again.agents[ids["1003"]].state == st.WRAP_UP
+    clock.advance(0.1)
+    assert again.agents[ids["1003"]].state == st.AVAILABLE
