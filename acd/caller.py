@@ -298,5 +298,7 @@ async def _ring(acd: ACD, session: AGISessionProtocol, call: QueuedCall, offer: 
     if session.hung_up or (result < 0 and await session.caller_left()):
         acd.abandoned(call)
         return "abandoned"
+    if ring_s < offer.ring_timeout_s:  # cut short by the stop: no miss for the agents
+        return await _hand_off(acd, session, call)
     acd.no_answer(call)
     return "no_answer"

@@ -220,8 +220,11 @@ class RingBeforeTheHandOffTests(ACDRig):
         stopping = master.stopService()
         sessions = master.fastagi.factory.sessions if master.fastagi else set()
         await wait_for(lambda: all(s.handoff_due for s in sessions), "the stop begins")
-        master.acd.login(self.agent(master, "1001").id)
+        agent = self.agent(master, "1001")
+        master.acd.login(agent.id)
         outcome = await call
+        # a ring the stop cut short is no miss of the agent's (no auto-pause, no count)
+        self.assertEqual((agent.misses, agent.stats.missed, agent.state), (0, 0, "available"))
         dials = [c for c in outcome.commands if c.startswith("EXEC Dial")]
         self.assertEqual(len(dials), 1, outcome.commands)
         ring_s = int(dials[0].split(",")[1])
