@@ -4,6 +4,11 @@ outcome when the session ends.
 
 The hangup cause is not written here: it is the switch's (the Hangup event of the caller's
 channel, appliance/call_rows.py), and ccboxd closing the session knows none.
+
+The call never waits on these writes, and none of them can drop it: they go, in order,
+through the database's write backlog (appliance/db/write_backlog.py), which keeps them
+while the database refuses writes (a full disk) and writes them when it takes them again.
+The call's id is known at once, before its row is written.
 """
 
 from __future__ import annotations
@@ -44,13 +49,14 @@ class CallRecord:
     called_number: str = ""  # the dialed number (the DID): recording policy
     recording: Any = None  # recorder.service.LiveCall once the call entered a queue
     agent_answered_at: dt.datetime | None = None  # the last agent's answer (this session)
-    _answer_write: defer.Deferred[None] | None = field(default=None, init=False, repr=False)
+    _writes: set[defer.Deferred[Any]] = field(default_factory=set, init=False, repr=False)
     _talk_ms: int | None = field(default=None, init=False, repr=False)
 
     @classmethod
     async def open(cls, db: DBConnector, env: AGIEnvironment) -> CallRecord:
+        """The call's record, at once: its row is written behind (never awaited here)."""
         called = env.args[0] if env.args else env.dialed
-        call_id = await db.calls.start(
+        call_id, written = db.calls.open_row(
             uniqueid=env.uniqueid,
             linkedid=env.uniqueid,
             direction="inbound",
@@ -61,7 +67,17 @@ class CallRecord:
             channel=env.channel,
             trunk=env.channel.split("/", 1)[0],
         )
-        return cls(db, call_id, called_number=called)
+        record = cls(db, call_id, called_number=called)
+        record._track(written)
+        return record
+
+    def _track(self, d: defer.Deferred[Any]) -> None:
+        """A write the call does not wait for: a refusal that is not a database fault (a
+        bug) is logged with the call's id; close() waits for them all."""
+        d.addErrback(lambda f: log.failure("call {id}: a write failed", f, id=self.call_id))
+        if not d.called:
+            self._writes.add(d)
+            d.addBoth(lambda _: self._writes.discard(d))
 
     def watch_answer(self, qcall: QueuedCall) -> None:
         """The queue entry tells this record the moment an agent answers it."""
@@ -74,10 +90,7 @@ class CallRecord:
         self.agent_answered_at, self.agent_id = when, agent.id
         if queue_id is not None:
             self.queue_id = queue_id
-        d = self.db.calls.agent_answered(self.call_id, when, agent.id, queue_id)
-        self._answer_write = d.addErrback(
-            lambda f: log.failure("call {id}: the answer was not written", f, id=self.call_id)
-        )
+        self._track(self.db.calls.agent_answered(self.call_id, when, agent.id, queue_id))
 
     async def event(self, kind: str, data: dict[str, Any]) -> None:
         at = now()
@@ -87,7 +100,7 @@ class CallRecord:
             if self._talk_ms is None:
                 self._talk_ms = _ms(at - self.agent_answered_at)
             return
-        await self.db.calls.add_event(self.call_id, kind, at, data)
+        self._track(self.db.calls.add_event(self.call_id, kind, at, data))
 
     def caller_gone(self) -> None:
         """The caller hung up before the end of the flow (not after talking to an agent)."""
@@ -95,14 +108,14 @@ class CallRecord:
             self.disposition = "caller_hangup"
 
     async def close(self) -> None:
-        if self._answer_write is not None:
-            await self._answer_write
+        """The hangup event and the row's end, after everything else this call wrote; waits
+        until each is written or waits in the backlog for the database."""
         ended = now()
         talk_ms = self._talk_ms
         if talk_ms is None and self.agent_answered_at is not None:  # lost while talking
             talk_ms = _ms(ended - self.agent_answered_at)
         await self.event("hangup", {"disposition": self.disposition})
-        await self.db.calls.finish(
+        finished = self.db.calls.finish(
             self.call_id,
             ended,
             self.answered_at,
@@ -113,3 +126,5 @@ class CallRecord:
             agent_answered_at=self.agent_answered_at,
             talk_ms=talk_ms,
         )
+        self._track(finished)
+        await defer.DeferredList(list(self._writes))

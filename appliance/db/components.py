@@ -416,9 +416,38 @@ def _as_utc(value: Any) -> dt.datetime | None:
 
 
 class CallsComponent(_Component):
-    """The CDR (one row per call) and its time-ordered events."""
+    """The CDR (one row per call) and its time-ordered events.
 
-    def start(
+    Every write about a calls row goes through the connector's write backlog
+    (appliance/db/write_backlog.py): in order, and kept in memory while the database
+    refuses writes, so a call never waits on, nor is dropped by, its row. That is why a
+    row's id is allocated here, in process (the newest id in the table at start, then one
+    up per call): the call uses it at once, for its events, its recording and its
+    transfers, before the row is written. Rows are inserted only through this component.
+    """
+
+    def __init__(self, db: DBConnector) -> None:
+        super().__init__(db)
+        self._last_id: int | None = None  # the last id given out
+
+    def load_ids(self) -> defer.Deferred[None]:
+        """Read the newest id in the table: the ids given out from now on follow it."""
+
+        def thd(conn: Connection) -> int:
+            return int(conn.execute(sa.select(sa.func.max(model.calls.c.id))).scalar() or 0)
+
+        def loaded(newest: int) -> None:
+            self._last_id = max(newest, self._last_id or 0)
+
+        return self.db.run(thd).addCallback(loaded)
+
+    def _new_id(self) -> int:
+        if self._last_id is None:
+            raise RuntimeError("calls ids are not loaded: the database was not started")
+        self._last_id += 1
+        return self._last_id
+
+    def open_row(
         self,
         uniqueid: str,
         linkedid: str,
@@ -429,11 +458,15 @@ class CallsComponent(_Component):
         called_number: str = "",
         channel: str = "",
         trunk: str = "",
-    ) -> defer.Deferred[int]:
-        """Insert the call's row; caller ID is stored as given, cut to the column sizes.
-        A uniqueid the table has already (Asterisk's ids may repeat after a restart within a
-        second) is logged and the call gets its row all the same."""
+    ) -> tuple[int, defer.Deferred[int]]:
+        """The call's id, now, and the Deferred of its row's insert (fired once written, or
+        as soon as it waits for the database to take writes again); caller ID is stored as
+        given, cut to the column sizes. A uniqueid the table has already (Asterisk's ids may
+        repeat after a restart within a second) is logged and the call gets its row all the
+        same."""
+        call_id = self._new_id()
         values = {
+            "id": call_id,
             "uniqueid": uniqueid[:64],
             "linkedid": (linkedid or uniqueid)[:64],
             "direction": direction,
@@ -447,10 +480,22 @@ class CallsComponent(_Component):
         c = model.calls.c
 
         def thd(conn: Connection) -> int:
+            there = conn.execute(sa.select(c.uniqueid).where(c.id == call_id)).first()
+            if there is not None and there.uniqueid == values["uniqueid"]:
+                return call_id  # committed by an attempt whose answer was lost
             before = conn.execute(
                 sa.select(sa.func.count()).where(c.uniqueid == values["uniqueid"])
             ).scalar_one()
-            call_id = _insert(conn, model.calls, f"call {uniqueid!r}", **values)
+            # no savepoint (_insert's): SQLITE_FULL rolls the whole transaction back, and
+            # the savepoint's release would then hide the reason behind "no such savepoint"
+            conn.execute(model.calls.insert().values(**values))
+            if conn.dialect.name == "postgresql":  # the serial follows the ids given here
+                conn.execute(
+                    sa.text(
+                        "SELECT setval(pg_get_serial_sequence('calls', 'id'), "
+                        "GREATEST((SELECT max(id) FROM calls), 1))"
+                    )
+                )
             if before:
                 log.warn(
                     "call {id}: the switch's uniqueid {uid!r} is on {n} earlier calls rows "
@@ -461,7 +506,42 @@ class CallsComponent(_Component):
                 )
             return call_id
 
-        return self.db.run(thd)
+        d = self.db.backlog.submit(f"call {call_id}: its row", call_id, thd, row=values)
+        return call_id, d.addCallback(lambda _: call_id)
+
+    def start(
+        self,
+        uniqueid: str,
+        linkedid: str,
+        direction: str,
+        started_at: dt.datetime,
+        caller_number: str = "",
+        caller_name: str = "",
+        called_number: str = "",
+        channel: str = "",
+        trunk: str = "",
+    ) -> defer.Deferred[int]:
+        """``open_row``, for a caller that waits for the row (written, or waiting for the
+        database to take writes again)."""
+        try:
+            _, d = self.open_row(
+                uniqueid,
+                linkedid,
+                direction,
+                started_at,
+                caller_number,
+                caller_name,
+                called_number,
+                channel,
+                trunk,
+            )
+        except RuntimeError as exc:
+            return defer.fail(exc)
+        return d
+
+    def written(self) -> defer.Deferred[None]:
+        """Fires once every calls write asked for so far is written."""
+        return self.db.backlog.drained()
 
     def add_event(
         self, call_id: int, kind: str, at: dt.datetime, data: dict[str, Any] | None = None
@@ -473,7 +553,7 @@ class CallsComponent(_Component):
                 model.call_events.insert().values(call_id=call_id, kind=kind[:32], at=at, data=text)
             )
 
-        return self.db.run(thd)
+        return self.db.backlog.submit(f"call {call_id}: event {kind[:32]!r}", call_id, thd)
 
     def finish(
         self,
@@ -509,7 +589,7 @@ class CallsComponent(_Component):
                 values["agent_id"] = agent_id
             conn.execute(model.calls.update().where(model.calls.c.id == call_id).values(**values))
 
-        return self.db.run(thd)
+        return self.db.backlog.submit(f"call {call_id}: its end", call_id, thd)
 
     def agent_answered(
         self, call_id: int, at: dt.datetime, agent_id: int, queue_id: int | None
@@ -530,7 +610,7 @@ class CallsComponent(_Component):
                 )
             )
 
-        return self.db.run(thd)
+        return self.db.backlog.submit(f"call {call_id}: the agent's answer", call_id, thd)
 
     def set_hangup_cause(
         self, uniqueid: str, cause: int, channel: str | None = None
@@ -550,12 +630,17 @@ class CallsComponent(_Component):
             conn.execute(model.calls.update().where(c.id == row.id).values(hangup_cause=cause))
             return int(row.id)
 
-        return self.db.run(thd)
+        # in the backlog: after the insert of a row still waiting there
+        return self.db.backlog.submit(f"hangup cause of {uniqueid[:64]!r}", 0, thd)
 
     def find(self, uniqueid: str) -> defer.Deferred[int | None]:
         """The call whose first channel has this Uniqueid (a transferred caller's session
-        continues the same call); of rows sharing a repeated uniqueid, the newest."""
+        continues the same call); of rows sharing a repeated uniqueid, the newest (a row
+        still waiting in the backlog is newer than any written)."""
         c = model.calls.c
+        waiting = [i for i, r in self.db.backlog.rows.items() if r["uniqueid"] == uniqueid[:64]]
+        if waiting:
+            return defer.succeed(max(waiting))
 
         def thd(conn: Connection) -> int | None:
             row = conn.execute(
@@ -610,6 +695,10 @@ class CallsComponent(_Component):
         return self.db.run(thd)
 
     def get(self, call_id: int) -> defer.Deferred[dict[str, Any] | None]:
+        """The row; one still waiting in the backlog as it will be inserted."""
+        if call_id in self.db.backlog.rows:
+            return defer.succeed(dict(self.db.backlog.rows[call_id]))
+
         def thd(conn: Connection) -> dict[str, Any] | None:
             row = conn.execute(
                 model.calls.select().where(model.calls.c.id == call_id)

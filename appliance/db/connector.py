@@ -11,15 +11,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from twisted.application import service
 from twisted.internet import defer, threads
 from twisted.internet.interfaces import IReactorFromThreads, IReactorThreads
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
+from appliance import health
 from appliance.db import engine as engine_mod
 from appliance.db import migrate
+from appliance.db.write_backlog import WriteBacklog, database_fault
 
 if TYPE_CHECKING:
     from appliance.db.acd_store import ACDStore
@@ -72,10 +76,14 @@ class DBConnector(service.Service):
         upgrade_command: str = "ccbox db upgrade",
         engine: Engine | None = None,
         inline: bool = False,
+        health_registry: health.HealthRegistry | None = None,
     ) -> None:
         """``inline=True`` runs work at once in the caller's thread and returns fired
-        Deferreds: for the CLI, which has no reactor running, and for quick unit tests."""
+        Deferreds: for the CLI, which has no reactor running, and for quick unit tests.
+        ``health_registry``: where the part ``db`` says what the database last did (by
+        default the parent's ``health``, the appliance master's)."""
         self.reactor = reactor
+        self.health = health_registry
         self.url = url
         self.upgrade_command = upgrade_command
         self.engine = engine or engine_mod.create_engine(url)
@@ -85,6 +93,10 @@ class DBConnector(service.Service):
         self._in_flight: set[defer.Deferred[None]] = set()
         self._accepting = False
         self.inline = inline
+        self.fault: str | None = None  # why the last failed operation failed, until a write works
+        _watch_writes(self.engine)
+        # The calls rows' writes: in order, and kept while the database refuses them.
+        self.backlog = WriteBacklog(self.run, _clock(reactor), self._report)
 
         from appliance.db import (
             acd_store,
@@ -126,19 +138,30 @@ class DBConnector(service.Service):
 
     def startService(self) -> defer.Deferred[None]:
         super().startService()
+        if self.health is None:
+            self.health = getattr(self.parent, "health", None)
         if not self.inline:
             self.pool.start()
         self._accepting = True
         return defer.ensureDeferred(self._check_schema())
 
     async def _check_schema(self) -> None:
-        state = await self._run(lambda: migrate.schema_state(self.engine))
+        state: migrate.SchemaState = await self._run(lambda: migrate.schema_state(self.engine))
         if not state.up_to_date:
             raise DatabaseNotMigrated(state.current, state.head, self.upgrade_command)
+        await self.calls.load_ids()
         log.debug("database ready at schema revision {rev}", rev=state.head)
 
     def stopService(self) -> defer.Deferred[None]:
         super().stopService()
+        # the calls writes still queued first, while the database takes them
+        stopped: defer.Deferred[None] = defer.Deferred()
+        self.backlog.stop().addCallback(self._stop_work).chainDeferred(stopped)
+        return stopped
+
+    def _stop_work(self, lost: int) -> defer.Deferred[None]:
+        if lost:
+            log.error("{n} calls writes the database refused are lost at stop", n=lost)
         self._accepting = False
         pending = list(self._in_flight)
         if pending:
@@ -154,15 +177,24 @@ class DBConnector(service.Service):
 
     # ---- running work ---------------------------------------------------------------------
 
-    def _run(self, fn: Callable[[], T]) -> defer.Deferred[T]:
+    def _run(
+        self,
+        fn: Callable[[], Any],
+        settle: Callable[[defer.Deferred[Any]], defer.Deferred[T]] | None = None,
+    ) -> defer.Deferred[T]:
+        """``fn`` in the pool; ``settle`` adds its callbacks first (before stopService
+        hears that the work is done and may resume whoever waits on it)."""
         if not self._accepting:
             return defer.fail(DatabaseStopped("the database is stopping; no new work accepted"))
         if self.inline:
-            return defer.maybeDeferred(fn)
+            d0 = defer.maybeDeferred(fn)
+            return settle(d0) if settle is not None else d0
         # A separate signal for stopService, so waiting on it never touches the caller's chain.
         finished: defer.Deferred[None] = defer.Deferred()
         self._in_flight.add(finished)
         d = threads.deferToThreadPool(cast(IReactorFromThreads, self.reactor), self.pool, fn)
+        if settle is not None:
+            d = settle(d)
 
         def done(result: T) -> T:
             self._in_flight.discard(finished)
@@ -173,10 +205,71 @@ class DBConnector(service.Service):
         return d
 
     def run(self, thd: Callable[[Connection], T]) -> defer.Deferred[T]:
-        """Run ``thd(conn)`` in one transaction in the pool: commit on return, else roll back."""
+        """Run ``thd(conn)`` in one transaction in the pool: commit on return, else roll back.
+        A fault (a full disk, a lost server) is reported to the health registry, and a
+        committed write after it clears it (a read succeeding proves nothing: a full disk
+        still reads)."""
 
-        def in_thread() -> T:
+        def in_thread() -> tuple[T, bool]:
             with self.engine.begin() as conn:
-                return thd(conn)
+                conn.info.pop(WROTE, None)
+                result = thd(conn)
+                wrote = bool(conn.info.pop(WROTE, False))
+            return result, wrote
 
-        return self._run(in_thread)
+        def done(outcome: tuple[T, bool]) -> T:
+            result, wrote = outcome
+            if wrote and self.fault is not None:
+                log.info("the database takes writes again (after: {why})", why=self.fault)
+                self.fault = None
+                self._report()
+            return result
+
+        def failed(failure: Failure) -> Failure:
+            reason = database_fault(failure.value)
+            if reason is not None and reason != self.fault:
+                self.fault = reason
+                self._report()
+            return failure
+
+        return self._run(in_thread, lambda d: d.addCallbacks(done, failed))
+
+    # ---- health ---------------------------------------------------------------------------
+
+    def _report(self) -> None:
+        """The part ``db``: what the last operation saw, and the calls writes waiting."""
+        if self.health is None or not self.running:
+            return
+        waiting, lost = self.backlog.waiting, self.backlog.lost
+        why = self.fault or self.backlog.fault
+        if why is None and not lost:
+            self.health.report(self.name, health.OK)
+            return
+        detail = f"writes failing: {why}" if self.fault else f"recovering from: {why}"
+        if waiting or self.backlog.fault:
+            detail += f"; {waiting} calls writes waiting"
+        if lost:
+            detail += f"; {lost} lost (the backlog was full)"
+        self.health.report(self.name, health.DEGRADED, detail)
+
+
+WROTE = "ccbox_wrote"  # in a connection's info: the transaction changed something
+
+
+def _watch_writes(engine: Engine) -> None:
+    """Mark a connection that ran anything but a read, so that only a committed write
+    clears a fault."""
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _mark(conn: Connection, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip()[:6].upper() not in ("SELECT", "PRAGMA"):
+            conn.info[WROTE] = True
+
+
+def _clock(reactor: Any) -> Any:
+    """The clock the backlog retries on (the CLI's inline connector has no reactor)."""
+    if reactor is not None:
+        return reactor
+    from twisted.internet import reactor as global_reactor
+
+    return global_reactor
