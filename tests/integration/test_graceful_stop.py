@@ -125,7 +125,15 @@ class SigtermUnderLoadTests(unittest.TestCase):
 
         stopped = first.signal(signal.SIGTERM)
         await wait_for(lambda: "no new calls" in first.output(), "the stop begins", 10)
-        # A call arriving now finds no FastAGI: Asterisk's AGI() fails (the fallback).
+        # A call arriving now finds no FastAGI: Asterisk's AGI() fails, the fallback plays.
+        fallback: list[str] = []
+
+        def heard(headers: Headers) -> None:
+            h = dict(headers)
+            if h.get("Event") == "Newexten" and h.get("Application") == "Playback":
+                fallback.append(h["AppData"])
+
+        sim.switch.subscribe(heard)
         refused = await run_call(
             reactor,
             TCP4ClientEndpoint(reactor, "127.0.0.1", config.fastagi.port, timeout=2),
@@ -133,7 +141,9 @@ class SigtermUnderLoadTests(unittest.TestCase):
             "inbound",
             sim.switch,
         )
+        sim.switch.unsubscribe(heard)
         self.assertIsNone(refused)
+        self.assertEqual(fallback, ["ss-noservice"])
         self.assertEqual(await stopped, 0)
         log = first.output()
         self.assertNotIn("Traceback", log)

@@ -73,7 +73,11 @@ async def run_call(
     except Exception as exc:
         log.warn("FastAGI connect failed: {err}", err=exc)
         call.channel.agi = None
-        switch.hangup(call.channel, 16)
+        # res_agi: AGI() returns FAILURE and the dialplan goes on after it (the generated
+        # one plays its "no service" fallback, then hangs up)
+        switch.agi_ended(call.channel, "FAILURE")
+        if call.channel.alive:  # a dialplan with nothing after AGI() would have ended
+            switch.hangup(call.channel, 16)
         return None
     return await call.finished
 
