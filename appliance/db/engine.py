@@ -7,13 +7,24 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
+# WAL with synchronous=FULL syncs the WAL at every commit: a commit that returned is on
+# the disk, a power cut loses none. NORMAL syncs only at checkpoints and can lose the
+# last commits (the database stays consistent): a calls row the caller was served with,
+# gone. The cost is measured by `make bench` (bench_db_sync: FULL against NORMAL).
+SQLITE_SYNCHRONOUS = "FULL"
 
-def create_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout.
+
+def create_engine(
+    url: str, *, sqlite_synchronous: str = SQLITE_SYNCHRONOUS, **kwargs: Any
+) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys, a busy timeout and
+    ``sqlite_synchronous`` (FULL: see SQLITE_SYNCHRONOUS; the bench compares NORMAL).
 
     WAL lets the web UI read while the call path writes; foreign keys are off by default in
     SQLite and the schema relies on them (cascades, SET NULL).
     """
+    if sqlite_synchronous not in ("FULL", "NORMAL", "EXTRA"):
+        raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, not {sqlite_synchronous!r}")
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)
@@ -23,7 +34,7 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
             cur.close()
 
         return engine
