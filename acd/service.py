@@ -266,6 +266,7 @@ class ACD(service.Service):
         # became of the ring (``_resume_callbacks``): dialing them again would call the
         # customer twice.
         self._held: dict[int, QueuedCall] = {}
+        self._hold_timers: dict[int, Any] = {}  # callback id -> back in line without a resync
         # Their legs the switch still had: channel Uniqueid -> callback; and the legs whose
         # customer answered (the agent's Dial into ccbox-outbound: DialEnd ANSWER).
         self._resumed: dict[str, QueuedCall] = {}
@@ -406,6 +407,9 @@ class ACD(service.Service):
         for agent in self.agents.values():
             if agent.wrapup_timer is not None and agent.wrapup_timer.active():
                 agent.wrapup_timer.cancel()
+        for timer in self._hold_timers.values():
+            if timer.active():
+                timer.cancel()
         return defer.DeferredList(list(self._writes)).addCallback(lambda _: None)
 
     # ---- invariants -----------------------------------------------------------------------
@@ -463,11 +467,10 @@ class ACD(service.Service):
             if call.agent is agent:
                 call.agent = None
             held = call.callback_id is not None and (
-                self._held.pop(call.callback_id, None) is call or call in self._resumed.values()
+                self._held.get(call.callback_id) is call or call in self._resumed.values()
             )
             if held and not call.done and call.answered_at is None:
-                for uniqueid in [u for u, c in self._resumed.items() if c is call]:
-                    del self._resumed[uniqueid]
+                self._let_go(call)
                 self._requeue(call)  # a held callback's ring was not real: back in line
         for uniqueid, other in list(self._reattached.items()):
             if other is agent:
@@ -780,9 +783,8 @@ class ACD(service.Service):
         agent = self.by_device.get(device)
         if agent is None or agent not in call.ringing:
             return None
-        if self._resumed and call.callback_id is not None:
-            for uniqueid in [u for u, c in self._resumed.items() if c is call]:
-                del self._resumed[uniqueid]  # its session runs it from here
+        if call.callback_id is not None and (self._held or self._resumed):
+            self._let_go(call)  # its session runs it from here
         now = self.reactor.seconds()
         call.answered_at, call.agent = now, agent
         self._leave_queue(call)
@@ -981,7 +983,7 @@ class ACD(service.Service):
         call.ringing = (agent,)
         self._held[row.id] = call
         limit = self.queues[row.queue_id].ring_timeout_s
-        call.timer = self.reactor.callLater(limit, self._unhold, call)
+        self._hold_timers[row.id] = self.reactor.callLater(limit, self._unhold, call)
         log.info(
             "callback {id}: agent {a}'s phone was being rung for it: left to ring",
             id=row.id,
@@ -989,8 +991,9 @@ class ACD(service.Service):
         )
 
     def _unhold(self, call: QueuedCall) -> None:
-        call.timer = None
-        if call.callback_id is None or self._held.pop(call.callback_id, None) is None:
+        assert call.callback_id is not None
+        self._hold_timers.pop(call.callback_id, None)
+        if self._held.pop(call.callback_id, None) is None:
             return
         if not call.done and call.answered_at is None and call.ringing:
             log.warn(
@@ -998,6 +1001,16 @@ class ACD(service.Service):
                 id=call.callback_id,
             )
             self._held_back_in_line(call, missed=False)
+
+    def _let_go(self, call: QueuedCall) -> None:
+        """A held or resumed callback its session took over (or a release freed)."""
+        assert call.callback_id is not None
+        self._held.pop(call.callback_id, None)
+        timer = self._hold_timers.pop(call.callback_id, None)
+        if timer is not None and timer.active():
+            timer.cancel()
+        for uniqueid in [u for u, c in self._resumed.items() if c is call]:
+            del self._resumed[uniqueid]
 
     def _held_back_in_line(self, call: QueuedCall, missed: bool) -> None:
         assert call.callback_id is not None
@@ -1014,9 +1027,10 @@ class ACD(service.Service):
         held, self._held = self._held, {}
         now = self.reactor.seconds()
         for call in held.values():
-            if call.timer is not None and call.timer.active():
-                call.timer.cancel()
-            call.timer = None
+            assert call.callback_id is not None
+            timer = self._hold_timers.pop(call.callback_id, None)
+            if timer is not None and timer.active():
+                timer.cancel()
             if call.done or call.answered_at is not None or len(call.ringing) != 1:
                 continue  # its session came first
             agent = call.ringing[0]

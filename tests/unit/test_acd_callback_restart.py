@@ -232,3 +232,25 @@ def test_a_wrap_up_goes_on_for_what_is_left_of_it(db: DBConnector) -> None:
     assert again.agents[ids["1003"]].state == st.WRAP_UP
     clock.advance(0.1)
     assert again.agents[ids["1003"]].state == st.AVAILABLE
+
+
+def test_a_session_that_came_before_the_resync_keeps_the_call_it_took(
+    db: DBConnector,
+) -> None:
+    """1001 answered the old ring before ccboxd logged in to AMI: its session ran here and
+    did not reach the customer; the resync after it changes nothing (the retry stays)."""
+    _ids, cb = killed_while_ringing(db)
+    switch = PhoneLegs()
+    acd, clock = restart(db, switch)
+    acd.callback_retry_s = 60
+    call = acd.callback(cb)
+    assert call is not None
+    acd.answered(call, "PJSIP/1001")
+    acd.callback_finished(call, reached=False)
+    acd.reattach([])  # the late resync: no leg of PJSIP/1001 any more
+    assert switch.originated == []
+    assert callback_row(db, cb).attempts == 1
+    clock.advance(RING_S)  # the hold's timer is gone with the hold
+    assert switch.originated == []
+    clock.advance(60 - RING_S)  # the retry
+    assert [o[:3] for o in switch.originated] == [("PJSIP/1001", "ccbox-callback", str(cb))]
