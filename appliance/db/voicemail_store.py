@@ -165,9 +165,19 @@ class VoicemailStore(_Component):
         v = model.voicemails
 
         def thd(conn: Connection) -> VoicemailRow:
+            link = call_id
+            if (
+                link is not None
+                and not conn.execute(
+                    sa.select(model.calls.c.id).where(model.calls.c.id == link)
+                ).first()
+            ):
+                # The call's row still waits in the write backlog (a slow or failing
+                # database): the message is kept, without the link a missing row refuses.
+                link = None
             values = dict(
                 mailbox=mailbox,
-                call_id=call_id,
+                call_id=link,
                 caller_number=caller_number[:80],
                 caller_name=caller_name[:256],
                 received_at=received_at or utcnow(),
