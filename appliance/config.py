@@ -98,7 +98,7 @@ class ShutdownConfig:
     dialplan's hand-off (drivers/asterisk/confgen.py): ``handoff`` says what it is and
     ``handoff_to`` names the sound, the mailbox or the extension."""
 
-    grace_s: int = 20  # below systemd's TimeoutStopSec=30 (systemd/ccboxd.service)
+    grace_s: int = 20  # well below systemd's TimeoutStopSec=40 (systemd/ccboxd.service)
     handoff: str = "message"
     handoff_to: str = "ccbox-handoff"
 
@@ -310,7 +310,7 @@ SCHEMA: dict[str, dict[str, tuple[_Checker, str | None]]] = {
     },
     "shutdown": {
         # at most 22: grace + 2 s for bridged calls + up to 5 s for the routes to write their
-        # calls down must end before systemd's TimeoutStopSec=30 kills the stop
+        # calls down must end before systemd's TimeoutStopSec=40 kills the stop
         "grace_s": (_int_range(0, 22), "20"),
         "handoff": (_choice(HANDOFF_KINDS), "message"),
         "handoff_to": (_handoff_to, "ccbox-handoff"),

@@ -3,7 +3,7 @@
 ``SwitchSimulator`` is what ``ccbox simulator --serve`` and the demo run beside ccboxd: a
 ``Switch`` (the state), the manager server on ``ami_port``, and optionally Poisson traffic
 into ccboxd's FastAGI port. Channels that the dialplan would hand to FastAGI (Originate into
-``ccbox-outbound-connect``, Redirect into ``ccbox-inbound``) connect there too.
+``ccbox-callback``, Redirect into ``ccbox-transfer-queue``) connect there too.
 """
 
 from __future__ import annotations

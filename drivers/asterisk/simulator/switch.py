@@ -159,7 +159,7 @@ class Switch:
         self._pinned: weakref.WeakSet[Callable[..., None]] = weakref.WeakSet()
         self._device_states: dict[str, str] = {}  # device -> the state last announced
         # Set by whoever runs the FastAGI side: starts a session for a channel that enters
-        # a context running AGI (Originate into ccbox-outbound-connect, Redirect, ...).
+        # a context running AGI (Originate into ccbox-callback, Redirect, ...).
         self.agi_starter: Callable[[SimChannel, str, str], None] | None = None
 
     # ---- events ---------------------------------------------------------------------------
