@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from twisted.internet import defer, interfaces
+from twisted.logger import Logger
 from twisted.protocols.basic import LineOnlyReceiver
 from zope.interface import implementer  # type: ignore[import-untyped]
 
@@ -60,6 +61,7 @@ from recorder import g711
 
 LAWS = {"ulaw": g711.ulaw_encode, "alaw": g711.alaw_encode}
 SILENCE = {"ulaw": b"\xff", "alaw": b"\xd5"}  # G.711 zero
+log = Logger(namespace="ccbox.simulator")
 
 DEAD = "511 Command Not Permitted on a dead channel or intercept routine"
 ALIVE_AFTER_HANGUP = (
@@ -762,8 +764,9 @@ class SimulatedCall(LineOnlyReceiver):
         speak = self.script.message_s
         if speak is not None and timeout > 0:
             speak = min(speak, timeout)
-        if speak is not None and args[1] == "wav":
-            _write_message(args[0], speak)
+        if speak is not None and args[1] == "wav" and not _write_message(args[0], speak):
+            self._send("200 result=-1 (writefile)")
+            return
         if self._digits and self._digits[0] in escape and speak is not None:
             self._later(speak, f"200 result={ord(self._press())} (dtmf) endpos={int(speak * 8000)}")
         elif speak is not None:
@@ -1170,24 +1173,38 @@ class _MixMonitor:
                 if which == leg:
                     a, b = int(start * 8000), min(frames, int(end * 8000))
                     data[a:b] = SILENCE[law] * max(0, b - a)
-            target.write_bytes(bytes(data))
+            try:
+                target.write_bytes(bytes(data))
+            except OSError as exc:  # a full disk: Asterisk's audiohook writes what fits, goes on
+                log.warn("Simulator: MixMonitor could not write {path}: {why}", path=path, why=exc)
 
 
-def _write_message(path: str, seconds: float) -> None:
+def _write_message(path: str, seconds: float) -> bool:
     """What Asterisk's RECORD FILE leaves on disk: ``<path>.wav``, 8 kHz 16-bit mono (here a
     quiet 440 Hz tone for the caller's voice). Only absolute paths into existing folders,
-    as Asterisk needs."""
+    as Asterisk needs. False when the file cannot be created (res_agi.c answers
+    ``(writefile)``); a write that fails later (a full disk) leaves what fitted, as
+    ast_writestream's unchecked failures do, and the recording goes on."""
     target = Path(f"{path}.wav")
     if not target.is_absolute() or not target.parent.is_dir():
-        return
+        return True
     frames = int(min(seconds, 600) * 8000)
     tone = array("h", (int(3000 * math.sin(2 * math.pi * 440 * i / 8000)) for i in range(80)))
     samples = (tone * (frames // 80 + 1))[:frames]
-    with wave.open(str(target), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes(samples.tobytes())
+    try:
+        out = target.open("wb")
+    except OSError as exc:
+        log.warn("Simulator: RECORD FILE cannot create {path}: {why}", path=target, why=exc)
+        return False
+    try:
+        with out, wave.open(out, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            w.writeframes(samples.tobytes())
+    except OSError as exc:
+        log.warn("Simulator: RECORD FILE could not write {path}: {why}", path=target, why=exc)
+    return True
 
 
 def _worst(statuses: list[str]) -> str:
