@@ -57,9 +57,9 @@ bench: deps
 
 # The fuzz properties of tests/fuzz (AMI and FastAGI parsers, the flow validator, prompt
 # uploads) with FUZZ_EXAMPLES random inputs each instead of `make test`'s few hundred fixed
-# ones; prints executions per second and writes them to build/fuzz.json. A failure found is
-# kept in .hypothesis/ and replayed first by the next run.
-FUZZ_EXAMPLES ?= 20000
+# ones (about 15 minutes); prints executions per second and writes them to build/fuzz.json.
+# A failure found is kept in .hypothesis/ and replayed first by the next run.
+FUZZ_EXAMPLES ?= 10000
 fuzz: deps
 	CCBOX_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CCBOX_FUZZ_REPORT=build/fuzz.json \
 		$(BIN)/pytest -q -p no:cacheprovider tests/fuzz
