@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 log = Logger(namespace="ccbox.db")
 
 FIRST_RETRY_S = 0.5
-MAX_RETRY_S = 30.0
+MAX_RETRY_S = 10.0  # a write tried every 10 s at most costs nothing; recovery is seen soon
 LIMIT = 20_000  # about 30 MB of waiting writes; at ten writes a call and a call a second, 30 min
 
 
