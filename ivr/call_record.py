@@ -49,7 +49,6 @@ class CallRecord:
     called_number: str = ""  # the dialed number (the DID): recording policy
     recording: Any = None  # recorder.service.LiveCall once the call entered a queue
     agent_answered_at: dt.datetime | None = None  # the last agent's answer (this session)
-    _writes: set[defer.Deferred[Any]] = field(default_factory=set, init=False, repr=False)
     _talk_ms: int | None = field(default=None, init=False, repr=False)
 
     @classmethod
@@ -73,11 +72,8 @@ class CallRecord:
 
     def _track(self, d: defer.Deferred[Any]) -> None:
         """A write the call does not wait for: a refusal that is not a database fault (a
-        bug) is logged with the call's id; close() waits for them all."""
+        bug) is logged with the call's id."""
         d.addErrback(lambda f: log.failure("call {id}: a write failed", f, id=self.call_id))
-        if not d.called:
-            self._writes.add(d)
-            d.addBoth(lambda _: self._writes.discard(d))
 
     def watch_answer(self, qcall: QueuedCall) -> None:
         """The queue entry tells this record the moment an agent answers it."""
@@ -108,8 +104,10 @@ class CallRecord:
             self.disposition = "caller_hangup"
 
     async def close(self) -> None:
-        """The hangup event and the row's end, after everything else this call wrote; waits
-        until each is written or waits in the backlog for the database."""
+        """The hangup event and the row's end, after everything else this call wrote. Not
+        waited for: on a slow database the session (a socket, a FastAGI slot) would stay
+        open until its writes are through; the backlog writes them in order, and a stopping
+        connector writes what is queued before it stops."""
         ended = now()
         talk_ms = self._talk_ms
         if talk_ms is None and self.agent_answered_at is not None:  # lost while talking
@@ -127,4 +125,3 @@ class CallRecord:
             talk_ms=talk_ms,
         )
         self._track(finished)
-        await defer.DeferredList(list(self._writes))
