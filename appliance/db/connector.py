@@ -243,7 +243,11 @@ class DBConnector(service.Service):
         waiting, lost = self.backlog.waiting, self.backlog.lost
         why = self.fault or self.backlog.fault
         if why is None and not lost:
-            self.health.report(self.name, health.OK)
+            if self.backlog.slow:
+                detail = f"writes slow: {waiting} calls writes waiting"
+                self.health.report(self.name, health.DEGRADED, detail)
+            else:
+                self.health.report(self.name, health.OK)
             return
         detail = f"writes failing: {why}" if self.fault else f"recovering from: {why}"
         if waiting or self.backlog.fault:

@@ -36,6 +36,7 @@ log = Logger(namespace="ccbox.db")
 
 FIRST_RETRY_S = 0.5
 MAX_RETRY_S = 10.0  # a write tried every 10 s at most costs nothing; recovery is seen soon
+SLOW_WAITING = 500  # this many waiting without a fault: the database is too slow for the calls
 LIMIT = 20_000  # about 30 MB of waiting writes; at ten writes a call and a call a second, 30 min
 
 
@@ -101,6 +102,11 @@ class WriteBacklog:
     def waiting(self) -> int:
         return len(self._queue)
 
+    @property
+    def slow(self) -> bool:
+        """So many writes wait while none is refused: the database cannot keep up."""
+        return len(self._queue) >= SLOW_WAITING
+
     def submit(
         self,
         what: str,
@@ -129,6 +135,9 @@ class WriteBacklog:
         self._queue.append(write)
         if self.fault is not None:
             write.accepted.callback(None)  # parked: written in order after the fault
+            self._changed()
+        elif len(self._queue) == SLOW_WAITING:
+            log.warn("the database is slow: {n} calls writes wait", n=SLOW_WAITING)
             self._changed()
         self._next()
         return write.accepted
@@ -188,6 +197,9 @@ class WriteBacklog:
             write.accepted.callback(result)
         if self.fault is not None and not self._queue:
             log.info("the database takes writes again: every waiting calls write is written")
+        if len(self._queue) == SLOW_WAITING - 1 and self.fault is None:
+            log.info("the database keeps up again")
+            self._changed()
         self._settle()
         self._next()
 

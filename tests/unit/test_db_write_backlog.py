@@ -20,7 +20,7 @@ from appliance.cli import resolved
 from appliance.db import migrate, model
 from appliance.db.connector import DBConnector
 from appliance.db.engine import create_engine
-from appliance.db.write_backlog import FIRST_RETRY_S, MAX_RETRY_S, database_fault
+from appliance.db.write_backlog import FIRST_RETRY_S, MAX_RETRY_S, SLOW_WAITING, database_fault
 from drivers.asterisk.agi.codec import AGIEnvironment
 from ivr.call_record import CallRecord
 from tests.support.full_sqlite import PageLimit
@@ -274,3 +274,25 @@ def test_a_stop_while_writes_are_refused_ends_at_once_and_counts_them(tmp_path: 
     assert resolved(lost) == 2
     assert not b.clock.getDelayedCalls()
     resolved(b.db.stopService())
+
+
+def test_a_database_too_slow_for_the_calls_is_degraded_until_it_catches_up(box: Box) -> None:
+    """No write refused, but SLOW_WAITING of them queued behind one that takes long."""
+    _started(box)
+    in_pool: list[defer.Deferred[Any]] = []
+
+    def stuck(thd: Any) -> defer.Deferred[Any]:
+        d: defer.Deferred[Any] = defer.Deferred()
+        in_pool.append(d)
+        return d
+
+    monkeypatch_run = box.db.backlog._run
+    box.db.backlog._run = stuck
+    for i in range(SLOW_WAITING):
+        box.db.calls.add_event(1, "ivr_step", T0, {"i": i})
+    assert box.part() == (health.DEGRADED, f"writes slow: {SLOW_WAITING} calls writes waiting")
+    while in_pool:
+        in_pool.pop().callback(None)  # each write done: the next one goes to the pool
+    assert box.db.backlog.waiting == 0
+    assert box.part() == (health.OK, "")
+    box.db.backlog._run = monkeypatch_run
