@@ -96,7 +96,7 @@ class DBConnector(service.Service):
         self.fault: str | None = None  # why the last failed operation failed, until a write works
         _watch_writes(self.engine)
         # The calls rows' writes: in order, and kept while the database refuses them.
-        self.backlog = WriteBacklog(self.run, _clock(reactor), self._report)
+        self.backlog = WriteBacklog(self.run, reactor, self._report)
 
         from appliance.db import (
             acd_store,
@@ -268,12 +268,3 @@ def _watch_writes(engine: Engine) -> None:
     def _mark(conn: Connection, _cursor: Any, statement: str, *_: Any) -> None:
         if statement.lstrip()[:6].upper() not in ("SELECT", "PRAGMA"):
             conn.info[WROTE] = True
-
-
-def _clock(reactor: Any) -> Any:
-    """The clock the backlog retries on (the CLI's inline connector has no reactor)."""
-    if reactor is not None:
-        return reactor
-    from twisted.internet import reactor as global_reactor
-
-    return global_reactor

@@ -82,7 +82,7 @@ class WriteBacklog:
         """``run``: the connector's run (one transaction in the pool); ``changed`` is
         called whenever the fault, the count waiting or the count lost changes."""
         self._run = run
-        self.clock = clock  # IReactorTime: the retries' clock
+        self.clock = clock  # IReactorTime: the retries' clock (None: the global reactor)
         self._changed = changed
         self.limit = limit
         self.first_retry_s, self.max_retry_s = first_retry_s, max_retry_s
@@ -230,9 +230,18 @@ class WriteBacklog:
         if self._stopping:
             self._give_up()
             return
-        self._retry = self.clock.callLater(self._delay, self._retry_now)
+        self._retry = self._clock().callLater(self._delay, self._retry_now)
         self._delay = min(self._delay * 2, self.max_retry_s)
         self._changed()
+
+    def _clock(self) -> Any:
+        """The CLI's inline connector has no reactor: the global one, taken only when a
+        retry is due (importing it earlier would install it before the program chose)."""
+        if self.clock is None:
+            from twisted.internet import reactor
+
+            return reactor
+        return self.clock
 
     def _retry_now(self) -> None:
         self._retry = None
