@@ -59,10 +59,22 @@ bench: deps
 # uploads) with FUZZ_EXAMPLES random inputs each instead of `make test`'s few hundred fixed
 # ones (about 15 minutes); prints executions per second and writes them to build/fuzz.json.
 # A failure found is kept in .hypothesis/ and replayed first by the next run.
+# Then the raw-bytes parsers under atheris (coverage-guided, libFuzzer) for FUZZ_SECONDS
+# each (tests/fuzz/atheris_targets.py); a crash stops it and leaves build/crash-<sha1>.
 FUZZ_EXAMPLES ?= 10000
+FUZZ_SECONDS ?= 60
+ATHERIS := atheris==3.0.0
 fuzz: deps
 	CCBOX_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CCBOX_FUZZ_REPORT=build/fuzz.json \
 		$(BIN)/pytest -q -p no:cacheprovider tests/fuzz
+	$(BIN)/pip install -q $(ATHERIS)
+	@set -e; for t in ami agi flow upload; do \
+		$(BIN)/python -m tests.fuzz.atheris_targets $$t -max_total_time=$(FUZZ_SECONDS) \
+			-print_final_stats=1 -artifact_prefix=build/ 2>build/fuzz-$$t.log \
+			|| { tail -40 build/fuzz-$$t.log; exit 1; }; \
+		echo "atheris $$t: $$(sed -n 's/^stat::average_exec_per_sec: *//p' build/fuzz-$$t.log)" \
+			"executions/s over $(FUZZ_SECONDS) s"; \
+	done
 
 # A busy center's day (60 agents, 2,400 calls an hour: IVR, queues, transfers, callbacks,
 # pauses, hang-ups everywhere) through the real ccboxd on a clock SOAK_SPEED times the
