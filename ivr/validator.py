@@ -327,7 +327,8 @@ class _Checker:
         tz = node.props.get("timezone", "UTC")
         try:
             zoneinfo.ZoneInfo(str(tz))
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too
+            # long for a file name (atheris found it: a 500 on publish instead of a problem)
             self.add(node.id, N_("unknown time zone {tz}"), tz=tz)
         hours = node.props.get("open", [])
         if not isinstance(hours, list) or len(hours) > 50:

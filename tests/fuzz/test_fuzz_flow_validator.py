@@ -134,3 +134,12 @@ def test_a_list_or_object_where_a_name_belongs_is_a_problem_not_a_crash() -> Non
     problems = [str(p) for p in validate(doc, CATALOG)]
     assert any("the queue [] does not exist" in p for p in problems)
     assert any("the mailbox {'801': 1} does not exist" in p for p in problems)
+
+
+def test_a_time_zone_too_long_for_a_file_name_is_a_problem_not_a_crash() -> None:
+    """Found by atheris (make fuzz): ZoneInfo raised OSError (file name too long)."""
+    doc = copy.deepcopy(sample_center.flow())
+    [time_node] = [n for n in doc["nodes"] if n["type"] == "time"]
+    time_node["props"]["timezone"] = "Asia/Shang" + "\ufffd" * 300 + "hai"
+    problems = [str(p) for p in validate(doc, CATALOG)]
+    assert any("unknown time zone Asia/Shang" in p for p in problems)
