@@ -696,8 +696,9 @@ class CallsComponent(_Component):
 
     def get(self, call_id: int) -> defer.Deferred[dict[str, Any] | None]:
         """The row; one still waiting in the backlog as it will be inserted."""
-        if call_id in self.db.backlog.rows:
-            return defer.succeed(dict(self.db.backlog.rows[call_id]))
+        if call_id in self.db.backlog.rows:  # every column, as the table would give it
+            blank: dict[str, Any] = {column.name: None for column in model.calls.c}
+            return defer.succeed(blank | self.db.backlog.rows[call_id])
 
         def thd(conn: Connection) -> dict[str, Any] | None:
             row = conn.execute(

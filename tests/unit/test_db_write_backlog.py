@@ -110,7 +110,9 @@ def test_a_full_database_serves_the_call_and_writes_it_all_once_space_returns(
     closed = defer.ensureDeferred(record.close())
     assert closed.called, "closing the call must not wait for the database"
     assert resolved(box.db.calls.find("1765.7")) == record.call_id  # a blind transfer
-    assert resolved(box.db.calls.get(record.call_id))["called_number"] == "4000"  # type: ignore[index]
+    waiting_row = resolved(box.db.calls.get(record.call_id))
+    assert waiting_row is not None and waiting_row["called_number"] == "4000"
+    assert set(waiting_row) == {c.name for c in model.calls.c} and waiting_row["ended_at"] is None
     assert box.rows("1765.7") == []
     waiting = box.db.backlog.waiting
     assert waiting == 6  # row, ivr_step, answer, cause, hangup, end
