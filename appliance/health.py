@@ -28,8 +28,12 @@ class HealthRegistry:
         self._parts: dict[str, PartHealth] = {}
 
     def report(self, name: str, state: str, detail: str = "") -> None:
+        """``since`` is when the part entered ``state``: a new detail in the same state (a
+        count of writes waiting that moves with every call) does not reset it."""
         old = self._parts.get(name)
-        if old and old.state == state and old.detail == detail:
+        if old and old.state == state:
+            if old.detail != detail:
+                self._parts[name] = PartHealth(name, state, detail, old.since)
             return
         self._parts[name] = PartHealth(name, state, detail, dt.datetime.now(dt.UTC))
 

@@ -72,3 +72,17 @@ def test_health_overall_is_the_worst_part() -> None:
     since = h.parts()[0].since
     h.report("ami", health.DEGRADED, "reconnecting")
     assert h.parts()[0].since == since  # unchanged report keeps its time
+
+
+def test_health_since_is_when_the_state_began_not_the_last_detail() -> None:
+    h = health.HealthRegistry()
+    h.report("db", health.DEGRADED, "writes failing: disk full; 1 calls writes waiting")
+    began = h.get("db").since  # type: ignore[union-attr]
+    h.report("db", health.DEGRADED, "writes failing: disk full; 7 calls writes waiting")
+    part = h.get("db")
+    assert part is not None
+    assert part.detail.endswith("7 calls writes waiting")  # the detail is the latest
+    assert part.since == began  # but the fault began when it began
+    h.report("db", health.OK)
+    assert h.get("db").since >= began  # type: ignore[union-attr]
+    assert h.get("db").state == health.OK  # type: ignore[union-attr]
