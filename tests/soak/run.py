@@ -330,6 +330,7 @@ class Soak:
             "phase": phase,
             "sim_h": round((self.reactor.seconds() - self.sim.switch.started_at) / 3600.0, 3),
             "rss_mb": round(_rss_bytes() / 1048576, 2),
+            "py_blocks": sys.getallocatedblocks(),  # the Python heap, after the collection
             "fds": _open_fds(),
             "agi_sessions": len(factory.sessions),
             "agi_routes": len(factory.handlers),
@@ -372,6 +373,9 @@ class Soak:
         rss_start = statistics.median(s["rss_mb"] for s in after[:k])
         rss_end = statistics.median(s["rss_mb"] for s in after[-k:])
         growth = 100.0 * (rss_end - rss_start) / rss_start
+        heap_start = statistics.median(s["py_blocks"] for s in after[:k])
+        heap_end = statistics.median(s["py_blocks"] for s in after[-k:])
+        heap_growth = 100.0 * (heap_end - heap_start) / heap_start
         # Each caller in flight holds two descriptors here (the switch's end and ccboxd's):
         # the descriptors the process holds besides its calls must not grow.
         fds = [s["fds"] - 2 * s["agi_sessions"] for s in after]
@@ -381,7 +385,12 @@ class Soak:
             (s["timers"] - baseline["timers"]) / (s["callers"] + 1) for s in run or [final]
         )
         checks = {
-            "memory_flat": (growth < GROWTH_LIMIT_PCT, f"RSS {rss_start} -> {rss_end} MB"),
+            "memory_flat": (
+                growth < self.args.rss_limit and heap_growth < GROWTH_LIMIT_PCT,
+                f"RSS {rss_start} -> {rss_end} MB ({growth:+.1f} %, limit "
+                f"{self.args.rss_limit:g} %), Python heap {heap_growth:+.1f} % (limit "
+                f"{GROWTH_LIMIT_PCT:g} %)",
+            ),
             "fds_flat": (fd_growth < GROWTH_LIMIT_PCT, f"{fd_start} -> {fd_end}"),
             "fds_back_after_drain": (
                 final["fds"] <= baseline["fds"] + 2,
@@ -430,6 +439,7 @@ class Soak:
         self.report = {
             "soak memory growth": round(growth, 2),
             "fd growth": round(fd_growth, 2),
+            "python heap growth": round(heap_growth, 2),
             "simulated_hours": round(sim_s / 3600.0, 2),
             "wall_s": round(wall_s, 1),
             "speed": self.args.speed,
@@ -474,6 +484,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="the call model's history of ended calls (default: ccboxd's, 1,000): a short "
         "run shrinks it so that this bounded buffer is full before the warm-up ends",
+    )
+    p.add_argument(
+        "--rss-limit",
+        type=float,
+        default=GROWTH_LIMIT_PCT,
+        help="RSS growth allowed after the warm-up, %% (the Python heap's is always 5)",
     )
     p.add_argument("--no-operators", action="store_true", help="no pauses, transfers, logouts")
     args = p.parse_args(argv)
