@@ -354,6 +354,9 @@ async def _finish(
         if sim is not None and sim.traffic is not None:
             await sim.traffic.stopService()
         db = daemon.master.db
+        # a call's end is queued to the database, not awaited by its session: count once
+        # what the calls that just ended left is written
+        await db.calls.written().addTimeout(10, daemon.reactor)
         result["calls_offered"] = await db.calls.count_since(started)
         result["calls_completed"] = await db.calls.count_completed(started)
         result.update(daemon.master.acd.totals())
