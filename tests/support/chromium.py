@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.support.appliance import USERS
@@ -73,8 +74,23 @@ def switch_language(driver: WebDriver, code: str) -> None:
     form = driver.find_element(By.CSS_SELECTOR, "form[action='/locale']")
     Select(form.find_element(By.NAME, "locale")).select_by_value(code)
     form.find_element(By.CSS_SELECTOR, "button").click()
-    WebDriverWait(driver, 10).until(staleness_of(old))
+    WebDriverWait(driver, 10).until(lambda _: _replaced(old))
     lang = "zh-CN" if code == "zh_CN" else "en"
     WebDriverWait(driver, 10).until(
         lambda d: d.execute_script("return document.documentElement.lang") == lang
     )
+
+
+def _replaced(element: WebElement) -> bool:
+    """Whether ``element``'s page is gone. Chromium names a node of the page being replaced
+    in two ways: stale, or (mid-navigation) an inspector error "Node with given id does not
+    belong to the document", which selenium's staleness_of lets through as a failure."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc.msg):
+            return True
+        raise
+    return False
