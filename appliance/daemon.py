@@ -14,6 +14,7 @@ from twisted.python.failure import Failure
 from appliance import config as config_mod
 from appliance.db.connector import DatabaseNotMigrated
 from appliance.logsetup import start_logging
+from appliance.malloc_arenas import limit_arenas
 from appliance.master import ApplianceMaster
 from appliance.sdnotify import Notifier
 from recorder.encryption import KeyFileError
@@ -78,6 +79,7 @@ def run(config: config_mod.Config, on_ready: Any = None) -> int:
     from twisted.internet import reactor as _reactor
 
     reactor: Any = _reactor
+    limit_arenas()  # before the thread pools start (appliance/malloc_arenas.py)
     start_logging(config.log_level)
     try:
         daemon = Daemon(reactor, config, Notifier())
