@@ -6,7 +6,6 @@ written (rows, events, ends) and ``db`` is ok again."""
 from __future__ import annotations
 
 import sqlite3
-import subprocess
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -20,6 +19,7 @@ from tests.integration.test_ami_faults import wait_status
 from tests.support.appliance import USERS, migrate_and_seed
 from tests.support.daemon import run_simulator, running_daemon
 from tests.support.http import Browser
+from tests.support.small_disk import small_disk as mounted_disk
 
 pytestmark = pytest.mark.integration
 CALLS = 10
@@ -27,19 +27,8 @@ CALLS = 10
 
 @pytest.fixture
 def db_disk(tmp_path: Path) -> Iterator[Path]:
-    disk = tmp_path / "dbdisk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", str(disk)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.fail(f"this test mounts an 8 MiB tmpfs (needs root): {mounted.stderr.strip()}")
-    try:
+    with mounted_disk(tmp_path / "dbdisk", 8) as disk:
         yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=True)
 
 
 def fill(disk: Path) -> Path:

@@ -6,7 +6,6 @@ exactly as they were."""
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from appliance.config import RecordingConfig
 from recorder import g711, upkeep
 from recorder.postprocess import DiskFull, merge
 from tests.support.inline_db import inline_db
+from tests.support.small_disk import small_disk as mounted_disk
 
 pytestmark = pytest.mark.integration
 KEY = bytes(range(32))
@@ -27,19 +27,8 @@ KEY = bytes(range(32))
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(disk)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.fail(f"this test mounts a 1 MiB tmpfs (needs root): {mounted.stderr.strip()}")
-    try:
+    with mounted_disk(tmp_path / "disk", 1) as disk:
         yield disk
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)
 
 
 def legs(folder: Path, seconds: float) -> tuple[Path, Path]:
