@@ -219,7 +219,6 @@ def main(
 ) -> int:
     from twisted.internet import reactor as _reactor
 
-    from drivers.asterisk.simulator.service import SwitchSimulator
     from drivers.asterisk.simulator.switch import RandomDevice
 
     reactor: Any = _reactor
@@ -236,13 +235,9 @@ def main(
         print("ccbox demo: [ami] and [fastagi] are off in the config: no simulated calls")
         sim = None
     else:
-        sim = SwitchSimulator(
+        sim = switch_for(
             reactor,
-            ami_port=config.ami.port,
-            ami_username=config.ami.username,
-            ami_secret=config.ami.secret,
-            agi_host=config.fastagi.bind,
-            agi_port=config.fastagi.port,
+            config,
             default_device=RandomDevice(ring_s=2.0, mean_talk_s=30.0),
             sounds_dir=install_sounds(config.data_dir),
         )
@@ -335,6 +330,23 @@ async def _render_prompts(daemon: daemon_mod.Daemon) -> None:
                 await ivr.prompts.render_flow(parse(version.graph))
             except RuntimeError as exc:
                 print(f"ccbox demo: {exc} (calls will hear silence there)", file=sys.stderr)
+
+
+def switch_for(reactor: Any, config: config_mod.Config, **options: Any) -> Any:
+    """The simulated switch as ``config``'s box would meet Asterisk: its manager on the
+    config's AMI port and user, its calls into the config's FastAGI address. ``options``:
+    the rest of SwitchSimulator's (devices, sounds, seed)."""
+    from drivers.asterisk.simulator.service import SwitchSimulator
+
+    return SwitchSimulator(
+        reactor,
+        ami_port=config.ami.port,
+        ami_username=config.ami.username,
+        ami_secret=config.ami.secret,
+        agi_host=config.fastagi.bind,
+        agi_port=config.fastagi.port,
+        **options,
+    )
 
 
 def _start_switch(reactor: Any, sim: Any) -> None:

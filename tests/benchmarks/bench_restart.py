@@ -11,10 +11,10 @@ ends without running the dialplan's hand-off ([ccbox-handoff]). Results:
 
 from __future__ import annotations
 
-import datetime as dt
 import signal
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,43 +25,28 @@ QUEUED = 20
 GRACE_S = 5
 
 
-def seed(db: Any) -> None:
-    from appliance.cli import resolved
-
-    tech = resolved(db.skills.add("tech")).id
-    now = dt.datetime.now(dt.UTC)
-    for number in ("1001", "1002"):
-        agent = resolved(db.agents.add(number, number, "", f"PJSIP/{number}"))
-        resolved(db.agents.set_skill(agent.id, tech, 5))
-        resolved(db.acd.save_state(agent.id, "available", "", now))
-    resolved(db.queues.add("support", skills={tech: 3}, ring_timeout_s=5, wrapup_s=1))
-
-
 async def scenario(reactor: Any, tmp: Path) -> tuple[int, int, float]:
     from twisted.internet import defer
 
     from appliance.config import load
+    from appliance.demo import switch_for
     from drivers.asterisk.simulator.agi_caller import CallerScript
-    from drivers.asterisk.simulator.service import SwitchSimulator
     from drivers.asterisk.simulator.snapshots import Headers
     from drivers.asterisk.simulator.switch import Device
     from drivers.asterisk.simulator.traffic import run_call
     from tests.conftest import write_config
-    from tests.integration.test_daemon_restart import Ccboxd, events, rows
+    from tests.integration.test_daemon_restart import Ccboxd, events, rows, seed
     from tests.support.acd_rig import wait_for
     from tests.support.appliance import migrate_and_seed
 
     conf = write_config(tmp, switch=True)
     conf.write_text(conf.read_text().replace("grace_s = 20", f"grace_s = {GRACE_S}"))
     config = load(conf)
-    migrate_and_seed(config, seed)
+    migrate_and_seed(config, partial(seed, available=("1001", "1002")))
     database = Path(config.database_url.removeprefix("sqlite:///"))
-    sim = SwitchSimulator(
+    sim = switch_for(
         reactor,
-        ami_port=config.ami.port,
-        ami_username=config.ami.username,
-        ami_secret=config.ami.secret,
-        agi_port=config.fastagi.port,
+        config,
         devices={p: Device(ring_s=0.2, talk_s=30.0) for p in ("PJSIP/1001", "PJSIP/1002")},
     )
     sim.startService()

@@ -21,8 +21,8 @@ from twisted.trial import unittest
 
 from appliance.cli import resolved
 from appliance.config import load
+from appliance.demo import switch_for
 from drivers.asterisk.simulator.agi_caller import CallerScript
-from drivers.asterisk.simulator.service import SwitchSimulator
 from drivers.asterisk.simulator.switch import Device
 from drivers.asterisk.simulator.traffic import run_call
 from tests.conftest import write_config
@@ -75,8 +75,9 @@ class Ccboxd:
         self.log.close()
 
 
-def seed(db: Any) -> None:
-    """Agent 1001 logged in (available), 1002 logged out; one queue both serve."""
+def seed(db: Any, available: tuple[str, ...] = ("1001",)) -> None:
+    """Agents 1001 and 1002, those ``available`` logged in (available), the other logged
+    out; one queue both serve."""
     tech = resolved(db.skills.add("tech")).id
     ids = {}
     for number in ("1001", "1002"):
@@ -84,7 +85,8 @@ def seed(db: Any) -> None:
         resolved(db.agents.set_skill(ids[number], tech, 5))
     resolved(db.queues.add("support", skills={tech: 3}, ring_timeout_s=5, wrapup_s=1))
     now = dt.datetime.now(dt.UTC)
-    resolved(db.acd.save_state(ids["1001"], "available", "", now))
+    for number in available:
+        resolved(db.acd.save_state(ids[number], "available", "", now))
 
 
 def rows(path: Path) -> dict[str, dict[str, Any]]:
@@ -106,12 +108,9 @@ class KilledMidCallTests(unittest.TestCase):
         config = load(conf)
         migrate_and_seed(config, seed)
         database = Path(config.database_url.removeprefix("sqlite:///"))
-        sim = SwitchSimulator(
+        sim = switch_for(
             reactor,
-            ami_port=config.ami.port,
-            ami_username=config.ami.username,
-            ami_secret=config.ami.secret,
-            agi_port=config.fastagi.port,
+            config,
             devices={"PJSIP/1001": Device(ring_s=0.2, talk_s=14.0)},
         )
         sim.startService()

@@ -8,28 +8,26 @@ adopts them and closes them when they hang up."""
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import signal
 import sqlite3
 from contextlib import closing
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.trial import unittest
 
-from appliance.cli import resolved
 from appliance.config import ShutdownConfig, load
+from appliance.demo import switch_for
 from appliance.shutdown import StopReport
 from drivers.asterisk.simulator.agi_caller import CallerScript, CallOutcome
-from drivers.asterisk.simulator.service import SwitchSimulator
 from drivers.asterisk.simulator.snapshots import Headers
 from drivers.asterisk.simulator.switch import Device
 from drivers.asterisk.simulator.traffic import run_call
 from tests.conftest import write_config
-from tests.integration.test_daemon_restart import Ccboxd, events, rows
+from tests.integration.test_daemon_restart import Ccboxd, events, rows, seed
 from tests.support.acd_rig import ACDRig, wait_for
 from tests.support.appliance import migrate_and_seed
 from tests.support.tmp import temp_dir
@@ -38,19 +36,6 @@ pytestmark = pytest.mark.integration
 
 WAITING = 20
 GRACE_S = 3
-
-
-def seed(db: Any) -> None:
-    """Agents 1001 and 1002 logged in (available); one queue both serve."""
-    tech = resolved(db.skills.add("tech")).id
-    ids = {}
-    for number in ("1001", "1002"):
-        ids[number] = resolved(db.agents.add(number, number, "", f"PJSIP/{number}")).id
-        resolved(db.agents.set_skill(ids[number], tech, 5))
-    resolved(db.queues.add("support", skills={tech: 3}, ring_timeout_s=5, wrapup_s=1))
-    now = dt.datetime.now(dt.UTC)
-    for number in ("1001", "1002"):
-        resolved(db.acd.save_state(ids[number], "available", "", now))
 
 
 def kinds(database: Path, number: str) -> list[str]:
@@ -68,14 +53,11 @@ class SigtermUnderLoadTests(unittest.TestCase):
         conf.write_text(text)
         config = load(conf)
         self.assertEqual(config.shutdown.grace_s, GRACE_S)
-        migrate_and_seed(config, seed)
+        migrate_and_seed(config, partial(seed, available=("1001", "1002")))
         database = Path(config.database_url.removeprefix("sqlite:///"))
-        sim = SwitchSimulator(
+        sim = switch_for(
             reactor,
-            ami_port=config.ami.port,
-            ami_username=config.ami.username,
-            ami_secret=config.ami.secret,
-            agi_port=config.fastagi.port,
+            config,
             devices={
                 "PJSIP/1001": Device(ring_s=0.2, talk_s=12.0),
                 "PJSIP/1002": Device(ring_s=0.2, talk_s=12.0),

@@ -28,6 +28,7 @@ import pytest
 
 from acd import invariants
 from tests.support.daemon import running_daemon
+from tests.support.fault_box import wait
 from tests.support.live_box import LiveBox, SimProcess, seed_center, write_box_config
 
 pytestmark = pytest.mark.integration
@@ -37,18 +38,6 @@ RING_TIMEOUT_S = 30
 CALLBACK_RING_S = 8.0  # 1004's phone rings this long for the callback, across the kill
 AGENT_RING_S = 5.0  # 1005's phone rings this long for a queued caller, across the kill
 CUSTOMER = "13800000004"  # asked for a callback
-
-
-def wait(predicate: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    """Poll another process's state (the daemon's database, the simulator's reports)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def query(db: Path, sql: str, *args: Any) -> list[dict[str, Any]]:

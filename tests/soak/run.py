@@ -141,17 +141,12 @@ class Soak:
 
     def switch(self, reactor: Any) -> Any:
         from appliance import demo
-        from drivers.asterisk.simulator.service import SwitchSimulator
         from drivers.asterisk.simulator.switch import RandomDevice
 
         c = self.config
-        self.sim = SwitchSimulator(
+        self.sim = demo.switch_for(
             reactor,
-            ami_port=c.ami.port,
-            ami_username=c.ami.username,
-            ami_secret=c.ami.secret,
-            agi_host=c.fastagi.bind,
-            agi_port=c.fastagi.port,
+            c,
             default_device=RandomDevice(ring_s=4.0, mean_talk_s=self.args.mean_talk_s),
             sounds_dir=demo.install_sounds(c.data_dir),
             seed=self.args.seed,

@@ -42,6 +42,7 @@ from twisted.internet.endpoints import connectProtocol
 from twisted.protocols.basic import LineReceiver
 
 from appliance import config as config_mod
+from appliance.demo import switch_for
 from drivers.asterisk.ami.codec import Message
 from drivers.asterisk.simulator.agi_caller import CallerScript, SimulatedCall
 from drivers.asterisk.simulator.manager import ManagerFactory, ManagerSession
@@ -210,13 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     config = config_mod.load(args.config)
     from twisted.internet import reactor
 
-    sim = SwitchSimulator(
+    sim = switch_for(
         reactor,
-        ami_port=config.ami.port,
-        ami_username=config.ami.username,
-        ami_secret=config.ami.secret,
-        agi_host=config.fastagi.bind,
-        agi_port=config.fastagi.port,
+        config,
         default_device=Device(answers=False),
         seed=args.seed,
     )
