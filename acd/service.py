@@ -951,9 +951,8 @@ class ACD(service.Service):
         self._dispatch_queue(q.id)
         return callback_id
 
-    def _restore_callback(self, row: CallbackRow) -> None:
-        if row.queue_id not in self.queues:
-            return
+    def _callback_from_row(self, row: CallbackRow) -> QueuedCall:
+        """A saved callback as a call of this process (not yet in line or on an agent)."""
         call = QueuedCall(
             next(self._ids), row.queue_id, row.priority, row.number, f"callback-{row.id}", 0.0
         )
@@ -962,6 +961,12 @@ class ACD(service.Service):
         call.callback_saved = defer.succeed(row.id)
         self.calls[call.id] = call
         self.callbacks[row.id] = call
+        return call
+
+    def _restore_callback(self, row: CallbackRow) -> None:
+        if row.queue_id not in self.queues:
+            return
+        call = self._callback_from_row(row)
         self.router.enqueue(row.queue_id, call.id, call.priority, call.seq)
         if row.state != "waiting":
             self._write(self.db.acd.update_callback(row.id, "waiting", row.attempts))
@@ -971,14 +976,7 @@ class ACD(service.Service):
         stays on that agent, off the queue: answered, its session comes to this process;
         what else became of it the first AMI resync tells (``_resume_callbacks``). Without
         a resync within the queue's ring time it goes back in line."""
-        call = QueuedCall(
-            next(self._ids), row.queue_id, row.priority, row.number, f"callback-{row.id}", 0.0
-        )
-        call.joined_at = row.requested_at.timestamp()
-        call.callback_id, call.attempts = row.id, row.attempts
-        call.callback_saved = defer.succeed(row.id)
-        self.calls[call.id] = call
-        self.callbacks[row.id] = call
+        call = self._callback_from_row(row)
         agent.call = call
         call.ringing = (agent,)
         self._held[row.id] = call
