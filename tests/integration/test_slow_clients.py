@@ -14,32 +14,15 @@ import socket
 import time
 from typing import Any
 
-from twisted.internet import defer, endpoints, protocol, reactor, task
+from twisted.internet import defer, endpoints, reactor, task
 from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 
 from appliance.cli import resolved
 from tests.support.appliance import RunningAppliance
 from tests.support.tmp import temp_dir
+from tests.unit.test_live_sse import Client  # a browser that reads everything as it comes
 from webui import live_sse
-
-
-class Reader(protocol.Protocol):
-    """A browser that reads everything as it comes."""
-
-    def __init__(self, request: bytes) -> None:
-        self.request = request
-        self.raw = bytearray()
-        self.lost: defer.Deferred[None] = defer.Deferred()
-
-    def connectionMade(self) -> None:
-        self.transport.write(self.request)
-
-    def dataReceived(self, data: bytes) -> None:
-        self.raw += data
-
-    def connectionLost(self, reason: Any = None) -> None:
-        self.lost.callback(None)
 
 
 async def until(predicate: Any, what: str, seconds: float = 10.0) -> None:
@@ -97,7 +80,7 @@ class SlowReaderTests(unittest.TestCase):
         slow.sendall(get(slow_browser.cookies["ccbox_session"]))
         await until(lambda: len(hub.streams) == 1, "the stalled browser's stream")
         (stalled,) = hub.streams
-        fast = Reader(get(fast_browser.cookies["ccbox_session"]))
+        fast = Client(get(fast_browser.cookies["ccbox_session"]))
         endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", app.port)
         await endpoints.connectProtocol(endpoint, fast)
 

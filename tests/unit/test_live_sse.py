@@ -32,7 +32,7 @@ class Client(protocol.Protocol):
 
     def __init__(self, request: bytes) -> None:
         self.request = request
-        self.raw = b""
+        self.raw = bytearray()  # a long stream grows it in place
         self.lost: defer.Deferred[None] = defer.Deferred()
 
     def connectionMade(self) -> None:
