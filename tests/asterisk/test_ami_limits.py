@@ -9,26 +9,8 @@ import socket
 from contextlib import closing
 
 from tests.support import real_asterisk as ra
+from tests.support.ami_limits import ACTIONS, ANSWERS
 from tests.support.real_box import RealBox
-
-LONGEST = "x" * (1024 - len("Variable: \r\n"))
-ACTIONS = [
-    f"Action: Ping\r\nActionID: p1\r\nVariable: {LONGEST}",
-    f"Action: Ping\r\nActionID: p2\r\nVariable: {LONGEST}x",
-    f"Action: Ping\r\nActionID: p3\r\nVariable: {LONGEST}xx",
-    "Action: Ping\r\nActionID: h1\r\n" + "\r\n".join(f"X{i}: y" for i in range(126)),
-    "Action: Ping\r\nActionID: h2\r\n" + "\r\n".join(f"X{i}: y" for i in range(127)),
-    "Action: Ping\r\nActionID: after",
-]
-EXPECTED = [
-    ("p1", "Success", None),
-    ("p2", "Error", "Failed to parse message: line too long"),
-    (None, "Error", "Missing action in request"),  # p2's own empty line
-    ("p3", "Error", "Failed to parse message: line too long"),
-    ("h1", "Success", None),
-    ("h2", "Error", "Too many lines in message or allocation failure"),
-    ("after", "Success", None),
-]
 
 
 def test_manager_line_and_header_limits(box: RealBox) -> None:
@@ -40,7 +22,7 @@ def test_manager_line_and_header_limits(box: RealBox) -> None:
         s.sendall(b"".join(a.encode() + b"\r\n\r\n" for a in ACTIONS))
         answers: list[tuple[str | None, str | None, str | None]] = []
         headers: dict[str, str] = {}
-        while len(answers) < len(EXPECTED) + 1:  # the Login's answer first
+        while len(answers) < len(ANSWERS) + 1:  # the Login's answer first
             line = f.readline().decode().rstrip("\r\n")
             if line:
                 key, _, value = line.partition(": ")
@@ -52,4 +34,4 @@ def test_manager_line_and_header_limits(box: RealBox) -> None:
                 )
             headers = {}
     assert answers[0][1] == "Success", answers[0]
-    assert answers[1:] == EXPECTED
+    assert answers[1:] == ANSWERS

@@ -7,7 +7,6 @@ shown as U+FFFD on the calls row."""
 from __future__ import annotations
 
 import base64
-import time
 
 from tests.asterisk.checks import Findings
 from tests.support.real_box import DID, Caller, RealBox
@@ -27,37 +26,16 @@ def _named_caller(box: RealBox, name: str, number: str) -> Caller:
     box.ast.cli(
         f"dialplan add extension _X.,2,Goto(ccbox-inbound,${{EXTEN}},1) into {CONTEXT} replace"
     )
-    mark = box.ast.ami.mark()
-    headers = [
-        ("Channel", "Local/caller@harness-callers"),
-        ("Context", CONTEXT),
-        ("Exten", DID),
-        ("Priority", "1"),
-        ("CallerID", f"<{number}>"),
-        ("Async", "true"),
-        ("Timeout", "10000"),
-        ("Variable", f"NAME64={base64.b64encode(name.encode()).decode()}"),
-        ("Variable", "CALLER_DIGITS="),
-        ("Variable", "CALLER_DIGITS_AT=1"),
-        ("Variable", "CALLER_HANGUP_AFTER=8"),
-    ]
-    started = time.time()
-    r = box.ast.ami.action_list("Originate", headers)
-    assert r.get("Response") == "Success", r
-    ev = box.ast.ami.wait_event(
-        lambda e: e.get("Event") == "OriginateResponse" and e.get("ActionID") == r["ActionID"],
-        15,
-        "the caller's OriginateResponse",
-        mark,
+    return box.call(
+        number=number,
+        name="",
+        dialed=DID,
+        context=CONTEXT,
+        variables=(f"NAME64={base64.b64encode(name.encode()).decode()}",),
+        digits_at=1,
+        hangup_after=8,
+        timeout=15,
     )
-    assert ev.get("Response") == "Success", ev
-    new = box.ast.ami.wait_event(
-        lambda e: e.get("Event") == "Newchannel" and e.get("Uniqueid") == ev["Uniqueid"],
-        5,
-        "the caller's Newchannel",
-        mark,
-    )
-    return Caller(number, ev["Channel"], ev["Uniqueid"], new.get("Linkedid", ""), started)
 
 
 def test_a_name_that_rewrites_the_header_is_refused_and_the_fallback_plays(box: RealBox) -> None:

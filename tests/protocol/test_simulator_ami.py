@@ -12,6 +12,7 @@ from drivers.asterisk.callmodel import CallAnswered, CallEnded, CallModel, CallS
 from drivers.asterisk.simulator.agi_caller import CallerScript
 from drivers.asterisk.simulator.manager_input import LINE_TOO_LONG, ManagerInput
 from drivers.asterisk.simulator.switch import Device
+from tests.support.ami_limits import ACTIONS, ANSWERS
 from tests.support.sim_rig import Rig, trace_messages
 
 # Values that differ from run to run (clocks, ids, addresses, the build string).
@@ -437,23 +438,10 @@ def test_actions_past_asterisks_line_and_header_limits_are_refused_as_asterisk_d
     """What Asterisk 22.10.1 answered (tests/asterisk/test_ami_limits.py asks it again)."""
     rig = Rig()
     rig.read()
-    longest = "x" * (1024 - len("Variable: \r\n"))
-    rig.send(f"Action: Ping\r\nActionID: p1\r\nVariable: {longest}")
-    rig.send(f"Action: Ping\r\nActionID: p2\r\nVariable: {longest}x")  # CR fills the buffer
-    rig.send(f"Action: Ping\r\nActionID: p3\r\nVariable: {longest}xx")
-    rig.send("Action: Ping\r\nActionID: h1\r\n" + "\r\n".join(f"X{i}: y" for i in range(126)))
-    rig.send("Action: Ping\r\nActionID: h2\r\n" + "\r\n".join(f"X{i}: y" for i in range(127)))
-    rig.send("Action: Ping\r\nActionID: after")
+    for action in ACTIONS:
+        rig.send(action)
     got = [(m.get("ActionID"), m.get("Response"), m.get("Message")) for m in rig.read()]
-    assert got == [
-        ("p1", "Success", None),
-        ("p2", "Error", "Failed to parse message: line too long"),
-        (None, "Error", "Missing action in request"),  # p2's own empty line
-        ("p3", "Error", "Failed to parse message: line too long"),
-        ("h1", "Success", None),
-        ("h2", "Error", "Too many lines in message or allocation failure"),
-        ("after", "Success", None),
-    ]
+    assert got == ANSWERS
 
 
 def test_the_largest_action_ccbox_writes_is_run_and_one_byte_more_never_leaves() -> None:

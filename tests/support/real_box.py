@@ -161,19 +161,24 @@ class RealBox(BoxUsers):
         name: str = "Zhang San",
         dialed: str = DID,
         timeout: float = 15,
+        context: str = "ccbox-inbound",
+        variables: tuple[str, ...] = (),
     ) -> Caller:
         """A caller dials ``dialed``: presses ``digits`` ``digits_at`` s after the answer and
-        hangs up ``hangup_after`` s after that (or after the answer, without digits)."""
+        hangs up ``hangup_after`` s after that (or after the answer, without digits).
+        ``context``: where the call enters the dialplan (a test's own, to set what AMI
+        cannot carry, before ccbox-inbound); ``variables``: more channel variables."""
         number = number or f"138001{next(self._numbers):05d}"
         mark = self.ast.ami.mark()
         headers = [
             ("Channel", "Local/caller@harness-callers"),
-            ("Context", "ccbox-inbound"),
+            ("Context", context),
             ("Exten", dialed),
             ("Priority", "1"),
             ("CallerID", f'"{name}" <{number}>'),
             ("Async", "true"),
             ("Timeout", "10000"),
+            *(("Variable", v) for v in variables),
             ("Variable", f"CALLER_DIGITS={digits}"),
             ("Variable", f"CALLER_DIGITS_AT={digits_at:g}"),
             ("Variable", f"CALLER_HANGUP_AFTER={hangup_after:g}"),
