@@ -27,9 +27,8 @@ import time
 from pathlib import Path
 
 from appliance.cli import resolved
-from appliance.db import migrate
 from appliance.db.connector import DBConnector
-from appliance.db.engine import create_engine
+from tests.support.inline_db import migrated_sqlite
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUNDS = 5
@@ -51,14 +50,6 @@ while True:
     resolved(db.calls.add_event(call_id, "ivr_step", now, {"node": "menu", "pad": "y" * 300}))
     print(call_id, flush=True)
 """
-
-
-def _migrated(path: Path) -> str:
-    url = f"sqlite:///{path}"
-    engine = create_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    return url
 
 
 def _one_round(url: str, rng: random.Random) -> list[int]:
@@ -91,7 +82,7 @@ def test_kill_9_during_heavy_writes_loses_no_committed_row_and_no_integrity(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "power.sqlite"
-    url = _migrated(path)
+    url = migrated_sqlite(path)
     rng = random.Random(14)
     reported: list[int] = []
     for n in range(ROUNDS):
@@ -116,7 +107,7 @@ def test_kill_9_during_heavy_writes_loses_no_committed_row_and_no_integrity(
 def test_the_connector_syncs_every_commit(tmp_path: Path) -> None:
     """synchronous=FULL (2) on the connector's connections: the OS-level half of a power
     cut (see the module's doc)."""
-    db = DBConnector(None, _migrated(tmp_path / "sync.sqlite"), inline=True)  # type: ignore[arg-type]
+    db = DBConnector(None, migrated_sqlite(tmp_path / "sync.sqlite"), inline=True)  # type: ignore[arg-type]
     resolved(db.startService())
     try:
         mode = resolved(db.run(lambda conn: conn.exec_driver_sql("PRAGMA synchronous").scalar()))

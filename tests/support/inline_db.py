@@ -13,12 +13,18 @@ from appliance.db.connector import DBConnector
 from appliance.db.engine import create_engine
 
 
-@contextmanager
-def inline_db(path: Path) -> Iterator[DBConnector]:
+def migrated_sqlite(path: Path) -> str:
+    """The URL of a SQLite file at ``path`` with every migration applied."""
     url = f"sqlite:///{path}"
     engine = create_engine(url)
     migrate.upgrade(engine)
     engine.dispose()
+    return url
+
+
+@contextmanager
+def inline_db(path: Path) -> Iterator[DBConnector]:
+    url = migrated_sqlite(path)
     connector = DBConnector(None, url, inline=True)  # type: ignore[arg-type]
     resolved(connector.startService())
     try:

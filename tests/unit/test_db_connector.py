@@ -8,18 +8,13 @@ from pathlib import Path
 from twisted.internet import reactor
 from twisted.trial import unittest
 
-from appliance.db import migrate
 from appliance.db.connector import DatabaseNotMigrated, DatabaseStopped, DBConnector
-from appliance.db.engine import create_engine
+from tests.support.inline_db import migrated_sqlite
 from tests.support.tmp import temp_dir
 
 
 def migrated(tmp: Path) -> str:
-    url = f"sqlite:///{tmp / 'c.sqlite'}"
-    engine = create_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
-    return url
+    return migrated_sqlite(tmp / "c.sqlite")
 
 
 class ConnectorTests(unittest.TestCase):

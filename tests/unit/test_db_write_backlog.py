@@ -17,13 +17,13 @@ from twisted.internet.testing import MemoryReactorClock
 from acd.service import Agent
 from appliance import health
 from appliance.cli import resolved
-from appliance.db import migrate, model
+from appliance.db import model
 from appliance.db.connector import DBConnector
-from appliance.db.engine import create_engine
 from appliance.db.write_backlog import FIRST_RETRY_S, MAX_RETRY_S, SLOW_WAITING, database_fault
 from drivers.asterisk.agi.codec import AGIEnvironment
 from ivr.call_record import CallRecord
 from tests.support.full_sqlite import PageLimit
+from tests.support.inline_db import migrated_sqlite
 
 T0 = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)
 
@@ -45,10 +45,7 @@ class Box:
     """An inline connector on a real SQLite file, a driven clock and a health registry."""
 
     def __init__(self, path: Path) -> None:
-        url = f"sqlite:///{path}"
-        engine = create_engine(url)
-        migrate.upgrade(engine)
-        engine.dispose()
+        url = migrated_sqlite(path)
         self.cap = PageLimit(path)
         self.clock = MemoryReactorClock()
         self.health = health.HealthRegistry()
