@@ -63,7 +63,7 @@ class AcdApi:
 
     @property
     def acd(self) -> ACD:
-        return self.ctx.master.acd
+        return self.ctx.acd
 
     def _target(self, number: str) -> Agent:
         """The agent the request acts on: one's own, or (supervisors) the one named."""

@@ -35,10 +35,10 @@ SKILL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 class AgentsAdmin:
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
-        self.store = AdminStore(ctx.master.db)
+        self.store = AdminStore(ctx.db)
 
     def _reload(self, agent_id: int) -> None:
-        acd = self.ctx.master.acd
+        acd = self.ctx.acd
         self.ctx.call(lambda: live_config.for_acd(acd).reload_agent(agent_id))
 
     @page("admin")
@@ -62,7 +62,7 @@ class AgentsAdmin:
         agent = self.ctx.call(self.store.agent, f.page_id(id))
         if agent is None:
             raise cherrypy.NotFound()
-        db = self.ctx.master.db
+        db = self.ctx.db
         users = [u for u in self.ctx.call(db.users.list_all) if u.role == "agent"]
         return render(
             self.ctx,
@@ -186,7 +186,7 @@ class AgentsAdmin:
             if not name:
                 raise f.FormError(i18n._("{field}: required.").format(field=i18n._("Skill")))
             description = f.text(params, "description", i18n._("Description"), 255)
-            skill = self.ctx.call(self.ctx.master.db.skills.add, name, description)
+            skill = self.ctx.call(self.ctx.db.skills.add, name, description)
             f.audit(self.ctx, "skill.add", f"skill:{skill.id}", name=name)
             return i18n._("Skill {name} created.").format(name=name)
 

@@ -27,7 +27,7 @@ DID_NUMBER = re.compile(r"[0-9]{1,32}|\*")
 class DidsAdmin:
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
-        self.store = AdminStore(ctx.master.db)
+        self.store = AdminStore(ctx.db)
 
     def _who(self) -> str:
         user = current_session().user

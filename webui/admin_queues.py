@@ -102,15 +102,15 @@ def queue_settings(params: dict[str, Any], queue_id: int | None) -> dict[str, An
 class QueuesAdmin:
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
-        self.store = AdminStore(ctx.master.db)
+        self.store = AdminStore(ctx.db)
 
     def _reload(self, queue_id: int) -> None:
-        acd = self.ctx.master.acd
+        acd = self.ctx.acd
         self.ctx.call(lambda: live_config.for_acd(acd).reload_queue(queue_id))
 
     @page("admin")
     def index(self) -> str:
-        queues = self.ctx.call(self.ctx.master.db.queues.list_all)
+        queues = self.ctx.call(self.ctx.db.queues.list_all)
         return render(self.ctx, "admin_queues.html", queues=queues, strategies=STRATEGIES)
 
     @page("admin")
@@ -118,7 +118,7 @@ class QueuesAdmin:
         queue = self.ctx.call(self.store.queue, f.page_id(id))
         if queue is None:
             raise cherrypy.NotFound()
-        db = self.ctx.master.db
+        db = self.ctx.db
         return render(
             self.ctx,
             "admin_queue.html",
@@ -148,7 +148,7 @@ class QueuesAdmin:
             strategy = f.choice(params, "strategy", i18n._("Strategy"), STRATEGIES)
             # A new queue does not overflow into another until one is chosen.
             q = self.ctx.call(
-                self.ctx.master.db.queues.add,
+                self.ctx.db.queues.add,
                 name,
                 display,
                 strategy,

@@ -23,11 +23,11 @@ from webui.render import render
 MAX_CHANNELS_SHOWN = 50
 
 
-def _channels(master: Any) -> dict[str, Any]:
+def _channels(ctx: WebContext) -> dict[str, Any]:
     """What the AMI call model knows: live channels by technology (DAHDI/... are the E1 or
     analog trunk channels), the trunk channels in use, and live calls."""
-    model = getattr(master, "callmodel", None)
-    if model is None or master.ami is None:
+    model = ctx.callmodel
+    if model is None or ctx.ami is None:
         return {"known": False, "by_tech": [], "trunk": [], "calls": 0, "total": 0}
     live = [c for c in model.channels.values() if c.hungup_at is None]
     by_tech = Counter(c.name.split("/", 1)[0] for c in live)
@@ -42,8 +42,8 @@ def _channels(master: Any) -> dict[str, Any]:
     }
 
 
-def _fastagi(master: Any) -> dict[str, Any]:
-    server = master.fastagi
+def _fastagi(ctx: WebContext) -> dict[str, Any]:
+    server = ctx.fastagi
     if server is None:
         return {"enabled": False}
     factory = server.factory
@@ -57,28 +57,28 @@ def _fastagi(master: Any) -> dict[str, Any]:
     }
 
 
-async def status(master: Any) -> dict[str, Any]:
+async def status(ctx: WebContext) -> dict[str, Any]:
     """Everything the page shows (on the reactor thread)."""
-    parts = {p.name: p for p in master.health.parts()}
-    ami = master.ami
-    recorder = master.recorder
+    parts = {p.name: p for p in ctx.health.parts()}
+    ami = ctx.ami
+    recorder = ctx.recorder
     out: dict[str, Any] = {
-        "overall": master.health.overall(),
+        "overall": ctx.health.overall(),
         "parts": list(parts.values()),
         "ami": {
             "configured": ami is not None,
             "ready": bool(ami is not None and ami.ready),
             "health": parts.get("ami"),
         },
-        "fastagi": _fastagi(master),
-        "channels": _channels(master),
+        "fastagi": _fastagi(ctx),
+        "channels": _channels(ctx),
         "disk": {
             "root": str(recorder.root),
             "min_free_mb": recorder.settings.min_free_mb,
             "alarm": recorder.guard.alarm,
         },
         "database": {
-            "backend": master.db.engine.dialect.name,
+            "backend": ctx.db.engine.dialect.name,
             "head": migrate.head_revision(),
         },
     }
@@ -87,7 +87,7 @@ async def status(master: Any) -> dict[str, Any]:
     except OSError as exc:
         out["disk"]["error"] = exc.strerror or str(exc)
     try:
-        out["database"]["revision"] = await AdminStore(master.db).schema_revision()
+        out["database"]["revision"] = await AdminStore(ctx.db).schema_revision()
     except Exception as exc:  # the page must show a broken database, not fail on it
         out["database"]["error"] = str(exc)[:200]
     return out
@@ -99,6 +99,6 @@ class SystemAdmin:
 
     @page("admin")
     def index(self) -> str:
-        master = self.ctx.master
-        info = self.ctx.call(lambda: defer.ensureDeferred(status(master)))
+        ctx = self.ctx
+        info = self.ctx.call(lambda: defer.ensureDeferred(status(ctx)))
         return render(self.ctx, "admin_system.html", s=info)

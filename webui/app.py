@@ -86,7 +86,7 @@ class UsersAdmin:
 
     @page("admin")
     def index(self) -> str:
-        users = self.ctx.call(self.ctx.master.db.users.list_all)
+        users = self.ctx.call(self.ctx.db.users.list_all)
         return render(self.ctx, "users.html", users=users, roles=ROLES)
 
     @page("admin", methods=("POST",))
@@ -94,7 +94,7 @@ class UsersAdmin:
         session = current_session()
         try:
             self.ctx.call(
-                self.ctx.master.db.users.add,
+                self.ctx.db.users.add,
                 _field(params, "username", 64),
                 _field(params, "password", passwords.MAX_LENGTH),
                 _field(params, "role", 16),
@@ -119,7 +119,7 @@ class UsersAdmin:
             role = f.choice(params, "role", i18n._("Role"), ROLES)
             display_name = f.text(params, "display_name", i18n._("Name"), 128)
             active = f.checkbox(params, "active")
-            db = self.ctx.master.db
+            db = self.ctx.db
             before = self.ctx.call(db.users.get, user_id)
             if before is None:
                 raise f.FormError(i18n._("That user no longer exists."))
@@ -150,7 +150,7 @@ class UsersAdmin:
             password = params.get("password", "")
             if not isinstance(password, str) or len(password) > passwords.MAX_LENGTH:
                 raise f.FormError(i18n._("Password: send it once, of at most 256 characters."))
-            db = self.ctx.master.db
+            db = self.ctx.db
             user = self.ctx.call(db.users.get, user_id)
             if user is None:
                 raise f.FormError(i18n._("That user no longer exists."))
@@ -194,7 +194,7 @@ class Api:
     @api()
     @cherrypy.tools.json_out()
     def status(self) -> dict[str, Any]:
-        h = self.ctx.master.health
+        h = self.ctx.health
         return {
             "overall": h.overall(),
             "parts": [
@@ -218,7 +218,7 @@ class Api:
     @api("admin", methods=("GET", "POST"))
     @cherrypy.tools.json_out()
     def users(self) -> Any:
-        db = self.ctx.master.db
+        db = self.ctx.db
         if cherrypy.serving.request.method == "GET":
             return [user_json(u) for u in self.ctx.call(db.users.list_all)]
         body = read_json_body()
@@ -254,7 +254,7 @@ class Root:
 
     @page()
     def index(self) -> str:
-        db = self.ctx.master.db
+        db = self.ctx.db
         today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         counts = {
             "agents": len(self.ctx.call(db.agents.list_all)),
@@ -266,8 +266,8 @@ class Root:
             self.ctx,
             "dashboard.html",
             counts=counts,
-            health=self.ctx.master.health.parts(),
-            overall=self.ctx.master.health.overall(),
+            health=self.ctx.health.parts(),
+            overall=self.ctx.health.overall(),
         )
 
     @public(methods=("GET", "POST"))
@@ -287,7 +287,7 @@ class Root:
         if self.ctx.throttle.locked(*keys):
             error = i18n._("Too many failed attempts. Wait a few minutes and try again.")
         else:
-            record = self.ctx.call(self.ctx.master.db.users.login_record, username)
+            record = self.ctx.call(self.ctx.db.users.login_record, username)
             ok = passwords.verify_password(record.password_hash if record else None, password)
             if record is None or not ok or not record.user.active:
                 self.ctx.throttle.failed(*keys)
@@ -324,7 +324,7 @@ class Root:
         session = current_session()
         session.locale = choice
         if session.user is not None:
-            self.ctx.call(self.ctx.master.db.users.set_locale, session.user.id, choice)
+            self.ctx.call(self.ctx.db.users.set_locale, session.user.id, choice)
         raise cherrypy.HTTPRedirect(safe_next(_field(params, "next", 512) or "/"), 303)
 
 

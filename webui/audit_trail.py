@@ -20,4 +20,4 @@ def record(ctx: WebContext, action: str, target: str, detail: dict[str, Any] | N
     user = current_session().user
     actor = user.username if user else "?"
     ip = cherrypy.serving.request.remote.ip or ""
-    ctx.call(ctx.master.db.audit.add, actor, action, target, detail or {}, ip)
+    ctx.call(ctx.db.audit.add, actor, action, target, detail or {}, ip)

@@ -58,14 +58,14 @@ class DeskApi:
 
     @property
     def db(self) -> Any:
-        return self.ctx.master.db
+        return self.ctx.db
 
     def _agent(self) -> tuple[Agent | None, int | None]:
         """The logged-in user's agent and the calls row id of its current call (ringing or
         up), read on the reactor."""
         user = current_session().user
         assert user is not None
-        acd = self.ctx.master.acd
+        acd = self.ctx.acd
 
         def read() -> defer.Deferred[tuple[Agent | None, int | None]]:
             agent = acd.agent_of_user(user.id)
@@ -103,7 +103,7 @@ class DeskApi:
     def _queue_of(self, uniqueid: str, queue_id: int | None) -> defer.Deferred[ACDQueue | None]:
         """The call's queue: the ACD's while the call is live (the calls row gets it when
         the call ends), else the row's."""
-        acd = self.ctx.master.acd
+        acd = self.ctx.acd
         live = acd.by_uniqueid.get(uniqueid)
         if live is not None:
             queue_id = live.queue_id
@@ -181,4 +181,4 @@ class DeskApi:
         if agent is None:
             access.json_error(404, "this login is not an agent's")
         assert agent is not None
-        return {**agent_json(self.ctx.master.acd, agent), "call_id": current}
+        return {**agent_json(self.ctx.acd, agent), "call_id": current}

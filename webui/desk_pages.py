@@ -100,7 +100,7 @@ class DeskPages:
     @page("admin", "supervisor")
     def notices(self) -> str:
         labels = _labels()
-        acd = self.ctx.master.acd
+        acd = self.ctx.acd
         queues: list[Any] = self.ctx.call(
             lambda: defer.succeed(
                 sorted(acd.queues.values(), key=lambda q: q.display_name or q.name)

@@ -120,7 +120,7 @@ class FlowPages:
 
     @page("admin")
     def index(self) -> str:
-        flows = self.ctx.call(self.ctx.master.db.ivr.flows)
+        flows = self.ctx.call(self.ctx.db.ivr.flows)
         return render(self.ctx, "flows.html", flows=flows)
 
     @page("admin", methods=("POST",))
@@ -135,7 +135,7 @@ class FlowPages:
         try:
             check_name(name)
             row = self.ctx.call(
-                self.ctx.master.db.ivr.create_flow, name, empty, user.username, description
+                self.ctx.db.ivr.create_flow, name, empty, user.username, description
             )
         except (FlowError, DuplicateError) as exc:
             session.flash.append(i18n._("Not added: {reason}").format(reason=exc))
@@ -146,7 +146,7 @@ class FlowPages:
     def editor(self, id: str = "") -> str:
         if not id.isdigit() or not 0 < int(id) < 2**31:
             raise cherrypy.HTTPError(400, "id must be a flow number")
-        flow = self.ctx.call(self.ctx.master.db.ivr.flow, int(id))
+        flow = self.ctx.call(self.ctx.db.ivr.flow, int(id))
         if flow is None:
             raise cherrypy.HTTPError(404, "no such flow")
         return render(

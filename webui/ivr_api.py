@@ -82,12 +82,12 @@ def run_json(run: TryRun) -> dict[str, Any]:
 class IvrApi:
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
-        self.service = FlowService(ctx.master.ivr)
-        self.tries = TryRuns(ctx.master.ivr)
+        self.service = FlowService(ctx.ivr)
+        self.tries = TryRuns(ctx.ivr)
 
     @property
     def db(self) -> Any:
-        return self.ctx.master.db
+        return self.ctx.db
 
     def _user(self) -> str:
         user = current_session().user
@@ -339,7 +339,7 @@ class IvrApi:
         return self.add_tts(text, lang, _str(body, "label", 128))
 
     def add_tts(self, text: str, lang: str, label: str) -> dict[str, Any]:
-        cache = self.ctx.master.ivr.prompts.tts_dir
+        cache = self.ctx.ivr.prompts.tts_dir
         try:
             result = self.ctx.call(threads.deferToThread, tts.synthesize, text, lang, cache)
         except ValueError as exc:
@@ -399,7 +399,7 @@ class IvrApi:
         if name not in set(self.ctx.call(self.db.ivr.prompt_names)):
             access.json_error(404, "no such prompt")
         device = self._device(body)
-        path = self.ctx.master.ivr.prompts.path_of(name)
+        path = self.ctx.ivr.prompts.path_of(name)
         try:
             data = path.read_bytes()
             self.ctx.call(threads.deferToThread, soundcard.play_wav, data, device)
@@ -438,7 +438,7 @@ class IvrApi:
 
     def _store_prompt(self, wav: bytes) -> str:
         name = f"p-{secrets.token_hex(6)}"
-        folder = self.ctx.master.ivr.prompts.prompts_dir
+        folder = self.ctx.ivr.prompts.prompts_dir
         try:
             self.ctx.call(threads.deferToThread, prompt_audio.write_atomically, folder, name, wav)
         except OSError as exc:
@@ -451,7 +451,7 @@ class IvrApi:
         known = set(self.ctx.call(self.db.ivr.prompt_names))
         if name not in known:
             raise cherrypy.HTTPError(404, "no such prompt")
-        path = self.ctx.master.ivr.prompts.path_of(name)
+        path = self.ctx.ivr.prompts.path_of(name)
         try:
             data = path.read_bytes()
         except OSError:

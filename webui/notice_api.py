@@ -47,10 +47,10 @@ class NoticeApi:
 
     @property
     def db(self) -> Any:
-        return self.ctx.master.db
+        return self.ctx.db
 
     def _queues_served(self, user_id: int) -> list[int]:
-        acd = self.ctx.master.acd
+        acd = self.ctx.acd
 
         def read() -> defer.Deferred[list[int]]:
             agent = acd.agent_of_user(user_id)
@@ -62,7 +62,7 @@ class NoticeApi:
         return served
 
     def _publish(self, event: object) -> None:
-        bus = self.ctx.master.bus
+        bus = self.ctx.bus
 
         def publish() -> defer.Deferred[None]:
             bus.publish(event)
@@ -93,7 +93,7 @@ class NoticeApi:
             access.json_error(400, f"level must be one of {', '.join(LEVELS)}")
         minutes = _int(body, "minutes", 1, MAX_MINUTES)
         queue_id = _int(body, "queue_id", 1, MAX_ID, optional=True)
-        if queue_id is not None and queue_id not in self.ctx.master.acd.queues:
+        if queue_id is not None and queue_id not in self.ctx.acd.queues:
             access.json_error(400, f"no queue {queue_id}")
         try:
             row = self.ctx.call(self.db.notices.post, text, level, user.username, minutes, queue_id)

@@ -23,7 +23,7 @@ class PromptPages:
 
     @page("admin")
     def index(self) -> str:
-        prompts = self.ctx.call(self.ctx.master.db.ivr.prompts)
+        prompts = self.ctx.call(self.ctx.db.ivr.prompts)
         return render(
             self.ctx,
             "prompts.html",

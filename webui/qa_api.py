@@ -121,7 +121,7 @@ class QaActions:
 
     @property
     def db(self) -> Any:
-        return self.ctx.master.db
+        return self.ctx.db
 
     def _user(self) -> Any:
         user = current_session().user
@@ -210,7 +210,7 @@ class QaActions:
 
     def mine(self) -> tuple[Any, list[EvaluationRow]]:
         """The agent linked to this login and its evaluations (None, [] when none is)."""
-        agent = self.ctx.master.acd.agent_of_user(self._user().id)
+        agent = self.ctx.acd.agent_of_user(self._user().id)
         if agent is None:
             return None, []
         return agent, self.ctx.call(self.db.qa.evaluations_of_agent, agent.id)

@@ -66,7 +66,7 @@ class QaPages:
         self.actions = QaActions(ctx)
 
     def _names(self) -> tuple[dict[int, Any], dict[int, str]]:
-        db = self.ctx.master.db
+        db = self.ctx.db
         agents = {a.id: a for a in self.ctx.call(db.agents.list_all)}
         queues = {q.id: q.display_name or q.name for q in self.ctx.call(db.queues.list_all)}
         return agents, queues

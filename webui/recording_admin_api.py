@@ -40,7 +40,7 @@ class RecordingAdminApi:
         user = current_session().user
         assert user is not None
         ip = cherrypy.serving.request.remote.ip or ""
-        db, root = self.ctx.master.db, self.ctx.config.recording_dir
+        db, root = self.ctx.db, self.ctx.config.recording_dir
 
         def run() -> defer.Deferred[tuple[int, int]]:
             return defer.ensureDeferred(

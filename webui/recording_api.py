@@ -207,14 +207,14 @@ class RecordingAccess:
 
     @property
     def db(self) -> Any:
-        return self.ctx.master.db
+        return self.ctx.db
 
     def viewer(self) -> Viewer:
         user = current_session().user
         assert user is not None
         if user.role in EVERY_RECORDING:
             return Viewer(True, None)
-        agent = self.ctx.master.acd.agent_of_user(user.id)
+        agent = self.ctx.acd.agent_of_user(user.id)
         return Viewer(False, agent.id if agent is not None else None)
 
     def search(self, query: RecordingQuery) -> RecordingPage:
@@ -245,7 +245,7 @@ class RecordingAccess:
                 "recording {id}: {path!r} is not a file under the root", id=row.id, path=row.path
             )
             raise cherrypy.HTTPError(404, "the recording's file is missing")
-        key = self.ctx.master.recorder.key if row.encrypted else None
+        key = self.ctx.recorder.key if row.encrypted else None
         try:
             audio: storage.StoredAudio = self.ctx.call(
                 threads.deferToThread, storage.open_stored, path, row.format, row.encrypted, key

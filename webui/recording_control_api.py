@@ -52,13 +52,13 @@ class RecordingControlApi:
             if requested is None:
                 access.json_error(400, "name the call: call_id")
             return requested
-        master = self.ctx.master
+        ctx = self.ctx
 
         def own_call() -> defer.Deferred[int | None]:
-            agent = master.acd.agent_of_user(user.id)
+            agent = ctx.acd.agent_of_user(user.id)
             if agent is None or agent.call is None:
                 return defer.succeed(None)
-            recorder = master.recorder
+            recorder = ctx.recorder
             if agent.call.record_id in recorder.live:  # its calls row (a callback's own)
                 return defer.succeed(agent.call.record_id)
             return defer.succeed(recorder.call_of_uniqueid(agent.call.uniqueid))
@@ -74,7 +74,7 @@ class RecordingControlApi:
         call_id = self._target(_call_id(json_object().get("call_id")))
         user = current_session().user
         assert user is not None
-        recorder = self.ctx.master.recorder
+        recorder = self.ctx.recorder
         fn = {
             "pause": recorder.pause,
             "resume": recorder.resume,
@@ -108,7 +108,7 @@ class RecordingControlApi:
     @cherrypy.tools.json_out()
     def status(self, call_id: str = "") -> dict[str, Any]:
         target = self._target(_call_id(call_id[:24]))
-        recorder = self.ctx.master.recorder
+        recorder = self.ctx.recorder
         try:
             result: dict[str, Any] = self.ctx.call(
                 lambda: defer.maybeDeferred(recorder.status, target)

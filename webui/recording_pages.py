@@ -9,9 +9,17 @@ from urllib.parse import urlencode
 import cherrypy
 
 from appliance.db.recording_search import SORTS, RecordingPage, RecordingQuery
+from webui import i18n
 from webui.access import page
 from webui.context import WebContext
-from webui.recording_api import EMPTY_PAGE, FIELDS, BadField, RecordingAccess, parse_query
+from webui.recording_api import (
+    DATE_RE,
+    EMPTY_PAGE,
+    FIELDS,
+    BadField,
+    RecordingAccess,
+    parse_query,
+)
 from webui.render import render
 
 PAGE_SIZE = 50
@@ -28,13 +36,24 @@ def percent(ratio: float) -> str:
     return f"{ratio * 100:.0f}%"
 
 
+def is_day(text: str) -> bool:
+    """Whether a search field holds a plain day, which a date picker can show."""
+    return DATE_RE.fullmatch(text) is not None
+
+
+def directions() -> dict[str, str]:
+    """The calls' directions (appliance/db/model.py CALL_DIRECTIONS), translated."""
+    _ = i18n._
+    return {"inbound": _("Inbound"), "outbound": _("Outbound"), "internal": _("Internal")}
+
+
 class RecordingPages:
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
         self.access = RecordingAccess(ctx)
 
     def _names(self) -> tuple[dict[int, str], dict[int, str]]:
-        db = self.ctx.master.db
+        db = self.ctx.db
         agents = {a.id: f"{a.number} {a.name}".strip() for a in self.ctx.call(db.agents.list_all)}
         queues = {q.id: q.display_name or q.name for q in self.ctx.call(db.queues.list_all)}
         return agents, queues
@@ -87,6 +106,8 @@ class RecordingPages:
             pages=pages,
             duration=duration,
             percent=percent,
+            is_day=is_day,
+            directions=directions(),
         )
 
     @page()

@@ -105,7 +105,7 @@ class SupervisorApi:
 
     @property
     def acd(self) -> ACD:
-        return self.ctx.master.acd
+        return self.ctx.acd
 
     # ---- helpers --------------------------------------------------------------------------
 
@@ -153,7 +153,7 @@ class SupervisorApi:
         return switch
 
     def _call_row(self, call_id: int) -> dict[str, Any]:
-        row: dict[str, Any] | None = self.ctx.call(self.ctx.master.db.calls.get, call_id)
+        row: dict[str, Any] | None = self.ctx.call(self.ctx.db.calls.get, call_id)
         if row is None:
             self._refused(404, f"no call {call_id}")
         assert row is not None

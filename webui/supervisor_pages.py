@@ -65,7 +65,7 @@ class SupervisorPages:
     def index(self) -> str:
         user = current_session().user
         assert user is not None
-        acd = self.ctx.master.acd
+        acd = self.ctx.acd
         mine = self.ctx.call(lambda: defer.succeed(acd.agent_of_user(user.id)))
         settings = {
             "phone": mine.device if mine is not None else "",

@@ -61,7 +61,7 @@ class VoicemailAccess:
 
     @property
     def db(self) -> Any:
-        return self.ctx.master.db
+        return self.ctx.db
 
     def visible_mailboxes(self) -> set[str] | None:
         """The mailboxes the user may read (None: all of them)."""
@@ -69,7 +69,7 @@ class VoicemailAccess:
         assert user is not None
         if user.role in EVERY_MAILBOX:
             return None
-        agent = self.ctx.master.acd.agent_of_user(user.id)
+        agent = self.ctx.acd.agent_of_user(user.id)
         if agent is None:
             return set()
         boxes = self.ctx.call(self.db.voicemail.mailboxes)
@@ -95,7 +95,7 @@ class VoicemailAccess:
 
     def audio(self, message_id: Any) -> bytes:
         m = self.message(message_id)
-        path = self.ctx.master.ivr.voicemail.path_of(m.path)
+        path = self.ctx.ivr.voicemail.path_of(m.path)
         if path is None:
             raise cherrypy.HTTPError(404, "no such message")
         try:
@@ -113,7 +113,7 @@ class VoicemailAccess:
 
     def forward(self, message_id: Any, mailbox: str) -> int:
         m = self.message(message_id)
-        vm = self.ctx.master.ivr.voicemail
+        vm = self.ctx.ivr.voicemail
         try:
             new_id: int = self.ctx.call(lambda: defer.ensureDeferred(vm.forward(m.id, mailbox)))
         except LookupError as exc:
@@ -122,7 +122,7 @@ class VoicemailAccess:
 
     def delete(self, message_id: Any) -> None:
         m = self.message(message_id)
-        vm = self.ctx.master.ivr.voicemail
+        vm = self.ctx.ivr.voicemail
         self.ctx.call(lambda: defer.ensureDeferred(vm.delete(m.id)))
         user = current_session().user
         assert user is not None
@@ -182,7 +182,7 @@ class VoicemailApi:
     @api(*EVERY_MAILBOX, methods=("GET", "POST"))
     @cherrypy.tools.json_out()
     def mailboxes(self) -> Any:
-        db = self.ctx.master.db
+        db = self.ctx.db
         if cherrypy.serving.request.method == "GET":
             return [mailbox_json(b) for b in self.ctx.call(db.voicemail.mailboxes)]
         user = current_session().user

@@ -27,7 +27,7 @@ class VoicemailPages:
         if not isinstance(mailbox, str) or len(mailbox) > 32:
             raise cherrypy.HTTPError(400, "mailbox must be text of at most 32 characters")
         messages = self.access.messages(mailbox)
-        boxes = self.ctx.call(self.ctx.master.db.voicemail.mailboxes)
+        boxes = self.ctx.call(self.ctx.db.voicemail.mailboxes)
         visible = self.access.visible_mailboxes()
         boxes = [b for b in boxes if visible is None or b.number in visible]
         return render(

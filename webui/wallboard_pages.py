@@ -87,7 +87,7 @@ class WallboardPages:
 
     @page(*VIEWERS)
     def index(self) -> str:
-        db = self.ctx.master.db
+        db = self.ctx.db
         rows: list[QueueRow] = self.ctx.call(db.queues.list_all)
         queues = sorted(rows, key=lambda q: q.id)
         settings = self.ctx.call(db.settings.wallboard)
@@ -103,7 +103,7 @@ class WallboardPages:
 
     @page("admin", methods=("GET", "POST"))
     def settings(self, **params: Any) -> str:
-        db = self.ctx.master.db
+        db = self.ctx.db
         request = cherrypy.serving.request
         names = labels()
         errors: list[str] = []
