@@ -17,8 +17,6 @@ import cherrypy
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from appliance.text import Message, message_of
-
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "ccbox"
 LOCALES = ("en", "zh_CN")
@@ -65,24 +63,6 @@ def negotiate(accept_language: str, default: str) -> str:
 def N_(message: str) -> str:
     """Mark a string for extraction whose translation is looked up later by value."""
     return message
-
-
-def translate(text: str) -> str:
-    """``text`` in the request's language when it is an engine's ``Message`` (its parameters
-    translated too when they are messages); any other text as it is (user data, names)."""
-    if not isinstance(text, Message):
-        return text
-    params = {k: translate(v) if isinstance(v, str) else v for k, v in text.params.items()}
-    translated = _(text.msgid)
-    try:
-        return translated.format(**params) if params else translated
-    except (KeyError, IndexError, ValueError):  # a broken translation: the English is right
-        return str.__str__(text)
-
-
-def error(exc: BaseException) -> str:
-    """An exception's message in the request's language (see ``appliance.text``)."""
-    return translate(message_of(exc))
 
 
 # Values shown translated by looking them up at render time (roles, health states).
