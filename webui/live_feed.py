@@ -267,7 +267,18 @@ class LiveFeed:
             "caller_name": call.caller_name[:NAME_MAX] if call else None,
             "queue_id": call.queue_id if call else None,
             "call_since": (call.answered_at or a.since) if call else None,
+            # the day's figures (acd/stats.py, restored at start by acd/day_counters.py)
+            "handled": a.stats.handled,
+            "talk_s": round(a.stats.talk_s, 1),
+            # the queues it serves: the wallboard's and console's queue filters
+            "queues": self._queues_of(a),
         }
+
+    def _queues_of(self, a: Agent) -> list[int]:
+        acd = self.acd
+        if acd is None:
+            return []
+        return sorted(q.id for q in acd.queues.values() if self._serves(a, q))
 
     def _serves(self, a: Agent, q: ACDQueue) -> bool:
         """ACD.serves, with the queue's members as a set (kept per flush): the feed asks

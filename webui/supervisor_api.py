@@ -14,6 +14,7 @@ hang up a call; every one audited.
                             "agent": "1002"}``: a waiting call to another queue (name or id),
                             or offered to one available agent
 ``/api/supervisor/hangup``  POST ``{"call_id": 12}``: hang up a (stuck) call's channel
+``/api/supervisor/idle``    GET: why each ready agent takes none of the callers waiting
 
 ``call_id`` is what the live events carry as a call's ``id``: its calls row id, or ``acd-N``
 for a callback waiting in a queue (``move`` only: a callback has no channel yet).
@@ -34,11 +35,12 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from acd import agent_state as st
+from acd import idle_reasons
 from acd.service import ACDError, Agent, QueuedCall
 from drivers.asterisk import device_syntax
 from drivers.asterisk.ami import actions
 from drivers.asterisk.ami.protocol import AMIError
-from webui import access, audit_trail
+from webui import access, audit_trail, i18n
 from webui.access import api, current_session
 from webui.context import WebContext
 from webui.json_body import json_object
@@ -56,6 +58,7 @@ SPY_MODES = tuple(actions.SPY_MODES)
 OWN_CONTEXTS = "ccbox-"
 AGENT_NUMBER = re.compile(r"[0-9]{1,16}\Z")
 MAX_ID = 2**63 - 1
+_ = i18n._
 
 
 def _check_phone(device: str) -> None:
@@ -327,6 +330,63 @@ class SupervisorApi:
         self._on_reactor(switch.hangup, channel)
         self._audit("hangup", f"call:{call_id}", {"channel": channel, "uniqueid": uniqueid})
         return {"call_id": call_id, "channel": channel}
+
+    @api(*SUPERVISING)
+    @cherrypy.tools.json_out()
+    def idle(self) -> dict[str, Any]:
+        """Why each ready agent takes none of the callers waiting (acd/idle_reasons.py):
+        ``{"agents": {"<agent id>": [{"queue_id", "waiting", "why", "missing", "text"}]}}``,
+        only agents that are available while someone waits; ``text`` says it in the
+        user's language."""
+        acd = self.ctx.acd
+        reasons = self.ctx.call(lambda: defer.succeed(idle_reasons.idle_agents(acd)))
+        if not reasons:
+            return {"agents": {}}
+        skills = {s.id: s.name for s in self.ctx.call(self.ctx.db.skills.list_all)}
+        queues = self.ctx.call(
+            lambda: defer.succeed({q.id: q.display_name or q.name for q in acd.queues.values()})
+        )
+        return {
+            "agents": {
+                str(agent_id): [_reason(r, queues, skills) for r in found]
+                for agent_id, found in reasons.items()
+            }
+        }
+
+
+def _reason(
+    r: idle_reasons.QueueReason, queues: dict[int, str], skills: dict[int, str]
+) -> dict[str, Any]:
+    queue = queues.get(r.queue_id, str(r.queue_id))
+    missing = [
+        {"skill": skills.get(m.skill_id, str(m.skill_id)), "have": m.have, "need": m.need}
+        for m in r.missing
+    ]
+    if r.why == idle_reasons.SKILLS:
+        short = ", ".join(
+            _("{skill} {need} (has {have})").format(**m)
+            if m["have"]
+            else _("{skill} {need} (has none)").format(**m)
+            for m in missing
+        )
+        text = _("{queue} ({n} waiting): needs {skills}").format(
+            queue=queue, n=r.waiting, skills=short
+        )
+    elif r.why == idle_reasons.NOT_MEMBER:
+        text = _("{queue} ({n} waiting): not a member of this queue").format(
+            queue=queue, n=r.waiting
+        )
+    else:
+        text = _("{queue} ({n} waiting): serves it; a call is on its way").format(
+            queue=queue, n=r.waiting
+        )
+    return {
+        "queue_id": r.queue_id,
+        "waiting": r.waiting,
+        "why": r.why,
+        "missing": missing,
+        "text": text,
+    }
 
 
 def _find_queue(acd: ACD, wanted: str | int) -> Any:

@@ -133,10 +133,15 @@ def test_a_call_is_queued_offered_answered_and_ends(db: DBConnector) -> None:
     queue = next(data(m) for m in out if m.kind == "queue" and data(m)["name"] == "support")
     assert (queue["answered"], queue["service_level"]) == (1, 1.0)
 
+    rig.clock.advance(59.75)  # a minute's talk, with the tick above
     rig.acd.call_ended(call)
     out = rig.tick()
     assert [data(m)["state"] for m in out if m.kind == "call"] == ["ended"]
-    assert [data(m)["state"] for m in out if m.kind == "agent"] == ["wrap_up"]
+    (agent,) = [data(m) for m in out if m.kind == "agent"]
+    assert agent["state"] == "wrap_up"
+    # the day's figures and the queues it serves (the wallboard's tiles, the console)
+    assert (agent["handled"], agent["talk_s"]) == (1, 60.0)
+    assert agent["queues"] == [rig.ids["support"]]  # "other" is members only
     rig.acd.wrapup_done(rig.ids["1001"])
     out = rig.tick()
     assert "call" not in kinds(out)  # an ended call is sent once, then forgotten

@@ -366,3 +366,49 @@ class SupervisorPageTests(WebTestCase):
         r = await self.call(b.get, "/supervisor")
         self.assertEqual(r.status, 200)
         self.assertIn('id="sv-device" value=""', r.body)  # no phone of its own: typed in
+
+
+def seed_idle(db: Any) -> None:
+    """The seed, and two queues agent 1001 (tech 5) cannot serve: "vip" wants tech 8, "team"
+    takes its members only (none)."""
+    seed(db)
+    tech = next(s.id for s in resolved(db.skills.list_all()) if s.name == "tech")
+    resolved(db.queues.add("vip", "VIP 贵宾", skills={tech: 8}))
+    resolved(db.queues.add("team"))
+
+
+class IdleReasonsApiTests(WebTestCase):
+    async def test_why_a_ready_agent_gets_no_calls(self) -> None:
+        self.app = await RunningAppliance.start(temp_dir(self), seed=seed_idle)
+        self.addCleanup(self.app.stop)
+        acd = self.app.master.acd
+        sup = await self.app.logged_in("sup")
+        r = await self.call(sup.get, "/api/supervisor/idle")
+        self.assertEqual((r.status, r.json()), (200, {"agents": {}}))  # nobody waits
+        agent = acd.agent_by_number("1001")
+        assert agent is not None
+        acd.login(agent.id)
+        vip, team = acd.queue("vip"), acd.queue("team")
+        for i, q in enumerate((vip, vip, team)):
+            acd.join(q.id, f"1380013800{i}", f"u-idle-{i}")
+        r = await self.call(sup.get, "/api/supervisor/idle")
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(list(r.json()["agents"]), [str(agent.id)])  # the one ready agent
+        found = r.json()["agents"][str(agent.id)]
+        self.assertEqual(
+            [(x["queue_id"], x["waiting"], x["why"], x["missing"]) for x in found],
+            [
+                (vip.id, 2, "skills", [{"skill": "tech", "have": 5, "need": 8}]),
+                (team.id, 1, "not_member", []),
+            ],
+        )
+        self.assertEqual(found[0]["text"], "VIP 贵宾 (2 waiting): needs tech 8 (has 5)")
+        self.assertEqual(found[1]["text"], "team (1 waiting): not a member of this queue")
+        # Paused, it is not ready: no reasons.
+        acd.pause(agent.id, "break")
+        r = await self.call(sup.get, "/api/supervisor/idle")
+        self.assertEqual(r.json(), {"agents": {}})
+        for username in ("agent", "qa"):
+            b = await self.app.logged_in(username)
+            r = await self.call(b.get, "/api/supervisor/idle")
+            self.assertEqual(r.status, 403, username)
