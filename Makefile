@@ -24,8 +24,10 @@ $(STAMP): $(BIN)/python setup.py pyproject.toml constraints.txt $(shell find app
 
 deps: system-deps $(STAMP)
 
+# make demo PORT=8081 AMI_PORT=15039 FASTAGI_PORT=14574 moves the demo's ports.
 demo: deps
-	$(BIN)/ccbox demo --data-dir ccbox-data
+	$(BIN)/ccbox demo --data-dir ccbox-data $(if $(PORT),--port $(PORT)) \
+		$(if $(AMI_PORT),--ami-port $(AMI_PORT)) $(if $(FASTAGI_PORT),--fastagi-port $(FASTAGI_PORT))
 
 lint: deps
 	$(BIN)/ruff check $(PY_SOURCES)

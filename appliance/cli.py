@@ -121,6 +121,33 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_passwd(args: argparse.Namespace) -> int:
+    """A new password for a user (a lost admin password is not a reinstall). Sessions the
+    running daemon holds for the user end at their idle timeout, or reset it in the web UI."""
+    import getpass as getpass_mod
+
+    from appliance.db.admin_store import AdminStore
+
+    config = load_config(args)
+    db = open_db(config)
+    try:
+        record = resolved(db.users.login_record(args.username))
+        if record is None:
+            raise CliError(f"no user {args.username!r}")
+        password = read_new_password(args)
+        try:
+            resolved(AdminStore(db).reset_password(record.user.id, password))
+        except ValueError as exc:  # WeakPassword
+            raise CliError(str(exc)) from None
+        resolved(
+            db.audit.add(f"cli:{getpass_mod.getuser()}", "user.password", f"user:{record.user.id}")
+        )
+    finally:
+        resolved(db.stopService())
+    print(f"password of {record.user.username} changed")
+    return 0
+
+
 def cmd_recording_key(args: argparse.Namespace) -> int:
     from recorder import encryption
 
@@ -317,10 +344,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
         duration=args.duration,
         report=args.report,
         calls_per_s=args.calls_per_second,
+        ami_port=args.ami_port,
+        fastagi_port=args.fastagi_port,
     )
 
 
 # ---- parser -------------------------------------------------------------------------------
+
+
+def tcp_port(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1 to 65535)")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -353,6 +388,14 @@ def build_parser() -> argparse.ArgumentParser:
     ua.add_argument("--role", required=True, choices=ROLES)
     ua.add_argument("--display-name", default="")
     ua.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input",
+    )
+
+    up = add("passwd", cmd_user_passwd, "set a new password for a user", user_sub)
+    up.add_argument("username")
+    up.add_argument(
         "--password-stdin",
         action="store_true",
         help="read the password from the first line of standard input",
@@ -437,7 +480,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = add("demo", cmd_demo, "run the demo appliance from a local data directory")
     demo.add_argument("--data-dir", default="ccbox-data")
-    demo.add_argument("--port", type=int, default=8080, help="web UI port (default 8080)")
+    demo.add_argument(
+        "--port", type=tcp_port, default=None, help="web UI port (default: the config's [web] port)"
+    )
+    demo.add_argument(
+        "--ami-port",
+        type=tcp_port,
+        default=None,
+        help="the simulated switch's AMI port (default: the config's [ami] port)",
+    )
+    demo.add_argument(
+        "--fastagi-port",
+        type=tcp_port,
+        default=None,
+        help="ccboxd's FastAGI port (default: the config's [fastagi] port)",
+    )
     demo.add_argument(
         "--headless",
         action="store_true",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -56,8 +57,15 @@ DEMO_AMI_PORT = 15038
 DEMO_FASTAGI_PORT = 14573
 
 
-def prepare(data_dir: Path, port: int | None) -> config_mod.Config:
-    """Create or reuse the data directory; return its config (with ``port`` if given)."""
+def prepare(
+    data_dir: Path,
+    port: int | None = None,
+    ami_port: int | None = None,
+    fastagi_port: int | None = None,
+) -> config_mod.Config:
+    """Create or reuse the data directory; return its config, with the ports given here
+    instead of the config's (None: the config's own; a new config takes 8080 and the demo
+    switch's ports)."""
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     conf_path = data_dir / "ccbox.conf"
@@ -67,15 +75,19 @@ def prepare(data_dir: Path, port: int | None) -> config_mod.Config:
                 data_dir,
                 web_port=port or 8080,
                 switch=True,
-                fastagi_port=DEMO_FASTAGI_PORT,
-                ami_port=DEMO_AMI_PORT,
+                fastagi_port=fastagi_port or DEMO_FASTAGI_PORT,
+                ami_port=ami_port or DEMO_AMI_PORT,
                 ami_secret=passwords.generate_password(),
             ),
             encoding="utf-8",
         )
     config = config_mod.load(conf_path)
-    if port is not None and port != config.web.port:
-        config = dataclasses.replace(config, web=dataclasses.replace(config.web, port=port))
+    config = dataclasses.replace(
+        config,
+        web=dataclasses.replace(config.web, port=port or config.web.port),
+        ami=dataclasses.replace(config.ami, port=ami_port or config.ami.port),
+        fastagi=dataclasses.replace(config.fastagi, port=fastagi_port or config.fastagi.port),
+    )
     config.recording_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(config.database_url)
     try:
@@ -83,6 +95,34 @@ def prepare(data_dir: Path, port: int | None) -> config_mod.Config:
     finally:
         engine.dispose()
     return config
+
+
+class PortTaken(Exception):
+    """A port the demo needs is in use: one line saying which and how to choose another."""
+
+
+def check_ports(config: config_mod.Config) -> None:
+    """Fail before anything is seeded or printed when a port the demo listens on is taken
+    (the web UI, the simulated switch's AMI, ccboxd's FastAGI): a start that failed later
+    would leave logins nobody saw."""
+    wanted = [(config.web.bind, config.web.port, "the web UI", "--port", "PORT")]
+    if config.ami.enabled and config.fastagi.enabled:
+        wanted += [
+            ("127.0.0.1", config.ami.port, "the simulated switch's AMI", "--ami-port", "AMI_PORT"),
+            (config.fastagi.bind, config.fastagi.port, "FastAGI", "--fastagi-port", "FASTAGI_PORT"),
+        ]
+    for host, port, what, flag, make_var in wanted:
+        with socket.socket() as probe:
+            # as Twisted listens: SO_REUSEADDR, so only a live listener refuses it
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+                probe.listen()
+            except OSError as exc:
+                raise PortTaken(
+                    f"port {port} for {what} on {host} is not free ({exc.strerror}): choose "
+                    f"another with `ccbox demo {flag} N` or `make demo {make_var}=N`"
+                ) from None
 
 
 # The demo's logins besides the admin: (user name, role, display name, agent number or "").
@@ -216,19 +256,22 @@ def main(
     duration: float = 10.0,
     report: str | None = None,
     calls_per_s: float = 0.5,
+    ami_port: int | None = None,
+    fastagi_port: int | None = None,
 ) -> int:
     from twisted.internet import reactor as _reactor
 
     from drivers.asterisk.simulator.switch import RandomDevice
 
     reactor: Any = _reactor
-    config = prepare(data_dir, port)
+    config = prepare(data_dir, port, ami_port, fastagi_port)
+    try:
+        check_ports(config)
+    except PortTaken as exc:
+        print(f"ccbox demo: {exc}", file=sys.stderr)
+        return 1
     logins = seed(config)
     url = f"http://127.0.0.1:{config.web.port}/"
-    for name, password in logins.items():
-        # Printed once: only the hashes are stored.
-        print(f"ccbox demo: {name} login is  {name} / {password}  (shown only this once)")
-    print(f"ccbox demo: web UI on {url} (data in {config.data_dir}); Ctrl-C stops it", flush=True)
 
     result: dict[str, Any] = {"daemon": "failed", "web": None}
     if not (config.ami.enabled and config.fastagi.enabled):
@@ -246,8 +289,20 @@ def main(
         reactor.addSystemEventTrigger("before", "shutdown", sim.stopService)
     started = dt.datetime.now(dt.UTC)
 
+    def show_logins() -> None:
+        for name, password in logins.items():
+            # Printed once: only the hashes are stored.
+            print(f"ccbox demo: {name} login is  {name} / {password}  (shown only this once)")
+        logins.clear()
+
     def drive(daemon: daemon_mod.Daemon) -> None:
         result["daemon"] = "ok"
+        # Listening now: the logins can be used as soon as they are read.
+        show_logins()
+        print(
+            f"ccbox demo: web UI on {url} (data in {config.data_dir}); Ctrl-C stops it",
+            flush=True,
+        )
         # The ACD's counters are the day's (a second demo today starts from the first's):
         # the report counts this run only.
         result["_day_before"] = _day_counts(daemon)
@@ -269,6 +324,9 @@ def main(
             )
 
     code = daemon_mod.run(config, on_ready=drive)
+    if logins:  # the daemon did not start after all: the logins made for it still work
+        print("ccbox demo: the demo did not start; the logins it made stay valid:")
+        show_logins()
     if report == "json":
         print(json.dumps(result), flush=True)
     return code if code else (0 if result["daemon"] == "ok" else 1)
