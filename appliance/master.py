@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.application import service
 from twisted.internet import defer
@@ -55,6 +55,9 @@ from ivr.voicemail import Voicemail
 from recorder import encryption
 from recorder.service import RecorderService
 from recorder.upkeep import RecordingUpkeep
+
+if TYPE_CHECKING:
+    from webui.service import WebService
 
 log = Logger(namespace="ccbox.master")
 
@@ -126,15 +129,34 @@ class ApplianceMaster(service.MultiService):
         if config.fastagi.enabled:
             self._add_fastagi()
 
-        from webui.service import WebService
-
-        self.web = WebService(self)
+        self.web = self._web()
         self.web.setServiceParent(self)
         self._started: list[Any] = []
         self.stop_report: StopReport | None = None  # what the stop did with calls in progress
         self.ready: defer.Deferred[None] = defer.Deferred()
         if self.ami is None:  # no view of the switch: the last run's open rows are closed
             self.ready.addCallback(self._reconcile_without_switch)
+
+    def _web(self) -> WebService:
+        """The web UI, handed the services its handlers use (not the master)."""
+        from webui.context import WebContext
+        from webui.service import WebService
+
+        ctx = WebContext(
+            config=self.config,
+            reactor=self.reactor,
+            db=self.db,
+            acd=self.acd,
+            ivr=self.ivr,
+            recorder=self.recorder,
+            health=self.health,
+            bus=self.bus,
+            # Read when asked: optional, and a test may put its own in after the start.
+            ami=lambda: self.ami,
+            callmodel=lambda: self.callmodel,
+            fastagi=lambda: self.fastagi,
+        )
+        return WebService(ctx)
 
     def _reconcile_without_switch(self, _: None) -> None:
         self.call_rows.reconcile_once(None)  # in the background: ready does not wait

@@ -2,7 +2,8 @@
 reactor bridge.
 
 Handlers reach the appliance only through these attributes (``ctx.db``, ``ctx.acd``, ...),
-never the master: the composition root (appliance/master.py) hands them over.
+never the master: the composition root (appliance/master.py) hands them over. Nothing in
+webui/ imports appliance.master (tests/unit/test_layering.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from appliance.db.connector import DBConnector
     from appliance.eventbus import EventBus
     from appliance.health import HealthRegistry
-    from appliance.master import ApplianceMaster
     from drivers.asterisk.agi.server import FastAGIServer
     from drivers.asterisk.ami.client import AMIClient
     from drivers.asterisk.callmodel import CallModel
@@ -37,16 +37,38 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 
 class WebContext:
-    def __init__(self, master: ApplianceMaster) -> None:
-        self.master = master
-        self.config: Config = master.config
-        self.reactor: Any = master.reactor
-        self.db: DBConnector = master.db
-        self.acd: ACD = master.acd
-        self.ivr: IVRServices = master.ivr
-        self.recorder: RecorderService = master.recorder
-        self.health: HealthRegistry = master.health
-        self.bus: EventBus = master.bus
+    """Built by the composition root (appliance/master.py) from the services it started.
+
+    The switch links are optional (``[ami]``/``[fastagi]`` enabled) and may come and go:
+    they are handed over as callables and read when a handler asks.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        reactor: Any,
+        db: DBConnector,
+        acd: ACD,
+        ivr: IVRServices,
+        recorder: RecorderService,
+        health: HealthRegistry,
+        bus: EventBus,
+        ami: Callable[[], AMIClient | None] = lambda: None,
+        callmodel: Callable[[], CallModel | None] = lambda: None,
+        fastagi: Callable[[], FastAGIServer | None] = lambda: None,
+    ) -> None:
+        self.config = config
+        self.reactor = reactor
+        self.db = db
+        self.acd = acd
+        self.ivr = ivr
+        self.recorder = recorder
+        self.health = health
+        self.bus = bus
+        self._ami = ami
+        self._callmodel = callmodel
+        self._fastagi = fastagi
         self.sessions = SessionStore(idle_seconds=self.config.web.session_idle_minutes * 60)
         self.throttle = LoginThrottle()
         self.templates = jinja2.Environment(
@@ -59,18 +81,17 @@ class WebContext:
             gettext=i18n._, ngettext=i18n.ngettext, newstyle=True
         )
 
-    # The switch links are optional ([ami]/[fastagi] enabled) and read when asked.
     @property
     def ami(self) -> AMIClient | None:
-        return self.master.ami
+        return self._ami()
 
     @property
     def callmodel(self) -> CallModel | None:
-        return self.master.callmodel
+        return self._callmodel()
 
     @property
     def fastagi(self) -> FastAGIServer | None:
-        return self.master.fastagi
+        return self._fastagi()
 
     def call(self, fn: Callable[..., defer.Deferred[T]], *args: Any, **kwargs: Any) -> T:
         """Run reactor-side ``fn`` (which returns a Deferred) from a WSGI thread and wait."""

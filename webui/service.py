@@ -9,7 +9,7 @@ may be waiting on.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from twisted.application import service
 from twisted.internet import defer, task, threads
@@ -21,9 +21,6 @@ from twisted.web.resource import IResource
 from webui.context import WebContext
 from webui.live_feed import LiveFeed
 from webui.live_sse import LiveEventsResource, LiveHub
-
-if TYPE_CHECKING:
-    from appliance.master import ApplianceMaster
 
 STATIC = Path(__file__).parent / "static"
 log = Logger(namespace="ccbox.web")
@@ -62,9 +59,8 @@ class QuietSite(server.Site):
 class WebService(service.Service):
     name = "web"
 
-    def __init__(self, master: ApplianceMaster) -> None:
-        self.master = master
-        self.ctx: WebContext | None = None
+    def __init__(self, ctx: WebContext) -> None:
+        self.ctx = ctx
         self.pool = ThreadPool(minthreads=2, maxthreads=16, name="ccbox-web")
         self.port: Any = None
         self._purge: task.LoopingCall | None = None
@@ -79,15 +75,14 @@ class WebService(service.Service):
         from webui.app import build_app
 
         super().startService()
-        reactor = self.master.reactor
-        self.ctx = WebContext(self.master)
+        reactor = self.ctx.reactor
         app = build_app(self.ctx)
         root = RootResource(cast(resource.Resource, wsgi.WSGIResource(reactor, self.pool, app)))
         root.putChild(b"static", cast(IResource, static.File(str(STATIC))))
         root.putChild(b"events", cast(IResource, self._live_events(reactor)))
         site = QuietSite(root)
         site.displayTracebacks = False
-        cfg = self.master.config.web
+        cfg = self.ctx.config.web
         self.port = reactor.listenTCP(cfg.port, site, interface=cfg.bind)
         self.pool.start()
         log.info("web UI listening on {bind}:{port}", bind=cfg.bind, port=self.port_number)
@@ -97,22 +92,21 @@ class WebService(service.Service):
 
     def _live_events(self, reactor: Any) -> LiveEventsResource:
         """The live feed on the bus, its hub of streams, and the ``/events`` resource."""
-        assert self.ctx is not None
-        master = self.master
-        feed = self.feed = LiveFeed(reactor, master.bus, master.acd, master.health)
+        ctx = self.ctx
+        feed = self.feed = LiveFeed(reactor, ctx.bus, ctx.acd, ctx.health)
         feed.start()
 
         def loaded(rows: list[Any]) -> None:
             feed.load_notices(r.as_message() for r in rows)
 
-        notices = master.db.notices.current()  # in the snapshots after a restart
+        notices = ctx.db.notices.current()  # in the snapshots after a restart
         notices.addCallback(loaded)
         notices.addErrback(lambda f: log.failure("current notices not loaded", f))
         self.hub = LiveHub(reactor, feed, self.ctx.sessions)
         self.hub.start()
 
         def agent_of_user(user_id: int) -> int | None:
-            agent = master.acd.agent_of_user(user_id)
+            agent = ctx.acd.agent_of_user(user_id)
             return agent.id if agent is not None else None
 
         return LiveEventsResource(self.hub, agent_of_user)
