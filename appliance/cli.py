@@ -196,6 +196,7 @@ def cmd_asterisk_config(args: argparse.Namespace) -> int:
     """The Asterisk side of this box: manager user, dialplan, README, and the ccbox-*
     system sounds rendered by espeak-ng into ``<out>/sounds/<lang>/`` (or ``--sounds-dir``,
     Asterisk's own sounds folder)."""
+    from appliance.switch_settings import asterisk_settings
     from drivers.asterisk import confgen
     from ivr import system_sounds, tts
 
@@ -218,7 +219,7 @@ def cmd_asterisk_config(args: argparse.Namespace) -> int:
         note = system_sounds.readme(sounds, langs, in_place=bool(args.sounds_dir))
     try:
         paths = confgen.write(
-            config,
+            asterisk_settings(config),
             out,
             trunk=args.trunk,
             device_tech=args.device_tech,

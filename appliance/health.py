@@ -9,10 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-OK = "ok"
-DEGRADED = "degraded"
-DOWN = "down"
-STARTING = "starting"
+# One vocabulary for the daemon and its drivers; the registry is the HealthReporter the
+# daemon hands each driver (drivers/health.py).
+from drivers.health import DEGRADED, DOWN, OK, STARTING
+
+__all__ = ["DEGRADED", "DOWN", "OK", "STARTING", "HealthRegistry", "PartHealth"]
 
 
 @dataclass(frozen=True)

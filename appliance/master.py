@@ -41,6 +41,7 @@ from appliance.config import Config
 from appliance.db.connector import DBConnector
 from appliance.eventbus import EventBus
 from appliance.shutdown import GracefulStop, StopReport
+from appliance.switch_settings import ami_settings
 from drivers.asterisk.agi.limits import FastAGILimits
 from drivers.asterisk.agi.server import FastAGIServer
 from drivers.asterisk.agi.session import AGISessionProtocol
@@ -163,7 +164,9 @@ class ApplianceMaster(service.MultiService):
 
     def _add_ami(self) -> None:
         """The AMI client, and the call model it feeds (resynced at every login)."""
-        self.ami = AMIClient(self.reactor, self.config.ami, health_registry=self.health)
+        self.ami = AMIClient(
+            self.reactor, ami_settings(self.config.ami), health_registry=self.health
+        )
         model = CallModel(self.reactor.seconds, self.bus.publish)
         self.callmodel = model
         self.ami.subscribe(CallModel.EVENTS, model.handle)

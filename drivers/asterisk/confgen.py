@@ -31,15 +31,18 @@ extension of the old PBX.
 
 Every FastAGI script named here is a route ccboxd serves (appliance/master.py; a test holds
 the two together): an unknown script is hung up.
+
+It reads ``AsteriskSettings``, not ccbox's config: the daemon's CLI maps ``ccbox.conf`` to
+them (appliance/switch_settings.py), the switch simulator builds its own.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.config import Config, ShutdownConfig
 from drivers.asterisk.agi.server import SESSION_MARK as AGI_MARK
 from drivers.asterisk.agi.session import HANDOFF_MARK
 
@@ -66,8 +69,24 @@ class ConfgenError(ValueError):
     """The ccbox config cannot produce a safe Asterisk config."""
 
 
-def manager_conf(config: Config) -> str:
-    secret = config.ami.secret
+@dataclass(frozen=True)
+class AsteriskSettings:
+    """What the generated files say: the AMI login ccboxd uses and the host it comes from,
+    where ccboxd's FastAGI listens, and where a stopping ccboxd hands its callers
+    (``handoff``: message, voicemail or extension; ``handoff_to``: the sound, mailbox or
+    extension)."""
+
+    ami_username: str = "ccbox"
+    ami_secret: str = ""
+    ami_host: str = "127.0.0.1"
+    agi_bind: str = "127.0.0.1"
+    agi_port: int = 4573
+    handoff: str = "message"
+    handoff_to: str = "ccbox-handoff"
+
+
+def manager_conf(settings: AsteriskSettings) -> str:
+    secret = settings.ami_secret
     if len(secret) < 12:
         raise ConfgenError(
             "set [ami] secret in ccbox.conf to at least 12 characters first "
@@ -76,7 +95,7 @@ def manager_conf(config: Config) -> str:
     if any(c in secret for c in ";\n\r") or secret != secret.strip():
         raise ConfgenError("[ami] secret must not contain ';', line breaks or edge spaces")
     try:
-        host = ipaddress.ip_address(config.ami.host)
+        host = ipaddress.ip_address(settings.ami_host)
     except ValueError:
         raise ConfgenError("[ami] host must be an IP address to generate 'permit'") from None
     permit = "127.0.0.1/255.255.255.255" if host.is_loopback else f"{host}/255.255.255.255"
@@ -85,7 +104,7 @@ def manager_conf(config: Config) -> str:
 ;   #include manager_ccbox.conf
 ; and make sure [general] has enabled = yes (bind only to loopback when ccbox runs here).
 
-[{config.ami.username}]
+[{settings.ami_username}]
 secret = {secret}
 ; only ccboxd may connect
 deny = 0.0.0.0/0.0.0.0
@@ -138,20 +157,23 @@ def _agi_with_fallback(agi: str) -> str:
     )
 
 
-def handoff_context(shutdown: ShutdownConfig) -> str:
+def handoff_context(settings: AsteriskSettings) -> str:
     """``[ccbox-handoff]``'s ``s``: where a stopping ccboxd sends the callers it still has
     in the IVR or a queue (config ``[shutdown] handoff``)."""
-    to = shutdown.handoff_to
-    if shutdown.handoff == "extension":
+    to = settings.handoff_to
+    if settings.handoff == "extension":
         return f"exten => s,1,Goto(ccbox-extensions,{to},1)"
-    if shutdown.handoff == "voicemail":
+    if settings.handoff == "voicemail":
         box = to if "@" in to else f"{to}@default"
         return f"exten => s,1,Answer()\n same => n,VoiceMail({box},u)\n same => n,Hangup()"
     return f"exten => s,1,Answer()\n same => n,Playback({to})\n same => n,Hangup()"
 
 
 def extensions_conf(
-    config: Config, trunk: str = "DAHDI/g0", device_tech: str = "PJSIP", pbx: str | None = None
+    settings: AsteriskSettings,
+    trunk: str = "DAHDI/g0",
+    device_tech: str = "PJSIP",
+    pbx: str | None = None,
 ) -> str:
     """The dialplan; ``pbx`` is the trunk to the old PBX's extensions (default: the desk
     phones' technology, for extensions on this Asterisk)."""
@@ -169,7 +191,7 @@ def extensions_conf(
         raise ConfgenError(
             f"PBX trunk {pbx!r}: use DAHDI/g<group>, DAHDI/<span>, PJSIP/<name> or Local@<context>"
         )
-    agi = f"AGI(agi://{config.fastagi.bind}:{config.fastagi.port}"
+    agi = f"AGI(agi://{settings.agi_bind}:{settings.agi_port}"
     spy = "\n".join(
         f"exten => {mode},1,Answer()\n"
         f" same => n,ChanSpy(${{CCBOX_SPY_TARGET}},{opts})\n"
@@ -240,9 +262,9 @@ exten => *98,1,{agi}/voicemail)
 {_extens(NUMBERS, _then_hangup(f"Dial({_dial(trunk)},60)"))}
 
 ; A stopping ccboxd (an upgrade, a restart) hands the callers still in the IVR or waiting
-; in a queue to here ([shutdown] handoff in ccbox.conf: {config.shutdown.handoff}).
+; in a queue to here ([shutdown] handoff in ccbox.conf: {settings.handoff}).
 [ccbox-handoff]
-{handoff_context(config.shutdown)}
+{handoff_context(settings)}
 
 ; Supervision: ccboxd originates the supervisor's phone into here with CCBOX_SPY_TARGET set
 ; to the agent's exact channel name.
@@ -267,7 +289,7 @@ owned by root:asterisk.
 
 
 def write(
-    config: Config,
+    settings: AsteriskSettings,
     out: Path,
     trunk: str = "DAHDI/g0",
     device_tech: str = "PJSIP",
@@ -279,8 +301,8 @@ def write(
     ``sounds_note`` ends the README: where the system sounds are (ivr/system_sounds.py
     writes them; this module only configures Asterisk)."""
     files = {
-        "manager_ccbox.conf": manager_conf(config),
-        "extensions_ccbox.conf": extensions_conf(config, trunk, device_tech, pbx),
+        "manager_ccbox.conf": manager_conf(settings),
+        "extensions_ccbox.conf": extensions_conf(settings, trunk, device_tech, pbx),
         "README.txt": README + ("\n" + sounds_note if sounds_note else ""),
     }
     out.mkdir(parents=True, exist_ok=True)

@@ -8,8 +8,7 @@ from twisted.internet import protocol, reactor, task
 from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 
-from appliance.config import AmiConfig
-from drivers.asterisk.ami.client import AMIClient
+from drivers.asterisk.ami.client import AMIClient, AmiSettings
 
 
 class RefusingManager(protocol.Protocol):
@@ -44,7 +43,7 @@ class LoopbackTests(unittest.TestCase):
 
         client = AMIClient(
             reactor,
-            AmiConfig("127.0.0.1", port.getHost().port, "ccbox", "wrong"),
+            AmiSettings("127.0.0.1", port.getHost().port, "ccbox", "wrong"),
             jitter=lambda: 0.0,
         )
         client.startService()

@@ -19,9 +19,8 @@ from twisted.internet.testing import StringTransport
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 
-from appliance import health
-from appliance.config import AmiConfig
-from drivers.asterisk.ami.client import AMIClient
+from drivers import health
+from drivers.asterisk.ami.client import AMIClient, AmiSettings
 from drivers.asterisk.ami.protocol import NotConnected
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
@@ -56,7 +55,7 @@ def reply(proto: Any, transport: StringTransport, text: str) -> None:
 
 
 def make(clock: Clock, endpoint: Endpoint, **kw: Any) -> AMIClient:
-    cfg = AmiConfig("127.0.0.1", 5038, "ccbox", "s3cret")
+    cfg = AmiSettings("127.0.0.1", 5038, "ccbox", "s3cret")
     return AMIClient(clock, cfg, endpoint=endpoint, jitter=lambda: 0.0, **kw)
 
 

@@ -12,7 +12,6 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.test.iosim import connect, makeFakeClient, makeFakeServer
 
-from appliance.config import parse
 from drivers.asterisk import confgen
 from drivers.asterisk.agi.server import SESSION_MARK, FastAGIFactory
 from drivers.asterisk.agi.session import AGISessionProtocol
@@ -95,7 +94,7 @@ def test_the_simulated_switch_accepts_the_mark_as_asterisk_does() -> None:
 
 
 def test_the_dialplan_tests_the_mark_the_server_sets() -> None:
-    text = confgen.extensions_conf(parse("[ami]\nsecret = 0123456789abcdef\n"))
+    text = confgen.extensions_conf(confgen.AsteriskSettings())
     assert confgen.AGI_MARK == SESSION_MARK
     assert f'GotoIf($["${{{SESSION_MARK}}}" != "1"]?fallback)' in text
     lines = [line for line in text.splitlines() if not line.startswith(";")]

@@ -9,14 +9,15 @@ import asterisk.config
 import pytest
 
 from appliance import cli
-from appliance.config import ConfigError, parse
+from appliance.config import Config, ConfigError, parse
+from appliance.switch_settings import asterisk_settings
 from drivers.asterisk import confgen, dialplan
 from ivr import system_sounds
 
 SECRET = "0123456789abcdef"
 
 
-def config(extra: str = "") -> object:
+def config(extra: str = "") -> Config:
     return parse(f"[ami]\nsecret = {SECRET}\n{extra}")
 
 
@@ -26,7 +27,7 @@ def read(path: Path) -> dict[str, list[tuple[str, str]]]:
 
 
 def test_writes_files_asterisk_can_read(tmp_path: Path) -> None:
-    paths = confgen.write(config(), tmp_path)  # type: ignore[arg-type]
+    paths = confgen.write(asterisk_settings(config()), tmp_path)
     assert sorted(p.name for p in paths) == [
         "README.txt",
         "extensions_ccbox.conf",
@@ -44,7 +45,7 @@ def test_writes_files_asterisk_can_read(tmp_path: Path) -> None:
 
 
 def test_dialplan_routes_trunks_into_fastagi_and_spy_modes(tmp_path: Path) -> None:
-    confgen.write(config("[fastagi]\nport = 4600\n"), tmp_path, trunk="DAHDI/g1")  # type: ignore[arg-type]
+    confgen.write(asterisk_settings(config("[fastagi]\nport = 4600\n")), tmp_path, trunk="DAHDI/g1")
     contexts = read(tmp_path / "extensions_ccbox.conf")
     assert set(contexts) >= {
         "ccbox-inbound",
@@ -78,7 +79,7 @@ def test_dialplan_routes_trunks_into_fastagi_and_spy_modes(tmp_path: Path) -> No
 )
 def test_unsafe_inputs_are_refused(tmp_path: Path, conf: str, trunk: str, message: str) -> None:
     with pytest.raises(confgen.ConfgenError, match=message):
-        confgen.write(parse(conf), tmp_path, trunk=trunk)
+        confgen.write(asterisk_settings(parse(conf)), tmp_path, trunk=trunk)
     assert not (tmp_path / "manager_ccbox.conf").exists()
 
 
@@ -93,7 +94,7 @@ def test_unsafe_inputs_are_refused(tmp_path: Path, conf: str, trunk: str, messag
 )
 def test_device_technologies_refused(tmp_path: Path, device_tech: str, message: str) -> None:
     with pytest.raises(confgen.ConfgenError, match=message):
-        confgen.write(config(), tmp_path, device_tech=device_tech)  # type: ignore[arg-type]
+        confgen.write(asterisk_settings(config()), tmp_path, device_tech=device_tech)
     assert not (tmp_path / "extensions_ccbox.conf").exists()
 
 
@@ -153,7 +154,7 @@ SENT = {
 
 
 def generated(tmp_path: Path, **kwargs: str) -> dialplan.Dialplan:
-    confgen.write(config(), tmp_path, **kwargs)  # type: ignore[arg-type]
+    confgen.write(asterisk_settings(config()), tmp_path, **kwargs)
     path = tmp_path / "extensions_ccbox.conf"
     return dialplan.parse(path.read_text(), str(path))
 
@@ -290,7 +291,7 @@ def test_digits_dialed_one_by_one_are_collected_to_the_end(
 def test_the_handoff_is_what_the_config_says(
     tmp_path: Path, shutdown: str, heard: list[str]
 ) -> None:
-    confgen.write(config(f"[shutdown]\n{shutdown}"), tmp_path)  # type: ignore[arg-type]
+    confgen.write(asterisk_settings(config(f"[shutdown]\n{shutdown}")), tmp_path)
     path = tmp_path / "extensions_ccbox.conf"
     plan = dialplan.parse(path.read_text(), str(path))
     for context in ("ccbox-inbound", "ccbox-transfer-queue", "ccbox-transfer-agent"):
@@ -327,9 +328,9 @@ def test_every_fastagi_script_the_dialplan_names_is_a_route_the_master_serves(
     from appliance.master import ApplianceMaster
 
     conf = config(f"[ccbox]\ndata_dir = {tmp_path}\n")
-    confgen.write(conf, tmp_path / "out")  # type: ignore[arg-type]
+    confgen.write(asterisk_settings(conf), tmp_path / "out")
     named = set(_AGI_SCRIPT.findall((tmp_path / "out" / "extensions_ccbox.conf").read_text()))
-    master = ApplianceMaster(conf, MemoryReactorClock())  # type: ignore[arg-type]
+    master = ApplianceMaster(conf, MemoryReactorClock())
     assert master.fastagi is not None
     served = set(master.fastagi.factory.routes)
     assert named, "no AGI() found in the dialplan"

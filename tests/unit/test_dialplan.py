@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from appliance import config as config_mod
 from drivers.asterisk import confgen
 from drivers.asterisk.dialplan import DialplanError, extension_order, matches, parse
 from tests.support.traces import TRACES
@@ -177,7 +176,7 @@ def test_what_the_simulator_cannot_read_is_refused_with_the_line(text: str, erro
 
 
 def test_the_generated_dialplan_loads_and_routes_what_ccboxd_sends() -> None:
-    plan = parse(confgen.extensions_conf(config_mod.parse("")))
+    plan = parse(confgen.extensions_conf(confgen.AsteriskSettings()))
     assert plan.find("ccbox-inbound", "4008001234", 3).step.app == "AGI"  # type: ignore[union-attr]
     handoff = plan.find("ccbox-inbound", "4008001234", "handoff")
     assert handoff is not None and handoff.step.data == "ccbox-handoff,s,1"

@@ -207,13 +207,14 @@ def handed_off_in_the_simulator(shutdown: str) -> tuple[SimulatedCall, list[dict
     from twisted.test.iosim import connect, makeFakeClient, makeFakeServer
 
     from appliance.config import parse
+    from appliance.switch_settings import asterisk_settings
     from drivers.asterisk import confgen
     from drivers.asterisk.agi.server import FastAGIFactory
     from drivers.asterisk.dialplan import parse as parse_dialplan
 
     config = parse(f"[ami]\nsecret = 0123456789abcdef\n[shutdown]\n{shutdown}")
     clock = Clock()
-    plan = parse_dialplan(confgen.extensions_conf(config))
+    plan = parse_dialplan(confgen.extensions_conf(asterisk_settings(config)))
     switch = Switch(clock, dialplan=plan, sounds=sounds_for_tests())
     ran: list[dict[str, str]] = []
     switch.subscribe(lambda h: ran.append(dict(h)) if dict(h).get("Event") == "Newexten" else 0)

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from acd import phone_codes
-from appliance.config import parse
 from drivers.asterisk import confgen, dialplan
 from ivr import system_sounds, tts
 from ivr.prompt_library import SYSTEM_SOUNDS
@@ -33,7 +32,7 @@ def names_in_the_code() -> set[str]:
 
 
 def dialplan_contexts() -> set[str]:
-    text = confgen.extensions_conf(parse("[ami]\nsecret = 0123456789abcdef\n"))
+    text = confgen.extensions_conf(confgen.AsteriskSettings())
     return set(dialplan.parse(text).contexts)
 
 

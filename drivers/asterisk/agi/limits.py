@@ -16,7 +16,7 @@ from typing import Any
 
 from twisted.logger import Logger
 
-from appliance import health
+from drivers import health
 
 log = Logger(namespace="ccbox.fastagi")
 PART = "fastagi"
@@ -61,7 +61,7 @@ class Refusals:
     def __init__(
         self,
         clock: Any,
-        health_registry: health.HealthRegistry | None = None,
+        health_registry: health.HealthReporter | None = None,
         calm: Callable[[], tuple[str, str]] = lambda: (health.OK, ""),
     ) -> None:
         self.clock = clock

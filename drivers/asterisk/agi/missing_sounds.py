@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from twisted.logger import Logger
 
-from appliance import health
+from drivers import health
 
 log = Logger(namespace="ccbox.fastagi")
 PART = "sounds"
@@ -18,7 +18,7 @@ SHOWN = 10  # names listed on the health page; the count covers the rest
 
 
 class MissingSounds:
-    def __init__(self, health_registry: health.HealthRegistry | None = None) -> None:
+    def __init__(self, health_registry: health.HealthReporter | None = None) -> None:
         self.health = health_registry
         self.names: dict[str, int] = {}  # name -> how many times a call missed it
 

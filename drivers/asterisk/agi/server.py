@@ -24,7 +24,7 @@ from twisted.internet import defer
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
-from appliance import health
+from drivers import health
 from drivers.asterisk.agi.limits import FastAGILimits, HeaderBudget, Refusals
 from drivers.asterisk.agi.missing_sounds import MissingSounds
 from drivers.asterisk.agi.session import AGIConnectionLost, AGISessionProtocol, DeadChannel
@@ -148,13 +148,13 @@ class FastAGIServer(service.Service):
         port: int,
         routes: dict[str, Route],
         *,
-        health_registry: health.HealthRegistry | None = None,
+        health_registry: health.HealthReporter | None = None,
         allowed: Iterable[str] = ("127.0.0.1", "::1"),
         limits: FastAGILimits | None = None,
     ) -> None:
         self.reactor = reactor
         self.bind, self.port_number_wanted = bind, port
-        self.health = health_registry or health.HealthRegistry()
+        self.health: health.HealthReporter = health_registry or health.LastReports()
         self.refusals = Refusals(reactor, self.health, self._state)
         self.factory = FastAGIFactory(
             reactor, routes, allowed, MissingSounds(self.health), limits, self.refusals

@@ -16,7 +16,7 @@ from twisted.internet import defer, error
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from appliance import health
+from drivers import health
 
 log = Logger(namespace="ccbox.ami")
 
@@ -37,7 +37,7 @@ class AttemptReporter:
 
     def __init__(
         self,
-        registry: health.HealthRegistry,
+        registry: health.HealthReporter,
         part: str,
         where: str,
         clock: Callable[[], float],

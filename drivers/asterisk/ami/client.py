@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, cast
 
 from twisted.application import service
@@ -25,8 +26,7 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger, globalLogPublisher
 from twisted.python.failure import Failure
 
-from appliance import health
-from appliance.config import AmiConfig
+from drivers import health
 from drivers.asterisk.ami.attempts import AttemptReporter, connect_failure_reason
 from drivers.asterisk.ami.codec import Message
 from drivers.asterisk.ami.protocol import (
@@ -96,15 +96,25 @@ class _Factory(Factory):
         return self.client.build_protocol()
 
 
+@dataclass(frozen=True)
+class AmiSettings:
+    """Where Asterisk's manager listens, and the login (the daemon maps ``[ami]`` to it)."""
+
+    host: str
+    port: int
+    username: str
+    secret: str
+
+
 class AMIClient(service.Service):
     name = "ami"
 
     def __init__(
         self,
         reactor: Any,
-        config: AmiConfig,
+        config: AmiSettings,
         *,
-        health_registry: health.HealthRegistry | None = None,
+        health_registry: health.HealthReporter | None = None,
         endpoint: Any = None,
         ping_interval: float = 20.0,
         fully_booted_timeout: float = 5.0,
@@ -115,7 +125,7 @@ class AMIClient(service.Service):
     ) -> None:
         self.reactor = reactor
         self.config = config
-        self.health = health_registry or health.HealthRegistry()
+        self.health: health.HealthReporter = health_registry or health.LastReports()
         self.endpoint = endpoint or TCP4ClientEndpoint(reactor, config.host, config.port, timeout=5)
         self.ping_interval = ping_interval
         self.fully_booted_timeout = fully_booted_timeout

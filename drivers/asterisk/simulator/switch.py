@@ -37,7 +37,6 @@ from typing import Any
 
 from twisted.internet import defer
 
-from appliance import config as config_mod
 from drivers.asterisk import confgen
 from drivers.asterisk.device_names import device_of_channel
 from drivers.asterisk.dialplan import Dialplan, parse
@@ -118,8 +117,8 @@ class Bridge:
 
 def generated_dialplan(agi_host: str = "127.0.0.1", agi_port: int = 4573) -> Dialplan:
     """What ``ccbox asterisk-config`` writes for a ccboxd whose FastAGI is there."""
-    config = config_mod.parse(f"[fastagi]\nbind = {agi_host}\nport = {agi_port}\n")
-    return parse(confgen.extensions_conf(config), "extensions_ccbox.conf")
+    settings = confgen.AsteriskSettings(agi_bind=agi_host, agi_port=agi_port)
+    return parse(confgen.extensions_conf(settings), "extensions_ccbox.conf")
 
 
 # The channel technologies of a ccbox box (Asterisk 22: no chan_sip).
