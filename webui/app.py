@@ -13,8 +13,9 @@ from typing import Any
 
 import cherrypy
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
-from appliance import passwords
+from appliance import logsetup, passwords
 from appliance.db.components import DuplicateError, UserRow
 from appliance.db.model import ROLES
 from webui import access, i18n
@@ -346,11 +347,24 @@ def error_page(status: str, message: str, traceback: str, version: str) -> str:
 
 
 class _ForwardToTwisted(logging.Handler):
-    """CherryPy logs through the stdlib; send those lines to the daemon's log."""
+    """CherryPy logs through the stdlib; send those lines to the daemon's log. An error with
+    an exception (a 500) keeps its traceback and names the request by method and path only:
+    CherryPy's dump of the request headers (its cookie, CSRF token, Authorization) is off
+    (``tools.log_headers``), and every line goes through ``logsetup.redact`` besides."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info
+        if exc is not None and exc[1] is not None:
+            request = cherrypy.serving.request
+            log.failure(
+                "{method} {path} failed",
+                Failure(exc[1], exc[0], exc[2]),
+                method=str(request.method)[:16],
+                path=str(request.path_info)[:200],
+            )
+            return
         level = "error" if record.levelno >= logging.ERROR else "info"
-        getattr(log, level)("{msg}", msg=record.getMessage())
+        getattr(log, level)("{msg}", msg=logsetup.redact(record.getMessage()))
 
 
 def build_app(ctx: WebContext) -> cherrypy.Application:
@@ -367,6 +381,7 @@ def build_app(ctx: WebContext) -> cherrypy.Application:
             "request.body.maxbytes": MAX_BODY,
             "error_page.default": error_page,
             "log.screen": False,
+            "tools.log_headers.on": False,  # the cookie and tokens: never in the log
             "log.access_file": "",
             "log.error_file": "",
         }

@@ -53,6 +53,19 @@ def test_failures_include_the_traceback_indented() -> None:
     assert "ValueError: kaput" in text
 
 
+def test_secrets_are_masked_in_every_line() -> None:
+    message = (
+        "Request Headers:\n  Cookie: ccbox_session=abc123\n  AUTHORIZATION: Basic dXNlcjpwdw==\n"
+        "  X-CSRF-Token: tok456\n  Host: box\nform: user=alice&password=hunter2&_csrf=tok456"
+        "\nlogin Secret: ami-s3cret; pin=1234"
+    )
+    text = format_line(event(message), journald=True)
+    for secret in ("abc123", "dXNlcjpwdw==", "tok456", "hunter2", "ami-s3cret", "1234"):
+        assert secret not in text, secret
+    assert "Host: box" in text and "user=alice" in text
+    assert "Cookie: [redacted]" in text and "password=[redacted]" in text
+
+
 def _listener(tmp_path: Path) -> tuple[socket.socket, str]:
     path = str(tmp_path / "notify.sock")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
