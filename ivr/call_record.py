@@ -55,19 +55,23 @@ class CallRecord:
     async def open(cls, db: DBConnector, env: AGIEnvironment) -> CallRecord:
         """The call's record, at once: its row is written behind (never awaited here)."""
         called = env.args[0] if env.args else env.dialed
+        started = now()
+        cid = env.caller_id  # normalised at the edge (drivers/asterisk/caller_id.py)
         call_id, written = db.calls.open_row(
             uniqueid=env.uniqueid,
             linkedid=env.uniqueid,
             direction="inbound",
-            started_at=now(),
-            caller_number=env.caller_number,
-            caller_name=env.caller_name,
+            started_at=started,
+            caller_number=cid.number,
+            caller_name=cid.name,
             called_number=called,
             channel=env.channel,
             trunk=env.channel.split("/", 1)[0],
         )
         record = cls(db, call_id, called_number=called)
         record._track(written)
+        if cid.raw is not None:  # what the trunk sent, when it is not what the row holds
+            record._track(db.calls.add_event(call_id, "caller_id", started, {"raw": cid.raw}))
         return record
 
     def _track(self, d: defer.Deferred[Any]) -> None:

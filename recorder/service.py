@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from twisted.application import service
 from twisted.internet import defer, threads
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from appliance.db.acd_store import ACDQueue
     from appliance.db.connector import DBConnector
     from appliance.health import HealthRegistry
-    from appliance.master import ApplianceMaster
     from drivers.asterisk.agi.session import AGISessionProtocol
     from drivers.asterisk.ami.actions import ActionSender
     from drivers.asterisk.callmodel import ChannelHungUp
@@ -123,7 +122,8 @@ class RecorderService(service.Service):
         self.root = root
         self.law = law
         self.settings = settings or RecordingConfig()
-        self._ami = ami  # tests; otherwise the master's AMI client
+        # Pause, resume and on-demand recording go through the switch (None: no AMI link).
+        self.ami = ami
         self.pool = ThreadPool(minthreads=0, maxthreads=2, name="ccbox-recorder")
         self.pending: set[defer.Deferred[None]] = set()
         self.live: dict[int, LiveCall] = {}
@@ -136,17 +136,6 @@ class RecorderService(service.Service):
         self._gone: dict[str, float] = {}
         self._waiting: dict[str, defer.Deferred[None]] = {}
         self.watch_hangups = False
-
-    @property
-    def master(self) -> ApplianceMaster | None:
-        return cast("ApplianceMaster | None", self.parent)
-
-    @property
-    def ami(self) -> ActionSender | None:
-        if self._ami is not None:
-            return self._ami
-        master = self.master
-        return master.ami if master is not None else None
 
     def startService(self) -> None:
         super().startService()

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drivers.asterisk.ami.codec import Message, unescape
+from drivers.asterisk.caller_id import CallerId
+from drivers.asterisk.caller_id import normalise as normalise_caller_id
 
 # ---- bus events -------------------------------------------------------------------------------
 
@@ -34,6 +36,8 @@ class CallStarted(CallEvent):
     caller_name: str
     exten: str
     at: float
+    # what the switch sent, when it is not what caller_number and caller_name hold
+    caller_id_raw: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,7 @@ class Channel:
     cause_text: str = ""
     bridge: str | None = None
     recording: bool = False
+    caller_id_raw: dict[str, str] | None = None  # CallerId.raw: as received, when it differs
 
 
 @dataclass
@@ -124,10 +129,15 @@ class Call:
 
 
 def _cid(value: str | None) -> str:
-    """Caller ID as Asterisk sends it: '<unknown>' means none; names are C-escaped."""
+    """A value as Asterisk sends it: '<unknown>' means none; names are C-escaped."""
     if not value or value == "<unknown>":
         return ""
     return unescape(value)
+
+
+def _caller_id(msg: Message) -> CallerId:
+    """The caller ID to keep (drivers/asterisk/caller_id.py) of a channel event."""
+    return normalise_caller_id(_cid(msg.get("CallerIDNum")), _cid(msg.get("CallerIDName")))
 
 
 def _int(value: str | None, default: int = 0) -> int:
@@ -190,16 +200,18 @@ class CallModel:
     # ---- event handlers ---------------------------------------------------------------------
 
     def _channel_from(self, msg: Message, at: float) -> Channel:
+        cid = _caller_id(msg)
         return Channel(
             uniqueid=msg.get("Uniqueid", ""),
             linkedid=msg.get("Linkedid") or msg.get("Uniqueid", ""),
             name=msg.get("Channel", ""),
             state=_int(msg.get("ChannelState")),
-            caller_number=_cid(msg.get("CallerIDNum")),
-            caller_name=_cid(msg.get("CallerIDName")),
+            caller_number=cid.number,
+            caller_name=cid.name,
             exten=msg.get("Exten", "") or "",
             context=msg.get("Context", "") or "",
             created_at=at,
+            caller_id_raw=cid.raw,
         )
 
     def _new_channel(self, msg: Message) -> None:
@@ -226,6 +238,7 @@ class CallModel:
                     ch.caller_name,
                     ch.exten,
                     at,
+                    ch.caller_id_raw,
                 )
             )
         call.channels[ch.uniqueid] = ch
@@ -275,8 +288,8 @@ class CallModel:
     def _new_callerid(self, msg: Message) -> None:
         ch = self._known(msg)
         if ch is not None:
-            ch.caller_number = _cid(msg.get("CallerIDNum"))
-            ch.caller_name = _cid(msg.get("CallerIDName"))
+            cid = _caller_id(msg)
+            ch.caller_number, ch.caller_name, ch.caller_id_raw = cid.number, cid.name, cid.raw
 
     def _dial_end(self, msg: Message) -> None:
         dest = msg.get("DestUniqueid", "") or ""

@@ -11,6 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from drivers.asterisk.caller_id import CallerId
+from drivers.asterisk.caller_id import normalise as normalise_caller_id
+
 MAX_LINE = 16 * 1024
 MAX_HEADER_LINES = 200
 
@@ -82,17 +85,20 @@ class AGIEnvironment:
         return self.get("channel")
 
     @property
+    def caller_id(self) -> CallerId:
+        """Caller ID as stored (drivers/asterisk/caller_id.py), with what the trunk sent;
+        Asterisk writes 'unknown' when there is none."""
+        return normalise_caller_id(self.get("callerid"), self.get("calleridname"))
+
+    @property
     def caller_number(self) -> str:
-        """Caller ID number; Asterisk writes 'unknown' when there is none. From the trunk:
-        control characters are shown as U+FFFD."""
-        v = self.get("callerid")
-        return "" if v == "unknown" else printable(v)
+        """Digits and at most a leading '+', or "" (no number, or not a number)."""
+        return self.caller_id.number
 
     @property
     def caller_name(self) -> str:
-        """Caller ID name, as the trunk sent it but for control characters (U+FFFD)."""
-        v = self.get("calleridname")
-        return "" if v == "unknown" else printable(v)
+        """The caller's name as text: no control characters, at most 80 characters."""
+        return self.caller_id.name
 
     @property
     def dialed(self) -> str:
@@ -134,11 +140,6 @@ _ARG = re.compile(r"arg_([1-9][0-9]{0,2})\Z")
 RAW_VALUES = frozenset({"callerid", "calleridname", "dnid", "rdnis", "extension", "arg"})
 BROKEN = "\ufffd"  # what a line break or another control character inside a value becomes
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def printable(value: str) -> str:
-    """``value`` with every control character (CR, LF, NUL, ESC, ...) made U+FFFD."""
-    return _CONTROL.sub(BROKEN, value)
 
 
 class AGIHeaderRefused(AGIProtocolError):
