@@ -12,8 +12,9 @@ Order (each waits for the one before it):
     fastagi   the FastAGI server: Asterisk hands calls over here (when [fastagi] enabled)
     web       the web UI: last up (it shows the rest), first down (no new requests)
 
-The event bus and the health registry are plain objects every child reaches through the
-master, which each child gets as a reference.
+The master is the composition root: it builds each service and hands it, at construction,
+what it uses (the database, the bus, the health registry, the AMI client, ...). No service
+reaches another through the master (tests/unit/test_layering.py; docs/architecture.md).
 
 A stop first deals with the calls in progress (appliance/shutdown.py: no new call, a grace,
 then the callers still waiting handed to the dialplan's fallback, bridged calls left to the
@@ -75,7 +76,10 @@ class ApplianceMaster(service.MultiService):
             reactor,
             config.database_url,
             upgrade_command=f"ccbox --config {config.path} db upgrade",
+            health_registry=self.health,
         )
+        if self.db.health is None:  # a connector a test made
+            self.db.health = self.health
         self.db.setServiceParent(self)
         # The ACD loads agents and queues before the switch can send the first call.
         # watch_s: agents stuck ringing or on a call the switch does not have are freed.
@@ -102,11 +106,17 @@ class ApplianceMaster(service.MultiService):
         # A bad key file stops the daemon here (KeyFileError) rather than store plain audio
         # an admin asked to have encrypted.
         key = encryption.configured_key(config.recording.encryption_key_file)
+        # The AMI client (when [ami] enabled): made first, for the services that use it;
+        # it joins the tree after the recorder (_add_ami), so it starts after it.
+        self.ami: AMIClient | None = None
+        if config.ami.enabled:
+            self.ami = AMIClient(reactor, ami_settings(config.ami), health_registry=self.health)
         self.recorder = RecorderService(
             reactor,
             self.db,
             config.recording_dir,
             settings=config.recording,
+            ami=self.ami,
             key=key,
             health_registry=self.health,
             publish=self.bus.publish,
@@ -122,11 +132,10 @@ class ApplianceMaster(service.MultiService):
         )
         self.recording_upkeep.setServiceParent(self)
         self.ivr.recorder = self.recorder
-        self.ami: AMIClient | None = None
         self.callmodel: CallModel | None = None
         self.fastagi: FastAGIServer | None = None
-        if config.ami.enabled:
-            self._add_ami()
+        if self.ami is not None:
+            self._add_ami(self.ami)
         if config.fastagi.enabled:
             self._add_fastagi()
 
@@ -162,18 +171,15 @@ class ApplianceMaster(service.MultiService):
     def _reconcile_without_switch(self, _: None) -> None:
         self.call_rows.reconcile_once(None)  # in the background: ready does not wait
 
-    def _add_ami(self) -> None:
-        """The AMI client, and the call model it feeds (resynced at every login)."""
-        self.ami = AMIClient(
-            self.reactor, ami_settings(self.config.ami), health_registry=self.health
-        )
+    def _add_ami(self, ami: AMIClient) -> None:
+        """The AMI client's wiring, and the call model it feeds (resynced at every login)."""
         model = CallModel(self.reactor.seconds, self.bus.publish)
         self.callmodel = model
-        self.ami.subscribe(CallModel.EVENTS, model.handle)
+        ami.subscribe(CallModel.EVENTS, model.handle)
         # The moment an agent's phone answers a queued call (FastAGI learns it only later).
         self.bus.subscribe(DialEnded, self.acd.on_dial_end)
         # Callbacks and transfers: the ACD rings phones and moves callers over AMI.
-        switch = AMISwitch(self.ami, model)
+        switch = AMISwitch(ami, model)
         self.acd.switch = switch
         self.bus.subscribe(OriginateResult, self.acd.on_originate)
         self.bus.subscribe(ChannelHungUp, self.acd.on_channel_hangup)
@@ -200,8 +206,8 @@ class ApplianceMaster(service.MultiService):
                 [(ch.uniqueid, ch.name) for ch in model.channels.values() if ch.hungup_at is None]
             )
 
-        self.ami.add_resync_hook(resync)
-        self.ami.setServiceParent(self)
+        ami.add_resync_hook(resync)
+        ami.setServiceParent(self)
 
     def _add_fastagi(self) -> None:
         acd = self.acd

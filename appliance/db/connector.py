@@ -80,8 +80,8 @@ class DBConnector(service.Service):
     ) -> None:
         """``inline=True`` runs work at once in the caller's thread and returns fired
         Deferreds: for the CLI, which has no reactor running, and for quick unit tests.
-        ``health_registry``: where the part ``db`` says what the database last did (by
-        default the parent's ``health``, the appliance master's)."""
+        ``health_registry``: where the part ``db`` says what the database last did (the
+        composition root hands the daemon's; None: not said)."""
         self.reactor = reactor
         self.health = health_registry
         self.url = url
@@ -138,8 +138,6 @@ class DBConnector(service.Service):
 
     def startService(self) -> defer.Deferred[None]:
         super().startService()
-        if self.health is None:
-            self.health = getattr(self.parent, "health", None)
         if not self.inline:
             self.pool.start()
         self._accepting = True
