@@ -26,7 +26,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from acd import agent_state as st
-from acd.route import Router, strategy_code
+from acd.route import Router, queue_strategy
 from acd.service import Agent
 from acd.stats import QueueStats
 from appliance.db.acd_store import ACDAgent, ACDQueue
@@ -144,7 +144,7 @@ class LiveConfig:
         q = dataclasses.replace(q, members=tuple((a, p) for a, p in q.members if a in acd.agents))
         if old is None:
             acd.stats[q.id] = QueueStats(q.id, q.name, q.service_level_s)
-            acd.router.add_queue(q.id, strategy_code(q.strategy), list(q.requirements))
+            acd.router.add_queue(q.id, queue_strategy(q.name, q.strategy), list(q.requirements))
             for agent_id, penalty in q.members:
                 acd.router.set_member(q.id, agent_id, penalty)
             self._replace_queue(q)
@@ -175,7 +175,7 @@ class LiveConfig:
         acd, old = self.acd, self.acd.router
         new = Router()
         for q in acd.queues.values():
-            new.add_queue(q.id, strategy_code(q.strategy), list(q.requirements))
+            new.add_queue(q.id, queue_strategy(q.name, q.strategy), list(q.requirements))
         for agent in acd.agents.values():
             new.add_agent(agent.id)
             for skill_id, level in agent.skills.items():

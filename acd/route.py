@@ -10,8 +10,12 @@ import importlib
 import os
 from types import ModuleType
 
+from twisted.logger import Logger
+
 from acd import _route_py
 from acd._route_py import STRATEGIES
+
+log = Logger(namespace="ccbox.acd")
 
 
 def _select() -> ModuleType:
@@ -34,3 +38,15 @@ def strategy_code(name: str) -> int:
         return STRATEGIES.index(name)
     except ValueError:
         raise ValueError(f"unknown strategy {name!r}; one of {', '.join(STRATEGIES)}") from None
+
+
+def queue_strategy(queue: str, name: str) -> int:
+    """The engine's number for a stored queue's strategy. The database keeps the name and
+    knows nothing of routing; a name the engine does not know (a row written by hand or by
+    another version) routes as longest_idle, with an error in the log, rather than stop
+    the ACD: the callers still reach agents."""
+    try:
+        return strategy_code(name)
+    except ValueError as exc:
+        log.error("queue {queue!r}: {exc}; routed by longest_idle", queue=queue, exc=exc)
+        return STRATEGIES.index("longest_idle")

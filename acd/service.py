@@ -34,7 +34,7 @@ from twisted.logger import Logger
 from acd import agent_state as st
 from acd import invariants
 from acd.day_rollover import DayRollover
-from acd.route import Router, strategy_code
+from acd.route import Router, queue_strategy
 from acd.stats import AgentStats, QueueStats, QueueStatsChanged
 from acd.switch_link import TransferFailed
 from appliance.db.acd_store import ACDQueue, CallbackRow
@@ -323,7 +323,7 @@ class ACD(service.Service):
             self.queues[q.id] = q
             self.queue_by_name[q.name] = q
             self.stats[q.id] = QueueStats(q.id, q.name, q.service_level_s)
-            self.router.add_queue(q.id, strategy_code(q.strategy), list(q.requirements))
+            self.router.add_queue(q.id, queue_strategy(q.name, q.strategy), list(q.requirements))
         # A callback the old process was ringing an agent for (only with a switch to ask).
         ringing_for = {
             cb.agent_id: cb
