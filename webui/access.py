@@ -3,7 +3,8 @@
 Every exposed handler declares its access with ``@page(...)``, ``@api(...)`` or
 ``@public(...)``. The guard runs before every handler and fails closed: a handler with no
 declaration is answered 404, as if it did not exist. It also loads the session, picks the
-language, sets security headers and checks the CSRF token on every state-changing request.
+language, sets security headers and checks the CSRF token and the Origin/Referer
+(``same_origin``) on every state-changing request.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import cherrypy
 
@@ -144,8 +145,11 @@ def guard(ctx: WebContext) -> None:
         _refuse(access, 405, i18n._("This method is not allowed here."))
     if request.method not in SAFE_METHODS:
         sent = request.headers.get("X-CSRF-Token") or request.params.pop("_csrf", "")
-        if not isinstance(sent, str) or not hmac.compare_digest(
-            sent.encode(), session.csrf_token.encode()
+        secure = request.scheme == "https" or ctx.config.web.secure_cookies
+        if (
+            not isinstance(sent, str)
+            or not hmac.compare_digest(sent.encode(), session.csrf_token.encode())
+            or not same_origin(request.headers, secure)
         ):
             _refuse(
                 access,
@@ -168,6 +172,31 @@ def guard(ctx: WebContext) -> None:
         raise cherrypy.HTTPRedirect("/login?next=" + quote(target, safe="/"), 303)
     if session.user.role not in access.roles:
         _refuse(access, 403, i18n._("Your role may not open this page."))
+
+
+def same_origin(headers: Any, secure: bool) -> bool:
+    """Whether a state-changing request came from this site's own pages, besides its CSRF
+    token (Django's rule): an ``Origin`` header, when sent, must name this host; over HTTPS
+    (or behind a TLS proxy: ``secure_cookies``) a request without one must carry a
+    ``Referer`` naming this host over https. Over plain HTTP a request without ``Origin``
+    is let through (browsers and proxies may drop it; the token still holds)."""
+    host = str(headers.get("Host", "")).lower()
+    origin = headers.get("Origin")
+    if origin is not None:
+        return _names_host(str(origin), host, secure)
+    if not secure:
+        return True
+    referer = headers.get("Referer")
+    return referer is not None and _names_host(str(referer), host, secure)
+
+
+def _names_host(url: str, host: str, secure: bool) -> bool:
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return False
+    schemes = ("https",) if secure else ("http", "https")
+    return bool(host) and parts.scheme in schemes and parts.netloc.lower() == host
 
 
 def _refuse(access: Access, status: int, message: str) -> None:

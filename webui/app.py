@@ -283,23 +283,23 @@ class Root:
 
         username = _field(params, "username", 64).strip()
         password = _field(params, "password", passwords.MAX_LENGTH)
-        keys = ("user:" + username.lower(), "ip:" + (request.remote.ip or "?"))
+        address = request.remote.ip or "?"
         error = None
-        if self.ctx.throttle.locked(*keys):
+        if self.ctx.throttle.locked(username, address):
             error = i18n._("Too many failed attempts. Wait a few minutes and try again.")
         else:
             record = self.ctx.call(self.ctx.db.users.login_record, username)
             ok = passwords.verify_password(record.password_hash if record else None, password)
             if record is None or not ok or not record.user.active:
-                self.ctx.throttle.failed(*keys)
-                log.info("failed login for {name!r} from {ip}", name=username, ip=keys[1][3:])
+                self.ctx.throttle.failed(username, address)
+                log.info("failed login for {name!r} from {ip}", name=username, ip=address)
                 error = i18n._("Wrong user name or password.")
         if error is not None:
             cherrypy.serving.response.status = 401
             return render(self.ctx, "login.html", next=target, error=error, username=username)
 
         assert record is not None
-        self.ctx.throttle.succeeded(keys[0])
+        self.ctx.throttle.succeeded(username, address)
         u = record.user
         new = self.ctx.sessions.rotate(
             session, SessionUser(u.id, u.username, u.role, u.display_name)

@@ -18,20 +18,30 @@ from twisted.python.threadpool import ThreadPool
 from twisted.web import resource, server, static, wsgi
 from twisted.web.resource import IResource
 
+from webui.access import SECURITY_HEADERS
 from webui.context import WebContext
 from webui.live_feed import LiveFeed
 from webui.live_sse import LiveEventsResource, LiveHub
 
 STATIC = Path(__file__).parent / "static"
+# Static files may be cached, if revalidated; the rest as on every page (webui/access.py).
+TWISTED_HEADERS = {**SECURITY_HEADERS, "Cache-Control": "no-cache"}
 log = Logger(namespace="ccbox.web")
 
 
 class RootResource(resource.Resource):
-    """Twisted children first (static, later live events); every other path goes to WSGI."""
+    """Twisted children first (static, live events), with the security headers the WSGI
+    app's guard sets on its own answers; every other path goes to WSGI."""
 
     def __init__(self, wsgi_resource: resource.Resource) -> None:
         super().__init__()
         self.wsgi_resource = wsgi_resource
+
+    def getChildWithDefault(self, path: bytes, request: Any) -> resource.Resource:
+        if path in self.children:
+            for name, value in TWISTED_HEADERS.items():
+                request.setHeader(name, value)
+        return super().getChildWithDefault(path, request)
 
     def getChild(self, path: bytes, request: Any) -> resource.Resource:
         request.prepath.pop()
@@ -42,10 +52,21 @@ class RootResource(resource.Resource):
         return self.wsgi_resource.render(request)
 
 
+class AnonymousRequest(server.Request):
+    """A request whose answer does not name the server or its version (Twisted's
+    ``Server: TwistedWeb/x.y``): no free hint for a scanner."""
+
+    def setHeader(self, name: bytes | str, value: bytes | str) -> None:
+        if (name.encode() if isinstance(name, str) else name).lower() == b"server":
+            return
+        super().setHeader(name, value)
+
+
 class QuietSite(server.Site):
-    """Access lines go to the debug log, not to a file."""
+    """Access lines go to the debug log, not to a file; no Server header."""
 
     noisy = False
+    requestFactory = AnonymousRequest
 
     def log(self, request: Any) -> None:
         log.debug(

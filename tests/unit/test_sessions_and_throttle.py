@@ -68,21 +68,53 @@ def test_store_is_bounded_and_keeps_logged_in_sessions() -> None:
     assert store.get_or_create(logged.id)[0] is logged
 
 
-def test_throttle_locks_after_max_failures_within_window() -> None:
+def test_a_name_at_an_address_is_locked_after_max_failures_with_back_off() -> None:
     clock = Clock()
-    t = LoginThrottle(max_failures=3, window_s=60, clock=clock)
+    t = LoginThrottle(max_failures=3, window_s=900, backoff_s=60, clock=clock)
     for _ in range(2):
-        t.failed("user:a", "ip:1")
-    assert not t.locked("user:a")
-    t.failed("user:a", "ip:1")
-    assert t.locked("user:a") and t.locked("ip:1") and not t.locked("user:b")
-    clock.now += 61
-    assert not t.locked("user:a")
+        t.failed("Alice", "10.0.0.1")
+    assert t.locked("alice", "10.0.0.1") == 0
+    t.failed("alice", "10.0.0.1")  # the third: a minute
+    assert t.locked("ALICE", "10.0.0.1") == 60
+    assert t.locked("bob", "10.0.0.1") == 0  # the rest of the floor behind the same NAT
+    assert t.locked("alice", "10.0.0.2") == 0  # and alice from elsewhere
+    clock.now += 60
+    assert t.locked("alice", "10.0.0.1") == 0
+    t.failed("alice", "10.0.0.1")  # the fourth: two minutes, then four, ...
+    assert t.locked("alice", "10.0.0.1") == 120
+    clock.now += 120
+    t.failed("alice", "10.0.0.1")
+    assert t.locked("alice", "10.0.0.1") == 240
+    for _ in range(10):  # never longer than the window
+        clock.now += t.locked("alice", "10.0.0.1")
+        t.failed("alice", "10.0.0.1")
+    assert t.locked("alice", "10.0.0.1") == 900
+    clock.now += 900
+    assert t.locked("alice", "10.0.0.1") == 0
+    clock.now += 900  # a quiet window after the lock forgets the failures
+    t.failed("alice", "10.0.0.1")
+    assert t.locked("alice", "10.0.0.1") == 0
 
 
-def test_success_clears_only_the_given_key() -> None:
-    t = LoginThrottle(max_failures=2, window_s=60, clock=Clock())
-    t.failed("user:a", "ip:1")
-    t.failed("user:a", "ip:1")
-    t.succeeded("user:a")
-    assert not t.locked("user:a") and t.locked("ip:1")
+def test_an_address_is_locked_only_past_a_ceiling_well_above_one_persons_mistakes() -> None:
+    clock = Clock()
+    t = LoginThrottle(max_failures=5, window_s=900, address_ceiling=100, clock=clock)
+    for n in range(99):  # 99 people behind one NAT, one typo each
+        t.failed(f"agent{n}", "10.0.0.1")
+        clock.now += 1
+    assert t.locked("agent200", "10.0.0.1") == 0
+    t.failed("agent99", "10.0.0.1")  # the hundredth: a spray of names
+    assert t.locked("agent200", "10.0.0.1") > 0
+    assert t.locked("agent200", "10.0.0.9") == 0
+    clock.now += 900 - 99  # the first failure leaves the window
+    assert t.locked("agent200", "10.0.0.1") == 0
+
+
+def test_success_clears_only_that_name_at_that_address() -> None:
+    t = LoginThrottle(max_failures=2, window_s=60, address_ceiling=3, clock=Clock())
+    t.failed("a", "ip1")
+    t.failed("a", "ip1")
+    t.failed("b", "ip1")
+    assert t.locked("a", "ip1") and t.locked("c", "ip1")  # a's pair; ip1 at its ceiling
+    t.succeeded("a", "ip1")
+    assert t.locked("c", "ip1")  # one good login does not reset the address
