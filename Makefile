@@ -103,4 +103,4 @@ messages: deps
 clean:
 	rm -rf build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
 	find . -path ./.venv -prune -o \( -name '*.so' -o -name '__pycache__' \) -print | xargs rm -rf
-	rm -f recorder/_g711_c.c recorder/_dsp_c.c drivers/asterisk/ami/_scan_c.c acd/_route_c.c
+	rm -f drivers/audio/_g711_c.c recorder/_dsp_c.c drivers/asterisk/ami/_scan_c.c acd/_route_c.c

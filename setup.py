@@ -8,7 +8,7 @@ PACKAGES = ["appliance", "drivers", "acd", "ivr", "recorder", "webui", "firmware
 
 # Each hot path is a selector module, `_x_c.pyx` and `_x_py.py`; only the .pyx is built here.
 CYTHON_MODULES = [
-    "recorder._g711_c",
+    "drivers.audio._g711_c",
     "recorder._dsp_c",
     "drivers.asterisk.ami._scan_c",
     "acd._route_c",

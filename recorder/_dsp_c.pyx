@@ -13,7 +13,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from libc.stdint cimport int16_t, int64_t, uint8_t, uint16_t, uint32_t
 from libc.string cimport memset
 
-from recorder._g711_py import ALAW_DECODE, ULAW_DECODE
+from drivers.audio._g711_py import ALAW_DECODE, ULAW_DECODE
 
 DEF FRAME = 160
 DEF THRESHOLD = 500

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from recorder._g711_py import ALAW_DECODE, ULAW_DECODE
+from drivers.audio._g711_py import ALAW_DECODE, ULAW_DECODE
 
 FRAME = 160  # 20 ms at 8 kHz
 THRESHOLD = 500

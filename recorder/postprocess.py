@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from recorder import dsp, encryption, g711
+from drivers.audio import g711
+from recorder import dsp, encryption
 
 RATE = 8000
 PEAKS = 200  # waveform points for the player

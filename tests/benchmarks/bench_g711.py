@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import warnings
 
-from recorder import _g711_c, _g711_py
+from drivers.audio import _g711_c, _g711_py
 from tests.benchmarks.harness import Result, best_rate
 
 with warnings.catch_warnings():
@@ -41,8 +41,12 @@ def run() -> list[Result]:
     return [
         Result("g711 encode", encode, gs, "audioop.lin2ulaw (C)", c_encode),
         Result("g711 encode alaw", encode_alaw, gs, "audioop.lin2alaw (C)", c_encode_alaw),
-        Result("g711 encode vs python", encode, gs, "recorder._g711_py.ulaw_encode", py_encode),
+        Result(
+            "g711 encode vs python", encode, gs, "drivers.audio._g711_py.ulaw_encode", py_encode
+        ),
         Result("g711 decode", decode, gs, "audioop.ulaw2lin (C)", c_decode),
-        Result("g711 decode alaw", decode_alaw, gs, "recorder._g711_c.ulaw_decode", decode),
-        Result("g711 decode vs python", decode, gs, "recorder._g711_py.ulaw_decode", py_decode),
+        Result("g711 decode alaw", decode_alaw, gs, "drivers.audio._g711_c.ulaw_decode", decode),
+        Result(
+            "g711 decode vs python", decode, gs, "drivers.audio._g711_py.ulaw_decode", py_decode
+        ),
     ]

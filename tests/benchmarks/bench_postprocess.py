@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from recorder import _dsp_c, _dsp_py, _g711_c, _g711_py, postprocess
+from drivers.audio import _g711_c, _g711_py
+from recorder import _dsp_c, _dsp_py, postprocess
 from tests.benchmarks.harness import Result
 
 RATE = 8000

@@ -21,7 +21,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from appliance.cli import open_db, resolved
-from recorder import g711
+from drivers.audio import g711
 from recorder.postprocess import Processed, merge
 from tests.support.appliance import prepare
 from tests.support.chromium import headless_chromium, login

@@ -16,7 +16,8 @@ from twisted.internet import defer, task
 
 from appliance.cli import resolved
 from appliance.config import RecordingConfig
-from recorder import g711, upkeep
+from drivers.audio import g711
+from recorder import upkeep
 from recorder.postprocess import DiskFull, merge
 from tests.support.inline_db import inline_db
 from tests.support.small_disk import small_disk as mounted_disk

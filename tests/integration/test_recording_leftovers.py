@@ -17,7 +17,8 @@ from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
 from appliance.config import RecordingConfig
-from recorder import capture, g711, leftovers
+from drivers.audio import g711
+from recorder import capture, leftovers
 from recorder.service import LiveCall, RecorderService
 from recorder.upkeep import RecordingUpkeep
 from tests.support.inline_db import inline_db

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recorder import _dsp_c, _dsp_py, g711
+from drivers.audio import g711
+from recorder import _dsp_c, _dsp_py
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)

@@ -20,7 +20,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import audioop  # the C reference (stdlib up to 3.12; audioop-lts after)
 
-IMPLEMENTATIONS = ["recorder._g711_py", "recorder._g711_c"]
+IMPLEMENTATIONS = ["drivers.audio._g711_py", "drivers.audio._g711_c"]
 
 
 @pytest.fixture(params=IMPLEMENTATIONS, ids=["python", "cython"])
@@ -268,7 +268,7 @@ def test_both_implementations_agree_on_random_input(data: bytes) -> None:
 
 
 def test_quantization_error_is_bounded_on_a_random_signal() -> None:
-    from recorder import g711
+    from drivers.audio import g711
 
     rng = random.Random(7)
     sig = [rng.randint(-30000, 30000) for _ in range(4000)]
@@ -279,7 +279,7 @@ def test_quantization_error_is_bounded_on_a_random_signal() -> None:
 
 
 def test_the_selector_honours_the_pure_python_switch() -> None:
-    code = "from recorder import g711; print(g711.IMPLEMENTATION)"
+    code = "from drivers.audio import g711; print(g711.IMPLEMENTATION)"
     env = {**os.environ, "CCBOX_PURE_PYTHON": "1"}
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from recorder import encryption, g711
+from drivers.audio import g711
+from recorder import encryption
 from recorder.postprocess import DiskFull, NothingRecorded, RecordingError, merge
 
 RATE = 8000

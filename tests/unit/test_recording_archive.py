@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from recorder import archive, encryption, g711
+from drivers.audio import g711
+from recorder import archive, encryption
 from recorder.archive import ArchiveError
 from recorder.postprocess import merge
 

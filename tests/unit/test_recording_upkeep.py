@@ -24,7 +24,8 @@ from appliance.cli import resolved
 from appliance.config import RecordingConfig
 from appliance.db import model
 from appliance.db.connector import DBConnector
-from recorder import encryption, g711, upkeep
+from drivers.audio import g711
+from recorder import encryption, upkeep
 from recorder.postprocess import merge
 from recorder.upkeep import BadNumber, RecordingUpkeep
 from tests.support.appliance import prepare

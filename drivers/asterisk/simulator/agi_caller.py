@@ -57,7 +57,7 @@ from zope.interface import implementer  # type: ignore[import-untyped]
 from drivers.asterisk.simulator import snapshots as snap
 from drivers.asterisk.simulator.snapshots import UP
 from drivers.asterisk.simulator.switch import SimChannel, Switch
-from recorder import g711
+from drivers.audio import g711
 
 LAWS = {"ulaw": g711.ulaw_encode, "alaw": g711.alaw_encode}
 SILENCE = {"ulaw": b"\xff", "alaw": b"\xd5"}  # G.711 zero

@@ -12,7 +12,7 @@ import sys
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from libc.stdint cimport int16_t, uint8_t, uint16_t
 
-from recorder._g711_py import ALAW_DECODE, ULAW_DECODE, _linear_to_alaw, _linear_to_ulaw
+from drivers.audio._g711_py import ALAW_DECODE, ULAW_DECODE, _linear_to_alaw, _linear_to_ulaw
 
 cdef uint16_t ULAW[256]
 cdef uint16_t ALAW[256]

@@ -9,14 +9,14 @@ import importlib
 import os
 from types import ModuleType
 
-from recorder import _g711_py
+from drivers.audio import _g711_py
 
 
 def _select() -> ModuleType:
     if os.environ.get("CCBOX_PURE_PYTHON"):
         return _g711_py
     try:
-        return importlib.import_module("recorder._g711_c")
+        return importlib.import_module("drivers.audio._g711_c")
     except ImportError:
         return _g711_py
 
