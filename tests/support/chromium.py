@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -31,6 +31,7 @@ FLAGS = (
     "--disable-sync",
     "--window-size=1366,768",
 )
+IMPLICIT_WAIT_S = 5  # find_element waits this long for an element to appear
 
 
 @contextmanager
@@ -45,7 +46,7 @@ def headless_chromium(*extra_flags: str, console_log: bool = False) -> Iterator[
     if console_log:
         opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
-    driver.implicitly_wait(5)
+    driver.implicitly_wait(IMPLICIT_WAIT_S)
     try:
         yield driver
     finally:
@@ -68,29 +69,48 @@ def login(driver: WebDriver, base: str, username: str = "admin") -> None:
 
 def switch_language(driver: WebDriver, code: str) -> None:
     """Switch the language with the nav bar's form on the current page (POST /locale, which
-    redirects back) and wait until the new page has replaced the old one: code that looks
-    for an element before that finds the old page's, which goes stale under it."""
-    old = driver.find_element(By.TAG_NAME, "html")
+    redirects back) and wait until the new page is there, in that language."""
     form = driver.find_element(By.CSS_SELECTOR, "form[action='/locale']")
     Select(form.find_element(By.NAME, "locale")).select_by_value(code)
-    form.find_element(By.CSS_SELECTOR, "button").click()
-    WebDriverWait(driver, 10).until(lambda _: _replaced(old))
     lang = "zh-CN" if code == "zh_CN" else "en"
-    WebDriverWait(driver, 10).until(
-        lambda d: d.execute_script("return document.documentElement.lang") == lang
+    submit_and_wait(
+        driver,
+        form.find_element(By.CSS_SELECTOR, "button"),
+        f"return document.documentElement.lang === {lang!r}",
     )
 
 
-def _replaced(element: WebElement) -> bool:
-    """Whether ``element``'s page is gone. Chromium names a node of the page being replaced
-    in two ways: stale, or (mid-navigation) an inspector error "Node with given id does not
-    belong to the document", which selenium's staleness_of lets through as a failure."""
+def submit_and_wait(driver: WebDriver, button: WebElement, marker: str = "return true") -> None:
+    """Click ``button`` (which loads a new page) and wait until the new page has loaded and
+    the script ``marker`` is true on it. The old page is told apart by a flag put on its
+    window before the click, which no new page has: waiting on an element of the old page
+    going stale races with the navigation (Chromium answers some of those waits with "Node
+    with given id does not belong to the document", a WebDriverException), and a marker the
+    new page shares with the old one (its ``lang`` when it does not change) proves nothing.
+    """
+    driver.execute_script("window.ccboxOldPage = true;")
+    button.click()
+    new_page = f"""
+        if (window.ccboxOldPage || document.readyState !== 'complete') return false;
+        return (function () {{ {marker} }})();
+    """
+    WebDriverWait(driver, 10).until(lambda d: _script_true(d, new_page), "the new page")
+
+
+def _script_true(driver: WebDriver, script: str) -> bool:
+    """``script``'s answer; False while the page is between documents (Chromium then fails
+    the script with a WebDriverException: the context is gone or not there yet)."""
     try:
-        element.is_enabled()
-    except StaleElementReferenceException:
-        return True
-    except WebDriverException as exc:
-        if "does not belong to the document" in str(exc.msg):
-            return True
-        raise
-    return False
+        return bool(driver.execute_script(script))
+    except WebDriverException:
+        return False
+
+
+def absent(driver: WebDriver, css: str, scope: WebElement | None = None) -> bool:
+    """Whether nothing matches ``css`` (in ``scope``) now. ``find_elements(...) == []`` says
+    the same only after the implicit wait has run out: 5 s lost per check."""
+    driver.implicitly_wait(0)
+    try:
+        return not (scope or driver).find_elements(By.CSS_SELECTOR, css)
+    finally:
+        driver.implicitly_wait(IMPLICIT_WAIT_S)

@@ -644,41 +644,51 @@ class SystemPageTests(AdminPagesCase):
     async def test_the_status_page_shows_the_ami_link_fastagi_sessions_and_trunk_channels(
         self,
     ) -> None:
-        from types import SimpleNamespace
+        """The real AMIClient logged in to the switch simulator and the real FastAGI server
+        with two connections open: a fake client with ``ready`` as a method once hid a 500
+        here (AMIClient.ready is a property)."""
+        from twisted.internet import reactor
+        from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+        from twisted.internet.protocol import Protocol
 
-        from drivers.asterisk.agi.server import FastAGIFactory
-        from drivers.asterisk.callmodel import Call, CallModel, Channel
+        from appliance.master import ApplianceMaster
+        from drivers.asterisk.ami.client import AMIClient
+        from drivers.asterisk.callmodel import Channel
+        from tests.support.acd_rig import simulated_switch, wait_for
+        from tests.support.appliance import migrate_and_seed
 
-        await self._start()
-        master = self.app.master
-        model = CallModel(lambda: 0.0, lambda _e: None)
+        _sim, config = simulated_switch(self)
+        migrate_and_seed(config)
+        master = ApplianceMaster(config, reactor)
+        master.startService()
+        await master.ready
+        self.addCleanup(master.stopService)
+        self.app = RunningAppliance(master)
+        await wait_for(lambda: master.ami is not None and master.ami.ready, "the AMI login")
+        self.assertIsInstance(master.ami, AMIClient)
+        assert master.fastagi is not None and master.callmodel is not None
+        model = master.callmodel
         names = ("DAHDI/1-1", "DAHDI/2-1", "PJSIP/1001-00000001", "DAHDI/3-1")
         for n, name in enumerate(names):
             ch = Channel(f"u{n}", "l1", name, 6, "", "", "", "", 0.0)
             if n == 3:
                 ch.hungup_at = 5.0  # gone: not in use
             model.channels[ch.uniqueid] = ch
-        model.calls["l1"] = Call("l1", 0.0, dict(model.channels))
-        factory = FastAGIFactory(None, {})
-        factory.sessions.update({object(), object()})  # type: ignore[arg-type]
-        factory.total, factory.refused = 7, 1
-        master.ami = SimpleNamespace(ready=True)  # type: ignore[assignment]
-        master.callmodel = model
-        master.fastagi = SimpleNamespace(  # type: ignore[assignment]
-            factory=factory, bind="127.0.0.1", port_number=4573
-        )
-        master.health.report("ami", "ok", "connected to 127.0.0.1:5038")
-        self.addCleanup(setattr, master, "ami", None)
-        self.addCleanup(setattr, master, "fastagi", None)
-        self.addCleanup(setattr, master, "callmodel", None)
+        for _ in range(2):  # two FastAGI connections that have not sent their headers yet
+            endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", master.fastagi.port_number)
+            proto = await connectProtocol(endpoint, Protocol())
+            self.addCleanup(proto.transport.loseConnection)
+        await wait_for(lambda: len(master.fastagi.factory.sessions) == 2, "two sessions")
         b = await self.admin()
-        page = (await self.call(b.get, "/admin/system")).body
+        r = await self.call(b.get, "/admin/system")
+        self.assertEqual(r.status, 200, r.body[:300])
+        page = r.body
         self.assertIn('class="health-ok">connected<', page)
-        self.assertIn("connected to 127.0.0.1:5038", page)
+        self.assertIn(f"connected to 127.0.0.1:{config.ami.port}", page)
         self.assertIn('<dd class="sessions-open">2</dd>', page)
-        self.assertIn("<dd>127.0.0.1:4573</dd>", page)
+        self.assertIn(f"<dd>{config.fastagi.bind}:{master.fastagi.port_number}</dd>", page)
         self.assertIn("<dt>DAHDI</dt><dd>2</dd>", page)
         self.assertIn("<dt>PJSIP</dt><dd>1</dd>", page)
         self.assertIn('<span class="chip">DAHDI/1-1</span>', page)
         self.assertNotIn("DAHDI/3-1", page)
-        self.assertIn("<dt>Live calls</dt><dd>1</dd>", page)
+        self.assertNotIn("Not configured.", page)
