@@ -42,7 +42,7 @@ test: lint typecheck
 	@scripts/system-deps.sh --browser
 	@set -e; \
 	url=$$(scripts/test-postgres.sh start); \
-	trap 'scripts/test-postgres.sh stop' EXIT; \
+	trap 'scripts/test-postgres.sh stop "$$url"' EXIT; \
 	CCBOX_TEST_PG_URL="$$url" $(BIN)/pytest -q
 
 # End-to-end scenarios with a real Asterisk 22 as the switch (not part of `make test`: CI has
