@@ -38,6 +38,7 @@ from acd.route import Router, queue_strategy
 from acd.stats import AgentStats, QueueStats, QueueStatsChanged
 from acd.switch_link import TransferFailed
 from appliance.db.acd_store import ACDQueue, CallbackRow
+from appliance.text import N_
 from drivers.asterisk.callmodel import ChannelHungUp, DialEnded, OriginateResult
 from drivers.asterisk.device_names import BadDevice, device_key, device_of_channel
 
@@ -57,7 +58,21 @@ EXTENSION = re.compile(r"[0-9]{1,20}\Z")
 
 
 class ACDError(Exception):
-    """A request the ACD refuses (the message is for the user)."""
+    """A request the ACD refuses (the message is for the user: appliance.text's N_)."""
+
+
+# An agent's state and status as the refusals word them ("agent 1001 is on call").
+STATE_WORDS = {
+    st.LOGGED_OUT: N_("logged out"),
+    st.AVAILABLE: N_("available"),
+    st.RINGING: N_("ringing"),
+    st.ON_CALL: N_("on call"),
+    st.WRAP_UP: N_("wrap up"),
+    st.PAUSED: N_("paused"),
+    "active": N_("active"),
+    "on_leave": N_("on leave"),
+    "resigned": N_("resigned"),
+}
 
 
 @dataclass
@@ -451,12 +466,20 @@ class ACD(service.Service):
         agent = self.agent(agent_id)
         if agent.state not in (st.RINGING, st.ON_CALL):
             raise ACDError(
-                f"agent {agent.number} is {agent.state.replace('_', ' ')}: nothing to release"
+                N_(
+                    "agent {number} is {state}: nothing to release",
+                    number=agent.number,
+                    state=STATE_WORDS[agent.state],
+                )
             )
         if self.switch is not None and self.switch.has_device_channel(agent.device):
             raise ACDError(
-                f"the switch has a call on {agent.device}: agent {agent.number} is really "
-                "on it (hang the call up instead)"
+                N_(
+                    "the switch has a call on {device}: agent {number} is really on it (hang the "
+                    "call up instead)",
+                    device=agent.device,
+                    number=agent.number,
+                )
             )
         self._release(agent, reason)
 
@@ -483,7 +506,7 @@ class ACD(service.Service):
         try:
             return self.agents[agent_id]
         except KeyError:
-            raise ACDError(f"no agent {agent_id}") from None
+            raise ACDError(N_("no agent {agent_id}", agent_id=agent_id)) from None
 
     def agent_by_number(self, number: str) -> Agent | None:
         return next((a for a in self.agents.values() if a.number == number), None)
@@ -496,12 +519,24 @@ class ACD(service.Service):
         the agent's calls ring, unless another logged-in agent uses it."""
         agent = self.agent(agent_id)
         if agent.status != "active":
-            raise ACDError(f"agent {agent.number} is {agent.status.replace('_', ' ')}")
+            raise ACDError(
+                N_(
+                    "agent {number} is {state}",
+                    number=agent.number,
+                    state=STATE_WORDS[agent.status],
+                )
+            )
         moved = bool(device) and _device(device or "") != _device(agent.device)
         if device and moved:
             other = self.by_device.get(device)
             if other is not None and other.state != st.LOGGED_OUT:
-                raise ACDError(f"the phone {device} is in use by agent {other.number}")
+                raise ACDError(
+                    N_(
+                        "the phone {device} is in use by agent {number}",
+                        device=device,
+                        number=other.number,
+                    )
+                )
         self._event(agent, "login")
         if device and moved:
             if self.by_device.get(agent.device) is agent:
@@ -531,7 +566,7 @@ class ACD(service.Service):
         try:
             new = st.next_state(agent.state, event)
         except st.TransitionError as exc:
-            raise ACDError(f"agent {agent.number}: {exc}") from None
+            raise ACDError(N_("agent {number}: {exc}", number=agent.number, exc=exc)) from None
         self._enter(agent, new, reason)
 
     def _enter(self, agent: Agent, new: str, reason: str = "", persist: bool = True) -> None:
@@ -572,7 +607,7 @@ class ACD(service.Service):
             else self.queues.get(name_or_id)
         )
         if q is None:
-            raise ACDError(f"no queue {name_or_id}")
+            raise ACDError(N_("no queue {name_or_id}", name_or_id=name_or_id))
         return q
 
     def is_blacklisted(self, number: str) -> bool:
@@ -648,11 +683,11 @@ class ACD(service.Service):
     def move_waiting(self, call: QueuedCall, queue_id: int) -> None:
         """A supervisor moves a waiting call to another queue (its arrival order kept)."""
         if not self.is_waiting(call):
-            raise ACDError(f"call {call.id} is not waiting in a queue")
+            raise ACDError(N_("call {id} is not waiting in a queue", id=call.id))
         old = call.queue_id
         target = self.queue(queue_id)
         if target.id == old:
-            raise ACDError(f"the call is already in queue {target.name}")
+            raise ACDError(N_("the call is already in queue {name}", name=target.name))
         self.move(call, target.id)
         self._publish_stats(old)
 
@@ -661,9 +696,11 @@ class ACD(service.Service):
         serve its queue). Unanswered, the call goes back to its place in its queue."""
         agent = self.agent(agent_id)
         if not self.is_waiting(call):
-            raise ACDError(f"call {call.id} is not waiting in a queue")
+            raise ACDError(N_("call {id} is not waiting in a queue", id=call.id))
         if agent.state != st.AVAILABLE:
-            raise ACDError(f"agent {agent.number} is {agent.state.replace('_', ' ')}")
+            raise ACDError(
+                N_("agent {number} is {state}", number=agent.number, state=STATE_WORDS[agent.state])
+            )
         if call.callback_saved is not None:
             self._dial_callback(call, agent)
         else:
@@ -1082,7 +1119,7 @@ class ACD(service.Service):
             if callback_id is None:
                 return  # it could not be saved, and was dropped
             if self.switch is None:
-                raise ACDError("no AMI link to the switch")
+                raise ACDError(N_("no AMI link to the switch"))
             self._write(
                 self.db.acd.update_callback(callback_id, "dialing", call.attempts, agent.id)
             )
@@ -1215,48 +1252,73 @@ class ACD(service.Service):
         agent = self.agent(agent_id)
         call = agent.call
         if agent.state != st.ON_CALL or call is None:
-            raise ACDError(f"agent {agent.number} has no call to transfer")
+            raise ACDError(N_("agent {number} has no call to transfer", number=agent.number))
         if self.switch is None:
-            raise ACDError("transfers need the AMI link to the switch")
+            raise ACDError(N_("transfers need the AMI link to the switch"))
         direct: tuple[str, str] | None = None  # what the agent's phone dials (attended)
         if kind == "queue":
             q = self.queue(int(target) if target.isdigit() else target)
-            context, exten, what = "ccbox-transfer-queue", str(q.id), f"queue {q.name}"
+            context, exten, what = (
+                "ccbox-transfer-queue",
+                str(q.id),
+                N_("queue {name}", name=q.name),
+            )
         elif kind == "agent":
             other = self.agent_by_number(target)
             if other is None or other is agent:
-                raise ACDError(f"no other agent {target}")
+                raise ACDError(N_("no other agent {target}", target=target))
             if other.state != st.AVAILABLE:
-                raise ACDError(f"agent {other.number} is {other.state.replace('_', ' ')}")
-            context, exten, what = "ccbox-transfer-agent", other.number, f"agent {other.number}"
+                raise ACDError(
+                    N_(
+                        "agent {number} is {state}",
+                        number=other.number,
+                        state=STATE_WORDS[other.state],
+                    )
+                )
+            context, exten, what = (
+                "ccbox-transfer-agent",
+                other.number,
+                N_("agent {number}", number=other.number),
+            )
             phone = _device(other.device)
             if not phone.startswith("Local/"):  # ccbox-agents dials <technology>/<exten>
                 direct = ("ccbox-agents", phone.split("/", 1)[1])
         elif kind == "extension":
             if not EXTENSION.match(target):
-                raise ACDError("an extension is 1-20 digits")
-            context, exten, what = "ccbox-extensions", target, f"extension {target}"
+                raise ACDError(N_("an extension is 1-20 digits"))
+            context, exten, what = (
+                "ccbox-extensions",
+                target,
+                N_("extension {target}", target=target),
+            )
             direct = (context, exten)
         else:
-            raise ACDError("transfer to a queue, an agent or an extension")
+            raise ACDError(N_("transfer to a queue, an agent or an extension"))
         if attended:
             if direct is None and kind == "agent":
                 raise ACDError(
-                    f"an attended transfer rings a phone: agent {target}'s device is a Local "
-                    "channel; transfer blind instead"
+                    N_(
+                        "an attended transfer rings a phone: agent {target}'s device is a Local "
+                        "channel; transfer blind instead",
+                        target=target,
+                    )
                 )
             if direct is None:
-                raise ACDError("an attended transfer goes to an agent or an extension")
+                raise ACDError(N_("an attended transfer goes to an agent or an extension"))
             channel = self.switch.channel_of(agent.device)
             if channel is None:
-                raise ACDError(f"agent {agent.number}'s phone has no call on the switch")
+                raise ACDError(
+                    N_("agent {number}'s phone has no call on the switch", number=agent.number)
+                )
             dial_context, dial_exten = direct
             try:
                 completion = await self.switch.atxfer(channel, dial_context, dial_exten)
             except TransferFailed as exc:
                 raise ACDError(str(exc)) from None
             except Exception as exc:
-                raise ACDError(f"the switch refused the attended transfer: {exc}") from None
+                raise ACDError(
+                    N_("the switch refused the attended transfer: {exc}", exc=exc)
+                ) from None
             consulted = self.agent_by_number(target) if kind == "agent" else None
             if consulted is not None and consulted.state == st.AVAILABLE:
                 # Its phone rings for the consult: no queue call may be offered meanwhile.
@@ -1265,9 +1327,9 @@ class ACD(service.Service):
                 consulted = None
             completion.addCallback(self._attended_over, agent, call, consulted)
             completion.addErrback(lambda f: log.failure("attended transfer", f))
-            return f"calling {what}: hang up to complete the transfer"
+            return N_("calling {what}: hang up to complete the transfer", what=what)
         if not call.channel:
-            raise ACDError("the caller's channel is not known")
+            raise ACDError(N_("the caller's channel is not known"))
         call.transferred = True
         self._transferred_from[call.uniqueid] = call.queue_id
         try:
@@ -1276,9 +1338,11 @@ class ACD(service.Service):
             call.transferred = False
             self._transferred_from.pop(call.uniqueid, None)
             if isinstance(exc, TransferFailed):
-                raise ACDError(f"not transferred to {what}: {exc}") from None
-            raise ACDError(f"not transferred to {what}: the switch refused: {exc}") from None
-        return f"transferred to {what}"
+                raise ACDError(N_("not transferred to {what}: {exc}", what=what, exc=exc)) from None
+            raise ACDError(
+                N_("not transferred to {what}: the switch refused: {exc}", what=what, exc=exc)
+            ) from None
+        return N_("transferred to {what}", what=what)
 
     def _attended_over(
         self, done: bool, agent: Agent, call: QueuedCall, consulted: Agent | None

@@ -11,6 +11,8 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from appliance.text import N_
+
 _hasher = PasswordHasher()
 
 # A hash of a random password, verified against when the user does not exist, so a wrong
@@ -54,7 +56,7 @@ def hash_pin(pin: str) -> str:
     """An agent's desk-phone PIN: 4-8 ASCII digits (what a keypad can type)."""
     lo, hi = PIN_LENGTHS
     if not (pin.isascii() and pin.isdigit() and lo <= len(pin) <= hi):
-        raise ValueError(f"a PIN is {lo} to {hi} digits")
+        raise ValueError(N_("a PIN is {lo} to {hi} digits", lo=lo, hi=hi))
     return _hasher.hash(pin)
 
 

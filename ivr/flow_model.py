@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from appliance.text import N_
+
 MAX_NODES = 500
 MAX_EDGES = 2000
 NODE_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
@@ -37,10 +39,6 @@ BUILTIN_VARIABLES = (
     "customer_name",
     "last_input",
 )
-
-
-def N_(message: str) -> str:  # the gettext marker: extracted, translated by the web UI
-    return message
 
 
 class FlowFormatError(ValueError):
@@ -134,31 +132,41 @@ def parse(doc: Any) -> Flow:
     """The document as a Flow; FlowFormatError when its shape is wrong (not a dict, nodes
     not a list, a node without an id, ...). Semantics are the validator's."""
     if not isinstance(doc, dict):
-        raise FlowFormatError("a flow is a JSON object with start, nodes and edges")
+        raise FlowFormatError(N_("a flow is a JSON object with start, nodes and edges"))
     nodes_doc, edges_doc = doc.get("nodes", []), doc.get("edges", [])
     if not isinstance(nodes_doc, list) or not isinstance(edges_doc, list):
-        raise FlowFormatError("nodes and edges must be lists")
+        raise FlowFormatError(N_("nodes and edges must be lists"))
     if len(nodes_doc) > MAX_NODES or len(edges_doc) > MAX_EDGES:
-        raise FlowFormatError(f"a flow has at most {MAX_NODES} nodes and {MAX_EDGES} edges")
+        raise FlowFormatError(
+            N_(
+                "a flow has at most {MAX_NODES} nodes and {MAX_EDGES} edges",
+                MAX_NODES=MAX_NODES,
+                MAX_EDGES=MAX_EDGES,
+            )
+        )
     nodes: dict[str, Node] = {}
     for i, n in enumerate(nodes_doc):
         if not isinstance(n, dict):
-            raise FlowFormatError(f"node #{i + 1} is not an object")
+            raise FlowFormatError(N_("node #{number} is not an object", number=i + 1))
         node_id, kind, props = n.get("id"), n.get("type"), n.get("props", {})
         if not isinstance(node_id, str) or not NODE_ID.fullmatch(node_id):
-            raise FlowFormatError(f"node #{i + 1}: id must be 1-40 letters, digits, - or _")
+            raise FlowFormatError(
+                N_("node #{number}: id must be 1-40 letters, digits, - or _", number=i + 1)
+            )
         if node_id in nodes:
-            raise FlowFormatError(f"node {node_id}: the id is used twice")
+            raise FlowFormatError(N_("node {node_id}: the id is used twice", node_id=node_id))
         if not isinstance(kind, str) or not isinstance(props, dict):
-            raise FlowFormatError(f"node {node_id}: type must be text and props an object")
+            raise FlowFormatError(
+                N_("node {node_id}: type must be text and props an object", node_id=node_id)
+            )
         nodes[node_id] = Node(node_id, kind, props, _coord(n.get("x")), _coord(n.get("y")))
     flow = Flow(str(doc.get("start", "")), nodes)
     for i, e in enumerate(edges_doc):
         if not isinstance(e, dict):
-            raise FlowFormatError(f"edge #{i + 1} is not an object")
+            raise FlowFormatError(N_("edge #{number} is not an object", number=i + 1))
         a, out, b = e.get("from"), e.get("out"), e.get("to")
         if not all(isinstance(v, str) for v in (a, out, b)):
-            raise FlowFormatError(f"edge #{i + 1}: from, out and to must be text")
+            raise FlowFormatError(N_("edge #{number}: from, out and to must be text", number=i + 1))
         key = (str(a), str(out))
         if key in flow.edges:
             flow.duplicate_edges.append(key)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from appliance.db.ivr_store import FlowRow, NotFound
-from ivr.flow_model import N_, parse
+from appliance.text import N_
+from ivr.flow_model import parse
 from ivr.prompt_library import SYSTEM_SOUNDS
 from ivr.validator import Catalog, Problem, validate
 
@@ -28,7 +29,7 @@ class FlowError(ValueError):
 
 def check_name(name: str) -> str:
     if not (1 <= len(name) <= 64 and all(c in FLOW_NAME_CHARS for c in name)):
-        raise FlowError("a flow name is 1-64 of a-z, 0-9, - and _")
+        raise FlowError(N_("a flow name is 1-64 of a-z, 0-9, - and _"))
     return name
 
 

@@ -28,6 +28,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from appliance.text import N_
+
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_DURATION_S = 600
 SWITCH_RATE = 8000
@@ -61,11 +63,14 @@ def convert_upload(data: bytes) -> ConvertedPrompt:
     """Check and convert an uploaded sound file; :class:`PromptAudioError` if it is refused."""
     if len(data) > MAX_UPLOAD_BYTES:
         raise PromptAudioError(
-            f"file too large: {len(data) / 1048576:.1f} MB "
-            f"(the limit is {MAX_UPLOAD_BYTES // 1048576} MB)"
+            N_(
+                "file too large: {size:.1f} MB (the limit is {limit} MB)",
+                size=len(data) / 1048576,
+                limit=MAX_UPLOAD_BYTES // 1048576,
+            )
         )
     if not data:
-        raise PromptAudioError("empty file")
+        raise PromptAudioError(N_("empty file"))
     source_format = sniff(data)
     if source_format == "wav":
         _check_wav_chunks(data)
@@ -85,9 +90,9 @@ def sniff(data: bytes) -> str:
         return "mp3"
     what = _looks_like(bytes(data[:4096]))
     if what:
-        raise PromptAudioError(f"not an audio file: it looks like {what}")
+        raise PromptAudioError(N_("not an audio file: it looks like {what}", what=what))
     raise PromptAudioError(
-        "not an audio file the switch can use: unknown format (upload WAV, MP3, FLAC or OGG)"
+        N_("not an audio file the switch can use: unknown format (upload WAV, MP3, FLAC or OGG)")
     )
 
 
@@ -177,8 +182,12 @@ def _check_wav_chunks(data: bytes) -> None:
             held = len(data) - body
             if size not in (0, 0xFFFFFFFF) and size > held:
                 raise PromptAudioError(
-                    f"damaged audio: the file is cut short (the header promises {size} bytes "
-                    f"of sound, the file holds {held})"
+                    N_(
+                        "damaged audio: the file is cut short (the header promises {size} bytes "
+                        "of sound, the file holds {held})",
+                        size=size,
+                        held=held,
+                    )
                 )
             return
         pos = body + size + (size & 1)
@@ -190,25 +199,29 @@ def _convert(data: bytes, source_format: str) -> ConvertedPrompt:
     try:
         handle = sf.SoundFile(io.BytesIO(data))
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise PromptAudioError(f"damaged audio: {_reason(exc)}") from None
+        raise PromptAudioError(N_("damaged audio: {reason}", reason=_reason(exc))) from None
     with handle as f:
         if f.format not in _LIBSNDFILE_FORMATS[source_format]:
             raise PromptAudioError(
-                f"damaged audio: it starts like {source_format.upper()} but reads as {f.format}"
+                N_(
+                    "damaged audio: it starts like {kind} but reads as {format}",
+                    kind=source_format.upper(),
+                    format=f.format,
+                )
             )
         rate, channels, frames = f.samplerate, f.channels, f.frames
         if not 0 < rate <= MAX_SOURCE_RATE:
-            raise PromptAudioError(f"damaged audio: impossible sample rate {rate} Hz")
+            raise PromptAudioError(N_("damaged audio: impossible sample rate {rate} Hz", rate=rate))
         if not 0 < channels <= MAX_CHANNELS:
-            raise PromptAudioError(f"damaged audio: {channels} channels")
+            raise PromptAudioError(N_("damaged audio: {channels} channels", channels=channels))
         if frames <= 0:
-            raise PromptAudioError("empty audio")
+            raise PromptAudioError(N_("empty audio"))
         seconds = frames / rate
         if seconds > MAX_DURATION_S:
             raise PromptAudioError(_too_long(seconds))
         mono = _decode(f, source_format, rate, channels, frames)
     if mono.size == 0:
-        raise PromptAudioError("empty audio")
+        raise PromptAudioError(N_("empty audio"))
     wav = pcm16_wav(mono, SWITCH_RATE)
     return ConvertedPrompt(
         wav=wav,
@@ -240,11 +253,15 @@ def _decode(
             mono = chunk.mean(axis=1, dtype=np.float32) if channels > 1 else chunk[:, 0]
             out.append(resampler.resample_chunk(mono) if resampler else mono.copy())
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise PromptAudioError(f"damaged audio: {_reason(exc)}") from None
+        raise PromptAudioError(N_("damaged audio: {reason}", reason=_reason(exc))) from None
     if source_format == "flac" and decoded < frames:
         raise PromptAudioError(
-            f"damaged audio: the file is cut short (the header promises {frames / rate:.1f} s, "
-            f"the file holds {decoded / rate:.1f} s)"
+            N_(
+                "damaged audio: the file is cut short (the header promises {promised:.1f} s, "
+                "the file holds {held:.1f} s)",
+                promised=frames / rate,
+                held=decoded / rate,
+            )
         )
     if decoded == 0:
         return np.zeros(0, dtype=np.float32)

@@ -22,6 +22,7 @@ from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from appliance.db.ivr_store import FlowVersion
+from appliance.text import N_
 from drivers.asterisk.agi.codec import AGIEnvironment
 from drivers.asterisk.agi.session import Digits, Playback, Recording
 from ivr.flow_model import Node, parse
@@ -35,10 +36,6 @@ MAX_RUNS = 20
 IDLE_S = 600
 MAX_INPUT = 64
 KEYS = set("0123456789*#")
-
-
-def N_(message: str) -> str:  # the gettext marker: extracted, translated by the web UI
-    return message
 
 
 @dataclass
@@ -318,7 +315,7 @@ class TryRuns:
         parse(graph)  # the shape (FlowFormatError); a draft may be incomplete otherwise
         self._expire()
         if len(self.runs) >= MAX_RUNS:
-            raise RuntimeError("too many try runs at once; close one and try again")
+            raise RuntimeError(N_("too many try runs at once; close one and try again"))
         run = TryRun(secrets.token_urlsafe(12), last_seen=self.services.reactor.seconds())
         self.runs[run.id] = run
         version = FlowVersion(0, name or "draft", 0, graph, "", "", dt.datetime.now(dt.UTC))
@@ -351,7 +348,7 @@ class TryRuns:
     async def input(self, run_id: str, keys: str) -> TryRun:
         run = self.runs.get(run_id)
         if run is None:
-            raise LookupError("no such try run (it ended or expired)")
+            raise LookupError(N_("no such try run (it ended or expired)"))
         run.last_seen = self.services.reactor.seconds()
         if run.ended:
             return run

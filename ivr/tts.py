@@ -23,6 +23,7 @@ import wave
 from dataclasses import dataclass
 from pathlib import Path
 
+from appliance.text import N_
 from ivr.prompt_audio import PromptAudioError, convert_upload, write_atomically
 
 VOICES = {"en": "en-us", "zh": "cmn"}
@@ -81,7 +82,7 @@ def synthesize(
     try:
         converted = convert_upload(raw)
     except PromptAudioError as exc:
-        raise TTSError(f"espeak-ng produced unusable audio: {exc}") from None
+        raise TTSError(N_("espeak-ng produced unusable audio: {exc}", exc=exc)) from None
     written = write_atomically(cache_dir, name, converted.wav)
     return TTSResult(path=written, cached=False, duration_ms=converted.duration_ms)
 
@@ -89,19 +90,29 @@ def synthesize(
 def _voice(language: str) -> str:
     if not isinstance(language, str) or language not in VOICES:
         known = ", ".join(sorted(VOICES))
-        raise ValueError(f"unknown TTS language {str(language)[:20]!r} (known: {known})")
+        raise ValueError(
+            N_(
+                "unknown TTS language {language!r} (known: {known})",
+                language=str(language)[:20],
+                known=known,
+            )
+        )
     return VOICES[language]
 
 
 def _checked_text(text: str) -> str:
     if not isinstance(text, str):
-        raise ValueError("the text to speak must be a string")
+        raise ValueError(N_("the text to speak must be a string"))
     clean = normalize(text)
     if not clean:
-        raise ValueError("nothing to speak: the text is empty")
+        raise ValueError(N_("nothing to speak: the text is empty"))
     if len(clean) > MAX_TEXT:
         raise ValueError(
-            f"text too long to speak: {len(clean)} characters (the limit is {MAX_TEXT})"
+            N_(
+                "text too long to speak: {length} characters (the limit is {limit})",
+                length=len(clean),
+                limit=MAX_TEXT,
+            )
         )
     return clean
 
@@ -137,22 +148,41 @@ def _run_espeak(espeak: str, voice: str, text: str, timeout_s: float) -> bytes:
                 check=False,
             )
         except FileNotFoundError:
-            raise TTSError(f"espeak-ng not found ({espeak!r}): install espeak-ng") from None
+            raise TTSError(
+                N_("espeak-ng not found ({espeak!r}): install espeak-ng", espeak=espeak)
+            ) from None
         except PermissionError:
-            raise TTSError(f"espeak-ng cannot be run ({espeak!r}): permission denied") from None
+            raise TTSError(
+                N_("espeak-ng cannot be run ({espeak!r}): permission denied", espeak=espeak)
+            ) from None
         except subprocess.TimeoutExpired:
-            raise TTSError(f"espeak-ng took longer than {timeout_s:g} s and was stopped") from None
+            raise TTSError(
+                N_(
+                    "espeak-ng took longer than {timeout_s:g} s and was stopped",
+                    timeout_s=timeout_s,
+                )
+            ) from None
         except OSError as exc:
-            raise TTSError(f"espeak-ng could not be started: {exc}") from None
+            raise TTSError(N_("espeak-ng could not be started: {exc}", exc=exc)) from None
         why = _summary(proc.stderr)
         if proc.returncode != 0:
-            raise TTSError(f"espeak-ng failed (exit {proc.returncode}): {why or 'no message'}")
+            raise TTSError(
+                N_(
+                    "espeak-ng failed (exit {returncode}): {why}",
+                    returncode=proc.returncode,
+                    why=why or N_("no message"),
+                )
+            )
         try:
             raw = out.read_bytes()
         except OSError:
             raw = b""
         if len(raw) <= 44:
-            raise TTSError(f"espeak-ng produced no sound{': ' + why if why else ''}")
+            raise TTSError(
+                N_("espeak-ng produced no sound: {why}", why=why)
+                if why
+                else N_("espeak-ng produced no sound")
+            )
         return raw
 
 

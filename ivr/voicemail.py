@@ -17,6 +17,7 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from appliance.config import SmtpConfig
+from appliance.text import N_
 from drivers.asterisk.agi.session import RecordFileError
 from ivr import mail_notify
 from ivr.call_record import CallRecord, now
@@ -144,9 +145,9 @@ class Voicemail:
         keeps it for the other)."""
         msg = await self.db.voicemail.message(message_id)
         if msg is None:
-            raise LookupError(f"no message {message_id}")
+            raise LookupError(N_("no message {message_id}", message_id=message_id))
         if await self.db.voicemail.mailbox(to_mailbox) is None:
-            raise LookupError(f"no mailbox {to_mailbox}")
+            raise LookupError(N_("no mailbox {to_mailbox}", to_mailbox=to_mailbox))
         row = await self.db.voicemail.add(
             to_mailbox,
             msg.path,

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.text import N_
+
 KINDS = ("yes_no", "scale")
 MAX_GROUPS = 20
 MAX_QUESTIONS = 50  # in the whole form
@@ -78,14 +80,21 @@ class Form:
 
 def _text(value: Any, where: str, what: str) -> str:
     if not isinstance(value, str):
-        raise FormError(f"{where}: {what} must be text")
+        raise FormError(N_("{where}: {what} must be text", where=where, what=what))
     text = value.strip()
     if not text:
-        raise FormError(f"{where}: {what} is empty")
+        raise FormError(N_("{where}: {what} is empty", where=where, what=what))
     if len(text) > MAX_TEXT:
-        raise FormError(f"{where}: {what} is longer than {MAX_TEXT} characters")
+        raise FormError(
+            N_(
+                "{where}: {what} is longer than {MAX_TEXT} characters",
+                where=where,
+                what=what,
+                MAX_TEXT=MAX_TEXT,
+            )
+        )
     if any(ord(c) < 32 for c in text):
-        raise FormError(f"{where}: {what} has control characters")
+        raise FormError(N_("{where}: {what} has control characters", where=where, what=what))
     return text
 
 
@@ -95,66 +104,99 @@ def _number(value: Any) -> bool:
 
 def _question(raw: Any, where: str) -> Question:
     if not isinstance(raw, dict):
-        raise FormError(f"{where}: a question must be an object")
+        raise FormError(N_("{where}: a question must be an object", where=where))
     unknown = set(raw) - QUESTION_KEYS
     if unknown:
-        raise FormError(f"{where}: unknown fields {', '.join(sorted(map(str, unknown)))}")
+        raise FormError(
+            N_(
+                "{where}: unknown fields {items}",
+                where=where,
+                items=", ".join(sorted(map(str, unknown))),
+            )
+        )
     qid = raw.get("id")
     if not isinstance(qid, str) or not QUESTION_ID.fullmatch(qid):
-        raise FormError(f"{where}: the id must be 1-32 of a-z, 0-9 and _")
-    where = f'{where} ("{qid}")'
-    text = _text(raw.get("text"), where, "the text")
+        raise FormError(N_("{where}: the id must be 1-32 of a-z, 0-9 and _", where=where))
+    where = N_('{where} ("{qid}")', where=where, qid=qid)
+    text = _text(raw.get("text"), where, N_("the text"))
     kind = raw.get("kind", "yes_no")
     if kind not in KINDS:
-        raise FormError(f"{where}: the kind must be yes_no or scale")
+        raise FormError(N_("{where}: the kind must be yes_no or scale", where=where))
     critical = raw.get("critical", False)
     if not isinstance(critical, bool):
-        raise FormError(f"{where}: critical must be true or false")
+        raise FormError(N_("{where}: critical must be true or false", where=where))
     if kind == "yes_no":
         if "max" in raw and raw["max"] != 1:
-            raise FormError(f"{where}: a yes/no question is worth 1 point")
+            raise FormError(N_("{where}: a yes/no question is worth 1 point", where=where))
         return Question(qid, text, kind, 1, critical)
     points = raw.get("max")
     if not isinstance(points, int) or isinstance(points, bool) or not 1 <= points <= MAX_SCALE:
-        raise FormError(f"{where}: the maximum points must be a whole number 1 to {MAX_SCALE}")
+        raise FormError(
+            N_(
+                "{where}: the maximum points must be a whole number 1 to {MAX_SCALE}",
+                where=where,
+                MAX_SCALE=MAX_SCALE,
+            )
+        )
     return Question(qid, text, kind, points, critical)
 
 
 def parse_form(definition: Any) -> Form:
     """The form a definition describes, or FormError saying what is wrong and where."""
     if not isinstance(definition, dict) or set(definition) != {"groups"}:
-        raise FormError('a form definition is an object with only "groups"')
+        raise FormError(N_('a form definition is an object with only "groups"'))
     groups_raw = definition["groups"]
     if not isinstance(groups_raw, list) or not groups_raw:
-        raise FormError("a form needs at least one group")
+        raise FormError(N_("a form needs at least one group"))
     if len(groups_raw) > MAX_GROUPS:
-        raise FormError(f"a form has at most {MAX_GROUPS} groups")
+        raise FormError(N_("a form has at most {MAX_GROUPS} groups", MAX_GROUPS=MAX_GROUPS))
     groups: list[Group] = []
     seen: set[str] = set()
     total = 0
     for gi, graw in enumerate(groups_raw, 1):
-        where = f"group {gi}"
+        where = N_("group {gi}", gi=gi)
         if not isinstance(graw, dict):
-            raise FormError(f"{where}: a group must be an object")
+            raise FormError(N_("{where}: a group must be an object", where=where))
         unknown = set(graw) - GROUP_KEYS
         if unknown:
-            raise FormError(f"{where}: unknown fields {', '.join(sorted(map(str, unknown)))}")
-        name = _text(graw.get("name"), where, "the name")
-        where = f'group {gi} ("{name}")'
+            raise FormError(
+                N_(
+                    "{where}: unknown fields {items}",
+                    where=where,
+                    items=", ".join(sorted(map(str, unknown))),
+                )
+            )
+        name = _text(graw.get("name"), where, N_("the name"))
+        where = N_('group {gi} ("{name}")', gi=gi, name=name)
         weight: Any = graw.get("weight")
         if not _number(weight) or not math.isfinite(weight) or not 0 < weight <= MAX_WEIGHT:
-            raise FormError(f"{where}: the weight must be a number above 0, at most {MAX_WEIGHT}")
+            raise FormError(
+                N_(
+                    "{where}: the weight must be a number above 0, at most {MAX_WEIGHT}",
+                    where=where,
+                    MAX_WEIGHT=MAX_WEIGHT,
+                )
+            )
         qraw = graw.get("questions")
         if not isinstance(qraw, list) or not qraw:
-            raise FormError(f"{where}: a group needs at least one question")
+            raise FormError(N_("{where}: a group needs at least one question", where=where))
         total += len(qraw)
         if total > MAX_QUESTIONS:
-            raise FormError(f"a form has at most {MAX_QUESTIONS} questions")
+            raise FormError(
+                N_("a form has at most {MAX_QUESTIONS} questions", MAX_QUESTIONS=MAX_QUESTIONS)
+            )
         questions = []
         for qi, q in enumerate(qraw, 1):
             question = _question(q, f"{where}, question {qi}")
             if question.id in seen:
-                raise FormError(f'{where}, question {qi}: the id "{question.id}" is used twice')
+                raise FormError(
+                    N_(
+                        '{where}, question {qi}: the id "{id}" is used twice',
+                        where=where,
+                        qi=qi,
+                        id=question.id,
+                    )
+                )
             seen.add(question.id)
             questions.append(question)
         groups.append(Group(name, float(weight), tuple(questions)))
@@ -163,31 +205,37 @@ def parse_form(definition: Any) -> Form:
 
 def points_of(question: Question, value: Any) -> int:
     """The points an answer gives: yes/no takes true/false (or 1/0), a scale 0..max."""
-    where = f'question "{question.id}"'
+    where = N_('question "{id}"', id=question.id)
     if question.kind == "yes_no":
         if value is True or value is False:
             return int(value)
         if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
             return value
-        raise FormError(f"{where}: answer yes (true) or no (false)")
+        raise FormError(N_("{where}: answer yes (true) or no (false)", where=where))
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= question.max_points:
         return value
-    raise FormError(f"{where}: answer a whole number 0 to {question.max_points}")
+    raise FormError(
+        N_(
+            "{where}: answer a whole number 0 to {max_points}",
+            where=where,
+            max_points=question.max_points,
+        )
+    )
 
 
 def normalize_answers(form: Form, answers: Any) -> dict[str, int]:
     """``{question id: points}`` for every question, or FormError (missing, unknown, out of
     range)."""
     if not isinstance(answers, dict):
-        raise FormError("the answers must be an object of question id: answer")
+        raise FormError(N_("the answers must be an object of question id: answer"))
     known = {q.id for q in form.questions()}
     unknown = sorted(str(k) for k in answers if k not in known)
     if unknown:
-        raise FormError(f"unknown questions: {', '.join(unknown[:5])}")
+        raise FormError(N_("unknown questions: {items}", items=", ".join(unknown[:5])))
     out: dict[str, int] = {}
     for q in form.questions():
         if q.id not in answers or answers[q.id] is None:
-            raise FormError(f'question "{q.id}" is not answered')
+            raise FormError(N_('question "{id}" is not answered', id=q.id))
         out[q.id] = points_of(q, answers[q.id])
     return out
 

@@ -34,6 +34,7 @@ from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
 from appliance.config import RecordingConfig
+from appliance.text import N_
 from drivers.asterisk.ami import actions
 from drivers.asterisk.ami.protocol import AMIError
 from recorder import capture, leftovers, policy, postprocess
@@ -218,7 +219,7 @@ class RecorderService(service.Service):
     def find(self, call_id: int) -> LiveCall:
         live = self.live.get(call_id)
         if live is None:
-            raise ControlError(404, f"call {call_id} is not a live call")
+            raise ControlError(404, N_("call {call_id} is not a live call", call_id=call_id))
         return live
 
     def call_of_uniqueid(self, uniqueid: str) -> int | None:
@@ -230,13 +231,15 @@ class RecorderService(service.Service):
     def _recorded(self, call_id: int) -> LiveCall:
         live = self.find(call_id)
         if live.plan is None:
-            raise ControlError(409, f"call {call_id} is not being recorded")
+            raise ControlError(409, N_("call {call_id} is not being recorded", call_id=call_id))
         return live
 
     def _switch(self) -> ActionSender:
         ami = self.ami
         if ami is None:
-            raise ControlError(503, "no link to the switch (AMI): recording control unavailable")
+            raise ControlError(
+                503, N_("no link to the switch (AMI): recording control unavailable")
+            )
         return ami
 
     async def pause(self, call_id: int, actor: str, ip: str = "") -> dict[str, Any]:
@@ -258,7 +261,9 @@ class RecorderService(service.Service):
     async def resume(self, call_id: int, actor: str, ip: str = "") -> dict[str, Any]:
         live = self._recorded(call_id)
         if not live.pause.paused:
-            raise ControlError(409, f"the recording of call {call_id} is not paused")
+            raise ControlError(
+                409, N_("the recording of call {call_id} is not paused", call_id=call_id)
+            )
         await self._mute(live, False)
         now = self.reactor.seconds()
         if live.pause.resume(now):
@@ -278,22 +283,35 @@ class RecorderService(service.Service):
         try:
             await actions.mute_mixmonitor(self._switch(), live.channel, muted, "both")
         except (AMIError, actions.BadActionValue) as exc:
-            raise ControlError(502, f"the switch refused MixMonitorMute: {exc}") from None
+            raise ControlError(
+                502, N_("the switch refused MixMonitorMute: {exc}", exc=exc)
+            ) from None
 
     async def start_on_demand(self, call_id: int, actor: str, ip: str = "") -> dict[str, Any]:
         """Record a call the policy did not record, from now on: its standby capture is
         unmuted (the audio before stays silence); merged and indexed like the others."""
         live = self.find(call_id)
         if live.plan is not None:
-            raise ControlError(409, f"call {call_id} is already being recorded")
+            raise ControlError(409, N_("call {call_id} is already being recorded", call_id=call_id))
         plan = live.standby
         if plan is None:
-            why = "the disk was full" if live.skipped == DISK_FULL else "no link to the switch"
-            raise ControlError(409, f"call {call_id} cannot be recorded now: {why} when it began")
+            why = (
+                N_("the disk was full")
+                if live.skipped == DISK_FULL
+                else N_("no link to the switch")
+            )
+            raise ControlError(
+                409,
+                N_(
+                    "call {call_id} cannot be recorded now: {why} when it began",
+                    call_id=call_id,
+                    why=why,
+                ),
+            )
         if not await self.guard.has_room():
             raise ControlError(507, self.guard.alarm or "the recording disk is full")
         if live.standby is not plan:  # started meanwhile by another request
-            raise ControlError(409, f"call {call_id} is already being recorded")
+            raise ControlError(409, N_("call {call_id} is already being recorded", call_id=call_id))
         live.standby = None
         try:
             await self._mute(live, False)

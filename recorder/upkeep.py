@@ -24,6 +24,7 @@ from twisted.internet import defer, task, threads
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
+from appliance.text import N_
 from recorder import archive
 from recorder.postprocess import DiskFull, RecordingError
 
@@ -54,7 +55,7 @@ def number_forms(number: str) -> tuple[str, ...]:
     National forms (a leading 0 without the country code) are not guessed: ask for each."""
     number = number.strip()
     if not NUMBER_RE.fullmatch(number):
-        raise BadNumber("a phone number is 3 to 32 digits, with an optional leading +")
+        raise BadNumber(N_("a phone number is 3 to 32 digits, with an optional leading +"))
     if number.startswith("+"):
         return (number, "00" + number[1:])
     if number.startswith("00") and len(number) > 4:

@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit
 import cherrypy
 
 from appliance.db.model import ROLES
+from appliance.text import N_
 from webui import i18n
 from webui.sessions import Session
 
@@ -98,8 +99,11 @@ def set_session_cookie(ctx: WebContext, session: Session) -> None:
         morsel["secure"] = True
 
 
-def json_error(status: int, message: str) -> NoReturn:
-    raise JsonError(status, message)
+def json_error(status: int, message: str | BaseException) -> NoReturn:
+    """Answer ``{"error": message}``: in the request's language when the message is marked
+    (``N_``, or an exception carrying such a message), else as given."""
+    text = i18n.error(message) if isinstance(message, BaseException) else i18n.translate(message)
+    raise JsonError(status, text)
 
 
 class JsonError(cherrypy.HTTPError):
@@ -165,7 +169,7 @@ def guard(ctx: WebContext) -> None:
         return
     if session.user is None:
         if access.api:
-            json_error(401, "not logged in")
+            json_error(401, N_("not logged in"))
         target = request.path_info
         if request.query_string:
             target += "?" + request.query_string

@@ -24,7 +24,8 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from acd.service import ACDError, Agent
-from webui import access, audit_trail
+from appliance.text import N_
+from webui import access, audit_trail, i18n
 from webui.access import api, current_session
 from webui.context import WebContext
 from webui.json_body import json_object
@@ -53,7 +54,14 @@ def agent_json(acd: ACD, agent: Agent) -> dict[str, Any]:
 def _text(body: dict[str, Any], name: str, max_len: int, default: str = "") -> str:
     value = body.get(name, default)
     if not isinstance(value, str) or len(value) > max_len:
-        access.json_error(400, f"{name} must be a string of at most {max_len} characters")
+        access.json_error(
+            400,
+            N_(
+                "{name} must be a string of at most {max_len} characters",
+                name=name,
+                max_len=max_len,
+            ),
+        )
     return str(value)
 
 
@@ -73,15 +81,15 @@ class AcdApi:
         agent: Agent | None
         if number:
             if user.role not in SUPERVISING:
-                access.json_error(403, "only a supervisor acts for another agent")
+                access.json_error(403, N_("only a supervisor acts for another agent"))
             agent = self.ctx.call(lambda: defer.succeed(acd.agent_by_number(number)))
             if agent is None:
-                access.json_error(404, f"no agent {number}")
+                access.json_error(404, N_("no agent {number}", number=number))
         else:
             user_id = user.id
             agent = self.ctx.call(lambda: defer.succeed(acd.agent_of_user(user_id)))
             if agent is None:
-                access.json_error(404, "this login is not an agent's")
+                access.json_error(404, N_("this login is not an agent's"))
         assert agent is not None
         return agent
 
@@ -94,7 +102,7 @@ class AcdApi:
         try:
             return self.ctx.call(lambda: defer.ensureDeferred(_maybe_async(fn, *args)))
         except ACDError as exc:
-            access.json_error(409, str(exc))
+            access.json_error(409, exc)
 
     @api(methods=("GET", "POST"))
     @cherrypy.tools.json_out()
@@ -105,7 +113,7 @@ class AcdApi:
         body = json_object()
         action = _text(body, "action", 16)
         if action not in ACTIONS:
-            access.json_error(400, f"action must be one of {', '.join(ACTIONS)}")
+            access.json_error(400, N_("action must be one of {items}", items=", ".join(ACTIONS)))
         reason = _text(body, "reason", 32, "break")
         named = _text(body, "agent", 16)
         target = self._target(named)
@@ -135,18 +143,20 @@ class AcdApi:
         body = json_object()
         kind = _text(body, "kind", 16)
         if kind not in TRANSFER_KINDS:
-            access.json_error(400, f"kind must be one of {', '.join(TRANSFER_KINDS)}")
+            access.json_error(
+                400, N_("kind must be one of {items}", items=", ".join(TRANSFER_KINDS))
+            )
         target = _text(body, "target", 64)
         attended = body.get("attended", False)
         if not isinstance(attended, bool):
-            access.json_error(400, "attended must be true or false")
+            access.json_error(400, N_("attended must be true or false"))
         named = _text(body, "agent", 16)
         agent = self._target(named)
         said = self._run(self.acd.transfer, agent.id, kind, target, attended)
         if named:
             detail = {"kind": kind, "to": target, "attended": attended, "result": said}
             self._audit("transfer", agent, detail)
-        return {"result": said}
+        return {"result": i18n.translate(said)}
 
     def _audit(self, action: str, agent: Agent, detail: dict[str, Any]) -> None:
         """A supervisor's action on another agent: the audit log and the daemon's log."""
@@ -171,7 +181,9 @@ class AcdApi:
 
 def _bounded(value: Any, max_len: int) -> str:
     if not isinstance(value, str) or len(value) > max_len:
-        access.json_error(400, f"agent must be a string of at most {max_len} characters")
+        access.json_error(
+            400, N_("agent must be a string of at most {max_len} characters", max_len=max_len)
+        )
     return str(value)
 
 

@@ -16,6 +16,7 @@ import cherrypy
 
 from appliance.db.admin_store import AdminError
 from appliance.db.components import DuplicateError
+from appliance.text import N_
 from webui import audit_trail, i18n
 from webui.access import current_session
 
@@ -76,7 +77,7 @@ def target_id(params: dict[str, Any]) -> int:
     try:
         return row_id(params)
     except FormError as exc:
-        raise cherrypy.HTTPError(400, str(exc)) from None
+        raise cherrypy.HTTPError(400, i18n.error(exc)) from None
 
 
 def choice(params: dict[str, Any], name: str, label: str, allowed: tuple[str, ...]) -> str:
@@ -100,7 +101,7 @@ def matching(
     """A field that is empty or matches ``pattern`` (``rule`` says what it should be)."""
     value = text(params, name, label, max_len)
     if value and not pattern.fullmatch(value):
-        raise FormError(f"{label}: {rule}")
+        raise FormError(N_("{label}: {rule}", label=label, rule=rule))
     return value
 
 
@@ -117,13 +118,13 @@ def finish(back: str, work: Callable[[], str]) -> NoReturn:
     try:
         message = work()
     except FormError as exc:
-        session.flash.append(str(exc))
+        session.flash.append(i18n.error(exc))
     except DuplicateError as exc:
-        session.flash.append(i18n._("Already exists: {reason}").format(reason=exc))
+        session.flash.append(i18n._("Already exists: {reason}").format(reason=i18n.error(exc)))
     except AdminError as exc:
-        session.flash.append(i18n._("Not changed: {reason}").format(reason=exc))
+        session.flash.append(i18n._("Not changed: {reason}").format(reason=i18n.error(exc)))
     except ValueError as exc:  # the components' own checks (a weak password, a PIN)
-        session.flash.append(i18n._("Not changed: {reason}").format(reason=exc))
+        session.flash.append(i18n._("Not changed: {reason}").format(reason=i18n.error(exc)))
     else:
         session.flash.append(message)
     raise cherrypy.HTTPRedirect(back, 303)

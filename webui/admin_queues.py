@@ -21,26 +21,28 @@ from webui import admin_forms as f
 from webui import i18n
 from webui.access import page
 from webui.context import WebContext
+from webui.i18n import N_
 from webui.render import render
 
 QUEUE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MOH_CLASS = re.compile(r"[A-Za-z0-9_-]{1,32}")
 EXTENSION = re.compile(r"[0-9]{1,20}")
 KEY = re.compile(r"[0-9]")
-# (column, label, low, high): the whole-number settings and their ranges.
+# (column, label, low, high): the whole-number settings and their ranges; the labels are
+# msgids (N_), translated where shown.
 NUMBERS = (
-    ("service_level_s", "Service level threshold (s)", 1, 3600),
-    ("max_wait_s", "Longest wait before overflow (s, 0: none)", 0, 86400),
-    ("wrapup_s", "Wrap-up (s)", 0, 3600),
-    ("ring_timeout_s", "Ring an agent for (s)", 5, 300),
-    ("max_len", "Most callers waiting (0: no limit)", 0, 10000),
-    ("auto_pause_misses", "Pause an agent after missed offers (0: never)", 0, 100),
-    ("announce_every_s", "Announce position every (s, 0: never)", 0, 3600),
+    ("service_level_s", N_("Service level threshold (s)"), 1, 3600),
+    ("max_wait_s", N_("Longest wait before overflow (s, 0: none)"), 0, 86400),
+    ("wrapup_s", N_("Wrap-up (s)"), 0, 3600),
+    ("ring_timeout_s", N_("Ring an agent for (s)"), 5, 300),
+    ("max_len", N_("Most callers waiting (0: no limit)"), 0, 10000),
+    ("auto_pause_misses", N_("Pause an agent after missed offers (0: never)"), 0, 100),
+    ("announce_every_s", N_("Announce position every (s, 0: never)"), 0, 3600),
 )
 FLAGS = (
-    ("join_empty", "Callers may wait when no agent is logged in"),
-    ("announce_position", "Announce the position and expected wait"),
-    ("record_calls", "Record the calls"),
+    ("join_empty", N_("Callers may wait when no agent is logged in")),
+    ("announce_position", N_("Announce the position and expected wait")),
+    ("record_calls", N_("Record the calls")),
 )
 
 

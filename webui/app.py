@@ -18,6 +18,7 @@ from twisted.python.failure import Failure
 from appliance import logsetup, passwords
 from appliance.db.components import DuplicateError, UserRow
 from appliance.db.model import ROLES
+from appliance.text import N_
 from webui import access, i18n
 from webui.access import api, current_session, page, public
 from webui.acd_api import AcdApi
@@ -224,17 +225,19 @@ class Api:
             return [user_json(u) for u in self.ctx.call(db.users.list_all)]
         body = read_json_body()
         if not isinstance(body, dict):
-            access.json_error(400, "send a JSON object")
+            access.json_error(400, N_("send a JSON object"))
         fields = {}
         for name in ("username", "password", "role", "display_name"):
             value = body.get(name, "")
             if not isinstance(value, str) or len(value) > passwords.MAX_LENGTH:
-                access.json_error(400, f"{name} must be a string of at most 256 characters")
+                access.json_error(
+                    400, N_("{name} must be a string of at most 256 characters", name=name)
+                )
             fields[name] = value
         try:
             user = self.ctx.call(db.users.add, **fields)
         except (DuplicateError, ValueError) as exc:
-            access.json_error(409 if isinstance(exc, DuplicateError) else 400, str(exc))
+            access.json_error(409 if isinstance(exc, DuplicateError) else 400, exc)
         cherrypy.serving.response.status = 201
         return user_json(user)
 

@@ -22,6 +22,7 @@ import cherrypy
 from twisted.internet import defer
 
 from appliance.db.desk_store import DISPOSITIONS, MAX_NOTES, NoteRow
+from appliance.text import N_
 from webui import access
 from webui.access import api, current_session
 from webui.acd_api import agent_json
@@ -96,7 +97,7 @@ class DeskApi:
         """The agent, when ``requested`` is its own call; 404 otherwise."""
         agent, current = self._agent()
         if agent is None or requested not in self._own_calls(agent, current):
-            access.json_error(404, f"call {requested} is not yours")
+            access.json_error(404, N_("call {requested} is not yours", requested=requested))
         assert agent is not None
         return agent
 
@@ -114,13 +115,13 @@ class DeskApi:
     def pop(self, call_id: str = "") -> dict[str, Any]:
         requested = _call_id(call_id[:24])
         if requested is None:
-            access.json_error(400, "name the call: call_id")
+            access.json_error(400, N_("name the call: call_id"))
         user = current_session().user
         assert user is not None
         agent = None if user.role in SUPERVISING else self._own_call(requested)
         facts = self.ctx.call(self.db.desk.call, requested)
         if facts is None:
-            access.json_error(404, f"call {requested} is not yours")
+            access.json_error(404, N_("call {requested} is not yours", requested=requested))
         if agent is not None:
             with self._lock:
                 self._popped[agent.id] = requested
@@ -163,13 +164,17 @@ class DeskApi:
         body = json_object()
         requested = _call_id(body.get("call_id"))
         if requested is None:
-            access.json_error(400, "name the call: call_id")
+            access.json_error(400, N_("name the call: call_id"))
         disposition = body.get("disposition")
         if disposition not in DISPOSITIONS:
-            access.json_error(400, f"disposition must be one of {', '.join(DISPOSITIONS)}")
+            access.json_error(
+                400, N_("disposition must be one of {items}", items=", ".join(DISPOSITIONS))
+            )
         text = body.get("notes", "")
         if not isinstance(text, str) or len(text) > MAX_NOTES:
-            access.json_error(400, f"notes must be text of at most {MAX_NOTES} characters")
+            access.json_error(
+                400, N_("notes must be text of at most {MAX_NOTES} characters", MAX_NOTES=MAX_NOTES)
+            )
         agent = self._own_call(requested)
         row = self.ctx.call(self.db.desk.add_note, requested, agent.id, disposition, text)
         return note_json(row)
@@ -179,6 +184,6 @@ class DeskApi:
     def me(self) -> dict[str, Any]:
         agent, current = self._agent()
         if agent is None:
-            access.json_error(404, "this login is not an agent's")
+            access.json_error(404, N_("this login is not an agent's"))
         assert agent is not None
         return {**agent_json(self.ctx.acd, agent), "call_id": current}

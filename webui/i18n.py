@@ -17,6 +17,9 @@ import cherrypy
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from appliance.text import N_ as N_  # the web UI marks with the same no-op
+from appliance.text import Message, message_of
+
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "ccbox"
 LOCALES = ("en", "zh_CN")
@@ -60,22 +63,22 @@ def negotiate(accept_language: str, default: str) -> str:
     return default
 
 
-def N_(message: str) -> str:
-    """Mark a string for extraction whose translation is looked up later by value."""
-    return message
+def translate(text: str) -> str:
+    """``text`` in the request's language when it is an engine's ``Message`` (its parameters
+    translated too when they are messages); any other text as it is (user data, names)."""
+    if not isinstance(text, Message):
+        return text
+    params = {
+        k: translate(v) if isinstance(v, str) else error(v) if isinstance(v, BaseException) else v
+        for k, v in text.params.items()
+    }
+    translated = _(text.msgid)
+    try:
+        return translated.format(**params) if params else translated
+    except (KeyError, IndexError, ValueError):  # a broken translation: the English is right
+        return str.__str__(text)
 
 
-# Values shown translated by looking them up at render time (roles, health states).
-DYNAMIC_MESSAGES = (
-    N_("admin"),
-    N_("supervisor"),
-    N_("agent"),
-    N_("qa"),
-    N_("ok"),
-    N_("degraded"),
-    N_("down"),
-    N_("starting"),
-    N_("upload"),
-    N_("recorded"),
-    N_("tts"),
-)
+def error(exc: BaseException) -> str:
+    """An exception's message in the request's language (see ``appliance.text``)."""
+    return translate(message_of(exc))

@@ -18,6 +18,7 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from appliance.db.components import DuplicateError
+from appliance.text import N_
 from drivers.audio import soundcard
 from ivr import flow_model, prompt_audio, tts
 from ivr.flow_model import NODE_TYPES, FlowFormatError
@@ -40,20 +41,22 @@ LANGUAGES = ("en", "zh")
 
 def _int(value: Any, name: str) -> int:
     if isinstance(value, bool):
-        access.json_error(400, f"{name} must be a whole number")
+        access.json_error(400, N_("{name} must be a whole number", name=name))
     try:
         number = int(value)
     except (TypeError, ValueError):
-        access.json_error(400, f"{name} must be a whole number")
+        access.json_error(400, N_("{name} must be a whole number", name=name))
     if not 0 < number < 2**31:
-        access.json_error(400, f"{name} is out of range")
+        access.json_error(400, N_("{name} is out of range", name=name))
     return number
 
 
 def _str(body: dict[str, Any], name: str, limit: int, default: str = "") -> str:
     value = body.get(name, default)
     if not isinstance(value, str) or len(value) > limit:
-        access.json_error(400, f"{name} must be text of at most {limit} characters")
+        access.json_error(
+            400, N_("{name} must be text of at most {limit} characters", name=name, limit=limit)
+        )
     return str(value)
 
 
@@ -99,7 +102,7 @@ class IvrApi:
         try:
             flow_model.parse(graph)
         except FlowFormatError as exc:
-            access.json_error(400, f"not a flow: {exc}")
+            access.json_error(400, N_("not a flow: {exc}", exc=exc))
         assert isinstance(graph, dict)
         return graph
 
@@ -144,9 +147,9 @@ class IvrApi:
             check_name(name)
             row = self._async(self.service.create, name, graph, self._user(), description)
         except (FlowError, FlowFormatError) as exc:
-            access.json_error(400, str(exc))
+            access.json_error(400, exc)
         except DuplicateError as exc:
-            access.json_error(409, str(exc))
+            access.json_error(409, exc)
         log.info("{user} created flow {name}", user=self._user(), name=name)
         cherrypy.serving.response.status = 201
         return flow_json(row)
@@ -159,13 +162,13 @@ class IvrApi:
         flow_id = _int(id, "id")
         row = self.ctx.call(self.db.ivr.flow, flow_id)
         if row is None:
-            access.json_error(404, f"no flow {flow_id}")
+            access.json_error(404, N_("no flow {flow_id}", flow_id=flow_id))
         try:
             found = self.ctx.call(
                 self.db.ivr.version, flow_id, _int(version, "version") if version else None
             )
         except NotFound as exc:
-            access.json_error(404, str(exc))
+            access.json_error(404, exc)
         return {"flow": flow_json(row), "version": found.version, "graph": found.graph}
 
     @api("admin", methods=("POST",))
@@ -177,7 +180,7 @@ class IvrApi:
         try:
             version = self._async(self.service.save, flow_id, graph, self._user())
         except FlowError as exc:
-            access.json_error(404, str(exc))
+            access.json_error(404, exc)
         log.info("{user} saved flow {id} version {v}", user=self._user(), id=flow_id, v=version)
         return {"version": version}
 
@@ -197,7 +200,7 @@ class IvrApi:
         try:
             problems = self._async(self.service.publish, flow_id, version, self._user())
         except FlowError as exc:
-            access.json_error(404, str(exc))
+            access.json_error(404, exc)
         if problems:
             cherrypy.serving.response.status = 422
             return {
@@ -213,7 +216,7 @@ class IvrApi:
         flow_id = _int(id, "id")
         row = self.ctx.call(self.db.ivr.flow, flow_id)
         if row is None:
-            access.json_error(404, f"no flow {flow_id}")
+            access.json_error(404, N_("no flow {flow_id}", flow_id=flow_id))
         return [
             {
                 "version": v.version,
@@ -239,12 +242,12 @@ class IvrApi:
         body = json_object()
         number = _str(body, "number", 32)
         if number != "*" and not (number.isascii() and number.isdigit()):
-            access.json_error(400, "number must be digits, or * for every other number")
+            access.json_error(400, N_("number must be digits, or * for every other number"))
         flow_id = body.get("flow_id")
         if flow_id is not None:
             flow_id = _int(flow_id, "flow_id")
             if self.ctx.call(self.db.ivr.flow, flow_id) is None:
-                access.json_error(404, f"no flow {flow_id}")
+                access.json_error(404, N_("no flow {flow_id}", flow_id=flow_id))
         description = _str(body, "description", 255)
         self.ctx.call(self.db.ivr.bind_did, number, flow_id, description)
         log.info(
@@ -257,7 +260,7 @@ class IvrApi:
     def traffic(self, days: str = "1") -> dict[str, int]:
         """How many calls walked each node (``flow/node``) in the last ``days`` days."""
         if not days.isdigit() or not 1 <= int(days) <= 366:
-            access.json_error(400, "days must be 1 to 366")
+            access.json_error(400, N_("days must be 1 to 366"))
         since = dt.datetime.now(dt.UTC) - dt.timedelta(days=int(days))
         counts: dict[str, int] = self.ctx.call(self.db.calls.ivr_traffic, since)
         return counts
@@ -272,7 +275,7 @@ class IvrApi:
         try:
             run = self._async(self.tries.start, graph, _str(body, "name", 64, "draft"))
         except RuntimeError as exc:
-            access.json_error(429, str(exc))
+            access.json_error(429, exc)
         return run_json(run)
 
     @api("admin", methods=("POST",))
@@ -284,7 +287,7 @@ class IvrApi:
         try:
             run = self._async(self.tries.input, run_id, keys)
         except LookupError as exc:
-            access.json_error(404, str(exc))
+            access.json_error(404, exc)
         return run_json(run)
 
     # ---- prompts --------------------------------------------------------------------------
@@ -315,18 +318,18 @@ class IvrApi:
         """The multipart fields of an upload (API and page): the new prompt, or JsonError."""
         upload = params.get("file")
         if upload is None or not hasattr(upload, "file"):
-            access.json_error(400, "send the sound as the multipart field 'file'")
+            access.json_error(400, N_("send the sound as the multipart field 'file'"))
         label = params.get("label", "")
         language = params.get("language", "")
         if not isinstance(label, str) or len(label) > 128:
-            access.json_error(400, "label must be text of at most 128 characters")
+            access.json_error(400, N_("label must be text of at most 128 characters"))
         if language not in ("", *LANGUAGES):
-            access.json_error(400, "language must be en or zh")
+            access.json_error(400, N_("language must be en or zh"))
         data = upload.file.read(MAX_UPLOAD + 1)
         try:
             converted = prompt_audio.convert_upload(data)
         except prompt_audio.PromptAudioError as exc:
-            access.json_error(400, str(exc))
+            access.json_error(400, exc)
         log.info("{user} uploaded a prompt", user=self._user())
         return self._save_prompt(converted.wav, "upload", converted.duration_ms, label, language)
 
@@ -343,9 +346,9 @@ class IvrApi:
         try:
             result = self.ctx.call(threads.deferToThread, tts.synthesize, text, lang, cache)
         except ValueError as exc:
-            access.json_error(400, str(exc))
+            access.json_error(400, exc)
         except tts.TTSError as exc:
-            access.json_error(503, str(exc))
+            access.json_error(503, exc)
         return self._save_prompt(
             result.path.read_bytes(), "tts", result.duration_ms, label, lang, text
         )
@@ -360,7 +363,7 @@ class IvrApi:
                 threads.deferToThread, soundcard.list_devices
             )
         except soundcard.SoundcardError as exc:
-            access.json_error(503, str(exc))
+            access.json_error(503, exc)
         return devices
 
     @api("admin", methods=("POST",))
@@ -372,7 +375,7 @@ class IvrApi:
         body = json_object()
         seconds = body.get("seconds")
         if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-            access.json_error(400, "seconds must be a number")
+            access.json_error(400, N_("seconds must be a number"))
         label, language = _str(body, "label", 128), _str(body, "language", 2)
         return self.add_recording(seconds, label, language, self._device(body))
 
@@ -380,14 +383,20 @@ class IvrApi:
         self, seconds: float, label: str, language: str, device: int | str | None
     ) -> dict[str, Any]:
         if not 0.5 <= seconds <= prompt_audio.MAX_DURATION_S:
-            access.json_error(400, f"seconds must be 0.5 to {prompt_audio.MAX_DURATION_S}")
+            access.json_error(
+                400,
+                N_(
+                    "seconds must be 0.5 to {MAX_DURATION_S}",
+                    MAX_DURATION_S=prompt_audio.MAX_DURATION_S,
+                ),
+            )
         try:
             wav = self.ctx.call(threads.deferToThread, soundcard.record_wav, seconds, device)
             converted = prompt_audio.convert_upload(wav)
         except soundcard.SoundcardError as exc:
-            access.json_error(503, str(exc))
+            access.json_error(503, exc)
         except prompt_audio.PromptAudioError as exc:
-            access.json_error(400, str(exc))
+            access.json_error(400, exc)
         return self._save_prompt(converted.wav, "recorded", converted.duration_ms, label, language)
 
     @api("admin", methods=("POST",))
@@ -397,16 +406,16 @@ class IvrApi:
         body = json_object()
         name = _str(body, "name", 64)
         if name not in set(self.ctx.call(self.db.ivr.prompt_names)):
-            access.json_error(404, "no such prompt")
+            access.json_error(404, N_("no such prompt"))
         device = self._device(body)
         path = self.ctx.ivr.prompts.path_of(name)
         try:
             data = path.read_bytes()
             self.ctx.call(threads.deferToThread, soundcard.play_wav, data, device)
         except OSError:
-            access.json_error(404, "the prompt's file is missing")
+            access.json_error(404, N_("the prompt's file is missing"))
         except soundcard.SoundcardError as exc:
-            access.json_error(503, str(exc))
+            access.json_error(503, exc)
         return {"played": name}
 
     def _device(self, body: dict[str, Any]) -> int | str | None:
@@ -415,7 +424,7 @@ class IvrApi:
             return device
         if isinstance(device, str) and 0 < len(device) <= 64:
             return device
-        access.json_error(400, "device must be a device name or number")
+        access.json_error(400, N_("device must be a device name or number"))
 
     def _save_prompt(
         self, wav: bytes, source: str, duration_ms: int, label: str, language: str, text: str = ""
@@ -442,7 +451,9 @@ class IvrApi:
         try:
             self.ctx.call(threads.deferToThread, prompt_audio.write_atomically, folder, name, wav)
         except OSError as exc:
-            access.json_error(507, f"the prompt could not be stored: {exc.strerror}")
+            access.json_error(
+                507, N_("the prompt could not be stored: {strerror}", strerror=exc.strerror)
+            )
         return name
 
     @api("admin")

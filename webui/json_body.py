@@ -7,6 +7,7 @@ from typing import Any
 
 import cherrypy
 
+from appliance.text import N_
 from webui import access
 
 MAX_BODY = 1024 * 1024
@@ -16,20 +17,20 @@ def read_json_body() -> Any:
     request = cherrypy.serving.request
     ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
     if ctype != "application/json":
-        access.json_error(415, "send the body as application/json")
+        access.json_error(415, N_("send the body as application/json"))
     try:
         raw = request.body.read()
     except cherrypy.HTTPError:
-        access.json_error(413, f"body larger than {MAX_BODY} bytes")
+        access.json_error(413, N_("body larger than {MAX_BODY} bytes", MAX_BODY=MAX_BODY))
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):
-        access.json_error(400, "the body is not valid JSON")
+        access.json_error(400, N_("the body is not valid JSON"))
 
 
 def json_object() -> dict[str, Any]:
     """The body, which must be a JSON object (400 otherwise)."""
     body = read_json_body()
     if not isinstance(body, dict):
-        access.json_error(400, "send a JSON object")
+        access.json_error(400, N_("send a JSON object"))
     return body

@@ -1,32 +1,213 @@
-"""The translated names of the codes several pages show (an agent's states, pause reasons),
-so the desk, the console and the wallboard say the same thing."""
+"""The names a person reads for the codes ccbox stores (strategies, overflow kinds, roles,
+agent states, pause reasons, health parts, ...), so every page says the same thing in the
+reader's language while the database, the API and the logs keep the code.
+
+Each table maps a code to an English msgid marked with ``N_`` (extracted by ``make
+messages``); ``label`` and the functions below translate at render time, in the request's
+language. tests/unit/test_i18n_values.py holds each table to the codes its owner defines.
+"""
 
 from __future__ import annotations
 
+import re
+
 from webui import i18n
+from webui.i18n import N_
+
+TABLES: dict[str, dict[str, str]] = {
+    # acd/agent_state.py STATES
+    "agent_state": {
+        "logged_out": N_("Logged out"),
+        "available": N_("Ready"),
+        "ringing": N_("Ringing"),
+        "on_call": N_("On a call"),
+        "wrap_up": N_("Wrap-up"),
+        "paused": N_("Paused"),
+    },
+    # acd/agent_state.py PAUSE_REASONS
+    "pause_reason": {
+        "break": N_("Break"),
+        "lunch": N_("Lunch"),
+        "training": N_("Training"),
+        "meeting": N_("Meeting"),
+        "after_call_work": N_("After-call work"),
+        "missed_calls": N_("Missed calls"),
+    },
+    # acd/route.py STRATEGIES
+    "strategy": {
+        "longest_idle": N_("Longest idle agent"),
+        "fewest_calls": N_("Fewest calls"),
+        "least_talk": N_("Least talk time"),
+        "round_robin": N_("Round robin"),
+        "ring_all": N_("Ring all"),
+        "random": N_("Random"),
+        "weighted_random": N_("Weighted random"),
+        "skill_best": N_("Best skill level"),
+    },
+    # appliance/db/model.py OVERFLOW_KINDS
+    "overflow_kind": {
+        "hangup": N_("Hang up"),
+        "queue": N_("Another queue"),
+        "voicemail": N_("Voicemail"),
+        "extension": N_("An extension"),
+    },
+    # appliance/db/model.py ROLES
+    "role": {
+        "admin": N_("admin"),
+        "supervisor": N_("supervisor"),
+        "agent": N_("agent"),
+        "qa": N_("qa"),
+    },
+    # appliance/db/model.py AGENT_STATUSES
+    "agent_status": {
+        "active": N_("Active"),
+        "on_leave": N_("On leave"),
+        "resigned": N_("Resigned"),
+    },
+    # appliance/db/model.py CALL_DIRECTIONS
+    "direction": {
+        "inbound": N_("Inbound"),
+        "outbound": N_("Outbound"),
+        "internal": N_("Internal"),
+    },
+    # appliance/db/model.py CALLBACK_STATES
+    "callback_state": {
+        "waiting": N_("Waiting"),
+        "dialing": N_("Dialing"),
+        "done": N_("Done"),
+        "failed": N_("Failed"),
+        "cancelled": N_("Cancelled"),
+    },
+    # appliance/db/model.py PROMPT_SOURCES
+    "prompt_source": {
+        "upload": N_("upload"),
+        "recorded": N_("recorded"),
+        "tts": N_("tts"),
+    },
+    # appliance/db/model.py RECORDING_REASONS
+    "recording_reason": {
+        "policy": N_("Policy"),
+        "on_demand": N_("On demand"),
+    },
+    # appliance/db/model.py NOTICE_LEVELS
+    "notice_level": {
+        "info": N_("Info"),
+        "warning": N_("Warning"),
+        "urgent": N_("Urgent"),
+    },
+    # appliance/db/model.py MAILBOX_OWNERS
+    "mailbox_owner": {
+        "agent": N_("Agent"),
+        "queue": N_("Queue"),
+        "department": N_("Department"),
+    },
+    # appliance/db/model.py NUMBER_LISTS
+    "number_list": {
+        "black": N_("Black list"),
+        "red": N_("VIP list"),
+    },
+    # appliance/health.py states
+    "health_state": {
+        "ok": N_("ok"),
+        "degraded": N_("degraded"),
+        "down": N_("down"),
+        "starting": N_("starting"),
+    },
+    # the health registry's part names (services' ``name``, drivers' PART)
+    "health_part": {
+        "db": N_("Database"),
+        "web": N_("Web UI"),
+        "acd": N_("ACD"),
+        "acd-day-counters": N_("ACD day counters"),
+        "ami": N_("Asterisk link (AMI)"),
+        "fastagi": N_("FastAGI server"),
+        "sounds": N_("Asterisk sounds"),
+        "ivr": N_("IVR service"),
+        "recorder": N_("Recorder"),
+        "recording-upkeep": N_("Recording upkeep"),
+    },
+}
+
+
+def label(table: str, code: str | None) -> str:
+    """The reader's name for ``code`` (the code itself when the table does not know it: a
+    value from a newer version, or user data)."""
+    if code is None:
+        return ""
+    msgid = TABLES[table].get(code)
+    return i18n._(msgid) if msgid is not None else code
+
+
+def options(table: str, codes: tuple[str, ...] | list[str] | None = None) -> list[tuple[str, str]]:
+    """(code, name) pairs for a ``<select>``, in ``codes``' order (the table's by default)."""
+    return [(c, label(table, c)) for c in (codes if codes is not None else TABLES[table])]
 
 
 def agent_states() -> dict[str, str]:
     """acd/agent_state.py's states."""
-    _ = i18n._
-    return {
-        "logged_out": _("Logged out"),
-        "available": _("Ready"),
-        "ringing": _("Ringing"),
-        "on_call": _("On a call"),
-        "wrap_up": _("Wrap-up"),
-        "paused": _("Paused"),
-    }
+    return dict(options("agent_state"))
 
 
 def pause_reasons() -> dict[str, str]:
     """acd/agent_state.py's PAUSE_REASONS."""
-    _ = i18n._
-    return {
-        "break": _("Break"),
-        "lunch": _("Lunch"),
-        "training": _("Training"),
-        "meeting": _("Meeting"),
-        "after_call_work": _("After-call work"),
-        "missed_calls": _("Missed calls"),
-    }
+    return dict(options("pause_reason"))
+
+
+# The health details the parts report (appliance/db/connector.py, drivers/asterisk/ami/
+# attempts.py, drivers/asterisk/agi/, recorder/disk_guard.py), matched in English and shown
+# translated; what a pattern captures (an address, an OS error, a count) is shown as it is.
+# A detail no pattern knows is shown as reported.
+HEALTH_DETAILS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), msgid)
+    for pattern, msgid in (
+        (r"connecting", N_("connecting")),
+        (r"connected to (?P<where>.+)", N_("connected to {where}")),
+        (r"(?P<reason>.+) \((?P<where>[^()]+)\); retrying", N_("{reason} ({where}); retrying")),
+        (
+            r"(?P<reason>.+) \((?P<where>[^()]+)\); reconnecting",
+            N_("{reason} ({where}); reconnecting"),
+        ),
+        (r"listening on (?P<where>.+)", N_("listening on {where}")),
+        (r"stopping: no new calls", N_("stopping: no new calls")),
+        (r"missing in Asterisk: (?P<names>.+)", N_("missing in Asterisk: {names}")),
+        (
+            r"sessions refused \((?P<counts>[^()]*)\): (?P<message>.+)",
+            N_("sessions refused ({counts}): {message}"),
+        ),
+        (
+            r"writes slow: (?P<waiting>\d+) calls writes waiting",
+            N_("writes slow: {waiting} calls writes waiting"),
+        ),
+        (
+            r"recording disk full while merging call (?P<call_id>\S+): (?P<error>.+)",
+            N_("recording disk full while merging call {call_id}: {error}"),
+        ),
+        (r"writes failing: (?P<why>[^;]+)", N_("writes failing: {why}")),
+        (r"recovering from: (?P<why>[^;]+)", N_("recovering from: {why}")),
+        (r"(?P<waiting>\d+) calls writes waiting", N_("{waiting} calls writes waiting")),
+        (r"(?P<lost>\d+) lost \(the backlog was full\)", N_("{lost} lost (the backlog was full)")),
+        (
+            r"cannot read the free space of (?P<root>.+): (?P<error>.+)",
+            N_("cannot read the free space of {root}: {error}"),
+        ),
+        (
+            r"recording stopped: (?P<free>\d+) MB free on (?P<root>.+), "
+            r"less than min_free_mb = (?P<min>\d+)",
+            N_("recording stopped: {free} MB free on {root}, less than min_free_mb = {min}"),
+        ),
+    )
+)
+
+
+def health_detail(detail: str) -> str:
+    """A part's health detail in the reader's language (see HEALTH_DETAILS); a detail made
+    of several (``a; b``) is translated part by part."""
+    if isinstance(detail, i18n.Message):
+        return i18n.translate(detail)
+    for pattern, msgid in HEALTH_DETAILS:
+        m = pattern.fullmatch(detail)
+        if m:
+            return i18n._(msgid).format(**m.groupdict())
+    if "; " in detail:
+        return "; ".join(health_detail(d) for d in detail.split("; "))
+    return detail

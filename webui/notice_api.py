@@ -18,6 +18,7 @@ import cherrypy
 from twisted.internet import defer
 
 from appliance.db.notice_store import LEVELS, MAX_MINUTES, MAX_TEXT, NoticeRow
+from appliance.text import N_
 from webui import access, audit_trail
 from webui.access import api, current_session
 from webui.context import WebContext
@@ -37,7 +38,10 @@ def _int(body: dict[str, Any], name: str, low: int, high: int, optional: bool = 
     if optional and value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        access.json_error(400, f"{name} must be a whole number from {low} to {high}")
+        access.json_error(
+            400,
+            N_("{name} must be a whole number from {low} to {high}", name=name, low=low, high=high),
+        )
     return value
 
 
@@ -83,22 +87,24 @@ class NoticeApi:
             rows = self.ctx.call(self.db.notices.current, queues)
             return {"notices": [notice_json(n) for n in rows]}
         if user.role not in SUPERVISING:
-            access.json_error(403, "only a supervisor posts notices")
+            access.json_error(403, N_("only a supervisor posts notices"))
         body = json_object()
         text = body.get("text")
         if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
-            access.json_error(400, f"text must have 1 to {MAX_TEXT} characters")
+            access.json_error(
+                400, N_("text must have 1 to {MAX_TEXT} characters", MAX_TEXT=MAX_TEXT)
+            )
         level = body.get("level", "info")
         if level not in LEVELS:
-            access.json_error(400, f"level must be one of {', '.join(LEVELS)}")
+            access.json_error(400, N_("level must be one of {items}", items=", ".join(LEVELS)))
         minutes = _int(body, "minutes", 1, MAX_MINUTES)
         queue_id = _int(body, "queue_id", 1, MAX_ID, optional=True)
         if queue_id is not None and queue_id not in self.ctx.acd.queues:
-            access.json_error(400, f"no queue {queue_id}")
+            access.json_error(400, N_("no queue {queue_id}", queue_id=queue_id))
         try:
             row = self.ctx.call(self.db.notices.post, text, level, user.username, minutes, queue_id)
         except ValueError as exc:
-            access.json_error(400, str(exc))
+            access.json_error(400, exc)
         self._audit(
             "notice.post",
             row,
@@ -113,7 +119,7 @@ class NoticeApi:
         notice_id = _int(json_object(), "id", 1, MAX_ID)
         row = self.ctx.call(self.db.notices.withdraw, notice_id)
         if row is None:
-            access.json_error(404, f"no current notice {notice_id}")
+            access.json_error(404, N_("no current notice {notice_id}", notice_id=notice_id))
         self._audit("notice.withdraw", row, {"text": row.text})
         self._publish(NoticeWithdrawn(row.id))
         return notice_json(row)

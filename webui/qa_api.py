@@ -16,8 +16,9 @@ import cherrypy
 
 from appliance.db.components import DuplicateError
 from appliance.db.qa_store import GROUP_BY, FormInactive, FormInUse
+from appliance.text import N_
 from recorder.qa_form import FormError
-from webui import access, audit_trail
+from webui import access, audit_trail, i18n
 from webui.access import api, current_session
 from webui.context import WebContext
 from webui.json_body import json_object
@@ -149,9 +150,9 @@ class QaActions:
             fid = parse_id(form_id, "form id")
             return self.ctx.call(self.db.qa.update_form, fid, name, definition), False
         except FormError as exc:
-            raise cherrypy.HTTPError(400, str(exc)) from None
+            raise cherrypy.HTTPError(400, i18n.error(exc)) from None
         except (DuplicateError, FormInUse) as exc:
-            raise cherrypy.HTTPError(409, str(exc)) from None
+            raise cherrypy.HTTPError(409, i18n.error(exc)) from None
         except LookupError:
             raise cherrypy.HTTPError(404, "no such form") from None
 
@@ -189,11 +190,11 @@ class QaActions:
                 self.db.qa.evaluate, rid, fid, answers, user.username, comment
             )
         except FormError as exc:
-            raise cherrypy.HTTPError(400, str(exc)) from None
+            raise cherrypy.HTTPError(400, i18n.error(exc)) from None
         except FormInactive as exc:
-            raise cherrypy.HTTPError(409, str(exc)) from None
+            raise cherrypy.HTTPError(409, i18n.error(exc)) from None
         except LookupError as exc:
-            raise cherrypy.HTTPError(404, str(exc)) from None
+            raise cherrypy.HTTPError(404, i18n.error(exc)) from None
         audit_trail.record(
             self.ctx,
             "qa.evaluate",
@@ -250,7 +251,7 @@ class QaApi:
         user = current_session().user
         assert user is not None
         if user.role not in FORM_EDITORS:
-            access.json_error(403, "only an admin or a QA user makes forms")
+            access.json_error(403, N_("only an admin or a QA user makes forms"))
         body = json_object()
         row, created = _json(
             self.actions.save_form, body.get("id"), body.get("name"), body.get("definition")

@@ -13,6 +13,7 @@ import cherrypy
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 
+from appliance.text import N_
 from recorder import upkeep
 from webui import access
 from webui.access import api, current_session
@@ -32,11 +33,13 @@ class RecordingAdminApi:
         body = json_object()
         number = body.get("number")
         if not isinstance(number, str) or len(number) > 64:
-            access.json_error(400, "number must be text: 3 to 32 digits, optionally a leading +")
+            access.json_error(
+                400, N_("number must be text: 3 to 32 digits, optionally a leading +")
+            )
         try:
             upkeep.number_forms(number)
         except upkeep.BadNumber as exc:
-            access.json_error(400, str(exc))
+            access.json_error(400, exc)
         user = current_session().user
         assert user is not None
         ip = cherrypy.serving.request.remote.ip or ""

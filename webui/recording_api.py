@@ -20,6 +20,7 @@ from twisted.internet import threads
 from twisted.logger import Logger
 
 from appliance.db.recording_search import RecordingPage, RecordingQuery
+from appliance.text import N_
 from recorder import encryption, storage
 from webui import access, audit_trail
 from webui.access import api, current_session
@@ -76,9 +77,11 @@ def _when(name: str, text: str) -> dt.datetime:
             return day + dt.timedelta(days=1) if name == "end" else day
         value = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise BadField(f"{name} must be a date or an ISO 8601 time with a time zone") from None
+        raise BadField(
+            N_("{name} must be a date or an ISO 8601 time with a time zone", name=name)
+        ) from None
     if value.tzinfo is None:
-        raise BadField(f"{name} must carry a time zone (…Z or …+08:00)")
+        raise BadField(N_("{name} must carry a time zone (…Z or …+08:00)", name=name))
     return value.astimezone(dt.UTC)
 
 
@@ -87,20 +90,20 @@ def _value(name: str, kind: str, text: str) -> Any:
         return _when(name, text)
     if kind == "text":
         if len(text) > 80:
-            raise BadField(f"{name} must be at most 80 characters")
+            raise BadField(N_("{name} must be at most 80 characters", name=name))
         return text
     if kind == "bool":
         if text.lower() in TRUE:
             return True
         if text.lower() in FALSE:
             return False
-        raise BadField(f"{name} must be true or false")
+        raise BadField(N_("{name} must be true or false", name=name))
     if kind in ("int", "seconds"):
         if not INT_RE.fullmatch(text) or not -MAX_ID <= int(text) <= MAX_ID:
-            raise BadField(f"{name} must be a whole number")
+            raise BadField(N_("{name} must be a whole number", name=name))
         return int(text) * 1000 if kind == "seconds" else int(text)
     if not FLOAT_RE.fullmatch(text):
-        raise BadField(f"{name} must be a number")
+        raise BadField(N_("{name} must be a number", name=name))
     return float(text)
 
 
@@ -110,9 +113,9 @@ def parse_query(params: dict[str, Any]) -> RecordingQuery:
     values: dict[str, Any] = {}
     for name, raw in params.items():
         if name not in FIELDS:
-            raise BadField(f"unknown field {name[:40]!r}")
+            raise BadField(N_("unknown field {name!r}", name=name[:40]))
         if not isinstance(raw, str):
-            raise BadField(f"{name} must be sent once")
+            raise BadField(N_("{name} must be sent once", name=name))
         text = raw.strip()
         if text:
             field, kind = FIELDS[name]
@@ -301,7 +304,7 @@ class RecordingApi:
             query = parse_query(params)
             page = self.access.search(query)
         except ValueError as exc:
-            access.json_error(400, str(exc))
+            access.json_error(400, exc)
         return {
             "rows": [recording_json(r) for r in page.rows],
             "total": page.total,

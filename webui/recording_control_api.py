@@ -18,6 +18,7 @@ from typing import Any
 import cherrypy
 from twisted.internet import defer
 
+from appliance.text import N_
 from recorder.service import ControlError
 from webui import access
 from webui.access import api, current_session
@@ -36,7 +37,7 @@ def _call_id(value: Any) -> int | None:
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_CALL_ID:
-        access.json_error(400, "call_id must be a positive integer")
+        access.json_error(400, N_("call_id must be a positive integer"))
     return int(value)
 
 
@@ -50,7 +51,7 @@ class RecordingControlApi:
         assert user is not None
         if user.role in SUPERVISING:
             if requested is None:
-                access.json_error(400, "name the call: call_id")
+                access.json_error(400, N_("name the call: call_id"))
             return requested
         ctx = self.ctx
 
@@ -65,9 +66,9 @@ class RecordingControlApi:
 
         mine = self.ctx.call(own_call)
         if requested is not None and requested != mine:
-            access.json_error(403, "an agent controls the recording of its own call only")
+            access.json_error(403, N_("an agent controls the recording of its own call only"))
         if mine is None:
-            access.json_error(404, "you are not on a call")
+            access.json_error(404, N_("you are not on a call"))
         return mine
 
     def _act(self, name: str) -> dict[str, Any]:
@@ -86,7 +87,7 @@ class RecordingControlApi:
                 lambda: defer.ensureDeferred(fn(call_id, user.username, ip))
             )
         except ControlError as exc:
-            access.json_error(exc.status, str(exc))
+            access.json_error(exc.status, exc)
         return result
 
     @api(*CONTROLLING, methods=("POST",))
@@ -114,5 +115,5 @@ class RecordingControlApi:
                 lambda: defer.maybeDeferred(recorder.status, target)
             )
         except ControlError as exc:
-            access.json_error(exc.status, str(exc))
+            access.json_error(exc.status, exc)
         return result

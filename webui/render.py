@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import cherrypy
 
-from webui import i18n
+from webui import i18n, labels
 from webui.access import current_session
 
 if TYPE_CHECKING:
@@ -27,5 +27,8 @@ def render(ctx: WebContext, template: str, **values: Any) -> str:
         # where the language switch comes back to (the query too: /flows/editor?id=3)
         here=request.path_info + (f"?{request.query_string}" if request.query_string else ""),
         flash=flash,
+        # the reader's names for stored codes and health details (webui/labels.py)
+        label=labels.label,
+        health_detail=labels.health_detail,
         **values,
     )

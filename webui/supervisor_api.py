@@ -37,6 +37,7 @@ from twisted.logger import Logger
 from acd import agent_state as st
 from acd import idle_reasons
 from acd.service import ACDError, Agent, QueuedCall
+from appliance.text import N_, message_of
 from drivers.asterisk import device_syntax
 from drivers.asterisk.ami import actions
 from drivers.asterisk.ami.protocol import AMIError
@@ -65,18 +66,27 @@ def _check_phone(device: str) -> None:
     try:
         device_syntax.check_device(device)
     except device_syntax.BadDevice as exc:
-        access.json_error(400, f"device: {exc}")
+        access.json_error(400, N_("device: {exc}", exc=exc))
     context = device_syntax.local_context(device)
     if context is not None and context.startswith(OWN_CONTEXTS):
-        access.json_error(400, f"device: a supervisor's phone cannot run in {context}")
+        access.json_error(
+            400, N_("device: a supervisor's phone cannot run in {context}", context=context)
+        )
 
 
 def _text(body: dict[str, Any], name: str, max_len: int, required: bool = True) -> str:
     value = body.get(name, "")
     if not isinstance(value, str) or len(value) > max_len:
-        access.json_error(400, f"{name} must be a string of at most {max_len} characters")
+        access.json_error(
+            400,
+            N_(
+                "{name} must be a string of at most {max_len} characters",
+                name=name,
+                max_len=max_len,
+            ),
+        )
     if required and not value:
-        access.json_error(400, f"{name} is required")
+        access.json_error(400, N_("{name} is required", name=name))
     return str(value)
 
 
@@ -91,14 +101,14 @@ def _call_id(body: dict[str, Any], callbacks: bool = False) -> Any:
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
-        access.json_error(400, "call_id must be a positive integer")
+        access.json_error(400, N_("call_id must be a positive integer"))
     return int(value)
 
 
 def _agent_number(body: dict[str, Any], name: str = "agent") -> str:
     number = _text(body, name, 16)
     if not AGENT_NUMBER.match(number):
-        access.json_error(400, f"{name} must be an agent number (digits)")
+        access.json_error(400, N_("{name} must be an agent number (digits)", name=name))
     return number
 
 
@@ -124,11 +134,11 @@ class SupervisorApi:
         try:
             return self.ctx.call(lambda: defer.ensureDeferred(run()))
         except ACDError as exc:
-            self._refused(409, str(exc))
+            self._refused(409, message_of(exc))
         except actions.BadActionValue as exc:
-            self._refused(400, str(exc))
+            self._refused(400, message_of(exc))
         except AMIError as exc:
-            self._refused(409, f"the switch refused: {exc}")
+            self._refused(409, N_("the switch refused: {exc}", exc=exc))
 
     def _refused(self, status: int, message: str) -> None:
         user = current_session().user
@@ -144,21 +154,21 @@ class SupervisorApi:
     def _agent(self, number: str) -> Agent:
         agent = self.ctx.call(lambda: defer.succeed(self.acd.agent_by_number(number)))
         if agent is None:
-            self._refused(404, f"no agent {number}")
+            self._refused(404, N_("no agent {number}", number=number))
         assert agent is not None
         return agent
 
     def _switch(self) -> SwitchLink:
         switch = self.acd.switch
         if switch is None:
-            self._refused(409, "no AMI link to the switch")
+            self._refused(409, N_("no AMI link to the switch"))
         assert switch is not None
         return switch
 
     def _call_row(self, call_id: int) -> dict[str, Any]:
         row: dict[str, Any] | None = self.ctx.call(self.ctx.db.calls.get, call_id)
         if row is None:
-            self._refused(404, f"no call {call_id}")
+            self._refused(404, N_("no call {call_id}", call_id=call_id))
         assert row is not None
         return row
 
@@ -170,7 +180,7 @@ class SupervisorApi:
         if isinstance(call_id, str):
             queued = self.ctx.call(lambda: defer.succeed(acd.calls.get(int(call_id[4:]))))
             if queued is None:
-                self._refused(404, f"no call {call_id}")
+                self._refused(404, N_("no call {call_id}", call_id=call_id))
         else:
             queued = self.ctx.call(
                 lambda: defer.succeed(
@@ -181,7 +191,7 @@ class SupervisorApi:
                 uniqueid = str(self._call_row(call_id).get("uniqueid") or "")
                 queued = self.ctx.call(lambda: defer.succeed(acd.by_uniqueid.get(uniqueid)))
         if queued is None or queued.done:
-            self._refused(409, f"call {call_id} is not in a queue")
+            self._refused(409, N_("call {call_id} is not in a queue", call_id=call_id))
         assert queued is not None
         return queued
 
@@ -207,7 +217,7 @@ class SupervisorApi:
         number = _agent_number(body)
         mode = _text(body, "mode", 16)
         if mode not in SPY_MODES:
-            access.json_error(400, f"mode must be one of {', '.join(SPY_MODES)}")
+            access.json_error(400, N_("mode must be one of {items}", items=", ".join(SPY_MODES)))
         device = _text(body, "device", device_syntax.MAX_LENGTH, required=False)
         if device:
             _check_phone(device)
@@ -217,20 +227,22 @@ class SupervisorApi:
         if not device:
             mine = self.ctx.call(lambda: defer.succeed(acd.agent_of_user(user.id)))
             if mine is None or not mine.device:
-                self._refused(400, "name your phone: device (your login has no agent phone)")
+                self._refused(400, N_("name your phone: device (your login has no agent phone)"))
             assert mine is not None
             device = mine.device
         agent = self._agent(number)
         if device == agent.device:
-            self._refused(400, "the supervisor's phone cannot be the agent's own")
+            self._refused(400, N_("the supervisor's phone cannot be the agent's own"))
         switch = self._switch()
 
         async def start() -> tuple[str, str]:
             if agent.state != st.ON_CALL or agent.call is None:
-                raise ACDError(f"agent {agent.number} is not on a call")
+                raise ACDError(N_("agent {number} is not on a call", number=agent.number))
             channel = switch.channel_of(agent.device)
             if channel is None:
-                raise ACDError(f"agent {agent.number}'s phone has no call on the switch")
+                raise ACDError(
+                    N_("agent {number}'s phone has no call on the switch", number=agent.number)
+                )
             action_id = await switch.supervise(device, channel, mode)
             return channel, action_id
 
@@ -253,7 +265,9 @@ class SupervisorApi:
         number = _agent_number(body)
         reason = _text(body, "reason", 32)
         if reason not in st.PAUSE_REASONS:
-            access.json_error(400, f"reason must be one of {', '.join(st.PAUSE_REASONS)}")
+            access.json_error(
+                400, N_("reason must be one of {items}", items=", ".join(st.PAUSE_REASONS))
+            )
         agent = self._agent(number)
         before = agent.state
         self._on_reactor(self.acd.pause, agent.id, reason)
@@ -287,7 +301,7 @@ class SupervisorApi:
         call_id = _call_id(body, callbacks=True)
         has_queue, has_agent = "queue" in body, "agent" in body
         if has_queue == has_agent:
-            access.json_error(400, "name either a queue or an agent")
+            access.json_error(400, N_("name either a queue or an agent"))
         acd = self.acd
         if has_queue:
             raw = body["queue"]
@@ -298,7 +312,7 @@ class SupervisorApi:
                 wanted = int(wanted) if wanted.isascii() and wanted.isdigit() else wanted
             queue = self.ctx.call(lambda: defer.succeed(_find_queue(acd, wanted)))
             if queue is None:
-                self._refused(404, f"no queue {wanted}")
+                self._refused(404, N_("no queue {wanted}", wanted=wanted))
             queued = self._queued(call_id)
             source = queued.queue_id
             self._on_reactor(acd.move_waiting, queued, queue.id)
@@ -325,7 +339,7 @@ class SupervisorApi:
         queued = self.ctx.call(lambda: defer.succeed(acd.by_uniqueid.get(uniqueid)))
         channel = (queued.channel if queued is not None else "") or str(row.get("channel") or "")
         if not channel:
-            self._refused(409, f"call {call_id} has no known channel")
+            self._refused(409, N_("call {call_id} has no known channel", call_id=call_id))
         switch = self._switch()
         self._on_reactor(switch.hangup, channel)
         self._audit("hangup", f"call:{call_id}", {"channel": channel, "uniqueid": uniqueid})

@@ -15,7 +15,8 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from appliance.db.components import DuplicateError
-from webui import access
+from appliance.text import N_
+from webui import access, i18n
 from webui.access import api, current_session
 from webui.context import WebContext
 from webui.json_body import json_object
@@ -117,7 +118,7 @@ class VoicemailAccess:
         try:
             new_id: int = self.ctx.call(lambda: defer.ensureDeferred(vm.forward(m.id, mailbox)))
         except LookupError as exc:
-            raise cherrypy.HTTPError(404, str(exc)) from None
+            raise cherrypy.HTTPError(404, i18n.error(exc)) from None
         return new_id
 
     def delete(self, message_id: Any) -> None:
@@ -145,7 +146,7 @@ class VoicemailApi:
     @cherrypy.tools.json_out()
     def messages(self, mailbox: str = "") -> list[dict[str, Any]]:
         if not isinstance(mailbox, str) or len(mailbox) > 32:
-            access.json_error(400, "mailbox must be text of at most 32 characters")
+            access.json_error(400, N_("mailbox must be text of at most 32 characters"))
         return [message_json(m) for m in _as_json_errors(self.access.messages, mailbox)]
 
     @api()
@@ -160,7 +161,7 @@ class VoicemailApi:
         body = json_object()
         heard = body.get("heard", True)
         if not isinstance(heard, bool):
-            access.json_error(400, "heard must be true or false")
+            access.json_error(400, N_("heard must be true or false"))
         _as_json_errors(self.access.mark, body.get("id"), heard)
         return {"ok": True}
 
@@ -170,7 +171,7 @@ class VoicemailApi:
         body = json_object()
         mailbox = body.get("mailbox")
         if not isinstance(mailbox, str) or len(mailbox) > 32:
-            access.json_error(400, "mailbox must be text of at most 32 characters")
+            access.json_error(400, N_("mailbox must be text of at most 32 characters"))
         return {"id": _as_json_errors(self.access.forward, body.get("id"), mailbox)}
 
     @api(methods=("POST",))
@@ -188,7 +189,7 @@ class VoicemailApi:
         user = current_session().user
         assert user is not None
         if user.role != "admin":
-            access.json_error(403, "only an admin adds mailboxes")
+            access.json_error(403, N_("only an admin adds mailboxes"))
         body = json_object()
         fields: dict[str, Any] = {}
         for name, limit in (
@@ -200,20 +201,23 @@ class VoicemailApi:
         ):
             value = body.get(name, "department" if name == "owner_kind" else "")
             if not isinstance(value, str) or len(value) > limit:
-                access.json_error(400, f"{name} must be text of at most {limit} characters")
+                access.json_error(
+                    400,
+                    N_("{name} must be text of at most {limit} characters", name=name, limit=limit),
+                )
             fields[name] = value
         max_s = body.get("max_message_s", 120)
         if isinstance(max_s, bool) or not isinstance(max_s, int):
-            access.json_error(400, "max_message_s must be a whole number")
+            access.json_error(400, N_("max_message_s must be a whole number"))
         pin = body.get("pin", "")
         if not isinstance(pin, str) or (pin and not (pin.isdigit() and 4 <= len(pin) <= 8)):
-            access.json_error(400, "pin must be 4-8 digits")
+            access.json_error(400, N_("pin must be 4-8 digits"))
         try:
             row = self.ctx.call(db.voicemail.add_mailbox, max_message_s=max_s, **fields)
         except DuplicateError as exc:
-            access.json_error(409, str(exc))
+            access.json_error(409, exc)
         except ValueError as exc:
-            access.json_error(400, str(exc))
+            access.json_error(400, exc)
         if pin:
             self.ctx.call(db.voicemail.set_pin, row.number, pin)
             row = self.ctx.call(db.voicemail.mailbox, row.number) or row

@@ -14,6 +14,7 @@ from twisted.internet import defer
 
 from appliance.db import model
 from appliance.db.components import DuplicateError, _Component, _insert, utcnow
+from appliance.text import N_
 
 if TYPE_CHECKING:
     from appliance.db.connector import DBConnector  # noqa: F401
@@ -218,15 +219,21 @@ class ACDStore(_Component):
         self, number: str, kind: str, priority: int = 0, note: str = ""
     ) -> defer.Deferred[NumberEntry]:
         if kind not in model.NUMBER_LISTS:
-            return defer.fail(ValueError(f"list must be one of {', '.join(model.NUMBER_LISTS)}"))
+            return defer.fail(
+                ValueError(N_("list must be one of {items}", items=", ".join(model.NUMBER_LISTS)))
+            )
         if not (number.isascii() and number.isdigit() and 3 <= len(number) <= 32):
-            return defer.fail(ValueError("a listed number is 3-32 ASCII digits"))
+            return defer.fail(ValueError(N_("a listed number is 3-32 ASCII digits")))
 
         def thd(conn: Connection) -> NumberEntry:
             _insert(
                 conn,
                 model.number_lists,
-                f"{number} on the {kind} list",
+                N_(
+                    "{number} on the {kind} list",
+                    number=number,
+                    kind=N_("black") if kind == "black" else N_("red"),
+                ),
                 number=number,
                 kind=kind,
                 priority=priority,

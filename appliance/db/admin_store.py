@@ -19,6 +19,7 @@ from appliance import passwords
 from appliance.db import model
 from appliance.db.acd_store import ACDAgent, ACDQueue, acd_agent_of, acd_queue_of
 from appliance.db.components import DuplicateError, _Component, _insert, utcnow
+from appliance.text import N_
 
 # The queue columns an admin edits (all but id, name and created_at).
 QUEUE_COLUMNS = (
@@ -114,7 +115,7 @@ def _exists(conn: Connection, table: sa.Table, row_id: int) -> bool:
 
 def _need(conn: Connection, table: sa.Table, row_id: int, what: str) -> None:
     if not _exists(conn, table, row_id):
-        raise AdminError(f"no {what} {row_id}")
+        raise AdminError(N_("no {what} {row_id}", what=what, row_id=row_id))
 
 
 def _free_device(conn: Connection, device: str, agent_id: int | None) -> None:
@@ -127,7 +128,9 @@ def _free_device(conn: Connection, device: str, agent_id: int | None) -> None:
         q = q.where(a.c.id != agent_id)
     other = conn.execute(q).first()
     if other is not None:
-        raise AdminError(f"the phone {device} is agent {other.number}'s")
+        raise AdminError(
+            N_("the phone {device} is agent {number}'s", device=device, number=other.number)
+        )
 
 
 class AdminStore(_Component):
@@ -153,7 +156,7 @@ class AdminStore(_Component):
             return _insert(
                 conn,
                 a,
-                f"agent {number}",
+                N_("agent {number}", number=number),
                 number=number,
                 name=name,
                 department=department,
@@ -176,14 +179,16 @@ class AdminStore(_Component):
         a = model.agents
 
         def thd(conn: Connection) -> None:
-            _need(conn, a, agent_id, "agent")
+            _need(conn, a, agent_id, N_("agent"))
             if user_id is not None:
-                _need(conn, model.users, user_id, "user")
+                _need(conn, model.users, user_id, N_("user"))
                 other = conn.execute(
                     sa.select(a.c.number).where((a.c.user_id == user_id) & (a.c.id != agent_id))
                 ).first()
                 if other is not None:
-                    raise AdminError(f"that login already belongs to agent {other.number}")
+                    raise AdminError(
+                        N_("that login already belongs to agent {number}", number=other.number)
+                    )
             _free_device(conn, device, agent_id)
             conn.execute(
                 a.update()
@@ -200,7 +205,7 @@ class AdminStore(_Component):
         a = model.agents
 
         def thd(conn: Connection) -> None:
-            _need(conn, a, agent_id, "agent")
+            _need(conn, a, agent_id, N_("agent"))
             pin_hash = passwords.hash_pin(pin) if pin is not None else None
             conn.execute(a.update().where(a.c.id == agent_id).values(pin_hash=pin_hash))
 
@@ -211,8 +216,8 @@ class AdminStore(_Component):
         t = model.agent_skills
 
         def thd(conn: Connection) -> None:
-            _need(conn, model.agents, agent_id, "agent")
-            _need(conn, model.skills, skill_id, "skill")
+            _need(conn, model.agents, agent_id, N_("agent"))
+            _need(conn, model.skills, skill_id, N_("skill"))
             conn.execute(t.delete().where((t.c.agent_id == agent_id) & (t.c.skill_id == skill_id)))
             if level:
                 conn.execute(t.insert().values(agent_id=agent_id, skill_id=skill_id, level=level))
@@ -224,8 +229,8 @@ class AdminStore(_Component):
         t = model.queue_members
 
         def thd(conn: Connection) -> None:
-            _need(conn, model.agents, agent_id, "agent")
-            _need(conn, model.queues, queue_id, "queue")
+            _need(conn, model.agents, agent_id, N_("agent"))
+            _need(conn, model.queues, queue_id, N_("queue"))
             conn.execute(t.delete().where((t.c.queue_id == queue_id) & (t.c.agent_id == agent_id)))
             if penalty is not None:
                 conn.execute(
@@ -261,16 +266,18 @@ class AdminStore(_Component):
     def update_queue(self, queue_id: int, settings: dict[str, Any]) -> defer.Deferred[None]:
         unknown = set(settings) - set(QUEUE_COLUMNS)
         if unknown:
-            return defer.fail(AdminError(f"unknown queue settings: {', '.join(sorted(unknown))}"))
+            return defer.fail(
+                AdminError(N_("unknown queue settings: {items}", items=", ".join(sorted(unknown))))
+            )
         q = model.queues
 
         def thd(conn: Connection) -> None:
-            _need(conn, q, queue_id, "queue")
+            _need(conn, q, queue_id, N_("queue"))
             target = settings.get("overflow_queue_id")
             if target is not None:
                 if target == queue_id:
-                    raise AdminError("a queue cannot overflow into itself")
-                _need(conn, q, target, "queue")
+                    raise AdminError(N_("a queue cannot overflow into itself"))
+                _need(conn, q, target, N_("queue"))
             conn.execute(q.update().where(q.c.id == queue_id).values(**settings))
 
         return self.db.run(thd)
@@ -280,8 +287,8 @@ class AdminStore(_Component):
         t = model.queue_skills
 
         def thd(conn: Connection) -> None:
-            _need(conn, model.queues, queue_id, "queue")
-            _need(conn, model.skills, skill_id, "skill")
+            _need(conn, model.queues, queue_id, N_("queue"))
+            _need(conn, model.skills, skill_id, N_("skill"))
             conn.execute(t.delete().where((t.c.queue_id == queue_id) & (t.c.skill_id == skill_id)))
             if min_level:
                 conn.execute(
@@ -299,7 +306,7 @@ class AdminStore(_Component):
         def thd(conn: Connection) -> tuple[ACDAgent, list[tuple[int, int]]]:
             r = conn.execute(a.select().where(a.c.id == agent_id)).one_or_none()
             if r is None:
-                raise AdminError(f"no agent {agent_id}")
+                raise AdminError(N_("no agent {agent_id}", agent_id=agent_id))
             skills = conn.execute(
                 sa.select(ak.c.skill_id, ak.c.level).where(ak.c.agent_id == agent_id)
             ).all()
@@ -317,7 +324,7 @@ class AdminStore(_Component):
         def thd(conn: Connection) -> ACDQueue:
             r = conn.execute(q.select().where(q.c.id == queue_id)).one_or_none()
             if r is None:
-                raise AdminError(f"no queue {queue_id}")
+                raise AdminError(N_("no queue {queue_id}", queue_id=queue_id))
             needs = conn.execute(
                 sa.select(qs.c.skill_id, qs.c.min_level).where(qs.c.queue_id == queue_id)
             ).all()
@@ -351,9 +358,9 @@ class AdminStore(_Component):
         f = model.ivr_flows
         row = conn.execute(sa.select(f.c.published_version).where(f.c.id == flow_id)).one_or_none()
         if row is None:
-            raise AdminError(f"no flow {flow_id}")
+            raise AdminError(N_("no flow {flow_id}", flow_id=flow_id))
         if row.published_version is None:
-            raise AdminError("that flow is not published yet")
+            raise AdminError(N_("that flow is not published yet"))
 
     def add_did(
         self, number: str, flow_id: int | None, description: str, record_calls: bool
@@ -373,7 +380,9 @@ class AdminStore(_Component):
                         )
                     )
             except sa.exc.IntegrityError:
-                raise DuplicateError(f"the number {number} already exists") from None
+                raise DuplicateError(
+                    N_("the number {number} already exists", number=number)
+                ) from None
             pk = result.inserted_primary_key
             assert pk is not None
             return int(pk[0])
@@ -386,7 +395,7 @@ class AdminStore(_Component):
         d = model.dids
 
         def thd(conn: Connection) -> None:
-            _need(conn, d, did_id, "number")
+            _need(conn, d, did_id, N_("number"))
             self._check_flow(conn, flow_id)
             conn.execute(
                 d.update()
@@ -424,7 +433,9 @@ class AdminStore(_Component):
     ) -> defer.Deferred[None]:
         """Refuses to leave no active admin (the check and the change in one transaction)."""
         if role not in model.ROLES:
-            return defer.fail(AdminError(f"role must be one of: {', '.join(model.ROLES)}"))
+            return defer.fail(
+                AdminError(N_("role must be one of: {items}", items=", ".join(model.ROLES)))
+            )
         u = model.users
 
         def thd(conn: Connection) -> None:
@@ -440,10 +451,10 @@ class AdminStore(_Component):
                 sa.select(u.c.role, u.c.active).where(u.c.id == user_id)
             ).one_or_none()
             if row is None:
-                raise AdminError(f"no user {user_id}")
+                raise AdminError(N_("no user {user_id}", user_id=user_id))
             demoted = user_id in admins and not (role == "admin" and active)
             if demoted and not admins - {user_id}:
-                raise AdminError("this is the last active admin: it stays an active admin")
+                raise AdminError(N_("this is the last active admin: it stays an active admin"))
             conn.execute(
                 u.update()
                 .where(u.c.id == user_id)
@@ -460,7 +471,7 @@ class AdminStore(_Component):
         u = model.users
 
         def thd(conn: Connection) -> None:
-            _need(conn, u, user_id, "user")
+            _need(conn, u, user_id, N_("user"))
             pw_hash = passwords.hash_password(password)
             conn.execute(u.update().where(u.c.id == user_id).values(password_hash=pw_hash))
 

@@ -14,6 +14,7 @@ from twisted.logger import Logger
 
 from appliance import passwords
 from appliance.db import model
+from appliance.text import N_
 
 if TYPE_CHECKING:
     from appliance.db.connector import DBConnector
@@ -84,7 +85,7 @@ def _insert(conn: Connection, table: sa.Table, what: str, **values: Any) -> int:
         with conn.begin_nested():
             result = conn.execute(table.insert().values(**values))
     except sa.exc.IntegrityError:
-        raise DuplicateError(f"{what} already exists") from None
+        raise DuplicateError(N_("{what} already exists", what=what)) from None
     pk = result.inserted_primary_key
     assert pk is not None
     return int(pk[0])
@@ -113,9 +114,13 @@ class UsersComponent(_Component):
     ) -> defer.Deferred[UserRow]:
         """Create a user; raises DuplicateError, WeakPassword or ValueError (bad role/name)."""
         if role not in model.ROLES:
-            return defer.fail(ValueError(f"role must be one of: {', '.join(model.ROLES)}"))
+            return defer.fail(
+                ValueError(N_("role must be one of: {items}", items=", ".join(model.ROLES)))
+            )
         if not _valid_username(username):
-            return defer.fail(ValueError("a user name is 1-64 letters, digits, '.', '_' or '-'"))
+            return defer.fail(
+                ValueError(N_("a user name is 1-64 letters, digits, '.', '_' or '-'"))
+            )
         try:
             passwords.check_policy(password)
         except passwords.WeakPassword as exc:
@@ -126,7 +131,7 @@ class UsersComponent(_Component):
             uid = _insert(
                 conn,
                 model.users,
-                f"user {username!r}",
+                N_("user {username!r}", username=username),
                 username=username,
                 password_hash=pw_hash,
                 role=role,
@@ -197,13 +202,13 @@ class AgentsComponent(_Component):
         self, number: str, name: str, department: str = "", device: str = ""
     ) -> defer.Deferred[AgentRow]:
         if not (number.isascii() and number.isdigit() and 2 <= len(number) <= 16):
-            return defer.fail(ValueError("an agent number is 2-16 digits"))
+            return defer.fail(ValueError(N_("an agent number is 2-16 digits")))
 
         def thd(conn: Connection) -> AgentRow:
             aid = _insert(
                 conn,
                 model.agents,
-                f"agent {number}",
+                N_("agent {number}", number=number),
                 number=number,
                 name=name,
                 department=department,
@@ -250,7 +255,7 @@ class AgentsComponent(_Component):
     def set_member(self, queue_id: int, agent_id: int, penalty: int = 0) -> defer.Deferred[None]:
         """Make the agent a direct member of the queue (a lower penalty is offered first)."""
         if not 0 <= penalty <= 100:
-            return defer.fail(ValueError("a penalty is 0 to 100"))
+            return defer.fail(ValueError(N_("a penalty is 0 to 100")))
         t = model.queue_members
 
         def thd(conn: Connection) -> None:
@@ -261,7 +266,7 @@ class AgentsComponent(_Component):
 
     def set_skill(self, agent_id: int, skill_id: int, level: int) -> defer.Deferred[None]:
         if not 1 <= level <= 10:
-            return defer.fail(ValueError("a skill level is 1 to 10"))
+            return defer.fail(ValueError(N_("a skill level is 1 to 10")))
         t = model.agent_skills
 
         def thd(conn: Connection) -> None:
@@ -287,7 +292,13 @@ class AgentsComponent(_Component):
 class SkillsComponent(_Component):
     def add(self, name: str, description: str = "") -> defer.Deferred[SkillRow]:
         def thd(conn: Connection) -> SkillRow:
-            sid = _insert(conn, model.skills, f"skill {name!r}", name=name, description=description)
+            sid = _insert(
+                conn,
+                model.skills,
+                N_("skill {name!r}", name=name),
+                name=name,
+                description=description,
+            )
             return SkillRow(sid, name, description)
 
         return self.db.run(thd)
@@ -335,12 +346,15 @@ class QueuesComponent(_Component):
         whoever saves a queue checks it first (the admin page offers only known ones)."""
         unknown = set(settings) - QUEUE_SETTINGS
         if unknown:
-            return defer.fail(ValueError(f"unknown queue settings: {', '.join(sorted(unknown))}"))
+            return defer.fail(
+                ValueError(N_("unknown queue settings: {items}", items=", ".join(sorted(unknown))))
+            )
+
         def thd(conn: Connection) -> QueueRow:
             qid = _insert(
                 conn,
                 model.queues,
-                f"queue {name!r}",
+                N_("queue {name!r}", name=name),
                 name=name,
                 display_name=display_name,
                 strategy=strategy,

@@ -18,6 +18,7 @@ from twisted.internet import defer
 
 from appliance.db import model
 from appliance.db.components import _Component, _insert, utcnow
+from appliance.text import N_
 
 # What an agent may say about a call afterwards (the UI shows them translated).
 DISPOSITIONS = ("resolved", "follow_up", "escalated", "wrong_number", "complaint", "other")
@@ -219,16 +220,20 @@ class DeskStore(_Component):
         """Store what the agent wrote; ValueError for a disposition not in DISPOSITIONS or
         notes longer than MAX_NOTES (nothing is cut: the agent is told)."""
         if disposition not in DISPOSITIONS:
-            raise ValueError(f"disposition must be one of {', '.join(DISPOSITIONS)}")
+            raise ValueError(
+                N_("disposition must be one of {items}", items=", ".join(DISPOSITIONS))
+            )
         if len(notes) > MAX_NOTES:
-            raise ValueError(f"notes may have at most {MAX_NOTES} characters")
+            raise ValueError(
+                N_("notes may have at most {MAX_NOTES} characters", MAX_NOTES=MAX_NOTES)
+            )
         at = now or utcnow()
 
         def thd(conn: Connection) -> NoteRow:
             note_id = _insert(
                 conn,
                 model.call_notes,
-                "call note",
+                N_("call note"),
                 call_id=call_id,
                 agent_id=agent_id,
                 disposition=disposition,

@@ -14,6 +14,7 @@ from twisted.internet import defer
 
 from appliance.db import model
 from appliance.db.components import DuplicateError, _Component, _insert, utcnow
+from appliance.text import N_
 
 if TYPE_CHECKING:
     from appliance.db.connector import DBConnector  # noqa: F401
@@ -113,7 +114,7 @@ class IVRStore(_Component):
             flow_id = _insert(
                 conn,
                 f,
-                f"flow {name}",
+                N_("flow {name}", name=name),
                 name=name,
                 description=description,
                 graph=text,
@@ -144,7 +145,7 @@ class IVRStore(_Component):
                 sa.select(f.c.version, f.c.graph).where(f.c.id == flow_id).with_for_update()
             ).first()
             if row is None:
-                raise NotFound(f"no flow {flow_id}")
+                raise NotFound(N_("no flow {flow_id}", flow_id=flow_id))
             version, now = row.version + 1, utcnow()
             text = json.dumps(graph)
             note = change_note(json.loads(row.graph), graph)
@@ -177,7 +178,9 @@ class IVRStore(_Component):
                 sa.select(v.c.id).where((v.c.flow_id == flow_id) & (v.c.version == version))
             ).first()
             if exists is None:
-                raise NotFound(f"flow {flow_id} has no version {version}")
+                raise NotFound(
+                    N_("flow {flow_id} has no version {version}", flow_id=flow_id, version=version)
+                )
             conn.execute(
                 f.update()
                 .where(f.c.id == flow_id)
@@ -218,7 +221,9 @@ class IVRStore(_Component):
                 q = q.where(v.c.version == version)
             r = conn.execute(q.limit(1)).first()
             if r is None:
-                raise NotFound(f"flow {flow_id} has no version {version}")
+                raise NotFound(
+                    N_("flow {flow_id} has no version {version}", flow_id=flow_id, version=version)
+                )
             return FlowVersion(
                 r.flow_id, r.name, r.version, json.loads(r.graph), r.author, r.note, r.created_at
             )
@@ -333,7 +338,7 @@ class IVRStore(_Component):
                 created_by=created_by,
                 created_at=now,
             )
-            pid = _insert(conn, p, f"prompt {name}", **values)
+            pid = _insert(conn, p, N_("prompt {name}", name=name), **values)
             return PromptRow(pid, **values)  # type: ignore[arg-type]
 
         return self.db.run(thd)
@@ -376,7 +381,7 @@ class IVRStore(_Component):
             return _insert(
                 conn,
                 c,
-                f"customer {number}",
+                N_("customer {number}", number=number),
                 number=number[:32],
                 name=name[:128],
                 customer_class=customer_class[:32],

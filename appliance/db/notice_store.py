@@ -19,6 +19,7 @@ from twisted.internet import defer
 
 from appliance.db import model
 from appliance.db.components import _Component, _insert, utcnow
+from appliance.text import N_
 
 MAX_TEXT = 500
 MAX_MINUTES = 24 * 60
@@ -73,11 +74,11 @@ class NoticeStore(_Component):
         """Store a notice; ValueError for an empty or too long text, an unknown level or an
         expiry outside 1..1440 minutes. The text is stored as given (escaped on output)."""
         if not text.strip() or len(text) > MAX_TEXT:
-            raise ValueError(f"the text must have 1 to {MAX_TEXT} characters")
+            raise ValueError(N_("the text must have 1 to {MAX_TEXT} characters", MAX_TEXT=MAX_TEXT))
         if level not in LEVELS:
-            raise ValueError(f"level must be one of {', '.join(LEVELS)}")
+            raise ValueError(N_("level must be one of {items}", items=", ".join(LEVELS)))
         if isinstance(minutes, bool) or not 1 <= minutes <= MAX_MINUTES:
-            raise ValueError(f"minutes must be 1 to {MAX_MINUTES}")
+            raise ValueError(N_("minutes must be 1 to {MAX_MINUTES}", MAX_MINUTES=MAX_MINUTES))
         at = now or utcnow()
         n = model.notices
 
@@ -85,11 +86,11 @@ class NoticeStore(_Component):
             if queue_id is not None:
                 q = model.queues.c
                 if conn.execute(sa.select(q.id).where(q.id == queue_id)).first() is None:
-                    raise ValueError(f"no queue {queue_id}")
+                    raise ValueError(N_("no queue {queue_id}", queue_id=queue_id))
             new_id = _insert(
                 conn,
                 n,
-                "notice",
+                N_("notice"),
                 text=text,
                 level=level,
                 queue_id=queue_id,

@@ -20,6 +20,7 @@ from twisted.internet import defer
 
 from appliance.db import model
 from appliance.db.components import DuplicateError, _Component, _insert, utcnow
+from appliance.text import N_
 from recorder.qa_form import FormError, normalize_answers, parse_form, score
 
 MAX_NAME = 128
@@ -78,10 +79,15 @@ class AverageRow:
 
 def _name(name: str) -> str:
     if not isinstance(name, str) or not name.strip():
-        raise FormError("a form needs a name")
+        raise FormError(N_("a form needs a name"))
     name = name.strip()
     if len(name) > MAX_NAME or any(ord(c) < 32 for c in name):
-        raise FormError(f"a form name is at most {MAX_NAME} characters, without control characters")
+        raise FormError(
+            N_(
+                "a form name is at most {MAX_NAME} characters, without control characters",
+                MAX_NAME=MAX_NAME,
+            )
+        )
     return name
 
 
@@ -140,7 +146,7 @@ class QAStore(_Component):
             return defer.fail(exc)
 
         def thd(conn: Connection) -> QAFormRow:
-            fid = _insert(conn, model.qa_forms, f"form {values['name']!r}", **values)
+            fid = _insert(conn, model.qa_forms, N_("form {name!r}", name=values["name"]), **values)
             return self._load_forms(conn, fid)[0]
 
         return self.db.run(thd)
@@ -165,14 +171,19 @@ class QAStore(_Component):
             ).scalar_one()
             if used:
                 raise FormInUse(
-                    f"the form has {used} evaluations and cannot change: "
-                    "make a new form or deactivate this one"
+                    N_(
+                        "the form has {used} evaluations and cannot change: make a new form or "
+                        "deactivate this one",
+                        used=used,
+                    )
                 )
             try:
                 with conn.begin_nested():
                     conn.execute(f.update().where(f.c.id == form_id).values(**values))
             except sa.exc.IntegrityError:
-                raise DuplicateError(f"form {values['name']!r} already exists") from None
+                raise DuplicateError(
+                    N_("form {name!r} already exists", name=values["name"])
+                ) from None
             return self._load_forms(conn, form_id)[0]
 
         return self.db.run(thd)
@@ -240,7 +251,14 @@ class QAStore(_Component):
         """Score a recording with a form. LookupError: no such recording or form;
         FormInactive; FormError: the answers do not fit the form (nothing is written)."""
         if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
-            return defer.fail(FormError(f"a comment is text of at most {MAX_COMMENT} characters"))
+            return defer.fail(
+                FormError(
+                    N_(
+                        "a comment is text of at most {MAX_COMMENT} characters",
+                        MAX_COMMENT=MAX_COMMENT,
+                    )
+                )
+            )
         f, r, e = model.qa_forms, model.recordings, model.qa_evaluations
 
         def thd(conn: Connection) -> EvaluationRow:
@@ -250,7 +268,7 @@ class QAStore(_Component):
             if form_row is None:
                 raise LookupError(f"no form {form_id}")
             if not form_row.active:
-                raise FormInactive("the form is deactivated")
+                raise FormInactive(N_("the form is deactivated"))
             rec = conn.execute(
                 sa.select(r.c.agent_id, r.c.queue_id).where(r.c.id == recording_id)
             ).first()
@@ -262,7 +280,7 @@ class QAStore(_Component):
             eid = _insert(
                 conn,
                 e,
-                "evaluation",
+                N_("evaluation"),
                 recording_id=recording_id,
                 form_id=form_id,
                 agent_id=rec.agent_id,
@@ -306,7 +324,7 @@ class QAStore(_Component):
         """Per agent (``by="agent"``) or queue: count, mean, min and max score of the
         evaluations created in [start, end). Evaluations without one are left out."""
         if by not in GROUP_BY:
-            return defer.fail(ValueError("averages are by agent or by queue"))
+            return defer.fail(ValueError(N_("averages are by agent or by queue")))
         e = model.qa_evaluations
         key = e.c.agent_id if by == "agent" else e.c.queue_id
         other = model.agents if by == "agent" else model.queues

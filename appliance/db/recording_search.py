@@ -18,6 +18,7 @@ from twisted.internet import defer
 from appliance.db import model
 from appliance.db.components import _Component
 from appliance.db.recording_store import RecordingRow, recording_row
+from appliance.text import N_
 
 # The columns a search may sort by; anything else from a request is refused.
 SORTS = ("started_at", "duration_ms", "caller_number", "agent_id", "queue_id", "qa_score")
@@ -58,19 +59,19 @@ class RecordingPage:
 def check_query(query: RecordingQuery) -> None:
     """Raise ValueError naming the first field a search cannot take."""
     if query.sort not in SORTS:
-        raise ValueError(f"sort must be one of {', '.join(SORTS)}")
+        raise ValueError(N_("sort must be one of {items}", items=", ".join(SORTS)))
     if not 1 <= query.limit <= MAX_LIMIT:
-        raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
+        raise ValueError(N_("limit must be between 1 and {MAX_LIMIT}", MAX_LIMIT=MAX_LIMIT))
     if not 0 <= query.offset <= MAX_OFFSET:
-        raise ValueError(f"offset must be between 0 and {MAX_OFFSET}")
+        raise ValueError(N_("offset must be between 0 and {MAX_OFFSET}", MAX_OFFSET=MAX_OFFSET))
     for name in ("start", "end"):
         value = getattr(query, name)
         if value is not None and value.tzinfo is None:
-            raise ValueError(f"{name} must carry a time zone")
+            raise ValueError(N_("{name} must carry a time zone", name=name))
     for name in ("caller", "called"):
         value = getattr(query, name)
         if value is not None and len(value) > 80:
-            raise ValueError(f"{name} must be at most 80 characters")
+            raise ValueError(N_("{name} must be at most 80 characters", name=name))
 
 
 def conditions(query: RecordingQuery, only_agent_id: int | None) -> list[Any]:

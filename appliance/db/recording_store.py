@@ -15,6 +15,7 @@ from twisted.internet import defer
 
 from appliance.db import model
 from appliance.db.components import _Component, _insert
+from appliance.text import N_
 
 if TYPE_CHECKING:
     from appliance.db.connector import DBConnector  # noqa: F401
@@ -78,7 +79,7 @@ class RecordingStore(_Component):
             return _insert(
                 conn,
                 model.recordings,
-                f"recording {path}",
+                N_("recording {path}", path=path),
                 **{
                     "format": "wav",
                     **index,

@@ -25,6 +25,7 @@ from twisted.logger import Logger
 
 from appliance.db import model
 from appliance.db.components import _Component, utcnow
+from appliance.text import N_
 
 log = Logger(namespace="ccbox.db.settings")
 WALLBOARD = "wallboard"
@@ -170,7 +171,7 @@ class SettingsStore(_Component):
         """Store ``value`` (JSON-able) under ``key``; the caller validated it."""
         text = json.dumps(value, ensure_ascii=False, sort_keys=True)
         if len(text) > MAX_VALUE or not 0 < len(key) <= 64:
-            return defer.fail(ValueError("a setting is at most 16000 characters of JSON"))
+            return defer.fail(ValueError(N_("a setting is at most 16000 characters of JSON")))
         s = model.settings
         row = {"value": text, "updated_by": updated_by[:64], "updated_at": utcnow()}
 

@@ -13,6 +13,7 @@ from twisted.internet import defer
 from appliance import passwords
 from appliance.db import model
 from appliance.db.components import _Component, _insert, utcnow
+from appliance.text import N_
 
 if TYPE_CHECKING:
     from appliance.db.connector import DBConnector  # noqa: F401
@@ -88,18 +89,25 @@ class VoicemailStore(_Component):
         greeting: str = "",
     ) -> defer.Deferred[MailboxRow]:
         if owner_kind not in model.MAILBOX_OWNERS:
-            return defer.fail(ValueError(f"a mailbox belongs to one of {model.MAILBOX_OWNERS}"))
+            return defer.fail(
+                ValueError(
+                    N_(
+                        "a mailbox belongs to one of {MAILBOX_OWNERS}",
+                        MAILBOX_OWNERS=model.MAILBOX_OWNERS,
+                    )
+                )
+            )
         if not (number.isascii() and number.isdigit() and 2 <= len(number) <= 16):
-            return defer.fail(ValueError("a mailbox number is 2-16 digits"))
+            return defer.fail(ValueError(N_("a mailbox number is 2-16 digits")))
         if not 5 <= max_message_s <= 600:
-            return defer.fail(ValueError("a message may last 5 to 600 seconds"))
+            return defer.fail(ValueError(N_("a message may last 5 to 600 seconds")))
         m = model.mailboxes
 
         def thd(conn: Connection) -> MailboxRow:
             mid = _insert(
                 conn,
                 m,
-                f"mailbox {number}",
+                N_("mailbox {number}", number=number),
                 number=number,
                 name=name[:128],
                 owner_kind=owner_kind,
@@ -187,7 +195,7 @@ class VoicemailStore(_Component):
                 kind=kind,
                 forwarded_from=forwarded_from,
             )
-            vid = _insert(conn, v, "voicemail", **values)
+            vid = _insert(conn, v, N_("voicemail"), **values)
             return VoicemailRow(vid, **values)  # type: ignore[arg-type]
 
         return self.db.run(thd)

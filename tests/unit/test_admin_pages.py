@@ -629,7 +629,8 @@ class SystemPageTests(AdminPagesCase):
         self.app.master.health.report("web", "degraded", HOSTILE)
         page = await self.call(b.get, "/admin/system")
         self.assertEqual(page.status, 200)
-        for part in ("db", "acd", "recorder", "web"):
+        # the parts db, acd, recorder and web by their names (webui/labels.py)
+        for part in ("Database", "ACD", "Recorder", "Web UI"):
             self.assertIn(f"<td>{part}</td>", page.body)
         self.assertNotIn(HOSTILE, page.body)
         self.assertIn("sqlite", page.body)

@@ -1,0 +1,170 @@
+"""Every page, opened in Chinese by each role that may see it, has no English left.
+
+The pages are found by walking the app's routes (a new page is crawled without being listed
+here), rendered over real HTTP by the running appliance on a database seeded with every kind
+of row a page shows a code of (each strategy, overflow kind, role, agent status, prompt
+source, ...), and read as a person would: the text and the attributes a person reads
+(placeholder, title, aria-label, alt). A word of Latin letters is allowed only when it is a
+name or code the seed wrote (user data), a product or protocol name, or a unit.
+"""
+
+from __future__ import annotations
+
+import html.parser
+import re
+from typing import Any
+
+from acd.route import STRATEGIES
+from appliance.cli import resolved
+from appliance.db.admin_store import AdminStore
+from appliance.db.model import AGENT_STATUSES, OVERFLOW_KINDS, PROMPT_SOURCES
+from tests.support.appliance import USERS, RunningAppliance
+from tests.support.tmp import temp_dir
+from tests.unit.test_routes import walk
+from tests.unit.test_web import WebTestCase
+from tests.unit.test_web_ivr import multipart
+from webui.access import access_of
+
+ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
+# What a page shows as it is: the seed's user data (removed as whole strings: a display name
+# "The Admin" must not allow the word "The" everywhere), the log-in names, product and
+# protocol names, units, formats a field asks for, and the language switch's "English".
+DATA = sorted(
+    {display for *_, display in USERS.values()} | {f"p_{s}" for s in PROMPT_SOURCES}, key=len
+)[::-1]
+ALLOWED = {
+    *USERS,
+    *(f"q_{s}" for s in STRATEGIES),
+    *("tech", "PJSIP", "ccbox", "English", "UTC", "IVR", "ACD", "DTMF", "AMI", "FastAGI"),
+    *("Asterisk", "SIP", "TTS", "QA", "CSV", "JSON", "ID", "PIN", "DAHDI", "VIP"),
+    *("sqlite", "postgresql", "SQLite", "PostgreSQL", "WAV", "FLAC", "Opus", "MP3", "OGG"),
+    *("ms", "Hz", "dB", "MB", "GB", "KB", "OK"),
+    *("YYYY-MM-DD", "YYYY-MM-DDTHH", "MM"),
+    "main-menu",  # the example the flow name field shows
+}
+WORD = re.compile(r"[A-Za-z][A-Za-z0-9_'-]+")
+READ_ATTRS = ("placeholder", "title", "aria-label", "alt", "value")
+# pages that need a row id, and one the seed made
+QUERIES = {"/admin/queues/edit": "?id=1", "/admin/agents/edit": "?id=1"}
+
+
+class _Reader(html.parser.HTMLParser):
+    """The text a person reads: not scripts, styles or hidden inputs."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+        a = dict(attrs)
+        if not (tag == "input" and a.get("type") in ("submit", "button", "reset")):
+            a.pop("value", None)  # a field's value is data (or the code sent back), not wording
+        self.parts.extend(v for k, v in a.items() if k in READ_ATTRS and v)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def english_left(body: str) -> list[str]:
+    reader = _Reader()
+    reader.feed(body)
+    # a path or address (the recordings directory, a device) is data
+    text = " ".join(reader.parts)
+    for data in DATA:
+        text = text.replace(data, " ")
+    tokens = [t for t in text.split() if "/" not in t and "@" not in t]
+    words = WORD.findall(" ".join(tokens))
+    return sorted({w for w in words if w not in ALLOWED and w.strip("'-") not in ALLOWED})
+
+
+def seed(db: Any) -> None:
+    """A row of every kind whose code a page shows: a queue per strategy (the overflow kinds
+    among them), an agent per status, a prompt per source; names in Chinese, as a box's
+    would be, so that an English word left on a page is ours."""
+    tech = resolved(db.skills.add("tech")).id
+    for i, strategy in enumerate(STRATEGIES):
+        kind = OVERFLOW_KINDS[i % len(OVERFLOW_KINDS)]
+        extra: dict[str, Any] = {"overflow_kind": "hangup" if kind == "queue" else kind}
+        resolved(db.queues.add(f"q_{strategy}", "客服", strategy, 20, {tech: 3}, **extra))
+    store = AdminStore(db)
+    for number, status in zip(("1001", "1002", "1003"), AGENT_STATUSES, strict=True):
+        a = resolved(db.agents.add(number, "张伟", "销售", f"PJSIP/{number}"))
+        resolved(db.agents.set_skill(a.id, tech, 5))
+        user = resolved(db.users.login_record("agent")).user.id if number == "1001" else None
+        resolved(store.update_agent(a.id, "张伟", "销售", f"PJSIP/{number}", status, user))
+    for source in PROMPT_SOURCES:
+        resolved(db.ivr.add_prompt(f"p_{source}", source, 1500, "0" * 64, "admin", "问候语"))
+
+
+class ChinesePagesTests(WebTestCase):
+    async def test_every_page_in_chinese_has_no_english_left(self) -> None:
+        self.app = await RunningAppliance.start(temp_dir(self), seed=seed)
+        self.addCleanup(self.app.stop)
+        ctx = self.app.master.web.ctx
+        from webui.app import Root
+
+        routes = walk(Root(ctx))
+        browsers = {u: await self.app.logged_in(u) for u in USERS}
+        found: dict[str, list[str]] = {}
+        crawled = 0
+        for path, handler in sorted(routes.items()):
+            access = access_of(handler)
+            if access is None or access.api or "GET" not in access.methods:
+                continue
+            if path in ("/logout", "/locale"):
+                continue
+            users = [u for u, (role, *_) in USERS.items() if role in access.roles]
+            for who in users if not access.public else ["nobody"]:
+                b = browsers[who] if who in browsers else self.app.browser()
+                r = await self.call(b.get, path + QUERIES.get(path, ""), ZH)
+                if r.status != 200:
+                    continue
+                crawled += 1
+                left = english_left(r.body)
+                if left:
+                    found[f"{who} {path}"] = left
+        self.assertGreater(crawled, 15)
+        assert found == {}, "\n".join(f"{k}: {' '.join(v)}" for k, v in found.items())
+
+
+class ChineseRefusalsTests(WebTestCase):
+    async def test_refusals_answer_in_the_readers_language(self) -> None:
+        """API errors (the guard's, a store's) and an engine's refusal shown on a page: in
+        Chinese for a Chinese session, the same English as before for an English one."""
+        self.app = await RunningAppliance.start(temp_dir(self))
+        self.addCleanup(self.app.stop)
+        stranger = self.app.browser()
+        r = await self.call(stranger.get, "/api/status", ZH)
+        self.assertEqual((r.status, r.json()), (401, {"error": "未登录"}))
+        r = await self.call(self.app.browser().get, "/api/status")
+        self.assertEqual(r.json(), {"error": "not logged in"})
+
+        b = await self.app.logged_in("admin")
+        token = (await self.call(b.get, "/")).csrf()
+        new_user = {"username": "bob", "password": "bob-password-1", "role": "boss"}
+        refused = {}
+        for locale in ("zh_CN", "en"):
+            await self.call(b.post, "/locale", {"_csrf": token, "locale": locale, "next": "/"})
+            body, ctype = multipart({"_csrf": token}, "x.wav", b"<html><body>hi</body></html>")
+            r = await self.call(b.request, "POST", "/prompts/upload", body, {"Content-Type": ctype})
+            self.assertEqual(r.status, 303)
+            page = await self.call(b.get, "/prompts")
+            refused[locale] = (
+                (await self.call(b.post_json, "/api/users", new_user, token)).json()["error"],
+                page.body,
+            )
+        api_zh, page_zh = refused["zh_CN"]
+        api_en, page_en = refused["en"]
+        self.assertEqual(api_zh, "角色必须是以下之一：admin, supervisor, agent, qa")  # noqa: RUF001
+        self.assertEqual(api_en, "role must be one of: admin, supervisor, agent, qa")
+        self.assertIn("未添加：不是音频文件：看起来像 HTML", page_zh)  # noqa: RUF001
+        self.assertNotIn("not an audio", page_zh)
+        self.assertIn("Not added: not an audio file: it looks like HTML", page_en)
