@@ -9,9 +9,17 @@ from urllib.parse import urlencode
 import cherrypy
 
 from appliance.db.recording_search import SORTS, RecordingPage, RecordingQuery
+from webui import i18n
 from webui.access import page
 from webui.context import WebContext
-from webui.recording_api import EMPTY_PAGE, FIELDS, BadField, RecordingAccess, parse_query
+from webui.recording_api import (
+    DATE_RE,
+    EMPTY_PAGE,
+    FIELDS,
+    BadField,
+    RecordingAccess,
+    parse_query,
+)
 from webui.render import render
 
 PAGE_SIZE = 50
@@ -26,6 +34,17 @@ def duration(ms: int) -> str:
 
 def percent(ratio: float) -> str:
     return f"{ratio * 100:.0f}%"
+
+
+def is_day(text: str) -> bool:
+    """Whether a search field holds a plain day, which a date picker can show."""
+    return DATE_RE.fullmatch(text) is not None
+
+
+def directions() -> dict[str, str]:
+    """The calls' directions (appliance/db/model.py CALL_DIRECTIONS), translated."""
+    _ = i18n._
+    return {"inbound": _("Inbound"), "outbound": _("Outbound"), "internal": _("Internal")}
 
 
 class RecordingPages:
@@ -87,6 +106,8 @@ class RecordingPages:
             pages=pages,
             duration=duration,
             percent=percent,
+            is_day=is_day,
+            directions=directions(),
         )
 
     @page()
@@ -100,6 +121,7 @@ class RecordingPages:
             agent=agents.get(row.agent_id) if row.agent_id is not None else None,
             queue=queues.get(row.queue_id) if row.queue_id is not None else None,
             peaks=",".join(str(int(p)) for p in row.peaks[:2000]),
+            directions=directions(),
             duration=duration,
             percent=percent,
         )

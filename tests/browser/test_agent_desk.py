@@ -67,6 +67,50 @@ def no_alert(driver: WebDriver) -> None:
     raise AssertionError(f"the page ran an alert: {alert.text!r}")
 
 
+# The page's size, its top bar's height, and what sticks out to the right of the screen
+# (inside a box that scrolls or clips, like the nav or the notice ticker, is not sticking out).
+PHONE_FIT = """
+var de = document.documentElement;
+function clipped(e) {
+  for (var p = e.parentElement; p && p !== document.body; p = p.parentElement)
+    if (getComputedStyle(p).overflowX !== 'visible') return true;
+  return false;
+}
+var wide = Array.prototype.filter.call(document.querySelectorAll('body *'), function (e) {
+  return e.getBoundingClientRect().right > de.clientWidth + 0.5 && !clipped(e); });
+return {inner: innerWidth, height: innerHeight, scroll: de.scrollWidth,
+        body: document.body.scrollWidth,
+        header: document.querySelector('header.topbar').getBoundingClientRect().height,
+        wide: wide.slice(0, 6).map(function (e) {
+          return e.tagName + '#' + e.id + '.' + e.className; }).join(' ')};
+"""
+
+
+def on_a_phone(driver: WebDriver) -> None:
+    """The desk with its call panel on a 390x844 phone: nothing wider than the screen, the
+    top bar under a tenth of its height, the state and the pop's caller readable."""
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        # not "mobile": a phone's browser widens its layout to content wider than the
+        # screen, which would hide the overflow this is looking for
+        {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": False},
+    )
+    try:
+        # the same page, laid out again (a reload would drop the ended call's panel)
+        WebDriverWait(driver, 10).until(lambda d: d.execute_script("return innerWidth") == 390)
+        assert text(driver, "#pop-number") == CALLER
+        fit = driver.execute_script(PHONE_FIT)
+        assert fit["inner"] == 390 and fit["height"] == 844, fit
+        assert fit["wide"] == "", fit["wide"]
+        assert fit["scroll"] <= fit["inner"] and fit["body"] <= fit["inner"], fit
+        assert fit["header"] < 0.1 * fit["height"], fit
+        state = driver.find_element(By.ID, "desk-state-name")
+        assert state.text and state.rect["x"] + state.rect["width"] <= 390
+        driver.save_screenshot(str(SHOTS / "agent-desk-phone.png"))
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
 def test_an_agent_works_a_call_from_the_desk(box: LiveBox) -> None:
     box.agents_login("1001")
     box.devices({"PJSIP/1001": {"ring_s": 1.5, "talk_s": 6}})
@@ -120,6 +164,7 @@ def test_an_agent_works_a_call_from_the_desk(box: LiveBox) -> None:
         SHOTS.mkdir(parents=True, exist_ok=True)
         driver.execute_script("window.scrollTo(0, 0)")
         driver.save_screenshot(str(SHOTS / "agent-desk.png"))
+        on_a_phone(driver)
 
     pop = box.api(f"/api/desk/pop?call_id={call_id}", username="sup").json()
     assert pop["caller_name"] == HOSTILE

@@ -34,6 +34,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "build" / "screenshots"
 HOSTILE = "<img src=x onerror=alert(1)>"
 CALLER = "13800138000"
+LONG_AGENT = "Zhang Min 张敏 (enterprise care team lead)"
+LONG_QUEUE = "Technical support 技术支持 for enterprise customers"
+LONG_ROWS = 12
+DIRECTIONS = ("inbound", "outbound", "internal")
 SECONDS = 40  # 40 s of stereo 16-bit 8 kHz is 1.28 MB: more than one streamed part
 RATE = 8000
 
@@ -95,6 +99,29 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 None, "2026/03/01/other.wav", started, 1000, 1, "0" * 64, caller_number="139"
             )
         )
+        # a page of rows with the longest names a floor has, for the layout at 1440 px
+        lead = resolved(db.agents.add("1002", LONG_AGENT, "", "PJSIP/1002"))
+        care = resolved(db.queues.add("care", display_name=LONG_QUEUE))
+        for i in range(LONG_ROWS):
+            resolved(
+                db.recordings.add(
+                    None,
+                    f"2026/03/02/long-{i}.wav",
+                    started + dt.timedelta(days=1, minutes=i),
+                    3_723_000,  # 1:02:03
+                    p.size_bytes,
+                    p.sha256,
+                    agent_id=lead.id,
+                    queue_id=care.id,
+                    direction=DIRECTIONS[i % 3],
+                    caller_number=f"+86213800{i:06d}",
+                    caller_name=HOSTILE + " Wang Fang 王芳 of Pudong Trading Company Ltd",
+                    called_number="4008001234",
+                    channel_number=117,
+                    talk_over_ratio=0.125,
+                    qa_score=88.5,
+                )
+            )
 
     # the config (and so the recording root) first, then the file, then the index rows
     config = prepare(tmp / "box")
@@ -187,6 +214,79 @@ def test_search_play_seek_and_waveform(box: str, chrome: WebDriver) -> None:
     chrome.save_screenshot(str(SHOTS / "recording-player-seek.png"))
     logs = json.dumps(chrome.get_log("browser"))
     assert "alert" not in logs and "Content Security Policy" not in logs, logs
+
+
+LAYOUT = """
+var de = document.documentElement, wrap = document.querySelector('.rec-table-wrap');
+function lines(el) {  // the lines an element's text takes: one rect per line
+  var r = document.createRange(); r.selectNodeContents(el);
+  var tops = {}; Array.prototype.forEach.call(r.getClientRects(), function (b) {
+    if (b.width > 0) tops[Math.round(b.top)] = 1; });
+  return Object.keys(tops).length;
+}
+var broken = [];
+document.querySelectorAll('#rec-results .num').forEach(function (el) {
+  if (el.textContent.trim() && lines(el) !== 1) broken.push(el.textContent); });
+var play = document.querySelector('#rec-results button.rec-play');
+var pr = play.getBoundingClientRect(), wr = wrap.getBoundingClientRect();
+return {page: [de.scrollWidth, de.clientWidth], table: [wrap.scrollWidth, wrap.clientWidth],
+        broken: broken, play: [play.scrollWidth, play.clientWidth, play.textContent.trim()],
+        inside: pr.left >= wr.left && pr.right <= wr.right + 0.5,
+        directions: Array.prototype.map.call(
+          document.querySelectorAll('#rec-results td.rec-direction'),
+          function (td) { return [td.dataset.direction, td.textContent.trim()]; })};
+"""
+
+
+def test_the_search_fits_1440_px_and_plays_in_place(box: str, chrome: WebDriver) -> None:
+    """At 1440x900 with the longest names: no sideways scroll of the page or the table, the
+    numbers on one line each, the whole Listen button, the call's direction; Listen plays
+    the recording under the table without leaving the page."""
+    login(chrome, box)
+    chrome.set_window_size(1440, 900)
+    try:
+        chrome.get(box + "/recordings")
+        for name in ("start", "end"):  # a date picker, its hint a format and not a date
+            field = chrome.find_element(By.CSS_SELECTOR, f"#rec-search input[name={name}]")
+            assert field.get_attribute("type") == "date"
+            assert field.get_attribute("placeholder") == "YYYY-MM-DD"
+        layout = chrome.execute_script(LAYOUT)
+        assert layout["page"][0] <= layout["page"][1], layout
+        assert layout["table"][0] <= layout["table"][1], layout
+        assert layout["broken"] == [], layout
+        width, visible, label = layout["play"]
+        assert label == "Listen" and width <= visible and layout["inside"], layout
+        shown = {code: text for code, text in layout["directions"]}
+        assert shown == {"inbound": "Inbound", "outbound": "Outbound", "internal": "Internal"}
+        assert len(layout["directions"]) == LONG_ROWS + 2
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        chrome.save_screenshot(str(SHOTS / "recordings-1440.png"))
+
+        page = chrome.current_url
+        row = chrome.find_element(
+            By.XPATH, f"//table[@id='rec-results']//tr[contains(., '{CALLER}')]"
+        )
+        rec_id = row.get_attribute("data-id")
+        assert chrome.find_element(By.ID, "rec-inline").get_attribute("hidden") is not None
+        row.find_element(By.CSS_SELECTOR, "button.rec-play").click()
+        WebDriverWait(chrome, 15).until(
+            lambda d: (
+                d.execute_script("return document.getElementById('rec-inline-audio').currentTime")
+                > 0.3
+            )
+        )
+        src = chrome.execute_script("return document.getElementById('rec-inline-audio').currentSrc")
+        assert src == f"{box}/api/recordings/audio?id={rec_id}"
+        assert chrome.current_url == page
+        bar = chrome.find_element(By.ID, "rec-inline")
+        assert bar.is_displayed() and CALLER in bar.text
+        assert "rec-playing" in (row.get_attribute("class") or "")
+        assert chrome.find_elements(By.CSS_SELECTOR, "main img") == []
+        chrome.find_element(By.ID, "rec-inline-close").click()
+        assert not bar.is_displayed()
+        assert chrome.execute_script("return document.getElementById('rec-inline-audio').paused")
+    finally:
+        chrome.set_window_size(1366, 768)
 
 
 def test_a_qa_user_scores_the_call_and_the_agent_sees_it(box: str) -> None:
