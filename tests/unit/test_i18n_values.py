@@ -128,6 +128,17 @@ def test_an_engine_refusal_reads_in_chinese(zh_request: Any) -> None:
     assert CJK.search(chinese) and "not an audio" not in chinese, chinese
 
 
+def test_every_text_the_flow_editor_shows_is_sent_translated() -> None:
+    """flow_editor.js shows ``t("...")``: the page sends the translation of EDITOR_TEXTS; a
+    text missing there would show in English."""
+    from webui.flow_pages import EDITOR_TEXTS
+
+    js = (ROOT / "webui" / "static" / "flow_editor.js").read_text()
+    used = set(re.findall(r'\bt\("((?:[^"\\]|\\.)*)"\)', js))
+    assert len(used) > 10
+    assert used - set(EDITOR_TEXTS) == set()
+
+
 # ---- every message a user can see is marked ------------------------------------------------
 
 # Exceptions whose message is shown to a person (by the web UI's handlers), with the position
