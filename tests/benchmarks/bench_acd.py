@@ -85,6 +85,13 @@ def run() -> list[Result]:
     c_p99 = min(p99_us(fast, plan) for _ in range(3))
     py_p99 = min(p99_us(slow, plan) for _ in range(3))
     return [
-        Result("acd route", c_rate, "decisions/s", "acd._route_py twin", py_rate),
-        Result("acd route p99 (lower is better)", c_p99, "us", "acd._route_py twin p99", py_p99),
+        Result("acd route", c_rate, "decisions/s", "acd._route_py twin", py_rate, better="higher"),
+        Result(
+            "acd route p99",
+            c_p99,
+            "us",
+            "acd._route_py twin p99",
+            py_p99,
+            better="lower",
+        ),
     ]

@@ -63,7 +63,21 @@ def run() -> list[Result]:
     finally:
         codec.scan, codec.split_headers = scan.scan, scan.split_headers
     return [
-        Result("ami parse", filtered, "events/s", "pyst2 ManagerMsg", baseline),
-        Result("ami parse (no filter)", everything, "events/s", "pyst2 ManagerMsg", baseline),
-        Result("ami parse (python scanner)", reference, "events/s", "pyst2 ManagerMsg", baseline),
+        Result("ami parse", filtered, "events/s", "pyst2 ManagerMsg", baseline, better="higher"),
+        Result(
+            "ami parse (no filter)",
+            everything,
+            "events/s",
+            "pyst2 ManagerMsg",
+            baseline,
+            better="higher",
+        ),
+        Result(
+            "ami parse (python scanner)",
+            reference,
+            "events/s",
+            "pyst2 ManagerMsg",
+            baseline,
+            better="higher",
+        ),
     ]

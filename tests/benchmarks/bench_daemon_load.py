@@ -113,6 +113,7 @@ def run() -> list[Result]:
             "cores",
             "one core",
             1.0,
+            better="lower",
         ),
         Result(
             "ccboxd CPU per call",
@@ -120,6 +121,7 @@ def run() -> list[Result]:
             "ms",
             "switch simulator CPU per call",
             sim_per_call_ms,
+            better="lower",
         ),
         Result(
             f"ccboxd RSS, {AGENTS} agents at {CALLS_PER_HOUR} calls/h",
@@ -127,5 +129,6 @@ def run() -> list[Result]:
             "MB",
             "ccboxd RSS idle",
             rss.idle,
+            better="lower",
         ),
     ]

@@ -61,5 +61,6 @@ def run() -> list[Result]:
             "writes/s",
             "the same, synchronous=NORMAL",
             normal,
+            better="higher",
         )
     ]

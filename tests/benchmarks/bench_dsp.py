@@ -60,10 +60,21 @@ def run() -> list[Result]:
     numpy = best_rate(lambda: _dsp_py.decode_stereo(rx, tx), FRAMES, repeat=3) / 1e9
     stdlib = best_rate(lambda: _audioop(rx, tx), FRAMES, repeat=3) / 1e9
     results = [
-        Result("g711 decode+interleave", cython, gfs, "NumPy reference", numpy),
-        Result("g711 decode+interleave vs audioop", cython, gfs, "audioop tostereo path", stdlib),
+        Result("g711 decode+interleave", cython, gfs, "NumPy reference", numpy, better="higher"),
+        Result(
+            "g711 decode+interleave vs audioop",
+            cython,
+            gfs,
+            "audioop tostereo path",
+            stdlib,
+            better="higher",
+        ),
     ]
     sox = _sox_rate(rx, tx)
     if sox is not None:
-        results.append(Result("g711 decode+interleave vs sox", cython, gfs, "sox -M", sox / 1e9))
+        results.append(
+            Result(
+                "g711 decode+interleave vs sox", cython, gfs, "sox -M", sox / 1e9, better="higher"
+            )
+        )
     return results

@@ -104,5 +104,6 @@ def run() -> list[Result]:
             "commands/s",
             "twisted line ping-pong, same connections",
             out["echo"],
+            better="higher",
         )
     ]

@@ -289,6 +289,7 @@ def run() -> list[Result]:
             "events/s",
             "rate offered",
             float(RATE),
+            better="higher",
         ),
         Result(
             "live events: publish to receipt, median",
@@ -296,6 +297,7 @@ def run() -> list[Result]:
             "ms",
             "goal 1 s",
             1000.0,
+            better="lower",
         ),
         Result(
             "live events: publish to receipt, p99",
@@ -303,6 +305,7 @@ def run() -> list[Result]:
             "ms",
             "goal 1 s",
             1000.0,
+            better="lower",
         ),
         Result(
             f"live events: server CPU at {RATE} events/s to {CLIENTS} clients",
@@ -310,6 +313,7 @@ def run() -> list[Result]:
             "cores",
             "one core",
             1.0,
+            better="lower",
         ),
         Result(
             "live events: server CPU per MB streamed",
@@ -317,6 +321,7 @@ def run() -> list[Result]:
             "ms/MB",
             "static file, same bytes, same clients",
             static_cpu / mb_static * 1000,
+            better="lower",
         ),
     ]
 

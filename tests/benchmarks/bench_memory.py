@@ -33,6 +33,11 @@ def run() -> list[Result]:
         daemon.stop()
     return [
         Result(
-            f"ccboxd RSS with {CALLS} concurrent calls", rss.peak, "MB", "ccboxd RSS idle", rss.idle
+            f"ccboxd RSS with {CALLS} concurrent calls",
+            rss.peak,
+            "MB",
+            "ccboxd RSS idle",
+            rss.idle,
+            better="lower",
         )
     ]

@@ -86,7 +86,14 @@ def run() -> list[Result]:
         assert fast == slow, "the kernels and the references disagree"
         unit = "calls/core"  # concurrent real-time calls: audio s per CPU s
         return [
-            Result("recording postprocess", cython, unit, "pure-Python/NumPy reference", reference)
+            Result(
+                "recording postprocess",
+                cython,
+                unit,
+                "pure-Python/NumPy reference",
+                reference,
+                better="higher",
+            )
         ]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

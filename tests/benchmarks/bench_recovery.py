@@ -42,6 +42,7 @@ def run() -> list[Result]:
             "s",
             "ccboxd start to AMI login, idle box",
             statistics.median(cold),
+            better="lower",
         )
     ]
 

@@ -113,6 +113,13 @@ def run() -> list[Result]:
             raise
     dropped, waiting, stop_s = out[0]
     return [
-        Result("restart callers dropped", dropped, "callers", "callers waiting", waiting),
-        Result("restart stop time", stop_s, "s", "grace_s", GRACE_S),
+        Result(
+            "restart callers dropped",
+            dropped,
+            "callers",
+            "callers waiting",
+            waiting,
+            better="lower",
+        ),
+        Result("restart stop time", stop_s, "s", "grace_s", GRACE_S, better="lower"),
     ]

@@ -9,21 +9,64 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+BETTER = ("higher", "lower")
+CODECS = ("alaw", "ulaw")
+
+
+def unlike(name: str, baseline: str) -> str | None:
+    """Why ``baseline`` is not the same job as ``name``, as far as the words tell (None: no
+    mismatch seen). A G.711 entry names its codec (``alaw``; ``ulaw`` when it says none) and
+    its direction (encode; decode); audioop spells them ``lin2alaw`` and ``alaw2lin``."""
+    n, b = name.lower(), baseline.lower()
+    if "g711" not in n:
+        return None
+    codec = "alaw" if "alaw" in n else "ulaw"
+    if any(other in b for other in CODECS if other != codec):
+        return f"{name!r} is {codec}, its baseline {baseline!r} is not"
+    direction = "decode" if "decode" in n else "encode"
+    decodes = "decode" in b or any(f"{c}2lin" in b for c in CODECS) or "tostereo" in b
+    encodes = "encode" in b or any(f"lin2{c}" in b for c in CODECS)
+    if (direction == "decode" and encodes) or (direction == "encode" and decodes):
+        job = "a decoder" if direction == "decode" else "an encoder"
+        return f"{name!r} is {job}, its baseline {baseline!r} is not"
+    return None
+
 
 @dataclass(frozen=True)
 class Result:
+    """One figure against a baseline timed in the same run. ``better`` says which way is
+    good for ``value`` (a rate: higher; a time, a size, a CPU share: lower), so ``gain`` (how
+    many times better than the baseline) reads the same way for every entry; ``note`` is a
+    conclusion drawn from the figures."""
+
     name: str
     value: float
     unit: str
     baseline: str
     baseline_value: float
+    better: str
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.better not in BETTER:
+            raise ValueError(f"{self.name}: better must be one of {BETTER}, not {self.better!r}")
+        why = unlike(self.name, self.baseline)
+        if why is not None:
+            raise ValueError(f"not like for like: {why}")
 
     @property
     def ratio(self) -> float:
         return self.value / self.baseline_value if self.baseline_value else float("nan")
 
+    @property
+    def gain(self) -> float:
+        """Above 1: better than the baseline, whichever way is better."""
+        if self.better == "higher":
+            return self.ratio
+        return self.baseline_value / self.value if self.value else float("inf")
+
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "ratio": round(self.ratio, 3)}
+        return {**asdict(self), "ratio": round(self.ratio, 3), "gain": round(self.gain, 3)}
 
 
 def best_rate(

@@ -1,7 +1,9 @@
 """Run every tests/benchmarks/bench_*.py, print a table, write the results as JSON.
 
 Each bench module has ``run() -> list[Result]``; every result names the baseline it was
-measured against in the same run, so the ratio means something on any machine.
+measured against in the same run, so the ratio means something on any machine, and says
+whether higher or lower is better (``better``); ``gain`` is the ratio turned the right way
+up (above 1: better than the baseline).
 """
 
 from __future__ import annotations
@@ -48,12 +50,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"running {path.stem} ...", flush=True)
         results.extend(run_module(path.stem))
     width = max((len(r.name) for r in results), default=10)
-    print(f"\n{'benchmark':{width}}  {'value':>12}  {'unit':10}  {'ratio':>7}  baseline")
+    print(
+        f"\n{'benchmark':{width}}  {'value':>12}  {'unit':10}  {'better':6}  {'gain':>7}  baseline"
+    )
     for r in results:
         print(
-            f"{r.name:{width}}  {r.value:12.2f}  {r.unit:10}  {r.ratio:7.2f}  "
+            f"{r.name:{width}}  {r.value:12.2f}  {r.unit:10}  {r.better:6}  {r.gain:7.2f}  "
             f"{r.baseline} ({r.baseline_value:.2f})"
         )
+    for r in results:
+        if r.note:
+            print(f"{r.name}: {r.note}")
+    print("gain: times better than the baseline (above 1: better), whichever way is better")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps([r.as_dict() for r in results], indent=2) + "\n")
     print(f"\nwritten to {args.output}")
