@@ -74,12 +74,17 @@ class _Reader(html.parser.HTMLParser):
 
 
 def english_left(body: str) -> list[str]:
+    """The English words left in a page's HTML (see the module docstring)."""
     reader = _Reader()
     reader.feed(body)
-    # a path or address (the recordings directory, a device) is data
-    text = " ".join(reader.parts)
-    for data in DATA:
-        text = text.replace(data, " ")
+    return english_words(" ".join(reader.parts))
+
+
+def english_words(text: str, data: tuple[str, ...] = ()) -> list[str]:
+    """The English words left in text a person reads, once the user data (DATA, ``data``),
+    paths and addresses are taken out."""
+    for known in sorted((*DATA, *data), key=len, reverse=True):
+        text = text.replace(known, " ")
     tokens = [t for t in text.split() if "/" not in t and "@" not in t]
     words = WORD.findall(" ".join(tokens))
     return sorted({w for w in words if w not in ALLOWED and w.strip("'-") not in ALLOWED})
@@ -135,11 +140,14 @@ class ChinesePagesTests(WebTestCase):
         assert found == {}, "\n".join(f"{k}: {' '.join(v)}" for k, v in found.items())
 
 
+ACD_REFUSAL = "agent 1001 is available: nothing to release"
+
+
 class ChineseRefusalsTests(WebTestCase):
     async def test_refusals_answer_in_the_readers_language(self) -> None:
         """API errors (the guard's, a store's) and an engine's refusal shown on a page: in
         Chinese for a Chinese session, the same English as before for an English one."""
-        self.app = await RunningAppliance.start(temp_dir(self))
+        self.app = await RunningAppliance.start(temp_dir(self), seed=seed)
         self.addCleanup(self.app.stop)
         stranger = self.app.browser()
         r = await self.call(stranger.get, "/api/status", ZH)
@@ -161,6 +169,18 @@ class ChineseRefusalsTests(WebTestCase):
                 (await self.call(b.post_json, "/api/users", new_user, token)).json()["error"],
                 page.body,
             )
+        # the ACD's refusal: the agent's own desk asks to release a call it does not have
+        desk = await self.app.logged_in("agent")
+        desk_token = (await self.call(desk.get, "/")).csrf()
+        release = {"action": "release"}
+        r = await self.call(desk.post_json, "/api/acd/state", {"action": "login"}, desk_token)
+        self.assertEqual(r.status, 200, r.body)
+        r = await self.call(desk.post_json, "/api/acd/state", release, desk_token)
+        self.assertEqual((r.status, r.json()["error"]), (409, ACD_REFUSAL))
+        form = {"_csrf": desk_token, "locale": "zh_CN", "next": "/"}
+        await self.call(desk.post, "/locale", form)
+        r = await self.call(desk.post_json, "/api/acd/state", release, desk_token)
+        self.assertEqual((r.status, r.json()["error"]), (409, "坐席 1001 空闲：无需释放"))  # noqa: RUF001
         api_zh, page_zh = refused["zh_CN"]
         api_en, page_en = refused["en"]
         self.assertEqual(api_zh, "角色必须是以下之一：admin, supervisor, agent, qa")  # noqa: RUF001
