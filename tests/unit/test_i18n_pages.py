@@ -10,6 +10,7 @@ name or code the seed wrote (user data), a product or protocol name, or a unit.
 
 from __future__ import annotations
 
+import datetime as dt
 import html.parser
 import re
 from typing import Any
@@ -17,7 +18,8 @@ from typing import Any
 from acd.route import STRATEGIES
 from appliance.cli import resolved
 from appliance.db.admin_store import AdminStore
-from appliance.db.model import AGENT_STATUSES, OVERFLOW_KINDS, PROMPT_SOURCES
+from appliance.db.model import AGENT_STATUSES, CALL_DIRECTIONS, OVERFLOW_KINDS, PROMPT_SOURCES
+from ivr import sample_center
 from tests.support.appliance import USERS, RunningAppliance
 from tests.support.tmp import temp_dir
 from tests.unit.test_routes import walk
@@ -40,12 +42,19 @@ ALLOWED = {
     *("sqlite", "postgresql", "SQLite", "PostgreSQL", "WAV", "FLAC", "Opus", "MP3", "OGG"),
     *("ms", "Hz", "dB", "MB", "GB", "KB", "OK"),
     *("YYYY-MM-DD", "YYYY-MM-DDTHH", "MM"),
-    "main-menu",  # the example the flow name field shows
+    "main-menu",  # the seed's flow (and the example the flow name field shows)
 }
+VERSION = re.compile(r"v[0-9]+")  # a flow's version, "v3"
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9_'-]+")
 READ_ATTRS = ("placeholder", "title", "aria-label", "alt", "value")
 # pages that need a row id, and one the seed made
-QUERIES = {"/admin/queues/edit": "?id=1", "/admin/agents/edit": "?id=1"}
+QUERIES = {
+    "/admin/queues/edit": "?id=1",
+    "/admin/agents/edit": "?id=1",
+    "/recordings/view": "?id=1",
+    "/qa/score": "?recording=1",
+    "/flows/editor": "?id=1",
+}
 
 
 class _Reader(html.parser.HTMLParser):
@@ -87,7 +96,7 @@ def english_words(text: str, data: tuple[str, ...] = ()) -> list[str]:
         text = text.replace(known, " ")
     tokens = [t for t in text.split() if "/" not in t and "@" not in t]
     words = WORD.findall(" ".join(tokens))
-    return sorted({w for w in words if w not in ALLOWED and w.strip("'-") not in ALLOWED})
+    return sorted({w for w in words if w.strip("'-") not in ALLOWED and not VERSION.fullmatch(w)})
 
 
 def seed(db: Any) -> None:
@@ -107,6 +116,30 @@ def seed(db: Any) -> None:
         resolved(store.update_agent(a.id, "张伟", "销售", f"PJSIP/{number}", status, user))
     for source in PROMPT_SOURCES:
         resolved(db.ivr.add_prompt(f"p_{source}", source, 1500, "0" * 64, "admin", "问候语"))
+    # a recording of each direction and reason, scored with a form; the sample flow
+    for i, (direction, reason) in enumerate(
+        zip(CALL_DIRECTIONS, ("policy", "on_demand", "policy"), strict=True)
+    ):
+        resolved(
+            db.recordings.add(
+                None,
+                f"r{i}.wav",
+                dt.datetime(2026, 3, 1, 9, i, tzinfo=dt.UTC),
+                61_000,
+                100,
+                "0" * 64,
+                agent_id=1,
+                queue_id=1,
+                caller_number="13800138000",
+                caller_name="张三",
+                direction=direction,
+                reason=reason,
+            )
+        )
+    question = {"id": "greet", "text": "问候", "kind": "yes_no"}
+    form = {"groups": [{"name": "开场", "weight": 1, "questions": [question]}]}
+    resolved(db.qa.add_form("质检表", form, "admin"))
+    resolved(db.ivr.create_flow("main-menu", sample_center.flow(), "admin"))
 
 
 class ChinesePagesTests(WebTestCase):
