@@ -53,7 +53,7 @@ def main() -> int:
         m = re.search(r"(\S+) login is\s+\S+ / (\S+)", line)
         if m:
             logins[m.group(1)] = m.group(2)
-        if "ccboxd ready" in line:
+        if "ccbox demo: web UI on" in line:  # after the logins, once ccboxd listens
             break
     password = logins.get("admin", "")
     opts = webdriver.ChromeOptions()

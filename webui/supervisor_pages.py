@@ -20,6 +20,8 @@ from webui.render import render
 from webui.supervisor_api import SPY_MODES, SUPERVISING
 
 _ = i18n._
+MAX_CALLS = 10  # calls shown per queue, longest wait first; the rest are counted
+IDLE_EVERY_MS = 3000  # how often the page asks why ready agents get no calls, while any wait
 
 
 def console_texts() -> dict[str, Any]:
@@ -54,6 +56,11 @@ def console_texts() -> dict[str, Any]:
         "waiting_n": _("{n} waiting"),
         "longest": _("longest {time}"),
         "priority": _("priority {n}"),
+        "more_calls": _("and {n} more"),
+        "handled_1": _("1 call"),
+        "handled_n": _("{n} calls"),
+        "talk": _("talk {time}"),
+        "idle_title": _("Takes none of the callers waiting:"),
     }
 
 
@@ -62,15 +69,34 @@ class SupervisorPages:
         self.ctx = ctx
 
     @page(*SUPERVISING)
-    def index(self) -> str:
+    def index(self, queue: Any = "", team: Any = "") -> str:
+        """``?queue=<name>&team=<department>``: the filters chosen on the page (kept in the
+        URL; a name that is no queue or team shows everything)."""
         user = current_session().user
         assert user is not None
         acd = self.ctx.acd
         mine = self.ctx.call(lambda: defer.succeed(acd.agent_of_user(user.id)))
+        queues = self.ctx.call(
+            lambda: defer.succeed(
+                sorted(
+                    ((q.name, q.display_name or q.name) for q in acd.queues.values()),
+                    key=lambda q: q[0],
+                )
+            )
+        )
+        # Teams are the agents' departments (set on the agent's admin page).
+        agents = self.ctx.call(self.ctx.db.agents.list_all)
+        departments = {a.id: a.department for a in agents if a.department}
+        teams = sorted(set(departments.values()))
+        chosen_queue = queue if isinstance(queue, str) and queue in dict(queues) else ""
+        chosen_team = team if isinstance(team, str) and team in teams else ""
         settings = {
             "phone": mine.device if mine is not None else "",
             "modes": list(SPY_MODES),
             "reasons": [r for r in PAUSE_REASONS if r != "missed_calls"],
+            "teams": {str(aid): dept for aid, dept in departments.items()},
+            "max_calls": MAX_CALLS,
+            "idle_every_ms": IDLE_EVERY_MS,
         }
         return render(
             self.ctx,
@@ -78,4 +104,8 @@ class SupervisorPages:
             texts=console_texts(),
             settings=settings,
             phone=settings["phone"],
+            queues=queues,
+            teams=teams,
+            chosen_queue=chosen_queue,
+            chosen_team=chosen_team,
         )

@@ -2,9 +2,12 @@
 
 ``/wallboard`` (admin, supervisor) renders the queues it knows with empty numbers; the
 script (webui/static/wallboard.js) fills them from the live feed's ``wallboard`` topic and
-keeps the waits ticking. ``/wallboard/settings`` (admin) edits when numbers turn to the
-warning or alarm color (appliance/db/settings_store.py checks every field); a change is
-audited.
+keeps the waits ticking, with a tile per logged-in agent (state, time in state, calls handled
+today). ``/wallboard?queues=sales,billing`` shows those queues only (and their agents): each
+screen on the floor its own set, chosen on the page and kept in the URL; a name that is no
+queue is refused (400) with the names there are. ``/wallboard/settings`` (admin) edits when
+numbers turn to the warning or alarm color (appliance/db/settings_store.py checks every
+field); a change is audited.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from webui.render import render
 
 VIEWERS = ("admin", "supervisor")
 MAX_FIELD = 32  # characters of one settings field
+MAX_CHOICE = 2000  # characters of ?queues=
 
 
 def texts() -> dict[str, str]:
@@ -48,6 +52,10 @@ def texts() -> dict[str, str]:
         "connecting": i18n._("Connecting…"),
         "lost": i18n._("Connection lost: reconnecting…"),
         "no_queues": i18n._("No queues yet."),
+        "call_1": i18n._("1 call"),
+        "calls_n": i18n._("{n} calls"),
+        "more_agents": i18n._("+{n} more"),
+        "no_agents": i18n._("No agent logged in."),
     }
 
 
@@ -81,23 +89,54 @@ def problem_text(problem: Problem, names: dict[str, str]) -> str:
     return i18n._("{field} is missing.").format(field=label)
 
 
+def chosen_queues(raw: Any, known: list[QueueRow]) -> tuple[list[QueueRow] | None, str]:
+    """The queues of ``?queues=a,b`` in the order given (None: every queue), or an error."""
+    if isinstance(raw, list):  # ?queues=a&queues=b
+        raw = ",".join(v for v in raw if isinstance(v, str))
+    if not isinstance(raw, str) or len(raw) > MAX_CHOICE:
+        return None, i18n._("The queues to show are a list of queue names: sales,billing.")
+    names = list(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
+    if not names:
+        return None, ""
+    by_name = {q.name: q for q in known}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        return None, i18n._("No such queue: {names}. The queues are: {known}.").format(
+            names=", ".join(unknown), known=", ".join(q.name for q in known) or "-"
+        )
+    return [by_name[n] for n in names], ""
+
+
 class WallboardPages:
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
 
     @page(*VIEWERS)
-    def index(self) -> str:
+    def index(self, queues: Any = "") -> str:
         db = self.ctx.db
-        rows: list[QueueRow] = self.ctx.call(db.queues.list_all)
-        queues = sorted(rows, key=lambda q: q.id)
+        listed: list[QueueRow] = self.ctx.call(db.queues.list_all)
+        rows = sorted(listed, key=lambda q: q.id)
+        chosen, error = chosen_queues(queues, rows)
+        if error:
+            cherrypy.serving.response.status = 400
+        shown = rows if chosen is None else chosen
         settings = self.ctx.call(db.settings.wallboard)
         user = current_session().user
         assert user is not None
         return render(
             self.ctx,
             "wallboard.html",
-            queues=queues,
-            config={"settings": settings.as_dict(), "texts": texts()},
+            queues=[] if error else shown,
+            all_queues=rows,
+            chosen={q.name for q in chosen or ()},
+            error=error,
+            config={
+                "settings": settings.as_dict(),
+                "texts": texts(),
+                # the queues this screen shows (None: every queue, new ones too; none
+                # after a refused choice)
+                "queue_ids": [] if error else None if chosen is None else [q.id for q in chosen],
+            },
             can_configure=user.role == "admin",
         )
 

@@ -18,6 +18,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from appliance.cli import resolved
+from appliance.db import model
 from drivers.asterisk.confgen import SPY_OPTIONS
 from tests.support.chromium import headless_chromium, login, switch_language
 from tests.support.http import Browser
@@ -30,9 +31,24 @@ HOSTILE = "<img src=x onerror=alert(1)>"
 PHONES = {"listen": "PJSIP/2001", "whisper": "PJSIP/2002", "barge": "PJSIP/2003"}
 
 
+VIP_NUMBER = "13900000099"
+
+
 def seed(db: Any, ids: dict[str, int]) -> None:
     sales = resolved(db.queues.add("sales", "Sales 销售", skills={ids["tech"]: 3}, wrapup_s=1))
     ids["sales"] = sales.id
+    # Teams are departments; 1003 is short of tech for every queue (needs 3, has 2).
+    for number, department in (("1001", "Support"), ("1002", "Support"), ("1003", "Sales")):
+        agent_id = ids[number]
+        resolved(
+            db.run(
+                lambda conn, a=agent_id, d=department: conn.execute(
+                    model.agents.update().where(model.agents.c.id == a).values(department=d)
+                )
+            )
+        )
+    resolved(db.agents.set_skill(ids["1003"], ids["tech"], 2))
+    resolved(db.acd.add_number(VIP_NUMBER, "red", 5))  # jumps the line: priority 5
 
 
 @pytest.fixture(scope="module")
@@ -248,3 +264,86 @@ def test_in_chinese_and_not_for_agents(box: LiveBox, chrome: WebDriver) -> None:
         assert r.status == 403
     r = Browser(box.port).get("/supervisor")
     assert r.status == 303 and "/login?next=/supervisor" in r.location
+
+
+def visible_agents(driver: WebDriver) -> list[str]:
+    rows = driver.find_elements(By.CSS_SELECTOR, "#sv-agents tbody tr")
+    return [
+        tr.find_element(By.CLASS_NAME, "sv-who").text.split()[0] for tr in rows if tr.is_displayed()
+    ]
+
+
+def test_waiting_list_by_wait_filters_figures_and_why_no_calls(
+    box: LiveBox, chrome: WebDriver
+) -> None:
+    """Twelve callers wait in support, a VIP last: the console lists the ten who waited
+    longest, oldest first (not the VIP first, as the line is served), and counts the rest;
+    1003, ready but short of tech, is told why it gets none; each agent's calls and talk
+    time today; the queue and team filters, kept in the URL."""
+    support = box.ids["support"]
+    box.acd("pause", "1001", "break")  # 1002 is paused since the first test
+    numbers = [f"1390000{i:04d}" for i in range(1, 12)] + [VIP_NUMBER]
+    calls = [box.call(caller_number=number, caller_name="") for number in numbers]
+    box.agents_login("1003")
+    login(chrome, box.url, "sup")
+    chrome.get(box.url + "/supervisor")
+    where = f".sv-queue-box[data-queue-id='{support}']"
+    wait(
+        chrome,
+        "twelve callers, ten shown",
+        lambda d: (
+            d.find_elements(By.CSS_SELECTOR, f"{where} .sv-more")
+            and d.find_element(By.CSS_SELECTOR, f"{where} .sv-more").text == "and 2 more"
+        ),
+    )
+    rows = chrome.find_elements(By.CSS_SELECTOR, f"{where} .sv-calls tr")
+    shown = [tr.find_element(By.CLASS_NAME, "sv-number").text for tr in rows]
+    joined = [
+        float(tr.find_element(By.CLASS_NAME, "sv-wait").get_attribute("data-since")) for tr in rows
+    ]
+    # the longest waits first (when each joined the queue), not the VIP first as the line
+    # is served: it came last
+    assert joined == sorted(joined) and len(set(shown)) == 10, (shown, joined)
+    assert set(shown) <= set(numbers) and shown[0] != VIP_NUMBER
+    # Why 1003 gets none of them, from the ACD.
+    wait(
+        chrome,
+        "1003's reason",
+        lambda d: (
+            [e.text for e in agent_row(d, "1003").find_elements(By.CLASS_NAME, "sv-idle-reason")]
+            == ["Technical support 技术支持 (12 waiting): needs tech 3 (has 2)"]
+        ),
+    )
+    idle = agent_row(chrome, "1001").find_element(By.CLASS_NAME, "sv-idle")
+    assert idle.get_attribute("textContent") == ""  # paused: no reason to give
+    # 1001 answered one call in the first test, and talked a few seconds.
+    row = agent_row(chrome, "1001")
+    assert row.find_element(By.CLASS_NAME, "sv-handled").text == "1 call"
+    talk = row.find_element(By.CLASS_NAME, "sv-talk").text
+    assert talk.startswith("talk ") and talk != "talk 0:00", talk
+    assert agent_row(chrome, "1003").find_element(By.CLASS_NAME, "sv-handled").text == "0 calls"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    chrome.save_screenshot(str(SHOTS / "supervisor-console-busy.png"))
+    # The team filter: Sales is 1003 alone.
+    Select(chrome.find_element(By.ID, "sv-team-filter")).select_by_value("Sales")
+    wait(chrome, "the Sales team", lambda d: visible_agents(d) == ["1003"])
+    assert chrome.current_url.endswith("/supervisor?team=Sales")
+    # The queue filter: sales is served by 1001 and 1002 (1003 is short of tech).
+    Select(chrome.find_element(By.ID, "sv-team-filter")).select_by_value("")
+    Select(chrome.find_element(By.ID, "sv-queue-filter")).select_by_value("sales")
+    wait(chrome, "the sales queue's agents", lambda d: visible_agents(d) == ["1001", "1002"])
+    boxes = chrome.find_elements(By.CSS_SELECTOR, ".sv-queue-box")
+    assert [b.get_attribute("data-queue-id") for b in boxes] == [str(box.ids["sales"])]
+    assert chrome.current_url.endswith("/supervisor?queue=sales")
+    # Kept in the URL: a reload (or a bookmark) shows the same.
+    chrome.get(box.url + "/supervisor?queue=support&team=Sales")
+    wait(chrome, "support and Sales", lambda d: visible_agents(d) == [])
+    assert Select(chrome.find_element(By.ID, "sv-queue-filter")).first_selected_option.text == (
+        "Technical support 技术支持"
+    )
+    Select(chrome.find_element(By.ID, "sv-team-filter")).select_by_value("Support")
+    wait(chrome, "support's Support team", lambda d: visible_agents(d) == ["1001", "1002"])
+    for call in calls:  # the callers go (a box stopping with them waits for their ends)
+        box.hangup(call)
+    for call in calls:
+        box.wait_call_ended(call)

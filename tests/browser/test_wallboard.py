@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "build" / "screenshots"
 HOSTILE = "<img src=x onerror=alert(1)>"
 ALARM_RGB = "rgba(255, 0, 255, 1)"  # #ff00ff: no default is this, so it proves the setting
+FLOOR = [str(n) for n in range(3001, 3041)]  # forty billing agents
+SIZES = ((1440, 757), (1920, 1080))  # a laptop's browser, a big screen
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +35,14 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveBox]:
         from appliance.cli import resolved
 
         resolved(db.queues.add("hostile", HOSTILE, skills={ids["tech"]: 9}))
+        # Five queues in all (two rows at 1440 px) and a floor of agents more than fits.
+        billing = resolved(db.skills.add("billing")).id
+        resolved(db.queues.add("sales", "Sales 销售", skills={ids["tech"]: 3}))
+        ids["billing"] = resolved(db.queues.add("billing", "Billing 账务", skills={billing: 3})).id
+        resolved(db.queues.add("care", "Customer care 客户关怀", skills={ids["tech"]: 8}))
+        for number in FLOOR:
+            agent = resolved(db.agents.add(number, f"Agent {number}", "Billing", f"PJSIP/{number}"))
+            resolved(db.agents.set_skill(agent.id, billing, 5))
         resolved(
             db.settings.set_wallboard(
                 {
@@ -52,6 +62,13 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveBox]:
 
     with live_box(tmp_path_factory.mktemp("wallboard"), seed=seed) as b:
         yield b
+
+
+@pytest.fixture(scope="module")
+def floor(box: LiveBox) -> list[str]:
+    """The forty billing agents, logged in (once for the module)."""
+    box.agents_login(*FLOOR)
+    return FLOOR
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +108,7 @@ def test_call_arrives_and_is_answered(box: LiveBox, chrome: WebDriver) -> None:
     box.acd("pause", "1002", "lunch")
     login(chrome, box.url, "sup")
     chrome.get(box.url + "/wallboard")
-    assert chrome.find_elements(By.CSS_SELECTOR, ".topbar") == []  # no nav chrome
+    assert chrome.execute_script("return document.querySelectorAll('.topbar').length") == 0
     within(5, "the feed", lambda: live(chrome), chrome)
     within(3, "the snapshot", lambda: field(chrome, support, "waiting") == "0", chrome)
     name = chrome.find_element(By.CSS_SELECTOR, f'[data-queue-id="{support}"] .wb-qname')
@@ -150,7 +167,7 @@ def test_hostile_queue_name_is_text(box: LiveBox, chrome: WebDriver) -> None:
     chrome.get(box.url + "/wallboard")
     names = [e.text for e in chrome.find_elements(By.CSS_SELECTOR, ".wb-qname")]
     assert HOSTILE in names
-    assert chrome.find_elements(By.TAG_NAME, "img") == []  # text, not an element
+    assert chrome.execute_script("return document.images.length") == 0  # text, not an element
     # the script fills the card from the feed (the server renders dashes) and rewrites the
     # name from the feed's display_name, as text
     hostile = next(
@@ -160,7 +177,7 @@ def test_hostile_queue_name_is_text(box: LiveBox, chrome: WebDriver) -> None:
     )
     waiting = hostile.find_element(By.CSS_SELECTOR, '[data-field="waiting"]')
     within(5, "the feed", lambda: waiting.text == "0", chrome)
-    assert chrome.find_elements(By.TAG_NAME, "img") == []
+    assert chrome.execute_script("return document.images.length") == 0
 
 
 def test_chinese_and_small_screen(box: LiveBox, chrome: WebDriver) -> None:
@@ -215,6 +232,121 @@ def test_admin_changes_the_colors(box: LiveBox, chrome: WebDriver) -> None:
     )
     within(3, "the numbers", lambda: waiting.text == "0", chrome)
     assert waiting.value_of_css_property("color") == "rgba(0, 204, 255, 1)"
+
+
+def viewport(driver: WebDriver, width: int, height: int) -> None:
+    driver.execute_cdp_cmd(  # type: ignore[attr-defined]
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+    )
+
+
+def outside(driver: WebDriver) -> list[str]:
+    """Every row and tile shown that is not wholly inside the viewport."""
+    script = """
+      var out = [], w = window.innerWidth, h = window.innerHeight;
+      document.querySelectorAll('.wb-head, #wb-totals, .wb-queue, .wb-tile').forEach(function (e) {
+        var r = e.getBoundingClientRect();
+        if (!r.width && !r.height) return; // hidden
+        if (r.left < 0 || r.top < 0 || r.right > w + 0.5 || r.bottom > h + 0.5)
+          out.push(e.className + ' ' + JSON.stringify([r.left, r.top, r.right, r.bottom, w, h]));
+      });
+      return out;"""
+    return list(driver.execute_script(script))
+
+
+def tiles(driver: WebDriver) -> dict[str, dict[str, str]]:
+    """The agent tiles shown: number -> name, state, time, handled (one script: a round
+    trip per element would take seconds for forty tiles)."""
+    script = """
+      var out = {};
+      document.querySelectorAll('.wb-tile[data-agent-id]').forEach(function (t) {
+        if (t.hidden || !t.getBoundingClientRect().height) return;
+        var parts = {};
+        ['name', 'state', 'time', 'handled'].forEach(function (k) {
+          parts[k] = t.querySelector('.wb-tile-' + k).textContent;
+        });
+        out[parts.name.split(' ')[0]] = parts;
+      });
+      return out;"""
+    return dict(driver.execute_script(script))
+
+
+def more(driver: WebDriver) -> int:
+    text = driver.execute_script(
+        "var m = document.querySelector('.wb-more'); return m && !m.hidden ? m.textContent : '';"
+    )
+    return int(text.strip("+").split()[0]) if text else 0
+
+
+def test_everything_fits_with_agent_tiles(
+    box: LiveBox, chrome: WebDriver, floor: list[str]
+) -> None:
+    """At 1440x757 and 1920x1080 every row and tile is on the screen (five queues, 42
+    agents logged in: the tiles that do not fit are counted on "+N more"); a tile shows the
+    agent's state, its time in state ticking and its calls today."""
+    login(chrome, box.url, "sup")
+    try:
+        for width, height in SIZES:
+            viewport(chrome, width, height)
+            chrome.get(box.url + "/wallboard")
+            within(5, "the feed", lambda: live(chrome), chrome)
+            within(3, "the tiles", lambda: len(tiles(chrome)) > 4 and more(chrome) > 0, chrome)
+            assert chrome.execute_script("return [innerWidth, innerHeight]") == [width, height]
+            assert len(chrome.find_elements(By.CSS_SELECTOR, ".wb-queue")) == 5
+            assert outside(chrome) == []
+            shown = tiles(chrome)
+            agents = box.api("/api/acd/snapshot", username="sup").json()["agents"]
+            logged_in = {a["number"] for a in agents if a["state"] != "logged_out"}
+            assert len(logged_in) >= len(FLOOR)
+            assert len(shown) + more(chrome) == len(logged_in), (len(shown), more(chrome))
+            assert set(shown) < logged_in  # (not 1003: logged out)
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            chrome.save_screenshot(str(SHOTS / f"wallboard-{width}x{height}.png"))
+        # 1001 answered the first test's call; 1002 is paused since then.
+        assert shown["1001"]["handled"] == "1 call"
+        assert (shown["1002"]["state"], shown["1002"]["handled"]) == ("Paused", "0 calls")
+        first = seconds_of(shown["1002"]["time"])
+        within(
+            3, "the time ticking", lambda: seconds_of(tiles(chrome)["1002"]["time"]) > first, chrome
+        )
+    finally:
+        chrome.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})  # type: ignore[attr-defined]
+
+
+def test_each_screen_chooses_its_queues(box: LiveBox, chrome: WebDriver, floor: list[str]) -> None:
+    """Chosen on the page and kept in the URL: the queues in the order given, their agents
+    only, the totals over them; an unknown queue name is refused with the names there are."""
+    login(chrome, box.url, "sup")
+    chrome.get(box.url + "/wallboard")
+    within(5, "the feed", lambda: live(chrome), chrome)
+    chrome.find_element(By.CSS_SELECTOR, "#wb-choose summary").click()
+    for name in ("billing", "support"):
+        chrome.find_element(By.CSS_SELECTOR, f"#wb-choose input[value='{name}']").click()
+    chrome.find_element(By.CSS_SELECTOR, "#wb-choose-form button").click()
+    within(5, "the chosen screen", lambda: "?queues=" in chrome.current_url, chrome)
+    assert chrome.current_url.endswith("/wallboard?queues=support,billing")  # the page's order
+    within(5, "the feed", lambda: live(chrome), chrome)
+    cards = chrome.find_elements(By.CSS_SELECTOR, ".wb-queue")
+    assert [c.get_attribute("data-queue-id") for c in cards] == [
+        str(box.ids["support"]),
+        str(box.ids["billing"]),
+    ]
+    # The order is the URL's; billing's agents only: the forty, not 1001 or 1002.
+    chrome.get(box.url + "/wallboard?queues=billing")
+    within(5, "the feed", lambda: live(chrome), chrome)
+    within(3, "billing's agents", lambda: len(tiles(chrome)) > 4, chrome)
+    assert set(tiles(chrome)) <= set(FLOOR)
+    assert len(tiles(chrome)) + more(chrome) == len(FLOOR)
+    assert chip(chrome, "#wb-totals", "available") == str(len(FLOOR))
+    assert chip(chrome, "#wb-totals", "paused") == "0"  # 1002 serves support, not billing
+    assert chrome.find_element(By.CSS_SELECTOR, "#wb-totals h2").text == "These queues"
+    assert chrome.find_element(By.CSS_SELECTOR, "#wb-choose summary").text == "Queues (1)"
+    chrome.get(box.url + "/wallboard?queues=billing,nope")
+    error = chrome.find_element(By.ID, "wb-error").text
+    assert error == ("No such queue: nope. The queues are: support, hostile, sales, billing, care.")
+    assert chrome.execute_script("return document.querySelectorAll('.wb-queue').length") == 0
+    assert chrome.find_element(By.ID, "wb-choose").get_attribute("open") is not None
 
 
 def test_connection_lost_shows(box: LiveBox, chrome: WebDriver) -> None:

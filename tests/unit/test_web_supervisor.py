@@ -412,3 +412,32 @@ class IdleReasonsApiTests(WebTestCase):
             b = await self.app.logged_in(username)
             r = await self.call(b.get, "/api/supervisor/idle")
             self.assertEqual(r.status, 403, username)
+
+    async def test_the_console_filters_by_queue_and_team_from_the_url(self) -> None:
+        self.app = await RunningAppliance.start(temp_dir(self), seed=seed_idle)
+        self.addCleanup(self.app.stop)
+        agent = self.app.master.acd.agent_by_number("1002")
+        assert agent is not None
+        await self.app.master.db.run(
+            lambda conn: conn.execute(
+                model.agents.update()
+                .where(model.agents.c.id == agent.id)
+                .values(department="Night <shift>")
+            )
+        )
+        sup = await self.app.logged_in("sup")
+        r = await self.call(sup.get, "/supervisor?queue=sales&team=Night+%3Cshift%3E")
+        self.assertEqual(r.status, 200)
+        self.assertIn('<option value="sales" selected>sales</option>', r.body)
+        self.assertIn(
+            '<option value="Night &lt;shift&gt;" selected>Night &lt;shift&gt;</option>', r.body
+        )
+        # the page's script knows each agent's team and how many calls a queue lists
+        self.assertIn(f'"teams": {{"{agent.id}": "Night \\u003cshift\\u003e"}}', r.body)
+        self.assertIn('"max_calls": 10', r.body)
+        # a name that is no queue or team: everything shown, nothing selected
+        r = await self.call(sup.get, "/supervisor?queue=nope&team=Day")
+        self.assertEqual(r.status, 200)
+        filters = r.body[r.body.index('id="sv-filters"') :].split("</form>")[0]
+        self.assertIn('<option value="sales">', filters)
+        self.assertNotIn(" selected>", filters)

@@ -80,6 +80,32 @@ class WallboardPageTests(WebTestCase):
         r = await self.call(sup.get, "/wallboard")
         self.assertNotIn('href="/wallboard/settings"', r.body)
 
+    async def test_a_screen_chooses_its_queues_in_the_url(self) -> None:
+        await self._start()
+        b = await self.app.logged_in("sup")
+        support = self.app.master.acd.queue("support").id
+        r = await self.call(b.get, "/wallboard?queues=support")
+        self.assertEqual(r.status, 200)
+        self.assertIn(f'"queue_ids": [{support}]', r.body)  # the script shows only these
+        self.assertEqual(r.body.count('class="wb-queue"'), 1)
+        self.assertIn('value="support" checked', r.body)  # the chooser shows the choice
+        self.assertNotIn('value="evil" checked', r.body)
+        r = await self.call(b.get, "/wallboard")
+        self.assertIn('"queue_ids": null', r.body)  # every queue, new ones too
+        self.assertEqual(r.body.count('class="wb-queue"'), 2)
+        # An unknown name is refused, saying which and what there is; a hostile one is text.
+        r = await self.call(b.get, "/wallboard?queues=support,%3Cb%3Enope")
+        self.assertEqual(r.status, 400)
+        self.assertIn("No such queue: &lt;b&gt;nope. The queues are: support, evil.", r.body)
+        self.assertIn('"queue_ids": []', r.body)
+        self.assertNotIn('class="wb-queue"', r.body)
+        r = await self.call(b.get, "/wallboard?queues=" + "x" * 3000)
+        self.assertEqual(r.status, 400)
+        # The chooser's form (no script) sends one parameter per ticked queue: the same.
+        r = await self.call(b.get, "/wallboard?queues=evil&queues=support")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body.count('class="wb-queue"'), 2)
+
     async def stored(self) -> Any:
         def thd(conn: Any) -> Any:
             return conn.execute(

@@ -16,6 +16,9 @@
   var deviceEl = document.getElementById("sv-device");
   var agentsBody = document.querySelector("#sv-agents tbody");
   var queuesEl = document.getElementById("sv-queues");
+  var queueFilter = document.getElementById("sv-queue-filter");
+  var teamFilter = document.getElementById("sv-team-filter");
+  var teams = S.teams || {}; // agent id -> department (the page's "team")
 
   var agents = {};   // id -> agent message
   var queues = {};   // id -> queue message
@@ -109,7 +112,14 @@
     row.reason = el("span", "sv-reason");
     row.state.appendChild(row.badge);
     row.state.appendChild(row.reason);
+    row.idle = el("div", "sv-idle"); // in the call's cell: a ready agent has no call
+    row.idle.hidden = true;
     row.time = el("td", "sv-time");
+    row.today = el("td", "sv-today");
+    row.handled = el("span", "sv-handled");
+    row.talk = el("span", "sv-talk");
+    row.today.appendChild(row.handled);
+    row.today.appendChild(row.talk);
     row.call = el("td", "sv-call");
     row.acts = el("td", "sv-acts");
     row.spy = {};
@@ -167,7 +177,7 @@
     stateLine.appendChild(row.pause);
     stateLine.appendChild(row.logout);
     stateLine.appendChild(row.release);
-    [row.who, row.state, row.time, row.call, row.acts].forEach(function (td) { row.tr.appendChild(td); });
+    [row.who, row.state, row.time, row.today, row.call, row.acts].forEach(function (td) { row.tr.appendChild(td); });
     agentRows[id] = row;
     return row;
   }
@@ -179,7 +189,10 @@
     row.badge.dataset.state = a.state;
     row.tr.dataset.state = a.state;
     row.reason.textContent = a.state === "paused" && a.reason ? (T.reasons[a.reason] || a.reason) : "";
+    row.handled.textContent = a.handled === 1 ? T.handled_1 : fmt(T.handled_n, { n: a.handled || 0 });
+    row.talk.textContent = fmt(T.talk, { time: clock(a.talk_s || 0) });
     row.call.textContent = "";
+    row.call.appendChild(row.idle);
     if (a.call_id !== null && a.call_id !== undefined) {
       row.call.appendChild(callerCell(el("div", "sv-caller"), a.caller_number, a.caller_name));
       var line = el("div", "sv-queue", queueName(a.queue_id) + " ");
@@ -211,10 +224,96 @@
     });
     ids.forEach(function (id) {
       renderAgent(agents[id]);
+      agentRows[id].tr.hidden = !shown(agents[id]);
       agentsBody.appendChild(agentRows[id].tr); // in order (appendChild moves it)
     });
+    showIdle();
     Object.keys(agentRows).forEach(function (id) {
       if (!agents[id]) { agentRows[id].tr.remove(); delete agentRows[id]; }
+    });
+  }
+
+  // ---- filters: a queue (by name) and a team (the agents' department), kept in the URL ------
+
+  function chosenQueueId() {
+    var name = queueFilter ? queueFilter.value : "";
+    if (!name) return null;
+    var id = null;
+    Object.keys(queues).forEach(function (qid) { if (queues[qid].name === name) id = Number(qid); });
+    return id === null ? -1 : id; // a queue the feed does not know (yet): nothing matches
+  }
+
+  function shown(a) {
+    var team = teamFilter ? teamFilter.value : "";
+    if (team && teams[String(a.id)] !== team) return false;
+    var qid = chosenQueueId();
+    if (qid === null) return true;
+    return (a.queues || []).indexOf(qid) >= 0 || a.queue_id === qid;
+  }
+
+  function filtersChanged() {
+    var params = new URLSearchParams();
+    if (queueFilter.value) params.set("queue", queueFilter.value);
+    if (teamFilter.value) params.set("team", teamFilter.value);
+    var query = params.toString();
+    history.replaceState(null, "", location.pathname + (query ? "?" + query : ""));
+    renderAgents();
+    renderQueues();
+  }
+  if (queueFilter) queueFilter.addEventListener("change", filtersChanged);
+  if (teamFilter) teamFilter.addEventListener("change", filtersChanged);
+
+  // ---- why a ready agent gets no calls (asked of the ACD while callers wait) --------------
+
+  var idle = {};        // agent id -> [reason, ...] from /api/supervisor/idle
+  var idleAsked = 0;    // when we last asked (ms)
+  var idleTimer = null;
+
+  function anyoneWaits() {
+    return Object.keys(calls).some(function (k) { return calls[k].state === "waiting"; });
+  }
+
+  function anyoneReady() {
+    return Object.keys(agents).some(function (k) { return agents[k].state === "available"; });
+  }
+
+  function askIdle() {
+    if (idleTimer) { clearTimeout(idleTimer); idleTimer = null; }
+    if (!(anyoneWaits() && anyoneReady())) {
+      if (Object.keys(idle).length) { idle = {}; showIdle(); }
+      return;
+    }
+    var due = idleAsked + 1000 - Date.now(); // at most once a second
+    if (due > 0) { idleTimer = setTimeout(askIdle, due); return; }
+    idleAsked = Date.now();
+    fetch("/api/supervisor/idle", { credentials: "same-origin" }).then(function (r) {
+      return r.ok ? r.json() : null;
+    }).then(function (data) {
+      if (!data) return;
+      idle = data.agents || {};
+      showIdle();
+    }).catch(function () {});
+  }
+
+  function showIdle() {
+    Object.keys(agentRows).forEach(function (id) {
+      var row = agentRows[id], a = agents[id];
+      var found = (a && a.state === "available" && idle[id]) || [];
+      // "serves" is a call on its way, not a reason: only the queues it cannot take
+      var reasons = found.filter(function (r) { return r.why !== "serves"; });
+      var text = reasons.map(function (r) { return r.text; }).join("\n");
+      if (row.idle.dataset.text === text) return;
+      row.idle.dataset.text = text;
+      row.idle.textContent = "";
+      row.idle.hidden = !reasons.length;
+      if (!reasons.length) return;
+      row.idle.appendChild(el("div", "sv-idle-title", T.idle_title));
+      reasons.forEach(function (r) {
+        var line = el("div", "sv-idle-reason", r.text);
+        line.dataset.why = r.why;
+        line.dataset.queueId = r.queue_id;
+        row.idle.appendChild(line);
+      });
     });
   }
 
@@ -291,7 +390,10 @@
     }
     queuesDirty = false;
     queuesEl.textContent = "";
-    Object.keys(queues).sort(function (x, y) {
+    var only = chosenQueueId();
+    Object.keys(queues).filter(function (qid) {
+      return only === null || Number(qid) === only;
+    }).sort(function (x, y) {
       return String(queues[x].name).localeCompare(String(queues[y].name));
     }).forEach(function (qid) {
       var q = queues[qid];
@@ -306,15 +408,19 @@
       box.appendChild(head);
       var mine = Object.keys(calls).map(function (k) { return calls[k]; }).filter(function (c) {
         return String(c.queue_id) === String(qid);
-      }).sort(function (a, b) { return (b.priority - a.priority) || (a.since - b.since); });
+      }).sort(function (a, b) { return (a.since - b.since) || (b.priority - a.priority); });
       if (!mine.length) {
         box.appendChild(el("p", "sv-empty", T.no_calls));
       } else {
+        // the longest waits first; a long line is cut at max_calls, the rest counted
         var table = el("table", "sv-calls");
         var body = el("tbody");
-        mine.forEach(function (c) { body.appendChild(callRow(c)); });
+        mine.slice(0, S.max_calls).forEach(function (c) { body.appendChild(callRow(c)); });
         table.appendChild(body);
         box.appendChild(table);
+        if (mine.length > S.max_calls) {
+          box.appendChild(el("p", "sv-more", fmt(T.more_calls, { n: mine.length - S.max_calls })));
+        }
       }
       queuesEl.appendChild(box);
     });
@@ -335,7 +441,7 @@
   var pending = null;
   function later() { // several messages in one flush: one render
     if (pending) return;
-    pending = setTimeout(function () { pending = null; renderAgents(); renderQueues(); }, 0);
+    pending = setTimeout(function () { pending = null; renderAgents(); renderQueues(); askIdle(); }, 0);
   }
 
   // ---- the feed ---------------------------------------------------------------------------
@@ -369,4 +475,7 @@
     Object.keys(agents).forEach(function (id) { tickAgent(agents[id]); });
     tickQueues();
   }, 1000);
+  // the reasons change with the callers and the agents, but also with a queue's or an
+  // agent's settings: asked again now and then while anyone waits
+  setInterval(askIdle, S.idle_every_ms);
 })();

@@ -1,6 +1,9 @@
 // The wallboard (/wallboard): per queue calls waiting, longest wait, service level,
-// answered/abandoned and agents by state, with the center's totals on top; from the live
-// feed's "wallboard" topic (webui/static/live.js). The waits keep ticking between messages.
+// answered/abandoned and agents by state, with the center's totals on top, and a tile per
+// logged-in agent (state, time in state, calls handled today); from the live feed's
+// "wallboard" topic (webui/static/live.js). The waits and times keep ticking between
+// messages. ?queues=a,b (config.queue_ids) shows those queues and the agents who serve them.
+// Everything fits the screen: the tiles that do not are counted on a last "+N more" tile.
 // Queue names are admin input and agent data is stored text: everything is shown with
 // textContent. Colors come from the settings (#rrggbb, checked by the server) as CSS
 // variables.
@@ -17,10 +20,23 @@
   var conn = document.getElementById("wb-conn");
   var lost = document.getElementById("wb-lost");
   var clock = document.getElementById("wb-clock");
+  var tilesEl = document.getElementById("wb-tiles");
+  var only = config.queue_ids; // null: every queue
 
   var queues = {};   // id -> {data, at (our clock when received)}
-  var agents = {};   // id -> state (every agent once, for the totals)
+  var agents = {};   // id -> agent message (every agent once, for the totals and tiles)
   var everLive = false;
+  var tilesDirty = true;
+
+  function wanted(queueId) {
+    return only === null || only === undefined || only.indexOf(Number(queueId)) >= 0;
+  }
+
+  // An agent counts on this screen when it serves one of its queues (every agent when all).
+  function ours(a) {
+    if (only === null || only === undefined) return true;
+    return (a.queues || []).some(function (q) { return only.indexOf(Number(q)) >= 0; });
+  }
 
   var root = page.style;
   root.setProperty("--wb-normal", S.color_normal);
@@ -105,6 +121,7 @@
   function card(q) {
     var el = queuesEl.querySelector('[data-queue-id="' + Number(q.id) + '"]');
     if (el) return el;
+    if (only) return null; // a chosen set is rendered by the server
     var empty = queuesEl.querySelector(".wb-empty");
     if (empty) empty.remove();
     el = document.createElement("article");
@@ -150,6 +167,7 @@
 
   function showQueue(entry) {
     var q = entry.data, el = card(q);
+    if (!el) return;
     var name = el.querySelector(".wb-qname");
     var title = q.display_name || q.name || "";
     if (name.textContent !== title) name.textContent = title;
@@ -192,12 +210,102 @@
     set(totalsEl, "abandoned", String(abandoned));
     var counts = {};
     Object.keys(agents).forEach(function (id) {
-      counts[agents[id]] = (counts[agents[id]] || 0) + 1;
+      var a = agents[id];
+      if (ours(a)) counts[a.state] = (counts[a.state] || 0) + 1;
     });
     agentChips(totalsEl, counts);
   }
 
+  // ---- agent tiles ----------------------------------------------------------------------
+
+  function text(el, value) {
+    if (el.textContent !== value) el.textContent = value;
+  }
+
+  function tile(a) {
+    var el = tilesEl.querySelector('[data-agent-id="' + Number(a.id) + '"]');
+    if (el) return el;
+    el = document.createElement("div");
+    el.className = "wb-tile";
+    el.setAttribute("data-agent-id", String(Number(a.id)));
+    ["wb-tile-name", "wb-tile-state", "wb-tile-time", "wb-tile-handled"].forEach(function (c) {
+      var span = document.createElement("span");
+      span.className = c;
+      el.appendChild(span);
+    });
+    return el;
+  }
+
+  function fillTile(el, a) {
+    text(el.querySelector(".wb-tile-name"), a.number + " " + (a.name || ""));
+    text(el.querySelector(".wb-tile-state"), T[a.state] || a.state);
+    text(el.querySelector(".wb-tile-time"), duration(feed.now() - (a.since || feed.now())));
+    text(el.querySelector(".wb-tile-handled"),
+         a.handled === 1 ? T.call_1 : T.calls_n.replace("{n}", String(a.handled || 0)));
+    if (el.getAttribute("data-state") !== a.state) {
+      el.setAttribute("data-state", a.state);
+      el.className = "wb-tile agent-" + a.state;
+    }
+  }
+
+  // The logged-in agents of this screen, by number; as many as fit, the rest counted.
+  function showTiles() {
+    var list = Object.keys(agents).map(function (id) { return agents[id]; }).filter(function (a) {
+      return a.state !== "logged_out" && ours(a);
+    }).sort(function (x, y) { return String(x.number).localeCompare(String(y.number)); });
+    if (tilesDirty) {
+      tilesDirty = false;
+      var keep = {};
+      list.forEach(function (a) { keep[String(a.id)] = true; });
+      Array.prototype.forEach.call(tilesEl.querySelectorAll(".wb-tile, .wb-empty"), function (el) {
+        if (!keep[el.getAttribute("data-agent-id")]) el.remove();
+      });
+      list.forEach(function (a) { tilesEl.appendChild(tile(a)); }); // in order
+      var more = tilesEl.querySelector(".wb-more");
+      if (!more) {
+        more = document.createElement("div");
+        more.className = "wb-tile wb-more";
+      }
+      tilesEl.appendChild(more);
+      if (!list.length) {
+        var empty = document.createElement("p");
+        empty.className = "wb-empty";
+        empty.textContent = T.no_agents;
+        tilesEl.insertBefore(empty, more);
+      }
+    }
+    list.forEach(function (a) { fillTile(tile(a), a); });
+    fit(list.length);
+  }
+
+  // Show the tiles that fit the space left under the queues; a last tile counts the others.
+  function fit(n) {
+    var tiles = tilesEl.querySelectorAll(".wb-tile[data-agent-id]");
+    var more = tilesEl.querySelector(".wb-more");
+    var style = getComputedStyle(tilesEl);
+    var cols = style.gridTemplateColumns.split(" ").filter(Boolean).length || 1;
+    var rowGap = parseFloat(style.rowGap) || 0;
+    var first = tiles[0];
+    var capacity = n;
+    if (first && !first.hidden) {
+      var h = first.getBoundingClientRect().height;
+      var rows = Math.max(0, Math.floor((tilesEl.clientHeight + rowGap) / (h + rowGap)));
+      capacity = rows * cols;
+    } else if (first) {
+      first.hidden = false;
+      return fit(n);
+    }
+    var shown = n <= capacity ? n : Math.max(0, capacity - 1);
+    Array.prototype.forEach.call(tiles, function (el, i) {
+      var hide = i >= shown;
+      if (el.hidden !== hide) el.hidden = hide;
+    });
+    more.hidden = shown >= n;
+    text(more, more.hidden ? "" : T.more_agents.replace("{n}", String(n - shown)));
+  }
+
   function queueMessage(q) {
+    if (!wanted(q.id)) return;
     queues[q.id] = {data: q, at: Date.now()};
     showQueue(queues[q.id]);
     showTotals();
@@ -206,6 +314,7 @@
   function tick() {
     Object.keys(queues).forEach(function (id) { showQueue(queues[id]); });
     showTotals();
+    showTiles();
     var now = new Date(feed.now() * 1000);
     var hh = now.getHours(), mm = now.getMinutes();
     clock.textContent = (hh < 10 ? "0" : "") + hh + ":" + (mm < 10 ? "0" : "") + mm;
@@ -224,9 +333,11 @@
   feed.on("snapshot", function (snap) {
     queues = {};
     agents = {};
-    (snap.agents || []).forEach(function (a) { agents[a.id] = a.state; });
+    (snap.agents || []).forEach(function (a) { agents[a.id] = a; });
+    tilesDirty = true;
     var seen = {};
     (snap.queues || []).forEach(function (q) {
+      if (!wanted(q.id)) return;
       seen[String(q.id)] = true;
       queues[q.id] = {data: q, at: Date.now()};
       showQueue(queues[q.id]);
@@ -239,8 +350,20 @@
   });
   feed.on("queue", queueMessage);
   feed.on("agent", function (a) {
-    agents[a.id] = a.state;
+    var old = agents[a.id];
+    agents[a.id] = a;
+    if (!old || old.state !== a.state || String(old.queues) !== String(a.queues)) tilesDirty = true;
     showTotals();
+    showTiles();
+  });
+  window.addEventListener("resize", function () { showTiles(); });
+
+  // The queues of this screen, chosen on the page: kept in the URL as ?queues=a,b.
+  document.getElementById("wb-choose-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var names = Array.prototype.map.call(
+      this.querySelectorAll("input[type=checkbox]:checked"), function (box) { return box.value; });
+    location.href = "/wallboard" + (names.length ? "?queues=" + names.map(encodeURIComponent).join(",") : "");
   });
   feed.status(showStatus);
   // Never live within 5 s of opening: say so, not "connecting" forever.
