@@ -100,9 +100,9 @@ def set_session_cookie(ctx: WebContext, session: Session) -> None:
 
 
 def json_error(status: int, message: str | BaseException) -> NoReturn:
-    """Answer ``{"error": message}``: in the request's language when the message is marked
-    (``N_``, or an exception carrying such a message), else as given."""
-    text = i18n.error(message) if isinstance(message, BaseException) else i18n.translate(message)
+    """Answer ``{"error": message}`` in the request's language (``i18n.shown``: a message
+    marked with ``N_``, an exception carrying one, or a driver's text labels.py knows)."""
+    text = i18n.error(message) if isinstance(message, BaseException) else i18n.shown(message)
     raise JsonError(status, text)
 
 

@@ -79,6 +79,16 @@ def translate(text: str) -> str:
         return str.__str__(text)
 
 
+def shown(text: str) -> str:
+    """A refusal in the request's language: an engine's ``Message`` (see ``appliance.text``),
+    or a driver's English text that labels.py knows; anything else as it is."""
+    if isinstance(text, Message):
+        return translate(text)
+    from webui import labels  # labels uses this module
+
+    return labels.driver_message(text)
+
+
 def error(exc: BaseException) -> str:
-    """An exception's message in the request's language (see ``appliance.text``)."""
-    return translate(message_of(exc))
+    """An exception's message in the request's language (see ``shown``)."""
+    return shown(message_of(exc))

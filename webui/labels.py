@@ -199,15 +199,89 @@ HEALTH_DETAILS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 
 
+# What the drivers refuse with (drivers/audio/soundcard.py, drivers/asterisk/ami/actions.py):
+# drivers sit below appliance/text.py and write plain English, matched here as the health
+# details are. ``kind`` is "input" or "output".
+DRIVER_MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), msgid)
+    for pattern, msgid in (
+        (
+            r"PortAudio is not available \(install libportaudio2\): (?P<error>.+)",
+            N_("PortAudio is not available (install libportaudio2): {error}"),
+        ),
+        (r"cannot list sound devices: (?P<error>.+)", N_("cannot list sound devices: {error}")),
+        (r"playing on (?P<name>.+) failed: (?P<error>.+)", N_("playing on {name} failed: {error}")),
+        (
+            r"recording from (?P<name>.+) failed: (?P<error>.+)",
+            N_("recording from {name} failed: {error}"),
+        ),
+        (
+            r"no sound input device: is a sound card or USB headset connected\?",
+            N_("no sound input device: is a sound card or USB headset connected?"),
+        ),
+        (
+            r"no sound output device: is a sound card or USB headset connected\?",
+            N_("no sound output device: is a sound card or USB headset connected?"),
+        ),
+        (
+            r"no sound input device (?P<device>.+) \(see the device list\)",
+            N_("no sound input device {device} (see the device list)"),
+        ),
+        (
+            r"no sound output device (?P<device>.+) \(see the device list\)",
+            N_("no sound output device {device} (see the device list)"),
+        ),
+        (r"(?P<name>.+) is not a sound input device", N_("{name} is not a sound input device")),
+        (r"(?P<name>.+) is not a sound output device", N_("{name} is not a sound output device")),
+        (
+            r"sound input device (?P<name>.+) accepts none of these sample rates: "
+            r"(?P<rates>.+) Hz",
+            N_("sound input device {name} accepts none of these sample rates: {rates} Hz"),
+        ),
+        (
+            r"sound output device (?P<name>.+) accepts none of these sample rates: "
+            r"(?P<rates>.+) Hz",
+            N_("sound output device {name} accepts none of these sample rates: {rates} Hz"),
+        ),
+        (r"(?P<what>.+) (?P<value>'.*') is not allowed", N_("{what} {value} is not allowed")),
+        (
+            r"value of (?P<name>\S+) has a comma, an expression or a control character",
+            N_("value of {name} has a comma, an expression or a control character"),
+        ),
+        (r"hangup cause (?P<cause>\S+) is not allowed", N_("hangup cause {cause} is not allowed")),
+        (
+            r"direction must be read, write or both",
+            N_("direction must be read, write or both"),
+        ),
+        (
+            r"supervision mode must be one of (?P<modes>.+)",
+            N_("supervision mode must be one of {modes}"),
+        ),
+    )
+)
+
+
+def driver_message(text: str) -> str:
+    """A driver's refusal in the reader's language (see DRIVER_MESSAGES)."""
+    return _matched(text, DRIVER_MESSAGES)
+
+
+def _matched(text: str, patterns: tuple[tuple[re.Pattern[str], str], ...]) -> str:
+    for pattern, msgid in patterns:
+        m = pattern.fullmatch(text)
+        if m:
+            return i18n._(msgid).format(**m.groupdict())
+    return text
+
+
 def health_detail(detail: str) -> str:
     """A part's health detail in the reader's language (see HEALTH_DETAILS); a detail made
     of several (``a; b``) is translated part by part."""
     if isinstance(detail, i18n.Message):
         return i18n.translate(detail)
-    for pattern, msgid in HEALTH_DETAILS:
-        m = pattern.fullmatch(detail)
-        if m:
-            return i18n._(msgid).format(**m.groupdict())
+    shown = _matched(detail, HEALTH_DETAILS)
+    if shown is not detail:
+        return shown
     if "; " in detail:
         return "; ".join(health_detail(d) for d in detail.split("; "))
     return detail

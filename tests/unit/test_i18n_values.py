@@ -108,6 +108,29 @@ def test_every_health_detail_the_code_reports_reads_in_chinese(zh_request: Any) 
     )
 
 
+def test_every_refusal_of_the_drivers_reads_in_chinese(zh_request: Any) -> None:
+    """Drivers sit below appliance/text.py: their refusals the pages show (the sound card's,
+    a supervision action's) are matched in English by labels.py. Each one the code raises,
+    with stand-in values, translates; and through json_error's path too."""
+    raised = {}
+    for rel, error in (
+        ("drivers/audio/soundcard.py", "SoundcardError"),
+        ("drivers/asterisk/ami/actions.py", "BadActionValue"),
+    ):
+        tree = ast.parse((ROOT / rel).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == error:
+                for text in [_sample(node.args[0])] if node.args else []:
+                    if text is not None:
+                        for kind in ("input", "output"):
+                            raised[text.replace("7 device", f"{kind} device")] = rel
+    assert len(raised) >= 12, raised
+    left = {t: rel for t, rel in raised.items() if not CJK.search(labels.driver_message(t))}
+    assert left == {}
+    exc = ValueError("supervision mode must be one of ['barge', 'listen', 'whisper']")
+    assert i18n.error(exc) == "监听模式必须是以下之一：['barge', 'listen', 'whisper']"  # noqa: RUF001
+
+
 def test_a_message_keeps_its_english_and_translates_with_its_parameters(zh_request: Any) -> None:
     state = N_("on call")
     error = ValueError(N_("agent {number} is {state}", number="1001", state=state))
@@ -226,7 +249,10 @@ def _sample(node: ast.expr) -> str | None:
     if isinstance(node, ast.JoinedStr):
         out = []
         for v in node.values:
-            out.append(v.value if isinstance(v, ast.Constant) else "7")
+            if isinstance(v, ast.Constant):
+                out.append(v.value)
+            else:  # a stand-in value, quoted as !r would
+                out.append("'7'" if v.conversion == ord("r") else "7")
         return "".join(out)
     return None
 
