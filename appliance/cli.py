@@ -338,15 +338,20 @@ def cmd_simulator(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from appliance import demo
 
+    given = {
+        "calls_per_s": args.calls_per_second,
+        "talk_s": args.talk_seconds,
+        "seed_traffic": args.seed,
+    }
     return demo.main(
         Path(args.data_dir),
         port=args.port,
         headless=args.headless,
         duration=args.duration,
         report=args.report,
-        calls_per_s=args.calls_per_second,
         ami_port=args.ami_port,
         fastagi_port=args.fastagi_port,
+        **{k: v for k, v in given.items() if v is not None},
     )
 
 
@@ -503,8 +508,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--duration", type=float, default=10.0, help="seconds (with --headless)")
     demo.add_argument(
-        "--calls-per-second", type=float, default=0.5, help="simulated inbound calls (Poisson)"
+        "--calls-per-second",
+        type=float,
+        default=None,
+        help="simulated callers a second in the busy hour (Poisson; default 0.25); the day "
+        "from 08:00 to 20:00 runs in --duration seconds (headless) or 600",
     )
+    demo.add_argument(
+        "--talk-seconds", type=float, default=None, help="agents' mean talk time (default 30)"
+    )
+    demo.add_argument("--seed", type=int, default=None, help="random seed of the callers")
     demo.add_argument(
         "--report", choices=("json",), default=None, help="print one JSON summary line at the end"
     )

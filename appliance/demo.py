@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import random
 import socket
 import sys
 from pathlib import Path
@@ -22,9 +23,10 @@ from twisted.internet import defer
 
 from appliance import config as config_mod
 from appliance import daemon as daemon_mod
-from appliance import passwords
+from appliance import demo_center, passwords
 from appliance.db import migrate
 from appliance.db.engine import create_engine
+from drivers.asterisk.simulator.switch import RandomDevice
 
 SKILLS = [
     ("billing", "Bills, payments, refunds"),
@@ -32,7 +34,10 @@ SKILLS = [
     ("sales", "New contracts and upgrades"),
     ("mandarin", "Speaks Mandarin"),
     ("english", "Speaks English"),
+    ("care", "Complaints and call-backs"),
 ]
+# Four teams (the department names the queue each answers: appliance/demo_center.py), as
+# many agents as Erlang C staffs the busy hour with at the default rate (tested).
 AGENTS = [
     ("1001", "Li Wei 李伟", "Support", {"tech": 8, "mandarin": 10, "english": 5}),
     ("1002", "Zhang Min 张敏", "Support", {"tech": 5, "billing": 7, "mandarin": 10}),
@@ -40,6 +45,16 @@ AGENTS = [
     ("1004", "Wang Fang 王芳", "Sales", {"sales": 9, "mandarin": 10, "english": 6}),
     ("1005", "David Chen 陈大卫", "Sales", {"sales": 6, "billing": 5, "english": 10}),
     ("1006", "Liu Yang 刘洋", "Billing", {"billing": 9, "mandarin": 10}),
+    ("1007", "Zhao Lei 赵磊", "Support", {"tech": 7, "mandarin": 10}),
+    ("1008", "Sun Li 孙丽", "Support", {"tech": 6, "mandarin": 10, "english": 4}),
+    ("1009", "Tom Becker", "Support", {"tech": 8, "english": 10}),
+    ("1010", "Huang Jing 黄静", "Sales", {"sales": 7, "mandarin": 10}),
+    ("1011", "Maria Rossi", "Sales", {"sales": 8, "english": 10}),
+    ("1012", "Zhou Qiang 周强", "Billing", {"billing": 8, "mandarin": 10}),
+    ("1013", "Xu Ting 徐婷", "Billing", {"billing": 6, "mandarin": 10, "english": 5}),
+    ("1014", "Emma Wilson", "Billing", {"billing": 7, "english": 10}),
+    ("1015", "Guo Mei 郭梅", "Care", {"care": 9, "mandarin": 10}),
+    ("1016", "He Jun 何军", "Care", {"care": 7, "mandarin": 10, "english": 6}),
 ]
 QUEUES: list[tuple[str, str, dict[str, int], dict[str, Any]]] = [
     # group A of the sample flow: callers who want an agent wait at most two minutes,
@@ -48,13 +63,17 @@ QUEUES: list[tuple[str, str, dict[str, int], dict[str, Any]]] = [
     ("sales", "Sales 销售", {"sales": 3}, {}),
     ("billing", "Billing 账务", {"billing": 3}, {}),
     # group B: calls back the customers who left a complaint
-    ("care", "Customer care 客户关怀", {"mandarin": 8}, {}),
+    ("care", "Customer care 客户关怀", {"care": 3}, {}),
 ]
 
 
 # The simulated switch's ports: beside, not on, a real Asterisk's 5038 and 4573.
 DEMO_AMI_PORT = 15038
 DEMO_FASTAGI_PORT = 14573
+# The simulated day: callers a second in the busy hour, and the agents' mean talk (minutes
+# of a real call compressed into seconds, as the wrap-up in demo_center.WRAPUP_S).
+DEMO_PEAK_PER_S = 0.25
+DEMO_TALK_S = 30.0
 
 
 def prepare(
@@ -156,6 +175,7 @@ def seed(config: config_mod.Config) -> dict[str, str]:
                         qname,
                         display,
                         skills={skill_ids[s]: lvl for s, lvl in needs.items()},
+                        wrapup_s=demo_center.WRAPUP_S,
                         **settings,
                     )
                 )
@@ -194,7 +214,7 @@ def _seed_ivr(db: Any) -> None:
         resolved(db.voicemail.add_mailbox(number, name, kind, owner))
     for key, fields in sample_center.ACCOUNTS.items():
         resolved(db.ivr.put_record("accounts", key, fields))
-    doc = sample_center.flow()
+    doc = sample_center.flow(always_open=True)  # sales answers whenever the demo runs
     catalog = Catalog(
         prompts=SYSTEM_SOUNDS,
         queues=frozenset(q.name for q in resolved(db.queues.list_all())),
@@ -255,13 +275,15 @@ def main(
     headless: bool = False,
     duration: float = 10.0,
     report: str | None = None,
-    calls_per_s: float = 0.5,
+    calls_per_s: float = DEMO_PEAK_PER_S,
     ami_port: int | None = None,
     fastagi_port: int | None = None,
+    talk_s: float = DEMO_TALK_S,
+    seed_traffic: int | None = None,
 ) -> int:
+    """``calls_per_s``: callers a second in the busy hour (demo_center.DAY_SHAPE gives the
+    other hours); ``talk_s``: the agents' mean talk time."""
     from twisted.internet import reactor as _reactor
-
-    from drivers.asterisk.simulator.switch import RandomDevice
 
     reactor: Any = _reactor
     config = prepare(data_dir, port, ami_port, fastagi_port)
@@ -281,8 +303,9 @@ def main(
         sim = switch_for(
             reactor,
             config,
-            default_device=RandomDevice(ring_s=2.0, mean_talk_s=30.0),
+            default_device=DemoPhone(ring_s=demo_center.RING_S, mean_talk_s=talk_s),
             sounds_dir=install_sounds(config.data_dir),
+            seed=seed_traffic,
         )
         # The switch is up before ccboxd starts, as Asterisk would be on a box.
         reactor.callWhenRunning(_start_switch, reactor, sim)
@@ -306,16 +329,31 @@ def main(
         # The ACD's counters are the day's (a second demo today starts from the first's):
         # the report counts this run only.
         result["_day_before"] = _day_counts(daemon)
-        _staff(daemon)
+        result["_queues_before"] = _queue_counts(daemon)
+        _staff_others(daemon)
         d = defer.ensureDeferred(_render_prompts(daemon))
         d.addCallback(lambda _: traffic(daemon))
 
+    day = demo_center.Day(duration if headless else demo_center.DAY_S, calls_per_s)
+
     def traffic(daemon: daemon_mod.Daemon) -> None:
         if sim is not None and sim.running:
-            sim.start_traffic(calls_per_s, _sample_center_caller)
+            shifts = _start_shifts(daemon, day, talk_s)
+            hours = [0] * len(demo_center.DAY_SHAPE)
+            result["calls_by_hour"] = hours  # callers arriving in each hour of the day
+            result["staffing"] = {  # Erlang C's agents for each queue, hour by hour
+                q: [plan[q] for plan in shifts.plans] for q in shifts.plans[0]
+            }
+
+            def caller(rng: Any, n: int) -> Any:
+                hours[day.hour(daemon.reactor.seconds() - sim.traffic.started_at)] += 1
+                return _sample_center_caller(rng, n)
+
+            sim.start_traffic(calls_per_s, caller, curve=day.share)
             print(
-                f"ccbox demo: simulated switch on AMI 127.0.0.1:{config.ami.port}, "
-                f"{calls_per_s:g} calls/s into FastAGI {config.fastagi.port}",
+                f"ccbox demo: simulated switch on AMI 127.0.0.1:{config.ami.port}, callers "
+                f"into FastAGI {config.fastagi.port}: a day of 08:00-20:00 in "
+                f"{day.period_s:g} s, {calls_per_s:g} calls/s in the busy hour (10:00)",
                 flush=True,
             )
         if headless:
@@ -330,6 +368,17 @@ def main(
     if report == "json":
         print(json.dumps(result), flush=True)
     return code if code else (0 if result["daemon"] == "ok" else 1)
+
+
+class DemoPhone(RandomDevice):
+    """A demo agent's phone: a call lasts a greeting at least (``MIN_TALK_S``), then an
+    exponential time, ``mean_talk_s`` in all on average."""
+
+    MIN_TALK_S = 1.0
+
+    def talk_time(self, rng: random.Random) -> float | None:
+        floor = min(self.MIN_TALK_S, self.mean_talk_s / 2)
+        return floor + rng.expovariate(1.0 / (self.mean_talk_s - floor))
 
 
 def install_sounds(data_dir: Path) -> Path:
@@ -352,14 +401,27 @@ def install_sounds(data_dir: Path) -> Path:
 
 
 def _sample_center_caller(rng: Any, n: int) -> Any:
-    """A demo caller walking the sample flow: a path of keys, sometimes a spoken message."""
+    """A demo caller walking the sample flow: a path of keys, sometimes a spoken message.
+    The first callers of a run take one path into each queue, so every queue shows a call
+    within the first minute; then the paths come in CALLER_PATHS' shares."""
     from drivers.asterisk.simulator.traffic import demo_caller
     from ivr.sample_center import CALLER_PATHS
 
     script = demo_caller(rng, n)
-    paths, weights = zip(*CALLER_PATHS, strict=True)
+    openers: dict[str, str] = {}
+    for keys, _, queue in CALLER_PATHS:
+        if queue:
+            openers.setdefault(queue, keys)
+    # the complaint first: its call-back comes last, after the message
+    opening = sorted(openers, key=lambda q: q != "care")
+    if n <= len(opening):
+        script.digits = openers[opening[n - 1]]
+        script.message_s = rng.uniform(3, 8)
+        script.patience_s = None
+        return script
+    paths, weights, _ = zip(*CALLER_PATHS, strict=True)
     script.digits = rng.choices(paths, weights)[0]
-    script.message_s = rng.uniform(3, 20) if rng.random() < 0.8 else None
+    script.message_s = rng.uniform(3, 20) if rng.random() < demo_center.MESSAGE_SHARE else None
     return script
 
 
@@ -368,12 +430,69 @@ def _day_counts(daemon: daemon_mod.Daemon) -> dict[str, int]:
     return {k: int(totals[k]) for k in ("calls_answered", "calls_abandoned")}
 
 
-def _staff(daemon: daemon_mod.Daemon) -> None:
-    """Every active agent of the demo center starts its shift logged in."""
+QUEUE_COUNTS = (
+    "offered",
+    "answered",
+    "answered_in_sl",
+    "abandoned",
+    "abandoned_after_sl",
+    "overflowed",
+    "callbacks",
+)
+
+
+def _queue_counts(daemon: daemon_mod.Daemon) -> dict[str, dict[str, int]]:
+    """Each queue's day counters (acd/stats.py), by queue name."""
+    return {
+        s.name: {k: int(getattr(s, k)) for k in QUEUE_COUNTS}
+        for s in daemon.master.acd.stats.values()
+    }
+
+
+def _run_figures(
+    before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]
+) -> dict[str, dict[str, Any]]:
+    """This run's counters per queue, with its service level (answered within the
+    threshold over answered and abandoned after it, as acd/stats.py counts it)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, now in after.items():
+        old = before.get(name, {})
+        q: dict[str, Any] = {k: now[k] - old.get(k, 0) for k in QUEUE_COUNTS}
+        base = q["answered"] + q["abandoned_after_sl"]
+        q["service_level"] = round(q["answered_in_sl"] / base, 4) if base else None
+        out[name] = q
+    return out
+
+
+def _staff_others(daemon: daemon_mod.Daemon) -> None:
+    """Agents outside the demo's teams (added by an admin) start their shift logged in;
+    the teams are staffed hour by hour (demo_center.Shifts)."""
     acd = daemon.master.acd
+    teams = _teams()
     for agent in acd.agents.values():
-        if agent.status == "active" and agent.state == "logged_out":
+        if agent.number not in teams and agent.status == "active" and agent.state == "logged_out":
             acd.login(agent.id)
+
+
+def _teams() -> dict[str, str]:
+    """Agent number -> the queue its team answers."""
+    return {number: demo_center.TEAMS[dept] for number, _, dept, _ in AGENTS}
+
+
+def _start_shifts(daemon: daemon_mod.Daemon, day: Any, talk_s: float) -> Any:
+    """Staff the teams for the hour now, and again every second as the day goes on."""
+    from twisted.internet import task
+
+    from ivr.sample_center import CALLER_PATHS
+
+    shifts = demo_center.Shifts(
+        daemon.master.acd, day, talk_s, demo_center.queue_shares(CALLER_PATHS), _teams()
+    )
+    start = daemon.reactor.seconds()
+    loop = task.LoopingCall(lambda: shifts.check(daemon.reactor.seconds() - start))
+    loop.clock = daemon.reactor
+    loop.start(1.0, now=True)
+    return shifts
 
 
 async def _render_prompts(daemon: daemon_mod.Daemon) -> None:
@@ -423,6 +542,9 @@ async def _finish(
     try:
         if sim is not None and sim.traffic is not None:
             await sim.traffic.stopService()
+            # the simulated switch's count: calls placed, ended normally, hung up by the
+            # caller, failed (ccboxd unreachable, or a session that ended without a hangup)
+            result["switch"] = sim.traffic.summary.as_dict()
         db = daemon.master.db
         # a call's end is queued to the database, not awaited by its session: count once
         # what the calls that just ended left is written
@@ -433,7 +555,14 @@ async def _finish(
         for key, before in day_before.items():
             result[key] -= before
         result["ivr_steps"] = await db.calls.count_events("ivr_step", started)
-        result["voicemails"] = await db.voicemail.count()
+        result["voicemails"] = await db.voicemail.count(since=started)
+        before = result.pop("_queues_before", {})
+        queues = _run_figures(before, _queue_counts(daemon))
+        result["queues"] = queues
+        answered = sum(q["answered"] for q in queues.values())
+        base = answered + sum(q["abandoned_after_sl"] for q in queues.values())
+        in_sl = sum(q["answered_in_sl"] for q in queues.values())
+        result["service_level"] = round(in_sl / base, 4) if base else None
         await _recordings_settled(daemon)
         result["recordings"] = await db.recordings.count(started)
         result["web"] = await _web_status(daemon.reactor, url + "login")

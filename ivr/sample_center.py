@@ -35,7 +35,12 @@ def _node(node_id: str, node_type: str, x: int, y: int, **props: Any) -> dict[st
     return {"id": node_id, "type": node_type, "x": x, "y": y, "props": props}
 
 
-def flow() -> dict[str, Any]:
+def flow(always_open: bool = False) -> dict[str, Any]:
+    """The flow; ``always_open``: sales answers at every hour of every day (the demo, which
+    runs whenever someone starts it)."""
+    sales_open = [{"days": [0, 1, 2, 3, 4, 5], "from": "08:00", "to": "20:00"}]
+    if always_open:
+        sales_open = [{"days": [0, 1, 2, 3, 4, 5, 6], "from": "00:00", "to": "24:00"}]
     nodes = [
         _node(
             "main",
@@ -129,8 +134,8 @@ def flow() -> dict[str, Any]:
             320,
             480,
             timezone="Asia/Shanghai",
-            open=[{"days": [0, 1, 2, 3, 4, 5], "from": "08:00", "to": "20:00"}],
-            holidays=["2027-01-01", "2027-02-06"],
+            open=sales_open,
+            holidays=[] if always_open else ["2027-01-01", "2027-02-06"],
         ),
         _node("sales-queue", "queue", 600, 460, queue="sales"),
         _node(
@@ -208,20 +213,24 @@ def flow() -> dict[str, Any]:
     }
 
 
-# What demo callers press, with how often (the paths through the flow).
-CALLER_PATHS = [
-    ("0", 30),  # an agent
-    ("3", 10),  # tech menu, then a key after the prompt...
-    ("31", 15),
-    ("1", 3),
-    ("11123456#", 8),  # balance of a known account
-    ("119#119999#", 3),  # a wrong account number, then an unknown one
-    ("21", 6),
-    ("22", 4),
-    ("20", 6),
-    ("2*0", 4),  # billing, back, agent
-    ("4", 8),
-    ("8", 6),
-    ("9", 3),  # not an option
-    ("", 4),  # presses nothing
+# What demo callers press, how often (per 100 callers), and the queue the path ends in ("":
+# served by the flow alone; GROUP_B: a complaint, called back from that queue). The shares
+# of a service line: technical support the most, then billing and sales, a few complaints,
+# and about one caller in seven helped by the menus alone.
+CALLER_PATHS: list[tuple[str, int, str]] = [
+    ("0", 10, GROUP_A),  # an agent
+    ("31", 12, GROUP_A),  # tech menu: internet problems
+    ("32", 8, GROUP_A),  # phone problems
+    ("30", 2, GROUP_A),
+    ("10", 2, GROUP_A),  # accounts, then an agent
+    ("2*0", 1, GROUP_A),  # billing, back, agent
+    ("9", 1, GROUP_A),  # not an option: the menu gives up to an agent
+    ("", 2, GROUP_A),  # presses nothing
+    ("20", 22, "billing"),  # a billing agent
+    ("4", 20, "sales"),
+    ("8", 6, GROUP_B),  # a complaint, called back by customer care
+    ("11123456#", 6, ""),  # balance of a known account
+    ("119#119999#", 1, ""),  # a wrong account number, then an unknown one
+    ("21", 5, ""),  # the latest bill by text message
+    ("22", 2, ""),  # the pay-by-phone line
 ]

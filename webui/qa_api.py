@@ -10,12 +10,13 @@ the request.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import cherrypy
 
 from appliance.db.components import DuplicateError
-from appliance.db.qa_store import GROUP_BY, FormInactive, FormInUse
+from appliance.db.qa_store import GROUP_BY, MAX_PER_AGENT, FormInactive, FormInUse, ToScoreRow
 from appliance.text import N_
 from recorder.qa_form import FormError
 from webui import access, audit_trail, i18n
@@ -229,6 +230,73 @@ class QaActions:
         return first, last, rows
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """The calls a sample picked for scoring, and the choices that picked them."""
+
+    first: dt.date
+    last: dt.date
+    per_agent: int
+    seed: int
+    queue_id: int | None
+    agent_id: int | None
+    calls: list[ToScoreRow]
+
+
+def _small_int(value: Any, name: str, low: int, high: int, default: int) -> int:
+    if value in (None, ""):
+        return default
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise cherrypy.HTTPError(
+            400,
+            i18n._("{name} must be a whole number from {low} to {high}").format(
+                name=name, low=low, high=high
+            ),
+        )
+    return value
+
+
+def waiting(ctx: WebContext, params: dict[str, Any]) -> Waiting:
+    """Up to ``per_agent`` (default 3) recorded, unscored calls of each agent in the period
+    (``from``/``to``, the last 30 days by default), of one ``queue`` or ``agent`` if given.
+    The same ``seed`` picks the same calls; without one the period's own (a reload shows
+    the same list, a scored call leaves it and the next of the sample takes its place)."""
+    first, last = parse_period(params.get("from"), params.get("to"))
+    per_agent = _small_int(params.get("per_agent"), "per_agent", 1, MAX_PER_AGENT, 3)
+    seed = _small_int(
+        params.get("seed"), "seed", 0, 2**31 - 1, first.toordinal() * 7 + last.toordinal()
+    )
+    queue_id = parse_id(params["queue"], "queue") if params.get("queue") else None
+    agent_id = parse_id(params["agent"], "agent") if params.get("agent") else None
+    rows: list[ToScoreRow] = ctx.call(
+        ctx.db.qa.to_score,
+        _midnight(first),
+        _midnight(last + dt.timedelta(days=1)),
+        per_agent,
+        seed,
+        queue_id,
+        agent_id,
+    )
+    return Waiting(first, last, per_agent, seed, queue_id, agent_id, rows)
+
+
+def to_score_json(c: ToScoreRow) -> dict[str, Any]:
+    return {
+        "recording_id": c.recording_id,
+        "started_at": c.started_at.isoformat(),
+        "duration_ms": c.duration_ms,
+        "direction": c.direction,
+        "caller_number": c.caller_number,
+        "agent_id": c.agent_id,
+        "agent_number": c.agent_number,
+        "agent_name": c.agent_name,
+        "queue_id": c.queue_id,
+        "queue_name": c.queue_name,
+    }
+
+
 def _json(fn: Any, *args: Any) -> Any:
     try:
         return fn(*args)
@@ -311,4 +379,20 @@ class QaApi:
             "from": first.isoformat(),
             "to": last.isoformat(),
             "rows": [average_json(a) for a in rows],
+        }
+
+    @api(*SCORERS)
+    @cherrypy.tools.json_out()
+    def waiting(self, **params: Any) -> dict[str, Any]:
+        """The calls waiting to be scored: ``from``, ``to``, ``per_agent``, ``queue``,
+        ``agent``, ``seed`` (see ``waiting``)."""
+        w: Waiting = _json(waiting, self.ctx, params)
+        return {
+            "from": w.first.isoformat(),
+            "to": w.last.isoformat(),
+            "per_agent": w.per_agent,
+            "seed": w.seed,
+            "queue": w.queue_id,
+            "agent": w.agent_id,
+            "calls": [to_score_json(c) for c in w.calls],
         }

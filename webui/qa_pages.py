@@ -14,7 +14,8 @@ from recorder.qa_form import parse_form
 from webui import i18n
 from webui.access import current_session, page
 from webui.context import WebContext
-from webui.qa_api import FORM_EDITORS, SCORERS, QaActions
+from webui.qa_api import FORM_EDITORS, SCORERS, QaActions, Waiting, waiting
+from webui.recording_pages import directions, duration
 from webui.render import render
 
 MAX_ANSWER = 8  # characters of one answer field ("10", "1", "0")
@@ -136,6 +137,8 @@ class QaPages:
             form=chosen,
             parsed=parse_form(chosen.definition) if chosen else None,
             evaluations=self.actions.evaluations(recording.id),
+            peaks=",".join(str(int(p)) for p in recording.peaks[:2000]),
+            duration=duration,
             error=error,
             comment=comment,
             answers=answers,
@@ -162,5 +165,30 @@ class QaPages:
             by_queue=by_queue,
             agents=agents,
             queues=queues,
+            today=dt.datetime.now(dt.UTC).date(),
+        )
+
+    @page(*SCORERS)
+    def waiting(self, **params: Any) -> str:
+        """The calls waiting to be scored, a sample per agent (``webui.qa_api.waiting``)."""
+        w: Waiting | None = None
+        error = None
+        try:
+            w = waiting(self.ctx, params)
+        except cherrypy.HTTPError as exc:
+            error = exc._message
+            cherrypy.serving.response.status = exc.status
+        agents, queues = self._names()
+        form = {k: v for k, v in params.items() if isinstance(v, str)}
+        return render(
+            self.ctx,
+            "qa_waiting.html",
+            w=w,
+            error=error,
+            form=form,
+            agents=sorted(agents.values(), key=lambda a: a.number),
+            queues=sorted(queues.items(), key=lambda q: q[1]),
+            directions=directions(),
+            duration=duration,
             today=dt.datetime.now(dt.UTC).date(),
         )

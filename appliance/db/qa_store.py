@@ -357,3 +357,115 @@ class QAStore(_Component):
             ]
 
         return self.db.run(thd)
+
+    # ---- calls waiting to be scored ----------------------------------------------------------
+
+    def to_score(
+        self,
+        start: dt.datetime,
+        end: dt.datetime,
+        per_agent: int,
+        seed: int,
+        queue_id: int | None = None,
+        agent_id: int | None = None,
+    ) -> defer.Deferred[list[ToScoreRow]]:
+        """Up to ``per_agent`` recorded, unscored calls of each agent that started in
+        [start, end), picked at random by ``seed`` (the same seed, the same calls), optionally
+        of one queue or one agent; by agent number, then by time."""
+        if not 1 <= per_agent <= MAX_PER_AGENT:
+            return defer.fail(
+                ValueError(N_("per_agent must be between 1 and {limit}", limit=MAX_PER_AGENT))
+            )
+        r, a, q = model.recordings, model.agents, model.queues
+        key = sample_key(sa.cast(r.c.id, sa.BigInteger), seed)
+        where = [
+            r.c.agent_id.is_not(None),
+            r.c.qa_score.is_(None),
+            r.c.started_at >= start,
+            r.c.started_at < end,
+        ]
+        if queue_id is not None:
+            where.append(r.c.queue_id == queue_id)
+        if agent_id is not None:
+            where.append(r.c.agent_id == agent_id)
+        ranked = (
+            sa.select(
+                r.c.id,
+                r.c.agent_id,
+                sa.func.row_number()
+                .over(partition_by=r.c.agent_id, order_by=(key, r.c.id))
+                .label("rank"),
+            )
+            .where(*where)
+            .subquery()
+        )
+        query = (
+            sa.select(
+                r.c.id.label("recording_id"),
+                r.c.started_at,
+                r.c.duration_ms,
+                r.c.direction,
+                r.c.caller_number,
+                r.c.agent_id,
+                a.c.number.label("agent_number"),
+                a.c.name.label("agent_name"),
+                r.c.queue_id,
+                sa.func.coalesce(sa.func.nullif(q.c.display_name, ""), q.c.name, "").label(
+                    "queue_name"
+                ),
+            )
+            .select_from(
+                ranked.join(r, r.c.id == ranked.c.id)
+                .join(a, a.c.id == r.c.agent_id)
+                .outerjoin(q, q.c.id == r.c.queue_id)
+            )
+            .where(ranked.c.rank <= per_agent)
+            .order_by(a.c.number, r.c.started_at, r.c.id)
+        )
+
+        def thd(conn: Connection) -> list[ToScoreRow]:
+            return [ToScoreRow(**row._mapping) for row in conn.execute(query)]
+
+        return self.db.run(thd)
+
+
+# ---- calls waiting to be scored ---------------------------------------------------------------
+
+MAX_PER_AGENT = 20
+# The sample's order: a multiplicative hash of the recording id mixed with the seed, modulo a
+# prime (2**31 - 1): the same on SQLite and PostgreSQL, in 64-bit integers, random-looking
+# and fixed for one seed (a QA user reloading the list sees the same calls).
+_PRIME = 2_147_483_647
+
+
+@dataclass(frozen=True)
+class ToScoreRow:
+    """A recorded call the sample picked for scoring."""
+
+    recording_id: int
+    started_at: dt.datetime
+    duration_ms: int
+    direction: str
+    caller_number: str
+    agent_id: int
+    agent_number: str
+    agent_name: str
+    queue_id: int | None
+    queue_name: str
+
+
+def _xor(x: Any, y: int) -> Any:
+    """x XOR y for a Python int or an SQL integer (SQLite has no XOR: (x | y) - (x & y))."""
+    if isinstance(x, int):
+        return x ^ y
+    return x.op("|")(y) - x.op("&")(y)
+
+
+def sample_key(recording_id: Any, seed: int) -> Any:
+    """The sample's order of a recording (an SQL expression of ``recording_id``, or a number
+    for a Python int): multiply-add modulo a prime, mixed with the seed by XOR between the
+    rounds (a product and a sum alone would only rotate one order), below 2**47 throughout."""
+    s1, s2, s3 = seed % _PRIME, (seed * 7 + 13) % _PRIME, (seed * 31 + 101) % _PRIME
+    k = (recording_id * 48_271 + s1) % _PRIME
+    k = (_xor(k, s2) * 16_807 + 7) % _PRIME
+    return (_xor(k, s3) * 48_271) % _PRIME

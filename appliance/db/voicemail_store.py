@@ -248,13 +248,17 @@ class VoicemailStore(_Component):
 
         return self.db.run(thd)
 
-    def count(self, mailbox: str | None = None, unheard: bool = False) -> defer.Deferred[int]:
+    def count(
+        self, mailbox: str | None = None, unheard: bool = False, since: dt.datetime | None = None
+    ) -> defer.Deferred[int]:
         v = model.voicemails
 
         def thd(conn: Connection) -> int:
             q = sa.select(sa.func.count()).select_from(v)
             if mailbox is not None:
                 q = q.where(v.c.mailbox == mailbox)
+            if since is not None:
+                q = q.where(v.c.received_at >= since)
             if unheard:
                 q = q.where(v.c.heard.is_(False))
             return int(conn.execute(q).scalar_one())

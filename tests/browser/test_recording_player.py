@@ -37,6 +37,7 @@ CALLER = "13800138000"
 LONG_AGENT = "Zhang Min 张敏 (enterprise care team lead)"
 LONG_QUEUE = "Technical support 技术支持 for enterprise customers"
 LONG_ROWS = 12
+WAITING = "/qa/waiting?from=2026-03-01&to=2026-03-02&per_agent=20"
 DIRECTIONS = ("inbound", "outbound", "internal")
 SECONDS = 40  # 40 s of stereo 16-bit 8 kHz is 1.28 MB: more than one streamed part
 RATE = 8000
@@ -295,11 +296,26 @@ def test_a_qa_user_scores_the_call_and_the_agent_sees_it(box: str) -> None:
     the evaluation on its own page."""
     with headless_chromium() as qa:
         login(qa, box, "qa")
+        qa.set_window_size(1440, 900)
+        # the call waits to be scored; the long rows have a score (88.5) and do not
+        qa.get(box + WAITING)
+        waiting = qa.find_element(By.ID, "qa-waiting").text
+        assert CALLER in waiting and LONG_AGENT not in waiting, waiting
         qa.get(box + "/recordings?caller=" + CALLER)
         qa.find_element(By.CSS_SELECTOR, "#rec-results a.rec-open").click()
         WebDriverWait(qa, 10).until(lambda d: d.find_elements(By.ID, "rec-score"))
         qa.find_element(By.ID, "rec-score").click()
         form = WebDriverWait(qa, 10).until(lambda d: d.find_element(By.ID, "qa-score"))
+        # the player beside the form: to its left, side by side, and it loads the call
+        player = qa.find_element(By.ID, "rec-player").rect
+        assert player["x"] + player["width"] <= form.rect["x"], (player, form.rect)
+        assert player["y"] < form.rect["y"] + form.rect["height"]
+        WebDriverWait(qa, 15).until(
+            lambda d: (
+                d.execute_script("return document.getElementById('rec-audio').readyState") >= 1
+            )
+        )
+        assert qa.execute_script("return document.getElementById('rec-player').dataset.ready")
 
         # greeting 1 of 2 (weight 20), solved 3 of 5 (50), compliance 1+2 of 1+4 (30): 58
         for question, value in (("greet", "1"), ("name", "0"), ("verify", "1")):
@@ -321,6 +337,8 @@ def test_a_qa_user_scores_the_call_and_the_agent_sees_it(box: str) -> None:
         qa.get(box + "/recordings?caller=" + CALLER)
         row = qa.find_element(By.CSS_SELECTOR, "#rec-results tbody tr")
         assert "58" in [td.text for td in row.find_elements(By.TAG_NAME, "td")], row.text
+        qa.get(box + WAITING)  # scored: no longer waiting
+        assert "No recorded calls wait" in qa.find_element(By.ID, "qa-waiting-empty").text
     with headless_chromium() as agent:
         login(agent, box, "agent")
         agent.get(box + "/qa/mine")

@@ -9,6 +9,7 @@ import subprocess
 import wave
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -110,9 +111,15 @@ def test_headless_demo_reports_json_and_prints_the_logins_once(tmp_path: Path) -
         str(free_port()),
         "--headless",
         "--duration",
-        "8",
+        "18",
+        # a busier day than the default, with talk and wrap-up as short as the run is:
+        # Erlang C staffs it from the demo's roster (appliance/demo_center.py)
         "--calls-per-second",
-        "2",
+        "1",
+        "--talk-seconds",
+        "4",
+        "--seed",  # an ordinary sample: 13 callers in the 18 s (12 expected)
+        "10",
         "--report",
         "json",
     ]
@@ -134,8 +141,15 @@ def test_headless_demo_reports_json_and_prints_the_logins_once(tmp_path: Path) -
         "ivr_steps",
         "voicemails",
         "recordings",
+        "queues",
+        "calls_by_hour",
+        "staffing",
+        "switch",
     }
     assert (report["daemon"], report["web"]) == ("ok", 200)
+    # logins are printed once ccboxd listens, not before (a start that failed would lose them)
+    assert first.stdout.index("ccboxd ready; web UI on") < first.stdout.index(" login is ")
+    assert_a_healthy_day(report)
     # No agent was left ringing or on a call the switch did not have (acd/invariants.py).
     assert (report["agents_released"], report["agent_violations"]) == (0, 0), report
     # Every call walks the sample flow's main menu at least.
@@ -146,20 +160,25 @@ def test_headless_demo_reports_json_and_prints_the_logins_once(tmp_path: Path) -
     with closing(sqlite3.connect(data / "ccbox.sqlite")) as db:
         assert db.execute("SELECT count(*) FROM voicemails").fetchone()[0] == report["voicemails"]
         rows = db.execute(
-            "SELECT path, duration_ms, agent_id, channel_number, caller_talk_ratio, peaks"
-            " FROM recordings"
+            "SELECT r.path, r.duration_ms, r.agent_id, r.channel_number, r.caller_talk_ratio,"
+            " r.peaks, c.direction FROM recordings r JOIN calls c ON c.id = r.call_id"
         ).fetchall()
     assert len(rows) == report["recordings"], rows
-    for path, duration_ms, agent_id, channel, caller_talk, peaks in rows:
+    for path, duration_ms, agent_id, channel, caller_talk, peaks, direction in rows:
         with wave.open(str(data / "recordings" / path)) as w:
             assert (w.getnchannels(), w.getframerate()) == (2, 8000), path
             assert abs(w.getnframes() / 8 - duration_ms) <= 1, path
-        assert agent_id is not None and channel is not None, path
+        assert agent_id is not None, path
+        # an E1 channel for a caller's call (a complaint's call-back starts on the agent's
+        # phone: acd/callback_call.py)
+        assert channel is not None or direction == "outbound", path
         assert caller_talk > 0 and len(json.loads(peaks)) == 200, path
     # The first caller arrives at once, hears a prompt of at most 3 s, and six agents are
     # logged in whose phones ring 2 s: it is answered, and it completes when traffic stops.
     assert report["calls_offered"] >= report["calls_completed"] >= 1, report
-    assert report["calls_answered"] >= report["calls_completed"], report
+    # completed: the callers an agent answered, and the complaints' call-backs
+    callbacks = report["queues"]["care"]["callbacks"]
+    assert report["calls_answered"] + callbacks >= report["calls_completed"], report
     assert 0 < report["occupancy"] <= 1 and 0 <= report["service_level"] <= 1, report
     assert 0 <= report["avg_wait_s"] < 8, report
     assert "AMI ready" in first.stdout and "Traceback" not in first.stdout + first.stderr
@@ -175,7 +194,7 @@ def test_headless_demo_reports_json_and_prints_the_logins_once(tmp_path: Path) -
     assert not [p for p in logins.values() if p in stored]
     # The agents the first run left in wrap-up finish it in the second (10 s from its start,
     # not afresh and not cut short: acd/service.py restore), so the second runs longer.
-    second_cmd = [*cmd[: cmd.index("--duration") + 1], "16", *cmd[cmd.index("--duration") + 2 :]]
+    second_cmd = [*cmd[: cmd.index("--duration") + 1], "10", *cmd[cmd.index("--duration") + 2 :]]
     second = subprocess.run(second_cmd, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0
     assert " login is " not in second.stdout
@@ -184,17 +203,50 @@ def test_headless_demo_reports_json_and_prints_the_logins_once(tmp_path: Path) -
     # and the report counts this run (the ACD's day counters carry the first run's too).
     again = json.loads(second.stdout.strip().splitlines()[-1])
     assert again["calls_offered"] >= again["calls_completed"] >= 1, again
-    assert again["calls_answered"] >= again["calls_completed"], again
+    callbacks = again["queues"]["care"]["callbacks"] + report["queues"]["care"]["callbacks"]
+    assert again["calls_answered"] + callbacks >= again["calls_completed"], again
     assert again["calls_answered"] <= again["calls_offered"], again
     assert (again["agents_released"], again["agent_violations"]) == (0, 0), again
+    # every call the switch placed was served to its end, each with its row
+    assert again["switch"]["failed"] == 0 and again["switch"]["offered"] >= 1, again
+    assert again["calls_offered"] >= again["switch"]["offered"], again
     output = second.stdout + second.stderr
     assert "Traceback" not in output and "DuplicateError" not in output, output[-3000:]
     with closing(sqlite3.connect(data / "ccbox.sqlite")) as db:
         total, distinct, open_rows = db.execute(
             "SELECT count(*), count(DISTINCT uniqueid), sum(ended_at IS NULL) FROM calls"
         ).fetchone()
+        voicemails = db.execute("SELECT count(*) FROM voicemails").fetchone()[0]
     assert total == distinct == report["calls_offered"] + again["calls_offered"]
     assert open_rows == 0
+    # each report counts its own run's messages (the first run's complaint left one)
+    assert report["voicemails"] >= 1 and voicemails == report["voicemails"] + again["voicemails"]
+
+
+def assert_a_healthy_day(report: dict[str, Any]) -> None:
+    """A center on a busy day, not a meltdown: callers reach every queue, the teams are
+    staffed for the hour, and most calls are answered within 20 s (acd/stats.py)."""
+    queues = report["queues"]
+    assert set(queues) == {"support", "billing", "sales", "care"}
+    for name, q in queues.items():
+        # care takes the complaints' call-backs; the others callers in line
+        assert q["offered"] + q["callbacks"] >= 1, (name, report)
+    assert max(q["offered"] for q in queues.values()) < 0.75 * report["calls_offered"], report
+    # the run's service level, from its queues' counters
+    answered = sum(q["answered"] for q in queues.values())
+    base = answered + sum(q["abandoned_after_sl"] for q in queues.values())
+    assert base >= 5, report
+    in_sl = sum(q["answered_in_sl"] for q in queues.values())
+    assert report["service_level"] == round(in_sl / base, 4)
+    assert 0.6 <= report["service_level"] <= 1.0, report
+    assert sum(q["overflowed"] for q in queues.values()) <= 0.1 * report["calls_offered"], report
+    # the switch placed every call the report counts per hour, and none failed
+    assert report["switch"]["failed"] == 0, report
+    assert sum(report["calls_by_hour"]) == report["switch"]["offered"], report
+    # Erlang C's staffing follows the day: more agents in the busy hour than at closing
+    staffing = report["staffing"]
+    assert all(hours[2] == max(hours) for hours in staffing.values()), staffing
+    assert sum(h[2] for h in staffing.values()) > sum(h[-1] for h in staffing.values())
 
 
 def test_daemon_refuses_a_bad_recording_key_file(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 
 from acd.caller import wait_in_queue
+from acd.erlang import erlang_c, service_level
 from acd.service import ACD
 from appliance.db.connector import DBConnector
 from appliance.eventbus import EventBus
@@ -194,22 +195,6 @@ class _ExpTalk(Device):
 
     def talk_time(self, rng: random.Random) -> float | None:
         return self.rng.expovariate(1.0 / self.mean_talk_s)
-
-
-def erlang_c(agents: int, load: float) -> float:
-    """The probability that a call waits (M/M/N, no abandonment)."""
-    term, total = 1.0, 1.0
-    for k in range(1, agents):
-        term *= load / k
-        total += term
-    top = term * load / agents * agents / (agents - load)
-    return top / (total + top)
-
-
-def service_level(agents: int, load: float, mean_talk_s: float, threshold_s: float) -> float:
-    import math
-
-    return 1.0 - erlang_c(agents, load) * math.exp(-(agents - load) * threshold_s / mean_talk_s)
 
 
 __all__ = ["VirtualCenter", "defer", "erlang_c", "service_level"]

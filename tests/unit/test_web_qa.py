@@ -275,3 +275,58 @@ class QaWebTests(WebTestCase):
         for path in ("/qa", "/qa/score?recording=1", "/qa/mine", "/qa/averages"):
             r = await self.call(b.get, path)
             self.assertEqual((r.status, "/login" in r.location), (303, True), path)
+
+    async def test_the_calls_waiting_to_be_scored_and_the_player_beside_the_form(self) -> None:
+        await self._start()
+        fid = await self._form()
+        r = await self.get("qa", "/api/qa/waiting?per_agent=2&seed=5")
+        self.assertEqual(r.status, 200, r.body)
+        body = r.json()
+        self.assertEqual((body["per_agent"], body["seed"]), (2, 5))
+        calls = body["calls"]
+        self.assertEqual(
+            [(c["recording_id"], c["agent_number"], c["queue_name"]) for c in calls],
+            [(1, "1001", "support"), (2, "1002", "support")],
+        )
+        self.assertEqual(calls[1]["agent_name"], HOSTILE + "二号")
+        # a scored call leaves the list; the filters narrow it
+        answers = {"recording_id": 1, "form_id": fid, "answers": ALL_GOOD}
+        self.assertEqual((await self.post("qa", "/api/qa/evaluate", answers)).status, 201)
+        r = await self.get("sup", "/api/qa/waiting")
+        self.assertEqual([c["recording_id"] for c in r.json()["calls"]], [2])
+        self.assertEqual(r.json()["per_agent"], 3)
+        r = await self.get("sup", "/api/qa/waiting?agent=1")
+        self.assertEqual(r.json()["calls"], [])
+        r = await self.get("admin", "/api/qa/waiting?queue=999")
+        self.assertEqual(r.json()["calls"], [])
+        for query, message in (
+            ("per_agent=0", "per_agent must be a whole number from 1 to 20"),
+            ("per_agent=x'%20OR%201=1", "per_agent must be"),
+            ("seed=-1", "seed must be"),
+            ("queue=abc", "whole number"),
+            ("from=2026-13-01", "YYYY-MM-DD"),
+        ):
+            r = await self.get("qa", "/api/qa/waiting?" + query)
+            self.assertEqual(r.status, 400, query)
+            self.assertIn(message, r.json()["error"])
+        self.assertEqual((await self.get("agent", "/api/qa/waiting")).status, 403)
+        self.assertEqual((await self.get("agent", "/qa/waiting")).status, 403)
+
+        page = await self.get("qa", "/qa/waiting?per_agent=5")
+        self.assertEqual(page.status, 200)
+        self.assertIn('href="/qa/score?recording=2"', page.body)
+        self.assertNotIn('href="/qa/score?recording=1"', page.body)
+        self.assertNotIn(HOSTILE, page.body)  # escaped
+        self.assertIn("&lt;img src=x onerror=alert(1)&gt;二号", page.body)
+        bad = await self.get("qa", "/qa/waiting?per_agent=99")
+        self.assertEqual(bad.status, 400)
+        self.assertIn("per_agent must be a whole number from 1 to 20", bad.body)
+        self.assertTrue(_no_inline_script(page.body))
+
+        score = await self.get("qa", "/qa/score?recording=2")
+        self.assertEqual(score.status, 200)
+        player = re.search(r'<audio id="rec-audio"[^>]*src="([^"]+)"', score.body)
+        assert player is not None
+        self.assertEqual(player.group(1), "/api/recordings/audio?id=2")
+        self.assertLess(score.body.index('id="rec-player"'), score.body.index('id="qa-score"'))
+        self.assertIn('<script src="/static/recording_player.js">', score.body)

@@ -102,10 +102,14 @@ class SwitchSimulator(service.MultiService):
         self._listener = self.reactor.listenTCP(port, self.manager, interface=bind)
 
     def start_traffic(
-        self, calls_per_s: float, script: Callable[[random.Random, int], CallerScript] | None = None
+        self,
+        calls_per_s: float,
+        script: Callable[[random.Random, int], CallerScript] | None = None,
+        curve: Callable[[float], float] | None = None,
     ) -> PoissonTraffic:
         """Start Poisson arrivals now (e.g. once ccboxd is ready); stop it to end them.
-        ``script`` makes each caller (default: traffic.demo_caller)."""
+        ``script`` makes each caller (default: traffic.demo_caller); ``curve``: the share of
+        ``calls_per_s`` arriving so many seconds after the start (PoissonTraffic)."""
         assert self.traffic is None, "traffic is already running"
         self.traffic = PoissonTraffic(
             self.reactor,
@@ -114,6 +118,7 @@ class SwitchSimulator(service.MultiService):
             calls_per_s,
             seed=self._seed,
             script=script or demo_caller,
+            curve=curve,
         )
         self.traffic.setServiceParent(self)
         return self.traffic

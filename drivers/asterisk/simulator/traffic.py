@@ -120,7 +120,13 @@ def demo_caller(rng: random.Random, n: int) -> CallerScript:
 
 
 class PoissonTraffic(service.Service):
-    """Calls arrive with exponential gaps (mean ``rate_per_s`` calls a second)."""
+    """Calls arrive with exponential gaps (mean ``rate_per_s`` calls a second).
+
+    ``curve`` makes the rate vary (a day's quiet and busy hours): given the seconds since the
+    start it says which share (0 to 1) of ``rate_per_s`` arrives then. Arrivals are drawn at
+    the full rate and each is kept with that share (thinning, which gives a Poisson process
+    of the varying rate).
+    """
 
     def __init__(
         self,
@@ -132,6 +138,7 @@ class PoissonTraffic(service.Service):
         script: Callable[[random.Random, int], CallerScript] = demo_caller,
         seed: int | None = None,
         max_concurrent: int = 200,
+        curve: Callable[[float], float] | None = None,
     ) -> None:
         self.reactor = reactor
         self.switch = switch
@@ -144,9 +151,13 @@ class PoissonTraffic(service.Service):
         self.in_flight: set[defer.Deferred[None]] = set()
         self._next: Any = None
         self._numbers = itertools.count(1)
+        self.curve = curve
+        self.started_at = 0.0
+        self.thinned = 0  # arrivals the curve left out
 
     def startService(self) -> None:
         super().startService()
+        self.started_at = self.reactor.seconds()
         self._next = self.reactor.callLater(0, self._arrive)  # the first caller is waiting
 
     def _schedule(self) -> None:
@@ -154,6 +165,11 @@ class PoissonTraffic(service.Service):
 
     def _arrive(self) -> None:
         self._schedule()
+        if self.curve is not None:
+            share = self.curve(self.reactor.seconds() - self.started_at)
+            if self.rng.random() >= share:
+                self.thinned += 1
+                return  # a quieter hour: this arrival does not happen
         if len(self.in_flight) >= self.max_concurrent:
             return  # all trunk channels busy: the caller hears congestion from the carrier
         self.summary.offered += 1
