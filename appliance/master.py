@@ -89,18 +89,6 @@ class ApplianceMaster(service.MultiService):
         DayCounters(reactor, self.acd).setServiceParent(self)
         # Hangup causes on the calls rows; rows a dead process left open, reconciled once.
         self.call_rows = CallRows(self.db, started_at)
-        # The IVR: flows, prompts and voicemail, shared by every call and the web UI.
-        prompts = PromptLibrary(config.data_dir / "prompts", reactor)
-        self.ivr = IVRServices(
-            reactor,
-            self.db,
-            prompts,
-            Voicemail(
-                reactor, self.db, config.data_dir / "voicemail", prompts, config.smtp, self.bus
-            ),
-            self.acd,
-            HTTPLookup(reactor),
-        )
         # Recordings: captured from each call's session, post-processed in a worker pool;
         # up before the switch and down after it, so every call's recording is finished.
         # A bad key file stops the daemon here (KeyFileError) rather than store plain audio
@@ -131,7 +119,19 @@ class ApplianceMaster(service.MultiService):
             recover=self.recorder.recover_leftovers,
         )
         self.recording_upkeep.setServiceParent(self)
-        self.ivr.recorder = self.recorder
+        # The IVR: flows, prompts and voicemail, shared by every call and the web UI.
+        prompts = PromptLibrary(config.data_dir / "prompts", reactor)
+        self.ivr = IVRServices(
+            reactor,
+            self.db,
+            prompts,
+            Voicemail(
+                reactor, self.db, config.data_dir / "voicemail", prompts, config.smtp, self.bus
+            ),
+            self.acd,
+            HTTPLookup(reactor),
+            self.recorder,
+        )
         self.callmodel: CallModel | None = None
         self.fastagi: FastAGIServer | None = None
         if self.ami is not None:
