@@ -109,6 +109,11 @@ def test_headless_demo_reports_json_and_prints_the_logins_once(tmp_path: Path) -
         str(data),
         "--port",
         str(free_port()),
+        # not the demo's own 15038 and 14573: another demo may be running on this machine
+        "--ami-port",
+        str(free_port()),
+        "--fastagi-port",
+        str(free_port()),
         "--headless",
         "--duration",
         "18",
