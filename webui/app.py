@@ -56,9 +56,16 @@ def _field(params: dict[str, Any], name: str, max_len: int = 256) -> str:
     """A form field as one bounded string; lists (repeated fields) and huge values are refused."""
     value = params.get(name, "")
     if not isinstance(value, str):
-        raise cherrypy.HTTPError(400, f"field {name!r} must be sent once, as text")
+        raise cherrypy.HTTPError(
+            400, i18n._("field {name!r} must be sent once, as text").format(name=name)
+        )
     if len(value) > max_len:
-        raise cherrypy.HTTPError(400, f"field {name!r} is longer than {max_len} characters")
+        raise cherrypy.HTTPError(
+            400,
+            i18n._("field {name!r} is longer than {max_len} characters").format(
+                name=name, max_len=max_len
+            ),
+        )
     return value
 
 
@@ -324,7 +331,7 @@ class Root:
         """Switch the language of this session (and of the user, when logged in)."""
         choice = _field(params, "locale", 16)
         if choice not in i18n.LOCALES:
-            raise cherrypy.HTTPError(400, "unknown language")
+            raise cherrypy.HTTPError(400, i18n._("unknown language"))
         session = current_session()
         session.locale = choice
         if session.user is not None:

@@ -127,7 +127,7 @@ class FlowPages:
     def add(self, **params: Any) -> None:
         name, description = params.get("name", ""), params.get("description", "")
         if not isinstance(name, str) or not isinstance(description, str) or len(description) > 255:
-            raise cherrypy.HTTPError(400, "name and description must be text")
+            raise cherrypy.HTTPError(400, i18n._("name and description must be text"))
         session = current_session()
         user = session.user
         assert user is not None
@@ -145,10 +145,10 @@ class FlowPages:
     @page("admin")
     def editor(self, id: str = "") -> str:
         if not id.isdigit() or not 0 < int(id) < 2**31:
-            raise cherrypy.HTTPError(400, "id must be a flow number")
+            raise cherrypy.HTTPError(400, i18n._("id must be a flow number"))
         flow = self.ctx.call(self.ctx.db.ivr.flow, int(id))
         if flow is None:
-            raise cherrypy.HTTPError(404, "no such flow")
+            raise cherrypy.HTTPError(404, i18n._("no such flow"))
         return render(
             self.ctx, "flow_editor.html", flow=flow, texts=editor_texts(), types=list(NODE_TYPES)
         )

@@ -461,12 +461,12 @@ class IvrApi:
         """The sound of a library prompt (audio/wav), for listening in the browser."""
         known = set(self.ctx.call(self.db.ivr.prompt_names))
         if name not in known:
-            raise cherrypy.HTTPError(404, "no such prompt")
+            raise cherrypy.HTTPError(404, i18n._("no such prompt"))
         path = self.ctx.ivr.prompts.path_of(name)
         try:
             data = path.read_bytes()
         except OSError:
-            raise cherrypy.HTTPError(404, "the prompt's file is missing") from None
+            raise cherrypy.HTTPError(404, i18n._("the prompt's file is missing")) from None
         cherrypy.serving.response.headers["Content-Type"] = "audio/wav"
         return data
 

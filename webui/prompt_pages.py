@@ -64,7 +64,7 @@ class PromptPages:
     def record(self, **params: Any) -> None:
         seconds = _text(params, "seconds", 5)
         if not seconds.isdigit():
-            raise cherrypy.HTTPError(400, "seconds must be a whole number")
+            raise cherrypy.HTTPError(400, i18n._("seconds must be a whole number"))
         self._done(
             self.api.add_recording,
             int(seconds),
@@ -77,5 +77,10 @@ class PromptPages:
 def _text(params: dict[str, Any], name: str, limit: int) -> str:
     value = params.get(name, "")
     if not isinstance(value, str) or len(value) > limit:
-        raise cherrypy.HTTPError(400, f"{name} must be text of at most {limit} characters")
+        raise cherrypy.HTTPError(
+            400,
+            i18n._("{name} must be text of at most {limit} characters").format(
+                name=name, limit=limit
+            ),
+        )
     return value

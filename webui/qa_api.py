@@ -79,13 +79,15 @@ def parse_id(value: Any, what: str) -> int:
     """A row id from a request (a JSON number or a query string); 400 when it is not one,
     404 when it cannot exist."""
     if isinstance(value, bool):
-        raise cherrypy.HTTPError(400, f"{what} must be a whole number")
+        raise cherrypy.HTTPError(400, i18n._("{what} must be a whole number").format(what=what))
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12:
         value = int(value)
     if not isinstance(value, int):
-        raise cherrypy.HTTPError(400, f"{what} must be a whole number")
+        raise cherrypy.HTTPError(400, i18n._("{what} must be a whole number").format(what=what))
     if not 0 < value < 2**31:
-        raise cherrypy.HTTPError(404, f"no such {what.replace('_id', '').replace('_', ' ')}")
+        raise cherrypy.HTTPError(
+            404, i18n._("no such {what}").format(what=what.replace("_id", "").replace("_", " "))
+        )
     return value
 
 
@@ -96,18 +98,24 @@ def parse_period(start: Any, end: Any, today: dt.date | None = None) -> tuple[dt
         if value in (None, ""):
             return None
         if not isinstance(value, str) or len(value) != 10:
-            raise cherrypy.HTTPError(400, f"{name} must be a date YYYY-MM-DD")
+            raise cherrypy.HTTPError(
+                400, i18n._("{name} must be a date YYYY-MM-DD").format(name=name)
+            )
         try:
             return dt.date.fromisoformat(value)
         except ValueError:
-            raise cherrypy.HTTPError(400, f"{name} must be a date YYYY-MM-DD") from None
+            raise cherrypy.HTTPError(
+                400, i18n._("{name} must be a date YYYY-MM-DD").format(name=name)
+            ) from None
 
     last = day(end, "to") or today or dt.datetime.now(dt.UTC).date()
     first = day(start, "from") or last - dt.timedelta(days=DEFAULT_DAYS - 1)
     if first > last:
-        raise cherrypy.HTTPError(400, "from must not be after to")
+        raise cherrypy.HTTPError(400, i18n._("from must not be after to"))
     if (last - first).days >= MAX_DAYS:
-        raise cherrypy.HTTPError(400, f"a period is at most {MAX_DAYS} days")
+        raise cherrypy.HTTPError(
+            400, i18n._("a period is at most {MAX_DAYS} days").format(MAX_DAYS=MAX_DAYS)
+        )
     return first, last
 
 
@@ -137,13 +145,13 @@ class QaActions:
     def form(self, form_id: Any) -> QAFormRow:
         row: QAFormRow | None = self.ctx.call(self.db.qa.get_form, parse_id(form_id, "form id"))
         if row is None:
-            raise cherrypy.HTTPError(404, "no such form")
+            raise cherrypy.HTTPError(404, i18n._("no such form"))
         return row
 
     def save_form(self, form_id: Any, name: Any, definition: Any) -> tuple[QAFormRow, bool]:
         """Add a form (``form_id`` None) or change an unused one; (row, created)."""
         if not isinstance(name, str) or len(name) > 1000:
-            raise cherrypy.HTTPError(400, "name must be text")
+            raise cherrypy.HTTPError(400, i18n._("name must be text"))
         try:
             if form_id is None:
                 row = self.ctx.call(self.db.qa.add_form, name, definition, self._user().username)
@@ -155,17 +163,17 @@ class QaActions:
         except (DuplicateError, FormInUse) as exc:
             raise cherrypy.HTTPError(409, i18n.error(exc)) from None
         except LookupError:
-            raise cherrypy.HTTPError(404, "no such form") from None
+            raise cherrypy.HTTPError(404, i18n._("no such form")) from None
 
     def set_active(self, form_id: Any, active: Any) -> QAFormRow:
         if not isinstance(active, bool):
-            raise cherrypy.HTTPError(400, "active must be true or false")
+            raise cherrypy.HTTPError(400, i18n._("active must be true or false"))
         try:
             row: QAFormRow = self.ctx.call(
                 self.db.qa.set_active, parse_id(form_id, "form id"), active
             )
         except LookupError:
-            raise cherrypy.HTTPError(404, "no such form") from None
+            raise cherrypy.HTTPError(404, i18n._("no such form")) from None
         return row
 
     def recording(self, recording_id: Any) -> RecordingRow:
@@ -173,7 +181,7 @@ class QaActions:
             self.db.recordings.get, parse_id(recording_id, "recording_id")
         )
         if row is None:
-            raise cherrypy.HTTPError(404, "no such recording")
+            raise cherrypy.HTTPError(404, i18n._("no such recording"))
         return row
 
     def evaluate(
@@ -184,7 +192,7 @@ class QaActions:
         if comment is None:
             comment = ""
         if not isinstance(comment, str):
-            raise cherrypy.HTTPError(400, "comment must be text")
+            raise cherrypy.HTTPError(400, i18n._("comment must be text"))
         user = self._user()
         try:
             row: EvaluationRow = self.ctx.call(
@@ -219,7 +227,7 @@ class QaActions:
 
     def averages(self, by: Any, start: Any, end: Any) -> tuple[dt.date, dt.date, list[AverageRow]]:
         if by not in GROUP_BY:
-            raise cherrypy.HTTPError(400, "by must be agent or queue")
+            raise cherrypy.HTTPError(400, i18n._("by must be agent or queue"))
         first, last = parse_period(start, end)
         rows = self.ctx.call(
             self.db.qa.averages,

@@ -57,7 +57,12 @@ def _answers(params: dict[str, Any]) -> dict[str, Any]:
 def _field(params: dict[str, Any], name: str, limit: int) -> str:
     value = params.get(name, "")
     if not isinstance(value, str) or len(value) > limit:
-        raise cherrypy.HTTPError(400, f"{name} must be text of at most {limit} characters")
+        raise cherrypy.HTTPError(
+            400,
+            i18n._("{name} must be text of at most {limit} characters").format(
+                name=name, limit=limit
+            ),
+        )
     return value
 
 

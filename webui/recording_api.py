@@ -22,7 +22,7 @@ from twisted.logger import Logger
 from appliance.db.recording_search import RecordingPage, RecordingQuery
 from appliance.text import N_
 from recorder import encryption, storage
-from webui import access, audit_trail
+from webui import access, audit_trail, i18n
 from webui.access import api, current_session
 from webui.context import WebContext
 
@@ -230,13 +230,13 @@ class RecordingAccess:
 
     def recording(self, recording_id: Any) -> RecordingRow:
         if not isinstance(recording_id, str) or not ID_RE.fullmatch(recording_id.strip()):
-            raise cherrypy.HTTPError(400, "id must be a whole number")
+            raise cherrypy.HTTPError(400, i18n._("id must be a whole number"))
         number = int(recording_id)
         row = self.ctx.call(self.db.recordings.get, number) if 0 < number <= MAX_ID else None
         viewer = self.viewer()
         mine = viewer.agent_id is not None and row is not None and row.agent_id == viewer.agent_id
         if row is None or not (viewer.everything or mine):
-            raise cherrypy.HTTPError(404, "no such recording")
+            raise cherrypy.HTTPError(404, i18n._("no such recording"))
         visible: RecordingRow = row
         return visible
 
@@ -247,7 +247,7 @@ class RecordingAccess:
             log.warn(
                 "recording {id}: {path!r} is not a file under the root", id=row.id, path=row.path
             )
-            raise cherrypy.HTTPError(404, "the recording's file is missing")
+            raise cherrypy.HTTPError(404, i18n._("the recording's file is missing"))
         key = self.ctx.recorder.key if row.encrypted else None
         try:
             audio: storage.StoredAudio = self.ctx.call(
@@ -255,10 +255,12 @@ class RecordingAccess:
             )
         except encryption.KeyFileError as exc:
             log.error("recording {id}: {exc}", id=row.id, exc=exc)
-            raise cherrypy.HTTPError(503, "the recording is encrypted and no key is set") from None
+            raise cherrypy.HTTPError(
+                503, i18n._("the recording is encrypted and no key is set")
+            ) from None
         except (OSError, ValueError) as exc:  # damaged, another key's, gone meanwhile
             log.warn("recording {id} cannot be opened: {exc}", id=row.id, exc=exc)
-            raise cherrypy.HTTPError(404, "the recording's file cannot be read") from None
+            raise cherrypy.HTTPError(404, i18n._("the recording's file cannot be read")) from None
         return audio
 
     def audit(self, action: str, row: RecordingRow, **detail: Any) -> None:

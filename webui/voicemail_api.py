@@ -79,7 +79,7 @@ class VoicemailAccess:
     def messages(self, mailbox: str = "") -> list[VoicemailRow]:
         visible = self.visible_mailboxes()
         if mailbox and visible is not None and mailbox not in visible:
-            raise cherrypy.HTTPError(403, "not your mailbox")
+            raise cherrypy.HTTPError(403, i18n._("not your mailbox"))
         rows = self.ctx.call(self.db.voicemail.messages, mailbox or None)
         return [m for m in rows if visible is None or m.mailbox in visible]
 
@@ -87,22 +87,22 @@ class VoicemailAccess:
         try:
             number = int(message_id)
         except (TypeError, ValueError):
-            raise cherrypy.HTTPError(400, "id must be a whole number") from None
+            raise cherrypy.HTTPError(400, i18n._("id must be a whole number")) from None
         m = self.ctx.call(self.db.voicemail.message, number) if 0 < number < 2**31 else None
         visible = self.visible_mailboxes()
         if m is None or (visible is not None and m.mailbox not in visible):
-            raise cherrypy.HTTPError(404, "no such message")
+            raise cherrypy.HTTPError(404, i18n._("no such message"))
         return m
 
     def audio(self, message_id: Any) -> bytes:
         m = self.message(message_id)
         path = self.ctx.ivr.voicemail.path_of(m.path)
         if path is None:
-            raise cherrypy.HTTPError(404, "no such message")
+            raise cherrypy.HTTPError(404, i18n._("no such message"))
         try:
             data: bytes = self.ctx.call(threads.deferToThread, path.read_bytes)
         except OSError:
-            raise cherrypy.HTTPError(404, "the message's file is missing") from None
+            raise cherrypy.HTTPError(404, i18n._("the message's file is missing")) from None
         user = current_session().user
         assert user is not None
         log.info("{user} listened to voicemail {id}", user=user.username, id=m.id)

@@ -25,7 +25,7 @@ class VoicemailPages:
     @page()
     def index(self, mailbox: str = "") -> str:
         if not isinstance(mailbox, str) or len(mailbox) > 32:
-            raise cherrypy.HTTPError(400, "mailbox must be text of at most 32 characters")
+            raise cherrypy.HTTPError(400, i18n._("mailbox must be text of at most 32 characters"))
         messages = self.access.messages(mailbox)
         boxes = self.ctx.call(self.ctx.db.voicemail.mailboxes)
         visible = self.access.visible_mailboxes()
@@ -38,7 +38,7 @@ class VoicemailPages:
     def action(self, **params: Any) -> None:
         what, message_id = params.get("action"), params.get("id")
         if what not in ACTIONS or not isinstance(message_id, str):
-            raise cherrypy.HTTPError(400, "unknown action")
+            raise cherrypy.HTTPError(400, i18n._("unknown action"))
         session = current_session()
         if what == "delete":
             self.access.delete(message_id)
@@ -46,7 +46,9 @@ class VoicemailPages:
         elif what == "forward":
             target = params.get("to", "")
             if not isinstance(target, str) or len(target) > 32:
-                raise cherrypy.HTTPError(400, "mailbox must be text of at most 32 characters")
+                raise cherrypy.HTTPError(
+                    400, i18n._("mailbox must be text of at most 32 characters")
+                )
             self.access.forward(message_id, target)
             session.flash.append(i18n._("Message forwarded to {mailbox}.").format(mailbox=target))
         else:

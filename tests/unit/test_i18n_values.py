@@ -182,6 +182,7 @@ USER_ERRORS = {
     "BadField": 0,
     "NotFound": 0,
     "json_error": 1,
+    "HTTPError": 1,  # the web UI's error pages, and the QA API's JSON errors
     "_refused": 1,
     "_insert": 2,
 }
