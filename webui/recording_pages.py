@@ -69,7 +69,7 @@ class RecordingPages:
             query = parse_query({**params, "limit": form["limit"]})
             result = self.access.search(query)
         except (BadField, ValueError) as exc:
-            error = str(exc)
+            error = i18n.error(exc)
             cherrypy.serving.response.status = 400
         agents, queues = self._names()
         viewer = self.access.viewer()
