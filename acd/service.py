@@ -247,12 +247,14 @@ class ACD(service.Service):
         *,
         daily_reset: bool = False,
         watch_s: float = 0.0,
+        switch: SwitchLink | None = None,
     ) -> None:
         """``daily_reset``: the day's counters start again at local midnight (the daemon's
         ACD; tests that run hours of virtual time keep one long day). ``watch_s``: every so
         many seconds the agents' states are checked against the rules of acd/invariants.py
         and an agent they contradict is freed (0: only when ``check_invariants`` is
-        called)."""
+        called). ``switch``: what callbacks and transfers ask of the switch (AMI); None
+        without an AMI link."""
         self.reactor = reactor
         self.db = db
         self.bus = bus
@@ -268,8 +270,7 @@ class ACD(service.Service):
         self.red: dict[str, int] = {}
         self._ids = itertools.count(1)
         self._writes: set[defer.Deferred[Any]] = set()
-        # The switch (AMI) for callbacks and transfers; None without an AMI link.
-        self.switch: SwitchLink | None = None
+        self.switch = switch
         self.callbacks: dict[int, QueuedCall] = {}  # callback id -> its queue entry
         self._originating: dict[str, QueuedCall] = {}  # Originate ActionID -> callback
         self._transferred_from: dict[str, int] = {}

@@ -81,9 +81,22 @@ class ApplianceMaster(service.MultiService):
         if self.db.health is None:  # a connector a test made
             self.db.health = self.health
         self.db.setServiceParent(self)
+        # The switch link (when [ami] enabled): the AMI client, the call model it feeds and
+        # what the ACD asks of it (callbacks, transfers), made first for the services that
+        # use them; the client joins the tree after the recorder (_add_ami), so it starts
+        # after it.
+        self.ami: AMIClient | None = None
+        self.callmodel: CallModel | None = None
+        switch: AMISwitch | None = None
+        if config.ami.enabled:
+            self.ami = AMIClient(reactor, ami_settings(config.ami), health_registry=self.health)
+            self.callmodel = CallModel(reactor.seconds, self.bus.publish)
+            # The model first: the switch link judges events by what the model has seen.
+            self.ami.subscribe(CallModel.EVENTS, self.callmodel.handle)
+            switch = AMISwitch(self.ami, self.callmodel)
         # The ACD loads agents and queues before the switch can send the first call.
         # watch_s: agents stuck ringing or on a call the switch does not have are freed.
-        self.acd = ACD(reactor, self.db, self.bus, daily_reset=True, watch_s=5.0)
+        self.acd = ACD(reactor, self.db, self.bus, daily_reset=True, watch_s=5.0, switch=switch)
         self.acd.setServiceParent(self)
         # Today's queue counters: restored before the first call, written as they move.
         DayCounters(reactor, self.acd).setServiceParent(self)
@@ -94,11 +107,6 @@ class ApplianceMaster(service.MultiService):
         # A bad key file stops the daemon here (KeyFileError) rather than store plain audio
         # an admin asked to have encrypted.
         key = encryption.configured_key(config.recording.encryption_key_file)
-        # The AMI client (when [ami] enabled): made first, for the services that use it;
-        # it joins the tree after the recorder (_add_ami), so it starts after it.
-        self.ami: AMIClient | None = None
-        if config.ami.enabled:
-            self.ami = AMIClient(reactor, ami_settings(config.ami), health_registry=self.health)
         self.recorder = RecorderService(
             reactor,
             self.db,
@@ -132,10 +140,9 @@ class ApplianceMaster(service.MultiService):
             HTTPLookup(reactor),
             self.recorder,
         )
-        self.callmodel: CallModel | None = None
         self.fastagi: FastAGIServer | None = None
-        if self.ami is not None:
-            self._add_ami(self.ami)
+        if self.ami is not None and self.callmodel is not None and switch is not None:
+            self._add_ami(self.ami, self.callmodel, switch)
         if config.fastagi.enabled:
             self._add_fastagi()
 
@@ -171,16 +178,12 @@ class ApplianceMaster(service.MultiService):
     def _reconcile_without_switch(self, _: None) -> None:
         self.call_rows.reconcile_once(None)  # in the background: ready does not wait
 
-    def _add_ami(self, ami: AMIClient) -> None:
-        """The AMI client's wiring, and the call model it feeds (resynced at every login)."""
-        model = CallModel(self.reactor.seconds, self.bus.publish)
-        self.callmodel = model
-        ami.subscribe(CallModel.EVENTS, model.handle)
+    def _add_ami(self, ami: AMIClient, model: CallModel, switch: AMISwitch) -> None:
+        """The AMI client's wiring: the call model it feeds (resynced at every login), the
+        bus events the ACD, the recorder and the calls rows follow."""
         # The moment an agent's phone answers a queued call (FastAGI learns it only later).
         self.bus.subscribe(DialEnded, self.acd.on_dial_end)
         # Callbacks and transfers: the ACD rings phones and moves callers over AMI.
-        switch = AMISwitch(ami, model)
-        self.acd.switch = switch
         self.bus.subscribe(OriginateResult, self.acd.on_originate)
         self.bus.subscribe(ChannelHungUp, self.acd.on_channel_hangup)
         # The recorder merges a call's legs once Asterisk has closed them (the Hangup).
