@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from appliance.text import N_
+
 LOGGED_OUT = "logged_out"
 AVAILABLE = "available"
 RINGING = "ringing"
@@ -42,6 +44,30 @@ TRANSITIONS: dict[str, dict[str, str]] = {
 
 PAUSE_REASONS = ("break", "lunch", "training", "meeting", "after_call_work", "missed_calls")
 
+# How a refusal words an event and a state ("cannot unpause when logged out"), marked for
+# translation (appliance/text.py); an event by its name, as the API takes it.
+EVENT_WORDS = {
+    "login": N_("login"),
+    "logout": N_("logout"),
+    "pause": N_("pause"),
+    "unpause": N_("unpause"),
+    "offer": N_("offer"),
+    "answer": N_("answer"),
+    "no_answer": N_("no_answer"),
+    "auto_pause": N_("auto_pause"),
+    "cancel": N_("cancel"),
+    "call_ended": N_("call_ended"),
+    "wrapup_done": N_("wrapup_done"),
+}
+STATE_WORDS = {
+    LOGGED_OUT: N_("logged out"),
+    AVAILABLE: N_("available"),
+    RINGING: N_("ringing"),
+    ON_CALL: N_("on call"),
+    WRAP_UP: N_("wrap up"),
+    PAUSED: N_("paused"),
+}
+
 
 class TransitionError(ValueError):
     """The event is not allowed in the agent's current state (the message says why)."""
@@ -61,16 +87,29 @@ class AgentStateChanged:
 def next_state(state: str, event: str) -> str:
     targets = TRANSITIONS.get(event)
     if targets is None:
-        raise TransitionError(f"unknown agent event {event!r}")
+        raise TransitionError(N_("unknown agent event {event!r}", event=event))
     new = targets.get(state)
     if new is None:
         if event in ("logout", "pause") and state in (RINGING, ON_CALL):
-            raise TransitionError(f"cannot {event} during a call: finish the call first")
-        raise TransitionError(f"cannot {event} when {state.replace('_', ' ')}")
+            raise TransitionError(
+                N_(
+                    "cannot {event} during a call: finish the call first",
+                    event=EVENT_WORDS.get(event, event),
+                )
+            )
+        raise TransitionError(
+            N_(
+                "cannot {event} when {state}",
+                event=EVENT_WORDS.get(event, event),
+                state=STATE_WORDS.get(state, state.replace("_", " ")),
+            )
+        )
     return new
 
 
 def check_pause_reason(reason: str) -> str:
     if reason not in PAUSE_REASONS:
-        raise TransitionError(f"pause reason must be one of {', '.join(PAUSE_REASONS)}")
+        raise TransitionError(
+            N_("pause reason must be one of {items}", items=", ".join(PAUSE_REASONS))
+        )
     return reason

@@ -168,6 +168,7 @@ def test_every_text_the_flow_editor_shows_is_sent_translated() -> None:
 # of the message argument; ValueError where the stores and validators refuse input with it.
 USER_ERRORS = {
     "ACDError": 0,
+    "TransitionError": 0,
     "FlowError": 0,
     "FlowFormatError": 0,
     "PromptAudioError": 0,
