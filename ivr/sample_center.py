@@ -45,8 +45,8 @@ def flow(always_open: bool = False) -> dict[str, Any]:
         _node(
             "main",
             "menu",
-            40,
-            200,
+            10,
+            220,
             prompt=_tts(
                 "Welcome to the X X service center. For account queries press 1, for billing "
                 "press 2, for technical support press 3, for sales press 4, for complaints "
@@ -60,8 +60,8 @@ def flow(always_open: bool = False) -> dict[str, Any]:
         _node(
             "accounts",
             "menu",
-            320,
-            40,
+            232,
+            10,
             prompt=_tts(
                 "For your balance press 1. To change your account details press 2. "
                 "For an agent press 0. To go back press star."
@@ -71,8 +71,8 @@ def flow(always_open: bool = False) -> dict[str, Any]:
         _node(
             "ask-account",
             "collect",
-            600,
-            20,
+            454,
+            10,
             prompt=_tts("Please enter your account number, then press hash."),
             variable="account",
             min_digits=6,
@@ -83,22 +83,22 @@ def flow(always_open: bool = False) -> dict[str, Any]:
         _node(
             "find-account",
             "lookup",
-            880,
-            20,
+            676,
+            10,
             source="record",
             book="accounts",
             key="${account}",
             store="account",
         ),
-        _node("balance-is", "play", 1160, 20, prompt=_tts("Your balance is")),
-        _node("say-balance", "say", 1440, 20, mode="number", value="${account_balance}"),
-        _node("not-found", "play", 1160, 120, prompt=_tts("We could not find that account.")),
+        _node("balance-is", "play", 676, 110, prompt=_tts("Your balance is")),
+        _node("say-balance", "say", 676, 205, mode="number", value="${account_balance}"),
+        _node("not-found", "play", 676, 300, prompt=_tts("We could not find that account.")),
         # 2: billing
         _node(
             "billing",
             "menu",
-            320,
-            200,
+            232,
+            180,
             prompt=_tts(
                 "For your latest bill press 1. To pay by phone press 2. For a billing agent "
                 "press 0. To go back press star."
@@ -108,50 +108,50 @@ def flow(always_open: bool = False) -> dict[str, Any]:
         _node(
             "bill-sent",
             "play",
-            600,
-            160,
+            454,
+            180,
             prompt=_tts("Your latest bill has been sent to you by text message."),
         ),
-        _node("pay-line", "transfer", 600, 240, kind="extension", number="8200"),
-        _node("billing-queue", "queue", 880, 240, queue="billing"),
+        _node("pay-line", "transfer", 454, 275, kind="extension", number="8200"),
+        _node("billing-queue", "queue", 676, 400, queue="billing"),
         # 3: technical support
         _node(
             "tech",
             "menu",
-            320,
-            360,
+            232,
+            350,
             prompt=_tts(
                 "For internet problems press 1. For phone problems press 2. For an agent "
                 "press 0. To go back press star."
             ),
             options=["1", "2", "0"],
         ),
-        _node("tech-queue", "queue", 600, 360, queue=GROUP_A, priority=5),
+        _node("tech-queue", "queue", 454, 390, queue=GROUP_A, priority=5),
         # 4: sales, during opening hours
         _node(
             "sales-hours",
             "time",
-            320,
-            480,
+            232,
+            520,
             timezone="Asia/Shanghai",
             open=sales_open,
             holidays=[] if always_open else ["2027-01-01", "2027-02-06"],
         ),
-        _node("sales-queue", "queue", 600, 460, queue="sales"),
+        _node("sales-queue", "queue", 454, 520, queue="sales"),
         _node(
             "sales-closed",
             "play",
-            600,
-            540,
+            454,
+            615,
             prompt=_tts("Sales is closed now. Please leave a message after the tone."),
         ),
-        _node("sales-mailbox", "voicemail", 880, 540, mailbox="802"),
+        _node("sales-mailbox", "voicemail", 676, 630, mailbox="802"),
         # 8: complaints, called back by group B
         _node(
             "complaint",
             "record",
-            320,
-            620,
+            232,
+            670,
             prompt=_tts("Please tell us about your complaint after the tone, then hang up."),
             kind="complaint",
             mailbox="803",
@@ -161,14 +161,14 @@ def flow(always_open: bool = False) -> dict[str, Any]:
         _node(
             "complaint-thanks",
             "play",
-            600,
-            620,
+            454,
+            710,
             prompt=_tts("Thank you. A member of our customer care team will call you back."),
         ),
         # 0: group A, with a message when nobody answers
-        _node("agent", "queue", 320, 760, queue=GROUP_A),
-        _node("no-agent", "voicemail", 600, 760, mailbox="801"),
-        _node("goodbye", "hangup", 1440, 400),
+        _node("agent", "queue", 232, 775, queue=GROUP_A),
+        _node("no-agent", "voicemail", 454, 805, mailbox="801"),
+        _node("goodbye", "hangup", 676, 500),
     ]
     edges = [
         ("main", "1", "accounts"),

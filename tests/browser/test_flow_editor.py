@@ -16,6 +16,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from appliance.cli import resolved
+from ivr import sample_center
 from ivr.prompt_audio import tone_wav, write_atomically
 from tests.support.appliance import prepare
 from tests.support.chromium import headless_chromium, login, switch_language
@@ -32,6 +33,7 @@ def seed(db: Any) -> None:
     resolved(db.queues.add("support"))
     resolved(db.voicemail.add_mailbox("800", "Front desk"))
     resolved(db.ivr.add_prompt("hello", "upload", 500, "", "test", HOSTILE))
+    resolved(db.ivr.create_flow(sample_center.NAME, sample_center.flow(), "admin"))
 
 
 @pytest.fixture(scope="module")
@@ -236,3 +238,90 @@ def test_hostile_names_are_text(box: str, chrome: WebDriver) -> None:
     assert chrome.find_elements(By.CSS_SELECTOR, "img") == []
     logs = json.dumps(chrome.get_log("browser")) if hasattr(chrome, "get_log") else ""
     assert "alert" not in logs
+
+
+# The canvas's visible box and every node's box, on the screen; the zoom; overlapping nodes.
+BOXES = """
+var c = document.getElementById('fe-canvas'), r = c.getBoundingClientRect();
+var view = {left: r.left + c.clientLeft, top: r.top + c.clientTop};
+view.right = view.left + c.clientWidth; view.bottom = view.top + c.clientHeight;
+var nodes = Array.prototype.map.call(document.querySelectorAll('.fe-node'), function (n) {
+  var b = n.getBoundingClientRect();
+  return {id: n.dataset.node, left: b.left, top: b.top, right: b.right, bottom: b.bottom}; });
+var overlaps = [];
+nodes.forEach(function (a, i) { nodes.slice(i + 1).forEach(function (b) {
+  if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom)
+    overlaps.push(a.id + '/' + b.id); }); });
+return {view: view, nodes: nodes, overlaps: overlaps, scroll: [c.scrollWidth, c.clientWidth],
+        zoom: document.getElementById('flow-editor').dataset.zoom};
+"""
+
+
+def outside(boxes: dict[str, Any]) -> list[str]:
+    v = boxes["view"]
+    return [
+        n["id"]
+        for n in boxes["nodes"]
+        if n["left"] < v["left"] - 0.5
+        or n["top"] < v["top"] - 0.5
+        or n["right"] > v["right"] + 0.5
+        or n["bottom"] > v["bottom"] + 0.5
+    ]
+
+
+def test_the_sample_flow_fits_1440_px_and_zooms(box: str, chrome: WebDriver) -> None:
+    """At 1440x900 the sample flow is as wide as the canvas at 100 % (no node on another);
+    Fit (the button or the 0 key) shows every node inside the canvas's visible box; + and -
+    step the zoom, and a node dropped while zoomed lands under the pointer."""
+    login(chrome, box)
+    flows = {f["name"]: f["id"] for f in api(box, "/api/ivr/flows")}
+    chrome.set_window_size(1440, 900)
+    try:
+        chrome.get(f"{box}/flows/editor?id={flows[sample_center.NAME]}")
+        editor_ready(chrome)
+        boxes = chrome.execute_script(BOXES)
+        assert len(boxes["nodes"]) == len(sample_center.flow()["nodes"])
+        assert boxes["overlaps"] == [], boxes["overlaps"]
+        assert boxes["scroll"][0] <= boxes["scroll"][1], boxes["scroll"]  # no sideways scroll
+        assert chrome.find_element(By.ID, "fe-zoom-level").text == "100%"
+
+        chrome.find_element(By.ID, "fe-fit").click()
+        boxes = chrome.execute_script(BOXES)
+        assert outside(boxes) == [], (outside(boxes), boxes["view"])
+        assert boxes["scroll"][0] <= boxes["scroll"][1], boxes["scroll"]
+        fitted = float(boxes["zoom"])
+        assert 0.5 < fitted <= 1, fitted
+        assert chrome.find_element(By.ID, "fe-zoom-level").text == f"{round(fitted * 100)}%"
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        chrome.save_screenshot(str(SHOTS / "flow-editor-sample-fit.png"))
+
+        body = chrome.find_element(By.TAG_NAME, "body")
+        body.send_keys("+")
+        zoom = float(chrome.execute_script(BOXES)["zoom"])
+        assert abs(zoom - min(2, fitted * 1.25)) < 0.01, zoom
+        chrome.find_element(By.ID, "fe-zoom-out").click()
+        chrome.find_element(By.ID, "fe-zoom-out").click()
+        zoom = float(chrome.execute_script(BOXES)["zoom"])
+        assert abs(zoom - fitted / 1.25) < 0.01, zoom
+        # a node dropped at the zoom lands where it is dropped, in the flow's units
+        dropped = drop(chrome, "collect", 300, 200)
+        at = chrome.execute_script(
+            "var n = document.querySelector(\"[data-node='" + dropped + "']\");"
+            "var c = document.getElementById('fe-canvas').getBoundingClientRect();"
+            "var b = n.getBoundingClientRect(); return [b.left - c.left, b.top - c.top];"
+        )
+        assert abs(at[0] + 95 * zoom - 300) < 12 and abs(at[1] + 15 * zoom - 200) < 12, at
+        body.send_keys("0")
+        assert outside(chrome.execute_script(BOXES)) == []
+        # keys typed into a field are the field's, not the zoom's
+        select_node(chrome, dropped)
+        before = chrome.execute_script(BOXES)["zoom"]
+        field = next(
+            f
+            for f in chrome.find_elements(By.CSS_SELECTOR, "#fe-props input, #fe-props textarea")
+            if f.is_displayed() and f.get_attribute("type") in ("text", "", None, "textarea")
+        )
+        field.send_keys("-0")
+        assert chrome.execute_script(BOXES)["zoom"] == before
+    finally:
+        chrome.set_window_size(1366, 768)

@@ -13,6 +13,7 @@
   const csrf = root.dataset.csrf;
   const $ = (sel) => root.querySelector(sel);
   const canvas = $("#fe-canvas");
+  const stage = $("#fe-stage"); // the nodes and connections, scaled by the zoom
   const svg = $("#fe-edges");
   const panel = $("#fe-props");
   const messages = $("#fe-messages");
@@ -24,6 +25,8 @@
   let savedVersion = null;
   let selected = null; // {kind: "node"|"edge", id | edge}
   let problems = {};
+  let zoom = 1;
+  const ZOOM_MIN = 0.25, ZOOM_MAX = 2, ZOOM_STEP = 1.25, MARGIN = 24;
 
   // ---- helpers -------------------------------------------------------------------------
   function el(tag, attrs = {}, ...children) {
@@ -94,8 +97,9 @@
   }
   function drawEdges() {
     svg.replaceChildren();
-    svg.setAttribute("width", canvas.scrollWidth);
-    svg.setAttribute("height", canvas.scrollHeight);
+    const size = sizeStage();
+    svg.setAttribute("width", size.w);
+    svg.setAttribute("height", size.h);
     for (const e of graph.edges) {
       const a = portPos(e.from, e.out), b = portPos(e.to, null);
       if (!a || !b) continue;
@@ -130,17 +134,66 @@
       if (problems[n.id]) box.title = problems[n.id].join("\n");
       head.addEventListener("mousedown", (ev) => startMove(ev, n));
       box.addEventListener("mousedown", (ev) => { if (ev.target === box || ev.target.classList.contains("fe-sum")) select({ kind: "node", id: n.id }); });
-      canvas.append(box);
+      stage.append(box);
       if (!type) box.classList.add("problem");
     }
     drawEdges();
   }
 
   // ---- interactions ---------------------------------------------------------------------
-  function canvasPoint(ev) {
+  function canvasPoint(ev) { // in the flow's own units (the nodes' x and y), whatever the zoom
     const r = canvas.getBoundingClientRect();
-    return { x: ev.clientX - r.left + canvas.scrollLeft, y: ev.clientY - r.top + canvas.scrollTop };
+    return { x: (ev.clientX - r.left + canvas.scrollLeft) / zoom, y: (ev.clientY - r.top + canvas.scrollTop) / zoom };
   }
+
+  // ---- zoom: buttons, keys + - 0, and fit (every node inside the visible canvas) ---------------
+  function extent() { // the right and bottom edges of the nodes, unscaled
+    let w = 0, h = 0;
+    for (const box of stage.querySelectorAll(".fe-node")) {
+      w = Math.max(w, box.offsetLeft + box.offsetWidth);
+      h = Math.max(h, box.offsetTop + box.offsetHeight);
+    }
+    return { w, h };
+  }
+  function sizeStage() { // the nodes plus a margin, and at least the visible canvas
+    const e = extent();
+    const w = Math.ceil(Math.max(e.w + MARGIN, canvas.clientWidth / zoom));
+    const h = Math.ceil(Math.max(e.h + MARGIN, canvas.clientHeight / zoom));
+    stage.style.width = w + "px";
+    stage.style.height = h + "px";
+    return { w, h };
+  }
+  function setZoom(z, keepCentre = true) {
+    z = Math.min(ZOOM_MAX, Math.max(ZOOM_MIN, z));
+    const cx = (canvas.scrollLeft + canvas.clientWidth / 2) / zoom;
+    const cy = (canvas.scrollTop + canvas.clientHeight / 2) / zoom;
+    zoom = Math.round(z * 1000) / 1000;
+    stage.style.transform = zoom === 1 ? "" : `scale(${zoom})`;
+    drawEdges();
+    if (keepCentre) {
+      canvas.scrollLeft = Math.max(0, cx * zoom - canvas.clientWidth / 2);
+      canvas.scrollTop = Math.max(0, cy * zoom - canvas.clientHeight / 2);
+    }
+    $("#fe-zoom-level").textContent = Math.round(zoom * 100) + "%";
+    root.dataset.zoom = String(zoom);
+  }
+  function fit() {
+    const e = extent();
+    if (!e.w || !e.h) return setZoom(1, false);
+    // the stage keeps its margin: no scroll bar comes back to take width or height away
+    setZoom(Math.min(1, canvas.clientWidth / (e.w + MARGIN), canvas.clientHeight / (e.h + MARGIN)), false);
+    canvas.scrollLeft = 0;
+    canvas.scrollTop = 0;
+  }
+  document.addEventListener("keydown", (ev) => {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || !root.dataset.ready) return;
+    if (["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement.tagName)) return;
+    const act = { "+": () => setZoom(zoom * ZOOM_STEP), "=": () => setZoom(zoom * ZOOM_STEP),
+      "-": () => setZoom(zoom / ZOOM_STEP), "0": fit }[ev.key];
+    if (!act) return;
+    ev.preventDefault();
+    act();
+  });
   function drag(onMove, onUp) {
     const move = (ev) => onMove(ev);
     const up = (ev) => {
@@ -444,7 +497,11 @@
       item.addEventListener("mousedown", (ev) => startPalette(ev, type));
       palette.append(item);
     }
-    canvas.addEventListener("mousedown", (ev) => { if (ev.target === canvas || ev.target === svg) select(null); });
+    canvas.addEventListener("mousedown", (ev) => { if (ev.target === canvas || ev.target === stage || ev.target === svg) select(null); });
+    $("#fe-zoom-in").addEventListener("click", () => setZoom(zoom * ZOOM_STEP));
+    $("#fe-zoom-out").addEventListener("click", () => setZoom(zoom / ZOOM_STEP));
+    $("#fe-fit").addEventListener("click", fit);
+    window.addEventListener("resize", () => drawEdges());
     $("#fe-save").addEventListener("click", save);
     $("#fe-validate").addEventListener("click", validate);
     $("#fe-publish").addEventListener("click", () => publish());
