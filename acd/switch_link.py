@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from appliance.text import N_
 from drivers.asterisk.ami import actions
 from drivers.asterisk.ami.client import AMIClient
 from drivers.asterisk.ami.codec import Message
@@ -190,7 +191,7 @@ class AMISwitch:
 
     async def redirect(self, channel: str, context: str, exten: str) -> None:
         if channel in self._redirects:
-            raise TransferFailed(f"{channel} is being transferred already")
+            raise TransferFailed(N_("{channel} is being transferred already", channel=channel))
         watch = _Watch(defer.Deferred(), channel, context, exten)
         self._redirects[channel] = watch
         watch.timer = self.clock.callLater(
@@ -198,19 +199,25 @@ class AMISwitch:
             self._give_up,
             self._redirects,
             watch,
-            f"the switch did not run {exten}@{context} for the caller within "
-            f"{self.redirect_confirm_s:g} s",
+            N_(
+                "the switch did not run {exten}@{context} for the caller within {wait_s:g} s",
+                exten=exten,
+                context=context,
+                wait_s=self.redirect_confirm_s,
+            ),
         )
         try:
             await actions.redirect(self.ami, channel, context, exten)
         except Exception as exc:
             self._drop(self._redirects, watch)
-            raise TransferFailed(f"the switch refused the transfer: {exc}") from exc
+            raise TransferFailed(N_("the switch refused the transfer: {exc}", exc=exc)) from exc
         await watch.started
 
     async def atxfer(self, channel: str, context: str, exten: str) -> defer.Deferred[bool]:
         if channel in self._atxfers:
-            raise TransferFailed(f"{channel} has an attended transfer under way already")
+            raise TransferFailed(
+                N_("{channel} has an attended transfer under way already", channel=channel)
+            )
         watch = _Watch(defer.Deferred(), channel, context, exten)
         self._atxfers[channel] = watch
         watch.timer = self.clock.callLater(
@@ -218,14 +225,20 @@ class AMISwitch:
             self._give_up,
             self._atxfers,
             watch,
-            f"the switch did not call {exten}@{context}: the agent's phone leg has no "
-            "transfer feature (Dial option t), so the digits went to the caller",
+            N_(
+                "the switch did not call {exten}@{context}: the agent's phone leg has no "
+                "transfer feature (Dial option t), so the digits went to the caller",
+                exten=exten,
+                context=context,
+            ),
         )
         try:
             await actions.atxfer(self.ami, channel, exten, context)
         except Exception as exc:
             self._drop(self._atxfers, watch)
-            raise TransferFailed(f"the switch refused the attended transfer: {exc}") from exc
+            raise TransferFailed(
+                N_("the switch refused the attended transfer: {exc}", exc=exc)
+            ) from exc
         await watch.started
         return watch.done
 
@@ -300,8 +313,12 @@ class AMISwitch:
             self._drop(self._redirects, watch)
             watch.started.errback(
                 TransferFailed(
-                    f"the switch dropped the caller: {watch.exten}@{watch.context} "
-                    "did not take the call (no such extension?)"
+                    N_(
+                        "the switch dropped the caller: {exten}@{context} did not take the call "
+                        "(no such extension?)",
+                        exten=watch.exten,
+                        context=watch.context,
+                    )
                 )
             )
         for watch in list(self._atxfers.values()):
@@ -311,7 +328,12 @@ class AMISwitch:
             if not watch.started.called:
                 watch.started.errback(
                     TransferFailed(
-                        f"{name} hung up before the switch called {watch.exten}@{watch.context}"
+                        N_(
+                            "{name} hung up before the switch called {exten}@{context}",
+                            name=name,
+                            exten=watch.exten,
+                            context=watch.context,
+                        )
                     )
                 )
             else:

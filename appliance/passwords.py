@@ -29,9 +29,13 @@ class WeakPassword(ValueError):
 
 def check_policy(password: str) -> None:
     if len(password) < MIN_LENGTH:
-        raise WeakPassword(f"a password needs at least {MIN_LENGTH} characters")
+        raise WeakPassword(
+            N_("a password needs at least {MIN_LENGTH} characters", MIN_LENGTH=MIN_LENGTH)
+        )
     if len(password) > MAX_LENGTH:
-        raise WeakPassword(f"a password has at most {MAX_LENGTH} characters")
+        raise WeakPassword(
+            N_("a password has at most {MAX_LENGTH} characters", MAX_LENGTH=MAX_LENGTH)
+        )
 
 
 def hash_password(password: str) -> str:

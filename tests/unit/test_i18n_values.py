@@ -169,6 +169,9 @@ def test_every_text_the_flow_editor_shows_is_sent_translated() -> None:
 USER_ERRORS = {
     "ACDError": 0,
     "TransitionError": 0,
+    "TransferFailed": 0,
+    "WeakPassword": 0,
+    "_give_up": 2,
     "FlowError": 0,
     "FlowFormatError": 0,
     "PromptAudioError": 0,
