@@ -235,7 +235,7 @@ def test_admin_changes_the_colors(box: LiveBox, chrome: WebDriver) -> None:
 
 
 def viewport(driver: WebDriver, width: int, height: int) -> None:
-    driver.execute_cdp_cmd(  # type: ignore[attr-defined]
+    driver.execute_cdp_cmd(
         "Emulation.setDeviceMetricsOverride",
         {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
     )
@@ -311,7 +311,7 @@ def test_everything_fits_with_agent_tiles(
             3, "the time ticking", lambda: seconds_of(tiles(chrome)["1002"]["time"]) > first, chrome
         )
     finally:
-        chrome.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})  # type: ignore[attr-defined]
+        chrome.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 def test_each_screen_chooses_its_queues(box: LiveBox, chrome: WebDriver, floor: list[str]) -> None:
