@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import cherrypy
 
 from appliance.db.recording_search import SORTS, RecordingPage, RecordingQuery
-from webui import i18n
+from webui import i18n, labels
 from webui.access import page
 from webui.context import WebContext
 from webui.recording_api import (
@@ -43,8 +43,7 @@ def is_day(text: str) -> bool:
 
 def directions() -> dict[str, str]:
     """The calls' directions (appliance/db/model.py CALL_DIRECTIONS), translated."""
-    _ = i18n._
-    return {"inbound": _("Inbound"), "outbound": _("Outbound"), "internal": _("Internal")}
+    return dict(labels.options("direction"))
 
 
 class RecordingPages:
