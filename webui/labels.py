@@ -161,6 +161,17 @@ HEALTH_DETAILS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), msgid)
     for pattern, msgid in (
         (r"connecting", N_("connecting")),
+        (r"logging in to (?P<where>.+)", N_("logging in to {where}")),
+        # the AMI link's reasons (drivers/asterisk/ami/attempts.py and client.py)
+        (r"connection refused", N_("connection refused")),
+        (r"timed out connecting", N_("timed out connecting")),
+        (r"host name not found", N_("host name not found")),
+        (r"cannot connect: (?P<error>.+)", N_("cannot connect: {error}")),
+        (r"login failed: (?P<error>.+)", N_("login failed: {error}")),
+        (r"failed: (?P<error>.+)", N_("failed: {error}")),
+        (r"connection lost: (?P<error>.+)", N_("connection lost: {error}")),
+        (r"Asterisk restarting", N_("Asterisk restarting")),
+        (r"Asterisk shut down", N_("Asterisk shut down")),
         (r"connected to (?P<where>.+)", N_("connected to {where}")),
         (r"(?P<reason>.+) \((?P<where>[^()]+)\); retrying", N_("{reason} ({where}); retrying")),
         (
@@ -267,10 +278,15 @@ def driver_message(text: str) -> str:
 
 
 def _matched(text: str, patterns: tuple[tuple[re.Pattern[str], str], ...]) -> str:
+    """``text`` translated by the first pattern it matches (a captured ``reason`` is itself
+    looked up: "connection refused (host:5038); retrying"), else ``text`` itself."""
     for pattern, msgid in patterns:
         m = pattern.fullmatch(text)
         if m:
-            return i18n._(msgid).format(**m.groupdict())
+            values = m.groupdict()
+            if "reason" in values:
+                values["reason"] = _matched(values["reason"], patterns)
+            return i18n._(msgid).format(**values)
     return text
 
 

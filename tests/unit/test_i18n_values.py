@@ -103,8 +103,8 @@ def test_every_health_detail_the_code_reports_reads_in_chinese(zh_request: Any) 
         t: where for t, where in samples.items() if not CJK.search(labels.health_detail(t))
     }
     assert untranslated == {}
-    assert labels.health_detail("Connection refused (127.0.0.1:5038); retrying") == (
-        "Connection refused（127.0.0.1:5038）；正在重试"  # noqa: RUF001
+    assert labels.health_detail("connection refused (127.0.0.1:5038); retrying") == (
+        "连接被拒绝（127.0.0.1:5038）；正在重试"  # noqa: RUF001
     )
 
 
@@ -262,15 +262,26 @@ def _sample(node: ast.expr) -> str | None:
     return None
 
 
+def _attempt(func: ast.expr) -> bool:
+    """``self.attempts.failed(...)`` and the like: the AMI link's reasons (attempts.py)."""
+    owner = getattr(func, "value", None)
+    return getattr(func, "attr", None) in ("starting", "failed", "lost") and (
+        getattr(owner, "attr", None) == "attempts"
+    )
+
+
 def _detail_texts(node: ast.AST) -> list[str]:
     if isinstance(node, ast.Call):
         name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
         args = []
         if name == "report" and len(node.args) >= 3:
             args = [node.args[2]]
-        elif name == "raise_alarm" and node.args:
+        elif node.args and (name == "raise_alarm" or _attempt(node.func)):
             args = [node.args[0]]
         return [s for s in map(_sample, args) if s]
+    if isinstance(node, ast.FunctionDef) and node.name == "connect_failure_reason":
+        returns = [n.value for n in ast.walk(node) if isinstance(n, ast.Return) and n.value]
+        return [s for s in map(_sample, returns) if s]
     if isinstance(node, ast.Assign | ast.AugAssign):
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         if any(isinstance(t, ast.Name) and t.id == "detail" for t in targets):
