@@ -32,11 +32,12 @@ from webui.context import WebContext
 from webui.json_body import json_object
 
 if TYPE_CHECKING:
-    from appliance.db.ivr_store import FlowRow
+    from appliance.db.ivr_store import FlowRow, PromptRow
 
 log = Logger(namespace="ccbox.web.ivr")
 MAX_UPLOAD = prompt_audio.MAX_UPLOAD_BYTES
 LANGUAGES = ("en", "zh")
+TITLE_CHARS = 60  # of a prompt's text, when it has no label
 
 
 def _int(value: Any, name: str) -> int:
@@ -80,6 +81,17 @@ def problems_json(problems: list[Problem]) -> list[dict[str, Any]]:
 def run_json(run: TryRun) -> dict[str, Any]:
     events = run.new_events(i18n._)
     return {"run": run.id, "events": events, "waiting": run.waiting, "ended": run.ended}
+
+
+def prompt_title(prompt: PromptRow) -> str:
+    """What a person calls a prompt (lists and pickers show it; the flows keep the id): its
+    label, else the start of its text, else its id."""
+    if prompt.label.strip():
+        return prompt.label.strip()
+    text = " ".join(prompt.text.split())
+    if text:
+        return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1] + "…"
+    return prompt.name
 
 
 class IvrApi:
@@ -127,6 +139,8 @@ class IvrApi:
             },
             "prompts": sorted(catalog.prompts - SYSTEM_SOUNDS),
             "system_prompts": sorted(SYSTEM_SOUNDS),
+            # what the editor shows for a library prompt: its title, not its id
+            "prompt_titles": {p.name: prompt_title(p) for p in self.ctx.call(self.db.ivr.prompts)},
             "queues": sorted(catalog.queues),
             "mailboxes": sorted(catalog.mailboxes),
             "flows": sorted(catalog.flows),

@@ -4,7 +4,7 @@ token, then back to the list); the work is the JSON API's (webui/ivr_api.py)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cherrypy
 
@@ -12,8 +12,11 @@ from ivr import prompt_audio, tts
 from webui import i18n
 from webui.access import current_session, page
 from webui.context import WebContext
-from webui.ivr_api import IvrApi
+from webui.ivr_api import IvrApi, prompt_title
 from webui.render import render
+
+if TYPE_CHECKING:
+    from appliance.db.ivr_store import PromptRow
 
 
 class PromptPages:
@@ -23,11 +26,13 @@ class PromptPages:
 
     @page("admin")
     def index(self) -> str:
-        prompts = self.ctx.call(self.ctx.db.ivr.prompts)
+        rows: list[PromptRow] = self.ctx.call(self.ctx.db.ivr.prompts)
+        prompts = sorted(rows, key=lambda p: (prompt_title(p).casefold(), p.name))
         return render(
             self.ctx,
             "prompts.html",
             prompts=prompts,
+            title=prompt_title,
             max_mb=prompt_audio.MAX_UPLOAD_BYTES // (1024 * 1024),
             max_minutes=prompt_audio.MAX_DURATION_S // 60,
             max_text=tts.MAX_TEXT,

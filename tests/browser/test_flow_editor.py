@@ -27,6 +27,8 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "build" / "screenshots"
 HOSTILE = "<img src=x onerror=alert(1)>"
+PROMPT_ID = "p-5dea0e91c2"
+SPOKEN = "您好，欢迎致电"  # noqa: RUF001 - a Chinese sentence
 
 
 def seed(db: Any) -> None:
@@ -34,6 +36,8 @@ def seed(db: Any) -> None:
     resolved(db.voicemail.add_mailbox("800", "Front desk"))
     resolved(db.ivr.add_prompt("hello", "upload", 500, "", "test", HOSTILE))
     resolved(db.ivr.create_flow(sample_center.NAME, sample_center.flow(), "admin"))
+    resolved(db.ivr.add_prompt(PROMPT_ID, "upload", 800, "", "admin", "Welcome greeting", "en"))
+    resolved(db.ivr.add_prompt("p-0c1a", "tts", 900, "", "admin", "", "zh", SPOKEN))
 
 
 @pytest.fixture(scope="module")
@@ -325,3 +329,43 @@ def test_the_sample_flow_fits_1440_px_and_zooms(box: str, chrome: WebDriver) -> 
         assert chrome.execute_script(BOXES)["zoom"] == before
     finally:
         chrome.set_window_size(1366, 768)
+
+
+def test_prompts_are_listed_by_name_in_the_ui_language(box: str, chrome: WebDriver) -> None:
+    """The prompt list and the editor's picker show a prompt's label (or its text), the id
+    smaller beside it; a new prompt's language is the page's."""
+    login(chrome, box)
+    chrome.get(box + "/prompts")
+    rows = {
+        r.get_attribute("data-prompt"): r
+        for r in chrome.find_elements(By.CSS_SELECTOR, "table.prompts tbody tr")
+    }
+    greeting = rows[PROMPT_ID].find_element(By.CSS_SELECTOR, ".prompt-name")
+    assert greeting.find_element(By.CLASS_NAME, "prompt-title").text == "Welcome greeting"
+    assert greeting.find_element(By.CLASS_NAME, "prompt-id").text == PROMPT_ID
+    spoken = rows["p-0c1a"].find_element(By.CLASS_NAME, "prompt-title").text
+    assert spoken == SPOKEN  # no label: its text
+    assert rows["hello"].find_element(By.CLASS_NAME, "prompt-title").text == HOSTILE
+    titles = [
+        r.find_element(By.CLASS_NAME, "prompt-title").text
+        for r in chrome.find_elements(By.CSS_SELECTOR, "table.prompts tbody tr")
+    ]
+    assert titles == sorted(titles, key=str.casefold)
+    for name in ("language", "lang"):
+        picked = Select(chrome.find_element(By.CSS_SELECTOR, f"form select[name={name}]"))
+        assert picked.first_selected_option.get_attribute("value") == "en"
+    switch_language(chrome, "zh_CN")
+    for name in ("language", "lang"):
+        picked = Select(chrome.find_element(By.CSS_SELECTOR, f"form select[name={name}]"))
+        assert picked.first_selected_option.get_attribute("value") == "zh"
+    switch_language(chrome, "en")
+
+    new_flow(chrome, box, "prompt-names")
+    select_node(chrome, drop(chrome, "play", 300, 120))
+    picker = Select(chrome.find_element(By.CSS_SELECTOR, "#fe-props select[name=prompt]"))
+    shown = {o.get_attribute("value"): o.text for o in picker.options}
+    assert shown[PROMPT_ID] == "Welcome greeting · " + PROMPT_ID
+    picker.select_by_value(PROMPT_ID)
+    play = chrome.find_element(By.CSS_SELECTOR, ".fe-node.selected .fe-sum").text
+    assert play == "Welcome greeting · " + PROMPT_ID
+    assert chrome.find_elements(By.CSS_SELECTOR, "img") == []

@@ -66,9 +66,13 @@
     while (node(type + i)) i++;
     return type + i;
   }
+  function promptTitle(name) { // a library prompt by the name a person gave it, the id after
+    const title = catalog && catalog.prompt_titles && catalog.prompt_titles[name];
+    return title && title !== name ? title + " \u00b7 " + name : name;
+  }
   function summary(n) {
     const p = n.props || {};
-    const prompt = p.prompt && (typeof p.prompt === "string" ? p.prompt : "\u201c" + (p.prompt.tts || "") + "\u201d");
+    const prompt = p.prompt && (typeof p.prompt === "string" ? promptTitle(p.prompt) : "\u201c" + (p.prompt.tts || "") + "\u201d");
     switch (n.type) {
       case "menu": return (prompt || "") + " [" + (p.options || []).join(" ") + "]";
       case "queue": return p.queue || "";
@@ -343,7 +347,7 @@
       el("option", { value: "library", text: t("library prompt") }), el("option", { value: "tts", text: t("text to speech") }));
     choice.value = isTts ? "tts" : "library";
     const lib = el("select", { name });
-    for (const o of ["", ...catalog.prompts, ...catalog.system_prompts]) lib.append(el("option", { value: o, text: o }));
+    for (const o of ["", ...catalog.prompts, ...catalog.system_prompts]) lib.append(el("option", { value: o, text: promptTitle(o) }));
     lib.value = !isTts && p[name] ? p[name] : "";
     const text = el("textarea", { name: name + "-tts", rows: 3 });
     text.value = isTts ? p[name].tts || "" : "";
