@@ -309,7 +309,7 @@ class RecorderService(service.Service):
                 ),
             )
         if not await self.guard.has_room():
-            raise ControlError(507, self.guard.alarm or "the recording disk is full")
+            raise ControlError(507, self.guard.alarm or N_("the recording disk is full"))
         if live.standby is not plan:  # started meanwhile by another request
             raise ControlError(409, N_("call {call_id} is already being recorded", call_id=call_id))
         live.standby = None

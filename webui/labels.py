@@ -273,8 +273,9 @@ DRIVER_MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 
 
 def driver_message(text: str) -> str:
-    """A driver's refusal in the reader's language (see DRIVER_MESSAGES)."""
-    return _matched(text, DRIVER_MESSAGES)
+    """A driver's refusal in the reader's language (see DRIVER_MESSAGES), or a health
+    detail given as a refusal (the recorder's disk alarm refusing "record now")."""
+    return _matched(text, DRIVER_MESSAGES + HEALTH_DETAILS)
 
 
 def _matched(text: str, patterns: tuple[tuple[re.Pattern[str], str], ...]) -> str:

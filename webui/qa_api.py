@@ -309,7 +309,7 @@ def _json(fn: Any, *args: Any) -> Any:
     try:
         return fn(*args)
     except cherrypy.HTTPError as exc:
-        access.json_error(exc.status, exc._message or "error")
+        access.json_error(exc.status, exc._message or N_("error"))
 
 
 class QaApi:

@@ -134,7 +134,7 @@ def _as_json_errors(fn: Any, *args: Any) -> Any:
     try:
         return fn(*args)
     except cherrypy.HTTPError as exc:
-        access.json_error(exc.status, exc._message or "error")
+        access.json_error(exc.status, exc._message or N_("error"))
 
 
 class VoicemailApi:

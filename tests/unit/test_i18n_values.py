@@ -216,15 +216,24 @@ def test_every_message_a_user_can_see_is_marked() -> None:
             index = targets.get(name or "")
             if index is None or len(node.args) <= index:
                 continue
-            arg = node.args[index]
-            if isinstance(arg, ast.JoinedStr) or (
-                isinstance(arg, ast.Constant) and isinstance(arg.value, str)
-            ):
-                bare.append(f"{rel}:{node.lineno} {name}({ast.unparse(arg)[:60]})")
+            for arg in _operands(node.args[index]):
+                if isinstance(arg, ast.JoinedStr) or (
+                    isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+                ):
+                    bare.append(f"{rel}:{node.lineno} {name}({ast.unparse(arg)[:60]})")
     assert bare == [], "mark these with N_ (appliance/text.py):\n" + "\n".join(bare)
 
 
 # ---- helpers ---------------------------------------------------------------------------------
+
+
+def _operands(node: ast.expr) -> list[ast.expr]:
+    """The values an argument may take: both sides of ``a or "text"`` and ``x if c else y``."""
+    if isinstance(node, ast.BoolOp):
+        return [v for value in node.values for v in _operands(value)]
+    if isinstance(node, ast.IfExp):
+        return _operands(node.body) + _operands(node.orelse)
+    return [node]
 
 
 def _sources(*packages: str) -> list[Path]:
