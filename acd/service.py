@@ -35,7 +35,7 @@ from acd import agent_state as st
 from acd import invariants
 from acd.day_rollover import DayRollover
 from acd.route import Router, queue_strategy
-from acd.stats import AgentStats, QueueStats, QueueStatsChanged
+from acd.stats import AgentStats, DayStarted, QueueStats, QueueStatsChanged
 from acd.switch_link import TransferFailed
 from appliance.db.acd_store import ACDQueue, CallbackRow
 from appliance.text import N_
@@ -325,6 +325,7 @@ class ACD(service.Service):
             agent.stats = AgentStats()
         for queue_id in self.stats:
             self._publish_stats(queue_id)
+        self.bus.publish(DayStarted(self.reactor.seconds()))
 
     async def _load(self) -> None:
         agents, queues = await self.db.acd.load()

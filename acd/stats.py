@@ -18,6 +18,14 @@ class QueueStatsChanged:
     stats: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class DayStarted:
+    """Published on the event bus when the day's counters start again (local midnight): the
+    agents' figures changed without a change of state."""
+
+    at: float
+
+
 @dataclass
 class QueueStats:
     queue_id: int

@@ -27,7 +27,7 @@ from twisted.logger import Logger
 
 from acd import agent_state as st
 from acd.service import QueuedCallLeft
-from acd.stats import QueueStatsChanged
+from acd.stats import DayStarted, QueueStatsChanged
 from recorder.disk_guard import RecordingAlarm
 
 if TYPE_CHECKING:
@@ -156,6 +156,7 @@ class LiveFeed:
             sub(st.AgentStateChanged, self._on_agent),
             sub(QueueStatsChanged, self._on_queue),
             sub(QueuedCallLeft, self._on_call_left),
+            sub(DayStarted, self._on_day_started),
             sub(RecordingAlarm, lambda _e: self._check_health()),
             sub(NoticePosted, self._on_notice),
             sub(NoticeWithdrawn, self._on_notice_withdrawn),
@@ -190,6 +191,12 @@ class LiveFeed:
         self._dirty_queues.add(int(event.stats["queue_id"]))
         self._calls_dirty = True
         self._schedule()
+
+    def _on_day_started(self, _event: DayStarted) -> None:
+        # every agent's calls and talk time of the day went back to zero
+        if self.acd is not None:
+            self._dirty_agents.update(self.acd.agents)
+            self._schedule()
 
     def _on_call_left(self, event: QueuedCallLeft) -> None:
         self._dirty_queues.add(event.queue_id)

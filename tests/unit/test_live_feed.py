@@ -146,6 +146,11 @@ def test_a_call_is_queued_offered_answered_and_ends(db: DBConnector) -> None:
     out = rig.tick()
     assert "call" not in kinds(out)  # an ended call is sent once, then forgotten
     assert [data(m)["call_id"] for m in out if m.kind == "agent"] == [None]
+    # Midnight: the day's figures start again, though no agent changed state.
+    rig.acd.new_day()
+    out = rig.tick()
+    figures = {a["id"]: (a["handled"], a["talk_s"]) for a in map(data, out) if "handled" in a}
+    assert figures.get(rig.ids["1001"]) == (0, 0.0)
 
 
 def test_a_call_that_leaves_without_a_stats_change_is_ended(db: DBConnector) -> None:
