@@ -489,7 +489,23 @@ def _start_shifts(daemon: daemon_mod.Daemon, day: Any, talk_s: float) -> Any:
         daemon.master.acd, day, talk_s, demo_center.queue_shares(CALLER_PATHS), _teams()
     )
     start = daemon.reactor.seconds()
-    loop = task.LoopingCall(lambda: shifts.check(daemon.reactor.seconds() - start))
+    shown = [-1]
+
+    def tick() -> None:
+        elapsed = daemon.reactor.seconds() - start
+        shifts.check(elapsed)
+        hour = day.hour(elapsed)
+        if hour != shown[0]:  # the day on the console, as the wallboard shows it
+            shown[0] = hour
+            on = ", ".join(f"{q} {n}" for q, n in shifts.staffed.items())
+            share = demo_center.DAY_SHAPE[hour]
+            print(
+                f"ccbox demo: {day.clock(elapsed)}, {share:.0%} of the busy hour's callers; "
+                f"agents logged in: {on}",
+                flush=True,
+            )
+
+    loop = task.LoopingCall(tick)
     loop.clock = daemon.reactor
     loop.start(1.0, now=True)
     return shifts
