@@ -344,6 +344,7 @@ def error_page(status: str, message: str, traceback: str, version: str) -> str:
     from markupsafe import escape
 
     request = cherrypy.serving.request
+    status, message = i18n.error_text(status, message)  # the reader's language
     if request.path_info.startswith("/api/"):
         cherrypy.serving.response.headers["Content-Type"] = "application/json"
         return json.dumps({"error": message})

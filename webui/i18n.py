@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import gettext
 import io
+import re
 from pathlib import Path
 
 import cherrypy
@@ -92,3 +93,50 @@ def shown(text: str) -> str:
 def error(exc: BaseException) -> str:
     """An exception's message in the request's language (see ``shown``)."""
     return shown(message_of(exc))
+
+
+# An error page's title by status, and what it says when CherryPy wrote the message itself
+# (an unknown path, a body too large, a 500): CherryPy's English stays in the log.
+STATUS_NAMES = {
+    400: N_("Bad request"),
+    401: N_("Not logged in"),
+    403: N_("Not allowed"),
+    404: N_("Not found"),
+    405: N_("Method not allowed"),
+    409: N_("Conflict"),
+    413: N_("Too large"),
+    415: N_("Wrong content type"),
+    429: N_("Too many requests"),
+    500: N_("Server error"),
+    503: N_("Unavailable"),
+    507: N_("Storage full"),
+}
+STATUS_MESSAGES = {
+    404: N_("There is no such page."),
+    413: N_("What was sent is larger than this page takes."),
+    500: N_("Something went wrong in ccbox: the log has the details."),
+}
+_CHERRYPY_TEXT = re.compile(r"The path '.*' was not found\.", re.S)
+
+
+def error_text(status: str, message: str) -> tuple[str, str]:
+    """An error page's title and message in the reader's language: before the guard has
+    chosen one (an unknown path), from Accept-Language. Our own messages are translated
+    where they are raised; CherryPy's are replaced by ours."""
+    request = cherrypy.serving.request
+    if getattr(request, "ccbox_translations", None) is None:
+        chosen = negotiate(request.headers.get("Accept-Language", ""), "en")
+        request.ccbox_translations = translations(chosen)
+    try:
+        code = int(status.split()[0])
+    except (ValueError, IndexError):
+        return status, message
+    from cherrypy.lib import httputil
+
+    cherrypys = {text for pair in [httputil.response_codes.get(code, ("", ""))] for text in pair}
+    if code in STATUS_MESSAGES and (message in cherrypys or _CHERRYPY_TEXT.fullmatch(message)):
+        message = _(STATUS_MESSAGES[code])
+    elif message in cherrypys:
+        message = ""
+    title = f"{code} {_(STATUS_NAMES[code])}" if code in STATUS_NAMES else status
+    return title, message or title

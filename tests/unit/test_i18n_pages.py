@@ -193,6 +193,12 @@ class ChineseRefusalsTests(WebTestCase):
         self.assertEqual((r.status, r.json()), (401, {"error": "未登录"}))
         r = await self.call(self.app.browser().get, "/api/status")
         self.assertEqual(r.json(), {"error": "not logged in"})
+        # CherryPy's own texts (an unknown path) too, before any session chose a language
+        r = await self.call(stranger.get, "/no/such/page", ZH)
+        self.assertEqual(r.status, 404)
+        self.assertIn("<h1>404 未找到</h1><p>没有这个页面。</p>", r.body)
+        r = await self.call(self.app.browser().get, "/no/such/page")
+        self.assertIn("<h1>404 Not found</h1><p>There is no such page.</p>", r.body)
 
         b = await self.app.logged_in("admin")
         token = (await self.call(b.get, "/")).csrf()
