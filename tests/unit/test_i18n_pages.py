@@ -225,7 +225,7 @@ class ChineseRefusalsTests(WebTestCase):
         form = {"_csrf": desk_token, "locale": "zh_CN", "next": "/"}
         await self.call(desk.post, "/locale", form)
         r = await self.call(desk.post_json, "/api/acd/state", release, desk_token)
-        self.assertEqual((r.status, r.json()["error"]), (409, "坐席 1001 空闲：无需释放"))  # noqa: RUF001
+        self.assertEqual((r.status, r.json()["error"]), (409, "坐席 1001 就绪：无需释放"))  # noqa: RUF001
         api_zh, page_zh = refused["zh_CN"]
         api_en, page_en = refused["en"]
         self.assertEqual(api_zh, "角色必须是以下之一：admin, supervisor, agent, qa")  # noqa: RUF001

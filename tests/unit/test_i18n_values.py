@@ -137,7 +137,7 @@ def test_a_message_keeps_its_english_and_translates_with_its_parameters(zh_reque
     assert str(error) == "agent 1001 is on call"  # logs and English pages: unchanged
     assert message_of(error) == "agent 1001 is on call"
     assert isinstance(message_of(error), Message)
-    assert i18n.error(error) == "坐席 1001 正在通话"
+    assert i18n.error(error) == "坐席 1001 通话中"
     assert i18n.translate("user data stays") == "user data stays"
 
 
