@@ -300,5 +300,5 @@ def health_detail(detail: str) -> str:
     if shown is not detail:
         return shown
     if "; " in detail:
-        return "; ".join(health_detail(d) for d in detail.split("; "))
+        return i18n._("; ").join(health_detail(d) for d in detail.split("; "))
     return detail

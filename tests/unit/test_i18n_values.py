@@ -103,6 +103,8 @@ def test_every_health_detail_the_code_reports_reads_in_chinese(zh_request: Any) 
         t: where for t, where in samples.items() if not CJK.search(labels.health_detail(t))
     }
     assert untranslated == {}
+    composite = labels.health_detail("writes failing: disk I/O error; 3 calls writes waiting")
+    assert composite == "写入失败：disk I/O error；3 条通话记录待写入"  # noqa: RUF001
     assert labels.health_detail("connection refused (127.0.0.1:5038); retrying") == (
         "连接被拒绝（127.0.0.1:5038）；正在重试"  # noqa: RUF001
     )
