@@ -54,7 +54,7 @@ def test_a_name_that_rewrites_the_header_is_refused_and_the_fallback_plays(box: 
     f.verdict()
 
 
-def test_a_name_with_a_line_break_is_served_and_shown_with_the_break(box: RealBox) -> None:
+def test_a_name_with_a_line_break_is_served_and_stored_with_a_space(box: RealBox) -> None:
     mark = box.ast.ami.mark()
     caller = _named_caller(box, "Bob\nSm\rith", "13800000002")
     box.wait_gone(caller, timeout=30)
@@ -62,6 +62,8 @@ def test_a_name_with_a_line_break_is_served_and_shown_with_the_break(box: RealBo
     played = box.events("Newexten", since=mark, Channel=caller.channel, Application="Playback")
     f.equal([e.get("AppData") for e in played], [], "the fallback played to a served caller")
     row = box.wait_call_row(caller)
-    f.equal(row["caller_name"], "Bob\ufffdSm\ufffdith", "calls.caller_name")
+    # the header continues the line (U+FFFD marks it); the name keeps a space for it
+    # (drivers/asterisk/caller_id.py), and the raw value in the call's caller_id event
+    f.equal(row["caller_name"], "Bob Sm ith", "calls.caller_name")
     f.equal(row["caller_number"], "13800000002", "calls.caller_number")
     f.verdict()
