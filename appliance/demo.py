@@ -335,10 +335,12 @@ def main(
         d.addCallback(lambda _: traffic(daemon))
 
     day = demo_center.Day(duration if headless else demo_center.DAY_S, calls_per_s)
+    running_shifts: list[demo_center.Shifts] = []
 
     def traffic(daemon: daemon_mod.Daemon) -> None:
         if sim is not None and sim.running:
             shifts = _start_shifts(daemon, day, talk_s)
+            running_shifts.append(shifts)
             hours = [0] * len(demo_center.DAY_SHAPE)
             result["calls_by_hour"] = hours  # callers arriving in each hour of the day
             result["staffing"] = {  # Erlang C's agents for each queue, hour by hour
@@ -358,7 +360,10 @@ def main(
             )
         if headless:
             daemon.reactor.callLater(
-                duration, lambda: defer.ensureDeferred(_finish(daemon, sim, url, started, result))
+                duration,
+                lambda: defer.ensureDeferred(
+                    _finish(daemon, sim, url, started, result, running_shifts)
+                ),
             )
 
     code = daemon_mod.run(config, on_ready=drive)
@@ -465,12 +470,14 @@ def _run_figures(
 
 
 def _staff_others(daemon: daemon_mod.Daemon) -> None:
-    """Agents outside the demo's teams (added by an admin) start their shift logged in;
-    the teams are staffed hour by hour (demo_center.Shifts)."""
+    """Agents outside the demo's teams (added by an admin) and those a person logs in as
+    (agent1001's desk) start their shift logged in; the teams are staffed hour by hour
+    (demo_center.Shifts)."""
     acd = daemon.master.acd
     teams = _teams()
     for agent in acd.agents.values():
-        if agent.number not in teams and agent.status == "active" and agent.state == "logged_out":
+        mine = agent.number not in teams or agent.user_id is not None  # a person's desk
+        if mine and agent.status == "active" and agent.state == "logged_out":
             acd.login(agent.id)
 
 
@@ -551,7 +558,12 @@ def _start_switch(reactor: Any, sim: Any) -> None:
 
 
 async def _finish(
-    daemon: daemon_mod.Daemon, sim: Any, url: str, started: dt.datetime, result: dict[str, Any]
+    daemon: daemon_mod.Daemon,
+    sim: Any,
+    url: str,
+    started: dt.datetime,
+    result: dict[str, Any],
+    shifts: list[demo_center.Shifts],
 ) -> None:
     """Stop the traffic (callers still on the line hang up), count the calls, check the web."""
     day_before = result.pop("_day_before", {})
@@ -570,6 +582,8 @@ async def _finish(
         result.update(daemon.master.acd.totals())
         for key, before in day_before.items():
             result[key] -= before
+        if shifts:  # the agents logged in at the end of each hour
+            result["logged_in"] = shifts[0].by_hour
         result["ivr_steps"] = await db.calls.count_events("ivr_step", started)
         result["voicemails"] = await db.voicemail.count(since=started)
         before = result.pop("_queues_before", {})

@@ -79,7 +79,9 @@ def staffing(rate_per_s: float, talk_s: float, shares: dict[str, float]) -> dict
 
 
 class Shifts:
-    """Keeps each team at the hour's Erlang C staffing (checked every second)."""
+    """Keeps each team at the hour's Erlang C staffing (checked every second). An agent a
+    person logs in as (linked to a user, like the demo's agent1001) counts, but is never
+    logged in or out by the plan."""
 
     def __init__(
         self,
@@ -96,21 +98,27 @@ class Shifts:
         self.plans = [staffing(day.peak_per_s * f, talk_s, shares) for f in DAY_SHAPE]
         self.teams = teams
         self.staffed: dict[str, int] = {}  # queue -> agents logged in, at the last check
+        # queue -> agents logged in at each hour's last check (None: not reached yet)
+        self.by_hour: dict[str, list[int | None]] = {
+            q: [None] * len(DAY_SHAPE) for q in self.plans[0]
+        }
 
     def check(self, elapsed_s: float) -> None:
-        want = self.plans[self.day.hour(elapsed_s)]
-        for queue, need in want.items():
+        hour = self.day.hour(elapsed_s)
+        for queue, need in self.plans[hour].items():
             team = [
                 a
                 for a in self.acd.agents.values()
                 if self.teams.get(a.number) == queue and a.status == "active"
             ]
             on = [a for a in team if a.state != st.LOGGED_OUT]
-            for agent in [a for a in team if a.state == st.LOGGED_OUT][: max(0, need - len(on))]:
+            off = [a for a in team if a.state == st.LOGGED_OUT and a.user_id is None]
+            for agent in off[: max(0, need - len(on))]:
                 self.acd.login(agent.id)
                 on.append(agent)
-            idle = [a for a in on if a.state == st.AVAILABLE]
+            idle = [a for a in on if a.state == st.AVAILABLE and a.user_id is None]
             for agent in idle[: max(0, len(on) - need)]:
                 self.acd.logout(agent.id)
                 on.remove(agent)
             self.staffed[queue] = len(on)
+            self.by_hour[queue][hour] = len(on)

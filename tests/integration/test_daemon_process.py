@@ -149,6 +149,7 @@ def test_headless_demo_reports_json_and_prints_the_logins_once(tmp_path: Path) -
         "queues",
         "calls_by_hour",
         "staffing",
+        "logged_in",
         "switch",
     }
     assert (report["daemon"], report["web"]) == ("ok", 200)
@@ -252,6 +253,13 @@ def assert_a_healthy_day(report: dict[str, Any]) -> None:
     staffing = report["staffing"]
     assert all(hours[2] == max(hours) for hours in staffing.values()), staffing
     assert sum(h[2] for h in staffing.values()) > sum(h[-1] for h in staffing.values())
+    # and the agents followed it: logged in as the busy hour came (agent1001 is a person's,
+    # logged in all day), idle ones logged out as the evening went
+    on = report["logged_in"]
+    for name, hours in on.items():
+        assert hours[2] is not None and hours[2] >= staffing[name][2], (name, on, staffing)
+    evening = [h[-1] for h in on.values()]
+    assert None not in evening and sum(evening) < sum(h[2] for h in on.values()), on
 
 
 def test_daemon_refuses_a_bad_recording_key_file(tmp_path: Path) -> None:
