@@ -358,6 +358,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # ---- parser -------------------------------------------------------------------------------
 
 
+def positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1e6:  # nan fails too
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
+
+
 def tcp_port(text: str) -> int:
     if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 65535):
         raise argparse.ArgumentTypeError(f"{text!r} is not a port (1 to 65535)")
@@ -506,16 +516,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run without waiting for a person; stop after --duration",
     )
-    demo.add_argument("--duration", type=float, default=10.0, help="seconds (with --headless)")
+    demo.add_argument("--duration", type=positive, default=10.0, help="seconds (with --headless)")
     demo.add_argument(
         "--calls-per-second",
-        type=float,
+        type=positive,
         default=None,
         help="simulated callers a second in the busy hour (Poisson; default 0.25); the day "
         "from 08:00 to 20:00 runs in --duration seconds (headless) or 600",
     )
     demo.add_argument(
-        "--talk-seconds", type=float, default=None, help="agents' mean talk time (default 30)"
+        "--talk-seconds", type=positive, default=None, help="agents' mean talk time (default 30)"
     )
     demo.add_argument("--seed", type=int, default=None, help="random seed of the callers")
     demo.add_argument(

@@ -89,8 +89,9 @@ def test_a_taken_port_stops_the_demo_before_any_login_is_made(tmp_path: Path) ->
 def test_demo_ports_default_to_the_config_and_make_passes_them() -> None:
     args = build_parser().parse_args(["demo"])
     assert (args.port, args.ami_port, args.fastagi_port) == (None, None, None)
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["demo", "--port", "70000"])
+    for bad in (["--port", "70000"], ["--calls-per-second", "0"], ["--duration", "nan"]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["demo", *bad])
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run(
         ["make", "-n", "-C", str(root), "demo", "PORT=18081", "AMI_PORT=18082", "FASTAGI_PORT=1"],
