@@ -312,6 +312,11 @@ def cmd_simulator(args: argparse.Namespace) -> int:
                     else Switch(reactor, sounds=SoundLibrary(sounds_dir)),
                 )
                 out.update(summary.as_dict())
+                if summary.offered and summary.unreachable == summary.offered:
+                    out["error"] = (
+                        f"nothing answered FastAGI on {host}:{port}: start ccboxd (or "
+                        "`ccbox demo`) first, or give --agi HOST:PORT of one that runs"
+                    )
             else:
                 assert sim is not None
                 traffic = sim.start_traffic(args.rate)

@@ -24,7 +24,13 @@ def test_fifty_concurrent_calls_each_leave_a_completed_call_row(tmp_path: Path) 
     migrate_and_seed(config)
     with running_daemon(conf, tmp_path) as daemon:
         summary = run_simulator(config.fastagi.port, 50, 50, 0.2, timeout=120)
-        assert summary == {"offered": 50, "completed": 50, "caller_hangups": 0, "failed": 0}
+        assert summary == {
+            "offered": 50,
+            "completed": 50,
+            "caller_hangups": 0,
+            "failed": 0,
+            "unreachable": 0,
+        }
         daemon.stop()
     assert daemon.returncode == 0, daemon.output
     assert "Traceback" not in daemon.output

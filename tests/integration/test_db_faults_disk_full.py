@@ -59,7 +59,13 @@ def test_a_full_database_disk_drops_no_caller_and_loses_no_write(
         assert b.login("admin", USERS["admin"][1]).status == 303
         filler = fill(db_disk)
         summary = run_simulator(config.fastagi.port, CALLS, 5, 0.2, timeout=120)
-        assert summary == {"offered": CALLS, "completed": CALLS, "caller_hangups": 0, "failed": 0}
+        assert summary == {
+            "offered": CALLS,
+            "completed": CALLS,
+            "caller_hangups": 0,
+            "failed": 0,
+            "unreachable": 0,
+        }
         full = wait_status(b, lambda s: db_part(s).get("state") == "degraded", 10, "db degraded")
         detail = db_part(full)["detail"]
         assert detail.startswith("writes failing: database or disk is full"), detail

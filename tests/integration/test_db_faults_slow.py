@@ -99,7 +99,13 @@ def test_a_slow_database_keeps_the_heartbeat_and_serves_every_call(tmp_path: Pat
             stop.set()
             listener.join(5)
         daemon.stop(120)  # the writes still queued are written before it exits
-    assert summary == {"offered": CALLS, "completed": CALLS, "caller_hangups": 0, "failed": 0}
+    assert summary == {
+        "offered": CALLS,
+        "completed": CALLS,
+        "caller_hangups": 0,
+        "failed": 0,
+        "unreachable": 0,
+    }
     assert daemon.returncode == 0, daemon.output
     assert "Traceback" not in daemon.output
     gaps = [b - a for a, b in itertools.pairwise(pings)]

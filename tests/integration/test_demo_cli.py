@@ -185,3 +185,16 @@ def test_user_passwd_sets_a_password_the_web_login_takes(
         assert Browser(web).login("qa", USERS["qa"][1]).status == 303  # the others as they were
         daemon.stop(30)
     assert "admin-new-passphrase-1" not in daemon.output
+
+
+def test_the_simulator_says_when_no_ccboxd_answers(tmp_path: Path) -> None:
+    """The README's `ccbox simulator --agi ...` run before any ccboxd: one line saying
+    nothing answered and what to start, a failing exit, no traceback (it used to print a
+    summary of 50 failed calls and nothing else)."""
+    port = free_port()
+    cmd = [str(BIN / "ccbox"), "simulator", "--agi", f"127.0.0.1:{port}", "--calls", "3"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 1
+    assert f"nothing answered FastAGI on 127.0.0.1:{port}" in done.stderr
+    assert "start ccboxd" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout

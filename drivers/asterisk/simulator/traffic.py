@@ -30,6 +30,7 @@ class TrafficSummary:
     completed: int = 0  # the script hung up (a normal end)
     caller_hangups: int = 0
     failed: int = 0  # could not connect, or the server closed without a hangup
+    unreachable: int = 0  # of the failed: no FastAGI server answered the connection
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -37,6 +38,7 @@ class TrafficSummary:
     def count(self, outcome: CallOutcome | None) -> None:
         if outcome is None:
             self.failed += 1
+            self.unreachable += 1
         elif outcome.script_hung_up or outcome.redirected:
             self.completed += 1
         elif outcome.caller_hung_up:
