@@ -18,7 +18,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from appliance.cli import resolved
-from tests.support.chromium import headless_chromium, login
+from tests.support.chromium import absent, headless_chromium, login
 from tests.support.live_box import QUEUE_DISPLAY, LiveBox, live_box
 
 pytestmark = pytest.mark.integration
@@ -129,7 +129,7 @@ def test_an_agent_works_a_call_from_the_desk(box: LiveBox) -> None:
         wait.until(lambda d: "Outage in Pudong" in text(d, "#desk-notices-track"))
         track = driver.find_element(By.ID, "desk-notices-track")
         assert "scrolling" in (track.get_attribute("class") or "")
-        assert track.find_elements(By.TAG_NAME, "img") == []
+        assert absent(driver, "img", track)
         assert HOSTILE in track.get_attribute("textContent")
 
         call = box.call(caller_number=CALLER, caller_name=HOSTILE)
@@ -144,7 +144,7 @@ def test_an_agent_works_a_call_from_the_desk(box: LiveBox) -> None:
         )
         wait.until(lambda d: text(d, "#desk-state-name") == "On a call")
         assert "tickets come with the CRM" in text(driver, "#pop-tickets")
-        assert driver.find_element(By.ID, "desk-pop").find_elements(By.TAG_NAME, "img") == []
+        assert absent(driver, "#desk-pop img")
         no_alert(driver)
         call_id = int(driver.find_element(By.ID, "desk-pop").get_attribute("data-call-id") or 0)
         assert call_id > 0
@@ -159,7 +159,7 @@ def test_an_agent_works_a_call_from_the_desk(box: LiveBox) -> None:
         driver.find_element(By.ID, "notes-save").click()
         wait.until(lambda d: text(d, "#notes-msg") == "Saved.")
         wait.until(lambda d: "Call back about the bill" in text(d, "#pop-notes"))
-        assert driver.find_element(By.ID, "pop-notes").find_elements(By.TAG_NAME, "img") == []
+        assert absent(driver, "#pop-notes img")
         no_alert(driver)
         SHOTS.mkdir(parents=True, exist_ok=True)
         driver.execute_script("window.scrollTo(0, 0)")
@@ -236,7 +236,7 @@ def test_a_supervisor_posts_and_withdraws_a_notice_on_the_notices_page(box: Live
         )
         assert mine.find_element(By.CSS_SELECTOR, ".notice-text").text == "Queue notice " + HOSTILE
         assert QUEUE_DISPLAY in mine.text
-        assert driver.find_element(By.ID, "notice-list").find_elements(By.TAG_NAME, "img") == []
+        assert absent(driver, "#notice-list img")
         no_alert(driver)
         notice_id = int(mine.get_attribute("data-id") or 0)
         listed = box.api("/api/notices/", username="agent").json()["notices"]

@@ -19,7 +19,7 @@ from appliance.cli import resolved
 from ivr import sample_center
 from ivr.prompt_audio import tone_wav, write_atomically
 from tests.support.appliance import prepare
-from tests.support.chromium import headless_chromium, login, switch_language
+from tests.support.chromium import absent, headless_chromium, login, switch_language
 from tests.support.daemon import running_daemon
 from tests.support.http import Browser
 
@@ -236,10 +236,10 @@ def test_hostile_names_are_text(box: str, chrome: WebDriver) -> None:
     WebDriverWait(chrome, 10).until(
         lambda d: HOSTILE in d.find_element(By.ID, "fe-transcript").text
     )
-    assert chrome.find_elements(By.CSS_SELECTOR, "img") == []
+    assert absent(chrome, "img")
     chrome.get(base + "/prompts")
     assert HOSTILE in chrome.find_element(By.CSS_SELECTOR, "table.prompts").text
-    assert chrome.find_elements(By.CSS_SELECTOR, "img") == []
+    assert absent(chrome, "img")
     logs = json.dumps(chrome.get_log("browser")) if hasattr(chrome, "get_log") else ""
     assert "alert" not in logs
 
@@ -368,4 +368,4 @@ def test_prompts_are_listed_by_name_in_the_ui_language(box: str, chrome: WebDriv
     picker.select_by_value(PROMPT_ID)
     play = chrome.find_element(By.CSS_SELECTOR, ".fe-node.selected .fe-sum").text
     assert play == "Welcome greeting · " + PROMPT_ID
-    assert chrome.find_elements(By.CSS_SELECTOR, "img") == []
+    assert absent(chrome, "img")

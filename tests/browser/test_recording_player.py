@@ -24,7 +24,7 @@ from appliance.cli import open_db, resolved
 from drivers.audio import g711
 from recorder.postprocess import Processed, merge
 from tests.support.appliance import prepare
-from tests.support.chromium import headless_chromium, login
+from tests.support.chromium import absent, headless_chromium, login
 from tests.support.daemon import running_daemon
 from tests.unit.test_qa_form import FORM
 from webui.recording_api import MAX_PART
@@ -171,7 +171,7 @@ def test_search_play_seek_and_waveform(box: str, chrome: WebDriver) -> None:
     assert len(rows) == 1  # the other caller's recording is not in the result
     caller_cell = rows[0].find_element(By.CSS_SELECTOR, ".rec-caller").text
     assert CALLER in caller_cell and HOSTILE in caller_cell
-    assert chrome.find_elements(By.CSS_SELECTOR, "img") == []
+    assert absent(chrome, "img")
     SHOTS.mkdir(parents=True, exist_ok=True)
     chrome.save_screenshot(str(SHOTS / "recordings-search.png"))
 
@@ -185,7 +185,7 @@ def test_search_play_seek_and_waveform(box: str, chrome: WebDriver) -> None:
         )
     )
     assert HOSTILE in chrome.find_element(By.ID, "rec-caller").text
-    assert chrome.find_elements(By.CSS_SELECTOR, "img") == []
+    assert absent(chrome, "img")
     WebDriverWait(chrome, 15).until(lambda d: audio_state(d)["ready"] >= 1)
     assert abs(audio_state(chrome)["d"] - SECONDS) < 0.1
 
@@ -282,7 +282,7 @@ def test_the_search_fits_1440_px_and_plays_in_place(box: str, chrome: WebDriver)
         bar = chrome.find_element(By.ID, "rec-inline")
         assert bar.is_displayed() and CALLER in bar.text
         assert "rec-playing" in (row.get_attribute("class") or "")
-        assert chrome.find_elements(By.CSS_SELECTOR, "main img") == []
+        assert absent(chrome, "main img")
         chrome.find_element(By.ID, "rec-inline-close").click()
         assert not bar.is_displayed()
         assert chrome.execute_script("return document.getElementById('rec-inline-audio').paused")
@@ -331,7 +331,7 @@ def test_a_qa_user_scores_the_call_and_the_agent_sees_it(box: str) -> None:
         WebDriverWait(qa, 10).until(
             lambda d: "58" in " ".join(p.text for p in d.find_elements(By.CSS_SELECTOR, ".flash"))
         )
-        assert qa.find_elements(By.CSS_SELECTOR, "img") == []
+        assert absent(qa, "img")
         SHOTS.mkdir(parents=True, exist_ok=True)
         qa.save_screenshot(str(SHOTS / "qa-score.png"))
         qa.get(box + "/recordings?caller=" + CALLER)
@@ -345,4 +345,4 @@ def test_a_qa_user_scores_the_call_and_the_agent_sees_it(box: str) -> None:
         mine = agent.find_element(By.CSS_SELECTOR, "table.qa-mine tbody tr")
         assert "Standard" in mine.text and "58" in mine.text
         assert mine.find_element(By.CLASS_NAME, "qa-comment").text == "Good call " + HOSTILE
-        assert agent.find_elements(By.CSS_SELECTOR, "main img") == []
+        assert absent(agent, "main img")

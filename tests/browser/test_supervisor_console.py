@@ -20,7 +20,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from appliance.cli import resolved
 from appliance.db import model
 from drivers.asterisk.confgen import SPY_OPTIONS
-from tests.support.chromium import headless_chromium, login, switch_language
+from tests.support.chromium import absent, headless_chromium, login, switch_language
 from tests.support.http import Browser
 from tests.support.live_box import LiveBox, live_box
 
@@ -112,7 +112,7 @@ def test_console_shows_the_center_live_and_spies_on_a_call(box: LiveBox, chrome:
     waiting = chrome.find_element(By.CSS_SELECTOR, ".sv-calls tr[data-state=waiting]")
     assert HOSTILE in waiting.find_element(By.CLASS_NAME, "sv-caller").text
     assert "13900001111" in waiting.text
-    assert chrome.find_elements(By.CSS_SELECTOR, "#sv img") == []  # never markup
+    assert absent(chrome, "#sv img")  # never markup
     # Its wait ticks.
     first = waiting.find_element(By.CLASS_NAME, "sv-wait").text
     wait(
@@ -234,9 +234,7 @@ def test_console_shows_the_center_live_and_spies_on_a_call(box: LiveBox, chrome:
     )
     box.hangup(call)
     box.wait_call_ended(call)
-    wait(
-        chrome, "the call gone", lambda d: not d.find_elements(By.CSS_SELECTOR, ".sv-calls tr"), 10
-    )
+    wait(chrome, "the call gone", lambda d: absent(d, ".sv-calls tr"), 10)
 
 
 def test_in_chinese_and_not_for_agents(box: LiveBox, chrome: WebDriver) -> None:
