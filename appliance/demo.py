@@ -25,6 +25,7 @@ from appliance import config as config_mod
 from appliance import daemon as daemon_mod
 from appliance import demo_center, passwords
 from appliance.db import migrate
+from appliance.db.day_stats_store import COUNTERS
 from appliance.db.engine import create_engine
 from drivers.asterisk.simulator.switch import RandomDevice
 
@@ -435,15 +436,8 @@ def _day_counts(daemon: daemon_mod.Daemon) -> dict[str, int]:
     return {k: int(totals[k]) for k in ("calls_answered", "calls_abandoned")}
 
 
-QUEUE_COUNTS = (
-    "offered",
-    "answered",
-    "answered_in_sl",
-    "abandoned",
-    "abandoned_after_sl",
-    "overflowed",
-    "callbacks",
-)
+# The day counters that count calls (the others are seconds).
+QUEUE_COUNTS = tuple(c for c in COUNTERS if not c.endswith("_s"))
 
 
 def _queue_counts(daemon: daemon_mod.Daemon) -> dict[str, dict[str, int]]:

@@ -28,7 +28,7 @@ from appliance.text import N_
 from webui import access, audit_trail, i18n
 from webui.access import api, current_session
 from webui.context import WebContext
-from webui.json_body import json_object
+from webui.json_body import json_object, text_field
 
 if TYPE_CHECKING:
     from acd.service import ACD
@@ -52,17 +52,7 @@ def agent_json(acd: ACD, agent: Agent) -> dict[str, Any]:
 
 
 def _text(body: dict[str, Any], name: str, max_len: int, default: str = "") -> str:
-    value = body.get(name, default)
-    if not isinstance(value, str) or len(value) > max_len:
-        access.json_error(
-            400,
-            N_(
-                "{name} must be a string of at most {max_len} characters",
-                name=name,
-                max_len=max_len,
-            ),
-        )
-    return str(value)
+    return text_field(body, name, max_len, default)
 
 
 class AcdApi:

@@ -34,3 +34,23 @@ def json_object() -> dict[str, Any]:
     if not isinstance(body, dict):
         access.json_error(400, N_("send a JSON object"))
     return body
+
+
+def text_field(
+    body: dict[str, Any], name: str, max_len: int, default: str = "", required: bool = False
+) -> str:
+    """``body[name]``: a string of at most ``max_len`` characters (400 otherwise; also when
+    ``required`` and empty), ``default`` when absent."""
+    value = body.get(name, default)
+    if not isinstance(value, str) or len(value) > max_len:
+        access.json_error(
+            400,
+            N_(
+                "{name} must be a string of at most {max_len} characters",
+                name=name,
+                max_len=max_len,
+            ),
+        )
+    if required and not value:
+        access.json_error(400, N_("{name} is required", name=name))
+    return str(value)

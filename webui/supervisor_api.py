@@ -44,7 +44,7 @@ from drivers.asterisk.ami.protocol import AMIError
 from webui import access, audit_trail, i18n
 from webui.access import api, current_session
 from webui.context import WebContext
-from webui.json_body import json_object
+from webui.json_body import json_object, text_field
 
 if TYPE_CHECKING:
     from acd.service import ACD
@@ -75,19 +75,7 @@ def _check_phone(device: str) -> None:
 
 
 def _text(body: dict[str, Any], name: str, max_len: int, required: bool = True) -> str:
-    value = body.get(name, "")
-    if not isinstance(value, str) or len(value) > max_len:
-        access.json_error(
-            400,
-            N_(
-                "{name} must be a string of at most {max_len} characters",
-                name=name,
-                max_len=max_len,
-            ),
-        )
-    if required and not value:
-        access.json_error(400, N_("{name} is required", name=name))
-    return str(value)
+    return text_field(body, name, max_len, required=required)
 
 
 CALLBACK_ID = re.compile(r"acd-[0-9]{1,18}\Z")  # a callback, as the live feed names it

@@ -7,15 +7,13 @@ from __future__ import annotations
 from twisted.internet import reactor
 from twisted.trial import unittest
 
-from appliance.db import migrate
-from appliance.db.engine import create_engine
 from appliance.master import ApplianceMaster
 from drivers.asterisk.callmodel import CallStarted
 from drivers.asterisk.simulator.agi_caller import CallerScript
 from drivers.asterisk.simulator.service import SwitchSimulator
 from drivers.asterisk.simulator.traffic import run_call
 from tests.integration.test_daemon_switch import wait_for
-from tests.support.acd_rig import simulated_switch
+from tests.support.acd_rig import master_on_switch
 
 FULL_WIDTH = "13800138000".translate({c: c + 0xFEE0 for c in range(0x30, 0x3A)})  # Chinese IME
 
@@ -42,23 +40,7 @@ HOSTILE = [
 
 class CallerIdTests(unittest.TestCase):
     async def start(self) -> tuple[ApplianceMaster, SwitchSimulator, list[object]]:
-        """The master on the simulator's loopback ports, once its AMI is logged in."""
-        sim, config = simulated_switch(self)
-        engine = create_engine(config.database_url)
-        migrate.upgrade(engine)
-        engine.dispose()
-        master = ApplianceMaster(config, reactor)
-        published: list[object] = []
-        master.bus.subscribe(object, published.append)
-        master.startService()
-        await master.ready
-        self.addCleanup(master.stopService)
-
-        async def ami_ready() -> bool:
-            return master.ami is not None and master.ami.ready
-
-        await wait_for(ami_ready, "the AMI login")
-        return master, sim, published
+        return await master_on_switch(self)
 
     async def test_hostile_caller_ids_are_stored_normalised_with_the_raw_in_the_events(
         self,

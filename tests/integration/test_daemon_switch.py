@@ -8,14 +8,12 @@ from twisted.internet import reactor, task
 from twisted.trial import unittest
 
 from appliance import health
-from appliance.db import migrate
-from appliance.db.engine import create_engine
 from appliance.master import ApplianceMaster
 from drivers.asterisk.callmodel import CallEnded, CallStarted
 from drivers.asterisk.simulator.agi_caller import CallerScript, CallOutcome
 from drivers.asterisk.simulator.service import SwitchSimulator
 from drivers.asterisk.simulator.traffic import run_call
-from tests.support.acd_rig import simulated_switch
+from tests.support.acd_rig import master_on_switch
 
 HOSTILE_NAME = "<img src=x onerror=alert(1)>"
 MARK = 'SET VARIABLE CCBOX_AGI "1"'  # the session mark (drivers/asterisk/agi/server.py)
@@ -31,21 +29,7 @@ async def wait_for(predicate: Any, what: str, seconds: float = 5.0) -> None:
 
 class SwitchTests(unittest.TestCase):
     async def start(self) -> tuple[ApplianceMaster, SwitchSimulator, list[object]]:
-        sim, config = simulated_switch(self)
-        engine = create_engine(config.database_url)
-        migrate.upgrade(engine)
-        engine.dispose()
-        master = ApplianceMaster(config, reactor)
-        published: list[object] = []
-        master.bus.subscribe(object, published.append)
-        master.startService()
-        await master.ready
-        self.addCleanup(master.stopService)
-
-        async def ami_ready() -> bool:
-            return master.ami is not None and master.ami.ready
-
-        await wait_for(ami_ready, "the AMI login")
+        master, sim, published = await master_on_switch(self)
         assert {p.name: p.state for p in master.health.parts()}["ami"] == health.OK
         self.assertEqual(sim.manager.actions["coreshowchannels"], 1)  # the resync
         return master, sim, published

@@ -58,6 +58,25 @@ def simulated_switch(
     return sim, config_mod.Config(**{**config.__dict__, "ami": ami})
 
 
+async def master_on_switch(
+    test: unittest.TestCase,
+) -> tuple[ApplianceMaster, SwitchSimulator, list[object]]:
+    """The master (database migrated) on a started simulator's loopback ports, stopped at
+    cleanup, once its AMI client is logged in; the list collects what it publishes."""
+    sim, config = simulated_switch(test)
+    engine = create_engine(config.database_url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    master = ApplianceMaster(config, reactor)
+    published: list[object] = []
+    master.bus.subscribe(object, published.append)
+    master.startService()
+    await master.ready
+    test.addCleanup(master.stopService)
+    await wait_for(lambda: master.ami is not None and master.ami.ready, "the AMI login")
+    return master, sim, published
+
+
 class ACDRig(unittest.TestCase):
     def setUp(self) -> None:
         self.recorded: list[Any] = []
