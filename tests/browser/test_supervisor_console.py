@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -64,7 +65,11 @@ def chrome() -> Iterator[WebDriver]:
 
 
 def wait(driver: WebDriver, what: str, predicate, timeout: float = 10):  # type: ignore[no-untyped-def]
-    return WebDriverWait(driver, timeout, 0.1).until(lambda d: predicate(d), what)
+    """Until ``predicate(driver)``; an element the live feed redrew meanwhile (stale) is
+    looked up again on the next try."""
+    return WebDriverWait(
+        driver, timeout, 0.1, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(lambda d: predicate(d), what)
 
 
 def agent_row(driver: WebDriver, number: str):  # type: ignore[no-untyped-def]
@@ -294,11 +299,16 @@ def test_waiting_list_by_wait_filters_figures_and_why_no_calls(
             and d.find_element(By.CSS_SELECTOR, f"{where} .sv-more").text == "and 2 more"
         ),
     )
-    rows = chrome.find_elements(By.CSS_SELECTOR, f"{where} .sv-calls tr")
-    shown = [tr.find_element(By.CLASS_NAME, "sv-number").text for tr in rows]
-    joined = [
-        float(tr.find_element(By.CLASS_NAME, "sv-wait").get_attribute("data-since")) for tr in rows
-    ]
+    # One snapshot of the rows: the live feed redraws the list as it goes, so reading them
+    # one element at a time can meet a row that was replaced in between (stale).
+    snapshot = chrome.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0])).map(tr => ["
+        " tr.querySelector('.sv-number').textContent.trim(),"
+        " parseFloat(tr.querySelector('.sv-wait').getAttribute('data-since'))]);",
+        f"{where} .sv-calls tr",
+    )
+    shown = [number for number, _ in snapshot]
+    joined = [since for _, since in snapshot]
     # the longest waits first (when each joined the queue), not the VIP first as the line
     # is served: it came last
     assert joined == sorted(joined) and len(set(shown)) == 10, (shown, joined)
@@ -312,14 +322,29 @@ def test_waiting_list_by_wait_filters_figures_and_why_no_calls(
             == ["Technical support 技术支持 (12 waiting): needs tech 3 (has 2)"]
         ),
     )
-    idle = agent_row(chrome, "1001").find_element(By.CLASS_NAME, "sv-idle")
-    assert idle.get_attribute("textContent") == ""  # paused: no reason to give
+
+    # The rows are redrawn as the feed goes: each check reads its row afresh.
+    def cell(d: WebDriver, number: str, name: str, attribute: str = "") -> str:
+        element = agent_row(d, number).find_element(By.CLASS_NAME, name)
+        return str(element.get_attribute(attribute) if attribute else element.text)
+
+    # paused: no reason to give
+    wait(
+        chrome,
+        "1001 without a reason",
+        lambda d: cell(d, "1001", "sv-idle", "textContent") == "",
+    )
     # 1001 answered one call in the first test, and talked a few seconds.
-    row = agent_row(chrome, "1001")
-    assert row.find_element(By.CLASS_NAME, "sv-handled").text == "1 call"
-    talk = row.find_element(By.CLASS_NAME, "sv-talk").text
-    assert talk.startswith("talk ") and talk != "talk 0:00", talk
-    assert agent_row(chrome, "1003").find_element(By.CLASS_NAME, "sv-handled").text == "0 calls"
+    wait(chrome, "1001's call today", lambda d: cell(d, "1001", "sv-handled") == "1 call")
+    wait(
+        chrome,
+        "1001's talk time",
+        lambda d: (
+            cell(d, "1001", "sv-talk").startswith("talk ")
+            and cell(d, "1001", "sv-talk") != "talk 0:00"
+        ),
+    )
+    wait(chrome, "1003's calls today", lambda d: cell(d, "1003", "sv-handled") == "0 calls")
     SHOTS.mkdir(parents=True, exist_ok=True)
     chrome.save_screenshot(str(SHOTS / "supervisor-console-busy.png"))
     # The team filter: Sales is 1003 alone.

@@ -200,7 +200,13 @@ def test_chinese_and_small_screen(box: LiveBox, chrome: WebDriver) -> None:
         assert chrome.find_element(By.CSS_SELECTOR, ".wb-head h1").text == "大屏"
         labels = chrome.find_elements(By.CSS_SELECTOR, f'[data-queue-id="{support}"] .wb-label')
         assert [e.text for e in labels] == ["等待中", "最长等待", "服务水平"]
-        assert chip(chrome, f'[data-queue-id="{support}"]', "available") == "1"
+        # (the board lays itself out again after the resize: wait for the chip to be drawn)
+        within(
+            3,
+            "the support queue's available chip",
+            lambda: chip(chrome, f'[data-queue-id="{support}"]', "available") == "1",
+            chrome,
+        )
         state = chrome.find_element(By.CSS_SELECTOR, '#wb-totals [data-state="available"] span')
         assert state.text == "空闲"  # the script's texts are translated too
     finally:
