@@ -8,6 +8,7 @@ argument), so ``text()`` escapes quotes and backslashes and refuses CR, LF and N
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -84,10 +85,11 @@ class AGIEnvironment:
     def channel(self) -> str:
         return self.get("channel")
 
-    @property
+    @functools.cached_property
     def caller_id(self) -> CallerId:
         """Caller ID as stored (drivers/asterisk/caller_id.py), with what the trunk sent;
-        Asterisk writes 'unknown' when there is none."""
+        Asterisk writes 'unknown' when there is none. Worked out once: the header does not
+        change after it is read."""
         return normalise_caller_id(self.get("callerid"), self.get("calleridname"))
 
     @property
@@ -139,7 +141,6 @@ _ARG = re.compile(r"arg_([1-9][0-9]{0,2})\Z")
 # break too. Every other value is formatted by Asterisk (numbers, names it makes).
 RAW_VALUES = frozenset({"callerid", "calleridname", "dnid", "rdnis", "extension", "arg"})
 BROKEN = "\ufffd"  # what a line break or another control character inside a value becomes
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class AGIHeaderRefused(AGIProtocolError):
