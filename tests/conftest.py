@@ -8,7 +8,9 @@ machine; under CI=true that is an error: CI must test both databases.
 from __future__ import annotations
 
 import os
-import socket
+import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from appliance import config as config_mod
+from tests.support import ports
 from tests.support.kernels import acd_route, ami_scan  # noqa: F401  (fixtures for every test)
 
 if TYPE_CHECKING:
@@ -104,9 +107,8 @@ def db(migrated_db_url: str) -> Iterator[DBConnector]:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free loopback TCP port outside the ephemeral range (tests/support/ports.py)."""
+    return ports.free_port()
 
 
 def write_config(
@@ -132,3 +134,48 @@ def write_config(
     path = tmp_path / "ccbox.conf"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _stray_threads() -> list[threading.Thread]:
+    """Live non-daemon threads besides the main one: the interpreter waits for each of them
+    before it exits, so one left running (a database pool of a service nobody stopped)
+    hangs the test run after its last test, silently, until CI's time runs out."""
+    return [
+        t
+        for t in threading.enumerate()
+        if t is not threading.main_thread() and t.is_alive() and not t.daemon
+    ]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from twisted.internet import reactor
+
+    # The reactor's own thread pool is stopped at reactor shutdown, which a test run never
+    # reaches: stop it as shutdown would. Any other thread still alive is a leak.
+    pool = getattr(reactor, "threadpool", None)
+    if pool is not None:
+        pool.stop()
+    deadline = time.monotonic() + 5.0
+    while _stray_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stray = _stray_threads()
+    if stray:
+        names = ", ".join(sorted(t.name for t in stray))
+        sys.stderr.write(
+            f"\nERROR: {len(stray)} thread(s) still running after the last test ({names}): "
+            "a service was started and never stopped. The run fails here instead of "
+            "hanging at exit.\n"
+        )
+        sys.stderr.flush()
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        _EXIT_NOW.append(int(session.exitstatus))
+
+
+_EXIT_NOW: list[int] = []
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _EXIT_NOW:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_EXIT_NOW[0])

@@ -300,8 +300,8 @@ class RestartTests(ACDRig):
 
         again = ApplianceMaster(self.config, reactor)
         again.startService()
+        self.addCleanup(again.stopService)  # before ready: a half-started master is stopped too
         await again.ready
-        self.addCleanup(again.stopService)
         await wait_for(lambda: again.ami is not None and again.ami.ready, "the AMI login")
         agent = self.agent(again, "1001")
         await wait_for(lambda: agent.state == st.ON_CALL, "the re-attach from the resync")

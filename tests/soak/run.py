@@ -28,7 +28,6 @@ import gc
 import json
 import os
 import random
-import socket
 import statistics
 import sys
 import tempfile
@@ -37,16 +36,11 @@ from pathlib import Path
 from typing import Any
 
 from tests.soak import timewarp
+from tests.support.ports import free_port
 
 WARMUP_FRACTION = 0.25  # of the run: caches, pools and the first calls settle
 GROWTH_LIMIT_PCT = 5.0
 PAUSE_REASONS = ["break", "lunch", "meeting", "training"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _rss_bytes() -> int:
@@ -85,9 +79,9 @@ def prepare_center(data_dir: Path, agents: int, verbose: bool = False) -> Any:
     data_dir.mkdir(parents=True, exist_ok=True)
     text = config_mod.render(
         data_dir,
-        web_port=_free_port(),
-        fastagi_port=_free_port(),
-        ami_port=_free_port(),
+        web_port=free_port(),
+        fastagi_port=free_port(),
+        ami_port=free_port(),
         ami_secret=passwords.generate_password(),
     )
     if not verbose:

@@ -71,8 +71,10 @@ async def master_on_switch(
     published: list[object] = []
     master.bus.subscribe(object, published.append)
     master.startService()
-    await master.ready
+    # Stopped at cleanup even when it fails to start: a half-started master keeps its
+    # database thread, and that thread keeps the test process alive after the last test.
     test.addCleanup(master.stopService)
+    await master.ready
     await wait_for(lambda: master.ami is not None and master.ami.ready, "the AMI login")
     return master, sim, published
 
@@ -139,8 +141,8 @@ class ACDRig(unittest.TestCase):
         self.config = config
         master = ApplianceMaster(config, reactor)
         master.startService()
+        self.addCleanup(master.stopService)  # before ready: see master_on_switch
         await master.ready
-        self.addCleanup(master.stopService)
         await wait_for(lambda: master.ami is not None and master.ami.ready, "the AMI login")
         return master
 

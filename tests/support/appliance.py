@@ -59,7 +59,12 @@ class RunningAppliance:
         config = prepare(tmp, seed=seed)
         master = ApplianceMaster(config, reactor)
         master.startService()
-        await master.ready
+        try:
+            await master.ready
+        except BaseException:
+            # half started: its database thread would keep the test process alive
+            await master.stopService()
+            raise
         return cls(master)
 
     async def stop(self) -> None:

@@ -45,6 +45,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support import ports
+
 PHONES = ("1001", "1002", "1003", "1004", "1005", "1006")
 AMI_USER = "harness"
 AMI_SECRET = "harness-secret"
@@ -226,10 +228,8 @@ def find_asterisk(env: dict[str, str] | None = None) -> AsteriskInstall:
 
 
 def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A free loopback UDP port for IAX2, outside the ephemeral range (tests/support/ports.py)."""
+    return ports.free_port(socket.SOCK_DGRAM)
 
 
 @dataclass(frozen=True)

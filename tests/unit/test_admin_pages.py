@@ -662,8 +662,8 @@ class SystemPageTests(AdminPagesCase):
         migrate_and_seed(config)
         master = ApplianceMaster(config, reactor)
         master.startService()
+        self.addCleanup(master.stopService)  # before ready: a half-started master is stopped too
         await master.ready
-        self.addCleanup(master.stopService)
         self.app = RunningAppliance(master)
         await wait_for(lambda: master.ami is not None and master.ami.ready, "the AMI login")
         self.assertIsInstance(master.ami, AMIClient)
