@@ -27,6 +27,25 @@ MAILBOX_OWNERS = ("agent", "queue", "department")
 # Why a call was recorded: the queue's/DID's policy, or someone pressed "record" mid-call.
 RECORDING_REASONS = ("policy", "on_demand")
 NOTICE_LEVELS = ("info", "warning", "urgent")
+# The outbound dialer (acd/dialer/): the strings every part of it uses.
+CAMPAIGN_MODES = ("preview", "progressive", "predictive")
+CAMPAIGN_STATES = ("stopped", "running", "paused")
+CAMPAIGN_RECORD = ("all", "none")
+CAMPAIGN_BACKOFF = ("hard", "average", "tapered")
+LEAD_STATUSES = ("new", "scheduled", "dialing", "done", "dnc", "failed")
+DIAL_OUTCOMES = (
+    "answered",
+    "no_answer",
+    "busy",
+    "congestion",
+    "machine",
+    "abandoned",
+    "failed",
+    "dnc",
+)
+DNC_SCOPES = ("center", "campaign", "national")
+DNC_SOURCES = ("admin", "ivr", "agent", "import")
+DEFAULT_RETRY_JSON = '{"no_answer": 60, "busy": 10, "congestion": 5, "machine": 240, "callback": 0}'
 
 # Stable constraint names, so migrations on SQLite (batch mode) and PostgreSQL agree.
 metadata = sa.MetaData(
@@ -176,6 +195,8 @@ callbacks = sa.Table(
         "agent_id", sa.Integer, sa.ForeignKey("agents.id", ondelete="SET NULL"), nullable=True
     ),
     sa.Column("done_at", UTCDateTime(), nullable=True),
+    # A scheduled callback is not dialed before this (NULL: as soon as an agent is free).
+    sa.Column("due_at", UTCDateTime(), nullable=True),
     sa.CheckConstraint(_in("state", CALLBACK_STATES), name="state"),
     sa.Index("ix_callbacks_state_queue_id", "state", "queue_id"),
 )
@@ -588,4 +609,176 @@ settings = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("updated_by", sa.String(64), nullable=False, server_default=""),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    # An outbound campaign: its leads are dialed for the agents of queue_id (skills and
+    # members as for inbound calls), and answered calls join that queue.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("mode", sa.String(16), nullable=False, server_default="progressive"),
+    sa.Column("state", sa.String(16), nullable=False, server_default="stopped"),
+    sa.Column(
+        "queue_id", sa.Integer, sa.ForeignKey("queues.id", ondelete="RESTRICT"), nullable=False
+    ),
+    # Progressive: lines dialed per idle agent.
+    sa.Column("ratio", sa.Float, nullable=False, server_default="1.0"),
+    sa.Column("caller_id_number", sa.String(32), nullable=False, server_default=""),
+    sa.Column("caller_id_name", sa.String(128), nullable=False, server_default=""),
+    # Calling window in the called party's local time: "mon,tue,..." and "HH:MM".
+    sa.Column("window_days", sa.String(64), nullable=False, server_default="mon,tue,wed,thu,fri"),
+    sa.Column("window_start", sa.String(5), nullable=False, server_default="09:00"),
+    sa.Column("window_end", sa.String(5), nullable=False, server_default="20:00"),
+    # A lead's zone when neither its number nor its list gave one (IANA name).
+    sa.Column("default_tz", sa.String(64), nullable=False, server_default="Asia/Shanghai"),
+    sa.Column("max_attempts", sa.Integer, nullable=False, server_default="3"),
+    # Minutes before the next attempt, per outcome (acd/dialer/retry.py).
+    sa.Column("retry_json", sa.Text, nullable=False, server_default=DEFAULT_RETRY_JSON),
+    # The dispositions the agent picks from (a JSON list of names) and the script shown.
+    sa.Column("dispositions_json", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("script", sa.Text, nullable=False, server_default=""),
+    sa.Column("record", sa.String(8), nullable=False, server_default="all"),
+    # Answering-machine detection (Asterisk's AMD()).
+    sa.Column("amd", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Predictive pacing (acd/dialer/pacing.py).
+    sa.Column("target_abandon_pct", sa.Float, nullable=False, server_default="3.0"),
+    sa.Column("backoff", sa.String(16), nullable=False, server_default="hard"),
+    sa.Column("max_dial_level", sa.Float, nullable=False, server_default="3.0"),
+    sa.Column("min_predictive_agents", sa.Integer, nullable=False, server_default="5"),
+    sa.Column("trunk_group", sa.String(32), nullable=False, server_default="default"),
+    # The prompt (by name) an answered call hears when no agent is free within 2 s.
+    sa.Column("safe_harbor_prompt", sa.String(64), nullable=False, server_default=""),
+    _created(),
+    sa.CheckConstraint(_in("mode", CAMPAIGN_MODES), name="mode"),
+    sa.CheckConstraint(_in("state", CAMPAIGN_STATES), name="state"),
+    sa.CheckConstraint(_in("record", CAMPAIGN_RECORD), name="record"),
+    sa.CheckConstraint(_in("backoff", CAMPAIGN_BACKOFF), name="backoff"),
+)
+
+campaign_holidays = sa.Table(
+    "campaign_holidays",
+    metadata,
+    # Days nobody is called (the called party's local date). campaign_id NULL: every campaign.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "campaign_id",
+        sa.Integer,
+        sa.ForeignKey("campaigns.id", ondelete="CASCADE"),
+        nullable=True,
+    ),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.UniqueConstraint("campaign_id", "day"),
+)
+
+call_lists = sa.Table(
+    "call_lists",
+    metadata,
+    # One imported file (or batch) of leads.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "campaign_id",
+        sa.Integer,
+        sa.ForeignKey("campaigns.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(128), nullable=False),
+    # Where it came from (the uploaded file's name), shown, never used as a path.
+    sa.Column("source", sa.String(255), nullable=False, server_default=""),
+    sa.Column("imported_at", UTCDateTime(), nullable=False),
+    sa.Column("rows_ok", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rows_bad", sa.Integer, nullable=False, server_default="0"),
+    sa.Index("ix_call_lists_campaign_id", "campaign_id"),
+)
+
+leads = sa.Table(
+    "leads",
+    metadata,
+    # A number to call for a campaign: normalised digits with an optional leading "+".
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "campaign_id",
+        sa.Integer,
+        sa.ForeignKey("campaigns.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "list_id", sa.Integer, sa.ForeignKey("call_lists.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column("number", sa.String(32), nullable=False),
+    # The called party's zone (IANA name); "": the campaign's default_tz.
+    sa.Column("tz", sa.String(64), nullable=False, server_default=""),
+    sa.Column("name", sa.String(128), nullable=False, server_default=""),
+    # The list's other columns, shown to the agent: a JSON object of text.
+    sa.Column("fields_json", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("status", sa.String(16), nullable=False, server_default="new"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    # Not dialed before this (NULL: now).
+    sa.Column("next_at", UTCDateTime(), nullable=True),
+    sa.Column("last_outcome", sa.String(16), nullable=False, server_default=""),
+    sa.Column("disposition", sa.String(32), nullable=False, server_default=""),
+    # A callback one agent scheduled for themselves: offered to that agent only.
+    sa.Column(
+        "agent_id", sa.Integer, sa.ForeignKey("agents.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("campaign_id", "number"),
+    sa.CheckConstraint(_in("status", LEAD_STATUSES), name="status"),
+    sa.Index("ix_leads_campaign_id_status_next_at", "campaign_id", "status", "next_at"),
+    sa.Index("ix_leads_list_id", "list_id"),
+)
+
+dial_attempts = sa.Table(
+    "dial_attempts",
+    metadata,
+    # Every call the dialer placed; the abandon rate is measured from these. Kept when the
+    # lead goes (its list deleted): the rate over 30 days still counts it.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "campaign_id",
+        sa.Integer,
+        sa.ForeignKey("campaigns.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("lead_id", sa.Integer, sa.ForeignKey("leads.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("answered_at", UTCDateTime(), nullable=True),
+    sa.Column("ended_at", UTCDateTime(), nullable=True),
+    # NULL while the call is up.
+    sa.Column("outcome", sa.String(16), nullable=True),
+    sa.Column(
+        "agent_id", sa.Integer, sa.ForeignKey("agents.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column("uniqueid", sa.String(64), nullable=False, server_default=""),
+    # The ChannelId given to Originate.
+    sa.Column("channel_id", sa.String(64), nullable=False, server_default=""),
+    # From the called party's answer to an agent's (ms).
+    sa.Column("wait_ms", sa.Integer, nullable=True),
+    sa.CheckConstraint(_in("outcome", DIAL_OUTCOMES), name="outcome"),
+    sa.Index("ix_dial_attempts_campaign_id_started_at", "campaign_id", "started_at"),
+    sa.Index("ix_dial_attempts_lead_id", "lead_id"),
+    sa.Index("ix_dial_attempts_channel_id", "channel_id"),
+)
+
+dnc_numbers = sa.Table(
+    "dnc_numbers",
+    metadata,
+    # Do-not-call: the center's list, a campaign's, and the national list (with its date).
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("number", sa.String(32), nullable=False),
+    sa.Column("scope", sa.String(16), nullable=False),
+    sa.Column(
+        "campaign_id",
+        sa.Integer,
+        sa.ForeignKey("campaigns.id", ondelete="CASCADE"),
+        nullable=True,
+    ),
+    sa.Column("source", sa.String(16), nullable=False, server_default="admin"),
+    sa.Column("list_date", sa.Date, nullable=True),
+    sa.Column("added_at", UTCDateTime(), nullable=False),
+    sa.CheckConstraint(_in("scope", DNC_SCOPES), name="scope"),
+    sa.CheckConstraint(_in("source", DNC_SOURCES), name="source"),
+    sa.Index("ix_dnc_numbers_number", "number"),
+    sa.Index("ix_dnc_numbers_scope_campaign_id", "scope", "campaign_id"),
 )

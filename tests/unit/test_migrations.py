@@ -125,3 +125,59 @@ def test_0007_keeps_calls_and_lets_a_uniqueid_repeat(db_url: str) -> None:
             )
     finally:
         engine.dispose()
+
+
+def test_0008_keeps_callbacks_and_holds_the_dialer_constraints(db_url: str) -> None:
+    """A queue callback waiting at 0007 is still there at 0008 with no due time; a lead's
+    number is unique per campaign, and a status outside the contract is refused."""
+    import datetime as dt
+
+    import pytest
+
+    engine = create_engine(db_url)
+    now = dt.datetime(2026, 12, 6, 8, 0, tzinfo=dt.UTC)
+    try:
+        migrate.upgrade(engine, "0007")
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("INSERT INTO queues (id, name, created_at) VALUES (1, 'q', :t)"),
+                {"t": now.replace(tzinfo=None)},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO callbacks (queue_id, number, requested_at)"
+                    " VALUES (1, '13800000001', :t)"
+                ),
+                {"t": now.replace(tzinfo=None)},
+            )
+        migrate.upgrade(engine, "0008")
+        with engine.begin() as conn:
+            row = conn.execute(sa.select(model.callbacks.c.number, model.callbacks.c.due_at)).one()
+            assert tuple(row) == ("13800000001", None)
+            conn.execute(
+                model.campaigns.insert().values(id=1, name="c", queue_id=1, created_at=now)
+            )
+            conn.execute(
+                model.leads.insert().values(campaign_id=1, number="13800000002", updated_at=now)
+            )
+            lead = conn.execute(sa.select(model.leads)).one()
+            assert (lead.status, lead.attempts, lead.next_at) == ("new", 0, None)
+            mode = conn.execute(sa.select(model.campaigns.c.mode, model.campaigns.c.amd)).one()
+            assert tuple(mode) == ("progressive", False)
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(
+                model.leads.insert().values(campaign_id=1, number="13800000002", updated_at=now)
+            )
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(
+                model.leads.insert().values(
+                    campaign_id=1, number="13800000003", status="lost", updated_at=now
+                )
+            )
+        migrate.downgrade(engine, "0007")
+        with engine.begin() as conn:
+            count = conn.execute(sa.text("SELECT count(*) FROM callbacks")).scalar()
+        assert count == 1
+        assert "leads" not in sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
