@@ -1,0 +1,1 @@
+"""The outbound dialer: campaigns, lists, pacing, do-not-call and the dialing engine."""
