@@ -172,6 +172,7 @@ class ApplianceMaster(service.MultiService):
             ami=lambda: self.ami,
             callmodel=lambda: self.callmodel,
             fastagi=lambda: self.fastagi,
+            dialer=lambda: getattr(self, "dialer", None),
         )
         return WebService(ctx)
 

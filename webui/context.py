@@ -57,6 +57,7 @@ class WebContext:
         ami: Callable[[], AMIClient | None] = lambda: None,
         callmodel: Callable[[], CallModel | None] = lambda: None,
         fastagi: Callable[[], FastAGIServer | None] = lambda: None,
+        dialer: Callable[[], Any] = lambda: None,
     ) -> None:
         self.config = config
         self.reactor = reactor
@@ -69,6 +70,7 @@ class WebContext:
         self._ami = ami
         self._callmodel = callmodel
         self._fastagi = fastagi
+        self._dialer = dialer
         self.sessions = SessionStore(idle_seconds=self.config.web.session_idle_minutes * 60)
         self.throttle = LoginThrottle()
         self.templates = jinja2.Environment(
@@ -92,6 +94,11 @@ class WebContext:
     @property
     def fastagi(self) -> FastAGIServer | None:
         return self._fastagi()
+
+    @property
+    def dialer(self) -> Any:
+        """The outbound dialer (acd/dialer/service.py), None when it is not running."""
+        return self._dialer()
 
     def call(self, fn: Callable[..., defer.Deferred[T]], *args: Any, **kwargs: Any) -> T:
         """Run reactor-side ``fn`` (which returns a Deferred) from a WSGI thread and wait."""

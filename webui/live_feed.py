@@ -9,7 +9,8 @@ into a bounded ring buffer that a reconnecting client resumes from.
 Who may see a message is decided per viewer (``Viewer.frame``): admin and supervisor see
 everything, qa everything but offers, an agent its own agent message and offers, the calls
 it rang for or took, queue messages and the notices meant for it. The wallboard topic gets
-queue and agent messages only, without callers' numbers and names.
+queue, campaign and agent messages only, without callers' numbers and names. Campaign
+messages (the dialer's figures, acd/dialer/events.py) go to staff and the wallboard.
 
 Everything here runs on the reactor thread.
 """
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.logger import Logger
 
 from acd import agent_state as st
+from acd.dialer.events import CampaignFigures
 from acd.service import QueuedCallLeft
 from acd.stats import DayStarted, QueueStatsChanged
 from recorder.disk_guard import RecordingAlarm
@@ -43,7 +45,26 @@ RING_SIZE = 4096
 HEALTH_EVERY_S = 2.0
 NAME_MAX = 128  # caller ID names are attacker-controlled: bounded
 STAFF = frozenset({"admin", "supervisor", "qa"})
-WALLBOARD_KINDS = frozenset({"agent", "queue"})
+WALLBOARD_KINDS = frozenset({"agent", "queue", "campaign"})
+# The figures of a campaign a message carries (CampaignFigures' fields).
+CAMPAIGN_FIELDS = (
+    "campaign_id",
+    "name",
+    "mode",
+    "state",
+    "placed",
+    "answered",
+    "abandoned",
+    "machines",
+    "in_flight",
+    "agents_idle",
+    "agents_busy",
+    "occupancy",
+    "dial_level",
+    "abandon_24h",
+    "abandon_30d",
+    "at",
+)
 CALL_FIELDS = ("caller_number", "caller_name")
 NOTICE_FIELDS = ("id", "text", "level", "author", "created_at", "expires_at", "queue_id")
 
@@ -64,7 +85,7 @@ class NoticeWithdrawn:
 @dataclass(frozen=True, slots=True)
 class Message:
     seq: int
-    kind: str  # agent, queue, call, offer, notice, alarm
+    kind: str  # agent, queue, campaign, call, offer, notice, alarm
     key: str  # kind:id; coalescing keeps the latest per key
     frame: bytes
     # Agents (ids) an agent-role viewer must be one of to see it; None: every agent.
@@ -88,7 +109,7 @@ class Viewer:
         staff = self.role in STAFF
         mine = self.agent_id is not None and m.agents is not None and self.agent_id in m.agents
         if self.wallboard:
-            if m.kind == "queue":
+            if m.kind in ("queue", "campaign"):
                 return m.frame
             if m.kind == "agent" and (staff or mine):
                 return m.wallboard_frame or m.frame
@@ -133,6 +154,7 @@ class LiveFeed:
         self.ring: deque[Message] = deque(maxlen=ring_size)
         self.listeners: list[Callable[[list[Message]], object]] = []
         self.notices: dict[int, dict[str, Any]] = {}
+        self.campaigns: dict[int, dict[str, Any]] = {}  # the latest figures of each
         self._subs: list[Subscription] = []
         self._dirty_agents: set[int] = set()
         self._dirty_queues: set[int] = set()
@@ -160,6 +182,7 @@ class LiveFeed:
             sub(RecordingAlarm, lambda _e: self._check_health()),
             sub(NoticePosted, self._on_notice),
             sub(NoticeWithdrawn, self._on_notice_withdrawn),
+            sub(CampaignFigures, self._on_campaign),
         ]
         self._alarms = {a["part"]: a for a in self._health_parts()}
         if self.health is not None:
@@ -221,6 +244,14 @@ class LiveFeed:
         if notice is not None:  # sent once more, expired now: the pages drop it
             notice = {**notice, "expires_at": self.reactor.seconds()}
             self._mark(f"notice:{event.notice_id}", "notice", notice, self._notice_audience(notice))
+
+    def _on_campaign(self, event: CampaignFigures) -> None:
+        data = {k: getattr(event, k) for k in CAMPAIGN_FIELDS}
+        data["id"] = event.campaign_id
+        data["name"] = str(data["name"])[:NAME_MAX]
+        self.campaigns[event.campaign_id] = data
+        # staff only (no agent's): the wallboard topic gets campaigns by kind
+        self._mark(f"campaign:{event.campaign_id}", "campaign", data, frozenset())
 
     def _mark(
         self, key: str, kind: str, data: dict[str, Any], agents: frozenset[int] | None
@@ -496,6 +527,7 @@ class LiveFeed:
                         calls.append(self.call_data(c))
         notices: list[dict[str, Any]] = []
         alarms: list[dict[str, Any]] = []
+        campaigns = list(self.campaigns.values()) if staff or viewer.wallboard else []
         if not viewer.wallboard:
             for nid in [n for n, v in self.notices.items() if (v["expires_at"] or 0) < now]:
                 del self.notices[nid]
@@ -509,6 +541,7 @@ class LiveFeed:
             "server_time": now,
             "agents": agents,
             "queues": queues,
+            "campaigns": campaigns,
             "calls": calls,
             "notices": notices,
             "alarms": alarms,

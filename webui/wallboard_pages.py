@@ -56,6 +56,16 @@ def texts() -> dict[str, str]:
         "calls_n": i18n._("{n} calls"),
         "more_agents": i18n._("+{n} more"),
         "no_agents": i18n._("No agent logged in."),
+        # the outbound campaigns' tiles
+        "occupancy": i18n._("Talk occupancy"),
+        "abandon_24h": i18n._("Abandon rate (24 h)"),
+        "abandon_30d": i18n._("30 days"),
+        "dial_level": i18n._("Dial level"),
+        "placed": i18n._("Placed"),
+        "target": i18n._("Target"),
+        "campaign_running": i18n._("Running"),
+        "campaign_paused": i18n._("Paused"),
+        "campaign_stopped": i18n._("Stopped"),
     }
 
 

@@ -3,6 +3,9 @@
 // logged-in agent (state, time in state, calls handled today); from the live feed's
 // "wallboard" topic (webui/static/live.js). The waits and times keep ticking between
 // messages. ?queues=a,b (config.queue_ids) shows those queues and the agents who serve them.
+// Outbound campaigns get a tile each (the dialer's figures, "campaign" messages): talk
+// occupancy, the abandon rate over 24 h (red above the campaign's target) and 30 days, the
+// dial level, calls placed, answered and abandoned.
 // Everything fits the screen: the tiles that do not are counted on a last "+N more" tile.
 // Queue names are admin input and agent data is stored text: everything is shown with
 // textContent. Colors come from the settings (#rrggbb, checked by the server) as CSS
@@ -21,6 +24,8 @@
   var lost = document.getElementById("wb-lost");
   var clock = document.getElementById("wb-clock");
   var tilesEl = document.getElementById("wb-tiles");
+  var campaignsEl = document.getElementById("wb-campaigns");
+  var campaignInfo = config.campaigns || {}; // id -> {target, queue_id} from the server
   var only = config.queue_ids; // null: every queue
 
   var queues = {};   // id -> {data, at (our clock when received)}
@@ -304,6 +309,77 @@
     text(more, more.hidden ? "" : T.more_agents.replace("{n}", String(n - shown)));
   }
 
+  // ---- campaign tiles -------------------------------------------------------------------
+
+  function campaignWanted(c) {
+    if (only === null || only === undefined) return true;
+    var info = campaignInfo[String(c.campaign_id)];
+    return !!info && only.indexOf(Number(info.queue_id)) >= 0;
+  }
+
+  function target(c) {
+    if (typeof c.target_abandon_pct === "number") return c.target_abandon_pct;
+    var info = campaignInfo[String(c.campaign_id)];
+    return info && typeof info.target === "number" ? info.target : 3.0;
+  }
+
+  function pct(value, digits) {
+    return typeof value === "number" ? value.toFixed(digits) + "%" : "–";
+  }
+
+  function campaignTile(c) {
+    var id = String(Number(c.campaign_id));
+    var el = campaignsEl.querySelector('[data-campaign-id="' + id + '"]');
+    if (el) return el;
+    el = document.createElement("article");
+    el.className = "wb-queue wb-campaign";
+    el.setAttribute("data-campaign-id", id);
+    var h = document.createElement("h2");
+    var name = document.createElement("span");
+    name.className = "wb-qname";
+    var state = document.createElement("span");
+    state.className = "wb-cstate";
+    h.appendChild(name);
+    h.appendChild(document.createTextNode(" "));
+    h.appendChild(state);
+    el.appendChild(h);
+    var big = document.createElement("div");
+    big.className = "wb-big";
+    big.appendChild(metric(T.occupancy, "occupancy"));
+    big.appendChild(metric(T.abandon_24h, "abandon_24h"));
+    big.appendChild(metric(T.dial_level, "dial_level"));
+    el.appendChild(big);
+    var row = document.createElement("div");
+    row.className = "wb-small";
+    row.appendChild(small(T.placed, "placed"));
+    row.appendChild(small(T.answered, "answered"));
+    row.appendChild(small(T.abandoned, "abandoned"));
+    row.appendChild(small(T.abandon_30d, "abandon_30d"));
+    row.appendChild(small(T.target, "target"));
+    el.appendChild(row);
+    campaignsEl.appendChild(el);
+    return el;
+  }
+
+  function showCampaign(c) {
+    if (!campaignWanted(c)) return;
+    var el = campaignTile(c);
+    text(el.querySelector(".wb-qname"), c.name || "");
+    text(el.querySelector(".wb-cstate"), T["campaign_" + c.state] || c.state || "");
+    el.setAttribute("data-state", c.state || "");
+    var limit = target(c);
+    set(el, "occupancy", typeof c.occupancy === "number" ? Math.round(c.occupancy * 100) + "%" : "–",
+        "normal");
+    set(el, "abandon_24h", pct(c.abandon_24h, 1), c.abandon_24h > limit ? "alarm" : "normal");
+    set(el, "dial_level", typeof c.dial_level === "number" ? c.dial_level.toFixed(2) : "–", "normal");
+    set(el, "placed", String(c.placed || 0));
+    set(el, "answered", String(c.answered || 0));
+    set(el, "abandoned", String(c.abandoned || 0));
+    set(el, "abandon_30d", pct(c.abandon_30d, 1));
+    set(el, "target", pct(limit, 1));
+    campaignsEl.hidden = false;
+  }
+
   function queueMessage(q) {
     if (!wanted(q.id)) return;
     queues[q.id] = {data: q, at: Date.now()};
@@ -347,8 +423,14 @@
       if (!seen[el.getAttribute("data-queue-id")]) el.remove();
     });
     showTotals();
+    Array.prototype.forEach.call(campaignsEl.querySelectorAll(".wb-campaign"), function (el) {
+      el.remove();
+    });
+    campaignsEl.hidden = true;
+    (snap.campaigns || []).forEach(showCampaign);
   });
   feed.on("queue", queueMessage);
+  feed.on("campaign", showCampaign);
   feed.on("agent", function (a) {
     var old = agents[a.id];
     agents[a.id] = a;
