@@ -62,6 +62,9 @@ setup(
         "cryptography>=42",
         "Babel>=2.14",
         "psycopg[binary]>=3.1",
+        # call lists uploaded as XLSX, read streamed (read-only mode): Excel's own format
+        # has too many corners (shared strings, inline strings, dates) for our own reader
+        "openpyxl>=3.1",
     ],
     extras_require={
         "dev": [
