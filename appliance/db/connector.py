@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     )
     from appliance.db.day_stats_store import DayStatsStore
     from appliance.db.desk_store import DeskStore
+    from appliance.db.dialer_store import DialerStore
     from appliance.db.ivr_store import IVRStore
     from appliance.db.notice_store import NoticeStore
     from appliance.db.qa_store import QAStore
@@ -104,6 +105,7 @@ class DBConnector(service.Service):
             components,
             day_stats_store,
             desk_store,
+            dialer_store,
             ivr_store,
             notice_store,
             qa_store,
@@ -133,6 +135,7 @@ class DBConnector(service.Service):
         )
         self.settings: SettingsStore = settings_store.SettingsStore(self)
         self.day_stats: DayStatsStore = day_stats_store.DayStatsStore(self)
+        self.dialer: DialerStore = dialer_store.DialerStore(self)
 
     # ---- lifecycle ----------------------------------------------------------------------
 
