@@ -65,6 +65,9 @@ setup(
         # call lists uploaded as XLSX, read streamed (read-only mode): Excel's own format
         # has too many corners (shared strings, inline strings, dates) for our own reader
         "openpyxl>=3.1",
+        # calling windows in the called party's zone (zoneinfo): the system's zone files
+        # first (Debian's tzdata package), this copy where a minimal image has none
+        "tzdata>=2024.1",
     ],
     extras_require={
         "dev": [

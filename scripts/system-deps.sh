@@ -11,6 +11,7 @@ PACKAGES=(
   espeak-ng                                           # TTS prompts, Chinese and English
   gettext                                             # msgfmt for checking catalogs by hand
   curl                                                # the README's health checks
+  tzdata                                              # zone files: calling windows in the callee's zone
 )
 
 # --browser: also what browser tests and screenshots need (Debian's Chromium and its driver).
