@@ -1,0 +1,230 @@
+"""Do-not-call: the center's list, each campaign's, and the national list, checked in memory.
+
+The dialer asks :meth:`DoNotCall.blocks` before every dial (not only at import), so a
+number put on a list a second ago is never dialed. The index is loaded from the store at
+start and kept in step by writing through it: :meth:`add` changes memory at once, then the
+database. The national list is replaced as a whole with its date, and only once the
+database holds the new one (until then the old list stays in force).
+
+Numbers are compared in their normalised form (acd/dialer/numbers.py: ``+8613800138000``,
+``01012345678``). The national list may hold millions: it is kept as a sorted array of
+64-bit keys (8 bytes a number, binary search) instead of a set of strings (about 90 bytes
+a number); the center's and campaigns' lists are small sets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from array import array
+from bisect import bisect_left
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import numpy as np
+from twisted.internet import defer, threads
+from twisted.internet.interfaces import IReactorFromThreads, IReactorThreads
+
+from acd.dialer.numbers import normalise
+from appliance.text import N_
+
+if TYPE_CHECKING:
+    from appliance.db.dialer_store import DialerStore
+
+T = TypeVar("T")
+CENTER, CAMPAIGN, NATIONAL = "center", "campaign", "national"
+_LIMIT = 2**63
+
+
+def key(number: str) -> str:
+    """The form numbers are compared in: normalised, or for a value that does not
+    normalise (a caller ID from a hostile switch), its digits with a leading '+' kept."""
+    try:
+        return normalise(number)
+    except ValueError:
+        text = str(number)[:64]
+        digits = "".join(ch for ch in text if "0" <= ch <= "9")
+        return ("+" if text.strip().startswith("+") else "") + digits
+
+
+def _int_key(number: str) -> int | None:
+    """A normalised number as one integer ('1' or '2' for no plus / plus, then the digits),
+    or None when it does not fit in 63 bits."""
+    plus = number.startswith("+")
+    digits = number[1:] if plus else number
+    if not digits.isdigit() or not digits.isascii():
+        return None
+    value = int(("2" if plus else "1") + digits)
+    return value if value < _LIMIT else None
+
+
+class NationalList:
+    """A frozen set of numbers: a sorted array of integer keys, and the few that do not fit."""
+
+    def __init__(self, numbers: Iterable[str] = ()) -> None:
+        wide: set[str] = set()
+
+        def keys() -> Iterable[int]:
+            for n in numbers:
+                k = _int_key(n)
+                if k is None:
+                    wide.add(n)
+                else:
+                    yield k
+
+        packed = np.unique(np.fromiter(keys(), dtype=np.int64))
+        self._keys = array("q")
+        self._keys.frombytes(packed.tobytes())
+        self._wide = frozenset(wide)
+
+    def __contains__(self, number: object) -> bool:
+        if not isinstance(number, str):
+            return False
+        k = _int_key(number)
+        if k is None:
+            return number in self._wide
+        i = bisect_left(self._keys, k)
+        return i < len(self._keys) and self._keys[i] == k
+
+    def __len__(self) -> int:
+        return len(self._keys) + len(self._wide)
+
+    def nbytes(self) -> int:
+        """Memory of the keys (the array's buffer; the few wide numbers not counted)."""
+        return self._keys.buffer_info()[1] * self._keys.itemsize
+
+
+class DoNotCall:
+    """The do-not-call index. ``store``: where changes are written (None: memory only).
+    ``reactor``: the national list (a million numbers: about 2 s) is built in its thread
+    pool, never on the reactor thread (None: built in the caller's thread, for tests)."""
+
+    def __init__(
+        self, store: DialerStore | None = None, reactor: IReactorThreads | None = None
+    ) -> None:
+        self.store = store
+        self.reactor = reactor
+        self._center: set[str] = set()
+        self._campaign: dict[int, set[str]] = {}
+        self._national = NationalList()
+        self.national_date: dt.date | None = None
+
+    # ---- loading -----------------------------------------------------------------------
+
+    def load(
+        self,
+        rows: Iterable[tuple[str, str, int | None]],
+        national_date: dt.date | None = None,
+    ) -> None:
+        """Replace the index with ``rows`` (number, scope, campaign_id): the store's
+        ``dnc_entries()``. Blocking: see ``load_from_store``."""
+        center: set[str] = set()
+        campaign: dict[int, set[str]] = {}
+        national: list[str] = []
+        for number, scope, campaign_id in rows:
+            k = key(number)
+            if scope == CENTER:
+                center.add(k)
+            elif scope == CAMPAIGN and campaign_id is not None:
+                campaign.setdefault(campaign_id, set()).add(k)
+            elif scope == NATIONAL:
+                national.append(k)
+        self._center, self._campaign = center, campaign
+        self._national = NationalList(national)
+        self.national_date = national_date
+
+    def load_from_store(self) -> defer.Deferred[None]:
+        """Load every row from the store (at the dialer's start)."""
+        assert self.store is not None
+        store = self.store
+
+        async def run() -> None:
+            rows = await store.dnc_entries()
+            day = await store.national_list_date()
+            await self._in_thread(self.load, rows, day)
+
+        return defer.ensureDeferred(run())
+
+    def _in_thread(self, fn: Callable[..., T], *args: Any) -> defer.Deferred[T]:
+        if self.reactor is None:
+            return defer.maybeDeferred(fn, *args)
+        pool = cast(Any, self.reactor).getThreadPool()
+        return threads.deferToThreadPool(cast(IReactorFromThreads, self.reactor), pool, fn, *args)
+
+    # ---- checking ----------------------------------------------------------------------
+
+    def blocks(self, number: str, campaign_id: int | None = None) -> str | None:
+        """The scope of the first list that has ``number`` (center, then the campaign's,
+        then national), or None: it may be dialed."""
+        k = key(number)
+        if k in self._center:
+            return CENTER
+        if campaign_id is not None and k in self._campaign.get(campaign_id, ()):
+            return CAMPAIGN
+        if k in self._national:
+            return NATIONAL
+        return None
+
+    def counts(self) -> dict[str, int]:
+        return {
+            CENTER: len(self._center),
+            CAMPAIGN: sum(len(s) for s in self._campaign.values()),
+            NATIONAL: len(self._national),
+        }
+
+    # ---- changing ----------------------------------------------------------------------
+
+    def add(
+        self, number: str, scope: str, source: str, campaign_id: int | None = None
+    ) -> defer.Deferred[bool]:
+        """Put ``number`` on the center's list or a campaign's: in force at once (before the
+        database has it), then written through the store (which also marks the number's
+        waiting leads ``dnc``). ValueError for a number that is not one, a bad scope."""
+        k = normalise(number)
+        if scope == CENTER and campaign_id is None:
+            self._center.add(k)
+        elif scope == CAMPAIGN and campaign_id is not None:
+            self._campaign.setdefault(campaign_id, set()).add(k)
+        elif scope == NATIONAL:
+            raise ValueError(N_("the national list is replaced as a whole"))
+        else:
+            raise ValueError(
+                N_("a campaign's do-not-call entry names its campaign, and only it does")
+            )
+        if self.store is None:
+            return defer.succeed(True)
+        return self.store.add_dnc(k, scope, source, campaign_id)
+
+    def remove(
+        self, number: str, scope: str, campaign_id: int | None = None
+    ) -> defer.Deferred[int]:
+        """Take ``number`` off one list: from the database first, then from memory (a
+        failed write leaves it blocked, never the other way round)."""
+        k = key(number)
+
+        def forget(removed: int) -> int:
+            if scope == CENTER:
+                self._center.discard(k)
+            elif scope == CAMPAIGN and campaign_id is not None:
+                self._campaign.get(campaign_id, set()).discard(k)
+            return removed
+
+        if self.store is None:
+            return defer.succeed(forget(1))
+        return self.store.remove_dnc(k, scope, campaign_id).addCallback(forget)
+
+    def replace_national(self, numbers: Iterable[str], list_date: dt.date) -> defer.Deferred[int]:
+        """The national list becomes ``numbers`` (normalised here; ValueError for one that
+        is not a number, before anything changes), dated ``list_date``. The old list stays
+        in force until the database holds the new one. The number of distinct numbers."""
+        normalised = [normalise(n) for n in numbers]
+
+        async def run() -> int:
+            built = await self._in_thread(NationalList, normalised)
+            count = len(built)
+            if self.store is not None:
+                count = await self.store.replace_national(normalised, list_date)
+            self._national = built
+            self.national_date = list_date
+            return count
+
+        return defer.ensureDeferred(run())
