@@ -6,7 +6,7 @@ openpyxl's read-only mode (its sheet streamed; its shared strings table, capped 
 the one part held whole). The format comes from the content, not the name: a ZIP is a
 workbook, an OLE2 file is an old .xls (refused with what to do), NUL-heavy bytes are binary.
 
-CSV encodings: a BOM says UTF-8, UTF-16 LE or BE; otherwise the first megabyte decides:
+CSV encodings: a BOM says UTF-8, UTF-16 LE or BE; otherwise the first 256 KB decide:
 UTF-8 when it decodes, else GB18030 (Excel's "CSV" on a Chinese Windows). A row whose bytes
 do not decode in the chosen encoding is a bad row; the import goes on.
 
@@ -31,6 +31,7 @@ import datetime as dt
 import io
 import json
 import os
+import re
 import threading
 import time
 import zipfile
@@ -61,14 +62,17 @@ MAX_NAME_CHARS = 128  # leads.name
 MAX_FIELDS_CHARS = 16 * 1024  # a lead's other columns, as JSON
 MAX_COLUMNS = 200
 MAX_HEADER_CHARS = 64
-SNIFF_BYTES = 1 << 20  # the head that decides a CSV's encoding
+SNIFF_BYTES = 256 << 10  # the head that decides a CSV's encoding
 # XLSX: the uncompressed size the ZIP may declare in all, and its shared strings (read whole
 # by openpyxl): a zip bomb is refused before a byte is inflated. Python's zipfile never
 # inflates more than an entry declares (it stops and fails the CRC), so these bound the work.
 MAX_XLSX_UNCOMPRESSED = 1 << 30
 MAX_XLSX_SHARED_STRINGS = 128 << 20
 MAX_XLSX_ENTRIES = 10_000
-MAX_BAD_KEPT = 1000  # bad rows listed in the result (all are counted)
+MAX_BAD_KEPT = 1000
+# Bytes a CSV's encoding could not decode (kept by errors="surrogateescape").
+_UNDECODED = re.compile("[\udc80-\udcff]")
+_JSON = json.JSONEncoder(ensure_ascii=False)  # bad rows listed in the result (all are counted)
 
 # Header names, compared lower-case with "_" as a space and spaces collapsed.
 NUMBER_HEADERS = frozenset(
@@ -247,7 +251,7 @@ def _csv_records(raw: _Counting, encoding: str | None) -> Iterator[tuple[int, li
                 overlong.discard(n)
             yield start, N_("the row is longer than {kb} KB", kb=MAX_LINE_CHARS // 1024)
             continue
-        if any("\udc80" <= ch <= "\udcff" for cell in cells for ch in cell):
+        if not all(cell.isascii() for cell in cells) and _UNDECODED.search("\n".join(cells)):
             yield (
                 start,
                 N_(
@@ -312,6 +316,8 @@ def _cell_text(value: object) -> str:
         if value.is_integer() and abs(value) < 1e21:
             return str(int(value))
         return repr(value)
+    if isinstance(value, dt.datetime) and value.time() == dt.time(0):
+        return value.date().isoformat()  # a date cell: Excel stores dates as datetimes
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     return str(value)
@@ -389,37 +395,36 @@ def _zones() -> frozenset[str]:
 
 def parse_row(cells: list[str], cols: Columns, default_tz: str) -> ImportedLead:
     """A data row as a lead; ValueError (a reason) when it is bad."""
-    if any("\x00" in c for c in cells):
-        raise ValueError(N_("the row contains a NUL character"))
-    extra = [c for c in cells[cols.width :] if c.strip()]
-    if extra:
+    width = len(cells)
+    if width > cols.width and any(c.strip() for c in cells[cols.width :]):
         raise ValueError(
             N_(
                 "the row has more columns than the header ({n} > {width})",
-                n=len(cells),
+                n=width,
                 width=cols.width,
             )
         )
-
-    def cell(i: int | None) -> str:
-        return cells[i] if i is not None and i < len(cells) else ""
-
-    raw_number = cell(cols.number)
+    if any("\x00" in c for c in cells):
+        raise ValueError(N_("the row contains a NUL character"))
+    raw_number = cells[cols.number] if cols.number < width else ""
     if not raw_number.strip():
         raise ValueError(N_("no number"))
     number = normalise(raw_number)
-    name = cell(cols.name).strip()
+    name = cells[cols.name].strip() if cols.name is not None and cols.name < width else ""
     if len(name) > MAX_NAME_CHARS:
         raise ValueError(N_("the name is longer than {max} characters", max=MAX_NAME_CHARS))
-    tz_text = cell(cols.tz).strip()
+    tz_text = cells[cols.tz].strip() if cols.tz is not None and cols.tz < width else ""
     if tz_text:
         if tz_text not in _zones():
             raise ValueError(N_("unknown time zone {tz!r}", tz=tz_text[:64]))
         tz, given = tz_text, True
     else:
         tz, given = tz_of(number, default_tz), False
-    fields = {label: cell(i) for i, label in cols.fields if cell(i) != ""}
-    if len(json.dumps(fields, ensure_ascii=False)) > MAX_FIELDS_CHARS:
+    fields = {label: cells[i] for i, label in cols.fields if i < width and cells[i] != ""}
+    # JSON at most sextuples a character (\u0000): measure exactly only when it could matter
+    if sum(len(k) + len(v) + 6 for k, v in fields.items()) * 6 > MAX_FIELDS_CHARS and (
+        len(_JSON.encode(fields)) > MAX_FIELDS_CHARS
+    ):
         raise ValueError(
             N_("the row's other columns hold more than {kb} KB", kb=MAX_FIELDS_CHARS // 1024)
         )
