@@ -10,6 +10,8 @@ Order (each waits for the one before it):
     recording-upkeep  hourly: archive old recordings, purge those past their retention
     ami       the AMI client, feeding the call model (when [ami] enabled)
     fastagi   the FastAGI server: Asterisk hands calls over here (when [fastagi] enabled)
+    dialer    the outbound campaigns' dialing engine (when [dialer] enabled and [ami] is):
+              after the FastAGI server, which takes its answered calls
     web       the web UI: last up (it shows the rest), first down (no new requests)
 
 The master is the composition root: it builds each service and hands it, at construction,
@@ -33,6 +35,9 @@ from twisted.logger import Logger
 
 from acd import callback_call, phone_codes
 from acd.day_counters import DayCounters
+from acd.dialer import outbound_call
+from acd.dialer.dnc import DoNotCall
+from acd.dialer.service import Dialer, DialerLimits
 from acd.pin_guard import PinGuard
 from acd.service import ACD, RingAnswered
 from acd.switch_link import AMISwitch
@@ -139,12 +144,31 @@ class ApplianceMaster(service.MultiService):
             self.acd,
             HTTPLookup(reactor),
             self.recorder,
+            # "Don't call me" in a flow: through the running dialer's index when there is one
+            do_not_call=lambda: getattr(getattr(self, "dialer", None), "dnc", None),
         )
         self.fastagi: FastAGIServer | None = None
         if self.ami is not None and self.callmodel is not None and switch is not None:
             self._add_ami(self.ami, self.callmodel, switch)
         if config.fastagi.enabled:
             self._add_fastagi()
+        # Outbound campaigns: places calls over AMI, answered ones come back over FastAGI.
+        self.dialer: Dialer | None = None
+        if config.dialer.enabled and switch is not None:
+            self.dialer = Dialer(
+                reactor,
+                self.acd,
+                switch,
+                self.db.dialer,
+                DoNotCall(self.db.dialer, reactor),
+                self.bus,
+                DialerLimits(
+                    trunks=dict(config.dialer.trunks),
+                    ring_timeout_s=config.dialer.ring_timeout_s,
+                ),
+                health_registry=self.health,
+            )
+            self.dialer.setServiceParent(self)
 
         self.web = self._web()
         self.web.setServiceParent(self)
@@ -233,6 +257,14 @@ class ApplianceMaster(service.MultiService):
         async def callback(session: AGISessionProtocol) -> None:
             await callback_call.run(session, acd, self.db, self.recorder)
 
+        async def dialer(session: AGISessionProtocol) -> None:
+            if self.dialer is None:  # [dialer] or [ami] disabled: no campaign call is ours
+                await session.hangup()
+                return
+            await outbound_call.run(
+                session, self.dialer, self.db, self.recorder, ivr.prompts.sound_for_name
+            )
+
         mailbox_guard = PinGuard(self.reactor.seconds)
 
         async def voicemail(session: AGISessionProtocol) -> None:
@@ -247,6 +279,7 @@ class ApplianceMaster(service.MultiService):
             "agent": agent,
             "callback": callback,
             "voicemail": voicemail,
+            "dialer": dialer,
         }
         cfg = self.config.fastagi
         limits = FastAGILimits(

@@ -82,6 +82,11 @@ NODE_TYPES: dict[str, NodeType] = {
         NodeType("transfer", ("failed",), description=N_("Transfer to an extension or number")),
         NodeType("set", ("next",), ("next",), description=N_("Set a flow variable")),
         NodeType("goto", (), description=N_("Continue in another flow")),
+        NodeType(
+            "dnc",
+            ("next",),
+            description=N_("Don't call me: the caller's number on the do-not-call list"),
+        ),
         NodeType("hangup", (), description=N_("Say goodbye and hang up")),
     )
 }

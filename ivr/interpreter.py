@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.logger import Logger
 
+from acd.dialer.dnc import add_to_center_list
 from acd.service import ACDError
 from drivers.asterisk.agi.session import AGIConnectionLost, DeadChannel, Playback
 from ivr import queue_step
@@ -371,6 +372,26 @@ class Interpreter:
         r.flow, r.flow_name, r.version, r.menus = parse(target.graph), name, target.version, []
         await r.call.event("flow_start", {"flow": name, "version": target.version})
         return "@" + r.flow.start, name
+
+    async def dnc(self, r: Run, node: Node) -> tuple[str | None, str]:
+        """Don't call me: the caller's number on the center's do-not-call list, in force
+        for the dialer at once; then the confirmation prompt. The step's input: ``added``,
+        ``listed`` (already there), ``no_number`` (withheld or not a number) or ``failed``
+        (the database refused: logged; the running dialer still has it)."""
+        env = r.session.env
+        number = env.caller_number if env is not None else r.variables.get("caller_number", "")
+        try:
+            added = await add_to_center_list(
+                number, "ivr", self.services.do_not_call(), self.services.db.dialer
+            )
+            given = "added" if added else "listed"
+        except ValueError:
+            given = "no_number"
+        except Exception as exc:
+            log.error("do-not-call from the IVR not stored: {why}", why=exc)
+            given = "failed"
+        await self._play(r, node.props.get("prompt"))
+        return "next", given
 
     async def hangup(self, r: Run, node: Node) -> tuple[str | None, str]:
         await self._play(r, node.props.get("prompt") or GOODBYE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,3 +25,6 @@ class IVRServices:
     http_lookup: Any = None
     # starts and post-processes call recordings (None: calls are not recorded)
     recorder: RecorderService | None = None
+    # the running dialer's do-not-call index (acd/dialer/dnc.py), read when a caller asks
+    # not to be called (None: the number is written to the database only)
+    do_not_call: Callable[[], Any] = lambda: None

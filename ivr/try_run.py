@@ -292,6 +292,11 @@ class TryInterpreter(Interpreter):
         )
         return None, "try"
 
+    async def dnc(self, r: Run, node: Node) -> tuple[str | None, str]:
+        self.try_run.emit("dnc", N_("the caller's number goes on the do-not-call list"), node.id)
+        await self._play(r, node.props.get("prompt"))
+        return "next", "try"
+
     async def hangup(self, r: Run, node: Node) -> tuple[str | None, str]:
         await self._play(r, node.props.get("prompt") or "ccbox-goodbye")
         self.try_run.emit("hangup", N_("hang up"), node.id)

@@ -404,6 +404,9 @@ class _Checker:
         elif not _named(name, self.catalog.flows):
             self.add(node.id, N_("the flow {name} does not exist"), name=name)
 
+    def _props_dnc(self, node: Node) -> None:
+        self._prompt(node, "prompt", required=False)  # the confirmation, after the number is on
+
     def _props_hangup(self, node: Node) -> None:
         self._prompt(node, "prompt", required=False)
 

@@ -51,6 +51,7 @@ TYPE_NAMES = {
     "transfer": i18n.N_("Transfer"),
     "set": i18n.N_("Set variable"),
     "goto": i18n.N_("Go to flow"),
+    "dnc": i18n.N_("Don't call me"),
     "hangup": i18n.N_("Hang up"),
 }
 OUTPUT_NAMES = {

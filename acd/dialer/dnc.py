@@ -228,3 +228,15 @@ class DoNotCall:
             return count
 
         return defer.ensureDeferred(run())
+
+
+def add_to_center_list(
+    number: str, source: str, index: DoNotCall | None, store: DialerStore
+) -> defer.Deferred[bool]:
+    """Don't call me (pressed in the IVR, said to an agent): ``number`` on the center's
+    list. Through the running dialer's ``index`` when there is one (in force at once, then
+    written), else straight to the store (the dialer loads it when it starts). ValueError
+    for a value that is not a phone number. True when it was not on the list yet."""
+    if isinstance(index, DoNotCall):
+        return index.add(number, CENTER, source)
+    return store.add_dnc(normalise(number), CENTER, source)

@@ -294,6 +294,7 @@
     transfer: [["kind", ["extension", "external"]], ["number", "text"]],
     set: [["variable", "text"], ["value", "text"]],
     goto: [["flow", "flows"]],
+    dnc: [["prompt", "prompt"]],
     hangup: [["prompt", "prompt"]],
   };
   function defaults(type) {
