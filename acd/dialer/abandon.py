@@ -11,7 +11,12 @@ totals are known.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+from typing import Any
+
+from twisted.internet import defer
+from twisted.python.failure import Failure
 
 DAY_S = 24 * 3600.0
 MONTH_S = 30 * DAY_S
@@ -99,14 +104,17 @@ class AbandonMeter:
         self._month.add(now, 0, count)
 
     def warm_start(self, now: float, last_24h: tuple[int, int], last_30d: tuple[int, int]) -> None:
-        """Seed from stored totals: ``(answered, abandoned)`` since ``now`` - 24 h and since
-        ``now`` - 30 days (the 30-day totals include the day's). Only totals are stored per
-        window, so each is spread evenly over its window: the day's over the day buckets and
-        the last 24 hour buckets, the rest of the month over the older hour buckets."""
-        day_a, day_d = last_24h
-        month_a, month_d = last_30d
-        if min(day_a, day_d, month_a, month_d) < 0:
+        """Seed from stored attempts, ``(answered, abandoned)`` as
+        ``DialerStore.attempt_counts`` counts them (answered: an agent took the call, so a
+        person answered ``answered + abandoned``) since ``now`` - 24 h and since ``now`` -
+        30 days (the 30 days include the day). Only totals are stored per window, so each
+        is spread evenly over its window: the day's over the day buckets and the last 24
+        hour buckets, the rest of the month over the older hour buckets."""
+        day_taken, day_d = last_24h
+        month_taken, month_d = last_30d
+        if min(day_taken, day_d, month_taken, month_d) < 0:
             raise ValueError("counts cannot be negative")
+        day_a, month_a = day_taken + day_d, month_taken + month_d
         self._day.spread(now, day_a, day_d, 0, self._day.slots - 1)
         self._month.spread(now, day_a, day_d, 0, 23)
         self._month.spread(
@@ -130,3 +138,29 @@ class AbandonMeter:
         """``(answered, abandoned)`` over the last 30 days."""
         self._month.advance(now)
         return self._month.answered, self._month.abandoned
+
+
+def warm_from_store(
+    meter: AbandonMeter, store: Any, campaign_id: int, now: float
+) -> defer.Deferred[None]:
+    """Warm-start ``meter`` from ``store.attempt_counts`` (the DialerStore) at ``now``."""
+    at = dt.datetime.fromtimestamp(now, dt.UTC)
+    day = store.attempt_counts(campaign_id, at - dt.timedelta(seconds=DAY_S))
+    month = store.attempt_counts(campaign_id, at - dt.timedelta(seconds=MONTH_S))
+
+    def seed(results: list[tuple[int, int]]) -> None:
+        meter.warm_start(now, results[0], results[1])
+
+    d: defer.Deferred[Any] = defer.gatherResults([day, month], consumeErrors=True)
+    d.addCallback(seed)
+    d.addErrback(_first_error)
+    return d
+
+
+def _first_error(failure: Failure) -> Failure:
+    """The store's own error, not gatherResults' FirstError around it."""
+    err = failure.value
+    if isinstance(err, defer.FirstError):
+        inner: Failure = err.subFailure
+        return inner
+    return failure
