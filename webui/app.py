@@ -23,7 +23,9 @@ from webui import access, i18n
 from webui.access import api, current_session, page, public
 from webui.acd_api import AcdApi
 from webui.admin_agents import AgentsAdmin
+from webui.admin_campaigns import CampaignsAdmin
 from webui.admin_dids import DidsAdmin
+from webui.admin_dnc import DncAdmin
 from webui.admin_queues import QueuesAdmin
 from webui.admin_system import SystemAdmin
 from webui.context import WebContext
@@ -184,6 +186,8 @@ class Admin:
         self.queues = QueuesAdmin(ctx)
         self.dids = DidsAdmin(ctx)
         self.system = SystemAdmin(ctx)
+        self.campaigns = CampaignsAdmin(ctx)
+        self.dnc = DncAdmin(ctx, self.campaigns.uploads)  # one registry of imports
 
 
 class Api:

@@ -56,7 +56,7 @@ SCRIPT_MAX = 8000
 # (column, label, low, high): the decimal settings.
 DECIMALS = (
     ("ratio", N_("Lines per idle agent (progressive)"), 1.0, 5.0),
-    ("target_abandon_pct", N_("Target abandon rate (%)"), 0.1, 10.0),
+    ("target_abandon_pct", N_("Target abandon rate (per cent)"), 0.1, 10.0),
     ("max_dial_level", N_("Most lines per waiting agent (predictive)"), 1.0, 10.0),
 )
 # (column, label, low, high): the whole-number settings.
@@ -242,8 +242,12 @@ def campaign_settings(
 
 
 def holiday(params: dict[str, Any]) -> dt.date:
-    label = i18n._("Holiday")
-    raw = f.text(params, "day", label, 10, required=True)
+    return date_field(params, "day", i18n._("Holiday"))
+
+
+def date_field(params: dict[str, Any], name: str, label: str) -> dt.date:
+    """A date written YYYY-MM-DD (what <input type=date> sends), 2000 to 2100."""
+    raw = f.text(params, name, label, 10, required=True)
     try:
         if not DAY.fullmatch(raw):
             raise ValueError(raw)

@@ -106,6 +106,62 @@ TABLES: dict[str, dict[str, str]] = {
         "black": N_("Black list"),
         "red": N_("VIP list"),
     },
+    # appliance/db/model.py CAMPAIGN_MODES
+    "campaign_mode": {
+        "preview": N_("Preview"),
+        "progressive": N_("Progressive"),
+        "predictive": N_("Predictive"),
+    },
+    # appliance/db/model.py CAMPAIGN_STATES
+    "campaign_state": {
+        "stopped": N_("Stopped"),
+        "running": N_("Running"),
+        "paused": N_("Paused"),
+    },
+    # appliance/db/model.py CAMPAIGN_RECORD
+    "campaign_record": {
+        "all": N_("Record every call"),
+        "none": N_("Record no call"),
+    },
+    # appliance/db/model.py CAMPAIGN_BACKOFF
+    "campaign_backoff": {
+        "hard": N_("Hard: one line per agent while above target"),
+        "average": N_("Average: scale the dial level down by the excess"),
+        "tapered": N_("Tapered: more room early in the day, the target by its end"),
+    },
+    # appliance/db/model.py LEAD_STATUSES
+    "lead_status": {
+        "new": N_("New"),
+        "scheduled": N_("Scheduled"),
+        "dialing": N_("Dialing"),
+        "done": N_("Done"),
+        "dnc": N_("Do not call"),
+        "failed": N_("Failed"),
+    },
+    # appliance/db/model.py DIAL_OUTCOMES
+    "dial_outcome": {
+        "answered": N_("Answered"),
+        "no_answer": N_("No answer"),
+        "busy": N_("Busy"),
+        "congestion": N_("Congestion"),
+        "machine": N_("Answering machine"),
+        "abandoned": N_("Abandoned"),
+        "failed": N_("Failed"),
+        "dnc": N_("Do not call"),
+    },
+    # appliance/db/model.py DNC_SCOPES
+    "dnc_scope": {
+        "center": N_("The center's list"),
+        "campaign": N_("A campaign's list"),
+        "national": N_("The national list"),
+    },
+    # appliance/db/model.py DNC_SOURCES
+    "dnc_source": {
+        "admin": N_("Added on this page"),
+        "ivr": N_("Asked in the IVR"),
+        "agent": N_("Asked an agent"),
+        "import": N_("Imported"),
+    },
     # appliance/health.py states
     "health_state": {
         "ok": N_("ok"),
@@ -125,6 +181,7 @@ TABLES: dict[str, dict[str, str]] = {
         "ivr": N_("IVR service"),
         "recorder": N_("Recorder"),
         "recording-upkeep": N_("Recording upkeep"),
+        "dialer": N_("Outbound dialer"),
     },
 }
 

@@ -43,6 +43,14 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "notice_level": model.NOTICE_LEVELS,
     "mailbox_owner": model.MAILBOX_OWNERS,
     "number_list": model.NUMBER_LISTS,
+    "campaign_mode": model.CAMPAIGN_MODES,
+    "campaign_state": model.CAMPAIGN_STATES,
+    "campaign_record": model.CAMPAIGN_RECORD,
+    "campaign_backoff": model.CAMPAIGN_BACKOFF,
+    "lead_status": model.LEAD_STATUSES,
+    "dial_outcome": model.DIAL_OUTCOMES,
+    "dnc_scope": model.DNC_SCOPES,
+    "dnc_source": model.DNC_SOURCES,
     "health_state": (health.OK, health.DEGRADED, health.DOWN, health.STARTING),
 }
 

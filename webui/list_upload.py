@@ -1,0 +1,316 @@
+"""Uploaded lists being imported: the jobs behind the campaign page's progress bar and the
+do-not-call page's national list.
+
+CherryPy streams a multipart file part to a temporary file as it arrives (never the whole
+body in memory; ``request.body.maxbytes`` caps it), and the job reads that file in a thread
+of its own: a call list through acd/dialer/list_import.py's ``ImportJob``, a national
+do-not-call list through ``NationalListJob`` here. The browser polls the job's progress by
+an unguessable token; the finished job keeps its bad rows (line and reason) for the page.
+Few jobs run at once (``MAX_RUNNING``) and the last ``KEEP`` are remembered.
+"""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+import io
+import os
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any, Protocol
+
+from twisted.internet.threads import blockingCallFromThread
+from twisted.logger import Logger
+
+from acd.dialer.list_import import MAX_BAD_KEPT, BadRow
+from acd.dialer.numbers import normalise
+from appliance.text import N_
+
+log = Logger(namespace="ccbox.web.upload")
+
+MAX_RUNNING = 2
+KEEP = 20
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024  # a million-row list is about 60 MB of CSV
+MAX_LINE_BYTES = 4096  # a line of the national list (a number and maybe a comment)
+
+
+class Job(Protocol):
+    """What the registry needs of a job (ImportJob and NationalListJob have it)."""
+
+    state: str
+
+    def start(self) -> None: ...
+
+    def cancel(self) -> None: ...
+
+    def progress(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class Upload:
+    token: str
+    kind: str  # "list" or "national"
+    owner: int  # the user who uploaded
+    campaign_id: int | None
+    name: str  # the file's name as sent (shown escaped, never a path)
+    job: Any
+    file: IO[bytes]
+    created: float = field(default_factory=time.monotonic)
+
+    @property
+    def running(self) -> bool:
+        return str(self.job.state) in ("waiting", "reading")
+
+    def bad_rows(self) -> list[BadRow]:
+        result = getattr(self.job, "result", None)
+        return list(getattr(result, "bad", []) or [])
+
+    def error(self) -> str:
+        result = getattr(self.job, "result", None)
+        return str(getattr(result, "error", "") or "")
+
+
+class UploadRefused(ValueError):
+    """Too many imports at once (the message is for the user)."""
+
+
+class Uploads:
+    """The registry: start a job on an uploaded file, find it again by token."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: OrderedDict[str, Upload] = OrderedDict()
+
+    def start(
+        self,
+        kind: str,
+        owner: int,
+        campaign_id: int | None,
+        name: str,
+        file: IO[bytes],
+        make_job: Callable[[IO[bytes]], Any],
+    ) -> Upload:
+        with self._lock:
+            if sum(1 for u in self._jobs.values() if u.running) >= MAX_RUNNING:
+                raise UploadRefused(
+                    N_("{n} imports are running: wait for one to finish.", n=MAX_RUNNING)
+                )
+            job = make_job(file)
+            upload = Upload(secrets.token_urlsafe(16), kind, owner, campaign_id, name, job, file)
+            self._jobs[upload.token] = upload
+            while len(self._jobs) > KEEP:
+                token, old = next(iter(self._jobs.items()))
+                if old.running:
+                    break
+                del self._jobs[token]
+        threading.Thread(
+            target=self._run, args=(upload,), name="ccbox-list-upload", daemon=True
+        ).start()
+        return upload
+
+    def _run(self, upload: Upload) -> None:
+        try:
+            upload.job.run()
+        except Exception:
+            log.failure("importing {name} failed", name=upload.name)
+        finally:
+            upload.file.close()  # the temporary file goes with it
+
+    def get(self, token: str) -> Upload | None:
+        with self._lock:
+            return self._jobs.get(token) if isinstance(token, str) else None
+
+    def latest(self, kind: str, campaign_id: int | None = None) -> Upload | None:
+        with self._lock:
+            for upload in reversed(self._jobs.values()):
+                if upload.kind == kind and upload.campaign_id == campaign_id:
+                    return upload
+        return None
+
+    def cancel_all(self) -> None:
+        with self._lock:
+            for upload in self._jobs.values():
+                upload.job.cancel()
+
+
+def _lines(raw: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, bytes) for each line, None for a line longer than MAX_LINE_BYTES (read
+    past, never held whole)."""
+    number = 0
+    while True:
+        line = raw.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            while True:  # the rest of the overlong line
+                more = raw.readline(MAX_LINE_BYTES)
+                if not more or more.endswith(b"\n"):
+                    break
+            yield number, None
+            continue
+        yield number, line
+
+
+def _encoding(head: bytes) -> tuple[str, int]:
+    """The national list's encoding from its first bytes: a BOM, else UTF-8 when it decodes,
+    else GB18030; and the BOM's length."""
+    for bom, name in (
+        (codecs.BOM_UTF8, "utf-8"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    ):
+        if head.startswith(bom):
+            return name, len(bom)
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not only a character cut at the end of the head
+            return "gb18030", 0
+    return "utf-8", 0
+
+
+@dataclass
+class NationalResult:
+    state: str
+    rows_ok: int
+    rows_bad: int
+    bad: list[BadRow] = field(default_factory=list)
+    error: str = ""
+
+
+class NationalListJob:
+    """The national do-not-call list from a file of numbers (one a line; a CSV's first
+    column): every line read and normalised in this thread, then the list replaced in one
+    transaction (``replace``, run through the reactor: the old list stays until the new one
+    is in). A file with no good number is refused, the old list kept."""
+
+    def __init__(
+        self,
+        file: IO[bytes],
+        list_date: dt.date,
+        replace: Callable[[list[str], dt.date], Any],
+        reactor: Any,
+    ) -> None:
+        self.file = file
+        self.list_date = list_date
+        self.replace = replace
+        self.reactor = reactor
+        self.state = "waiting"
+        self.rows_ok = self.rows_bad = 0
+        self.bytes_total = 0
+        self._read = 0
+        self._cancel = threading.Event()
+        self.result: NationalResult | None = None
+
+    def start(self) -> None:  # the registry runs it
+        self.run()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def progress(self) -> dict[str, Any]:
+        total = self.bytes_total
+        read = min(self._read, total) if total else self._read
+        return {
+            "state": self.state,
+            "bytes_read": read,
+            "bytes_total": total,
+            "percent": round(100.0 * read / total, 1) if total else 0.0,
+            "rows_ok": self.rows_ok,
+            "rows_bad": self.rows_bad,
+        }
+
+    def run(self) -> NationalResult:
+        self.state = "reading"
+        result = NationalResult("done", 0, 0)
+        try:
+            self._read_all(result)
+        except Exception as exc:
+            result.state, result.error = "stopped", str(exc)[:300] or type(exc).__name__
+            log.failure("the national do-not-call list was not imported")
+        self.result = result
+        self.state = result.state
+        return result
+
+    def _read_all(self, result: NationalResult) -> None:
+        f = self.file
+        self.bytes_total = os.fstat(f.fileno()).st_size
+        f.seek(0)
+        encoding, skip = _encoding(f.read(64 * 1024))
+        f.seek(skip)
+        raw: IO[bytes] = f
+        if encoding.startswith("utf-16"):  # lines are found in the decoded text
+            raw = io.BufferedReader(_Recode(f, encoding))
+            encoding = "utf-8"
+        numbers: set[str] = set()
+        for line_no, line in _lines(raw):
+            if self._cancel.is_set():
+                result.state = "cancelled"
+                return
+            self._read = f.tell()
+            if line is None:
+                self._bad(
+                    result, line_no, N_("the line is longer than {n} bytes", n=MAX_LINE_BYTES)
+                )
+                continue
+            try:
+                text = line.decode(encoding)
+            except UnicodeDecodeError:
+                self._bad(
+                    result, line_no, N_("the line is not text in {encoding}", encoding=encoding)
+                )
+                continue
+            cell = text.strip().split(",")[0].strip().strip('"').strip()
+            if not cell or (line_no == 1 and not any(c.isdigit() for c in cell)):
+                continue  # an empty line, or a header
+            try:
+                numbers.add(normalise(cell))
+            except ValueError as exc:
+                self._bad(result, line_no, exc.args[0] if exc.args else str(exc))
+                continue
+            result.rows_ok += 1
+            self.rows_ok = result.rows_ok
+        self._read = self.bytes_total
+        if not numbers:
+            result.state = "refused"
+            result.error = N_("no number in the file: the national list was not changed")
+            return
+        call: Any = blockingCallFromThread
+        call(self.reactor, self.replace, sorted(numbers), self.list_date)
+
+    def _bad(self, result: NationalResult, line: int, reason: str) -> None:
+        result.rows_bad += 1
+        self.rows_bad = result.rows_bad
+        if len(result.bad) < MAX_BAD_KEPT:
+            result.bad.append(BadRow(line, reason))
+
+
+class _Recode(io.RawIOBase):
+    """A UTF-16 byte stream read as UTF-8 (so lines can be found byte-wise)."""
+
+    def __init__(self, raw: IO[bytes], encoding: str) -> None:
+        self.raw = raw
+        self.decoder = codecs.getincrementaldecoder(encoding)("replace")
+        self.pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self.pending:
+            chunk = self.raw.read(64 * 1024)
+            if not chunk:
+                self.pending = self.decoder.decode(b"", final=True).encode()
+                if not self.pending:
+                    return 0
+                break
+            self.pending = self.decoder.decode(chunk).encode()
+        n = min(len(buffer), len(self.pending))
+        buffer[:n] = self.pending[:n]
+        self.pending = self.pending[n:]
+        return n
