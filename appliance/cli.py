@@ -363,6 +363,167 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # ---- parser -------------------------------------------------------------------------------
 
 
+def _campaign(db: DBConnector, name: str) -> Any:
+    from appliance.db.lead_import_store import campaign_by_name
+
+    with db.engine.connect() as conn:
+        campaign = campaign_by_name(conn, name)
+    if campaign is None:
+        raise CliError(f"no campaign {name!r}")
+    return campaign
+
+
+def _bar(progress: dict[str, Any], width: int = 30) -> str:
+    done = int(width * progress["percent"] / 100)
+    return (
+        f"[{'#' * done}{'.' * (width - done)}] {progress['percent']:5.1f}%  "
+        f"{progress['rows_ok']} rows, {progress['rows_bad']} bad"
+    )
+
+
+def cmd_list_import(args: argparse.Namespace) -> int:
+    """A CSV or XLSX list into a campaign: a progress bar on stderr, then what was imported
+    and every bad row by line on stdout; exit 1 when any row was bad or the file refused."""
+    from acd.dialer.list_import import MAX_BAD_KEPT, ImportJob
+    from appliance.db.lead_import_store import EngineSink
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise CliError(f"{args.file}: no such file")
+    db = open_db(load_config(args))
+    try:
+        campaign = _campaign(db, args.campaign)
+        job = ImportJob(
+            path,
+            EngineSink(db.engine),
+            campaign_id=campaign.id,
+            default_tz=campaign.default_tz,
+            list_name=args.name or path.name,
+            encoding=args.encoding,
+        )
+        tty = sys.stderr.isatty()
+        job.start()
+        shown = -10.0
+        try:
+            while job.wait(0.2) is None:
+                progress = job.progress()
+                if tty:
+                    print("\r" + _bar(progress), end="", file=sys.stderr, flush=True)
+                elif progress["percent"] >= shown + 10:
+                    shown = progress["percent"]
+                    print(_bar(progress), file=sys.stderr, flush=True)
+        except KeyboardInterrupt:
+            job.cancel()
+            job.wait()
+        print(("\r" if tty else "") + _bar(job.progress()), file=sys.stderr, flush=True)
+        result = job.result
+        assert result is not None
+    finally:
+        resolved(db.stopService())
+    if result.state == "refused":
+        raise CliError(f"{path.name}: {result.error}")
+    print(
+        f"{result.rows_ok} rows imported into campaign {campaign.name} (list {result.list_id}):"
+        f" {result.inserted} new leads, {result.merged} merged into leads it had;"
+        f" {result.rows_bad} bad rows"
+    )
+    for bad in result.bad:
+        print(f"  line {bad.line}: {bad.reason}")
+    if result.rows_bad > len(result.bad):
+        print(
+            f"  ... and {result.rows_bad - len(result.bad)} more (the first {MAX_BAD_KEPT} shown)"
+        )
+    if result.state == "cancelled":
+        print("cancelled: the rows above were imported, the rest of the file was not")
+        return 130
+    if result.state == "stopped":
+        print(f"stopped: {result.error}")
+        return 1
+    return 1 if result.rows_bad else 0
+
+
+def cmd_list_export(args: argparse.Namespace) -> int:
+    from acd.dialer.list_export import export_campaign
+    from appliance.db.lead_import_store import EngineSink
+
+    db = open_db(load_config(args))
+    try:
+        campaign = _campaign(db, args.campaign)
+        try:
+            n = export_campaign(EngineSink(db.engine), campaign.id, args.out)
+        except OSError as exc:
+            raise CliError(f"{args.out}: {exc.strerror or exc}") from None
+    finally:
+        resolved(db.stopService())
+    print(f"{n} leads of campaign {campaign.name} written to {args.out}")
+    return 0
+
+
+_DNC_NOTICE = (
+    "ccboxd loads the do-not-call lists when it starts: restart it (systemctl restart ccboxd)"
+    " for the dialer to use this change; numbers added on the web UI's do-not-call page are in"
+    " force at once"
+)
+
+
+def cmd_dnc_import(args: argparse.Namespace) -> int:
+    """The national do-not-call list replaced whole by a file of numbers (one a line, or
+    the first column of a CSV; a header line is skipped). Any bad line: nothing replaced
+    unless --skip-bad."""
+    import datetime as dt
+
+    from acd.dialer.national_file import read_numbers
+
+    try:
+        day = dt.date.fromisoformat(args.date)
+    except ValueError:
+        raise CliError(f"--date {args.date!r} is not a date (YYYY-MM-DD)") from None
+    try:
+        with open(args.national, "rb") as f:
+            numbers, bad = read_numbers(f)
+    except OSError as exc:
+        raise CliError(f"{args.national}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise CliError(f"{args.national}: {exc}") from None
+    for line, reason in bad[:1000]:
+        print(f"  line {line}: {reason}")
+    if len(bad) > 1000:
+        print(f"  ... and {len(bad) - 1000} more")
+    if bad and not args.skip_bad:
+        print(f"{len(bad)} bad lines: the national list was not replaced (see --skip-bad)")
+        return 1
+    if not numbers:
+        raise CliError(f"{args.national}: no numbers: the national list was not replaced")
+    db = open_db(load_config(args))
+    try:
+        count = resolved(db.dialer.replace_national(numbers, day))
+    finally:
+        resolved(db.stopService())
+    print(f"the national do-not-call list dated {day} now has {count} numbers")
+    print(_DNC_NOTICE, file=sys.stderr)
+    return 1 if bad else 0
+
+
+def cmd_dnc_add(args: argparse.Namespace) -> int:
+    from acd.dialer.numbers import normalise
+
+    try:
+        number = normalise(args.number)
+    except ValueError as exc:
+        raise CliError(f"{args.number!r}: {exc}") from None
+    db = open_db(load_config(args))
+    try:
+        campaign_id = _campaign(db, args.campaign).id if args.campaign else None
+        scope = "campaign" if campaign_id is not None else "center"
+        added = resolved(db.dialer.add_dnc(number, scope, "admin", campaign_id))
+    finally:
+        resolved(db.stopService())
+    where = f"campaign {args.campaign}'s list" if args.campaign else "the center's list"
+    print(f"{number} {'added to' if added else 'was already on'} {where}")
+    print(_DNC_NOTICE, file=sys.stderr)
+    return 0
+
+
 def positive(text: str) -> float:
     try:
         value = float(text)
@@ -536,6 +697,40 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--report", choices=("json",), default=None, help="print one JSON summary line at the end"
     )
+
+    lists = sub.add_parser("list", help="outbound call lists")
+    lists_sub = lists.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
+    li = add(
+        "import",
+        cmd_list_import,
+        "import a CSV or XLSX list into a campaign (exit 1 when a row was bad)",
+        lists_sub,
+    )
+    li.add_argument("--campaign", required=True, help="the campaign's name")
+    li.add_argument("--name", default="", help="the list's name (default: the file's)")
+    li.add_argument(
+        "--encoding",
+        default=None,
+        help="the CSV's encoding (default: detected: UTF-8, UTF-16 with a BOM, or GB18030)",
+    )
+    li.add_argument("file", help="a .csv or .xlsx file whose first row names the columns")
+    le = add("export", cmd_list_export, "write a campaign's leads to a CSV file", lists_sub)
+    le.add_argument("--campaign", required=True, help="the campaign's name")
+    le.add_argument("--out", required=True, help="the CSV file to write (replaced)")
+
+    dnc = sub.add_parser("dnc", help="do-not-call lists")
+    dnc_sub = dnc.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
+    di = add("import", cmd_dnc_import, "replace the national do-not-call list", dnc_sub)
+    di.add_argument(
+        "--national", required=True, metavar="FILE", help="one number a line (or a CSV)"
+    )
+    di.add_argument("--date", required=True, help="the national list's date, YYYY-MM-DD")
+    di.add_argument(
+        "--skip-bad", action="store_true", help="replace the list even when some lines are bad"
+    )
+    da = add("add", cmd_dnc_add, "put a number on the center's do-not-call list", dnc_sub)
+    da.add_argument("number")
+    da.add_argument("--campaign", default=None, help="on this campaign's list instead")
     return p
 
 
