@@ -170,6 +170,17 @@ class QueuedCall:
 
 
 @dataclass(frozen=True)
+class AgentCounts:
+    """A queue's agents: ``available`` (idle), ``busy`` (ringing, on a call or in wrap-up),
+    ``on_call`` (talking) and ``logged_in`` (any of these, or paused)."""
+
+    available: int
+    busy: int
+    on_call: int
+    logged_in: int
+
+
+@dataclass(frozen=True)
 class RingAnswered:
     """Published when an agent answers a ring that outlived a restart (no FastAGI session
     is left to tell the calls row): ``uniqueid`` is the caller's channel."""
@@ -632,6 +643,17 @@ class ACD(service.Service):
         """Someone who serves the queue is logged in (available, busy or paused)."""
         q = self.queue(queue_id)
         return any(a.state != st.LOGGED_OUT and self.serves(a, q) for a in self.agents.values())
+
+    def agent_counts(self, queue_id: int) -> AgentCounts:
+        """Who serves the queue, by state (the dialer's pacing reads it every second)."""
+        q = self.queue(queue_id)
+        counts = dict.fromkeys((st.AVAILABLE, st.RINGING, st.ON_CALL, st.WRAP_UP, st.PAUSED), 0)
+        for a in self.agents.values():
+            if a.state in counts and self.serves(a, q):
+                counts[a.state] += 1
+        busy = counts[st.RINGING] + counts[st.ON_CALL] + counts[st.WRAP_UP]
+        logged_in = busy + counts[st.AVAILABLE] + counts[st.PAUSED]
+        return AgentCounts(counts[st.AVAILABLE], busy, counts[st.ON_CALL], logged_in)
 
     def _overflow(self, q: ACDQueue, why: str) -> Overflow:
         kind = q.overflow_kind

@@ -44,10 +44,19 @@ class TransferFailed(Exception):
 
 class SwitchLink(Protocol):
     async def originate(
-        self, device: str, context: str, exten: str, caller: tuple[str, str], timeout_s: float
+        self,
+        device: str,
+        context: str,
+        exten: str,
+        caller: tuple[str, str],
+        timeout_s: float,
+        *,
+        variables: dict[str, str] | None = None,
+        channel_id: str | None = None,
     ) -> str:
         """Ring ``device`` (showing ``caller``: name, number); once answered it runs
-        ``context``/``exten``. Returns the ActionID that the OriginateResponse
+        ``context``/``exten`` (with ``variables`` set on the channel; ``channel_id``: its
+        Uniqueid, chosen here). Returns the ActionID that the OriginateResponse
         (OriginateResult on the bus) will carry."""
         ...
 
@@ -134,12 +143,20 @@ class AMISwitch:
         ami.subscribe(self.EVENTS, self.handle)
 
     async def originate(
-        self, device: str, context: str, exten: str, caller: tuple[str, str], timeout_s: float
+        self,
+        device: str,
+        context: str,
+        exten: str,
+        caller: tuple[str, str],
+        timeout_s: float,
+        *,
+        variables: dict[str, str] | None = None,
+        channel_id: str | None = None,
     ) -> str:
         """An Originate whose answer a dropped connection took may be ringing the phone: it
         is not an attempt that failed (a retry would ring the phone twice, and call the
         customer twice). Its OriginateResult comes from ``settle_unconfirmed`` instead."""
-        channel_id = f"ccbox-{uuid.uuid4().hex[:20]}"
+        channel_id = channel_id or f"ccbox-{uuid.uuid4().hex[:20]}"
         try:
             result = await actions.originate(
                 self.ami,
@@ -148,6 +165,7 @@ class AMISwitch:
                 exten,
                 timeout_s=timeout_s,
                 caller=caller,
+                variables_=variables,
                 channel_id=channel_id,
             )
         except AMIConnectionLost:

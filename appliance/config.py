@@ -104,6 +104,18 @@ class ShutdownConfig:
 
 
 @dataclass(frozen=True)
+class DialerConfig:
+    """The outbound dialer (``[dialer]``, acd/dialer/service.py): ``trunks`` is how many
+    channels each trunk group may carry at once (a campaign names its group; a group not
+    listed places no call); ``ring_timeout_s`` how long a number rings before it counts as
+    no answer."""
+
+    enabled: bool = True
+    trunks: tuple[tuple[str, int], ...] = (("default", 30),)
+    ring_timeout_s: int = 25
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     data_dir: Path
@@ -117,6 +129,7 @@ class Config:
     smtp: SmtpConfig = SmtpConfig()
     recording: RecordingConfig = RecordingConfig()
     shutdown: ShutdownConfig = ShutdownConfig()
+    dialer: DialerConfig = DialerConfig()
 
 
 # ---- value checkers: each returns the parsed value or raises ValueError(reason) ----------
@@ -244,6 +257,22 @@ def _db_url(raw: str) -> str:
     return raw
 
 
+def _trunk_limits(raw: str) -> tuple[tuple[str, int], ...]:
+    """``group:channels`` pairs, comma-separated (``default:30, e1b:8``)."""
+    out: dict[str, int] = {}
+    for part in raw.split(","):
+        name, sep, count = part.strip().partition(":")
+        name, count = name.strip(), count.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", name) or not count.isdigit():
+            raise ValueError("expected group:channels pairs, e.g. default:30, e1b:8")
+        if not 0 <= int(count) <= 10000:
+            raise ValueError(f"{name}: channels must be 0 to 10000")
+        if name in out:
+            raise ValueError(f"{name} is listed twice")
+        out[name] = int(count)
+    return tuple(out.items())
+
+
 def _handoff_to(raw: str) -> str:
     """A sound name, a mailbox (``box`` or ``box@context``) or an extension: written into
     the dialplan, so only letters, digits and ``_-@`` pass."""
@@ -314,6 +343,11 @@ SCHEMA: dict[str, dict[str, tuple[_Checker, str | None]]] = {
         "grace_s": (_int_range(0, 22), "20"),
         "handoff": (_choice(HANDOFF_KINDS), "message"),
         "handoff_to": (_handoff_to, "ccbox-handoff"),
+    },
+    "dialer": {
+        "enabled": (_bool, "yes"),
+        "trunks": (_trunk_limits, "default:30"),
+        "ring_timeout_s": (_int_range(5, 120), "25"),
     },
 }
 
@@ -402,6 +436,11 @@ def parse(text: str, path: Path | str = "<string>") -> Config:
             timeout_s=values["smtp", "timeout_s"],
         ),
         shutdown=_shutdown(values),
+        dialer=DialerConfig(
+            enabled=values["dialer", "enabled"],
+            trunks=values["dialer", "trunks"],
+            ring_timeout_s=values["dialer", "ring_timeout_s"],
+        ),
     )
 
 
@@ -560,4 +599,13 @@ grace_s = 20
 # again after a change: the dialplan carries it.
 handoff = message
 handoff_to = ccbox-handoff
+
+[dialer]
+# Outbound campaigns. trunks: how many channels each trunk group may carry at once, as
+# group:channels pairs (a campaign names its group; a group not listed places no call).
+# Count only what the trunks have left for campaigns. ring_timeout_s (5-120): how long a
+# number rings before the attempt counts as no answer.
+enabled = yes
+trunks = default:30
+ring_timeout_s = 25
 """

@@ -335,7 +335,8 @@ class PredictivePacer(_Base):
         self._outcomes: deque[bool] = deque(maxlen=OUTCOMES)
         self._ringing: list[float] = []  # placement times of lines not yet finished
         self._talking: list[float] = []  # connect times of calls still in talk
-        self._wrapping: list[tuple[float, float]] = []  # (connect, talk ended) in wrap-up
+        # in wrap-up: [connect, talk ended, wrap-up ends (None: not told)]
+        self._wrapping: list[list[float | None]] = []
         self._waiting = 0  # answered, not yet with an agent nor abandoned
         self.risk = settings.target_abandon_pct / 100.0
         self.level = 1.0
@@ -381,17 +382,25 @@ class PredictivePacer(_Base):
         self._talk.add(max(0.0, talk_s))
         connect = _pop_nearest(self._talking, now - talk_s)
         if connect is not None:
-            bisect.insort(self._wrapping, (connect, now))
+            self._wrapping.append([connect, now, None])
 
     def handled(self, now: float, handle_s: float) -> None:
+        """Either told when the wrap-up is over, or, at the end of the talk (right after
+        ``talk_ended``), with the queue's wrap-up added: then the agent stays counted as in
+        wrap-up until ``handle_s`` after connect."""
         self._handle.add(max(0.0, handle_s))
-        connect = now - handle_s
-        if self._wrapping:
-            i = min(range(len(self._wrapping)), key=lambda j: abs(self._wrapping[j][0] - connect))
-            _, ended = self._wrapping.pop(i)
-            self._wrap.add(max(0.0, now - ended))
+        if not self._wrapping:
+            _pop_nearest(self._talking, now - handle_s)
+            return
+        same = [w for w in self._wrapping if w[2] is None and w[1] == now]
+        if same:  # the wrap-up to come, projected
+            entry = same[-1]
+            entry[2] = _f(entry[0]) + handle_s
         else:
-            _pop_nearest(self._talking, connect)
+            entry = min(self._wrapping, key=lambda w: abs(_f(w[0]) - (now - handle_s)))
+            self._wrapping.remove(entry)
+        talk = _f(entry[1]) - _f(entry[0])
+        self._wrap.add(max(0.0, handle_s - talk))
 
     # -- estimates -----------------------------------------------------------------------
 
@@ -420,13 +429,19 @@ class PredictivePacer(_Base):
             talk_left = horizon - wrap
             for since in self._talking:
                 out.append(_ends_within(self._talk, now - since, talk_left))
-            for _, ended in self._wrapping:
-                out.append(_ends_within(self._wrap, now - ended, horizon))
+            for _, ended, until in self._wrapping:
+                if until is not None:
+                    out.append(1.0 if until <= now + horizon else 0.0)
+                else:
+                    out.append(_ends_within(self._wrap, now - _f(ended), horizon))
             return out
         for since in self._talking:
             out.append(_ends_within(self._handle, now - since, horizon))
-        for connect, _ in self._wrapping:
-            out.append(_ends_within(self._handle, now - connect, horizon))
+        for connect, _, until in self._wrapping:
+            if until is not None:
+                out.append(1.0 if until <= now + horizon else 0.0)
+            else:
+                out.append(_ends_within(self._handle, now - _f(connect), horizon))
         return out
 
     def _answer_chances(self, now: float, in_flight: int, p: float) -> tuple[float, float]:
@@ -524,6 +539,7 @@ class PredictivePacer(_Base):
         if self._next_recompute is None or now >= self._next_recompute:
             self._recompute(now, idle_agents, busy_agents)
             self._next_recompute = now + self.settings.recompute_s
+        self._wrapping = [w for w in self._wrapping if w[2] is None or w[2] > now]
         if self.state != "predictive":
             return progressive_lines(self.level, idle_agents, in_flight)
         p, mean, var, available = self.balance(now, idle_agents, busy_agents, in_flight)
@@ -547,6 +563,11 @@ class PredictivePacer(_Base):
         out["mean_handle_s"] = self._handle.mean()
         out["mean_ring_s"] = self._ring.mean()
         return out
+
+
+def _f(value: float | None) -> float:
+    assert value is not None
+    return value
 
 
 def _pop_nearest(values: list[float], x: float) -> float | None:

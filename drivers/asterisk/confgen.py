@@ -157,6 +157,18 @@ def _agi_with_fallback(agi: str) -> str:
     )
 
 
+def _dialer(agi: str) -> str:
+    """An answered campaign call: AMD() when asked (AMDSTATUS, AMDCAUSE for ccboxd), then
+    FastAGI with the attempt's id. Hung up when ccboxd cannot take it (no prompt: the
+    called party hears nothing from a dialer that is down, and the attempt is retried)."""
+    return (
+        ',1,GotoIf($["${CCBOX_AMD}" != "1"]?talk)\n'
+        " same => n,AMD()\n"
+        f" same => n(talk),{agi}/dialer,${{EXTEN}})\n"
+        " same => n,Hangup()"
+    )
+
+
 def handoff_context(settings: AsteriskSettings) -> str:
     """``[ccbox-handoff]``'s ``s``: where a stopping ccboxd sends the callers it still has
     in the IVR or a queue (config ``[shutdown] handoff``)."""
@@ -260,6 +272,12 @@ exten => *98,1,{agi}/voicemail)
 ; Outbound calls: callbacks dial the customer through here (numbers, '+' allowed).
 [ccbox-outbound]
 {_extens(NUMBERS, _then_hangup(f"Dial({_dial(trunk)},60)"))}
+
+; Campaigns: ccboxd's dialer originates Local/<number>@ccbox-outbound/n into here (the exten
+; is the attempt's id). The ;1 half runs this once the called party answered; AMD() first
+; when the campaign detects answering machines (CCBOX_AMD=1), then ccboxd takes the call.
+[ccbox-dialer]
+{_extens(DIGITS, _dialer(agi))}
 
 ; A stopping ccboxd (an upgrade, a restart) hands the callers still in the IVR or waiting
 ; in a queue to here ([shutdown] handoff in ccbox.conf: {settings.handoff}).

@@ -54,6 +54,9 @@ class FloorModel:
     talk_sigma: float = 0.6
     wrap_s: float = 10.0
     preview_s: float = 5.0
+    # "wrap_end": handled() when the wrap-up is over; "talk_end": handled() at the end of
+    # the talk with the wrap-up to come added, as acd/dialer/service.py reports it
+    handled_at: str = "wrap_end"
     settings: PacingSettings = field(default_factory=PacingSettings)
 
     def run(self, hours: float) -> FloorResult:
@@ -156,16 +159,20 @@ class FloorModel:
                     pacer.abandoned(t)
             elif kind == "talk_end":
                 pacer.talk_ended(t, data[0])
+                if self.handled_at == "talk_end":
+                    pacer.handled(t, data[0] + self.wrap_s)
                 at(t + self.wrap_s, data[1], data[0] + self.wrap_s)
             elif kind == "free":
-                pacer.handled(t, data)
+                if self.handled_at == "wrap_end":
+                    pacer.handled(t, data)
                 busy -= 1
                 idle += 1
                 if waiting:
                     line = next(iter(waiting))
                     connect(t - waiting.pop(line))
             elif kind == "free_own":
-                pacer.handled(t, data)
+                if self.handled_at == "wrap_end":
+                    pacer.handled(t, data)
                 preview_next()
         self.now = end
         return FloorResult(

@@ -60,6 +60,11 @@ def test_dialplan_routes_trunks_into_fastagi_and_spy_modes(tmp_path: Path) -> No
     outbound = [v for _, v in contexts["ccbox-outbound"]]
     assert "_X,1,Dial(DAHDI/g1/${EXTEN},60)" in outbound
     assert "_X.,1,Dial(DAHDI/g1/${EXTEN},60)" in outbound
+    dialer = [v for _, v in contexts["ccbox-dialer"]]
+    for pattern in ("_X", "_X."):  # an answered campaign call: AMD() when asked, then ccboxd
+        assert f'{pattern},1,GotoIf($["${{CCBOX_AMD}}" != "1"]?talk)' in dialer
+    assert "n,AMD()" in dialer
+    assert "n(talk),AGI(agi://127.0.0.1:4600/dialer,${EXTEN})" in dialer
     spy = [v for _, v in contexts["ccbox-supervise"]]
     for mode, opts in (("listen", "qEu"), ("whisper", "qEuw"), ("barge", "qEuB")):
         assert f"{mode},1,Answer()" in spy
@@ -148,6 +153,7 @@ SENT = {
     "ccbox-transfer-agent": ["1", "7", "12", "123", "1001", TEN],  # agent numbers
     "ccbox-extensions": ["1", "7", "12", "123", TEN, "1" * 20],  # the old PBX's extensions
     "ccbox-outbound": ["1", "7", "12", "123", TEN, "+86" + TEN],  # phone numbers
+    "ccbox-dialer": ["1", "7", "12", "123", TEN],  # dial attempt ids
     "ccbox-handoff": ["s"],  # a stopping ccboxd's callers (Goto from the AGI contexts)
     "ccbox-supervise": ["listen", "whisper", "barge"],
 }

@@ -171,10 +171,47 @@ def test_agents_in_wrap_up_are_counted_as_about_to_be_free() -> None:
         for i in range(8):
             pacer.connected(now - 100.0 - i, 0.0)
             if wrapping:
-                pacer.talk_ended(now - 8.0, 92.0 - i)  # 8 s into a 10 s wrap-up
+                pacer.talk_ended(now - 8.0, 92.0 + i)  # 8 s into a 10 s wrap-up
         return pacer.calls_to_place(now, 2, 8, 0)
 
     assert lines(wrapping=True) > lines(wrapping=False) + 4
+
+
+def test_a_wrap_up_reported_ahead_counts_until_it_is_over() -> None:
+    """acd/dialer/service.py tells handled() at the end of the talk with the queue's
+    wrap-up added: the agent is about to free until then, and no longer after."""
+    pacer, now = predictive()
+    for i in range(8):
+        pacer.connected(now - 100.0 - i, 0.0)
+    for i in range(8):
+        pacer.talk_ended(now - 8.0, 92.0 + i)
+        pacer.handled(now - 8.0, 92.0 + i + 10.0)  # free at now + 2
+    assert pacer.figures()["mean_handle_s"] > 0
+    ahead = pacer.calls_to_place(now, 2, 8, 0)
+    pacer, now = predictive()
+    for i in range(8):
+        pacer.connected(now - 100.0 - i, 0.0)
+    talking = pacer.calls_to_place(now, 2, 8, 0)
+    assert ahead > talking + 4
+    # once the wrap-up is over the agents are the engine's idle ones, not counted twice
+    pacer, now = predictive()
+    pacer.connected(now - 100.0, 0.0)
+    pacer.talk_ended(now - 8.0, 92.0)
+    pacer.handled(now - 8.0, 102.0)
+    pacer.calls_to_place(now + 3, 3, 0, 0)
+    assert pacer._wrapping == []
+
+
+def test_without_talk_ended_it_predicts_from_handle_times() -> None:
+    pacer, now = predictive(talk_end=False)
+    for i in range(8):
+        pacer.connected(now - 185.0 - i, 0.0)  # handle times run from 70 to 190 s
+    n = pacer.calls_to_place(now, 2, 8, 0)
+    assert pacer.state == "predictive"
+    fresh, _ = predictive(talk_end=False)
+    for i in range(8):
+        fresh.connected(now - 1.0 - i, 0.0)
+    assert n > fresh.calls_to_place(now, 2, 8, 0)
 
 
 def test_abandons_lower_the_risk_and_so_the_lines() -> None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from twisted.logger import Logger
 
 from drivers.asterisk.dialplan import Dialplan, Found
+from drivers.asterisk.simulator import amd
 from drivers.asterisk.simulator import snapshots as snap
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ class Pbx:
         "chanspy",
         "busy",
         "congestion",
+        "amd",
     )
 
     def __init__(self, switch: Switch, dialplan: Dialplan) -> None:
@@ -260,6 +262,30 @@ class Pbx:
 
     def _app_dial(self, ch: SimChannel, data: str, found: Found) -> None:
         self.switch.dial_from_dialplan(ch, data)
+
+    def _app_amd(self, ch: SimChannel, data: str, found: Found) -> None:
+        """AMD() with amd.conf's defaults on what the far party says (amd.py): a Local ;1's
+        party is the one its ;2 dialed; without one the line is silent (MACHINE,
+        INITIALSILENCE, as Asterisk hears silence). AMDSTATUS/AMDCAUSE are set when the
+        analysis ends; a hangup meanwhile ends the channel (its dialplan does not go on)."""
+        if data.strip():
+            raise Unsupported(f"AMD({data}): only amd.conf's defaults are modelled")
+        speech: tuple[tuple[str, int], ...] = ()
+        two = ch.local_peer
+        # ;2's Dial answered the party (DIALEDPEERNAME is set before ;2 is even bridged)
+        far = self.switch.find(two.variables.get("DIALEDPEERNAME", "")) if two else None
+        if far is not None and far.party is not None:
+            speech = far.party.speech
+        verdict = amd.detect(speech)
+
+        def decided() -> None:
+            if ch.alive:
+                ch.variables["AMDSTATUS"] = verdict.status
+                ch.variables["AMDCAUSE"] = verdict.cause
+                self.next(ch)
+
+        timer = self.switch.clock.callLater(verdict.after_s, decided)
+        ch.on_hangup.append(lambda _c, _cause: timer.cancel() if timer.active() else None)
 
     def _app_chanspy(self, ch: SimChannel, data: str, found: Found) -> None:
         target, _, options = data.partition(",")

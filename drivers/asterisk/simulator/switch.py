@@ -57,6 +57,7 @@ class Device:
     ring_s: float = 1.0
     talk_s: float | None = None  # hangs up this long after answering (None: waits)
     unavailable: bool = False
+    congested: bool = False  # the network answers congestion (cause 34)
 
     def talk_time(self, rng: random.Random) -> float | None:
         return self.talk_s
@@ -105,6 +106,10 @@ class SimChannel(ChannelSnapshot):
     device_hint: str = ""
     on_up: list[Callable[[], None]] = field(default_factory=list)  # run once when answered
     transfer: Any = None  # the AttendedTransfer (transfer.py) this channel started
+    # An outside party reached through a trunk (called_parties.CalledParty): what it says
+    # (AMD() analyses it) and when it hangs up.
+    party: Any = None
+    on_bridged: list[Callable[[], None]] = field(default_factory=list)  # run once bridged
 
 
 @dataclass(eq=False)
@@ -160,6 +165,9 @@ class Switch:
         # Set by whoever runs the FastAGI side: starts a session for a channel that enters
         # a context running AGI (Originate into ccbox-callback, Redirect, ...).
         self.agi_starter: Callable[[SimChannel, str, str], None] | None = None
+        # Who answers the numbers dialed out on a DAHDI trunk (called_parties.Population);
+        # None: the trunk behaves as ``default_device``.
+        self.population: Any = None
 
     # ---- events ---------------------------------------------------------------------------
 
@@ -395,6 +403,10 @@ class Switch:
             if ch.monitor is not None:
                 ch.monitor.hear(self.clock.seconds())
         for ch in (a, b):
+            waiting, ch.on_bridged = ch.on_bridged, []
+            for bridged in waiting:
+                bridged()
+        for ch in (a, b):
             self._maybe_optimize(ch)
         return br
 
@@ -596,6 +608,14 @@ class Switch:
             if m is not None and not local
             else None
         )
+        outside = target.split("/")
+        if (
+            dev is not None
+            and self.population is not None
+            and outside[0] == "DAHDI"
+            and len(outside) == 3
+        ):
+            dev = self.population.party(outside[2])  # DAHDI/g0/<number>: a called party
         if m is not None and m.group("tech") not in TECHNOLOGIES:
             # "Unable to create channel of type 'SIP' (cause 66 - Channel not implemented)":
             # Asterisk 22 has no chan_sip, and the simulator no other channel driver.
@@ -672,6 +692,8 @@ class Switch:
                 caller=("", "") if late_cid else cid,  # ;2 is called by ;1's connected party
                 connected=born_cid,
                 linkedid=dest.linkedid,
+                # An assigned ChannelId names ;1; ;2 gets it with ";2" (core_unreal.c).
+                uniqueid=f"{uniqueid};2" if uniqueid else None,
             )
             dest.local_peer, two.local_peer = two, dest
             dest.local_optimize = "/n" not in target[len("Local/") :]
@@ -705,13 +727,14 @@ class Switch:
             if not result.called:
                 result.callback((status, answered))
 
-        def end_unanswered(status: str, cause: int | None) -> None:
+        def end_unanswered(status: str, cause: int | None, outcome: str = "") -> None:
+            """``status``: DialEnd's; ``outcome``: what the Deferred reports, when not it."""
             if not dest.alive:
                 return
             self.emit(snap.dial_end(caller, dest, status))
             self.request_hangup(dest, cause)
             self.hangup(dest, cause or 0)
-            finish(status, None)
+            finish(outcome or status, None)
 
         def on_caller_gone(_ch: SimChannel, _cause: int) -> None:
             end_unanswered("CANCEL", 16)
@@ -731,10 +754,17 @@ class Switch:
 
         if two is not None:
 
-            def two_gone(_ch: SimChannel, cause: int) -> None:
+            def two_gone(ch2: SimChannel, cause: int) -> None:
                 if not result.called:
                     status = {17: "BUSY", 34: "CONGESTION", 20: "CHANUNAVAIL"}.get(cause)
-                    end_unanswered(status or "NOANSWER", 0 if cause == 34 else cause)
+                    outcome = ""
+                    if caller is None and ch2.state != snap.BUSY:
+                        # An Originate's dial (main/dial.c) learns BUSY or CONGESTION only
+                        # from ;2's indication (Busy(), Congestion()); ;2 merely hanging up
+                        # (its own Dial was busy) leaves the cause 0: Reason 0 (pbx.c). Its
+                        # DialEnd still names the status of ;1's hangup cause.
+                        outcome = "FAILED"
+                    end_unanswered(status or "NOANSWER", 0 if cause == 34 else cause, outcome)
 
             two.on_up.append(answer)
             two.on_hangup.append(two_gone)
@@ -746,6 +776,11 @@ class Switch:
         if dev.busy:  # the phone answers busy while ringing: the leg stays in Ringing
             end_unanswered("BUSY", 17)
             return result
+        if dev.congested:
+            timers.append(self.clock.callLater(dev.ring_s, end_unanswered, "CONGESTION", 34))
+            return result
+        if dev.answers and getattr(dev, "speech", None) is not None:
+            dest.party = dev
         timers.append(self.clock.callLater(timeout_s, end_unanswered, "NOANSWER", None))
         if dev.answers and dev.ring_s < timeout_s:
             timers.append(self.clock.callLater(dev.ring_s, answer))
@@ -758,6 +793,39 @@ class Switch:
             return
         timer = self.clock.callLater(talk, self._device_hangs_up, ch)
         ch.on_hangup.append(lambda _c, _cause: timer.cancel() if timer.active() else None)
+
+    def _party_answered(self, far: SimChannel, near: SimChannel) -> None:
+        """A called party answered ``near`` (a Local ;2 dialing out): it hangs up after its
+        talk time; a person also when left in silence (the ;1 half not bridged to anyone
+        within its patience), and otherwise its talk time after ;1 is bridged."""
+        party = far.party
+        one = near.local_peer
+        timers: list[Any] = []
+        if party.talk_s is not None:
+            timers.append(self.clock.callLater(party.talk_s, self._device_hangs_up, far))
+        if party.patience_s is not None:
+
+            def silence() -> None:
+                if far.alive and (one is None or one.bridge is None):
+                    self._device_hangs_up(far)
+
+            timers.append(self.clock.callLater(party.patience_s, silence))
+        if party.bridged_talk_s is not None and one is not None:
+
+            def bridged() -> None:
+                if far.alive:
+                    timers.append(
+                        self.clock.callLater(party.bridged_talk_s, self._device_hangs_up, far)
+                    )
+
+            one.on_bridged.append(bridged)
+
+        def gone(_c: SimChannel, _cause: int) -> None:
+            for t in timers:
+                if t.active():
+                    t.cancel()
+
+        far.on_hangup.append(gone)
 
     def _device_hangs_up(self, ch: SimChannel) -> None:
         self.request_hangup(ch, 16)
@@ -787,7 +855,9 @@ class Switch:
         def done(outcome: tuple[str, SimChannel | None]) -> None:
             status, ch = outcome
             if ch is None:
-                reason = {"BUSY": 5, "NOANSWER": 3}.get(status, 0)
+                # pbx.c pbx_dial_reason: 5 busy, 8 congestion, 3 no answer (the Originate's
+                # own timeout), 0 anything else (a Local whose ;2 hung up: "FAILED").
+                reason = {"BUSY": 5, "CONGESTION": 8, "NOANSWER": 3}.get(status, 0)
                 self.emit(
                     snap.originate_response(
                         action_id, False, target, context, exten, reason, "<unknown>", "", ""
@@ -844,7 +914,10 @@ class Switch:
                 ch.hangupcause = 16
                 # Dial returns when the device hangs up: the dialplan goes on (Hangup()).
                 peer.on_hangup.append(lambda _p, _cause: self.pbx.next(ch))
-                self.hang_up_after_talk(peer, targets[index])
+                if peer.party is not None:
+                    self._party_answered(peer, ch)
+                else:
+                    self.hang_up_after_talk(peer, targets[index])
             elif len(statuses) == len(rings):
                 state["open"] = False
                 ch.variables["DIALSTATUS"] = _worst(statuses)

@@ -1,0 +1,243 @@
+"""The FastAGI script ``dialer``: a campaign's called party answered.
+
+The dialplan's ``[ccbox-dialer]`` runs it on the Originate's ``;1`` half with the attempt's
+id, after ``AMD()`` when the campaign detects machines (acd/dialer/service.py places the
+call). Here:
+
+- a machine (AMDSTATUS ``MACHINE``): the outcome is ``machine``, the call hung up;
+- a person (``HUMAN``, ``NOTSURE``, or no AMD): the call joins the ACD on the campaign's
+  queue ahead of the inbound callers (``PRIORITY``) and waits for an offer at most
+  ``offer_wait_s`` (2 s) from the moment the person is known (AMD's verdict comes after the
+  greeting: the rule's two seconds run from the end of it). None in time: the campaign's
+  safe-harbor message (company name and callback number) plays and the call ends,
+  ``abandoned``. An offer: the agent's phone rings as for an inbound caller (acd/caller.py's
+  Dial, with ``t`` for transfers), the desk pops the lead (``LeadOffered`` on the bus, and the
+  calls row on the queued call as for any call); an agent who does not answer gives the
+  call back, and the wait starts again.
+
+The call is a calls row (``outbound``, the customer's number as caller and called number,
+as a callback's), recorded by the campaign's policy (``record`` ``all``: as the queue's
+recording policy records its calls; ``none``: never).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet import defer, task
+from twisted.logger import Logger
+
+from acd.caller import _ring
+from acd.dialer.events import LeadOffered
+from acd.service import Offer
+from drivers.asterisk.agi.session import AGIError
+
+if TYPE_CHECKING:
+    from acd.dialer.service import Dialer, Line
+    from acd.service import QueuedCall
+    from appliance.db.connector import DBConnector
+    from drivers.asterisk.agi.session import AGISessionProtocol
+    from recorder.service import LiveCall, RecorderService
+
+log = Logger(namespace="ccbox.dialer.call")
+
+PRIORITY = 1000  # ahead of any inbound caller (red-list priorities are far below)
+FALLBACK_PROMPT = "ccbox-goodbye"  # a campaign without its safe-harbor prompt (logged)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def run(
+    session: AGISessionProtocol,
+    dialer: Dialer,
+    db: DBConnector | None = None,
+    recorder: RecorderService | None = None,
+    sound_for_name: Any = None,
+) -> str:
+    """Returns the attempt's outcome (``answered``, ``machine``, ``abandoned``) or
+    ``unknown`` for a session that is no campaign call."""
+    env = session.env
+    assert env is not None
+    arg = env.args[0] if env.args else ""
+    line = dialer.line_for(int(arg), env.uniqueid) if arg.isdigit() and len(arg) < 19 else None
+    if line is None:
+        log.warn("dialer session {arg!r} on {ch}: no such call placed", arg=arg, ch=env.channel)
+        await session.hangup()
+        return "unknown"
+    try:
+        return await _answered(session, dialer, line, db, recorder, sound_for_name)
+    except AGIError as exc:
+        log.info("attempt {a}: session ended: {err}", a=line.attempt_id, err=exc)
+        if line.state == "talking":
+            dialer.ended(line)
+            return "answered"
+        if line.state != "done" and line.person_at:
+            dialer.abandoned(line)
+        elif line.state != "done":
+            dialer.machine(line, "HANGUP")
+        return "abandoned"
+
+
+async def _answered(
+    session: AGISessionProtocol,
+    dialer: Dialer,
+    line: Line,
+    db: DBConnector | None,
+    recorder: RecorderService | None,
+    sound_for_name: Any,
+) -> str:
+    campaign = line.campaign
+    if campaign.amd:
+        status = await session.get_variable("AMDSTATUS") or ""
+        if status == "MACHINE":
+            dialer.machine(line, await session.get_variable("AMDCAUSE") or "")
+            await session.hangup()
+            return "machine"
+        if status == "HANGUP" or session.hung_up:
+            dialer.machine(line, "HANGUP")  # gone during the analysis: nobody was reached
+            return "machine"
+    dialer.person(line)
+    acd = dialer.acd
+    env = session.env
+    assert env is not None
+    row = await _open_row(db, session, line) if db is not None else None
+    call = acd.join(campaign.queue_id, line.lead.number, env.uniqueid, PRIORITY, env.channel)
+    call.record_id = row  # the agent's desk pops this calls row
+    call.caller_name = line.lead.name
+    live: LiveCall | None = None
+    if row is not None and recorder is not None and campaign.record == "all":
+        try:
+            live = await recorder.call_queued(session, row, acd.queues[call.queue_id], "")
+        except Exception:
+            log.failure("attempt {a}: recording not started", a=line.attempt_id)
+
+    def answered(agent: Any, _at: float) -> None:
+        dialer.connected(line, agent.id)
+
+    call.on_answered = answered
+    outcome = "abandoned"
+    try:
+        outcome = await _wait_for_agent(session, dialer, line, call, sound_for_name)
+    finally:
+        if outcome == "answered":
+            q = acd.queues.get(call.queue_id)
+            dialer.ended(line, float(q.wrapup_s) if q is not None else 0.0)
+        elif line.state != "done":
+            dialer.abandoned(line)
+        if row is not None and db is not None:
+            await _close_row(db, row, outcome, call)
+        if live is not None and recorder is not None:
+            recorder.finished(live)
+    if not session.hung_up:
+        await session.hangup()
+    return outcome
+
+
+async def _wait_for_agent(
+    session: AGISessionProtocol,
+    dialer: Dialer,
+    line: Line,
+    call: QueuedCall,
+    sound_for_name: Any,
+) -> str:
+    acd = dialer.acd
+    wait_s = dialer.limits.offer_wait_s
+    while True:
+        waiter = call.wait_offer()
+        timer = task.deferLater(acd.reactor, wait_s, lambda: None)
+        done = await defer.DeferredList([waiter, timer], fireOnOneCallback=True, consumeErrors=True)
+        offer = done[0] if isinstance(done, tuple) and done[1] == 0 else None
+        if not timer.called:
+            timer.cancel()
+        if not isinstance(offer, Offer):
+            acd.gave_up(call)  # out of the queue; an offer made meanwhile is withdrawn
+            if session.hung_up:
+                return "abandoned"
+            await _safe_harbor(session, line, sound_for_name)
+            return "abandoned"
+        for agent in offer.agents:
+            dialer.bus.publish(_offered(dialer, line, agent.id, call.record_id))
+        outcome = await _ring(acd, session, call, offer)
+        if outcome != "no_answer":
+            return outcome
+
+
+async def _safe_harbor(session: AGISessionProtocol, line: Line, sound_for_name: Any) -> None:
+    """The recorded message: who called and the number to call back; then the call ends."""
+    name = line.campaign.safe_harbor_prompt
+    if not name:
+        log.warn("campaign {c} has no safe-harbor prompt", c=line.campaign.name)
+        sound = FALLBACK_PROMPT
+    else:
+        sound = sound_for_name(name) if sound_for_name is not None else name
+    await session.stream_file(sound)
+
+
+def _offered(dialer: Dialer, line: Line, agent_id: int, call_id: int | None) -> LeadOffered:
+    lead, campaign = line.lead, line.campaign
+    return LeadOffered(
+        agent_id=agent_id,
+        campaign_id=campaign.id,
+        campaign=campaign.name,
+        lead_id=lead.id,
+        attempt_id=line.attempt_id,
+        number=lead.number,
+        name=lead.name,
+        script=campaign.script,
+        call_id=call_id,
+        at=dialer.reactor.seconds(),
+        fields=dict(lead.fields),
+        dispositions=tuple(campaign.dispositions),
+    )
+
+
+async def _open_row(db: DBConnector, session: AGISessionProtocol, line: Line) -> int | None:
+    env = session.env
+    assert env is not None
+    lead = line.lead
+    try:
+        row = await db.calls.start(
+            uniqueid=env.uniqueid,
+            linkedid=env.uniqueid,
+            direction="outbound",
+            started_at=_now(),
+            caller_number=lead.number,
+            caller_name=lead.name,
+            called_number=lead.number,
+            channel=env.channel,
+        )
+        await db.calls.add_event(
+            row,
+            "campaign",
+            _now(),
+            {"campaign": line.campaign.id, "lead": lead.id, "attempt": line.attempt_id},
+        )
+    except Exception:
+        log.failure("attempt {a}: its calls row was not written", a=line.attempt_id)
+        return None
+    return row
+
+
+async def _close_row(db: DBConnector, row: int, outcome: str, call: QueuedCall) -> None:
+    ended = _now()
+    agent = call.agent
+    answered = dt.datetime.fromtimestamp(call.answered_at, dt.UTC) if call.answered_at else None
+    disposition = "completed" if outcome == "answered" else "abandoned"
+    try:
+        await db.calls.add_event(row, "hangup", ended, {"disposition": disposition})
+        await db.calls.finish(
+            row,
+            ended,
+            answered,
+            None,
+            disposition,
+            queue_id=call.queue_id,
+            agent_id=agent.id if agent is not None else None,
+            agent_answered_at=answered,
+            talk_ms=int((ended - answered).total_seconds() * 1000) if answered else None,
+        )
+    except Exception:
+        log.failure("dialer call {row}: its calls row was not finished", row=row)

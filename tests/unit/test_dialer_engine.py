@@ -1,0 +1,239 @@
+"""The dialing engine over the simulated switch, in virtual time (tests/support/dialer_rig.py):
+real ACD, store, pacers, call model, AMISwitch, simulator manager and dialplan, FastAGI
+factory and the ``dialer`` script; only the sockets are in memory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from acd import agent_state as st
+from acd.dialer.events import CampaignFigures, LeadConnected, LeadOffered
+from appliance.cli import resolved
+from appliance.db import model
+from appliance.db.connector import DBConnector
+from appliance.db.dialer_store import NewLead
+from drivers.asterisk.simulator import amd
+from drivers.asterisk.simulator.called_parties import CalledParty, Population
+from tests.support.dialer_rig import DialerRig
+from tests.support.inline_db import inline_db
+
+PERSON = CalledParty(kind="person", ring_s=3.0, patience_s=6.0, bridged_talk_s=30.0)
+MACHINE = CalledParty(kind="machine", ring_s=2.0, speech=amd.MACHINE, patience_s=None, talk_s=20.0)
+BUSY = CalledParty(kind="busy", busy=True, ring_s=0.5)
+CONGESTED = CalledParty(kind="congestion", congested=True, ring_s=0.2)
+NO_ANSWER = CalledParty(kind="no_answer", answers=False)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[DBConnector]:
+    with inline_db(tmp_path / "dialer.sqlite") as connector:
+        yield connector
+
+
+def seed(db: DBConnector, agents: int, numbers: list[str], **campaign: Any) -> dict[str, int]:
+    """Agents 2001.. (skill sales 5), queue outbound (sales >= 1), a running campaign on it
+    open all week all day, and its leads."""
+    sales = resolved(db.skills.add("sales")).id
+    ids: dict[str, int] = {}
+    for i in range(agents):
+        number = str(2001 + i)
+        agent = resolved(db.agents.add(number, f"Agent {number}", "", f"PJSIP/{number}"))
+        resolved(db.agents.set_skill(agent.id, sales, 5))
+        ids[number] = agent.id
+    ids["queue"] = resolved(
+        db.queues.add("outbound", skills={sales: 1}, ring_timeout_s=10, wrapup_s=2)
+    ).id
+    values: dict[str, Any] = {
+        "mode": "progressive",
+        "state": "running",
+        "caller_id_number": "4008001234",
+        "caller_id_name": "Acme",
+        "window_days": "mon,tue,wed,thu,fri,sat,sun",
+        "window_start": "00:00",
+        "window_end": "23:59",
+        "script": "Hello, this is Acme.",
+        "safe_harbor_prompt": "safe-harbor",
+    }
+    values.update(campaign)
+    ids["campaign"] = resolved(db.dialer.create_campaign("spring", ids["queue"], **values)).id
+    resolved(
+        db.dialer.add_leads(ids["campaign"], [NewLead(number=n, name=f"Lead {n}") for n in numbers])
+    )
+    return ids
+
+
+def leads(db: DBConnector) -> dict[str, tuple[str, str]]:
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(model.leads.c.number, model.leads.c.status, model.leads.c.last_outcome)
+        )
+        return {r.number: (r.status, r.last_outcome) for r in rows}
+
+
+def attempts(db: DBConnector) -> list[tuple[int, str | None]]:
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(model.dial_attempts.c.lead_id, model.dial_attempts.c.outcome).order_by(
+                model.dial_attempts.c.id
+            )
+        )
+        return [(r.lead_id, r.outcome) for r in rows]
+
+
+def rig_for(db: DBConnector, parties: dict[str, CalledParty], **kwargs: Any) -> DialerRig:
+    rig = DialerRig(
+        db, Population(person=0, machine=0, busy=0, congestion=0, numbers=parties), **kwargs
+    )
+    rig.start()
+    return rig
+
+
+def login_all(rig: DialerRig, ids: dict[str, int]) -> None:
+    for number, agent_id in ids.items():
+        if number.isdigit() and len(number) == 4:
+            rig.acd.login(agent_id)
+
+
+def test_an_answered_person_reaches_an_agent_whose_desk_pops_the_lead(db: DBConnector) -> None:
+    ids = seed(db, 1, ["13800000001"])
+    rig = rig_for(db, {"13800000001": PERSON})
+    login_all(rig, ids)
+    rig.step(1.1)
+    originate = [m for m in rig.ami.actions if m.get("Action") == "Originate"]
+    assert len(originate) == 1
+    sent = originate[0]
+    assert sent.get("Channel") == "Local/13800000001@ccbox-outbound/n"
+    assert (sent.get("Context"), sent.get("Async")) == ("ccbox-dialer", "true")
+    attempt_id = resolved(db.dialer.attempts(ids["campaign"]))[0].id
+    assert sent.get("Exten") == str(attempt_id)
+    assert sent.get("CallerID") == '"Acme" <4008001234>'
+    assert "CCBOX_AMD=0" in sent.get_all("Variable")
+    assert (sent.get("ChannelId") or "").startswith("ccbox-dl-")
+    rig.step(5)  # rings 3 s, answers; the agent's phone rings 1 s and answers
+    offered = rig.of(LeadOffered)
+    assert [(o.agent_id, o.number, o.name, o.script) for o in offered] == [
+        (ids["2001"], "13800000001", "Lead 13800000001", "Hello, this is Acme.")
+    ]
+    assert offered[0].call_id is not None  # the calls row the desk pops
+    assert rig.acd.agents[ids["2001"]].state == st.ON_CALL
+    assert [c.agent_id for c in rig.of(LeadConnected)] == [ids["2001"]]
+    rig.step(32)  # 30 s of talk, then the customer hangs up
+    assert leads(db) == {"13800000001": ("done", "answered")}
+    assert attempts(db)[0][1] == "answered"
+    assert rig.outcomes == ["answered"]
+    assert rig.acd.agents[ids["2001"]].state in (st.WRAP_UP, st.AVAILABLE)
+
+
+@pytest.mark.parametrize(
+    ("step", "stored"),
+    [
+        ("due_leads", ("dnc", "")),  # listed after the fetch: the store's mark stops the claim
+        ("start_attempt", ("dnc", "dnc")),  # after the claim: the check before the Originate
+    ],
+)
+def test_a_number_put_on_do_not_call_before_its_dial_is_not_dialed(
+    db: DBConnector, step: str, stored: tuple[str, str]
+) -> None:
+    ids = seed(db, 3, ["13800000001", "13800000002"])
+    rig = rig_for(db, {"13800000001": NO_ANSWER, "13800000002": NO_ANSWER})
+    login_all(rig, ids)
+    store = db.dialer
+    original = getattr(store, step)
+    second = resolved(store.lead_by_number(ids["campaign"], "13800000002"))
+    assert second is not None
+
+    def then_listed(*args: Any, **kwargs: Any) -> Any:
+        d = original(*args, **kwargs)
+        if step == "due_leads" or second.id in args:
+            # meanwhile, the customer asked an agent not to be called again
+            d.addCallback(lambda r: (rig.dnc.add("13800000002", "center", "agent"), r)[1])
+        return d
+
+    setattr(store, step, then_listed)
+    rig.step(1.1)
+    dialed = [m.get("Channel") for m in rig.ami.actions if m.get("Action") == "Originate"]
+    assert dialed == ["Local/13800000001@ccbox-outbound/n"]
+    assert leads(db)["13800000002"] == stored
+    assert [o for _, o in attempts(db) if o] == (["dnc"] if stored[1] else [])
+
+
+def test_never_more_channels_than_the_trunk_group_has(db: DBConnector) -> None:
+    numbers = [f"1380000000{i}" for i in range(6)]
+    ids = seed(db, 5, numbers, max_attempts=1)
+    rig = rig_for(db, dict.fromkeys(numbers, NO_ANSWER), trunks={"default": 2}, ring_timeout_s=10)
+    login_all(rig, ids)
+    most = 0
+    for _ in range(40 * 20):
+        rig.step(0.05)
+        ones = [
+            c
+            for c in rig.switch.channels.values()
+            if c.name.startswith("Local/") and c.name.endswith(";1")
+        ]
+        most = max(most, len(ones))
+    assert most == 2  # five idle agents wanted five lines
+    assert len([m for m in rig.ami.actions if m.get("Action") == "Originate"]) == 6
+    assert {s for s, _ in leads(db).values()} == {"failed"}  # one attempt each, no answer
+    assert {o for _, o in attempts(db)} == {"no_answer"}
+
+
+def test_busy_and_congestion_are_read_from_the_second_half(db: DBConnector) -> None:
+    """Over a Local channel Asterisk's OriginateResponse says Failure, Reason 0, for a busy or
+    congested number (main/pbx.c: the Local ;1 carries no busy indication): the outcome comes
+    from ;2's DialEnd."""
+    ids = seed(db, 2, ["13800000001", "13800000002"])
+    rig = rig_for(db, {"13800000001": BUSY, "13800000002": CONGESTED})
+    login_all(rig, ids)
+    rig.step(3)
+    responses = [m for _, m in rig.ami.events("OriginateResponse")]
+    assert [(m.get("Response"), m.get("Reason")) for m in responses] == [("Failure", "0")] * 2
+    assert leads(db) == {
+        "13800000001": ("scheduled", "busy"),
+        "13800000002": ("scheduled", "congestion"),
+    }
+    with db.engine.connect() as conn:
+        due = dict(conn.execute(sa.select(model.leads.c.number, model.leads.c.next_at)).all())
+    start = rig.clock.seconds()
+    assert 9 * 60 < due["13800000001"].timestamp() - start <= 10 * 60  # busy: 10 minutes
+    assert 4 * 60 < due["13800000002"].timestamp() - start <= 5 * 60  # congestion: 5
+
+
+def test_no_agent_within_two_seconds_hears_the_safe_harbor_message(db: DBConnector) -> None:
+    ids = seed(db, 1, ["13800000001", "13800000002"])
+    rig = rig_for(db, {"13800000001": PERSON, "13800000002": PERSON})
+    login_all(rig, ids)
+    rig.step(1.1)  # one idle agent: progressive 1:1 dials one number
+    rig.acd.pause(ids["2001"], "break")  # ... and the agent leaves before it answers
+    rig.step(8)
+    answered = [t for t, m in rig.ami.events("OriginateResponse") if m.get("Response") == "Success"]
+    prompt = [
+        t
+        for t, m in rig.ami.events("AGIExecStart")
+        if (m.get("Command") or "").startswith("STREAM FILE safe-harbor")
+    ]
+    assert len(answered) == 1 and len(prompt) == 1
+    assert 0 < prompt[0] - answered[0] <= 2.05  # the rule's 2 s, at the rig's 50 ms steps
+    assert rig.outcomes == ["abandoned"]
+    assert leads(db)["13800000001"] == ("scheduled", "abandoned")
+    figures = rig.dialer.figures(ids["campaign"])
+    assert figures is not None and (figures.answered, figures.abandoned) == (1, 1)
+    assert figures.abandon_24h == pytest.approx(100.0)
+    rig.step(5)
+    assert any(isinstance(f, CampaignFigures) for f in rig.published)
+
+
+def test_amd_hangs_up_on_a_machine_and_passes_a_person(db: DBConnector) -> None:
+    ids = seed(db, 2, ["13800000001", "13800000002"], amd=True)
+    rig = rig_for(db, {"13800000001": MACHINE, "13800000002": PERSON})
+    login_all(rig, ids)
+    rig.step(10)
+    assert leads(db)["13800000001"] == ("scheduled", "machine")
+    assert sorted(rig.outcomes) == ["machine"]
+    assert [o.number for o in rig.of(LeadOffered)] == ["13800000002"]
+    amd_runs = [m for _, m in rig.ami.events("Newexten") if m.get("Application") == "AMD"]
+    assert len(amd_runs) == 2
