@@ -27,6 +27,7 @@ from webui import access
 from webui.access import api, current_session
 from webui.acd_api import agent_json
 from webui.context import WebContext
+from webui.desk_dnc_api import DeskDoNotCall
 from webui.json_body import json_object
 from webui.recording_control_api import _call_id
 
@@ -51,7 +52,7 @@ def note_json(n: NoteRow) -> dict[str, Any]:
     }
 
 
-class DeskApi:
+class DeskApi(DeskDoNotCall):
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
         self._lock = threading.Lock()

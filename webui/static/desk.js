@@ -333,6 +333,18 @@
       }, failed(msg));
     });
 
+    // "Don't call me": the shown call's number, or the one typed, on the do-not-call list.
+    $("desk-dnc").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var msg = $("dnc-msg");
+      var typed = $("dnc-number").value.trim();
+      var body = typed ? { number: typed } : shownCall !== null ? { call_id: shownCall } : {};
+      request(root, "POST", "/api/desk/dnc", body).then(function (r) {
+        say(msg, r.message);
+        $("dnc-number").value = "";
+      }, failed(msg));
+    });
+
     if (window.ccboxLive) {
       var feed = window.ccboxLive.connect({ topics: "all" });
       feed.status(function (s) { liveState = s; connection(); if (s === "live") poll(); });
