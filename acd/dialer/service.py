@@ -525,7 +525,9 @@ class Dialer(service.Service):
             return
         now = self.reactor.seconds()
         if line.talk_at is not None:
-            line.run.pacer.handled(now, now - line.talk_at + wrapup_s)
+            talk_s = now - line.talk_at
+            line.run.pacer.talk_ended(now, talk_s)
+            line.run.pacer.handled(now, talk_s + wrapup_s)
         self._finish(line, "answered")
 
     # ---- outcomes -------------------------------------------------------------------------
