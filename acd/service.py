@@ -1484,6 +1484,23 @@ class ACD(service.Service):
         log.info("agent {a} answered while AMI was down: on the call", a=agent.number)
         return self.answered(call, device) is agent
 
+    def desk_call_started(self, agent_id: int, uniqueid: str) -> None:
+        """The desk rings the agent's phone for a call of its own (click-to-dial): the agent
+        is on it, offered no queue call, until that channel (``uniqueid``) hangs up; then
+        available."""
+        agent = self.agent(agent_id)
+        if agent.state not in (st.AVAILABLE, st.PAUSED, st.WRAP_UP):
+            raise ACDError(
+                N_(
+                    "agent {number} is {state}: a call from the desk needs an agent who is "
+                    "logged in and not on a call",
+                    number=agent.number,
+                    state=STATE_WORDS[agent.state],
+                )
+            )
+        self._reattached[uniqueid] = agent
+        self._enter(agent, st.ON_CALL, "desk call")
+
     def on_channel_hangup(self, event: ChannelHungUp) -> None:
         resumed = self._resumed.pop(event.uniqueid, None)
         if resumed is not None:

@@ -36,6 +36,8 @@ log = Logger(namespace="ccbox.acd.switch")
 REDIRECT_CONFIRM_S = 15.0  # Asterisk runs the target once the old FastAGI session closes
 CONSULT_START_S = 8.0  # Atxfer: the digits, Asterisk's 3 s digit timeout, the call (3.5 s)
 RINGING = 5  # AST_STATE_RINGING: a phone being rung (4, Ring, is one dialing out)
+DESK_DIAL_CONTEXT = "ccbox-desk-dial"  # click-to-dial (drivers/asterisk/confgen.py)
+DESK_RING_S = 30.0  # how long the agent's own phone rings for a click-to-dial
 
 
 class TransferFailed(Exception):
@@ -91,6 +93,31 @@ class SwitchLink(Protocol):
 
     async def hangup(self, channel: str) -> None: ...
 
+    def consult_channel(self, channel: str) -> str | None:
+        """The consult call (its Local ``;1``) of the attended transfer under way from the
+        agent's ``channel``; hanging it up puts the agent back with the caller."""
+        ...
+
+    def in_threeway(self, channel: str) -> bool:
+        """The agent's ``channel`` turned its consultation into a three-way call."""
+        ...
+
+    async def press(self, channel: str, digits: str) -> None:
+        """Digits as if the agent's phone pressed them (the bridge's feature codes)."""
+        ...
+
+    async def mute(self, channel: str, muted: bool) -> None:
+        """Mute (or unmute) what the agent's phone sends into the call."""
+        ...
+
+    async def desk_dial(
+        self, device: str, number: str, caller: tuple[str, str], shown: tuple[str, str]
+    ) -> str:
+        """Click-to-dial: ring ``device`` (showing ``shown``: name, number); answered, it
+        calls ``number`` with the caller ID ``caller``. Returns the uniqueid of the phone's
+        channel (its Hangup ends the call)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Leg:
@@ -114,6 +141,7 @@ class _Watch:
     done: defer.Deferred[bool] = field(default_factory=defer.Deferred)
     consult: str = ""  # Atxfer: the consult call's Local ;1
     timer: Any = None
+    threeway: bool = False  # Atxfer: the consultation became a three-way call
 
 
 @dataclass
@@ -287,6 +315,11 @@ class AMISwitch:
                     return
         elif event == "AttendedTransfer":
             watch = self._atxfers.get(msg.get("OrigTransfererChannel") or "")
+            if watch is not None and watch.started.called and msg.get("DestType") == "Threeway":
+                # *3: all three talk; the agent leaving later hands the caller over (Local
+                # optimization hangs the consult ;1 up at once: not the end of anything).
+                watch.threeway = True
+                return
             if watch is not None and watch.started.called:
                 self._drop(self._atxfers, watch)
                 ok = msg.get("Result") == "Success"
@@ -342,6 +375,11 @@ class AMISwitch:
         for watch in list(self._atxfers.values()):
             if name not in (watch.channel, watch.consult):
                 continue
+            if watch.threeway:
+                if name == watch.channel:  # the agent left the three-way: the others go on
+                    self._drop(self._atxfers, watch)
+                    watch.done.callback(True)
+                continue
             self._drop(self._atxfers, watch)
             if not watch.started.called:
                 watch.started.errback(
@@ -384,6 +422,42 @@ class AMISwitch:
     async def hangup(self, channel: str) -> None:
         await actions.hangup(self.ami, channel, 16)
 
+    def consult_channel(self, channel: str) -> str | None:
+        watch = self._atxfers.get(channel)
+        if watch is None or not watch.started.called or watch.threeway:
+            return None
+        return watch.consult or None
+
+    def in_threeway(self, channel: str) -> bool:
+        watch = self._atxfers.get(channel)
+        return watch is not None and watch.threeway
+
+    async def press(self, channel: str, digits: str) -> None:
+        for digit in digits:
+            await actions.play_dtmf(self.ami, channel, digit, receive=True)
+
+    async def mute(self, channel: str, muted: bool) -> None:
+        await actions.mute_audio(self.ami, channel, muted, "in")
+
+    async def desk_dial(
+        self, device: str, number: str, caller: tuple[str, str], shown: tuple[str, str]
+    ) -> str:
+        channel_id = f"ccbox-{uuid.uuid4().hex[:20]}"
+        await actions.originate(
+            self.ami,
+            device,
+            DESK_DIAL_CONTEXT,
+            actions.number(number),
+            timeout_s=DESK_RING_S,
+            caller=shown,
+            variables_={
+                "CCBOX_DESK_CID_NUM": actions.number(caller[1]) if caller[1] else "",
+                "CCBOX_DESK_CID_NAME": _plain_name(caller[0]),
+            },
+            channel_id=channel_id,
+        )
+        return channel_id
+
     def _of_device(self, name: str) -> str | None:
         """The device a live channel is a leg of, following Local optimization."""
         return self._stands_for.get(name) or device_of_channel(name)
@@ -415,6 +489,11 @@ class AMISwitch:
             ch.hungup_at is None and self._of_device(ch.name) == key
             for ch in self.model.channels.values()
         )
+
+
+def _plain_name(name: str) -> str:
+    """A caller name fit for a channel variable that ``Set(CALLERID(name)=...)`` reads."""
+    return "".join(c for c in name if c not in '",<>$()\\' and ord(c) >= 32)[:40]
 
 
 def _key(device: str) -> str:

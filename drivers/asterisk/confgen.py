@@ -63,6 +63,17 @@ NUMBERS = ("_X", "_X.", "_+X", "_+X.")
 # ChanSpy options: q quiet, E exit when the target hangs up, u the target is an exact
 # channel name or uniqueid (otherwise a prefix match!); w whisper, B barge.
 SPY_OPTIONS = {"listen": "qEu", "whisper": "qEuw", "barge": "qEuB"}
+# Click-to-dial: the caller ID the customer sees, then the call; T: the agent may transfer.
+DESK_DIAL = (
+    ",1,Set(CALLERID(num)=${{CCBOX_DESK_CID_NUM}})\n"
+    " same => n,Set(CALLERID(name)=${{CCBOX_DESK_CID_NAME}})\n"
+    " same => n,Dial({dial},60,T)\n"
+    " same => n,Hangup()"
+)
+# Hold: one exact extension, so the Atxfer's digit collection ends at once (a pattern that
+# could match more digits waits out the 3 s transfer digit timeout).
+HOLD_EXTEN = "0"
+HOLD_MAX_S = 3600
 
 
 class ConfgenError(ValueError):
@@ -278,6 +289,21 @@ exten => *98,1,{agi}/voicemail)
 ; when the campaign detects answering machines (CCBOX_AMD=1), then ccboxd takes the call.
 [ccbox-dialer]
 {_extens(DIGITS, _dialer(agi))}
+
+; Click-to-dial from the desk: ccboxd originates the agent's phone into here (the exten is
+; the number to call; the phone shows it as the caller) with the caller ID the customer sees
+; in CCBOX_DESK_CID_NUM/NAME. T gives the agent (this Dial's calling side) the transfer
+; feature that hold, consultation and conference use (AMI Atxfer on the agent's channel).
+[ccbox-desk-dial]
+{_extens(NUMBERS, DESK_DIAL.format(dial=_dial(trunk)))}
+
+; Hold: ccboxd starts an attended transfer (AMI Atxfer) of the agent's leg to 0 here. The
+; bridge plays the caller hold music while the agent waits in silence with this leg;
+; hanging this leg up (AMI Hangup) puts the agent back with the caller.
+[ccbox-hold]
+exten => {HOLD_EXTEN},1,Answer()
+ same => n,Wait({HOLD_MAX_S})
+ same => n,Hangup()
 
 ; A stopping ccboxd (an upgrade, a restart) hands the callers still in the IVR or waiting
 ; in a queue to here ([shutdown] handoff in ccbox.conf: {settings.handoff}).

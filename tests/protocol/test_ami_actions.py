@@ -156,3 +156,39 @@ def test_atxfer_dials_the_target_from_the_agents_channel() -> None:
     }
     with pytest.raises(BadActionValue):
         run(actions.atxfer(ami, "PJSIP/1001-0000002a", "2000\r\nAction: Originate", "x"))
+
+
+def test_play_dtmf_receive_is_a_key_the_phone_pressed() -> None:
+    """``Receive: true`` queues the digit on the channel's read side, where the bridge's
+    feature hooks see it (app_senddtmf.c's manager_play_dtmf); without it the digit is
+    played to the phone."""
+    ami = Recorder()
+    run(actions.play_dtmf(ami, "IAX2/1001-3257", "*", receive=True))
+    run(actions.play_dtmf(ami, "IAX2/1001-3257", "3"))
+    assert ami.sent == [
+        ("PlayDTMF", [("Channel", "IAX2/1001-3257"), ("Digit", "*"), ("Receive", "true")]),
+        ("PlayDTMF", [("Channel", "IAX2/1001-3257"), ("Digit", "3")]),
+    ]
+    for bad in ("", "12", "x", "\r", "*\r\nAction: Originate", "１"):
+        with pytest.raises(BadActionValue):
+            run(actions.play_dtmf(ami, "IAX2/1001-3257", bad, receive=True))
+    assert len(ami.sent) == 2
+
+
+def test_mute_audio_writes_muteaudio_by_setvar() -> None:
+    """res_mutestream's own MuteAudio action needs AMI system write (res_mutestream.c
+    registers it EVENT_FLAG_SYSTEM); Setvar of MUTEAUDIO() is a call-class action."""
+    ami = Recorder()
+    run(actions.mute_audio(ami, "IAX2/1001-3257", True))
+    run(actions.mute_audio(ami, "IAX2/1001-3257", False, "all"))
+    assert ami.sent == [
+        ("Setvar", [("Channel", "IAX2/1001-3257"), ("Variable", "MUTEAUDIO(in)"), ("Value", "on")]),
+        (
+            "Setvar",
+            [("Channel", "IAX2/1001-3257"), ("Variable", "MUTEAUDIO(all)"), ("Value", "off")],
+        ),
+    ]
+    with pytest.raises(BadActionValue):
+        run(actions.mute_audio(ami, "IAX2/1001-3257", True, "in)=x"))
+    with pytest.raises(BadActionValue):
+        run(actions.mute_audio(ami, "IAX2/1001-3257\r\nAction: Command", True))

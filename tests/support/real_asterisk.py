@@ -70,6 +70,8 @@ MODULES = (
     "bridge_holding",
     "bridge_builtin_features",
     "bridge_builtin_interval_features",
+    "bridge_softmix",  # a three-way call (an attended transfer turned into a conference)
+    "res_mutestream",  # MUTEAUDIO(): the desk's mute
     "codec_ulaw",
     "codec_alaw",
     "codec_gsm",

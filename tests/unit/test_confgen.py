@@ -153,6 +153,8 @@ SENT = {
     "ccbox-transfer-agent": ["1", "7", "12", "123", "1001", TEN],  # agent numbers
     "ccbox-extensions": ["1", "7", "12", "123", TEN, "1" * 20],  # the old PBX's extensions
     "ccbox-outbound": ["1", "7", "12", "123", TEN, "+86" + TEN],  # phone numbers
+    "ccbox-desk-dial": ["1", "7", "12", "123", TEN, "+86" + TEN],  # click-to-dial numbers
+    "ccbox-hold": ["0"],  # hold: the Atxfer's one exact digit
     "ccbox-dialer": ["1", "7", "12", "123", TEN],  # dial attempt ids
     "ccbox-handoff": ["s"],  # a stopping ccboxd's callers (Goto from the AGI contexts)
     "ccbox-supervise": ["listen", "whisper", "barge"],
@@ -341,3 +343,18 @@ def test_every_fastagi_script_the_dialplan_names_is_a_route_the_master_serves(
     served = set(master.fastagi.factory.routes)
     assert named, "no AGI() found in the dialplan"
     assert named <= served, f"scripts without a route: {sorted(named - served)}"
+
+
+def test_desk_dial_sets_the_caller_id_and_lets_the_agent_transfer(tmp_path: Path) -> None:
+    """Click-to-dial: the agent's phone (the Dial's calling side) gets T, which hold,
+    consultation and three-way calls need (AMI Atxfer on that leg); the caller ID comes from
+    channel variables ccboxd sets on the Originate."""
+    confgen.write(asterisk_settings(config()), tmp_path, trunk="DAHDI/g1")
+    desk = [v for _, v in read(tmp_path / "extensions_ccbox.conf")["ccbox-desk-dial"]]
+    assert "_+X.,1,Set(CALLERID(num)=${CCBOX_DESK_CID_NUM})" in desk
+    assert "n,Set(CALLERID(name)=${CCBOX_DESK_CID_NAME})" in desk
+    assert "n,Dial(DAHDI/g1/${EXTEN},60,T)" in desk
+    hold = [v for _, v in read(tmp_path / "extensions_ccbox.conf")["ccbox-hold"]]
+    # one exact extension: Atxfer's digit collection ends at once, and no pattern could
+    # swallow another number; the agent waits in silence (the caller hears the music)
+    assert hold == ["0,1,Answer()", "n,Wait(3600)", "n,Hangup()"]

@@ -201,6 +201,38 @@ async def mute_mixmonitor(
     )
 
 
+DTMF_DIGITS = frozenset("0123456789*#ABCD")
+MUTE_DIRECTIONS = ("in", "out", "all")
+
+
+async def play_dtmf(ami: ActionSender, chan: str, digit: str, receive: bool = False) -> Message:
+    """One DTMF digit. ``receive``: as if the phone pressed it (Asterisk queues the digit on
+    the channel's read side, where the bridge's feature hooks see it, e.g. ``*3`` that turns
+    an attended transfer's consultation into a three-way call); else played to the phone."""
+    if not isinstance(digit, str) or len(digit) != 1 or digit not in DTMF_DIGITS:
+        raise BadActionValue(f"DTMF digit {str(digit)[:8]!r} is not allowed")
+    headers = [("Channel", channel(chan)), ("Digit", digit)]
+    if receive:
+        headers.append(("Receive", "true"))
+    return await ami.send_action("PlayDTMF", headers)
+
+
+async def mute_audio(ami: ActionSender, chan: str, muted: bool, direction: str = "in") -> Message:
+    """Mute what ``chan`` sends (``in``: from its phone into the call), receives (``out``) or
+    both (``all``), through res_mutestream's MUTEAUDIO() function written by Setvar: the
+    module's own MuteAudio action needs AMI ``system`` write, which ccbox never holds."""
+    if direction not in MUTE_DIRECTIONS:
+        raise BadActionValue(f"mute direction must be one of {', '.join(MUTE_DIRECTIONS)}")
+    return await ami.send_action(
+        "Setvar",
+        [
+            ("Channel", channel(chan)),
+            ("Variable", f"MUTEAUDIO({direction})"),
+            ("Value", "on" if muted else "off"),
+        ],
+    )
+
+
 async def core_show_channels(ami: ActionSender) -> list[Message]:
     return (await ami.send_list_action("CoreShowChannels")).events
 

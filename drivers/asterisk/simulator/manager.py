@@ -67,6 +67,8 @@ ACTION_AUTHORITY: dict[str, frozenset[str]] = {
     "getvar": frozenset({"call", "reporting"}),
     "redirect": frozenset({"call"}),
     "atxfer": frozenset({"call"}),
+    "playdtmf": frozenset({"call"}),
+    "muteaudio": frozenset({"system"}),  # res_mutestream.c; ccbox uses Setvar MUTEAUDIO()
     "originate": frozenset({"originate"}),
     "command": frozenset({"command"}),
     "userevent": frozenset({"user"}),
@@ -524,6 +526,38 @@ class ManagerSession(protocol.Protocol):
         clock = self.factory.clock
         for i, digit in enumerate(f"{FEATURE_CODE}{exten}"):
             clock.callLater(i * DIGIT_GAP_S, self._pass_digit, ch, digit)
+
+    def do_playdtmf(self, msg: Message) -> None:
+        """As app_senddtmf.c's manager_play_dtmf: its checks and messages in its order; only
+        the first character of Digit counts. ``Receive: true`` queues the digit on the
+        channel's read side, as if its phone pressed it: during an attended transfer the
+        transfer hears it (``*3``: three-way), otherwise it goes on to the bridged peer.
+        Without it the digit is played to the channel's own phone."""
+        ch = self.switch.find(msg.get("Channel") or "")
+        if ch is None:
+            self.respond(msg, "Error", ("Message", "Channel not found"))
+            return
+        digit = msg.get("Digit") or ""
+        if not digit:
+            self.respond(msg, "Error", ("Message", "No digit specified"))
+            return
+        duration = msg.get("Duration") or ""
+        leading = re.match(r"\s*(\d+)", duration)  # sscanf("%30u")
+        if duration and leading is None:
+            self.respond(msg, "Error", ("Message", "Could not convert Duration parameter"))
+            return
+        ms = int(leading.group(1)) if leading is not None else 0
+        self.respond(msg, "Success", ("Message", "DTMF successfully queued"))
+        digit = digit[0]
+        if (msg.get("Receive") or "").lower() not in ("true", "yes", "1", "y", "t", "on"):
+            self.switch.emit(snap.dtmf("DTMFBegin", ch, digit, direction="Sent"))
+            self.switch.emit(snap.dtmf("DTMFEnd", ch, digit, ms or 100, direction="Sent"))
+            return
+        if ch.transfer is not None:
+            self.switch.emit(snap.dtmf("DTMFEnd", ch, digit, ms))
+            ch.transfer.key(digit)
+            return
+        self._pass_digit(ch, digit)
 
     def _pass_digit(self, ch: Any, digit: str) -> None:
         """One queued digit: read on the channel (DTMFEnd, 0 ms), then sent on to the

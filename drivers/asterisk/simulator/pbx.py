@@ -35,6 +35,7 @@ log = Logger(namespace="ccbox.simulator.pbx")
 _VAR = re.compile(r"\$\{([^${}]*)\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _AGI_URL = re.compile(r"^agi://[^/]+/(?P<script>[^,]*)$")
+_CALLERID = ("CALLERID(num)", "CALLERID(name)")  # the only functions Set writes here
 _COMPARE = re.compile(r'^\s*"(?P<a>[^"]*)"\s*(?P<op>=|!=)\s*"(?P<b>[^"]*)"\s*$')
 
 
@@ -179,6 +180,18 @@ class Pbx:
 
     def _app_set(self, ch: SimChannel, data: str, found: Found) -> None:
         name, eq, value = data.partition("=")
+        if eq and name.strip() in _CALLERID:  # click-to-dial's caller ID (ccbox-desk-dial)
+            if name.strip() == "CALLERID(num)":
+                ch.caller_num = value
+            else:
+                ch.caller_name = value
+            self.switch.emit(
+                snap.channel_event(
+                    "NewCallerid", ch, ("CID-CallingPres", "0 (Presentation Allowed, Not Screened)")
+                )
+            )
+            self.next(ch)
+            return
         if not eq or not _NAME.match(name.strip()):
             raise Unsupported(f"Set({data}) is not NAME=value")
         ch.variables[name.strip()] = value

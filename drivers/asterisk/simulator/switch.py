@@ -888,8 +888,11 @@ class Switch:
         timeout_text = parts[1].strip() if len(parts) > 1 else ""
         if timeout_text and not timeout_text.isdigit():
             raise Unsupported(f"Dial({data}): timeout {timeout_text!r} is not whole seconds")
-        if len(parts) > 2 and parts[2].strip():
-            raise Unsupported(f"Dial({data}): options in the dialplan's Dial are not modelled")
+        options = parts[2].strip() if len(parts) > 2 else ""
+        if options.strip("tT"):
+            raise Unsupported(
+                f"Dial({data}): options other than t and T in the dialplan's Dial are not modelled"
+            )
         if not targets:
             raise Unsupported(f"Dial({data}) names no device")
         timeout = float(timeout_text) if timeout_text else 3600.0
@@ -909,6 +912,9 @@ class Switch:
                         ring.cancel()
                 ch.variables["DIALSTATUS"] = "ANSWER"
                 ch.variables["DIALEDPEERNAME"] = peer.name
+                # T: the calling side may transfer (click-to-dial); t: the called side.
+                ch.features |= {"t"} if "T" in options else set()
+                peer.features |= {"t"} if "t" in options else set()
                 self.set_state(ch, UP)  # Dial answers the calling channel (a Local ;2)
                 self.bridge(ch, peer)
                 ch.hangupcause = 16

@@ -15,6 +15,14 @@ What the trace shows, and what happens here in its order:
    and the caller ends in the bridge with the target's phone. The caller's Dial, if one was
    waiting on the transferer, now waits on the target (it returns when the target hangs up).
 
+During the consult the transferer's phone may press ``*3`` (AMI PlayDTMF ``Receive: true``,
+Asterisk's default atxferthreeway): MusicOnHoldStop on the caller, BridgeMerge, the
+transferer and the consult ``;1`` move into the caller's bridge, AttendedTransfer
+``Result: Success`` ``DestType: Threeway`` (as Asterisk 22.10.1 did: tests/asterisk/
+test_desk_control.py). When the transferer hangs up later the other two talk on. Asterisk then
+optimizes the Local pair away (the target's phone moves into the caller's bridge); the
+simulator keeps the pair, which carries the same audio.
+
 When the consult call fails (busy, no answer, no such extension) the transferer goes back to
 the caller (MusicOnHoldStop, Unhold), as Asterisk's default ``atxferdropcall = no`` does.
 A transferer hanging up while the target still rings would make Asterisk transfer the
@@ -32,6 +40,7 @@ if TYPE_CHECKING:
     from drivers.asterisk.simulator.switch import Bridge, SimChannel, Switch
 
 FEATURE_CODE = "*2"  # features.conf's default atxfer code
+THREEWAY_CODE = "*3"  # features.conf's default atxferthreeway
 DIGIT_GAP_S = 0.155  # between the queued digits (the traces)
 DIGIT_TIMEOUT_S = 3.0  # features.conf transferdigittimeout: the consult starts then
 CONSULT_RING_S = 15.0  # features.conf atxfernoanswertimeout
@@ -50,6 +59,8 @@ class AttendedTransfer:
         self.target: SimChannel | None = None  # the Local ;1 once it answered
         self.ringing = False
         self.done = False
+        self.keys = ""  # the transferer's last digits (PlayDTMF Receive)
+        self.threeway = False
 
     @property
     def transferee(self) -> SimChannel | None:
@@ -122,11 +133,58 @@ class AttendedTransfer:
             self.switch.emit(snap.channel_event("Unhold", ch))
         ch.transfer = None
 
+    def key(self, digit: str) -> None:
+        """A digit the transferer's phone pressed during the transfer: ``*3`` joins all
+        three once the consult call is up."""
+        self.keys = (self.keys + digit)[-len(THREEWAY_CODE) :]
+        if self.keys == THREEWAY_CODE and not self.done and self.target is not None:
+            self._threeway()
+
+    def _threeway(self) -> None:
+        ch, target, consult, original = self.transferer, self.target, self.consult, self.original
+        other = self.transferee
+        if target is None or consult is None or original is None or other is None:
+            return
+        self.done = self.threeway = True
+        switch = self.switch
+        switch.music_on_hold(other, False)
+        switch.emit(
+            snap.event(
+                "BridgeMerge",
+                "call",
+                snap.bridge_headers(original.id, len(original.members), "To"),
+                snap.bridge_headers(consult.id, len(consult.members), "From"),
+            )
+        )
+        switch.move(target, original)
+        switch.move(ch, original)
+        switch.emit(
+            snap.event(
+                "AttendedTransfer",
+                "call",
+                [("Result", "Success")],
+                ch.headers("OrigTransferer"),
+                snap.bridge_headers(original.id, len(original.members), "Orig"),
+                ch.headers("SecondTransferer"),
+                snap.bridge_headers(consult.id, len(consult.members), "Second"),
+                other.headers("Transferee"),
+                target.headers("TransferTarget"),
+                [("IsExternal", "No"), ("DestType", "Threeway")],
+            )
+        )
+        switch.close_bridge(consult)
+        switch.emit(snap.channel_event("Unhold", ch))
+        original.owner = other  # the transferer may leave: the two others talk on
+
     def transferer_gone(self) -> bool:
         """The transferer hangs up (called by Switch.hangup before it leaves its bridge):
         True when that completed the transfer."""
         ch = self.transferer
         ch.transfer = None
+        if self.threeway:  # the caller's Dial now waits on the party consulted
+            if self.target is not None and self.target.alive:
+                self.switch.swap_watchers(ch, self.target)
+            return True
         if self.done:
             return False
         self.done = True
