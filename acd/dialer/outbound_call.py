@@ -146,10 +146,12 @@ async def _wait_for_agent(
     acd = dialer.acd
     wait_s = dialer.limits.offer_wait_s
     while True:
-        waiter = call.wait_offer()
-        timer = task.deferLater(acd.reactor, wait_s, lambda: None)
-        done = await defer.DeferredList([waiter, timer], fireOnOneCallback=True, consumeErrors=True)
-        offer = done[0] if isinstance(done, tuple) and done[1] == 0 else None
+        waiter: defer.Deferred[Any] = call.wait_offer()
+        timer: defer.Deferred[Any] = task.deferLater(acd.reactor, wait_s, lambda: None)
+        value, index = await defer.DeferredList(
+            [waiter, timer], fireOnOneCallback=True, consumeErrors=True
+        )
+        offer = value if index == 0 else None
         if not timer.called:
             timer.cancel()
         if not isinstance(offer, Offer):

@@ -305,13 +305,16 @@ class Dialer(service.Service):
             self._sample(run, now)
             if not run.busy:
                 run.busy = True
-                d = defer.ensureDeferred(self._place(run))
-                d.addErrback(
-                    lambda f, n=run.campaign.name: log.failure(
-                        "campaign {n}: placing failed", f, n=n
-                    )
-                )
-                d.addBoth(lambda _, r=run: setattr(r, "busy", False))
+                d = defer.ensureDeferred(self._place_once(run))
+                d.addErrback(lambda f: log.failure("a dialer round failed", f))
+
+    async def _place_once(self, run: _Run) -> None:
+        try:
+            await self._place(run)
+        except Exception:
+            log.failure("campaign {n}: placing calls failed", n=run.campaign.name)
+        finally:
+            run.busy = False
 
     def _sample(self, run: _Run, now: float) -> None:
         try:
