@@ -3,8 +3,10 @@
 ``/wallboard`` (admin, supervisor) renders the queues it knows with empty numbers; the
 script (webui/static/wallboard.js) fills them from the live feed's ``wallboard`` topic and
 keeps the waits ticking, with a tile per logged-in agent (state, time in state, calls handled
-today). ``/wallboard?queues=sales,billing`` shows those queues only (and their agents): each
-screen on the floor its own set, chosen on the page and kept in the URL; a name that is no
+today) and one per outbound campaign the dialer reports on (talk occupancy, the abandon
+rate red above the campaign's target, the dial level). ``/wallboard?queues=sales,billing``
+shows those queues only (and their agents, their campaigns): each screen on the floor its
+own set, chosen on the page and kept in the URL; a name that is no
 queue is refused (400) with the names there are. ``/wallboard/settings`` (admin) edits when
 numbers turn to the warning or alarm color (appliance/db/settings_store.py checks every
 field); a change is audited.
@@ -131,6 +133,7 @@ class WallboardPages:
             cherrypy.serving.response.status = 400
         shown = rows if chosen is None else chosen
         settings = self.ctx.call(db.settings.wallboard)
+        campaigns = self.ctx.call(db.dialer.campaigns)
         user = current_session().user
         assert user is not None
         return render(
@@ -146,6 +149,12 @@ class WallboardPages:
                 # the queues this screen shows (None: every queue, new ones too; none
                 # after a refused choice)
                 "queue_ids": [] if error else None if chosen is None else [q.id for q in chosen],
+                # each campaign's target abandon rate (its tile turns red above it) and
+                # queue (a screen of chosen queues shows their campaigns)
+                "campaigns": {
+                    str(c.id): {"target": c.target_abandon_pct, "queue_id": c.queue_id}
+                    for c in campaigns
+                },
             },
             can_configure=user.role == "admin",
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import re
 import time
 from typing import Any
@@ -246,6 +247,14 @@ class CampaignFormTests(CampaignPagesCase):
         )
         self.assertEqual(c.dispositions, ["Sale", "No sale", "Call back"])
         self.assertEqual(c.script, "Hello, this is ACME.\nAsk about {product}.")
+        # The wallboard knows the campaign's target (its tile turns red above it).
+        wall = (await self.call(b.get, "/wallboard")).body
+        config = re.search(r'<script type="application/json" id="wb-config">(.*?)</script>', wall)
+        assert config is not None
+        self.assertEqual(
+            json.loads(config.group(1))["campaigns"],
+            {str(cid): {"target": 2.5, "queue_id": self.queue_id}},
+        )
         # The form shows what was saved.
         self.assertIn('value="+862161234567"', page.body)
         self.assertIn("Sale\nNo sale\nCall back</textarea>", page.body)
