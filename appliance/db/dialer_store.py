@@ -407,7 +407,9 @@ class DialerStore(_Component):
         """Leads to dial now: new or scheduled, next_at unset or passed, fewer attempts than
         the campaign's maximum (a callback the customer asked for is kept however many
         attempts it took), soonest first (unset next_at after the passed ones), then by id.
-        The caller still checks the calling window and do-not-call."""
+        The caller still checks the calling window and do-not-call; a lead outside its
+        window should be ``postpone``d to the window's opening, or it stays at the head of
+        this list and keeps the callable leads behind it waiting."""
         le = model.leads
         c = model.campaigns
 
@@ -443,6 +445,27 @@ class DialerStore(_Component):
                 .values(status="dialing", updated_at=at)
             )
             return done.rowcount == 1
+
+        return self.db.run(thd)
+
+    def postpone(
+        self, lead_ids: Sequence[int], next_at: dt.datetime, now: dt.datetime | None = None
+    ) -> defer.Deferred[int]:
+        """Waiting leads not dialed before ``next_at`` (their calling window opens then):
+        status, outcome and attempts unchanged. How many were postponed."""
+        at = now or utcnow()
+        le = model.leads
+        ids = sorted(set(lead_ids))
+
+        def thd(conn: Connection) -> int:
+            done = 0
+            for i in range(0, len(ids), 500):
+                done += conn.execute(
+                    le.update()
+                    .where(le.c.id.in_(ids[i : i + 500]) & le.c.status.in_(WAITING_STATUSES))
+                    .values(next_at=next_at, updated_at=at)
+                ).rowcount
+            return done
 
         return self.db.run(thd)
 

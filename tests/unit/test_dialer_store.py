@@ -292,3 +292,20 @@ def test_deleting_a_campaign_keeps_no_orphans(db: DBConnector) -> None:
     with db.engine.connect() as conn:
         for table in (model.leads, model.dnc_numbers, model.dial_attempts):
             assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 0
+
+
+def test_a_lead_outside_its_window_is_postponed_without_losing_its_place(
+    db: DBConnector,
+) -> None:
+    store = db.dialer
+    cid = _campaign(db)
+    resolved(store.add_leads(cid, [NewLead("1001"), NewLead("1002"), NewLead("1003")], now=T0))
+    first, _, third = resolved(store.due_leads(cid, T0))
+    resolved(store.claim(third.id, now=T0))
+    opens = T0 + dt.timedelta(hours=7)
+    # the dialing one is not touched
+    assert resolved(store.postpone([first.id, third.id], opens, now=T0)) == 1
+    assert [lead.number for lead in resolved(store.due_leads(cid, T0))] == ["1002"]
+    later = resolved(store.due_leads(cid, opens))
+    assert [lead.number for lead in later] == ["1001", "1002"]
+    assert (later[0].status, later[0].attempts, later[0].next_at) == ("new", 0, opens)
