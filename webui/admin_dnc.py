@@ -138,7 +138,7 @@ class DncAdmin:
     def national(self, **params: Any) -> None:
         """A new national list (multipart ``file``: one number a line, or a CSV whose first
         column is the number) dated ``list_date``: read in a thread, then it replaces the
-        old list whole."""
+        old list whole; a file with bad lines only when ``skip_bad`` is ticked."""
         session = current_session()
         part = params.get("file")
         try:
@@ -156,8 +156,10 @@ class DncAdmin:
         def replace(numbers: list[str], day: dt.date) -> Any:
             return self._index().replace_national(numbers, day)
 
+        skip_bad = f.checkbox(params, "skip_bad")
+
         def make_job(file: Any) -> NationalListJob:
-            return NationalListJob(file, list_date, replace, ctx.reactor)
+            return NationalListJob(file, list_date, replace, ctx.reactor, skip_bad)
 
         try:
             self.uploads.start("national", user.id, None, name, part.file, make_job)

@@ -187,7 +187,8 @@ class NationalListJob:
     """The national do-not-call list from a file of numbers (one a line; a CSV's first
     column): every line read and normalised in this thread, then the list replaced in one
     transaction (``replace``, run through the reactor: the old list stays until the new one
-    is in). A file with no good number is refused, the old list kept."""
+    is in). A file with no good number is refused, the old list kept; so is one with a bad
+    line unless ``skip_bad`` (as ``ccbox dnc import --skip-bad``)."""
 
     def __init__(
         self,
@@ -195,8 +196,10 @@ class NationalListJob:
         list_date: dt.date,
         replace: Callable[[list[str], dt.date], Any],
         reactor: Any,
+        skip_bad: bool = False,
     ) -> None:
         self.file = file
+        self.skip_bad = skip_bad
         self.list_date = list_date
         self.replace = replace
         self.reactor = reactor
@@ -279,6 +282,14 @@ class NationalListJob:
         if not numbers:
             result.state = "refused"
             result.error = N_("no number in the file: the national list was not changed")
+            return
+        if result.rows_bad and not self.skip_bad:
+            result.state = "refused"
+            result.error = N_(
+                "lines that are not numbers ({n}): the national list was not changed (correct"
+                " them, or upload again with those lines left out)",
+                n=result.rows_bad,
+            )
             return
         call: Any = blockingCallFromThread
         call(self.reactor, self.replace, sorted(numbers), self.list_date)

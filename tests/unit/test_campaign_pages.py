@@ -425,10 +425,26 @@ class ListUploadTests(CampaignPagesCase):
         counts = await self.db.dialer.dnc_counts()
         self.assertEqual(counts, {"center": 0, "campaign": 1, "national": 0})
 
-        # The national list: uploaded whole, with its date; a bad line reported.
+        # The national list: uploaded whole, with its date; a bad line reported, and the
+        # list replaced only when told to leave bad lines out.
         national = "number\n13800000001\n13800000002\nnot a number\n".encode("utf-8-sig")
         r = await self.upload(
             b, "/admin/dnc/national", {"list_date": "2026-11-30"}, "national.csv", national
+        )
+        self.assertEqual(r.status, 303, r.body[:300])
+        page = (await self.call(b.get, "/admin/dnc")).body
+        token = re.search(r'data-token="([^"]+)"', page)
+        assert token is not None
+        p = await self.progress_until_done(b, token.group(1))
+        self.assertEqual((p["state"], p["rows_bad"]), ("refused", 1))
+        self.assertIn("not numbers (1): the national list was not changed", p["error"])
+        self.assertIsNone(await self.db.dialer.national_list_date())
+        r = await self.upload(
+            b,
+            "/admin/dnc/national",
+            {"list_date": "2026-11-30", "skip_bad": "1"},
+            "national.csv",
+            national,
         )
         self.assertEqual(r.status, 303, r.body[:300])
         page = (await self.call(b.get, "/admin/dnc")).body
