@@ -989,22 +989,37 @@ class ACD(service.Service):
         return True
 
     async def schedule_callback(
-        self, queue: str | int, number: str, name: str = "", source: str = "ivr"
+        self,
+        queue: str | int,
+        number: str,
+        name: str = "",
+        source: str = "ivr",
+        due_at: dt.datetime | None = None,
     ) -> int | None:
         """A callback for a caller who is not holding (a complaint left in the IVR, a web
-        request): written down, then in line at the back of the queue. Its id, or None when
-        the number cannot be dialed back."""
+        request): written down, then in line at the back of the queue (at ``due_at`` when
+        that is later: a web request's preferred time). Its id, or None when the number
+        cannot be dialed back."""
         q = self.queue(queue)
         if not CALLBACK_NUMBER.match(number):
             return None
         priority = self.priority_of(number)
         requested = _utc(self.reactor.seconds())
         callback_id = await self.db.acd.add_callback(
-            q.id, number, name[:128], priority, requested, source
+            q.id, number, name[:128], priority, requested, source, due_at
         )
         self._restore_callback(
             CallbackRow(
-                callback_id, q.id, number, name[:128], priority, requested, source, "waiting", 0
+                callback_id,
+                q.id,
+                number,
+                name[:128],
+                priority,
+                requested,
+                source,
+                "waiting",
+                0,
+                due_at=due_at,
             )
         )
         self.stats[q.id].callbacks += 1
@@ -1028,7 +1043,11 @@ class ACD(service.Service):
         if row.queue_id not in self.queues:
             return
         call = self._callback_from_row(row)
-        self.router.enqueue(row.queue_id, call.id, call.priority, call.seq)
+        wait = row.due_at.timestamp() - self.reactor.seconds() if row.due_at else 0.0
+        if wait > 0:  # not before its time: in line then (stopService cancels the timer)
+            call.timer = self.reactor.callLater(wait, self._requeue_later, call)
+        else:
+            self.router.enqueue(row.queue_id, call.id, call.priority, call.seq)
         if row.state != "waiting":
             self._write(self.db.acd.update_callback(row.id, "waiting", row.attempts))
 

@@ -73,6 +73,7 @@ class CallbackRow:
     state: str
     attempts: int
     agent_id: int | None = None  # the agent last rung for it (``dialing``: rung now)
+    due_at: dt.datetime | None = None  # not dialed before (a web request's preferred time)
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,7 @@ class ACDStore(_Component):
         priority: int,
         requested_at: dt.datetime,
         source: str = "queue",
+        due_at: dt.datetime | None = None,
     ) -> defer.Deferred[int]:
         def thd(conn: Connection) -> int:
             result = conn.execute(
@@ -273,6 +275,7 @@ class ACDStore(_Component):
                     priority=priority,
                     requested_at=requested_at,
                     source=source,
+                    due_at=due_at,
                 )
             )
             key = result.inserted_primary_key
@@ -298,6 +301,7 @@ class ACDStore(_Component):
                     cb.c.state,
                     cb.c.attempts,
                     cb.c.agent_id,
+                    cb.c.due_at,
                 )
                 .where(cb.c.state.in_(("waiting", "dialing")))
                 .order_by(cb.c.requested_at, cb.c.id)
