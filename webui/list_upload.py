@@ -11,15 +11,14 @@ Few jobs run at once (``MAX_RUNNING``) and the last ``KEEP`` are remembered.
 
 from __future__ import annotations
 
-import codecs
+import contextlib
 import datetime as dt
-import io
 import os
 import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
@@ -27,7 +26,7 @@ from twisted.internet.threads import blockingCallFromThread
 from twisted.logger import Logger
 
 from acd.dialer.list_import import MAX_BAD_KEPT, BadRow
-from acd.dialer.numbers import normalise
+from acd.dialer.national_file import read_numbers
 from appliance.text import N_
 
 log = Logger(namespace="ccbox.web.upload")
@@ -35,7 +34,6 @@ log = Logger(namespace="ccbox.web.upload")
 MAX_RUNNING = 2
 KEEP = 20
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024  # a million-row list is about 60 MB of CSV
-MAX_LINE_BYTES = 4096  # a line of the national list (a number and maybe a comment)
 
 
 class Job(Protocol):
@@ -137,43 +135,6 @@ class Uploads:
                 upload.job.cancel()
 
 
-def _lines(raw: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
-    """(line number, bytes) for each line, None for a line longer than MAX_LINE_BYTES (read
-    past, never held whole)."""
-    number = 0
-    while True:
-        line = raw.readline(MAX_LINE_BYTES + 1)
-        if not line:
-            return
-        number += 1
-        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
-            while True:  # the rest of the overlong line
-                more = raw.readline(MAX_LINE_BYTES)
-                if not more or more.endswith(b"\n"):
-                    break
-            yield number, None
-            continue
-        yield number, line
-
-
-def _encoding(head: bytes) -> tuple[str, int]:
-    """The national list's encoding from its first bytes: a BOM, else UTF-8 when it decodes,
-    else GB18030; and the BOM's length."""
-    for bom, name in (
-        (codecs.BOM_UTF8, "utf-8"),
-        (codecs.BOM_UTF16_LE, "utf-16-le"),
-        (codecs.BOM_UTF16_BE, "utf-16-be"),
-    ):
-        if head.startswith(bom):
-            return name, len(bom)
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # not only a character cut at the end of the head
-            return "gb18030", 0
-    return "utf-8", 0
-
-
 @dataclass
 class NationalResult:
     state: str
@@ -185,7 +146,8 @@ class NationalResult:
 
 class NationalListJob:
     """The national do-not-call list from a file of numbers (one a line; a CSV's first
-    column): every line read and normalised in this thread, then the list replaced in one
+    column), read by acd/dialer/national_file.py as ``ccbox dnc import`` reads it, in this
+    thread; then the list replaced in one
     transaction (``replace``, run through the reactor: the old list stays until the new one
     is in). A file with no good number is refused, the old list kept; so is one with a bad
     line unless ``skip_bad`` (as ``ccbox dnc import --skip-bad``)."""
@@ -218,6 +180,9 @@ class NationalListJob:
 
     def progress(self) -> dict[str, Any]:
         total = self.bytes_total
+        if self.state == "reading":
+            with contextlib.suppress(OSError, ValueError):  # closed: done meanwhile
+                self._read = self.file.tell()  # how far read_numbers is (or its buffer)
         read = min(self._read, total) if total else self._read
         return {
             "state": self.state,
@@ -244,41 +209,14 @@ class NationalListJob:
         f = self.file
         self.bytes_total = os.fstat(f.fileno()).st_size
         f.seek(0)
-        encoding, skip = _encoding(f.read(64 * 1024))
-        f.seek(skip)
-        raw: IO[bytes] = f
-        if encoding.startswith("utf-16"):  # lines are found in the decoded text
-            raw = io.BufferedReader(_Recode(f, encoding))
-            encoding = "utf-8"
-        numbers: set[str] = set()
-        for line_no, line in _lines(raw):
-            if self._cancel.is_set():
-                result.state = "cancelled"
-                return
-            self._read = f.tell()
-            if line is None:
-                self._bad(
-                    result, line_no, N_("the line is longer than {n} bytes", n=MAX_LINE_BYTES)
-                )
-                continue
-            try:
-                text = line.decode(encoding)
-            except UnicodeDecodeError:
-                self._bad(
-                    result, line_no, N_("the line is not text in {encoding}", encoding=encoding)
-                )
-                continue
-            cell = text.strip().split(",")[0].strip().strip('"').strip()
-            if not cell or (line_no == 1 and not any(c.isdigit() for c in cell)):
-                continue  # an empty line, or a header
-            try:
-                numbers.add(normalise(cell))
-            except ValueError as exc:
-                self._bad(result, line_no, exc.args[0] if exc.args else str(exc))
-                continue
-            result.rows_ok += 1
-            self.rows_ok = result.rows_ok
+        numbers, bad = read_numbers(f)  # as ``ccbox dnc import`` reads it
         self._read = self.bytes_total
+        self.rows_ok = result.rows_ok = len(numbers)
+        self.rows_bad = result.rows_bad = len(bad)
+        result.bad = [BadRow(line, reason) for line, reason in bad[:MAX_BAD_KEPT]]
+        if self._cancel.is_set():
+            result.state = "cancelled"
+            return
         if not numbers:
             result.state = "refused"
             result.error = N_("no number in the file: the national list was not changed")
@@ -292,36 +230,4 @@ class NationalListJob:
             )
             return
         call: Any = blockingCallFromThread
-        call(self.reactor, self.replace, sorted(numbers), self.list_date)
-
-    def _bad(self, result: NationalResult, line: int, reason: str) -> None:
-        result.rows_bad += 1
-        self.rows_bad = result.rows_bad
-        if len(result.bad) < MAX_BAD_KEPT:
-            result.bad.append(BadRow(line, reason))
-
-
-class _Recode(io.RawIOBase):
-    """A UTF-16 byte stream read as UTF-8 (so lines can be found byte-wise)."""
-
-    def __init__(self, raw: IO[bytes], encoding: str) -> None:
-        self.raw = raw
-        self.decoder = codecs.getincrementaldecoder(encoding)("replace")
-        self.pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self.pending:
-            chunk = self.raw.read(64 * 1024)
-            if not chunk:
-                self.pending = self.decoder.decode(b"", final=True).encode()
-                if not self.pending:
-                    return 0
-                break
-            self.pending = self.decoder.decode(chunk).encode()
-        n = min(len(buffer), len(self.pending))
-        buffer[:n] = self.pending[:n]
-        self.pending = self.pending[n:]
-        return n
+        call(self.reactor, self.replace, numbers, self.list_date)

@@ -14,7 +14,7 @@ from typing import IO
 
 from acd.dialer.list_import import SNIFF_BYTES, _lines, detect_encoding
 from acd.dialer.numbers import normalise
-from appliance.text import N_
+from appliance.text import N_, message_of
 
 _FIRST_CELL = re.compile(r"""\s*"?([^,;\t"]*)""")
 
@@ -41,6 +41,6 @@ def read_numbers(f: IO[bytes]) -> tuple[list[str], list[tuple[int, str]]]:
         except ValueError as exc:
             if n == 1 and any(ch.isalpha() for ch in cell):
                 continue  # a header
-            bad.append((n, str(exc)))
+            bad.append((n, message_of(exc)))  # the N_ message: translated where shown
     text.detach()
     return numbers, bad
