@@ -60,6 +60,8 @@ class WebConfig:
     port: int
     session_idle_minutes: int
     secure_cookies: bool
+    # The queue that web callback requests (/callback) go to; "": the page is off (404).
+    callback_queue: str = ""
 
 
 @dataclass(frozen=True)
@@ -317,6 +319,7 @@ SCHEMA: dict[str, dict[str, tuple[_Checker, str | None]]] = {
         "port": (_port, "8080"),
         "session_idle_minutes": (_int_range(5, 7 * 24 * 60), "480"),
         "secure_cookies": (_bool, "no"),
+        "callback_queue": (_text, ""),
     },
     "recording": {
         # default: <data_dir>/recordings
@@ -416,6 +419,7 @@ def parse(text: str, path: Path | str = "<string>") -> Config:
             port=values["web", "port"],
             session_idle_minutes=values["web", "session_idle_minutes"],
             secure_cookies=values["web", "secure_cookies"],
+            callback_queue=values["web", "callback_queue"],
         ),
         recording_dir=values.get(("recording", "dir"), data_dir / "recordings"),
         recording=RecordingConfig(
@@ -555,6 +559,9 @@ port = {web_port}
 session_idle_minutes = 480
 # yes when the UI is served over HTTPS (behind a TLS proxy): cookies get the Secure flag.
 secure_cookies = no
+# The queue (by name) that the public callback request page /callback hands requests to;
+# empty: the page and POST /api/public/callback answer 404.
+callback_queue =
 
 [recording]
 # Where call recordings are written (default: <data_dir>/recordings).

@@ -28,6 +28,7 @@ from webui.admin_dids import DidsAdmin
 from webui.admin_dnc import DncAdmin
 from webui.admin_queues import QueuesAdmin
 from webui.admin_system import SystemAdmin
+from webui.callback_pages import CallbackPage, CallbackService, PublicApi
 from webui.context import WebContext
 from webui.desk_api import DeskApi
 from webui.desk_pages import DeskPages
@@ -203,6 +204,7 @@ class Api:
         self.supervisor = SupervisorApi(ctx)
         self.desk = DeskApi(ctx)
         self.notices = NoticeApi(ctx)
+        self.public = PublicApi(CallbackService(ctx))  # no login: /api/public/callback
 
     @api()
     @cherrypy.tools.json_out()
@@ -266,6 +268,8 @@ class Root:
         self.wallboard = WallboardPages(ctx)
         self.supervisor = SupervisorPages(ctx)
         self.desk = DeskPages(ctx)
+        # public: web callback requests (the page and its JSON twin share one rate limit)
+        self.callback = CallbackPage(ctx, self.api.public.service)
 
     @page()
     def index(self) -> str:

@@ -104,3 +104,50 @@ class LoginThrottle:
     def succeeded(self, username: str, address: str) -> None:
         with self._lock:
             self._failures.pop(self._keys(username, address)[0], None)
+
+
+class RequestRate:
+    """At most ``per_key`` requests per ``window_s`` from one key (an address) and
+    ``overall`` from all keys together: a public form that anyone may post (web callback
+    requests) must not become a way to make the box call numbers in bulk."""
+
+    def __init__(
+        self,
+        per_key: int,
+        overall: int,
+        window_s: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.per_key = per_key
+        self.overall = overall
+        self.window_s = window_s
+        self.clock = clock
+        self._times: dict[str, list[float]] = {}
+        self._all: list[float] = []
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float:
+        """Count one request from ``key`` and return 0, or refuse it (nothing counted) and
+        return the seconds until one would be let through."""
+        with self._lock:
+            now = self.clock()
+            since = now - self.window_s
+            self._all = [t for t in self._all if t > since]
+            mine = [t for t in self._times.get(key, ()) if t > since]
+            waits = []
+            if len(mine) >= self.per_key:
+                waits.append(mine[-self.per_key] - since)
+            if len(self._all) >= self.overall:
+                waits.append(self._all[-self.overall] - since)
+            if waits:
+                self._times[key] = mine
+                return max(waits)
+            mine.append(now)
+            self._times[key] = mine
+            self._all.append(now)
+            if len(self._times) > MAX_KEYS:
+                self._times = {k: v for k, v in self._times.items() if v and v[-1] > since}
+                if len(self._times) > MAX_KEYS:  # a spray within the window: the oldest go
+                    newest = sorted(self._times.items(), key=lambda kv: kv[1][-1])
+                    self._times = dict(newest[-MAX_KEYS // 2 :])
+            return 0.0
