@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from typing import Any
 
 from twisted.internet import defer, endpoints, protocol, reactor, task
@@ -361,7 +362,10 @@ class LiveSSETests(unittest.TestCase):
         # The client reads again: what it gets last is a fresh snapshot.
         sock.setblocking(False)
         received = b""
-        for _ in range(250):
+        # Megabytes to drain: on a loaded machine (CI's 2 cores) that took more than 5 s once;
+        # the test waits up to 60 s and stops as soon as the snapshot came.
+        deadline = time.monotonic() + 60.0
+        while time.monotonic() < deadline:
             try:
                 while chunk := sock.recv(1 << 20):
                     received += chunk
