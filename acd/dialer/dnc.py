@@ -57,11 +57,16 @@ def _int_key(number: str) -> int | None:
     return value if value < _LIMIT else None
 
 
-class NationalList:
-    """A frozen set of numbers: a sorted array of integer keys, and the few that do not fit."""
+class NationalBuilder:
+    """Collects normalised numbers chunk by chunk (``add``, e.g. as the store streams
+    them), keeping 8 bytes a number, then ``build``s the NationalList."""
 
-    def __init__(self, numbers: Iterable[str] = ()) -> None:
-        wide: set[str] = set()
+    def __init__(self) -> None:
+        self._parts: list[np.ndarray] = []
+        self._wide: set[str] = set()
+
+    def add(self, numbers: Iterable[str]) -> None:
+        wide = self._wide
 
         def keys() -> Iterable[int]:
             for n in numbers:
@@ -71,10 +76,34 @@ class NationalList:
                 else:
                     yield k
 
-        packed = np.unique(np.fromiter(keys(), dtype=np.int64))
+        self._parts.append(np.fromiter(keys(), dtype=np.int64))
+
+    def build(self) -> NationalList:
+        parts, self._parts = self._parts, []
+        packed = np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
+        return NationalList.from_keys(packed, self._wide)
+
+
+class NationalList:
+    """A frozen set of numbers: a sorted array of integer keys, and the few that do not fit."""
+
+    _keys: array[int]
+    _wide: frozenset[str]
+
+    def __init__(self, numbers: Iterable[str] = ()) -> None:
+        builder = NationalBuilder()
+        builder.add(numbers)
+        built = builder.build()
+        self._keys, self._wide = built._keys, built._wide
+
+    @classmethod
+    def from_keys(cls, sorted_keys: np.ndarray, wide: Iterable[str] = ()) -> NationalList:
+        """From unique, sorted keys (``NationalBuilder``)."""
+        self = cls.__new__(cls)
         self._keys = array("q")
-        self._keys.frombytes(packed.tobytes())
+        self._keys.frombytes(sorted_keys.astype(np.int64).tobytes())
         self._wide = frozenset(wide)
+        return self
 
     def __contains__(self, number: object) -> bool:
         if not isinstance(number, str):
@@ -114,12 +143,15 @@ class DoNotCall:
         self,
         rows: Iterable[tuple[str, str, int | None]],
         national_date: dt.date | None = None,
+        national: NationalList | None = None,
     ) -> None:
-        """Replace the index with ``rows`` (number, scope, campaign_id): the store's
-        ``dnc_entries()``. Blocking: see ``load_from_store``."""
+        """Replace the index with ``rows`` (number, scope, campaign_id: the store's
+        ``dnc_entries()``), national rows among them or the ``national`` list built apart.
+        Blocking for a long national list: see ``load_from_store``."""
         center: set[str] = set()
         campaign: dict[int, set[str]] = {}
-        national: list[str] = []
+        builder = NationalBuilder()
+        listed: list[str] = []
         for number, scope, campaign_id in rows:
             k = key(number)
             if scope == CENTER:
@@ -127,9 +159,12 @@ class DoNotCall:
             elif scope == CAMPAIGN and campaign_id is not None:
                 campaign.setdefault(campaign_id, set()).add(k)
             elif scope == NATIONAL:
-                national.append(k)
+                listed.append(k)
+        if national is None:
+            builder.add(listed)
+            national = builder.build()
         self._center, self._campaign = center, campaign
-        self._national = NationalList(national)
+        self._national = national
         self.national_date = national_date
 
     def load_from_store(self) -> defer.Deferred[None]:
@@ -138,9 +173,13 @@ class DoNotCall:
         store = self.store
 
         async def run() -> None:
-            rows = await store.dnc_entries()
+            rows = await store.dnc_entries(scopes=(CENTER, CAMPAIGN))
+            # streamed in the database's thread, 8 bytes a number kept (never a million str)
+            builder = NationalBuilder()
+            await store.national_numbers(builder.add)
+            national = await self._in_thread(builder.build)
             day = await store.national_list_date()
-            await self._in_thread(self.load, rows, day)
+            self.load(rows, day, national)
 
         return defer.ensureDeferred(run())
 

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -38,6 +40,11 @@ from appliance.text import N_
 WAITING_STATUSES: Final = ("new", "scheduled")
 FINAL_STATUSES: Final = ("done", "dnc", "failed")
 INSERT_CHUNK = 5000
+NATIONAL_BATCH = 50_000  # national rows per transaction
+_NATIONAL_INSERT = (
+    "INSERT INTO dnc_numbers (number, scope, campaign_id, source, list_date, added_at)"
+    " VALUES (?, 'national', NULL, 'import', ?, ?)"
+)
 
 
 # ---- rows -------------------------------------------------------------------------------------
@@ -764,14 +771,39 @@ class DialerStore(_Component):
 
     # ---- do-not-call --------------------------------------------------------------------------
 
-    def dnc_entries(self) -> defer.Deferred[list[tuple[str, str, int | None]]]:
-        """Every do-not-call row as (number, scope, campaign_id): DoNotCall.load's input
-        (tuples, not dataclasses: the national list may hold millions)."""
+    def dnc_entries(
+        self, scopes: Sequence[str] = model.DNC_SCOPES
+    ) -> defer.Deferred[list[tuple[str, str, int | None]]]:
+        """The do-not-call rows of ``scopes`` as (number, scope, campaign_id): DoNotCall's
+        input. The national list is better read with ``national_numbers`` (millions)."""
         d = model.dnc_numbers
+        wanted = list(scopes)
 
         def thd(conn: Connection) -> list[tuple[str, str, int | None]]:
-            rows = conn.execute(sa.select(d.c.number, d.c.scope, d.c.campaign_id))
+            rows = conn.execute(
+                sa.select(d.c.number, d.c.scope, d.c.campaign_id).where(d.c.scope.in_(wanted))
+            )
             return [(n, s, c) for n, s, c in rows]
+
+        return self.db.run(thd)
+
+    def national_numbers(
+        self, consume: Callable[[list[str]], None], chunk: int = 50_000
+    ) -> defer.Deferred[int]:
+        """Hand the national list to ``consume`` ``chunk`` numbers at a time, streamed, IN
+        THE DATABASE'S THREAD (never a million strings at once); the count."""
+        d = model.dnc_numbers
+
+        def thd(conn: Connection) -> int:
+            result = conn.execution_options(stream_results=True, yield_per=chunk).execute(
+                sa.select(d.c.number).where(d.c.scope == "national")
+            )
+            count = 0
+            for part in result.partitions(chunk):
+                numbers = [n for (n,) in part]
+                count += len(numbers)
+                consume(numbers)
+            return count
 
         return self.db.run(thd)
 
@@ -819,8 +851,13 @@ class DialerStore(_Component):
         d = model.dnc_numbers
 
         def thd(conn: Connection) -> dt.date | None:
+            # the oldest list in: the whole one while a newer is being stored (or was cut
+            # short by a crash: its rows still count, its date does not)
             value: dt.date | None = conn.execute(
-                sa.select(sa.func.max(d.c.list_date)).where(d.c.scope == "national")
+                sa.select(d.c.list_date)
+                .where(d.c.scope == "national")
+                .order_by(d.c.added_at, d.c.id)
+                .limit(1)
             ).scalar()
             return value
 
@@ -885,32 +922,45 @@ class DialerStore(_Component):
         self, numbers: Iterable[str], list_date: dt.date, now: dt.datetime | None = None
     ) -> defer.Deferred[int]:
         """The national list becomes ``numbers`` (normalised; duplicates kept once) dated
-        ``list_date``, in one transaction: the old list stays until the new one is in. The
-        number of rows."""
+        ``list_date``; the number of rows. The old list stays until the new one is in: the
+        new rows (all added at one instant, their mark) go in NATIONAL_BATCH at a time, each
+        batch a transaction of its own (a million rows in one would hold SQLite's only
+        writer for 20 s: every call's writes waiting), then the old rows go in one more.
+        Until then both count (a number on either is blocked); a failure removes the new."""
         at = now or utcnow()
         wanted = sorted({_check_number(n) for n in numbers})
         d = model.dnc_numbers
+        national = d.c.scope == "national"
 
-        def thd(conn: Connection) -> int:
-            conn.execute(d.delete().where(d.c.scope == "national"))
-            for i in range(0, len(wanted), INSERT_CHUNK):
-                conn.execute(
-                    d.insert(),
-                    [
-                        {
-                            "number": n,
-                            "scope": "national",
-                            "campaign_id": None,
-                            "source": "import",
-                            "list_date": list_date,
-                            "added_at": at,
-                        }
-                        for n in wanted[i : i + INSERT_CHUNK]
-                    ],
-                )
+        def insert(conn: Connection, part: list[str]) -> None:
+            # the driver's executemany, the constant columns converted once (SQLAlchemy's
+            # per-row binding took 6x as long)
+            sql = (
+                _NATIONAL_INSERT.replace("?", "%s")
+                if conn.dialect.paramstyle != "qmark"
+                else _NATIONAL_INSERT
+            )
+            day = _bound(conn, d.c.list_date, list_date)
+            added = _bound(conn, d.c.added_at, at)
+            conn.exec_driver_sql(sql, [(n, day, added) for n in part])
+
+        def drop(conn: Connection, ours: bool) -> None:
+            mark = d.c.added_at == at
+            conn.execute(d.delete().where(national & (mark if ours else ~mark)))
+
+        async def run() -> int:
+            await self.db.run(partial(drop, ours=True))  # a list with our very mark
+            try:
+                for i in range(0, len(wanted), NATIONAL_BATCH):
+                    await self.db.run(partial(insert, part=wanted[i : i + NATIONAL_BATCH]))
+                await self.db.run(partial(drop, ours=False))
+            except BaseException:
+                with suppress(Exception):  # the first failure is the one to report
+                    await self.db.run(partial(drop, ours=True))
+                raise
             return len(wanted)
 
-        return self.db.run(thd)
+        return defer.ensureDeferred(run())
 
     # ---- holidays --------------------------------------------------------------------------
 
@@ -958,6 +1008,12 @@ class DialerStore(_Component):
             return bool(conn.execute(h.delete().where(same)).rowcount)
 
         return self.db.run(thd)
+
+
+def _bound(conn: Connection, column: sa.Column[Any], value: Any) -> Any:
+    """``value`` as the driver takes it for ``column`` (the column type's conversion)."""
+    process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    return process(value) if process is not None else value
 
 
 def _check_dnc(number: str, scope: str, source: str, campaign_id: int | None) -> None:

@@ -248,6 +248,10 @@ def test_do_not_call_rows_and_the_national_list(db: DBConnector) -> None:
     assert resolved(store.replace_national(["111", "222", "111"], day, now=T0)) == 2
     assert resolved(store.replace_national(["333", "222"], day + dt.timedelta(days=5))) == 2
     assert resolved(store.national_list_date()) == day + dt.timedelta(days=5)
+    chunks: list[list[str]] = []
+    assert resolved(store.national_numbers(chunks.append, chunk=1)) == 2
+    assert sorted(n for part in chunks for n in part) == ["222", "333"] and len(chunks) == 2
+    assert resolved(store.dnc_entries(scopes=("center",))) == [("13800000001", "center", None)]
     entries = resolved(store.dnc_entries())
     assert sorted(entries) == [
         ("13800000001", "center", None),
@@ -309,3 +313,41 @@ def test_a_lead_outside_its_window_is_postponed_without_losing_its_place(
     later = resolved(store.due_leads(cid, opens))
     assert [lead.number for lead in later] == ["1001", "1002"]
     assert (later[0].status, later[0].attempts, later[0].next_at) == ("new", 0, opens)
+
+
+def test_the_national_list_goes_in_by_batches_and_a_failure_keeps_the_old(
+    db: DBConnector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from appliance.db import dialer_store
+
+    store = db.dialer
+    old_day, new_day = dt.date(2026, 11, 1), dt.date(2026, 12, 1)
+    resolved(store.replace_national(["111", "222"], old_day, now=T0))
+    monkeypatch.setattr(dialer_store, "NATIONAL_BATCH", 2)
+    real_run = db.run
+    seen: list[list[str]] = []
+
+    def failing_run(thd):  # type: ignore[no-untyped-def]
+        # between two batches: what a dialer starting now would load
+        seen.append(sorted(n for n, _s, _c in resolved(real_run(_national_rows))))
+        if len(seen) == 3:  # the second batch of the new list
+            raise sa.exc.OperationalError("INSERT", {}, Exception("disk full"))
+        return real_run(thd)
+
+    monkeypatch.setattr(db, "run", failing_run)
+    with pytest.raises(sa.exc.OperationalError):
+        resolved(store.replace_national(["333", "444", "555"], new_day))
+    monkeypatch.setattr(db, "run", real_run)
+    # while the new list went in, the old one still counted (and the new batch too)
+    assert seen[2] == ["111", "222", "333", "444"]
+    assert sorted(n for n, _s, _c in resolved(store.dnc_entries())) == ["111", "222"]
+    assert resolved(store.national_list_date()) == old_day
+    assert resolved(store.replace_national(["333", "444", "555"], new_day)) == 3
+    assert sorted(n for n, _s, _c in resolved(store.dnc_entries())) == ["333", "444", "555"]
+    assert resolved(store.national_list_date()) == new_day
+
+
+def _national_rows(conn: sa.Connection) -> list[tuple[str, str, None]]:
+    d = model.dnc_numbers
+    rows = conn.execute(sa.select(d.c.number).where(d.c.scope == "national"))
+    return [(n, "national", None) for (n,) in rows]
