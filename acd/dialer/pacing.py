@@ -549,7 +549,10 @@ class PredictivePacer(_Base):
             n += 1
         # Did the risk stop us (the loop may climb), or the cap (it must not wind up)?
         self._risk_bound = _p_at_least_zero(mean + n * p, var + n * p * (1.0 - p)) > self.risk
-        self.level = (in_flight + n) / available if available > 0 else 1.0
+        # lines per available agent; agents taken since lines were placed can push it past
+        # the cap for a moment: what the wallboard shows stays within it
+        level = (in_flight + n) / available if available > 0 else 0.0
+        self.level = min(level, self.settings.max_dial_level)
         return n
 
     def dial_level(self) -> float:

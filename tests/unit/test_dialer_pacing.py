@@ -150,6 +150,10 @@ def test_the_dial_level_never_passes_max_dial_level() -> None:
         assert n == math.floor(cap * 10) - 4  # the risk would allow more: the cap stops it
         assert pacer.dial_level() == pytest.approx(cap)
         assert pacer.calls_to_place(now + 1, 10, 0, 4 + n) == 0
+        # answers took 8 agents: more lines than the cap per agent left, none placed, and
+        # the level shown stays within the cap
+        assert pacer.calls_to_place(now + 2, 2, 0, 4 + n) == 0
+        assert pacer.dial_level() == pytest.approx(cap)
 
 
 def test_lines_in_flight_count_by_their_chance_to_be_answered() -> None:
