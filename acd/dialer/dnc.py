@@ -252,12 +252,13 @@ class DoNotCall:
         return self.store.remove_dnc(k, scope, campaign_id).addCallback(forget)
 
     def replace_national(self, numbers: Iterable[str], list_date: dt.date) -> defer.Deferred[int]:
-        """The national list becomes ``numbers`` (normalised here; ValueError for one that
-        is not a number, before anything changes), dated ``list_date``. The old list stays
-        in force until the database holds the new one. The number of distinct numbers."""
-        normalised = [normalise(n) for n in numbers]
+        """The national list becomes ``numbers`` (normalised here, in a thread when there is
+        a reactor; a ValueError through the Deferred for one that is not a number, before
+        anything changes), dated ``list_date``. The old list stays in force until the
+        database holds the new one. The number of distinct numbers."""
 
         async def run() -> int:
+            normalised = await self._in_thread(_normalise_all, numbers)
             built = await self._in_thread(NationalList, normalised)
             count = len(built)
             if self.store is not None:
@@ -267,6 +268,10 @@ class DoNotCall:
             return count
 
         return defer.ensureDeferred(run())
+
+
+def _normalise_all(numbers: Iterable[str]) -> list[str]:
+    return [normalise(n) for n in numbers]
 
 
 def add_to_center_list(

@@ -93,7 +93,7 @@ def test_the_national_list_is_replaced_whole_with_its_date(db: DBConnector) -> N
     )
     assert dnc.blocks("+1 212 555 0100") == "national"
     with pytest.raises(ValueError, match="letters"):
-        dnc.replace_national(["0201234567", "not a number"], dt.date(2026, 12, 1))
+        resolved(dnc.replace_national(["0201234567", "not a number"], dt.date(2026, 12, 1)))
     assert dnc.blocks("0101234567") == "national"  # a refused list changed nothing
     # a number of 20 digits with a plus does not fit 63 bits: still held
     long_one = "+" + "9" * 20
