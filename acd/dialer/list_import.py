@@ -336,8 +336,14 @@ def _xlsx_records(raw: _Counting) -> Iterator[tuple[int, list[str] | str]]:
         ) from None
     try:
         ws = wb.worksheets[0]
-        rows = ws.iter_rows(values_only=True, max_col=MAX_COLUMNS)
-        line = 0
+        # the sheet's claim of its size ("A1:XFD1048576") is not believed: its rows are read
+        # as they come, never wider than asked
+        ws.reset_dimensions()
+        # up to the header (the first row with a value) as wide as MAX_COLUMNS, then only as
+        # wide as the header: a sheet's data rows are read no wider than their titles (a
+        # cell right of them has no column name and is not read)
+        line, width = 0, MAX_COLUMNS
+        rows = ws.iter_rows(values_only=True, max_col=width)
         while True:
             try:
                 values = next(rows)
@@ -352,7 +358,12 @@ def _xlsx_records(raw: _Counting) -> Iterator[tuple[int, list[str] | str]]:
                     )
                 ) from None
             line += 1
-            yield line, [_cell_text(v) for v in values]
+            cells = [_cell_text(v) for v in values]
+            if width == MAX_COLUMNS and any(cells):
+                width = max(i for i, c in enumerate(cells) if c) + 1
+                cells = cells[:width]
+                rows = ws.iter_rows(values_only=True, min_row=line + 1, max_col=width)
+            yield line, cells
     finally:
         wb.close()
 

@@ -8,6 +8,7 @@ import datetime as dt
 import io
 import json
 import threading
+import time
 import tracemalloc
 import zipfile
 from collections.abc import Callable, Iterator
@@ -424,3 +425,22 @@ def test_a_large_list_streams_in_bounded_memory(tmp_path: Path) -> None:
     assert peak_large < 2 << 20, f"peak {peak_large >> 10} KB"
     assert peak_large - peak_small < 128 << 10, (peak_small, peak_large)
     assert peak_large < large.stat().st_size / 2
+
+
+def test_xlsx_that_claims_a_million_rows_is_read_as_the_rows_it_has() -> None:
+    good = xlsx_bytes([["phone", "name"], [13800138000, "a"], [13900139000, "b"]])
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(good)) as src,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                assert b'<dimension ref="A1:B3" />' in data
+                data = data.replace(b'ref="A1:B3"', b'ref="A1:XFD1048576"')
+            dst.writestr(info, data)
+    started = time.perf_counter()
+    out_rows = rows_of(out.getvalue())
+    assert [r.line for r in out_rows] == [2, 3]
+    assert time.perf_counter() - started < 2.0
