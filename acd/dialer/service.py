@@ -33,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from twisted.application import service
@@ -233,14 +233,23 @@ class Dialer(service.Service):
         one paused or stopped places no new call (its calls in progress go on)."""
         self._reloading = True
         try:
-            running = {c.id: c for c in await self.store.campaigns("running")}
+            campaigns = {c.id: c for c in await self.store.campaigns()}
+            running = {cid: c for cid, c in campaigns.items() if c.state == "running"}
             for cid in list(self.runs):
                 if cid not in running:
+                    # its last figures, in its new state (paused, stopped, or gone)
+                    ended = self.runs[cid]
+                    gone = campaigns.get(cid)
+                    state = gone.state if gone is not None else "stopped"
+                    ended.campaign = replace(ended.campaign, state=state)
+                    figures = self.figures(cid)
                     del self.runs[cid]
+                    if figures is not None:
+                        self.bus.publish(figures)
             for cid, campaign in running.items():
-                run = self.runs.get(cid)
-                if run is None or run.campaign != campaign:
-                    await self._run(campaign, run)
+                old = self.runs.get(cid)
+                if old is None or old.campaign != campaign:
+                    await self._run(campaign, old)
         finally:
             self._reloading = False
 
@@ -367,6 +376,9 @@ class Dialer(service.Service):
         campaign = run.campaign
         if not await self.store.claim(lead.id):
             return False
+        if self.runs.get(campaign.id) is not run:  # paused or stopped meanwhile
+            await self.store.schedule(lead.id, None, lead.last_outcome)
+            return False
         channel_id = f"ccbox-dl-{uuid.uuid4().hex[:20]}"
         # The trunk is held from here: two rounds cannot both take the last channel.
         line = Line(run, lead, campaign.trunk_group, channel_id, self.reactor.seconds())
@@ -381,6 +393,12 @@ class Dialer(service.Service):
             await self.store.schedule(lead.id, None, lead.last_outcome or "failed")
             raise
         self._by_attempt[line.attempt_id] = line
+        if self.runs.get(campaign.id) is not run:  # paused or stopped meanwhile
+            self._drop(line)
+            line.state = "done"
+            await self.store.finish_attempt(line.attempt_id, "failed")
+            await self.store.schedule(lead.id, None, lead.last_outcome)
+            return False
         # Do-not-call at dial time: nothing awaits between this check and the Originate.
         scope = self.dnc.blocks(lead.number, campaign.id)
         if scope is not None:
