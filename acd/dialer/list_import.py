@@ -404,7 +404,7 @@ def _zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
-def parse_row(cells: list[str], cols: Columns, default_tz: str) -> ImportedLead:
+def parse_row(cells: list[str], cols: Columns) -> ImportedLead:
     """A data row as a lead; ValueError (a reason) when it is bad."""
     width = len(cells)
     if width > cols.width and any(c.strip() for c in cells[cols.width :]):
@@ -430,7 +430,9 @@ def parse_row(cells: list[str], cols: Columns, default_tz: str) -> ImportedLead:
             raise ValueError(N_("unknown time zone {tz!r}", tz=tz_text[:64]))
         tz, given = tz_text, True
     else:
-        tz, given = tz_of(number, default_tz), False
+        # what the number does not place stays "": the campaign's zone when it is dialed
+        # (a later change of the campaign's default_tz then applies to these leads too)
+        tz, given = tz_of(number, ""), False
     fields = {label: cells[i] for i, label in cols.fields if i < width and cells[i] != ""}
     # JSON at most sextuples a character (\u0000): measure exactly only when it could matter
     if sum(len(k) + len(v) + 6 for k, v in fields.items()) * 6 > MAX_FIELDS_CHARS and (
@@ -443,7 +445,7 @@ def parse_row(cells: list[str], cols: Columns, default_tz: str) -> ImportedLead:
 
 
 def read_rows(
-    source: io.RawIOBase | IO[bytes], default_tz: str = "Asia/Shanghai", encoding: str | None = None
+    source: io.RawIOBase | IO[bytes], encoding: str | None = None
 ) -> Iterator[GoodRow | BadRow]:
     """The file's data rows, one at a time (the header is read first). FileRefused when the
     file as a whole cannot be imported."""
@@ -463,7 +465,7 @@ def read_rows(
             cols = read_columns(cells)
             continue
         try:
-            yield GoodRow(line, parse_row(cells, cols, default_tz))
+            yield GoodRow(line, parse_row(cells, cols))
         except ValueError as exc:
             yield BadRow(line, exc.args[0] if exc.args else str(exc))
     if cols is None:
@@ -508,7 +510,9 @@ class ImportJob:
     ``run()`` in the caller's); ``progress()`` a dict safe to read from any thread while
     it runs; ``cancel()`` stops it before its next batch (batches written stay);
     ``wait(timeout)`` and ``result`` (an ImportResult, once done). The file is refused as a
-    whole (``result.state == "refused"``, ``result.error``) when it is not CSV or XLSX."""
+    whole (``result.state == "refused"``, ``result.error``) when it is not CSV or XLSX.
+    ``default_tz`` is accepted and not stored: a lead whose zone neither a column nor its
+    number gives keeps "", which is the campaign's zone whenever it is dialed."""
 
     def __init__(
         self,
@@ -608,7 +612,7 @@ class ImportJob:
                 self.bytes_total = 0
         raw = self._raw = _Counting(f)
         result = ImportResult("done", None, 0, 0, 0, 0)
-        rows = read_rows(raw, self.default_tz, self.encoding)
+        rows = read_rows(raw, self.encoding)
         batch: list[GoodRow] = []
         try:
             first = next(rows, None)

@@ -444,3 +444,13 @@ def test_xlsx_that_claims_a_million_rows_is_read_as_the_rows_it_has() -> None:
     out_rows = rows_of(out.getvalue())
     assert [r.line for r in out_rows] == [2, 3]
     assert time.perf_counter() - started < 2.0
+
+
+def test_a_number_that_names_no_zone_keeps_the_campaigns_whatever_it_becomes() -> None:
+    [short, london, given] = rows_of(b"phone,tz\n12345,\n+442079460958,\n12346,Asia/Tokyo\n")
+    assert isinstance(short, GoodRow) and (short.lead.tz, short.lead.tz_given) == ("", False)
+    assert isinstance(london, GoodRow) and london.lead.tz == "Europe/London"
+    assert isinstance(given, GoodRow) and (given.lead.tz, given.lead.tz_given) == (
+        "Asia/Tokyo",
+        True,
+    )
