@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol, TypeVar, cast
 
 from sqlalchemy.engine import Connection
+from twisted.logger import Logger
 
 from acd.dialer.numbers import normalise, tz_of
 from appliance.db.lead_import_store import (
@@ -55,6 +56,7 @@ from appliance.db.lead_import_store import (
 from appliance.text import N_
 
 T = TypeVar("T")
+log = Logger(namespace="ccbox.dialer.import")
 
 BATCH_ROWS = 1000
 MAX_LINE_CHARS = 64 * 1024  # one physical CSV line (a longer one is a bad row, read past)
@@ -554,8 +556,16 @@ class ImportJob:
 
     def start(self) -> None:
         """Run in a new (daemon) thread; ``progress()``/``wait()`` follow it."""
-        self._thread = threading.Thread(target=self.run, name="ccbox-list-import", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run_logged, name="ccbox-list-import", daemon=True
+        )
         self._thread.start()
+
+    def _run_logged(self) -> None:
+        try:
+            self.run()
+        except Exception:  # result.error says it; the log keeps the traceback
+            log.failure("list import {name!r} failed", name=self.source_name)
 
     def cancel(self) -> None:
         self._cancel.set()

@@ -454,3 +454,14 @@ def test_a_number_that_names_no_zone_keeps_the_campaigns_whatever_it_becomes() -
         "Asia/Tokyo",
         True,
     )
+
+
+def test_a_job_that_fails_outright_says_why_in_its_result(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "l.csv"
+    path.write_bytes(numbered_csv(3))
+    job = ImportJob(path, EngineSink(engine), campaign_id=999)  # no such campaign
+    job.start()
+    result = job.wait(10)
+    assert result is not None and result.state == "stopped"
+    assert "FOREIGN KEY" in result.error.upper() or "foreign key" in result.error
+    assert job.progress()["state"] == "stopped"
