@@ -22,9 +22,10 @@ anticipates agents about to free from the handle-time distribution:
   answer + the 2 s grace), read from the empirical distribution of recent talk times
   (P(T <= e + h - wrap | T > e) for a call ``e`` seconds into its talk) or, for an agent in
   wrap-up, of wrap-up times; without ``talk_ended`` reports, of handle times. Answers: each
-  line in flight answers with P = p S(e) / (p S(e) + 1 - p) (``p`` the recent answer rate,
-  ``S(e)`` the share of answers that take longer than the ``e`` seconds it has rung);
-  answered calls waiting for an agent surely take one. It places new lines one by one
+  line in flight answers with P = p S(e) / (p S(e) + (1 - p) M(e)) (``p`` the recent
+  answer rate, ``S(e)`` and ``M(e)`` the shares of answered and of unanswered lines that
+  took longer than the ``e`` seconds it has rung: a busy line ends at once); answered
+  calls waiting for an agent surely take one. It places new lines one by one
   while the chance that the next one is answered when the others have taken every agent
   (answers and agents as sums of independent chances, read from a normal approximation)
   stays under the *risk* threshold, and never more than ``max_dial_level`` lines in all
@@ -332,6 +333,7 @@ class PredictivePacer(_Base):
         self._talk = _Sorted(HISTORY)  # connect -> customer gone (talk_ended)
         self._wrap = _Sorted(HISTORY)  # customer gone -> wrap-up done
         self._ring = _Sorted(HISTORY)  # placed -> a person answered
+        self._miss = _Sorted(HISTORY)  # placed -> ended without a person
         self._outcomes: deque[bool] = deque(maxlen=OUTCOMES)
         self._ringing: list[float] = []  # placement times of lines not yet finished
         self._talking: list[float] = []  # connect times of calls still in talk
@@ -359,10 +361,22 @@ class PredictivePacer(_Base):
         self._waiting += 1
 
     def unanswered(self, now: float, outcome: str) -> None:
+        """Which line ended is not said; its outcome tells its likely age: a line that rang
+        out is the oldest, a machine answered after a usual ring, busy or congestion
+        comes back at once (the newest)."""
         super().unanswered(now, outcome)
         self._outcomes.append(False)
-        if self._ringing:
-            self._ringing.pop(0)  # the oldest: lines that end unanswered ring longest
+        if not self._ringing:
+            return
+        if outcome == "no_answer":
+            placed_at: float | None = self._ringing.pop(0)
+        elif outcome == "machine":
+            ring = self._ring.mean() if len(self._ring) else 10.0
+            placed_at = _pop_nearest(self._ringing, now - ring)
+        else:
+            placed_at = self._ringing.pop()
+        if placed_at is not None:
+            self._miss.add(max(0.0, now - placed_at))
 
     def connected(self, now: float, wait_s: float) -> None:
         super().connected(now, wait_s)
@@ -446,16 +460,19 @@ class PredictivePacer(_Base):
 
     def _answer_chances(self, now: float, in_flight: int, p: float) -> tuple[float, float]:
         """(mean, variance) of the answers still to come from the lines in flight: a line
-        that has rung ``e`` seconds answers with P = p S(e) / (p S(e) + 1 - p) (S: the
-        share of answers that take longer than ``e``); an answered call waiting for an
-        agent surely takes one."""
+        that has rung ``e`` seconds answers with P = p S(e) / (p S(e) + (1 - p) M(e)) (S:
+        the share of answers that take longer than ``e``, M: of lines that end without a
+        person, busy ones at once, unanswered ones at the ring timeout); an answered call
+        waiting for an agent surely takes one."""
         waiting = min(in_flight, self._waiting)
         ringing = in_flight - waiting
         mean, var = float(waiting), 0.0
         tracked = self._ringing[-ringing:] if ringing else []
+        enough = len(self._miss) >= MIN_SAMPLES
         for placed_at in tracked:
             a = p * self._ring.survival(now - placed_at)
-            q = a / (a + 1.0 - p)
+            m = (1.0 - p) * (self._miss.survival(now - placed_at) if enough else 1.0)
+            q = a / (a + m) if a + m > 0 else 0.0
             mean += q
             var += q * (1.0 - q)
         untracked = ringing - len(tracked)

@@ -3,7 +3,8 @@
 Discrete events on a fake clock, no sockets: ``agents`` agents logged in for the whole run;
 every second the pacer is asked what the dialing engine would ask it (idle agents, busy
 agents, lines in flight) and told what the engine would tell it. A line is answered by a
-person with probability ``answer_rate`` after a ring of 5-20 s (uniform), else it rings
+person with probability ``answer_rate`` after a ring of 5-20 s (uniform), is busy
+(``busy``), reaches a machine that AMD tells after 3 s more (``machine``), else it rings
 out at 25 s; an answered call takes an idle agent at once, or waits up to 2 s for one to
 free, else it is abandoned (the safe-harbor message). Talk time is lognormal (mean 120 s,
 sigma 0.6 unless told), then 10 s of wrap-up. In preview mode the agent reads the lead for
@@ -47,6 +48,8 @@ class FloorModel:
     agents: int
     seed: int = 1
     answer_rate: float = 0.3
+    busy: float = 0.0  # share of lines busy (back in 0.5 s)
+    machine: float = 0.0  # share answered by a machine (after a ring, AMD takes 3 s more)
     ring_min_s: float = 5.0
     ring_max_s: float = 20.0
     no_answer_s: float = 25.0
@@ -89,11 +92,17 @@ class FloorModel:
             in_flight += 1
             pacer.placed(self.now)
             line = seq + 1
-            if rng.random() < self.answer_rate:
+            x = rng.random()
+            if x < self.answer_rate:
                 ring = rng.uniform(self.ring_min_s, self.ring_max_s)
                 at(self.now + ring, "answer", (line, ring, owner))
+            elif x < self.answer_rate + self.busy:
+                at(self.now + 0.5, "no_answer", (line, owner, "busy"))
+            elif x < self.answer_rate + self.busy + self.machine:
+                ring = rng.uniform(self.ring_min_s, self.ring_max_s) + 3.0
+                at(self.now + ring, "no_answer", (line, owner, "machine"))
             else:
-                at(self.now + self.no_answer_s, "no_answer", (line, owner))
+                at(self.now + self.no_answer_s, "no_answer", (line, owner, "no_answer"))
 
         def connect(wait: float) -> None:
             nonlocal idle, busy, in_flight, talk
@@ -147,9 +156,9 @@ class FloorModel:
                     waiting[line] = t
                     at(t + GRACE_S, "give_up", line)
             elif kind == "no_answer":
-                line, owner = data
+                line, owner, outcome = data
                 in_flight -= 1
-                pacer.unanswered(t, "no_answer")
+                pacer.unanswered(t, outcome)
                 if owner:
                     preview_next()
             elif kind == "give_up":

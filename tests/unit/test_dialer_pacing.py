@@ -28,6 +28,7 @@ def predictive(
     calls: int = 400,
     talk_end: bool = True,
     meter: AbandonMeter | None = None,
+    busy_share: float = 0.0,
     **settings: object,
 ) -> tuple[PredictivePacer, float]:
     """A predictive pacer that has seen ``calls`` calls end, one after the other (so no
@@ -47,6 +48,8 @@ def predictive(
             if talk_end:
                 pacer.talk_ended(t + ring + talk, talk)
             pacer.handled(t + ring + talk + 10.0, talk + 10.0)
+        elif math.floor((i + 1) * busy_share) > math.floor(i * busy_share):
+            pacer.unanswered(t + 0.5, "busy")
         else:
             pacer.unanswered(t + 25.0, "no_answer")
         t += 300.0
@@ -167,6 +170,36 @@ def test_lines_in_flight_count_by_their_chance_to_be_answered() -> None:
     fresh = pacer.calls_to_place(now, 6, 0, 6)
     assert old > fresh
     assert old > 6  # lines about to ring out do not hold the idle agents back
+
+
+def test_a_line_past_the_time_busy_lines_end_is_likelier_to_answer() -> None:
+    """Nearly half the unanswered lines are busy (back in 0.5 s): a line that has rung 3 s
+    is not one of them, so it answers with about 0.3 / (0.3 + 0.7 x 0.56) = 0.44, not 0.3."""
+    plain, now = predictive(answer_rate=0.3)
+    busy, _ = predictive(answer_rate=0.3, busy_share=0.35)
+    for pacer in (plain, busy):
+        for _ in range(6):
+            pacer.placed(now - 3.0)
+    p = busy.answer_rate()
+    expected = 6 * p / (p + (1 - p) * 0.56)  # 44% of the unanswered lines were busy
+    assert busy._answer_chances(now, 6, p)[0] == pytest.approx(expected, rel=0.05)
+    assert plain._answer_chances(now, 6, plain.answer_rate())[0] == pytest.approx(
+        6 * plain.answer_rate(), rel=0.05
+    )
+    assert busy.calls_to_place(now, 6, 0, 6) < plain.calls_to_place(now, 6, 0, 6)
+
+
+def test_the_line_that_ended_is_told_by_its_outcome() -> None:
+    pacer, now = predictive()
+    for age in (24.0, 12.0, 0.5):
+        pacer.placed(now - age)
+    pacer.unanswered(now, "busy")  # at once: the newest line
+    assert pacer._ringing == [now - 24.0, now - 12.0]
+    pacer.placed(now - 0.2)
+    pacer.unanswered(now, "machine")  # answered after a usual ring (12.5 s on average)
+    assert pacer._ringing == [now - 24.0, now - 0.2]
+    pacer.unanswered(now, "no_answer")  # rang out: the oldest
+    assert pacer._ringing == [now - 0.2]
 
 
 def test_agents_in_wrap_up_are_counted_as_about_to_be_free() -> None:
@@ -354,6 +387,15 @@ def test_a_progressive_pacer_keeps_its_own_ratio() -> None:
 
 
 # -- the floor model -------------------------------------------------------------------------
+
+
+def test_busy_lines_and_machines_keep_abandons_under_target_too() -> None:
+    """The same floor where 10% of the lines are busy and 10% reach a machine."""
+    for seed in (1, 2):
+        pred = FloorModel("predictive", 20, seed=seed, busy=0.1, machine=0.1).run(1.0)
+        assert pred.answered > 400
+        assert pred.abandon_pct <= 3.0, (seed, pred)
+        assert pred.occupancy > 0.72, (seed, pred)
 
 
 def test_predictive_on_a_20_agent_floor_keeps_abandons_under_target_and_agents_busy() -> None:
