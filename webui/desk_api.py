@@ -6,6 +6,7 @@ notes after it.
                      10 calls with their notes, ``tickets`` (empty until the CRM issue).
 ``/api/desk/notes``  POST ``{"call_id": 12, "disposition": "resolved", "notes": "..."}``.
 ``/api/desk/me``     GET: the agent's own number, state and current call id (for the page).
+``/api/desk/hold`` and the rest of the call control: webui/call_control_api.py.
 
 An agent reads and writes only its own call: the one ringing or up now, or the one it just
 finished (the calls row credits it to the agent, or the desk popped it for this agent);
@@ -26,6 +27,7 @@ from appliance.text import N_
 from webui import access
 from webui.access import api, current_session
 from webui.acd_api import agent_json
+from webui.call_control_api import DeskCallControl
 from webui.context import WebContext
 from webui.desk_dnc_api import DeskDoNotCall
 from webui.json_body import json_object
@@ -52,7 +54,9 @@ def note_json(n: NoteRow) -> dict[str, Any]:
     }
 
 
-class DeskApi(DeskDoNotCall):
+class DeskApi(DeskCallControl, DeskDoNotCall):
+    """The desk's reads and notes; call control comes from DeskCallControl."""
+
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
         self._lock = threading.Lock()

@@ -76,6 +76,11 @@ def _strings() -> dict[str, str]:
         "f_customer_class": _("Class"),
         "f_email": _("Email"),
         "f_note": _("Note"),
+        "ctl_held": _("The caller is on hold."),
+        "ctl_muted": _("Muted."),
+        "ctl_consulting": _("Consulting {who}."),
+        "ctl_conference": _("Three-way call."),
+        "ctl_no_number": _("Type a number to call."),
     }
 
 
@@ -93,6 +98,11 @@ class DeskPages:
             pause_reasons=[(r, labels["reasons"][r]) for r in PAUSE_REASONS],
             dispositions=[(d, labels["dispositions"][d]) for d in DISPOSITIONS],
             kinds=[(k, labels["kinds"][k]) for k in TRANSFER_KINDS],
+            consult_kinds=[
+                ("agent", _("Agent")),
+                ("extension", _("Extension")),
+                ("number", _("Outside number")),
+            ],
             max_notes=MAX_NOTES,
             strings={**_strings(), "labels": labels},
         )

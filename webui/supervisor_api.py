@@ -15,6 +15,8 @@ hang up a call; every one audited.
                             or offered to one available agent
 ``/api/supervisor/hangup``  POST ``{"call_id": 12}``: hang up a (stuck) call's channel
 ``/api/supervisor/idle``    GET: why each ready agent takes none of the callers waiting
+``/api/supervisor/control`` POST ``{"agent": "1001", "action": "hold", ...}``: the desk's call
+                            control on the agent's call (webui/call_control_api.py)
 
 ``call_id`` is what the live events carry as a call's ``id``: its calls row id, or ``acd-N``
 for a callback waiting in a queue (``move`` only: a callback has no channel yet).
@@ -43,6 +45,7 @@ from drivers.asterisk.ami import actions
 from drivers.asterisk.ami.protocol import AMIError
 from webui import access, audit_trail, i18n
 from webui.access import api, current_session
+from webui.call_control_api import CallControl
 from webui.context import WebContext
 from webui.json_body import json_object, text_field
 
@@ -100,7 +103,7 @@ def _agent_number(body: dict[str, Any], name: str = "agent") -> str:
     return number
 
 
-class SupervisorApi:
+class SupervisorApi(CallControl):
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
 
@@ -332,6 +335,13 @@ class SupervisorApi:
         self._on_reactor(switch.hangup, channel)
         self._audit("hangup", f"call:{call_id}", {"channel": channel, "uniqueid": uniqueid})
         return {"call_id": call_id, "channel": channel}
+
+    @api(*SUPERVISING, methods=("POST",))
+    @cherrypy.tools.json_out()
+    def control(self) -> dict[str, Any]:
+        body = json_object()
+        agent = self._agent(_agent_number(body))
+        return self._act(agent, _text(body, "action", 16), body, "supervisor")
 
     @api(*SUPERVISING)
     @cherrypy.tools.json_out()

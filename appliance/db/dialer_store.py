@@ -422,20 +422,29 @@ class DialerStore(_Component):
 
         def thd(conn: Connection) -> list[Lead]:
             most = conn.execute(sa.select(c.c.max_attempts).where(c.c.id == campaign_id)).scalar()
-            if most is None:
+            if most is None or limit <= 0:
                 return []
-            q = (
-                le.select()
-                .where(
-                    (le.c.campaign_id == campaign_id)
-                    & le.c.status.in_(WAITING_STATUSES)
-                    & (le.c.next_at.is_(None) | (le.c.next_at <= now))
-                    & ((le.c.attempts < most) | (le.c.last_outcome == "callback"))
-                )
-                .order_by(le.c.next_at.asc().nulls_last(), le.c.id)
-                .limit(max(0, limit))
-            )
-            return [_lead(r) for r in conn.execute(q)]
+            # One query per status and kind of next_at, each read in the order of the index
+            # (campaign_id, status, next_at, id) and stopped at ``limit``: one query for all
+            # of them sorted every matching row (a campaign of a million leads: 100 ms of
+            # PostgreSQL's time on every pacing round).
+            live = (le.c.attempts < most) | (le.c.last_outcome == "callback")
+            timed: list[Any] = []
+            untimed: list[Any] = []
+            for status in WAITING_STATUSES:
+                mine = (le.c.campaign_id == campaign_id) & (le.c.status == status) & live
+                timed += conn.execute(
+                    le.select()
+                    .where(mine & (le.c.next_at <= now))
+                    .order_by(le.c.next_at, le.c.id)
+                    .limit(limit)
+                ).all()
+                untimed += conn.execute(
+                    le.select().where(mine & le.c.next_at.is_(None)).order_by(le.c.id).limit(limit)
+                ).all()
+            timed.sort(key=lambda r: (r.next_at, r.id))
+            untimed.sort(key=lambda r: r.id)
+            return [_lead(r) for r in (timed + untimed)[:limit]]
 
         return self.db.run(thd)
 

@@ -725,7 +725,8 @@ leads = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.UniqueConstraint("campaign_id", "number"),
     sa.CheckConstraint(_in("status", LEAD_STATUSES), name="status"),
-    sa.Index("ix_leads_campaign_id_status_next_at", "campaign_id", "status", "next_at"),
+    # due_leads reads it in order (next_at, then id) and stops at its limit
+    sa.Index("ix_leads_campaign_id_status_next_at_id", "campaign_id", "status", "next_at", "id"),
     sa.Index("ix_leads_list_id", "list_id"),
 )
 

@@ -276,3 +276,70 @@ def test_i_am_not_on_a_call_is_offered_while_ringing_and_the_switch_has_the_last
             assert release.get_attribute("disabled") is not None
     finally:
         box.devices({"PJSIP/1001": {"ring_s": 0.5, "talk_s": 8}})
+
+
+def test_call_control_from_the_desk_hold_resume_mute_hang_up_and_dial(box: LiveBox) -> None:
+    """The call control buttons clicked in the page (acd/desk_control.py): hold reaches the
+    switch as an Atxfer to the hold context and the page offers Resume; resume, mute (Setvar
+    MUTEAUDIO) and hang up; then click-to-dial rings the agent's own phone into
+    ccbox-desk-dial. Each shows the server's answer in the page."""
+    state = agent_state(box)["state"]
+    if state != "available":  # whatever the test before left
+        box.acd({"logged_out": "login", "wrap_up": "wrapup_done"}.get(state, "unpause"), "1001")
+    box.devices(
+        {
+            "PJSIP/1001": {"ring_s": 0.5, "talk_s": 60},
+            # the simulator answers by the trunk's device and hangs up by the number's
+            "DAHDI/g0": {"ring_s": 0.3},
+            "DAHDI/g0/13800138000": {"ring_s": 0.3, "talk_s": 1},
+        }
+    )
+    with headless_chromium() as driver:
+        wait = open_desk(box, driver)
+        wait.until(lambda d: d.find_element(By.ID, "btn-dial").is_enabled())
+        for button in ("btn-hold", "btn-resume", "btn-mute", "btn-hangup", "btn-consult"):
+            assert not driver.find_element(By.ID, button).is_enabled(), button
+
+        mark = box.mark()
+        call = box.call(caller_number=CALLER, caller_name="Li Lei")
+        wait.until(lambda d: text(d, "#desk-state-name") == "On a call")
+        wait.until(lambda d: d.find_element(By.ID, "btn-hold").is_enabled())
+        assert not driver.find_element(By.ID, "btn-dial").is_enabled()
+        driver.find_element(By.ID, "btn-hold").click()
+        wait.until(lambda d: text(d, "#desk-control-msg") == "the caller is on hold")
+        assert text(driver, "#desk-control-state") == "The caller is on hold."
+        assert driver.find_element(By.ID, "btn-resume").is_enabled()
+        assert not driver.find_element(By.ID, "btn-hold").is_enabled()
+        atxfer = box.wait_action("Atxfer", where=lambda h: h.get("Context") == "ccbox-hold")
+        assert atxfer["Channel"].startswith("PJSIP/1001-") and atxfer["Exten"] == "0"
+        driver.find_element(By.ID, "btn-resume").click()
+        wait.until(lambda d: text(d, "#desk-control-msg") == "back with the caller")
+        assert text(driver, "#desk-control-state") == ""
+        driver.find_element(By.ID, "btn-mute").click()
+        wait.until(lambda d: text(d, "#desk-control-msg") == "muted: the caller does not hear you")
+        assert text(driver, "#desk-control-state") == "Muted."
+        box.wait_action(
+            "Setvar",
+            where=lambda h: (h.get("Variable"), h.get("Value")) == ("MUTEAUDIO(in)", "on"),
+            since=mark,
+        )
+        driver.find_element(By.ID, "btn-hangup").click()
+        wait.until(lambda d: text(d, "#desk-control-msg") == "hung up")
+        box.wait_call_ended(call)
+        wait.until(lambda d: text(d, "#desk-state-name") != "On a call")
+
+        driver.find_element(By.ID, "dial-number").send_keys("138 0013 8000")
+        driver.find_element(By.ID, "btn-dial").click()
+        wait.until(
+            lambda d: (
+                text(d, "#desk-control-msg") == "your phone rings: answer it to call 13800138000"
+            )
+        )
+        originate = box.wait_action(
+            "Originate", where=lambda h: h.get("Context") == "ccbox-desk-dial", since=mark
+        )
+        assert (originate["Channel"], originate["Exten"]) == ("PJSIP/1001", "13800138000")
+        wait.until(lambda d: text(d, "#desk-state-name") == "On a call")
+        wait.until(lambda d: text(d, "#desk-state-name") == "Ready")  # the customer hung up
+        wait.until(lambda d: d.find_element(By.ID, "btn-redial").is_enabled())
+        no_alert(driver)

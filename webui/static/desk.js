@@ -127,7 +127,9 @@
     }
 
     function showState(a) {
+      var before = me && me.state;
       me = Object.assign(me || {}, a);
+      if (before !== me.state && typeof loadControl === "function") loadControl();
       var name = $("desk-state-name");
       name.textContent = label("states", me.state);
       name.className = "state agent-" + me.state;
@@ -262,6 +264,7 @@
         pollOk = true;
         connection();
         fromMe(a);
+        loadControl();
       }, function (err) {
         pollOk = err.status === 404; // a login that is no agent's is still connected
         connection();
@@ -291,6 +294,65 @@
         target: $("transfer-target").value,
         attended: $("transfer-attended").checked,
       }).then(function (r) { say(callMsg, r.result); }, failed(callMsg));
+    });
+
+    // Call control (/api/desk/<action>): hold, mute, hang up, dial, consult, conference.
+    var controlMsg = $("desk-control-msg");
+
+    function showControl(st) {
+      var on = !!st.on_call, held = !!st.held, busy = !!st.consulting || !!st.conference;
+      $("btn-hold").disabled = !on || held || busy;
+      $("btn-resume").disabled = !held;
+      $("btn-mute").disabled = !on || st.muted;
+      $("btn-unmute").disabled = !st.muted;
+      $("btn-hangup").disabled = !on || !!st.consulting;
+      $("btn-dial").disabled = on;
+      $("btn-redial").disabled = on || !st.last_number;
+      $("btn-consult").disabled = !on || held || busy;
+      $("btn-complete").disabled = !busy;
+      $("btn-conference").disabled = !st.consulting;
+      $("btn-cancel").disabled = !st.consulting;
+      var parts = [];
+      if (held) parts.push(S.ctl_held);
+      if (st.muted) parts.push(S.ctl_muted);
+      if (st.consulting) parts.push(fmt(S.ctl_consulting, { who: st.consulting }));
+      if (st.conference) parts.push(S.ctl_conference);
+      $("desk-control-state").textContent = parts.join(" ");
+    }
+
+    function loadControl() {
+      return request(root, "GET", "/api/desk/control").then(showControl, function () {});
+    }
+
+    function control(action, body) {
+      say(controlMsg, "");
+      return request(root, "POST", "/api/desk/" + action, body || {}).then(function (r) {
+        say(controlMsg, r.message);
+        showControl(r.state);
+      }, function (err) { failed(controlMsg)(err); loadControl(); });
+    }
+
+    root.querySelectorAll("button[data-call]").forEach(function (b) {
+      b.addEventListener("click", function () {
+        var action = b.dataset.call;
+        if (action === "mute" || action === "unmute") control("mute", { muted: action === "mute" });
+        else control(action);
+      });
+    });
+
+    $("desk-dial").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var typed = $("dial-number").value.trim();
+      // empty: call back the customer shown, with the caller ID of the line they called
+      var body = typed ? { number: typed }
+        : { number: $("pop-number").textContent, call_id: shownCall };
+      if (!typed && typeof shownCall !== "number") { say(controlMsg, S.ctl_no_number, true); return; }
+      control("dial", body);
+    });
+
+    $("desk-consult").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      control("consult", { kind: $("consult-kind").value, target: $("consult-target").value.trim() });
     });
 
     // The recording of the agent's own call: its state, and the buttons that apply to it.

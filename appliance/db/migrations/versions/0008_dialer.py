@@ -182,8 +182,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("leads", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_leads_campaign_id_status_next_at",
-            ["campaign_id", "status", "next_at"],
+            "ix_leads_campaign_id_status_next_at_id",
+            ["campaign_id", "status", "next_at", "id"],
             unique=False,
         )
         batch_op.create_index("ix_leads_list_id", ["list_id"], unique=False)
@@ -249,7 +249,7 @@ def downgrade() -> None:
     op.drop_table("dial_attempts")
     with op.batch_alter_table("leads", schema=None) as batch_op:
         batch_op.drop_index("ix_leads_list_id")
-        batch_op.drop_index("ix_leads_campaign_id_status_next_at")
+        batch_op.drop_index("ix_leads_campaign_id_status_next_at_id")
 
     op.drop_table("leads")
     with op.batch_alter_table("dnc_numbers", schema=None) as batch_op:
