@@ -76,14 +76,16 @@ def parse_request(
         return name, number, None
     try:
         wanted = dt.datetime.fromisoformat(preferred)
-    except ValueError:
+        if abs(wanted.year - now.year) > 1:  # year 1 or 9999 would overflow the zones
+            raise ValueError(preferred)
+        if wanted.tzinfo is None:  # the caller's wall clock: the zone of the number, else ours
+            zone = tz_of(number, "")
+            wanted = wanted.replace(tzinfo=zoneinfo.ZoneInfo(zone)) if zone else wanted.astimezone()
+        due = wanted.astimezone(dt.UTC)
+    except (ValueError, OverflowError, OSError):
         raise CallbackRefused(N_("the preferred time is not a date and time")) from None
-    if wanted.tzinfo is None:  # the caller's wall clock: the zone of the number, else ours
-        zone = tz_of(number, "")
-        wanted = wanted.replace(tzinfo=zoneinfo.ZoneInfo(zone)) if zone else wanted.astimezone()
     if not EARLIEST <= wanted.timetz().replace(tzinfo=None) <= LATEST:
         raise CallbackRefused(N_("we call between {start} and {end}", start="08:00", end="21:00"))
-    due = wanted.astimezone(dt.UTC)
     if due < now - GRACE:
         raise CallbackRefused(N_("the preferred time has passed"))
     if due > now + MAX_AHEAD:

@@ -11,6 +11,7 @@ import zoneinfo
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from twisted.internet import reactor
 from twisted.trial import unittest
@@ -23,7 +24,7 @@ from tests.support.tmp import temp_dir
 from tests.unit.test_acd_service import FakeSwitch
 from tests.unit.test_routes import walk
 from webui.access import access_of
-from webui.callback_pages import OVERALL, PER_ADDRESS, parse_request
+from webui.callback_pages import OVERALL, PER_ADDRESS, CallbackRefused, parse_request
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
 
@@ -207,6 +208,10 @@ def test_parse_request_interprets_the_time_in_the_numbers_zone() -> None:
     )
     # a time a few minutes past (the form sat open): as soon as possible
     assert parse_request("", "13800138000", "2026-12-06T08:00", now)[2] is None
+    for hostile in ("0001-01-01T08:00", "9999-12-31T20:00", "0001-01-01T08:00+12:00", "T", "1e9"):
+        for number in ("+12125551234", "13800138000", "110"):
+            with pytest.raises(CallbackRefused):
+                parse_request("", number, hostile, now)
     assert OVERALL > PER_ADDRESS
 
 
