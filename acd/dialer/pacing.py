@@ -55,9 +55,7 @@ Deterministic given its inputs: no randomness, no wall clock.
 
 from __future__ import annotations
 
-import bisect
 import math
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -65,6 +63,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from acd.dialer.abandon import AbandonMeter
+from acd.dialer.call_history import HISTORY, MIN_SAMPLES, CallHistory
 
 MODES = ("preview", "progressive", "predictive")
 BACKOFFS = ("hard", "average", "tapered")
@@ -72,10 +71,6 @@ UNANSWERED = ("no_answer", "busy", "congestion", "machine", "failed", "dnc")
 
 TAPER = 2.0  # tapered: the allowed 24-hour rate at the start of the calling window, x target
 MIN_ANSWERED = 50  # a window with fewer answered calls never triggers a backoff
-MIN_SAMPLES = 50  # handle times needed before predicting (progressive until then)
-HISTORY = 500  # recent handle and ring times kept for the distributions
-OUTCOMES = 300  # recent finished lines for the answer rate
-GRACE_S = 2.0  # an answered call waits this long for an agent, then it is abandoned
 MIN_RISK, MAX_RISK = 0.002, 0.3  # bounds of the risk a new line may carry
 
 
@@ -203,39 +198,49 @@ class Pacer(Protocol):
 
 
 class _Base:
-    """Bookkeeping every mode shares: the meter and counts."""
+    """Bookkeeping every mode shares: the meter, counts and the call history."""
 
     mode = ""
 
     def __init__(
-        self, settings: PacingSettings, meter: AbandonMeter, clock_now: Callable[[], float]
+        self,
+        settings: PacingSettings,
+        meter: AbandonMeter,
+        clock_now: Callable[[], float],
+        history: CallHistory | None = None,
     ) -> None:
         self.settings, self.meter, self.clock_now = settings, meter, clock_now
+        self.history = history if history is not None else CallHistory()
         self.placed_count = self.answered_count = self.abandoned_count = 0
         self.unanswered_count = self.connected_count = 0
 
     def placed(self, now: float) -> None:
         self.placed_count += 1
+        self.history.placed(now)
 
     def answered(self, now: float, ring_s: float) -> None:
         self.answered_count += 1
         self.meter.answered(now)
+        self.history.answered(now, ring_s)
 
     def unanswered(self, now: float, outcome: str) -> None:
         self.unanswered_count += 1
+        self.history.unanswered(now, outcome)
 
     def connected(self, now: float, wait_s: float) -> None:
         self.connected_count += 1
+        self.history.connected(now)
 
     def abandoned(self, now: float) -> None:
         self.abandoned_count += 1
         self.meter.abandoned(now)
+        self.history.abandoned()
 
     def talk_ended(self, now: float, talk_s: float) -> None:
-        pass
+        self.history.talk_ended(now, talk_s)
 
     def handled(self, now: float, handle_s: float) -> None:
-        pass
+        self.history.handled(now, handle_s)
 
     def dial_level(self) -> float:
         return 0.0
@@ -279,9 +284,10 @@ class ProgressivePacer(_Base):
         settings: PacingSettings,
         meter: AbandonMeter,
         clock_now: Callable[[], float],
+        history: CallHistory | None = None,
         ratio: float | None = None,
     ) -> None:
-        super().__init__(settings, meter, clock_now)
+        super().__init__(settings, meter, clock_now, history)
         self.ratio = settings.ratio if ratio is None else ratio
 
     def calls_to_place(self, now: float, idle_agents: int, busy_agents: int, in_flight: int) -> int:
@@ -291,55 +297,19 @@ class ProgressivePacer(_Base):
         return self.ratio
 
 
-class _Sorted:
-    """The last ``size`` values, also kept sorted for an empirical distribution."""
-
-    def __init__(self, size: int) -> None:
-        self._recent: deque[float] = deque(maxlen=size)
-        self.sorted: list[float] = []
-        self.total = 0.0
-
-    def add(self, value: float) -> None:
-        if len(self._recent) == self._recent.maxlen:
-            old = self._recent[0]
-            del self.sorted[bisect.bisect_left(self.sorted, old)]
-            self.total -= old
-        self._recent.append(value)
-        bisect.insort(self.sorted, value)
-        self.total += value
-
-    def __len__(self) -> int:
-        return len(self.sorted)
-
-    def mean(self) -> float:
-        return self.total / len(self.sorted) if self.sorted else 0.0
-
-    def survival(self, x: float) -> float:
-        """The share of values above ``x``."""
-        n = len(self.sorted)
-        return (n - bisect.bisect_right(self.sorted, x)) / n if n else 0.0
-
-
 class PredictivePacer(_Base):
     """The adaptive controller described in the module's docstring."""
 
     mode = "predictive"
 
     def __init__(
-        self, settings: PacingSettings, meter: AbandonMeter, clock_now: Callable[[], float]
+        self,
+        settings: PacingSettings,
+        meter: AbandonMeter,
+        clock_now: Callable[[], float],
+        history: CallHistory | None = None,
     ) -> None:
-        super().__init__(settings, meter, clock_now)
-        self._handle = _Sorted(HISTORY)  # connect -> wrap-up done
-        self._talk = _Sorted(HISTORY)  # connect -> customer gone (talk_ended)
-        self._wrap = _Sorted(HISTORY)  # customer gone -> wrap-up done
-        self._ring = _Sorted(HISTORY)  # placed -> a person answered
-        self._miss = _Sorted(HISTORY)  # placed -> ended without a person
-        self._outcomes: deque[bool] = deque(maxlen=OUTCOMES)
-        self._ringing: list[float] = []  # placement times of lines not yet finished
-        self._talking: list[float] = []  # connect times of calls still in talk
-        # in wrap-up: [connect, talk ended, wrap-up ends (None: not told)]
-        self._wrapping: list[list[float | None]] = []
-        self._waiting = 0  # answered, not yet with an agent nor abandoned
+        super().__init__(settings, meter, clock_now, history)
         self.risk = settings.target_abandon_pct / 100.0
         self.level = 1.0
         self.state = "progressive"  # or "predictive", "backoff"
@@ -347,145 +317,39 @@ class PredictivePacer(_Base):
         self._risk_bound = False  # the last decision stopped at the risk, not at a cap
         self._climb = True  # backoff "average" holds the risk from climbing
 
-    # -- what happened -------------------------------------------------------------------
-
-    def placed(self, now: float) -> None:
-        super().placed(now)
-        bisect.insort(self._ringing, now)
-
-    def answered(self, now: float, ring_s: float) -> None:
-        super().answered(now, ring_s)
-        self._outcomes.append(True)
-        self._ring.add(max(0.0, ring_s))
-        _pop_nearest(self._ringing, now - ring_s)
-        self._waiting += 1
-
-    def unanswered(self, now: float, outcome: str) -> None:
-        """Which line ended is not said; its outcome tells its likely age: a line that rang
-        out is the oldest, a machine answered after a usual ring, busy or congestion
-        comes back at once (the newest)."""
-        super().unanswered(now, outcome)
-        self._outcomes.append(False)
-        if not self._ringing:
-            return
-        if outcome == "no_answer":
-            placed_at: float | None = self._ringing.pop(0)
-        elif outcome == "machine":
-            ring = self._ring.mean() if len(self._ring) else 10.0
-            placed_at = _pop_nearest(self._ringing, now - ring)
-        else:
-            placed_at = self._ringing.pop()
-        if placed_at is not None:
-            self._miss.add(max(0.0, now - placed_at))
+    # -- the risk loop -------------------------------------------------------------------
 
     def connected(self, now: float, wait_s: float) -> None:
         super().connected(now, wait_s)
-        self._waiting = max(0, self._waiting - 1)
-        bisect.insort(self._talking, now)
         if self.state == "predictive" and self._risk_bound and self._climb:
             s = self._aim()
             self.risk = min(MAX_RISK, self.risk * math.exp(self.settings.eta * s))
 
     def abandoned(self, now: float) -> None:
         super().abandoned(now)
-        self._waiting = max(0, self._waiting - 1)
         s = self._aim()
         self.risk = max(MIN_RISK, self.risk * math.exp(-self.settings.eta * (1.0 - s)))
-
-    def talk_ended(self, now: float, talk_s: float) -> None:
-        self._talk.add(max(0.0, talk_s))
-        connect = _pop_nearest(self._talking, now - talk_s)
-        if connect is not None:
-            self._wrapping.append([connect, now, None])
-
-    def handled(self, now: float, handle_s: float) -> None:
-        """Either told when the wrap-up is over, or, at the end of the talk (right after
-        ``talk_ended``), with the queue's wrap-up added: then the agent stays counted as in
-        wrap-up until ``handle_s`` after connect."""
-        self._handle.add(max(0.0, handle_s))
-        if not self._wrapping:
-            _pop_nearest(self._talking, now - handle_s)
-            return
-        same = [w for w in self._wrapping if w[2] is None and w[1] == now]
-        if same:  # the wrap-up to come, projected
-            entry = same[-1]
-            entry[2] = _f(entry[0]) + handle_s
-        else:
-            entry = min(self._wrapping, key=lambda w: abs(_f(w[0]) - (now - handle_s)))
-            self._wrapping.remove(entry)
-        talk = _f(entry[1]) - _f(entry[0])
-        self._wrap.add(max(0.0, handle_s - talk))
-
-    # -- estimates -----------------------------------------------------------------------
 
     def _aim(self) -> float:
         """The share of answered calls the risk loop lets be abandoned."""
         return self.settings.safety * self.settings.target_abandon_pct / 100.0
 
+    # -- estimates -----------------------------------------------------------------------
+
     def answer_rate(self) -> float:
-        """Recent finished lines a person answered; with few, leaning to 1/2 (fewer
-        lines: the safe side)."""
-        n = len(self._outcomes)
-        return (sum(self._outcomes) + 5.0) / (n + 10.0)
-
-    def horizon_s(self) -> float:
-        """How far ahead a line placed now matters: its mean time to answer, plus the
-        grace an answered call waits for an agent."""
-        ring = self._ring.mean() if len(self._ring) else 10.0
-        return ring + GRACE_S
-
-    def _free_chances(self, now: float, horizon: float) -> list[float]:
-        """For each agent on a campaign call, the chance to be free within ``horizon``."""
-        out = []
-        if len(self._talk) >= len(self._handle) // 2 and len(self._wrap) >= MIN_SAMPLES:
-            # The engine reports the end of talk: an agent in wrap-up frees soon.
-            wrap = self._wrap.mean()
-            talk_left = horizon - wrap
-            for since in self._talking:
-                out.append(_ends_within(self._talk, now - since, talk_left))
-            for _, ended, until in self._wrapping:
-                if until is not None:
-                    out.append(1.0 if until <= now + horizon else 0.0)
-                else:
-                    out.append(_ends_within(self._wrap, now - _f(ended), horizon))
-            return out
-        for since in self._talking:
-            out.append(_ends_within(self._handle, now - since, horizon))
-        for connect, _, until in self._wrapping:
-            if until is not None:
-                out.append(1.0 if until <= now + horizon else 0.0)
-            else:
-                out.append(_ends_within(self._handle, now - _f(connect), horizon))
-        return out
-
-    def _answer_chances(self, now: float, in_flight: int, p: float) -> tuple[float, float]:
-        """(mean, variance) of the answers still to come from the lines in flight: a line
-        that has rung ``e`` seconds answers with P = p S(e) / (p S(e) + (1 - p) M(e)) (S:
-        the share of answers that take longer than ``e``, M: of lines that end without a
-        person, busy ones at once, unanswered ones at the ring timeout); an answered call
-        waiting for an agent surely takes one."""
-        waiting = min(in_flight, self._waiting)
-        ringing = in_flight - waiting
-        mean, var = float(waiting), 0.0
-        tracked = self._ringing[-ringing:] if ringing else []
-        enough = len(self._miss) >= MIN_SAMPLES
-        for placed_at in tracked:
-            a = p * self._ring.survival(now - placed_at)
-            m = (1.0 - p) * (self._miss.survival(now - placed_at) if enough else 1.0)
-            q = a / (a + m) if a + m > 0 else 0.0
-            mean += q
-            var += q * (1.0 - q)
-        untracked = ringing - len(tracked)
-        return mean + untracked * p, var + untracked * p * (1.0 - p)
+        return self.history.answer_rate()
 
     def balance(
         self, now: float, idle_agents: int, busy_agents: int, in_flight: int
     ) -> tuple[float, float, float, float]:
         """(answer rate, mean and variance of answers still to come less agents there to
         take them, available agents) over the horizon, before any new line."""
-        p = self.answer_rate()
-        mean, var = self._answer_chances(now, in_flight, p)
-        frees = self._scaled_frees(now, busy_agents)
+        h = self.history
+        p = h.answer_rate()
+        mean, var = h.answer_chances(now, in_flight, p)
+        frees = h.free_chances(now, h.horizon_s())
+        if len(frees) > busy_agents:  # more than the engine counts: keep the least likely
+            frees = sorted(frees)[: max(0, busy_agents)]
         available = idle_agents + sum(frees)
         return p, mean - available, var + sum(f * (1.0 - f) for f in frees), available
 
@@ -497,12 +361,6 @@ class PredictivePacer(_Base):
         agents as sums of independent chances, read from a normal approximation."""
         p, mean, var, _ = self.balance(now, idle_agents, busy_agents, in_flight)
         return _p_at_least_zero(mean + n * p, var + n * p * (1.0 - p))
-
-    def _scaled_frees(self, now: float, busy_agents: int) -> list[float]:
-        frees = self._free_chances(now, self.horizon_s())
-        if len(frees) > busy_agents:  # more than the engine counts: keep the least likely
-            frees = sorted(frees)[: max(0, busy_agents)]
-        return frees
 
     # -- decisions -----------------------------------------------------------------------
 
@@ -540,7 +398,7 @@ class PredictivePacer(_Base):
         # The first calls to end are the short ones: until about two calls per agent have
         # ended, the handle times seen say agents free sooner than they do.
         needed = min(HISTORY, max(MIN_SAMPLES, 2 * staffed))
-        if staffed < st.min_predictive_agents or len(self._handle) < needed:
+        if staffed < st.min_predictive_agents or len(self.history.handle) < needed:
             self.state, self.level = "progressive", st.ratio
             return
         hard, factor = self._backoff(now)
@@ -556,7 +414,7 @@ class PredictivePacer(_Base):
         if self._next_recompute is None or now >= self._next_recompute:
             self._recompute(now, idle_agents, busy_agents)
             self._next_recompute = now + self.settings.recompute_s
-        self._wrapping = [w for w in self._wrapping if w[2] is None or w[2] > now]
+        self.history.prune(now)
         if self.state != "predictive":
             return progressive_lines(self.level, idle_agents, in_flight)
         p, mean, var, available = self.balance(now, idle_agents, busy_agents, in_flight)
@@ -580,35 +438,9 @@ class PredictivePacer(_Base):
         out["predicting"] = 1.0 if self.state == "predictive" else 0.0
         out["backing_off"] = 1.0 if self.state == "backoff" else 0.0
         out["risk"] = self.risk
-        out["mean_handle_s"] = self._handle.mean()
-        out["mean_ring_s"] = self._ring.mean()
+        out["mean_handle_s"] = self.history.handle.mean()
+        out["mean_ring_s"] = self.history.ring.mean()
         return out
-
-
-def _f(value: float | None) -> float:
-    assert value is not None
-    return value
-
-
-def _pop_nearest(values: list[float], x: float) -> float | None:
-    """Remove and return the value of the sorted ``values`` nearest to ``x``."""
-    if not values:
-        return None
-    i = bisect.bisect_left(values, x)
-    if i == len(values) or (i > 0 and x - values[i - 1] <= values[i] - x):
-        i -= 1
-    return values.pop(i)
-
-
-def _ends_within(dist: _Sorted, elapsed: float, within: float) -> float:
-    """P(D <= elapsed + within | D > elapsed) for the empirical distribution ``dist``; past
-    every value seen it is taken as ending now."""
-    if within <= 0:
-        return 0.0
-    alive = dist.survival(elapsed)
-    if alive <= 0.0:
-        return 1.0
-    return (alive - dist.survival(elapsed + within)) / alive
 
 
 def _p_at_least_zero(mean: float, var: float) -> float:
@@ -620,13 +452,28 @@ def _p_at_least_zero(mean: float, var: float) -> float:
 
 
 def make_pacer(
-    mode: str, settings: PacingSettings, meter: AbandonMeter, clock_now: Callable[[], float]
+    mode: str,
+    settings: PacingSettings,
+    meter: AbandonMeter,
+    clock_now: Callable[[], float],
+    previous: Pacer | None = None,
 ) -> Pacer:
-    """The pacer for a campaign's mode (``preview``, ``progressive``, ``predictive``)."""
+    """The pacer for a campaign's mode (``preview``, ``progressive``, ``predictive``).
+    ``previous``: the campaign's pacer before its settings or mode changed; the new one
+    keeps what it learnt (the call history and, predictive to predictive, the risk), so a
+    change does not send predictive back to learning handle times for minutes."""
+    history = getattr(previous, "history", None)
+    if history is not None and not isinstance(history, CallHistory):
+        history = None
+    pacer: _Base
     if mode == "preview":
-        return PreviewPacer(settings, meter, clock_now)
-    if mode == "progressive":
-        return ProgressivePacer(settings, meter, clock_now)
-    if mode == "predictive":
-        return PredictivePacer(settings, meter, clock_now)
-    raise ValueError(f"unknown dialing mode {mode!r}: one of {', '.join(MODES)}")
+        pacer = PreviewPacer(settings, meter, clock_now, history)
+    elif mode == "progressive":
+        pacer = ProgressivePacer(settings, meter, clock_now, history)
+    elif mode == "predictive":
+        pacer = PredictivePacer(settings, meter, clock_now, history)
+        if isinstance(previous, PredictivePacer):
+            pacer.risk = previous.risk
+    else:
+        raise ValueError(f"unknown dialing mode {mode!r}: one of {', '.join(MODES)}")
+    return pacer

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from acd.dialer.abandon import AbandonMeter
-from acd.dialer.pacing import GRACE_S, PacingSettings, make_pacer
+from acd.dialer.call_history import GRACE_S
+from acd.dialer.pacing import PacingSettings, make_pacer
 
 
 @dataclass

@@ -182,8 +182,8 @@ def test_a_line_past_the_time_busy_lines_end_is_likelier_to_answer() -> None:
             pacer.placed(now - 3.0)
     p = busy.answer_rate()
     expected = 6 * p / (p + (1 - p) * 0.56)  # 44% of the unanswered lines were busy
-    assert busy._answer_chances(now, 6, p)[0] == pytest.approx(expected, rel=0.05)
-    assert plain._answer_chances(now, 6, plain.answer_rate())[0] == pytest.approx(
+    assert busy.history.answer_chances(now, 6, p)[0] == pytest.approx(expected, rel=0.05)
+    assert plain.history.answer_chances(now, 6, plain.answer_rate())[0] == pytest.approx(
         6 * plain.answer_rate(), rel=0.05
     )
     assert busy.calls_to_place(now, 6, 0, 6) < plain.calls_to_place(now, 6, 0, 6)
@@ -194,12 +194,12 @@ def test_the_line_that_ended_is_told_by_its_outcome() -> None:
     for age in (24.0, 12.0, 0.5):
         pacer.placed(now - age)
     pacer.unanswered(now, "busy")  # at once: the newest line
-    assert pacer._ringing == [now - 24.0, now - 12.0]
+    assert pacer.history.ringing == [now - 24.0, now - 12.0]
     pacer.placed(now - 0.2)
     pacer.unanswered(now, "machine")  # answered after a usual ring (12.5 s on average)
-    assert pacer._ringing == [now - 24.0, now - 0.2]
+    assert pacer.history.ringing == [now - 24.0, now - 0.2]
     pacer.unanswered(now, "no_answer")  # rang out: the oldest
-    assert pacer._ringing == [now - 0.2]
+    assert pacer.history.ringing == [now - 0.2]
 
 
 def test_agents_in_wrap_up_are_counted_as_about_to_be_free() -> None:
@@ -236,7 +236,7 @@ def test_a_wrap_up_reported_ahead_counts_until_it_is_over() -> None:
     pacer.talk_ended(now - 8.0, 92.0)
     pacer.handled(now - 8.0, 102.0)
     pacer.calls_to_place(now + 3, 3, 0, 0)
-    assert pacer._wrapping == []
+    assert pacer.history.wrapping == []
 
 
 def test_without_talk_ended_it_predicts_from_handle_times() -> None:
@@ -409,3 +409,28 @@ def test_predictive_on_a_20_agent_floor_keeps_abandons_under_target_and_agents_b
         assert pred.abandon_pct <= 3.0, (seed, pred)
         assert prog.abandoned == 0
         assert pred.occupancy > prog.occupancy + 0.10, (seed, pred.occupancy, prog.occupancy)
+
+
+def test_a_new_pacer_for_changed_settings_keeps_what_the_old_one_learnt() -> None:
+    old, now = predictive()
+    for _ in range(5):
+        old.answered(now, 10.0)
+        old.abandoned(now)
+    for i in range(3):
+        old.placed(now - i)
+    meter = AbandonMeter()
+    new = make_pacer("predictive", PacingSettings(max_dial_level=2.0), meter, lambda: now, old)
+    assert isinstance(new, PredictivePacer)
+    assert new.risk == old.risk < 0.03
+    assert new.history is old.history
+    new.calls_to_place(now, 10, 10, 3)
+    assert new.state == "predictive"  # no minutes of learning again
+    fresh = make_pacer("predictive", PacingSettings(), meter, lambda: now)
+    fresh.calls_to_place(now, 10, 10, 3)
+    assert isinstance(fresh, PredictivePacer) and fresh.state == "progressive"
+    # what a progressive campaign learnt serves it when it turns predictive
+    prog = make_pacer("progressive", PacingSettings(), meter, lambda: now, old)
+    turned = make_pacer("predictive", PacingSettings(), meter, lambda: now, prog)
+    turned.calls_to_place(now, 10, 10, 3)
+    assert isinstance(turned, PredictivePacer) and turned.state == "predictive"
+    assert turned.risk == 0.03  # a risk is only carried from predictive to predictive
