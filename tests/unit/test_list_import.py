@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 import openpyxl  # type: ignore[import-untyped]
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy.engine import Connection, Engine
 
 from acd.dialer import list_import
@@ -465,3 +467,27 @@ def test_a_job_that_fails_outright_says_why_in_its_result(engine: Engine, tmp_pa
     assert result is not None and result.state == "stopped"
     assert "FOREIGN KEY" in result.error.upper() or "foreign key" in result.error
     assert job.progress()["state"] == "stopped"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.binary(max_size=3000)
+    | st.text(max_size=400).map(lambda t: ("phone,name,tz\n" + t).encode("utf-8", "surrogatepass"))
+    | st.lists(
+        st.lists(st.text(max_size=30), max_size=5).map(lambda cells: ",".join(cells)), max_size=20
+    ).map(lambda lines: ("number,name\n" + "\n".join(lines)).encode("gb18030", "replace"))
+)
+def test_any_bytes_give_rows_bad_rows_or_a_refusal_never_a_crash(data: bytes) -> None:
+    try:
+        out = rows_of(data)
+    except FileRefused as exc:
+        assert str(exc)
+        return
+    lines = [r.line for r in out]
+    assert lines == sorted(lines) and len(set(lines)) == len(lines)
+    for row in out:
+        if isinstance(row, GoodRow):
+            assert 3 <= len(row.lead.number.lstrip("+")) <= 20
+            assert "\x00" not in row.lead.name
+        else:
+            assert row.reason
