@@ -23,7 +23,9 @@ recorded:
   half answers, plays a 440 Hz pattern (the caller's voice), presses ``CALLER_DIGITS`` after
   ``CALLER_DIGITS_AT`` seconds and hangs up after ``CALLER_HANGUP_AFTER`` seconds.
 - the outside world for outbound calls (the trunk ``Local@harness-pstn``): a number answers
-  after ``PSTN_RING`` s unless ``PSTN_<number>`` says noanswer or busy.
+  after ``PSTN_RING`` s unless ``PSTN_<number>`` says noanswer or busy; ``machine``
+  answers with a long greeting (4 s of tone, again and again), ``person`` with a short
+  "hello" (0.5 s of tone) followed by silence, for AMD() to tell apart.
 - desk phones dialing feature codes: ``Local/<code>@desk-<agent>`` dials into this Asterisk
   as the IAX2 user of that phone, so ccboxd sees the channel ``IAX2/<agent>-N``; its ``;1``
   half runs ``[harness-keypad]``, the person pressing keys at set times.
@@ -82,6 +84,7 @@ MODULES = (
     "format_pcm",
     "format_sln",
     "app_dial",
+    "app_amd",  # the dialer's answering-machine detection ([ccbox-dialer])
     "app_playback",
     "app_mixmonitor",
     "app_chanspy",
@@ -449,6 +452,8 @@ exten => caller,1,Answer()
 exten => _X!,1,NoOp(outside number ${{EXTEN}}: ${{PSTN_${{EXTEN}}}})
  same => n,GotoIf($["${{PSTN_${{EXTEN}}}}" = "busy"]?busy)
  same => n,GotoIf($["${{PSTN_${{EXTEN}}}}" = "noanswer"]?never)
+ same => n,GotoIf($["${{PSTN_${{EXTEN}}}}" = "machine"]?machine)
+ same => n,GotoIf($["${{PSTN_${{EXTEN}}}}" = "person"]?person)
  same => n,Wait(${{PSTN_RING}})
  same => n,Answer()
  same => n,UserEvent(HarnessOutsideAnswered,Number: ${{EXTEN}})
@@ -457,6 +462,18 @@ exten => _X!,1,NoOp(outside number ${{EXTEN}}: ${{PSTN_${{EXTEN}}}})
  same => n,Hangup()
  same => n(busy),Busy(5)
  same => n(never),Wait(3600)
+ same => n(machine),Wait(${{PSTN_RING}})
+ same => n,Answer()
+ same => n,UserEvent(HarnessOutsideAnswered,Number: ${{EXTEN}})
+ same => n,PlayTones(440/4000,0/300)
+ same => n,Wait(60)
+ same => n,Hangup()
+ same => n(person),Wait(${{PSTN_RING}})
+ same => n,Answer()
+ same => n,UserEvent(HarnessOutsideAnswered,Number: ${{EXTEN}})
+ same => n,PlayTones(440/500,0/5000)
+ same => n,Wait(${{IF($["${{PSTN_TALK_${{EXTEN}}}}" = ""]?3600:${{PSTN_TALK_${{EXTEN}}}})}})
+ same => n,Hangup()
 
 ; The person at a desk phone (the ;1 half of Local/<code>@desk-<n>): keys pressed at set
 ; times once the code's call is answered (KEYS1 after KEYS1_AT s, KEYS2 KEYS2_AT s later,
@@ -509,6 +526,8 @@ def write_config(
         "logger.conf": _logger_conf(),
         "musiconhold.conf": _musiconhold_conf(install),
         "features.conf": "[general]\ntransferdigittimeout = 3\n\n[featuremap]\natxfer = *2\n",
+        # app_amd declines to load without it; an empty [general] keeps its defaults
+        "amd.conf": "[general]\n",
         "indications.conf": "[general]\ncountry = us\n\n[us]\ndescription = United States\n"
         "ringcadence = 2000,4000\ndial = 350+440\nbusy = 480+620/500,0/500\n"
         "ring = 440+480/2000,0/4000\ncongestion = 480+620/250,0/250\n",

@@ -147,8 +147,9 @@ class RealBox(BoxUsers):
         self.ast.set_global(f"PHONE_TALK_{number}", "" if talk is None else f"{talk:g}")
 
     def outside(self, number: str, mode: str = "answer", talk: float | None = None) -> None:
-        """How an outside number behaves when ccbox calls it."""
-        assert mode in ("answer", "noanswer", "busy"), mode
+        """How an outside number behaves when ccbox calls it (``machine``/``person``: what
+        AMD() hears first, see tests/support/real_asterisk.py)."""
+        assert mode in ("answer", "noanswer", "busy", "machine", "person"), mode
         self.ast.set_global(f"PSTN_{number}", mode)
         self.ast.set_global(f"PSTN_TALK_{number}", "" if talk is None else f"{talk:g}")
 

@@ -1,0 +1,102 @@
+"""A progressive campaign on the real switch: ccboxd's dialer originates
+``Local/<number>@ccbox-outbound/n`` into ``[ccbox-dialer]``; Asterisk's AMD() hears the
+outside party (the harness's ``machine``: a long greeting; ``person``: a short hello, then
+silence). The machine is hung up and recorded as ``machine``; the person joins the queue and
+reaches agent 1001's phone, and the lead is done."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+from appliance.cli import resolved
+from appliance.db import model
+from appliance.db.dialer_store import NewLead
+from tests.asterisk.checks import Findings
+from tests.asterisk.conftest import BoxFactory
+from tests.support.real_box import RealBox
+
+MACHINE = "13900000001"
+PERSON = "13900000002"
+
+
+def campaign(db: Any, ids: dict[str, int]) -> None:
+    row = resolved(
+        db.dialer.create_campaign(
+            "real-switch",
+            ids["support"],
+            mode="progressive",
+            state="running",
+            amd=True,
+            caller_id_number="4008001234",
+            caller_id_name="Acme",
+            window_days="mon,tue,wed,thu,fri,sat,sun",
+            window_start="00:00",
+            window_end="23:59",
+            safe_harbor_prompt="ccbox-goodbye",
+        )
+    )
+    ids["campaign"] = row.id
+    resolved(db.dialer.add_leads(row.id, [NewLead(number=MACHINE), NewLead(number=PERSON)]))
+
+
+def leads(box: RealBox) -> dict[str, dict[str, Any]]:
+    return {r["number"]: r for r in box.rows(sa.select(model.leads))}
+
+
+def test_progressive_campaign_with_amd(make_box: BoxFactory) -> None:
+    with make_box(seed=campaign) as box:
+        box.outside(MACHINE, "machine")
+        box.outside(PERSON, "person", talk=6)
+        box.phone("1001", ring=1)
+        mark = box.ast.ami.mark()
+        box.agents_login("1001")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            found = leads(box)
+            if all(found[n]["status"] in ("done", "scheduled", "failed") for n in found):
+                break
+            time.sleep(0.5)
+        found = leads(box)
+        attempts = box.rows(sa.select(model.dial_attempts).order_by(model.dial_attempts.c.id))
+        orig = box.events("OriginateResponse", since=mark)
+        amd = [
+            e
+            for e in box.events("VarSet", since=mark)
+            if e.get("Variable") in ("AMDSTATUS", "AMDCAUSE")
+        ]
+        causes = [e.get("Value") for e in amd if e.get("Variable") == "AMDCAUSE"]
+        print(f"AMD causes {causes}; waits {[a['wait_ms'] for a in attempts]} ms")
+        f = Findings()
+        f.equal(
+            [a["outcome"] for a in attempts],
+            ["machine", "answered"],
+            f"attempt outcomes (OriginateResponses: {orig}; AMD: {amd})",
+        )
+        f.equal(
+            (found[MACHINE]["status"], found[MACHINE]["last_outcome"]),
+            ("scheduled", "machine"),
+            "the machine's lead",
+        )
+        f.equal(
+            (found[PERSON]["status"], found[PERSON]["last_outcome"]),
+            ("done", "answered"),
+            "the person's lead",
+        )
+        statuses = [e.get("Value") for e in amd if e.get("Variable") == "AMDSTATUS"]
+        f.equal(statuses, ["MACHINE", "HUMAN"], "AMDSTATUS as Asterisk set it")
+        f.check(
+            all(e.get("Context") == "ccbox-dialer" for e in orig if e.get("Response") == "Success"),
+            f"answered Originates not into ccbox-dialer: {orig}",
+        )
+        answered = [a for a in attempts if a["outcome"] == "answered"]
+        if answered:
+            f.equal(answered[0]["agent_id"], box.ids["1001"], "the agent who took the person")
+            f.check(
+                answered[0]["wait_ms"] is not None and answered[0]["wait_ms"] < 2000,
+                f"answer -> agent wait {answered[0]['wait_ms']} ms",
+            )
+        box.wait_agent_state("1001", "available", timeout=15)
+        f.verdict()
