@@ -2,7 +2,8 @@
 (tests/support/live_box.py): a call from a known number with a hostile caller ID name rings
 agent 1001 and is answered; the desk pops the customer's name and shows the caller name as
 text (no element, no alert); a notice a supervisor posts scrolls in; after the call the
-disposition and notes are saved and come back in the pop. Screenshot:
+disposition and notes are saved and come back in the pop, and the caller's number goes on the
+do-not-call list. Screenshot:
 build/screenshots/agent-desk.png."""
 
 from __future__ import annotations
@@ -161,6 +162,12 @@ def test_an_agent_works_a_call_from_the_desk(box: LiveBox) -> None:
         wait.until(lambda d: "Call back about the bill" in text(d, "#pop-notes"))
         assert absent(driver, "#pop-notes img")
         no_alert(driver)
+        # "don't call me": the shown call's number on the do-not-call list, then once more
+        driver.find_element(By.ID, "dnc-add").click()
+        wait.until(lambda d: text(d, "#dnc-msg") == f"{CALLER} will not be called again")
+        driver.find_element(By.ID, "dnc-add").click()
+        wait.until(lambda d: "already" in text(d, "#dnc-msg"))
+        assert text(driver, "#dnc-msg") == f"{CALLER} is on the do-not-call list already"
         SHOTS.mkdir(parents=True, exist_ok=True)
         driver.execute_script("window.scrollTo(0, 0)")
         driver.save_screenshot(str(SHOTS / "agent-desk.png"))
