@@ -23,7 +23,7 @@ from twisted.internet import defer
 
 from appliance import config as config_mod
 from appliance import daemon as daemon_mod
-from appliance import demo_center, passwords
+from appliance import demo_campaign, demo_center, passwords
 from appliance.db import migrate
 from appliance.db.day_stats_store import COUNTERS
 from appliance.db.engine import create_engine
@@ -184,6 +184,8 @@ def seed(config: config_mod.Config) -> dict[str, str]:
             _seed_ivr(db)
         if not resolved(db.qa.list_forms()):
             _seed_qa(db)
+        # the outbound survey the interactive demo runs (appliance/demo_campaign.py)
+        demo_campaign.seed(db, config.data_dir, demo_center.WRAPUP_S)
         if "admin" in logins:
             _seed_users(db, logins)
         return logins
@@ -308,6 +310,8 @@ def main(
             sounds_dir=install_sounds(config.data_dir),
             seed=seed_traffic,
         )
+        # Who answers the numbers the dialer calls (the survey campaign's list).
+        sim.switch.population = demo_campaign.population(talk_s, seed_traffic)
         # The switch is up before ccboxd starts, as Asterisk would be on a box.
         reactor.callWhenRunning(_start_switch, reactor, sim)
         reactor.addSystemEventTrigger("before", "shutdown", sim.stopService)
@@ -353,6 +357,9 @@ def main(
                 return _sample_center_caller(rng, n)
 
             sim.start_traffic(calls_per_s, caller, curve=day.share)
+            if not headless:  # a headless demo measures the inbound day alone
+                d = defer.ensureDeferred(demo_campaign.start(daemon.master))
+                d.addCallback(_campaign_started)
             print(
                 f"ccbox demo: simulated switch on AMI 127.0.0.1:{config.ami.port}, callers "
                 f"into FastAGI {config.fastagi.port}: a day of 08:00-20:00 in "
@@ -441,10 +448,12 @@ QUEUE_COUNTS = tuple(c for c in COUNTERS if not c.endswith("_s"))
 
 
 def _queue_counts(daemon: daemon_mod.Daemon) -> dict[str, dict[str, int]]:
-    """Each queue's day counters (acd/stats.py), by queue name."""
+    """Each inbound queue's day counters (acd/stats.py), by queue name (not the survey
+    campaign's: it takes no callers)."""
     return {
         s.name: {k: int(getattr(s, k)) for k in QUEUE_COUNTS}
         for s in daemon.master.acd.stats.values()
+        if s.name != demo_campaign.QUEUE[0]
     }
 
 
@@ -463,13 +472,24 @@ def _run_figures(
     return out
 
 
+def _campaign_started(started: bool) -> None:
+    if started:
+        print(
+            f"ccbox demo: outbound campaign {demo_campaign.NAME!r} running (predictive, "
+            f"{len(demo_campaign.AGENTS)} agents): watch it on the wallboard",
+            flush=True,
+        )
+
+
 def _staff_others(daemon: daemon_mod.Daemon) -> None:
     """Agents outside the demo's teams (added by an admin) and those a person logs in as
     (agent1001's desk) start their shift logged in; the teams are staffed hour by hour
-    (demo_center.Shifts)."""
+    (demo_center.Shifts), the survey team when its campaign starts."""
     acd = daemon.master.acd
     teams = _teams()
     for agent in acd.agents.values():
+        if agent.number in demo_campaign.AGENT_NUMBERS and agent.user_id is None:
+            continue
         mine = agent.number not in teams or agent.user_id is not None  # a person's desk
         if mine and agent.status == "active" and agent.state == "logged_out":
             acd.login(agent.id)

@@ -27,6 +27,7 @@ ROOT = frozenset(
         "appliance.cli",
         "appliance.demo",
         "appliance.demo_center",
+        "appliance.demo_campaign",
         "appliance.switch_settings",
         "appliance.shutdown",
         "appliance.call_rows",
