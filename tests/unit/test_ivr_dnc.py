@@ -97,3 +97,16 @@ def test_the_node_kind_is_in_the_model_and_validates() -> None:
     assert validate(FLOW, catalog) == []
     bad = graph([("dnc", "dnc", {"prompt": "nope"})], [])
     assert [p.node for p in validate(bad, catalog)] == ["dnc"]
+
+
+def test_try_it_says_what_the_node_would_do_and_changes_nothing(tmp_path: Path) -> None:
+    from ivr.try_run import TryRuns
+
+    dnc = DoNotCall()  # no database: a try run reaches none
+    ivr = services(None, tmp_path, dnc)  # type: ignore[arg-type]
+    run = resolved(defer.ensureDeferred(TryRuns(ivr).start(FLOW, "t")))
+    texts = [(e["kind"], e["text"]) for e in run.new_events()]
+    said = ("dnc", "the caller's number goes on the do-not-call list")
+    assert said in texts
+    assert texts.index(said) < texts.index(("play", "plays the prompt removed"))
+    assert dnc.blocks("13800138000") is None
