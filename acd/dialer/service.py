@@ -277,13 +277,18 @@ class Dialer(service.Service):
                     n=campaign.name,
                     k=released,
                 )
-        pacer = (
-            old.pacer
-            if old is not None
+        unchanged = (
+            old is not None
             and old.campaign.mode == campaign.mode
             and PacingSettings.from_campaign(old.campaign) == settings
-            else self.pacer_factory(campaign.mode, settings, meter, self.reactor.seconds)
         )
+        if old is not None and unchanged:
+            pacer = old.pacer
+        else:  # a new pacer keeps what the old one learnt (pacing.make_pacer's previous)
+            previous = old.pacer if old is not None else None
+            pacer = self.pacer_factory(
+                campaign.mode, settings, meter, self.reactor.seconds, previous
+            )
         run = _Run(campaign, pacer, meter, window, old.started_at if old else now)
         if old is not None:
             for name in (
