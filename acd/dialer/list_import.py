@@ -278,7 +278,8 @@ def check_xlsx(raw: io.RawIOBase | IO[bytes]) -> None:
     try:
         with zipfile.ZipFile(raw) as z:
             infos = z.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
+        # NotImplementedError: a version or compression zipfile does not read (damaged)
         raise FileRefused(N_("the XLSX file is damaged ({error})", error=str(exc)[:80])) from None
     if len(infos) > MAX_XLSX_ENTRIES:
         raise FileRefused(N_("the XLSX file has too many parts ({n})", n=len(infos)))
@@ -337,6 +338,8 @@ def _xlsx_records(raw: _Counting) -> Iterator[tuple[int, list[str] | str]]:
             N_("the XLSX file cannot be read ({error})", error=str(exc)[:80])
         ) from None
     try:
+        if not wb.worksheets:
+            raise FileRefused(N_("the XLSX file has no sheet"))
         ws = wb.worksheets[0]
         # the sheet's claim of its size ("A1:XFD1048576") is not believed: its rows are read
         # as they come, never wider than asked

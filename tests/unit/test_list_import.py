@@ -4,9 +4,12 @@ all-or-nothing, and a large file streamed in bounded memory (acd/dialer/list_imp
 from __future__ import annotations
 
 import codecs
+import contextlib
 import datetime as dt
 import io
 import json
+import random
+import re
 import threading
 import time
 import tracemalloc
@@ -491,3 +494,36 @@ def test_any_bytes_give_rows_bad_rows_or_a_refusal_never_a_crash(data: bytes) ->
             assert "\x00" not in row.lead.name
         else:
             assert row.reason
+
+
+def _rezip(data: bytes, change: Callable[[str, bytes], bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info, change(info.filename, src.read(info)))
+    return out.getvalue()
+
+
+def test_damaged_workbooks_are_refused_not_crashed_on() -> None:
+    good = xlsx_bytes([["phone", "name"], [13800138000, "a"]])
+    # a "version needed to extract" zipfile does not know (zipfile: NotImplementedError)
+    central = good.index(b"PK\x01\x02")
+    future = good[: central + 6] + b"\x64\x00" + good[central + 8 :]
+    # a workbook without sheets
+    no_sheets = _rezip(
+        good,
+        lambda name, data: (
+            re.sub(rb"<sheet [^>]*/>", b"", data) if name == "xl/workbook.xml" else data
+        ),
+    )
+    for data, reason in [(future, "damaged"), (no_sheets, "no sheet"), (good[:300], "damaged")]:
+        with pytest.raises(FileRefused, match=reason):
+            rows_of(data)
+    # and bytes flipped anywhere: rows or a refusal, never another exception
+    rnd = random.Random(7)
+    for _ in range(150):
+        damaged = bytearray(good)
+        for _ in range(rnd.randint(1, 6)):
+            damaged[rnd.randrange(len(damaged))] = rnd.randrange(256)
+        with contextlib.suppress(FileRefused):
+            rows_of(bytes(damaged))
