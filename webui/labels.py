@@ -236,6 +236,15 @@ HEALTH_DETAILS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             N_("{reason} ({where}); reconnecting"),
         ),
         (r"listening on (?P<where>.+)", N_("listening on {where}")),
+        # the dialer (acd/dialer/service.py)
+        (
+            r"(?P<campaigns>\d+) campaigns running, (?P<lines>\d+) lines; (?P<why>.+)",
+            N_("{campaigns} campaigns running, {lines} lines; {why}"),
+        ),
+        (
+            r"(?P<campaigns>\d+) campaigns running, (?P<lines>\d+) lines",
+            N_("{campaigns} campaigns running, {lines} lines"),
+        ),
         (r"stopping: no new calls", N_("stopping: no new calls")),
         (r"missing in Asterisk: (?P<names>.+)", N_("missing in Asterisk: {names}")),
         (
