@@ -177,4 +177,7 @@ class DncAdmin:
         """The running dialer's index (a change is in force at once, then written), else
         one over the store alone (the dialer loads the lists when it starts)."""
         index = getattr(self.ctx.dialer, "dnc", None)
-        return index if isinstance(index, DoNotCall) else DoNotCall(self.ctx.db.dialer)
+        if isinstance(index, DoNotCall):
+            return index
+        # its reactor's threads normalise and index a national list, never the reactor
+        return DoNotCall(self.ctx.db.dialer, self.ctx.reactor)
