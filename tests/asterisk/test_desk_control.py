@@ -1,0 +1,189 @@
+"""Call control from the desk on the real switch (acd/desk_control.py), driven through the
+supervisor's ``/api/supervisor/control`` (the same engine as the agent's ``/api/desk/...``):
+
+- an inbound call answered by agent 1001: hold (Asterisk's attended transfer to
+  ``0@ccbox-hold``: the caller hears hold music, its FastAGI Dial stays up), mute
+  (``MUTEAUDIO`` by Setvar, within the AMI user's rights), resume (the hold leg hung up: the
+  two are bridged again), then a consultation with agent 1002 and the transfer: the caller
+  ends talking to 1002;
+- click-to-dial: agent 1001's phone rings first, then the outside number with the center's
+  caller ID; a consultation with a second outside number turned into a three-way call
+  (``*3``), which goes on between the two outside parties when 1001 leaves.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+from appliance.cli import resolved
+from appliance.db import model
+from appliance.db.admin_store import AdminStore
+from tests.asterisk.checks import Findings
+from tests.support.real_box import RealBox
+
+MAIN_LINE = "4008009999"
+
+
+def control(box: RealBox, action: str, **fields: Any) -> tuple[int | None, dict[str, Any]]:
+    try:
+        r = box.api("/api/supervisor/control", {"agent": "1001", "action": action, **fields})
+    except TimeoutError:
+        return None, {"error": f"no answer to {action} within 10 s"}
+    return r.status, r.json()
+
+
+def event(box: RealBox, name: str, since: int, timeout: float = 10, **match: str) -> Any:
+    return box.ast.ami.wait_event(
+        lambda e: (
+            e.get("Event") == name and all(e.get(k, "").startswith(v) for k, v in match.items())
+        ),
+        timeout,
+        f"{name} {match}",
+        since,
+    )
+
+
+def test_hold_mute_resume_then_a_consultation_transfer(box: RealBox) -> None:
+    box.phone("1001", ring=1)
+    box.phone("1002", ring=1)
+    box.agents_login("1001")
+    mark = box.ast.ami.mark()
+    caller = box.call(hangup_after=60)
+    phone_end = box.wait_phone_answered("1001", since=mark)
+    box.wait_agent_state("1001", "on_call", timeout=10)
+    time.sleep(1)
+    f = Findings()
+
+    held_at = box.ast.ami.mark()
+    status, said = control(box, "hold")
+    f.equal((status, said.get("message")), (200, "the caller is on hold"), f"hold: {said}")
+    moh = event(box, "MusicOnHoldStart", held_at, Channel=caller.channel)
+    f.equal(moh.get("Class"), "default", "the caller's hold music class")
+    hold_leg = event(box, "Newchannel", held_at, Channel="Local/0@ccbox-hold-")
+
+    status, said = control(box, "mute", muted=True)
+    f.equal((status, said.get("message")), (200, "muted: the caller does not hear you"), str(said))
+
+    resumed_at = box.ast.ami.mark()
+    status, said = control(box, "resume")
+    f.equal((status, said.get("message")), (200, "back with the caller"), f"resume: {said}")
+    event(box, "Hangup", resumed_at, Channel=hold_leg["Channel"])
+    event(box, "MusicOnHoldStop", resumed_at, Channel=caller.channel)
+    back = event(box, "BridgeEnter", resumed_at, Channel="IAX2/1001-")
+    caller_bridge = [
+        e for e in box.events("BridgeEnter", since=mark) if e.get("Channel") == caller.channel
+    ]
+    f.check(
+        bool(caller_bridge) and back.get("BridgeUniqueid") == caller_bridge[-1]["BridgeUniqueid"],
+        "agent 1001 is back in the caller's bridge",
+    )
+    f.check(
+        not box.events("Hangup", since=mark, Uniqueid=caller.uniqueid),
+        "the caller is still on the line (its FastAGI Dial survived the hold)",
+    )
+    f.equal(box.agent_state("1001"), "on_call", "agent 1001 after the hold")
+
+    box.agents_login("1002")
+    consult_at = box.ast.ami.mark()
+    status, said = control(box, "consult", kind="agent", target="1002")
+    f.equal(status, 200, f"consult: {said}")
+    box.wait_phone_answered("1002", since=consult_at, timeout=20)
+    time.sleep(1)
+    status, said = control(box, "transfer")
+    f.equal((status, said.get("message")), (200, "transferred"), f"transfer: {said}")
+    xfer = event(box, "AttendedTransfer", consult_at, 15)
+    f.equal((xfer.get("Result"), xfer.get("DestType")), ("Success", "Bridge"), "AttendedTransfer")
+    event(box, "Hangup", consult_at, Channel="IAX2/1001-")
+    time.sleep(2)
+    f.equal(xfer.get("TransfereeChannel"), caller.channel, "the party transferred")
+    f.check(
+        str(xfer.get("TransferTargetChannel", "")).startswith("Local/1002@ccbox-agents-"),
+        f"the transfer's target: {xfer.get('TransferTargetChannel')}",
+    )
+    gone = [e.get("Channel", "") for e in box.events("Hangup", since=consult_at)]
+    f.check(
+        caller.channel not in gone and not any(c.startswith("IAX2/1002-") for c in gone),
+        f"the caller talks to 1002 (hung up since the consult: {gone})",
+    )
+    f.check(box.agent_state("1001") != "on_call", "agent 1001 is off the call")
+    c = model.audit_log.c
+    done = [r["action"] for r in box.rows(sa.select(c.action).order_by(c.id))]
+    for action in ("hold", "mute", "resume", "consult", "transfer"):
+        f.check(f"supervisor.{action}" in done, f"supervisor.{action} not audited: {done}")
+    del phone_end
+    f.verdict()
+
+
+def _main_line(db: Any, ids: dict[str, int]) -> None:
+    resolved(AdminStore(db).add_did(MAIN_LINE, None, "main line", True))
+
+
+def test_click_to_dial_then_a_three_way_call(make_box: Any) -> None:
+    with make_box(seed=_main_line) as box:
+        box.phone("1001", ring=1)
+        box.outside("5551234")
+        box.outside("5559876")
+        box.agents_login("1001")
+        mark = box.ast.ami.mark()
+        f = Findings()
+        status, said = control(box, "dial", number="555-1234")
+        f.equal(
+            (status, said.get("message")),
+            (200, "your phone rings: answer it to call 5551234"),
+            f"dial: {said}",
+        )
+        box.wait_phone_answered("1001", since=mark)
+        outside = box.ast.ami.wait_event(
+            lambda e: (
+                e.get("UserEvent") == "HarnessOutsideAnswered" and e.get("Number") == "5551234"
+            ),
+            15,
+            "5551234 answering",
+            mark,
+        )
+        rang = [
+            e for e in box.events("Newchannel", since=mark) if "IAX2/1001-" in e.get("Channel", "")
+        ]
+        f.check(
+            bool(rang) and float(rang[0]["_t"]) < float(outside["_t"]),
+            "the agent's phone rang before the number",
+        )
+        f.equal(outside.get("CallerIDNum"), MAIN_LINE, "the caller ID the outside party got")
+        f.equal(box.agent_state("1001"), "on_call", "agent 1001 on its desk call")
+        time.sleep(1)
+
+        consult_at = box.ast.ami.mark()
+        status, said = control(box, "consult", kind="number", target="5559876")
+        f.equal(status, 200, f"consult: {said}")
+        box.ast.ami.wait_event(
+            lambda e: (
+                e.get("UserEvent") == "HarnessOutsideAnswered" and e.get("Number") == "5559876"
+            ),
+            20,
+            "5559876 answering",
+            consult_at,
+        )
+        time.sleep(1)
+        status, said = control(box, "conference")
+        f.equal((status, said.get("message")), (200, "three-way call"), f"conference: {said}")
+        xfer = event(box, "AttendedTransfer", consult_at, 10)
+        f.equal((xfer.get("Result"), xfer.get("DestType")), ("Success", "Threeway"), "three-way")
+        time.sleep(1)
+        left_at = box.ast.ami.mark()
+        status, said = control(box, "transfer")  # 1001 leaves the three-way call
+        f.equal((status, said.get("message")), (200, "transferred"), f"leave: {said}")
+        event(box, "Hangup", left_at, Channel="IAX2/1001-")
+        time.sleep(3)
+        ended = [e.get("Channel", "") for e in box.events("Hangup", since=left_at)]
+        f.check(
+            not any("harness-pstn" in c for c in ended),
+            f"the two outside parties still talk after 1001 left: {ended}",
+        )
+        deadline = time.time() + 10
+        while box.agent_state("1001") == "on_call" and time.time() < deadline:
+            time.sleep(0.2)
+        f.equal(box.agent_state("1001"), "available", "agent 1001 after leaving")
+        f.verdict()
