@@ -181,7 +181,9 @@ class Dialer(service.Service):
         self._by_attempt: dict[int, Line] = {}
         self._loops: list[task.LoopingCall] = []
         self._subs: list[Subscription] = []
-        self._reloading = False
+        self._reload_lock = defer.DeferredLock()
+        self.parked: dict[int, _Run] = {}  # campaigns paused or stopped since they ran
+        self._released: set[int] = set()  # campaigns whose crash-left leads were released
         # Why calls were not placed, with when (the last few): the health detail.
         self.refused: list[tuple[float, str]] = []
         self.health_registry = health_registry
@@ -224,14 +226,15 @@ class Dialer(service.Service):
         return defer.succeed(None)
 
     def _reload_soon(self) -> None:
-        if not self._reloading:
+        if not self._reload_lock.locked:
             d = defer.ensureDeferred(self.reload())
             d.addErrback(lambda f: log.failure("the dialer could not read the campaigns", f))
 
     async def reload(self) -> None:
         """Read the campaigns again: a campaign started on the web page runs from here on,
-        one paused or stopped places no new call (its calls in progress go on)."""
-        self._reloading = True
+        one paused or stopped places no new call (its calls in progress go on, and its
+        figures and pacer wait for it to run again). One reload at a time."""
+        await self._reload_lock.acquire()
         try:
             campaigns = {c.id: c for c in await self.store.campaigns()}
             running = {cid: c for cid, c in campaigns.items() if c.state == "running"}
@@ -243,15 +246,17 @@ class Dialer(service.Service):
                     state = gone.state if gone is not None else "stopped"
                     ended.campaign = replace(ended.campaign, state=state)
                     figures = self.figures(cid)
-                    del self.runs[cid]
+                    self.parked[cid] = self.runs.pop(cid)
                     if figures is not None:
                         self.bus.publish(figures)
             for cid, campaign in running.items():
-                old = self.runs.get(cid)
+                old = self.runs.get(cid) or self.parked.pop(cid, None)
                 if old is None or old.campaign != campaign:
                     await self._run(campaign, old)
+                else:
+                    self.runs[cid] = old
         finally:
-            self._reloading = False
+            self._reload_lock.release()
 
     async def _run(self, campaign: Campaign, old: _Run | None) -> None:
         now = self.reactor.seconds()
@@ -269,7 +274,9 @@ class Dialer(service.Service):
             day = await self.store.attempt_counts(campaign.id, utc_now - dt.timedelta(days=1))
             month = await self.store.attempt_counts(campaign.id, utc_now - dt.timedelta(days=30))
             meter.warm_start(now, day, month)
-        if old is None:
+        if campaign.id not in self._released:
+            # once per start: leads left dialing by a crash (this process has no call on them)
+            self._released.add(campaign.id)
             released = await self.store.release_dialing(campaign.id)
             if released:
                 log.info(

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from twisted.internet import defer
 
 from acd import agent_state as st
 from acd.dialer.events import CampaignFigures, LeadConnected, LeadOffered
@@ -237,3 +238,22 @@ def test_amd_hangs_up_on_a_machine_and_passes_a_person(db: DBConnector) -> None:
     assert [o.number for o in rig.of(LeadOffered)] == ["13800000002"]
     amd_runs = [m for _, m in rig.ami.events("Newexten") if m.get("Application") == "AMD"]
     assert len(amd_runs) == 2
+
+
+def test_a_pause_and_resume_during_a_call_keep_the_call_and_its_figures(db: DBConnector) -> None:
+    ids = seed(db, 1, ["13800000001", "13800000002"])
+    rig = rig_for(db, {"13800000001": PERSON, "13800000002": NO_ANSWER})
+    login_all(rig, ids)
+    rig.step(6)  # answered, with the agent
+    assert rig.acd.agents[ids["2001"]].state == st.ON_CALL
+    resolved(db.dialer.set_state(ids["campaign"], "paused"))
+    resolved(defer.ensureDeferred(rig.dialer.reload()))
+    paused = [f for f in rig.of(CampaignFigures) if f.state == "paused"]
+    assert [(f.placed, f.answered) for f in paused] == [(1, 1)]
+    resolved(db.dialer.set_state(ids["campaign"], "running"))
+    resolved(defer.ensureDeferred(rig.dialer.reload()))
+    assert leads(db)["13800000001"] == ("dialing", "")  # not released as a crash's would be
+    rig.step(36)  # the talk ends, then wrap-up: the agent is free and the next lead dialed
+    assert leads(db)["13800000001"] == ("done", "answered")
+    figures = rig.dialer.figures(ids["campaign"])
+    assert figures is not None and (figures.placed, figures.answered) == (2, 1)
