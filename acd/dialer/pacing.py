@@ -5,12 +5,15 @@ calls and asks it, about once a second, how many new calls to place; every metho
 time, so the pacers run the same on the reactor's clock, a test's floats or the floor model
 of ``make bench`` (tests/support/dialer_floor.py). The engine reports a call's life as:
 
-    placed -> answered (a person) -> connected (an agent took it) -> handled (wrap-up done)
+    placed -> answered (a person) -> connected (an agent took it) -> talk_ended
+                                         (the customer gone) -> handled (wrap-up done)
                                    -> abandoned (no agent within 2 s: safe harbor)
            -> unanswered (no_answer, busy, congestion, machine, failed)
 
-The pacer records answered and abandoned calls into the campaign's ``AbandonMeter`` (the
-engine must not record them again).
+``handled`` may also come at the end of the talk, right after ``talk_ended``, with the
+queue's wrap-up added (as the engine does). The pacer records answered and abandoned calls
+into the campaign's ``AbandonMeter`` (the engine must not record them again) and the rest
+into its ``CallHistory`` (acd/dialer/call_history.py).
 
 The predictive controller, in the spirit of the open adaptive dialers (VICIdial's
 ADAPT_HARD_LIMIT / ADAPT_AVERAGE / ADAPT_TAPERED: a dial level bounded by a maximum, backed
@@ -29,7 +32,8 @@ anticipates agents about to free from the handle-time distribution:
   while the chance that the next one is answered when the others have taken every agent
   (answers and agents as sums of independent chances, read from a normal approximation)
   stays under the *risk* threshold, and never more than ``max_dial_level`` lines in all
-  per available agent. The dial level it reports is lines in flight per available agent.
+  per available agent. The dial level it reports is lines in flight per available agent
+  (shown at most at ``max_dial_level``).
   (A level fixed for 5 s and applied each second did worse on the floor model: 80.4%
   occupancy at 3.5% abandoned against 80.2% at 1.1%.)
 - The risk threshold is a stochastic-approximation loop on every answered call: down by a
