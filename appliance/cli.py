@@ -390,16 +390,20 @@ def cmd_list_import(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise CliError(f"{args.file}: no such file")
+    from acd.dialer.dnc import DoNotCall
+
     db = open_db(load_config(args))
     try:
         campaign = _campaign(db, args.campaign)
+        dnc = DoNotCall(db.dialer)  # the lists as they are now: a listed number is a bad row
+        resolved(dnc.load_from_store())
         job = ImportJob(
             path,
             EngineSink(db.engine),
             campaign_id=campaign.id,
-            default_tz=campaign.default_tz,
             list_name=args.name or path.name,
             encoding=args.encoding,
+            dnc=lambda number: dnc.blocks(number, campaign.id),
         )
         tty = sys.stderr.isatty()
         job.start()

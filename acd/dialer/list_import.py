@@ -90,6 +90,14 @@ NAME_HEADERS = frozenset(
 TZ_HEADERS = frozenset({"tz", "timezone", "time zone", "时区"})
 
 
+# why a row's number is not imported, by the do-not-call list that has it
+DNC_REASONS = {
+    "center": N_("the number is on the center's do-not-call list"),
+    "campaign": N_("the number is on this campaign's do-not-call list"),
+    "national": N_("the number is on the national do-not-call list"),
+}
+
+
 class FileRefused(ValueError):
     """The whole file cannot be imported (not CSV or XLSX, no number column, a zip bomb)."""
 
@@ -516,6 +524,9 @@ class ImportJob:
     it runs; ``cancel()`` stops it before its next batch (batches written stay);
     ``wait(timeout)`` and ``result`` (an ImportResult, once done). The file is refused as a
     whole (``result.state == "refused"``, ``result.error``) when it is not CSV or XLSX.
+    ``dnc(number)``: the do-not-call list that has the number (acd/dialer/dnc.py's
+    ``DoNotCall.blocks`` with the campaign's id), or None: a listed number is a bad row, never
+    a lead (the dialer checks again before each dial).
     ``default_tz`` is accepted and not stored: a lead whose zone neither a column nor its
     number gives keeps "", which is the campaign's zone whenever it is dialed."""
 
@@ -530,6 +541,7 @@ class ImportJob:
         source_name: str = "",
         encoding: str | None = None,
         batch_rows: int = BATCH_ROWS,
+        dnc: Callable[[str], str | None] | None = None,
     ) -> None:
         self._source = source
         self.sink = sink
@@ -544,6 +556,7 @@ class ImportJob:
         self.list_name = list_name or self.source_name or "import"
         self.encoding = encoding
         self.batch_rows = batch_rows
+        self.dnc = dnc
         self._cancel = threading.Event()
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
@@ -672,6 +685,10 @@ class ImportJob:
                 if self._cancel.is_set():
                     result.state = "cancelled"
                     break
+                if isinstance(row, GoodRow) and self.dnc is not None:
+                    scope = self.dnc(row.lead.number)
+                    if scope is not None:
+                        row = BadRow(row.line, DNC_REASONS.get(scope, DNC_REASONS["center"]))
                 if isinstance(row, BadRow):
                     result.rows_bad += 1
                     self.rows_bad = result.rows_bad

@@ -54,6 +54,17 @@ def test_list_import_reports_bad_rows_by_line_and_exits_1(
     )
     assert code == 0 and "0 new leads, 1 merged" in out
 
+    # a number on the center's do-not-call list: a bad row, as the lists are at the import
+    code, _, _ = run(["--config", str(conf), "dnc", "add", "13700137000"], capsys)
+    assert code == 0
+    listed = tmp_path / "listed.csv"
+    listed.write_text("phone\n137 0013 7000\n")
+    code, out, _ = run(
+        ["--config", str(conf), "list", "import", "--campaign", "survey", str(listed)], capsys
+    )
+    assert code == 1
+    assert "  line 2: the number is on the center's do-not-call list" in out.splitlines()
+
 
 def test_list_import_refusals(
     conf: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -527,3 +527,23 @@ def test_damaged_workbooks_are_refused_not_crashed_on() -> None:
             damaged[rnd.randrange(len(damaged))] = rnd.randrange(256)
         with contextlib.suppress(FileRefused):
             rows_of(bytes(damaged))
+
+
+def test_numbers_on_a_do_not_call_list_are_bad_rows_not_leads(
+    engine: Engine, campaign: int, tmp_path: Path
+) -> None:
+    from acd.dialer.dnc import DoNotCall
+
+    index = DoNotCall()
+    index.load([("13800138000", "center", None), ("13900139000", "campaign", campaign)])
+    index.replace_national(["+8613700137000"], dt.date(2026, 12, 1))
+    body = "phone\n138 0013 8000\n13900139000\n+86 137 0013 7000\n13600136000\n"
+    result = import_bytes(
+        engine, campaign, body.encode(), tmp_path, dnc=lambda n: index.blocks(n, campaign)
+    )
+    assert [(b.line, b.reason) for b in result.bad] == [
+        (2, "the number is on the center's do-not-call list"),
+        (3, "the number is on this campaign's do-not-call list"),
+        (4, "the number is on the national do-not-call list"),
+    ]
+    assert sorted(leads(engine, campaign)) == ["13600136000"]
