@@ -71,7 +71,6 @@ from acd.dialer.call_history import HISTORY, MIN_SAMPLES, CallHistory
 
 MODES = ("preview", "progressive", "predictive")
 BACKOFFS = ("hard", "average", "tapered")
-UNANSWERED = ("no_answer", "busy", "congestion", "machine", "failed", "dnc")
 
 TAPER = 2.0  # tapered: the allowed 24-hour rate at the start of the calling window, x target
 MIN_ANSWERED = 50  # a window with fewer answered calls never triggers a backoff
