@@ -6,7 +6,8 @@ call). Here:
 
 - a machine (AMDSTATUS ``MACHINE``): the outcome is ``machine``, the call hung up;
 - a person (``HUMAN``, ``NOTSURE``, or no AMD): the call joins the ACD on the campaign's
-  queue ahead of the inbound callers (``PRIORITY``) and waits for an offer at most
+  queue ahead of the inbound callers (``PRIORITY``; a callback an agent set for themselves
+  is offered to that agent first, acd.join_agent) and waits for an offer at most
   ``offer_wait_s`` (2 s) from the moment the person is known (AMD's verdict comes after the
   greeting: the rule's two seconds run from the end of it). None in time: the campaign's
   safe-harbor message (company name and callback number) plays and the call ends,
@@ -104,7 +105,13 @@ async def _answered(
     env = session.env
     assert env is not None
     row = await _open_row(db, session, line) if db is not None else None
-    call = acd.join(campaign.queue_id, line.lead.number, env.uniqueid, PRIORITY, env.channel)
+    agent = acd.agents.get(line.lead.agent_id) if line.lead.agent_id is not None else None
+    if agent is not None:  # a callback set for this agent: offered to them first
+        call = acd.join_agent(
+            agent.number, line.lead.number, env.uniqueid, env.channel, campaign.queue_id, PRIORITY
+        )
+    else:
+        call = acd.join(campaign.queue_id, line.lead.number, env.uniqueid, PRIORITY, env.channel)
     call.record_id = row  # the agent's desk pops this calls row
     call.caller_name = line.lead.name
     live: LiveCall | None = None

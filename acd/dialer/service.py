@@ -40,6 +40,7 @@ from twisted.application import service
 from twisted.internet import defer, task
 from twisted.logger import Logger
 
+from acd import agent_state as st
 from acd.dialer import retry
 from acd.dialer.abandon import AbandonMeter
 from acd.dialer.events import AttemptEnded, CampaignFigures, LeadConnected
@@ -373,16 +374,30 @@ class Dialer(service.Service):
             if placed >= wanted or self.runs.get(campaign.id) is not run:
                 break
             try:
-                if not run.window.is_open(_utc(self.reactor.seconds()), lead.tz):
+                at = _utc(self.reactor.seconds())
+                if not run.window.is_open(at, lead.tz):
+                    # until its window opens: it would stay at the head of the due leads
+                    await self.store.postpone([lead.id], run.window.next_open(at, lead.tz))
                     continue
             except (ValueError, KeyError):
                 log.warn("lead {id}: unknown time zone {tz!r}: not dialed", id=lead.id, tz=lead.tz)
                 continue
             if self.trunk_free(campaign.trunk_group) <= 0:
                 break
+            if lead.agent_id is not None and not self._agent_free_for(lead.agent_id):
+                continue  # a callback set for one agent waits until that agent is free
             if await self._dial(run, lead):
                 placed += 1
         return placed
+
+    def _agent_free_for(self, agent_id: int) -> bool:
+        """The agent is available and no line placed for them is still under way."""
+        agent = self.acd.agents.get(agent_id)
+        if agent is None or agent.state != st.AVAILABLE:
+            return False
+        return not any(
+            line.lead.agent_id == agent_id and line.in_flight for line in self.lines.values()
+        )
 
     async def _dial(self, run: _Run, lead: Lead) -> bool:
         campaign = run.campaign

@@ -257,3 +257,22 @@ def test_a_pause_and_resume_during_a_call_keep_the_call_and_its_figures(db: DBCo
     assert leads(db)["13800000001"] == ("done", "answered")
     figures = rig.dialer.figures(ids["campaign"])
     assert figures is not None and (figures.placed, figures.answered) == (2, 1)
+
+
+def test_a_callback_set_for_one_agent_waits_for_that_agent_and_goes_to_them(
+    db: DBConnector,
+) -> None:
+    ids = seed(db, 2, [])
+    resolved(
+        db.dialer.add_leads(
+            ids["campaign"], [NewLead(number="13800000009", name="Mine", agent_id=ids["2002"])]
+        )
+    )
+    rig = rig_for(db, {"13800000009": PERSON})
+    rig.acd.login(ids["2001"])
+    rig.step(3)
+    assert [m for m in rig.ami.actions if m.get("Action") == "Originate"] == []  # 2002 is out
+    rig.acd.login(ids["2002"])
+    rig.step(6)
+    assert [o.agent_id for o in rig.of(LeadOffered)] == [ids["2002"]]  # not the longest idle
+    assert rig.acd.agents[ids["2002"]].state == st.ON_CALL
