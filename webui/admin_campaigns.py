@@ -270,6 +270,8 @@ class CampaignsAdmin:
         user = session.user
         assert user is not None
         sink = ConnectorSink(self.ctx.db, self.ctx.reactor)
+        # the running dialer's do-not-call lists: a listed number is a bad row, not a lead
+        index = getattr(self.ctx.dialer, "dnc", None)
 
         def make_job(file: Any) -> ImportJob:
             return ImportJob(
@@ -279,6 +281,7 @@ class CampaignsAdmin:
                 default_tz=campaign.default_tz,
                 list_name=name,
                 source_name=name,
+                dnc=(lambda n: index.blocks(n, campaign.id)) if index is not None else None,
             )
 
         try:
