@@ -559,6 +559,25 @@ class ManagerSession(protocol.Protocol):
             return
         self._pass_digit(ch, digit)
 
+    def do_muteaudio(self, msg: Message) -> None:
+        """res_mutestream.c's MuteAudio, for a user with system write (ccbox's has none: it
+        writes MUTEAUDIO() by Setvar, which lands in the same channel variable here)."""
+        for header in ("Channel", "State", "Direction"):
+            if not msg.get(header):
+                self.respond(msg, "Error", ("Message", f"{header} not specified"))
+                return
+        ch = self.switch.find(msg.get("Channel") or "")
+        if ch is None:
+            self.respond(msg, "Error", ("Message", "No such channel"))
+            return
+        direction = msg.get("Direction") or ""
+        if direction not in ("in", "out", "all"):
+            self.respond(msg, "Error", ("Message", "Failed to mute/unmute stream"))
+            return
+        on = (msg.get("State") or "").lower() in ("true", "yes", "1", "y", "t", "on")
+        ch.variables[f"MUTEAUDIO({direction})"] = "on" if on else "off"
+        self.respond(msg, "Success")
+
     def _pass_digit(self, ch: Any, digit: str) -> None:
         """One queued digit: read on the channel (DTMFEnd, 0 ms), then sent on to the
         bridged peer as a 100 ms tone, as the trace shows."""
