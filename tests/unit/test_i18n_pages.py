@@ -18,6 +18,7 @@ from typing import Any
 from acd.route import STRATEGIES
 from appliance.cli import resolved
 from appliance.db.admin_store import AdminStore
+from appliance.db.dialer_store import NewLead
 from appliance.db.model import AGENT_STATUSES, CALL_DIRECTIONS, OVERFLOW_KINDS, PROMPT_SOURCES
 from ivr import sample_center
 from tests.support.appliance import USERS, RunningAppliance
@@ -41,6 +42,7 @@ ALLOWED = {
     *("Asterisk", "SIP", "TTS", "QA", "CSV", "JSON", "ID", "PIN", "DAHDI", "VIP"),
     *("sqlite", "postgresql", "SQLite", "PostgreSQL", "WAV", "FLAC", "Opus", "MP3", "OGG"),
     *("ms", "Hz", "dB", "MB", "GB", "KB", "OK"),
+    *("XLSX", "UTF-8", "UTF-16", "GB18030", "AMD"),  # file formats, encodings, Asterisk's AMD
     *("YYYY-MM-DD", "YYYY-MM-DDTHH", "MM"),
     "main-menu",  # the seed's flow (and the example the flow name field shows)
     "min_free_mb",  # a setting's name, in the disk alarm
@@ -55,6 +57,7 @@ QUERIES = {
     "/recordings/view": "?id=1",
     "/qa/score": "?recording=1",
     "/flows/editor": "?id=1",
+    "/admin/campaigns/edit": "?id=1",
 }
 
 
@@ -141,6 +144,12 @@ def seed(db: Any) -> None:
     form = {"groups": [{"name": "开场", "weight": 1, "questions": [question]}]}
     resolved(db.qa.add_form("质检表", form, "admin"))
     resolved(db.ivr.create_flow("main-menu", sample_center.flow(), "admin"))
+    # a campaign with a list, a holiday and a do-not-call number of its own
+    campaign = resolved(db.dialer.create_campaign("回访", 1, caller_id_number="4008001234"))
+    list_id = resolved(db.dialer.add_list(campaign.id, "名单", "名单.csv"))
+    resolved(db.dialer.add_leads(campaign.id, [NewLead("13800138000", name="张三")], list_id))
+    resolved(db.dialer.add_holiday(dt.date(2027, 2, 10), campaign.id))
+    resolved(db.dialer.add_dnc("13900139000", "campaign", "agent", campaign.id))
 
 
 class ChinesePagesTests(WebTestCase):
