@@ -60,6 +60,7 @@ log = Logger(namespace="ccbox.dialer.import")
 
 BATCH_ROWS = 1000
 MAX_LINE_CHARS = 64 * 1024  # one physical CSV line (a longer one is a bad row, read past)
+MAX_RECORD_LINES = 20  # lines one CSV row may span (quoted line breaks in a note)
 MAX_NAME_CHARS = 128  # leads.name
 MAX_FIELDS_CHARS = 16 * 1024  # a lead's other columns, as JSON
 MAX_COLUMNS = 200
@@ -71,10 +72,10 @@ SNIFF_BYTES = 256 << 10  # the head that decides a CSV's encoding
 MAX_XLSX_UNCOMPRESSED = 1 << 30
 MAX_XLSX_SHARED_STRINGS = 128 << 20
 MAX_XLSX_ENTRIES = 10_000
-MAX_BAD_KEPT = 1000
+MAX_BAD_KEPT = 1000  # bad rows listed in the result (all are counted)
 # Bytes a CSV's encoding could not decode (kept by errors="surrogateescape").
 _UNDECODED = re.compile("[\udc80-\udcff]")
-_JSON = json.JSONEncoder(ensure_ascii=False)  # bad rows listed in the result (all are counted)
+_JSON = json.JSONEncoder(ensure_ascii=False)
 
 # Header names, compared lower-case with "_" as a space and spaces collapsed.
 NUMBER_HEADERS = frozenset(
@@ -88,7 +89,6 @@ NAME_HEADERS = frozenset(
     {"name", "full name", "customer", "customer name", "姓名", "名字", "客户", "客户名称", "联系人"}
 )
 TZ_HEADERS = frozenset({"tz", "timezone", "time zone", "时区"})
-
 
 # why a row's number is not imported, by the do-not-call list that has it
 DNC_REASONS = {
@@ -256,6 +256,19 @@ def _csv_records(raw: _Counting, encoding: str | None) -> Iterator[tuple[int, li
             yield start, N_("unreadable CSV (an unbalanced quote?): {error}", error=str(exc)[:80])
             continue
         start, done = done + 1, reader.line_num
+        if done - start >= MAX_RECORD_LINES:
+            # a quote opened and never closed swallows the lines after it: said, not hidden
+            # in one lead's name
+            overlong.difference_update(range(start, done + 1))
+            yield (
+                start,
+                N_(
+                    "lines {start} to {end} were read as one row: a quote that is not closed?",
+                    start=start,
+                    end=done,
+                ),
+            )
+            continue
         if any(n in overlong for n in range(start, done + 1)):
             for n in range(start, done + 1):
                 overlong.discard(n)

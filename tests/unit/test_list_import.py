@@ -148,6 +148,21 @@ def test_an_unbalanced_quote_costs_its_rows_not_the_file() -> None:
     assert bad and bad[0].line == 3 and "quote" in bad[0].reason
 
 
+def test_a_quote_left_open_is_reported_with_the_lines_it_swallowed() -> None:
+    body = (
+        "number,name\n13800138000,ok\n"
+        + '13800138001,"open\n'
+        + "".join(f"1390000{i:04d},x\n" for i in range(30))
+    )
+    out = rows_of(body.encode())
+    assert [r.lead.number for r in out if isinstance(r, GoodRow)] == ["13800138000"]
+    [bad] = [r for r in out if isinstance(r, BadRow)]
+    assert bad.line == 3 and "lines 3 to 33 were read as one row" in bad.reason
+    # a quoted line break or two in a note is a row like any other
+    out = rows_of(b'number,note\n13800138000,"line one\nline two\nthree"\n13800138001,x\n')
+    assert [(r.line, type(r).__name__) for r in out] == [(2, "GoodRow"), (5, "GoodRow")]
+
+
 def test_undecodable_bytes_make_a_bad_row_not_a_failed_import(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
