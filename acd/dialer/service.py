@@ -70,6 +70,7 @@ DIAL_STATUS = {
 REASON = {3: "no_answer", 5: "busy", 8: "congestion"}  # OriginateResponse Reason
 CAUSE = {17: "busy", 34: "congestion", 38: "congestion", 42: "congestion", 19: "no_answer"}
 FAILURE_WAIT_S = 5.0  # a Failure with Reason 0 waits this long for ;1's Hangup cause
+SWEEP_S = 60.0  # a line the switch has said nothing more of for this long is let go
 
 
 class DoNotCallIndex(Protocol):
@@ -118,6 +119,7 @@ class Line:
     hangup_cause: int | None = None
     failure_timer: Any = None
     channel_gone: bool = False
+    done_at: float | None = None
 
     @property
     def campaign(self) -> Campaign:
@@ -323,12 +325,26 @@ class Dialer(service.Service):
 
     def tick(self) -> None:
         now = self.reactor.seconds()
+        self._sweep(now)
         for run in list(self.runs.values()):
             self._sample(run, now)
             if not run.busy:
                 run.busy = True
                 d = defer.ensureDeferred(self._place_once(run))
                 d.addErrback(lambda f: log.failure("a dialer round failed", f))
+
+    def _sweep(self, now: float) -> None:
+        """Lines the switch never finished telling about (an AMI link lost meanwhile): one
+        still ringing long after its timeout ends ``failed``; one over whose Hangup never
+        came gives its trunk channel back."""
+        late = self.limits.ring_timeout_s + SWEEP_S
+        for line in list(self.lines.values()):
+            if line.state in ("placing", "ringing") and now - line.placed_at > late:
+                log.warn("attempt {a}: no OriginateResponse: ended as failed", a=line.attempt_id)
+                self._finish(line, "failed")
+                self._drop(line)
+            elif line.state == "done" and line.done_at and now - line.done_at > SWEEP_S:
+                self._drop(line)
 
     async def _place_once(self, run: _Run) -> None:
         try:
@@ -590,6 +606,7 @@ class Dialer(service.Service):
         was = line.state
         line.state = "done"
         now = self.reactor.seconds()
+        line.done_at = now
         if was in ("placing", "ringing") and outcome != "dnc":
             line.run.pacer.unanswered(now, outcome)
         if line.channel_gone or was in ("placing", "ringing"):

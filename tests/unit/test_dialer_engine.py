@@ -276,3 +276,17 @@ def test_a_callback_set_for_one_agent_waits_for_that_agent_and_goes_to_them(
     rig.step(6)
     assert [o.agent_id for o in rig.of(LeadOffered)] == [ids["2002"]]  # not the longest idle
     assert rig.acd.agents[ids["2002"]].state == st.ON_CALL
+
+
+def test_a_line_the_switch_never_reports_on_gives_its_trunk_back(db: DBConnector) -> None:
+    ids = seed(db, 1, ["13800000001", "13800000002"])
+    rig = rig_for(db, {"13800000001": NO_ANSWER, "13800000002": NO_ANSWER}, trunks={"default": 1})
+    login_all(rig, ids)
+    rig.step(1.1)
+    heard, rig.ami.subscribers = rig.ami.subscribers, []  # the AMI events stop coming
+    rig.step(25 + 60 + 1)
+    assert leads(db)["13800000001"] == ("scheduled", "failed")
+    rig.ami.subscribers = heard
+    rig.step(2)
+    dialed = [m.get("Channel") for m in rig.ami.actions if m.get("Action") == "Originate"]
+    assert dialed[-1] == "Local/13800000002@ccbox-outbound/n"  # the trunk channel is free
