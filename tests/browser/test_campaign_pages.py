@@ -161,6 +161,19 @@ class CampaignBrowserTests(WebTestCase):
                 )
                 assert tile_text(driver, "abandon_24h") == "3.6%"
                 driver.save_screenshot(str(SHOTS / "wallboard-campaign.png"))
+                # The campaign's page shows the same live figures (from the feed's snapshot).
+                driver.get(f"{url}/admin/campaigns/edit?id={campaign_id}")
+                wait_for(
+                    driver,
+                    "the live figures",
+                    "return document.querySelector('#live [data-field=abandon_24h]')"
+                    ".textContent === '3.6%'",
+                )
+                live = driver.find_element(By.ID, "live")
+                assert live.find_element(By.CSS_SELECTOR, "[data-field=placed]").text == "120"
+                assert live.find_element(By.CSS_SELECTOR, "[data-field=occupancy]").text == "82%"
+                rate = live.find_element(By.CSS_SELECTOR, "[data-field=abandon_24h]")
+                assert rate.get_attribute("data-level") == "alarm"
                 # In Chinese: the page and the tile's words.
                 driver.get(url + "/admin/campaigns")
                 switch_language(driver, "zh_CN")
