@@ -43,6 +43,14 @@ def console_texts() -> dict[str, Any]:
         "move": _("Move"),
         "hangup": _("Hang up"),
         "record_now": _("Record now"),
+        # call control on the agent's call (webui/call_control_api.py)
+        "controls": {
+            "hold": _("Hold"),
+            "resume": _("Resume"),
+            "mute": _("Mute"),
+            "unmute": _("Unmute"),
+            "hangup": _("Hang up"),
+        },
         "to_queue": _("Queue: {name}"),
         "to_agent": _("Agent: {name}"),
         "move_to": _("Move to…"),

@@ -237,6 +237,24 @@ def test_console_shows_the_center_live_and_spies_on_a_call(box: LiveBox, chrome:
         "the switch's refusal",
         lambda d: "the switch has a call on PJSIP/1001" in d.find_element(By.ID, "sv-result").text,
     )
+    # Call control for the agent: Mute reaches the switch on 1001's own leg (Setvar
+    # MUTEAUDIO, acd/desk_control.py); an agent not on a call has the buttons disabled.
+    assert (
+        not agent_row(chrome, "1003")
+        .find_element(By.CSS_SELECTOR, "button[data-ctl=mute]")
+        .is_enabled()
+    )
+    mark = box.mark()
+    agent_row(chrome, "1001").find_element(By.CSS_SELECTOR, "button[data-ctl=mute]").click()
+    wait(
+        chrome,
+        "the mute done",
+        lambda d: "Done: Mute 1001" in d.find_element(By.ID, "sv-result").text,
+    )
+    muted = box.wait_action(
+        "Setvar", since=mark, where=lambda h: h.get("Variable") == "MUTEAUDIO(in)"
+    )
+    assert (muted["Channel"], muted["Value"]) == (agent_channel, "on")
     box.hangup(call)
     box.wait_call_ended(call)
     wait(chrome, "the call gone", lambda d: absent(d, ".sv-calls tr"), 10)

@@ -148,6 +148,22 @@
       }
     });
     spyLine.appendChild(row.record);
+    // Call control on the agent's own call, as its desk has it (hold, mute, hang up).
+    var ctlLine = el("div", "sv-line");
+    row.acts.appendChild(ctlLine);
+    row.ctl = {};
+    ["hold", "resume", "mute", "unmute", "hangup"].forEach(function (action) {
+      var b = button(T.controls[action], "sv-ctl sv-ctl-" + action, function () {
+        var a = agents[id];
+        if (!a) return;
+        var body = { agent: a.number, action: action === "unmute" ? "mute" : action };
+        if (action === "mute" || action === "unmute") body.muted = action === "mute";
+        post("control", body, T.controls[action] + " " + a.number);
+      });
+      b.dataset.ctl = action;
+      row.ctl[action] = b;
+      ctlLine.appendChild(b);
+    });
     row.reasonSel = el("select", "sv-reason-select");
     row.reasonSel.setAttribute("aria-label", T.pause);
     S.reasons.forEach(function (r) {
@@ -204,6 +220,7 @@
     }
     var onCall = a.state === "on_call";
     S.modes.forEach(function (m) { row.spy[m].disabled = !onCall; });
+    Object.keys(row.ctl).forEach(function (k) { row.ctl[k].disabled = !onCall; });
     row.record.disabled = !onCall || typeof a.call_id !== "number";
     row.pause.disabled = !(a.state === "available" || a.state === "paused" || a.state === "wrap_up");
     row.logout.disabled = !(a.state === "available" || a.state === "paused" || a.state === "wrap_up");
