@@ -13,11 +13,13 @@ import time
 from typing import Any
 
 from appliance.cli import resolved
+from appliance.db.call_list_store import CallListStore
 from tests.support.appliance import RunningAppliance
 from tests.support.http import Browser, Response
 from tests.support.tmp import temp_dir
 from tests.unit.test_web import WebTestCase
 from tests.unit.test_web_ivr import multipart
+from webui.admin_campaigns import CampaignsAdmin
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 
@@ -367,7 +369,8 @@ class ListUploadTests(CampaignPagesCase):
             b"+86 139-0013-9000,Li Si,tea\n"
             b",No Number,y\n"
         )
-        r = await self.upload(b, "/admin/campaigns/upload", {"id": str(cid)}, "leads.csv", data)
+        hostile = "..\\..\\<img src=x onerror=alert(1)>.csv"  # shown as text; never a path
+        r = await self.upload(b, "/admin/campaigns/upload", {"id": str(cid)}, hostile, data)
         self.assertEqual(r.status, 303, r.body[:300])
         token = re.search(r"job=([A-Za-z0-9_-]+)", r.location)
         assert token is not None
@@ -378,7 +381,8 @@ class ListUploadTests(CampaignPagesCase):
         page = (await self.call(b.get, f"/admin/campaigns/edit?id={cid}&job={token.group(1)}")).body
         self.assertIn('data-done="true"', page)
         self.assertRegex(page, r"<td>3</td><td>[^<]*letters")
-        self.assertIn("<td>leads.csv</td>", page)
+        self.assertIn("<td>&lt;img src=x onerror=alert(1)&gt;.csv</td>", page)
+        self.assertNotIn("<img", page)
         lead = await self.db.dialer.lead_by_number(cid, "+8613900139000")
         self.assertEqual(lead.name, "Li Si")
         # The export escapes the formula cell; the numbers import again as they are.
@@ -394,6 +398,18 @@ class ListUploadTests(CampaignPagesCase):
         self.assertEqual(r.status, 303)
         page = (await self.call(b.get, f"/admin/campaigns/edit?id={cid}")).body
         self.assertIn("Choose a CSV or XLSX file to upload.", page)
+        # Over the cap (here lowered from 200 MB to 4 KB): 413, nothing imported.
+        config = CampaignsAdmin.upload._cp_config  # type: ignore[attr-defined]
+        cap = config["request.body.maxbytes"]
+        config["request.body.maxbytes"] = 4096
+        try:
+            big = b"phone\n" + b"13800138000\n" * 1000
+            r = await self.upload(b, "/admin/campaigns/upload", {"id": str(cid)}, "big.csv", big)
+        finally:
+            config["request.body.maxbytes"] = cap
+        self.assertEqual(r.status, 413)
+        lists = await CallListStore(self.db).lists(cid)
+        self.assertEqual([x.name for x in lists], ["<img src=x onerror=alert(1)>.csv"])
         r = await self.call(b.get, "/admin/campaigns/progress?job=nope")
         self.assertEqual(
             (r.status, r.json()["error"]), (404, "no such import (it may have been forgotten)")
