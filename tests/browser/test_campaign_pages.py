@@ -180,6 +180,14 @@ class CampaignBrowserTests(WebTestCase):
                 assert "外呼活动" in driver.find_element(By.TAG_NAME, "h1").text
                 row = driver.find_element(By.CSS_SELECTOR, f'[data-campaign-id="{campaign_id}"]')
                 assert "运行中" in row.text and "渐进式" in row.text
+                fits = "return document.documentElement.scrollWidth <= window.innerWidth"
+                assert driver.execute_script(fits), "the campaigns page is wider than 1366 px"
+                driver.save_screenshot(str(SHOTS / "campaigns-zh_CN.png"))
+                driver.get(f"{url}/admin/campaigns/edit?id={campaign_id}")
+                assert driver.execute_script(fits), "the campaign's page is wider than 1366 px"
+                driver.get(url + "/admin/dnc")
+                assert driver.execute_script(fits), "the do-not-call page is wider than 1366 px"
+                assert "勿扰名单" in driver.find_element(By.TAG_NAME, "h1").text
                 driver.get(url + "/wallboard")
                 wait_for(driver, "the tile", "return !!document.querySelector('.wb-campaign')")
                 assert "通话占用率" in driver.find_element(By.CSS_SELECTOR, ".wb-campaign").text
