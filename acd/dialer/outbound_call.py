@@ -7,12 +7,13 @@ call). Here:
 - a machine (AMDSTATUS ``MACHINE``): the outcome is ``machine``, the call hung up;
 - a person (``HUMAN``, ``NOTSURE``, or no AMD): the call joins the ACD on the campaign's
   queue ahead of the inbound callers (``PRIORITY``; a callback an agent set for themselves
-  is offered to that agent first, acd.join_agent) and waits for an offer at most
-  ``offer_wait_s`` (2 s) from the moment the person is known (AMD's verdict comes after the
-  greeting: the rule's two seconds run from the end of it). None in time: the campaign's
-  safe-harbor message (company name and callback number) plays and the call ends,
-  ``abandoned``. An offer: the agent's phone rings as for an inbound caller (acd/caller.py's
-  Dial, with ``t`` for transfers), the desk pops the lead (``LeadOffered`` on the bus, and the
+  is offered to that agent first, acd.join_agent) and waits for an offer. The rule's two
+  seconds (``offer_wait_s``) run from the end of the person's greeting: AMD()'s HUMAN comes
+  800 ms of silence after it (its cause says how long), and those count. None in time: the
+  campaign's safe-harbor message (company name and callback number) is started
+  ``PROMPT_LEAD_S`` before the two seconds are up, and the call ends ``abandoned``. An
+  offer: the agent's phone rings as for an inbound caller (acd/caller.py's Dial, with ``t``
+  for transfers), the desk pops the lead (``LeadOffered`` on the bus, and the
   calls row on the queued call as for any call); an agent who does not answer gives the
   call back, and the wait starts again.
 
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 log = Logger(namespace="ccbox.dialer.call")
 
 PRIORITY = 1000  # ahead of any inbound caller (red-list priorities are far below)
+PROMPT_LEAD_S = 0.2  # the safe-harbor prompt is asked for this long before the 2 s are up
+AFTER_GREETING_S = 0.8  # amd.conf's afterGreetingSilence: HUMAN comes this long after it
 FALLBACK_PROMPT = "ccbox-goodbye"  # a campaign without its safe-harbor prompt (logged)
 
 
@@ -91,20 +94,24 @@ async def _answered(
     sound_for_name: Any,
 ) -> str:
     campaign = line.campaign
+    spoken_s = 0.0  # how long ago the person's greeting ended
     if campaign.amd:
         status = await session.get_variable("AMDSTATUS") or ""
+        cause = await session.get_variable("AMDCAUSE") or ""
         if status == "MACHINE":
-            dialer.machine(line, await session.get_variable("AMDCAUSE") or "")
+            dialer.machine(line, cause)
             await session.hangup()
             return "machine"
         if status == "HANGUP" or session.hung_up:
             dialer.machine(line, "HANGUP")  # gone during the analysis: nobody was reached
             return "machine"
+        spoken_s = since_greeting(cause)
     dialer.person(line)
     acd = dialer.acd
+    # The rule's 2 s run from the end of the greeting; the prompt starts a little before.
+    deadline = acd.reactor.seconds() - spoken_s + dialer.limits.offer_wait_s - PROMPT_LEAD_S
     env = session.env
     assert env is not None
-    row = await _open_row(db, session, line) if db is not None else None
     agent = acd.agents.get(line.lead.agent_id) if line.lead.agent_id is not None else None
     if agent is not None:  # a callback set for this agent: offered to them first
         call = acd.join_agent(
@@ -112,22 +119,25 @@ async def _answered(
         )
     else:
         call = acd.join(campaign.queue_id, line.lead.number, env.uniqueid, PRIORITY, env.channel)
-    call.record_id = row  # the agent's desk pops this calls row
     call.caller_name = line.lead.name
+
+    def answered(agent: Any, _at: float) -> None:
+        dialer.connected(line, agent.id)
+
+    call.on_answered = answered
+    # Written while the call already waits for an agent: the database's pace is not the
+    # customer's wait (the desk pops the row once it is there).
+    row = await _open_row(db, session, line) if db is not None else None
+    call.record_id = row
     live: LiveCall | None = None
     if row is not None and recorder is not None and campaign.record == "all":
         try:
             live = await recorder.call_queued(session, row, acd.queues[call.queue_id], "")
         except Exception:
             log.failure("attempt {a}: recording not started", a=line.attempt_id)
-
-    def answered(agent: Any, _at: float) -> None:
-        dialer.connected(line, agent.id)
-
-    call.on_answered = answered
     outcome = "abandoned"
     try:
-        outcome = await _wait_for_agent(session, dialer, line, call, sound_for_name)
+        outcome = await _wait_for_agent(session, dialer, line, call, sound_for_name, deadline)
     finally:
         if outcome == "answered":
             q = acd.queues.get(call.queue_id)
@@ -149,11 +159,14 @@ async def _wait_for_agent(
     line: Line,
     call: QueuedCall,
     sound_for_name: Any,
+    deadline: float,
 ) -> str:
+    """Offers until an agent answers; none by ``deadline`` (after an agent's ring that was
+    not answered: ``offer_wait_s`` again), the safe-harbor message."""
     acd = dialer.acd
-    wait_s = dialer.limits.offer_wait_s
     while True:
         waiter: defer.Deferred[Any] = call.wait_offer()
+        wait_s = max(0.0, deadline - acd.reactor.seconds())
         timer: defer.Deferred[Any] = task.deferLater(acd.reactor, wait_s, lambda: None)
         value, index = await defer.DeferredList(
             [waiter, timer], fireOnOneCallback=True, consumeErrors=True
@@ -172,6 +185,7 @@ async def _wait_for_agent(
         outcome = await _ring(acd, session, call, offer)
         if outcome != "no_answer":
             return outcome
+        deadline = acd.reactor.seconds() + dialer.limits.offer_wait_s - PROMPT_LEAD_S
 
 
 async def _safe_harbor(session: AGISessionProtocol, line: Line, sound_for_name: Any) -> None:
@@ -183,6 +197,16 @@ async def _safe_harbor(session: AGISessionProtocol, line: Line, sound_for_name: 
     else:
         sound = sound_for_name(name) if sound_for_name is not None else name
     await session.stream_file(sound)
+
+
+def since_greeting(amd_cause: str) -> float:
+    """Seconds since the person's greeting ended, from AMD()'s cause: ``HUMAN-<silence ms>-
+    <afterGreetingSilence>`` says it; ``TOOLONG``/``NOAUDIODATA`` (NOTSURE) do not, so the
+    default after-greeting silence is assumed."""
+    parts = amd_cause.split("-")
+    if parts[0] == "HUMAN" and len(parts) == 3 and parts[1].isdigit():
+        return int(parts[1]) / 1000
+    return AFTER_GREETING_S
 
 
 def _offered(dialer: Dialer, line: Line, agent_id: int, call_id: int | None) -> LeadOffered:
