@@ -112,11 +112,16 @@ class DeskControl:
         switch = self.acd.switch
         channel = switch.channel_of(agent.device) if switch is not None else None
         threeway = bool(channel and switch is not None and switch.in_threeway(channel))
+        # the switch says whether a consultation is still under way (its party may have
+        # hung up, or the ACD's attended transfer completed it)
+        consulting = bool(
+            channel and switch is not None and switch.consult_channel(channel) and not d.held
+        )
         return {
             "on_call": agent.state == st.ON_CALL and channel is not None,
             "held": d.held,
             "muted": d.muted,
-            "consulting": d.consulting if not threeway else "",
+            "consulting": d.consulting if consulting else "",
             "conference": threeway,
             "last_number": d.last_number,
         }
@@ -287,6 +292,8 @@ class DeskControl:
 
     def _consult_leg(self, agent: Agent) -> tuple[str, str]:
         channel = self._leg(agent)
+        if self.desk(agent.id).held:  # the hold leg is no party to hand the caller to
+            raise ACDError(N_("resume the caller first"))
         consult = self._switch().consult_channel(channel)
         if consult is None:
             raise ACDError(N_("no consultation is under way"))
@@ -298,6 +305,8 @@ class DeskControl:
         agent = self.acd.agent(agent_id)
         channel = self._leg(agent)
         switch = self._switch()
+        if self.desk(agent_id).held:  # hanging up now would hand the caller to the hold leg
+            raise ACDError(N_("resume the caller first"))
         if switch.consult_channel(channel) is None and not switch.in_threeway(channel):
             raise ACDError(N_("no consultation is under way"))
         await switch.hangup(channel)

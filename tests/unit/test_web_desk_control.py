@@ -124,6 +124,11 @@ class DeskControlApiTests(WebTestCase):
         self.assertEqual(self.switch.sent[-1], ("atxfer", leg, "ccbox-hold", "0"))
         r = await self.post(agent, "/api/desk/hold", {})
         self.assertEqual((r.status, r.json()["error"]), (409, "the caller is on hold already"))
+        for action in ("transfer", "conference", "consult"):  # never to the silent hold leg
+            r = await self.post(
+                agent, f"/api/desk/{action}", {"kind": "number", "target": "5551234"}
+            )
+            self.assertEqual((r.status, r.json()["error"]), (409, "resume the caller first"))
         r = await self.post(agent, "/api/desk/resume", {})
         self.assertEqual((r.status, r.json()["message"]), (200, "back with the caller"))
         self.assertEqual(self.switch.sent[-1], ("hangup", "Local/0@ccbox-hold-00000001;1"))
