@@ -433,18 +433,17 @@ def reader_peak(path: Path) -> tuple[int, int]:
 
 
 def test_a_large_list_streams_in_bounded_memory(tmp_path: Path) -> None:
-    """The reader's peak does not grow with the file: 6,000 rows and 18,000 rows peak
-    alike (the sniffed head and a block; tracemalloc makes the reader ~10x slower, so the
-    million rows run in make bench: `list import rows/s`, `list import memory`)."""
-    small, large = tmp_path / "small.csv", tmp_path / "large.csv"
-    lazy_csv(small, 6_000)
-    lazy_csv(large, 18_000)
-    rows_small, peak_small = reader_peak(small)
-    rows_large, peak_large = reader_peak(large)
-    assert (rows_small, rows_large) == (6_000, 18_000)
-    assert peak_large < 2 << 20, f"peak {peak_large >> 10} KB"
-    assert peak_large - peak_small < 128 << 10, (peak_small, peak_large)
-    assert peak_large < large.stat().st_size / 2
+    """The reader alone over 100,000 rows (a 13 MB file) peaks at about 1.2 MB: the sniffed
+    head, a block and a row, not the file. Under tracemalloc the reader runs ~10x slower, so
+    the million rows run in make bench (`list import rows/s`, `list import memory`: the RSS
+    grows by under 1 MB there)."""
+    path = tmp_path / "large.csv"
+    lazy_csv(path, 100_000)
+    size = path.stat().st_size
+    rows, peak = reader_peak(path)
+    assert rows == 100_000
+    assert peak < 2 << 20, f"peak {peak >> 10} KB"
+    assert peak < size / 4, (peak, size)
 
 
 def test_xlsx_that_claims_a_million_rows_is_read_as_the_rows_it_has() -> None:
