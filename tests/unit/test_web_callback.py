@@ -24,6 +24,7 @@ from tests.support.tmp import temp_dir
 from tests.unit.test_acd_service import FakeSwitch
 from tests.unit.test_routes import walk
 from webui.access import access_of
+from webui.app import Root
 from webui.callback_pages import OVERALL, PER_ADDRESS, CallbackRefused, parse_request
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
@@ -81,6 +82,14 @@ class CallbackRequestTests(unittest.TestCase):
 
     async def test_the_page_submits_a_request_the_acd_dials_when_an_agent_is_free(self) -> None:
         await self._start()
+        # only the login, the language switch and these two routes are public
+        ctx = self.app.master.web.ctx
+        public = sorted(
+            path
+            for path, handler in walk(Root(ctx)).items()
+            if (a := access_of(handler)) is not None and a.public
+        )
+        self.assertEqual(public, ["/api/public/callback", "/callback/", "/locale", "/login"])
         self.acd.switch = FakeSwitch()
         b, token = await self.page()
         r = await self.call(b.get, "/callback")
@@ -106,24 +115,7 @@ class CallbackRequestTests(unittest.TestCase):
             [("PJSIP/1001", "ccbox-callback", str(row.id), ("Callback", "+8613800138000"))],
         )
 
-    async def test_a_preferred_time_is_the_callers_and_the_acd_waits_for_it(self) -> None:
-        await self._start()
-        b, token = await self.page()
-        day = (dt.datetime.now(SHANGHAI) + dt.timedelta(days=2)).date()
-        r = await self.call(
-            b.post,
-            "/callback",
-            {"_csrf": token, "name": "Wang", "number": "13900139000", "preferred": f"{day}T10:30"},
-        )
-        self.assertEqual(r.status, 200, r.body[:400])
-        self.assertIn(f"We will call 13900139000 at {day} 10:30", r.body)
-        [row] = self.rows()
-        want = dt.datetime.combine(day, dt.time(10, 30), SHANGHAI).astimezone(dt.UTC)
-        self.assertEqual(row.due_at, want)
-        [cb] = self.acd.callbacks.values()
-        self.assertEqual(self.acd.position(cb), 0)  # out of line until it is due
-
-    async def test_bad_fields_are_refused_with_the_reason_and_nothing_is_stored(self) -> None:
+    async def test_bad_fields_are_refused_then_a_preferred_time_is_kept(self) -> None:
         await self._start()
         b, token = await self.page()
         past = (dt.datetime.now(SHANGHAI) - dt.timedelta(days=1)).strftime("%Y-%m-%dT10:00")
@@ -144,6 +136,20 @@ class CallbackRequestTests(unittest.TestCase):
         r = await self.call(b.post, "/callback", {"number": "110"})  # no CSRF token
         self.assertEqual(r.status, 403)
         self.assertEqual(self.rows(), [])
+        # then a good one with a preferred time: the caller's, and the ACD waits for it
+        day = (dt.datetime.now(SHANGHAI) + dt.timedelta(days=2)).date()
+        r = await self.call(
+            b.post,
+            "/callback",
+            {"_csrf": token, "name": "Wang", "number": "13900139000", "preferred": f"{day}T10:30"},
+        )
+        self.assertEqual(r.status, 200, r.body[:400])
+        self.assertIn(f"We will call 13900139000 at {day} 10:30", r.body)
+        [row] = self.rows()
+        want = dt.datetime.combine(day, dt.time(10, 30), SHANGHAI).astimezone(dt.UTC)
+        self.assertEqual(row.due_at, want)
+        [cb] = self.acd.callbacks.values()
+        self.assertEqual(self.acd.position(cb), 0)  # out of line until it is due
 
     async def test_json_requests_are_validated_limited_and_merged_by_number(self) -> None:
         await self._start()
@@ -184,18 +190,6 @@ class CallbackRequestTests(unittest.TestCase):
         self.assertEqual(r.status, 429)
         self.assertIn("too many requests", r.json()["error"])
         self.assertEqual(len(self.rows()), 1 + PER_ADDRESS - 4)
-
-    async def test_only_the_login_the_language_and_the_callback_routes_are_public(self) -> None:
-        await self._start()
-        from webui.app import Root
-
-        ctx = self.app.master.web.ctx
-        public = sorted(
-            path
-            for path, handler in walk(Root(ctx)).items()
-            if (a := access_of(handler)) is not None and a.public
-        )
-        self.assertEqual(public, ["/api/public/callback", "/callback/", "/locale", "/login"])
 
 
 def test_parse_request_interprets_the_time_in_the_numbers_zone() -> None:
