@@ -181,7 +181,8 @@ class CallHistory:
         waiting = min(in_flight, self.waiting)
         ringing = in_flight - waiting
         mean, var = float(waiting), 0.0
-        tracked = self.ringing[-ringing:] if ringing else []
+        # with no answer seen yet there is no ring time to read: each line counts at p
+        tracked = self.ringing[-ringing:] if ringing and len(self.ring) else []
         enough = len(self.miss) >= MIN_SAMPLES
         for placed_at in tracked:
             a = p * self.ring.survival(now - placed_at)
