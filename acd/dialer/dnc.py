@@ -15,6 +15,7 @@ a number); the center's and campaigns' lists are small sets.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
@@ -35,15 +36,47 @@ CENTER, CAMPAIGN, NATIONAL = "center", "campaign", "national"
 _LIMIT = 2**63
 
 
-def key(number: str) -> str:
-    """The form numbers are compared in: normalised, or for a value that does not
-    normalise (a caller ID from a hostile switch), its digits with a leading '+' kept."""
+_CN_MOBILE = re.compile(r"1[3-9][0-9]{9}")
+_CN_LANDLINE = re.compile(r"0[1-9][0-9]{8,10}")
+
+
+def _stored(number: str) -> str:
+    """Normalised, or for a value that does not normalise (a caller ID from a hostile
+    switch), its digits with a leading '+' kept."""
     try:
         return normalise(number)
     except ValueError:
         text = str(number)[:64]
         digits = "".join(ch for ch in text if "0" <= ch <= "9")
         return ("+" if text.strip().startswith("+") else "") + digits
+
+
+def canonical(number: str) -> str:
+    """One form for one number: a Chinese number written nationally (a mobile
+    ``13800138000``, a landline ``01012345678``) as its international form
+    (``+8613800138000``, ``+861012345678``), so a list matches a number however the list, the
+    lead or the caller ID wrote it. Anything else as it is."""
+    if _CN_MOBILE.fullmatch(number):
+        return "+86" + number
+    if _CN_LANDLINE.fullmatch(number):
+        return "+86" + number[1:]
+    return number
+
+
+def key(number: str) -> str:
+    """The form numbers are compared in (``canonical`` of the normalised number)."""
+    return canonical(_stored(number))
+
+
+def forms(number: str) -> set[str]:
+    """The ways ``number`` may be stored: as given (normalised), international, national."""
+    stored = _stored(number)
+    found = {stored, canonical(stored)}
+    international = canonical(stored)
+    if international.startswith("+86"):
+        rest = international[3:]
+        found.add(rest if _CN_MOBILE.fullmatch(rest) else "0" + rest)
+    return found
 
 
 def _int_key(number: str) -> int | None:
@@ -70,9 +103,10 @@ class NationalBuilder:
 
         def keys() -> Iterable[int]:
             for n in numbers:
-                k = _int_key(n)
+                same = canonical(n)
+                k = _int_key(same)
                 if k is None:
-                    wide.add(n)
+                    wide.add(same)
                 else:
                     yield k
 
@@ -108,6 +142,7 @@ class NationalList:
     def __contains__(self, number: object) -> bool:
         if not isinstance(number, str):
             return False
+        number = canonical(number)
         k = _int_key(number)
         if k is None:
             return number in self._wide
@@ -220,9 +255,9 @@ class DoNotCall:
         waiting leads ``dnc``). ValueError for a number that is not one, a bad scope."""
         k = normalise(number)
         if scope == CENTER and campaign_id is None:
-            self._center.add(k)
+            self._center.add(canonical(k))
         elif scope == CAMPAIGN and campaign_id is not None:
-            self._campaign.setdefault(campaign_id, set()).add(k)
+            self._campaign.setdefault(campaign_id, set()).add(canonical(k))
         elif scope == NATIONAL:
             raise ValueError(N_("the national list is replaced as a whole"))
         else:
@@ -231,25 +266,36 @@ class DoNotCall:
             )
         if self.store is None:
             return defer.succeed(True)
-        return self.store.add_dnc(k, scope, source, campaign_id)
+        store = self.store
+
+        async def write() -> bool:
+            added = await store.add_dnc(k, scope, source, campaign_id)
+            for other in sorted(forms(k) - {k}):  # leads that wrote it the other way
+                await store.mark_number_dnc(other, campaign_id)
+            return added
+
+        return defer.ensureDeferred(write())
 
     def remove(
         self, number: str, scope: str, campaign_id: int | None = None
     ) -> defer.Deferred[int]:
-        """Take ``number`` off one list: from the database first, then from memory (a
-        failed write leaves it blocked, never the other way round)."""
+        """Take ``number`` off one list, however it was written there (national or
+        international): from the database first, then from memory (a failed write leaves
+        it blocked, never the other way round). The rows removed."""
         k = key(number)
 
-        def forget(removed: int) -> int:
+        async def run() -> int:
+            removed = 0
+            if self.store is not None:
+                for form in sorted(forms(number)):
+                    removed += await self.store.remove_dnc(form, scope, campaign_id)
             if scope == CENTER:
                 self._center.discard(k)
             elif scope == CAMPAIGN and campaign_id is not None:
                 self._campaign.get(campaign_id, set()).discard(k)
-            return removed
+            return removed if self.store is not None else 1
 
-        if self.store is None:
-            return defer.succeed(forget(1))
-        return self.store.remove_dnc(k, scope, campaign_id).addCallback(forget)
+        return defer.ensureDeferred(run())
 
     def replace_national(self, numbers: Iterable[str], list_date: dt.date) -> defer.Deferred[int]:
         """The national list becomes ``numbers`` (normalised here, in a thread when there is
@@ -281,6 +327,6 @@ def add_to_center_list(
     list. Through the running dialer's ``index`` when there is one (in force at once, then
     written), else straight to the store (the dialer loads it when it starts). ValueError
     for a value that is not a phone number. True when it was not on the list yet."""
-    if isinstance(index, DoNotCall):
-        return index.add(number, CENTER, source)
-    return store.add_dnc(normalise(number), CENTER, source)
+    if not isinstance(index, DoNotCall):
+        index = DoNotCall(store)  # for the database alone: the same writes
+    return index.add(number, CENTER, source)

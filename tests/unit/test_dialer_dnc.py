@@ -35,7 +35,10 @@ def test_each_list_blocks_in_its_scope_and_numbers_compare_normalised() -> None:
     )
     assert dnc.blocks("13900000001", 8) is None  # another campaign's list
     assert dnc.blocks("(010) 1234.5678", 7) == "national"
-    assert dnc.blocks("13800138000", 7) is None  # not the same number as +86...
+    # a Chinese number written nationally is the same number as +86...
+    assert dnc.blocks("13800138000", 7) == "center"
+    assert dnc.blocks("+86 10 1234 5678", 7) == "national"  # the landline 010 1234 5678
+    assert dnc.blocks("+8513800138000", 7) is None  # another country's
     # a hostile caller ID does not crash: its digits are compared
     assert dnc.blocks("<b>13900000001</b>", 7) == "campaign"
     assert dnc.blocks("\x00" * 500, 7) is None
@@ -59,7 +62,7 @@ def _campaign(db: DBConnector) -> int:
 
 def test_add_is_in_force_at_once_and_survives_a_restart(db: DBConnector) -> None:
     cid = _campaign(db)
-    resolved(db.dialer.add_leads(cid, [NewLead("13800138000")], now=T0))
+    resolved(db.dialer.add_leads(cid, [NewLead("13800138000"), NewLead("+8613700000007")], now=T0))
     dnc = DoNotCall(db.dialer)
     resolved(dnc.load_from_store())
     assert dnc.blocks("13800138000", cid) is None
@@ -76,13 +79,22 @@ def test_add_is_in_force_at_once_and_survives_a_restart(db: DBConnector) -> None
     # the waiting lead with that number is off the list in the database too
     lead = resolved(db.dialer.lead_by_number(cid, "13800138000"))
     assert lead is not None and lead.status == "dnc"
+    # ...also when the lead wrote it for abroad
+    assert resolved(dnc.add("137 0000 0007", "center", "ivr")) is True
+    other = resolved(db.dialer.lead_by_number(cid, "+8613700000007"))
+    assert other is not None and other.status == "dnc"
     # a restarted dialer loads the same lists
     again = DoNotCall(db.dialer)
     resolved(again.load_from_store())
     assert again.blocks("13800138000") == "center"
     assert again.blocks("1390000000", cid) == "campaign"
+    # taken off however it is written: national here, international in the database
+    resolved(again.add("+86 139 0000 0000", "center", "admin"))
+    assert again.blocks("13900000000") == "center"
     assert resolved(again.remove("13800138000", "center")) == 1
-    assert again.blocks("13800138000") is None
+    assert resolved(again.remove("139-0000-0000", "center")) == 1
+    assert again.blocks("13800138000") is None and again.blocks("+8613900000000") is None
+    assert resolved(db.dialer.dnc_entries(scopes=("center",))) == [("13700000007", "center", None)]
 
 
 def test_the_national_list_is_replaced_whole_with_its_date(db: DBConnector) -> None:
