@@ -2,7 +2,9 @@
 ``Local/<number>@ccbox-outbound/n`` into ``[ccbox-dialer]``; Asterisk's AMD() hears the
 outside party (the harness's ``machine``: a long greeting; ``person``: a short hello, then
 silence). The machine is hung up and recorded as ``machine``; the person joins the queue and
-reaches agent 1001's phone, and the lead is done."""
+reaches agent 1001's phone, and the lead is done. Then a busy number (Asterisk's
+OriginateResponse says Reason 0, as main/pbx.c reads) and a person no agent is free for
+(the safe-harbor prompt within 2 s of the greeting's end)."""
 
 from __future__ import annotations
 
@@ -22,7 +24,16 @@ MACHINE = "13900000001"
 PERSON = "13900000002"
 
 
-def campaign(db: Any, ids: dict[str, int]) -> None:
+def campaign(*numbers: str) -> Any:
+    """A seed: the running progressive campaign with AMD on queue support, its leads."""
+
+    def seed(db: Any, ids: dict[str, int]) -> None:
+        ids["campaign"] = add_campaign(db, ids, numbers)
+
+    return seed
+
+
+def add_campaign(db: Any, ids: dict[str, int], numbers: tuple[str, ...]) -> int:
     row = resolved(
         db.dialer.create_campaign(
             "real-switch",
@@ -38,8 +49,8 @@ def campaign(db: Any, ids: dict[str, int]) -> None:
             safe_harbor_prompt="ccbox-goodbye",
         )
     )
-    ids["campaign"] = row.id
-    resolved(db.dialer.add_leads(row.id, [NewLead(number=MACHINE), NewLead(number=PERSON)]))
+    resolved(db.dialer.add_leads(row.id, [NewLead(number=n) for n in numbers]))
+    return int(row.id)
 
 
 def leads(box: RealBox) -> dict[str, dict[str, Any]]:
@@ -47,7 +58,7 @@ def leads(box: RealBox) -> dict[str, dict[str, Any]]:
 
 
 def test_progressive_campaign_with_amd(make_box: BoxFactory) -> None:
-    with make_box(seed=campaign) as box:
+    with make_box(seed=campaign(MACHINE, PERSON)) as box:
         box.outside(MACHINE, "machine")
         box.outside(PERSON, "person", talk=6)
         box.phone("1001", ring=1)
@@ -99,4 +110,61 @@ def test_progressive_campaign_with_amd(make_box: BoxFactory) -> None:
                 f"answer -> agent wait {answered[0]['wait_ms']} ms",
             )
         box.wait_agent_state("1001", "available", timeout=15)
+        f.verdict()
+
+
+BUSY = "13900000003"
+LATE = "13900000004"
+
+
+def test_busy_reads_reason_0_and_no_agent_hears_the_safe_harbor(make_box: BoxFactory) -> None:
+    """Asterisk's OriginateResponse for a busy number behind a Local channel is Failure with
+    Reason 0 (main/pbx.c): the dialer reads BUSY from ;2's DialEnd. Then a person answers
+    while no agent is free: the safe-harbor prompt starts within 2 s of the greeting's end."""
+    with make_box(seed=campaign(BUSY, LATE)) as box:
+        box.outside(BUSY, "busy")
+        box.outside(LATE, "person", talk=20)
+        box.ast.set_global("PSTN_RING", "3")  # time to pause the agent while it rings
+        box.phone("1001", ring=1)
+        mark = box.ast.ami.mark()
+        box.agents_login("1001")
+        box.ast.ami.wait_event(
+            lambda e: (
+                e.get("Event") == "Newchannel"
+                and str(e.get("Channel", "")).startswith(f"Local/{LATE}@ccbox-outbound")
+            ),
+            90,
+            f"the Originate to {LATE}",
+            mark,
+        )
+        box.acd("pause", "1001")  # before the person answers: nobody free to take the call
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and leads(box)[LATE]["status"] == "dialing":
+            time.sleep(0.5)
+        found = leads(box)
+        orig = box.events("OriginateResponse", since=mark)
+        f = Findings()
+        busy = [e for e in orig if str(e.get("Channel", "")).startswith(f"Local/{BUSY}@")]
+        f.equal(
+            [(e.get("Response"), e.get("Reason")) for e in busy],
+            [("Failure", "0")],
+            "Asterisk's OriginateResponse for the busy number",
+        )
+        f.equal(found[BUSY]["last_outcome"], "busy", "the busy number's outcome")
+        f.equal(found[LATE]["last_outcome"], "abandoned", "the unserved person's outcome")
+        answered = [
+            float(e["_t"])
+            for e in box.events("UserEvent", since=mark)
+            if e.get("UserEvent") == "HarnessOutsideAnswered" and e.get("Number") == LATE
+        ]
+        prompt = [
+            float(e["_t"])
+            for e in box.events("AGIExecStart", since=mark)
+            if str(e.get("Command", "")).startswith("STREAM FILE ccbox-goodbye")
+        ]
+        f.equal((len(answered), len(prompt)), (1, 1), "the person's answer and the prompt")
+        if answered and prompt:
+            after = prompt[0] - (answered[0] + 0.5)  # the greeting: 0.5 s of tone
+            print(f"safe harbor {after:.3f} s after the greeting's end")
+            f.check(0 < after <= 2.0, f"the prompt started {after:.3f} s after the greeting")
         f.verdict()
