@@ -1,7 +1,8 @@
 """Take the README/docs screenshots of the demo web UI in headless Chromium.
 
 Usage: .venv/bin/python scripts/screenshots.py  (needs Debian's chromium and chromium-driver,
-and the dev extra's selenium). Runs its own demo in a temporary data directory.
+and the dev extra's selenium). Runs its own demo in a temporary data directory (the
+interactive one, with its outbound survey running; stopped at the end).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +38,14 @@ LIVE = (
     ),
     ("agent1001", "/desk", "agent-desk-en.png", (1366, 768), "body"),
     ("qa", "/recordings", "recordings-en.png", (1440, 900), "body"),
+    # the demo's outbound survey, once the dialer's figures have reached the page
+    (
+        "supervisor",
+        "/admin/campaigns/edit?id=1",
+        "campaign-en.png",
+        (1366, 900),
+        "#live [data-field=abandon_24h][data-level]",
+    ),
 )
 RECORDINGS_SHOWN = 6  # the recordings page waits (up to RECORDINGS_WAIT_S) for this many rows
 RECORDINGS_WAIT_S = 90
@@ -75,9 +85,7 @@ def main() -> int:
             str(free_port()),
             "--fastagi-port",
             str(free_port()),
-            "--headless",
-            "--duration",
-            "240",
+            # the interactive demo (stopped at the end): it runs the outbound survey too
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -98,6 +106,8 @@ def main() -> int:
         sys.stderr.write("".join(said[-20:]))
         print(f"the demo did not start (exit {demo.returncode})", file=sys.stderr)
         return 1
+    # Keep reading what the demo says (its log), or a full pipe would stop it.
+    threading.Thread(target=lambda: [None for _ in demo.stdout or ()], daemon=True).start()
     password = logins.get("admin", "")
     opts = webdriver.ChromeOptions()
     for flag in (

@@ -24,7 +24,7 @@
   var lost = document.getElementById("wb-lost");
   var clock = document.getElementById("wb-clock");
   var tilesEl = document.getElementById("wb-tiles");
-  var campaignsEl = document.getElementById("wb-campaigns");
+  var campaignsEl = queuesEl; // campaign tiles sit among the queues' cards
   var campaignInfo = config.campaigns || {}; // id -> {target, queue_id} from the server
   var only = config.queue_ids; // null: every queue
 
@@ -377,7 +377,6 @@
     set(el, "abandoned", String(c.abandoned || 0));
     set(el, "abandon_30d", pct(c.abandon_30d, 1));
     set(el, "target", pct(limit, 1));
-    campaignsEl.hidden = false;
   }
 
   function queueMessage(q) {
@@ -419,14 +418,13 @@
       showQueue(queues[q.id]);
     });
     // A queue deleted while we were away goes.
-    Array.prototype.forEach.call(queuesEl.querySelectorAll(".wb-queue"), function (el) {
+    Array.prototype.forEach.call(queuesEl.querySelectorAll(".wb-queue:not(.wb-campaign)"), function (el) {
       if (!seen[el.getAttribute("data-queue-id")]) el.remove();
     });
     showTotals();
     Array.prototype.forEach.call(campaignsEl.querySelectorAll(".wb-campaign"), function (el) {
       el.remove();
     });
-    campaignsEl.hidden = true;
     (snap.campaigns || []).forEach(showCampaign);
   });
   feed.on("queue", queueMessage);
