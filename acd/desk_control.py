@@ -31,6 +31,12 @@ How Asterisk 22 does each, as tried on 22.10.1 (tests/asterisk/test_desk_control
   (atxfer-without-t-option.trace).
 - Click-to-dial: Originate of the agent's phone into ``ccbox-desk-dial,<number>`` with the
   caller ID in channel variables; the phone rings first, answered it dials the number.
+- Answer: Asterisk cannot answer a phone that rings; a PJSIP phone that honours auto-answer
+  headers answers by itself when the INVITE carries them. For a click-to-dial the Originate
+  writes them as ``PJSIP_HEADER(add,...)`` Variable headers (set on the new channel before
+  it is called; Asterisk keeps the name whole and writes the function). Originate's
+  ``PreDialGoSub`` is no way: manager.c passes it to the synchronous Originate only, and
+  with ``Async`` the handler never ran. ``PJSIPNotify`` (a "talk" event) needs system write.
 """
 
 from __future__ import annotations
@@ -75,6 +81,7 @@ class DeskState:
     desk_call: str = ""  # uniqueid of the phone's channel of a click-to-dial
     last_number: str = ""  # for redial
     last_caller: tuple[str, str] = ("", "")
+    auto_answer: bool = False  # the last click-to-dial asked the phone to answer by itself
 
 
 class DeskControl:
@@ -216,9 +223,12 @@ class DeskControl:
 
     # ---- click-to-dial, redial ------------------------------------------------------------
 
-    async def dial(self, agent_id: int, raw_number: str, caller: tuple[str, str]) -> str:
-        """Ring the agent's phone, then ``raw_number`` with ``caller`` (name, number) as
-        the caller ID the customer sees."""
+    async def dial(
+        self, agent_id: int, raw_number: str, caller: tuple[str, str], auto_answer: bool = False
+    ) -> str:
+        """Ring the agent's phone (``auto_answer``: a PJSIP phone that honours the headers
+        answers by itself), then ``raw_number`` with ``caller`` (name, number) as the caller
+        ID the customer sees."""
         agent = self.acd.agent(agent_id)
         try:
             number = numbers.normalise(raw_number)
@@ -237,12 +247,15 @@ class DeskControl:
         if switch.has_device_channel(agent.device):
             raise ACDError(N_("agent {number}'s phone is busy", number=agent.number))
         try:
-            uniqueid = await switch.desk_dial(agent.device, number, caller, ("", number))
+            uniqueid = await switch.desk_dial(
+                agent.device, number, caller, ("", number), auto_answer=auto_answer
+            )
         except Exception as exc:
             raise ACDError(N_("not dialed: the switch refused: {exc}", exc=exc)) from None
         self.acd.desk_call_started(agent_id, uniqueid)
         d = self.desk(agent_id)
         d.desk_call, d.last_number, d.last_caller = uniqueid, number, caller
+        d.auto_answer = auto_answer
         log.info("agent {n}: click-to-dial {num}", n=agent.number, num=number)
         return N_("your phone rings: answer it to call {number}", number=number)
 
@@ -250,7 +263,7 @@ class DeskControl:
         d = self.desk(agent_id)
         if not d.last_number:
             raise ACDError(N_("nothing to redial yet"))
-        return await self.dial(agent_id, d.last_number, d.last_caller)
+        return await self.dial(agent_id, d.last_number, d.last_caller, d.auto_answer)
 
     # ---- consultation, transfer, conference -----------------------------------------------
 

@@ -111,11 +111,17 @@ class SwitchLink(Protocol):
         ...
 
     async def desk_dial(
-        self, device: str, number: str, caller: tuple[str, str], shown: tuple[str, str]
+        self,
+        device: str,
+        number: str,
+        caller: tuple[str, str],
+        shown: tuple[str, str],
+        auto_answer: bool = False,
     ) -> str:
-        """Click-to-dial: ring ``device`` (showing ``shown``: name, number); answered, it
-        calls ``number`` with the caller ID ``caller``. Returns the uniqueid of the phone's
-        channel (its Hangup ends the call)."""
+        """Click-to-dial: ring ``device`` (showing ``shown``: name, number; ``auto_answer``:
+        with the headers that make a PJSIP phone answer by itself); answered, it calls
+        ``number`` with the caller ID ``caller``. Returns the uniqueid of the phone's channel
+        (its Hangup ends the call)."""
         ...
 
 
@@ -440,7 +446,12 @@ class AMISwitch:
         await actions.mute_audio(self.ami, channel, muted, "in")
 
     async def desk_dial(
-        self, device: str, number: str, caller: tuple[str, str], shown: tuple[str, str]
+        self,
+        device: str,
+        number: str,
+        caller: tuple[str, str],
+        shown: tuple[str, str],
+        auto_answer: bool = False,
     ) -> str:
         channel_id = f"ccbox-{uuid.uuid4().hex[:20]}"
         await actions.originate(
@@ -455,6 +466,7 @@ class AMISwitch:
                 "CCBOX_DESK_CID_NAME": _plain_name(caller[0]),
             },
             channel_id=channel_id,
+            auto_answer=auto_answer and device.startswith("PJSIP/"),  # SIP headers
         )
         return channel_id
 

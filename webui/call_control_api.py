@@ -3,7 +3,8 @@ supervisor drives an agent's.
 
 Agent (``/api/desk/...``, POST with CSRF like every POST; ``{}`` unless said):
 ``hold``, ``resume``, ``mute`` ``{"muted": true|false}``, ``hangup``,
-``dial`` ``{"number": "...", "campaign": 3}`` (caller ID: the campaign's) or
+``dial`` ``{"number": "...", "campaign": 3}`` (caller ID: the campaign's; ``"auto_answer":
+true``: the agent's PJSIP phone gets the headers that make it answer by itself) or
 ``{"number": "...", "call_id": 12}`` (one of the agent's calls: the number that customer
 called, the queue's line) or just the number (the center's first DID), ``redial``,
 ``consult`` ``{"kind": "agent"|"extension"|"number", "target": "..."}``, ``transfer`` (hand
@@ -148,8 +149,11 @@ class CallControl:
             except ValueError as exc:
                 access.json_error(400, N_("number: {exc}", exc=exc))
             caller = self._caller_id(agent, body)
-            detail.update(number=number, caller_id=caller[1])
-            said = self._control(lambda c: c.dial(agent.id, number, caller))
+            auto_answer = body.get("auto_answer", False)
+            if not isinstance(auto_answer, bool):
+                access.json_error(400, N_("auto_answer must be true or false"))
+            detail.update(number=number, caller_id=caller[1], auto_answer=auto_answer)
+            said = self._control(lambda c: c.dial(agent.id, number, caller, auto_answer))
         elif action == "consult":
             kind = text_field(body, "kind", 16, required=True)
             if kind not in CONSULT_KINDS:

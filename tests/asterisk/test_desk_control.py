@@ -8,7 +8,9 @@ supervisor's ``/api/supervisor/control`` (the same engine as the agent's ``/api/
   ends talking to 1002;
 - click-to-dial: agent 1001's phone rings first, then the outside number with the center's
   caller ID; a consultation with a second outside number turned into a three-way call
-  (``*3``), which goes on between the two outside parties when 1001 leaves.
+  (``*3``), which goes on between the two outside parties when 1001 leaves;
+- the auto-answer headers for a PJSIP phone, as Originate's Variable headers: Asterisk
+  keeps ``PJSIP_HEADER(add,Call-Info)=...`` whole and writes it as a function.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import sqlalchemy as sa
 from appliance.cli import resolved
 from appliance.db import model
 from appliance.db.admin_store import AdminStore
+from drivers.asterisk.ami import actions
 from tests.asterisk.checks import Findings
 from tests.support.real_box import RealBox
 
@@ -129,7 +132,7 @@ def test_click_to_dial_then_a_three_way_call(make_box: Any) -> None:
         box.agents_login("1001")
         mark = box.ast.ami.mark()
         f = Findings()
-        status, said = control(box, "dial", number="555-1234")
+        status, said = control(box, "dial", number="555-1234", auto_answer=True)  # IAX2: none
         f.equal(
             (status, said.get("message")),
             (200, "your phone rings: answer it to call 5551234"),
@@ -187,3 +190,27 @@ def test_click_to_dial_then_a_three_way_call(make_box: Any) -> None:
             time.sleep(0.2)
         f.equal(box.agent_state("1001"), "available", "agent 1001 after leaving")
         f.verdict()
+
+
+def test_originate_writes_the_auto_answer_headers_as_a_function(box: RealBox) -> None:
+    """The auto-answer headers ccbox puts in an Originate for a PJSIP phone: Asterisk keeps
+    ``PJSIP_HEADER(add,Call-Info)=...`` whole (the comma is inside the parentheses) and
+    writes it as a function on the new channel before calling it (here an IAX2 phone and no
+    PJSIP module: the function's write is refused in the log, and the call goes on)."""
+    box.phone("1002", ring=1, talk=2)
+    mark = box.ast.ami.mark()
+    headers = [
+        ("Channel", "IAX2/1002"),
+        ("Context", "ccbox-hold"),
+        ("Exten", "0"),
+        ("Priority", "1"),
+        ("Async", "true"),
+        *(("Variable", f"{name}={value}") for name, value in actions.AUTO_ANSWER_HEADERS),
+    ]
+    r = box.ast.ami.action_list("Originate", headers)
+    assert r.get("Response") == "Success", r
+    box.wait_phone_answered("1002", since=mark)
+    log = [line for line in box.ast.log().splitlines() if "PJSIP_HEADER" in line]
+    print("\n".join(log))
+    assert log, "Asterisk never wrote PJSIP_HEADER() as a function"
+    assert "Call-Info)" not in [e.get("Variable") for e in box.events("VarSet", since=mark)]

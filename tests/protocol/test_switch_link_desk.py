@@ -92,3 +92,15 @@ def test_mute_and_click_to_dial_actions() -> None:
     assert h["ChannelId"] == channel_id and h["CallerID"] == '"" <+8613800138000>'
     variables = [v for k, v in headers if k == "Variable"]
     assert variables == ["CCBOX_DESK_CID_NUM=4008001234", "CCBOX_DESK_CID_NAME=Sales x"]
+    defer.ensureDeferred(
+        switch.desk_dial("PJSIP/1001", "5551234", ("", ""), ("", "5551234"), auto_answer=True)
+    )
+    defer.ensureDeferred(
+        switch.desk_dial("IAX2/1001", "5551234", ("", ""), ("", "5551234"), auto_answer=True)
+    )
+    pjsip, iax2 = ([v for k, v in headers if k == "Variable"] for _, headers in ami.sent[2:4])
+    assert pjsip[2:] == [  # fixed values: the phone's SIP headers, set before it is called
+        "PJSIP_HEADER(add,Call-Info)=<sip:ccbox>;answer-after=0",
+        "PJSIP_HEADER(add,Alert-Info)=<http://ccbox/>;info=alert-autoanswer;delay=0",
+    ]
+    assert not any("PJSIP_HEADER" in v for v in iax2)  # not a PJSIP phone: none

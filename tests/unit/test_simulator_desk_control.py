@@ -144,3 +144,27 @@ def test_dial_options_other_than_t_are_refused_by_name() -> None:
         assert "options other than t and T" in str(exc)
     else:
         raise AssertionError("Dial(...,m) was run")
+
+
+def test_an_originate_variable_that_writes_a_function_is_one_assignment() -> None:
+    """PJSIP_HEADER(add,Call-Info)=... (an auto-answering phone): the comma inside the
+    parentheses does not split it, as Asterisk's argument parser keeps it whole."""
+    clock = Clock()
+    switch = Switch(clock, devices={"PJSIP/1001": Device(ring_s=0.1)})
+    ami = Ami(switch)
+    answer = ami.act(
+        "Originate",
+        ("Channel", "PJSIP/1001"),
+        ("Context", "ccbox-hold"),
+        ("Exten", "0"),
+        ("Priority", "1"),
+        ("Async", "true"),
+        ("Variable", "PJSIP_HEADER(add,Call-Info)=<sip:ccbox>;answer-after=0"),
+        ("Variable", "A=1,B=2"),
+    )
+    assert answer.get("Response") == "Success"
+    clock.advance(0.2)
+    ch = switch.find("PJSIP/1001-00000001")
+    assert ch is not None
+    assert ch.variables["PJSIP_HEADER(add,Call-Info)"] == "<sip:ccbox>;answer-after=0"
+    assert (ch.variables["A"], ch.variables["B"]) == ("1", "2")

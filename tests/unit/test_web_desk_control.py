@@ -67,9 +67,14 @@ class FakeSwitch:
         self.sent.append(("press", channel, digits))
 
     async def desk_dial(
-        self, device: str, number: str, caller: tuple[str, str], shown: tuple[str, str]
+        self,
+        device: str,
+        number: str,
+        caller: tuple[str, str],
+        shown: tuple[str, str],
+        auto_answer: bool = False,
     ) -> str:
-        self.sent.append(("dial", device, number, caller))
+        self.sent.append(("dial", device, number, caller) + (("auto",) if auto_answer else ()))
         return "ccbox-desk-1"
 
 
@@ -183,6 +188,8 @@ class DeskControlApiTests(WebTestCase):
             r = await self.post(agent, "/api/desk/dial", {"number": bad})
             self.assertEqual(r.status, 400, bad)
         self.acd.login(a1001.id)
+        r = await self.post(agent, "/api/desk/dial", {"number": "13800138000", "auto_answer": 1})
+        self.assertEqual(r.status, 400)
         r = await self.post(agent, "/api/desk/dial", {"number": "+86 138 0013 8000"})
         self.assertEqual(r.status, 200, r.body)
         self.assertEqual(r.json()["state"]["last_number"], "+8613800138000")

@@ -346,9 +346,14 @@
       // empty: call back the customer shown, with the caller ID of the line they called
       var body = typed ? { number: typed }
         : { number: $("pop-number").textContent, call_id: shownCall };
+      body.auto_answer = $("dial-auto-answer").checked;
+      try { localStorage.setItem("ccbox.autoAnswer", body.auto_answer ? "1" : ""); } catch (e) {}
       if (!typed && typeof shownCall !== "number") { say(controlMsg, S.ctl_no_number, true); return; }
       control("dial", body);
     });
+
+    // a PJSIP phone that honours the auto-answer headers: remembered in this browser
+    try { $("dial-auto-answer").checked = localStorage.getItem("ccbox.autoAnswer") === "1"; } catch (e) {}
 
     $("desk-consult").addEventListener("submit", function (ev) {
       ev.preventDefault();

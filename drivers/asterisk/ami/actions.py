@@ -31,6 +31,15 @@ _CHANNEL_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
 HANGUP_CAUSES = {16, 17, 18, 19, 21, 27, 34, 38}
 SPY_MODES = {"listen": "", "whisper": "w", "barge": "B"}
 SUPERVISE_CONTEXT = "ccbox-supervise"
+# Auto-answer for a PJSIP desk phone (Call-Info for most phones, Alert-Info for Polycom and
+# Yealink): fixed values written as PJSIP_HEADER() by Originate's Variable headers, which
+# Asterisk sets on the new channel before calling it (pbx.c pbx_outgoing_attempt:
+# ast_set_variables, a function name written with ast_func_write). Its PreDialGoSub would do
+# the same but is ignored with Async (manager.c passes it to the synchronous path only).
+AUTO_ANSWER_HEADERS = (
+    ("PJSIP_HEADER(add,Call-Info)", "<sip:ccbox>;answer-after=0"),
+    ("PJSIP_HEADER(add,Alert-Info)", "<http://ccbox/>;info=alert-autoanswer;delay=0"),
+)
 
 
 class BadActionValue(ValueError):
@@ -106,10 +115,12 @@ async def originate(
     caller: tuple[str, str] | None = None,
     variables_: Mapping[str, str] | None = None,
     channel_id: str | None = None,
+    auto_answer: bool = False,
 ) -> Originated:
     """Always ``Async: true`` (a synchronous Originate blocks the AMI session), always into
     a dialplan context, never an Application; ``ChannelId`` lets events be matched before
-    OriginateResponse arrives."""
+    OriginateResponse arrives. ``auto_answer``: the SIP headers that make a PJSIP phone
+    answer by itself (``AUTO_ANSWER_HEADERS``)."""
     cid = channel_id or f"ccbox-{uuid.uuid4().hex[:20]}"
     check(_CHANNEL_ID, cid, "channel id")
     headers = [
@@ -124,6 +135,8 @@ async def originate(
     if caller is not None:
         headers.append(("CallerID", caller_id(*caller)))
     headers.extend(variables(variables_ or {}))
+    if auto_answer:
+        headers.extend(("Variable", f"{name}={value}") for name, value in AUTO_ANSWER_HEADERS)
     resp = await ami.send_action("Originate", headers)
     return Originated(resp.action_id, cid)
 

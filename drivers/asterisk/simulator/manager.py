@@ -91,6 +91,22 @@ def _classes(headers: Headers) -> frozenset[str]:
     return frozenset(p for p in privilege.split(",") if p and p != "all")
 
 
+def _split_args(value: str) -> list[str]:
+    """A Variable header's assignments, split at commas outside parentheses, as manager.c's
+    AST_STANDARD_APP_ARGS does (``PJSIP_HEADER(add,Call-Info)=...`` is one)."""
+    parts, depth, start = [], 0, 0
+    for i, c in enumerate(value):
+        if c == "(":
+            depth += 1
+        elif c == ")" and depth:
+            depth -= 1
+        elif c == "," and not depth:
+            parts.append(value[start:i])
+            start = i + 1
+    parts.append(value[start:])
+    return parts
+
+
 def encode(headers: Iterable[tuple[str, str]]) -> bytes:
     return ("".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n").encode("utf-8")
 
@@ -403,9 +419,11 @@ class ManagerSession(protocol.Protocol):
             return
         variables: dict[str, str] = {}
         for value in msg.get_all("Variable"):
-            for part in value.split(","):
+            for part in _split_args(value):
                 key, _, val = part.partition("=")
                 if key:
+                    # a function (PJSIP_HEADER(add,...) for an auto-answering phone) is kept
+                    # as a variable of that name: its effect, SIP headers, is not modelled
                     variables[key] = val
         fields = {k: v for k, v in msg.headers}
         fields["Priority"] = str(priority)  # a label resolved to its number
