@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from appliance.cli import resolved
 from appliance.db import model
 from appliance.db.dialer_store import NewLead
-from tests.asterisk.checks import Findings
+from tests.asterisk.checks import Findings, assert_caller_left_agent_right
 from tests.asterisk.conftest import BoxFactory
 from tests.support.real_box import RealBox
 
@@ -110,6 +110,24 @@ def test_progressive_campaign_with_amd(make_box: BoxFactory) -> None:
                 f"answer -> agent wait {answered[0]['wait_ms']} ms",
             )
         box.wait_agent_state("1001", "available", timeout=15)
+        # the person's call: an outbound calls row with the agent, recorded (record = all)
+        rows = box.wait_rows(
+            lambda: [r for r in box.outbound_rows(PERSON) if r["ended_at"] is not None],
+            "the person's calls row, ended",
+            timeout=20,
+        )
+        f.equal(rows[-1]["agent_id"], box.ids["1001"], "the calls row's agent")
+        recs = box.wait_rows(lambda: box.recordings(rows[-1]["id"]), "the recording", 30)
+        try:
+            audio_s = assert_caller_left_agent_right(box.config.recording_dir / recs[0]["path"])
+            # the person talks 6 s from the answer; AMD and the agent's ring took ~2.3 s of it
+            talk_ms = rows[-1].get("talk_ms")
+            f.check(talk_ms is not None, "the person's calls row has no talk_ms")
+            if talk_ms is not None:
+                f.near(audio_s, talk_ms / 1000, 0.5, "the recording's length vs the talk")
+                f.near(talk_ms / 1000, 6 - 1.3 - 1.0, 0.6, "the talk with the agent")
+        except AssertionError as exc:
+            f.check(False, f"the person's recording: {exc}")
         f.verdict()
 
 
