@@ -6,7 +6,8 @@ Agent (``/api/desk/...``, POST with CSRF like every POST; ``{}`` unless said):
 ``dial`` ``{"number": "...", "campaign": 3}`` (caller ID: the campaign's; ``"auto_answer":
 true``: the agent's PJSIP phone gets the headers that make it answer by itself) or
 ``{"number": "...", "call_id": 12}`` (one of the agent's calls: the number that customer
-called, the queue's line) or just the number (the center's first DID), ``redial``,
+called, the queue's line, or for a campaign's call the campaign's caller ID) or just the
+number (the center's first DID), ``redial``,
 ``consult`` ``{"kind": "agent"|"extension"|"number", "target": "..."}``, ``transfer`` (hand
 the caller to the party consulted), ``conference`` (all three talk), ``cancel`` (back to the
 caller). GET ``control``: ``{"on_call", "held", "muted", "consulting", "conference",
@@ -123,9 +124,9 @@ class CallControl:
             row = self.ctx.call(db.calls.get, call_id)
             if row is None or (row.get("agent_id") != agent.id and mine != call_id):
                 access.json_error(404, N_("call {requested} is not yours", requested=call_id))
-            called = str(row.get("called_number") or "")
-            if called.lstrip("+").isdigit():
-                return "", called
+            found = self.ctx.call(db.desk.caller_id_for_callback, call_id)
+            if found is not None and found[1].lstrip("+").isdigit():
+                return found
         dids = self.ctx.call(AdminStore(db).dids)
         for did in dids:
             if did.number.lstrip("+").isdigit():

@@ -111,6 +111,37 @@ class DeskStore(_Component):
 
         return self.db.run(thd)
 
+    def caller_id_for_callback(self, call_id: int) -> defer.Deferred[tuple[str, str] | None]:
+        """The caller ID (name, number) to show when the desk calls this call's customer back:
+        for an inbound call the number the customer dialed (the queue's line), for a
+        campaign's call the campaign's caller ID (its attempt by the call's channel, else the
+        latest attempt on that number); None when neither is known."""
+        c, a, lead, camp = model.calls.c, model.dial_attempts.c, model.leads.c, model.campaigns.c
+
+        def thd(conn: Connection) -> tuple[str, str] | None:
+            row = conn.execute(
+                sa.select(c.direction, c.uniqueid, c.called_number).where(c.id == call_id)
+            ).first()
+            if row is None:
+                return None
+            if row.direction != "outbound":
+                return ("", row.called_number) if row.called_number else None
+            joined = sa.select(camp.caller_id_name, camp.caller_id_number).join_from(
+                model.dial_attempts, model.campaigns, a.campaign_id == camp.id
+            )
+            mine = sa.or_(a.uniqueid == row.uniqueid, a.channel_id == row.uniqueid)
+            found = conn.execute(joined.where(mine).limit(1)).first()
+            if found is None:
+                found = conn.execute(
+                    joined.join(model.leads, a.lead_id == lead.id)
+                    .where(lead.number == row.called_number)
+                    .order_by(a.started_at.desc())
+                    .limit(1)
+                ).first()
+            return (found.caller_id_name, found.caller_id_number) if found is not None else None
+
+        return self.db.run(thd)
+
     def customer(self, number: str) -> defer.Deferred[dict[str, str] | None]:
         """The customer record for a caller's number (exact match; the first one)."""
         cu = model.customers

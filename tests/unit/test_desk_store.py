@@ -171,3 +171,33 @@ def test_bad_notices_are_refused(db: DBConnector, center: tuple[int, int, int]) 
             resolved(db.notices.post(text, level, "sup", minutes, queue, now=T0))
     assert resolved(db.notices.current(None, now=T0)) == []
     assert resolved(db.notices.post("x" * 500, "info", "sup", 1440, now=T0)).text == "x" * 500
+
+
+def test_the_caller_id_to_call_a_customer_back_from_the_desk(
+    db: DBConnector, center: tuple[int, int, int]
+) -> None:
+    """Inbound: the line the customer called; a campaign's call: the campaign's caller ID
+    (its attempt by the call's channel, else the latest attempt on that number)."""
+    from appliance.db.dialer_store import NewLead
+
+    _agent, queue, _ = center
+    inbound = _call(db, 1)
+    assert resolved(db.desk.caller_id_for_callback(inbound)) == ("", "4000")
+    sales = resolved(
+        db.dialer.create_campaign(
+            "Sales", queue, caller_id_number="4008001234", caller_id_name="Acme <Sales>"
+        )
+    )
+    resolved(db.dialer.add_leads(sales.id, [NewLead("13800138000")]))
+    lead = resolved(db.dialer.lead_by_number(sales.id, "13800138000"))
+    assert lead is not None
+    resolved(db.dialer.start_attempt(sales.id, lead.id, channel_id="ccbox-o1", started_at=T0))
+    dialed = resolved(
+        db.calls.start("ccbox-o1", "ccbox-o1", "outbound", T0, "13800138000", "", "13800138000")
+    )
+    assert resolved(db.desk.caller_id_for_callback(dialed)) == ("Acme <Sales>", "4008001234")
+    later = resolved(db.calls.start("u-x", "u-x", "outbound", T0, "13800138000", "", "13800138000"))
+    assert resolved(db.desk.caller_id_for_callback(later)) == ("Acme <Sales>", "4008001234")
+    stray = resolved(db.calls.start("u-y", "u-y", "outbound", T0, "555", "", "555"))
+    assert resolved(db.desk.caller_id_for_callback(stray)) is None
+    assert resolved(db.desk.caller_id_for_callback(10**9)) is None
