@@ -16,6 +16,7 @@ bad rows (line, reason) when it is done.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -48,8 +49,8 @@ STATE_DONE = {
     "paused": N_("Campaign {name} paused."),
     "stopped": N_("Campaign {name} stopped."),
 }
-# Defaults of a new campaign's form fields (the table's defaults: appliance/db/model.py).
-NEW_DEFAULTS = {"mode": "progressive"}
+# A new campaign's dispositions, in the language of the admin who adds it (then data).
+DEFAULT_DISPOSITIONS = (N_("Done"), N_("Call back"), N_("Not interested"))
 
 
 def upload_json(upload: Upload) -> dict[str, Any]:
@@ -169,7 +170,9 @@ class CampaignsAdmin:
                 queue_id,
                 mode=mode,
                 caller_id_number=number,
-                dispositions_json='["Done", "Call back", "Not interested"]',
+                dispositions_json=json.dumps(
+                    [i18n._(d) for d in DEFAULT_DISPOSITIONS], ensure_ascii=False
+                ),
             )
             f.audit(self.ctx, "campaign.add", f"campaign:{row.id}", name=name, mode=mode)
             current_session().flash.append(

@@ -12,6 +12,8 @@ import re
 import time
 from typing import Any
 
+import markupsafe
+
 from appliance.cli import resolved
 from appliance.db.call_list_store import CallListStore
 from tests.support.appliance import RunningAppliance
@@ -119,7 +121,8 @@ class CampaignPagesCase(WebTestCase):
                 "caller_id_number": "4008001234",
             },
         )
-        self.assertIn("added", page.body)
+        shown = str(markupsafe.escape(name))
+        self.assertIn(f"Campaign {shown} added" if name.isascii() else "已添加活动", page.body)
         row = await self.db.dialer.campaign_by_name(name)
         self.assertIsNotNone(row)
         return int(row.id)
@@ -309,6 +312,10 @@ class CampaignFormTests(CampaignPagesCase):
         # In Chinese: the field's message in Chinese.
         token = (await self.call(b.get, "/")).csrf()
         await self.call(b.post, "/locale", {"_csrf": token, "locale": "zh_CN", "next": "/"})
+        # A campaign added in Chinese starts with Chinese dispositions.
+        await self.new_campaign(b, "回访")
+        added = await self.db.dialer.campaign_by_name("回访")
+        self.assertEqual(added.dispositions, ["已完成", "回电", "不感兴趣"])
         page = await self.post(
             b,
             edit,
