@@ -360,8 +360,11 @@ class CampaignFormTests(CampaignPagesCase):
         )
         self.assertIn("Holiday removed.", page.body)
         self.assertEqual(await self.db.dialer.holidays(cid), [])
-        r = await self.call(b.get, "/admin/campaigns/edit?id=99999")
-        self.assertEqual(r.status, 404)
+        for bad in ("99999", "x", "-1", f"{cid}&id={cid}"):
+            r = await self.call(b.get, f"/admin/campaigns/edit?id={bad}")
+            self.assertEqual(r.status, 404, bad)
+            r = await self.call(b.get, f"/admin/campaigns/export?id={bad}")
+            self.assertEqual(r.status, 404, bad)
 
 
 class ListUploadTests(CampaignPagesCase):
