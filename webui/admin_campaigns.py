@@ -122,7 +122,7 @@ class CampaignsAdmin:
 
     @page(*VIEWERS)
     def edit(self, id: Any = "", job: Any = "") -> str:
-        campaign = self._campaign(_page_id(id))
+        campaign = self._campaign(f.page_id(id))
         db = self.ctx.db
         queues, prompts = self._choices()
         upload = self.uploads.get(job) if job else None
@@ -310,7 +310,7 @@ class CampaignsAdmin:
     def export(self, id: Any = "") -> Any:
         """Every lead of the campaign as CSV (formula cells escaped: acd/dialer/list_export.py),
         written to a temporary file first, then streamed."""
-        campaign = self._campaign(_page_id(id))
+        campaign = self._campaign(f.page_id(id))
         sink = ConnectorSink(self.ctx.db, self.ctx.reactor)
         fd, tmp = tempfile.mkstemp(prefix="ccbox-export-", suffix=".csv")
         os.close(fd)
@@ -329,11 +329,6 @@ class CampaignsAdmin:
         return _chunks(out)
 
     export._cp_config = {"response.stream": True}  # type: ignore[attr-defined]
-
-
-def _page_id(value: Any) -> int:
-    """A GET page's ``id`` (sent twice, a list: no such page)."""
-    return f.page_id(value if isinstance(value, str) else "")
 
 
 def _chunks(out: Any, size: int = 64 * 1024) -> Any:

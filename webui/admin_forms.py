@@ -130,8 +130,10 @@ def finish(back: str, work: Callable[[], str]) -> NoReturn:
     raise cherrypy.HTTPRedirect(back, 303)
 
 
-def page_id(value: str) -> int:
-    """The ``id`` of a GET page: bad ones are 404 (nothing to show)."""
+def page_id(value: Any) -> int:
+    """The ``id`` of a GET page: bad ones (sent twice: a list) are 404 (nothing to show)."""
+    if not isinstance(value, str):
+        raise cherrypy.NotFound()
     if not value.isascii() or not value.isdigit() or not 0 < int(value) < 2**31:
         raise cherrypy.NotFound()
     return int(value)

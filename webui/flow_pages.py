@@ -144,10 +144,11 @@ class FlowPages:
         raise cherrypy.HTTPRedirect(f"/flows/editor?id={row.id}", 303)
 
     @page("admin")
-    def editor(self, id: str = "") -> str:
-        if not id.isdigit() or not 0 < int(id) < 2**31:
+    def editor(self, id: Any = "") -> str:
+        number = id if isinstance(id, str) and id.isascii() and id.isdigit() else "0"
+        if not 0 < int(number) < 2**31:
             raise cherrypy.HTTPError(400, i18n._("id must be a flow number"))
-        flow = self.ctx.call(self.ctx.db.ivr.flow, int(id))
+        flow = self.ctx.call(self.ctx.db.ivr.flow, int(number))
         if flow is None:
             raise cherrypy.HTTPError(404, i18n._("no such flow"))
         return render(

@@ -193,6 +193,22 @@ class AccessTests(CampaignPagesCase):
         self.assertNotIn('href="/admin/campaigns"', (await self.call(agent.get, "/")).body)
 
 
+class PageIdTests(CampaignPagesCase):
+    async def test_an_id_sent_twice_is_no_such_page_not_a_server_error(self) -> None:
+        await self._start()
+        b = await self.app.logged_in("admin")
+        cid = await self.new_campaign(b)
+        for path, status in (
+            (f"/admin/campaigns/edit?id={cid}&id={cid}", 404),
+            (f"/admin/campaigns/export?id={cid}&id={cid}", 404),
+            (f"/admin/queues/edit?id={self.queue_id}&id={self.queue_id}", 404),
+            ("/admin/agents/edit?id=1&id=1", 404),
+            ("/flows/editor?id=1&id=1", 400),
+        ):
+            r = await self.call(b.get, path)
+            self.assertEqual(r.status, status, path)
+
+
 class CampaignFormTests(CampaignPagesCase):
     async def test_every_setting_saved_and_each_bad_field_refused_with_its_message(self) -> None:
         await self._start()
