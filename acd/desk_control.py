@@ -128,7 +128,8 @@ class DeskControl:
             "on_call": agent.state == st.ON_CALL and channel is not None,
             "held": d.held,
             "muted": d.muted,
-            "consulting": d.consulting if consulting else "",
+            # one started elsewhere (the transfer form's attended transfer) has no label here
+            "consulting": (d.consulting or N_("the party called")) if consulting else "",
             "conference": threeway,
             "last_number": d.last_number,
         }

@@ -145,6 +145,11 @@ class DeskControlApiTests(WebTestCase):
         b, _token = agent
         r = await self.call(b.get, "/api/desk/control")
         self.assertEqual(r.json()["muted"], True)
+        # a consultation the transfer form started: the switch has it, the desk says so
+        self.switch.consults[leg] = "Local/1002@ccbox-agents-00000009;1"
+        r = await self.call(b.get, "/api/desk/control")
+        self.assertEqual(r.json()["consulting"], "the party called")
+        del self.switch.consults[leg]
         r = await self.post(agent, "/api/desk/hangup", {})
         self.assertEqual((r.status, r.json()["message"]), (200, "hung up"))
         self.assertEqual(self.switch.sent[-1], ("hangup", leg))
