@@ -214,3 +214,33 @@ def test_originate_writes_the_auto_answer_headers_as_a_function(box: RealBox) ->
     print("\n".join(log))
     assert log, "Asterisk never wrote PJSIP_HEADER() as a function"
     assert "Call-Info)" not in [e.get("Variable") for e in box.events("VarSet", since=mark)]
+
+
+def test_the_caller_hangs_up_on_hold(box: RealBox) -> None:
+    """Asterisk's transfer fails when the party on hold hangs up and leaves the agent with
+    the silent hold leg; ccbox hangs that leg up as the call ends for the agent, and the
+    agent's phone is free again."""
+    box.phone("1001", ring=1)
+    box.agents_login("1001")
+    mark = box.ast.ami.mark()
+    caller = box.call(hangup_after=60)
+    box.wait_phone_answered("1001", since=mark)
+    box.wait_agent_state("1001", "on_call", timeout=10)
+    time.sleep(1)
+    f = Findings()
+    held_at = box.ast.ami.mark()
+    status, said = control(box, "hold")
+    f.equal((status, said.get("message")), (200, "the caller is on hold"), f"hold: {said}")
+    hold_leg = event(box, "Newchannel", held_at, Channel="Local/0@ccbox-hold-")["Channel"]
+    agent_leg = event(box, "Newchannel", mark, Channel="IAX2/1001-")["Channel"]
+    time.sleep(1)
+    gone_at = box.ast.ami.mark()
+    box.hang_up_channel(caller.channel)
+    event(box, "Hangup", gone_at, 15, Channel=hold_leg)
+    event(box, "Hangup", gone_at, 15, Channel=agent_leg)
+    box.wait_agent_state("1001", "available", timeout=15)
+    f.check(
+        "the call ended on hold: hanging up" in box.daemon_log(),
+        "ccboxd did not hang up the hold leg itself",
+    )
+    f.verdict()
