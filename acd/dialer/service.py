@@ -185,6 +185,7 @@ class Dialer(service.Service):
         self._loops: list[task.LoopingCall] = []
         self._subs: list[Subscription] = []
         self._reload_lock = defer.DeferredLock()
+        self._kick_due = False  # a placing round is asked for (an agent became available)
         self.parked: dict[int, _Run] = {}  # campaigns paused or stopped since they ran
         self._released: set[int] = set()  # campaigns whose crash-left leads were released
         # Why calls were not placed, with when (the last few): the health detail.
@@ -199,6 +200,7 @@ class Dialer(service.Service):
             self.bus.subscribe(OriginateResult, self.on_originate),
             self.bus.subscribe(DialEnded, self.on_dial_end),
             self.bus.subscribe(ChannelHungUp, self.on_hangup),
+            self.bus.subscribe(st.AgentStateChanged, self.on_agent_state),
         ]
         return defer.ensureDeferred(self._start())
 
@@ -323,11 +325,26 @@ class Dialer(service.Service):
         used = sum(1 for line in self.lines.values() if line.trunk == group)
         return max(0, limit - used)
 
+    def on_agent_state(self, event: st.AgentStateChanged) -> None:
+        """An agent free again: a placing round now rather than at the next tick (a second
+        of an idle agent per call is a few points of occupancy)."""
+        if event.new == st.AVAILABLE and self.running and not self._kick_due:
+            self._kick_due = True
+            self.reactor.callLater(0, self._kick)
+
+    def _kick(self) -> None:
+        self._kick_due = False
+        self._place_all()
+
     def tick(self) -> None:
         now = self.reactor.seconds()
         self._sweep(now)
         for run in list(self.runs.values()):
             self._sample(run, now)
+        self._place_all()
+
+    def _place_all(self) -> None:
+        for run in list(self.runs.values()):
             if not run.busy:
                 run.busy = True
                 d = defer.ensureDeferred(self._place_once(run))

@@ -312,3 +312,12 @@ def test_with_amd_the_two_seconds_run_from_the_end_of_the_greeting(db: DBConnect
     assert 1.5 < prompt[0] - greeting_end < 2.0
     assert since_greeting("HUMAN-800-800") == 0.8
     assert since_greeting("TOOLONG-5000") == 0.8  # NOTSURE: the default is assumed
+
+
+def test_an_agent_free_again_gets_a_line_at_once_not_at_the_next_tick(db: DBConnector) -> None:
+    ids = seed(db, 1, ["13800000001"])
+    rig = rig_for(db, {"13800000001": NO_ANSWER})
+    rig.step(0.5)
+    login_all(rig, ids)
+    rig.step(0.1)  # the next tick is 0.4 s away
+    assert len([m for m in rig.ami.actions if m.get("Action") == "Originate"]) == 1
