@@ -144,6 +144,7 @@ class CampaignsAdmin:
             backoffs=CAMPAIGN_BACKOFF,
             states=CAMPAIGN_STATES,
             weekdays=cf.WEEKDAYS,
+            common_zones=cf.COMMON_ZONES,
             weekday_names=cf.WEEKDAY_NAMES,
             retry_outcomes=cf.RETRY_OUTCOMES,
             decimals=cf.DECIMALS,

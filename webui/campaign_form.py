@@ -50,6 +50,22 @@ RETRY_OUTCOMES = (
     ("callback", N_("Callback requested")),
 )
 RETRY_MAX_MIN = 10080  # a week
+# Offered under the time zone field (any IANA name is accepted).
+COMMON_ZONES = (
+    "Asia/Shanghai",
+    "Asia/Hong_Kong",
+    "Asia/Taipei",
+    "Asia/Singapore",
+    "Asia/Tokyo",
+    "Asia/Seoul",
+    "Europe/London",
+    "Europe/Berlin",
+    "America/New_York",
+    "America/Chicago",
+    "America/Los_Angeles",
+    "Australia/Sydney",
+    "UTC",
+)
 DISPOSITIONS_MAX = 30
 DISPOSITION_LEN = 32  # leads.disposition
 SCRIPT_MAX = 8000

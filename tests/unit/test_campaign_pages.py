@@ -280,6 +280,7 @@ class CampaignFormTests(CampaignPagesCase):
         self.assertIn('value="+862161234567"', page.body)
         self.assertIn("Sale\nNo sale\nCall back</textarea>", page.body)
         self.assertRegex(page.body, r'value="sat"\s+checked')
+        self.assertIn('<option value="Asia/Tokyo">', page.body)  # offered under the zone
 
         bad = [
             ({"caller_id_number": "555\r\nApplication: System"}, "Caller ID number: at most 21"),
