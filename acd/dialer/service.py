@@ -399,9 +399,7 @@ class Dialer(service.Service):
         wanted = min(wanted, self.trunk_free(campaign.trunk_group))
         if wanted <= 0:
             return 0
-        leads = await self.store.due_leads(
-            campaign.id, _utc(now), limit=min(self.limits.batch, wanted * 4)
-        )
+        leads = await self.store.due_leads(campaign.id, _utc(now), limit=self.limits.batch)
         placed = 0
         for lead in leads:
             if placed >= wanted or self.runs.get(campaign.id) is not run:
@@ -414,11 +412,14 @@ class Dialer(service.Service):
                     continue
             except (ValueError, KeyError):
                 log.warn("lead {id}: unknown time zone {tz!r}: not dialed", id=lead.id, tz=lead.tz)
+                await self.store.finish_lead(lead.id, "failed", outcome="failed")
                 continue
             if self.trunk_free(campaign.trunk_group) <= 0:
                 break
             if lead.agent_id is not None and not self._agent_free_for(lead.agent_id):
-                continue  # a callback set for one agent waits until that agent is free
+                # a callback set for one agent waits, due, until that agent is free (a round
+                # reads ``batch`` leads: a few such callbacks do not hold up the others)
+                continue
             if await self._dial(run, lead):
                 placed += 1
         return placed

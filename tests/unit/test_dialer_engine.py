@@ -321,3 +321,31 @@ def test_an_agent_free_again_gets_a_line_at_once_not_at_the_next_tick(db: DBConn
     login_all(rig, ids)
     rig.step(0.1)  # the next tick is 0.4 s away
     assert len([m for m in rig.ami.actions if m.get("Action") == "Originate"]) == 1
+
+
+def test_leads_that_cannot_be_dialed_now_do_not_hold_up_the_others(db: DBConnector) -> None:
+    """Callbacks set for an agent who is out wait (due); a lead whose zone is unknown (a row
+    written around the checks) fails; the lead behind them is dialed."""
+    ids = seed(db, 2, [])
+    waiting = [f"1380000010{i}" for i in range(6)]
+    resolved(
+        db.dialer.add_leads(
+            ids["campaign"],
+            [NewLead(number=n, agent_id=ids["2002"]) for n in waiting]
+            + [NewLead(number="13800000200"), NewLead(number="13800000300")],
+        )
+    )
+    with db.engine.begin() as conn:
+        conn.execute(
+            model.leads.update()
+            .where(model.leads.c.number == "13800000200")
+            .values(tz="Mars/Olympus_Mons")
+        )
+    rig = rig_for(db, dict.fromkeys([*waiting, "13800000200", "13800000300"], NO_ANSWER))
+    rig.acd.login(ids["2001"])
+    rig.step(2)
+    dialed = [m.get("Channel") for m in rig.ami.actions if m.get("Action") == "Originate"]
+    assert dialed == ["Local/13800000300@ccbox-outbound/n"]
+    found = leads(db)
+    assert found["13800000200"] == ("failed", "failed")
+    assert {found[n] for n in waiting} == {("new", "")}
