@@ -1,9 +1,11 @@
 """What the dialing engine publishes on the event bus (appliance/eventbus.py).
 
 ``CampaignFigures``: every few seconds per running campaign, for the campaign pages and the
-wallboard's occupancy and abandon tiles. ``LeadOffered``: an answered outbound call is being
-offered to an agent (the desk pops the lead and the campaign's script); ``LeadConnected`` when
-the agent answered it. ``AttemptEnded``: an attempt's outcome was recorded.
+wallboard's occupancy and abandon tiles. ``LeadPreview``: a preview campaign's next lead
+for an agent, dialed ``dial_in_s`` later unless the agent skips it. ``LeadOffered``: an
+answered outbound call is being offered to an agent (the desk pops the lead and the
+campaign's script); ``LeadConnected`` when the agent answered it. ``AttemptEnded``: an
+attempt's outcome was recorded.
 """
 
 from __future__ import annotations
@@ -57,6 +59,26 @@ class LeadOffered:
     at: float
     fields: dict[str, Any] = field(default_factory=dict)
     dispositions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LeadPreview:
+    """Preview: ``lead_id`` is the agent's next call; the engine dials it for that agent
+    ``dial_in_s`` seconds after ``at`` (Dialer.preview_dial_now / preview_skip change that).
+    ``withdrawn``: the preview is over without a call (skipped, or the agent
+    was taken by another call)."""
+
+    agent_id: int
+    campaign_id: int
+    campaign: str
+    lead_id: int
+    number: str
+    name: str
+    script: str
+    dial_in_s: float
+    at: float
+    fields: dict[str, Any] = field(default_factory=dict)
+    withdrawn: bool = False
 
 
 @dataclass(frozen=True)

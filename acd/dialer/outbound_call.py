@@ -112,8 +112,9 @@ async def _answered(
     deadline = acd.reactor.seconds() - spoken_s + dialer.limits.offer_wait_s - PROMPT_LEAD_S
     env = session.env
     assert env is not None
-    agent = acd.agents.get(line.lead.agent_id) if line.lead.agent_id is not None else None
-    if agent is not None:  # a callback set for this agent: offered to them first
+    for_agent = line.for_agent if line.for_agent is not None else line.lead.agent_id
+    agent = acd.agents.get(for_agent) if for_agent is not None else None
+    if agent is not None:  # previewed by, or a callback set for, this agent: theirs first
         call = acd.join_agent(
             agent.number, line.lead.number, env.uniqueid, env.channel, campaign.queue_id, PRIORITY
         )

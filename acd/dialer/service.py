@@ -43,7 +43,7 @@ from twisted.logger import Logger
 from acd import agent_state as st
 from acd.dialer import retry
 from acd.dialer.abandon import AbandonMeter
-from acd.dialer.events import AttemptEnded, CampaignFigures, LeadConnected
+from acd.dialer.events import AttemptEnded, CampaignFigures, LeadConnected, LeadPreview
 from acd.dialer.pacing import Pacer, PacingSettings, make_pacer
 from acd.dialer.windows import CallingWindow
 from drivers.asterisk.callmodel import ChannelHungUp, DialEnded, OriginateResult
@@ -71,6 +71,7 @@ REASON = {3: "no_answer", 5: "busy", 8: "congestion"}  # OriginateResponse Reaso
 CAUSE = {17: "busy", 34: "congestion", 38: "congestion", 42: "congestion", 19: "no_answer"}
 FAILURE_WAIT_S = 5.0  # a Failure with Reason 0 waits this long for ;1's Hangup cause
 SWEEP_S = 60.0  # a line the switch has said nothing more of for this long is let go
+SKIP_S = 600.0  # a lead an agent skipped in preview waits this long
 
 
 class DoNotCallIndex(Protocol):
@@ -97,6 +98,7 @@ class DialerLimits:
     reload_s: float = 5.0
     batch: int = 50
     offer_wait_s: float = 2.0
+    preview_s: float = 10.0  # preview: the lead shown this long before it is dialed
 
 
 @dataclass(eq=False)
@@ -120,6 +122,7 @@ class Line:
     failure_timer: Any = None
     channel_gone: bool = False
     done_at: float | None = None
+    for_agent: int | None = None  # preview: the agent the lead was shown to
 
     @property
     def campaign(self) -> Campaign:
@@ -129,6 +132,15 @@ class Line:
     def in_flight(self) -> bool:
         """Counts for pacing: ringing, or answered and not yet with an agent."""
         return self.state in ("placing", "ringing", "answered", "person")
+
+
+@dataclass(eq=False)
+class _Preview:
+    """A preview campaign's lead held (claimed) for one agent until it is dialed."""
+
+    run: _Run
+    lead: Lead
+    timer: Any = None
 
 
 @dataclass(eq=False)
@@ -186,6 +198,7 @@ class Dialer(service.Service):
         self._subs: list[Subscription] = []
         self._reload_lock = defer.DeferredLock()
         self._kick_due = False  # a placing round is asked for (an agent became available)
+        self.previews: dict[int, _Preview] = {}  # agent id -> the lead shown to them
         self.parked: dict[int, _Run] = {}  # campaigns paused or stopped since they ran
         self._released: set[int] = set()  # campaigns whose crash-left leads were released
         # Why calls were not placed, with when (the last few): the health detail.
@@ -252,6 +265,9 @@ class Dialer(service.Service):
                     ended.campaign = replace(ended.campaign, state=state)
                     figures = self.figures(cid)
                     self.parked[cid] = self.runs.pop(cid)
+                    for agent_id, preview in list(self.previews.items()):
+                        if preview.run is ended:
+                            self._withdraw(agent_id)  # its lead waits in the list again
                     if figures is not None:
                         self.bus.publish(figures)
             for cid, campaign in running.items():
@@ -393,6 +409,8 @@ class Dialer(service.Service):
         except Exception as exc:
             self._refuse(f"campaign {campaign.name}: {exc}")
             return 0
+        if campaign.mode == "preview":
+            return await self._preview_round(run)
         now = self.reactor.seconds()
         in_flight = sum(1 for line in run.lines if line.in_flight)
         wanted = run.pacer.calls_to_place(now, counts.available, counts.busy, in_flight)
@@ -430,12 +448,114 @@ class Dialer(service.Service):
         if agent is None or agent.state != st.AVAILABLE:
             return False
         return not any(
-            line.lead.agent_id == agent_id and line.in_flight for line in self.lines.values()
+            agent_id in (line.lead.agent_id, line.for_agent) and line.in_flight
+            for line in self.lines.values()
         )
 
-    async def _dial(self, run: _Run, lead: Lead) -> bool:
+    # ---- preview --------------------------------------------------------------------------
+
+    async def _preview_round(self, run: _Run) -> int:
+        """Each available agent of the campaign's queue without a lead in view gets the next
+        one (claimed: no one else dials it), shown on the desk (``LeadPreview``) and dialed
+        for that agent ``preview_s`` later. Returns how many were shown."""
         campaign = run.campaign
-        if not await self.store.claim(lead.id):
+        q = self.acd.queue(campaign.queue_id)
+        agents = [
+            a
+            for a in self.acd.agents.values()
+            if a.state == st.AVAILABLE
+            and a.id not in self.previews
+            and self.acd.serves(a, q)
+            and self._agent_free_for(a.id)
+        ]
+        if not agents:
+            return 0
+        now = _utc(self.reactor.seconds())
+        leads = await self.store.due_leads(campaign.id, now, self.limits.batch)
+        shown = 0
+        for lead in leads:
+            agents = [a for a in agents if a.id not in self.previews]
+            if not agents or self.runs.get(campaign.id) is not run:
+                break
+            at = _utc(self.reactor.seconds())
+            try:
+                if not run.window.is_open(at, lead.tz):
+                    await self.store.postpone([lead.id], run.window.next_open(at, lead.tz))
+                    continue
+            except (ValueError, KeyError):
+                await self.store.finish_lead(lead.id, "failed", outcome="failed")
+                continue
+            agent = next((a for a in agents if lead.agent_id in (None, a.id)), None)
+            if agent is None or not await self.store.claim(lead.id):
+                continue
+            preview = _Preview(run, lead)
+            self.previews[agent.id] = preview
+            preview.timer = self.reactor.callLater(
+                self.limits.preview_s, self.preview_dial_now, agent.id
+            )
+            self.bus.publish(self._preview_event(preview, agent.id, self.limits.preview_s))
+            shown += 1
+        return shown
+
+    def _preview_event(self, preview: _Preview, agent_id: int, dial_in_s: float) -> LeadPreview:
+        lead, campaign = preview.lead, preview.run.campaign
+        return LeadPreview(
+            agent_id=agent_id,
+            campaign_id=campaign.id,
+            campaign=campaign.name,
+            lead_id=lead.id,
+            number=lead.number,
+            name=lead.name,
+            script=campaign.script,
+            dial_in_s=dial_in_s,
+            at=self.reactor.seconds(),
+            fields=dict(lead.fields),
+            withdrawn=dial_in_s < 0,
+        )
+
+    def preview_dial_now(self, agent_id: int) -> bool:
+        """Dial the lead shown to the agent now (the desk's "dial", or its time is up). It
+        goes back to the list when the agent was taken meanwhile or the campaign stopped,
+        and waits a second for a trunk channel. False when the agent has no lead in view."""
+        preview = self.previews.get(agent_id)
+        if preview is None:
+            return False
+        if preview.timer is not None and preview.timer.active():
+            preview.timer.cancel()
+        run = preview.run
+        if self.runs.get(run.campaign.id) is not run or not self._agent_free_for(agent_id):
+            self._withdraw(agent_id)
+            return False
+        if self.trunk_free(run.campaign.trunk_group) <= 0:
+            preview.timer = self.reactor.callLater(1.0, self.preview_dial_now, agent_id)
+            return True
+        del self.previews[agent_id]
+        d = defer.ensureDeferred(self._dial(run, preview.lead, claimed=True, for_agent=agent_id))
+        d.addErrback(lambda f: log.failure("preview dial failed", f))
+        return True
+
+    def preview_skip(self, agent_id: int) -> bool:
+        """The agent passes on the lead shown: it waits in the list again (not an attempt),
+        behind the others for ``SKIP_S``."""
+        return self._withdraw(agent_id, self.reactor.seconds() + SKIP_S)
+
+    def _withdraw(self, agent_id: int, until: float | None = None) -> bool:
+        preview = self.previews.pop(agent_id, None)
+        if preview is None:
+            return False
+        if preview.timer is not None and preview.timer.active():
+            preview.timer.cancel()
+        lead = preview.lead
+        again = _utc(until) if until is not None else None
+        self._write(self.store.schedule(lead.id, again, lead.last_outcome))
+        self.bus.publish(self._preview_event(preview, agent_id, -1.0))
+        return True
+
+    async def _dial(
+        self, run: _Run, lead: Lead, *, claimed: bool = False, for_agent: int | None = None
+    ) -> bool:
+        campaign = run.campaign
+        if not claimed and not await self.store.claim(lead.id):
             return False
         if self.runs.get(campaign.id) is not run:  # paused or stopped meanwhile
             await self.store.schedule(lead.id, None, lead.last_outcome)
@@ -443,6 +563,7 @@ class Dialer(service.Service):
         channel_id = f"ccbox-dl-{uuid.uuid4().hex[:20]}"
         # The trunk is held from here: two rounds cannot both take the last channel.
         line = Line(run, lead, campaign.trunk_group, channel_id, self.reactor.seconds())
+        line.for_agent = for_agent
         self.lines[channel_id] = line
         run.lines.add(line)
         try:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from twisted.internet import defer
 
 from acd import agent_state as st
-from acd.dialer.events import CampaignFigures, LeadConnected, LeadOffered
+from acd.dialer.events import CampaignFigures, LeadConnected, LeadOffered, LeadPreview
 from acd.dialer.outbound_call import since_greeting
 from appliance.cli import resolved
 from appliance.db import model
@@ -349,3 +349,35 @@ def test_leads_that_cannot_be_dialed_now_do_not_hold_up_the_others(db: DBConnect
     found = leads(db)
     assert found["13800000200"] == ("failed", "failed")
     assert {found[n] for n in waiting} == {("new", "")}
+
+
+def test_preview_shows_each_free_agent_a_lead_then_dials_it_for_them(db: DBConnector) -> None:
+    numbers = ["13800000001", "13800000002", "13800000003"]
+    ids = seed(db, 2, numbers, mode="preview")
+    rig = rig_for(db, dict.fromkeys(numbers, PERSON))
+    login_all(rig, ids)
+    rig.step(0.2)
+    shown = {p.agent_id: p.number for p in rig.of(LeadPreview)}
+    assert set(shown) == {ids["2001"], ids["2002"]} and len(set(shown.values())) == 2
+    assert all(
+        p.dial_in_s == 10.0 and p.script == "Hello, this is Acme." for p in rig.of(LeadPreview)
+    )
+    rig.step(9.5)
+    assert [m for m in rig.ami.actions if m.get("Action") == "Originate"] == []  # in view
+    rig.step(6)  # dialed at 10 s; answered 3 s later; each agent's phone rings and answers
+    offered = {o.number: o.agent_id for o in rig.of(LeadOffered)}
+    assert offered == {number: agent for agent, number in shown.items()}
+
+
+def test_a_skipped_preview_goes_back_to_the_list(db: DBConnector) -> None:
+    ids = seed(db, 1, ["13800000001"], mode="preview")
+    rig = rig_for(db, {"13800000001": PERSON})
+    login_all(rig, ids)
+    rig.step(0.2)
+    assert leads(db)["13800000001"] == ("dialing", "")  # held for the agent who sees it
+    assert rig.dialer.preview_skip(ids["2001"])
+    assert [p.withdrawn for p in rig.of(LeadPreview)] == [False, True]
+    assert leads(db)["13800000001"] == ("scheduled", "")
+    assert not rig.dialer.preview_dial_now(ids["2001"])  # nothing in view any more
+    rig.step(5)
+    assert len(rig.of(LeadPreview)) == 2  # not shown again at once: it waits 10 minutes
