@@ -31,6 +31,7 @@ CHANUNAVAIL; then from the Reason; then from ``;1``'s hangup cause.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -71,6 +72,8 @@ REASON = {3: "no_answer", 5: "busy", 8: "congestion"}  # OriginateResponse Reaso
 CAUSE = {17: "busy", 34: "congestion", 38: "congestion", 42: "congestion", 19: "no_answer"}
 FAILURE_WAIT_S = 5.0  # a Failure with Reason 0 waits this long for ;1's Hangup cause
 SWEEP_S = 60.0  # a line the switch has said nothing more of for this long is let go
+# What may go into the dial string and the caller ID: digits, a leading '+' (no '@', '/', ...)
+DIALABLE = re.compile(r"\+?[0-9]{3,32}")
 SKIP_S = 600.0  # a lead an agent skipped in preview waits this long
 
 
@@ -199,6 +202,7 @@ class Dialer(service.Service):
         self._reload_lock = defer.DeferredLock()
         self._kick_due = False  # a placing round is asked for (an agent became available)
         self.previews: dict[int, _Preview] = {}  # agent id -> the lead shown to them
+        self._unfit: dict[int, Campaign] = {}  # campaigns that cannot run as they are
         self.parked: dict[int, _Run] = {}  # campaigns paused or stopped since they ran
         self._released: set[int] = set()  # campaigns whose crash-left leads were released
         # Why calls were not placed, with when (the last few): the health detail.
@@ -272,6 +276,8 @@ class Dialer(service.Service):
                         self.bus.publish(figures)
             for cid, campaign in running.items():
                 old = self.runs.get(cid) or self.parked.pop(cid, None)
+                if self._unfit.get(cid) == campaign:
+                    continue  # refused as it is (said once): not again every reload
                 if old is None or old.campaign != campaign:
                     await self._run(campaign, old)
                 else:
@@ -282,12 +288,18 @@ class Dialer(service.Service):
     async def _run(self, campaign: Campaign, old: _Run | None) -> None:
         now = self.reactor.seconds()
         try:
+            if not DIALABLE.fullmatch(campaign.caller_id_number):
+                raise ValueError(
+                    "no caller ID number to present (a number the customer can call back)"
+                )
             holidays = [h.day for h in await self.store.holidays(campaign.id)]
             window = CallingWindow.from_campaign(campaign, holidays)
             settings = PacingSettings.from_campaign(campaign)
         except ValueError as exc:
             self._refuse(f"campaign {campaign.name}: {exc}")
+            self._unfit[campaign.id] = campaign
             return
+        self._unfit.pop(campaign.id, None)
         meter = self.meters.get(campaign.id)
         if meter is None:
             meter = self.meters[campaign.id] = AbandonMeter()
@@ -555,6 +567,10 @@ class Dialer(service.Service):
         self, run: _Run, lead: Lead, *, claimed: bool = False, for_agent: int | None = None
     ) -> bool:
         campaign = run.campaign
+        if not DIALABLE.fullmatch(lead.number):  # the store normalises; this is the last word
+            log.warn("lead {id}: {n!r} is not a number to dial", id=lead.id, n=lead.number[:40])
+            await self.store.finish_lead(lead.id, "failed", outcome="failed")
+            return False
         if not claimed and not await self.store.claim(lead.id):
             return False
         if self.runs.get(campaign.id) is not run:  # paused or stopped meanwhile

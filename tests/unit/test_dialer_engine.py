@@ -381,3 +381,27 @@ def test_a_skipped_preview_goes_back_to_the_list(db: DBConnector) -> None:
     assert not rig.dialer.preview_dial_now(ids["2001"])  # nothing in view any more
     rig.step(5)
     assert len(rig.of(LeadPreview)) == 2  # not shown again at once: it waits 10 minutes
+
+
+def test_a_campaign_without_a_caller_id_number_places_no_call_and_says_why(
+    db: DBConnector,
+) -> None:
+    ids = seed(db, 1, ["13800000001"], caller_id_number="")
+    rig = rig_for(db, {"13800000001": NO_ANSWER})
+    login_all(rig, ids)
+    rig.step(6)
+    assert [m for m in rig.ami.actions if m.get("Action") == "Originate"] == []
+    assert leads(db)["13800000001"] == ("new", "")  # no attempt spent on it
+    ok, detail = rig.dialer.health()
+    assert not ok and "no caller ID number" in detail
+
+
+def test_a_lead_number_that_is_no_number_is_never_put_in_a_dial_string(db: DBConnector) -> None:
+    ids = seed(db, 1, ["13800000001"])
+    with db.engine.begin() as conn:  # written around the store's checks
+        conn.execute(model.leads.update().values(number="138@evil/n"))
+    rig = rig_for(db, {})
+    login_all(rig, ids)
+    rig.step(2)
+    assert [m for m in rig.ami.actions if m.get("Action") == "Originate"] == []
+    assert leads(db)["138@evil/n"] == ("failed", "failed")
