@@ -202,7 +202,8 @@ class Dialer(service.Service):
         self._reload_lock = defer.DeferredLock()
         self._kick_due = False  # a placing round is asked for (an agent became available)
         self.previews: dict[int, _Preview] = {}  # agent id -> the lead shown to them
-        self._unfit: dict[int, Campaign] = {}  # campaigns that cannot run as they are
+        # campaigns that cannot run as they are, and why
+        self._unfit: dict[int, tuple[Campaign, str]] = {}
         self.parked: dict[int, _Run] = {}  # campaigns paused or stopped since they ran
         self._released: set[int] = set()  # campaigns whose crash-left leads were released
         # Why calls were not placed, with when (the last few): the health detail.
@@ -274,9 +275,11 @@ class Dialer(service.Service):
                             self._withdraw(agent_id)  # its lead waits in the list again
                     if figures is not None:
                         self.bus.publish(figures)
+            for cid in [c for c in self._unfit if c not in running]:
+                del self._unfit[cid]  # no longer meant to run: nothing to complain about
             for cid, campaign in running.items():
                 old = self.runs.get(cid) or self.parked.pop(cid, None)
-                if self._unfit.get(cid) == campaign:
+                if self._unfit.get(cid, (None, ""))[0] == campaign:
                     continue  # refused as it is (said once): not again every reload
                 if old is None or old.campaign != campaign:
                     await self._run(campaign, old)
@@ -297,7 +300,7 @@ class Dialer(service.Service):
             settings = PacingSettings.from_campaign(campaign)
         except ValueError as exc:
             self._refuse(f"campaign {campaign.name}: {exc}")
-            self._unfit[campaign.id] = campaign
+            self._unfit[campaign.id] = (campaign, f"campaign {campaign.name}: {exc}")
             return
         self._unfit.pop(campaign.id, None)
         meter = self.meters.get(campaign.id)
@@ -855,6 +858,7 @@ class Dialer(service.Service):
         minute (no AMI link, the switch refusing the Originate, a campaign that cannot run)."""
         detail = f"{len(self.runs)} campaigns running, {len(self.lines)} lines"
         recent = [why for at, why in self.refused if self.reactor.seconds() - at < 60]
+        recent += [why for _, why in self._unfit.values()]
         if recent:
             return False, f"{detail}; {recent[-1]}"
         return True, detail

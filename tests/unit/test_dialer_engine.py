@@ -392,6 +392,7 @@ def test_a_campaign_without_a_caller_id_number_places_no_call_and_says_why(
     rig.step(6)
     assert [m for m in rig.ami.actions if m.get("Action") == "Originate"] == []
     assert leads(db)["13800000001"] == ("new", "")  # no attempt spent on it
+    rig.step(70)  # still said a minute later: the campaign still cannot run
     ok, detail = rig.dialer.health()
     assert not ok and "no caller ID number" in detail
 
