@@ -16,7 +16,8 @@ How Asterisk 22 does each, as tried on 22.10.1 (tests/asterisk/test_desk_control
 - Resume hangs that Local leg up: the transfer target hung up, so Asterisk puts the two back
   together (``MusicOnHoldStop``, ``Unhold``, the agent back in the first bridge).
 - If the caller hangs up on hold, Asterisk's transfer fails and leaves the agent with the
-  hold leg: ccbox hangs the hold leg up when the agent leaves ``on_call``.
+  hold leg (the consult bridge dissolves only when that leg goes): ccbox hangs the hold leg
+  up when the party on hold hangs up, or when the agent leaves ``on_call``.
 - Mute: ``Setvar`` of ``MUTEAUDIO(in)`` = on/off on the agent's leg (res_mutestream; answers
   ``Variable Set``); the module's ``MuteAudio`` action needs AMI system write.
 - Consultation: ``Atxfer`` to an agent (through the ACD, which keeps the colleague from being
@@ -52,6 +53,7 @@ from acd.dialer import numbers
 from acd.service import STATE_WORDS, ACDError
 from acd.switch_link import TransferFailed
 from appliance.text import N_
+from drivers.asterisk.callmodel import ChannelHungUp
 
 if TYPE_CHECKING:
     from acd.service import ACD, Agent
@@ -78,6 +80,7 @@ class DeskState:
     muted: bool = False
     consulting: str = ""  # the party consulted ("agent 1002", "number 5551234")
     back: defer.Deferred[None] | None = None  # fires when the switch ended the hold
+    held_party: tuple[str, ...] = ()  # uniqueids of who is on hold (the caller's side)
     desk_call: str = ""  # uniqueid of the phone's channel of a click-to-dial
     last_number: str = ""  # for redial
     last_caller: tuple[str, str] = ("", "")
@@ -91,6 +94,7 @@ class DeskControl:
         self.acd = acd
         self.desks: dict[int, DeskState] = {}
         acd.bus.subscribe(st.AgentStateChanged, self._agent_changed)
+        acd.bus.subscribe(ChannelHungUp, self._channel_gone)
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -134,23 +138,33 @@ class DeskControl:
             "last_number": d.last_number,
         }
 
+    def _channel_gone(self, event: ChannelHungUp) -> None:
+        """The party on hold hung up: Asterisk's transfer failed and the agent waits with the
+        silent hold leg (a desk call's agent stays on the call meanwhile): hang that leg up,
+        which ends the agent's leg too."""
+        for agent_id, d in self.desks.items():
+            if d.held and d.hold_leg and event.uniqueid in d.held_party:
+                self._drop_hold_leg(agent_id, d, "the party on hold hung up")
+
+    def _drop_hold_leg(self, agent_id: int, d: DeskState, why: str) -> None:
+        leg, d.hold_leg = d.hold_leg, ""
+        d.held, d.held_party = False, ()
+        switch = self.acd.switch
+        if leg and switch is not None:
+            log.info("agent {id}: {why}: hanging up {leg}", id=agent_id, why=why, leg=leg)
+            defer.ensureDeferred(switch.hangup(leg)).addErrback(
+                lambda f: log.warn("hold leg {leg}: {err}", leg=leg, err=f.getErrorMessage())
+            )
+
     def _agent_changed(self, event: st.AgentStateChanged) -> None:
         """The call is over for the agent: forget its hold and mute; a hold leg left behind
         (the caller hung up on hold: Asterisk leaves the agent with it) is hung up."""
         if event.new == st.ON_CALL or event.agent_id not in self.desks:
             return
         d = self.desks[event.agent_id]
-        leg, d.hold_leg = d.hold_leg, ""
-        d.held = d.muted = False
+        d.muted = False
         d.consulting = d.desk_call = ""
-        switch = self.acd.switch
-        if leg and switch is not None:
-            log.info(
-                "agent {id}: the call ended on hold: hanging up {leg}", id=event.agent_id, leg=leg
-            )
-            defer.ensureDeferred(switch.hangup(leg)).addErrback(
-                lambda f: log.warn("hold leg {leg}: {err}", leg=leg, err=f.getErrorMessage())
-            )
+        self._drop_hold_leg(event.agent_id, d, "the call ended on hold")
 
     # ---- hold, mute, hang up --------------------------------------------------------------
 
@@ -163,11 +177,13 @@ class DeskControl:
         switch = self._switch()
         if switch.consult_channel(channel) is not None or switch.in_threeway(channel):
             raise ACDError(N_("a consultation is under way: finish it first"))
+        party = switch.bridged_with(channel)  # before the agent leaves the bridge
         try:
             done = await switch.atxfer(channel, HOLD_CONTEXT, HOLD_EXTEN)
         except TransferFailed as exc:
             raise ACDError(N_("not on hold: {exc}", exc=exc)) from None
         d.held, d.hold_leg = True, switch.consult_channel(channel) or ""
+        d.held_party = tuple(party)
         d.back = defer.Deferred()
         done.addBoth(lambda _: self._hold_over(agent_id))
         log.info("agent {n}: caller on hold ({leg})", n=agent.number, leg=d.hold_leg)
@@ -175,7 +191,7 @@ class DeskControl:
 
     def _hold_over(self, agent_id: int) -> None:
         d = self.desk(agent_id)
-        d.held, d.hold_leg = False, ""
+        d.held, d.hold_leg, d.held_party = False, "", ()
         back, d.back = d.back, None
         if back is not None and not back.called:
             back.callback(None)

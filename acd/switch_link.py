@@ -102,6 +102,10 @@ class SwitchLink(Protocol):
         """The agent's ``channel`` turned its consultation into a three-way call."""
         ...
 
+    def bridged_with(self, channel: str) -> list[str]:
+        """The uniqueids of the channels in ``channel``'s bridge, but its own."""
+        ...
+
     async def press(self, channel: str, digits: str) -> None:
         """Digits as if the agent's phone pressed them (the bridge's feature codes)."""
         ...
@@ -437,6 +441,17 @@ class AMISwitch:
     def in_threeway(self, channel: str) -> bool:
         watch = self._atxfers.get(channel)
         return watch is not None and watch.threeway
+
+    def bridged_with(self, channel: str) -> list[str]:
+        chans = self.model.channels.values()
+        mine = next((ch for ch in chans if ch.name == channel and ch.hungup_at is None), None)
+        if mine is None or mine.bridge is None:
+            return []
+        return [
+            ch.uniqueid
+            for ch in chans
+            if ch is not mine and ch.bridge == mine.bridge and ch.hungup_at is None
+        ]
 
     async def press(self, channel: str, digits: str) -> None:
         for digit in digits:

@@ -168,3 +168,29 @@ def test_an_originate_variable_that_writes_a_function_is_one_assignment() -> Non
     assert ch is not None
     assert ch.variables["PJSIP_HEADER(add,Call-Info)"] == "<sip:ccbox>;answer-after=0"
     assert (ch.variables["A"], ch.variables["B"]) == ("1", "2")
+
+
+def test_the_caller_gone_on_hold_then_the_hold_leg_gone_ends_the_agents_leg() -> None:
+    """As Asterisk 22 did (tests/asterisk/test_desk_control.py): the held party hangs up,
+    the agent stays with the hold leg; once that hangs up the agent's leg ends too."""
+    clock = Clock()
+    switch, events = desk_call(clock)
+    ami = Ami(switch)
+    leg = "PJSIP/1001-00000001"
+    ami.act("Atxfer", ("Channel", leg), ("Exten", "0"), ("Context", "ccbox-hold"))
+    for _ in range(40):
+        clock.advance(0.1)
+    agent = switch.find(leg)
+    hold = next(
+        e["Channel"] for e in events if e["Event"] == "Newchannel" and "ccbox-hold" in e["Channel"]
+    )
+    customer = next(
+        e["DestChannel"] for e in events if e["Event"] == "DialBegin" and e.get("Channel")
+    )
+    gone = switch.find(customer)
+    assert agent is not None and gone is not None and agent.bridge is not None
+    switch.hangup(gone, 16)  # the customer hangs up on hold
+    assert agent.alive  # still with the hold leg
+    assert ami.act("Hangup", ("Channel", hold)).get("Response") == "Success"
+    assert not agent.alive
+    assert switch.pbx.refusals == []

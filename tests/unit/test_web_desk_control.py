@@ -13,6 +13,7 @@ from twisted.internet import defer
 from appliance.cli import resolved
 from appliance.db import model
 from appliance.db.admin_store import AdminStore
+from drivers.asterisk.callmodel import ChannelHungUp
 from tests.support.appliance import RunningAppliance
 from tests.support.tmp import temp_dir
 from tests.unit.test_web import WebTestCase
@@ -46,6 +47,9 @@ class FakeSwitch:
 
     def in_threeway(self, channel: str) -> bool:
         return False
+
+    def bridged_with(self, channel: str) -> list[str]:
+        return ["u-1"]  # the caller's channel (on_call below)
 
     async def atxfer(self, channel: str, context: str, exten: str) -> defer.Deferred[bool]:
         self.sent.append(("atxfer", channel, context, exten))
@@ -129,6 +133,14 @@ class DeskControlApiTests(WebTestCase):
         self.assertEqual(self.switch.sent[-1], ("atxfer", leg, "ccbox-hold", "0"))
         r = await self.post(agent, "/api/desk/hold", {})
         self.assertEqual((r.status, r.json()["error"]), (409, "the caller is on hold already"))
+        # the caller hangs up on hold: the hold leg, left to the agent, is hung up
+        self.acd.bus.publish(ChannelHungUp("u-1", "u-1", "DAHDI/9-1", 16, "Normal Clearing", 0.0))
+        self.assertEqual(self.switch.sent[-1], ("hangup", "Local/0@ccbox-hold-00000001;1"))
+        b, _token = agent
+        r = await self.call(b.get, "/api/desk/control")
+        self.assertFalse(r.json()["held"])
+        r = await self.post(agent, "/api/desk/hold", {})
+        self.assertEqual(r.status, 200, r.body)
         for action in ("transfer", "conference", "consult"):  # never to the silent hold leg
             r = await self.post(
                 agent, f"/api/desk/{action}", {"kind": "number", "target": "5551234"}
@@ -174,6 +186,7 @@ class DeskControlApiTests(WebTestCase):
         self.assertEqual(
             [(a, act, t) for a, act, t, _ in audit],
             [
+                ("agent", "desk.hold", "agent:1001"),
                 ("agent", "desk.hold", "agent:1001"),
                 ("agent", "desk.resume", "agent:1001"),
                 ("agent", "desk.mute", "agent:1001"),

@@ -918,8 +918,17 @@ class Switch:
                 self.set_state(ch, UP)  # Dial answers the calling channel (a Local ;2)
                 self.bridge(ch, peer)
                 ch.hangupcause = 16
-                # Dial returns when the device hangs up: the dialplan goes on (Hangup()).
-                peer.on_hangup.append(lambda _p, _cause: self.pbx.next(ch))
+
+                # Dial returns when the device hangs up: the dialplan goes on (Hangup()); not
+                # while the dialing side is away in an attended transfer's consult bridge
+                # (it stays there: transfer.py ends it when the consult's party goes).
+                def peer_gone(gone: SimChannel, _cause: int, ch: SimChannel = ch) -> None:
+                    bridge = ch.bridge
+                    away = ch.transfer is not None and bridge is not None
+                    if not away or (bridge is not None and gone in bridge.members):
+                        self.pbx.next(ch)
+
+                peer.on_hangup.append(peer_gone)
                 if peer.party is not None:
                     self._party_answered(peer, ch)
                 else:

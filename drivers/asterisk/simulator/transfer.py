@@ -131,6 +131,13 @@ class AttendedTransfer:
             if other is not None:
                 self.switch.music_on_hold(other, False)
             self.switch.emit(snap.channel_event("Unhold", ch))
+        elif ch.alive and self.target is not None:
+            # The caller hung up while held, then the consult's party left too: Asterisk's
+            # transfer had failed and the consult bridge dissolves, hanging the transferer
+            # up (tests/asterisk/test_desk_control.py, the caller hanging up on hold).
+            ch.transfer = None
+            self.switch.request_hangup(ch, 16)
+            self.switch.hangup(ch, 16)
         ch.transfer = None
 
     def key(self, digit: str) -> None:
