@@ -13,6 +13,8 @@ How Asterisk 22 does each, as tried on 22.10.1 (tests/asterisk/test_desk_control
   the caller on hold at once (``Hold`` on the agent, ``MusicOnHoldStart`` class default on
   the caller, within 0.3 s), the agent waits with a silent Local leg (created 3 s after the
   digit: the transfer digit timeout), and the caller's FastAGI Dial stays blocked throughout.
+  The music is the caller channel's class: ccbox writes the queue's (``CHANNEL(musicclass)``
+  by Setvar) first.
 - Resume hangs that Local leg up: the transfer target hung up, so Asterisk puts the two back
   together (``MusicOnHoldStop``, ``Unhold``, the agent back in the first bridge).
 - If the caller hangs up on hold, Asterisk's transfer fails and leaves the agent with the
@@ -178,6 +180,7 @@ class DeskControl:
         if switch.consult_channel(channel) is not None or switch.in_threeway(channel):
             raise ACDError(N_("a consultation is under way: finish it first"))
         party = switch.bridged_with(channel)  # before the agent leaves the bridge
+        await self._queue_music(agent, switch)
         try:
             done = await switch.atxfer(channel, HOLD_CONTEXT, HOLD_EXTEN)
         except TransferFailed as exc:
@@ -188,6 +191,19 @@ class DeskControl:
         done.addBoth(lambda _: self._hold_over(agent_id))
         log.info("agent {n}: caller on hold ({leg})", n=agent.number, leg=d.hold_leg)
         return N_("the caller is on hold")
+
+    async def _queue_music(self, agent: Agent, switch: SwitchLink) -> None:
+        """A queue call's caller hears its queue's music on hold class (the bridge's hold
+        plays the channel's class, else ``default``); a desk call keeps the default."""
+        call = agent.call
+        queue = self.acd.queues.get(call.queue_id) if call is not None else None
+        klass = queue.moh_class if queue is not None else ""
+        if call is None or not call.channel or klass in ("", "default"):
+            return
+        try:
+            await switch.music_class(call.channel, klass)
+        except Exception as exc:  # the default music then: no reason to refuse the hold
+            log.warn("music class {k} for {ch}: {err}", k=klass, ch=call.channel, err=exc)
 
     def _hold_over(self, agent_id: int) -> None:
         d = self.desk(agent_id)

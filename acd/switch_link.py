@@ -106,6 +106,10 @@ class SwitchLink(Protocol):
         """The uniqueids of the channels in ``channel``'s bridge, but its own."""
         ...
 
+    async def music_class(self, channel: str, music_class: str) -> None:
+        """The music on hold class ``channel`` hears when it is put on hold."""
+        ...
+
     async def press(self, channel: str, digits: str) -> None:
         """Digits as if the agent's phone pressed them (the bridge's feature codes)."""
         ...
@@ -459,6 +463,9 @@ class AMISwitch:
 
     async def mute(self, channel: str, muted: bool) -> None:
         await actions.mute_audio(self.ami, channel, muted, "in")
+
+    async def music_class(self, channel: str, music_class: str) -> None:
+        await actions.set_music_class(self.ami, channel, music_class)
 
     async def desk_dial(
         self,

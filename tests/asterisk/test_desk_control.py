@@ -49,7 +49,12 @@ def event(box: RealBox, name: str, since: int, timeout: float = 10, **match: str
     )
 
 
-def test_hold_mute_resume_then_a_consultation_transfer(box: RealBox) -> None:
+def test_hold_mute_resume_then_a_consultation_transfer(make_box: Any) -> None:
+    with make_box(queue={"moh_class": "jazz"}) as box:  # the queue's class on hold too
+        _hold_then_transfer(box)
+
+
+def _hold_then_transfer(box: RealBox) -> None:
     box.phone("1001", ring=1)
     box.phone("1002", ring=1)
     box.agents_login("1001")
@@ -64,7 +69,7 @@ def test_hold_mute_resume_then_a_consultation_transfer(box: RealBox) -> None:
     status, said = control(box, "hold")
     f.equal((status, said.get("message")), (200, "the caller is on hold"), f"hold: {said}")
     moh = event(box, "MusicOnHoldStart", held_at, Channel=caller.channel)
-    f.equal(moh.get("Class"), "default", "the caller's hold music class")
+    f.equal(moh.get("Class"), "jazz", "the caller's hold music class (its queue's)")
     hold_leg = event(box, "Newchannel", held_at, Channel="Local/0@ccbox-hold-")
 
     status, said = control(box, "mute", muted=True)

@@ -26,6 +26,7 @@ class DeskControlSwitchTests(ACDRig):
                 "PJSIP/1002": Device(ring_s=0.2, talk_s=1.5),
             },
             setup=second_queue("billing", "1002"),
+            moh_class="jazz",  # "support"'s music: what its caller hears on hold too
         )
         desk = DeskControl(master.acd)
         a1001, a1002 = self.agent(master, "1001"), self.agent(master, "1002")
@@ -40,7 +41,7 @@ class DeskControlSwitchTests(ACDRig):
         self.assertEqual(await desk.hold(a1001.id), "the caller is on hold")
         self.assertEqual(
             [(e["Channel"], e["Class"]) for e in self.sim_events("MusicOnHoldStart")],
-            [(caller, "default")],
+            [(caller, "jazz")],
         )
         self.assertTrue(desk.status(a1001.id)["held"])
         with self.assertRaisesRegex(ACDError, "on hold already"):

@@ -192,3 +192,17 @@ def test_mute_audio_writes_muteaudio_by_setvar() -> None:
         run(actions.mute_audio(ami, "IAX2/1001-3257", True, "in)=x"))
     with pytest.raises(BadActionValue):
         run(actions.mute_audio(ami, "IAX2/1001-3257\r\nAction: Command", True))
+
+
+def test_the_music_on_hold_class_of_a_channel() -> None:
+    ami = Recorder()
+    run(actions.set_music_class(ami, "DAHDI/1-1", "jazz"))
+    assert ami.sent == [
+        (
+            "Setvar",
+            [("Channel", "DAHDI/1-1"), ("Variable", "CHANNEL(musicclass)"), ("Value", "jazz")],
+        )
+    ]
+    for bad in ("", "jazz,x", "a" * 33, "$(x)", "jazz\r\nAction: Command"):
+        with pytest.raises(BadActionValue):
+            run(actions.set_music_class(ami, "DAHDI/1-1", bad))

@@ -393,9 +393,13 @@ messages.log => notice,warning,error,verbose(3),dtmf
 
 
 def _musiconhold_conf(install: AsteriskInstall) -> str:
+    """``default``, and ``jazz`` (the same files) for a queue with a class of its own."""
     if install.moh is None:
-        return "[default]\nmode = files\ndirectory = moh\n"
-    return f"[default]\nmode = files\ndirectory = {install.moh}\nsort = alpha\n"
+        return "".join(f"[{c}]\nmode = files\ndirectory = moh\n" for c in ("default", "jazz"))
+    return "".join(
+        f"[{c}]\nmode = files\ndirectory = {install.moh}\nsort = alpha\n"
+        for c in ("default", "jazz")
+    )
 
 
 def harness_dialplan() -> str:

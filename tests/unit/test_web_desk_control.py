@@ -67,6 +67,9 @@ class FakeSwitch:
     async def mute(self, channel: str, muted: bool) -> None:
         self.sent.append(("mute", channel, muted))
 
+    async def music_class(self, channel: str, music_class: str) -> None:
+        self.sent.append(("music", channel, music_class))
+
     async def press(self, channel: str, digits: str) -> None:
         self.sent.append(("press", channel, digits))
 

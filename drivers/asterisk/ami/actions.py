@@ -246,6 +246,19 @@ async def mute_audio(ami: ActionSender, chan: str, muted: bool, direction: str =
     )
 
 
+_MUSIC_CLASS = re.compile(r"[A-Za-z0-9_-]{1,32}\Z")
+
+
+async def set_music_class(ami: ActionSender, chan: str, music_class: str) -> Message:
+    """The music on hold class ``chan`` hears when a bridge puts it on hold (the desk's
+    hold): ``CHANNEL(musicclass)`` written by Setvar."""
+    check(_MUSIC_CLASS, music_class, "music on hold class")
+    return await ami.send_action(
+        "Setvar",
+        [("Channel", channel(chan)), ("Variable", "CHANNEL(musicclass)"), ("Value", music_class)],
+    )
+
+
 async def core_show_channels(ami: ActionSender) -> list[Message]:
     return (await ami.send_list_action("CoreShowChannels")).events
 

@@ -82,8 +82,9 @@ class AttendedTransfer:
         if index == len(FEATURE_CODE) - 1:  # the feature code is complete: hold
             self.switch.emit(snap.channel_event("Hold", ch))
             other = self.transferee
-            if other is not None:
-                self.switch.music_on_hold(other, True)
+            if other is not None:  # the held channel's class (CHANNEL(musicclass)), else default
+                klass = other.variables.get("CHANNEL(musicclass)") or "default"
+                self.switch.music_on_hold(other, True, klass)
 
     def _consult(self) -> None:
         ch = self.transferer
