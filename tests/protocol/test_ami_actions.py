@@ -169,7 +169,7 @@ def test_play_dtmf_receive_is_a_key_the_phone_pressed() -> None:
         ("PlayDTMF", [("Channel", "IAX2/1001-3257"), ("Digit", "*"), ("Receive", "true")]),
         ("PlayDTMF", [("Channel", "IAX2/1001-3257"), ("Digit", "3")]),
     ]
-    for bad in ("", "12", "x", "\r", "*\r\nAction: Originate", "１"):
+    for bad in ("", "12", "x", "\r", "*\r\nAction: Originate", "\uff11"):
         with pytest.raises(BadActionValue):
             run(actions.play_dtmf(ami, "IAX2/1001-3257", bad, receive=True))
     assert len(ami.sent) == 2
