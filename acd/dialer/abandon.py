@@ -104,17 +104,18 @@ class AbandonMeter:
         self._month.add(now, 0, count)
 
     def warm_start(self, now: float, last_24h: tuple[int, int], last_30d: tuple[int, int]) -> None:
-        """Seed from stored attempts, ``(answered, abandoned)`` as
-        ``DialerStore.attempt_counts`` counts them (answered: an agent took the call, so a
-        person answered ``answered + abandoned``) since ``now`` - 24 h and since ``now`` -
-        30 days (the 30 days include the day). Only totals are stored per window, so each
-        is spread evenly over its window: the day's over the day buckets and the last 24
-        hour buckets, the rest of the month over the older hour buckets."""
-        day_taken, day_d = last_24h
-        month_taken, month_d = last_30d
-        if min(day_taken, day_d, month_taken, month_d) < 0:
+        """Seed from stored attempts, ``(answered, abandoned)`` counted as this meter counts
+        them (``DialerStore.attempt_counts``: answered by a person, abandoned among them)
+        since ``now`` - 24 h and since ``now`` - 30 days (the 30 days include the day).
+        Only totals are stored per window, so each is spread evenly over its window: the
+        day's over the day buckets and the last 24 hour buckets, the rest of the month over
+        the older hour buckets."""
+        day_a, day_d = last_24h
+        month_a, month_d = last_30d
+        if min(day_a, day_d, month_a, month_d) < 0:
             raise ValueError("counts cannot be negative")
-        day_a, month_a = day_taken + day_d, month_taken + month_d
+        if day_d > day_a or month_d > month_a:
+            raise ValueError("abandoned calls are among the answered ones")
         self._day.spread(now, day_a, day_d, 0, self._day.slots - 1)
         self._month.spread(now, day_a, day_d, 0, 23)
         self._month.spread(

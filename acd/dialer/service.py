@@ -43,7 +43,7 @@ from twisted.logger import Logger
 
 from acd import agent_state as st
 from acd.dialer import retry
-from acd.dialer.abandon import AbandonMeter
+from acd.dialer.abandon import AbandonMeter, warm_from_store
 from acd.dialer.events import AttemptEnded, CampaignFigures, LeadConnected, LeadPreview
 from acd.dialer.pacing import Pacer, PacingSettings, make_pacer
 from acd.dialer.windows import CallingWindow
@@ -306,10 +306,7 @@ class Dialer(service.Service):
         meter = self.meters.get(campaign.id)
         if meter is None:
             meter = self.meters[campaign.id] = AbandonMeter()
-            utc_now = _utc(now)
-            day = await self.store.attempt_counts(campaign.id, utc_now - dt.timedelta(days=1))
-            month = await self.store.attempt_counts(campaign.id, utc_now - dt.timedelta(days=30))
-            meter.warm_start(now, day, month)
+            await warm_from_store(meter, self.store, campaign.id, now)
         if campaign.id not in self._released:
             # once per start: leads left dialing by a crash (this process has no call on them)
             self._released.add(campaign.id)

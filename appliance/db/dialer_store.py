@@ -113,6 +113,16 @@ class Lead:
 
 
 @dataclass(frozen=True)
+class DispositionResult:
+    """What ``dispose`` stored: the lead's disposition (False: no such lead), the
+    callback, and the calls row the note went on (None: no calls row for the attempt)."""
+
+    stored: bool
+    scheduled: bool
+    call_id: int | None
+
+
+@dataclass(frozen=True)
 class Attempt:
     id: int
     campaign_id: int
@@ -562,6 +572,69 @@ class DialerStore(_Component):
 
         return self.db.run(thd)
 
+    def dispose(
+        self,
+        attempt_id: int,
+        agent_id: int,
+        disposition: str,
+        notes: str,
+        callback_at: dt.datetime | None = None,
+        callback_agent: int | None = None,
+        now: dt.datetime | None = None,
+    ) -> defer.Deferred[DispositionResult]:
+        """The agent's disposition of an attempt, in one transaction: on the lead (and, with
+        ``callback_at``, the lead waits for that time, for ``callback_agent``: the engine
+        dials it then) and, with the notes, as a note on the attempt's call (the calls row
+        whose uniqueid is the attempt's ChannelId), where the desk's history shows it. A
+        lead on do-not-call or gone gets no callback (``scheduled`` False)."""
+        at = now or utcnow()
+        a, le, notes_t = model.dial_attempts, model.leads, model.call_notes
+
+        def thd(conn: Connection) -> DispositionResult:
+            row = conn.execute(a.select().where(a.c.id == attempt_id)).first()
+            if row is None or row.lead_id is None:
+                return DispositionResult(False, False, None)
+            values: dict[str, Any] = {"disposition": disposition[:32], "updated_at": at}
+            where = le.c.id == row.lead_id
+            scheduled = False
+            if callback_at is not None:
+                done = conn.execute(
+                    le.update()
+                    .where(where & le.c.status.not_in(("dnc",)))
+                    .values(
+                        **values,
+                        status="scheduled",
+                        next_at=callback_at,
+                        last_outcome="callback",
+                        agent_id=callback_agent,
+                    )
+                )
+                scheduled = done.rowcount == 1
+            if not scheduled:
+                conn.execute(le.update().where(where).values(**values))
+            call_id = None
+            if row.channel_id:
+                call_id = conn.execute(
+                    sa.select(model.calls.c.id)
+                    .where(model.calls.c.uniqueid == row.channel_id)
+                    .order_by(model.calls.c.id.desc())
+                    .limit(1)
+                ).scalar()
+            if call_id is not None:
+                _insert(
+                    conn,
+                    notes_t,
+                    N_("call note"),
+                    call_id=call_id,
+                    agent_id=agent_id,
+                    disposition=disposition[:32],
+                    notes=notes,
+                    created_at=at,
+                )
+            return DispositionResult(True, scheduled, call_id)
+
+        return self.db.run(thd)
+
     def mark_number_dnc(self, number: str, campaign_id: int | None = None) -> defer.Deferred[int]:
         """Waiting leads with ``number`` (in every campaign, or one) become ``dnc``; how many."""
         le = model.leads
@@ -727,9 +800,10 @@ class DialerStore(_Component):
     def attempt_counts(
         self, campaign_id: int, since: dt.datetime
     ) -> defer.Deferred[tuple[int, int]]:
-        """(answered, abandoned) attempts started at or after ``since``: the abandon meter's
-        warm start. ``answered`` are the calls an agent took; the rate is
-        abandoned / (answered + abandoned)."""
+        """(answered, abandoned) attempts started at or after ``since``, as the abandon meter
+        counts them (its warm start): ``answered`` a person answered
+        (``model.PERSON_ANSWERED_OUTCOMES``: taken by an agent or abandoned; a machine is
+        not), ``abandoned`` among them. The rate is abandoned / answered."""
         a = model.dial_attempts
 
         def thd(conn: Connection) -> tuple[int, int]:
@@ -738,12 +812,13 @@ class DialerStore(_Component):
                 .where(
                     (a.c.campaign_id == campaign_id)
                     & (a.c.started_at >= since)
-                    & a.c.outcome.in_(("answered", "abandoned"))
+                    & a.c.outcome.in_(model.PERSON_ANSWERED_OUTCOMES)
                 )
                 .group_by(a.c.outcome)
             )
             counts = {outcome: int(n) for outcome, n in rows}
-            return counts.get("answered", 0), counts.get("abandoned", 0)
+            answered = sum(counts.get(o, 0) for o in model.PERSON_ANSWERED_OUTCOMES)
+            return answered, counts.get("abandoned", 0)
 
         return self.db.run(thd)
 

@@ -43,6 +43,9 @@ DIAL_OUTCOMES = (
     "failed",
     "dnc",
 )
+# A person answered (a machine is not): taken by an agent, or abandoned (no agent in time).
+# The abandon rate is abandoned / these, live (acd/dialer/abandon.py) and from the store.
+PERSON_ANSWERED_OUTCOMES = ("answered", "abandoned")
 DNC_SCOPES = ("center", "campaign", "national")
 DNC_SOURCES = ("admin", "ivr", "agent", "import")
 DEFAULT_RETRY_JSON = '{"no_answer": 60, "busy": 10, "congestion": 5, "machine": 240, "callback": 0}'

@@ -80,9 +80,9 @@ def test_a_clock_that_steps_back_loses_no_count() -> None:
 
 def test_a_warm_start_spreads_the_stored_totals_over_each_window() -> None:
     m = AbandonMeter()
-    # as the store counts them: 576 taken by an agent + 24 abandoned in the last day
-    # (600 answered, 4%); 2,880 + 120 over the month (the day's included)
-    m.warm_start(T0, (576, 24), (2880, 120))
+    # as the store counts them: 600 answered by a person in the last day, 24 of them
+    # abandoned (4%); 3,000 and 120 over the month (the day's included)
+    m.warm_start(T0, (600, 24), (3000, 120))
     assert m.counts_24h(T0) == (600, 24)
     assert m.rate_24h(T0) == pytest.approx(4.0)
     assert m.counts_30d(T0) == (3000, 120)
@@ -94,6 +94,8 @@ def test_a_warm_start_spreads_the_stored_totals_over_each_window() -> None:
     assert m.counts_30d(T0 + 12 * HOUR)[0] == pytest.approx(3000 - 2400 * 12 / 696, abs=3)
     with pytest.raises(ValueError, match="negative"):
         m.warm_start(T0, (-1, 0), (0, 0))
+    with pytest.raises(ValueError, match="among the answered"):
+        m.warm_start(T0, (5, 6), (5, 6))
 
 
 def test_the_warm_start_reads_the_real_store(db: DBConnector) -> None:

@@ -4,6 +4,7 @@ factory and the ``dialer`` script; only the sockets are in memory."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -406,3 +407,32 @@ def test_a_lead_number_that_is_no_number_is_never_put_in_a_dial_string(db: DBCon
     rig.step(2)
     assert [m for m in rig.ami.actions if m.get("Action") == "Originate"] == []
     assert leads(db)["138@evil/n"] == ("failed", "failed")
+
+
+def test_a_restart_reads_the_abandon_rates_the_running_dialer_measured(db: DBConnector) -> None:
+    """One definition of answered (a person answered: taken by an agent or abandoned; a
+    machine is not) for the live meter and the stored attempts a restart warms it from."""
+    ids = seed(db, 1, ["13800000001", "13800000002", "13800000003"], amd=True)
+    parties = {"13800000001": PERSON, "13800000002": PERSON, "13800000003": MACHINE}
+    rig = rig_for(db, parties)
+    login_all(rig, ids)
+    rig.step(1.1)  # the first person is dialed ...
+    rig.acd.pause(ids["2001"], "break")  # ... and nobody is free when they answer
+    rig.step(12)
+    rig.acd.unpause(ids["2001"])
+    rig.step(60)  # the second person talks with the agent; the machine is hung up on
+    assert sorted(outcome for _, outcome in attempts(db)) == ["abandoned", "answered", "machine"]
+    cid, now = ids["campaign"], rig.clock.seconds()
+    live = rig.dialer.meters[cid]
+    assert live.counts_24h(now) == live.counts_30d(now) == (2, 1)
+    since = dt.datetime.fromtimestamp(now, dt.UTC) - dt.timedelta(days=1)
+    assert resolved(db.dialer.attempt_counts(cid, since)) == (2, 1)
+    resolved(rig.dialer.stopService())
+
+    restarted = DialerRig(db, Population(person=0, machine=0, busy=0, congestion=0))
+    restarted.clock.advance(now - restarted.clock.seconds())
+    restarted.start()
+    warm = restarted.dialer.meters[cid]
+    assert warm.counts_24h(now) == warm.counts_30d(now) == (2, 1)
+    assert (warm.rate_24h(now), warm.rate_30d(now)) == (live.rate_24h(now), live.rate_30d(now))
+    assert warm.rate_24h(now) == pytest.approx(50.0)

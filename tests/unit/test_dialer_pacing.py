@@ -296,8 +296,8 @@ def meter_at(now: float, day_pct: float, month_pct: float) -> AbandonMeter:
     month_abandoned = round(month_pct * 20) - round(day_pct * 10)
     m.warm_start(
         now,
-        (day_answered - round(day_pct * 10), round(day_pct * 10)),
-        (2000 - round(month_pct * 20), round(month_pct * 20)),
+        (day_answered, round(day_pct * 10)),
+        (2000, round(month_pct * 20)),
     )
     assert m.rate_24h(now) == pytest.approx(day_pct)
     assert m.rate_30d(now) == pytest.approx(month_pct)

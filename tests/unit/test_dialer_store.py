@@ -218,8 +218,9 @@ def test_abandon_counts_and_figures_read_the_attempts(db: DBConnector) -> None:
     resolved(store.start_attempt(cid, None, "up", started_at=T0))
     a = resolved(store.start_attempt(other, None, "o", started_at=T0))
     resolved(store.finish_attempt(a, "abandoned", T0))
-    assert resolved(store.attempt_counts(cid, T0 - dt.timedelta(hours=24))) == (5, 2)
-    assert resolved(store.attempt_counts(cid, T0 - dt.timedelta(days=30))) == (5, 3)
+    # answered by a person (taken by an agent or abandoned; the machine is not), abandoned
+    assert resolved(store.attempt_counts(cid, T0 - dt.timedelta(hours=24))) == (7, 2)
+    assert resolved(store.attempt_counts(cid, T0 - dt.timedelta(days=30))) == (8, 3)
     resolved(store.add_leads(cid, [NewLead("1"), NewLead("2")], now=T0))
     figures = resolved(store.campaign_figures(cid, T0 - dt.timedelta(hours=1)))
     assert figures.leads["new"] == 2 and figures.leads["done"] == 0
