@@ -35,11 +35,11 @@ from appliance.db.campaign_values import (
     parse_retry,
 )
 from appliance.db.components import DuplicateError, _Component, _insert, utcnow
+from appliance.db.lead_import_store import ImportedLead, merge_leads
 from appliance.text import N_
 
 WAITING_STATUSES: Final = ("new", "scheduled")
 FINAL_STATUSES: Final = ("done", "dnc", "failed")
-INSERT_CHUNK = 5000
 NATIONAL_BATCH = 50_000  # national rows per transaction
 _NATIONAL_INSERT = (
     "INSERT INTO dnc_numbers (number, scope, campaign_id, source, list_date, added_at)"
@@ -349,52 +349,30 @@ class DialerStore(_Component):
         list_id: int | None = None,
         now: dt.datetime | None = None,
     ) -> defer.Deferred[tuple[int, int]]:
-        """Add leads in one transaction (all or nothing); a number the campaign already
-        has is merged (kept as it is, counted). (added, merged)."""
+        """Add leads in one transaction (all or nothing) through the list import's write
+        (lead_import_store.merge_leads): a number the campaign already has, or one twice,
+        is merged (name, zone and fields updated; status, attempts and schedule kept).
+        (added, merged)."""
         at = now or utcnow()
         for lead in leads:
             _check_number(lead.number)
-        le = model.leads
+        rows = [
+            ImportedLead(
+                lead.number,
+                lead.name[:128],
+                lead.tz[:64],
+                dict(lead.fields),
+                bool(lead.tz),
+                lead.next_at,
+                lead.agent_id,
+            )
+            for lead in leads
+        ]
 
         def thd(conn: Connection) -> tuple[int, int]:
             _campaign_exists(conn, campaign_id)
-            wanted: dict[str, NewLead] = {}
-            for lead in leads:
-                wanted.setdefault(lead.number, lead)
-            have: set[str] = set()
-            numbers = list(wanted)
-            for i in range(0, len(numbers), 500):
-                chunk = numbers[i : i + 500]
-                have.update(
-                    n
-                    for (n,) in conn.execute(
-                        sa.select(le.c.number).where(
-                            (le.c.campaign_id == campaign_id) & le.c.number.in_(chunk)
-                        )
-                    )
-                )
-            rows = [
-                {
-                    "campaign_id": campaign_id,
-                    "list_id": list_id,
-                    "number": lead.number,
-                    "tz": lead.tz[:64],
-                    "name": lead.name[:128],
-                    "fields_json": json.dumps(dict(lead.fields), ensure_ascii=False),
-                    "status": "new" if lead.next_at is None else "scheduled",
-                    "attempts": 0,
-                    "next_at": lead.next_at,
-                    "last_outcome": "",
-                    "disposition": "",
-                    "agent_id": lead.agent_id,
-                    "updated_at": at,
-                }
-                for number, lead in wanted.items()
-                if number not in have
-            ]
-            for i in range(0, len(rows), INSERT_CHUNK):
-                conn.execute(le.insert(), rows[i : i + INSERT_CHUNK])
-            return len(rows), len(leads) - len(rows)
+            added = merge_leads(conn, campaign_id, list_id, rows, at).inserted
+            return added, len(leads) - added
 
         return self.db.run(thd)
 

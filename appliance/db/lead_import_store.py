@@ -9,7 +9,8 @@ keeps its single writer.
 
 Merging: a number already in the campaign (from an earlier list or earlier in this file)
 keeps its lead, status, attempts and schedule; its name and time zone are replaced when the
-new row has them, and its fields are updated key by key.
+new row has them, and its fields are updated key by key. ``merge_leads`` is the one way
+leads are written: ``DialerStore.add_leads`` (the demo, a callback) goes through it too.
 """
 
 from __future__ import annotations
@@ -43,13 +44,17 @@ def utcnow() -> dt.datetime:
 @dataclass(frozen=True)
 class ImportedLead:
     """One good row of a list. ``tz``: "" when neither a column nor the number gave one
-    (the campaign's default applies); ``tz_given``: the file had a zone for this row."""
+    (the campaign's default applies); ``tz_given``: the file had a zone for this row.
+    ``next_at`` (a new lead waits until then: ``scheduled``) and ``agent_id`` (a callback
+    for that agent) apply to a new lead only: a lead the campaign has keeps its schedule."""
 
     number: str
     name: str
     tz: str
     fields: dict[str, str]
     tz_given: bool = False
+    next_at: dt.datetime | None = None
+    agent_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -135,11 +140,17 @@ def _merge(old: ImportedLead, new: ImportedLead) -> ImportedLead:
         new.tz if new.tz_given else old.tz,
         {**old.fields, **new.fields},
         old.tz_given or new.tz_given,
+        old.next_at,
+        old.agent_id,
     )
 
 
 def merge_leads(
-    conn: Connection, campaign_id: int, list_id: int | None, rows: Sequence[ImportedLead]
+    conn: Connection,
+    campaign_id: int,
+    list_id: int | None,
+    rows: Sequence[ImportedLead],
+    now: dt.datetime | None = None,
 ) -> BatchCounts:
     """Insert the batch's new numbers and merge the ones the campaign has (status kept)."""
     leads = model.leads
@@ -154,7 +165,7 @@ def merge_leads(
             .where(leads.c.number.in_(chunk))
         ):
             existing[row.number] = row
-    now = utcnow()
+    now = now or utcnow()
     inserts = [
         {
             "campaign_id": campaign_id,
@@ -163,8 +174,10 @@ def merge_leads(
             "tz": lead.tz,
             "name": lead.name,
             "fields_json": json.dumps(lead.fields, ensure_ascii=False),
-            "status": "new",
+            "status": "new" if lead.next_at is None else "scheduled",
             "attempts": 0,
+            "next_at": lead.next_at,
+            "agent_id": lead.agent_id,
             "updated_at": now,
         }
         for number, lead in batch.items()

@@ -134,8 +134,9 @@ def test_leads_merge_duplicates_and_come_due_in_order(db: DBConnector) -> None:
     assert [lead.number for lead in due] == ["13800000003", "13800000001"]
     first = resolved(store.lead_by_number(cid, "13800000001"))
     assert first is not None
+    # merged as a list import merges: the later row's name, the fields key by key
     assert (first.name, first.fields, first.tz, first.list_id) == (
-        "Li",
+        "again",
         {"plan": "A"},
         "Asia/Shanghai",
         list_id,
@@ -143,6 +144,36 @@ def test_leads_merge_duplicates_and_come_due_in_order(db: DBConnector) -> None:
     later = [lead.number for lead in resolved(store.due_leads(cid, T0 + dt.timedelta(minutes=5)))]
     assert later == ["13800000003", "13800000002", "13800000001"]
     assert [lead.number for lead in resolved(store.due_leads(cid, T0, limit=1))] == ["13800000003"]
+
+
+def test_adding_a_lead_the_campaign_has_updates_its_fields_and_keeps_its_progress(
+    db: DBConnector,
+) -> None:
+    """add_leads writes through the list import's merge (one write path for leads)."""
+    store = db.dialer
+    cid = _campaign(db)
+    first = [NewLead("13800000001", tz="Asia/Shanghai", name="Li", fields={"plan": "A"})]
+    resolved(store.add_leads(cid, first, now=T0))
+    (lead,) = resolved(store.due_leads(cid, T0))
+    assert resolved(store.claim(lead.id, now=T0))
+    resolved(store.start_attempt(cid, lead.id, "dial-1", started_at=T0))
+    later = T0 + dt.timedelta(hours=1)
+    assert resolved(store.schedule(lead.id, later, "no_answer", now=T0))
+    again = [NewLead("13800000001", name="Li Wei", fields={"plan": "B", "vip": "yes"})]
+    assert resolved(store.add_leads(cid, again, now=T0)) == (0, 1)
+    merged = resolved(store.lead(lead.id))
+    assert merged is not None
+    assert (merged.name, merged.fields, merged.tz) == (
+        "Li Wei",
+        {"plan": "B", "vip": "yes"},
+        "Asia/Shanghai",  # no zone given: the lead keeps its own
+    )
+    assert (merged.status, merged.attempts, merged.next_at, merged.last_outcome) == (
+        "scheduled",
+        1,
+        later,
+        "no_answer",
+    )
 
 
 def test_a_lead_is_claimed_once_and_leaves_after_its_last_attempt(db: DBConnector) -> None:
