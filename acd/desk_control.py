@@ -65,6 +65,7 @@ log = Logger(namespace="ccbox.acd.desk")
 
 HOLD_CONTEXT = "ccbox-hold"
 HOLD_EXTEN = "0"  # drivers/asterisk/confgen.py HOLD_EXTEN
+HOLD_LEG = f"Local/{HOLD_EXTEN}@{HOLD_CONTEXT}-"  # the hold leg's name, but its id and ;1
 OUTBOUND_CONTEXT = "ccbox-outbound"
 EXTENSIONS_CONTEXT = "ccbox-extensions"
 THREEWAY_KEYS = "*3"  # Asterisk's default atxferthreeway (features.conf)
@@ -82,7 +83,7 @@ class DeskState:
     muted: bool = False
     consulting: str = ""  # the party consulted ("agent 1002", "number 5551234")
     back: defer.Deferred[None] | None = None  # fires when the switch ended the hold
-    held_party: tuple[str, ...] = ()  # uniqueids of who is on hold (the caller's side)
+    held_party: tuple[str, ...] = ()  # the channels on hold (the caller's side)
     desk_call: str = ""  # uniqueid of the phone's channel of a click-to-dial
     last_number: str = ""  # for redial
     last_caller: tuple[str, str] = ("", "")
@@ -130,9 +131,10 @@ class DeskControl:
         consulting = bool(
             channel and switch is not None and switch.consult_channel(channel) and not d.held
         )
+        left = bool(channel and not d.held and self._left_on_hold(channel))
         return {
             "on_call": agent.state == st.ON_CALL and channel is not None,
-            "held": d.held,
+            "held": d.held or left,
             "muted": d.muted,
             # one started elsewhere (the transfer form's attended transfer) has no label here
             "consulting": (d.consulting or N_("the party called")) if consulting else "",
@@ -145,7 +147,7 @@ class DeskControl:
         silent hold leg (a desk call's agent stays on the call meanwhile): hang that leg up,
         which ends the agent's leg too."""
         for agent_id, d in self.desks.items():
-            if d.held and d.hold_leg and event.uniqueid in d.held_party:
+            if d.held and d.hold_leg and event.channel in d.held_party:
                 self._drop_hold_leg(agent_id, d, "the party on hold hung up")
 
     def _drop_hold_leg(self, agent_id: int, d: DeskState, why: str) -> None:
@@ -226,12 +228,31 @@ class DeskControl:
 
     async def resume(self, agent_id: int) -> str:
         agent = self.acd.agent(agent_id)
-        self._leg(agent)
+        channel = self._leg(agent)
         d = self.desk(agent_id)
         if not d.held or not d.hold_leg:
-            raise ACDError(N_("the caller is not on hold"))
+            left = self._left_on_hold(channel)
+            if left is None:
+                raise ACDError(N_("the caller is not on hold"))
+            await self._switch().hangup(left)  # Asterisk puts the two back together
+            return N_("back with the caller")
         await self._hung_up_hold(d)
         return N_("back with the caller")
+
+    def _left_on_hold(self, channel: str) -> str | None:
+        """A hold leg with the agent that ccboxd does not know of (put on hold before a
+        restart): the switch's bridges show it."""
+        switch = self.acd.switch
+        if switch is None:
+            return None
+        return next(
+            (
+                n
+                for n in switch.bridged_with(channel)
+                if n.startswith(HOLD_LEG) and n.endswith(";1")
+            ),
+            None,
+        )
 
     async def mute(self, agent_id: int, muted: bool) -> str:
         agent = self.acd.agent(agent_id)

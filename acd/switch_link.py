@@ -103,7 +103,8 @@ class SwitchLink(Protocol):
         ...
 
     def bridged_with(self, channel: str) -> list[str]:
-        """The uniqueids of the channels in ``channel``'s bridge, but its own."""
+        """The names of the channels in ``channel``'s bridge, but its own (after a resync
+        too: CoreShowChannels names each channel's bridge)."""
         ...
 
     async def music_class(self, channel: str, music_class: str) -> None:
@@ -452,7 +453,7 @@ class AMISwitch:
         if mine is None or mine.bridge is None:
             return []
         return [
-            ch.uniqueid
+            ch.name
             for ch in chans
             if ch is not mine and ch.bridge == mine.bridge and ch.hungup_at is None
         ]

@@ -9,7 +9,7 @@ from typing import Any
 from twisted.internet import defer
 
 from drivers.asterisk.ami.codec import Message
-from tests.protocol.test_switch_link_replay import outcome, rig
+from tests.protocol.test_switch_link_replay import outcome, replay, rig
 
 AGENT = "IAX2/1001-15933"
 
@@ -104,3 +104,16 @@ def test_mute_and_click_to_dial_actions() -> None:
         "PJSIP_HEADER(add,Alert-Info)=<http://ccbox/>;info=alert-autoanswer;delay=0",
     ]
     assert not any("PJSIP_HEADER" in v for v in iax2)  # not a PJSIP phone: none
+
+
+def test_who_is_bridged_with_the_agent_follows_the_bridges() -> None:
+    """atxfer-and-mixmonitor-mute: agent IAX2/1004-1527 talks with the caller, then (the
+    Atxfer) waits in the consult bridge with the Local ;1 it dialed: what the desk reads to
+    know who is on hold, and a hold leg left from before a restart."""
+    clock, ami, switch, model = rig()
+    replay("atxfer-and-mixmonitor-mute", clock, ami, model, until=6.0)
+    assert switch.bridged_with("IAX2/1004-1527") == ["Local/wait60@trace-sim-00000075;1"]
+    replay("atxfer-and-mixmonitor-mute", clock, ami, model, until=12.0)
+    [consult] = switch.bridged_with("IAX2/1004-1527")
+    assert consult.startswith("Local/1001@ccbox-agents-") and consult.endswith(";1")
+    assert switch.bridged_with("IAX2/9999-1") == []

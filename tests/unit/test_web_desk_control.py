@@ -35,6 +35,7 @@ class FakeSwitch:
         self.sent: list[tuple[Any, ...]] = []
         self.consults: dict[str, str] = {}
         self.done: dict[str, defer.Deferred[bool]] = {}
+        self.left: list[str] = []  # a hold leg ccboxd does not know of (before a restart)
 
     def channel_of(self, device: str) -> str | None:
         return f"{device}-0000002a"
@@ -49,7 +50,7 @@ class FakeSwitch:
         return False
 
     def bridged_with(self, channel: str) -> list[str]:
-        return ["u-1"]  # the caller's channel (on_call below)
+        return ["DAHDI/9-1", *self.left]  # the caller's channel (on_call below)
 
     async def atxfer(self, channel: str, context: str, exten: str) -> defer.Deferred[bool]:
         self.sent.append(("atxfer", channel, context, exten))
@@ -128,6 +129,14 @@ class DeskControlApiTests(WebTestCase):
         r = await self.post(agent, "/api/desk/hold", {})
         self.assertEqual((r.status, r.json()["error"]), (409, "agent 1001 is not on a call"))
         self.on_call("1001")
+        # put on hold before a restart: the switch's bridges show the hold leg
+        self.switch.left = ["Local/0@ccbox-hold-00000003;1"]
+        b, _token = agent
+        self.assertTrue((await self.call(b.get, "/api/desk/control")).json()["held"])
+        r = await self.post(agent, "/api/desk/resume", {})
+        self.assertEqual((r.status, r.json()["message"]), (200, "back with the caller"))
+        self.assertEqual(self.switch.sent, [("hangup", "Local/0@ccbox-hold-00000003;1")])
+        self.switch.left, self.switch.sent = [], []
         r = await self.post(agent, "/api/desk/hold", {})
         self.assertEqual(r.status, 200, r.body)
         self.assertEqual(r.json()["message"], "the caller is on hold")
@@ -189,6 +198,7 @@ class DeskControlApiTests(WebTestCase):
         self.assertEqual(
             [(a, act, t) for a, act, t, _ in audit],
             [
+                ("agent", "desk.resume", "agent:1001"),
                 ("agent", "desk.hold", "agent:1001"),
                 ("agent", "desk.hold", "agent:1001"),
                 ("agent", "desk.resume", "agent:1001"),
