@@ -4,7 +4,12 @@ The dialer asks :meth:`DoNotCall.blocks` before every dial (not only at import),
 number put on a list a second ago is never dialed. The index is loaded from the store at
 start and kept in step by writing through it: :meth:`add` changes memory at once, then the
 database. The national list is replaced as a whole with its date, and only once the
-database holds the new one (until then the old list stays in force).
+database holds the new one (until then the old list stays in force). Changes made beside
+the running dialer (``ccbox dnc add``, ``ccbox dnc import --national``, another process)
+are picked up by :meth:`refresh`, which the dialer runs every ``REFRESH_S``: the rows
+added since the last id seen, and the national list again when another one is in force
+(its first row and date changed). A number taken off a list that way stays blocked here
+until the next start (the safe side).
 
 Numbers are compared in their normalised form (acd/dialer/numbers.py: ``+8613800138000``,
 ``01012345678``). The national list may hold millions: it is kept as a sorted array of
@@ -33,6 +38,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 CENTER, CAMPAIGN, NATIONAL = "center", "campaign", "national"
+REFRESH_S = 30.0  # how often the running dialer looks for rows written beside it
 _LIMIT = 2**63
 
 
@@ -171,6 +177,9 @@ class DoNotCall:
         self._campaign: dict[int, set[str]] = {}
         self._national = NationalList()
         self.national_date: dt.date | None = None
+        self._last_id = 0  # the newest row read (refresh reads after it)
+        self._national_mark: tuple[int, dt.date | None] | None = None
+        self._refreshing = False
 
     # ---- loading -----------------------------------------------------------------------
 
@@ -208,13 +217,50 @@ class DoNotCall:
         store = self.store
 
         async def run() -> None:
+            last = await store.dnc_last_id()  # read first: a row added meanwhile comes again
             rows = await store.dnc_entries(scopes=(CENTER, CAMPAIGN))
-            # streamed in the database's thread, 8 bytes a number kept (never a million str)
-            builder = NationalBuilder()
-            await store.national_numbers(builder.add)
-            national = await self._in_thread(builder.build)
-            day = await store.national_list_date()
+            mark, national, day = await self._read_national(store)
             self.load(rows, day, national)
+            self._last_id, self._national_mark = last, mark
+
+        return defer.ensureDeferred(run())
+
+    async def _read_national(
+        self, store: DialerStore
+    ) -> tuple[tuple[int, dt.date | None] | None, NationalList, dt.date | None]:
+        mark = await store.national_list_mark()  # first: a list replaced meanwhile reloads
+        # streamed in the database's thread, 8 bytes a number kept (never a million str)
+        builder = NationalBuilder()
+        await store.national_numbers(builder.add)
+        national = await self._in_thread(builder.build)
+        day = await store.national_list_date()
+        return mark, national, day
+
+    def refresh(self) -> defer.Deferred[None]:
+        """Pick up what was written beside this index since it last looked: the center's
+        and campaigns' rows added (by id), and the national list when another is in force.
+        The reads run in the database's pool, a national list is built in a thread."""
+        if self.store is None or self._refreshing:
+            return defer.succeed(None)
+        store = self.store
+        self._refreshing = True
+
+        async def run() -> None:
+            try:
+                rows, last = await store.dnc_added_since(self._last_id)
+                for number, scope, campaign_id in rows:
+                    if scope == CENTER:
+                        self._center.add(key(number))
+                    elif scope == CAMPAIGN and campaign_id is not None:
+                        self._campaign.setdefault(campaign_id, set()).add(key(number))
+                self._last_id = max(self._last_id, last)
+                mark = await store.national_list_mark()
+                if mark != self._national_mark:
+                    mark, national, day = await self._read_national(store)
+                    self._national, self.national_date = national, day
+                    self._national_mark = mark
+            finally:
+                self._refreshing = False
 
         return defer.ensureDeferred(run())
 
@@ -309,6 +355,8 @@ class DoNotCall:
             count = len(built)
             if self.store is not None:
                 count = await self.store.replace_national(normalised, list_date)
+                # this very list: the next refresh need not read it back
+                self._national_mark = await self.store.national_list_mark()
             self._national = built
             self.national_date = list_date
             return count

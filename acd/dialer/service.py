@@ -44,6 +44,7 @@ from twisted.logger import Logger
 from acd import agent_state as st
 from acd.dialer import retry
 from acd.dialer.abandon import AbandonMeter, warm_from_store
+from acd.dialer.dnc import REFRESH_S
 from acd.dialer.events import AttemptEnded, CampaignFigures, LeadConnected, LeadPreview
 from acd.dialer.pacing import Pacer, PacingSettings, make_pacer
 from acd.dialer.windows import CallingWindow
@@ -82,6 +83,8 @@ class DoNotCallIndex(Protocol):
 
     def load_from_store(self) -> defer.Deferred[None]: ...
 
+    def refresh(self) -> defer.Deferred[None]: ...
+
 
 class HealthReporter(Protocol):
     def report(self, name: str, state: str, detail: str = "") -> None: ...
@@ -102,6 +105,7 @@ class DialerLimits:
     batch: int = 50
     offer_wait_s: float = 2.0
     preview_s: float = 10.0  # preview: the lead shown this long before it is dialed
+    dnc_refresh_s: float = REFRESH_S  # do-not-call rows written beside ccboxd: looked for
 
 
 @dataclass(eq=False)
@@ -229,6 +233,7 @@ class Dialer(service.Service):
             (self.limits.tick_s, self.tick),
             (self.limits.figures_s, self.publish_figures),
             (self.limits.reload_s, self._reload_soon),
+            (self.limits.dnc_refresh_s, self._refresh_dnc),
         ):
             loop = task.LoopingCall(fn)
             loop.clock = self.reactor
@@ -247,6 +252,13 @@ class Dialer(service.Service):
             self.bus.unsubscribe(sub)
         self._subs = []
         return defer.succeed(None)
+
+    def _refresh_dnc(self) -> defer.Deferred[None]:
+        """Do-not-call rows added by the CLI or another process (a failed look is logged;
+        the next one reads from the same row)."""
+        d = self.dnc.refresh()
+        d.addErrback(lambda f: log.failure("dialer: do-not-call changes not read", f))
+        return d
 
     def _reload_soon(self) -> None:
         if not self._reload_lock.locked:

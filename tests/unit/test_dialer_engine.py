@@ -436,3 +436,35 @@ def test_a_restart_reads_the_abandon_rates_the_running_dialer_measured(db: DBCon
     assert warm.counts_24h(now) == warm.counts_30d(now) == (2, 1)
     assert (warm.rate_24h(now), warm.rate_30d(now)) == (live.rate_24h(now), live.rate_30d(now))
     assert warm.rate_24h(now) == pytest.approx(50.0)
+
+
+def test_do_not_call_rows_written_beside_the_running_dialer_are_in_force_within_30_s(
+    db: DBConnector,
+) -> None:
+    """``ccbox dnc add`` and ``ccbox dnc import --national`` write the database from another
+    process: the running dialer's index reads what was added since it last looked."""
+    ids = seed(db, 1, [])
+    rig = rig_for(db, {})
+    cid = ids["campaign"]
+    assert rig.dnc.blocks("13800000001") is None
+    # as the CLI writes: the store alone, not through the dialer's index
+    assert resolved(db.dialer.add_dnc("13800000001", "center", "admin"))
+    assert resolved(db.dialer.add_dnc("13800000002", "campaign", "admin", campaign_id=cid))
+    resolved(db.dialer.replace_national(["13900000001", "13900000002"], dt.date(2026, 11, 1)))
+    rig.step(29)
+    assert rig.dnc.blocks("13800000001") is None  # not looked yet
+    rig.step(2)
+    assert rig.dnc.blocks("+8613800000001") == "center"
+    assert rig.dnc.blocks("13800000002", cid) == "campaign"
+    assert rig.dnc.blocks("13800000002", cid + 1) is None
+    assert rig.dnc.blocks("13900000002") == "national"
+    assert rig.dnc.national_date == dt.date(2026, 11, 1)
+    # a newer national list replaces the old one at the next look, date and all
+    resolved(db.dialer.replace_national(["13900000003"], dt.date(2026, 12, 1)))
+    assert resolved(db.dialer.add_dnc("13800000003", "center", "ivr"))
+    rig.step(30)
+    assert rig.dnc.blocks("13900000003") == "national"
+    assert rig.dnc.blocks("13900000002") is None
+    assert rig.dnc.national_date == dt.date(2026, 12, 1)
+    assert rig.dnc.blocks("13800000003") == "center"
+    assert rig.dnc.counts() == {"center": 2, "campaign": 1, "national": 1}
