@@ -31,6 +31,7 @@ from webui.admin_system import SystemAdmin
 from webui.callback_pages import CallbackPage, CallbackService, PublicApi
 from webui.context import WebContext
 from webui.desk_api import DeskApi
+from webui.desk_lead_api import DeskLeadApi
 from webui.desk_pages import DeskPages
 from webui.flow_pages import FlowPages
 from webui.ivr_api import IvrApi
@@ -203,6 +204,7 @@ class Api:
         self.qa = QaApi(ctx)
         self.supervisor = SupervisorApi(ctx)
         self.desk = DeskApi(ctx)
+        self.desk_lead = DeskLeadApi(ctx)
         self.notices = NoticeApi(ctx)
         self.public = PublicApi(CallbackService(ctx))  # no login: /api/public/callback
 

@@ -10,7 +10,9 @@ Who may see a message is decided per viewer (``Viewer.frame``): admin and superv
 everything, qa everything but offers, an agent its own agent message and offers, the calls
 it rang for or took, queue messages and the notices meant for it. The wallboard topic gets
 queue, campaign and agent messages only, without callers' numbers and names. Campaign
-messages (the dialer's figures, acd/dialer/events.py) go to staff and the wallboard.
+messages (the dialer's figures, acd/dialer/events.py) go to staff and the wallboard; lead
+messages (a campaign's lead shown to an agent: preview, offered, connected, ended) only to
+that agent's desk, and its latest is in that agent's snapshot.
 
 Everything here runs on the reactor thread.
 """
@@ -27,7 +29,13 @@ from typing import TYPE_CHECKING, Any
 from twisted.logger import Logger
 
 from acd import agent_state as st
-from acd.dialer.events import CampaignFigures
+from acd.dialer.events import (
+    AttemptEnded,
+    CampaignFigures,
+    LeadConnected,
+    LeadOffered,
+    LeadPreview,
+)
 from acd.service import QueuedCallLeft
 from acd.stats import DayStarted, QueueStatsChanged
 from recorder.disk_guard import RecordingAlarm
@@ -66,6 +74,8 @@ CAMPAIGN_FIELDS = (
     "at",
 )
 CALL_FIELDS = ("caller_number", "caller_name")
+SCRIPT_MAX = 8000  # a campaign's script as the desk shows it
+LEAD_FIELDS_MAX = 50  # list columns shown per lead, each bounded like a name
 NOTICE_FIELDS = ("id", "text", "level", "author", "created_at", "expires_at", "queue_id")
 
 
@@ -85,7 +95,7 @@ class NoticeWithdrawn:
 @dataclass(frozen=True, slots=True)
 class Message:
     seq: int
-    kind: str  # agent, queue, campaign, call, offer, notice, alarm
+    kind: str  # agent, queue, campaign, call, offer, lead, notice, alarm
     key: str  # kind:id; coalescing keeps the latest per key
     frame: bytes
     # Agents (ids) an agent-role viewer must be one of to see it; None: every agent.
@@ -114,7 +124,7 @@ class Viewer:
             if m.kind == "agent" and (staff or mine):
                 return m.wallboard_frame or m.frame
             return None
-        if m.kind == "offer":
+        if m.kind in ("offer", "lead"):
             return m.frame if mine else None
         if staff or m.kind == "queue" or mine:
             return m.frame
@@ -162,6 +172,7 @@ class LiveFeed:
         self._calls_dirty = False
         self._calls: dict[int, tuple[dict[str, Any], frozenset[int]]] = {}  # last sent
         self._offers: dict[int, tuple[Any, str]] = {}  # agent id -> (call id, state) sent
+        self.leads: dict[int, dict[str, Any]] = {}  # agent id -> its campaign lead shown
         self._last: dict[str, dict[str, Any]] = {}  # key -> data last sent (agents, queues)
         self._alarms: dict[str, dict[str, Any]] = {}
         self._timer: Any = None
@@ -183,6 +194,10 @@ class LiveFeed:
             sub(NoticePosted, self._on_notice),
             sub(NoticeWithdrawn, self._on_notice_withdrawn),
             sub(CampaignFigures, self._on_campaign),
+            sub(LeadPreview, self._on_lead),
+            sub(LeadOffered, self._on_lead),
+            sub(LeadConnected, self._on_lead_state),
+            sub(AttemptEnded, self._on_lead_state),
         ]
         self._alarms = {a["part"]: a for a in self._health_parts()}
         if self.health is not None:
@@ -252,6 +267,59 @@ class LiveFeed:
         self.campaigns[event.campaign_id] = data
         # staff only (no agent's): the wallboard topic gets campaigns by kind
         self._mark(f"campaign:{event.campaign_id}", "campaign", data, frozenset())
+
+    def _on_lead(self, event: LeadPreview | LeadOffered) -> None:
+        """The desk's campaign pop: a preview (``withdrawn`` when taken back) or an answered
+        customer offered to the agent. Only that agent's desk gets it."""
+        if isinstance(event, LeadOffered):
+            state = "offered"
+            call: dict[str, Any] = {
+                "attempt_id": event.attempt_id,
+                "call_id": event.call_id,
+                "dispositions": [str(d)[:NAME_MAX] for d in event.dispositions],
+                "dial_in_s": None,
+            }
+        else:
+            state = "withdrawn" if event.withdrawn else "preview"
+            call = {
+                "attempt_id": None,
+                "call_id": None,
+                "dispositions": [],
+                "dial_in_s": event.dial_in_s,
+            }
+        fields = list(event.fields.items())[:LEAD_FIELDS_MAX]
+        data = {
+            "agent_id": event.agent_id,
+            "state": state,
+            "campaign_id": event.campaign_id,
+            "campaign": str(event.campaign)[:NAME_MAX],
+            "lead_id": event.lead_id,
+            "attempt_id": call["attempt_id"],
+            "call_id": call["call_id"],
+            "number": str(event.number)[:NAME_MAX],
+            "name": str(event.name)[:NAME_MAX],
+            "script": str(event.script)[:SCRIPT_MAX],
+            "fields": [[str(k)[:NAME_MAX], str(v)[:NAME_MAX]] for k, v in fields],
+            "dispositions": call["dispositions"],
+            "dial_in_s": call["dial_in_s"],
+            "at": event.at,
+        }
+        shown = self.leads.get(event.agent_id)
+        if state == "withdrawn" and (shown is None or shown["lead_id"] != event.lead_id):
+            return  # a preview the desk no longer shows
+        self.leads[event.agent_id] = data
+        self._mark(f"lead:{event.agent_id}", "lead", data, frozenset((event.agent_id,)))
+
+    def _on_lead_state(self, event: LeadConnected | AttemptEnded) -> None:
+        """The agent answered the lead's customer, or the attempt ended: the desk keeps the
+        lead (its disposition comes after the call) with its new state."""
+        state = "connected" if isinstance(event, LeadConnected) else "ended"
+        for agent_id, shown in self.leads.items():
+            if shown["attempt_id"] == event.attempt_id and shown["state"] != state:
+                data = {**shown, "state": state}
+                self.leads[agent_id] = data
+                self._mark(f"lead:{agent_id}", "lead", data, frozenset((agent_id,)))
+                return
 
     def _mark(
         self, key: str, kind: str, data: dict[str, Any], agents: frozenset[int] | None
@@ -546,6 +614,8 @@ class LiveFeed:
             "notices": notices,
             "alarms": alarms,
         }
+        if not viewer.wallboard and viewer.agent_id is not None:
+            data["lead"] = self.leads.get(viewer.agent_id)
         return sse_frame("snapshot", self.last_id, data)
 
     def replay(self, viewer: Viewer, last_event_id: str) -> list[bytes] | None:

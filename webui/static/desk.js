@@ -414,6 +414,7 @@
 
     if (window.ccboxLive) {
       var feed = window.ccboxLive.connect({ topics: "all" });
+      if (window.ccboxDeskLead) window.ccboxDeskLead(feed); // a campaign's lead (desk_lead.js)
       feed.status(function (s) { liveState = s; connection(); if (s === "live") poll(); });
       feed.on("snapshot", function (d) {
         if (typeof d.server_time === "number") clockOffset = d.server_time - Date.now() / 1000;

@@ -15,7 +15,7 @@
 (function (global) {
   "use strict";
 
-  var KINDS = ["snapshot", "agent", "queue", "campaign", "call", "offer", "notice", "alarm"];
+  var KINDS = ["snapshot", "agent", "queue", "campaign", "call", "offer", "lead", "notice", "alarm"];
   var MIN_DELAY_MS = 1000;
   var MAX_DELAY_MS = 30000;
 
