@@ -164,11 +164,13 @@ class RecorderService(service.Service):
         queue: ACDQueue,
         dialed: str,
         agent_side: bool = False,
+        campaign_record: str | None = None,
     ) -> LiveCall:
         """A call enters a queue: it becomes live here, and is recorded (only while bridged
         with an agent: MixMonitor's b option) when the policy says so and the disk has room;
         otherwise a ``recording_skipped`` event says why. ``agent_side``: the session is on
-        the agent's channel (a callback dials the customer from it)."""
+        the agent's channel (a callback dials the customer from it). ``campaign_record``: a
+        campaign's call, whose campaign's ``record`` decides (recorder/policy.py)."""
         env = session.env
         assert env is not None
         held = self.live.get(call_id)
@@ -179,7 +181,7 @@ class RecorderService(service.Service):
             return held
         live = LiveCall(call_id, env.uniqueid, env.channel, agent_side=agent_side)
         self.live[call_id] = live
-        why = await policy.skip_reason(self.db, queue, dialed)
+        why = await policy.skip_reason(self.db, queue, dialed, campaign_record)
         if why is None and not await self.guard.has_room():
             why = DISK_FULL
         if why is not None:

@@ -18,8 +18,9 @@ call). Here:
   call back, and the wait starts again.
 
 The call is a calls row (``outbound``, the customer's number as caller and called number,
-as a callback's), recorded by the campaign's policy (``record`` ``all``: as the queue's
-recording policy records its calls; ``none``: never).
+as a callback's), recorded by the campaign's policy alone (``record`` ``all``: recorded
+whatever the queue's own policy; ``none``: not, a standby capture that "record now" can
+unmute as for any call the policy skips; recorder/policy.py).
 """
 
 from __future__ import annotations
@@ -131,9 +132,11 @@ async def _answered(
     row = await _open_row(db, session, line) if db is not None else None
     call.record_id = row
     live: LiveCall | None = None
-    if row is not None and recorder is not None and campaign.record == "all":
+    if row is not None and recorder is not None:
         try:
-            live = await recorder.call_queued(session, row, acd.queues[call.queue_id], "")
+            live = await recorder.call_queued(
+                session, row, acd.queues[call.queue_id], "", campaign_record=campaign.record
+            )
         except Exception:
             log.failure("attempt {a}: recording not started", a=line.attempt_id)
     outcome = "abandoned"

@@ -89,3 +89,12 @@ def test_policy_needs_both_the_queue_and_the_did() -> None:
     assert run(policy.skip_reason(db, Queue(False), "4008001234")) == "queue_policy"
     assert run(policy.skip_reason(db, Queue(True), "")) is None
     assert db.recordings.asked == ["4008001234", "4008009999"]
+
+
+def test_a_campaigns_call_follows_the_campaigns_policy_alone() -> None:
+    db: Any = DB({"4008009999"})
+    assert run(policy.skip_reason(db, Queue(False), "", campaign_record="all")) is None
+    assert run(policy.skip_reason(db, Queue(True), "", campaign_record="none")) == (
+        "campaign_policy"
+    )
+    assert db.recordings.asked == []

@@ -1,0 +1,134 @@
+"""A campaign's recording policy decides for its calls, end to end (ccboxd's master, its
+recorder and the switch simulator on loopback sockets): ``record = all`` records the call
+though the queue that staffs the campaign records nothing; ``none`` does not record it
+though that queue records every call (a standby capture only, ``recording_skipped``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from twisted.internet import reactor, task
+from twisted.trial import unittest
+
+from appliance import config as config_mod
+from appliance.db import migrate, model
+from appliance.db.engine import create_engine
+from appliance.master import ApplianceMaster
+from drivers.asterisk.simulator.called_parties import Population
+from drivers.asterisk.simulator.switch import Device
+from tests.support.acd_rig import simulated_switch, wait_for
+
+ALL, NONE = "13900000001", "13900000002"  # the leads of the two campaigns
+
+
+class CampaignRecordingTest(unittest.TestCase):
+    timeout = 60
+
+    async def test_the_campaigns_policy_decides_not_the_queues(self) -> None:
+        phones = {"PJSIP/3001": Device(ring_s=0.2), "PJSIP/3002": Device(ring_s=0.2)}
+        sim, config = simulated_switch(self, phones)
+        sim.switch.population = Population(
+            person=1.0,
+            machine=0,
+            busy=0,
+            congestion=0,
+            ring_s=(0.3, 0.3),
+            talk_mean_s=1.5,
+            talk_sigma=0.01,
+            seed=3,
+        )
+        config = dataclasses.replace(
+            config,
+            dialer=config_mod.DialerConfig(trunks=(("default", 4),), ring_timeout_s=5),
+            recording=dataclasses.replace(config.recording, min_free_mb=1),
+        )
+        engine = create_engine(config.database_url)
+        migrate.upgrade(engine)
+        now = dt.datetime.now(dt.UTC)
+        with engine.begin() as conn:
+            for i, (record_calls, record, lead) in enumerate(
+                [(False, "all", ALL), (True, "none", NONE)]
+            ):
+                skill = conn.execute(
+                    model.skills.insert().values(name=f"s{i}")
+                ).inserted_primary_key[0]
+                qid = conn.execute(
+                    model.queues.insert().values(
+                        name=f"q{i}", created_at=now, wrapup_s=0, record_calls=record_calls
+                    )
+                ).inserted_primary_key[0]
+                conn.execute(
+                    model.queue_skills.insert().values(queue_id=qid, skill_id=skill, min_level=1)
+                )
+                aid = conn.execute(
+                    model.agents.insert().values(
+                        number=str(3001 + i),
+                        name=f"A{i}",
+                        device=f"PJSIP/{3001 + i}",
+                        created_at=now,
+                    )
+                ).inserted_primary_key[0]
+                conn.execute(
+                    model.agent_skills.insert().values(agent_id=aid, skill_id=skill, level=5)
+                )
+                cid = conn.execute(
+                    model.campaigns.insert().values(
+                        name=f"c{i}",
+                        mode="progressive",
+                        state="running",
+                        queue_id=qid,
+                        record=record,
+                        caller_id_number="4008001234",
+                        window_days="mon,tue,wed,thu,fri,sat,sun",
+                        window_start="00:00",
+                        window_end="23:59",
+                        safe_harbor_prompt="ccbox-goodbye",
+                        created_at=now,
+                    )
+                ).inserted_primary_key[0]
+                conn.execute(
+                    model.leads.insert().values(campaign_id=cid, number=lead, updated_at=now)
+                )
+        engine.dispose()
+        master = ApplianceMaster(config, reactor)
+        master.startService()
+        self.addCleanup(master.stopService)
+        await master.ready
+        await wait_for(lambda: master.ami is not None and master.ami.ready, "the AMI login")
+        for agent in master.acd.agents.values():
+            master.acd.login(agent.id)
+
+        def outcomes(conn: Any) -> list[str | None]:
+            a = model.dial_attempts
+            return list(conn.execute(sa.select(a.c.outcome)).scalars())
+
+        for _ in range(300):  # both calls placed, answered, talked and hung up
+            found = await master.db.run(outcomes)
+            if len(found) == 2 and None not in found:
+                break
+            await task.deferLater(reactor, 0.1, lambda: None)
+        self.assertEqual(sorted(await master.db.run(outcomes)), ["answered", "answered"])
+        await wait_for(
+            lambda: not master.recorder.pending and not master.recorder.live, "the merge", 15
+        )
+
+        def recorded(conn: Any) -> tuple[dict[str, str], dict[str, str]]:
+            c, r, e = model.calls, model.recordings, model.call_events
+            rows = conn.execute(
+                sa.select(c.c.caller_number, r.c.path).join(r, r.c.call_id == c.c.id)
+            ).all()
+            skipped = conn.execute(
+                sa.select(c.c.caller_number, e.c.data)
+                .join(e, e.c.call_id == c.c.id)
+                .where(e.c.kind == "recording_skipped")
+            ).all()
+            return {n: p for n, p in rows}, {n: d for n, d in skipped}
+
+        paths, skipped = await master.db.run(recorded)
+        self.assertEqual(list(paths), [ALL])
+        self.assertTrue((config.recording_dir / paths[ALL]).stat().st_size > 0)
+        self.assertEqual(list(skipped), [NONE])
+        self.assertIn("campaign_policy", skipped[NONE])
