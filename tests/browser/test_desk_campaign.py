@@ -138,6 +138,7 @@ class DeskCampaignBrowserTests(WebTestCase):
                     "return document.getElementById('desk-lead').dataset.state === 'offered'",
                 )
                 assert not driver.find_element(By.ID, "lead-preview").is_displayed()
+                assert not driver.find_element(By.ID, "lead-form").is_displayed()  # not yet
                 on_reactor(lambda: store.note_attempt(attempt, agent_id=agent.id))
                 publish(LeadConnected(agent.id, campaign.id, lead.id, attempt, 300, t + 2))
                 wait_for(
@@ -146,6 +147,7 @@ class DeskCampaignBrowserTests(WebTestCase):
                     "return document.getElementById('desk-lead').dataset.state === 'connected'",
                 )
                 assert shown(driver, "lead-status") == "On the call"
+                assert driver.find_element(By.ID, "lead-form").is_displayed()
                 on_reactor(lambda: store.finish_attempt(attempt, "answered"))
                 publish(AttemptEnded(campaign.id, lead.id, attempt, "answered", None, t + 60))
                 wait_for(

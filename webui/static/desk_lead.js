@@ -82,7 +82,8 @@
     $("btn-lead-skip").disabled = !preview;
     countdown();
     var form = $("lead-form");
-    form.hidden = preview || !lead.attempt_id;
+    // the attempt is the agent's once it answered: the disposition from then on
+    form.hidden = preview || lead.state === "offered" || !lead.attempt_id;
     if (fresh) {
       say($("lead-preview-msg"), "");
       say($("lead-msg"), "");
