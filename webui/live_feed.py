@@ -303,6 +303,7 @@ class LiveFeed:
             "dispositions": call["dispositions"],
             "dial_in_s": call["dial_in_s"],
             "at": event.at,
+            "talked": False,  # the agent answered: its disposition is due
         }
         shown = self.leads.get(event.agent_id)
         if state == "withdrawn" and (shown is None or shown["lead_id"] != event.lead_id):
@@ -316,7 +317,7 @@ class LiveFeed:
         state = "connected" if isinstance(event, LeadConnected) else "ended"
         for agent_id, shown in self.leads.items():
             if shown["attempt_id"] == event.attempt_id and shown["state"] != state:
-                data = {**shown, "state": state}
+                data = {**shown, "state": state, "talked": shown["talked"] or state == "connected"}
                 self.leads[agent_id] = data
                 self._mark(f"lead:{agent_id}", "lead", data, frozenset((agent_id,)))
                 return

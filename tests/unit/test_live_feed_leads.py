@@ -77,6 +77,7 @@ def test_a_preview_then_the_offered_call_reach_only_that_agents_desk(db: DBConne
     )
     assert shown["script"] == "Hello, this is Acme."
     assert shown["fields"] == [["product", "tea"]] and shown["attempt_id"] is None
+    assert shown["talked"] is False
 
     # a withdrawn preview of another lead is not the one shown: nothing sent
     rig.bus.publish(preview(a1001, 6, withdrawn=True))
@@ -98,12 +99,12 @@ def test_a_preview_then_the_offered_call_reach_only_that_agents_desk(db: DBConne
 
     rig.bus.publish(LeadConnected(a1001, 3, 5, 9, 400, 1_795_353_002.0))
     (m,) = [m for m in rig.tick() if m.kind == "lead"]
-    assert (data(m)["state"], data(m)["attempt_id"]) == ("connected", 9)
+    assert (data(m)["state"], data(m)["attempt_id"], data(m)["talked"]) == ("connected", 9, True)
     rig.bus.publish(AttemptEnded(3, 77, 1234, "no_answer", None, 1_795_353_003.0))  # not its
     assert [m for m in rig.tick() if m.kind == "lead"] == []
     rig.bus.publish(AttemptEnded(3, 5, 9, "answered", None, 1_795_353_060.0))
     (m,) = [m for m in rig.tick() if m.kind == "lead"]
-    assert data(m)["state"] == "ended"  # kept on the desk for the disposition
+    assert (data(m)["state"], data(m)["talked"]) == ("ended", True)  # kept for the disposition
 
     # a desk that connects now gets it in its snapshot; the other agent's has none
     _, snap = frame_data(rig.feed.snapshot(me))
@@ -112,3 +113,15 @@ def test_a_preview_then_the_offered_call_reach_only_that_agents_desk(db: DBConne
     assert snap["lead"] is None
     _, snap = frame_data(rig.feed.snapshot(wallboard))
     assert "lead" not in snap
+
+
+def test_a_customer_who_hangs_up_before_the_agent_answers_is_no_call_to_dispose(
+    db: DBConnector,
+) -> None:
+    rig = Rig(db)
+    a1001 = rig.ids["1001"]
+    rig.bus.publish(offered(a1001, 5, 9))
+    rig.tick()
+    rig.bus.publish(AttemptEnded(3, 5, 9, "abandoned", None, 1_795_353_003.0))
+    (m,) = [m for m in rig.tick() if m.kind == "lead"]
+    assert (data(m)["state"], data(m)["talked"]) == ("ended", False)

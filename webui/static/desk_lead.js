@@ -82,8 +82,9 @@
     $("btn-lead-skip").disabled = !preview;
     countdown();
     var form = $("lead-form");
-    // the attempt is the agent's once it answered: the disposition from then on
-    form.hidden = preview || lead.state === "offered" || !lead.attempt_id;
+    // the attempt is the agent's once it answered: the disposition from then on (a customer
+    // who hung up before that is no call of the agent's)
+    form.hidden = !lead.talked;
     if (fresh) {
       say($("lead-preview-msg"), "");
       say($("lead-msg"), "");
