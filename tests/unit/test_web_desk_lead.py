@@ -193,6 +193,17 @@ class DeskLeadTests(WebTestCase):
         due = await store.due_leads(lead.campaign_id, later + dt.timedelta(seconds=1))
         self.assertIn(lead_id, [d.id for d in due])
 
+        # a number put on do-not-call meanwhile: the disposition is kept, no callback
+        await store.finish_lead(lead_id, "dnc", outcome="dnc")
+        status, answer = await post(
+            "disposition",
+            {"attempt_id": mine, "disposition": "Interested", "callback_at": later.isoformat()},
+        )
+        self.assertEqual((status, answer["callback_at"]), (200, None), answer)
+        self.assertIn("do-not-call", answer["message"])
+        lead = await store.lead(lead_id)
+        self.assertEqual((lead.status, lead.disposition), ("dnc", "Interested"))
+
         # a call still up: the disposition is taken, a callback waits for the call's end
         campaign = await store.campaign_by_name("spring")
         up = await store.start_attempt(campaign.id, their_lead, "ccbox-dl-3")
@@ -230,6 +241,7 @@ class DeskLeadTests(WebTestCase):
                 ("agent:1001", "Call back later", a1001.id),
                 ("agent:1001", "Call back later", a1002.id),
                 ("agent:1001", "Call back later", None),
+                ("agent:1001", "Interested", a1001.id),
                 ("agent:1001", "Interested", None),
             ],
         )
