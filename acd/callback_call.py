@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from twisted.logger import Logger
 
+from acd import outbound_rows
 from acd.service import CALLBACK_NUMBER
 from drivers.asterisk.agi.session import AGIError, AGISessionProtocol
 from drivers.asterisk.callmodel import DialEnded
@@ -102,26 +103,17 @@ async def run(
 async def _open_row(db: DBConnector, session: AGISessionProtocol, call: QueuedCall) -> int | None:
     """The callback's calls row (None when it cannot be written: the customer is called
     all the same)."""
-    env = session.env
-    assert env is not None
-    try:
-        row = await db.calls.start(
-            uniqueid=env.uniqueid,
-            linkedid=env.uniqueid,
-            direction="outbound",
-            started_at=_now(),
-            caller_number=call.caller,
-            caller_name=call.caller_name,
-            called_number=call.caller,
-            channel=env.channel,
-        )
-        await db.calls.add_event(
-            row, "callback", _now(), {"callback": call.callback_id, "attempt": call.attempts + 1}
-        )
-    except Exception:
-        log.failure("callback {id}: its calls row was not written", id=call.callback_id)
-        return None
-    call.record_id = row  # the agent's desk pops this call
+    row = await outbound_rows.open_row(
+        db,
+        session,
+        call.caller,
+        call.caller_name,
+        "callback",
+        {"callback": call.callback_id, "attempt": call.attempts + 1},
+        f"callback {call.callback_id}",
+    )
+    if row is not None:
+        call.record_id = row  # the agent's desk pops this call
     return row
 
 
@@ -136,21 +128,13 @@ async def _close_row(
 ) -> None:
     """``answered_at``: the agent's phone answered; ``talk_from``: the customer did (the
     agent's answer when AMI did not say: no AMI link)."""
-    disposition = "completed" if reached else "not_reached"
-    ended = _now()
-    talk_ms = int((ended - talk_from).total_seconds() * 1000) if reached else None
-    try:
-        await db.calls.add_event(row, "hangup", ended, {"disposition": disposition})
-        await db.calls.finish(
-            row,
-            ended,
-            answered_at,
-            None,  # the cause is the switch's (its Hangup event: appliance/call_rows.py)
-            disposition,
-            queue_id=queue_id,
-            agent_id=agent.id if agent is not None else None,
-            agent_answered_at=answered_at if agent is not None else None,
-            talk_ms=talk_ms,
-        )
-    except Exception:
-        log.failure("callback call {row}: its calls row was not finished", row=row)
+    await outbound_rows.close_row(
+        db,
+        row,
+        "completed" if reached else "not_reached",
+        answered_at=answered_at,
+        queue_id=queue_id,
+        agent_id=agent.id if agent is not None else None,
+        agent_answered_at=answered_at if agent is not None else None,
+        talk_from=talk_from if reached else None,
+    )

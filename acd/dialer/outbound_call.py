@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet import defer, task
 from twisted.logger import Logger
 
+from acd import outbound_rows
 from acd.caller import _ring
 from acd.dialer.events import LeadOffered
 from acd.service import Offer
@@ -49,10 +50,6 @@ PRIORITY = 1000  # ahead of any inbound caller (red-list priorities are far belo
 PROMPT_LEAD_S = 0.2  # the safe-harbor prompt is asked for this long before the 2 s are up
 AFTER_GREETING_S = 0.8  # amd.conf's afterGreetingSilence: HUMAN comes this long after it
 FALLBACK_PROMPT = "ccbox-goodbye"  # a campaign without its safe-harbor prompt (logged)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 async def run(
@@ -232,49 +229,28 @@ def _offered(dialer: Dialer, line: Line, agent_id: int, call_id: int | None) -> 
 
 
 async def _open_row(db: DBConnector, session: AGISessionProtocol, line: Line) -> int | None:
-    env = session.env
-    assert env is not None
     lead = line.lead
-    try:
-        row = await db.calls.start(
-            uniqueid=env.uniqueid,
-            linkedid=env.uniqueid,
-            direction="outbound",
-            started_at=_now(),
-            caller_number=lead.number,
-            caller_name=lead.name,
-            called_number=lead.number,
-            channel=env.channel,
-        )
-        await db.calls.add_event(
-            row,
-            "campaign",
-            _now(),
-            {"campaign": line.campaign.id, "lead": lead.id, "attempt": line.attempt_id},
-        )
-    except Exception:
-        log.failure("attempt {a}: its calls row was not written", a=line.attempt_id)
-        return None
-    return row
+    return await outbound_rows.open_row(
+        db,
+        session,
+        lead.number,
+        lead.name,
+        "campaign",
+        {"campaign": line.campaign.id, "lead": lead.id, "attempt": line.attempt_id},
+        f"attempt {line.attempt_id}",
+    )
 
 
 async def _close_row(db: DBConnector, row: int, outcome: str, call: QueuedCall) -> None:
-    ended = _now()
     agent = call.agent
     answered = dt.datetime.fromtimestamp(call.answered_at, dt.UTC) if call.answered_at else None
-    disposition = "completed" if outcome == "answered" else "abandoned"
-    try:
-        await db.calls.add_event(row, "hangup", ended, {"disposition": disposition})
-        await db.calls.finish(
-            row,
-            ended,
-            answered,
-            None,
-            disposition,
-            queue_id=call.queue_id,
-            agent_id=agent.id if agent is not None else None,
-            agent_answered_at=answered,
-            talk_ms=int((ended - answered).total_seconds() * 1000) if answered else None,
-        )
-    except Exception:
-        log.failure("dialer call {row}: its calls row was not finished", row=row)
+    await outbound_rows.close_row(
+        db,
+        row,
+        "completed" if outcome == "answered" else "abandoned",
+        answered_at=answered,
+        queue_id=call.queue_id,
+        agent_id=agent.id if agent is not None else None,
+        agent_answered_at=answered,
+        talk_from=answered,
+    )

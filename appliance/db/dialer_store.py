@@ -214,6 +214,25 @@ def _dnc(r: Any) -> DncRow:
     return DncRow(**{f: getattr(r, f) for f in DncRow.__dataclass_fields__})
 
 
+def _attempt_values(
+    answered_at: dt.datetime | None,
+    agent_id: int | None,
+    wait_ms: int | None,
+    uniqueid: str | None,
+) -> dict[str, Any]:
+    """The attempt's columns among these that are known (not None), bounded."""
+    values: dict[str, Any] = {}
+    if answered_at is not None:
+        values["answered_at"] = answered_at
+    if agent_id is not None:
+        values["agent_id"] = agent_id
+    if wait_ms is not None:
+        values["wait_ms"] = max(0, int(wait_ms))
+    if uniqueid is not None:
+        values["uniqueid"] = uniqueid[:64]
+    return values
+
+
 def _check_number(number: str) -> str:
     if not isinstance(number, str) or not CALLER_NUMBER.match(number) or number in ("", "+"):
         raise ValueError(N_("not a phone number: {number}", number=str(number)[:32]))
@@ -696,15 +715,7 @@ class DialerStore(_Component):
         uniqueid: str | None = None,
     ) -> defer.Deferred[bool]:
         """Fill in what is known while the call is up (the answer, the agent, the wait)."""
-        values: dict[str, Any] = {}
-        if answered_at is not None:
-            values["answered_at"] = answered_at
-        if agent_id is not None:
-            values["agent_id"] = agent_id
-        if wait_ms is not None:
-            values["wait_ms"] = max(0, int(wait_ms))
-        if uniqueid is not None:
-            values["uniqueid"] = uniqueid[:64]
+        values = _attempt_values(answered_at, agent_id, wait_ms, uniqueid)
         a = model.dial_attempts
 
         def thd(conn: Connection) -> bool:
@@ -732,15 +743,8 @@ class DialerStore(_Component):
         """The call is over with ``outcome`` (model.DIAL_OUTCOMES). False when the attempt
         is unknown or already finished (its first outcome stands)."""
         choice("outcome", outcome, model.DIAL_OUTCOMES)
-        values: dict[str, Any] = {"outcome": outcome, "ended_at": ended_at or utcnow()}
-        if answered_at is not None:
-            values["answered_at"] = answered_at
-        if agent_id is not None:
-            values["agent_id"] = agent_id
-        if wait_ms is not None:
-            values["wait_ms"] = max(0, int(wait_ms))
-        if uniqueid is not None:
-            values["uniqueid"] = uniqueid[:64]
+        values = _attempt_values(answered_at, agent_id, wait_ms, uniqueid)
+        values.update(outcome=outcome, ended_at=ended_at or utcnow())
         a = model.dial_attempts
 
         def thd(conn: Connection) -> bool:
