@@ -6,7 +6,6 @@ though that queue records every call (a standby capture only, ``recording_skippe
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +19,7 @@ from appliance.master import ApplianceMaster
 from drivers.asterisk.simulator.called_parties import Population
 from drivers.asterisk.simulator.switch import Device
 from tests.support.acd_rig import simulated_switch, wait_for
+from tests.support.dialer_seed import seed_campaign
 
 ALL, NONE = "13900000001", "13900000002"  # the leads of the two campaigns
 
@@ -47,51 +47,18 @@ class CampaignRecordingTest(unittest.TestCase):
         )
         engine = create_engine(config.database_url)
         migrate.upgrade(engine)
-        now = dt.datetime.now(dt.UTC)
-        with engine.begin() as conn:
-            for i, (record_calls, record, lead) in enumerate(
-                [(False, "all", ALL), (True, "none", NONE)]
-            ):
-                skill = conn.execute(
-                    model.skills.insert().values(name=f"s{i}")
-                ).inserted_primary_key[0]
-                qid = conn.execute(
-                    model.queues.insert().values(
-                        name=f"q{i}", created_at=now, wrapup_s=0, record_calls=record_calls
-                    )
-                ).inserted_primary_key[0]
-                conn.execute(
-                    model.queue_skills.insert().values(queue_id=qid, skill_id=skill, min_level=1)
-                )
-                aid = conn.execute(
-                    model.agents.insert().values(
-                        number=str(3001 + i),
-                        name=f"A{i}",
-                        device=f"PJSIP/{3001 + i}",
-                        created_at=now,
-                    )
-                ).inserted_primary_key[0]
-                conn.execute(
-                    model.agent_skills.insert().values(agent_id=aid, skill_id=skill, level=5)
-                )
-                cid = conn.execute(
-                    model.campaigns.insert().values(
-                        name=f"c{i}",
-                        mode="progressive",
-                        state="running",
-                        queue_id=qid,
-                        record=record,
-                        caller_id_number="4008001234",
-                        window_days="mon,tue,wed,thu,fri,sat,sun",
-                        window_start="00:00",
-                        window_end="23:59",
-                        safe_harbor_prompt="ccbox-goodbye",
-                        created_at=now,
-                    )
-                ).inserted_primary_key[0]
-                conn.execute(
-                    model.leads.insert().values(campaign_id=cid, number=lead, updated_at=now)
-                )
+        for i, (record_calls, record, lead) in enumerate(
+            [(False, "all", ALL), (True, "none", NONE)]
+        ):
+            seed_campaign(
+                engine,
+                f"c{i}",
+                [str(3001 + i)],
+                [lead],
+                {"wrapup_s": 0, "record_calls": record_calls},
+                mode="progressive",
+                record=record,
+            )
         engine.dispose()
         master = ApplianceMaster(config, reactor)
         master.startService()

@@ -11,7 +11,6 @@ stays at or under the campaign's 3% target, and the pacer did dial above 1:1."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +26,7 @@ from appliance.master import ApplianceMaster
 from drivers.asterisk.simulator.called_parties import Population
 from drivers.asterisk.simulator.switch import Device
 from tests.support.acd_rig import simulated_switch, wait_for
+from tests.support.dialer_seed import seed_campaign
 
 AGENTS = 20
 PREDICTIVE_S = 6.0
@@ -57,54 +57,17 @@ class PredictiveCampaignTest(unittest.TestCase):
         )
         engine = create_engine(config.database_url)
         migrate.upgrade(engine)
-        now = dt.datetime.now(dt.UTC)
-        with engine.begin() as conn:
-            sales = conn.execute(model.skills.insert().values(name="sales")).inserted_primary_key[0]
-            qid = conn.execute(
-                model.queues.insert().values(
-                    name="outbound", created_at=now, wrapup_s=0, ring_timeout_s=5
-                )
-            ).inserted_primary_key[0]
-            conn.execute(
-                model.queue_skills.insert().values(queue_id=qid, skill_id=sales, min_level=1)
-            )
-            for i in range(AGENTS):
-                aid = conn.execute(
-                    model.agents.insert().values(
-                        number=str(3001 + i),
-                        name=f"A{i}",
-                        device=f"PJSIP/{3001 + i}",
-                        created_at=now,
-                    )
-                ).inserted_primary_key[0]
-                conn.execute(
-                    model.agent_skills.insert().values(agent_id=aid, skill_id=sales, level=5)
-                )
-            cid = conn.execute(
-                model.campaigns.insert().values(
-                    name="predictive",
-                    mode="predictive",
-                    state="running",
-                    queue_id=qid,
-                    caller_id_number="4008001234",
-                    caller_id_name="Acme",
-                    window_days="mon,tue,wed,thu,fri,sat,sun",
-                    window_start="00:00",
-                    window_end="23:59",
-                    target_abandon_pct=3.0,
-                    max_dial_level=3.0,
-                    min_predictive_agents=5,
-                    safe_harbor_prompt="ccbox-goodbye",
-                    created_at=now,
-                )
-            ).inserted_primary_key[0]
-            conn.execute(
-                model.leads.insert(),
-                [
-                    {"campaign_id": cid, "number": f"1390000{i:04d}", "updated_at": now}
-                    for i in range(3000)
-                ],
-            )
+        _, cid = seed_campaign(
+            engine,
+            "predictive",
+            [str(3001 + i) for i in range(AGENTS)],
+            [f"1390000{i:04d}" for i in range(3000)],
+            {"wrapup_s": 0, "ring_timeout_s": 5},
+            mode="predictive",
+            target_abandon_pct=3.0,
+            max_dial_level=3.0,
+            min_predictive_agents=5,
+        )
         engine.dispose()
         master = ApplianceMaster(config, reactor)
         published: list[Any] = []
