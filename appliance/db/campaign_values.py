@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -113,19 +114,10 @@ def parse_dispositions(value: Any) -> list[str]:
 
 
 def _int_in(name: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError(
-            N_(
-                "{field} must be a whole number from {low} to {high}",
-                field=name,
-                low=low,
-                high=high,
-            )
-        )
-    try:
-        number = int(value)
-    except ValueError:
-        number = low - 1
+    number = low - 1  # not a whole number: out of range
+    if isinstance(value, int | str) and not isinstance(value, bool):
+        with suppress(ValueError):
+            number = int(value)
     if not low <= number <= high:
         raise ValueError(
             N_(
