@@ -15,10 +15,9 @@ from twisted.trial import unittest
 from appliance import config as config_mod
 from appliance.db import migrate, model
 from appliance.db.engine import create_engine
-from appliance.master import ApplianceMaster
 from drivers.asterisk.simulator.called_parties import Population
 from drivers.asterisk.simulator.switch import Device
-from tests.support.acd_rig import simulated_switch, wait_for
+from tests.support.acd_rig import simulated_switch, start_master, wait_for
 from tests.support.dialer_seed import seed_campaign
 
 ALL, NONE = "13900000001", "13900000002"  # the leads of the two campaigns
@@ -60,11 +59,7 @@ class CampaignRecordingTest(unittest.TestCase):
                 record=record,
             )
         engine.dispose()
-        master = ApplianceMaster(config, reactor)
-        master.startService()
-        self.addCleanup(master.stopService)
-        await master.ready
-        await wait_for(lambda: master.ami is not None and master.ami.ready, "the AMI login")
+        master, _ = await start_master(self, config)
         for agent in master.acd.agents.values():
             master.acd.login(agent.id)
 

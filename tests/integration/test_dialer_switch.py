@@ -22,10 +22,9 @@ from acd.dialer.events import CampaignFigures, LeadOffered
 from appliance import config as config_mod
 from appliance.db import migrate, model
 from appliance.db.engine import create_engine
-from appliance.master import ApplianceMaster
 from drivers.asterisk.simulator.called_parties import Population
 from drivers.asterisk.simulator.switch import Device
-from tests.support.acd_rig import simulated_switch, wait_for
+from tests.support.acd_rig import simulated_switch, start_master, wait_for
 from tests.support.dialer_seed import seed_campaign
 
 AGENTS = 20
@@ -69,13 +68,7 @@ class PredictiveCampaignTest(unittest.TestCase):
             min_predictive_agents=5,
         )
         engine.dispose()
-        master = ApplianceMaster(config, reactor)
-        published: list[Any] = []
-        master.bus.subscribe(object, published.append)
-        master.startService()
-        self.addCleanup(master.stopService)
-        await master.ready
-        await wait_for(lambda: master.ami is not None and master.ami.ready, "the AMI login")
+        master, published = await start_master(self, config)
         assert master.dialer is not None
         for agent in master.acd.agents.values():
             master.acd.login(agent.id)

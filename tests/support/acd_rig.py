@@ -67,6 +67,15 @@ async def master_on_switch(
     engine = create_engine(config.database_url)
     migrate.upgrade(engine)
     engine.dispose()
+    master, published = await start_master(test, config)
+    return master, sim, published
+
+
+async def start_master(
+    test: unittest.TestCase, config: config_mod.Config
+) -> tuple[ApplianceMaster, list[object]]:
+    """The master on ``config`` (its database migrated), stopped at cleanup, once its AMI
+    client is logged in; the list collects what it publishes."""
     master = ApplianceMaster(config, reactor)
     published: list[object] = []
     master.bus.subscribe(object, published.append)
@@ -76,7 +85,7 @@ async def master_on_switch(
     test.addCleanup(master.stopService)
     await master.ready
     await wait_for(lambda: master.ami is not None and master.ami.ready, "the AMI login")
-    return master, sim, published
+    return master, published
 
 
 class ACDRig(unittest.TestCase):
