@@ -14,7 +14,6 @@ normalises them, acd/dialer/numbers.py); this module compares them as given.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from appliance.db.campaign_values import (
     parse_retry,
 )
 from appliance.db.components import DuplicateError, _Component, _insert, utcnow
-from appliance.db.lead_import_store import ImportedLead, merge_leads
+from appliance.db.lead_import_store import ImportedLead, lead_fields, merge_leads
 from appliance.text import N_
 
 WAITING_STATUSES: Final = ("new", "scheduled")
@@ -182,12 +181,6 @@ def _campaign(r: Any) -> Campaign:
 
 
 def _lead(r: Any) -> Lead:
-    try:
-        fields = json.loads(r.fields_json)
-    except ValueError:
-        fields = {}
-    if not isinstance(fields, dict):
-        fields = {}
     return Lead(
         id=r.id,
         campaign_id=r.campaign_id,
@@ -195,7 +188,7 @@ def _lead(r: Any) -> Lead:
         number=r.number,
         tz=r.tz,
         name=r.name,
-        fields={str(k): str(v) for k, v in fields.items()},
+        fields=lead_fields(r.fields_json),
         status=r.status,
         attempts=r.attempts,
         next_at=r.next_at,

@@ -124,6 +124,16 @@ def finish_list(conn: Connection, list_id: int, rows_ok: int, rows_bad: int) -> 
     )
 
 
+def lead_fields(text: str) -> dict[str, str]:
+    """A lead's ``fields_json`` as text keys and values ({} for what is not a JSON object:
+    a row written around the store is read, not trusted)."""
+    try:
+        fields = json.loads(text)
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in fields.items()} if isinstance(fields, dict) else {}
+
+
 def _merged(rows: Sequence[ImportedLead]) -> dict[str, ImportedLead]:
     """The batch by number, later rows merged into earlier ones."""
     out: dict[str, ImportedLead] = {}
@@ -186,12 +196,7 @@ def merge_leads(
     updates = []
     for number, row in existing.items():
         lead = batch[number]
-        try:
-            fields = json.loads(row.fields_json)
-        except ValueError:
-            fields = {}
-        if not isinstance(fields, dict):
-            fields = {}
+        fields = lead_fields(row.fields_json)
         fields.update(lead.fields)
         updates.append(
             {
@@ -244,10 +249,6 @@ def export_page(
     )
     out = []
     for row in rows:
-        try:
-            fields = json.loads(row.fields_json)
-        except ValueError:
-            fields = {}
         out.append(
             ExportLead(
                 row.id,
@@ -258,7 +259,7 @@ def export_page(
                 row.attempts,
                 row.last_outcome,
                 row.disposition,
-                {str(k): str(v) for k, v in fields.items()} if isinstance(fields, dict) else {},
+                lead_fields(row.fields_json),
             )
         )
     return out
