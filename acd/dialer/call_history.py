@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
+from collections.abc import Iterable
 
 HISTORY = 500  # recent values kept per distribution
 OUTCOMES = 300  # recent finished lines for the answer rate
@@ -75,6 +76,28 @@ class CallHistory:
         self.talking: list[float] = []  # connect times of calls still in talk
         self.wrapping: list[Wrapping] = []
         self.waiting = 0  # answered, not yet with an agent nor abandoned
+
+    def warm(
+        self,
+        talk: Iterable[float],
+        wrap_s: float,
+        ring: Iterable[float],
+        miss: Iterable[float],
+        outcomes: Iterable[bool],
+    ) -> None:
+        """Seed the distributions with stored calls (oldest first): each talk time with the
+        queue's wrap-up ``wrap_s`` as a handled call, the ring times of answered and of
+        unanswered lines, and whether each finished line was answered by a person. Nothing
+        in progress is touched."""
+        for t in talk:
+            self.talk.add(max(0.0, t))
+            self.wrap.add(max(0.0, wrap_s))
+            self.handle.add(max(0.0, t) + max(0.0, wrap_s))
+        for r in ring:
+            self.ring.add(max(0.0, r))
+        for m in miss:
+            self.miss.add(max(0.0, m))
+        self.outcomes.extend(outcomes)
 
     # -- what happened -------------------------------------------------------------------
 

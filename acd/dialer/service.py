@@ -44,9 +44,11 @@ from twisted.logger import Logger
 from acd import agent_state as st
 from acd.dialer import retry
 from acd.dialer.abandon import AbandonMeter, warm_from_store
+from acd.dialer.call_history import CallHistory
 from acd.dialer.dnc import REFRESH_S
 from acd.dialer.events import AttemptEnded, CampaignFigures, LeadConnected, LeadPreview
 from acd.dialer.pacing import Pacer, PacingSettings, make_pacer
+from acd.dialer.warm_history import warm_history
 from acd.dialer.windows import CallingWindow
 from drivers.asterisk.callmodel import ChannelHungUp, DialEnded, OriginateResult
 from drivers.health import DEGRADED, OK
@@ -341,6 +343,8 @@ class Dialer(service.Service):
             pacer = self.pacer_factory(
                 campaign.mode, settings, meter, self.reactor.seconds, previous
             )
+            if previous is None:
+                await self._warm(pacer, campaign, now)
         run = _Run(campaign, pacer, meter, window, old.started_at if old else now)
         if old is not None:
             for name in (
@@ -357,6 +361,26 @@ class Dialer(service.Service):
             for line in run.lines:
                 line.run = run
         self.runs[campaign.id] = run
+
+    async def _warm(self, pacer: Pacer, campaign: Campaign, now: float) -> None:
+        """A campaign's first pacer in this process learns from its stored calls
+        (acd/dialer/warm_history.py); a failed read is logged and it learns as it goes."""
+        history = getattr(pacer, "history", None)
+        if not isinstance(history, CallHistory):
+            return
+        try:
+            wrapup_s = float(self.acd.queue(campaign.queue_id).wrapup_s)
+        except Exception:
+            wrapup_s = 0.0
+        try:
+            seeded = await warm_history(
+                history, self.store, campaign.id, campaign.queue_id, wrapup_s, now
+            )
+        except Exception:
+            log.failure("campaign {n}: its call history was not read", n=campaign.name)
+            return
+        if seeded:
+            log.info("campaign {n}: pacing warmed from {k} stored calls", n=campaign.name, k=seeded)
 
     # ---- placing calls --------------------------------------------------------------------
 

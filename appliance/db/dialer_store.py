@@ -137,6 +137,17 @@ class Attempt:
 
 
 @dataclass(frozen=True)
+class AttemptTiming:
+    """A finished attempt's outcome and times (DialerStore.recent_timings)."""
+
+    outcome: str
+    started_at: dt.datetime
+    answered_at: dt.datetime | None
+    ended_at: dt.datetime
+    wait_ms: int | None
+
+
+@dataclass(frozen=True)
 class DncRow:
     id: int
     number: str
@@ -794,6 +805,52 @@ class DialerStore(_Component):
             counts = {outcome: int(n) for outcome, n in rows}
             answered = sum(counts.get(o, 0) for o in model.PERSON_ANSWERED_OUTCOMES)
             return answered, counts.get("abandoned", 0)
+
+        return self.db.run(thd)
+
+    def recent_timings(
+        self, campaign_id: int, since: dt.datetime, limit: int = 500
+    ) -> defer.Deferred[list[AttemptTiming]]:
+        """The campaign's last ``limit`` finished attempts started at or after ``since``,
+        oldest first, with their times (the pacer's warm start: ring, talk, answer rate)."""
+        a = model.dial_attempts
+
+        def thd(conn: Connection) -> list[AttemptTiming]:
+            rows = conn.execute(
+                sa.select(a.c.outcome, a.c.started_at, a.c.answered_at, a.c.ended_at, a.c.wait_ms)
+                .where(
+                    (a.c.campaign_id == campaign_id)
+                    & (a.c.started_at >= since)
+                    & a.c.outcome.is_not(None)
+                    & a.c.ended_at.is_not(None)
+                )
+                .order_by(a.c.started_at.desc(), a.c.id.desc())
+                .limit(max(0, limit))
+            ).all()
+            return [AttemptTiming(*r) for r in reversed(rows)]
+
+        return self.db.run(thd)
+
+    def queue_talk_times(
+        self, queue_id: int, since: dt.datetime, limit: int = 500
+    ) -> defer.Deferred[list[float]]:
+        """Talk seconds of the queue's last ``limit`` calls an agent took since ``since``,
+        oldest first (a campaign without calls of its own yet learns from its queue's)."""
+        c = model.calls
+
+        def thd(conn: Connection) -> list[float]:
+            rows = conn.execute(
+                sa.select(c.c.talk_ms)
+                .where(
+                    (c.c.queue_id == queue_id)
+                    & (c.c.started_at >= since)
+                    & c.c.talk_ms.is_not(None)
+                    & (c.c.talk_ms > 0)
+                )
+                .order_by(c.c.started_at.desc(), c.c.id.desc())
+                .limit(max(0, limit))
+            ).all()
+            return [int(r[0]) / 1000.0 for r in reversed(rows)]
 
         return self.db.run(thd)
 

@@ -194,6 +194,20 @@ class DialerRig:
         self.dialer.startService()
         self.settle()
 
+    def stop(self, dt: float = 0.05, limit_s: float = 3600.0) -> None:
+        """Stop as ccboxd does before its database: the dialer places no new call, the calls
+        in progress run to their end and write their outcomes (at most ``limit_s`` of
+        virtual time), then the ACD stops. The database is the caller's to close after."""
+        resolved(self.dialer.stopService())
+        waited = 0.0
+        while waited < limit_s and (
+            self.pumps or any(line.state != "done" for line in self.dialer.lines.values())
+        ):
+            self.step(1.0, dt)
+            waited += 1.0
+        self.step(1.0, dt)  # the last outcomes' writes and events
+        resolved(self.acd.stopService())
+
     def settle(self) -> None:
         """Deliver everything in flight (AMI both ways, FastAGI both ways) until quiet."""
         for _ in range(1000):
