@@ -29,6 +29,19 @@ How Asterisk 22 does each, as tried on 22.10.1 (tests/asterisk/test_desk_control
   default atxferthreeway) on the agent's leg with ``PlayDTMF`` ``Receive: true``:
   ``BridgeMerge``, ``AttendedTransfer`` ``DestType: Threeway``, all three in the caller's
   bridge; when the agent hangs up later the other two go on talking.
+- Consultation with a queue: ccboxd asks the queue's routing for the agent it would offer
+  the queue's next call to now (``Router.candidates``: available, the lowest penalty, the
+  strategy's order; the consulting agent is on a call and never one of them) and consults
+  that agent as above: Atxfer of the agent's leg to ``<phone>@ccbox-agents``, the
+  colleague held ``on_call`` by the ACD until the transfer or the cancel, then transfer,
+  conference and cancel as with any agent (on 22.10.1: ``AttendedTransfer`` ``DestType:
+  Bridge`` for the transfer, ``Threeway`` for the conference; tests/asterisk/
+  test_desk_consult_queue.py). The consult leg is no customer call: no calls row, nothing
+  offered or answered in the queue's service level. It never waits in the queue: with no
+  agent of it free the consultation is refused (the caller is not moved; a blind transfer
+  to the queue lets the caller wait there). An Atxfer straight into
+  ``<id>@ccbox-transfer-queue`` is not the way: the consult leg is the ;2 half of a Local
+  pair with no calls row, which that FastAGI script hangs up as a stale redirect.
 - All of it needs the transfer feature on the agent's leg: Dial option ``t`` (queue calls)
   or ``T`` (callbacks, click-to-dial); without it Atxfer's digits reach the caller
   (atxfer-without-t-option.trace).
@@ -60,6 +73,7 @@ from drivers.asterisk.callmodel import ChannelHungUp
 if TYPE_CHECKING:
     from acd.service import ACD, Agent
     from acd.switch_link import SwitchLink
+    from appliance.db.acd_store import ACDQueue
 
 log = Logger(namespace="ccbox.acd.desk")
 
@@ -69,7 +83,7 @@ HOLD_LEG = f"Local/{HOLD_EXTEN}@{HOLD_CONTEXT}-"  # the hold leg's name, but its
 OUTBOUND_CONTEXT = "ccbox-outbound"
 EXTENSIONS_CONTEXT = "ccbox-extensions"
 THREEWAY_KEYS = "*3"  # Asterisk's default atxferthreeway (features.conf)
-CONSULT_KINDS = ("agent", "extension", "number")
+CONSULT_KINDS = ("agent", "queue", "extension", "number")
 MAX_EXTENSION = 20
 RESUME_CONFIRM_S = 5.0  # the hold leg's Hangup event follows the action's answer at once
 
@@ -338,6 +352,8 @@ class DeskControl:
             said = await self.acd.transfer(agent_id, "agent", target, attended=True)
             d.consulting = N_("agent {number}", number=target)
             return said
+        if kind == "queue":
+            return await self._consult_queue(agent, d, target)
         if kind == "extension":
             if not (target.isascii() and target.isdigit() and 0 < len(target) <= MAX_EXTENSION):
                 raise ACDError(N_("an extension is 1-20 digits"))
@@ -349,13 +365,55 @@ class DeskControl:
                 raise ACDError(N_("not called: {exc}", exc=exc)) from None
             context, what = OUTBOUND_CONTEXT, N_("number {t}", t=exten)
         else:
-            raise ACDError(N_("consult an agent, an extension or a number"))
+            raise ACDError(N_("consult an agent, an extension or a number"))  # or a queue
         try:
             await switch.atxfer(channel, context, exten)
         except TransferFailed as exc:
             raise ACDError(N_("not called: {exc}", exc=exc)) from None
         d.consulting = what
         return N_("calling {what}: transfer, conference or cancel", what=what)
+
+    async def _consult_queue(self, agent: Agent, d: DeskState, target: str) -> str:
+        """Consult the agent of queue ``target`` its routing would offer a call to now."""
+        q = find_queue(self.acd, target)
+        if q is None:
+            raise ACDError(N_("no queue {name}", name=target))
+        if agent.call is None:
+            raise ACDError(N_("consult a queue from a queue call; dial a number instead"))
+        colleague = self.free_agent_of(q, agent)
+        if colleague is None:
+            raise ACDError(
+                N_(
+                    "no agent of queue {name} is free to consult: transfer the caller to the "
+                    "queue instead",
+                    name=q.display_name or q.name,
+                )
+            )
+        await self.acd.transfer(agent.id, "agent", colleague.number, attended=True)
+        name = q.display_name or q.name
+        d.consulting = N_("queue {name}: agent {number}", name=name, number=colleague.number)
+        log.info(
+            "agent {n}: consulting queue {q} ({c})", n=agent.number, q=q.name, c=colleague.number
+        )
+        return N_(
+            "calling agent {number} of queue {name}: transfer, conference or cancel",
+            number=colleague.number,
+            name=name,
+        )
+
+    def free_agent_of(self, q: ACDQueue, asking: Agent) -> Agent | None:
+        """The available agent of ``q`` the queue's routing puts first, whose phone can be
+        rung for an attended transfer (not a Local channel)."""
+        for agent_id in self.acd.router.candidates(q.id):
+            found = self.acd.agents.get(agent_id)
+            if (
+                found is not None
+                and found is not asking
+                and found.state == st.AVAILABLE
+                and not found.device.startswith("Local/")
+            ):
+                return found
+        return None
 
     def _consult_leg(self, agent: Agent) -> tuple[str, str]:
         channel = self._leg(agent)
@@ -390,3 +448,11 @@ class DeskControl:
         await self._switch().press(channel, THREEWAY_KEYS)
         self.desk(agent_id).consulting = ""
         return N_("three-way call")
+
+
+def find_queue(acd: ACD, target: str) -> ACDQueue | None:
+    """A queue by its name, else by its id (digits): what the desk's form sends."""
+    found = acd.queue_by_name.get(target)
+    if found is None and target.isascii() and target.isdigit() and len(target) <= 18:
+        found = acd.queues.get(int(target))
+    return found

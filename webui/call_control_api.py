@@ -8,8 +8,9 @@ true``: the agent's PJSIP phone gets the headers that make it answer by itself) 
 ``{"number": "...", "call_id": 12}`` (one of the agent's calls: the number that customer
 called, the queue's line, or for a campaign's call the campaign's caller ID) or just the
 number (the center's first DID), ``redial``,
-``consult`` ``{"kind": "agent"|"extension"|"number", "target": "..."}``, ``transfer`` (hand
-the caller to the party consulted), ``conference`` (all three talk), ``cancel`` (back to the
+``consult`` ``{"kind": "agent"|"queue"|"extension"|"number", "target": "..."}`` (a queue
+by name or id: its free agent the routing puts first; an unknown queue is 400),
+``transfer`` (hand the caller to the party consulted), ``conference`` (all three talk), ``cancel`` (back to the
 caller). GET ``control``: ``{"on_call", "held", "muted", "consulting", "conference",
 "last_number"}``.
 
@@ -31,7 +32,7 @@ import cherrypy
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from acd.desk_control import CONSULT_KINDS, DeskControl
+from acd.desk_control import CONSULT_KINDS, DeskControl, find_queue
 from acd.dialer import numbers
 from acd.service import ACDError
 from appliance.db.admin_store import AdminStore
@@ -162,6 +163,11 @@ class CallControl:
                     400, N_("kind must be one of {items}", items=", ".join(CONSULT_KINDS))
                 )
             target = text_field(body, "target", MAX_NUMBER, required=True)
+            if kind == "queue":
+                acd = self.ctx.acd
+                q = self.ctx.call(lambda: defer.succeed(find_queue(acd, target)))
+                if q is None:
+                    access.json_error(400, N_("no queue {name}", name=target))
             detail.update(kind=kind, target=target)
             said = self._control(lambda c: c.consult(agent.id, kind, target))
         else:

@@ -20,7 +20,7 @@ from acd.agent_state import PAUSE_REASONS
 from appliance.db.desk_store import DISPOSITIONS, MAX_NOTES
 from appliance.db.notice_store import LEVELS, MAX_MINUTES, MAX_TEXT
 from webui import i18n, labels
-from webui.access import page
+from webui.access import current_session, page
 from webui.acd_api import TRANSFER_KINDS
 from webui.context import WebContext
 from webui.render import render
@@ -100,12 +100,28 @@ class DeskPages:
             kinds=[(k, labels["kinds"][k]) for k in TRANSFER_KINDS],
             consult_kinds=[
                 ("agent", _("Agent")),
+                ("queue", _("Queue")),
                 ("extension", _("Extension")),
                 ("number", _("Outside number")),
             ],
+            consult_queues=self._my_queues(),
             max_notes=MAX_NOTES,
             strings={**_strings(), "labels": labels},
         )
+
+    def _my_queues(self) -> list[tuple[str, str]]:
+        """The queues the logged-in agent serves (name, shown name), for a consultation."""
+        user = current_session().user
+        acd = self.ctx.acd
+
+        def mine() -> list[tuple[str, str]]:
+            agent = acd.agent_of_user(user.id) if user is not None else None
+            if agent is None:
+                return []
+            served = [q for q in acd.queues.values() if acd.serves(agent, q)]
+            return sorted((q.name, q.display_name or q.name) for q in served)
+
+        return self.ctx.call(lambda: defer.succeed(mine()))
 
     @page("admin", "supervisor")
     def notices(self) -> str:

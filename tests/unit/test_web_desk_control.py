@@ -86,7 +86,9 @@ class FakeSwitch:
         return "ccbox-desk-1"
 
 
-class DeskControlApiTests(WebTestCase):
+class DeskControlRig(WebTestCase):
+    """The appliance with the fake switch, and the helpers (the consult-a-queue tests too)."""
+
     async def _start(self) -> None:
         self.app = await RunningAppliance.start(temp_dir(self), seed=seed_with_did)
         self.addCleanup(self.app.stop)
@@ -123,6 +125,8 @@ class DeskControlApiTests(WebTestCase):
         )
         return [tuple(r) for r in rows]
 
+
+class DeskControlApiTests(DeskControlRig):
     async def test_the_agent_holds_mutes_and_hangs_up_its_own_call(self) -> None:
         await self._start()
         agent = await self._as("agent")  # agent 1001's login
@@ -178,7 +182,7 @@ class DeskControlApiTests(WebTestCase):
         self.assertEqual((r.status, r.json()["message"]), (200, "hung up"))
         self.assertEqual(self.switch.sent[-1], ("hangup", leg))
         # the fake's hangup leaves the ACD's call up: on to a consultation
-        for body in ({"kind": "queue", "target": "1"}, {"kind": "number"}, {"kind": 3}):
+        for body in ({"kind": "fax", "target": "1"}, {"kind": "number"}, {"kind": 3}):
             r = await self.post(agent, "/api/desk/consult", body)
             self.assertEqual(r.status, 400, body)
         r = await self.post(agent, "/api/desk/conference", {})

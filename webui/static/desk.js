@@ -355,9 +355,20 @@
     // a PJSIP phone that honours the auto-answer headers: remembered in this browser
     try { $("dial-auto-answer").checked = localStorage.getItem("ccbox.autoAnswer") === "1"; } catch (e) {}
 
+    // a queue is one of the agent's, picked from a list; the others are typed
+    function consultKind() {
+      var queue = $("consult-kind").value === "queue";
+      $("consult-queue").hidden = !queue;
+      $("consult-target").hidden = queue;
+    }
+    $("consult-kind").addEventListener("change", consultKind);
+    consultKind();
+
     $("desk-consult").addEventListener("submit", function (ev) {
       ev.preventDefault();
-      control("consult", { kind: $("consult-kind").value, target: $("consult-target").value.trim() });
+      var kind = $("consult-kind").value;
+      var target = kind === "queue" ? $("consult-queue").value : $("consult-target").value.trim();
+      control("consult", { kind: kind, target: target });
     });
 
     // The recording of the agent's own call: its state, and the buttons that apply to it.
