@@ -333,6 +333,21 @@ def test_call_control_from_the_desk_hold_resume_mute_hang_up_and_dial(box: LiveB
             where=lambda h: (h.get("Variable"), h.get("Value")) == ("MUTEAUDIO(in)", "on"),
             since=mark,
         )
+        # a queue is picked from the agent's queues (shown by name), the rest typed; nobody
+        # else of "support" is logged in: the consultation is refused, the caller kept
+        assert not driver.find_element(By.ID, "consult-queue").is_displayed()
+        Select(driver.find_element(By.ID, "consult-kind")).select_by_value("queue")
+        queues = driver.find_element(By.ID, "consult-queue")
+        assert queues.is_displayed()
+        assert not driver.find_element(By.ID, "consult-target").is_displayed()
+        assert [(o.get_attribute("value"), o.text) for o in Select(queues).options] == [
+            ("support", QUEUE_DISPLAY)
+        ]
+        driver.find_element(By.ID, "btn-consult").click()
+        refused = f"no agent of queue {QUEUE_DISPLAY} is free to consult"
+        wait.until(lambda d: refused in text(d, "#desk-control-msg"))
+        Select(driver.find_element(By.ID, "consult-kind")).select_by_value("number")
+        assert driver.find_element(By.ID, "consult-target").is_displayed()
         driver.find_element(By.ID, "btn-hangup").click()
         wait.until(lambda d: text(d, "#desk-control-msg") == "hung up")
         box.wait_call_ended(call)
