@@ -6,7 +6,10 @@ out at 25 s), talk lognormal with a mean of 120 s (sigma 0.6), 10 s of wrap-up, 
 call abandoned when no agent is free within 2 s. Preview, progressive (1:1) and predictive
 (the campaign defaults: 3% target, hard backoff, max dial level 3) run on the same seed.
 Occupancy is talk time over logged-in time, against progressive in the same run; the
-abandon rate is held against the 3% target it must stay under.
+abandon rate is held against the 3% target it must stay under. The issue's entries
+(``dialer predictive occupancy``, ``dialer predictive abandon``) come from the real engine
+over the switch simulator (bench_dialer_engine.py); these are named ``dialer floor model
+...``: the pacers alone, for comparison.
 """
 
 from __future__ import annotations
@@ -39,19 +42,19 @@ def run() -> list[Result]:
         )
         out += [
             Result(
-                f"dialer preview occupancy, {agents} agents",
+                f"dialer floor model preview occupancy, {agents} agents",
                 occ["preview"],
                 "% talk",
-                f"dialer progressive occupancy, {agents} agents",
+                f"dialer floor model progressive occupancy, {agents} agents",
                 occ["progressive"],
                 better="higher",
                 note=f"abandoned {preview.abandon_pct:.2f}% of {preview.answered} answered",
             ),
             Result(
-                f"dialer predictive occupancy, {agents} agents",
+                f"dialer floor model predictive occupancy, {agents} agents",
                 occ["predictive"],
                 "% talk",
-                f"dialer progressive occupancy, {agents} agents",
+                f"dialer floor model progressive occupancy, {agents} agents",
                 occ["progressive"],
                 better="higher",
                 note=(
@@ -62,7 +65,7 @@ def run() -> list[Result]:
                 ),
             ),
             Result(
-                f"dialer predictive abandon, {agents} agents",
+                f"dialer floor model predictive abandon, {agents} agents",
                 predictive.abandon_pct,
                 "% answered",
                 "target abandon rate",

@@ -73,3 +73,18 @@ def test_gain_reads_above_one_for_better_either_way() -> None:
     worse = Result("ccboxd RSS idle", 120.0, "MB", "before", 100.0, "lower")
     assert (faster.gain, quicker.gain, worse.gain) == (3.0, 4.0, 100.0 / 120.0)
     assert quicker.as_dict()["better"] == "lower" and quicker.as_dict()["gain"] == 4.0
+
+
+def test_the_dialer_goal_entries_come_from_the_engine_over_the_simulator() -> None:
+    """Issue 16's ``dialer predictive occupancy`` and ``dialer predictive abandon`` are the
+    real engine's (bench_dialer_engine.py), not the pacers' floor model."""
+    where: dict[str, set[str]] = {}
+    for at, call in result_calls():
+        name = ast.unparse(call.args[0])
+        for entry in ("dialer predictive occupancy", "dialer predictive abandon"):
+            if entry in name:
+                where.setdefault(entry, set()).add(at.split(":")[0])
+    assert where == {
+        "dialer predictive occupancy": {"bench_dialer_engine.py"},
+        "dialer predictive abandon": {"bench_dialer_engine.py"},
+    }
