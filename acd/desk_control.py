@@ -35,13 +35,19 @@ How Asterisk 22 does each, as tried on 22.10.1 (tests/asterisk/test_desk_control
   that agent as above: Atxfer of the agent's leg to ``<phone>@ccbox-agents``, the
   colleague held ``on_call`` by the ACD until the transfer or the cancel, then transfer,
   conference and cancel as with any agent (on 22.10.1: ``AttendedTransfer`` ``DestType:
-  Bridge`` for the transfer, ``Threeway`` for the conference; tests/asterisk/
-  test_desk_consult_queue.py). The consult leg is no customer call: no calls row, nothing
-  offered or answered in the queue's service level. It never waits in the queue: with no
-  agent of it free the consultation is refused (the caller is not moved; a blind transfer
-  to the queue lets the caller wait there). An Atxfer straight into
-  ``<id>@ccbox-transfer-queue`` is not the way: the consult leg is the ;2 half of a Local
-  pair with no calls row, which that FastAGI script hangs up as a stale redirect.
+  Threeway`` for the conference, the caller and the colleague talking on when the agent
+  leaves: tests/asterisk/test_desk_consult_queue.py; the transfer is the agent consult's).
+  The consult leg is no customer call: no calls row, nothing offered or answered in the
+  queue's service level. It never waits in the queue: with no agent of it free the
+  consultation is refused (the caller is not moved; a blind transfer to the queue lets the
+  caller wait there). An Atxfer straight into ``<id>@ccbox-transfer-queue`` is not the
+  way, as tried on 22.10.1: Asterisk makes a ``Local/<id>@ccbox-transfer-queue`` pair
+  (``LocalBridge`` ``LocalOptimization: Yes``), the ;2 half enters FastAGI
+  ``transfer-queue`` with a uniqueid no calls row has, and the script hangs it up as a
+  stale redirect within milliseconds (the agent is back with the caller). Teaching the
+  script consults would not be enough (not tried): an optimizable pair swaps itself out
+  once both halves are bridged, and the session's ``Dial`` would lose the colleague's leg
+  it answered for the ACD's books.
 - All of it needs the transfer feature on the agent's leg: Dial option ``t`` (queue calls)
   or ``T`` (callbacks, click-to-dial); without it Atxfer's digits reach the caller
   (atxfer-without-t-option.trace).
