@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from twisted.internet import defer
@@ -195,16 +196,18 @@ class DialerRig:
         self.settle()
 
     def stop(self, dt: float = 0.05, limit_s: float = 3600.0) -> None:
-        """Stop as ccboxd does before its database: the dialer places no new call, the calls
-        in progress run to their end and write their outcomes (at most ``limit_s`` of
-        virtual time), then the ACD stops. The database is the caller's to close after."""
-        resolved(self.dialer.stopService())
+        """End a session before its database closes: the dialer gets no trunk channel for a
+        new call, the calls in progress (ringing ones included: the dialer still hears the
+        switch) run to their end and write their outcomes (at most ``limit_s`` of virtual
+        time), then the dialer and the ACD stop. The database is the caller's to close."""
+        self.dialer.limits = replace(self.dialer.limits, trunks={})
         waited = 0.0
         while waited < limit_s and (
             self.pumps or any(line.state != "done" for line in self.dialer.lines.values())
         ):
             self.step(1.0, dt)
             waited += 1.0
+        resolved(self.dialer.stopService())
         self.step(1.0, dt)  # the last outcomes' writes and events
         resolved(self.acd.stopService())
 
