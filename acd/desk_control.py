@@ -9,7 +9,7 @@ How Asterisk 22 does each, as tried on 22.10.1 (tests/asterisk/test_desk_control
   ACD's whole hold on the call: redirect-during-dial.trace), and moving the caller out of the
   Dial's two-party basic bridge (AMI ``Bridge``, ``Park``) dissolves that bridge
   (bridge.c: bridge_dissolve_check_stolen), which hangs up the agent's leg. So hold is an
-  attended transfer (AMI ``Atxfer``) of the agent's leg to ``0@ccbox-hold``: the bridge puts
+  attended transfer (AMI ``Atxfer``) of the agent's leg to ``0@ccbox-desk-hold``: the bridge puts
   the caller on hold at once (``Hold`` on the agent, ``MusicOnHoldStart`` class default on
   the caller, within 0.3 s), the agent waits with a silent Local leg (created 3 s after the
   digit: the transfer digit timeout), and the caller's FastAGI Dial stays blocked throughout.
@@ -83,7 +83,7 @@ if TYPE_CHECKING:
 
 log = Logger(namespace="ccbox.acd.desk")
 
-HOLD_CONTEXT = "ccbox-hold"
+HOLD_CONTEXT = "ccbox-desk-hold"
 HOLD_EXTEN = "0"  # drivers/asterisk/confgen.py HOLD_EXTEN
 HOLD_LEG = f"Local/{HOLD_EXTEN}@{HOLD_CONTEXT}-"  # the hold leg's name, but its id and ;1
 OUTBOUND_CONTEXT = "ccbox-outbound"

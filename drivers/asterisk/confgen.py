@@ -300,7 +300,7 @@ exten => *98,1,{agi}/voicemail)
 ; Hold: ccboxd starts an attended transfer (AMI Atxfer) of the agent's leg to 0 here. The
 ; bridge plays the caller hold music while the agent waits in silence with this leg;
 ; hanging this leg up (AMI Hangup) puts the agent back with the caller.
-[ccbox-hold]
+[ccbox-desk-hold]
 exten => {HOLD_EXTEN},1,Answer()
  same => n,Wait({HOLD_MAX_S})
  same => n,Hangup()

@@ -2,7 +2,7 @@
 supervisor's ``/api/supervisor/control`` (the same engine as the agent's ``/api/desk/...``):
 
 - an inbound call answered by agent 1001: hold (Asterisk's attended transfer to
-  ``0@ccbox-hold``: the caller hears hold music, its FastAGI Dial stays up), mute
+  ``0@ccbox-desk-hold``: the caller hears hold music, its FastAGI Dial stays up), mute
   (``MUTEAUDIO`` by Setvar, within the AMI user's rights), resume (the hold leg hung up: the
   two are bridged again), then a consultation with agent 1002 and the transfer: the caller
   ends talking to 1002;
@@ -70,7 +70,7 @@ def _hold_then_transfer(box: RealBox) -> None:
     f.equal((status, said.get("message")), (200, "the caller is on hold"), f"hold: {said}")
     moh = event(box, "MusicOnHoldStart", held_at, Channel=caller.channel)
     f.equal(moh.get("Class"), "jazz", "the caller's hold music class (its queue's)")
-    hold_leg = event(box, "Newchannel", held_at, Channel="Local/0@ccbox-hold-")
+    hold_leg = event(box, "Newchannel", held_at, Channel="Local/0@ccbox-desk-hold-")
 
     status, said = control(box, "mute", muted=True)
     f.equal((status, said.get("message")), (200, "muted: the caller does not hear you"), str(said))
@@ -204,7 +204,7 @@ def test_originate_writes_the_auto_answer_headers_as_a_function(box: RealBox) ->
     mark = box.ast.ami.mark()
     headers = [
         ("Channel", "IAX2/1002"),
-        ("Context", "ccbox-hold"),
+        ("Context", "ccbox-desk-hold"),
         ("Exten", "0"),
         ("Priority", "1"),
         ("Async", "true"),
@@ -234,7 +234,7 @@ def test_the_caller_hangs_up_on_hold(box: RealBox) -> None:
     held_at = box.ast.ami.mark()
     status, said = control(box, "hold")
     f.equal((status, said.get("message")), (200, "the caller is on hold"), f"hold: {said}")
-    hold_leg = event(box, "Newchannel", held_at, Channel="Local/0@ccbox-hold-")["Channel"]
+    hold_leg = event(box, "Newchannel", held_at, Channel="Local/0@ccbox-desk-hold-")["Channel"]
     agent_leg = event(box, "Newchannel", mark, Channel="IAX2/1001-")["Channel"]
     time.sleep(1)
     gone_at = box.ast.ami.mark()
@@ -243,7 +243,7 @@ def test_the_caller_hangs_up_on_hold(box: RealBox) -> None:
     event(box, "Hangup", gone_at, 15, Channel=agent_leg)
     box.wait_agent_state("1001", "available", timeout=15)
     f.check(
-        ": hanging up Local/0@ccbox-hold-" in box.daemon_log(),
+        ": hanging up Local/0@ccbox-desk-hold-" in box.daemon_log(),
         "ccboxd did not hang up the hold leg itself",
     )
     f.verdict()

@@ -320,7 +320,7 @@ def test_call_control_from_the_desk_hold_resume_mute_hang_up_and_dial(box: LiveB
         SHOTS.mkdir(parents=True, exist_ok=True)
         driver.execute_script("document.getElementById('desk-control').scrollIntoView()")
         driver.save_screenshot(str(SHOTS / "agent-desk-hold.png"))
-        atxfer = box.wait_action("Atxfer", where=lambda h: h.get("Context") == "ccbox-hold")
+        atxfer = box.wait_action("Atxfer", where=lambda h: h.get("Context") == "ccbox-desk-hold")
         assert atxfer["Channel"].startswith("PJSIP/1001-") and atxfer["Exten"] == "0"
         driver.find_element(By.ID, "btn-resume").click()
         wait.until(lambda d: text(d, "#desk-control-msg") == "back with the caller")

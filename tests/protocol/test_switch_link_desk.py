@@ -1,6 +1,6 @@
 """The switch operations of the desk's call control (acd/switch_link.py), fed the events
 Asterisk 22.10.1 sent in tests/asterisk/test_desk_control.py: hold as an Atxfer to
-0@ccbox-hold ended by hanging its leg up; a consultation turned three-way by *3."""
+0@ccbox-desk-hold ended by hanging its leg up; a consultation turned three-way by *3."""
 
 from __future__ import annotations
 
@@ -29,11 +29,11 @@ def started(switch: Any, context: str, exten: str, consult: str) -> defer.Deferr
 
 def test_hold_is_an_atxfer_to_the_hold_leg_and_resume_hangs_it_up() -> None:
     _clock, ami, switch, _model = rig()
-    leg = "Local/0@ccbox-hold-00000001;1"
-    done = started(switch, "ccbox-hold", "0", leg)
+    leg = "Local/0@ccbox-desk-hold-00000001;1"
+    done = started(switch, "ccbox-desk-hold", "0", leg)
     assert ami.sent[0] == (
         "Atxfer",
-        [("Channel", AGENT), ("Exten", "0"), ("Context", "ccbox-hold")],
+        [("Channel", AGENT), ("Exten", "0"), ("Context", "ccbox-desk-hold")],
     )
     assert switch.consult_channel(AGENT) == leg
     assert switch.consult_channel("IAX2/1002-1") is None

@@ -154,7 +154,7 @@ SENT = {
     "ccbox-extensions": ["1", "7", "12", "123", TEN, "1" * 20],  # the old PBX's extensions
     "ccbox-outbound": ["1", "7", "12", "123", TEN, "+86" + TEN],  # phone numbers
     "ccbox-desk-dial": ["1", "7", "12", "123", TEN, "+86" + TEN],  # click-to-dial numbers
-    "ccbox-hold": ["0"],  # hold: the Atxfer's one exact digit
+    "ccbox-desk-hold": ["0"],  # hold: the Atxfer's one exact digit
     "ccbox-dialer": ["1", "7", "12", "123", TEN],  # dial attempt ids
     "ccbox-handoff": ["s"],  # a stopping ccboxd's callers (Goto from the AGI contexts)
     "ccbox-supervise": ["listen", "whisper", "barge"],
@@ -354,7 +354,7 @@ def test_desk_dial_sets_the_caller_id_and_lets_the_agent_transfer(tmp_path: Path
     assert "_+X.,1,Set(CALLERID(num)=${CCBOX_DESK_CID_NUM})" in desk
     assert "n,Set(CALLERID(name)=${CCBOX_DESK_CID_NAME})" in desk
     assert "n,Dial(DAHDI/g1/${EXTEN},60,T)" in desk
-    hold = [v for _, v in read(tmp_path / "extensions_ccbox.conf")["ccbox-hold"]]
+    hold = [v for _, v in read(tmp_path / "extensions_ccbox.conf")["ccbox-desk-hold"]]
     # one exact extension: Atxfer's digit collection ends at once, and no pattern could
     # swallow another number; the agent waits in silence (the caller hears the music)
     assert hold == ["0,1,Answer()", "n,Wait(3600)", "n,Hangup()"]

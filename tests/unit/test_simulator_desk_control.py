@@ -155,7 +155,7 @@ def test_an_originate_variable_that_writes_a_function_is_one_assignment() -> Non
     answer = ami.act(
         "Originate",
         ("Channel", "PJSIP/1001"),
-        ("Context", "ccbox-hold"),
+        ("Context", "ccbox-desk-hold"),
         ("Exten", "0"),
         ("Priority", "1"),
         ("Async", "true"),
@@ -177,12 +177,14 @@ def test_the_caller_gone_on_hold_then_the_hold_leg_gone_ends_the_agents_leg() ->
     switch, events = desk_call(clock)
     ami = Ami(switch)
     leg = "PJSIP/1001-00000001"
-    ami.act("Atxfer", ("Channel", leg), ("Exten", "0"), ("Context", "ccbox-hold"))
+    ami.act("Atxfer", ("Channel", leg), ("Exten", "0"), ("Context", "ccbox-desk-hold"))
     for _ in range(40):
         clock.advance(0.1)
     agent = switch.find(leg)
     hold = next(
-        e["Channel"] for e in events if e["Event"] == "Newchannel" and "ccbox-hold" in e["Channel"]
+        e["Channel"]
+        for e in events
+        if e["Event"] == "Newchannel" and "ccbox-desk-hold" in e["Channel"]
     )
     customer = next(
         e["DestChannel"] for e in events if e["Event"] == "DialBegin" and e.get("Channel")

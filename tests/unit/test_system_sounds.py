@@ -18,8 +18,16 @@ from ivr.prompt_library import SYSTEM_SOUNDS
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("appliance", "acd", "ivr", "recorder", "drivers", "webui")
 NAME = re.compile(r"""["'](ccbox-[a-z0-9-]+)["']""")
-# "ccbox-..." strings that are no sound: thread pools and the demo's data folder.
-NOT_SOUNDS = {"ccbox-db", "ccbox-web", "ccbox-recorder", "ccbox-upkeep", "ccbox-data"}
+# "ccbox-..." strings that are no sound: thread pools and threads, the demo's data folder.
+NOT_SOUNDS = {
+    "ccbox-db",
+    "ccbox-web",
+    "ccbox-recorder",
+    "ccbox-upkeep",
+    "ccbox-data",
+    "ccbox-list-import",
+    "ccbox-list-upload",
+}
 
 
 def names_in_the_code() -> set[str]:

@@ -134,24 +134,24 @@ class DeskControlApiTests(DeskControlRig):
         self.assertEqual((r.status, r.json()["error"]), (409, "agent 1001 is not on a call"))
         self.on_call("1001")
         # put on hold before a restart: the switch's bridges show the hold leg
-        self.switch.left = ["Local/0@ccbox-hold-00000003;1"]
+        self.switch.left = ["Local/0@ccbox-desk-hold-00000003;1"]
         b, _token = agent
         self.assertTrue((await self.call(b.get, "/api/desk/control")).json()["held"])
         r = await self.post(agent, "/api/desk/resume", {})
         self.assertEqual((r.status, r.json()["message"]), (200, "back with the caller"))
-        self.assertEqual(self.switch.sent, [("hangup", "Local/0@ccbox-hold-00000003;1")])
+        self.assertEqual(self.switch.sent, [("hangup", "Local/0@ccbox-desk-hold-00000003;1")])
         self.switch.left, self.switch.sent = [], []
         r = await self.post(agent, "/api/desk/hold", {})
         self.assertEqual(r.status, 200, r.body)
         self.assertEqual(r.json()["message"], "the caller is on hold")
         self.assertTrue(r.json()["state"]["held"])
         leg = "PJSIP/1001-0000002a"
-        self.assertEqual(self.switch.sent[-1], ("atxfer", leg, "ccbox-hold", "0"))
+        self.assertEqual(self.switch.sent[-1], ("atxfer", leg, "ccbox-desk-hold", "0"))
         r = await self.post(agent, "/api/desk/hold", {})
         self.assertEqual((r.status, r.json()["error"]), (409, "the caller is on hold already"))
         # the caller hangs up on hold: the hold leg, left to the agent, is hung up
         self.acd.bus.publish(ChannelHungUp("u-1", "u-1", "DAHDI/9-1", 16, "Normal Clearing", 0.0))
-        self.assertEqual(self.switch.sent[-1], ("hangup", "Local/0@ccbox-hold-00000001;1"))
+        self.assertEqual(self.switch.sent[-1], ("hangup", "Local/0@ccbox-desk-hold-00000001;1"))
         b, _token = agent
         r = await self.call(b.get, "/api/desk/control")
         self.assertFalse(r.json()["held"])
@@ -164,7 +164,7 @@ class DeskControlApiTests(DeskControlRig):
             self.assertEqual((r.status, r.json()["error"]), (409, "resume the caller first"))
         r = await self.post(agent, "/api/desk/resume", {})
         self.assertEqual((r.status, r.json()["message"]), (200, "back with the caller"))
-        self.assertEqual(self.switch.sent[-1], ("hangup", "Local/0@ccbox-hold-00000001;1"))
+        self.assertEqual(self.switch.sent[-1], ("hangup", "Local/0@ccbox-desk-hold-00000001;1"))
         r = await self.post(agent, "/api/desk/mute", {"muted": "yes"})
         self.assertEqual(r.status, 400)
         r = await self.post(agent, "/api/desk/mute", {"muted": True})
