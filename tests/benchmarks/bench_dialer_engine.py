@@ -35,9 +35,9 @@ from tests.benchmarks.harness import Result
 from tests.support.dialer_rig import DialerRig
 from tests.support.inline_db import inline_db
 
-# 20 agents: about 2 minutes of wall time for the three sessions; 100 agents: about 8.5
-# minutes for progressive and predictive alone (83.8% at 0.70% abandoned, progressive
-# 57.6%), too long for every ``make bench``: CCBOX_BENCH_DIALER_AGENTS=20,100 asks for it.
+# 20 agents: 1.5 to 2 minutes of wall time for the three sessions; 100 agents: about 8
+# minutes (83.8% at 0.70% abandoned, progressive 57.6%, preview 49.2%), too long for every
+# ``make bench``: CCBOX_BENCH_DIALER_AGENTS=20,100 asks for it.
 AGENTS = tuple(int(n) for n in os.environ.get("CCBOX_BENCH_DIALER_AGENTS", "20").split(","))
 MINUTES = 90.0
 TARGET = 3.0
