@@ -154,7 +154,25 @@ class AttendedTransfer:
         if target is None or consult is None or original is None or other is None:
             return
         self.done = self.threeway = True
-        switch = self.switch
+        self._merge(
+            target, consult, original, other, [("DestType", "Threeway")], with_transferer=True
+        )
+        self.switch.emit(snap.channel_event("Unhold", ch))
+        original.owner = other  # the transferer may leave: the two others talk on
+
+    def _merge(
+        self,
+        target: SimChannel,
+        consult: Bridge,
+        original: Bridge,
+        other: SimChannel,
+        dest: list[tuple[str, str]],
+        with_transferer: bool,
+    ) -> None:
+        """The consult bridge merges into the original one (a three-way call with the
+        transferer, a completed transfer without): BridgeMerge, AttendedTransfer, the consult
+        bridge closed, as Asterisk 22 reports both."""
+        ch, switch = self.transferer, self.switch
         switch.music_on_hold(other, False)
         switch.emit(
             snap.event(
@@ -165,7 +183,8 @@ class AttendedTransfer:
             )
         )
         switch.move(target, original)
-        switch.move(ch, original)
+        if with_transferer:
+            switch.move(ch, original)
         switch.emit(
             snap.event(
                 "AttendedTransfer",
@@ -177,12 +196,10 @@ class AttendedTransfer:
                 snap.bridge_headers(consult.id, len(consult.members), "Second"),
                 other.headers("Transferee"),
                 target.headers("TransferTarget"),
-                [("IsExternal", "No"), ("DestType", "Threeway")],
+                [("IsExternal", "No"), *dest],
             )
         )
         switch.close_bridge(consult)
-        switch.emit(snap.channel_event("Unhold", ch))
-        original.owner = other  # the transferer may leave: the two others talk on
 
     def transferer_gone(self) -> bool:
         """The transferer hangs up (called by Switch.hangup before it leaves its bridge):
@@ -210,31 +227,8 @@ class AttendedTransfer:
         consult.members.remove(ch)
         ch.bridge = None
         switch.emit(snap.bridge_event("BridgeLeave", consult.id, len(consult.members), ch))
-        switch.music_on_hold(other, False)
-        switch.emit(
-            snap.event(
-                "BridgeMerge",
-                "call",
-                snap.bridge_headers(original.id, len(original.members), "To"),
-                snap.bridge_headers(consult.id, len(consult.members), "From"),
-            )
-        )
-        switch.move(target, original)
-        switch.emit(
-            snap.event(
-                "AttendedTransfer",
-                "call",
-                [("Result", "Success")],
-                ch.headers("OrigTransferer"),
-                snap.bridge_headers(original.id, len(original.members), "Orig"),
-                ch.headers("SecondTransferer"),
-                snap.bridge_headers(consult.id, len(consult.members), "Second"),
-                other.headers("Transferee"),
-                target.headers("TransferTarget"),
-                [("IsExternal", "No"), ("DestType", "Bridge"), ("DestBridgeUniqueid", original.id)],
-            )
-        )
-        switch.close_bridge(consult)
+        dest = [("DestType", "Bridge"), ("DestBridgeUniqueid", original.id)]
+        self._merge(target, consult, original, other, dest, with_transferer=False)
         original.owner = other
         # Whoever waited on the transferer (the caller's Dial) now waits on the target.
         switch.swap_watchers(ch, target)
