@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from urllib.parse import quote, urlsplit
 
 import cherrypy
+from twisted.internet import defer
 
 from appliance.db.model import ROLES
 from appliance.text import N_
@@ -24,6 +25,7 @@ from webui import i18n
 from webui.sessions import Session
 
 if TYPE_CHECKING:
+    from acd.service import Agent
     from webui.context import WebContext
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -104,6 +106,18 @@ def json_error(status: int, message: str | BaseException) -> NoReturn:
     marked with ``N_``, an exception carrying one, or a driver's text labels.py knows)."""
     text = i18n.error(message) if isinstance(message, BaseException) else i18n.shown(message)
     raise JsonError(status, text)
+
+
+def session_agent(ctx: WebContext) -> Agent:
+    """The ACD agent of the logged-in user (read on the reactor); 404 for a login that is
+    no agent's."""
+    user = current_session().user
+    assert user is not None
+    acd, user_id = ctx.acd, user.id
+    agent: Agent | None = ctx.call(lambda: defer.succeed(acd.agent_of_user(user_id)))
+    if agent is None:
+        json_error(404, N_("this login is not an agent's"))
+    return agent
 
 
 class JsonError(cherrypy.HTTPError):

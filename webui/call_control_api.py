@@ -10,9 +10,9 @@ called, the queue's line, or for a campaign's call the campaign's caller ID) or 
 number (the center's first DID), ``redial``,
 ``consult`` ``{"kind": "agent"|"queue"|"extension"|"number", "target": "..."}`` (a queue
 by name or id: its free agent the routing puts first; an unknown queue is 400),
-``transfer`` (hand the caller to the party consulted), ``conference`` (all three talk), ``cancel`` (back to the
-caller). GET ``control``: ``{"on_call", "held", "muted", "consulting", "conference",
-"last_number"}``.
+``transfer`` (hand the caller to the party consulted), ``conference`` (all three talk),
+``cancel`` (back to the caller). GET ``control``: ``{"on_call", "held", "muted",
+"consulting", "conference", "last_number"}``.
 
 Supervisor: POST ``/api/supervisor/control`` ``{"agent": "1001", "action": "hold", ...}``
 with the same actions and fields.
@@ -187,23 +187,14 @@ def _shown(state: dict[str, Any]) -> dict[str, Any]:
 class DeskCallControl(CallControl):
     """The agent's desk: ``/api/desk/<action>`` on the logged-in agent's own call."""
 
-    def _me(self) -> Agent:
-        user = current_session().user
-        assert user is not None
-        acd = self.ctx.acd
-        agent = self.ctx.call(lambda: defer.succeed(acd.agent_of_user(user.id)))
-        if agent is None:
-            access.json_error(404, N_("this login is not an agent's"))
-        return agent
-
     def _desk(self, action: str) -> dict[str, Any]:
         body = json_object()
-        return self._act(self._me(), action, body, "desk")
+        return self._act(access.session_agent(self.ctx), action, body, "desk")
 
     @api("agent")
     @cherrypy.tools.json_out()
     def control(self) -> dict[str, Any]:
-        agent = self._me()
+        agent = access.session_agent(self.ctx)
         return _shown(self._control(lambda c: c.status(agent.id)))
 
     @api("agent", methods=("POST",))

@@ -30,7 +30,7 @@ from twisted.internet import defer
 from appliance.db.desk_store import MAX_NOTES
 from appliance.text import N_
 from webui import access, audit_trail, i18n
-from webui.access import api, current_session
+from webui.access import api
 from webui.json_body import json_object, text_field
 
 if TYPE_CHECKING:
@@ -80,15 +80,6 @@ class DeskLeadApi:
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
 
-    def _me(self) -> Agent:
-        user = current_session().user
-        assert user is not None
-        acd = self.ctx.acd
-        agent = self.ctx.call(lambda: defer.succeed(acd.agent_of_user(user.id)))
-        if agent is None:
-            access.json_error(404, N_("this login is not an agent's"))
-        return agent
-
     def _callback_agent(self, me: Agent, body: dict[str, Any]) -> int | None:
         number = text_field(body, "callback_agent", 16)
         if number == "":
@@ -105,7 +96,7 @@ class DeskLeadApi:
     @cherrypy.tools.json_out()
     def disposition(self) -> dict[str, Any]:
         body = json_object()
-        me = self._me()
+        me = access.session_agent(self.ctx)
         attempt_id = _attempt_id(body.get("attempt_id"))
         store = self.ctx.db.dialer
         attempt = self.ctx.call(store.attempt, attempt_id)
@@ -162,7 +153,7 @@ class DeskLeadApi:
 
     def _preview(self, action: str) -> dict[str, Any]:
         json_object()  # a JSON body like every POST (and its CSRF check)
-        me = self._me()
+        me = access.session_agent(self.ctx)
         dialer = self.ctx.dialer
         if dialer is None:
             access.json_error(409, N_("the dialer is not running"))
