@@ -71,7 +71,7 @@ from twisted.logger import Logger
 
 from acd import agent_state as st
 from acd.dialer import numbers
-from acd.service import STATE_WORDS, ACDError
+from acd.service import ACDError
 from acd.switch_link import TransferFailed
 from appliance.text import N_
 from drivers.asterisk.callmodel import ChannelHungUp
@@ -308,15 +308,7 @@ class DeskControl:
             number = numbers.normalise(raw_number)
         except ValueError as exc:
             raise ACDError(N_("not dialed: {exc}", exc=exc)) from None
-        if agent.state not in (st.AVAILABLE, st.PAUSED, st.WRAP_UP):
-            raise ACDError(
-                N_(
-                    "agent {number} is {state}: a call from the desk needs an agent who is "
-                    "logged in and not on a call",
-                    number=agent.number,
-                    state=STATE_WORDS[agent.state],
-                )
-            )
+        self.acd.check_desk_call(agent)
         switch = self._switch()
         if switch.has_device_channel(agent.device):
             raise ACDError(N_("agent {number}'s phone is busy", number=agent.number))

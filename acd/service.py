@@ -1503,11 +1503,10 @@ class ACD(service.Service):
         log.info("agent {a} answered while AMI was down: on the call", a=agent.number)
         return self.answered(call, device) is agent
 
-    def desk_call_started(self, agent_id: int, uniqueid: str) -> None:
-        """The desk rings the agent's phone for a call of its own (click-to-dial): the agent
-        is on it, offered no queue call, until that channel (``uniqueid``) hangs up; then
-        available."""
-        agent = self.agent(agent_id)
+    @staticmethod
+    def check_desk_call(agent: Agent) -> None:
+        """ACDError unless ``agent`` may make a call of its own from the desk: logged in and
+        not on a call (available, paused or in wrap-up)."""
         if agent.state not in (st.AVAILABLE, st.PAUSED, st.WRAP_UP):
             raise ACDError(
                 N_(
@@ -1517,6 +1516,13 @@ class ACD(service.Service):
                     state=STATE_WORDS[agent.state],
                 )
             )
+
+    def desk_call_started(self, agent_id: int, uniqueid: str) -> None:
+        """The desk rings the agent's phone for a call of its own (click-to-dial): the agent
+        is on it, offered no queue call, until that channel (``uniqueid``) hangs up; then
+        available."""
+        agent = self.agent(agent_id)
+        self.check_desk_call(agent)
         self._reattached[uniqueid] = agent
         self._enter(agent, st.ON_CALL, "desk call")
 
