@@ -33,6 +33,7 @@ from appliance.db.dialer_store import NewLead
 from drivers.asterisk.simulator.called_parties import Population
 from tests.benchmarks.harness import Result
 from tests.support.dialer_rig import DialerRig
+from tests.support.dialer_seed import seed_store_campaign
 from tests.support.inline_db import inline_db
 
 # 20 agents: 1.5 to 2 minutes of wall time for the three sessions; 100 agents: about 8
@@ -51,31 +52,9 @@ DAY_S = 86400.0
 def seed_center(db: DBConnector, agents: int) -> tuple[list[int], int]:
     """Agents 2001.. on a queue with 10 s of wrap-up and a campaign, open all day, with
     leads enough for both runs; (agent ids, campaign id)."""
-    sales = resolved(db.skills.add("sales")).id
-    ids = []
-    for i in range(agents):
-        number = str(2001 + i)
-        agent = resolved(db.agents.add(number, f"Agent {number}", "", f"PJSIP/{number}"))
-        resolved(db.agents.set_skill(agent.id, sales, 5))
-        ids.append(agent.id)
-    queue = resolved(db.queues.add("outbound", skills={sales: 1}, ring_timeout_s=10, wrapup_s=10))
-    campaign = resolved(
-        db.dialer.create_campaign(
-            "bench",
-            queue.id,
-            mode="progressive",
-            state="running",
-            caller_id_number="4008001234",
-            caller_id_name="Acme",
-            window_days="mon,tue,wed,thu,fri,sat,sun",
-            window_start="00:00",
-            window_end="23:59",
-            safe_harbor_prompt="safe-harbor",
-        )
-    )
     leads = [NewLead(number=f"1380{i:07d}") for i in range(int(agents * MINUTES * 5))]
-    resolved(db.dialer.add_leads(campaign.id, leads))
-    return ids, campaign.id
+    ids = seed_store_campaign(db, "bench", agents, leads, wrapup_s=10)
+    return [ids[str(2001 + i)] for i in range(agents)], ids["campaign"]
 
 
 def session(db: DBConnector, agents: list[int], day: int) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""A campaign ready to dial, written straight into a migrated database before ccboxd's master
-starts (the integration tests over the switch simulator)."""
+"""A campaign ready to dial: written straight into a migrated database before ccboxd's master
+starts (the integration tests over the switch simulator), or through the stores of a
+DBConnector (the engine's unit tests and bench)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from appliance.cli import resolved
 from appliance.db import model
+from appliance.db.connector import DBConnector
+from appliance.db.dialer_store import NewLead
 
 OPEN_ALL_WEEK = {
     "window_days": "mon,tue,wed,thu,fri,sat,sun",
@@ -65,3 +69,40 @@ def seed_campaign(
                 [{"campaign_id": cid, "number": n, "updated_at": now} for n in numbers],
             )
     return qid, cid
+
+
+def seed_store_campaign(
+    db: DBConnector,
+    name: str,
+    agents: int,
+    leads: Sequence[NewLead],
+    *,
+    wrapup_s: int,
+    **campaign: Any,
+) -> dict[str, int]:
+    """Through the stores: agents 2001.. (skill sales 5, phone ``PJSIP/<number>``), queue
+    outbound (sales >= 1, 10 s of ringing, ``wrapup_s`` of wrap-up), a running progressive
+    campaign ``name`` on it open all week all day (``campaign``: its other columns) and its
+    ``leads``. The ids by agent number, and "queue" and "campaign"."""
+    sales = resolved(db.skills.add("sales")).id
+    ids: dict[str, int] = {}
+    for i in range(agents):
+        number = str(2001 + i)
+        agent = resolved(db.agents.add(number, f"Agent {number}", "", f"PJSIP/{number}"))
+        resolved(db.agents.set_skill(agent.id, sales, 5))
+        ids[number] = agent.id
+    ids["queue"] = resolved(
+        db.queues.add("outbound", skills={sales: 1}, ring_timeout_s=10, wrapup_s=wrapup_s)
+    ).id
+    values: dict[str, Any] = {
+        "mode": "progressive",
+        "state": "running",
+        "caller_id_number": "4008001234",
+        "caller_id_name": "Acme",
+        "safe_harbor_prompt": "safe-harbor",
+        **OPEN_ALL_WEEK,
+        **campaign,
+    }
+    ids["campaign"] = resolved(db.dialer.create_campaign(name, ids["queue"], **values)).id
+    resolved(db.dialer.add_leads(ids["campaign"], list(leads)))
+    return ids

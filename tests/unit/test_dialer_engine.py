@@ -23,6 +23,7 @@ from appliance.db.dialer_store import NewLead
 from drivers.asterisk.simulator import amd
 from drivers.asterisk.simulator.called_parties import CalledParty, Population
 from tests.support.dialer_rig import DialerRig
+from tests.support.dialer_seed import seed_store_campaign
 from tests.support.inline_db import inline_db
 
 PERSON = CalledParty(kind="person", ring_s=3.0, patience_s=6.0, bridged_talk_s=30.0)
@@ -41,33 +42,9 @@ def db(tmp_path: Path) -> Iterator[DBConnector]:
 def seed(db: DBConnector, agents: int, numbers: list[str], **campaign: Any) -> dict[str, int]:
     """Agents 2001.. (skill sales 5), queue outbound (sales >= 1), a running campaign on it
     open all week all day, and its leads."""
-    sales = resolved(db.skills.add("sales")).id
-    ids: dict[str, int] = {}
-    for i in range(agents):
-        number = str(2001 + i)
-        agent = resolved(db.agents.add(number, f"Agent {number}", "", f"PJSIP/{number}"))
-        resolved(db.agents.set_skill(agent.id, sales, 5))
-        ids[number] = agent.id
-    ids["queue"] = resolved(
-        db.queues.add("outbound", skills={sales: 1}, ring_timeout_s=10, wrapup_s=2)
-    ).id
-    values: dict[str, Any] = {
-        "mode": "progressive",
-        "state": "running",
-        "caller_id_number": "4008001234",
-        "caller_id_name": "Acme",
-        "window_days": "mon,tue,wed,thu,fri,sat,sun",
-        "window_start": "00:00",
-        "window_end": "23:59",
-        "script": "Hello, this is Acme.",
-        "safe_harbor_prompt": "safe-harbor",
-    }
-    values.update(campaign)
-    ids["campaign"] = resolved(db.dialer.create_campaign("spring", ids["queue"], **values)).id
-    resolved(
-        db.dialer.add_leads(ids["campaign"], [NewLead(number=n, name=f"Lead {n}") for n in numbers])
-    )
-    return ids
+    leads = [NewLead(number=n, name=f"Lead {n}") for n in numbers]
+    values = {"script": "Hello, this is Acme.", **campaign}
+    return seed_store_campaign(db, "spring", agents, leads, wrapup_s=2, **values)
 
 
 def leads(db: DBConnector) -> dict[str, tuple[str, str]]:

@@ -21,6 +21,7 @@ from appliance.db.connector import DBConnector
 from appliance.db.dialer_store import NewLead
 from drivers.asterisk.simulator.called_parties import Population
 from tests.support.dialer_rig import START, DialerRig
+from tests.support.dialer_seed import seed_store_campaign
 from tests.support.inline_db import inline_db
 
 WRAPUP_S = 10
@@ -33,33 +34,8 @@ def db(tmp_path: Path) -> Iterator[DBConnector]:
 
 
 def seed(db: DBConnector, agents: int = 0, leads: int = 0) -> dict[str, int]:
-    sales = resolved(db.skills.add("sales")).id
-    ids: dict[str, int] = {}
-    for i in range(agents):
-        number = str(2001 + i)
-        agent = resolved(db.agents.add(number, f"Agent {number}", "", f"PJSIP/{number}"))
-        resolved(db.agents.set_skill(agent.id, sales, 5))
-        ids[number] = agent.id
-    ids["queue"] = resolved(
-        db.queues.add("outbound", skills={sales: 1}, ring_timeout_s=10, wrapup_s=WRAPUP_S)
-    ).id
-    ids["campaign"] = resolved(
-        db.dialer.create_campaign(
-            "spring",
-            ids["queue"],
-            mode="predictive",
-            state="running",
-            caller_id_number="4008001234",
-            caller_id_name="Acme",
-            window_days="mon,tue,wed,thu,fri,sat,sun",
-            window_start="00:00",
-            window_end="23:59",
-            safe_harbor_prompt="safe-harbor",
-        )
-    ).id
     numbers = [NewLead(number=f"1380{i:07d}") for i in range(leads)]
-    resolved(db.dialer.add_leads(ids["campaign"], numbers))
-    return ids
+    return seed_store_campaign(db, "spring", agents, numbers, wrapup_s=WRAPUP_S, mode="predictive")
 
 
 def store_history(db: DBConnector, campaign_id: int, end: float, calls: int = 300) -> None:
