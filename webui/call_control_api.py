@@ -26,6 +26,7 @@ reader's language. Every action done is written to the audit log (``desk.<action
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import cherrypy
@@ -184,6 +185,18 @@ def _shown(state: dict[str, Any]) -> dict[str, Any]:
     return {**state, "consulting": i18n.shown(state["consulting"]) if state["consulting"] else ""}
 
 
+def _desk_action(action: str) -> Callable[[DeskCallControl], dict[str, Any]]:
+    """The POST endpoint ``/api/desk/<action>``: ``action`` on the agent's own call."""
+
+    @api("agent", methods=("POST",))
+    @cherrypy.tools.json_out()
+    def endpoint(self: DeskCallControl) -> dict[str, Any]:
+        return self._desk(action)
+
+    endpoint.__name__ = endpoint.__qualname__ = action
+    return endpoint
+
+
 class DeskCallControl(CallControl):
     """The agent's desk: ``/api/desk/<action>`` on the logged-in agent's own call."""
 
@@ -197,52 +210,13 @@ class DeskCallControl(CallControl):
         agent = access.session_agent(self.ctx)
         return _shown(self._control(lambda c: c.status(agent.id)))
 
-    @api("agent", methods=("POST",))
-    @cherrypy.tools.json_out()
-    def hold(self) -> dict[str, Any]:
-        return self._desk("hold")
-
-    @api("agent", methods=("POST",))
-    @cherrypy.tools.json_out()
-    def resume(self) -> dict[str, Any]:
-        return self._desk("resume")
-
-    @api("agent", methods=("POST",))
-    @cherrypy.tools.json_out()
-    def mute(self) -> dict[str, Any]:
-        return self._desk("mute")
-
-    @api("agent", methods=("POST",))
-    @cherrypy.tools.json_out()
-    def hangup(self) -> dict[str, Any]:
-        return self._desk("hangup")
-
-    @api("agent", methods=("POST",))
-    @cherrypy.tools.json_out()
-    def dial(self) -> dict[str, Any]:
-        return self._desk("dial")
-
-    @api("agent", methods=("POST",))
-    @cherrypy.tools.json_out()
-    def redial(self) -> dict[str, Any]:
-        return self._desk("redial")
-
-    @api("agent", methods=("POST",))
-    @cherrypy.tools.json_out()
-    def consult(self) -> dict[str, Any]:
-        return self._desk("consult")
-
-    @api("agent", methods=("POST",))
-    @cherrypy.tools.json_out()
-    def transfer(self) -> dict[str, Any]:
-        return self._desk("transfer")
-
-    @api("agent", methods=("POST",))
-    @cherrypy.tools.json_out()
-    def conference(self) -> dict[str, Any]:
-        return self._desk("conference")
-
-    @api("agent", methods=("POST",))
-    @cherrypy.tools.json_out()
-    def cancel(self) -> dict[str, Any]:
-        return self._desk("cancel")
+    hold = _desk_action("hold")
+    resume = _desk_action("resume")
+    mute = _desk_action("mute")
+    hangup = _desk_action("hangup")
+    dial = _desk_action("dial")
+    redial = _desk_action("redial")
+    consult = _desk_action("consult")
+    transfer = _desk_action("transfer")
+    conference = _desk_action("conference")
+    cancel = _desk_action("cancel")
