@@ -304,19 +304,14 @@ class DialerStore(_Component):
         return self.db.run(thd)
 
     def campaign(self, campaign_id: int) -> defer.Deferred[Campaign | None]:
-        c = model.campaigns
-
-        def thd(conn: Connection) -> Campaign | None:
-            r = conn.execute(c.select().where(c.c.id == campaign_id)).first()
-            return _campaign(r) if r is not None else None
-
-        return self.db.run(thd)
+        return self._campaign_where(model.campaigns.c.id == campaign_id)
 
     def campaign_by_name(self, name: str) -> defer.Deferred[Campaign | None]:
-        c = model.campaigns
+        return self._campaign_where(model.campaigns.c.name == name)
 
+    def _campaign_where(self, cond: sa.ColumnElement[bool]) -> defer.Deferred[Campaign | None]:
         def thd(conn: Connection) -> Campaign | None:
-            r = conn.execute(c.select().where(c.c.name == name)).first()
+            r = conn.execute(model.campaigns.select().where(cond)).first()
             return _campaign(r) if r is not None else None
 
         return self.db.run(thd)
