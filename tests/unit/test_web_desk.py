@@ -40,6 +40,21 @@ def seed(db: Any) -> None:
     resolved(db.desk.add_note(old, a1002, "complaint", "said " + HOSTILE))
 
 
+def offer_to(acd: Any, agent_number: str, uniqueid: str) -> Any:
+    """The ACD offers CALLER's call ``uniqueid`` on queue support to ``agent_number`` alone
+    (every agent logged in, the others paused while it joins); the queued call."""
+    for a in acd.agents.values():
+        if a.state == "logged_out":
+            acd.login(a.id)
+    other = [a for a in acd.agents.values() if a.number != agent_number]
+    for a in other:
+        acd.pause(a.id, "break")
+    qcall = acd.join(acd.queue("support").id, CALLER, uniqueid)
+    for a in other:
+        acd.unpause(a.id)
+    return qcall
+
+
 class DeskTests(WebTestCase):
     async def _start(self) -> None:
         self.app = await RunningAppliance.start(temp_dir(self), seed=seed)
@@ -57,17 +72,7 @@ class DeskTests(WebTestCase):
         await db.calls.add_event(
             call_id, "ivr_step", T0, {"flow": "main", "node": "hello", "input": ""}
         )
-        for a in self.acd.agents.values():
-            if a.state == "logged_out":
-                self.acd.login(a.id)
-        other = [a for a in self.acd.agents.values() if a.number != agent_number]
-        for a in other:
-            self.acd.pause(a.id, "break")
-        q = self.acd.queue("support")
-        qcall = self.acd.join(q.id, CALLER, uniqueid)
-        for a in other:
-            self.acd.unpause(a.id)
-        return call_id, qcall
+        return call_id, offer_to(self.acd, agent_number, uniqueid)
 
     async def test_the_pop_of_the_own_call_while_ringing_answered_and_in_wrap_up(self) -> None:
         await self._start()

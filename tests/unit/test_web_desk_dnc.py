@@ -11,23 +11,14 @@ from acd.dialer.dnc import DoNotCall
 from tests.support.appliance import RunningAppliance
 from tests.support.tmp import temp_dir
 from tests.unit.test_web import WebTestCase
-from tests.unit.test_web_desk import CALLER, T0, seed
+from tests.unit.test_web_desk import CALLER, T0, offer_to, seed
 
 
 class DeskDoNotCallTests(WebTestCase):
     async def _ring(self, agent_number: str, uniqueid: str) -> tuple[int, Any]:
         """A calls row and the ACD offering that call to one agent (the others paused)."""
         call_id = await self.db.calls.start(uniqueid, uniqueid, "inbound", T0, CALLER, "", "4000")
-        for a in self.acd.agents.values():
-            if a.state == "logged_out":
-                self.acd.login(a.id)
-        other = [a for a in self.acd.agents.values() if a.number != agent_number]
-        for a in other:
-            self.acd.pause(a.id, "break")
-        qcall = self.acd.join(self.acd.queue("support").id, CALLER, uniqueid)
-        for a in other:
-            self.acd.unpause(a.id)
-        return call_id, qcall
+        return call_id, offer_to(self.acd, agent_number, uniqueid)
 
     async def test_dont_call_me_from_the_desk(self) -> None:
         self.app = await RunningAppliance.start(temp_dir(self), seed=seed)
