@@ -55,8 +55,17 @@ class RunningAppliance:
         self.master = master
 
     @classmethod
-    async def start(cls, tmp: Path, seed: Callable[[Any], None] | None = None) -> RunningAppliance:
+    async def start(
+        cls,
+        tmp: Path,
+        seed: Callable[[Any], None] | None = None,
+        configure: Callable[[config_mod.Config], config_mod.Config] | None = None,
+    ) -> RunningAppliance:
+        """ccboxd's master on a fresh database (``seed`` writes it first; ``configure``: the
+        config it runs on, from the test's)."""
         config = prepare(tmp, seed=seed)
+        if configure is not None:
+            config = configure(config)
         master = ApplianceMaster(config, reactor)
         master.startService()
         try:

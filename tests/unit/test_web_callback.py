@@ -13,13 +13,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from twisted.internet import reactor
 from twisted.trial import unittest
 
 from appliance.cli import resolved
+from appliance.config import Config
 from appliance.db import model
-from appliance.master import ApplianceMaster
-from tests.support.appliance import RunningAppliance, prepare
+from tests.support.appliance import RunningAppliance
 from tests.support.tmp import temp_dir
 from tests.unit.test_acd_service import FakeSwitch
 from tests.unit.test_routes import walk
@@ -38,18 +37,12 @@ def seed(db: Any) -> None:
 
 
 async def start(tmp: Path, callback_queue: str = "support") -> RunningAppliance:
-    config = prepare(tmp, seed=seed)
-    config = dataclasses.replace(
-        config, web=dataclasses.replace(config.web, callback_queue=callback_queue)
-    )
-    master = ApplianceMaster(config, reactor)
-    master.startService()
-    try:
-        await master.ready
-    except BaseException:
-        await master.stopService()
-        raise
-    return RunningAppliance(master)
+    def configure(config: Config) -> Config:
+        return dataclasses.replace(
+            config, web=dataclasses.replace(config.web, callback_queue=callback_queue)
+        )
+
+    return await RunningAppliance.start(tmp, seed=seed, configure=configure)
 
 
 class CallbackRequestTests(unittest.TestCase):
