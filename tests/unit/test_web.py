@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from twisted.trial import unittest
 
@@ -18,6 +19,17 @@ class WebTestCase(unittest.TestCase):
 
     async def call(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
         return await self.app.in_thread(fn, *args, **kwargs)
+
+    async def _as(self, username: str) -> tuple[Any, str]:
+        """A browser logged in as ``username``, and its CSRF token."""
+        b = await self.app.logged_in(username)
+        return b, (await self.call(b.get, "/")).csrf()
+
+    def agent(self, number: str) -> Any:
+        """The running ACD's agent ``number``."""
+        agent = self.app.master.acd.agent_by_number(number)
+        assert agent is not None
+        return agent
 
 
 class LoginTests(WebTestCase):

@@ -96,18 +96,9 @@ class DeskControlRig(WebTestCase):
         self.switch = FakeSwitch()
         self.acd.switch = self.switch  # type: ignore[assignment]
 
-    async def _as(self, username: str) -> tuple[Any, str]:
-        b = await self.app.logged_in(username)
-        return b, (await self.call(b.get, "/")).csrf()
-
     async def post(self, who: tuple[Any, str], path: str, body: Any) -> Any:
         b, token = who
         return await self.call(b.post_json, path, body, token)
-
-    def agent(self, number: str) -> Any:
-        agent = self.acd.agent_by_number(number)
-        assert agent is not None
-        return agent
 
     def on_call(self, number: str) -> None:
         agent = self.agent(number)

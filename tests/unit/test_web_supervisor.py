@@ -57,18 +57,9 @@ class SupervisorApiTests(WebTestCase):
         self.switch = FakeSwitch()
         self.acd.switch = self.switch
 
-    async def _as(self, username: str) -> tuple[Any, str]:
-        b = await self.app.logged_in(username)
-        return b, (await self.call(b.get, "/")).csrf()
-
     async def post(self, who: tuple[Any, str], action: str, body: Any) -> Any:
         b, token = who
         return await self.call(b.post_json, f"/api/supervisor/{action}", body, token)
-
-    def agent(self, number: str) -> Any:
-        agent = self.acd.agent_by_number(number)
-        assert agent is not None
-        return agent
 
     async def _waiting_call(self, uniqueid: str, name: str = "Zhang San") -> tuple[int, Any]:
         """A calls row and its ACD entry waiting in "support" (agent 1002 paused: staffed)."""
