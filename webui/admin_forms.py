@@ -137,3 +137,21 @@ def page_id(value: Any) -> int:
     if not value.isascii() or not value.isdigit() or not 0 < int(value) < 2**31:
         raise cherrypy.NotFound()
     return int(value)
+
+
+def bounded(params: dict[str, Any], name: str, max_len: int = 256) -> str:
+    """A form field as one bounded string, as sent (the login and public forms): a repeated
+    field or a huge value is a 400."""
+    value = params.get(name, "")
+    if not isinstance(value, str):
+        raise cherrypy.HTTPError(
+            400, i18n._("field {name!r} must be sent once, as text").format(name=name)
+        )
+    if len(value) > max_len:
+        raise cherrypy.HTTPError(
+            400,
+            i18n._("field {name!r} is longer than {max_len} characters").format(
+                name=name, max_len=max_len
+            ),
+        )
+    return value

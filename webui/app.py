@@ -26,6 +26,7 @@ from webui.admin_agents import AgentsAdmin
 from webui.admin_campaigns import CampaignsAdmin
 from webui.admin_dids import DidsAdmin
 from webui.admin_dnc import DncAdmin
+from webui.admin_forms import bounded
 from webui.admin_queues import QueuesAdmin
 from webui.admin_system import SystemAdmin
 from webui.callback_pages import CallbackPage, CallbackService, PublicApi
@@ -54,23 +55,6 @@ from webui.wallboard_pages import WallboardPages
 
 MAX_FIELD = 4096
 log = Logger(namespace="ccbox.web")
-
-
-def _field(params: dict[str, Any], name: str, max_len: int = 256) -> str:
-    """A form field as one bounded string; lists (repeated fields) and huge values are refused."""
-    value = params.get(name, "")
-    if not isinstance(value, str):
-        raise cherrypy.HTTPError(
-            400, i18n._("field {name!r} must be sent once, as text").format(name=name)
-        )
-    if len(value) > max_len:
-        raise cherrypy.HTTPError(
-            400,
-            i18n._("field {name!r} is longer than {max_len} characters").format(
-                name=name, max_len=max_len
-            ),
-        )
-    return value
 
 
 def safe_next(target: str) -> str:
@@ -108,10 +92,10 @@ class UsersAdmin:
         try:
             self.ctx.call(
                 self.ctx.db.users.add,
-                _field(params, "username", 64),
-                _field(params, "password", passwords.MAX_LENGTH),
-                _field(params, "role", 16),
-                display_name=_field(params, "display_name", 128),
+                bounded(params, "username", 64),
+                bounded(params, "password", passwords.MAX_LENGTH),
+                bounded(params, "role", 16),
+                display_name=bounded(params, "display_name", 128),
             )
         except (DuplicateError, ValueError) as exc:
             session.flash.append(i18n._("Could not add the user: {reason}").format(reason=exc))
@@ -295,14 +279,14 @@ class Root:
     def login(self, **params: Any) -> str:
         session = current_session()
         request = cherrypy.serving.request
-        target = safe_next(_field(params, "next", 512) or "/")
+        target = safe_next(bounded(params, "next", 512) or "/")
         if request.method == "GET":
             if session.user is not None:
                 raise cherrypy.HTTPRedirect(target, 303)
             return render(self.ctx, "login.html", next=target, error=None, username="")
 
-        username = _field(params, "username", 64).strip()
-        password = _field(params, "password", passwords.MAX_LENGTH)
+        username = bounded(params, "username", 64).strip()
+        password = bounded(params, "password", passwords.MAX_LENGTH)
         address = request.remote.ip or "?"
         error = None
         if self.ctx.throttle.locked(username, address):
@@ -339,14 +323,14 @@ class Root:
     @public(methods=("POST",))
     def locale(self, **params: Any) -> None:
         """Switch the language of this session (and of the user, when logged in)."""
-        choice = _field(params, "locale", 16)
+        choice = bounded(params, "locale", 16)
         if choice not in i18n.LOCALES:
             raise cherrypy.HTTPError(400, i18n._("unknown language"))
         session = current_session()
         session.locale = choice
         if session.user is not None:
             self.ctx.call(self.ctx.db.users.set_locale, session.user.id, choice)
-        raise cherrypy.HTTPRedirect(safe_next(_field(params, "next", 512) or "/"), 303)
+        raise cherrypy.HTTPRedirect(safe_next(bounded(params, "next", 512) or "/"), 303)
 
 
 def error_page(status: str, message: str, traceback: str, version: str) -> str:

@@ -33,6 +33,7 @@ from acd.dialer.numbers import normalise, tz_of
 from appliance.text import N_
 from webui import access, i18n
 from webui.access import public
+from webui.admin_forms import bounded
 from webui.context import WebContext
 from webui.json_body import json_object
 from webui.render import render
@@ -154,7 +155,7 @@ class CallbackPage:
     def index(self, **params: Any) -> str:
         if not self.service.enabled():
             raise cherrypy.NotFound()
-        values = {k: _form_field(params, k, n) for k, n in FIELDS.items()}
+        values = {k: bounded(params, k, n) for k, n in FIELDS.items()}
         if cherrypy.serving.request.method == "GET":
             return render(self.ctx, "callback.html", error=None, done=False, **values)
         try:
@@ -196,19 +197,3 @@ class PublicApi:
 
 
 FIELDS = {"name": MAX_NAME * 2, "number": 64, "preferred": 64}
-
-
-def _form_field(params: dict[str, Any], name: str, max_len: int) -> str:
-    value = params.get(name, "")
-    if not isinstance(value, str):
-        raise cherrypy.HTTPError(
-            400, i18n._("field {name!r} must be sent once, as text").format(name=name)
-        )
-    if len(value) > max_len:
-        raise cherrypy.HTTPError(
-            400,
-            i18n._("field {name!r} is longer than {max_len} characters").format(
-                name=name, max_len=max_len
-            ),
-        )
-    return value
