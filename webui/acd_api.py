@@ -90,7 +90,7 @@ class AcdApi:
 
     def _run(self, fn: Any, *args: Any) -> Any:
         try:
-            return self.ctx.call(lambda: defer.ensureDeferred(_maybe_async(fn, *args)))
+            return self.ctx.call_any(fn, *args)
         except ACDError as exc:
             access.json_error(409, exc)
 
@@ -175,10 +175,3 @@ def _bounded(value: Any, max_len: int) -> str:
             400, N_("agent must be a string of at most {max_len} characters", max_len=max_len)
         )
     return str(value)
-
-
-async def _maybe_async(fn: Any, *args: Any) -> Any:
-    result = fn(*args)
-    if hasattr(result, "__await__"):
-        return await result
-    return result

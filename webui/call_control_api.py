@@ -91,15 +91,8 @@ class CallControl:
     def _control(self, fn: Any) -> Any:
         """Run ``fn(control)`` (plain or async) on the reactor; an ACD refusal is 409."""
         acd = self.ctx.acd
-
-        async def run() -> Any:
-            result = fn(control_of(acd))
-            if hasattr(result, "__await__"):
-                return await result
-            return result
-
         try:
-            return self.ctx.call(lambda: defer.ensureDeferred(run()))
+            return self.ctx.call_any(lambda: fn(control_of(acd)))
         except ACDError as exc:
             user = current_session().user
             log.info(

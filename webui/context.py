@@ -104,3 +104,16 @@ class WebContext:
         """Run reactor-side ``fn`` (which returns a Deferred) from a WSGI thread and wait."""
         call: Any = blockingCallFromThread
         return cast(T, call(self.reactor, fn, *args, **kwargs))
+
+    def call_any(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` on the reactor from a WSGI thread and wait: a plain function's
+        result, or what the coroutine (or Deferred) it returns gives; its exception is
+        raised here."""
+
+        async def run() -> Any:
+            result = fn(*args)
+            if hasattr(result, "__await__"):
+                return await result
+            return result
+
+        return self.call(lambda: defer.ensureDeferred(run()))

@@ -115,15 +115,8 @@ class SupervisorApi(CallControl):
 
     def _on_reactor(self, fn: Any, *args: Any) -> Any:
         """Run ``fn`` (plain or async) on the reactor; its ACD/AMI refusals become 409."""
-
-        async def run() -> Any:
-            result = fn(*args)
-            if hasattr(result, "__await__"):
-                return await result
-            return result
-
         try:
-            return self.ctx.call(lambda: defer.ensureDeferred(run()))
+            return self.ctx.call_any(fn, *args)
         except ACDError as exc:
             self._refused(409, message_of(exc))
         except actions.BadActionValue as exc:
