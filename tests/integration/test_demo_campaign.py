@@ -6,9 +6,6 @@ put through to the team, and the figures the wallboard's tile shows are publishe
 
 from __future__ import annotations
 
-from typing import Any
-
-from twisted.internet import reactor
 from twisted.trial import unittest
 
 from acd import agent_state as st
@@ -18,9 +15,8 @@ from appliance import demo_campaign, demo_center
 from appliance.cli import open_db, resolved
 from appliance.db import migrate
 from appliance.db.engine import create_engine
-from appliance.master import ApplianceMaster
 from drivers.asterisk.simulator.switch import Device
-from tests.support.acd_rig import simulated_switch, wait_for
+from tests.support.acd_rig import simulated_switch, start_master, wait_for
 
 
 class DemoCampaignTest(unittest.TestCase):
@@ -45,13 +41,7 @@ class DemoCampaignTest(unittest.TestCase):
         finally:
             resolved(db.stopService())
         assert campaign_id is not None
-        master = ApplianceMaster(config, reactor)
-        published: list[Any] = []
-        master.bus.subscribe(object, published.append)
-        master.startService()
-        self.addCleanup(master.stopService)
-        await master.ready
-        await wait_for(lambda: master.ami is not None and master.ami.ready, "the AMI login")
+        master, published = await start_master(self, config)
         self.assertTrue(await demo_campaign.start(master))
         team = [master.acd.agent_by_number(n) for n in sorted(demo_campaign.AGENT_NUMBERS)]
         self.assertTrue(all(a is not None and a.state != st.LOGGED_OUT for a in team))
