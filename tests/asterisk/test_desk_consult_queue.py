@@ -14,17 +14,16 @@ import sqlalchemy as sa
 
 from appliance.db import model
 from tests.asterisk.checks import Findings
-from tests.asterisk.test_desk_control import control, event
+from tests.asterisk.test_desk_control import (
+    agent_1001_on_a_call,
+    control,
+    event,
+    three_way_then_1001_leaves,
+)
 
 
 def test_consult_a_queue_then_a_three_way_call(box: Any) -> None:
-    box.phone("1001", ring=1)
-    box.phone("1002", ring=1)
-    box.agents_login("1001")
-    mark = box.ast.ami.mark()
-    caller = box.call(hangup_after=60)
-    box.wait_phone_answered("1001", since=mark)
-    box.wait_agent_state("1001", "on_call", timeout=10)
+    caller, _ = agent_1001_on_a_call(box, "1002")
     box.agents_login("1002")
     time.sleep(1)
     f = Findings()
@@ -42,17 +41,7 @@ def test_consult_a_queue_then_a_three_way_call(box: Any) -> None:
     box.wait_phone_answered("1002", since=consult_at, timeout=20)
     f.equal(box.agent_state("1002"), "on_call", "agent 1002 while consulted")
     time.sleep(1)
-    status, said = control(box, "conference")
-    f.equal((status, said.get("message")), (200, "three-way call"), f"conference: {said}")
-    xfer = event(box, "AttendedTransfer", consult_at, 10)
-    f.equal((xfer.get("Result"), xfer.get("DestType")), ("Success", "Threeway"), "three-way")
-    time.sleep(1)
-    left_at = box.ast.ami.mark()
-    status, said = control(box, "transfer")  # 1001 leaves the three-way call
-    f.equal((status, said.get("message")), (200, "transferred"), f"leave: {said}")
-    event(box, "Hangup", left_at, Channel="IAX2/1001-")
-    time.sleep(3)
-    gone = [e.get("Channel", "") for e in box.events("Hangup", since=left_at)]
+    gone = three_way_then_1001_leaves(box, f, consult_at)
     f.check(
         caller.channel not in gone and not any(c.startswith("IAX2/1002-") for c in gone),
         f"the caller and 1002 talk on after 1001 left (hung up: {gone})",

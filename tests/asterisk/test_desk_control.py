@@ -49,19 +49,42 @@ def event(box: RealBox, name: str, since: int, timeout: float = 10, **match: str
     )
 
 
+def agent_1001_on_a_call(box: RealBox, *others: str) -> tuple[Any, int]:
+    """Phone 1001 (and the ``others``) answering after a ring, agent 1001 logged in and on
+    a queue call: (the caller, the AMI mark before the call)."""
+    for number in ("1001", *others):
+        box.phone(number, ring=1)
+    box.agents_login("1001")
+    mark = box.ast.ami.mark()
+    caller = box.call(hangup_after=60)
+    box.wait_phone_answered("1001", since=mark)
+    box.wait_agent_state("1001", "on_call", timeout=10)
+    return caller, mark
+
+
+def three_way_then_1001_leaves(box: RealBox, f: Findings, consult_at: int) -> list[str]:
+    """The consultation turned into a three-way call (``*3``), then agent 1001 leaves it:
+    the channels hung up in the 3 s after."""
+    status, said = control(box, "conference")
+    f.equal((status, said.get("message")), (200, "three-way call"), f"conference: {said}")
+    xfer = event(box, "AttendedTransfer", consult_at, 10)
+    f.equal((xfer.get("Result"), xfer.get("DestType")), ("Success", "Threeway"), "three-way")
+    time.sleep(1)
+    left_at = box.ast.ami.mark()
+    status, said = control(box, "transfer")  # 1001 leaves the three-way call
+    f.equal((status, said.get("message")), (200, "transferred"), f"leave: {said}")
+    event(box, "Hangup", left_at, Channel="IAX2/1001-")
+    time.sleep(3)
+    return [e.get("Channel", "") for e in box.events("Hangup", since=left_at)]
+
+
 def test_hold_mute_resume_then_a_consultation_transfer(make_box: Any) -> None:
     with make_box(queue={"moh_class": "jazz"}) as box:  # the queue's class on hold too
         _hold_then_transfer(box)
 
 
 def _hold_then_transfer(box: RealBox) -> None:
-    box.phone("1001", ring=1)
-    box.phone("1002", ring=1)
-    box.agents_login("1001")
-    mark = box.ast.ami.mark()
-    caller = box.call(hangup_after=60)
-    phone_end = box.wait_phone_answered("1001", since=mark)
-    box.wait_agent_state("1001", "on_call", timeout=10)
+    caller, mark = agent_1001_on_a_call(box, "1002")
     time.sleep(1)
     f = Findings()
 
@@ -119,7 +142,6 @@ def _hold_then_transfer(box: RealBox) -> None:
     done = [r["action"] for r in box.rows(sa.select(c.action).order_by(c.id))]
     for action in ("hold", "mute", "resume", "consult", "transfer"):
         f.check(f"supervisor.{action}" in done, f"supervisor.{action} not audited: {done}")
-    del phone_end
     f.verdict()
 
 
@@ -173,17 +195,7 @@ def test_click_to_dial_then_a_three_way_call(make_box: Any) -> None:
             consult_at,
         )
         time.sleep(1)
-        status, said = control(box, "conference")
-        f.equal((status, said.get("message")), (200, "three-way call"), f"conference: {said}")
-        xfer = event(box, "AttendedTransfer", consult_at, 10)
-        f.equal((xfer.get("Result"), xfer.get("DestType")), ("Success", "Threeway"), "three-way")
-        time.sleep(1)
-        left_at = box.ast.ami.mark()
-        status, said = control(box, "transfer")  # 1001 leaves the three-way call
-        f.equal((status, said.get("message")), (200, "transferred"), f"leave: {said}")
-        event(box, "Hangup", left_at, Channel="IAX2/1001-")
-        time.sleep(3)
-        ended = [e.get("Channel", "") for e in box.events("Hangup", since=left_at)]
+        ended = three_way_then_1001_leaves(box, f, consult_at)
         f.check(
             not any("harness-pstn" in c for c in ended),
             f"the two outside parties still talk after 1001 left: {ended}",
@@ -223,12 +235,7 @@ def test_the_caller_hangs_up_on_hold(box: RealBox) -> None:
     """Asterisk's transfer fails when the party on hold hangs up and leaves the agent with
     the silent hold leg; ccbox hangs that leg up as the call ends for the agent, and the
     agent's phone is free again."""
-    box.phone("1001", ring=1)
-    box.agents_login("1001")
-    mark = box.ast.ami.mark()
-    caller = box.call(hangup_after=60)
-    box.wait_phone_answered("1001", since=mark)
-    box.wait_agent_state("1001", "on_call", timeout=10)
+    caller, mark = agent_1001_on_a_call(box)
     time.sleep(1)
     f = Findings()
     held_at = box.ast.ami.mark()
