@@ -334,6 +334,10 @@ DRIVER_MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             r"supervision mode must be one of (?P<modes>.+)",
             N_("supervision mode must be one of {modes}"),
         ),
+        (
+            r"mute direction must be one of (?P<directions>.+)",
+            N_("mute direction must be one of {directions}"),
+        ),
     )
 )
 

@@ -201,19 +201,34 @@ def _lines(text: IO[str], overlong: set[int]) -> Iterator[str]:
     whole), noted in ``overlong`` by its number, and given to csv as an empty line."""
     n = 0
     while True:
-        line = text.readline(MAX_LINE_CHARS + 1)
+        line = _readline(text)
         if not line:
             return
         n += 1
         if len(line) > MAX_LINE_CHARS and not line.endswith(("\n", "\r")):
             while True:
-                more = text.readline(MAX_LINE_CHARS + 1)
+                more = _readline(text)
                 if not more or more.endswith(("\n", "\r")):
                     break
             overlong.add(n)
             yield "\n"
             continue
         yield line
+
+
+def _readline(text: IO[str]) -> str:
+    """One line; a file that ends inside a character (an odd byte of UTF-16, half a GB18030
+    pair), which surrogateescape cannot carry, is refused as cut short."""
+    try:
+        return text.readline(MAX_LINE_CHARS + 1)
+    except UnicodeDecodeError as exc:
+        raise FileRefused(
+            N_(
+                "the file ends in the middle of a character: it is cut short or not "
+                "{encoding} text",
+                encoding=exc.encoding,
+            )
+        ) from None
 
 
 def _delimiter(first_line: str) -> str:
