@@ -230,7 +230,7 @@ async def wait_in_queue(acd: ACD, session: AGISessionProtocol, call: QueuedCall)
                 call.exit_target = event.target
                 return "extension"
             return "voicemail" if event.kind == "voicemail" else "overflow"
-        outcome = await _ring(acd, session, call, event)
+        outcome = await ring_offer(acd, session, call, event)
         if outcome != "no_answer":
             return outcome
 
@@ -268,7 +268,10 @@ async def _hand_off(acd: ACD, session: AGISessionProtocol, call: QueuedCall) -> 
     return HANDED_OFF
 
 
-async def _ring(acd: ACD, session: AGISessionProtocol, call: QueuedCall, offer: Offer) -> str:
+async def ring_offer(acd: ACD, session: AGISessionProtocol, call: QueuedCall, offer: Offer) -> str:
+    """Dial the offered agents' phones from the caller's session and report the outcome;
+    an inbound caller's and a campaign's answered customer (acd/dialer/outbound_call.py)
+    are rung by this one path."""
     devices = "&".join(a.device for a in offer.agents)
     ring_s = offer.ring_timeout_s
     left = _ring_left_s(acd, session)

@@ -32,7 +32,7 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from acd import outbound_rows
-from acd.caller import _ring
+from acd.caller import ring_offer
 from acd.dialer.events import LeadOffered
 from acd.service import Offer
 from drivers.asterisk.agi.session import AGIError
@@ -183,7 +183,7 @@ async def _wait_for_agent(
             return "abandoned"
         for agent in offer.agents:
             dialer.bus.publish(_offered(dialer, line, agent.id, call.record_id))
-        outcome = await _ring(acd, session, call, offer)
+        outcome = await ring_offer(acd, session, call, offer)
         if outcome != "no_answer":
             return outcome
         deadline = acd.reactor.seconds() + dialer.limits.offer_wait_s - PROMPT_LEAD_S
