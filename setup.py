@@ -68,6 +68,9 @@ setup(
         # calling windows in the called party's zone (zoneinfo): the system's zone files
         # first (Debian's tzdata package), this copy where a minimal image has none
         "tzdata>=2024.1",
+        # the /metrics endpoint: Prometheus' own client writes the exposition format and the
+        # process collector (CPU, memory, open files) instead of hand-written text
+        "prometheus_client>=0.20",
     ],
     extras_require={
         "dev": [
