@@ -48,6 +48,21 @@ DIAL_OUTCOMES = (
 PERSON_ANSWERED_OUTCOMES = ("answered", "abandoned")
 DNC_SCOPES = ("center", "campaign", "national")
 DNC_SOURCES = ("admin", "ivr", "agent", "import")
+# Reports (appliance/reports/): the rollup grains and the scopes of report_traffic.
+REPORT_GRAINS = ("q15", "hour", "day", "month")
+REPORT_SCOPES = ("center", "queue", "skill", "agent", "department", "did", "flow", "campaign")
+# What a queue did with a call (calls.queue_outcome), written when the caller leaves the
+# queue. Not a CHECK: adding one would make SQLite copy the whole calls table to migrate.
+QUEUE_OUTCOMES = (
+    "answered",
+    "abandoned",
+    "voicemail",
+    "extension",
+    "overflow",
+    "callback",
+    "transferred",
+    "other",
+)
 DEFAULT_RETRY_JSON = '{"no_answer": 60, "busy": 10, "congestion": 5, "machine": 240, "callback": 0}'
 
 # Stable constraint names, so migrations on SQLite (batch mode) and PostgreSQL agree.
@@ -398,7 +413,17 @@ calls = sa.Table(
     # long the agent talked: written as they happen, so reports need no event replay.
     sa.Column("agent_answered_at", UTCDateTime(), nullable=True),
     sa.Column("talk_ms", sa.Integer, nullable=True),
+    # For the reports, written as they happen: the IVR flow the call ran, when it joined its
+    # (first) queue, what the queue did with it and how long it waited there (to the agent's
+    # answer or to leaving), and how long the agent held it.
+    sa.Column("flow_id", sa.Integer, nullable=True),
+    sa.Column("queued_at", UTCDateTime(), nullable=True),
+    sa.Column("queue_outcome", sa.String(16), nullable=True),
+    sa.Column("wait_ms", sa.Integer, nullable=True),
+    sa.Column("hold_ms", sa.Integer, nullable=True),
     sa.CheckConstraint(_in("direction", CALL_DIRECTIONS), name="direction"),
+    # drill-down: the calls of a queue in a quarter hour
+    sa.Index("ix_calls_queue_id_queued_at", "queue_id", "queued_at"),
 )
 
 queue_day_stats = sa.Table(
@@ -785,4 +810,168 @@ dnc_numbers = sa.Table(
     sa.CheckConstraint(_in("source", DNC_SOURCES), name="source"),
     sa.Index("ix_dnc_numbers_number", "number"),
     sa.Index("ix_dnc_numbers_scope_campaign_id", "scope", "campaign_id"),
+)
+
+
+# Reports: rollups per 15 minutes, hour, local day and local month (appliance/reports/,
+# whose README says what every measure means). Maintained incrementally from report_inbox.
+
+
+def _grain_bucket() -> list[sa.Column[object]]:
+    return [
+        sa.Column("grain", sa.String(5), primary_key=True),
+        sa.Column("bucket", sa.BigInteger, primary_key=True, autoincrement=False),
+    ]
+
+
+def _count(name: str) -> sa.Column[int]:
+    return sa.Column(name, sa.Integer, nullable=False, server_default="0")
+
+
+def _secs(name: str) -> sa.Column[float]:
+    return sa.Column(name, sa.Float, nullable=False, server_default="0")
+
+
+TRAFFIC_COUNTS = (
+    "calls",
+    "offered",
+    "answered",
+    "answered_in_sl",
+    "abandoned",
+    "abandoned_in_sl",
+    "abandoned_short",
+    "ab_lt10",
+    "ab_lt20",
+    "ab_lt30",
+    "ab_lt60",
+    "ab_lt120",
+    "ab_lt300",
+    "ab_ge300",
+    "overflowed",
+    "voicemail",
+    "callbacks",
+    "transferred",
+    "handled",
+    "outbound",
+    "recordings",
+    "voicemails",
+)
+TRAFFIC_SECONDS = (
+    "wait_answered_s",
+    "wait_abandoned_s",
+    "wait_max_s",  # a max, not a sum
+    "talk_s",
+    "hold_s",
+    "wrapup_s",
+    "recording_s",
+    "voicemail_s",
+)
+
+report_traffic = sa.Table(
+    "report_traffic",
+    metadata,
+    *_grain_bucket(),
+    sa.Column("scope", sa.String(12), primary_key=True),
+    # "" for the center; ids as decimal strings; a department's name; a DID's number
+    sa.Column("key", sa.String(64), primary_key=True),
+    *[_count(n) for n in TRAFFIC_COUNTS],
+    *[_secs(n) for n in TRAFFIC_SECONDS],
+    sa.CheckConstraint(_in("grain", REPORT_GRAINS), name="grain"),
+    sa.CheckConstraint(_in("scope", REPORT_SCOPES), name="scope"),
+)
+
+report_overflow = sa.Table(
+    "report_overflow",
+    metadata,
+    *_grain_bucket(),
+    sa.Column("queue_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("target", sa.String(64), primary_key=True),
+    _count("count"),
+    sa.CheckConstraint(_in("grain", REPORT_GRAINS), name="grain"),
+)
+
+report_agent = sa.Table(
+    "report_agent",
+    metadata,
+    *_grain_bucket(),
+    sa.Column("agent_id", sa.Integer, primary_key=True, autoincrement=False),
+    *[
+        _secs(n)
+        for n in ("logged_in_s", "available_s", "ringing_s", "on_call_s", "wrap_up_s", "paused_s")
+    ],
+    _count("handled"),
+    _count("missed"),
+    sa.CheckConstraint(_in("grain", REPORT_GRAINS), name="grain"),
+)
+
+report_pause = sa.Table(
+    "report_pause",
+    metadata,
+    *_grain_bucket(),
+    sa.Column("agent_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("reason", sa.String(64), primary_key=True),
+    _secs("seconds"),
+    _count("count"),
+    sa.CheckConstraint(_in("grain", REPORT_GRAINS), name="grain"),
+)
+
+report_ivr = sa.Table(
+    "report_ivr",
+    metadata,
+    *_grain_bucket(),
+    sa.Column("flow_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("node", sa.String(64), primary_key=True),
+    # "entered", "branch:<branch>", "hangup"
+    sa.Column("outcome", sa.String(72), primary_key=True),
+    _count("count"),
+    sa.CheckConstraint(_in("grain", REPORT_GRAINS), name="grain"),
+)
+
+report_qa = sa.Table(
+    "report_qa",
+    metadata,
+    *_grain_bucket(),
+    sa.Column("agent_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("queue_id", sa.Integer, primary_key=True, autoincrement=False),  # 0: none
+    sa.Column("form_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("item", sa.String(64), primary_key=True),  # "": the evaluation's total score
+    _secs("score_sum"),
+    _count("count"),
+    sa.CheckConstraint(_in("grain", REPORT_GRAINS), name="grain"),
+)
+
+report_outbound = sa.Table(
+    "report_outbound",
+    metadata,
+    *_grain_bucket(),
+    sa.Column("campaign_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("outcome", sa.String(16), primary_key=True),
+    _count("count"),
+    _secs("talk_s"),
+    _secs("wait_s"),
+    sa.CheckConstraint(_in("grain", REPORT_GRAINS), name="grain"),
+)
+
+report_inbox = sa.Table(
+    "report_inbox",
+    metadata,
+    # The outbox of rows the rollups have not counted yet: written in the same transaction
+    # as the row (a finished call, an agent event, a QA score, ...), drained and deleted in
+    # the same transaction as the rollups it moved (appliance/reports/maintainer.py).
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("row_id", sa.BigInteger, nullable=False),
+)
+
+report_agent_open = sa.Table(
+    "report_agent_open",
+    metadata,
+    # Each agent's last state as the rollups know it: its interval is counted when the next
+    # state arrives (the maintainer's and the rebuild's bookkeeping).
+    sa.Column("agent_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(64), nullable=False, server_default=""),
+    sa.Column("since", UTCDateTime(), nullable=False),
+    sa.Column("event_id", sa.Integer, nullable=False, server_default="0"),
 )

@@ -181,3 +181,52 @@ def test_0008_keeps_callbacks_and_holds_the_dialer_constraints(db_url: str) -> N
         assert "leads" not in sa.inspect(engine).get_table_names()
     finally:
         engine.dispose()
+
+
+def test_0009_keeps_calls_and_holds_the_report_constraints(db_url: str) -> None:
+    """A call at 0008 is still there at 0009 with its report columns empty; a rollup row
+    starts at zero, a grain or a scope outside the contract is refused, and a row repeated
+    on its key is refused (the maintainer merges instead)."""
+    import datetime as dt
+
+    import pytest
+
+    engine = create_engine(db_url)
+    now = dt.datetime(2026, 12, 6, 8, 0, tzinfo=dt.UTC)
+    try:
+        migrate.upgrade(engine, "0008")
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO calls (uniqueid, linkedid, direction, started_at)"
+                    " VALUES ('1.1', '1.1', 'inbound', :t)"
+                ),
+                {"t": now.replace(tzinfo=None)},
+            )
+        migrate.upgrade(engine, "0009")
+        c = model.calls.c
+        with engine.begin() as conn:
+            row = conn.execute(
+                sa.select(c.uniqueid, c.queued_at, c.queue_outcome, c.wait_ms, c.flow_id)
+            ).one()
+            assert tuple(row) == ("1.1", None, None, None, None)
+            conn.execute(
+                model.report_traffic.insert().values(
+                    grain="day", bucket=20261206, scope="queue", key="1", offered=2
+                )
+            )
+            t = conn.execute(sa.select(model.report_traffic)).one()
+            assert (t.offered, t.answered, t.wait_max_s) == (2, 0, 0.0)
+        for values in (
+            {"grain": "week", "bucket": 1, "scope": "center", "key": ""},
+            {"grain": "day", "bucket": 20261206, "scope": "planet", "key": ""},
+            {"grain": "day", "bucket": 20261206, "scope": "queue", "key": "1"},
+        ):
+            with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+                conn.execute(model.report_traffic.insert().values(**values))
+        migrate.downgrade(engine, "0008")
+        assert "report_traffic" not in sa.inspect(engine).get_table_names()
+        with engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM calls")).scalar() == 1
+    finally:
+        engine.dispose()
