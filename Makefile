@@ -22,7 +22,15 @@ $(STAMP): $(BIN)/python setup.py pyproject.toml constraints.txt $(shell find app
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	@touch $@
 
-deps: system-deps $(STAMP)
+# The web UI's browser libraries (Apache ECharts draws the report charts), from the npm
+# registry at the versions webui/package-lock.json pins; webui/node_modules/ is never committed
+# and the web service serves only the file it needs (webui/vendor.py).
+ECHARTS := webui/node_modules/echarts/dist/echarts.min.js
+$(ECHARTS): webui/package.json webui/package-lock.json
+	cd webui && npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+deps: system-deps $(STAMP) $(ECHARTS)
 
 # make demo PORT=8081 AMI_PORT=15039 FASTAGI_PORT=14574 moves the demo's ports.
 demo: deps

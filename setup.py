@@ -37,7 +37,13 @@ setup(
     packages=[p for p in find_packages() if p.split(".")[0] in PACKAGES],
     package_data={
         "appliance": ["db/migrations/script.py.mako"],
-        "webui": ["templates/*.html", "static/*", "locale/*/LC_MESSAGES/*.po"],
+        # the charting library is npm's (make deps installs it; webui/vendor.py serves it)
+        "webui": [
+            "templates/*.html",
+            "static/*",
+            "locale/*/LC_MESSAGES/*.po",
+            "node_modules/echarts/dist/echarts.min.js",
+        ],
         "recorder": ["*.pyx"],
         "drivers": ["asterisk/ami/*.pyx"],
         "acd": ["*.pyx"],

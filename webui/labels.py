@@ -182,6 +182,7 @@ TABLES: dict[str, dict[str, str]] = {
         "recorder": N_("Recorder"),
         "recording-upkeep": N_("Recording upkeep"),
         "dialer": N_("Outbound dialer"),
+        "charts": N_("Report charts"),
     },
 }
 

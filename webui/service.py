@@ -1,9 +1,9 @@
 """The web service: the CherryPy app under twisted.web's WSGIResource, on its own thread pool.
 
-Static assets and the live events (``/events``, webui/live_sse.py) are served by Twisted
-directly, not by WSGI threads. Stopping closes the port and every live stream first, then
-lets requests in flight finish before the pool stops, without blocking the reactor they
-may be waiting on.
+Static assets, the npm libraries (``/vendor``, webui/vendor.py) and the live events
+(``/events``, webui/live_sse.py) are served by Twisted directly, not by WSGI threads.
+Stopping closes the port and every live stream first, then lets requests in flight finish
+before the pool stops, without blocking the reactor they may be waiting on.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from twisted.python.threadpool import ThreadPool
 from twisted.web import resource, server, static, wsgi
 from twisted.web.resource import IResource
 
+from webui import vendor
 from webui.access import SECURITY_HEADERS
 from webui.context import WebContext
 from webui.live_feed import LiveFeed
@@ -100,6 +101,8 @@ class WebService(service.Service):
         app = build_app(self.ctx)
         root = RootResource(cast(resource.Resource, wsgi.WSGIResource(reactor, self.pool, app)))
         root.putChild(b"static", cast(IResource, static.File(str(STATIC))))
+        root.putChild(b"vendor", vendor.vendor_resource())  # the npm libraries (charts)
+        vendor.check(self.ctx.health)
         root.putChild(b"events", cast(IResource, self._live_events(reactor)))
         site = QuietSite(root)
         site.displayTracebacks = False

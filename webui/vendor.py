@@ -1,0 +1,70 @@
+"""The browser libraries installed from the npm registry (webui/package.json, pinned by
+webui/package-lock.json; ``make deps`` runs ``npm ci``), never copied into the repository.
+
+Only the files listed here are served (``/vendor/<name>``), not node_modules as a whole. A
+box without them still runs, but its report pages cannot draw a chart: that is said loudly,
+in the log and the health registry at startup and on every report page, never as a blank
+chart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+from twisted.logger import Logger
+from twisted.web import resource, static
+from twisted.web.resource import IResource
+
+from appliance.health import DEGRADED
+from appliance.text import N_
+
+if TYPE_CHECKING:
+    from appliance.health import HealthRegistry
+
+NODE_MODULES = Path(__file__).parent / "node_modules"
+# Apache ECharts, full build: every chart kind the reports use and its ZH/EN locales.
+ECHARTS = "echarts.min.js"
+FILES = {ECHARTS: NODE_MODULES / "echarts" / "dist" / "echarts.min.js"}
+HEALTH_PART = "charts"
+log = Logger(namespace="ccbox.web")
+
+
+def url(name: str) -> str:
+    return f"/vendor/{name}"
+
+
+def missing() -> list[str]:
+    """The vendored files this box lacks (``make deps`` not run, or node_modules removed)."""
+    return [name for name, path in FILES.items() if not path.is_file()]
+
+
+def missing_message() -> str:
+    """What a person reads (page, health detail) when the charting library is missing."""
+    return N_(
+        "The charting library (Apache ECharts) is not installed, so the charts cannot be "
+        "drawn: run make deps (npm ci in webui/)."
+    )
+
+
+def check(health: HealthRegistry) -> bool:
+    """At startup: log and report (health part "charts") a missing library; True when
+    every file is there."""
+    gone = missing()
+    if not gone:
+        return True
+    log.error(
+        "report charts unavailable: {files} missing under {root}; run make deps",
+        files=", ".join(gone),
+        root=str(NODE_MODULES),
+    )
+    health.report(HEALTH_PART, DEGRADED, missing_message())
+    return False
+
+
+def vendor_resource() -> IResource:
+    """``/vendor/<name>``: only the files listed in ``FILES`` (a missing one answers 404)."""
+    root = resource.Resource()
+    for name, path in FILES.items():
+        root.putChild(name.encode(), cast(IResource, static.File(str(path))))
+    return cast(IResource, root)
