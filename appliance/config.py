@@ -118,6 +118,19 @@ class DialerConfig:
 
 
 @dataclass(frozen=True)
+class ReportsConfig:
+    """Statistics and reports (``[reports]``, appliance/reports/): ``timezone`` is the
+    center's zone, where days and months are cut (an IANA name; default: the box's own);
+    an abandon within ``short_abandon_s`` of joining the queue also counts as a short
+    abandon (a caller who hung up at once, often a wrong number); ``queue_log`` is the file
+    Asterisk-format queue_log lines are appended to ("": none)."""
+
+    timezone: str = "UTC"
+    short_abandon_s: int = 5
+    queue_log: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     data_dir: Path
@@ -132,6 +145,7 @@ class Config:
     recording: RecordingConfig = RecordingConfig()
     shutdown: ShutdownConfig = ShutdownConfig()
     dialer: DialerConfig = DialerConfig()
+    reports: ReportsConfig = ReportsConfig()
 
 
 # ---- value checkers: each returns the parsed value or raises ValueError(reason) ----------
@@ -233,6 +247,20 @@ def _switch_path(raw: str) -> Path:
 
 def _optional_abs_path(raw: str) -> Path | None:
     return _abs_path(raw) if raw else None
+
+
+def _zone(raw: str) -> str:
+    from appliance.reports.clock import UnknownZone, center_zone
+
+    try:
+        center_zone(raw)
+    except UnknownZone:
+        raise ValueError("not a known IANA time zone name (e.g. Asia/Shanghai)") from None
+    return raw
+
+
+def _optional_abs_text(raw: str) -> str:
+    return str(_abs_path(raw)) if raw else ""
 
 
 def _email(raw: str) -> str:
@@ -352,6 +380,12 @@ SCHEMA: dict[str, dict[str, tuple[_Checker, str | None]]] = {
         "trunks": (_trunk_limits, "default:30"),
         "ring_timeout_s": (_int_range(5, 120), "25"),
     },
+    "reports": {
+        # default: the box's own zone (where /etc/localtime points)
+        "timezone": (_zone, None),
+        "short_abandon_s": (_int_range(0, 600), "5"),
+        "queue_log": (_optional_abs_text, ""),
+    },
 }
 
 
@@ -445,6 +479,18 @@ def parse(text: str, path: Path | str = "<string>") -> Config:
             trunks=values["dialer", "trunks"],
             ring_timeout_s=values["dialer", "ring_timeout_s"],
         ),
+        reports=_reports(values),
+    )
+
+
+def _reports(values: dict[tuple[str, str], Any]) -> ReportsConfig:
+    from appliance.reports.clock import box_zone_name
+
+    zone = values.get(("reports", "timezone")) or box_zone_name()
+    return ReportsConfig(
+        timezone=zone,
+        short_abandon_s=values["reports", "short_abandon_s"],
+        queue_log=values["reports", "queue_log"],
     )
 
 
@@ -615,4 +661,15 @@ handoff_to = ccbox-handoff
 enabled = yes
 trunks = default:30
 ring_timeout_s = 25
+
+[reports]
+# The center's time zone (an IANA name such as Asia/Shanghai): report days, weeks and
+# months are cut at its midnights, daylight saving included. Default: the box's own zone.
+# After a change, run ccbox reports rebuild over the history to cut it again.
+# timezone = Asia/Shanghai
+# An abandon within this many seconds of joining the queue also counts as a short abandon.
+short_abandon_s = 5
+# Append Asterisk-format queue_log lines (for QueueMetrics and other app_queue tools) to
+# this file (absolute path); empty: none.
+queue_log =
 """

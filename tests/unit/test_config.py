@@ -139,3 +139,21 @@ def test_rendered_sample_mentions_every_key() -> None:
         assert f"[{section}]" in text
         for key in keys:
             assert f"{key} =" in text, key
+
+
+def test_reports_timezone_defaults_to_the_box_zone_and_is_checked(tmp_path: Path) -> None:
+    """[reports] timezone: an IANA name, else the name /etc/localtime points to; a path or a
+    made-up name is refused with its reason."""
+    from appliance.reports.clock import box_zone_name
+
+    link = tmp_path / "localtime"
+    link.symlink_to("/usr/share/zoneinfo/Asia/Shanghai")
+    assert box_zone_name(link) == "Asia/Shanghai"
+    assert box_zone_name(tmp_path / "missing") in ("UTC", box_zone_name())
+    assert parse("").reports.timezone == box_zone_name()
+    c = parse("[reports]\ntimezone = America/New_York\nshort_abandon_s = 8\n")
+    assert (c.reports.timezone, c.reports.short_abandon_s) == ("America/New_York", 8)
+    bad = problems("[reports]\ntimezone = ../../etc/passwd\nshort_abandon_s = 601\n")
+    assert any("[reports] timezone" in p and "time zone" in p for p in bad)
+    assert any("[reports] short_abandon_s" in p for p in bad)
+    assert any("[reports] timezone" in p for p in problems("[reports]\ntimezone = Mars/Base\n"))
