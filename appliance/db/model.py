@@ -413,14 +413,18 @@ calls = sa.Table(
     # long the agent talked: written as they happen, so reports need no event replay.
     sa.Column("agent_answered_at", UTCDateTime(), nullable=True),
     sa.Column("talk_ms", sa.Integer, nullable=True),
-    # For the reports, written as they happen: the IVR flow the call ran, when it joined its
-    # (first) queue, what the queue did with it and how long it waited there (to the agent's
-    # answer or to leaving), and how long the agent held it.
+    # For the reports (appliance/reports/README.md), written as they happen: the IVR flow the
+    # call ran; its first queue visit: the queue it joined, when, the queue it overflowed
+    # into (NULL: none), what the queues did with it and how long it waited (to the agent's
+    # answer or to leaving); how long agents held it and how many times they transferred it.
     sa.Column("flow_id", sa.Integer, nullable=True),
+    sa.Column("entry_queue_id", sa.Integer, nullable=True),
     sa.Column("queued_at", UTCDateTime(), nullable=True),
+    sa.Column("overflow_queue_id", sa.Integer, nullable=True),
     sa.Column("queue_outcome", sa.String(16), nullable=True),
     sa.Column("wait_ms", sa.Integer, nullable=True),
     sa.Column("hold_ms", sa.Integer, nullable=True),
+    sa.Column("transfers", sa.Integer, nullable=False, server_default="0"),
     sa.CheckConstraint(_in("direction", CALL_DIRECTIONS), name="direction"),
     # drill-down: the calls of a queue in a quarter hour
     sa.Index("ix_calls_queue_id_queued_at", "queue_id", "queued_at"),
@@ -964,6 +968,15 @@ report_inbox = sa.Table(
     sa.Column("row_id", sa.BigInteger, nullable=False),
 )
 
+report_call_applied = sa.Table(
+    "report_call_applied",
+    metadata,
+    # What a call an agent transferred added to the rollups (JSON deltas): the call's row is
+    # finished again by the session it was transferred to, and its new facts replace these.
+    sa.Column("call_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("deltas", sa.Text, nullable=False),
+)
+
 report_agent_open = sa.Table(
     "report_agent_open",
     metadata,
@@ -974,4 +987,37 @@ report_agent_open = sa.Table(
     sa.Column("reason", sa.String(64), nullable=False, server_default=""),
     sa.Column("since", UTCDateTime(), nullable=False),
     sa.Column("event_id", sa.Integer, nullable=False, server_default="0"),
+)
+
+# Scheduled reports (appliance/reports/schedule.py): which report, how often, to whom.
+REPORT_SCHEDULE_EVERY = ("daily", "weekly", "monthly")
+REPORT_SCHEDULE_RANGES = ("day", "week", "month")
+REPORT_EXPORT_FORMATS = ("csv", "xlsx", "pdf")
+
+report_schedules = sa.Table(
+    "report_schedules",
+    metadata,
+    # A report e-mailed as an attachment at [reports] schedule_hour (the center's zone):
+    # every day, Monday or 1st of the month, covering the previous whole day, week or
+    # month. ``last_period`` names the last period it was sent for (written with
+    # ``last_sent_at`` after the mail went), so a restart never sends a period twice.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("scope", sa.String(12), nullable=False, server_default="center"),
+    sa.Column("key", sa.String(64), nullable=False, server_default=""),
+    sa.Column("range_kind", sa.String(8), nullable=False),
+    sa.Column("every", sa.String(8), nullable=False),
+    sa.Column("format", sa.String(4), nullable=False),
+    # e-mail addresses, comma separated (checked by appliance/db/schedule_store.py)
+    sa.Column("recipients", sa.String(1000), nullable=False),
+    sa.Column("locale", sa.String(8), nullable=False, server_default="en"),
+    sa.Column("last_period", sa.String(16), nullable=False, server_default=""),
+    sa.Column("last_sent_at", UTCDateTime(), nullable=True),
+    sa.Column("created_by", sa.String(64), nullable=False, server_default=""),
+    _created(),
+    sa.CheckConstraint(_in("scope", REPORT_SCOPES), name="scope"),
+    sa.CheckConstraint(_in("range_kind", REPORT_SCHEDULE_RANGES), name="range_kind"),
+    sa.CheckConstraint(_in("every", REPORT_SCHEDULE_EVERY), name="every"),
+    sa.CheckConstraint(_in("format", REPORT_EXPORT_FORMATS), name="format"),
 )

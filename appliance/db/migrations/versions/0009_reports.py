@@ -45,6 +45,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("agent_id", name=op.f("pk_report_agent_open")),
     )
     op.create_table(
+        "report_call_applied",
+        sa.Column("call_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("deltas", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("call_id", name=op.f("pk_report_call_applied")),
+    )
+    op.create_table(
         "report_inbox",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
@@ -177,10 +183,15 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("calls", schema=None) as batch_op:
         batch_op.add_column(sa.Column("flow_id", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("entry_queue_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("queued_at", appliance.db.types.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("overflow_queue_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("queue_outcome", sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column("wait_ms", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("hold_ms", sa.Integer(), nullable=True))
+        batch_op.add_column(
+            sa.Column("transfers", sa.Integer(), server_default="0", nullable=False)
+        )
         batch_op.create_index(
             "ix_calls_queue_id_queued_at", ["queue_id", "queued_at"], unique=False
         )
@@ -189,10 +200,13 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("calls", schema=None) as batch_op:
         batch_op.drop_index("ix_calls_queue_id_queued_at")
+        batch_op.drop_column("transfers")
         batch_op.drop_column("hold_ms")
         batch_op.drop_column("wait_ms")
         batch_op.drop_column("queue_outcome")
+        batch_op.drop_column("overflow_queue_id")
         batch_op.drop_column("queued_at")
+        batch_op.drop_column("entry_queue_id")
         batch_op.drop_column("flow_id")
 
     op.drop_table("report_traffic")
@@ -202,5 +216,6 @@ def downgrade() -> None:
     op.drop_table("report_outbound")
     op.drop_table("report_ivr")
     op.drop_table("report_inbox")
+    op.drop_table("report_call_applied")
     op.drop_table("report_agent_open")
     op.drop_table("report_agent")
