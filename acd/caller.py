@@ -240,10 +240,12 @@ async def _key_pressed(
 ) -> str | None:
     q = acd.queues[call.queue_id]
     if key == q.voicemail_key:
+        acd.key_exit(call, key)
         acd.gave_up(call)
         return "voicemail"
     if key == q.callback_key:
         if acd.request_callback(call):
+            acd.key_exit(call, key)  # a callback keeps the caller's place in line
             await session.stream_file(CALLBACK_OK)
             return "callback"
         await session.stream_file(CALLBACK_REFUSED)
@@ -290,12 +292,16 @@ async def ring_offer(acd: ACD, session: AGISessionProtocol, call: QueuedCall, of
                 return await _hand_off(acd, session, call)
             acd.abandoned(call)
             return "abandoned"
+        call.ended_by = "caller"  # the session ended under the Dial: the caller left
         acd.call_ended(call)
         return "answered"
     if status == "ANSWER":
         if peer:
             # PJSIP/1001-0000000a -> PJSIP/1001; Local/1001@ctx-0000006a;1 -> Local/1001@ctx
             acd.answered(call, device_of_channel(peer) or peer)
+        # The caller's HANGUP line comes before the reply to a command sent after the Dial
+        # (asterisk-traces: dial-agent-hangs-up): still up, the agent hung up first.
+        call.ended_by = "caller" if session.hung_up else "agent"
         acd.call_ended(call)
         return "answered"
     if session.hung_up or (result < 0 and await session.caller_left()):

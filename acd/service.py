@@ -34,6 +34,7 @@ from twisted.logger import Logger
 from acd import agent_state as st
 from acd import invariants
 from acd.day_rollover import DayRollover
+from acd.queue_events import QueueCallStep
 from acd.route import Router, queue_strategy
 from acd.stats import AgentStats, DayStarted, QueueStats, QueueStatsChanged
 from acd.switch_link import TransferFailed
@@ -149,6 +150,11 @@ class QueuedCall:
         self.record_id: int | None = None  # the calls row id
         # Told the moment an agent answers (the IVR writes it on the calls row then).
         self.on_answered: Callable[[Agent, float], object] | None = None
+        # For the queue_log (acd/queue_events.py): the answering agent's leg (AMI DialEnd),
+        # who hung up first (the caller's session knows), where a transfer sent the caller.
+        self.agent_uniqueid = ""
+        self.ended_by = ""
+        self.transfer_to = ""
         self._waiter: defer.Deferred[Offer | Overflow] | None = None
         self._pending: Offer | Overflow | None = None
 
@@ -689,6 +695,8 @@ class ACD(service.Service):
             call._deliver(self._overflow(q, why))
             return
         self.router.enqueue(q.id, call.id, call.priority, call.seq)
+        if call.callback_saved is None:
+            self._step(call, "joined")
         if q.max_wait_s > 0:
             call.timer = self.reactor.callLater(q.max_wait_s, self._timed_out, call)
         self._publish_stats(q.id)
@@ -738,8 +746,10 @@ class ACD(service.Service):
 
     def _timed_out(self, call: QueuedCall) -> None:
         call.timer = None
+        position = self.position(call)
         if call.done or call.ringing or not self.router.dequeue(call.id):
             return
+        self._step(call, "timed_out", position=position)
         q = self.queues[call.queue_id]
         self.stats[q.id].overflowed += 1
         self._publish_stats(q.id)
@@ -755,6 +765,7 @@ class ACD(service.Service):
                 call = self.calls.get(call_id)
                 if call is None or call.callback_saved is not None:
                     continue
+                self._step(call, "emptied")
                 self._leave_queue(call)
                 self.stats[q.id].overflowed += 1
                 call._deliver(self._overflow(q, "empty"))
@@ -832,6 +843,8 @@ class ACD(service.Service):
         if call is not None and not call.done:
             device = device_of_channel(event.dest_channel)
             if device is not None:
+                if call.answered_at is None:
+                    call.agent_uniqueid = event.dest_uniqueid
                 self.answered(call, device)
 
     def answered(self, call: QueuedCall, device: str) -> Agent | None:
@@ -855,6 +868,7 @@ class ACD(service.Service):
                 self._enter(other, st.AVAILABLE)
         call.ringing = ()
         agent.misses = 0
+        self._step(call, "connected", agent_id=agent.id, detail=call.agent_uniqueid)
         self._enter(agent, st.ON_CALL)
         if call.on_answered is not None:
             try:
@@ -906,6 +920,10 @@ class ACD(service.Service):
         self.router.record_call(agent.id, int(talk * 1_000_000))
         self.stats[call.queue_id].talk_s += talk
         self._publish_stats(call.queue_id)
+        if call.transferred:
+            self._step(call, "transferred", agent_id=agent.id, detail=call.transfer_to)
+        else:
+            self._step(call, "completed", agent_id=agent.id, detail=call.ended_by)
         q = self.queues[call.queue_id]
         if agent.state == st.ON_CALL:
             self._enter(agent, st.WRAP_UP)
@@ -924,6 +942,7 @@ class ACD(service.Service):
             self.call_ended(call)
             return
         call.done = True
+        self._step(call, "abandoned")
         self._forget(call)
         self._leave_queue(call)
         self._release_ringing(call)
@@ -934,9 +953,31 @@ class ACD(service.Service):
         """The call left the queues without an agent (overflow, voicemail, ...)."""
         if not call.done:
             call.done = True
+            self._step(call, "gave_up")
             self._forget(call)
             self._leave_queue(call)
             self._release_ringing(call)
+
+    def key_exit(self, call: QueuedCall, key: str) -> None:
+        """The caller pressed ``key`` to leave the line (voicemail, or a callback taken):
+        told before the ACD lets the call go, while its place is still known."""
+        self._step(call, "key", detail=key)
+
+    def _step(self, call: QueuedCall, step: str, **fields: Any) -> None:
+        """Publish one step of ``call`` (acd/queue_events.py); ``position`` defaults to the
+        call's place now (1 while its offer rings: still first in line)."""
+        fields.setdefault("position", self.position(call) or 1)
+        self.bus.publish(
+            QueueCallStep(
+                step,
+                call.id,
+                call.queue_id,
+                call.uniqueid,
+                call.caller,
+                self.reactor.seconds(),
+                **fields,
+            )
+        )
 
     def _forget(self, call: QueuedCall) -> None:
         known = self.calls.pop(call.id, None) is not None
@@ -1204,6 +1245,7 @@ class ACD(service.Service):
         for agent in ringing:
             agent.call = None
             if missed:
+                self._step(call, "rang_out", agent_id=agent.id)
                 agent.misses += 1
                 agent.stats.missed += 1
                 if q.auto_pause_misses and agent.misses >= q.auto_pause_misses:
@@ -1354,6 +1396,7 @@ class ACD(service.Service):
                     N_("agent {number}'s phone has no call on the switch", number=agent.number)
                 )
             dial_context, dial_exten = direct
+            call.transfer_to = f"{dial_exten}@{dial_context}"
             try:
                 completion = await self.switch.atxfer(channel, dial_context, dial_exten)
             except TransferFailed as exc:
@@ -1374,6 +1417,7 @@ class ACD(service.Service):
         if not call.channel:
             raise ACDError(N_("the caller's channel is not known"))
         call.transferred = True
+        call.transfer_to = f"{exten}@{context}"
         self._transferred_from[call.uniqueid] = call.queue_id
         try:
             await self.switch.redirect(call.channel, context, exten)
@@ -1401,6 +1445,9 @@ class ACD(service.Service):
         call.transferred = True
         now = self.reactor.seconds()
         if agent.call is call and call.answered_at is not None:
+            self._step(
+                call, "transferred", agent_id=agent.id, detail=call.transfer_to, attended=True
+            )
             talk = now - call.answered_at
             agent.stats.handled += 1
             agent.stats.talk_s += talk
@@ -1440,6 +1487,7 @@ class ACD(service.Service):
         self.by_uniqueid[uniqueid] = call
         self.stats[fallback_queue].offered += 1
         q = self.queues[fallback_queue]
+        self._step(call, "joined", position=1)
         agent.call = call
         self._enter(agent, st.RINGING)
         call.ringing = (agent,)

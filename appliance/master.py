@@ -5,6 +5,7 @@ Order (each waits for the one before it):
     db        the database connector: first up, last down, so every write finishes
     acd       agents, queues, the routing engine: loaded before a call can arrive
     acd-day-counters  today's queue counters, restored from the database and kept there
+    queue-log the Asterisk-format queue_log file (when [reports] queue_log names one)
     recorder  recording capture and post-processing (its own worker pool): outlives the
               switch links, so the last calls' recordings are merged
     recording-upkeep  hourly: archive old recordings, purge those past their retention
@@ -46,6 +47,7 @@ from appliance.call_rows import CallRows
 from appliance.config import Config
 from appliance.db.connector import DBConnector
 from appliance.eventbus import EventBus
+from appliance.reports.queue_log import QueueLog
 from appliance.shutdown import GracefulStop, StopReport
 from appliance.switch_settings import ami_settings
 from drivers.asterisk.agi.limits import FastAGILimits
@@ -105,6 +107,9 @@ class ApplianceMaster(service.MultiService):
         self.acd.setServiceParent(self)
         # Today's queue counters: restored before the first call, written as they move.
         DayCounters(reactor, self.acd).setServiceParent(self)
+        # Asterisk's queue_log for the center's app_queue reporting tool, as calls happen.
+        if config.reports.queue_log:
+            QueueLog(reactor, self.acd, self.bus, config.reports.queue_log).setServiceParent(self)
         # Hangup causes on the calls rows; rows a dead process left open, reconciled once.
         self.call_rows = CallRows(self.db, started_at)
         # Recordings: captured from each call's session, post-processed in a worker pool;
