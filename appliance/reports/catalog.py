@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection
 from appliance.db import model as m
 from appliance.reports import derived as d
 from appliance.reports import query as q
+from appliance.reports.drill import DRILL_SCOPES
 from appliance.reports.model import (
     ChartSpec,
     Column,
@@ -208,7 +209,7 @@ def _traffic_figures(t: dict[str, float], settings: Any) -> tuple[Figure, ...]:
         Figure("abandon_rate", N_("Abandon rate"), _round(d.abandon_rate(t)), "pct", "abandoned"),
         Figure("overflowed", N_("Overflowed"), t["overflowed"], "count", "overflowed"),
         Figure("voicemail", N_("To voicemail"), t["voicemail"], "count", "voicemail"),
-        Figure("callbacks", N_("Callbacks"), t["callbacks"], "count", "callbacks"),
+        Figure("callbacks", N_("Callbacks"), t["callbacks"], "count"),
         Figure(
             "sl_answered",
             N_("Service level (of answered)"),
@@ -230,8 +231,8 @@ def _traffic_figures(t: dict[str, float], settings: Any) -> tuple[Figure, ...]:
         Figure("avg_hold", N_("Average hold"), _round(d.per_handled(t, "hold_s")), "s"),
         Figure("avg_wrapup", N_("Average wrap-up"), _round(d.per_handled(t, "wrapup_s")), "s"),
         Figure("aht", N_("Average handle time"), _round(d.aht(t)), "s"),
-        Figure("handled", N_("Handled"), t["handled"], "count", "answered"),
-        Figure("transferred", N_("Transferred"), t["transferred"], "count"),
+        Figure("handled", N_("Handled"), t["handled"], "count", "handled"),
+        Figure("transferred", N_("Transferred"), t["transferred"], "count", "transferred"),
     )
 
 
@@ -448,7 +449,7 @@ def build_traffic(
         )
     if scope in ("center", "queue"):
         tables.append(_overflow_table(conn, spans, None if scope == "center" else (int(key),)))
-    return Report(
+    report = Report(
         "traffic",
         _title(conn, N_("Traffic"), scope, key),
         rng.label,
@@ -457,6 +458,27 @@ def build_traffic(
         _traffic_figures(t, settings),
         tuple(tables),
         (trend, trend_sl, abandons, _heatmap(conn, rng, scope, key)),
+    )
+    return report if scope in DRILL_SCOPES else without_drills(report)
+
+
+def without_drills(report: Report) -> Report:
+    """The report with no drill links (its scope's calls cannot be listed: a campaign's)."""
+    tables = []
+    for t in report.tables:
+        keep = [i for i, col in enumerate(t.columns) if col.unit != "drill"]
+        tables.append(
+            replace(
+                t,
+                columns=tuple(t.columns[i] for i in keep),
+                rows=tuple(tuple(r[i] for i in keep) for r in t.rows),
+            )
+        )
+    return replace(
+        report,
+        figures=tuple(replace(f, drill=None) for f in report.figures),
+        tables=tuple(tables),
+        charts=tuple(replace(c, drill=None) for c in report.charts),
     )
 
 
@@ -568,7 +590,7 @@ def build_agents(conn: Connection, rng: ReportRange, scope: str, key: str, setti
         Figure("talk", N_("Talk"), total["on_call_s"], "s"),
         Figure("wrapup", N_("Wrap-up"), total["wrap_up_s"], "s"),
         Figure("paused", N_("Paused"), total["paused_s"], "s"),
-        Figure("handled", N_("Handled"), total["handled"], "count", "answered"),
+        Figure("handled", N_("Handled"), total["handled"], "count", "handled"),
         Figure("missed", N_("Missed"), total["missed"], "count"),
         Figure("occupancy", N_("Occupancy"), _round(d.occupancy(total)), "pct"),
         Figure("adherence", N_("Adherence"), None, "pct"),
@@ -590,7 +612,7 @@ def build_agents(conn: Connection, rng: ReportRange, scope: str, key: str, setti
                 agent_names.get(str(aid), str(aid)),
                 dept_of.get(aid, ""),
                 *_workload_cells(v),
-                drill_query("answered", scope="agent", key=str(aid)),
+                drill_query("handled", scope="agent", key=str(aid)),
             )
             for aid, v in sorted(per_agent.items(), key=lambda kv: agent_names.get(str(kv[0]), ""))
         ),

@@ -294,8 +294,10 @@ class ReportRange:
             local = t.astimezone(tz)
             if grain == "q15" or local.minute == 0:
                 label = local.strftime("%H:%M" if one_day else "%Y-%m-%d %H:%M")
-                if local.fold:  # the repeated hour when clocks go back
-                    label += f" {local.tzname()}"
+                other = local.replace(fold=1 - local.fold).astimezone(_UTC)
+                if other != t:  # the wall time happens twice (clocks went back): say which
+                    z = local.strftime("%z")
+                    label += f"{z[:3]}:{z[3:]}"
                 out.append((int(t.timestamp()), label))
             t += _Q15
         return tuple(out)
