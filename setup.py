@@ -77,6 +77,9 @@ setup(
         # the /metrics endpoint: Prometheus' own client writes the exposition format and the
         # process collector (CPU, memory, open files) instead of hand-written text
         "prometheus_client>=0.20",
+        # reports as PDF with their charts (reportlab.graphics.charts) and Chinese text in
+        # its built-in CID font (no font file on the box): a long-kept library, not our PDF
+        "reportlab>=4.0",
     ],
     extras_require={
         "dev": [
@@ -86,6 +89,7 @@ setup(
             "mypy>=1.10",
             "Cython>=3.0",
             "selenium>=4.20",  # drives Debian's chromium for browser tests and screenshots
+            "pypdf>=4.0",  # the report PDFs' text read back in tests, independent of reportlab
             # the C G.711 codec the recorder's tests compare against (stdlib up to 3.12)
             "audioop-lts>=0.2; python_version >= '3.13'",
         ],
