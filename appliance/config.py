@@ -89,6 +89,16 @@ class RecordingConfig:
     pause_max_s: int = 180  # a paused recording resumes by itself after this long
 
 
+@dataclass(frozen=True)
+class MetricsConfig:
+    """The Prometheus endpoint (``[metrics]``, appliance/reports/metrics.py): ``listen`` is
+    an address and port of its own (None: none); ``token`` the bearer token a scrape must
+    send ("" : ``/metrics`` on the web UI's port answers 404, and the own port asks none)."""
+
+    listen: tuple[str, int] | None = None
+    token: str = ""
+
+
 HANDOFF_KINDS = ("message", "voicemail", "extension")
 
 
@@ -145,6 +155,7 @@ class Config:
     recording: RecordingConfig = RecordingConfig()
     shutdown: ShutdownConfig = ShutdownConfig()
     dialer: DialerConfig = DialerConfig()
+    metrics: MetricsConfig = MetricsConfig()
     reports: ReportsConfig = ReportsConfig()
 
 
@@ -311,6 +322,33 @@ def _handoff_to(raw: str) -> str:
     return raw
 
 
+def _listen(raw: str) -> tuple[str, int] | None:
+    """``address:port`` (``[::1]:9108`` for IPv6), or empty: none."""
+    if not raw:
+        return None
+    host, sep, port = raw.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        sep = ""
+    if not sep or not port.isdigit():
+        raise ValueError("expected address:port, e.g. 127.0.0.1:9108 or [::1]:9108")
+    return _ip(host), _port(port)
+
+
+METRICS_TOKEN = re.compile(r"[A-Za-z0-9._~+/-]{16,256}")
+
+
+def _metrics_token(raw: str) -> str:
+    """A bearer token (RFC 6750's characters), long enough not to be guessed."""
+    if raw and not METRICS_TOKEN.fullmatch(raw):
+        raise ValueError(
+            "must be 16 to 256 letters, digits or . _ ~ + / - "
+            "(e.g. the output of: openssl rand -hex 32)"
+        )
+    return raw
+
+
 # ---- the schema: section -> key -> (checker, default or None when derived) ---------------
 
 _Checker = Callable[[str], Any]
@@ -379,6 +417,10 @@ SCHEMA: dict[str, dict[str, tuple[_Checker, str | None]]] = {
         "enabled": (_bool, "yes"),
         "trunks": (_trunk_limits, "default:30"),
         "ring_timeout_s": (_int_range(5, 120), "25"),
+    },
+    "metrics": {
+        "listen": (_listen, ""),
+        "token": (_metrics_token, ""),
     },
     "reports": {
         # default: the box's own zone (where /etc/localtime points)
@@ -479,6 +521,7 @@ def parse(text: str, path: Path | str = "<string>") -> Config:
             trunks=values["dialer", "trunks"],
             ring_timeout_s=values["dialer", "ring_timeout_s"],
         ),
+        metrics=MetricsConfig(listen=values["metrics", "listen"], token=values["metrics", "token"]),
         reports=_reports(values),
     )
 
@@ -661,6 +704,14 @@ handoff_to = ccbox-handoff
 enabled = yes
 trunks = default:30
 ring_timeout_s = 25
+
+[metrics]
+# Prometheus metrics (queues, agents, the switch links, recorder, disk, database). listen:
+# an address:port of their own, e.g. 127.0.0.1:9108 (empty: none). token: a bearer token
+# (16+ letters/digits, e.g. openssl rand -hex 32) that turns on /metrics on the web UI's
+# port and is then asked on both. Neither: no metrics.
+listen =
+token =
 
 [reports]
 # The center's time zone (an IANA name such as Asia/Shanghai): report days, weeks and

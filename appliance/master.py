@@ -13,7 +13,9 @@ Order (each waits for the one before it):
     fastagi   the FastAGI server: Asterisk hands calls over here (when [fastagi] enabled)
     dialer    the outbound campaigns' dialing engine (when [dialer] enabled and [ami] is):
               after the FastAGI server, which takes its answered calls
-    web       the web UI: last up (it shows the rest), first down (no new requests)
+    metrics   the Prometheus endpoint's own port, when [metrics] listen is set
+    web       the web UI: last up (it shows the rest), first down (no new requests); its
+              /metrics is the metrics service's (when [metrics] token is set)
 
 The master is the composition root: it builds each service and hands it, at construction,
 what it uses (the database, the bus, the health registry, the AMI client, ...). No service
@@ -47,6 +49,7 @@ from appliance.call_rows import CallRows
 from appliance.config import Config
 from appliance.db.connector import DBConnector
 from appliance.eventbus import EventBus
+from appliance.reports.metrics import MetricsService, MetricsSources
 from appliance.reports.queue_log import QueueLog
 from appliance.shutdown import GracefulStop, StopReport
 from appliance.switch_settings import ami_settings
@@ -175,7 +178,26 @@ class ApplianceMaster(service.MultiService):
             )
             self.dialer.setServiceParent(self)
 
+        self.metrics = MetricsService(
+            reactor,
+            config.metrics,
+            MetricsSources(
+                reactor,
+                self.acd,
+                self.db,
+                self.recorder,
+                self.health,
+                config.recording_dir,
+                ami=lambda: self.ami,
+                callmodel=lambda: self.callmodel,
+                fastagi=lambda: self.fastagi,
+                dialer=lambda: getattr(self, "dialer", None),
+            ),
+        )
+        if config.metrics.listen is not None:
+            self.metrics.setServiceParent(self)
         self.web = self._web()
+        self.web.resources[b"metrics"] = self.metrics.web_resource
         self.web.setServiceParent(self)
         self._started: list[Any] = []
         self.stop_report: StopReport | None = None  # what the stop did with calls in progress

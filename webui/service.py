@@ -88,6 +88,8 @@ class WebService(service.Service):
         self._purge: task.LoopingCall | None = None
         self.feed: LiveFeed | None = None
         self.hub: LiveHub | None = None
+        # More Twisted children the root hands over (path -> resource: /metrics).
+        self.resources: dict[bytes, IResource] = {}
 
     @property
     def port_number(self) -> int:
@@ -104,6 +106,8 @@ class WebService(service.Service):
         root.putChild(b"vendor", vendor.vendor_resource())  # the npm libraries (charts)
         vendor.check(self.ctx.health)
         root.putChild(b"events", cast(IResource, self._live_events(reactor)))
+        for path, child in self.resources.items():
+            root.putChild(path, child)
         site = QuietSite(root)
         site.displayTracebacks = False
         cfg = self.ctx.config.web

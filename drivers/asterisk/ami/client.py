@@ -135,6 +135,8 @@ class AMIClient(service.Service):
         self.protocol: AMIProtocol | None = None  # set only while ready
         self._connecting: AMIProtocol | None = None
         self.connects = 0
+        # When Asterisk last sent an event or answered a Ping (reactor seconds; None: never).
+        self.last_heard: float | None = None
         self._ping: task.LoopingCall | None = None
         self.where = f"{config.host}:{config.port}"
         self._drop_reason: str | None = None  # why we dropped a ready connection ourselves
@@ -311,6 +313,7 @@ class AMIClient(service.Service):
             self._drop_reason = None
 
     def _event_received(self, msg: Message) -> None:
+        self.last_heard = self.reactor.seconds()
         name = msg.event or ""
         if name == "Shutdown":
             log.warn("Asterisk is shutting down ({how})", how=msg.get("Shutdown", "?"))
@@ -327,6 +330,7 @@ class AMIClient(service.Service):
         if proto is None or not self.ready:
             return
         d = proto.send_action("Ping", timeout=self.ping_interval / 2)
+        d.addCallback(self._pong)
 
         def no_pong(failure: Any) -> None:
             if proto is self.protocol and failure.check(AMIError):
@@ -334,6 +338,9 @@ class AMIClient(service.Service):
                 proto._abort()
 
         d.addErrback(no_pong)
+
+    def _pong(self, _response: Message) -> None:
+        self.last_heard = self.reactor.seconds()
 
     # ---- service ------------------------------------------------------------------------------
 
