@@ -12,6 +12,7 @@ import functools
 import gettext
 import io
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import cherrypy
@@ -78,6 +79,25 @@ def translate(text: str) -> str:
         return translated.format(**params) if params else translated
     except (KeyError, IndexError, ValueError):  # a broken translation: the English is right
         return str.__str__(text)
+
+
+def translator(locale: str) -> Callable[[str], str]:
+    """``translate`` into ``locale`` outside any request (a scheduled report's e-mail and
+    its attachment): an engine's ``Message`` looked up in that catalog, its parameters
+    too; any other text as it is."""
+    catalog = translations(locale if locale in LOCALES else "en")
+
+    def tr(text: str) -> str:
+        if not isinstance(text, Message):
+            return text
+        params = {k: tr(v) if isinstance(v, str) else v for k, v in text.params.items()}
+        translated = catalog.gettext(text.msgid)
+        try:
+            return translated.format(**params) if params else translated
+        except (KeyError, IndexError, ValueError):  # a broken translation: the English
+            return str.__str__(text)
+
+    return tr
 
 
 def shown(text: str) -> str:
