@@ -62,6 +62,9 @@ log = Logger(namespace="ccbox.reports.queue_log")
 FIELD_MAX = 128
 LINE_MAX = 8191  # ast_queue_log formats into an 8 KB buffer
 MAX_PENDING = 100_000  # lines kept while the file cannot be written
+# A stay whose end the ACD never told (an agent freed by the invariant watch mid-call) is
+# forgotten this long after the caller joined: no queue call lasts a day.
+STALE_S = 86_400
 NONE = "NONE"
 # C0 and C1 controls, DEL, and what some readers split lines on (NEL, LS, PS).
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029|]")
@@ -181,7 +184,7 @@ class QueueLog(service.Service):
             self.bus.subscribe(AgentStateChanged, self.on_agent_state),
         ]
         self._write(NONE, NONE, NONE, "QUEUESTART", ("",))
-        self._loop = task.LoopingCall(self.flush)
+        self._loop = task.LoopingCall(self._tick)
         self._loop.clock = self.reactor
         self._loop.start(self.flush_s, now=False).addErrback(
             lambda f: log.failure("the queue_log writer stopped", f)
@@ -207,6 +210,12 @@ class QueueLog(service.Service):
         return defer.ensureDeferred(self._stop())
 
     # ---- writing --------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        oldest = self.reactor.seconds() - STALE_S
+        for call_id in [c for c, e in self.entries.items() if e.joined < oldest]:
+            del self.entries[call_id]
+        self.flush()
 
     def flush(self) -> defer.Deferred[None]:
         """Append the lines kept so far (one write in flight at a time)."""

@@ -358,3 +358,21 @@ def test_a_supervisor_move_leaves_one_queue_and_enters_the_other(
         ("12", "EXITWITHTIMEOUT", "support", "NONE", "1", "1", "12"),
         ("12", "ENTERQUEUE", "backup", "NONE", "", "13800000001", "1"),
     ]
+
+
+def test_a_stay_whose_end_never_comes_is_forgotten_after_a_day(
+    db: DBConnector, tmp_path: Path
+) -> None:
+    ids = seed(db, max_wait_s=0)
+    acd, clock, _ = start(db)
+    qlog = writer(acd, clock, tmp_path / "queue_log")
+    acd.login(ids["1001"])
+    call = acd.join(ids["support"], "13800000001", "1795353000.1")
+    acd.answered(call, "PJSIP/1001")
+    acd.release_agent(ids["1001"])  # no switch: the ACD frees the agent, the call's end untold
+    clock.advance(3600)
+    assert list(qlog.entries) == [call.id]
+    clock.advance(86_400 - 3600)
+    assert list(qlog.entries) == [call.id]  # a day to the second: not yet
+    clock.advance(1)
+    assert qlog.entries == {}
