@@ -45,6 +45,7 @@ from webui.recording_admin_api import RecordingAdminApi
 from webui.recording_api import RecordingApi
 from webui.recording_control_api import RecordingControlApi
 from webui.recording_pages import RecordingPages
+from webui.report_pages import ReportPages
 from webui.render import render
 from webui.sessions import SessionUser
 from webui.supervisor_api import SupervisorApi
@@ -254,6 +255,7 @@ class Root:
         self.wallboard = WallboardPages(ctx)
         self.supervisor = SupervisorPages(ctx)
         self.desk = DeskPages(ctx)
+        self.reports = ReportPages(ctx)
         # public: web callback requests (the page and its JSON twin share one rate limit)
         self.callback = CallbackPage(ctx, self.api.public.service)
 

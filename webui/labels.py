@@ -163,6 +163,17 @@ TABLES: dict[str, dict[str, str]] = {
         "import": N_("Imported"),
     },
     # appliance/health.py states
+    # what a queue did with a call (appliance/db/model.py QUEUE_OUTCOMES): the report drills
+    "queue_outcome": {
+        "answered": N_("Answered"),
+        "abandoned": N_("Abandoned"),
+        "voicemail": N_("To voicemail"),
+        "extension": N_("To an extension"),
+        "overflow": N_("Overflowed"),
+        "callback": N_("Callback"),
+        "transferred": N_("Transferred"),
+        "other": N_("Other"),
+    },
     "health_state": {
         "ok": N_("ok"),
         "degraded": N_("degraded"),
