@@ -1,0 +1,107 @@
+"""The forecast on synthetic weeks with a known pattern (across a DST change)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from appliance.db import model as m
+from appliance.reports import forecast
+from appliance.reports.model import Report
+from appliance.reports.ranges import ReportRange
+
+ZONE = "America/New_York"  # the history holds the fall-back change of 2026-11-01
+WEEK = ReportRange.parse("week", "2026-W50", zone=ZONE)  # Monday 2026-12-07
+FIRST = dt.date(2026, 10, 26)  # six weeks before it
+
+
+def pattern(weekday: int, slot: int, week: int) -> float:
+    """Calls offered per half hour: weekdays 09:00-17:00, more later in the week and the day;
+    Monday 09:00 grows week by week; Friday 12:00 is a 10-Erlang peak."""
+    if weekday == 0 and slot == 18:
+        return 10.0 * (week + 1)
+    if weekday == 4 and slot == 24:
+        return 100.0
+    return 10.0 + 2 * weekday + (slot - 18)
+
+
+def write_weeks(conn: Connection, weeks: range) -> None:
+    tz = WEEK.tz
+    rows = []
+    for week in weeks:
+        for weekday in range(5):
+            day = FIRST + dt.timedelta(weeks=week, days=weekday)
+            for slot in range(18, 34):
+                offered = int(pattern(weekday, slot, week))
+                start = dt.datetime(
+                    day.year, day.month, day.day, slot // 2, slot % 2 * 30, tzinfo=tz
+                )
+                for quarter, part in ((0, offered // 2), (900, offered - offered // 2)):
+                    rows.append(
+                        {
+                            "grain": "q15",
+                            "bucket": int(start.timestamp()) + quarter,
+                            "scope": "center",
+                            "key": "",
+                            "offered": part,
+                            "handled": part,
+                            "talk_s": part * 180.0,
+                        }
+                    )
+    conn.execute(m.report_traffic.insert(), rows)
+
+
+@pytest.fixture
+def conn() -> Iterator[Connection]:
+    engine = sa.create_engine("sqlite://")
+    m.metadata.create_all(engine)
+    with engine.begin() as connection:
+        yield connection
+    engine.dispose()
+
+
+def cells(report: Report) -> dict[tuple[str, str], dict[str, object]]:
+    table = report.table("forecast")
+    names = [c.name for c in table.columns]
+    return {(str(r[1]), str(r[2])): dict(zip(names, r, strict=True)) for r in table.rows}
+
+
+def test_six_weeks_of_a_pattern_forecast_the_pattern(conn: Connection) -> None:
+    write_weeks(conn, range(6))
+    report = forecast.forecast_report(conn, WEEK)
+    got = cells(report)
+    assert report.range_label == "2026-W50"
+    assert len(got) == 5 * 16  # weekdays 09:00-17:00, nothing on the weekend
+    # a steady slot: Wednesday (weekday 2) 10:30 (slot 21) = 10 + 4 + 3 = 17 every week
+    assert got[("2026-12-09", "10:30")]["offered"] == 17.0
+    assert got[("2026-12-09", "10:30")]["aht"] == 180.0
+    # Monday 09:00 was 10, 20, ..., 60: weights 1..6 give (10+40+90+160+250+360)/21 = 43.3
+    assert got[("2026-12-07", "09:00")]["offered"] == 43.3
+    # Friday 12:00: 100 calls of 180 s a half hour = 10 Erlangs -> 14 agents (Erlang C,
+    # 80 % in 20 s); nobody abandoned, so Erlang A says the same
+    peak = got[("2026-12-11", "12:00")]
+    assert (peak["load"], peak["needed_c"], peak["needed_a"]) == (10.0, 14, 14)
+    assert report.figure("peak_needed_c").value == 14
+    assert report.figure("weeks").value == 6
+    heat = report.chart("offered_heatmap")
+    assert heat.kind == "heatmap" and len(heat.categories) == 48 and len(heat.series) == 7
+    assert heat.series[2].values[21] == 17.0 and heat.series[5].values[21] == 0.0
+    assert report.chart("needed_heatmap").series[4].values[24] == 14.0
+
+
+def test_one_week_is_repeated_and_says_so(conn: Connection) -> None:
+    write_weeks(conn, range(5, 6))  # only the last week before the forecast
+    report = forecast.forecast_report(conn, WEEK)
+    assert cells(report)[("2026-12-07", "09:00")]["offered"] == 60.0  # empty weeks left out
+    assert report.figure("weeks").value == 1
+    assert any("Only one week" in n for n in report.notes)
+
+
+def test_no_history_is_a_message_not_a_crash(conn: Connection) -> None:
+    report = forecast.forecast_report(conn, WEEK)
+    assert report.tables == () and report.charts == ()
+    assert "no history" in report.notes[0]
