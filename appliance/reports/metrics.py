@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hmac
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,7 @@ log = Logger(namespace="ccbox.metrics")
 
 HEALTH_STATES = (health.OK, health.STARTING, health.DEGRADED, health.DOWN)
 CALL_STATES = ("waiting", "ringing", "talking")
+REFUSAL_LOG_S = 60.0
 DIALER_LINE_STATES = ("placing", "ringing", "answered", "person", "talking")
 
 
@@ -456,16 +458,15 @@ class MetricsResource(resource.Resource):
         self.scraper = scraper
         self.token = token.encode("ascii")
         self.hidden = hidden
+        self._refused = 0  # refusals not logged yet
+        self._logged_at = -REFUSAL_LOG_S
 
     def render_GET(self, request: Any) -> bytes | int:
         request.setHeader(b"Cache-Control", b"no-store")
         if self.hidden:
             return _plain(request, 404, b"Not Found\n")
         if self.token and not self._authorized(request):
-            log.info(
-                "metrics: a scrape from {peer} refused: no valid bearer token",
-                peer=getattr(request.getClientAddress(), "host", "?"),
-            )
+            self._log_refusal(request)
             request.setHeader(b"WWW-Authenticate", b'Bearer realm="ccbox metrics"')
             return _plain(request, 401, b"Unauthorized\n")
         accept = (request.getHeader(b"accept") or b"").decode("latin-1")
@@ -491,6 +492,20 @@ class MetricsResource(resource.Resource):
 
         d.addCallback(send).addErrback(failed)
         return server.NOT_DONE_YET
+
+    def _log_refusal(self, request: Any) -> None:
+        """One line a minute at most, with how many were refused since: a peer trying
+        tokens cannot fill the log."""
+        self._refused += 1
+        now = time.monotonic()
+        if now - self._logged_at < REFUSAL_LOG_S:
+            return
+        log.info(
+            "metrics: {n} scrape(s) refused (no valid bearer token), the last from {peer}",
+            n=self._refused,
+            peer=getattr(request.getClientAddress(), "host", "?"),
+        )
+        self._refused, self._logged_at = 0, now
 
     def _authorized(self, request: Any) -> bool:
         scheme, _, given = (request.getHeader(b"authorization") or b"").partition(b" ")
