@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection
 
 from appliance.db import model as m
 from appliance.reports import derived as d
+from appliance.reports import forecast, staffing
 from appliance.reports import query as q
 from appliance.reports.drill import DRILL_SCOPES
 from appliance.reports.model import (
@@ -1110,5 +1111,7 @@ for _kind in (
     ReportKind("outbound", N_("Outbound"), ("center", "campaign"), build_outbound),
     ReportKind("qa", N_("Quality"), ("center", "agent", "queue"), build_qa),
     ReportKind("volumes", N_("Recordings and voicemail"), TRAFFIC_SCOPES, build_volumes),
+    ReportKind("staffing", N_("Staffing"), staffing.SCOPES, staffing.build_staffing),
+    ReportKind("forecast", N_("Forecast"), forecast.SCOPES, forecast.build_forecast),
 ):
     register(_kind)

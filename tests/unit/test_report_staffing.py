@@ -166,3 +166,15 @@ def test_an_empty_range_says_so(conn: Connection) -> None:
     assert report.table("half_hours").rows == ()
     assert report.figure("peak_needed_a").value == 0
     assert any("No calls" in n for n in report.notes)
+
+
+def test_the_catalog_builds_staffing_and_forecast(conn: Connection) -> None:
+    from appliance.config import ReportsConfig
+    from appliance.reports import catalog
+
+    busy_half_hour(conn, at(9, 0))
+    report = catalog.build_report_in(conn, "staffing", DAY, "center", "", ReportsConfig())
+    assert report.kind == "staffing" and report.table("half_hours").rows[0][4] == 14
+    week = ReportRange.parse("week", "2026-12-14", zone=ZONE)  # the week after DAY's
+    report = catalog.build_report_in(conn, "forecast", week, "center", "", ReportsConfig())
+    assert report.kind == "forecast" and report.figure("offered").value == 100.0
