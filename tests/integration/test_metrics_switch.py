@@ -182,3 +182,21 @@ class MetricsSwitchTests(ACDRig):
         r = await scrape
         self.assertEqual(r.status, 200)
         self.assertEqual(collected_in, [threading.main_thread()])  # the reactor's thread
+
+    async def test_the_ami_link_lost_and_back(self) -> None:
+        master = await self.start({})
+        ami = master.ami
+        assert ami is not None
+
+        async def link() -> tuple[float, float]:
+            r = await self.get(master.web.port_number, AUTH)
+            got = samples(r.body)
+            return got["ccbox_ami_up", ()], got["ccbox_ami_reconnects_total", ()]
+
+        self.assertEqual(await link(), (1, 0))
+        await self.sim.cut_ami()
+        await wait_for(lambda: not ami.ready, "the AMI link down")
+        self.assertEqual(await link(), (0, 0))
+        self.sim.restore_ami()
+        await wait_for(lambda: ami.ready, "the AMI login again")
+        self.assertEqual(await link(), (1, 1))
