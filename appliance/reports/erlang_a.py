@@ -77,18 +77,33 @@ def _log_series(m: float, z: float) -> float:
     return _logsumexp(logs)
 
 
-def _answered_within_share(m: float, y: float, theta_t: float) -> float:
+def _answered_within_share(m: float, y: float, theta_t: float, s_m: float) -> float:
     """Of the callers who wait, the share answered within T (θT = ``theta_t``):
     (m/y) [P(m+1, y) - P(m+1, z)] / P(m, y) with z = y e^{-θT}, where
-    P(a, x) = x^a e^{-x} S(a, x) / Γ(a+1) and S the series of ``_log_series``."""
+    P(a, x) = x^a e^{-x} S(a, x) / Γ(a+1), S the series of ``_log_series`` and ``s_m`` the
+    log of S(m, y)."""
     z = y * math.exp(-theta_t)
     s_y = _log_series(m + 1, y)
     s_z = _log_series(m + 1, z)
-    s_m = _log_series(m, y)
     # (m/(m+1)) [S(m+1,y) - (z/y)^{m+1} e^{y-z} S(m+1,z)] / S(m,y), each term as exp(log)
     first = math.exp(s_y - s_m)
     second = math.exp((m + 1) * (-theta_t) + (y - z) + s_z - s_m)
     return max(0.0, m / (m + 1) * (first - second))
+
+
+def _waiting(agents: int, load: float, m: float, y: float) -> tuple[np.ndarray, float]:
+    """P(an arrival finds all agents busy and j = 0, 1, ... callers waiting), and log S(m, y).
+
+    The weights of states 0..N are a^k / k!, then each waiting caller multiplies by
+    y / (m + j); all in logarithms, normalized by log-sum-exp."""
+    k = np.arange(1, agents + 1, dtype=float)
+    log_low = np.concatenate(([0.0], np.cumsum(math.log(load) - np.log(k))))
+    j = np.arange(1, _series_terms(m, y) + 1, dtype=float)
+    log_series = np.concatenate(([0.0], np.cumsum(math.log(y) - np.log(m + j))))
+    s_m = _logsumexp(log_series)
+    log_queue = log_low[-1] + log_series
+    total = _logsumexp(np.concatenate((log_low[:-1], [log_low[-1] + s_m])))
+    return np.exp(log_queue - total), s_m
 
 
 def erlang_a(
@@ -116,13 +131,7 @@ def erlang_a(
     theta = 1.0 / patience_s
     m = agents * patience_s / handle_s  # Nμ/θ
     y = rate_per_s * patience_s  # λ/θ
-    # log weights of states 0..N (a^k / k!) and N+1..N+J (each times y / (m + j))
-    k = np.arange(1, agents + 1, dtype=float)
-    log_low = np.concatenate(([0.0], np.cumsum(math.log(load) - np.log(k))))
-    j = np.arange(1, _series_terms(m, y) + 1, dtype=float)
-    log_queue = log_low[-1] + np.concatenate(([0.0], np.cumsum(math.log(y) - np.log(m + j))))
-    total = _logsumexp(np.concatenate((log_low[:-1], log_queue)))
-    waiting = np.exp(log_queue - total)  # P(arrival finds j = 0, 1, ... waiting)
+    waiting, s_m = _waiting(agents, load, m, y)
     wait = float(waiting.sum())
     ahead = np.arange(waiting.size, dtype=float)
     answered_if = m / (m + ahead + 1.0)
@@ -132,19 +141,36 @@ def erlang_a(
     harmonic = np.cumsum(1.0 / (m + ahead + 1.0))
     answered_wait = float((waiting * answered_if * harmonic).sum()) / theta
     asa_s = answered_wait / answered if answered > 0 else math.inf
-    if agents == 0:
-        within = 0.0
-    else:
-        share = _answered_within_share(m, y, theta * threshold_s)
-        within = (1.0 - wait) + wait * share
+    within = _within(agents, wait, m, y, theta * threshold_s, s_m)
     return ErlangA(
         agents,
         min(1.0, wait),
         min(1.0, abandon),
-        min(1.0, max(0.0, within)),
+        within,
         asa_s,
         abandon / theta,
     )
+
+
+def _within(agents: int, wait: float, m: float, y: float, theta_t: float, s_m: float) -> float:
+    if agents == 0:
+        return 0.0
+    share = _answered_within_share(m, y, theta_t, s_m)
+    return min(1.0, max(0.0, (1.0 - wait) + wait * share))
+
+
+def service_level_a(
+    agents: int, rate_per_s: float, handle_s: float, patience_s: float, threshold_s: float
+) -> float:
+    """``erlang_a(...).service_level`` alone (what staffing searches on), without the ASA."""
+    if rate_per_s <= 0:
+        return 1.0
+    if math.isinf(patience_s):
+        return erlang.service_level(agents, rate_per_s * handle_s, handle_s, threshold_s)
+    m = agents * patience_s / handle_s
+    y = rate_per_s * patience_s
+    waiting, s_m = _waiting(agents, rate_per_s * handle_s, m, y)
+    return _within(agents, float(waiting.sum()), m, y, threshold_s / patience_s, s_m)
 
 
 def agents_needed_a(
@@ -155,20 +181,30 @@ def agents_needed_a(
     threshold_s: float = 20.0,
 ) -> int:
     """The fewest agents that answer ``target`` of the offered calls within ``threshold_s``
-    (abandoned calls count as missed). The service level grows with the agents, so a
-    doubling search then a bisection finds it in a few evaluations."""
+    (abandoned calls count as missed). The service level grows with the agents; the search
+    starts at Erlang C's answer (callers who hang up rarely make more agents necessary),
+    gallops away from it until the target flips, then bisects."""
     if not 0 < target < 1:
         raise ValueError("agents_needed_a: the target is a share between 0 and 1")
     if rate_per_s <= 0:
         return 0
 
     def meets(n: int) -> bool:
-        return erlang_a(n, rate_per_s, handle_s, patience_s, threshold_s).service_level >= target
+        return service_level_a(n, rate_per_s, handle_s, patience_s, threshold_s) >= target
 
-    low, high = 0, max(1, math.ceil(rate_per_s * handle_s))
-    while not meets(high):
-        low, high = high, high * 2
-    while high - low > 1:  # meets(high), not meets(low) unless low == 0
+    start = erlang.agents_needed(rate_per_s, handle_s, target, threshold_s)
+    step = 1
+    if meets(start):  # look below: low fails (or is 0), high meets
+        high, low = start, start - 1
+        while low > 0 and meets(low):
+            high, low = low, max(0, low - step)
+            step *= 2
+    else:  # look above
+        low, high = start, start + 1
+        while not meets(high):
+            low, high = high, high + step
+            step *= 2
+    while high - low > 1:
         middle = (low + high) // 2
         if meets(middle):
             high = middle

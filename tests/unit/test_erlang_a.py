@@ -8,7 +8,7 @@ import random
 import pytest
 
 from acd import erlang
-from appliance.reports.erlang_a import agents_needed_a, erlang_a
+from appliance.reports.erlang_a import agents_needed_a, erlang_a, service_level_a
 
 
 def test_published_example() -> None:
@@ -103,3 +103,18 @@ def test_bad_arguments_are_refused() -> None:
         erlang_a(3, 0.1, 180.0, 0.0, 20.0)
     with pytest.raises(ValueError):
         agents_needed_a(0.1, 180.0, 60.0, target=1.0)
+
+
+def test_agents_needed_is_the_fewest_that_meet_the_target() -> None:
+    rng = random.Random(3)
+    for _ in range(60):
+        load = rng.choice([0.05, 0.5, 2, 10, 40, 150, 290]) * rng.uniform(0.8, 1.2)
+        handle = rng.uniform(60, 600)
+        patience = rng.choice([5, 30, 120, 600, 3600])
+        threshold = rng.choice([0, 10, 20, 60])
+        target = rng.choice([0.5, 0.8, 0.9, 0.95])
+        rate = load / handle
+        n = agents_needed_a(rate, handle, patience, target, threshold)
+        case = (load, handle, patience, threshold, target, n)
+        assert erlang_a(n, rate, handle, patience, threshold).service_level >= target, case
+        assert n == 0 or service_level_a(n - 1, rate, handle, patience, threshold) < target, case
