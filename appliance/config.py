@@ -138,6 +138,7 @@ class ReportsConfig:
     timezone: str = "UTC"
     short_abandon_s: int = 5
     queue_log: str = ""
+    schedule_hour: int = 7  # scheduled reports are e-mailed at this local hour (0-23)
 
 
 @dataclass(frozen=True)
@@ -427,6 +428,7 @@ SCHEMA: dict[str, dict[str, tuple[_Checker, str | None]]] = {
         "timezone": (_zone, None),
         "short_abandon_s": (_int_range(0, 600), "5"),
         "queue_log": (_optional_abs_text, ""),
+        "schedule_hour": (_int_range(0, 23), "7"),
     },
 }
 
@@ -534,6 +536,7 @@ def _reports(values: dict[tuple[str, str], Any]) -> ReportsConfig:
         timezone=zone,
         short_abandon_s=values["reports", "short_abandon_s"],
         queue_log=values["reports", "queue_log"],
+        schedule_hour=values["reports", "schedule_hour"],
     )
 
 
@@ -723,4 +726,7 @@ short_abandon_s = 5
 # Append Asterisk-format queue_log lines (for QueueMetrics and other app_queue tools) to
 # this file (absolute path); empty: none.
 queue_log =
+# The local hour (0-23, the zone above) at which scheduled reports are e-mailed (through
+# [smtp]); an admin adds them on the reports page's Scheduled reports.
+schedule_hour = 7
 """

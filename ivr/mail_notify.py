@@ -82,10 +82,21 @@ async def notify(reactor: Any, cfg: SmtpConfig, notice: Notice, audio_path: Path
         return False
     audio = await threads.deferToThread(_read, audio_path) if audio_path is not None else None
     msg = build_message(cfg, notice, audio, "voicemail.wav")
+    return await send(reactor, cfg, [notice.to], msg, "voicemail e-mail")
+
+
+async def send(
+    reactor: Any, cfg: SmtpConfig, recipients: list[str], msg: EmailMessage, what: str
+) -> bool:
+    """Send ``msg`` through the configured SMTP server (Twisted's client: no thread, no
+    blocking); False (and a log line naming ``what``) when it could not be sent. The
+    scheduled reports (appliance/reports/schedule.py) send through it too."""
+    if not cfg.host or not recipients:
+        return False
     d = smtp.sendmail(
         cfg.host,
         cfg.sender,
-        [notice.to],
+        recipients,
         msg.as_bytes(),
         port=cfg.port,
         reactor=reactor,
@@ -98,6 +109,6 @@ async def notify(reactor: Any, cfg: SmtpConfig, notice: Notice, audio_path: Path
     try:
         await d
     except Exception as exc:
-        log.warn("voicemail e-mail to {to} not sent: {why}", to=notice.to, why=exc)
+        log.warn("{what} to {to} not sent: {why}", what=what, to=", ".join(recipients), why=exc)
         return False
     return True

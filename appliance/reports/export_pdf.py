@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from xml.sax.saxutils import escape
 
 from reportlab.graphics.charts.barcharts import VerticalBarChart
@@ -253,6 +254,18 @@ def _heatmap(spec: ChartSpec, tr: Translate) -> Drawing:
     return drawing
 
 
+def drawn(spec: ChartSpec) -> ChartSpec | None:
+    """The chart as it can be drawn: a series with no value at all is left out (reportlab
+    cannot draw a line of no points; a missing value is never drawn as 0); None when
+    nothing is left."""
+    if spec.kind == "heatmap":
+        return spec if spec.series and spec.categories else None
+    series = tuple(s for s in spec.series if any(v is not None for v in s.values))
+    if not series or not spec.categories:
+        return None
+    return replace(spec, series=series)
+
+
 def chart_drawing(spec: ChartSpec, tr: Translate) -> Drawing:
     return _heatmap(spec, tr) if spec.kind == "heatmap" else _xy_chart(spec, tr)
 
@@ -307,8 +320,9 @@ def pdf_bytes(report: Report, tr: Translate) -> bytes:
     if report.figures:
         story += [_figures(report, tr), Spacer(1, 5 * mm)]
     for spec in report.charts:
-        if spec.series and spec.categories:
-            story += [KeepTogether([chart_drawing(spec, tr)]), Spacer(1, 4 * mm)]
+        shown = drawn(spec)
+        if shown is not None:
+            story += [KeepTogether([chart_drawing(shown, tr)]), Spacer(1, 4 * mm)]
     for table in report.tables:
         story += _table(table, tr)
     doc.build(story)

@@ -229,3 +229,24 @@ def test_file_name_is_safe_for_a_header() -> None:
     )
     name = file_name(odd, "csv")
     assert name == "ccbox-traffic-department-X_y-2026-12-01_2026-12-07.csv"
+
+
+def test_charts_without_values_still_export() -> None:
+    """A day with no calls: series of None only (reportlab draws no line of no points, and a
+    missing value is never drawn as 0), single categories, no categories at all."""
+    charts = tuple(
+        ChartSpec(f"{kind}{i}", f"{kind} {i}", kind, cats, series, "count")
+        for kind in ("line", "bar", "stacked_bar", "histogram", "heatmap")
+        for i, (cats, series) in enumerate(
+            (
+                (("09:00", "10:00"), (Series("a", "A", (None, None)),)),
+                (("09:00",), (Series("a", "A", (1.0,)),)),
+                ((), ()),
+            )
+        )
+    )
+    report = Report("traffic", "Empty", "2026-12-06", "center", "", (), (), charts)
+    text = pypdf.PdfReader(io.BytesIO(export_pdf.pdf_bytes(report, no_translation))).pages[0]
+    assert "line 1" in text.extract_text() and "line 0" not in text.extract_text()
+    wb = openpyxl.load_workbook(io.BytesIO(export_xlsx.xlsx_bytes(report, no_translation)))
+    assert len(wb.sheetnames) == 1 + len(charts)
