@@ -882,6 +882,8 @@ report_traffic = sa.Table(
     *[_secs(n) for n in TRAFFIC_SECONDS],
     sa.CheckConstraint(_in("grain", REPORT_GRAINS), name="grain"),
     sa.CheckConstraint(_in("scope", REPORT_SCOPES), name="scope"),
+    # one scope's trend and heat map (reports/query.py): its buckets without the other keys'
+    sa.Index("ix_report_traffic_scope_key_grain_bucket", "scope", "key", "grain", "bucket"),
 )
 
 report_overflow = sa.Table(

@@ -181,6 +181,12 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("grain", "bucket", "scope", "key", name=op.f("pk_report_traffic")),
     )
+    op.create_index(
+        op.f("ix_report_traffic_scope_key_grain_bucket"),
+        "report_traffic",
+        ["scope", "key", "grain", "bucket"],
+        unique=False,
+    )
     with op.batch_alter_table("calls", schema=None) as batch_op:
         batch_op.add_column(sa.Column("flow_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("entry_queue_id", sa.Integer(), nullable=True))
@@ -209,6 +215,7 @@ def downgrade() -> None:
         batch_op.drop_column("entry_queue_id")
         batch_op.drop_column("flow_id")
 
+    op.drop_index(op.f("ix_report_traffic_scope_key_grain_bucket"), table_name="report_traffic")
     op.drop_table("report_traffic")
     op.drop_table("report_qa")
     op.drop_table("report_pause")
