@@ -13,6 +13,8 @@ Order (each waits for the one before it):
     fastagi   the FastAGI server: Asterisk hands calls over here (when [fastagi] enabled)
     dialer    the outbound campaigns' dialing engine (when [dialer] enabled and [ami] is):
               after the FastAGI server, which takes its answered calls
+    report-schedule  scheduled reports e-mailed at [reports] schedule_hour (appliance/reports/
+              schedule.py), each period once
     metrics   the Prometheus endpoint's own port, when [metrics] listen is set
     web       the web UI: last up (it shows the rest), first down (no new requests); its
               /metrics is the metrics service's (when [metrics] token is set)
@@ -48,9 +50,13 @@ from appliance import health
 from appliance.call_rows import CallRows
 from appliance.config import Config
 from appliance.db.connector import DBConnector
+from appliance.db.schedule_store import ScheduleRow, ScheduleStore
 from appliance.eventbus import EventBus
 from appliance.reports.metrics import MetricsService, MetricsSources
+from appliance.reports.model import Report
 from appliance.reports.queue_log import QueueLog
+from appliance.reports.ranges import ReportRange
+from appliance.reports.schedule import ReportScheduler
 from appliance.shutdown import GracefulStop, StopReport
 from appliance.switch_settings import ami_settings
 from drivers.asterisk.agi.limits import FastAGILimits
@@ -178,6 +184,9 @@ class ApplianceMaster(service.MultiService):
             )
             self.dialer.setServiceParent(self)
 
+        # Scheduled reports, e-mailed at [reports] schedule_hour: each period once.
+        self.report_schedule = self._report_schedule()
+        self.report_schedule.setServiceParent(self)
         self.metrics = MetricsService(
             reactor,
             config.metrics,
@@ -204,6 +213,29 @@ class ApplianceMaster(service.MultiService):
         self.ready: defer.Deferred[None] = defer.Deferred()
         if self.ami is None:  # no view of the switch: the last run's open rows are closed
             self.ready.addCallback(self._reconcile_without_switch)
+
+    def _report_schedule(self) -> ReportScheduler:
+        """The scheduler, handed the catalog's build and the web UI's catalogs (the root
+        may import both; appliance/reports/ imports no web code)."""
+        from appliance.reports import catalog
+        from webui.i18n import translator
+
+        reports = self.config.reports
+
+        async def build(schedule: ScheduleRow, rng: ReportRange) -> Report:
+            return await catalog.build_report(
+                self.db, schedule.kind, rng, schedule.scope, schedule.key, reports
+            )
+
+        return ReportScheduler(
+            self.reactor,
+            ScheduleStore(self.db),
+            zone=reports.timezone,
+            hour=reports.schedule_hour,
+            smtp=self.config.smtp,
+            build=build,
+            translator=translator,
+        )
 
     def _web(self) -> WebService:
         """The web UI, handed the services its handlers use (not the master)."""
