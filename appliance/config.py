@@ -133,12 +133,16 @@ class ReportsConfig:
     center's zone, where days and months are cut (an IANA name; default: the box's own);
     an abandon within ``short_abandon_s`` of joining the queue also counts as a short
     abandon (a caller who hung up at once, often a wrong number); ``queue_log`` is the file
-    Asterisk-format queue_log lines are appended to ("": none)."""
+    Asterisk-format queue_log lines are appended to ("": none); the staffing and forecast
+    reports plan for ``staffing_target_pct`` % of calls answered within each queue's
+    threshold, the forecast from ``forecast_weeks`` weeks of history."""
 
     timezone: str = "UTC"
     short_abandon_s: int = 5
     queue_log: str = ""
     schedule_hour: int = 7  # scheduled reports are e-mailed at this local hour (0-23)
+    staffing_target_pct: int = 80
+    forecast_weeks: int = 6
 
 
 @dataclass(frozen=True)
@@ -429,6 +433,8 @@ SCHEMA: dict[str, dict[str, tuple[_Checker, str | None]]] = {
         "short_abandon_s": (_int_range(0, 600), "5"),
         "queue_log": (_optional_abs_text, ""),
         "schedule_hour": (_int_range(0, 23), "7"),
+        "staffing_target_pct": (_int_range(1, 99), "80"),
+        "forecast_weeks": (_int_range(1, 26), "6"),
     },
 }
 
@@ -537,6 +543,8 @@ def _reports(values: dict[tuple[str, str], Any]) -> ReportsConfig:
         short_abandon_s=values["reports", "short_abandon_s"],
         queue_log=values["reports", "queue_log"],
         schedule_hour=values["reports", "schedule_hour"],
+        staffing_target_pct=values["reports", "staffing_target_pct"],
+        forecast_weeks=values["reports", "forecast_weeks"],
     )
 
 
@@ -729,4 +737,8 @@ queue_log =
 # The local hour (0-23, the zone above) at which scheduled reports are e-mailed (through
 # [smtp]); an admin adds them on the reports page's Scheduled reports.
 schedule_hour = 7
+# Staffing and forecast: the agents needed to answer this share (%) of the offered calls
+# within each queue's service level threshold, and how many weeks the forecast reads.
+staffing_target_pct = 80
+forecast_weeks = 6
 """

@@ -178,3 +178,17 @@ def test_the_catalog_builds_staffing_and_forecast(conn: Connection) -> None:
     week = ReportRange.parse("week", "2026-12-14", zone=ZONE)  # the week after DAY's
     report = catalog.build_report_in(conn, "forecast", week, "center", "", ReportsConfig())
     assert report.kind == "forecast" and report.figure("offered").value == 100.0
+
+
+def test_the_target_and_the_weeks_come_from_the_config(conn: Connection) -> None:
+    from appliance.config import parse
+    from appliance.reports import catalog
+
+    settings = parse("[reports]\nstaffing_target_pct = 90\nforecast_weeks = 1\n").reports
+    busy_half_hour(conn, at(9, 0))
+    report = catalog.build_report_in(conn, "staffing", DAY, "center", "", settings)
+    # 90 % in 20 s at 10 Erlangs: Erlang C answers 88.8 % with 14, 94.1 % with 15
+    assert report.table("half_hours").rows[0][4] == 15
+    two_weeks_on = ReportRange.parse("week", "2026-12-21", zone=ZONE)
+    report = catalog.build_report_in(conn, "forecast", two_weeks_on, "center", "", settings)
+    assert report.tables == ()  # one week back holds nothing: DAY is two weeks back
