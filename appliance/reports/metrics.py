@@ -28,7 +28,7 @@ from __future__ import annotations
 import hmac
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -48,7 +48,8 @@ from appliance import health
 from appliance.config import MetricsConfig
 
 if TYPE_CHECKING:
-    from acd.service import ACD
+    from acd.service import ACD, Agent
+    from appliance.db.acd_store import ACDQueue
     from appliance.db.connector import DBConnector
     from appliance.health import HealthRegistry
     from recorder.service import RecorderService
@@ -114,6 +115,40 @@ def _pool(prefix: str, what: str, pool: Any) -> Iterator[Metric]:
     yield from (busy, limit, queued)
 
 
+class _Serving:
+    """Who serves a queue, by state, as ``ACD.serves`` decides (a member, or every required
+    skill at its level), with set operations over an index built once per scrape: a
+    300-agent center with 50 queues costs a fraction of a millisecond, not 15,000 checks."""
+
+    def __init__(self, agents: Iterable[Agent]) -> None:
+        self.everyone: set[int] = set()
+        self.by_state: dict[str, set[int]] = {state: set() for state in st.STATES}
+        self.by_skill: dict[int, list[tuple[int, int]]] = {}  # skill -> (level, agent id)
+        for a in agents:
+            self.everyone.add(a.id)
+            self.by_state.setdefault(a.state, set()).add(a.id)
+            for skill, level in a.skills.items():
+                self.by_skill.setdefault(skill, []).append((level, a.id))
+        self._skilled: dict[tuple[tuple[int, int], ...], set[int]] = {}
+
+    def skilled(self, requirements: tuple[tuple[int, int], ...]) -> set[int]:
+        """The agents with every required skill at its level (none without requirements)."""
+        found = self._skilled.get(requirements)
+        if found is None:
+            found = set(self.everyone) if requirements else set()
+            for skill, minimum in requirements:
+                if minimum > 0:  # a level 0 requirement: anyone (a missing skill is 0)
+                    found &= {
+                        aid for level, aid in self.by_skill.get(skill, ()) if level >= minimum
+                    }
+            self._skilled[requirements] = found
+        return found
+
+    def counts(self, q: ACDQueue) -> dict[str, int]:
+        serving = self.skilled(q.requirements) | {m for m, _penalty in q.members}
+        return {state: len(serving & ids) for state, ids in self.by_state.items()}
+
+
 class MetricsCollector(Collector):
     """The box's live state as metric families; ``collect()`` runs on the reactor thread.
 
@@ -175,16 +210,9 @@ class MetricsCollector(Collector):
             "after it); absent before the first such call.",
             ("queue",),
         )
+        serving = _Serving(acd.agents.values())
         for qid, q in sorted(acd.queues.items()):
-            members = frozenset(m for m, _penalty in q.members)
-            counts = dict.fromkeys(st.STATES, 0)
-            for a in acd.agents.values():
-                if a.id in members or (
-                    q.requirements
-                    and all(a.skills.get(skill, 0) >= lvl for skill, lvl in q.requirements)
-                ):
-                    counts[a.state] = counts.get(a.state, 0) + 1
-            for state, n in counts.items():
+            for state, n in serving.counts(q).items():
                 agents.add_metric([q.name, state], n)
             line = [acd.calls[c] for c in acd.router.waiting(qid) if c in acd.calls]
             oldest = min((c.joined_at for c in line), default=None)
