@@ -43,6 +43,7 @@ ALLOWED = {
     *("sqlite", "postgresql", "SQLite", "PostgreSQL", "WAV", "FLAC", "Opus", "MP3", "OGG"),
     *("ms", "Hz", "dB", "MB", "GB", "KB", "OK"),
     *("XLSX", "UTF-8", "UTF-16", "GB18030", "AMD"),  # file formats, encodings, Asterisk's AMD
+    *("PDF", "DID"),  # the reports' export format; a called number's name in telephony
     *("YYYY-MM-DD", "YYYY-MM-DDTHH", "MM"),
     "main-menu",  # the seed's flow (and the example the flow name field shows)
     "min_free_mb",  # a setting's name, in the disk alarm
