@@ -172,7 +172,7 @@ def plan(
     fallback = pooled_aht(halves)
     out = []
     for h in halves:
-        aht = h.aht_s or fallback
+        aht = (h.aht_s or fallback) if h.offered else None
         load, needed_c, needed_a = agents_for(
             h.offered, aht, threshold_s=threshold_s, target=target, patience_s=patience_s
         )

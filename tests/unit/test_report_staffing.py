@@ -107,7 +107,7 @@ def test_a_busy_half_hour_needs_what_erlang_c_and_a_say(conn: Connection) -> Non
         0,
         0.75,
     )
-    assert quiet["calls"] is None
+    assert quiet["calls"] is None and quiet["aht"] is None  # no calls, no handle time
 
     assert report.figure("patience").value == 300.0
     assert report.figure("peak_needed_c").value == 14
