@@ -337,18 +337,21 @@ class QueueLog(service.Service):
                 entry.rings[agent.id] = ev.at
             return
         name = agent_name(agent.number)
-        queues = [q.name for q in self.acd.queues.values() if self.acd.serves(agent, q)]
         if ev.old == st.LOGGED_OUT and ev.new != st.LOGGED_OUT:
             flag = "PAUSED" if ev.new == st.PAUSED else ""
-            for q in queues:
+            for q in self._served(agent):
                 self._write(NONE, q, name, "ADDMEMBER", (flag,), ev.at)
         elif ev.new == st.LOGGED_OUT and ev.old != st.LOGGED_OUT:
-            for q in queues:
+            for q in self._served(agent):
                 self._write(NONE, q, name, "REMOVEMEMBER", ("",), ev.at)
         elif ev.new == st.PAUSED:
-            self._all(name, queues, "PAUSE", ev.reason, ev.at)
+            self._all(name, self._served(agent), "PAUSE", ev.reason, ev.at)
         elif ev.old == st.PAUSED:
-            self._all(name, queues, "UNPAUSE", "", ev.at)
+            self._all(name, self._served(agent), "UNPAUSE", "", ev.at)
+
+    def _served(self, agent: Any) -> list[str]:
+        """The queues ``agent`` takes calls of (members and the skilled), by name."""
+        return [q.name for q in self.acd.queues.values() if self.acd.serves(agent, q)]
 
     def _all(self, name: str, queues: list[str], event: str, reason: str, at: float) -> None:
         """A pause or unpause of every queue: app_queue's PAUSEALL line, then each queue's."""
