@@ -206,7 +206,8 @@ class ApplianceMaster(service.MultiService):
         if config.metrics.listen is not None:
             self.metrics.setServiceParent(self)
         self.web = self._web()
-        self.web.resources[b"metrics"] = self.metrics.web_resource
+        if config.metrics.token:  # else /metrics is the web app's: 404
+            self.web.resources[b"metrics"] = self.metrics.web_resource
         self.web.setServiceParent(self)
         self._started: list[Any] = []
         self.stop_report: StopReport | None = None  # what the stop did with calls in progress
