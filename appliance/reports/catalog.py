@@ -282,28 +282,7 @@ def _traffic_cells(t: dict[str, float]) -> tuple[Any, ...]:
 
 def _heatmap(conn: Connection, rng: ReportRange, scope: str, key: str) -> ChartSpec:
     """Offered calls by local hour (x) and weekday (y rows), from the hour rows."""
-    first, last = q.grain_bounds(rng, "hour")
-    grid = [[0.0] * 24 for _ in range(7)]
-    tz = rng.tz
-    offsets: dict[int, int] = {}  # the UTC offset per UTC day: one zone lookup a day
-    for bucket, offered in q.bucket_rows(
-        conn,
-        m.report_traffic,
-        "hour",
-        first,
-        last,
-        where={"scope": scope, "key": key},
-        columns=("offered",),
-    ):
-        if not offered:
-            continue
-        off = offsets.get(bucket // 3600)
-        if off is None:
-            delta = dt.datetime.fromtimestamp(bucket, tz).utcoffset()
-            off = offsets[bucket // 3600] = int(delta.total_seconds()) if delta else 0
-        wall = bucket + off
-        day = (wall // 86400 + 3) % 7  # 1970-01-01 was a Thursday: Monday = 0
-        grid[day][(wall % 86400) // 3600] += offered
+    grid = q.offered_by_hour_of_week(conn, rng, scope, key)
     return ChartSpec(
         "heatmap",
         N_("Offered calls by hour and weekday"),

@@ -23,7 +23,7 @@ render it as a dash, never as 0.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote
 
 FIGURE_UNITS = ("count", "pct", "s", "agents")
 COLUMN_UNITS = ("text", "count", "pct", "s", "agents", "score", "drill")
@@ -150,14 +150,18 @@ def drill_query(
 ) -> str:
     """The drill link a table cell carries: a URL query ("filter=abandoned&scope=queue&key=3")
     that ``parse_drill_query`` reads back. Missing parts mean the report's own range/scope."""
-    parts: list[tuple[str, str]] = [("filter", filter)]
+    text = f"filter={_q(filter)}"  # a report has dozens of these: no urlencode
     if scope is not None:
-        parts.append(("scope", scope))
+        text += f"&scope={_q(scope)}"
     if key is not None:
-        parts.append(("key", key))
+        text += f"&key={_q(key)}"
     if grain is not None and bucket is not None:
-        parts += [("grain", grain), ("bucket", str(bucket))]
-    return urlencode(parts)
+        text += f"&grain={_q(grain)}&bucket={int(bucket)}"
+    return text
+
+
+def _q(text: str) -> str:
+    return text if text.isascii() and text.isalnum() else quote(text, safe="")
 
 
 def parse_drill_query(text: str) -> dict[str, str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -129,6 +130,46 @@ def _span_clause(table: sa.Table, span: Span) -> sa.ColumnElement[bool]:
     return sa.and_(table.c.grain == span.grain, table.c.bucket.between(span.first, span.last))
 
 
+@lru_cache(maxsize=256)
+def _statement(
+    table: str,
+    group_by: tuple[str, ...],
+    sums: tuple[str, ...],
+    maxes: tuple[str, ...],
+    where: tuple[tuple[str, bool], ...],
+    plain: tuple[str, ...] = (),
+) -> sa.TextClause:
+    """One span's query, built once per shape. Names come from the model (checked here),
+    values are bound: ``where`` is (column, is a list) pairs."""
+    columns = m.metadata.tables[table].c
+    for name in (*group_by, *sums, *maxes, *plain, *(w for w, _ in where)):
+        if name not in columns:
+            raise ValueError(f"{table} has no column {name!r}")
+    picked = [f'"{g}"' for g in group_by] + [f'"{p}"' for p in plain]
+    picked += [f'SUM("{x}")' for x in sums] + [f'MAX("{x}")' for x in maxes]
+    conditions = ["grain = :grain", "bucket BETWEEN :first AND :last"]
+    expanding: list[sa.BindParameter[Any]] = []
+    for name, is_list in where:
+        if is_list:
+            conditions.append(f'"{name}" IN :w_{name}')
+            expanding.append(sa.bindparam(f"w_{name}", expanding=True))
+        else:
+            conditions.append(f'"{name}" = :w_{name}')
+    sql = f"SELECT {', '.join(picked)} FROM {table} WHERE {' AND '.join(conditions)}"  # noqa: S608 (model names)
+    if group_by:
+        sql += f" GROUP BY {', '.join(chr(34) + g + chr(34) for g in group_by)}"
+    return sa.text(sql).bindparams(*expanding)
+
+
+def _where(where: Mapping[str, Any] | None) -> tuple[tuple[tuple[str, bool], ...], dict[str, Any]]:
+    shape, params = [], {}
+    for name, value in (where or {}).items():
+        is_list = isinstance(value, tuple | list | set | frozenset)
+        shape.append((name, is_list))
+        params[f"w_{name}"] = list(value) if is_list else value
+    return tuple(shape), params
+
+
 def sum_rows(
     conn: Connection,
     table: sa.Table,
@@ -142,33 +183,27 @@ def sum_rows(
     """SUM(``sums``) and MAX(``maxes``) of ``table``'s rows in ``spans`` that match ``where``
     (column -> value, or a tuple of values for IN), grouped by ``group_by`` (a key of ()
     when there is none). One indexed query per span; spans are added here."""
-    cols = [table.c[g] for g in group_by]
-    agg = [sa.func.sum(table.c[s]) for s in sums] + [sa.func.max(table.c[x]) for x in maxes]
-    filters = []
-    for name, value in (where or {}).items():
-        if isinstance(value, tuple | list | set | frozenset):
-            filters.append(table.c[name].in_(list(value)))
-        else:
-            filters.append(table.c[name] == value)
+    shape, params = _where(where)
+    if any(is_list and not params[f"w_{n}"] for n, is_list in shape):
+        return {}  # IN () matches nothing (and is not SQL)
+    stmt = _statement(table.name, tuple(group_by), tuple(sums), tuple(maxes), shape)
     out: dict[tuple[Any, ...], dict[str, float]] = {}
-    ng = len(cols)
+    ng, ns = len(group_by), len(sums)
     for span in spans:
-        stmt = sa.select(*cols, *agg).where(_span_clause(table, span), *filters)
-        if cols:
-            stmt = stmt.group_by(*cols)
-        for row in conn.execute(stmt):
+        bound = {"grain": span.grain, "first": span.first, "last": span.last, **params}
+        for row in conn.execute(stmt, bound):
             group = tuple(row[:ng])
             values = row[ng:]
-            if not cols and all(v is None for v in values):
+            if not ng and all(v is None for v in values):
                 continue  # an aggregate over no rows
             acc = out.get(group)
             if acc is None:
-                acc = out[group] = {n: 0.0 for n in sums}
-                acc.update({n: 0.0 for n in maxes})
+                acc = out[group] = dict.fromkeys(sums, 0.0)
+                acc.update(dict.fromkeys(maxes, 0.0))
             for i, n in enumerate(sums):
                 acc[n] += float(values[i] or 0)
             for j, n in enumerate(maxes):
-                acc[n] = max(acc[n], float(values[len(sums) + j] or 0))
+                acc[n] = max(acc[n], float(values[ns + j] or 0))
     return out
 
 
@@ -183,11 +218,63 @@ def bucket_rows(
     columns: Sequence[str] = (),
 ) -> list[tuple[Any, ...]]:
     """The rows (bucket, *columns) of one grain between two buckets: a trend's points."""
-    stmt = sa.select(table.c.bucket, *[table.c[c] for c in columns]).where(
-        _span_clause(table, Span(grain, first, last)),
-        *[table.c[k] == v for k, v in (where or {}).items()],
-    )
-    return [tuple(r) for r in conn.execute(stmt)]
+    shape, params = _where(where)
+    stmt = _statement(table.name, (), (), (), shape, ("bucket", *columns))
+    bound = {"grain": grain, "first": first, "last": last, **params}
+    return [tuple(r) for r in conn.execute(stmt, bound)]
+
+
+def offset_segments(t0: dt.datetime, t1: dt.datetime, zone: Any) -> list[tuple[int, int, int]]:
+    """[t0, t1) cut where the zone's UTC offset changes: (first epoch, end epoch, offset s)."""
+    a, b = int(t0.timestamp()), int(t1.timestamp())
+
+    def offset(epoch: int) -> int:
+        delta = dt.datetime.fromtimestamp(epoch, zone).utcoffset()
+        return int(delta.total_seconds()) if delta else 0
+
+    segments: list[tuple[int, int, int]] = []
+    start, current = a, offset(a)
+    day = a
+    while day < b:
+        nxt = min(day + 86400, b)
+        if (nxt < b and offset(nxt) != current) or (nxt == b and offset(b - 1) != current):
+            lo, hi = day, nxt  # the change is in (lo, hi]: find its quarter hour
+            while hi - lo > Q15:
+                mid = lo + (hi - lo) // 2 // Q15 * Q15  # > lo: hi - lo >= 2 quarters
+                if offset(mid) == current:
+                    lo = mid
+                else:
+                    hi = mid
+            segments.append((start, hi, current))
+            start, current = hi, offset(hi)
+            day = hi
+            continue
+        day = nxt
+    segments.append((start, b, current))
+    return segments
+
+
+_HOUR_OF_WEEK = sa.text(
+    'SELECT ((bucket + :offset) / 3600) % 168 AS how, SUM("offered") FROM report_traffic '
+    "WHERE scope = :scope AND key = :key AND grain = 'hour' "
+    "AND bucket BETWEEN :first AND :last GROUP BY how"
+)
+
+
+def offered_by_hour_of_week(
+    conn: Connection, rng: ReportRange, scope: str, key: str
+) -> list[list[float]]:
+    """Offered calls by local weekday (Monday first) and hour, summed in the database from
+    the hour rows: one grouped query per stretch of constant UTC offset (a DST change
+    makes two), so a year is a few hundred rows, not 8760."""
+    grid = [[0.0] * 24 for _ in range(7)]
+    for first, end, offset in offset_segments(rng.start_utc, rng.end_utc, rng.tz):
+        bound = {"offset": offset, "scope": scope, "key": key, "first": first, "last": end - 1}
+        for how, offered in conn.execute(_HOUR_OF_WEEK, bound):
+            if offered:
+                # local hours since 1970-01-01, a Thursday: weekday 3 when Monday is 0
+                grid[(int(how) // 24 + 3) % 7][int(how) % 24] += float(offered)
+    return grid
 
 
 def traffic_totals(

@@ -288,16 +288,20 @@ class ReportRange:
         tz = self.tz
         one_day = self.days == 1
         out = []
-        t = self.start_utc
-        stop = self.end_utc
-        while t < stop:
-            local = t.astimezone(tz)
-            if grain == "q15" or local.minute == 0:
-                label = local.strftime("%H:%M" if one_day else "%Y-%m-%d %H:%M")
-                other = local.replace(fold=1 - local.fold).astimezone(_UTC)
-                if other != t:  # the wall time happens twice (clocks went back): say which
+        first, stop = int(self.start_utc.timestamp()), int(self.end_utc.timestamp())
+        # a day that is not 24 hours long has a DST change, maybe a wall time seen twice
+        changes = stop - first != self.days * 86400
+        for epoch in range(first, stop, 900):
+            local = dt.datetime.fromtimestamp(epoch, tz)
+            if grain == "hour" and local.minute:
+                continue
+            label = f"{local.hour:02d}:{local.minute:02d}"
+            if not one_day:
+                label = f"{local.date().isoformat()} {label}"
+            if changes:
+                other = local.replace(fold=1 - local.fold).timestamp()
+                if int(other) != epoch:  # the wall time happens twice (clocks went back)
                     z = local.strftime("%z")
                     label += f"{z[:3]}:{z[3:]}"
-                out.append((int(t.timestamp()), label))
-            t += _Q15
+            out.append((epoch, label))
         return tuple(out)
