@@ -43,6 +43,15 @@ from acd import erlang
 _NEGLIGIBLE = 45.0
 
 
+# Callers this much more patient than a call is long are Erlang C's (their abandons change
+# the figures by about 1e-5); the series would need ~10 sqrt(N x patience / handle) terms.
+_PATIENT = 1e4
+
+
+def _patient(patience_s: float, handle_s: float) -> bool:
+    return math.isinf(patience_s) or patience_s > _PATIENT * handle_s
+
+
 @dataclass(frozen=True)
 class ErlangA:
     """What a half hour with ``agents`` agents looks like under Erlang A.
@@ -112,13 +121,13 @@ def erlang_a(
     """Erlang A's measures for ``agents`` agents, ``rate_per_s`` calls offered per second,
     a mean handle time and a mean patience in seconds, and a service level threshold.
 
-    An infinite patience is Erlang C (``acd.erlang``)."""
+    An infinite patience (or one over 10,000 handle times) is Erlang C (``acd.erlang``)."""
     if agents < 0 or handle_s <= 0 or patience_s <= 0 or threshold_s < 0 or rate_per_s < 0:
         raise ValueError("erlang_a: agents, rate and threshold >= 0; handle, patience > 0")
     load = rate_per_s * handle_s
     if rate_per_s == 0:
         return ErlangA(agents, 0.0, 0.0, 1.0, 0.0, 0.0)
-    if math.isinf(patience_s):
+    if _patient(patience_s, handle_s):
         mean = erlang.asa(agents, load, handle_s)
         return ErlangA(
             agents,
@@ -165,7 +174,7 @@ def service_level_a(
     """``erlang_a(...).service_level`` alone (what staffing searches on), without the ASA."""
     if rate_per_s <= 0:
         return 1.0
-    if math.isinf(patience_s):
+    if _patient(patience_s, handle_s):
         return erlang.service_level(agents, rate_per_s * handle_s, handle_s, threshold_s)
     m = agents * patience_s / handle_s
     y = rate_per_s * patience_s
