@@ -194,7 +194,15 @@ _TREND = (
 )
 
 
-def _traffic_figures(t: dict[str, float], settings: Any) -> tuple[Figure, ...]:
+# Wrap-up is an agent state: counted for agents, departments and the center only.
+WRAPUP_SCOPES = ("center", "agent", "department")
+_NO_WRAPUP = N_(
+    "Wrap-up is an agent's time, not a queue's: this scope's handle time is talk and hold."
+)
+
+
+def _traffic_figures(t: dict[str, float], settings: Any, scope: str) -> tuple[Figure, ...]:
+    wrapup = _round(d.per_handled(t, "wrapup_s")) if scope in WRAPUP_SCOPES else None
     short = int(getattr(settings, "short_abandon_s", 5))
     return (
         Figure("offered", N_("Offered"), t["offered"], "count", "offered"),
@@ -230,7 +238,7 @@ def _traffic_figures(t: dict[str, float], settings: Any) -> tuple[Figure, ...]:
         Figure("max_wait", N_("Longest wait"), t["wait_max_s"], "s"),
         Figure("avg_talk", N_("Average talk"), _round(d.per_handled(t, "talk_s")), "s"),
         Figure("avg_hold", N_("Average hold"), _round(d.per_handled(t, "hold_s")), "s"),
-        Figure("avg_wrapup", N_("Average wrap-up"), _round(d.per_handled(t, "wrapup_s")), "s"),
+        Figure("avg_wrapup", N_("Average wrap-up"), wrapup, "s"),
         Figure("aht", N_("Average handle time"), _round(d.aht(t)), "s"),
         Figure("handled", N_("Handled"), t["handled"], "count", "handled"),
         Figure("transferred", N_("Transferred"), t["transferred"], "count", "transferred"),
@@ -435,9 +443,10 @@ def build_traffic(
         rng.label,
         scope,
         key,
-        _traffic_figures(t, settings),
+        _traffic_figures(t, settings, scope),
         tuple(tables),
         (trend, trend_sl, abandons, _heatmap(conn, rng, scope, key)),
+        notes=() if scope in WRAPUP_SCOPES else (_NO_WRAPUP,),
     )
     return report if scope in DRILL_SCOPES else without_drills(report)
 
