@@ -53,6 +53,9 @@ HALF_S = 1800
 DEFAULT_TARGET = 0.8
 DEFAULT_THRESHOLD_S = 20
 MAX_DAYS = 31  # a month of half hours (1,488 rows); longer ranges are refused
+# Past this load (Erlangs; a 300-agent center peaks near 290) the rows are not a center's
+# (a talk time gone wrong): the agents needed are left blank rather than searched for.
+MAX_LOAD = 5000.0
 SCOPES = ("center", "queue", "skill", "department")
 # A half hour's drill: grain "half", bucket its UTC start (as catalog.py's trends)
 DRILL_GRAIN = "half"
@@ -154,6 +157,8 @@ def agents_for(
     if not aht_s:
         return None, None, None
     rate = offered / HALF_S
+    if rate * aht_s > MAX_LOAD:
+        return rate * aht_s, None, None
     patience = math.inf if patience_s is None else patience_s
     needed_c, needed_a = _needed(rate, aht_s, patience, target, threshold_s)
     return rate * aht_s, needed_c, needed_a

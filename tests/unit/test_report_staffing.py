@@ -192,3 +192,9 @@ def test_the_target_and_the_weeks_come_from_the_config(conn: Connection) -> None
     two_weeks_on = ReportRange.parse("week", "2026-12-21", zone=ZONE)
     report = catalog.build_report_in(conn, "forecast", two_weeks_on, "center", "", settings)
     assert report.tables == ()  # one week back holds nothing: DAY is two weeks back
+
+
+def test_an_absurd_load_is_left_blank_not_searched() -> None:
+    # 1,000 calls of 10 hours each in half an hour: 20,000 Erlangs, no center's
+    assert staffing.agents_for(1000, 36000.0, threshold_s=20) == (20000.0, None, None)
+    assert staffing.agents_for(100, 180.0, threshold_s=20, patience_s=300.0) == (10.0, 14, 13)
