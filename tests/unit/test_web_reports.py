@@ -210,8 +210,23 @@ class ReportPagesTests(WebTestCase):
             patcher.start()
             self.addCleanup(patcher.stop)
 
-    async def test_only_admins_and_supervisors_open_reports(self) -> None:
+    # one appliance per test (a start costs a second or more): each test runs several checks
+
+    async def test_who_opens_reports_and_what_they_show(self) -> None:
         await self._start()
+        await self._check_only_admins_and_supervisors_open_reports()
+        self.built.clear()
+        await self._check_a_report_renders_its_figures_tables_charts_and_links()
+        await self._check_tables_sort_server_side_by_allowlisted_columns_only()
+        self.built.clear()
+        await self._check_bad_queries_are_a_400_with_the_pickers_and_build_nothing()
+
+    async def test_chinese_and_the_chart_library(self) -> None:
+        await self._start()
+        await self._check_chinese_page_and_the_library_served_from_node_modules()
+        await self._check_a_missing_chart_library_is_said_on_the_page()
+
+    async def _check_only_admins_and_supervisors_open_reports(self) -> None:
         for user, status in (("admin", 200), ("sup", 200), ("agent", 403), ("qa", 403)):
             b = await self.app.logged_in(user)
             r = await self.call(b.get, "/reports")
@@ -223,8 +238,7 @@ class ReportPagesTests(WebTestCase):
             (r.status, r.location.split("?next=")[-1]), (303, "/reports%3Fkind%3Dmonth")
         )
 
-    async def test_a_report_renders_its_figures_tables_charts_and_links(self) -> None:
-        await self._start()
+    async def _check_a_report_renders_its_figures_tables_charts_and_links(self) -> None:
         b = await self.app.logged_in("sup")
         r = await self.call(b.get, "/reports?kind=month&start=2026-11-15&scope=queue&key=1")
         self.assertEqual(r.status, 200, r.body[:500])
@@ -282,8 +296,7 @@ class ReportPagesTests(WebTestCase):
         self.assertIn("start=2026-10-01", page)  # previous month
         self.assertNotIn('id="rp-charts-missing"', page)
 
-    async def test_tables_sort_server_side_by_allowlisted_columns_only(self) -> None:
-        await self._start()
+    async def _check_tables_sort_server_side_by_allowlisted_columns_only(self) -> None:
         b = await self.app.logged_in("admin")
         r = await self.call(b.get, "/reports?sort=queues.offered&desc=1")
         self.assertEqual(r.status, 200)
@@ -300,8 +313,7 @@ class ReportPagesTests(WebTestCase):
             self.assertIn(message, unescape(r.body), query)
             self.assertNotIn('id="rp-figures"', r.body)
 
-    async def test_bad_queries_are_a_400_with_the_pickers_and_build_nothing(self) -> None:
-        await self._start()
+    async def _check_bad_queries_are_a_400_with_the_pickers_and_build_nothing(self) -> None:
         b = await self.app.logged_in("admin")
         for query, message in (
             ("kind=decade", "Unknown report range: decade"),
@@ -320,8 +332,7 @@ class ReportPagesTests(WebTestCase):
         self.assertEqual(r.status, 400)
         self.assertIn("does not cover skills", r.body)
 
-    async def test_chinese_page_and_the_library_served_from_node_modules(self) -> None:
-        await self._start()
+    async def _check_chinese_page_and_the_library_served_from_node_modules(self) -> None:
         b = await self.app.logged_in("sup")
         token = (await self.call(b.get, "/")).csrf()
         await self.call(b.post, "/locale", {"_csrf": token, "locale": "zh_CN", "next": "/"})
@@ -339,8 +350,7 @@ class ReportPagesTests(WebTestCase):
         for path in ("/vendor/package.json", "/vendor/../webui/package.json", "/vendor/tslib"):
             self.assertEqual((await self.call(b.get, path)).status, 404, path)
 
-    async def test_a_missing_chart_library_is_said_on_the_page(self) -> None:
-        await self._start()
+    async def _check_a_missing_chart_library_is_said_on_the_page(self) -> None:
         gone = Path(temp_dir(self)) / "no-node-modules" / "echarts.min.js"
         with mock.patch.object(vendor, "FILES", {vendor.ECHARTS: gone}):
             b = await self.app.logged_in("sup")
