@@ -338,6 +338,13 @@ def staffing_report(
         notes.append(N_("No calls and no agents logged in during this range."))
     if scope == "queue":
         notes.append(N_("An agent who serves several queues counts in each."))
+    else:
+        notes.append(
+            N_(
+                "The calls of all queues here are planned as one pool of agents: where"
+                " agents serve one queue each, the staffing of each queue is closer."
+            )
+        )
     offered = sum(h.offered for h in halves)
     understaffed = sum(1 for n in shown if n.short is not None and n.short > 0)
     figures = (
