@@ -19,7 +19,7 @@ from appliance import logsetup, passwords
 from appliance.db.components import DuplicateError, UserRow
 from appliance.db.model import ROLES
 from appliance.text import N_
-from webui import access, i18n
+from webui import access, i18n, report_export
 from webui.access import api, current_session, page, public
 from webui.acd_api import AcdApi
 from webui.admin_agents import AgentsAdmin
@@ -45,8 +45,8 @@ from webui.recording_admin_api import RecordingAdminApi
 from webui.recording_api import RecordingApi
 from webui.recording_control_api import RecordingControlApi
 from webui.recording_pages import RecordingPages
-from webui.report_pages import ReportPages
 from webui.render import render
+from webui.report_pages import ReportPages
 from webui.sessions import SessionUser
 from webui.supervisor_api import SupervisorApi
 from webui.supervisor_pages import SupervisorPages
@@ -256,6 +256,7 @@ class Root:
         self.supervisor = SupervisorPages(ctx)
         self.desk = DeskPages(ctx)
         self.reports = ReportPages(ctx)
+        report_export.mount(self.reports, ctx)  # /reports/export.*, /reports/schedules/
         # public: web callback requests (the page and its JSON twin share one rate limit)
         self.callback = CallbackPage(ctx, self.api.public.service)
 

@@ -18,6 +18,7 @@ class Response:
     status: int
     headers: http.client.HTTPMessage
     body: str
+    raw: bytes = b""  # the body as sent (a download)
 
     @property
     def location(self) -> str:
@@ -51,7 +52,8 @@ class Browser:
         try:
             conn.request(method, path, body=body, headers=hdrs)
             r = conn.getresponse()
-            text = r.read().decode("utf-8", "replace")
+            raw = r.read()
+            text = raw.decode("utf-8", "replace")
         finally:
             conn.close()
         for raw in r.headers.get_all("Set-Cookie") or []:
@@ -59,7 +61,7 @@ class Browser:
             jar.load(raw)
             for k, morsel in jar.items():
                 self.cookies[k] = morsel.value
-        return Response(r.status, r.headers, text)
+        return Response(r.status, r.headers, text, raw)
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> Response:
         return self.request("GET", path, headers=headers)
