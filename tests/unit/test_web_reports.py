@@ -233,6 +233,8 @@ class ReportPagesTests(WebTestCase):
             self.assertEqual(r.status, status, user)
             home = await self.call(b.get, "/")
             self.assertEqual('href="/reports"' in home.body, status == 200, user)
+            # the scheduled e-mails are the admins' (webui/report_export.py)
+            self.assertEqual('href="/reports/schedules/"' in r.body, user == "admin", user)
         r = await self.call(self.app.browser().get, "/reports?kind=month")
         self.assertEqual(
             (r.status, r.location.split("?next=")[-1]), (303, "/reports%3Fkind%3Dmonth")
