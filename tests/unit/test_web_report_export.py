@@ -74,6 +74,8 @@ class ScheduleAdminTests(WebTestCase):
     async def test_admins_add_and_delete_schedules_and_every_field_is_checked(self) -> None:
         await self._start()
         b, token = await self._as("admin")
+        reports = await self.call(b.get, f"/reports?{QUERY}")
+        self.assertIn('<a href="/reports/schedules/" id="rp-schedules">', reports.body)
         page = await self.call(b.get, "/reports/schedules/")
         self.assertEqual(page.status, 200)
         self.assertIn("No scheduled reports yet.", page.body)
