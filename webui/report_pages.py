@@ -17,6 +17,8 @@ from urllib.parse import urlencode
 
 import cherrypy
 
+from appliance.reports import catalog, drill
+from appliance.reports.catalog import sort_table
 from appliance.reports.clock import center_zone
 from appliance.reports.model import Report, parse_drill_query
 from appliance.reports.ranges import RANGE_KINDS
@@ -52,21 +54,15 @@ PER_PAGE = 50
 
 def catalog_kinds() -> list[tuple[str, str]]:
     """(kind, label) of every report the catalog builds, in its order."""
-    from appliance.reports import catalog
-
     return [(k, spec.label) for k, spec in catalog.REPORT_KINDS.items()]
 
 
 def catalog_scopes() -> dict[str, tuple[str, ...]]:
     """The scopes each report accepts (the picker offers only those)."""
-    from appliance.reports import catalog
-
     return {k: spec.scopes for k, spec in catalog.REPORT_KINDS.items()}
 
 
 async def catalog_build(ctx: WebContext, q: ReportQuery) -> Report:
-    from appliance.reports import catalog
-
     report: Report = await catalog.build_report(
         ctx.db, q.report, q.range, q.scope, q.key, ctx.config.reports
     )
@@ -75,8 +71,6 @@ async def catalog_build(ctx: WebContext, q: ReportQuery) -> Report:
 
 async def drill_page(ctx: WebContext, q: ReportQuery, filter: str, **options: Any) -> Any:
     """A page of the calls behind a drill (appliance/reports/drill.py ``DrillPage``)."""
-    from appliance.reports import drill
-
     return await drill.drill_calls(
         ctx.db, filter, q.range, q.scope, q.key, settings=ctx.config.reports, **options
     )
@@ -94,8 +88,6 @@ class ReportPages:
 
     @page(*REPORT_ROLES)
     def index(self, **params: Any) -> str:
-        from appliance.reports.catalog import sort_table
-
         kinds = catalog_kinds()
         form = {k: v for k, v in params.items() if k in FIELDS and isinstance(v, str)}
         error = None
