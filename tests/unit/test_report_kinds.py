@@ -14,11 +14,12 @@ from sqlalchemy.engine import Connection, Engine
 from appliance.cli import resolved
 from appliance.config import ReportsConfig
 from appliance.db import model as m
-from appliance.db.engine import create_engine
 from appliance.reports import catalog
 from appliance.reports.model import Report
 from appliance.reports.ranges import ReportRange
+from tests.conftest import BACKENDS
 from tests.support.inline_db import inline_db
+from tests.support.report_db import report_engine
 
 SETTINGS = ReportsConfig(timezone="UTC")
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
@@ -137,14 +138,17 @@ def seed(conn: Connection) -> None:
         )
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    engine = create_engine(f"sqlite:///{tmp_path_factory.mktemp('kinds') / 'k.db'}")
-    m.metadata.create_all(engine)
-    with engine.begin() as conn:
-        seed(conn)
-    yield engine
-    engine.dispose()
+def engine(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    with report_engine(backend, tmp_path_factory.mktemp("kinds")) as engine:
+        with engine.begin() as conn:
+            seed(conn)
+        yield engine
 
 
 def build(

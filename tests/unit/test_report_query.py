@@ -9,10 +9,10 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from appliance.db import model as m
-from appliance.db.engine import create_engine
 from appliance.reports import query as q
 from appliance.reports.query import Span
 from appliance.reports.ranges import ReportRange
+from tests.support.report_db import report_engine
 
 
 def test_whole_months_are_month_rows_and_the_rest_day_rows() -> None:
@@ -47,9 +47,9 @@ def test_partial_days_come_from_quarter_hours_in_the_center_zone() -> None:
     )
 
 
-def test_hour_by_weekday_follows_local_time_across_both_dst_changes(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite:///{tmp_path / 'h.db'}")
-    m.metadata.create_all(engine)
+def test_hour_by_weekday_follows_local_time_across_both_dst_changes(
+    backend: str, tmp_path: Path
+) -> None:
     year = ReportRange.parse("year", "2026", zone="Europe/Berlin")
     hours = [b for b, _ in year.trend_buckets("hour")]
     assert len(hours) == 8760  # 23-hour and 25-hour days included
@@ -63,7 +63,7 @@ def test_hour_by_weekday_follows_local_time_across_both_dst_changes(tmp_path: Pa
     for i, b in enumerate(hours):
         local = dt.datetime.fromtimestamp(b, year.tz)
         expected[local.weekday()][local.hour] += 1 + i % 3
-    with engine.begin() as conn:
+    with report_engine(backend, tmp_path) as engine, engine.begin() as conn:
         conn.execute(
             m.report_traffic.insert(),
             [

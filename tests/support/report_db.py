@@ -1,0 +1,43 @@
+"""An empty database with ccbox's schema for the report tests, on SQLite or PostgreSQL
+(``CCBOX_TEST_PG_URL``, as tests/conftest.py's ``db_url``), shared by a module's tests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+
+from appliance.db import model
+from appliance.db.engine import create_engine
+from tests.conftest import PG_URL
+
+
+@contextmanager
+def report_engine(backend: str, directory: Path) -> Iterator[Engine]:
+    if backend == "sqlite":
+        engine = create_engine(f"sqlite:///{directory / 'reports.sqlite'}")
+        model.metadata.create_all(engine)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+        return
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    name = f"ccbox_r_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine = create_engine(
+        make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    )
+    try:
+        model.metadata.create_all(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
