@@ -18,9 +18,10 @@ from typing import Any
 
 import cherrypy
 
-from appliance.db.schedule_store import LOCALES, NewSchedule, ScheduleStore
+from appliance.db.schedule_store import LOCALES, NewSchedule, ScheduleStore, check
 from appliance.reports.export_cells import file_name
 from appliance.reports.export_formats import CONTENT_TYPES, FORMATS, render
+from appliance.reports.query import check_scope
 from appliance.reports.schedule import first_period
 from appliance.text import N_
 from webui import admin_forms as f
@@ -118,6 +119,7 @@ class ScheduleAdmin:
                 recipients=f.text(params, "recipients", i18n._("To"), 1000, required=True),
                 locale=f.text(params, "locale", i18n._("Language"), 8),
             )
+            check(new)  # the store's own checks first: their messages are the clearest
             scopes = catalog.kind_of(new.kind).scopes
             if new.scope not in scopes:
                 raise f.FormError(
@@ -125,6 +127,7 @@ class ScheduleAdmin:
                         scopes=", ".join(i18n._(SCOPE_LABELS[s]) for s in scopes)
                     )
                 )
+            check_scope(new.scope, new.key.strip(), scopes)  # e.g. a queue's key is its id
             reports = self.ctx.config.reports
             seen = ""
             if new.every in EVERY_LABELS:  # else the store refuses it

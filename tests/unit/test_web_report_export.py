@@ -108,6 +108,7 @@ class ScheduleAdminTests(WebTestCase):
             ({"format": "exe"}, "Unknown file format: exe"),
             ({"report": "payroll"}, "not a valid choice"),
             ({"scope": "queue"}, "needs a key"),
+            ({"scope": "queue", "key": "=1+1"}, "Not a queue id: =1+1"),
             ({"name": "x" * 101}, "at most 100 characters"),
             ({"name": "<b>Morning</b>"}, "already exists"),
         ):
