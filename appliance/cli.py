@@ -347,6 +347,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "calls_per_s": args.calls_per_second,
         "talk_s": args.talk_seconds,
         "seed_traffic": args.seed,
+        "history_days": args.history_days,
     }
     return demo.main(
         Path(args.data_dir),
@@ -698,6 +699,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--talk-seconds", type=positive, default=None, help="agents' mean talk time (default 30)"
     )
     demo.add_argument("--seed", type=int, default=None, help="random seed of the callers")
+    demo.add_argument(
+        "--history-days",
+        type=int,
+        default=None,
+        help="days of synthetic history seeded before today at the first start, for the "
+        "reports (default 120; 0 with --headless, which counts its own run)",
+    )
     demo.add_argument(
         "--report", choices=("json",), default=None, help="print one JSON summary line at the end"
     )

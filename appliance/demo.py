@@ -23,7 +23,7 @@ from twisted.internet import defer
 
 from appliance import config as config_mod
 from appliance import daemon as daemon_mod
-from appliance import demo_campaign, demo_center, passwords
+from appliance import demo_campaign, demo_center, demo_history, passwords
 from appliance.db import migrate
 from appliance.db.day_stats_store import COUNTERS
 from appliance.db.engine import create_engine
@@ -283,9 +283,12 @@ def main(
     fastagi_port: int | None = None,
     talk_s: float = DEMO_TALK_S,
     seed_traffic: int | None = None,
+    history_days: int | None = None,
 ) -> int:
     """``calls_per_s``: callers a second in the busy hour (demo_center.DAY_SHAPE gives the
-    other hours); ``talk_s``: the agents' mean talk time."""
+    other hours); ``talk_s``: the agents' mean talk time; ``history_days``: days of
+    synthetic history before today seeded at the first start (appliance/demo_history.py;
+    None: 120, or none when headless: a headless run reports on itself alone)."""
     from twisted.internet import reactor as _reactor
 
     reactor: Any = _reactor
@@ -296,6 +299,9 @@ def main(
         print(f"ccbox demo: {exc}", file=sys.stderr)
         return 1
     logins = seed(config)
+    if history_days is None:
+        history_days = 0 if headless else demo_history.DAYS
+    demo_history.seed_history(config, history_days)
     url = f"http://127.0.0.1:{config.web.port}/"
 
     result: dict[str, Any] = {"daemon": "failed", "web": None}

@@ -253,12 +253,15 @@ class Center:
     flow_id: int | None = None
     flow_name: str = "main"
     flow_version: int = 1
-    patience_s: float = 150.0  # mean (exponential): how long a caller waits before hanging up
+    patience_s: float = 150.0  # how long a caller waits before hanging up: 4 s + exponential
     form_id: int | None = None  # QA: one answered call in a hundred scored on this form
     qa_items: tuple[tuple[str, int], ...] = ()  # (question id, its most points)
     qa_share: float = 0.01
     # (weekday, local half hour) -> share of the team staffed (bad half hours come on top)
     short_staffed: dict[tuple[int, int], float] = field(default_factory=dict)
+    # The local hours the teams work (from, to); callers outside them hear the menus alone
+    # (the paths without a queue).
+    open_hours: tuple[int, int] = (7, 22)
 
 
 @dataclass
@@ -346,7 +349,11 @@ class _Shift:
         self.ev_at.append(at)
         self.ev.append((agent, state, reason))
 
-    def staff(self, at: float, wanted: int, rng: np.random.Generator) -> None:
+    def staff(
+        self, at: float, wanted: int, rng: np.random.Generator, back_soon: bool = False
+    ) -> None:
+        """``wanted`` agents on from ``at``: the idle ones leave first (a pause when they
+        are ``back_soon`` in the day, else a logout), the paused come back first."""
         wanted = min(wanted, len(self.team.agent_ids))
         if len(self.on) > wanted:
             self.on.sort()
@@ -355,7 +362,7 @@ class _Shift:
             hour = dt.datetime.fromtimestamp(at, self.zone).hour
             for free_at, agent in leaving:
                 when = max(at, free_at)
-                if 9 <= hour < 18:
+                if back_soon and 9 <= hour < 18:
                     reason = "lunch" if 11 <= hour < 14 else str(rng.choice(PAUSE_REASONS))
                     self.event(when, agent, "paused", reason)
                     self.off[agent] = (when, "paused")
@@ -405,6 +412,9 @@ class Generator:
         self.bad: list[dt.datetime] = []
         weights = np.array([p.weight for p in center.paths], dtype=float)
         self.path_p = weights / weights.sum()
+        alone = np.array([p.team is None and not p.mailbox for p in center.paths], dtype=float)
+        menus = weights * alone
+        self.menus_only = menus / menus.sum() if menus.sum() else None
         # each team's share of all callers, for the staffing plan
         self.team_share = [
             sum(p for p, path in zip(self.path_p, center.paths, strict=True) if path.team == i)
@@ -458,9 +468,13 @@ class Generator:
         # the callers: their path, number, the DID, how long each IVR step takes, patience,
         # talk (log-normal around the team's mean) and hold
         path_of = rng.choice(len(c.paths), size=n, p=self.path_p)
+        slot = np.searchsorted(starts, arrive, side="right") - 1
+        closed = (slot // 2 < c.open_hours[0]) | (slot // 2 >= c.open_hours[1])
+        if self.menus_only is not None and closed.any():
+            path_of[closed] = rng.choice(len(c.paths), size=int(closed.sum()), p=self.menus_only)
         caller = np.minimum(rng.zipf(1.4, n), 99_999_999)
         did = rng.integers(0, len(c.dids), n).tolist()
-        patience = rng.exponential(c.patience_s, n).tolist()
+        patience = (4.0 + rng.exponential(c.patience_s, n)).tolist()
         ring = rng.uniform(2.0, 8.0, n).tolist()
         step_s = rng.uniform(4.0, 12.0, (n, MAX_STEPS))
         mean_talk = np.array(
@@ -727,9 +741,12 @@ class Generator:
         wanted = [
             self._plan(team_i, planned[s] * self.team_share[team_i] / 1800.0) for s in range(48)
         ]
+        opens, closes = c.open_hours
         for s in range(48):
             share = c.short_staffed.get((weekday, s), 1.0) * (0.5 if s in bad else 1.0)
-            wanted[s] = max(1, round(wanted[s] * share))
+            is_open = opens <= s // 2 < closes and self.team_share[team_i] > 0
+            wanted[s] = max(1, round(wanted[s] * share)) if is_open else 0
+        soon = [any(w > wanted[s] for w in wanted[s + 1 : s + 3]) for s in range(48)]
         members.sort(key=q_at.__getitem__)
         bounds = starts.tolist()
         next_slot = 0
@@ -741,10 +758,10 @@ class Generator:
         for i in members:
             q = q_at[i]
             while next_slot < 48 and bounds[next_slot] <= q:
-                shift.staff(bounds[next_slot], wanted[next_slot], rng)
+                shift.staff(bounds[next_slot], wanted[next_slot], rng, soon[next_slot])
                 on = shift.on
                 next_slot += 1
-            if not on:  # a team without agents: nobody answers
+            if not on:  # a team without agents (or closed): nobody answers
                 outcome[i], left[i] = "abandoned", q + min(patience[i], max_wait)
                 continue
             free_at, a = on[0]
@@ -764,7 +781,7 @@ class Generator:
             ev += ((a, "ringing", ""), (a, "on_call", ""), (a, "wrap_up", ""), (a, "available", ""))
             outcome[i], agent[i], answer[i], left[i] = "answered", a, answered, answered
         while next_slot < 48:
-            shift.staff(bounds[next_slot], wanted[next_slot], rng)
+            shift.staff(bounds[next_slot], wanted[next_slot], rng, soon[next_slot])
             next_slot += 1
 
     def _step(self, step: Step) -> str:
