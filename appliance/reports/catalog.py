@@ -301,6 +301,14 @@ def _heatmap(conn: Connection, rng: ReportRange, scope: str, key: str) -> ChartS
     )
 
 
+# report_overflow's kinds (appliance/reports/README.md)
+_OVERFLOW_KINDS = {
+    "queue": N_("Another queue"),
+    "extension": N_("An extension"),
+    "hangup": N_("Hung up (goodbye)"),
+}
+
+
 def _overflow_table(
     conn: Connection, spans: Sequence[q.Span], queue_ids: tuple[int, ...] | None
 ) -> Table:
@@ -312,10 +320,19 @@ def _overflow_table(
         group_by=("queue_id", "kind", "target"),
         sums=("count",),
     )
-    queue_names = q.names(conn, "queue", [str(g[0]) for g in rows])
+    queue_names = q.names(
+        conn,
+        "queue",
+        [str(g[0]) for g in rows] + [g[2] for g in rows if g[1] == "queue"],
+    )
     out = sorted(
         (
-            (queue_names.get(str(qid), str(qid)), kind, target, int(v["count"]))
+            (
+                queue_names.get(str(qid), str(qid)),
+                _OVERFLOW_KINDS.get(kind, kind),
+                queue_names.get(target, target) if kind == "queue" else target,
+                int(v["count"]),
+            )
             for (qid, kind, target), v in rows.items()
         ),
         key=lambda r: -r[3],
@@ -1090,6 +1107,8 @@ def build_volumes(
     )
 
 
+# recordings are counted for these (voicemail for the center and queues only)
+VOLUME_SCOPES = ("center", "queue", "agent", "department")
 TRAFFIC_SCOPES = ("center", "queue", "skill", "agent", "department", "did", "flow", "campaign")
 
 for _kind in (
@@ -1098,7 +1117,7 @@ for _kind in (
     ReportKind("ivr", N_("IVR traffic"), ("center", "flow"), build_ivr),
     ReportKind("outbound", N_("Outbound"), ("center", "campaign"), build_outbound),
     ReportKind("qa", N_("Quality"), ("center", "agent", "queue"), build_qa),
-    ReportKind("volumes", N_("Recordings and voicemail"), TRAFFIC_SCOPES, build_volumes),
+    ReportKind("volumes", N_("Recordings and voicemail"), VOLUME_SCOPES, build_volumes),
     ReportKind("staffing", N_("Staffing"), staffing.SCOPES, staffing.build_staffing),
     ReportKind("forecast", N_("Forecast"), forecast.SCOPES, forecast.build_forecast),
 ):

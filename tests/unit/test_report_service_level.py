@@ -140,6 +140,11 @@ def test_an_overflow_counts_at_both_queues_as_the_readme_says(conn: Connection) 
     assert (q1["offered"], q1["answered"], q1["overflowed"]) == (12, 5, 2)
     assert (q1["sl_answered"], q1["sl_offered"]) == (60.0, 25.0)
     assert q1["avg_wrapup"] is None and figures(conn)["avg_wrapup"] == 0.0  # an agent's time
+    report = catalog.build_report_in(conn, "traffic", DAY, "center", "", SETTINGS)
+    assert sorted(report.table("overflow").rows) == [
+        ("sales", "An extension", "", 1),
+        ("sales", "Another queue", "support", 1),
+    ]
     assert (q2["offered"], q2["answered"], q2["sl_answered"], q2["sl_offered"]) == (1, 1, 0.0, 0.0)
 
 
@@ -220,6 +225,7 @@ def test_a_wrong_scope_or_key_is_refused_before_any_query(conn: Connection) -> N
         ("traffic", "queue", "1 OR 1=1"),
         ("traffic", "center", "1"),
         ("traffic", "agent", ""),
+        ("volumes", "did", "4001"),  # recordings are not counted per number
         ("nonsense", "center", ""),
     ]:
         with pytest.raises(ReportError):
