@@ -108,6 +108,7 @@ class DeskState:
     last_number: str = ""  # for redial
     last_caller: tuple[str, str] = ("", "")
     auto_answer: bool = False  # the last click-to-dial asked the phone to answer by itself
+    hold_from: tuple[int, float] | None = None  # (calls row, when) of the hold under way
 
 
 class DeskControl:
@@ -208,6 +209,8 @@ class DeskControl:
         except TransferFailed as exc:
             raise ACDError(N_("not on hold: {exc}", exc=exc)) from None
         d.held, d.hold_leg = True, switch.consult_channel(channel) or ""
+        record = agent.call.record_id if agent.call is not None else None
+        d.hold_from = (record, self.acd.reactor.seconds()) if record is not None else None
         d.held_party = tuple(party)
         d.back = defer.Deferred()
         done.addBoth(lambda _: self._hold_over(agent_id))
@@ -230,6 +233,11 @@ class DeskControl:
     def _hold_over(self, agent_id: int) -> None:
         d = self.desk(agent_id)
         d.held, d.hold_leg, d.held_party = False, "", ()
+        if d.hold_from is not None:  # the call's hold time (calls.hold_ms: the reports)
+            record, since = d.hold_from
+            d.hold_from = None
+            held_ms = int((self.acd.reactor.seconds() - since) * 1000)
+            self.acd._write(self.acd.db.calls.add_hold(record, held_ms))
         back, d.back = d.back, None
         if back is not None and not back.called:
             back.callback(None)

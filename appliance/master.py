@@ -52,6 +52,7 @@ from appliance.config import Config
 from appliance.db.connector import DBConnector
 from appliance.db.schedule_store import ScheduleRow, ScheduleStore
 from appliance.eventbus import EventBus
+from appliance.reports.maintainer import ReportMaintainer
 from appliance.reports.metrics import MetricsService, MetricsSources
 from appliance.reports.model import Report
 from appliance.reports.queue_log import QueueLog
@@ -97,6 +98,12 @@ class ApplianceMaster(service.MultiService):
         if self.db.health is None:  # a connector a test made
             self.db.health = self.health
         self.db.setServiceParent(self)
+        # The report rollups, kept current from the report inbox (appliance/reports/); it
+        # stops after everything that writes the rows it counts.
+        self.report_maintainer = ReportMaintainer(
+            self.db, reactor, config.reports.timezone, config.reports.short_abandon_s
+        )
+        self.report_maintainer.setServiceParent(self)
         # The switch link (when [ami] enabled): the AMI client, the call model it feeds and
         # what the ACD asks of it (callbacks, transfers), made first for the services that
         # use them; the client joins the tree after the recorder (_add_ami), so it starts

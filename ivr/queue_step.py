@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from acd.caller import wait_in_queue
 from acd.service import EXTENSION
+from ivr.call_record import now
 
 if TYPE_CHECKING:
     from acd.service import QueuedCall
@@ -43,6 +44,8 @@ async def wait(
     if session.env is not None:
         qcall.caller_name = session.env.caller_name
     await call.event("queued", {"queue": q.name, "priority": qcall.priority})
+    joined = now()
+    call._track(services.db.calls.queue_visit(call.call_id, joined=(joined, q.id)))
     if services.recorder is not None and call.recording is None:
         # recorded (by policy, only while bridged with an agent: MixMonitor's b option) or
         # not; either way the recorder knows the live call, for pause and on-demand start
@@ -53,6 +56,11 @@ async def wait(
     call.queue_id = qcall.queue_id
     call.agent_id = qcall.agent.id if qcall.agent is not None else None
     await call.event(outcome, {"agent": call.agent_id, "queue": call.queue_id})
+    # the wait: to the agent's answer, or to leaving the queue (reports, calls.wait_ms)
+    until = call.agent_answered_at if outcome == "answered" and call.agent_answered_at else now()
+    wait_ms = int((until - joined).total_seconds() * 1000)
+    visit = (outcome, wait_ms, qcall.queue_id)
+    call._track(services.db.calls.queue_visit(call.call_id, left=visit))
     call.disposition = {"answered": "completed"}.get(outcome, outcome)
     if qcall.transferred:
         call.disposition = "transferred"

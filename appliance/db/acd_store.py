@@ -186,7 +186,13 @@ class ACDStore(_Component):
         st, ev = model.agent_states, model.agent_events
 
         def thd(conn: Connection) -> None:
-            conn.execute(ev.insert().values(agent_id=agent_id, at=at, state=state, reason=reason))
+            added = conn.execute(
+                ev.insert().values(agent_id=agent_id, at=at, state=state, reason=reason)
+            )
+            key = added.inserted_primary_key
+            assert key is not None
+            # counted by the report rollups (appliance/reports/maintainer.py)
+            conn.execute(model.report_inbox.insert().values(kind="agent_event", row_id=key[0]))
             newer = st.c.since <= at
             values = {"state": state, "reason": reason, "since": at}
             if conn.execute(
@@ -280,6 +286,7 @@ class ACDStore(_Component):
             )
             key = result.inserted_primary_key
             assert key is not None
+            conn.execute(model.report_inbox.insert().values(kind="callback", row_id=key[0]))
             return int(key[0])
 
         return self.db.run(thd)

@@ -596,9 +596,60 @@ class CallsComponent(_Component):
                 values["queue_id"] = queue_id
             if agent_id is not None:
                 values["agent_id"] = agent_id
+            if disposition == "transferred":  # another session finishes the row again
+                values["transfers"] = model.calls.c.transfers + 1
             conn.execute(model.calls.update().where(model.calls.c.id == call_id).values(**values))
+            # counted by the report rollups (appliance/reports/maintainer.py)
+            conn.execute(model.report_inbox.insert().values(kind="call", row_id=call_id))
 
         return self.db.backlog.submit(f"call {call_id}: its end", call_id, thd)
+
+    def queue_visit(
+        self,
+        call_id: int,
+        *,
+        joined: tuple[dt.datetime, int] | None = None,
+        left: tuple[str, int, int] | None = None,
+        flow_id: int | None = None,
+    ) -> defer.Deferred[None]:
+        """The report columns of the call's first queue visit, as it goes: ``joined`` (when,
+        the queue) the first time only; ``left`` (the outcome, the wait in ms, the queue it
+        left from) the first time only, naming the queue it overflowed into when that is not
+        the one it joined; ``flow_id``: the IVR flow it runs."""
+        c = model.calls.c
+
+        def thd(conn: Connection) -> None:
+            row = conn.execute(
+                sa.select(c.queued_at, c.queue_outcome, c.entry_queue_id).where(c.id == call_id)
+            ).first()
+            if row is None:
+                return
+            values: dict[str, Any] = {}
+            if flow_id is not None:
+                values["flow_id"] = flow_id
+            entry = row.entry_queue_id
+            if joined is not None and row.queued_at is None:
+                values["queued_at"], values["entry_queue_id"] = joined
+                entry = joined[1]
+            if left is not None and row.queue_outcome is None:
+                outcome, wait_ms, queue_id = left
+                values["queue_outcome"], values["wait_ms"] = outcome[:16], max(0, wait_ms)
+                if entry is not None and queue_id != entry:
+                    values["overflow_queue_id"] = queue_id
+            if values:
+                conn.execute(model.calls.update().where(c.id == call_id).values(**values))
+
+        return self.db.backlog.submit(f"call {call_id}: its queue visit", call_id, thd)
+
+    def add_hold(self, call_id: int, hold_ms: int) -> defer.Deferred[None]:
+        """A hold of the call ended: its length is added to the row's hold time."""
+        c = model.calls.c
+
+        def thd(conn: Connection) -> None:
+            total = sa.func.coalesce(c.hold_ms, 0) + max(0, int(hold_ms))
+            conn.execute(model.calls.update().where(c.id == call_id).values(hold_ms=total))
+
+        return self.db.backlog.submit(f"call {call_id}: a hold", call_id, thd)
 
     def agent_answered(
         self, call_id: int, at: dt.datetime, agent_id: int, queue_id: int | None

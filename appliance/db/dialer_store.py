@@ -656,11 +656,12 @@ class DialerStore(_Component):
         a = model.dial_attempts
 
         def thd(conn: Connection) -> int:
-            conn.execute(
-                a.update()
-                .where((a.c.campaign_id == campaign_id) & a.c.outcome.is_(None))
-                .values(outcome="failed", ended_at=at)
-            )
+            open_ = (a.c.campaign_id == campaign_id) & a.c.outcome.is_(None)
+            ended = [r.id for r in conn.execute(sa.select(a.c.id).where(open_))]
+            conn.execute(a.update().where(open_).values(outcome="failed", ended_at=at))
+            if ended:  # counted by the report rollups
+                ib = model.report_inbox
+                conn.execute(ib.insert(), [{"kind": "dial_attempt", "row_id": i} for i in ended])
             done = conn.execute(
                 le.update()
                 .where((le.c.campaign_id == campaign_id) & (le.c.status == "dialing"))
@@ -750,7 +751,11 @@ class DialerStore(_Component):
             done = conn.execute(
                 a.update().where((a.c.id == attempt_id) & a.c.outcome.is_(None)).values(**values)
             )
-            return done.rowcount == 1
+            if done.rowcount != 1:
+                return False
+            ib = model.report_inbox  # counted by the report rollups
+            conn.execute(ib.insert().values(kind="dial_attempt", row_id=attempt_id))
+            return True
 
         return self.db.run(thd)
 

@@ -292,6 +292,7 @@ class QAStore(_Component):
                 created_at=at or utcnow(),
             )
             conn.execute(r.update().where(r.c.id == recording_id).values(qa_score=value))
+            conn.execute(model.report_inbox.insert().values(kind="qa", row_id=eid))
             return _eval_row(conn.execute(_eval_select().where(e.c.id == eid)).one())
 
         return self.db.run(thd)

@@ -76,7 +76,7 @@ class RecordingStore(_Component):
             index["peaks"] = json.dumps(index["peaks"])
 
         def thd(conn: Connection) -> int:
-            return _insert(
+            rid = _insert(
                 conn,
                 model.recordings,
                 N_("recording {path}", path=path),
@@ -91,6 +91,8 @@ class RecordingStore(_Component):
                     "sha256": sha256,
                 },
             )
+            conn.execute(model.report_inbox.insert().values(kind="recording", row_id=rid))
+            return rid
 
         return self.db.run(thd)
 

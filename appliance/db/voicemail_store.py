@@ -196,6 +196,7 @@ class VoicemailStore(_Component):
                 forwarded_from=forwarded_from,
             )
             vid = _insert(conn, v, N_("voicemail"), **values)
+            conn.execute(model.report_inbox.insert().values(kind="voicemail", row_id=vid))
             return VoicemailRow(vid, **values)  # type: ignore[arg-type]
 
         return self.db.run(thd)

@@ -196,6 +196,7 @@ class ReportMaintainer(service.Service):
         self._world_at = 0.0
         self.drained = 0  # inbox rows counted since start (the status page, the bench)
         self.cpu_s = 0.0  # thread CPU time spent draining
+        self._failing = False
 
     def startService(self) -> None:
         super().startService()
@@ -204,15 +205,16 @@ class ReportMaintainer(service.Service):
         self._loop.start(self.interval_s, now=False)
 
     def stopService(self) -> defer.Deferred[None] | None:
+        """Stop after one last drain (or the one in flight): the rollups are current."""
         super().stopService()
         if self._loop is not None and self._loop.running:
             self._loop.stop()
-        busy = self._busy
-        if busy is not None:  # let the transaction in flight end
-            d: defer.Deferred[None] = defer.Deferred()
-            busy.addBoth(lambda _: d.callback(None))
-            return d
-        return None
+        last = self._busy or self.tick()
+        if last is None:
+            return None
+        d: defer.Deferred[None] = defer.Deferred()
+        last.addBoth(lambda _: d.callback(None))
+        return d
 
     def tick(self) -> defer.Deferred[DrainResult] | None:
         """Drain what is in the inbox now (skipped while a drain is still running)."""
@@ -223,12 +225,15 @@ class ReportMaintainer(service.Service):
 
         def done(result: DrainResult) -> DrainResult:
             self.drained += result.drained
+            self._failing = False
             if result.drained >= BATCH and self.running:  # a backlog: the next batch now
                 self.reactor.callLater(0, self.tick)
             return result
 
         def failed(f: Any) -> DrainResult:
-            log.failure("report rollups: the inbox was not drained (retried)", f)
+            if not self._failing:  # said once until a drain works again
+                log.failure("report rollups: the inbox was not drained (retried)", f)
+            self._failing = True
             return DrainResult()
 
         def free(result: DrainResult) -> DrainResult:
