@@ -96,9 +96,16 @@ def font_for(texts: Sequence[str], bold: bool = False) -> str:
     return CJK_FONT
 
 
-def _para(text: str, size: float = 8, bold: bool = False, lead: float | None = None) -> Paragraph:
+def _para(
+    text: str, size: float = 8, bold: bool = False, lead: float | None = None, keep: bool = False
+) -> Paragraph:
+    """``keep``: on the page of what follows (a table's heading never ends a page)."""
     style = ParagraphStyle(
-        "p", fontName=font_for([text], bold), fontSize=size, leading=lead or size * 1.25
+        "p",
+        fontName=font_for([text], bold),
+        fontSize=size,
+        leading=lead or size * 1.25,
+        keepWithNext=int(keep),
     )
     return Paragraph(escape(_CONTROL.sub("", text)), style)
 
@@ -280,7 +287,7 @@ def _table(table: ReportTable, tr: Translate) -> list[Flowable]:
         for row in table.rows
     ]
     widths = [WIDTH / len(cols)] * len(cols)
-    grid = Table([head, *body], colWidths=widths, repeatRows=1)
+    grid = Table([head, *body], colWidths=widths, repeatRows=1, spaceBefore=2 * mm)
     grid.setStyle(
         TableStyle(
             [
@@ -292,7 +299,7 @@ def _table(table: ReportTable, tr: Translate) -> list[Flowable]:
             ]
         )
     )
-    return [_para(tr(table.label), 10, bold=True), Spacer(1, 2 * mm), grid, Spacer(1, 5 * mm)]
+    return [_para(tr(table.label), 10, bold=True, keep=True), grid, Spacer(1, 5 * mm)]
 
 
 def pdf_bytes(report: Report, tr: Translate) -> bytes:
