@@ -41,6 +41,8 @@ from tests.unit.test_acd_service import FakeSwitch, offer_of, seed, start
 # Uniqueid, a queue, agent NONE), "answered" (the same with the member as agent), "member"
 # (callid NONE, a queue, the member), "every queue" (callid and queue NONE, the member),
 # "system" (NONE everywhere). "" is a field app_queue writes empty ("%s" of "").
+# ENTERQUEUE has a fourth field (the caller's name) only with queues.conf's
+# log_caller_id_name, off by default: ccbox writes the default three.
 FORMAT: dict[str, tuple[str, tuple[str, ...]]] = {
     "ENTERQUEUE": ("caller", ("url", "callerid", "position")),
     "RINGNOANSWER": ("answered", ("ringtime_ms",)),
