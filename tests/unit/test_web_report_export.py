@@ -100,6 +100,7 @@ class ScheduleAdminTests(WebTestCase):
             (row.kind, row.every, row.format, row.locale), ("traffic", "daily", "pdf", "zh_CN")
         )
         self.assertEqual(row.created_by, "admin")
+        self.assertTrue(self.app.master.report_schedule.running)  # the daemon sends them
 
         for change, message in (
             ({"recipients": "boss@cc.test\r\nBcc: victim@cc.test"}, "control characters"),
