@@ -74,7 +74,7 @@ class ScheduleAdminTests(WebTestCase):
         await self._start()
         b, token = await self._as("admin")
         reports = await self.call(b.get, f"/reports?{QUERY}")
-        self.assertIn('<a href="/reports/schedules/" id="rp-schedules">', reports.body)
+        self.assertIn('<a class="rp-schedules" href="/reports/schedules/">', reports.body)
         page = await self.call(b.get, "/reports/schedules/")
         self.assertEqual(page.status, 200)
         self.assertIn("No scheduled reports yet.", page.body)
