@@ -37,6 +37,8 @@ SCOPE_LABELS = {
     "campaign": N_("Campaign"),
 }
 UNIT_LABELS = {"pct": "%", "s": N_("seconds"), "agents": N_("agents")}
+# What XML 1.0 cannot carry (openpyxl's ILLEGAL_CHARACTERS_RE): C0 controls but tab, LF, CR.
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def no_translation(text: str) -> str:
@@ -89,6 +91,12 @@ def number(value: float | int) -> float | int | None:
     return int(rounded) if rounded.is_integer() else rounded
 
 
+def text_cell(text: str) -> str:
+    """A text cell for CSV or XLSX: the control characters XML cannot carry dropped FIRST,
+    then escaped, so that ``"\\x01=HYPERLINK(...)"`` cannot lose its mask with its \\x01."""
+    return escape_cell(_XML_ILLEGAL.sub("", text))
+
+
 def sheet_value(value: Cell, tr: Translate) -> str | int | float | None:
     """A cell for CSV or XLSX: numbers as numbers, text translated and escaped (names are
     attacker-controlled: a caller named ``=HYPERLINK(...)`` stays text)."""
@@ -96,7 +104,7 @@ def sheet_value(value: Cell, tr: Translate) -> str | int | float | None:
         return None
     if isinstance(value, int | float):
         return number(value)
-    return escape_cell(tr(value))
+    return text_cell(tr(value))
 
 
 def duration(seconds: float) -> str:

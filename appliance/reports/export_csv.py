@@ -11,7 +11,6 @@ import csv
 import io
 from typing import IO
 
-from acd.dialer.list_export import escape_cell
 from appliance.reports.export_cells import (
     LABEL_FIGURE,
     LABEL_FIGURES,
@@ -22,6 +21,7 @@ from appliance.reports.export_cells import (
     header_rows,
     sheet_value,
     shown_columns,
+    text_cell,
     unit_label,
 )
 from appliance.reports.model import Report
@@ -31,18 +31,18 @@ def write_csv(report: Report, tr: Translate, out: IO[str]) -> None:
     """The report's rows into ``out`` (opened with ``newline=""``)."""
     writer = csv.writer(out)
     for row in header_rows(report, tr):
-        writer.writerow([escape_cell(c) for c in row])
+        writer.writerow([text_cell(c) for c in row])
     writer.writerow([])
-    writer.writerow([escape_cell(tr(LABEL_FIGURES))])
+    writer.writerow([text_cell(tr(LABEL_FIGURES))])
     writer.writerow([tr(LABEL_FIGURE), tr(LABEL_VALUE), tr(LABEL_UNIT)])
     for figure in report.figures:
         value = sheet_value(figure.value, tr)
-        writer.writerow([escape_cell(tr(figure.label)), value, unit_label(figure.unit, tr)])
+        writer.writerow([text_cell(tr(figure.label)), value, unit_label(figure.unit, tr)])
     for table in report.tables:
         cols = shown_columns(table)
         writer.writerow([])
-        writer.writerow([escape_cell(tr(table.label))])
-        writer.writerow([escape_cell(column_title(table.columns[i], tr)) for i in cols])
+        writer.writerow([text_cell(tr(table.label))])
+        writer.writerow([text_cell(column_title(table.columns[i], tr)) for i in cols])
         for cells in table.rows:
             writer.writerow([sheet_value(cells[i], tr) for i in cols])
 

@@ -6,7 +6,8 @@ numbers, which a picture would not allow.
 
 Text cells go through the same formula escaping as the CSV (a string starting with ``=``
 would be stored as a formula by openpyxl), and characters XML cannot carry (control
-characters in a hostile caller name) are dropped instead of failing the export.
+characters in a hostile caller name) are dropped, before the escaping, instead of failing
+the export (export_cells.text_cell).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from openpyxl.styles import Font  # type: ignore[import-untyped]
 from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
 from openpyxl.worksheet.worksheet import Worksheet  # type: ignore[import-untyped]
 
-from acd.dialer.list_export import escape_cell
 from appliance.reports.export_cells import (
     LABEL_CATEGORY,
     LABEL_FIGURE,
@@ -35,22 +35,14 @@ from appliance.reports.export_cells import (
     number,
     sheet_value,
     shown_columns,
+    text_cell,
     unit_label,
 )
-from appliance.reports.model import Cell, ChartSpec, Report, Table
+from appliance.reports.model import ChartSpec, Report, Table
 
 BOLD = Font(bold=True)
 TITLE = Font(bold=True, size=14)
 _SHEET_UNSAFE = re.compile(r"[\[\]:*?/\\']")
-
-
-def _text(value: str) -> str:
-    return ILLEGAL_CHARACTERS_RE.sub("", escape_cell(value))
-
-
-def _cell(value: Cell, tr: Translate) -> str | int | float | None:
-    shown = sheet_value(value, tr)
-    return ILLEGAL_CHARACTERS_RE.sub("", shown) if isinstance(shown, str) else shown
 
 
 def _sheet(wb: Workbook, title: str, used: set[str]) -> Worksheet:
@@ -67,29 +59,35 @@ def _sheet(wb: Workbook, title: str, used: set[str]) -> Worksheet:
 
 def _summary(ws: Worksheet, report: Report, tr: Translate) -> None:
     for row in header_rows(report, tr):
-        ws.append([_text(c) for c in row])
+        ws.append([text_cell(c) for c in row])
     ws["A1"].font = TITLE
     ws.append([])
-    ws.append([_text(tr(LABEL_FIGURES))])
+    ws.append([text_cell(tr(LABEL_FIGURES))])
     ws.cell(ws.max_row, 1).font = BOLD
     ws.append([tr(LABEL_FIGURE), tr(LABEL_VALUE), tr(LABEL_UNIT)])
     for cell in ws[ws.max_row]:
         cell.font = BOLD
     for figure in report.figures:
-        ws.append([_text(tr(figure.label)), _cell(figure.value, tr), unit_label(figure.unit, tr)])
+        ws.append(
+            [
+                text_cell(tr(figure.label)),
+                sheet_value(figure.value, tr),
+                unit_label(figure.unit, tr),
+            ]
+        )
     ws.column_dimensions["A"].width = 40
     ws.column_dimensions["B"].width = 16
 
 
 def _table(ws: Worksheet, table: Table, tr: Translate) -> None:
     cols = shown_columns(table)
-    ws.append([_text(tr(table.label))])
+    ws.append([text_cell(tr(table.label))])
     ws["A1"].font = TITLE
-    ws.append([_text(column_title(table.columns[i], tr)) for i in cols])
+    ws.append([text_cell(column_title(table.columns[i], tr)) for i in cols])
     for cell in ws[2]:
         cell.font = BOLD
     for row in table.rows:
-        ws.append([_cell(row[i], tr) for i in cols])
+        ws.append([sheet_value(row[i], tr) for i in cols])
     ws.freeze_panes = "A3"
     for n in range(1, len(cols) + 1):
         ws.column_dimensions[get_column_letter(n)].width = 18
@@ -98,14 +96,14 @@ def _table(ws: Worksheet, table: Table, tr: Translate) -> None:
 def _chart_data(ws: Worksheet, chart: ChartSpec, tr: Translate) -> tuple[int, int]:
     """The chart's numbers from row 2: categories down column A, one column per series.
     Returns (first data row, last data row)."""
-    ws.append([_text(tr(chart.label))])
+    ws.append([text_cell(tr(chart.label))])
     ws["A1"].font = TITLE
-    ws.append([tr(LABEL_CATEGORY), *(_text(tr(s.label)) for s in chart.series)])
+    ws.append([tr(LABEL_CATEGORY), *(text_cell(tr(s.label)) for s in chart.series)])
     for cell in ws[2]:
         cell.font = BOLD
     for i, category in enumerate(chart.categories):
         values = [s.values[i] if i < len(s.values) else None for s in chart.series]
-        ws.append([_text(tr(category)), *(_number(v) for v in values)])
+        ws.append([text_cell(tr(category)), *(_number(v) for v in values)])
     return 3, 2 + len(chart.categories)
 
 
@@ -139,13 +137,13 @@ def _native_chart(ws: Worksheet, chart: ChartSpec, tr: Translate) -> None:
 
 def _heatmap(ws: Worksheet, chart: ChartSpec, tr: Translate) -> None:
     """Series down (weekdays), categories across (hours), the cells coloured low to high."""
-    ws.append([_text(tr(chart.label))])
+    ws.append([text_cell(tr(chart.label))])
     ws["A1"].font = TITLE
-    ws.append(["", *(_text(tr(c)) for c in chart.categories)])
+    ws.append(["", *(text_cell(tr(c)) for c in chart.categories)])
     for cell in ws[2]:
         cell.font = BOLD
     for s in chart.series:
-        ws.append([_text(tr(s.label)), *(_number(v) for v in s.values)])
+        ws.append([text_cell(tr(s.label)), *(_number(v) for v in s.values)])
     if chart.series and chart.categories:
         last = f"{get_column_letter(1 + len(chart.categories))}{2 + len(chart.series)}"
         ws.conditional_formatting.add(

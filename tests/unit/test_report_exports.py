@@ -250,3 +250,21 @@ def test_charts_without_values_still_export() -> None:
     assert "line 1" in text.extract_text() and "line 0" not in text.extract_text()
     wb = openpyxl.load_workbook(io.BytesIO(export_xlsx.xlsx_bytes(report, no_translation)))
     assert len(wb.sheetnames) == 1 + len(charts)
+
+
+def test_control_characters_cannot_unmask_a_formula() -> None:
+    """XML cannot carry C0 controls, so they are dropped; a name that hid its ``=`` behind
+    one must still be escaped once the control character is gone."""
+    names = ("\x01=1+1", "\x00\x08@SUM(A1:A9)", "\x1f+cmd|' /C calc'!A0")
+    columns = (Column("agent", N_("Agent"), "text"),)
+    table = Table("n", N_("Agents"), columns, tuple((n,) for n in names), ())
+    report = Report("traffic", "\x02=T", "2026-11", "department", "\x03-1", (), (table,), ())
+    wb = openpyxl.load_workbook(io.BytesIO(export_xlsx.xlsx_bytes(report, no_translation)))
+    cells = [c for ws in wb for row in ws.iter_rows() for c in row if c.value is not None]
+    assert [c.data_type for c in cells if c.data_type == "f"] == []
+    shown = [c.value for c in cells]
+    assert shown.count("'=1+1") == 1 and "'@SUM(A1:A9)" in shown and "'=T" in shown
+    data = export_csv.csv_bytes(report, no_translation).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(data, newline="")))
+    assert rows[0] == ["'=T"]
+    assert [r[0] for r in rows[-3:]] == ["'=1+1", "'@SUM(A1:A9)", "'+cmd|' /C calc'!A0"]
