@@ -1,14 +1,14 @@
 """Reading the rollups: which rows cover a range, and sums over them.
 
 A range is covered by the fewest rows (``cover``): whole local months from month rows,
-the remaining whole days from day rows, and only what is left of a partial day (a half
-hour a report drills into) from q15 rows. Each piece is a ``Span`` (grain, first bucket,
-last bucket) read by one index range scan; sums over several spans are added here, in
-Python (a max such as ``wait_max_s`` is a max across them).
+the remaining whole days from day rows, and only what is left of a partial day from q15
+rows (``instant_spans``, for an interval that does not end at midnight). Each piece is a
+``Span`` (grain, first bucket, last bucket) read by one index range scan; sums over several
+spans are added here, in Python (a max such as ``wait_max_s`` is a max across them).
 
 Everything here is synchronous and takes a SQLAlchemy ``Connection``: it runs in the
-database thread pool (``db.run``), from ``catalog.build_report``. Benchmarks (helper 8's
-``reports daily 10M`` / ``reports history 10M``) time ``catalog.build_report_in(conn, ...)``.
+database thread pool (``db.run``), from ``catalog.build_report``. The benchmarks
+(``reports daily 10M``, ``reports history 10M``) time ``catalog.build_report_in(conn, ...)``.
 """
 
 from __future__ import annotations
@@ -310,28 +310,6 @@ def traffic_by_key(
         maxes=TRAFFIC_MAXES,
     )
     return {k[0]: v for k, v in got.items()}
-
-
-def traffic_series(
-    conn: Connection,
-    rng: ReportRange,
-    grain: str,
-    scope: str,
-    key: str,
-    measures: Sequence[str],
-) -> dict[int, dict[str, float]]:
-    """The measures per bucket of ``grain`` over the range (buckets without rows absent)."""
-    first, last = grain_bounds(rng, grain)
-    rows = bucket_rows(
-        conn,
-        m.report_traffic,
-        grain,
-        first,
-        last,
-        where={"scope": scope, "key": key},
-        columns=measures,
-    )
-    return {r[0]: {n: float(v) for n, v in zip(measures, r[1:], strict=True)} for r in rows}
 
 
 def grain_bounds(rng: ReportRange, grain: str) -> tuple[int, int]:
