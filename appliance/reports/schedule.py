@@ -190,16 +190,19 @@ class ReportScheduler(service.Service):
         return sent
 
     async def _send_one(self, schedule: ScheduleRow, period_start: dt.date) -> bool:
+        """True once the mail went. Never raises: a claimed period must be given back
+        whatever failed (a send that raises instead of answering False too), else that
+        period would never be sent, and the other schedules of the check would wait."""
         try:
             rng = report_range(schedule.range_kind, period_start, self.zone.key)
             report = await self.build(schedule, rng)
             tr = self.translator(schedule.locale)
             data = await self._off_reactor(lambda: render(report, schedule.format, tr))
             msg = build_mail(self.smtp, schedule, report, data, tr)
+            ok = await self.send(self.smtp, list(schedule.recipients), msg)
         except Exception:
-            log.failure("scheduled report {name}: not built", name=schedule.name)
+            log.failure("scheduled report {name}: not built or not sent", name=schedule.name)
             return False
-        ok = await self.send(self.smtp, list(schedule.recipients), msg)
         if ok:
             log.info(
                 "scheduled report {name} ({range}) sent to {n} address(es)",

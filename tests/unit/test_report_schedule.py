@@ -214,3 +214,51 @@ def test_a_schedule_is_sent_once_per_period_and_not_again_after_a_restart(
     assert len(outbox.mails) == 3
     second.stopService()
     assert resolved(store.delete(added.id)) and resolved(store.list_all()) == []
+
+
+def test_a_send_that_raises_gives_its_period_back_and_spares_the_others(
+    db: DBConnector,
+) -> None:
+    """A send that raises (not the False of a refused mail) must not keep the period
+    claimed (it would never be sent) nor stop the check before the next schedule."""
+    store = ScheduleStore(db)
+    resolved(store.add(new(name="A raises", format="csv"), "admin"))
+    resolved(store.add(new(name="B goes", format="csv"), "admin"))
+    raising = {"A raises"}
+    sent: list[str] = []
+
+    async def send(smtp: SmtpConfig, to: list[str], msg: EmailMessage) -> bool:
+        name = next(n for n in ("A raises", "B goes") if msg["Subject"].endswith(n))
+        if name in raising:
+            raise OSError("connection reset")
+        sent.append(name)
+        return True
+
+    async def build(s: ScheduleRow, rng: ReportRange) -> Report:
+        return Report(s.kind, "Traffic", rng.label, "center", "", (), (), ())
+
+    clock = MemoryReactorClock()
+    clock.advance(local(SHANGHAI, 2026, 12, 7, 7, 0).timestamp())
+    service = ReportScheduler(
+        clock, store, zone=SHANGHAI, hour=7, smtp=SMTP, build=build, send=send
+    )
+    service.startService()
+    assert sent == ["B goes"]
+    periods = {r.name: r.last_period for r in resolved(store.list_all())}
+    assert periods == {"A raises": "", "B goes": "2026-12-07"}
+    raising.clear()
+    clock.advance(RETRY_S)
+    assert sent == ["B goes", "A raises"]
+    periods = {r.name: r.last_period for r in resolved(store.list_all())}
+    assert periods == {"A raises": "2026-12-07", "B goes": "2026-12-07"}
+    service.stopService()
+
+
+def test_a_period_is_claimed_by_one_check_only(db: DBConnector) -> None:
+    store = ScheduleStore(db)
+    row = resolved(store.add(new(), "admin"))
+    assert resolved(store.claim(row.id, "", "2026-12-07"))
+    assert not resolved(store.claim(row.id, "", "2026-12-07"))  # the other check lost
+    assert not resolved(store.release(row.id, "2026-12-06", ""))  # not the one it holds
+    assert resolved(store.release(row.id, "2026-12-07", ""))
+    assert resolved(store.claim(row.id, "", "2026-12-07"))
