@@ -214,15 +214,6 @@ class ScheduleStore(_Component):
         return self.db.run(thd)
 
     def release(self, schedule_id: int, period: str, back_to: str) -> defer.Deferred[bool]:
-        """Give a claimed period back (its mail could not be sent): tried again later."""
-        t = model.report_schedules
-
-        def thd(conn: Connection) -> bool:
-            done = conn.execute(
-                t.update()
-                .where(t.c.id == schedule_id, t.c.last_period == period)
-                .values(last_period=back_to)
-            )
-            return done.rowcount == 1
-
-        return self.db.run(thd)
+        """Give a claimed period back (its mail could not be sent): tried again later. The
+        same conditional move as ``claim``, backwards."""
+        return self.claim(schedule_id, period, back_to)
