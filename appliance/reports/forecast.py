@@ -137,8 +137,7 @@ def read_history(
         totals[week] += offered
         abandoned += gave_up
         waited += wait or 0.0
-    patience = max(waited / abandoned, 1.0) if abandoned else None
-    return weekly, totals, patience
+    return weekly, totals, staffing.patience_of(waited, abandoned)
 
 
 def make_forecast(
@@ -166,8 +165,7 @@ def forecast_report(
     check_scope(scope, key, SCOPES)
     if not 1 <= weeks <= MAX_WEEKS:
         raise ReportError(N_("The forecast reads 1 to {most} weeks of history.", most=MAX_WEEKS))
-    if not 0 < target < 1:
-        raise ReportError(N_("The target service level must be between 1 and 99 %."))
+    staffing.check_target(target)
     threshold = staffing.threshold_of(conn, scope, key)
     fc = make_forecast(conn, rng, scope, key, weeks)
     monday = fc.week_start
@@ -266,16 +264,9 @@ def forecast_report(
         ),
     )
     total = sum(o for o, _ in fc.cells.values())
-    handled_work = [(o, a) for o, a in fc.cells.values() if a is not None]
-    weight = sum(o for o, _ in handled_work)
     figures = (
         Figure("offered", N_("Forecast calls"), round(total, 1), "count"),
-        Figure(
-            "aht",
-            N_("Average handle time"),
-            _round(sum(o * a for o, a in handled_work) / weight) if weight else None,
-            "s",
-        ),
+        Figure("aht", N_("Average handle time"), _round(fallback), "s"),
         Figure(
             "peak_needed_c",
             N_("Most agents needed (Erlang C)"),
@@ -294,6 +285,7 @@ def forecast_report(
 
 
 def _mean_aht(fc: Forecast) -> float | None:
+    """The forecast's AHT: the cells' own, weighted by their calls (None: no cell has one)."""
     pairs = [(o, a) for o, a in fc.cells.values() if a is not None]
     weight = sum(o for o, _ in pairs)
     return sum(o * a for o, a in pairs) / weight if weight else None

@@ -113,15 +113,26 @@ class Need:
         return None if self.needed_a is None else self.needed_a - self.logged_in
 
 
-def estimated_patience(halves: Iterable[HalfHour]) -> float | None:
+def patience_of(waited_s: float, abandoned: float) -> float | None:
     """Mean patience in seconds: total wait of all callers / abandons (None: no abandons)."""
+    if abandoned <= 0:
+        return None
+    return max(waited_s / abandoned, 1.0)  # a second at least: abandons at once still wait
+
+
+def estimated_patience(halves: Iterable[HalfHour]) -> float | None:
+    """The patience over the half hours (``patience_of`` their waits and abandons)."""
     waited = abandoned = 0.0
     for h in halves:
         waited += h.waited_s
         abandoned += h.abandoned
-    if abandoned <= 0:
-        return None
-    return max(waited / abandoned, 1.0)  # a second at least: abandons at once still wait
+    return patience_of(waited, abandoned)
+
+
+def check_target(target: float) -> None:
+    """Refuse a target service level that is not a share strictly between 0 and 1."""
+    if not 0 < target < 1:
+        raise ReportError(N_("The target service level must be between 1 and 99 %."))
 
 
 def pooled_aht(halves: Iterable[HalfHour]) -> float | None:
@@ -313,8 +324,7 @@ def staffing_report(
 ) -> Report:
     """The "staffing" report (runs in the database thread pool: ``db.run``)."""
     check_scope(scope, key, SCOPES)
-    if not 0 < target < 1:
-        raise ReportError(N_("The target service level must be between 1 and 99 %."))
+    check_target(target)
     if rng.days > MAX_DAYS:
         raise ReportError(
             N_("Staffing is shown per half hour: choose at most {days} days.", days=MAX_DAYS)

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from appliance.db import model as m
 from appliance.reports import forecast
 from appliance.reports.model import Report
+from appliance.reports.query import ReportError
 from appliance.reports.ranges import ReportRange
 
 ZONE = "America/New_York"  # the history holds the fall-back change of 2026-11-01
@@ -87,6 +88,7 @@ def test_six_weeks_of_a_pattern_forecast_the_pattern(conn: Connection) -> None:
     assert (peak["load"], peak["needed_c"], peak["needed_a"]) == (10.0, 14, 14)
     assert report.figure("peak_needed_c").value == 14
     assert report.figure("weeks").value == 6
+    assert report.figure("aht").value == 180.0
     heat = report.chart("offered_heatmap")
     assert heat.kind == "heatmap" and len(heat.categories) == 48 and len(heat.series) == 7
     assert heat.series[2].values[21] == 17.0 and heat.series[5].values[21] == 0.0
@@ -105,3 +107,26 @@ def test_no_history_is_a_message_not_a_crash(conn: Connection) -> None:
     report = forecast.forecast_report(conn, WEEK)
     assert report.tables == () and report.charts == ()
     assert "no history" in report.notes[0]
+
+
+def test_the_patience_is_the_waits_over_the_abandons(conn: Connection) -> None:
+    monday = dt.datetime(2026, 11, 30, 10, tzinfo=WEEK.tz)  # the week before WEEK
+    conn.execute(
+        m.report_traffic.insert().values(
+            grain="q15",
+            bucket=int(monday.timestamp()),
+            scope="center",
+            key="",
+            offered=10,
+            handled=8,
+            abandoned=2,
+            talk_s=8 * 120.0,
+            wait_answered_s=100.0,
+            wait_abandoned_s=200.0,
+        )
+    )
+    fc = forecast.make_forecast(conn, WEEK, "center", "")
+    assert fc.patience_s == 150.0  # (100 + 200) s waited by all callers / 2 abandons
+    assert fc.cells[(0, 20)] == (10.0, 120.0)
+    with pytest.raises(ReportError):
+        forecast.forecast_report(conn, WEEK, target=1.0)
