@@ -114,6 +114,7 @@ class MetricsSwitchTests(ACDRig):
         self.assertEqual(value("ccbox_queue_agents", (*q, ("state", "available"))), 0)
         self.assertEqual(value("ccbox_queue_calls_offered_today", q), 2)
         self.assertEqual(value("ccbox_queue_calls_answered_today", q), 1)
+        self.assertEqual(value("ccbox_queue_service_level_ratio", q), 1.0)  # a share, not a %
         self.assertEqual(value("ccbox_agents", (("state", "on_call"),)), 1)
         self.assertEqual(value("ccbox_agents", (("state", "paused"),)), 1)
         self.assertEqual(value("ccbox_agents_paused", (("reason", "lunch"),)), 1)
