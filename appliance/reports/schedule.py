@@ -5,7 +5,8 @@ of its ``every``: each day, each ISO week (on Monday) or each month (on the 1st)
 ``[reports] schedule_hour`` in the center's zone, or as soon after as the box runs (a
 week's report missed on Monday goes on Tuesday; a day's report missed all day is not sent
 late). It covers the whole day, week or month (``range_kind``) before the period's first
-day, so the Monday mail of a weekly schedule holds last week.
+day, so the Monday mail of a weekly schedule holds last week; a forecast (``AHEAD_KINDS``)
+covers the one that starts with it: Monday's is this week's.
 
 Never twice for one period, across restarts too: the period is claimed in the database
 (``last_period``, a conditional UPDATE) before the mail is built; a mail that could not be
@@ -47,6 +48,9 @@ RETRY_S = 15 * 60.0
 MAIL_BODY = N_("The report {title} for {range} ({scope}) is attached.")
 MAIL_FOOTER = N_("Sent by ccbox for the scheduled report {name}.")
 
+# Reports of the period to come: Monday's forecast is this week's, not the week just gone.
+AHEAD_KINDS = frozenset({"forecast"})
+
 Build = Callable[[ScheduleRow, ReportRange], Awaitable[Report]]
 Send = Callable[[SmtpConfig, list[str], EmailMessage], Awaitable[bool]]
 
@@ -71,9 +75,13 @@ def period_due(every: str, local_now: dt.datetime, hour: int) -> tuple[str, dt.d
     return key, start
 
 
-def report_range(range_kind: str, period_start: dt.date, zone: str) -> ReportRange:
-    """The whole day, week or month just before the period's first day."""
-    return ReportRange.parse(range_kind, period_start, zone=zone).previous()
+def report_range(
+    range_kind: str, period_start: dt.date, zone: str, ahead: bool = False
+) -> ReportRange:
+    """The whole day, week or month just before the period's first day; ``ahead`` (a
+    report of what is to come: ``AHEAD_KINDS``) the one that starts with it."""
+    rng = ReportRange.parse(range_kind, period_start, zone=zone)
+    return rng if ahead else rng.previous()
 
 
 def first_period(every: str, now: dt.datetime, zone: str, hour: int) -> str:
@@ -194,7 +202,8 @@ class ReportScheduler(service.Service):
         whatever failed (a send that raises instead of answering False too), else that
         period would never be sent, and the other schedules of the check would wait."""
         try:
-            rng = report_range(schedule.range_kind, period_start, self.zone.key)
+            ahead = schedule.kind in AHEAD_KINDS
+            rng = report_range(schedule.range_kind, period_start, self.zone.key, ahead)
             report = await self.build(schedule, rng)
             tr = self.translator(schedule.locale)
             data = await self._off_reactor(lambda: render(report, schedule.format, tr))

@@ -262,3 +262,27 @@ def test_a_period_is_claimed_by_one_check_only(db: DBConnector) -> None:
     assert not resolved(store.release(row.id, "2026-12-06", ""))  # not the one it holds
     assert resolved(store.release(row.id, "2026-12-07", ""))
     assert resolved(store.claim(row.id, "", "2026-12-07"))
+
+
+def test_a_scheduled_forecast_covers_the_week_to_come(db: DBConnector) -> None:
+    """Monday's mails: the traffic of the week just gone, the forecast of this week (the
+    forecast of a week already over would be no use to anyone)."""
+    store = ScheduleStore(db)
+    for name, kind in (("Last week", "traffic"), ("Next days", "forecast")):
+        resolved(store.add(new(name=name, kind=kind, range_kind="week", every="weekly"), "a"))
+    ranges: dict[str, str] = {}
+
+    async def build(s: ScheduleRow, rng: ReportRange) -> Report:
+        ranges[s.kind] = rng.label
+        return Report(s.kind, s.kind, rng.label, "center", "", (), (), ())
+
+    clock = MemoryReactorClock()
+    clock.advance(local(SHANGHAI, 2026, 12, 7, 7, 0).timestamp())  # a Monday, 07:00
+    outbox = Outbox()
+    service = ReportScheduler(
+        clock, store, zone=SHANGHAI, hour=7, smtp=SMTP, build=build, send=outbox.send
+    )
+    service.startService()
+    assert ranges == {"traffic": "2026-W49", "forecast": "2026-W50"}
+    assert len(outbox.mails) == 2
+    service.stopService()
