@@ -131,13 +131,21 @@ def read_history(
         slot = weekly.get(cell)
         if slot is None:
             slot = weekly[cell] = Slot([0.0] * weeks, [0.0] * weeks, [0.0] * weeks)
-        slot.offered[week] += offered
-        slot.handled[week] += handled
-        slot.work_s[week] += work or 0.0
+        # The hour the clocks go back over holds two of each half hour: each counts half,
+        # so that night's slots hold one half hour's calls like every other night's.
+        share = 0.5 if _repeated(local) else 1.0
+        slot.offered[week] += share * offered
+        slot.handled[week] += share * handled
+        slot.work_s[week] += share * (work or 0.0)
         totals[week] += offered
         abandoned += gave_up
         waited += wait or 0.0
     return weekly, totals, staffing.patience_of(waited, abandoned)
+
+
+def _repeated(local: dt.datetime) -> bool:
+    """True in the local hour that happens twice (a DST fall-back), either time round."""
+    return local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset()
 
 
 def make_forecast(

@@ -130,3 +130,25 @@ def test_the_patience_is_the_waits_over_the_abandons(conn: Connection) -> None:
     assert fc.cells[(0, 20)] == (10.0, 120.0)
     with pytest.raises(ReportError):
         forecast.forecast_report(conn, WEEK, target=1.0)
+
+
+def test_the_hour_repeated_at_the_fall_back_counts_once(conn: Connection) -> None:
+    """Sunday 2026-11-01 01:00-02:00 happens twice in New York: 10 calls in each 01:00 half
+    hour are a slot of 10 calls, as on any other Sunday, not 20."""
+    first = dt.datetime(2026, 11, 1, 5, 0, tzinfo=dt.UTC)  # 01:00 EDT
+    for utc in (first, first + dt.timedelta(hours=1)):  # 01:00 EDT, then 01:00 EST
+        assert utc.astimezone(WEEK.tz).hour == 1
+        conn.execute(
+            m.report_traffic.insert().values(
+                grain="q15",
+                bucket=int(utc.timestamp()),
+                scope="center",
+                key="",
+                offered=10,
+                handled=10,
+                talk_s=10 * 200.0,
+            )
+        )
+    after = ReportRange.parse("week", "2026-11-02", zone=ZONE)
+    fc = forecast.make_forecast(conn, after, "center", "", weeks=1)
+    assert fc.cells == {(6, 2): (10.0, 200.0)}
