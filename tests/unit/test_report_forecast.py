@@ -14,6 +14,7 @@ from appliance.reports import forecast
 from appliance.reports.model import Report
 from appliance.reports.query import ReportError
 from appliance.reports.ranges import ReportRange
+from tests.unit.test_report_staffing import traffic
 
 ZONE = "America/New_York"  # the history holds the fall-back change of 2026-11-01
 WEEK = ReportRange.parse("week", "2026-W50", zone=ZONE)  # Monday 2026-12-07
@@ -111,19 +112,15 @@ def test_no_history_is_a_message_not_a_crash(conn: Connection) -> None:
 
 def test_the_patience_is_the_waits_over_the_abandons(conn: Connection) -> None:
     monday = dt.datetime(2026, 11, 30, 10, tzinfo=WEEK.tz)  # the week before WEEK
-    conn.execute(
-        m.report_traffic.insert().values(
-            grain="q15",
-            bucket=int(monday.timestamp()),
-            scope="center",
-            key="",
-            offered=10,
-            handled=8,
-            abandoned=2,
-            talk_s=8 * 120.0,
-            wait_answered_s=100.0,
-            wait_abandoned_s=200.0,
-        )
+    traffic(
+        conn,
+        int(monday.timestamp()),
+        offered=10,
+        handled=8,
+        abandoned=2,
+        talk_s=8 * 120.0,
+        wait_answered_s=100.0,
+        wait_abandoned_s=200.0,
     )
     fc = forecast.make_forecast(conn, WEEK, "center", "")
     assert fc.patience_s == 150.0  # (100 + 200) s waited by all callers / 2 abandons
@@ -138,17 +135,7 @@ def test_the_hour_repeated_at_the_fall_back_counts_once(conn: Connection) -> Non
     first = dt.datetime(2026, 11, 1, 5, 0, tzinfo=dt.UTC)  # 01:00 EDT
     for utc in (first, first + dt.timedelta(hours=1)):  # 01:00 EDT, then 01:00 EST
         assert utc.astimezone(WEEK.tz).hour == 1
-        conn.execute(
-            m.report_traffic.insert().values(
-                grain="q15",
-                bucket=int(utc.timestamp()),
-                scope="center",
-                key="",
-                offered=10,
-                handled=10,
-                talk_s=10 * 200.0,
-            )
-        )
+        traffic(conn, int(utc.timestamp()), offered=10, handled=10, talk_s=10 * 200.0)
     after = ReportRange.parse("week", "2026-11-02", zone=ZONE)
     fc = forecast.make_forecast(conn, after, "center", "", weeks=1)
     assert fc.cells == {(6, 2): (10.0, 200.0)}
