@@ -21,11 +21,22 @@ DASH = "\u2013"  # no value (a rate with nothing to divide by): never shown as 0
 DrillUrl = Callable[[str], str]  # a drill_query string -> the URL of its calls page
 
 
+LONG_S = 100 * 3600  # from 100 hours on (a month of logged-in time) whole hours read better
+
+
 def duration(seconds: float) -> str:
-    """0:17, 4:05, 1:02:03 (rounded to the second)."""
+    """0:17, 4:05, 1:02:03 (rounded to the second); 3,460 h from 100 hours on."""
     s = round(max(0.0, seconds))
+    if s >= LONG_S:
+        return i18n._("{hours} h").format(hours=f"{round(s / 3600):,}")
     h, m, sec = s // 3600, s // 60 % 60, s % 60
     return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def _decimal(value: float) -> str:
+    """One decimal, and never "-0.0" (a shortfall of -0.04 agents is none)."""
+    shown = round(float(value), 1)
+    return f"{shown + 0.0:.1f}" if shown != 0 else "0.0"
 
 
 def value_text(value: Cell, unit: str) -> str:
@@ -38,10 +49,10 @@ def value_text(value: Cell, unit: str) -> str:
     if unit == "count":
         return f"{round(value):,}"
     if unit == "pct":
-        return f"{value:.1f}%"
+        return f"{_decimal(value)}%"
     if unit == "s":
         return duration(float(value))
-    return f"{value:.1f}"  # agents, score
+    return _decimal(value)  # agents, score
 
 
 @dataclass(frozen=True)
@@ -153,4 +164,5 @@ def chart_data(chart: ChartSpec, drill_url: DrillUrl) -> dict[str, Any]:
             for s in chart.series
         ],
         "drills": drills,
+        "hours": i18n._("{hours} h"),  # how reports.js writes a long duration
     }

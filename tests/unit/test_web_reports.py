@@ -176,6 +176,9 @@ def test_values_by_unit() -> None:
     ]
     assert shown(None, "pct") == report_view.DASH  # no value is never 0
     assert shown(2.25, "agents") == "2.2"
+    assert (shown(-0.04, "agents"), shown(-0.01, "pct")) == ("0.0", "0.0%")  # never "-0.0"
+    # a month of logged-in time: whole hours, not 3460:04:21
+    assert (shown(99 * 3600 + 61, "s"), shown(3460 * 3600 + 245, "s")) == ("99:01:01", "3,460 h")
 
 
 def test_sorting_only_by_allowlisted_columns_with_no_value_last() -> None:

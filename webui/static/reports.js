@@ -66,16 +66,18 @@
   }
 
   function pad(n) { return (n < 10 ? "0" : "") + n; }
-  function duration(v) {
+  function duration(v, hours) {
     var s = Math.round(Math.max(0, v));
+    // from 100 hours on, whole hours (as the page's tiles: webui/report_view.py duration)
+    if (s >= 360000) return hours.replace("{hours}", Math.round(s / 3600).toLocaleString(lang));
     var h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60, sec = s % 60;
     return h ? h + ":" + pad(m) + ":" + pad(sec) : m + ":" + pad(sec);
   }
-  function formatter(unit) {
+  function formatter(unit, hours) {
     return function (v) {
       if (v === null || v === undefined || v === "-") return "\u2013";
-      if (unit === "pct") return Number(v).toFixed(1) + "%";
-      if (unit === "s") return duration(Number(v));
+      if (unit === "pct") return Number(v).toFixed(Number(v) % 1 ? 1 : 0) + "%";
+      if (unit === "s") return duration(Number(v), hours);
       if (unit === "count") return Math.round(Number(v)).toLocaleString(lang);
       return Number(v).toFixed(1);
     };
@@ -91,7 +93,7 @@
     });
     return {
       tooltip: { renderMode: "richText", valueFormatter: fmt },
-      grid: { left: 80, right: 20, top: 10, bottom: 70 },
+      grid: { left: 80, right: 20, top: 10, bottom: 84 },
       xAxis: { type: "category", data: c.categories, splitArea: { show: true } },
       yAxis: {
         type: "category",
@@ -139,7 +141,7 @@
     }
     try {
       var chart = window.echarts.init(box, null, { locale: locale, renderer: "canvas" });
-      var fmt = formatter(c.unit);
+      var fmt = formatter(c.unit, c.hours || "{hours} h");
       var option = c.kind === "heatmap" ? heatmapOption(c, fmt) : axisOption(c, fmt);
       option.animation = false;
       chart.on("finished", function () {
