@@ -79,10 +79,11 @@ def _series_terms(m: float, z: float) -> int:
     return int(max(0.0, z - m) + 10.0 * math.sqrt(max(z, m, 1.0)) + 60)
 
 
-def _log_series(m: float, z: float) -> float:
-    """log Σ_{k≥0} z^k / ((m+1)(m+2)...(m+k)); z > 0, m >= 0."""
-    k = np.arange(1, _series_terms(m, z) + 1, dtype=float)
-    logs = np.concatenate(([0.0], np.cumsum(math.log(z) - np.log(m + k))))
+def _log_series(m: float, log_z: float) -> float:
+    """log Σ_{k≥0} z^k / ((m+1)(m+2)...(m+k)), from log z (z itself may be below the
+    smallest float: y e^{-θT} for a long threshold and impatient callers); m >= 0."""
+    k = np.arange(1, _series_terms(m, math.exp(log_z)) + 1, dtype=float)
+    logs = np.concatenate(([0.0], np.cumsum(log_z - np.log(m + k))))
     return _logsumexp(logs)
 
 
@@ -91,9 +92,9 @@ def _answered_within_share(m: float, y: float, theta_t: float, s_m: float) -> fl
     (m/y) [P(m+1, y) - P(m+1, z)] / P(m, y) with z = y e^{-θT}, where
     P(a, x) = x^a e^{-x} S(a, x) / Γ(a+1), S the series of ``_log_series`` and ``s_m`` the
     log of S(m, y)."""
-    z = y * math.exp(-theta_t)
-    s_y = _log_series(m + 1, y)
-    s_z = _log_series(m + 1, z)
+    z = y * math.exp(-theta_t)  # 0.0 once θT passes ~745: its terms are 0 then too
+    s_y = _log_series(m + 1, math.log(y))
+    s_z = _log_series(m + 1, math.log(y) - theta_t)
     # (m/(m+1)) [S(m+1,y) - (z/y)^{m+1} e^{y-z} S(m+1,z)] / S(m,y), each term as exp(log)
     first = math.exp(s_y - s_m)
     second = math.exp((m + 1) * (-theta_t) + (y - z) + s_z - s_m)

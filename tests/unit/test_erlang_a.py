@@ -119,3 +119,15 @@ def test_agents_needed_is_the_fewest_that_meet_the_target() -> None:
         case = (load, handle, patience, threshold, target, n)
         assert erlang_a(n, rate, handle, patience, threshold).service_level >= target, case
         assert n == 0 or service_level_a(n - 1, rate, handle, patience, threshold) < target, case
+
+
+def test_a_long_threshold_with_impatient_callers() -> None:
+    # y e^{-θT} below the smallest float (a 1 s patience, the estimator's floor, and an
+    # 800 s threshold; a queue's may be up to 3600 s): finite, and every answered caller
+    # is answered within it, so the service level is the share that did not abandon
+    got = erlang_a(5, 0.01, 180.0, 1.0, 800.0)
+    assert got.service_level == pytest.approx(1 - got.abandon, abs=1e-12)
+    assert got.service_level == pytest.approx(
+        erlang_a(5, 0.01, 180.0, 1.0, 700.0).service_level, abs=1e-12
+    )
+    assert agents_needed_a(0.5, 180.0, 1.0, 0.8, 3600.0) > 0
