@@ -86,8 +86,13 @@ return out;
 
 
 def page_errors(driver: WebDriver) -> list[str]:
-    """The console's errors (a script error, a CSP refusal) since the last call."""
-    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    """The console's errors (a script error, a CSP refusal) since the last call; the
+    browser's own request for a favicon (ccbox has none) is not the page's."""
+    return [
+        e["message"]
+        for e in driver.get_log("browser")
+        if e["level"] == "SEVERE" and "/favicon.ico" not in e["message"]
+    ]
 
 
 def shoot(driver: WebDriver, name: str) -> None:
