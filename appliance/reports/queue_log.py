@@ -30,7 +30,7 @@ reader polling the file sees lines at most a second late). The file is reopened 
 was rotated away (its path names another file, or none), as Python's WatchedFileHandler
 does, so logrotate needs neither a signal nor ``copytruncate``. A failed write (disk full)
 keeps the lines for the next second, up to ``MAX_PENDING`` (the oldest dropped, counted
-in the log).
+in the log, which says so once a minute at most).
 
 Caller ID is attacker-controlled: in every field ``|`` becomes ``_`` (as app_queue does for
 caller names), control characters and line separators become ``_``, and a field is cut at
@@ -62,6 +62,7 @@ log = Logger(namespace="ccbox.reports.queue_log")
 FIELD_MAX = 128
 LINE_MAX = 8191  # ast_queue_log formats into an 8 KB buffer
 MAX_PENDING = 100_000  # lines kept while the file cannot be written
+COMPLAIN_S = 60.0  # while it cannot, one error line a minute at most (a full disk's log)
 # A stay whose end the ACD never told (an agent freed by the invariant watch mid-call) is
 # forgotten this long after the caller joined: no queue call lasts a day.
 STALE_S = 86_400
@@ -165,6 +166,7 @@ class QueueLog(service.Service):
         self._pool: ThreadPool | None = None
         self.pending: list[str] = []
         self.dropped = 0
+        self._complained_at: float | None = None
         self._writing: defer.Deferred[None] | None = None
         self._loop: task.LoopingCall | None = None
         self._subs: list[Subscription] = []
@@ -225,9 +227,9 @@ class QueueLog(service.Service):
         d = self._run(lambda: self.file.append(lines))
 
         def failed(f: Any) -> None:
-            log.error("queue_log {path}: cannot write: {err}", path=self.file.path, err=f.value)
             self.pending[:0] = lines  # kept for the next try, in order
             self._cap()
+            self._complain(str(f.value))
 
         def done(_: object) -> None:
             self._writing = None
@@ -242,7 +244,23 @@ class QueueLog(service.Service):
         if over > 0:
             del self.pending[:over]
             self.dropped += over
-            log.error("queue_log: {n} lines dropped (the file cannot be written)", n=over)
+            self._complain("too many lines waiting")
+
+    def _complain(self, why: str) -> None:
+        """An error line, at most one per ``COMPLAIN_S``: a write failing every second, or
+        a line dropped per queue event once ``MAX_PENDING`` wait, must not flood the log
+        (of a disk that is likely full already)."""
+        now = self.reactor.seconds()
+        if self._complained_at is not None and now - self._complained_at < COMPLAIN_S:
+            return
+        self._complained_at = now
+        log.error(
+            "queue_log {path}: cannot write: {why} ({n} lines waiting, {dropped} dropped)",
+            path=self.file.path,
+            why=why,
+            n=len(self.pending),
+            dropped=self.dropped,
+        )
 
     def _write(
         self,

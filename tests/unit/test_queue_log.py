@@ -17,11 +17,13 @@ from typing import Any
 import pytest
 from twisted.internet import defer
 from twisted.internet.task import Clock
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
 from acd.caller import _key_pressed
 from acd.service import ACD, Offer
 from appliance.cli import resolved
 from appliance.db.connector import DBConnector
+from appliance.reports import queue_log
 from appliance.reports.queue_log import FIELD_MAX, QueueLog
 from drivers.asterisk.callmodel import DialEnded
 from tests.support.inline_db import inline_db
@@ -378,3 +380,32 @@ def test_a_stay_whose_end_never_comes_is_forgotten_after_a_day(
     assert list(qlog.entries) == [call.id]  # a day to the second: not yet
     clock.advance(1)
     assert qlog.entries == {}
+
+
+def test_a_file_that_cannot_be_written_logs_one_error_a_minute(
+    db: DBConnector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A minute of a failing write every second and of lines dropped past the cap (one per
+    queue event): two error lines, not hundreds (the disk is likely full already)."""
+    ids = seed(db)
+    acd, clock, _ = start(db)
+    monkeypatch.setattr(queue_log, "MAX_PENDING", 3)
+    errors: list[str] = []
+
+    def observer(event: dict[str, Any]) -> None:
+        mine = event.get("log_namespace") == queue_log.log.namespace
+        if mine and event.get("log_level") == LogLevel.error:
+            errors.append(formatEvent(event))
+
+    globalLogPublisher.addObserver(observer)
+    try:
+        qlog = writer(acd, clock, tmp_path / "missing" / "queue_log")
+        for _ in range(61):  # failures at 1 s and 61 s are logged, none between
+            acd.login(ids["1001"])
+            acd.logout(ids["1001"])
+            clock.advance(1)
+    finally:
+        globalLogPublisher.removeObserver(observer)
+    assert len(errors) == 2, errors
+    assert "No such file or directory" in errors[0] and "lines dropped" not in errors[0]
+    assert len(qlog.pending) == 3 and qlog.dropped > 100
