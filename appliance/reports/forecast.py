@@ -119,6 +119,9 @@ def read_history(
             t.c.wait_answered_s + t.c.wait_abandoned_s,
         ).where(t.c.grain == "q15", t.c.bucket.between(lo, hi), t.c.scope == scope, t.c.key == key)
     )
+    wrap = 0.0  # a queue's or skill's handle time: its agents' wrap-up (see staffing)
+    if scope in staffing.WRAPUP_FROM_AGENTS:
+        wrap = staffing.wrap_up_per_call(conn, lo, hi, staffing.agents_of(conn, scope, key))
     weekly: dict[tuple[int, int], Slot] = {}
     totals = [0.0] * weeks
     waited = abandoned = 0.0
@@ -136,7 +139,7 @@ def read_history(
         share = 0.5 if _repeated(local) else 1.0
         slot.offered[week] += share * offered
         slot.handled[week] += share * handled
-        slot.work_s[week] += share * (work or 0.0)
+        slot.work_s[week] += share * ((work or 0.0) + handled * wrap)
         totals[week] += offered
         abandoned += gave_up
         waited += wait or 0.0

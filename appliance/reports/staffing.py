@@ -3,7 +3,9 @@
 For each local half hour (two q15 rollup rows) of the scope's traffic:
 
 - offered calls and AHT = (talk + hold + wrap-up) / handled (a half hour that handled none
-  takes the range's AHT), so the load is offered / 1800 s x AHT Erlangs;
+  takes the range's AHT), so the load is offered / 1800 s x AHT Erlangs; a queue's or a
+  skill's traffic counts no wrap-up (an agent state), so theirs is the scope's agents'
+  wrap-up per handled call over the range;
 - the agents needed to answer ``target`` (default 80 %) of the offered calls within the
   service level threshold (the queue's ``service_level_s``; for wider scopes the threshold
   most queues use), by Erlang C (``acd.erlang``) and by Erlang A
@@ -57,6 +59,10 @@ MAX_DAYS = 31  # a month of half hours (1,488 rows); longer ranges are refused
 # (a talk time gone wrong): the agents needed are left blank rather than searched for.
 MAX_LOAD = 5000.0
 SCOPES = ("center", "queue", "skill", "department")
+# Wrap-up is an agent state: report_traffic counts it for the center and a department, not
+# for a queue or a skill (appliance/reports/README.md). Those take their agents' wrap-up
+# per handled call (report_agent) into the handle time: the agents are busy then too.
+WRAPUP_FROM_AGENTS = ("queue", "skill")
 # A half hour's drill: grain "half", bucket its UTC start (as catalog.py's trends)
 DRILL_GRAIN = "half"
 
@@ -247,6 +253,19 @@ def agents_of(conn: Connection, scope: str, key: str) -> list[int] | None:
     return sorted(members)
 
 
+def wrap_up_per_call(conn: Connection, lo: int, hi: int, agent_ids: list[int] | None) -> float:
+    """The agents' wrap-up seconds per call they handled, over the q15 rows from ``lo`` to
+    ``hi`` (UTC epochs); 0 when they handled none."""
+    a = m.report_agent
+    stmt = sa.select(sa.func.sum(a.c.wrap_up_s), sa.func.sum(a.c.handled)).where(
+        a.c.grain == "q15", a.c.bucket.between(lo, hi)
+    )
+    if agent_ids is not None:
+        stmt = stmt.where(a.c.agent_id.in_(agent_ids or [-1]))
+    wrap, handled = conn.execute(stmt).one()
+    return float(wrap or 0.0) / handled if handled else 0.0
+
+
 def threshold_of(conn: Connection, scope: str, key: str) -> int:
     """The service level threshold: a queue's own; else the one most queues use."""
     q = m.queues
@@ -304,6 +323,10 @@ def read_half_hours(
         start = owner.get(bucket)
         if start is not None:
             by_start[start].logged_in_s += float(seconds or 0)
+    if scope in WRAPUP_FROM_AGENTS:
+        per_call = wrap_up_per_call(conn, lo, hi, agent_ids)
+        for h in halves:
+            h.work_s += h.handled * per_call
     return halves
 
 

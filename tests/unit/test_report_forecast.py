@@ -139,3 +139,21 @@ def test_the_hour_repeated_at_the_fall_back_counts_once(conn: Connection) -> Non
     after = ReportRange.parse("week", "2026-11-02", zone=ZONE)
     fc = forecast.make_forecast(conn, after, "center", "", weeks=1)
     assert fc.cells == {(6, 2): (10.0, 200.0)}
+
+
+def test_a_queue_forecast_counts_its_agents_wrap_up(conn: Connection) -> None:
+    """A queue's traffic has no wrap-up (an agent state): its handle time takes its
+    agents' wrap-up per handled call, over the same weeks."""
+    noon = dt.datetime(2026, 12, 7, 4, tzinfo=dt.UTC)
+    conn.execute(m.agents.insert().values(id=1, number="1001", name="A", created_at=noon))
+    conn.execute(m.queues.insert().values(id=7, name="support", created_at=noon))
+    conn.execute(m.queue_members.insert().values(queue_id=7, agent_id=1, penalty=0))
+    bucket = int(dt.datetime(2026, 11, 30, 10, tzinfo=WEEK.tz).timestamp())
+    traffic(conn, bucket, "queue", "7", offered=10, handled=10, talk_s=10 * 150.0)
+    conn.execute(
+        m.report_agent.insert().values(
+            grain="q15", bucket=bucket, agent_id=1, handled=10, wrap_up_s=10 * 30.0
+        )
+    )
+    fc = forecast.make_forecast(conn, WEEK, "queue", "7")
+    assert fc.cells == {(0, 20): (10.0, 180.0)}  # 150 s talk + 30 s wrap-up

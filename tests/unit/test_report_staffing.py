@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -43,10 +43,15 @@ def traffic(
     )
 
 
-def logged_in(conn: Connection, bucket: int, agents: range, seconds: float = 900) -> None:
+def logged_in(
+    conn: Connection, bucket: int, agents: Iterable[int], seconds: float = 900, **v: float
+) -> None:
     conn.execute(
         m.report_agent.insert(),
-        [{"grain": "q15", "bucket": bucket, "agent_id": a, "logged_in_s": seconds} for a in agents],
+        [
+            {"grain": "q15", "bucket": bucket, "agent_id": a, "logged_in_s": seconds, **v}
+            for a in agents
+        ],
     )
 
 
@@ -141,13 +146,17 @@ def test_a_queue_uses_its_threshold_and_its_agents(conn: Connection) -> None:
         ],
     )
     conn.execute(m.queue_members.insert().values(queue_id=7, agent_id=4, penalty=0))
-    traffic(conn, at(10, 0), "queue", "7", offered=100, handled=100, talk_s=100 * 180)
-    logged_in(conn, at(10, 0), range(1, 6), 1800)  # all five, the whole half hour
+    traffic(conn, at(10, 0), "queue", "7", offered=100, handled=100, talk_s=100 * 150)
+    # all five logged in the whole half hour; a queue's traffic has no wrap-up (an agent
+    # state): its agents' is 30 s per call they handled, the others' (not counted) 600 s
+    logged_in(conn, at(10, 0), (1, 4), 1800, handled=50, wrap_up_s=50 * 30.0)
+    logged_in(conn, at(10, 0), (2, 3, 5), 1800, handled=10, wrap_up_s=10 * 600.0)
     report = staffing.staffing_report(conn, DAY, "queue", "7")
     (row,) = report.table("half_hours").rows
-    # the queue's agents: 1 (skill) and 4 (member) -> 2 logged in; 30 s threshold: Erlang C
-    # answers 67.8 % with 12 and 82.7 % with 13 -> 13; no abandons: Erlang A = Erlang C
-    assert row[0] == "10:00" and row[4:7] == (13, 13, 2.0)
+    # the queue's agents: 1 (skill) and 4 (member) -> 2 logged in; AHT 150 s talk + 30 s
+    # wrap-up; 30 s threshold: Erlang C answers 67.8 % with 12 and 82.7 % with 13 -> 13; no
+    # abandons: Erlang A = Erlang C
+    assert row[0] == "10:00" and row[2:7] == (180.0, 10.0, 13, 13, 2.0)
     assert report.figure("patience").value is None
     assert any("Erlang A equals Erlang C" in n for n in report.notes)
 
