@@ -266,7 +266,8 @@ class Center:
 
 @dataclass
 class Summary:
-    """What a load wrote: rows per table, the bad half hours (UTC starts), the time taken."""
+    """What a load wrote: rows per table, the short-staffed half hours (UTC starts: the
+    random bad ones and the Center's ``short_staffed``), the time taken."""
 
     days: int = 0
     calls: int = 0
@@ -464,7 +465,10 @@ class Generator:
         arrive = np.sort(starts[slot] + rng.random(len(slot)) * width[slot])
         n = len(arrive)
         bad = [s for s in range(16, 36) if rng.random() < BAD_SHARE]
-        self.bad.extend(dt.datetime.fromtimestamp(starts[s], dt.UTC) for s in bad)
+        short = [s for s in range(48) if c.short_staffed.get((weekday, s), 1.0) < 1.0]
+        self.bad.extend(
+            dt.datetime.fromtimestamp(starts[s], dt.UTC) for s in sorted({*bad, *short})
+        )
         # the callers: their path, number, the DID, how long each IVR step takes, patience,
         # talk (log-normal around the team's mean) and hold
         path_of = rng.choice(len(c.paths), size=n, p=self.path_p)
@@ -742,11 +746,16 @@ class Generator:
             self._plan(team_i, planned[s] * self.team_share[team_i] / 1800.0) for s in range(48)
         ]
         opens, closes = c.open_hours
+        absent: set[int] = set()  # short-staffed half hours: the missing are away (logged out)
         for s in range(48):
             share = c.short_staffed.get((weekday, s), 1.0) * (0.5 if s in bad else 1.0)
             is_open = opens <= s // 2 < closes and self.team_share[team_i] > 0
+            if share < 1.0:
+                absent.add(s)
             wanted[s] = max(1, round(wanted[s] * share)) if is_open else 0
-        soon = [any(w > wanted[s] for w in wanted[s + 1 : s + 3]) for s in range(48)]
+        soon = [
+            s not in absent and any(w > wanted[s] for w in wanted[s + 1 : s + 3]) for s in range(48)
+        ]
         members.sort(key=q_at.__getitem__)
         bounds = starts.tolist()
         next_slot = 0
@@ -908,7 +917,8 @@ def _in_time_order(
 # ---- loading ------------------------------------------------------------------------------
 
 
-def _max_ids(conn: Any) -> dict[str, int]:
+def next_ids(conn: Any) -> dict[str, int]:
+    """The first free id of every table written (a DB-API connection)."""
     cur = conn.cursor()
     out = {}
     for table in TABLES:
@@ -918,7 +928,8 @@ def _max_ids(conn: Any) -> dict[str, int]:
     return out
 
 
-def _insert_sqlite(conn: Any, batch: Batch) -> None:
+def insert_sqlite(conn: Any, batch: Batch) -> None:
+    """A batch by executemany on a sqlite3 connection (in the caller's transaction)."""
     cur = conn.cursor()
     for table, rows in batch.items():
         if rows:
@@ -929,7 +940,8 @@ def _insert_sqlite(conn: Any, batch: Batch) -> None:
     cur.close()
 
 
-def _insert_postgresql(conn: Any, batch: Batch) -> None:
+def insert_postgresql(conn: Any, batch: Batch) -> None:
+    """A batch by COPY on a psycopg connection (in the caller's transaction)."""
     with conn.cursor() as cur:
         for table, rows in batch.items():
             if rows:
@@ -939,7 +951,7 @@ def _insert_postgresql(conn: Any, batch: Batch) -> None:
                         copy.write_row(row)
 
 
-def _advance_sequences(conn: Any) -> None:
+def advance_sequences(conn: Any) -> None:
     """PostgreSQL: the id sequences past the ids written here, so the daemon's next rows
     do not collide with them."""
     with conn.cursor() as cur:
@@ -950,7 +962,7 @@ def _advance_sequences(conn: Any) -> None:
             )
 
 
-def _drop_indexes(dbapi: Any, postgresql: bool) -> list[str]:
+def drop_indexes(dbapi: Any, postgresql: bool) -> list[str]:
     """Drop the loaded tables' secondary indexes; their CREATE statements, to run after."""
     names = tuple(TABLES)
     if postgresql:
@@ -985,7 +997,7 @@ def _load(
     summary: Summary,
     full: bool,
 ) -> Generator:
-    indexes = _drop_indexes(dbapi, postgresql) if bulk else []
+    indexes = drop_indexes(dbapi, postgresql) if bulk else []
     if bulk and postgresql:
         with dbapi.cursor() as cur:
             try:
@@ -993,8 +1005,8 @@ def _load(
                 cur.execute("SET LOCAL session_replication_role = replica")
             except Exception:  # not a superuser: the triggers run
                 cur.execute("ROLLBACK TO SAVEPOINT replica")
-    gen = Generator(center, first_day, days, seed, _max_ids(dbapi), full)
-    insert = _insert_postgresql if postgresql else _insert_sqlite
+    gen = Generator(center, first_day, days, seed, next_ids(dbapi), full)
+    insert = insert_postgresql if postgresql else insert_sqlite
     made = time.perf_counter()
     for d, batch in enumerate(gen.batches()):
         written = time.perf_counter()
@@ -1016,7 +1028,7 @@ def _load(
             dbapi.execute(sql)
     summary.index_s = time.perf_counter() - built
     if postgresql:
-        _advance_sequences(dbapi)
+        advance_sequences(dbapi)
     return gen
 
 
