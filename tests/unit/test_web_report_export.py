@@ -6,6 +6,8 @@ admins only)."""
 from __future__ import annotations
 
 import csv
+import dataclasses
+import datetime as dt
 import io
 from html import unescape
 from urllib.parse import quote
@@ -90,6 +92,10 @@ class ScheduleAdminTests(WebTestCase):
             "recipients": "boss@cc.test, lead@cc.test",
             "locale": "zh_CN",
         }
+        # 00:00 UTC has passed today: the first mail is tomorrow's, not today's at once
+        ctx = self.app.master.web.ctx
+        reports = dataclasses.replace(ctx.config.reports, schedule_hour=0, timezone="UTC")
+        ctx.config = dataclasses.replace(ctx.config, reports=reports)
         r = await self.call(b.post, "/reports/schedules/add", form)
         self.assertEqual((r.status, r.location.endswith("/reports/schedules/")), (303, True))
         page = await self.call(b.get, "/reports/schedules/")
@@ -100,6 +106,7 @@ class ScheduleAdminTests(WebTestCase):
             (row.kind, row.every, row.format, row.locale), ("traffic", "daily", "pdf", "zh_CN")
         )
         self.assertEqual(row.created_by, "admin")
+        self.assertEqual(row.last_period, dt.datetime.now(dt.UTC).date().isoformat())
         self.assertTrue(self.app.master.report_schedule.running)  # the daemon sends them
 
         for change, message in (
