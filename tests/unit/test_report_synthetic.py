@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter, defaultdict
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -185,3 +186,29 @@ def test_loads_into_a_migrated_database(tmp_path: object) -> None:
     assert row is not None and row.ended_at.tzinfo is dt.UTC  # read back by the model's types
     assert fk == []
     assert first.rows_per_s > 0 and more.last_ids["calls"] == calls
+
+
+def test_a_failed_load_leaves_nothing_behind(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows are made in a thread while the previous day's are written: a failure there
+    reaches the caller, and the one transaction (with the indexes dropped) rolls back."""
+    engine = create_engine(f"sqlite:///{tmp_path}/f.sqlite")
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        before = {i["name"] for i in sa.inspect(conn).get_indexes("calls")}
+    made = syn.Generator._day
+
+    def second_day_fails(self: syn.Generator, day: dt.date, *args: Any, **kw: Any) -> Any:
+        if day > MONDAY:
+            raise RuntimeError("no more rows")
+        return made(self, day, *args, **kw)
+
+    monkeypatch.setattr(syn.Generator, "_day", second_day_fails)
+    with pytest.raises(RuntimeError, match="no more rows"):
+        syn.load(engine, _center(), MONDAY, 3, bulk=True)
+    with engine.connect() as conn:
+        calls = conn.execute(sa.select(sa.func.count()).select_from(model.calls)).scalar()
+        after = {i["name"] for i in sa.inspect(conn).get_indexes("calls")}
+    assert calls == 0
+    assert after == before and "ix_calls_started_at" in after
