@@ -539,6 +539,27 @@ def positive(text: str) -> float:
     return value
 
 
+def cmd_reports_rebuild(args: argparse.Namespace) -> int:
+    from appliance.reports import rebuild_cli
+
+    config = load_config(args)
+    engine = create_engine(config.database_url)
+    try:
+        state = migrate.schema_state(engine)
+        if not state.up_to_date:
+            raise CliError(
+                f"the database is at revision {state.current or 'empty'}, not {state.head}: "
+                f"run ccbox --config {config.path} db upgrade first"
+            )
+        reports = config.reports
+        rebuild_cli.run(engine, args.first, args.last, reports.timezone, reports.short_abandon_s)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        engine.dispose()
+    return 0
+
+
 def tcp_port(text: str) -> int:
     if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 65535):
         raise argparse.ArgumentTypeError(f"{text!r} is not a port (1 to 65535)")
@@ -729,6 +750,19 @@ def build_parser() -> argparse.ArgumentParser:
     le = add("export", cmd_list_export, "write a campaign's leads to a CSV file", lists_sub)
     le.add_argument("--campaign", required=True, help="the campaign's name")
     le.add_argument("--out", required=True, help="the CSV file to write (replaced)")
+
+    from appliance.reports import rebuild_cli
+
+    reports = sub.add_parser("reports", help="statistics and reports")
+    reports_sub = reports.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
+    rb = add(
+        "rebuild",
+        cmd_reports_rebuild,
+        "recount the report rollups of some local days from the raw rows (after a correction, "
+        "a bulk load, or a change of [reports] timezone)",
+        reports_sub,
+    )
+    rebuild_cli.add_arguments(rb)
 
     dnc = sub.add_parser("dnc", help="do-not-call lists")
     dnc_sub = dnc.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")

@@ -170,6 +170,21 @@ class Acc:
             else:
                 row[i] += v
 
+    def add_vector(self, table: str, key: Key, values: list[float]) -> None:
+        """Merge a whole measures vector (the rebuild's SQL sums) into ``key``."""
+        rows = self.tables[table]
+        row = rows.get(key)
+        if row is None:
+            rows[key] = values
+            return
+        maxed = _max_indexes(table)
+        for i, v in enumerate(values):
+            if i in maxed:
+                if v > row[i]:
+                    row[i] = v
+            else:
+                row[i] += v
+
     def merge(self, other: Acc, sign: float = 1.0) -> None:
         """Add ``other`` (times ``sign``: -1 takes a call's old facts back; a maximum is
         never taken back)."""

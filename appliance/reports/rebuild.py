@@ -13,17 +13,17 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
 from appliance.db import model
-from appliance.reports import clock, facts
+from appliance.reports import clock, facts, rebuild_sql
 from appliance.reports import maintainer as mt
 from appliance.reports import rollup_db as rdb
 
-CHUNK = 20_000  # calls ids per read
+CHUNK = 250_000  # calls ids per chunk (summed by the database: rebuild_sql.py)
 MARGIN_S = 86_400  # a call started this long before the first day may join a queue in it
 
 Progress = Callable[[int, int], None]  # (calls done, calls in all)
@@ -37,6 +37,8 @@ class RebuildResult:
     other_rows: int = 0
     rollup_rows: int = 0
     seconds: float = 0.0
+    # where the time went: calls, agent states, the other rows, months
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 def _db_time(conn: Connection, epoch: float) -> Any:
@@ -90,19 +92,30 @@ def rebuild_in(
         if acc:
             result.rollup_rows += rdb.merge_rows(conn, acc.rows(zone, grains))
 
+    if conn.dialect.name == "sqlite":  # the chunks' temporary tables and sorts in memory
+        conn.exec_driver_sql("PRAGMA temp_store = MEMORY")
+        conn.exec_driver_sql("PRAGMA cache_size = -262144")
+    t = time.perf_counter()
     result.calls = _calls(conn, world, window, flush, progress)
+    result.phases["calls"] = time.perf_counter() - t
+    t = time.perf_counter()
     acc = facts.Acc(window)
     result.agent_events = _agent_events(conn, acc, world, window)
     flush(acc)
+    result.phases["agent_states"] = time.perf_counter() - t
+    t = time.perf_counter()
     acc = facts.Acc(window)
     result.other_rows = _others(conn, acc, world, window, flush)
     flush(acc)
+    result.phases["other_rows"] = time.perf_counter() - t
+    t = time.perf_counter()
     months = []
     y, m = first.year, first.month
     while (y, m) <= (last.year, last.month):
         months.append(y * 100 + m)
         y, m = (y + 1, 1) if m == 12 else (y, m + 1)
     rdb.months_from_days(conn, months)
+    result.phases["months"] = time.perf_counter() - t
     return result
 
 
@@ -129,34 +142,34 @@ def _calls(
     total = last_id - first_id + 1
     columns = rdb.select_list(conn, facts.CALL_COLUMNS)
     mark = "?" if conn.dialect.name == "sqlite" else "%s"
-    sql = (
+    transferred = (
         f"SELECT {columns} FROM calls WHERE id >= {mark} AND id <= {mark} "  # noqa: S608 (constants)
-        f"AND ended_at IS NOT NULL AND started_at >= {mark} AND started_at < {mark} ORDER BY id"
+        f"AND ended_at IS NOT NULL AND started_at >= {mark} AND started_at < {mark} "
+        "AND transfers > 0 ORDER BY id"
     )
-    transfers_at = facts.CALL_COLUMNS.index("transfers")
     applied: list[dict[str, Any]] = []
     count = 0
-    call_facts, ivr_facts = facts.call_facts, facts.ivr_facts
-    for a in range(first_id, last_id + 1, CHUNK):
-        b = min(a + CHUNK - 1, last_id)
-        rows = conn.exec_driver_sql(sql, (a, b, t_lo, t_hi)).fetchall()
-        steps = rdb.steps_between(conn, a, b)
-        acc = facts.Acc(window)
-        no_steps: tuple[Any, ...] = ()
-        for row in rows:
-            call_facts(acc, row, world)
-            s = steps.get(row[0])
-            if s:
-                ivr_facts(acc, row[2], s, world)
-            if row[transfers_at]:
+    try:
+        for a in range(first_id, last_id + 1, CHUNK):
+            b = min(a + CHUNK - 1, last_id)
+            rebuild_sql.fill(conn, a, b, t_lo, t_hi, world.short_abandon_s)
+            acc = facts.Acc(window)
+            rebuild_sql.count(conn, acc, world, window)
+            counted = f"SELECT COUNT(*) FROM {rebuild_sql.TEMP}"  # noqa: S608 (a constant)
+            count += int(conn.exec_driver_sql(counted).scalar_one())
+            flush(acc)
+            # a transferred call's deltas, kept to be replaced when its row is finished again
+            rows = conn.exec_driver_sql(transferred, (a, b, t_lo, t_hi)).fetchall()
+            steps = rdb.steps_of(conn, [r[0] for r in rows]) if rows else {}
+            for row in rows:
                 whole = facts.Acc()
-                call_facts(whole, row, world)
-                ivr_facts(whole, row[2], s or no_steps, world)
+                facts.call_facts(whole, row, world)
+                facts.ivr_facts(whole, row[2], steps.get(row[0], ()), world)
                 applied.append({"call_id": row[0], "deltas": whole.to_json()})
-        count += len(rows)
-        flush(acc)
-        if progress is not None:
-            progress(b - first_id + 1, total)
+            if progress is not None:
+                progress(b - first_id + 1, total)
+    finally:
+        rebuild_sql.drop(conn)
     if applied:
         ap = model.report_call_applied
         ids = [x["call_id"] for x in applied]
@@ -251,10 +264,9 @@ def _others(
         rdb.QA: facts.qa_facts,
         rdb.CALLBACK: facts.callback_facts,
         rdb.VOICEMAIL: facts.voicemail_facts,
-        rdb.RECORDING: facts.recording_facts,
         rdb.DIAL_ATTEMPT: facts.dial_facts,
     }
-    count = 0
+    count = rebuild_sql.recordings(conn, acc, world, t_lo, t_hi)  # summed by the database
     for kind, fn in fns.items():
         table, columns, finished = rdb.SOURCES[kind]
         at = rdb.TIME_OF[kind]

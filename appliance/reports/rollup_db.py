@@ -9,12 +9,12 @@ maintainer) or the CLI.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from appliance.db import model
@@ -122,7 +122,7 @@ def steps_of(conn: Connection, call_ids: Sequence[int]) -> dict[int, list[tuple[
             f"AND call_id IN ({marks}) ORDER BY call_id, at, id"
         )
         for call_id, data in conn.exec_driver_sql(sql):
-            out.setdefault(call_id, []).append(_step(call_id, data))
+            out.setdefault(call_id, []).append(parse_step(call_id, data))
     return out
 
 
@@ -134,11 +134,11 @@ def steps_between(conn: Connection, lo: int, hi: int) -> dict[int, list[tuple[An
         f"{int(lo)} AND {int(hi)} AND kind = 'ivr_step' ORDER BY call_id, at, id"
     )
     for call_id, data in conn.exec_driver_sql(sql):
-        out.setdefault(call_id, []).append(_step(call_id, data))
+        out.setdefault(call_id, []).append(parse_step(call_id, data))
     return out
 
 
-def _step(call_id: int, data: str) -> tuple[Any, ...]:
+def parse_step(call_id: int, data: str) -> tuple[Any, ...]:
     try:
         d = json.loads(data)
     except ValueError:
@@ -184,21 +184,26 @@ def load_world(conn: Connection, zone_name: str, short_abandon_s: float) -> fact
 # ---- writing the rollups -------------------------------------------------------------------
 
 
-def _upsert(conn: Connection, name: str) -> Any:
-    table = model.metadata.tables[name]
+def upsert_sql(conn: Connection, name: str) -> str:
+    """INSERT .. ON CONFLICT DO UPDATE of one rollup table, for executemany with tuples
+    (grain, bucket, *keys, *measures): sums add, a maximum keeps the larger."""
     keys, measures = facts.TABLES[name]
-    pk = ["grain", "bucket", *keys]
-    ins: Any = (sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert)(table)
-    bigger = sa.func.max if conn.dialect.name == "sqlite" else sa.func.greatest
-    set_ = {
-        m: (
-            bigger(table.c[m], ins.excluded[m])
-            if m in facts.MAX_MEASURES
-            else table.c[m] + ins.excluded[m]
-        )
+    cols = ["grain", "bucket", *keys, *measures]
+    sqlite_ = conn.dialect.name == "sqlite"
+    mark = "?" if sqlite_ else "%s"
+    bigger = "max" if sqlite_ else "GREATEST"
+    sets = ", ".join(
+        f'"{m}" = {bigger}({name}."{m}", excluded."{m}")'
+        if m in facts.MAX_MEASURES
+        else f'"{m}" = {name}."{m}" + excluded."{m}"'
         for m in measures
-    }
-    return ins.on_conflict_do_update(index_elements=pk, set_=set_)
+    )
+    quoted = ", ".join(f'"{c}"' for c in cols)
+    pk = ", ".join(f'"{c}"' for c in ("grain", "bucket", *keys))
+    return (
+        f"INSERT INTO {name} ({quoted}) VALUES ({', '.join([mark] * len(cols))}) "  # noqa: S608
+        f"ON CONFLICT ({pk}) DO UPDATE SET {sets}"
+    )
 
 
 def merge_rows(conn: Connection, rows: dict[str, dict[facts.Key, list[float]]]) -> int:
@@ -208,20 +213,21 @@ def merge_rows(conn: Connection, rows: dict[str, dict[facts.Key, list[float]]]) 
     for name, table_rows in rows.items():
         if not table_rows:
             continue
-        keys, measures = facts.TABLES[name]
-        cols = ("grain", "bucket", *keys)
-        counts = _count_columns(name)
-        params = []
-        for key, values in table_rows.items():
-            p = dict(zip(cols, key, strict=True))
-            for m, v in zip(measures, values, strict=True):
-                p[m] = round(v) if m in counts else v
-            params.append(p)
-        conn.execute(_upsert(conn, name), params)
+        counts = [m in _count_columns(name) for m in facts.TABLES[name][1]]
+        params = [
+            (*key, *[round(v) if c else v for v, c in zip(values, counts, strict=True)])
+            for key, values in table_rows.items()
+        ]
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(upsert_sql(conn, name), params)
+        finally:
+            cursor.close()
         written += len(params)
     return written
 
 
+@functools.cache
 def _count_columns(name: str) -> frozenset[str]:
     table = model.metadata.tables[name]
     return frozenset(c.name for c in table.c if isinstance(c.type, sa.Integer))
