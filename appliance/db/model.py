@@ -60,8 +60,7 @@ QUEUE_OUTCOMES = (
     "extension",
     "overflow",
     "callback",
-    "transferred",
-    "other",
+    "handed_off",
 )
 DEFAULT_RETRY_JSON = '{"no_answer": 60, "busy": 10, "congestion": 5, "machine": 240, "callback": 0}'
 
