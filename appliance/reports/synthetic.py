@@ -1126,6 +1126,9 @@ def load(
             dbapi.execute("PRAGMA foreign_keys=ON")
             dbapi.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
             dbapi.isolation_level = level
+        # not back to the pool: the next user gets a connection as the engine makes them
+        # (this one's pragmas, its temporary store opened by the index builds, ...)
+        raw.invalidate()
         raw.close()
     summary.bad_half_hours = gen.bad
     summary.last_ids = {t: i - 1 for t, i in gen.next_id.items()}
