@@ -36,6 +36,7 @@ log = Logger(namespace="ccbox.reports")
 
 BATCH = 2000  # inbox rows per transaction
 WORLD_TTL_S = 60.0  # the configuration the facts read is re-read this often
+STOP_WAIT_S = 5.0  # at a stop, for the calls rows' writes before the last drain
 
 
 @dataclass
@@ -204,17 +205,29 @@ class ReportMaintainer(service.Service):
         self._loop.clock = self.reactor
         self._loop.start(self.interval_s, now=False)
 
-    def stopService(self) -> defer.Deferred[None] | None:
-        """Stop after one last drain (or the one in flight): the rollups are current."""
+    def stopService(self) -> defer.Deferred[None]:
+        """Stop after one last drain, once the calls rows still in the write backlog are
+        written (at most STOP_WAIT_S: a database refusing writes keeps them there): the
+        rollups are current when the daemon has stopped."""
         super().stopService()
         if self._loop is not None and self._loop.running:
             self._loop.stop()
-        last = self._busy or self.tick()
-        if last is None:
-            return None
-        d: defer.Deferred[None] = defer.Deferred()
-        last.addBoth(lambda _: d.callback(None))
-        return d
+        return defer.ensureDeferred(self._last_drain())
+
+    async def _last_drain(self) -> None:
+        written = self.db.backlog.drained()
+        written.addTimeout(STOP_WAIT_S, self.reactor)
+        try:
+            await written
+        except defer.TimeoutError:
+            log.warn(
+                "report rollups: calls rows still waiting to be written; counted at the next start"
+            )
+        if self._busy is not None:
+            await self._busy
+        last = self.tick()
+        if last is not None:
+            await last
 
     def tick(self) -> defer.Deferred[DrainResult] | None:
         """Drain what is in the inbox now (skipped while a drain is still running)."""

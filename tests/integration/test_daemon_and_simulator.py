@@ -44,6 +44,14 @@ def test_fifty_concurrent_calls_each_leave_a_completed_call_row(tmp_path: Path) 
             ).all()
             events = conn.execute(sa.select(sa.func.count()).select_from(model.call_events))
             n_events = events.scalar_one()
+            # the report rollups counted every call (the maintainer drains once more on its
+            # way out): nothing is left in the inbox
+            t = model.report_traffic.c
+            counted = conn.execute(
+                sa.select(sa.func.sum(t.calls)).where(t.grain == "day", t.scope == "center")
+            ).scalar_one()
+            inbox = conn.execute(sa.select(sa.func.count()).select_from(model.report_inbox))
+            left = inbox.scalar_one()
     finally:
         engine.dispose()
     assert len(rows) == 50
@@ -53,6 +61,7 @@ def test_fifty_concurrent_calls_each_leave_a_completed_call_row(tmp_path: Path) 
     assert all(r.ended_at is not None for r in rows)
     assert len({r.caller_number for r in rows}) == 50  # each call its own row
     assert n_events == 200  # flow_start, two ivr_steps (welcome, goodbye), hangup per call
+    assert (counted, left) == (50, 0)
 
 
 def test_daemon_logs_in_to_the_simulated_switch_and_calls_complete(tmp_path: Path) -> None:
