@@ -59,6 +59,15 @@ class CallRowsTests(ACDRig):
         # the caller's Hangup has reached ccboxd's call model (its cause is written then)
         await wait_for(lambda: uniqueid not in master.callmodel.channels, "the caller's Hangup")
         (row,) = await settled(master, uniqueid)
+        # the report columns of its queue visit (appliance/reports/README.md): the wait is
+        # from joining the queue to the agent's answer
+        self.assertEqual(
+            (row["entry_queue_id"], row["queue_outcome"]), (row["queue_id"], "answered")
+        )
+        self.assertIsNone(row["overflow_queue_id"])
+        waited = (row["agent_answered_at"] - row["queued_at"]).total_seconds() * 1000
+        self.assertGreater(row["wait_ms"], 0)
+        self.assertLess(abs(waited - row["wait_ms"]), 50)
         # the talk time is the agent's 1.2 s (not the IVR and the wait before it)
         self.assertGreater(row["talk_ms"], 1000)
         self.assertLess(row["talk_ms"], 1900)
