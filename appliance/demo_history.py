@@ -32,7 +32,7 @@ from appliance.db.engine import create_engine
 from appliance.reports import synthetic as syn
 
 DAYS = 120  # about four months
-CALLS_PER_DAY = 900.0  # an average weekday's callers at the demo center
+CALLS_PER_DAY = 1200.0  # an average weekday's callers at the demo center
 PLAYABLE_HALF_HOURS = 3  # the newest bad half hours whose recordings get files
 PLAYABLE_S = 8  # seconds of audio in each of those files
 # Each team's talk (mean seconds) and the mailbox its full queue sends callers to.

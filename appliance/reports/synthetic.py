@@ -104,6 +104,7 @@ OUTCOMES = ("", "answered", "abandoned", "voicemail", "overflow", "callback")
 OUTCOME_CODE = {name: code for code, name in enumerate(OUTCOMES)}
 DISPOSITION_OF = ("completed", "completed", "abandoned", "voicemail", "overflow", "callback")
 DISPOSITIONS = ("completed", "abandoned", "voicemail", "overflow", "callback")
+BREAK_SHARE = 0.03  # calls after which the agent takes a break of 5 to 15 minutes
 PAUSE_REASONS = ("break", "lunch", "training", "meeting")
 MAX_STEPS = 8  # ivr_steps of a path before its queue
 EPOCH = np.datetime64("1970-01-01T00:00:00", "us")
@@ -489,6 +490,8 @@ class Generator:
         )
         talk = (mean_talk[path_of] * np.exp(0.6 * rng.standard_normal(n) - 0.18)).tolist()
         hold = np.where(rng.random(n) < 0.1, rng.uniform(10, 90, n), 0.0).tolist()
+        # after a call, now and then, a short break (09:00-18:00)
+        breather = np.where(rng.random(n) < BREAK_SHARE, rng.uniform(300, 900, n), 0.0).tolist()
         # when each caller is done with the menus (and joins its queue)
         n_steps = np.array([len(p.steps) for p in c.paths])[path_of]
         cum = np.cumsum(step_s, axis=1)
@@ -510,7 +513,7 @@ class Generator:
         for team_i, members in enumerate(queued):
             self._simulate(
                 team_i, members, q_at, starts, planned, bad, weekday,
-                patience, ring, talk, hold, outcome, agent, answer, left,
+                patience, ring, talk, hold, breather, outcome, agent, answer, left,
             )  # fmt: skip
         o = np.array([OUTCOME_CODE[x] for x in outcome], dtype=np.int8)
         q = np.array(q_at)
@@ -735,6 +738,7 @@ class Generator:
         ring: list[float],
         talk: list[float],
         hold: list[float],
+        breather: list[float],
         outcome: list[str],
         agent: list[int],
         answer: list[float],
@@ -788,9 +792,13 @@ class Generator:
                 continue
             talk_end = answered + talk[i] + hold[i]
             free = talk_end + wrapup
-            replace(on, (free, a))
             ev_at += (rang, answered, talk_end, free)
             ev += ((a, "ringing", ""), (a, "on_call", ""), (a, "wrap_up", ""), (a, "available", ""))
+            if breather[i] and 19 <= next_slot <= 36:  # this half hour is in 09:00-18:00
+                ev_at += (free, free + breather[i])
+                ev += ((a, "paused", "break"), (a, "available", ""))
+                free += breather[i]
+            replace(on, (free, a))
             outcome[i], agent[i], answer[i], left[i] = "answered", a, answered, answered
         while next_slot < 48:
             shift.staff(bounds[next_slot], wanted[next_slot], rng, soon[next_slot])
