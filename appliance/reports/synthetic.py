@@ -24,12 +24,9 @@ batches: ``executemany`` in one transaction on SQLite, ``COPY`` on PostgreSQL.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import heapq
 import json
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -996,48 +993,6 @@ def drop_indexes(dbapi: Any, postgresql: bool) -> list[str]:
     return [sql for _, sql in found]
 
 
-class Prefetched:
-    """The next day's rows made in a thread while this one's are written: the database
-    writes without the GIL (SQLite's step, PostgreSQL's socket) and numpy computes without
-    it, so on two cores the two overlap. ``busy_s``: the thread's time making rows."""
-
-    def __init__(self, batches: Iterator[Batch], depth: int = 2) -> None:
-        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(depth)
-        self._batches = batches
-        self._stop = threading.Event()
-        self.busy_s = 0.0
-        self._thread = threading.Thread(target=self._make, name="synthetic-rows", daemon=True)
-        self._thread.start()
-
-    def _make(self) -> None:
-        try:
-            while not self._stop.is_set():
-                started = time.perf_counter()
-                batch = next(self._batches, None)
-                self.busy_s += time.perf_counter() - started
-                if batch is None:
-                    break
-                self._queue.put(("rows", batch))
-            self._queue.put(("end", None))
-        except BaseException as exc:  # handed to the writer, raised there
-            self._queue.put(("error", exc))
-
-    def __iter__(self) -> Iterator[Batch]:
-        try:
-            while True:
-                kind, value = self._queue.get()
-                if kind == "end":
-                    return
-                if kind == "error":
-                    raise value
-                yield value
-        finally:  # the writer stopped (done or failed): the maker stops too
-            self._stop.set()
-            while self._thread.is_alive():
-                with contextlib.suppress(queue.Empty):
-                    self._queue.get(timeout=0.1)
-
-
 def _load(
     dbapi: Any,
     postgresql: bool,
@@ -1060,17 +1015,20 @@ def _load(
                 cur.execute("ROLLBACK TO SAVEPOINT replica")
     gen = Generator(center, first_day, days, seed, next_ids(dbapi), full)
     insert = insert_postgresql if postgresql else insert_sqlite
-    batches = Prefetched(gen.batches())
-    for d, batch in enumerate(batches):
+    # One thread: making the next day's rows in another while this one's are written was
+    # slower (both need the GIL for most of their work: the writer binds every value).
+    made = time.perf_counter()
+    for d, batch in enumerate(gen.batches()):
         written = time.perf_counter()
+        summary.generate_s += written - made
         insert(dbapi, batch)
-        summary.write_s += time.perf_counter() - written
+        made = time.perf_counter()
+        summary.write_s += made - written
         summary.calls += len(batch["calls"])
         for table, rows in batch.items():
             summary.rows[table] += len(rows)
         if progress is not None:
             progress(d + 1, days, summary)
-    summary.generate_s = batches.busy_s
     built = time.perf_counter()
     for sql in indexes:
         if postgresql:

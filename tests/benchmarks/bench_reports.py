@@ -226,7 +226,7 @@ def load_year(engines: list[Engine], where: syn.Center) -> int:
         indexes = [syn.drop_indexes(d, pg) for d, pg in zip(dbapis, pgs, strict=True)]
         gen = syn.Generator(where, FIRST, DAYS, seed=2, full=False)
         calls = 0
-        for k, batch in enumerate(syn.Prefetched(gen.batches())):
+        for k, batch in enumerate(gen.batches()):
             only = {"calls": batch["calls"]}
             calls += len(batch["calls"])
             for dbapi, pg in zip(dbapis, pgs, strict=True):

@@ -191,8 +191,8 @@ def test_loads_into_a_migrated_database(tmp_path: object) -> None:
 def test_a_failed_load_leaves_nothing_behind(
     tmp_path: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The rows are made in a thread while the previous day's are written: a failure there
-    reaches the caller, and the one transaction (with the indexes dropped) rolls back."""
+    """A failure on the second day reaches the caller, and the load's one transaction (the
+    indexes dropped in it) rolls back."""
     engine = create_engine(f"sqlite:///{tmp_path}/f.sqlite")
     migrate.upgrade(engine)
     with engine.connect() as conn:
