@@ -207,7 +207,7 @@ def _agent_events(
         prev = conn.exec_driver_sql(before, (agent_id, t_lo)).first()
         if prev is not None:
             opened[agent_id] = (prev[3], prev[4] or "", float(prev[2]), int(prev[0]))
-        events = [tuple(r) for r in conn.exec_driver_sql(inside, (agent_id, t_lo, t_hi))]
+        events = _raw(conn, inside, (agent_id, t_lo, t_hi))
         nxt = conn.exec_driver_sql(after, (agent_id, t_hi)).first()
         if nxt is not None:
             events.append(tuple(nxt))
@@ -218,6 +218,16 @@ def _agent_events(
             newest[agent_id] = last
     _open_states(conn, newest)
     return count
+
+
+def _raw(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Rows as the DB-API gives them (plain tuples: millions of agent states)."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 def _open_states(conn: Connection, newest: dict[int, tuple[Any, ...]]) -> None:
