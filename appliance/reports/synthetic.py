@@ -314,26 +314,39 @@ class Day:
     did: np.ndarray
 
 
-FRACTIONS = np.array([f".{k:03d}000" for k in range(1000)], dtype=object)
 SECONDS = np.datetime64("1970-01-01T00:00:00", "s")
 
 
-def _times(epoch_s: np.ndarray) -> list[str]:
-    """Epoch seconds -> naive UTC text as SQLAlchemy stores it (and PostgreSQL reads it), to
-    the millisecond: each second of the span is formatted once."""
-    ms = np.round(np.asarray(epoch_s, dtype=np.float64) * 1000).astype(np.int64)
-    if not len(ms):
-        return []
-    sec, frac = np.divmod(ms, 1000)
-    first = int(sec.min())
-    span = int(sec.max()) - first + 1
-    if span > 4 * len(sec) + 1000:  # few times far apart: each on its own
+class _SecondTexts:
+    """Each second's text, formatted once for a stretch of days and looked up after: the
+    loads' time went to formatting times."""
+
+    def __init__(self) -> None:
+        self.first = 0
+        self.table = np.array([], dtype=object)
+
+    def __call__(self, epoch_s: np.ndarray) -> list[str]:
+        """Epoch seconds -> naive UTC text as SQLAlchemy stores it (and PostgreSQL reads it),
+        to the second, floored (so each time stays in its quarter hour)."""
+        sec = np.floor(np.asarray(epoch_s, dtype=np.float64)).astype(np.int64)
+        if not len(sec):
+            return []
+        lo, hi = int(sec.min()), int(sec.max())
+        if lo < self.first or hi >= self.first + len(self.table):
+            if hi - lo > 3 * 86400:  # far apart (a test's two times): each on its own
+                return [self._text(np.array([s]))[0] for s in sec.tolist()]
+            self.first = lo - 3600
+            self.table = self._text(np.arange(self.first, self.first + 3 * 86400 + 7200))
+        return self.table[sec - self.first].tolist()
+
+    @staticmethod
+    def _text(sec: np.ndarray) -> np.ndarray:
         text = np.datetime_as_string(SECONDS + sec.astype("timedelta64[s]"))
         text.view(np.uint32).reshape(len(text), -1)[:, 10] = ord(" ")
-        return (text.astype(object) + FRACTIONS[frac]).tolist()
-    text = np.datetime_as_string(SECONDS + np.arange(first, first + span).astype("timedelta64[s]"))
-    text.view(np.uint32).reshape(span, -1)[:, 10] = ord(" ")
-    return (text.astype(object)[sec - first] + FRACTIONS[frac]).tolist()
+        return np.array([t + ".000000" for t in text.tolist()], dtype=object)
+
+
+_times = _SecondTexts()
 
 
 class _Shift:
