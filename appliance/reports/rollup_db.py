@@ -32,6 +32,7 @@ TICKET = "ticket"  # the hook: tickets do not exist yet
 KINDS = (CALL, AGENT_EVENT, QA, CALLBACK, VOICEMAIL, RECORDING, DIAL_ATTEMPT)
 
 ROLLUP_TABLES = tuple(facts.TABLES)
+COPY_MIN_ROWS = 200  # PostgreSQL: merge this many rows or more through COPY (_merge_copy)
 
 
 def inbox_add(conn: Connection, kind: str, row_id: int) -> None:
@@ -218,13 +219,48 @@ def merge_rows(conn: Connection, rows: dict[str, dict[facts.Key, list[float]]]) 
             (*key, *[round(v) if c else v for v, c in zip(values, counts, strict=True)])
             for key, values in table_rows.items()
         ]
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.executemany(upsert_sql(conn, name), params)
-        finally:
-            cursor.close()
+        if conn.dialect.name == "postgresql" and len(params) >= COPY_MIN_ROWS:
+            _merge_copy(conn, name, params)
+        else:
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.executemany(upsert_sql(conn, name), params)
+            finally:
+                cursor.close()
         written += len(params)
     return written
+
+
+def _merge_copy(conn: Connection, name: str, params: list[tuple[Any, ...]]) -> None:
+    """PostgreSQL, many rows (a rebuild): COPY them into a temporary table and merge it in
+    one INSERT .. SELECT .. ON CONFLICT (one statement, not a round trip a row)."""
+    keys, measures = facts.TABLES[name]
+    cols = ["grain", "bucket", *keys, *measures]
+    quoted = ", ".join(f'"{c}"' for c in cols)
+    pk = ", ".join(f'"{c}"' for c in ("grain", "bucket", *keys))
+    sets = ", ".join(
+        f'"{m}" = GREATEST({name}."{m}", excluded."{m}")'
+        if m in facts.MAX_MEASURES
+        else f'"{m}" = {name}."{m}" + excluded."{m}"'
+        for m in measures
+    )
+    temp = f"merge_{name}"
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {temp} "
+            f"(LIKE {name} INCLUDING DEFAULTS) ON COMMIT DROP"
+        )
+        cursor.execute(f"TRUNCATE {temp}")
+        with cursor.copy(f"COPY {temp} ({quoted}) FROM STDIN") as copy:
+            for row in params:
+                copy.write_row(row)
+        cursor.execute(
+            f"INSERT INTO {name} ({quoted}) SELECT {quoted} FROM {temp} "  # noqa: S608
+            f"ON CONFLICT ({pk}) DO UPDATE SET {sets}"
+        )
+    finally:
+        cursor.close()
 
 
 @functools.cache
