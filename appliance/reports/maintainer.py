@@ -36,7 +36,7 @@ log = Logger(namespace="ccbox.reports")
 
 BATCH = 2000  # inbox rows per transaction
 WORLD_TTL_S = 60.0  # the configuration the facts read is re-read this often
-STOP_WAIT_S = 5.0  # at a stop, for the calls rows' writes before the last drain
+STOP_WAIT_S = 3.0  # at a stop, for the calls rows' writes (within systemd's stop timeout)
 
 
 @dataclass
