@@ -175,6 +175,19 @@ QA_EVALUATIONS = (
     "comment",
     "created_at",
 )
+# A caller who pressed the queue's callback key (and was called back).
+CALLBACKS = (
+    "id",
+    "queue_id",
+    "number",
+    "requested_at",
+    "source",
+    "state",
+    "attempts",
+    "done_at",
+)
+CALLBACK_AFTER_S = 60.0  # the queue offers a callback to a caller who waited this long
+CALLBACK_SHARE = 0.2  # callers who take it
 VOICEMAILS = (
     "id",
     "mailbox",
@@ -195,6 +208,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "recordings": RECORDINGS,
     "qa_evaluations": QA_EVALUATIONS,
     "voicemails": VOICEMAILS,
+    "callbacks": CALLBACKS,
 }
 
 
@@ -438,6 +452,7 @@ class Generator:
         ]
         self._plans: dict[tuple[int, int], int] = {}
         self._steps: dict[Step, str] = {}
+        self._callbacks: list[tuple[Any, ...]] = []
 
     def _ids(self, table: str, n: int) -> range:
         first = self.next_id[table]
@@ -503,6 +518,7 @@ class Generator:
         hold = np.where(rng.random(n) < 0.1, rng.uniform(10, 90, n), 0.0).tolist()
         # after a call, now and then, a short break (09:00-18:00)
         breather = np.where(rng.random(n) < BREAK_SHARE, rng.uniform(300, 900, n), 0.0).tolist()
+        calls_back = (rng.random(n) < CALLBACK_SHARE).tolist()
         # when each caller is done with the menus (and joins its queue)
         n_steps = np.array([len(p.steps) for p in c.paths])[path_of]
         cum = np.cumsum(step_s, axis=1)
@@ -524,7 +540,7 @@ class Generator:
         for team_i, members in enumerate(queued):
             self._simulate(
                 team_i, members, q_at, starts, planned, bad, weekday,
-                patience, ring, talk, hold, breather, outcome, agent, answer, left,
+                patience, ring, talk, hold, breather, calls_back, outcome, agent, answer, left,
             )  # fmt: skip
         o = np.array([OUTCOME_CODE[x] for x in outcome], dtype=np.int8)
         q = np.array(q_at)
@@ -685,6 +701,15 @@ class Generator:
                 voicemails.append(self._voicemail(boxes[i], ids[i], numbers[i], vm_at[i], 20))
                 vm_data[i] = self._vm_data(boxes[i])
             events(vm_path | vm_queue, vm_at, "voicemail_left", vm_data)
+            back = np.flatnonzero(d.outcome == OUTCOME_CODE["callback"]).tolist()
+            asked = _times(d.left[back])
+            done = _times(d.left[back] + 900.0)
+            self._callbacks = [
+                (cb, int(queue_ids[team[i]]), numbers[i], at, "queue", "done", 1, end)
+                for cb, i, at, end in zip(
+                    self._ids("callbacks", len(back)), back, asked, done, strict=True
+                )
+            ]
             hangups = {x: json.dumps({"disposition": x}) for x in set(disposition.tolist())}
             events(
                 everyone, d.end, "hangup", np.array([hangups[x] for x in disposition], dtype=object)
@@ -750,6 +775,7 @@ class Generator:
         talk: list[float],
         hold: list[float],
         breather: list[float],
+        calls_back: list[bool],
         outcome: list[str],
         agent: list[int],
         answer: list[float],
@@ -795,6 +821,9 @@ class Generator:
             rang = q if q > free_at else free_at
             answered = rang + ring[i]
             wait = answered - q
+            if calls_back[i] and wait > CALLBACK_AFTER_S and patience[i] > CALLBACK_AFTER_S:
+                outcome[i], left[i] = "callback", q + CALLBACK_AFTER_S
+                continue
             if wait > patience[i] and patience[i] < max_wait:
                 outcome[i], left[i] = "abandoned", q + patience[i]
                 continue
@@ -900,6 +929,7 @@ class Generator:
                 batch["qa_evaluations"].append(self._evaluation(rec, score, day_end))
         batch["recordings"] = rows
         batch["voicemails"] = voicemails
+        batch["callbacks"], self._callbacks = self._callbacks, []
         return batch
 
     def _evaluation(self, rec: tuple[Any, ...], score: float, day_end: float) -> tuple[Any, ...]:

@@ -451,6 +451,7 @@ def maintenance(tmp: Path) -> Result:
         "recordings": "started_at",
         "qa_evaluations": "created_at",
         "voicemails": "received_at",
+        "callbacks": "requested_at",
     }
     kinds = {
         "calls": rdb.CALL,
@@ -458,6 +459,7 @@ def maintenance(tmp: Path) -> Result:
         "recordings": rdb.RECORDING,
         "qa_evaluations": rdb.QA,
         "voicemails": rdb.VOICEMAIL,
+        "callbacks": rdb.CALLBACK,
     }
 
     def text(at: dt.datetime) -> str:

@@ -91,6 +91,7 @@ def test_calls_rows_say_what_the_queue_did(week: dict[str, list[tuple]]) -> None
     assert outcomes["answered"] > 0.7 * sum(outcomes.values())
     assert outcomes["abandoned"] > 0
     assert outcomes[None] > 0  # served by the menus alone
+    assert outcomes["callback"] == len(week["callbacks"]) > 0  # asked after a minute's wait
     for r in week["calls"]:
         assert r[c["started_at"]] < r[c["ended_at"]]
         if r[c["queue_outcome"]] == "answered":
