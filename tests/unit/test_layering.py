@@ -28,6 +28,7 @@ ROOT = frozenset(
         "appliance.demo",
         "appliance.demo_center",
         "appliance.demo_campaign",
+        "appliance.demo_history",
         "appliance.switch_settings",
         "appliance.shutdown",
         "appliance.call_rows",
