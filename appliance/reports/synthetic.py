@@ -347,8 +347,14 @@ class _SecondTexts:
             return []
         lo, hi = int(sec.min()), int(sec.max())
         if lo < self.first or hi >= self.first + len(self.table):
-            if hi - lo > 3 * 86400:  # far apart (a test's two times): each on its own
-                return [self._text(np.array([s]))[0] for s in sec.tolist()]
+            if hi - lo > 3 * 86400:
+                # far apart (a test's two times; the unanswered calls' 0 among a day's
+                # answers): those outside the table formatted together, not one by one
+                inside = (sec >= self.first) & (sec < self.first + len(self.table))
+                out = np.empty(len(sec), dtype=object)
+                out[inside] = self.table[sec[inside] - self.first]
+                out[~inside] = self._text(sec[~inside])
+                return out.tolist()
             self.first = lo - 3600
             self.table = self._text(np.arange(self.first, self.first + 3 * 86400 + 7200))
         return self.table[sec - self.first].tolist()
