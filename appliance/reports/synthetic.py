@@ -328,16 +328,30 @@ class Day:
     did: np.ndarray
 
 
-SECONDS = np.datetime64("1970-01-01T00:00:00", "s")
+DAY_S = 86400
+# "HH:MM:SS.000000" of every second of a day
+_CLOCK = np.array(
+    [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}.000000" for s in range(DAY_S)],
+    dtype=object,
+)
 
 
 class _SecondTexts:
-    """Each second's text, formatted once for a stretch of days and looked up after: the
-    loads' time went to formatting times."""
+    """Each second's text, a day's worth at a time (the date before the day's 86,400 clock
+    texts, made once), looked up after: the loads' time went to formatting times."""
 
-    def __init__(self) -> None:
-        self.first = 0
-        self.table = np.array([], dtype=object)
+    def __init__(self, keep: int = 8) -> None:
+        self.keep = keep
+        self.days: dict[int, np.ndarray] = {}
+
+    def day(self, number: int) -> np.ndarray:
+        table = self.days.get(number)
+        if table is None:
+            if len(self.days) >= self.keep:
+                del self.days[next(iter(self.days))]
+            date = (dt.date(1970, 1, 1) + dt.timedelta(days=number)).isoformat() + " "
+            table = self.days[number] = np.array([date + t for t in _CLOCK], dtype=object)
+        return table
 
     def __call__(self, epoch_s: np.ndarray) -> list[str]:
         """Epoch seconds -> naive UTC text as SQLAlchemy stores it (and PostgreSQL reads it),
@@ -345,25 +359,15 @@ class _SecondTexts:
         sec = np.floor(np.asarray(epoch_s, dtype=np.float64)).astype(np.int64)
         if not len(sec):
             return []
-        lo, hi = int(sec.min()), int(sec.max())
-        if lo < self.first or hi >= self.first + len(self.table):
-            if hi - lo > 3 * 86400:
-                # far apart (a test's two times; the unanswered calls' 0 among a day's
-                # answers): those outside the table formatted together, not one by one
-                inside = (sec >= self.first) & (sec < self.first + len(self.table))
-                out = np.empty(len(sec), dtype=object)
-                out[inside] = self.table[sec[inside] - self.first]
-                out[~inside] = self._text(sec[~inside])
-                return out.tolist()
-            self.first = lo - 3600
-            self.table = self._text(np.arange(self.first, self.first + 3 * 86400 + 7200))
-        return self.table[sec - self.first].tolist()
-
-    @staticmethod
-    def _text(sec: np.ndarray) -> np.ndarray:
-        text = np.datetime_as_string(SECONDS + sec.astype("timedelta64[s]"))
-        text.view(np.uint32).reshape(len(text), -1)[:, 10] = ord(" ")
-        return np.array([t + ".000000" for t in text.tolist()], dtype=object)
+        day, clock = np.divmod(sec, DAY_S)
+        lo, hi = int(day.min()), int(day.max())
+        if lo == hi:
+            return self.day(lo)[clock].tolist()
+        out = np.empty(len(sec), dtype=object)
+        for number in np.unique(day).tolist():
+            here = day == number
+            out[here] = self.day(number)[clock[here]]
+        return out.tolist()
 
 
 _times = _SecondTexts()
