@@ -165,3 +165,46 @@ def test_a_finished_dial_attempt_is_counted_for_its_campaign(db: DBConnector) ->
     assert rows["answered"]["wait_s"] == 0.9
     camp = _traffic(db, "day", 20261101, "campaign", "7")
     assert (camp["calls"], camp["answered"], camp["outbound"]) == (2, 1, 2)
+
+
+def test_a_drain_waits_for_the_calls_rows_writes_a_minute_at_most(db: DBConnector) -> None:
+    """While calls writes wait in the write backlog the maintainer skips its ticks (its
+    transaction would hold the one SQLite writer those writes need), for YIELD_MAX_S at most;
+    once the writes are in, it drains at every tick again."""
+    import sqlite3
+
+    from appliance.reports.maintainer import YIELD_MAX_S
+
+    clock = Clock()
+    db.backlog.clock = clock  # the backlog's retries on the test's clock
+    resolved(db.calls.load_ids())
+    call, _ = db.calls.open_row("2.1", "2.1", "inbound", _s(0))
+    resolved(db.calls.finish(call, _s(30), None, None, "completed"))
+    assert _inbox(db) == 1
+    refusing = [True]
+
+    def locked(conn: sa.Connection) -> None:
+        if refusing[0]:
+            raise sqlite3.OperationalError("database is locked")
+
+    db.backlog.submit("call 2 event test", call, locked)
+    assert db.backlog.waiting == 1
+    service = ReportMaintainer(db, clock, ZONE, interval_s=5)
+    service.startService()
+    clock.advance(5)
+    assert (service.drained, service.yielded, _inbox(db)) == (0, 1, 1)
+    for _ in range(int(YIELD_MAX_S / 5) - 2):
+        clock.advance(5)
+    assert service.drained == 0 and db.backlog.waiting == 1
+    clock.advance(5)  # a minute of waiting writes: the rollups go on all the same
+    clock.advance(5)
+    assert service.drained == 1 and _inbox(db) == 0
+    resolved(db.calls.finish(call, _s(40), None, None, "completed"))
+    clock.advance(5)
+    assert service.drained == 1  # writes wait again: the minute starts over
+    refusing[0] = False
+    clock.advance(10)  # the backlog's retry (10 s apart by now) writes it and the finish
+    assert db.backlog.waiting == 0
+    clock.advance(5)  # the next tick drains
+    assert service.drained == 2 and _inbox(db) == 0
+    service.stopService()
