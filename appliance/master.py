@@ -3,6 +3,8 @@
 Order (each waits for the one before it):
 
     db        the database connector: first up, last down, so every write finishes
+    report-maintainer  the report rollups, counted from the report inbox every 5 s; stops
+              after everything that writes the rows it counts (appliance/reports/)
     acd       agents, queues, the routing engine: loaded before a call can arrive
     acd-day-counters  today's queue counters, restored from the database and kept there
     queue-log the Asterisk-format queue_log file (when [reports] queue_log names one)

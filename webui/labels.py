@@ -171,8 +171,7 @@ TABLES: dict[str, dict[str, str]] = {
         "extension": N_("To an extension"),
         "overflow": N_("Overflowed"),
         "callback": N_("Callback"),
-        "transferred": N_("Transferred"),
-        "other": N_("Other"),
+        "handed_off": N_("Handed to the dialplan"),
     },
     "health_state": {
         "ok": N_("ok"),
@@ -194,6 +193,10 @@ TABLES: dict[str, dict[str, str]] = {
         "recording-upkeep": N_("Recording upkeep"),
         "dialer": N_("Outbound dialer"),
         "charts": N_("Report charts"),
+        "report-maintainer": N_("Report rollups"),
+        "report-schedule": N_("Scheduled reports"),
+        "queue-log": N_("queue_log file"),
+        "metrics": N_("Prometheus metrics"),
     },
 }
 

@@ -51,6 +51,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "dial_outcome": model.DIAL_OUTCOMES,
     "dnc_scope": model.DNC_SCOPES,
     "dnc_source": model.DNC_SOURCES,
+    "queue_outcome": model.QUEUE_OUTCOMES,
     "health_state": (health.OK, health.DEGRADED, health.DOWN, health.STARTING),
 }
 

@@ -157,7 +157,16 @@ class RoleTests(WebTestCase):
             status = (await self.call(b.get, "/api/status")).json()
             self.assertEqual(
                 {p["name"] for p in status["parts"]},
-                {"db", "acd", "acd-day-counters", "recorder", "recording-upkeep", "web"},
+                {
+                    "db",
+                    "report-maintainer",
+                    "acd",
+                    "acd-day-counters",
+                    "recorder",
+                    "recording-upkeep",
+                    "report-schedule",
+                    "web",
+                },
             )
             self.assertEqual(status["overall"], "ok")
 
