@@ -266,7 +266,7 @@ def _optional_abs_path(raw: str) -> Path | None:
 
 
 def _zone(raw: str) -> str:
-    from appliance.reports.clock import UnknownZone, center_zone
+    from appliance.zones import UnknownZone, center_zone
 
     try:
         center_zone(raw)
@@ -535,7 +535,7 @@ def parse(text: str, path: Path | str = "<string>") -> Config:
 
 
 def _reports(values: dict[tuple[str, str], Any]) -> ReportsConfig:
-    from appliance.reports.clock import box_zone_name
+    from appliance.zones import box_zone_name
 
     zone = values.get(("reports", "timezone")) or box_zone_name()
     return ReportsConfig(

@@ -17,56 +17,16 @@ own zone (``box_zone_name``).
 from __future__ import annotations
 
 import datetime as dt
-import os
-from functools import lru_cache
-from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
+
+# the zone names are ground (appliance/config.py checks [reports] timezone): here for the rest
+from appliance.zones import UnknownZone as UnknownZone
+from appliance.zones import box_zone_name as box_zone_name
+from appliance.zones import center_zone as center_zone
 
 GRAINS = ("q15", "hour", "day", "month")
 _UTC = dt.UTC
 _Q15 = 900
-
-
-class UnknownZone(ValueError):
-    """Not an IANA time zone name this box knows."""
-
-
-@lru_cache(maxsize=64)
-def center_zone(name: str) -> ZoneInfo:
-    """The zone of an IANA name (``Asia/Shanghai``); UnknownZone when there is none."""
-    if not name or name.startswith(("/", ".")) or ".." in name or "\x00" in name:
-        raise UnknownZone(f"{name!r} is not a time zone name")
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise UnknownZone(f"{name!r} is not a known time zone (e.g. Asia/Shanghai)") from None
-
-
-def box_zone_name(localtime: Path = Path("/etc/localtime")) -> str:
-    """The box's own zone: the name /etc/localtime points to (…/zoneinfo/<name>), else $TZ
-    when it names a zone, else "UTC"."""
-    try:
-        target = os.path.realpath(localtime)
-    except OSError:
-        target = ""
-    marker = "/zoneinfo/"
-    if marker in target:
-        name = target.split(marker, 1)[1]
-        for prefix in ("posix/", "right/"):
-            name = name.removeprefix(prefix)
-        try:
-            center_zone(name)
-            return name
-        except UnknownZone:
-            pass
-    tz = os.environ.get("TZ", "").lstrip(":")
-    if tz:
-        try:
-            center_zone(tz)
-            return tz
-        except UnknownZone:
-            pass
-    return "UTC"
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:

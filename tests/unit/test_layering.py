@@ -45,6 +45,7 @@ GROUND = frozenset(
         "appliance.passwords",
         "appliance.text",
         "appliance.logsetup",
+        "appliance.zones",
     }
 )
 RANK = {"drivers": 0, "ground": 1, "engines": 2, "web": 3, "root": 4}
