@@ -44,6 +44,17 @@ TRANSITIONS: dict[str, dict[str, str]] = {
 
 PAUSE_REASONS = ("break", "lunch", "training", "meeting", "after_call_work", "missed_calls")
 
+# What a person reads for each reason (marked for translation: appliance/text.py); the web's
+# labels (webui/labels.py) and the reports' pause tables and charts both show these.
+PAUSE_REASON_NAMES = {
+    "break": N_("Break"),
+    "lunch": N_("Lunch"),
+    "training": N_("Training"),
+    "meeting": N_("Meeting"),
+    "after_call_work": N_("After-call work"),
+    "missed_calls": N_("Missed calls"),
+}
+
 # How a refusal words an event and a state ("cannot unpause when logged out"), marked for
 # translation (appliance/text.py); an event by its name, as the API takes it.
 EVENT_WORDS = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from acd import agent_state
 from webui import i18n
 from webui.i18n import N_
 
@@ -24,15 +25,8 @@ TABLES: dict[str, dict[str, str]] = {
         "wrap_up": N_("Wrap-up"),
         "paused": N_("Paused"),
     },
-    # acd/agent_state.py PAUSE_REASONS
-    "pause_reason": {
-        "break": N_("Break"),
-        "lunch": N_("Lunch"),
-        "training": N_("Training"),
-        "meeting": N_("Meeting"),
-        "after_call_work": N_("After-call work"),
-        "missed_calls": N_("Missed calls"),
-    },
+    # acd/agent_state.py PAUSE_REASONS, named there (the reports show them too)
+    "pause_reason": dict(agent_state.PAUSE_REASON_NAMES),
     # acd/route.py STRATEGIES
     "strategy": {
         "longest_idle": N_("Longest idle agent"),

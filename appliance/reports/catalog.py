@@ -27,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from acd.agent_state import PAUSE_REASON_NAMES
 from appliance.db import model as m
 from appliance.reports import derived as d
 from appliance.reports import forecast, staffing
@@ -648,7 +649,12 @@ def build_agents(conn: Connection, rng: ReportRange, scope: str, key: str, setti
                 Column("share", N_("Share"), "pct"),
             ),
             tuple(
-                (reason, int(v["count"]), v["seconds"], _round(d.pct(v["seconds"], paused_total)))
+                (
+                    PAUSE_REASON_NAMES.get(reason, reason),
+                    int(v["count"]),
+                    v["seconds"],
+                    _round(d.pct(v["seconds"], paused_total)),
+                )
                 for reason, v in sorted(by_reason.items(), key=lambda kv: -kv[1]["seconds"])
             ),
             ("reason", "count", "seconds", "share"),
@@ -684,7 +690,7 @@ def build_agents(conn: Connection, rng: ReportRange, scope: str, key: str, setti
         "pause_reasons",
         N_("Pauses by reason"),
         "bar",
-        tuple(r for r, _ in reasons),
+        tuple(PAUSE_REASON_NAMES.get(r, r) for r, _ in reasons),
         (Series("seconds", N_("Paused"), tuple(v["seconds"] for _, v in reasons)),),
         "s",
     )

@@ -17,6 +17,7 @@ from appliance.db import model as m
 from appliance.reports import catalog
 from appliance.reports.model import Report
 from appliance.reports.ranges import ReportRange
+from appliance.text import Message
 from tests.conftest import BACKENDS
 from tests.support.inline_db import inline_db
 from tests.support.report_db import report_engine
@@ -169,7 +170,12 @@ def test_agent_workload_and_occupancy(engine: Engine, rng: ReportRange) -> None:
     depts = report.table("by_department")
     assert [(r[0], r[depts.column_index("occupancy")]) for r in depts.rows] == [("sales", 66.7)]
     pauses = report.table("pause_reasons")
-    assert [r[:3] for r in pauses.rows] == [("training", 2, 5400.0), ("lunch", 2, 4800.0)]
+    # the reasons by their names, marked for translation: a Chinese page reads 培训, not the code
+    assert [r[:3] for r in pauses.rows] == [("Training", 2, 5400.0), ("Lunch", 2, 4800.0)]
+    assert all(isinstance(r[0], Message) for r in pauses.rows)
+    chart = next(c for c in report.charts if c.name == "pause_reasons")
+    assert chart.categories == ("Training", "Lunch")
+    assert all(isinstance(c, Message) for c in chart.categories)
     one = build(engine, "agents", rng, "agent", "2")
     assert one.figure("occupancy").value == 50.0 and len(one.table("by_agent").rows) == 1
 
