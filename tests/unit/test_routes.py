@@ -106,12 +106,13 @@ class RouteWalkerTests(unittest.TestCase):
 
     async def test_the_twisted_resources_refuse_an_unauthenticated_request(self) -> None:
         """Beside the CherryPy app, the web root serves Twisted resources of its own (the
-        live events): each refuses a request without a session; only /static is public."""
+        live events): each refuses a request without a session; only /static and /vendor
+        (the npm libraries' listed files, webui/vendor.py) are public."""
         web = self.app.master.web
         children = web.port.factory.resource.children
         self.assertIn(b"events", children)
         for name in children:
-            if name == b"static":
+            if name in (b"static", b"vendor"):
                 continue
             b = self.app.browser()
             r = await self.app.in_thread(b.get, "/" + name.decode())
@@ -119,3 +120,7 @@ class RouteWalkerTests(unittest.TestCase):
             token = (await self.app.in_thread(b.get, "/login")).csrf()
             r = await self.app.in_thread(b.post, "/" + name.decode(), {"_csrf": token})
             self.assertNotIn(r.status // 100, (2,), name)
+        # public, but only the listed files: nothing else of node_modules
+        for path in ("/vendor/package.json", "/vendor/echarts/package.json"):
+            r = await self.app.in_thread(self.app.browser().get, path)
+            self.assertEqual(r.status, 404, path)
