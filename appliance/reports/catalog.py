@@ -176,6 +176,27 @@ def _series_sums(
     return out
 
 
+def _traffic_trend(
+    conn: Connection, rng: ReportRange, scope: str, key: str, measures: Sequence[str]
+) -> tuple[tuple[_Point, ...], list[dict[str, float]]]:
+    """The trend's points and, for each, the scope's report_traffic measures summed."""
+    read_grain, points = _trend_points(rng)
+    first, last = q.grain_bounds(rng, read_grain)
+    rows = {
+        r[0]: dict(zip(measures, (float(v) for v in r[1:]), strict=True))
+        for r in q.bucket_rows(
+            conn,
+            m.report_traffic,
+            read_grain,
+            first,
+            last,
+            where={"scope": scope, "key": key},
+            columns=measures,
+        )
+    }
+    return points, _series_sums(points, rows, measures)
+
+
 # ---- traffic ---------------------------------------------------------------------------------
 
 _TREND = (
@@ -357,21 +378,7 @@ def build_traffic(
 ) -> Report:
     spans = q.cover(rng)
     t = q.traffic_totals(conn, spans, scope, key)
-    read_grain, points = _trend_points(rng)
-    first, last = q.grain_bounds(rng, read_grain)
-    rows = {
-        r[0]: dict(zip(_TREND, (float(v) for v in r[1:]), strict=True))
-        for r in q.bucket_rows(
-            conn,
-            m.report_traffic,
-            read_grain,
-            first,
-            last,
-            where={"scope": scope, "key": key},
-            columns=_TREND,
-        )
-    }
-    sums = _series_sums(points, rows, _TREND)
+    points, sums = _traffic_trend(conn, rng, scope, key, _TREND)
     categories = tuple(p.label for p in points)
     buckets = tuple((p.grain, p.bucket) for p in points)
     trend = ChartSpec(
@@ -1044,21 +1051,7 @@ def build_volumes(
 ) -> Report:
     spans = q.cover(rng)
     t = q.traffic_totals(conn, spans, scope, key)
-    read_grain, points = _trend_points(rng)
-    first, last = q.grain_bounds(rng, read_grain)
-    rows = {
-        r[0]: dict(zip(_VOLUME, (float(v) for v in r[1:]), strict=True))
-        for r in q.bucket_rows(
-            conn,
-            m.report_traffic,
-            read_grain,
-            first,
-            last,
-            where={"scope": scope, "key": key},
-            columns=_VOLUME,
-        )
-    }
-    sums = _series_sums(points, rows, _VOLUME)
+    points, sums = _traffic_trend(conn, rng, scope, key, _VOLUME)
     return Report(
         "volumes",
         _title(conn, N_("Recordings and voicemail"), scope, key),
