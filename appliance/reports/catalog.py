@@ -43,20 +43,10 @@ from appliance.reports.model import (
     drill_query,
 )
 from appliance.reports.query import ReportError
-from appliance.reports.ranges import ReportRange
+from appliance.reports.ranges import WEEKDAYS, ReportRange
 from appliance.text import N_
 
 Builder = Callable[[Connection, ReportRange, str, str, Any], Report]
-
-WEEKDAYS = (
-    N_("Monday"),
-    N_("Tuesday"),
-    N_("Wednesday"),
-    N_("Thursday"),
-    N_("Friday"),
-    N_("Saturday"),
-    N_("Sunday"),
-)
 
 
 @dataclass(frozen=True)

@@ -38,22 +38,13 @@ from appliance.reports.model import (
     Table,
 )
 from appliance.reports.query import ReportError, check_scope
-from appliance.reports.ranges import ReportRange, local_midnight
+from appliance.reports.ranges import WEEKDAYS, ReportRange, local_midnight
 from appliance.text import N_
 
 DEFAULT_WEEKS = 6
 MAX_WEEKS = 26
 SCOPES = staffing.SCOPES
 SLOTS = 48  # half hours in a day
-WEEKDAYS = (
-    N_("Monday"),
-    N_("Tuesday"),
-    N_("Wednesday"),
-    N_("Thursday"),
-    N_("Friday"),
-    N_("Saturday"),
-    N_("Sunday"),
-)
 SLOT_LABELS = tuple(f"{s // 2:02d}:{s % 2 * 30:02d}" for s in range(SLOTS))
 
 

@@ -28,6 +28,16 @@ RANGE_KINDS = ("day", "week", "month", "quarter", "year", "custom")
 MAX_CUSTOM_DAYS = 3 * 366  # "longer than 3 years" is refused
 MIN_YEAR = 1970
 MAX_YEAR = 2199
+# weekday names, Monday first (date.weekday())
+WEEKDAYS = (
+    N_("Monday"),
+    N_("Tuesday"),
+    N_("Wednesday"),
+    N_("Thursday"),
+    N_("Friday"),
+    N_("Saturday"),
+    N_("Sunday"),
+)
 _UTC = dt.UTC
 _Q15 = dt.timedelta(minutes=15)
 
