@@ -234,11 +234,7 @@ def forecast_report(
         Column("weekday", N_("Weekday"), "text"),
         Column("date", N_("Date"), "text"),
         Column("time", N_("Half hour"), "text"),
-        Column("offered", N_("Offered"), "count"),
-        Column("aht", N_("AHT"), "s"),
-        Column("load", N_("Load (Erlangs)"), "agents"),
-        Column("needed_c", N_("Needed (Erlang C)"), "agents"),
-        Column("needed_a", N_("Needed (Erlang A)"), "agents"),
+        *staffing.ERLANG_COLUMNS,
     )
     table = Table(
         "forecast",
@@ -269,18 +265,7 @@ def forecast_report(
     figures = (
         Figure("offered", N_("Forecast calls"), round(total, 1), "count"),
         Figure("aht", N_("Average handle time"), _round(fallback), "s"),
-        Figure(
-            "peak_needed_c",
-            N_("Most agents needed (Erlang C)"),
-            float(max((n[1] or 0 for n in needs), default=0)),
-            "agents",
-        ),
-        Figure(
-            "peak_needed_a",
-            N_("Most agents needed (Erlang A)"),
-            float(max((n[2] or 0 for n in needs), default=0)),
-            "agents",
-        ),
+        *staffing.peak_needed([n[1] for n in needs], [n[2] for n in needs]),
         Figure("weeks", N_("Weeks of history used"), float(fc.weeks_used), "count"),
     )
     return Report("forecast", title, label, scope, key, figures, (table,), charts, tuple(notes))

@@ -333,6 +333,36 @@ def read_half_hours(
 # --- the report ----------------------------------------------------------------------
 
 
+# a half hour's Erlang columns, the staffing's table and the forecast's alike
+ERLANG_COLUMNS = (
+    Column("offered", N_("Offered"), "count"),
+    Column("aht", N_("AHT"), "s"),
+    Column("load", N_("Load (Erlangs)"), "agents"),
+    Column("needed_c", N_("Needed (Erlang C)"), "agents"),
+    Column("needed_a", N_("Needed (Erlang A)"), "agents"),
+)
+
+
+def peak_needed(
+    needed_c: Iterable[int | None], needed_a: Iterable[int | None]
+) -> tuple[Figure, Figure]:
+    """The most agents any half hour needs, by Erlang C and by Erlang A."""
+    return (
+        Figure(
+            "peak_needed_c",
+            N_("Most agents needed (Erlang C)"),
+            float(max((n or 0 for n in needed_c), default=0)),
+            "agents",
+        ),
+        Figure(
+            "peak_needed_a",
+            N_("Most agents needed (Erlang A)"),
+            float(max((n or 0 for n in needed_a), default=0)),
+            "agents",
+        ),
+    )
+
+
 def _round(value: float | None, places: int = 2) -> float | None:
     return None if value is None else round(value, places)
 
@@ -384,18 +414,7 @@ def staffing_report(
         Figure("offered", N_("Offered"), float(offered), "count", "offered"),
         Figure("aht", N_("Average handle time"), _round(pooled_aht(halves), 1), "s"),
         Figure("patience", N_("Average patience"), _round(patience, 1), "s"),
-        Figure(
-            "peak_needed_c",
-            N_("Most agents needed (Erlang C)"),
-            float(max((n.needed_c or 0 for n in shown), default=0)),
-            "agents",
-        ),
-        Figure(
-            "peak_needed_a",
-            N_("Most agents needed (Erlang A)"),
-            float(max((n.needed_a or 0 for n in shown), default=0)),
-            "agents",
-        ),
+        *peak_needed([n.needed_c for n in shown], [n.needed_a for n in shown]),
         Figure(
             "peak_logged_in",
             N_("Most agents logged in"),
@@ -406,11 +425,7 @@ def staffing_report(
     )
     columns = (
         Column("time", N_("Half hour"), "text"),
-        Column("offered", N_("Offered"), "count"),
-        Column("aht", N_("AHT"), "s"),
-        Column("load", N_("Load (Erlangs)"), "agents"),
-        Column("needed_c", N_("Needed (Erlang C)"), "agents"),
-        Column("needed_a", N_("Needed (Erlang A)"), "agents"),
+        *ERLANG_COLUMNS,
         Column("logged_in", N_("Logged in"), "agents"),
         Column("short", N_("Short"), "agents"),
         Column("calls", N_("Calls"), "drill"),
