@@ -16,7 +16,6 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from appliance.cli import open_db, resolved
 from appliance.config import load
 from tests.support.appliance import prepare
 from tests.support.chromium import absent, headless_chromium, login, switch_language
@@ -33,16 +32,11 @@ WIDTH, HEIGHT = 1440, 1400
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("reports")
-    config = prepare(tmp / "box")
+    config = prepare(tmp / "box", seed=seed_month)
     text = config.path.read_text(encoding="utf-8")
     assert "# timezone = Asia/Shanghai" in text
     config.path.write_text(text.replace("# timezone = Asia/Shanghai", f"timezone = {ZONE}"))
     config = load(config.path)
-    db = open_db(config)
-    try:
-        seed_month(db)
-    finally:
-        resolved(db.stopService())
     with running_daemon(config.path, tmp) as daemon:
         yield f"http://127.0.0.1:{config.web.port}"
         daemon.stop()

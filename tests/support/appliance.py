@@ -26,7 +26,7 @@ USERS = {
 
 
 def prepare(
-    tmp: Path, database_url: str | None = None, seed: Callable[[Any], None] | None = None
+    tmp: Path, database_url: str | None = None, seed: Callable[[Any], object] | None = None
 ) -> config_mod.Config:
     tmp.mkdir(parents=True, exist_ok=True)
     config = config_mod.load(write_config(tmp, database_url))
@@ -34,7 +34,9 @@ def prepare(
     return config
 
 
-def migrate_and_seed(config: config_mod.Config, seed: Callable[[Any], None] | None = None) -> None:
+def migrate_and_seed(
+    config: config_mod.Config, seed: Callable[[Any], object] | None = None
+) -> None:
     """Apply the migrations and add the USERS; then ``seed(db)`` (an inline DBConnector
     whose methods are called with ``resolved``) adds more."""
     engine = create_engine(config.database_url)
@@ -58,7 +60,7 @@ class RunningAppliance:
     async def start(
         cls,
         tmp: Path,
-        seed: Callable[[Any], None] | None = None,
+        seed: Callable[[Any], object] | None = None,
         configure: Callable[[config_mod.Config], config_mod.Config] | None = None,
     ) -> RunningAppliance:
         """ccboxd's master on a fresh database (``seed`` writes it first; ``configure``: the
