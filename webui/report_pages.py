@@ -20,6 +20,7 @@ import cherrypy
 from appliance.reports import catalog, drill
 from appliance.reports.catalog import sort_table
 from appliance.reports.clock import center_zone
+from appliance.reports.export_cells import SCOPE_LABELS
 from appliance.reports.model import Report, parse_drill_query
 from appliance.reports.ranges import RANGE_KINDS
 from appliance.text import N_
@@ -37,16 +38,6 @@ RANGE_LABELS = {
     "quarter": N_("Quarter"),
     "year": N_("Year"),
     "custom": N_("Custom"),
-}
-SCOPE_LABELS = {
-    "center": N_("Whole center"),
-    "queue": N_("Queue"),
-    "skill": N_("Skill"),
-    "agent": N_("Agent"),
-    "department": N_("Department"),
-    "did": N_("Number (DID)"),
-    "flow": N_("IVR flow"),
-    "campaign": N_("Campaign"),
 }
 EXPORTS = ("csv", "xlsx", "pdf")
 PER_PAGE = 50
