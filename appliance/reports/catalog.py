@@ -33,6 +33,7 @@ from appliance.reports import derived as d
 from appliance.reports import forecast, staffing
 from appliance.reports import query as q
 from appliance.reports.drill import DRILL_SCOPES
+from appliance.reports.facts import AGENT_MEASURES
 from appliance.reports.model import (
     ChartSpec,
     Column,
@@ -488,17 +489,6 @@ def without_drills(report: Report) -> Report:
 
 # ---- agents ----------------------------------------------------------------------------------
 
-_AGENT_MEASURES = (
-    "logged_in_s",
-    "available_s",
-    "ringing_s",
-    "on_call_s",
-    "wrap_up_s",
-    "paused_s",
-    "handled",
-    "missed",
-)
-
 
 def _agent_ids(conn: Connection, scope: str, key: str) -> tuple[int, ...] | None:
     if scope == "agent":
@@ -561,7 +551,7 @@ def build_agents(conn: Connection, rng: ReportRange, scope: str, key: str, setti
     per_agent = {
         g[0]: v
         for g, v in q.sum_rows(
-            conn, m.report_agent, spans, where=where, group_by=("agent_id",), sums=_AGENT_MEASURES
+            conn, m.report_agent, spans, where=where, group_by=("agent_id",), sums=AGENT_MEASURES
         ).items()
     }
     pauses = q.sum_rows(
@@ -574,7 +564,7 @@ def build_agents(conn: Connection, rng: ReportRange, scope: str, key: str, setti
     )
     agent_names = q.names(conn, "agent", [str(a) for a in per_agent])
     dept_of = q.departments(conn)
-    total: dict[str, float] = {n: 0.0 for n in _AGENT_MEASURES}
+    total: dict[str, float] = {n: 0.0 for n in AGENT_MEASURES}
     by_dept: dict[str, dict[str, float]] = {}
     for aid, v in per_agent.items():
         _add(total, v)

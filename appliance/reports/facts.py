@@ -24,22 +24,20 @@ Q15 = 900
 # The rollup tables: their key columns (after grain and bucket) and measure columns, in
 # order. Measures named in MAX_MEASURES merge as a maximum, every other one as a sum.
 TRAFFIC_MEASURES = model.TRAFFIC_COUNTS + model.TRAFFIC_SECONDS
+AGENT_MEASURES = (
+    "logged_in_s",
+    "available_s",
+    "ringing_s",
+    "on_call_s",
+    "wrap_up_s",
+    "paused_s",
+    "handled",
+    "missed",
+)
 TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "report_traffic": (("scope", "key"), TRAFFIC_MEASURES),
     "report_overflow": (("queue_id", "kind", "target"), ("count",)),
-    "report_agent": (
-        ("agent_id",),
-        (
-            "logged_in_s",
-            "available_s",
-            "ringing_s",
-            "on_call_s",
-            "wrap_up_s",
-            "paused_s",
-            "handled",
-            "missed",
-        ),
-    ),
+    "report_agent": (("agent_id",), AGENT_MEASURES),
     "report_pause": (("agent_id", "reason"), ("seconds", "count")),
     "report_ivr": (("flow_id", "node", "outcome"), ("count",)),
     "report_qa": (("agent_id", "queue_id", "form_id", "item"), ("score_sum", "count")),
