@@ -161,8 +161,9 @@ def test_recordings_and_scores_of_the_answered_calls(week: dict[str, list[tuple]
     )
 
 
-def test_loads_into_a_migrated_database(tmp_path: object) -> None:
-    engine = create_engine(f"sqlite:///{tmp_path}/h.sqlite")
+def _migrated_center(url: str) -> sa.Engine:
+    """A migrated database with the synthetic center's 20 agents and its two queues."""
+    engine = create_engine(url)
     migrate.upgrade(engine)
     now = dt.datetime.now(dt.UTC)
     with engine.begin() as conn:
@@ -175,6 +176,11 @@ def test_loads_into_a_migrated_database(tmp_path: object) -> None:
         )
         for qid, name in ((1, "support"), (2, "sales")):
             conn.execute(sa.insert(model.queues).values(id=qid, name=name, created_at=now))
+    return engine
+
+
+def test_loads_into_a_migrated_database(tmp_path: object) -> None:
+    engine = _migrated_center(f"sqlite:///{tmp_path}/h.sqlite")
     first = syn.load(engine, _center(), MONDAY, 2, seed=2, bulk=True)
     more = syn.load(engine, _center(), MONDAY + dt.timedelta(days=2), 1, seed=2)
     with engine.connect() as conn:
@@ -232,19 +238,9 @@ DIGESTS = {
 
 def test_a_load_writes_the_same_rows_as_before(tmp_path: object) -> None:
     path = f"{tmp_path}/d.sqlite"
-    engine = create_engine(f"sqlite:///{path}")
-    migrate.upgrade(engine)
+    engine = _migrated_center(f"sqlite:///{path}")
     now = dt.datetime.now(dt.UTC)
     with engine.begin() as conn:
-        conn.execute(
-            sa.insert(model.agents),
-            [
-                {"id": i, "number": str(1000 + i), "name": "a", "created_at": now}
-                for i in range(1, 21)
-            ],
-        )
-        for qid, name in ((1, "support"), (2, "sales")):
-            conn.execute(sa.insert(model.queues).values(id=qid, name=name, created_at=now))
         conn.execute(
             sa.insert(model.ivr_flows).values(id=1, name="main", graph="{}", updated_at=now)
         )
