@@ -41,3 +41,16 @@ def report_engine(backend: str, directory: Path) -> Iterator[Engine]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def memory_connection() -> Iterator[sa.Connection]:
+    """An in-memory SQLite database with ccbox's schema: one connection, in a transaction
+    that commits at the end (a module's tests of one report's reads)."""
+    engine = sa.create_engine("sqlite://")
+    model.metadata.create_all(engine)
+    try:
+        with engine.begin() as connection:
+            yield connection
+    finally:
+        engine.dispose()

@@ -6,7 +6,6 @@ import datetime as dt
 from collections.abc import Iterator
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from appliance.db import model as m
@@ -14,6 +13,7 @@ from appliance.reports import forecast
 from appliance.reports.model import Report
 from appliance.reports.query import ReportError
 from appliance.reports.ranges import ReportRange
+from tests.support.report_db import memory_connection
 from tests.unit.test_report_staffing import traffic
 
 ZONE = "America/New_York"  # the history holds the fall-back change of 2026-11-01
@@ -59,11 +59,8 @@ def write_weeks(conn: Connection, weeks: range) -> None:
 
 @pytest.fixture
 def conn() -> Iterator[Connection]:
-    engine = sa.create_engine("sqlite://")
-    m.metadata.create_all(engine)
-    with engine.begin() as connection:
+    with memory_connection() as connection:
         yield connection
-    engine.dispose()
 
 
 def cells(report: Report) -> dict[tuple[str, str], dict[str, object]]:

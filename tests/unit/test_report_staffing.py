@@ -6,7 +6,6 @@ import datetime as dt
 from collections.abc import Iterable, Iterator
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from appliance.db import model as m
@@ -14,6 +13,7 @@ from appliance.reports import staffing
 from appliance.reports.model import parse_drill_query
 from appliance.reports.query import ReportError
 from appliance.reports.ranges import ReportRange
+from tests.support.report_db import memory_connection
 
 ZONE = "Asia/Shanghai"  # UTC+8: local 09:00 is 01:00 UTC
 DAY = ReportRange.parse("day", "2026-12-07", zone=ZONE)
@@ -28,11 +28,8 @@ def at(hour: int, minute: int) -> int:
 
 @pytest.fixture
 def conn() -> Iterator[Connection]:
-    engine = sa.create_engine("sqlite://")
-    m.metadata.create_all(engine)
-    with engine.begin() as connection:
+    with memory_connection() as connection:
         yield connection
-    engine.dispose()
 
 
 def traffic(
