@@ -11,7 +11,7 @@ adding every fact four times.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -178,13 +178,7 @@ class Acc:
         if row is None:
             rows[key] = values
             return
-        maxed = _max_indexes(table)
-        for i, v in enumerate(values):
-            if i in maxed:
-                if v > row[i]:
-                    row[i] = v
-            else:
-                row[i] += v
+        _fold(row, values, _max_indexes(table))
 
     def merge(self, other: Acc, sign: float = 1.0) -> None:
         """Add ``other`` (times ``sign``: -1 takes a call's old facts back; a maximum is
@@ -232,13 +226,8 @@ class Acc:
                     row = merged.get(k)
                     if row is None:
                         merged[k] = list(values)
-                        continue
-                    for i, v in enumerate(values):
-                        if i in maxed:
-                            if v > row[i]:
-                                row[i] = v
-                        else:
-                            row[i] += v
+                    else:
+                        _fold(row, values, maxed)
             out[name] = merged
         return out
 
@@ -257,6 +246,16 @@ class Acc:
 def _max_indexes(table: str) -> frozenset[int]:
     measures = TABLES[table][1]
     return frozenset(i for i, m in enumerate(measures) if m in MAX_MEASURES)
+
+
+def _fold(row: list[float], values: Sequence[float], maxed: frozenset[int]) -> None:
+    """Add ``values`` into ``row`` in place; the indexes in ``maxed`` keep the larger."""
+    for i, v in enumerate(values):
+        if i in maxed:
+            if v > row[i]:
+                row[i] = v
+        else:
+            row[i] += v
 
 
 def _q(epoch: float) -> int:
