@@ -361,10 +361,7 @@ def call_facts(acc: Acc, row: tuple[Any, ...], world: World) -> None:
         for skill in world.queue_skills.get(out_queue, ()):
             acc.add_traffic((q, "skill", str(skill)), m)
     if agent_id is not None:
-        acc.add_traffic((q, "agent", str(agent_id)), m)
-        dept = world.department.get(agent_id, "")
-        if dept:
-            acc.add_traffic((q, "department", dept[:64]), m)
+        agent_traffic(acc, q, agent_id, m, world)
         if agent_answered is not None:
             acc.add("report_agent", (q, agent_id), {_AGENT["handled"]: 1.0})
 
@@ -526,16 +523,27 @@ def recording_facts(acc: Acc, row: tuple[Any, ...], world: World) -> None:
     _id, queue_id, agent_id, started, duration_ms = row
     if not acc.inside(started):
         return
-    q = _q(started)
     m = {_T["recordings"]: 1.0, _T["recording_s"]: (duration_ms or 0) / 1000.0}
+    recording_traffic(acc, _q(started), queue_id, agent_id, m, world)
+
+
+def recording_traffic(
+    acc: Acc, q: int, queue_id: int | None, agent_id: int | None, m: dict[int, float], world: World
+) -> None:
+    """A recording's measures for the center, its queue and its agent (and department)."""
     acc.add_traffic((q, "center", ""), m)
     if queue_id is not None:
         acc.add_traffic((q, "queue", str(queue_id)), m)
     if agent_id is not None:
-        acc.add_traffic((q, "agent", str(agent_id)), m)
-        dept = world.department.get(agent_id, "")
-        if dept:
-            acc.add_traffic((q, "department", dept[:64]), m)
+        agent_traffic(acc, q, agent_id, m, world)
+
+
+def agent_traffic(acc: Acc, q: int, agent_id: int, m: dict[int, float], world: World) -> None:
+    """Traffic measures for an agent and for the agent's department (if any)."""
+    acc.add_traffic((q, "agent", str(agent_id)), m)
+    dept = world.department.get(agent_id, "")
+    if dept:
+        acc.add_traffic((q, "department", dept[:64]), m)
 
 
 def dial_facts(acc: Acc, row: tuple[Any, ...], world: World) -> None:

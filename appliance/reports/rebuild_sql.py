@@ -216,13 +216,6 @@ def recordings(conn: Connection, acc: facts.Acc, world: facts.World, t_lo: Any, 
     total = 0
     for q15, queue_id, agent_id, n, ms in conn.exec_driver_sql(sql, (t_lo, t_hi)):
         m = {n_at: float(n), s_at: float(ms or 0) / 1000.0}
-        acc.add_traffic((q15, "center", ""), m)
-        if queue_id is not None:
-            acc.add_traffic((q15, "queue", str(queue_id)), m)
-        if agent_id is not None:
-            acc.add_traffic((q15, "agent", str(agent_id)), m)
-            dept = world.department.get(agent_id, "")
-            if dept:
-                acc.add_traffic((q15, "department", dept[:64]), m)
+        facts.recording_traffic(acc, q15, queue_id, agent_id, m, world)
         total += int(n)
     return total
