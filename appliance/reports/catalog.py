@@ -117,10 +117,6 @@ def _title(conn: Connection, label: str, scope: str, key: str) -> str:
     return N_("{report}: {name}", report=label, name=name)
 
 
-def _round(value: float | None, digits: int = 1) -> float | None:
-    return None if value is None else round(value, digits)
-
-
 @dataclass(frozen=True)
 class _Point:
     """One point of a trend: its label, its drill bucket and the rollup buckets it sums."""
@@ -215,7 +211,7 @@ _NO_WRAPUP = N_(
 
 
 def _traffic_figures(t: dict[str, float], settings: Any, scope: str) -> tuple[Figure, ...]:
-    wrapup = _round(d.per_handled(t, "wrapup_s")) if scope in WRAPUP_SCOPES else None
+    wrapup = d.rounded(d.per_handled(t, "wrapup_s")) if scope in WRAPUP_SCOPES else None
     short = int(getattr(settings, "short_abandon_s", 5))
     return (
         Figure("offered", N_("Offered"), t["offered"], "count", "offered"),
@@ -228,31 +224,33 @@ def _traffic_figures(t: dict[str, float], settings: Any, scope: str) -> tuple[Fi
             "count",
             "abandoned_short",
         ),
-        Figure("abandon_rate", N_("Abandon rate"), _round(d.abandon_rate(t)), "pct", "abandoned"),
+        Figure(
+            "abandon_rate", N_("Abandon rate"), d.rounded(d.abandon_rate(t)), "pct", "abandoned"
+        ),
         Figure("overflowed", N_("Overflowed"), t["overflowed"], "count", "overflowed"),
         Figure("voicemail", N_("To voicemail"), t["voicemail"], "count", "voicemail"),
         Figure("callbacks", N_("Callbacks"), t["callbacks"], "count"),
         Figure(
             "sl_answered",
             N_("Service level (of answered)"),
-            _round(d.sl_of_answered(t)),
+            d.rounded(d.sl_of_answered(t)),
             "pct",
             "answered_late",
         ),
         Figure(
             "sl_offered",
             N_("Service level (of offered)"),
-            _round(d.sl_of_offered(t)),
+            d.rounded(d.sl_of_offered(t)),
             "pct",
             "answered_late",
         ),
-        Figure("asa", N_("Average speed of answer"), _round(d.asa(t)), "s", "answered"),
-        Figure("avg_wait", N_("Average wait"), _round(d.avg_wait(t)), "s"),
+        Figure("asa", N_("Average speed of answer"), d.rounded(d.asa(t)), "s", "answered"),
+        Figure("avg_wait", N_("Average wait"), d.rounded(d.avg_wait(t)), "s"),
         Figure("max_wait", N_("Longest wait"), t["wait_max_s"], "s"),
-        Figure("avg_talk", N_("Average talk"), _round(d.per_handled(t, "talk_s")), "s"),
-        Figure("avg_hold", N_("Average hold"), _round(d.per_handled(t, "hold_s")), "s"),
+        Figure("avg_talk", N_("Average talk"), d.rounded(d.per_handled(t, "talk_s")), "s"),
+        Figure("avg_hold", N_("Average hold"), d.rounded(d.per_handled(t, "hold_s")), "s"),
         Figure("avg_wrapup", N_("Average wrap-up"), wrapup, "s"),
-        Figure("aht", N_("Average handle time"), _round(d.aht(t)), "s"),
+        Figure("aht", N_("Average handle time"), d.rounded(d.aht(t)), "s"),
         Figure("handled", N_("Handled"), t["handled"], "count", "handled"),
         Figure("transferred", N_("Transferred"), t["transferred"], "count", "transferred"),
     )
@@ -292,12 +290,12 @@ def _traffic_cells(t: dict[str, float]) -> tuple[Any, ...]:
         int(t["offered"]),
         int(t["answered"]),
         int(t["abandoned"]),
-        _round(d.abandon_rate(t)),
-        _round(d.sl_of_answered(t)),
-        _round(d.sl_of_offered(t)),
-        _round(d.asa(t)),
+        d.rounded(d.abandon_rate(t)),
+        d.rounded(d.sl_of_answered(t)),
+        d.rounded(d.sl_of_offered(t)),
+        d.rounded(d.asa(t)),
         t["wait_max_s"],
-        _round(d.aht(t)),
+        d.rounded(d.aht(t)),
     )
 
 
@@ -395,12 +393,12 @@ def build_traffic(
             Series(
                 "sl_answered",
                 N_("Service level (of answered)"),
-                tuple(_round(d.sl_of_answered(s)) for s in sums),
+                tuple(d.rounded(d.sl_of_answered(s)) for s in sums),
             ),
             Series(
                 "sl_offered",
                 N_("Service level (of offered)"),
-                tuple(_round(d.sl_of_offered(s)) for s in sums),
+                tuple(d.rounded(d.sl_of_offered(s)) for s in sums),
             ),
         ),
         "pct",
@@ -507,7 +505,7 @@ def _workload_cells(a: dict[str, float]) -> tuple[Any, ...]:
         a["paused_s"],
         int(a["handled"]),
         int(a["missed"]),
-        _round(d.occupancy(a)),
+        d.rounded(d.occupancy(a)),
         None,  # adherence: no schedules yet
     )
 
@@ -586,7 +584,7 @@ def build_agents(conn: Connection, rng: ReportRange, scope: str, key: str, setti
         Figure("paused", N_("Paused"), total["paused_s"], "s"),
         Figure("handled", N_("Handled"), total["handled"], "count", "handled"),
         Figure("missed", N_("Missed"), total["missed"], "count"),
-        Figure("occupancy", N_("Occupancy"), _round(d.occupancy(total)), "pct"),
+        Figure("occupancy", N_("Occupancy"), d.rounded(d.occupancy(total)), "pct"),
         Figure("adherence", N_("Adherence"), None, "pct"),
     )
     agents_table = Table(
@@ -640,7 +638,7 @@ def build_agents(conn: Connection, rng: ReportRange, scope: str, key: str, setti
                     PAUSE_REASON_NAMES.get(reason, reason),
                     int(v["count"]),
                     v["seconds"],
-                    _round(d.pct(v["seconds"], paused_total)),
+                    d.rounded(d.pct(v["seconds"], paused_total)),
                 )
                 for reason, v in sorted(by_reason.items(), key=lambda kv: -kv[1]["seconds"])
             ),
@@ -740,7 +738,7 @@ def build_ivr(conn: Connection, rng: ReportRange, scope: str, key: str, settings
                 int(nodes[f, node]["entered"]),
                 int(nodes[f, node]["chose"]),
                 int(nodes[f, node]["hangup"]),
-                _round(d.pct(nodes[f, node]["hangup"], nodes[f, node]["entered"])),
+                d.rounded(d.pct(nodes[f, node]["hangup"], nodes[f, node]["entered"])),
             )
             for f, node in order
         ),
@@ -762,7 +760,7 @@ def build_ivr(conn: Connection, rng: ReportRange, scope: str, key: str, settings
                 node,
                 choice,
                 int(count),
-                _round(d.pct(count, nodes[f, node]["entered"])),
+                d.rounded(d.pct(count, nodes[f, node]["entered"])),
             )
             for f, node, choice, count in sorted(
                 choices, key=lambda c: (flow_names.get(str(c[0]), ""), c[1], c[2])
@@ -832,9 +830,9 @@ def build_outbound(
         return (
             int(v.get("attempts", 0)),
             *(int(v.get(o, 0)) for o in outcomes),
-            _round(d.pct(v.get("abandoned", 0.0), person)),
-            _round(d.ratio(v.get("talk_s", 0.0), v.get("answered", 0.0))),
-            _round(d.ratio(v.get("wait_s", 0.0), v.get("answered", 0.0))),
+            d.rounded(d.pct(v.get("abandoned", 0.0), person)),
+            d.rounded(d.ratio(v.get("talk_s", 0.0), v.get("answered", 0.0))),
+            d.rounded(d.ratio(v.get("wait_s", 0.0), v.get("answered", 0.0))),
         )
 
     table = Table(
@@ -875,13 +873,13 @@ def build_outbound(
             Figure(
                 "abandon_rate",
                 N_("Abandon rate"),
-                _round(d.pct(total.get("abandoned", 0.0), person)),
+                d.rounded(d.pct(total.get("abandoned", 0.0), person)),
                 "pct",
             ),
             Figure(
                 "avg_talk",
                 N_("Average talk"),
-                _round(d.ratio(total.get("talk_s", 0.0), total.get("answered", 0.0))),
+                d.rounded(d.ratio(total.get("talk_s", 0.0), total.get("answered", 0.0))),
                 "s",
             ),
         ),
@@ -958,7 +956,7 @@ def build_qa(conn: Connection, rng: ReportRange, scope: str, key: str, settings:
     items = _form_items(conn, [f for f, _ in by_item])
 
     def avg(v: dict[str, float]) -> float | None:
-        return _round(d.ratio(v.get("score_sum", 0.0), v.get("count", 0.0)))
+        return d.rounded(d.ratio(v.get("score_sum", 0.0), v.get("count", 0.0)))
 
     cols_avg = (
         Column("evaluations", N_("Evaluations"), "count"),
@@ -999,7 +997,7 @@ def build_qa(conn: Connection, rng: ReportRange, scope: str, key: str, settings:
                     items.get((f, ""), str(f)),
                     items.get((f, it)) or it,
                     int(v["count"]),
-                    _round(d.ratio(v["score_sum"], v["count"]), 2),
+                    d.rounded(d.ratio(v["score_sum"], v["count"]), 2),
                 )
                 for (f, it), v in sorted(by_item.items())
             ),

@@ -28,6 +28,11 @@ ABANDON_BINS = (
 )
 
 
+def rounded(value: float | None, digits: int = 1) -> float | None:
+    """A figure rounded for showing; None (no value) stays None."""
+    return None if value is None else round(value, digits)
+
+
 def ratio(part: float, whole: float) -> float | None:
     return part / whole if whole > 0 else None
 

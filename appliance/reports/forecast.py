@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection
 
 from appliance.db import model as m
 from appliance.reports import staffing
+from appliance.reports.derived import rounded
 from appliance.reports.model import (
     ChartSpec,
     Column,
@@ -150,10 +151,6 @@ def make_forecast(
     return Forecast(forecast_week(rng), len(used), weighted_forecast(weekly, used), patience)
 
 
-def _round(value: float | None, places: int = 1) -> float | None:
-    return None if value is None else round(value, places)
-
-
 def forecast_report(
     conn: Connection,
     rng: ReportRange,
@@ -224,8 +221,8 @@ def forecast_report(
                 day.isoformat(),
                 SLOT_LABELS[s],
                 round(offered, 1),
-                _round(aht or fallback),
-                _round(load, 2),
+                rounded(aht or fallback),
+                rounded(load, 2),
                 needed_c,
                 needed_a,
             )
@@ -264,7 +261,7 @@ def forecast_report(
     total = sum(o for o, _ in fc.cells.values())
     figures = (
         Figure("offered", N_("Forecast calls"), round(total, 1), "count"),
-        Figure("aht", N_("Average handle time"), _round(fallback), "s"),
+        Figure("aht", N_("Average handle time"), rounded(fallback), "s"),
         *staffing.peak_needed([n[1] for n in needs], [n[2] for n in needs]),
         Figure("weeks", N_("Weeks of history used"), float(fc.weeks_used), "count"),
     )

@@ -37,6 +37,7 @@ from sqlalchemy.engine import Connection
 
 from acd import erlang
 from appliance.db import model as m
+from appliance.reports.derived import rounded
 from appliance.reports.erlang_a import agents_needed_a
 from appliance.reports.model import (
     ChartSpec,
@@ -363,10 +364,6 @@ def peak_needed(
     )
 
 
-def _round(value: float | None, places: int = 2) -> float | None:
-    return None if value is None else round(value, places)
-
-
 def staffing_report(
     conn: Connection,
     rng: ReportRange,
@@ -412,13 +409,13 @@ def staffing_report(
     understaffed = sum(1 for n in shown if n.short is not None and n.short > 0)
     figures = (
         Figure("offered", N_("Offered"), float(offered), "count", "offered"),
-        Figure("aht", N_("Average handle time"), _round(pooled_aht(halves), 1), "s"),
-        Figure("patience", N_("Average patience"), _round(patience, 1), "s"),
+        Figure("aht", N_("Average handle time"), rounded(pooled_aht(halves)), "s"),
+        Figure("patience", N_("Average patience"), rounded(patience), "s"),
         *peak_needed([n.needed_c for n in shown], [n.needed_a for n in shown]),
         Figure(
             "peak_logged_in",
             N_("Most agents logged in"),
-            _round(max((n.logged_in for n in shown), default=0.0)),
+            rounded(max((n.logged_in for n in shown), default=0.0), 2),
             "agents",
         ),
         Figure("understaffed", N_("Half hours short of agents"), float(understaffed), "count"),
@@ -434,12 +431,12 @@ def staffing_report(
         (
             n.label,
             n.offered,
-            _round(n.aht_s, 1),
-            _round(n.load),
+            rounded(n.aht_s),
+            rounded(n.load, 2),
             n.needed_c,
             n.needed_a,
-            _round(n.logged_in),
-            _round(n.short),
+            rounded(n.logged_in, 2),
+            rounded(n.short, 2),
             drill_query("offered", scope, key, DRILL_GRAIN, n.start) if n.offered else None,
         )
         for n in shown
@@ -459,7 +456,7 @@ def staffing_report(
         (
             Series("needed_c", N_("Needed (Erlang C)"), tuple(_f(n.needed_c) for n in shown)),
             Series("needed_a", N_("Needed (Erlang A)"), tuple(_f(n.needed_a) for n in shown)),
-            Series("logged_in", N_("Logged in"), tuple(_round(n.logged_in) for n in shown)),
+            Series("logged_in", N_("Logged in"), tuple(rounded(n.logged_in, 2) for n in shown)),
         ),
         "agents",
         drill="offered",
