@@ -33,7 +33,7 @@ from appliance.db.connector import DBConnector
 from appliance.db.engine import create_engine
 from appliance.db.recording_search import RecordingQuery
 from appliance.db.recording_store import recording_row
-from tests.benchmarks.harness import Result
+from tests.benchmarks.harness import Result, call_ms
 
 ROWS = 1_000_000
 AGENTS, QUEUES, CHANNELS, CALLERS, DIDS = 200, 20, 120, 300_000, 50
@@ -171,12 +171,7 @@ def build(path: Path) -> tuple[float, float]:
 
 def timed(fn: Callable[[], object], rounds: int = ROUNDS) -> tuple[float, float]:
     """Median and p95 milliseconds of ``fn`` over ``rounds`` calls (after one warm-up)."""
-    fn()
-    ms = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        ms.append((time.perf_counter() - start) * 1000)
+    ms = call_ms(fn, rounds)
     return statistics.median(ms), statistics.quantiles(ms, n=20)[-1]
 
 

@@ -52,7 +52,7 @@ from appliance.reports import rollup_db as rdb
 from appliance.reports import synthetic as syn
 from appliance.reports.maintainer import ReportMaintainer
 from appliance.reports.ranges import ReportRange
-from tests.benchmarks.harness import Result
+from tests.benchmarks.harness import Result, call_ms
 
 ROOT = Path(__file__).resolve().parents[2]
 CALLS = int(os.environ.get("CCBOX_BENCH_REPORT_CALLS", "10000000"))
@@ -341,13 +341,7 @@ def rollups_of_the_year(week: Engine, engines: list[Engine]) -> int:
 
 def timed(fn: Callable[[], object], rounds: int) -> float:
     """Median milliseconds of ``fn`` over ``rounds`` calls (after one warm-up)."""
-    fn()
-    ms = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        ms.append((time.perf_counter() - start) * 1000)
-    return statistics.median(ms)
+    return statistics.median(call_ms(fn, rounds))
 
 
 def raw_figures(conn: sa.Connection, lo: dt.datetime | None, hi: dt.datetime | None) -> Any:

@@ -88,6 +88,17 @@ def best_rate(
     return best
 
 
+def call_ms(fn: Callable[[], object], rounds: int) -> list[float]:
+    """The milliseconds each of ``rounds`` calls of ``fn`` took (after one warm-up)."""
+    fn()
+    ms = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        ms.append((time.perf_counter() - start) * 1000)
+    return ms
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
