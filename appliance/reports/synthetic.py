@@ -28,7 +28,7 @@ import datetime as dt
 import heapq
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
@@ -1035,6 +1035,16 @@ def advance_sequences(conn: Any) -> None:
             )
 
 
+def create_indexes(dbapi: Any, postgresql: bool, statements: Iterable[str]) -> None:
+    """Build the indexes ``drop_indexes`` dropped again (its CREATE statements)."""
+    for sql in statements:
+        if postgresql:
+            with dbapi.cursor() as cur:
+                cur.execute(sql)
+        else:
+            dbapi.execute(sql)
+
+
 def drop_indexes(dbapi: Any, postgresql: bool) -> list[str]:
     """Drop the loaded tables' secondary indexes; their CREATE statements, to run after."""
     names = tuple(TABLES)
@@ -1095,12 +1105,7 @@ def _load(
         if progress is not None:
             progress(d + 1, days, summary)
     built = time.perf_counter()
-    for sql in indexes:
-        if postgresql:
-            with dbapi.cursor() as cur:
-                cur.execute(sql)
-        else:
-            dbapi.execute(sql)
+    create_indexes(dbapi, postgresql, indexes)
     summary.index_s = time.perf_counter() - built
     if postgresql:
         advance_sequences(dbapi)

@@ -234,12 +234,7 @@ def load_year(engines: list[Engine], where: syn.Center) -> int:
             if k % 30 == 29:
                 say(f"year: {k + 1} days, {calls:,} calls")
         for dbapi, pg, sqls in zip(dbapis, pgs, indexes, strict=True):
-            for sql in sqls:
-                if pg:
-                    with dbapi.cursor() as cur:
-                        cur.execute(sql)
-                else:
-                    dbapi.execute(sql)
+            syn.create_indexes(dbapi, pg, sqls)
             if pg:
                 syn.advance_sequences(dbapi)
                 dbapi.commit()
