@@ -29,8 +29,13 @@ from webui import i18n
 from webui.access import current_session, page
 from webui.context import WebContext
 from webui.render import render as render_page
-from webui.report_pages import REPORT_ROLES, SCOPE_LABELS, catalog_build, catalog_kinds
-from webui.report_query import parse_report_query
+from webui.report_pages import (
+    REPORT_ROLES,
+    SCOPE_LABELS,
+    catalog_build,
+    catalog_kinds,
+    read_query,
+)
 
 EVERY_LABELS = {"daily": N_("Every day"), "weekly": N_("Every Monday"), "monthly": N_("Every 1st")}
 RANGE_LABELS = {
@@ -48,11 +53,8 @@ class ReportExports:
         self.ctx = ctx
 
     def _file(self, fmt: str, params: dict[str, Any]) -> bytes:
-        kinds = [k for k, _ in catalog_kinds()]
         try:
-            query = parse_report_query(
-                params, kinds, self.ctx.config.reports.timezone, dt.datetime.now(dt.UTC)
-            )
+            query = read_query(self.ctx, params)
             report = self.ctx.call_any(catalog_build, self.ctx, query)
         except ValueError as exc:  # BadQuery, RangeError, a scope the report refuses
             raise cherrypy.HTTPError(400, i18n.error(exc)) from None

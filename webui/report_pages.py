@@ -53,6 +53,13 @@ def catalog_scopes() -> dict[str, tuple[str, ...]]:
     return {k: spec.scopes for k, spec in catalog.REPORT_KINDS.items()}
 
 
+def read_query(ctx: WebContext, params: dict[str, Any]) -> ReportQuery:
+    """The report query of a page, a drill or an export: any report the catalog builds, in
+    the center's zone, now."""
+    kinds = [k for k, _ in catalog_kinds()]
+    return parse_report_query(params, kinds, ctx.config.reports.timezone, dt.datetime.now(dt.UTC))
+
+
 async def catalog_build(ctx: WebContext, q: ReportQuery) -> Report:
     report: Report = await catalog.build_report(
         ctx.db, q.report, q.range, q.scope, q.key, ctx.config.reports
@@ -73,10 +80,6 @@ class ReportPages:
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
 
-    def _query(self, params: dict[str, Any], kinds: list[str]) -> ReportQuery:
-        zone = self.ctx.config.reports.timezone
-        return parse_report_query(params, kinds, zone, dt.datetime.now(dt.UTC))
-
     @page(*REPORT_ROLES)
     def index(self, **params: Any) -> str:
         kinds = catalog_kinds()
@@ -87,7 +90,7 @@ class ReportPages:
         sort: tuple[str, str] | None = None
         descending = False
         try:
-            query = self._query(params, [k for k, _ in kinds])
+            query = read_query(self.ctx, params)
             report = self.ctx.call_any(catalog_build, self.ctx, query)
             assert report is not None
             sort = report_view.parse_sort(report, field(params, "sort"))
@@ -187,12 +190,11 @@ class ReportPages:
     def calls(self, **params: Any) -> str:
         """The calls behind a figure, a chart's bucket or a table row, each with a link to
         its recording's player."""
-        kinds = [k for k, _ in catalog_kinds()]
         error = None
         result: Any = None
         query: ReportQuery | None = None
         try:
-            query = self._query(params, kinds)
+            query = read_query(self.ctx, params)
             options = drill_options(params)
             what, ctx, q = field(params, "filter"), self.ctx, query
             result = self.ctx.call_any(lambda: drill_page(ctx, q, what, **options))
