@@ -109,11 +109,9 @@ def rebuild_in(
     flush(acc)
     result.phases["other_rows"] = time.perf_counter() - t
     t = time.perf_counter()
-    months = []
-    y, m = first.year, first.month
-    while (y, m) <= (last.year, last.month):
-        months.append(y * 100 + m)
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    months = [clock.month_key(first)]
+    while months[-1] < clock.month_key(last):
+        months.append(clock.next_bucket("month", months[-1], zone))
     rdb.months_from_days(conn, months)
     result.phases["months"] = time.perf_counter() - t
     return result
