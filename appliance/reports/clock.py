@@ -92,11 +92,11 @@ def buckets_of(epoch: float, zone: ZoneInfo) -> tuple[int, int, int, int]:
     )
 
 
-def _local_midnight(year: int, month: int, day: int, zone: ZoneInfo) -> dt.datetime:
-    """The first instant of a local date. Where midnight falls in a gap (a zone that springs
-    forward at 00:00), fold=0 reads it with the offset before the gap: the gap's end, which
-    is the day's first instant; a repeated midnight is read at its first pass."""
-    return dt.datetime(year, month, day, tzinfo=zone).astimezone(_UTC)
+def local_midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
+    """The UTC instant the local ``day`` begins. Where midnight falls in a gap (a zone that
+    springs forward at 00:00), fold=0 reads it with the offset before the gap: the gap's end,
+    which is the day's first instant; a repeated midnight is read at its first pass."""
+    return dt.datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(_UTC)
 
 
 def bucket_start(grain: str, bucket: int, zone: ZoneInfo) -> dt.datetime:
@@ -104,9 +104,9 @@ def bucket_start(grain: str, bucket: int, zone: ZoneInfo) -> dt.datetime:
     if grain in ("q15", "hour"):
         return dt.datetime.fromtimestamp(bucket, _UTC)
     if grain == "day":
-        return _local_midnight(bucket // 10000, bucket // 100 % 100, bucket % 100, zone)
+        return local_midnight(dt.date(bucket // 10000, bucket // 100 % 100, bucket % 100), zone)
     if grain == "month":
-        return _local_midnight(bucket // 100, bucket % 100, 1, zone)
+        return local_midnight(dt.date(bucket // 100, bucket % 100, 1), zone)
     raise ValueError(f"unknown grain {grain!r}")
 
 

@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from appliance.reports.clock import local_midnight as local_midnight  # the calendar's too
 from appliance.text import N_
 
 RANGE_KINDS = ("day", "week", "month", "quarter", "year", "custom")
@@ -133,14 +134,6 @@ def _period_end(kind: str, start: dt.date) -> dt.date:
         return start + dt.timedelta(days=7)
     months = {"month": 1, "quarter": 3, "year": 12}[kind]
     return _add_months(start, months)
-
-
-def local_midnight(day: dt.date, zone: ZoneInfo) -> dt.datetime:
-    """The UTC instant the local ``day`` begins. Where midnight does not exist (clocks jump
-    from 23:59 to 01:00) that is the instant of the jump; where it happens twice, the first."""
-    local = dt.datetime(day.year, day.month, day.day, tzinfo=zone)
-    # fold=0 reads a skipped midnight with the offset before the jump: the jump's instant.
-    return local.astimezone(_UTC)
 
 
 @dataclass(frozen=True)
