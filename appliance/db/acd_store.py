@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from twisted.internet import defer
 
 from appliance.db import model
-from appliance.db.components import DuplicateError, _Component, _insert, utcnow
+from appliance.db.components import DuplicateError, _Component, _insert, inbox_add, utcnow
 from appliance.text import N_
 
 if TYPE_CHECKING:
@@ -191,8 +191,7 @@ class ACDStore(_Component):
             )
             key = added.inserted_primary_key
             assert key is not None
-            # counted by the report rollups (appliance/reports/maintainer.py)
-            conn.execute(model.report_inbox.insert().values(kind="agent_event", row_id=key[0]))
+            inbox_add(conn, "agent_event", key[0])
             newer = st.c.since <= at
             values = {"state": state, "reason": reason, "since": at}
             if conn.execute(
@@ -286,7 +285,7 @@ class ACDStore(_Component):
             )
             key = result.inserted_primary_key
             assert key is not None
-            conn.execute(model.report_inbox.insert().values(kind="callback", row_id=key[0]))
+            inbox_add(conn, "callback", key[0])
             return int(key[0])
 
         return self.db.run(thd)

@@ -91,6 +91,12 @@ def _insert(conn: Connection, table: sa.Table, what: str, **values: Any) -> int:
     return int(pk[0])
 
 
+def inbox_add(conn: Connection, kind: str, row_id: int) -> None:
+    """Ask for a row to be counted by the report rollups (appliance/reports/maintainer.py):
+    call it in the transaction that writes the row."""
+    conn.execute(model.report_inbox.insert().values(kind=kind, row_id=int(row_id)))
+
+
 class UsersComponent(_Component):
     @staticmethod
     def _row(r: sa.Row[Any]) -> UserRow:
@@ -599,8 +605,7 @@ class CallsComponent(_Component):
             if disposition == "transferred":  # another session finishes the row again
                 values["transfers"] = model.calls.c.transfers + 1
             conn.execute(model.calls.update().where(model.calls.c.id == call_id).values(**values))
-            # counted by the report rollups (appliance/reports/maintainer.py)
-            conn.execute(model.report_inbox.insert().values(kind="call", row_id=call_id))
+            inbox_add(conn, "call", call_id)
 
         return self.db.backlog.submit(f"call {call_id}: its end", call_id, thd)
 

@@ -33,7 +33,7 @@ from appliance.db.campaign_values import (
     parse_dispositions,
     parse_retry,
 )
-from appliance.db.components import DuplicateError, _Component, _insert, utcnow
+from appliance.db.components import DuplicateError, _Component, _insert, inbox_add, utcnow
 from appliance.db.lead_import_store import ImportedLead, lead_fields, merge_leads
 from appliance.text import N_
 
@@ -753,8 +753,7 @@ class DialerStore(_Component):
             )
             if done.rowcount != 1:
                 return False
-            ib = model.report_inbox  # counted by the report rollups
-            conn.execute(ib.insert().values(kind="dial_attempt", row_id=attempt_id))
+            inbox_add(conn, "dial_attempt", attempt_id)
             return True
 
         return self.db.run(thd)

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from twisted.internet import defer
 
 from appliance.db import model
-from appliance.db.components import DuplicateError, _Component, _insert, utcnow
+from appliance.db.components import DuplicateError, _Component, _insert, inbox_add, utcnow
 from appliance.text import N_
 from recorder.qa_form import FormError, normalize_answers, parse_form, score
 
@@ -292,7 +292,7 @@ class QAStore(_Component):
                 created_at=at or utcnow(),
             )
             conn.execute(r.update().where(r.c.id == recording_id).values(qa_score=value))
-            conn.execute(model.report_inbox.insert().values(kind="qa", row_id=eid))
+            inbox_add(conn, "qa", eid)
             return _eval_row(conn.execute(_eval_select().where(e.c.id == eid)).one())
 
         return self.db.run(thd)

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from twisted.internet import defer
 
 from appliance.db import model
-from appliance.db.components import _Component, _insert
+from appliance.db.components import _Component, _insert, inbox_add
 from appliance.text import N_
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ class RecordingStore(_Component):
                     "sha256": sha256,
                 },
             )
-            conn.execute(model.report_inbox.insert().values(kind="recording", row_id=rid))
+            inbox_add(conn, "recording", rid)
             return rid
 
         return self.db.run(thd)

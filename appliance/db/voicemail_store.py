@@ -12,7 +12,7 @@ from twisted.internet import defer
 
 from appliance import passwords
 from appliance.db import model
-from appliance.db.components import _Component, _insert, utcnow
+from appliance.db.components import _Component, _insert, inbox_add, utcnow
 from appliance.text import N_
 
 if TYPE_CHECKING:
@@ -196,7 +196,7 @@ class VoicemailStore(_Component):
                 forwarded_from=forwarded_from,
             )
             vid = _insert(conn, v, N_("voicemail"), **values)
-            conn.execute(model.report_inbox.insert().values(kind="voicemail", row_id=vid))
+            inbox_add(conn, "voicemail", vid)
             return VoicemailRow(vid, **values)  # type: ignore[arg-type]
 
         return self.db.run(thd)

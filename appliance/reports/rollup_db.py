@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from appliance.db import model
+from appliance.db.components import inbox_add as inbox_add  # the stores' (re-exported)
 from appliance.reports import clock, facts
 
 # Inbox kinds: the store that writes the row adds (kind, row id) in the same transaction.
@@ -33,11 +34,6 @@ KINDS = (CALL, AGENT_EVENT, QA, CALLBACK, VOICEMAIL, RECORDING, DIAL_ATTEMPT)
 
 ROLLUP_TABLES = tuple(facts.TABLES)
 COPY_MIN_ROWS = 200  # PostgreSQL: merge this many rows or more through COPY (_merge_copy)
-
-
-def inbox_add(conn: Connection, kind: str, row_id: int) -> None:
-    """Ask for a row to be counted: call it in the transaction that writes the row."""
-    conn.execute(model.report_inbox.insert().values(kind=kind, row_id=int(row_id)))
 
 
 def epoch_sql(conn: Connection, column: str) -> str:
