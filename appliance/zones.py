@@ -34,21 +34,18 @@ def box_zone_name(localtime: Path = Path("/etc/localtime")) -> str:
         target = os.path.realpath(localtime)
     except OSError:
         target = ""
+    candidates: list[str] = []
     marker = "/zoneinfo/"
     if marker in target:
         name = target.split(marker, 1)[1]
         for prefix in ("posix/", "right/"):
             name = name.removeprefix(prefix)
+        candidates.append(name)
+    candidates.append(os.environ.get("TZ", "").lstrip(":"))
+    for name in candidates:
         try:
             center_zone(name)
             return name
-        except UnknownZone:
-            pass
-    tz = os.environ.get("TZ", "").lstrip(":")
-    if tz:
-        try:
-            center_zone(tz)
-            return tz
         except UnknownZone:
             pass
     return "UTC"
