@@ -21,6 +21,7 @@ from appliance.reports import catalog, drill
 from appliance.reports.catalog import sort_table
 from appliance.reports.clock import center_zone
 from appliance.reports.export_cells import SCOPE_LABELS
+from appliance.reports.export_formats import FORMATS
 from appliance.reports.model import Report, parse_drill_query
 from appliance.reports.ranges import RANGE_KINDS
 from appliance.text import N_
@@ -39,7 +40,6 @@ RANGE_LABELS = {
     "year": N_("Year"),
     "custom": N_("Custom"),
 }
-EXPORTS = ("csv", "xlsx", "pdf")
 PER_PAGE = 50
 
 
@@ -154,7 +154,7 @@ class ReportPages:
                 for t in report.tables
             ],
             charts=[report_view.chart_data(c, drill_url) for c in report.charts],
-            exports=[(fmt, f"/reports/export.{fmt}?{qs}") for fmt in EXPORTS],
+            exports=[(fmt, f"/reports/export.{fmt}?{qs}") for fmt in FORMATS],
             previous="/reports?" + query.with_range(query.range.previous()).query_string(),
             next="/reports?" + query.with_range(query.range.next()).query_string(),
         )
