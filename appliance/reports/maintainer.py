@@ -14,6 +14,7 @@ A call an agent transferred is finished once per session; the deltas it added ar
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -140,7 +141,6 @@ def count_agent_events(
     """Agent events (in id order) against the agents' open states, which move on."""
     if not events:
         return
-    op = model.report_agent_open
     agents = sorted({e[1] for e in events})
     opened: dict[int, tuple[str, str, float, int]] = {}
     since = rdb.epoch_sql(conn, "since")
@@ -154,24 +154,28 @@ def count_agent_events(
             opened[agent_id] = (state, reason, float(at), int(event_id))
     before = dict(opened)
     facts.agent_events_facts(acc, opened, events, world)
-    changed = [a for a, v in opened.items() if before.get(a) != v]
-    if changed:
-        import datetime as dt
+    write_open_states(conn, {a: v for a, v in opened.items() if before.get(a) != v})
 
-        conn.execute(op.delete().where(op.c.agent_id.in_(changed)))
-        conn.execute(
-            op.insert(),
-            [
-                {
-                    "agent_id": a,
-                    "state": opened[a][0],
-                    "reason": opened[a][1][:64],
-                    "since": dt.datetime.fromtimestamp(opened[a][2], dt.UTC),
-                    "event_id": opened[a][3],
-                }
-                for a in changed
-            ],
-        )
+
+def write_open_states(conn: Connection, states: dict[int, tuple[str, str, float, int]]) -> None:
+    """Replace these agents' open states (agent id: state, reason, since epoch, event id)."""
+    if not states:
+        return
+    op = model.report_agent_open
+    conn.execute(op.delete().where(op.c.agent_id.in_(list(states))))
+    conn.execute(
+        op.insert(),
+        [
+            {
+                "agent_id": a,
+                "state": state,
+                "reason": reason[:64],
+                "since": dt.datetime.fromtimestamp(since, dt.UTC),
+                "event_id": event_id,
+            }
+            for a, (state, reason, since, event_id) in states.items()
+        ],
+    )
 
 
 class ReportMaintainer(service.Service):

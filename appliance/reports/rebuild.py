@@ -238,24 +238,11 @@ def _open_states(conn: Connection, newest: dict[int, tuple[Any, ...]]) -> None:
         r.agent_id: r.event_id
         for r in conn.execute(op.select().with_only_columns(op.c.agent_id, op.c.event_id))
     }
-    rows = []
-    for agent_id, ev in newest.items():
-        ev_id, _, at, state, reason = ev
-        if known.get(agent_id, -1) >= ev_id:
-            continue
-        rows.append(
-            {
-                "agent_id": agent_id,
-                "state": state,
-                "reason": (reason or "")[:64],
-                "since": dt.datetime.fromtimestamp(at, dt.UTC),
-                "event_id": ev_id,
-            }
-        )
-    if rows:
-        ids = [r["agent_id"] for r in rows]
-        conn.execute(op.delete().where(op.c.agent_id.in_(ids)))
-        conn.execute(op.insert(), rows)
+    states: dict[int, tuple[str, str, float, int]] = {}
+    for agent_id, (ev_id, _, at, state, reason) in newest.items():
+        if known.get(agent_id, -1) < ev_id:
+            states[agent_id] = (state, reason or "", at, ev_id)
+    mt.write_open_states(conn, states)
 
 
 def _others(
