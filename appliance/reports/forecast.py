@@ -281,5 +281,4 @@ def build_forecast(
     """The catalog's builder: ``[reports]`` may set ``forecast_weeks`` and
     ``staffing_target_pct`` (defaults 6 and 80)."""
     weeks = int(getattr(settings, "forecast_weeks", DEFAULT_WEEKS))
-    target = float(getattr(settings, "staffing_target_pct", 80)) / 100
-    return forecast_report(conn, rng, scope, key, weeks=weeks, target=target)
+    return forecast_report(conn, rng, scope, key, weeks=weeks, target=staffing.target_of(settings))

@@ -483,5 +483,10 @@ def build_staffing(
     conn: Connection, rng: ReportRange, scope: str, key: str, settings: Any
 ) -> Report:
     """The catalog's builder: ``[reports]`` may set ``staffing_target_pct`` (default 80)."""
-    target = float(getattr(settings, "staffing_target_pct", 80)) / 100
-    return staffing_report(conn, rng, scope, key, target=target)
+    return staffing_report(conn, rng, scope, key, target=target_of(settings))
+
+
+def target_of(settings: Any) -> float:
+    """The target service level as a share: ``[reports] staffing_target_pct`` (default 80)
+    over 100, for the staffing and forecast builders."""
+    return float(getattr(settings, "staffing_target_pct", 80)) / 100
