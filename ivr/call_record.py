@@ -32,7 +32,8 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _ms(span: dt.timedelta) -> int:
+def span_ms(span: dt.timedelta) -> int:
+    """A span in whole milliseconds, never below 0 (the calls row's _ms columns)."""
     return max(0, int(span.total_seconds() * 1000))
 
 
@@ -98,7 +99,7 @@ class CallRecord:
             # ivr/queue_step.py's outcome, once the Dial returned: the talk is over, whatever
             # the flow plays after it (a survey, a goodbye); the event was written already
             if self._talk_ms is None:
-                self._talk_ms = _ms(at - self.agent_answered_at)
+                self._talk_ms = span_ms(at - self.agent_answered_at)
             return
         self._track(self.db.calls.add_event(self.call_id, kind, at, data))
 
@@ -115,7 +116,7 @@ class CallRecord:
         ended = now()
         talk_ms = self._talk_ms
         if talk_ms is None and self.agent_answered_at is not None:  # lost while talking
-            talk_ms = _ms(ended - self.agent_answered_at)
+            talk_ms = span_ms(ended - self.agent_answered_at)
         await self.event("hangup", {"disposition": self.disposition})
         finished = self.db.calls.finish(
             self.call_id,

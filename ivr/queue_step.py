@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from acd.caller import wait_in_queue
 from acd.service import EXTENSION
-from ivr.call_record import now
+from ivr.call_record import now, span_ms
 
 if TYPE_CHECKING:
     from acd.service import QueuedCall
@@ -58,7 +58,7 @@ async def wait(
     await call.event(outcome, {"agent": call.agent_id, "queue": call.queue_id})
     # the wait: to the agent's answer, or to leaving the queue (reports, calls.wait_ms)
     until = call.agent_answered_at if outcome == "answered" and call.agent_answered_at else now()
-    wait_ms = int((until - joined).total_seconds() * 1000)
+    wait_ms = span_ms(until - joined)
     visit = (outcome, wait_ms, qcall.queue_id)
     call._track(services.db.calls.queue_visit(call.call_id, left=visit))
     call.disposition = {"answered": "completed"}.get(outcome, outcome)
