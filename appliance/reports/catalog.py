@@ -33,7 +33,7 @@ from appliance.reports import derived as d
 from appliance.reports import forecast, staffing
 from appliance.reports import query as q
 from appliance.reports.drill import DRILL_SCOPES
-from appliance.reports.facts import AGENT_MEASURES
+from appliance.reports.facts import AGENT_MEASURES, MAX_MEASURES
 from appliance.reports.model import (
     ChartSpec,
     Column,
@@ -155,7 +155,7 @@ def _series_sums(
             row = rows.get(part)
             if row:
                 for n in measures:
-                    if n == "wait_max_s":
+                    if n in MAX_MEASURES:
                         acc[n] = max(acc[n], row[n])
                     else:
                         acc[n] += row[n]

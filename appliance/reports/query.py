@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from appliance.db import model as m
 from appliance.reports.clock import day_key, month_key
+from appliance.reports.facts import MAX_MEASURES
 from appliance.reports.ranges import ReportRange, local_midnight
 from appliance.text import N_
 
@@ -33,8 +34,8 @@ SCOPES = m.REPORT_SCOPES
 # scopes whose key is a row id (decimal digits); the others are names/numbers
 ID_SCOPES = ("queue", "skill", "agent", "flow", "campaign")
 TRAFFIC_COUNTS = m.TRAFFIC_COUNTS
-TRAFFIC_SUMS = tuple(n for n in m.TRAFFIC_SECONDS if n != "wait_max_s")
-TRAFFIC_MAXES = ("wait_max_s",)
+TRAFFIC_SUMS = tuple(n for n in m.TRAFFIC_SECONDS if n not in MAX_MEASURES)
+TRAFFIC_MAXES = tuple(n for n in m.TRAFFIC_SECONDS if n in MAX_MEASURES)
 
 
 class ReportError(ValueError):
@@ -306,7 +307,7 @@ def traffic_by_key(
         spans,
         where={"scope": scope},
         group_by=("key",),
-        sums=[x for x in measures if x != "wait_max_s"],
+        sums=[x for x in measures if x not in MAX_MEASURES],
         maxes=TRAFFIC_MAXES,
     )
     return {k[0]: v for k, v in got.items()}
