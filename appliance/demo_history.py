@@ -30,6 +30,7 @@ from appliance import demo_center
 from appliance.db import model
 from appliance.db.engine import create_engine
 from appliance.reports import synthetic as syn
+from recorder import dsp, postprocess
 
 DAYS = 120  # about four months
 CALLS_PER_DAY = 1200.0  # an average weekday's callers at the demo center
@@ -202,11 +203,6 @@ def _audio(seconds: int, seed: int) -> np.ndarray:
     return legs.T.astype("<i2")
 
 
-def _peaks(frames: np.ndarray, points: int = 200) -> list[int]:
-    mixed = np.abs(frames.astype(np.int32)).max(axis=1)
-    return [int(chunk.max()) for chunk in np.array_split(mixed, points)]
-
-
 def playable(engine: Any, root: Path, bad: list[dt.datetime]) -> int:
     """Real files for the recordings that started in the newest bad half hours (their
     rows made to agree: duration, size, checksum, waveform)."""
@@ -236,7 +232,7 @@ def playable(engine: Any, root: Path, bad: list[dt.datetime]) -> int:
                         duration_ms=PLAYABLE_S * 1000,
                         size_bytes=len(data),
                         sha256=hashlib.sha256(data).hexdigest(),
-                        peaks=json.dumps(_peaks(frames)),
+                        peaks=json.dumps(dsp.peaks(frames.tobytes(), 2, postprocess.PEAKS)),
                         caller_talk_ratio=0.45,
                         agent_talk_ratio=0.45,
                         silence_ratio=0.1,
