@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from appliance.reports.clock import day_key, month_key
 from appliance.reports.clock import local_midnight as local_midnight  # the calendar's too
 from appliance.text import N_
 
@@ -276,14 +277,14 @@ class ReportRange:
         grain = grain or self.grain
         if grain == "day":
             return tuple(
-                (d.year * 10000 + d.month * 100 + d.day, d.isoformat())
+                (day_key(d), d.isoformat())
                 for d in (self.start + dt.timedelta(days=i) for i in range(self.days))
             )
         if grain == "month":
             out = []
             month = self.start.replace(day=1)
             while month < self.end:
-                out.append((month.year * 100 + month.month, f"{month.year}-{month.month:02d}"))
+                out.append((month_key(month), f"{month.year}-{month.month:02d}"))
                 month = _add_months(month, 1)
             return tuple(out)
         if grain not in ("q15", "hour"):
