@@ -746,8 +746,10 @@ class ACD(service.Service):
 
     def _timed_out(self, call: QueuedCall) -> None:
         call.timer = None
-        position = self.position(call)
-        if call.done or call.ringing or not self.router.dequeue(call.id):
+        if call.done or call.ringing:
+            return
+        position = self.position(call)  # before the dequeue drops its place
+        if not self.router.dequeue(call.id):
             return
         self._step(call, "timed_out", position=position)
         q = self.queues[call.queue_id]
