@@ -11,7 +11,7 @@ adding every fact four times.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -574,11 +574,3 @@ def ticket_facts(acc: Acc, row: tuple[Any, ...], world: World) -> None:
     ("ticket", id) to report_inbox, the maintainer's READERS gets a reader, and this counts
     them (a scope or a table of their own)."""
     raise NotImplementedError("tickets do not exist yet")
-
-
-def iter_rows(
-    rows: dict[str, dict[Key, list[float]]],
-) -> Iterator[tuple[str, Key, list[float]]]:
-    for name, table in rows.items():
-        for key, values in table.items():
-            yield name, key, values
