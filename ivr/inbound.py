@@ -54,7 +54,7 @@ async def _flow(session: AGISessionProtocol, services: IVRServices, call: CallRe
     flow_id = await db.ivr.flow_for_did(dialed)
     version = await db.ivr.published(flow_id) if flow_id is not None else None
     if flow_id is not None and version is not None:  # the flow scope of the reports
-        call._track(db.calls.queue_visit(call.call_id, flow_id=flow_id))
+        call._track(db.calls.set_flow(call.call_id, flow_id))
     if version is None:
         queues = list(acd.queues.values()) if acd is not None else []
         version = default_flow(queues, env.args[1] if len(env.args) > 1 else None)

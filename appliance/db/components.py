@@ -615,12 +615,11 @@ class CallsComponent(_Component):
         *,
         joined: tuple[dt.datetime, int] | None = None,
         left: tuple[str, int, int] | None = None,
-        flow_id: int | None = None,
     ) -> defer.Deferred[None]:
         """The report columns of the call's first queue visit, as it goes: ``joined`` (when,
         the queue) the first time only; ``left`` (the outcome, the wait in ms, the queue it
         left from) the first time only, naming the queue it overflowed into when that is not
-        the one it joined; ``flow_id``: the IVR flow it runs."""
+        the one it joined."""
         c = model.calls.c
 
         def thd(conn: Connection) -> None:
@@ -630,8 +629,6 @@ class CallsComponent(_Component):
             if row is None:
                 return
             values: dict[str, Any] = {}
-            if flow_id is not None:
-                values["flow_id"] = flow_id
             entry = row.entry_queue_id
             if joined is not None and row.queued_at is None:
                 values["queued_at"], values["entry_queue_id"] = joined
@@ -645,6 +642,15 @@ class CallsComponent(_Component):
                 conn.execute(model.calls.update().where(c.id == call_id).values(**values))
 
         return self.db.backlog.submit(f"call {call_id}: its queue visit", call_id, thd)
+
+    def set_flow(self, call_id: int, flow_id: int) -> defer.Deferred[None]:
+        """The IVR flow the call runs (the flow scope of the reports)."""
+        c = model.calls.c
+
+        def thd(conn: Connection) -> None:
+            conn.execute(model.calls.update().where(c.id == call_id).values(flow_id=flow_id))
+
+        return self.db.backlog.submit(f"call {call_id}: its flow", call_id, thd)
 
     def add_hold(self, call_id: int, hold_ms: int) -> defer.Deferred[None]:
         """A hold of the call ended: its length is added to the row's hold time."""
