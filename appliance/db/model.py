@@ -1022,3 +1022,15 @@ report_schedules = sa.Table(
     sa.CheckConstraint(_in("every", REPORT_SCHEDULE_EVERY), name="every"),
     sa.CheckConstraint(_in("format", REPORT_EXPORT_FORMATS), name="format"),
 )
+
+# ---- CRM: customers (appliance/crm/; migration 0011) -----------------------------------
+# (end of the customers section)
+
+# ---- CRM: tickets and messages (appliance/crm/tickets/; migration 0012) -----------------
+# (end of the tickets section)
+
+# ---- knowledge base (appliance/kb/; migration 0013) --------------------------------------
+# (end of the knowledge base section)
+
+# ---- training: quizzes built from articles (appliance/kb/; migration 0014) --------------
+# (end of the training section)
