@@ -1027,6 +1027,211 @@ report_schedules = sa.Table(
 # (end of the customers section)
 
 # ---- CRM: tickets and messages (appliance/crm/tickets/; migration 0012) -----------------
+# A ticket's life (appliance/crm/tickets/transitions.py holds who may move it where).
+TICKET_STATES = ("new", "accepted", "dispatched", "in_progress", "replied", "closed", "reopened")
+# Lowest first: an escalation's raise_priority takes the next one.
+TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
+TICKET_SOURCES = ("phone", "voicemail", "ivr", "web", "manual")
+# The types every box has (seeded by migration 0012; an admin adds more).
+TICKET_BUILTIN_TYPES = ("inquiry", "complaint", "suggestion", "fault", "sales")
+# Who a ticket is assigned to: an agent (its number), a queue (its name: the queue's agents,
+# "a group") or a department (its name).
+ASSIGNEE_KINDS = ("agent", "queue", "department")
+CRM_CHANNELS = ("sms", "email", "callback")
+CRM_DIRECTIONS = ("outbound", "inbound")
+# waiting_for_modem: an SMS kept until the GSM modem (the hardware issue) can send it.
+CRM_MESSAGE_STATES = ("queued", "sent", "failed", "waiting_for_modem")
+
+ticket_types = sa.Table(
+    "ticket_types",
+    metadata,
+    sa.Column("key", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("builtin", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The type's own fields: a JSON list of appliance/crm/fields.py FieldDefs.
+    sa.Column("fields", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+)
+
+ticket_sla_rules = sa.Table(
+    "ticket_sla_rules",
+    metadata,
+    # Due dates for a (type, priority): respond within, resolve within (minutes from the
+    # ticket's creation), and the escalation steps once it is overdue: a JSON list of
+    # {"after": minutes overdue, "action": notify | reassign | raise_priority, "kind",
+    # "target"} in the order they fire.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "type_key",
+        sa.String(32),
+        sa.ForeignKey("ticket_types.key", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("priority", sa.String(16), nullable=False),
+    sa.Column("respond_minutes", sa.Integer, nullable=False),
+    sa.Column("resolve_minutes", sa.Integer, nullable=False),
+    sa.Column("escalation", sa.Text, nullable=False, server_default="[]"),
+    sa.UniqueConstraint("type_key", "priority"),
+    sa.CheckConstraint(_in("priority", TICKET_PRIORITIES), name="priority"),
+)
+
+tickets = sa.Table(
+    "tickets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    # The number people say and type: T<day>-<that day's sequence>, e.g. T20261206-0001.
+    sa.Column("number", sa.String(24), nullable=False, unique=True),
+    sa.Column(
+        "type_key",
+        sa.String(32),
+        sa.ForeignKey("ticket_types.key", ondelete="RESTRICT"),
+        nullable=False,
+    ),
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("body", sa.Text, nullable=False, server_default=""),
+    sa.Column("state", sa.String(16), nullable=False, server_default="new"),
+    sa.Column("priority", sa.String(16), nullable=False, server_default="normal"),
+    sa.Column("source", sa.String(16), nullable=False, server_default="manual"),
+    sa.Column(
+        "customer_id",
+        sa.Integer,
+        sa.ForeignKey("customers.id", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+    ),
+    sa.Column("call_id", sa.Integer, sa.ForeignKey("calls.id", ondelete="SET NULL"), nullable=True),
+    sa.Column(
+        "voicemail_id",
+        sa.Integer,
+        sa.ForeignKey("voicemails.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    sa.Column(
+        "recording_id",
+        sa.Integer,
+        sa.ForeignKey("recordings.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    # NULL kind: nobody yet.
+    sa.Column("assignee_kind", sa.String(16), nullable=True),
+    sa.Column("assignee", sa.String(64), nullable=False, server_default=""),
+    sa.Column("created_by", sa.String(64), nullable=False, server_default=""),
+    _created(),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # From the SLA rule of (type, priority); NULL: no rule, no due date.
+    sa.Column("respond_due_at", UTCDateTime(), nullable=True),
+    sa.Column("due_at", UTCDateTime(), nullable=True),
+    # How many of the rule's escalation steps have fired, and when the next one is due
+    # (NULL: none left, or the ticket waits on nobody: replied or closed). Written in the
+    # same transaction as the step, so a restart neither repeats nor forgets one.
+    sa.Column("escalation_level", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_escalation_at", UTCDateTime(), nullable=True, index=True),
+    sa.Column("closed_at", UTCDateTime(), nullable=True),
+    # The type's fields' values (JSON object of text), checked against the type.
+    sa.Column("fields", sa.Text, nullable=False, server_default="{}"),
+    sa.CheckConstraint(_in("state", TICKET_STATES), name="state"),
+    sa.CheckConstraint(_in("priority", TICKET_PRIORITIES), name="priority"),
+    sa.CheckConstraint(_in("source", TICKET_SOURCES), name="source"),
+    sa.CheckConstraint(_in("assignee_kind", ASSIGNEE_KINDS), name="assignee_kind"),
+    sa.Index("ix_tickets_state_due_at", "state", "due_at"),
+    sa.Index("ix_tickets_assignee_kind_assignee", "assignee_kind", "assignee"),
+)
+
+ticket_history = sa.Table(
+    "ticket_history",
+    metadata,
+    # Every change of a ticket: who, when, what (state, assignee, priority, comment, ...).
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "ticket_id", sa.Integer, sa.ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("from_value", sa.String(100), nullable=False, server_default=""),
+    sa.Column("to_value", sa.String(100), nullable=False, server_default=""),
+    sa.Column("detail", sa.Text, nullable=False, server_default="{}"),
+    sa.Index("ix_ticket_history_ticket_id_at", "ticket_id", "at"),
+)
+
+ticket_comments = sa.Table(
+    "ticket_comments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "ticket_id",
+        sa.Integer,
+        sa.ForeignKey("tickets.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("author", sa.String(64), nullable=False),
+    # Cleaned by appliance.rich_text.clean_html before it is stored.
+    sa.Column("html", sa.Text, nullable=False),
+    _created(),
+)
+
+ticket_attachments = sa.Table(
+    "ticket_attachments",
+    metadata,
+    # The file is appliance/uploads.py's, stored once by its content's sha256.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "ticket_id",
+        sa.Integer,
+        sa.ForeignKey("tickets.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("sha256", sa.String(64), nullable=False, index=True),
+    sa.Column("filename", sa.String(255), nullable=False),
+    sa.Column("mime", sa.String(100), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("uploaded_by", sa.String(64), nullable=False, server_default=""),
+    _created(),
+)
+
+crm_messages = sa.Table(
+    "crm_messages",
+    metadata,
+    # What was said to (or heard from) a customer outside calls: e-mails, SMS, callback
+    # tasks; a reply on a ticket names it.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "customer_id",
+        sa.Integer,
+        sa.ForeignKey("customers.id", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+    ),
+    sa.Column(
+        "ticket_id",
+        sa.Integer,
+        sa.ForeignKey("tickets.id", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+    ),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("direction", sa.String(16), nullable=False, server_default="outbound"),
+    # The e-mail address or the phone number.
+    sa.Column("address", sa.String(254), nullable=False),
+    sa.Column("subject", sa.String(200), nullable=False, server_default=""),
+    sa.Column("body", sa.Text, nullable=False, server_default=""),
+    sa.Column("state", sa.String(24), nullable=False, server_default="queued"),
+    sa.Column("error", sa.String(500), nullable=False, server_default=""),
+    # A callback task's row in the ACD's callbacks table.
+    sa.Column(
+        "callback_id",
+        sa.Integer,
+        sa.ForeignKey("callbacks.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    sa.Column("created_by", sa.String(64), nullable=False, server_default=""),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.CheckConstraint(_in("channel", CRM_CHANNELS), name="channel"),
+    sa.CheckConstraint(_in("direction", CRM_DIRECTIONS), name="direction"),
+    sa.CheckConstraint(_in("state", CRM_MESSAGE_STATES), name="state"),
+)
 # (end of the tickets section)
 
 # ---- knowledge base (appliance/kb/; migration 0013) --------------------------------------
