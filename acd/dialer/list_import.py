@@ -492,9 +492,7 @@ def read_rows(
 ) -> Iterator[GoodRow | BadRow]:
     """The file's data rows, one at a time (the header is read first). FileRefused when the
     file as a whole cannot be imported."""
-    raw = source if isinstance(source, _Counting) else _Counting(cast(IO[bytes], source))
-    head = _read_head(raw)
-    records = _xlsx_records(raw) if _kind(head) == "xlsx" else _csv_records(raw, encoding)
+    records = read_records(source, encoding)
     cols: Columns | None = None
     for line, cells in records:
         if isinstance(cells, str):
@@ -513,6 +511,17 @@ def read_rows(
             yield BadRow(line, exc.args[0] if exc.args else str(exc))
     if cols is None:
         raise FileRefused(N_("the file is empty"))
+
+
+def read_records(
+    source: io.RawIOBase | IO[bytes], encoding: str | None = None
+) -> Iterator[tuple[int, list[str] | str]]:
+    """(line, cells), or (line, reason) for a row that cannot be read, of every row of a CSV
+    or XLSX file, the header included, as the call lists read them (the customer import
+    reads its files with it too). FileRefused when the file is neither."""
+    raw = source if isinstance(source, _Counting) else _Counting(cast(IO[bytes], source))
+    head = _read_head(raw)
+    return _xlsx_records(raw) if _kind(head) == "xlsx" else _csv_records(raw, encoding)
 
 
 def _read_head(raw: _Counting) -> bytes:
