@@ -366,33 +366,6 @@ class IVRStore(_Component):
 
     # ---- what flows look up --------------------------------------------------------------
 
-    def add_customer(
-        self,
-        number: str,
-        name: str,
-        customer_class: str = "",
-        account: str = "",
-        email: str = "",
-        note: str = "",
-    ) -> defer.Deferred[int]:
-        c = model.customers
-
-        def thd(conn: Connection) -> int:
-            return _insert(
-                conn,
-                c,
-                N_("customer {number}", number=number),
-                number=number[:32],
-                name=name[:128],
-                customer_class=customer_class[:32],
-                account=account[:64],
-                email=email[:254],
-                note=note[:1000],
-                created_at=utcnow(),
-            )
-
-        return self.db.run(thd)
-
     def find_customer(self, value: str) -> defer.Deferred[dict[str, str] | None]:
         """A customer by phone number or account number (the first match)."""
         c = model.customers

@@ -308,7 +308,7 @@ customers = sa.Table(
     sa.Column("number", sa.String(32), nullable=False, server_default="", index=True),
     sa.Column("account", sa.String(64), nullable=False, server_default="", index=True),
     sa.Column("name", sa.String(128), nullable=False, server_default=""),
-    sa.Column("customer_class", sa.String(32), nullable=False, server_default=""),
+    sa.Column("customer_class", sa.String(32), nullable=False, server_default="normal"),
     sa.Column("email", sa.String(254), nullable=False, server_default=""),
     sa.Column("note", sa.String(1000), nullable=False, server_default=""),
     _created(),
@@ -1024,6 +1024,62 @@ report_schedules = sa.Table(
 )
 
 # ---- CRM: customers (appliance/crm/; migration 0011) -----------------------------------
+# A customer's class: VIP and key accounts raise the ACD priority of their calls ([crm]).
+CUSTOMER_CLASSES = ("normal", "vip", "key_account")
+# The kinds of custom fields (appliance/crm/fields.py checks their values).
+CUSTOM_FIELD_KINDS = ("text", "number", "date", "choice")
+
+# The customers table (0004) grows: custom field values (a JSON object of text, by key), the
+# class checked, when it last changed, the survivor a merged duplicate now points to, and
+# when its personal data was erased. Its old ``number`` column keeps the first number for
+# what still reads it; lookups go through customer_numbers.
+customers.append_column(sa.Column("fields", sa.Text, nullable=False, server_default="{}"))
+customers.append_column(sa.Column("updated_at", UTCDateTime(), nullable=True))
+customers.append_column(sa.Column("merged_into", sa.Integer, nullable=True))
+customers.append_column(sa.Column("erased_at", UTCDateTime(), nullable=True))
+customers.append_constraint(
+    sa.CheckConstraint(_in("customer_class", CUSTOMER_CLASSES), name="customer_class")
+)
+
+customer_numbers = sa.Table(
+    "customer_numbers",
+    metadata,
+    # Every number of a customer: as typed and normalised for showing, and its lookup key
+    # (appliance/crm/numbers.match_key), which the screen pop and the IVR find by equality.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "customer_id",
+        sa.Integer,
+        sa.ForeignKey("customers.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("number", sa.String(32), nullable=False),
+    sa.Column("match", sa.String(24), nullable=False, index=True),
+    sa.Column("label", sa.String(32), nullable=False, server_default=""),
+    sa.UniqueConstraint("customer_id", "match"),
+)
+
+customer_fields = sa.Table(
+    "customer_fields",
+    metadata,
+    # The custom fields an admin defines for customers; a field no longer wanted is made
+    # inactive (its values stay in the customers' JSON, unshown), never deleted.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(32), nullable=False, unique=True),
+    sa.Column("label", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("choices", sa.Text, nullable=False, server_default="[]"),  # JSON list of text
+    sa.Column("required", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("position", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    _created(),
+    sa.CheckConstraint(_in("kind", CUSTOM_FIELD_KINDS), name="kind"),
+)
+
+# The call's customer, written when it is known (the IVR's lookup, the desk). No foreign key
+# (nor CHECK): adding one would make SQLite copy the whole calls table to migrate.
+calls.append_column(sa.Column("customer_id", sa.Integer, nullable=True))
+sa.Index("ix_calls_customer_id", calls.c.customer_id)
 # (end of the customers section)
 
 # ---- CRM: tickets and messages (appliance/crm/tickets/; migration 0012) -----------------

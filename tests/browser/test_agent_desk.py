@@ -19,6 +19,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from appliance.cli import resolved
+from appliance.crm.customer_store import CustomerStore
 from tests.support.chromium import absent, headless_chromium, login
 from tests.support.live_box import QUEUE_DISPLAY, LiveBox, live_box
 
@@ -31,7 +32,10 @@ CUSTOMER = "Wang Fang 王芳"
 
 
 def seed(db: Any, ids: dict[str, int]) -> None:
-    resolved(db.ivr.add_customer(CALLER, CUSTOMER, "gold", "ACC-2026", "wf@example.com", "VIP"))
+    customers = CustomerStore(db)
+    resolved(
+        customers.create("admin", CUSTOMER, [CALLER], "vip", "wf@example.com", "ACC-2026", "VIP")
+    )
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from twisted.internet import defer, reactor, task
 from twisted.trial import unittest
 from twisted.web import resource, server
 
+from appliance.crm.customer_store import CustomerStore
 from appliance.master import ApplianceMaster
 from drivers.asterisk.simulator.agi_caller import CallerScript
 from drivers.asterisk.simulator.switch import Device
@@ -121,7 +122,9 @@ class IVRNodeTests(IVRTestCase):
         port = reactor.listenTCP(0, site, interface="127.0.0.1")
         self.addCleanup(port.stopListening)
         master = await self.start_ivr()
-        await master.db.ivr.add_customer("13800138000", "Li Lei", "gold", account="4711")
+        await CustomerStore(master.db).create(
+            "admin", "Li Lei", ["13800138000"], "vip", account="4711"
+        )
         url = f"http://127.0.0.1:{port.getHost().port}/level"
         await self.publish(
             master,
@@ -135,7 +138,7 @@ class IVRNodeTests(IVRTestCase):
                 [
                     n("hi", "play", prompt="hello", barge_in=False),
                     n("who", "lookup", source="customer", key="${caller_number}", store="cust"),
-                    n("gold", "condition", left="${customer_class}", op="eq", right="gold"),
+                    n("gold", "condition", left="${customer_class}", op="eq", right="vip"),
                     n("ask", "collect", prompt="menu", variable="code", max_digits=4),
                     n("site", "lookup", source="http", url=url, key="${code}", timeout_s=3),
                     n("say", "say", mode="digits", value="${found_level}${code}"),
@@ -165,7 +168,7 @@ class IVRNodeTests(IVRTestCase):
             [
                 ("hi", "", "next"),
                 ("who", "13800138000", "found"),
-                ("gold", "gold", "true"),
+                ("gold", "vip", "true"),
                 ("ask", "555", "ok"),
                 ("site", "555", "found"),
                 ("say", "7555", "next"),

@@ -9,6 +9,7 @@ import datetime as dt
 import pytest
 
 from appliance.cli import resolved
+from appliance.crm.customer_store import CustomerStore
 from appliance.db.connector import DBConnector
 from appliance.db.desk_store import DISPOSITIONS, MAX_NOTES
 
@@ -35,14 +36,15 @@ def center(db: DBConnector) -> tuple[int, int, int]:
 
 
 def test_the_customer_is_found_by_exact_number_with_every_field(db: DBConnector) -> None:
-    resolved(db.ivr.add_customer(CALLER, HOSTILE, "gold", "A-1", "a@b.c", "note " + HOSTILE))
+    store = CustomerStore(db)
+    resolved(store.create("admin", HOSTILE, [CALLER], "vip", "a@b.cn", "A-1", "note " + HOSTILE))
     found = resolved(db.desk.customer(CALLER))
     assert found == {
         "number": CALLER,
         "account": "A-1",
         "name": HOSTILE,
-        "customer_class": "gold",
-        "email": "a@b.c",
+        "customer_class": "vip",
+        "email": "a@b.cn",
         "note": "note " + HOSTILE,
     }
     assert resolved(db.desk.customer(CALLER[:-1])) is None

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from appliance.cli import resolved
+from appliance.crm.customer_store import CustomerStore
 from tests.support.appliance import RunningAppliance
 from tests.support.tmp import temp_dir
 from tests.unit.test_web import WebTestCase
@@ -32,7 +33,8 @@ def seed(db: Any) -> None:
             resolved(db.agents.link_user(agent.id, agent_user))
     resolved(db.queues.add("support", "Support", skills={tech: 3}))
     resolved(db.queues.add("sales", skills={sales_skill: 3}))
-    resolved(db.ivr.add_customer(CALLER, HOSTILE, "gold", "ACC-7", "x@example.com", HOSTILE))
+    customers = CustomerStore(db)
+    resolved(customers.create("admin", HOSTILE, [CALLER], "vip", "x@example.com", "ACC-7", HOSTILE))
     # an earlier call from the same number, with a note
     old = resolved(db.calls.start("old-1", "old-1", "inbound", T0, CALLER, "Zhang", "4000"))
     a1002 = resolved(db.agents.list_all())[1].id
