@@ -80,6 +80,12 @@ setup(
         # reports as PDF with their charts (reportlab.graphics.charts) and Chinese text in
         # its built-in CID font (no font file on the box): a long-kept library, not our PDF
         "reportlab>=4.0",
+        # knowledge-base articles and ticket comments are rich text: HTML cleaned by an
+        # allowlist in a real HTML5 parser (ammonia, Rust), never by a regular expression
+        "nh3>=0.2.17",
+        # knowledge-base search: English words to their stems (Snowball's own generated
+        # Python), so "refunds" finds "refund" on SQLite and PostgreSQL alike
+        "snowballstemmer>=2.2",
     ],
     extras_require={
         "dev": [

@@ -1291,6 +1291,203 @@ crm_messages = sa.Table(
 # (end of the tickets section)
 
 # ---- knowledge base (appliance/kb/; migration 0013) --------------------------------------
+# An article's working copy moves draft -> review -> published (or back to draft); archived
+# hides it. Readers see the live version (kb_articles.live_version) while a newer one is
+# reviewed (appliance/kb/review.py holds the transitions and who may make them).
+KB_STATES = ("draft", "review", "published", "archived")
+KB_LANGS = ("zh", "en")
+# What the desk suggests an article from (appliance/kb/store.py suggest).
+KB_LINK_KINDS = ("queue", "flow_node", "ticket_type")
+KB_ATTACHMENT_KINDS = ("image", "document", "audio")
+
+kb_categories = sa.Table(
+    "kb_categories",
+    metadata,
+    # A tree of any depth (parent_id NULL: a top category), ordered by position then name.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "parent_id",
+        sa.Integer,
+        sa.ForeignKey("kb_categories.id", ondelete="RESTRICT"),
+        nullable=True,
+        index=True,
+    ),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False, server_default="0"),
+    _created(),
+)
+
+kb_articles = sa.Table(
+    "kb_articles",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "category_id",
+        sa.Integer,
+        sa.ForeignKey("kb_categories.id", ondelete="RESTRICT"),
+        nullable=False,
+        index=True,
+    ),
+    # What readers see: the live version's title, cleaned HTML and plain text (the text is
+    # what search indexes and snippets quote), or the newest draft's before any is live.
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("html", sa.Text, nullable=False, server_default=""),
+    sa.Column("text", sa.Text, nullable=False, server_default=""),
+    sa.Column("lang", sa.String(2), nullable=False),
+    # The working copy's state: "published" means the newest version is the live one.
+    sa.Column("state", sa.String(16), nullable=False, server_default="draft"),
+    # tags, lowercased, separated by commas
+    sa.Column("tags", sa.String(500), nullable=False, server_default=""),
+    sa.Column("author", sa.String(64), nullable=False, server_default=""),
+    sa.Column("reviewer", sa.String(64), nullable=False, server_default=""),
+    # the newest version's number, and the live one's (NULL: never published)
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("live_version", sa.Integer, nullable=True),
+    sa.Column("published_at", UTCDateTime(), nullable=True),
+    sa.Column("views", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("helpful_yes", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("helpful_no", sa.Integer, nullable=False, server_default="0"),
+    _created(),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.CheckConstraint(_in("state", KB_STATES), name="state"),
+    sa.CheckConstraint(_in("lang", KB_LANGS), name="lang"),
+    sa.Index("ix_kb_articles_state_updated_at", "state", "updated_at"),
+)
+
+kb_versions = sa.Table(
+    "kb_versions",
+    metadata,
+    # Every save, kept: number, title, cleaned HTML, tags, who and when.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "article_id",
+        sa.Integer,
+        sa.ForeignKey("kb_articles.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("html", sa.Text, nullable=False),
+    sa.Column("tags", sa.String(500), nullable=False, server_default=""),
+    sa.Column("author", sa.String(64), nullable=False, server_default=""),
+    _created(),
+    sa.UniqueConstraint("article_id", "number"),
+)
+
+kb_history = sa.Table(
+    "kb_history",
+    metadata,
+    # Every transition and save: who, when, what (created, saved, submitted, approved,
+    # rejected, archived, restored), from which state to which, at which version.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "article_id",
+        sa.Integer,
+        sa.ForeignKey("kb_articles.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("from_state", sa.String(16), nullable=False, server_default=""),
+    sa.Column("to_state", sa.String(16), nullable=False, server_default=""),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("note", sa.String(2000), nullable=False, server_default=""),
+)
+
+kb_comments = sa.Table(
+    "kb_comments",
+    metadata,
+    # Reviewers' and authors' remarks on a draft (plain text, escaped where shown).
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "article_id",
+        sa.Integer,
+        sa.ForeignKey("kb_articles.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("author", sa.String(64), nullable=False),
+    sa.Column("body", sa.String(2000), nullable=False),
+    _created(),
+)
+
+kb_attachments = sa.Table(
+    "kb_attachments",
+    metadata,
+    # Files an article shows or offers (appliance/uploads.py keeps the bytes by sha256;
+    # served as /kb/attachments/<id>). article_id NULL: uploaded, not yet saved with one.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "article_id",
+        sa.Integer,
+        sa.ForeignKey("kb_articles.id", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+    ),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("mime", sa.String(100), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("filename", sa.String(255), nullable=False, server_default=""),
+    sa.Column("uploaded_by", sa.String(64), nullable=False, server_default=""),
+    _created(),
+    sa.CheckConstraint(_in("kind", KB_ATTACHMENT_KINDS), name="kind"),
+)
+
+kb_links = sa.Table(
+    "kb_links",
+    metadata,
+    # What the desk suggests an article from: a queue (its id), an IVR flow node
+    # ("<flow>:<node>", as the call's ivr_step events name them) or a ticket type (its key).
+    sa.Column(
+        "article_id",
+        sa.Integer,
+        sa.ForeignKey("kb_articles.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("target", sa.String(128), primary_key=True),
+    sa.CheckConstraint(_in("kind", KB_LINK_KINDS), name="kind"),
+    sa.Index("ix_kb_links_kind_target", "kind", "target"),
+)
+
+kb_votes = sa.Table(
+    "kb_votes",
+    metadata,
+    # "Was this helpful?": one vote per user per article (a second one replaces the first).
+    sa.Column(
+        "article_id",
+        sa.Integer,
+        sa.ForeignKey("kb_articles.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("helpful", sa.Boolean, nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+)
+
+kb_search = sa.Table(
+    "kb_search",
+    metadata,
+    # The search tokens of what readers see (appliance/kb/tokens.py: CJK bigrams and single
+    # characters, Latin words casefolded and stemmed, separated by spaces). The full-text
+    # index over them is per dialect, made by migration 0013 and kept in step by triggers:
+    # SQLite's FTS5 table kb_fts, PostgreSQL's tsv column (GIN). live: agents may read it.
+    sa.Column(
+        "article_id",
+        sa.Integer,
+        sa.ForeignKey("kb_articles.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("live", sa.Boolean, nullable=False),
+    sa.Column("lang", sa.String(2), nullable=False),
+    sa.Column("title_tokens", sa.Text, nullable=False),
+    sa.Column("body_tokens", sa.Text, nullable=False),
+)
 # (end of the knowledge base section)
 
 # ---- training: quizzes built from articles (appliance/kb/; migration 0014) --------------

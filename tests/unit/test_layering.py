@@ -46,6 +46,7 @@ GROUND = frozenset(
         "appliance.text",
         "appliance.logsetup",
         "appliance.zones",
+        "appliance.rich_text",
     }
 )
 RANK = {"drivers": 0, "ground": 1, "engines": 2, "web": 3, "root": 4}
