@@ -1491,4 +1491,108 @@ kb_search = sa.Table(
 # (end of the knowledge base section)
 
 # ---- training: quizzes built from articles (appliance/kb/; migration 0014) --------------
+# A quiz: questions, each tied to the article it checks. The correct options stay here: the
+# taking page and its POST never carry them (appliance/kb/training.py scores on the server).
+TRAINING_QUESTION_KINDS = ("single", "multiple", "true_false")
+
+training_quizzes = sa.Table(
+    "training_quizzes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("description", sa.String(2000), nullable=False, server_default=""),
+    # may an agent take it again after submitting (each attempt kept)
+    sa.Column("allow_retake", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_by", sa.String(64), nullable=False, server_default=""),
+    _created(),
+)
+
+training_questions = sa.Table(
+    "training_questions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "quiz_id",
+        sa.Integer,
+        sa.ForeignKey("training_quizzes.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column(
+        "article_id",
+        sa.Integer,
+        sa.ForeignKey("kb_articles.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    sa.Column("kind", sa.String(12), nullable=False),
+    sa.Column("text", sa.String(1000), nullable=False),
+    # ["option text", ...] (true/false: two options the page names in the reader's language)
+    sa.Column("options", sa.Text, nullable=False),
+    # [index of a correct option, ...]
+    sa.Column("correct", sa.String(64), nullable=False),
+    sa.CheckConstraint(_in("kind", TRAINING_QUESTION_KINDS), name="kind"),
+    sa.UniqueConstraint("quiz_id", "position"),
+)
+
+training_assignments = sa.Table(
+    "training_assignments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "quiz_id",
+        sa.Integer,
+        sa.ForeignKey("training_quizzes.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "agent_id", sa.Integer, sa.ForeignKey("agents.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("due_at", UTCDateTime(), nullable=False),
+    sa.Column("assigned_by", sa.String(64), nullable=False, server_default=""),
+    sa.Column("assigned_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("quiz_id", "agent_id"),
+    sa.Index("ix_training_assignments_agent_id", "agent_id"),
+)
+
+training_attempts = sa.Table(
+    "training_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "assignment_id",
+        sa.Integer,
+        sa.ForeignKey("training_assignments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # 1, 2, ...: unique, so two submissions racing for a quiz without retakes keep one
+    sa.Column("number", sa.Integer, nullable=False),
+    # 0-100: the share of questions answered exactly right
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("correct", sa.Integer, nullable=False),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("submitted_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("assignment_id", "number"),
+)
+
+training_answers = sa.Table(
+    "training_answers",
+    metadata,
+    # One row per question of an attempt: the per-question results are SQL sums.
+    sa.Column(
+        "attempt_id",
+        sa.Integer,
+        sa.ForeignKey("training_attempts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "question_id",
+        sa.Integer,
+        sa.ForeignKey("training_questions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    # [index of a chosen option, ...]
+    sa.Column("chosen", sa.String(64), nullable=False),
+    sa.Column("is_correct", sa.Boolean, nullable=False),
+    sa.Index("ix_training_answers_question_id", "question_id"),
+)
 # (end of the training section)
