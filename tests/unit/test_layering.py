@@ -46,6 +46,7 @@ GROUND = frozenset(
         "appliance.text",
         "appliance.logsetup",
         "appliance.zones",
+        "appliance.uploads",
         "appliance.rich_text",
     }
 )

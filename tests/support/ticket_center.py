@@ -1,0 +1,111 @@
+"""One migrated database per test module and backend for the ticket tests (migrating costs
+a second or two; each test starts from no tickets instead): agents 1001 (login ann,
+department billing, member of queue support) and 1002 (login bob, department sales), a
+clock the tests drive and a TicketStore reading it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from appliance.cli import resolved
+from appliance.crm.tickets.store import TicketStore
+from appliance.db import migrate, model
+from appliance.db.connector import DBConnector
+from appliance.db.engine import create_engine
+from tests.conftest import BACKENDS, PG_URL
+
+T0 = dt.datetime(2026, 12, 6, 15, 30, tzinfo=dt.UTC)  # 23:30 in Shanghai
+
+
+@dataclass
+class Clock:
+    now: dt.datetime = T0
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@dataclass
+class Center:
+    db: DBConnector
+    queue_id: int
+    clock: Clock = field(default_factory=Clock)
+
+    def store(self) -> TicketStore:
+        return TicketStore(self.db, clock=self.clock, zone=ZoneInfo("Asia/Shanghai"))
+
+
+def _database(backend: str, tmp: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp / 'tickets.sqlite'}"
+        return
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    name = f"ccbox_t_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """conftest's ``backend`` for a whole module (its PostgreSQL cases are deselected the
+    same way when there is no server)."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def ticket_db(
+    backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[DBConnector, int]]:
+    """The module's database with the agents."""
+    gen = _database(backend, tmp_path_factory.mktemp("tickets"))
+    url = next(gen)
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    db = DBConnector(None, url, inline=True)  # type: ignore[arg-type]
+    resolved(db.startService())
+    queue = resolved(db.queues.add("support"))
+    for number, login, dept in (("1001", "ann", "billing"), ("1002", "bob", "sales")):
+        agent = resolved(db.agents.add(number, login.title(), dept, f"PJSIP/{number}"))
+        user = resolved(db.users.add(login, "Tickets-Test-9!", "agent"))
+        resolved(db.agents.link_user(agent.id, user.id))
+        if number == "1001":
+            resolved(db.agents.set_member(queue.id, agent.id))
+    try:
+        yield db, queue.id
+    finally:
+        resolved(db.stopService())
+        for _ in gen:
+            pass
+
+
+@pytest.fixture
+def center(ticket_db: tuple[DBConnector, int]) -> Center:
+    """The module's database with no tickets, messages, notices or callbacks left by the
+    test before, and the seeded types and rules as migration 0012 left them."""
+    db, queue_id = ticket_db
+
+    def thd(conn: sa.Connection) -> None:
+        for table in (model.crm_messages, model.tickets, model.notices, model.callbacks):
+            conn.execute(table.delete())
+        t = model.ticket_types
+        conn.execute(t.delete().where(t.c.builtin == sa.false()))
+        conn.execute(t.update().values(fields="[]", active=True))
+
+    resolved(db.run(thd))
+    return Center(db, queue_id)

@@ -1,0 +1,171 @@
+"""The ticket store on both databases: numbers per day, due dates from the SLA rule, each
+change written to the history with who and when, an agent's own tickets, assignment and
+dispatch, the board's filters, comments cleaned, hostile text stored as given."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from appliance.cli import resolved
+from appliance.crm.fields import FieldDef, FieldErrors
+from appliance.crm.tickets.catalog import TicketCatalog
+from appliance.crm.tickets.store import NoTicket, TransitionError
+from tests.support import ticket_center
+from tests.support.ticket_center import Center
+
+HOSTILE = "<img src=x onerror=alert(1)>'; DROP TABLE tickets;--"
+T0 = ticket_center.T0  # 23:30 in Shanghai
+backend, ticket_db, center = ticket_center.backend, ticket_center.ticket_db, ticket_center.center
+
+
+def test_create_numbers_by_the_centers_day_and_takes_the_rules_due_dates(center: Center) -> None:
+    store, clock = center.store(), center.clock
+    first = resolved(store.create("ann", type_key="complaint", subject=HOSTILE, body=HOSTILE))
+    second = resolved(store.create("ann", type_key="inquiry", subject="two", priority="urgent"))
+    clock.now = T0 + dt.timedelta(hours=1)  # 00:30 the next day in Shanghai
+    third = resolved(store.create("ann", type_key="inquiry", subject="three", source="phone"))
+    a, b, c = (resolved(store.get(i)) for i in (first, second, third))
+    assert (a.number, b.number, c.number) == ("T20261206-0001", "T20261206-0002", "T20261207-0001")
+    assert (a.subject, a.body, a.state, a.created_by) == (HOSTILE, HOSTILE, "new", "ann")
+    # the seeded rules: normal 120/1440 minutes, urgent 15/240; overdue: notify at once
+    assert a.respond_due_at == T0 + dt.timedelta(minutes=120)
+    assert a.due_at == T0 + dt.timedelta(minutes=1440)
+    assert a.next_escalation_at == a.due_at
+    assert b.due_at == T0 + dt.timedelta(minutes=240)
+    assert (c.source, resolved(store.by_number("T20261207-0001"))) == ("phone", c)
+    history = resolved(store.history(first))
+    assert [(h.actor, h.action, h.to_value, h.at) for h in history] == [
+        ("ann", "created", "new", T0)
+    ]
+
+
+def test_create_refuses_bad_input_with_clear_errors(center: Center) -> None:
+    store = center.store()
+    bad = [
+        ({"type_key": "inquiry", "subject": "  "}, "the subject is required"),
+        ({"type_key": "inquiry", "subject": "x" * 201}, "at most 200"),
+        ({"type_key": "nope", "subject": "x"}, "no ticket type"),
+        ({"type_key": "inquiry", "subject": "x", "priority": "asap"}, "priority must be"),
+        ({"type_key": "inquiry", "subject": "x", "source": "fax"}, "source must be"),
+        ({"type_key": "inquiry", "subject": "x", "customer_id": 999}, "no customer 999"),
+    ]
+    for kwargs, message in bad:
+        with pytest.raises(ValueError, match=message):
+            resolved(store.create("ann", **kwargs))  # type: ignore[arg-type]
+    with pytest.raises(NoTicket):
+        resolved(store.get(12345))
+
+
+def test_a_types_fields_are_checked(center: Center) -> None:
+    catalog = TicketCatalog(center.db)
+    fields = (
+        FieldDef("model", "Model", "choice", ("A1", "B2"), required=True),
+        FieldDef("bought", "Bought on", "date"),
+    )
+    resolved(catalog.save_type("repair", "Repair", fields))
+    with pytest.raises(FieldErrors) as caught:
+        resolved(
+            center.store().create(
+                "ann", type_key="repair", subject="x", fields={"bought": "yesterday", "x": 1}
+            )
+        )
+    assert set(caught.value.errors) == {"model", "bought", "x"}
+    tid = resolved(
+        center.store().create("ann", type_key="repair", subject="x", fields={"model": "B2"})
+    )
+    assert resolved(center.store().get(tid)).fields == {"model": "B2"}
+    assert resolved(catalog.get_type("repair")).fields == fields  # type: ignore[union-attr]
+
+
+def test_a_tickets_life_writes_who_and_when_at_every_step(center: Center) -> None:
+    store, clock = center.store(), center.clock
+    tid = resolved(store.create("sue", type_key="fault", subject="no dial tone"))
+    with pytest.raises(TransitionError, match="assign the ticket"):
+        resolved(store.transition("sue", "supervisor", tid, "dispatched"))
+    clock.now = T0 + dt.timedelta(minutes=1)
+    t = resolved(store.assign("sue", "supervisor", tid, "agent", "1001"))
+    assert (t.state, t.assignee_kind, t.assignee) == ("dispatched", "agent", "1001")
+    with pytest.raises(TransitionError, match="not yours"):
+        resolved(store.transition("bob", "agent", tid, "accepted"))
+    clock.now = T0 + dt.timedelta(minutes=2)
+    for step in ("accepted", "in_progress", "replied"):
+        t = resolved(store.transition("ann", "agent", tid, step, note="ok " + HOSTILE))
+    assert t.next_escalation_at is None  # replied: waits on the customer
+    t = resolved(store.transition("ann", "agent", tid, "closed"))
+    assert (t.state, t.closed_at) == ("closed", T0 + dt.timedelta(minutes=2))
+    with pytest.raises(TransitionError, match="supervisor or an admin"):
+        resolved(store.transition("ann", "agent", tid, "reopened"))
+    clock.now = T0 + dt.timedelta(days=3)
+    t = resolved(store.transition("sue", "supervisor", tid, "reopened"))
+    assert t.closed_at is None and t.escalation_level == 0
+    assert t.due_at == clock.now + dt.timedelta(minutes=1440)  # the SLA starts again
+    got = [(h.actor, h.action, h.from_value, h.to_value) for h in resolved(store.history(tid))]
+    assert got == [
+        ("sue", "created", "", "new"),
+        ("sue", "assigned", "", "agent:1001"),
+        ("sue", "state", "new", "dispatched"),
+        ("ann", "state", "dispatched", "accepted"),
+        ("ann", "state", "accepted", "in_progress"),
+        ("ann", "state", "in_progress", "replied"),
+        ("ann", "state", "replied", "closed"),
+        ("sue", "state", "closed", "reopened"),
+    ]
+    assert resolved(store.history(tid))[3].detail == {"note": "ok " + HOSTILE}
+
+
+def test_an_agent_accepts_from_its_group_and_becomes_the_assignee(center: Center) -> None:
+    store = center.store()
+    tid = resolved(
+        store.create(
+            "sue", type_key="sales", subject="x", assignee_kind="queue", assignee="support"
+        )
+    )
+    with pytest.raises(TransitionError, match="not yours"):
+        resolved(store.transition("bob", "agent", tid, "accepted"))  # not in queue support
+    t = resolved(store.transition("ann", "agent", tid, "accepted"))
+    assert (t.state, t.assignee_kind, t.assignee) == ("accepted", "agent", "1001")
+    with pytest.raises(ValueError, match="no active agent"):
+        resolved(store.assign("sue", "admin", tid, "agent", "9999"))
+    with pytest.raises(TransitionError):
+        resolved(store.assign("ann", "agent", tid, "agent", "1002"))
+
+
+def test_priority_change_moves_the_due_dates(center: Center) -> None:
+    store, clock = center.store(), center.clock
+    tid = resolved(store.create("sue", type_key="inquiry", subject="x"))
+    clock.now = T0 + dt.timedelta(minutes=5)
+    t = resolved(store.set_priority("sue", "supervisor", tid, "urgent"))
+    assert (t.priority, t.due_at) == ("urgent", T0 + dt.timedelta(minutes=240))
+    assert t.respond_due_at == T0 + dt.timedelta(minutes=15)
+    assert resolved(store.history(tid))[-1].to_value == "urgent"
+
+
+def test_board_lists_overdue_first_and_counts(center: Center) -> None:
+    store, clock = center.store(), center.clock
+    late = resolved(store.create("sue", type_key="inquiry", subject="late", priority="urgent"))
+    later = resolved(store.create("sue", type_key="inquiry", subject="later", priority="low"))
+    clock.now = T0 + dt.timedelta(hours=5)  # urgent is due after 4 hours
+    assert [t.id for t in resolved(store.board())] == [late, later]
+    assert [t.id for t in resolved(store.board(overdue=True))] == [late]
+    assert [t.id for t in resolved(store.board(overdue=False))] == [later]
+    assert resolved(store.board(state="closed")) == []
+    counts = resolved(store.board_counts())
+    assert (counts["new"], counts["overdue"]) == (2, 1)
+    with pytest.raises(ValueError):
+        resolved(store.board(state="x' OR 1=1"))
+
+
+def test_comments_are_cleaned_and_listed(center: Center) -> None:
+    store = center.store()
+    tid = resolved(store.create("ann", type_key="inquiry", subject="x"))
+    cid = resolved(
+        store.comment("ann", tid, '<p onclick="x()">hi<script>alert(1)</script></p><svg/>')
+    )
+    (c,) = resolved(store.comments(tid))
+    assert c.id == cid and "hi" in c.html
+    assert "script" not in c.html and "onclick" not in c.html and "svg" not in c.html
+    with pytest.raises(ValueError, match="empty"):
+        resolved(store.comment("ann", tid, "<script>alert(1)</script>"))
+    assert resolved(store.history(tid))[-1].action == "comment"
