@@ -10,4 +10,4 @@ from __future__ import annotations
 
 # Every table whose ``customer_id`` column points at a customer (the tickets' and messages'
 # tables add themselves here). A name whose table is not in the model yet is skipped.
-CUSTOMER_REFERENCES: tuple[str, ...] = ("calls",)
+CUSTOMER_REFERENCES: tuple[str, ...] = ("calls", "tickets", "crm_messages")
