@@ -216,6 +216,7 @@ callbacks = sa.Table(
     sa.Column("due_at", UTCDateTime(), nullable=True),
     sa.CheckConstraint(_in("state", CALLBACK_STATES), name="state"),
     sa.Index("ix_callbacks_state_queue_id", "state", "queue_id"),
+    sa.Index("ix_callbacks_number_requested_at", "number", "requested_at"),  # the timeline
 )
 
 queue_skills = sa.Table(
@@ -427,6 +428,9 @@ calls = sa.Table(
     sa.CheckConstraint(_in("direction", CALL_DIRECTIONS), name="direction"),
     # drill-down: the calls of a queue in a quarter hour
     sa.Index("ix_calls_queue_id_queued_at", "queue_id", "queued_at"),
+    # a customer's timeline by the forms of its numbers (appliance/crm/timeline.py)
+    sa.Index("ix_calls_caller_number_started_at", "caller_number", "started_at"),
+    sa.Index("ix_calls_called_number_started_at", "called_number", "started_at"),
 )
 
 queue_day_stats = sa.Table(
@@ -597,6 +601,7 @@ voicemails = sa.Table(
     sa.Column("forwarded_from", sa.Integer, nullable=True),
     # "complaint" for the complaint line's messages, else "message".
     sa.Column("kind", sa.String(16), nullable=False, server_default="message"),
+    sa.Index("ix_voicemails_caller_number_received_at", "caller_number", "received_at"),
 )
 
 call_notes = sa.Table(
@@ -759,6 +764,7 @@ leads = sa.Table(
     # due_leads reads it in order (next_at, then id) and stops at its limit
     sa.Index("ix_leads_campaign_id_status_next_at_id", "campaign_id", "status", "next_at", "id"),
     sa.Index("ix_leads_list_id", "list_id"),
+    sa.Index("ix_leads_number", "number"),  # a customer's campaign calls (the timeline)
 )
 
 dial_attempts = sa.Table(
