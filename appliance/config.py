@@ -146,6 +146,20 @@ class ReportsConfig:
 
 
 @dataclass(frozen=True)
+class CrmConfig:
+    """Customers (``[crm]``, appliance/crm/): a number's lookup key drops ``country_code``
+    (the box's country, digits) and the national ``trunk_prefix``, so every way a number is
+    written finds the same customer; a VIP's or key account's calls join queues with at
+    least ``vip_priority`` / ``key_account_priority`` (the red list's priorities still win
+    when higher)."""
+
+    country_code: str = "86"
+    trunk_prefix: str = "0"
+    vip_priority: int = 5
+    key_account_priority: int = 3
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     data_dir: Path
@@ -162,6 +176,7 @@ class Config:
     dialer: DialerConfig = DialerConfig()
     metrics: MetricsConfig = MetricsConfig()
     reports: ReportsConfig = ReportsConfig()
+    crm: CrmConfig = CrmConfig()
 
 
 # ---- value checkers: each returns the parsed value or raises ValueError(reason) ----------
@@ -199,6 +214,15 @@ def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
     def check(raw: str) -> str:
         if raw not in options:
             raise ValueError(f"must be one of: {', '.join(options)}")
+        return raw
+
+    return check
+
+
+def _digits(lo: int, hi: int) -> Callable[[str], str]:
+    def check(raw: str) -> str:
+        if not (raw.isascii() and (raw.isdigit() or not raw) and lo <= len(raw) <= hi):
+            raise ValueError(f"expected {lo} to {hi} digits")
         return raw
 
     return check
@@ -436,6 +460,12 @@ SCHEMA: dict[str, dict[str, tuple[_Checker, str | None]]] = {
         "staffing_target_pct": (_int_range(1, 99), "80"),
         "forecast_weeks": (_int_range(1, 26), "6"),
     },
+    "crm": {
+        "country_code": (_digits(0, 4), "86"),
+        "trunk_prefix": (_digits(0, 2), "0"),
+        "vip_priority": (_int_range(0, 100), "5"),
+        "key_account_priority": (_int_range(0, 100), "3"),
+    },
 }
 
 
@@ -531,6 +561,12 @@ def parse(text: str, path: Path | str = "<string>") -> Config:
         ),
         metrics=MetricsConfig(listen=values["metrics", "listen"], token=values["metrics", "token"]),
         reports=_reports(values),
+        crm=CrmConfig(
+            country_code=values["crm", "country_code"],
+            trunk_prefix=values["crm", "trunk_prefix"],
+            vip_priority=values["crm", "vip_priority"],
+            key_account_priority=values["crm", "key_account_priority"],
+        ),
     )
 
 
@@ -741,4 +777,16 @@ schedule_hour = 7
 # within each queue's service level threshold, and how many weeks the forecast reads.
 staffing_target_pct = 80
 forecast_weeks = 6
+
+[crm]
+# Customers are found by any of their numbers however they are written: a number's lookup
+# key drops this country code (the box's country, digits; empty: none) and the national
+# trunk prefix (empty: none), so +86 138..., 0086 138..., 0138... and 138... are one.
+# After a change, numbers already stored keep their old keys: re-save or re-import them.
+country_code = 86
+trunk_prefix = 0
+# The least queue priority of a VIP's and a key account's calls (0-100; higher is served
+# first). A red-listed number keeps its own priority when that is higher.
+vip_priority = 5
+key_account_priority = 3
 """
