@@ -49,7 +49,9 @@ DROPPED_WITH_CONTENT = frozenset(
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
 # Files the box serves itself: an image or audio must be one of these (never another host,
 # never data:); the pages that serve them check the id against their own index.
-OWN_FILE = re.compile(r"/(?:kb|tickets)/attachments/[A-Za-z0-9_-]{1,64}(?:/[A-Za-z0-9_.-]{1,200})?")
+OWN_FILE = re.compile(
+    r"/(?:kb|tickets)/attachments/[A-Za-z0-9_-]{1,64}(?:/(?!\.\.?$)[A-Za-z0-9_.-]{1,200})?"
+)
 _LINK = re.compile(r"(?:https?://[^\s/?#]|mailto:[^\s]|/(?![/\\])|#)", re.IGNORECASE)
 _NUMBER = re.compile(r"[0-9]{1,4}")
 
