@@ -17,6 +17,8 @@ Order (each waits for the one before it):
               after the FastAGI server, which takes its answered calls
     report-schedule  scheduled reports e-mailed at [reports] schedule_hour (appliance/reports/
               schedule.py), each period once
+    ticket-escalation  overdue tickets' escalation steps at their moments, each once
+              (appliance/crm/tickets/escalation.py)
     metrics   the Prometheus endpoint's own port, when [metrics] listen is set
     web       the web UI: last up (it shows the rest), first down (no new requests); its
               /metrics is the metrics service's (when [metrics] token is set)
@@ -51,6 +53,7 @@ from acd.switch_link import AMISwitch
 from appliance import health
 from appliance.call_rows import CallRows
 from appliance.config import Config
+from appliance.crm.tickets.escalation import EscalationService
 from appliance.db.connector import DBConnector
 from appliance.db.schedule_store import ScheduleRow, ScheduleStore
 from appliance.eventbus import EventBus
@@ -196,6 +199,9 @@ class ApplianceMaster(service.MultiService):
         # Scheduled reports, e-mailed at [reports] schedule_hour: each period once.
         self.report_schedule = self._report_schedule()
         self.report_schedule.setServiceParent(self)
+        # Tickets' escalation steps at their moments, read from the database (a restart too).
+        self.ticket_escalation = self._ticket_escalation()
+        self.ticket_escalation.setServiceParent(self)
         self.metrics = MetricsService(
             reactor,
             config.metrics,
@@ -245,6 +251,19 @@ class ApplianceMaster(service.MultiService):
             smtp=self.config.smtp,
             build=build,
             translator=translator,
+        )
+
+    def _ticket_escalation(self) -> EscalationService:
+        """Its notices in the center's language and on the desks' live feed (the root may
+        import the web UI's catalogs and events; appliance/crm/ imports no web code)."""
+        from webui.i18n import translator
+        from webui.live_feed import NoticePosted
+
+        return EscalationService(
+            self.reactor,
+            self.db,
+            translate=translator(self.config.locale),
+            on_notice=lambda row: self.bus.publish(NoticePosted(row.as_message())),
         )
 
     def _web(self) -> WebService:

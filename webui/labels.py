@@ -189,6 +189,7 @@ TABLES: dict[str, dict[str, str]] = {
         "charts": N_("Report charts"),
         "report-maintainer": N_("Report rollups"),
         "report-schedule": N_("Scheduled reports"),
+        "ticket-escalation": N_("Ticket escalation"),
         "queue-log": N_("queue_log file"),
         "metrics": N_("Prometheus metrics"),
     },

@@ -49,18 +49,50 @@ class NoticeRow:
         }
 
 
+def _row(r: Any) -> NoticeRow:
+    return NoticeRow(
+        id=r.id,
+        text=r.text,
+        level=r.level,
+        queue_id=r.queue_id,
+        author=r.author,
+        created_at=r.created_at,
+        expires_at=r.expires_at,
+    )
+
+
+def add(
+    conn: Connection,
+    text: str,
+    level: str,
+    author: str,
+    minutes: int,
+    queue_id: int | None,
+    at: dt.datetime,
+) -> NoticeRow:
+    """Store a checked notice in the caller's transaction (``NoticeStore.post``, and the
+    ticket escalation, which writes it with the step that sent it)."""
+    n = model.notices
+    if queue_id is not None:
+        q = model.queues.c
+        if conn.execute(sa.select(q.id).where(q.id == queue_id)).first() is None:
+            raise ValueError(N_("no queue {queue_id}", queue_id=queue_id))
+    new_id = _insert(
+        conn,
+        n,
+        N_("notice"),
+        text=text,
+        level=level,
+        queue_id=queue_id,
+        author=author[:64],
+        created_at=at,
+        expires_at=at + dt.timedelta(minutes=minutes),
+    )
+    return _row(conn.execute(n.select().where(n.c.id == new_id)).one())
+
+
 class NoticeStore(_Component):
-    @staticmethod
-    def _row(r: Any) -> NoticeRow:
-        return NoticeRow(
-            id=r.id,
-            text=r.text,
-            level=r.level,
-            queue_id=r.queue_id,
-            author=r.author,
-            created_at=r.created_at,
-            expires_at=r.expires_at,
-        )
+    _row = staticmethod(_row)
 
     def post(
         self,
@@ -80,27 +112,7 @@ class NoticeStore(_Component):
         if isinstance(minutes, bool) or not 1 <= minutes <= MAX_MINUTES:
             raise ValueError(N_("minutes must be 1 to {MAX_MINUTES}", MAX_MINUTES=MAX_MINUTES))
         at = now or utcnow()
-        n = model.notices
-
-        def thd(conn: Connection) -> NoticeRow:
-            if queue_id is not None:
-                q = model.queues.c
-                if conn.execute(sa.select(q.id).where(q.id == queue_id)).first() is None:
-                    raise ValueError(N_("no queue {queue_id}", queue_id=queue_id))
-            new_id = _insert(
-                conn,
-                n,
-                N_("notice"),
-                text=text,
-                level=level,
-                queue_id=queue_id,
-                author=author[:64],
-                created_at=at,
-                expires_at=at + dt.timedelta(minutes=minutes),
-            )
-            return self._row(conn.execute(n.select().where(n.c.id == new_id)).one())
-
-        return self.db.run(thd)
+        return self.db.run(lambda conn: add(conn, text, level, author, minutes, queue_id, at))
 
     def current(
         self, queue_ids: Collection[int] | None = None, now: dt.datetime | None = None

@@ -165,6 +165,7 @@ class RoleTests(WebTestCase):
                     "recorder",
                     "recording-upkeep",
                     "report-schedule",
+                    "ticket-escalation",
                     "web",
                 },
             )

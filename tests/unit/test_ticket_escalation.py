@@ -1,0 +1,185 @@
+"""The escalation timers with a fake clock (MemoryReactorClock) on both databases: each step
+fires at its moment and once; one timer is scheduled at a time; a restart in the middle (a
+new service over the same database) fires the steps missed while stopped, once, and not the
+ones done; a closed ticket stops escalating."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from twisted.internet.testing import MemoryReactorClock
+
+from appliance.cli import resolved
+from appliance.crm.tickets.catalog import TicketCatalog
+from appliance.crm.tickets.escalation import CHECK_EVERY_S, EscalationService
+from appliance.crm.tickets.store import TicketStore
+from appliance.db import model
+from appliance.db.notice_store import NoticeRow
+from tests.support import ticket_center
+from tests.support.ticket_center import T0, Center
+
+backend, ticket_db, center = ticket_center.backend, ticket_center.ticket_db, ticket_center.center
+
+STEPS = [
+    {"after": 0, "action": "notify"},
+    {"after": 30, "action": "reassign", "kind": "queue", "target": "support"},
+    {"after": 60, "action": "raise_priority"},
+]
+HOSTILE = "<script>alert(1)</script>"
+
+
+def _setup(center: Center) -> tuple[MemoryReactorClock, TicketStore, int]:
+    """A ticket of a type whose normal rule is due 60 minutes after creation, at T0."""
+    reactor = MemoryReactorClock()
+    reactor.advance(T0.timestamp())
+    catalog = TicketCatalog(center.db)
+    resolved(catalog.save_type("esc", "Escalating", ()))
+    resolved(catalog.save_rule("esc", "normal", 10, 60, STEPS))
+    resolved(catalog.save_rule("esc", "high", 5, 30, STEPS))  # taken after the raise
+    store = TicketStore(center.db, clock=lambda: _now(reactor))
+    tid = resolved(
+        store.create("sue", type_key="esc", subject=HOSTILE, assignee_kind="agent", assignee="1001")
+    )
+    return reactor, store, tid
+
+
+def _now(reactor: MemoryReactorClock) -> dt.datetime:
+    return dt.datetime.fromtimestamp(reactor.seconds(), dt.UTC)
+
+
+def _service(
+    center: Center, reactor: MemoryReactorClock, seen: list[NoticeRow]
+) -> EscalationService:
+    svc = EscalationService(
+        reactor, center.db, translate=lambda s: "[zh] " + s, on_notice=seen.append
+    )
+    svc.startService()
+    return svc
+
+
+def _advance_to(reactor: MemoryReactorClock, at: dt.datetime) -> None:
+    """Move the clock to ``at`` in steps no longer than the service's check interval."""
+    while _now(reactor) < at:
+        reactor.advance(min(CHECK_EVERY_S, (at - _now(reactor)).total_seconds()))
+
+
+def _escalations(store: TicketStore, tid: int) -> list[tuple[str, str, dt.datetime]]:
+    return [
+        (h.to_value, h.detail["step"]["action"], h.at)
+        for h in resolved(store.history(tid))
+        if h.action == "escalation"
+    ]
+
+
+def _notices(center: Center) -> list[NoticeRow]:
+    return resolved(center.db.notices.current(now=T0))
+
+
+def test_each_step_fires_at_its_moment_once(center: Center) -> None:
+    reactor, store, tid = _setup(center)
+    due = T0 + dt.timedelta(minutes=60)
+    seen: list[NoticeRow] = []
+    svc = _service(center, reactor, seen)
+    assert len(reactor.getDelayedCalls()) == 1
+    _advance_to(reactor, due - dt.timedelta(seconds=1))
+    assert _escalations(store, tid) == [] and seen == []
+    reactor.advance(1)
+    assert _escalations(store, tid) == [("1", "notify", due)]
+    (notice,) = seen
+    assert notice.text == f"[zh] Ticket T20261206-0001 is overdue (agent:1001): {HOSTILE}"
+    assert (notice.level, notice.queue_id, notice.author) == ("urgent", None, "escalation")
+    assert _notices(center) == [notice]
+    t = resolved(store.get(tid))
+    assert (t.escalation_level, t.next_escalation_at) == (1, due + dt.timedelta(minutes=30))
+
+    _advance_to(reactor, due + dt.timedelta(minutes=30))
+    t = resolved(store.get(tid))
+    assert (t.assignee_kind, t.assignee, t.priority) == ("queue", "support", "normal")
+    _advance_to(reactor, due + dt.timedelta(minutes=60))
+    t = resolved(store.get(tid))
+    assert (t.priority, t.escalation_level, t.next_escalation_at) == ("high", 3, None)
+    assert t.due_at == due  # what it is late against stays
+    assert _escalations(store, tid) == [
+        ("1", "notify", due),
+        ("2", "reassign", due + dt.timedelta(minutes=30)),
+        ("3", "raise_priority", due + dt.timedelta(minutes=60)),
+    ]
+    actions = [(h.actor, h.action, h.to_value) for h in resolved(store.history(tid))]
+    assert ("escalation", "assigned", "queue:support") in actions
+    assert ("escalation", "priority", "high") in actions
+    reactor.advance(2 * 86400)
+    assert len(_escalations(store, tid)) == 3 and len(seen) == 1 and svc.fired == 3
+    assert len(reactor.getDelayedCalls()) == 1
+    svc.stopService()
+    assert reactor.getDelayedCalls() == []
+
+
+def test_a_restart_fires_the_missed_steps_once_and_not_the_done_ones(center: Center) -> None:
+    reactor, store, tid = _setup(center)
+    due = T0 + dt.timedelta(minutes=60)
+    seen: list[NoticeRow] = []
+    first = _service(center, reactor, seen)
+    _advance_to(reactor, due + dt.timedelta(minutes=1))
+    assert [a for _, a, _ in _escalations(store, tid)] == ["notify"]
+    first.stopService()
+    assert reactor.getDelayedCalls() == []
+
+    reactor.advance(45 * 60)  # stopped while the reassignment fell due
+    restarted_at = _now(reactor)
+    second = _service(center, reactor, seen)
+    assert [(a, at) for _, a, at in _escalations(store, tid)] == [
+        ("notify", due),
+        ("reassign", restarted_at),
+    ]
+    assert len(seen) == 1 and len(_notices(center)) == 1  # the notice was not posted again
+    second.stopService()
+    third = _service(center, reactor, seen)  # nothing due: nothing fires
+    assert len(_escalations(store, tid)) == 2 and third.fired == 0
+    _advance_to(reactor, due + dt.timedelta(minutes=60))
+    assert [a for _, a, _ in _escalations(store, tid)] == ["notify", "reassign", "raise_priority"]
+    third.stopService()
+
+
+def test_a_ticket_that_is_replied_or_closed_stops_escalating(center: Center) -> None:
+    reactor, store, tid = _setup(center)
+    for step in ("accepted", "in_progress", "replied"):
+        resolved(store.transition("ann", "agent", tid, step))
+    seen: list[NoticeRow] = []
+    svc = _service(center, reactor, seen)
+    _advance_to(reactor, T0 + dt.timedelta(hours=3))
+    assert _escalations(store, tid) == [] and seen == []
+    # back at work: overdue since long ago, the steps due fire at once (in order)
+    resolved(store.transition("ann", "agent", tid, "in_progress"))
+    svc.check()
+    assert [a for _, a, _ in _escalations(store, tid)] == ["notify", "reassign", "raise_priority"]
+    svc.stopService()
+
+
+def test_a_notice_for_a_queue_reaches_its_agents_and_a_failed_step_is_recorded(
+    center: Center,
+) -> None:
+    reactor = MemoryReactorClock()
+    reactor.advance(T0.timestamp())
+    catalog = TicketCatalog(center.db)
+    resolved(catalog.save_type("esc", "Escalating", ()))
+    steps = [
+        {"after": 0, "action": "reassign", "kind": "queue", "target": "gone"},
+        {"after": 0, "action": "notify"},
+    ]
+    resolved(catalog.save_rule("esc", "normal", 1, 1, steps))
+    store = TicketStore(center.db, clock=lambda: _now(reactor))
+    tid = resolved(
+        store.create("sue", type_key="esc", subject="x", assignee_kind="queue", assignee="support")
+    )
+    seen: list[NoticeRow] = []
+    svc = _service(center, reactor, seen)
+    _advance_to(reactor, T0 + dt.timedelta(minutes=1))
+    failed, notified = [h for h in resolved(store.history(tid)) if h.action == "escalation"]
+    assert failed.detail["error"] == "no queue gone" and "error" not in notified.detail
+    (notice,) = seen
+    assert notice.queue_id == center.queue_id
+    t = resolved(store.get(tid))
+    assert (t.assignee_kind, t.assignee, t.escalation_level) == ("queue", "support", 2)
+    rows = resolved(center.db.run(lambda c: c.execute(model.notices.select()).all()))
+    assert len(rows) == 1
+    svc.stopService()
