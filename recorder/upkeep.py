@@ -101,10 +101,12 @@ async def delete_number(
     disk: DiskRunner,
     ip: str = "",
     batch: int = BATCH,
+    audit: bool = True,
 ) -> tuple[int, int]:
     """Delete every recording whose caller or called number is ``number`` (see
     ``number_forms``): files, then rows. Returns (deleted, failed to remove); one audit
-    entry ``recording.delete_number`` with the number masked."""
+    entry ``recording.delete_number`` with the number masked (``audit=False``: none, for a
+    caller that writes its own, as a customer's erasure does)."""
     forms = number_forms(number)
     deleted = failed = 0
     after = 0
@@ -115,6 +117,8 @@ async def delete_number(
         after = rows[-1].id
         d, f = await _remove_then_delete(db, root, rows, disk)
         deleted, failed = deleted + d, failed + len(f)
+    if not audit:
+        return deleted, failed
     await db.audit.add(
         actor,
         "recording.delete_number",

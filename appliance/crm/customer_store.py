@@ -20,13 +20,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from twisted.internet import defer
 
+from appliance.crm import erasure
+from appliance.crm.erasure import Erased, ErasureFiles
 from appliance.crm.fields import FieldDef, FieldErrors, clean_values
+from appliance.crm.merge import merge_rows
 from appliance.crm.numbers import display_number, match_key
 from appliance.db import model
 from appliance.db.components import utcnow
 from appliance.text import N_
 
 if TYPE_CHECKING:
+    from appliance.config import CrmConfig
     from appliance.db.connector import DBConnector
 
 NAME_MAX = 128
@@ -34,6 +38,7 @@ ACCOUNT_MAX = 64
 EMAIL_MAX = 254
 NOTE_MAX = 1000
 NUMBERS_MAX = 20
+SEARCH_MAX = 100
 # How many merges a get() follows (a chain is short: merge re-points the older ones).
 _FOLLOW_MAX = 8
 _EMAIL = re.compile(r"[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+")
@@ -69,10 +74,38 @@ class _Values:
 
 
 class CustomerStore:
-    def __init__(self, db: DBConnector, country_code: str = "86", trunk_prefix: str = "0") -> None:
+    def __init__(
+        self,
+        db: DBConnector,
+        country_code: str = "86",
+        trunk_prefix: str = "0",
+        *,
+        priorities: Mapping[str, int] | None = None,
+        files: ErasureFiles | None = None,
+    ) -> None:
+        """``priorities``: the least queue priority of a class's calls ([crm]);
+        ``files``: what :meth:`erase` removes files with (None: erase refuses)."""
         self.db = db
         self.country_code = country_code
         self.trunk_prefix = trunk_prefix
+        self.priorities = dict(priorities or {})
+        self.files = files
+
+    @classmethod
+    def from_config(
+        cls, db: DBConnector, crm: CrmConfig, files: ErasureFiles | None = None
+    ) -> CustomerStore:
+        return cls(
+            db,
+            crm.country_code,
+            crm.trunk_prefix,
+            priorities={"vip": crm.vip_priority, "key_account": crm.key_account_priority},
+            files=files,
+        )
+
+    def priority_of(self, customer: Customer | None) -> int:
+        """The least queue priority of this customer's calls (0: none)."""
+        return self.priorities.get(customer.customer_class, 0) if customer is not None else 0
 
     def key(self, raw: str) -> str | None:
         """The lookup key of a number with this box's country and trunk prefix."""
@@ -96,6 +129,37 @@ class CustomerStore:
     def field_defs(self, active_only: bool = True) -> defer.Deferred[list[FieldDef]]:
         """The custom fields an admin defined, in their order."""
         return self.db.run(lambda conn: _field_defs(conn, active_only))
+
+    def search(self, text: str, limit: int = 50, offset: int = 0) -> defer.Deferred[list[Customer]]:
+        """Live customers whose name, e-mail or account contains ``text``, or one of whose
+        numbers is ``text`` in any format or starts with it; newest first. Empty text: all."""
+        text = text.strip()[:SEARCH_MAX] if isinstance(text, str) else ""
+        limit, offset = max(1, min(int(limit), 500)), max(0, int(offset))
+        key = self.key(text) if text else None
+        prefix = text if text.isascii() and text.isdigit() and len(text) >= 3 else None
+        return self.db.run(lambda conn: _search(conn, text, key, prefix, limit, offset))
+
+    def duplicates(self, limit: int = 100) -> defer.Deferred[list[tuple[Customer, Customer, str]]]:
+        """Pairs of live customers that look like one: the same number, the same e-mail
+        (any case), the same name (any case, spaces ignored). The older first; the reason is
+        an ``N_`` text."""
+        return self.db.run(lambda conn: _duplicates(conn, max(1, min(int(limit), 1000))))
+
+    # ---- the call's customer ----------------------------------------------------------------
+
+    def link_call(self, call_id: int, customer_id: int) -> defer.Deferred[None]:
+        """The call's customer, once known (the IVR's lookup); one already written stays.
+        Through the calls rows' ordered writes (the row may still be on its way)."""
+        c = model.calls.c
+
+        def thd(conn: Connection) -> None:
+            conn.execute(
+                model.calls.update()
+                .where((c.id == call_id) & c.customer_id.is_(None))
+                .values(customer_id=customer_id)
+            )
+
+        return self.db.backlog.submit(f"call {call_id}: its customer", call_id, thd)
 
     # ---- writing ----------------------------------------------------------------------------
 
@@ -164,6 +228,92 @@ class CustomerStore:
         customer_id: int = await self.db.run(thd)
         await self.db.audit.add(actor, "customer.create", f"customer {customer_id}")
         return customer_id
+
+    def update(self, actor: str, customer_id: int, **changes: object) -> defer.Deferred[None]:
+        """Change some of name, customer_class, email, account, note, numbers (the whole
+        list) and fields (the active fields' values; an inactive field's stored value stays).
+        A merged customer's survivor is changed. Fails with :class:`FieldErrors` (every bad
+        value, unknown keys too) or :class:`CustomerNotFound`."""
+        return defer.ensureDeferred(self._update(actor, customer_id, changes))
+
+    async def _update(self, actor: str, customer_id: int, changes: Mapping[str, object]) -> None:
+        unknown = {k: N_("unknown field") for k in changes if k not in CHANGEABLE}
+        if unknown:
+            raise FieldErrors(unknown)
+        checked = self._check(changes)
+
+        def thd(conn: Connection) -> int:
+            live = _live_id(conn, customer_id)
+            if live is None:
+                raise CustomerNotFound(N_("no customer {id}", id=customer_id))
+            c = model.customers
+            values = dict(checked.values)
+            if checked.fields is not None:
+                values["fields"] = _merged_fields(conn, live, checked.fields)
+            if checked.numbers is not None:
+                if not checked.numbers:
+                    name = values.get("name")
+                    if name == "" or (
+                        name is None
+                        and not conn.execute(sa.select(c.c.name).where(c.c.id == live)).scalar()
+                    ):
+                        raise FieldErrors({"name": N_("a customer needs a name or a number")})
+                _replace_numbers(conn, live, checked.numbers)
+                values["number"] = checked.numbers[0][0] if checked.numbers else ""
+            elif values.get("name") == "":
+                has = conn.execute(
+                    sa.select(model.customer_numbers.c.id)
+                    .where(model.customer_numbers.c.customer_id == live)
+                    .limit(1)
+                ).first()
+                if has is None:
+                    raise FieldErrors({"name": N_("a customer needs a name or a number")})
+            conn.execute(c.update().where(c.c.id == live).values(**values, updated_at=utcnow()))
+            return live
+
+        live: int = await self.db.run(thd)
+        await self.db.audit.add(
+            actor, "customer.update", f"customer {live}", {"changed": sorted(changes)}
+        )
+
+    def merge(self, actor: str, survivor_id: int, duplicate_id: int) -> defer.Deferred[None]:
+        """Merge ``duplicate_id`` into ``survivor_id``: its numbers, calls and every other
+        timeline item (``merge.CUSTOMER_REFERENCES``) now belong to the survivor, whose
+        empty values it fills; it then points there. Both must be live and different (else
+        :class:`CustomerNotFound` / ValueError)."""
+        return defer.ensureDeferred(self._merge(actor, survivor_id, duplicate_id))
+
+    async def _merge(self, actor: str, survivor_id: int, duplicate_id: int) -> None:
+        if survivor_id == duplicate_id:
+            raise ValueError(N_("a customer cannot be merged into itself"))
+
+        def thd(conn: Connection) -> dict[str, int]:
+            c = model.customers
+            for i in (survivor_id, duplicate_id):
+                r = conn.execute(
+                    sa.select(c.c.merged_into, c.c.erased_at).where(c.c.id == i)
+                ).first()
+                if r is None or r.merged_into is not None or r.erased_at is not None:
+                    raise CustomerNotFound(N_("no customer {id}", id=i))
+            return merge_rows(conn, survivor_id, duplicate_id)
+
+        moved = await self.db.run(thd)
+        await self.db.audit.add(
+            actor,
+            "customer.merge",
+            f"customer {survivor_id}",
+            {"duplicate": duplicate_id, "moved": moved},
+        )
+
+    def erase(
+        self, actor: str, customer_id: int, files: ErasureFiles | None = None, ip: str = ""
+    ) -> defer.Deferred[Erased]:
+        """Erase the customer's personal data (appliance/crm/erasure.py), its recordings and
+        voicemail files included, leaving one audit row without the data."""
+        files = files or self.files
+        if files is None:
+            raise RuntimeError("CustomerStore.erase needs files (ErasureFiles)")
+        return defer.ensureDeferred(erasure.erase(self, actor, customer_id, files, ip))
 
     # ---- checks -----------------------------------------------------------------------------
 
@@ -337,6 +487,129 @@ def _clean_fields(conn: Connection, raw: Mapping[str, object]) -> dict[str, str]
         return clean_values(_field_defs(conn, True), raw)
     except FieldErrors as exc:
         raise FieldErrors({f"fields.{k}": v for k, v in exc.errors.items()}) from None
+
+
+def _merged_fields(conn: Connection, customer_id: int, raw: Mapping[str, object]) -> str:
+    """The stored JSON of new field values: the active fields' from ``raw`` (checked), the
+    inactive fields' as they were (what ``raw`` says of them is ignored)."""
+    inactive = {d.key for d in _field_defs(conn, False)} - {d.key for d in _field_defs(conn, True)}
+    cleaned = _clean_fields(conn, {k: v for k, v in raw.items() if k not in inactive})
+    stored = conn.execute(
+        sa.select(model.customers.c.fields).where(model.customers.c.id == customer_id)
+    ).scalar()
+    try:
+        old = json.loads(stored or "{}")
+    except ValueError:
+        old = {}
+    kept = {k: str(v) for k, v in old.items() if k in inactive} if isinstance(old, dict) else {}
+    return json.dumps({**kept, **cleaned}, ensure_ascii=False, sort_keys=True)
+
+
+def _replace_numbers(
+    conn: Connection, customer_id: int, numbers: Sequence[tuple[str, str]]
+) -> None:
+    n = model.customer_numbers
+    rows = {r.match: r for r in conn.execute(sa.select(n).where(n.c.customer_id == customer_id))}
+    wanted = {key for _shown, key in numbers}
+    gone = [r.id for key, r in rows.items() if key not in wanted]
+    if gone:
+        conn.execute(n.delete().where(n.c.id.in_(gone)))
+    for shown, key in numbers:
+        if key in rows:
+            if rows[key].number != shown:
+                conn.execute(n.update().where(n.c.id == rows[key].id).values(number=shown))
+        else:
+            _add_numbers(conn, customer_id, [(shown, key)])
+
+
+_LIKE_ESCAPE = "\\"
+
+
+def _like(text: str) -> str:
+    """``%text%`` for LIKE, its own wildcards escaped."""
+    for ch in (_LIKE_ESCAPE, "%", "_"):
+        text = text.replace(ch, _LIKE_ESCAPE + ch)
+    return f"%{text.lower()}%"
+
+
+def _search(
+    conn: Connection, text: str, key: str | None, prefix: str | None, limit: int, offset: int
+) -> list[Customer]:
+    c, n = model.customers, model.customer_numbers
+    live = c.c.merged_into.is_(None) & c.c.erased_at.is_(None)
+    q = sa.select(c.c.id).where(live)
+    if text:
+        pattern = _like(text)
+        found = [
+            sa.func.lower(c.c.name).like(pattern, escape=_LIKE_ESCAPE),
+            sa.func.lower(c.c.email).like(pattern, escape=_LIKE_ESCAPE),
+            sa.func.lower(c.c.account).like(pattern, escape=_LIKE_ESCAPE),
+        ]
+        by_number = []
+        if key is not None:
+            by_number.append(n.c.match == key)
+        if prefix is not None:  # a range on the index: keys starting with these digits
+            by_number.append((n.c.match >= prefix) & (n.c.match < prefix + ":"))
+        if by_number:
+            found.append(c.c.id.in_(sa.select(n.c.customer_id).where(sa.or_(*by_number))))
+        q = q.where(sa.or_(*found))
+    ids = list(conn.execute(q.order_by(c.c.id.desc()).limit(limit).offset(offset)).scalars())
+    loaded = _load(conn, ids)
+    return [loaded[i] for i in ids if i in loaded]
+
+
+_SAME = (N_("same number"), N_("same e-mail"), N_("same name"))
+
+
+def _duplicates(conn: Connection, limit: int) -> list[tuple[Customer, Customer, str]]:
+    c, n = model.customers, model.customer_numbers
+    live = c.c.merged_into.is_(None) & c.c.erased_at.is_(None)
+    name_key = sa.func.lower(sa.func.replace(c.c.name, " ", ""))
+    email_key = sa.func.lower(c.c.email)
+    groups: list[tuple[str, Any]] = [
+        (
+            _SAME[0],
+            sa.select(n.c.match.label("k"), n.c.customer_id.label("id")).select_from(
+                n.join(c, c.c.id == n.c.customer_id)
+            ),
+        ),
+        (_SAME[1], sa.select(email_key.label("k"), c.c.id.label("id")).where(c.c.email != "")),
+        (
+            _SAME[2],
+            sa.select(name_key.label("k"), c.c.id.label("id")).where(
+                sa.func.length(sa.func.replace(c.c.name, " ", "")) >= 2
+            ),
+        ),
+    ]
+    pairs: list[tuple[int, int, str]] = []
+    seen: set[tuple[int, int]] = set()
+    for reason, members in groups:
+        members = members.where(live).subquery()
+        keys = (
+            sa.select(members.c.k)
+            .group_by(members.c.k)
+            .having(sa.func.count(sa.distinct(members.c.id)) > 1)
+            .limit(limit)
+        )
+        ids_by_key: dict[str, list[int]] = {}
+        for r in conn.execute(
+            sa.select(members.c.k, members.c.id)
+            .where(members.c.k.in_(keys))
+            .order_by(members.c.k, members.c.id)
+        ):
+            ids = ids_by_key.setdefault(r.k, [])
+            if r.id not in ids:
+                ids.append(r.id)
+        for ids in ids_by_key.values():
+            for other in ids[1:]:
+                if (ids[0], other) not in seen:
+                    seen.add((ids[0], other))
+                    pairs.append((ids[0], other, reason))
+        if len(pairs) >= limit:
+            break
+    pairs = pairs[:limit]
+    loaded = _load(conn, sorted({i for a, b, _r in pairs for i in (a, b)}))
+    return [(loaded[a], loaded[b], r) for a, b, r in pairs if a in loaded and b in loaded]
 
 
 def _add_numbers(conn: Connection, customer_id: int, numbers: Sequence[tuple[str, str]]) -> None:

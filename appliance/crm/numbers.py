@@ -52,3 +52,21 @@ def display_number(raw: str) -> str:
     """``raw`` as it is kept for showing (the dialer's normal form); raises ValueError (an
     ``N_`` message) for what is no number."""
     return normalise(raw)
+
+
+def number_forms(raw: str, country_code: str = "86", trunk_prefix: str = "0") -> set[str]:
+    """Every form a caller ID, a recording or a list may carry ``raw`` in: its normal form
+    and its key's (national: with the trunk prefix, the country code with and without ``+``
+    or ``00``; international: with ``+``, ``00`` or neither). Empty for what is no number."""
+    key = match_key(raw, country_code, trunk_prefix)
+    if key is None:
+        return set()
+    forms = {normalise(raw), key}
+    if key.startswith("+"):
+        forms |= {key[1:], "00" + key[1:]}
+    else:
+        if trunk_prefix:
+            forms.add(trunk_prefix + key)
+        if country_code:
+            forms |= {f"+{country_code}{key}", f"{country_code}{key}", f"00{country_code}{key}"}
+    return {f for f in forms if len(f) <= 32}

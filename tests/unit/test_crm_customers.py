@@ -5,17 +5,23 @@ moving the old one-number customers over."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from twisted.internet import defer
 
 from appliance.cli import resolved
-from appliance.crm.customer_store import CustomerStore
+from appliance.crm.customer_store import CustomerNotFound, CustomerStore
+from appliance.crm.erasure import ErasureFiles
 from appliance.crm.fields import FieldDef, FieldErrors, clean_values
 from appliance.crm.numbers import match_key
-from appliance.db import migrate
+from appliance.crm.tickets.store import TicketStore
+from appliance.crm.timeline import timeline
+from appliance.db import migrate, model
 from appliance.db.connector import DBConnector
 from appliance.db.engine import create_engine
+from recorder import upkeep
 
 HOSTILE = "<img src=x onerror=alert(1)>'; DROP TABLE customers;--"
 # Every way the same mobile number arrives: forms, spreadsheets, trunks, input methods.
@@ -95,10 +101,7 @@ def test_a_customer_is_found_by_every_format_of_each_number(db: DBConnector) -> 
         assert resolved(store.by_number(raw)) is None
     assert resolved(store.get(cid)) == found
     assert resolved(store.get(cid + 1)) is None
-
-
-def test_bad_values_are_refused_all_at_once_and_nothing_is_stored(db: DBConnector) -> None:
-    store = CustomerStore(db)
+    # bad values are refused all at once, and nothing is stored
     with pytest.raises(FieldErrors) as caught:
         resolved(store.create("admin", "x" * 200, ["abc"], "gold", "not-mail", "A\n1"))
     assert set(caught.value.errors) == {"name", "numbers", "customer_class", "email", "account"}
@@ -108,7 +111,8 @@ def test_bad_values_are_refused_all_at_once_and_nothing_is_stored(db: DBConnecto
     with pytest.raises(FieldErrors) as caught:
         resolved(store.create("admin", "Li", ["13800138000"], fields={"nope": "1"}))
     assert set(caught.value.errors) == {"fields.nope"}
-    assert resolved(store.by_number("13800138000")) is None
+    assert resolved(store.by_number("13800138001")) is None
+    assert [c.id for c in resolved(store.search(""))] == [cid]
 
 
 def test_migration_0011_moves_the_old_numbers(db_url: str) -> None:
@@ -171,3 +175,202 @@ def test_migration_0011_moves_the_old_numbers(db_url: str) -> None:
         ]
     finally:
         engine.dispose()
+
+
+def test_update_checks_every_value_and_keeps_inactive_fields(db: DBConnector) -> None:
+    store = CustomerStore(db)
+    now = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    with db.engine.begin() as conn:
+        for pos, (key, kind, active) in enumerate(
+            (("city", "text", True), ("old", "text", False), ("spend", "number", True))
+        ):
+            conn.execute(
+                model.customer_fields.insert().values(
+                    key=key, label=key, kind=kind, position=pos, active=active, created_at=now
+                )
+            )
+    cid = resolved(store.create("admin", "Li", ["13800138000"], fields={"city": "Beijing"}))
+    with db.engine.begin() as conn:
+        conn.execute(
+            model.customers.update()
+            .where(model.customers.c.id == cid)
+            .values(fields='{"city": "Beijing", "old": "kept"}')
+        )
+    resolved(
+        store.update(
+            "sup",
+            cid,
+            numbers=["013800138000", "+1 212 555 0100"],
+            fields={"spend": "12.50", "old": "overwritten?"},
+            customer_class="key_account",
+        )
+    )
+    got = resolved(store.get(cid))
+    assert got is not None
+    assert got.numbers == ("013800138000", "+12125550100")
+    assert got.fields == {"old": "kept", "spend": "12.5"}
+    assert got.customer_class == "key_account"
+    assert resolved(store.by_number("0012125550100")) == got
+    with pytest.raises(FieldErrors) as caught:
+        resolved(store.update("sup", cid, name="x\ny", colour="red", fields={"spend": "x"}))
+    assert set(caught.value.errors) == {"colour"}  # unknown keys first, nothing else tried
+    with pytest.raises(FieldErrors) as caught:
+        resolved(store.update("sup", cid, name="x\ny", fields={"spend": "x"}))
+    assert set(caught.value.errors) == {"name"}
+    with pytest.raises(FieldErrors) as caught:
+        resolved(store.update("sup", cid, fields={"spend": "x"}))
+    assert set(caught.value.errors) == {"fields.spend"}
+    with pytest.raises(FieldErrors):
+        resolved(store.update("sup", cid, name="", numbers=[]))
+    assert resolved(store.get(cid)) == got
+    audit = resolved(db.audit.recent("customer.update"))
+    assert [a.detail for a in audit] == [{"changed": ["customer_class", "fields", "numbers"]}]
+
+
+def test_search_and_duplicates(db: DBConnector) -> None:
+    store = CustomerStore(db)
+    li = resolved(store.create("a", "Li Lei 李雷", ["13800138000"], account="ACC-1"))
+    han = resolved(store.create("a", "Han Meimei", ["01012345678"], email="Han@Example.cn"))
+    odd = resolved(store.create("a", "100%_match", ["+12125550100"]))
+
+    def ids(text: str) -> list[int]:
+        return [c.id for c in resolved(store.search(text))]
+
+    assert ids("李雷") == [li]
+    assert ids("lei") == [li]
+    assert ids("+86 138 0013 8000") == [li]
+    assert ids("1380") == [li]
+    assert ids("010 1234 5678") == [han]
+    assert ids("example.CN") == [han]
+    assert ids("acc-1") == [li]
+    assert ids("%") == [odd] and ids("_") == [odd]
+    assert ids("") == [odd, han, li]
+    assert [c.id for c in resolved(store.search("", limit=1, offset=1))] == [han]
+    assert ids(HOSTILE) == []
+    with db.engine.begin() as conn:  # duplicates: start again with others
+        conn.execute(model.customer_numbers.delete())
+        conn.execute(model.customers.delete())
+    a = resolved(store.create("x", "Wang Fang", ["13800138000"], email="w@a.cn"))
+    b = resolved(store.create("x", "wangfang", ["+86 138 0013 8000"]))
+    c = resolved(store.create("x", "Zhao", ["13900000000"], email="W@A.CN"))
+    resolved(store.create("x", "Qian", ["13700000000"]))
+    pairs = [(x.id, y.id, str(r)) for x, y, r in resolved(store.duplicates(10))]
+    assert pairs == [(a, b, "same number"), (a, c, "same e-mail")]
+    resolved(store.merge("sup", a, b))
+    pairs = [(x.id, y.id, str(r)) for x, y, r in resolved(store.duplicates(10))]
+    assert pairs == [(a, c, "same e-mail")]
+
+
+def _call(db: DBConnector, n: int, number: str, customer_id: int | None = None) -> int:
+    at = dt.datetime(2026, 12, 1, 9, n, tzinfo=dt.UTC)
+    call_id: int = resolved(db.calls.start(f"u{n}", f"u{n}", "inbound", at, number, "Caller"))
+    if customer_id is not None:
+        with db.engine.begin() as conn:
+            conn.execute(
+                model.calls.update()
+                .where(model.calls.c.id == call_id)
+                .values(customer_id=customer_id)
+            )
+    return call_id
+
+
+def test_a_merge_keeps_every_timeline_item(db: DBConnector, tmp_path: Path) -> None:
+    store = CustomerStore(db)
+    keep = resolved(store.create("x", "Li", ["13800138000"], customer_class="normal"))
+    dup = resolved(store.create("x", "", ["13800138000", "01012345678"], "vip", email="li@a.cn"))
+    _call(db, 1, "13800138000", keep)
+    _call(db, 2, "01012345678")  # found by the number only
+    _call(db, 3, "anonymous", dup)  # found by its customer_id only
+    db_rec(db, tmp_path, "r1.wav", "+861012345678")
+    tickets = TicketStore(db)
+    ticket = resolved(tickets.create("x", type_key="inquiry", subject="?", customer_id=dup))
+
+    def items(customer_id: int) -> set[tuple[str, int]]:
+        page = resolved(defer.ensureDeferred(timeline(db, customer_id, limit=200)))
+        return {(i.kind, i.ref_id) for i in page}
+
+    before = items(keep) | items(dup)
+    assert ("ticket", ticket) in before and len(before) == 5
+    resolved(store.merge("sup", keep, dup))
+    assert items(keep) == before
+    survivor = resolved(store.get(dup))
+    assert survivor is not None and survivor.id == keep
+    assert survivor.numbers == ("13800138000", "01012345678")
+    assert (survivor.name, survivor.email, survivor.customer_class) == ("Li", "li@a.cn", "vip")
+    assert resolved(tickets.get(ticket)).customer_id == keep
+    assert resolved(store.by_number("010 1234 5678")) == survivor
+    with pytest.raises(CustomerNotFound):
+        resolved(store.merge("sup", keep, dup))
+    [row] = resolved(db.audit.recent("customer.merge"))
+    assert row.target == f"customer {keep}" and row.detail["duplicate"] == dup
+
+
+def db_rec(db: DBConnector, root: Path, rel: str, caller: str) -> int:
+    (root / rel).write_bytes(b"RIFF")
+    at = dt.datetime(2026, 12, 1, 10, tzinfo=dt.UTC)
+    rid: int = resolved(db.recordings.add(None, rel, at, 1000, 4, "", caller_number=caller))
+    return rid
+
+
+def test_erasure_removes_the_files_and_data_and_leaves_one_audit_row(
+    db: DBConnector, tmp_path: Path
+) -> None:
+    recordings, voicemail = tmp_path / "rec", tmp_path / "vm"
+    recordings.mkdir()
+    voicemail.mkdir()
+    store = CustomerStore(db)
+    cid = resolved(
+        store.create("x", HOSTILE, ["13800138000"], "vip", "li@a.cn", "ACC-9", "secret note")
+    )
+    mine = [
+        db_rec(db, recordings, "a.wav", "013800138000"),
+        db_rec(db, recordings, "b.wav", "+8613800138000"),
+    ]
+    other = db_rec(db, recordings, "c.wav", "13900000000")
+    (voicemail / "m.wav").write_bytes(b"RIFF")
+    message = resolved(db.voicemail.add("100", "m.wav", 1000, "13800138000", "Li"))
+    call = _call(db, 1, "+8613800138000")
+    linked = _call(db, 2, "anonymous", cid)
+
+    async def delete_voicemail(message_id: int) -> bool:
+        # what ivr.voicemail.Voicemail.delete does, without a reactor's thread
+        found, path = await db.voicemail.delete(message_id)
+        if path is not None:
+            (voicemail / path).unlink()
+        return found
+
+    files = ErasureFiles(recordings, upkeep.inline_disk, delete_voicemail)
+    erased = resolved(store.erase("admin", cid, files, ip="10.0.0.1"))
+    assert (erased.recordings, erased.recordings_failed, erased.voicemails) == (2, 0, 1)
+    assert sorted(p.name for p in recordings.iterdir()) == ["c.wav"]
+    assert list(voicemail.iterdir()) == []
+    assert resolved(db.voicemail.message(message.id)) is None
+    assert resolved(store.get(cid)) is None
+    assert resolved(store.by_number("13800138000")) is None
+    with db.engine.connect() as conn:
+        row = conn.execute(sa.select(model.customers).where(model.customers.c.id == cid)).one()
+        assert (row.name, row.email, row.account, row.note, row.fields) == ("", "", "", "", "{}")
+        assert row.erased_at is not None
+        calls = conn.execute(
+            sa.select(model.calls.c.id, model.calls.c.caller_number, model.calls.c.caller_name)
+            .where(model.calls.c.id.in_([call, linked]))
+            .order_by(model.calls.c.id)
+        ).all()
+        left = conn.execute(sa.select(model.customer_numbers)).all()
+        kept = conn.execute(sa.select(model.recordings.c.id)).scalars().all()
+    assert kept == [other]
+    assert [tuple(r) for r in calls] == [(call, "**********8000", ""), (linked, "*****mous", "")]
+    assert left == []
+    assert [a.action for a in resolved(db.audit.recent())] == ["customer.erase", "customer.create"]
+    [audit] = resolved(db.audit.recent("customer.erase"))
+    assert (audit.actor, audit.action, audit.target, audit.ip) == (
+        "admin",
+        "customer.erase",
+        f"customer {cid}",
+        "10.0.0.1",
+    )
+    text = repr(audit.detail)
+    assert "8000" not in text and "Li" not in text and "ACC" not in text
+    assert len(mine) == 2
+    with pytest.raises(CustomerNotFound):
+        resolved(store.erase("admin", cid, files))

@@ -1,0 +1,162 @@
+"""Erasing one customer's personal data on request.
+
+What goes: the record's name, e-mail, account, note and custom field values, its numbers,
+the recordings and voicemail of those numbers (files and rows, through the recorder's
+``upkeep.delete_number`` and the voicemail's own delete), the numbers and caller names on
+its calls rows (masked: the last four digits stay, the times and queues for the reports),
+the raw caller IDs logged with those calls, and the callback requests of its numbers
+(masked; a waiting one cancelled). What stays: one audit row that says who erased which
+customer id, and how much, without any of the data. Files go first, the record last: an
+erasure cut short (a full disk, a restart) can simply be run again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from appliance.crm.numbers import number_forms
+from appliance.db import model
+from appliance.db.components import utcnow
+from recorder import upkeep
+
+if TYPE_CHECKING:
+    from appliance.crm.customer_store import CustomerStore
+
+
+@dataclass(frozen=True)
+class ErasureFiles:
+    """Where the files are and how to remove them: the recordings' root, the recorder's
+    disk runner (``upkeep.DiskRunner``), and the voicemail's delete (row and file:
+    ``ivr.voicemail.Voicemail.delete``)."""
+
+    recordings_root: Path
+    disk: upkeep.DiskRunner
+    delete_voicemail: Callable[[int], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class Erased:
+    recordings: int
+    recordings_failed: int
+    voicemails: int
+    calls: int
+
+
+def masked(number: str) -> str:
+    return upkeep.masked(number) if number else number
+
+
+async def erase(
+    store: CustomerStore, actor: str, customer_id: int, files: ErasureFiles, ip: str = ""
+) -> Erased:
+    """Erase the live customer ``customer_id`` (raises ``CustomerNotFound`` otherwise)."""
+    from appliance.crm.customer_store import CustomerNotFound
+
+    db = store.db
+
+    def gather(conn: Connection) -> tuple[list[str], list[int]] | None:
+        c, n, v = model.customers, model.customer_numbers, model.voicemails
+        row = conn.execute(
+            sa.select(c.c.merged_into, c.c.erased_at).where(c.c.id == customer_id)
+        ).first()
+        if row is None or row.merged_into is not None or row.erased_at is not None:
+            return None
+        forms: set[str] = set()
+        for raw in conn.execute(sa.select(n.c.number).where(n.c.customer_id == customer_id)):
+            forms |= number_forms(raw.number, store.country_code, store.trunk_prefix)
+        voicemails = (
+            list(conn.execute(sa.select(v.c.id).where(v.c.caller_number.in_(forms))).scalars())
+            if forms
+            else []
+        )
+        return sorted(forms), voicemails
+
+    found = await db.run(gather)
+    if found is None:
+        raise CustomerNotFound(customer_id)
+    forms, voicemails = found
+    deleted = failed = 0
+    for form in forms:
+        d, f = await upkeep.delete_number(
+            db, files.recordings_root, form, actor, files.disk, ip=ip, audit=False
+        )
+        deleted, failed = deleted + d, failed + f
+    gone = 0
+    for message_id in voicemails:
+        gone += bool(await files.delete_voicemail(message_id))
+
+    def blank(conn: Connection) -> int:
+        return _blank(conn, customer_id, forms)
+
+    calls = await db.run(blank)
+    await db.audit.add(
+        actor,
+        "customer.erase",
+        f"customer {customer_id}",
+        {
+            "recordings": deleted,
+            "recordings_failed": failed,
+            "voicemails": gone,
+            "calls": calls,
+        },
+        ip=ip,
+    )
+    return Erased(deleted, failed, gone, calls)
+
+
+def _blank(conn: Connection, customer_id: int, forms: list[str]) -> int:
+    """The database part, in one transaction: the calls' numbers masked, the raw caller IDs
+    dropped, callbacks masked, the record blanked and marked erased. Returns the calls."""
+    calls, events, cb = model.calls, model.call_events, model.callbacks
+    c, n = model.customers, model.customer_numbers
+    theirs = calls.c.customer_id == customer_id
+    if forms:
+        theirs = theirs | calls.c.caller_number.in_(forms) | calls.c.called_number.in_(forms)
+    rows = conn.execute(
+        sa.select(calls.c.id, calls.c.caller_number, calls.c.called_number).where(theirs)
+    ).all()
+    for r in rows:
+        values: dict[str, str] = {"caller_number": masked(r.caller_number), "caller_name": ""}
+        if r.called_number in forms:
+            values["called_number"] = masked(r.called_number)
+        conn.execute(calls.update().where(calls.c.id == r.id).values(**values))
+    ids = [r.id for r in rows]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        conn.execute(
+            events.update()
+            .where(events.c.call_id.in_(chunk) & (events.c.kind == "caller_id"))
+            .values(data="{}")
+        )
+    if forms:
+        for r in conn.execute(
+            sa.select(cb.c.id, cb.c.number, cb.c.state).where(cb.c.number.in_(forms))
+        ).all():
+            values = {"number": masked(r.number), "name": ""}
+            if r.state == "waiting":  # nobody is to dial a masked number
+                values["state"] = "cancelled"
+            conn.execute(cb.update().where(cb.c.id == r.id).values(**values))
+    conn.execute(n.delete().where(n.c.customer_id == customer_id))
+    now = utcnow()
+    conn.execute(
+        c.update()
+        .where(c.c.id == customer_id)
+        .values(
+            name="",
+            email="",
+            account="",
+            note="",
+            number="",
+            fields="{}",
+            customer_class="normal",
+            erased_at=now,
+            updated_at=now,
+        )
+    )
+    return len(rows)
