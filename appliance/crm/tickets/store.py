@@ -23,6 +23,7 @@ from twisted.internet import defer
 
 from appliance.crm.fields import clean_values
 from appliance.crm.tickets import catalog, sla
+from appliance.crm.tickets.messages import CrmMessage, messages_of
 from appliance.crm.tickets.transitions import (
     DISPATCHABLE_STATES,
     MANAGERS,
@@ -671,6 +672,10 @@ class TicketStore(_Component):
             ]
 
         return self.db.run(thd)
+
+    def messages(self, ticket_id: int) -> defer.Deferred[list[CrmMessage]]:
+        """The replies and messages of the ticket, newest first."""
+        return self.db.run(lambda conn: messages_of(conn, ticket_id=ticket_id))
 
     def open_for_customer(self, customer_id: int, limit: int = 10) -> defer.Deferred[list[Ticket]]:
         """The customer's tickets that are not closed, newest first (the screen pop)."""
