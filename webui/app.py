@@ -37,6 +37,7 @@ from webui.desk_pages import DeskPages
 from webui.flow_pages import FlowPages
 from webui.ivr_api import IvrApi
 from webui.json_body import MAX_BODY, read_json_body
+from webui.kb_pages import KBPages
 from webui.notice_api import NoticeApi
 from webui.prompt_pages import PromptPages
 from webui.qa_api import QaApi
@@ -50,6 +51,7 @@ from webui.report_pages import ReportPages
 from webui.sessions import SessionUser
 from webui.supervisor_api import SupervisorApi
 from webui.supervisor_pages import SupervisorPages
+from webui.training_pages import TrainingPages
 from webui.voicemail_api import VoicemailApi
 from webui.voicemail_pages import VoicemailPages
 from webui.wallboard_pages import WallboardPages
@@ -256,6 +258,8 @@ class Root:
         self.supervisor = SupervisorPages(ctx)
         self.desk = DeskPages(ctx)
         self.reports = ReportPages(ctx)
+        self.kb = KBPages(ctx)
+        self.training = TrainingPages(ctx)
         report_export.mount(self.reports, ctx)  # /reports/export.*, /reports/schedules/
         # public: web callback requests (the page and its JSON twin share one rate limit)
         self.callback = CallbackPage(ctx, self.api.public.service)

@@ -127,7 +127,9 @@ class ReportPages:
             "scopes": self._scopes(),
             "form": self._form(form, query),
             "report": None,
-            "charts_missing": vendor.missing_message() if vendor.missing() else None,
+            "charts_missing": (
+                vendor.missing_message() if vendor.ECHARTS in vendor.missing() else None
+            ),
             "echarts_url": vendor.url(vendor.ECHARTS),
         }
         if report is None or query is None:

@@ -25,7 +25,15 @@ if TYPE_CHECKING:
 NODE_MODULES = Path(__file__).parent / "node_modules"
 # Apache ECharts, full build: every chart kind the reports use and its ZH/EN locales.
 ECHARTS = "echarts.min.js"
-FILES = {ECHARTS: NODE_MODULES / "echarts" / "dist" / "echarts.min.js"}
+# Quill 2: the knowledge base's rich-text editor (without it the editor is a plain HTML
+# textarea; the server cleans what it receives either way).
+QUILL = "quill.js"
+QUILL_CSS = "quill.snow.css"
+FILES = {
+    ECHARTS: NODE_MODULES / "echarts" / "dist" / "echarts.min.js",
+    QUILL: NODE_MODULES / "quill" / "dist" / "quill.js",
+    QUILL_CSS: NODE_MODULES / "quill" / "dist" / "quill.snow.css",
+}
 HEALTH_PART = "charts"
 log = Logger(namespace="ccbox.web")
 

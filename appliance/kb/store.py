@@ -101,6 +101,7 @@ class ArticleSummary:
     helpful_yes: int
     helpful_no: int
     updated_at: dt.datetime
+    author: str = ""
 
 
 @dataclass(frozen=True)
@@ -913,6 +914,7 @@ def _summary(r: Any) -> ArticleSummary:
         r.helpful_yes,
         r.helpful_no,
         r.updated_at,
+        r.author,
     )
 
 

@@ -419,7 +419,7 @@ class TrainingStore:
         def thd(conn: Connection) -> tuple[Assignment, list[QuestionToTake]]:
             assignment = _assignment(conn, agent_id, quiz_id)
             if not assignment.can_take:
-                raise AlreadyTaken(N_("you have taken this quiz already"))
+                raise AlreadyTaken(N_("You have taken this quiz already."))
             quiz = _load_quiz(conn, quiz_id)
             return assignment, [
                 QuestionToTake(
@@ -440,7 +440,7 @@ class TrainingStore:
         def thd(conn: Connection) -> AttemptResult:
             assignment = _assignment(conn, agent_id, quiz_id)
             if not assignment.can_take:
-                raise AlreadyTaken(N_("you have taken this quiz already"))
+                raise AlreadyTaken(N_("You have taken this quiz already."))
             quiz = _load_quiz(conn, quiz_id)
             by_id = {q.id: q for q in quiz.questions}
             unknown = set(answers) - set(by_id)
@@ -474,7 +474,7 @@ class TrainingStore:
                         )
                     ).inserted_primary_key
             except sa.exc.IntegrityError:
-                raise AlreadyTaken(N_("you have taken this quiz already")) from None
+                raise AlreadyTaken(N_("You have taken this quiz already.")) from None
             assert key is not None
             attempt_id = int(key[0])
             conn.execute(
