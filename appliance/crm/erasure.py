@@ -5,7 +5,8 @@ the recordings and voicemail of those numbers (files and rows, through the recor
 ``upkeep.delete_number`` and the voicemail's own delete), the numbers and caller names on
 its calls rows (masked: the last four digits stay, the times and queues for the reports),
 the raw caller IDs logged with those calls, and the callback requests of its numbers
-(masked; a waiting one cancelled). What stays: one audit row that says who erased which
+(masked; a waiting one cancelled), what its tickets and messages say
+(appliance/crm/tickets/erasure.py). What stays: one audit row that says who erased which
 customer id, and how much, without any of the data. Files go first, the record last: an
 erasure cut short (a full disk, a restart) can simply be run again.
 """
@@ -21,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from appliance.crm.numbers import number_forms
+from appliance.crm.tickets import erasure as tickets_erasure
 from appliance.db import model
 from appliance.db.components import utcnow
 from recorder import upkeep
@@ -143,6 +145,7 @@ def _blank(conn: Connection, customer_id: int, forms: list[str]) -> int:
                 values["state"] = "cancelled"
             conn.execute(cb.update().where(cb.c.id == r.id).values(**values))
     conn.execute(n.delete().where(n.c.customer_id == customer_id))
+    tickets_erasure.blank_customer(conn, customer_id)
     now = utcnow()
     conn.execute(
         c.update()

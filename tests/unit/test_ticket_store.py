@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import sqlalchemy as sa
 
 from appliance.cli import resolved
 from appliance.crm.fields import FieldDef, FieldErrors
@@ -169,3 +170,58 @@ def test_comments_are_cleaned_and_listed(center: Center) -> None:
     with pytest.raises(ValueError, match="empty"):
         resolved(store.comment("ann", tid, "<script>alert(1)</script>"))
     assert resolved(store.history(tid))[-1].action == "comment"
+
+
+def test_an_erasure_blanks_the_customers_tickets_and_messages(center: Center) -> None:
+    from appliance.crm.customer_store import CustomerStore
+    from appliance.crm.tickets.erasure import blank_customer
+    from appliance.db import model
+
+    store = center.store()
+    customer = resolved(CustomerStore(center.db).create("admin", "Li Lei", ["13800138000"]))
+    tid = resolved(
+        store.create(
+            "ann",
+            type_key="complaint",
+            subject="Li Lei's bill",
+            body="at 5 Main St",
+            customer_id=customer,
+        )
+    )
+    other = resolved(store.create("ann", type_key="complaint", subject="someone else"))
+    resolved(store.comment("ann", tid, "<p>his card ends 1234</p>"))
+    resolved(store.attach("ann", tid, "a" * 64, "id-card.png", "image/png", 10))
+    resolved(store.transition("ann", "agent", tid, "accepted", note="called Li Lei"))
+
+    def message(conn: object) -> None:
+        conn.execute(  # type: ignore[attr-defined]
+            model.crm_messages.insert().values(
+                customer_id=customer,
+                ticket_id=tid,
+                channel="sms",
+                address="13800138000",
+                body="hi Li",
+                state="waiting_for_modem",
+                at=T0,
+            )
+        )
+
+    resolved(center.db.run(message))
+    assert resolved(center.db.run(lambda conn: blank_customer(conn, customer))) == 1
+    t = resolved(store.get(tid))
+    assert (t.subject, t.body, t.state, t.number) == ("(erased)", "", "accepted", "T20261206-0001")
+    assert resolved(store.comments(tid)) == [] and resolved(store.attachments(tid)) == []
+    history = resolved(store.history(tid))
+    assert [h.detail for h in history if h.detail] == []
+    assert "id-card.png" not in [h.to_value for h in history]
+    ((_, address, body),) = resolved(
+        center.db.run(
+            lambda conn: conn.execute(
+                sa.select(
+                    model.crm_messages.c.id, model.crm_messages.c.address, model.crm_messages.c.body
+                )
+            ).all()
+        )
+    )
+    assert (address, body) == ("", "")
+    assert resolved(store.get(other)).subject == "someone else"
