@@ -53,6 +53,8 @@ from acd.switch_link import AMISwitch
 from appliance import health
 from appliance.call_rows import CallRows
 from appliance.config import Config
+from appliance.crm.customer_store import CustomerStore
+from appliance.crm.erasure import ErasureFiles
 from appliance.crm.tickets.escalation import EscalationService
 from appliance.db.connector import DBConnector
 from appliance.db.schedule_store import ScheduleRow, ScheduleStore
@@ -172,6 +174,15 @@ class ApplianceMaster(service.MultiService):
             self.recorder,
             # "Don't call me" in a flow: through the running dialer's index when there is one
             do_not_call=lambda: getattr(getattr(self, "dialer", None), "dnc", None),
+        )
+        # Customers: the IVR finds the caller's (its class raises the queue priority); an
+        # erasure removes recordings through the upkeep's disk and voicemail through its own.
+        self.ivr.customers = CustomerStore.from_config(
+            self.db,
+            config.crm,
+            ErasureFiles(
+                config.recording_dir, self.recording_upkeep.disk, self.ivr.voicemail.delete
+            ),
         )
         self.fastagi: FastAGIServer | None = None
         if self.ami is not None and self.callmodel is not None and switch is not None:

@@ -16,6 +16,7 @@ from acd.service import ACDError
 from drivers.asterisk.agi.session import AGIConnectionLost, AGIError, DeadChannel
 from ivr import queue_step
 from ivr.call_record import CallRecord, now
+from ivr.caller_customer import caller_priority, find_caller
 from ivr.default_flow import default_flow
 from ivr.interpreter import CallerGone, Interpreter
 
@@ -58,13 +59,13 @@ async def _flow(session: AGISessionProtocol, services: IVRServices, call: CallRe
     if version is None:
         queues = list(acd.queues.values()) if acd is not None else []
         version = default_flow(queues, env.args[1] if len(env.args) > 1 else None)
-    customer = await db.ivr.find_customer(env.caller_number) if env.caller_number else None
+    customer = await find_caller(services, call, env.caller_number)
     variables = {
         "caller_number": env.caller_number[:80],
         "caller_name": env.caller_name[:80],
         "dialed": dialed[:32],
-        "customer_class": (customer or {}).get("class", ""),
-        "customer_name": (customer or {}).get("name", ""),
+        "customer_class": customer.customer_class if customer is not None else "",
+        "customer_name": customer.name[:80] if customer is not None else "",
         "last_input": "",
     }
     await Interpreter(services).run(session, call, version, variables)
@@ -95,7 +96,9 @@ async def _requeue(
     assert acd is not None
     target = env.args[0] if env.args else ""
     await call.event("transfer_in", {"kind": kind, "target": target})
-    priority = acd.priority_of(env.caller_number)
+    customer = await find_caller(services, call, env.caller_number)
+    cls = customer.customer_class if customer is not None else ""
+    priority = caller_priority(services, env.caller_number, {"customer_class": cls})
     previous = acd.last_queue_of(env.uniqueid)
     if kind == "agent":
         fallback = previous if previous is not None else min(acd.queues)

@@ -28,6 +28,7 @@ from acd.dialer.dnc import add_to_center_list
 from acd.service import ACDError
 from drivers.asterisk.agi.session import AGIConnectionLost, DeadChannel, Playback
 from ivr import queue_step
+from ivr.caller_customer import caller_priority
 from ivr.flow_model import NODE_TYPES, VARIABLE, Flow, Node, parse, render
 from ivr.prompt_ref import prompt_ref
 
@@ -303,7 +304,9 @@ class Interpreter:
             return "unanswered", "no queue"
         env = r.session.env
         assert env is not None
-        priority = acd.priority_of(env.caller_number) + int(node.props.get("priority", 0))
+        priority = caller_priority(self.services, env.caller_number, r.variables) + int(
+            node.props.get("priority", 0)
+        )
         qcall = acd.join(q.id, env.caller_number, env.uniqueid, priority, env.channel)
         outcome = await queue_step.wait(self.services, r.session, r.call, qcall, q)
         if outcome == "abandoned":

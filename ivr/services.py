@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from acd.service import ACD
+    from appliance.crm.customer_store import CustomerStore
     from appliance.db.connector import DBConnector
     from ivr.prompt_library import PromptLibrary
     from ivr.voicemail import Voicemail
@@ -28,3 +29,6 @@ class IVRServices:
     # the running dialer's do-not-call index (acd/dialer/dnc.py), read when a caller asks
     # not to be called (None: the number is written to the database only)
     do_not_call: Callable[[], Any] = lambda: None
+    # customers (appliance/crm): who is calling, found before the caller joins a queue, and
+    # the least priority of a VIP's or key account's calls (None: no customer lookups)
+    customers: CustomerStore | None = None

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from appliance.crm import erasure
 from appliance.crm.erasure import Erased, ErasureFiles
@@ -32,6 +34,8 @@ from appliance.text import N_
 if TYPE_CHECKING:
     from appliance.config import CrmConfig
     from appliance.db.connector import DBConnector
+
+log = Logger(namespace="ccbox.crm")
 
 NAME_MAX = 128
 ACCOUNT_MAX = 64
@@ -105,7 +109,11 @@ class CustomerStore:
 
     def priority_of(self, customer: Customer | None) -> int:
         """The least queue priority of this customer's calls (0: none)."""
-        return self.priorities.get(customer.customer_class, 0) if customer is not None else 0
+        return self.class_priority(customer.customer_class) if customer is not None else 0
+
+    def class_priority(self, customer_class: str) -> int:
+        """The least queue priority of a class's calls ([crm]; 0 for normal or unknown)."""
+        return self.priorities.get(customer_class, 0)
 
     def key(self, raw: str) -> str | None:
         """The lookup key of a number with this box's country and trunk prefix."""
@@ -121,6 +129,36 @@ class CustomerStore:
         if key is None:
             return defer.succeed(None)
         return self.db.run(lambda conn: _by_key(conn, key))
+
+    def by_number_within(
+        self, clock: Any, raw: str, timeout_s: float
+    ) -> defer.Deferred[Customer | None]:
+        """:meth:`by_number`, or None once ``timeout_s`` passed on ``clock`` (a reactor) or
+        the database failed: a caller is never held by a slow database. The lookup itself
+        runs on; its late answer is dropped."""
+        result: defer.Deferred[Customer | None] = defer.Deferred()
+
+        def give(value: Customer | None) -> None:
+            if not result.called:
+                result.callback(value)
+
+        def late() -> None:
+            log.warn("customer lookup slower than {s} s: the call goes on without", s=timeout_s)
+            give(None)
+
+        timer = clock.callLater(timeout_s, late)
+
+        def done(value: Customer | None) -> None:
+            if timer.active():
+                timer.cancel()
+            give(value)
+
+        def failed(failure: Failure) -> None:
+            log.failure("customer lookup failed: the call goes on without", failure)
+            done(None)
+
+        self.by_number(raw).addCallbacks(done, failed)
+        return result
 
     def get(self, customer_id: int) -> defer.Deferred[Customer | None]:
         """The customer, or the one it was merged into; None if unknown or erased."""

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from twisted.internet import defer
+from twisted.internet import defer, task
 
 from appliance.cli import resolved
-from appliance.crm.customer_store import CustomerNotFound, CustomerStore
+from appliance.crm.customer_store import Customer, CustomerNotFound, CustomerStore
 from appliance.crm.erasure import ErasureFiles
 from appliance.crm.fields import FieldDef, FieldErrors, clean_values
 from appliance.crm.numbers import match_key
@@ -21,6 +21,7 @@ from appliance.crm.timeline import timeline
 from appliance.db import migrate, model
 from appliance.db.connector import DBConnector
 from appliance.db.engine import create_engine
+from ivr.caller_customer import LOOKUP_TIMEOUT_S
 from recorder import upkeep
 
 HOSTILE = "<img src=x onerror=alert(1)>'; DROP TABLE customers;--"
@@ -374,3 +375,19 @@ def test_erasure_removes_the_files_and_data_and_leaves_one_audit_row(
     assert len(mine) == 2
     with pytest.raises(CustomerNotFound):
         resolved(store.erase("admin", cid, files))
+
+
+def test_a_slow_or_failing_lookup_gives_no_customer_in_time() -> None:
+    clock = task.Clock()
+    stuck: defer.Deferred[Customer | None] = defer.Deferred()
+    store = CustomerStore(None)  # type: ignore[arg-type]  # by_number is all it asks
+    store.by_number = lambda raw: stuck  # type: ignore[method-assign]
+    found = store.by_number_within(clock, "13800138000", LOOKUP_TIMEOUT_S)
+    clock.advance(LOOKUP_TIMEOUT_S - 0.01)
+    assert not found.called
+    clock.advance(0.02)
+    assert resolved(found) is None
+    stuck.callback(None)  # the late answer is dropped
+    store.by_number = lambda raw: defer.fail(RuntimeError("db down"))  # type: ignore[method-assign]
+    assert resolved(store.by_number_within(clock, "13800138000", 1.0)) is None
+    assert clock.getDelayedCalls() == []
