@@ -5,31 +5,46 @@ only markup in a snippet is ours.
 
 from __future__ import annotations
 
+import re
+
 from markupsafe import Markup, escape
 
-from appliance.kb.tokens import normalize, query_tokens, runs, word_token
+from appliance.kb.tokens import CJK, normalize, query_tokens, runs, word_token
 
 WIDTH = 160
 # Snippets look at the start of long articles only (their cost stays flat).
 SCAN = 20000
 MAX_MARKS = 200
+_ALL_CJK = re.compile(f"[{CJK}]+")
 
 
 def matches(text: str, tokens: set[str]) -> list[tuple[int, int]]:
-    """Where ``text`` holds one of ``tokens`` (merged, in order): whole words whose stem is
-    one, CJK characters or bigrams that are one."""
+    """Where ``text`` holds one of ``tokens`` (merged, in order): CJK characters or bigrams
+    that are one, whole words whose stem is one. A regular expression finds the candidates
+    (the CJK tokens themselves, words starting as a stem does), the tokenizer confirms the
+    words: the whole text is never tokenized again."""
+    cjk = sorted((t for t in tokens if _ALL_CJK.fullmatch(t)), key=len, reverse=True)
+    stems = [t for t in tokens if not _ALL_CJK.fullmatch(t)]
+    parts = []
+    if cjk:
+        parts.append("(?P<cjk>" + "|".join(map(re.escape, cjk)) + ")")
+    if stems:
+        prefixes = sorted({s[: max(3, len(s) - 1)] for s in stems}, key=len, reverse=True)
+        parts.append(rf"(?P<word>(?:{'|'.join(map(re.escape, prefixes))})[^\W_]*)")
+    if not parts:
+        return []
     found: list[tuple[int, int]] = []
-    for span in runs(text):
-        if span.kind == "word":
-            if word_token(normalize(span.text)) in tokens:
-                found.append((span.start, span.end))
-        else:
-            run = span.text
-            for i in range(len(run)):
-                if i + 1 < len(run) and normalize(run[i : i + 2]) in tokens:
-                    found.append((span.start + i, span.start + i + 2))
-                elif normalize(run[i]) in tokens:
-                    found.append((span.start + i, span.start + i + 1))
+    for m in re.finditer("|".join(parts), text, re.IGNORECASE):
+        start, end = m.span()
+        word = m.group("word") if stems else None
+        if word is not None:
+            if start > 0 and _in_word(text[start - 1]):
+                continue  # the middle of a word
+            first = next(runs(word))  # a word stops where CJK starts
+            end = start + first.end
+            if word_token(normalize(first.text)) not in tokens:
+                continue
+        found.append((start, end))
         if len(found) >= MAX_MARKS:
             break
     merged: list[tuple[int, int]] = []
@@ -39,6 +54,10 @@ def matches(text: str, tokens: set[str]) -> list[tuple[int, int]]:
         else:
             merged.append((start, end))
     return merged
+
+
+def _in_word(char: str) -> bool:
+    return char.isalnum() and not _ALL_CJK.match(char)
 
 
 def _window(marks: list[tuple[int, int]], length: int, width: int) -> tuple[int, int]:

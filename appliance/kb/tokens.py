@@ -29,13 +29,14 @@ MAX_WORD = 40
 # A query uses at most this many tokens.
 MAX_QUERY_TOKENS = 32
 
-_CJK = (
+CJK = (
     "\u2e80-\u2fdf\u3005\u3007\u3021-\u3029\u3038-\u303b\u3040-\u30ff\u3100-\u312f"
     "\u3190-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
     "\U00020000-\U0003134f"
 )
+# (a character class's inside: the CJK ideographs, kana and hangul)
 # One match per run: a run of CJK characters, or a word of other letters and digits.
-_RUN = re.compile(rf"(?P<cjk>[{_CJK}]+)|(?P<word>(?:(?![{_CJK}])[^\W_])+)")
+_RUN = re.compile(rf"(?P<cjk>[{CJK}]+)|(?P<word>(?:(?![{CJK}])[^\W_])+)")
 _STEMMER = snowballstemmer.stemmer("english")
 
 

@@ -3,12 +3,15 @@ versions and diffs, the category tree, views, votes and the desk's suggestions."
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from appliance.cli import resolved
 from appliance.db.connector import DBConnector
 from appliance.kb.review import ReviewError
 from appliance.kb.store import KBError, KBStore, flow_node_key
+from appliance.uploads import UploadStore
 
 
 def _history(kb: KBStore, article_id: int) -> list[tuple[str, str, str, str, int]]:
@@ -216,3 +219,26 @@ def test_views_votes_and_suggestions_from_queue_ivr_and_ticket_type(db: DBConnec
     assert art is not None and art.views == 2
     with pytest.raises(KBError):
         resolved(kb.vote(999, "ann", True))
+
+
+def test_attachments_keep_what_the_upload_store_found(db: DBConnector, tmp_path: Path) -> None:
+    kb = KBStore(db)
+    cat = resolved(kb.add_category("Files"))
+    article = resolved(kb.create("ann", cat, "Diagram", "<p>x</p>", "en"))
+    uploads = UploadStore(tmp_path)
+    png = uploads.put(b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "../../a diagram.png")
+    wav = uploads.put(b"RIFF\x24\0\0\0WAVEfmt " + b"\0" * 64, "hold.wav")
+    image = resolved(kb.add_attachment("ann", png, article))
+    audio = resolved(kb.add_attachment("ann", wav))
+    got = resolved(kb.attachment(image))
+    assert got is not None
+    assert (got.kind, got.mime, got.sha256, got.article_id) == (
+        "image",
+        png.mime,
+        png.sha256,
+        article,
+    )
+    assert "/" not in got.filename
+    assert [a.id for a in resolved(kb.attachments(article))] == [image]
+    assert resolved(kb.attachment(audio)).kind == "audio"  # type: ignore[union-attr]
+    assert resolved(kb.attachment(999)) is None
