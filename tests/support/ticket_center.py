@@ -1,5 +1,5 @@
-"""One migrated database per test module and backend for the ticket tests (migrating costs
-a second or two; each test starts from no tickets instead): agents 1001 (login ann,
+"""One migrated database per backend for the ticket tests' whole run (migrating costs a
+second or two; each test starts from no tickets instead): agents 1001 (login ann,
 department billing, member of queue support) and 1002 (login bob, department sales), a
 clock the tests drive and a TicketStore reading it."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -67,12 +67,13 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture(scope="module")
-def ticket_db(
-    backend: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[DBConnector, int]]:
-    """The module's database with the agents."""
-    gen = _database(backend, tmp_path_factory.mktemp("tickets"))
+# One database per backend for the whole run, made by the first module that asks (the
+# modules share it: each test starts from no tickets), closed when the run ends.
+_OPEN: dict[str, tuple[DBConnector, int]] = {}
+
+
+def _open(backend: str, tmp: Path) -> tuple[tuple[DBConnector, int], Callable[[], None]]:
+    gen = _database(backend, tmp)
     url = next(gen)
     engine = create_engine(url)
     migrate.upgrade(engine)
@@ -86,12 +87,25 @@ def ticket_db(
         resolved(db.agents.link_user(agent.id, user.id))
         if number == "1001":
             resolved(db.agents.set_member(queue.id, agent.id))
-    try:
-        yield db, queue.id
-    finally:
+
+    def close() -> None:
         resolved(db.stopService())
         for _ in gen:
             pass
+
+    return (db, queue.id), close
+
+
+@pytest.fixture(scope="module")
+def ticket_db(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[DBConnector, int]:
+    """The run's database on ``backend`` with the agents."""
+    if backend not in _OPEN:
+        _OPEN[backend], close = _open(backend, tmp_path_factory.mktemp("tickets"))
+        request.config.add_cleanup(close)
+        request.config.add_cleanup(lambda: _OPEN.pop(backend, None))
+    return _OPEN[backend]
 
 
 @pytest.fixture

@@ -211,9 +211,11 @@ class EscalationService(service.Service):
         translate: Translate = _no_translation,
         on_notice: Callable[[NoticeRow], object] | None = None,
         clock: Callable[[], dt.datetime] | None = None,
+        check_every_s: float = CHECK_EVERY_S,
     ) -> None:
         """``clock``: now (default: the reactor's time); ``on_notice``: told of each notice
-        a step posted (the root publishes it for the desks' live feed)."""
+        a step posted (the root publishes it for the desks' live feed); ``check_every_s``:
+        the longest wait between two looks at the database."""
         self.reactor = reactor
         self.db = db
         self.translate = translate
@@ -222,6 +224,7 @@ class EscalationService(service.Service):
         self._call: Any = None  # the IDelayedCall of the next check
         self._busy: defer.Deferred[None] | None = None
         self._again = False
+        self.check_every_s = check_every_s
         self.fired: int = 0  # steps applied since start (the status page, tests)
 
     def startService(self) -> None:
@@ -277,7 +280,7 @@ class EscalationService(service.Service):
             self._again = False
             self._call = self.reactor.callLater(0, self.check)
             return
-        delay = CHECK_EVERY_S
+        delay = self.check_every_s
         if at is not None:
             delay = min(delay, max(0.0, (at - self.clock()).total_seconds()))
         self._call = self.reactor.callLater(delay, self.check)
