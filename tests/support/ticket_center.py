@@ -103,8 +103,12 @@ def ticket_db(
     """The run's database on ``backend`` with the agents."""
     if backend not in _OPEN:
         _OPEN[backend], close = _open(backend, tmp_path_factory.mktemp("tickets"))
-        request.config.add_cleanup(close)
-        request.config.add_cleanup(lambda: _OPEN.pop(backend, None))
+
+        def forget() -> None:
+            close()
+            del _OPEN[backend]
+
+        request.config.add_cleanup(forget)
     return _OPEN[backend]
 
 
