@@ -136,3 +136,49 @@ def test_put_an_agent_on_leave_through_the_form_in_chinese(box: LiveBox, chrome:
     assert selected.get_attribute("value") == "on_leave"
     assert chrome.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
     chrome.save_screenshot(str(SHOTS / "admin-agent-zh.png"))
+
+
+def test_a_kb_article_round_trips_through_the_rich_text_editor(
+    box: LiveBox, chrome: WebDriver
+) -> None:
+    """Quill (from npm, under the CSP) edits an article: bold and a bullet list typed with
+    its keyboard shortcuts are saved as clean HTML, shown as such, and open again in the
+    editor unchanged (no &nbsp; from Quill's semantic HTML)."""
+    from selenium.webdriver.common.keys import Keys
+
+    login(chrome, box.url)
+    chrome.get(box.url + "/kb/categories")
+    form = chrome.find_element(By.CSS_SELECTOR, "form[action='/kb/category']")
+    form.find_element(By.NAME, "name").send_keys("FAQ <b>x</b>")
+    submit_and_wait(chrome, form.find_element(By.CSS_SELECTOR, "button"))
+    chrome.get(box.url + "/kb/edit")
+    editor = chrome.find_element(By.CSS_SELECTOR, "#kb-editor .ql-editor")  # Quill is up
+    assert not chrome.find_element(By.ID, "kb-html").is_displayed()
+    chrome.find_element(By.NAME, "title").send_keys("退款 refunds")
+    Select(chrome.find_element(By.NAME, "category")).select_by_index(1)
+    editor.click()
+    editor.send_keys("Refunds take ", Keys.CONTROL, "b", Keys.NULL, "three days")
+    editor.send_keys(Keys.CONTROL, "b", Keys.NULL, ".", Keys.ENTER, "- ", "bank card")
+    save = "form#kb-form button[type=submit]"
+    submit_and_wait(
+        chrome,
+        chrome.find_element(By.CSS_SELECTOR, save),
+        "return document.querySelector('article.kb-body') !== null",
+    )
+    body = str(chrome.find_element(By.CSS_SELECTOR, "article.kb-body").get_attribute("innerHTML"))
+    assert "<strong>three days</strong>" in body, body
+    assert "<ul><li>bank card</li></ul>" in body, body
+    assert "&nbsp;" not in body, body
+    article = chrome.current_url
+    chrome.get(article.replace("/kb/article?", "/kb/edit?").replace("&latest=1", ""))
+    quill = chrome.find_element(By.CSS_SELECTOR, "#kb-editor .ql-editor")
+    again = str(quill.get_attribute("innerHTML"))
+    assert "<strong>three days</strong>" in again and "bank card" in again, again
+    submit_and_wait(
+        chrome,
+        chrome.find_element(By.CSS_SELECTOR, save),
+        "return document.querySelector('article.kb-body') !== null",
+    )
+    assert (
+        chrome.find_element(By.CSS_SELECTOR, "article.kb-body").get_attribute("innerHTML") == body
+    )

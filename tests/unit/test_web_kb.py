@@ -137,6 +137,8 @@ class KBWebTests(WebTestCase):
         url = r.json()["url"]
         r = await self.get("qa", url)
         self.assertEqual((r.status, r.headers["Content-Type"], r.raw), (200, "image/png", PNG))
+        r = await self.get("qa", f"/kb/article?id={article_id}")  # not in the text: shown below
+        self.assertIn(f'<img src="{url}" alt="a.svg.png">', r.body)  # its type from its content
         r = await self.upload("agent", f"/kb/upload?id={article_id}&json=1", "x.png", b"<svg/>")
         self.assertEqual(r.status, 400)
         self.assertIn("not accepted", r.json()["error"])
