@@ -51,6 +51,8 @@ def test_create_refuses_bad_input_with_clear_errors(center: Center) -> None:
         ({"type_key": "inquiry", "subject": "x", "priority": "asap"}, "priority must be"),
         ({"type_key": "inquiry", "subject": "x", "source": "fax"}, "source must be"),
         ({"type_key": "inquiry", "subject": "x", "customer_id": 999}, "no customer 999"),
+        ({"type_key": "inquiry", "subject": "x", "call_id": 999}, "does not exist"),
+        ({"type_key": "inquiry", "subject": "x", "recording_id": 999}, "does not exist"),
     ]
     for kwargs, message in bad:
         with pytest.raises(ValueError, match=message):

@@ -401,11 +401,16 @@ class TicketStore(_Component):
                 .limit(1)
             ).scalar()
             seq = int(last[len(prefix) :]) + 1 if last else 1
+            number = f"{prefix}{seq:04d}"
             try:
                 with conn.begin_nested():
-                    result = conn.execute(t.insert().values(number=f"{prefix}{seq:04d}", **row))
+                    result = conn.execute(t.insert().values(number=number, **row))
             except sa.exc.IntegrityError:
-                continue
+                if conn.execute(sa.select(t.c.id).where(t.c.number == number)).first():
+                    continue  # another writer took the number first
+                raise ValueError(
+                    N_("the call, voicemail or recording the ticket names does not exist")
+                ) from None
             pk = result.inserted_primary_key
             assert pk is not None
             return int(pk[0])
