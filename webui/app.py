@@ -31,6 +31,7 @@ from webui.admin_queues import QueuesAdmin
 from webui.admin_system import SystemAdmin
 from webui.callback_pages import CallbackPage, CallbackService, PublicApi
 from webui.context import WebContext
+from webui.customer_pages import CustomerPages
 from webui.desk_api import DeskApi
 from webui.desk_lead_api import DeskLeadApi
 from webui.desk_pages import DeskPages
@@ -258,6 +259,7 @@ class Root:
         self.supervisor = SupervisorPages(ctx)
         self.desk = DeskPages(ctx)
         self.reports = ReportPages(ctx)
+        self.customers = CustomerPages(ctx, self.admin.campaigns.uploads)  # one import registry
         self.kb = KBPages(ctx)
         self.training = TrainingPages(ctx)
         report_export.mount(self.reports, ctx)  # /reports/export.*, /reports/schedules/
