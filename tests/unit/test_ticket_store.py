@@ -227,3 +227,23 @@ def test_an_erasure_blanks_the_customers_tickets_and_messages(center: Center) ->
     )
     assert (address, body) == ("", "")
     assert resolved(store.get(other)).subject == "someone else"
+
+
+def test_edit_changes_what_the_ticket_says_for_its_agent_or_a_manager(center: Center) -> None:
+    store = center.store()
+    tid = resolved(
+        store.create(
+            "sue", type_key="inquiry", subject="old", assignee_kind="agent", assignee="1001"
+        )
+    )
+    with pytest.raises(TransitionError, match="not yours"):
+        resolved(store.edit("bob", "agent", tid, subject="mine now"))
+    t = resolved(store.edit("ann", "agent", tid, subject=HOSTILE, body="more\n" + HOSTILE))
+    assert (t.subject, t.body) == (HOSTILE, "more\n" + HOSTILE)
+    with pytest.raises(FieldErrors) as caught:
+        resolved(store.edit("sue", "supervisor", tid, fields={"x": "1"}))
+    assert caught.value.errors == {"x": "unknown field"}
+    same = resolved(store.edit("sue", "supervisor", tid, subject=HOSTILE))
+    assert same == t  # nothing changed: no history either
+    last = resolved(store.history(tid))[-1]
+    assert (last.actor, last.action, last.to_value) == ("ann", "edited", "body, subject")

@@ -549,6 +549,62 @@ class TicketStore(_Component):
 
         return self.db.run(thd)
 
+    def edit(
+        self,
+        actor: str,
+        role: str,
+        ticket_id: int,
+        *,
+        subject: str | None = None,
+        body: str | None = None,
+        fields: Mapping[str, object] | None = None,
+        customer_id: int | None = None,
+    ) -> defer.Deferred[Ticket]:
+        """Change what the ticket says (None: leave it): its subject, description, field
+        values (checked against its type, replacing them all) or customer. Supervisors and
+        admins, and the agent whose ticket it is; not once it is closed."""
+        try:
+            if subject is not None:
+                subject = _CONTROL.sub(" ", _text(subject, SUBJECT_MAX, N_("the subject")))
+            if body is not None:
+                body = _text(body, BODY_MAX, N_("the description"), required=False)
+        except ValueError as exc:
+            return defer.fail(exc)
+        raw_fields = dict(fields) if fields is not None else None
+        now = self.clock()
+
+        def thd(conn: Connection) -> Ticket:
+            ticket = load(conn, ticket_id, for_update=True)
+            if role not in MANAGERS:
+                me = agent_self(conn, actor) if role == "agent" else None
+                if me is None or me.relation(ticket.assignee_kind, ticket.assignee) != "own":
+                    raise TransitionError(N_("this ticket is not yours"))
+            if ticket.state == "closed":
+                raise TransitionError(N_("a closed ticket must be reopened first"))
+            values: dict[str, Any] = {}
+            if subject is not None and subject != ticket.subject:
+                values["subject"] = subject
+            if body is not None and body != ticket.body:
+                values["body"] = body
+            if raw_fields is not None:
+                kind = catalog.load_type(conn, ticket.type_key)
+                cleaned = clean_values(kind.fields if kind else (), raw_fields)
+                if cleaned != ticket.fields:
+                    values["fields"] = json.dumps(cleaned, ensure_ascii=False)
+            if customer_id is not None and customer_id != ticket.customer_id:
+                c = model.customers.c
+                if conn.execute(sa.select(c.id).where(c.id == customer_id)).first() is None:
+                    raise ValueError(N_("no customer {customer_id}", customer_id=customer_id))
+                values["customer_id"] = customer_id
+            if not values:
+                return ticket
+            changed = sorted(values)
+            update(conn, ticket_id, updated_at=now, **values)
+            write_history(conn, ticket_id, now, actor, "edited", "", ", ".join(changed))
+            return load(conn, ticket_id)
+
+        return self.db.run(thd)
+
     def comment(self, actor: str, ticket_id: int, html: str) -> defer.Deferred[int]:
         """A comment's id: its HTML cleaned (appliance.rich_text) before it is stored;
         ValueError when nothing is left or it is too long."""
