@@ -221,6 +221,9 @@ class KBPages:
         article_id = _id(params)
         latest = params.get("latest") == "1"
         article = self._article(article_id, latest)
+        if latest and not self._may_edit(article):  # a draft version is its editors' only
+            latest = False
+            article = self._article(article_id)
         user = _user()
         counted = article.live and not latest
         if counted:
@@ -400,6 +403,8 @@ class KBPages:
     @page(*AUTHORS, methods=("POST",))
     def submit(self, **params: Any) -> None:
         article = self._article(_id(params), latest=True)
+        if not self._may_edit(article):
+            raise cherrypy.HTTPError(403, i18n._("You may not edit this article."))
         user = _user()
         self._done(
             f"/kb/article?id={article.id}&latest=1",

@@ -124,6 +124,9 @@ class KBWebTests(WebTestCase):
         r = await self.post("agent", f"/kb/edit?id={article_id}", edit)
         self.assertEqual(r.status, 303, r.body[:500])
         self.assertIn("3 days", (await self.get("qa", f"/kb/article?id={article_id}")).body)
+        r = await self.get("qa", f"/kb/article?id={article_id}&latest=1")  # not its editor
+        self.assertIn("3 days", r.body)
+        self.assertNotIn("<em>5</em>", r.body)
         r = await self.get("agent", f"/kb/versions?id={article_id}&a=1&b=2")
         self.assertEqual(r.status, 200)
         self.assertIn('<span class="diff-new">+ 退款 5 天 &lt;b&gt;</span>', r.body)
