@@ -52,6 +52,7 @@ from webui.report_pages import ReportPages
 from webui.sessions import SessionUser
 from webui.supervisor_api import SupervisorApi
 from webui.supervisor_pages import SupervisorPages
+from webui.ticket_pages import TicketPages
 from webui.training_pages import TrainingPages
 from webui.voicemail_api import VoicemailApi
 from webui.voicemail_pages import VoicemailPages
@@ -259,6 +260,7 @@ class Root:
         self.supervisor = SupervisorPages(ctx)
         self.desk = DeskPages(ctx)
         self.reports = ReportPages(ctx)
+        self.tickets = TicketPages(ctx)  # /tickets/, /tickets/board, types, sla
         self.customers = CustomerPages(ctx, self.admin.campaigns.uploads)  # one import registry
         self.kb = KBPages(ctx)
         self.training = TrainingPages(ctx)
