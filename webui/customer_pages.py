@@ -30,7 +30,7 @@ from appliance.db.lead_import_store import ConnectorSink
 from appliance.db.model import CUSTOMER_CLASSES
 from appliance.text import N_
 from webui import admin_forms as f
-from webui import i18n
+from webui import i18n, labels
 from webui.access import api, current_session, page
 from webui.admin_campaigns import upload_json
 from webui.context import WebContext
@@ -106,6 +106,14 @@ def item_link(item: timeline.TimelineItem, role: str) -> str:
     if item.ref_kind == "attempt" and role in MERGERS and item.ref_group.isdigit():
         return f"/admin/campaigns/edit?id={item.ref_group}"
     return ""
+
+
+def state_text(table: str, code: str) -> str:
+    """A stored code in the reader's words, by the label table that names it (the code
+    itself where none does)."""
+    if not code:
+        return ""
+    return labels.label(table, code) if table in labels.TABLES else code
 
 
 def field_errors(exc: FieldErrors) -> dict[str, str]:
@@ -210,6 +218,7 @@ class CustomerPages:
                 "kind_name": i18n.shown(KIND_NAMES.get(item.kind, item.kind)),
                 "title": i18n.shown(item.title),
                 "detail": i18n.shown(item.detail),
+                "state": state_text(item.state_table, item.state),
                 "link": item_link(item, role),
             }
             for item in items

@@ -53,6 +53,10 @@ class TimelineItem:
     ref_kind: str
     ref_id: int
     ref_group: str = ""
+    # a stored code the reader sees in words: the label table that names it, and the code
+    # (a call's queue outcome, a callback's state, a ticket's, a dial attempt's outcome)
+    state_table: str = ""
+    state: str = ""
 
     @property
     def cursor(self) -> Cursor:
@@ -231,7 +235,18 @@ def _calls(conn: Connection, c: _Ctx) -> list[TimelineItem]:
             r.disposition or "",
             last_note.get(r.id, ""),
         )
-        items.append(TimelineItem(r.started_at, "call", title, detail, "call", r.id))
+        items.append(
+            TimelineItem(
+                r.started_at,
+                "call",
+                title,
+                detail,
+                "call",
+                r.id,
+                state_table="queue_outcome",
+                state=r.queue_outcome or "",
+            )
+        )
     return items
 
 
@@ -285,11 +300,18 @@ def _voicemails(conn: Connection, c: _Ctx) -> list[TimelineItem]:
             rows[r.id] = r
     items = []
     for r in rows.values():
+        duration = _duration(r.duration_ms)
         if r.kind == "complaint":
-            title = N_("Complaint message, {duration}", duration=_duration(r.duration_ms))
+            title = N_(
+                "Complaint message in mailbox {mailbox}, {duration}",
+                mailbox=r.mailbox,
+                duration=duration,
+            )
         else:
-            title = N_("Voicemail, {duration}", duration=_duration(r.duration_ms))
-        detail = _join(N_("mailbox {mailbox}", mailbox=r.mailbox), r.caller_name or "")
+            title = N_(
+                "Voicemail in mailbox {mailbox}, {duration}", mailbox=r.mailbox, duration=duration
+            )
+        detail = r.caller_name or ""
         items.append(
             TimelineItem(r.received_at, "voicemail", title, detail, "voicemail", r.id, r.mailbox)
         )
@@ -318,9 +340,11 @@ def _callbacks(conn: Connection, c: _Ctx) -> list[TimelineItem]:
             r.requested_at,
             "callback",
             N_("Callback to {number} requested", number=r.number),
-            _join(r.queue or "", r.state),
+            r.queue or "",
             "callback",
             r.id,
+            state_table="callback_state",
+            state=r.state,
         )
         for r in _page(conn, query, cb.c.requested_at, cb.c.id, c.limit)
     ]
@@ -354,10 +378,12 @@ def _attempts(conn: Connection, c: _Ctx) -> list[TimelineItem]:
             r.started_at,
             "attempt",
             N_("Campaign {campaign} called {number}", campaign=r.campaign, number=r.number),
-            _join(r.outcome or "", _agent(r.agent_number, r.agent_name)),
+            _agent(r.agent_number, r.agent_name),
             "attempt",
             r.id,
             str(r.campaign_id),
+            state_table="dial_outcome",
+            state=r.outcome or "",
         )
         for r in _page(conn, query, da.c.started_at, da.c.id, c.limit)
     ]
@@ -379,9 +405,11 @@ def _tickets(conn: Connection, c: _Ctx) -> list[TimelineItem]:
             r.created_at,
             "ticket",
             N_("Ticket {number}: {subject}", number=r.number, subject=r.subject),
-            _join(r.type_key, r.state, r.priority),
+            "",
             "ticket",
             r.id,
+            state_table="ticket_state",
+            state=r.state,
         )
         for r in _page(conn, query, t.c.created_at, t.c.id, c.limit)
     ]
@@ -429,7 +457,17 @@ def _messages(conn: Connection, c: _Ctx) -> list[TimelineItem]:
         body = " ".join((r.body or "")[: _EXCERPT * 2].split())[:_EXCERPT]
         group = str(r.ticket_id) if r.ticket_id is not None else ""
         items.append(
-            TimelineItem(r.at, r.channel, title, _join(r.state, body), "message", r.id, group)
+            TimelineItem(
+                r.at,
+                r.channel,
+                title,
+                body,
+                "message",
+                r.id,
+                group,
+                state_table="message_state",
+                state=r.state,
+            )
         )
     return items
 

@@ -219,7 +219,16 @@ def test_every_kind_is_found_newest_first(center: Center) -> None:
     assert "1:05" in first_call.detail and "asked about the bill" in first_call.detail
     assert items[-2].title == "Outbound call to +861012345678"
     vm = next(i for i in items if i.kind == "voicemail")
-    assert vm.ref_group == "800"
+    assert (vm.title, vm.detail, vm.ref_group) == ("Voicemail in mailbox 800, 0:12", "Li", "800")
+    # codes for the page to name in the reader's words
+    states = {i.kind: (i.state_table, i.state) for i in items if i.state}
+    assert states == {
+        "callback": ("callback_state", "waiting"),
+        "attempt": ("dial_outcome", "answered"),
+        "ticket": ("ticket_state", "new"),
+        "sms": ("message_state", "queued"),
+        "email": ("message_state", "queued"),
+    }
     sms = next(i for i in items if i.kind == "sms")
     assert (sms.ref_kind, sms.ref_group) == ("message", str(ids["ticket"]))
     assert next(i for i in items if i.kind == "attempt").title == (
