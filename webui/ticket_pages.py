@@ -24,6 +24,7 @@ from appliance.crm.customer_store import Customer
 from appliance.crm.fields import FieldErrors
 from appliance.crm.tickets.catalog import TicketType
 from appliance.crm.tickets.store import NoTicket, Ticket, TransitionError
+from appliance.crm.tickets.transitions import OWN
 from appliance.db.model import TICKET_PRIORITIES, TICKET_STATES
 from appliance.rich_text import clean_html
 from webui import admin_forms as f
@@ -256,6 +257,12 @@ class TicketPages:
             customer=customer,
             addresses=[a for a in addresses if a],
             moves=next_states(role, me, ticket),
+            can_edit=ticket.state != "closed"
+            and (
+                role in MANAGERS
+                or (me is not None and me.relation(ticket.assignee_kind, ticket.assignee) == OWN)
+            ),
+            field_values={f"f_{k}": v for k, v in ticket.fields.items()},
             manage=role in MANAGERS,
             pickers=pickers,
             assignee=assignee_shown(ticket.assignee_kind, ticket.assignee, pickers),
@@ -285,6 +292,8 @@ class TicketPages:
             message = work()
         except NoTicket:
             raise cherrypy.NotFound() from None
+        except f.FormError as exc:
+            session.flash.append(i18n.error(exc))
         except (TransitionError, ValueError) as exc:
             session.flash.append(i18n._("Not changed: {reason}").format(reason=i18n.error(exc)))
         else:
@@ -306,6 +315,39 @@ class TicketPages:
             return i18n._("Ticket {number} is now {state}.").format(
                 number=moved.number, state=label("ticket_state", moved.state)
             )
+
+        self._act(params, ticket_id, work)
+
+    @page(*WORKERS, methods=("POST",))
+    def edit(self, **params: Any) -> None:
+        """What the ticket says: its subject, description and its type's fields (the
+        agent whose ticket it is, supervisors and admins; not once it is closed)."""
+        ticket_id = f.target_id(params)
+        ticket = self.t.ticket(ticket_id)
+        kind = self.t.types().get(ticket.type_key)
+        fields = {d.key: _one(params, f"f_{d.key}", 1000) for d in (kind.fields if kind else ())}
+        subject = _one(params, "subject", 400)
+        body = _one(params, "body", 20_000)
+        username, role = self.t.user()
+
+        def work() -> str:
+            try:
+                self.ctx.call(
+                    self.t.store.edit,
+                    username,
+                    role,
+                    ticket_id,
+                    subject=subject,
+                    body=body,
+                    fields=fields,
+                )
+            except FieldErrors as exc:
+                labels = {d.key: d.label for d in (kind.fields if kind else ())}
+                reasons = "; ".join(
+                    f"{labels.get(k, k)}: {i18n.shown(v)}" for k, v in exc.errors.items()
+                )
+                raise f.FormError(i18n._("Not changed: {reason}").format(reason=reasons)) from None
+            return i18n._("Ticket saved.")
 
         self._act(params, ticket_id, work)
 

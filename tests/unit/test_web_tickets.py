@@ -185,7 +185,9 @@ class TicketWorkTests(TicketPagesCase):
         self.assertEqual(
             (moved.state, moved.assignee_kind, moved.assignee), ("dispatched", "agent", "1002")
         )
-        self.assertEqual(moves(await self.call(agent.get, view)), set())
+        others = await self.call(agent.get, view)
+        self.assertEqual(moves(others), set())
+        self.assertNotIn('action="/tickets/edit"', others.body)  # not its ticket: read only
         refused = await self.post(agent, "/tickets/move", {"id": str(ticket.id), "to": "accepted"})
         self.assertIn("this ticket is not yours", refused.body)
         # ... then to agent 1001: its buttons follow the table at each step
@@ -216,6 +218,13 @@ class TicketWorkTests(TicketPagesCase):
         self.assertIn("Waiting for the modem", replies)
         self.assertNotIn("Sent", replies)
         self.assertEqual((await self.store.get(ticket.id)).state, "in_progress")
+
+        # the agent whose ticket it is edits what it says
+        self.assertIn('action="/tickets/edit"', page.body)
+        edited = {"id": str(ticket.id), "subject": "Broken router", "body": "resets hourly"}
+        page = await self.post(agent, "/tickets/edit", edited)
+        self.assertIn("Ticket saved.", page.body)
+        self.assertEqual((await self.store.get(ticket.id)).subject, "Broken router")
 
         # hostile comment HTML comes out clean; the history says who did what
         page = await self.post(agent, "/tickets/comment", {"id": str(ticket.id), "html": COMMENT})
