@@ -162,7 +162,7 @@ def sniff(data: bytes, max_unpacked: int = MAX_UNPACKED) -> str | None:
     if data[:4] == b"PK\x03\x04":
         return _office_kind(data, max_unpacked)
     if _is_text(data):
-        if _MARKUP.search(data[:4096]):
+        if _MARKUP.search(data):
             raise UploadRefused(N_("HTML, SVG and XML files are not accepted"))
         return "text/plain"
     return None

@@ -76,6 +76,7 @@ def test_a_renamed_program_is_refused_whatever_its_name(tmp_path: Path) -> None:
         b"\xef\xbb\xbf  <!DOCTYPE html><html><body>hi</body></html>",
         b"hello\n<script>alert(document.cookie)</script>",
         b"<HTML><img src=x onerror=alert(1)>",
+        b"a plain start\n" * 1000 + b"<iframe src=//evil>",
     ],
 )
 def test_svg_and_html_posing_as_an_image_are_refused(tmp_path: Path, data: bytes) -> None:
