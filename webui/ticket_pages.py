@@ -228,7 +228,6 @@ class TicketPages:
             type_name=type_name,
             tlabel=label,
             assignee_shown=assignee_shown,
-            here_query=urlencode({k: v for k, v in params.items() if isinstance(v, str)}),
             **values,
         )
 
