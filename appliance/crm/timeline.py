@@ -188,7 +188,6 @@ def _calls(conn: Connection, c: _Ctx) -> list[TimelineItem]:
             calls.c.called_number,
             calls.c.talk_ms,
             calls.c.queue_outcome,
-            calls.c.disposition,
             queues.c.display_name.label("queue"),
             agents.c.number.label("agent_number"),
             agents.c.name.label("agent_name"),
@@ -210,15 +209,16 @@ def _calls(conn: Connection, c: _Ctx) -> list[TimelineItem]:
             rows[r.id] = r
     if not rows:
         return []
+    # what the agent wrote after the call (its disposition and notes: the last note's)
     notes = model.call_notes
     last_note: dict[int, str] = {}
-    for call_id, text in conn.execute(
-        sa.select(notes.c.call_id, notes.c.notes)
+    for call_id, disposition, text in conn.execute(
+        sa.select(notes.c.call_id, notes.c.disposition, notes.c.notes)
         .where(notes.c.call_id.in_(list(rows)))
         .order_by(notes.c.id)
     ):
-        if text:
-            last_note[call_id] = text
+        if disposition or text:
+            last_note[call_id] = _join(disposition, text)
     items = []
     for r in rows.values():
         if r.direction == "outbound":
@@ -232,7 +232,6 @@ def _calls(conn: Connection, c: _Ctx) -> list[TimelineItem]:
             r.queue or "",
             _agent(r.agent_number, r.agent_name),
             talk,
-            r.disposition or "",
             last_note.get(r.id, ""),
         )
         items.append(
@@ -496,7 +495,6 @@ class CallDetail:
     agent: str
     talk: str
     queue_outcome: str
-    disposition: str
     customer_id: int | None
     notes: tuple[CallNote, ...]
     recordings: tuple[tuple[int, dt.datetime, str], ...]  # (id, started, duration)
@@ -547,7 +545,6 @@ def call_detail(conn: Connection, call_id: int) -> CallDetail | None:
         _agent(r.agent_number, r.agent_name),
         _duration(r.talk_ms) if r.talk_ms else "",
         r.queue_outcome or "",
-        r.disposition,
         r.customer_id,
         tuple(
             CallNote(n.created_at, _agent(n.agent_number, n.agent_name), n.disposition, n.notes)

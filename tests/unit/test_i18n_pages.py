@@ -17,6 +17,10 @@ from typing import Any
 
 from acd.route import STRATEGIES
 from appliance.cli import resolved
+from appliance.crm.customer_store import CustomerStore
+from appliance.crm.field_admin import FieldAdmin
+from appliance.crm.fields import FieldDef
+from appliance.db import model
 from appliance.db.admin_store import AdminStore
 from appliance.db.dialer_store import NewLead
 from appliance.db.model import AGENT_STATUSES, CALL_DIRECTIONS, OVERFLOW_KINDS, PROMPT_SOURCES
@@ -43,6 +47,7 @@ ALLOWED = {
     *("sqlite", "postgresql", "SQLite", "PostgreSQL", "WAV", "FLAC", "Opus", "MP3", "OGG"),
     *("ms", "Hz", "dB", "MB", "GB", "KB", "OK"),
     *("XLSX", "UTF-8", "UTF-16", "GB18030", "AMD"),  # file formats, encodings, Asterisk's AMD
+    "GBK",  # the encoding Chinese Excel saves CSV in (the customer import names it)
     *("PDF", "DID"),  # the reports' export format; a called number's name in telephony
     *("Excel", "SMTP"),  # the XLSX export's program; the scheduled reports' mail protocol
     *("YYYY-MM-DD", "YYYY-MM-DDTHH", "MM"),
@@ -60,6 +65,10 @@ QUERIES = {
     "/qa/score": "?recording=1",
     "/flows/editor": "?id=1",
     "/admin/campaigns/edit": "?id=1",
+    "/customers/view": "?id=1",
+    "/customers/edit": "?id=1",
+    "/customers/erase": "?id=1",
+    "/customers/call": "?id=1",
 }
 
 
@@ -152,6 +161,33 @@ def seed(db: Any) -> None:
     resolved(db.dialer.add_leads(campaign.id, [NewLead("13800138000", name="张三")], list_id))
     resolved(db.dialer.add_holiday(dt.date(2027, 2, 10), campaign.id))
     resolved(db.dialer.add_dnc("13900139000", "campaign", "agent", campaign.id))
+    # a customer with a custom field and a call of its own (the customer pages); the field's
+    # key is one letter, which the crawl does not read as an English word
+    resolved(FieldAdmin(db).save("admin", None, FieldDef("x", "等级", "choice", ("金", "银"))))
+    resolved(CustomerStore(db).create("admin", "张三", ["13800138000"], "vip", fields={"x": "金"}))
+    with db.engine.begin() as conn:
+        conn.execute(
+            model.calls.insert().values(
+                uniqueid="c1",
+                linkedid="c1",
+                direction="inbound",
+                caller_number="013800138000",
+                caller_name="张三",
+                queue_id=1,
+                agent_id=1,
+                queue_outcome="answered",
+                started_at=dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC),
+                talk_ms=61_000,
+            )
+        )
+        conn.execute(
+            model.call_notes.insert().values(
+                call_id=1,
+                agent_id=1,
+                notes="咨询账单",
+                created_at=dt.datetime(2026, 3, 1, tzinfo=dt.UTC),
+            )
+        )
 
 
 class ChinesePagesTests(WebTestCase):
