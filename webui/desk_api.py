@@ -1,9 +1,13 @@
 """The agent desktop's JSON: the screen pop of the agent's own call, and the disposition and
 notes after it.
 
-``/api/desk/pop``    GET ``?call_id=12``: the caller (number, name), the customer record if
-                     the number is known, the IVR inputs of this call, the caller's previous
-                     10 calls with their notes, ``tickets`` (empty until the CRM issue).
+``/api/desk/pop``    GET ``?call_id=12``: the caller (number, name), ``customer`` (the
+                     customer any of whose numbers called: id, name, class, numbers, custom
+                     fields; null for none), the IVR inputs of this call, ``last_calls`` (the
+                     caller's and the customer's previous 10 calls with their notes),
+                     ``open_tickets`` (the customer's), ``kb_suggestions`` (articles for this
+                     call's queue, IVR path and ticket type) and ``new_ticket_url``.
+``/api/desk/customer`` and ``/api/desk/kb``: webui/desk_crm_api.py.
 ``/api/desk/notes``  POST ``{"call_id": 12, "disposition": "resolved", "notes": "..."}``.
 ``/api/desk/me``     GET: the agent's own number, state and current call id (for the page).
 ``/api/desk/hold`` and the rest of the call control: webui/call_control_api.py.
@@ -22,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import cherrypy
 from twisted.internet import defer
 
+from appliance.db.components import utcnow
 from appliance.db.desk_store import DISPOSITIONS, MAX_NOTES, NoteRow
 from appliance.text import N_
 from webui import access
@@ -29,6 +34,15 @@ from webui.access import api, current_session
 from webui.acd_api import agent_json
 from webui.call_control_api import DeskCallControl
 from webui.context import WebContext
+from webui.desk_crm_api import (
+    DeskCrm,
+    PopFacts,
+    customer_json,
+    gather,
+    reader_first,
+    suggestion_json,
+    ticket_json,
+)
 from webui.desk_dnc_api import DeskDoNotCall
 from webui.json_body import json_object
 from webui.recording_control_api import _call_id
@@ -54,7 +68,7 @@ def note_json(n: NoteRow) -> dict[str, Any]:
     }
 
 
-class DeskApi(DeskCallControl, DeskDoNotCall):
+class DeskApi(DeskCallControl, DeskDoNotCall, DeskCrm):
     """The desk's reads and notes; call control comes from DeskCallControl."""
 
     def __init__(self, ctx: WebContext) -> None:
@@ -130,11 +144,10 @@ class DeskApi(DeskCallControl, DeskDoNotCall):
         if agent is not None:
             with self._lock:
                 self._popped[agent.id] = requested
-        customer = self.ctx.call(self.db.desk.customer, facts.caller_number)
-        inputs = self.ctx.call(self.db.desk.ivr_inputs, requested)
-        history = self.ctx.call(self.db.desk.history, facts.caller_number, requested)
-        notes = self.ctx.call(self.db.desk.notes, requested)
         queue = self.ctx.call(self._queue_of, facts.uniqueid, facts.queue_id)
+        found: PopFacts = self.ctx.call_any(
+            gather, self.stores, facts, queue.id if queue is not None else None
+        )
         return {
             "call_id": facts.id,
             "caller_number": facts.caller_number,
@@ -143,12 +156,13 @@ class DeskApi(DeskCallControl, DeskDoNotCall):
             "started_at": _iso(facts.started_at),
             "answered_at": _iso(facts.answered_at),
             "ended_at": _iso(facts.ended_at),
-            "customer": customer,
+            "customer": customer_json(found.customer, found.field_defs) if found.customer else None,
             "ivr": [
                 {"at": _iso(s.at), "flow": s.flow, "node": s.node, "type": s.type, "input": s.input}
-                for s in inputs
+                for s in found.steps
+                if s.input
             ],
-            "history": [
+            "last_calls": [
                 {
                     "call_id": h.id,
                     "started_at": _iso(h.started_at),
@@ -157,10 +171,12 @@ class DeskApi(DeskCallControl, DeskDoNotCall):
                     "outcome": h.outcome,
                     "notes": [note_json(n) for n in h.notes],
                 }
-                for h in history
+                for h in found.last_calls
             ],
-            "notes": [note_json(n) for n in notes],
-            "tickets": [],
+            "notes": [note_json(n) for n in found.notes],
+            "open_tickets": [ticket_json(t, utcnow()) for t in found.open_tickets],
+            "kb_suggestions": [suggestion_json(a) for a in reader_first(found.suggestions)],
+            "new_ticket_url": f"/tickets/new?call_id={facts.id}",
         }
 
     @api("agent", methods=("POST",))

@@ -1,5 +1,6 @@
-"""What the agent desktop reads and writes: the screen pop (the customer by number, the
-caller's previous calls with their notes, the IVR inputs of this call) and the call notes.
+"""What the agent desktop reads and writes: the screen pop (the caller's and the customer's
+previous calls with their notes, the IVR path of this call) and the call notes. The customer
+itself is appliance/crm/customer_store.py's.
 
 Every text here (caller ID, customer fields, notes) is attacker-controlled: stored as given,
 bounded by the columns, escaped by whoever shows it.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +26,7 @@ from appliance.text import N_
 DISPOSITIONS = ("resolved", "follow_up", "escalated", "wrong_number", "complaint", "other")
 MAX_NOTES = 4000
 HISTORY = 10
-CUSTOMER_FIELDS = ("number", "account", "name", "customer_class", "email", "note")
+MAX_FORMS = 200  # the forms of a customer's numbers a history reads by
 
 
 @dataclass(frozen=True)
@@ -142,26 +144,15 @@ class DeskStore(_Component):
 
         return self.db.run(thd)
 
-    def customer(self, number: str) -> defer.Deferred[dict[str, str] | None]:
-        """The customer record for a caller's number (exact match; the first one)."""
-        cu = model.customers
-        number = number[:32]
-
-        def thd(conn: Connection) -> dict[str, str] | None:
-            if not number:
-                return None
-            r = conn.execute(
-                sa.select(*(cu.c[f] for f in CUSTOMER_FIELDS))
-                .where(cu.c.number == number)
-                .order_by(cu.c.id)
-                .limit(1)
-            ).first()
-            return {f: str(r._mapping[f]) for f in CUSTOMER_FIELDS} if r is not None else None
-
-        return self.db.run(thd)
-
     def ivr_inputs(self, call_id: int) -> defer.Deferred[list[IvrInput]]:
         """What the caller keyed in the IVR on this call: the steps that took input."""
+        d = self.ivr_path(call_id)
+        d.addCallback(lambda steps: [s for s in steps if s.input])
+        return d
+
+    def ivr_path(self, call_id: int) -> defer.Deferred[list[IvrInput]]:
+        """Every IVR step of this call, in order (the nodes the caller went through: the desk
+        suggests articles from them), with what the caller keyed where it keyed anything."""
         e = model.call_events.c
 
         def thd(conn: Connection) -> list[IvrInput]:
@@ -177,7 +168,7 @@ class DeskStore(_Component):
                     step = json.loads(data)
                 except ValueError:
                     continue
-                if not isinstance(step, dict) or not _text(step.get("input")):
+                if not isinstance(step, dict):
                     continue
                 found.append(
                     IvrInput(
@@ -193,16 +184,30 @@ class DeskStore(_Component):
         return self.db.run(thd)
 
     def history(
-        self, number: str, before_call: int | None = None, limit: int = HISTORY
+        self,
+        number: str,
+        before_call: int | None = None,
+        limit: int = HISTORY,
+        customer_id: int | None = None,
+        forms: Sequence[str] = (),
     ) -> defer.Deferred[list[PastCall]]:
         """The caller's previous calls, newest first, with their queue, agent and notes
-        (``before_call``: leave this call out). Nothing for a withheld (empty) number."""
+        (``before_call``: leave this call out): those from this number or from any of
+        ``forms`` (every way the caller's and the customer's numbers are written), and the
+        customer's (``customer_id``: the calls known as its). Nothing for a withheld (empty)
+        number of no known customer."""
         c, q, a = model.calls, model.queues, model.agents
         number = number[:80]
+        numbers = sorted({number, *(f[:80] for f in forms)} - {""})[:MAX_FORMS]
 
         def thd(conn: Connection) -> list[PastCall]:
-            if not number:
+            if not numbers and customer_id is None:
                 return []
+            whose: list[sa.ColumnElement[bool]] = []
+            if numbers:
+                whose.append(c.c.caller_number.in_(numbers))
+            if customer_id is not None:
+                whose.append(c.c.customer_id == customer_id)
             query = (
                 sa.select(
                     c.c.id,
@@ -215,7 +220,7 @@ class DeskStore(_Component):
                 .select_from(
                     c.outerjoin(q, q.c.id == c.c.queue_id).outerjoin(a, a.c.id == c.c.agent_id)
                 )
-                .where(c.c.caller_number == number)
+                .where(sa.or_(*whose))
             )
             if before_call is not None:
                 query = query.where(c.c.id != before_call)

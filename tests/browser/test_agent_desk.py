@@ -148,7 +148,8 @@ def test_an_agent_works_a_call_from_the_desk(box: LiveBox) -> None:
             lambda d: d.find_element(By.ID, "desk-pop").get_attribute("data-state") == "answered"
         )
         wait.until(lambda d: text(d, "#desk-state-name") == "On a call")
-        assert "tickets come with the CRM" in text(driver, "#pop-tickets")
+        assert text(driver, "#pop-tickets") == "No open tickets."
+        assert text(driver, "#pop-class") == "VIP"
         assert absent(driver, "#desk-pop img")
         no_alert(driver)
         call_id = int(driver.find_element(By.ID, "desk-pop").get_attribute("data-call-id") or 0)

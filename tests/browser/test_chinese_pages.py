@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 # the live box's user data: agents' and the queue's names, the caller
 # (a department, the built-in flow's node ids on the desk's IVR path), product names
 DATA = (*AGENT_NAMES.values(), QUEUE_DISPLAY, "support", "Support", "Zhang San", "13800138000")
-DATA += ("welcome", "timeout", "CRM")
+DATA += ("welcome", "timeout")
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
-"""The desk and notice stores on both databases: the screen pop's customer, IVR inputs and
-history with notes, the call notes' allowlist and limits, notices for everyone and for a
-queue, their expiry and withdrawal. Hostile text is stored exactly as given."""
+"""The desk and notice stores on both databases: the screen pop's IVR inputs and path, the
+history with notes (the customer's from any of its numbers), the call notes' allowlist and
+limits, notices for everyone and for a queue, their expiry and withdrawal. Hostile text is
+stored exactly as given."""
 
 from __future__ import annotations
 
@@ -35,20 +36,32 @@ def center(db: DBConnector) -> tuple[int, int, int]:
     return agent.id, queue.id, other.id
 
 
-def test_the_customer_is_found_by_exact_number_with_every_field(db: DBConnector) -> None:
+def test_the_customers_calls_from_any_number_are_its_history_and_the_ivr_wins(
+    db: DBConnector,
+) -> None:
+    """The pop's last calls: the caller's number's, and those of the customer's other numbers
+    once a call was known as its (calls.customer_id, which link_call writes once), and
+    those from any form of its numbers given."""
     store = CustomerStore(db)
-    resolved(store.create("admin", HOSTILE, [CALLER], "vip", "a@b.cn", "A-1", "note " + HOSTILE))
-    found = resolved(db.desk.customer(CALLER))
-    assert found == {
-        "number": CALLER,
-        "account": "A-1",
-        "name": HOSTILE,
-        "customer_class": "vip",
-        "email": "a@b.cn",
-        "note": "note " + HOSTILE,
-    }
-    assert resolved(db.desk.customer(CALLER[:-1])) is None
-    assert resolved(db.desk.customer("")) is None
+    mine = resolved(store.create("admin", HOSTILE, [CALLER, "+8613900000002"], "vip"))
+    other = resolved(store.create("admin", "Other", ["+8613900000003"]))
+    from_other_number = _call(db, 1, number="+8613900000002")
+    resolved(store.link_call(from_other_number, mine))
+    ivr_said = _call(db, 2, number="+8613900000002")
+    resolved(store.link_call(ivr_said, other))
+    resolved(store.link_call(ivr_said, mine))  # the IVR's stays
+    from_this_number = _call(db, 3)
+    unknown = _call(db, 4, number="+8613900000002")  # never known as the customer's
+    current = _call(db, 5)
+    history = resolved(db.desk.history(CALLER, before_call=current, customer_id=mine))
+    assert [h.id for h in history] == [from_this_number, from_other_number]
+    assert [h.id for h in resolved(db.desk.history("", customer_id=other))] == [ivr_said]
+    forms = ["8613900000002", "+8613900000002"]  # the pop passes every form of its numbers
+    found = resolved(db.desk.history(CALLER, current, customer_id=mine, forms=forms))
+    assert [h.id for h in found] == [unknown, from_this_number, ivr_said, from_other_number]
+    assert [h.id for h in resolved(db.desk.history(CALLER, before_call=current))] == [
+        from_this_number
+    ]
 
 
 def test_ivr_inputs_are_the_steps_that_took_digits(db: DBConnector) -> None:
@@ -64,6 +77,9 @@ def test_ivr_inputs_are_the_steps_that_took_digits(db: DBConnector) -> None:
         ("menu", "2", "main"),
         ("acct", "12345#", "main"),
     ]
+    # the whole path, for the articles the desk suggests from the nodes passed
+    path = resolved(db.desk.ivr_path(call))
+    assert [(s.node, s.input) for s in path] == [("welcome", ""), ("menu", "2"), ("acct", "12345#")]
 
 
 def test_history_lists_previous_calls_with_queue_agent_and_notes(

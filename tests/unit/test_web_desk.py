@@ -95,9 +95,9 @@ class DeskTests(WebTestCase):
         self.assertEqual(pop["customer"]["name"], HOSTILE)
         self.assertEqual(pop["customer"]["account"], "ACC-7")
         self.assertEqual([(s["node"], s["input"]) for s in pop["ivr"]], [("menu", "2")])
-        self.assertEqual(pop["tickets"], [])
+        self.assertEqual(pop["open_tickets"], [])
         self.assertEqual(pop["queue"], "Support")
-        [old] = pop["history"]
+        [old] = pop["last_calls"]
         self.assertEqual((old["agent"], old["outcome"]), ("Agent 1002", "completed"))
         self.assertEqual(
             [(n["disposition"], n["notes"]) for n in old["notes"]],

@@ -167,20 +167,7 @@
       setText("pop-number", p.caller_number || S.unknown_caller);
       setText("pop-name", p.caller_name);
       setText("pop-queue", p.queue);
-      var dl = $("pop-customer");
-      dl.textContent = "";
-      var none = $("pop-no-customer");
-      if (p.customer) {
-        ["name", "account", "customer_class", "email", "number", "note"].forEach(function (f) {
-          if (!p.customer[f]) return;
-          dl.appendChild(el("dt", S["f_" + f]));
-          dl.appendChild(el("dd", p.customer[f], "pop-" + f));
-        });
-        none.hidden = true;
-      } else {
-        none.textContent = S.no_customer;
-        none.hidden = false;
-      }
+      fillCustomer(p);
       var ivr = $("pop-ivr");
       ivr.textContent = "";
       if (!p.ivr.length) ivr.appendChild(el("li", S.no_ivr, "muted"));
@@ -190,16 +177,17 @@
         li.appendChild(el("code", s.input));
         ivr.appendChild(li);
       });
-      setText("pop-tickets", p.tickets.length ? "" : S.no_tickets);
+      fillTickets(p);
+      fillSuggestions(p.kb_suggestions);
       var body = $("pop-history");
       body.textContent = "";
-      if (!p.history.length) {
+      if (!p.last_calls.length) {
         var tr = el("tr"), td = el("td", S.no_history, "muted");
         td.colSpan = 5;
         tr.appendChild(td);
         body.appendChild(tr);
       }
-      p.history.forEach(function (h) {
+      p.last_calls.forEach(function (h) {
         var row = el("tr");
         row.appendChild(el("td", when(h.started_at)));
         row.appendChild(el("td", h.queue));
@@ -214,6 +202,123 @@
       notes.textContent = "";
       p.notes.forEach(function (n) { notes.appendChild(noteItem(n)); });
     }
+
+    // The customer card: the class badge, the record's fields, a link to the record; no
+    // record: one click creates it with the caller's number (the name as caller ID gave it,
+    // editable: it is whatever the caller's side sent).
+    function fillCustomer(p) {
+      var c = p.customer, dl = $("pop-customer"), badge = $("pop-class");
+      dl.textContent = "";
+      var none = $("pop-no-customer"), link = $("pop-customer-link"), form = $("desk-new-customer");
+      badge.hidden = !c || !c.class_label;
+      if (c && c.class_label) {
+        badge.textContent = c.class_label;
+        badge.dataset.cls = c["class"];
+      }
+      if (c) {
+        var rows = [["name", c.name], ["account", c.account], ["numbers", c.numbers.join(", ")],
+          ["email", c.email], ["note", c.note]];
+        rows.forEach(function (r) {
+          if (!r[1]) return;
+          dl.appendChild(el("dt", S["f_" + r[0]]));
+          dl.appendChild(el("dd", r[1], "pop-" + r[0]));
+        });
+        (c.fields || []).forEach(function (f) {
+          if (!f.value) return;
+          dl.appendChild(el("dt", f.label));
+          var dd = el("dd", f.value, "pop-field");
+          dd.dataset.key = f.key;
+          dl.appendChild(dd);
+        });
+        link.href = c.url;
+        link.hidden = false;
+        none.hidden = true;
+        form.hidden = true;
+      } else {
+        link.hidden = true;
+        none.textContent = S.no_customer;
+        none.hidden = false;
+        form.hidden = !p.caller_number;
+        if (!form.dataset.callId || form.dataset.callId !== String(p.call_id)) {
+          form.dataset.callId = p.call_id;
+          $("new-customer-name").value = p.caller_name || "";
+          say($("new-customer-msg"), "");
+        }
+      }
+    }
+
+    function fillTickets(p) {
+      var list = $("pop-tickets");
+      list.textContent = "";
+      if (!p.open_tickets.length) list.appendChild(el("li", S.no_tickets, "muted"));
+      p.open_tickets.forEach(function (t) {
+        var li = el("li", null, t.overdue ? "ticket-overdue" : "");
+        li.dataset.id = t.id;
+        var a = el("a", t.number + " " + t.subject);
+        a.href = t.url;
+        li.appendChild(a);
+        li.appendChild(el("span", t.state_label, "state ticket-" + t.state));
+        li.appendChild(el("span", t.priority_label, "muted"));
+        if (t.due_at) {
+          li.appendChild(el("span", fmt(t.overdue ? S.overdue_since : S.due, { when: when(t.due_at) }),
+            t.overdue ? "bad" : "muted"));
+        }
+        list.appendChild(li);
+      });
+      var open = $("pop-new-ticket");
+      open.href = p.new_ticket_url;
+      open.hidden = !p.new_ticket_url;
+    }
+
+    function fillSuggestions(items) {
+      var list = $("pop-kb");
+      list.textContent = "";
+      if (!items.length) list.appendChild(el("li", S.no_suggestions, "muted"));
+      items.forEach(function (a) {
+        var li = el("li"), link = el("a", a.title);
+        link.href = a.url;
+        link.target = "_blank";
+        link.rel = "noopener";
+        li.appendChild(link);
+        if (a.category) li.appendChild(el("span", a.category, "muted"));
+        list.appendChild(li);
+      });
+    }
+
+    $("desk-new-customer").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var msg = $("new-customer-msg");
+      request(root, "POST", "/api/desk/customer", {
+        call_id: shownCall, name: $("new-customer-name").value,
+      }).then(function (r) {
+        say(msg, r.message);
+        loadPop(shownCall);
+      }, failed(msg));
+    });
+
+    // The knowledge base's search: titles link to the article, the snippet's matches are
+    // marked (the server sends text pieces, never HTML).
+    $("desk-kb-search").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var msg = $("kb-msg"), list = $("kb-hits"), q = $("kb-query").value.trim();
+      list.textContent = "";
+      if (!q) { say(msg, S.kb_type, true); return; }
+      say(msg, "");
+      request(root, "GET", "/api/desk/kb?q=" + encodeURIComponent(q)).then(function (r) {
+        if (!r.hits.length) say(msg, S.kb_none);
+        r.hits.forEach(function (h) {
+          var li = el("li"), link = el("a", h.title, "kb-title");
+          link.href = h.url;
+          link.target = "_blank";
+          link.rel = "noopener";
+          li.appendChild(link);
+          var snip = el("p", null, "kb-snippet");
+          h.snippet.forEach(function (part) { snip.appendChild(el(part[1] ? "mark" : "span", part[0])); });
+          li.appendChild(snip);
+          list.appendChild(li);
+        });
+      }, failed(msg));
+    });
 
     function noteItem(n) {
       var li = el("li");
