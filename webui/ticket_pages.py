@@ -327,9 +327,18 @@ class TicketPages:
         fields = {d.key: _one(params, f"f_{d.key}", 1000) for d in (kind.fields if kind else ())}
         subject = _one(params, "subject", 400)
         body = _one(params, "body", 20_000)
+        number = _one(params, "customer_number", 64).strip()
         username, role = self.t.user()
 
         def work() -> str:
+            customer_id = None
+            if number:
+                customer = self.ctx.call(self.t.customers.by_number, number)
+                if customer is None:
+                    raise f.FormError(
+                        i18n._("No customer has the number {number}.").format(number=number)
+                    )
+                customer_id = customer.id
             try:
                 self.ctx.call(
                     self.t.store.edit,
@@ -339,6 +348,7 @@ class TicketPages:
                     subject=subject,
                     body=body,
                     fields=fields,
+                    customer_id=customer_id,
                 )
             except FieldErrors as exc:
                 labels = {d.key: d.label for d in (kind.fields if kind else ())}

@@ -222,9 +222,14 @@ class TicketWorkTests(TicketPagesCase):
         # the agent whose ticket it is edits what it says
         self.assertIn('action="/tickets/edit"', page.body)
         edited = {"id": str(ticket.id), "subject": "Broken router", "body": "resets hourly"}
-        page = await self.post(agent, "/tickets/edit", edited)
+        page = await self.post(agent, "/tickets/edit", {**edited, "customer_number": "999"})
+        self.assertIn("No customer has the number 999.", page.body)
+        page = await self.post(
+            agent, "/tickets/edit", {**edited, "customer_number": "+86 138-0013-8000"}
+        )
         self.assertIn("Ticket saved.", page.body)
-        self.assertEqual((await self.store.get(ticket.id)).subject, "Broken router")
+        saved = await self.store.get(ticket.id)
+        self.assertEqual((saved.subject, saved.customer_id), ("Broken router", ticket.customer_id))
 
         # hostile comment HTML comes out clean; the history says who did what
         page = await self.post(agent, "/tickets/comment", {"id": str(ticket.id), "html": COMMENT})
