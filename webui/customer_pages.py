@@ -30,7 +30,7 @@ from appliance.db.lead_import_store import ConnectorSink
 from appliance.db.model import CUSTOMER_CLASSES
 from appliance.text import N_
 from webui import admin_forms as f
-from webui import i18n, labels
+from webui import i18n, labels, ticket_labels
 from webui.access import api, current_session, page
 from webui.admin_campaigns import upload_json
 from webui.context import WebContext
@@ -113,7 +113,11 @@ def state_text(table: str, code: str) -> str:
     itself where none does)."""
     if not code:
         return ""
-    return labels.label(table, code) if table in labels.TABLES else code
+    if table in labels.TABLES:
+        return labels.label(table, code)
+    if table in ticket_labels.TABLES:
+        return ticket_labels.label(table, code)
+    return code
 
 
 def field_errors(exc: FieldErrors) -> dict[str, str]:

@@ -56,7 +56,18 @@ def seed(db: Any) -> None:
                 caller_number="013800138000",
             )
         )
-    assert li == 1
+        ticket = conn.execute(
+            model.tickets.insert().values(
+                number="T-1",
+                type_key="fault",
+                subject="No tone",
+                state="dispatched",
+                customer_id=li,
+                created_at=T0,
+                updated_at=T0,
+            )
+        ).inserted_primary_key[0]
+    assert li == 1 and ticket == 1
 
 
 class CustomerPagesCase(WebTestCase):
@@ -167,6 +178,9 @@ class ProfileTests(CustomerPagesCase):
         call_link = re.search(r'href="(/customers/call\?id=\d+)"', page)
         rec_link = re.search(r'href="/recordings/view\?id=(\d+)"', page)
         assert call_link is not None and rec_link is not None
+        # a ticket opens the ticket, its state in words
+        self.assertIn('href="/tickets/view?id=1"', page)
+        self.assertRegex(page, r'<span class="chip">Dispatched</span>')
         call_page = (await self.call(agent.get, call_link.group(1))).body
         self.assertIn("&lt;img src=x onerror=alert(1)&gt;", call_page)
         self.assertIn(f'href="/recordings/view?id={rec_link.group(1)}"', call_page)
