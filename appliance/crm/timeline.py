@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from acd.dialer.numbers import normalise
-from appliance.crm.numbers import match_key
+from appliance.crm.numbers import number_forms
 from appliance.db import model
 from appliance.text import N_
 
@@ -92,25 +91,6 @@ class Cursor:
             raise ValueError(N_("not a timeline position"))
         at = _EPOCH + dt.timedelta(microseconds=int(parts[0]))
         return cls(at, parts[1], int(parts[2]))
-
-
-def number_forms(number: str, country_code: str = "86", trunk_prefix: str = "0") -> set[str]:
-    """The forms a caller ID or a list may carry ``number`` in: its normal form and those of
-    its :func:`~appliance.crm.numbers.match_key` (national: with the trunk prefix, with the
-    country code with and without ``+`` or ``00``; international: with ``+`` or ``00`` or
-    neither). The empty set for text that is no number."""
-    key = match_key(number, country_code, trunk_prefix)
-    if key is None:
-        return set()
-    forms = {normalise(number), key}
-    if key.startswith("+"):
-        forms |= {key[1:], "00" + key[1:]}
-    else:
-        if trunk_prefix:
-            forms.add(trunk_prefix + key)
-        if country_code:
-            forms |= {f"+{country_code}{key}", f"{country_code}{key}", f"00{country_code}{key}"}
-    return {f for f in forms if len(f) <= 32}
 
 
 def customer_forms(

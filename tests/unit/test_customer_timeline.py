@@ -16,7 +16,8 @@ from twisted.internet import defer
 from appliance.cli import resolved
 from appliance.crm import timeline
 from appliance.crm.customer_store import CustomerStore
-from appliance.crm.timeline import Cursor, TimelineItem, number_forms
+from appliance.crm.numbers import number_forms
+from appliance.crm.timeline import Cursor, TimelineItem
 from appliance.db import model
 from appliance.db.connector import DBConnector
 from tests.conftest import BACKENDS, PG_URL
