@@ -24,6 +24,8 @@ from appliance.db import model
 from appliance.db.admin_store import AdminStore
 from appliance.db.dialer_store import NewLead
 from appliance.db.model import AGENT_STATUSES, CALL_DIRECTIONS, OVERFLOW_KINDS, PROMPT_SOURCES
+from appliance.kb.store import KBStore
+from appliance.kb.training import QuestionDraft, TrainingStore
 from ivr import sample_center
 from tests.support.appliance import USERS, RunningAppliance
 from tests.support.tmp import temp_dir
@@ -49,6 +51,7 @@ ALLOWED = {
     *("XLSX", "UTF-8", "UTF-16", "GB18030", "AMD"),  # file formats, encodings, Asterisk's AMD
     "GBK",  # the encoding Chinese Excel saves CSV in (the customer import names it)
     *("PDF", "DID"),  # the reports' export format; a called number's name in telephony
+    *("HTML", "Word"),  # the knowledge base editor's fallback; the documents it takes
     *("Excel", "SMTP"),  # the XLSX export's program; the scheduled reports' mail protocol
     *("YYYY-MM-DD", "YYYY-MM-DDTHH", "MM"),
     "main-menu",  # the seed's flow (and the example the flow name field shows)
@@ -65,6 +68,15 @@ QUERIES = {
     "/qa/score": "?recording=1",
     "/flows/editor": "?id=1",
     "/admin/campaigns/edit": "?id=1",
+    "/kb/article": "?id=1&latest=1",
+    "/kb/edit": "?id=1",
+    "/kb/versions": "?id=1&a=1&b=2",
+    "/kb/links": "?id=1",
+    "/kb/search": "?q=%E9%80%80%E6%AC%BE",
+    "/training/assign": "?id=1",
+    "/training/results": "?id=1",
+    "/training/take": "?id=1",
+    "/training/result": "?id=1",
     "/customers/view": "?id=1",
     "/customers/edit": "?id=1",
     "/customers/erase": "?id=1",
@@ -161,6 +173,20 @@ def seed(db: Any) -> None:
     resolved(db.dialer.add_leads(campaign.id, [NewLead("13800138000", name="张三")], list_id))
     resolved(db.dialer.add_holiday(dt.date(2027, 2, 10), campaign.id))
     resolved(db.dialer.add_dnc("13900139000", "campaign", "agent", campaign.id))
+    # an article published, then changed (a draft version, a comment), and a quiz from it
+    # assigned to agent 1001 (the agent user's)
+    kb = KBStore(db)
+    article = resolved(
+        kb.create("sup", resolved(kb.add_category("售后")), "退款", "<p>三天</p>", "zh")
+    )
+    resolved(kb.submit("sup", "supervisor", article))
+    resolved(kb.approve("sup", "supervisor", article))
+    resolved(kb.update("sup", "supervisor", article, "退款", "<p>五天</p>"))
+    resolved(kb.comment("sup", article, "请核对"))
+    question = QuestionDraft(article, "true_false", "三天到账?", (), (0,))
+    quiz = resolved(TrainingStore(db).create_quiz("sup", "退款培训", [question]))
+    due = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    resolved(TrainingStore(db).assign("sup", quiz, due, [1]))
     # a customer with a custom field and a call of its own (the customer pages); the field's
     # key is one letter, which the crawl does not read as an English word
     resolved(FieldAdmin(db).save("admin", None, FieldDef("x", "等级", "choice", ("金", "银"))))
