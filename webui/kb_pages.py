@@ -479,7 +479,7 @@ class KBPages:
             def work() -> str:
                 pairs = [("queue", str(q)) for q in _many_ids(params, "queue")]
                 pairs += [("ticket_type", t) for t in _many_texts(params, "ticket_type", 64)]
-                nodes = f.text(params, "flow_nodes", i18n._("IVR flow nodes"), 8000)
+                nodes = f.bounded(params, "flow_nodes", 8000)  # lines: not f.text's one line
                 for line in nodes.replace("\r", "\n").split("\n")[: MAX_FLOW_NODES + 1]:
                     line = line.strip()
                     if not line:

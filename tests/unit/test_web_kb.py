@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from appliance.cli import resolved
+from appliance.kb.store import KBStore
 from tests.support.appliance import RunningAppliance
 from tests.support.tmp import temp_dir
 from tests.unit.test_web import WebTestCase
@@ -30,8 +31,6 @@ PNG = bytes.fromhex(
 
 
 def seed(db: Any) -> None:
-    from appliance.kb.store import KBStore
-
     user = resolved(db.users.login_record("agent")).user.id
     agent = resolved(db.agents.add("1001", "Agent One"))
     resolved(db.agents.link_user(agent.id, user))
@@ -153,6 +152,45 @@ class KBWebTests(WebTestCase):
         r = await self.post("sup", "/kb/category", {"action": "add", "name": "深 <b>层</b>"})
         self.assertEqual(r.status, 303)
         self.assertIn("深 &lt;b&gt;层&lt;/b&gt;", (await self.get("sup", "/kb/categories")).body)
+        kb = KBStore(self.app.master.db)
+        ids = {c.name: c.id for c in await kb.categories()}
+        top, child, new = ids["售后 <i>服务</i>"], ids["退款"], ids["深 <b>层</b>"]
+        for fields in (
+            {"action": "move", "id": str(new), "parent": str(child)},  # three deep
+            {"action": "rename", "id": str(child), "name": "退款 refunds"},
+            {"action": "move", "id": str(top), "parent": str(new)},  # under its own: refused
+        ):
+            self.assertEqual((await self.post("sup", "/kb/category", fields)).status, 303)
+        r = await self.get("sup", "/kb/categories")
+        self.assertIn("A category cannot move under itself.", r.body)
+        rows = {c.id: c for c in await kb.categories()}
+        self.assertEqual((rows[new].parent_id, rows[child].name), (child, "退款 refunds"))
+        self.assertIsNone(rows[top].parent_id)
+        r = await self.get("sup", "/kb")
+        self.assertIn(f'<li class="depth-2"><a href="/kb?category={new}"', r.body)
+        # desk suggestions: a queue, an IVR node and a ticket type; supervisors only
+        queue = (await self.app.master.db.queues.add("support")).id
+        links = [("queue", str(queue)), ("ticket_type", "complaint")]
+        links.append(("flow_nodes", "main-menu:refund\r\nbad line"))
+        r = await self.post("sup", f"/kb/links?id={article_id}", links)
+        self.assertEqual(r.status, 303)
+        page = await self.get("sup", f"/kb/links?id={article_id}")
+        self.assertIn("IVR flow nodes: one flow:node a line.", page.body)
+        links[-1] = ("flow_nodes", "main-menu:refund")
+        self.assertEqual(
+            (await self.post("agent", f"/kb/links?id={article_id}", links)).status, 403
+        )
+        await self.post("sup", f"/kb/links?id={article_id}", links)
+        self.assertEqual(
+            await kb.links(article_id),
+            [
+                ("flow_node", "main-menu:refund"),
+                ("queue", str(queue)),
+                ("ticket_type", "complaint"),
+            ],
+        )
+        [suggested] = await kb.suggest(queue_id=queue)
+        self.assertEqual(suggested.id, article_id)
 
     async def upload(self, who: str, path: str, name: str, data: bytes) -> Any:
         await self.get(who, "/")
@@ -173,8 +211,6 @@ class KBWebTests(WebTestCase):
 
     async def test_training_built_assigned_taken_once_and_results_for_supervisors(self) -> None:
         await self._start()
-        from appliance.kb.store import KBStore
-
         kb = KBStore(self.app.master.db)
         category = (await kb.categories())[0].id
         article = await kb.create(
