@@ -192,6 +192,19 @@ def cmd_recordings_delete_number(args: argparse.Namespace) -> int:
     return 0 if not failed else 1
 
 
+def cmd_customers_rekey(args: argparse.Namespace) -> int:
+    from appliance.crm.customer_store import CustomerStore
+
+    config = load_config(args)
+    db = open_db(config)
+    try:
+        changed, dropped = resolved(CustomerStore.from_config(db, config.crm).rekey())
+    finally:
+        resolved(db.stopService())
+    print(f"{changed} numbers have a new key; {dropped} were another number's twin and went")
+    return 0
+
+
 def cmd_asterisk_config(args: argparse.Namespace) -> int:
     """The Asterisk side of this box: manager user, dialplan, README, and the ccbox-*
     system sounds rendered by espeak-ng into ``<out>/sounds/<lang>/`` (or ``--sounds-dir``,
@@ -763,6 +776,16 @@ def build_parser() -> argparse.ArgumentParser:
         reports_sub,
     )
     rebuild_cli.add_arguments(rb)
+
+    customers = sub.add_parser("customers", help="customers (the CRM)")
+    customers_sub = customers.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
+    add(
+        "rekey",
+        cmd_customers_rekey,
+        "make every stored number's lookup key again (after a change of [crm] country_code "
+        "or trunk_prefix)",
+        customers_sub,
+    )
 
     dnc = sub.add_parser("dnc", help="do-not-call lists")
     dnc_sub = dnc.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")

@@ -782,7 +782,7 @@ forecast_weeks = 6
 # Customers are found by any of their numbers however they are written: a number's lookup
 # key drops this country code (the box's country, digits; empty: none) and the national
 # trunk prefix (empty: none), so +86 138..., 0086 138..., 0138... and 138... are one.
-# After a change, numbers already stored keep their old keys: re-save or re-import them.
+# After a change, run ccbox customers rekey: numbers already stored keep their old keys.
 country_code = 86
 trunk_prefix = 0
 # The least queue priority of a VIP's and a key account's calls (0-100; higher is served

@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -182,6 +183,31 @@ class CustomerStore:
         (any case), the same name (any case, spaces ignored). The older first; the reason is
         an ``N_`` text."""
         return self.db.run(lambda conn: _duplicates(conn, max(1, min(int(limit), 1000))))
+
+    def rekey(self, batch: int = 5000) -> defer.Deferred[tuple[int, int]]:
+        """Every stored number's key made again with this store's rules (after a change of
+        ``[crm] country_code`` or ``trunk_prefix``), a batch per transaction. A number that
+        now has the key of another number of the same customer goes (it was one number
+        written two ways). Returns (keys changed, numbers dropped)."""
+        return defer.ensureDeferred(self._rekey(batch))
+
+    async def _rekey(self, batch: int) -> tuple[int, int]:
+        changed = dropped = 0
+        after = 0
+        while True:
+            step = await self.db.run(
+                partial(
+                    _rekey_batch,
+                    after=after,
+                    batch=batch,
+                    country_code=self.country_code,
+                    trunk_prefix=self.trunk_prefix,
+                )
+            )
+            if step is None:
+                return changed, dropped
+            after, c, d = step
+            changed, dropped = changed + c, dropped + d
 
     # ---- the call's customer ----------------------------------------------------------------
 
@@ -657,6 +683,37 @@ def _duplicates(conn: Connection, limit: int) -> list[tuple[Customer, Customer, 
     pairs = pairs[:limit]
     loaded = _load(conn, sorted({i for a, b, _r in pairs for i in (a, b)}))
     return [(loaded[a], loaded[b], r) for a, b, r in pairs if a in loaded and b in loaded]
+
+
+def _rekey_batch(
+    conn: Connection, after: int, batch: int, country_code: str, trunk_prefix: str
+) -> tuple[int, int, int] | None:
+    """(the last id, keys changed, numbers dropped) of the batch after ``after``; None at
+    the end."""
+    n = model.customer_numbers
+    rows = conn.execute(
+        sa.select(n.c.id, n.c.customer_id, n.c.number, n.c.match)
+        .where(n.c.id > after)
+        .order_by(n.c.id)
+        .limit(batch)
+    ).all()
+    if not rows:
+        return None
+    changed = dropped = 0
+    for r in rows:
+        key = match_key(r.number, country_code, trunk_prefix)
+        if key is None or key == r.match:
+            continue
+        taken = conn.execute(
+            sa.select(n.c.id).where((n.c.customer_id == r.customer_id) & (n.c.match == key))
+        ).first()
+        if taken is not None:
+            conn.execute(n.delete().where(n.c.id == r.id))
+            dropped += 1
+        else:
+            conn.execute(n.update().where(n.c.id == r.id).values(match=key))
+            changed += 1
+    return rows[-1].id, changed, dropped
 
 
 def _add_numbers(conn: Connection, customer_id: int, numbers: Sequence[tuple[str, str]]) -> None:

@@ -11,6 +11,8 @@ import pytest
 import sqlalchemy as sa
 from twisted.internet import defer, task
 
+from appliance import cli
+from appliance import config as config_mod
 from appliance.cli import resolved
 from appliance.crm.customer_store import Customer, CustomerNotFound, CustomerStore
 from appliance.crm.erasure import ErasureFiles
@@ -23,6 +25,7 @@ from appliance.db.connector import DBConnector
 from appliance.db.engine import create_engine
 from ivr.caller_customer import LOOKUP_TIMEOUT_S
 from recorder import upkeep
+from tests.conftest import write_config
 
 HOSTILE = "<img src=x onerror=alert(1)>'; DROP TABLE customers;--"
 # Every way the same mobile number arrives: forms, spreadsheets, trunks, input methods.
@@ -391,3 +394,37 @@ def test_a_slow_or_failing_lookup_gives_no_customer_in_time() -> None:
     store.by_number = lambda raw: defer.fail(RuntimeError("db down"))  # type: ignore[method-assign]
     assert resolved(store.by_number_within(clock, "13800138000", 1.0)) is None
     assert clock.getDelayedCalls() == []
+
+
+def test_rekey_after_the_number_rules_change(
+    migrated_db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A box that ran without a trunk prefix keeps 0138... and 138... as two numbers; once
+    [crm] says 0, ``ccbox customers rekey`` makes them one and every format finds it."""
+    path = write_config(tmp_path, database_url=migrated_db_url)
+    db = cli.open_db(config_mod.load(path))
+    old_rules = CustomerStore(db, "86", "")
+    cid = resolved(old_rules.create("a", "Li", ["013800138000", "13800138000", "+1 212 555 0100"]))
+    han = resolved(old_rules.create("a", "Han", ["01012345678"]))
+    now = CustomerStore(db)
+    assert resolved(now.by_number("(010) 1234 5678")) is None
+    assert resolved(now.by_number("+86 138 0013 8000")) is not None  # one of the two
+    assert resolved(now.by_number("0012125550100")) is not None
+    assert resolved(now.by_number("13800138000")).numbers == (  # type: ignore[union-attr]
+        "013800138000",
+        "13800138000",
+        "+12125550100",
+    )
+    resolved(db.stopService())
+    assert cli.main(["--config", str(path), "customers", "rekey"]) == 0
+    assert "1 numbers have a new key; 1 were" in capsys.readouterr().out
+    db = cli.open_db(config_mod.load(path))
+    try:
+        for raw in MOBILE:
+            found = resolved(CustomerStore(db).by_number(raw))
+            assert found is not None and found.id == cid, raw
+        assert found.numbers == ("13800138000", "+12125550100")
+        landline = resolved(CustomerStore(db).by_number("(010) 1234 5678"))
+        assert landline is not None and landline.id == han
+    finally:
+        resolved(db.stopService())
