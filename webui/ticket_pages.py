@@ -197,6 +197,7 @@ class TicketPages:
             tickets=rows,
             filters=filters,
             mine=role == "agent",
+            pickers=self.t.pickers(),
             due_text=due_text,
             type_name=type_name,
             tlabel=label,
