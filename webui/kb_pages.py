@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import cherrypy
@@ -29,17 +28,12 @@ from webui import i18n, vendor
 from webui.access import current_session, page
 from webui.context import WebContext
 from webui.render import render
+from webui.ticket_files import upload_root
 
 AUTHORS = tuple(sorted(review.AUTHORS))
 REVIEWERS = tuple(sorted(review.REVIEWERS))
 MAX_SEARCH = 200
 MAX_FLOW_NODES = 50
-
-
-def uploads_root(ctx: WebContext) -> Path:
-    """Where uploaded files live (appliance/uploads.py, by content hash): beside the
-    database, under the data directory."""
-    return Path(ctx.config.data_dir) / "uploads"
 
 
 @dataclass(frozen=True)
@@ -269,7 +263,7 @@ class KBPages:
         found = self.ctx.call(self.store.attachment, int(ident))
         if found is None:
             raise cherrypy.NotFound()
-        path = uploads.UploadStore(uploads_root(self.ctx)).path(found.sha256)
+        path = uploads.UploadStore(upload_root(self.ctx.config)).path(found.sha256)
         if path is None:
             raise cherrypy.NotFound()
         inline = found.kind in ("image", "audio")
@@ -379,7 +373,7 @@ class KBPages:
             if part is None or not hasattr(part, "file"):
                 raise f.FormError(i18n._("Choose a file to upload."))
             data = part.file.read(uploads.MAX_SIZE + 1)
-            stored = uploads.UploadStore(uploads_root(self.ctx)).put(
+            stored = uploads.UploadStore(upload_root(self.ctx.config)).put(
                 data, str(getattr(part, "filename", "") or "")[:255]
             )
             attachment_id = self.ctx.call(
