@@ -23,7 +23,7 @@ from twisted.internet import defer
 
 from appliance import config as config_mod
 from appliance import daemon as daemon_mod
-from appliance import demo_campaign, demo_center, demo_history, passwords
+from appliance import demo_campaign, demo_center, demo_crm, demo_history, demo_kb, passwords
 from appliance.db import migrate
 from appliance.db.day_stats_store import COUNTERS
 from appliance.db.engine import create_engine
@@ -186,6 +186,9 @@ def seed(config: config_mod.Config) -> dict[str, str]:
             _seed_qa(db)
         # the outbound survey the interactive demo runs (appliance/demo_campaign.py)
         demo_campaign.seed(db, config.data_dir, demo_center.WRAPUP_S)
+        # customers the callers' numbers find, their tickets, the knowledge base
+        demo_crm.seed(db)
+        demo_kb.seed(db)
         if "admin" in logins:
             _seed_users(db, logins)
         return logins
@@ -420,13 +423,16 @@ def install_sounds(data_dir: Path) -> Path:
 
 
 def _sample_center_caller(rng: Any, n: int) -> Any:
-    """A demo caller walking the sample flow: a path of keys, sometimes a spoken message.
-    The first callers of a run take one path into each queue, so every queue shows a call
+    """A demo caller walking the sample flow: a path of keys, sometimes a spoken message,
+    about one in three from a seeded customer's number (appliance/demo_crm.py). The first
+    callers of a run take one path into each queue, so every queue shows a call
     within the first minute; then the paths come in CALLER_PATHS' shares."""
     from drivers.asterisk.simulator.traffic import demo_caller
     from ivr.sample_center import CALLER_PATHS
 
     script = demo_caller(rng, n)
+    if rng.random() < demo_crm.CALLER_SHARE:  # a customer of the demo's: the desk pops it
+        script.caller_number = rng.choice(demo_crm.CALLERS)
     openers: dict[str, str] = {}
     for keys, _, queue in CALLER_PATHS:
         if queue:

@@ -29,6 +29,8 @@ ROOT = frozenset(
         "appliance.demo_center",
         "appliance.demo_campaign",
         "appliance.demo_history",
+        "appliance.demo_crm",
+        "appliance.demo_kb",
         "appliance.switch_settings",
         "appliance.shutdown",
         "appliance.call_rows",

@@ -25,6 +25,7 @@ from tests.unit.test_web_desk import offer_to
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 FIRST, SECOND, STRANGER = "13800138000", "010-6552 8888", "13912340000"
+UNKNOWN = "13712340000"
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 
 
@@ -58,6 +59,14 @@ class DeskCrmTests(WebTestCase):
         self.qcall = offer_to(self.acd, "1001", uniqueid)
         return call_id
 
+    def _hang_up(self) -> None:
+        """The call offered last ends; agent 1001 is free again."""
+        self.acd.call_ended(self.qcall)
+        agent = self.acd.agent_by_number("1001")
+        assert agent is not None
+        if agent.state == "wrap_up":
+            self.acd.wrapup_done(agent.id)
+
     async def _kb(self) -> dict[str, int]:
         kb = KBStore(self.db)
         cat = await kb.add_category("Broadband 宽带")
@@ -87,7 +96,7 @@ class DeskCrmTests(WebTestCase):
             made[key] = a
         return made
 
-    async def test_the_pop_shows_the_customer_its_calls_tickets_and_articles(self) -> None:
+    async def test_the_pop_the_kb_search_and_one_click_customers(self) -> None:
         await self._start()
         await FieldAdmin(self.db).save("admin", None, FieldDef("plan", "Plan 套餐", "text"))
         customers = CustomerStore(self.db)
@@ -157,21 +166,18 @@ class DeskCrmTests(WebTestCase):
             self.assertEqual((await self.call(b.get, f"/api/desk/kb?q={bad}")).status, 400, bad)
         qa = await self.app.logged_in("qa")
         self.assertEqual((await self.call(qa.get, "/api/desk/kb?q=modem")).status, 403)
+        await self._one_click_customer(b)
 
-    async def test_one_click_makes_a_customer_of_an_unknown_caller_once(self) -> None:
-        await self._start()
-        b = await self.app.logged_in("agent")
+    async def _one_click_customer(self, b: Any) -> None:
+        """One click makes a customer of an unknown caller, once."""
         token = (await self.call(b.get, "/")).csrf()
+        self._hang_up()  # the VIP's call is over
         # a withheld number: nothing to make a customer of
         anonymous = await self._ring("", "u-3")
         r = await self.call(b.post_json, "/api/desk/customer", {"call_id": anonymous}, token)
         self.assertEqual(r.status, 400)
-        self.acd.call_ended(self.qcall)  # the caller hung up while it rang
-        agent = self.acd.agent_by_number("1001")
-        assert agent is not None
-        if agent.state == "wrap_up":
-            self.acd.wrapup_done(agent.id)
-        call_id = await self._ring(STRANGER, "u-2")
+        self._hang_up()  # the caller hung up while it rang
+        call_id = await self._ring(UNKNOWN, "u-2")
         pop = (await self.call(b.get, f"/api/desk/pop?call_id={call_id}")).json()
         self.assertIsNone(pop["customer"])
         self.assertEqual((pop["open_tickets"], pop["caller_name"]), ([], HOSTILE))
@@ -183,12 +189,12 @@ class DeskCrmTests(WebTestCase):
         made = r.json()["customer_id"]
         customer = await CustomerStore(self.db).get(made)
         assert customer is not None
-        self.assertEqual((customer.name, customer.numbers), (HOSTILE, (STRANGER,)))
+        self.assertEqual((customer.name, customer.numbers), (HOSTILE, (UNKNOWN,)))
         pop = (await self.call(b.get, f"/api/desk/pop?call_id={call_id}")).json()
         self.assertEqual(pop["customer"]["id"], made)
         r = await self.call(b.post_json, "/api/desk/customer", body, token)
         self.assertEqual(r.status, 409)  # the number is a customer's now
-        self.assertEqual(len(await CustomerStore(self.db).search(STRANGER)), 1)
+        self.assertEqual(len(await CustomerStore(self.db).search(UNKNOWN)), 1)
         audit = [e for e in await self.db.audit.recent() if e.action == "desk.customer_created"]
         self.assertEqual([(e.actor, e.target) for e in audit], [("agent", f"customer:{made}")])
         for bad in ({"call_id": "x"}, {"call_id": call_id, "name": 5}, {"name": "a"}):
