@@ -263,6 +263,8 @@ class KBPages:
         found = self.ctx.call(self.store.attachment, int(ident))
         if found is None:
             raise cherrypy.NotFound()
+        if found.article_id is not None:  # a draft's files are its readers' only
+            self._article(found.article_id)
         path = uploads.UploadStore(upload_root(self.ctx.config)).path(found.sha256)
         if path is None:
             raise cherrypy.NotFound()

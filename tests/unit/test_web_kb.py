@@ -13,9 +13,11 @@ from typing import Any
 
 from appliance.cli import resolved
 from appliance.kb.store import KBStore
+from appliance.uploads import UploadStore
 from tests.support.appliance import RunningAppliance
 from tests.support.tmp import temp_dir
 from tests.unit.test_web import WebTestCase
+from webui.ticket_files import upload_root
 
 HOSTILE_TITLE = "<script>alert(1)</script>退款流程 refunds"
 HOSTILE_HTML = (
@@ -145,6 +147,12 @@ class KBWebTests(WebTestCase):
         self.assertEqual(r.status, 400)
         self.assertIn("not accepted", r.json()["error"])
         self.assertEqual((await self.get("qa", "/kb/attachments/999")).status, 404)
+        kb = KBStore(self.app.master.db)
+        draft = await kb.create("agent", int(category.group(1)), "草稿", "<p>x</p>", "zh")
+        stored = UploadStore(upload_root(self.app.master.config)).put(PNG, "d.png")
+        draft_file = await kb.add_attachment("agent", stored, draft)
+        self.assertEqual((await self.get("qa", f"/kb/attachments/{draft_file}")).status, 404)
+        self.assertEqual((await self.get("agent", f"/kb/attachments/{draft_file}")).status, 200)
         self.assertEqual((await self.get("qa", "/kb/attachments/..%2f..%2fetc")).status, 404)
         # categories: supervisors only
         r = await self.post("agent", "/kb/category", {"action": "add", "name": "x"})
@@ -152,7 +160,6 @@ class KBWebTests(WebTestCase):
         r = await self.post("sup", "/kb/category", {"action": "add", "name": "深 <b>层</b>"})
         self.assertEqual(r.status, 303)
         self.assertIn("深 &lt;b&gt;层&lt;/b&gt;", (await self.get("sup", "/kb/categories")).body)
-        kb = KBStore(self.app.master.db)
         ids = {c.name: c.id for c in await kb.categories()}
         top, child, new = ids["售后 <i>服务</i>"], ids["退款"], ids["深 <b>层</b>"]
         for fields in (
