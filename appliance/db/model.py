@@ -602,6 +602,7 @@ voicemails = sa.Table(
     # "complaint" for the complaint line's messages, else "message".
     sa.Column("kind", sa.String(16), nullable=False, server_default="message"),
     sa.Index("ix_voicemails_caller_number_received_at", "caller_number", "received_at"),
+    sa.Index("ix_voicemails_call_id", "call_id"),  # a customer's calls' messages
 )
 
 call_notes = sa.Table(

@@ -2,6 +2,7 @@
 
 A customer's timeline (appliance/crm/timeline.py) looks up the forms of its numbers in the
 columns caller IDs and lists are stored in: equality on these indexes instead of a scan.
+A customer's calls' voicemail is found by the messages' call_id.
 
 Revision ID: 0015
 Revises: 0014
@@ -19,6 +20,7 @@ INDEXES = (
     ("ix_calls_caller_number_started_at", "calls", ["caller_number", "started_at"]),
     ("ix_calls_called_number_started_at", "calls", ["called_number", "started_at"]),
     ("ix_voicemails_caller_number_received_at", "voicemails", ["caller_number", "received_at"]),
+    ("ix_voicemails_call_id", "voicemails", ["call_id"]),
     ("ix_callbacks_number_requested_at", "callbacks", ["number", "requested_at"]),
     ("ix_leads_number", "leads", ["number"]),
 )
