@@ -500,7 +500,7 @@ class TicketPages:
         types = self.t.types(active_only=True)
         chosen = _one(params, "type", 32)
         if chosen not in types:
-            chosen = next(iter(types), "")
+            chosen = "inquiry" if "inquiry" in types else next(iter(types), "")
         keep = {
             k: v
             for k, v in (
