@@ -166,12 +166,17 @@ class Attachment:
 
 
 class StoredFileLike(Protocol):
-    """What appliance/uploads.py's UploadStore.put returns (only these are read)."""
+    """What appliance/uploads.py's UploadStore.put returns (only these are read; read-only,
+    so its frozen StoredFile is one)."""
 
-    sha256: str
-    size: int
-    mime: str
-    filename: str
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def mime(self) -> str: ...
+    @property
+    def filename(self) -> str: ...
 
 
 # ---- checks (pure) ----------------------------------------------------------------------
