@@ -424,8 +424,9 @@ ARTICLES: tuple[DemoArticle, ...] = (
 
 def seed(db: Any) -> int:
     """Categories, the articles published (written by the demo supervisor, approved by the
-    admin) and their links to the demo's queues, the sample flow's nodes and ticket types;
-    the number of articles made, 0 when the knowledge base has categories already."""
+    admin) and their links to the demo's queues, the sample flow's nodes and ticket types,
+    and a quiz on them for the support team; the number of articles made, 0 when the
+    knowledge base has categories already."""
     from appliance.cli import resolved
     from appliance.kb.store import KBStore, flow_node_key
     from ivr import sample_center
@@ -435,6 +436,7 @@ def seed(db: Any) -> int:
         return 0
     queues = {q.name: q.id for q in resolved(db.queues.list_all())}
     ids: dict[str, int] = {}
+    made: dict[str, int] = {}  # title -> article id
     for position, (key, zh, en, parent) in enumerate(CATEGORIES):
         ids[key] = resolved(kb.add_category(f"{zh} {en}", ids.get(parent), position))
     for a in ARTICLES:
@@ -447,4 +449,78 @@ def seed(db: Any) -> int:
         resolved(kb.set_links(AUTHOR, "supervisor", article_id, links))
         resolved(kb.submit(AUTHOR, "supervisor", article_id))
         resolved(kb.approve(REVIEWER, "admin", article_id))
+        made[a.title] = article_id
+    _seed_quiz(db, made)
     return len(ARTICLES)
+
+
+# The new agents' quiz: (the article a question is about, kind, text, options, correct).
+QUIZ_TITLE = "新坐席培训：宽带故障与账务 New agents: broadband faults and billing"
+QUIZ: tuple[tuple[str, str, str, tuple[str, ...], tuple[int, ...]], ...] = (
+    (
+        "宽带无法上网：先检查光猫指示灯",
+        "single",
+        "光猫 LOS 灯红色闪烁表示什么？ What does a blinking red LOS light mean?",
+        (
+            "光纤信号中断，需要上门 The fibre signal is lost: a technician visits",
+            "一切正常 All is well",
+            "账户欠费 The bill is unpaid",
+        ),
+        (0,),
+    ),
+    (
+        "缴费方式与停机复机",
+        "true_false",
+        "坐席可以在电话中记下客户的银行卡号。 Agents may take card numbers on the phone.",
+        (),
+        (1,),
+    ),
+    (
+        "如何查询账单和余额",
+        "single",
+        "每月的最后缴费日是几号？ On which day of the month is a bill due?",
+        ("1 日 the 1st", "20 日 the 20th", "30 日 the 30th"),
+        (1,),
+    ),
+    (
+        "退费规则",
+        "multiple",
+        "哪些情况可以退费？ Which cases get a refund?",
+        (
+            "重复缴费 Paid twice",
+            "经核实的计费错误 A charge found wrong",
+            "客户改变主意 The customer changed their mind",
+            "区域故障超过 24 小时 An area outage over 24 hours",
+        ),
+        (0, 1, 3),
+    ),
+    (
+        "投诉处理流程与时限",
+        "single",
+        "投诉需要在多长时间内回电？ Within how long is a complaint called back?",
+        ("1 小时 1 hour", "24 小时 24 hours", "3 个工作日 3 working days"),
+        (1,),
+    ),
+)
+QUIZ_DAYS = 7  # the support team has it to do within a week
+QUIZ_TEAM = "Support"  # the demo agents' department (appliance/demo.py AGENTS)
+
+
+def _seed_quiz(db: Any, articles: dict[str, int]) -> None:
+    """The quiz, assigned to the support team (agent1001's desk gets it)."""
+    import datetime as dt
+
+    from appliance.cli import resolved
+    from appliance.kb.training import QuestionDraft, TrainingStore
+
+    training = TrainingStore(db)
+    drafts = [
+        QuestionDraft(articles[title], kind, text, options, correct)
+        for title, kind, text, options, correct in QUIZ
+    ]
+    quiz_id = resolved(training.create_quiz(AUTHOR, QUIZ_TITLE, drafts))
+    # the demo's queues take agents by skill: the team is the agents of its department
+    team = [a.id for a in resolved(db.agents.list_all()) if a.department == QUIZ_TEAM]
+    if team:
+        due = dt.datetime.now(dt.UTC) + dt.timedelta(days=QUIZ_DAYS)
+        resolved(training.assign(AUTHOR, quiz_id, due, agent_ids=team))

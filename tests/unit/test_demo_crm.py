@@ -1,7 +1,8 @@
 """The demo's customers, tickets and knowledge base (appliance/demo_crm.py, demo_kb.py):
 seeded once; the live callers' numbers find customers in any format; one ticket falls due a
 few minutes after the seeding and escalates then (not before); the articles are published,
-found in Chinese and in English and suggested for the sample flow's queues and nodes."""
+found in Chinese and in English and suggested for the sample flow's queues and nodes; a quiz
+on them is assigned to the support team."""
 
 # ruff: noqa: RUF001  (Chinese text keeps its own punctuation)
 from __future__ import annotations
@@ -16,6 +17,7 @@ from appliance.crm.customer_store import CustomerStore
 from appliance.crm.tickets.escalation import escalate_due
 from appliance.crm.tickets.store import TicketStore
 from appliance.kb.store import KBStore, flow_node_key
+from appliance.kb.training import TrainingStore
 from ivr import sample_center
 
 
@@ -61,6 +63,13 @@ def test_the_demo_seeds_customers_tickets_and_articles_once(tmp_path: Path) -> N
         suggested = {a.title for a in resolved(kb.suggest(support, [tech], "fault", 10))}
         assert "No internet: check the modem lights first" in suggested
         assert "宽带无法上网：先检查光猫指示灯" in suggested
+        # the quiz on them, to do for the support team (agent1001 among them)
+        training = TrainingStore(db)
+        [quiz] = resolved(training.quizzes())
+        assert quiz.title == demo_kb.QUIZ_TITLE
+        li_wei = next(a.id for a in resolved(db.agents.list_all()) if a.number == "1001")
+        [todo] = resolved(training.assignments(li_wei))
+        assert todo.quiz_id == quiz.id and todo.can_take
     finally:
         resolved(db.stopService())
 
