@@ -124,7 +124,9 @@ class KBWebTests(WebTestCase):
         }
         r = await self.post("agent", f"/kb/edit?id={article_id}", edit)
         self.assertEqual(r.status, 303, r.body[:500])
-        self.assertIn("3 days", (await self.get("qa", f"/kb/article?id={article_id}")).body)
+        r = await self.get("qa", f"/kb/article?id={article_id}")
+        self.assertIn("3 days", r.body)
+        self.assertIn('<span class="kb-state state-published">Published</span>', r.body)
         r = await self.get("qa", f"/kb/article?id={article_id}&latest=1")  # not its editor
         self.assertIn("3 days", r.body)
         self.assertNotIn("<em>5</em>", r.body)
