@@ -423,6 +423,34 @@ class BoardAndAdminTests(TicketPagesCase):
         bad = await self.post(admin, "/tickets/sla/save", {**rule, "respond": "90"})
         self.assertIn("the resolve time cannot be shorter than the respond time", bad.body)
 
+        # hostile or broken requests: a clear 400/404 or a message, never a 500
+        sup_token = board.csrf()
+        for path in (
+            "/tickets/view?id=abc",
+            "/tickets/view?id=1&id=2",
+            "/tickets/view?id=99999",
+            "/tickets/new?call_id=-1",
+            "/tickets/new?voicemail_id=1e9",
+            "/tickets/new?call_id=424242",
+            "/tickets/board?state=x&state=y",
+            "/tickets/board?state=%27%3B%20DROP%20TABLE%20tickets%3B--&assignee=agent%3A%27",
+            "/tickets/types?key=" + "k" * 40,
+            "/tickets/attachments/1/../../etc/passwd",
+        ):
+            r = await self.call(admin.get, path)
+            self.assertIn(r.status, (200, 400, 404), (path, r.body[:300]))
+        for form in (
+            {"id": str(fresh_id), "to": "nowhere"},
+            {"id": str(fresh_id), "to": "agent:" + "9" * 90},
+            {"id": "x", "to": "accepted"},
+        ):
+            r = await self.call(sup.post, "/tickets/assign", {"_csrf": sup_token, **form})
+            self.assertIn(r.status, (303, 400), (form, r.body[:300]))
+        r = await self.call(
+            sup.post, "/tickets/move", [("_csrf", sup_token), ("id", "1"), ("to", "a"), ("to", "b")]
+        )
+        self.assertEqual(r.status, 400)
+
         await self.from_a_call_and_from_a_voicemail_with_the_customer_found(
             await self.app.logged_in("sup"), agent
         )
