@@ -559,11 +559,14 @@ class KBStore(_Component):
         live_only: bool = False,
         limit: int = 50,
         offset: int = 0,
+        author: str | None = None,
     ) -> defer.Deferred[list[ArticleSummary]]:
         """Articles newest change first (a category's, in a state: "review" is the review
-        queue; ``live_only``: what agents may read)."""
+        queue; ``live_only``: what agents may read; ``author``: one user's)."""
         a = model.kb_articles
         query = sa.select(a).order_by(a.c.updated_at.desc(), a.c.id.desc())
+        if author is not None:
+            query = query.where(a.c.author == author[:64])
         if category_id is not None:
             query = query.where(a.c.category_id == category_id)
         if state is not None:

@@ -86,6 +86,11 @@ class KBWebTests(WebTestCase):
         self.assertNotIn("<script>alert", r.body)
         self.assertTrue(_no_inline_script(r.body))
         self.assertEqual((await self.get("qa", f"/kb/article?id={article_id}")).status, 404)
+        mine = (
+            f'<h2>My drafts</h2>\n    <ul><li><a href="/kb/article?id={article_id}&amp;latest=1">'
+        )
+        self.assertIn(mine, (await self.get("agent", "/kb")).body)
+        self.assertNotIn(f"article?id={article_id}", (await self.get("qa", "/kb")).body)
         # submit: an agent may; approve: refused to an agent, by the page and the store
         r = await self.post("agent", "/kb/submit", {"id": str(article_id)})
         self.assertEqual(r.status, 303)
