@@ -171,10 +171,13 @@ class KBPages:
         articles = self.ctx.call(self.store.articles, chosen, None, None, not reviewer, 100)
         drafts = []
         if not reviewer and user.role in AUTHORS:  # an author's own work in progress
-            mine = self.ctx.call(
-                self.store.articles, None, None, None, False, 100, 0, user.username
-            )
-            drafts = [a for a in mine if a.state in ("draft", "review")]
+            drafts = [
+                a
+                for state in ("draft", "review")
+                for a in self.ctx.call(
+                    self.store.articles, None, state, None, False, 100, 0, user.username
+                )
+            ]
         return render(
             self.ctx,
             "kb.html",
