@@ -9,6 +9,7 @@ bounded by the columns, escaped by whoever shows it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from appliance.text import N_
 DISPOSITIONS = ("resolved", "follow_up", "escalated", "wrong_number", "complaint", "other")
 MAX_NOTES = 4000
 HISTORY = 10
-MAX_FORMS = 200  # the forms of a customer's numbers a history reads by
+MAX_FORMS = 60  # the forms of a customer's numbers a history reads by (one query each)
 
 
 @dataclass(frozen=True)
@@ -203,11 +204,12 @@ class DeskStore(_Component):
         def thd(conn: Connection) -> list[PastCall]:
             if not numbers and customer_id is None:
                 return []
-            whose: list[sa.ColumnElement[bool]] = []
-            if numbers:
-                whose.append(c.c.caller_number.in_(numbers))
-            if customer_id is not None:
-                whose.append(c.c.customer_id == customer_id)
+            params: dict[str, Any] = {f"n{i}": n for i, n in enumerate(numbers)}
+            params.update(customer=customer_id, before=before_call or 0, limit=limit)
+            found = conn.execute(_newest_calls(len(numbers), customer_id is not None), params)
+            ids = [r.id for r in found]
+            if not ids:
+                return []
             query = (
                 sa.select(
                     c.c.id,
@@ -220,13 +222,10 @@ class DeskStore(_Component):
                 .select_from(
                     c.outerjoin(q, q.c.id == c.c.queue_id).outerjoin(a, a.c.id == c.c.agent_id)
                 )
-                .where(sa.or_(*whose))
+                .where(c.c.id.in_(ids))
             )
-            if before_call is not None:
-                query = query.where(c.c.id != before_call)
-            rows = list(
-                conn.execute(query.order_by(c.c.started_at.desc(), c.c.id.desc()).limit(limit))
-            )
+            by_id = {r.id: r for r in conn.execute(query)}
+            rows = [by_id[i] for i in ids if i in by_id]
             notes = _notes(conn, [r.id for r in rows])
             return [
                 PastCall(
@@ -279,6 +278,38 @@ class DeskStore(_Component):
             return next(n for n in _notes(conn, [call_id])[call_id] if n.id == note_id)
 
         return self.db.run(thd)
+
+
+@functools.lru_cache(maxsize=64)
+def _newest_calls(numbers: int, by_customer: bool) -> sa.Select[Any]:
+    """The ids of the newest calls from any of ``numbers`` numbers (``:n0``, ``:n1``, ...)
+    or of the customer (``:customer``), newest first, at most ``:limit``, never ``:before``:
+    each number and the customer read apart, each the newest by its index, in one statement
+    (one IN over them all sorts every call of a frequent caller: 50 ms for 10,000 calls).
+    Built once for each shape (building it is most of its cost)."""
+    c = model.calls.c
+    limit = sa.bindparam("limit", type_=sa.Integer)
+
+    def newest(whose: sa.ColumnElement[bool]) -> sa.Select[Any]:
+        part = (
+            sa.select(c.id, c.started_at)
+            .where(whose, c.id != sa.bindparam("before", type_=sa.Integer))
+            .order_by(c.started_at.desc(), c.id.desc())
+            .limit(limit)
+            .subquery()
+        )
+        return sa.select(part.c.id, part.c.started_at)
+
+    parts = [newest(c.caller_number == sa.bindparam(f"n{i}")) for i in range(numbers)]
+    if by_customer:
+        parts.append(newest(c.customer_id == sa.bindparam("customer", type_=sa.Integer)))
+    every = sa.union_all(*parts).subquery()
+    return (
+        sa.select(every.c.id, every.c.started_at)
+        .distinct()  # a call found by two of them
+        .order_by(every.c.started_at.desc(), every.c.id.desc())
+        .limit(limit)
+    )
 
 
 def _notes(conn: Connection, call_ids: list[int]) -> dict[int, list[NoteRow]]:
