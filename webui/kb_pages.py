@@ -33,6 +33,8 @@ from webui.ticket_files import upload_root
 AUTHORS = tuple(sorted(review.AUTHORS))
 REVIEWERS = tuple(sorted(review.REVIEWERS))
 MAX_SEARCH = 200
+PAGE = 20  # search hits a page
+MAX_PAGE = 50
 MAX_FLOW_NODES = 50
 
 
@@ -197,11 +199,21 @@ class KBPages:
         lang = f.bounded(params, "lang", 2) or None
         if lang is not None and lang not in lang_names():
             raise cherrypy.HTTPError(400, i18n._("unknown language"))
+        raw_page = f.bounded(params, "page", 3) or "1"
+        if not raw_page.isascii() or not raw_page.isdigit() or not 1 <= int(raw_page) <= MAX_PAGE:
+            raise cherrypy.HTTPError(
+                400, i18n._("{field}: not a valid choice.").format(field="page")
+            )
+        number = int(raw_page)
         reviewer = _user().role in REVIEWERS
         hits = []
+        more = False
         if query:
-            found = self.ctx.call(self.store.search, query, 30, not reviewer, lang)
-            hits = [(h, safe_html(str(h.snippet_html))) for h in found]
+            found = self.ctx.call(
+                self.store.search, query, PAGE + 1, not reviewer, lang, (number - 1) * PAGE
+            )
+            more = len(found) > PAGE and number < MAX_PAGE
+            hits = [(h, safe_html(str(h.snippet_html))) for h in found[:PAGE]]
         return render(
             self.ctx,
             "kb_search.html",
@@ -209,6 +221,9 @@ class KBPages:
             lang=lang or "",
             hits=hits,
             langs=lang_names(),
+            number=number,
+            more=more,
+            first=(number - 1) * PAGE + 1,
         )
 
     @page()

@@ -118,6 +118,12 @@ class KBWebTests(WebTestCase):
             self.assertIn(marked, r.body)
             self.assertIn("&lt;script&gt;alert(1)&lt;/script&gt;", r.body)
             self.assertNotIn("<script>alert", r.body)
+        r = await self.get("agent", f"/kb/search?q={_q('退款')}&page=2")
+        self.assertIn("Previous page", r.body)
+        self.assertNotIn("<mark>", r.body)
+        for bad in ("0", "51", "x"):
+            r = await self.get("agent", f"/kb/search?q=a&page={bad}")
+            self.assertEqual(r.status, 400)
         r = await self.get("agent", f"/kb/search?q={_q('<img src=x onerror=alert(9)>')}")
         self.assertEqual(r.status, 200)
         self.assertNotIn("<img src=x", r.body)
