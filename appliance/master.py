@@ -67,6 +67,7 @@ from appliance.reports.ranges import ReportRange
 from appliance.reports.schedule import ReportScheduler
 from appliance.shutdown import GracefulStop, StopReport
 from appliance.switch_settings import ami_settings
+from appliance.uploads import uploads_root
 from drivers.asterisk.agi.limits import FastAGILimits
 from drivers.asterisk.agi.server import FastAGIServer
 from drivers.asterisk.agi.session import AGISessionProtocol
@@ -181,7 +182,10 @@ class ApplianceMaster(service.MultiService):
             self.db,
             config.crm,
             ErasureFiles(
-                config.recording_dir, self.recording_upkeep.disk, self.ivr.voicemail.delete
+                config.recording_dir,
+                self.recording_upkeep.disk,
+                self.ivr.voicemail.delete,
+                uploads_root(config.data_dir),
             ),
         )
         self.fastagi: FastAGIServer | None = None

@@ -183,6 +183,12 @@ def clean_filename(name: str, mime: str) -> str:
     return f"{stem}.{ext}"
 
 
+def uploads_root(data_dir: Path | str) -> Path:
+    """Where the box keeps uploaded files: ``<data_dir>/uploads`` (tickets' and the
+    knowledge base's, one store by hash)."""
+    return Path(data_dir) / "uploads"
+
+
 class UploadStore:
     """Files under ``root`` by their sha256 (``ab/abcdef...``): the same content is stored
     once whatever it was called."""

@@ -29,6 +29,7 @@ from appliance.crm.fields import FIELD_KINDS, FieldDef, FieldErrors, clean_value
 from appliance.db.lead_import_store import ConnectorSink
 from appliance.db.model import CUSTOMER_CLASSES
 from appliance.text import N_
+from appliance.uploads import uploads_root
 from webui import admin_forms as f
 from webui import i18n, labels, ticket_labels
 from webui.access import api, current_session, page
@@ -72,8 +73,14 @@ KIND_NAMES = {
 
 def customer_store(ctx: WebContext) -> CustomerStore:
     """The store with the box's number rules, and what an erasure removes files with: the
-    recordings' root, a reactor thread for the disk work, the voicemail service's delete."""
-    files = ErasureFiles(ctx.config.recording_dir, _in_thread, ctx.ivr.voicemail.delete)
+    recordings' root, a reactor thread for the disk work, the voicemail service's delete,
+    the uploads' root (tickets' attachments)."""
+    files = ErasureFiles(
+        ctx.config.recording_dir,
+        _in_thread,
+        ctx.ivr.voicemail.delete,
+        uploads_root(ctx.config.data_dir),
+    )
     return CustomerStore.from_config(ctx.db, ctx.config.crm, files)
 
 

@@ -6,9 +6,12 @@ the recordings and voicemail of those numbers (files and rows, through the recor
 its calls rows (masked: the last four digits stay, the times and queues for the reports),
 the raw caller IDs logged with those calls, and the callback requests of its numbers
 (masked; a waiting one cancelled), what its tickets and messages say
-(appliance/crm/tickets/erasure.py). What stays: one audit row that says who erased which
+(appliance/crm/tickets/erasure.py), and then the files attached to its tickets that no other
+ticket or article names. What stays: one audit row that says who erased which
 customer id, and how much, without any of the data. Files go first, the record last: an
-erasure cut short (a full disk, a restart) can simply be run again.
+erasure cut short (a full disk, a restart) can simply be run again. The attachment files
+are the exception: they can only go once no row names them, so after the record (one that
+could not be removed is logged and counted in the audit row).
 """
 
 from __future__ import annotations
@@ -34,12 +37,14 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class ErasureFiles:
     """Where the files are and how to remove them: the recordings' root, the recorder's
-    disk runner (``upkeep.DiskRunner``), and the voicemail's delete (row and file:
-    ``ivr.voicemail.Voicemail.delete``)."""
+    disk runner (``upkeep.DiskRunner``), the voicemail's delete (row and file:
+    ``ivr.voicemail.Voicemail.delete``) and the uploads' root (tickets' attachments:
+    appliance/uploads.py, ``<data_dir>/uploads``)."""
 
     recordings_root: Path
     disk: upkeep.DiskRunner
     delete_voicemail: Callable[[int], Awaitable[bool]]
+    uploads_root: Path
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class Erased:
     recordings_failed: int
     voicemails: int
     calls: int
+    attachments: int = 0  # files removed (those no other ticket or article names)
 
 
 def masked(number: str) -> str:
@@ -62,7 +68,7 @@ async def erase(
 
     db = store.db
 
-    def gather(conn: Connection) -> tuple[list[str], list[int]] | None:
+    def gather(conn: Connection) -> tuple[list[str], list[int], list[str]] | None:
         c, n, v = model.customers, model.customer_numbers, model.voicemails
         row = conn.execute(
             sa.select(c.c.merged_into, c.c.erased_at).where(c.c.id == customer_id)
@@ -77,12 +83,12 @@ async def erase(
             if forms
             else []
         )
-        return sorted(forms), voicemails
+        return sorted(forms), voicemails, tickets_erasure.attachment_hashes(conn, customer_id)
 
     found = await db.run(gather)
     if found is None:
         raise CustomerNotFound(customer_id)
-    forms, voicemails = found
+    forms, voicemails, hashes = found
     deleted = failed = 0
     for form in forms:
         d, f = await upkeep.delete_number(
@@ -97,6 +103,10 @@ async def erase(
         return _blank(conn, customer_id, forms)
 
     calls = await db.run(blank)
+    # The rows are gone: the files only this customer's tickets named go too.
+    attachments, attachments_failed = await tickets_erasure.remove_files(
+        db, files.uploads_root, hashes, files.disk
+    )
     await db.audit.add(
         actor,
         "customer.erase",
@@ -106,10 +116,12 @@ async def erase(
             "recordings_failed": failed,
             "voicemails": gone,
             "calls": calls,
+            "attachments": attachments,
+            "attachments_failed": attachments_failed,
         },
         ip=ip,
     )
-    return Erased(deleted, failed, gone, calls)
+    return Erased(deleted, failed, gone, calls, attachments)
 
 
 def _blank(conn: Connection, customer_id: int, forms: list[str]) -> int:

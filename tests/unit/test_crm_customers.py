@@ -343,7 +343,7 @@ def test_erasure_removes_the_files_and_data_and_leaves_one_audit_row(
             (voicemail / path).unlink()
         return found
 
-    files = ErasureFiles(recordings, upkeep.inline_disk, delete_voicemail)
+    files = ErasureFiles(recordings, upkeep.inline_disk, delete_voicemail, tmp_path / "uploads")
     erased = resolved(store.erase("admin", cid, files, ip="10.0.0.1"))
     assert (erased.recordings, erased.recordings_failed, erased.voicemails) == (2, 0, 1)
     assert sorted(p.name for p in recordings.iterdir()) == ["c.wav"]

@@ -5,9 +5,12 @@ dispatch, the board's filters, comments cleaned, hostile text stored as given.""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from twisted.internet import defer
 
 from appliance.cli import resolved
 from appliance.crm.fields import FieldDef, FieldErrors
@@ -247,3 +250,61 @@ def test_edit_changes_what_the_ticket_says_for_its_agent_or_a_manager(center: Ce
     assert same == t  # nothing changed: no history either
     last = resolved(store.history(tid))[-1]
     assert (last.actor, last.action, last.to_value) == ("ann", "edited", "body, subject")
+
+
+def test_an_erasure_removes_the_attachment_files_nothing_else_names(
+    center: Center, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Files are stored once by content: the erased customer's own file goes (after its
+    rows, in the disk runner), one another ticket or a KB article also holds stays."""
+    from appliance.crm.customer_store import CustomerStore
+    from appliance.crm.erasure import ErasureFiles
+    from appliance.db import model
+    from appliance.uploads import UploadStore
+    from recorder import upkeep
+
+    root = tmp_path_factory.mktemp("erase")
+    uploads = UploadStore(root / "uploads")
+    store = center.store()
+    customers = CustomerStore(center.db)
+    customer = resolved(customers.create("admin", "Li Lei", ["13800138001"]))
+    theirs = resolved(store.create("ann", type_key="fault", subject="his", customer_id=customer))
+    again = resolved(store.create("ann", type_key="fault", subject="his", customer_id=customer))
+    other = resolved(store.create("ann", type_key="fault", subject="someone else's"))
+    own, shared, in_kb = (
+        uploads.put(f"{what} of Li Lei\n".encode(), f"{what}.txt")
+        for what in ("id card", "manual", "price list")
+    )
+    for tid, f in ((theirs, own), (again, own), (theirs, shared), (other, shared), (theirs, in_kb)):
+        resolved(store.attach("ann", tid, f.sha256, f.filename, f.mime, f.size))
+    kb = model.kb_attachments
+
+    def kb_row(conn: sa.Connection) -> None:
+        conn.execute(
+            kb.insert()
+            .values(sha256=in_kb.sha256, size=in_kb.size, mime=in_kb.mime, kind="document")
+            .values(created_at=T0)
+        )
+
+    resolved(center.db.run(kb_row))
+    ran: list[object] = []
+
+    def disk(fn: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:
+        ran.append(fn)
+        return upkeep.inline_disk(fn, *args)
+
+    async def no_voicemail(message_id: int) -> bool:
+        return False
+
+    files = ErasureFiles(root / "rec", disk, no_voicemail, root / "uploads")
+    try:
+        erased = resolved(customers.erase("admin", customer, files))
+        assert erased.attachments == 1 and len(ran) == 1  # the unlinking went to the disk
+        assert uploads.path(own.sha256) is None
+        assert uploads.path(shared.sha256) is not None
+        assert uploads.path(in_kb.sha256) is not None
+        assert [a.sha256 for a in resolved(store.attachments(other))] == [shared.sha256]
+        (audit,) = resolved(center.db.audit.recent("customer.erase"))
+        assert audit.detail["attachments"] == 1
+    finally:
+        resolved(center.db.run(lambda conn: conn.execute(kb.delete())))
