@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from appliance.cli import resolved
 from appliance.db.connector import DBConnector
+from appliance.kb import training
 from appliance.kb.training import (
     AlreadyTaken,
     NotFound,
@@ -184,14 +185,19 @@ def test_assigned_taken_without_the_answers_and_scored_on_the_server(
 
 
 def test_a_second_attempt_is_refused_unless_retakes_are_allowed_and_others_see_nothing(
-    db: DBConnector, world: dict[str, Any]
+    db: DBConnector, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store: TrainingStore = world["store"]
     resolved(store.assign("sup", world["quiz"], DUE, [world["a1"]]))
-    _, taking = resolved(store.to_take(world["a1"], world["quiz"]))
+    stale, taking = resolved(store.to_take(world["a1"], world["quiz"]))
     resolved(store.submit(world["a1"], world["quiz"], {taking[0].id: [1]}))
     with pytest.raises(AlreadyTaken):
         resolved(store.submit(world["a1"], world["quiz"], {taking[0].id: [1]}))
+    # two submissions racing: the second read no attempt yet; the unique number refuses it
+    with monkeypatch.context() as m:
+        m.setattr(training, "_assignment", lambda conn, agent_id, quiz_id: stale)
+        with pytest.raises(AlreadyTaken):
+            resolved(store.submit(world["a1"], world["quiz"], {taking[0].id: [0]}))
     with pytest.raises(AlreadyTaken):
         resolved(store.to_take(world["a1"], world["quiz"]))
     assert [a.number for a in resolved(store.attempts(world["a1"], world["quiz"]))] == [1]
