@@ -68,6 +68,8 @@ def _strings() -> dict[str, str]:
         "no_notices": _("No notices."),
         "withdraw": _("Withdraw"),
         "everyone": _("Everyone"),
+        "supervisors_only": _("Supervisors only"),
+        "agent_number": _("Agent {number}"),
         "paused_rec": _("Recording paused."),
         "resumed_rec": _("Recording resumed."),
         "started_rec": _("Recording started."),

@@ -76,7 +76,17 @@ CAMPAIGN_FIELDS = (
 CALL_FIELDS = ("caller_number", "caller_name")
 SCRIPT_MAX = 8000  # a campaign's script as the desk shows it
 LEAD_FIELDS_MAX = 50  # list columns shown per lead, each bounded like a name
-NOTICE_FIELDS = ("id", "text", "level", "author", "created_at", "expires_at", "queue_id")
+NOTICE_FIELDS = (
+    "id",
+    "text",
+    "level",
+    "author",
+    "created_at",
+    "expires_at",
+    "queue_id",
+    "agent_id",  # one agent's (a ticket's escalation to its assignee)
+    "supervisors",  # staff only (an unassigned ticket's escalation)
+)
 
 
 @dataclass(frozen=True)
@@ -450,7 +460,12 @@ class LiveFeed:
         }
 
     def _notice_audience(self, notice: dict[str, Any]) -> frozenset[int] | None:
-        acd, qid = self.acd, notice.get("queue_id")
+        """The agents a notice is for (None: every agent; staff see them all anyway)."""
+        acd, qid, aid = self.acd, notice.get("queue_id"), notice.get("agent_id")
+        if notice.get("supervisors"):
+            return frozenset()
+        if aid is not None:
+            return frozenset({int(aid)})
         if qid is None:
             return None
         if acd is None or qid not in acd.queues:

@@ -1,7 +1,8 @@
 """Notices from supervisors to agents: post, list the current ones, withdraw.
 
-``/api/notices/``          GET: the current notices (an agent: those for everyone and for
-                           the queues it serves; the other roles: all); POST (admin,
+``/api/notices/``          GET: the current notices (an agent: those for everyone, for
+                           the queues it serves and for itself; the other roles: all,
+                           with ``agent_number`` naming an agent's); POST (admin,
                            supervisor) ``{"text", "level": info|warning|urgent, "queue_id":
                            null|id, "minutes": 1..1440}``.
 ``/api/notices/withdraw``  POST ``{"id": 3}`` (admin, supervisor).
@@ -53,17 +54,26 @@ class NoticeApi:
     def db(self) -> Any:
         return self.ctx.db
 
-    def _queues_served(self, user_id: int) -> list[int]:
+    def _audience(self, user_id: int) -> tuple[list[int], int | None]:
+        """The queues the user's agent serves, and that agent's id (None: no agent)."""
         acd = self.ctx.acd
 
-        def read() -> defer.Deferred[list[int]]:
+        def read() -> defer.Deferred[tuple[list[int], int | None]]:
             agent = acd.agent_of_user(user_id)
             if agent is None:
-                return defer.succeed([])
-            return defer.succeed([q.id for q in acd.queues.values() if acd.serves(agent, q)])
+                return defer.succeed(([], None))
+            served = [q.id for q in acd.queues.values() if acd.serves(agent, q)]
+            return defer.succeed((served, agent.id))
 
-        served: list[int] = self.ctx.call(read)
-        return served
+        found: tuple[list[int], int | None] = self.ctx.call(read)
+        return found
+
+    def _agent_numbers(self) -> dict[int, str]:
+        acd = self.ctx.acd
+        numbers: dict[int, str] = self.ctx.call(
+            lambda: defer.succeed({a.id: a.number for a in acd.agents.values()})
+        )
+        return numbers
 
     def _publish(self, event: object) -> None:
         bus = self.ctx.bus
@@ -83,9 +93,16 @@ class NoticeApi:
         user = current_session().user
         assert user is not None
         if cherrypy.serving.request.method == "GET":
-            queues = self._queues_served(user.id) if user.role == "agent" else None
-            rows = self.ctx.call(self.db.notices.current, queues)
-            return {"notices": [notice_json(n) for n in rows]}
+            if user.role == "agent":
+                queues, agent_id = self._audience(user.id)
+                rows = self.ctx.call(self.db.notices.current, queues, None, agent_id)
+                return {"notices": [notice_json(n) for n in rows]}
+            rows = self.ctx.call(self.db.notices.current)
+            numbers = self._agent_numbers() if any(n.agent_id for n in rows) else {}
+            notices = [
+                {**notice_json(n), "agent_number": numbers.get(n.agent_id or 0, "")} for n in rows
+            ]
+            return {"notices": notices}
         if user.role not in SUPERVISING:
             access.json_error(403, N_("only a supervisor posts notices"))
         body = json_object()

@@ -631,6 +631,12 @@ notices = sa.Table(
     sa.Column(
         "queue_id", sa.Integer, sa.ForeignKey("queues.id", ondelete="CASCADE"), nullable=True
     ),
+    # Set: this agent only (a ticket's escalation telling its assignee; migration 0012).
+    sa.Column(
+        "agent_id", sa.Integer, sa.ForeignKey("agents.id", ondelete="CASCADE"), nullable=True
+    ),
+    # True: the supervisors only, no agent (an unassigned ticket's escalation).
+    sa.Column("supervisors", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("author", sa.String(64), nullable=False),
     _created(),
     sa.Column("expires_at", UTCDateTime(), nullable=False, index=True),

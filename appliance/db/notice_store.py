@@ -1,9 +1,12 @@
 """Notices from supervisors to agents: posted with an expiry, listed while current, withdrawn.
 
-A notice is for every agent (``queue_id`` None) or for the agents serving one queue. It is
-current until ``expires_at``; withdrawing it sets ``expires_at`` to now, so the row stays
-for the record. The web API publishes each change on the bus for the live feed
-(webui/live_feed.py: ``NoticePosted`` with ``NoticeRow.as_message()``, ``NoticeWithdrawn``).
+A notice is for every agent (``queue_id``, ``agent_id`` None, ``supervisors`` false), for
+the agents serving one queue (``queue_id``), for one agent (``agent_id``: a ticket's
+escalation telling its assignee) or for the supervisors only (``supervisors``: an unassigned
+ticket's escalation). Supervisors and admins see every notice. It is current until
+``expires_at``; withdrawing it sets ``expires_at`` to now, so the row stays for the record.
+The web API publishes each change on the bus for the live feed (webui/live_feed.py:
+``NoticePosted`` with ``NoticeRow.as_message()``, ``NoticeWithdrawn``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ class NoticeRow:
     author: str
     created_at: dt.datetime
     expires_at: dt.datetime
+    agent_id: int | None = None
+    supervisors: bool = False
 
     def as_message(self) -> dict[str, Any]:
         """The live-events ``notice`` message (times as epoch seconds)."""
@@ -46,6 +51,8 @@ class NoticeRow:
             "created_at": self.created_at.timestamp(),
             "expires_at": self.expires_at.timestamp(),
             "queue_id": self.queue_id,
+            "agent_id": self.agent_id,
+            "supervisors": self.supervisors,
         }
 
 
@@ -58,6 +65,8 @@ def _row(r: Any) -> NoticeRow:
         author=r.author,
         created_at=r.created_at,
         expires_at=r.expires_at,
+        agent_id=r.agent_id,
+        supervisors=bool(r.supervisors),
     )
 
 
@@ -69,10 +78,20 @@ def add(
     minutes: int,
     queue_id: int | None,
     at: dt.datetime,
+    *,
+    agent_id: int | None = None,
+    supervisors: bool = False,
 ) -> NoticeRow:
     """Store a checked notice in the caller's transaction (``NoticeStore.post``, and the
-    ticket escalation, which writes it with the step that sent it)."""
+    ticket escalation, which writes it with the step that sent it). One audience at most:
+    a queue, an agent or the supervisors (none: everyone)."""
     n = model.notices
+    if (queue_id is not None) + (agent_id is not None) + supervisors > 1:
+        raise ValueError(N_("a notice is for a queue, an agent or the supervisors"))
+    if agent_id is not None:
+        a = model.agents.c
+        if conn.execute(sa.select(a.id).where(a.id == agent_id)).first() is None:
+            raise ValueError(N_("no agent {agent_id}", agent_id=agent_id))
     if queue_id is not None:
         q = model.queues.c
         if conn.execute(sa.select(q.id).where(q.id == queue_id)).first() is None:
@@ -84,6 +103,8 @@ def add(
         text=text,
         level=level,
         queue_id=queue_id,
+        agent_id=agent_id,
+        supervisors=supervisors,
         author=author[:64],
         created_at=at,
         expires_at=at + dt.timedelta(minutes=minutes),
@@ -115,10 +136,14 @@ class NoticeStore(_Component):
         return self.db.run(lambda conn: add(conn, text, level, author, minutes, queue_id, at))
 
     def current(
-        self, queue_ids: Collection[int] | None = None, now: dt.datetime | None = None
+        self,
+        queue_ids: Collection[int] | None = None,
+        now: dt.datetime | None = None,
+        agent_id: int | None = None,
     ) -> defer.Deferred[list[NoticeRow]]:
         """The notices not yet expired, newest first. ``queue_ids`` None: all of them (a
-        supervisor); else those for everyone and for these queues (an agent)."""
+        supervisor); else those for everyone, for these queues and for ``agent_id`` (an
+        agent: the queues it serves and its own id)."""
         n = model.notices
         at = now or utcnow()
         wanted = None if queue_ids is None else sorted(set(queue_ids))
@@ -126,7 +151,15 @@ class NoticeStore(_Component):
         def thd(conn: Connection) -> list[NoticeRow]:
             q = n.select().where(n.c.expires_at > at)
             if wanted is not None:
-                q = q.where(n.c.queue_id.is_(None) | n.c.queue_id.in_(wanted))
+                everyone = (
+                    n.c.queue_id.is_(None)
+                    & n.c.agent_id.is_(None)
+                    & (n.c.supervisors == sa.false())
+                )
+                audience = everyone | n.c.queue_id.in_(wanted)
+                if agent_id is not None:
+                    audience = audience | (n.c.agent_id == agent_id)
+                q = q.where(audience)
             rows = conn.execute(q.order_by(n.c.created_at.desc(), n.c.id.desc()).limit(200))
             return [self._row(r) for r in rows]
 

@@ -381,3 +381,50 @@ def test_the_feeds_serving_rule_is_the_acds(db: DBConnector) -> None:
         for a in acd.agents.values():
             assert rig.feed._serves(a, q) == acd.serves(a, q), (a.number, q.name)
     assert any(acd.serves(a, q) for q in acd.queues.values() for a in acd.agents.values())
+
+
+def test_an_agents_notice_reaches_that_agent_only_in_the_store_and_the_feed(
+    db: DBConnector,
+) -> None:
+    """A ticket's escalation addresses its assignee (``agent_id``) or the supervisors only:
+    the store lists each to whom it is for, the feed sends and snapshots it the same way."""
+    from appliance.db import notice_store
+
+    rig = Rig(db)
+    at = dt.datetime.fromtimestamp(rig.clock.seconds(), dt.UTC)
+    one, two = rig.ids["1001"], rig.ids["1002"]
+
+    def post(conn: Any) -> list[notice_store.NoticeRow]:
+        add = notice_store.add
+        return [
+            add(conn, "Ticket overdue", "urgent", "escalation", 60, None, at, agent_id=one),
+            add(conn, "Unassigned overdue", "urgent", "escalation", 60, None, at, supervisors=True),
+            add(conn, "For all", "info", "sup", 60, None, at),
+        ]
+
+    mine, staff, everyone = resolved(db.run(post))
+    with pytest.raises(ValueError, match="no agent 999"):
+        resolved(db.run(lambda c: notice_store.add(c, "x", "info", "s", 1, None, at, agent_id=999)))
+
+    def ids(rows: list[notice_store.NoticeRow]) -> list[int]:
+        return sorted(r.id for r in rows)
+
+    assert ids(resolved(db.notices.current([], now=at, agent_id=one))) == [mine.id, everyone.id]
+    assert ids(resolved(db.notices.current([], now=at, agent_id=two))) == [everyone.id]
+    assert ids(resolved(db.notices.current(now=at))) == [mine.id, staff.id, everyone.id]
+
+    for row in (mine, staff, everyone):
+        rig.bus.publish(NoticePosted(row.as_message()))
+    out = rig.tick()
+    for viewer, expected in (
+        (rig.agent("1001"), [mine.id, everyone.id]),
+        (rig.agent("1002"), [everyone.id]),
+        (SUPERVISOR, [mine.id, staff.id, everyone.id]),
+    ):
+        assert sorted(d["id"] for k, d in seen_by(viewer, out) if k == "notice") == expected
+        notices = frame_data(rig.feed.snapshot(viewer))[1]["notices"]
+        assert sorted(n["id"] for n in notices) == expected
+    assert [d["agent_id"] for k, d in seen_by(rig.agent("1001"), out) if k == "notice"] == [
+        one,
+        None,
+    ]

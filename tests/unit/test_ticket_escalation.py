@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import sqlalchemy as sa
 from twisted.internet.testing import MemoryReactorClock
 
 from appliance.cli import resolved
@@ -81,6 +82,12 @@ def _notices(center: Center) -> list[NoticeRow]:
     return resolved(center.db.notices.current(now=T0))
 
 
+def _agent_id(center: Center, number: str) -> int:
+    a = model.agents.c
+    found = resolved(center.db.run(lambda c: c.execute(sa.select(a.id).where(a.number == number))))
+    return int(found.scalar_one())
+
+
 def test_each_step_fires_at_its_moment_once(center: Center) -> None:
     reactor, store, tid = _setup(center)
     due = T0 + dt.timedelta(minutes=60)
@@ -94,6 +101,7 @@ def test_each_step_fires_at_its_moment_once(center: Center) -> None:
     (notice,) = seen
     assert notice.text == f"[zh] Ticket T20261206-0001 is overdue (agent:1001): {HOSTILE}"
     assert (notice.level, notice.queue_id, notice.author) == ("urgent", None, "escalation")
+    assert (notice.agent_id, notice.supervisors) == (_agent_id(center, "1001"), False)
     assert _notices(center) == [notice]
     t = resolved(store.get(tid))
     assert (t.escalation_level, t.next_escalation_at) == (1, due + dt.timedelta(minutes=30))
@@ -192,4 +200,31 @@ def test_a_ticket_created_while_running_is_seen_and_a_queue_hears_of_it(
     assert (t.assignee_kind, t.assignee, t.escalation_level) == ("queue", "support", 2)
     rows = resolved(center.db.run(lambda c: c.execute(model.notices.select()).all()))
     assert len(rows) == 1
+    svc.stopService()
+
+
+def test_the_notify_step_addresses_the_assignee(center: Center) -> None:
+    """An agent's ticket tells that agent (above); a department's, each of its active
+    agents; a queue's, the agents serving it; an unassigned one, the supervisors only."""
+    reactor = MemoryReactorClock()
+    reactor.advance(T0.timestamp())
+    catalog = TicketCatalog(center.db)
+    resolved(catalog.save_type("esc", "Escalating", ()))
+    resolved(catalog.save_rule("esc", "normal", 1, 1, [{"after": 0, "action": "notify"}]))
+    store = TicketStore(center.db, clock=lambda: _now(reactor))
+    for kind, target in (("department", "sales"), ("queue", "support"), (None, "")):
+        resolved(
+            store.create("sue", type_key="esc", subject="x", assignee_kind=kind, assignee=target)
+        )
+    seen: list[NoticeRow] = []
+    svc = _service(center, reactor, seen, every_s=CHECK_EVERY_S)
+    _advance_to(reactor, T0 + dt.timedelta(minutes=2))
+    got = {(n.agent_id, n.queue_id, n.supervisors) for n in seen}
+    assert len(seen) == 3 and got == {
+        (_agent_id(center, "1002"), None, False),  # bob, the sales department
+        (None, center.queue_id, False),
+        (None, None, True),
+    }
+    ann = resolved(center.db.notices.current([], now=T0, agent_id=_agent_id(center, "1001")))
+    assert ann == []  # the supervisors' and bob's notices are not ann's
     svc.stopService()

@@ -557,6 +557,16 @@
     });
     var msg = $("notice-msg");
 
+    // Whom a notice is for: a queue's agents, one agent (a ticket's escalation), the
+    // supervisors only (an unassigned ticket's), or everyone.
+    function audience(n) {
+      if (n.queue_id !== null) return queues[n.queue_id] || String(n.queue_id);
+      if (n.agent_id !== null && n.agent_id !== undefined) {
+        return fmt(S.agent_number, { number: n.agent_number || String(n.agent_id) });
+      }
+      return n.supervisors ? S.supervisors_only : S.everyone;
+    }
+
     function load() {
       request(root, "GET", "/api/notices/").then(function (d) {
         var body = $("notice-list");
@@ -566,7 +576,7 @@
           row.dataset.id = n.id;
           row.appendChild(el("td", label("levels", n.level), "notice-" + n.level));
           row.appendChild(el("td", n.text, "notice-text"));
-          row.appendChild(el("td", n.queue_id === null ? S.everyone : (queues[n.queue_id] || n.queue_id)));
+          row.appendChild(el("td", audience(n)));
           row.appendChild(el("td", n.author));
           row.appendChild(el("td", when(n.expires_at)));
           var cell = el("td"), b = el("button", S.withdraw);

@@ -9,9 +9,10 @@ same transaction as its ``escalation_level`` and history row: a restart neither 
 step nor forgets one, and the steps that fell due while the box was stopped fire at start,
 once each.
 
-The steps: ``notify`` posts a notice (appliance/db/notice_store.py) to the agents of the
-assignee's queue, or to everyone for an agent, a department or nobody (notices have no
-narrower audience; supervisors see them all), in the center's language (``translate``, the
+The steps: ``notify`` posts a notice (appliance/db/notice_store.py) to the ticket's
+assignee: the agent, the agents serving the queue, a notice to each active agent of the
+department; an unassigned ticket's (or one whose assignee is gone) goes to the supervisors
+only. Supervisors see every notice. The text is in the center's language (``translate``, the
 root hands the web UI's catalogs); ``reassign`` gives the ticket to the step's assignee;
 ``raise_priority`` moves it one priority up (its due dates stay: they are what it is late
 against).
@@ -56,13 +57,13 @@ Translate = Callable[[str], str]
 
 @dataclass(frozen=True)
 class Fired:
-    """One step applied to one ticket (``notice``: the notice a notify step posted)."""
+    """One step applied to one ticket (``notices``: those a notify step posted)."""
 
     ticket_id: int
     number: str
     level: int  # the step's index in the rule
     action: str
-    notice: NoticeRow | None = None
+    notices: tuple[NoticeRow, ...] = ()
     error: str = ""
 
 
@@ -72,7 +73,25 @@ def _queue_id(conn: Connection, name: str) -> int | None:
     return int(found) if found is not None else None
 
 
-def _notify(conn: Connection, ticket: Ticket, now: dt.datetime, translate: Translate) -> NoticeRow:
+def _agent_ids(conn: Connection, kind: str | None, target: str) -> list[int]:
+    """The active agents an agent or department assignee names."""
+    a = model.agents.c
+    if kind == "agent":
+        where = a.number == target
+    elif kind == "department":
+        where = a.department == target
+    else:
+        return []
+    return list(
+        conn.execute(
+            sa.select(a.id).where(where & (a.status == "active")).order_by(a.number)
+        ).scalars()
+    )
+
+
+def _notify(
+    conn: Connection, ticket: Ticket, now: dt.datetime, translate: Translate
+) -> tuple[NoticeRow, ...]:
     who = assignee_text(ticket.assignee_kind, ticket.assignee) or translate(NOBODY)
     text = translate(
         N_(
@@ -82,10 +101,19 @@ def _notify(conn: Connection, ticket: Ticket, now: dt.datetime, translate: Trans
             subject=ticket.subject,
         )
     )[: notice_store.MAX_TEXT]
-    queue_id = None
-    if ticket.assignee_kind == "queue":
+    kind = ticket.assignee_kind
+
+    def post(**audience: Any) -> NoticeRow:
+        return notice_store.add(conn, text, "urgent", ACTOR, NOTICE_MINUTES, at=now, **audience)
+
+    if kind == "queue":
         queue_id = _queue_id(conn, ticket.assignee)
-    return notice_store.add(conn, text, "urgent", ACTOR, NOTICE_MINUTES, queue_id, now)
+        if queue_id is not None:
+            return (post(queue_id=queue_id),)
+    agents = _agent_ids(conn, kind, ticket.assignee)
+    if agents:
+        return tuple(post(queue_id=None, agent_id=agent_id) for agent_id in agents)
+    return (post(queue_id=None, supervisors=True),)
 
 
 def _apply(
@@ -94,7 +122,7 @@ def _apply(
     step: sla.EscalationStep,
     now: dt.datetime,
     translate: Translate,
-) -> tuple[dict[str, Any], NoticeRow | None]:
+) -> tuple[dict[str, Any], tuple[NoticeRow, ...]]:
     """The ticket's changed columns for ``step`` (its own history rows written)."""
     if step.action == "notify":
         return {}, _notify(conn, ticket, now, translate)
@@ -113,12 +141,12 @@ def _apply(
         if ticket.state in DISPATCHABLE_STATES:
             values["state"] = "dispatched"
             write_history(conn, ticket.id, now, ACTOR, "state", ticket.state, "dispatched")
-        return values, None
+        return values, ()
     if step.action == "raise_priority":
         up = sla.raised(ticket.priority)
         if up != ticket.priority:
             write_history(conn, ticket.id, now, ACTOR, "priority", ticket.priority, up)
-        return {"priority": up}, None
+        return {"priority": up}, ()
     raise ValueError(f"unknown escalation action {step.action!r}")
 
 
@@ -139,11 +167,11 @@ def escalate_ticket(
         level = ticket.escalation_level
         step = steps[level]
         error = ""
-        notice = None
+        notices: tuple[NoticeRow, ...] = ()
         values: dict[str, Any] = {}
         try:
             with conn.begin_nested():
-                values, notice = _apply(conn, ticket, step, now, translate)
+                values, notices = _apply(conn, ticket, step, now, translate)
         except ValueError as exc:
             error = str(exc)
             log.warn(
@@ -161,7 +189,7 @@ def escalate_ticket(
         write_history(
             conn, ticket.id, now, ACTOR, "escalation", str(level), str(level + 1), **detail
         )
-        fired.append(Fired(ticket.id, ticket.number, level, step.action, notice, error))
+        fired.append(Fired(ticket.id, ticket.number, level, step.action, notices, error))
         ticket = load(conn, ticket.id)
     nxt = None
     if ticket.state in RUNNING_STATES:
@@ -295,8 +323,10 @@ class EscalationService(service.Service):
                 action=f.action,
                 error=f" failed ({f.error})" if f.error else "",
             )
-            if f.notice is not None and self.on_notice is not None:
+            for notice in f.notices:
+                if self.on_notice is None:
+                    break
                 try:
-                    self.on_notice(f.notice)
+                    self.on_notice(notice)
                 except Exception:
                     log.failure("publishing an escalation notice failed")

@@ -1,4 +1,5 @@
-"""crm: tickets (work orders), SLA rules, escalation, messages to customers
+"""crm: tickets (work orders), SLA rules, escalation, messages to customers, notices for
+one agent or the supervisors
 
 Revision ID: 0012
 Revises: 0011
@@ -294,8 +295,27 @@ def upgrade() -> None:
         ],
     )
 
+    # A notice may be for one agent (an escalation telling a ticket's assignee) or for the
+    # supervisors only (an unassigned ticket's escalation).
+    with op.batch_alter_table("notices", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("agent_id", sa.Integer(), nullable=True))
+        batch_op.add_column(
+            sa.Column("supervisors", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
+        batch_op.create_foreign_key(
+            batch_op.f("fk_notices_agent_id_agents"),
+            "agents",
+            ["agent_id"],
+            ["id"],
+            ondelete="CASCADE",
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("notices", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("fk_notices_agent_id_agents"), type_="foreignkey")
+        batch_op.drop_column("supervisors")
+        batch_op.drop_column("agent_id")
     op.drop_index("ix_ticket_history_ticket_id_at", table_name="ticket_history")
     op.drop_table("ticket_history")
     op.drop_index(op.f("ix_ticket_comments_ticket_id"), table_name="ticket_comments")
