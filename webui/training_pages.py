@@ -227,11 +227,14 @@ class TrainingPages:
             )
         except (NotFound, StopIteration):
             raise cherrypy.NotFound() from None
+        # the questions' texts only (never their correct options: a retake may follow)
+        texts = {q.id: q.text for q in self._quiz(quiz_id).questions}
         return render(
             self.ctx,
             "training_result.html",
             assignment=assignment,
             attempts=attempts,
+            texts=texts,
             local=self._local,
         )
 

@@ -287,6 +287,8 @@ class KBWebTests(WebTestCase):
         )
         r = await self.get("agent", f"/training/result?id={quiz_id}")
         self.assertIn("Score 50.0: 1 of 2 right.", r.body)
+        self.assertIn('<li class="right">退款要几天? · right</li>', r.body)
+        self.assertIn('<li class="wrong">&lt;b&gt;VIP&lt;/b&gt; first? · wrong</li>', r.body)
         # once only
         r = await self.post("agent", f"/training/take?id={quiz_id}", {f"a{first}": "1"})
         self.assertEqual(r.status, 303)
