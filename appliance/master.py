@@ -56,6 +56,7 @@ from appliance.config import Config
 from appliance.crm.customer_store import CustomerStore
 from appliance.crm.erasure import ErasureFiles
 from appliance.crm.tickets.escalation import EscalationService
+from appliance.crm.tickets.store import TicketStore
 from appliance.db.connector import DBConnector
 from appliance.db.schedule_store import ScheduleRow, ScheduleStore
 from appliance.eventbus import EventBus
@@ -188,6 +189,9 @@ class ApplianceMaster(service.MultiService):
                 uploads_root(config.data_dir),
             ),
         )
+        # A complaint recorded in a flow opens a ticket, its subject in the center's language.
+        self.ivr.tickets = TicketStore(self.db)
+        self.ivr.translate = self._center_translate()
         self.fastagi: FastAGIServer | None = None
         if self.ami is not None and self.callmodel is not None and switch is not None:
             self._add_ami(self.ami, self.callmodel, switch)
@@ -267,6 +271,12 @@ class ApplianceMaster(service.MultiService):
             build=build,
             translator=translator,
         )
+
+    def _center_translate(self) -> Callable[[str], str]:
+        """Engine messages into the center's language (the web UI's catalogs)."""
+        from webui.i18n import translator
+
+        return translator(self.config.locale)
 
     def _ticket_escalation(self) -> EscalationService:
         """Its notices in the center's language and on the desks' live feed (the root may

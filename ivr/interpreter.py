@@ -29,6 +29,8 @@ from acd.service import ACDError
 from drivers.asterisk.agi.session import AGIConnectionLost, DeadChannel, Playback
 from ivr import queue_step
 from ivr.caller_customer import caller_priority
+from ivr.complaint_ticket import open_ticket
+from ivr.customer_lookup import clean, customer_variables, find_customer
 from ivr.flow_model import NODE_TYPES, VARIABLE, Flow, Node, parse, render
 from ivr.prompt_ref import prompt_ref
 
@@ -73,6 +75,7 @@ class Run:
     steps: int = 0
     gotos: int = 0
     current: str = ""  # the node being run
+    customer_id: int | None = None  # the customer a lookup node found (a complaint's ticket)
 
 
 class Interpreter:
@@ -259,8 +262,8 @@ class Interpreter:
         if key:
             db = self.services.db
             if source == "customer":
-                found = await db.ivr.find_customer(key)
-            elif source == "record":
+                return await self._customer(r, key, prefix)
+            if source == "record":
                 found = await db.ivr.find_record(str(node.props.get("book")), key)
             elif source == "http" and self.services.http_lookup is not None:
                 found = await self.services.http_lookup(
@@ -271,9 +274,25 @@ class Interpreter:
         for name, value in list(found.items())[:20]:
             field_name = re.sub(r"[^a-z0-9_]", "_", name.lower())[:20]
             self._var(r, f"{prefix}_{field_name}", str(value))
-        if source == "customer" and found.get("class"):
-            r.variables["customer_class"] = found["class"][:32]
         return "found", key
+
+    async def _customer(self, r: Run, key: str, prefix: str) -> tuple[str | None, str]:
+        """The lookup node's customer source (ivr/customer_lookup.py): the customer's
+        variables, and the call's customer from now on."""
+        customer = await find_customer(self.services, key)
+        if customer is None:
+            return "not_found", key
+        r.variables.update(customer_variables(customer, prefix))
+        r.variables["customer_class"] = customer.customer_class[:32]
+        r.variables["customer_name"] = clean(customer.name)[:80]
+        r.customer_id = customer.id
+        self._link_customer(r, customer.id)
+        return "found", key
+
+    def _link_customer(self, r: Run, customer_id: int) -> None:
+        """The call is this customer's from now on (its row's ``customer_id``)."""
+        if self.services.customers is not None:
+            r.call._track(self.services.customers.link_call(r.call.call_id, customer_id))
 
     async def condition(self, r: Run, node: Node) -> tuple[str | None, str]:
         left, op = self._text(r, node, "left"), node.props.get("op")
@@ -347,6 +366,16 @@ class Interpreter:
             await r.call.event(
                 "callback_requested", {"queue": queue_name, "callback": callback, "kind": kind}
             )
+        if message is not None and node.props.get("ticket") is True:
+            number = await open_ticket(
+                self.services,
+                r.call,
+                message,
+                env.caller_number if env is not None else "",
+                r.customer_id,
+            )
+            if number is not None:
+                r.variables["ticket_number"] = number
         return "next", "message" if message is not None else "silent"
 
     async def transfer(self, r: Run, node: Node) -> tuple[str | None, str]:

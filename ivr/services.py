@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from acd.service import ACD
     from appliance.crm.customer_store import CustomerStore
+    from appliance.crm.tickets.store import TicketStore
     from appliance.db.connector import DBConnector
     from ivr.prompt_library import PromptLibrary
     from ivr.voicemail import Voicemail
@@ -32,3 +33,7 @@ class IVRServices:
     # customers (appliance/crm): who is calling, found before the caller joins a queue, and
     # the least priority of a VIP's or key account's calls (None: no customer lookups)
     customers: CustomerStore | None = None
+    # tickets (appliance/crm/tickets): a complaint recorded in a flow opens one (None: none)
+    tickets: TicketStore | None = None
+    # into the center's language: what the IVR writes for people to read (a ticket's subject)
+    translate: Callable[[str], str] = str

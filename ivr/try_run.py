@@ -283,7 +283,12 @@ class TryInterpreter(Interpreter):
         self.try_run.emit("record", template, node.id)
         if queue:
             self.try_run.emit("record", N_("queue {queue} will call back"), node.id, queue=queue)
+        if node.props.get("ticket") is True:
+            self.try_run.emit("record", N_("a complaint ticket is opened"), node.id)
         return "next", "try"
+
+    def _link_customer(self, r: Run, customer_id: int) -> None:
+        """A try has no call to give the customer found (lookups only read)."""
 
     async def transfer(self, r: Run, node: Node) -> tuple[str | None, str]:
         number = node.props.get("number")

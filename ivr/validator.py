@@ -378,7 +378,12 @@ class _Checker:
         self._prompt(node, "prompt", required=False)
         self._int(node, "max_s", 120, 5, 600)
         self._int(node, "silence_s", 3, 0, 10)
-        self._choice(node, "kind", RECORD_KINDS, "message")
+        kind = self._choice(node, "kind", RECORD_KINDS, "message")
+        ticket = node.props.get("ticket", False)
+        if not isinstance(ticket, bool):
+            self.add(node.id, N_("{name} must be true or false"), name="ticket")
+        elif ticket and kind != "complaint":
+            self.add(node.id, N_("only a complaint opens a ticket (kind complaint)"))
         queue = node.props.get("callback_queue")
         if queue not in (None, "") and not _named(queue, self.catalog.queues):
             self.add(node.id, N_("the queue {name} does not exist"), name=queue)

@@ -99,6 +99,7 @@ PROP_NAMES = {
     "mailbox": i18n.N_("Mailbox"),
     "kind": i18n.N_("Kind"),
     "callback_queue": i18n.N_("Queue that calls back"),
+    "ticket": i18n.N_("Open a ticket"),
     "max_s": i18n.N_("Longest (seconds)"),
     "silence_s": i18n.N_("Stop after silence (s)"),
     "number": i18n.N_("Number"),

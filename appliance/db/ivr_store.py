@@ -366,26 +366,21 @@ class IVRStore(_Component):
 
     # ---- what flows look up --------------------------------------------------------------
 
-    def find_customer(self, value: str) -> defer.Deferred[dict[str, str] | None]:
-        """A customer by phone number or account number (the first match)."""
+    def customer_by_account(self, account: str) -> defer.Deferred[int | None]:
+        """The id of the live customer (not merged away, not erased) with this account
+        number, the oldest when several share it (the lookup node's second try, after
+        the numbers: appliance/crm/customer_store.py has those)."""
         c = model.customers
-        value = value[:64]
 
-        def thd(conn: Connection) -> dict[str, str] | None:
+        def thd(conn: Connection) -> int | None:
             r = conn.execute(
-                sa.select(c.c.name, c.c.customer_class, c.c.account, c.c.number)
-                .where((c.c.number == value[:32]) | (c.c.account == value))
+                sa.select(c.c.id)
+                .where(c.c.account == account[:64])
+                .where(c.c.merged_into.is_(None) & c.c.erased_at.is_(None))
                 .order_by(c.c.id)
                 .limit(1)
             ).first()
-            if r is None:
-                return None
-            return {
-                "name": r.name,
-                "class": r.customer_class,
-                "account": r.account,
-                "number": r.number,
-            }
+            return None if r is None else int(r.id)
 
         return self.db.run(thd)
 

@@ -115,12 +115,9 @@ class FakeIVRStore:
     def __init__(self) -> None:
         self.flows: dict[str, FlowVersion] = {}
 
-    async def find_customer(self, value: str) -> dict[str, str] | None:
-        if value == "4711":
-            return {"name": "Li Lei", "class": "gold", "account": "4711", "number": ""}
-        return None
-
     async def find_record(self, book: str, key: str) -> dict[str, str] | None:
+        if (book, key) == ("accounts", "4711"):
+            return {"name": "Li Lei", "level": "gold"}
         return (
             {"Status": "shipped", "eta-date": "2026-12-01"}
             if (book, key) == ("orders", "99")
@@ -250,8 +247,12 @@ COLLECT = graph(
                 "retries": 1,
             },
         ),
-        ("look", "lookup", {"source": "customer", "key": "${acct}", "store": "cust"}),
-        ("vip", "condition", {"left": "${customer_class}", "op": "eq", "right": "gold"}),
+        (
+            "look",
+            "lookup",
+            {"source": "record", "book": "accounts", "key": "${acct}", "store": "cust"},
+        ),
+        ("vip", "condition", {"left": "${cust_level}", "op": "eq", "right": "gold"}),
         ("say", "say", {"mode": "digits", "value": "${acct}"}),
         ("q", "hangup", {}),
         ("no", "hangup", {"prompt": "no"}),

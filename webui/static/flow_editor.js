@@ -290,7 +290,7 @@
     time: [["timezone", "text"], ["open", "json"], ["holidays", "json"]],
     queue: [["queue", "queues"], ["priority", "number", 0]],
     voicemail: [["mailbox", "mailboxes"]],
-    record: [["prompt", "prompt"], ["kind", ["message", "complaint"]], ["mailbox", "mailboxes"], ["callback_queue", "queues"], ["max_s", "number", 120], ["silence_s", "number", 3]],
+    record: [["prompt", "prompt"], ["kind", ["message", "complaint"]], ["mailbox", "mailboxes"], ["callback_queue", "queues"], ["ticket", "bool", false], ["max_s", "number", 120], ["silence_s", "number", 3]],
     transfer: [["kind", ["extension", "external"]], ["number", "text"]],
     set: [["variable", "text"], ["value", "text"]],
     goto: [["flow", "flows"]],
