@@ -57,7 +57,7 @@ TABLES: dict[str, dict[str, str]] = {
     },
     # appliance/crm/tickets/sla.py ACTIONS
     "escalation_action": {
-        "notify": N_("Notify the supervisors"),
+        "notify": N_("Notify the assignee and the supervisors"),
         "reassign": N_("Reassign"),
         "raise_priority": N_("Raise the priority"),
     },
