@@ -241,7 +241,8 @@
         form.hidden = !p.caller_number;
         if (!form.dataset.callId || form.dataset.callId !== String(p.call_id)) {
           form.dataset.callId = p.call_id;
-          $("new-customer-name").value = p.caller_name || "";
+          // caller ID may be longer than a name may be: cut to the field's size
+          $("new-customer-name").value = (p.caller_name || "").slice(0, 128);
           say($("new-customer-msg"), "");
         }
       }
