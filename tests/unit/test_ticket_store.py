@@ -308,3 +308,32 @@ def test_an_erasure_removes_the_attachment_files_nothing_else_names(
         assert audit.detail["attachments"] == 1
     finally:
         resolved(center.db.run(lambda conn: conn.execute(kb.delete())))
+
+
+def test_an_assignment_dispatches_what_waits_and_what_a_group_must_take_again(
+    center: Center,
+) -> None:
+    """A reopened ticket assigned is dispatched (as a new one is, above); a ticket its agent
+    took, given to a group, is dispatched for one of them to accept (left accepted, only a
+    manager could move it on); given to another agent, that agent carries on."""
+    store = center.store()
+    tid = resolved(store.create("sue", type_key="fault", subject="x"))
+    resolved(store.transition("ann", "agent", tid, "accepted"))
+    t = resolved(store.assign("sue", "supervisor", tid, "queue", "support"))
+    assert (t.state, t.assignee_kind, t.assignee) == ("dispatched", "queue", "support")
+    t = resolved(store.transition("ann", "agent", tid, "accepted"))  # ann serves support
+    assert (t.state, t.assignee_kind, t.assignee) == ("accepted", "agent", "1001")
+    t = resolved(store.assign("sue", "supervisor", tid, "agent", "1002"))
+    assert (t.state, t.assignee) == ("accepted", "1002")
+    t = resolved(store.transition("bob", "agent", tid, "in_progress"))
+    t = resolved(store.assign("sue", "supervisor", tid, "department", "billing"))
+    assert (t.state, t.assignee_kind) == ("dispatched", "department")
+    for step in ("accepted", "in_progress", "replied", "closed"):
+        t = resolved(store.transition("ann", "agent", tid, step))
+    resolved(store.transition("sue", "supervisor", tid, "reopened"))
+    t = resolved(store.assign("sue", "supervisor", tid, "agent", "1002"))
+    assert (t.state, t.assignee) == ("dispatched", "1002")
+    moves = [
+        (h.from_value, h.to_value) for h in resolved(store.history(tid)) if h.action == "state"
+    ]
+    assert moves[-1] == ("reopened", "dispatched") and ("in_progress", "dispatched") in moves

@@ -40,7 +40,7 @@ from appliance.crm.tickets.store import (
     update,
     write_history,
 )
-from appliance.crm.tickets.transitions import DISPATCHABLE_STATES, RUNNING_STATES
+from appliance.crm.tickets.transitions import RUNNING_STATES, state_after_assignment
 from appliance.db import model, notice_store
 from appliance.db.notice_store import NoticeRow
 from appliance.text import N_
@@ -138,9 +138,10 @@ def _apply(
             assignee_text(ticket.assignee_kind, ticket.assignee),
             assignee_text(step.kind, target),
         )
-        if ticket.state in DISPATCHABLE_STATES:
-            values["state"] = "dispatched"
-            write_history(conn, ticket.id, now, ACTOR, "state", ticket.state, "dispatched")
+        state = state_after_assignment(ticket.state, step.kind)
+        if state != ticket.state:
+            values["state"] = state
+            write_history(conn, ticket.id, now, ACTOR, "state", ticket.state, state)
         return values, ()
     if step.action == "raise_priority":
         up = sla.raised(ticket.priority)

@@ -25,12 +25,12 @@ from appliance.crm.fields import clean_values
 from appliance.crm.tickets import catalog, sla
 from appliance.crm.tickets.messages import CrmMessage, messages_of
 from appliance.crm.tickets.transitions import (
-    DISPATCHABLE_STATES,
     MANAGERS,
     RUNNING_STATES,
     AgentSelf,
     TransitionError,
     check,
+    state_after_assignment,
 )
 from appliance.db import model
 from appliance.db.components import _Component, utcnow
@@ -488,7 +488,8 @@ class TicketStore(_Component):
         self, actor: str, role: str, ticket_id: int, kind: str, target: str
     ) -> defer.Deferred[Ticket]:
         """Give the ticket to an agent, a queue's agents or a department (supervisors and
-        admins): a new or reopened ticket is "dispatched" by it."""
+        admins): a new or reopened ticket is "dispatched" by it, and so is an accepted or
+        in-progress one given to a group (``transitions.state_after_assignment``)."""
         if role not in MANAGERS:
             return defer.fail(TransitionError(N_("only a supervisor or an admin may do that")))
         now = self.clock()
@@ -512,9 +513,10 @@ class TicketStore(_Component):
                 assignee_text(ticket.assignee_kind, ticket.assignee),
                 assignee_text(kind, checked),
             )
-            if ticket.state in DISPATCHABLE_STATES:
-                values["state"] = "dispatched"
-                write_history(conn, ticket_id, now, actor, "state", ticket.state, "dispatched")
+            state = state_after_assignment(ticket.state, kind)
+            if state != ticket.state:
+                values["state"] = state
+                write_history(conn, ticket_id, now, actor, "state", ticket.state, state)
             update(conn, ticket_id, **values)
             return load(conn, ticket_id)
 

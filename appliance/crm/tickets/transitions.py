@@ -39,6 +39,18 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
 RUNNING_STATES = ("new", "accepted", "dispatched", "in_progress", "reopened")
 # A ticket that nobody has taken yet: an assignment makes it "dispatched".
 DISPATCHABLE_STATES = ("new", "reopened")
+# A ticket an agent has taken: given to a group (a queue or a department) it is
+# "dispatched" again, for one of them to accept (an agent moves only its own tickets on, so
+# left "accepted" it would wait for a manager); given to another agent, that agent carries on.
+TAKEN_STATES = ("accepted", "in_progress")
+
+
+def state_after_assignment(state: str, kind: str) -> str:
+    """The state of a ticket in ``state`` once assigned to an assignee of ``kind``."""
+    if state in DISPATCHABLE_STATES or (state in TAKEN_STATES and kind != "agent"):
+        return "dispatched"
+    return state
+
 
 assert {s for pair in TRANSITIONS for s in pair} == set(TICKET_STATES)
 
