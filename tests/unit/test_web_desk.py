@@ -243,6 +243,25 @@ class DeskTests(WebTestCase):
                 + [("notice.withdraw", f"notice:{posted[1]['id']}", "sup")]
             ),
         )
+        # a ticket's escalation addresses one agent, or the supervisors only
+        from appliance.db import notice_store
+
+        one = self.acd.agent_by_number("1001")
+        assert one is not None
+        now = dt.datetime.now(dt.UTC)
+
+        def escalated(conn: Any) -> None:
+            add = notice_store.add
+            add(conn, "ann's ticket", "urgent", "escalation", 5, None, now, agent_id=one.id)
+            add(conn, "nobody's ticket", "urgent", "escalation", 5, None, now, supervisors=True)
+
+        await self.db.run(escalated)
+        r = await self.call(agent.get, "/api/notices/")
+        self.assertEqual(sorted(n["text"] for n in r.json()["notices"]), [HOSTILE, "ann's ticket"])
+        r = await self.call(sup.get, "/api/notices/")
+        for_ann = [n for n in r.json()["notices"] if n["text"] == "ann's ticket"]
+        self.assertEqual([(n["agent_id"], n["agent_number"]) for n in for_ann], [(one.id, "1001")])
+        self.assertIn("nobody's ticket", [n["text"] for n in r.json()["notices"]])
 
     async def test_bad_notices_are_400_and_without_csrf_403(self) -> None:
         await self._start()
