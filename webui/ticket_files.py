@@ -19,9 +19,8 @@ import cherrypy
 from twisted.internet import defer
 
 from appliance import uploads
-from appliance.crm.tickets.messages import CrmMessage, messages_of
+from appliance.crm.tickets.messages import CrmMessage
 from appliance.crm.tickets.replies import Replies, ReplyError
-from appliance.db import model
 from appliance.text import N_
 from webui import i18n
 from webui.context import WebContext
@@ -90,19 +89,7 @@ class TicketFiles:
         return i18n._("File {name} attached.").format(name=stored.filename)
 
     def attachment(self, attachment_id: int) -> Attachment | None:
-        from appliance.crm.tickets.store import Attachment
-
-        a = model.ticket_attachments
-
-        def thd(conn: Any) -> Attachment | None:
-            r = conn.execute(a.select().where(a.c.id == attachment_id)).first()
-            if r is None:
-                return None
-            return Attachment(
-                r.id, r.ticket_id, r.sha256, r.filename, r.mime, r.size, r.uploaded_by, r.created_at
-            )
-
-        found: Attachment | None = self.ctx.call(self.ctx.db.run, thd)
+        found: Attachment | None = self.ctx.call(self.t.store.attachment, attachment_id)
         return found
 
     def download(self, raw_id: Any) -> Iterator[bytes]:
@@ -134,9 +121,7 @@ class TicketFiles:
 
     def replies(self, ticket: Ticket) -> list[CrmMessage]:
         """The messages sent (or waiting to be) about the ticket, newest first."""
-        found: list[CrmMessage] = self.ctx.call(
-            self.ctx.db.run, lambda conn: messages_of(conn, ticket_id=ticket.id)
-        )
+        found: list[CrmMessage] = self.ctx.call(self.t.store.messages, ticket.id)
         return found
 
     def reply(

@@ -177,6 +177,22 @@ def test_comments_are_cleaned_and_listed(center: Center) -> None:
     assert resolved(store.history(tid))[-1].action == "comment"
 
 
+def test_an_attachment_is_found_by_its_id(center: Center) -> None:
+    """The download's lookup (the web asks the store, never the table)."""
+    store = center.store()
+    tid = resolved(store.create("ann", type_key="inquiry", subject="x"))
+    aid = resolved(store.attach("ann", tid, "ab" * 32, HOSTILE, "text/plain", 12))
+    found = resolved(store.attachment(aid))
+    assert found is not None and found == resolved(store.attachments(tid))[0]
+    assert (found.id, found.ticket_id, found.filename, found.uploaded_by) == (
+        aid,
+        tid,
+        HOSTILE,
+        "ann",
+    )
+    assert resolved(store.attachment(aid + 1)) is None
+
+
 def test_an_erasure_blanks_the_customers_tickets_and_messages(center: Center) -> None:
     from appliance.crm.customer_store import CustomerStore
     from appliance.crm.tickets.erasure import blank_customer

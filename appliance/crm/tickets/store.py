@@ -736,6 +736,20 @@ class TicketStore(_Component):
 
         return self.db.run(thd)
 
+    def attachment(self, attachment_id: int) -> defer.Deferred[Attachment | None]:
+        """One attached file by its id (a download); None for an id no ticket has."""
+        a = model.ticket_attachments
+
+        def thd(conn: Connection) -> Attachment | None:
+            r = conn.execute(a.select().where(a.c.id == attachment_id)).first()
+            if r is None:
+                return None
+            return Attachment(
+                r.id, r.ticket_id, r.sha256, r.filename, r.mime, r.size, r.uploaded_by, r.created_at
+            )
+
+        return self.db.run(thd)
+
     def messages(self, ticket_id: int) -> defer.Deferred[list[CrmMessage]]:
         """The replies and messages of the ticket, newest first."""
         return self.db.run(lambda conn: messages_of(conn, ticket_id=ticket_id))
