@@ -68,7 +68,7 @@ async def erase(
 
     db = store.db
 
-    def gather(conn: Connection) -> tuple[list[str], list[int], list[str]] | None:
+    def gather(conn: Connection) -> tuple[list[str], list[int]] | None:
         c, n, v = model.customers, model.customer_numbers, model.voicemails
         row = conn.execute(
             sa.select(c.c.merged_into, c.c.erased_at).where(c.c.id == customer_id)
@@ -83,12 +83,12 @@ async def erase(
             if forms
             else []
         )
-        return sorted(forms), voicemails, tickets_erasure.attachment_hashes(conn, customer_id)
+        return sorted(forms), voicemails
 
     found = await db.run(gather)
     if found is None:
         raise CustomerNotFound(customer_id)
-    forms, voicemails, hashes = found
+    forms, voicemails = found
     deleted = failed = 0
     for form in forms:
         d, f = await upkeep.delete_number(
@@ -99,7 +99,11 @@ async def erase(
     for message_id in voicemails:
         gone += bool(await files.delete_voicemail(message_id))
 
+    hashes: list[str] = []
+
     def blank(conn: Connection) -> int:
+        # the attachments' files, read in the transaction that deletes their rows
+        hashes[:] = tickets_erasure.attachment_hashes(conn, customer_id)
         return _blank(conn, customer_id, forms)
 
     calls = await db.run(blank)
