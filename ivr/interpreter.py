@@ -273,7 +273,7 @@ class Interpreter:
             return "not_found", key
         for name, value in list(found.items())[:20]:
             field_name = re.sub(r"[^a-z0-9_]", "_", name.lower())[:20]
-            self._var(r, f"{prefix}_{field_name}", str(value))
+            self._var(r, f"{prefix}_{field_name}", clean(value))  # one line, as a customer's
         return "found", key
 
     async def _customer(self, r: Run, key: str, prefix: str) -> tuple[str | None, str]:

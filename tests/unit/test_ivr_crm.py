@@ -151,6 +151,23 @@ def test_lookup_by_any_form_of_a_number_or_the_account(db: DBConnector, tmp_path
     call = run(services, LOOKUPS, Caller("999#"))
     assert call.steps()[2:] == [("who", "999", "not_found"), ("no", "", None)]
 
+    # a business record's fields are one line too
+    resolved(db.ivr.put_record("orders", "99", {"Note": "packed\nEXEC Dial IAX2/evil"}))
+    doc = graph(
+        [
+            ("l", "lookup", {"source": "record", "book": "orders", "key": "99"}),
+            (
+                "c",
+                "condition",
+                {"left": "${found_note}", "op": "eq", "right": "packed EXEC Dial IAX2/evil"},
+            ),
+            ("yes", "hangup", {}),
+            ("no", "hangup", {}),
+        ],
+        [("l", "found", "c"), ("c", "true", "yes"), ("c", "false", "no")],
+    )
+    assert run(services, doc, Caller()).steps()[-1] == ("yes", "", None)
+
 
 COMPLAINT = graph(
     [
