@@ -2,13 +2,15 @@
 webui/package-lock.json; ``make deps`` runs ``npm ci``), never copied into the repository.
 
 Only the files listed here are served (``/vendor/<name>``), not node_modules as a whole. A
-box without them still runs, but its report pages cannot draw a chart: that is said loudly,
-in the log and the health registry at startup and on every report page, never as a blank
-chart.
+box without them still runs, but its report pages cannot draw a chart (or its knowledge-base
+editor is a plain HTML textarea): that is said loudly, in the log and the health registry at
+startup (each library under its own part, with its own message) and on the page that needs
+it, never as a blank chart.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -34,8 +36,37 @@ FILES = {
     QUILL: NODE_MODULES / "quill" / "dist" / "quill.js",
     QUILL_CSS: NODE_MODULES / "quill" / "dist" / "quill.snow.css",
 }
-HEALTH_PART = "charts"
 log = Logger(namespace="ccbox.web")
+
+
+@dataclass(frozen=True)
+class Library:
+    """One npm library: its files in ``FILES``, the health part it reports under when one
+    of them is missing, and what a person reads then (an N_() text)."""
+
+    part: str
+    files: tuple[str, ...]
+    message: str
+
+
+CHARTS = Library(
+    "charts",
+    (ECHARTS,),
+    N_(
+        "The charting library (Apache ECharts) is not installed, so the charts cannot be "
+        "drawn: run make deps (npm ci in webui/)."
+    ),
+)
+EDITOR = Library(
+    "kb-editor",
+    (QUILL, QUILL_CSS),
+    N_(
+        "The rich-text editor (Quill) is not installed, so knowledge-base articles are "
+        "edited as plain HTML: run make deps (npm ci in webui/)."
+    ),
+)
+LIBRARIES = (CHARTS, EDITOR)
+HEALTH_PART = CHARTS.part  # the charts' part (older name)
 
 
 def url(name: str) -> str:
@@ -49,25 +80,27 @@ def missing() -> list[str]:
 
 def missing_message() -> str:
     """What a person reads (page, health detail) when the charting library is missing."""
-    return N_(
-        "The charting library (Apache ECharts) is not installed, so the charts cannot be "
-        "drawn: run make deps (npm ci in webui/)."
-    )
+    return CHARTS.message
 
 
 def check(health: HealthRegistry) -> bool:
-    """At startup: log and report (health part "charts") a missing library; True when
-    every file is there."""
-    gone = missing()
-    if not gone:
-        return True
-    log.error(
-        "report charts unavailable: {files} missing under {root}; run make deps",
-        files=", ".join(gone),
-        root=str(NODE_MODULES),
-    )
-    health.report(HEALTH_PART, DEGRADED, missing_message())
-    return False
+    """At startup: log and report each library with a missing file, under its own health
+    part with its own message; True when every file is there."""
+    gone = set(missing())
+    ok = True
+    for lib in LIBRARIES:
+        files = [name for name in lib.files if name in gone]
+        if not files:
+            continue
+        ok = False
+        log.error(
+            "{part} unavailable: {files} missing under {root}; run make deps",
+            part=lib.part,
+            files=", ".join(files),
+            root=str(NODE_MODULES),
+        )
+        health.report(lib.part, DEGRADED, lib.message)
+    return ok
 
 
 def vendor_resource() -> IResource:

@@ -37,3 +37,27 @@ def test_a_missing_library_is_logged_and_reported(
     assert "make deps" in part.detail
     errors = [e for e in events if getattr(e.get("log_level"), "name", "") == "error"]
     assert any("echarts.min.js" in e.get("files", "") for e in errors), errors
+
+
+def test_each_missing_library_reports_under_its_own_part_with_its_own_message(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # the charts' library is there, the editor's is not: only the editor is degraded
+    files = dict(vendor.FILES)
+    files[vendor.QUILL] = tmp_path / "gone" / "quill.js"
+    monkeypatch.setattr(vendor, "FILES", files)
+    health = HealthRegistry()
+    assert not vendor.check(health)
+    assert health.get(vendor.CHARTS.part) is None
+    part = health.get(vendor.EDITOR.part)
+    assert part is not None and part.state == DEGRADED
+    assert "Quill" in part.detail and "ECharts" not in part.detail
+    # and both missing: two parts, two messages
+    files[vendor.ECHARTS] = tmp_path / "gone" / "echarts.min.js"
+    health = HealthRegistry()
+    assert not vendor.check(health)
+    charts, editor = health.get(vendor.CHARTS.part), health.get(vendor.EDITOR.part)
+    assert charts is not None and "ECharts" in charts.detail
+    assert editor is not None and "Quill" in editor.detail
+    assert {lib.part for lib in vendor.LIBRARIES} == {"charts", "kb-editor"}
+    assert set(vendor.FILES) == {f for lib in vendor.LIBRARIES for f in lib.files}
