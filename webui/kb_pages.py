@@ -138,6 +138,13 @@ class KBPages:
         return article.live or user.role in REVIEWERS or article.author == user.username
 
     @staticmethod
+    def _may_see_unattached(uploaded_by: str) -> bool:
+        """A file no saved article shows yet (uploaded from a new article's editor) is its
+        uploader's and the admins' only."""
+        user = _user()
+        return user.role == "admin" or (bool(uploaded_by) and user.username == uploaded_by)
+
+    @staticmethod
     def _may_edit(article: Article) -> bool:
         """Reviewers edit any article; an author its own and live ones (a new draft version
         that waits for review)."""
@@ -281,6 +288,8 @@ class KBPages:
             raise cherrypy.NotFound()
         if found.article_id is not None:  # a draft's files are its readers' only
             self._article(found.article_id)
+        elif not self._may_see_unattached(found.uploaded_by):
+            raise cherrypy.NotFound()
         path = uploads.UploadStore(upload_root(self.ctx.config)).path(found.sha256)
         if path is None:
             raise cherrypy.NotFound()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -25,11 +26,14 @@ from markupsafe import Markup
 from sqlalchemy.engine import Connection
 from twisted.internet import defer
 
-from appliance.db import model
+from appliance.db import model, upload_quota
 from appliance.db.components import _Component, utcnow
 from appliance.kb import review, search, snippets, tokens
 from appliance.rich_text import MAX_HTML, clean_html, plain_text
 from appliance.text import N_
+
+# A file of ours an article shows or links (the editor inserts this URL).
+_ATTACHMENT_URL = re.compile(r"/kb/attachments/([0-9]{1,10})(?![0-9])")
 
 MAX_TITLE = 200
 MAX_CATEGORY = 100
@@ -393,6 +397,7 @@ class KBStore(_Component):
             article_id = int(result.inserted_primary_key[0])  # type: ignore[index]
             _add_version(conn, article_id, 1, title, cleaned, tag_list, actor, at)
             _history(conn, article_id, actor, "created", "", "draft", 1, "", at)
+            _claim_uploads(conn, article_id, actor, cleaned)
             _index(conn, article_id, False, lang, title, tag_list, text)
             return article_id
 
@@ -443,6 +448,7 @@ class KBStore(_Component):
                 )
             conn.execute(a.update().where(a.c.id == article_id).values(**values))
             _history(conn, article_id, actor, "saved", row.state, to, number, "", at)
+            _claim_uploads(conn, article_id, actor, cleaned)
             return number
 
         return self.db.run(thd)
@@ -826,12 +832,15 @@ class KBStore(_Component):
         self, actor: str, stored: StoredFileLike, article_id: int | None = None
     ) -> defer.Deferred[int]:
         """Record a file the upload store kept (its type sniffed from its content there);
-        served as ``/kb/attachments/<id>``."""
+        served as ``/kb/attachments/<id>``. Without an article (a new article's editor) it
+        is its uploader's until an article that shows it is saved (``_claim_uploads``).
+        QuotaExceeded past the uploader's hour (appliance/db/upload_quota.py)."""
         t = model.kb_attachments
 
         def thd(conn: Connection) -> int:
             if article_id is not None:
                 _article_row(conn, article_id)
+            upload_quota.check(conn, actor, int(stored.size), utcnow())
             result = conn.execute(
                 t.insert().values(
                     article_id=article_id,
@@ -923,6 +932,21 @@ def _summary(r: Any) -> ArticleSummary:
         r.helpful_no,
         r.updated_at,
         r.author,
+    )
+
+
+def _claim_uploads(conn: Connection, article_id: int, actor: str, html: str) -> None:
+    """The files ``actor`` uploaded with no article yet (a new article's editor) that the
+    saved HTML shows become the article's: its readers may read them from now on. Someone
+    else's unattached upload is never claimed (its id in the HTML gives nobody access)."""
+    ids = {int(n) for n in _ATTACHMENT_URL.findall(html)}
+    if not ids:
+        return
+    t = model.kb_attachments
+    conn.execute(
+        t.update()
+        .where(t.c.id.in_(sorted(ids)), t.c.article_id.is_(None), t.c.uploaded_by == actor[:64])
+        .values(article_id=article_id)
     )
 
 

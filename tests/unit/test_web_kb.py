@@ -167,6 +167,26 @@ class KBWebTests(WebTestCase):
         self.assertEqual((await self.get("qa", f"/kb/attachments/{draft_file}")).status, 404)
         self.assertEqual((await self.get("agent", f"/kb/attachments/{draft_file}")).status, 200)
         self.assertEqual((await self.get("qa", "/kb/attachments/..%2f..%2fetc")).status, 404)
+        # a new article's image, uploaded before it is saved: its uploader's (and the
+        # admins') until the article that shows it is saved, then that article's readers'
+        r = await self.upload("agent", "/kb/upload?json=1", "new.png", PNG)
+        fresh = r.json()["url"]
+        for who, status in (("qa", 404), ("sup", 404), ("agent", 200), ("admin", 200)):
+            self.assertEqual((await self.get(who, fresh)).status, status, who)
+        html = f'<p>见图</p><img src="{fresh}"><img src="{url}">'
+        fields = {"title": "新图", "html": html, "lang": "zh", "category": category.group(1)}
+        r = await self.post("sup", "/kb/edit", fields)  # sup's save claims nobody else's file
+        self.assertEqual((await self.get("sup", fresh)).status, 404)
+        r = await self.post("agent", "/kb/edit", fields)
+        self.assertEqual(r.status, 303, r.body[:500])
+        new_id = int(re.search(r"id=(\d+)", r.location).group(1))  # type: ignore[union-attr]
+        self.assertEqual((await self.get("qa", fresh)).status, 404)  # a draft's file
+        self.assertEqual((await self.get("sup", fresh)).status, 200)  # its reviewer's
+        await self.post("agent", "/kb/submit", {"id": str(new_id)})
+        await self.post("sup", "/kb/approve", {"id": str(new_id)})
+        self.assertEqual((await self.get("qa", fresh)).status, 200)  # published
+        kept = await kb.attachment(int(url.rsplit("/", 1)[1]))
+        self.assertEqual(kept.article_id if kept else None, article_id)  # it stays its own
         # categories: supervisors only
         r = await self.post("agent", "/kb/category", {"action": "add", "name": "x"})
         self.assertEqual(r.status, 403)

@@ -32,7 +32,7 @@ from appliance.crm.tickets.transitions import (
     check,
     state_after_assignment,
 )
-from appliance.db import model
+from appliance.db import model, upload_quota
 from appliance.db.components import _Component, utcnow
 from appliance.text import N_
 
@@ -638,12 +638,14 @@ class TicketStore(_Component):
     def attach(
         self, actor: str, ticket_id: int, sha256: str, filename: str, mime: str, size: int
     ) -> defer.Deferred[int]:
-        """Record a file appliance.uploads.UploadStore stored (its StoredFile's fields)."""
+        """Record a file appliance.uploads.UploadStore stored (its StoredFile's fields);
+        QuotaExceeded past the uploader's hour (appliance/db/upload_quota.py)."""
         now = self.clock()
         a = model.ticket_attachments
 
         def thd(conn: Connection) -> int:
             load(conn, ticket_id)
+            upload_quota.check(conn, actor, size, now)
             result = conn.execute(
                 a.insert().values(
                     ticket_id=ticket_id,
