@@ -1500,6 +1500,8 @@ kb_search = sa.Table(
     sa.Column("lang", sa.String(2), nullable=False),
     sa.Column("title_tokens", sa.Text, nullable=False),
     sa.Column("body_tokens", sa.Text, nullable=False),
+    # what a search filters its matches by, without reading the rows' long token texts
+    sa.Index("ix_kb_search_article_id_live_lang", "article_id", "live", "lang"),
 )
 # (end of the knowledge base section)
 

@@ -10,7 +10,7 @@ import pytest
 
 from appliance.cli import resolved
 from appliance.db.connector import DBConnector
-from appliance.kb import tokens
+from appliance.kb import search, tokens
 from appliance.kb.store import KBStore
 
 # key, language, title, body. Published, except the "draft:" ones.
@@ -127,10 +127,10 @@ def test_expected_articles_come_first_in_chinese_and_english(
     assert resolved(kb.search("")) == [] and resolved(kb.search("  ,;  ")) == []
 
 
-def test_snippets_are_escaped_text_with_marks(
-    corpus: tuple[KBStore, dict[str, int], dict[int, str]],
+def test_snippets_are_escaped_and_a_common_word_ranks_its_newest_articles(
+    corpus: tuple[KBStore, dict[str, int], dict[int, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    kb, ids, _keys = corpus
+    kb, ids, keys = corpus
     [hit] = resolved(kb.search("退款流程"))
     assert hit.title == "退款流程" and hit.lang == "zh"
     assert "<mark>退款</mark>" in hit.snippet_html
@@ -142,3 +142,8 @@ def test_snippets_are_escaped_text_with_marks(
     hits = resolved(kb.search("refunds"))
     assert "<mark>Refunds</mark> are processed" in hits[0].snippet_html
     assert hits[0].score >= hits[1].score > 0
+    # a word in more articles than search.CANDIDATES: the best of the newest that many
+    everything = {keys[h.article_id] for h in resolved(kb.search("天"))}
+    assert everything == {"refund_time", "delivery", "return", "shop"}
+    monkeypatch.setattr(search, "CANDIDATES", 2)
+    assert {keys[h.article_id] for h in resolved(kb.search("天"))} == {"return", "shop"}
