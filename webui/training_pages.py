@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 import cherrypy
 
@@ -31,6 +32,14 @@ MAX_BLOCKS = 50  # question blocks on the builder page
 DEFAULT_BLOCKS = 5
 OPTION_SLOTS = training.MAX_OPTIONS
 DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+RECENT_ARTICLES = 100  # the builder's lists without a search: the most recently changed
+FOUND_ARTICLES = 50  # with one: the knowledge base's best hits
+MAX_QUERY = 200
+
+
+class ArticleChoice(NamedTuple):
+    id: int
+    title: str
 
 
 def kind_names() -> dict[str, str]:
@@ -145,13 +154,38 @@ class TrainingPages:
         except NotFound:
             raise cherrypy.NotFound() from None
 
-    def _articles(self) -> list[Any]:
-        """The published articles a question may be tied to."""
+    def _articles(self, query: str = "", chosen: Iterable[int] = ()) -> list[ArticleChoice]:
+        """The published articles a question may be tied to: what the knowledge base's
+        search finds for ``query`` (without one, the most recently changed), and those the
+        form has chosen already, whatever the search found."""
         from appliance.kb.store import KBStore
 
         store = KBStore(self.ctx.db)
-        found: list[Any] = self.ctx.call(store.articles, None, None, None, True, 100)
+        if query:
+            hits = self.ctx.call(store.search, query, FOUND_ARTICLES, True)
+            found = [ArticleChoice(h.article_id, h.title) for h in hits]
+        else:
+            recent = self.ctx.call(store.articles, None, None, None, True, RECENT_ARTICLES)
+            found = [ArticleChoice(a.id, a.title) for a in recent]
+        listed = {a.id for a in found}
+        for article_id in chosen:
+            if article_id in listed:
+                continue
+            article = self.ctx.call(store.get, article_id)
+            if article is not None and article.live and article.state != "archived":
+                found.append(ArticleChoice(article.id, article.title))
+                listed.add(article.id)
         return found
+
+    @staticmethod
+    def _chosen(params: dict[str, Any]) -> list[int]:
+        """The articles the builder's blocks name (ids as sent; the store checks them)."""
+        out = []
+        for i in range(MAX_BLOCKS):
+            value = params.get(f"q{i}_article")
+            if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 10:
+                out.append(int(value))
+        return out
 
     # ---- everyone -------------------------------------------------------------------------
 
@@ -242,14 +276,17 @@ class TrainingPages:
 
     @page(*TRAINERS, methods=("GET", "POST"))
     def new(self, **params: Any) -> str:
-        """The quiz builder: ``blocks`` empty question blocks (more with ?blocks=)."""
+        """The quiz builder: ``blocks`` empty question blocks (more with ?blocks=); its
+        article lists are the knowledge base's hits for ``q`` (the form's *Search* button
+        posts what is typed and saves nothing)."""
         request = cherrypy.serving.request
         error = None
+        query = f.bounded(params, "q", MAX_QUERY).strip()
         blocks = DEFAULT_BLOCKS
         raw = params.get("blocks", "")
         if isinstance(raw, str) and raw.isascii() and raw.isdigit():
             blocks = max(1, min(MAX_BLOCKS, int(raw)))
-        if request.method == "POST":
+        if request.method == "POST" and not params.get("find"):
             user = current_session().user
             assert user is not None
             try:
@@ -280,7 +317,8 @@ class TrainingPages:
             blocks=max(blocks, self._used_blocks(params)),
             slots=OPTION_SLOTS,
             kinds=kind_names(),
-            articles=self._articles(),
+            articles=self._articles(query, self._chosen(params)),
+            query=query,
         )
 
     @staticmethod

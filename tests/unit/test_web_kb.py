@@ -10,13 +10,16 @@ from __future__ import annotations
 import re
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 from appliance.cli import resolved
 from appliance.kb.store import KBStore
+from appliance.kb.training import TrainingStore
 from appliance.uploads import UploadStore
 from tests.support.appliance import RunningAppliance
 from tests.support.tmp import temp_dir
 from tests.unit.test_web import WebTestCase
+from webui import training_pages
 from webui.ticket_files import upload_root
 
 HOSTILE_TITLE = "<script>alert(1)</script>退款流程 refunds"
@@ -260,6 +263,34 @@ class KBWebTests(WebTestCase):
         await kb.approve("sup", "supervisor", article)
         r = await self.get("sup", "/training/new")
         self.assertIn("退款 &lt;b&gt;", r.body)
+        # more published articles than the lists show unsearched: the search finds any
+        self.patch(training_pages, "RECENT_ARTICLES", 3)
+        for i in range(3):
+            filler = await kb.create("sup", category, f"filler {i}", "<p>x</p>", "en", (), "admin")
+            await kb.submit("sup", "supervisor", filler)
+            await kb.approve("sup", "supervisor", filler)
+        option = f'<option value="{article}" >退款 &lt;b&gt;</option>'
+        r = await self.get("sup", "/training/new")
+        self.assertNotIn(option, r.body)  # the oldest published: off the recent list
+        r = await self.get("sup", "/training/new?q=" + quote("退款"))
+        self.assertIn(option, r.body)
+        self.assertNotIn("filler 2", r.body)
+        r = await self.post("sup", "/training/new", {"q": "nothing-like-it", "find": "1"})
+        self.assertEqual(r.status, 200)
+        self.assertIn('id="training-no-hits"', r.body)
+        # searching keeps what is typed and the chosen articles, and saves nothing
+        typed = {
+            "title": "draft quiz",
+            "q0_article": str(article),
+            "q0_text": "typed",
+            "q": "filler",
+        }
+        r = await self.post("sup", "/training/new", {**typed, "find": "1"})
+        self.assertEqual(r.status, 200)
+        self.assertIn(f'<option value="{article}" selected>退款 &lt;b&gt;</option>', r.body)
+        self.assertIn('value="typed"', r.body)
+        self.assertIn("filler 2", r.body)
+        self.assertEqual(await TrainingStore(self.app.master.db).quizzes(), [])
         quiz = {
             "title": "<i>退款</i> quiz",
             "q0_article": str(article),
