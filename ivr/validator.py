@@ -44,6 +44,7 @@ MAX_TEXT = 256
 MAX_PATTERN = 100
 SAY_MODES = ("digits", "number", "date")
 LOOKUP_SOURCES = ("customer", "record", "http")
+CUSTOMER_STORE_MAX = 24  # a customer lookup's variables are <store>_account and the like
 CONDITION_OPS = ("eq", "ne", "prefix", "contains", "regex", "lt", "gt", "empty", "not_empty")
 TRANSFER_KINDS = ("extension", "external")
 RECORD_KINDS = ("message", "complaint")
@@ -305,6 +306,14 @@ class _Checker:
         prefix = node.props.get("store", "found")
         if not isinstance(prefix, str) or not VARIABLE.fullmatch(prefix):
             self.add(node.id, N_("{prop} must be a variable name (a-z, 0-9, _)"), prop="store")
+        elif source == "customer" and len(prefix) > CUSTOMER_STORE_MAX:
+            # <store>_account must still be a variable name (at most 32 characters)
+            self.add(
+                node.id,
+                N_("{prop} must be text of at most {limit} characters"),
+                prop="store",
+                limit=CUSTOMER_STORE_MAX,
+            )
         if source == "record":
             book = node.props.get("book")
             if not isinstance(book, str) or not BOOK.fullmatch(book):

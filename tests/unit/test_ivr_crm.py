@@ -230,3 +230,14 @@ def test_a_complaint_without_tickets_goes_on_without_one(db: DBConnector, tmp_pa
 def test_the_validator_checks_the_ticket_option(props: dict[str, Any], problems: list[str]) -> None:
     doc = graph([("r", "record", props), ("h", "hangup", {})], [("r", "next", "h")])
     assert [p.message for p in validate(doc, Catalog())] == problems
+
+
+def test_the_validator_keeps_a_customer_lookups_variables_names() -> None:
+    def lookup(store: str) -> dict[str, Any]:
+        props = {"source": "customer", "key": "${caller_number}", "store": store}
+        nodes = [("l", "lookup", props), ("h", "hangup", {})]
+        return graph(nodes, [("l", "found", "h"), ("l", "not_found", "h")])
+
+    assert validate(lookup("c" * 24), Catalog()) == []
+    [problem] = validate(lookup("c" * 25), Catalog())
+    assert problem.message == "store must be text of at most 24 characters"
