@@ -190,7 +190,7 @@ class ApplianceMaster(service.MultiService):
             ),
         )
         # A complaint recorded in a flow opens a ticket, its subject in the center's language.
-        self.ivr.tickets = TicketStore(self.db)
+        self.ivr.tickets = TicketStore(self.db, bus=self.bus)
         self.ivr.translate = self._center_translate()
         self.fastagi: FastAGIServer | None = None
         if self.ami is not None and self.callmodel is not None and switch is not None:
@@ -289,6 +289,7 @@ class ApplianceMaster(service.MultiService):
             self.db,
             translate=translator(self.config.locale),
             on_notice=lambda row: self.bus.publish(NoticePosted(row.as_message())),
+            bus=self.bus,
         )
 
     def _web(self) -> WebService:

@@ -77,7 +77,7 @@ class PopStores:
             ctx.db, country_code=crm.country_code, trunk_prefix=crm.trunk_prefix
         )
         self.country_code, self.trunk_prefix = crm.country_code, crm.trunk_prefix
-        self.tickets = TicketStore(ctx.db)
+        self.tickets = TicketStore(ctx.db, bus=ctx.bus)
         self.kb = KBStore(ctx.db)
 
     def forms(self, caller: str, customer: Customer | None) -> list[str]:

@@ -12,7 +12,9 @@ it rang for or took, queue messages and the notices meant for it. The wallboard 
 queue, campaign and agent messages only, without callers' numbers and names. Campaign
 messages (the dialer's figures, acd/dialer/events.py) go to staff and the wallboard; lead
 messages (a campaign's lead shown to an agent: preview, offered, connected, ended) only to
-that agent's desk, and its latest is in that agent's snapshot.
+that agent's desk, and its latest is in that agent's snapshot. A ``tickets`` message (a
+ticket was written: its id, appliance/crm/tickets/events.py) goes to staff only, at most one
+a flush; snapshots do not carry it.
 
 Everything here runs on the reactor thread.
 """
@@ -38,6 +40,7 @@ from acd.dialer.events import (
 )
 from acd.service import QueuedCallLeft
 from acd.stats import DayStarted, QueueStatsChanged
+from appliance.crm.tickets.events import TicketsChanged
 from recorder.disk_guard import RecordingAlarm
 
 if TYPE_CHECKING:
@@ -105,7 +108,7 @@ class NoticeWithdrawn:
 @dataclass(frozen=True, slots=True)
 class Message:
     seq: int
-    kind: str  # agent, queue, campaign, call, offer, lead, notice, alarm
+    kind: str  # agent, queue, campaign, call, offer, lead, notice, alarm, tickets
     key: str  # kind:id; coalescing keeps the latest per key
     frame: bytes
     # Agents (ids) an agent-role viewer must be one of to see it; None: every agent.
@@ -208,6 +211,7 @@ class LiveFeed:
             sub(LeadOffered, self._on_lead),
             sub(LeadConnected, self._on_lead_state),
             sub(AttemptEnded, self._on_lead_state),
+            sub(TicketsChanged, self._on_tickets),
         ]
         self._alarms = {a["part"]: a for a in self._health_parts()}
         if self.health is not None:
@@ -269,6 +273,12 @@ class LiveFeed:
         if notice is not None:  # sent once more, expired now: the pages drop it
             notice = {**notice, "expires_at": self.reactor.seconds()}
             self._mark(f"notice:{event.notice_id}", "notice", notice, self._notice_audience(notice))
+
+    def _on_tickets(self, event: TicketsChanged) -> None:
+        """A ticket was written: one ``tickets`` message per flush (the latest id), for staff
+        only (the supervisors' board reloads on it and reads the tickets itself)."""
+        data = {"ticket_id": event.ticket_id, "at": self.reactor.seconds()}
+        self._mark("tickets", "tickets", data, frozenset())
 
     def _on_campaign(self, event: CampaignFigures) -> None:
         data = {k: getattr(event, k) for k in CAMPAIGN_FIELDS}

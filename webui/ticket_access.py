@@ -41,7 +41,7 @@ class TicketAccess:
 
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
-        self.store = TicketStore(ctx.db)
+        self.store = TicketStore(ctx.db, bus=ctx.bus)
         self.catalog = TicketCatalog(ctx.db)
 
     @property

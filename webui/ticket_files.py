@@ -131,7 +131,7 @@ class TicketFiles:
         refused or could not leave."""
         username, role = self.t.user()
         ctx = self.ctx
-        r = Replies(ctx.reactor, ctx.db, ctx.acd, ctx.config.smtp)
+        r = Replies(ctx.reactor, ctx.db, ctx.acd, ctx.config.smtp, bus=ctx.bus)
         if channel == "email":
             ctx.call(
                 lambda: defer.ensureDeferred(r.email(username, role, ticket_id, to, subject, body))

@@ -177,6 +177,20 @@ def test_a_call_pops_its_customer_the_ticket_is_dispatched_and_the_kb_answers(
         mine = driver.find_element(By.XPATH, row)
         state = mine.find_element(By.CSS_SELECTOR, ".tk-state").get_attribute("data-state")
         assert state == "dispatched"
+        if lang == "en":  # the board reloads on the live feed when a ticket changes
+            WebDriverWait(driver, 10).until(
+                lambda d: d.find_element(By.ID, "tk-live-on").is_displayed()
+            )
+            driver.execute_script("window.tkBefore = true;")
+            board = driver.current_window_handle
+            driver.switch_to.new_window("tab")
+            driver.get(f"{box.url}/tickets/view?id={ticket_id}")
+            driver.find_element(By.NAME, "html").send_keys("On it")
+            form = "//form[@action='/tickets/comment']//button"
+            submit_and_wait(driver, driver.find_element(By.XPATH, form))
+            driver.close()
+            driver.switch_to.window(board)  # well before its 30 s of polling
+            WebDriverWait(driver, 10).until(lambda d: d.execute_script("return !window.tkBefore"))
         # the late one: overdue on the board, escalated in its history
         late = driver.find_element(By.XPATH, f"//tr[td[text()='{LATE}']]")
         assert "tk-late" in (late.get_attribute("class") or "")

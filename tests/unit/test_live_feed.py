@@ -21,6 +21,7 @@ from twisted.internet.task import Clock
 from acd.service import ACD
 from appliance import health
 from appliance.cli import resolved
+from appliance.crm.tickets.store import TicketStore
 from appliance.db.connector import DBConnector
 from appliance.eventbus import EventBus
 from recorder.disk_guard import RecordingAlarm
@@ -428,3 +429,25 @@ def test_an_agents_notice_reaches_that_agent_only_in_the_store_and_the_feed(
         one,
         None,
     ]
+
+
+def test_ticket_writes_are_one_tickets_message_a_flush_for_staff_only(db: DBConnector) -> None:
+    """The supervisors' board reloads on it: a TicketStore handed the bus tells the feed."""
+    rig = Rig(db)
+    store = TicketStore(db, bus=rig.bus)
+    first = resolved(store.create("sup", type_key="inquiry", subject="<b>x</b>"))
+    second = resolved(store.create("sup", type_key="fault", subject="y"))
+    resolved(store.comment("sup", first, "<p>hi</p>"))
+    out = rig.tick()
+    assert kinds(out) == ["tickets"]  # three writes, one message
+    ((kind, body),) = seen_by(SUPERVISOR, out)
+    assert (kind, body) == ("tickets", {"ticket_id": first, "at": rig.clock.seconds() - FLUSH_S})
+    assert seen_by(QA, out) == seen_by(SUPERVISOR, out)
+    assert seen_by(rig.agent("1001"), out) == []
+    assert seen_by(Viewer("supervisor", None, wallboard=True), out) == []
+    resolved(store.get(second))
+    resolved(store.board())
+    assert rig.tick() == []  # reading tells nobody
+    resolved(store.transition("sup", "supervisor", second, "accepted"))
+    (again,) = rig.tick()
+    assert data(again)["ticket_id"] == second

@@ -13,11 +13,15 @@ from twisted.internet.testing import MemoryReactorClock
 from appliance.cli import resolved
 from appliance.crm.tickets.catalog import TicketCatalog
 from appliance.crm.tickets.escalation import CHECK_EVERY_S, EscalationService
+from appliance.crm.tickets.events import TicketsChanged
 from appliance.crm.tickets.store import TicketStore
 from appliance.db import model
 from appliance.db.notice_store import NoticeRow
+from appliance.eventbus import EventBus
 from tests.support import ticket_center
 from tests.support.ticket_center import T0, Center
+
+BUS = EventBus()  # the services' bus (nothing else subscribes)
 
 backend, ticket_db, center = ticket_center.backend, ticket_center.ticket_db, ticket_center.center
 
@@ -59,6 +63,7 @@ def _service(
         translate=lambda s: "[zh] " + s,
         on_notice=seen.append,
         check_every_s=every_s,
+        bus=BUS,
     )
     svc.startService()
     return svc
@@ -94,10 +99,14 @@ def test_each_step_fires_at_its_moment_once(center: Center) -> None:
     seen: list[NoticeRow] = []
     svc = _service(center, reactor, seen)
     assert len(reactor.getDelayedCalls()) == 1
+    changed: list[TicketsChanged] = []
+    sub = BUS.subscribe(TicketsChanged, changed.append)
     _advance_to(reactor, due - dt.timedelta(seconds=1))
-    assert _escalations(store, tid) == [] and seen == []
+    assert _escalations(store, tid) == [] and seen == [] and changed == []
     reactor.advance(1)
+    BUS.unsubscribe(sub)
     assert _escalations(store, tid) == [("1", "notify", due)]
+    assert changed == [TicketsChanged(tid)]  # the board hears of it
     (notice,) = seen
     assert notice.text == f"[zh] Ticket T20261206-0001 is overdue (agent:1001): {HOSTILE}"
     assert (notice.level, notice.queue_id, notice.author) == ("urgent", None, "escalation")

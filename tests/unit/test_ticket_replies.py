@@ -16,6 +16,7 @@ from twisted.internet.task import Clock
 from acd.service import ACD
 from appliance.cli import resolved
 from appliance.config import SmtpConfig
+from appliance.crm.tickets.events import TicketsChanged
 from appliance.crm.tickets.replies import Replies, ReplyError
 from appliance.crm.tickets.store import TicketStore
 from appliance.eventbus import EventBus
@@ -24,6 +25,7 @@ from tests.support.ticket_center import T0, Center
 
 backend, ticket_db, center = ticket_center.backend, ticket_center.ticket_db, ticket_center.center
 SMTP = SmtpConfig(host="mail.example.com", sender="desk@example.com")
+BUS = EventBus()  # the replies' bus
 
 
 class Outbox:
@@ -55,7 +57,7 @@ def _ticket(center: Center, state: str = "accepted") -> tuple[TicketStore, int]:
 def _replies(center: Center, outbox: Outbox, acd: ACD | None = None) -> Replies:
     clock = Clock()
     clock.advance(T0.timestamp())
-    return Replies(clock, center.db, acd, SMTP, send=outbox)
+    return Replies(clock, center.db, acd, SMTP, send=outbox, bus=BUS)
 
 
 def _run(d: Any) -> Any:
@@ -66,9 +68,13 @@ def test_an_email_reply_is_header_safe_and_replies_the_ticket(center: Center) ->
     store, tid = _ticket(center)
     outbox = Outbox()
     replies = _replies(center, outbox)
+    changed: list[TicketsChanged] = []
+    sub = BUS.subscribe(TicketsChanged, changed.append)
     row = _run(
         replies.email("ann", "agent", tid, "li@example.cn", "Re: late\r\nBcc: x@evil", "你好\n")
     )
+    BUS.unsubscribe(sub)
+    assert changed == [TicketsChanged(tid)]  # once committed: the board hears of it
     ((to, msg),) = outbox.sent
     assert to == ["li@example.cn"] and msg["To"] == "li@example.cn"
     assert msg["Subject"] == "[T20261206-0001] Re: late  Bcc: x@evil"

@@ -177,6 +177,31 @@ def test_comments_are_cleaned_and_listed(center: Center) -> None:
     assert resolved(store.history(tid))[-1].action == "comment"
 
 
+def test_each_write_tells_the_bus_its_ticket_once_committed(center: Center) -> None:
+    from appliance.crm.tickets.events import TicketsChanged
+    from appliance.crm.tickets.store import TicketStore
+    from appliance.eventbus import EventBus
+
+    bus = EventBus()
+    told: list[int] = []
+    bus.subscribe(TicketsChanged, lambda e: told.append(e.ticket_id))
+    store = TicketStore(center.db, clock=center.clock, bus=bus)
+    tid = resolved(store.create("sue", type_key="fault", subject="x"))
+    assert told == [tid]
+    resolved(store.transition("ann", "agent", tid, "accepted"))
+    resolved(store.assign("sue", "supervisor", tid, "agent", "1002"))
+    resolved(store.set_priority("sue", "supervisor", tid, "high"))
+    resolved(store.edit("sue", "supervisor", tid, subject="y"))
+    resolved(store.comment("sue", tid, "<p>hi</p>"))
+    resolved(store.attach("sue", tid, "ab" * 32, "a.txt", "text/plain", 1))
+    assert told == [tid] * 7
+    for read in (store.get(tid), store.history(tid), store.board(), store.attachments(tid)):
+        resolved(read)
+    with pytest.raises(TransitionError):  # refused: nothing written, nothing told
+        resolved(store.transition("bob", "agent", tid, "closed"))
+    assert told == [tid] * 7
+
+
 def test_an_attachment_is_found_by_its_id(center: Center) -> None:
     """The download's lookup (the web asks the store, never the table)."""
     store = center.store()

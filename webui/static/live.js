@@ -2,7 +2,7 @@
 //
 //   const feed = ccboxLive.connect({topics: "all" | "wallboard"});
 //   feed.on("snapshot", (data) => ...);   // the whole state: first, and after a gap
-//   feed.on("agent" | "queue" | "campaign" | "call" | "offer" | "notice" | "alarm", (data) => ...);
+//   feed.on("agent" | "queue" | "campaign" | "call" | "offer" | "notice" | "alarm" | "tickets", (data) => ...);
 //   feed.status((s) => ...);              // "live" | "reconnecting"
 //   feed.now();                           // the server's clock (epoch s), from server_time
 //   feed.close();
@@ -15,7 +15,7 @@
 (function (global) {
   "use strict";
 
-  var KINDS = ["snapshot", "agent", "queue", "campaign", "call", "offer", "lead", "notice", "alarm"];
+  var KINDS = ["snapshot", "agent", "queue", "campaign", "call", "offer", "lead", "notice", "alarm", "tickets"];
   var MIN_DELAY_MS = 1000;
   var MAX_DELAY_MS = 30000;
 

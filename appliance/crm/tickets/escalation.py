@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -31,7 +31,7 @@ from twisted.application import service
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from appliance.crm.tickets import catalog, sla
+from appliance.crm.tickets import catalog, events, sla
 from appliance.crm.tickets.store import (
     Ticket,
     assignee_text,
@@ -44,6 +44,9 @@ from appliance.crm.tickets.transitions import RUNNING_STATES, state_after_assign
 from appliance.db import model, notice_store
 from appliance.db.notice_store import NoticeRow
 from appliance.text import N_
+
+if TYPE_CHECKING:
+    from appliance.eventbus import EventBus
 
 log = Logger(namespace="ccbox.crm.escalation")
 CHECK_EVERY_S = 60.0
@@ -241,10 +244,13 @@ class EscalationService(service.Service):
         on_notice: Callable[[NoticeRow], object] | None = None,
         clock: Callable[[], dt.datetime] | None = None,
         check_every_s: float = CHECK_EVERY_S,
+        bus: EventBus | None = None,
     ) -> None:
         """``clock``: now (default: the reactor's time); ``on_notice``: told of each notice
         a step posted (the root publishes it for the desks' live feed); ``check_every_s``:
-        the longest wait between two looks at the database."""
+        the longest wait between two looks at the database; ``bus``: told of each ticket
+        a step changed (``events.TicketsChanged``)."""
+        self.bus = bus
         self.reactor = reactor
         self.db = db
         self.translate = translate
@@ -316,6 +322,8 @@ class EscalationService(service.Service):
 
     def _report(self, fired: list[Fired]) -> None:
         self.fired += len(fired)
+        for ticket_id in dict.fromkeys(f.ticket_id for f in fired):
+            events.publish(self.bus, ticket_id)
         for f in fired:
             log.info(
                 "ticket {number}: escalation step {n}: {action}{error}",

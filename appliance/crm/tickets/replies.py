@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Connection
 
 from appliance.config import SmtpConfig
-from appliance.crm.tickets import transitions
+from appliance.crm.tickets import events, transitions
 from appliance.crm.tickets.messages import CrmMessage, message_of_row
 from appliance.crm.tickets.store import (
     Ticket,
@@ -42,6 +42,7 @@ from ivr import mail_notify
 
 if TYPE_CHECKING:
     from acd.service import ACD
+    from appliance.eventbus import EventBus
 
 SUBJECT_MAX = 200
 BODY_MAX = 10_000
@@ -122,7 +123,10 @@ class Replies:
         *,
         send: Send = mail_notify.send,
         clock: Callable[[], dt.datetime] | None = None,
+        bus: EventBus | None = None,
     ) -> None:
+        """``bus``: told of each ticket a reply changed (``events.TicketsChanged``)."""
+        self.bus = bus
         self.reactor = reactor
         self.db = db
         self.acd = acd
@@ -196,6 +200,7 @@ class Replies:
             return message_of_row(conn.execute(m.select().where(m.c.id == row.id)).one())
 
         result: CrmMessage = await self.db.run(done)
+        events.publish(self.bus, ticket.id)
         if not sent:
             raise ReplyError(error)
         return result
@@ -264,6 +269,7 @@ class Replies:
             return row
 
         result: CrmMessage = await self.db.run(thd)
+        events.publish(self.bus, ticket.id)
         return result
 
     async def sms(
@@ -295,4 +301,5 @@ class Replies:
             return row
 
         row: CrmMessage = await self.db.run(thd)
+        events.publish(self.bus, row.ticket_id or ticket_id)
         return row, WAITING_FOR_MODEM

@@ -15,14 +15,14 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from twisted.internet import defer
 
 from appliance.crm.fields import clean_values
-from appliance.crm.tickets import catalog, sla
+from appliance.crm.tickets import catalog, events, sla
 from appliance.crm.tickets.messages import CrmMessage, messages_of
 from appliance.crm.tickets.transitions import (
     MANAGERS,
@@ -35,6 +35,11 @@ from appliance.crm.tickets.transitions import (
 from appliance.db import model, upload_quota
 from appliance.db.components import _Component, utcnow
 from appliance.text import N_
+
+if TYPE_CHECKING:
+    from appliance.eventbus import EventBus
+
+T = TypeVar("T")
 
 SUBJECT_MAX = 200
 BODY_MAX = 20_000
@@ -289,16 +294,19 @@ class TicketStore(_Component):
     """Tickets on the database: every public method returns a Deferred of plain data.
 
     ``clock`` gives "now" (tests drive it); ``zone`` is where a ticket number's day is cut
-    (default: the box's own zone, as the reports' default)."""
+    (default: the box's own zone, as the reports' default); ``bus``: told of each write
+    (``events.TicketsChanged``, on the reactor thread, once it committed)."""
 
     def __init__(
         self,
         db: Any,
         clock: Callable[[], dt.datetime] = utcnow,
         zone: tzinfo | None = None,
+        bus: EventBus | None = None,
     ) -> None:
         super().__init__(db)
         self.clock = clock
+        self.bus = bus
         if zone is None:
             from appliance.zones import box_zone_name, center_zone
 
@@ -307,6 +315,15 @@ class TicketStore(_Component):
             except Exception:
                 zone = dt.UTC
         self.zone = zone
+
+    def _written(self, d: defer.Deferred[T], ticket_of: Callable[[T], int]) -> defer.Deferred[T]:
+        """``d`` (a write), telling the bus which ticket it changed once it committed."""
+
+        def told(result: T) -> T:
+            events.publish(self.bus, ticket_of(result))
+            return result
+
+        return d.addCallback(told) if self.bus is not None else d
 
     # ---- creating and reading -----------------------------------------------------------
 
@@ -386,7 +403,7 @@ class TicketStore(_Component):
                 write_history(conn, new_id, now, actor, "assigned", "", f"{assignee_kind}:{target}")
             return new_id
 
-        return self.db.run(thd)
+        return self._written(self.db.run(thd), lambda tid: tid)
 
     def _insert_numbered(self, conn: Connection, row: dict[str, Any], now: dt.datetime) -> int:
         """Insert with the day's next number, T<yyyymmdd>-<nnnn> (the center's day); two
@@ -482,7 +499,7 @@ class TicketStore(_Component):
             write_history(conn, ticket_id, now, actor, "state", ticket.state, to_state, **extra)
             return load(conn, ticket_id)
 
-        return self.db.run(thd)
+        return self._written(self.db.run(thd), lambda t: t.id)
 
     def assign(
         self, actor: str, role: str, ticket_id: int, kind: str, target: str
@@ -520,7 +537,7 @@ class TicketStore(_Component):
             update(conn, ticket_id, **values)
             return load(conn, ticket_id)
 
-        return self.db.run(thd)
+        return self._written(self.db.run(thd), lambda t: t.id)
 
     def set_priority(
         self, actor: str, role: str, ticket_id: int, priority: str
@@ -549,7 +566,7 @@ class TicketStore(_Component):
             write_history(conn, ticket_id, now, actor, "priority", ticket.priority, priority)
             return load(conn, ticket_id)
 
-        return self.db.run(thd)
+        return self._written(self.db.run(thd), lambda t: t.id)
 
     def edit(
         self,
@@ -605,7 +622,7 @@ class TicketStore(_Component):
             write_history(conn, ticket_id, now, actor, "edited", "", ", ".join(changed))
             return load(conn, ticket_id)
 
-        return self.db.run(thd)
+        return self._written(self.db.run(thd), lambda t: t.id)
 
     def comment(self, actor: str, ticket_id: int, html: str) -> defer.Deferred[int]:
         """A comment's id: its HTML cleaned (appliance.rich_text) before it is stored;
@@ -633,7 +650,7 @@ class TicketStore(_Component):
             update(conn, ticket_id, updated_at=now)
             return int(pk[0])
 
-        return self.db.run(thd)
+        return self._written(self.db.run(thd), lambda _id: ticket_id)
 
     def attach(
         self, actor: str, ticket_id: int, sha256: str, filename: str, mime: str, size: int
@@ -672,7 +689,7 @@ class TicketStore(_Component):
             update(conn, ticket_id, updated_at=now)
             return int(pk[0])
 
-        return self.db.run(thd)
+        return self._written(self.db.run(thd), lambda _id: ticket_id)
 
     # ---- lists --------------------------------------------------------------------------
 
