@@ -15,7 +15,7 @@ import cherrypy
 from appliance.crm.customer_store import Customer, CustomerStore
 from appliance.crm.tickets import transitions
 from appliance.crm.tickets.catalog import TicketCatalog, TicketType
-from appliance.crm.tickets.store import NoTicket, Ticket, TicketStore, agent_self
+from appliance.crm.tickets.store import NoTicket, Ticket, TicketStore
 from appliance.crm.tickets.transitions import AgentSelf, TransitionError
 from appliance.db.model import TICKET_STATES
 from webui import i18n
@@ -62,9 +62,7 @@ class TicketAccess:
         """The logged-in user as an agent (number, department, queues); None for a login
         that is no agent's."""
         username, _role = self.user()
-        found: AgentSelf | None = self.ctx.call(
-            self.ctx.db.run, lambda conn: agent_self(conn, username)
-        )
+        found: AgentSelf | None = self.ctx.call(self.store.agent_of, username)
         return found
 
     # ---- reading ------------------------------------------------------------------------

@@ -202,8 +202,8 @@ def test_each_write_tells_the_bus_its_ticket_once_committed(center: Center) -> N
     assert told == [tid] * 7
 
 
-def test_an_attachment_is_found_by_its_id(center: Center) -> None:
-    """The download's lookup (the web asks the store, never the table)."""
+def test_an_attachment_and_a_logins_agent_are_found_by_the_store(center: Center) -> None:
+    """What the ticket pages look up (the web asks the store, never the tables)."""
     store = center.store()
     tid = resolved(store.create("ann", type_key="inquiry", subject="x"))
     aid = resolved(store.attach("ann", tid, "ab" * 32, HOSTILE, "text/plain", 12))
@@ -216,6 +216,14 @@ def test_an_attachment_is_found_by_its_id(center: Center) -> None:
         "ann",
     )
     assert resolved(store.attachment(aid + 1)) is None
+    # and the agent a login is (the ticket pages' "me"), asked of the store too
+    ann = resolved(store.agent_of("ann"))
+    assert ann is not None and (ann.number, ann.department, ann.queues) == (
+        "1001",
+        "billing",
+        frozenset({"support"}),
+    )
+    assert resolved(store.agent_of("sue")) is None  # no agent's login
 
 
 def test_an_erasure_blanks_the_customers_tickets_and_messages(center: Center) -> None:

@@ -755,6 +755,11 @@ class TicketStore(_Component):
 
         return self.db.run(thd)
 
+    def agent_of(self, username: str) -> defer.Deferred[AgentSelf | None]:
+        """The agent a web login is linked to (its number, department and queues: what the
+        ticket rules ask of it); None when the login is no agent's."""
+        return self.db.run(lambda conn: agent_self(conn, username))
+
     def attachment(self, attachment_id: int) -> defer.Deferred[Attachment | None]:
         """One attached file by its id (a download); None for an id no ticket has."""
         a = model.ticket_attachments
