@@ -20,6 +20,7 @@ from appliance.crm.fields import FieldDef
 from appliance.crm.tickets.store import TicketStore
 from appliance.db.connector import DBConnector
 from drivers.asterisk.agi.codec import AGIEnvironment
+from ivr.customer_lookup import customer_variables
 from ivr.interpreter import Interpreter
 from ivr.prompt_library import PromptLibrary
 from ivr.services import IVRServices
@@ -142,6 +143,8 @@ def test_lookup_by_any_form_of_a_number_or_the_account(db: DBConnector, tmp_path
     # one line each, as stored (a ${...} in it is text, not a template); no command got it
     assert got["cust_contract"] == "C9 EXEC Dial IAX2/evil"
     assert got["cust_name"] == got["customer_name"] == NAME
+    assert customer_variables(resolved(customers.get(vip)), "caller")["caller_account"] == "4711"
+    assert "caller_number" not in customer_variables(resolved(customers.get(vip)), "caller")
     assert not any("evil" in c for c in session.commands)
     assert len(call.writes) == 2  # the call's customer: the caller's, then the VIP's
 
