@@ -143,8 +143,10 @@ def test_lookup_by_any_form_of_a_number_or_the_account(db: DBConnector, tmp_path
     # one line each, as stored (a ${...} in it is text, not a template); no command got it
     assert got["cust_contract"] == "C9 EXEC Dial IAX2/evil"
     assert got["cust_name"] == got["customer_name"] == NAME
-    assert customer_variables(resolved(customers.get(vip)), "caller")["caller_account"] == "4711"
-    assert "caller_number" not in customer_variables(resolved(customers.get(vip)), "caller")
+    found = resolved(customers.get(vip))
+    assert found is not None
+    as_caller = customer_variables(found, "caller")  # never the system's caller_number
+    assert as_caller["caller_account"] == "4711" and "caller_number" not in as_caller
     assert not any("evil" in c for c in session.commands)
     assert len(call.writes) == 2  # the call's customer: the caller's, then the VIP's
 
