@@ -20,6 +20,7 @@ from cherrypy.lib import static
 from markupsafe import Markup
 
 from appliance import uploads
+from appliance.db.upload_quota import UploadQuota
 from appliance.kb import review
 from appliance.kb.store import Article, Category, KBError, KBStore, flow_node_key
 from appliance.rich_text import MAX_HTML, clean_html
@@ -400,6 +401,7 @@ class KBPages:
             if part is None or not hasattr(part, "file"):
                 raise f.FormError(i18n._("Choose a file to upload."))
             data = part.file.read(uploads.MAX_SIZE + 1)
+            self.ctx.call(UploadQuota(self.ctx.db).check, _user().username, len(data))
             stored = uploads.UploadStore(upload_root(self.ctx.config)).put(
                 data, str(getattr(part, "filename", "") or "")[:255]
             )

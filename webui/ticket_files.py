@@ -21,6 +21,7 @@ from twisted.internet import defer
 from appliance import uploads
 from appliance.crm.tickets.messages import CrmMessage
 from appliance.crm.tickets.replies import Replies, ReplyError
+from appliance.db.upload_quota import UploadQuota
 from appliance.text import N_
 from webui import i18n
 from webui.context import WebContext
@@ -72,11 +73,12 @@ class TicketFiles:
             raise ValueError(N_("choose a file to attach"))
         data = part.file.read(uploads.MAX_SIZE + 1)
         name = sent_name(str(part.filename or "file"))
+        username, _role = self.t.user()
+        self.ctx.call(UploadQuota(self.ctx.db).check, username, len(data))  # before the disk
         try:
             stored = self.store.put(data, name)
         except OSError:
             raise ValueError(N_("the file could not be stored: the disk may be full")) from None
-        username, _role = self.t.user()
         self.ctx.call(
             self.t.store.attach,
             username,

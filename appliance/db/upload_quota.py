@@ -3,7 +3,8 @@ together: a login that sends file after file (a script, a stolen session) is ref
 message saying when it may go on, before the disk fills.
 
 Counted from the attachment rows themselves (each has its uploader and time), in the same
-transaction as the row the upload adds, so there is no counter to keep or to lose.
+transaction as the row the upload adds, so there is no counter to keep or to lose; the web
+asks first too (``UploadQuota``), so a refused file is never written to the disk.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import datetime as dt
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from twisted.internet import defer
 
 from appliance.db import model
+from appliance.db.components import _Component, utcnow
 from appliance.text import N_
 from appliance.uploads import MB, UploadRefused
 
@@ -53,3 +56,11 @@ def check(conn: Connection, user: str, size: int, now: dt.datetime) -> None:
                 max_mb=max_bytes // MB,
             )
         )
+
+
+class UploadQuota(_Component):
+    def check(self, user: str, size: int) -> defer.Deferred[None]:
+        """QuotaExceeded (in the Deferred) when a file of ``size`` bytes would take ``user``
+        past the hour's files or bytes: asked before the file is stored."""
+        now = utcnow()
+        return self.db.run(lambda conn: check(conn, user, size, now))

@@ -7,12 +7,15 @@ another agent's results and the supervisors' pages stay closed to it."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from typing import Any
+from unittest import mock
 from urllib.parse import quote
 
 from appliance.cli import resolved
+from appliance.db import upload_quota
 from appliance.kb.store import KBStore
 from appliance.kb.training import TrainingStore
 from appliance.uploads import UploadStore
@@ -163,6 +166,14 @@ class KBWebTests(WebTestCase):
         self.assertEqual(r.status, 400)
         self.assertIn("not accepted", r.json()["error"])
         self.assertEqual((await self.get("qa", "/kb/attachments/999")).status, 404)
+        # past the uploader's hour: refused, and the file never reaches the disk
+        late = PNG + b"late"  # (bytes after IEND: still a PNG, another hash)
+        with mock.patch.object(upload_quota, "MAX_FILES", 1):  # agent has one this hour
+            r = await self.upload("agent", f"/kb/upload?id={article_id}&json=1", "late.png", late)
+        self.assertEqual(r.status, 400)
+        self.assertIn("in the last hour", r.json()["error"])
+        store = UploadStore(upload_root(self.app.master.config))
+        self.assertIsNone(store.path(hashlib.sha256(late).hexdigest()))
         kb = KBStore(self.app.master.db)
         draft = await kb.create("agent", int(category.group(1)), "草稿", "<p>x</p>", "zh")
         stored = UploadStore(upload_root(self.app.master.config)).put(PNG, "d.png")

@@ -6,21 +6,25 @@ the supervisors' board lists overdue tickets first; types and SLA rules by the a
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from typing import Any
+from unittest import mock
 
 from appliance.cli import resolved
 from appliance.crm.customer_store import CustomerStore
 from appliance.crm.tickets import sla, transitions
 from appliance.crm.tickets.store import TicketStore
-from appliance.db import model
+from appliance.db import model, upload_quota
 from appliance.rich_text import clean_html
+from appliance.uploads import UploadStore
 from tests.support.appliance import RunningAppliance
 from tests.support.http import Browser, Response
 from tests.support.tmp import temp_dir
 from tests.unit.test_web import WebTestCase
 from tests.unit.test_web_ivr import multipart
 from webui import ticket_labels
+from webui.ticket_files import upload_root
 
 CALLER = "13800138000"
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -314,6 +318,19 @@ class TicketWorkTests(TicketPagesCase):
         for missing in ("999", "../../etc/passwd", "1x", "%2e%2e%2f"):
             r = await self.call(agent.get, f"/tickets/attachments/{missing}")
             self.assertEqual(r.status, 404, missing)
+        # past the agent's hour of uploads: said, and the file never reaches the disk
+        late = PNG + b"late"
+        body, ctype = multipart({"_csrf": token, "id": str(ticket_id)}, "late.png", late)
+        with mock.patch.object(upload_quota, "MAX_FILES", 1):
+            r = await self.call(
+                agent.request, "POST", "/tickets/attach", body, {"Content-Type": ctype}
+            )
+        self.assertEqual(r.status, 303)
+        shown = await self.call(agent.get, f"/tickets/view?id={ticket_id}")
+        self.assertIn("uploaded 1 files", shown.body)
+        self.assertEqual(len(await self.store.attachments(ticket_id)), 1)
+        files = UploadStore(upload_root(self.app.master.config))
+        self.assertIsNone(files.path(hashlib.sha256(late).hexdigest()))
 
 
 class BoardAndAdminTests(TicketPagesCase):
