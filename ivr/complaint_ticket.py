@@ -1,6 +1,8 @@
 """A complaint recorded in the IVR becomes a ticket: a record node with ``ticket`` on opens
 one (type ``complaint``, source ``ivr``) once the message is stored, with the recording (the
-voicemail row) and the call attached and the caller's customer when one is known.
+voicemail row) and the call attached and the caller's customer when one is known. When the
+node asks a queue to call the customer back, the ticket is that queue's (its group's) too;
+a queue gone since the flow was published leaves the ticket unassigned, never lost.
 
 The customer is the one the flow's lookup node found, else the one with the caller's
 number. Nothing here can drop the caller: a refused ticket (no complaint type, a database
@@ -11,7 +13,7 @@ reads it on the ticket board, not the caller.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from twisted.logger import Logger
 
@@ -35,6 +37,7 @@ async def open_ticket(
     message_id: int,
     caller_number: str,
     customer_id: int | None,
+    queue: str | None = None,
 ) -> str | None:
     """The new ticket's number, or None when no ticket could be opened (written down)."""
     tickets = services.tickets
@@ -52,8 +55,7 @@ async def open_ticket(
         subject = services.translate(
             N_("Complaint left in the IVR by {number}", number=caller_number[:40] or "?")
         )
-        ticket_id = await tickets.create(
-            ACTOR,
+        values: dict[str, Any] = dict(
             type_key=TICKET_TYPE,
             subject=subject[:200],
             customer_id=customer_id,
@@ -61,6 +63,13 @@ async def open_ticket(
             call_id=call_id,
             voicemail_id=message_id,
         )
+        group: dict[str, Any] = {"assignee_kind": "queue", "assignee": queue} if queue else {}
+        try:
+            ticket_id = await tickets.create(ACTOR, **values, **group)
+        except ValueError:
+            if not group:
+                raise
+            ticket_id = await tickets.create(ACTOR, **values)  # the queue is gone: nobody yet
         ticket = await tickets.get(ticket_id)
     except Exception as exc:
         log.error("IVR complaint {message} got no ticket: {why}", message=message_id, why=exc)

@@ -373,6 +373,7 @@ class Interpreter:
                 message,
                 env.caller_number if env is not None else "",
                 r.customer_id,
+                str(queue_name) if queue_name else None,
             )
             if number is not None:
                 r.variables["ticket_number"] = number

@@ -215,6 +215,21 @@ def test_a_recorded_complaint_opens_a_ticket(db: DBConnector, tmp_path: Path) ->
     assert len(resolved(db.voicemail.messages("complaints"))) == 1
 
 
+def test_the_call_back_queue_gets_the_ticket(db: DBConnector, tmp_path: Path) -> None:
+    services = services_on(db, tmp_path)
+    assert services.tickets is not None
+    resolved(db.queues.add("care", "Customer care"))
+    for queue, assigned in (("care", ("queue", "care")), ("gone", (None, ""))):
+        doc = graph(
+            [("r", "record", {"kind": "complaint", "ticket": True, "callback_queue": queue})],
+            [],
+        )
+        call = run(services, doc, Caller())
+        [opened] = [d for k, d in call.events if k == "ticket_opened"]
+        ticket = resolved(services.tickets.get(opened["ticket"]))
+        assert (ticket.assignee_kind, ticket.assignee) == assigned, queue  # gone: still kept
+
+
 def test_a_complaint_without_tickets_goes_on_without_one(db: DBConnector, tmp_path: Path) -> None:
     services = services_on(db, tmp_path, tickets=False)
     call = run(services, COMPLAINT, Caller())
