@@ -135,6 +135,22 @@ async def delete_number(
     return deleted, failed
 
 
+async def delete_calls(
+    db: DBConnector, root: Path, call_ids: list[int], disk: DiskRunner, batch: int = BATCH
+) -> tuple[int, int]:
+    """Delete every recording of these calls (a customer's erasure: a call of a withheld
+    number, or of one since removed): files, then rows. Returns (deleted, failed to
+    remove); no audit entry (the caller writes its own)."""
+    deleted = failed = 0
+    for start in range(0, len(call_ids), 500):
+        chunk, after = call_ids[start : start + 500], 0
+        while rows := await db.recording_upkeep.of_calls(chunk, batch, after):
+            after = rows[-1].id
+            d, f = await _remove_then_delete(db, root, rows, disk)
+            deleted, failed = deleted + d, failed + len(f)
+    return deleted, failed
+
+
 def inline_disk(fn: Callable[..., T], *args: Any) -> defer.Deferred[T]:
     """Run disk work at once (the CLI, which has no reactor)."""
     return defer.maybeDeferred(fn, *args)

@@ -1,11 +1,12 @@
 """Erasing one customer's personal data on request.
 
 What goes: the record's name, e-mail, account, note and custom field values, its numbers,
-the recordings and voicemail of those numbers (files and rows, through the recorder's
-``upkeep.delete_number`` and the voicemail's own delete), the numbers and caller names on
-its calls rows (masked: the last four digits stay, the times and queues for the reports),
-the raw caller IDs logged with those calls, and the callback requests of its numbers
-(masked; a waiting one cancelled), what its tickets and messages say
+the recordings and voicemail of those numbers and of its calls (``calls.customer_id``: a
+withheld number, one since removed), files and rows, through the recorder's
+``upkeep.delete_number`` / ``delete_calls`` and the voicemail's own delete, the numbers
+and caller names on its calls rows (masked: the last four digits stay, the times and
+queues for the reports), the raw caller IDs logged with those calls, and the callback
+requests of its numbers (masked; a waiting one cancelled), what its tickets and messages say
 (appliance/crm/tickets/erasure.py), and then the files attached to its tickets that no other
 ticket or article names. What stays: one audit row that says who erased which
 customer id, and how much, without any of the data. Files go first, the record last: an
@@ -68,7 +69,7 @@ async def erase(
 
     db = store.db
 
-    def gather(conn: Connection) -> tuple[list[str], list[int]] | None:
+    def gather(conn: Connection) -> tuple[list[str], list[int], list[int]] | None:
         c, n, v = model.customers, model.customer_numbers, model.voicemails
         row = conn.execute(
             sa.select(c.c.merged_into, c.c.erased_at).where(c.c.id == customer_id)
@@ -78,23 +79,33 @@ async def erase(
         forms: set[str] = set()
         for raw in conn.execute(sa.select(n.c.number).where(n.c.customer_id == customer_id)):
             forms |= number_forms(raw.number, store.country_code, store.trunk_prefix)
-        voicemails = (
-            list(conn.execute(sa.select(v.c.id).where(v.c.caller_number.in_(forms))).scalars())
-            if forms
-            else []
+        calls = sorted(
+            conn.execute(sa.select(model.calls.c.id).where(_their_calls(customer_id, forms)))
+            .scalars()
+            .all()
         )
-        return sorted(forms), voicemails
+        # the messages of its numbers, and of its calls whatever their number (withheld)
+        theirs: sa.ColumnElement[bool] = sa.false()
+        if forms:
+            theirs = theirs | v.c.caller_number.in_(forms)
+        for start in range(0, len(calls), 500):
+            theirs = theirs | v.c.call_id.in_(calls[start : start + 500])
+        voicemails = sorted(conn.execute(sa.select(v.c.id).where(theirs)).scalars().all())
+        return sorted(forms), calls, voicemails
 
     found = await db.run(gather)
     if found is None:
         raise CustomerNotFound(customer_id)
-    forms, voicemails = found
+    forms, calls_ids, voicemails = found
     deleted = failed = 0
     for form in forms:
         d, f = await upkeep.delete_number(
             db, files.recordings_root, form, actor, files.disk, ip=ip, audit=False
         )
         deleted, failed = deleted + d, failed + f
+    # the recordings of its calls whatever their numbers (withheld, or since removed)
+    d, f = await upkeep.delete_calls(db, files.recordings_root, calls_ids, files.disk)
+    deleted, failed = deleted + d, failed + f
     gone = 0
     for message_id in voicemails:
         gone += bool(await files.delete_voicemail(message_id))
@@ -128,16 +139,24 @@ async def erase(
     return Erased(deleted, failed, gone, calls, attachments)
 
 
+def _their_calls(customer_id: int, forms: list[str] | set[str]) -> sa.ColumnElement[bool]:
+    """The customer's calls: linked to it (``customer_id``), or of one of its numbers."""
+    calls = model.calls
+    theirs = calls.c.customer_id == customer_id
+    if forms:
+        theirs = theirs | calls.c.caller_number.in_(forms) | calls.c.called_number.in_(forms)
+    return theirs
+
+
 def _blank(conn: Connection, customer_id: int, forms: list[str]) -> int:
     """The database part, in one transaction: the calls' numbers masked, the raw caller IDs
     dropped, callbacks masked, the record blanked and marked erased. Returns the calls."""
     calls, events, cb = model.calls, model.call_events, model.callbacks
     c, n = model.customers, model.customer_numbers
-    theirs = calls.c.customer_id == customer_id
-    if forms:
-        theirs = theirs | calls.c.caller_number.in_(forms) | calls.c.called_number.in_(forms)
     rows = conn.execute(
-        sa.select(calls.c.id, calls.c.caller_number, calls.c.called_number).where(theirs)
+        sa.select(calls.c.id, calls.c.caller_number, calls.c.called_number).where(
+            _their_calls(customer_id, forms)
+        )
     ).all()
     for r in rows:
         values: dict[str, str] = {"caller_number": masked(r.caller_number), "caller_name": ""}

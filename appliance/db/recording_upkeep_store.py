@@ -144,6 +144,25 @@ class RecordingUpkeepStore(_Component):
 
         return self.db.run(thd)
 
+    def of_calls(
+        self, call_ids: list[int], limit: int, after_id: int = 0
+    ) -> defer.Deferred[list[StoredFile]]:
+        """Recordings of these calls (``call_id``, whatever their numbers), by id."""
+        r = model.recordings
+
+        def thd(conn: Connection) -> list[StoredFile]:
+            if not call_ids:
+                return []
+            q = (
+                sa.select(*_columns())
+                .where(r.c.call_id.in_(call_ids), r.c.id > after_id)
+                .order_by(r.c.id)
+                .limit(limit)
+            )
+            return [_stored(row) for row in conn.execute(q)]
+
+        return self.db.run(thd)
+
     def delete(self, ids: list[int]) -> defer.Deferred[int]:
         """Remove these rows (their QA evaluations stay, unlinked: SET NULL)."""
         r = model.recordings

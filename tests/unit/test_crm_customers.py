@@ -380,6 +380,53 @@ def test_erasure_removes_the_files_and_data_and_leaves_one_audit_row(
         resolved(store.erase("admin", cid, files))
 
 
+def _erasure_files(db: DBConnector, tmp_path: Path) -> tuple[ErasureFiles, Path, Path]:
+    recordings, voicemail = tmp_path / "rec", tmp_path / "vm"
+    recordings.mkdir()
+    voicemail.mkdir()
+
+    async def delete_voicemail(message_id: int) -> bool:
+        found, path = await db.voicemail.delete(message_id)
+        if path is not None:
+            (voicemail / path).unlink()
+        return found
+
+    files = ErasureFiles(recordings, upkeep.inline_disk, delete_voicemail, tmp_path / "uploads")
+    return files, recordings, voicemail
+
+
+def test_erasure_removes_what_its_calls_recorded_whatever_their_number(
+    db: DBConnector, tmp_path: Path
+) -> None:
+    """A call linked to the customer (calls.customer_id) from a withheld number or one since
+    removed from the record: its recording and voicemail go too, files and rows."""
+    files, recordings, voicemail = _erasure_files(db, tmp_path)
+    store = CustomerStore(db)
+    cid = resolved(store.create("x", "Li", ["13800138000"]))
+    withheld = _call(db, 1, "anonymous", cid)
+    old_number = _call(db, 2, "13900000001", cid)  # a number no longer on the record
+    stranger = _call(db, 3, "13700000002")
+    at = dt.datetime(2026, 12, 1, 10, tzinfo=dt.UTC)
+    for name, call, caller in (
+        ("w.wav", withheld, "anonymous"),
+        ("o.wav", old_number, "13900000001"),
+        ("s.wav", stranger, "13700000002"),
+    ):
+        (recordings / name).write_bytes(b"RIFF")
+        resolved(db.recordings.add(call, name, at, 1000, 4, "", caller_number=caller))
+    for name, call in (("w.wav", withheld), ("s.wav", stranger)):
+        (voicemail / name).write_bytes(b"RIFF")
+        resolved(db.voicemail.add("100", name, 1000, "", "", call_id=call))
+    erased = resolved(store.erase("admin", cid, files))
+    assert (erased.recordings, erased.recordings_failed, erased.voicemails) == (2, 0, 1)
+    assert sorted(p.name for p in recordings.iterdir()) == ["s.wav"]
+    assert sorted(p.name for p in voicemail.iterdir()) == ["s.wav"]
+    with db.engine.connect() as conn:
+        kept = conn.execute(sa.select(model.recordings.c.call_id)).scalars().all()
+        messages = conn.execute(sa.select(model.voicemails.c.call_id)).scalars().all()
+    assert kept == [stranger] and messages == [stranger]
+
+
 def test_a_slow_or_failing_lookup_gives_no_customer_in_time() -> None:
     clock = task.Clock()
     stuck: defer.Deferred[Customer | None] = defer.Deferred()
