@@ -6,9 +6,12 @@ withheld number, one since removed), files and rows, through the recorder's
 ``upkeep.delete_number`` / ``delete_calls`` and the voicemail's own delete, the numbers
 and caller names on its calls rows (masked: the last four digits stay, the times and
 queues for the reports), the raw caller IDs logged with those calls, and the callback
-requests of its numbers (masked; a waiting one cancelled), what its tickets and messages say
+requests of its numbers (masked; a waiting one cancelled), the agents' notes of its calls,
+its numbers' campaign leads (name and list columns; the number masked, the status and
+outcomes kept for the campaigns' figures), what its tickets and messages say
 (appliance/crm/tickets/erasure.py), and then the files attached to its tickets that no other
-ticket or article names. What stays: one audit row that says who erased which
+ticket or article names. What stays: its numbers on the do-not-call lists (whoever asked
+not to be called stays uncalled), and one audit row that says who erased which
 customer id, and how much, without any of the data. Files go first, the record last: an
 erasure cut short (a full disk, a restart) can simply be run again. The attachment files
 are the exception: they can only go once no row names them, so after the record (one that
@@ -139,6 +142,32 @@ async def erase(
     return Erased(deleted, failed, gone, calls, attachments)
 
 
+def _blank_leads(conn: Connection, forms: list[str]) -> None:
+    """Campaign leads of its numbers: name and list columns blanked, the number masked; the
+    status, attempts and outcomes stay (the campaign's figures). A masked number is not
+    dialable: a lead still due is finished ``failed`` by the dialer, never dialed. The
+    do-not-call lists keep the number (whoever asked not to be called stays uncalled)."""
+    leads = model.leads
+    for r in conn.execute(
+        sa.select(leads.c.id, leads.c.campaign_id, leads.c.number).where(leads.c.number.in_(forms))
+    ).all():
+        number = masked(r.number)
+        taken = conn.execute(
+            sa.select(leads.c.id).where(
+                (leads.c.campaign_id == r.campaign_id)
+                & (leads.c.number == number)
+                & (leads.c.id != r.id)
+            )
+        ).first()
+        if taken is not None:  # two of its numbers masked alike in one campaign (unique)
+            number = f"erased-{r.id}"
+        conn.execute(
+            leads.update()
+            .where(leads.c.id == r.id)
+            .values(number=number, name="", fields_json="{}", updated_at=utcnow())
+        )
+
+
 def _their_calls(customer_id: int, forms: list[str] | set[str]) -> sa.ColumnElement[bool]:
     """The customer's calls: linked to it (``customer_id``), or of one of its numbers."""
     calls = model.calls
@@ -171,6 +200,11 @@ def _blank(conn: Connection, customer_id: int, forms: list[str]) -> int:
             .where(events.c.call_id.in_(chunk) & (events.c.kind == "caller_id"))
             .values(data="{}")
         )
+        # what the agents wrote of its calls (the disposition, a code from a list, stays)
+        notes = model.call_notes
+        conn.execute(notes.update().where(notes.c.call_id.in_(chunk)).values(notes=""))
+    if forms:
+        _blank_leads(conn, forms)
     if forms:
         for r in conn.execute(
             sa.select(cb.c.id, cb.c.number, cb.c.state).where(cb.c.number.in_(forms))

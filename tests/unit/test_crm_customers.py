@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from twisted.internet import defer, task
 
+from acd.dialer.service import DIALABLE
 from appliance import cli
 from appliance import config as config_mod
 from appliance.cli import resolved
@@ -425,6 +426,87 @@ def test_erasure_removes_what_its_calls_recorded_whatever_their_number(
         kept = conn.execute(sa.select(model.recordings.c.call_id)).scalars().all()
         messages = conn.execute(sa.select(model.voicemails.c.call_id)).scalars().all()
     assert kept == [stranger] and messages == [stranger]
+
+
+def test_erasure_blanks_call_notes_and_leads_and_keeps_the_do_not_call_row(
+    db: DBConnector, tmp_path: Path
+) -> None:
+    """The agents' notes of its calls and its numbers' campaign leads lose what they say of
+    the person (a lead keeps its status and outcome: the campaign's figures); the number
+    stays on the do-not-call list: whoever asked not to be called is not called again."""
+    files, _, _ = _erasure_files(db, tmp_path)
+    store = CustomerStore(db)
+    cid = resolved(store.create("x", "Li", ["13800138000", "13900138000"]))
+    withheld, stranger = _call(db, 1, "anonymous", cid), _call(db, 2, "13700000002")
+    now = dt.datetime(2026, 12, 1, 10, tzinfo=dt.UTC)
+    with db.engine.begin() as conn:
+        queue = conn.execute(
+            model.queues.insert().values(name="sales", created_at=now)
+        ).inserted_primary_key[0]
+        camp = conn.execute(
+            model.campaigns.insert().values(name="renewals", queue_id=queue, created_at=now)
+        ).inserted_primary_key[0]
+        conn.execute(
+            model.call_notes.insert(),
+            [
+                {"call_id": withheld, "disposition": "sale", "notes": "Li, ill", "created_at": now},
+                {"call_id": stranger, "disposition": "sale", "notes": "another", "created_at": now},
+            ],
+        )
+        lead = {
+            "campaign_id": camp,
+            "fields_json": '{"city": "Xi\'an"}',
+            "updated_at": now,
+            "attempts": 0,
+            "last_outcome": "",
+        }
+        conn.execute(
+            model.leads.insert(),
+            [
+                # two of its numbers, masked alike in one campaign (a unique pair)
+                {
+                    **lead,
+                    "number": "13800138000",
+                    "name": "Li",
+                    "status": "done",
+                    "attempts": 2,
+                    "last_outcome": "answered",
+                },
+                {**lead, "number": "13900138000", "name": "Li", "status": "new"},
+                {**lead, "number": "13700000002", "name": "Zhao", "status": "new"},
+            ],
+        )
+        conn.execute(
+            model.dnc_numbers.insert().values(number="13800138000", scope="center", added_at=now)
+        )
+    resolved(store.erase("admin", cid, files))
+    with db.engine.connect() as conn:
+        notes = conn.execute(
+            sa.select(
+                model.call_notes.c.call_id, model.call_notes.c.disposition, model.call_notes.c.notes
+            ).order_by(model.call_notes.c.call_id)
+        ).all()
+        leads = conn.execute(
+            sa.select(
+                model.leads.c.number,
+                model.leads.c.name,
+                model.leads.c.fields_json,
+                model.leads.c.status,
+                model.leads.c.attempts,
+                model.leads.c.last_outcome,
+            ).order_by(model.leads.c.id)
+        ).all()
+        dnc = conn.execute(sa.select(model.dnc_numbers.c.number)).scalars().all()
+    assert [tuple(r) for r in notes] == [
+        (withheld, "sale", ""),
+        (stranger, "sale", "another"),
+    ]
+    first, second, other = (tuple(r) for r in leads)
+    assert first == ("*******8000", "", "{}", "done", 2, "answered")
+    assert second[1:4] == ("", "{}", "new") and "138000" not in second[0]
+    assert other == ("13700000002", "Zhao", '{"city": "Xi\'an"}', "new", 0, "")
+    assert not any(DIALABLE.fullmatch(number) for number in (first[0], second[0]))
+    assert dnc == ["13800138000"]
 
 
 def test_a_slow_or_failing_lookup_gives_no_customer_in_time() -> None:
