@@ -427,7 +427,6 @@ def write_batch(conn: Connection, rows: Sequence[GoodCustomer]) -> BatchCounts:
             result = conn.execute(
                 c.insert().values(
                     name=row.name,
-                    number=row.numbers[0] if row.numbers else "",
                     customer_class=row.customer_class,
                     email=row.email,
                     account=row.account,

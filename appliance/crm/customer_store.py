@@ -273,11 +273,9 @@ class CustomerStore:
         def thd(conn: Connection) -> int:
             cleaned = _clean_fields(conn, checked.fields or {})
             now = utcnow()
-            first = checked.numbers[0][0] if checked.numbers else ""
             result = conn.execute(
                 model.customers.insert().values(
                     **values,
-                    number=first,
                     fields=json.dumps(cleaned, ensure_ascii=False, sort_keys=True),
                     created_at=now,
                     updated_at=now,
@@ -323,7 +321,6 @@ class CustomerStore:
                     ):
                         raise FieldErrors({"name": N_("a customer needs a name or a number")})
                 _replace_numbers(conn, live, checked.numbers)
-                values["number"] = checked.numbers[0][0] if checked.numbers else ""
             elif values.get("name") == "":
                 has = conn.execute(
                     sa.select(model.customer_numbers.c.id)

@@ -224,7 +224,6 @@ def _blank(conn: Connection, customer_id: int, forms: list[str]) -> int:
             email="",
             account="",
             note="",
-            number="",
             fields="{}",
             customer_class="normal",
             erased_at=now,

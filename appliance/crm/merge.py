@@ -61,9 +61,6 @@ def merge_rows(conn: Connection, survivor_id: int, duplicate_id: int) -> dict[st
     }
     if _CLASS_RANK.get(dup.customer_class, 0) > _CLASS_RANK.get(keep.customer_class, 0):
         changes["customer_class"] = dup.customer_class
-    first = conn.execute(
-        sa.select(n.c.number).where(n.c.customer_id == survivor_id).order_by(n.c.id).limit(1)
-    ).scalar()
     now = utcnow()
     conn.execute(
         c.update()
@@ -71,14 +68,11 @@ def merge_rows(conn: Connection, survivor_id: int, duplicate_id: int) -> dict[st
         .values(
             **changes,
             fields=json.dumps(fields, ensure_ascii=False, sort_keys=True),
-            number=first or "",
             updated_at=now,
         )
     )
     conn.execute(
-        c.update()
-        .where(c.c.id == duplicate_id)
-        .values(merged_into=survivor_id, number="", updated_at=now)
+        c.update().where(c.c.id == duplicate_id).values(merged_into=survivor_id, updated_at=now)
     )
     return moved
 

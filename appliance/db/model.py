@@ -306,7 +306,7 @@ customers = sa.Table(
     metadata,
     # The customer records the IVR looks up and the screen pop shows (CRM-lite's core).
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("number", sa.String(32), nullable=False, server_default="", index=True),
+    # (its one number went to customer_numbers: migration 0011)
     sa.Column("account", sa.String(64), nullable=False, server_default="", index=True),
     sa.Column("name", sa.String(128), nullable=False, server_default=""),
     sa.Column("customer_class", sa.String(32), nullable=False, server_default="normal"),
@@ -1044,8 +1044,8 @@ CUSTOM_FIELD_KINDS = ("text", "number", "date", "choice")
 
 # The customers table (0004) grows: custom field values (a JSON object of text, by key), the
 # class checked, when it last changed, the survivor a merged duplicate now points to, and
-# when its personal data was erased. Its old ``number`` column keeps the first number for
-# what still reads it; lookups go through customer_numbers.
+# when its personal data was erased. Its old ``number`` column is gone: every number is in
+# customer_numbers.
 customers.append_column(sa.Column("fields", sa.Text, nullable=False, server_default="{}"))
 customers.append_column(sa.Column("updated_at", UTCDateTime(), nullable=True))
 customers.append_column(sa.Column("merged_into", sa.Integer, nullable=True))

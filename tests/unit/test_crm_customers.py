@@ -128,7 +128,10 @@ def test_migration_0011_moves_the_old_numbers(db_url: str) -> None:
         with engine.begin() as conn:
             old = sa.table(
                 "customers",
-                *(sa.column(n) for n in ("id", "number", "name", "customer_class", "created_at")),
+                *(
+                    sa.column(n)
+                    for n in ("id", "number", "name", "customer_class", "note", "created_at")
+                ),
             )
             conn.execute(
                 old.insert(),
@@ -138,6 +141,7 @@ def test_migration_0011_moves_the_old_numbers(db_url: str) -> None:
                         "number": "013800138000",
                         "name": "Li",
                         "customer_class": "VIP",
+                        "note": "",
                         "created_at": now,
                     },
                     {
@@ -145,6 +149,7 @@ def test_migration_0011_moves_the_old_numbers(db_url: str) -> None:
                         "number": "+86 10 1234 5678",
                         "name": "Wang",
                         "customer_class": "gold",
+                        "note": "",
                         "created_at": now,
                     },
                     {
@@ -152,11 +157,14 @@ def test_migration_0011_moves_the_old_numbers(db_url: str) -> None:
                         "number": "anonymous",
                         "name": "Zhao",
                         "customer_class": "",
+                        "note": "calls at night",
                         "created_at": now,
                     },
                 ],
             )
         migrate.upgrade(engine)
+        # read by the move, then dropped: customer_numbers holds every number
+        assert "number" not in {col["name"] for col in sa.inspect(engine).get_columns("customers")}
         connector = DBConnector(None, db_url, inline=True)  # type: ignore[arg-type]
         resolved(connector.startService())
         try:
@@ -168,6 +176,7 @@ def test_migration_0011_moves_the_old_numbers(db_url: str) -> None:
             assert wang is not None and (wang.id, wang.customer_class) == (2, "normal")
             zhao = resolved(store.get(3))
             assert zhao is not None and zhao.numbers == () and zhao.name == "Zhao"
+            assert zhao.note == "calls at night\nanonymous"  # no number: kept, in the note
         finally:
             resolved(connector.stopService())
         migrate.downgrade(engine, "0010")
@@ -176,7 +185,7 @@ def test_migration_0011_moves_the_old_numbers(db_url: str) -> None:
         assert [tuple(r) for r in kept] == [
             (1, "013800138000"),
             (2, "+86 10 1234 5678"),
-            (3, "anonymous"),
+            (3, ""),
         ]
     finally:
         engine.dispose()

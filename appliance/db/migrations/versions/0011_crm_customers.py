@@ -115,14 +115,30 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_calls_customer_id"), ["customer_id"], unique=False)
 
     _move_numbers()
+    # Read above, then gone: customer_numbers holds every number now. Not by a batch's copy
+    # of the table on SQLite: dropping the old customers table would cascade to the
+    # customer_numbers rows just written (foreign keys are on); SQLite (3.35+) drops a
+    # column that no index or constraint names in place.
+    with op.batch_alter_table("customers", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_customers_number"))
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("ALTER TABLE customers DROP COLUMN number")
+    else:
+        op.drop_column("customers", "number")
 
 
 def _move_numbers() -> None:
     """Every customer's old ``number`` becomes its first row in customer_numbers (with the
     box's default country: [crm] country_code 86, trunk prefix 0). A value that is no number
-    stays where it was, unfound by number as it was unfound by the trunks' caller IDs."""
+    (unfound by the trunks' caller IDs as it stays unfound) is kept on a line of its own at
+    the end of the customer's note, as far as the note's 1,000 characters allow."""
     conn = op.get_bind()
-    customers = sa.table("customers", sa.column("id", sa.Integer), sa.column("number", sa.String))
+    customers = sa.table(
+        "customers",
+        sa.column("id", sa.Integer),
+        sa.column("number", sa.String),
+        sa.column("note", sa.String),
+    )
     numbers = sa.table(
         "customer_numbers",
         sa.column("customer_id", sa.Integer),
@@ -133,7 +149,7 @@ def _move_numbers() -> None:
     last = 0
     while True:
         rows = conn.execute(
-            sa.select(customers.c.id, customers.c.number)
+            sa.select(customers.c.id, customers.c.number, customers.c.note)
             .where((customers.c.id > last) & (customers.c.number != ""))
             .order_by(customers.c.id)
             .limit(_CHUNK)
@@ -146,6 +162,11 @@ def _move_numbers() -> None:
             key = match_key(r.number)
             if key is not None:
                 moved.append({"customer_id": r.id, "number": r.number, "match": key, "label": ""})
+            elif r.number.strip():
+                note = f"{r.note}\n{r.number}" if r.note else r.number
+                conn.execute(
+                    customers.update().where(customers.c.id == r.id).values(note=note[:1000])
+                )
         if moved:
             conn.execute(numbers.insert(), moved)
 
@@ -155,12 +176,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_calls_customer_id"))
         batch_op.drop_column("customer_id")
 
-    # The old column held one number: the first one goes back where it was empty.
+    # The old column held one number: the first one goes back.
+    with op.batch_alter_table("customers", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("number", sa.String(length=32), server_default="", nullable=False)
+        )
+        batch_op.create_index(batch_op.f("ix_customers_number"), ["number"], unique=False)
     op.execute(
         "UPDATE customers SET number = (SELECT n.number FROM customer_numbers n"
         " WHERE n.customer_id = customers.id ORDER BY n.id LIMIT 1)"
-        " WHERE number = '' AND EXISTS"
-        " (SELECT 1 FROM customer_numbers n WHERE n.customer_id = customers.id)"
+        " WHERE EXISTS (SELECT 1 FROM customer_numbers n WHERE n.customer_id = customers.id)"
     )
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("ck_customers_customer_class"), type_="check")
