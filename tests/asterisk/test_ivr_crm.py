@@ -67,8 +67,11 @@ def test_a_vip_is_looked_up_and_the_complaint_becomes_a_ticket(make_box: BoxFact
         events = box.call_events(row["id"])
         data = [json.loads(e["data"]) for e in events if e["kind"] == "ivr_step"]
         steps = [(d["node"], d["branch"]) for d in data]
-        f.equal(
-            steps[:3], [("who", "found"), ("vip", "true"), ("rec", "hangup")], "the flow's steps"
+        # the caller hangs up while recorded: the record node ends on "hangup", or on "next"
+        # when the recording's result came before the session heard the hangup
+        f.equal(steps[:2], [("who", "found"), ("vip", "true")], "the flow's steps")
+        f.check(
+            steps[2:3] in ([("rec", "hangup")], [("rec", "next")]), f"the record node: {steps[2:]}"
         )
         f.equal(row["customer_id"], ids["vip"], "the call's customer")
         v, t = model.voicemails, model.tickets
