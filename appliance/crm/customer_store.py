@@ -48,6 +48,10 @@ SEARCH_MAX = 100
 _FOLLOW_MAX = 8
 _EMAIL = re.compile(r"[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# Lookups by number_within() at once in the database pool, at most: a late one runs on
+# (a query cannot be stopped), so a burst of slow ones would fill the pool (one thread on
+# SQLite) ahead of the calls' writes; past it a caller is answered "no customer" at once.
+LOOKUPS_MAX = 4
 # What update() may change (numbers and fields are replaced whole).
 CHANGEABLE = ("name", "customer_class", "email", "account", "note", "numbers", "fields")
 
@@ -87,10 +91,15 @@ class CustomerStore:
         *,
         priorities: Mapping[str, int] | None = None,
         files: ErasureFiles | None = None,
+        lookups_max: int = LOOKUPS_MAX,
     ) -> None:
         """``priorities``: the least queue priority of a class's calls ([crm]);
-        ``files``: what :meth:`erase` removes files with (None: erase refuses)."""
+        ``files``: what :meth:`erase` removes files with (None: erase refuses);
+        ``lookups_max``: :meth:`by_number_within`'s lookups in the pool at once, at most."""
         self.db = db
+        self.lookups_max = lookups_max
+        self.lookups = 0  # by_number_within()'s queries in the pool (late ones included)
+        self._refusing = False  # said once a burst, not once a caller
         self.country_code = country_code
         self.trunk_prefix = trunk_prefix
         self.priorities = dict(priorities or {})
@@ -136,7 +145,17 @@ class CustomerStore:
     ) -> defer.Deferred[Customer | None]:
         """:meth:`by_number`, or None once ``timeout_s`` passed on ``clock`` (a reactor) or
         the database failed: a caller is never held by a slow database. The lookup itself
-        runs on; its late answer is dropped."""
+        runs on; its late answer is dropped. None at once while ``lookups_max`` lookups are
+        in the pool still (late ones too): slow lookups never pile up ahead of the calls'
+        writes."""
+        if self.lookups >= self.lookups_max:
+            if not self._refusing:
+                self._refusing = True
+                log.warn(
+                    "{n} customer lookups still in the database: calls go on without",
+                    n=self.lookups,
+                )
+            return defer.succeed(None)
         result: defer.Deferred[Customer | None] = defer.Deferred()
 
         def give(value: Customer | None) -> None:
@@ -158,7 +177,13 @@ class CustomerStore:
             log.failure("customer lookup failed: the call goes on without", failure)
             done(None)
 
-        self.by_number(raw).addCallbacks(done, failed)
+        def finished(value: object) -> object:
+            self.lookups -= 1
+            self._refusing = False
+            return value
+
+        self.lookups += 1
+        self.by_number(raw).addBoth(finished).addCallbacks(done, failed)
         return result
 
     def get(self, customer_id: int) -> defer.Deferred[Customer | None]:
