@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-CANDIDATES = 1000
+CANDIDATES = 500
 
 SQLITE = """
 SELECT article_id, score FROM (
