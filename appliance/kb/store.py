@@ -899,8 +899,10 @@ def _unique_name(conn: Connection, name: str, parent_id: int | None, own: int | 
 
 
 def _article_row(conn: Connection, article_id: int) -> Any:
+    """The article's row, locked until the transaction ends (PostgreSQL: two saves of one
+    article never both take the next version number; SQLite writes one at a time)."""
     a = model.kb_articles
-    row = conn.execute(sa.select(a).where(a.c.id == article_id)).first()
+    row = conn.execute(sa.select(a).where(a.c.id == article_id).with_for_update()).first()
     if row is None:
         raise KBError(N_("No such article: {id}", id=article_id))
     return row
