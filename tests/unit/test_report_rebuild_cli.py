@@ -23,7 +23,9 @@ UTC = dt.UTC
 def conf(tmp_path: Path) -> Path:
     path = tmp_path / "ccbox.conf"
     text = config_mod.render(tmp_path / "data")
-    path.write_text(text + "timezone = Asia/Shanghai\n", encoding="utf-8")  # [reports] is last
+    text = text.replace("# timezone = Asia/Shanghai", "timezone = Asia/Shanghai", 1)
+    assert "\ntimezone = Asia/Shanghai" in text  # the template's own commented line, set
+    path.write_text(text, encoding="utf-8")
     assert main(["--config", str(path), "db", "upgrade"]) == 0
     return path
 
