@@ -160,9 +160,11 @@
     return { w, h };
   }
   function sizeStage() { // the nodes plus a margin, and at least the visible canvas
+    // the visible canvas rounded down: rounded up, the scaled stage could be a fraction of a
+    // pixel wider than the canvas, and the scroll bar that brings takes height (and width) away
     const e = extent();
-    const w = Math.ceil(Math.max(e.w + MARGIN, canvas.clientWidth / zoom));
-    const h = Math.ceil(Math.max(e.h + MARGIN, canvas.clientHeight / zoom));
+    const w = Math.max(Math.ceil(e.w + MARGIN), Math.floor(canvas.clientWidth / zoom));
+    const h = Math.max(Math.ceil(e.h + MARGIN), Math.floor(canvas.clientHeight / zoom));
     stage.style.width = w + "px";
     stage.style.height = h + "px";
     return { w, h };
@@ -184,8 +186,10 @@
   function fit() {
     const e = extent();
     if (!e.w || !e.h) return setZoom(1, false);
-    // the stage keeps its margin: no scroll bar comes back to take width or height away
-    setZoom(Math.min(1, canvas.clientWidth / (e.w + MARGIN), canvas.clientHeight / (e.h + MARGIN)), false);
+    // the stage keeps its margin: no scroll bar comes back to take width or height away (the
+    // zoom rounded down to setZoom's 0.001: rounded up, the nodes could overflow by a pixel)
+    const z = Math.min(1, canvas.clientWidth / (e.w + MARGIN), canvas.clientHeight / (e.h + MARGIN));
+    setZoom(Math.floor(z * 1000) / 1000, false);
     canvas.scrollLeft = 0;
     canvas.scrollTop = 0;
   }
