@@ -13,7 +13,7 @@ from twisted.internet import defer
 from twisted.internet.testing import MemoryReactorClock
 
 from appliance.db.ivr_store import FlowVersion
-from drivers.asterisk.agi.codec import AGIEnvironment
+from drivers.asterisk.agi.codec import AGIEnvironment, HeaderParser
 from drivers.asterisk.agi.session import DeadChannel, Digits, Playback, Recording
 from ivr.interpreter import CallerGone, Interpreter
 from ivr.prompt_library import PromptLibrary
@@ -30,15 +30,19 @@ class FakeSession:
         self.commands: list[str] = []
         self.hung_up = False
         self.dial_status = dial
-        self.env = AGIEnvironment(
-            {
-                "agi_channel": "DAHDI/1-1",
-                "agi_uniqueid": "1700000000.1",
-                "agi_callerid": "13800138000",
-                "agi_calleridname": "Zhang San",
-                "agi_dnid": "4008001234",
-            }
-        )
+        # the header as Asterisk sends it, read by the real session's parser (the names
+        # lose their agi_ prefix there: given with it, caller_number was always "")
+        header = HeaderParser()
+        for line in (
+            "agi_channel: DAHDI/1-1",
+            "agi_uniqueid: 1700000000.1",
+            "agi_callerid: 13800138000",
+            "agi_calleridname: Zhang San",
+            "agi_dnid: 4008001234",
+            "",
+        ):
+            header.line(line)
+        self.env: AGIEnvironment = header.environment()
 
     def _cmd(self, line: str) -> None:
         self.commands.append(line)
@@ -161,6 +165,16 @@ class Rig:
     db: FakeDB
     voicemail: FakeVoicemail
     clock: MemoryReactorClock
+
+
+def test_the_fake_caller_has_the_number_a_real_header_gives() -> None:
+    """The fake's caller ID is read as the real session reads Asterisk's header."""
+    env = FakeSession().env
+    assert (env.caller_number, env.caller_name, env.uniqueid) == (
+        "13800138000",
+        "Zhang San",
+        "1700000000.1",
+    )
 
 
 @pytest.fixture
