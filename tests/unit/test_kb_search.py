@@ -4,6 +4,7 @@ come first on SQLite and on PostgreSQL alike, with highlighted, escaped snippets
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from html import escape
 
 import pytest
@@ -12,6 +13,8 @@ from appliance.cli import resolved
 from appliance.db.connector import DBConnector
 from appliance.kb import search, tokens
 from appliance.kb.store import KBStore
+from tests.conftest import BACKENDS, PG_URL
+from tests.support.shared_db import migrated_connector
 
 # key, language, title, body. Published, except the "draft:" ones.
 CORPUS = [
@@ -75,7 +78,19 @@ EXPECTED_TOP: dict[str, list[str | set[str]]] = {
 }
 
 
-@pytest.fixture
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def db(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DBConnector]:
+    """One database per backend for the module: the tests only search the corpus."""
+    with migrated_connector(backend, tmp_path_factory.mktemp("kb-search"), PG_URL) as connector:
+        yield connector
+
+
+@pytest.fixture(scope="module")
 def corpus(db: DBConnector) -> tuple[KBStore, dict[str, int], dict[int, str]]:
     kb = KBStore(db)
     cat = resolved(kb.add_category("All"))
