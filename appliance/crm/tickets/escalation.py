@@ -37,6 +37,7 @@ from appliance.crm.tickets.store import (
     assignee_text,
     check_assignee,
     load,
+    next_escalation,
     update,
     write_history,
 )
@@ -195,10 +196,7 @@ def escalate_ticket(
         )
         fired.append(Fired(ticket.id, ticket.number, level, step.action, notices, error))
         ticket = load(conn, ticket.id)
-    nxt = None
-    if ticket.state in RUNNING_STATES:
-        rule = catalog.load_rule(conn, ticket.type_key, ticket.priority)
-        nxt = sla.next_moment(ticket.due_at, rule.steps if rule else (), ticket.escalation_level)
+    nxt = next_escalation(conn, ticket, ticket.state)
     if nxt != ticket.next_escalation_at:
         update(conn, ticket.id, next_escalation_at=nxt)
     return fired
