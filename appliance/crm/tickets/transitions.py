@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from appliance.db.model import ASSIGNEE_KINDS, TICKET_STATES
+from appliance.db.model import TICKET_STATES
 from appliance.text import N_
 
 # An agent's relation to a ticket, from the closest to none.
@@ -111,8 +111,3 @@ def check(
         raise TransitionError(N_("your login is not linked to an agent"))
     if me.relation(assignee_kind, assignee) not in allowed:
         raise TransitionError(N_("this ticket is not yours"))
-
-
-def check_assignee_kind(kind: str) -> None:
-    if kind not in ASSIGNEE_KINDS:
-        raise TransitionError(N_("assign to one of: {items}", items=", ".join(ASSIGNEE_KINDS)))
