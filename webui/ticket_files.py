@@ -36,7 +36,7 @@ CHUNK = 64 * 1024
 
 def upload_root(config: Any) -> Path:
     """Where uploaded files live (tickets' and the knowledge base's: one store by hash)."""
-    return Path(config.data_dir) / "uploads"
+    return uploads.uploads_root(config.data_dir)
 
 
 def disposition(filename: str) -> str:
