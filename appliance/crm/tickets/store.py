@@ -163,6 +163,12 @@ def ticket_of_row(r: Any) -> Ticket:
     )
 
 
+def attachment_of_row(r: Any) -> Attachment:
+    return Attachment(
+        r.id, r.ticket_id, r.sha256, r.filename, r.mime, r.size, r.uploaded_by, r.created_at
+    )
+
+
 def load(conn: Connection, ticket_id: int, for_update: bool = False) -> Ticket:
     """The ticket (its row locked for the transaction with ``for_update``); NoTicket."""
     t = model.tickets
@@ -739,19 +745,7 @@ class TicketStore(_Component):
 
         def thd(conn: Connection) -> list[Attachment]:
             rows = conn.execute(a.select().where(a.c.ticket_id == ticket_id).order_by(a.c.id))
-            return [
-                Attachment(
-                    r.id,
-                    r.ticket_id,
-                    r.sha256,
-                    r.filename,
-                    r.mime,
-                    r.size,
-                    r.uploaded_by,
-                    r.created_at,
-                )
-                for r in rows
-            ]
+            return [attachment_of_row(r) for r in rows]
 
         return self.db.run(thd)
 
@@ -766,11 +760,7 @@ class TicketStore(_Component):
 
         def thd(conn: Connection) -> Attachment | None:
             r = conn.execute(a.select().where(a.c.id == attachment_id)).first()
-            if r is None:
-                return None
-            return Attachment(
-                r.id, r.ticket_id, r.sha256, r.filename, r.mime, r.size, r.uploaded_by, r.created_at
-            )
+            return attachment_of_row(r) if r is not None else None
 
         return self.db.run(thd)
 
