@@ -279,6 +279,12 @@ def next_escalation(conn: Connection, ticket: Ticket, state: str) -> dt.datetime
     return sla.next_moment(ticket.due_at, steps, ticket.escalation_level)
 
 
+def _late(now: dt.datetime) -> sa.ColumnElement[bool]:
+    """The tickets running past their due date at ``now`` (``Ticket.overdue`` in SQL)."""
+    t = model.tickets.c
+    return t.state.in_(RUNNING_STATES) & t.due_at.is_not(None) & (t.due_at <= now)
+
+
 def _text(value: str, max_len: int, what: str, required: bool = True) -> str:
     if not isinstance(value, str):
         raise ValueError(N_("{what} must be text", what=what))
@@ -808,7 +814,7 @@ class TicketStore(_Component):
             return defer.fail(ValueError(N_("unknown ticket state {state}", state=state[:32])))
         now = self.clock()
         t = model.tickets
-        late = (t.c.state.in_(RUNNING_STATES)) & (t.c.due_at.is_not(None)) & (t.c.due_at <= now)
+        late = _late(now)
         q = t.select()
         if state is not None:
             q = q.where(t.c.state == state)
@@ -838,11 +844,7 @@ class TicketStore(_Component):
             counts = dict.fromkeys(model.TICKET_STATES, 0)
             for state, n in conn.execute(sa.select(t.c.state, sa.func.count()).group_by(t.c.state)):
                 counts[state] = int(n)
-            late = conn.execute(
-                sa.select(sa.func.count()).where(
-                    t.c.state.in_(RUNNING_STATES) & t.c.due_at.is_not(None) & (t.c.due_at <= now)
-                )
-            ).scalar_one()
+            late = conn.execute(sa.select(sa.func.count()).where(_late(now))).scalar_one()
             counts["overdue"] = int(late)
             return counts
 
