@@ -412,7 +412,9 @@ class TicketStore(_Component):
             number = conn.execute(sa.select(t.c.number).where(t.c.id == new_id)).scalar_one()
             write_history(conn, new_id, now, actor, "created", "", "new", number=number)
             if assignee_kind is not None:
-                write_history(conn, new_id, now, actor, "assigned", "", f"{assignee_kind}:{target}")
+                write_history(
+                    conn, new_id, now, actor, "assigned", "", assignee_text(assignee_kind, target)
+                )
             return new_id
 
         return self._written(self.db.run(thd), lambda tid: tid)
