@@ -754,17 +754,15 @@ class KBStore(_Component):
         t = model.kb_links
 
         def thd(conn: Connection) -> None:
-            _article_row(conn, article_id)
+            row = _article_row(conn, article_id)
             conn.execute(t.delete().where(t.c.article_id == article_id))
             if pairs:
                 conn.execute(
                     t.insert(),
                     [{"article_id": article_id, "kind": k, "target": g} for k, g in pairs],
                 )
-            _history(
-                conn, article_id, actor, "linked", "", "", _article_row(conn, article_id).version,
-                ", ".join(f"{k}={g}" for k, g in pairs)[:MAX_COMMENT], utcnow(),
-            )  # fmt: skip
+            note = ", ".join(f"{k}={g}" for k, g in pairs)
+            _history(conn, article_id, actor, "linked", "", "", row.version, note, utcnow())
 
         return self.db.run(thd)
 
