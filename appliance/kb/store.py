@@ -48,6 +48,10 @@ LANGS = model.KB_LANGS
 LINK_KINDS = model.KB_LINK_KINDS
 
 
+# What agents may read (``Article.live`` in SQL): approved once and not archived.
+_LIVE = model.kb_articles.c.live_version.is_not(None) & (model.kb_articles.c.state != "archived")
+
+
 class KBError(ValueError):
     """Bad input or a missing row (an N_() message for the person who asked)."""
 
@@ -580,7 +584,7 @@ class KBStore(_Component):
         if lang is not None:
             query = query.where(a.c.lang == lang)
         if live_only:
-            query = query.where(a.c.live_version.is_not(None) & (a.c.state != "archived"))
+            query = query.where(_LIVE)
         query = query.limit(max(1, min(int(limit), MAX_LIMIT))).offset(max(0, int(offset)))
 
         def thd(conn: Connection) -> list[ArticleSummary]:
@@ -811,7 +815,7 @@ class KBStore(_Component):
             rows = conn.execute(
                 sa.select(a)
                 .join(per_article, per_article.c.article_id == a.c.id)
-                .where(a.c.live_version.is_not(None) & (a.c.state != "archived"))
+                .where(_LIVE)
                 .order_by(
                     per_article.c.matched.desc(),
                     (a.c.helpful_yes - a.c.helpful_no).desc(),
