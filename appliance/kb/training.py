@@ -562,7 +562,7 @@ class TrainingStore:
                     attempts=r.attempts,
                     last_score=None if r.last_score is None else float(r.last_score),
                     best_score=None if r.best_score is None else float(r.best_score),
-                    last_at=_aware(r.last_at),
+                    last_at=r.last_at,  # max() keeps UTCDateTime: aware
                 )
                 for r in conn.execute(per_agent)
             )
@@ -586,15 +586,6 @@ class TrainingStore:
             return Results(quiz, agents, questions)
 
         return self.db.run(thd)
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    """max() of a UTCDateTime column comes back raw (naive on SQLite): make it UTC."""
-    if value is None:
-        return None
-    if isinstance(value, str):  # SQLite's aggregate of a DATETIME column is its text
-        value = dt.datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _load_quiz(conn: Connection, quiz_id: int) -> Quiz:
@@ -688,7 +679,7 @@ def _to_assignment(r: Any) -> Assignment:
         allow_retake=bool(m["allow_retake"]),
         attempts=int(m["attempts"]),
         last_score=None if m["last_score"] is None else float(m["last_score"]),
-        last_at=_aware(m["last_at"]),
+        last_at=m["last_at"],
     )
 
 

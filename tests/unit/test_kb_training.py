@@ -226,3 +226,7 @@ def test_a_second_attempt_is_refused_unless_retakes_are_allowed_and_others_see_n
     assert [(a.number, a.score) for a in attempts] == [(2, 100.0), (1, 0.0)]
     [row] = resolved(store.results(again)).agents
     assert (row.attempts, row.last_score, row.best_score) == (2, 100.0, 100.0)
+    # max() of a UTCDateTime column keeps its type: aware on both databases
+    assert row.last_at is not None and row.last_at.utcoffset() == dt.timedelta(0)
+    [mine] = [a for a in resolved(store.assignments(world["a1"])) if a.quiz_id == again]
+    assert mine.last_at == row.last_at
