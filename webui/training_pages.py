@@ -172,7 +172,7 @@ class TrainingPages:
             if article_id in listed:
                 continue
             article = self.ctx.call(store.get, article_id)
-            if article is not None and article.live and article.state != "archived":
+            if article is not None and article.live:
                 found.append(ArticleChoice(article.id, article.title))
                 listed.add(article.id)
         return found
