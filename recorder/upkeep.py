@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -101,24 +101,12 @@ async def delete_number(
     disk: DiskRunner,
     ip: str = "",
     batch: int = BATCH,
-    audit: bool = True,
 ) -> tuple[int, int]:
     """Delete every recording whose caller or called number is ``number`` (see
     ``number_forms``): files, then rows. Returns (deleted, failed to remove); one audit
-    entry ``recording.delete_number`` with the number masked (``audit=False``: none, for a
-    caller that writes its own, as a customer's erasure does)."""
+    entry ``recording.delete_number`` with the number masked."""
     forms = number_forms(number)
-    deleted = failed = 0
-    after = 0
-    while True:
-        rows = await db.recording_upkeep.with_numbers(forms, batch, after)
-        if not rows:
-            break
-        after = rows[-1].id
-        d, f = await _remove_then_delete(db, root, rows, disk)
-        deleted, failed = deleted + d, failed + len(f)
-    if not audit:
-        return deleted, failed
+    deleted, failed = await delete_forms(db, root, forms, disk, batch)
     await db.audit.add(
         actor,
         "recording.delete_number",
@@ -132,6 +120,23 @@ async def delete_number(
         n=deleted,
         number=masked(forms[0]),
     )
+    return deleted, failed
+
+
+async def delete_forms(
+    db: DBConnector, root: Path, forms: Sequence[str], disk: DiskRunner, batch: int = BATCH
+) -> tuple[int, int]:
+    """Delete every recording whose caller or called number is exactly one of ``forms``
+    (all the forms already: none is added): files, then rows. Returns (deleted, failed to
+    remove); no audit entry (the caller writes its own: ``delete_number``, a customer's
+    erasure)."""
+    deleted = failed = 0
+    for start in range(0, len(forms), 200):
+        chunk, after = tuple(forms[start : start + 200]), 0
+        while rows := await db.recording_upkeep.with_numbers(chunk, batch, after):
+            after = rows[-1].id
+            d, f = await _remove_then_delete(db, root, rows, disk)
+            deleted, failed = deleted + d, failed + len(f)
     return deleted, failed
 
 

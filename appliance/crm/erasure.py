@@ -3,7 +3,7 @@
 What goes: the record's name, e-mail, account, note and custom field values, its numbers,
 the recordings and voicemail of those numbers and of its calls (``calls.customer_id``: a
 withheld number, one since removed), files and rows, through the recorder's
-``upkeep.delete_number`` / ``delete_calls`` and the voicemail's own delete, the numbers
+``upkeep.delete_forms`` / ``delete_calls`` and the voicemail's own delete, the numbers
 and caller names on its calls rows (masked: the last four digits stay, the times and
 queues for the reports), the raw caller IDs logged with those calls, and the callback
 requests of its numbers (masked; a waiting one cancelled), the agents' notes of its calls,
@@ -100,13 +100,9 @@ async def erase(
     if found is None:
         raise CustomerNotFound(customer_id)
     forms, calls_ids, voicemails = found
-    deleted = failed = 0
-    for form in forms:
-        d, f = await upkeep.delete_number(
-            db, files.recordings_root, form, actor, files.disk, ip=ip, audit=False
-        )
-        deleted, failed = deleted + d, failed + f
-    # the recordings of its calls whatever their numbers (withheld, or since removed)
+    # the recordings of its numbers (every form already), then of its calls whatever their
+    # numbers (withheld, or since removed)
+    deleted, failed = await upkeep.delete_forms(db, files.recordings_root, forms, files.disk)
     d, f = await upkeep.delete_calls(db, files.recordings_root, calls_ids, files.disk)
     deleted, failed = deleted + d, failed + f
     gone = 0
