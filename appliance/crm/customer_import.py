@@ -24,7 +24,6 @@ which lines were not imported; importing the same file again is harmless (rows m
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 import os
@@ -50,21 +49,21 @@ from acd.dialer.list_import import (
     read_records,
 )
 from acd.dialer.numbers import normalise
+from appliance.crm.customer_store import ACCOUNT_MAX as MAX_ACCOUNT
+from appliance.crm.customer_store import EMAIL_MAX as MAX_EMAIL
+from appliance.crm.customer_store import NAME_MAX as MAX_NAME
+from appliance.crm.customer_store import NOTE_MAX as MAX_NOTE
 from appliance.crm.customer_store import NUMBERS_MAX as MAX_NUMBERS
 from appliance.crm.fields import FieldDef, FieldErrors, clean_values
 from appliance.crm.numbers import match_key
 from appliance.db import model
+from appliance.db.components import utcnow
 from appliance.text import N_
 
 T = TypeVar("T")
 log = Logger(namespace="ccbox.crm.import")
 
 BATCH_ROWS = 500
-MAX_NAME = 128
-MAX_ACCOUNT = 64
-MAX_EMAIL = 254
-MAX_NOTE = 1000
-MAX_NUMBER_LABEL = 32
 # ASCII separators, the ideographic comma, full-width comma and semicolon
 _NUMBER_SPLIT = re.compile("[;,/|\n\r\u3001\uff0c\uff1b]+")
 _EMAIL = re.compile(r"[^@\s<>\"'`;,()\[\]\\]+@[^@\s<>\"'`;,()\[\]\\]+\.[^@\s<>\"'`;,()\[\]\\]+")
@@ -336,10 +335,6 @@ class RowRefused(ValueError):
         self.line = line
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def _existing(conn: Connection, row: ImportedCustomer) -> set[int]:
     """The live customers the row names: by its numbers' keys, else by its account."""
     c, n = model.customers, model.customer_numbers
@@ -373,7 +368,7 @@ def write_batch(conn: Connection, rows: Sequence[GoodCustomer]) -> BatchCounts:
     RowRefused (the whole batch rolled back by the caller) for a row it cannot write."""
     c = model.customers
     created = updated = 0
-    now = _utcnow()
+    now = utcnow()
     for good in rows:
         row = good.row
         found = _existing(conn, row)
@@ -539,7 +534,7 @@ class CustomerImportJob:
             "bad": result.rows_bad,
         }
         values = {
-            "at": _utcnow(),
+            "at": utcnow(),
             "actor": self.actor[:64],
             "action": "customer.import",
             "target": f"file {self.source_name}"[:128],
