@@ -4,11 +4,12 @@ voicemail row) and the call attached and the caller's customer when one is known
 node asks a queue to call the customer back, the ticket is that queue's (its group's) too;
 a queue gone since the flow was published leaves the ticket unassigned, never lost.
 
-The customer is the one the flow's lookup node found, else the one with the caller's
-number. Nothing here can drop the caller: a refused ticket (no complaint type, a database
-fault) is logged and written down as the call's ``ticket_failed`` event, and the flow goes
-on. The ticket's subject is in the center's language (``IVRServices.translate``): a person
-reads it on the ticket board, not the caller.
+The customer is the call's (the caller's, found when the call came in, or the one the
+flow's lookup node found), else the one with the caller's number found now. Nothing here
+can drop the caller: a refused ticket (no complaint type, a database fault) is logged and
+written down as the call's ``ticket_failed`` event, and the flow goes on. The ticket's
+subject is in the center's language (``IVRServices.translate``): a person reads it on the
+ticket board, not the caller.
 """
 
 from __future__ import annotations

@@ -68,7 +68,8 @@ async def _flow(session: AGISessionProtocol, services: IVRServices, call: CallRe
         "customer_name": customer.name[:80] if customer is not None else "",
         "last_input": "",
     }
-    await Interpreter(services).run(session, call, version, variables)
+    customer_id = customer.id if customer is not None else None
+    await Interpreter(services).run(session, call, version, variables, customer_id)
     if call.disposition == "completed" and call.agent_id is None:
         call.disposition = "self_service"  # served by the IVR alone
 

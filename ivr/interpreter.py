@@ -75,7 +75,8 @@ class Run:
     steps: int = 0
     gotos: int = 0
     current: str = ""  # the node being run
-    customer_id: int | None = None  # the customer a lookup node found (a complaint's ticket)
+    # the call's customer: the caller's, or the one a lookup node found (a complaint's ticket)
+    customer_id: int | None = None
 
 
 class Interpreter:
@@ -88,9 +89,12 @@ class Interpreter:
         call: CallRecord,
         version: FlowVersion,
         variables: dict[str, str],
+        customer_id: int | None = None,
     ) -> None:
-        """Walk the flow until it ends; CallerGone when the caller hangs up."""
+        """Walk the flow until it ends; CallerGone when the caller hangs up. ``customer_id``:
+        the caller's customer when already found (a lookup node may find another)."""
         r = Run(session, call, parse(version.graph), version.flow_name, version.version, variables)
+        r.customer_id = customer_id
         await call.event("flow_start", {"flow": r.flow_name, "version": r.version})
         node_id: str | None = r.flow.start
         while node_id is not None:
