@@ -505,23 +505,27 @@ class TrainingStore:
                 .where(att.c.assignment_id == assignment.id)
                 .order_by(att.c.number.desc())
             ).all()
-            out = []
-            for r in rows:
-                marks = tuple(
-                    (int(m.question_id), bool(m.is_correct))
-                    for m in conn.execute(
-                        sa.select(ans.c.question_id, ans.c.is_correct)
-                        .select_from(ans.join(qs, qs.c.id == ans.c.question_id))
-                        .where(ans.c.attempt_id == r.id)
-                        .order_by(qs.c.position)
-                    )
+            marks: dict[int, list[tuple[int, bool]]] = {r.id: [] for r in rows}
+            if marks:  # every attempt's answers in one query, not one query an attempt
+                for m in conn.execute(
+                    sa.select(ans.c.attempt_id, ans.c.question_id, ans.c.is_correct)
+                    .select_from(ans.join(qs, qs.c.id == ans.c.question_id))
+                    .where(ans.c.attempt_id.in_(list(marks)))
+                    .order_by(ans.c.attempt_id, qs.c.position)
+                ):
+                    marks[m.attempt_id].append((int(m.question_id), bool(m.is_correct)))
+            return [
+                AttemptResult(
+                    r.id,
+                    r.number,
+                    float(r.score),
+                    r.correct,
+                    r.total,
+                    r.submitted_at,
+                    tuple(marks[r.id]),
                 )
-                out.append(
-                    AttemptResult(
-                        r.id, r.number, float(r.score), r.correct, r.total, r.submitted_at, marks
-                    )
-                )
-            return out
+                for r in rows
+            ]
 
         return self.db.run(thd)
 

@@ -217,13 +217,15 @@ def test_a_second_attempt_is_refused_unless_retakes_are_allowed_and_others_see_n
     )
     resolved(store.assign("sup", again, DUE, [world["a1"]]))
     _, taking = resolved(store.to_take(world["a1"], again))
-    resolved(store.submit(world["a1"], again, {}))
+    first = resolved(store.submit(world["a1"], again, {}))
     best = {q.id: ([1] if q.kind == "single" else [0, 1] if q.kind == "multiple" else [0])
             for q in taking}  # fmt: skip
     second = resolved(store.submit(world["a1"], again, best))
     assert (second.number, second.score) == (2, 100.0)
     attempts = resolved(store.attempts(world["a1"], again))
     assert [(a.number, a.score) for a in attempts] == [(2, 100.0), (1, 0.0)]
+    assert [a.marks for a in attempts] == [second.marks, first.marks]
+    assert {ok for _, ok in first.marks} == {False} and {ok for _, ok in second.marks} == {True}
     [row] = resolved(store.results(again)).agents
     assert (row.attempts, row.last_score, row.best_score) == (2, 100.0, 100.0)
     # max() of a UTCDateTime column keeps its type: aware on both databases
