@@ -256,10 +256,8 @@ class TrainingPages:
             raise cherrypy.NotFound()
         try:
             attempts = self.ctx.call(self.store.attempts, agent_id, quiz_id)
-            assignment = next(
-                a for a in self.ctx.call(self.store.assignments, agent_id) if a.quiz_id == quiz_id
-            )
-        except (NotFound, StopIteration):
+            assignment = self.ctx.call(self.store.assignment, agent_id, quiz_id)
+        except NotFound:
             raise cherrypy.NotFound() from None
         # the questions' texts only (never their correct options: a retake may follow)
         texts = {q.id: q.text for q in self._quiz(quiz_id).questions}

@@ -408,6 +408,10 @@ class TrainingStore:
         """The agent's quizzes, the soonest due first."""
         return self.db.run(lambda conn: _assignments(conn, agent_id))
 
+    def assignment(self, agent_id: int, quiz_id: int) -> defer.Deferred[Assignment]:
+        """The agent's assignment of one quiz; NotFound when it is not the agent's."""
+        return self.db.run(lambda conn: _assignment(conn, agent_id, quiz_id))
+
     # ---- taking ---------------------------------------------------------------------------
 
     def to_take(
