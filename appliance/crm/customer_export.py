@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import functools
-import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -32,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from acd.dialer.list_export import NUMBER
-from appliance.crm.fields import FieldDef
+from appliance.crm.fields import FieldDef, stored_values
 from appliance.db import model
 from appliance.reports.export_cells import text_cell
 
@@ -87,12 +86,6 @@ def export_page(conn: Connection, after_id: int, limit: int = PAGE) -> list[Expo
             numbers.setdefault(customer_id, []).append(number)
     out = []
     for r in rows:
-        try:
-            fields = json.loads(r.fields or "{}")
-        except ValueError:
-            fields = {}
-        if not isinstance(fields, dict):
-            fields = {}
         out.append(
             ExportCustomer(
                 r.id,
@@ -102,7 +95,7 @@ def export_page(conn: Connection, after_id: int, limit: int = PAGE) -> list[Expo
                 r.email,
                 r.account,
                 r.note,
-                {str(k): str(v) for k, v in fields.items()},
+                stored_values(r.fields),
             )
         )
     return out

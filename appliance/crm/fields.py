@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -145,6 +146,16 @@ def clean_values(defs: Iterable[FieldDef], raw: Mapping[str, object]) -> dict[st
     if errors:
         raise FieldErrors(errors)
     return cleaned
+
+
+def stored_values(text: str | None) -> dict[str, str]:
+    """The values as stored (a record's ``fields`` JSON) by key; {} for what is no JSON
+    object."""
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 def check_def(field: FieldDef) -> None:

@@ -14,6 +14,7 @@ import json
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from appliance.crm.fields import stored_values
 from appliance.db import model
 from appliance.db.components import utcnow
 
@@ -53,7 +54,7 @@ def merge_rows(conn: Connection, survivor_id: int, duplicate_id: int) -> dict[st
     # customers merged into the duplicate before now point at the survivor
     conn.execute(c.update().where(c.c.merged_into == duplicate_id).values(merged_into=survivor_id))
     # the survivor's empty values are filled from the duplicate's; its own stay
-    fields = {**_fields(dup.fields), **_fields(keep.fields)}
+    fields = {**stored_values(dup.fields), **stored_values(keep.fields)}
     changes: dict[str, object] = {
         k: getattr(dup, k)
         for k in ("name", "email", "account", "note")
@@ -75,11 +76,3 @@ def merge_rows(conn: Connection, survivor_id: int, duplicate_id: int) -> dict[st
         c.update().where(c.c.id == duplicate_id).values(merged_into=survivor_id, updated_at=now)
     )
     return moved
-
-
-def _fields(text: str) -> dict[str, str]:
-    try:
-        value = json.loads(text or "{}")
-    except ValueError:
-        return {}
-    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
