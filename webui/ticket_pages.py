@@ -147,9 +147,8 @@ class TicketPages:
             0,
             type_key=filters["type"] or None,
             priority=filters["priority"] or None,
+            open_only=filters["state"] == OPEN,
         )
-        if filters["state"] == OPEN:
-            rows = [r for r in rows if r.state != "closed"]
         return rows
 
     def _mine(self, filters: dict[str, str]) -> list[Ticket]:

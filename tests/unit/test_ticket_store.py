@@ -16,6 +16,7 @@ from appliance.cli import resolved
 from appliance.crm.fields import FieldDef, FieldErrors
 from appliance.crm.tickets.catalog import TicketCatalog
 from appliance.crm.tickets.store import NoTicket, TransitionError
+from appliance.db import model
 from tests.support import ticket_center
 from tests.support.ticket_center import Center
 
@@ -161,6 +162,23 @@ def test_board_lists_overdue_first_and_counts(center: Center) -> None:
     assert (counts["new"], counts["overdue"]) == (2, 1)
     with pytest.raises(ValueError):
         resolved(store.board(state="x' OR 1=1"))
+
+
+def test_the_boards_open_filter_is_in_the_query_so_closed_tickets_take_no_places(
+    center: Center,
+) -> None:
+    store = center.store()
+    waiting = resolved(store.create("sue", type_key="inquiry", subject="open", priority="low"))
+    done = [
+        resolved(store.create("sue", type_key="inquiry", subject="done", priority="urgent"))
+        for _ in range(2)
+    ]
+    with center.db.engine.begin() as conn:  # due sooner than the open one: first on the board
+        t = model.tickets
+        conn.execute(t.update().where(t.c.id.in_(done)).values(state="closed"))
+    assert {t.id for t in resolved(store.board(limit=2))} == set(done)
+    assert [t.id for t in resolved(store.board(limit=2, open_only=True))] == [waiting]
+    assert resolved(store.board(state="closed", open_only=True)) == []
 
 
 def test_comments_are_cleaned_and_listed(center: Center) -> None:

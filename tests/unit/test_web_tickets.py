@@ -23,7 +23,7 @@ from tests.support.http import Browser, Response
 from tests.support.tmp import temp_dir
 from tests.unit.test_web import WebTestCase
 from tests.unit.test_web_ivr import multipart
-from webui import ticket_labels
+from webui import ticket_labels, ticket_pages
 from webui.ticket_files import upload_root
 
 CALLER = "13800138000"
@@ -365,6 +365,15 @@ class BoardAndAdminTests(TicketPagesCase):
             self.assertEqual((await self.call(agent.get, path)).status, 403, path)
         mine = await self.call(agent.get, "/tickets")
         self.assertIn(late.number, mine.body)  # nobody's yet: the agent's pool
+        # "open" is in the query: closed tickets due sooner take none of the list's places
+        t = model.tickets
+        await self.db.run(
+            lambda conn: conn.execute(t.update().where(t.c.id == late_id).values(state="closed"))
+        )
+        with mock.patch.object(ticket_pages, "LIST_MAX", 1):
+            open_list = await self.call(sup.get, "/tickets")
+        self.assertIn(fresh.number, open_list.body)
+        self.assertNotIn(late.number, open_list.body)
 
         # an admin's own type with a required field; a ticket without it is refused
         admin = await self.app.logged_in("admin")

@@ -808,10 +808,12 @@ class TicketStore(_Component):
         *,
         type_key: str | None = None,
         priority: str | None = None,
+        open_only: bool = False,
     ) -> defer.Deferred[list[Ticket]]:
         """Tickets for the supervisors' board, the soonest due first (no due date last).
         ``overdue`` True: only running tickets past their due date; False: only the others.
-        ``assignee``: (kind, target)."""
+        ``assignee``: (kind, target). ``open_only``: every state but closed, in the query
+        (so closed tickets never take the places of the limit)."""
         if state is not None and state not in model.TICKET_STATES:
             return defer.fail(ValueError(N_("unknown ticket state {state}", state=state[:32])))
         now = self.clock()
@@ -820,6 +822,8 @@ class TicketStore(_Component):
         q = t.select()
         if state is not None:
             q = q.where(t.c.state == state)
+        if open_only:
+            q = q.where(t.c.state != "closed")
         if overdue is True:
             q = q.where(late)
         elif overdue is False:
