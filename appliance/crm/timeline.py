@@ -130,6 +130,18 @@ def _page(conn: Connection, query: Any, col: Any, id_col: Any, limit: int) -> li
     return list(conn.execute(query.order_by(col.desc(), id_col.desc()).limit(limit)))
 
 
+def _pages(
+    conn: Connection, query: Any, terms: list[Any], col: Any, id_col: Any, limit: int
+) -> list[Any]:
+    """One indexed query per way of belonging (``terms``), each a page at most; each row
+    once."""
+    rows: dict[int, Any] = {}
+    for term in terms:
+        for r in _page(conn, query.where(term), col, id_col, limit):
+            rows[r.id] = r
+    return list(rows.values())
+
+
 def _duration(ms: int | None) -> str:
     s = max(0, ms or 0) // 1000
     return (
@@ -179,14 +191,10 @@ def _calls(conn: Connection, c: _Ctx) -> list[TimelineItem]:
         )
         .where(_before(calls.c.started_at, calls.c.id, "call", c.cursor))
     )
-    # one indexed query per way of belonging, each a page at most
     terms: list[Any] = [calls.c.customer_id == c.customer_id]
     if c.forms:
         terms += [calls.c.caller_number.in_(c.forms), calls.c.called_number.in_(c.forms)]
-    rows: dict[int, Any] = {}
-    for term in terms:
-        for r in _page(conn, base.where(term), calls.c.started_at, calls.c.id, c.limit):
-            rows[r.id] = r
+    rows = _pages(conn, base, terms, calls.c.started_at, calls.c.id, c.limit)
     if not rows:
         return []
     # what the agent wrote after the call (its disposition and notes: the last note's)
@@ -194,13 +202,13 @@ def _calls(conn: Connection, c: _Ctx) -> list[TimelineItem]:
     last_note: dict[int, str] = {}
     for call_id, disposition, text in conn.execute(
         sa.select(notes.c.call_id, notes.c.disposition, notes.c.notes)
-        .where(notes.c.call_id.in_(list(rows)))
+        .where(notes.c.call_id.in_([r.id for r in rows]))
         .order_by(notes.c.id)
     ):
         if disposition or text:
             last_note[call_id] = _join(disposition, text)
     items = []
-    for r in rows.values():
+    for r in rows:
         if r.direction == "outbound":
             title = N_("Outbound call to {number}", number=r.called_number)
         elif r.direction == "internal":
@@ -248,10 +256,7 @@ def _recordings(conn: Connection, c: _Ctx) -> list[TimelineItem]:
     terms: list[Any] = [rec.c.call_id.in_(_call_ids(c.customer_id))]
     if c.forms:
         terms += [rec.c.caller_number.in_(c.forms), rec.c.called_number.in_(c.forms)]
-    rows: dict[int, Any] = {}
-    for term in terms:
-        for r in _page(conn, base.where(term), rec.c.started_at, rec.c.id, c.limit):
-            rows[r.id] = r
+    rows = _pages(conn, base, terms, rec.c.started_at, rec.c.id, c.limit)
     return [
         TimelineItem(
             r.started_at,
@@ -261,7 +266,7 @@ def _recordings(conn: Connection, c: _Ctx) -> list[TimelineItem]:
             "recording",
             r.id,
         )
-        for r in rows.values()
+        for r in rows
     ]
 
 
@@ -273,12 +278,8 @@ def _voicemails(conn: Connection, c: _Ctx) -> list[TimelineItem]:
     terms: list[Any] = [vm.c.call_id.in_(_call_ids(c.customer_id))]
     if c.forms:
         terms.append(vm.c.caller_number.in_(c.forms))
-    rows: dict[int, Any] = {}
-    for term in terms:
-        for r in _page(conn, base.where(term), vm.c.received_at, vm.c.id, c.limit):
-            rows[r.id] = r
     items = []
-    for r in rows.values():
+    for r in _pages(conn, base, terms, vm.c.received_at, vm.c.id, c.limit):
         duration = _duration(r.duration_ms)
         if r.kind == "complaint":
             title = N_(
