@@ -1258,6 +1258,8 @@ ticket_attachments = sa.Table(
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("uploaded_by", sa.String(64), nullable=False, server_default=""),
     _created(),
+    # the upload quota (appliance/db/upload_quota.py): one person's files of the last hour
+    sa.Index("ix_ticket_attachments_uploaded_by_created_at", "uploaded_by", "created_at"),
 )
 
 crm_messages = sa.Table(
@@ -1448,6 +1450,8 @@ kb_attachments = sa.Table(
     sa.Column("uploaded_by", sa.String(64), nullable=False, server_default=""),
     _created(),
     sa.CheckConstraint(_in("kind", KB_ATTACHMENT_KINDS), name="kind"),
+    # the upload quota (appliance/db/upload_quota.py): one person's files of the last hour
+    sa.Index("ix_kb_attachments_uploaded_by_created_at", "uploaded_by", "created_at"),
 )
 
 kb_links = sa.Table(

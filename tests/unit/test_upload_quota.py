@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import sqlalchemy as sa
 
 from appliance.cli import resolved
 from appliance.db import model, upload_quota
@@ -51,3 +52,20 @@ def test_a_persons_hour_of_uploads_is_capped_in_files_and_bytes(
         resolved(store.attach("ann", tid, "d" * 64, "d.txt", "text/plain", 1))
     finally:
         resolved(center.db.run(lambda conn: conn.execute(model.kb_attachments.delete())))
+
+
+def test_the_quota_query_searches_each_tables_uploader_index(center: Center) -> None:
+    db = center.db
+    sqlite = db.engine.dialect.name == "sqlite"
+    q = upload_quota.used_query("ann", dt.datetime(2026, 12, 7, tzinfo=dt.UTC))
+    with db.engine.connect() as conn:
+        if not sqlite:  # an empty table is scanned whatever its indexes: ask for them
+            conn.execute(sa.text("SET enable_seqscan = off"))
+        sql = str(q.compile(conn, compile_kwargs={"literal_binds": True}))
+        explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
+        plan = " ".join(str(r[-1]) for r in conn.execute(sa.text(explain + sql)))
+    text = plan.upper()
+    for table in (model.ticket_attachments, model.kb_attachments):
+        name = table.name.upper()
+        assert f"IX_{name}_UPLOADED_BY_CREATED_AT" in text, (table.name, plan)
+        assert f"SCAN {name} " not in text + " " and f"SEQ SCAN ON {name}" not in text, plan

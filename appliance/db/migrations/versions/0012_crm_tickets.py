@@ -217,6 +217,12 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_ticket_attachments_ticket_id"), "ticket_attachments", ["ticket_id"], unique=False
     )
+    op.create_index(
+        "ix_ticket_attachments_uploaded_by_created_at",
+        "ticket_attachments",
+        ["uploaded_by", "created_at"],
+        unique=False,
+    )
     op.create_table(
         "ticket_comments",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -320,6 +326,7 @@ def downgrade() -> None:
     op.drop_table("ticket_history")
     op.drop_index(op.f("ix_ticket_comments_ticket_id"), table_name="ticket_comments")
     op.drop_table("ticket_comments")
+    op.drop_index("ix_ticket_attachments_uploaded_by_created_at", table_name="ticket_attachments")
     op.drop_index(op.f("ix_ticket_attachments_ticket_id"), table_name="ticket_attachments")
     op.drop_index(op.f("ix_ticket_attachments_sha256"), table_name="ticket_attachments")
     op.drop_table("ticket_attachments")

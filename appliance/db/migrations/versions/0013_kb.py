@@ -132,6 +132,12 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_kb_attachments_article_id"), "kb_attachments", ["article_id"], unique=False
     )
+    op.create_index(
+        "ix_kb_attachments_uploaded_by_created_at",
+        "kb_attachments",
+        ["uploaded_by", "created_at"],
+        unique=False,
+    )
     op.create_table(
         "kb_comments",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -260,6 +266,7 @@ def downgrade() -> None:
     op.drop_table("kb_history")
     op.drop_index(op.f("ix_kb_comments_article_id"), table_name="kb_comments")
     op.drop_table("kb_comments")
+    op.drop_index("ix_kb_attachments_uploaded_by_created_at", table_name="kb_attachments")
     op.drop_index(op.f("ix_kb_attachments_article_id"), table_name="kb_attachments")
     op.drop_table("kb_attachments")
     op.drop_index("ix_kb_articles_state_updated_at", table_name="kb_articles")
