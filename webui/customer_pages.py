@@ -35,6 +35,7 @@ from webui import i18n, labels, ticket_labels
 from webui.access import api, current_session, page
 from webui.admin_campaigns import upload_json
 from webui.context import WebContext
+from webui.field_defs_form import KIND_NAMES as FIELD_KIND_NAMES
 from webui.list_upload import MAX_UPLOAD_BYTES, UploadRefused, Uploads
 from webui.render import render
 
@@ -52,12 +53,6 @@ CLASS_NAMES = {
     "normal": N_("Normal"),
     "vip": N_("VIP"),
     "key_account": N_("Key account"),
-}
-FIELD_KIND_NAMES = {
-    "text": N_("Text"),
-    "number": N_("Number"),
-    "date": N_("Date"),
-    "choice": N_("Choice"),
 }
 KIND_NAMES = {
     "call": N_("Call"),
