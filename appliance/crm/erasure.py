@@ -176,7 +176,7 @@ def _their_calls(customer_id: int, forms: list[str] | set[str]) -> sa.ColumnElem
 def _blank(conn: Connection, customer_id: int, forms: list[str]) -> int:
     """The database part, in one transaction: the calls' numbers masked, the raw caller IDs
     dropped, callbacks masked, the record blanked and marked erased. Returns the calls."""
-    calls, events, cb = model.calls, model.call_events, model.callbacks
+    calls, events, cb, notes = model.calls, model.call_events, model.callbacks, model.call_notes
     c, n = model.customers, model.customer_numbers
     rows = conn.execute(
         sa.select(calls.c.id, calls.c.caller_number, calls.c.called_number).where(
@@ -197,11 +197,9 @@ def _blank(conn: Connection, customer_id: int, forms: list[str]) -> int:
             .values(data="{}")
         )
         # what the agents wrote of its calls (the disposition, a code from a list, stays)
-        notes = model.call_notes
         conn.execute(notes.update().where(notes.c.call_id.in_(chunk)).values(notes=""))
     if forms:
         _blank_leads(conn, forms)
-    if forms:
         for r in conn.execute(
             sa.select(cb.c.id, cb.c.number, cb.c.state).where(cb.c.number.in_(forms))
         ).all():
