@@ -6,7 +6,8 @@ of it.
 A found customer gives the flow ``<store>_id``, ``_name``, ``_class``, ``_account`` and
 ``_number`` (its first number), and each custom field as ``<store>_<key>`` (at most
 ``MAX_FIELDS``). Left out: a field whose key is a standard name or makes too long a
-variable name, and any name the system sets (``caller_number`` stays the caller's). Every
+variable name; the interpreter's one setter (``Interpreter._var``) leaves out any name the
+system sets (``caller_number`` stays the caller's) and any name that is no variable. Every
 value is text from a form, an import or a caller: control characters (a newline could end
 an AGI command) become spaces and each value is cut to ``MAX_VALUE`` characters. The flow
 only ever hands these to checked commands (SAY DIGITS takes digits only, conditions compare
@@ -19,7 +20,6 @@ import re
 from typing import TYPE_CHECKING
 
 from ivr.caller_customer import LOOKUP_TIMEOUT_S
-from ivr.flow_model import BUILTIN_VARIABLES, VARIABLE
 
 if TYPE_CHECKING:
     from appliance.crm.customer_store import Customer
@@ -67,8 +67,4 @@ def customer_variables(customer: Customer, store: str) -> dict[str, str]:
     }
     for key, value in standard.items():
         out[f"{store}_{key}"] = clean(value)
-    return {
-        name: value
-        for name, value in out.items()
-        if VARIABLE.fullmatch(name) and name not in BUILTIN_VARIABLES  # store "caller": no
-    }
+    return out

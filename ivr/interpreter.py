@@ -31,7 +31,7 @@ from ivr import queue_step
 from ivr.caller_customer import caller_priority
 from ivr.complaint_ticket import open_ticket
 from ivr.customer_lookup import clean, customer_variables, find_customer
-from ivr.flow_model import NODE_TYPES, VARIABLE, Flow, Node, parse, render
+from ivr.flow_model import BUILTIN_VARIABLES, NODE_TYPES, VARIABLE, Flow, Node, parse, render
 from ivr.prompt_ref import prompt_ref
 
 if TYPE_CHECKING:
@@ -166,7 +166,10 @@ class Interpreter:
             await r.call.event("prompt_failed", {"why": otherwise})
 
     def _var(self, r: Run, name: str, value: str) -> None:
-        if VARIABLE.fullmatch(name):
+        """Set a flow variable: the one place a collect, a set or any lookup source writes
+        one. A name the system sets is left alone (a lookup stored as "caller" with a
+        field "number" must not replace the caller's ``caller_number``)."""
+        if VARIABLE.fullmatch(name) and name not in BUILTIN_VARIABLES:
             r.variables[name] = value[:MAX_VALUE]
 
     def _text(self, r: Run, node: Node, key: str) -> str:
@@ -286,7 +289,8 @@ class Interpreter:
         customer = await find_customer(self.services, key)
         if customer is None:
             return "not_found", key
-        r.variables.update(customer_variables(customer, prefix))
+        for name, value in customer_variables(customer, prefix).items():
+            self._var(r, name, value)
         r.variables["customer_class"] = customer.customer_class[:32]
         r.variables["customer_name"] = clean(customer.name)[:80]
         r.customer_id = customer.id

@@ -145,8 +145,8 @@ def test_lookup_by_any_form_of_a_number_or_the_account(db: DBConnector, tmp_path
     assert got["cust_name"] == got["customer_name"] == NAME
     found = resolved(customers.get(vip))
     assert found is not None
-    as_caller = customer_variables(found, "caller")  # never the system's caller_number
-    assert as_caller["caller_account"] == "4711" and "caller_number" not in as_caller
+    as_caller = customer_variables(found, "caller")  # the interpreter's _var keeps
+    assert as_caller["caller_account"] == "4711"  # caller_number (test_ivr_interpreter)
     assert not any("evil" in c for c in session.commands)
     assert len(call.writes) == 2  # the call's customer: the caller's, then the VIP's
 

@@ -352,6 +352,47 @@ def test_record_lookup_time_set_and_say(rig: Rig) -> None:
     assert run(rig, doc, FakeSession()).steps()[4][2] == "closed"
 
 
+def test_no_lookup_source_overwrites_a_variable_the_system_sets(rig: Rig) -> None:
+    """A record book's and an HTTP source's fields stored as "caller": their "number" would
+    be caller_number; the caller's own number stays, the other fields are set."""
+    asked: list[tuple[str, str]] = []
+
+    async def http_lookup(url: str, key: str, timeout_s: int) -> dict[str, str]:
+        asked.append((url, key))
+        return {"Number": "555", "plan": "42"}
+
+    rig.services.http_lookup = http_lookup
+    rig.db.ivr.find_record = _evil_record  # type: ignore[method-assign]
+    doc = graph(
+        [
+            ("b", "lookup", {"source": "record", "book": "evil", "key": "1", "store": "caller"}),
+            ("b2", "say", {"mode": "digits", "value": "${caller_number}"}),
+            ("h", "lookup", {"source": "http", "url": "https://x/", "key": "2", "store": "caller"}),
+            ("h2", "say", {"mode": "digits", "value": "${caller_number}"}),
+            ("p", "say", {"mode": "digits", "value": "${caller_level}${caller_plan}"}),
+            ("end", "hangup", {}),
+        ],
+        [
+            ("b", "found", "b2"),
+            ("b2", "next", "h"),
+            ("h", "found", "h2"),
+            ("h2", "next", "p"),
+            ("p", "next", "end"),
+        ],
+    )
+    session = FakeSession()
+    call = run(rig, doc, session, caller_number="13800138000")
+    assert [s[2] for s in call.steps()] == ["found", "next", "found", "next", "next", None]
+    assert asked == [("https://x/", "2")]
+    assert session.commands.count("SAY DIGITS 13800138000") == 2
+    assert "SAY DIGITS 999" not in session.commands and "SAY DIGITS 555" not in session.commands
+    assert "SAY DIGITS 742" in session.commands  # the other fields are set
+
+
+async def _evil_record(book: str, key: str) -> dict[str, str] | None:
+    return {"number": "999", "level": "7"} if (book, key) == ("evil", "1") else None
+
+
 def test_time_holiday_output(rig: Rig) -> None:
     doc = graph(
         [
