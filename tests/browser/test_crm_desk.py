@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -90,7 +91,29 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveBox]:
 
 
 def text(driver: WebDriver, css: str) -> str:
-    return str(driver.find_element(By.CSS_SELECTOR, css).text)
+    """The shown text of the first element ``css`` names, read in one script: the pop draws
+    its lists again when the call is answered, so an element found first may be gone by the
+    time its text is read."""
+    found = driver.execute_script(
+        "var e = document.querySelector(arguments[0]); return e ? e.innerText : null", css
+    )
+    assert found is not None, f"nothing matches {css}"
+    return str(found).strip()
+
+
+def board_row(driver: WebDriver, xpath: str) -> dict[str, str]:
+    """A row of the ticket board (its class, its state, its ticket's link), read in one
+    script: the board reloads itself when a ticket changes."""
+    found = driver.execute_script(
+        """var r = document.evaluate(arguments[0], document, null,
+             XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue;
+           if (!r) return null;
+           var s = r.querySelector('.tk-state'), a = r.querySelector('a');
+           return {cls: r.className, state: s ? s.dataset.state : '', href: a ? a.href : ''};""",
+        xpath,
+    )
+    assert found is not None, f"no row {xpath} on the board"
+    return {k: str(v) for k, v in found.items()}
 
 
 @pytest.mark.parametrize("lang", ["en", "zh_CN"])
@@ -171,12 +194,16 @@ def test_a_call_pops_its_customer_the_ticket_is_dispatched_and_the_kb_answers(
         login(driver, box.url, "sup")
         driver.get(box.url + "/tickets/board")
         row = f"//tr[td/a[@href='/tickets/view?id={ticket_id}']]"
-        mine = driver.find_element(By.XPATH, row)
-        Select(mine.find_element(By.NAME, "to")).select_by_value("queue:support")
-        submit_and_wait(driver, mine.find_element(By.CSS_SELECTOR, "button[type=submit]"))
-        mine = driver.find_element(By.XPATH, row)
-        state = mine.find_element(By.CSS_SELECTOR, ".tk-state").get_attribute("data-state")
-        assert state == "dispatched"
+        for attempt in range(3):  # the board reloads itself when any ticket changes
+            try:
+                mine = driver.find_element(By.XPATH, row)
+                Select(mine.find_element(By.NAME, "to")).select_by_value("queue:support")
+                submit_and_wait(driver, mine.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+                break
+            except StaleElementReferenceException:
+                if attempt == 2:
+                    raise
+        assert board_row(driver, row)["state"] == "dispatched"
         if lang == "en":  # the board reloads on the live feed when a ticket changes
             WebDriverWait(driver, 10).until(
                 lambda d: d.find_element(By.ID, "tk-live-on").is_displayed()
@@ -192,9 +219,9 @@ def test_a_call_pops_its_customer_the_ticket_is_dispatched_and_the_kb_answers(
             driver.switch_to.window(board)  # well before its 30 s of polling
             WebDriverWait(driver, 10).until(lambda d: d.execute_script("return !window.tkBefore"))
         # the late one: overdue on the board, escalated in its history
-        late = driver.find_element(By.XPATH, f"//tr[td[text()='{LATE}']]")
-        assert "tk-late" in (late.get_attribute("class") or "")
-        late.find_element(By.CSS_SELECTOR, "a").click()
+        late = board_row(driver, f"//tr[td[text()='{LATE}']]")
+        assert "tk-late" in late["cls"].split()
+        driver.get(late["href"])
         wait.until(lambda d: LATE in d.find_element(By.TAG_NAME, "h1").text)
         assert "Escalated" in driver.find_element(By.TAG_NAME, "main").text
     box.hangup(call)
