@@ -58,6 +58,7 @@ from appliance.crm.fields import FieldDef, FieldErrors, clean_values
 from appliance.crm.numbers import match_key
 from appliance.db import model
 from appliance.db.components import utcnow
+from appliance.email_address import is_email
 from appliance.text import N_
 
 T = TypeVar("T")
@@ -66,7 +67,6 @@ log = Logger(namespace="ccbox.crm.import")
 BATCH_ROWS = 500
 # ASCII separators, the ideographic comma, full-width comma and semicolon
 _NUMBER_SPLIT = re.compile("[;,/|\n\r\u3001\uff0c\uff1b]+")
-_EMAIL = re.compile(r"[^@\s<>\"'`;,()\[\]\\]+@[^@\s<>\"'`;,()\[\]\\]+\.[^@\s<>\"'`;,()\[\]\\]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NOTE_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # a note keeps tabs and line breaks
 
@@ -261,7 +261,7 @@ def parse_row(
             )
         )
     email = _plain(_cell(cells, fx.get("email")), N_("e-mail"), MAX_EMAIL)
-    if email and not _EMAIL.fullmatch(email):
+    if email and not is_email(email):
         raise ValueError(N_("the e-mail address {value!r} is not valid", value=email[:64]))
     account = _plain(_cell(cells, fx.get("account")), N_("account"), MAX_ACCOUNT)
     note_cell = cells[fx["note"]] if "note" in fx and fx["note"] < len(cells) else ""

@@ -30,6 +30,7 @@ from appliance.crm.merge import merge_rows
 from appliance.crm.numbers import display_number, match_key
 from appliance.db import model
 from appliance.db.components import utcnow
+from appliance.email_address import MAX_LENGTH, is_email
 from appliance.text import N_
 
 if TYPE_CHECKING:
@@ -40,13 +41,12 @@ log = Logger(namespace="ccbox.crm")
 
 NAME_MAX = 128
 ACCOUNT_MAX = 64
-EMAIL_MAX = 254
+EMAIL_MAX = MAX_LENGTH
 NOTE_MAX = 1000
 NUMBERS_MAX = 20
 SEARCH_MAX = 100
 # How many merges a get() follows (a chain is short: merge re-points the older ones).
 _FOLLOW_MAX = 8
-_EMAIL = re.compile(r"[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 # Lookups by number_within() at once in the database pool, at most: a late one runs on
 # (a query cannot be stopped), so a burst of slow ones would fill the pool (one thread on
@@ -425,7 +425,7 @@ class CustomerStore:
                 errors[key] = N_("at most {max} characters", max=limit)
             elif _CONTROL.search(value) or (key != "note" and "\n" in value):
                 errors[key] = N_("contains control characters")
-            elif key == "email" and value and not _EMAIL.fullmatch(value):
+            elif key == "email" and value and not is_email(value):
                 errors[key] = N_("not an e-mail address")
             else:
                 values[key] = value

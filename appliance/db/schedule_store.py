@@ -25,6 +25,7 @@ from twisted.internet import defer
 
 from appliance.db import model
 from appliance.db.components import _Component, _insert, utcnow
+from appliance.email_address import is_email
 from appliance.text import N_
 
 MAX_NAME = 100
@@ -36,11 +37,6 @@ EVERY = model.REPORT_SCHEDULE_EVERY
 RANGES = model.REPORT_SCHEDULE_RANGES
 FORMATS = model.REPORT_EXPORT_FORMATS
 SCOPES = model.REPORT_SCOPES
-# A plain address: local part without spaces, quotes, brackets or separators; a domain of
-# letters, digits, dots and dashes with at least one dot (a mail server's host name).
-EMAIL = re.compile(
-    r"[A-Za-z0-9.!#$%&*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+"
-)
 _SPLIT = re.compile(r"[,;\s]+")
 
 
@@ -86,7 +82,7 @@ def recipients_of(text: str) -> tuple[str, ...]:
     if len(found) > MAX_RECIPIENTS:
         raise ValueError(N_("At most {n} e-mail addresses.", n=MAX_RECIPIENTS))
     for address in found:
-        if len(address) > 254 or not EMAIL.fullmatch(address):
+        if not is_email(address):
             raise ValueError(N_("Not an e-mail address: {address}", address=address[:80]))
     return tuple(dict.fromkeys(found))
 

@@ -46,6 +46,7 @@ GROUND = frozenset(
         "appliance.health",
         "appliance.passwords",
         "appliance.text",
+        "appliance.email_address",
         "appliance.logsetup",
         "appliance.zones",
         "appliance.uploads",

@@ -37,6 +37,7 @@ from appliance.crm.tickets.store import (
     write_history,
 )
 from appliance.db import model
+from appliance.email_address import is_email
 from appliance.text import N_
 from ivr import mail_notify
 
@@ -47,8 +48,6 @@ if TYPE_CHECKING:
 SUBJECT_MAX = 200
 BODY_MAX = 10_000
 SMS_MAX = 670  # ten concatenated UCS-2 parts of 67 characters
-# The address part a mail header may carry: no spaces, quotes, brackets, commas or controls.
-_EMAIL = re.compile(r"[^@\s<>\"',;()\[\]\\]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+")
 _NUMBER = re.compile(r"\+?[0-9]{3,20}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 WAITING_FOR_MODEM = N_(
@@ -140,7 +139,7 @@ class Replies:
         """Mail the customer; the message row (``sent``). ReplyError: refused, or the
         server did not take it (the row stays, ``failed``, with the reason)."""
         to = to.strip() if isinstance(to, str) else ""
-        if not _EMAIL.fullmatch(to) or len(to) > 254:
+        if not is_email(to):
             raise ReplyError(N_("not an e-mail address: {address}", address=to[:80]))
         subject = mail_notify.clean(_text(subject, SUBJECT_MAX, N_("the subject")), SUBJECT_MAX)
         body = _text(body, BODY_MAX, N_("the message"))
