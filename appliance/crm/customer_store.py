@@ -25,7 +25,8 @@ from twisted.python.failure import Failure
 
 from appliance.crm import erasure
 from appliance.crm.erasure import Erased, ErasureFiles
-from appliance.crm.fields import FieldDef, FieldErrors, clean_values
+from appliance.crm.field_admin import FieldRow, field_rows
+from appliance.crm.fields import FieldDef, FieldErrors, clean_values, stored_values
 from appliance.crm.merge import merge_rows
 from appliance.crm.numbers import display_number, match_key
 from appliance.db import model
@@ -116,10 +117,6 @@ class CustomerStore:
             priorities={"vip": crm.vip_priority, "key_account": crm.key_account_priority},
             files=files,
         )
-
-    def priority_of(self, customer: Customer | None) -> int:
-        """The least queue priority of this customer's calls (0: none)."""
-        return self.class_priority(customer.customer_class) if customer is not None else 0
 
     def class_priority(self, customer_class: str) -> int:
         """The least queue priority of a class's calls ([crm]; 0 for normal or unknown)."""
@@ -296,7 +293,7 @@ class CustomerStore:
             raise FieldErrors({"name": N_("a customer needs a name or a number")})
 
         def thd(conn: Connection) -> int:
-            cleaned = _clean_fields(conn, checked.fields or {})
+            cleaned = _clean_fields(_field_defs(conn, True), checked.fields or {})
             now = utcnow()
             result = conn.execute(
                 model.customers.insert().values(
@@ -480,10 +477,6 @@ class CustomerStore:
 
 
 def _customer(r: Any, numbers: tuple[str, ...]) -> Customer:
-    try:
-        fields = json.loads(r.fields or "{}")
-    except ValueError:
-        fields = {}
     return Customer(
         id=r.id,
         name=r.name,
@@ -492,7 +485,7 @@ def _customer(r: Any, numbers: tuple[str, ...]) -> Customer:
         email=r.email,
         note=r.note,
         numbers=numbers,
-        fields={str(k): str(v) for k, v in fields.items()} if isinstance(fields, dict) else {},
+        fields=stored_values(r.fields),
         created_at=r.created_at,
     )
 
@@ -561,25 +554,19 @@ def _get(conn: Connection, customer_id: int) -> Customer | None:
 
 
 def _field_defs(conn: Connection, active_only: bool) -> list[FieldDef]:
-    f = model.customer_fields
-    q = sa.select(f).order_by(f.c.position, f.c.id)
-    if active_only:
-        q = q.where(f.c.active.is_(True))
-    out = []
-    for r in conn.execute(q):
-        try:
-            choices = tuple(str(x) for x in json.loads(r.choices or "[]"))
-        except ValueError:
-            choices = ()
-        out.append(FieldDef(r.key, r.label, r.kind, choices, bool(r.required)))
-    return out
+    return _defs(field_rows(conn), active_only)
 
 
-def _clean_fields(conn: Connection, raw: Mapping[str, object]) -> dict[str, str]:
+def _defs(rows: Sequence[FieldRow], active_only: bool) -> list[FieldDef]:
+    """The definitions of the field admin's rows (the active ones, or all)."""
+    return [r.definition for r in rows if r.active or not active_only]
+
+
+def _clean_fields(active: Sequence[FieldDef], raw: Mapping[str, object]) -> dict[str, str]:
     """Custom field values checked against the active definitions; errors keyed
     ``fields.<key>``."""
     try:
-        return clean_values(_field_defs(conn, True), raw)
+        return clean_values(active, raw)
     except FieldErrors as exc:
         raise FieldErrors({f"fields.{k}": v for k, v in exc.errors.items()}) from None
 
@@ -587,16 +574,13 @@ def _clean_fields(conn: Connection, raw: Mapping[str, object]) -> dict[str, str]
 def _merged_fields(conn: Connection, customer_id: int, raw: Mapping[str, object]) -> str:
     """The stored JSON of new field values: the active fields' from ``raw`` (checked), the
     inactive fields' as they were (what ``raw`` says of them is ignored)."""
-    inactive = {d.key for d in _field_defs(conn, False)} - {d.key for d in _field_defs(conn, True)}
-    cleaned = _clean_fields(conn, {k: v for k, v in raw.items() if k not in inactive})
+    rows = field_rows(conn)  # one read: the active definitions and the inactive keys
+    inactive = {r.definition.key for r in rows if not r.active}
+    cleaned = _clean_fields(_defs(rows, True), {k: v for k, v in raw.items() if k not in inactive})
     stored = conn.execute(
         sa.select(model.customers.c.fields).where(model.customers.c.id == customer_id)
     ).scalar()
-    try:
-        old = json.loads(stored or "{}")
-    except ValueError:
-        old = {}
-    kept = {k: str(v) for k, v in old.items() if k in inactive} if isinstance(old, dict) else {}
+    kept = {k: v for k, v in stored_values(stored).items() if k in inactive}
     return json.dumps({**kept, **cleaned}, ensure_ascii=False, sort_keys=True)
 
 
