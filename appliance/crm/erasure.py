@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from appliance.crm.numbers import number_forms
 from appliance.crm.tickets import erasure as tickets_erasure
+from appliance.crm.timeline import customer_forms
 from appliance.db import model
 from appliance.db.components import utcnow
 from recorder import upkeep
@@ -73,15 +73,14 @@ async def erase(
     db = store.db
 
     def gather(conn: Connection) -> tuple[list[str], list[int], list[int]] | None:
-        c, n, v = model.customers, model.customer_numbers, model.voicemails
+        c, v = model.customers, model.voicemails
         row = conn.execute(
             sa.select(c.c.merged_into, c.c.erased_at).where(c.c.id == customer_id)
         ).first()
         if row is None or row.merged_into is not None or row.erased_at is not None:
             return None
-        forms: set[str] = set()
-        for raw in conn.execute(sa.select(n.c.number).where(n.c.customer_id == customer_id)):
-            forms |= number_forms(raw.number, store.country_code, store.trunk_prefix)
+        # every number, however many merges gave it
+        forms = customer_forms(conn, customer_id, store.country_code, store.trunk_prefix, None)
         calls = sorted(
             conn.execute(sa.select(model.calls.c.id).where(_their_calls(customer_id, forms)))
             .scalars()
@@ -94,7 +93,7 @@ async def erase(
         for start in range(0, len(calls), 500):
             theirs = theirs | v.c.call_id.in_(calls[start : start + 500])
         voicemails = sorted(conn.execute(sa.select(v.c.id).where(theirs)).scalars().all())
-        return sorted(forms), calls, voicemails
+        return forms, calls, voicemails
 
     found = await db.run(gather)
     if found is None:

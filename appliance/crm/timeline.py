@@ -94,15 +94,22 @@ class Cursor:
 
 
 def customer_forms(
-    conn: Connection, customer_id: int, country_code: str, trunk_prefix: str
+    conn: Connection,
+    customer_id: int,
+    country_code: str,
+    trunk_prefix: str,
+    limit: int | None = MAX_NUMBERS,
 ) -> list[str]:
-    """Every form of every number of the customer (see :func:`number_forms`)."""
+    """Every form of every number of the customer (see :func:`number_forms`): of its first
+    ``limit`` numbers, or of all of them (None: the erasure, as merges chain past any
+    bound a page may keep)."""
     numbers = model.customer_numbers
-    rows = conn.execute(
+    query = (
         sa.select(numbers.c.number, numbers.c.match)
         .where(numbers.c.customer_id == customer_id)
-        .limit(MAX_NUMBERS)
+        .order_by(numbers.c.id)
     )
+    rows = conn.execute(query if limit is None else query.limit(limit))
     forms: set[str] = set()
     for number, match in rows:
         forms |= number_forms(number, country_code, trunk_prefix)

@@ -20,7 +20,7 @@ from appliance.crm.erasure import ErasureFiles
 from appliance.crm.fields import FieldDef, FieldErrors, clean_values
 from appliance.crm.numbers import match_key
 from appliance.crm.tickets.store import TicketStore
-from appliance.crm.timeline import timeline
+from appliance.crm.timeline import MAX_NUMBERS, customer_forms, timeline
 from appliance.db import migrate, model
 from appliance.db.connector import DBConnector
 from appliance.db.engine import create_engine
@@ -435,6 +435,31 @@ def test_erasure_removes_what_its_calls_recorded_whatever_their_number(
         kept = conn.execute(sa.select(model.recordings.c.call_id)).scalars().all()
         messages = conn.execute(sa.select(model.voicemails.c.call_id)).scalars().all()
     assert kept == [stranger] and messages == [stranger]
+
+
+def test_erasure_reaches_every_number_past_the_timelines_bound(
+    db: DBConnector, tmp_path: Path
+) -> None:
+    """Merges chain past the timeline's MAX_NUMBERS: the erasure reads every number
+    (timeline.customer_forms without its bound), so the 51st number's recording goes."""
+    files, recordings, _voicemail = _erasure_files(db, tmp_path)
+    store = CustomerStore(db)
+    cid = resolved(store.create("x", "Li", ["13800138000"]))
+    numbers = [f"1390000{i:04d}" for i in range(MAX_NUMBERS + 5)]
+    with db.engine.begin() as conn:  # what many merges leave: more numbers than a form takes
+        conn.execute(
+            model.customer_numbers.insert(),
+            [{"customer_id": cid, "number": n, "match": match_key(n, "86", "0")} for n in numbers],
+        )
+    last = numbers[MAX_NUMBERS]  # the record's 52nd number: past the bound either way
+    db_rec(db, recordings, "late.wav", "0" + last)
+    db_rec(db, recordings, "other.wav", "13700000000")
+    with db.engine.connect() as conn:
+        shown = customer_forms(conn, cid, "86", "0")
+    assert "0" + last not in shown  # a timeline page stops at its bound
+    erased = resolved(store.erase("admin", cid, files))
+    assert (erased.recordings, erased.recordings_failed) == (1, 0)
+    assert sorted(p.name for p in recordings.iterdir()) == ["other.wav"]
 
 
 def test_erasure_blanks_call_notes_and_leads_and_keeps_the_do_not_call_row(
