@@ -135,7 +135,7 @@ class CustomerStore:
         key = self.key(raw)
         if key is None:
             return defer.succeed(None)
-        return self.db.run(lambda conn: _by_key(conn, key))
+        return self.db.read(lambda conn: _by_key(conn, key))
 
     def by_number_within(
         self, clock: Any, raw: str, timeout_s: float

@@ -96,6 +96,9 @@ class DBConnector(service.Service):
         self.inline = inline
         self.fault: str | None = None  # why the last failed operation failed, until a write works
         _watch_writes(self.engine)
+        self._reader = engine_mod.read_engine(self.engine)  # None: read() is run()
+        if self._reader is not None:
+            _refuse_writes(self._reader)
         # The calls rows' writes: in order, and kept while the database refuses them.
         self.backlog = WriteBacklog(self.run, reactor, self._report)
 
@@ -173,6 +176,8 @@ class DBConnector(service.Service):
             if not self.inline:
                 self.pool.stop()
             self.engine.dispose()
+            if self._reader is not None:
+                self._reader.dispose()
 
         return d.addCallback(stop_pool)
 
@@ -226,14 +231,38 @@ class DBConnector(service.Service):
                 self._report()
             return result
 
-        def failed(failure: Failure) -> Failure:
-            reason = database_fault(failure.value)
-            if reason is not None and reason != self.fault:
-                self.fault = reason
-                self._report()
-            return failure
+        return self._run(in_thread, lambda d: d.addCallbacks(done, self._failed))
 
-        return self._run(in_thread, lambda d: d.addCallbacks(done, failed))
+    def read(self, thd: Callable[[Connection], T]) -> defer.Deferred[T]:
+        """Run ``thd(conn)``, a read that needs no transaction (one SELECT: the screen pop's
+        lookup), in the pool. On PostgreSQL on an autocommit connection with no checkout
+        ping: one round trip instead of four (ping, BEGIN, SELECT, COMMIT). A connection
+        the server dropped (a restart) is replaced and ``thd`` run again, once. A fault is
+        reported as by :meth:`run`; a read never clears one. On SQLite: :meth:`run`."""
+        reader = self._reader
+        if reader is None:
+            return self.run(thd)
+
+        def in_thread() -> T:
+            try:
+                with reader.connect() as conn:
+                    return thd(conn)
+            except sa.exc.DBAPIError as e:
+                if not e.connection_invalidated:
+                    raise
+                log.info("a pooled database connection was dropped ({why}); reading again", why=e)
+            with reader.connect() as conn:
+                return thd(conn)
+
+        return self._run(in_thread, lambda d: d.addErrback(self._failed))
+
+    def _failed(self, failure: Failure) -> Failure:
+        """A fault (a full disk, a lost server) the failure shows, told to the registry."""
+        reason = database_fault(failure.value)
+        if reason is not None and reason != self.fault:
+            self.fault = reason
+            self._report()
+        return failure
 
     # ---- health ---------------------------------------------------------------------------
 
@@ -269,3 +298,17 @@ def _watch_writes(engine: Engine) -> None:
     def _mark(conn: Connection, _cursor: Any, statement: str, *_: Any) -> None:
         if statement.lstrip()[:6].upper() not in ("SELECT", "PRAGMA"):
             conn.info[WROTE] = True
+
+
+class ReadOnlyViolation(Exception):
+    """Something but a read was run through :meth:`DBConnector.read` (autocommit: it would
+    have been committed at once, outside any transaction)."""
+
+
+def _refuse_writes(engine: Engine) -> None:
+    """The reader engine runs SELECTs only: anything else is refused before it is sent."""
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _refuse(_conn: Connection, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip()[:6].upper() != "SELECT":
+            raise ReadOnlyViolation(f"DBConnector.read runs reads only, not: {statement[:60]}")

@@ -41,5 +41,16 @@ def create_engine(
     return sa.create_engine(url, pool_pre_ping=True, **kwargs)
 
 
+def read_engine(engine: Engine) -> Engine | None:
+    """A second engine on ``engine``'s database for single-statement reads: autocommit (no
+    BEGIN/COMMIT round trips) and no checkout ping (the reader retries a dead connection
+    once instead); None on SQLite, where a transaction costs no round trip."""
+    if is_sqlite(engine):
+        return None
+    return sa.create_engine(
+        engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False, pool_size=4
+    )
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"

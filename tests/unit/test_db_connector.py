@@ -5,10 +5,21 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from twisted.internet import reactor
 from twisted.trial import unittest
 
-from appliance.db.connector import DatabaseNotMigrated, DatabaseStopped, DBConnector
+from appliance.cli import resolved
+from appliance.db import model
+from appliance.db.connector import (
+    DatabaseNotMigrated,
+    DatabaseStopped,
+    DBConnector,
+    ReadOnlyViolation,
+)
+from tests.conftest import PG_URL
 from tests.support.inline_db import migrated_sqlite
 from tests.support.tmp import temp_dir
 
@@ -84,3 +95,59 @@ class ConnectorTests(unittest.TestCase):
 
     def _tmp(self) -> Path:
         return temp_dir(self)
+
+
+# ---- read(): single-statement reads outside a transaction ----------------------------------
+
+
+def test_a_read_reports_a_fault_and_never_clears_one(db: DBConnector) -> None:
+    lost = sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    def fails(_conn: Connection) -> None:
+        raise lost
+
+    with pytest.raises(sa.exc.OperationalError):
+        resolved(db.read(fails))
+    assert db.fault == "server closed the connection"
+    assert resolved(db.read(lambda conn: conn.execute(sa.select(1)).scalar())) == 1
+    assert db.fault == "server closed the connection", "a read proves nothing about writes"
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_postgresql_read_runs_on_an_autocommit_connection(db: DBConnector) -> None:
+    """No BEGIN/COMMIT round trips: the driver's connection is in autocommit."""
+
+    def autocommit(conn: Connection) -> bool:
+        driver = conn.connection.dbapi_connection
+        assert driver is not None
+        return bool(driver.autocommit)
+
+    assert resolved(db.read(autocommit)) is True
+    assert resolved(db.run(autocommit)) is False
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_postgresql_read_refuses_a_write(db: DBConnector) -> None:
+    """Autocommit would commit it at once, outside any transaction: refused before sending."""
+    with pytest.raises(ReadOnlyViolation):
+        resolved(db.read(lambda conn: conn.execute(model.skills.insert().values(name="x"))))
+    assert resolved(db.skills.list_all()) == []
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_postgresql_read_survives_a_restarted_server(db: DBConnector, db_url: str) -> None:
+    """The reader pings no connection at checkout: one the server dropped (a restart, an
+    idle timeout) fails its statement, is replaced and the read runs again, once."""
+    pid = resolved(db.read(lambda conn: conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()))
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            killed = conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+    finally:
+        admin.dispose()
+    assert killed is True
+    again = resolved(
+        db.read(lambda conn: conn.execute(sa.text("SELECT pg_backend_pid()")).scalar())
+    )
+    assert again != pid
+    assert db.fault is None
