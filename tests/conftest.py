@@ -62,11 +62,11 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    """An empty database on ``backend``: a SQLite file, or a fresh PostgreSQL database."""
+def empty_database(backend: str, tmp: Path, filename: str = "test.sqlite") -> Iterator[str]:
+    """An empty database on ``backend`` (a SQLite file in ``tmp``, or a fresh PostgreSQL
+    database, dropped when the generator is closed or exhausted)."""
     if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'test.sqlite'}"
+        yield f"sqlite:///{tmp / filename}"
         return
     admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     name = f"ccbox_t_{uuid.uuid4().hex[:12]}"
@@ -78,6 +78,12 @@ def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database on ``backend``: a SQLite file, or a fresh PostgreSQL database."""
+    yield from empty_database(backend, tmp_path)
 
 
 @pytest.fixture

@@ -6,22 +6,20 @@ clock the tests drive and a TicketStore reading it."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from appliance.cli import resolved
 from appliance.crm.tickets.store import TicketStore
 from appliance.db import migrate, model
 from appliance.db.connector import DBConnector
 from appliance.db.engine import create_engine
-from tests.conftest import BACKENDS, PG_URL
+from tests.conftest import BACKENDS, empty_database
 
 T0 = dt.datetime(2026, 12, 6, 15, 30, tzinfo=dt.UTC)  # 23:30 in Shanghai
 
@@ -44,22 +42,6 @@ class Center:
         return TicketStore(self.db, clock=self.clock, zone=ZoneInfo("Asia/Shanghai"))
 
 
-def _database(backend: str, tmp: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp / 'tickets.sqlite'}"
-        return
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"ccbox_t_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     """conftest's ``backend`` for a whole module (its PostgreSQL cases are deselected the
@@ -73,7 +55,7 @@ _OPEN: dict[str, tuple[DBConnector, int]] = {}
 
 
 def _open(backend: str, tmp: Path) -> tuple[tuple[DBConnector, int], Callable[[], None]]:
-    gen = _database(backend, tmp)
+    gen = empty_database(backend, tmp, "tickets.sqlite")
     url = next(gen)
     engine = create_engine(url)
     migrate.upgrade(engine)
