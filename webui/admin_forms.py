@@ -139,6 +139,20 @@ def page_id(value: Any) -> int:
     return int(value)
 
 
+def short_text(params: dict[str, Any], name: str, limit: int) -> str:
+    """A form field of a page's own form as one string of at most ``limit`` characters ("" when
+    absent): a repeated field or a longer value is a 400 naming the field."""
+    value = params.get(name, "")
+    if not isinstance(value, str) or len(value) > limit:
+        raise cherrypy.HTTPError(
+            400,
+            i18n._("{name} must be text of at most {limit} characters").format(
+                name=name, limit=limit
+            ),
+        )
+    return value
+
+
 def bounded(params: dict[str, Any], name: str, max_len: int = 256) -> str:
     """A form field as one bounded string, as sent (the login and public forms): a repeated
     field or a huge value is a 400."""

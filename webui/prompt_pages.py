@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import cherrypy
 
 from ivr import prompt_audio, tts
-from webui import i18n
+from webui import admin_forms, i18n
 from webui.access import current_session, page
 from webui.context import WebContext
 from webui.ivr_api import IvrApi, prompt_title
@@ -60,32 +60,20 @@ class PromptPages:
     def speak(self, **params: Any) -> None:
         self._done(
             self.api.add_tts,
-            _text(params, "text", tts.MAX_TEXT),
-            _text(params, "lang", 2),
-            _text(params, "label", 128),
+            admin_forms.short_text(params, "text", tts.MAX_TEXT),
+            admin_forms.short_text(params, "lang", 2),
+            admin_forms.short_text(params, "label", 128),
         )
 
     @page("admin", methods=("POST",))
     def record(self, **params: Any) -> None:
-        seconds = _text(params, "seconds", 5)
+        seconds = admin_forms.short_text(params, "seconds", 5)
         if not seconds.isdigit():
             raise cherrypy.HTTPError(400, i18n._("seconds must be a whole number"))
         self._done(
             self.api.add_recording,
             int(seconds),
-            _text(params, "label", 128),
-            _text(params, "language", 2),
-            _text(params, "device", 64) or None,
+            admin_forms.short_text(params, "label", 128),
+            admin_forms.short_text(params, "language", 2),
+            admin_forms.short_text(params, "device", 64) or None,
         )
-
-
-def _text(params: dict[str, Any], name: str, limit: int) -> str:
-    value = params.get(name, "")
-    if not isinstance(value, str) or len(value) > limit:
-        raise cherrypy.HTTPError(
-            400,
-            i18n._("{name} must be text of at most {limit} characters").format(
-                name=name, limit=limit
-            ),
-        )
-    return value

@@ -11,7 +11,7 @@ from typing import Any
 import cherrypy
 
 from recorder.qa_form import parse_form
-from webui import i18n
+from webui import admin_forms, i18n
 from webui.access import current_session, page
 from webui.context import WebContext
 from webui.qa_api import FORM_EDITORS, SCORERS, QaActions, Waiting, waiting
@@ -54,18 +54,6 @@ def _answers(params: dict[str, Any]) -> dict[str, Any]:
     return answers
 
 
-def _field(params: dict[str, Any], name: str, limit: int) -> str:
-    value = params.get(name, "")
-    if not isinstance(value, str) or len(value) > limit:
-        raise cherrypy.HTTPError(
-            400,
-            i18n._("{name} must be text of at most {limit} characters").format(
-                name=name, limit=limit
-            ),
-        )
-    return value
-
-
 class QaPages:
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
@@ -95,7 +83,7 @@ class QaPages:
 
     @page(*FORM_EDITORS, methods=("POST",))
     def deactivate(self, **params: Any) -> None:
-        active = _field(params, "active", 1) == "1"
+        active = admin_forms.short_text(params, "active", 1) == "1"
         row = self.actions.set_active(params.get("id"), active)
         session = current_session()
         if active:
@@ -115,7 +103,7 @@ class QaPages:
         comment = ""
         answers: dict[str, Any] = {}
         if request.method == "POST":
-            comment = _field(params, "comment", 4000)
+            comment = admin_forms.short_text(params, "comment", 4000)
             answers = _answers(params)
             try:
                 row = self.actions.evaluate(recording.id, params.get("form"), answers, comment)

@@ -97,18 +97,6 @@ def comment_html(text: str) -> str:
     return text
 
 
-def _one(params: dict[str, Any], name: str, limit: int) -> str:
-    value = params.get(name, "")
-    if not isinstance(value, str) or len(value) > limit:
-        raise cherrypy.HTTPError(
-            400,
-            i18n._("{name} must be text of at most {limit} characters").format(
-                name=name, limit=limit
-            ),
-        )
-    return value
-
-
 class TicketPages:
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
@@ -120,10 +108,10 @@ class TicketPages:
     # ---- lists --------------------------------------------------------------------------
 
     def _filters(self, params: dict[str, Any]) -> dict[str, str]:
-        state = _one(params, "state", 16) or OPEN
-        kind = _one(params, "type", 32)
-        priority = _one(params, "priority", 16)
-        assignee = _one(params, "assignee", 100)
+        state = f.short_text(params, "state", 16) or OPEN
+        kind = f.short_text(params, "type", 32)
+        priority = f.short_text(params, "priority", 16)
+        assignee = f.short_text(params, "assignee", 100)
         if state not in (OPEN, "all", *TICKET_STATES):
             state = OPEN
         if priority not in ("", *TICKET_PRIORITIES):
@@ -209,7 +197,7 @@ class TicketPages:
         """Counts by state, then the tickets: overdue first, then by due date; each with a
         dispatch form. tickets_board.js reloads it while nobody is choosing."""
         filters = self._filters(params)
-        overdue_only = _one(params, "overdue", 1) == "1"
+        overdue_only = f.short_text(params, "overdue", 1) == "1"
         late = self._board(filters, overdue=True)
         rest = [] if overdue_only else self._board(filters, overdue=False)
         counts = self.ctx.call(self.t.store.board_counts)
@@ -279,7 +267,7 @@ class TicketPages:
 
     def _back(self, params: dict[str, Any], ticket_id: int) -> str:
         """Where a POST returns: the board (when it came from there) or the ticket."""
-        if _one(params, "next", 16) == "board":
+        if f.short_text(params, "next", 16) == "board":
             return "/tickets/board"
         return f"/tickets/view?id={ticket_id}"
 
@@ -303,8 +291,8 @@ class TicketPages:
     def move(self, **params: Any) -> None:
         """To the state ``to`` (the buttons of the ticket page), with an optional note."""
         ticket_id = f.target_id(params)
-        to = _one(params, "to", 16)
-        note = _one(params, "note", 1000)
+        to = f.short_text(params, "to", 16)
+        note = f.short_text(params, "note", 1000)
         username, role = self.t.user()
 
         def work() -> str:
@@ -324,10 +312,12 @@ class TicketPages:
         ticket_id = f.target_id(params)
         ticket = self.t.ticket(ticket_id)
         kind = self.t.types().get(ticket.type_key)
-        fields = {d.key: _one(params, f"f_{d.key}", 1000) for d in (kind.fields if kind else ())}
-        subject = _one(params, "subject", 400)
-        body = _one(params, "body", 20_000)
-        number = _one(params, "customer_number", 64).strip()
+        fields = {
+            d.key: f.short_text(params, f"f_{d.key}", 1000) for d in (kind.fields if kind else ())
+        }
+        subject = f.short_text(params, "subject", 400)
+        body = f.short_text(params, "body", 20_000)
+        number = f.short_text(params, "customer_number", 64).strip()
         username, role = self.t.user()
 
         def work() -> str:
@@ -365,7 +355,7 @@ class TicketPages:
         """To ``to`` = ``agent:<number>``, ``queue:<name>`` or ``department:<name>`` (the
         board's dispatch and the ticket page's pickers): a new ticket is dispatched by it."""
         ticket_id = f.target_id(params)
-        kind, _, target = _one(params, "to", 100).partition(":")
+        kind, _, target = f.short_text(params, "to", 100).partition(":")
         username, role = self.t.user()
 
         def work() -> str:
@@ -382,7 +372,7 @@ class TicketPages:
     @page(*MANAGERS, methods=("POST",))
     def priority(self, **params: Any) -> None:
         ticket_id = f.target_id(params)
-        priority = _one(params, "priority", 16)
+        priority = f.short_text(params, "priority", 16)
         username, role = self.t.user()
 
         def work() -> str:
@@ -398,7 +388,7 @@ class TicketPages:
     @page(*WORKERS, methods=("POST",))
     def comment(self, **params: Any) -> None:
         ticket_id = f.target_id(params)
-        text = _one(params, "html", COMMENT_MAX)
+        text = f.short_text(params, "html", COMMENT_MAX)
         username, _role = self.t.user()
 
         def work() -> str:
@@ -428,11 +418,11 @@ class TicketPages:
         call), email (``to`` an address) or sms (``to`` a mobile number: kept until the
         modem can send it)."""
         ticket_id = f.target_id(params)
-        channel = _one(params, "channel", 16)
-        to = _one(params, "to", 254)
-        queue = _one(params, "queue", 64)
-        subject = _one(params, "subject", 400)
-        body = _one(params, "body", 20_000)
+        channel = f.short_text(params, "channel", 16)
+        to = f.short_text(params, "to", 254)
+        queue = f.short_text(params, "queue", 64)
+        subject = f.short_text(params, "subject", 400)
+        body = f.short_text(params, "body", 20_000)
         self._act(
             params,
             ticket_id,
@@ -492,12 +482,12 @@ class TicketPages:
         customer: Customer | None = self.t.customer(customer_id)
         if customer is None and customer_id is None and prefill.number:
             customer = self.ctx.call(self.t.customers.by_number, prefill.number)
-        query = _one(params, "customer_q", QUERY_MAX).strip()
+        query = f.short_text(params, "customer_q", QUERY_MAX).strip()
         found: list[Customer] = []
         if query:
             found = self.ctx.call(self.t.customers.search, query, 20)
         types = self.t.types(active_only=True)
-        chosen = _one(params, "type", 32)
+        chosen = f.short_text(params, "type", 32)
         if chosen not in types:
             chosen = "inquiry" if "inquiry" in types else next(iter(types), "")
         keep = {
@@ -538,19 +528,21 @@ class TicketPages:
         voicemail_id = positive_id(params.get("voicemail_id"))
         prefill = self._prefill(call_id, voicemail_id)
         types = self.t.types(active_only=True)
-        type_key = _one(params, "type", 32)
+        type_key = f.short_text(params, "type", 32)
         kind: TicketType | None = types.get(type_key)
-        fields = {d.key: _one(params, f"f_{d.key}", 1000) for d in (kind.fields if kind else ())}
+        fields = {
+            d.key: f.short_text(params, f"f_{d.key}", 1000) for d in (kind.fields if kind else ())
+        }
         username, _role = self.t.user()
         try:
             new_id: int = self.ctx.call(
                 self.t.store.create,
                 username,
                 type_key=type_key,
-                subject=_one(params, "subject", 400),
-                body=_one(params, "body", 20_000),
+                subject=f.short_text(params, "subject", 400),
+                body=f.short_text(params, "body", 20_000),
                 customer_id=positive_id(params.get("customer_id")),
-                priority=_one(params, "priority", 16),
+                priority=f.short_text(params, "priority", 16),
                 source=prefill.source,
                 call_id=prefill.call_id,
                 voicemail_id=prefill.voicemail_id,
