@@ -12,8 +12,9 @@ it (again here, whatever the store did); search snippets too go through it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import cherrypy
 from cherrypy.lib import static
@@ -154,19 +155,17 @@ class KBPages:
             return True
         return user.role in AUTHORS and (article.author == user.username or article.live)
 
-    def _done(self, back: str, work: Any) -> None:
-        """Run ``work`` (returns the message); the store's refusals become the message. A
-        role the rules refuse is 403, not a message."""
-        session = current_session()
-        try:
-            message = work()
-        except review.ReviewError as exc:
-            raise cherrypy.HTTPError(403, i18n.error(exc)) from None
-        except (KBError, f.FormError, uploads.UploadRefused) as exc:
-            session.flash.append(i18n.error(exc))
-        else:
-            session.flash.append(message)
-        raise cherrypy.HTTPRedirect(back, 303)
+    def _done(self, back: str, work: Callable[[], str]) -> NoReturn:
+        """admin_forms.finish (the store's refusals become the message), except that a role
+        the review rules refuse is 403, not a message."""
+
+        def checked() -> str:
+            try:
+                return work()
+            except review.ReviewError as exc:
+                raise cherrypy.HTTPError(403, i18n.error(exc)) from None
+
+        f.finish(back, checked)
 
     # ---- reading --------------------------------------------------------------------------
 
