@@ -153,6 +153,25 @@ def short_text(params: dict[str, Any], name: str, limit: int) -> str:
     return value
 
 
+def many_ids(params: dict[str, Any], name: str, most: int) -> tuple[int, ...]:
+    """A repeated form field of ids (checkboxes, a multiple select), in the order sent: more
+    than ``most`` values is a 400 naming the field (never some of them dropped: that loses
+    input), a value that is not an id a FormError naming it."""
+    value = params.get(name, [])
+    values = value if isinstance(value, list) else [value]
+    if len(values) > most:
+        too_many = i18n._("Too many chosen at once.")
+        raise cherrypy.HTTPError(
+            400, i18n._("{field}: {reason}").format(field=name, reason=too_many)
+        )
+    out = []
+    for v in values:
+        if not isinstance(v, str) or not v.isascii() or not v.isdigit() or len(v) > 10:
+            raise FormError(i18n._("{field}: not a valid choice.").format(field=name))
+        out.append(int(v))
+    return tuple(out)
+
+
 def bounded(params: dict[str, Any], name: str, max_len: int = 256) -> str:
     """A form field as one bounded string, as sent (the login and public forms): a repeated
     field or a huge value is a 400."""

@@ -38,6 +38,7 @@ MAX_SEARCH = 200
 PAGE = 20  # search hits a page
 MAX_PAGE = 50
 MAX_FLOW_NODES = 50
+MAX_LINKED_QUEUES = 200  # the queues one article is suggested for
 
 
 @dataclass(frozen=True)
@@ -499,7 +500,7 @@ class KBPages:
             user = _user()
 
             def work() -> str:
-                pairs = [("queue", str(q)) for q in _many_ids(params, "queue")]
+                pairs = [("queue", str(q)) for q in f.many_ids(params, "queue", MAX_LINKED_QUEUES)]
                 pairs += [("ticket_type", t) for t in _many_texts(params, "ticket_type", 64)]
                 nodes = f.bounded(params, "flow_nodes", 8000)  # lines: not f.text's one line
                 for line in nodes.replace("\r", "\n").split("\n")[: MAX_FLOW_NODES + 1]:
@@ -606,17 +607,6 @@ class KBPages:
     @page(*REVIEWERS)
     def categories(self, **params: Any) -> str:
         return render(self.ctx, "kb_categories.html", rows=self._tree())
-
-
-def _many_ids(params: dict[str, Any], name: str) -> list[int]:
-    value = params.get(name, [])
-    values = value if isinstance(value, list) else [value]
-    out = []
-    for v in values[:200]:
-        if not isinstance(v, str) or not v.isascii() or not v.isdigit() or len(v) > 10:
-            raise f.FormError(i18n._("{field}: not a valid choice.").format(field=name))
-        out.append(int(v))
-    return out
 
 
 def _many_texts(params: dict[str, Any], name: str, limit: int) -> list[str]:

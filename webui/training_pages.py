@@ -112,19 +112,6 @@ def due_from(params: dict[str, Any], zone: str) -> dt.datetime:
     return end.astimezone(dt.UTC)
 
 
-def _ids(params: dict[str, Any], name: str) -> tuple[int, ...]:
-    value = params.get(name, [])
-    values = value if isinstance(value, list) else [value]
-    if len(values) > training.MAX_ASSIGNEES:
-        raise f.FormError(i18n._("Too many chosen at once."))
-    out = []
-    for v in values:
-        if not isinstance(v, str) or not v.isascii() or not v.isdigit() or len(v) > 10:
-            raise f.FormError(i18n._("{field}: not a valid choice.").format(field=name))
-        out.append(int(v))
-    return tuple(out)
-
-
 def _number(agent: Any) -> str:
     return str(agent.number)
 
@@ -342,8 +329,8 @@ class TrainingPages:
                     user.username,
                     quiz.id,
                     due,
-                    agent_ids=_ids(params, "agent"),
-                    queue_ids=_ids(params, "queue"),
+                    agent_ids=f.many_ids(params, "agent", training.MAX_ASSIGNEES),
+                    queue_ids=f.many_ids(params, "queue", training.MAX_ASSIGNEES),
                 )
             except (f.FormError, TrainingError) as exc:
                 error = i18n.error(exc)
