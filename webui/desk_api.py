@@ -29,7 +29,7 @@ from twisted.internet import defer
 from appliance.db.components import utcnow
 from appliance.db.desk_store import DISPOSITIONS, MAX_NOTES, NoteRow
 from appliance.text import N_
-from webui import access
+from webui import access, labels
 from webui.access import api, current_session
 from webui.acd_api import agent_json
 from webui.call_control_api import DeskCallControl
@@ -169,6 +169,7 @@ class DeskApi(DeskCallControl, DeskDoNotCall, DeskCrm):
                     "queue": h.queue,
                     "agent": h.agent,
                     "outcome": h.outcome,
+                    "outcome_label": labels.label("call_disposition", h.outcome),
                     "notes": [note_json(n) for n in h.notes],
                 }
                 for h in found.last_calls

@@ -167,6 +167,23 @@ TABLES: dict[str, dict[str, str]] = {
         "callback": N_("Callback"),
         "handed_off": N_("Handed to the dialplan"),
     },
+    # appliance/db/model.py CALL_DISPOSITIONS: how a call ended (the desk's last calls)
+    "call_disposition": {
+        "completed": N_("Completed"),
+        "caller_hangup": N_("Caller hung up"),
+        "self_service": N_("Served by the IVR"),
+        "blacklisted": N_("Blocked number"),
+        "transferred": N_("Transferred"),
+        "transfer_failed": N_("Transfer failed"),
+        "abandoned": N_("Abandoned"),
+        "voicemail": N_("To voicemail"),
+        "extension": N_("To an extension"),
+        "overflow": N_("Overflowed"),
+        "callback": N_("Callback"),
+        "handed_off": N_("Handed to the dialplan"),
+        "not_reached": N_("Not reached"),
+        "daemon_stopped": N_("Ended by a restart"),
+    },
     "health_state": {
         "ok": N_("ok"),
         "degraded": N_("degraded"),

@@ -62,6 +62,24 @@ QUEUE_OUTCOMES = (
     "callback",
     "handed_off",
 )
+# How a call ended (calls.disposition): the IVR's, the queue's (answered is completed) and
+# the outbound legs' endings, and a row closed after a restart (appliance/call_rows.py).
+CALL_DISPOSITIONS = (
+    "completed",
+    "caller_hangup",
+    "self_service",
+    "blacklisted",
+    "transferred",
+    "transfer_failed",
+    "abandoned",
+    "voicemail",
+    "extension",
+    "overflow",
+    "callback",
+    "handed_off",
+    "not_reached",
+    "daemon_stopped",
+)
 DEFAULT_RETRY_JSON = '{"no_answer": 60, "busy": 10, "congestion": 5, "machine": 240, "callback": 0}'
 
 # Stable constraint names, so migrations on SQLite (batch mode) and PostgreSQL agree.

@@ -52,6 +52,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "dnc_scope": model.DNC_SCOPES,
     "dnc_source": model.DNC_SOURCES,
     "queue_outcome": model.QUEUE_OUTCOMES,
+    "call_disposition": model.CALL_DISPOSITIONS,
     "health_state": (health.OK, health.DEGRADED, health.DOWN, health.STARTING),
 }
 

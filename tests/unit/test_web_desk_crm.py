@@ -129,6 +129,13 @@ class DeskCrmTests(WebTestCase):
         self.assertEqual(c["fields"], [{"key": "plan", "label": "Plan 套餐", "value": HOSTILE}])
         self.assertEqual(c["url"], f"/customers/view?id={vip}")
         self.assertEqual([h["call_id"] for h in pop["last_calls"]], [second, earlier])
+        # how each ended: the code, and its name in the reader's language ("" still going)
+        outcomes = [(h["outcome"], h["outcome_label"]) for h in pop["last_calls"]]
+        self.assertEqual(outcomes, [("", ""), ("completed", "Completed")])
+        zh = await self.call(
+            b.get, f"/api/desk/pop?call_id={call_id}", {"Accept-Language": "zh-CN"}
+        )
+        self.assertEqual(zh.json()["last_calls"][1]["outcome_label"], "已完成")
         [ticket] = pop["open_tickets"]
         self.assertEqual((ticket["id"], ticket["subject"]), (late, "Line down " + HOSTILE))
         self.assertEqual(

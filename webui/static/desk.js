@@ -194,7 +194,7 @@
         row.appendChild(el("td", h.agent));
         row.appendChild(el("td", h.notes.map(function (n) {
           return label("dispositions", n.disposition);
-        }).join(", ") || h.outcome));
+        }).join(", ") || h.outcome_label));
         row.appendChild(el("td", h.notes.map(function (n) { return n.notes; }).join(" / "), "pop-note"));
         body.appendChild(row);
       });
