@@ -120,7 +120,13 @@ class TicketPages:
             assignee = ""
         return {"state": state, "type": kind, "priority": priority, "assignee": assignee}
 
-    def _board(self, filters: dict[str, str], overdue: bool | None = None) -> list[Ticket]:
+    def _board(
+        self,
+        filters: dict[str, str],
+        overdue: bool | None = None,
+        anyone_of: list[tuple[str, str]] | None = None,
+        unassigned_in: list[str] | None = None,
+    ) -> list[Ticket]:
         state = filters["state"] if filters["state"] in TICKET_STATES else None
         assignee = None
         if filters["assignee"]:
@@ -136,6 +142,8 @@ class TicketPages:
             type_key=filters["type"] or None,
             priority=filters["priority"] or None,
             open_only=filters["state"] == OPEN,
+            anyone_of=anyone_of or (),
+            unassigned_in=unassigned_in or (),
         )
         return rows
 
@@ -148,19 +156,11 @@ class TicketPages:
         groups = [("agent", me.number)] + [("queue", q) for q in sorted(me.queues)]
         if me.department:
             groups.append(("department", me.department))
-        found: dict[int, Ticket] = {}
-        for kind, target in groups:
-            for row in self._board({**filters, "assignee": f"{kind}:{target}"}):
-                found[row.id] = row
         waiting = [filters["state"]] if filters["state"] in ("new", "reopened") else []
         if filters["state"] in (OPEN, "all"):
             waiting = ["new", "reopened"]
-        for state in waiting:
-            for row in self._board({**filters, "state": state, "assignee": ""}):
-                if row.assignee_kind is None:
-                    found[row.id] = row
-        far = dt.datetime.max.replace(tzinfo=dt.UTC)
-        return sorted(found.values(), key=lambda r: (r.due_at is None, r.due_at or far, -r.id))
+        mine = [(kind, str(target)) for kind, target in groups]
+        return self._board({**filters, "assignee": ""}, anyone_of=mine, unassigned_in=waiting)
 
     def _list_values(self) -> dict[str, Any]:
         return {

@@ -181,6 +181,47 @@ def test_the_boards_open_filter_is_in_the_query_so_closed_tickets_take_no_places
     assert resolved(store.board(state="closed", open_only=True)) == []
 
 
+def test_one_board_query_lists_what_one_query_per_assignee_did(center: Center) -> None:
+    """An agent's list (webui/ticket_pages._mine): its own, its groups' and nobody's new or
+    reopened tickets in one query, the same tickets in the same order as one query each."""
+    store = center.store()
+    made = {}
+    for name, kind, to, state in (
+        ("own", "agent", "1001", "accepted"),
+        ("queue", "queue", "3", "dispatched"),
+        ("dept", "department", "Sales", "in_progress"),
+        ("other_agent", "agent", "1002", "accepted"),
+        ("other_queue", "queue", "4", "dispatched"),
+        ("nobodys_new", None, "", "new"),
+        ("nobodys_reopened", None, "", "reopened"),
+        ("nobodys_replied", None, "", "replied"),
+    ):
+        priority = "urgent" if len(made) % 2 else "low"  # due dates interleave
+        tid = resolved(store.create("sue", type_key="inquiry", subject=name, priority=priority))
+        with center.db.engine.begin() as conn:
+            t = model.tickets
+            values = {"assignee_kind": kind, "assignee": to, "state": state}
+            conn.execute(t.update().where(t.c.id == tid).values(**values))
+        made[name] = tid
+    groups = [("agent", "1001"), ("queue", "3"), ("department", "Sales")]
+    waiting = ["new", "reopened"]
+    one = resolved(store.board(anyone_of=groups, unassigned_in=waiting))
+    each: dict[int, Any] = {}
+    for group in groups:
+        each.update((t.id, t) for t in resolved(store.board(assignee=group)))
+    for state in waiting:
+        each.update((t.id, t) for t in resolved(store.board(state=state)) if not t.assignee_kind)
+    far = dt.datetime.max.replace(tzinfo=dt.UTC)
+    before = sorted(each.values(), key=lambda r: (r.due_at is None, r.due_at or far, -r.id))
+    assert [t.id for t in one] == [t.id for t in before]
+    assert {t.id for t in one} == {
+        made[n] for n in ("own", "queue", "dept", "nobodys_new", "nobodys_reopened")
+    }
+    # the other filters still apply to every part of the OR
+    new_only = resolved(store.board(state="new", anyone_of=groups, unassigned_in=["new"]))
+    assert [t.id for t in new_only] == [made["nobodys_new"]]
+
+
 def test_comments_are_cleaned_and_listed(center: Center) -> None:
     store = center.store()
     tid = resolved(store.create("ann", type_key="inquiry", subject="x"))

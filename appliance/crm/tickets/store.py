@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -809,11 +809,15 @@ class TicketStore(_Component):
         type_key: str | None = None,
         priority: str | None = None,
         open_only: bool = False,
+        anyone_of: Sequence[tuple[str, str]] = (),
+        unassigned_in: Sequence[str] = (),
     ) -> defer.Deferred[list[Ticket]]:
         """Tickets for the supervisors' board, the soonest due first (no due date last).
         ``overdue`` True: only running tickets past their due date; False: only the others.
         ``assignee``: (kind, target). ``open_only``: every state but closed, in the query
-        (so closed tickets never take the places of the limit)."""
+        (so closed tickets never take the places of the limit). ``anyone_of`` and
+        ``unassigned_in`` (an agent's list, one query): only tickets assigned to one of
+        these (kind, target) or nobody's in one of those states (either given)."""
         if state is not None and state not in model.TICKET_STATES:
             return defer.fail(ValueError(N_("unknown ticket state {state}", state=state[:32])))
         now = self.clock()
@@ -830,6 +834,11 @@ class TicketStore(_Component):
             q = q.where(sa.not_(late))
         if assignee is not None:
             q = q.where((t.c.assignee_kind == assignee[0]) & (t.c.assignee == assignee[1]))
+        either = [(t.c.assignee_kind == kind) & (t.c.assignee == to) for kind, to in anyone_of]
+        if unassigned_in:
+            either.append(t.c.assignee_kind.is_(None) & t.c.state.in_(list(unassigned_in)))
+        if either:
+            q = q.where(sa.or_(*either))
         if type_key is not None:
             q = q.where(t.c.type_key == type_key)
         if priority is not None:
