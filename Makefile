@@ -51,7 +51,7 @@ test: lint typecheck
 	@set -e; \
 	url=$$(scripts/test-postgres.sh start); \
 	trap 'scripts/test-postgres.sh stop "$$url"' EXIT; \
-	CCBOX_TEST_PG_URL="$$url" $(BIN)/pytest -q
+	CCBOX_TEST_PG_URL="$$url" $(BIN)/pytest -q --durations=25
 
 # End-to-end scenarios with a real Asterisk 22 as the switch (not part of `make test`: CI has
 # no Asterisk). ASTERISK=/path/to/sbin/asterisk, or an asterisk on PATH; without one this

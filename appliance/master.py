@@ -60,6 +60,7 @@ from appliance.crm.tickets.store import TicketStore
 from appliance.db.connector import DBConnector
 from appliance.db.schedule_store import ScheduleRow, ScheduleStore
 from appliance.eventbus import EventBus
+from appliance.hardware.box import Hardware
 from appliance.reports.maintainer import ReportMaintainer
 from appliance.reports.metrics import MetricsService, MetricsSources
 from appliance.reports.model import Report
@@ -221,6 +222,9 @@ class ApplianceMaster(service.MultiService):
         # Tickets' escalation steps at their moments, read from the database (a restart too).
         self.ticket_escalation = self._ticket_escalation()
         self.ticket_escalation.setServiceParent(self)
+        # The box's hardware (spans, modem and SMS, front panel, watchdog, backups): each
+        # part's owner builds and wires its service here and sets its field.
+        self.hardware = Hardware()
         self.metrics = MetricsService(
             reactor,
             config.metrics,
@@ -311,6 +315,7 @@ class ApplianceMaster(service.MultiService):
             callmodel=lambda: self.callmodel,
             fastagi=lambda: self.fastagi,
             dialer=lambda: getattr(self, "dialer", None),
+            hardware=self.hardware,
         )
         return WebService(ctx)
 

@@ -58,6 +58,7 @@ class WebContext:
         callmodel: Callable[[], CallModel | None] = lambda: None,
         fastagi: Callable[[], FastAGIServer | None] = lambda: None,
         dialer: Callable[[], Any] = lambda: None,
+        hardware: Any = None,
     ) -> None:
         self.config = config
         self.reactor = reactor
@@ -71,6 +72,9 @@ class WebContext:
         self._callmodel = callmodel
         self._fastagi = fastagi
         self._dialer = dialer
+        # The box's hardware services (appliance/master.py builds it: spans, modem, SMS,
+        # front panel, watchdog, backups); None in tests that start no hardware.
+        self.hardware = hardware
         self.sessions = SessionStore(idle_seconds=self.config.web.session_idle_minutes * 60)
         self.throttle = LoginThrottle()
         self.templates = jinja2.Environment(

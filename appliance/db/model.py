@@ -1633,3 +1633,12 @@ training_answers = sa.Table(
     sa.Index("ix_training_answers_question_id", "question_id"),
 )
 # (end of the training section)
+
+# ---- SMS: the GSM modem channel (appliance/sms/; migration 0016) -------------------------
+# (end of the SMS section)
+
+# ---- DAHDI trunks: trunk groups and channels on calls (drivers/dahdi/; migration 0017) ----
+# (end of the DAHDI section)
+
+# ---- backups (appliance/backup/; migration 0018) -----------------------------------------
+# (end of the backups section)

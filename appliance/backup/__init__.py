@@ -1,0 +1,1 @@
+"""Backup and restore: one archive with a manifest of hashes, validated before any change."""
