@@ -37,6 +37,7 @@ TABLES: dict[str, dict[str, str]] = {
         "ivr": N_("IVR recording"),
         "web": N_("Web"),
         "manual": N_("By hand"),
+        "sms": N_("SMS"),
     },
     # appliance/db/model.py ASSIGNEE_KINDS
     "assignee_kind": {
@@ -73,6 +74,8 @@ TABLES: dict[str, dict[str, str]] = {
         "sent": N_("Sent"),
         "failed": N_("Failed"),
         "waiting_for_modem": N_("Waiting for the modem"),
+        "delivered": N_("Delivered"),
+        "undeliverable": N_("Undeliverable"),
     },
 }
 

@@ -1118,7 +1118,7 @@ sa.Index("ix_calls_customer_id", calls.c.customer_id)
 TICKET_STATES = ("new", "accepted", "dispatched", "in_progress", "replied", "closed", "reopened")
 # Lowest first: an escalation's raise_priority takes the next one.
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
-TICKET_SOURCES = ("phone", "voicemail", "ivr", "web", "manual")
+TICKET_SOURCES = ("phone", "voicemail", "ivr", "web", "manual", "sms")  # sms: migration 0016
 # The types every box has (seeded by migration 0012; an admin adds more).
 TICKET_BUILTIN_TYPES = ("inquiry", "complaint", "suggestion", "fault", "sales")
 # Who a ticket is assigned to: an agent (its number), a queue (its name: the queue's agents,
@@ -1126,8 +1126,17 @@ TICKET_BUILTIN_TYPES = ("inquiry", "complaint", "suggestion", "fault", "sales")
 ASSIGNEE_KINDS = ("agent", "queue", "department")
 CRM_CHANNELS = ("sms", "email", "callback")
 CRM_DIRECTIONS = ("outbound", "inbound")
-# waiting_for_modem: an SMS kept until the GSM modem (the hardware issue) can send it.
-CRM_MESSAGE_STATES = ("queued", "sent", "failed", "waiting_for_modem")
+# waiting_for_modem: an SMS no modem can send now (none configured, or not ready); the SMS
+# outbox (appliance/sms/outbox.py) sends it when one can. delivered / undeliverable: an SMS's
+# delivery report (migration 0016).
+CRM_MESSAGE_STATES = (
+    "queued",
+    "sent",
+    "failed",
+    "waiting_for_modem",
+    "delivered",
+    "undeliverable",
+)
 
 ticket_types = sa.Table(
     "ticket_types",
@@ -1635,6 +1644,43 @@ training_answers = sa.Table(
 # (end of the training section)
 
 # ---- SMS: the GSM modem channel (appliance/sms/; migration 0016) -------------------------
+# The outbox's state of an outbound SMS, on its crm_messages row: how many times the modem
+# was asked, when to ask again (NULL: not waiting on a retry), when its delivery report came.
+crm_messages.append_column(sa.Column("attempts", sa.Integer, nullable=False, server_default="0"))
+crm_messages.append_column(sa.Column("next_attempt_at", UTCDateTime(), nullable=True))
+crm_messages.append_column(sa.Column("delivered_at", UTCDateTime(), nullable=True))
+# the outbox's queue (state, due time) and the notices' rate limit per number
+sa.Index(
+    "ix_crm_messages_state_next_attempt_at", crm_messages.c.state, crm_messages.c.next_attempt_at
+)
+sa.Index("ix_crm_messages_address_at", crm_messages.c.address, crm_messages.c.at)
+
+SMS_PART_STATES = ("sent", "delivered", "undeliverable")
+
+sms_parts = sa.Table(
+    "sms_parts",
+    metadata,
+    # One part of a sent SMS: the message reference the modem gave it (+CMGS: n, 0-255, so
+    # it repeats) and its delivery report. A report is matched to the newest part with its
+    # reference and recipient still waiting for one.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "message_id",
+        sa.Integer,
+        sa.ForeignKey("crm_messages.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("reference", sa.Integer, nullable=False),
+    sa.Column("recipient", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, server_default="sent"),
+    # the report's TP-Status (0: delivered; 64 and up: given up by the network)
+    sa.Column("status", sa.Integer, nullable=True),
+    sa.Column("sent_at", UTCDateTime(), nullable=False),
+    sa.Column("reported_at", UTCDateTime(), nullable=True),
+    sa.CheckConstraint(_in("state", SMS_PART_STATES), name="state"),
+    sa.Index("ix_sms_parts_reference_state", "reference", "state"),
+)
 # (end of the SMS section)
 
 # ---- DAHDI trunks: trunk groups and channels on calls (drivers/dahdi/; migration 0017) ----

@@ -239,3 +239,78 @@ def test_0009_keeps_calls_and_holds_the_report_constraints(db_url: str) -> None:
             assert conn.execute(sa.text("SELECT count(*) FROM calls")).scalar() == 1
     finally:
         engine.dispose()
+
+
+def test_0016_keeps_tickets_and_their_history_and_widens_the_checks(db_url: str) -> None:
+    """Tickets and their history survive 0016 (SQLite's CHECK is widened in place, not by a
+    copy of tickets that would cascade), "sms" tickets and delivered SMS are taken after it,
+    an unknown source or state is still refused, and a downgrade keeps the rows."""
+    import datetime as dt
+
+    import pytest
+
+    engine = create_engine(db_url)
+    now = dt.datetime(2026, 12, 7, 2, 0, tzinfo=dt.UTC)
+    t, m = model.tickets, model.crm_messages
+    try:
+        migrate.upgrade(engine, "0015")
+        with engine.begin() as conn:
+            conn.execute(
+                t.insert().values(
+                    id=1,
+                    number="T1",
+                    type_key="inquiry",
+                    subject="s",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            conn.execute(
+                model.ticket_history.insert().values(
+                    ticket_id=1, at=now, actor="a", action="created"
+                )
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO crm_messages (ticket_id, channel, address, state, at)"
+                    " VALUES (1, 'sms', '13800000001', 'waiting_for_modem', :t)"
+                ),
+                {"t": now.replace(tzinfo=None)},
+            )
+        migrate.upgrade(engine, "0016")
+        with engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM ticket_history")).scalar() == 1
+            row = conn.execute(sa.select(m.c.state, m.c.attempts, m.c.next_attempt_at)).one()
+            assert tuple(row) == ("waiting_for_modem", 0, None)
+            conn.execute(
+                t.insert().values(
+                    id=2,
+                    number="T2",
+                    type_key="inquiry",
+                    subject="s",
+                    source="sms",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            conn.execute(m.update().values(state="delivered", delivered_at=now))
+            conn.execute(
+                model.sms_parts.insert().values(
+                    message_id=1, reference=7, recipient="13800000001", sent_at=now
+                )
+            )
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(t.update().where(t.c.id == 1).values(source="fax"))
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(m.update().values(state="lost"))
+        migrate.downgrade(engine, "0015")
+        with engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM ticket_history")).scalar() == 1
+            assert conn.execute(sa.text("SELECT state FROM crm_messages")).scalar() == "sent"
+            assert conn.execute(sa.text("SELECT source FROM tickets WHERE id = 2")).scalar() == (
+                "manual"
+            )
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(sa.text("UPDATE tickets SET source = 'sms'"))
+    finally:
+        engine.dispose()
