@@ -1688,3 +1688,23 @@ sms_parts = sa.Table(
 
 # ---- backups (appliance/backup/; migration 0018) -----------------------------------------
 # (end of the backups section)
+BACKUP_PERIOD_LEN = 16
+
+backups = sa.Table(
+    "backups",
+    metadata,
+    # One backup archive the daemon wrote (appliance/backup/service.py): scheduled ones name
+    # their period ("day:2026-12-07", "week:2026-W49"), unique, so a period is claimed once
+    # across restarts (the row is inserted before the work); one asked for on the System
+    # page has none. ``ok`` is NULL while it runs.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("period", sa.String(BACKUP_PERIOD_LEN), nullable=True),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("finished_at", UTCDateTime(), nullable=True),
+    sa.Column("file_name", sa.String(100), nullable=False, server_default=""),
+    sa.Column("size_bytes", sa.BigInteger, nullable=True),
+    sa.Column("ok", sa.Boolean, nullable=True),
+    sa.Column("detail", sa.String(500), nullable=False, server_default=""),
+    sa.Column("requested_by", sa.String(64), nullable=False, server_default=""),
+    sa.UniqueConstraint("period"),
+)
