@@ -1,0 +1,173 @@
+"""SerialLink on a real pseudo-terminal: bytes both ways, unplug, replug, a missing device.
+
+The I/O runs in the real reactor (a pty is a real fd); the backoff runs on a task.Clock the
+test advances, so a replug is exercised without waiting seconds.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import defer, reactor, task
+from twisted.internet.protocol import Protocol
+from twisted.python.failure import Failure
+from twisted.trial import unittest
+
+from drivers.health import DOWN, OK, LastReports
+from drivers.serial.port import SerialLink
+from drivers.serial.sim.pty import PtyLink
+
+
+class Recorder(Protocol):
+    """Keeps what it received; ``until`` fires once a condition on it holds."""
+
+    def __init__(self) -> None:
+        self.data = b""
+        self.lost: Failure | None = None
+        self._waiting: list[tuple[Callable[[], bool], defer.Deferred[None]]] = []
+
+    def dataReceived(self, data: bytes) -> None:
+        self.data += data
+        self._check()
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:  # noqa: B008
+        self.lost = reason
+        self._check()
+
+    def until(self, condition: Callable[[], bool]) -> defer.Deferred[None]:
+        d: defer.Deferred[None] = defer.Deferred()
+        self._waiting.append((condition, d))
+        self._check()
+        return d.addTimeout(5, reactor)
+
+    def _check(self) -> None:
+        for item in list(self._waiting):
+            if item[0]():
+                self._waiting.remove(item)
+                item[1].callback(None)
+
+
+def send(protocol: Protocol | None, data: bytes) -> None:
+    assert protocol is not None
+    transport: Any = protocol.transport
+    transport.write(data)
+
+
+def waits(clock: task.Clock) -> list[float]:
+    """The delays of the calls pending on ``clock``, from now."""
+    return [c.getTime() - clock.seconds() for c in clock.getDelayedCalls()]  # type: ignore[misc]
+
+
+def open_fds() -> set[int]:
+    """This process's open descriptors (less the one listdir opens to read the directory)."""
+    return {int(n) for n in os.listdir("/proc/self/fd") if os.path.exists(f"/proc/self/fd/{n}")}
+
+
+class SerialLinkTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.clock = task.Clock()
+        self.health = LastReports()
+        self.drivers: list[Recorder] = []
+        self.tmp = Path(self.mktemp())
+        self.tmp.mkdir()
+
+    def driver(self) -> Recorder:
+        p = Recorder()
+        self.drivers.append(p)
+        return p
+
+    def link(self, device: Path) -> SerialLink:
+        link = SerialLink(
+            reactor, device, self.driver, name="panel", health=self.health, clock=self.clock
+        )
+        link.startService()
+        self.addCleanup(link.stopService)
+        return link
+
+    def plug(self, sim: Recorder, at: Path | None = None) -> PtyLink:
+        pty = PtyLink.open(reactor, sim, at)
+        self.addCleanup(pty.close)
+        return pty
+
+    async def test_bytes_both_ways(self) -> None:
+        sim = Recorder()
+        pty = self.plug(sim)
+        link = self.link(pty.device)
+        self.assertTrue(link.connected)
+        self.assertEqual(self.health.get("panel").state, OK)  # type: ignore[union-attr]
+        send(link.protocol, b"PING\r\n")
+        await sim.until(lambda: sim.data == b"PING\r\n")
+        send(sim, b"PONG\r\n\x00\xff")  # raw: no CR/LF translation, all 8 bits
+        await self.drivers[0].until(lambda: self.drivers[0].data == b"PONG\r\n\x00\xff")
+
+    async def test_unplug_is_noticed_and_a_replug_on_the_same_link_reconnects(self) -> None:
+        at = self.tmp / "ttyPANEL"
+        first = self.plug(Recorder(), at)
+        link = self.link(at)
+        driver = self.drivers[0]
+        first.unplug()
+        await driver.until(lambda: driver.lost is not None)
+        self.assertFalse(link.connected)
+        self.assertIsNone(link.protocol)
+        part = self.health.get("panel")
+        assert part is not None
+        self.assertEqual(part.state, DOWN)
+        self.assertIn("device gone (unplugged?); retrying in 1 s", part.detail)
+        # still unplugged after the first retry: the next wait is longer
+        self.clock.advance(1)
+        self.assertFalse(link.connected)
+        self.assertEqual(waits(self.clock), [2])
+        sim = Recorder()
+        self.plug(sim, at)
+        self.clock.advance(2)
+        self.assertTrue(link.connected)
+        self.assertEqual(link.opens, 2)
+        self.assertEqual(self.health.get("panel").state, OK)  # type: ignore[union-attr]
+        # the new connection has a new protocol, and bytes flow again
+        self.assertIsNot(link.protocol, driver)
+        send(link.protocol, b"HELLO\r\n")
+        await sim.until(lambda: sim.data == b"HELLO\r\n")
+
+    async def test_a_missing_device_is_retried_on_the_backoff_without_a_crash(self) -> None:
+        at = self.tmp / "nothing-here"
+        link = self.link(at)
+        self.assertFalse(link.connected)
+        part = self.health.get("panel")
+        assert part is not None
+        self.assertEqual(part.state, DOWN)
+        self.assertIn("No such file", part.detail)
+        seen = []
+        for _ in range(6):
+            (wait,) = waits(self.clock)
+            seen.append(wait)
+            self.clock.advance(wait)
+        self.assertEqual(seen, [1, 2, 5, 10, 10, 10])
+        self.assertEqual(link.opens, 0)
+        self.plug(Recorder(), at)
+        self.clock.advance(10)
+        self.assertTrue(link.connected)
+
+    async def test_stop_closes_the_device_and_stops_retrying(self) -> None:
+        await task.deferLater(reactor, 0, lambda: None)  # the running reactor's waker pipe
+        before = open_fds()
+        sim = Recorder()
+        pty = PtyLink.open(reactor, sim, self.tmp / "tty0")
+        link = SerialLink(reactor, pty.device, self.driver, name="panel", clock=self.clock)
+        link.startService()
+        self.assertTrue(link.connected)
+        await link.stopService()
+        self.assertFalse(link.connected)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertIsNotNone(self.drivers[0].lost)
+        pty.close()
+        self.assertEqual(open_fds(), before)
+
+    async def test_stop_while_waiting_to_retry_cancels_the_retry(self) -> None:
+        link = SerialLink(reactor, self.tmp / "absent", self.driver, name="panel", clock=self.clock)
+        link.startService()
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        await link.stopService()
+        self.assertEqual(self.clock.getDelayedCalls(), [])
