@@ -14,6 +14,7 @@ import configparser
 import ipaddress
 import os
 import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +129,20 @@ class DialerConfig:
 
 
 @dataclass(frozen=True)
+class DahdiConfig:
+    """E1/analog spans (``[dahdi]``, appliance/hardware/spans.py): ``proc_root`` is read every
+    ``poll_s`` seconds (a missing root: no DAHDI on this box); ``groups`` maps the dialer's
+    trunk groups to DAHDI channel numbers; ``scan_command`` (an argument list, e.g.
+    ``/usr/sbin/dahdi_scan``; empty: not run) adds the card's make and span type."""
+
+    enabled: bool = False
+    proc_root: Path = Path("/proc/dahdi")
+    poll_s: int = 5
+    groups: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    scan_command: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ReportsConfig:
     """Statistics and reports (``[reports]``, appliance/reports/): ``timezone`` is the
     center's zone, where days and months are cut (an IANA name; default: the box's own);
@@ -177,6 +192,7 @@ class Config:
     metrics: MetricsConfig = MetricsConfig()
     reports: ReportsConfig = ReportsConfig()
     crm: CrmConfig = CrmConfig()
+    dahdi: DahdiConfig = DahdiConfig()
 
 
 # ---- value checkers: each returns the parsed value or raises ValueError(reason) ----------
@@ -343,6 +359,66 @@ def _trunk_limits(raw: str) -> tuple[tuple[str, int], ...]:
     return tuple(out.items())
 
 
+def _channel_groups(raw: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """``group:ranges`` separated by ``;`` (``default:1-15,17-31; g1:32-46``): each DAHDI
+    channel in at most one group."""
+    out: dict[str, tuple[int, ...]] = {}
+    owner: dict[int, str] = {}
+    for part in raw.split(";"):
+        if not part.strip():
+            continue
+        name, sep, ranges = part.strip().partition(":")
+        name = name.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", name):
+            raise ValueError("expected group:channels; ..., e.g. default:1-15,17-31; g1:32-46")
+        if name in out:
+            raise ValueError(f"{name} is listed twice")
+        channels: list[int] = []
+        for item in ranges.split(","):
+            m = re.fullmatch(r"\s*(\d{1,5})\s*(?:-\s*(\d{1,5})\s*)?", item)
+            if not m:
+                raise ValueError(f"{name}: {item.strip()!r} is not a channel or a range like 1-15")
+            lo, hi = int(m[1]), int(m[2] or m[1])
+            if not 1 <= lo <= hi <= 4096:
+                raise ValueError(f"{name}: {lo}-{hi}: channels are 1 to 4096, low to high")
+            for ch in range(lo, hi + 1):
+                if ch in owner:
+                    raise ValueError(f"channel {ch} is in both {owner[ch]} and {name}")
+                owner[ch] = name
+                channels.append(ch)
+        out[name] = tuple(channels)
+    return tuple(out.items())
+
+
+def _argv(raw: str) -> tuple[str, ...]:
+    """A command as an argument list (shell quoting; run without a shell): absolute path."""
+    try:
+        argv = tuple(shlex.split(raw))
+    except ValueError as exc:
+        raise ValueError(f"cannot be split into arguments: {exc}") from None
+    if argv and not argv[0].startswith("/"):
+        raise ValueError("the command must be an absolute path")
+    return argv
+
+
+def _sms_template(raw: str) -> str:
+    """An SMS notice's text: {number}, {queue} and {when} are filled in; other braces are
+    refused (a typo would otherwise reach customers)."""
+    import string
+
+    raw = _text(raw)
+    if len(raw) > 670:
+        raise ValueError("at most 670 characters (ten SMS parts)")
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(raw) if name is not None]
+    except ValueError as exc:
+        raise ValueError(f"not a template: {exc}") from None
+    unknown = sorted(set(names) - {"number", "queue", "when"})
+    if unknown:
+        raise ValueError(f"unknown field {{{unknown[0]}}} (known: {{number}} {{queue}} {{when}})")
+    return raw
+
+
 def _handoff_to(raw: str) -> str:
     """A sound name, a mailbox (``box`` or ``box@context``) or an extension: written into
     the dialplan, so only letters, digits and ``_-@`` pass."""
@@ -446,6 +522,13 @@ SCHEMA: dict[str, dict[str, tuple[_Checker, str | None]]] = {
         "enabled": (_bool, "yes"),
         "trunks": (_trunk_limits, "default:30"),
         "ring_timeout_s": (_int_range(5, 120), "25"),
+    },
+    "dahdi": {
+        "enabled": (_bool, "no"),
+        "proc_root": (_abs_path, "/proc/dahdi"),
+        "poll_s": (_int_range(1, 300), "5"),
+        "groups": (_channel_groups, ""),
+        "scan_command": (_argv, ""),
     },
     "metrics": {
         "listen": (_listen, ""),
@@ -566,6 +649,13 @@ def parse(text: str, path: Path | str = "<string>") -> Config:
             trunk_prefix=values["crm", "trunk_prefix"],
             vip_priority=values["crm", "vip_priority"],
             key_account_priority=values["crm", "key_account_priority"],
+        ),
+        dahdi=DahdiConfig(
+            enabled=values["dahdi", "enabled"],
+            proc_root=values["dahdi", "proc_root"],
+            poll_s=values["dahdi", "poll_s"],
+            groups=values["dahdi", "groups"],
+            scan_command=values["dahdi", "scan_command"],
         ),
     )
 
@@ -751,6 +841,19 @@ handoff_to = ccbox-handoff
 enabled = yes
 trunks = default:30
 ring_timeout_s = 25
+
+[dahdi]
+# E1/analog spans through DAHDI: their alarms on the System page, the wallboard and /metrics,
+# and the dialer's capacity. proc_root is read every poll_s seconds (1-300). groups maps the
+# dialer's trunk groups to DAHDI channels (group:ranges; ...): a campaign never dials more
+# than its group has channels free and out of alarm. scan_command: dahdi_scan's absolute
+# path (run each poll for the card's make; empty: not run).
+enabled = no
+proc_root = /proc/dahdi
+poll_s = 5
+# groups = default:1-15,17-31; g1:32-46
+groups =
+scan_command =
 
 [metrics]
 # Prometheus metrics (queues, agents, the switch links, recorder, disk, database). listen:

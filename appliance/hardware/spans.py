@@ -1,0 +1,312 @@
+"""The E1/analog spans: DAHDI's status polled, alarms published, trunk capacity for the dialer.
+
+Every ``[dahdi] poll_s`` seconds the monitor reads ``[dahdi] proc_root`` in a thread
+(drivers/dahdi/proc.py; a missing root is a box without DAHDI, not a fault), runs
+``scan_command`` there too when set (dahdi_scan, drivers/dahdi/scan.py), and, while the AMI
+client is ready, asks chan_dahdi for ``DAHDIShowChannels``: the kernel's ``(In use)`` only says
+that Asterisk holds a channel open (all of them, once chan_dahdi is loaded), chan_dahdi says
+which carry a call. chan_dahdi's alarm events start a read at once rather than at the next
+poll.
+
+A span's alarms changing (not every poll) publishes ``SpanAlarmChanged`` on the bus; the
+health part ``dahdi`` is degraded, naming the span and its alarms, while any span is in alarm.
+``trunk_free(group)`` is what the dialer takes at most: the group's channels (``[dahdi]
+groups``) that are configured, out of alarm and idle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from twisted.application import service
+from twisted.internet import defer, task, threads
+from twisted.logger import Logger
+
+from appliance.config import DahdiConfig
+from appliance.eventbus import EventBus
+from drivers.dahdi import ami as dahdi_ami
+from drivers.dahdi import proc, scan
+from drivers.dahdi.status import Channel, Span, alarm_text
+from drivers.health import DEGRADED, OK, HealthReporter, LastReports
+
+log = Logger(namespace="ccbox.hardware.spans")
+
+HEALTH = "dahdi"
+SCAN_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class SpanAlarmChanged:
+    """A span's alarms changed (``alarms`` empty: cleared). A span that appears in alarm is a
+    change from no alarm; one that disappears is reported once as ``NOTOPEN``."""
+
+    span: int
+    alarms: frozenset[str]
+    previous: frozenset[str]
+    name: str = ""
+    description: str = ""
+
+    @property
+    def cleared(self) -> bool:
+        return not self.alarms
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One poll's result, read in a thread: the spans (None: no DAHDI root) and dahdi_scan's."""
+
+    spans: list[Span] | None
+    scanned: Mapping[int, scan.ScanSpan]
+
+
+def read(root: Path, scan_command: tuple[str, ...]) -> Reading:
+    """The blocking part of a poll (a thread runs it)."""
+    spans = proc.read_root(root)
+    scanned: Mapping[int, scan.ScanSpan] = {}
+    if spans is not None and scan_command:
+        scanned = scan.run(scan_command, SCAN_TIMEOUT_S)
+    return Reading(spans, scanned)
+
+
+class SpanMonitor(service.Service):
+    name = HEALTH
+
+    def __init__(
+        self,
+        reactor: Any,
+        settings: DahdiConfig,
+        bus: EventBus,
+        *,
+        health: HealthReporter | None = None,
+        ami: Any = None,
+        in_thread: Callable[..., defer.Deferred[Any]] | None = None,
+    ) -> None:
+        self.reactor = reactor
+        self.settings = settings
+        self.bus = bus
+        self.health: HealthReporter = health or LastReports()
+        self.ami = ami
+        self.in_thread = in_thread or (
+            lambda fn, *args: threads.deferToThreadPool(reactor, reactor.getThreadPool(), fn, *args)
+        )
+        self._groups: dict[str, tuple[int, ...]] = dict(settings.groups)
+        self._group_of: dict[int, str] = {
+            ch: group for group, channels in settings.groups for ch in channels
+        }
+        self._spans: list[Span] = []
+        self._alarms: dict[int, frozenset[str]] = {}  # span -> alarms last published
+        self.present: bool | None = None  # the proc root exists (None: not read yet)
+        self.ami_view = False  # the last read merged chan_dahdi's DAHDIShowChannels
+        self.alarm_changes = 0  # SpanAlarmChanged published since start (a metrics counter)
+        self.polls = 0
+        self._loop: task.LoopingCall | None = None
+        self._polling: defer.Deferred[None] | None = None
+        self._again = False  # a read was asked for while one was running
+        if ami is not None:
+            # Before the client starts: its event filter is fixed when it connects.
+            ami.subscribe(dahdi_ami.ALARM_EVENTS, self.alarm_event)
+
+    # ---- what others read ---------------------------------------------------------------
+
+    def spans(self) -> list[Span]:
+        """The spans as last read, in span order."""
+        return list(self._spans)
+
+    def group_of(self, channel: int) -> str | None:
+        """The trunk group of a DAHDI channel number (``[dahdi] groups``)."""
+        return self._group_of.get(channel)
+
+    def groups(self) -> dict[str, tuple[int, ...]]:
+        return dict(self._groups)
+
+    def channel(self, number: int) -> Channel | None:
+        for span in self._spans:
+            for ch in span.channels:
+                if ch.number == number:
+                    return ch
+        return None
+
+    def trunk_free(self, group: str) -> int | None:
+        """The group's channels that are configured, out of alarm (theirs and their span's)
+        and idle; None when the group is not in ``[dahdi] groups`` or nothing was read yet
+        (the monitor then knows nothing of it)."""
+        members = self._groups.get(group)
+        if members is None or not self.present:
+            return None
+        wanted = set(members)
+        free = 0
+        for span in self._spans:
+            if span.alarms:
+                continue
+            free += sum(
+                1 for ch in span.channels if ch.number in wanted and ch.usable and not ch.in_use
+            )
+        return free
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    def startService(self) -> None:
+        super().startService()
+        self.health.report(HEALTH, OK, "not read yet")
+        self._loop = task.LoopingCall(self.poll)
+        self._loop.clock = self.reactor
+        self._loop.start(self.settings.poll_s, now=True).addErrback(
+            lambda f: log.failure("the DAHDI span poll stopped", f)
+        )
+
+    def stopService(self) -> defer.Deferred[None]:
+        super().stopService()
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        self._loop = None
+        running = self._polling
+        if running is None:
+            return defer.succeed(None)
+        done: defer.Deferred[None] = defer.Deferred()
+        running.addBoth(lambda _: done.callback(None))
+        return done
+
+    # ---- polling ------------------------------------------------------------------------
+
+    def poll(self) -> defer.Deferred[None]:
+        """Read now; a read already running is followed by one more (never two at once)."""
+        if self._polling is not None:
+            self._again = True
+            return self._polling
+        d = defer.ensureDeferred(self._poll())
+
+        def done(result: Any) -> Any:
+            self._polling = None
+            if self._again and self.running:
+                self._again = False
+                self.poll()
+            return result
+
+        self._polling = d
+        d.addBoth(done)
+        d.addErrback(lambda f: log.failure("DAHDI spans not read", f))
+        return d
+
+    async def _poll(self) -> None:
+        self._again = False
+        reading: Reading = await self.in_thread(
+            read, self.settings.proc_root, self.settings.scan_command
+        )
+        view = await self._ami_channels() if reading.spans else None
+        self.polls += 1
+        self.apply(reading, view)
+
+    async def _ami_channels(self) -> dict[int, dahdi_ami.AmiChannel] | None:
+        client = self.ami
+        if client is None or not client.ready:
+            return None
+        try:
+            result = await client.send_list_action(dahdi_ami.SHOW_CHANNELS)
+        except Exception as exc:  # chan_dahdi not loaded, a timeout, a dropped link
+            log.debug("DAHDIShowChannels: {why}", why=exc)
+            return None
+        return dahdi_ami.show_channels(result.events)
+
+    def apply(self, reading: Reading, view: Mapping[int, dahdi_ami.AmiChannel] | None) -> None:
+        """Take one reading: merge, publish what changed, report health (reactor thread)."""
+        if reading.spans is None:
+            if self.present is not False:
+                log.info("{root}: no DAHDI on this box", root=str(self.settings.proc_root))
+            self.present = False
+            self.ami_view = False
+            self._set_spans([])
+            self.health.report(HEALTH, OK, f"no DAHDI ({self.settings.proc_root})")
+            return
+        self.present = True
+        self.ami_view = view is not None
+        spans = [merge(span, reading.scanned.get(span.number), view) for span in reading.spans]
+        self._set_spans(spans)
+        alarmed = [s for s in spans if s.alarms]
+        if alarmed:
+            detail = "; ".join(f"span {s.number} {s.name}: {s.alarm_text}" for s in alarmed)
+            self.health.report(HEALTH, DEGRADED, detail)
+        else:
+            self.health.report(HEALTH, OK, f"{len(spans)} spans OK")
+
+    def _set_spans(self, spans: list[Span]) -> None:
+        previous = self._alarms
+        now = {s.number: s.alarms for s in spans}
+        by_number = {s.number: s for s in spans}
+        self._spans = spans
+        self._alarms = now
+        for number in sorted(set(previous) | set(now)):
+            old = previous.get(number, frozenset())
+            new = now.get(number)
+            if new is None:
+                # A span gone (card removed, driver unloaded): said once as NOTOPEN.
+                new = frozenset({"NOTOPEN"})
+                if old == new:
+                    continue
+            elif new == old:
+                continue
+            span = by_number.get(number)
+            self.alarm_changes += 1
+            log.info("span {n}: {old} -> {new}", n=number, old=alarm_text(old), new=alarm_text(new))
+            self.bus.publish(
+                SpanAlarmChanged(
+                    number,
+                    new,
+                    old,
+                    span.name if span else "",
+                    span.description if span else "",
+                )
+            )
+            if number not in now:
+                self._alarms[number] = new  # remembered, so it is said once
+
+    # ---- chan_dahdi's events ------------------------------------------------------------
+
+    def alarm_event(self, msg: Any) -> None:
+        """An alarm raised or cleared on a channel or a span: read now, not at the next poll
+        (the kernel's files are the truth; the event says when to look)."""
+        event = dahdi_ami.alarm_event(msg)
+        if event is None or not self.running:
+            return
+        log.info(
+            "chan_dahdi: {kind} {n}: {alarms}",
+            kind=event.kind,
+            n=event.number,
+            alarms=alarm_text(event.alarms),
+        )
+        self.poll()
+
+
+def merge(
+    span: Span,
+    scanned: scan.ScanSpan | None,
+    view: Mapping[int, dahdi_ami.AmiChannel] | None,
+) -> Span:
+    """The kernel's span with dahdi_scan's card facts and chan_dahdi's calls on its channels."""
+    if scanned is not None:
+        span = replace(
+            span,
+            manufacturer=scanned.manufacturer,
+            devicetype=scanned.devicetype,
+            span_type=scanned.span_type,
+            basechan=scanned.basechan,
+        )
+    if view is None:
+        return span
+    channels = []
+    for ch in span.channels:
+        item = view.get(ch.number)
+        if item is None:  # not in chan_dahdi.conf: Asterisk places no call on it
+            channels.append(replace(ch, in_use=False, asterisk_channel=""))
+        else:
+            channels.append(
+                replace(
+                    ch,
+                    in_use=item.in_use,
+                    asterisk_channel=item.owner,
+                    alarms=ch.alarms | item.alarms,
+                )
+            )
+    return span.with_channels(tuple(channels))
