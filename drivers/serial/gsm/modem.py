@@ -255,7 +255,7 @@ class GsmModem(Protocol):
         self._lost = True
         self._stop_timers()
         self._fail_all(ModemError(None, "modem unplugged"))
-        self._set(ABSENT, detail="unplugged")
+        self._set(ABSENT, detail="the serial port closed (unplugged or stopped)")
 
     # ---- requests ---------------------------------------------------------------------
 
