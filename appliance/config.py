@@ -175,6 +175,26 @@ class CrmConfig:
 
 
 @dataclass(frozen=True)
+class SmsConfig:
+    """SMS through the GSM modem (``[sms]``, appliance/sms/): an outbound SMS is tried up to
+    ``attempts`` times, ``retry_s`` apart and doubling (at most an hour); an inbound SMS
+    opens a ticket of ``ticket_type`` for ``queue``'s agents (empty: anyone's) when its
+    customer has none open. ``callback_confirmation`` / ``missed_call_notice`` send those
+    notices (text: the template, empty for the built-in one in the center's language), at
+    most one per number every ``notice_interval_min`` minutes."""
+
+    attempts: int = 5
+    retry_s: int = 30
+    queue: str = ""
+    ticket_type: str = "inquiry"
+    callback_confirmation: bool = False
+    callback_text: str = ""
+    missed_call_notice: bool = False
+    missed_call_text: str = ""
+    notice_interval_min: int = 60
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     data_dir: Path
@@ -192,6 +212,7 @@ class Config:
     metrics: MetricsConfig = MetricsConfig()
     reports: ReportsConfig = ReportsConfig()
     crm: CrmConfig = CrmConfig()
+    sms: SmsConfig = SmsConfig()
     dahdi: DahdiConfig = DahdiConfig()
 
 
@@ -549,6 +570,17 @@ SCHEMA: dict[str, dict[str, tuple[_Checker, str | None]]] = {
         "vip_priority": (_int_range(0, 100), "5"),
         "key_account_priority": (_int_range(0, 100), "3"),
     },
+    "sms": {
+        "attempts": (_int_range(1, 20), "5"),
+        "retry_s": (_int_range(5, 3600), "30"),
+        "queue": (_text, ""),
+        "ticket_type": (_text, "inquiry"),
+        "callback_confirmation": (_bool, "no"),
+        "callback_text": (_sms_template, ""),
+        "missed_call_notice": (_bool, "no"),
+        "missed_call_text": (_sms_template, ""),
+        "notice_interval_min": (_int_range(1, 7 * 24 * 60), "60"),
+    },
 }
 
 
@@ -649,6 +681,17 @@ def parse(text: str, path: Path | str = "<string>") -> Config:
             trunk_prefix=values["crm", "trunk_prefix"],
             vip_priority=values["crm", "vip_priority"],
             key_account_priority=values["crm", "key_account_priority"],
+        ),
+        sms=SmsConfig(
+            attempts=values["sms", "attempts"],
+            retry_s=values["sms", "retry_s"],
+            queue=values["sms", "queue"],
+            ticket_type=values["sms", "ticket_type"],
+            callback_confirmation=values["sms", "callback_confirmation"],
+            callback_text=values["sms", "callback_text"],
+            missed_call_notice=values["sms", "missed_call_notice"],
+            missed_call_text=values["sms", "missed_call_text"],
+            notice_interval_min=values["sms", "notice_interval_min"],
         ),
         dahdi=DahdiConfig(
             enabled=values["dahdi", "enabled"],
@@ -892,4 +935,24 @@ trunk_prefix = 0
 # first). A red-listed number keeps its own priority when that is higher.
 vip_priority = 5
 key_account_priority = 3
+
+[sms]
+# SMS through the GSM modem ([modem]). An outbound SMS (a ticket reply, a notice) is tried
+# up to attempts times (1-20), retry_s seconds apart (5-3600), doubling up to an hour; then
+# it is failed, with the modem's error on the ticket.
+attempts = 5
+retry_s = 30
+# An SMS from a customer with no open ticket opens a ticket of ticket_type for queue's
+# agents (a queue name; empty: unassigned) and a notice on their desks.
+queue =
+ticket_type = inquiry
+# yes: confirm a web callback request by SMS, and tell a caller who hung up waiting in a
+# queue that the center missed the call. The texts may use {{number}}, {{queue}} and {{when}};
+# empty: the built-in text in the center's language. One notice per number at most every
+# notice_interval_min minutes.
+callback_confirmation = no
+callback_text =
+missed_call_notice = no
+missed_call_text =
+notice_interval_min = 60
 """

@@ -147,8 +147,14 @@ class TicketFiles:
             )
             return i18n._("Callback scheduled.")
         if channel == "sms":
+            sms = ctx.hardware.sms if ctx.hardware is not None else None
             _row, note = ctx.call(
-                lambda: defer.ensureDeferred(r.sms(username, role, ticket_id, to, body))
+                lambda: defer.ensureDeferred(
+                    r.sms(username, role, ticket_id, to, body, queued=sms is not None)
+                )
             )
+            if sms is not None:
+                ctx.reactor.callFromThread(sms.kick)
+                return i18n._("SMS queued: {note}").format(note=i18n.shown(note))
             return i18n._("SMS saved, waiting for the modem: {note}").format(note=i18n.shown(note))
         raise ReplyError(N_("choose how to reply: a callback, an e-mail or an SMS"))

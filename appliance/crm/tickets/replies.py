@@ -5,8 +5,9 @@ it) and a ``reply`` history row. The ticket goes to "replied" when the reply has
 callback is in the ACD's line (``acd.schedule_callback``, as a web callback request), the
 e-mail was taken by the SMTP server (ivr/mail_notify.py's client, ``[smtp]``). An e-mail
 the server refused stays as a ``failed`` row with the reason, and the ticket where it was.
-An SMS is stored as ``waiting_for_modem`` until the GSM modem (the hardware issue) can send
-it: it is never shown as sent, and the ticket does not count as replied for it.
+An SMS is ``queued`` for the SMS outbox (appliance/sms/outbox.py) when the box has one, else
+``waiting_for_modem``; it is shown as sent, and the ticket as replied, only once the modem
+took it (the outbox moves both).
 
 Replying is the move in_progress -> replied of the transition table (an accepted ticket
 goes through in_progress first), so the same people may do it: the agent whose ticket it
@@ -53,6 +54,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 WAITING_FOR_MODEM = N_(
     "kept until the GSM modem is installed: SMS cannot be sent yet, and this one has not been"
 )
+QUEUED_FOR_MODEM = N_("the GSM modem sends it; the ticket shows when it was sent and delivered")
 REPLY_STATES = ("accepted", "in_progress", "replied")
 
 Send = Callable[[Any, SmtpConfig, list[str], EmailMessage, str], Awaitable[bool]]
@@ -272,10 +274,11 @@ class Replies:
         return result
 
     async def sms(
-        self, actor: str, role: str, ticket_id: int, number: str, body: str
+        self, actor: str, role: str, ticket_id: int, number: str, body: str, *, queued: bool = False
     ) -> tuple[CrmMessage, str]:
-        """Store an SMS for the customer, ``waiting_for_modem``: the row, and the message
-        to show (it has not been sent)."""
+        """Store an SMS for the customer: ``queued`` for the SMS outbox when there is one
+        (``queued``), else ``waiting_for_modem``; the row, and the message to show (it has
+        not been sent)."""
         number = number.strip() if isinstance(number, str) else ""
         if not _NUMBER.fullmatch(number):
             raise ReplyError(N_("not a mobile number: {number}", number=number[:32]))
@@ -291,8 +294,8 @@ class Replies:
                 channel="sms",
                 address=number,
                 body=body,
-                state="waiting_for_modem",
-                error=WAITING_FOR_MODEM,
+                state="queued" if queued else "waiting_for_modem",
+                error="" if queued else WAITING_FOR_MODEM,
                 created_by=actor[:64],
                 at=now,
             )
@@ -301,4 +304,4 @@ class Replies:
 
         row: CrmMessage = await self.db.run(thd)
         events.publish(self.bus, row.ticket_id or ticket_id)
-        return row, WAITING_FOR_MODEM
+        return row, (QUEUED_FOR_MODEM if queued else WAITING_FOR_MODEM)
