@@ -13,6 +13,8 @@ Order (each waits for the one before it):
     recording-upkeep  hourly: archive old recordings, purge those past their retention
     ami       the AMI client, feeding the call model (when [ami] enabled)
     fastagi   the FastAGI server: Asterisk hands calls over here (when [fastagi] enabled)
+    dahdi     the E1/analog spans' monitor (when [dahdi] enabled; appliance/hardware/spans.py):
+              before the dialer, which dials no more than the spans have channels free
     dialer    the outbound campaigns' dialing engine (when [dialer] enabled and [ami] is):
               after the FastAGI server, which takes its answered calls
     report-schedule  scheduled reports e-mailed at [reports] schedule_hour (appliance/reports/
@@ -61,6 +63,7 @@ from appliance.db.connector import DBConnector
 from appliance.db.schedule_store import ScheduleRow, ScheduleStore
 from appliance.eventbus import EventBus
 from appliance.hardware.box import Hardware
+from appliance.hardware.spans import SpanMonitor
 from appliance.reports.maintainer import ReportMaintainer
 from appliance.reports.metrics import MetricsService, MetricsSources
 from appliance.reports.model import Report
@@ -198,6 +201,14 @@ class ApplianceMaster(service.MultiService):
             self._add_ami(self.ami, self.callmodel, switch)
         if config.fastagi.enabled:
             self._add_fastagi()
+        # The E1/analog spans (when [dahdi] enabled): polled, alarms on the bus; before the
+        # dialer, which takes no more calls than a trunk group's spans have channels free.
+        self.spans: SpanMonitor | None = None
+        if config.dahdi.enabled:
+            self.spans = SpanMonitor(
+                reactor, config.dahdi, self.bus, health=self.health, ami=self.ami
+            )
+            self.spans.setServiceParent(self)
         # Outbound campaigns: places calls over AMI, answered ones come back over FastAGI.
         self.dialer: Dialer | None = None
         if config.dialer.enabled and switch is not None:
@@ -213,6 +224,7 @@ class ApplianceMaster(service.MultiService):
                     ring_timeout_s=config.dialer.ring_timeout_s,
                 ),
                 health_registry=self.health,
+                span_free=self.spans.trunk_capacity if self.spans is not None else None,
             )
             self.dialer.setServiceParent(self)
 
@@ -225,6 +237,7 @@ class ApplianceMaster(service.MultiService):
         # The box's hardware (spans, modem and SMS, front panel, watchdog, backups): each
         # part's owner builds and wires its service here and sets its field.
         self.hardware = Hardware()
+        self.hardware.spans = self.spans
         self.metrics = MetricsService(
             reactor,
             config.metrics,
@@ -239,6 +252,7 @@ class ApplianceMaster(service.MultiService):
                 callmodel=lambda: self.callmodel,
                 fastagi=lambda: self.fastagi,
                 dialer=lambda: getattr(self, "dialer", None),
+                spans=lambda: self.spans,
             ),
         )
         if config.metrics.listen is not None:

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from appliance.hardware.trunks import GroupOf, call_trunk
+
 if TYPE_CHECKING:
     from acd.service import Agent, QueuedCall
     from appliance.db.connector import DBConnector
@@ -53,11 +55,15 @@ class CallRecord:
     _talk_ms: int | None = field(default=None, init=False, repr=False)
 
     @classmethod
-    async def open(cls, db: DBConnector, env: AGIEnvironment) -> CallRecord:
-        """The call's record, at once: its row is written behind (never awaited here)."""
+    async def open(
+        cls, db: DBConnector, env: AGIEnvironment, group_of: GroupOf | None = None
+    ) -> CallRecord:
+        """The call's record, at once: its row is written behind (never awaited here).
+        ``group_of``: a DAHDI channel's trunk group (the span monitor's), for the row."""
         called = env.args[0] if env.args else env.dialed
         started = now()
         cid = env.caller_id  # normalised at the edge (drivers/asterisk/caller_id.py)
+        trunk = call_trunk(env.channel, group_of)
         call_id, written = db.calls.open_row(
             uniqueid=env.uniqueid,
             linkedid=env.uniqueid,
@@ -67,7 +73,9 @@ class CallRecord:
             caller_name=cid.name,
             called_number=called,
             channel=env.channel,
-            trunk=env.channel.split("/", 1)[0],
+            trunk=trunk.technology,
+            trunk_group=trunk.group,
+            trunk_channel=trunk.channel,
         )
         record = cls(db, call_id, called_number=called)
         record._track(written)

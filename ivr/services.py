@@ -37,3 +37,6 @@ class IVRServices:
     tickets: TicketStore | None = None
     # into the center's language: what the IVR writes for people to read (a ticket's subject)
     translate: Callable[[str], str] = str
+    # a DAHDI channel's trunk group for the calls row (the span monitor's group_of; None:
+    # not known, no [dahdi])
+    trunk_group: Callable[[int], str | None] = lambda channel: None

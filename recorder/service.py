@@ -462,7 +462,12 @@ class RecorderService(service.Service):
             caller_name=row.get("caller_name") or "",
             called_number=row.get("called_number") or "",
             trunk=row.get("trunk") or "",
-            channel_number=channel_number(channel),
+            trunk_group=row.get("trunk_group") or "",
+            channel_number=(
+                row["trunk_channel"]
+                if row.get("trunk_channel") is not None
+                else channel_number(channel)
+            ),
             reason=reason,
             talk_over_ratio=done.talk_over_ratio,
             silence_ratio=done.silence_ratio,

@@ -20,6 +20,7 @@ from twisted.internet import threads
 from twisted.logger import Logger
 
 from appliance.db.recording_search import RecordingPage, RecordingQuery
+from appliance.hardware.trunks import GROUP_RE, trunk_label
 from appliance.text import N_
 from recorder import encryption, storage
 from webui import access, audit_trail, i18n
@@ -43,6 +44,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "start": ("start", "start"),
     "end": ("end", "end"),
     "channel": ("channel_number", "int"),
+    "group": ("trunk_group", "group"),
     "agent": ("agent_id", "int"),
     "queue": ("queue_id", "int"),
     "caller": ("caller", "text"),
@@ -91,6 +93,10 @@ def _value(name: str, kind: str, text: str) -> Any:
     if kind == "text":
         if len(text) > 80:
             raise BadField(N_("{name} must be at most 80 characters", name=name))
+        return text
+    if kind == "group":  # a DAHDI trunk group's name ([dahdi] groups)
+        if not GROUP_RE.fullmatch(text):
+            raise BadField(N_("{name} must be a trunk group (letters, digits, _ and -)", name=name))
         return text
     if kind == "bool":
         if text.lower() in TRUE:
@@ -142,6 +148,8 @@ def recording_json(r: RecordingRow, peaks: bool = False) -> dict[str, Any]:
         "called_number": r.called_number,
         "trunk": r.trunk,
         "channel_number": r.channel_number,
+        "trunk_group": r.trunk_group,
+        "trunk_label": trunk_label(r.trunk_group, r.channel_number),
         "reason": r.reason,
         "talk_over_ratio": r.talk_over_ratio,
         "silence_ratio": r.silence_ratio,

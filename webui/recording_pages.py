@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 import cherrypy
 
 from appliance.db.recording_search import SORTS, RecordingPage, RecordingQuery
+from appliance.hardware.trunks import trunk_label
 from webui import i18n, labels
 from webui.access import page
 from webui.context import WebContext
@@ -107,6 +108,7 @@ class RecordingPages:
             percent=percent,
             is_day=is_day,
             directions=directions(),
+            trunk_label=trunk_label,
         )
 
     @page()
@@ -123,4 +125,5 @@ class RecordingPages:
             directions=directions(),
             duration=duration,
             percent=percent,
+            trunk_label=trunk_label,
         )

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 import cherrypy
 
+from appliance.hardware.trunks import trunk_label
 from appliance.reports import catalog, drill
 from appliance.reports.catalog import sort_table
 from appliance.reports.clock import center_zone
@@ -227,6 +228,7 @@ class ReportPages:
                 local=lambda t: t.astimezone(center_zone(zone)).strftime("%Y-%m-%d %H:%M:%S"),
                 seconds=lambda v: report_view.value_text(v, "s"),
                 outcome=lambda code: labels.label("queue_outcome", code) if code else "",
+                trunk_label=trunk_label,
             )
         return render(self.ctx, "report_calls.html", **values)
 

@@ -189,6 +189,7 @@ class Dialer(service.Service):
         *,
         pacer_factory: Callable[..., Pacer] = make_pacer,
         health_registry: HealthReporter | None = None,
+        span_free: Callable[[str], tuple[int, float] | None] | None = None,
     ) -> None:
         self.reactor = reactor
         self.acd = acd
@@ -215,6 +216,9 @@ class Dialer(service.Service):
         # Why calls were not placed, with when (the last few): the health detail.
         self.refused: list[tuple[float, str]] = []
         self.health_registry = health_registry
+        # The trunk group's channels free on the spans and when they were read (the root
+        # hands the DAHDI span monitor's trunk_capacity): None when none knows the group.
+        self.span_free = span_free
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -385,9 +389,21 @@ class Dialer(service.Service):
     # ---- placing calls --------------------------------------------------------------------
 
     def trunk_free(self, group: str) -> int:
+        """What the group may still carry: its ``[dialer] trunks`` limit less the lines in
+        flight, and never more than the channels the spans had free (configured, out of
+        alarm, idle) when last read, less the lines placed since, when a span monitor
+        knows the group."""
         limit = self.limits.trunks.get(group, 0)
         used = sum(1 for line in self.lines.values() if line.trunk == group)
-        return max(0, limit - used)
+        free = max(0, limit - used)
+        spans = self.span_free(group) if self.span_free is not None else None
+        if spans is None:
+            return free
+        on_spans, read_at = spans
+        since = sum(
+            1 for line in self.lines.values() if line.trunk == group and line.placed_at >= read_at
+        )
+        return max(0, min(free, on_spans - since))
 
     def on_agent_state(self, event: st.AgentStateChanged) -> None:
         """An agent free again: a placing round now rather than at the next tick (a second

@@ -473,6 +473,8 @@ class CallsComponent(_Component):
         called_number: str = "",
         channel: str = "",
         trunk: str = "",
+        trunk_group: str = "",
+        trunk_channel: int | None = None,
     ) -> tuple[int, defer.Deferred[int]]:
         """The call's id, now, and the Deferred of its row's insert (fired once written, or
         as soon as it waits for the database to take writes again); caller ID is stored as
@@ -491,6 +493,8 @@ class CallsComponent(_Component):
             "called_number": called_number[:80],
             "channel": channel[:128],
             "trunk": trunk[:64],
+            "trunk_group": trunk_group[: model.TRUNK_GROUP_MAX],
+            "trunk_channel": trunk_channel,
         }
         c = model.calls.c
 
@@ -535,6 +539,8 @@ class CallsComponent(_Component):
         called_number: str = "",
         channel: str = "",
         trunk: str = "",
+        trunk_group: str = "",
+        trunk_channel: int | None = None,
     ) -> defer.Deferred[int]:
         """``open_row``, for a caller that waits for the row (written, or waiting for the
         database to take writes again)."""
@@ -549,6 +555,8 @@ class CallsComponent(_Component):
                 called_number,
                 channel,
                 trunk,
+                trunk_group,
+                trunk_channel,
             )
         except RuntimeError as exc:
             return defer.fail(exc)

@@ -1684,6 +1684,25 @@ sms_parts = sa.Table(
 # (end of the SMS section)
 
 # ---- DAHDI trunks: trunk groups and channels on calls (drivers/dahdi/; migration 0017) ----
+# A DAHDI call's trunk group (a ``[dahdi] groups`` name; "" when not known or not a DAHDI
+# call) and its channel (DAHDI/17-1 -> 17), written when the call starts; the
+# recording copies them so its search needs no join. No CHECK or foreign key: adding one
+# would make SQLite copy the whole calls table to migrate.
+TRUNK_GROUP_MAX = 32  # appliance/config.py's group names
+calls.append_column(
+    sa.Column("trunk_group", sa.String(TRUNK_GROUP_MAX), nullable=False, server_default="")
+)
+calls.append_column(sa.Column("trunk_channel", sa.Integer, nullable=True))
+recordings.append_column(
+    sa.Column("trunk_group", sa.String(TRUNK_GROUP_MAX), nullable=False, server_default="")
+)
+# the recording search by trunk group (and channel); by channel alone: channel_number's index
+sa.Index(
+    "ix_recordings_trunk_group_channel_number_started_at",
+    recordings.c.trunk_group,
+    recordings.c.channel_number,
+    recordings.c.started_at,
+)
 # (end of the DAHDI section)
 
 # ---- backups (appliance/backup/; migration 0018) -----------------------------------------

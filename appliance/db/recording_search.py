@@ -34,6 +34,7 @@ class RecordingQuery:
     start: dt.datetime | None = None  # started_at >= start
     end: dt.datetime | None = None  # started_at < end
     channel_number: int | None = None
+    trunk_group: str | None = None  # the DAHDI trunk group ("0" for DAHDI/g0)
     agent_id: int | None = None
     queue_id: int | None = None
     caller: str | None = None  # the caller's number
@@ -72,6 +73,8 @@ def check_query(query: RecordingQuery) -> None:
         value = getattr(query, name)
         if value is not None and len(value) > 80:
             raise ValueError(N_("{name} must be at most 80 characters", name=name))
+    if query.trunk_group is not None and len(query.trunk_group) > model.TRUNK_GROUP_MAX:
+        raise ValueError(N_("group must be at most {n} characters", n=model.TRUNK_GROUP_MAX))
 
 
 def conditions(query: RecordingQuery, only_agent_id: int | None) -> list[Any]:
@@ -82,6 +85,7 @@ def conditions(query: RecordingQuery, only_agent_id: int | None) -> list[Any]:
     if query.end is not None:
         c.append(r.c.started_at < query.end)
     for column, value in (
+        (r.c.trunk_group, query.trunk_group),
         (r.c.channel_number, query.channel_number),
         (r.c.agent_id, query.agent_id),
         (r.c.agent_id, only_agent_id),

@@ -50,6 +50,7 @@ class RecordingRow:
     encrypted: bool
     archived_at: dt.datetime | None
     qa_score: float | None
+    trunk_group: str = ""  # the call's DAHDI trunk group (migration 0017)
 
 
 def recording_row(r: Any) -> RecordingRow:

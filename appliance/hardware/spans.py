@@ -102,12 +102,14 @@ class SpanMonitor(service.Service):
         self.ami_view = False  # the last read merged chan_dahdi's DAHDIShowChannels
         self.alarm_changes = 0  # SpanAlarmChanged published since start (a metrics counter)
         self.polls = 0
+        self.read_at = reactor.seconds()  # when the spans were last read (reactor seconds)
         self._loop: task.LoopingCall | None = None
         self._polling: defer.Deferred[None] | None = None
         self._again = False  # a read was asked for while one was running
         if ami is not None:
             # Before the client starts: its event filter is fixed when it connects.
             ami.subscribe(dahdi_ami.ALARM_EVENTS, self.alarm_event)
+            ami.subscribe(dahdi_ami.SEIZED_EVENT, self.channel_seized)
 
     # ---- what others read ---------------------------------------------------------------
 
@@ -129,13 +131,22 @@ class SpanMonitor(service.Service):
                     return ch
         return None
 
+    def trunk_capacity(self, group: str) -> tuple[int, float] | None:
+        """``trunk_free`` and when it was read (reactor seconds): what the dialer takes, so
+        it counts the calls it placed since against it (a call seizes its channel between
+        two polls)."""
+        free = self.trunk_free(group)
+        return None if free is None else (free, self.read_at)
+
     def trunk_free(self, group: str) -> int | None:
         """The group's channels that are configured, out of alarm (theirs and their span's)
-        and idle; None when the group is not in ``[dahdi] groups`` or nothing was read yet
-        (the monitor then knows nothing of it)."""
+        and idle; None when the group is not in ``[dahdi] groups`` or the box has no DAHDI
+        root (the monitor knows nothing of it); 0 until the first read."""
         members = self._groups.get(group)
-        if members is None or not self.present:
+        if members is None or self.present is False:
             return None
+        if self.present is None:
+            return 0  # a dialer started before the first read waits for it
         wanted = set(members)
         free = 0
         for span in self._spans:
@@ -212,6 +223,7 @@ class SpanMonitor(service.Service):
 
     def apply(self, reading: Reading, view: Mapping[int, dahdi_ami.AmiChannel] | None) -> None:
         """Take one reading: merge, publish what changed, report health (reactor thread)."""
+        self.read_at = self.reactor.seconds()
         if reading.spans is None:
             if self.present is not False:
                 log.info("{root}: no DAHDI on this box", root=str(self.settings.proc_root))
@@ -277,6 +289,27 @@ class SpanMonitor(service.Service):
             alarms=alarm_text(event.alarms),
         )
         self.poll()
+
+    def channel_seized(self, msg: Any) -> None:
+        """A call took a DAHDI channel: in use from now, not from the next poll, so the dialer
+        does not count it free meanwhile (the next read says when it is idle again)."""
+        seized = dahdi_ami.seized(msg)
+        if seized is None:
+            return
+        number, owner = seized
+        spans = []
+        for span in self._spans:
+            if any(ch.number == number for ch in span.channels):
+                span = span.with_channels(
+                    tuple(
+                        replace(ch, in_use=True, asterisk_channel=owner)
+                        if ch.number == number
+                        else ch
+                        for ch in span.channels
+                    )
+                )
+            spans.append(span)
+        self._spans = spans
 
 
 def merge(

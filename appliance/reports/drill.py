@@ -145,6 +145,8 @@ class DrillCall:
     talk_s: float | None
     hold_s: float | None
     recording_id: int | None
+    trunk_group: str = ""  # a DAHDI call's trunk group and channel (migration 0017)
+    trunk_channel: int | None = None
 
 
 @dataclass(frozen=True)
@@ -277,6 +279,8 @@ def drill_calls_in(
             c.c.talk_ms,
             c.c.hold_ms,
             recording.label("recording_id"),
+            c.c.trunk_group,
+            c.c.trunk_channel,
         )
         .where(where)
         .order_by(
@@ -310,6 +314,8 @@ def drill_calls_in(
             talk_s=secs(r.talk_ms),
             hold_s=secs(r.hold_ms),
             recording_id=r.recording_id,
+            trunk_group=r.trunk_group,
+            trunk_channel=r.trunk_channel,
         )
         for r in rows
     )

@@ -46,6 +46,8 @@ from twisted.web.resource import IResource
 from acd import agent_state as st
 from appliance import health
 from appliance.config import MetricsConfig
+from drivers.dahdi.status import ALARMS as DAHDI_ALARMS
+from drivers.dahdi.status import COUNTERS as DAHDI_COUNTERS
 
 if TYPE_CHECKING:
     from acd.service import ACD, Agent
@@ -77,6 +79,7 @@ class MetricsSources:
     callmodel: Callable[[], Any] = lambda: None
     fastagi: Callable[[], Any] = lambda: None
     dialer: Callable[[], Any] = lambda: None
+    spans: Callable[[], Any] = lambda: None  # the DAHDI span monitor (appliance/hardware/)
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,7 @@ class MetricsCollector(Collector):
         yield from self._recorder()
         yield from self._database()
         yield from self._dialer()
+        yield from self._spans()
 
     # ---- the parts ---------------------------------------------------------------------------
 
@@ -422,6 +426,44 @@ class MetricsCollector(Collector):
             calls["abandoned"].add_metric([name], run.abandoned)
             calls["machines"].add_metric([name], run.machines)
         yield from (running, lines, abandon, level, *calls.values())
+
+    def _spans(self) -> Iterator[Metric]:
+        monitor = self.sources.spans()
+        if monitor is None:
+            return
+        alarm = _gauge(
+            "ccbox_dahdi_span_alarm",
+            "1 while the DAHDI span has the alarm (RED, YELLOW, BLUE, LOOPBACK, RECOVERING, "
+            "NOTOPEN), else 0.",
+            ("span", "name", "alarm"),
+        )
+        in_use = _gauge(
+            "ccbox_dahdi_channels_in_use", "The span's channels carrying a call.", ("span",)
+        )
+        configured = _gauge(
+            "ccbox_dahdi_channels_configured",
+            "The span's channels configured (given a signalling).",
+            ("span",),
+        )
+        errors = _counter(
+            "ccbox_dahdi_span_errors",
+            "The span's error counters as the kernel counts them (bpv, crc4, ebit, fas, "
+            "irq_misses, timing_slips).",
+            ("span", "counter"),
+        )
+        changes = _counter(
+            "ccbox_dahdi_alarm_changes", "Span alarm changes since the daemon started."
+        )
+        for span in monitor.spans():
+            number = str(span.number)
+            for name in DAHDI_ALARMS:
+                alarm.add_metric([number, span.name, name], 1.0 if name in span.alarms else 0.0)
+            in_use.add_metric([number], sum(1 for c in span.channels if c.in_use))
+            configured.add_metric([number], sum(1 for c in span.channels if c.configured))
+            for counter in DAHDI_COUNTERS:
+                errors.add_metric([number, counter], span.counters.get(counter, 0))
+        changes.add_metric([], monitor.alarm_changes)
+        yield from (alarm, in_use, configured, errors, changes)
 
 
 class _Collected(Collector):

@@ -8,7 +8,10 @@ only while the channel has an owner, i.e. carries a call), ended by
 ``Yellow Alarm``, ``Blue Alarm``, ``Recovering``, ``Loopback``, ``Not Open`` set, else
 ``No Alarm`` (``Unknown Alarm`` for other bits). The events (``publish_channel_alarm``,
 ``publish_span_alarm`` and their ``_clear``): ``Alarm`` (DAHDIChannel, Alarm), ``AlarmClear``
-(DAHDIChannel), ``SpanAlarm`` (Span, Alarm), ``SpanAlarmClear`` (Span).
+(DAHDIChannel), ``SpanAlarm`` (Span, Alarm), ``SpanAlarmClear`` (Span); and ``DAHDIChannel``
+(``dahdichannel_to_ami``: the channel's state headers, ``DAHDIGroup``, ``DAHDISpan``,
+``DAHDIChannel``: ``N``, ``N-M`` for a call-waiting sub-channel, or ``pseudo``) when a call
+takes a channel.
 
 Each function takes the AMI client's message (anything with ``get(name)``) and returns plain
 data, or None for a message it cannot read (logged, never raised).
@@ -16,6 +19,7 @@ data, or None for a message it cannot read (logged, never raised).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,6 +31,8 @@ log = Logger(namespace="ccbox.dahdi.ami")
 
 SHOW_CHANNELS = "DAHDIShowChannels"
 ALARM_EVENTS = ("Alarm", "AlarmClear", "SpanAlarm", "SpanAlarmClear")
+# dahdichannel_to_ami(): a DAHDI channel got an Asterisk channel (a call seized it).
+SEIZED_EVENT = "DAHDIChannel"
 
 # chan_dahdi.c alarms[] / alarm2str()
 _ALARM_NAMES = {
@@ -113,7 +119,7 @@ def show_channel(msg: Message) -> AmiChannel | None:
     )
 
 
-def show_channels(events: list[Message] | tuple[Message, ...]) -> dict[int, AmiChannel]:
+def show_channels(events: Iterable[Message]) -> dict[int, AmiChannel]:
     """The channels of a ``DAHDIShowChannels`` list by number (unreadable items skipped)."""
     out: dict[int, AmiChannel] = {}
     for msg in events:
@@ -141,3 +147,15 @@ def alarm_event(msg: Message) -> AlarmEvent | None:
     if not name.endswith("Clear") and not alarms:
         alarms = frozenset({UNKNOWN_ALARM})  # raised, but named as nothing we know
     return AlarmEvent(kind, number, alarms)
+
+
+def seized(msg: Message) -> tuple[int, str] | None:
+    """A ``DAHDIChannel`` event: (the DAHDI channel number, the Asterisk channel on it); None
+    for a pseudo channel or an unreadable number."""
+    raw = (msg.get("DAHDIChannel") or "").strip()
+    head = raw.split("-", 1)[0]
+    if raw == "pseudo" or not head.isascii() or not head.isdigit():
+        return None
+    if not 0 < int(head) <= _MAX_NUMBER:
+        return None
+    return int(head), _text(msg, "Channel", 200)

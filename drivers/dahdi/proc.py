@@ -102,6 +102,7 @@ _COUNTER_KEYS = {
 }
 _CHANNEL = re.compile(r"\t *(\d{1,6}) ?(.*)")
 _EC = re.compile(r"\(EC: [^)]*\)")
+_NAME = re.compile(r"[!-~]{1,40}")
 
 
 def _clean(text: str, limit: int = 120) -> str:
@@ -175,6 +176,8 @@ def _channel(line: str, span: int) -> Channel | None:
     else:
         first, _, after = rest.partition(" ")
         if first and first not in ("(In", "(no") and first not in _PROC_ALARMS:
+            if not _NAME.fullmatch(first):
+                return None  # chan->name is at most 40 printable characters
             name, rest = first, after.strip()
             for sig in SIGNALLINGS:
                 if rest == sig or rest.startswith(sig + " "):
@@ -270,9 +273,7 @@ def read_root(root: Path, read: Callable[[Path], bytes] | None = None) -> list[S
         if span is None:
             continue
         if span.number != int(path.name):
-            log.warn(
-                "{path}: says span {n}, kept under its file name", path=str(path), n=span.number
-            )
+            log.warn("{path}: says span {n}, kept as span {n}", path=str(path), n=span.number)
         spans.setdefault(span.number, span)
     return [spans[n] for n in sorted(spans)]
 

@@ -94,5 +94,6 @@ class Span:
 
 
 def alarm_text(alarms: frozenset[str]) -> str:
-    """``OK`` or the alarms in DAHDI's order."""
-    return " ".join(a for a in ALARMS if a in alarms) or "OK"
+    """``OK`` or the alarms in DAHDI's order (any other name, e.g. ``UNKNOWN``, after them)."""
+    named = [a for a in ALARMS if a in alarms] + sorted(alarms.difference(ALARMS))
+    return " ".join(named) or "OK"

@@ -12,7 +12,7 @@ StringTransport and the FastAGI connections iosim pumps, both driven from ``step
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -122,6 +122,7 @@ class DialerRig:
         dnc: Any = None,
         offer_wait_s: float = 2.0,
         ring_timeout_s: float = 25.0,
+        span_free: Callable[[str], tuple[int, float] | None] | None = None,
     ) -> None:
         self.db = db
         self.clock = Clock()
@@ -164,6 +165,7 @@ class DialerRig:
                 offer_wait_s=offer_wait_s,
                 ring_timeout_s=ring_timeout_s,
             ),
+            span_free=span_free,
         )
         self.outcomes: list[str] = []
 

@@ -445,3 +445,56 @@ def test_do_not_call_rows_written_beside_the_running_dialer_are_in_force_within_
     assert rig.dnc.national_date == dt.date(2026, 12, 1)
     assert rig.dnc.blocks("13800000003") == "center"
     assert rig.dnc.counts() == {"center": 2, "campaign": 1, "national": 1}
+
+
+def test_never_more_calls_than_the_spans_have_channels_free(
+    db: DBConnector, tmp_path: Path
+) -> None:
+    """The group allows 5, its DAHDI channels 1-5 had 2 idle out of alarm when read (1-3 are
+    held open in the healthy fixture): 2 lines at most, the lines placed since the read
+    counted against them (the simulator's calls seize no DAHDI channel, so the spans are
+    read once here); the span going RED stops new calls."""
+    from appliance.config import DahdiConfig
+    from appliance.hardware.spans import SpanMonitor
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "dahdi"
+    root = tmp_path / "dahdi"
+    root.mkdir()
+    (root / "1").write_bytes((fixtures / "healthy" / "proc" / "dahdi" / "1").read_bytes())
+    numbers = [f"1380000000{i}" for i in range(6)]
+    ids = seed(db, 5, numbers, max_attempts=1)
+    rig = DialerRig(
+        db,
+        Population(
+            person=0, machine=0, busy=0, congestion=0, numbers=dict.fromkeys(numbers, NO_ANSWER)
+        ),
+        trunks={"default": 5},
+        ring_timeout_s=10,
+    )
+    spans = SpanMonitor(
+        rig.clock,
+        DahdiConfig(
+            enabled=True, proc_root=root, poll_s=300, groups=(("default", (1, 2, 3, 4, 5)),)
+        ),
+        rig.bus,
+        in_thread=lambda fn, *args: defer.succeed(fn(*args)),
+    )
+    rig.dialer.span_free = spans.trunk_capacity
+    spans.startService()
+    rig.start()
+    login_all(rig, ids)
+    most = 0
+    for _ in range(8 * 20):
+        rig.step(0.05)
+        most = max(most, len(rig.dialer.lines))
+    assert most == 2  # five idle agents, a limit of 5: the spans' 2 free channels
+    placed = len([m for m in rig.ami.actions if m.get("Action") == "Originate"])
+    # span 1 goes RED: no channel of the group is usable, no call is placed
+    text = (root / "1").read_text().replace("CCS/HDB3/CRC4 ", "CCS/HDB3/CRC4 RED ")
+    (root / "1").write_text(text)
+    spans.poll()  # as chan_dahdi's SpanAlarm event makes it
+    assert spans.trunk_free("default") == 0
+    for _ in range(30 * 20):
+        rig.step(0.05)
+    assert len([m for m in rig.ami.actions if m.get("Action") == "Originate"]) == placed
+    spans.stopService()

@@ -16,6 +16,8 @@ from appliance.db.connector import DBConnector
 from appliance.db.recording_search import SORTS, RecordingQuery, conditions, order
 
 T0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
+# the DAHDI trunk group of each seeded recording (its channel is in specs)
+GROUPS = ["g0", "g0", "g1", "", "g2", "g0"]
 HOSTILE = ["<img src=x onerror=alert(1)>", "'; DROP TABLE recordings;--", "%", "_", 'a|b,"c"']
 
 
@@ -51,6 +53,7 @@ def seeded(db: DBConnector) -> dict[str, Any]:
                     caller_number=caller,
                     called_number=called,
                     channel_number=ch,
+                    trunk_group=GROUPS[i],
                     talk_over_ratio=over,
                     qa_score=score,
                     peaks=[1, 2, 3],
@@ -79,6 +82,10 @@ def test_each_filter_finds_exactly_its_rows(db: DBConnector, seeded: dict[str, A
             pick(1, 2, 3, 4),
         ),
         ({"channel_number": 17}, pick(2, 4)),
+        ({"trunk_group": "g0"}, pick(0, 1, 5)),
+        ({"trunk_group": "g1", "channel_number": 17}, pick(2)),  # "g1 / 17"
+        ({"trunk_group": "g0", "channel_number": 17}, []),
+        ({"trunk_group": "g"}, []),  # a group is found whole
         ({"agent_id": seeded["a1"]}, pick(0, 1, 5)),
         ({"queue_id": seeded["q2"]}, pick(1, 3)),
         ({"caller": "13800000001"}, pick(0, 2)),

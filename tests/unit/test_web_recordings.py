@@ -120,6 +120,10 @@ def test_parse_query_is_strict() -> None:
         ({"end": "2026-02-30"}, "end"),
         ({"channel": "abc"}, "channel"),
         ({"channel": "99999999999"}, "channel"),
+        ({"group": "g0 OR 1=1"}, "group"),
+        ({"group": "g0'--"}, "group"),
+        ({"group": "x" * 33}, "group"),
+        ({"group": ["g0", "g1"]}, "group"),
         ({"min_score": "1e9"}, "min_score"),
         ({"talk_over": "maybe"}, "talk_over"),
         ({"caller": "1" * 81}, "caller"),
@@ -153,6 +157,7 @@ class RecordingWebTests(WebTestCase):
             caller_name=HOSTILE,
             called_number="4008001",
             channel_number=17,
+            trunk_group="g0",
             talk_over_ratio=0.25,
             peaks=[100, 20000, 300],
         )
@@ -183,6 +188,9 @@ class RecordingWebTests(WebTestCase):
         for query, ids in (
             ("caller=" + "%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E", [self.mine]),
             ("channel=17", [self.mine]),
+            ("group=g0", [self.mine]),
+            ("group=g0&channel=17", [self.mine]),
+            ("group=g1&channel=17", []),
             ("talk_over=no", [self.other]),
             ("min_score=70&max_score=80", [self.other]),
             ("start=2026-03-01T09:30:00Z", [self.other]),
@@ -196,6 +204,7 @@ class RecordingWebTests(WebTestCase):
         for query, field in (
             ("start=2026-03-01T09:00", "start"),
             ("channel=1%3BDROP", "channel"),
+            ("group=g0%3BDROP", "group"),
             ("sort=path", "sort"),
             ("sort=started_at%20desc", "sort"),
             ("limit=500", "limit"),
@@ -209,6 +218,7 @@ class RecordingWebTests(WebTestCase):
             self.assertIn(field, body["error"], query)
         status, body = await self.json(b, f"/api/recordings/get?id={self.mine}")
         self.assertEqual((body["caller_name"], body["peaks"]), (HOSTILE, [100, 20000, 300]))
+        self.assertEqual((body["trunk_group"], body["trunk_label"]), ("g0", "g0 / 17"))
 
     async def test_an_agent_sees_only_its_own_recordings(self) -> None:
         await self._start()
@@ -398,6 +408,7 @@ class RecordingWebTests(WebTestCase):
             "caller",
             "called",
             "channel",
+            "group",
             "agent",
             "queue",
             "min_duration_s",
@@ -408,6 +419,7 @@ class RecordingWebTests(WebTestCase):
         ):
             self.assertIn(f'name="{name}"', page.body)
         self.assertIn("1002 Bob", page.body)  # the agent picker
+        self.assertIn('<td class="num rec-trunk">g0 / 17</td>', page.body)
         bad = await self.call(b.get, "/recordings?start=%3Cscript%3E")
         self.assertEqual(bad.status, 400)
         self.assertIn("start must be a date", bad.body)
@@ -425,6 +437,7 @@ class RecordingWebTests(WebTestCase):
         self.assertIn('<script src="/static/recording_player.js"></script>', player.body)
         self.assertNotIn(HOSTILE, player.body)
         self.assertIn("25%", player.body)  # the talk-over
+        self.assertIn('<td id="rec-trunk">g0 / 17</td>', player.body)
         self.assertEqual((await self.call(b.get, "/recordings/view?id=x")).status, 400)
         self.assertEqual((await self.call(b.get, "/recordings/view?id=424242")).status, 404)
         token = page.csrf()
