@@ -557,7 +557,12 @@ class GsmModem(Protocol):
                     raise
 
     async def _unlock(self) -> bool:
-        """The SIM ready (the PIN entered when asked and configured), else the state says why."""
+        """The SIM ready (the PIN entered when asked and configured), else the state says why.
+
+        The PIN is entered at most once per connection; a SIM still asking after it (some
+        take a moment) is asked again a second later, never given the PIN twice.
+        """
+        entered = False
         for _ in range(10):
             try:
                 lines = await self.command("AT+CPIN?")
@@ -565,10 +570,9 @@ class GsmModem(Protocol):
                 if e.code == 10:
                     self._set(ERROR, sim="absent", detail="no SIM card in the modem")
                     return False
-                if e.code == 14:  # SIM busy: still starting
-                    await task.deferLater(self.clock, 1.0, lambda: None)
-                    continue
-                raise
+                if e.code != 14:  # 14: SIM busy, still starting
+                    raise
+                lines = []
             answer = next(
                 (x.partition(":")[2].strip() for x in lines if x.startswith("+CPIN:")), ""
             )
@@ -578,29 +582,31 @@ class GsmModem(Protocol):
             if answer in ("SIM PUK", "SIM PUK2"):
                 self._set(PIN_REQUIRED, sim="puk", detail="the SIM is locked: it needs its PUK")
                 return False
-            if answer != "SIM PIN":
+            if answer not in ("SIM PIN", ""):
                 raise ModemError(None, f"unexpected SIM state {_shown(answer)!r}")
-            if not self.pin:
-                self._set(
-                    PIN_REQUIRED, sim="pin", detail="the SIM asks for its PIN: set [modem] pin"
-                )
-                return False
-            try:
-                await self.command(f"AT+CPIN={self.pin}")
-            except ModemError as e:
-                if e.code in (16, 12):
-                    # Never entered again by itself: three wrong PINs lock the SIM (PUK).
-                    self.on_pin_refused()
-                    self.pin = ""
+            if answer == "SIM PIN" and not entered:
+                if not self.pin:
                     self._set(
-                        PIN_REQUIRED,
-                        sim="pin",
-                        detail="the SIM refused [modem] pin; not tried again",
+                        PIN_REQUIRED, sim="pin", detail="the SIM asks for its PIN: set [modem] pin"
                     )
                     return False
-                raise
-            # a SIM takes a moment after its PIN: ask again
-            await task.deferLater(self.clock, 0.5, lambda: None)
+                entered = True
+                try:
+                    await self.command(f"AT+CPIN={self.pin}")
+                except ModemError as e:
+                    if e.code in (16, 12):
+                        # Never entered again by itself: three wrong PINs lock the SIM (PUK).
+                        self.on_pin_refused()
+                        self.pin = ""
+                        self._set(
+                            PIN_REQUIRED,
+                            sim="pin",
+                            detail="the SIM refused [modem] pin; not tried again",
+                        )
+                        return False
+                    raise
+                continue
+            await task.deferLater(self.clock, 1.0, lambda: None)
         raise ModemError(None, "the SIM did not become ready")
 
     async def _phase2(self) -> bool:

@@ -73,10 +73,13 @@ class SimulatedModem(Protocol):
         self.sent: list[SentPart] = []
         self.commands: list[str] = []
         self.stored: dict[int, str] = {}  # index -> PDU
+        self._announced: dict[int, int] = {}  # index -> a length other than the PDU's own
         self.unacked = 0  # +CMT / +CDS not yet acknowledged with AT+CNMA
         self.connected = False
+        self._later: list[Any] = []  # reports not sent yet
         self._reset()
-        self._faults: list[tuple[str, str | None]] = []  # (command prefix, reply or None: mute)
+        # [command prefix, reply (None: no answer), matching commands still let through]
+        self._faults: list[list[Any]] = []
         self._reference = 0
         self._concat = 0
 
@@ -92,13 +95,18 @@ class SimulatedModem(Protocol):
 
     # ---- what tests do ---------------------------------------------------------------
 
-    def fail_next(self, prefix: str, reply: str = "+CME ERROR: 100") -> None:
-        """The next command starting with ``prefix`` is answered ``reply`` instead."""
-        self._faults.append((prefix, reply))
+    def fail_next(self, prefix: str, reply: str = "+CME ERROR: 100", *, after: int = 0) -> None:
+        """The next command starting with ``prefix`` (after ``after`` such commands went
+        through) is answered ``reply`` instead."""
+        self._faults.append([prefix, reply, after])
 
-    def mute_next(self, prefix: str) -> None:
-        """The next command starting with ``prefix`` gets no answer at all."""
-        self._faults.append((prefix, None))
+    def mute_next(self, prefix: str, *, after: int = 0) -> None:
+        """The next command starting with ``prefix`` (after ``after``) gets no answer."""
+        self._faults.append([prefix, None, after])
+
+    def write_raw(self, data: bytes) -> None:
+        """Bytes as they are onto the line (noise, broken lines, unsolicited junk)."""
+        self._write(data)
 
     def deliver(
         self, sender: str, text: str, *, at: datetime | None = None, direct: bool = False
@@ -114,22 +122,22 @@ class SimulatedModem(Protocol):
     def deliver_pdu(self, pdu: str, *, length: int | None = None, direct: bool = False) -> None:
         """Any PDU (SMSC first), announced with ``length`` (default: its true TPDU length)."""
         if length is None:
-            length = len(pdu) // 2 - 1 - int(pdu[:2], 16)
+            length = _tpdu_length(pdu)
         if direct or self.cnmi[1] == 2:
             self._urc(f"+CMT: ,{length}", pdu)
             if self.phase2:
                 self.unacked += 1
         elif self.cnmi[1] == 1:
-            index = self._store(pdu)
+            index = self._store(pdu, length)
             if index is not None:
                 self._urc(f'+CMTI: "SM",{index}')
         else:
-            self._store(pdu)
+            self._store(pdu, length)
 
     def send_report(self, reference: int, recipient: str, status: int = 0) -> None:
         now = datetime.now(CHINA).replace(microsecond=0)
         pdu = encode_status_report(reference, recipient, now, now, status, smsc=self.smsc)
-        length = len(pdu) // 2 - 1 - int(pdu[:2], 16)
+        length = _tpdu_length(pdu)
         if self.cnmi[3] == 1:
             self._urc(f"+CDS: {length}", pdu)
             if self.phase2:
@@ -159,10 +167,21 @@ class SimulatedModem(Protocol):
     # ---- the line --------------------------------------------------------------------
 
     def connectionMade(self) -> None:
+        """Powered up: the modem's settings are back to their defaults; the SIM asks for its
+        PIN again (a locked SIM stays locked, and keeps its count of wrong PINs)."""
         self.connected = True
+        pin_state, attempts = self.pin_state, self.pin_attempts
+        self._reset()
+        if pin_state == "SIM PUK":
+            self.pin_state = pin_state
+        self.pin_attempts = attempts
 
     def connectionLost(self, reason: Any = None) -> None:
         self.connected = False
+        for call in self._later:
+            if call.active():
+                call.cancel()
+        self._later = []
 
     def dataReceived(self, data: bytes) -> None:
         for byte in data:
@@ -188,8 +207,8 @@ class SimulatedModem(Protocol):
             self._buffer = b""
             if line:
                 self._command(line)
-        elif b == b"\n":
-            return
+        elif b < b" ":
+            return  # line feeds, a stray Escape and other control characters
         elif len(self._buffer) < MAX_COMMAND:
             self._buffer += b
         else:
@@ -199,8 +218,12 @@ class SimulatedModem(Protocol):
     def _command(self, line: str) -> None:
         self.commands.append(line)
         self.on_command(line)
-        for i, (prefix, reply) in enumerate(self._faults):
+        for i, fault in enumerate(self._faults):
+            prefix, reply, after = fault
             if line.upper().startswith(prefix.upper()):
+                if after > 0:
+                    fault[2] -= 1
+                    break
                 del self._faults[i]
                 if reply is not None:
                     self._reply(reply)
@@ -376,9 +399,10 @@ class SimulatedModem(Protocol):
         self._reply(f"+CMGS: {reference}", "OK")
         if submit.request_report and self.reports:
             status = self.report_status
-            self.clock.callLater(
+            call = self.clock.callLater(
                 self.report_delay_s, self.send_report, reference, submit.number, status
             )
+            self._later.append(call)
 
     def _cmgr(self, args: str) -> None:
         if not self._pdu_mode():
@@ -388,7 +412,7 @@ class SimulatedModem(Protocol):
         if pdu is None:
             self._cms(321)
             return
-        length = len(pdu) // 2 - 1 - int(pdu[:2], 16)
+        length = self._announced.get(index, _tpdu_length(pdu))
         self._reply(f"+CMGR: 0,,{length}", pdu, "OK")
 
     def _cmgd(self, args: str) -> None:
@@ -409,16 +433,19 @@ class SimulatedModem(Protocol):
             return
         lines = []
         for index, pdu in sorted(self.stored.items()):
-            length = len(pdu) // 2 - 1 - int(pdu[:2], 16)
+            length = self._announced.get(index, _tpdu_length(pdu))
             lines += [f"+CMGL: {index},0,,{length}", pdu]
         self._reply(*lines, "OK")
 
     # ---- output -----------------------------------------------------------------------
 
-    def _store(self, pdu: str) -> int | None:
+    def _store(self, pdu: str, length: int | None = None) -> int | None:
         for index in range(1, self.storage_size + 1):
             if index not in self.stored:
                 self.stored[index] = pdu
+                self._announced.pop(index, None)
+                if length is not None and length != _tpdu_length(pdu):
+                    self._announced[index] = length
                 return index
         return None
 
@@ -438,3 +465,8 @@ class SimulatedModem(Protocol):
         transport: Any = self.transport
         if transport is not None and self.connected:
             transport.write(data)
+
+
+def _tpdu_length(pdu: str) -> int:
+    """The octets after the SMSC address (what +CMGR, +CMT and AT+CMGS count)."""
+    return len(pdu) // 2 - 1 - int(pdu[:2], 16)

@@ -1,0 +1,277 @@
+"""The GSM modem driver against SimulatedModem through a real pseudo-terminal (PtyLink).
+
+The bytes run in the real reactor (a pty is a real fd); the driver's timers (command
+deadlines, the signal poll, the re-initialisation, the serial link's backoff) run on a
+task.Clock the test advances, so silence and a replug are exercised without waiting.
+"""
+
+# ruff: noqa: RUF001  (Chinese text keeps its own punctuation; full-width digits are a case)
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import defer, task
+from twisted.internet import reactor as _reactor
+from twisted.trial import unittest
+
+from drivers.health import DEGRADED, DOWN, OK, LastReports
+from drivers.serial.gsm.modem import (
+    GsmModemService,
+    ModemError,
+    ModemSettings,
+    rssi_dbm,
+)
+from drivers.serial.gsm.pdu import encode_deliver, encode_submit
+from drivers.serial.sim.gsm_modem import SimulatedModem
+from drivers.serial.sim.pty import PtyLink
+
+COMMAND_S = 5.0
+SEND_S = 20.0
+RETRY_S = 30.0
+CHINA = timezone(timedelta(hours=8))
+CUSTOMER = "+8613912345678"
+# 3 UCS2 parts; the emoji (a surrogate pair) straddles the end of the first part (67 units)
+REPLY = (
+    "您好，您的订单已发出，" * 6
+    + "😀"
+    + "预计明天送达，快递单号 SF1234567890。如有问题请回复本短信。" * 2
+)
+REACTOR: Any = _reactor  # typed loosely: mypy reads its interfaces without zope's plugin
+INBOUND = "你好，我的订单还没有到，请帮忙查一下物流。谢谢！" * 3
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    """Let the real reactor run (the pty's bytes) until ``condition`` holds."""
+    deadline = REACTOR.seconds() + timeout
+    while not condition():
+        if REACTOR.seconds() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await task.deferLater(REACTOR, 0.005, lambda: None)
+
+
+class ModemRig:
+    """A SimulatedModem plugged in on a PtyLink and the driver's service on its device."""
+
+    def __init__(
+        self, test: unittest.TestCase, *, sim_pin: str = "1234", pin: str = "1234", **sim: Any
+    ) -> None:
+        self.test = test
+        self.clock = task.Clock()
+        self.path = Path(test.mktemp())
+        self.path.mkdir()
+        self.device = self.path / "ttyGSM"
+        self.sim = SimulatedModem(REACTOR, pin=sim_pin, **sim)
+        self.links = [PtyLink.open(REACTOR, self.sim, self.device)]
+        self.health = LastReports()
+        self.service = GsmModemService(
+            REACTOR,
+            ModemSettings(str(self.device), pin=pin),
+            self.health,
+            clock=self.clock,
+            command_timeout_s=COMMAND_S,
+            send_timeout_s=SEND_S,
+            retry_init_s=RETRY_S,
+            backoff=(1.0,),
+        )
+        self.sms: list[Any] = []
+        self.reports: list[Any] = []
+        self.service.on_sms = self.sms.append
+        self.service.on_report = self.reports.append
+        self.service.startService()
+        test.addCleanup(self.stop)
+
+    def stop(self) -> defer.Deferred[None]:
+        d = self.service.stopService()
+        for link in self.links:
+            link.unplug()
+        return d
+
+    def state(self) -> str:
+        return self.service.status().state
+
+    async def ready(self) -> None:
+        await until(
+            lambda: self.state() == "ready", f"the modem ready (is {self.service.status()})"
+        )
+
+    def replug(self, sim: SimulatedModem) -> None:
+        self.sim = sim
+        self.links.append(PtyLink.open(REACTOR, sim, self.device))
+
+    def health_state(self) -> str:
+        report = self.health.get("modem")
+        assert report is not None
+        return report.state
+
+
+async def failure_of(d: defer.Deferred[Any]) -> ModemError:
+    try:
+        await d
+    except ModemError as e:
+        return e
+    raise AssertionError("the deferred did not fail")
+
+
+class GsmModemTests(unittest.TestCase):
+    async def test_pin_multipart_chinese_send_reports_and_inbound(self) -> None:
+        rig = ModemRig(self)
+        # a message that arrived while the box was down waits on the SIM
+        stored = encode_deliver(CUSTOMER, "还在吗？", datetime(2026, 12, 7, 8, 0, tzinfo=CHINA))[0]
+        rig.sim.stored[1] = stored
+        await rig.ready()
+        self.assertIn("AT+CPIN=1234", rig.sim.commands)
+        self.assertEqual(rig.sim.cmgf, 0)
+        status = rig.service.status()
+        self.assertEqual(
+            (status.sim, status.signal_dbm, status.operator), ("ready", -73, "China Mobile")
+        )
+        self.assertEqual(rig.health_state(), OK)
+        await until(
+            lambda: len(rig.sms) == 1 and not rig.sim.stored, "the stored message read and deleted"
+        )
+        self.assertEqual(rig.sms[0].text, "还在吗？")
+        self.assertEqual(rig.sms[0].sent_at, datetime(2026, 12, 7, 8, 0, tzinfo=CHINA))
+
+        references = await rig.service.send_sms(CUSTOMER, REPLY)
+        self.assertEqual(len(references), 3)
+        self.assertEqual(rig.sim.sent_texts(), [(CUSTOMER, REPLY)])
+        parts = [p.submit for p in rig.sim.sent]
+        self.assertEqual([p.concat.sequence for p in parts if p.concat], [1, 2, 3])
+        self.assertTrue(all(p.request_report and p.encoding == "ucs2" for p in parts))
+        self.assertEqual(parts[0].text[-1], "，")  # the emoji went whole into the second part
+        self.assertTrue(parts[1].text.startswith("😀"))
+
+        await until(lambda: len(rig.reports) == 3, "three delivery reports")
+        self.assertEqual(sorted(r.reference for r in rig.reports), sorted(references))
+        self.assertTrue(all(r.delivered and r.recipient == CUSTOMER for r in rig.reports))
+        await until(lambda: rig.sim.unacked == 0, "the reports acknowledged (AT+CNMA)")
+
+        self.assertEqual(rig.sim.deliver(CUSTOMER, INBOUND), 2)
+        await until(lambda: len(rig.sms) == 2, "the inbound message")
+        self.assertEqual(rig.sms[1].text, INBOUND)
+        self.assertEqual(
+            (rig.sms[1].parts, rig.sms[1].complete, rig.sms[1].sender), (2, True, CUSTOMER)
+        )
+        await until(lambda: not rig.sim.stored, "the parts deleted from the SIM")
+
+        rig.sim.deliver("10086", "余额 12.50 元", direct=True)  # +CMT, acknowledged
+        await until(
+            lambda: len(rig.sms) == 3 and rig.sim.unacked == 0, "a direct +CMT acknowledged"
+        )
+        self.assertEqual((rig.sms[2].sender, rig.sms[2].text), ("10086", "余额 12.50 元"))
+
+        rig.sim.rssi = 5
+        rig.clock.advance(60)  # the periodic AT+CSQ
+        await until(lambda: rig.service.status().signal_dbm == -103, "the signal polled again")
+
+    async def test_missing_pin_then_wrong_pin_is_not_tried_again(self) -> None:
+        rig = ModemRig(self, pin="")
+        await until(lambda: rig.state() == "pin_required", "pin_required")
+        self.assertIn("[modem] pin", rig.service.status().detail)
+        self.assertEqual(rig.health_state(), DEGRADED)
+        refused = await failure_of(rig.service.send_sms(CUSTOMER, "hi"))
+        self.assertIn("not ready", refused.text)
+        self.assertEqual(rig.sim.sent, [])
+
+        wrong = ModemRig(self, pin="9999")
+        await until(lambda: wrong.state() == "pin_required", "pin_required")
+        self.assertIn("refused", wrong.service.status().detail)
+        self.assertEqual(wrong.sim.pin_attempts, 2)
+        # replugged (the modem power-cycles, the SIM asks again): the PIN is not entered again
+        wrong.links[0].unplug()
+        await until(lambda: wrong.state() == "absent", "absent")
+        wrong.replug(wrong.sim)
+        wrong.clock.advance(1.0)
+        await until(
+            lambda: wrong.sim.commands.count("AT+CPIN?") == 2 and wrong.state() == "pin_required",
+            "asked again",
+        )
+        self.assertEqual(wrong.sim.pin_attempts, 2)
+        self.assertEqual(wrong.sim.commands.count("AT+CPIN=9999"), 1)
+
+    async def test_cme_error_in_init_and_mid_send_returns_to_idle(self) -> None:
+        rig = ModemRig(self)
+        rig.sim.fail_next("AT+CNMI", "+CME ERROR: 100")
+        await until(lambda: rig.state() == "error", "the failed initialisation")
+        self.assertIn("unknown error", rig.service.status().detail)
+        rig.clock.advance(RETRY_S)
+        await rig.ready()
+
+        rig.sim.fail_next("AT+CMGS", "+CME ERROR: 30", after=1)  # the second part is refused
+        error = await failure_of(rig.service.send_sms(CUSTOMER, INBOUND))
+        self.assertEqual(error.code, 30)
+        self.assertIn("no network service", error.text)
+        self.assertEqual(len(rig.sim.sent), 1)
+        self.assertEqual(rig.state(), "ready")
+        await rig.service.send_sms(CUSTOMER, "第二次")
+        self.assertEqual(rig.sim.sent_texts()[-1], (CUSTOMER, "第二次"))
+
+    async def test_silence_times_out_back_to_idle_and_the_next_send_works(self) -> None:
+        rig = ModemRig(self)
+        await rig.ready()
+        rig.sim.mute_next("AT+CMGS")
+        pending = rig.service.send_sms(CUSTOMER, "hello")
+        await until(lambda: any(c.startswith("AT+CMGS") for c in rig.sim.commands), "the AT+CMGS")
+        rig.clock.advance(COMMAND_S)  # no "> " prompt within the deadline
+        error = await failure_of(pending)
+        self.assertIsNone(error.code)
+        self.assertIn("no answer", error.text)
+        modem = rig.service.modem
+        assert modem is not None
+        self.assertEqual(modem.phase, "idle")
+        await rig.service.send_sms(CUSTOMER, "hello again")
+        self.assertEqual(rig.sim.sent_texts(), [(CUSTOMER, "hello again")])
+
+    async def test_wrong_lengths_and_line_noise(self) -> None:
+        rig = ModemRig(self)
+        await rig.ready()
+        modem = rig.service.modem
+        assert modem is not None
+        part = encode_submit(CUSTOMER, "hello", reference=0)[0]
+        error = await failure_of(modem.command(f"AT+CMGS={part.tpdu_length + 1}", pdu=part.hex))
+        self.assertEqual(error.code, 304)
+        self.assertEqual(rig.sim.sent, [])
+
+        good = encode_deliver(CUSTOMER, "第一条", datetime(2026, 12, 7, 9, 0, tzinfo=CHINA))[0]
+        rig.sim.deliver_pdu(good, length=len(good) // 2)  # announced one octet too long
+        await until(
+            lambda: modem.bad_pdus == 1 and not rig.sim.stored, "the bad PDU dropped and deleted"
+        )
+        self.assertEqual(rig.sms, [])
+
+        rig.sim.write_raw(b'\x00\x00noise\r\n+CMTI: "SM",bogus\r\n+CMT: x\r\nZZ\r\n' + b"A" * 5000)
+        rig.sim.write_raw(b"\r\n+CDS: 25\r\n0006\r\n")  # a report PDU cut short
+        rig.sim.deliver(CUSTOMER, "第二条")
+        await until(lambda: len(rig.sms) == 1, "the next message")
+        self.assertEqual(rig.sms[0].text, "第二条")
+        await rig.service.send_sms(CUSTOMER, "ok")
+        self.assertEqual(rig.state(), "ready")
+
+    async def test_unplug_mid_send_then_replug(self) -> None:
+        rig = ModemRig(self)
+        await rig.ready()
+
+        def pull_the_plug(line: str) -> None:
+            if line.startswith("AT+CMGS"):  # the modem took the command, then the cable goes
+                REACTOR.callLater(0, rig.links[0].unplug)
+
+        rig.sim.on_command = pull_the_plug
+        error = await failure_of(rig.service.send_sms(CUSTOMER, "lost"))
+        self.assertIn("unplugged", error.text)
+        await until(lambda: rig.state() == "absent" and rig.health_state() == DOWN, "absent")
+        refused = await failure_of(rig.service.send_sms(CUSTOMER, "too early"))
+        self.assertIn("absent", refused.text)
+
+        rig.replug(SimulatedModem(REACTOR, pin="1234"))
+        rig.clock.advance(1.0)  # the serial link's backoff
+        await rig.ready()
+        await rig.service.send_sms(CUSTOMER, "发送成功")
+        self.assertEqual(rig.sim.sent_texts(), [(CUSTOMER, "发送成功")])
+
+
+def test_rssi_in_dbm() -> None:
+    assert [rssi_dbm(r) for r in (0, 1, 20, 31, 99, 32)] == [-113, -111, -73, -51, None, None]
