@@ -86,6 +86,10 @@ setup(
         # knowledge-base search: English words to their stems (Snowball's own generated
         # Python), so "refunds" finds "refund" on SQLite and PostgreSQL alike
         "snowballstemmer>=2.2",
+        # firmware images as Intel HEX: bincopy checks every record (checksum, length,
+        # extended segment and linear addresses) and refuses overlaps; kept up (intelhex's
+        # last release is from 2020), pure Python
+        "bincopy>=20.0",
     ],
     extras_require={
         "dev": [
