@@ -1,0 +1,140 @@
+"""Flashing through a real pseudo-terminal: the host's Session against the simulated board.
+
+The bytes cross a real pty (Twisted's SerialPort on the slave, the simulator on the master)
+in the real reactor; nothing here waits on a timer: each step ends on what the other side
+said, and faults (a refusal, a cut, a NAK storm, a cancel) are the board's or the user's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from twisted.internet import defer, reactor
+from twisted.trial import unittest
+
+from firmware_tools.bootloader import BootloaderError
+from firmware_tools.flash import Cancelled, Refused, Session, run
+from firmware_tools.image import FirmwareImage, Version
+from firmware_tools.signing import sign
+from firmware_tools.simulator import BoardState, SimulatedBoard, plug
+from tests.support.tmp import temp_dir
+
+KEY = Ed25519PrivateKey.generate()
+OLD = Version(1, 0, 0)
+
+
+def image(
+    version: str = "1.1.0", size: int = 20_000, board: str = "ccbox-io", seed: int = 0
+) -> FirmwareImage:
+    payload = bytes((i * 7 + seed) & 0xFF for i in range(size))
+    return sign(payload, board, Version.parse(version), KEY)
+
+
+class FlashTest(unittest.TestCase):
+    timeout = 20
+
+    def setUp(self) -> None:
+        self.link = Path(temp_dir(self)) / "board-tty"
+        self.state = BoardState(board="ccbox-io", flash_size=64 * 1024)
+        self.state.install(b"factory firmware" * 100, OLD)
+
+    def power_on(self, **faults: Any) -> SimulatedBoard:
+        board = SimulatedBoard(reactor, self.state, **faults)
+        pty = plug(reactor, board, self.link)
+        self.addCleanup(pty.unplug)
+        return board
+
+    def session(self, work: Any) -> defer.Deferred[Any]:
+        session = Session(reactor, self.link)
+        return run(session, lambda: work(session))
+
+    async def test_flash_then_verify(self) -> None:
+        board = self.power_on()
+        self.assertEqual(board.mode, "application")
+        new = image()
+        done: list[int] = []
+        result = await self.session(
+            lambda s: s.flash(new, progress=lambda sent, total: done.append(sent))
+        )
+        self.assertEqual((result.before.version, result.written), (OLD, 20 * 1024))
+        self.assertEqual(done[-1], 20_000)
+        self.assertEqual(
+            self.state.commands,
+            [
+                *("ENTER", "INFO", "ERASE", "WRITE 20000", "CRC 0 20000"),
+                *(f"COMMIT 20000 {new.crc32:08x} 1.1.0", "BOOT"),
+            ],
+        )
+        self.assertEqual(bytes(self.state.flash[:20_000]), new.payload)
+        self.assertEqual((self.state.version, board.mode), (Version(1, 1, 0), "application"))
+        verified = await self.session(lambda s: s.verify(new))
+        self.assertTrue(verified.matches)
+        other = await self.session(lambda s: s.verify(image("1.1.0", seed=1)))
+        self.assertFalse(other.matches)
+        info = await self.session(lambda s: s.info())
+        self.assertEqual(
+            (info.board, info.version, info.flash_size), ("ccbox-io", Version(1, 1, 0), 65536)
+        )
+
+    async def test_every_refusal_comes_before_any_erase(self) -> None:
+        self.power_on()
+        cases = [
+            (image(board="other-board"), "the image is for board 'other-board'"),
+            (image("0.9.0"), "version 0.9.0 is older than the board's 1.0.0"),
+            (image(size=64 * 1024 + 1), "do not fit the board's 65536"),
+        ]
+        for bad, why in cases:
+            with self.assertRaises(Refused) as caught:
+                await self.session(lambda s, bad=bad: s.flash(bad))
+            self.assertIn(why, str(caught.exception))
+        self.assertNotIn("ERASE", self.state.commands)
+        self.assertEqual(self.state.commands.count("INFO"), 3)
+        self.assertEqual(self.state.version, OLD)
+        await self.session(lambda s: s.flash(image("0.9.0"), allow_downgrade=True))
+        self.assertEqual(self.state.version, Version(0, 9, 0))
+
+    async def test_a_cut_mid_transfer_leaves_the_bootloader_and_a_retry_succeeds(self) -> None:
+        first = self.power_on(cut_after_blocks=5)
+        with self.assertRaises(BootloaderError) as caught:
+            await self.session(lambda s: s.flash(image()))
+        self.assertIn("line went away", str(caught.exception))
+        self.assertEqual(first.transfers, ["power cut"])
+        self.assertIsNone(self.state.valid)  # ERASE dropped it before the first block
+        # power back on (a new pty behind the same link): the bootloader answers, not the app
+        board = self.power_on()
+        self.assertEqual(board.mode, "bootloader")
+        new = image()
+        result = await self.session(lambda s: s.flash(new))
+        self.assertIsNone(result.before.version)
+        self.assertEqual(self.state.valid.crc32 if self.state.valid else None, new.crc32)
+        self.assertEqual(board.mode, "application")
+
+    async def test_a_nak_storm_is_retried_then_cancelled_and_the_board_still_answers(
+        self,
+    ) -> None:
+        board = self.power_on(nak_storm=True)
+        with self.assertRaises(BootloaderError) as caught:
+            await self.session(lambda s: s.flash(image()))
+        self.assertIn("block 1: not acknowledged after 10 retries", str(caught.exception))
+        ended = await board.transfers_ended()
+        self.assertEqual(ended, ["the sender cancelled the transfer (CAN CAN)"])
+        self.assertIsNone(self.state.valid)
+        board.nak_storm = False
+        await self.session(lambda s: s.flash(image()))
+        self.assertEqual(self.state.version, Version(1, 1, 0))
+
+    async def test_ctrl_c_during_the_transfer_sends_can_can(self) -> None:
+        board = self.power_on()
+        session = Session(reactor, self.link)
+
+        def progress(sent: int, total: int) -> None:
+            if sent >= 3 * 1024:
+                session.cancel()
+
+        with self.assertRaises(Cancelled):
+            await run(session, lambda: session.flash(image(), progress=progress))
+        ended = await board.transfers_ended()
+        self.assertEqual(ended, ["the sender cancelled the transfer (CAN CAN)"])
+        self.assertEqual((self.state.valid, board.mode), (None, "bootloader"))
