@@ -238,6 +238,8 @@ class ApplianceMaster(service.MultiService):
         # part's owner builds and wires its service here and sets its field.
         self.hardware = Hardware()
         self.hardware.spans = self.spans
+        if self.spans is not None:  # a DAHDI call's trunk group, on its calls row
+            self.ivr.trunk_group = self.spans.group_of
         self.metrics = MetricsService(
             reactor,
             config.metrics,
