@@ -195,6 +195,21 @@ class SmsConfig:
 
 
 @dataclass(frozen=True)
+class ModemConfig:
+    """The GSM modem (``[modem]``, drivers/serial/gsm/): ``device`` is its serial port
+    (empty: no modem), ``pin`` the SIM's PIN (empty: the SIM asks for none), ``smsc`` the
+    SMS center's number (empty: the one stored on the SIM)."""
+
+    device: str = ""
+    baudrate: int = 115200
+    pin: str = ""
+    smsc: str = ""
+
+
+BAUDRATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     data_dir: Path
@@ -213,6 +228,7 @@ class Config:
     reports: ReportsConfig = ReportsConfig()
     crm: CrmConfig = CrmConfig()
     sms: SmsConfig = SmsConfig()
+    modem: ModemConfig = ModemConfig()
     dahdi: DahdiConfig = DahdiConfig()
 
 
@@ -263,6 +279,25 @@ def _digits(lo: int, hi: int) -> Callable[[str], str]:
         return raw
 
     return check
+
+
+def _baudrate(raw: str) -> int:
+    if not raw.isdigit() or int(raw) not in BAUDRATES:
+        raise ValueError(f"expected one of {', '.join(map(str, BAUDRATES))}")
+    return int(raw)
+
+
+def _sim_pin(raw: str) -> str:
+    if raw and not (raw.isascii() and raw.isdigit() and 4 <= len(raw) <= 8):
+        raise ValueError("expected 4 to 8 digits (or empty: the SIM asks for no PIN)")
+    return raw
+
+
+def _smsc(raw: str) -> str:
+    digits = raw[1:] if raw.startswith("+") else raw
+    if raw and not (digits.isascii() and digits.isdigit() and 3 <= len(digits) <= 20):
+        raise ValueError("expected a number: + and digits, e.g. +8613800100500 (or empty)")
+    return raw
 
 
 def _bool(raw: str) -> bool:
@@ -581,6 +616,12 @@ SCHEMA: dict[str, dict[str, tuple[_Checker, str | None]]] = {
         "missed_call_text": (_sms_template, ""),
         "notice_interval_min": (_int_range(1, 7 * 24 * 60), "60"),
     },
+    "modem": {
+        "device": (_optional_abs_text, ""),
+        "baudrate": (_baudrate, "115200"),
+        "pin": (_sim_pin, ""),
+        "smsc": (_smsc, ""),
+    },
 }
 
 
@@ -692,6 +733,12 @@ def parse(text: str, path: Path | str = "<string>") -> Config:
             missed_call_notice=values["sms", "missed_call_notice"],
             missed_call_text=values["sms", "missed_call_text"],
             notice_interval_min=values["sms", "notice_interval_min"],
+        ),
+        modem=ModemConfig(
+            device=values["modem", "device"],
+            baudrate=values["modem", "baudrate"],
+            pin=values["modem", "pin"],
+            smsc=values["modem", "smsc"],
         ),
         dahdi=DahdiConfig(
             enabled=values["dahdi", "enabled"],
@@ -955,4 +1002,15 @@ callback_text =
 missed_call_notice = no
 missed_call_text =
 notice_interval_min = 60
+
+[modem]
+# The GSM modem SMS go through: its serial port, best a stable name from /dev/serial/by-id/
+# (empty: no modem). A USB modem is reopened by itself after an unplug.
+device =
+baudrate = 115200
+# The SIM's PIN (4-8 digits) when it asks for one. A PIN the SIM refuses is not tried again
+# (three wrong ones lock the SIM): fix it here and restart.
+pin =
+# The SMS center's number (+ and digits); empty: the one stored on the SIM.
+smsc =
 """
