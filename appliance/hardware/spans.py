@@ -30,11 +30,12 @@ from appliance.eventbus import EventBus
 from drivers.dahdi import ami as dahdi_ami
 from drivers.dahdi import proc, scan
 from drivers.dahdi.status import Channel, Span, alarm_text
-from drivers.health import DEGRADED, OK, HealthReporter, LastReports
+from drivers.health import DEGRADED, OK, STARTING, HealthReporter, LastReports
 
 log = Logger(namespace="ccbox.hardware.spans")
 
 HEALTH = "dahdi"
+DEGRADED_GONE = "gone"  # the root was there, then not
 SCAN_TIMEOUT_S = 10.0
 
 
@@ -102,6 +103,7 @@ class SpanMonitor(service.Service):
         self.ami_view = False  # the last read merged chan_dahdi's DAHDIShowChannels
         self.alarm_changes = 0  # SpanAlarmChanged published since start (a metrics counter)
         self.polls = 0
+        self.health_state = ""  # DEGRADED_GONE while a root once read is missing
         self.read_at = reactor.seconds()  # when the spans were last read (reactor seconds)
         self._loop: task.LoopingCall | None = None
         self._polling: defer.Deferred[None] | None = None
@@ -161,7 +163,7 @@ class SpanMonitor(service.Service):
 
     def startService(self) -> None:
         super().startService()
-        self.health.report(HEALTH, OK, "not read yet")
+        self.health.report(HEALTH, STARTING, "not read yet")
         self._loop = task.LoopingCall(self.poll)
         self._loop.clock = self.reactor
         self._loop.start(self.settings.poll_s, now=True).addErrback(
@@ -225,13 +227,23 @@ class SpanMonitor(service.Service):
         """Take one reading: merge, publish what changed, report health (reactor thread)."""
         self.read_at = self.reactor.seconds()
         if reading.spans is None:
-            if self.present is not False:
-                log.info("{root}: no DAHDI on this box", root=str(self.settings.proc_root))
+            root = str(self.settings.proc_root)
+            if self.present is None:
+                log.info("{root}: no DAHDI on this box", root=root)
+            elif self.present:
+                log.warn("{root} is gone: DAHDI unloaded?", root=root)
+            # Never there: a box without DAHDI. There, then gone: the driver was unloaded.
+            gone = bool(self.present) or self.health_state == DEGRADED_GONE
             self.present = False
             self.ami_view = False
             self._set_spans([])
-            self.health.report(HEALTH, OK, f"no DAHDI ({self.settings.proc_root})")
+            if gone:
+                self.health.report(HEALTH, DEGRADED, f"{root} is gone: DAHDI unloaded?")
+                self.health_state = DEGRADED_GONE
+            else:
+                self.health.report(HEALTH, OK, f"no DAHDI ({root})")
             return
+        self.health_state = ""
         self.present = True
         self.ami_view = view is not None
         spans = [merge(span, reading.scanned.get(span.number), view) for span in reading.spans]
@@ -253,8 +265,10 @@ class SpanMonitor(service.Service):
             old = previous.get(number, frozenset())
             new = now.get(number)
             if new is None:
-                # A span gone (card removed, driver unloaded): said once as NOTOPEN.
+                # A span gone (card removed, driver unloaded): said once as NOTOPEN, and
+                # remembered so, for its return to be said too.
                 new = frozenset({"NOTOPEN"})
+                self._alarms[number] = new
                 if old == new:
                     continue
             elif new == old:
@@ -271,8 +285,6 @@ class SpanMonitor(service.Service):
                     span.description if span else "",
                 )
             )
-            if number not in now:
-                self._alarms[number] = new  # remembered, so it is said once
 
     # ---- chan_dahdi's events ------------------------------------------------------------
 

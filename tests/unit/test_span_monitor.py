@@ -239,3 +239,41 @@ def test_metrics_per_span_and_alarm_changes(tmp_path: Path) -> None:
     assert value("ccbox_dahdi_channels_configured", span="2") == 31
     assert value("ccbox_dahdi_span_errors_total", span="2", counter="crc4") == 12
     assert value("ccbox_dahdi_alarm_changes_total") == 1
+
+
+def test_the_master_builds_the_monitor_before_the_dialer_and_hands_it_over(
+    tmp_path: Path,
+) -> None:
+    from appliance.master import ApplianceMaster
+
+    root = FIXTURES / "healthy" / "proc" / "dahdi"
+    conf = parse(
+        f"[ccbox]\ndata_dir = {tmp_path}\n"
+        f"[dahdi]\nenabled = yes\nproc_root = {root}\ngroups = {GROUPS}\n"
+    )
+    master = ApplianceMaster(conf, MemoryReactorClock())
+    assert isinstance(master.spans, SpanMonitor)
+    assert master.hardware.spans is master.spans
+    assert master.dialer is not None
+    assert master.dialer.span_free == master.spans.trunk_capacity
+    names = [child.name for child in master]
+    assert names.index("dahdi") < names.index("dialer")
+    assert master.ami is not None
+    assert {"SpanAlarm", "SpanAlarmClear", "DAHDIChannel"} <= set(master.ami._handlers)
+    off = ApplianceMaster(parse(f"[ccbox]\ndata_dir = {tmp_path}\n"), MemoryReactorClock())
+    assert off.spans is None and off.hardware.spans is None
+
+
+def test_dahdi_unloaded_under_a_running_box_is_degraded_until_it_is_back(tmp_path: Path) -> None:
+    box = Box(tmp_path)
+    box.monitor.startService()
+    shutil.rmtree(box.root)
+    box.clock.advance(5)
+    assert box.state()[0] == DEGRADED and "gone" in box.state()[1]
+    assert sorted(e.span for e in box.events) == [1, 2]  # each said once as NOTOPEN
+    box.clock.advance(5)
+    assert box.state()[0] == DEGRADED and len(box.events) == 2
+    box.use("healthy")
+    box.clock.advance(5)
+    assert box.state() == (OK, "2 spans OK")
+    assert [e.cleared for e in box.events[2:]] == [True, True]
