@@ -101,7 +101,7 @@ _COUNTER_KEYS = {
     "Timing slips": "timing_slips",
 }
 _CHANNEL = re.compile(r"\t *(\d{1,6}) ?(.*)")
-_EC = re.compile(r"\(EC: [^)]*\)")
+_EC = re.compile(r"\((?:SW|HW)?EC: [^)]*\)")  # (SWEC: ...): DAHDI before 2.3
 _NAME = re.compile(r"[!-~]{1,40}")
 
 

@@ -64,7 +64,7 @@ class Span:
     name: str
     description: str
     alarms: frozenset[str] = frozenset()
-    counters: Mapping[str, int] = field(default_factory=dict)
+    counters: Mapping[str, int] = field(default_factory=dict, hash=False)
     channels: tuple[Channel, ...] = ()
     framing: str = ""  # CCS, CAS, ESF, D4 ("" unknown)
     coding: str = ""  # HDB3, AMI, B8ZS

@@ -175,3 +175,21 @@ def test_dahdi_scan_command(tmp_path: Path) -> None:
     assert scan.run(("/bin/cat", str(fixture)), 5.0)[2].alarms == {RED}
     assert scan.run(("/bin/false",), 5.0) == {}
     assert scan.run((str(tmp_path / "absent"),), 5.0) == {}
+
+
+def test_an_analog_card() -> None:
+    """A TDM410P: no line config, FXO/FXS signalling, an older DAHDI's (SWEC: ...)."""
+    span = proc.parse_span(
+        'Span 1: WCTDM/4 "Wildcard TDM410P Board 5" (MASTER) \n\n'
+        "\t   1 WCTDM/4/0 FXOKS (In use) (SWEC: MG2) \n"
+        "\t   2 WCTDM/4/1 FXSKS RED \n"
+        "\t   3 WCTDM/4/2 \n"
+    )
+    assert span is not None and span.sync_master and span.framing == "" and not span.alarms
+    got = [(c.signalling, c.in_use, c.alarms, c.usable) for c in span.channels]
+    assert got == [
+        ("FXOKS", True, frozenset(), True),
+        ("FXSKS", False, {RED}, False),
+        ("Unconfigured", False, frozenset(), False),
+    ]
+    assert hash(span) == hash(span)  # plain data: usable as a key
