@@ -14,18 +14,21 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
 from twisted.internet import defer, task
 from twisted.internet import reactor as _reactor
+from twisted.internet.testing import StringTransport
 from twisted.trial import unittest
 
 from drivers.health import DEGRADED, DOWN, OK, LastReports
 from drivers.serial.gsm.modem import (
+    GsmModem,
     GsmModemService,
     ModemError,
     ModemSettings,
     rssi_dbm,
 )
-from drivers.serial.gsm.pdu import encode_deliver, encode_submit
+from drivers.serial.gsm.pdu import encode_deliver, encode_status_report, encode_submit
 from drivers.serial.sim.gsm_modem import SimulatedModem
 from drivers.serial.sim.pty import PtyLink
 
@@ -226,6 +229,27 @@ class GsmModemTests(unittest.TestCase):
         await rig.service.send_sms(CUSTOMER, "hello again")
         self.assertEqual(rig.sim.sent_texts(), [(CUSTOMER, "hello again")])
 
+    async def test_three_silences_in_a_row_initialise_the_modem_again(self) -> None:
+        rig = ModemRig(self)
+        await rig.ready()
+        inits = rig.sim.commands.count("ATE0")
+        for n in range(3):
+            rig.sim.mute_next("AT+CMGS")
+            pending = rig.service.send_sms(CUSTOMER, f"try {n}")
+            await until(
+                lambda n=n: sum(c.startswith("AT+CMGS") for c in rig.sim.commands) == n + 1,
+                "the AT+CMGS",
+            )
+            rig.clock.advance(COMMAND_S)
+            await failure_of(pending)
+        self.assertEqual(rig.state(), "initialising")  # from scratch, at once
+        refused = await failure_of(rig.service.send_sms(CUSTOMER, "meanwhile"))
+        self.assertIn("not ready", refused.text)
+        await rig.ready()
+        self.assertEqual(rig.sim.commands.count("ATE0"), inits + 1)
+        await rig.service.send_sms(CUSTOMER, "back")
+        self.assertEqual(rig.sim.sent_texts(), [(CUSTOMER, "back")])
+
     async def test_wrong_lengths_and_line_noise(self) -> None:
         rig = ModemRig(self)
         await rig.ready()
@@ -275,3 +299,97 @@ class GsmModemTests(unittest.TestCase):
 
 def test_rssi_in_dbm() -> None:
     assert [rssi_dbm(r) for r in (0, 1, 20, 31, 99, 32)] == [-113, -111, -73, -51, None, None]
+
+
+class LineProtocolTests(unittest.TestCase):
+    """GsmModem's command phases byte by byte, on a StringTransport and a driven clock."""
+
+    def setUp(self) -> None:
+        self.clock = task.Clock()
+        self.reports: list[Any] = []
+        self.parts: list[Any] = []
+        self.modem = GsmModem(
+            self.clock,
+            on_report=self.reports.append,
+            on_deliver=self.parts.append,
+            command_timeout_s=COMMAND_S,
+            send_timeout_s=SEND_S,
+        )
+        self.transport = StringTransport()
+        self.modem.transport = self.transport  # connected, without running the initialisation
+
+    def feed(self, text: str) -> None:
+        self.modem.dataReceived(text.encode("ascii"))
+
+    def test_unsolicited_lines_between_a_command_and_its_answer(self) -> None:
+        answer = self.modem.command("AT+CSQ")
+        self.assertEqual(self.transport.value(), b"AT+CSQ\r")
+        report = encode_status_report(
+            9,
+            CUSTOMER,
+            datetime(2026, 12, 7, 9, 0, tzinfo=CHINA),
+            datetime(2026, 12, 7, 9, 1, tzinfo=CHINA),
+            0,
+        )
+        self.feed(
+            '\r\n+CMTI: "SM",3\r\n\r\n+CSQ: 20,99\r\n\r\n+CDS: 26\r\n'
+            + report
+            + "\r\nRING\r\n\r\nOK\r\n"
+        )
+        self.assertEqual(self.successResultOf(answer), ["+CSQ: 20,99"])
+        self.assertEqual([(r.reference, r.delivered) for r in self.reports], [(9, True)])
+        # the +CMTI's message is read once the command is over
+        self.assertTrue(self.transport.value().endswith(b"AT+CMGR=3\r"))
+        self.assertEqual(self.modem.phase, "wait_result")
+
+    def test_the_pdu_goes_after_the_prompt_and_the_reference_comes_back(self) -> None:
+        part = encode_submit(CUSTOMER, "hello", reference=0)[0]
+        answer = self.modem.command(f"AT+CMGS={part.tpdu_length}", pdu=part.hex)
+        self.assertEqual(self.modem.phase, "wait_prompt")
+        self.transport.clear()
+        self.feed("\r\n> ")
+        self.assertEqual(self.transport.value(), part.hex.encode() + b"\x1a")
+        self.assertEqual(self.modem.phase, "wait_sent")
+        self.clock.advance(COMMAND_S)  # the send's own, longer deadline applies now
+        self.feed("\r\n+CMGS: 7\r\n\r\nOK\r\n")
+        self.assertEqual(self.successResultOf(answer), ["+CMGS: 7"])
+        self.assertEqual(self.modem.phase, "idle")
+
+    def test_no_prompt_escapes_the_modem_and_fails_the_send(self) -> None:
+        answer = self.modem.command("AT+CMGS=20", pdu="00" * 21)
+        self.clock.advance(COMMAND_S)
+        self.assertTrue(self.transport.value().endswith(b"\x1b"))
+        error = self.failureResultOf(answer, ModemError).value
+        self.assertIn("no answer to AT+CMGS", str(error))
+        self.assertEqual(self.modem.phase, "idle")
+
+    def test_an_endless_line_is_dropped_and_the_command_still_answered(self) -> None:
+        answer = self.modem.command("AT+CSQ")
+        self.feed("A" * 5000)
+        self.feed("\r\n+CSQ: 31,99\r\nOK\r\n")
+        self.assertEqual(self.successResultOf(answer), ["+CSQ: 31,99"])
+
+    def test_commands_with_line_breaks_or_ctrl_z_are_refused(self) -> None:
+        for line in ("AT+CPIN=1234\rAT+CMGD=1,4", "AT\x1a"):
+            self.failureResultOf(self.modem.command(line), ModemError)
+        self.assertEqual(self.transport.value(), b"")
+
+
+def test_modem_config_is_checked() -> None:
+    from appliance import config
+
+    ok = config.parse(
+        "[modem]\ndevice = /dev/serial/by-id/usb-Quectel-if02\npin = 1234\nsmsc = +8613800100500\n"
+    )
+    assert ok.modem == config.ModemConfig(
+        "/dev/serial/by-id/usb-Quectel-if02", 115200, "1234", "+8613800100500"
+    )
+    assert config.parse("").modem.device == ""
+    with pytest.raises(config.ConfigError) as refused:
+        config.parse("[modem]\ndevice = ttyUSB2\nbaudrate = 1234\npin = 12\nsmsc = SMSC\n")
+    assert [p.split(" = ")[0] for p in refused.value.problems] == [
+        "[modem] device",
+        "[modem] baudrate",
+        "[modem] pin",
+        "[modem] smsc",
+    ]

@@ -239,6 +239,7 @@ class GsmModem(Protocol):
         self._queue: deque[_Command] = deque()
         self._current: _Command | None = None
         self._timer: Any = None
+        self._armed_s = 0.0  # the deadline of the phase now waiting
         self._buffer = b""
         self._expect_pdu: tuple[str, int] | None = None  # (URC, announced length)
         self._timeouts = 0
@@ -289,7 +290,8 @@ class GsmModem(Protocol):
         if any(c in line for c in "\r\n\x1a\x1b"):
             return defer.fail(ModemError(None, "a command with a line break or Ctrl-Z"))
         d: defer.Deferred[list[str]] = defer.Deferred()
-        self._queue.append(_Command(line, timeout or self.command_timeout_s, d, pdu))
+        default = self.send_timeout_s if pdu is not None else self.command_timeout_s
+        self._queue.append(_Command(line, timeout or default, d, pdu))
         self._next()
         return d
 
@@ -306,6 +308,7 @@ class GsmModem(Protocol):
     def _arm(self, seconds: float) -> None:
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
+        self._armed_s = seconds
         self._timer = self.clock.callLater(seconds, self._timed_out)
 
     def _timed_out(self) -> None:
@@ -317,7 +320,7 @@ class GsmModem(Protocol):
         self._timeouts += 1
         self._finish(
             ModemError(
-                None, f"no answer to {command.line.split('=')[0]} within {command.timeout:g} s"
+                None, f"no answer to {command.line.split('=')[0]} within {self._armed_s:g} s"
             )
         )
         if self._timeouts >= MAX_TIMEOUTS and self.status.state == READY:
