@@ -248,10 +248,13 @@ class SpanMonitor(service.Service):
         self.ami_view = view is not None
         spans = [merge(span, reading.scanned.get(span.number), view) for span in reading.spans]
         self._set_spans(spans)
-        alarmed = [s for s in spans if s.alarms]
+        alarmed = [f"span {s.number} {s.name}: {s.alarm_text}" for s in spans if s.alarms]
+        # A span read before and gone since (a card's driver unloaded, the card removed):
+        # degraded until it is back or ccboxd restarts.
+        seen = {s.number for s in spans}
+        alarmed += [f"span {n}: gone" for n in sorted(self._alarms) if n not in seen]
         if alarmed:
-            detail = "; ".join(f"span {s.number} {s.name}: {s.alarm_text}" for s in alarmed)
-            self.health.report(HEALTH, DEGRADED, detail)
+            self.health.report(HEALTH, DEGRADED, "; ".join(alarmed))
         else:
             self.health.report(HEALTH, OK, f"{len(spans)} spans OK")
 

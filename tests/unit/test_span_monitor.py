@@ -120,6 +120,11 @@ def test_a_span_that_disappears_is_said_once_as_not_open(tmp_path: Path) -> None
     box.clock.advance(5)
     assert [(e.span, e.alarms) for e in box.events] == [(2, {NOTOPEN})]
     assert [s.number for s in box.monitor.spans()] == [1]
+    assert box.state() == (DEGRADED, "span 2: gone")
+    box.use("healthy")
+    box.clock.advance(5)
+    assert box.events[-1].span == 2 and box.events[-1].cleared
+    assert box.state() == (OK, "2 spans OK")
 
 
 # ---- chan_dahdi over AMI ------------------------------------------------------------------
