@@ -233,13 +233,15 @@ class GsmModemTests(unittest.TestCase):
         rig = ModemRig(self)
         await rig.ready()
         inits = rig.sim.commands.count("ATE0")
+
+        def sends() -> int:
+            return sum(c.startswith("AT+CMGS") for c in rig.sim.commands)
+
         for n in range(3):
             rig.sim.mute_next("AT+CMGS")
+            expected = sends() + 1
             pending = rig.service.send_sms(CUSTOMER, f"try {n}")
-            await until(
-                lambda n=n: sum(c.startswith("AT+CMGS") for c in rig.sim.commands) == n + 1,
-                "the AT+CMGS",
-            )
+            await until(lambda: sends() == expected, "the AT+CMGS")  # noqa: B023 (awaited here)
             rig.clock.advance(COMMAND_S)
             await failure_of(pending)
         self.assertEqual(rig.state(), "initialising")  # from scratch, at once
@@ -316,7 +318,8 @@ class LineProtocolTests(unittest.TestCase):
             send_timeout_s=SEND_S,
         )
         self.transport = StringTransport()
-        self.modem.transport = self.transport  # connected, without running the initialisation
+        # connected, without running the initialisation
+        self.modem.transport = self.transport  # type: ignore[assignment]
 
     def feed(self, text: str) -> None:
         self.modem.dataReceived(text.encode("ascii"))
