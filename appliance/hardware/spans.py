@@ -205,12 +205,13 @@ class SpanMonitor(service.Service):
 
     async def _poll(self) -> None:
         self._again = False
+        started = self.reactor.seconds()
         reading: Reading = await self.in_thread(
             read, self.settings.proc_root, self.settings.scan_command
         )
         view = await self._ami_channels() if reading.spans else None
         self.polls += 1
-        self.apply(reading, view)
+        self.apply(reading, view, read_at=started)
 
     async def _ami_channels(self) -> dict[int, dahdi_ami.AmiChannel] | None:
         client = self.ami
@@ -223,9 +224,15 @@ class SpanMonitor(service.Service):
             return None
         return dahdi_ami.show_channels(result.events)
 
-    def apply(self, reading: Reading, view: Mapping[int, dahdi_ami.AmiChannel] | None) -> None:
-        """Take one reading: merge, publish what changed, report health (reactor thread)."""
-        self.read_at = self.reactor.seconds()
+    def apply(
+        self,
+        reading: Reading,
+        view: Mapping[int, dahdi_ami.AmiChannel] | None,
+        read_at: float | None = None,
+    ) -> None:
+        """Take one reading: merge, publish what changed, report health (reactor thread).
+        ``read_at``: when the reading began (a call placed after it may be missing from it)."""
+        self.read_at = self.reactor.seconds() if read_at is None else read_at
         if reading.spans is None:
             root = str(self.settings.proc_root)
             if self.present is None:
