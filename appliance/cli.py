@@ -573,6 +573,16 @@ def cmd_reports_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_firmware(args: argparse.Namespace) -> int:
+    """ccbox firmware ... (firmware_tools/command.py); flash and verify trust the keys in the
+    config's [firmware] keys_dir unless --keys-dir names another."""
+    from firmware_tools import command
+
+    if command.needs_keys(args):
+        args.keys_dir = load_config(args).firmware.keys_dir
+    return command.main(args)
+
+
 def tcp_port(text: str) -> int:
     if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 65535):
         raise argparse.ArgumentTypeError(f"{text!r} is not a port (1 to 65535)")
@@ -776,6 +786,10 @@ def build_parser() -> argparse.ArgumentParser:
         reports_sub,
     )
     rebuild_cli.add_arguments(rb)
+
+    from firmware_tools import command as firmware_command
+
+    firmware_command.add_parser(sub, cmd_firmware)
 
     customers = sub.add_parser("customers", help="customers (the CRM)")
     customers_sub = customers.add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")

@@ -210,6 +210,14 @@ BAUDRATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
 
 
 @dataclass(frozen=True)
+class FirmwareConfig:
+    """Firmware flashing (``[firmware]``, firmware_tools/): ``ccbox firmware flash`` and
+    ``verify`` accept only images signed by a public key in ``keys_dir``."""
+
+    keys_dir: Path = Path("/etc/ccbox/firmware-keys")
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     data_dir: Path
@@ -227,6 +235,7 @@ class Config:
     metrics: MetricsConfig = MetricsConfig()
     reports: ReportsConfig = ReportsConfig()
     crm: CrmConfig = CrmConfig()
+    firmware: FirmwareConfig = FirmwareConfig()
     sms: SmsConfig = SmsConfig()
     modem: ModemConfig = ModemConfig()
     dahdi: DahdiConfig = DahdiConfig()
@@ -605,6 +614,9 @@ SCHEMA: dict[str, dict[str, tuple[_Checker, str | None]]] = {
         "vip_priority": (_int_range(0, 100), "5"),
         "key_account_priority": (_int_range(0, 100), "3"),
     },
+    "firmware": {
+        "keys_dir": (_abs_path, "/etc/ccbox/firmware-keys"),
+    },
     "sms": {
         "attempts": (_int_range(1, 20), "5"),
         "retry_s": (_int_range(5, 3600), "30"),
@@ -723,6 +735,7 @@ def parse(text: str, path: Path | str = "<string>") -> Config:
             vip_priority=values["crm", "vip_priority"],
             key_account_priority=values["crm", "key_account_priority"],
         ),
+        firmware=FirmwareConfig(keys_dir=values["firmware", "keys_dir"]),
         sms=SmsConfig(
             attempts=values["sms", "attempts"],
             retry_s=values["sms", "retry_s"],
@@ -822,6 +835,7 @@ def render(
     ami_port: int = 5038,
     ami: bool | None = None,
     ami_secret: str = "",
+    firmware_keys_dir: Path | None = None,
 ) -> str:
     """A complete, commented config file with every default spelled out."""
     db_line = (
@@ -982,6 +996,11 @@ trunk_prefix = 0
 # first). A red-listed number keeps its own priority when that is higher.
 vip_priority = 5
 key_account_priority = 3
+
+[firmware]
+# ccbox firmware flash / verify take only images signed by one of the Ed25519 public keys
+# (PEM or 32 raw bytes, one a file) in this directory.
+keys_dir = {firmware_keys_dir or "/etc/ccbox/firmware-keys"}
 
 [sms]
 # SMS through the GSM modem ([modem]). An outbound SMS (a ticket reply, a notice) is tried

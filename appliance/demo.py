@@ -28,6 +28,7 @@ from appliance.db import migrate
 from appliance.db.day_stats_store import COUNTERS
 from appliance.db.engine import create_engine
 from drivers.asterisk.simulator.switch import RandomDevice
+from firmware_tools import demo_board
 
 SKILLS = [
     ("billing", "Bills, payments, refunds"),
@@ -98,6 +99,7 @@ def prepare(
                 fastagi_port=fastagi_port or DEMO_FASTAGI_PORT,
                 ami_port=ami_port or DEMO_AMI_PORT,
                 ami_secret=passwords.generate_password(),
+                firmware_keys_dir=data_dir / "firmware-keys",
             ),
             encoding="utf-8",
         )
@@ -305,6 +307,8 @@ def main(
     if history_days is None:
         history_days = 0 if headless else demo_history.DAYS
     demo_history.seed_history(config, history_days)
+    board = demo_board.prepare(config.data_dir)
+    reactor.callWhenRunning(demo_board.start, reactor, board)
     url = f"http://127.0.0.1:{config.web.port}/"
 
     result: dict[str, Any] = {"daemon": "failed", "web": None}
@@ -340,6 +344,7 @@ def main(
             f"ccbox demo: web UI on {url} (data in {config.data_dir}); Ctrl-C stops it",
             flush=True,
         )
+        _show_board(config, board)
         # The ACD's counters are the day's (a second demo today starts from the first's):
         # the report counts this run only.
         result["_day_before"] = _day_counts(daemon)
@@ -390,6 +395,16 @@ def main(
     if report == "json":
         print(json.dumps(result), flush=True)
     return code if code else (0 if result["daemon"] == "ok" else 1)
+
+
+def _show_board(config: config_mod.Config, board: demo_board.DemoFirmware) -> None:
+    keys = "" if config.firmware.keys_dir == board.keys_dir else f" --keys-dir {board.keys_dir}"
+    print(
+        f"ccbox demo: a simulated I/O board runs firmware {demo_board.RUNNING} on {board.device};"
+        f" flash {demo_board.NEW} onto it with: ccbox --config {config.path} firmware flash"
+        f" --device {board.device}{keys} {board.image}",
+        flush=True,
+    )
 
 
 class DemoPhone(RandomDevice):

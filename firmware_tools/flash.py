@@ -114,6 +114,8 @@ class Session:
             on_info(info)
         problems = refusals(image, info, allow_downgrade=allow_downgrade)
         if problems:
+            if info.version is not None:
+                await self.client.boot()  # back to the application it was running
             raise Refused("; ".join(problems))
         self._check_cancel()
         await self.client.erase()
