@@ -90,7 +90,8 @@ _FRAMINGS = ("CCS", "ESF", "D4")
 _CODINGS = ("HDB3", "AMI", "B8ZS")
 _LINECONFIG_WORDS = {*_FRAMINGS, *_CODINGS, "CRC4", "NTTE", "TERM"}
 
-_HEADER = re.compile(r'Span (\d{1,6}): (?:(\S+) )?"([^"\n]*)"(.*)')
+# The description runs to the last quote (a quote inside it is printed as is).
+_HEADER = re.compile(r'Span (\d{1,6}): (?:(\S+) )?"([^\n]*)"([^"]*)')
 _COUNTER = re.compile(r"\t([A-Za-z0-9 -]+): (\d{1,12})")
 _COUNTER_KEYS = {
     "BPV count": "bpv",
@@ -119,7 +120,9 @@ def _warn(source: str, lineno: int, line: str, why: str) -> None:
     )
 
 
-def _header(line: str) -> Span | None:
+def _header(line: str) -> tuple[Span, list[str]] | None:
+    """The span of a header line and the words of it we do not know (kept out of the span:
+    a newer DAHDI's flag must not hide the span's alarms and channels)."""
     m = _HEADER.fullmatch(line.rstrip(" "))
     if not m or not 0 < int(m[1]) <= _MAX_NUMBER:
         return None
@@ -127,6 +130,7 @@ def _header(line: str) -> Span | None:
     alarms: set[str] = set()
     framing = coding = ""
     crc4 = master = clock = False
+    unknown: list[str] = []
     words = rest.split()
     if words[:1] == ["(MASTER)"]:
         master = True
@@ -135,7 +139,8 @@ def _header(line: str) -> Span | None:
         if "/" in word or word in _LINECONFIG_WORDS:
             parts = word.split("/")
             if not all(p in _LINECONFIG_WORDS for p in parts):
-                return None
+                unknown.append(word)
+                continue
             framing = next((p for p in parts if p in _FRAMINGS), framing)
             coding = next((p for p in parts if p in _CODINGS), coding)
             crc4 = crc4 or "CRC4" in parts
@@ -144,10 +149,10 @@ def _header(line: str) -> Span | None:
         elif word == "ClockSource":
             clock = True
         else:
-            return None
+            unknown.append(word)
     if not framing and coding:
         framing = "CAS"  # E1 without CCS: lineconfig_str() names no framing
-    return Span(
+    span = Span(
         number=number,
         name=_clean(name, 40),
         description=_clean(description),
@@ -158,6 +163,7 @@ def _header(line: str) -> Span | None:
         sync_master=master,
         clock_source=clock,
     )
+    return span, unknown
 
 
 def _channel(line: str, span: int) -> Channel | None:
@@ -215,11 +221,19 @@ def parse_span(text: str, source: str = "<span>") -> Span | None:
     start = 0
     for i, line in enumerate(lines):
         if line.strip():
-            span = _header(line)
+            header = _header(line)
             start = i + 1
-            if span is None:
+            if header is None:
                 _warn(source, i + 1, line, "not a span header")
                 return None
+            span, unknown = header
+            if unknown:
+                log.warn(
+                    "{source}:{lineno}: span header words not known, ignored: {words!r}",
+                    source=source,
+                    lineno=i + 1,
+                    words=_clean(" ".join(unknown), 80),
+                )
             break
     if span is None:
         return None

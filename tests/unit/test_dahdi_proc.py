@@ -193,3 +193,15 @@ def test_an_analog_card() -> None:
         ("Unconfigured", False, frozenset(), False),
     ]
     assert hash(span) == hash(span)  # plain data: usable as a key
+
+
+def test_a_header_with_a_quoted_description_or_an_unknown_word_keeps_the_span(
+    warnings: list[str],
+) -> None:
+    span = proc.parse_span(
+        'Span 5: TE4/0/1 "Card "A" port 1" CCS/HDB3/CRC4 RED NEWFLAG ClockSource \n\n'
+        "\t 129 TE4/0/1/1 Clear RED \n"
+    )
+    assert span is not None and span.description == 'Card "A" port 1'
+    assert span.alarms == {RED} and span.clock_source and len(span.channels) == 1
+    assert len(warnings) == 1 and "NEWFLAG" in warnings[0]
