@@ -22,6 +22,7 @@ BOARD = "ccbox-io"
 RUNNING = Version(1, 0, 0)
 NEW = Version(1, 1, 0)
 PAYLOAD_BYTES = 96 * 1024
+LINE_RATE = 11_520  # 115200 baud, 8N1: the 96 KiB take about 9 s, a progress bar to watch
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def start(reactor: Any, where: DemoFirmware) -> tuple[SimulatedBoard, BoardState
     """Power the board on (firmware 1.0.0) at ``where.device``."""
     state = BoardState(board=BOARD)
     state.install(payload(RUNNING, 64 * 1024), RUNNING)
-    board = SimulatedBoard(reactor, state)
+    board = SimulatedBoard(reactor, state, line_rate=LINE_RATE)
     link = plug(reactor, board, where.device)
     reactor.addSystemEventTrigger("before", "shutdown", link.unplug)  # no dangling link
     return board, state

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +62,9 @@ class BoardState:
 
 class SimulatedBoard(Protocol):
     """One power-on of the board. Faults on demand: ``cut_after_blocks`` (power cut after
-    that many XMODEM blocks were written) and ``nak_storm`` (every block NAKed)."""
+    that many XMODEM blocks were written) and ``nak_storm`` (every block NAKed);
+    ``line_rate``: bytes a second it reads, as a real UART would (a pty has no baud rate),
+    so that a flash takes the time it takes on a board (115200 baud: 11520)."""
 
     def __init__(
         self,
@@ -70,8 +73,13 @@ class SimulatedBoard(Protocol):
         *,
         cut_after_blocks: int | None = None,
         nak_storm: bool = False,
+        line_rate: float | None = None,
     ) -> None:
         self.clock = clock
+        self.line_rate = line_rate
+        self._inbox: deque[bytes] = deque()
+        self._reading = False
+        self.off = False  # the power went (the pty is unplugged)
         self.state = state
         self.cut_after_blocks = cut_after_blocks
         self.nak_storm = nak_storm
@@ -90,10 +98,37 @@ class SimulatedBoard(Protocol):
             self._send(f"{self.state.board} bootloader {self.state.bootloader}: no valid image")
 
     def connectionLost(self, reason: Failure | None = None) -> None:
+        self.off = True
         if self.receiver is not None and self.receiver.state != "done":
             self.receiver.lost("power cut")
 
     def dataReceived(self, data: bytes) -> None:
+        if self.line_rate is None:
+            self._take(data)
+            return
+        self._inbox.append(data)
+        if not self._reading:
+            self._read_next()
+
+    def _read_next(self) -> None:
+        """One chunk after the time the line takes to carry it, in order."""
+        if not self._inbox:
+            self._reading = False
+            return
+        self._reading = True
+        chunk = self._inbox.popleft()
+        assert self.line_rate is not None
+        self.clock.callLater(len(chunk) / self.line_rate, self._delivered, chunk)
+
+    def _delivered(self, chunk: bytes) -> None:
+        if not self.off:
+            self._take(chunk)
+            self._read_next()
+        else:
+            self._inbox.clear()
+            self._reading = False
+
+    def _take(self, data: bytes) -> None:
         if self.receiver is not None:
             self.receiver.data_received(data)
             return

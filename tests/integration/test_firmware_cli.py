@@ -8,11 +8,13 @@ by this test's reactor, with the trusted keys named by the config's ``[firmware]
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-from twisted.internet import reactor, utils
+from twisted.internet import defer, protocol, reactor, utils
 from twisted.trial import unittest
 
 from appliance import config as config_mod
@@ -36,8 +38,6 @@ class FirmwareCliTest(unittest.TestCase):
         self.state = BoardState(board="ccbox-io", flash_size=64 * 1024)
         self.state.install(b"old" * 1000, Version(1, 0, 0))
         self.link = self.dir / "board-tty"
-        pty = plug(reactor, SimulatedBoard(reactor, self.state), self.link)
-        self.addCleanup(pty.unplug)
         # a vendor's key, its public half trusted by the box; a stranger's, not trusted
         assert cli_main(["firmware", "keygen", "--out", str(self.dir / "vendor.pem")]) == 0
         (self.dir / "vendor.pub.pem").rename(keys / "vendor.pub.pem")
@@ -50,6 +50,11 @@ class FirmwareCliTest(unittest.TestCase):
         assert cli_main(args) == 0
         return self.dir / out
 
+    def power_on(self, line_rate: float | None = None) -> SimulatedBoard:
+        board = SimulatedBoard(reactor, self.state, line_rate=line_rate)
+        self.addCleanup(plug(reactor, board, self.link).unplug)
+        return board
+
     async def ccbox(self, *args: str) -> tuple[str, str, int]:
         argv = ["-m", "appliance.cli", "--config", str(self.conf), "firmware", *args]
         out, err, code = await utils.getProcessOutputAndValue(
@@ -58,6 +63,7 @@ class FirmwareCliTest(unittest.TestCase):
         return out.decode(), err.decode(), code
 
     async def test_flash_verify_and_the_refusals(self) -> None:
+        self.power_on()
         image = self.sign("fw.hex")  # Intel HEX, the header in its reserved region
         out, err, code = await self.ccbox("flash", "--device", str(self.link), str(image))
         self.assertEqual(code, 0, err)
@@ -81,3 +87,37 @@ class FirmwareCliTest(unittest.TestCase):
         self.assertEqual(code, 3)
         self.assertIn("refused, nothing erased: the image is for board 'other-board'", err)
         self.assertEqual(self.state.commands[commands:], ["ENTER", "INFO", "BOOT"])
+
+    async def test_ctrl_c_cancels_the_transfer_with_can_can(self) -> None:
+        board = self.power_on(line_rate=20_000)  # 30 KB: 1.5 s on the line
+        image = self.sign("fw.ccfw")
+        interrupt = InterruptWhenProgressing()
+        argv = [sys.executable, "-m", "appliance.cli", "--config", str(self.conf), "firmware"]
+        argv += ["flash", "--device", str(self.link), str(image)]
+        reactor.spawnProcess(interrupt, sys.executable, argv, env=dict(os.environ))
+        code = await interrupt.ended
+        self.assertEqual(code, 130, interrupt.err)
+        self.assertIn("cancelled: the board stays in its bootloader", interrupt.err)
+        self.assertEqual(
+            await board.transfers_ended(), ["the sender cancelled the transfer (CAN CAN)"]
+        )
+        self.assertEqual((self.state.valid, board.mode), (None, "bootloader"))
+
+
+class InterruptWhenProgressing(protocol.ProcessProtocol):
+    """Sends SIGINT (Ctrl-C) once the first progress line is out."""
+
+    def __init__(self) -> None:
+        self.err = ""
+        self.sent = False
+        self.ended: defer.Deferred[int] = defer.Deferred()
+
+    def errReceived(self, data: bytes) -> None:
+        self.err += data.decode()
+        if "%" in self.err and not self.sent:
+            self.sent = True
+            assert self.transport is not None
+            self.transport.signalProcess(signal.SIGINT)
+
+    def processEnded(self, reason: Any) -> None:
+        self.ended.callback(reason.value.exitCode)

@@ -14,10 +14,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
+from firmware_tools import demo_board
 from firmware_tools.bootloader import BootloaderError
-from firmware_tools.flash import Cancelled, Refused, Session, run
-from firmware_tools.image import FirmwareImage, Version
-from firmware_tools.signing import sign
+from firmware_tools.flash import Cancelled, Refused, Session, refusals, run
+from firmware_tools.image import FirmwareImage, Version, read_image
+from firmware_tools.signing import check_signature, load_trusted_keys, sign
 from firmware_tools.simulator import BoardState, SimulatedBoard, plug
 from tests.support.tmp import temp_dir
 
@@ -138,3 +139,24 @@ class FlashTest(unittest.TestCase):
         ended = await board.transfers_ended()
         self.assertEqual(ended, ["the sender cancelled the transfer (CAN CAN)"])
         self.assertEqual((self.state.valid, board.mode), (None, "bootloader"))
+
+
+class DemoBoardTest(unittest.TestCase):
+    timeout = 20
+
+    async def test_the_demo_board_runs_1_0_0_and_the_demo_image_is_trusted(self) -> None:
+        where = demo_board.prepare(temp_dir(self))
+        key = (where.image.parent / "demo.pem").read_bytes()
+        demo_board.prepare(where.image.parent.parent)  # the next demo keeps key and image
+        self.assertEqual((where.image.parent / "demo.pem").read_bytes(), key)
+        keys = load_trusted_keys(where.keys_dir)
+        new = read_image(where.image)
+        self.assertEqual(check_signature(new, keys).name, "demo.pub.pem")
+        self.assertEqual(read_image(where.hex_image), new)
+        board, _ = demo_board.start(reactor, where)
+        assert board.cut is not None
+        self.addCleanup(board.cut)
+        session = Session(reactor, where.device)
+        info = await run(session, session.info)
+        self.assertEqual((info.board, info.version), (new.board, demo_board.RUNNING))
+        self.assertEqual(refusals(new, info, allow_downgrade=False), [])
