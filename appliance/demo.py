@@ -23,7 +23,15 @@ from twisted.internet import defer
 
 from appliance import config as config_mod
 from appliance import daemon as daemon_mod
-from appliance import demo_campaign, demo_center, demo_crm, demo_history, demo_kb, passwords
+from appliance import (
+    demo_campaign,
+    demo_center,
+    demo_crm,
+    demo_history,
+    demo_kb,
+    demo_sms,
+    passwords,
+)
 from appliance.db import migrate
 from appliance.db.day_stats_store import COUNTERS
 from appliance.db.engine import create_engine
@@ -309,6 +317,9 @@ def main(
     demo_history.seed_history(config, history_days)
     board = demo_board.prepare(config.data_dir)
     reactor.callWhenRunning(demo_board.start, reactor, board)
+    # The GSM modem: a simulated one on a pseudo-terminal, ccboxd's [modem] device.
+    config, sms_modem = demo_sms.plug(reactor, config)
+    reactor.addSystemEventTrigger("after", "shutdown", sms_modem.link.unplug)
     url = f"http://127.0.0.1:{config.web.port}/"
 
     result: dict[str, Any] = {"daemon": "failed", "web": None}
@@ -345,6 +356,9 @@ def main(
             flush=True,
         )
         _show_board(config, board)
+        # A customer texts the center once the modem is ready: a ticket and a notice.
+        modem = daemon.master.hardware.modem
+        demo_sms.greet(reactor, sms_modem, lambda: modem.status().state == "ready")
         # The ACD's counters are the day's (a second demo today starts from the first's):
         # the report counts this run only.
         result["_day_before"] = _day_counts(daemon)

@@ -21,6 +21,8 @@ Order (each waits for the one before it):
               schedule.py), each period once
     ticket-escalation  overdue tickets' escalation steps at their moments, each once
               (appliance/crm/tickets/escalation.py)
+    modem     the GSM modem (when [modem] device is set; drivers/serial/gsm/)
+    sms       SMS in the center over it: the outbox, the inbox, the notices (appliance/sms/)
     metrics   the Prometheus endpoint's own port, when [metrics] listen is set
     web       the web UI: last up (it shows the rest), first down (no new requests); its
               /metrics is the metrics service's (when [metrics] token is set)
@@ -237,6 +239,11 @@ class ApplianceMaster(service.MultiService):
         # The box's hardware (spans, modem and SMS, front panel, watchdog, backups): each
         # part's owner builds and wires its service here and sets its field.
         self.hardware = Hardware()
+        # The GSM modem and SMS in the center (when [modem] device is set): inbound SMS reach
+        # agents as tickets and notices; replies, callback confirmations and missed-call
+        # notices leave through the outbox.
+        if config.modem.device:
+            self._add_sms()
         self.hardware.spans = self.spans
         if self.spans is not None:  # a DAHDI call's trunk group, on its calls row
             self.ivr.trunk_group = self.spans.group_of
@@ -297,6 +304,60 @@ class ApplianceMaster(service.MultiService):
         from webui.i18n import translator
 
         return translator(self.config.locale)
+
+    def _add_sms(self) -> None:
+        """The modem service and the SMS service around it; the notices hear the queues'
+        abandons on the bus (the ACD knows nothing of SMS). Texts in the center's language,
+        notices on the desks' live feed (the root may import the web UI's catalogs)."""
+        from acd.queue_events import QueueCallStep
+        from appliance.sms.inbox import SmsInbox
+        from appliance.sms.notices import SmsNotices
+        from appliance.sms.outbox import SmsOutbox
+        from appliance.sms.service import SmsService
+        from appliance.zones import center_zone
+        from drivers.serial.gsm.modem import GsmModemService, ModemSettings
+        from webui.live_feed import NoticePosted
+
+        cfg, sms = self.config.modem, self.config.sms
+        modem = GsmModemService(
+            self.reactor,
+            ModemSettings(cfg.device, cfg.baudrate, cfg.pin, cfg.smsc),
+            health=self.health,
+        )
+        modem.setServiceParent(self)
+        translate = self._center_translate()
+        outbox = SmsOutbox(
+            self.reactor,
+            self.db,
+            modem,
+            attempts=sms.attempts,
+            retry_s=sms.retry_s,
+            bus=self.bus,
+        )
+        inbox = SmsInbox(
+            self.db,
+            CustomerStore.from_config(self.db, self.config.crm),
+            TicketStore(self.db, bus=self.bus),
+            queue=sms.queue,
+            ticket_type=sms.ticket_type,
+            translate=translate,
+            on_notice=lambda row: self.bus.publish(NoticePosted(row.as_message())),
+            bus=self.bus,
+        )
+        notices = SmsNotices(
+            self.db,
+            sms,
+            translate=translate,
+            queue_name=lambda queue_id: (
+                self.acd.queues[queue_id].name if queue_id in self.acd.queues else ""
+            ),
+            zone=center_zone(self.config.reports.timezone),
+            kick=outbox.kick,
+        )
+        self.sms = SmsService(modem, outbox, inbox, notices)
+        self.sms.setServiceParent(self)
+        self.bus.subscribe(QueueCallStep, self.sms.notices.queue_step)
+        self.hardware.modem, self.hardware.sms = modem, self.sms
 
     def _ticket_escalation(self) -> EscalationService:
         """Its notices in the center's language and on the desks' live feed (the root may

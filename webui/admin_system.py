@@ -19,6 +19,7 @@ from recorder.disk_guard import MB, free_bytes
 from webui.access import page
 from webui.context import WebContext
 from webui.render import render
+from webui.system_modem import modem_status
 
 MAX_CHANNELS_SHOWN = 50
 
@@ -82,6 +83,7 @@ async def status(ctx: WebContext) -> dict[str, Any]:
             "head": migrate.head_revision(),
         },
     }
+    out["modem"] = await modem_status(ctx)
     try:
         out["disk"]["free_mb"] = await threads.deferToThread(free_bytes, recorder.root) // MB
     except OSError as exc:

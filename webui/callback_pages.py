@@ -133,6 +133,9 @@ async def _schedule(
     if any(c.caller == number and not c.done for c in acd.callbacks.values()):
         return "waiting"
     callback_id = await acd.schedule_callback(queue, number, name, "web", due)
+    sms = getattr(ctx.hardware, "sms", None)
+    if callback_id is not None and sms is not None:  # its confirmation, when [sms] says so
+        sms.notices.callback_requested(number, queue, due)
     return f"scheduled as callback {callback_id}"
 
 

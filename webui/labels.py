@@ -16,6 +16,20 @@ from webui import i18n
 from webui.i18n import N_
 
 TABLES: dict[str, dict[str, str]] = {
+    # drivers/serial/gsm/modem.py ModemStatus.state and .sim (the System page's modem card)
+    "modem_state": {
+        "absent": N_("Not connected"),
+        "initialising": N_("Starting up"),
+        "pin_required": N_("SIM PIN required"),
+        "ready": N_("Ready"),
+        "error": N_("Error"),
+    },
+    "sim_state": {
+        "ready": N_("Ready"),
+        "pin": N_("PIN required"),
+        "puk": N_("PUK required (the PIN was refused three times)"),
+        "absent": N_("No SIM"),
+    },
     # acd/agent_state.py STATES
     "agent_state": {
         "logged_out": N_("Logged out"),

@@ -639,6 +639,7 @@ class SystemPageTests(AdminPagesCase):
         self.assertIn(migrate.head_revision(), page.body)
         self.assertNotIn("(expected", page.body)
         self.assertIn(" MB", page.body)
+        self.assertIn('id="sys-modem-none"', page.body)  # no [modem] device: no SMS service
         self.assertIn("No DAHDI spans reported", page.body)
         self.assertIn("Not configured.", page.body)  # the test appliance has no AMI link
 
