@@ -47,7 +47,7 @@ REACTOR: Any = _reactor  # typed loosely: mypy reads its interfaces without zope
 INBOUND = "你好，我的订单还没有到，请帮忙查一下物流。谢谢！" * 3
 
 
-async def until(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+async def until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
     """Let the real reactor run (the pty's bytes) until ``condition`` holds."""
     deadline = REACTOR.seconds() + timeout
     while not condition():
@@ -121,7 +121,7 @@ async def failure_of(d: defer.Deferred[Any]) -> ModemError:
 
 class GsmModemTests(unittest.TestCase):
     async def test_pin_multipart_chinese_send_reports_and_inbound(self) -> None:
-        rig = ModemRig(self)
+        rig = ModemRig(self, operator="中国移动 China Mobile")
         # a message that arrived while the box was down waits on the SIM
         stored = encode_deliver(CUSTOMER, "还在吗？", datetime(2026, 12, 7, 8, 0, tzinfo=CHINA))[0]
         rig.sim.stored[1] = stored
@@ -130,7 +130,8 @@ class GsmModemTests(unittest.TestCase):
         self.assertEqual(rig.sim.cmgf, 0)
         status = rig.service.status()
         self.assertEqual(
-            (status.sim, status.signal_dbm, status.operator), ("ready", -73, "China Mobile")
+            (status.sim, status.signal_dbm, status.operator),
+            ("ready", -73, "中国移动 China Mobile"),
         )
         self.assertEqual(rig.health_state(), OK)
         await until(
@@ -286,6 +287,7 @@ class GsmModemTests(unittest.TestCase):
                 REACTOR.callLater(0, rig.links[0].unplug)
 
         rig.sim.on_command = pull_the_plug
+        rig.sim.mute_next("AT+CMGS")  # no prompt: the send is surely in flight when it goes
         error = await failure_of(rig.service.send_sms(CUSTOMER, "lost"))
         self.assertIn("unplugged", error.text)
         await until(lambda: rig.state() == "absent" and rig.health_state() == DOWN, "absent")

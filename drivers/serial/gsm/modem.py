@@ -371,7 +371,9 @@ class GsmModem(Protocol):
             if match is None:
                 break
             raw, self._buffer = self._buffer[: match.start()], self._buffer[match.end() :]
-            line = raw.replace(b"\x00", b"").decode("ascii", "replace").strip()
+            # modems write ASCII; some give operator names in UTF-8: kept, and anything
+            # else shown as U+FFFD (a PDU is hex, so nothing of an SMS is lost this way)
+            line = raw.replace(b"\x00", b"").decode("utf-8", "replace").strip()
             if line:
                 self._line(line)
         if len(self._buffer) > MAX_LINE:

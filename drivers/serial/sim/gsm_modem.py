@@ -456,7 +456,7 @@ class SimulatedModem(Protocol):
         self._reply(f"+CMS ERROR: {code}")  # 27.005: +CMS ERROR whatever AT+CMEE says
 
     def _reply(self, *lines: str) -> None:
-        self._write(b"".join(b"\r\n" + line.encode("ascii", "replace") + b"\r\n" for line in lines))
+        self._write(b"".join(b"\r\n" + line.encode("utf-8") + b"\r\n" for line in lines))
 
     def _urc(self, *lines: str) -> None:
         self._reply(*lines)
