@@ -583,6 +583,71 @@ def cmd_firmware(args: argparse.Namespace) -> int:
     return command.main(args)
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from appliance.backup import places, secrets, writer
+
+    config = load_config(args)
+    out = Path(args.out)
+    if out.exists():
+        raise CliError(f"{out} exists: name a new file")
+    if not out.parent.is_dir():
+        raise CliError(f"{out.parent}: no such folder")
+    try:
+        phrase = (
+            secrets.read_passphrase(Path(args.passphrase_file)) if args.passphrase_file else None
+        )
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    options = writer.BackupOptions(include_recordings=args.include_recordings, passphrase=phrase)
+    try:
+        result = writer.write_backup(places.places(config), out, options)
+    except writer.BackupFailed as exc:
+        raise CliError(f"backup failed: {exc}") from None
+    rows = sum(result.rows.values())
+    files = ", ".join(f"{n} {area}" for area, n in result.files.items())
+    print(f"{result.path}: {result.size} bytes, {rows} rows in {len(result.rows)} tables, {files}")
+    if result.secrets == "omitted":
+        print("the secrets were left out (no --passphrase-file): a restore needs them typed in")
+    for name in result.skipped[:20]:
+        print(f"left out (a link or an odd name): {name}", file=sys.stderr)
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from appliance.backup import places, restore, secrets
+    from appliance.backup.layout import ArchiveError
+
+    config = load_config(args)
+    try:
+        phrase = (
+            secrets.read_passphrase(Path(args.passphrase_file)) if args.passphrase_file else None
+        )
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    target = places.places(config, Path(args.data_dir) if args.data_dir else None)
+    options = restore.RestoreOptions(
+        passphrase=phrase, force=args.force, without_secrets=args.without_secrets
+    )
+    try:
+        result = restore.restore(Path(args.file), target, options)
+    except ArchiveError as exc:
+        raise CliError(f"restore refused, nothing was changed: {exc}") from None
+    rows = sum(result.rows.values())
+    print(
+        f"database: {rows} rows in {len(result.rows)} tables (schema {result.archive_revision}"
+        f" -> {result.revision})"
+    )
+    for area, n in result.files.items():
+        print(f"{area}: {n} files in {target.area(area)}")
+    if result.key_written:
+        print(f"recording key: {result.key_written}")
+    if result.config_written:
+        print(f"the archive's config file: {result.config_written} (compare it with {config.path})")
+    if result.secrets == "left out":
+        print("the secrets were left out: type them into the config again")
+    return 0
+
+
 def tcp_port(text: str) -> int:
     if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 65535):
         raise argparse.ArgumentTypeError(f"{text!r} is not a port (1 to 65535)")
@@ -814,6 +879,39 @@ def build_parser() -> argparse.ArgumentParser:
     da = add("add", cmd_dnc_add, "put a number on the center's do-not-call list", dnc_sub)
     da.add_argument("number")
     da.add_argument("--campaign", default=None, help="on this campaign's list instead")
+    bk = add("backup", cmd_backup, "write a backup archive (database, config, prompts, files)")
+    bk.add_argument("-o", "--out", required=True, help="the archive to write (a new file)")
+    bk.add_argument(
+        "--include-recordings", action="store_true", help="the recordings (and their key) too"
+    )
+    bk.add_argument(
+        "--passphrase-file",
+        default=None,
+        help="a file whose first line is a passphrase: the secrets go in encrypted with it "
+        "(without: they are left out)",
+    )
+    rs = add(
+        "restore",
+        cmd_restore,
+        "restore a backup archive onto this box (stop ccboxd first); everything is checked "
+        "before anything is changed",
+    )
+    rs.add_argument("file", help="the archive")
+    rs.add_argument("--passphrase-file", default=None, help="the passphrase of its secrets")
+    rs.add_argument(
+        "--data-dir",
+        default=None,
+        help="restore into this data folder instead of the config's (the database and "
+        "recordings follow it when the config keeps them there)",
+    )
+    rs.add_argument(
+        "--force", action="store_true", help="replace a database or folders that hold data"
+    )
+    rs.add_argument(
+        "--without-secrets",
+        action="store_true",
+        help="restore an archive with sealed secrets without them (no passphrase)",
+    )
     return p
 
 

@@ -217,6 +217,24 @@ class FirmwareConfig:
     keys_dir: Path = Path("/etc/ccbox/firmware-keys")
 
 
+BACKUP_SCHEDULES = ("off", "daily", "weekly")
+
+
+@dataclass(frozen=True)
+class BackupConfig:
+    """Scheduled backups (``[backup]``, appliance/backup/): an archive in ``dir`` (None:
+    ``<data_dir>/backups``) every day or every Monday (``schedule``) at ``hour`` in the
+    center's zone, the newest ``keep`` kept; ``passphrase_file`` (one line) encrypts the
+    secrets into it (None: the secrets are left out)."""
+
+    dir: Path | None = None
+    schedule: str = "off"
+    hour: int = 2
+    keep: int = 7
+    include_recordings: bool = False
+    passphrase_file: Path | None = None
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path
@@ -235,6 +253,7 @@ class Config:
     metrics: MetricsConfig = MetricsConfig()
     reports: ReportsConfig = ReportsConfig()
     crm: CrmConfig = CrmConfig()
+    backup: BackupConfig = BackupConfig()
     firmware: FirmwareConfig = FirmwareConfig()
     sms: SmsConfig = SmsConfig()
     modem: ModemConfig = ModemConfig()
@@ -614,6 +633,15 @@ SCHEMA: dict[str, dict[str, tuple[_Checker, str | None]]] = {
         "vip_priority": (_int_range(0, 100), "5"),
         "key_account_priority": (_int_range(0, 100), "3"),
     },
+    "backup": {
+        # default: <data_dir>/backups
+        "dir": (_abs_path, None),
+        "schedule": (_choice(BACKUP_SCHEDULES), "off"),
+        "hour": (_int_range(0, 23), "2"),
+        "keep": (_int_range(1, 365), "7"),
+        "include_recordings": (_bool, "no"),
+        "passphrase_file": (_optional_abs_path, ""),
+    },
     "firmware": {
         "keys_dir": (_abs_path, "/etc/ccbox/firmware-keys"),
     },
@@ -734,6 +762,14 @@ def parse(text: str, path: Path | str = "<string>") -> Config:
             trunk_prefix=values["crm", "trunk_prefix"],
             vip_priority=values["crm", "vip_priority"],
             key_account_priority=values["crm", "key_account_priority"],
+        ),
+        backup=BackupConfig(
+            dir=values.get(("backup", "dir")),
+            schedule=values["backup", "schedule"],
+            hour=values["backup", "hour"],
+            keep=values["backup", "keep"],
+            include_recordings=values["backup", "include_recordings"],
+            passphrase_file=values["backup", "passphrase_file"],
         ),
         firmware=FirmwareConfig(keys_dir=values["firmware", "keys_dir"]),
         sms=SmsConfig(
@@ -996,6 +1032,22 @@ trunk_prefix = 0
 # first). A red-listed number keeps its own priority when that is higher.
 vip_priority = 5
 key_account_priority = 3
+
+[backup]
+# Backups (ccbox backup writes one by hand): the database, this file, prompts, voicemail
+# and uploads in one archive. dir: where scheduled ones go (default: <data_dir>/backups).
+# dir = /var/backups/ccbox
+# schedule: off, daily or weekly (Mondays), at hour (0-23, the [reports] time zone); the
+# newest keep (1-365) archives in dir are kept, older ones deleted.
+schedule = off
+hour = 2
+keep = 7
+# yes: the recordings (and their key) go in too; the archives get as big as the recordings.
+include_recordings = no
+# A file whose first line is a passphrase (8+ characters): the secrets (the AMI secret, the
+# SMTP password, the metrics token, the modem PIN, the recording key) go in encrypted with
+# it. Empty: they are left out, and a restored box needs them typed in again.
+passphrase_file =
 
 [firmware]
 # ccbox firmware flash / verify take only images signed by one of the Ed25519 public keys

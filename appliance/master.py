@@ -21,6 +21,7 @@ Order (each waits for the one before it):
               schedule.py), each period once
     ticket-escalation  overdue tickets' escalation steps at their moments, each once
               (appliance/crm/tickets/escalation.py)
+    backups   scheduled backups at [backup] schedule, each period once (appliance/backup/)
     modem     the GSM modem (when [modem] device is set; drivers/serial/gsm/)
     sms       SMS in the center over it: the outbox, the inbox, the notices (appliance/sms/)
     metrics   the Prometheus endpoint's own port, when [metrics] listen is set
@@ -55,6 +56,9 @@ from acd.pin_guard import PinGuard
 from acd.service import ACD, RingAnswered
 from acd.switch_link import AMISwitch
 from appliance import health
+from appliance.backup.history import BackupHistory
+from appliance.backup.places import places as backup_places
+from appliance.backup.service import BackupService
 from appliance.call_rows import CallRows
 from appliance.config import Config
 from appliance.crm.customer_store import CustomerStore
@@ -239,6 +243,9 @@ class ApplianceMaster(service.MultiService):
         # The box's hardware (spans, modem and SMS, front panel, watchdog, backups): each
         # part's owner builds and wires its service here and sets its field.
         self.hardware = Hardware()
+        # Backups: scheduled at [backup] schedule, or asked for on the System page.
+        self.hardware.backups = self._backups()
+        self.hardware.backups.setServiceParent(self)
         # The GSM modem and SMS in the center (when [modem] device is set): inbound SMS reach
         # agents as tickets and notices; replies, callback confirmations and missed-call
         # notices leave through the outbox.
@@ -297,6 +304,18 @@ class ApplianceMaster(service.MultiService):
             smtp=self.config.smtp,
             build=build,
             translator=translator,
+        )
+
+    def _backups(self) -> BackupService:
+        """Scheduled backups in their own thread; the last result is the health part."""
+        config = self.config
+        return BackupService(
+            self.reactor,
+            BackupHistory(self.db),
+            config.backup,
+            backup_places(config),
+            zone=config.reports.timezone,
+            health=self.health,
         )
 
     def _center_translate(self) -> Callable[[str], str]:

@@ -19,6 +19,7 @@ from recorder.disk_guard import MB, free_bytes
 from webui.access import page
 from webui.context import WebContext
 from webui.render import render
+from webui.system_backup import SystemBackup, backup_card
 from webui.system_modem import modem_status
 
 MAX_CHANNELS_SHOWN = 50
@@ -84,6 +85,7 @@ async def status(ctx: WebContext) -> dict[str, Any]:
         },
     }
     out["modem"] = await modem_status(ctx)
+    out["backup"] = await backup_card(ctx)
     try:
         out["disk"]["free_mb"] = await threads.deferToThread(free_bytes, recorder.root) // MB
     except OSError as exc:
@@ -98,6 +100,7 @@ async def status(ctx: WebContext) -> dict[str, Any]:
 class SystemAdmin:
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
+        self.backup = SystemBackup(ctx)  # /admin/system/backup/
 
     @page("admin")
     def index(self) -> str:

@@ -1,0 +1,273 @@
+"""Restore an archive onto a box: everything checked first (appliance/backup/reader.py and
+the target's state), then the database loaded and the files moved into place.
+
+The target database must hold no data (a fresh box, or ``force``). It is migrated to the
+archive's schema revision, cleared, loaded table by table in batches (each its own
+transaction; PostgreSQL's sequences then set past the ids loaded), and migrated to this
+ccbox's head. Files are staged in a hidden folder of the data directory and renamed into
+place. The recording key is written only where no other key is; the archive's config
+file is written beside the data (``ccbox.conf.restored``) for the admin to compare, never
+over the config in use.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from appliance.backup import layout, reader, rows, schema, secrets
+from appliance.backup.layout import ArchiveError, Limits
+from appliance.backup.places import Places
+from appliance.db import migrate
+from appliance.db.engine import create_engine
+
+BATCH_ROWS = 1000
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    passphrase: str | None = None
+    force: bool = False  # restore over a database or folders that hold data
+    without_secrets: bool = False  # restore an archive with sealed secrets, leaving them out
+    limits: Limits = reader.DEFAULT_LIMITS
+
+
+@dataclass
+class RestoreResult:
+    archive_revision: str
+    revision: str
+    rows: dict[str, int]
+    files: dict[str, int]
+    config_written: Path | None = None
+    key_written: Path | None = None
+    secrets: str = "none"  # "restored", "left out", "none"
+    notes: list[str] = field(default_factory=list)
+
+
+def restore(archive: Path, places: Places, options: RestoreOptions) -> RestoreResult:
+    """Check ``archive`` and the target, then restore; ArchiveError (nothing changed) when
+    either is refused."""
+    if not Path(archive).is_file():
+        raise ArchiveError(f"{archive}: no such file")
+    db_file = schema.sqlite_file(places.database_url)
+    fresh_db = db_file is not None and not db_file.exists()
+    created = not places.data_dir.exists()
+    if not fresh_db:
+        _check_database(places.database_url, options.force)
+    places.data_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=places.data_dir))
+    try:
+        staged = reader.stage(
+            archive,
+            staging,
+            schema_for=schema.schema_for,
+            passphrase=options.passphrase,
+            without_secrets=options.without_secrets,
+            limits=options.limits,
+        )
+        _check_places(staged, places, options.force)
+        return _apply(staged, places)
+    except BaseException:
+        if created:
+            shutil.rmtree(places.data_dir, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _check_database(url: str, force: bool) -> None:
+    engine = create_engine(url)
+    try:
+        current = migrate.current_revision(engine)
+        if current is not None and current not in schema.revisions():
+            raise ArchiveError(
+                f"the database is at revision {current!r}, unknown to this ccbox: refused"
+            )
+        full = schema.tables_with_rows(engine)
+    except sa.exc.SQLAlchemyError as exc:
+        raise ArchiveError(f"cannot read the target database: {exc}"[:400]) from None
+    finally:
+        engine.dispose()
+    if full and not force:
+        raise ArchiveError(
+            f"the target database holds data ({', '.join(full[:5])}"
+            f"{', ...' if len(full) > 5 else ''}): restore onto an empty database, or give "
+            "--force to replace it"
+        )
+
+
+def _check_places(staged: reader.Staged, places: Places, force: bool) -> None:
+    for area in staged.areas:
+        dest = places.area(area)
+        if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
+            raise ArchiveError(f"{dest}: not a folder")
+        if not force and dest.is_dir() and any(dest.iterdir()):
+            raise ArchiveError(f"{dest} is not empty: restore onto a fresh box, or give --force")
+    key = secrets.key_bytes(staged.secrets) if staged.secrets else None
+    dest_key = places.restored_key
+    if key is not None and dest_key.exists() and dest_key.read_bytes() != key:
+        raise ArchiveError(
+            f"{dest_key} holds another recording key: move it away first (the recordings "
+            "it encrypted need it)"
+        )
+
+
+def _apply(staged: reader.Staged, places: Places) -> RestoreResult:
+    engine = create_engine(places.database_url)
+    try:
+        counts = load_database(engine, staged)
+        revision = migrate.current_revision(engine) or ""
+    finally:
+        engine.dispose()
+    result = RestoreResult(staged.revision, revision, counts, {})
+    for area, names in staged.areas.items():
+        _move_area(staged.area_path(area), places.area(area))
+        result.files[area] = len(names)
+    if staged.secrets is not None:
+        key = secrets.key_bytes(staged.secrets)
+        if key is not None and not places.restored_key.exists():
+            _write_private(places.restored_key, key)
+            result.key_written = places.restored_key
+        result.secrets = "restored"
+    elif layout.SECRETS in {e["name"] for e in staged.manifest["members"]}:
+        result.secrets = "left out"
+    if staged.config_text is not None:
+        text = staged.config_text
+        if staged.secrets is not None:
+            text = secrets.fill_config(text, staged.secrets["config"])
+        _write_private(places.restored_config, text.encode("utf-8"))
+        result.config_written = places.restored_config
+    return result
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _move_area(src: Path, dest: Path) -> None:
+    """The staged folder becomes ``dest`` (a rename when ``dest`` is absent or empty and on
+    the same disk); else each file is moved over."""
+    if not dest.exists() or (dest.is_dir() and not any(dest.iterdir())):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.exists():
+            dest.rmdir()
+        try:
+            os.rename(src, dest)
+            return
+        except OSError:
+            dest.mkdir(exist_ok=True)
+    for path in sorted(src.rglob("*")):
+        if path.is_file():
+            target = dest / path.relative_to(src)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(path, target)
+
+
+# ---- the database -----------------------------------------------------------------------
+
+
+def load_database(engine: Engine, staged: reader.Staged) -> dict[str, int]:
+    """Bring the database to the archive's revision, replace every table's rows with the
+    archive's, then migrate to this ccbox's head. Rows per table."""
+    _to_revision(engine, staged.revision)
+    meta = sa.MetaData()
+    meta.reflect(engine, only=list(staged.tables))
+    ordered = [t for t in meta.sorted_tables if t.name in staged.tables]
+    with engine.begin() as conn:
+        _defer_foreign_keys(conn)
+        for table in reversed(ordered):
+            conn.execute(table.delete())
+    counts: dict[str, int] = {}
+    for table in ordered:
+        counts[table.name] = _load_table(engine, table, staged.table_path(table.name))
+    if engine.dialect.name == "postgresql":
+        _reset_sequences(engine, ordered)
+    migrate.upgrade(engine)
+    return counts
+
+
+def _defer_foreign_keys(conn: sa.Connection) -> None:
+    """SQLite checks each row's foreign keys at once: a table that points at itself (a
+    category's parent) is checked at the commit instead. PostgreSQL checks at the end of
+    each statement already."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
+
+
+def _to_revision(engine: Engine, revision: str) -> None:
+    current = migrate.current_revision(engine)
+    if current == revision:
+        return
+    known = schema.revisions()
+    if current is not None and known.index(current) > known.index(revision):
+        migrate.downgrade(engine, revision)
+    else:
+        migrate.upgrade(engine, revision)
+
+
+def _load_table(engine: Engine, table: sa.Table, path: Path) -> int:
+    n = 0
+    with open(path, "rb") as f:
+        columns, found = rows.read_table(f, table.name, 1 << 40)  # checked when staged
+        for batch in _batches(found):
+            values = [dict(zip(columns, map(_stored, row), strict=True)) for row in batch]
+            with engine.begin() as conn:
+                _defer_foreign_keys(conn)
+                conn.execute(table.insert(), values)
+            n += len(values)
+    return n
+
+
+def _stored(value: Any) -> Any:
+    """Timestamps are stored as naive UTC (appliance/db/types.py UTCDateTime)."""
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
+def _batches(found: Iterator[list[Any]]) -> Iterator[list[list[Any]]]:
+    batch: list[list[Any]] = []
+    for row in found:
+        batch.append(row)
+        if len(batch) == BATCH_ROWS:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _reset_sequences(engine: Engine, tables: list[sa.Table]) -> None:
+    """After explicit ids, each serial column's sequence continues past the largest."""
+    with engine.begin() as conn:
+        for table in tables:
+            pk = list(table.primary_key.columns)
+            if len(pk) != 1 or not isinstance(pk[0].type, sa.Integer):
+                continue
+            column = pk[0].name
+            seq = conn.execute(
+                sa.text("SELECT pg_get_serial_sequence(:t, :c)"),
+                {"t": table.name, "c": column},
+            ).scalar()
+            if seq is None:
+                continue
+            top = conn.execute(sa.select(sa.func.max(table.c[column]))).scalar()
+            conn.execute(
+                sa.text("SELECT setval(:s, :v, :called)"),
+                {"s": seq, "v": top if top is not None else 1, "called": top is not None},
+            )

@@ -1,0 +1,70 @@
+"""The tables and columns of a schema revision, and the state of a restore's target."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine, make_url
+
+from appliance.db import migrate
+from appliance.db import model as m
+from appliance.db.engine import create_engine
+
+# Tables a migration fills (restored over: the archive has its own rows) and tables that
+# are not the model's (Alembic's; SQLite's full-text index and its shadow tables).
+SEEDED = frozenset({"ticket_types", "ticket_sla_rules"})
+
+
+def not_model(name: str) -> bool:
+    return name == "alembic_version" or name.startswith("kb_fts")
+
+
+def revisions() -> list[str]:
+    """Every revision this ccbox knows, oldest first."""
+    script = ScriptDirectory.from_config(migrate.alembic_config())
+    return [r.revision for r in reversed(list(script.walk_revisions()))]
+
+
+def schema_for(revision: str) -> dict[str, set[str]] | None:
+    """table -> columns at ``revision`` (None: a revision this ccbox does not know). The
+    head is the model; an older one is read from a scratch SQLite database migrated to it."""
+    if revision not in revisions():
+        return None
+    if revision == migrate.head_revision():
+        return {t.name: {c.name for c in t.columns} for t in m.metadata.sorted_tables}
+    with tempfile.TemporaryDirectory(prefix="ccbox-schema-") as tmp:
+        engine = create_engine(f"sqlite:///{Path(tmp) / 'schema.sqlite'}")
+        try:
+            migrate.upgrade(engine, revision)
+            inspector = sa.inspect(engine)
+            return {
+                name: {c["name"] for c in inspector.get_columns(name)}
+                for name in inspector.get_table_names()
+                if not not_model(name)
+            }
+        finally:
+            engine.dispose()
+
+
+def sqlite_file(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    return Path(parsed.database)
+
+
+def tables_with_rows(engine: Engine) -> list[str]:
+    """The model's tables that hold rows (beyond what migrations seed)."""
+    inspector = sa.inspect(engine)
+    found = []
+    with engine.connect() as conn:
+        for name in inspector.get_table_names():
+            if not_model(name) or name in SEEDED:
+                continue
+            table = sa.table(name)
+            if conn.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first():
+                found.append(name)
+    return found

@@ -1,0 +1,188 @@
+"""The archive's secrets: sealed with a passphrase (scrypt, then AES-256-GCM), or left out.
+
+The config file goes into the archive with the values of ``SECRET_KEYS`` blanked; those
+values and the recording key go into ``secrets.enc`` instead, readable only with the
+passphrase. A wrong passphrase (or a changed byte) fails GCM's tag check: nothing else
+is tried.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from appliance.backup.layout import ArchiveError
+
+# (section, key): the config values that are secrets. [database] url only when it holds a
+# password (a PostgreSQL URL). [modem] pin is the SIM's.
+SECRET_KEYS = (
+    ("ami", "secret"),
+    ("smtp", "password"),
+    ("metrics", "token"),
+    ("modem", "pin"),
+    ("database", "url"),
+)
+MIN_PASSPHRASE = 8
+MAX_PASSPHRASE = 1024
+# scrypt's cost: 2**15 x 8 x 1 takes about 32 MB and a tenth of a second.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
+_AAD = b"ccbox-backup-secrets-1"
+_SECTION = re.compile(r"\s*\[([^\]]+)\]\s*$")
+_KEY = re.compile(r"(\s*)([^=:#;\s][^=:]*?)(\s*[=:]\s*)(.*)$")
+
+
+class WrongPassphrase(ArchiveError):
+    """The passphrase does not open the archive's secrets."""
+
+
+def read_passphrase(path: Path) -> str:
+    """The first line of ``path`` (without its line end); ValueError when too short."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            line = f.readline(MAX_PASSPHRASE + 2)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read the passphrase: {exc}") from None
+    phrase = line.rstrip("\r\n")
+    if not MIN_PASSPHRASE <= len(phrase) <= MAX_PASSPHRASE:
+        raise ValueError(
+            f"{path}: the passphrase (its first line) must be {MIN_PASSPHRASE} to "
+            f"{MAX_PASSPHRASE} characters"
+        )
+    return phrase
+
+
+def _is_secret(section: str, key: str, value: str) -> bool:
+    if (section, key) not in SECRET_KEYS or not value:
+        return False
+    if (section, key) == ("database", "url"):
+        return re.match(r"[^:/]+://[^/@]*:[^/@]*@", value) is not None
+    return True
+
+
+def redact_config(text: str) -> tuple[str, dict[str, str]]:
+    """The config text with each secret value blanked, and those values by "section.key"
+    (lines, comments and order kept; a secret's continuation lines dropped)."""
+    out: list[str] = []
+    found: dict[str, str] = {}
+    section = ""
+    dropping = False
+    for line in text.splitlines(keepends=True):
+        if dropping and line[:1] in (" ", "\t") and line.strip():
+            continue
+        dropping = False
+        m = _SECTION.match(line)
+        if m:
+            section = m.group(1).strip()
+            out.append(line)
+            continue
+        k = _KEY.match(line.rstrip("\r\n"))
+        if k and _is_secret(section, k.group(2), k.group(4).strip()):
+            found[f"{section}.{k.group(2)}"] = k.group(4).strip()
+            end = line[len(line.rstrip("\r\n")) :]
+            out.append(f"{k.group(1)}{k.group(2)}{k.group(3).rstrip()}{end or ''}")
+            dropping = True
+            continue
+        out.append(line)
+    return "".join(out), found
+
+
+def fill_config(text: str, values: dict[str, str]) -> str:
+    """The blanked config with ``values`` ("section.key") put back."""
+    out: list[str] = []
+    section = ""
+    for line in text.splitlines(keepends=True):
+        m = _SECTION.match(line)
+        if m:
+            section = m.group(1).strip()
+        k = _KEY.match(line.rstrip("\r\n")) if not m else None
+        name = f"{section}.{k.group(2)}" if k else ""
+        if k and name in values and not k.group(4).strip():
+            end = line[len(line.rstrip("\r\n")) :]
+            sep = k.group(3).rstrip() + " "
+            line = f"{k.group(1)}{k.group(2)}{sep}{values[name]}{end}"
+        out.append(line)
+    return "".join(out)
+
+
+def _key(passphrase: str, salt: bytes) -> bytes:
+    kdf = Scrypt(salt=salt, length=32, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
+    return kdf.derive(passphrase.encode("utf-8"))
+
+
+def seal(payload: dict[str, Any], passphrase: str) -> bytes:
+    """``payload`` (JSON data) encrypted with ``passphrase``: a small JSON envelope."""
+    salt, nonce = os.urandom(16), os.urandom(12)
+    plain = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    sealed = AESGCM(_key(passphrase, salt)).encrypt(nonce, plain, _AAD)
+    envelope = {
+        "kdf": "scrypt",
+        "n": SCRYPT_N,
+        "r": SCRYPT_R,
+        "p": SCRYPT_P,
+        "cipher": "aes-256-gcm",
+        "salt": base64.b64encode(salt).decode("ascii"),
+        "nonce": base64.b64encode(nonce).decode("ascii"),
+        "data": base64.b64encode(sealed).decode("ascii"),
+    }
+    return json.dumps(envelope).encode("ascii")
+
+
+def open_sealed(data: bytes, passphrase: str) -> dict[str, Any]:
+    """The payload :func:`seal` wrote; WrongPassphrase, or ArchiveError for a bad envelope."""
+    try:
+        env = json.loads(data.decode("ascii"))
+        if not isinstance(env, dict) or env.get("kdf") != "scrypt":
+            raise ValueError("not a sealed envelope")
+        if (env.get("n"), env.get("r"), env.get("p"), env.get("cipher")) != (
+            SCRYPT_N,
+            SCRYPT_R,
+            SCRYPT_P,
+            "aes-256-gcm",
+        ):
+            raise ValueError("unknown parameters")  # never let an archive pick scrypt's cost
+        salt, nonce, sealed = (
+            base64.b64decode(env[k], validate=True) for k in ("salt", "nonce", "data")
+        )
+        if len(salt) != 16 or len(nonce) != 12:
+            raise ValueError("bad salt or nonce")
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, binascii.Error) as exc:
+        raise ArchiveError(f"{'secrets.enc'}: not readable ({exc})") from None
+    try:
+        plain = AESGCM(_key(passphrase, salt)).decrypt(nonce, sealed, _AAD)
+    except InvalidTag:
+        raise WrongPassphrase(
+            "the passphrase does not open this archive's secrets (wrong passphrase, or "
+            "secrets.enc was changed)"
+        ) from None
+    payload = json.loads(plain.decode("utf-8"))
+    config = payload.get("config") if isinstance(payload, dict) else None
+    key = payload.get("recording_key") if isinstance(payload, dict) else None
+    if not isinstance(config, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in config.items()
+    ):
+        raise ArchiveError("secrets.enc: not the secrets of a ccbox backup")
+    if key is not None and not isinstance(key, str):
+        raise ArchiveError("secrets.enc: the recording key is not text")
+    return payload
+
+
+def key_bytes(payload: dict[str, Any]) -> bytes | None:
+    """The recording key in a payload (None: there was none)."""
+    key = payload.get("recording_key")
+    return base64.b64decode(key) if key else None
+
+
+def payload(config_secrets: dict[str, str], recording_key: bytes | None) -> dict[str, Any]:
+    return {
+        "config": config_secrets,
+        "recording_key": base64.b64encode(recording_key).decode("ascii") if recording_key else None,
+    }

@@ -1,0 +1,388 @@
+"""ccbox backup / ccbox restore: round trips on SQLite and PostgreSQL and across the two,
+the files and secrets back, and hostile archives refused before anything is changed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+import sqlalchemy as sa
+
+from appliance import config as config_mod
+from appliance.backup import layout, places, restore, writer
+from appliance.backup.layout import ArchiveError
+from appliance.backup.secrets import WrongPassphrase
+from appliance.db import migrate
+from appliance.db import model as m
+from appliance.db.engine import create_engine
+from tests.conftest import empty_database
+
+PASS = "correct horse battery"
+KEY = bytes(range(32))
+UTC = dt.UTC
+
+
+def _config(base: Path, data: Path, url: str | None = None, key: Path | None = None) -> Path:
+    text = config_mod.render(data, database_url=url, switch=False, ami_secret="ami-s3cret")
+    text = text.replace("\npassword =\n", "\npassword = smtp-pw\n", 1)
+    if key is not None:
+        text = text.replace("encryption_key_file =\n", f"encryption_key_file = {key}\n", 1)
+    path = base / "ccbox.conf"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _extra_rows(url: str) -> None:
+    """What the demo's seeding lacks: unicode, NULLs, microseconds, a date, big numbers,
+    a NULL boolean, a float that is not round."""
+    engine = create_engine(url)
+    at = dt.datetime(2026, 12, 7, 2, 3, 4, 567891, tzinfo=UTC)
+    rows: list[tuple[sa.Table, dict[str, Any]]] = [
+        (m.audit_log, {"actor": "张三", "action": "x", "detail": '{"q": "引号😀"}'}),
+        (m.audit_log, {"actor": "o'brien; DROP", "action": "y", "target": "\t\r\n"}),
+        (m.campaign_holidays, {"campaign_id": None, "day": dt.date(2027, 2, 17)}),
+        (m.backups, {"period": "day:2026-12-06", "size_bytes": 2**40, "ok": True}),
+        (m.backups, {"period": None, "ok": None, "detail": "中文"}),
+        (m.settings, {"key": "wallboard", "value": "0.1+0.2", "updated_at": at}),
+    ]
+    with engine.begin() as conn:
+        for table, values in rows:
+            if "at" in table.c:
+                values["at"] = at
+            if "started_at" in table.c:
+                values["started_at"] = at
+            conn.execute(table.insert().values(**values))
+    engine.dispose()
+
+
+def _seed(base: Path, url: str | None = None) -> config_mod.Config:
+    from appliance import demo
+
+    data = base / "data"
+    data.mkdir(parents=True)
+    key = base / "recording.key"
+    key.write_bytes(KEY)
+    cfg = config_mod.load(_config(base, data, url, key))
+    engine = create_engine(cfg.database_url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    demo.seed(cfg)
+    _extra_rows(cfg.database_url)
+    for rel, body in {
+        "voicemail/2001/msg0001.wav": b"RIFF-vm",
+        "uploads/ab/abcdef": "附件".encode(),
+        "recordings/2026/12/07/call-1.flac": b"fLaC" + bytes(range(100, 200)),
+        "prompts/welcome zh 欢迎.wav": b"RIFF-prompt",
+    }.items():
+        (data / rel).parent.mkdir(parents=True, exist_ok=True)
+        (data / rel).write_bytes(body)
+    return cfg
+
+
+def table_rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    engine = create_engine(url)
+    out = {}
+    with engine.connect() as conn:
+        for table in m.metadata.sorted_tables:
+            order = list(table.primary_key.columns) or list(table.columns)
+            out[table.name] = [tuple(r) for r in conn.execute(sa.select(table).order_by(*order))]
+    engine.dispose()
+    return out
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[config_mod.Config, Path, Path]:
+    """A seeded SQLite box and two archives of it: with the recordings and the passphrase,
+    and without either."""
+    base = tmp_path_factory.mktemp("source")
+    cfg = _seed(base)
+    full = base / "full.tar.gz"
+    writer.write_backup(
+        places.places(cfg), full, writer.BackupOptions(include_recordings=True, passphrase=PASS)
+    )
+    bare = base / "bare.tar.gz"
+    writer.write_backup(places.places(cfg), bare, writer.BackupOptions())
+    return cfg, full, bare
+
+
+def _target(base: Path, url: str | None = None) -> places.Places:
+    base.mkdir(parents=True, exist_ok=True)
+    data = base / "fresh"
+    cfg = config_mod.load(_config(base, base / "elsewhere", url, base / "keys" / "rec.key"))
+    return places.places(cfg, data)
+
+
+def test_sqlite_round_trip_brings_back_every_row_file_and_secret(
+    source: Any, tmp_path: Path
+) -> None:
+    cfg, full, _ = source
+    target = _target(tmp_path)
+    result = restore.restore(full, target, restore.RestoreOptions(passphrase=PASS))
+    assert table_rows(target.database_url) == table_rows(cfg.database_url)
+    assert result.rows["audit_log"] >= 2 and result.secrets == "restored"
+    for area in layout.AREAS:
+        assert tree(target.area(area)) == tree(places.places(cfg).area(area)), area
+    assert (tmp_path / "keys" / "rec.key").read_bytes() == KEY
+    restored = target.restored_config.read_text(encoding="utf-8")
+    assert "secret = ami-s3cret\n" in restored and "password = smtp-pw\n" in restored
+    assert target.restored_config.stat().st_mode & 0o077 == 0
+    with tarfile.open(full) as tar:  # no secret in the clear anywhere in the archive
+        for info in tar:
+            data = tar.extractfile(info).read()  # type: ignore[union-attr]
+            assert b"ami-s3cret" not in data and b"smtp-pw" not in data and KEY not in data
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # deselected without a server
+def test_postgresql_round_trips_and_across_the_two(
+    backend: str, source: Any, tmp_path: Path
+) -> None:
+    """SQLite -> PostgreSQL -> (archive) -> SQLite and -> PostgreSQL: the same rows."""
+    cfg, full, _ = source
+    want = table_rows(cfg.database_url)
+    pg1 = cast(Generator[str, None, None], empty_database(backend, tmp_path))
+    pg2 = cast(Generator[str, None, None], empty_database(backend, tmp_path))
+    try:
+        url1, url2 = next(pg1), next(pg2)
+        one = _target(tmp_path / "pg1", url1)
+        restore.restore(full, one, restore.RestoreOptions(passphrase=PASS))
+        assert table_rows(url1) == want
+        engine = create_engine(url1)  # the sequences continue past the ids loaded
+        with engine.begin() as conn:
+            conn.execute(
+                m.audit_log.insert().values(at=dt.datetime.now(UTC), actor="a", action="z")
+            )
+        with engine.begin() as conn:
+            conn.execute(m.audit_log.delete().where(m.audit_log.c.action == "z"))
+        engine.dispose()
+        again = tmp_path / "from-pg.tar.gz"
+        writer.write_backup(one, again, writer.BackupOptions(include_recordings=True))
+        back = _target(tmp_path / "sqlite-again")
+        restore.restore(again, back, restore.RestoreOptions())
+        assert table_rows(back.database_url) == want
+        assert tree(back.area("recordings")) == tree(places.places(cfg).area("recordings"))
+        two = _target(tmp_path / "pg2", url2)
+        restore.restore(again, two, restore.RestoreOptions())
+        assert table_rows(url2) == want
+    finally:
+        pg1.close()
+        pg2.close()
+
+
+def test_without_a_passphrase_the_secrets_are_left_out_and_said_so(
+    source: Any, tmp_path: Path
+) -> None:
+    _, _, bare = source
+    with tarfile.open(bare) as tar:
+        names = tar.getnames()
+        manifest = json.load(tar.extractfile(layout.MANIFEST))  # type: ignore[arg-type]
+    assert layout.SECRETS not in names
+    assert manifest["secrets"]["state"] == "omitted"
+    assert "ami.secret" in manifest["secrets"]["names"]
+    assert not any(n.startswith("files/recordings/") for n in names)
+    target = _target(tmp_path)
+    result = restore.restore(bare, target, restore.RestoreOptions())
+    assert result.key_written is None and not (tmp_path / "keys").exists()
+    assert "\nsecret =\n" in target.restored_config.read_text(encoding="utf-8")
+
+
+# ---- refused before any change ----------------------------------------------------------
+
+
+def _untouched(target: places.Places) -> Callable[[], None]:
+    """A check that the target's data folder (every name and byte in it) and database are
+    as they were."""
+
+    def state() -> Any:
+        if not target.data_dir.exists():
+            return None
+        names = sorted(p.relative_to(target.data_dir) for p in target.data_dir.rglob("*"))
+        db = Path(target.database_url.removeprefix("sqlite:///"))
+        return names, tree(target.data_dir), table_rows(target.database_url) if db.exists() else 0
+
+    before = state()
+
+    def check() -> None:
+        assert state() == before
+
+    return check
+
+
+def _members(archive: Path) -> list[tuple[tarfile.TarInfo, bytes]]:
+    with tarfile.open(archive) as tar:
+        return [(i, tar.extractfile(i).read()) for i in tar]  # type: ignore[union-attr]
+
+
+def _write(
+    out: Path,
+    members: list[tuple[tarfile.TarInfo, bytes]],
+    manifest: Callable[[dict[str, Any]], None] | None = None,
+) -> Path:
+    """The members again, with a manifest made for them (then changed by ``manifest``)."""
+    old = next(json.loads(d) for i, d in members if i.name == layout.MANIFEST)
+    listed = [
+        {"name": i.name, "size": len(d), "sha256": hashlib.sha256(d).hexdigest()}
+        for i, d in members
+        if i.name != layout.MANIFEST and i.isreg()
+    ]
+    old["members"] = listed
+    if manifest is not None:
+        manifest(old)
+    with tarfile.open(out, "w:gz") as tar:
+        for info, data in members:
+            if info.name == layout.MANIFEST:
+                continue
+            info.size = len(data) if info.isreg() else 0
+            tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
+        body = json.dumps(old).encode()
+        info = tarfile.TarInfo(layout.MANIFEST)
+        info.size = len(body)
+        tar.addfile(info, io.BytesIO(body))
+    return out
+
+
+def _special(name: str, kind: bytes, link: str = "") -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, link
+    return info, b""
+
+
+def _file(name: str, data: bytes = b"x") -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    return info, data
+
+
+HOSTILE: dict[str, Callable[[list[tuple[tarfile.TarInfo, bytes]]], list[Any]]] = {
+    "traversal": lambda ms: [*ms, _file("files/prompts/../../../x")],
+    "dotdot first": lambda ms: [*ms, _file("../x")],
+    "absolute": lambda ms: [*ms, _file("/etc/cron.d/x")],
+    "symlink": lambda ms: [*ms, _special("files/prompts/a", tarfile.SYMTYPE, "/etc/passwd")],
+    "hardlink": lambda ms: [*ms, _special("files/prompts/b", tarfile.LNKTYPE, "/etc/passwd")],
+    "device": lambda ms: [*ms, _special("files/prompts/c", tarfile.CHRTYPE)],
+    "folder": lambda ms: [*ms, _special("files/prompts/d", tarfile.DIRTYPE)],
+    "unknown member": lambda ms: [*ms, _file("run.sh", b"#!/bin/sh\n")],
+    "duplicate": lambda ms: [*ms, ms[-2]],
+    "code in a row": lambda ms: [
+        (i, d + b'[{"$py": "os.system"}]\n' if i.name == "db/settings.jsonl" else d) for i, d in ms
+    ],
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_archive_is_refused_before_any_change(
+    case: str, source: Any, tmp_path: Path
+) -> None:
+    _, full, _ = source
+    bad = _write(tmp_path / "bad.tar.gz", HOSTILE[case](_members(full)))
+    target = _target(tmp_path)
+    target.data_dir.mkdir()
+    (target.data_dir / "keep.txt").write_text("mine")
+    check = _untouched(target)
+    with pytest.raises(ArchiveError):
+        restore.restore(bad, target, restore.RestoreOptions(passphrase=PASS))
+    check()
+
+
+def _refused(
+    archive: Path, target: places.Places, options: Any = None, match: str | None = None
+) -> None:
+    check = _untouched(target)
+    with pytest.raises(ArchiveError, match=match):
+        restore.restore(archive, target, options or restore.RestoreOptions(passphrase=PASS))
+    check()
+
+
+def test_a_changed_byte_a_lying_manifest_and_a_cut_archive_are_refused(
+    source: Any, tmp_path: Path
+) -> None:
+    _, full, _ = source
+    members = _members(full)
+    target = _target(tmp_path)
+    # a prompt changed after the manifest was written
+    changed = [(i, d[:-1] + b"!" if i.name.startswith("files/prompts/") else d) for i, d in members]
+    manifest = next(d for i, d in members if i.name == layout.MANIFEST)
+    keep = [(i, d) for i, d in changed if i.name != layout.MANIFEST] + [
+        (_file(layout.MANIFEST, manifest)[0], manifest)
+    ]
+    with tarfile.open(tmp_path / "hash.tar.gz", "w:gz") as tar:
+        for info, data in keep:
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    _refused(tmp_path / "hash.tar.gz", target, match="SHA-256")
+
+    def lie(man: dict[str, Any]) -> None:
+        man["members"][0]["size"] += 1
+
+    _refused(_write(tmp_path / "lie.tar.gz", members, lie), target, match="manifest says")
+
+    def newer(man: dict[str, Any]) -> None:
+        man["schema_revision"] = "9999"
+
+    _refused(_write(tmp_path / "new.tar.gz", members, newer), target, match="newer ccbox")
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    _refused(cut, target, match="truncated")
+    _refused(full, target, restore.RestoreOptions(passphrase="not the passphrase"))
+    with pytest.raises(WrongPassphrase):
+        restore.restore(full, target, restore.RestoreOptions(passphrase="not the passphrase"))
+    _refused(full, target, restore.RestoreOptions(), match="passphrase")
+
+
+def test_a_huge_member_is_refused_on_its_header(tmp_path: Path, source: Any) -> None:
+    """A header declaring a terabyte, with no data behind it: refused before reading."""
+    info = tarfile.TarInfo("files/recordings/huge.wav")
+    info.size = 2**40
+    raw = gzip.compress(info.tobuf(tarfile.PAX_FORMAT) + b"\0" * 4096)
+    (tmp_path / "huge.tar.gz").write_bytes(raw)
+    target = _target(tmp_path)
+    _refused(tmp_path / "huge.tar.gz", target, match="over the limit")
+    small = restore.RestoreOptions(
+        passphrase=PASS, limits=layout.Limits(member_bytes=1000, total_bytes=10**9)
+    )
+    _refused(source[1], target, small, match="over the limit")
+
+
+def test_the_cli_backs_up_and_restores_onto_an_empty_database_only(
+    source: Any, tmp_path: Path, capsys: Any
+) -> None:
+    from appliance.cli import main
+
+    cfg, _, _ = source
+    (tmp_path / "pp").write_text(PASS + "\n")
+    out = tmp_path / "b.tar.gz"
+    argv = ["--config", str(cfg.path), "backup", "-o", str(out)]
+    assert main([*argv, "--passphrase-file", str(tmp_path / "pp")]) == 0
+    assert main(argv) == 1  # never over an existing file
+    target = tmp_path / "t"
+    assert main(["--config", str(cfg.path), "restore", str(out), "--data-dir", str(target)]) == 1
+    assert "passphrase" in capsys.readouterr().err and not target.exists()
+    restore_argv = ["--config", str(cfg.path), "restore", str(out), "--data-dir", str(target)]
+    restore_argv += ["--passphrase-file", str(tmp_path / "pp")]
+    assert main(restore_argv) == 0
+    url = f"sqlite:///{target / 'ccbox.sqlite'}"
+    assert table_rows(url) == table_rows(cfg.database_url)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(m.audit_log.delete())
+    engine.dispose()
+    changed = table_rows(url)
+    assert main(restore_argv) == 1  # the database holds data
+    assert "holds data" in capsys.readouterr().err and table_rows(url) == changed
+    assert main([*restore_argv, "--force"]) == 0
+    assert table_rows(url) == table_rows(cfg.database_url)

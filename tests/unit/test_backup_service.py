@@ -1,0 +1,144 @@
+"""Scheduled backups on a driven clock: each period once (across a restart too), rotation
+to the newest ``keep``, a failure on the health part, "back up now"."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from twisted.internet import defer
+from twisted.internet.testing import MemoryReactorClock
+
+from appliance import config as config_mod
+from appliance.backup import places
+from appliance.backup.history import BackupHistory
+from appliance.backup.service import BackupBusy, BackupService, archives, period_due
+from appliance.cli import resolved
+from appliance.db import migrate
+from appliance.db.connector import DBConnector
+from appliance.db.engine import create_engine
+from appliance.health import DEGRADED, OK, HealthRegistry
+
+UTC = dt.UTC
+
+
+def at(day: int, hour: int, minute: int = 0) -> float:
+    return dt.datetime(2026, 12, day, hour, minute, tzinfo=UTC).timestamp()
+
+
+def test_the_period_due() -> None:
+    monday = dt.datetime(2026, 12, 7, 1, 59)
+    assert period_due("daily", monday, 2) is None
+    assert period_due("daily", monday.replace(hour=2), 2) == "day:2026-12-07"
+    assert period_due("weekly", monday, 2) is None
+    assert period_due("weekly", monday.replace(hour=2), 2) == "week:2026-W50"
+    assert period_due("weekly", monday + dt.timedelta(days=1), 2) == "week:2026-W50"
+    assert period_due("off", monday.replace(hour=5), 2) is None
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> Iterator[tuple[config_mod.Config, DBConnector]]:
+    data = tmp_path / "data"
+    (data / "prompts").mkdir(parents=True)
+    (data / "prompts" / "hello.wav").write_bytes(b"RIFF")
+    conf = tmp_path / "ccbox.conf"
+    conf.write_text(config_mod.render(data, switch=False), encoding="utf-8")
+    cfg = config_mod.load(conf)
+    engine = create_engine(cfg.database_url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    db = DBConnector(None, cfg.database_url, inline=True)  # type: ignore[arg-type]
+    resolved(db.startService())
+    yield cfg, db
+    resolved(db.stopService())
+
+
+def _service(
+    cfg: config_mod.Config, db: DBConnector, clock: MemoryReactorClock, health: HealthRegistry
+) -> BackupService:
+    settings = dataclasses.replace(cfg.backup, schedule="daily", hour=2, keep=2)
+    return BackupService(
+        clock,
+        BackupHistory(db),
+        settings,
+        places.places(cfg),
+        health=health,
+        run_in_thread=lambda fn, *a: defer.maybeDeferred(fn, *a),
+    )
+
+
+def test_daily_backups_each_period_once_rotated_and_failures_on_the_health(box: Any) -> None:
+    cfg, db = box
+    clock, health = MemoryReactorClock(), HealthRegistry()
+    clock.advance(at(7, 1, 30))
+    svc = _service(cfg, db, clock, health)
+    folder = cfg.data_dir / "backups"
+    svc.startService()
+    assert archives(folder) == []  # before the hour
+    clock.advance(at(7, 2) - clock.seconds())
+    assert [p.name for p in archives(folder)] == ["ccbox-backup-20261207-020000.tar.gz"]
+    assert health.get("backup").state == OK  # type: ignore[union-attr]
+    clock.advance(600)  # ticks later in the same period: nothing more
+    assert len(archives(folder)) == 1
+    resolved(svc.stopService())
+
+    again = _service(cfg, db, clock, health)  # a restart the same day: claimed already
+    again.startService()
+    clock.advance(60)
+    assert len(archives(folder)) == 1
+    for day in (8, 9):
+        clock.advance(at(day, 2, 5) - clock.seconds())
+    assert [p.name for p in archives(folder)] == [
+        "ccbox-backup-20261208-020500.tar.gz",
+        "ccbox-backup-20261209-020500.tar.gz",
+    ]  # keep = 2: the 7th's is gone
+
+    cfg.path.rename(cfg.path.with_suffix(".gone"))  # the config file cannot be read
+    clock.advance(at(10, 3) - clock.seconds())
+    part = health.get("backup")
+    assert part is not None and part.state == DEGRADED
+    assert len(archives(folder)) == 2 and not list(folder.glob(".*"))  # no half archive
+    rows = resolved(again.history.recent(10))
+    assert [(r.period, r.ok) for r in rows] == [
+        ("day:2026-12-10", False),
+        ("day:2026-12-09", True),
+        ("day:2026-12-08", True),
+        ("day:2026-12-07", True),
+    ]
+    assert "ccbox.conf" in rows[0].detail
+
+    cfg.path.with_suffix(".gone").rename(cfg.path)
+    row = resolved(again.back_up_now("admin"))
+    assert row is not None and row.ok and row.requested_by == "admin" and row.period is None
+    assert health.get("backup").state == OK  # type: ignore[union-attr]
+    assert again.path_of(row.file_name) == folder / row.file_name
+    assert again.path_of("../ccbox.conf") is None and again.path_of("x.tar.gz") is None
+    resolved(again.stopService())
+
+
+def test_back_up_now_while_one_runs_is_refused(box: Any) -> None:
+    cfg, db = box
+    clock = MemoryReactorClock()
+    clock.advance(at(7, 1))
+    waiting: list[tuple[defer.Deferred[Any], Any, tuple[Any, ...]]] = []
+
+    def held(fn: Any, *args: Any) -> defer.Deferred[Any]:
+        d: defer.Deferred[Any] = defer.Deferred()
+        waiting.append((d, fn, args))
+        return d
+
+    svc = BackupService(
+        clock, BackupHistory(db), cfg.backup, places.places(cfg), run_in_thread=held
+    )
+    first = svc.back_up_now("admin")
+    assert svc.busy is not None
+    with pytest.raises(BackupBusy):
+        resolved(svc.back_up_now("admin"))
+    while waiting:  # the "thread" work, one step after another
+        d, fn, args = waiting.pop(0)
+        d.callback(fn(*args))
+    assert resolved(first) is not None and svc.busy is None
