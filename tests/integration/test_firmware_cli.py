@@ -94,8 +94,7 @@ class FirmwareCliTest(unittest.TestCase):
         interrupt = InterruptWhenProgressing()
         argv = [sys.executable, "-m", "appliance.cli", "--config", str(self.conf), "firmware"]
         argv += ["flash", "--device", str(self.link), str(image)]
-        spawner: Any = reactor
-        spawner.spawnProcess(interrupt, sys.executable, argv, env=dict(os.environ))
+        reactor.spawnProcess(interrupt, sys.executable, argv, env=dict(os.environ))
         code = await interrupt.ended
         self.assertEqual(code, 130, interrupt.err)
         self.assertIn("cancelled: the board stays in its bootloader", interrupt.err)
@@ -117,8 +116,8 @@ class InterruptWhenProgressing(protocol.ProcessProtocol):
         self.err += data.decode()
         if "%" in self.err and not self.sent:
             self.sent = True
-            transport: Any = self.transport
-            transport.signalProcess(signal.SIGINT)
+            assert self.transport is not None
+            self.transport.signalProcess(signal.SIGINT)
 
     def processEnded(self, reason: Any) -> None:
         self.ended.callback(reason.value.exitCode)
