@@ -27,7 +27,7 @@ ERASE_TIMEOUT = 60.0  # a real erase of a few MiB takes seconds
 ENTER_TRIES = 3
 _INFO = re.compile(
     r"board=(?P<board>\S+) version=(?P<version>\S+) flash=(?P<flash>\d{1,10})"
-    r" bootloader=(?P<bootloader>\S{1,16})"
+    r" bootloader=(?P<bootloader>\S{1,16}) image=(?:none|(?P<length>\d{1,10})/(?P<crc>[0-9a-f]{8}))"
 )
 
 
@@ -41,6 +41,7 @@ class BoardInfo:
     version: Version | None  # None: no valid image (the bootloader is all the board runs)
     flash_size: int
     bootloader: str
+    image: tuple[int, int] | None = None  # the valid image's (length, CRC32)
 
     @classmethod
     def parse(cls, text: str) -> BoardInfo:
@@ -51,7 +52,10 @@ class BoardInfo:
             version = None if m["version"] == "none" else Version.parse(m["version"])
         except ValueError as exc:
             raise BootloaderError(f"INFO: {exc}") from None
-        return cls(m["board"], version, int(m["flash"]), m["bootloader"])
+        if (version is None) != (m["length"] is None):
+            raise BootloaderError(f"INFO: a version without an image or back: {text!r}")
+        image = None if m["length"] is None else (int(m["length"]), int(m["crc"], 16))
+        return cls(m["board"], version, int(m["flash"]), m["bootloader"], image)
 
 
 class BootloaderClient(Protocol):

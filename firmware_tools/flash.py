@@ -145,13 +145,16 @@ class Session:
         return FlashResult(info, image.crc32, written)
 
     async def verify(self, image: FirmwareImage) -> VerifyResult:
-        """Does the board hold ``image``? Read-back CRC of its length, and its version."""
+        """Does the board hold ``image``? Its valid image is this one (board, version,
+        length, CRC) and the read-back CRC of that length is the image's."""
         info = await self.open()
         if len(image.payload) > info.flash_size:
             return VerifyResult(info, 0, False)
         board_crc = await self.client.crc(0, len(image.payload))
         matches = (
-            board_crc == image.crc32 and info.version == image.version and info.board == image.board
+            board_crc == image.crc32
+            and info.image == (len(image.payload), image.crc32)
+            and (info.board, info.version) == (image.board, image.version)
         )
         if info.version is not None:
             await self.client.boot()

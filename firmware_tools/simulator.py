@@ -177,9 +177,10 @@ class SimulatedBoard(Protocol):
 
     def _info(self, args: list[str]) -> None:
         s = self.state
+        image = f"{s.valid.length}/{s.valid.crc32:08x}" if s.valid else "none"
         self._send(
             f"OK board={s.board} version={s.version or 'none'} flash={s.flash_size}"
-            f" bootloader={s.bootloader}"
+            f" bootloader={s.bootloader} image={image}"
         )
 
     def _erase(self, args: list[str]) -> None:

@@ -94,7 +94,8 @@ class FirmwareCliTest(unittest.TestCase):
         interrupt = InterruptWhenProgressing()
         argv = [sys.executable, "-m", "appliance.cli", "--config", str(self.conf), "firmware"]
         argv += ["flash", "--device", str(self.link), str(image)]
-        reactor.spawnProcess(interrupt, sys.executable, argv, env=dict(os.environ))
+        spawner: Any = reactor
+        spawner.spawnProcess(interrupt, sys.executable, argv, env=dict(os.environ))
         code = await interrupt.ended
         self.assertEqual(code, 130, interrupt.err)
         self.assertIn("cancelled: the board stays in its bootloader", interrupt.err)
@@ -116,8 +117,8 @@ class InterruptWhenProgressing(protocol.ProcessProtocol):
         self.err += data.decode()
         if "%" in self.err and not self.sent:
             self.sent = True
-            assert self.transport is not None
-            self.transport.signalProcess(signal.SIGINT)
+            transport: Any = self.transport
+            transport.signalProcess(signal.SIGINT)
 
     def processEnded(self, reason: Any) -> None:
         self.ended.callback(reason.value.exitCode)

@@ -74,6 +74,9 @@ class FlashTest(unittest.TestCase):
         self.assertTrue(verified.matches)
         other = await self.session(lambda s: s.verify(image("1.1.0", seed=1)))
         self.assertFalse(other.matches)
+        # the first 19,999 bytes of what it holds, same version: not the image it runs
+        prefix = sign(new.payload[:-1], "ccbox-io", Version(1, 1, 0), KEY)
+        self.assertFalse((await self.session(lambda s: s.verify(prefix))).matches)
         info = await self.session(lambda s: s.info())
         self.assertEqual(
             (info.board, info.version, info.flash_size), ("ccbox-io", Version(1, 1, 0), 65536)
