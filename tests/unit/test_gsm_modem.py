@@ -22,6 +22,7 @@ from twisted.trial import unittest
 
 from drivers.health import DEGRADED, DOWN, OK, LastReports
 from drivers.serial.gsm.modem import (
+    SETTLE_S,
     GsmModem,
     GsmModemService,
     ModemError,
@@ -226,9 +227,13 @@ class GsmModemTests(unittest.TestCase):
         self.assertIn("no answer", error.text)
         modem = rig.service.modem
         assert modem is not None
-        self.assertEqual(modem.phase, "idle")
-        await rig.service.send_sms(CUSTOMER, "hello again")
+        self.assertEqual(modem.phase, "settling")  # a late answer would answer nothing
+        again = rig.service.send_sms(CUSTOMER, "hello again")
+        rig.clock.advance(SETTLE_S)
+        self.assertEqual(modem.phase, "wait_prompt")
+        await again
         self.assertEqual(rig.sim.sent_texts(), [(CUSTOMER, "hello again")])
+        self.assertEqual(modem.phase, "idle")
 
     async def test_three_silences_in_a_row_initialise_the_modem_again(self) -> None:
         rig = ModemRig(self)
@@ -242,12 +247,14 @@ class GsmModemTests(unittest.TestCase):
             rig.sim.mute_next("AT+CMGS")
             expected = sends() + 1
             pending = rig.service.send_sms(CUSTOMER, f"try {n}")
+            rig.clock.advance(SETTLE_S)  # after the first, each waits out the last one's silence
             await until(lambda: sends() == expected, "the AT+CMGS")  # noqa: B023 (awaited here)
             rig.clock.advance(COMMAND_S)
             await failure_of(pending)
         self.assertEqual(rig.state(), "initialising")  # from scratch, at once
         refused = await failure_of(rig.service.send_sms(CUSTOMER, "meanwhile"))
         self.assertIn("not ready", refused.text)
+        rig.clock.advance(SETTLE_S)
         await rig.ready()
         self.assertEqual(rig.sim.commands.count("ATE0"), inits + 1)
         await rig.service.send_sms(CUSTOMER, "back")
@@ -366,6 +373,15 @@ class LineProtocolTests(unittest.TestCase):
         self.assertTrue(self.transport.value().endswith(b"\x1b"))
         error = self.failureResultOf(answer, ModemError).value
         self.assertIn("no answer to AT+CMGS", str(error))
+        # the late answer comes while the next command waits: it answers nothing
+        self.transport.clear()
+        later = self.modem.command("AT+CSQ")
+        self.feed("\r\n+CMGS: 99\r\n\r\nOK\r\n")
+        self.assertEqual(self.transport.value(), b"")
+        self.clock.advance(SETTLE_S)
+        self.assertEqual(self.transport.value(), b"AT+CSQ\r")
+        self.feed("\r\n+CSQ: 12,99\r\n\r\nOK\r\n")
+        self.assertEqual(self.successResultOf(later), ["+CSQ: 12,99"])
         self.assertEqual(self.modem.phase, "idle")
 
     def test_an_endless_line_is_dropped_and_the_command_still_answered(self) -> None:

@@ -76,6 +76,8 @@ IDLE = "idle"
 WAIT_RESULT = "wait_result"
 WAIT_PROMPT = "wait_prompt"
 WAIT_SENT = "wait_sent"
+SETTLING = "settling"  # after a command went unanswered: a late answer must not be the next one's
+SETTLE_S = 1.0
 
 CTRL_Z = b"\x1a"
 ESC = b"\x1b"
@@ -318,7 +320,12 @@ class GsmModem(Protocol):
         if self.phase == WAIT_PROMPT:
             self._write(ESC)  # leave the modem's PDU prompt, or it takes the next command as PDU
         self._timeouts += 1
-        self._finish(
+        self._current = None
+        # A late answer to this command would be taken for the next one's: lines that come
+        # in the next SETTLE_S seconds answer nothing (unsolicited ones are still handled).
+        self.phase = SETTLING
+        self._timer = self.clock.callLater(SETTLE_S, self._settled)
+        command.deferred.errback(
             ModemError(
                 None, f"no answer to {command.line.split('=')[0]} within {self._armed_s:g} s"
             )
@@ -328,6 +335,12 @@ class GsmModem(Protocol):
             self._set(ERROR, detail="the modem stopped answering; initialising it again")
             self._fail_all(ModemError(None, "the modem stopped answering"))
             self._retry = self.clock.callLater(0, self._restart)
+
+    def _settled(self) -> None:
+        self._timer = None
+        if self.phase == SETTLING:
+            self.phase = IDLE
+            self._next()
 
     def _finish(self, result: list[str] | ModemError) -> None:
         """The current command is over: back to idle, then the next one."""
@@ -345,15 +358,20 @@ class GsmModem(Protocol):
         self._next()
 
     def _fail_all(self, error: ModemError) -> None:
-        if self._current is not None:
-            command, self._current = self._current, None
-            command.deferred.errback(error)
-        self.phase = IDLE
+        """Every command fails with ``error``; then a settling pause (unless the modem is
+        gone), so what the modem still says to them answers nothing."""
+        failed = [self._current] if self._current is not None else []
+        failed += list(self._queue)
+        self._current = None
+        self._queue = deque()
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
-        queued, self._queue = self._queue, deque()
-        for command in queued:
+        self.phase = IDLE
+        if not self._lost:
+            self.phase = SETTLING
+            self._timer = self.clock.callLater(SETTLE_S, self._settled)
+        for command in failed:
             command.deferred.errback(error)
 
     # ---- bytes and lines in ------------------------------------------------------------
@@ -546,14 +564,19 @@ class GsmModem(Protocol):
             defer.Deferred.fromCoroutine(self._delete(index))
 
     def _restart(self) -> None:
+        """Initialise again (no command is in flight: a settling pause may be running)."""
         self._retry = None
-        self._stop_timers()
+        self._stop_poll()
         if not self._lost:
             defer.Deferred.fromCoroutine(self._initialise())
 
     async def _sync(self) -> None:
-        """AT until the modem answers OK (a modem just powered up may miss the first)."""
+        """AT until the modem answers OK (a modem just powered up may miss the first; one
+        left waiting for a PDU by a stop mid-send takes Escape, then a moment, first)."""
         for attempt in range(3):
+            if attempt:
+                self._write(ESC)
+                await task.deferLater(self.clock, SETTLE_S, lambda: None)
             try:
                 await self.command("AT", timeout=min(self.command_timeout_s, 2.0))
                 return
@@ -678,6 +701,9 @@ class GsmModem(Protocol):
             if call is not None and call.active():
                 call.cancel()
         self._retry = None
+        self._stop_poll()
+
+    def _stop_poll(self) -> None:
         if self._poll is not None and self._poll.running:
             self._poll.stop()
         self._poll = None
