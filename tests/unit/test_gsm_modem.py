@@ -414,3 +414,41 @@ def test_modem_config_is_checked() -> None:
         "[modem] pin",
         "[modem] smsc",
     ]
+
+
+def test_the_simulated_modem_is_as_strict_as_a_real_one() -> None:
+    sim = SimulatedModem(task.Clock(), pin="1234")
+    line = StringTransport()
+    sim.makeConnection(line)
+
+    def say(command: str) -> str:
+        line.clear()
+        sim.dataReceived(command.encode() + b"\r")
+        return line.value().decode()
+
+    assert say("AT") == "AT\r\r\nOK\r\n"  # echo until ATE0
+    assert say("ATE0") == "ATE0\r\r\nOK\r\n"
+    assert say("AT+CMGL=4") == "\r\nERROR\r\n"  # the SIM wants its PIN; plain ERROR before CMEE
+    assert say("AT+CMEE=1") == "\r\nOK\r\n"
+    assert say("AT+CMGL=4") == "\r\n+CME ERROR: 11\r\n"
+    assert say("AT+CPIN=0000") == "\r\n+CME ERROR: 16\r\n"
+    assert say("AT+CPIN=1234") == "\r\nOK\r\n"
+    assert say("AT+CMGS=20") == "\r\n+CMS ERROR: 302\r\n"  # text mode until AT+CMGF=0
+    assert say("AT+CMGF=0") == "\r\nOK\r\n"
+    assert say("AT+FOO") == "\r\nERROR\r\n"
+    assert say("ATD10086;") == "\r\nERROR\r\n"
+    part = encode_submit(CUSTOMER, "hello", reference=0)[0]
+    assert say(f"AT+CMGS={part.tpdu_length - 1}") == "\r\n> "
+    line.clear()
+    sim.dataReceived(part.hex.encode() + b"\x1a")
+    assert line.value() == b"\r\n+CMS ERROR: 304\r\n" and sim.sent == []
+    say(f"AT+CMGS={part.tpdu_length}")
+    line.clear()
+    sim.dataReceived(part.hex.encode() + b"\x1a")
+    assert line.value() == b"\r\n+CMGS: 1\r\n\r\nOK\r\n"
+    assert sim.sent_texts() == [(CUSTOMER, "hello")]
+    sim.connectionMade()  # powered up again: the SIM asks again, and three wrong PINs lock it
+    say("ATE0")
+    say("AT+CMEE=1")
+    assert [say("AT+CPIN=0000") for _ in range(3)] == ["\r\n+CME ERROR: 16\r\n"] * 3
+    assert say("AT+CPIN?") == "\r\n+CPIN: SIM PUK\r\n\r\nOK\r\n"

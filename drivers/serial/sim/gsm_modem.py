@@ -296,6 +296,7 @@ class SimulatedModem(Protocol):
             self._cme(12)
         elif given == self.pin:
             self.pin_state = "READY"
+            self.pin_attempts = 3  # a right PIN gives the SIM its three tries back
             self._reply("OK")
         else:
             self.pin_attempts -= 1
