@@ -386,3 +386,24 @@ def test_the_cli_backs_up_and_restores_onto_an_empty_database_only(
     assert "holds data" in capsys.readouterr().err and table_rows(url) == changed
     assert main([*restore_argv, "--force"]) == 0
     assert table_rows(url) == table_rows(cfg.database_url)
+
+
+def test_an_archive_of_an_older_schema_is_loaded_at_its_revision_then_migrated(
+    source: Any, tmp_path: Path
+) -> None:
+    """The same archive as if made before migration 0018 (no backups table): loaded into
+    a database at 0017, then upgraded to the head."""
+    cfg, full, _ = source
+    members = [(i, d) for i, d in _members(full) if i.name != "db/backups.jsonl"]
+
+    def older(man: dict[str, Any]) -> None:
+        man["schema_revision"] = "0017"
+        del man["database"]["tables"]["backups"]
+
+    old = _write(tmp_path / "old.tar.gz", members, older)
+    target = _target(tmp_path)
+    result = restore.restore(old, target, restore.RestoreOptions(passphrase=PASS))
+    assert (result.archive_revision, result.revision) == ("0017", migrate.head_revision())
+    want = table_rows(cfg.database_url)
+    want["backups"] = []
+    assert table_rows(target.database_url) == want
