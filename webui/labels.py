@@ -206,6 +206,7 @@ TABLES: dict[str, dict[str, str]] = {
     },
     # the health registry's part names (services' ``name``, drivers' PART)
     "health_part": {
+        "modem": N_("GSM modem"),
         "db": N_("Database"),
         "web": N_("Web UI"),
         "acd": N_("ACD"),

@@ -149,4 +149,9 @@ class SmsNotices:
                 self.kick()
             return message_id
 
-        return self.db.run(thd).addCallback(queued)
+        def failed(failure: Any) -> None:
+            log.failure(
+                "SMS {kind} to {number} could not be queued", failure, kind=kind, number=number
+            )
+
+        return self.db.run(thd).addCallbacks(queued, failed)
