@@ -236,6 +236,32 @@ class BackupConfig:
 
 
 @dataclass(frozen=True)
+class FrontPanelConfig:
+    """The front panel (``[front_panel]``, appliance/hardware/front_panel.py): a character
+    LCD of ``rows`` x ``cols`` with four keys on the serial port ``device`` (empty: none)."""
+
+    device: str = ""
+    baudrate: int = 9600
+    rows: int = 4
+    cols: int = 20
+
+
+@dataclass(frozen=True)
+class WatchdogConfig:
+    """The hardware watchdog (``[watchdog]``, appliance/hardware/watchdog.py): ``device`` is
+    ``/dev/watchdog`` (a kernel watchdog), ``serial:/dev/ttyS1`` (a board that wants a
+    ``KICK`` line) or empty (none). Kicked every ``interval_s`` while the reactor, the
+    database (a query answered within ``db_timeout_s``) and, ``grace_s`` after the start,
+    the AMI link are healthy."""
+
+    device: str = ""
+    baudrate: int = 9600
+    interval_s: int = 5
+    db_timeout_s: int = 5
+    grace_s: int = 120
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     data_dir: Path
@@ -253,6 +279,8 @@ class Config:
     metrics: MetricsConfig = MetricsConfig()
     reports: ReportsConfig = ReportsConfig()
     crm: CrmConfig = CrmConfig()
+    front_panel: FrontPanelConfig = FrontPanelConfig()
+    watchdog: WatchdogConfig = WatchdogConfig()
     backup: BackupConfig = BackupConfig()
     firmware: FirmwareConfig = FirmwareConfig()
     sms: SmsConfig = SmsConfig()
@@ -538,6 +566,21 @@ def _metrics_token(raw: str) -> str:
     return raw
 
 
+def _serial_device(raw: str) -> str:
+    """A serial port's absolute path (``/dev/ttyUSB0``, ``/dev/serial/by-id/...``) or empty."""
+    return str(_switch_path(raw)) if raw else ""
+
+
+def _watchdog_device(raw: str) -> str:
+    """``/dev/watchdog`` (any absolute path: the kernel's device), ``serial:<absolute path>``
+    (a serial board) or empty."""
+    if not raw:
+        return ""
+    if raw.startswith("serial:"):
+        return "serial:" + _serial_device(raw[len("serial:") :])
+    return str(_switch_path(raw))
+
+
 # ---- the schema: section -> key -> (checker, default or None when derived) ---------------
 
 _Checker = Callable[[str], Any]
@@ -632,6 +675,19 @@ SCHEMA: dict[str, dict[str, tuple[_Checker, str | None]]] = {
         "trunk_prefix": (_digits(0, 2), "0"),
         "vip_priority": (_int_range(0, 100), "5"),
         "key_account_priority": (_int_range(0, 100), "3"),
+    },
+    "front_panel": {
+        "device": (_serial_device, ""),
+        "baudrate": (_baudrate, "9600"),
+        "rows": (_choice(("2", "4")), "4"),
+        "cols": (_choice(("16", "20", "40")), "20"),
+    },
+    "watchdog": {
+        "device": (_watchdog_device, ""),
+        "baudrate": (_baudrate, "9600"),
+        "interval_s": (_int_range(1, 60), "5"),
+        "db_timeout_s": (_int_range(1, 60), "5"),
+        "grace_s": (_int_range(0, 3600), "120"),
     },
     "backup": {
         # default: <data_dir>/backups
@@ -762,6 +818,19 @@ def parse(text: str, path: Path | str = "<string>") -> Config:
             trunk_prefix=values["crm", "trunk_prefix"],
             vip_priority=values["crm", "vip_priority"],
             key_account_priority=values["crm", "key_account_priority"],
+        ),
+        front_panel=FrontPanelConfig(
+            device=values["front_panel", "device"],
+            baudrate=values["front_panel", "baudrate"],
+            rows=int(values["front_panel", "rows"]),
+            cols=int(values["front_panel", "cols"]),
+        ),
+        watchdog=WatchdogConfig(
+            device=values["watchdog", "device"],
+            baudrate=values["watchdog", "baudrate"],
+            interval_s=values["watchdog", "interval_s"],
+            db_timeout_s=values["watchdog", "db_timeout_s"],
+            grace_s=values["watchdog", "grace_s"],
         ),
         backup=BackupConfig(
             dir=values.get(("backup", "dir")),
@@ -1032,6 +1101,28 @@ trunk_prefix = 0
 # first). A red-listed number keeps its own priority when that is higher.
 vip_priority = 5
 key_account_priority = 3
+
+[front_panel]
+# The front panel: a character LCD with up/down/ok/back keys on a serial port
+# (docs/front-panel-protocol.md). device: its port, e.g. /dev/ttyUSB0 or a
+# /dev/serial/by-id/... link (empty: no panel). rows: 2 or 4; cols: 16, 20 or 40.
+device =
+baudrate = 9600
+rows = 4
+cols = 20
+
+[watchdog]
+# A hardware watchdog that resets the box when the daemon stops feeding it: /dev/watchdog
+# (the kernel's) or serial:/dev/ttyS1 (a board that wants a KICK line; baudrate applies).
+# Empty: none. Fed every interval_s seconds (1-60) only while the reactor runs, the database
+# answers a query within db_timeout_s seconds and, from grace_s seconds after the start,
+# the AMI link (when [ami] enabled) is up. Set the board's or the driver's timeout to
+# several intervals. systemd's WatchdogSec stays the software layer.
+device =
+baudrate = 9600
+interval_s = 5
+db_timeout_s = 5
+grace_s = 120
 
 [backup]
 # Backups (ccbox backup writes one by hand): the database, this file, prompts, voicemail

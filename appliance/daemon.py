@@ -20,6 +20,7 @@ from appliance.sdnotify import Notifier
 from recorder.encryption import KeyFileError
 
 log = Logger(namespace="ccbox.daemon")
+RESTART_EXIT = 75  # EX_TEMPFAIL: not 0, so systemd's Restart=on-failure starts us again
 
 
 class Daemon:
@@ -30,6 +31,7 @@ class Daemon:
         self.config = config
         self.notifier = notifier
         self.master = ApplianceMaster(config, reactor)
+        self.master.on_restart = self.restart
         self.exit_code = 0
         self._watchdog: Any = None
 
@@ -51,6 +53,13 @@ class Daemon:
         else:
             log.failure("cannot start", failure)
         self.exit_code = 1
+        self.reactor.stop()
+
+    def restart(self) -> None:
+        """Stop as on SIGTERM, then exit with RESTART_EXIT: systemd's Restart=on-failure
+        starts the daemon again (the front panel's restart item)."""
+        log.info("restarting: stopping, for systemd to start ccboxd again")
+        self.exit_code = RESTART_EXIT
         self.reactor.stop()
 
     def stop(self) -> defer.Deferred[None]:

@@ -24,6 +24,11 @@ Order (each waits for the one before it):
     backups   scheduled backups at [backup] schedule, each period once (appliance/backup/)
     modem     the GSM modem (when [modem] device is set; drivers/serial/gsm/)
     sms       SMS in the center over it: the outbox, the inbox, the notices (appliance/sms/)
+    front-panel  the front panel's LCD and keys (when [front_panel] device is set;
+              appliance/hardware/front_panel.py)
+    watchdog  the hardware watchdog, fed while the database and the AMI link answer (when
+              [watchdog] device is set; appliance/hardware/watchdog.py): up once the rest
+              is, first down (disarmed by a clean stop)
     metrics   the Prometheus endpoint's own port, when [metrics] listen is set
     web       the web UI: last up (it shows the rest), first down (no new requests); its
               /metrics is the metrics service's (when [metrics] token is set)
@@ -69,6 +74,8 @@ from appliance.db.connector import DBConnector
 from appliance.db.schedule_store import ScheduleRow, ScheduleStore
 from appliance.eventbus import EventBus
 from appliance.hardware.box import Hardware
+from appliance.hardware.front_panel import CenterFacts, FrontPanel
+from appliance.hardware.watchdog import Watchdog, database_check, make_target
 from appliance.hardware.spans import SpanMonitor
 from appliance.reports.maintainer import ReportMaintainer
 from appliance.reports.metrics import MetricsService, MetricsSources
@@ -254,6 +261,12 @@ class ApplianceMaster(service.MultiService):
         self.hardware.spans = self.spans
         if self.spans is not None:  # a DAHDI call's trunk group, on its calls row
             self.ivr.trunk_group = self.spans.group_of
+        # The front panel (when [front_panel] device is set): its restart item stops the
+        # daemon for systemd to start again (``on_restart``, set by appliance/daemon.py).
+        self.on_restart: Callable[[], None] | None = None
+        if config.front_panel.device:
+            self.hardware.front_panel = self._front_panel()
+            self.hardware.front_panel.setServiceParent(self)
         self.metrics = MetricsService(
             reactor,
             config.metrics,
@@ -273,6 +286,9 @@ class ApplianceMaster(service.MultiService):
         )
         if config.metrics.listen is not None:
             self.metrics.setServiceParent(self)
+        if config.watchdog.device:
+            self.hardware.watchdog = self._watchdog()
+            self.hardware.watchdog.setServiceParent(self)
         self.web = self._web()
         if config.metrics.token:  # else /metrics is the web app's: 404
             self.web.resources[b"metrics"] = self.metrics.web_resource
@@ -390,6 +406,32 @@ class ApplianceMaster(service.MultiService):
             translate=translator(self.config.locale),
             on_notice=lambda row: self.bus.publish(NoticePosted(row.as_message())),
             bus=self.bus,
+        )
+
+    def _front_panel(self) -> FrontPanel:
+        """The panel's pages read the ACD, the call model and the health registry."""
+        facts = CenterFacts(self.reactor, self.acd, self.health, lambda: self.callmodel)
+        return FrontPanel(
+            self.reactor, self.config.front_panel, facts, self.request_restart, health=self.health
+        )
+
+    def request_restart(self) -> None:
+        """A restart asked for on the front panel: the daemon stops as on SIGTERM and exits
+        with 75, which systemd's Restart=on-failure starts again."""
+        if self.on_restart is None:
+            log.warn("a restart was asked for, but nothing here can restart the daemon")
+            return
+        self.on_restart()
+
+    def _watchdog(self) -> Watchdog:
+        settings = self.config.watchdog
+        return Watchdog(
+            self.reactor,
+            settings,
+            make_target(self.reactor, settings, self.health),
+            db_check=database_check(self.db),
+            ami=(lambda: self.ami) if self.config.ami.enabled else None,
+            health=self.health,
         )
 
     def _web(self) -> WebService:

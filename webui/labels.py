@@ -314,6 +314,16 @@ HEALTH_DETAILS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             r"less than min_free_mb = (?P<min>\d+)",
             N_("recording stopped: {free} MB free on {root}, less than min_free_mb = {min}"),
         ),
+        # a serial device's link (drivers/serial/port.py): the front panel, the modem, ...
+        (r"opening (?P<device>/\S*)", N_("opening {device}")),
+        (r"(?P<device>/\S*) open", N_("{device} open")),
+        (r"(?P<device>/\S*) closed", N_("{device} closed")),
+        (
+            r"(?P<device>/\S*): (?P<reason>.+); retrying in (?P<seconds>\d+) s",
+            N_("{device}: {reason}; retrying in {seconds} s"),
+        ),
+        (r"device gone \(unplugged\?\)", N_("device gone (unplugged?)")),
+        (r"lost \((?P<error>.+)\)", N_("lost ({error})")),
     )
 )
 

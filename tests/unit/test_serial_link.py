@@ -19,6 +19,7 @@ from twisted.trial import unittest
 from drivers.health import DOWN, OK, LastReports
 from drivers.serial.port import SerialLink
 from drivers.serial.sim.pty import PtyLink
+from tests.support.tmp import temp_dir
 
 
 class Recorder(Protocol):
@@ -71,8 +72,7 @@ class SerialLinkTests(unittest.TestCase):
         self.clock = task.Clock()
         self.health = LastReports()
         self.drivers: list[Recorder] = []
-        self.tmp = Path(self.mktemp())
-        self.tmp.mkdir()
+        self.tmp = temp_dir(self)
 
     def driver(self) -> Recorder:
         p = Recorder()

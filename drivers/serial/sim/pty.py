@@ -10,7 +10,10 @@ when a USB adapter is pulled out. A replug is a new ``PtyLink`` on the same ``li
 
 from __future__ import annotations
 
+import fcntl
 import os
+import struct
+import termios
 import tty
 from pathlib import Path
 from typing import Any
@@ -82,6 +85,13 @@ class PtyLink:
     def device(self) -> Path:
         """The path a driver opens: the symlink when there is one, else the slave itself."""
         return self.link if self.link is not None else self.slave
+
+    def pending(self) -> int:
+        """Bytes the simulator wrote that no one has read from the slave side yet."""
+        if not self.plugged:
+            return 0
+        raw = fcntl.ioctl(self._slave_fd, termios.FIONREAD, struct.pack("i", 0))
+        return int(struct.unpack("i", raw)[0])
 
     def unplug(self) -> None:
         """Pull the cable: the master closes, the driver's side reads EIO, the link goes away."""

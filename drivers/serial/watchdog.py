@@ -1,0 +1,154 @@
+"""Hardware watchdog targets: the kernel's ``/dev/watchdog`` or a serial watchdog board.
+
+Both are fed with ``kick()`` and disarmed with ``stop()`` (only on a clean stop: a crash
+leaves them armed, and the box resets unless the next daemon feeds them in time).
+
+* ``DeviceWatchdog``: the Linux watchdog API. Opening the device arms it; any byte
+  written feeds it; a ``V`` written before the close disarms it (the "magic close"), unless
+  the driver was built with nowayout. The writes run in a thread: a device write may block.
+* ``SerialWatchdog``: a board on a serial port (docs/front-panel-protocol.md, "Watchdog
+  board"): the box sends ``KICK`` lines and ``STOP`` on a clean stop; the board may say
+  ``HELLO <model> <fw>``; anything else it says is ignored and counted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from twisted.internet import defer, threads
+from twisted.internet.protocol import Protocol, connectionDone
+from twisted.python.failure import Failure
+
+from drivers.health import HealthReporter
+from drivers.serial.port import SerialLink
+
+T = TypeVar("T")
+
+KICK = b"KICK\r\n"
+STOP = b"STOP\r\n"
+MAX_LINE = 80
+
+
+class WatchdogError(Exception):
+    """The target could not be fed; the text says why."""
+
+
+class DeviceWatchdog:
+    """``/dev/watchdog`` (any path: tests use a FIFO or a plain file)."""
+
+    service = None  # nothing to start: the device is opened at the first kick
+
+    def __init__(
+        self, reactor: Any, path: str | Path, run: Callable[..., defer.Deferred[Any]] | None = None
+    ) -> None:
+        self.path = str(path)
+        self.description = self.path
+        # Where the blocking writes run: the reactor's thread pool (a test may run them inline).
+        self._run = run or (
+            lambda f, *a: threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *a)
+        )
+        self._fd: int | None = None
+
+    def kick(self) -> defer.Deferred[None]:
+        return self._run(self._write, b"\0")
+
+    def stop(self) -> defer.Deferred[None]:
+        """The magic close: ``V`` then close, so the driver disarms instead of resetting."""
+        return self._run(self._close)
+
+    def _write(self, data: bytes) -> None:
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
+            os.write(self._fd, data)
+        except OSError as exc:
+            raise WatchdogError(exc.strerror or str(exc)) from None
+
+    def _close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            os.write(fd, b"V")
+        except OSError:
+            pass  # closed anyway; a driver that did not read the V keeps running and resets
+        finally:
+            os.close(fd)
+
+
+class BoardProtocol(Protocol):
+    """The watchdog board's lines: remembers its HELLO, counts anything else."""
+
+    def __init__(self) -> None:
+        self.model = self.firmware = ""
+        self.ignored = 0
+        self._buffer = b""
+
+    def dataReceived(self, data: bytes) -> None:
+        self._buffer += data
+        while b"\n" in self._buffer:
+            line, self._buffer = self._buffer.split(b"\n", 1)
+            self._line(line.rstrip(b"\r"))
+        if len(self._buffer) > MAX_LINE:
+            self.ignored += 1
+            self._buffer = b""
+
+    def _line(self, line: bytes) -> None:
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == b"HELLO" and line.isascii():
+            self.model, self.firmware = parts[1].decode(), parts[2].decode()
+        elif line:
+            self.ignored += 1
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.transport = None
+
+
+class SerialWatchdog:
+    """A watchdog board on a serial port, reconnected like every serial device."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        device: str | Path,
+        *,
+        baudrate: int = 9600,
+        health: HealthReporter | None = None,
+        clock: Any = None,
+    ) -> None:
+        self.description = f"serial:{device}"
+        self.link = SerialLink(
+            reactor,
+            device,
+            BoardProtocol,
+            baudrate=baudrate,
+            name="watchdog_board",
+            health=health,
+            clock=clock,
+        )
+        self.service = self.link
+
+    @property
+    def board(self) -> BoardProtocol | None:
+        protocol = self.link.protocol
+        return protocol if isinstance(protocol, BoardProtocol) else None
+
+    def kick(self) -> defer.Deferred[None]:
+        return self._send(KICK)
+
+    def stop(self) -> defer.Deferred[None]:
+        """``STOP``: the board disarms (the link then closes after flushing it)."""
+        if self.link.protocol is None:
+            return defer.succeed(None)
+        return self._send(STOP)
+
+    def _send(self, line: bytes) -> defer.Deferred[None]:
+        protocol = self.link.protocol
+        if protocol is None or protocol.transport is None:
+            why = self.link.last_error or "not connected"
+            return defer.fail(WatchdogError(f"the board is not connected ({why})"))
+        cast(Any, protocol.transport).write(line)
+        return defer.succeed(None)

@@ -1,0 +1,239 @@
+"""The hardware watchdog: fed while the database and the AMI link are healthy, not otherwise.
+
+The feeding logic runs on a MemoryReactorClock with the real DBConnector (inline, SQLite)
+and the real /dev/watchdog target writing to a plain file; the thread pool path is tested
+on a FIFO in the real reactor, the serial board through a PtyLink and a simulated board.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from twisted.internet import defer, reactor, task
+from twisted.internet.testing import MemoryReactorClock
+from twisted.trial import unittest
+
+from appliance.config import WatchdogConfig
+from appliance.db.connector import DBConnector
+from appliance.hardware.watchdog import Watchdog, database_check, make_target
+from drivers.health import DOWN, OK, LastReports
+from drivers.serial.sim.pty import PtyLink
+from drivers.serial.sim.watchdog_board import SimulatedBoard
+from drivers.serial.watchdog import DeviceWatchdog, SerialWatchdog
+from tests.support.inline_db import inline_db
+from tests.support.tmp import temp_dir
+
+SETTINGS = WatchdogConfig(device="/dev/watchdog", interval_s=5, db_timeout_s=3, grace_s=60)
+
+
+@dataclass
+class Ami:
+    ready: bool = True
+
+
+def inline(f: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:
+    """The target's writes at once (a thread pool that runs jobs synchronously)."""
+    return defer.maybeDeferred(f, *args)
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DBConnector]:
+    with inline_db(tmp_path_factory.mktemp("wd") / "db.sqlite") as connector:
+        yield connector
+
+
+class Rig:
+    def __init__(self, tmp: Path, db_check: Callable[[], defer.Deferred[Any]], ami: Any) -> None:
+        self.clock = MemoryReactorClock()
+        self.health = LastReports()
+        self.file = tmp / "watchdog"
+        self.file.write_bytes(b"")
+        self.target = DeviceWatchdog(self.clock, self.file, run=inline)
+        self.dog = Watchdog(
+            self.clock, SETTINGS, self.target, db_check=db_check, ami=ami, health=self.health
+        )
+
+    @property
+    def kicks(self) -> bytes:
+        return self.file.read_bytes()
+
+    def state(self) -> str:
+        part = self.health.get("watchdog")
+        assert part is not None
+        return part.state
+
+
+def test_fed_while_healthy_and_disarmed_by_a_clean_stop(tmp_path: Path, db: DBConnector) -> None:
+    rig = Rig(tmp_path, database_check(db), lambda: Ami(ready=True))
+    rig.dog.startService()
+    assert rig.kicks == b"\0"  # at once: the real SELECT 1 answered
+    rig.clock.advance(5)
+    rig.clock.advance(5)
+    assert rig.kicks == b"\0" * 3
+    assert rig.state() == OK and rig.dog.feeding and rig.dog.status().kicks == 3
+    stopped = rig.dog.stopService()
+    assert stopped.called
+    assert rig.kicks == b"\0" * 3 + b"V"  # the magic close
+    assert rig.target._fd is None
+    rig.clock.advance(30)
+    assert rig.kicks == b"\0" * 3 + b"V"
+
+
+def test_a_database_that_fails_stops_the_feeding(tmp_path: Path, db: DBConnector) -> None:
+    rig = Rig(tmp_path, database_check(db), None)
+    rig.dog.startService()
+    assert rig.kicks == b"\0"
+    db._accepting = False  # what a stopping connector does: every query refused
+    try:
+        rig.clock.advance(5)
+    finally:
+        db._accepting = True
+    assert rig.kicks == b"\0"
+    assert not rig.dog.feeding and rig.state() == DOWN
+    assert "the database query failed: the database is stopping" in rig.dog.reason
+    rig.clock.advance(5)
+    assert rig.kicks == b"\0\0" and rig.dog.feeding
+    rig.dog.stopService()
+
+
+def test_a_database_that_does_not_answer_in_time_stops_the_feeding_until_it_does(
+    tmp_path: Path,
+) -> None:
+    pending: list[defer.Deferred[int]] = []
+    hang = True
+
+    def check() -> defer.Deferred[int]:
+        if not hang:
+            return defer.succeed(1)
+        pending.append(defer.Deferred())
+        return pending[-1]
+
+    rig = Rig(tmp_path, check, None)
+    rig.dog.startService()
+    rig.clock.advance(2.9)
+    assert rig.kicks == b""
+    rig.clock.advance(0.1)
+    assert rig.dog.reason == "the database did not answer a query within 3 s"
+    assert rig.state() == DOWN
+    rig.clock.advance(2)  # the next round: the first query is still out, no second one
+    assert len(pending) == 1
+    assert rig.dog.reason == "the database has not answered a query for 5 s"
+    pending[0].callback(1)  # a late answer feeds nothing
+    assert rig.kicks == b""
+    hang = False
+    rig.clock.advance(5)
+    assert rig.kicks == b"\0" and rig.dog.feeding and rig.state() == OK
+    rig.dog.stopService()
+
+
+def test_the_ami_link_counts_after_the_grace_time(tmp_path: Path, db: DBConnector) -> None:
+    ami = Ami(ready=False)
+    rig = Rig(tmp_path, database_check(db), lambda: ami)
+    rig.dog.startService()
+    for _ in range(11):  # Asterisk still starting: fed through the grace time
+        rig.clock.advance(5)
+    assert rig.kicks == b"\0" * 12
+    rig.clock.advance(5)
+    assert rig.kicks == b"\0" * 12
+    assert rig.dog.reason == "the AMI link to Asterisk is down" and rig.state() == DOWN
+    ami.ready = True
+    rig.clock.advance(5)
+    assert rig.kicks == b"\0" * 13 and rig.dog.feeding
+    rig.dog.stopService()
+
+
+def test_a_target_that_cannot_be_written_is_reported(tmp_path: Path, db: DBConnector) -> None:
+    rig = Rig(tmp_path, database_check(db), None)
+    rig.target.path = str(tmp_path / "no" / "watchdog")
+    rig.dog.startService()
+    assert not rig.dog.feeding
+    assert "No such file or directory" in rig.dog.reason
+    rig.dog.stopService()
+
+
+def test_make_target_reads_the_device_setting(tmp_path: Path) -> None:
+    clock = MemoryReactorClock()
+    assert isinstance(make_target(clock, SETTINGS, None), DeviceWatchdog)
+    serial = make_target(clock, WatchdogConfig(device="serial:/dev/ttyS1"), None)
+    assert isinstance(serial, SerialWatchdog) and serial.link.device == "/dev/ttyS1"
+
+
+class RealReactorTargets(unittest.TestCase):
+    async def test_dev_watchdog_on_a_fifo_through_the_thread_pool(self) -> None:
+        fifo = temp_dir(self) / "watchdog"
+        os.mkfifo(fifo)
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        self.addCleanup(os.close, reader)
+        target = DeviceWatchdog(reactor, fifo)
+        await target.kick()
+        await target.kick()
+        await target.stop()
+        self.assertEqual(os.read(reader, 16), b"\0\0V")
+
+    async def test_a_serial_board_through_a_pty(self) -> None:
+        clock = task.Clock()
+        at = temp_dir(self) / "ttyWDT"
+        board = SimulatedBoard(clock, timeout_s=12)
+        pty = PtyLink.open(reactor, board, at)
+        self.addCleanup(lambda: pty.close())
+        health = LastReports()
+        target = SerialWatchdog(reactor, at, health=health, clock=clock)
+        answering = True
+        unanswered: list[defer.Deferred[int]] = []
+
+        def check() -> defer.Deferred[int]:
+            if answering:
+                return defer.succeed(1)
+            unanswered.append(defer.Deferred())
+            return unanswered[-1]
+
+        settings = WatchdogConfig(device=f"serial:{at}", interval_s=5, db_timeout_s=3)
+        dog = Watchdog(reactor, settings, target, db_check=check, health=health, clock=clock)
+        dog.startService()
+        self.addCleanup(dog.stopService)
+        await until(lambda: board.kicks == 1)
+        self.assertEqual(target.board.model if target.board else "", "WDT1")
+        clock.advance(5)
+        await until(lambda: board.kicks == 2)
+        # the database stops answering: no more kicks, and the board's timer runs out
+        answering = False
+        clock.advance(5)
+        clock.advance(3)
+        self.assertFalse(dog.feeding)
+        self.assertEqual(board.resets, 0)
+        clock.advance(4)  # 12 s after the last kick
+        self.assertEqual(board.resets, 1)
+        unanswered[0].callback(1)
+        answering = True
+        # the cable is pulled: a kick finds no board, and says so
+        pty.unplug()
+        await until(lambda: not target.link.connected)
+        clock.advance(3)  # the next round, at 20 s
+        self.assertIn("the board is not connected", dog.reason)
+        board2 = SimulatedBoard(clock, timeout_s=12)
+        pty = PtyLink.open(reactor, board2, at)
+        for _ in range(10):  # the link's next try on its backoff
+            if target.link.connected:
+                break
+            clock.advance(1)
+        self.assertTrue(target.link.connected)
+        clock.advance(5)
+        await until(lambda: board2.kicks >= 1)
+        self.assertTrue(dog.feeding)
+        await dog.stopService()
+        await until(lambda: board2.lines[-1:] == ["STOP"])
+        self.assertFalse(board2.armed)
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        await task.deferLater(reactor, 0.005, lambda: None)
