@@ -614,6 +614,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from appliance.backup import places, restore, secrets
     from appliance.backup.layout import ArchiveError
 
@@ -632,6 +634,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
         result = restore.restore(Path(args.file), target, options)
     except ArchiveError as exc:
         raise CliError(f"restore refused, nothing was changed: {exc}") from None
+    except (OSError, SQLAlchemyError) as exc:  # after the checks: the load itself failed
+        raise CliError(
+            f"restore failed while loading ({exc}); the database may be partly loaded: "
+            "fix the cause and run the restore again with --force"
+        ) from None
     rows = sum(result.rows.values())
     print(
         f"database: {rows} rows in {len(result.rows)} tables (schema {result.archive_revision}"

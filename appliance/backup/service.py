@@ -122,6 +122,8 @@ class BackupService(service.Service):
         self.zone = ZoneInfo(zone)
         self.health = health
         self._pool: ThreadPool | None = None
+        # Listing the folder must not wait behind a backup in the backup's one thread.
+        self._quick: RunInThread = run_in_thread or (lambda fn, *a: threads.deferToThread(fn, *a))
         if run_in_thread is None:
             self._pool = ThreadPool(minthreads=0, maxthreads=1, name="ccbox-backup")
             pool = self._pool
@@ -261,7 +263,7 @@ class BackupService(service.Service):
                 out.append(BackupFile(path.name, st.st_size, modified))
             return out
 
-        return self.run_in_thread(read)
+        return self._quick(read)
 
     def path_of(self, name: str) -> Path | None:
         """The archive called ``name`` in the folder (None: not a backup's name, or none)."""
