@@ -19,6 +19,7 @@ from recorder.disk_guard import MB, free_bytes
 from webui.access import page
 from webui.context import WebContext
 from webui.render import render
+from webui.system_spans import spans_status
 from webui.system_serial import serial_status
 from webui.system_backup import SystemBackup, backup_card
 from webui.system_modem import modem_status
@@ -88,6 +89,7 @@ async def status(ctx: WebContext) -> dict[str, Any]:
     out["modem"] = await modem_status(ctx)
     out["backup"] = await backup_card(ctx)
     out["serial"] = serial_status(ctx)
+    out["spans"] = spans_status(ctx)
     try:
         out["disk"]["free_mb"] = await threads.deferToThread(free_bytes, recorder.root) // MB
     except OSError as exc:

@@ -41,6 +41,7 @@ from acd.dialer.events import (
 from acd.service import QueuedCallLeft
 from acd.stats import DayStarted, QueueStatsChanged
 from appliance.crm.tickets.events import TicketsChanged
+from appliance.hardware.spans import SpanAlarmChanged
 from recorder.disk_guard import RecordingAlarm
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ class NoticeWithdrawn:
 @dataclass(frozen=True, slots=True)
 class Message:
     seq: int
-    kind: str  # agent, queue, campaign, call, offer, lead, notice, alarm, tickets
+    kind: str  # agent, queue, campaign, call, offer, lead, notice, alarm, tickets, spans
     key: str  # kind:id; coalescing keeps the latest per key
     frame: bytes
     # Agents (ids) an agent-role viewer must be one of to see it; None: every agent.
@@ -132,7 +133,7 @@ class Viewer:
         staff = self.role in STAFF
         mine = self.agent_id is not None and m.agents is not None and self.agent_id in m.agents
         if self.wallboard:
-            if m.kind in ("queue", "campaign"):
+            if m.kind in ("queue", "campaign", "spans"):
                 return m.frame
             if m.kind == "agent" and (staff or mine):
                 return m.wallboard_frame or m.frame
@@ -165,11 +166,15 @@ class LiveFeed:
         health: HealthRegistry | None = None,
         ring_size: int = RING_SIZE,
         flush_s: float = FLUSH_S,
+        spans: Callable[[], list[dict[str, Any]]] = lambda: [],
     ) -> None:
+        """``spans``: the E1/DAHDI spans in alarm now (webui/span_alarms.py), for the
+        wallboard's banner."""
         self.reactor = reactor
         self.bus = bus
         self.acd = acd
         self.health = health
+        self.spans = spans
         self.flush_s = flush_s
         # A new epoch per process: an id from before a restart never matches the new ring.
         self.epoch = secrets.token_hex(4)
@@ -212,6 +217,7 @@ class LiveFeed:
             sub(LeadConnected, self._on_lead_state),
             sub(AttemptEnded, self._on_lead_state),
             sub(TicketsChanged, self._on_tickets),
+            sub(SpanAlarmChanged, self._on_span_alarm),
         ]
         self._alarms = {a["part"]: a for a in self._health_parts()}
         if self.health is not None:
@@ -354,6 +360,10 @@ class LiveFeed:
             return
         delay = max(0.0, self._last_flush + self.flush_s - self.reactor.seconds())
         self._timer = self.reactor.callLater(delay, self.flush)
+
+    def _on_span_alarm(self, _event: SpanAlarmChanged) -> None:
+        """A span's alarms changed: every span in alarm now (staff and the wallboard)."""
+        self._mark("spans", "spans", {"spans": self.spans()}, frozenset())
 
     def _health_tick(self) -> None:
         self._health_timer = self.reactor.callLater(HEALTH_EVERY_S, self._health_tick)
@@ -639,6 +649,7 @@ class LiveFeed:
             "calls": calls,
             "notices": notices,
             "alarms": alarms,
+            "spans": self.spans() if staff or viewer.wallboard else [],
         }
         if not viewer.wallboard and viewer.agent_id is not None:
             data["lead"] = self.leads.get(viewer.agent_id)

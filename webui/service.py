@@ -23,6 +23,7 @@ from webui.access import SECURITY_HEADERS
 from webui.context import WebContext
 from webui.live_feed import LiveFeed
 from webui.live_sse import LiveEventsResource, LiveHub
+from webui.span_alarms import alarmed_spans
 
 STATIC = Path(__file__).parent / "static"
 # Static files may be cached, if revalidated; the rest as on every page (webui/access.py).
@@ -121,7 +122,13 @@ class WebService(service.Service):
     def _live_events(self, reactor: Any) -> LiveEventsResource:
         """The live feed on the bus, its hub of streams, and the ``/events`` resource."""
         ctx = self.ctx
-        feed = self.feed = LiveFeed(reactor, ctx.bus, ctx.acd, ctx.health)
+        feed = self.feed = LiveFeed(
+            reactor,
+            ctx.bus,
+            ctx.acd,
+            ctx.health,
+            spans=lambda: alarmed_spans(getattr(ctx.hardware, "spans", None)),
+        )
         feed.start()
 
         def loaded(rows: list[Any]) -> None:

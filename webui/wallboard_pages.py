@@ -29,6 +29,7 @@ from webui import audit_trail, i18n
 from webui.access import current_session, page
 from webui.context import WebContext
 from webui.render import render
+from webui.system_spans import ALARMS
 
 VIEWERS = ("admin", "supervisor")
 MAX_FIELD = 32  # characters of one settings field
@@ -68,6 +69,9 @@ def texts() -> dict[str, str]:
         "campaign_running": i18n._("Running"),
         "campaign_paused": i18n._("Paused"),
         "campaign_stopped": i18n._("Stopped"),
+        # the banner while an E1/DAHDI span is in alarm
+        "span_alarm": i18n._("Trunk alarm: span {span} {name}: {alarms}"),
+        **{f"alarm_{name}": i18n._(text) for name, (text, _colour) in ALARMS.items()},
     }
 
 

@@ -5,19 +5,31 @@ with literal leg paths (bridged audio only), the legs merged once Asterisk has c
 from __future__ import annotations
 
 import wave
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from twisted.internet import reactor, task
 
+from appliance.config import DahdiConfig
 from appliance.db import model
 from drivers.asterisk.simulator.agi_caller import CallerScript
 from drivers.asterisk.simulator.switch import Device
 from tests.support.acd_rig import ACDRig, second_queue
 
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "dahdi"
+
 
 class RecordingTests(ACDRig):
     async def test_an_answered_call_is_recorded_in_stereo(self) -> None:
+        # [dahdi] groups: the call comes in on E1 channel 1 (the simulator's lowest free),
+        # in group g0; its row and its recording carry both.
+        self.dahdi = DahdiConfig(
+            enabled=True,
+            proc_root=FIXTURES / "healthy" / "proc" / "dahdi",
+            poll_s=300,
+            groups=(("g0", tuple(range(1, 16))), ("g1", tuple(range(17, 32)))),
+        )
         master = await self.start({"PJSIP/1001": Device(ring_s=0.2, talk_s=3.6)})
         master.acd.login(self.agent(master, "1001").id)
         outcome = await self.call(CallerScript(prompt_s=0.1))
@@ -55,6 +67,10 @@ class RecordingTests(ACDRig):
         rec = await master.db.recordings.get(rid)
         assert rec is not None
         self.assertEqual(call["channel"], f"DAHDI/{rec.channel_number}-1")  # the E1 channel
+        self.assertEqual(
+            (call["trunk"], call["trunk_group"], call["trunk_channel"]), ("DAHDI", "g0", 1)
+        )
+        self.assertEqual((rec.trunk_group, rec.channel_number), ("g0", 1))
         self.assertEqual(
             (rec.call_id, rec.agent_id, rec.queue_id, rec.path),
             (call["id"], self.agent(master, "1001").id, call["queue_id"], path),

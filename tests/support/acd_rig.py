@@ -3,6 +3,7 @@ database seeded with two agents and a queue."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -109,6 +110,9 @@ class ACDRig(unittest.TestCase):
         (needs tech 3; ``queue`` settings), a black-listed number; ``setup(conn, ids)``
         adds rows (ids: skill "tech", queue "support", agents "1001"/"1002")."""
         self.sim, config = simulated_switch(self, devices)
+        dahdi = getattr(self, "dahdi", None)  # a test's [dahdi] (DahdiConfig), if it sets one
+        if dahdi is not None:
+            config = dataclasses.replace(config, dahdi=dahdi)
         engine = create_engine(config.database_url)
         migrate.upgrade(engine)
         with engine.begin() as conn:

@@ -640,7 +640,7 @@ class SystemPageTests(AdminPagesCase):
         self.assertNotIn("(expected", page.body)
         self.assertIn(" MB", page.body)
         self.assertIn('id="sys-modem-none"', page.body)  # no [modem] device: no SMS service
-        self.assertIn("No DAHDI spans reported", page.body)
+        self.assertIn('id="sys-spans-none"', page.body)  # no [dahdi]: no span monitor
         self.assertIn("Not configured.", page.body)  # the test appliance has no AMI link
 
     async def test_the_status_page_shows_the_ami_link_fastagi_sessions_and_trunk_channels(

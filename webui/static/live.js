@@ -15,7 +15,7 @@
 (function (global) {
   "use strict";
 
-  var KINDS = ["snapshot", "agent", "queue", "campaign", "call", "offer", "lead", "notice", "alarm", "tickets"];
+  var KINDS = ["snapshot", "agent", "queue", "campaign", "call", "offer", "lead", "notice", "alarm", "tickets", "spans"];
   var MIN_DELAY_MS = 1000;
   var MAX_DELAY_MS = 30000;
 

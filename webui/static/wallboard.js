@@ -404,6 +404,27 @@
     page.classList.toggle("wb-stale", state === "lost");
   }
 
+  // The E1/DAHDI spans in alarm (the live feed's "spans"): a banner naming each span and
+  // its alarms while any is in alarm.
+  var spansEl = document.getElementById("wb-spans");
+  function showSpans(list) {
+    spansEl.textContent = "";
+    (list || []).forEach(function (s) {
+      var line = document.createElement("div");
+      line.className = "wb-span-line";
+      line.setAttribute("data-span", s.span);
+      var alarms = (s.alarms || []).map(function (a) {
+        return a + " (" + (T["alarm_" + a] || a) + ")";
+      }).join(", ");
+      // functions, not strings, as replacements: a "$&" in a span's name stays as it is
+      line.textContent = T.span_alarm.replace("{span}", function () { return String(s.span); })
+        .replace("{name}", function () { return s.name || ""; })
+        .replace("{alarms}", function () { return alarms; });
+      spansEl.appendChild(line);
+    });
+    spansEl.hidden = !(list && list.length);
+  }
+
   var feed = window.ccboxLive.connect({topics: "wallboard"});
   feed.on("snapshot", function (snap) {
     queues = {};
@@ -426,7 +447,9 @@
       el.remove();
     });
     (snap.campaigns || []).forEach(showCampaign);
+    showSpans(snap.spans);
   });
+  feed.on("spans", function (m) { showSpans(m.spans); });
   feed.on("queue", queueMessage);
   feed.on("campaign", showCampaign);
   feed.on("agent", function (a) {
