@@ -390,6 +390,20 @@ class LineProtocolTests(unittest.TestCase):
         self.feed("\r\n+CSQ: 31,99\r\nOK\r\n")
         self.assertEqual(self.successResultOf(answer), ["+CSQ: 31,99"])
 
+    def test_a_listener_that_fails_does_not_stop_the_line(self) -> None:
+        pdu = encode_deliver(CUSTOMER, "第一条", datetime(2026, 12, 7, 9, 0, tzinfo=CHINA))[0]
+        urc = f"\r\n+CMT: ,{len(pdu) // 2 - 1}\r\n{pdu}\r\n"
+
+        def broken(part: Any) -> None:
+            raise RuntimeError("the inbox fell over")
+
+        self.modem.on_deliver = broken
+        self.feed(urc)
+        self.modem.on_deliver = self.parts.append
+        self.feed(urc)
+        self.assertEqual([p.text for p in self.parts], ["第一条"])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
     def test_commands_with_line_breaks_or_ctrl_z_are_refused(self) -> None:
         for line in ("AT+CPIN=1234\rAT+CMGD=1,4", "AT\x1a"):
             self.failureResultOf(self.modem.command(line), ModemError)

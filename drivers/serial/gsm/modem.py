@@ -478,19 +478,23 @@ class GsmModem(Protocol):
                 "modem: {where}: unreadable PDU ({e}): {pdu}", where=where, e=e, pdu=hex_text[:400]
             )
             return
-        if isinstance(message, StatusReport):
-            self.on_report(
-                DeliveryReport(
-                    message.reference,
-                    message.recipient,
-                    message.delivered,
-                    message.status,
-                    message.at,
-                    message.final,
+        try:
+            if isinstance(message, StatusReport):
+                self.on_report(
+                    DeliveryReport(
+                        message.reference,
+                        message.recipient,
+                        message.delivered,
+                        message.status,
+                        message.at,
+                        message.final,
+                    )
                 )
-            )
-        else:
-            self.on_deliver(message)
+            else:
+                self.on_deliver(message)
+        except Exception:
+            # the listener's fault, not the modem's: the line goes on being read
+            log.failure("modem: {where}: a listener failed", where=where)
 
     async def _read_stored(self, index: int) -> None:
         try:
