@@ -175,9 +175,12 @@ class SmsOutbox(service.Service):
     def _park(self, conn: Connection, state: str) -> None:
         """No modem can send: due queued rows wait for one (the reason on the row)."""
         m = model.crm_messages
+        due = _outbound_sms() & (m.c.state == "queued") & _due(self.clock())
+        if conn.execute(sa.select(m.c.id).where(due).limit(1)).first() is None:
+            return  # a read every poll, not a write (SQLite's one writer stays free)
         conn.execute(
             m.update()
-            .where(_outbound_sms() & (m.c.state == "queued") & _due(self.clock()))
+            .where(due)
             .values(state="waiting_for_modem", error=N_(NOT_READY, state=state)[:ERROR_MAX])
         )
 
