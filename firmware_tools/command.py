@@ -165,6 +165,13 @@ class ProgressBar:
         self.tty = self.stream.isatty()
         self.started = time.monotonic()
         self.shown = -10
+        self.mid_line = False  # a bar drawn on a terminal, its line not ended yet
+
+    def end_line(self) -> None:
+        """Before a message: the bar's line ends where it stopped."""
+        if self.mid_line:
+            print(file=self.stream, flush=True)
+            self.mid_line = False
 
     def __call__(self, done: int, total: int) -> None:
         percent = 100 * done // total if total else 100
@@ -176,8 +183,8 @@ class ProgressBar:
             f"  {done}/{total} bytes  {rate:.1f} KiB/s"
         )
         if self.tty:
-            end = "\n" if done >= total else ""
-            print("\r" + text, end=end, file=self.stream, flush=True)
+            self.mid_line = done < total
+            print("\r" + text, end="" if self.mid_line else "\n", file=self.stream, flush=True)
         elif percent >= self.shown + 10 or done >= total:
             self.shown = percent
             print(text, file=self.stream, flush=True)
@@ -194,15 +201,14 @@ def _flash(args: argparse.Namespace) -> int:
             f" {info.version or 'no valid firmware'}; flash {info.flash_size} bytes"
         )
 
+    bar = ProgressBar()
     result, error, cancelled = _drive(
         args,
         lambda s: s.flash(
-            image,
-            allow_downgrade=args.allow_downgrade,
-            progress=ProgressBar(),
-            on_info=on_info,
+            image, allow_downgrade=args.allow_downgrade, progress=bar, on_info=on_info
         ),
     )
+    bar.end_line()
     if error is not None or cancelled:
         return _failed(error, cancelled)
     _say(
