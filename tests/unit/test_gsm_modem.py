@@ -170,8 +170,15 @@ class GsmModemTests(unittest.TestCase):
         self.assertEqual((rig.sms[2].sender, rig.sms[2].text), ("10086", "余额 12.50 元"))
 
         rig.sim.rssi = 5
-        rig.clock.advance(60)  # the periodic AT+CSQ
-        await until(lambda: rig.service.status().signal_dbm == -103, "the signal polled again")
+        rig.sim.operator = "China Unicom"
+        rig.clock.advance(60)  # the periodic AT+CSQ and AT+COPS?
+        await until(
+            lambda: (
+                (rig.service.status().signal_dbm, rig.service.status().operator)
+                == (-103, "China Unicom")
+            ),
+            "the signal and the operator polled again",
+        )
 
     async def test_missing_pin_then_wrong_pin_is_not_tried_again(self) -> None:
         rig = ModemRig(self, pin="")

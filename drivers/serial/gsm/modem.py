@@ -672,10 +672,12 @@ class GsmModem(Protocol):
         self._set(self.status.state, operator=_shown(match.group(1)) if match else "")
 
     def _poll_signal(self) -> None:
+        """The signal and the network (a roaming or re-registered modem changes operator)."""
         if not self.ready:
             return
         d = defer.Deferred.fromCoroutine(self._signal())
         d.addErrback(lambda f: log.info("modem: AT+CSQ: {e}", e=f.getErrorMessage()))
+        defer.Deferred.fromCoroutine(self._operator())
 
     # ---- helpers ----------------------------------------------------------------------
 
