@@ -473,3 +473,20 @@ def test_the_simulated_modem_is_as_strict_as_a_real_one() -> None:
     say("AT+CMEE=1")
     assert [say("AT+CPIN=0000") for _ in range(3)] == ["\r\n+CME ERROR: 16\r\n"] * 3
     assert say("AT+CPIN?") == "\r\n+CPIN: SIM PUK\r\n\r\nOK\r\n"
+
+
+def test_a_modem_not_plugged_in_is_absent_with_the_reason() -> None:
+    health = LastReports()
+    service = GsmModemService(
+        task.Clock(), ModemSettings("/nonexistent/ttyGSM"), health, clock=task.Clock()
+    )
+    service.startService()
+    status = service.status()
+    assert status.state == "absent" and "/nonexistent/ttyGSM" in status.detail
+    report = health.get("modem")
+    assert report is not None and report.state == DOWN and "/nonexistent/ttyGSM" in report.detail
+    failure = service.send_sms(CUSTOMER, "hi")
+    error: list[Any] = []
+    failure.addErrback(error.append)
+    assert "not ready (absent)" in str(error[0].value)
+    service.stopService()

@@ -798,8 +798,8 @@ class GsmModemService(service.Service):
 
     def startService(self) -> None:
         super().startService()
-        self._report()
         self.link.startService()
+        self._report()  # absent with the open's error, or initialising
 
     def stopService(self) -> defer.Deferred[None]:
         super().stopService()
