@@ -135,7 +135,7 @@ async def _schedule(
     callback_id = await acd.schedule_callback(queue, number, name, "web", due)
     sms = getattr(ctx.hardware, "sms", None)
     if callback_id is not None and sms is not None:  # its confirmation, when [sms] says so
-        sms.notices.callback_requested(number, queue, due)
+        await sms.notices.callback_requested(number, queue, due)
     return f"scheduled as callback {callback_id}"
 
 

@@ -214,3 +214,39 @@ def test_request_rate_per_address_and_overall_within_a_window() -> None:
     assert rate.take("c") == 90.0  # everyone's ceiling
     now[0] = 100.5  # the first requests left the window
     assert rate.take("a") == 0.0 and rate.take("c") == 0.0
+
+
+
+class CallbackConfirmationTests(unittest.TestCase):
+    async def test_a_request_is_confirmed_by_sms_when_the_box_has_a_modem(self) -> None:
+        """[sms] callback_confirmation on a box with a [modem] device (here one that is not
+        plugged in: the SMS waits for it): the master wires the SMS service, the request
+        queues its confirmation to the number asked for, once."""
+
+        def configure(config: Config) -> Config:
+            return dataclasses.replace(
+                config,
+                web=dataclasses.replace(config.web, callback_queue="support"),
+                modem=dataclasses.replace(config.modem, device="/dev/ccbox-test-no-modem"),
+                sms=dataclasses.replace(config.sms, callback_confirmation=True),
+            )
+
+        app = await RunningAppliance.start(temp_dir(self), seed=seed, configure=configure)
+        self.addCleanup(app.stop)
+        assert app.master.hardware.sms is not None
+        self.assertEqual(app.master.hardware.modem.status().state, "absent")
+        b = app.browser()
+        token = (await app.in_thread(b.get, "/callback")).csrf()
+        for _ in range(2):  # a second request within the hour: no second SMS
+            form = {"_csrf": token, "name": "Li", "number": "13800138000", "preferred": ""}
+            r = await app.in_thread(b.post, "/callback", form)
+            self.assertEqual(r.status, 200, r.body[:400])
+        m = model.crm_messages
+        with app.master.db.engine.connect() as conn:
+            rows = list(conn.execute(sa.select(m.c.address, m.c.subject, m.c.state, m.c.body)))
+        self.assertEqual(
+            [(r.address, r.subject) for r in rows], [("13800138000", "callback_confirmation")]
+        )
+        # queued, or parked by the outbox's pass for the modem that is not there: not sent
+        self.assertIn(rows[0].state, ("queued", "waiting_for_modem"))
+        self.assertIn("as soon as an agent is free", rows[0].body)
