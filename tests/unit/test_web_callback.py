@@ -216,7 +216,6 @@ def test_request_rate_per_address_and_overall_within_a_window() -> None:
     assert rate.take("a") == 0.0 and rate.take("c") == 0.0
 
 
-
 class CallbackConfirmationTests(unittest.TestCase):
     async def test_a_request_is_confirmed_by_sms_when_the_box_has_a_modem(self) -> None:
         """[sms] callback_confirmation on a box with a [modem] device (here one that is not
