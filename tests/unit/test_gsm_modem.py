@@ -126,6 +126,9 @@ class GsmModemTests(unittest.TestCase):
         # a message that arrived while the box was down waits on the SIM
         stored = encode_deliver(CUSTOMER, "还在吗？", datetime(2026, 12, 7, 8, 0, tzinfo=CHINA))[0]
         rig.sim.stored[1] = stored
+        # and a message stored to be sent (someone's draft): not ours to read or delete
+        draft = encode_submit("10086", "CXYE", reference=0)[0].hex
+        rig.sim.stored[2], rig.sim.stat[2] = draft, 2
         await rig.ready()
         self.assertIn("AT+CPIN=1234", rig.sim.commands)
         self.assertEqual(rig.sim.cmgf, 0)
@@ -136,9 +139,14 @@ class GsmModemTests(unittest.TestCase):
         )
         self.assertEqual(rig.health_state(), OK)
         await until(
-            lambda: len(rig.sms) == 1 and not rig.sim.stored, "the stored message read and deleted"
+            lambda: len(rig.sms) == 1 and 1 not in rig.sim.stored,
+            "the stored message read and deleted",
         )
         self.assertEqual(rig.sms[0].text, "还在吗？")
+        self.assertEqual(rig.sim.stored, {2: draft})
+        modem = rig.service.modem
+        assert modem is not None
+        self.assertEqual(modem.bad_pdus, 0)
         self.assertEqual(rig.sms[0].sent_at, datetime(2026, 12, 7, 8, 0, tzinfo=CHINA))
 
         references = await rig.service.send_sms(CUSTOMER, REPLY)
@@ -161,7 +169,7 @@ class GsmModemTests(unittest.TestCase):
         self.assertEqual(
             (rig.sms[1].parts, rig.sms[1].complete, rig.sms[1].sender), (2, True, CUSTOMER)
         )
-        await until(lambda: not rig.sim.stored, "the parts deleted from the SIM")
+        await until(lambda: list(rig.sim.stored) == [2], "the parts deleted from the SIM")
 
         rig.sim.deliver("10086", "余额 12.50 元", direct=True)  # +CMT, acknowledged
         await until(

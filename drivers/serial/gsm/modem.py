@@ -513,6 +513,9 @@ class GsmModem(Protocol):
                 continue
             fields = line.partition(":")[2].split(",")
             length = _last_int(line.partition(":")[2])
+            stat = _int(fields[1] if head == "+CMGL" and len(fields) > 1 else fields[0])
+            if stat in (2, 3):
+                continue  # a message stored to be sent (not ours): neither read nor deleted
             if head == "+CMGL":
                 index = _int(fields[0])
                 if index is not None:

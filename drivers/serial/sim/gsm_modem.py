@@ -74,6 +74,8 @@ class SimulatedModem(Protocol):
         self.commands: list[str] = []
         self.stored: dict[int, str] = {}  # index -> PDU
         self._announced: dict[int, int] = {}  # index -> a length other than the PDU's own
+        # index -> <stat>: 0 received unread (the default), 1 read, 2 unsent, 3 sent
+        self.stat: dict[int, int] = {}
         self.unacked = 0  # +CMT / +CDS not yet acknowledged with AT+CNMA
         self.connected = False
         self._later: list[Any] = []  # reports not sent yet
@@ -414,7 +416,9 @@ class SimulatedModem(Protocol):
             self._cms(321)
             return
         length = self._announced.get(index, _tpdu_length(pdu))
-        self._reply(f"+CMGR: 0,,{length}", pdu, "OK")
+        stat = self.stat.get(index, 0)
+        self.stat[index] = 1 if stat == 0 else stat  # read now
+        self._reply(f"+CMGR: {stat},,{length}", pdu, "OK")
 
     def _cmgd(self, args: str) -> None:
         if not self._pdu_mode():
@@ -424,6 +428,7 @@ class SimulatedModem(Protocol):
             self._cms(321)
             return
         del self.stored[index]
+        self.stat.pop(index, None)
         self._reply("OK")
 
     def _cmgl(self, args: str) -> None:
@@ -434,8 +439,12 @@ class SimulatedModem(Protocol):
             return
         lines = []
         for index, pdu in sorted(self.stored.items()):
+            stat = self.stat.get(index, 0)
+            if args != "4" and stat != int(args):
+                continue
             length = self._announced.get(index, _tpdu_length(pdu))
-            lines += [f"+CMGL: {index},0,,{length}", pdu]
+            lines += [f"+CMGL: {index},{stat},,{length}", pdu]
+            self.stat[index] = 1 if stat == 0 else stat
         self._reply(*lines, "OK")
 
     # ---- output -----------------------------------------------------------------------
