@@ -177,14 +177,17 @@ class BackupService(service.Service):
         period = period_due(self.settings.schedule, now.astimezone(self.zone), self.settings.hour)
         if period is None or self.busy is not None:
             return
+        done = self._begin()
         try:
-            row_id = await self.history.claim(period, now)
-        except Exception as exc:  # the database is down: tried again at the next tick
-            log.warn("cannot claim the backup of {period}: {exc}", period=period, exc=exc)
-            return
-        if row_id is None:
-            return
-        await self._run(row_id, now)
+            try:
+                row_id = await self.history.claim(period, now)
+            except Exception as exc:  # the database is down: tried again at the next tick
+                log.warn("cannot claim the backup of {period}: {exc}", period=period, exc=exc)
+                return
+            if row_id is not None:
+                await self._write(row_id, now)
+        finally:
+            self._end(done)
 
     # ---- one backup ---------------------------------------------------------------------
 
@@ -193,22 +196,26 @@ class BackupService(service.Service):
         if self.busy is not None:
             return defer.fail(BackupBusy())
         now = self._now()
+        done = self._begin()
 
         async def go() -> BackupRow | None:
-            row_id = await self.history.start(requested_by, now)
-            return await self._run(row_id, now)
+            try:
+                row_id = await self.history.start(requested_by, now)
+                return await self._write(row_id, now)
+            finally:
+                self._end(done)
 
         return defer.ensureDeferred(go())
 
-    async def _run(self, row_id: int, now: dt.datetime) -> BackupRow | None:
+    def _begin(self) -> defer.Deferred[None]:
+        """Busy from now (on the reactor thread, so a second request sees it at once)."""
         done: defer.Deferred[None] = defer.Deferred()
         self.busy = done
-        try:
-            result = await self._write(row_id, now)
-        finally:
-            self.busy = None
-            done.callback(None)
-        return result
+        return done
+
+    def _end(self, done: defer.Deferred[None]) -> None:
+        self.busy = None
+        done.callback(None)
 
     async def _write(self, row_id: int, now: dt.datetime) -> BackupRow | None:
         settings = self.settings
