@@ -29,6 +29,7 @@ from appliance import (
     demo_crm,
     demo_history,
     demo_kb,
+    demo_panel,
     demo_sms,
     passwords,
 )
@@ -320,6 +321,9 @@ def main(
     # The GSM modem: a simulated one on a pseudo-terminal, ccboxd's [modem] device.
     config, sms_modem = demo_sms.plug(reactor, config)
     reactor.addSystemEventTrigger("after", "shutdown", sms_modem.link.unplug)
+    # The front panel and a watchdog board: simulated ones on pseudo-terminals.
+    config, boards = demo_panel.plug(reactor, config)
+    reactor.addSystemEventTrigger("after", "shutdown", boards.unplug)
     url = f"http://127.0.0.1:{config.web.port}/"
 
     result: dict[str, Any] = {"daemon": "failed", "web": None}

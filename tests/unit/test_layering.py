@@ -31,6 +31,7 @@ ROOT = frozenset(
         "appliance.demo_history",
         "appliance.demo_crm",
         "appliance.demo_kb",
+        "appliance.demo_panel",
         "appliance.demo_sms",
         "appliance.switch_settings",
         "appliance.shutdown",
