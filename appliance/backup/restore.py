@@ -146,7 +146,33 @@ def _apply(staged: reader.Staged, places: Places) -> RestoreResult:
             text = secrets.fill_config(text, staged.secrets["config"])
         _write_private(places.restored_config, text.encode("utf-8"))
         result.config_written = places.restored_config
+    made = [places.area(area) for area in staged.areas]
+    made += [p for p in (result.key_written, result.config_written) if p is not None]
+    db_file = schema.sqlite_file(places.database_url)
+    if db_file is not None:
+        made += [db_file.with_name(db_file.name + end) for end in ("", "-wal", "-shm")]
+    own_like(places.data_dir, made)
     return result
+
+
+def own_like(data_dir: Path, paths: list[Path]) -> None:
+    """Run as root (ccboxd stopped), a restore gives what it wrote to the data folder's
+    owner (the ccbox user), so the daemon can read and write it; otherwise a no-op."""
+    owner = _owner(data_dir)
+    if os.geteuid() != 0 or owner is None:
+        return
+    for top in paths:
+        if not top.exists() or top.is_symlink():
+            continue
+        found = [top, *top.rglob("*")] if top.is_dir() else [top]
+        for path in found:
+            os.chown(path, *owner, follow_symlinks=False)
+
+
+def _owner(data_dir: Path) -> tuple[int, int] | None:
+    """The data folder's owner and group, None when root owns it."""
+    st = data_dir.stat()
+    return None if st.st_uid == 0 else (st.st_uid, st.st_gid)
 
 
 def _write_private(path: Path, data: bytes) -> None:

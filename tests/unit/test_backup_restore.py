@@ -129,11 +129,19 @@ def _target(base: Path, url: str | None = None) -> places.Places:
 
 
 def test_sqlite_round_trip_brings_back_every_row_file_and_secret(
-    source: Any, tmp_path: Path
+    source: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg, full, _ = source
     target = _target(tmp_path)
+    chowned: list[tuple[Path, int, int]] = []  # run as root: given to the data folder's owner
+    monkeypatch.setattr(restore.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(restore, "_owner", lambda _: (4321, 4322))
+    monkeypatch.setattr(restore.os, "chown", lambda p, u, g, **_: chowned.append((p, u, g)))
     result = restore.restore(full, target, restore.RestoreOptions(passphrase=PASS))
+    given = {p for p, u, g in chowned if (u, g) == (4321, 4322)}
+    assert {target.restored_config, tmp_path / "keys" / "rec.key"} <= given
+    assert target.data_dir / "ccbox.sqlite" in given
+    assert {p for p in target.area("prompts").rglob("*")} <= given
     assert table_rows(target.database_url) == table_rows(cfg.database_url)
     assert result.rows["audit_log"] >= 2 and result.secrets == "restored"
     for area in layout.AREAS:
@@ -356,6 +364,8 @@ def test_a_huge_member_is_refused_on_its_header(tmp_path: Path, source: Any) -> 
         passphrase=PASS, limits=layout.Limits(member_bytes=1000, total_bytes=10**9)
     )
     _refused(source[1], target, small, match="over the limit")
+    total = restore.RestoreOptions(passphrase=PASS, limits=layout.Limits(total_bytes=100_000))
+    _refused(source[1], target, total, match="add up to over")
 
 
 def test_the_cli_backs_up_and_restores_onto_an_empty_database_only(
