@@ -27,6 +27,7 @@ from appliance import (
     demo_campaign,
     demo_center,
     demo_crm,
+    demo_dahdi,
     demo_history,
     demo_kb,
     demo_panel,
@@ -324,6 +325,8 @@ def main(
     # The front panel and a watchdog board: simulated ones on pseudo-terminals.
     config, boards = demo_panel.plug(reactor, config)
     reactor.addSystemEventTrigger("after", "shutdown", boards.unplug)
+    # The E1 card: a simulated /proc/dahdi in the data dir, [dahdi] on it.
+    config = demo_dahdi.plug(config)
     url = f"http://127.0.0.1:{config.web.port}/"
 
     result: dict[str, Any] = {"daemon": "failed", "web": None}
@@ -342,6 +345,13 @@ def main(
         sim.switch.population = demo_campaign.population(talk_s, seed_traffic)
         # The switch is up before ccboxd starts, as Asterisk would be on a box.
         reactor.callWhenRunning(_start_switch, reactor, sim)
+        # Its trunk calls mark the card's channels in use.
+        switch = sim.switch
+        card = demo_dahdi.DemoCard(
+            reactor, config.dahdi.proc_root, lambda: demo_dahdi.trunk_calls(switch)
+        )
+        reactor.callWhenRunning(card.start)
+        reactor.addSystemEventTrigger("before", "shutdown", card.stop)
         reactor.addSystemEventTrigger("before", "shutdown", sim.stopService)
     started = dt.datetime.now(dt.UTC)
 

@@ -32,6 +32,7 @@ ROOT = frozenset(
         "appliance.demo_crm",
         "appliance.demo_kb",
         "appliance.demo_panel",
+        "appliance.demo_dahdi",
         "appliance.demo_sms",
         "appliance.switch_settings",
         "appliance.shutdown",

@@ -64,7 +64,9 @@ class SystemSpansTests(WebTestCase):
         self.assertIn('title="Channel 1 · g0 · Clear', body)
         self.assertIn('title="Channel 16 · HDLCFCS', body)  # the D-channel: in no group
         self.assertEqual(alarmed_spans(monitor), [])
-        self.assertEqual(app.master.web.feed.snapshot(WALLBOARD).count(b'"spans":[]'), 1)
+        feed = app.master.web.feed
+        assert feed is not None
+        self.assertEqual(feed.snapshot(WALLBOARD).count(b'"spans":[]'), 1)
 
         # The line of span 2 goes down: the page shows it red, and the wallboard's banner.
         use_tree(root, "alarmed")
@@ -86,7 +88,6 @@ class SystemSpansTests(WebTestCase):
             }
         ]
         self.assertEqual(alarmed_spans(monitor), banner)
-        feed = app.master.web.feed
         self.assertIn(b'"spans":[{"span":2,"name":"TE2/0/2"', feed.snapshot(WALLBOARD))
         feed.flush()  # the SpanAlarmChanged the poll published, as the wallboard gets it
         frames = [WALLBOARD.frame(m) for m in feed.ring if m.kind == "spans"]
