@@ -43,7 +43,9 @@ def inline(f: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DBConnector]:
+def sqlite_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DBConnector]:
+    """One migrated SQLite database for the tests about the feeding rules (the healthy case
+    runs on both backends through conftest's ``db``)."""
     with inline_db(tmp_path_factory.mktemp("wd") / "db.sqlite") as connector:
         yield connector
 
@@ -85,15 +87,15 @@ def test_fed_while_healthy_and_disarmed_by_a_clean_stop(tmp_path: Path, db: DBCo
     assert rig.kicks == b"\0" * 3 + b"V"
 
 
-def test_a_database_that_fails_stops_the_feeding(tmp_path: Path, db: DBConnector) -> None:
-    rig = Rig(tmp_path, database_check(db), None)
+def test_a_database_that_fails_stops_the_feeding(tmp_path: Path, sqlite_db: DBConnector) -> None:
+    rig = Rig(tmp_path, database_check(sqlite_db), None)
     rig.dog.startService()
     assert rig.kicks == b"\0"
-    db._accepting = False  # what a stopping connector does: every query refused
+    sqlite_db._accepting = False  # what a stopping connector does: every query refused
     try:
         rig.clock.advance(5)
     finally:
-        db._accepting = True
+        sqlite_db._accepting = True
     assert rig.kicks == b"\0"
     assert not rig.dog.feeding and rig.state() == DOWN
     assert "the database query failed: the database is stopping" in rig.dog.reason
@@ -132,9 +134,9 @@ def test_a_database_that_does_not_answer_in_time_stops_the_feeding_until_it_does
     rig.dog.stopService()
 
 
-def test_the_ami_link_counts_after_the_grace_time(tmp_path: Path, db: DBConnector) -> None:
+def test_the_ami_link_counts_after_the_grace_time(tmp_path: Path, sqlite_db: DBConnector) -> None:
     ami = Ami(ready=False)
-    rig = Rig(tmp_path, database_check(db), lambda: ami)
+    rig = Rig(tmp_path, database_check(sqlite_db), lambda: ami)
     rig.dog.startService()
     for _ in range(11):  # Asterisk still starting: fed through the grace time
         rig.clock.advance(5)
@@ -148,8 +150,10 @@ def test_the_ami_link_counts_after_the_grace_time(tmp_path: Path, db: DBConnecto
     rig.dog.stopService()
 
 
-def test_a_target_that_cannot_be_written_is_reported(tmp_path: Path, db: DBConnector) -> None:
-    rig = Rig(tmp_path, database_check(db), None)
+def test_a_target_that_cannot_be_written_is_reported(
+    tmp_path: Path, sqlite_db: DBConnector
+) -> None:
+    rig = Rig(tmp_path, database_check(sqlite_db), None)
     rig.target.path = str(tmp_path / "no" / "watchdog")
     rig.dog.startService()
     assert not rig.dog.feeding
