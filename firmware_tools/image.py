@@ -208,6 +208,11 @@ def hex_to_bytes(data: bytes) -> bytes:
         raise ImageError(f"Intel HEX: {exc}") from None
     if not binfile.segments:
         raise ImageError("Intel HEX: no data records")
+    # bincopy refuses a record that overlaps the segment it joins, but one that bridges two
+    # segments silently overwrites the second: every data byte must be held exactly once.
+    announced = sum(int(line[1:3], 16) for line in records if line[7:9] == "00")
+    if announced != sum(len(segment.data) for segment in binfile.segments):
+        raise ImageError("Intel HEX: overlapping records")
     span = binfile.maximum_address - binfile.minimum_address
     if span > MAX_BINARY_FILE:
         raise ImageError(f"Intel HEX: the data spans {span} bytes, more than any image")

@@ -125,6 +125,11 @@ def test_intel_hex_addresses_and_gaps(tmp_path: Path) -> None:
         ([record(0, 0, b"\x01\x02")], "no end-of-file record"),
         ([EOF, record(0, 0, b"\x01")], "after the end-of-file record"),
         ([record(0, 0, b"\x01\x02\x03\x04"), record(0, 2, b"\x05\x06"), EOF], "overlapping"),
+        # a record bridging two segments over the second's start (bincopy keeps the last)
+        (
+            [record(0, 0, b"\x01" * 4), record(0, 8, b"\x02" * 4), record(0, 4, b"\x03" * 8), EOF],
+            "overlapping",
+        ),
         ([record(0, 0, b"\x01\x02")[:-2] + "00", EOF], "expected crc"),
         ([":0400000001F2", EOF], "wrong size"),
         (["hello", EOF], "Intel HEX"),
