@@ -142,3 +142,20 @@ def test_back_up_now_while_one_runs_is_refused(box: Any) -> None:
         d, fn, args = waiting.pop(0)
         d.callback(fn(*args))
     assert resolved(first) is not None and svc.busy is None
+
+
+def test_backup_config_values_are_checked() -> None:
+    cfg = config_mod.parse(
+        "[backup]\ndir = /srv/b\nschedule = weekly\nhour = 23\nkeep = 30\n"
+        "include_recordings = yes\npassphrase_file = /etc/ccbox/backup.pass\n"
+    )
+    assert cfg.backup == config_mod.BackupConfig(
+        Path("/srv/b"), "weekly", 23, 30, True, Path("/etc/ccbox/backup.pass")
+    )
+    with pytest.raises(config_mod.ConfigError) as err:
+        config_mod.parse(
+            "[backup]\ndir = backups\nschedule = hourly\nhour = 24\nkeep = 0\n"
+            "passphrase_file = pass.txt\n"
+        )
+    assert len(err.value.problems) == 5
+    assert all(p.startswith("[backup]") for p in err.value.problems)
