@@ -29,9 +29,11 @@ async def open_row(
     kind: str,
     data: dict[str, Any],
     what: str,
+    trunk_group: str = "",
 ) -> int | None:
     """The row of the call on ``session``'s channel to ``number``, with a ``kind`` event
-    (``data``); None when it cannot be written (``what`` names the call in the log)."""
+    (``data``); None when it cannot be written (``what`` names the call in the log).
+    ``trunk_group``: the trunk group it is dialed out on (a campaign's)."""
     env = session.env
     assert env is not None
     try:
@@ -44,6 +46,7 @@ async def open_row(
             caller_name=name,
             called_number=number,
             channel=env.channel,
+            trunk_group=trunk_group,
         )
         await db.calls.add_event(row, kind, _now(), data)
     except Exception:

@@ -238,6 +238,7 @@ async def _open_row(db: DBConnector, session: AGISessionProtocol, line: Line) ->
         "campaign",
         {"campaign": line.campaign.id, "lead": lead.id, "attempt": line.attempt_id},
         f"attempt {line.attempt_id}",
+        trunk_group=line.trunk,
     )
 
 

@@ -82,6 +82,12 @@ class CampaignRecordingTest(unittest.TestCase):
             rows = conn.execute(
                 sa.select(c.c.caller_number, r.c.path).join(r, r.c.call_id == c.c.id)
             ).all()
+            # the trunk group each campaign dials out on, on its calls and its recording
+            groups.extend(
+                conn.execute(
+                    sa.select(c.c.trunk_group, r.c.trunk_group).join(r, r.c.call_id == c.c.id)
+                ).all()
+            )
             skipped = conn.execute(
                 sa.select(c.c.caller_number, e.c.data)
                 .join(e, e.c.call_id == c.c.id)
@@ -89,7 +95,9 @@ class CampaignRecordingTest(unittest.TestCase):
             ).all()
             return {n: p for n, p in rows}, {n: d for n, d in skipped}
 
+        groups: list[tuple[str, str]] = []
         paths, skipped = await master.db.run(recorded)
+        self.assertEqual([tuple(g) for g in groups], [("default", "default")])
         self.assertEqual(list(paths), [ALL])
         self.assertTrue((config.recording_dir / paths[ALL]).stat().st_size > 0)
         self.assertEqual(list(skipped), [NONE])
