@@ -175,17 +175,31 @@ class SmsInbox:
         first = " ".join(text.split())[:SUBJECT_CHARS] or "…"
         subject = self.translate(N_("SMS from {sender}: {text}", sender=sender, text=first))
         queue = await self.db.run(lambda conn: _queue_or_none(conn, self.queue))
-        ticket_id: int = await self.tickets.create(
-            ACTOR,
-            type_key=self.ticket_type,
-            subject=subject[:200],
-            body=text,
-            customer_id=customer_id,
-            source="sms",
-            assignee_kind="queue" if queue else None,
-            assignee=queue,
-        )
-        return ticket_id
+
+        async def create(type_key: str) -> int:
+            ticket_id: int = await self.tickets.create(
+                ACTOR,
+                type_key=type_key,
+                subject=subject[:200],
+                body=text,
+                customer_id=customer_id,
+                source="sms",
+                assignee_kind="queue" if queue else None,
+                assignee=queue,
+            )
+            return ticket_id
+
+        try:
+            return await create(self.ticket_type)
+        except ValueError as exc:  # the type was switched off or removed: the SMS is kept
+            fallback = await self.db.run(_an_active_type)
+            log.warn(
+                "SMS ticket: [sms] ticket_type {key}: {error}; made a {fallback} ticket",
+                key=self.ticket_type,
+                error=exc,
+                fallback=fallback,
+            )
+            return await create(fallback)
 
     def _notices(
         self, conn: Connection, ticket: Any, sender: str, text: str, now: dt.datetime
@@ -244,6 +258,17 @@ def _open_ticket(conn: Connection, customer_id: int | None, sender: str) -> int 
         .limit(1)
     ).scalar()
     return int(found) if found is not None else None
+
+
+def _an_active_type(conn: Connection) -> str:
+    """A ticket type new tickets may take (a built-in one first)."""
+    t = model.ticket_types.c
+    key = conn.execute(
+        sa.select(t.key).where(t.active).order_by(t.builtin.desc(), t.key).limit(1)
+    ).scalar()
+    if key is None:
+        raise ValueError(N_("no ticket type is offered"))
+    return str(key)
 
 
 def _queue_or_none(conn: Connection, name: str) -> str:

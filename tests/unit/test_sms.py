@@ -298,6 +298,20 @@ def test_an_unknown_senders_sms_opens_an_sms_ticket_and_later_ones_join_it(
     assert third.new_ticket and third.ticket_id != first.ticket_id
 
 
+def test_an_sms_is_kept_when_the_configured_ticket_type_is_switched_off(center: Center) -> None:
+    t = model.ticket_types
+    resolved(
+        center.db.run(
+            lambda c: c.execute(t.update().where(t.c.key == "inquiry").values(active=False))
+        )
+    )
+    inbox = _inbox(center)
+    got = resolved(inbox.sms_received(Received("10010", "还在吗")))
+    ticket = resolved(center.store().get(got.ticket_id))
+    assert (ticket.source, ticket.type_key != "inquiry") == ("sms", True)
+    assert _row(center, got.message_id).body == "还在吗"
+
+
 def test_a_hostile_sender_and_text_are_stored_bounded_and_escaped(center: Center) -> None:
     posted: list[Any] = []
     inbox = _inbox(center, posted=posted)
