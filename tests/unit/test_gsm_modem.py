@@ -275,6 +275,29 @@ class GsmModemTests(unittest.TestCase):
         await rig.service.send_sms(CUSTOMER, "back")
         self.assertEqual(rig.sim.sent_texts(), [(CUSTOMER, "back")])
 
+    async def test_a_part_waits_on_the_sim_until_its_message_is_whole(self) -> None:
+        rig = ModemRig(self)
+        await rig.ready()
+        first, second = encode_deliver(CUSTOMER, INBOUND, datetime(2026, 12, 7, 9, 0, tzinfo=CHINA))
+        rig.sim.deliver_pdu(first)
+        await until(lambda: rig.sim.stat.get(1) == 1, "the first part read")
+        self.assertEqual((list(rig.sim.stored), rig.sms), ([1], []))  # read, kept on the SIM
+        # unplugged and plugged back (or ccboxd restarted): the part is read again, once
+        rig.links[0].unplug()
+        await until(lambda: rig.state() == "absent", "absent")
+        rig.replug(rig.sim)
+        rig.clock.advance(1.0)
+        await rig.ready()
+        rig.sim.deliver_pdu(second)
+        await until(
+            lambda: len(rig.sms) == 1 and not rig.sim.stored, "the message, then the deletes"
+        )
+        self.assertEqual((rig.sms[0].text, rig.sms[0].complete), (INBOUND, True))
+        # a part read again after its message went out (its delete was lost) is only deleted
+        rig.sim.deliver_pdu(first)
+        await until(lambda: not rig.sim.stored, "the stray part deleted")
+        self.assertEqual(len(rig.sms), 1)
+
     async def test_wrong_lengths_and_line_noise(self) -> None:
         rig = ModemRig(self)
         await rig.ready()
@@ -337,7 +360,7 @@ class LineProtocolTests(unittest.TestCase):
         self.modem = GsmModem(
             self.clock,
             on_report=self.reports.append,
-            on_deliver=self.parts.append,
+            on_deliver=lambda part, index: self.parts.append(part),
             command_timeout_s=COMMAND_S,
             send_timeout_s=SEND_S,
         )
@@ -409,12 +432,13 @@ class LineProtocolTests(unittest.TestCase):
         pdu = encode_deliver(CUSTOMER, "第一条", datetime(2026, 12, 7, 9, 0, tzinfo=CHINA))[0]
         urc = f"\r\n+CMT: ,{len(pdu) // 2 - 1}\r\n{pdu}\r\n"
 
-        def broken(part: Any) -> None:
+        def broken(part: Any, index: int | None) -> None:
             raise RuntimeError("the inbox fell over")
 
+        kept = self.modem.on_deliver
         self.modem.on_deliver = broken
         self.feed(urc)
-        self.modem.on_deliver = self.parts.append
+        self.modem.on_deliver = kept
         self.feed(urc)
         self.assertEqual([p.text for p in self.parts], ["第一条"])
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)

@@ -317,3 +317,40 @@ def test_status_report_states() -> None:
         report = decode(encode_status_report(3, "10086", sent, sent, status))
         assert isinstance(report, StatusReport)
         assert (report.delivered, report.final) == (delivered, final)
+
+
+def test_reassembly_releases_stored_parts_once_their_message_is_out() -> None:
+    clock = task.Clock()
+    out: list[ReceivedSms] = []
+    released: list[list[object]] = []
+    joiner = Reassembly(clock, out.append, release=released.append, timeout_s=60)
+    first, second, third = (
+        decode_deliver(h) for h in encode_deliver("+8613900000003", "你" * 150, WHEN, reference=7)
+    )
+    joiner.add(first, token=4)
+    joiner.add(first, token=4)  # read again after a replug
+    assert (out, released) == ([], [])
+    joiner.stop()  # every part still on the SIM: nothing delivered, nothing deleted
+    assert (out, released, joiner.pending()) == ([], [], 0)
+
+    joiner.add(first, token=4)  # read again at the next start
+    joiner.add(second, token=5)
+    joiner.add(third, token=9)
+    assert [m.text for m in out] == ["你" * 150] and released == [[4, 5, 9]]
+    joiner.add(second, token=5)  # its delete went astray: released again, not delivered
+    assert len(out) == 1 and released[-1] == [5]
+
+    # a part that comes after its message was given up is a message of its own
+    lost = [decode_deliver(h) for h in encode_deliver("+8613900000004", "好" * 150, WHEN)]
+    joiner.add(lost[0], token=1)
+    clock.advance(60)
+    assert (out[-1].missing, released[-1]) == ((2, 3), [1])
+    joiner.add(lost[1])  # a direct +CMT: kept nowhere else
+    assert joiner.pending() == 1
+
+    # so it is delivered when the service stops
+    joiner.stop()
+    assert (out[-1].text, out[-1].missing, len(released)) == ("好" * 67, (1, 3), 3)
+    single = decode_deliver(SPEC_DELIVER)
+    joiner.add(single, token=3)
+    assert out[-1].text == "hellohello" and released[-1] == [3]

@@ -215,7 +215,7 @@ class GsmModem(Protocol):
         clock: Any,
         *,
         pin: str = "",
-        on_deliver: Callable[[Deliver], None] = lambda part: None,
+        on_deliver: Callable[[Deliver, int | None], None] = lambda part, index: None,
         on_report: Callable[[DeliveryReport], None] = lambda report: None,
         on_status: Callable[[ModemStatus], None] = lambda status: None,
         on_pin_refused: Callable[[], None] = lambda: None,
@@ -469,7 +469,12 @@ class GsmModem(Protocol):
             d.addErrback(lambda f: log.warn("modem: AT+CNMA: {e}", e=f.getErrorMessage()))
             self._next()
 
-    def _handle_pdu(self, hex_text: str, length: int | None, where: str) -> None:
+    def _handle_pdu(
+        self, hex_text: str, length: int | None, where: str, index: int | None = None
+    ) -> bool:
+        """Decode and hand over one PDU; True when an SMS went to ``on_deliver`` with its
+        SIM ``index`` (its listener then releases it: ``delete``), False when the caller
+        deletes it now (a report, an unreadable PDU, a listener that failed)."""
         try:
             message = decode(hex_text, tpdu_length=length)
         except PduError as e:
@@ -477,7 +482,7 @@ class GsmModem(Protocol):
             log.warn(
                 "modem: {where}: unreadable PDU ({e}): {pdu}", where=where, e=e, pdu=hex_text[:400]
             )
-            return
+            return False
         try:
             if isinstance(message, StatusReport):
                 self.on_report(
@@ -490,11 +495,13 @@ class GsmModem(Protocol):
                         message.final,
                     )
                 )
-            else:
-                self.on_deliver(message)
+                return False
+            self.on_deliver(message, index)
+            return index is not None
         except Exception:
             # the listener's fault, not the modem's: the line goes on being read
             log.failure("modem: {where}: a listener failed", where=where)
+            return False
 
     async def _read_stored(self, index: int) -> None:
         try:
@@ -502,11 +509,19 @@ class GsmModem(Protocol):
         except ModemError as e:
             log.warn("modem: reading message {i}: {e}", i=index, e=e)
             return
-        self._stored_lines(lines, "+CMGR", f"message {index}")
-        await self._delete(index)
+        for done in self._stored_lines(lines, "+CMGR", f"message {index}", index=index):
+            await self._delete(done)
 
-    def _stored_lines(self, lines: list[str], head: str, where: str) -> list[int]:
-        """The messages of an AT+CMGR / AT+CMGL answer handled; their indexes."""
+    def delete(self, index: int) -> None:
+        """Delete a stored message: what a listener handed one with its index calls once it
+        has the whole message (failures are logged; the message is then read again)."""
+        defer.Deferred.fromCoroutine(self._delete(index))
+
+    def _stored_lines(
+        self, lines: list[str], head: str, where: str, *, index: int | None = None
+    ) -> list[int]:
+        """The messages of an AT+CMGR (``index``) / AT+CMGL answer handed over; the indexes
+        to delete now (a message handed over with its index waits for its release)."""
         indexes = []
         for i, line in enumerate(lines):
             if not line.startswith(head + ":"):
@@ -516,15 +531,15 @@ class GsmModem(Protocol):
             stat = _int(fields[1] if head == "+CMGL" and len(fields) > 1 else fields[0])
             if stat in (2, 3):
                 continue  # a message stored to be sent (not ours): neither read nor deleted
-            if head == "+CMGL":
-                index = _int(fields[0])
-                if index is not None:
-                    indexes.append(index)
+            at = _int(fields[0]) if head == "+CMGL" else index
             pdu = lines[i + 1] if i + 1 < len(lines) else ""
             if not re.fullmatch(r"[0-9A-Fa-f]+", pdu):
                 log.warn("modem: {where}: no PDU after {line!r}", where=where, line=line[:80])
-                continue
-            self._handle_pdu(pdu, length, where)
+                kept = False
+            else:
+                kept = self._handle_pdu(pdu, length, where, at)
+            if at is not None and not kept:
+                indexes.append(at)
         return indexes
 
     async def _delete(self, index: int) -> None:
@@ -783,7 +798,9 @@ class GsmModemService(service.Service):
         self._pin = settings.pin
         self._reference = 0
         self._status = ModemStatus(ABSENT, detail=f"{settings.device} not open")
-        self.reassembly = Reassembly(self.clock, self._received, timeout_s=reassembly_timeout_s)
+        self.reassembly = Reassembly(
+            self.clock, self._received, release=self._release, timeout_s=reassembly_timeout_s
+        )
         self.link = SerialLink(
             reactor,
             settings.device,
@@ -844,6 +861,15 @@ class GsmModemService(service.Service):
 
     def _received(self, sms: ReceivedSms) -> None:
         self.on_sms(sms)
+
+    def _release(self, indexes: list[Any]) -> None:
+        """A message is out: its parts leave the SIM. With no modem they stay there, are read
+        again at the next connection and released then (Reassembly knows them)."""
+        modem = self.modem
+        if modem is None:
+            return
+        for index in indexes:
+            modem.delete(index)
 
     def _pin_refused(self) -> None:
         self._pin = ""  # not entered again on a replug either: a third wrong PIN locks the SIM

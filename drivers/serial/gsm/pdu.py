@@ -655,6 +655,8 @@ class _Pending:
     sent_at: datetime
     parts: dict[int, str] = field(default_factory=dict)
     timer: Any = None
+    tokens: list[Any] = field(default_factory=list)  # where its parts are kept (SIM indexes)
+    volatile: bool = False  # a part is kept nowhere else (a direct +CMT)
 
 
 class Reassembly:
@@ -663,6 +665,12 @@ class Reassembly:
     A message whose parts do not all arrive within ``timeout_s`` of its first is delivered
     with what came, ``complete`` False; at most ``max_pending`` messages wait at once (the
     oldest is delivered incomplete to make room), so a flood of first parts is bounded.
+
+    A part may come with a ``token`` (its index on the SIM): the parts stay stored until
+    their message is delivered, then ``release`` gets the tokens (the modem deletes them).
+    So a restart between two parts loses nothing: the stored parts are read again at the
+    next start. A part read again after its message was delivered (a replug before the
+    deletion went through) is released, not delivered twice.
     """
 
     def __init__(
@@ -670,21 +678,31 @@ class Reassembly:
         clock: Any,
         deliver: Callable[[ReceivedSms], None],
         *,
+        release: Callable[[list[Any]], None] = lambda tokens: None,
         timeout_s: float = 600.0,
         max_pending: int = 64,
     ) -> None:
         self.clock = clock
         self.deliver = deliver
+        self.release = release
         self.timeout_s = timeout_s
         self.max_pending = max_pending
         self._pending: dict[tuple[str, int, int], _Pending] = {}
+        # recently delivered messages: key -> (when, the parts it had)
+        self._done: dict[tuple[str, int, int], tuple[float, frozenset[int]]] = {}
 
-    def add(self, part: Deliver) -> None:
+    def add(self, part: Deliver, token: Any = None) -> None:
         concat = part.concat
         if concat is None or concat.total == 1:
             self.deliver(ReceivedSms(part.sender, join_text([part.text]), part.sent_at))
+            self._release([token])
             return
         key = (part.sender, concat.reference, concat.total)
+        self._forget_old()
+        done = self._done.get(key)
+        if done is not None and concat.sequence in done[1]:
+            self._release([token])  # read again after its message went out
+            return
         pending = self._pending.get(key)
         if pending is None:
             if len(self._pending) >= self.max_pending:
@@ -693,6 +711,10 @@ class Reassembly:
             pending.timer = self.clock.callLater(self.timeout_s, self._flush, key)
             self._pending[key] = pending
         pending.parts.setdefault(concat.sequence, part.text)  # a repeated part counts once
+        if token is None:
+            pending.volatile = True
+        elif token not in pending.tokens:
+            pending.tokens.append(token)
         if concat.sequence == 1:
             pending.sent_at = part.sent_at
         if len(pending.parts) == pending.total:
@@ -702,9 +724,15 @@ class Reassembly:
         return len(self._pending)
 
     def stop(self) -> None:
-        """Deliver everything still waiting, as it is (the service stops)."""
-        for key in list(self._pending):
-            self._flush(key)
+        """The service stops: a message whose parts are all still stored waits there for the
+        next start; one with a part kept nowhere else is delivered as it is."""
+        for key, pending in list(self._pending.items()):
+            if pending.volatile:
+                self._flush(key)
+            else:
+                if pending.timer is not None and pending.timer.active():
+                    pending.timer.cancel()
+                del self._pending[key]
 
     def _flush(self, key: tuple[str, int, int]) -> None:
         pending = self._pending.pop(key, None)
@@ -715,6 +743,7 @@ class Reassembly:
         numbers = range(1, pending.total + 1)
         missing = tuple(n for n in numbers if n not in pending.parts)
         text = join_text([pending.parts[n] for n in numbers if n in pending.parts])
+        self._done[key] = (self.clock.seconds(), frozenset(pending.parts))
         self.deliver(
             ReceivedSms(
                 pending.sender,
@@ -725,3 +754,16 @@ class Reassembly:
                 missing=missing,
             )
         )
+        self._release(pending.tokens)
+
+    def _release(self, tokens: list[Any]) -> None:
+        kept = [t for t in tokens if t is not None]
+        if kept:
+            self.release(kept)
+
+    def _forget_old(self) -> None:
+        horizon = self.clock.seconds() - self.timeout_s
+        for key in [k for k, (when, _) in self._done.items() if when < horizon]:
+            del self._done[key]
+        while len(self._done) > 4 * self.max_pending:
+            del self._done[next(iter(self._done))]
