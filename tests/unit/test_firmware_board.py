@@ -77,6 +77,9 @@ class FlashTest(unittest.TestCase):
         # the first 19,999 bytes of what it holds, same version: not the image it runs
         prefix = sign(new.payload[:-1], "ccbox-io", Version(1, 1, 0), KEY)
         self.assertFalse((await self.session(lambda s: s.verify(prefix))).matches)
+        # larger than the flash: no CRC asked, and the board runs its application again
+        self.assertFalse((await self.session(lambda s: s.verify(image(size=65_537)))).matches)
+        self.assertEqual((self.state.commands[-1], board.mode), ("BOOT", "application"))
         info = await self.session(lambda s: s.info())
         self.assertEqual(
             (info.board, info.version, info.flash_size), ("ccbox-io", Version(1, 1, 0), 65536)
@@ -95,6 +98,7 @@ class FlashTest(unittest.TestCase):
             self.assertIn(why, str(caught.exception))
         self.assertNotIn("ERASE", self.state.commands)
         self.assertEqual(self.state.commands.count("INFO"), 3)
+        self.assertEqual(self.state.commands.count("BOOT"), 3)  # back to its application
         self.assertEqual(self.state.version, OLD)
         await self.session(lambda s: s.flash(image("0.9.0"), allow_downgrade=True))
         self.assertEqual(self.state.version, Version(0, 9, 0))
