@@ -42,9 +42,8 @@ ERROR_MAX = 500
 ACTOR = "sms"
 NOT_READY = N_("waiting for the GSM modem: it cannot send now ({state})")
 PENDING = ("queued", "waiting_for_modem")
-# TP-Status (3GPP TS 23.040 9.2.3.15): 0-31 delivered or still trying... 0x00-0x1f are
-# "transaction completed", 0x20-0x3f "still trying", 0x40 and up "permanent/temporary error,
-# SC not making any more transfer attempts".
+# A delivery report's TP-Status (3GPP TS 23.040 9.2.3.15): 0x00-0x1f the transaction is
+# completed (delivered), 0x20-0x3f the SMSC still tries, 0x40 and up it has given up.
 GIVEN_UP = 0x40
 
 
