@@ -400,6 +400,10 @@ def seed_calls(db: Any) -> None:
                 queue_outcome=outcome,
                 wait_ms=12_000 if answered else 40_000,
                 talk_ms=150_000 if answered else None,
+                # an E1 call (a DAHDI trunk group and channel) when answered
+                trunk="DAHDI",
+                trunk_group="g0" if answered else "",
+                trunk_channel=17 if answered else None,
             )
         )
         return int(result.inserted_primary_key[0])
@@ -445,6 +449,7 @@ class DrillPagesTests(WebTestCase):
         self.assertNotIn("Li Lei", r.body)
         # the answered call links to its recording's player, which opens
         r = await self.call(b.get, base + "&filter=answered")
+        self.assertIn('<td class="num rp-trunk">g0 / 17</td>', r.body)
         [href] = re.findall(r'class="rp-recording" href="([^"]+)"', r.body)
         self.assertTrue(href.startswith("/recordings/view?id="), href)
         player = await self.call(b.get, href)
