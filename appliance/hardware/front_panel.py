@@ -147,12 +147,8 @@ class FrontPanel(service.MultiService):
     def stopService(self) -> defer.Deferred[None]:
         if self._loop.running:
             self._loop.stop()
-        return defer.ensureDeferred(self._stop())
-
-    async def _stop(self) -> None:
-        if self._reading is not None:
-            await self._reading
-        await super().stopService()
+        # A facts read still running is not waited for: its drawing finds no panel.
+        return defer.maybeDeferred(super().stopService)
 
     # ---- the panel's link (wire.PanelListener) -----------------------------------------------
 

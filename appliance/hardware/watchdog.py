@@ -35,6 +35,7 @@ from drivers.serial.watchdog import DeviceWatchdog, SerialWatchdog
 log = Logger()
 
 PART = "watchdog"
+STOP_WAIT_S = 2.0  # at a stop, for a kick in flight and for the disarm
 
 
 class Target(Protocol):
@@ -133,11 +134,16 @@ class Watchdog(service.MultiService):
         return defer.ensureDeferred(self._stop())
 
     async def _stop(self) -> None:
+        # A device write that hangs must not hang the daemon's stop: each wait is bounded.
         if self._kicking is not None:
-            await self._kicking
+            await _within(self.clock, self._kicking, STOP_WAIT_S)
         try:
-            await self.target.stop()
-            log.info("watchdog {target} disarmed (clean stop)", target=self.target.description)
+            if await _within(self.clock, self.target.stop(), STOP_WAIT_S):
+                log.info("watchdog {target} disarmed (clean stop)", target=self.target.description)
+            else:
+                log.error(
+                    "watchdog {target}: the disarm did not finish", target=self.target.description
+                )
         except Exception as exc:
             log.error(
                 "watchdog {target}: could not disarm: {exc}",
@@ -250,3 +256,27 @@ class Watchdog(service.MultiService):
             last_kick_at=self.last_kick_at,
             reason=self.reason,
         )
+
+
+def _within(clock: Any, d: defer.Deferred[Any], seconds: float) -> defer.Deferred[bool]:
+    """Fires with True when ``d`` did within ``seconds`` (raising its failure), else False."""
+    done: defer.Deferred[bool] = defer.Deferred()
+
+    def too_late() -> None:
+        if not done.called:
+            done.callback(False)
+
+    timer = clock.callLater(seconds, too_late)
+
+    def fired(result: object) -> None:
+        if timer.active():
+            timer.cancel()
+        if done.called:
+            return
+        if isinstance(result, Failure):
+            done.errback(result)
+        else:
+            done.callback(True)
+
+    d.addBoth(fired)
+    return done

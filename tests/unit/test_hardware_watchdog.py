@@ -161,6 +161,20 @@ def test_a_target_that_cannot_be_written_is_reported(
     rig.dog.stopService()
 
 
+def test_a_target_that_hangs_does_not_hold_the_stop(tmp_path: Path, sqlite_db: DBConnector) -> None:
+    rig = Rig(tmp_path, database_check(sqlite_db), None)
+    rig.dog.startService()
+    assert rig.kicks == b"\0"
+    rig.target._run = lambda f, *a: defer.Deferred()  # the device's writes never return
+    rig.clock.advance(5)  # a kick in flight, never done
+    stopped = rig.dog.stopService()
+    rig.clock.advance(1.9)
+    assert not stopped.called
+    rig.clock.advance(0.1)  # the kick given up: now the disarm, which hangs too
+    rig.clock.advance(2)
+    assert stopped.called and not rig.dog.feeding
+
+
 def test_make_target_reads_the_device_setting(tmp_path: Path) -> None:
     clock = MemoryReactorClock()
     assert isinstance(make_target(clock, SETTINGS, None), DeviceWatchdog)
