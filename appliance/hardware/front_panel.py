@@ -123,7 +123,7 @@ class FrontPanel(service.MultiService):
         self._malformed_unlogged = 0
         self._key_at = 0.0
         self._panel: _Panel | None = None
-        self._reading: defer.Deferred[None] | None = None
+        self._reading = False  # a facts read is running
         self._answering = True
         self.link = SerialLink(
             reactor,
@@ -168,13 +168,13 @@ class FrontPanel(service.MultiService):
             return
         panel.heard_at = self.clock.seconds()
         self._set_answering(True)
-        if isinstance(event, wire.Hello):
-            log.info("front panel: {model} firmware {fw}", model=event.model, fw=event.firmware)
+        if isinstance(event, wire.Hello | wire.Info):
+            if (event.model, event.firmware) != (self.model, self.firmware):
+                log.info("front panel: {m} firmware {fw}", m=event.model, fw=event.firmware)
             self.model, self.firmware = event.model, event.firmware
+        if isinstance(event, wire.Hello):
             panel.shown, panel.leds = None, {}  # it restarted: its screen is blank
             self.draw()
-        elif isinstance(event, wire.Info):
-            self.model, self.firmware = event.model, event.firmware
         elif isinstance(event, wire.Key):
             self.key(event.name)
 
@@ -205,12 +205,12 @@ class FrontPanel(service.MultiService):
             panel.protocol.send(wire.ping())
         if self.view.kind != "page" and self.clock.seconds() - self._key_at >= MENU_IDLE_S:
             self.view = _View("page", 0)
-        if self._reading is not None:
+        if self._reading:
             return  # the last read is still running (a slow disk): skip this one
         # Not returned to the LoopingCall: a read that hangs must not stop the pings.
-        reading: defer.Deferred[None] = defer.Deferred()
-        self._reading = reading
-        defer.ensureDeferred(self._read_facts()).chainDeferred(reading)
+        self._reading = True
+        d = defer.ensureDeferred(self._read_facts())
+        d.addErrback(lambda f: log.failure("front panel: drawing failed", f))
 
     async def _read_facts(self) -> None:
         try:
@@ -218,7 +218,7 @@ class FrontPanel(service.MultiService):
         except Exception:
             log.failure("front panel: reading the facts failed")
         finally:
-            self._reading = None
+            self._reading = False
         self.draw()
 
     def _set_answering(self, answering: bool) -> None:
