@@ -326,7 +326,9 @@ class FrontPanel(service.MultiService):
         else:
             rows = ["Restarting ccbox..."]
         rows = rows[: self.rows] + [""] * (self.rows - len(rows))
-        return [wire.escape(r)[: self.cols].ljust(self.cols) for r in rows]
+        # what the LCD can show (ASCII; the wire escapes backslashes itself), cut to its width
+        shown = ("".join(c if " " <= c <= "~" else "?" for c in r) for r in rows)
+        return [r[: self.cols].ljust(self.cols) for r in shown]
 
     def _page(self, title: str, marker: str, lines: list[str]) -> list[str]:
         room = self.rows - 1

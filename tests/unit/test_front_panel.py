@@ -171,6 +171,15 @@ class FrontPanelTests(unittest.TestCase):
         )
         self.assertEqual(sim.errors, [])
 
+    async def test_what_the_lcd_cannot_show_is_a_question_mark_and_a_backslash_is_one(
+        self,
+    ) -> None:
+        self.facts = PanelFacts(alarms=("C:\\span 李: down",))
+        _, sim = await self.start()
+        sim.press("up")
+        await until(lambda: sim.text.startswith("Alarms"))
+        self.assertEqual(sim.text.splitlines()[1], "C:\\span ?: down")
+
     async def test_a_two_row_panel_shows_the_first_lines_and_a_count_of_the_rest(self) -> None:
         self.facts = PanelFacts(alarms=("a: down", "b: down", "c: down"))
         _, sim = await self.start(rows=2)
