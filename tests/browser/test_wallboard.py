@@ -6,6 +6,8 @@ Screenshots in English and Chinese go to build/screenshots/ for a person."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +29,7 @@ HOSTILE = "<img src=x onerror=alert(1)>"
 ALARM_RGB = "rgba(255, 0, 255, 1)"  # #ff00ff: no default is this, so it proves the setting
 FLOOR = [str(n) for n in range(3001, 3041)]  # forty billing agents
 SIZES = ((1440, 757), (1920, 1080))  # a laptop's browser, a big screen
+DAHDI_FIXTURES = ROOT / "tests" / "fixtures" / "dahdi"
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +63,19 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveBox]:
             )
         )
 
-    with live_box(tmp_path_factory.mktemp("wallboard"), seed=seed) as b:
+    tmp = tmp_path_factory.mktemp("wallboard")
+    use_dahdi_tree(tmp / "proc-dahdi", "healthy")  # an E1 card, its spans OK
+    with live_box(tmp, seed=seed, dahdi_root=tmp / "proc-dahdi") as b:
         yield b
+
+
+def use_dahdi_tree(root: Path, tree: str) -> None:
+    """/proc/dahdi's files become the fixture tree's, each replaced whole (the monitor never
+    reads a half-copied tree, nor none)."""
+    root.mkdir(exist_ok=True)
+    for source in (DAHDI_FIXTURES / tree / "proc" / "dahdi").iterdir():
+        shutil.copyfile(source, root / f".{source.name}.tmp")
+        os.replace(root / f".{source.name}.tmp", root / source.name)
 
 
 @pytest.fixture(scope="module")
@@ -353,6 +367,31 @@ def test_each_screen_chooses_its_queues(box: LiveBox, chrome: WebDriver, floor: 
     assert error == ("No such queue: nope. The queues are: support, hostile, sales, billing, care.")
     assert chrome.execute_script("return document.querySelectorAll('.wb-queue').length") == 0
     assert chrome.find_element(By.ID, "wb-choose").get_attribute("open") is not None
+
+
+def test_a_span_in_alarm_shows_a_banner(box: LiveBox, chrome: WebDriver) -> None:
+    """Span 2's line goes down (the alarmed tree) and comes back: the banner names the span
+    and its alarm while it lasts (the span monitor polls every second here)."""
+    root = box.config.dahdi.proc_root
+    login(chrome, box.url, "sup")
+    chrome.get(box.url + "/wallboard")
+    within(5, "the feed", lambda: live(chrome), chrome)
+    banner = chrome.find_element(By.ID, "wb-spans")
+    assert not banner.is_displayed()
+    use_dahdi_tree(root, "alarmed")
+    try:
+        within(5, "the banner", lambda: banner.is_displayed(), chrome)
+        line = "Trunk alarm: span 2 TE2/0/2: RED (Red alarm: no signal from the line)"
+        assert banner.text == line
+        assert banner.value_of_css_property("background-color") == "rgba(198, 40, 40, 1)"
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        chrome.save_screenshot(str(SHOTS / "wallboard-span-alarm.png"))
+    finally:
+        use_dahdi_tree(root, "healthy")
+    within(5, "the banner gone", lambda: not banner.is_displayed(), chrome)
+    chrome.get(box.url + "/wallboard")  # a fresh snapshot has no span in alarm either
+    within(5, "the feed", lambda: live(chrome), chrome)
+    assert not chrome.find_element(By.ID, "wb-spans").is_displayed()
 
 
 def test_connection_lost_shows(box: LiveBox, chrome: WebDriver) -> None:

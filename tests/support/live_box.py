@@ -251,22 +251,27 @@ class LiveBox(BoxUsers):
             return len(self.sim.events)
 
 
-def write_box_config(tmp: Path, database_url: str | None = None) -> config_mod.Config:
+def write_box_config(
+    tmp: Path, database_url: str | None = None, dahdi_root: Path | None = None
+) -> config_mod.Config:
+    """``dahdi_root``: [dahdi] enabled on that /proc/dahdi tree, read every second."""
     data = tmp / "data"
     data.mkdir(parents=True, exist_ok=True)
     path = tmp / "ccbox.conf"
-    path.write_text(
-        config_mod.render(
-            data,
-            web_port=free_port(),
-            database_url=database_url,
-            switch=True,
-            fastagi_port=free_port(),
-            ami_port=free_port(),
-            ami_secret=AMI_SECRET,
-        ),
-        encoding="utf-8",
+    text = config_mod.render(
+        data,
+        web_port=free_port(),
+        database_url=database_url,
+        switch=True,
+        fastagi_port=free_port(),
+        ami_port=free_port(),
+        ami_secret=AMI_SECRET,
     )
+    if dahdi_root is not None:
+        off = "enabled = no\nproc_root = /proc/dahdi\npoll_s = 5\n"
+        assert text.count(off) == 1
+        text = text.replace(off, f"enabled = yes\nproc_root = {dahdi_root}\npoll_s = 1\n")
+    path.write_text(text, encoding="utf-8")
     return config_mod.load(path)
 
 
@@ -292,11 +297,13 @@ def live_box(
     tmp: Path,
     seed: Callable[[Any, dict[str, int]], None] | None = None,
     database_url: str | None = None,
+    dahdi_root: Path | None = None,
 ) -> Iterator[LiveBox]:
     """ccboxd and the simulator on a seeded database under ``tmp``; both stopped after.
-    ``seed(db, ids)`` adds rows after the center's (ids: "tech", "support", "1001".."1003")."""
+    ``seed(db, ids)`` adds rows after the center's (ids: "tech", "support", "1001".."1003");
+    ``dahdi_root``: see write_box_config."""
     tmp.mkdir(parents=True, exist_ok=True)
-    config = write_box_config(tmp, database_url)
+    config = write_box_config(tmp, database_url, dahdi_root)
     ids: dict[str, int] = {}
 
     def seed_all(db: Any) -> None:
