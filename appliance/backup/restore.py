@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -31,6 +31,7 @@ from appliance.db import migrate
 from appliance.db.engine import create_engine
 
 BATCH_ROWS = 1000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -248,15 +249,38 @@ def _to_revision(engine: Engine, revision: str) -> None:
 
 
 def _load_table(engine: Engine, table: sa.Table, path: Path) -> int:
+    """Insert the table's rows in batches. A row may point at a later row of its own table
+    (a queue overflowing to a newer queue, a category moved under a newer one), which
+    PostgreSQL checks at once: such columns are inserted empty, then set once every row
+    is in."""
+    own = [
+        fk.parent.name
+        for fk in table.foreign_keys
+        if fk.column.table is table and fk.parent.nullable
+    ]
+    key = [c.name for c in table.primary_key.columns]
+    later: list[dict[str, Any]] = []
     n = 0
     with open(path, "rb") as f:
         columns, found = rows.read_table(f, table.name, 1 << 40)  # checked when staged
         for batch in _batches(found):
             values = [dict(zip(columns, map(_stored, row), strict=True)) for row in batch]
+            for row in values if own and key else ():
+                if any(row.get(c) is not None for c in own):
+                    later.append({f"k_{c}": row[c] for c in key} | {f"v_{c}": row[c] for c in own})
+                    row.update(dict.fromkeys(own))
             with engine.begin() as conn:
                 _defer_foreign_keys(conn)
                 conn.execute(table.insert(), values)
             n += len(values)
+    for pending in _batches(iter(later)):
+        update = (
+            table.update()
+            .where(*(table.c[c] == sa.bindparam(f"k_{c}") for c in key))
+            .values({c: sa.bindparam(f"v_{c}") for c in own})
+        )
+        with engine.begin() as conn:
+            conn.execute(update, pending)
     return n
 
 
@@ -267,8 +291,8 @@ def _stored(value: Any) -> Any:
     return value
 
 
-def _batches(found: Iterator[list[Any]]) -> Iterator[list[list[Any]]]:
-    batch: list[list[Any]] = []
+def _batches(found: Iterator[T]) -> Iterator[list[T]]:
+    batch: list[T] = []
     for row in found:
         batch.append(row)
         if len(batch) == BATCH_ROWS:

@@ -60,6 +60,16 @@ def _extra_rows(url: str) -> None:
             if "started_at" in table.c:
                 values["started_at"] = at
             conn.execute(table.insert().values(**values))
+        # rows pointing at a later row of their own table: a queue overflowing to a newer one,
+        # a category moved under a newer one
+        q = m.queues.c.id
+        first, last = conn.execute(sa.select(sa.func.min(q), sa.func.max(q))).one()
+        conn.execute(m.queues.update().where(q == first).values(overflow_queue_id=last))
+        kb = m.kb_categories
+        for name in ("moved", "newer"):
+            conn.execute(kb.insert().values(name=name, created_at=at))
+        ids = list(conn.scalars(sa.select(kb.c.id).order_by(kb.c.id.desc()).limit(2)))[::-1]
+        conn.execute(kb.update().where(kb.c.id == ids[0]).values(parent_id=ids[1]))
     engine.dispose()
 
 
