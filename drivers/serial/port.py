@@ -1,9 +1,11 @@
 """A serial device that may be unplugged: Twisted's SerialPort reopened on a backoff.
 
 Every serial driver (front panel, GSM modem, watchdog board, bootloader) is a Twisted
-``Protocol``; ``SerialLink`` owns the port it runs on. A pulled USB adapter shows up as a
-read that fails with EIO: Twisted's ``fdesc.readFromFD`` turns that into a lost
-connection, the port closes its fd and the protocol hears ``connectionLost``. The link then
+``Protocol``; ``SerialLink`` owns the port it runs on. A pulled USB adapter (a hung-up
+tty) shows up as a read that fails with EIO, which Twisted's ``fdesc.readFromFD`` turns
+into ConnectionLost, or first as the poller's hang-up (EPOLLHUP without data), which the
+reactor reports as ConnectionDone: either way the port closes its fd (pyserial's close)
+and the protocol hears ``connectionLost``, the link first. The link then
 reopens the device by name after 1, 2, 5, 10 s, then every 10 s, on the reactor's clock,
 with a new protocol from the factory, so a driver starts each connection from a clean
 state (a replugged device has forgotten everything too). A device that is not there at
