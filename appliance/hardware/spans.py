@@ -2,8 +2,9 @@
 
 Every ``[dahdi] poll_s`` seconds the monitor reads ``[dahdi] proc_root`` in a thread
 (drivers/dahdi/proc.py; a missing root is a box without DAHDI, not a fault), runs
-``scan_command`` there too when set (dahdi_scan, drivers/dahdi/scan.py), and, while the AMI
-client is ready, asks chan_dahdi for ``DAHDIShowChannels``: the kernel's ``(In use)`` only says
+``scan_command`` there too when set and the spans changed (dahdi_scan, drivers/dahdi/scan.py:
+the card facts), and, while the AMI client is ready, asks chan_dahdi for
+``DAHDIShowChannels``: the kernel's ``(In use)`` only says
 that Asterisk holds a channel open (all of them, once chan_dahdi is loaded), chan_dahdi says
 which carry a call. chan_dahdi's alarm events start a read at once rather than at the next
 poll.
@@ -60,14 +61,19 @@ class Reading:
     """One poll's result, read in a thread: the spans (None: no DAHDI root) and dahdi_scan's."""
 
     spans: list[Span] | None
-    scanned: Mapping[int, scan.ScanSpan]
+    scanned: Mapping[int, scan.ScanSpan] | None = None  # None: dahdi_scan not run this time
 
 
-def read(root: Path, scan_command: tuple[str, ...]) -> Reading:
-    """The blocking part of a poll (a thread runs it)."""
+def read(
+    root: Path, scan_command: tuple[str, ...], scanned_for: frozenset[int] | None = None
+) -> Reading:
+    """The blocking part of a poll (a thread runs it). dahdi_scan runs only when the spans
+    are not the ones it last described (``scanned_for``): the card facts it gives do not
+    change under a running box, and it sleeps a second for each E1 span that has framing
+    errors and no alarm (its LMFA test), which would hold a pool thread at every poll."""
     spans = proc.read_root(root)
-    scanned: Mapping[int, scan.ScanSpan] = {}
-    if spans is not None and scan_command:
+    scanned = None
+    if spans is not None and scan_command and {s.number for s in spans} != scanned_for:
         scanned = scan.run(scan_command, SCAN_TIMEOUT_S)
     return Reading(spans, scanned)
 
@@ -99,6 +105,8 @@ class SpanMonitor(service.Service):
         }
         self._spans: list[Span] = []
         self._alarms: dict[int, frozenset[str]] = {}  # span -> alarms last published
+        self._scanned: Mapping[int, scan.ScanSpan] = {}  # dahdi_scan's last answer
+        self._scanned_for: frozenset[int] | None = None  # the spans it described
         self.present: bool | None = None  # the proc root exists (None: not read yet)
         self.ami_view = False  # the last read merged chan_dahdi's DAHDIShowChannels
         self.alarm_changes = 0  # SpanAlarmChanged published since start (a metrics counter)
@@ -207,7 +215,7 @@ class SpanMonitor(service.Service):
         self._again = False
         started = self.reactor.seconds()
         reading: Reading = await self.in_thread(
-            read, self.settings.proc_root, self.settings.scan_command
+            read, self.settings.proc_root, self.settings.scan_command, self._scanned_for
         )
         view = await self._ami_channels() if reading.spans else None
         self.polls += 1
@@ -243,6 +251,7 @@ class SpanMonitor(service.Service):
             gone = bool(self.present) or self.health_state == DEGRADED_GONE
             self.present = False
             self.ami_view = False
+            self._scanned_for = None  # DAHDI back: its cards described anew
             self._set_spans([])
             if gone:
                 self.health.report(HEALTH, DEGRADED, f"{root} is gone: DAHDI unloaded?")
@@ -253,7 +262,12 @@ class SpanMonitor(service.Service):
         self.health_state = ""
         self.present = True
         self.ami_view = view is not None
-        spans = [merge(span, reading.scanned.get(span.number), view) for span in reading.spans]
+        if reading.scanned is not None:
+            self._scanned = reading.scanned
+            # An empty answer (dahdi_scan failed, logged) is asked again at the next read.
+            numbers = frozenset(s.number for s in reading.spans)
+            self._scanned_for = numbers if reading.scanned else None
+        spans = [merge(span, self._scanned.get(span.number), view) for span in reading.spans]
         self._set_spans(spans)
         alarmed = [f"span {s.number} {s.name}: {s.alarm_text}" for s in spans if s.alarms]
         # A span read before and gone since (a card's driver unloaded, the card removed):

@@ -282,3 +282,28 @@ def test_dahdi_unloaded_under_a_running_box_is_degraded_until_it_is_back(tmp_pat
     box.clock.advance(5)
     assert box.state() == (OK, "2 spans OK")
     assert [e.cleared for e in box.events[2:]] == [True, True]
+
+
+def test_dahdi_scan_runs_once_per_set_of_spans(tmp_path: Path) -> None:
+    """Its card facts stay on the spans; it runs again only when the spans change (a real
+    dahdi_scan sleeps a second for each E1 span with framing errors)."""
+    runs = tmp_path / "runs"
+    fixture = FIXTURES / "alarmed" / "dahdi_scan.txt"
+    command = ("/bin/sh", "-c", f"echo run >> '{runs}'; cat '{fixture}'")
+    box = Box(tmp_path)
+    settings = DahdiConfig(enabled=True, proc_root=box.root, poll_s=5, scan_command=command)
+    monitor = SpanMonitor(box.clock, settings, box.bus, health=box.health, in_thread=at_once)
+    monitor.startService()
+    box.clock.advance(5)
+    box.clock.advance(5)
+    assert runs.read_text().count("run") == 1
+    assert [(s.manufacturer, s.span_type, s.basechan) for s in monitor.spans()] == [
+        ("Digium", "digital-E1", 1),
+        ("Digium", "digital-E1", 32),
+    ]
+    (box.root / "2").unlink()  # span 2 gone: described anew
+    box.clock.advance(5)
+    box.clock.advance(5)
+    assert runs.read_text().count("run") == 2
+    assert [s.manufacturer for s in monitor.spans()] == ["Digium"]
+    monitor.stopService()
