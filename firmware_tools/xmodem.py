@@ -264,9 +264,9 @@ class XmodemReceiver(_Timed):
         if self.reject_blocks or number + complement != 0xFF or binascii.crc_hqx(body, 0) != crc:
             self._error()
             return
-        if number == (self._expected - 1) & 0xFF:
+        if self._expected > 1 and number == (self._expected - 1) & 0xFF:
             self._write(bytes([ACK]))  # a repeat of the block we have: our ACK was lost
-            return
+            return  # (before block 1 there is none: a block 0 is out of sequence)
         if number != self._expected & 0xFF:
             self._write(CANCEL)
             expected = self._expected & 0xFF

@@ -188,6 +188,14 @@ def test_a_block_out_of_sequence_cancels_the_receiver() -> None:
     receiver.data_received(b"noise" + xm.packet(3, b"x"))
     assert written == [b"C", xm.CANCEL]
     assert "block 3 out of sequence (expected 1)" in str(failures[0].value)
+    # a block 0 first is no repeat of a block received (there is none yet): not ACKed
+    first: list[bytes] = []
+    receiver = xm.XmodemReceiver(clock, first.append, lambda o, b: None, max_bytes=4096)
+    receiver.done.addErrback(failures.append)
+    receiver.start()
+    receiver.data_received(xm.packet(0, b"x"))
+    assert first == [b"C", xm.CANCEL]
+    assert "block 0 out of sequence (expected 1)" in str(failures[1].value)
 
 
 def test_the_receiver_refuses_more_than_it_can_hold() -> None:
