@@ -88,7 +88,7 @@ FACTS = PanelFacts(
 )
 
 
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+async def until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
     """Wait for bytes through the pty (real I/O: there is no clock to advance for it)."""
     deadline = time.monotonic() + timeout
     while not condition():

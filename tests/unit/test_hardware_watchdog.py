@@ -249,7 +249,7 @@ class RealReactorTargets(unittest.TestCase):
         self.assertFalse(board2.armed)
 
 
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+async def until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

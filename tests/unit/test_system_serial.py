@@ -20,7 +20,7 @@ from tests.support.tmp import temp_dir
 from tests.unit.test_web import WebTestCase
 
 
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+async def until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
