@@ -65,10 +65,8 @@ class SystemBackup:
         user = current_session().user
         who = user.username if user else "?"
 
-        def start() -> defer.Deferred[None]:
-            svc = _service(ctx)
-            if svc is None:
-                raise f.FormError(i18n._("Backups are not set up on this box."))
+        def start(svc: BackupService) -> defer.Deferred[None]:
+            """On the reactor thread: busy is read and set there."""
             if svc.busy is not None:
                 raise BackupBusy()
             svc.back_up_now(who).addErrback(
@@ -77,8 +75,11 @@ class SystemBackup:
             return defer.succeed(None)
 
         def work() -> str:
+            svc = _service(ctx)
+            if svc is None:
+                raise f.FormError(i18n._("Backups are not set up on this box."))
             try:
-                ctx.call(start)
+                ctx.call(start, svc)
             except BackupBusy:
                 raise f.FormError(i18n._("A backup is being written already.")) from None
             f.audit(ctx, "backup.now", "")

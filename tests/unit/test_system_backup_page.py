@@ -43,6 +43,7 @@ class SystemBackupPageTests(WebTestCase):
         self.assertEqual((row.requested_by, row.period), ("admin", None))
         page = await self.call(admin.get, "/admin/system")
         self.assertIn(row.file_name, page.body)
+        self.assertIn("Backup started", page.body)  # the flash of the POST
         self.assertEqual(self.app.master.health.get("backup").state, "ok")  # type: ignore[union-attr]
 
         url = f"/admin/system/backup/download?name={row.file_name}"
