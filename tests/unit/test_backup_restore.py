@@ -427,3 +427,27 @@ def test_an_archive_of_an_older_schema_is_loaded_at_its_revision_then_migrated(
     want = table_rows(cfg.database_url)
     want["backups"] = []
     assert table_rows(target.database_url) == want
+
+
+def test_the_config_secrets_are_blanked_and_put_back_lines_kept() -> None:
+    from appliance.backup import secrets
+
+    text = (
+        "# comment: secret = not this\n[database]\nurl = postgresql+psycopg://cc:pw@db/cc\n"
+        "[ami]\nsecret=s1\n  continued\nusername = ccbox\n[smtp]\npassword =\n"
+        "[metrics]\ntoken : t0k3n-t0k3n-t0k3n\n[modem]\npin = 1234\n"
+    )
+    blank, found = secrets.redact_config(text)
+    assert found == {
+        "database.url": "postgresql+psycopg://cc:pw@db/cc",
+        "ami.secret": "s1",
+        "metrics.token": "t0k3n-t0k3n-t0k3n",
+        "modem.pin": "1234",
+    }
+    assert not any(v in blank for v in [*found.values(), "continued"])
+    assert "# comment: secret = not this\n" in blank and "username = ccbox\n" in blank
+    back = secrets.fill_config(blank, found)
+    assert config_mod.parse(back).ami.secret == "s1"
+    assert "token : t0k3n-t0k3n-t0k3n\n" in back and "pin = 1234\n" in back
+    sqlite_url = "[database]\nurl = sqlite:////var/lib/ccbox/ccbox.sqlite\n"
+    assert secrets.redact_config(sqlite_url) == (sqlite_url, {})
