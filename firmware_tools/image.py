@@ -27,6 +27,7 @@ MAX_BINARY_FILE = HEADER_SIZE + MAX_PAYLOAD + SIGNATURE_SIZE
 MAX_HEX_FILE = 3 * MAX_BINARY_FILE  # ':' + 2 hex digits a byte + record overhead
 BOARD_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,15}")
 KNOWN_FLAGS = 0  # format 1 defines no flag: an image with one needs a newer tool
+_RECORD = re.compile(r":(?:[0-9A-Fa-f]{2}){5,}")  # length, address, type, data, checksum
 
 # magic, format version, header size, board id, major, minor, patch, flags, length, crc32
 _HEADER = struct.Struct("<4sHH16sHHHHII")
@@ -194,6 +195,11 @@ def hex_to_bytes(data: bytes) -> bytes:
     except UnicodeDecodeError:
         raise ImageError("Intel HEX: not ASCII text") from None
     records = [line.strip() for line in text.splitlines() if line.strip()]
+    # bincopy lets a non-hex digit through as binascii.Error or ValueError, and reads a
+    # record with spaces inside; the type and length read here by position need pure hex.
+    for n, line in enumerate(records, 1):
+        if not _RECORD.fullmatch(line):
+            raise ImageError(f"Intel HEX: record {n} is not ':' and hex digits")
     eof = [n for n, line in enumerate(records, 1) if line[7:9] == "01"]
     if not eof:
         raise ImageError("Intel HEX: no end-of-file record (the file is truncated)")

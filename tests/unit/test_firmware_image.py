@@ -132,7 +132,9 @@ def test_intel_hex_addresses_and_gaps(tmp_path: Path) -> None:
         ),
         ([record(0, 0, b"\x01\x02")[:-2] + "00", EOF], "expected crc"),
         ([":0400000001F2", EOF], "wrong size"),
-        (["hello", EOF], "Intel HEX"),
+        (["hello", EOF], "record 1 is not ':' and hex digits"),
+        ([":0G000000FF", EOF], "record 1 is not ':' and hex digits"),  # was a ValueError
+        ([":01 0000 00 41 BE", EOF], "record 1 is not ':' and hex digits"),
         ([EOF], "no data records"),
     ],
 )
