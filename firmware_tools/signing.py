@@ -57,9 +57,14 @@ def load_trusted_keys(keys_dir: Path) -> list[TrustedKey]:
     for path in entries:
         if not path.is_file():
             continue
-        if path.stat().st_size > MAX_KEY_FILE:
+        try:
+            with path.open("rb") as f:
+                data = f.read(MAX_KEY_FILE + 1)
+        except OSError as exc:  # unreadable by this user: said, not a traceback
+            raise SignatureError(f"{path}: cannot be read: {exc.strerror}") from None
+        if len(data) > MAX_KEY_FILE:
             raise SignatureError(f"{path}: too large for a public key")
-        keys.append(TrustedKey(path.name, public_key_from_bytes(path.read_bytes(), str(path))))
+        keys.append(TrustedKey(path.name, public_key_from_bytes(data, str(path))))
     if not keys:
         raise SignatureError(f"no trusted keys in {keys_dir}")
     return keys

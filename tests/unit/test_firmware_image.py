@@ -199,6 +199,14 @@ def test_key_directories_say_what_is_wrong(tmp_path: Path) -> None:
     (tmp_path / "junk.pem").write_bytes(b"short")
     with pytest.raises(SignatureError, match="neither a PEM public key nor 32 raw bytes"):
         load_trusted_keys(tmp_path)
+    (tmp_path / "junk.pem").write_bytes(b"-" * 5000)
+    with pytest.raises(SignatureError, match="too large for a public key"):
+        load_trusted_keys(tmp_path)
+    (tmp_path / "junk.pem").unlink()
+    # a file whose read fails (as an unreadable one does, even for root): said, no traceback
+    (tmp_path / "broken.pem").symlink_to("/proc/self/mem")
+    with pytest.raises(SignatureError, match=r"broken\.pem: cannot be read: "):
+        load_trusted_keys(tmp_path)
 
 
 def test_keygen_makes_a_private_key_only_its_owner_reads(tmp_path: Path) -> None:
