@@ -224,6 +224,9 @@ TABLES: dict[str, dict[str, str]] = {
         "ticket-escalation": N_("Ticket escalation"),
         "queue-log": N_("queue_log file"),
         "metrics": N_("Prometheus metrics"),
+        "front_panel": N_("Front panel"),
+        "watchdog": N_("Hardware watchdog"),
+        "watchdog_board": N_("Watchdog board"),
     },
 }
 

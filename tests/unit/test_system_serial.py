@@ -79,3 +79,5 @@ class SystemSerialTests(WebTestCase):
         self.assertIn("正在喂狗", zh)
         self.assertIn(f"每 60 秒喂狗 {wd}", zh)
         self.assertIn(f"{pty.device} 已打开", zh)
+        self.assertIn("<td>前面板</td>", zh)  # the health table names the parts
+        self.assertIn("<td>硬件看门狗</td>", zh)
