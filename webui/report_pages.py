@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import cherrypy
 
-from appliance.hardware.trunks import trunk_label
+from appliance.hardware.trunks import GROUP_RE, trunk_label
 from appliance.reports import catalog, drill
 from appliance.reports.catalog import sort_table
 from appliance.reports.clock import center_zone
@@ -229,11 +229,15 @@ class ReportPages:
                 seconds=lambda v: report_view.value_text(v, "s"),
                 outcome=lambda code: labels.label("queue_outcome", code) if code else "",
                 trunk_label=trunk_label,
+                # the trunk filter's form: this drill's other fields kept, from page 1
+                hidden=[(k, v) for k, v in kept.items() if k not in ("group", "channel", "page")],
+                group=kept.get("group", ""),
+                channel=kept.get("channel", ""),
             )
         return render(self.ctx, "report_calls.html", **values)
 
 
-DRILL_FIELDS = (*FIELDS, "filter", "grain", "bucket", "sort", "desc")
+DRILL_FIELDS = (*FIELDS, "filter", "grain", "bucket", "sort", "desc", "group", "channel")
 
 
 def drill_options(params: dict[str, Any]) -> dict[str, Any]:
@@ -251,6 +255,15 @@ def drill_options(params: dict[str, Any]) -> dict[str, Any]:
         raise BadQuery(N_("Not a page number: {page}", page=page_no))
     options["page"] = int(page_no)
     options["per_page"] = PER_PAGE
+    group, channel = field(params, "group"), field(params, "channel")
+    if group:  # a DAHDI trunk group and channel (calls.trunk_group, trunk_channel)
+        if not GROUP_RE.fullmatch(group):
+            raise BadQuery(N_("Not a trunk group: {group}", group=group[:40]))
+        options["trunk_group"] = group
+    if channel:
+        if not (channel.isascii() and channel.isdigit() and len(channel) <= 5):
+            raise BadQuery(N_("Not a trunk channel: {channel}", channel=channel[:40]))
+        options["trunk_channel"] = int(channel)
     return options
 
 

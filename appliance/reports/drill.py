@@ -241,8 +241,11 @@ def drill_calls_in(
     page: int = 1,
     per_page: int = 50,
     settings: Any = None,
+    trunk_group: str | None = None,
+    trunk_channel: int | None = None,
 ) -> DrillPage:
-    """A page of the calls behind ``filter`` (see the module docstring)."""
+    """A page of the calls behind ``filter`` (see the module docstring); ``trunk_group`` and
+    ``trunk_channel`` keep only the calls on that DAHDI group and channel."""
     check_drill(filter, scope, key, sort, page, per_page)
     t0, t1 = interval(rng, grain, bucket)
     short_s = float(getattr(settings, "short_abandon_s", 5))
@@ -257,6 +260,10 @@ def drill_calls_in(
             basis < t1,
         )
     where = sa.and_(when, _scope_condition(scope, key, filter, short_s))
+    if trunk_group is not None:
+        where = sa.and_(where, c.c.trunk_group == trunk_group)
+    if trunk_channel is not None:
+        where = sa.and_(where, c.c.trunk_channel == trunk_channel)
     total = int(conn.execute(sa.select(sa.func.count()).select_from(c).where(where)).scalar_one())
     order = SORTS[sort]
     recording = (

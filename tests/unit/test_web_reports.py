@@ -450,6 +450,12 @@ class DrillPagesTests(WebTestCase):
         # the answered call links to its recording's player, which opens
         r = await self.call(b.get, base + "&filter=answered")
         self.assertIn('<td class="num rp-trunk">g0 / 17</td>', r.body)
+        # filtered by the trunk group and channel: the E1 call, or none
+        for trunk, total in (("group=g0&channel=17", "1 call"), ("group=g1", "0 calls")):
+            page = await self.call(b.get, base + "&filter=answered&" + trunk)
+            self.assertIn(f'<p id="rp-calls-total">{total}</p>', page.body, trunk)
+        self.assertIn('<input type="hidden" name="filter" value="answered">', page.body)
+        self.assertIn('<input name="group" value="g1"', page.body)
         [href] = re.findall(r'class="rp-recording" href="([^"]+)"', r.body)
         self.assertTrue(href.startswith("/recordings/view?id="), href)
         player = await self.call(b.get, href)
@@ -462,6 +468,8 @@ class DrillPagesTests(WebTestCase):
             ("&filter=abandoned&grain=q15&bucket=7", "Not a bucket of q15: 7"),
             ("&filter=abandoned&sort=caller_name", "cannot be sorted by caller_name"),
             ("&filter=abandoned&page=0", "Pages are numbered from 1"),
+            ("&filter=abandoned&group=g0%27--", "Not a trunk group: g0'--"),
+            ("&filter=abandoned&channel=-1", "Not a trunk channel: -1"),
         ):
             r = await self.call(b.get, base + query)
             self.assertEqual(r.status, 400, query)
