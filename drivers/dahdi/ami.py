@@ -10,8 +10,8 @@ only while the channel has an owner, i.e. carries a call), ended by
 ``publish_span_alarm`` and their ``_clear``): ``Alarm`` (DAHDIChannel, Alarm), ``AlarmClear``
 (DAHDIChannel), ``SpanAlarm`` (Span, Alarm), ``SpanAlarmClear`` (Span); and ``DAHDIChannel``
 (``dahdichannel_to_ami``: the channel's state headers, ``DAHDIGroup``, ``DAHDISpan``,
-``DAHDIChannel``: ``N``, ``N-M`` for a call-waiting sub-channel, or ``pseudo``) when a call
-takes a channel.
+``DAHDIChannel``: ``N``, ``pseudo``, or ``no-media (N)`` for a call with no B channel yet,
+from ``dahdi_ami_channel_event``) when a call takes a channel.
 
 Each function takes the AMI client's message (anything with ``get(name)``) and returns plain
 data, or None for a message it cannot read (logged, never raised).

@@ -65,6 +65,11 @@ def test_alarm_events() -> None:
     assert ami.alarm_event(span_clear) == ami.AlarmEvent("span", 2, frozenset())
     assert ami.alarm_event(odd) is None
     assert ami.seized(pseudo) is None
+    # dahdi_ami_channel_event(): a PRI call with no B channel yet seizes none
+    (no_media,) = messages(
+        "Event: DAHDIChannel\nChannel: DAHDI/i1/100-1\nDAHDIChannel: no-media (-5)\n\n"
+    )
+    assert ami.seized(no_media) is None
 
 
 def test_seized_channel_and_bounded_texts() -> None:
