@@ -754,6 +754,7 @@ def parse(text: str, path: Path | str = "<string>") -> Config:
                 shown = raw if len(raw) <= 60 else raw[:57] + "..."
                 problems.append(f"[{section}] {key} = {shown!r}: {exc}")
     problems += _shutdown_problems(values)
+    problems += _watchdog_problems(values)
     if problems:
         raise ConfigError(path, problems)
 
@@ -900,6 +901,18 @@ def _shutdown_problems(values: dict[tuple[str, str], Any]) -> list[str]:
     if kind == "message" and "@" in to:
         return [f"[shutdown] handoff_to = {to!r}: a sound name has no '@'"]
     return []
+
+
+def _watchdog_problems(values: dict[tuple[str, str], Any]) -> list[str]:
+    """A round's database query must be over before the next round starts."""
+    interval = values.get(("watchdog", "interval_s"))
+    timeout = values.get(("watchdog", "db_timeout_s"))
+    if interval is None or timeout is None or timeout <= interval:
+        return []  # fine, or already reported
+    return [
+        f"[watchdog] db_timeout_s = {timeout}: at most interval_s ({interval}): a round's "
+        "query must be over before the next round"
+    ]
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -1117,7 +1130,8 @@ cols = 20
 # Empty: none. Fed every interval_s seconds (1-60) only while the reactor runs, the database
 # answers a query within db_timeout_s seconds and, from grace_s seconds after the start,
 # the AMI link (when [ami] enabled) is up. Set the board's or the driver's timeout to
-# several intervals. systemd's WatchdogSec stays the software layer.
+# several intervals. db_timeout_s is at most interval_s. systemd's WatchdogSec stays the
+# software layer.
 device =
 baudrate = 9600
 interval_s = 5

@@ -19,7 +19,7 @@ from twisted.internet import defer, reactor, task
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial import unittest
 
-from appliance.config import WatchdogConfig
+from appliance.config import ConfigError, WatchdogConfig, parse
 from appliance.db.connector import DBConnector
 from appliance.hardware.watchdog import Watchdog, database_check, make_target
 from drivers.health import DOWN, OK, LastReports
@@ -255,3 +255,32 @@ async def until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         await task.deferLater(reactor, 0.005, lambda: None)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("[watchdog]\ndb_timeout_s = 10\n", "[watchdog] db_timeout_s = 10: at most interval_s (5)"),
+        ("[watchdog]\ndevice = serial:ttyS1\n", "[watchdog] device = 'serial:ttyS1': must be an"),
+        ("[watchdog]\ndevice = watchdog\n", "[watchdog] device = 'watchdog': must be an absolute"),
+        ("[watchdog]\ninterval_s = 0\n", "[watchdog] interval_s = '0': out of range"),
+        ("[front_panel]\nrows = 3\n", "[front_panel] rows = '3': must be one of: 2, 4"),
+        ("[front_panel]\nbaudrate = 9601\n", "[front_panel] baudrate = '9601': expected one of"),
+        ("[front_panel]\ndevice = /dev/tty USB0\n", "[front_panel] device = '/dev/tty USB0': must"),
+    ],
+)
+def test_bad_front_panel_and_watchdog_settings_are_named(text: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse(text)
+    assert any(p.startswith(problem) for p in err.value.problems), err.value.problems
+
+
+def test_good_device_settings_parse() -> None:
+    config = parse(
+        "[watchdog]\ndevice = serial:/dev/serial/by-id/usb-FTDI_FT232R-if00-port0\n"
+        "interval_s = 10\ndb_timeout_s = 10\n"
+        "[front_panel]\ndevice = /dev/ttyUSB0\nrows = 2\ncols = 16\nbaudrate = 115200\n"
+    )
+    assert config.watchdog.device == "serial:/dev/serial/by-id/usb-FTDI_FT232R-if00-port0"
+    assert (config.front_panel.rows, config.front_panel.cols) == (2, 16)
+    assert config.front_panel.baudrate == 115200
