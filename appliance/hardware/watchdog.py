@@ -232,7 +232,9 @@ class Watchdog(service.MultiService):
         )
 
     def _not_feeding(self, reason: str) -> None:
-        if self._feeding or reason != self.reason:
+        # Logged when it stops feeding or the kind of reason changes, not at every round (a
+        # stuck database's "not answered for 5 s, 10 s, ..." is one reason).
+        if self._feeding or _kind(reason) != _kind(self.reason):
             log.warn(
                 "watchdog {target}: not feeding: {reason}; the box resets unless this clears",
                 target=self.target.description,
@@ -280,3 +282,8 @@ def _within(clock: Any, d: defer.Deferred[Any], seconds: float) -> defer.Deferre
 
     d.addBoth(fired)
     return done
+
+
+def _kind(reason: str) -> str:
+    """A reason's msgid when it is a message (its numbers left out), else the text."""
+    return getattr(reason, "msgid", reason)

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from twisted.internet import defer, reactor, task
 from twisted.internet.testing import MemoryReactorClock
+from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 
 from appliance.config import ConfigError, WatchdogConfig, parse
@@ -117,6 +118,8 @@ def test_a_database_that_does_not_answer_in_time_stops_the_feeding_until_it_does
         return pending[-1]
 
     rig = Rig(tmp_path, check, None)
+    logged: list[dict[str, Any]] = []
+    globalLogPublisher.addObserver(logged.append)
     rig.dog.startService()
     rig.clock.advance(2.9)
     assert rig.kicks == b""
@@ -126,6 +129,14 @@ def test_a_database_that_does_not_answer_in_time_stops_the_feeding_until_it_does
     rig.clock.advance(2)  # the next round: the first query is still out, no second one
     assert len(pending) == 1
     assert rig.dog.reason == "the database has not answered a query for 5 s"
+    rig.clock.advance(5)
+    assert rig.dog.reason == "the database has not answered a query for 10 s"
+    globalLogPublisher.removeObserver(logged.append)
+    warned = [e for e in logged if "not feeding" in e.get("log_format", "")]
+    assert [str(e["reason"]) for e in warned] == [  # once per kind of reason, not per round
+        "the database did not answer a query within 3 s",
+        "the database has not answered a query for 5 s",
+    ]
     pending[0].callback(1)  # a late answer feeds nothing
     assert rig.kicks == b""
     hang = False
