@@ -57,6 +57,8 @@ def _channel(ch: Any, group: str | None) -> dict[str, Any]:
         state = "alarm"
     elif not configured:
         state = "unused"
+    elif ch.signalling.startswith("HDLC"):  # an ISDN D-channel: signalling, never a call
+        state = "dchan"
     elif ch.in_use:
         state = "busy"
     else:

@@ -61,6 +61,8 @@ class SystemSpansTests(WebTestCase):
         self.assertEqual(sorted(one), list(range(1, 32)))  # an E1: 31 channels
         self.assertEqual({one[n] for n in (1, 2, 3)}, {"busy"})  # (In use) in the tree
         self.assertEqual(one[4], "idle")
+        self.assertEqual(one[16], "dchan")  # the PRI's D-channel: open, but never a call
+        self.assertIn("3 of 30 channels in use", body)
         self.assertIn('title="Channel 1 · g0 · Clear', body)
         self.assertIn('title="Channel 16 · HDLCFCS', body)  # the D-channel: in no group
         self.assertEqual(alarmed_spans(monitor), [])
