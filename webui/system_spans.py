@@ -100,6 +100,9 @@ def spans_status(ctx: WebContext) -> dict[str, Any]:
     spans = sorted(monitor.spans(), key=lambda s: s.number)
     return {
         "configured": True,
+        # False: the root is not there (no DAHDI driver loaded); None: not read yet
+        "present": getattr(monitor, "present", None),
+        "root": str(monitor.settings.proc_root),
         "spans": [_span(s, monitor.group_of) for s in spans],
         "alarmed": sum(1 for s in spans if s.alarms),
     }

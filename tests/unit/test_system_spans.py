@@ -96,6 +96,11 @@ class SystemSpansTests(WebTestCase):
         self.assertTrue(frames and frames[-1] is not None)
         self.assertIn(b'"alarms":["RED"]', frames[-1] or b"")
         self.assertIsNone(Viewer("agent", 7).frame(feed.ring[-1]))  # not an agent's
+        # The driver unloaded: the root is gone, and the card says where it looked.
+        shutil.rmtree(root)
+        await monitor.poll()
+        body = (await self.call(b.get, "/admin/system")).body
+        self.assertIn(f"No DAHDI on this box: {root} is not there", body)
         wallboard = await self.call(b.get, "/wallboard")
         self.assertIn('id="wb-spans"', wallboard.body)
         self.assertIn("Trunk alarm: span {span} {name}: {alarms}", wallboard.body)
