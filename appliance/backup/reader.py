@@ -30,6 +30,36 @@ _CHUNK = 1024 * 1024
 DEFAULT_LIMITS = Limits()
 _FREE_MARGIN = 64 * 1024 * 1024
 _SHA = re.compile(r"[0-9a-f]{64}")
+# A pax or GNU long-name header: tarfile reads it whole into memory before the member it
+# describes, so its size is capped before that (a name is at most 1024 characters).
+_MAX_HEADER = 64 * 1024
+_EXTENDED = (
+    tarfile.XHDTYPE,
+    tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+)
+
+
+class _CheckedInfo(tarfile.TarInfo):
+    """tarfile's header parsing, refusing first what it would read without bound: an
+    extended header over _MAX_HEADER (a gzip of zeros claiming gigabytes) and any sparse
+    member (GNU's chain of extension blocks, pax's sparse maps)."""
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _EXTENDED and not 0 <= self.size <= _MAX_HEADER:
+            raise ArchiveError(
+                f"an extended tar header of {self.size} bytes (over {_MAX_HEADER}): refused"
+            )
+        if self.type == tarfile.GNUTYPE_SPARSE:
+            raise ArchiveError(f"member {self.name[:200]!r} is a sparse file: refused")
+        return super()._proc_member(tarfile_)  # type: ignore[misc]
+
+    def _sparse(self, *_: object) -> None:
+        raise ArchiveError(f"member {self.name[:200]!r} is a sparse file: refused")
+
+    _proc_gnusparse_00 = _proc_gnusparse_01 = _proc_gnusparse_10 = _sparse
 
 
 @dataclass
@@ -102,7 +132,7 @@ def _copy_members(archive: Path, root: Path, limits: Limits) -> dict[str, Member
     seen: dict[str, Member] = {}
     total = 0
     try:
-        with tarfile.open(archive, "r|gz") as tar:
+        with tarfile.open(archive, "r|gz", tarinfo=_CheckedInfo) as tar:
             for info in tar:
                 if len(seen) >= limits.members:
                     raise ArchiveError(f"more than {limits.members} members")

@@ -295,6 +295,9 @@ HOSTILE: dict[str, Callable[[list[tuple[tarfile.TarInfo, bytes]]], list[Any]]] =
     "device": lambda ms: [*ms, _special("files/prompts/c", tarfile.CHRTYPE)],
     "folder": lambda ms: [*ms, _special("files/prompts/d", tarfile.DIRTYPE)],
     "unknown member": lambda ms: [*ms, _file("run.sh", b"#!/bin/sh\n")],
+    "backslash": lambda ms: [*ms, _file("files/prompts/..\\..\\x")],
+    "a file and a folder": lambda ms: [*ms, _file("files/prompts/p"), _file("files/prompts/p/q")],
+    "a folder and a file": lambda ms: [*ms, _file("files/prompts/p/q"), _file("files/prompts/p")],
     "duplicate": lambda ms: [*ms, ms[-2]],
     "code in a row": lambda ms: [
         (i, d + b'[{"$py": "os.system"}]\n' if i.name == "db/settings.jsonl" else d) for i, d in ms
@@ -376,6 +379,36 @@ def test_a_huge_member_is_refused_on_its_header(tmp_path: Path, source: Any) -> 
     _refused(source[1], target, small, match="over the limit")
     total = restore.RestoreOptions(passphrase=PASS, limits=layout.Limits(total_bytes=100_000))
     _refused(source[1], target, total, match="add up to over")
+
+
+def _header(name: str, kind: bytes, size: int) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.type, info.size = kind, size
+    return info.tobuf(tarfile.GNU_FORMAT)
+
+
+def test_an_extended_header_or_a_sparse_member_is_refused_before_tarfile_reads_it(
+    tmp_path: Path,
+) -> None:
+    """tarfile reads a pax or GNU long-name header whole into memory, and a sparse member's
+    maps block after block: a gzip of zeros claiming gigabytes would fill the memory."""
+    target = _target(tmp_path)
+    zeros = b"\0" * 65536
+    for kind in (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME):
+        bomb = tmp_path / "bomb.tar.gz"
+        bomb.write_bytes(gzip.compress(_header("././@x", kind, 2**33) + zeros))
+        _refused(bomb, target, match="extended tar header")
+    sparse = tarfile.TarInfo("files/prompts/s")
+    sparse.type = tarfile.GNUTYPE_SPARSE
+    raw = bytearray(sparse.tobuf(tarfile.GNU_FORMAT))
+    raw[482] = 1  # "an extension block follows", and the next, and the next...
+    raw[148:156] = b"%06o\0 " % (sum(raw[:148]) + 256 + sum(raw[156:]))
+    bomb.write_bytes(gzip.compress(bytes(raw) + (b"\0" * 504 + b"\1" + b"\0" * 7) * 64))
+    _refused(bomb, target, match="sparse file")
+    pax = tarfile.TarInfo("files/prompts/t")
+    pax.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0"}
+    bomb.write_bytes(gzip.compress(pax.tobuf(tarfile.PAX_FORMAT) + b"99999999\n" + zeros))
+    _refused(bomb, target, match="sparse file")
 
 
 def test_the_cli_backs_up_and_restores_onto_an_empty_database_only(
