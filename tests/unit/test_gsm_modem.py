@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,6 +31,7 @@ from drivers.serial.gsm.modem import (
 from drivers.serial.gsm.pdu import encode_deliver, encode_status_report, encode_submit
 from drivers.serial.sim.gsm_modem import SimulatedModem
 from drivers.serial.sim.pty import PtyLink
+from tests.support.tmp import temp_dir
 
 COMMAND_S = 5.0
 SEND_S = 20.0
@@ -65,8 +65,7 @@ class ModemRig:
     ) -> None:
         self.test = test
         self.clock = task.Clock()
-        self.path = Path(test.mktemp())
-        self.path.mkdir()
+        self.path = temp_dir(test)
         self.device = self.path / "ttyGSM"
         self.sim = SimulatedModem(REACTOR, pin=sim_pin, **sim)
         self.links = [PtyLink.open(REACTOR, self.sim, self.device)]
