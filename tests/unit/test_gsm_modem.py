@@ -21,11 +21,13 @@ from twisted.trial import unittest
 
 from drivers.health import DEGRADED, DOWN, OK, LastReports
 from drivers.serial.gsm.modem import (
+    READY,
     SETTLE_S,
     GsmModem,
     GsmModemService,
     ModemError,
     ModemSettings,
+    ModemStatus,
     rssi_dbm,
 )
 from drivers.serial.gsm.pdu import encode_deliver, encode_status_report, encode_submit
@@ -441,6 +443,18 @@ class LineProtocolTests(unittest.TestCase):
         self.feed(urc)
         self.assertEqual([p.text for p in self.parts], ["第一条"])
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_a_modem_that_restarts_by_itself_is_initialised_again(self) -> None:
+        for restart in ("RDY", "+CPIN: SIM PIN"):
+            self.setUp()  # a fresh modem, ready
+            self.modem.status = ModemStatus(READY)
+            self.feed(f"\r\n{restart}\r\n")
+            self.assertEqual(self.modem.status.state, "initialising", restart)
+            self.assertEqual(self.transport.value(), b"AT\r", restart)
+            # what else the rebooting modem says meanwhile starts no second initialisation
+            self.feed("\r\n+CPIN: READY\r\n\r\nRDY\r\n\r\nOK\r\n")
+            self.assertEqual(self.transport.value(), b"AT\rATE0\r", restart)
+            self.modem.connectionLost()  # ends this initialisation (its timers)
 
     def test_commands_with_line_breaks_or_ctrl_z_are_refused(self) -> None:
         for line in ("AT+CPIN=1234\rAT+CMGD=1,4", "AT\x1a"):

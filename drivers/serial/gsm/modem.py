@@ -458,7 +458,20 @@ class GsmModem(Protocol):
                 log.warn("modem: malformed {line!r}", line=line[:80])
                 return
             self._expect_pdu = (head, length)
+        elif head == "+CPIN" or line.upper() == "RDY":
+            self._restarted_by_itself(line)
         # RING, +CREG and the rest: nothing to do for SMS
+
+    def _restarted_by_itself(self, line: str) -> None:
+        """A ready modem said ``RDY`` (it rebooted: a brownout, its own watchdog) or its SIM's
+        state unasked (reset, removed, asking for its PIN again): it forgot ATE0, PDU mode and
+        AT+CNMI, so every send would fail and no SMS be announced; it is initialised again
+        (behind the command in flight, which is left to its own answer or deadline)."""
+        if self.status.state != READY or self._lost:
+            return  # initialising already, or waiting for a PIN or a retry
+        log.warn("modem: {line!r} unasked: initialising it again", line=_shown(line))
+        self._stop_poll()
+        defer.Deferred.fromCoroutine(self._initialise())
 
     def _urc_pdu(self, urc: str, hex_text: str, length: int) -> None:
         self._handle_pdu(hex_text, length, urc)
