@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import configparser
+import io
 import json
 import os
 import re
@@ -36,7 +38,9 @@ MAX_PASSPHRASE = 1024
 # scrypt's cost: 2**15 x 8 x 1 takes about 32 MB and a tenth of a second.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 _AAD = b"ccbox-backup-secrets-1"
-_SECTION = re.compile(r"\s*\[([^\]]+)\]\s*$")
+# As configparser reads a section header (matched on the stripped line: "[ami] ; the
+# switch" is [ami]) and splits lines (at "\n" only).
+_SECTION = re.compile(r"\[(.+)\]")
 _KEY = re.compile(r"(\s*)([^=:#;\s][^=:]*?)(\s*[=:]\s*)(.*)$")
 
 
@@ -68,39 +72,75 @@ def _is_secret(section: str, key: str, value: str) -> bool:
     return True
 
 
+def _lines(text: str) -> list[str]:
+    return io.StringIO(text).readlines()
+
+
 def redact_config(text: str) -> tuple[str, dict[str, str]]:
     """The config text with each secret value blanked, and those values by "section.key"
-    (lines, comments and order kept; a secret's continuation lines dropped)."""
+    (lines, comments and order kept; a secret's continuation lines dropped, and a value
+    only on them taken from the first). ValueError when a secret would remain readable
+    in the text (a layout this does not follow): refused rather than written in clear."""
     out: list[str] = []
     found: dict[str, str] = {}
     section = ""
-    dropping = False
-    for line in text.splitlines(keepends=True):
-        if dropping and line[:1] in (" ", "\t") and line.strip():
-            continue
-        dropping = False
-        m = _SECTION.match(line)
+    lines = _lines(text)
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        m = _SECTION.match(line.strip())
         if m:
             section = m.group(1).strip()
             out.append(line)
             continue
         k = _KEY.match(line.rstrip("\r\n"))
-        if k and _is_secret(section, k.group(2), k.group(4).strip()):
-            found[f"{section}.{k.group(2)}"] = k.group(4).strip()
-            end = line[len(line.rstrip("\r\n")) :]
-            out.append(f"{k.group(1)}{k.group(2)}{k.group(3).rstrip()}{end or ''}")
-            dropping = True
+        if not k or (section, k.group(2)) not in SECRET_KEYS:
+            out.append(line)
             continue
-        out.append(line)
-    return "".join(out), found
+        more: list[str] = []
+        while i < len(lines) and _continues(lines[i]):
+            more.append(lines[i])
+            i += 1
+        value = next((v for v in [k.group(4).strip(), *(x.strip() for x in more)] if v), "")
+        if not _is_secret(section, k.group(2), value):
+            out += [line, *more]
+            continue
+        found[f"{section}.{k.group(2)}"] = value
+        end = line[len(line.rstrip("\r\n")) :]
+        out.append(f"{k.group(1)}{k.group(2)}{k.group(3).rstrip()}{end or ''}")
+    redacted = "".join(out)
+    _check_blank(redacted)
+    return redacted, found
+
+
+def _continues(line: str) -> bool:
+    """A continuation line to configparser: indented, neither blank nor a comment."""
+    return line[:1] in (" ", "\t") and line.strip()[:1] not in ("", "#", ";")
+
+
+def _check_blank(text: str) -> None:
+    """ValueError when configparser still reads a secret in ``text``."""
+    parser = configparser.ConfigParser(interpolation=None, empty_lines_in_values=False)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # as appliance/config.py
+    try:
+        parser.read_string(text)
+    except configparser.Error as exc:
+        raise ValueError(f"the config file cannot be read: {exc}"[:300]) from None
+    for section, key in SECRET_KEYS:
+        if _is_secret(section, key, parser.get(section, key, fallback="").strip()):
+            raise ValueError(
+                f"[{section}] {key}: its value could not be blanked in the config file (an "
+                "unusual layout); write it on one line as key = value"
+            )
 
 
 def fill_config(text: str, values: dict[str, str]) -> str:
     """The blanked config with ``values`` ("section.key") put back."""
     out: list[str] = []
     section = ""
-    for line in text.splitlines(keepends=True):
-        m = _SECTION.match(line)
+    for line in _lines(text):
+        m = _SECTION.match(line.strip())
         if m:
             section = m.group(1).strip()
         k = _KEY.match(line.rstrip("\r\n")) if not m else None

@@ -484,3 +484,22 @@ def test_the_config_secrets_are_blanked_and_put_back_lines_kept() -> None:
     assert "token : t0k3n-t0k3n-t0k3n\n" in back and "pin = 1234\n" in back
     sqlite_url = "[database]\nurl = sqlite:////var/lib/ccbox/ccbox.sqlite\n"
     assert secrets.redact_config(sqlite_url) == (sqlite_url, {})
+
+
+def test_a_secret_in_any_layout_configparser_reads_is_blanked_or_the_backup_refused() -> None:
+    from appliance.backup import secrets
+
+    text = (
+        "[ami] ; the switch\nsecret = s3cr3t-ami\n[smtp]\npassword =\n    hunter2-smtp\n"
+        "    # a comment ends it\nusername = cc\n"
+    )
+    blank, found = secrets.redact_config(text)
+    assert found == {"ami.secret": "s3cr3t-ami", "smtp.password": "hunter2-smtp"}
+    assert "s3cr3t" not in blank and "hunter2" not in blank
+    assert "    # a comment ends it\nusername = cc\n" in blank
+    back = config_mod.parse(secrets.fill_config(blank, found))
+    assert (back.ami.secret, back.smtp.password) == ("s3cr3t-ami", "hunter2-smtp")
+    # an indented "[smtp]" continues [ami]'s username to configparser: its secret is AMI's
+    odd = "[ami]\nusername = a\n  [smtp]\nsecret = s3cr3t-ami\n"
+    with pytest.raises(ValueError, match="could not be blanked"):
+        secrets.redact_config(odd)
