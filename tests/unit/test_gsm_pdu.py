@@ -354,3 +354,11 @@ def test_reassembly_releases_stored_parts_once_their_message_is_out() -> None:
     single = decode_deliver(SPEC_DELIVER)
     joiner.add(single, token=3)
     assert out[-1].text == "hellohello" and released[-1] == [3]
+
+
+def test_escapes_the_extension_table_lacks() -> None:
+    # "a", ESC "€", ESC 0x41 (no extension character: the default alphabet's "A", TS 23.038
+    # 6.2.1.1), ESC ESC (a further table, none defined: a space), "B"
+    message = decode("00040391214300006221700152432308E14D7913DC6C84")
+    assert isinstance(message, Deliver)
+    assert message.text == "a€A B"

@@ -628,8 +628,9 @@ def _decode_gsm7(septets: list[int], what: str) -> str:
     escaped = False
     for septet in septets:
         if escaped:
-            # an unknown extension shows as a space, as the spec says a receiver may
-            out.append(_EXTENSION.get(septet, " "))
+            # TS 23.038 6.2.1.1: a code the extension table lacks shows as the default
+            # alphabet's character; a second escape (another table, not defined) as a space
+            out.append(_EXTENSION.get(septet, " " if septet == _ESC else _BASIC[septet]))
             escaped = False
         elif septet == _ESC:
             escaped = True
