@@ -28,6 +28,7 @@ ENTER_TRIES = 3
 _INFO = re.compile(
     r"board=(?P<board>\S+) version=(?P<version>\S+) flash=(?P<flash>\d{1,10})"
     r" bootloader=(?P<bootloader>\S{1,16}) image=(?:none|(?P<length>\d{1,10})/(?P<crc>[0-9a-f]{8}))"
+    r" committed=(?P<committed>\S+)"
 )
 
 
@@ -42,6 +43,9 @@ class BoardInfo:
     flash_size: int
     bootloader: str
     image: tuple[int, int] | None = None  # the valid image's (length, CRC32)
+    # the version last committed, kept by the bootloader across ERASE: after a cut or
+    # cancelled flash (no valid image) a downgrade is still measured against it
+    committed: Version | None = None
 
     @classmethod
     def parse(cls, text: str) -> BoardInfo:
@@ -50,12 +54,15 @@ class BoardInfo:
             raise BootloaderError(f"INFO: unexpected answer {text!r}")
         try:
             version = None if m["version"] == "none" else Version.parse(m["version"])
+            committed = None if m["committed"] == "none" else Version.parse(m["committed"])
         except ValueError as exc:
             raise BootloaderError(f"INFO: {exc}") from None
         if (version is None) != (m["length"] is None):
             raise BootloaderError(f"INFO: a version without an image or back: {text!r}")
+        if version is not None and committed != version:
+            raise BootloaderError(f"INFO: a valid image that is not the one committed: {text!r}")
         image = None if m["length"] is None else (int(m["length"]), int(m["crc"], 16))
-        return cls(m["board"], version, int(m["flash"]), m["bootloader"], image)
+        return cls(m["board"], version, int(m["flash"]), m["bootloader"], image, committed)
 
 
 class BootloaderClient(Protocol):

@@ -56,9 +56,17 @@ def refusals(image: FirmwareImage, info: BoardInfo, *, allow_downgrade: bool) ->
         out.append(
             f"the image's {len(image.payload)} bytes do not fit the board's {info.flash_size}"
         )
-    if info.version is not None and image.version < info.version and not allow_downgrade:
+    # A board whose flash was cut or cancelled has no valid image, but its bootloader still
+    # knows the version last committed: an older image is a downgrade all the same.
+    floor = info.version if info.version is not None else info.committed
+    if floor is not None and image.version < floor and not allow_downgrade:
+        board_has = (
+            f"the board's {floor}"
+            if info.version is not None
+            else f"the board's last committed {floor} (its last flash did not complete)"
+        )
         out.append(
-            f"version {image.version} is older than the board's {info.version}"
+            f"version {image.version} is older than {board_has}"
             " (--allow-downgrade to flash it anyway)"
         )
     return out

@@ -5,6 +5,8 @@ commands it was sent, for tests to read): it outlives a ``SimulatedBoard``, whic
 power-on on one ``PtyLink``. A board powers on into its application when the state holds a
 valid image, else into the bootloader; ERASE clears the valid record first, so a cut at any
 point before COMMIT leaves a board that powers on into the bootloader and takes a new flash.
+The version last committed is kept apart and survives ERASE (INFO's ``committed=``), so the
+host still refuses an older image on a board whose last flash was cut.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class BoardState:
     flash_size: int = 256 * 1024
     bootloader: str = "1.2"
     valid: ValidImage | None = None
+    committed: Version | None = None  # the last COMMIT's version: ERASE keeps it
     flash: bytearray = field(default_factory=bytearray)
     erased: bool = False
     commands: list[str] = field(default_factory=list)
@@ -58,6 +61,7 @@ class BoardState:
         """Factory programming: a board that already runs ``version``."""
         self.flash[: len(payload)] = payload
         self.valid = ValidImage(len(payload), zlib.crc32(payload), version)
+        self.committed = version
 
 
 class SimulatedBoard(Protocol):
@@ -180,7 +184,7 @@ class SimulatedBoard(Protocol):
         image = f"{s.valid.length}/{s.valid.crc32:08x}" if s.valid else "none"
         self._send(
             f"OK board={s.board} version={s.version or 'none'} flash={s.flash_size}"
-            f" bootloader={s.bootloader} image={image}"
+            f" bootloader={s.bootloader} image={image} committed={s.committed or 'none'}"
         )
 
     def _erase(self, args: list[str]) -> None:
@@ -273,6 +277,7 @@ class SimulatedBoard(Protocol):
             self._send("ERR CRC the flash does not hold that image")
             return
         self.state.valid = ValidImage(length, crc, version)
+        self.state.committed = version
         self._send("OK VALID")
 
     def _boot(self, args: list[str]) -> None:

@@ -119,6 +119,24 @@ class FlashTest(unittest.TestCase):
         self.assertEqual(self.state.valid.crc32 if self.state.valid else None, new.crc32)
         self.assertEqual(board.mode, "application")
 
+    async def test_after_a_cut_flash_an_older_image_is_still_a_downgrade(self) -> None:
+        self.power_on(cut_after_blocks=5)
+        with self.assertRaises(BootloaderError):
+            await self.session(lambda s: s.flash(image()))
+        self.assertIsNone(self.state.valid)
+        self.power_on()  # into the bootloader: no valid image, 1.0.0 was the last committed
+        info = await self.session(lambda s: s.info())
+        self.assertEqual((info.version, info.committed), (None, OLD))
+        with self.assertRaises(Refused) as caught:
+            await self.session(lambda s: s.flash(image("0.9.0")))
+        self.assertIn(
+            "version 0.9.0 is older than the board's last committed 1.0.0", str(caught.exception)
+        )
+        self.assertEqual(self.state.commands.count("ERASE"), 1)  # the cut flash's only
+        self.assertNotIn("BOOT", self.state.commands)  # nothing to boot: it stays put
+        await self.session(lambda s: s.flash(image("0.9.0"), allow_downgrade=True))
+        self.assertEqual((self.state.version, self.state.committed), (Version(0, 9, 0),) * 2)
+
     async def test_a_nak_storm_is_retried_then_cancelled_and_the_board_still_answers(
         self,
     ) -> None:

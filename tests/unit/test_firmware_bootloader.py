@@ -42,12 +42,23 @@ def test_enter_skips_every_line_before_its_own_answer() -> None:
     client.dataReceived(f"BOOTLOADER {token}\r\n".encode())
     assert outcome(d) is None
     info = defer.Deferred.fromCoroutine(client.info())
-    client.dataReceived(b"OK board=ccbox-io version=none flash=65536 bootloader=1.2 image=none\r\n")
+    client.dataReceived(
+        b"OK board=ccbox-io version=none flash=65536 bootloader=1.2 image=none committed=none\r\n"
+    )
     assert outcome(info).version is None
     info = defer.Deferred.fromCoroutine(client.info())
-    client.dataReceived(b"OK board=io version=1.2.3 flash=9 bootloader=1 image=5/0000abcd\r\n")
+    client.dataReceived(
+        b"OK board=io version=1.2.3 flash=9 bootloader=1 image=5/0000abcd committed=1.2.3\r\n"
+    )
     got = outcome(info)
-    assert (got.version, got.image) == (Version(1, 2, 3), (5, 0xABCD))
+    assert (got.version, got.image, got.committed) == (Version(1, 2, 3), (5, 0xABCD), got.version)
+    # a cut flash: no valid image, and the bootloader still knows what was last committed
+    info = defer.Deferred.fromCoroutine(client.info())
+    client.dataReceived(
+        b"OK board=io version=none flash=9 bootloader=1 image=none committed=1.2.3\r\n"
+    )
+    got = outcome(info)
+    assert (got.version, got.image, got.committed) == (None, None, Version(1, 2, 3))
 
 
 def test_answers_that_are_not_what_was_asked_fail_clearly() -> None:
@@ -57,8 +68,20 @@ def test_answers_that_are_not_what_was_asked_fail_clearly() -> None:
     with pytest.raises(BootloaderError, match="INFO: unexpected answer"):
         outcome(info)
     info = defer.Deferred.fromCoroutine(client.info())
-    client.dataReceived(b"OK board=io version=1.0.0 flash=9 bootloader=1 image=none\r\n")
+    client.dataReceived(
+        b"OK board=io version=1.0.0 flash=9 bootloader=1 image=none committed=1.0.0\r\n"
+    )
     with pytest.raises(BootloaderError, match="a version without an image"):
+        outcome(info)
+    info = defer.Deferred.fromCoroutine(client.info())
+    client.dataReceived(
+        b"OK board=io version=1.0.0 flash=9 bootloader=1 image=5/0000abcd committed=2.0.0\r\n"
+    )
+    with pytest.raises(BootloaderError, match="not the one committed"):
+        outcome(info)
+    info = defer.Deferred.fromCoroutine(client.info())  # a bootloader that does not say it
+    client.dataReceived(b"OK board=io version=none flash=9 bootloader=1 image=none\r\n")
+    with pytest.raises(BootloaderError, match="INFO: unexpected answer"):
         outcome(info)
     crc = defer.Deferred.fromCoroutine(client.crc(0, 10))
     client.dataReceived(b"ERR RANGE outside the flash\r\n")
