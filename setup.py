@@ -43,6 +43,8 @@ setup(
             "static/*",
             "locale/*/LC_MESSAGES/*.po",
             "node_modules/echarts/dist/echarts.min.js",
+            "node_modules/quill/dist/quill.js",
+            "node_modules/quill/dist/quill.snow.css",
         ],
         "recorder": ["*.pyx"],
         "drivers": ["asterisk/ami/*.pyx"],
