@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.ccbox-installed
 PY_SOURCES := appliance drivers acd ivr recorder webui firmware_tools tests scripts setup.py
 
-.PHONY: all demo test test-asterisk lint typecheck bench fuzz soak deps system-deps screenshots messages clean
+.PHONY: all demo test test-asterisk lint typecheck bench fuzz soak deps system-deps screenshots messages clean deb
 
 all: deps
 
@@ -47,7 +47,7 @@ typecheck: deps
 # The whole suite: lint, types, then every test on SQLite and on a private PostgreSQL server
 # (and the browser tests in Debian's headless Chromium, installed here when missing).
 test: lint typecheck
-	@scripts/system-deps.sh --browser
+	@scripts/system-deps.sh --browser --deb
 	@set -e; \
 	url=$$(scripts/test-postgres.sh start); \
 	trap 'scripts/test-postgres.sh stop "$$url"' EXIT; \
@@ -96,6 +96,13 @@ SOAK_SPEED ?= 30
 soak: deps
 	$(BIN)/python -m tests.soak.run --hours $(SOAK_HOURS) --speed $(SOAK_SPEED) \
 		--out build/soak.json
+
+# The Debian package dist/ccbox_<version>_<arch>.deb (scripts/deb/build.sh: a private venv at
+# /opt/ccbox made by Debian's python3, the unit, sysusers/tmpfiles, a default config), then
+# lintian on it (overrides with their reasons: scripts/deb/lintian-overrides).
+deb: deps
+	@scripts/system-deps.sh --deb
+	scripts/deb/build.sh --python $(BIN)/python --lintian
 
 # The README/docs screenshots, taken in headless Chromium against a fresh demo.
 screenshots: deps

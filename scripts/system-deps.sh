@@ -15,11 +15,16 @@ PACKAGES=(
 )
 
 # --browser: also what browser tests and screenshots need (Debian's Chromium and its driver).
-if [ "${1:-}" = "--browser" ]; then
+flags=" $* "
+if [[ $flags == *" --browser "* ]]; then
   PACKAGES+=(chromium chromium-driver fonts-noto-cjk)
 fi
+# --deb: also what make deb and its test need (dpkg-shlibdeps for the Depends line, lintian).
+if [[ $flags == *" --deb "* ]]; then
+  PACKAGES+=(dpkg-dev lintian)
+fi
 # --bench: also the outside tools benchmarks compare against (sox for the stereo merge).
-if [ "${1:-}" = "--bench" ]; then
+if [[ $flags == *" --bench "* ]]; then
   PACKAGES+=(sox)
 fi
 
