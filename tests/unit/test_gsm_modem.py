@@ -456,6 +456,15 @@ class LineProtocolTests(unittest.TestCase):
             self.assertEqual(self.transport.value(), b"AT\rATE0\r", restart)
             self.modem.connectionLost()  # ends this initialisation (its timers)
 
+    def test_a_sim_asking_for_pin2_or_puk2_still_does_sms(self) -> None:
+        for answer, ready in (("SIM PIN2", True), ("SIM PUK2", True), ("SIM PUK", False)):
+            self.setUp()  # a fresh modem
+            unlocked = defer.Deferred.fromCoroutine(self.modem._unlock())
+            self.assertEqual(self.transport.value(), b"AT+CPIN?\r")
+            self.feed(f"\r\n+CPIN: {answer}\r\n\r\nOK\r\n")
+            self.assertIs(self.successResultOf(unlocked), ready, answer)
+            self.assertEqual(self.modem.status.sim, "ready" if ready else "puk", answer)
+
     def test_commands_with_line_breaks_or_ctrl_z_are_refused(self) -> None:
         for line in ("AT+CPIN=1234\rAT+CMGD=1,4", "AT\x1a"):
             self.failureResultOf(self.modem.command(line), ModemError)

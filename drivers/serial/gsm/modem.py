@@ -639,10 +639,12 @@ class GsmModem(Protocol):
             answer = next(
                 (x.partition(":")[2].strip() for x in lines if x.startswith("+CPIN:")), ""
             )
-            if answer == "READY":
+            # SIM PIN2 / SIM PUK2: only after a failed PIN2 operation (this driver does
+            # none), and TS 27.007 8.3 recommends the MT not block on them: SMS still work
+            if answer in ("READY", "SIM PIN2", "SIM PUK2"):
                 self._set(INITIALISING, sim="ready")
                 return True
-            if answer in ("SIM PUK", "SIM PUK2"):
+            if answer == "SIM PUK":
                 self._set(PIN_REQUIRED, sim="puk", detail="the SIM is locked: it needs its PUK")
                 return False
             if answer not in ("SIM PIN", ""):
