@@ -201,8 +201,8 @@ def _manifest(root: Path, seen: dict[str, Member], limits: Limits) -> dict[str, 
         raise ArchiveError("no manifest.json: not a ccbox backup, or cut off")
     try:
         manifest = json.loads((root / layout.MANIFEST).read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ArchiveError(f"manifest.json is not JSON: {exc}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ArchiveError(f"manifest.json is not JSON: {exc}"[:300]) from None
     if not isinstance(manifest, dict) or manifest.get("format") != layout.FORMAT:
         raise ArchiveError("manifest.json: not a ccbox backup")
     if manifest.get("format_version") != layout.FORMAT_VERSION:

@@ -86,7 +86,10 @@ def _reject_constant(name: str) -> Any:
 
 
 def _loads(raw: bytes) -> Any:
-    return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except RecursionError:  # "[[[[..." nested past Python's stack
+        raise ValueError("nested too deep") from None
 
 
 def read_table(

@@ -299,6 +299,9 @@ HOSTILE: dict[str, Callable[[list[tuple[tarfile.TarInfo, bytes]]], list[Any]]] =
     "a file and a folder": lambda ms: [*ms, _file("files/prompts/p"), _file("files/prompts/p/q")],
     "a folder and a file": lambda ms: [*ms, _file("files/prompts/p/q"), _file("files/prompts/p")],
     "duplicate": lambda ms: [*ms, ms[-2]],
+    "a row nested too deep": lambda ms: [
+        (i, d + b"[" * 100_000 + b"\n" if i.name == "db/settings.jsonl" else d) for i, d in ms
+    ],
     "code in a row": lambda ms: [
         (i, d + b'[{"$py": "os.system"}]\n' if i.name == "db/settings.jsonl" else d) for i, d in ms
     ],
