@@ -123,7 +123,11 @@ class Session:
         problems = refusals(image, info, allow_downgrade=allow_downgrade)
         if problems:
             if info.version is not None:
-                await self.client.boot()  # back to the application it was running
+                try:
+                    await self.client.boot()  # back to the application it was running
+                except BootloaderError as exc:
+                    # still a refusal (exit 3): nothing was erased, the image stays intact
+                    problems.append(f"the board stays in its bootloader ({exc})")
             raise Refused("; ".join(problems))
         self._check_cancel()
         await self.client.erase()

@@ -103,6 +103,20 @@ class FlashTest(unittest.TestCase):
         await self.session(lambda s: s.flash(image("0.9.0"), allow_downgrade=True))
         self.assertEqual(self.state.version, Version(0, 9, 0))
 
+    async def test_a_refusal_stays_a_refusal_when_the_board_fails_to_boot_back(self) -> None:
+        class BootFails(SimulatedBoard):
+            def _boot(self, args: list[str]) -> None:
+                self._send("ERR FAULT the application did not start")
+
+        pty = plug(reactor, BootFails(reactor, self.state), self.link)
+        self.addCleanup(pty.unplug)
+        with self.assertRaises(Refused) as caught:
+            await self.session(lambda s: s.flash(image("0.9.0")))
+        self.assertIn("version 0.9.0 is older than the board's 1.0.0", str(caught.exception))
+        self.assertIn("FAULT the application did not start", str(caught.exception))
+        self.assertEqual(self.state.commands, ["ENTER", "INFO", "BOOT"])  # nothing erased
+        self.assertEqual(self.state.version, OLD)
+
     async def test_a_cut_mid_transfer_leaves_the_bootloader_and_a_retry_succeeds(self) -> None:
         first = self.power_on(cut_after_blocks=5)
         with self.assertRaises(BootloaderError) as caught:
