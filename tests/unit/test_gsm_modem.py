@@ -406,6 +406,24 @@ class LineProtocolTests(unittest.TestCase):
         self.assertEqual(self.successResultOf(answer), ["+CMGS: 7"])
         self.assertEqual(self.modem.phase, "idle")
 
+    def test_unsolicited_lines_around_the_prompt(self) -> None:
+        part = encode_submit(CUSTOMER, "hello", reference=0)[0]
+        answer = self.modem.command(f"AT+CMGS={part.tpdu_length}", pdu=part.hex)
+        sent = datetime(2026, 12, 7, 9, 0, tzinfo=CHINA)
+        report = encode_status_report(9, CUSTOMER, sent, sent, 0)
+        inbound = encode_deliver(CUSTOMER, "第一条", sent)[0]
+        self.transport.clear()
+        # a report and an SMS come before the prompt, the prompt in the same read as a URC
+        self.feed(f'\r\n+CDS: {len(report) // 2 - 1}\r\n{report}\r\n\r\n+CMTI: "SM",4\r\n\r\n> ')
+        self.assertEqual(self.transport.value(), part.hex.encode() + b"\x1a")
+        self.assertEqual([r.reference for r in self.reports], [9])
+        # another SMS, sent directly, while the send is under way
+        self.feed(f"\r\n+CMT: ,{len(inbound) // 2 - 1}\r\n{inbound}\r\n\r\n+CMGS: 7\r\n\r\nOK\r\n")
+        self.assertEqual(self.successResultOf(answer), ["+CMGS: 7"])
+        self.assertEqual([p.text for p in self.parts], ["第一条"])
+        # the announced message is read once the send is over, the PDU line never a command's
+        self.assertEqual(self.transport.value(), part.hex.encode() + b"\x1a" + b"AT+CMGR=4\r")
+
     def test_no_prompt_escapes_the_modem_and_fails_the_send(self) -> None:
         answer = self.modem.command("AT+CMGS=20", pdu="00" * 21)
         self.clock.advance(COMMAND_S)
