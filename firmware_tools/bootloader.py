@@ -36,6 +36,10 @@ class BootloaderError(Exception):
     """The board refused a command, said something unexpected, or stopped answering."""
 
 
+class BoardRefused(BootloaderError):
+    """The board answered ``ERR``: it is there and said no (not silence)."""
+
+
 @dataclass(frozen=True)
 class BoardInfo:
     board: str
@@ -130,13 +134,19 @@ class BootloaderClient(Protocol):
 
     async def enter(self) -> None:
         """Into the bootloader (from the application, or already there), in step with it:
-        ``ENTER <token>`` is answered ``OK BOOTLOADER <token>``, and every line before that
-        answer (left from an earlier session, a late answer) is skipped. A few tries, as a
-        board that is resetting may miss the first."""
+        ``ENTER <token>`` is answered ``OK BOOTLOADER <token>``, and every ``OK`` line before
+        that answer (left from an earlier session, a late answer) is skipped. An ``ERR`` ends
+        the try at once (a stale one costs a try, not a timeout), so a board that refuses
+        ENTER fails in three quick answers with its own error. A few tries, as a board that
+        is resetting may miss the first."""
         for attempt in range(1, ENTER_TRIES + 1):
             self._token = secrets.token_hex(4)
             try:
                 await self.command(f"ENTER {self._token}")
+            except BoardRefused as exc:
+                if attempt == ENTER_TRIES or self.gone is not None:
+                    raise BoardRefused(f"the bootloader refused ENTER: {exc}") from None
+                continue
             except BootloaderError as exc:
                 if attempt == ENTER_TRIES or self.gone is not None:
                     raise BootloaderError(f"no bootloader answered ENTER: {exc}") from None
@@ -218,14 +228,15 @@ class BootloaderClient(Protocol):
     def _line(self, line: str) -> None:
         if not (line.startswith("OK") or line.startswith("ERR ")) or self._pending is None:
             return  # the application's chatter, a banner, or an answer nobody waits for
-        if self._token is not None and line != f"OK BOOTLOADER {self._token}":
-            return  # not in step yet
+        in_step = line == f"OK BOOTLOADER {self._token}" or line.startswith("ERR ")
+        if self._token is not None and not in_step:
+            return  # not in step yet (an ERR goes through: the board may refuse ENTER)
         d, self._pending = self._pending, None
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
         if line.startswith("ERR "):
-            d.errback(BootloaderError(f"the board refused: {line[4:]}"))
+            d.errback(BoardRefused(f"the board refused: {line[4:]}"))
             return
         answer = line[3:] if line.startswith("OK ") else line[2:]
         if answer == "SEND" and self._on_send is not None:

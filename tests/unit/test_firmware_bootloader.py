@@ -37,9 +37,16 @@ def test_enter_skips_every_line_before_its_own_answer() -> None:
     d = defer.Deferred.fromCoroutine(client.enter())
     token = transport.value().decode().split()[1]
     assert transport.value() == f"ENTER {token}\n".encode()
-    client.dataReceived(b"\x00\xff noise\r\nOK BOOTLOADER 0000\r\nERR XMODEM stale\r\nOK ")
+    client.dataReceived(b"\x00\xff noise\r\nOK BOOTLOADER 0000\r\n")
     assert not d.called
-    client.dataReceived(f"BOOTLOADER {token}\r\n".encode())
+    # a stale ERR ends the first try at once: a second ENTER with a new token; the late
+    # answer to the first is skipped like any other line before the second's
+    client.dataReceived(b"ERR XMODEM stale\r\n")
+    second = transport.value().decode().split()[3]
+    assert transport.value() == f"ENTER {token}\nENTER {second}\n".encode() and not d.called
+    client.dataReceived(f"OK BOOTLOADER {token}\r\nOK ".encode())
+    assert not d.called
+    client.dataReceived(f"BOOTLOADER {second}\r\n".encode())
     assert outcome(d) is None
     info = defer.Deferred.fromCoroutine(client.info())
     client.dataReceived(
@@ -111,6 +118,19 @@ def test_silence_times_each_enter_out_then_gives_up() -> None:
     with pytest.raises(BootloaderError, match="no bootloader answered ENTER: ENTER: no answer"):
         outcome(d)
     assert not clock.getDelayedCalls()
+
+
+def test_a_board_that_refuses_enter_fails_with_its_error_without_waiting() -> None:
+    client, transport, clock = connected()
+    d = defer.Deferred.fromCoroutine(client.enter())
+    for _ in range(3):
+        client.dataReceived(b"ERR LOCKED flashing disabled by jumper\r\n")
+    with pytest.raises(
+        BootloaderError, match=r"the bootloader refused ENTER: .*LOCKED flashing disabled"
+    ):
+        outcome(d)
+    assert transport.value().count(b"ENTER ") == 3
+    assert clock.seconds() == 0 and not clock.getDelayedCalls()  # no timeout waited for
 
 
 def test_a_lost_line_fails_what_waits_and_every_later_command() -> None:
