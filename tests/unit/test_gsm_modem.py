@@ -424,6 +424,16 @@ class LineProtocolTests(unittest.TestCase):
         # the announced message is read once the send is over, the PDU line never a command's
         self.assertEqual(self.transport.value(), part.hex.encode() + b"\x1a" + b"AT+CMGR=4\r")
 
+    def test_a_send_waits_as_long_as_the_network_may_take(self) -> None:
+        modem = GsmModem(self.clock)  # the default deadlines
+        modem.transport = StringTransport()  # type: ignore[assignment]
+        answer = modem.command("AT+CMGS=20", pdu="00" * 21)
+        modem.dataReceived(b"\r\n> ")
+        self.clock.advance(119.0)  # Quectel's AT+CMGS: up to 120 s, as the network takes
+        self.assertNoResult(answer)
+        modem.dataReceived(b"\r\n+CMGS: 3\r\n\r\nOK\r\n")
+        self.assertEqual(self.successResultOf(answer), ["+CMGS: 3"])
+
     def test_no_prompt_escapes_the_modem_and_fails_the_send(self) -> None:
         answer = self.modem.command("AT+CMGS=20", pdu="00" * 21)
         self.clock.advance(COMMAND_S)

@@ -85,6 +85,10 @@ MAX_LINE = 1024  # a PDU line is at most 2 * (12 + 164) hex digits; longer is no
 MAX_LINES = 256  # lines one command may collect (AT+CMGL of a full SIM: 2 per message)
 MAX_TEXT_SHOWN = 64  # operator names and other modem text kept for the status
 MAX_TIMEOUTS = 3  # commands in a row without an answer before the modem is initialised again
+# AT+CMGS's answer waits for the network: Quectel's manuals give it 120 s at most (SIMCom's
+# 60). A deadline shorter than the modem's fails a send that then goes through: the outbox
+# tries it again and the customer has it twice, and the late +CMGS could answer the retry.
+SEND_S = 120.0
 
 _URC_PREFIXES = (
     "+CMTI:",
@@ -220,7 +224,7 @@ class GsmModem(Protocol):
         on_status: Callable[[ModemStatus], None] = lambda status: None,
         on_pin_refused: Callable[[], None] = lambda: None,
         command_timeout_s: float = 10.0,
-        send_timeout_s: float = 60.0,
+        send_timeout_s: float = SEND_S,
         signal_interval_s: float = 60.0,
         retry_init_s: float = 30.0,
     ) -> None:
@@ -797,7 +801,7 @@ class GsmModemService(service.Service):
         *,
         clock: Any = None,
         command_timeout_s: float = 10.0,
-        send_timeout_s: float = 60.0,
+        send_timeout_s: float = SEND_S,
         signal_interval_s: float = 60.0,
         retry_init_s: float = 30.0,
         reassembly_timeout_s: float = 600.0,
