@@ -434,6 +434,22 @@ class LineProtocolTests(unittest.TestCase):
         modem.dataReceived(b"\r\n+CMGS: 3\r\n\r\nOK\r\n")
         self.assertEqual(self.successResultOf(answer), ["+CMGS: 3"])
 
+    def test_a_late_answer_never_ends_a_send_before_its_prompt(self) -> None:
+        part = encode_submit(CUSTOMER, "hello", reference=0)[0]
+        answer = self.modem.command(f"AT+CMGS={part.tpdu_length}", pdu=part.hex)
+        self.transport.clear()
+        self.feed("\r\n+CMGS: 7\r\n\r\nOK\r\n")  # the answer of a send given up on
+        self.assertNoResult(answer)
+        self.assertEqual(self.modem.phase, "wait_prompt")
+        self.feed("\r\n> ")
+        self.assertEqual(self.transport.value(), part.hex.encode() + b"\x1a")
+        self.feed("\r\n+CMGS: 8\r\n\r\nOK\r\n")
+        self.assertEqual(self.successResultOf(answer), ["+CMGS: 8"])
+        # an error before the prompt still fails the send
+        failed = self.modem.command(f"AT+CMGS={part.tpdu_length}", pdu=part.hex)
+        self.feed("\r\n+CMS ERROR: 304\r\n")
+        self.assertEqual(self.failureResultOf(failed, ModemError).value.code, 304)
+
     def test_no_prompt_escapes_the_modem_and_fails_the_send(self) -> None:
         answer = self.modem.command("AT+CMGS=20", pdu="00" * 21)
         self.clock.advance(COMMAND_S)

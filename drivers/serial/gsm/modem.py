@@ -112,6 +112,8 @@ _URC_PREFIXES = (
     "^",
 )
 
+_FAILURES = ("ERROR", "COMMAND NOT SUPPORT", "NO CARRIER")  # final results without a code
+
 # the texts of the codes modems answer most (3GPP TS 27.007 9.2, TS 27.005 3.2.5)
 CME_TEXTS = {
     3: "operation not allowed",
@@ -421,7 +423,7 @@ class GsmModem(Protocol):
         command = self._current
         if command is not None:
             prefix = _info_prefix(command.line)
-            if prefix and line.startswith(prefix):
+            if prefix and line.startswith(prefix) and self.phase != WAIT_PROMPT:
                 self._collect(command, line)
                 return
         if line.startswith(_URC_PREFIXES) or line.upper().startswith(_URC_PREFIXES):
@@ -432,9 +434,15 @@ class GsmModem(Protocol):
             return
         if line == command.line:
             return  # the echo, before ATE0 took effect
+        failed = line in _FAILURES or line.startswith(("+CME ERROR:", "+CMS ERROR:"))
+        if self.phase == WAIT_PROMPT and not failed:
+            # Before its "> " an AT+CMGS has no answer but an error: an OK or a +CMGS here
+            # is the late answer of a send given up on, and would end this one unsent.
+            log.warn("modem: {line!r} before the prompt answers nothing", line=line[:80])
+            return
         if line == "OK":
             self._finish(command.lines)
-        elif line in ("ERROR", "COMMAND NOT SUPPORT", "NO CARRIER"):
+        elif line in _FAILURES:
             self._finish(ModemError(None, f"{command.line.split('=')[0]}: {line}"))
         elif line.startswith(("+CME ERROR:", "+CMS ERROR:")):
             self._finish(_error_of(line))
