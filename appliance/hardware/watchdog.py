@@ -198,7 +198,16 @@ class Watchdog(service.MultiService):
                 self._not_feeding(N_("the AMI link to Asterisk is down"))
                 return
         if self._kicking is not None:
-            return  # the last kick is still being written (a slow device)
+            # The last kick is still being written (a device write that blocks): the target
+            # has not been fed since, so the page and the health part must not say it is.
+            self._not_feeding(
+                N_(
+                    "cannot kick {target}: {error}",
+                    target=self.target.description,
+                    error="the last kick has not finished",
+                )
+            )
+            return
         self._kicking = self.target.kick()
         self._kicking.addCallbacks(self._kicked, self._kick_failed)
 

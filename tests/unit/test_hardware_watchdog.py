@@ -178,6 +178,10 @@ def test_a_target_that_hangs_does_not_hold_the_stop(tmp_path: Path, sqlite_db: D
     assert rig.kicks == b"\0"
     rig.target._run = lambda f, *a: defer.Deferred()  # the device's writes never return
     rig.clock.advance(5)  # a kick in flight, never done
+    assert rig.dog.feeding  # fed 5 s ago; this round's kick is being written
+    rig.clock.advance(5)  # the next round finds it still being written: not fed since
+    assert not rig.dog.feeding and rig.state() == DOWN
+    assert rig.dog.reason == f"cannot kick {rig.file}: the last kick has not finished"
     stopped = rig.dog.stopService()
     rig.clock.advance(1.9)
     assert not stopped.called
