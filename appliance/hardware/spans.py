@@ -58,10 +58,12 @@ class SpanAlarmChanged:
 
 @dataclass(frozen=True)
 class Reading:
-    """One poll's result, read in a thread: the spans (None: no DAHDI root) and dahdi_scan's."""
+    """One poll's result, read in a thread: the spans (None: no DAHDI root) and dahdi_scan's;
+    ``error``: the root could not be read (the spans are then unknown, not absent)."""
 
     spans: list[Span] | None
     scanned: Mapping[int, scan.ScanSpan] | None = None  # None: dahdi_scan not run this time
+    error: str | None = None
 
 
 def read(
@@ -71,7 +73,10 @@ def read(
     are not the ones it last described (``scanned_for``): the card facts it gives do not
     change under a running box, and it sleeps a second for each E1 span that has framing
     errors and no alarm (its LMFA test), which would hold a pool thread at every poll."""
-    spans = proc.read_root(root)
+    try:
+        spans = proc.read_root(root)
+    except proc.RootUnreadable as exc:
+        return Reading(None, error=str(exc))
     scanned = None
     if spans is not None and scan_command and {s.number for s in spans} != scanned_for:
         scanned = scan.run(scan_command, SCAN_TIMEOUT_S)
@@ -112,6 +117,7 @@ class SpanMonitor(service.Service):
         self.alarm_changes = 0  # SpanAlarmChanged published since start (a metrics counter)
         self.polls = 0
         self.health_state = ""  # DEGRADED_GONE while a root once read is missing
+        self.read_error: str | None = None  # why the root could not be read last time
         self.read_at = reactor.seconds()  # when the spans were last read (reactor seconds)
         self._loop: task.LoopingCall | None = None
         self._polling: defer.Deferred[None] | None = None
@@ -241,6 +247,16 @@ class SpanMonitor(service.Service):
         """Take one reading: merge, publish what changed, report health (reactor thread).
         ``read_at``: when the reading began (a call placed after it may be missing from it)."""
         self.read_at = self.reactor.seconds() if read_at is None else read_at
+        if reading.error is not None:
+            # Unknown, not absent: the spans and their alarms stay as last read.
+            if reading.error != self.read_error:
+                log.warn("DAHDI spans not read: {why}", why=reading.error)
+            self.read_error = reading.error
+            self.health.report(HEALTH, DEGRADED, f"not read: {reading.error}")
+            return
+        if self.read_error is not None:
+            log.info("DAHDI spans read again")
+            self.read_error = None
         if reading.spans is None:
             root = str(self.settings.proc_root)
             if self.present is None:

@@ -268,14 +268,23 @@ def parse_span(text: str, source: str = "<span>") -> Span | None:
     )
 
 
+class RootUnreadable(Exception):
+    """The root is there but cannot be listed (permissions, an I/O error): not "no DAHDI"."""
+
+
 def read_root(root: Path, read: Callable[[Path], bytes] | None = None) -> list[Span] | None:
     """Every span under ``root`` (files named by their span number), in span order; None when
-    ``root`` does not exist (no DAHDI on this box). Blocking: run it in a thread."""
-    if not root.is_dir():
+    ``root`` does not exist (no DAHDI on this box, or DAHDI unloaded as we looked); raises
+    RootUnreadable when it cannot be listed. Blocking: run it in a thread."""
+    try:  # listed at once, no is_dir() first: the root may go between the two
+        entries = list(root.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError as exc:
+        raise RootUnreadable(f"{root}: {exc.strerror or exc}") from None
     reader = read or _read_bounded
     spans: dict[int, Span] = {}
-    names = sorted((p for p in root.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    names = sorted((p for p in entries if p.name.isdigit()), key=lambda p: int(p.name))
     for path in names[:MAX_SPANS]:
         try:
             raw = reader(path)

@@ -68,6 +68,25 @@ def test_missing_root_is_no_dahdi(tmp_path: Path) -> None:
     assert proc.read_root(tmp_path) == []  # DAHDI loaded, no span registered
 
 
+def test_a_root_gone_while_read_is_no_root_and_an_unreadable_one_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_iterdir = Path.iterdir
+    failure: list[OSError] = []
+
+    def iterdir(self: Path) -> Any:
+        if self == tmp_path and failure:
+            raise failure[0]  # the root goes (or turns unreadable) as it is listed
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    failure.append(FileNotFoundError(2, "No such file or directory"))
+    assert proc.read_root(tmp_path) is None  # DAHDI unloaded as we looked: no root
+    failure[0] = PermissionError(13, "Permission denied")
+    with pytest.raises(proc.RootUnreadable, match=f"{tmp_path}: Permission denied"):
+        proc.read_root(tmp_path)
+
+
 def test_header_variants() -> None:
     span = proc.parse_span('Span 3: ""  \n\n\t  65 \n')
     assert span is not None and (span.number, span.name, span.description) == (3, "", "")

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import defer
 from twisted.internet.testing import MemoryReactorClock
@@ -282,6 +283,32 @@ def test_dahdi_unloaded_under_a_running_box_is_degraded_until_it_is_back(tmp_pat
     box.clock.advance(5)
     assert box.state() == (OK, "2 spans OK")
     assert [e.cleared for e in box.events[2:]] == [True, True]
+
+
+def test_a_root_that_cannot_be_read_is_reported_and_the_spans_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box = Box(tmp_path, "alarmed")
+    box.monitor.startService()
+    assert box.state() == (DEGRADED, "span 2 TE2/0/2: RED")
+    assert [e.span for e in box.events] == [2]
+    real_iterdir = Path.iterdir
+
+    def iterdir(self: Path) -> Any:
+        if self == box.root:
+            raise OSError(5, "Input/output error")
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    box.clock.advance(5)
+    assert box.state() == (DEGRADED, f"not read: {box.root}: Input/output error")
+    assert [s.number for s in box.monitor.spans()] == [1, 2] and len(box.events) == 1
+    assert box.monitor.present is True  # unknown is not gone
+    monkeypatch.setattr(Path, "iterdir", real_iterdir)
+    box.use("healthy")
+    box.clock.advance(5)
+    assert box.state() == (OK, "2 spans OK") and box.monitor.read_error is None
+    assert [e.cleared for e in box.events] == [False, True]
 
 
 def test_dahdi_scan_runs_once_per_set_of_spans(tmp_path: Path) -> None:
