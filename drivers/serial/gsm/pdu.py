@@ -187,17 +187,7 @@ def encode_submit(
     parts = []
     for sequence, chunk in enumerate(chunks, 1):
         first = _SUBMIT | (_SRR if request_report else 0) | (_UDHI if total > 1 else 0)
-        udh = bytes((5, 0x00, 3, reference, total, sequence)) if total > 1 else b""
-        if encoding == "gsm7":
-            septets = list(chunk)
-            fill = (7 - len(udh) * 8 % 7) % 7 if udh else 0
-            udl = (len(udh) * 8 + fill) // 7 + len(septets) if udh else len(septets)
-            user_data = udh + _pack7(septets, fill)
-            dcs = 0x00
-        else:
-            user_data = udh + bytes(chunk)
-            udl = len(user_data)
-            dcs = 0x08
+        dcs, udl, user_data = _user_data(chunk, encoding, reference, total, sequence)
         tpdu = bytes((first, 0x00)) + destination + bytes((0x00, dcs, _VALIDITY, udl)) + user_data
         parts.append(SubmitPart((smsc_octets + tpdu).hex().upper(), len(tpdu)))
     return parts
@@ -227,16 +217,7 @@ def encode_deliver(
     out = []
     for sequence, chunk in enumerate(chunks, 1):
         first = 0x04 | (_UDHI if total > 1 else 0)  # MTI 00, no more messages to send
-        udh = bytes((5, 0x00, 3, reference & 0xFF, total, sequence)) if total > 1 else b""
-        if encoding == "gsm7":
-            fill = (7 - len(udh) * 8 % 7) % 7 if udh else 0
-            udl = (len(udh) * 8 + fill) // 7 + len(chunk) if udh else len(chunk)
-            user_data = udh + _pack7(list(chunk), fill)
-            dcs = 0x00
-        else:
-            user_data = udh + bytes(chunk)
-            udl = len(user_data)
-            dcs = 0x08
+        dcs, udl, user_data = _user_data(chunk, encoding, reference & 0xFF, total, sequence)
         tpdu = (
             bytes((first,))
             + origin
@@ -267,6 +248,20 @@ def encode_status_report(
         + bytes((status & 0xFF,))
     )
     return (_encode_smsc(smsc) + tpdu).hex().upper()
+
+
+def _user_data(
+    chunk: Any, encoding: str, reference: int, total: int, sequence: int
+) -> tuple[int, int, bytes]:
+    """One part's TP-DCS, TP-UDL and TP-UD: a concatenation header when there are several
+    parts, then the septets packed after its fill bits (gsm7) or the UTF-16BE octets."""
+    udh = bytes((5, 0x00, 3, reference, total, sequence)) if total > 1 else b""
+    if encoding == "gsm7":
+        fill = (7 - len(udh) * 8 % 7) % 7
+        udl = (len(udh) * 8 + fill) // 7 + len(chunk)
+        return 0x00, udl, udh + _pack7(list(chunk), fill)
+    user_data = udh + bytes(chunk)
+    return 0x08, len(user_data), user_data
 
 
 def _split(text: str) -> tuple[list[Any], str]:
