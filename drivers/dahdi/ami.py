@@ -25,7 +25,7 @@ from typing import Protocol
 
 from twisted.logger import Logger
 
-from drivers.dahdi.status import BLUE, LOOPBACK, NOTOPEN, RECOVERING, RED, YELLOW
+from drivers.dahdi.status import BLUE, LOOPBACK, NOTOPEN, RECOVERING, RED, YELLOW, printable
 
 log = Logger(namespace="ccbox.dahdi.ami")
 
@@ -98,8 +98,7 @@ def _number(msg: Message, key: str) -> int | None:
 def _text(msg: Message, key: str, limit: int = 80) -> str:
     """A bounded printable text (a description or a context is the config's, but the AMI
     stream is input like any other)."""
-    raw = msg.get(key) or ""
-    return "".join(c for c in raw if c.isprintable())[:limit]
+    return printable(msg.get(key) or "", limit)
 
 
 def show_channel(msg: Message) -> AmiChannel | None:

@@ -40,6 +40,7 @@ from drivers.dahdi.status import (
     YELLOW,
     Channel,
     Span,
+    printable,
 )
 
 log = Logger(namespace="ccbox.dahdi.proc")
@@ -106,17 +107,13 @@ _EC = re.compile(r"\((?:SW|HW)?EC: [^)]*\)")  # (SWEC: ...): DAHDI before 2.3
 _NAME = re.compile(r"[!-~]{1,40}")
 
 
-def _clean(text: str, limit: int = 120) -> str:
-    return "".join(c for c in text if c.isprintable())[:limit]
-
-
 def _warn(source: str, lineno: int, line: str, why: str) -> None:
     log.warn(
         "{source}:{lineno}: {why}, line skipped: {line!r}",
         source=source,
         lineno=lineno,
         why=why,
-        line=_clean(line, 80),
+        line=printable(line, 80),
     )
 
 
@@ -154,8 +151,8 @@ def _header(line: str) -> tuple[Span, list[str]] | None:
         framing = "CAS"  # E1 without CCS: lineconfig_str() names no framing
     span = Span(
         number=number,
-        name=_clean(name, 40),
-        description=_clean(description),
+        name=printable(name, 40),
+        description=printable(description),
         alarms=frozenset(alarms),
         framing=framing,
         coding=coding,
@@ -208,7 +205,7 @@ def _channel(line: str, span: int) -> Channel | None:
         signalling=signalling or "Unconfigured",
         in_use=opened,
         alarms=frozenset(alarms),
-        name=_clean(name, 40),
+        name=printable(name, 40),
         opened=opened,
     )
 
@@ -232,7 +229,7 @@ def parse_span(text: str, source: str = "<span>") -> Span | None:
                     "{source}:{lineno}: span header words not known, ignored: {words!r}",
                     source=source,
                     lineno=i + 1,
-                    words=_clean(" ".join(unknown), 80),
+                    words=printable(" ".join(unknown), 80),
                 )
             break
     if span is None:

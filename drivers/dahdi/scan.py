@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from twisted.logger import Logger
 
-from drivers.dahdi.status import BLUE, LOOPBACK, NOTOPEN, RECOVERING, RED, YELLOW
+from drivers.dahdi.status import BLUE, LOOPBACK, NOTOPEN, RECOVERING, RED, YELLOW, printable
 
 log = Logger(namespace="ccbox.dahdi.scan")
 
@@ -80,10 +80,6 @@ def scan_alarms(text: str) -> tuple[frozenset[str], bool]:
     return frozenset(out), True
 
 
-def _clean(text: str, limit: int = 120) -> str:
-    return "".join(c for c in text if c.isprintable())[:limit]
-
-
 def _int(text: str) -> int:
     return int(text) if text.isascii() and text.isdigit() and len(text) < 7 else 0
 
@@ -106,7 +102,7 @@ def parse_scan(text: str, source: str = "dahdi_scan") -> dict[int, ScanSpan]:
                 "{source}:{lineno}: not key=value in a [span] block, skipped: {line!r}",
                 source=source,
                 lineno=lineno,
-                line=_clean(line, 80),
+                line=printable(line, 80),
             )
             continue
         current.setdefault(pair[1], pair[2])
@@ -117,16 +113,16 @@ def parse_scan(text: str, source: str = "dahdi_scan") -> dict[int, ScanSpan]:
             number=number,
             alarms=alarms,
             configured=configured,
-            description=_clean(values.get("description", "")),
-            name=_clean(values.get("name", ""), 40),
-            manufacturer=_clean(values.get("manufacturer", ""), 60),
-            devicetype=_clean(values.get("devicetype", ""), 80),
-            location=_clean(values.get("location", ""), 80),
+            description=printable(values.get("description", "")),
+            name=printable(values.get("name", ""), 40),
+            manufacturer=printable(values.get("manufacturer", ""), 60),
+            devicetype=printable(values.get("devicetype", ""), 80),
+            location=printable(values.get("location", ""), 80),
             basechan=_int(values.get("basechan", "")),
             totchans=_int(values.get("totchans", "")),
-            span_type=_clean(values.get("type", ""), 20),
-            framing=_clean(values.get("framing", ""), 20),
-            coding=_clean(values.get("coding", ""), 20),
+            span_type=printable(values.get("type", ""), 20),
+            framing=printable(values.get("framing", ""), 20),
+            coding=printable(values.get("coding", ""), 20),
         )
     return out
 
@@ -146,7 +142,7 @@ def run(argv: tuple[str, ...], timeout: float) -> dict[int, ScanSpan]:
             "{cmd}: exit status {rc}: {err}",
             cmd=argv[0],
             rc=done.returncode,
-            err=_clean(done.stderr.decode("utf-8", "replace"), 200),
+            err=printable(done.stderr.decode("utf-8", "replace"), 200),
         )
         return {}
     out = done.stdout[:MAX_OUTPUT_BYTES].decode("utf-8", "replace")

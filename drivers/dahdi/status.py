@@ -26,6 +26,12 @@ UNCONFIGURED = ("Unconfigured", "Reserved", "")
 COUNTERS = ("bpv", "crc4", "ebit", "fas", "irq_misses", "timing_slips")
 
 
+def printable(text: str, limit: int = 120) -> str:
+    """``text`` bounded and without control characters: every source (a /proc file,
+    dahdi_scan's output, the AMI stream) is input, and its texts reach logs and pages."""
+    return "".join(c for c in text if c.isprintable())[:limit]
+
+
 def _frozen(counters: Mapping[str, int]) -> Mapping[str, int]:
     return MappingProxyType(dict(counters))
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
-from drivers.dahdi import proc, scan
+from drivers.dahdi import ami, proc, scan, status
 from drivers.dahdi.status import LOOPBACK, NOTOPEN, RED, YELLOW
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "dahdi"
@@ -61,6 +61,13 @@ def test_alarmed_tree() -> None:
     assert len(two.channels) == 31
     assert all(c.alarms == {RED} and not c.usable for c in two.channels)
     assert all(c.usable for c in one.channels)
+
+
+def test_every_source_cleans_its_texts_with_one_function() -> None:
+    assert status.printable("TE2/0/1\x1b[31m\r\n\x00 ok", 12) == "TE2/0/1[31m "
+    for module in (proc, scan, ami):
+        assert module.printable is status.printable
+        assert not hasattr(module, "_clean"), module.__name__
 
 
 def test_missing_root_is_no_dahdi(tmp_path: Path) -> None:
