@@ -14,6 +14,7 @@ start (nothing plugged, a wrong path) is retried the same way and never stops th
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,18 @@ class _Port(SerialPort):
 
     def __init__(self, link: SerialLink, protocol: Protocol, device: str, **kwargs: Any) -> None:
         self._link = link
-        super().__init__(protocol, device, link.reactor, **kwargs)
+        try:
+            super().__init__(protocol, device, link.reactor, **kwargs)
+        except BaseException:
+            # Opened, then the flush (a device gone between the open and it) or the protocol's
+            # connectionMade raised: close the fd, or it leaks and holds the device.
+            opened = getattr(self, "_serial", None)
+            if opened is not None:
+                opened.close()
+            if protocol.transport is self:  # it was told it is connected: now it is not
+                with contextlib.suppress(Exception):
+                    protocol.connectionLost(Failure())
+            raise
 
     def connectionLost(self, reason: Failure) -> None:
         """SerialPort's own, with the link told before the protocol hears of it: a protocol
@@ -133,6 +145,13 @@ class SerialLink(service.Service):
             port = _Port(self, protocol, self.device, baudrate=self.baudrate)
         except (serial.SerialException, OSError, ValueError) as e:
             self._failed(_reason(e))
+            return
+        except Exception as e:  # termios.error from the flush, a driver's connectionMade
+            # Retried like a failed open: raised from the retry timer, it would end the retries.
+            log.failure(
+                "serial {name}: {device}: opening failed", name=self.name, device=self.device
+            )
+            self._failed(f"could not open: {e!r}")
             return
         self._port = port
         self.protocol = protocol

@@ -179,3 +179,45 @@ class SerialLinkTests(unittest.TestCase):
         self.assertEqual(len(self.clock.getDelayedCalls()), 1)
         await link.stopService()
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    async def test_a_driver_that_fails_to_start_is_closed_and_retried(self) -> None:
+        before = open_ttys()
+        failing = True
+
+        class Failing(Recorder):
+            def connectionMade(self) -> None:
+                if failing:
+                    raise RuntimeError("the driver could not start")
+
+        pty = self.plug(Recorder(), self.tmp / "ttyFAIL")
+        drivers: list[Failing] = []
+
+        def factory() -> Failing:
+            drivers.append(Failing())
+            return drivers[-1]
+
+        link = SerialLink(
+            reactor,
+            pty.device,
+            factory,
+            name="panel",
+            health=self.health,
+            clock=self.clock,
+        )
+        link.startService()
+        self.addCleanup(link.stopService)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertFalse(link.connected)
+        self.assertIsNotNone(drivers[0].lost)  # told it is not connected after all
+        part = self.health.get("panel")
+        assert part is not None
+        self.assertEqual(part.state, DOWN)
+        self.assertIn("the driver could not start", part.detail)
+        self.assertEqual(waits(self.clock), [1])  # retried, not given up
+        pty.close()
+        self.assertEqual(open_ttys(), before)  # and its fd was closed, not leaked
+        self.plug(Recorder(), self.tmp / "ttyFAIL")
+        failing = False
+        self.clock.advance(1)
+        self.assertTrue(link.connected)
+        self.assertIs(link.protocol, drivers[-1])
