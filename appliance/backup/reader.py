@@ -5,7 +5,8 @@ no device, folder or FIFO), a name of the layout (no absolute path, no ``..``), 
 within the size limits and the free space. The data is copied into the staging folder
 (never by tarfile's extract) while hashed. Then the manifest must list exactly the members
 read, with their sizes and hashes; its schema revision must be one this ccbox knows; every
-table must be the columns of that revision, each line a row (JSON, never pickle); the
+table must be the columns of that revision, each line a row (JSON, never pickle) whose
+values fit their columns (type, NULL), so the load cannot stop half way on them; the
 secrets must open with the passphrase. Any fault is an ArchiveError and the staging folder
 is the caller's to remove.
 """
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.backup import layout, rows, secrets
+from appliance.backup import schema as schema_mod
 from appliance.backup.layout import ArchiveError, Limits
 
 _CHUNK = 1024 * 1024
@@ -83,7 +85,7 @@ def stage(
     archive: Path,
     root: Path,
     *,
-    schema_for: Callable[[str], dict[str, set[str]] | None],
+    schema_for: Callable[[str], dict[str, dict[str, schema_mod.Column]] | None],
     passphrase: str | None,
     without_secrets: bool = False,
     limits: Limits = DEFAULT_LIMITS,
@@ -254,7 +256,7 @@ def _check_tables(
     root: Path,
     manifest: dict[str, Any],
     seen: dict[str, Member],
-    schema: dict[str, set[str]],
+    schema: dict[str, dict[str, schema_mod.Column]],
     limits: Limits,
 ) -> dict[str, list[str]]:
     counts: dict[str, int] = manifest["database"]["tables"]
@@ -270,12 +272,23 @@ def _check_tables(
         try:
             with open(root / member, "rb") as f:
                 columns, found = rows.read_table(f, table, limits.line_bytes)
-                if set(columns) != schema[table]:
+                if set(columns) != set(schema[table]):
                     raise ValueError("its columns are not those of the schema")
-                n = sum(1 for _ in found)
+                kinds = [schema[table][c] for c in columns]
+                n = 0
+                for n, row in enumerate(found, 1):  # n: the rows read
+                    for column, kind, value in zip(columns, kinds, row, strict=True):
+                        if not kind.fits(value):
+                            raise ValueError(f"line {n + 1}: {column} cannot hold {_shown(value)}")
         except ValueError as exc:
             raise ArchiveError(f"{member}: {exc}") from None
         if n != counts[table]:
             raise ArchiveError(f"{member}: {n} rows; the manifest says {counts[table]}")
         tables[table] = columns
     return tables
+
+
+def _shown(value: Any) -> str:
+    """A value in an error: its type, and a short start of it."""
+    text = repr(value)
+    return f"{type(value).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
@@ -28,20 +32,69 @@ def revisions() -> list[str]:
     return [r.revision for r in reversed(list(script.walk_revisions()))]
 
 
-def schema_for(revision: str) -> dict[str, set[str]] | None:
-    """table -> columns at ``revision`` (None: a revision this ccbox does not know). The
-    head is the model; an older one is read from a scratch SQLite database migrated to it."""
+_NUMBER = (int, float, decimal.Decimal)
+_ACCEPTS: dict[type, tuple[type, ...]] = {
+    bool: (bool,),
+    int: (int,),
+    float: _NUMBER,
+    decimal.Decimal: _NUMBER,
+    str: (str,),
+    bytes: (bytes,),
+    dt.datetime: (dt.datetime,),
+    dt.date: (dt.date,),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """What a column may hold, checked on every row of an archive before the load."""
+
+    accepts: tuple[type, ...] | None  # None: a type without a Python one, anything
+    nullable: bool
+
+    def fits(self, value: Any) -> bool:
+        if value is None:
+            return self.nullable
+        if self.accepts is None:
+            return True
+        if isinstance(value, bool) and bool not in self.accepts:
+            return False  # a bool is an int to Python, never to a database
+        if isinstance(value, dt.datetime) and dt.datetime not in self.accepts:
+            return False  # a datetime is a date to Python
+        return isinstance(value, self.accepts)
+
+
+def _column(type_: Any, nullable: bool | None) -> Column:
+    if isinstance(type_, sa.types.TypeDecorator):  # its own python_type is "object"
+        type_ = type_.impl_instance
+    try:
+        python = type_.python_type
+    except NotImplementedError:
+        python = None
+    return Column(_ACCEPTS.get(python), bool(nullable))
+
+
+def schema_for(revision: str) -> dict[str, dict[str, Column]] | None:
+    """table -> column -> what it holds at ``revision`` (None: a revision this ccbox does
+    not know). The head is the model; an older one is read from a scratch SQLite database
+    migrated to it."""
     if revision not in revisions():
         return None
     if revision == migrate.head_revision():
-        return {t.name: {c.name for c in t.columns} for t in m.metadata.sorted_tables}
+        return {
+            t.name: {c.name: _column(c.type, c.nullable) for c in t.columns}
+            for t in m.metadata.sorted_tables
+        }
     with tempfile.TemporaryDirectory(prefix="ccbox-schema-") as tmp:
         engine = create_engine(f"sqlite:///{Path(tmp) / 'schema.sqlite'}")
         try:
             migrate.upgrade(engine, revision)
             inspector = sa.inspect(engine)
             return {
-                name: {c["name"] for c in inspector.get_columns(name)}
+                name: {
+                    c["name"]: _column(c["type"], c.get("nullable", True))
+                    for c in inspector.get_columns(name)
+                }
                 for name in inspector.get_table_names()
                 if not not_model(name)
             }

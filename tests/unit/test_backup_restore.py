@@ -506,3 +506,34 @@ def test_a_secret_in_any_layout_configparser_reads_is_blanked_or_the_backup_refu
     odd = "[ami]\nusername = a\n  [smtp]\nsecret = s3cr3t-ami\n"
     with pytest.raises(ValueError, match="could not be blanked"):
         secrets.redact_config(odd)
+
+
+def _last_row_set(members: list[Any], table: str, column: str, value: Any) -> list[Any]:
+    """The members with ``column`` of the table's last row set to ``value`` (as JSON)."""
+    out = []
+    for info, data in members:
+        if info.name == f"db/{table}.jsonl":
+            lines = data.splitlines(keepends=True)
+            row = json.loads(lines[-1])
+            row[json.loads(lines[0])["columns"].index(column)] = value
+            data = b"".join([*lines[:-1], json.dumps(row).encode() + b"\n"])
+        out.append((info, data))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "value"),
+    [
+        ("backups", "size_bytes", "1099511627776"),
+        ("backups", "size_bytes", True),
+        ("audit_log", "action", None),
+        ("settings", "updated_at", "2026-12-07 02:03:04"),
+    ],
+)
+def test_a_value_its_column_cannot_hold_is_refused_before_any_change(
+    table: str, column: str, value: Any, source: Any, tmp_path: Path
+) -> None:
+    """SQLite would store it as it is, PostgreSQL stop the load half way: refused first."""
+    bad = _write(tmp_path / "bad.tar.gz", _last_row_set(_members(source[1]), table, column, value))
+    target = _target(tmp_path)
+    _refused(bad, target, match=f"{column} cannot hold")
