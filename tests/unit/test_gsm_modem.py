@@ -434,6 +434,24 @@ class LineProtocolTests(unittest.TestCase):
         modem.dataReceived(b"\r\n+CMGS: 3\r\n\r\nOK\r\n")
         self.assertEqual(self.successResultOf(answer), ["+CMGS: 3"])
 
+    def test_a_stored_message_not_read_stays_on_the_sim(self) -> None:
+        pdu = encode_deliver(CUSTOMER, "第一条", datetime(2026, 12, 7, 9, 0, tzinfo=CHINA))[0]
+        for answer in (
+            # a modem back in text mode, the text hex digits by chance
+            '+CMGR: "REC UNREAD","+8613912345678",,"26/12/07,09:00:00+32"\r\n1234',
+            "+CMGR: 0,,23",  # the PDU line lost
+        ):
+            self.setUp()  # a fresh modem
+            self.feed('\r\n+CMTI: "SM",3\r\n')
+            self.assertEqual(self.transport.value(), b"AT+CMGR=3\r")
+            self.feed(f"\r\n{answer}\r\n\r\nOK\r\n")
+            self.assertEqual(self.transport.value(), b"AT+CMGR=3\r", answer)  # no AT+CMGD
+        # one that was read and cannot be decoded is deleted (its hex is in the log)
+        self.feed('\r\n+CMTI: "SM",4\r\n')
+        self.feed(f"\r\n+CMGR: 0,,{len(pdu) // 2}\r\n{pdu}\r\n\r\nOK\r\n")
+        self.assertTrue(self.transport.value().endswith(b"AT+CMGD=4\r"))
+        self.assertEqual((self.modem.bad_pdus, self.parts), (1, []))
+
     def test_a_late_answer_never_ends_a_send_before_its_prompt(self) -> None:
         part = encode_submit(CUSTOMER, "hello", reference=0)[0]
         answer = self.modem.command(f"AT+CMGS={part.tpdu_length}", pdu=part.hex)

@@ -558,11 +558,12 @@ class GsmModem(Protocol):
                 continue  # a message stored to be sent (not ours): neither read nor deleted
             at = _int(fields[0]) if head == "+CMGL" else index
             pdu = lines[i + 1] if i + 1 < len(lines) else ""
-            if not re.fullmatch(r"[0-9A-Fa-f]+", pdu):
+            if stat is None or not re.fullmatch(r"[0-9A-Fa-f]+", pdu):
+                # A text-mode answer (a modem that reset by itself) or a PDU line lost: what
+                # is stored was not read, so it stays on the SIM for the next reading.
                 log.warn("modem: {where}: no PDU after {line!r}", where=where, line=line[:80])
-                kept = False
-            else:
-                kept = self._handle_pdu(pdu, length, where, at)
+                continue
+            kept = self._handle_pdu(pdu, length, where, at)
             if at is not None and not kept:
                 indexes.append(at)
         return indexes
