@@ -101,6 +101,9 @@ else
     say "reusing the extensions compiled for the same sources in $EXT"
   fi
 fi
+# setuptools copies the modules into build/lib and never removes one deleted since: without
+# this, a module gone from the tree would still ship.
+rm -rf build/lib build/bdist.*
 CCBOX_NO_CYTHON=1 "$BUILD_PY" -m pip wheel -q --no-deps --no-build-isolation \
   -w "$WORK/ccbox-wheel" .
 CCBOX_WHEEL=$(ls "$WORK"/ccbox-wheel/ccbox-*.whl)
