@@ -362,3 +362,8 @@ def test_escapes_the_extension_table_lacks() -> None:
     message = decode("00040391214300006221700152432308E14D7913DC6C84")
     assert isinstance(message, Deliver)
     assert message.text == "a€A B"
+
+
+def test_a_reserved_message_type_is_read_as_a_deliver() -> None:
+    reserved = SPEC_DELIVER[:16] + "07" + SPEC_DELIVER[18:]  # TP-MTI 11 instead of 00
+    assert decode_deliver(reserved).text == "hellohello"

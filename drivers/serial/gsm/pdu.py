@@ -411,7 +411,7 @@ def decode(hex_text: str, *, tpdu_length: int | None = None) -> Deliver | Status
         )
     first = reader.octet("first octet")
     kind = first & 0x03
-    if kind == 0x00:
+    if kind in (0x00, 0x03):  # TS 23.040 9.2.3.1: a reserved type is read as a DELIVER
         return _deliver(reader, first, smsc)
     if kind == 0x02:
         return _status_report(reader, smsc)
