@@ -54,6 +54,8 @@ class _CheckedInfo(tarfile.TarInfo):
             raise ArchiveError(
                 f"an extended tar header of {self.size} bytes (over {_MAX_HEADER}): refused"
             )
+        if self.type == tarfile.XGLTYPE:  # never written by ccbox; its keys add up
+            raise ArchiveError("a global pax header: refused")
         if self.type == tarfile.GNUTYPE_SPARSE:
             raise ArchiveError(f"member {self.name[:200]!r} is a sparse file: refused")
         return super()._proc_member(tarfile_)  # type: ignore[misc]
@@ -172,6 +174,8 @@ def _copy_members(archive: Path, root: Path, limits: Limits) -> dict[str, Member
                 seen[info.name].sha256 = _copy(tar, info, root / info.name, root)
     except ArchiveError:
         raise
+    except RecursionError:  # tarfile recurses once per extended header before a member
+        raise ArchiveError("extended tar headers chained without end: refused") from None
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise ArchiveError(f"not a readable backup archive (truncated or damaged: {exc})") from None
     return seen

@@ -401,6 +401,11 @@ def test_an_extended_header_or_a_sparse_member_is_refused_before_tarfile_reads_i
         bomb = tmp_path / "bomb.tar.gz"
         bomb.write_bytes(gzip.compress(_header("././@x", kind, 2**33) + zeros))
         _refused(bomb, target, match="extended tar header")
+    for kind in (tarfile.XHDTYPE, tarfile.GNUTYPE_LONGNAME):  # one recursion each in tarfile
+        bomb.write_bytes(gzip.compress(_header("././@x", kind, 0) * 5000 + zeros))
+        _refused(bomb, target, match="chained without end")
+    bomb.write_bytes(gzip.compress(_header("././@g", tarfile.XGLTYPE, 0) + zeros))
+    _refused(bomb, target, match="global pax header")
     sparse = tarfile.TarInfo("files/prompts/s")
     sparse.type = tarfile.GNUTYPE_SPARSE
     raw = bytearray(sparse.tobuf(tarfile.GNU_FORMAT))
