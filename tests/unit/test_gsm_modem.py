@@ -452,6 +452,24 @@ class LineProtocolTests(unittest.TestCase):
         self.assertTrue(self.transport.value().endswith(b"AT+CMGD=4\r"))
         self.assertEqual((self.modem.bad_pdus, self.parts), (1, []))
 
+    def test_an_acknowledgement_too_late_switches_routing_on_again(self) -> None:
+        self.modem.status = ModemStatus(READY)
+        self.modem.need_ack = True  # phase 2+: +CDS needs AT+CNMA
+        sent = datetime(2026, 12, 7, 9, 0, tzinfo=CHINA)
+        report = encode_status_report(9, CUSTOMER, sent, sent, 0)
+        self.feed(f"\r\n+CDS: {len(report) // 2 - 1}\r\n{report}\r\n")
+        self.assertEqual(self.transport.value(), b"AT+CNMA\r")
+        self.feed("\r\nOK\r\n")  # in time: nothing more
+        self.assertEqual(self.transport.value(), b"AT+CNMA\r")
+        self.transport.clear()
+        self.feed(f"\r\n+CDS: {len(report) // 2 - 1}\r\n{report}\r\n")
+        # too late: the modem switched routing off and expects no acknowledgement any more
+        self.feed("\r\n+CMS ERROR: 340\r\n")
+        self.assertEqual(self.transport.value(), b"AT+CNMA\rAT+CNMI=2,1,0,1,0\r")
+        self.feed("\r\nOK\r\n")
+        self.assertEqual([r.reference for r in self.reports], [9, 9])
+        self.assertEqual(self.modem.phase, "idle")
+
     def test_a_late_answer_never_ends_a_send_before_its_prompt(self) -> None:
         part = encode_submit(CUSTOMER, "hello", reference=0)[0]
         answer = self.modem.command(f"AT+CMGS={part.tpdu_length}", pdu=part.hex)

@@ -79,6 +79,7 @@ WAIT_SENT = "wait_sent"
 SETTLING = "settling"  # after a command went unanswered: a late answer must not be the next one's
 SETTLE_S = 1.0
 
+CNMI = "AT+CNMI=2,1,0,1,0"  # SMS stored and announced (+CMTI), reports direct (+CDS)
 CTRL_Z = b"\x1a"
 ESC = b"\x1b"
 MAX_LINE = 1024  # a PDU line is at most 2 * (12 + 164) hex digits; longer is noise
@@ -491,8 +492,16 @@ class GsmModem(Protocol):
             # the network waits for this ack: it goes before anything queued
             d: defer.Deferred[list[str]] = defer.Deferred()
             self._queue.appendleft(_Command("AT+CNMA", self.command_timeout_s, d))
-            d.addErrback(lambda f: log.warn("modem: AT+CNMA: {e}", e=f.getErrorMessage()))
+            d.addErrback(self._ack_failed)
             self._next()
+
+    def _ack_failed(self, failure: Failure) -> None:
+        """TS 27.005 3.4.4: a modem whose +CMT/+CDS was not acknowledged in time switches
+        routing off (+CNMI <mt> and <ds> 0: no SMS or report announced any more) and answers
+        the late AT+CNMA with an error; routing is switched on again."""
+        log.warn("modem: AT+CNMA: {e}", e=failure.getErrorMessage())
+        if self.ready:
+            defer.Deferred.fromCoroutine(self._optional(CNMI))
 
     def _handle_pdu(
         self, hex_text: str, length: int | None, where: str, index: int | None = None
@@ -587,7 +596,7 @@ class GsmModem(Protocol):
             await self.command("AT+CMGF=0")
             self.need_ack = await self._phase2()
             await self._optional('AT+CPMS="SM","SM","SM"')
-            await self.command("AT+CNMI=2,1,0,1,0")
+            await self.command(CNMI)
             await self._signal()
             await self._optional("AT+COPS=3,0")
             await self._operator()
