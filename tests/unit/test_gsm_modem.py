@@ -535,6 +535,19 @@ class LineProtocolTests(unittest.TestCase):
             self.feed("\r\n+CPIN: READY\r\n\r\nRDY\r\n\r\nOK\r\n")
             self.assertEqual(self.transport.value(), b"AT\rATE0\r", restart)
             self.modem.connectionLost()  # ends this initialisation (its timers)
+        # a send queued when it restarted never reaches the modem in text mode, where
+        # AT+CMGS=20 would send the PDU's hex as a text to the number 20
+        self.setUp()
+        self.modem.status = ModemStatus(READY)
+        busy = self.modem.command("AT+CSQ")
+        queued = self.modem.command("AT+CMGS=20", pdu="00" * 21)
+        self.feed("\r\nRDY\r\n")
+        self.assertIn("restarted", str(self.failureResultOf(queued, ModemError).value))
+        self.clock.advance(COMMAND_S)  # the command in flight has its answer or deadline
+        self.failureResultOf(busy, ModemError)
+        self.clock.advance(SETTLE_S)
+        self.assertEqual(self.transport.value(), b"AT+CSQ\rAT\r")
+        self.modem.connectionLost()
 
     def test_a_sim_asking_for_pin2_or_puk2_still_does_sms(self) -> None:
         for answer, ready in (("SIM PIN2", True), ("SIM PUK2", True), ("SIM PUK", False)):

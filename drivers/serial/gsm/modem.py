@@ -479,11 +479,17 @@ class GsmModem(Protocol):
         """A ready modem said ``RDY`` (it rebooted: a brownout, its own watchdog) or its SIM's
         state unasked (reset, removed, asking for its PIN again): it forgot ATE0, PDU mode and
         AT+CNMI, so every send would fail and no SMS be announced; it is initialised again
-        (behind the command in flight, which is left to its own answer or deadline)."""
+        (behind the command in flight, which is left to its own answer or deadline). What
+        waits in the queue fails: an AT+CMGS in text mode would send its PDU's hex as a
+        text to the number "<length>"."""
         if self.status.state != READY or self._lost:
             return  # initialising already, or waiting for a PIN or a retry
         log.warn("modem: {line!r} unasked: initialising it again", line=_shown(line))
         self._stop_poll()
+        self._set(INITIALISING, detail="the modem restarted")
+        queued, self._queue = list(self._queue), deque()
+        for command in queued:
+            command.deferred.errback(ModemError(None, "the modem restarted"))
         defer.Deferred.fromCoroutine(self._initialise())
 
     def _urc_pdu(self, urc: str, hex_text: str, length: int) -> None:
