@@ -91,9 +91,11 @@ def stage(
     passphrase: str | None,
     without_secrets: bool = False,
     limits: Limits = DEFAULT_LIMITS,
+    postgresql: bool = False,
 ) -> Staged:
     """Copy and check ``archive`` into the empty folder ``root``. ``schema_for(revision)``
-    gives the tables and columns of a schema revision (None: not one this ccbox knows)."""
+    gives the tables and columns of a schema revision (None: not one this ccbox knows);
+    ``postgresql``: the rows go into PostgreSQL (stricter than SQLite)."""
     seen = _copy_members(archive, root, limits)
     manifest = _manifest(root, seen, limits)
     revision = manifest["schema_revision"]
@@ -103,7 +105,7 @@ def stage(
             f"the archive's database is at schema revision {revision!r}, which this ccbox "
             "does not know: it was made by a newer ccbox; upgrade this box first"
         )
-    tables = _check_tables(root, manifest, seen, schema, limits)
+    tables = _check_tables(root, manifest, seen, schema, limits, postgresql)
     staged = Staged(root, manifest, revision, tables, None, None)
     if layout.CONFIG in seen:
         try:
@@ -262,6 +264,7 @@ def _check_tables(
     seen: dict[str, Member],
     schema: dict[str, dict[str, schema_mod.Column]],
     limits: Limits,
+    postgresql: bool,
 ) -> dict[str, list[str]]:
     counts: dict[str, int] = manifest["database"]["tables"]
     in_archive = {m.detail for m in seen.values() if m.kind == "table"}
@@ -284,6 +287,11 @@ def _check_tables(
                     for column, kind, value in zip(columns, kinds, row, strict=True):
                         if not kind.fits(value):
                             raise ValueError(f"line {n + 1}: {column} cannot hold {_shown(value)}")
+                        if postgresql and not kind.fits_postgresql(value):
+                            raise ValueError(
+                                f"line {n + 1}: {column} cannot hold {_shown(value)} on "
+                                "PostgreSQL (too long, out of range, or a NUL character)"
+                            )
         except ValueError as exc:
             raise ArchiveError(f"{member}: {exc}") from None
         if n != counts[table]:

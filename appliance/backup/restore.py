@@ -74,6 +74,7 @@ def restore(archive: Path, places: Places, options: RestoreOptions) -> RestoreRe
             passphrase=options.passphrase,
             without_secrets=options.without_secrets,
             limits=options.limits,
+            postgresql=db_file is None,
         )
         _check_places(staged, places, options.force)
         return _apply(staged, places)

@@ -51,6 +51,8 @@ class Column:
 
     accepts: tuple[type, ...] | None  # None: a type without a Python one, anything
     nullable: bool
+    length: int | None = None  # a VARCHAR's, in characters
+    bits: int | None = None  # an integer's
 
     def fits(self, value: Any) -> bool:
         if value is None:
@@ -63,6 +65,15 @@ class Column:
             return False  # a datetime is a date to Python
         return isinstance(value, self.accepts)
 
+    def fits_postgresql(self, value: Any) -> bool:
+        """What SQLite keeps and PostgreSQL refuses: a text over its length or with a NUL
+        character, an integer out of its column's range."""
+        if isinstance(value, str):
+            return "\x00" not in value and (self.length is None or len(value) <= self.length)
+        if isinstance(value, int) and not isinstance(value, bool) and self.bits is not None:
+            return -(2 ** (self.bits - 1)) <= value < 2 ** (self.bits - 1)
+        return True
+
 
 def _column(type_: Any, nullable: bool | None) -> Column:
     if isinstance(type_, sa.types.TypeDecorator):  # its own python_type is "object"
@@ -71,7 +82,15 @@ def _column(type_: Any, nullable: bool | None) -> Column:
         python = type_.python_type
     except NotImplementedError:
         python = None
-    return Column(_ACCEPTS.get(python), bool(nullable))
+    length = type_.length if isinstance(type_, sa.String) else None
+    bits = None
+    if isinstance(type_, sa.BigInteger):
+        bits = 64
+    elif isinstance(type_, sa.SmallInteger):
+        bits = 16
+    elif isinstance(type_, sa.Integer):
+        bits = 32
+    return Column(_ACCEPTS.get(python), bool(nullable), length, bits)
 
 
 def schema_for(revision: str) -> dict[str, dict[str, Column]] | None:

@@ -195,7 +195,9 @@ def test_postgresql_round_trips_and_across_the_two(
         assert table_rows(back.database_url) == want
         assert tree(back.area("recordings")) == tree(places.places(cfg).area("recordings"))
         two = _target(tmp_path / "pg2", url2)
-        restore.restore(again, two, restore.RestoreOptions())
+        long = _last_row_set(_members(full), "settings", "updated_by", "u" * 65)
+        _refused(_write(tmp_path / "long.tar.gz", long), two, match="on PostgreSQL")
+        restore.restore(again, two, restore.RestoreOptions())  # still an empty database
         assert table_rows(url2) == want
     finally:
         pg1.close()
@@ -542,3 +544,29 @@ def test_a_value_its_column_cannot_hold_is_refused_before_any_change(
     bad = _write(tmp_path / "bad.tar.gz", _last_row_set(_members(source[1]), table, column, value))
     target = _target(tmp_path)
     _refused(bad, target, match=f"{column} cannot hold")
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "value"),
+    [
+        ("settings", "updated_by", "u" * 65),
+        ("audit_log", "detail", "a NUL \x00 in a text"),
+        ("backups", "size_bytes", 2**63),
+    ],
+)
+def test_what_sqlite_keeps_and_postgresql_refuses_is_refused_for_postgresql_only(
+    table: str, column: str, value: Any, source: Any, tmp_path: Path
+) -> None:
+    """Across the two: a PostgreSQL load would stop half way on it, so it is refused while
+    staging; SQLite keeps it as it is, so an archive of a SQLite box still restores there."""
+    from appliance.backup import reader, schema
+
+    bad = _write(tmp_path / "bad.tar.gz", _last_row_set(_members(source[1]), table, column, value))
+    (tmp_path / "pg").mkdir()
+    with pytest.raises(ArchiveError, match=f"{column} cannot hold .* on PostgreSQL"):
+        reader.stage(
+            bad, tmp_path / "pg", schema_for=schema.schema_for, passphrase=PASS, postgresql=True
+        )
+    (tmp_path / "sqlite").mkdir()
+    staged = reader.stage(bad, tmp_path / "sqlite", schema_for=schema.schema_for, passphrase=PASS)
+    assert table in staged.tables
