@@ -549,6 +549,20 @@ class LineProtocolTests(unittest.TestCase):
         self.assertEqual(self.transport.value(), b"AT+CSQ\rAT\r")
         self.modem.connectionLost()
 
+    def test_an_echo_says_the_modem_reset_without_a_word(self) -> None:
+        self.modem.status = ModemStatus(READY)
+        part = encode_submit(CUSTOMER, "hello", reference=0)[0]
+        answer = self.modem.command(f"AT+CMGS={part.tpdu_length}", pdu=part.hex)
+        self.transport.clear()
+        # ATE0 and PDU mode forgotten: the command comes back, then text mode's prompt
+        self.feed(f"AT+CMGS={part.tpdu_length}\r\r\n> ")
+        self.assertEqual(self.transport.value(), b"\x1b")  # cancelled, the PDU never given
+        self.assertIn("restarted", str(self.failureResultOf(answer, ModemError).value))
+        self.assertEqual(self.modem.status.state, "initialising")
+        self.clock.advance(SETTLE_S)
+        self.assertEqual(self.transport.value(), b"\x1bAT\r")
+        self.modem.connectionLost()
+
     def test_a_sim_asking_for_pin2_or_puk2_still_does_sms(self) -> None:
         for answer, ready in (("SIM PIN2", True), ("SIM PUK2", True), ("SIM PUK", False)):
             self.setUp()  # a fresh modem

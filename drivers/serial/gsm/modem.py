@@ -434,7 +434,9 @@ class GsmModem(Protocol):
             log.debug("modem: unexpected line {line!r}", line=line[:80])
             return
         if line == command.line:
-            return  # the echo, before ATE0 took effect
+            # the echo, before ATE0 took effect; once ready, a modem that forgot it
+            self._restarted_by_itself(line, echoed=True)
+            return
         failed = line in _FAILURES or line.startswith(("+CME ERROR:", "+CMS ERROR:"))
         if self.phase == WAIT_PROMPT and not failed:
             # Before its "> " an AT+CMGS has no answer but an error: an OK or a +CMGS here
@@ -475,21 +477,31 @@ class GsmModem(Protocol):
             self._restarted_by_itself(line)
         # RING, +CREG and the rest: nothing to do for SMS
 
-    def _restarted_by_itself(self, line: str) -> None:
+    def _restarted_by_itself(self, line: str, *, echoed: bool = False) -> None:
         """A ready modem said ``RDY`` (it rebooted: a brownout, its own watchdog) or its SIM's
         state unasked (reset, removed, asking for its PIN again): it forgot ATE0, PDU mode and
         AT+CNMI, so every send would fail and no SMS be announced; it is initialised again
         (behind the command in flight, which is left to its own answer or deadline). What
         waits in the queue fails: an AT+CMGS in text mode would send its PDU's hex as a
-        text to the number "<length>"."""
+        text to the number "<length>".
+
+        ``echoed``: the command in flight came back as an echo, so the modem reset without a
+        word (SIMCom's autobauding ones print no RDY) and takes that command in text mode:
+        it fails too, a send cancelled with Escape before its prompt takes the PDU."""
         if self.status.state != READY or self._lost:
             return  # initialising already, or waiting for a PIN or a retry
         log.warn("modem: {line!r} unasked: initialising it again", line=_shown(line))
         self._stop_poll()
         self._set(INITIALISING, detail="the modem restarted")
-        queued, self._queue = list(self._queue), deque()
-        for command in queued:
-            command.deferred.errback(ModemError(None, "the modem restarted"))
+        error = ModemError(None, "the modem restarted")
+        if echoed:
+            if self.phase == WAIT_PROMPT:
+                self._write(ESC)
+            self._fail_all(error)  # then a settling pause: its answers answer nothing
+        else:
+            queued, self._queue = list(self._queue), deque()
+            for command in queued:
+                command.deferred.errback(error)
         defer.Deferred.fromCoroutine(self._initialise())
 
     def _urc_pdu(self, urc: str, hex_text: str, length: int) -> None:
