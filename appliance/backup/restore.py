@@ -114,6 +114,8 @@ def _check_places(staged: reader.Staged, places: Places, force: bool) -> None:
             raise ArchiveError(f"{dest}: not a folder")
         if not force and dest.is_dir() and any(dest.iterdir()):
             raise ArchiveError(f"{dest} is not empty: restore onto a fresh box, or give --force")
+        for relative in staged.areas[area] if dest.is_dir() else ():
+            _check_target(dest, relative)
     key = secrets.key_bytes(staged.secrets) if staged.secrets else None
     dest_key = places.restored_key
     if key is not None and dest_key.exists() and dest_key.read_bytes() != key:
@@ -121,6 +123,22 @@ def _check_places(staged: reader.Staged, places: Places, force: bool) -> None:
             f"{dest_key} holds another recording key: move it away first (the recordings "
             "it encrypted need it)"
         )
+
+
+def _check_target(dest: Path, relative: str) -> None:
+    """A file moved into a folder that holds data (``--force``) goes where it is named: no
+    existing name on its way is a symbolic link (a restore run as root would write where it
+    points), a file where the archive has a folder, or a folder where it has a file."""
+    parts = relative.split("/")
+    path = dest
+    for i, part in enumerate(parts):
+        path = path / part
+        if path.is_symlink():
+            raise ArchiveError(f"{path} is a symbolic link: move it away first")
+        if not path.exists():
+            return
+        if path.is_dir() != (i < len(parts) - 1):
+            raise ArchiveError(f"{path}: a file where the archive has a folder, or the reverse")
 
 
 def _apply(staged: reader.Staged, places: Places) -> RestoreResult:
@@ -180,7 +198,8 @@ def _owner(data_dir: Path) -> tuple[int, int] | None:
 def _write_private(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp.unlink(missing_ok=True)  # a stale one, or a link planted there: never written through
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
         f.flush()

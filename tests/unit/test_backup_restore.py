@@ -570,3 +570,28 @@ def test_what_sqlite_keeps_and_postgresql_refuses_is_refused_for_postgresql_only
     (tmp_path / "sqlite").mkdir()
     staged = reader.stage(bad, tmp_path / "sqlite", schema_for=schema.schema_for, passphrase=PASS)
     assert table in staged.tables
+
+
+def test_with_force_nothing_is_written_through_a_link_in_the_folders_it_fills(
+    source: Any, tmp_path: Path
+) -> None:
+    """Run as root, a restore over a box's folders must not follow a link the daemon's
+    user could have put there (to /etc, say): refused before any change."""
+    target = _target(tmp_path)
+    elsewhere = tmp_path / "etc"
+    elsewhere.mkdir()
+    (target.data_dir / "voicemail").mkdir(parents=True)
+    (target.data_dir / "voicemail" / "2001").symlink_to(elsewhere)
+    options = restore.RestoreOptions(passphrase=PASS, force=True)
+    _refused(source[1], target, options, match="symbolic link")
+    (target.data_dir / "voicemail" / "2001").unlink()
+    (target.data_dir / "voicemail" / "2001").write_bytes(b"a file where a folder goes")
+    _refused(source[1], target, options, match="a file where the archive has a folder")
+    (target.data_dir / "voicemail" / "2001").unlink()
+    for written in (target.restored_config, target.restored_key):  # through a temporary file
+        written.parent.mkdir(parents=True, exist_ok=True)
+        written.with_name(f".{written.name}.tmp").symlink_to(elsewhere / written.name)
+    restore.restore(source[1], target, options)
+    assert list(elsewhere.iterdir()) == []
+    assert target.restored_key.read_bytes() == KEY
+    assert "ami-s3cret" in target.restored_config.read_text()
