@@ -142,8 +142,11 @@ def running_from(root: Path) -> list[str]:
     return found
 
 
-def dpkg(root: Path, *args: str | Path) -> str:
+def dpkg(root: Path, *args: str | Path, purge_data: bool = False) -> str:
     """The real dpkg on ``root``; maintainer scripts run here with DPKG_ROOT set."""
+    env = {k: v for k, v in os.environ.items() if k != "CCBOX_PURGE_DATA"}
+    if purge_data:
+        env["CCBOX_PURGE_DATA"] = "yes"
     return run(
         "dpkg",
         f"--root={root}",
@@ -151,6 +154,7 @@ def dpkg(root: Path, *args: str | Path) -> str:
         "--force-depends",
         "--log=/dev/null",
         *args,
+        env=env,
     )
 
 
@@ -234,8 +238,19 @@ def test_installed_into_a_root_it_checks_its_config_then_goes_away(
     assert os.readlink(root / "etc/systemd/system/ccboxd.service") == "/dev/null"  # masked
     assert not running_from(root)
 
+    (root / "etc/ccbox/recording.key").write_bytes(b"k" * 32)
+    (root / "etc/ccbox/extra.conf").write_text("an admin's own file\n")
+    (root / "var/lib/ccbox/ccbox.sqlite").write_bytes(b"data")
     dpkg(root, "-P", "ccbox")
-    assert not (root / "etc/ccbox").exists()  # purge removes the configuration
-    assert (root / "var/lib/ccbox").is_dir()  # and keeps the data unless asked
+    # Purge removes the configuration, but not the key of the recordings it keeps.
+    assert [p.name for p in (root / "etc/ccbox").iterdir()] == ["recording.key"]
+    assert (root / "var/lib/ccbox/ccbox.sqlite").read_bytes() == b"data"
     assert not (root / "etc/systemd/system/ccboxd.service").is_symlink()
     assert "ccbox" not in run("dpkg", f"--root={root}", "-l")
+
+    # Asked to (CCBOX_PURGE_DATA=yes), purge takes the data and the key too.
+    dpkg(root, "-i", built.deb)
+    dpkg(root, "-P", "ccbox", purge_data=True)
+    for gone in ("etc/ccbox", "var/lib/ccbox", "opt/ccbox"):
+        assert not (root / gone).exists(), gone
+    assert not running_from(root)
