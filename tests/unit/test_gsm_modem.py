@@ -549,6 +549,13 @@ class LineProtocolTests(unittest.TestCase):
         self.assertEqual(self.transport.value(), b"AT+CSQ\rAT\r")
         self.modem.connectionLost()
 
+    def test_bytes_that_are_not_utf8_and_control_characters_in_the_modem_text(self) -> None:
+        done = defer.Deferred.fromCoroutine(self.modem._operator())
+        self.modem.dataReceived(b'\r\n+COPS: 0,0,"\xff\xfeCMCC\x1b[2J\x07",7\r\n\r\nOK\r\n')
+        self.successResultOf(done)
+        self.assertEqual(self.modem.status.operator, "\ufffd\ufffdCMCC[2J")
+        self.assertEqual(self.modem.phase, "idle")
+
     def test_an_echo_says_the_modem_reset_without_a_word(self) -> None:
         self.modem.status = ModemStatus(READY)
         part = encode_submit(CUSTOMER, "hello", reference=0)[0]
