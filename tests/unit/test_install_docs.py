@@ -11,9 +11,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def install_block() -> list[str]:
-    """The command lines of the code blocks under '## Install'."""
+    """The command lines of the code blocks under '## Install by hand' (the package's own
+    steps, '## Install on a box', are tests/integration/test_deb.py's)."""
     text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
-    section = text[text.index("## Install") :]
+    section = text[text.index("## Install by hand") :]
     section = section[: section.index("\n## ", 3)]
     lines = [line[4:] for line in section.splitlines() if line.startswith("    ")]
     return [line.split("  #")[0].strip() for line in lines]
