@@ -367,3 +367,14 @@ def test_escapes_the_extension_table_lacks() -> None:
 def test_a_reserved_message_type_is_read_as_a_deliver() -> None:
     reserved = SPEC_DELIVER[:16] + "07" + SPEC_DELIVER[18:]  # TP-MTI 11 instead of 00
     assert decode_deliver(reserved).text == "hellohello"
+
+
+def test_septets_after_a_header_start_past_its_fill_bit() -> None:
+    # worked by hand from TS 23.040 9.2.3.24 (not by this codec): a 6-octet header is 48
+    # bits, one fill bit makes 49 (7 septets), so "H" (1001000) sits in bits 1-7 of the next
+    # octet (0x90) and "i" (1101001) in bits 0-6 of the one after (0x69); UDL 7 + 2 septets
+    hand = "00440391214300006221700152432309" + "050003010201" + "9069"
+    message = decode_deliver(hand)
+    assert (message.text, message.concat) == ("Hi", Concat(1, 2, 1))
+    [first, _] = encode_submit("10086", "Hi" + "@" * 159, reference=1)  # "@" is septet 0
+    assert first.hex.startswith("00710005810180F60000AA" + "A0" + "050003010201" + "9069")
