@@ -46,7 +46,7 @@ def run(*cmd: str | Path, env: dict[str, str] | None = None, timeout: float = 12
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     out = tmp_path_factory.mktemp("dist")
     env = {**os.environ, "SOURCE_DATE_EPOCH": EPOCH}
     build = REPO / "scripts/deb/build.sh"
@@ -60,7 +60,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         members[path] = (mode, owner, rest[0].removeprefix("-> ") if rest else "")
     control = out / "control"
     run("dpkg-deb", "-e", deb, control)
-    return Built(deb, fields, members, control)
+    yield Built(deb, fields, members, control)
+    deb.unlink()  # 100 MB: pytest keeps the last runs' folders
 
 
 def test_the_package_holds_the_venv_units_config_docs_sounds_and_browser_libraries(
