@@ -470,6 +470,18 @@ class LineProtocolTests(unittest.TestCase):
         self.assertEqual([r.reference for r in self.reports], [9, 9])
         self.assertEqual(self.modem.phase, "idle")
 
+    def test_a_short_message_type_0_is_discarded(self) -> None:
+        pdu = encode_deliver(CUSTOMER, "ping", datetime(2026, 12, 7, 9, 0, tzinfo=CHINA))[0]
+        silent = pdu[:22] + "40" + pdu[24:]  # TP-PID 0x40 (TS 23.040 9.2.3.9)
+        self.feed('\r\n+CMTI: "SM",5\r\n')
+        self.feed(f"\r\n+CMGR: 0,,{len(silent) // 2 - 1}\r\n{silent}\r\n\r\nOK\r\n")
+        self.assertEqual(self.transport.value(), b"AT+CMGR=5\rAT+CMGD=5\r")  # read, deleted
+        self.feed("\r\nOK\r\n")
+        self.feed(f"\r\n+CMT: ,{len(silent) // 2 - 1}\r\n{silent}\r\n")
+        self.feed(f"\r\n+CMT: ,{len(pdu) // 2 - 1}\r\n{pdu}\r\n")
+        self.assertEqual([p.text for p in self.parts], ["ping"])  # only the ordinary one
+        self.assertEqual(self.modem.bad_pdus, 0)
+
     def test_a_late_answer_never_ends_a_send_before_its_prompt(self) -> None:
         part = encode_submit(CUSTOMER, "hello", reference=0)[0]
         answer = self.modem.command(f"AT+CMGS={part.tpdu_length}", pdu=part.hex)

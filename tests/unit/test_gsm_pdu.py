@@ -378,3 +378,9 @@ def test_septets_after_a_header_start_past_its_fill_bit() -> None:
     assert (message.text, message.concat) == ("Hi", Concat(1, 2, 1))
     [first, _] = encode_submit("10086", "Hi" + "@" * 159, reference=1)  # "@" is septet 0
     assert first.hex.startswith("00710005810180F60000AA" + "A0" + "050003010201" + "9069")
+
+
+def test_the_protocol_identifier_is_kept() -> None:
+    assert not decode_deliver(SPEC_DELIVER).silent
+    type_0 = SPEC_DELIVER[:34] + "40" + SPEC_DELIVER[36:]  # TP-PID 0x40
+    assert (decode_deliver(type_0).pid, decode_deliver(type_0).silent) == (0x40, True)

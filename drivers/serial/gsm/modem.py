@@ -548,6 +548,9 @@ class GsmModem(Protocol):
                     )
                 )
                 return False
+            if message.silent:
+                log.info("modem: {where}: a short message type 0 discarded", where=where)
+                return False
             self.on_deliver(message, index)
             return index is not None
         except Exception:

@@ -98,6 +98,13 @@ class Deliver:
     smsc: str = ""
     concat: Concat | None = None
     encoding: str = "gsm7"  # gsm7, ucs2 or 8bit
+    pid: int = 0  # TP-PID: 0x40 is a "short message type 0", to be discarded
+
+    @property
+    def silent(self) -> bool:
+        """A short message type 0 (a network's or an operator's ping): TS 23.040 9.2.3.9
+        has the mobile acknowledge it and discard its contents."""
+        return self.pid == 0x40
 
 
 @dataclass(frozen=True)
@@ -455,11 +462,11 @@ def decode_submit(hex_text: str, *, tpdu_length: int | None = None) -> Submit:
 
 def _deliver(reader: _Reader, first: int, smsc: str) -> Deliver:
     sender = _read_address(reader, "sender")
-    reader.octet("protocol identifier")
+    pid = reader.octet("protocol identifier")
     dcs = reader.octet("data coding scheme")
     sent_at = _read_timestamp(reader, "SMSC timestamp")
     text, concat, encoding = _read_user_data(reader, first, dcs)
-    return Deliver(sender, text, sent_at, smsc, concat, encoding)
+    return Deliver(sender, text, sent_at, smsc, concat, encoding, pid)
 
 
 def _status_report(reader: _Reader, smsc: str) -> StatusReport:
