@@ -36,7 +36,7 @@ _NUMBER = (int, float, decimal.Decimal)
 _ACCEPTS: dict[type, tuple[type, ...]] = {
     bool: (bool,),
     int: (int,),
-    float: _NUMBER,
+    float: (int, float),  # a Decimal never comes out of a Float column ("sNaN" breaks it)
     decimal.Decimal: _NUMBER,
     str: (str,),
     bytes: (bytes,),

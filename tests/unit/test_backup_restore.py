@@ -535,6 +535,7 @@ def _last_row_set(members: list[Any], table: str, column: str, value: Any) -> li
         ("backups", "size_bytes", True),
         ("audit_log", "action", None),
         ("settings", "updated_at", "2026-12-07 02:03:04"),
+        ("campaigns", "ratio", {"$dec": "sNaN"}),
     ],
 )
 def test_a_value_its_column_cannot_hold_is_refused_before_any_change(
