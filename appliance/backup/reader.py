@@ -292,6 +292,11 @@ def _check_tables(
                                 f"line {n + 1}: {column} cannot hold {_shown(value)} on "
                                 "PostgreSQL (too long, out of range, or a NUL character)"
                             )
+                        if not postgresql and not kind.fits_sqlite(value):
+                            raise ValueError(
+                                f"line {n + 1}: {column} cannot hold {_shown(value)} on "
+                                "SQLite (which stores a NaN as NULL)"
+                            )
         except ValueError as exc:
             raise ArchiveError(f"{member}: {exc}") from None
         if n != counts[table]:

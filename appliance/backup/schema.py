@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,10 @@ class Column:
         if isinstance(value, dt.datetime) and dt.datetime not in self.accepts:
             return False  # a datetime is a date to Python
         return isinstance(value, self.accepts)
+
+    def fits_sqlite(self, value: Any) -> bool:
+        """SQLite stores a NaN as NULL: refused where NULL is."""
+        return self.nullable or not (isinstance(value, float) and math.isnan(value))
 
     def fits_postgresql(self, value: Any) -> bool:
         """What SQLite keeps and PostgreSQL refuses: a text over its length or with a NUL

@@ -596,3 +596,18 @@ def test_with_force_nothing_is_written_through_a_link_in_the_folders_it_fills(
     assert list(elsewhere.iterdir()) == []
     assert target.restored_key.read_bytes() == KEY
     assert "ami-s3cret" in target.restored_config.read_text()
+
+
+def test_a_nan_where_sqlite_would_need_a_null_is_refused_for_sqlite_only(
+    source: Any, tmp_path: Path
+) -> None:
+    from appliance.backup import reader, schema
+
+    nan = _last_row_set(_members(source[1]), "campaigns", "ratio", {"$f": "nan"})
+    bad = _write(tmp_path / "bad.tar.gz", nan)
+    _refused(bad, _target(tmp_path), match="ratio cannot hold .* on SQLite")
+    (tmp_path / "pg").mkdir()
+    staged = reader.stage(
+        bad, tmp_path / "pg", schema_for=schema.schema_for, passphrase=PASS, postgresql=True
+    )
+    assert "campaigns" in staged.tables
