@@ -582,6 +582,19 @@ class LineProtocolTests(unittest.TestCase):
         self.assertEqual(self.transport.value(), b"\x1bAT\r")
         self.modem.connectionLost()
 
+    def test_the_pin_is_not_entered_again_by_a_retry_on_the_same_connection(self) -> None:
+        self.modem.pin = "1234"
+        first = defer.Deferred.fromCoroutine(self.modem._unlock())
+        self.feed("\r\n+CPIN: SIM PIN\r\n\r\nOK\r\n")
+        self.feed("\r\n+CME ERROR: 100\r\n")  # a wrong PIN refused with another code than 16
+        self.failureResultOf(first, ModemError)  # the initialisation fails, tried again later
+        retry = defer.Deferred.fromCoroutine(self.modem._unlock())
+        self.feed("\r\n+CPIN: SIM PIN\r\n\r\nOK\r\n")
+        self.assertIs(self.successResultOf(retry), False)
+        self.assertEqual(self.transport.value().count(b"AT+CPIN=1234\r"), 1)
+        self.assertEqual((self.modem.status.state, self.modem.status.sim), ("pin_required", "pin"))
+        self.assertIn("not entered again", self.modem.status.detail)
+
     def test_a_sim_asking_for_pin2_or_puk2_still_does_sms(self) -> None:
         for answer, ready in (("SIM PIN2", True), ("SIM PUK2", True), ("SIM PUK", False)):
             self.setUp()  # a fresh modem

@@ -245,6 +245,7 @@ class GsmModem(Protocol):
         self.phase = IDLE
         self.need_ack = False  # +CMT / +CDS need AT+CNMA (phase 2+ service)
         self.bad_pdus = 0
+        self._pin_tried = False  # the PIN entered on this connection and the modem not ready since
         self._queue: deque[_Command] = deque()
         self._current: _Command | None = None
         self._timer: Any = None
@@ -633,6 +634,7 @@ class GsmModem(Protocol):
         if self._lost:
             return
         self._set(READY, detail="")
+        self._pin_tried = False
         self._poll = task.LoopingCall(self._poll_signal)
         self._poll.clock = self.clock
         self._poll.start(self.signal_interval_s, now=False).addErrback(
@@ -666,7 +668,10 @@ class GsmModem(Protocol):
         """The SIM ready (the PIN entered when asked and configured), else the state says why.
 
         The PIN is entered at most once per connection; a SIM still asking after it (some
-        take a moment) is asked again a second later, never given the PIN twice.
+        take a moment) is asked again a second later, never given the PIN twice, nor by the
+        retry of an initialisation that failed after it (a wrong PIN a modem refused with
+        another code than 16 would otherwise lock the SIM after three retries). Once ready,
+        the PIN was right: a modem that restarts by itself is given it again.
         """
         entered = False
         for _ in range(10):
@@ -693,12 +698,20 @@ class GsmModem(Protocol):
             if answer not in ("SIM PIN", ""):
                 raise ModemError(None, f"unexpected SIM state {_shown(answer)!r}")
             if answer == "SIM PIN" and not entered:
+                if self._pin_tried:
+                    self._set(
+                        PIN_REQUIRED,
+                        sim="pin",
+                        detail="the SIM still asks for its PIN after [modem] pin;"
+                        " not entered again",
+                    )
+                    return False
                 if not self.pin:
                     self._set(
                         PIN_REQUIRED, sim="pin", detail="the SIM asks for its PIN: set [modem] pin"
                     )
                     return False
-                entered = True
+                entered = self._pin_tried = True
                 try:
                     await self.command(f"AT+CPIN={self.pin}")
                 except ModemError as e:
