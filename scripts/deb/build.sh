@@ -130,12 +130,15 @@ VENV=$STAGE$PREFIX
 "$TARGET_PY" -m venv --without-pip "$VENV"
 "$BUILD_PY" -m pip --python "$VENV/bin/python3" install -q --no-compile --no-index \
   --no-warn-script-location --find-links "$WHEELS" -c constraints.txt "$CCBOX_WHEEL"
-SITE=$("$VENV/bin/python3" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+# The staged interpreter runs isolated (-I: not the checkout's modules from the current
+# folder, no PYTHON* variables) and writes no byte code there (-B: compileall's, below).
+VPY=("$VENV/bin/python3" -I -B)
+SITE=$("${VPY[@]}" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
 for pyx in "${PYX[@]}"; do
   install -m 0644 "$EXT/${pyx%.pyx}$ext_suffix" "$SITE/${pyx%.pyx}$ext_suffix"
 done
 # The extensions must load under Debian's python3 (the ABI check of the reuse above).
-"$VENV/bin/python3" -c \
+"${VPY[@]}" -c \
   'import drivers.audio._g711_c, recorder._dsp_c, drivers.asterisk.ami._scan_c, acd._route_c'
 # Nothing of the build tree stays: scripts' shebangs, pyvenv.cfg, pip's records of where
 # the wheels came from. activate* name the staging path and nobody needs them here.
@@ -160,14 +163,14 @@ install -D -m 0644 systemd/ccboxd.service "$STAGE/lib/systemd/system/ccboxd.serv
 install -D -m 0644 systemd/ccbox.sysusers "$STAGE/usr/lib/sysusers.d/ccbox.conf"
 install -D -m 0644 systemd/ccbox.tmpfiles "$STAGE/usr/lib/tmpfiles.d/ccbox.conf"
 install -d -m 0755 "$STAGE/etc/ccbox"
-"$VENV/bin/python3" -m appliance.cli config sample --data-dir /var/lib/ccbox \
+"${VPY[@]}" -m appliance.cli config sample --data-dir /var/lib/ccbox \
   >"$STAGE/etc/ccbox/ccbox.conf"
 # 0640: the file will hold the AMI secret and maybe a database password; postinst gives
 # it to the group ccbox (which does not exist when dpkg unpacks it).
 chmod 0640 "$STAGE/etc/ccbox/ccbox.conf"
 # The ccbox-* system sounds, spoken by espeak-ng now (the copy into Asterisk's sounds
 # folder is the installer's: docs/operations.md).
-"$VENV/bin/python3" -c '
+"${VPY[@]}" -c '
 import sys
 from pathlib import Path
 from ivr import system_sounds
@@ -190,7 +193,7 @@ install -D -m 0644 "$DEB/lintian-overrides" "$STAGE/usr/share/lintian/overrides/
 # the tree is root's and read-only to ccboxd, so Python could not cache them at run time.
 # unchecked-hash: dpkg replaces a .py and its .pyc together; no mtimes in them.
 say "byte-compiling"
-"$TARGET_PY" -m compileall -q -j0 --invalidation-mode unchecked-hash \
+"$TARGET_PY" -m compileall -q -f -j0 --invalidation-mode unchecked-hash \
   -s "$STAGE" -p / "$VENV/lib" >/dev/null
 
 say "control files"
