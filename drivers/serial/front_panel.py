@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from typing import Any, cast
 from typing import Protocol as TypingProtocol
 
+from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
+from zope.interface import implementer  # type: ignore[import-untyped]
 
 MAX_LINE = 80  # bytes before CR LF, both ways
 KEYS = ("up", "down", "ok", "back")
@@ -167,8 +169,15 @@ class PanelListener(TypingProtocol):
     def panel_lost(self, protocol: FrontPanelProtocol) -> None: ...
 
 
+@implementer(IPushProducer)
 class FrontPanelProtocol(Protocol):
-    """One connection to the panel: splits lines, parses them, writes commands."""
+    """One connection to the panel: splits lines, parses them, writes commands.
+
+    A key redraws rows, so a panel that floods keys (a stuck key at line rate) makes more
+    bytes out than in: once the port's unsent output passes its buffer size the panel is
+    not read (it waits in the kernel's tty buffer) until that output has drained, so the
+    box's memory stays bounded. The protocol is the port's streaming producer for that.
+    """
 
     def __init__(self, listener: PanelListener) -> None:
         self.listener = listener
@@ -176,7 +185,24 @@ class FrontPanelProtocol(Protocol):
         self._discarding = False  # inside a line already found too long
 
     def connectionMade(self) -> None:
+        cast(Any, self.transport).registerProducer(self, True)
         self.listener.panel_connected(self)
+
+    def pauseProducing(self) -> None:
+        """The output backed up: stop reading the panel's lines for now."""
+        cast(Any, self.transport).pauseProducing()
+
+    def resumeProducing(self) -> None:
+        """The output drained: read the panel again (or, when the port is being closed, let
+        it close: a port does not close while its producer is registered)."""
+        transport = cast(Any, self.transport)
+        if transport.disconnecting:
+            transport.unregisterProducer()
+        else:
+            transport.resumeProducing()
+
+    def stopProducing(self) -> None:
+        """The port closed: nothing to do (connectionLost follows)."""
 
     def dataReceived(self, data: bytes) -> None:
         self._buffer += data

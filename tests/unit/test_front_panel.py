@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from twisted.internet import reactor, task
@@ -230,6 +231,40 @@ class FrontPanelTests(unittest.TestCase):
         self.assertEqual(status.malformed, 5)
         self.assertIn("longer than 80 bytes", status.last_malformed)
         self.assertEqual(status.last_key, "down")
+
+    async def test_a_panel_flooding_keys_is_not_read_while_the_redraws_back_up(self) -> None:
+        panel, sim = await self.start()
+        handled: list[str] = []
+        key = panel.key
+        panel.key = lambda name: (handled.append(name), key(name))[1]  # type: ignore[method-assign]
+        sim_side: Any = sim.transport
+        sim_side.pauseProducing()  # the panel reads nothing: the box's redraws back up
+        self.addCleanup(sim_side.resumeProducing)  # (before the stop, which flushes)
+        presses = 10001
+        sim.send_raw(b"KEY DOWN\r\n" * presses)  # a stuck key at line rate
+        port: Any = panel.link.protocol.transport  # type: ignore[union-attr]
+        await until(lambda: port.producerPaused, timeout=10)
+        await task.deferLater(reactor, 0.2, lambda: None)  # time to read on, were it reading
+        unsent = len(port.dataBuffer) - port.offset + port._tempDataLen
+        self.assertLess(unsent, 4 * port.bufferSize)  # not ~700 kB of redraws
+        self.assertLess(len(handled), presses)
+        sim_side.resumeProducing()  # it drains: every key is read in the end, none lost
+        await until(lambda: len(handled) == presses)
+        await until(lambda: sim.text.startswith("Calls"))
+
+    async def test_a_stop_while_the_redraws_back_up_closes_once_they_drained(self) -> None:
+        panel, sim = await self.start()
+        sim_side: Any = sim.transport
+        sim_side.pauseProducing()
+        self.addCleanup(sim_side.resumeProducing)
+        sim.send_raw(b"KEY DOWN\r\n" * 5001)
+        port: Any = panel.link.protocol.transport  # type: ignore[union-attr]
+        await until(lambda: port.producerPaused, timeout=10)
+        stopped = panel.stopService()
+        self.assertFalse(stopped.called)  # the redraws are flushed first
+        sim_side.resumeProducing()
+        await until(lambda: stopped.called, timeout=10)  # not held by the paused reading
+        self.assertFalse(panel.link.connected)
 
     async def test_unplugged_mid_update_then_replugged_the_screen_is_redrawn(self) -> None:
         panel, first = await self.start()
