@@ -75,8 +75,8 @@ from appliance.db.schedule_store import ScheduleRow, ScheduleStore
 from appliance.eventbus import EventBus
 from appliance.hardware.box import Hardware
 from appliance.hardware.front_panel import CenterFacts, FrontPanel
-from appliance.hardware.watchdog import Watchdog, database_check, make_target
 from appliance.hardware.spans import SpanMonitor
+from appliance.hardware.watchdog import Watchdog, database_check, make_target
 from appliance.reports.maintainer import ReportMaintainer
 from appliance.reports.metrics import MetricsService, MetricsSources
 from appliance.reports.model import Report
