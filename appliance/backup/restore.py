@@ -2,8 +2,8 @@
 the target's state), then the database loaded and the files moved into place.
 
 The target database must hold no data (a fresh box, or ``force``). It is migrated to the
-archive's schema revision, cleared, loaded table by table in batches (each its own
-transaction; PostgreSQL's sequences then set past the ids loaded), and migrated to this
+archive's schema revision, cleared and loaded table by table in batches, all in one
+transaction (PostgreSQL's sequences then set past the ids loaded), and migrated to this
 ccbox's head. Files are staged in a hidden folder of the data directory and renamed into
 place. The recording key is written only where no other key is; the archive's config
 file is written beside the data (``ccbox.conf.restored``) for the admin to compare, never
@@ -236,15 +236,17 @@ def load_database(engine: Engine, staged: reader.Staged) -> dict[str, int]:
     meta = sa.MetaData()
     meta.reflect(engine, only=list(staged.tables))
     ordered = [t for t in meta.sorted_tables if t.name in staged.tables]
+    counts: dict[str, int] = {}
+    # One transaction: a row the database refuses half way (a duplicate key, a foreign key
+    # to nothing) leaves every table as it was, the rows --force would replace included.
     with engine.begin() as conn:
         _defer_foreign_keys(conn)
         for table in reversed(ordered):
             conn.execute(table.delete())
-    counts: dict[str, int] = {}
-    for table in ordered:
-        counts[table.name] = _load_table(engine, table, staged.table_path(table.name))
-    if engine.dialect.name == "postgresql":
-        _reset_sequences(engine, ordered)
+        for table in ordered:
+            counts[table.name] = _load_table(conn, table, staged.table_path(table.name))
+        if engine.dialect.name == "postgresql":
+            _reset_sequences(conn, ordered)
     migrate.upgrade(engine)
     return counts
 
@@ -268,7 +270,7 @@ def _to_revision(engine: Engine, revision: str) -> None:
         migrate.upgrade(engine, revision)
 
 
-def _load_table(engine: Engine, table: sa.Table, path: Path) -> int:
+def _load_table(conn: sa.Connection, table: sa.Table, path: Path) -> int:
     """Insert the table's rows in batches. A row may point at a later row of its own table
     (a queue overflowing to a newer queue, a category moved under a newer one), which
     PostgreSQL checks at once: such columns are inserted empty, then set once every row
@@ -289,9 +291,7 @@ def _load_table(engine: Engine, table: sa.Table, path: Path) -> int:
                 if any(row.get(c) is not None for c in own):
                     later.append({f"k_{c}": row[c] for c in key} | {f"v_{c}": row[c] for c in own})
                     row.update(dict.fromkeys(own))
-            with engine.begin() as conn:
-                _defer_foreign_keys(conn)
-                conn.execute(table.insert(), values)
+            conn.execute(table.insert(), values)
             n += len(values)
     for pending in _batches(iter(later)):
         update = (
@@ -299,8 +299,7 @@ def _load_table(engine: Engine, table: sa.Table, path: Path) -> int:
             .where(*(table.c[c] == sa.bindparam(f"k_{c}") for c in key))
             .values({c: sa.bindparam(f"v_{c}") for c in own})
         )
-        with engine.begin() as conn:
-            conn.execute(update, pending)
+        conn.execute(update, pending)
     return n
 
 
@@ -322,22 +321,21 @@ def _batches(found: Iterator[T]) -> Iterator[list[T]]:
         yield batch
 
 
-def _reset_sequences(engine: Engine, tables: list[sa.Table]) -> None:
+def _reset_sequences(conn: sa.Connection, tables: list[sa.Table]) -> None:
     """After explicit ids, each serial column's sequence continues past the largest."""
-    with engine.begin() as conn:
-        for table in tables:
-            pk = list(table.primary_key.columns)
-            if len(pk) != 1 or not isinstance(pk[0].type, sa.Integer):
-                continue
-            column = pk[0].name
-            seq = conn.execute(
-                sa.text("SELECT pg_get_serial_sequence(:t, :c)"),
-                {"t": table.name, "c": column},
-            ).scalar()
-            if seq is None:
-                continue
-            top = conn.execute(sa.select(sa.func.max(table.c[column]))).scalar()
-            conn.execute(
-                sa.text("SELECT setval(:s, :v, :called)"),
-                {"s": seq, "v": top if top is not None else 1, "called": top is not None},
-            )
+    for table in tables:
+        pk = list(table.primary_key.columns)
+        if len(pk) != 1 or not isinstance(pk[0].type, sa.Integer):
+            continue
+        column = pk[0].name
+        seq = conn.execute(
+            sa.text("SELECT pg_get_serial_sequence(:t, :c)"),
+            {"t": table.name, "c": column},
+        ).scalar()
+        if seq is None:
+            continue
+        top = conn.execute(sa.select(sa.func.max(table.c[column]))).scalar()
+        conn.execute(
+            sa.text("SELECT setval(:s, :v, :called)"),
+            {"s": seq, "v": top if top is not None else 1, "called": top is not None},
+        )

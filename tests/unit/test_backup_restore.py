@@ -611,3 +611,26 @@ def test_a_nan_where_sqlite_would_need_a_null_is_refused_for_sqlite_only(
         bad, tmp_path / "pg", schema_for=schema.schema_for, passphrase=PASS, postgresql=True
     )
     assert "campaigns" in staged.tables
+
+
+def test_a_row_the_database_refuses_leaves_every_table_as_it_was(
+    source: Any, tmp_path: Path
+) -> None:
+    """A duplicate key passes the archive's checks and fails in the load: with --force, the
+    rows it would have replaced are all still there."""
+    full = source[1]
+    target = _target(tmp_path)
+    restore.restore(full, target, restore.RestoreOptions(passphrase=PASS))
+    before = table_rows(target.database_url)
+    members = _members(full)
+    settings = next(d for i, d in members if i.name == "db/settings.jsonl")
+    twice = settings + settings.splitlines(keepends=True)[-1]
+    bad = [(i, twice if i.name == "db/settings.jsonl" else d) for i, d in members]
+
+    def count(man: dict[str, Any]) -> None:
+        man["database"]["tables"]["settings"] += 1
+
+    archive = _write(tmp_path / "twice.tar.gz", bad, count)
+    with pytest.raises(sa.exc.IntegrityError):
+        restore.restore(archive, target, restore.RestoreOptions(passphrase=PASS, force=True))
+    assert table_rows(target.database_url) == before
