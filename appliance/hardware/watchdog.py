@@ -70,7 +70,9 @@ def make_target(
             health=health,
             clock=clock,
         )
-    return DeviceWatchdog(reactor, settings.device)
+    return DeviceWatchdog(
+        reactor, settings.device, longest_gap_s=settings.interval_s + settings.db_timeout_s
+    )
 
 
 def database_check(db: Any) -> Callable[[], defer.Deferred[Any]]:

@@ -13,7 +13,9 @@ leaves them armed, and the box resets unless the next daemon feeds them in time)
 
 from __future__ import annotations
 
+import fcntl
 import os
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -27,6 +29,7 @@ from drivers.serial.port import SerialLink
 
 T = TypeVar("T")
 
+WDIOC_GETTIMEOUT = 0x80045707  # _IOR('W', 7, int), linux/watchdog.h
 KICK = b"KICK\r\n"
 STOP = b"STOP\r\n"
 MAX_LINE = 80
@@ -37,15 +40,30 @@ class WatchdogError(Exception):
 
 
 class DeviceWatchdog:
-    """``/dev/watchdog`` (any path: tests use a FIFO or a plain file)."""
+    """``/dev/watchdog`` (any path: tests use a FIFO or a plain file).
+
+    ``longest_gap_s``: the longest a healthy daemon may take between two kicks (an interval
+    and a slow database answer). A driver whose timeout (``WDIOC_GETTIMEOUT``) is not above
+    it would reset a healthy box, again after every boot: it is disarmed at once (the magic
+    close) and never fed, with the reason, rather than armed.
+    """
 
     service = None  # nothing to start: the device is opened at the first kick
 
     def __init__(
-        self, reactor: Any, path: str | Path, run: Callable[..., defer.Deferred[Any]] | None = None
+        self,
+        reactor: Any,
+        path: str | Path,
+        run: Callable[..., defer.Deferred[Any]] | None = None,
+        *,
+        longest_gap_s: float = 0.0,
+        ioctl: Callable[[int, int, bytes], bytes] = fcntl.ioctl,
     ) -> None:
         self.path = str(path)
         self.description = self.path
+        self.longest_gap_s = longest_gap_s
+        self.timeout_s: int | None = None  # the driver's, once open (None: not a watchdog)
+        self._ioctl = ioctl
         # Where the blocking writes run: the reactor's thread pool (a test may run them inline).
         self._run = run or (
             lambda f, *a: threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *a)
@@ -62,21 +80,40 @@ class DeviceWatchdog:
     def _write(self, data: bytes) -> None:
         try:
             if self._fd is None:
-                self._fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
+                self._fd = self._arm()
             os.write(self._fd, data)
         except OSError as exc:
             raise WatchdogError(exc.strerror or str(exc)) from None
 
+    def _arm(self) -> int:
+        fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            raw = self._ioctl(fd, WDIOC_GETTIMEOUT, struct.pack("i", 0))
+            self.timeout_s = struct.unpack("i", raw)[0]
+        except OSError:
+            self.timeout_s = None  # ENOTTY: a file or FIFO, or a driver without the ioctl
+        if self.timeout_s is not None and self.timeout_s <= self.longest_gap_s:
+            _magic_close(fd)
+            raise WatchdogError(
+                f"the driver's timeout ({self.timeout_s} s) is not above interval_s plus "
+                f"db_timeout_s ({self.longest_gap_s:g} s): it would reset a healthy box; "
+                "set the driver's timeout higher (its module's timeout= option)"
+            )
+        return fd
+
     def _close(self) -> None:
         fd, self._fd = self._fd, None
-        if fd is None:
-            return
-        try:
-            os.write(fd, b"V")
-        except OSError:
-            pass  # closed anyway; a driver that did not read the V keeps running and resets
-        finally:
-            os.close(fd)
+        if fd is not None:
+            _magic_close(fd)
+
+
+def _magic_close(fd: int) -> None:
+    try:
+        os.write(fd, b"V")
+    except OSError:
+        pass  # closed anyway; a driver that did not read the V keeps running and resets
+    finally:
+        os.close(fd)
 
 
 class BoardProtocol(Protocol):

@@ -8,6 +8,7 @@ on a FIFO in the real reactor, the serial board through a PtyLink and a simulate
 from __future__ import annotations
 
 import os
+import struct
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from appliance.hardware.watchdog import Watchdog, database_check, make_target
 from drivers.health import DOWN, OK, LastReports
 from drivers.serial.sim.pty import PtyLink
 from drivers.serial.sim.watchdog_board import SimulatedBoard
-from drivers.serial.watchdog import DeviceWatchdog, SerialWatchdog
+from drivers.serial.watchdog import WDIOC_GETTIMEOUT, DeviceWatchdog, SerialWatchdog
 from tests.support.inline_db import inline_db
 from tests.support.tmp import temp_dir
 
@@ -190,9 +191,40 @@ def test_a_target_that_hangs_does_not_hold_the_stop(tmp_path: Path, sqlite_db: D
     assert stopped.called and not rig.dog.feeding
 
 
+def driver_timeout(seconds: int) -> Callable[[int, int, bytes], bytes]:
+    """What WDIOC_GETTIMEOUT answers on a real watchdog (a plain file answers ENOTTY)."""
+
+    def ioctl(fd: int, request: int, arg: bytes) -> bytes:
+        assert request == WDIOC_GETTIMEOUT and len(arg) == 4
+        return struct.pack("i", seconds)
+
+    return ioctl
+
+
+@pytest.mark.parametrize(("timeout", "fed"), [(8, False), (9, True), (60, True)])
+def test_a_driver_timeout_that_would_reset_a_healthy_box_is_disarmed_not_fed(
+    tmp_path: Path, sqlite_db: DBConnector, timeout: int, fed: bool
+) -> None:
+    rig = Rig(tmp_path, database_check(sqlite_db), None)
+    rig.target = rig.dog.target = DeviceWatchdog(
+        rig.clock, rig.file, run=inline, longest_gap_s=8, ioctl=driver_timeout(timeout)
+    )
+    rig.dog.startService()
+    assert rig.target.timeout_s == timeout
+    if fed:
+        assert rig.kicks == b"\0" and rig.dog.feeding
+    else:  # 5 s rounds and a 3 s query: a kick may come 8 s after the last one
+        assert rig.kicks == b"V" and not rig.dog.feeding and rig.target._fd is None
+        assert "the driver's timeout (8 s) is not above interval_s plus db_timeout_s (8 s)" in (
+            rig.dog.reason
+        )
+    rig.dog.stopService()
+
+
 def test_make_target_reads_the_device_setting(tmp_path: Path) -> None:
     clock = MemoryReactorClock()
-    assert isinstance(make_target(clock, SETTINGS, None), DeviceWatchdog)
+    device = make_target(clock, SETTINGS, None)
+    assert isinstance(device, DeviceWatchdog) and device.longest_gap_s == 8
     serial = make_target(clock, WatchdogConfig(device="serial:/dev/ttyS1"), None)
     assert isinstance(serial, SerialWatchdog) and serial.link.device == "/dev/ttyS1"
 
