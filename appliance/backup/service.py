@@ -226,7 +226,7 @@ class BackupService(service.Service):
 
                 phrase = await self.run_in_thread(read_passphrase, settings.passphrase_file)
             await self.run_in_thread(_make_folder, self.folder)
-            name = archive_name(now, self.folder)
+            name = await self.run_in_thread(archive_name, now, self.folder)  # stats the disk
             options = writer.BackupOptions(
                 include_recordings=settings.include_recordings,
                 passphrase=phrase,
