@@ -15,6 +15,7 @@ start (nothing plugged, a wrong path) is retried the same way and never stops th
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,14 @@ STOP_TIMEOUT = 2.0  # seconds a closing port may take to flush before its fd is 
 
 
 class _Port(SerialPort):
-    """The port of one connection: tells its link when the connection is lost."""
+    """The port of one connection: tells its link when the connection is lost.
+
+    The device is opened with pyserial's exclusive lock (flock): a second opener that asks
+    for it too (another ccboxd, two sections naming one port) is refused with "Could not
+    exclusively lock port" and retried, rather than both reading half of every line.
+    """
+
+    _serialFactory = functools.partial(serial.Serial, exclusive=True)
 
     def __init__(self, link: SerialLink, protocol: Protocol, device: str, **kwargs: Any) -> None:
         self._link = link

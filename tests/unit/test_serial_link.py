@@ -221,3 +221,21 @@ class SerialLinkTests(unittest.TestCase):
         self.clock.advance(1)
         self.assertTrue(link.connected)
         self.assertIs(link.protocol, drivers[-1])
+
+    async def test_a_port_held_by_one_link_is_refused_to_a_second(self) -> None:
+        pty = self.plug(Recorder(), self.tmp / "ttyONE")
+        first = self.link(pty.device)
+        second = SerialLink(
+            reactor, pty.device, Recorder, name="modem", health=self.health, clock=self.clock
+        )
+        second.startService()
+        self.addCleanup(second.stopService)
+        self.assertTrue(first.connected)
+        self.assertFalse(second.connected)
+        part = self.health.get("modem")
+        assert part is not None
+        self.assertEqual(part.state, DOWN)
+        self.assertIn("Could not exclusively lock port", part.detail)
+        await first.stopService()  # the first lets go: the second gets it at its retry
+        self.clock.advance(1)
+        self.assertTrue(second.connected)
