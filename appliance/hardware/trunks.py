@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 from appliance.db.model import TRUNK_GROUP_MAX
 
-_DAHDI = re.compile(r"DAHDI/(\d{1,4})(?:-\d+)?\Z")  # DAHDI/17-1: channel 17
+# DAHDI/17-1: channel 17 (ASCII digits: \d would take other scripts' digits too). A PRI
+# call's name does not say its channel (DAHDI/i1/<caller>-<hex>), nor does a pseudo's.
+_DAHDI = re.compile(r"DAHDI/([0-9]{1,4})(?:-[0-9]+)?\Z")
 GroupOf = Callable[[int], "str | None"]
 # what a search may ask for as a trunk group: the config's group names
 GROUP_RE = re.compile(rf"[A-Za-z0-9_-]{{1,{TRUNK_GROUP_MAX}}}")
