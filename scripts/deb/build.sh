@@ -46,7 +46,7 @@ for f in webui/node_modules/echarts/dist/echarts.min.js webui/node_modules/quill
   [ -f "$f" ] || { echo "deb: $f missing: run make deps (npm ci in webui/)" >&2; exit 1; }
 done
 
-VERSION=$("$BUILD_PY" setup.py --version 2>/dev/null | tail -1)
+VERSION=$(CCBOX_NO_CYTHON=1 "$BUILD_PY" setup.py --version 2>/dev/null | tail -1)
 DEB_VERSION=${VERSION}-1
 ARCH=$(dpkg --print-architecture)
 # Reproducible: every mtime, the changelog's date and the archive's members from one time,
