@@ -185,14 +185,22 @@ def _copy_members(archive: Path, root: Path, limits: Limits) -> dict[str, Member
 
 def _copy(tar: tarfile.TarFile, info: tarfile.TarInfo, dest: Path, root: Path) -> str:
     """Copy one member's data to ``dest``; its SHA-256."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    both = ArchiveError(f"member {info.name!r} is both a file and a folder")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):  # a member named a folder on its way
+        raise both from None
     if dest.parent.resolve() != (root.resolve() / info.name).parent:
         raise ArchiveError(f"member {info.name!r}: a path that leaves its folder")
     src = tar.extractfile(info)
     assert src is not None  # a regular file
     digest = hashlib.sha256()
     size = 0
-    with open(dest, "xb") as out:
+    try:
+        out = open(dest, "xb")  # noqa: SIM115  # closed below
+    except FileExistsError:  # names are unique: a folder of an earlier member's path
+        raise both from None
+    with out:
         while chunk := src.read(_CHUNK):
             size += len(chunk)
             if size > info.size:

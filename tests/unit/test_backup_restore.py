@@ -305,8 +305,28 @@ HOSTILE: dict[str, Callable[[list[tuple[tarfile.TarInfo, bytes]]], list[Any]]] =
         (i, d + b"[" * 100_000 + b"\n" if i.name == "db/settings.jsonl" else d) for i, d in ms
     ],
     "code in a row": lambda ms: [
-        (i, d + b'[{"$py": "os.system"}]\n' if i.name == "db/settings.jsonl" else d) for i, d in ms
+        (i, d + b'["k", {"$py": "os.system"}, "", null]\n' if i.name == "db/settings.jsonl" else d)
+        for i, d in ms
     ],
+}
+
+
+# What each is refused for (another check refusing it later would hide a broken one).
+REFUSED_FOR = {
+    "traversal": "leaves its folder",
+    "dotdot first": "leaves its folder",
+    "absolute": "absolute path",
+    "symlink": "is a symbolic link",
+    "hardlink": "is a hard link",
+    "device": "is a device",
+    "folder": "is a folder",
+    "unknown member": "not part of a ccbox backup",
+    "duplicate": "appears twice",
+    "code in a row": "an unknown value",
+    "backslash": "odd character",
+    "a file and a folder": "both a file and a folder",
+    "a folder and a file": "both a file and a folder",
+    "a row nested too deep": "nested too deep",
 }
 
 
@@ -320,7 +340,7 @@ def test_a_hostile_archive_is_refused_before_any_change(
     target.data_dir.mkdir()
     (target.data_dir / "keep.txt").write_text("mine")
     check = _untouched(target)
-    with pytest.raises(ArchiveError):
+    with pytest.raises(ArchiveError, match=REFUSED_FOR[case]):
         restore.restore(bad, target, restore.RestoreOptions(passphrase=PASS))
     check()
 
