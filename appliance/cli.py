@@ -636,8 +636,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
         raise CliError(f"restore refused, nothing was changed: {exc}") from None
     except (OSError, SQLAlchemyError) as exc:  # after the checks: the load itself failed
         raise CliError(
-            f"restore failed while loading ({exc}); the database may be partly loaded: "
-            "fix the cause and run the restore again with --force"
+            f"restore failed while loading ({exc}); the rows are loaded in one transaction "
+            "(none are kept when one fails), the files may be partly in place: fix the cause "
+            "and run the restore again with --force"
         ) from None
     rows = sum(result.rows.values())
     print(
