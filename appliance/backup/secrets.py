@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
@@ -25,7 +26,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from appliance.backup.layout import ArchiveError
 
 # (section, key): the config values that are secrets. [database] url only when it holds a
-# password (a PostgreSQL URL). [modem] pin is the SIM's.
+# password (url_has_password). [modem] pin is the SIM's.
 SECRET_KEYS = (
     ("ami", "secret"),
     ("smtp", "password"),
@@ -68,8 +69,25 @@ def _is_secret(section: str, key: str, value: str) -> bool:
     if (section, key) not in SECRET_KEYS or not value:
         return False
     if (section, key) == ("database", "url"):
-        return re.match(r"[^:/]+://[^/@]*:[^/@]*@", value) is not None
+        return url_has_password(value)
     return True
+
+
+def url_has_password(value: str) -> bool:
+    """Whether a database URL carries a password in any form SQLAlchemy passes on to the
+    driver: ``user:pw@``, a ``?password=`` (or ``sslpassword``, ``passwd``: any parameter
+    naming a password), or a connection string in a parameter or the database name
+    (``?dsn=host=db password=pw``). A URL SQLAlchemy cannot read is kept secret too."""
+    try:
+        url = sa.engine.make_url(value)
+    except (sa.exc.ArgumentError, ValueError):
+        return True
+    if url.password:
+        return True
+    values: list[str] = [url.database or ""]
+    for name, given in url.query.items():
+        values += [name, *((given,) if isinstance(given, str) else given)]
+    return any("pass" in v.lower() for v in values)
 
 
 def _lines(text: str) -> list[str]:

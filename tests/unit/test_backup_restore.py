@@ -654,3 +654,26 @@ def test_a_row_the_database_refuses_leaves_every_table_as_it_was(
     with pytest.raises(sa.exc.IntegrityError):
         restore.restore(archive, target, restore.RestoreOptions(passphrase=PASS, force=True))
     assert table_rows(target.database_url) == before
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://cc@db/cc?password=pw-in-query",
+        "postgresql+psycopg://cc@db/cc?sslmode=require&pass%77ord=pw-in-query",
+        "postgresql+psycopg://cc@db/cc?password=pw-in-query&password=pw-in-query",
+        "postgresql+psycopg://cc@db/cc?sslpassword=pw-in-query",
+        "postgresql+psycopg2://db/cc?dsn=host%3Ddb%20password%3Dpw-in-query",
+        "postgresql+psycopg://cc:pw-in-query@db/cc",
+    ],
+)
+def test_a_database_password_in_any_form_is_blanked_and_sealed(url: str) -> None:
+    from appliance.backup import secrets
+
+    text = f"[database]\nurl = {url}\n"
+    blank, found = secrets.redact_config(text)
+    assert found == {"database.url": url}
+    assert "pw-in-query" not in blank
+    assert secrets.fill_config(blank, found) == text
+    plain = "[database]\nurl = postgresql+psycopg://cc@db/cc?sslmode=require\n"
+    assert secrets.redact_config(plain) == (plain, {})
