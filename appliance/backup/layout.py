@@ -46,7 +46,12 @@ class Limits:
     manifest_bytes: int = 256 * MiB
     config_bytes: int = 1 * MiB
     secrets_bytes: int = 1 * MiB
-    line_bytes: int = 64 * MiB  # one row of a table
+    # One row of a table. The largest real rows: a flow's graph (a JSON body of at most
+    # 1 MiB, webui/json_body.py, stored with ASCII escapes: up to 3.5 MiB as a row when all
+    # emoji) and a KB article (its HTML at most 256 KiB, appliance/rich_text.py, and its
+    # text). A line is parsed whole before its width is checked: 8 MiB of "[[],[],..." is
+    # about 190 MB of Python lists (64 MiB was 1.5 GB), so the cap is kept near the need.
+    line_bytes: int = 8 * MiB
 
 
 def kind_of(name: str) -> tuple[str, str]:

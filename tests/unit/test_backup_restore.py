@@ -677,3 +677,27 @@ def test_a_database_password_in_any_form_is_blanked_and_sealed(url: str) -> None
     assert secrets.fill_config(blank, found) == text
     plain = "[database]\nurl = postgresql+psycopg://cc@db/cc?sslmode=require\n"
     assert secrets.redact_config(plain) == (plain, {})
+
+
+def test_a_row_over_the_line_cap_is_refused_and_the_largest_real_rows_fit(
+    source: Any, tmp_path: Path
+) -> None:
+    from appliance.backup import rows
+    from appliance.rich_text import MAX_HTML
+    from webui.json_body import MAX_BODY
+
+    cap = layout.Limits().line_bytes
+    # the largest rows a box makes: a flow saved from a full JSON body of emoji (stored with
+    # ASCII escapes, 3.5 times its size) and a KB article at its HTML limit, all quotes
+    emoji = (MAX_BODY - 100) // 4
+    body = json.dumps({"graph": {"nodes": [{"label": "😀" * emoji}]}}, ensure_ascii=False)
+    assert len(body.encode()) <= MAX_BODY
+    graph = json.dumps(json.loads(body)["graph"])
+    flow = rows._line([1, 1, 1, graph, "admin", {"$dt": "2026-12-07T02:00:00+00:00"}])
+    article = rows._line([1, '"' * MAX_HTML, '"' * MAX_HTML, "zh"])
+    assert 3 * 1024**2 < len(flow) < cap / 2 and len(article) < cap / 2
+    # and no more: a line is parsed whole, so its cap bounds what one row can take (9 MiB
+    # of "[[],[]..." is about 200 MB of lists)
+    _, full, _ = source
+    big = _last_row_set(_members(full), "settings", "value", "x" * 9 * 1024**2)
+    _refused(_write(tmp_path / "big.tar.gz", big), _target(tmp_path), match=f"longer than {cap}")
