@@ -30,6 +30,10 @@ FILE_NAME = re.compile(r"ccbox-backup-\d{8}-\d{6}(?:-\d{1,3})?\.tar\.gz")
 KiB, MiB, GiB = 1024, 1024**2, 1024**3
 _TABLE = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _MAX_NAME = 1024
+# Folders a member's name may pass through, its own name counted: a box's deepest real
+# member is files/recordings/YYYY/MM/DD/<name> (6); a hostile name of 1024 characters
+# could make some 500 folders while staging.
+MAX_DEPTH = 16
 
 
 class ArchiveError(ValueError):
@@ -65,6 +69,8 @@ def kind_of(name: str) -> tuple[str, str]:
     parts = name.split("/")
     if any(p in ("", ".", "..") for p in parts):
         raise ArchiveError(f"member {name[:200]!r}: a path that leaves its folder")
+    if len(parts) > MAX_DEPTH:
+        raise ArchiveError(f"member {name[:200]!r}: nested deeper than {MAX_DEPTH} levels")
     if name == MANIFEST:
         return "manifest", ""
     if name == CONFIG:

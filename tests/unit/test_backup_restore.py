@@ -301,6 +301,7 @@ HOSTILE: dict[str, Callable[[list[tuple[tarfile.TarInfo, bytes]]], list[Any]]] =
     "a file and a folder": lambda ms: [*ms, _file("files/prompts/p"), _file("files/prompts/p/q")],
     "a folder and a file": lambda ms: [*ms, _file("files/prompts/p/q"), _file("files/prompts/p")],
     "duplicate": lambda ms: [*ms, ms[-2]],
+    "nested too deep": lambda ms: [*ms, _file("files/prompts/" + "d/" * 15 + "x")],
     "a row nested too deep": lambda ms: [
         (i, d + b"[" * 100_000 + b"\n" if i.name == "db/settings.jsonl" else d) for i, d in ms
     ],
@@ -322,6 +323,7 @@ REFUSED_FOR = {
     "folder": "is a folder",
     "unknown member": "not part of a ccbox backup",
     "duplicate": "appears twice",
+    "nested too deep": "nested deeper than 16 levels",
     "code in a row": "an unknown value",
     "backslash": "odd character",
     "a file and a folder": "both a file and a folder",
@@ -701,3 +703,9 @@ def test_a_row_over_the_line_cap_is_refused_and_the_largest_real_rows_fit(
     _, full, _ = source
     big = _last_row_set(_members(full), "settings", "value", "x" * 9 * 1024**2)
     _refused(_write(tmp_path / "big.tar.gz", big), _target(tmp_path), match=f"longer than {cap}")
+
+
+def test_a_member_may_be_nested_16_levels_deep_not_17() -> None:
+    assert layout.kind_of("files/recordings/" + "d/" * 13 + "x.wav") == ("file", "recordings")
+    with pytest.raises(ArchiveError, match="deeper than 16"):
+        layout.kind_of("files/recordings/" + "d/" * 14 + "x.wav")
