@@ -161,7 +161,7 @@ class BackupService(service.Service):
 
     def stopService(self) -> defer.Deferred[None]:
         super().stopService()
-        self._stopping = True  # the writer stops at its next member or batch of rows
+        self._stopping = True  # the writer stops at its next member, batch of rows or chunk
         return defer.ensureDeferred(self._stop())
 
     # ---- the schedule -------------------------------------------------------------------

@@ -42,7 +42,8 @@ class BackupFailed(Exception):
 class BackupOptions:
     include_recordings: bool = False
     passphrase: str | None = None  # None: the secrets are left out
-    # Asked between members and rows: True stops the backup (BackupFailed), e.g. at a stop.
+    # Asked between members, batches of rows and chunks of a file: True stops the backup
+    # (BackupFailed), e.g. at a stop.
     cancelled: Callable[[], bool] = lambda: False
 
 
@@ -85,12 +86,17 @@ def snapshot_engine(url: str) -> Engine:
 
 
 class _Hashing:
-    """Reads at most ``size`` bytes of ``f``, hashing them (tarfile pulls through it)."""
+    """Reads at most ``size`` bytes of ``f``, hashing them (tarfile pulls through it in
+    chunks); ``cancelled`` is asked before each, so a stop does not wait for a large
+    recording to be copied whole."""
 
-    def __init__(self, f: IO[bytes], size: int) -> None:
+    def __init__(self, f: IO[bytes], size: int, cancelled: Callable[[], bool]) -> None:
         self.f, self.left, self.hash = f, size, hashlib.sha256()
+        self.cancelled = cancelled
 
     def read(self, n: int = -1) -> bytes:
+        if self.cancelled():
+            raise BackupFailed("stopped")
         n = self.left if n < 0 else min(n, self.left)
         data = self.f.read(n)
         self.left -= len(data)
@@ -113,7 +119,7 @@ class _Archive:
         info = tarfile.TarInfo(name)
         info.size, info.mode = size, 0o600
         info.mtime = int(mtime if mtime is not None else self.mtime)
-        reader = _Hashing(f, size)
+        reader = _Hashing(f, size, self.options.cancelled)
         self.tar.addfile(info, reader)  # read() is all tarfile uses
         self.members.append({"name": name, "size": size, "sha256": reader.hash.hexdigest()})
 

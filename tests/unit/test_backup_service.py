@@ -159,3 +159,31 @@ def test_backup_config_values_are_checked() -> None:
         )
     assert len(err.value.problems) == 5
     assert all(p.startswith("[backup]") for p in err.value.problems)
+
+
+def test_a_stop_while_a_large_file_is_copied_stops_within_it(box: Any, tmp_path: Path) -> None:
+    """The writer asks for a stop between the chunks of a file, not only between files."""
+    import os
+
+    from appliance.backup import writer
+
+    cfg, _ = box
+    big = cfg.recording_dir / "2026" / "big.wav"
+    big.parent.mkdir(parents=True)
+    big.write_bytes(os.urandom(16 * 1024 * 1024))  # gzip cannot shrink it
+    out = tmp_path / "out.tar.gz"
+    part = out.with_name(f".{out.name}.part")
+    seen: list[int] = []
+
+    def cancelled() -> bool:  # a stop once 2 MiB of the recording is in the archive
+        size = part.stat().st_size if part.exists() else 0
+        if size > 2 * 1024 * 1024:
+            seen.append(size)
+            return True
+        return False
+
+    options = writer.BackupOptions(include_recordings=True, cancelled=cancelled)
+    with pytest.raises(writer.BackupFailed, match="stopped"):
+        writer.write_backup(places.places(cfg), out, options)
+    assert seen and seen[0] < 8 * 1024 * 1024  # stopped within the file, not after it
+    assert not out.exists() and not part.exists()
