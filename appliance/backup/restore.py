@@ -28,6 +28,7 @@ from appliance.backup import layout, reader, rows, schema, secrets
 from appliance.backup.layout import ArchiveError, Limits
 from appliance.backup.places import Places
 from appliance.db import migrate
+from appliance.db import model as m
 from appliance.db.engine import create_engine
 
 BATCH_ROWS = 1000
@@ -245,10 +246,20 @@ def load_database(engine: Engine, staged: reader.Staged) -> dict[str, int]:
             conn.execute(table.delete())
         for table in ordered:
             counts[table.name] = _load_table(conn, table, staged.table_path(table.name))
+        if "backups" in staged.tables:
+            _release_claims(conn)
         if engine.dialect.name == "postgresql":
             _reset_sequences(conn, ordered)
     migrate.upgrade(engine)
     return counts
+
+
+def _release_claims(conn: sa.Connection) -> None:
+    """A backup still running when the archive was made (another process's; the archive's
+    own is written finished) no longer claims its period: the restored box's schedule backs
+    that period up itself (the daemon then shows the row as interrupted)."""
+    backups = m.backups
+    conn.execute(backups.update().where(backups.c.ok.is_(None)).values(period=None))
 
 
 def _defer_foreign_keys(conn: sa.Connection) -> None:

@@ -231,6 +231,7 @@ class BackupService(service.Service):
                 include_recordings=settings.include_recordings,
                 passphrase=phrase,
                 cancelled=lambda: self._stopping,
+                history_row=row_id,
             )
             result = await self.run_in_thread(
                 writer.write_backup, self.places, self.folder / name, options

@@ -45,6 +45,9 @@ class BackupOptions:
     # Asked between members, batches of rows and chunks of a file: True stops the backup
     # (BackupFailed), e.g. at a stop.
     cancelled: Callable[[], bool] = lambda: False
+    # The daemon's ``backups`` row of this backup (appliance/backup/history.py), running
+    # while the dump is read: the archive holds it finished, without its period's claim.
+    history_row: int | None = None
 
 
 @dataclass
@@ -158,7 +161,7 @@ def _write(
     os.close(fd)
     archive = _Archive(part, options)
     try:
-        revision, counts = _dump_database(places.database_url, work, archive, options)
+        revision, counts = _dump_database(places.database_url, work, archive, options, out.name)
         config_text = places.config_file.read_text(encoding="utf-8")
         redacted, found = secrets.redact_config(config_text)
         archive.add_bytes(layout.CONFIG, redacted.encode("utf-8"))
@@ -210,7 +213,7 @@ def _recording_key(places: Places) -> bytes | None:
 
 
 def _dump_database(
-    url: str, work: Path, archive: _Archive, options: BackupOptions
+    url: str, work: Path, archive: _Archive, options: BackupOptions, file_name: str
 ) -> tuple[str, dict[str, int]]:
     """Every table of the model in one snapshot, each to a file then into the archive."""
     engine = snapshot_engine(url)
@@ -225,9 +228,12 @@ def _dump_database(
                 )
             for table in m.metadata.sorted_tables:
                 path = work / f"{table.name}.jsonl"
+                found = _rows(conn, table, options)
+                if table is m.backups and options.history_row is not None:
+                    found = _finished(found, options.history_row, file_name)
                 with open(path, "wb") as f:
                     counts[table.name] = rows.write_table(
-                        f, table.name, [c.name for c in table.columns], _rows(conn, table, options)
+                        f, table.name, [c.name for c in table.columns], found
                     )
                 archive.add_path(layout.table_member(table.name), path)
                 path.unlink()
@@ -243,6 +249,21 @@ def _rows(conn: sa.Connection, table: sa.Table, options: BackupOptions) -> Itera
         if n % BATCH_ROWS == 0 and options.cancelled():
             raise BackupFailed("stopped")
         yield tuple(row)
+
+
+def _finished(found: Iterator[Any], row_id: int, file_name: str) -> Iterator[Any]:
+    """The ``backups`` rows with this backup's own as the restored box should see it: done
+    (an archive that is restored was completed) and no longer claiming its period, so that
+    box's own schedule backs it up that day rather than showing an interrupted backup and
+    skipping the day."""
+    columns = [c.name for c in m.backups.columns]
+    now = dt.datetime.now(dt.UTC)
+    for row in found:
+        values = dict(zip(columns, row, strict=True))
+        if values["id"] == row_id:
+            values.update(period=None, finished_at=now, ok=True, file_name=file_name[:100])
+            row = tuple(values[c] for c in columns)
+        yield row
 
 
 def _add_area(archive: _Archive, area: str, root: Path, skipped: list[str]) -> int:

@@ -187,3 +187,62 @@ def test_a_stop_while_a_large_file_is_copied_stops_within_it(box: Any, tmp_path:
         writer.write_backup(places.places(cfg), out, options)
     assert seen and seen[0] < 8 * 1024 * 1024  # stopped within the file, not after it
     assert not out.exists() and not part.exists()
+
+
+def test_a_restored_scheduled_backup_leaves_the_restored_box_its_own_schedule(
+    box: Any, tmp_path: Path
+) -> None:
+    """The archive holds its own row finished and unclaimed, and a backup another process
+    had running loses its claim: the restored box backs up that same day."""
+    import sqlalchemy as sa
+
+    from appliance.backup import restore
+    from appliance.db import model as m
+
+    cfg, db = box
+    clock = MemoryReactorClock()
+    clock.advance(at(7, 1))
+    svc = _service(cfg, db, clock, HealthRegistry())
+    svc.startService()
+    engine = create_engine(cfg.database_url)
+    with engine.begin() as conn:  # another process's, running
+        conn.execute(
+            m.backups.insert().values(period="week:2026-W50", started_at=dt.datetime.now(UTC))
+        )
+    engine.dispose()
+    clock.advance(3600)
+    resolved(svc.stopService())
+    (archive,) = archives(cfg.data_dir / "backups")
+
+    target = places.places(cfg, tmp_path / "restored")
+    restore.restore(archive, target, restore.RestoreOptions())
+    engine = create_engine(target.database_url)
+    with engine.connect() as conn:
+        found = conn.execute(sa.select(m.backups).order_by(m.backups.c.id)).all()
+    engine.dispose()
+    assert [(r.period, r.ok, r.requested_by) for r in found] == [
+        (None, None, ""),
+        (None, True, "schedule"),
+    ]
+    assert found[1].file_name == archive.name and found[1].finished_at is not None
+
+    restored_db = DBConnector(None, target.database_url, inline=True)  # type: ignore[arg-type]
+    resolved(restored_db.startService())
+    try:
+        clock.advance(3600)
+        settings = dataclasses.replace(cfg.backup, schedule="daily", hour=2, keep=5)
+        history = BackupHistory(restored_db)
+        again = BackupService(
+            clock,
+            history,
+            settings,
+            target,
+            run_in_thread=lambda fn, *a: defer.maybeDeferred(fn, *a),
+        )
+        again.startService()  # its first tick: the 7th is not claimed on this box
+        resolved(again.stopService())
+        rows = resolved(history.recent(5))
+        assert [(r.period, r.ok) for r in rows][:1] == [("day:2026-12-07", True)]
+        assert len(archives(tmp_path / "restored" / "backups")) == 1
+    finally:
+        resolved(restored_db.stopService())
