@@ -103,8 +103,28 @@ def run(config: config_mod.Config, on_ready: Any = None) -> int:
             d.addErrback(lambda f: log.failure("demo driver failed", f))
 
     reactor.callWhenRunning(go)
-    reactor.run()
+    lock = _hold_data_dir(config)
+    try:
+        reactor.run()
+    finally:
+        if lock is not None:
+            lock.release()
     return daemon.exit_code
+
+
+def _hold_data_dir(config: config_mod.Config) -> Any:
+    """The data folder's daemon lock, so `ccbox restore` refuses while ccboxd runs
+    (appliance/backup/running.py); a warning, not a refusal to start, when it is held."""
+    from appliance.backup import running
+
+    try:
+        lock = running.hold(config.data_dir)
+    except OSError as exc:
+        log.warn("cannot take {dir}'s daemon lock: {exc}", dir=config.data_dir, exc=exc)
+        return None
+    if lock is None:
+        log.warn("another process holds {dir}'s daemon lock", dir=config.data_dir)
+    return lock
 
 
 if __name__ == "__main__":

@@ -16,6 +16,10 @@ class Places:
     database_url: str
     recording_dir: Path
     key_file: Path | None  # the recording key ([recording] encryption_key_file)
+    # The data folders whose ccboxd would use this database or these folders (a restore
+    # refuses while one runs): this one, and the config's when the database or the
+    # recordings stay the config's.
+    daemon_dirs: tuple[Path, ...] = ()
 
     def area(self, name: str) -> Path:
         """The folder of an archive area (appliance/backup/layout.py AREAS)."""
@@ -44,10 +48,12 @@ def places(config: Config, data_dir: Path | None = None) -> Places:
     recordings = config.recording_dir
     if recordings == old / "recordings":
         recordings = new / "recordings"
+    shared = url == config.database_url or recordings == config.recording_dir
     return Places(
         config_file=config.path,
         data_dir=new,
         database_url=url,
         recording_dir=recordings,
         key_file=config.recording.encryption_key_file,
+        daemon_dirs=(new, old) if shared and old != new else (new,),
     )

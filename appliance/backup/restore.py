@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from appliance.backup import layout, reader, rows, schema, secrets
+from appliance.backup import layout, reader, rows, running, schema, secrets
 from appliance.backup.layout import ArchiveError, Limits
 from appliance.backup.places import Places
 from appliance.db import migrate
@@ -60,6 +60,7 @@ def restore(archive: Path, places: Places, options: RestoreOptions) -> RestoreRe
     either is refused."""
     if not Path(archive).is_file():
         raise ArchiveError(f"{archive}: no such file")
+    _check_no_daemon(places)
     db_file = schema.sqlite_file(places.database_url)
     fresh_db = db_file is not None and not db_file.exists()
     created = not places.data_dir.exists()
@@ -85,6 +86,21 @@ def restore(archive: Path, places: Places, options: RestoreOptions) -> RestoreRe
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _check_no_daemon(places: Places) -> None:
+    """Refused while a ccboxd runs on the target's data folder, or on the config's when
+    the restore would write its database or recordings (appliance/backup/running.py)."""
+    for folder in places.daemon_dirs or (places.data_dir,):
+        try:
+            busy = running.daemon_running(folder)
+        except OSError as exc:
+            raise ArchiveError(f"cannot tell whether ccboxd runs on {folder}: {exc}") from None
+        if busy:
+            raise ArchiveError(
+                f"ccboxd is running on {folder} (it holds {folder / running.LOCK_NAME}): "
+                "stop it first (systemctl stop ccboxd), then restore"
+            )
 
 
 def _check_database(url: str, force: bool) -> None:

@@ -709,3 +709,33 @@ def test_a_member_may_be_nested_16_levels_deep_not_17() -> None:
     assert layout.kind_of("files/recordings/" + "d/" * 13 + "x.wav") == ("file", "recordings")
     with pytest.raises(ArchiveError, match="deeper than 16"):
         layout.kind_of("files/recordings/" + "d/" * 14 + "x.wav")
+
+
+def test_a_restore_is_refused_while_ccboxd_runs_on_its_data_or_database(
+    source: Any, tmp_path: Path, capsys: Any
+) -> None:
+    """ccboxd holds its data folder's lock while it runs (appliance/daemon.py); a restore
+    onto that folder, or with --data-dir onto the config's database, is refused."""
+    from appliance import daemon
+    from appliance.backup import running
+    from appliance.cli import main
+
+    cfg, full, _ = source
+    (tmp_path / "pp").write_text(PASS + "\n")
+    shared = _target(tmp_path / "shared", url=f"sqlite:///{tmp_path / 'shared' / 'db.sqlite'}")
+    live = shared.daemon_dirs[1]  # the config's own data folder: the database is its
+    live.mkdir(parents=True)
+    lock = daemon._hold_data_dir(config_mod.load(shared.config_file))
+    assert lock is not None and running.daemon_running(live)
+    _refused(full, shared, match=f"ccboxd is running on {live}")
+    argv = ["--config", str(cfg.path), "restore", str(full), "--data-dir", str(tmp_path / "t")]
+    argv += ["--passphrase-file", str(tmp_path / "pp")]
+    held = running.hold(cfg.data_dir)  # the CLI on the source box's own folders
+    assert held is not None
+    assert main([*argv[:4], "--passphrase-file", str(tmp_path / "pp")]) == 1
+    assert "ccboxd is running" in capsys.readouterr().err
+    assert main(argv) == 0  # a trial restore beside the live box: its own database
+    held.release()
+    lock.release()
+    assert not running.daemon_running(live)
+    restore.restore(full, shared, restore.RestoreOptions(passphrase=PASS))
