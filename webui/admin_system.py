@@ -19,10 +19,10 @@ from recorder.disk_guard import MB, free_bytes
 from webui.access import page
 from webui.context import WebContext
 from webui.render import render
-from webui.system_spans import spans_status
-from webui.system_serial import serial_status
 from webui.system_backup import SystemBackup, backup_card
 from webui.system_modem import modem_status
+from webui.system_serial import serial_status
+from webui.system_spans import spans_status
 
 MAX_CHANNELS_SHOWN = 50
 
@@ -86,10 +86,10 @@ async def status(ctx: WebContext) -> dict[str, Any]:
             "head": migrate.head_revision(),
         },
     }
+    out["spans"] = spans_status(ctx)
     out["modem"] = await modem_status(ctx)
     out["backup"] = await backup_card(ctx)
     out["serial"] = serial_status(ctx)
-    out["spans"] = spans_status(ctx)
     try:
         out["disk"]["free_mb"] = await threads.deferToThread(free_bytes, recorder.root) // MB
     except OSError as exc:
