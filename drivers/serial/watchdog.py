@@ -16,11 +16,12 @@ from __future__ import annotations
 import fcntl
 import os
 import struct
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from twisted.internet import defer, threads
+from twisted.internet import defer
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
 
@@ -64,10 +65,10 @@ class DeviceWatchdog:
         self.longest_gap_s = longest_gap_s
         self.timeout_s: int | None = None  # the driver's, once open (None: not a watchdog)
         self._ioctl = ioctl
-        # Where the blocking writes run: the reactor's thread pool (a test may run them inline).
-        self._run = run or (
-            lambda f, *a: threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *a)
-        )
+        # Where the blocking writes run: a daemon thread of their own (a test may run them
+        # inline). Not the reactor's pool: a write that never returns would hold one of its
+        # threads for good, and the reactor's shutdown joins them, so ccboxd could not exit.
+        self._run = run or (lambda f, *a: in_daemon_thread(reactor, f, *a))
         self._fd: int | None = None
 
     def kick(self) -> defer.Deferred[None]:
@@ -105,6 +106,23 @@ class DeviceWatchdog:
         fd, self._fd = self._fd, None
         if fd is not None:
             _magic_close(fd)
+
+
+def in_daemon_thread(reactor: Any, f: Callable[..., T], *args: Any) -> defer.Deferred[T]:
+    """``f(*args)`` in a new daemon thread (one the process does not wait for at exit);
+    its result or failure is delivered in the reactor."""
+    d: defer.Deferred[T] = defer.Deferred()
+
+    def work() -> None:
+        try:
+            result = f(*args)
+        except BaseException:
+            reactor.callFromThread(d.errback, Failure())
+        else:
+            reactor.callFromThread(d.callback, result)
+
+    threading.Thread(target=work, name="ccbox-watchdog", daemon=True).start()
+    return d
 
 
 def _magic_close(fd: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -240,6 +241,32 @@ class RealReactorTargets(unittest.TestCase):
         await target.kick()
         await target.stop()
         self.assertEqual(os.read(reader, 16), b"\0\0V")
+
+    async def test_a_device_that_blocks_holds_a_daemon_thread_not_the_reactors_pool(
+        self,
+    ) -> None:
+        fifo = temp_dir(self) / "watchdog"
+        os.mkfifo(fifo)
+        target = DeviceWatchdog(reactor, fifo)
+        kicked = target.kick()  # a FIFO without a reader: the open blocks
+        reader: list[int] = []
+
+        def unblock() -> None:
+            if not reader:
+                reader.append(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+
+        self.addCleanup(lambda: [os.close(fd) for fd in reader])
+        self.addCleanup(unblock)  # first: a failed assertion leaves no thread blocked
+        await task.deferLater(reactor, 0.05, lambda: None)
+        self.assertFalse(kicked.called)
+        stuck = [t for t in threading.enumerate() if t.name == "ccbox-watchdog"]
+        self.assertEqual(len(stuck), 1)
+        self.assertTrue(stuck[0].daemon)  # the process can exit without it
+        self.assertEqual(reactor.getThreadPool().working, [])  # which the shutdown joins
+        unblock()
+        await kicked
+        await target.stop()
+        self.assertEqual(os.read(reader[0], 16), b"\0V")
 
     async def test_a_serial_board_through_a_pty(self) -> None:
         clock = task.Clock()
