@@ -1,7 +1,7 @@
 """The hardware watchdog: fed while the database and the AMI link are healthy, not otherwise.
 
 The feeding logic runs on a MemoryReactorClock with the real DBConnector (inline, SQLite)
-and the real /dev/watchdog target writing to a plain file; the thread pool path is tested
+and the real /dev/watchdog target writing to a plain file; the thread path is tested
 on a FIFO in the real reactor, the serial board through a PtyLink and a simulated board.
 """
 
@@ -231,7 +231,7 @@ def test_make_target_reads_the_device_setting(tmp_path: Path) -> None:
 
 
 class RealReactorTargets(unittest.TestCase):
-    async def test_dev_watchdog_on_a_fifo_through_the_thread_pool(self) -> None:
+    async def test_dev_watchdog_on_a_fifo_through_its_thread(self) -> None:
         fifo = temp_dir(self) / "watchdog"
         os.mkfifo(fifo)
         reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
