@@ -345,8 +345,11 @@ def main(
         sim.switch.population = demo_campaign.population(talk_s, seed_traffic)
         # The switch is up before ccboxd starts, as Asterisk would be on a box.
         reactor.callWhenRunning(_start_switch, reactor, sim)
-        # Its trunk calls mark the card's channels in use.
+        # Its trunk calls mark the card's channels in use; the card is ISDN PRI, so they are
+        # named as chan_dahdi names PRI calls (DAHDI/i<span>/<caller>-<hex>), with the
+        # DAHDIChannel event saying which channel carries each.
         switch = sim.switch
+        switch.pri_spans = True
         card = demo_dahdi.DemoCard(
             reactor, config.dahdi.proc_root, lambda: demo_dahdi.trunk_calls(switch)
         )

@@ -2,8 +2,9 @@
 timeslot 16) simulated as the files dahdi-linux writes in ``/proc/dahdi`` (the layout of
 tests/fixtures/dahdi/), under the demo's data directory, read by the real span monitor.
 
-Every ``EVERY_S`` seconds the files are written again from the simulated switch: a trunk
-call on channel n (``DAHDI/n-1``) marks that channel ``(In use)``. Span 2's line goes down
+Every ``EVERY_S`` seconds the files are written again from the simulated switch (its
+``pri_spans`` on: calls named ``DAHDI/i<span>/<caller>-<hex>`` as on a PRI): a trunk call
+on channel n marks that channel ``(In use)``. Span 2's line goes down
 (RED, with CRC-4 and framing errors) for ``DOWN_S`` seconds in every ``CYCLE_S``, so the
 System page and the wallboard show an alarm coming and going.
 """
@@ -133,5 +134,5 @@ class DemoCard:
 
 
 def trunk_calls(switch: Any) -> set[int]:
-    """The E1 channels the simulated switch has live calls on (``DAHDI/n-1``)."""
+    """The E1 channels the simulated switch has live calls on (its channels' ``trunk``)."""
     return {c.trunk for c in list(switch.channels.values()) if c.alive and c.trunk is not None}

@@ -261,6 +261,7 @@ class ApplianceMaster(service.MultiService):
         self.hardware.spans = self.spans
         if self.spans is not None:  # a DAHDI call's trunk group, on its calls row
             self.ivr.trunk_group = self.spans.group_of
+            self.ivr.trunk_channel = self.spans.wait_channel  # a PRI call's name has none
         # The front panel (when [front_panel] device is set): its restart item stops the
         # daemon for systemd to start again (``on_restart``, set by appliance/daemon.py).
         self.on_restart: Callable[[], None] | None = None

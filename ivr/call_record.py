@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from appliance.hardware.trunks import GroupOf, call_trunk
+from appliance.hardware.trunks import ChannelWait, GroupOf, call_trunk
 
 if TYPE_CHECKING:
     from acd.service import Agent, QueuedCall
@@ -56,14 +56,21 @@ class CallRecord:
 
     @classmethod
     async def open(
-        cls, db: DBConnector, env: AGIEnvironment, group_of: GroupOf | None = None
+        cls,
+        db: DBConnector,
+        env: AGIEnvironment,
+        group_of: GroupOf | None = None,
+        channel_of: ChannelWait | None = None,
     ) -> CallRecord:
         """The call's record, at once: its row is written behind (never awaited here).
-        ``group_of``: a DAHDI channel's trunk group (the span monitor's), for the row."""
+        ``group_of`` / ``channel_of``: a DAHDI channel's trunk group and the DAHDI channel of
+        an Asterisk channel (the span monitor's; a PRI call's name has none, and chan_dahdi's
+        event saying it may come just after the session), for the row."""
         called = env.args[0] if env.args else env.dialed
         started = now()
         cid = env.caller_id  # normalised at the edge (drivers/asterisk/caller_id.py)
-        trunk = call_trunk(env.channel, group_of)
+        found = await channel_of(env.channel) if channel_of is not None else None
+        trunk = call_trunk(env.channel, group_of, lambda name: found)
         call_id, written = db.calls.open_row(
             uniqueid=env.uniqueid,
             linkedid=env.uniqueid,

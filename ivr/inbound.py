@@ -35,7 +35,7 @@ LEFT_RUNNING = "left_running"
 async def inbound(session: AGISessionProtocol, services: IVRServices) -> None:
     env = session.env
     assert env is not None
-    call = await CallRecord.open(services.db, env, services.trunk_group)
+    call = await CallRecord.open(services.db, env, services.trunk_group, services.trunk_channel)
     await _to_the_end(session, services, call, _flow(session, services, call))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,3 +40,6 @@ class IVRServices:
     # a DAHDI channel's trunk group for the calls row (the span monitor's group_of; None:
     # not known, no [dahdi])
     trunk_group: Callable[[int], str | None] = lambda channel: None
+    # the DAHDI channel carrying an Asterisk channel (the span monitor's wait_channel: a PRI
+    # call's name has no channel number; None: not known, the name's number is used)
+    trunk_channel: Callable[[str], Awaitable[int | None]] | None = None

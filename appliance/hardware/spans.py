@@ -28,6 +28,7 @@ from twisted.logger import Logger
 
 from appliance.config import DahdiConfig
 from appliance.eventbus import EventBus
+from appliance.hardware.trunks import dahdi_channel
 from drivers.dahdi import ami as dahdi_ami
 from drivers.dahdi import proc, scan
 from drivers.dahdi.status import Channel, Span, alarm_text
@@ -38,6 +39,12 @@ log = Logger(namespace="ccbox.hardware.spans")
 HEALTH = "dahdi"
 DEGRADED_GONE = "gone"  # the root was there, then not
 SCAN_TIMEOUT_S = 10.0
+# the Asterisk channels the DAHDIChannel events named, kept at most (a box's live calls are a
+# few hundred; a poll drops the ended ones, this bounds a box whose polls see no calls)
+MAX_CALLS_INDEXED = 4096
+# how long a call's session waits for chan_dahdi's DAHDIChannel event (sent before the
+# dialplan runs, but on the AMI link: it may reach ccboxd just after the FastAGI session)
+CHANNEL_WAIT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,10 @@ class SpanMonitor(service.Service):
         self._loop: task.LoopingCall | None = None
         self._polling: defer.Deferred[None] | None = None
         self._again = False  # a read was asked for while one was running
+        # Asterisk channel name -> (DAHDI channel, when the DAHDIChannel event said so): a PRI
+        # call's name (DAHDI/i1/<caller>-<hex>) has no channel number in it
+        self._calls: dict[str, tuple[int, float]] = {}
+        self._waiting: dict[str, list[defer.Deferred[int | None]]] = {}
         if ami is not None:
             # Before the client starts: its event filter is fixed when it connects.
             ami.subscribe(dahdi_ami.ALARM_EVENTS, self.alarm_event)
@@ -136,6 +147,44 @@ class SpanMonitor(service.Service):
     def group_of(self, channel: int) -> str | None:
         """The trunk group of a DAHDI channel number (``[dahdi] groups``)."""
         return self._group_of.get(channel)
+
+    def channel_of(self, name: str) -> int | None:
+        """The DAHDI channel carrying the Asterisk channel ``name``, as chan_dahdi's
+        DAHDIChannel event said (sent when the channel is made, before its dialplan runs,
+        and again when a PRI call moves to another B channel); None when none said so."""
+        found = self._calls.get(name)
+        return None if found is None else found[0]
+
+    def wait_channel(
+        self, name: str, timeout_s: float = CHANNEL_WAIT_S
+    ) -> defer.Deferred[int | None]:
+        """``channel_of(name)``, waiting up to ``timeout_s`` for chan_dahdi's event when the
+        name is a DAHDI one without a channel number (PRI) and the AMI link is up: the
+        event and the call's FastAGI session come on two connections, in either order.
+        Anything else answers at once (None: not known, or the name says it)."""
+        found = self.channel_of(name)
+        if (
+            found is not None
+            or not name.startswith("DAHDI/")
+            or dahdi_channel(name) is not None
+            or self.ami is None
+            or not getattr(self.ami, "ready", False)
+        ):
+            return defer.succeed(found)
+        d: defer.Deferred[int | None] = defer.Deferred()
+        self._waiting.setdefault(name, []).append(d)
+
+        def timed_out() -> None:
+            waiting = self._waiting.get(name, [])
+            if d in waiting:
+                waiting.remove(d)
+                if not waiting:
+                    del self._waiting[name]
+                d.callback(None)
+
+        timer = self.reactor.callLater(timeout_s, timed_out)
+        d.addBoth(lambda result: (timer.cancel() if timer.active() else None, result)[1])
+        return d
 
     def groups(self) -> dict[str, tuple[int, ...]]:
         return dict(self._groups)
@@ -186,6 +235,10 @@ class SpanMonitor(service.Service):
 
     def stopService(self) -> defer.Deferred[None]:
         super().stopService()
+        waiting, self._waiting = self._waiting, {}
+        for ds in waiting.values():
+            for d in ds:
+                d.callback(None)
         if self._loop is not None and self._loop.running:
             self._loop.stop()
         self._loop = None
@@ -285,6 +338,8 @@ class SpanMonitor(service.Service):
             self._scanned_for = numbers if reading.scanned else None
         spans = [merge(span, self._scanned.get(span.number), view) for span in reading.spans]
         self._set_spans(spans)
+        if view is not None:
+            self._forget_ended_calls(view)
         alarmed = [f"span {s.number} {s.name}: {s.alarm_text}" for s in spans if s.alarms]
         # A span read before and gone since (a card's driver unloaded, the card removed):
         # degraded until it is back or ccboxd restarts.
@@ -349,6 +404,13 @@ class SpanMonitor(service.Service):
         if seized is None:
             return
         number, owner = seized
+        if owner:
+            self._calls.pop(owner, None)  # a moved call: its new channel, latest last
+            self._calls[owner] = (number, self.reactor.seconds())
+            while len(self._calls) > MAX_CALLS_INDEXED:
+                del self._calls[next(iter(self._calls))]
+            for d in self._waiting.pop(owner, []):
+                d.callback(number)
         spans = []
         for span in self._spans:
             if any(ch.number == number for ch in span.channels):
@@ -362,6 +424,14 @@ class SpanMonitor(service.Service):
                 )
             spans.append(span)
         self._spans = spans
+
+    def _forget_ended_calls(self, view: Mapping[int, dahdi_ami.AmiChannel]) -> None:
+        """Drop the calls chan_dahdi no longer shows on their channel, when the event that
+        named them came before this reading began (a later one may be missing from it)."""
+        for name, (number, at) in list(self._calls.items()):
+            item = view.get(number)
+            if at < self.read_at and (item is None or item.owner != name):
+                del self._calls[name]
 
 
 def merge(

@@ -56,6 +56,36 @@ class RecordingTests(ACDRig):
         self.assertEqual(list((root / "legs").rglob("*.*law")), [])  # legs removed
         await self.assert_index_row(master, row, done["path"], seconds)
 
+    async def test_a_pri_call_gets_its_trunk_channel_from_chan_dahdi(self) -> None:
+        """An E1 PRI call's name has no channel (DAHDI/i1/<caller>-<hex>): the span monitor
+        takes it from the DAHDIChannel event the switch sends before the dialplan runs, so
+        the row and the recording still carry the trunk group and channel."""
+        self.dahdi = DahdiConfig(
+            enabled=True,
+            proc_root=FIXTURES / "healthy" / "proc" / "dahdi",
+            poll_s=300,
+            groups=(("g0", tuple(range(1, 16))), ("g1", tuple(range(17, 32)))),
+        )
+        master = await self.start({"PJSIP/1001": Device(ring_s=0.1, talk_s=0.3)})
+        self.sim.switch.pri_spans = True
+        master.acd.login(self.agent(master, "1001").id)
+        outcome = await self.call(CallerScript(prompt_s=0.1))
+        row = await self.row(master, outcome.uniqueid)
+        self.assertRegex(row["channel"], r"\ADAHDI/i1/13800138000-[0-9a-f]+\Z")
+        self.assertEqual(
+            (row["trunk"], row["trunk_group"], row["trunk_channel"]), ("DAHDI", "g0", 1)
+        )
+        for _ in range(200):
+            if await master.db.recordings.count():
+                break
+            await task.deferLater(reactor, 0.05, lambda: None)
+        [rid] = await master.db.run(
+            lambda c: c.execute(sa.select(model.recordings.c.id)).scalars().all()
+        )
+        rec = await master.db.recordings.get(rid)
+        assert rec is not None
+        self.assertEqual((rec.trunk, rec.trunk_group, rec.channel_number), ("DAHDI", "g0", 1))
+
     async def assert_index_row(
         self, master: Any, call: dict[str, Any], path: str, seconds: float
     ) -> None:

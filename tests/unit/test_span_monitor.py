@@ -192,6 +192,66 @@ def test_chan_dahdi_says_which_channels_carry_calls(tmp_path: Path) -> None:
     assert box.monitor.trunk_free("g1") == 0
 
 
+def dahdi_channel_event(name: str, channel: str, span: int = 1) -> bytes:
+    """chan_dahdi's DAHDIChannel event (dahdichannel_to_ami) for Asterisk channel ``name``."""
+    return (
+        f"Event: DAHDIChannel\r\nPrivilege: call,all\r\nChannel: {name}\r\n"
+        f"DAHDIGroup: 1\r\nDAHDISpan: {span}\r\nDAHDIChannel: {channel}\r\n\r\n"
+    ).encode()
+
+
+def test_a_pri_calls_channel_is_known_from_chan_dahdis_event(tmp_path: Path) -> None:
+    """A PRI call's name has no channel (DAHDI/i1/<caller>-<hex>): the DAHDIChannel event
+    says which; a call moved to another B channel follows; a reading begun after the event
+    that shows the channel idle forgets it, one begun before it does not."""
+    endpoint = Endpoint()
+    client = make(MemoryReactorClock(), endpoint)
+    box = Box(tmp_path, ami=client)
+    client.startService()
+    proto, transport = endpoint.accept()
+    login_ok(proto, transport)
+    box.monitor.startService()
+    reply(proto, transport, show_channels_reply({}))
+    pri, moved = "DAHDI/i1/13800138000-1a", "DAHDI/i2/4008001234-1b"
+    box.clock.advance(1)
+    proto.dataReceived(dahdi_channel_event(pri, "7"))
+    proto.dataReceived(dahdi_channel_event(moved, "no-media (-1)", span=2))  # no B channel yet
+    assert box.monitor.channel_of(pri) == 7 and box.monitor.channel_of(moved) is None
+    proto.dataReceived(dahdi_channel_event(moved, "33", span=2))
+    assert box.monitor.channel_of(moved) == 33
+    assert box.monitor.channel(7).asterisk_channel == pri  # type: ignore[union-attr]
+    proto.dataReceived(dahdi_channel_event(moved, "34", span=2))  # moved to channel 34
+    assert box.monitor.channel_of(moved) == 34
+    # a poll begun after the events: both calls shown, both kept
+    transport.clear()
+    box.clock.advance(5)
+    reply(proto, transport, show_channels_reply({7: pri, 34: moved}))
+    assert (box.monitor.channel_of(pri), box.monitor.channel_of(moved)) == (7, 34)
+    # the next poll's answer comes after a new call's event, and does not show it yet
+    transport.clear()
+    box.clock.advance(5)
+    new = "DAHDI/i1/13900139000-1c"
+    proto.dataReceived(dahdi_channel_event(new, "8"))
+    reply(proto, transport, show_channels_reply({7: pri}))  # the moved call ended
+    assert box.monitor.channel_of(moved) is None
+    assert (box.monitor.channel_of(pri), box.monitor.channel_of(new)) == (7, 8)
+
+    # A session that starts before its event waits for it (the AMI link and FastAGI are two
+    # connections), up to a second; a CAS name, or a known call, answers at once.
+    early = box.monitor.wait_channel("DAHDI/i1/13700137000-1d")
+    late = box.monitor.wait_channel("DAHDI/i1/13600136000-1e")
+    assert not early.called
+    proto.dataReceived(dahdi_channel_event("DAHDI/i1/13700137000-1d", "9"))
+    assert resolved(early) == 9
+    assert resolved(box.monitor.wait_channel(pri)) == 7
+    assert resolved(box.monitor.wait_channel("DAHDI/12-1")) is None  # the name says 12
+    box.clock.advance(1)
+    assert resolved(late) is None  # never said: no channel rather than a held call
+    assert not box.clock.getDelayedCalls() or all(
+        c.getTime() > box.clock.seconds() for c in box.clock.getDelayedCalls()
+    )
+
+
 def test_without_chan_dahdi_the_kernel_view_stands(tmp_path: Path) -> None:
     endpoint = Endpoint()
     client = make(MemoryReactorClock(), endpoint)

@@ -35,6 +35,13 @@ def test_the_group_comes_from_the_monitor_and_only_as_a_search_could_ask_for_it(
     assert call_trunk("DAHDI/20-1", groups.get) == CallTrunk("DAHDI", "", 20)  # unknown
     assert call_trunk("DAHDI/17-1") == CallTrunk("DAHDI", "", 17)  # no [dahdi]
     assert call_trunk("DAHDI/i1/13800138000-1a", groups.get) == CallTrunk("DAHDI", "", None)
+    # a PRI call's channel from the span monitor (its DAHDIChannel event); CAS: the name's
+    on = {"DAHDI/i1/13800138000-1a": 17}.get
+    assert call_trunk("DAHDI/i1/13800138000-1a", groups.get, on) == CallTrunk("DAHDI", "g0", 17)
+    assert call_trunk("DAHDI/18-1", groups.get, on) == CallTrunk("DAHDI", "", 18)
+    assert call_trunk("PJSIP/trunk-00000001", groups.get, lambda name: 17) == CallTrunk(
+        "PJSIP", "", None
+    )
     assert call_trunk("PJSIP/trunk-00000001", groups.get) == CallTrunk("PJSIP", "", None)
     assert [trunk_label("g0", 17), trunk_label("g0", None), trunk_label("", 17)] == [
         "g0 / 17",

@@ -8,7 +8,9 @@ their headers), to every listener (the logged-in AMI sessions).
 
 Devices are the phones and outside parties the switch can ring: each answers, never
 answers, or is busy, after a ring time, and may hang up by itself after a talk time.
-Channel names follow the real technologies: ``DAHDI/<n>-1`` for trunk channel n,
+Channel names follow the real technologies: ``DAHDI/<n>-1`` for trunk channel n (analog or
+CAS; with ``pri_spans`` ISDN PRI's ``DAHDI/i<span>/<caller>-<hex>``, which names no channel:
+chan_dahdi's DAHDIChannel event, sent after Newchannel, says which one carries it),
 ``PJSIP/<ext>-<8 hex>`` for desk phones, ``IAX2/<peer>-<decimal call number>``,
 ``Local/<exten>@<context>-<8 hex>;1`` for the leg a Dial of a Local device hands back
 (device-channel-names.txt), ``DAHDI/<n>-1`` again for outbound trunk calls.
@@ -168,6 +170,10 @@ class Switch:
         # Who answers the numbers dialed out on a DAHDI trunk (called_parties.Population);
         # None: the trunk behaves as ``default_device``.
         self.population: Any = None
+        # The E1 trunks are ISDN PRI (31 channels a span): DAHDI channels are named as
+        # chan_dahdi names a PRI call (create_channel_name), not DAHDI/<n>-1.
+        self.pri_spans = False
+        self._pri_seq = itertools.count(1)
 
     # ---- events ---------------------------------------------------------------------------
 
@@ -194,8 +200,22 @@ class Switch:
     def dialplan(self) -> Dialplan:
         return self.pbx.dialplan
 
+    @staticmethod
+    def trunk_span(channel: int) -> int:
+        return (channel - 1) // 31 + 1  # E1: 31 channels a span
+
+    def trunk_name(self, channel: int, address: str) -> str:
+        """The name chan_dahdi gives a call on DAHDI ``channel``: ``DAHDI/<n>-1`` (analog,
+        CAS) or, on PRI, ``DAHDI/i<span>/<address>-<hex>`` (the caller's number inbound, the
+        dialed one outbound)."""
+        if not self.pri_spans:
+            return f"DAHDI/{channel}-1"
+        return f"DAHDI/i{self.trunk_span(channel)}/{address}-{next(self._pri_seq):x}"
+
     def _free_trunk(self) -> int:
         used = {c.trunk for c in self.channels.values() if c.trunk is not None}
+        if self.pri_spans:  # timeslot 16 of each E1 span is the PRI's D-channel
+            used |= {n for n in range(16, max(used, default=0) + 2, 31)}
         return next(n for n in itertools.count(1) if n not in used)
 
     def new_channel(
@@ -228,6 +248,17 @@ class Switch:
         )
         self.channels[uid] = ch
         self.emit(snap.channel_event("Newchannel", ch))
+        if trunk is not None:
+            # chan_dahdi's dahdi_new: which DAHDI channel carries it, before the dialplan runs
+            self.emit(
+                snap.channel_event(
+                    "DAHDIChannel",
+                    ch,
+                    ("DAHDIGroup", "1"),
+                    ("DAHDISpan", str(self.trunk_span(trunk))),
+                    ("DAHDIChannel", str(trunk)),
+                )
+            )
         if name.startswith("Local/"):
             self._device_state(ch)
         return ch
@@ -282,7 +313,7 @@ class Switch:
         self._check_entry("ccbox-inbound", dialed)
         n = self._free_trunk()
         ch = self.new_channel(
-            f"DAHDI/{n}-1",
+            self.trunk_name(n, caller_num),
             state=RING,
             context="ccbox-inbound",
             exten=dialed,
@@ -647,7 +678,7 @@ class Switch:
         trunk = None
         if tech == "DAHDI":
             trunk = self._free_trunk()
-            name = f"DAHDI/{trunk}-1"
+            name = self.trunk_name(trunk, res.rsplit("/", 1)[-1])
         elif tech == "IAX2":
             name = f"IAX2/{res}-{next(self._iax_calls)}"
         elif tech == "Local":
