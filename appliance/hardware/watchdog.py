@@ -3,11 +3,15 @@
 Every ``interval_s`` a reactor timer asks the database a cheap query; the target (the
 kernel's ``/dev/watchdog`` or a serial board, drivers/serial/watchdog.py) is kicked once
 the answer is back within ``db_timeout_s`` and, from ``grace_s`` after the start, the AMI
-link is logged in (when ``[ami]`` is enabled). The reactor's own health is in the loop:
-a reactor that hangs runs no timer and delivers no answer, so it kicks nothing. When a
-check fails the watchdog is simply not fed (the board's or driver's timeout then resets
-the box); the reason is on the System page, in the health part ``watchdog`` and the log.
-When the checks pass again, feeding resumes. A clean stop disarms the target.
+link is logged in (when ``[ami]`` is enabled) once it has been logged in since this start:
+an Asterisk that never comes up after a boot (a bad switch config, which no reset mends)
+would otherwise reset the box every ``grace_s`` + the timeout for good; a link lost after
+it was up stops the feeding, so a hung switch link resets the box once. The reactor's own
+health is in the loop: a reactor that hangs runs no timer and delivers no answer, so it
+kicks nothing. When a check fails the watchdog is simply not fed (the board's or driver's
+timeout then resets the box); the reason is on the System page, in the health part
+``watchdog`` and the log. When the checks pass again, feeding resumes. A clean stop disarms
+the target.
 
 systemd's ``WatchdogSec`` (appliance/sdnotify.py) stays the software layer: it restarts a
 hung daemon; this resets a box whose daemon cannot get its database or switch back.
@@ -112,6 +116,7 @@ class Watchdog(service.MultiService):
         self._started_at = 0.0
         self._probe_since: float | None = None  # a database check not answered yet
         self._kicking: defer.Deferred[None] | None = None
+        self._ami_was_up = False  # the AMI link has been logged in since this start
         if target.service is not None:
             target.service.setServiceParent(self)
         self._loop = task.LoopingCall(self.check)
@@ -124,6 +129,7 @@ class Watchdog(service.MultiService):
     def startService(self) -> None:
         super().startService()
         self._started_at = self.clock.seconds()
+        self._ami_was_up = False
         self.reason = N_("starting")
         self._report(
             health_states.STARTING, N_("first check of {target}", target=self.target.description)
@@ -196,7 +202,11 @@ class Watchdog(service.MultiService):
         if self.ami is not None:
             in_grace = self.clock.seconds() - self._started_at < self.settings.grace_s
             client = self.ami()
-            if not in_grace and (client is None or not client.ready):
+            up = client is not None and bool(client.ready)
+            if up and not self._ami_was_up:
+                self._ami_was_up = True
+                log.info("watchdog: the AMI link is up; from now on it is checked")
+            if not up and self._ami_was_up and not in_grace:
                 self._not_feeding(N_("the AMI link to Asterisk is down"))
                 return
         if self._kicking is not None:

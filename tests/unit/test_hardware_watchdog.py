@@ -147,19 +147,41 @@ def test_a_database_that_does_not_answer_in_time_stops_the_feeding_until_it_does
     rig.dog.stopService()
 
 
-def test_the_ami_link_counts_after_the_grace_time(tmp_path: Path, sqlite_db: DBConnector) -> None:
+def test_the_ami_link_counts_after_the_grace_time_once_it_was_up(
+    tmp_path: Path, sqlite_db: DBConnector
+) -> None:
     ami = Ami(ready=False)
     rig = Rig(tmp_path, database_check(sqlite_db), lambda: ami)
     rig.dog.startService()
     for _ in range(11):  # Asterisk still starting: fed through the grace time
         rig.clock.advance(5)
     assert rig.kicks == b"\0" * 12
+    rig.clock.advance(5)  # past the grace time, but never up since this start: still fed
+    assert rig.kicks == b"\0" * 13 and rig.dog.feeding
+    ami.ready = True
     rig.clock.advance(5)
-    assert rig.kicks == b"\0" * 12
+    assert rig.kicks == b"\0" * 14 and rig.dog.feeding
+    ami.ready = False  # lost after it was up: not fed (the box resets once)
+    rig.clock.advance(5)
+    assert rig.kicks == b"\0" * 14
     assert rig.dog.reason == "the AMI link to Asterisk is down" and rig.state() == DOWN
     ami.ready = True
     rig.clock.advance(5)
-    assert rig.kicks == b"\0" * 13 and rig.dog.feeding
+    assert rig.kicks == b"\0" * 15 and rig.dog.feeding
+    rig.dog.stopService()
+
+
+def test_an_asterisk_that_never_logs_in_does_not_reset_the_box_again_and_again(
+    tmp_path: Path, sqlite_db: DBConnector
+) -> None:
+    """A bad switch config survives a reboot: a box whose AMI link never came up since this
+    start is fed (the AMI part of the status page says why calls fail), not reset every
+    grace_s + the timeout for good."""
+    rig = Rig(tmp_path, database_check(sqlite_db), lambda: Ami(ready=False))
+    rig.dog.startService()
+    for _ in range(60):  # five minutes, far past grace_s (60 s)
+        rig.clock.advance(5)
+    assert rig.kicks == b"\0" * 61 and rig.dog.feeding and rig.state() == OK
     rig.dog.stopService()
 
 
