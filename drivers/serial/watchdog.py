@@ -205,5 +205,21 @@ class SerialWatchdog:
         if protocol is None or protocol.transport is None:
             why = self.link.last_error or "not connected"
             return defer.fail(WatchdogError(f"the board is not connected ({why})"))
-        cast(Any, protocol.transport).write(line)
+        transport = cast(Any, protocol.transport)
+        waiting = unsent(transport)
+        if line == KICK and waiting:
+            # A write only buffers: a wedged USB adapter (or a board that stopped reading)
+            # takes nothing, and counting its kicks as done would show "feeding" while the
+            # board's timer runs out. The last round's kick has had a whole interval to go.
+            return defer.fail(
+                WatchdogError(f"the board has not taken the earlier output ({waiting} bytes)")
+            )
+        transport.write(line)
         return defer.succeed(None)
+
+
+def unsent(transport: Any) -> int:
+    """The bytes a Twisted file descriptor transport (the serial port's) holds unwritten:
+    its buffer past what was sent, and what was written since its last flush."""
+    buffered = len(getattr(transport, "dataBuffer", b"")) - getattr(transport, "offset", 0)
+    return max(0, buffered) + getattr(transport, "_tempDataLen", 0)

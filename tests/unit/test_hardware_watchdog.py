@@ -28,7 +28,13 @@ from appliance.hardware.watchdog import Watchdog, database_check, make_target
 from drivers.health import DOWN, OK, LastReports
 from drivers.serial.sim.pty import PtyLink
 from drivers.serial.sim.watchdog_board import SimulatedBoard
-from drivers.serial.watchdog import WDIOC_GETTIMEOUT, DeviceWatchdog, SerialWatchdog
+from drivers.serial.watchdog import (
+    WDIOC_GETTIMEOUT,
+    DeviceWatchdog,
+    SerialWatchdog,
+    WatchdogError,
+    unsent,
+)
 from tests.support.inline_db import inline_db
 from tests.support.tmp import temp_dir
 
@@ -289,6 +295,38 @@ class RealReactorTargets(unittest.TestCase):
         await kicked
         await target.stop()
         self.assertEqual(os.read(reader[0], 16), b"\0V")
+
+    async def test_a_kick_fails_while_the_board_has_not_taken_the_earlier_output(
+        self,
+    ) -> None:
+        """A write only buffers: a board (or USB adapter) that stopped reading must not
+        show as fed."""
+        at = temp_dir(self) / "ttyWDT"
+        board = SimulatedBoard(task.Clock(), timeout_s=12)
+        pty = PtyLink.open(reactor, board, at)
+        self.addCleanup(lambda: pty.close())
+        target = SerialWatchdog(reactor, at, clock=task.Clock())
+        target.link.startService()
+        self.addCleanup(target.link.stopService)
+        await until(lambda: target.link.connected)
+        await target.kick()
+        await until(lambda: board.kicks == 1)
+        board.transport.pauseProducing()  # the far side stops reading
+        self.addCleanup(board.transport.resumeProducing)  # (a failure: the stop can flush)
+        for _ in range(2000):  # kicks until the tty is full and the port's buffer holds some
+            transport = target.link.protocol.transport  # type: ignore[union-attr]
+            if unsent(transport):
+                break
+            transport.write(b"KICK\r\n" * 100)  # type: ignore[union-attr]
+            await task.deferLater(reactor, 0, lambda: None)
+        self.assertTrue(unsent(transport))
+        with self.assertRaises(WatchdogError) as caught:
+            await target.kick()
+        self.assertIn("the board has not taken the earlier output", str(caught.exception))
+        board.transport.resumeProducing()  # it reads again: the backlog drains
+        await until(lambda: not unsent(transport))
+        await target.kick()
+        await until(lambda: board.kicks > 1)
 
     async def test_a_serial_board_through_a_pty(self) -> None:
         clock = task.Clock()
