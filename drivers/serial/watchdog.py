@@ -70,19 +70,37 @@ class DeviceWatchdog:
         # threads for good, and the reactor's shutdown joins them, so ccboxd could not exit.
         self._run = run or (lambda f, *a: in_daemon_thread(reactor, f, *a))
         self._fd: int | None = None
+        # A stop counts up; a kick opening the device checks it after its open (which may
+        # block past the stop's wait): a kick from before a stop never arms it after.
+        self._stops = 0
+        self._lock = threading.Lock()
 
     def kick(self) -> defer.Deferred[None]:
-        return self._run(self._write, b"\0")
+        return self._run(self._write, b"\0", self._stops)
 
     def stop(self) -> defer.Deferred[None]:
         """The magic close: ``V`` then close, so the driver disarms instead of resetting."""
+        self._stops += 1
         return self._run(self._close)
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes, stops: int = 0) -> None:
         try:
-            if self._fd is None:
-                self._fd = self._arm()
-            os.write(self._fd, data)
+            with self._lock:
+                opened = self._fd is not None
+            if not opened:
+                fd = self._arm()  # outside the lock: an open may block
+                with self._lock:
+                    if stops != self._stops:
+                        # stopped during the open (the stop found no device to disarm)
+                        _magic_close(fd)
+                        raise WatchdogError("stopped while the device was being opened")
+                    self._fd = fd
+            # under the lock: a stop's close waits for the write (V after the kick), and
+            # the write never goes to a descriptor the close freed (and an open reused)
+            with self._lock:
+                if self._fd is None or stops != self._stops:
+                    raise WatchdogError("stopped")
+                os.write(self._fd, data)
         except OSError as exc:
             raise WatchdogError(exc.strerror or str(exc)) from None
 
@@ -103,7 +121,8 @@ class DeviceWatchdog:
         return fd
 
     def _close(self) -> None:
-        fd, self._fd = self._fd, None
+        with self._lock:
+            fd, self._fd = self._fd, None
         if fd is not None:
             _magic_close(fd)
 

@@ -296,6 +296,32 @@ class RealReactorTargets(unittest.TestCase):
         await target.stop()
         self.assertEqual(os.read(reader[0], 16), b"\0V")
 
+    async def test_a_stop_during_a_slow_open_disarms_the_device_when_the_open_returns(
+        self,
+    ) -> None:
+        """The stop's disarm finds no device while a kick's open still blocks (past the
+        stop's 2 s wait): the open, when it returns, disarms at once, and nothing is fed."""
+        fifo = temp_dir(self) / "watchdog"
+        os.mkfifo(fifo)
+        target = DeviceWatchdog(reactor, fifo)
+        kicked = target.kick()  # a FIFO without a reader: the open blocks
+        reader: list[int] = []
+
+        def unblock() -> None:
+            if not reader:
+                reader.append(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+
+        self.addCleanup(lambda: [os.close(fd) for fd in reader])
+        self.addCleanup(unblock)
+        await task.deferLater(reactor, 0.05, lambda: None)
+        await target.stop()  # nothing open yet to disarm
+        self.assertFalse(kicked.called)
+        unblock()  # the open returns now
+        with self.assertRaises(WatchdogError):
+            await kicked
+        self.assertEqual(os.read(reader[0], 16), b"V")  # the magic close, no kick
+        self.assertEqual(os.read(reader[0], 16), b"")  # and closed (EOF), not held armed
+
     async def test_a_kick_fails_while_the_board_has_not_taken_the_earlier_output(
         self,
     ) -> None:
