@@ -5,7 +5,8 @@ Each period is claimed in the database before its work (appliance/backup/history
 a restart never backs up a period twice; a failed one is not retried within its period
 (the System page's "back up now" is). The archive is written in a thread of its own
 (appliance/backup/writer.py): the reactor never waits on the disk or the dump. The last
-result is the health part ``backup``: degraded after a failure, ok after a success.
+result is the health part ``backups``, the service's own name (one part, not two): degraded
+after a failure, ok after a success.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from appliance.text import N_
 
 log = Logger(namespace="ccbox.backup")
 CHECK_EVERY_S = 60.0
-PART = "backup"
+PART = "backups"  # the service's name: the part the master reports at its start
 
 
 class BackupBusy(Exception):
@@ -99,7 +100,7 @@ class BackupFile:
 
 
 class BackupService(service.Service):
-    name = "backups"
+    name = PART
 
     def __init__(
         self,

@@ -81,7 +81,7 @@ def test_daily_backups_each_period_once_rotated_and_failures_on_the_health(box: 
     assert archives(folder) == []  # before the hour
     clock.advance(at(7, 2) - clock.seconds())
     assert [p.name for p in archives(folder)] == ["ccbox-backup-20261207-020000.tar.gz"]
-    assert health.get("backup").state == OK  # type: ignore[union-attr]
+    assert health.get("backups").state == OK  # type: ignore[union-attr]
     clock.advance(600)  # ticks later in the same period: nothing more
     assert len(archives(folder)) == 1
     resolved(svc.stopService())
@@ -99,7 +99,7 @@ def test_daily_backups_each_period_once_rotated_and_failures_on_the_health(box: 
 
     cfg.path.rename(cfg.path.with_suffix(".gone"))  # the config file cannot be read
     clock.advance(at(10, 3) - clock.seconds())
-    part = health.get("backup")
+    part = health.get("backups")
     assert part is not None and part.state == DEGRADED
     assert len(archives(folder)) == 2 and not list(folder.glob(".*"))  # no half archive
     rows = resolved(again.history.recent(10))
@@ -114,7 +114,7 @@ def test_daily_backups_each_period_once_rotated_and_failures_on_the_health(box: 
     cfg.path.with_suffix(".gone").rename(cfg.path)
     row = resolved(again.back_up_now("admin"))
     assert row is not None and row.ok and row.requested_by == "admin" and row.period is None
-    assert health.get("backup").state == OK  # type: ignore[union-attr]
+    assert health.get("backups").state == OK  # type: ignore[union-attr]
     assert again.path_of(row.file_name) == folder / row.file_name
     assert again.path_of("../ccbox.conf") is None and again.path_of("x.tar.gz") is None
     resolved(again.stopService())

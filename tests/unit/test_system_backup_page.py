@@ -44,7 +44,7 @@ class SystemBackupPageTests(WebTestCase):
         page = await self.call(admin.get, "/admin/system")
         self.assertIn(row.file_name, page.body)
         self.assertIn("Backup started", page.body)  # the flash of the POST
-        self.assertEqual(self.app.master.health.get("backup").state, "ok")  # type: ignore[union-attr]
+        self.assertEqual(self.app.master.health.get("backups").state, "ok")  # type: ignore[union-attr]
 
         url = f"/admin/system/backup/download?name={row.file_name}"
         got = await self.call(admin.get, url)

@@ -167,6 +167,7 @@ class RoleTests(WebTestCase):
                     "report-schedule",
                     "ticket-escalation",
                     "web",
+                    "backups",  # on every box: "back up now", even with [backup] schedule off
                 },
             )
             self.assertEqual(status["overall"], "ok")
