@@ -40,7 +40,7 @@ class BackupHistory:
                 return None
             try:
                 with conn.begin_nested():
-                    return _insert(conn, period, "schedule", at)
+                    return _new_row(conn, period, "schedule", at)
             except sa.exc.IntegrityError:  # claimed in between
                 return None
 
@@ -48,7 +48,7 @@ class BackupHistory:
 
     def start(self, requested_by: str, at: dt.datetime) -> defer.Deferred[int]:
         """A row for a backup asked for now (no period)."""
-        return self.db.run(lambda conn: _insert(conn, None, requested_by[:64], at))
+        return self.db.run(lambda conn: _new_row(conn, None, requested_by[:64], at))
 
     def finish(
         self,
@@ -96,7 +96,7 @@ class BackupHistory:
         return self.db.run(thd)
 
 
-def _insert(conn: Connection, period: str | None, requested_by: str, at: dt.datetime) -> int:
+def _new_row(conn: Connection, period: str | None, requested_by: str, at: dt.datetime) -> int:
     result = conn.execute(
         t.insert().values(period=period, started_at=at, requested_by=requested_by)
     )
