@@ -18,7 +18,8 @@ from ivr.prompt_library import SYSTEM_SOUNDS
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("appliance", "acd", "ivr", "recorder", "drivers", "webui")
 NAME = re.compile(r"""["'](ccbox-[a-z0-9-]+)["']""")
-# "ccbox-..." strings that are no sound: thread pools and threads, the demo's data folder.
+# "ccbox-..." strings that are no sound: thread pools and threads, the demo's data folder,
+# the backup archive's format name and its secrets' associated data (appliance/backup/).
 NOT_SOUNDS = {
     "ccbox-db",
     "ccbox-web",
@@ -27,6 +28,9 @@ NOT_SOUNDS = {
     "ccbox-data",
     "ccbox-list-import",
     "ccbox-list-upload",
+    "ccbox-backup",  # the backup service's thread pool, layout.FORMAT
+    "ccbox-backup-secrets-1",  # secrets.py's AEAD associated data (an archive format)
+    "ccbox-watchdog",  # drivers/serial/watchdog.py's thread
 }
 
 
