@@ -23,6 +23,7 @@ from acd.route import STRATEGIES
 from appliance import health
 from appliance.db import model
 from appliance.text import N_, Message, message_of
+from drivers.serial.gsm import modem
 from ivr.prompt_audio import PromptAudioError, convert_upload
 from webui import i18n, labels
 
@@ -30,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 OWNERS: dict[str, tuple[str, ...]] = {
+    "modem_state": modem.STATES,
+    "sim_state": modem.SIM_STATES,
     "agent_state": agent_state.STATES,
     "pause_reason": agent_state.PAUSE_REASONS,
     "strategy": STRATEGIES,

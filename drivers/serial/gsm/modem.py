@@ -53,6 +53,8 @@ __all__ = [
     "INITIALISING",
     "PIN_REQUIRED",
     "READY",
+    "SIM_STATES",
+    "STATES",
     "DeliveryReport",
     "GsmModem",
     "GsmModemService",
@@ -70,6 +72,8 @@ PIN_REQUIRED = "pin_required"
 READY = "ready"
 ERROR = "error"
 STATES = (ABSENT, INITIALISING, PIN_REQUIRED, READY, ERROR)
+# ModemStatus.sim once the modem said (webui/labels.py names each)
+SIM_STATES = ("ready", "pin", "puk", "absent")
 
 # command phases
 IDLE = "idle"
