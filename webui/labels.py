@@ -227,6 +227,8 @@ TABLES: dict[str, dict[str, str]] = {
         "front_panel": N_("Front panel"),
         "watchdog": N_("Hardware watchdog"),
         "watchdog_board": N_("Watchdog board"),
+        "backups": N_("Backups"),
+        "dahdi": N_("E1/DAHDI spans"),
     },
 }
 
@@ -319,7 +321,7 @@ HEALTH_DETAILS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         # a serial device's link (drivers/serial/port.py): the front panel, the modem, ...
         (r"opening (?P<device>/\S*)", N_("opening {device}")),
-        (r"(?P<device>/\S*) open", N_("{device} open")),
+        (r"(?P<device>\S+) open", N_("{device} open")),
         (r"(?P<device>/\S*) closed", N_("{device} closed")),
         (
             r"(?P<device>/\S*): (?P<reason>.+); retrying in (?P<seconds>\d+) s",
