@@ -56,7 +56,20 @@ ALLOWED = {
     *("YYYY-MM-DD", "YYYY-MM-DDTHH", "MM"),
     "main-menu",  # the seed's flow (and the example the flow name field shows)
     "min_free_mb",  # a setting's name, in the disk alarm
+    *("E1", "GSM"),  # the box's trunk lines and its SMS modem
+    "g0",  # a DAHDI trunk group as Asterisk names it (the recording search's example)
 }
+# What a page tells an admin to type, as it is typed (removed as whole strings, as DATA):
+# configuration sections and keys, and the commands of a restore (the System page's cards).
+AS_TYPED = (
+    "[dahdi]",
+    "[modem] device",
+    "[front_panel] device",
+    "[watchdog] device",
+    "systemctl stop ccboxd",
+    "ccbox restore",
+    "--passphrase-file",
+)
 VERSION = re.compile(r"v[0-9]+")  # a flow's version, "v3"
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9_'-]+")
 READ_ATTRS = ("placeholder", "title", "aria-label", "alt", "value")
@@ -119,7 +132,7 @@ def english_left(body: str) -> list[str]:
 def english_words(text: str, data: tuple[str, ...] = ()) -> list[str]:
     """The English words left in text a person reads, once the user data (DATA, ``data``),
     paths and addresses are taken out."""
-    for known in sorted((*DATA, *data), key=len, reverse=True):
+    for known in sorted((*DATA, *AS_TYPED, *data), key=len, reverse=True):
         text = text.replace(known, " ")
     tokens = [t for t in text.split() if "/" not in t and "@" not in t]
     words = WORD.findall(" ".join(tokens))
