@@ -329,6 +329,17 @@ HEALTH_DETAILS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         (r"device gone \(unplugged\?\)", N_("device gone (unplugged?)")),
         (r"lost \((?P<error>.+)\)", N_("lost ({error})")),
+        # the DAHDI spans (appliance/hardware/spans.py)
+        (r"not read yet", N_("not read yet")),
+        (r"not read: (?P<error>.+)", N_("not read: {error}")),
+        (r"(?P<root>.+) is gone: DAHDI unloaded\?", N_("{root} is gone: DAHDI unloaded?")),
+        (r"no DAHDI \((?P<root>.+)\)", N_("no DAHDI ({root})")),
+        (r"(?P<count>\d+) spans OK", N_("{count} spans OK")),
+        (r"span (?P<number>\d+): gone", N_("span {number}: gone")),
+        (
+            r"span (?P<number>\d+) (?P<name>[^:]*): (?P<alarms>[^;]+)",
+            N_("span {number} {name}: {alarms}"),
+        ),
     )
 )
 
