@@ -62,9 +62,14 @@ class SmsService(service.MultiService):
         self.outbox.kick()
 
     def sms_received(self, sms: Any) -> defer.Deferred[Any]:
-        d = self.inbox.sms_received(sms)
-        d.addErrback(lambda f: log.failure("an inbound SMS could not be stored", f))
-        return d
+        """The inbox's store, failing when it failed: the modem then keeps the SMS on the SIM
+        and reads it again later (drivers/serial/gsm/modem.py)."""
+
+        def failed(failure: Any) -> Any:
+            log.failure("an inbound SMS could not be stored (kept on the SIM)", failure)
+            return failure
+
+        return self.inbox.sms_received(sms).addErrback(failed)
 
     def report_received(self, report: Any) -> defer.Deferred[Any]:
         d = self.outbox.report_received(report)

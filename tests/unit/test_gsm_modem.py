@@ -299,6 +299,68 @@ class GsmModemTests(unittest.TestCase):
         await until(lambda: not rig.sim.stored, "the stray part deleted")
         self.assertEqual(len(rig.sms), 1)
 
+    async def test_a_failed_store_keeps_the_sms_on_the_sim_and_the_next_read_stores_it_once(
+        self,
+    ) -> None:
+        rig = ModemRig(self)
+        await rig.ready()
+        stored: list[Any] = []
+        writes: list[defer.Deferred[None]] = []
+
+        def store(sms: Any) -> defer.Deferred[None]:
+            d: defer.Deferred[None] = defer.Deferred()
+            writes.append(d)
+            d.addCallback(lambda _: stored.append(sms))
+            return d
+
+        rig.service.on_sms = store
+        commands: list[str] = []
+        rig.sim.on_command = commands.append
+        at = datetime(2026, 12, 7, 9, 0, tzinfo=CHINA)
+        rig.sim.deliver(CUSTOMER, "数据库挂了也别丢", at=at)
+        rig.sim.deliver(CUSTOMER, INBOUND)  # two parts
+        await until(lambda: len(writes) == 2, "both messages handed over")
+        # while the database writes, the SIM keeps them; a read of the SIM hands nothing over
+        modem = rig.service.modem
+        assert modem is not None
+        await modem.read_all()
+        self.assertIn("AT+CMGL=4", commands)
+        self.assertEqual((len(writes), len(rig.sim.stored)), (2, 3))
+        writes[0].errback(OSError("disk full"))
+        writes[1].errback(OSError("database down"))
+        await modem.command("AT")  # anything the failures queued went before this
+        self.assertEqual((stored, len(rig.sim.stored)), ([], 3))  # nothing deleted
+        # the SIM is read again reread_s later: handed over once more; stored now
+        rig.clock.advance(rig.service.reread_s)
+        await until(lambda: len(writes) == 4, "the messages handed over again")
+        writes[2].callback(None)
+        writes[3].callback(None)
+        await until(lambda: not rig.sim.stored, "both deleted once stored")
+        self.assertEqual(sorted(s.text for s in stored), sorted(["数据库挂了也别丢", INBOUND]))
+        # a message read again after it was stored (its delete lost) is not stored twice
+        rig.sim.deliver(CUSTOMER, "数据库挂了也别丢", at=at)
+        await until(lambda: not rig.sim.stored, "the repeat deleted")
+        self.assertEqual(len(writes), 4)
+
+    async def test_a_direct_sms_is_acknowledged_only_once_stored(self) -> None:
+        rig = ModemRig(self, phase2=True)
+        await rig.ready()
+        outcomes = [defer.fail(OSError("database down")), defer.succeed(None)]
+        stored: list[Any] = []
+
+        def store(sms: Any) -> defer.Deferred[None]:
+            d = outcomes.pop(0)
+            return d.addCallback(lambda _: stored.append(sms))
+
+        rig.service.on_sms = store
+        commands: list[str] = []
+        rig.sim.on_command = commands.append
+        rig.sim.deliver(CUSTOMER, "直接来的", direct=True)
+        await until(lambda: "AT+CNMA=2" in commands, "the refusal (RP-ERROR)")
+        rig.sim.deliver(CUSTOMER, "直接来的", direct=True)  # the network sends it again
+        await until(lambda: commands.count("AT+CNMA") == 1, "the acknowledgement")
+        self.assertEqual([s.text for s in stored], ["直接来的"])
+
     async def test_wrong_lengths_and_line_noise(self) -> None:
         rig = ModemRig(self)
         await rig.ready()

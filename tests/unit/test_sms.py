@@ -378,3 +378,25 @@ def test_notices_are_switched_templated_and_rate_limited_per_number(center: Cent
         assert resolved(notices.queue_step(Step("abandoned", center.queue_id, caller))) is None
     center.clock.now += dt.timedelta(minutes=61)
     assert resolved(notices.callback_requested("13800138000", "support", None)) is not None
+
+
+def test_an_sms_the_database_did_not_take_fails_so_the_modem_keeps_it(center: Center) -> None:
+    """The service's Deferred fails when the inbox's write failed (the modem then leaves the
+    SMS on the SIM: tests/unit/test_gsm_modem.py), and the next try stores it once."""
+    from appliance.sms.service import SmsService
+
+    class DatabaseDown:
+        def run(self, thd: Any) -> defer.Deferred[Any]:
+            return defer.fail(OSError("database down"))
+
+    down = SmsInbox(DatabaseDown(), CustomerStore(center.db), center.store(), translate=str)
+    notices, _ = _notices(center)
+    service = SmsService(None, _outbox(center, None), down, notices)
+    failures: list[Any] = []
+    service.sms_received(Received("10086", "别丢")).addErrback(failures.append)
+    assert [f.type for f in failures] == [OSError]
+    service.inbox = _inbox(center)
+    got = resolved(service.sms_received(Received("10086", "别丢")))
+    m = model.crm_messages
+    bodies = resolved(center.db.run(lambda c: c.execute(sa.select(m.c.body)).scalars().all()))
+    assert (got.new_ticket, bodies.count("别丢")) == (True, 1)

@@ -10,9 +10,15 @@ idle, so the next command runs. Unsolicited lines (+CMTI, +CMT, +CDS, RING, ...)
 between a command and its answer and are handled on the side.
 
 Inbound SMS are stored by the modem and announced (+CMTI, AT+CNMI=2,1,0,1,0): the driver
-reads (AT+CMGR) and deletes (AT+CMGD) each, so a message waits on the SIM while the box
-is down and is read at the next start (AT+CMGL=4). Delivery reports come directly (+CDS)
-and are acknowledged (AT+CNMA) when the modem runs phase 2+ (AT+CSMS? says 1).
+reads (AT+CMGR) each and deletes it (AT+CMGD) only once ``on_sms`` (which may return a
+Deferred: the inbox's database write) fired; a failed store leaves it on the SIM and the
+SIM is read again (AT+CMGL=4) ``reread_s`` later, as at every start, so a message waits on
+the SIM while the box or its database is down. Delivery reports come directly (+CDS) and
+are acknowledged (AT+CNMA) when the modem runs phase 2+ (AT+CSMS? says 1); an SMS that
+came directly (+CMT, from a modem that ignores <mt>=1) is acknowledged once stored, and
+refused (AT+CNMA=2, RP-ERROR) when the store failed, so the network sends it again
+(TS 27.005 3.4.4: a store slower than the modem's acknowledgement timeout gets the same
+RP-ERROR from the modem; the driver then switches routing on again).
 
 ``GsmModemService`` keeps one modem open through a ``SerialLink``: unplugged -> "absent";
 replugged -> a new ``GsmModem`` that initialises from scratch. Parts of long messages wait
@@ -226,7 +232,9 @@ class GsmModem(Protocol):
         clock: Any,
         *,
         pin: str = "",
-        on_deliver: Callable[[Deliver, int | None], None] = lambda part, index: None,
+        on_deliver: Callable[[Deliver, int | None], defer.Deferred[bool] | None] = (
+            lambda part, index: None
+        ),
         on_report: Callable[[DeliveryReport], None] = lambda report: None,
         on_status: Callable[[ModemStatus], None] = lambda status: None,
         on_pin_refused: Callable[[], None] = lambda: None,
@@ -510,13 +518,24 @@ class GsmModem(Protocol):
         defer.Deferred.fromCoroutine(self._initialise())
 
     def _urc_pdu(self, urc: str, hex_text: str, length: int) -> None:
-        self._handle_pdu(hex_text, length, urc)
-        if self.need_ack:
-            # the network waits for this ack: it goes before anything queued
-            d: defer.Deferred[list[str]] = defer.Deferred()
-            self._queue.appendleft(_Command("AT+CNMA", self.command_timeout_s, d))
-            d.addErrback(self._ack_failed)
-            self._next()
+        _, stored = self._handle_pdu(hex_text, length, urc)
+        if not self.need_ack:
+            return
+        if stored is None:
+            self._ack(True)
+        else:
+            stored.addCallback(self._ack)
+
+    def _ack(self, stored: bool) -> None:
+        """AT+CNMA for a +CMT / +CDS; AT+CNMA=2 (RP-ERROR: the network sends it again) for
+        an SMS that could not be stored. The network waits for it: before anything queued."""
+        if self._lost:
+            return
+        d: defer.Deferred[list[str]] = defer.Deferred()
+        line = "AT+CNMA" if stored else "AT+CNMA=2"
+        self._queue.appendleft(_Command(line, self.command_timeout_s, d))
+        d.addErrback(self._ack_failed)
+        self._next()
 
     def _ack_failed(self, failure: Failure) -> None:
         """TS 27.005 3.4.4: a modem whose +CMT/+CDS was not acknowledged in time switches
@@ -528,10 +547,11 @@ class GsmModem(Protocol):
 
     def _handle_pdu(
         self, hex_text: str, length: int | None, where: str, index: int | None = None
-    ) -> bool:
-        """Decode and hand over one PDU; True when an SMS went to ``on_deliver`` with its
+    ) -> tuple[bool, defer.Deferred[bool] | None]:
+        """Decode and hand over one PDU: True when an SMS went to ``on_deliver`` with its
         SIM ``index`` (its listener then releases it: ``delete``), False when the caller
-        deletes it now (a report, an unreadable PDU, a listener that failed)."""
+        deletes it now (a report, an unreadable PDU, a listener that failed); and the
+        Deferred of its store when it made a message whole."""
         try:
             message = decode(hex_text, tpdu_length=length)
         except PduError as e:
@@ -539,7 +559,7 @@ class GsmModem(Protocol):
             log.warn(
                 "modem: {where}: unreadable PDU ({e}): {pdu}", where=where, e=e, pdu=hex_text[:400]
             )
-            return False
+            return False, None
         try:
             if isinstance(message, StatusReport):
                 self.on_report(
@@ -552,16 +572,16 @@ class GsmModem(Protocol):
                         message.final,
                     )
                 )
-                return False
+                return False, None
             if message.silent:
                 log.info("modem: {where}: a short message type 0 discarded", where=where)
-                return False
-            self.on_deliver(message, index)
-            return index is not None
+                return False, None
+            stored = self.on_deliver(message, index)
+            return index is not None, stored
         except Exception:
             # the listener's fault, not the modem's: the line goes on being read
             log.failure("modem: {where}: a listener failed", where=where)
-            return False
+            return False, None
 
     async def _read_stored(self, index: int) -> None:
         try:
@@ -571,6 +591,19 @@ class GsmModem(Protocol):
             return
         for done in self._stored_lines(lines, "+CMGR", f"message {index}", index=index):
             await self._delete(done)
+
+    def read_all(self) -> defer.Deferred[None]:
+        """Read every stored message again (one whose store failed waits there)."""
+        return defer.Deferred.fromCoroutine(self._read_all())
+
+    async def _read_all(self) -> None:
+        try:
+            lines = await self.command("AT+CMGL=4", timeout=self.send_timeout_s)
+        except ModemError as e:
+            log.warn("modem: reading the stored messages: {e}", e=e)
+            return
+        for index in self._stored_lines(lines, "+CMGL", "stored messages"):
+            await self._delete(index)
 
     def delete(self, index: int) -> None:
         """Delete a stored message: what a listener handed one with its index calls once it
@@ -598,7 +631,7 @@ class GsmModem(Protocol):
                 # is stored was not read, so it stays on the SIM for the next reading.
                 log.warn("modem: {where}: no PDU after {line!r}", where=where, line=line[:80])
                 continue
-            kept = self._handle_pdu(pdu, length, where, at)
+            kept, _ = self._handle_pdu(pdu, length, where, at)
             if at is not None and not kept:
                 indexes.append(at)
         return indexes
@@ -861,20 +894,28 @@ class GsmModemService(service.Service):
         signal_interval_s: float = 60.0,
         retry_init_s: float = 30.0,
         reassembly_timeout_s: float = 600.0,
+        reread_s: float = 60.0,
         backoff: tuple[float, ...] = BACKOFF,
     ) -> None:
         self.reactor = reactor
         self.clock: Any = clock if clock is not None else reactor
         self.settings = settings
         self.health = health
-        self.on_sms: Callable[[ReceivedSms], None] = lambda sms: None
+        # may return a Deferred: the SMS leaves the SIM only once it fired
+        self.on_sms: Callable[[ReceivedSms], object] = lambda sms: None
         self.on_report: Callable[[DeliveryReport], None] = lambda report: None
         self._timeouts = (command_timeout_s, send_timeout_s, signal_interval_s, retry_init_s)
         self._pin = settings.pin
         self._reference = 0
         self._status = ModemStatus(ABSENT, detail=f"{settings.device} not open")
+        self.reread_s = reread_s
+        self._reread: Any = None
         self.reassembly = Reassembly(
-            self.clock, self._received, release=self._release, timeout_s=reassembly_timeout_s
+            self.clock,
+            self._received,
+            release=self._release,
+            retry=self._retry_later,
+            timeout_s=reassembly_timeout_s,
         )
         self.link = SerialLink(
             reactor,
@@ -899,6 +940,9 @@ class GsmModemService(service.Service):
     def stopService(self) -> defer.Deferred[None]:
         super().stopService()
         self.reassembly.stop()
+        if self._reread is not None and self._reread.active():
+            self._reread.cancel()
+        self._reread = None
         return self.link.stopService()
 
     def status(self) -> ModemStatus:
@@ -934,8 +978,20 @@ class GsmModemService(service.Service):
             retry_init_s=retry_s,
         )
 
-    def _received(self, sms: ReceivedSms) -> None:
-        self.on_sms(sms)
+    def _received(self, sms: ReceivedSms) -> object:
+        return self.on_sms(sms)
+
+    def _retry_later(self) -> None:
+        """A message's store failed: it stays on the SIM, read again in ``reread_s``."""
+        if self._reread is None or not self._reread.active():
+            self._reread = self.clock.callLater(self.reread_s, self._read_again)
+
+    def _read_again(self) -> None:
+        self._reread = None
+        modem = self.modem
+        if modem is not None and modem.ready:
+            modem.read_all()
+        # else: the next connection's initialisation reads the SIM (AT+CMGL=4)
 
     def _release(self, indexes: list[Any]) -> None:
         """A message is out: its parts leave the SIM. With no modem they stay there, are read

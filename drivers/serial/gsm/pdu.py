@@ -15,11 +15,17 @@ and AT+CMGR, +CMT and +CDS give it.
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+_log = Logger()
 
 # ---- GSM 03.38 default alphabet and its extension table --------------------------------
 
@@ -670,42 +676,62 @@ class Reassembly:
     oldest is delivered incomplete to make room), so a flood of first parts is bounded.
 
     A part may come with a ``token`` (its index on the SIM): the parts stay stored until
-    their message is delivered, then ``release`` gets the tokens (the modem deletes them).
-    So a restart between two parts loses nothing: the stored parts are read again at the
-    next start. A part read again after its message was delivered (a replug before the
-    deletion went through) is released, not delivered twice.
+    their message is stored by ``deliver``, then ``release`` gets the tokens (the modem
+    deletes them). ``deliver`` may return a Deferred (the inbox's database write): the
+    tokens are released only once it fired; when it fails they stay on the SIM and ``retry``
+    is called (the modem reads the SIM again later), so a database that is down or a full
+    disk loses nothing. A part read again while its message is being stored is ignored; a
+    message read again after it was stored (a replug or a failed deletion before the
+    deletion went through) is released, not delivered twice (remembered for ``timeout_s``,
+    keyed by sender, SMSC timestamp and text, or concatenation reference).
     """
 
     def __init__(
         self,
         clock: Any,
-        deliver: Callable[[ReceivedSms], None],
+        deliver: Callable[[ReceivedSms], object],
         *,
         release: Callable[[list[Any]], None] = lambda tokens: None,
+        retry: Callable[[], None] = lambda: None,
         timeout_s: float = 600.0,
         max_pending: int = 64,
     ) -> None:
         self.clock = clock
         self.deliver = deliver
         self.release = release
+        self.retry = retry
         self.timeout_s = timeout_s
         self.max_pending = max_pending
         self._pending: dict[tuple[str, int, int], _Pending] = {}
-        # recently delivered messages: key -> (when, the parts it had)
-        self._done: dict[tuple[str, int, int], tuple[float, frozenset[int]]] = {}
+        # recently stored messages: key -> (when, the parts it had)
+        self._done: dict[Hashable, tuple[float, frozenset[int]]] = {}
+        self._storing: set[Hashable] = set()  # messages whose delivery has not fired yet
+        self._held: set[Any] = set()  # the tokens of those
 
-    def add(self, part: Deliver, token: Any = None) -> None:
+    def add(self, part: Deliver, token: Any = None) -> defer.Deferred[bool] | None:
+        """One part in; the Deferred of its message's store when this part completed it
+        (True: stored), None when it waits or was already stored."""
+        if token is not None and token in self._held:
+            return None  # read again while its message is being stored
         concat = part.concat
-        if concat is None or concat.total == 1:
-            self.deliver(ReceivedSms(part.sender, join_text([part.text]), part.sent_at))
-            self._release([token])
-            return
-        key = (part.sender, concat.reference, concat.total)
         self._forget_old()
+        if concat is None or concat.total == 1:
+            digest = hashlib.sha256(part.text.encode("utf-8", "surrogatepass")).hexdigest()
+            single = ("single", part.sender, part.sent_at.isoformat(), digest)
+            if single in self._storing:
+                return None
+            if single in self._done:
+                self._release([token])  # read again after it was stored
+                return None
+            sms = ReceivedSms(part.sender, join_text([part.text]), part.sent_at)
+            return self._hand(single, sms, [token], frozenset({1}))
+        key = (part.sender, concat.reference, concat.total)
+        if key in self._storing:
+            return None
         done = self._done.get(key)
         if done is not None and concat.sequence in done[1]:
             self._release([token])  # read again after its message went out
-            return
+            return None
         pending = self._pending.get(key)
         if pending is None:
             if len(self._pending) >= self.max_pending:
@@ -721,7 +747,38 @@ class Reassembly:
         if concat.sequence == 1:
             pending.sent_at = part.sent_at
         if len(pending.parts) == pending.total:
-            self._flush(key)
+            return self._flush(key)
+        return None
+
+    def _hand(
+        self, key: Hashable, sms: ReceivedSms, tokens: list[Any], parts: frozenset[int]
+    ) -> defer.Deferred[bool]:
+        """``deliver`` one message; its tokens released once that fired, kept if it failed."""
+        kept = [t for t in tokens if t is not None]
+        self._storing.add(key)
+        self._held.update(kept)
+
+        def stored(_: object) -> bool:
+            self._storing.discard(key)
+            self._held.difference_update(kept)
+            self._done[key] = (self.clock.seconds(), parts)
+            self._release(kept)
+            return True
+
+        def failed(failure: Any) -> bool:
+            self._storing.discard(key)
+            self._held.difference_update(kept)
+            _log.warn(
+                "SMS from {sender} not stored ({e}): {where}",
+                sender=sms.sender,
+                e=failure.getErrorMessage(),
+                where="kept on the SIM, read again later" if kept else "not kept",
+            )
+            if kept:
+                self.retry()
+            return False
+
+        return defer.maybeDeferred(self.deliver, sms).addCallbacks(stored, failed)
 
     def pending(self) -> int:
         return len(self._pending)
@@ -737,27 +794,24 @@ class Reassembly:
                     pending.timer.cancel()
                 del self._pending[key]
 
-    def _flush(self, key: tuple[str, int, int]) -> None:
+    def _flush(self, key: tuple[str, int, int]) -> defer.Deferred[bool] | None:
         pending = self._pending.pop(key, None)
         if pending is None:
-            return
+            return None
         if pending.timer is not None and pending.timer.active():
             pending.timer.cancel()
         numbers = range(1, pending.total + 1)
         missing = tuple(n for n in numbers if n not in pending.parts)
         text = join_text([pending.parts[n] for n in numbers if n in pending.parts])
-        self._done[key] = (self.clock.seconds(), frozenset(pending.parts))
-        self.deliver(
-            ReceivedSms(
-                pending.sender,
-                text,
-                pending.sent_at,
-                parts=pending.total,
-                complete=not missing,
-                missing=missing,
-            )
+        sms = ReceivedSms(
+            pending.sender,
+            text,
+            pending.sent_at,
+            parts=pending.total,
+            complete=not missing,
+            missing=missing,
         )
-        self._release(pending.tokens)
+        return self._hand(key, sms, pending.tokens, frozenset(pending.parts))
 
     def _release(self, tokens: list[Any]) -> None:
         kept = [t for t in tokens if t is not None]
