@@ -30,7 +30,12 @@ from drivers.serial.gsm.modem import (
     ModemStatus,
     rssi_dbm,
 )
-from drivers.serial.gsm.pdu import encode_deliver, encode_status_report, encode_submit
+from drivers.serial.gsm.pdu import (
+    COMPRESSED_TEXT,
+    encode_deliver,
+    encode_status_report,
+    encode_submit,
+)
 from drivers.serial.sim.gsm_modem import SimulatedModem
 from drivers.serial.sim.pty import PtyLink
 from tests.support.tmp import temp_dir
@@ -360,6 +365,22 @@ class GsmModemTests(unittest.TestCase):
         rig.sim.deliver(CUSTOMER, "直接来的", direct=True)  # the network sends it again
         await until(lambda: commands.count("AT+CNMA") == 1, "the acknowledgement")
         self.assertEqual([s.text for s in stored], ["直接来的"])
+
+    async def test_wap_push_is_dropped_and_unreadable_texts_still_come_with_their_sender(
+        self,
+    ) -> None:
+        rig = ModemRig(self)
+        await rig.ready()
+        wap = "0044039121430004622170015243230A" + "060504" + "0B8423F0" + "01060A"
+        compressed = "0004039121430020622170015243230300A1FF"
+        bad_time = "000403912143000062317001524323" + "0AE8329BFD4697D9EC37"
+        for pdu in (wap, compressed, bad_time):
+            rig.sim.deliver_pdu(pdu)
+        await until(lambda: len(rig.sms) == 2 and not rig.sim.stored, "read and deleted")
+        self.assertEqual(
+            [(s.sender, s.text, s.sent_at_valid) for s in rig.sms],
+            [("+123", COMPRESSED_TEXT + " 00A1FF", True), ("+123", "hellohello", False)],
+        )
 
     async def test_wrong_lengths_and_line_noise(self) -> None:
         rig = ModemRig(self)

@@ -11,12 +11,14 @@ neither library.
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from twisted.internet import task
 
 from drivers.serial.gsm.pdu import (
+    COMPRESSED_TEXT,
     Concat,
     Deliver,
     PduError,
@@ -190,19 +192,6 @@ def test_other_encode_refusals() -> None:
             None,
             "bad semi-octet F at digit 2 of the sender",
         ),
-        # month 13, a semi-octet A in the seconds, one in the zone, a zone of 69 quarters
-        ("000403912143000062317001524323" + "00", None, "impossible SMSC timestamp"),
-        (
-            "00040391214300006221700152A423" + "00",
-            None,
-            r"semi-octet A4 in the SMSC timestamp \(field 6",
-        ),
-        (
-            "0004039121430000622170015243" + "A0" + "00",
-            None,
-            "semi-octet A0 in the SMSC timestamp's",
-        ),
-        ("00040391214300006221700152439E" + "00", None, "quarter hours"),
         # UDHI set: a header of 9 octets in 3 octets of user data
         ("0044039121430000622170015243230308" + "0000", None, "runs past the user data"),
         # an information element longer than its header
@@ -211,7 +200,6 @@ def test_other_encode_refusals() -> None:
             None,
             "runs past the user data header",
         ),
-        ("0004039121430020622170015243230100", None, "compressed"),
         ("000403912143000862217001524323" + "03414243", None, "odd number of octets"),
         ("000403912143000062217001524323A1" + "00" * 141, None, "more than 160"),
         ("00040C91", None, "ends inside the sender"),
@@ -384,3 +372,40 @@ def test_the_protocol_identifier_is_kept() -> None:
     assert not decode_deliver(SPEC_DELIVER).silent
     type_0 = SPEC_DELIVER[:34] + "40" + SPEC_DELIVER[36:]  # TP-PID 0x40
     assert (decode_deliver(type_0).pid, decode_deliver(type_0).silent) == (0x40, True)
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "62317001524323",  # month 13
+        "6221700152A423",  # a semi-octet A in the seconds
+        "622170015243A0",  # one in the zone
+        "6221700152439E",  # a zone of 69 quarter hours
+    ],
+)
+def test_an_impossible_smsc_timestamp_keeps_the_message_with_the_time_received(
+    stamp: str,
+) -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+    message = decode_deliver("0004039121430000" + stamp + "0AE8329BFD4697D9EC37")
+    assert (message.sender, message.text, message.sent_at_valid) == ("+123", "hellohello", False)
+    assert before <= message.sent_at <= datetime.now(UTC)
+    joined: list[Any] = []
+    Reassembly(task.Clock(), joined.append).add(message)
+    assert (joined[0].text, joined[0].sent_at_valid) == ("hellohello", False)
+    # a good one is flagged valid
+    assert decode_deliver(SPEC_DELIVER).sent_at_valid
+
+
+def test_compressed_text_comes_as_a_marked_placeholder_with_its_bytes() -> None:
+    message = decode_deliver("0004039121430020622170015243230300A1FF")
+    assert (message.sender, message.encoding) == ("+123", "compressed")
+    assert message.text == COMPRESSED_TEXT + " 00A1FF"
+
+
+def test_port_addressed_parts_keep_their_ports() -> None:
+    # a WAP push: 8-bit, IEI 0x05 destination 2948 (0x0B84), source 9200 (0x23F0)
+    wap = "0044039121430004622170015243230A" + "060504" + "0B8423F0" + "01060A"
+    message = decode_deliver(wap)
+    assert (message.ports, message.encoding) == ((2948, 9200), "8bit")
+    assert decode_deliver(SPEC_DELIVER).ports is None

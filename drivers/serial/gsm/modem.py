@@ -576,6 +576,16 @@ class GsmModem(Protocol):
             if message.silent:
                 log.info("modem: {where}: a short message type 0 discarded", where=where)
                 return False, None
+            if message.ports is not None and message.encoding == "8bit":
+                # WAP push, MMS notices, OTA settings: data for a handset's application,
+                # Latin-1 junk to a person
+                log.info(
+                    "modem: {where}: an 8-bit message to port {port} from {sender} dropped",
+                    where=where,
+                    port=message.ports[0],
+                    sender=message.sender,
+                )
+                return False, None
             stored = self.on_deliver(message, index)
             return index is not None, stored
         except Exception:

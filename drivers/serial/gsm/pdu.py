@@ -11,6 +11,13 @@ Every PDU from the modem is attacker-controlled (anyone can send the box an SMS)
 malformed one raises ``PduError`` (a ValueError) with a clear text, never IndexError.
 A PDU's hex always starts with the SMSC address (``00``: the SIM's own), as AT+CMGS takes
 and AT+CMGR, +CMT and +CDS give it.
+
+An SMS-DELIVER whose sender is readable is never lost for the rest: compressed text (TS
+23.042, which no handset sends and this codec does not inflate) comes as
+``COMPRESSED_TEXT`` followed by the raw user data in hex, ``encoding`` "compressed"; an
+impossible SMSC timestamp (month 13, a non-digit, a zone past 14 hours) gives the time it
+was decoded (UTC), ``sent_at_valid`` False. Port-addressed parts (IEI 0x04/0x05: WAP push,
+MMS notices) keep their ``ports`` for the modem to drop the 8-bit ones (not for people).
 """
 
 from __future__ import annotations
@@ -19,13 +26,16 @@ import hashlib
 import math
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from twisted.internet import defer
 from twisted.logger import Logger
 
 _log = Logger()
+
+# the text of a compressed message (TS 23.042), its user data's hex after it
+COMPRESSED_TEXT = "[compressed message: not readable]"
 
 # ---- GSM 03.38 default alphabet and its extension table --------------------------------
 
@@ -103,8 +113,10 @@ class Deliver:
     sent_at: datetime
     smsc: str = ""
     concat: Concat | None = None
-    encoding: str = "gsm7"  # gsm7, ucs2 or 8bit
+    encoding: str = "gsm7"  # gsm7, ucs2, 8bit or compressed (text: COMPRESSED_TEXT + hex)
     pid: int = 0  # TP-PID: 0x40 is a "short message type 0", to be discarded
+    ports: tuple[int, int] | None = None  # (destination, source): application port addressing
+    sent_at_valid: bool = True  # False: the SMSC timestamp was impossible; sent_at is decode time
 
     @property
     def silent(self) -> bool:
@@ -156,6 +168,7 @@ class ReceivedSms:
     parts: int = 1  # the parts the message had (as its header said)
     complete: bool = True
     missing: tuple[int, ...] = ()  # the parts that never came (1-based)
+    sent_at_valid: bool = True  # False: the SMSC timestamp was impossible (sent_at: received)
 
 
 # ---- encoding ---------------------------------------------------------------------------
@@ -462,7 +475,7 @@ def decode_submit(hex_text: str, *, tpdu_length: int | None = None) -> Submit:
     dcs = reader.octet("data coding scheme")
     vpf = (first >> 3) & 0x03
     reader.take({0: 0, 2: 1}.get(vpf, 7), "validity period")
-    text, concat, encoding = _read_user_data(reader, first, dcs)
+    text, concat, encoding, _ = _read_user_data(reader, first, dcs)
     return Submit(number, text, bool(first & _SRR), concat, encoding, smsc)
 
 
@@ -470,9 +483,14 @@ def _deliver(reader: _Reader, first: int, smsc: str) -> Deliver:
     sender = _read_address(reader, "sender")
     pid = reader.octet("protocol identifier")
     dcs = reader.octet("data coding scheme")
-    sent_at = _read_timestamp(reader, "SMSC timestamp")
-    text, concat, encoding = _read_user_data(reader, first, dcs)
-    return Deliver(sender, text, sent_at, smsc, concat, encoding, pid)
+    raw_time = reader.take(7, "SMSC timestamp")
+    try:
+        sent_at, valid = _timestamp(raw_time, "SMSC timestamp"), True
+    except PduError:
+        # the sender and the text are still good: the time it came, flagged
+        sent_at, valid = datetime.now(UTC).replace(microsecond=0), False
+    text, concat, encoding, ports = _read_user_data(reader, first, dcs)
+    return Deliver(sender, text, sent_at, smsc, concat, encoding, pid, ports, valid)
 
 
 def _status_report(reader: _Reader, smsc: str) -> StatusReport:
@@ -523,7 +541,10 @@ def _read_digits(raw: bytes, count: int, ton: int, what: str, *, odd_ok: bool = 
 
 
 def _read_timestamp(reader: _Reader, what: str) -> datetime:
-    raw = reader.take(7, what)
+    return _timestamp(reader.take(7, what), what)
+
+
+def _timestamp(raw: bytes, what: str) -> datetime:
     values = []
     for i, octet in enumerate(raw[:6]):
         low, high = octet & 0x0F, octet >> 4
@@ -549,7 +570,7 @@ def _alphabet(dcs: int) -> str:
     group = dcs >> 4
     if group <= 0x07:  # general data coding (00xx) and automatic deletion (01xx)
         if dcs & 0x20:
-            raise PduError("compressed text is not supported")
+            return "compressed"
         return {0: "gsm7", 1: "8bit", 2: "ucs2", 3: "gsm7"}[(dcs >> 2) & 0x03]
     if group in (0x0C, 0x0D):  # message waiting, discard / store, default alphabet
         return "gsm7"
@@ -560,7 +581,9 @@ def _alphabet(dcs: int) -> str:
     return "gsm7"  # reserved groups: the spec says assume the default alphabet
 
 
-def _read_user_data(reader: _Reader, first: int, dcs: int) -> tuple[str, Concat | None, str]:
+def _read_user_data(
+    reader: _Reader, first: int, dcs: int
+) -> tuple[str, Concat | None, str, tuple[int, int] | None]:
     encoding = _alphabet(dcs)
     udl = reader.octet("user data length")
     data = reader.rest()
@@ -575,6 +598,7 @@ def _read_user_data(reader: _Reader, first: int, dcs: int) -> tuple[str, Concat 
     if len(data) != needed:
         raise PduError(f"user data length {udl} needs {needed} octets, the PDU has {len(data)}")
     concat = None
+    ports = None
     header_octets = 0
     if first & _UDHI:
         if not data:
@@ -585,25 +609,29 @@ def _read_user_data(reader: _Reader, first: int, dcs: int) -> tuple[str, Concat 
                 f"the user data header ({header_octets} octets)"
                 f" runs past the user data ({len(data)})"
             )
-        concat = _read_header(data[1:header_octets])
+        concat, ports = _read_header(data[1:header_octets])
     if encoding == "gsm7":
         fill = (7 - header_octets * 8 % 7) % 7 if header_octets else 0
         skip = (header_octets * 8 + fill) // 7
         if skip > udl:
             raise PduError("the user data header is longer than the user data")
         septets = _unpack7(data[header_octets:], fill, udl - skip, "user data")
-        return _decode_gsm7(septets, "user data"), concat, encoding
+        return _decode_gsm7(septets, "user data"), concat, encoding, ports
     body = data[header_octets:]
     if encoding == "ucs2":
         if len(body) % 2:
             raise PduError(f"UCS2 text of an odd number of octets ({len(body)})")
-        return body.decode("utf-16-be", "surrogatepass"), concat, encoding
-    return body.decode("latin-1"), concat, encoding
+        return body.decode("utf-16-be", "surrogatepass"), concat, encoding, ports
+    if encoding == "compressed":
+        return f"{COMPRESSED_TEXT} {body.hex().upper()}", concat, encoding, ports
+    return body.decode("latin-1"), concat, encoding, ports
 
 
-def _read_header(header: bytes) -> Concat | None:
-    """The information elements of a user data header: only concatenation is kept."""
+def _read_header(header: bytes) -> tuple[Concat | None, tuple[int, int] | None]:
+    """The information elements of a user data header: concatenation and port addressing
+    are kept."""
     concat = None
+    ports = None
     pos = 0
     while pos < len(header):
         if pos + 2 > len(header):
@@ -613,6 +641,12 @@ def _read_header(header: bytes) -> Concat | None:
         if len(value) != length:
             raise PduError(f"information element {iei:02X} runs past the user data header")
         pos += 2 + length
+        if iei == 0x04 and length == 2:
+            ports = (value[0], value[1])
+            continue
+        if iei == 0x05 and length == 4:
+            ports = ((value[0] << 8) | value[1], (value[2] << 8) | value[3])
+            continue
         if iei == 0x00 and length == 3:
             reference, total, sequence = value
         elif iei == 0x08 and length == 4:
@@ -621,7 +655,7 @@ def _read_header(header: bytes) -> Concat | None:
             continue
         if total >= 1 and 1 <= sequence <= total:  # else the spec says ignore the element
             concat = Concat(reference, total, sequence)
-    return concat
+    return concat, ports
 
 
 def _unpack7(data: bytes, fill_bits: int, count: int, what: str) -> list[int]:
@@ -666,6 +700,7 @@ class _Pending:
     timer: Any = None
     tokens: list[Any] = field(default_factory=list)  # where its parts are kept (SIM indexes)
     volatile: bool = False  # a part is kept nowhere else (a direct +CMT)
+    sent_at_valid: bool = True
 
 
 class Reassembly:
@@ -723,7 +758,12 @@ class Reassembly:
             if single in self._done:
                 self._release([token])  # read again after it was stored
                 return None
-            sms = ReceivedSms(part.sender, join_text([part.text]), part.sent_at)
+            sms = ReceivedSms(
+                part.sender,
+                join_text([part.text]),
+                part.sent_at,
+                sent_at_valid=part.sent_at_valid,
+            )
             return self._hand(single, sms, [token], frozenset({1}))
         key = (part.sender, concat.reference, concat.total)
         if key in self._storing:
@@ -736,7 +776,9 @@ class Reassembly:
         if pending is None:
             if len(self._pending) >= self.max_pending:
                 self._flush(next(iter(self._pending)))
-            pending = _Pending(part.sender, concat.total, part.sent_at)
+            pending = _Pending(
+                part.sender, concat.total, part.sent_at, sent_at_valid=part.sent_at_valid
+            )
             pending.timer = self.clock.callLater(self.timeout_s, self._flush, key)
             self._pending[key] = pending
         pending.parts.setdefault(concat.sequence, part.text)  # a repeated part counts once
@@ -746,6 +788,7 @@ class Reassembly:
             pending.tokens.append(token)
         if concat.sequence == 1:
             pending.sent_at = part.sent_at
+            pending.sent_at_valid = part.sent_at_valid
         if len(pending.parts) == pending.total:
             return self._flush(key)
         return None
@@ -810,6 +853,7 @@ class Reassembly:
             parts=pending.total,
             complete=not missing,
             missing=missing,
+            sent_at_valid=pending.sent_at_valid,
         )
         return self._hand(key, sms, pending.tokens, frozenset(pending.parts))
 
