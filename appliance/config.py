@@ -181,7 +181,9 @@ class SmsConfig:
     opens a ticket of ``ticket_type`` for ``queue``'s agents (empty: anyone's) when its
     customer has none open. ``callback_confirmation`` / ``missed_call_notice`` send those
     notices (text: the template, empty for the built-in one in the center's language), at
-    most one per number every ``notice_interval_min`` minutes."""
+    most one per number every ``notice_interval_min`` minutes. At most
+    ``max_new_tickets_per_hour`` tickets are opened by SMS in an hour; past that, SMS join
+    one flood ticket (appliance/sms/inbox.py)."""
 
     attempts: int = 5
     retry_s: int = 30
@@ -192,6 +194,7 @@ class SmsConfig:
     missed_call_notice: bool = False
     missed_call_text: str = ""
     notice_interval_min: int = 60
+    max_new_tickets_per_hour: int = 60
 
 
 @dataclass(frozen=True)
@@ -711,6 +714,7 @@ SCHEMA: dict[str, dict[str, tuple[_Checker, str | None]]] = {
         "missed_call_notice": (_bool, "no"),
         "missed_call_text": (_sms_template, ""),
         "notice_interval_min": (_int_range(1, 7 * 24 * 60), "60"),
+        "max_new_tickets_per_hour": (_int_range(1, 10000), "60"),
     },
     "modem": {
         "device": (_optional_abs_text, ""),
@@ -852,6 +856,7 @@ def parse(text: str, path: Path | str = "<string>") -> Config:
             missed_call_notice=values["sms", "missed_call_notice"],
             missed_call_text=values["sms", "missed_call_text"],
             notice_interval_min=values["sms", "notice_interval_min"],
+            max_new_tickets_per_hour=values["sms", "max_new_tickets_per_hour"],
         ),
         modem=ModemConfig(
             device=values["modem", "device"],
@@ -1178,6 +1183,9 @@ callback_text =
 missed_call_notice = no
 missed_call_text =
 notice_interval_min = 60
+# At most this many tickets are opened by SMS in an hour (a flood from many senders); past
+# it, SMS from new senders join one "Too many requests (SMS)" ticket, each kept and listed.
+max_new_tickets_per_hour = 60
 
 [modem]
 # The GSM modem SMS go through: its serial port, best a stable name from /dev/serial/by-id/

@@ -379,6 +379,7 @@ class ApplianceMaster(service.MultiService):
             translate=translate,
             on_notice=lambda row: self.bus.publish(NoticePosted(row.as_message())),
             bus=self.bus,
+            max_new_tickets_per_hour=sms.max_new_tickets_per_hour,
         )
         notices = SmsNotices(
             self.db,

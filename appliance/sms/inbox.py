@@ -8,6 +8,12 @@ same number joined (a sender no customer has); with neither, a new ticket (sourc
 ticket page's replies list) and a comment (the conversation), so the agent answers with the
 ticket page's SMS reply, which the outbox sends.
 
+A flood (many senders, each opening a ticket): at most ``[sms] max_new_tickets_per_hour``
+tickets are opened by SMS in any hour; past that, an SMS that would open one joins the one
+open "flood" ticket instead (created by ``sms-flood``, unassigned to a customer, one notice
+when it opens), where it is stored and listed like any other (a message and a comment with
+its sender), so nothing is lost and the desks are not flooded; an agent sorts them out.
+
 The sender and the text are whatever reached the modem: control characters are dropped,
 both are bounded, and the comment is the text escaped and cleaned as any comment
 (appliance.rich_text), never markup of the sender's.
@@ -44,6 +50,7 @@ from appliance.text import N_
 log = Logger()
 
 ACTOR = "sms"
+FLOOD_ACTOR = "sms-flood"  # the creator of the one ticket SMS past the hourly cap join
 SENDER_MAX = 32
 TEXT_MAX = 2000  # more than ten concatenated parts of 153 GSM characters
 SUBJECT_CHARS = 40
@@ -104,6 +111,7 @@ class SmsInbox:
         on_notice: Callable[[NoticeRow], object] | None = None,
         bus: Any = None,
         clock: Callable[[], dt.datetime] | None = None,
+        max_new_tickets_per_hour: int = 60,
     ) -> None:
         self.db = db
         self.customers = customers
@@ -114,6 +122,7 @@ class SmsInbox:
         self.on_notice = on_notice
         self.bus = bus
         self.clock = clock or tickets.clock
+        self.max_new_tickets_per_hour = max_new_tickets_per_hour
 
     def sms_received(self, sms: Any) -> defer.Deferred[Received]:
         """Route one ``ReceivedSms(sender, text, sent_at, parts)``."""
@@ -126,8 +135,22 @@ class SmsInbox:
         customer_id = customer.id if customer is not None else None
         ticket_id = await self.db.run(lambda conn: _open_ticket(conn, customer_id, sender))
         new_ticket = ticket_id is None
+        flood = False
         if ticket_id is None:
-            ticket_id = await self._new_ticket(sender, text, customer_id)
+            since = self.clock() - dt.timedelta(hours=1)
+            opened = await self.db.run(lambda conn: _sms_tickets_since(conn, since))
+            if opened >= self.max_new_tickets_per_hour:
+                flood = True
+                ticket_id = await self.db.run(_flood_ticket)
+                new_ticket = ticket_id is None
+                if ticket_id is None:
+                    log.warn(
+                        "SMS flood: {n} tickets opened by SMS in an hour; more join one ticket",
+                        n=opened,
+                    )
+                    ticket_id = await self._new_ticket(sender, text, None, flood=True)
+            else:
+                ticket_id = await self._new_ticket(sender, text, customer_id)
         now = self.clock()
         comment = _comment_html(sender, text, self.translate)
 
@@ -158,6 +181,8 @@ class SmsInbox:
             assert cpk is not None
             write_history(conn, ticket.id, now, ACTOR, "comment", comment_id=int(cpk[0]))
             update(conn, ticket.id, updated_at=now)
+            if flood and not new_ticket:
+                return message_id, ()  # the flood ticket's notice went out when it opened
             notices = self._notices(conn, ticket, sender, text, now)
             return message_id, notices
 
@@ -171,14 +196,18 @@ class SmsInbox:
                     log.failure("publishing an SMS notice failed")
         return Received(message_id, ticket_id, new_ticket, customer_id, notices)
 
-    async def _new_ticket(self, sender: str, text: str, customer_id: int | None) -> int:
+    async def _new_ticket(
+        self, sender: str, text: str, customer_id: int | None, *, flood: bool = False
+    ) -> int:
         first = " ".join(text.split())[:SUBJECT_CHARS] or "…"
         subject = self.translate(N_("SMS from {sender}: {text}", sender=sender, text=first))
+        if flood:
+            subject = f"{self.translate(N_('Too many requests'))} (SMS): {subject}"
         queue = await self.db.run(lambda conn: _queue_or_none(conn, self.queue))
 
         async def create(type_key: str) -> int:
             ticket_id: int = await self.tickets.create(
-                ACTOR,
+                FLOOD_ACTOR if flood else ACTOR,
                 type_key=type_key,
                 subject=subject[:200],
                 body=text,
@@ -255,6 +284,29 @@ def _open_ticket(conn: Connection, customer_id: int | None, sender: str) -> int 
             & (t.c.state != "closed")
         )
         .order_by(m.c.at.desc(), m.c.id.desc())
+        .limit(1)
+    ).scalar()
+    return int(found) if found is not None else None
+
+
+def _sms_tickets_since(conn: Connection, since: dt.datetime) -> int:
+    """Tickets SMS opened since ``since`` (the flood ticket not counted)."""
+    t = model.tickets.c
+    count = conn.execute(
+        sa.select(sa.func.count())
+        .select_from(model.tickets)
+        .where((t.source == "sms") & (t.created_by == ACTOR) & (t.created_at >= since))
+    ).scalar()
+    return int(count or 0)
+
+
+def _flood_ticket(conn: Connection) -> int | None:
+    """The open ticket SMS past the hourly cap join (the newest, if several)."""
+    t = model.tickets.c
+    found = conn.execute(
+        sa.select(t.id)
+        .where((t.created_by == FLOOD_ACTOR) & (t.state != "closed"))
+        .order_by(t.created_at.desc(), t.id.desc())
         .limit(1)
     ).scalar()
     return int(found) if found is not None else None

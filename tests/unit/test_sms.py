@@ -400,3 +400,35 @@ def test_an_sms_the_database_did_not_take_fails_so_the_modem_keeps_it(center: Ce
     m = model.crm_messages
     bodies = resolved(center.db.run(lambda c: c.execute(sa.select(m.c.body)).scalars().all()))
     assert (got.new_ticket, bodies.count("别丢")) == (True, 1)
+
+
+def test_past_the_hourly_cap_sms_from_new_senders_join_one_flood_ticket(center: Center) -> None:
+    posted: list[Any] = []
+    inbox = _inbox(center, posted=posted)
+    inbox.max_new_tickets_per_hour = 2
+    got = [resolved(inbox.sms_received(Received(f"1390000000{i}", f"第{i}条"))) for i in range(5)]
+    own = {g.ticket_id for g in got[:2]}
+    flood = {g.ticket_id for g in got[2:]}
+    assert len(own) == 2 and len(flood) == 1 and not own & flood
+    assert [g.new_ticket for g in got] == [True, True, True, False, False]
+    assert len(posted) == 3  # one notice for the flood ticket, not one per SMS
+    ticket = resolved(center.store().get(flood.pop()))
+    assert (ticket.source, ticket.created_by) == ("sms", "sms-flood")
+    assert ticket.subject.startswith("Too many requests (SMS): SMS from 13900000002")
+    m = model.crm_messages
+    rows = resolved(
+        center.db.run(
+            lambda c: c.execute(
+                sa.select(m.c.address, m.c.body).where(m.c.ticket_id == ticket.id)
+            ).all()
+        )
+    )
+    assert sorted(rows) == [(f"1390000000{i}", f"第{i}条") for i in (2, 3, 4)]  # all kept
+    # an hour on, SMS open tickets of their own again
+    center.clock.now += dt.timedelta(hours=1, seconds=1)
+    later = resolved(inbox.sms_received(Received("13900000009", "一小时后")))
+    assert later.new_ticket and later.ticket_id not in own | {ticket.id}
+    from appliance.config import parse
+
+    assert parse("").sms.max_new_tickets_per_hour == 60
+    assert parse("[sms]\nmax_new_tickets_per_hour = 5\n").sms.max_new_tickets_per_hour == 5
