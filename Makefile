@@ -46,12 +46,13 @@ typecheck: deps
 
 # The whole suite: lint, types, then every test on SQLite and on a private PostgreSQL server
 # (and the browser tests in Debian's headless Chromium, installed here when missing).
+# Test files run on both cores (pytest-xdist, --dist loadfile: a file's tests stay together).
 test: lint typecheck
 	@scripts/system-deps.sh --browser --deb
 	@set -e; \
 	url=$$(scripts/test-postgres.sh start); \
 	trap 'scripts/test-postgres.sh stop "$$url"' EXIT; \
-	CCBOX_TEST_PG_URL="$$url" $(BIN)/pytest -q --durations=25
+	CCBOX_TEST_PG_URL="$$url" $(BIN)/pytest -q -n 2 --dist loadfile --durations=25
 
 # End-to-end scenarios with a real Asterisk 22 as the switch (not part of `make test`: CI has
 # no Asterisk). ASTERISK=/path/to/sbin/asterisk, or an asterisk on PATH; without one this

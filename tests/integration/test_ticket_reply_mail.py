@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet import reactor
+from twisted.internet import reactor, tcp
+from twisted.internet.task import deferLater
 from twisted.mail import smtp
 from twisted.trial import unittest
 
@@ -37,6 +38,22 @@ class _RefusingFactory(_Factory):
         p = super().buildProtocol(addr)
         p.delivery = _Refusing(self.inbox)
         return p
+
+
+async def _clients_gone(port: int, within_s: float = 10.0) -> None:
+    """Until no client connection to ``port`` is left in the reactor: a refused send's
+    Deferred fails before its client has said QUIT and closed, and the test must not end
+    with that connection open (trial's clean-reactor check, seen under load)."""
+
+    def open_clients() -> list[Any]:
+        live = list(reactor.getReaders()) + list(reactor.getWriters())  # type: ignore[attr-defined]
+        return [s for s in live if isinstance(s, tcp.Client) and s.addr[1] == port]
+
+    for _ in range(int(within_s / 0.01)):
+        if not open_clients():
+            return
+        await deferLater(reactor, 0.01, lambda: None)
+    raise AssertionError(f"client connections to port {port} still open: {open_clients()}")
 
 
 class TicketReplyMailTests(unittest.TestCase):
@@ -84,3 +101,4 @@ class TicketReplyMailTests(unittest.TestCase):
         [failed] = await store.messages(refused)
         self.assertEqual(failed.state, "failed")
         self.assertEqual((await store.get(refused)).state, "accepted")
+        await _clients_gone(port.getHost().port)
