@@ -70,6 +70,10 @@ class SmsNotices:
         self.zone = zone
         self.kick = kick
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        # The check and the insert run one at a time: two transactions at once (the db
+        # pool has several threads) would each see no recent notice and both insert
+        # (PostgreSQL's read committed), or the second fail on SQLite's write lock.
+        self._lock = defer.DeferredLock()
 
     def callback_requested(
         self, number: str, queue: str, due: dt.datetime | None
@@ -154,4 +158,4 @@ class SmsNotices:
                 "SMS {kind} to {number} could not be queued", failure, kind=kind, number=number
             )
 
-        return self.db.run(thd).addCallbacks(queued, failed)
+        return self._lock.run(self.db.run, thd).addCallbacks(queued, failed)

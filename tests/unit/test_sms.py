@@ -380,6 +380,36 @@ def test_notices_are_switched_templated_and_rate_limited_per_number(center: Cent
     assert resolved(notices.callback_requested("13800138000", "support", None)) is not None
 
 
+class _HeldDb:
+    """The real database, each transaction held until released (two notices at once)."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self.held: list[tuple[Any, defer.Deferred[Any]]] = []
+
+    def run(self, thd: Any) -> defer.Deferred[Any]:
+        d: defer.Deferred[Any] = defer.Deferred()
+        self.held.append((thd, d))
+        return d
+
+    def release(self) -> None:
+        thd, d = self.held.pop(0)
+        self.db.run(thd).chainDeferred(d)
+
+
+def test_two_notices_to_one_number_at_once_queue_one(center: Center) -> None:
+    held = _HeldDb(center.db)
+    notices = SmsNotices(held, SmsConfig(missed_call_notice=True), clock=center.clock)
+    step = Step("abandoned", center.queue_id, "13800138000")
+    first, second = notices.queue_step(step), notices.queue_step(step)
+    assert len(held.held) == 1  # the second waits for the first's check and insert
+    held.release()
+    assert len(held.held) == 1
+    held.release()
+    assert resolved(first) is not None
+    assert resolved(second) is None
+
+
 def test_an_sms_the_database_did_not_take_fails_so_the_modem_keeps_it(center: Center) -> None:
     """The service's Deferred fails when the inbox's write failed (the modem then leaves the
     SMS on the SIM: tests/unit/test_gsm_modem.py), and the next try stores it once."""
