@@ -52,6 +52,11 @@ def _sqlite_check(table: str, old: str, new: str) -> None:
     )
     conn.exec_driver_sql(f"PRAGMA schema_version = {int(version) + 1}")
     conn.exec_driver_sql("PRAGMA writable_schema = OFF")
+    # As the SQLite page says: check the edited table (its rows against the new CHECK, the
+    # new text parses); a failure raises and the migration's transaction rolls it back.
+    problems = conn.exec_driver_sql(f'PRAGMA quick_check("{table}")').scalars().all()
+    if problems != ["ok"]:
+        raise RuntimeError(f"{table}: the database's check failed after 0016: {problems[:5]}")
 
 
 def _checks(upgrade: bool) -> None:
