@@ -38,6 +38,9 @@ log = Logger()
 
 POLL_S = 5.0  # how often due rows and the modem's readiness are looked at
 RETRY_MAX_S = 3600
+# A stop waits this long for the send in flight (its +CMGS and its row), under systemd's
+# TimeoutStopSec: a row the modem took but the stop cut is sent again after the restart.
+STOP_WAIT_S = 20.0
 ERROR_MAX = 500
 ACTOR = "sms"
 NOT_READY = N_("waiting for the GSM modem: it cannot send now ({state})")
@@ -113,12 +116,15 @@ class SmsOutbox(service.Service):
         self.last_error = ""
         self._busy = False
         self._again = False
+        self._stopping = False
+        self._pass: defer.Deferred[None] | None = None
         self._loop: task.LoopingCall | None = None
 
     # ---- service ------------------------------------------------------------------------
 
     def startService(self) -> None:
         super().startService()
+        self._stopping = False
         self._loop = task.LoopingCall(self.kick)
         self._loop.clock = self.reactor
         self._loop.start(POLL_S, now=True).addErrback(
@@ -129,7 +135,19 @@ class SmsOutbox(service.Service):
         if self._loop is not None and self._loop.running:
             self._loop.stop()
         self._loop = None
-        return super().stopService()
+        self._stopping = True  # the pass in flight takes no further row
+        super().stopService()
+        if self._pass is None:
+            return None
+        waited: defer.Deferred[None] = defer.Deferred()
+
+        def ended(result: object) -> object:
+            if not waited.called:
+                waited.callback(None)
+            return result
+
+        self._pass.addBoth(ended)
+        return waited.addTimeout(STOP_WAIT_S, self.reactor, onTimeoutCancel=lambda *_: None)
 
     # ---- the queue ----------------------------------------------------------------------
 
@@ -142,14 +160,15 @@ class SmsOutbox(service.Service):
     def kick(self) -> defer.Deferred[None]:
         """Send what is due now (called by the poll, and when a row was queued). Never
         runs twice at once: a kick while sending makes the running pass look again."""
-        if self._busy:
-            self._again = True
+        if self._busy or self._stopping:
+            self._again = not self._stopping
             return defer.succeed(None)
         self._busy = True
         d = defer.ensureDeferred(self._pump())
 
         def done(result: object) -> object:
             self._busy = False
+            self._pass = None
             if self._again:
                 self._again = False
                 self.reactor.callLater(0, self.kick)
@@ -157,10 +176,12 @@ class SmsOutbox(service.Service):
 
         d.addBoth(done)
         d.addErrback(lambda f: log.failure("the SMS outbox failed a pass", f))
+        if self._busy:
+            self._pass = d
         return d
 
     async def _pump(self) -> None:
-        while True:
+        while not self._stopping:
             self._again = False
             state = self.modem_state()
             if state != "ready":

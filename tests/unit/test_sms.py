@@ -24,7 +24,7 @@ from appliance.crm.customer_store import CustomerStore
 from appliance.db import model
 from appliance.sms.inbox import TEXT_MAX, SmsInbox
 from appliance.sms.notices import SmsNotices
-from appliance.sms.outbox import SmsOutbox, retry_delay
+from appliance.sms.outbox import STOP_WAIT_S, SmsOutbox, retry_delay
 from tests.support import ticket_center
 from tests.support.ticket_center import Center
 
@@ -229,6 +229,26 @@ def test_a_restart_picks_up_the_retries_and_an_interrupted_send(center: Center) 
     modem.asked[1][2].callback((6,))
     assert (_row(center, retried).state, _row(center, retried).attempts) == ("sent", 2)
     assert (_row(center, cut).state, _row(center, cut).attempts) == ("sent", 2)
+
+
+def test_a_stop_waits_for_the_send_in_flight_and_takes_no_further_row(center: Center) -> None:
+    modem, reactor = Modem(), Clock()
+    first, second = _queue_sms(center, "first"), _queue_sms(center, "second")
+    outbox = SmsOutbox(reactor, center.db, modem, attempts=3, retry_s=30, clock=center.clock)
+    outbox.kick()
+    stopped = outbox.stopService()
+    assert stopped is not None and not stopped.called  # the modem has it: wait for +CMGS
+    modem.asked[0][2].callback((5,))
+    assert stopped.called and _row(center, first).state == "sent"
+    assert [text for _n, text, _d in modem.asked] == ["first"]  # nothing more once stopping
+    assert _row(center, second).state == "queued"
+    # a modem that never answers holds the stop STOP_WAIT_S at most
+    again = SmsOutbox(reactor, center.db, modem, attempts=3, retry_s=30, clock=center.clock)
+    again.kick()
+    held = again.stopService()
+    assert held is not None and not held.called
+    reactor.advance(STOP_WAIT_S)
+    assert held.called and _row(center, second).state == "queued"
 
 
 def _inbox(center: Center, queue: str = "", posted: list[Any] | None = None) -> SmsInbox:
