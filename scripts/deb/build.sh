@@ -15,6 +15,9 @@
 # those `make deps` compiled in place when safe to reuse (below), else compiled once by
 # Debian's python3 and kept in build/deb/ext for the same sources.
 set -euo pipefail
+# The package's modes come from the staged tree: a builder's umask of 027 or 077 would ship
+# /opt/ccbox unreadable to ccboxd (User=ccbox). Modes that differ are set explicitly.
+umask 022
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"

@@ -80,6 +80,12 @@ def test_the_package_holds_the_venv_units_config_docs_sounds_and_browser_librari
 
     m = built.members
     assert {owner for _mode, owner, _to in m.values()} == {"root/root"}
+    # ccboxd (User=ccbox) reads the tree whatever the builder's umask: only the config is not
+    # world-readable, and every folder can be entered.
+    unreadable = {path for path, (mode, _o, _t) in m.items() if mode[7] != "r"}
+    assert unreadable == {"/etc/ccbox/ccbox.conf"}, unreadable
+    shut = {path for path, (mode, _o, _t) in m.items() if mode[0] == "d" and mode[9] != "x"}
+    assert not shut, shut
     assert m["/usr/bin/ccbox"] == ("lrwxrwxrwx", "root/root", f"{PREFIX}/bin/ccbox")
     assert m["/usr/bin/ccboxd"][2] == f"{PREFIX}/bin/ccboxd"
     for exe in ("ccbox", "ccboxd"):
