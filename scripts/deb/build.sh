@@ -70,7 +70,7 @@ reuse=yes
 for pyx in "${PYX[@]}"; do
   so=${pyx%.pyx}$ext_suffix
   if ! [ -f "$so" ] || ! [ "$so" -nt "$pyx" ] \
-    || readelf -d "$so" | grep -qE 'RPATH|RUNPATH|NEEDED.*libpython'; then
+    || readelf -d "$so" | grep -E 'RPATH|RUNPATH|NEEDED.*libpython' >/dev/null; then
     reuse=no
   fi
 done
