@@ -102,7 +102,7 @@ soak: deps
 # /opt/ccbox made by Debian's python3, the unit, sysusers/tmpfiles, a default config), then
 # lintian on it (overrides with their reasons: scripts/deb/lintian-overrides).
 deb: deps
-	@scripts/system-deps.sh --deb
+	@scripts/system-deps.sh --deb --lintian
 	scripts/deb/build.sh --python $(BIN)/python --lintian
 
 # The README/docs screenshots, taken in headless Chromium against a fresh demo.

@@ -19,9 +19,13 @@ flags=" $* "
 if [[ $flags == *" --browser "* ]]; then
   PACKAGES+=(chromium chromium-driver fonts-noto-cjk)
 fi
-# --deb: also what make deb and its test need (dpkg-shlibdeps for the Depends line, lintian).
+# --deb: also what make deb and its test need (dpkg-shlibdeps for the Depends line).
 if [[ $flags == *" --deb "* ]]; then
-  PACKAGES+=(dpkg-dev lintian)
+  PACKAGES+=(dpkg-dev)
+fi
+# --lintian: the package's checker, for make deb only (the test does not run it: about 60 s).
+if [[ $flags == *" --lintian "* ]]; then
+  PACKAGES+=(lintian)
 fi
 # --bench: also the outside tools benchmarks compare against (sox for the stereo merge).
 if [[ $flags == *" --bench "* ]]; then
