@@ -23,6 +23,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from appliance.config import SmsConfig
+from appliance.crm.tickets.replies import SMS_MAX
 from appliance.db import model
 from appliance.text import N_
 
@@ -108,7 +109,7 @@ class SmsNotices:
         if not _MOBILE.fullmatch(number):
             return defer.succeed(None)
         try:
-            text = self.translate(template).format_map(_Fields(fields)).strip()[:670]
+            text = self.translate(template).format_map(_Fields(fields)).strip()[:SMS_MAX]
         except (ValueError, IndexError, AttributeError):  # a broken translation or template
             log.warn("SMS {kind}: its text is not a template: {t!r}", kind=kind, t=template)
             return defer.succeed(None)
