@@ -583,8 +583,20 @@ def cmd_firmware(args: argparse.Namespace) -> int:
     return command.main(args)
 
 
+def _passphrase_arg(args: argparse.Namespace) -> str | None:
+    """The passphrase in ``--passphrase-file`` (backup and restore); None without one."""
+    from appliance.backup import secrets
+
+    if not args.passphrase_file:
+        return None
+    try:
+        return secrets.read_passphrase(Path(args.passphrase_file))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
-    from appliance.backup import places, secrets, writer
+    from appliance.backup import places, writer
 
     config = load_config(args)
     out = Path(args.out)
@@ -592,12 +604,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         raise CliError(f"{out} exists: name a new file")
     if not out.parent.is_dir():
         raise CliError(f"{out.parent}: no such folder")
-    try:
-        phrase = (
-            secrets.read_passphrase(Path(args.passphrase_file)) if args.passphrase_file else None
-        )
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    phrase = _passphrase_arg(args)
     options = writer.BackupOptions(include_recordings=args.include_recordings, passphrase=phrase)
     try:
         result = writer.write_backup(places.places(config), out, options)
@@ -616,16 +623,11 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from appliance.backup import places, restore, secrets
+    from appliance.backup import places, restore
     from appliance.backup.layout import ArchiveError
 
     config = load_config(args)
-    try:
-        phrase = (
-            secrets.read_passphrase(Path(args.passphrase_file)) if args.passphrase_file else None
-        )
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    phrase = _passphrase_arg(args)
     target = places.places(config, Path(args.data_dir) if args.data_dir else None)
     options = restore.RestoreOptions(
         passphrase=phrase, force=args.force, without_secrets=args.without_secrets
