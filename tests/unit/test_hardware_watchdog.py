@@ -270,13 +270,16 @@ class RealReactorTargets(unittest.TestCase):
         await target.stop()
         self.assertEqual(os.read(reader, 16), b"\0\0V")
 
-    async def test_a_device_that_blocks_holds_a_daemon_thread_not_the_reactors_pool(
+    def _kick_blocked_on_a_fifo(
         self,
-    ) -> None:
+    ) -> tuple[DeviceWatchdog, defer.Deferred[None], Callable[[], None], list[int]]:
+        """A kick whose open blocks (a FIFO without a reader); ``unblock()`` opens the
+        reader (its descriptor in the list), and runs at cleanup before the descriptors
+        close, so a failed assertion leaves no thread blocked."""
         fifo = temp_dir(self) / "watchdog"
         os.mkfifo(fifo)
         target = DeviceWatchdog(reactor, fifo)
-        kicked = target.kick()  # a FIFO without a reader: the open blocks
+        kicked = target.kick()
         reader: list[int] = []
 
         def unblock() -> None:
@@ -284,7 +287,13 @@ class RealReactorTargets(unittest.TestCase):
                 reader.append(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
 
         self.addCleanup(lambda: [os.close(fd) for fd in reader])
-        self.addCleanup(unblock)  # first: a failed assertion leaves no thread blocked
+        self.addCleanup(unblock)
+        return target, kicked, unblock, reader
+
+    async def test_a_device_that_blocks_holds_a_daemon_thread_not_the_reactors_pool(
+        self,
+    ) -> None:
+        target, kicked, unblock, reader = self._kick_blocked_on_a_fifo()
         await task.deferLater(reactor, 0.05, lambda: None)
         self.assertFalse(kicked.called)
         stuck = [t for t in threading.enumerate() if t.name == "ccbox-watchdog"]
@@ -301,18 +310,7 @@ class RealReactorTargets(unittest.TestCase):
     ) -> None:
         """The stop's disarm finds no device while a kick's open still blocks (past the
         stop's 2 s wait): the open, when it returns, disarms at once, and nothing is fed."""
-        fifo = temp_dir(self) / "watchdog"
-        os.mkfifo(fifo)
-        target = DeviceWatchdog(reactor, fifo)
-        kicked = target.kick()  # a FIFO without a reader: the open blocks
-        reader: list[int] = []
-
-        def unblock() -> None:
-            if not reader:
-                reader.append(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
-
-        self.addCleanup(lambda: [os.close(fd) for fd in reader])
-        self.addCleanup(unblock)
+        target, kicked, unblock, reader = self._kick_blocked_on_a_fifo()
         await task.deferLater(reactor, 0.05, lambda: None)
         await target.stop()  # nothing open yet to disarm
         self.assertFalse(kicked.called)

@@ -154,7 +154,9 @@ def show_channels_reply(busy: dict[int, str], alarm: str = "No Alarm") -> str:
     )
 
 
-def test_chan_dahdi_says_which_channels_carry_calls(tmp_path: Path) -> None:
+def started_with_ami(tmp_path: Path) -> tuple[Box, Any, Any]:
+    """A box whose monitor starts with the AMI client logged in: the monitor, and the AMI
+    server side's protocol and transport (what the monitor asked, and the replies)."""
     endpoint = Endpoint()
     client = make(MemoryReactorClock(), endpoint)
     box = Box(tmp_path, ami=client)
@@ -163,6 +165,11 @@ def test_chan_dahdi_says_which_channels_carry_calls(tmp_path: Path) -> None:
     login_ok(proto, transport)
     assert client.ready
     box.monitor.startService()
+    return box, proto, transport
+
+
+def test_chan_dahdi_says_which_channels_carry_calls(tmp_path: Path) -> None:
+    box, proto, transport = started_with_ami(tmp_path)
     assert b"Action: DAHDIShowChannels\r\n" in transport.value()
     reply(proto, transport, show_channels_reply({2: "DAHDI/2-1", 40: "DAHDI/40-1"}))
     assert box.monitor.ami_view
@@ -204,13 +211,7 @@ def test_a_pri_calls_channel_is_known_from_chan_dahdis_event(tmp_path: Path) -> 
     """A PRI call's name has no channel (DAHDI/i1/<caller>-<hex>): the DAHDIChannel event
     says which; a call moved to another B channel follows; a reading begun after the event
     that shows the channel idle forgets it, one begun before it does not."""
-    endpoint = Endpoint()
-    client = make(MemoryReactorClock(), endpoint)
-    box = Box(tmp_path, ami=client)
-    client.startService()
-    proto, transport = endpoint.accept()
-    login_ok(proto, transport)
-    box.monitor.startService()
+    box, proto, transport = started_with_ami(tmp_path)
     reply(proto, transport, show_channels_reply({}))
     pri, moved = "DAHDI/i1/13800138000-1a", "DAHDI/i2/4008001234-1b"
     box.clock.advance(1)
@@ -253,13 +254,7 @@ def test_a_pri_calls_channel_is_known_from_chan_dahdis_event(tmp_path: Path) -> 
 
 
 def test_without_chan_dahdi_the_kernel_view_stands(tmp_path: Path) -> None:
-    endpoint = Endpoint()
-    client = make(MemoryReactorClock(), endpoint)
-    box = Box(tmp_path, ami=client)
-    client.startService()
-    proto, transport = endpoint.accept()
-    login_ok(proto, transport)
-    box.monitor.startService()
+    box, proto, transport = started_with_ami(tmp_path)
     reply(
         proto,
         transport,
