@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drivers.dahdi.status import ALARMS
+from drivers.dahdi.status import in_order
 
 
 def alarmed_spans(monitor: Any) -> list[dict[str, Any]]:
@@ -18,8 +18,7 @@ def alarmed_spans(monitor: Any) -> list[dict[str, Any]]:
     for span in sorted(monitor.spans(), key=lambda s: s.number):
         if not span.alarms:
             continue
-        alarms = [a for a in ALARMS if a in span.alarms]
-        alarms += sorted(a[:32] for a in span.alarms if a not in ALARMS)
+        alarms = [a[:32] for a in in_order(span.alarms)]
         out.append(
             {
                 "span": span.number,

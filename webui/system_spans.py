@@ -11,6 +11,7 @@ from typing import Any
 
 from appliance.hardware.trunks import trunk_label
 from appliance.text import N_
+from drivers.dahdi.status import in_order
 from webui.context import WebContext
 
 # DAHDI's alarm names, in its order, with what each means to whoever reads the card, and
@@ -39,15 +40,13 @@ MAX_CHANNELS_SHOWN = 128  # per span: an E1 has 31, a T1 24; more is no span we 
 def alarm_list(alarms: frozenset[str] | set[str]) -> list[dict[str, str]]:
     """The alarms in DAHDI's order, each with its name, meaning and colour (an unknown name
     is shown as it is, as a warning)."""
-    known = [a for a in ALARMS if a in alarms]
-    extra = sorted(a for a in alarms if a not in ALARMS)
     return [
         {
             "name": a,
             "text": ALARMS[a][0] if a in ALARMS else a,  # translated by the template
             "colour": ALARMS[a][1] if a in ALARMS else "warn",
         }
-        for a in (*known, *extra)
+        for a in in_order(alarms)
     ]
 
 

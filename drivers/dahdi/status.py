@@ -99,7 +99,11 @@ class Span:
         return replace(self, channels=channels)
 
 
+def in_order(alarms: frozenset[str] | set[str]) -> list[str]:
+    """The alarms in DAHDI's order (any other name, e.g. ``UNKNOWN``, after them, sorted)."""
+    return [a for a in ALARMS if a in alarms] + sorted(alarms.difference(ALARMS))
+
+
 def alarm_text(alarms: frozenset[str]) -> str:
     """``OK`` or the alarms in DAHDI's order (any other name, e.g. ``UNKNOWN``, after them)."""
-    named = [a for a in ALARMS if a in alarms] + sorted(alarms.difference(ALARMS))
-    return " ".join(named) or "OK"
+    return " ".join(in_order(alarms)) or "OK"
