@@ -25,7 +25,16 @@ from typing import Protocol
 
 from twisted.logger import Logger
 
-from drivers.dahdi.status import BLUE, LOOPBACK, NOTOPEN, RECOVERING, RED, YELLOW, printable
+from drivers.dahdi.status import (
+    BLUE,
+    LOOPBACK,
+    NOTOPEN,
+    RECOVERING,
+    RED,
+    UNKNOWN_ALARM,
+    YELLOW,
+    printable,
+)
 
 log = Logger(namespace="ccbox.dahdi.ami")
 
@@ -44,7 +53,6 @@ _ALARM_NAMES = {
     "Not Open": NOTOPEN,
 }
 _NO_ALARM = ("No Alarm", "None")
-UNKNOWN_ALARM = "UNKNOWN"
 _MAX_NUMBER = 100_000  # far past DAHDI's channel and span limits
 
 

@@ -28,7 +28,16 @@ from dataclasses import dataclass
 
 from twisted.logger import Logger
 
-from drivers.dahdi.status import BLUE, LOOPBACK, NOTOPEN, RECOVERING, RED, YELLOW, printable
+from drivers.dahdi.status import (
+    BLUE,
+    LOOPBACK,
+    NOTOPEN,
+    RECOVERING,
+    RED,
+    UNKNOWN_ALARM,
+    YELLOW,
+    printable,
+)
 
 log = Logger(namespace="ccbox.dahdi.scan")
 
@@ -41,7 +50,7 @@ _SCAN_ALARMS = {
     "LB": LOOPBACK,
     "REC": RECOVERING,
     "NOP": NOTOPEN,
-    "UUU": "UNKNOWN",
+    "UUU": UNKNOWN_ALARM,
 }
 _BLOCK = re.compile(r"\[(\d{1,6})\]")
 _PAIR = re.compile(r"([a-z_]{1,32})=(.*)")
@@ -76,7 +85,7 @@ def scan_alarms(text: str) -> tuple[frozenset[str], bool]:
     for part in text.split("/"):
         if part in ("OK", "LMFA", ""):
             continue
-        out.add(_SCAN_ALARMS.get(part, "UNKNOWN"))
+        out.add(_SCAN_ALARMS.get(part, UNKNOWN_ALARM))
     return frozenset(out), True
 
 

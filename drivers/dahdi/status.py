@@ -18,6 +18,8 @@ LOOPBACK = "LOOPBACK"
 RECOVERING = "RECOVERING"
 NOTOPEN = "NOTOPEN"
 ALARMS = (RED, YELLOW, BLUE, LOOPBACK, RECOVERING, NOTOPEN)
+# Raised, but named as none of the above (dahdi_scan's UUU, chan_dahdi's Unknown Alarm).
+UNKNOWN_ALARM = "UNKNOWN"
 
 # dahdi-base.c sigstr(): a channel with one of these carries no calls.
 UNCONFIGURED = ("Unconfigured", "Reserved", "")
