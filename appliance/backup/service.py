@@ -24,6 +24,7 @@ from twisted.internet import defer, task, threads
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
+from appliance import periods
 from appliance.backup import layout, writer
 from appliance.backup.history import BackupHistory, BackupRow
 from appliance.backup.places import Places
@@ -47,15 +48,10 @@ class RunInThread(Protocol):
 def period_due(schedule: str, local_now: dt.datetime, hour: int) -> str | None:
     """The period whose backup is due at ``local_now``: "day:YYYY-MM-DD" from ``hour`` on,
     "week:YYYY-Www" from Monday's ``hour`` on (a Monday missed: any later day that week);
-    None when off or before the hour."""
-    if schedule == "daily":
-        return f"day:{local_now.date().isoformat()}" if local_now.hour >= hour else None
-    if schedule == "weekly":
-        year, week, weekday = local_now.isocalendar()
-        if weekday == 1 and local_now.hour < hour:
-            return None
-        return f"week:{year}-W{week:02d}"
-    return None
+    None when off or before the hour. The rule is the scheduled reports' (appliance/periods.py)."""
+    prefix = {"daily": "day", "weekly": "week"}.get(schedule)
+    due = periods.period_due(schedule, local_now, hour) if prefix else None
+    return f"{prefix}:{due[0]}" if due else None
 
 
 def archive_name(now: dt.datetime, folder: Path) -> str:

@@ -34,6 +34,7 @@ from twisted.logger import Logger
 
 from appliance.config import SmtpConfig
 from appliance.db.schedule_store import ScheduleRow, ScheduleStore
+from appliance.periods import period_due
 from appliance.reports.export_cells import Translate, file_name, no_translation, scope_text
 from appliance.reports.export_formats import CONTENT_TYPES, render
 from appliance.reports.model import Report
@@ -53,26 +54,6 @@ AHEAD_KINDS = frozenset({"forecast"})
 
 Build = Callable[[ScheduleRow, ReportRange], Awaitable[Report]]
 Send = Callable[[SmtpConfig, list[str], EmailMessage], Awaitable[bool]]
-
-
-def period_due(every: str, local_now: dt.datetime, hour: int) -> tuple[str, dt.date] | None:
-    """The period of ``every`` whose mail is due at ``local_now`` (the center's local time),
-    as (key, first day), or None before its first day's ``hour``. Keys sort in time order:
-    "2026-12-07", "2026-W50", "2026-12"."""
-    day = local_now.date()
-    if every == "daily":
-        start, key = day, day.isoformat()
-    elif every == "weekly":
-        start = day - dt.timedelta(days=day.weekday())
-        year, week, _ = start.isocalendar()
-        key = f"{year}-W{week:02d}"
-    elif every == "monthly":
-        start, key = day.replace(day=1), f"{day.year}-{day.month:02d}"
-    else:
-        raise ValueError(f"unknown repetition {every!r}")
-    if day == start and local_now.hour < hour:
-        return None
-    return key, start
 
 
 def report_range(

@@ -52,6 +52,7 @@ GROUND = frozenset(
         "appliance.email_address",
         "appliance.logsetup",
         "appliance.zones",
+        "appliance.periods",
         "appliance.uploads",
         "appliance.rich_text",
     }
