@@ -15,6 +15,7 @@ import ipaddress
 import os
 import re
 import shlex
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,6 +266,53 @@ class WatchdogConfig:
 
 
 @dataclass(frozen=True)
+class ChatConfig:
+    """Web chat (``[chat]``, acd/channels/, webui/chat/): the widget's public endpoint has
+    its own port (``bind``:``port``) that serves the widget and nothing else of the box.
+    ``public_url`` is how sites reach it (empty: http://<bind>:<port>). A visitor may send
+    ``messages_per_minute`` messages and an address may start ``chats_per_hour`` chats;
+    ``trusted_proxies`` (addresses, comma-separated) may tell the visitor's address in
+    X-Forwarded-For. An offer not accepted in ``offer_timeout_s`` goes to the next agent; a
+    visitor gone ``idle_close_min`` minutes ends the chat."""
+
+    enabled: bool = True
+    bind: str = "127.0.0.1"
+    port: int = 8090
+    public_url: str = ""
+    offer_timeout_s: int = 30
+    idle_close_min: int = 15
+    max_message_chars: int = 2000
+    max_attachment_kb: int = 5120
+    messages_per_minute: int = 30
+    chats_per_hour: int = 20
+    max_visitors: int = 5000
+    trusted_proxies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EmailChannelConfig:
+    """The e-mail channel (``[email]``, acd/channels/email/, drivers/mail/): the accounts
+    are rows (the admin's Channels page). A server without IDLE is polled every
+    ``poll_s``; a message over ``max_message_kb`` is kept as a stub with its headers; one
+    auto-reply per sender at most every ``auto_reply_interval_min`` minutes."""
+
+    enabled: bool = True
+    poll_s: int = 60
+    max_message_kb: int = 25600
+    auto_reply_interval_min: int = 60
+
+
+@dataclass(frozen=True)
+class CobrowseConfig:
+    """Escorted browsing and the live view (``[cobrowse]``): form fields are masked unless
+    ``mask_inputs`` is no (password fields always are); a code an agent gives a caller is
+    good for ``code_minutes``."""
+
+    mask_inputs: bool = True
+    code_minutes: int = 10
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     data_dir: Path
@@ -289,6 +337,9 @@ class Config:
     sms: SmsConfig = SmsConfig()
     modem: ModemConfig = ModemConfig()
     dahdi: DahdiConfig = DahdiConfig()
+    chat: ChatConfig = ChatConfig()
+    email: EmailChannelConfig = EmailChannelConfig()
+    cobrowse: CobrowseConfig = CobrowseConfig()
 
 
 # ---- value checkers: each returns the parsed value or raises ValueError(reason) ----------
@@ -375,6 +426,19 @@ def _ip(raw: str) -> str:
         raise ValueError(
             "not an IP address (use 127.0.0.1, 0.0.0.0 or an address of this box)"
         ) from None
+
+
+def _public_url(raw: str) -> str:
+    if not raw:
+        return raw
+    parts = urllib.parse.urlsplit(_text(raw))
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError("expected http(s)://host[:port][/path], e.g. https://chat.example.com")
+    return raw.rstrip("/")
+
+
+def _ip_list(raw: str) -> tuple[str, ...]:
+    return tuple(_ip(part.strip()) for part in raw.split(",") if part.strip())
 
 
 def _host(raw: str) -> str:
@@ -716,6 +780,30 @@ SCHEMA: dict[str, dict[str, tuple[_Checker, str | None]]] = {
         "notice_interval_min": (_int_range(1, 7 * 24 * 60), "60"),
         "max_new_tickets_per_hour": (_int_range(1, 10000), "60"),
     },
+    "chat": {
+        "enabled": (_bool, "yes"),
+        "bind": (_ip, "127.0.0.1"),
+        "port": (_port, "8090"),
+        "public_url": (_public_url, ""),
+        "offer_timeout_s": (_int_range(5, 600), "30"),
+        "idle_close_min": (_int_range(1, 24 * 60), "15"),
+        "max_message_chars": (_int_range(100, 20000), "2000"),
+        "max_attachment_kb": (_int_range(1, 51200), "5120"),
+        "messages_per_minute": (_int_range(1, 600), "30"),
+        "chats_per_hour": (_int_range(1, 10000), "20"),
+        "max_visitors": (_int_range(10, 100000), "5000"),
+        "trusted_proxies": (_ip_list, ""),
+    },
+    "email": {
+        "enabled": (_bool, "yes"),
+        "poll_s": (_int_range(10, 3600), "60"),
+        "max_message_kb": (_int_range(64, 102400), "25600"),
+        "auto_reply_interval_min": (_int_range(1, 7 * 24 * 60), "60"),
+    },
+    "cobrowse": {
+        "mask_inputs": (_bool, "yes"),
+        "code_minutes": (_int_range(1, 120), "10"),
+    },
     "modem": {
         "device": (_optional_abs_text, ""),
         "baudrate": (_baudrate, "115200"),
@@ -857,6 +945,30 @@ def parse(text: str, path: Path | str = "<string>") -> Config:
             missed_call_text=values["sms", "missed_call_text"],
             notice_interval_min=values["sms", "notice_interval_min"],
             max_new_tickets_per_hour=values["sms", "max_new_tickets_per_hour"],
+        ),
+        chat=ChatConfig(
+            enabled=values["chat", "enabled"],
+            bind=values["chat", "bind"],
+            port=values["chat", "port"],
+            public_url=values["chat", "public_url"],
+            offer_timeout_s=values["chat", "offer_timeout_s"],
+            idle_close_min=values["chat", "idle_close_min"],
+            max_message_chars=values["chat", "max_message_chars"],
+            max_attachment_kb=values["chat", "max_attachment_kb"],
+            messages_per_minute=values["chat", "messages_per_minute"],
+            chats_per_hour=values["chat", "chats_per_hour"],
+            max_visitors=values["chat", "max_visitors"],
+            trusted_proxies=values["chat", "trusted_proxies"],
+        ),
+        email=EmailChannelConfig(
+            enabled=values["email", "enabled"],
+            poll_s=values["email", "poll_s"],
+            max_message_kb=values["email", "max_message_kb"],
+            auto_reply_interval_min=values["email", "auto_reply_interval_min"],
+        ),
+        cobrowse=CobrowseConfig(
+            mask_inputs=values["cobrowse", "mask_inputs"],
+            code_minutes=values["cobrowse", "code_minutes"],
         ),
         modem=ModemConfig(
             device=values["modem", "device"],
@@ -1186,6 +1298,46 @@ notice_interval_min = 60
 # At most this many tickets are opened by SMS in an hour (a flood from many senders); past
 # it, SMS from new senders join one "Too many requests (SMS)" ticket, each kept and listed.
 max_new_tickets_per_hour = 60
+
+[chat]
+# Web chat: the widget a center embeds in its own site with one <script> tag talks only to
+# this port, which serves nothing else of the box. Put it behind the site's HTTPS proxy and
+# set public_url to the address browsers use (empty: http://bind:port); list the proxy in
+# trusted_proxies (comma-separated addresses) so visitors' own addresses are rate-limited.
+# The sites allowed to embed it are listed on the admin's Channels page.
+enabled = yes
+bind = 127.0.0.1
+port = 8090
+public_url =
+trusted_proxies =
+# An offer an agent does not accept in offer_timeout_s goes to the next agent; a visitor
+# gone idle_close_min minutes ends the chat.
+offer_timeout_s = 30
+idle_close_min = 15
+# Limits per visitor (messages a minute, characters a message, attachment size) and per
+# address (chats started an hour); max_visitors connected at once.
+max_message_chars = 2000
+max_attachment_kb = 5120
+messages_per_minute = 30
+chats_per_hour = 20
+max_visitors = 5000
+
+[email]
+# The e-mail channel: accounts (IMAP in, SMTP out) are set on the admin's Channels page. A
+# server without IDLE is polled every poll_s seconds. A message larger than max_message_kb
+# is kept as its headers only; a sender gets one auto-reply at most every
+# auto_reply_interval_min minutes.
+enabled = yes
+poll_s = 60
+max_message_kb = 25600
+auto_reply_interval_min = 60
+
+[cobrowse]
+# Escorted browsing and the supervisor's live view: form fields are masked (no: shown;
+# password fields are always masked). A code an agent reads to a caller is good for
+# code_minutes.
+mask_inputs = yes
+code_minutes = 10
 
 [modem]
 # The GSM modem SMS go through: its serial port, best a stable name from /dev/serial/by-id/

@@ -1118,7 +1118,8 @@ sa.Index("ix_calls_customer_id", calls.c.customer_id)
 TICKET_STATES = ("new", "accepted", "dispatched", "in_progress", "replied", "closed", "reopened")
 # Lowest first: an escalation's raise_priority takes the next one.
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
-TICKET_SOURCES = ("phone", "voicemail", "ivr", "web", "manual", "sms")  # sms: migration 0016
+# sms: migration 0016; chat, email: migration 0019
+TICKET_SOURCES = ("phone", "voicemail", "ivr", "web", "manual", "sms", "chat", "email")
 # The types every box has (seeded by migration 0012; an admin adds more).
 TICKET_BUILTIN_TYPES = ("inquiry", "complaint", "suggestion", "fault", "sales")
 # Who a ticket is assigned to: an agent (its number), a queue (its name: the queue's agents,
@@ -1727,3 +1728,289 @@ backups = sa.Table(
     sa.Column("requested_by", sa.String(64), nullable=False, server_default=""),
     sa.UniqueConstraint("period"),
 )
+
+# ---- internet channels: web chat and e-mail (acd/channels/; migration 0019) --------------
+# A queue takes one medium: calls (the default), chats or e-mails; the channels' router
+# (acd/channels/) offers chats and e-mail threads with the same routing engine as calls.
+QUEUE_MEDIA = ("call", "chat", "email")
+queues.append_column(sa.Column("media", sa.String(8), nullable=False, server_default="call"))
+# An agent's capacity for conversations: chats and e-mail threads open at once (0: takes
+# none); whether a new one may be offered while on a call; whether a call may be offered
+# while conversations are open.
+agents.append_column(sa.Column("max_chats", sa.Integer, nullable=False, server_default="3"))
+agents.append_column(
+    sa.Column("chat_on_call", sa.Boolean, nullable=False, server_default=sa.false())
+)
+agents.append_column(
+    sa.Column("call_with_chats", sa.Boolean, nullable=False, server_default=sa.true())
+)
+
+CONVERSATION_MEDIA = ("chat", "email")
+# waiting: in a queue; offered: to one agent, not yet accepted; active: an agent has it;
+# wrap_up: ended, the agent's slot still held for the queue's wrap-up; ended: done;
+# message: left as a message while nobody was on duty (a ticket was made of it).
+CONVERSATION_STATES = ("waiting", "offered", "active", "wrap_up", "ended", "message")
+# Who wrote a line: the customer, an agent, a supervisor who joined, or the box itself
+# (auto-replies, "transferred to ..."). internal lines are never shown to the customer.
+MESSAGE_SENDERS = ("customer", "agent", "supervisor", "system")
+EMAIL_SECURITY = ("tls", "starttls", "none")
+EMAIL_ROUTE_KINDS = ("sender", "keyword")
+
+chat_topics = sa.Table(
+    "chat_topics",
+    metadata,
+    # What a visitor picks on the widget's pre-chat form; it names the chat queue.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("label_zh", sa.String(128), nullable=False, server_default=""),
+    sa.Column("label_en", sa.String(128), nullable=False, server_default=""),
+    sa.Column(
+        "queue_id", sa.Integer, sa.ForeignKey("queues.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column("position", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+)
+
+chat_origins = sa.Table(
+    "chat_origins",
+    metadata,
+    # The web sites allowed to embed the widget: scheme://host[:port], exactly as a browser
+    # sends it in Origin.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("origin", sa.String(200), nullable=False, unique=True),
+)
+
+email_accounts = sa.Table(
+    "email_accounts",
+    metadata,
+    # A mailbox of the center polled over IMAP (IDLE where the server has it), answered over
+    # SMTP. (``mailboxes`` are voicemail boxes.) The passwords are secrets: the backup
+    # seals them like the config's.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("address", sa.String(254), nullable=False),
+    sa.Column("display_name", sa.String(128), nullable=False, server_default=""),
+    sa.Column("imap_host", sa.String(253), nullable=False),
+    sa.Column("imap_port", sa.Integer, nullable=False, server_default="993"),
+    sa.Column("imap_security", sa.String(8), nullable=False, server_default="tls"),
+    sa.Column("imap_user", sa.String(254), nullable=False, server_default=""),
+    sa.Column("imap_password", sa.String(500), nullable=False, server_default=""),
+    sa.Column("imap_folder", sa.String(128), nullable=False, server_default="INBOX"),
+    sa.Column("smtp_host", sa.String(253), nullable=False, server_default=""),
+    sa.Column("smtp_port", sa.Integer, nullable=False, server_default="587"),
+    sa.Column("smtp_security", sa.String(8), nullable=False, server_default="starttls"),
+    sa.Column("smtp_user", sa.String(254), nullable=False, server_default=""),
+    sa.Column("smtp_password", sa.String(500), nullable=False, server_default=""),
+    # New threads go to this queue unless a route says otherwise.
+    sa.Column(
+        "queue_id", sa.Integer, sa.ForeignKey("queues.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column("auto_reply", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("auto_reply_body", sa.Text, nullable=False, server_default=""),
+    # Each new thread also opens a ticket (source "email").
+    sa.Column("make_tickets", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The SLA timer: a first reply is due this many minutes after the thread arrived.
+    sa.Column("sla_minutes", sa.Integer, nullable=False, server_default="240"),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    # Where polling stands: the folder's UIDVALIDITY and the last UID taken.
+    sa.Column("uidvalidity", sa.BigInteger, nullable=True),
+    sa.Column("last_uid", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("checked_at", UTCDateTime(), nullable=True),
+    sa.Column("last_error", sa.String(500), nullable=False, server_default=""),
+    sa.CheckConstraint(_in("imap_security", EMAIL_SECURITY), name="imap_security"),
+    sa.CheckConstraint(_in("smtp_security", EMAIL_SECURITY), name="smtp_security"),
+)
+
+email_routes = sa.Table(
+    "email_routes",
+    metadata,
+    # A new thread's queue by sender (an address or @domain) or by a keyword of its subject
+    # or text; first match by position; an account's own routes before the global ones
+    # (account_id NULL).
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "account_id",
+        sa.Integer,
+        sa.ForeignKey("email_accounts.id", ondelete="CASCADE"),
+        nullable=True,
+    ),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("pattern", sa.String(254), nullable=False),
+    sa.Column(
+        "queue_id", sa.Integer, sa.ForeignKey("queues.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("position", sa.Integer, nullable=False, server_default="0"),
+    sa.CheckConstraint(_in("kind", EMAIL_ROUTE_KINDS), name="kind"),
+)
+
+conversations = sa.Table(
+    "conversations",
+    metadata,
+    # One chat or one e-mail thread, from its first message to its end.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("media", sa.String(8), nullable=False),
+    sa.Column("state", sa.String(8), nullable=False, server_default="waiting"),
+    sa.Column(
+        "queue_id", sa.Integer, sa.ForeignKey("queues.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column(
+        "topic_id", sa.Integer, sa.ForeignKey("chat_topics.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column(
+        "account_id",
+        sa.Integer,
+        sa.ForeignKey("email_accounts.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    # The agent who has it (or had it last).
+    sa.Column(
+        "agent_id", sa.Integer, sa.ForeignKey("agents.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column(
+        "customer_id", sa.Integer, sa.ForeignKey("customers.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column(
+        "ticket_id", sa.Integer, sa.ForeignKey("tickets.id", ondelete="SET NULL"), nullable=True
+    ),
+    # What the customer gave: the pre-chat form, or the e-mail's From.
+    sa.Column("name", sa.String(128), nullable=False, server_default=""),
+    sa.Column("phone", sa.String(32), nullable=False, server_default=""),
+    sa.Column("email", sa.String(254), nullable=False, server_default=""),
+    # The e-mail's subject (a chat's: its topic's label).
+    sa.Column("subject", sa.String(200), nullable=False, server_default=""),
+    sa.Column("language", sa.String(8), nullable=False, server_default=""),
+    # The page the chat started from (its Origin).
+    sa.Column("origin", sa.String(200), nullable=False, server_default=""),
+    sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
+    # An e-mail thread's first Message-ID: replies find their thread by it.
+    sa.Column("thread_key", sa.String(255), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("answered_at", UTCDateTime(), nullable=True),
+    sa.Column("first_reply_at", UTCDateTime(), nullable=True),
+    # The e-mail SLA: the first reply is due then.
+    sa.Column("due_at", UTCDateTime(), nullable=True),
+    sa.Column("ended_at", UTCDateTime(), nullable=True),
+    sa.Column("end_reason", sa.String(24), nullable=False, server_default=""),
+    sa.CheckConstraint(_in("media", CONVERSATION_MEDIA), name="media"),
+    sa.CheckConstraint(_in("state", CONVERSATION_STATES), name="state"),
+    sa.Index("ix_conversations_state_media", "state", "media"),
+    sa.Index("ix_conversations_customer_id_created_at", "customer_id", "created_at"),
+    sa.Index("ix_conversations_agent_id_created_at", "agent_id", "created_at"),
+    sa.Index("ix_conversations_thread_key", "thread_key"),
+    sa.Index("ix_conversations_created_at", "created_at"),
+)
+
+conversation_messages = sa.Table(
+    "conversation_messages",
+    metadata,
+    # One line of a chat, or one e-mail of a thread (its text; html: its sanitized HTML).
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "conversation_id",
+        sa.Integer,
+        sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("sender", sa.String(16), nullable=False),
+    sa.Column(
+        "agent_id", sa.Integer, sa.ForeignKey("agents.id", ondelete="SET NULL"), nullable=True
+    ),
+    # The name shown beside the line (an agent's display name, the visitor's name).
+    sa.Column("author", sa.String(128), nullable=False, server_default=""),
+    sa.Column("body", sa.Text, nullable=False, server_default=""),
+    sa.Column("html", sa.Text, nullable=False, server_default=""),
+    # A supervisor's note to the agent, never shown to the customer.
+    sa.Column("internal", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    # When the other side saw it (the read mark).
+    sa.Column("read_at", UTCDateTime(), nullable=True),
+    # E-mail: this message's Message-ID and In-Reply-To.
+    sa.Column("message_id", sa.String(255), nullable=True),
+    sa.Column("in_reply_to", sa.String(255), nullable=True),
+    sa.CheckConstraint(_in("sender", MESSAGE_SENDERS), name="sender"),
+    sa.Index("ix_conversation_messages_conversation_id_id", "conversation_id", "id"),
+    sa.Index("ix_conversation_messages_message_id", "message_id"),
+)
+
+conversation_attachments = sa.Table(
+    "conversation_attachments",
+    metadata,
+    # A file a customer or an agent sent: stored under the data directory by its hash, its
+    # type checked from its content (appliance/uploads.py).
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "conversation_id",
+        sa.Integer,
+        sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column(
+        "message_id",
+        sa.Integer,
+        sa.ForeignKey("conversation_messages.id", ondelete="CASCADE"),
+        nullable=True,
+        index=True,
+    ),
+    sa.Column("file_name", sa.String(200), nullable=False),
+    sa.Column("content_type", sa.String(100), nullable=False),
+    sa.Column("size_bytes", sa.Integer, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+conversation_events = sa.Table(
+    "conversation_events",
+    metadata,
+    # What happened to a conversation, for its history and the reports: queued, offered,
+    # missed, accepted, transferred, joined, watched, ended, ticket, auto_reply, ...
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "conversation_id",
+        sa.Integer,
+        sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("kind", sa.String(24), nullable=False),
+    sa.Column(
+        "agent_id", sa.Integer, sa.ForeignKey("agents.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column(
+        "queue_id", sa.Integer, sa.ForeignKey("queues.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column("user", sa.String(64), nullable=False, server_default=""),
+    sa.Column("detail", sa.String(500), nullable=False, server_default=""),
+)
+
+canned_replies = sa.Table(
+    "canned_replies",
+    metadata,
+    # A standard reply an agent inserts on the desk: for one topic, one queue, or all (both
+    # NULL). Its body may hold variables ({customer_name}, {agent_name}, {reference}, ...;
+    # acd/channels/canned.py fills them).
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "topic_id", sa.Integer, sa.ForeignKey("chat_topics.id", ondelete="CASCADE"), nullable=True
+    ),
+    sa.Column(
+        "queue_id", sa.Integer, sa.ForeignKey("queues.id", ondelete="CASCADE"), nullable=True
+    ),
+    sa.Column("title", sa.String(128), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("language", sa.String(8), nullable=False, server_default=""),
+    sa.Column("position", sa.Integer, nullable=False, server_default="0"),
+)
+
+email_auto_replies = sa.Table(
+    "email_auto_replies",
+    metadata,
+    # Every auto-reply sent, by recipient: at most one per address per interval, so two
+    # auto-responders never answer each other for ever.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("address", sa.String(254), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Index("ix_email_auto_replies_address_at", "address", "at"),
+)
+# (end of the internet channels section)
