@@ -92,6 +92,9 @@ setup(
         # extended segment and linear addresses) and refuses overlaps; kept up (intelhex's
         # last release is from 2020), pure Python
         "bincopy>=20.0",
+        # the e-mail channel reads mailboxes over IMAP (IDLE, UIDs, UIDVALIDITY) with a
+        # well-kept client rather than our own protocol code; blocking, run in a thread
+        "imapclient>=3.0",
     ],
     extras_require={
         "dev": [
