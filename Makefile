@@ -48,7 +48,7 @@ typecheck: deps
 # (and the browser tests in Debian's headless Chromium, installed here when missing).
 # Test files run on both cores (pytest-xdist, --dist loadfile: a file's tests stay together).
 test: lint typecheck
-	@scripts/system-deps.sh --browser --deb
+	@scripts/system-deps.sh --browser --deb --mail
 	@set -e; \
 	url=$$(scripts/test-postgres.sh start); \
 	trap 'scripts/test-postgres.sh stop "$$url"' EXIT; \

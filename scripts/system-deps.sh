@@ -27,6 +27,11 @@ fi
 if [[ $flags == *" --lintian "* ]]; then
   PACKAGES+=(lintian)
 fi
+# --mail: the real IMAP server the e-mail tests start on a loopback port of their own, in a
+# temporary folder (tests/support/dovecot.py); the system's dovecot service is never used.
+if [[ $flags == *" --mail "* ]]; then
+  PACKAGES+=(dovecot-imapd)
+fi
 # --bench: also the outside tools benchmarks compare against (sox for the stereo merge).
 if [[ $flags == *" --bench "* ]]; then
   PACKAGES+=(sox)
