@@ -59,6 +59,8 @@ class WebContext:
         fastagi: Callable[[], FastAGIServer | None] = lambda: None,
         dialer: Callable[[], Any] = lambda: None,
         hardware: Any = None,
+        channels: Any = None,
+        email_channel: Any = None,
     ) -> None:
         self.config = config
         self.reactor = reactor
@@ -75,6 +77,11 @@ class WebContext:
         # The box's hardware services (appliance/master.py builds it: spans, modem, SMS,
         # front panel, watchdog, backups); None in tests that start no hardware.
         self.hardware = hardware
+        # The internet channels: the chat/e-mail engine (acd/channels/service.py
+        # ChannelService) and the e-mail channel's service (its ``reload()`` after the
+        # admin changes accounts or routes); None when not running.
+        self.channels = channels
+        self.email_channel = email_channel
         self.sessions = SessionStore(idle_seconds=self.config.web.session_idle_minutes * 60)
         self.throttle = LoginThrottle()
         self.templates = jinja2.Environment(
