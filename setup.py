@@ -36,7 +36,7 @@ setup(
     python_requires=">=3.11",
     packages=[p for p in find_packages() if p.split(".")[0] in PACKAGES],
     package_data={
-        "appliance": ["db/migrations/script.py.mako"],
+        "appliance": ["db/migrations/script.py.mako", "demo_site/*.html", "demo_site/static/*"],
         # the charting library is npm's (make deps installs it; webui/vendor.py serves it)
         "webui": [
             "templates/*.html",
