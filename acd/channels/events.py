@@ -33,3 +33,14 @@ class AgentLoadChanged:
     agent_id: int
     open: int
     capacity: int
+
+
+@dataclass(frozen=True)
+class EmailSlaBreached:
+    """An e-mail thread got no reply from the center by its due time (told once; the
+    count of open ones: EmailChannelService.open_breached)."""
+
+    conversation_id: int
+    queue_id: int | None
+    agent_id: int | None
+    due_at: float  # epoch seconds
