@@ -21,6 +21,7 @@ from twisted.web.resource import IResource
 from webui import vendor
 from webui.access import SECURITY_HEADERS
 from webui.context import WebContext
+from webui.desk_chat.site import DeskChatRoot
 from webui.live_feed import LiveFeed
 from webui.live_sse import LiveEventsResource, LiveHub
 from webui.span_alarms import alarmed_spans
@@ -89,6 +90,7 @@ class WebService(service.Service):
         self._purge: task.LoopingCall | None = None
         self.feed: LiveFeed | None = None
         self.hub: LiveHub | None = None
+        self.desk_chat: DeskChatRoot | None = None  # /chat-desk (add_api: co-browsing)
         # More Twisted children the root hands over (path -> resource: /metrics).
         self.resources: dict[bytes, IResource] = {}
 
@@ -107,6 +109,7 @@ class WebService(service.Service):
         root.putChild(b"vendor", vendor.vendor_resource())  # the npm libraries (charts)
         vendor.check(self.ctx.health)
         root.putChild(b"events", cast(IResource, self._live_events(reactor)))
+        root.putChild(b"chat-desk", cast(IResource, self._desk_chat(reactor)))
         for path, child in self.resources.items():
             root.putChild(path, child)
         site = QuietSite(root)
@@ -146,8 +149,31 @@ class WebService(service.Service):
 
         return LiveEventsResource(self.hub, agent_of_user)
 
+    def _desk_chat(self, reactor: Any) -> DeskChatRoot:
+        """``/chat-desk``: the desk's chats and e-mails (webui/desk_chat/), on the reactor."""
+        ctx = self.ctx
+
+        def agent_of_user(user_id: int) -> int | None:
+            agent = ctx.acd.agent_of_user(user_id)
+            return agent.id if agent is not None else None
+
+        self.desk_chat = DeskChatRoot(
+            reactor=reactor,
+            db=ctx.db,
+            channels=ctx.channels,
+            sessions=ctx.sessions,
+            agent_of_user=agent_of_user,
+            acd=ctx.acd,
+            config=ctx.config,
+            bus=ctx.bus,
+        )
+        self.desk_chat.start()
+        return self.desk_chat
+
     def stopService(self) -> defer.Deferred[None]:
         super().stopService()
+        if self.desk_chat is not None:
+            self.desk_chat.stop()  # finishes every desk stream
         if self._purge is not None and self._purge.running:
             self._purge.stop()
         if self.hub is not None:
