@@ -1,0 +1,97 @@
+"""What the web chat's public endpoint (webui/chat/) writes and reads itself: a visitor's
+attachments and the one transcript mail a conversation may send. Conversations and their
+messages are the channels engine's (acd/channels/); this store never routes anything."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from twisted.internet import defer
+
+from appliance.db import model
+from appliance.db.components import _Component, _insert, utcnow
+
+TRANSCRIPT_EVENT = "transcript"
+
+
+@dataclass(frozen=True)
+class AttachmentRow:
+    id: int
+    conversation_id: int
+    message_id: int | None
+    file_name: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    created_at: dt.datetime
+
+
+class ChatPublicStore(_Component):
+    def add_attachment(
+        self, conversation_id: int, file_name: str, content_type: str, size: int, sha256: str
+    ) -> defer.Deferred[int]:
+        """A file a visitor sent, not yet on a message (the engine links it when the
+        visitor's message names it)."""
+
+        def thd(conn: Connection) -> int:
+            return _insert(
+                conn,
+                model.conversation_attachments,
+                "attachment",
+                conversation_id=conversation_id,
+                file_name=file_name[:200],
+                content_type=content_type[:100],
+                size_bytes=size,
+                sha256=sha256,
+                created_at=utcnow(),
+            )
+
+        return self.db.run(thd)
+
+    def attachment(self, attachment_id: int) -> defer.Deferred[AttachmentRow | None]:
+        t = model.conversation_attachments
+
+        def thd(conn: Connection) -> AttachmentRow | None:
+            r = conn.execute(sa.select(t).where(t.c.id == attachment_id)).first()
+            if r is None:
+                return None
+            return AttachmentRow(
+                id=r.id,
+                conversation_id=r.conversation_id,
+                message_id=r.message_id,
+                file_name=r.file_name,
+                content_type=r.content_type,
+                size_bytes=r.size_bytes,
+                sha256=r.sha256,
+                created_at=r.created_at,
+            )
+
+        return self.db.read(thd)
+
+    def mark_transcript(self, conversation_id: int, address: str) -> defer.Deferred[bool]:
+        """Record that the conversation's transcript is being mailed to ``address``; False
+        when it already was (one per conversation)."""
+        t = model.conversation_events
+
+        def thd(conn: Connection) -> bool:
+            done = conn.execute(
+                sa.select(t.c.id).where(
+                    t.c.conversation_id == conversation_id, t.c.kind == TRANSCRIPT_EVENT
+                )
+            ).first()
+            if done is not None:
+                return False
+            conn.execute(
+                t.insert().values(
+                    conversation_id=conversation_id,
+                    at=utcnow(),
+                    kind=TRANSCRIPT_EVENT,
+                    detail=address[:500],
+                )
+            )
+            return True
+
+        return self.db.run(thd)

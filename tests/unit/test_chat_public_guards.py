@@ -1,0 +1,218 @@
+"""The public chat endpoint's guards on their own: the rate limiter and the origin check on
+a MemoryReactorClock, the input checks, the visitors' idle sweep."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from twisted.internet import defer
+from twisted.internet.testing import MemoryReactorClock
+
+from webui.chat import inputs
+from webui.chat.inputs import BadInput
+from webui.chat.limits import RateLimit
+from webui.chat.origins import OriginAllowList
+from webui.chat.visitors import VisitorRegistry, VisitorSession
+
+
+# ---- the rate limiter ------------------------------------------------------------------
+def test_a_burst_up_to_the_limit_then_a_wait_until_a_token_refills() -> None:
+    clock = MemoryReactorClock()
+    limit = RateLimit(clock, 30, 60.0)  # 30 a minute: one every 2 s after the burst
+    assert [limit.hit("v") for _ in range(30)] == [0.0] * 30
+    assert limit.hit("v") == 2.0
+    clock.advance(1.0)
+    assert limit.hit("v") == 1.0  # half a token back
+    clock.advance(1.0)
+    assert limit.hit("v") == 0.0
+    assert limit.hit("v") == 2.0
+
+
+def test_keys_are_limited_apart_and_a_refused_hit_takes_nothing() -> None:
+    clock = MemoryReactorClock()
+    limit = RateLimit(clock, 2, 3600.0)
+    assert limit.hit("10.0.0.1") == 0.0
+    assert limit.hit("10.0.0.1") == 0.0
+    assert limit.hit("10.0.0.1") == 1800.0
+    assert limit.hit("10.0.0.1") == 1800.0  # refusals do not push the wait further out
+    assert limit.hit("10.0.0.2") == 0.0
+    clock.advance(1800.0)
+    assert limit.hit("10.0.0.1") == 0.0
+
+
+def test_the_keys_held_are_bounded_idle_ones_forgotten_first() -> None:
+    clock = MemoryReactorClock()
+    limit = RateLimit(clock, 5, 60.0, max_keys=3)
+    limit.hit("busy")
+    limit.hit("busy")
+    limit.hit("a")
+    limit.hit("b")
+    clock.advance(60.0)  # a and b full again; busy too
+    limit.hit("busy")
+    limit.hit("c")
+    assert len(limit) <= 3
+    assert limit.hit("busy") == 0.0
+
+
+def test_a_limit_needs_a_positive_size() -> None:
+    with pytest.raises(ValueError):
+        RateLimit(MemoryReactorClock(), 0, 60.0)
+
+
+# ---- the origin check ------------------------------------------------------------------
+def _origins(rows: list[str]) -> tuple[OriginAllowList, MemoryReactorClock, list[str]]:
+    clock = MemoryReactorClock()
+    table = list(rows)
+    allow = OriginAllowList(clock, lambda: defer.succeed(list(table)), every_s=10.0)
+    allow.start()
+    return allow, clock, table
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        None,
+        b"",
+        b"null",
+        b"https://shop.example.cn/",
+        b"HTTPS://SHOP.EXAMPLE.CN",
+        b"https://Shop.example.cn",
+        b" https://shop.example.cn",
+        b"https://shop.example.cn ",
+        b"https://shop.example.cn.evil.test",
+        b"https://evil-shop.example.cn",
+        b"http://shop.example.cn",
+        b"https://shop.example.cn:8443",
+        b"https://shop.example.cn, https://evil.test",
+        b"https://shop.example.cn\x00",
+        "https://shöp.example.cn".encode(),
+        b"x" * 5000,
+    ],
+)
+def test_only_the_exact_origin_a_browser_sends_is_allowed(origin: bytes | None) -> None:
+    allow, _, _ = _origins(["https://shop.example.cn"])
+    assert allow.allowed(b"https://shop.example.cn") == "https://shop.example.cn"
+    assert allow.allowed(origin) is None
+
+
+def test_the_list_follows_the_admin_on_the_timer_and_keeps_the_last_on_a_failure() -> None:
+    allow, clock, table = _origins(["https://Shop.example.cn/"])  # stored loosely
+    assert allow.allowed(b"https://shop.example.cn")
+    table.append("https://www.example.com")
+    assert not allow.allowed(b"https://www.example.com")
+    clock.advance(10.0)
+    assert allow.allowed(b"https://www.example.com")
+    table.clear()
+    allow.load = lambda: defer.fail(RuntimeError("database down"))
+    clock.advance(10.0)
+    assert allow.allowed(b"https://www.example.com")  # the last list stays
+    allow.stop()
+
+
+# ---- the input checks ------------------------------------------------------------------
+def test_a_body_must_be_utf8_json_object_of_bounded_size() -> None:
+    ok = inputs.json_object('{"name": "李雷"}'.encode(), b"application/json; charset=utf-8")
+    assert ok == {"name": "李雷"}
+    cases: list[tuple[bytes, bytes | None, int]] = [
+        (b"{}", b"text/plain", 415),
+        (b"{}", None, 415),
+        (b"\xff\xfe{}", b"application/json", 400),
+        (b'{"a": "\xc3"}', b"application/json", 400),
+        (b"[1, 2]", b"application/json", 400),
+        (b"{", b"application/json", 400),
+        (b"[" * 100_000, b"application/json", 413),
+        (b'{"a": "' + b"x" * inputs.JSON_MAX + b'"}', b"application/json", 413),
+    ]
+    for raw, ctype, status in cases:
+        with pytest.raises(BadInput) as e:
+            inputs.json_object(raw, ctype)
+        assert e.value.status == status, raw[:20]
+
+
+def test_markup_stays_text_and_controls_go() -> None:
+    body: dict[str, Any] = {
+        "text": "<script>alert(1)</script>\r\nline\ttab\x00\x1b[31m\u202eevil",
+        "name": " <img src=x onerror=alert(1)>\n王 ",
+    }
+    assert inputs.message_text(body, "text", 2000) == "<script>alert(1)</script>\nline\ttab[31mevil"
+    assert inputs.line(body, "name", 64) == "<img src=x onerror=alert(1)>王"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"text": 5},
+        {"text": ["a"]},
+        {"text": "\ud800"},
+        {"text": "x" * 2001},
+    ],
+)
+def test_a_message_of_the_wrong_shape_or_length_is_refused(body: dict[str, Any]) -> None:
+    with pytest.raises(BadInput) as e:
+        inputs.message_text(body, "text", 2000)
+    assert e.value.status == 400
+
+
+def test_the_contact_needs_a_name_and_a_phone_or_an_email() -> None:
+    assert inputs.contact({"name": "Ann", "phone": "+86 138 0000 0000"}) == (
+        "Ann",
+        "+86 138 0000 0000",
+        "",
+    )
+    assert inputs.contact({"name": "Ann", "email": "ann@example.cn"})[2] == "ann@example.cn"
+    for bad in (
+        {"name": "", "phone": "123456"},
+        {"name": "Ann"},
+        {"name": "Ann", "phone": "12; DROP TABLE"},
+        {"name": "Ann", "email": "ann@example.cn\r\nBcc: all@example.cn"},
+        {"name": "Ann", "email": "<ann@example.cn>"},
+        {"name": "x" * 65, "phone": "123456"},
+        {"name": "Ann", "phone": 123456},
+    ):
+        with pytest.raises(BadInput):
+            inputs.contact(bad)
+
+
+def test_ids_flags_and_languages() -> None:
+    assert inputs.ids({"attachments": [3, 3, 4]}, "attachments") == (3, 4)
+    for bad in ([True], ["1"], [0], list(range(1, 20)), "1"):
+        with pytest.raises(BadInput):
+            inputs.ids({"attachments": bad}, "attachments")
+    with pytest.raises(BadInput):
+        inputs.flag({"typing": "yes"}, "typing")
+    with pytest.raises(BadInput):
+        inputs.integer({"topic_id": True}, "topic_id")
+    assert inputs.language("zh-CN") == "zh"
+    assert inputs.language("fr") == "en"
+    assert inputs.language(None) == "en"
+
+
+# ---- the visitors ----------------------------------------------------------------------
+def test_an_idle_visitor_is_ended_once_and_an_ended_session_forgotten_later() -> None:
+    clock = MemoryReactorClock()
+    idle: list[int] = []
+    reg = VisitorRegistry(clock, 15 * 60.0, lambda s: idle.append(s.conversation_id), 3600.0)
+    reg.start()
+    quiet = reg.add(1, address="10.0.0.1", origin="o", name="a", email="", language="en")
+    streaming = reg.add(2, address="10.0.0.1", origin="o", name="b", email="", language="zh")
+    streaming.streams = 1
+    busy = reg.add(3, address="10.0.0.2", origin="o", name="c", email="", language="en")
+    assert quiet.token != streaming.token and len(quiet.token) >= 40
+    for _ in range(30):  # 15 minutes; the busy visitor sends something every 30 s
+        clock.advance(30.0)
+        assert reg.by_token(busy.token) is busy
+    assert idle == [1]
+    assert quiet.ended and not streaming.ended and not busy.ended
+    clock.advance(3600.0)
+    assert reg.by_token(quiet.token) is None
+    assert idle == [1, 3]  # busy stopped at the last step
+    reg.stop()
+
+
+def test_a_token_must_be_the_exact_one() -> None:
+    reg = VisitorRegistry(MemoryReactorClock(), 60.0, lambda s: None)
+    s: VisitorSession = reg.add(1, address="a", origin="o", name="n", email="", language="en")
+    assert reg.by_token(s.token.encode()) is s
+    for bad in (None, "", s.token[:-1], s.token + "x", s.token.upper(), b"\xff" * 43, "a" * 5000):
+        assert reg.by_token(bad) is None

@@ -1,0 +1,267 @@
+"""The public chat endpoint's resource tree: ``/chat/widget.js``, ``/chat/static/<file>``
+(a fixed list) and ``/chat/api/...``; every other path is 404, and no admin page, cookie
+or session is known here.
+
+Every API request comes from an allowed origin (webui/chat/origins.py) or is refused 403;
+the answer's CORS headers echo that origin exactly (no credentials: the visitor's token
+travels in ``X-Chat-Token``, never a cookie). Each address has a request budget (429 and
+``Retry-After`` past it); the visitor's address is the peer's, or the last hop of
+``X-Forwarded-For`` when the peer is one of ``[chat] trusted_proxies``.
+
+Other parts add API resources with ``add_api(name, resource)`` (cobrowse: webui/cobrowse/);
+they get the same origin check, CORS headers and budget, and find the visitor with
+``visitors.by_token``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any, cast
+
+from twisted.web import resource
+from twisted.web.resource import IResource
+
+from webui.chat.limits import RateLimit
+from webui.chat.origins import OriginAllowList
+from webui.chat.visitors import VisitorRegistry
+from webui.service import AnonymousRequest, QuietSite
+
+STATIC = Path(__file__).resolve().parent.parent / "static" / "chat"
+# The only files /chat/static/ serves: name -> content type.
+STATIC_FILES = {
+    "widget.css": "text/css; charset=utf-8",
+    "cobrowse.js": "text/javascript; charset=utf-8",
+}
+WIDGET_CACHE = "public, max-age=300"
+PUBLIC_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+}
+ALLOW_HEADERS = "Content-Type, X-Chat-Token"
+PREFLIGHT_MAX_AGE = "600"
+REQUESTS_PER_MINUTE = 600  # one address's budget of API requests (a NAT holds many visitors)
+BODY_SLACK = 16 * 1024
+_CACHE: dict[Path, bytes] = {}
+
+
+def _res(child: resource.Resource) -> IResource:
+    return cast(IResource, child)
+
+
+def json_answer(request: Any, status: int, data: dict[str, Any]) -> bytes:
+    request.setResponseCode(status)
+    request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
+    return json.dumps(data, ensure_ascii=False).encode()
+
+
+def error(request: Any, status: int, message: str, code: str = "error") -> bytes:
+    return json_answer(request, status, {"error": message, "code": code})
+
+
+class ErrorResource(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, status: int, message: str, code: str, retry_after: float = 0) -> None:
+        super().__init__()
+        self.status, self.message, self.code = status, message, code
+        self.retry_after = retry_after
+
+    def render(self, request: Any) -> bytes:
+        if self.retry_after:
+            request.setHeader(b"Retry-After", str(int(self.retry_after)).encode())
+        return error(request, self.status, self.message, self.code)
+
+
+NOT_FOUND = ErrorResource(404, "not found", "not_found")
+
+
+def client_address(request: Any, trusted_proxies: Collection[str]) -> str:
+    """The visitor's address: the peer, or X-Forwarded-For's last hop when the peer is a
+    trusted proxy (the hops before it are the client's own claims)."""
+    peer = str(getattr(request.getClientAddress(), "host", "") or "")
+    if peer not in trusted_proxies:
+        return peer
+    raw = request.getHeader(b"x-forwarded-for")
+    if not raw:
+        return peer
+    last = raw.split(b",")[-1].strip().decode("ascii", "replace")
+    try:
+        return str(ipaddress.ip_address(last))
+    except ValueError:
+        return peer
+
+
+class ChatRequest(AnonymousRequest):
+    """Refuses a body before reading it: chunked (no length: 411) or longer than the
+    site's ``max_body`` (413), answered at once and the connection closed."""
+
+    refused = False
+
+    def gotLength(self, length: int | None) -> None:
+        limit = int(getattr(getattr(self.channel, "site", None), "max_body", 64 * 1024))
+        if length is None:
+            self._refuse(b"411 Length Required")
+        elif length > limit:
+            self._refuse(b"413 Content Too Large")
+        super().gotLength(0 if self.refused else length)
+
+    def _refuse(self, status: bytes) -> None:
+        self.refused = True
+        transport: Any = self.channel.transport
+        transport.write(
+            b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        self.channel.loseConnection()
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if not self.refused:
+            super().handleContentChunk(data)
+
+    def process(self) -> None:
+        if not self.refused:
+            super().process()
+
+
+class ChatSite(QuietSite):
+    requestFactory = ChatRequest
+
+    def __init__(self, root: resource.Resource, max_body: int) -> None:
+        super().__init__(root)
+        self.max_body = max_body
+        self.displayTracebacks = False
+
+
+class StaticFile(resource.Resource):
+    """One file of the allow-list, read once (they are small and ship with the box)."""
+
+    isLeaf = True
+
+    def __init__(self, path: Path, content_type: str, cache: str) -> None:
+        super().__init__()
+        self.path, self.content_type, self.cache = path, content_type, cache
+
+    def render_GET(self, request: Any) -> bytes:
+        data = _CACHE.get(self.path)
+        if data is None:
+            try:
+                data = _CACHE[self.path] = self.path.read_bytes()  # small, shipped: read once
+            except OSError:
+                return error(request, 404, "not found", "not_found")
+        request.setHeader(b"Content-Type", self.content_type.encode())
+        request.setHeader(b"Cache-Control", self.cache.encode())
+        request.setHeader(b"Cross-Origin-Resource-Policy", b"cross-origin")
+        return data
+
+
+class StaticDir(resource.Resource):
+    def getChild(self, path: bytes, request: Any) -> resource.Resource:
+        name = path.decode("ascii", "replace")
+        if request.postpath or name not in STATIC_FILES:
+            return NOT_FOUND
+        return StaticFile(STATIC / name, STATIC_FILES[name], "no-cache")
+
+    def render(self, request: Any) -> bytes:
+        return error(request, 404, "not found", "not_found")
+
+
+class ChatApi(resource.Resource):
+    """``/chat/api/<name>``: the origin check, CORS, the address's budget, then the child."""
+
+    def __init__(self, root: PublicChatRoot) -> None:
+        super().__init__()
+        self.root = root
+
+    def getChildWithDefault(self, path: bytes, request: Any) -> resource.Resource:
+        root = self.root
+        address = root.address(request)
+        wait = root.requests.hit(address)
+        if wait:
+            return ErrorResource(429, "too many requests", "rate_limited", wait)
+        origin = root.origins.allowed(request.getHeader(b"origin"))
+        if origin is None:
+            return ErrorResource(403, "this site may not use the chat", "origin")
+        request.chat_origin = origin
+        request.setHeader(b"Access-Control-Allow-Origin", origin.encode())
+        request.setHeader(b"Vary", b"Origin")
+        request.setHeader(b"Access-Control-Expose-Headers", b"Retry-After")
+        if request.method == b"OPTIONS":
+            return Preflight()
+        child = self.children.get(path)
+        return child if child is not None else NOT_FOUND
+
+    def render(self, request: Any) -> bytes:
+        return error(request, 404, "not found", "not_found")
+
+
+class Preflight(resource.Resource):
+    isLeaf = True
+
+    def render(self, request: Any) -> bytes:
+        request.setResponseCode(204)
+        request.setHeader(b"Access-Control-Allow-Methods", b"GET, POST")
+        request.setHeader(b"Access-Control-Allow-Headers", ALLOW_HEADERS.encode())
+        request.setHeader(b"Access-Control-Max-Age", PREFLIGHT_MAX_AGE.encode())
+        return b""
+
+
+class ChatNamespace(resource.Resource):
+    def __init__(self, api: ChatApi) -> None:
+        super().__init__()
+        widget = StaticFile(STATIC / "widget.js", "text/javascript; charset=utf-8", WIDGET_CACHE)
+        self.putChild(b"widget.js", _res(widget))
+        self.putChild(b"static", _res(StaticDir()))
+        self.putChild(b"api", _res(api))
+
+    def getChild(self, path: bytes, request: Any) -> resource.Resource:
+        return NOT_FOUND
+
+    def render(self, request: Any) -> bytes:
+        return error(request, 404, "not found", "not_found")
+
+
+class PublicChatRoot(resource.Resource):
+    """The site's root: ``/chat`` and nothing else."""
+
+    def __init__(
+        self,
+        *,
+        clock: Any,
+        origins: OriginAllowList,
+        visitors: VisitorRegistry,
+        trusted_proxies: Collection[str] = (),
+        requests_per_minute: int = REQUESTS_PER_MINUTE,
+    ) -> None:
+        super().__init__()
+        self.clock = clock
+        self.origins = origins
+        self.visitors = visitors
+        self.trusted_proxies = frozenset(trusted_proxies)
+        self.requests = RateLimit(clock, requests_per_minute, 60.0)
+        self.api = ChatApi(self)
+        self.putChild(b"chat", _res(ChatNamespace(self.api)))
+
+    def add_api(self, name: bytes, child: resource.Resource) -> None:
+        """Mount ``child`` at ``/chat/api/<name>`` (behind the origin check and CORS)."""
+        if name in self.api.children:
+            raise ValueError(f"/chat/api/{name.decode()} is already mounted")
+        self.api.putChild(name, _res(child))
+
+    def address(self, request: Any) -> str:
+        return client_address(request, self.trusted_proxies)
+
+    def getChildWithDefault(self, path: bytes, request: Any) -> resource.Resource:
+        for name, value in PUBLIC_HEADERS.items():
+            request.setHeader(name.encode(), value.encode())
+        return super().getChildWithDefault(path, request)
+
+    def getChild(self, path: bytes, request: Any) -> resource.Resource:
+        return NOT_FOUND
+
+    def render(self, request: Any) -> bytes:
+        return error(request, 404, "not found", "not_found")
