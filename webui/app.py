@@ -24,6 +24,7 @@ from webui.access import api, current_session, page, public
 from webui.acd_api import AcdApi
 from webui.admin_agents import AgentsAdmin
 from webui.admin_campaigns import CampaignsAdmin
+from webui.admin_channels import ChannelsAdmin
 from webui.admin_dids import DidsAdmin
 from webui.admin_dnc import DncAdmin
 from webui.admin_forms import bounded
@@ -179,6 +180,7 @@ class Admin:
         self.system = SystemAdmin(ctx)
         self.campaigns = CampaignsAdmin(ctx)
         self.dnc = DncAdmin(ctx, self.campaigns.uploads)  # one registry of imports
+        self.channels = ChannelsAdmin(ctx)  # chat topics, origins, canned, e-mail accounts
 
 
 class Api:
