@@ -1,0 +1,360 @@
+"""One mail in: parsed, checked, threaded or routed, stored, answered once.
+
+The order keeps every mail and answers none twice. Our own mails and duplicates (a
+Message-ID already stored: the IMAP folder read again after a UIDVALIDITY change) are
+dropped first. A reply joins its thread (by the ids it names, or the ``[#E<id>]`` in its
+subject from the same sender) through the engine, which re-opens an ended thread. A new
+mail is routed (routing.py), becomes a thread (the engine offers it like a chat), and gets
+an auto-reply with its reference when loops.py and the per-address ledger allow it. A
+sender that floods is stored but routes nothing more. Any failure before the mail is
+stored fails :meth:`Ingest.take`: the watcher keeps the mail and offers it again; a mail
+taken again after a failure half-way finds the thread it started (its own Message-ID is
+that thread's key).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.parser
+import email.policy
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from acd.channels.conversation import NewMessage
+from acd.channels.email import compose, loops, routing
+from acd.channels.email import threading as th
+from appliance.db.email_store import Account, EmailStore, Thread
+from appliance.uploads import StoredFile, UploadRefused
+from drivers.mail.mime import ParsedMail, parse
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
+
+log = Logger(namespace="ccbox.email")
+
+ACTOR = "email"
+TICKET_TYPE = "inquiry"
+SUBJECT_MAX = 200
+BODY_MAX = 200_000
+
+PutFile = Callable[[bytes, str], "defer.Deferred[StoredFile]"]
+SendMail = Callable[[Account, str, "EmailMessage"], "defer.Deferred[Any]"]
+
+
+@dataclass
+class Outcome:
+    """What became of a mail (for the log and the tests)."""
+
+    kind: str  # own, duplicate, appended, new, flood
+    conversation_id: int | None = None
+    message_row_id: int | None = None
+    auto_reply: str = ""  # "sent", or why not
+    notes: list[str] = field(default_factory=list)
+
+
+def _list_unsubscribe(raw: bytes) -> str:
+    """The List-Unsubscribe header (ParsedMail does not carry it): headers only."""
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        end = raw.find(b"\n\n")
+    head = raw[: end if end >= 0 else 65536][:65536]
+    try:
+        msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(head)
+        return str(msg.get("List-Unsubscribe", "") or "")
+    except Exception:
+        return ""
+
+
+class Ingest:
+    """Takes the mails of every account. ``channels``: the engine (start_email_thread,
+    email_received); ``tickets``: a TicketStore (make_tickets); ``put_file`` stores an
+    attachment's bytes (appliance/uploads.py: its type read from its content) off the
+    reactor; ``send_mail(account, to, msg)`` sends through the account's SMTP server."""
+
+    def __init__(
+        self,
+        *,
+        store: EmailStore,
+        channels: Any,
+        put_file: PutFile,
+        send_mail: SendMail,
+        translators: Mapping[str, Callable[[str], str]],
+        max_message_kb: int,
+        auto_reply_interval_min: int,
+        tickets: Any = None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        self.store = store
+        self.channels = channels
+        self.put_file = put_file
+        self.send_mail = send_mail
+        self.translators = translators
+        self.max_bytes = max(1, max_message_kb) * 1024
+        self.interval = dt.timedelta(minutes=max(0, auto_reply_interval_min))
+        self.tickets = tickets
+        self.clock = clock or store.clock
+        self.routes: list[routing.Route] = []
+        self.own: set[str] = set()
+
+    async def take(self, account: Account, raw: bytes) -> Outcome:
+        """Store one mail of ``account``; raises (the mail is kept for a retry) when it
+        could not be stored."""
+        mail = parse(raw, max_bytes=self.max_bytes)
+        mid = th.norm_id(mail.message_id) or th.id_of_raw(raw)
+        sender = (mail.from_addr or "").strip().lower()
+        own = self.own | {account.address.strip().lower()}
+        if sender and sender in own:
+            return Outcome("own")
+        if await self.store.seen(mid):
+            return Outcome("duplicate")
+        now = self.clock()
+        recent = await self.store.recent_from(sender, now - loops.FLOOD_WINDOW) if sender else 0
+        ids = th.candidate_ids(mail.in_reply_to, mail.references)
+        thread = await self.store.find_thread(ids, th.reference_in(mail.subject), sender, mid)
+        if loops.flooding(recent):
+            return await self._flood(account, mail, raw, mid, thread, sender)
+        if thread is not None:
+            return await self._append(thread, mail, mid)
+        return await self._new_thread(account, mail, raw, mid, sender)
+
+    # ---- the three ways --------------------------------------------------------------
+
+    async def _append(self, thread: Thread, mail: ParsedMail, mid: str) -> Outcome:
+        out = Outcome("appended", thread.id)
+        body, attachment_ids = await self._content(thread.id, mail, out)
+        message = await self.channels.email_received(
+            thread.id, self._new_message(mail, mid, body, attachment_ids)
+        )
+        out.message_row_id = int(message.id)
+        await self._notes(thread.id, out)
+        return out
+
+    async def _flood(
+        self,
+        account: Account,
+        mail: ParsedMail,
+        raw: bytes,
+        mid: str,
+        thread: Thread | None,
+        sender: str,
+    ) -> Outcome:
+        """Stored on the thread (or the sender's last one), routed no more, noted once."""
+        if thread is None:
+            thread = await self.store.latest_thread_of(sender)
+        if thread is None:  # cannot be: the flood's mails are stored in threads
+            return await self._new_thread(account, mail, raw, mid, sender)
+        out = Outcome("flood", thread.id)
+        body, attachment_ids = await self._content(thread.id, mail, out)
+        out.message_row_id = await self.store.append(
+            thread.id,
+            sender="customer",
+            author=self._author(mail),
+            body=body,
+            html=mail.html,
+            message_id=mid,
+            in_reply_to=th.norm_id(mail.in_reply_to) or None,
+            attachment_ids=attachment_ids,
+        )
+        if not await self.store.has_event(thread.id, "flood"):
+            await self.store.event(
+                thread.id,
+                "flood",
+                f"{sender}: {loops.FLOOD_MAILS} mails or more in"
+                f" {int(loops.FLOOD_WINDOW.total_seconds() // 60)} minutes; not routed again",
+            )
+            log.warn(
+                "e-mail from {sender} floods thread {id}: stored, not routed again",
+                sender=sender,
+                id=thread.id,
+            )
+        await self._notes(thread.id, out)
+        return out
+
+    async def _new_thread(
+        self, account: Account, mail: ParsedMail, raw: bytes, mid: str, sender: str
+    ) -> Outcome:
+        subject = compose.header_text(mail.subject, SUBJECT_MAX)
+        language = compose.guess_language(mail.subject, mail.text)
+        queue_id, chosen = routing.route(
+            self.routes,
+            account_id=account.id,
+            default_queue_id=account.queue_id,
+            sender=sender,
+            subject=mail.subject,
+            text=mail.text,
+        )
+        customer_id = await self.store.customer_by_email(sender) if sender else None
+        now = self.clock()
+        conversation = await self.channels.start_email_thread(
+            queue_id=queue_id,
+            account_id=account.id,
+            name=compose.header_text(mail.from_name, 128),
+            email=sender[:254],
+            subject=subject,
+            language=language,
+            thread_key=mid,
+            due_at=now + dt.timedelta(minutes=max(0, account.sla_minutes)),
+            customer_id=customer_id,
+        )
+        cid = int(conversation.id)
+        out = Outcome("new", cid)
+        body, attachment_ids = await self._content(cid, mail, out)
+        message = await self.channels.email_received(
+            cid, self._new_message(mail, mid, body, attachment_ids)
+        )
+        out.message_row_id = int(message.id)
+        # The mail is stored: what follows is noted when it fails, never retried by a
+        # second take (the duplicate check would drop it).
+        try:
+            how = f"route {chosen.id} ({chosen.kind} {chosen.pattern})" if chosen else "account"
+            await self.store.event(cid, "routed", how, queue_id)
+            await self._notes(cid, out)
+            if account.make_tickets and self.tickets is not None:
+                await self._ticket(cid, account, subject, mail, customer_id, queue_id)
+        except Exception as exc:
+            log.failure("e-mail thread {id}: after storing its first mail", id=cid)
+            out.notes.append(f"{type(exc).__name__}: {exc}")
+        out.auto_reply = await self._auto_reply(account, cid, mail, mid, raw, language)
+        return out
+
+    # ---- parts ------------------------------------------------------------------------
+
+    @staticmethod
+    def _author(mail: ParsedMail) -> str:
+        return compose.header_text(mail.from_name or mail.from_addr, 128)
+
+    def _new_message(
+        self, mail: ParsedMail, mid: str, body: str, attachment_ids: Sequence[int]
+    ) -> NewMessage:
+        return NewMessage(
+            body=body,
+            html=mail.html,
+            author=self._author(mail),
+            message_id=mid,
+            in_reply_to=th.norm_id(mail.in_reply_to) or None,
+            attachment_ids=tuple(attachment_ids),
+        )
+
+    async def _content(
+        self, conversation_id: int, mail: ParsedMail, out: Outcome
+    ) -> tuple[str, list[int]]:
+        """The text to store (with notes of what was refused or cut) and the attachment
+        rows of the files kept (stored by hash, their type read from their content)."""
+        notes: list[str] = []
+        if mail.too_large:
+            notes.append(
+                f"[the mail was larger than {self.max_bytes // 1024} KB:"
+                " only its headers were kept]"
+            )
+        kept: list[tuple[str, str, int, str]] = []
+        for part in mail.attachments:
+            name = compose.header_text(part.file_name, 200) or "attachment"
+            try:
+                stored = await self.put_file(part.data, name)
+            except UploadRefused as exc:
+                notes.append(f"[attachment refused: {name}: {exc}]")
+                continue
+            kept.append((stored.filename, stored.mime, stored.size, stored.sha256))
+        out.notes += notes + [f"[{p}]" for p in mail.problems[:5]]
+        ids = await self.store.add_attachments(conversation_id, kept) if kept else []
+        body = (mail.text or "")[:BODY_MAX]
+        if notes:
+            body = (body.rstrip() + "\n\n" if body.strip() else "") + "\n".join(notes)
+        return body, ids
+
+    async def _notes(self, conversation_id: int, out: Outcome) -> None:
+        for note in out.notes[:10]:
+            await self.store.event(conversation_id, "mail_note", note)
+
+    async def _ticket(
+        self,
+        conversation_id: int,
+        account: Account,
+        subject: str,
+        mail: ParsedMail,
+        customer_id: int | None,
+        queue_id: int | None,
+    ) -> None:
+        queue = await self.store.queue_name(queue_id) if queue_id is not None else ""
+        type_key = await self.store.ticket_type(TICKET_TYPE)
+        ticket_id = await self.tickets.create(
+            ACTOR,
+            type_key=type_key,
+            subject=f"{subject or '…'} [#E{conversation_id}]"[:SUBJECT_MAX],
+            body=(mail.text or "")[:10_000],
+            customer_id=customer_id,
+            source="email",
+            assignee_kind="queue" if queue else None,
+            assignee=queue,
+        )
+        await self.store.link_ticket(conversation_id, int(ticket_id))
+
+    async def _auto_reply(
+        self,
+        account: Account,
+        conversation_id: int,
+        mail: ParsedMail,
+        mid: str,
+        raw: bytes,
+        language: str,
+    ) -> str:
+        """The reference sent back once, or why not (noted on the thread)."""
+        if not account.auto_reply:
+            return "off"
+        why = loops.no_auto_reply_reason(
+            mail, self.own | {account.address.lower()}, _list_unsubscribe(raw)
+        )
+        try:
+            if why is None and not await self.store.claim_auto_reply(mail.from_addr, self.interval):
+                why = "one auto-reply to this address in the interval already"
+            if why is not None:
+                await self.store.event(conversation_id, "no_auto_reply", why)
+                return why
+            sender = compose.Sender(account.address, account.display_name)
+            reply_id = th.new_message_id(sender.domain)
+            msg = compose.auto_reply(
+                sender=sender,
+                conversation_id=conversation_id,
+                to_name=mail.from_name,
+                to_addr=mail.from_addr.strip(),
+                subject=mail.subject,
+                answered_id=mid,
+                answered_refs=mail.references,
+                message_id=reply_id,
+                language=language,
+                custom_body=account.auto_reply_body,
+                translators=self.translators,
+                now=self.clock(),
+            )
+            await self.send_mail(account, mail.from_addr.strip(), msg)
+            body = msg.get_content()
+            await self.store.append(
+                conversation_id,
+                sender="system",
+                author=compose.header_text(account.display_name or account.address, 128),
+                body=str(body).strip(),
+                message_id=reply_id,
+                in_reply_to=mid,
+            )
+            await self.store.event(conversation_id, "auto_reply", mail.from_addr[:200])
+            return "sent"
+        except Exception as exc:
+            reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+            log.warn(
+                "e-mail thread {id}: the auto-reply was not sent: {why}",
+                id=conversation_id,
+                why=reason,
+            )
+            try:
+                await self.store.event(conversation_id, "send_failed", f"auto-reply: {reason}")
+            except Exception:
+                log.failure("noting a failed auto-reply")
+            return f"failed: {reason}"
+
+
+def own_addresses(accounts: Collection[Account], others: Collection[str]) -> set[str]:
+    return {a.address.strip().lower() for a in accounts} | {o.strip().lower() for o in others}

@@ -1,0 +1,356 @@
+"""The e-mail channel as a service: one IMAP watcher per enabled account, the ingest, the
+agents' replies out over SMTP (retried until sent), and the SLA's breaches.
+
+The channels' engine owns conversations and their routing; this service feeds it mails
+(acd/channels/email/ingest.py) and is its ``EmailSender``. An agent's reply is stored by
+the engine before it reaches :meth:`EmailChannelService.send_reply`; its Message-ID is
+written on it only once the SMTP server took it, so a reply with none is one still to send
+(after a failure, or a restart in between) and the resend loop sends it with the same
+Message-ID (a receiver that got the first try drops the second).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from twisted.application import service
+from twisted.internet import defer, task, threads
+from twisted.logger import Logger
+
+from acd.channels.email import compose
+from acd.channels.email import threading as th
+from acd.channels.email.ingest import Ingest, Outcome, own_addresses
+from acd.channels.events import EmailSlaBreached
+from appliance.db.email_store import Account, EmailStore, Unsent
+from appliance.uploads import StoredFile, UploadStore, uploads_root
+from drivers.mail import smtp
+from drivers.mail.imap import ImapSettings, ImapWatcher
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
+
+    from appliance.config import EmailChannelConfig
+    from appliance.db.connector import DBConnector
+    from appliance.eventbus import EventBus
+    from appliance.health import HealthRegistry
+
+log = Logger(namespace="ccbox.email")
+
+SLA_CHECK_S = 30.0
+RESEND_S = 60.0
+RESEND_MAX_S = 3600.0
+SMTP_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class _Watched:
+    account: Account
+    watcher: Any
+
+
+def _settings_key(a: Account) -> Account:
+    """An account's row without where its polling stands (that changes at every mail)."""
+    return replace(a, uidvalidity=None, last_uid=0)
+
+
+class EmailChannelService(service.Service):
+    """``channels``: the engine (ChannelService); ``tickets``: a TicketStore for accounts
+    that make tickets; ``translators``: "zh" and "en" text for the auto-reply.
+    ``watcher_factory`` and ``send`` are drivers/mail's (tests may pass their own)."""
+
+    name = "email"
+
+    def __init__(
+        self,
+        *,
+        reactor: Any,
+        db: DBConnector,
+        channels: Any,
+        config: EmailChannelConfig,
+        data_dir: Path,
+        translators: Mapping[str, Callable[[str], str]],
+        tickets: Any = None,
+        bus: EventBus | None = None,
+        health: HealthRegistry | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+        watcher_factory: Callable[..., Any] = ImapWatcher,
+        send: Callable[..., defer.Deferred[None]] = smtp.send,
+    ) -> None:
+        self.reactor = reactor
+        self.config = config
+        self.channels = channels
+        self.bus = bus
+        self.health = health
+        self.store = EmailStore(db, clock) if clock is not None else EmailStore(db)
+        self.uploads = UploadStore(uploads_root(data_dir))
+        self.watcher_factory = watcher_factory
+        self._send = send
+        self.ingest = Ingest(
+            store=self.store,
+            channels=channels,
+            put_file=self._put_file,
+            send_mail=self.send_mail,
+            translators=translators,
+            max_message_kb=config.max_message_kb,
+            auto_reply_interval_min=config.auto_reply_interval_min,
+            tickets=tickets,
+        )
+        self.accounts: dict[int, Account] = {}
+        self._watched: dict[int, _Watched] = {}
+        self._sending: set[int] = set()
+        self._retry_at: dict[int, tuple[float, float]] = {}  # row id -> (when, backoff)
+        self._sla = task.LoopingCall(self.check_sla)
+        self._resend_loop = task.LoopingCall(self.resend_unsent)
+        self._sla.clock = self._resend_loop.clock = reactor
+        self._reloading: defer.Deferred[None] | None = None
+
+    # ---- lifecycle --------------------------------------------------------------------
+
+    def startService(self) -> None:
+        super().startService()
+        self.channels.set_email_sender(self)
+        self.reload()
+        self._sla.start(SLA_CHECK_S, now=False).addErrback(
+            lambda f: log.failure("the e-mail SLA check stopped", f)
+        )
+        self._resend_loop.start(RESEND_S, now=False).addErrback(
+            lambda f: log.failure("the e-mail resend loop stopped", f)
+        )
+
+    def stopService(self) -> defer.Deferred[None]:
+        super().stopService()
+        for loop in (self._sla, self._resend_loop):
+            if loop.running:
+                loop.stop()
+        watched, self._watched = list(self._watched.values()), {}
+        waits = [defer.maybeDeferred(w.watcher.stop) for w in watched]
+        return defer.DeferredList(waits, consumeErrors=True).addCallback(lambda _: None)
+
+    def reload(self) -> defer.Deferred[None]:
+        """Read the accounts and routes again (the admin changed them): a watcher for each
+        enabled account, restarted when its settings changed, stopped when it went."""
+        d = defer.ensureDeferred(self._reload())
+        d.addErrback(lambda f: log.failure("reloading the e-mail accounts", f))
+        return d
+
+    async def _reload(self) -> None:
+        while self._reloading is not None:  # one reload at a time, in order
+            await self._reloading
+        self._reloading = defer.Deferred()
+        try:
+            every = await self.store.accounts(enabled_only=False)
+            self.ingest.routes = await self.store.routes()
+            self.ingest.own = own_addresses(every, ())
+            self.accounts = {a.id: a for a in every}
+            wanted = {a.id: a for a in every if a.enabled} if self.running else {}
+            if not self.config.enabled:
+                wanted = {}
+            for account_id, w in list(self._watched.items()):
+                now = wanted.get(account_id)
+                if now is None or _settings_key(now) != _settings_key(w.account):
+                    del self._watched[account_id]
+                    await defer.maybeDeferred(w.watcher.stop)
+            for account_id, account in wanted.items():
+                if account_id not in self._watched and account.imap_host:
+                    self._watch(account)
+        finally:
+            done, self._reloading = self._reloading, None
+            done.callback(None)
+
+    def _watch(self, account: Account) -> None:
+        settings = ImapSettings(
+            host=account.imap_host,
+            port=account.imap_port,
+            security=account.imap_security,
+            user=account.imap_user or account.address,
+            password=account.imap_password,
+            folder=account.imap_folder or "INBOX",
+            poll_s=float(self.config.poll_s),
+        )
+        watcher = self.watcher_factory(
+            self.reactor,
+            settings,
+            (account.uidvalidity, account.last_uid),
+            lambda uid, raw: self._take(account.id, uid, raw),
+            lambda validity, last: self.store.save_state(account.id, validity, last),
+            lambda state, detail: self._health(account.id, state, detail),
+        )
+        self._watched[account.id] = _Watched(account, watcher)
+        watcher.start()
+
+    def _take(self, account_id: int, uid: int, raw: bytes) -> defer.Deferred[Outcome]:
+        account = self.accounts.get(account_id)
+        if account is None:
+            return defer.fail(RuntimeError(f"e-mail account {account_id} is gone"))
+        d = defer.ensureDeferred(self.ingest.take(account, raw))
+
+        def failed(f: Any) -> Any:
+            log.warn(
+                "e-mail account {name}: message UID {uid} not stored ({why}); taken again later",
+                name=account.name,
+                uid=uid,
+                why=f.getErrorMessage(),
+            )
+            return f
+
+        return d.addErrback(failed)
+
+    def _health(self, account_id: int, state: str, detail: str) -> None:
+        account = self.accounts.get(account_id)
+        name = account.name if account is not None else str(account_id)
+        if self.health is not None:
+            self.health.report(f"email:{name}", "ok" if state == "ok" else "degraded", detail)
+        self.store.set_health(account_id, "" if state == "ok" else detail).addErrback(
+            lambda f: log.failure("writing an e-mail account's health", f)
+        )
+
+    def _put_file(self, data: bytes, name: str) -> defer.Deferred[StoredFile]:
+        return threads.deferToThreadPool(
+            self.reactor, self.reactor.getThreadPool(), self.uploads.put, data, name
+        )
+
+    # ---- sending ----------------------------------------------------------------------
+
+    def send_mail(self, account: Account, to: str, msg: EmailMessage) -> defer.Deferred[None]:
+        """``msg`` through the account's SMTP server; MailSendError when there is none."""
+        if not account.smtp_host:
+            return defer.fail(smtp.MailSendError("the account has no SMTP server"))
+        settings = smtp.SmtpSettings(
+            host=account.smtp_host,
+            port=account.smtp_port,
+            security=account.smtp_security,
+            user=account.smtp_user,
+            password=account.smtp_password,
+            timeout_s=SMTP_TIMEOUT_S,
+        )
+        return self._send(self.reactor, settings, account.address, [to], msg)
+
+    def send_reply(self, conversation: Any, message: Any, agent_name: str) -> defer.Deferred[bool]:
+        """Send an agent's stored reply: True once the server took it; False when it failed
+        (noted on the thread as 'send_failed' with the reason, and sent again later).
+        Never fails: the reply is stored either way."""
+        unsent = Unsent(
+            message_row_id=int(message.id),
+            conversation_id=int(conversation.id),
+            account_id=conversation.account_id,
+            name=conversation.name,
+            email=conversation.email,
+            subject=conversation.subject,
+            body=message.body,
+            author=agent_name or message.author,
+        )
+        return defer.ensureDeferred(self._send_one(unsent))
+
+    async def _send_one(self, u: Unsent) -> bool:
+        if u.message_row_id in self._sending:
+            return False
+        self._sending.add(u.message_row_id)
+        try:
+            account = self.accounts.get(u.account_id or -1)
+            if account is None:
+                raise smtp.MailSendError("the thread's e-mail account is gone")
+            ctx = await self.store.reply_context(u.conversation_id)
+            sender = compose.Sender(account.address, account.display_name)
+            message_id = th.our_message_id(u.message_row_id, sender.domain)
+            quote = compose.quoted(
+                ctx.last_customer_text,
+                ctx.last_customer_author,
+                ctx.last_customer_at,
+                self.ingest.translators.get("zh" if _is_zh(u) else "en") or (lambda s: s),
+            )
+            msg = compose.agent_reply(
+                sender=sender,
+                conversation_id=u.conversation_id,
+                to_name=u.name,
+                to_addr=u.email,
+                subject=u.subject,
+                text=u.body,
+                in_reply_to=ctx.last_customer_id,
+                references=[c for c in ctx.chain if c != message_id],
+                message_id=message_id,
+                quote=quote,
+                now=self.store.clock(),
+            )
+            if not u.email:
+                raise smtp.MailSendError("the thread has no customer address")
+            await self.send_mail(account, u.email, msg)
+        except Exception as exc:
+            reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+            _, backoff = self._retry_at.get(u.message_row_id, (0.0, RESEND_S / 2))
+            backoff = min(backoff * 2, RESEND_MAX_S)
+            self._retry_at[u.message_row_id] = (self.reactor.seconds() + backoff, backoff)
+            log.warn(
+                "e-mail reply {id} of thread {cid} not sent ({why}); trying again",
+                id=u.message_row_id,
+                cid=u.conversation_id,
+                why=reason,
+            )
+            try:
+                await self.store.event(
+                    u.conversation_id, "send_failed", f"message {u.message_row_id}: {reason}"
+                )
+            except Exception:
+                log.failure("noting a failed e-mail reply")
+            return False
+        else:
+            self._retry_at.pop(u.message_row_id, None)
+            await self.store.mark_sent(u.message_row_id, message_id)
+            return True
+        finally:
+            self._sending.discard(u.message_row_id)
+
+    async def _resend(self) -> int:
+        sent = 0
+        now = self.reactor.seconds()
+        for u in await self.store.unsent():
+            if u.message_row_id in self._sending:
+                continue
+            if self._retry_at.get(u.message_row_id, (0.0, 0.0))[0] > now:
+                continue
+            if await self._send_one(u):
+                sent += 1
+        return sent
+
+    def resend_unsent(self) -> defer.Deferred[int]:
+        """Send the replies still unsent (failed, or stored before a restart): the number
+        sent now."""
+        return defer.ensureDeferred(self._resend()).addErrback(_logged, "resending e-mail replies")
+
+    # ---- the SLA ------------------------------------------------------------------------
+
+    def check_sla(self) -> defer.Deferred[int]:
+        """Threads past their due time without a reply: noted once and told to the bus."""
+        return defer.ensureDeferred(self._check_sla()).addErrback(
+            _logged, "checking the e-mail SLA"
+        )
+
+    async def _check_sla(self) -> int:
+        breaches = await self.store.breach_due()
+        for b in breaches:
+            if self.bus is not None:
+                self.bus.publish(
+                    EmailSlaBreached(
+                        conversation_id=b.conversation_id,
+                        queue_id=b.queue_id,
+                        agent_id=b.agent_id,
+                        due_at=b.due_at.timestamp(),
+                    )
+                )
+        return len(breaches)
+
+    def open_breached(self) -> defer.Deferred[int]:
+        """How many open e-mail threads are past their SLA unanswered (the wallboard)."""
+        return self.store.open_breached()
+
+
+def _is_zh(u: Unsent) -> bool:
+    return compose.guess_language(u.subject, u.body) == "zh"
+
+
+def _logged(failure: Any, what: str) -> int:
+    log.failure(what, failure)
+    return 0

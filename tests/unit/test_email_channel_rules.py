@@ -1,0 +1,256 @@
+"""The e-mail channel's pure rules: threads, routes, loops, the mails it writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+from types import SimpleNamespace
+
+from acd.channels.email import compose, loops, routing
+from acd.channels.email import threading as th
+from webui.i18n import translator
+
+NOW = dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.UTC)
+TRANSLATORS = {"zh": translator("zh_CN"), "en": translator("en")}
+
+
+# ---- threading ------------------------------------------------------------------------
+
+
+def test_norm_id_gives_the_header_form_and_refuses_nonsense() -> None:
+    assert th.norm_id(" <abc@x.example> ") == "<abc@x.example>"
+    assert th.norm_id("abc@x.example") == "<abc@x.example>"
+    assert th.norm_id("") == ""
+    assert th.norm_id("<a b@x>") == ""
+    assert th.norm_id("<" + "a" * 300 + "@x>") == ""
+
+
+def test_candidate_ids_in_reply_to_first_then_references_newest_first() -> None:
+    ids = th.candidate_ids("<c@x>", ("<a@x>", "<b@x>", "<c@x>"))
+    assert ids == ["<c@x>", "<b@x>", "<a@x>"]
+    many = tuple(f"<{i}@x>" for i in range(100))
+    assert len(th.candidate_ids("", many)) == th.MAX_LOOKUP
+
+
+def test_reference_in_subject() -> None:
+    assert th.reference_in("Re: invoice [#E42]") == 42
+    assert th.reference_in("回复：发票 [#E7] [#E42]") == 42
+    assert th.reference_in("invoice #E42") is None
+    assert th.reference_in("") is None
+
+
+def test_reply_subject_has_one_re_and_one_reference() -> None:
+    assert th.reply_subject("Invoice", 5) == "Re: Invoice [#E5]"
+    assert th.reply_subject("Re: RE: Invoice [#E5]", 5) == "Re: Invoice [#E5]"
+    assert th.reply_subject("回复：发票问题", 9) == "Re: 发票问题 [#E9]"
+    assert th.reply_subject("Aw: Fwd: x", 1) == "Re: x [#E1]"
+    long = th.reply_subject("x" * 500, 123456)
+    assert len(long) <= 200 and long.endswith("[#E123456]")
+
+
+def test_chain_keeps_the_first_and_the_newest() -> None:
+    ids = [f"<{i}@x>" for i in range(50)]
+    out = th.chain(ids, limit=5)
+    assert out == ["<0@x>", "<46@x>", "<47@x>", "<48@x>", "<49@x>"]
+    assert th.chain(["<a@x>", "<a@x>", "bad id"]) == ["<a@x>"]
+
+
+def test_our_message_id_is_stable_per_stored_message() -> None:
+    assert th.our_message_id(12, "center.example") == th.our_message_id(12, "center.example")
+    assert th.our_message_id(12, "center.example") != th.our_message_id(13, "center.example")
+    assert th.new_message_id("x.example") != th.new_message_id("x.example")
+
+
+# ---- routing --------------------------------------------------------------------------
+
+
+def _r(id: int, kind: str, pattern: str, queue: int, account: int | None = None, pos: int = 0):
+    return routing.Route(id, account, kind, pattern, queue, pos)
+
+
+def test_route_sender_exact_and_domain() -> None:
+    routes = [_r(1, "sender", "boss@big.example", 10), _r(2, "sender", "@big.example", 11)]
+    pick = lambda s: routing.route(  # noqa: E731
+        routes, account_id=1, default_queue_id=99, sender=s, subject="", text=""
+    )[0]
+    assert pick("Boss@Big.Example") == 10
+    assert pick("clerk@big.example") == 11
+    assert pick("x@sales.big.example") == 11
+    assert pick("x@notbig.example") == 99
+    assert pick("x@big.example.evil.test") == 99
+
+
+def test_route_keywords_case_insensitive_and_chinese() -> None:
+    routes = [_r(1, "keyword", "Refund", 20), _r(2, "keyword", "发票", 21)]
+    pick = lambda subject, text: routing.route(  # noqa: E731
+        routes, account_id=1, default_queue_id=None, sender="a@b.example", subject=subject, text=text
+    )[0]
+    assert pick("REFUND please", "") == 20
+    assert pick("hello", "I want a refund.") == 20
+    assert pick("请开发票", "") == 21
+    assert pick("你好", "我需要发票") == 21
+    assert pick("hello", "nothing") is None
+
+
+def test_route_account_routes_before_global_then_position() -> None:
+    routes = [
+        _r(1, "keyword", "help", 30, None, 0),
+        _r(2, "keyword", "help", 31, 7, 5),
+        _r(3, "keyword", "help", 32, 7, 1),
+        _r(4, "keyword", "help", 33, 8, 0),
+    ]
+    queue, chosen = routing.route(
+        routes, account_id=7, default_queue_id=1, sender="a@b.example", subject="help", text=""
+    )
+    assert (queue, chosen and chosen.id) == (32, 3)
+    queue, _ = routing.route(
+        routes, account_id=9, default_queue_id=1, sender="a@b.example", subject="help", text=""
+    )
+    assert queue == 30
+
+
+# ---- loops ----------------------------------------------------------------------------
+
+
+def _mail(**kw: str) -> SimpleNamespace:
+    base = dict(
+        from_addr="customer@example.com",
+        auto_submitted="",
+        precedence="",
+        list_id="",
+        x_auto_response_suppress="",
+        return_path="<customer@example.com>",
+    )
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+def test_loops_answer_a_person() -> None:
+    assert loops.no_auto_reply_reason(_mail(), ["help@center.example"]) is None
+    assert loops.no_auto_reply_reason(_mail(auto_submitted="no"), []) is None
+    assert loops.no_auto_reply_reason(_mail(return_path=""), []) is None
+
+
+def test_loops_never_answer_machines_lists_or_ourselves() -> None:
+    own = ["help@center.example"]
+    refused = [
+        _mail(auto_submitted="auto-replied"),
+        _mail(auto_submitted="auto-generated; foo"),
+        _mail(precedence="bulk"),
+        _mail(precedence="Junk"),
+        _mail(precedence="list"),
+        _mail(list_id="<news.example.com>"),
+        _mail(x_auto_response_suppress="OOF"),
+        _mail(return_path="<>"),
+        _mail(from_addr="MAILER-DAEMON@example.com"),
+        _mail(from_addr="postmaster@example.com"),
+        _mail(from_addr="noreply@example.com"),
+        _mail(from_addr="no-reply@example.com"),
+        _mail(from_addr="do-not-reply@example.com"),
+        _mail(from_addr="Help@Center.Example"),
+        _mail(from_addr=""),
+    ]
+    for mail in refused:
+        assert loops.no_auto_reply_reason(mail, own), mail
+    assert loops.no_auto_reply_reason(_mail(), own, "<mailto:unsub@example.com>")
+
+
+def test_flooding_threshold() -> None:
+    assert not loops.flooding(loops.FLOOD_MAILS - 1)
+    assert loops.flooding(loops.FLOOD_MAILS)
+
+
+# ---- compose --------------------------------------------------------------------------
+
+
+def _read(msg: object) -> email.message.EmailMessage:
+    raw = msg.as_bytes()  # type: ignore[attr-defined]
+    return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
+
+
+def test_guess_language() -> None:
+    assert compose.guess_language("发票问题", "") == "zh"
+    assert compose.guess_language("Invoice", "Hello there") == "en"
+    assert compose.guess_language("Hi", "我想问一下") == "zh"
+
+
+def test_auto_reply_headers_and_reference_in_chinese() -> None:
+    msg = compose.auto_reply(
+        sender=compose.Sender("help@center.example", "客服中心"),
+        conversation_id=123,
+        to_name="张三\r\nBcc: evil@x.example",
+        to_addr="zhang@example.com",
+        subject="发票问题",
+        answered_id="<m1@example.com>",
+        answered_refs=("<m0@example.com>",),
+        message_id="<ccbox.a.1@center.example>",
+        language="zh",
+        custom_body="",
+        translators=TRANSLATORS,
+        now=NOW,
+    )
+    got = _read(msg)
+    assert got["Auto-Submitted"] == "auto-replied"
+    assert got["X-Auto-Response-Suppress"] == "All"
+    assert got["In-Reply-To"] == "<m1@example.com>"
+    assert got["References"] == "<m0@example.com> <m1@example.com>"
+    assert got["Subject"] == "Re: 发票问题 [#E123]"
+    assert got["Bcc"] is None
+    assert got["To"].addresses[0].addr_spec == "zhang@example.com"
+    assert "张三" in got["To"].addresses[0].display_name
+    assert got["From"].addresses[0].display_name == "客服中心"
+    body = got.get_content().replace("\r\n", "\n")
+    assert "[#E123]" in body
+    assert "Thank you" not in body  # the Chinese catalog's text
+
+
+def test_auto_reply_in_english_with_the_admins_text() -> None:
+    msg = compose.auto_reply(
+        sender=compose.Sender("help@center.example", "Help"),
+        conversation_id=5,
+        to_name="Ann",
+        to_addr="ann@example.com",
+        subject="Invoice",
+        answered_id="<m1@example.com>",
+        answered_refs=(),
+        message_id="<x@center.example>",
+        language="en",
+        custom_body="We are closed on Sundays.",
+        translators=TRANSLATORS,
+        now=NOW,
+    )
+    body = _read(msg).get_content().replace("\r\n", "\n")
+    assert body.startswith("We are closed on Sundays.")
+    assert "[#E5]" in body
+
+
+def test_agent_reply_keeps_the_thread_and_quotes() -> None:
+    quote = compose.quoted("line one\n\nline two", "Ann", NOW, TRANSLATORS["en"])
+    msg = compose.agent_reply(
+        sender=compose.Sender("help@center.example", "Help"),
+        conversation_id=5,
+        to_name="Ann",
+        to_addr="ann@example.com",
+        subject="Re: Invoice [#E5]",
+        text="Here it is.",
+        in_reply_to="<m2@example.com>",
+        references=["<m1@example.com>", "<a5@center.example>", "<m2@example.com>"],
+        message_id="<ccbox.9@center.example>",
+        quote=quote,
+        now=NOW,
+    )
+    got = _read(msg)
+    assert got["Subject"] == "Re: Invoice [#E5]"
+    assert got["In-Reply-To"] == "<m2@example.com>"
+    assert got["References"].split() == [
+        "<m1@example.com>",
+        "<a5@center.example>",
+        "<m2@example.com>",
+    ]
+    assert got["Message-ID"] == "<ccbox.9@center.example>"
+    assert got["Auto-Submitted"] is None
+    body = got.get_content().replace("\r\n", "\n")
+    assert body.startswith("Here it is.")
+    assert "> line one\n>\n> line two" in body
+    assert "Ann wrote:" in body
