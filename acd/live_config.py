@@ -12,6 +12,10 @@ memory and in the routing engine, without disturbing the calls in progress.
   timers). A changed strategy or set of required skills rebuilds the routing engine from
   what the ACD holds (agents, availability, calls handled, waiting calls in their order):
   the engine has no way to change a queue in place. A new agent or queue is added.
+- A chat or e-mail queue (``media``) is never the call ACD's: it is kept in
+  ``ACD.channel_queues`` for the channels' router; an agent's conversation capacity
+  (``max_chats``, ``chat_on_call``, ``call_with_chats``) applies at once. The channels'
+  service hears of both through ``AgentConfigApplied`` / ``QueueConfigApplied`` on the bus.
 
 Everything here runs on the reactor thread; ``reload_*`` read the database first.
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import weakref
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
@@ -38,6 +43,20 @@ if TYPE_CHECKING:
 log = Logger(namespace="ccbox.acd.live")
 BUSY = (st.RINGING, st.ON_CALL)  # a call is on the agent's phone
 _instances: weakref.WeakKeyDictionary[Any, LiveConfig] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class AgentConfigApplied:
+    """An agent's settings were read again and applied (skills, memberships, capacity)."""
+
+    agent_id: int
+
+
+@dataclass(frozen=True)
+class QueueConfigApplied:
+    """A queue's settings were read again and applied (any medium)."""
+
+    queue_id: int
 
 
 def for_acd(acd: ACD) -> LiveConfig:
@@ -75,6 +94,8 @@ class LiveConfig:
             acd.router.add_agent(row.id)
         agent.number, agent.name, agent.status = row.number, row.name, row.status
         agent.user_id = row.user_id
+        agent.max_chats, agent.chat_on_call = row.max_chats, row.chat_on_call
+        agent.call_with_chats = row.call_with_chats
         new_skills = dict(row.skills)
         for skill_id in set(agent.skills) | set(new_skills):
             level = new_skills.get(skill_id, 0)
@@ -97,11 +118,22 @@ class LiveConfig:
                 acd.logout(agent.id)
         elif row.status == "active":
             self.pending_logout.discard(agent.id)
+        acd.gate_changed(agent.id)
         if agent.state == st.AVAILABLE:
             acd._dispatch_agent(agent)
+        acd.bus.publish(AgentConfigApplied(agent.id))
 
     def _apply_members(self, agent_id: int, penalties: dict[int, int]) -> None:
         acd = self.acd
+        for qid, cq in list(acd.channel_queues.items()):
+            before = dict(cq.members)
+            if before.get(agent_id) == penalties.get(qid):
+                continue
+            if qid in penalties:
+                before[agent_id] = penalties[qid]
+            else:
+                before.pop(agent_id, None)
+            acd.channel_queues[qid] = dataclasses.replace(cq, members=tuple(sorted(before.items())))
         for qid, q in list(acd.queues.items()):
             old = dict(q.members)
             if old.get(agent_id) == penalties.get(qid):
@@ -140,8 +172,13 @@ class LiveConfig:
 
     def apply_queue(self, q: ACDQueue) -> None:
         acd = self.acd
-        old = acd.queues.get(q.id)
         q = dataclasses.replace(q, members=tuple((a, p) for a, p in q.members if a in acd.agents))
+        if q.media != "call":
+            self._apply_channel_queue(q)
+            acd.bus.publish(QueueConfigApplied(q.id))
+            return
+        acd.channel_queues.pop(q.id, None)
+        old = acd.queues.get(q.id)
         if old is None:
             acd.stats[q.id] = QueueStats(q.id, q.name, q.service_level_s)
             acd.router.add_queue(q.id, queue_strategy(q.name, q.strategy), list(q.requirements))
@@ -160,6 +197,28 @@ class LiveConfig:
                     if before.get(agent_id) != after.get(agent_id):
                         acd.router.set_member(q.id, agent_id, after.get(agent_id, -1))
         acd._dispatch_queue(q.id)
+        acd.bus.publish(QueueConfigApplied(q.id))
+
+    def _apply_channel_queue(self, q: ACDQueue) -> None:
+        """A chat or e-mail queue: the channels' router's. One that took calls until now
+        leaves the call ACD: its waiting callers overflow as from a queue nobody staffs."""
+        acd = self.acd
+        acd.channel_queues[q.id] = q
+        old = acd.queues.get(q.id)
+        if old is None:
+            return
+        log.warn(
+            "queue {name!r} now takes {media}: it leaves the call ACD", name=q.name, media=q.media
+        )
+        waiting = [acd.calls[c] for c in acd.router.waiting(q.id) if c in acd.calls]
+        for call in waiting:
+            acd._leave_queue(call)
+            acd.stats[q.id].overflowed += 1
+            call._deliver(acd._overflow(old, "empty"))
+        del acd.queues[q.id]
+        if acd.queue_by_name.get(old.name) is old:
+            del acd.queue_by_name[old.name]
+        self.rebuild_router()
 
     def _replace_queue(self, q: ACDQueue) -> None:
         acd = self.acd

@@ -89,6 +89,10 @@ class Agent:
     misses: int = 0  # unanswered offers in a row
     skills: dict[int, int] = field(default_factory=dict)  # skill id -> level
     user_id: int | None = None
+    # Conversations open at once and how a call counts against them (acd/channels/).
+    max_chats: int = 3
+    chat_on_call: bool = False
+    call_with_chats: bool = True
     call: QueuedCall | None = None
     wrapup_timer: Any = None
     stats: AgentStats = field(default_factory=AgentStats)
@@ -278,8 +282,16 @@ class ACD(service.Service):
         self.router = Router()
         self.agents: dict[int, Agent] = {}
         self.by_device = DeviceIndex()
-        self.queues: dict[int, ACDQueue] = {}
+        self.queues: dict[int, ACDQueue] = {}  # the call queues: the only ones routed here
         self.queue_by_name: dict[str, ACDQueue] = {}
+        # The chat and e-mail queues (media other than "call"): never routed here; the
+        # channels' router (acd/channels/) reads them, with the agents.
+        self.channel_queues: dict[int, ACDQueue] = {}
+        # What the channels' service says about an agent taking a call beside its open
+        # conversations (set_call_gate); None: every available agent may take one.
+        self._call_gate: Callable[[int], bool] | None = None
+        self.loaded = False  # _load finished: agents, queues and states are in memory
+        self._loaded_waiters: list[defer.Deferred[None]] = []
         self.stats: dict[int, QueueStats] = {}
         self.calls: dict[int, QueuedCall] = {}
         self.by_uniqueid: dict[str, QueuedCall] = {}
@@ -354,6 +366,9 @@ class ACD(service.Service):
         now = self.reactor.seconds()
         callbacks = await self.db.acd.open_callbacks()
         for q in queues:
+            if q.media != "call":
+                self.channel_queues[q.id] = q
+                continue
             self.queues[q.id] = q
             self.queue_by_name[q.name] = q
             self.stats[q.id] = QueueStats(q.id, q.name, q.service_level_s)
@@ -377,6 +392,9 @@ class ACD(service.Service):
                 since=now,
                 skills=dict(row.skills),
                 user_id=row.user_id,
+                max_chats=row.max_chats,
+                chat_on_call=row.chat_on_call,
+                call_with_chats=row.call_with_chats,
             )
             self.agents[row.id] = agent
             if row.device:
@@ -402,6 +420,8 @@ class ACD(service.Service):
             elif row.state == st.PAUSED:
                 self._enter(agent, st.PAUSED, row.reason, persist=False)
         for q in queues:
+            if q.id not in self.queues:
+                continue
             for agent_id, penalty in q.members:
                 if agent_id in self.agents:
                     self.router.set_member(q.id, agent_id, penalty)
@@ -416,6 +436,19 @@ class ACD(service.Service):
             agents=len(self.agents),
             queues=len(self.queues),
         )
+        self.loaded = True
+        waiters, self._loaded_waiters = self._loaded_waiters, []
+        for d in waiters:
+            d.callback(None)
+
+    def when_loaded(self) -> defer.Deferred[None]:
+        """Fires once the agents, queues and restored states are in memory (a service
+        that reads them at its start waits for this: the ACD loads asynchronously)."""
+        if self.loaded:
+            return defer.succeed(None)
+        d: defer.Deferred[None] = defer.Deferred()
+        self._loaded_waiters.append(d)
+        return d
 
     def _restore_wrapup(self, agent: Agent, since: dt.datetime, now: float) -> None:
         """A wrap-up the old process was timing goes on for what is left of it, counted
@@ -598,12 +631,40 @@ class ACD(service.Service):
             agent.wrapup_timer = None
         if new == st.AVAILABLE:
             self.router.set_available(agent.id, True, int(now * 1_000_000))
+            if not self._gate_open(agent.id):
+                self.router.set_available(agent.id, False)  # idle since now all the same
         else:
             self.router.set_available(agent.id, False)
         if persist:
             self._write(self.db.acd.save_state(agent.id, new, reason, _utc(now)))
         self.bus.publish(st.AgentStateChanged(agent.id, old, new, reason, now))
         if new == st.AVAILABLE:
+            self._dispatch_agent(agent)
+
+    # ---- the call gate (calls beside conversations) ------------------------------------
+
+    def set_call_gate(self, gate: Callable[[int], bool] | None) -> None:
+        """``gate(agent_id)``: whether an available agent may be offered a call now (the
+        channels' service says no while its conversations forbid one: acd/channels/
+        capacity.py). Applied at once to every available agent."""
+        self._call_gate = gate
+        for agent_id in list(self.agents):
+            self.gate_changed(agent_id)
+
+    def _gate_open(self, agent_id: int) -> bool:
+        return self._call_gate is None or bool(self._call_gate(agent_id))
+
+    def gate_changed(self, agent_id: int) -> None:
+        """The gate's answer for this agent may have changed: an available agent is
+        routable for calls again (and offered the best waiting call) or no longer."""
+        agent = self.agents.get(agent_id)
+        if agent is None or agent.state != st.AVAILABLE:
+            return
+        open_ = self._gate_open(agent_id)
+        if bool(self.router.agent_stats(agent_id)[0]) == open_:
+            return
+        self.router.set_available(agent_id, open_)  # keeps its idle-since
+        if open_:
             self._dispatch_agent(agent)
 
     def _write(self, d: defer.Deferred[Any]) -> None:
@@ -808,7 +869,7 @@ class ACD(service.Service):
             self._offer(self.calls[call_id], self.agents[agent_id])
 
     def _dispatch_agent(self, agent: Agent) -> None:
-        if agent.state != st.AVAILABLE:
+        if agent.state != st.AVAILABLE or not self._gate_open(agent.id):
             return
         call_id = self.router.next_call(agent.id)
         if call_id >= 0:

@@ -33,6 +33,11 @@ class ACDAgent:
     reason: str
     user_id: int | None = None  # the web login of this agent, if any
     since: dt.datetime | None = None  # when it entered ``state`` (None: never persisted)
+    # Conversations (chats, e-mail threads) open at once, and how a call counts against
+    # them (acd/channels/capacity.py).
+    max_chats: int = 3
+    chat_on_call: bool = False
+    call_with_chats: bool = True
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,9 @@ class ACDQueue:
     callback_key: str = ""
     voicemail_key: str = ""
     record_calls: bool = True  # its calls are recorded (recorder/policy.py)
+    # call, chat or email: the call ACD routes only "call" queues, the channels' router
+    # (acd/channels/) only chat and e-mail queues.
+    media: str = "call"
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,9 @@ def acd_agent_of(
         reason,
         user_id=r.user_id,
         since=since,
+        max_chats=int(r.max_chats),
+        chat_on_call=bool(r.chat_on_call),
+        call_with_chats=bool(r.call_with_chats),
     )
 
 
@@ -135,6 +146,7 @@ def acd_queue_of(
         r.callback_key,
         r.voicemail_key,
         bool(r.record_calls),
+        r.media,
     )
 
 
