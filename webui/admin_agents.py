@@ -16,11 +16,13 @@ import cherrypy
 
 from acd import live_config
 from appliance.db.admin_store import AdminStore
+from appliance.db.channel_admin_store import ChannelAdminStore
 from appliance.db.model import AGENT_STATUSES
 from drivers.asterisk import device_syntax
 from webui import admin_forms as f
 from webui import i18n
 from webui.access import page
+from webui.admin_channels import notify
 from webui.context import WebContext
 from webui.render import render
 
@@ -36,6 +38,7 @@ class AgentsAdmin:
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
         self.store = AdminStore(ctx.db)
+        self.channels = ChannelAdminStore(ctx.db)
 
     def _reload(self, agent_id: int) -> None:
         acd = self.ctx.acd
@@ -68,12 +71,37 @@ class AgentsAdmin:
             self.ctx,
             "admin_agent.html",
             agent=agent,
+            capacity=self.ctx.call(self.channels.agent_capacity, agent.id),
             statuses=AGENT_STATUSES,
             users=users,
             skills=self.ctx.call(db.skills.list_all),
             queues=self.ctx.call(db.queues.list_all),
             departments=sorted({a.department for a in self.ctx.call(self.store.agents)} - {""}),
         )
+
+    @page("admin", methods=("POST",))
+    def capacity(self, **params: Any) -> None:
+        """Chats and e-mail threads at once (0-10), and how they mix with calls."""
+        agent_id = f.target_id(params)
+
+        def work() -> str:
+            most = f.integer(params, "max_chats", i18n._("Chats and e-mails at once"), 0, 10)
+            on_call = f.checkbox(params, "chat_on_call")
+            with_chats = f.checkbox(params, "call_with_chats")
+            self.ctx.call(self.channels.set_agent_capacity, agent_id, most, on_call, with_chats)
+            self._reload(agent_id)
+            notify(self.ctx, "agents")
+            f.audit(
+                self.ctx,
+                "agent.capacity",
+                f"agent:{agent_id}",
+                max_chats=most,
+                chat_on_call=on_call,
+                call_with_chats=with_chats,
+            )
+            return i18n._("Capacity saved.")
+
+        f.finish(f"/admin/agents/edit?id={agent_id}", work)
 
     def _fields(self, params: dict[str, Any]) -> tuple[str, str, str, str]:
         name = f.text(params, "name", i18n._("Name"), 128, required=True)

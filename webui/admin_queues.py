@@ -16,10 +16,12 @@ import cherrypy
 from acd import live_config
 from acd.route import STRATEGIES
 from appliance.db.admin_store import AdminStore
-from appliance.db.model import OVERFLOW_KINDS
+from appliance.db.channel_admin_store import ChannelAdminStore
+from appliance.db.model import OVERFLOW_KINDS, QUEUE_MEDIA
 from webui import admin_forms as f
 from webui import i18n
 from webui.access import page
+from webui.admin_channels import notify
 from webui.context import WebContext
 from webui.i18n import N_
 from webui.render import render
@@ -105,15 +107,45 @@ class QueuesAdmin:
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
         self.store = AdminStore(ctx.db)
+        self.channels = ChannelAdminStore(ctx.db)
 
     def _reload(self, queue_id: int) -> None:
         acd = self.ctx.acd
         self.ctx.call(lambda: live_config.for_acd(acd).reload_queue(queue_id))
 
+    def _set_media(self, queue_id: int, params: dict[str, Any]) -> str | None:
+        """Apply the form's ``media`` (absent: unchanged). A call queue with callers waiting
+        keeps taking calls; the store refuses while a flow, an overflow, a topic, an account,
+        a route or an open conversation needs the old medium. The old medium when changed."""
+        if "media" not in params:
+            return None
+        media = f.choice(params, "media", i18n._("Takes"), QUEUE_MEDIA)
+        current = self.ctx.call(self.channels.queue_media).get(queue_id)
+        if current is None or current == media:
+            return None
+        if current == "call":
+            acd = self.ctx.acd
+
+            def waiting() -> int:
+                return len(list(acd.router.waiting(queue_id))) if queue_id in acd.queues else 0
+
+            if self.ctx.call_any(waiting):
+                raise f.FormError(
+                    i18n._("Callers are waiting in this queue: it keeps taking calls for now.")
+                )
+        return str(self.ctx.call(self.channels.set_queue_media, queue_id, media))
+
     @page("admin")
     def index(self) -> str:
         queues = self.ctx.call(self.ctx.db.queues.list_all)
-        return render(self.ctx, "admin_queues.html", queues=queues, strategies=STRATEGIES)
+        return render(
+            self.ctx,
+            "admin_queues.html",
+            queues=queues,
+            strategies=STRATEGIES,
+            media=self.ctx.call(self.channels.queue_media),
+            all_media=QUEUE_MEDIA,
+        )
 
     @page("admin")
     def edit(self, id: str = "") -> str:
@@ -127,6 +159,7 @@ class QueuesAdmin:
             q=queue,
             strategies=STRATEGIES,
             kinds=OVERFLOW_KINDS,
+            all_media=QUEUE_MEDIA,
             numbers=NUMBERS,
             flags=FLAGS,
             queues=[x for x in self.ctx.call(db.queues.list_all) if x.id != queue["id"]],
@@ -148,6 +181,8 @@ class QueuesAdmin:
                 raise f.FormError(i18n._("{field}: required.").format(field=i18n._("Queue name")))
             display = f.text(params, "display_name", i18n._("Display name"), 128)
             strategy = f.choice(params, "strategy", i18n._("Strategy"), STRATEGIES)
+            if "media" in params:
+                f.choice(params, "media", i18n._("Takes"), QUEUE_MEDIA)
             # A new queue does not overflow into another until one is chosen.
             q = self.ctx.call(
                 self.ctx.db.queues.add,
@@ -156,7 +191,10 @@ class QueuesAdmin:
                 strategy,
                 overflow_kind="hangup",
             )
+            changed = self._set_media(q.id, params) is not None
             self._reload(q.id)
+            if changed:
+                notify(self.ctx, "queues")
             f.audit(self.ctx, "queue.add", f"queue:{q.id}", name=name, strategy=strategy)
             return i18n._("Queue {name} added.").format(name=name)
 
@@ -168,9 +206,12 @@ class QueuesAdmin:
 
         def work() -> str:
             settings = queue_settings(params, queue_id)
+            old_media = self._set_media(queue_id, params)
             self.ctx.call(self.store.update_queue, queue_id, settings)
             self._reload(queue_id)
-            f.audit(self.ctx, "queue.save", f"queue:{queue_id}", **settings)
+            notify(self.ctx, "queues")
+            media = {"media": params["media"], "old_media": old_media} if old_media else {}
+            f.audit(self.ctx, "queue.save", f"queue:{queue_id}", **settings, **media)
             return i18n._("Queue saved.")
 
         f.finish(f"/admin/queues/edit?id={queue_id}", work)
