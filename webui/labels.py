@@ -52,6 +52,12 @@ TABLES: dict[str, dict[str, str]] = {
         "weighted_random": N_("Weighted random"),
         "skill_best": N_("Best skill level"),
     },
+    # appliance/db/model.py QUEUE_MEDIA (what a queue takes; the wallboard's channel tiles)
+    "media": {
+        "call": N_("Calls"),
+        "chat": N_("Chat"),
+        "email": N_("E-mail"),
+    },
     # appliance/db/model.py OVERFLOW_KINDS
     "overflow_kind": {
         "hangup": N_("Hang up"),

@@ -37,6 +37,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "pause_reason": agent_state.PAUSE_REASONS,
     "strategy": STRATEGIES,
     "overflow_kind": model.OVERFLOW_KINDS,
+    "media": model.QUEUE_MEDIA,
     "role": model.ROLES,
     "agent_status": model.AGENT_STATUSES,
     "direction": model.CALL_DIRECTIONS,
