@@ -95,6 +95,10 @@ setup(
         # the e-mail channel reads mailboxes over IMAP (IDLE, UIDs, UIDVALIDITY) with a
         # well-kept client rather than our own protocol code; blocking, run in a thread
         "imapclient>=3.0",
+        # Twisted's TLS (SMTP with implicit TLS or STARTTLS) checks the server's name on its
+        # certificate with service_identity, the library Twisted's tls extra names
+        "service-identity>=24.1",
+        "pyOpenSSL>=24.0",
     ],
     extras_require={
         "dev": [
