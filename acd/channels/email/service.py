@@ -27,7 +27,6 @@ from acd.channels.email.ingest import Ingest, Outcome, own_addresses
 from acd.channels.events import EmailSlaBreached
 from appliance.db.email_store import Account, EmailStore, Unsent
 from appliance.uploads import StoredFile, UploadStore, uploads_root
-from drivers.mail import smtp
 from drivers.mail.imap import ImapSettings, ImapWatcher
 
 if TYPE_CHECKING:
@@ -44,6 +43,14 @@ SLA_CHECK_S = 30.0
 RESEND_S = 60.0
 RESEND_MAX_S = 3600.0
 SMTP_TIMEOUT_S = 60.0
+
+
+class SendRefused(Exception):
+    """A reply that cannot be sent as it stands (noted, tried again later)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,7 @@ class EmailChannelService(service.Service):
         health: HealthRegistry | None = None,
         clock: Callable[[], dt.datetime] | None = None,
         watcher_factory: Callable[..., Any] = ImapWatcher,
-        send: Callable[..., defer.Deferred[None]] = smtp.send,
+        send: Callable[..., defer.Deferred[None]] | None = None,
     ) -> None:
         self.reactor = reactor
         self.config = config
@@ -88,6 +95,10 @@ class EmailChannelService(service.Service):
         self.store = EmailStore(db, clock) if clock is not None else EmailStore(db)
         self.uploads = UploadStore(uploads_root(data_dir))
         self.watcher_factory = watcher_factory
+        if send is None:  # imported here: TLS support loads only where mail is sent
+            from drivers.mail import smtp
+
+            send = smtp.send
         self._send = send
         self.ingest = Ingest(
             store=self.store,
@@ -217,6 +228,8 @@ class EmailChannelService(service.Service):
 
     def send_mail(self, account: Account, to: str, msg: EmailMessage) -> defer.Deferred[None]:
         """``msg`` through the account's SMTP server; MailSendError when there is none."""
+        from drivers.mail import smtp
+
         if not account.smtp_host:
             return defer.fail(smtp.MailSendError("the account has no SMTP server"))
         settings = smtp.SmtpSettings(
@@ -252,7 +265,7 @@ class EmailChannelService(service.Service):
         try:
             account = self.accounts.get(u.account_id or -1)
             if account is None:
-                raise smtp.MailSendError("the thread's e-mail account is gone")
+                raise SendRefused("the thread's e-mail account is gone")
             ctx = await self.store.reply_context(u.conversation_id)
             sender = compose.Sender(account.address, account.display_name)
             message_id = th.our_message_id(u.message_row_id, sender.domain)
@@ -276,7 +289,7 @@ class EmailChannelService(service.Service):
                 now=self.store.clock(),
             )
             if not u.email:
-                raise smtp.MailSendError("the thread has no customer address")
+                raise SendRefused("the thread has no customer address")
             await self.send_mail(account, u.email, msg)
         except Exception as exc:
             reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
