@@ -48,24 +48,24 @@ MAX_PASSWORD = 500
 
 def notify(ctx: WebContext, what: str) -> None:
     """Tell the running services that ``what`` (topics, origins, canned, accounts, routes,
-    queues, agents) changed. Each is optional (None in a box or a test that runs none) and
-    a service without a reload for it is left alone: the rows are read again at its next
-    start. A reload that fails is logged; the change itself is saved."""
+    queues, agents) changed: the channels' engine's ``reload_<what>()`` when it has one
+    (``reload_topics``; queues and agents reach it through the ACD's live config), and the
+    e-mail channel's ``reload()`` after accounts, routes or queues. Each service is optional
+    (None in a box or a test that runs none); one without such a method reads the rows when
+    it needs them (the widget's origins: on its short refresh timer). A reload that fails is
+    logged: the change itself is saved."""
     channels = ctx.channels
     email = ctx.email_channel
 
     def tell() -> defer.Deferred[None]:
         calls: list[Any] = []
-        reload = getattr(channels, "reload", None) if channels is not None else None
-        if reload is not None:
-            calls.append(lambda: reload(what))
-        if what in ("accounts", "routes", "queues"):
-            email_reload = getattr(email, "reload", None) if email is not None else None
-            if email_reload is not None:
-                calls.append(email_reload)
+        if channels is not None and callable(getattr(channels, f"reload_{what}", None)):
+            calls.append(getattr(channels, f"reload_{what}"))
+        if what in ("accounts", "routes", "queues") and callable(getattr(email, "reload", None)):
+            calls.append(email.reload)
         waits = []
         for call in calls:
-            d = defer.maybeDeferred(call)
+            d: defer.Deferred[Any] = defer.maybeDeferred(call)  # a coroutine too
             d.addErrback(lambda fail: log.failure("reloading {what}", fail, what=what))
             waits.append(d)
         return defer.gatherResults(waits).addCallback(lambda _: None)

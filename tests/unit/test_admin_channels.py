@@ -25,14 +25,36 @@ def seed(db: Any) -> None:
 
 
 class Reloads:
-    """What the page tells the running services (a stand-in for ctx.channels and
-    ctx.email_channel: the engine's reload is the contract under test, not the engine)."""
+    """What the page tells the running services: a stand-in for ctx.channels and
+    ctx.email_channel with their reload methods (the engine's ``reload_topics`` is a
+    coroutine, as acd/channels/service.py has it; the rest as a future engine may add them)."""
 
     def __init__(self) -> None:
         self.seen: list[str] = []
 
-    def reload(self, what: str = "email") -> None:
-        self.seen.append(what)
+    async def reload_topics(self) -> None:
+        self.seen.append("topics")
+
+    def reload_origins(self) -> None:
+        self.seen.append("origins")
+
+    def reload_canned(self) -> None:
+        self.seen.append("canned")
+
+    def reload_accounts(self) -> None:
+        self.seen.append("accounts")
+
+    def reload_routes(self) -> None:
+        self.seen.append("routes")
+
+    def reload_queues(self) -> None:
+        self.seen.append("queues")
+
+    def reload_agents(self) -> None:
+        self.seen.append("agents")
+
+    def reload(self) -> None:
+        self.seen.append("email")
 
 
 ACCOUNT = {
