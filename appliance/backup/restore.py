@@ -264,6 +264,8 @@ def load_database(engine: Engine, staged: reader.Staged) -> dict[str, int]:
             counts[table.name] = _load_table(conn, table, staged.table_path(table.name))
         if "backups" in staged.tables:
             _release_claims(conn)
+        if staged.secrets is not None:  # the rows' secrets, sealed apart from the rows
+            secrets.fill_secret_columns(conn, {t.name: t for t in ordered}, staged.secrets)
         if engine.dialect.name == "postgresql":
             _reset_sequences(conn, ordered)
     migrate.upgrade(engine)

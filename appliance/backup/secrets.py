@@ -2,7 +2,10 @@
 
 The config file goes into the archive with the values of ``SECRET_KEYS`` blanked; those
 values and the recording key go into ``secrets.enc`` instead, readable only with the
-passphrase. A wrong passphrase (or a changed byte) fails GCM's tag check: nothing else
+passphrase. Rows hold secrets too (an e-mail account's IMAP and SMTP passwords:
+``SECRET_COLUMNS``): their tables go into the archive with those columns blanked, the
+values into ``secrets.enc`` by table, row id and column, put back by the restore.
+A wrong passphrase (or a changed byte) fails GCM's tag check: nothing else
 is tried.
 """
 
@@ -34,6 +37,10 @@ SECRET_KEYS = (
     ("modem", "pin"),
     ("database", "url"),
 )
+# table: its columns that are secrets (a row's value kept by its integer id).
+SECRET_COLUMNS: dict[str, tuple[str, ...]] = {
+    "email_accounts": ("imap_password", "smtp_password"),
+}
 MIN_PASSPHRASE = 8
 MAX_PASSPHRASE = 1024
 # scrypt's cost: 2**15 x 8 x 1 takes about 32 MB and a tenth of a second.
@@ -230,7 +237,68 @@ def open_sealed(data: bytes, passphrase: str) -> dict[str, Any]:
         raise ArchiveError("secrets.enc: not the secrets of a ccbox backup")
     if key is not None and not isinstance(key, str):
         raise ArchiveError("secrets.enc: the recording key is not text")
+    if not _rows_ok(payload.get("rows", {})):
+        raise ArchiveError("secrets.enc: the rows' secrets are not what a ccbox backup writes")
     return payload
+
+
+def _rows_ok(found: Any) -> bool:
+    """{table: {row id: {column: text}}} naming only SECRET_COLUMNS."""
+    if not isinstance(found, dict):
+        return False
+    for table, by_id in found.items():
+        if table not in SECRET_COLUMNS or not isinstance(by_id, dict):
+            return False
+        for row_id, values in by_id.items():
+            if not isinstance(row_id, str) or not row_id.isdigit() or not isinstance(values, dict):
+                return False
+            for column, value in values.items():
+                if column not in SECRET_COLUMNS[table] or not isinstance(value, str):
+                    return False
+    return True
+
+
+def blank_secret_columns(
+    table: str, columns: list[str], found: Any, held: dict[str, dict[str, dict[str, str]]]
+) -> Any:
+    """``found`` (a table's rows, in ``columns``' order) with the table's secret columns
+    blanked; the values go into ``held`` (by table, row id, column). Rows of any other
+    table pass through."""
+    secret = SECRET_COLUMNS.get(table)
+    if not secret:
+        yield from found
+        return
+    where = [columns.index(c) for c in secret if c in columns]
+    ident = columns.index("id")
+    for row in found:
+        values = list(row)
+        kept = {columns[i]: values[i] for i in where if values[i]}
+        if kept:
+            held.setdefault(table, {})[str(values[ident])] = kept
+        for i in where:
+            values[i] = ""
+        yield tuple(values)
+
+
+def row_secret_names(held: dict[str, dict[str, dict[str, str]]]) -> list[str]:
+    """``table.column`` for each secret column some row had a value in (the manifest)."""
+    return sorted({f"{t}.{c}" for t, by_id in held.items() for v in by_id.values() for c in v})
+
+
+def fill_secret_columns(conn: sa.Connection, tables: dict[str, sa.Table], payload: Any) -> int:
+    """Put the sealed rows' secrets back (after the rows were loaded); how many rows."""
+    found = payload.get("rows", {}) if isinstance(payload, dict) else {}
+    n = 0
+    for name, by_id in found.items():
+        table = tables.get(name)
+        if table is None:
+            continue
+        for row_id, values in by_id.items():
+            values = {c: v for c, v in values.items() if c in table.c}
+            if values:
+                conn.execute(table.update().where(table.c.id == int(row_id)).values(**values))
+                n += 1
+    return n
 
 
 def key_bytes(payload: dict[str, Any]) -> bytes | None:
@@ -239,8 +307,15 @@ def key_bytes(payload: dict[str, Any]) -> bytes | None:
     return base64.b64decode(key) if key else None
 
 
-def payload(config_secrets: dict[str, str], recording_key: bytes | None) -> dict[str, Any]:
-    return {
+def payload(
+    config_secrets: dict[str, str],
+    recording_key: bytes | None,
+    row_secrets: dict[str, dict[str, dict[str, str]]] | None = None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
         "config": config_secrets,
         "recording_key": base64.b64encode(recording_key).decode("ascii") if recording_key else None,
     }
+    if row_secrets:
+        out["rows"] = row_secrets
+    return out

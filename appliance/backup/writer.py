@@ -161,14 +161,17 @@ def _write(
     os.close(fd)
     archive = _Archive(part, options)
     try:
-        revision, counts = _dump_database(places.database_url, work, archive, options, out.name)
+        held: dict[str, dict[str, dict[str, str]]] = {}  # the rows' secrets, blanked
+        revision, counts = _dump_database(
+            places.database_url, work, archive, options, out.name, held
+        )
         config_text = places.config_file.read_text(encoding="utf-8")
         redacted, found = secrets.redact_config(config_text)
         archive.add_bytes(layout.CONFIG, redacted.encode("utf-8"))
         key = _recording_key(places)
-        state = "none" if not found and key is None else "omitted"
+        state = "none" if not found and key is None and not held else "omitted"
         if options.passphrase is not None and state == "omitted":
-            sealed = secrets.seal(secrets.payload(found, key), options.passphrase)
+            sealed = secrets.seal(secrets.payload(found, key, held), options.passphrase)
             archive.add_bytes(layout.SECRETS, sealed)
             state = "sealed"
         skipped: list[str] = []
@@ -186,7 +189,9 @@ def _write(
             "database": {"dialect": _dialect(places.database_url), "tables": counts},
             "secrets": {
                 "state": state,
-                "names": sorted(found) + (["recording_key"] if key else []),
+                "names": sorted(found)
+                + (["recording_key"] if key else [])
+                + secrets.row_secret_names(held),
             },
             "recordings": options.include_recordings,
             "files": files,
@@ -213,9 +218,15 @@ def _recording_key(places: Places) -> bytes | None:
 
 
 def _dump_database(
-    url: str, work: Path, archive: _Archive, options: BackupOptions, file_name: str
+    url: str,
+    work: Path,
+    archive: _Archive,
+    options: BackupOptions,
+    file_name: str,
+    held: dict[str, dict[str, dict[str, str]]],
 ) -> tuple[str, dict[str, int]]:
-    """Every table of the model in one snapshot, each to a file then into the archive."""
+    """Every table of the model in one snapshot, each to a file then into the archive;
+    the secret columns blanked, their values put in ``held`` (secrets.SECRET_COLUMNS)."""
     engine = snapshot_engine(url)
     counts: dict[str, int] = {}
     try:
@@ -231,6 +242,8 @@ def _dump_database(
                 found = _rows(conn, table, options)
                 if table is m.backups and options.history_row is not None:
                     found = _finished(found, options.history_row, file_name)
+                columns = [c.name for c in table.columns]
+                found = secrets.blank_secret_columns(table.name, columns, found, held)
                 with open(path, "wb") as f:
                     counts[table.name] = rows.write_table(
                         f, table.name, [c.name for c in table.columns], found
