@@ -4,84 +4,52 @@ queue figures. Nothing here does I/O; every value is JSON-ready through its ``to
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-WAITING, OFFERED, ACTIVE, WRAP_UP, ENDED, MESSAGE = (
-    "waiting",
-    "offered",
-    "active",
-    "wrap_up",
-    "ended",
-    "message",
+# The stored data (storage is a layer below the engine): re-exported here.
+from appliance.db.conversation_store import (
+    ACTIVE,
+    ENDED,
+    MESSAGE,
+    OFFERED,
+    OPEN_STATES,
+    WAITING,
+    WRAP_UP,
+    Attachment,
+    Conversation,
+    Message,
+    iso,
 )
-# The states in which a conversation holds (or waits for) an agent: restored after a restart.
-OPEN_STATES = (WAITING, OFFERED, ACTIVE)
+
+__all__ = [
+    "ACTIVE",
+    "CUSTOMER",
+    "ENDED",
+    "MESSAGE",
+    "OFFERED",
+    "OPEN_STATES",
+    "SIDES",
+    "STAFF",
+    "WAITING",
+    "WRAP_UP",
+    "Attachment",
+    "ChannelQueueStats",
+    "Conversation",
+    "Listener",
+    "Load",
+    "Message",
+    "NewMessage",
+    "Subscription",
+    "Topic",
+    "iso",
+]
+
 CUSTOMER, STAFF = "customer", "staff"
 SIDES = (CUSTOMER, STAFF)
 
 Listener = Callable[[dict[str, Any]], None]
-
-
-def iso(at: dt.datetime | None) -> str | None:
-    """ISO 8601 in UTC with a Z (None stays None)."""
-    if at is None:
-        return None
-    return at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class Attachment:
-    id: int
-    file_name: str
-    content_type: str
-    size: int
-    sha256: str = ""
-    message_id: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "file_name": self.file_name,
-            "content_type": self.content_type,
-            "size": self.size,
-        }
-
-
-@dataclass(frozen=True)
-class Message:
-    """One line of a chat or one e-mail of a thread, as stored."""
-
-    id: int
-    conversation_id: int
-    sender: str  # customer, agent, supervisor, system
-    author: str
-    body: str
-    created_at: dt.datetime
-    html: str = ""
-    internal: bool = False
-    agent_id: int | None = None
-    attachments: tuple[Attachment, ...] = ()
-    read_at: dt.datetime | None = None
-    message_id: str | None = None  # e-mail Message-ID
-    in_reply_to: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "sender": self.sender,
-            "author": self.author,
-            "body": self.body,
-            "html": self.html,
-            "internal": self.internal,
-            "created_at": iso(self.created_at),
-            "attachments": [a.to_dict() for a in self.attachments],
-        }
-
-    def to_event(self) -> dict[str, Any]:
-        return {"type": "message", "conversation": self.conversation_id, "message": self.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -94,64 +62,6 @@ class NewMessage:
     message_id: str | None = None
     in_reply_to: str | None = None
     attachment_ids: tuple[int, ...] = ()
-
-
-@dataclass
-class Conversation:
-    """A chat or an e-mail thread. The engine keeps its own; callers get copies."""
-
-    id: int
-    media: str  # chat, email
-    state: str
-    queue_id: int | None
-    created_at: dt.datetime
-    topic_id: int | None = None
-    account_id: int | None = None
-    agent_id: int | None = None
-    customer_id: int | None = None
-    ticket_id: int | None = None
-    name: str = ""
-    phone: str = ""
-    email: str = ""
-    subject: str = ""
-    language: str = ""
-    origin: str = ""
-    priority: int = 0
-    thread_key: str | None = None
-    answered_at: dt.datetime | None = None
-    first_reply_at: dt.datetime | None = None
-    due_at: dt.datetime | None = None
-    ended_at: dt.datetime | None = None
-    end_reason: str = ""
-    # In memory only: the engine's arrival order (kept through a transfer or a restart),
-    # when it joined its queue this time, and the agents it is offered to.
-    seq: int = 0
-    queued_at: float = 0.0
-    offered_to: tuple[int, ...] = field(default=())
-    left_message_offered: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "media": self.media,
-            "state": self.state,
-            "queue_id": self.queue_id,
-            "topic_id": self.topic_id,
-            "agent_id": self.agent_id,
-            "customer_id": self.customer_id,
-            "ticket_id": self.ticket_id,
-            "name": self.name,
-            "phone": self.phone,
-            "email": self.email,
-            "subject": self.subject,
-            "language": self.language,
-            "priority": self.priority,
-            "created_at": iso(self.created_at),
-            "answered_at": iso(self.answered_at),
-            "due_at": iso(self.due_at),
-            "ended_at": iso(self.ended_at),
-            "end_reason": self.end_reason,
-        }
 
 
 @dataclass(frozen=True)
