@@ -53,6 +53,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from acd import callback_call, phone_codes
+from acd.channels.service import ChannelService
 from acd.day_counters import DayCounters
 from acd.dialer import outbound_call
 from acd.dialer.dnc import DoNotCall
@@ -209,6 +210,17 @@ class ApplianceMaster(service.MultiService):
         # A complaint recorded in a flow opens a ticket, its subject in the center's language.
         self.ivr.tickets = TicketStore(self.db, bus=self.bus)
         self.ivr.translate = self._center_translate()
+        # Web chats and e-mail threads, routed beside the calls by a second instance of the
+        # ACD's routing engine; it reads the ACD's agents and queues once they are loaded.
+        self.channels = ChannelService(
+            reactor=reactor,
+            db=self.db,
+            acd=self.acd,
+            bus=self.bus,
+            config=config.chat,
+            customers=self.ivr.customers,
+        )
+        self.channels.setServiceParent(self)
         self.fastagi: FastAGIServer | None = None
         if self.ami is not None and self.callmodel is not None and switch is not None:
             self._add_ami(self.ami, self.callmodel, switch)
@@ -456,6 +468,7 @@ class ApplianceMaster(service.MultiService):
             fastagi=lambda: self.fastagi,
             dialer=lambda: getattr(self, "dialer", None),
             hardware=self.hardware,
+            channels=self.channels,
         )
         return WebService(ctx)
 
