@@ -25,7 +25,7 @@ from drivers.mail import mime
 from drivers.mail.imap import ImapSettings, ImapWatcher
 from drivers.mail.sim import LoopbackMailServer
 from drivers.mail.smtp import MailSendError, SmtpSettings, send
-from tests.support import dovecot
+from tests.support import dovecot, tls_cert
 from tests.support.ports import free_port
 from tests.support.tmp import temp_dir
 
@@ -380,3 +380,75 @@ class SmtpSendTests(unittest.TestCase):
         settings = SmtpSettings("127.0.0.1", 1, "none")
         with pytest.raises(MailSendError):
             await send(reactor, settings, "support@example.com", [], self.message())
+
+
+class TlsTests(WatcherCase):
+    """Both drivers over TLS against the loopback server with a private CA: implicit TLS
+    and STARTTLS, the server's certificate checked for real (an untrusted one refused)."""
+
+    def server(self) -> tuple[LoopbackMailServer, str]:
+        files = tls_cert.make(temp_dir(self))
+        srv = LoopbackMailServer(reactor, {USER: PASSWORD}, tls_pem=files.server_pem())
+        srv.start()
+        self.addCleanup(srv.stop)
+        return srv, str(files.ca)
+
+    def tls_watcher(self, port: int, security: str, ca_file: str, inbox: Inbox) -> ImapWatcher:
+        settings = ImapSettings(
+            "localhost", port, security, USER, PASSWORD, timeout_s=5.0, ca_file=ca_file
+        )
+        w = ImapWatcher(
+            reactor, settings, (None, 0), inbox.on_message, inbox.on_state, inbox.on_health
+        )
+        w.first_backoff_s = 0.1
+        w.idle_check_s = 0.5
+        self.addCleanup(w.stop)
+        return w
+
+    async def watch_over(self, srv: LoopbackMailServer, port: int, security: str, ca: str) -> None:
+        """A watcher over ``security`` takes what is there, then a mail sent while idling."""
+        waiting = len(srv.mailbox(USER))
+        inbox = Inbox()
+        w = self.tls_watcher(port, security, ca, inbox)
+        w.start()
+        await until(lambda: len(inbox.got) == waiting, what=f"{security}: the waiting mail")
+        await deferLater(reactor, 0.3, lambda: None)
+        srv.deliver(USER, mail(waiting + 1))
+        await until(lambda: len(inbox.got) == waiting + 1, what=f"{security}: the new mail")
+        assert inbox.ids()[-1] == f"<m{waiting + 1}@example.cn>"
+        assert w.idle_used and inbox.health[-1][0] == "ok"
+        await w.stop()
+
+    async def test_imap_over_implicit_tls(self) -> None:
+        srv, ca = self.server()
+        srv.deliver(USER, mail(1))
+        await self.watch_over(srv, srv.imaps_port, "tls", ca)
+
+    async def test_imap_over_starttls(self) -> None:
+        srv, ca = self.server()
+        srv.deliver(USER, mail(1))
+        await self.watch_over(srv, srv.imap_port, "starttls", ca)
+
+    async def test_imap_refuses_a_certificate_it_cannot_trust(self) -> None:
+        srv, _ = self.server()
+        inbox = Inbox()
+        self.tls_watcher(srv.imaps_port, "tls", "", inbox).start()  # the system's CAs
+        await until(lambda: bool(inbox.health))
+        assert inbox.health[0][0] == "error" and "certificate" in inbox.health[0][1].lower()
+        assert inbox.got == [] and srv.login_attempts == 0
+
+    async def test_smtp_over_implicit_tls_and_starttls(self) -> None:
+        srv, ca = self.server()
+        msg = SmtpSendTests.message(SmtpSendTests())
+        for port, security in ((srv.smtps_port, "tls"), (srv.smtp_port, "starttls")):
+            settings = SmtpSettings("localhost", port, security, USER, PASSWORD, 5.0, ca)
+            await send(reactor, settings, "support@example.com", ["sue@example.cn"], msg)
+        assert len(srv.sent) == 2
+
+    async def test_smtp_refuses_a_certificate_it_cannot_trust(self) -> None:
+        srv, _ = self.server()
+        msg = SmtpSendTests.message(SmtpSendTests())
+        settings = SmtpSettings("localhost", srv.smtps_port, "tls", USER, PASSWORD, 5.0)
+        with pytest.raises(MailSendError):
+            await send(reactor, settings, "support@example.com", ["sue@example.cn"], msg)
+        assert srv.sent == []

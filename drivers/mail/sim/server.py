@@ -9,6 +9,9 @@ drops that user's connections. ``idle=False`` makes a server without IDLE (for t
 
 SMTP: takes every mail from anyone to anyone (AUTH PLAIN/LOGIN offered for the users) and
 keeps it in ``sent``; nothing is relayed anywhere.
+
+TLS (``tls_pem``: a certificate and its key): STARTTLS on the IMAP and SMTP ports, and
+implicit TLS on two more (``imaps_port``, ``smtps_port``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 
 from twisted.cred import checkers, portal
 from twisted.cred.error import UnauthorizedLogin
-from twisted.internet import defer, task
+from twisted.internet import defer, ssl, task
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Factory
 from twisted.mail import imap4, smtp
@@ -296,7 +299,7 @@ class _ImapFactory(Factory):
         self.server = server
 
     def buildProtocol(self, addr: Any) -> _ImapServer:
-        p = _ImapServer()
+        p = _ImapServer(contextFactory=self.server._tls)
         p.factory = self
         p.owner = self.server
         p.portal = self.server._portal  # type: ignore[assignment]
@@ -362,7 +365,10 @@ class _SmtpFactory(smtp.SMTPFactory):
         self.portal = server._portal
 
     def buildProtocol(self, addr: Any) -> _SmtpServer:
-        p = _SmtpServer({b"LOGIN": imap4.LOGINCredentials, b"PLAIN": imap4.PLAINCredentials})
+        p = _SmtpServer(
+            {b"LOGIN": imap4.LOGINCredentials, b"PLAIN": imap4.PLAINCredentials},
+            self.server._tls,
+        )
         p.owner = self.server
         p.factory = self
         p.portal = self.portal
@@ -383,12 +389,26 @@ class LoopbackMailServer:
 
     _uidvalidity = itertools.count(1000)
 
-    def __init__(self, reactor: Any, users: dict[str, str], *, idle: bool = True) -> None:
+    def __init__(
+        self,
+        reactor: Any,
+        users: dict[str, str],
+        *,
+        idle: bool = True,
+        tls_pem: bytes | None = None,
+    ) -> None:
         self.reactor = reactor
         self.users = dict(users)
         self.idle = idle
         self.imap_port = 0
         self.smtp_port = 0
+        # with tls_pem (certificate and key): STARTTLS on both ports, and implicit TLS on
+        # imaps_port and smtps_port
+        self.imaps_port = 0
+        self.smtps_port = 0
+        self._tls = (
+            ssl.PrivateCertificate.loadPEM(tls_pem).options() if tls_pem is not None else None
+        )
         self.login_attempts = 0  # IMAP LOGINs tried, good or bad
         self._boxes: dict[str, _Mailbox] = {}
         self._sent: list[SentMail] = []
@@ -410,6 +430,12 @@ class LoopbackMailServer:
         self._listening = [imap, smtp_listener]
         self.imap_port = imap.getHost().port
         self.smtp_port = smtp_listener.getHost().port
+        if self._tls is not None:
+            imaps = self.reactor.listenSSL(0, _ImapFactory(self), self._tls, interface=host)
+            smtps = self.reactor.listenSSL(0, _SmtpFactory(self), self._tls, interface=host)
+            self._listening += [imaps, smtps]
+            self.imaps_port = imaps.getHost().port
+            self.smtps_port = smtps.getHost().port
 
     def deliver(self, user: str, raw: bytes) -> int:
         """Put ``raw`` into ``user``'s INBOX (unseen); its UID. Idling clients hear of it."""
