@@ -21,6 +21,7 @@ from appliance.crm.customer_store import CustomerStore
 from appliance.crm.tickets.store import TicketStore
 from appliance.db import model
 from appliance.db.components import utcnow
+from appliance.db.conversation_store import ConversationStore
 from appliance.kb.store import KBStore
 from appliance.text import N_
 from webui.desk_chat import reads
@@ -169,8 +170,9 @@ class DeskChatApi:
     def _queue_names(self) -> dict[int | None, str]:
         acd = self.root.acd
         names: dict[int | None, str] = {}
+        # the call queues and the chat and e-mail ones (the ACD holds both, apart)
         for q in list(getattr(acd, "queues", {}).values()) + list(
-            getattr(self.root.channels, "queues", {}).values()
+            getattr(acd, "channel_queues", {}).values()
         ):
             names[q.id] = q.display_name or q.name
         return names
@@ -262,18 +264,15 @@ class DeskChatApi:
             raise DeskError(413, N_("the file is larger than {kb} KB", kb=limit // 1024))
         store = uploads.UploadStore(self.root.upload_root)
         stored: uploads.StoredFile = await self.root.in_thread(store.put, data, name)
-        now = utcnow()
-        new_id: int = await self.root.db.run(
-            lambda conn: reads.add_attachment(
-                conn, cid, stored.filename, stored.mime, stored.size, stored.sha256, now
-            )
+        row = await ConversationStore(self.root.db).add_attachment(
+            cid,
+            file_name=stored.filename,
+            content_type=stored.mime,
+            size=stored.size,
+            sha256=stored.sha256,
+            created_at=utcnow(),
         )
-        return {
-            "id": new_id,
-            "file_name": stored.filename,
-            "content_type": stored.mime,
-            "size": stored.size,
-        }
+        return row.to_dict()
 
     async def ticket(self, asker: Asker) -> dict[str, Any]:
         """One click: a ticket of source chat/email holding the transcript, the agent's,

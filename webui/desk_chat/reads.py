@@ -19,7 +19,7 @@ from appliance.text import N_
 TICKET_TYPE = "inquiry"  # a chat's ticket's type when it is offered (else a built-in one)
 TRANSCRIPT_MAX = 60_000  # characters of a ticket's description (the store's BODY_MAX is more)
 SUGGEST_LINES = 5  # the customer's last lines the suggestions read
-SUGGEST_TOKENS = 8  # at most this many of their words are looked up
+SUGGEST_TOKENS = 12  # at most this many of their words are looked up (one query each)
 MIN_WORD = 3  # shorter Latin words say little (a, to, is)
 
 
@@ -123,32 +123,6 @@ def attachment(conn: Connection, attachment_id: int) -> AttachmentRow | None:
     return AttachmentRow(
         r.id, r.conversation_id, r.file_name, r.content_type, r.size_bytes, r.sha256
     )
-
-
-def add_attachment(
-    conn: Connection,
-    conversation_id: int,
-    file_name: str,
-    content_type: str,
-    size: int,
-    sha256: str,
-    now: dt.datetime,
-) -> int:
-    """An attachment row not yet on a message (``agent_says`` puts it on one)."""
-    result = conn.execute(
-        model.conversation_attachments.insert().values(
-            conversation_id=conversation_id,
-            message_id=None,
-            file_name=file_name,
-            content_type=content_type,
-            size_bytes=size,
-            sha256=sha256,
-            created_at=now,
-        )
-    )
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])
 
 
 def canned(
@@ -255,16 +229,18 @@ def transcript(facts: ConversationFacts, rows: list[Line], internal_label: str) 
 
 
 def suggestion_words(texts: list[str]) -> list[str]:
-    """The words of the customer's last lines worth looking up: their search tokens, the
-    most frequent and longest first (a CJK pair says more than one character)."""
+    """The words of the customer's last lines (newest first) worth looking up: their search
+    tokens, the most frequent first, then the newest line's, then the longest."""
     counts: Counter[str] = Counter()
-    for text in texts:
+    first_seen: dict[str, int] = {}
+    for n, text in enumerate(texts):
         for tok in tokens.query_tokens(text[:2000]):
             cjk = not tok.isascii()
             if (cjk and len(tok) < 2) or (not cjk and len(tok) < MIN_WORD) or tok.isdigit():
                 continue
             counts[tok] += 1
-    ranked = sorted(counts, key=lambda t: (-counts[t], -len(t), t))
+            first_seen.setdefault(tok, n)
+    ranked = sorted(counts, key=lambda t: (-counts[t], first_seen[t], -len(t), t))
     return ranked[:SUGGEST_TOKENS]
 
 
