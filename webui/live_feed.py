@@ -14,7 +14,9 @@ messages (the dialer's figures, acd/dialer/events.py) go to staff and the wallbo
 messages (a campaign's lead shown to an agent: preview, offered, connected, ended) only to
 that agent's desk, and its latest is in that agent's snapshot. A ``tickets`` message (a
 ticket was written: its id, appliance/crm/tickets/events.py) goes to staff only, at most one
-a flush; snapshots do not carry it.
+a flush; snapshots do not carry it. A ``channel_queue`` message (a chat or e-mail queue's
+figures from the channels' engine, marked by its bus events) goes to staff and the
+wallboard, as the snapshot's ``channel_queues`` does.
 
 Everything here runs on the reactor thread.
 """
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.logger import Logger
 
 from acd import agent_state as st
+from acd.channels.events import ChannelQueueStatsChanged, ConversationStateChanged
 from acd.dialer.events import (
     AttemptEnded,
     CampaignFigures,
@@ -57,7 +60,9 @@ RING_SIZE = 4096
 HEALTH_EVERY_S = 2.0
 NAME_MAX = 128  # caller ID names are attacker-controlled: bounded
 STAFF = frozenset({"admin", "supervisor", "qa"})
-WALLBOARD_KINDS = frozenset({"agent", "queue", "campaign"})
+WALLBOARD_KINDS = frozenset({"agent", "queue", "campaign", "channel_queue"})
+# Unanswered e-mail threads' reply deadlines sent per queue (the wallboard counts those past).
+REPLY_DUE_MAX = 500
 # The figures of a campaign a message carries (CampaignFigures' fields).
 CAMPAIGN_FIELDS = (
     "campaign_id",
@@ -109,7 +114,8 @@ class NoticeWithdrawn:
 @dataclass(frozen=True, slots=True)
 class Message:
     seq: int
-    kind: str  # agent, queue, campaign, call, offer, lead, notice, alarm, tickets, spans
+    kind: str  # agent, queue, campaign, call, offer, lead, notice, alarm, tickets, spans,
+    # channel_queue
     key: str  # kind:id; coalescing keeps the latest per key
     frame: bytes
     # Agents (ids) an agent-role viewer must be one of to see it; None: every agent.
@@ -133,7 +139,7 @@ class Viewer:
         staff = self.role in STAFF
         mine = self.agent_id is not None and m.agents is not None and self.agent_id in m.agents
         if self.wallboard:
-            if m.kind in ("queue", "campaign", "spans"):
+            if m.kind in ("queue", "campaign", "spans", "channel_queue"):
                 return m.frame
             if m.kind == "agent" and (staff or mine):
                 return m.wallboard_frame or m.frame
@@ -167,14 +173,17 @@ class LiveFeed:
         ring_size: int = RING_SIZE,
         flush_s: float = FLUSH_S,
         spans: Callable[[], list[dict[str, Any]]] = lambda: [],
+        channels: Callable[[], Any] = lambda: None,
     ) -> None:
         """``spans``: the E1/DAHDI spans in alarm now (webui/span_alarms.py), for the
-        wallboard's banner."""
+        wallboard's banner. ``channels``: the chats' and e-mails' engine
+        (acd/channels/service.py ChannelService) when it runs, for their queues' figures."""
         self.reactor = reactor
         self.bus = bus
         self.acd = acd
         self.health = health
         self.spans = spans
+        self.channels = channels
         self.flush_s = flush_s
         # A new epoch per process: an id from before a restart never matches the new ring.
         self.epoch = secrets.token_hex(4)
@@ -186,6 +195,7 @@ class LiveFeed:
         self._subs: list[Subscription] = []
         self._dirty_agents: set[int] = set()
         self._dirty_queues: set[int] = set()
+        self._dirty_channel_queues: set[int] = set()
         self._dirty_keys: dict[str, tuple[str, dict[str, Any], frozenset[int] | None]] = {}
         self._calls_dirty = False
         self._calls: dict[int, tuple[dict[str, Any], frozenset[int]]] = {}  # last sent
@@ -218,6 +228,8 @@ class LiveFeed:
             sub(AttemptEnded, self._on_lead_state),
             sub(TicketsChanged, self._on_tickets),
             sub(SpanAlarmChanged, self._on_span_alarm),
+            sub(ChannelQueueStatsChanged, self._on_channel_queue),
+            sub(ConversationStateChanged, self._on_conversation),
         ]
         self._alarms = {a["part"]: a for a in self._health_parts()}
         if self.health is not None:
@@ -360,6 +372,63 @@ class LiveFeed:
             return
         delay = max(0.0, self._last_flush + self.flush_s - self.reactor.seconds())
         self._timer = self.reactor.callLater(delay, self.flush)
+
+    def _on_channel_queue(self, event: ChannelQueueStatsChanged) -> None:
+        self._dirty_channel_queues.add(int(event.queue_id))
+        self._schedule()
+
+    def _on_conversation(self, event: ConversationStateChanged) -> None:
+        if event.queue_id is not None:
+            self._dirty_channel_queues.add(int(event.queue_id))
+            self._schedule()
+
+    def channel_queues(self, only: Iterable[int] | None = None) -> list[dict[str, Any]]:
+        """Each chat and e-mail queue's figures today (``ChannelService.queue_stats``), with
+        when its oldest conversation joined (the browser keeps the wait ticking) and the
+        reply deadlines of its unanswered e-mail threads (the wallboard counts those past).
+        Empty when the engine does not run; a failing engine is logged, never raised."""
+        channels = self.channels()
+        if channels is None:
+            return []
+        try:
+            stats = channels.queue_stats()
+            wanted = set(stats) if only is None else set(only) & set(stats)
+            due: dict[int, list[float]] = {}
+            if any(stats[q].media == "email" for q in wanted):
+                seen: set[int] = set()
+                for c in [*channels.waiting(), *channels.active()]:
+                    if c.id in seen or c.media != "email" or c.queue_id not in wanted:
+                        continue
+                    seen.add(c.id)
+                    if c.due_at is not None and c.first_reply_at is None:
+                        due.setdefault(c.queue_id, []).append(c.due_at.timestamp())
+        except Exception:
+            log.failure("the channels' queue figures")
+            return []
+        now = self.reactor.seconds()
+        out = []
+        for qid in sorted(wanted):
+            s = stats[qid]
+            sl = s.service_level_pct
+            out.append(
+                {
+                    "id": qid,
+                    "media": s.media,
+                    "waiting": s.waiting,
+                    "longest_wait_s": round(s.oldest_wait_s, 3),
+                    # whole seconds: the engine's wait is rounded, so this stays put between
+                    # flushes and a queue is sent again only when a figure changed
+                    "oldest_since": round(now - s.oldest_wait_s) if s.waiting else None,
+                    "active": s.active,
+                    "offered": s.offered_today,
+                    "answered": s.answered_today,
+                    "answered_in_sl": s.answered_in_sl_today,
+                    "abandoned": s.abandoned_today,
+                    "service_level": None if sl is None else round(sl / 100, 4),
+                    "reply_due": sorted(due.get(qid, []))[:REPLY_DUE_MAX],
+                }
+            )
+        return out
 
     def _on_span_alarm(self, _event: SpanAlarmChanged) -> None:
         """A span's alarms changed: every span in alarm now (staff and the wallboard)."""
@@ -519,6 +588,12 @@ class LiveFeed:
                 data = self.queue_data(qid)
                 if data is not None and self._changed(f"queue:{qid}", data, ("longest_wait_s",)):
                     out.append(self._message("queue", f"queue:{qid}", data, None))
+        channel_queues, self._dirty_channel_queues = self._dirty_channel_queues, set()
+        if channel_queues:
+            for data in self.channel_queues(channel_queues):
+                key = f"channel_queue:{data['id']}"
+                if self._changed(key, data, ("longest_wait_s",)):
+                    out.append(self._message("channel_queue", key, data, None))
         keys, self._dirty_keys = self._dirty_keys, {}
         for key, (kind, data, audience) in keys.items():
             out.append(self._message(kind, key, data, audience))
@@ -650,6 +725,7 @@ class LiveFeed:
             "notices": notices,
             "alarms": alarms,
             "spans": self.spans() if staff or viewer.wallboard else [],
+            "channel_queues": self.channel_queues() if staff or viewer.wallboard else [],
         }
         if not viewer.wallboard and viewer.agent_id is not None:
             data["lead"] = self.leads.get(viewer.agent_id)

@@ -18,6 +18,7 @@ from typing import Any
 
 import cherrypy
 
+from appliance.db.channel_admin_store import ChannelAdminStore
 from appliance.db.components import QueueRow
 from appliance.db.settings_store import (
     WALLBOARD_FIELDS,
@@ -34,6 +35,7 @@ from webui.system_spans import ALARMS
 VIEWERS = ("admin", "supervisor")
 MAX_FIELD = 32  # characters of one settings field
 MAX_CHOICE = 2000  # characters of ?queues=
+CHANNELS = ("chat", "email")  # the media with a channels' card (calls have the ACD's)
 
 
 def texts() -> dict[str, str]:
@@ -71,6 +73,12 @@ def texts() -> dict[str, str]:
         "campaign_stopped": i18n._("Stopped"),
         # the banner while an E1/DAHDI span is in alarm
         "span_alarm": i18n._("Trunk alarm: span {span} {name}: {alarms}"),
+        # the channels' tiles (calls, chat, e-mail) and their queues' cards
+        "active": i18n._("Active now"),
+        "sla_breaches": i18n._("Past reply due"),
+        "media_call": i18n._("Calls"),
+        "media_chat": i18n._("Chat"),
+        "media_email": i18n._("E-mail"),
         **{f"alarm_{name}": i18n._(text) for name, (text, _colour) in ALARMS.items()},
     }
 
@@ -138,12 +146,15 @@ class WallboardPages:
         shown = rows if chosen is None else chosen
         settings = self.ctx.call(db.settings.wallboard)
         campaigns = self.ctx.call(db.dialer.campaigns)
+        media = self.ctx.call(ChannelAdminStore(db).queue_media)
         user = current_session().user
         assert user is not None
         return render(
             self.ctx,
             "wallboard.html",
-            queues=[] if error else shown,
+            # call queues get the ACD's cards; chat and e-mail queues the channels' cards
+            queues=[] if error else [q for q in shown if media.get(q.id, "call") == "call"],
+            channel_queues=[] if error else [q for q in shown if media.get(q.id) in CHANNELS],
             all_queues=rows,
             chosen={q.name for q in chosen or ()},
             error=error,
@@ -153,6 +164,10 @@ class WallboardPages:
                 # the queues this screen shows (None: every queue, new ones too; none
                 # after a refused choice)
                 "queue_ids": [] if error else None if chosen is None else [q.id for q in chosen],
+                # what each queue takes (call, chat, email) and its name, for the channels'
+                # tiles and cards
+                "media": {str(q.id): media.get(q.id, "call") for q in rows},
+                "queue_names": {str(q.id): q.display_name or q.name for q in rows},
                 # each campaign's target abandon rate (its tile turns red above it) and
                 # queue (a screen of chosen queues shows their campaigns)
                 "campaigns": {

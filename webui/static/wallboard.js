@@ -6,6 +6,11 @@
 // Outbound campaigns get a tile each (the dialer's figures, "campaign" messages): talk
 // occupancy, the abandon rate over 24 h (red above the campaign's target) and 30 days, the
 // dial level, calls placed, answered and abandoned.
+// Chats and e-mails: a tile per channel (calls, chat, e-mail) with its queues' waiting,
+// longest wait, active conversations and service level today (e-mail: the unanswered threads
+// past their reply due), and a card per chat or e-mail queue ("channel_queue" messages from
+// the channels' engine). config.media names what each queue takes: the call cards and the
+// totals are the call queues'.
 // Everything fits the screen: the tiles that do not are counted on a last "+N more" tile.
 // Queue names are admin input and agent data is stored text: everything is shown with
 // textContent. Colors come from the settings (#rrggbb, checked by the server) as CSS
@@ -27,6 +32,10 @@
   var campaignsEl = queuesEl; // campaign tiles sit among the queues' cards
   var campaignInfo = config.campaigns || {}; // id -> {target, queue_id} from the server
   var only = config.queue_ids; // null: every queue
+  var mediaOf = config.media || {}; // queue id -> call, chat, email
+  var queueNames = config.queue_names || {};
+  var channelsEl = document.getElementById("wb-channels");
+  var channelQueues = {}; // id -> {data, at}: the chat and e-mail queues' figures
 
   var queues = {};   // id -> {data, at (our clock when received)}
   var agents = {};   // id -> agent message (every agent once, for the totals and tiles)
@@ -35,6 +44,10 @@
 
   function wanted(queueId) {
     return only === null || only === undefined || only.indexOf(Number(queueId)) >= 0;
+  }
+
+  function isCall(queueId) {
+    return (mediaOf[String(queueId)] || "call") === "call";
   }
 
   // An agent counts on this screen when it serves one of its queues (every agent when all).
@@ -126,7 +139,7 @@
   function card(q) {
     var el = queuesEl.querySelector('[data-queue-id="' + Number(q.id) + '"]');
     if (el) return el;
-    if (only) return null; // a chosen set is rendered by the server
+    if (only || !isCall(q.id)) return null; // a chosen set is rendered by the server
     var empty = queuesEl.querySelector(".wb-empty");
     if (empty) empty.remove();
     el = document.createElement("article");
@@ -379,8 +392,128 @@
     set(el, "target", pct(limit, 1));
   }
 
-  function queueMessage(q) {
+  // ---- chat and e-mail: their queues' cards and the channels' tiles ---------------------
+
+  var ICONS = {call: "\u260E", chat: "\uD83D\uDCAC", email: "\u2709"};
+
+  function channelCard(q) {
+    var id = String(Number(q.id));
+    var el = queuesEl.querySelector('[data-channel-queue-id="' + id + '"]');
+    if (el || only) return el; // a chosen set is rendered by the server
+    var empty = queuesEl.querySelector(".wb-empty");
+    if (empty) empty.remove();
+    el = document.createElement("article");
+    el.className = "wb-queue wb-channel-queue";
+    el.setAttribute("data-channel-queue-id", id);
+    var h = document.createElement("h2");
+    var icon = document.createElement("span");
+    icon.className = "wb-icon";
+    icon.setAttribute("aria-hidden", "true");
+    icon.textContent = ICONS[q.media] || "";
+    var name = document.createElement("span");
+    name.className = "wb-qname";
+    name.textContent = queueNames[id] || "";
+    h.appendChild(icon);
+    h.appendChild(document.createTextNode(" "));
+    h.appendChild(name);
+    el.appendChild(h);
+    var big = document.createElement("div");
+    big.className = "wb-big";
+    big.appendChild(metric(T.waiting, "waiting"));
+    big.appendChild(metric(T.longest_wait, "longest_wait"));
+    big.appendChild(metric(T.service_level, "service_level"));
+    el.appendChild(big);
+    var row = document.createElement("div");
+    row.className = "wb-small";
+    row.appendChild(small(T.active, "active"));
+    row.appendChild(small(T.answered, "answered"));
+    row.appendChild(small(T.abandoned, "abandoned"));
+    if (q.media === "email") row.appendChild(small(T.sla_breaches, "sla_breaches"));
+    el.appendChild(row);
+    queuesEl.appendChild(el);
+    return el;
+  }
+
+  // The unanswered e-mail threads whose reply is due by now (the server sends the deadlines).
+  function breaches(q) {
+    var now = feed.now();
+    return (q.reply_due || []).filter(function (t) { return t <= now; }).length;
+  }
+
+  function showChannelQueue(entry) {
+    var q = entry.data, el = channelCard(q);
+    if (!el) return;
+    var wait = longestWait(entry);
+    var sl = percent(q.service_level);
+    set(el, "waiting", String(q.waiting || 0),
+        levelHigh(q.waiting || 0, S.waiting_warning, S.waiting_alarm));
+    set(el, "longest_wait", duration(wait),
+        levelHigh(wait, S.longest_wait_warning_s, S.longest_wait_alarm_s));
+    set(el, "service_level", sl === null ? "–" : sl + "%",
+        levelLow(sl, S.service_level_warning, S.service_level_alarm));
+    set(el, "active", String(q.active || 0));
+    set(el, "answered", String(q.answered || 0));
+    set(el, "abandoned", String(q.abandoned || 0));
+    if (q.media === "email") {
+      var late = breaches(q);
+      set(el, "sla_breaches", String(late), late ? "alarm" : "normal");
+    }
+  }
+
+  // One tile per channel: its queues summed (calls: the call queues and the agents talking).
+  function showChannels() {
+    var sums = {};
+    ["call", "chat", "email"].forEach(function (m) {
+      sums[m] = {waiting: 0, longest: 0, active: 0, slSum: 0, slWeight: 0, late: 0, any: false};
+    });
+    function add(sum, entry, active) {
+      var q = entry.data;
+      sum.any = true;
+      sum.waiting += q.waiting || 0;
+      sum.longest = Math.max(sum.longest, longestWait(entry));
+      sum.active += active;
+      if (q.service_level !== null && q.service_level !== undefined) {
+        var weight = (q.answered || 0) + (q.abandoned || 0) || 1;
+        sum.slSum += q.service_level * weight;
+        sum.slWeight += weight;
+      }
+    }
+    Object.keys(queues).forEach(function (id) { add(sums.call, queues[id], 0); });
+    Object.keys(agents).forEach(function (id) {
+      var a = agents[id];
+      if (ours(a) && a.state === "on_call") sums.call.active += 1;
+    });
+    Object.keys(channelQueues).forEach(function (id) {
+      var entry = channelQueues[id], sum = sums[entry.data.media];
+      if (!sum) return;
+      add(sum, entry, entry.data.active || 0);
+      if (entry.data.media === "email") sum.late += breaches(entry.data);
+    });
+    Object.keys(sums).forEach(function (m) {
+      var el = channelsEl.querySelector('[data-media="' + m + '"]');
+      if (!el) return;
+      var sum = sums[m];
+      var sl = sum.slWeight ? Math.round((sum.slSum / sum.slWeight) * 100) : null;
+      set(el, "waiting", String(sum.waiting),
+          levelHigh(sum.waiting, S.waiting_warning, S.waiting_alarm));
+      set(el, "longest_wait", duration(sum.longest),
+          levelHigh(sum.longest, S.longest_wait_warning_s, S.longest_wait_alarm_s));
+      set(el, "active", String(sum.active));
+      set(el, "service_level", sl === null ? "–" : sl + "%",
+          levelLow(sl, S.service_level_warning, S.service_level_alarm));
+      set(el, "sla_breaches", String(sum.late), sum.late ? "alarm" : "normal");
+    });
+  }
+
+  function channelQueueMessage(q) {
     if (!wanted(q.id)) return;
+    channelQueues[q.id] = {data: q, at: Date.now()};
+    showChannelQueue(channelQueues[q.id]);
+    showChannels();
+  }
+
+  function queueMessage(q) {
+    if (!wanted(q.id) || !isCall(q.id)) return;
     queues[q.id] = {data: q, at: Date.now()};
     showQueue(queues[q.id]);
     showTotals();
@@ -388,7 +521,9 @@
 
   function tick() {
     Object.keys(queues).forEach(function (id) { showQueue(queues[id]); });
+    Object.keys(channelQueues).forEach(function (id) { showChannelQueue(channelQueues[id]); });
     showTotals();
+    showChannels();
     showTiles();
     var now = new Date(feed.now() * 1000);
     var hh = now.getHours(), mm = now.getMinutes();
@@ -432,14 +567,20 @@
     (snap.agents || []).forEach(function (a) { agents[a.id] = a; });
     tilesDirty = true;
     var seen = {};
-    (snap.queues || []).forEach(function (q) {
+    channelQueues = {};
+    (snap.channel_queues || []).forEach(function (q) {
       if (!wanted(q.id)) return;
+      channelQueues[q.id] = {data: q, at: Date.now()};
+      showChannelQueue(channelQueues[q.id]);
+    });
+    (snap.queues || []).forEach(function (q) {
+      if (!wanted(q.id) || !isCall(q.id)) return;
       seen[String(q.id)] = true;
       queues[q.id] = {data: q, at: Date.now()};
       showQueue(queues[q.id]);
     });
     // A queue deleted while we were away goes.
-    Array.prototype.forEach.call(queuesEl.querySelectorAll(".wb-queue:not(.wb-campaign)"), function (el) {
+    Array.prototype.forEach.call(queuesEl.querySelectorAll(".wb-queue:not(.wb-campaign):not(.wb-channel-queue)"), function (el) {
       if (!seen[el.getAttribute("data-queue-id")]) el.remove();
     });
     showTotals();
@@ -451,6 +592,7 @@
   });
   feed.on("spans", function (m) { showSpans(m.spans); });
   feed.on("queue", queueMessage);
+  feed.on("channel_queue", channelQueueMessage);
   feed.on("campaign", showCampaign);
   feed.on("agent", function (a) {
     var old = agents[a.id];
