@@ -131,6 +131,7 @@ class WebService(service.Service):
             ctx.acd,
             ctx.health,
             spans=lambda: alarmed_spans(getattr(ctx.hardware, "spans", None)),
+            channels=lambda: ctx.channels,
         )
         feed.start()
 
