@@ -1,5 +1,6 @@
 """A customer's timeline: every call, recording, voicemail, callback request, ticket,
-campaign dial attempt, SMS and e-mail, newest first, a page at a time.
+campaign dial attempt, SMS and e-mail, web chat and e-mail thread, newest first, a page at
+a time.
 
 An item belongs to the customer through a ``customer_id`` column (calls, written when the
 call's customer is known; tickets and messages; a merge re-points them) or through one of the
@@ -30,7 +31,18 @@ if TYPE_CHECKING:
     from appliance.db.connector import DBConnector
 
 # The kinds an item may have; their order breaks ties between items of the same time.
-KINDS = ("call", "recording", "voicemail", "callback", "ticket", "attempt", "sms", "email")
+KINDS = (
+    "call",
+    "recording",
+    "voicemail",
+    "callback",
+    "ticket",
+    "attempt",
+    "sms",
+    "email",
+    "chat",
+    "email_thread",
+)
 _RANK = {k: i for i, k in enumerate(KINDS)}
 MAX_LIMIT = 200
 MAX_NUMBERS = 50  # numbers of one customer searched (a customer has a few)
@@ -459,6 +471,64 @@ def _messages(conn: Connection, c: _Ctx) -> list[TimelineItem]:
     return items
 
 
+# A conversation's medium -> its timeline kind.
+_CONVERSATION_KINDS = {"chat": "chat", "email": "email_thread"}
+
+
+def _conversations(conn: Connection, c: _Ctx) -> list[TimelineItem]:
+    """Web chats and e-mail threads (acd/channels/) linked to the customer; one opens its
+    ticket when it made one."""
+    conv, queues, agents = model.conversations, model.queues, model.agents
+    rows: list[Any] = []
+    for media, kind in _CONVERSATION_KINDS.items():
+        query = (
+            sa.select(
+                conv.c.id,
+                conv.c.media,
+                conv.c.created_at,
+                conv.c.name,
+                conv.c.email,
+                conv.c.subject,
+                conv.c.state,
+                conv.c.ticket_id,
+                queues.c.display_name.label("queue"),
+                agents.c.number.label("agent_number"),
+                agents.c.name.label("agent_name"),
+            )
+            .select_from(
+                conv.outerjoin(queues, queues.c.id == conv.c.queue_id).outerjoin(
+                    agents, agents.c.id == conv.c.agent_id
+                )
+            )
+            .where(
+                conv.c.customer_id == c.customer_id,
+                conv.c.media == media,
+                _before(conv.c.created_at, conv.c.id, kind, c.cursor),
+            )
+        )
+        rows += _page(conn, query, conv.c.created_at, conv.c.id, c.limit)
+    items = []
+    for r in rows:
+        who = r.name or r.email
+        title = (
+            N_("Chat with {name}", name=who)
+            if r.media == "chat"
+            else N_("E-mail from {name}", name=who)
+        )
+        items.append(
+            TimelineItem(
+                r.created_at,
+                _CONVERSATION_KINDS[r.media],
+                title,
+                _join(r.subject, r.queue or "", _agent(r.agent_number, r.agent_name)),
+                "conversation",
+                r.id,
+                str(r.ticket_id) if r.ticket_id is not None else "",
+            )
+        )
+    return items
+
+
 @dataclass(frozen=True)
 class CallNote:
     at: dt.datetime
@@ -551,6 +621,7 @@ SOURCES: tuple[Source, ...] = (
     _tickets,
     _attempts,
     _messages,
+    _conversations,
 )
 
 
