@@ -63,6 +63,8 @@ KIND_NAMES = {
     "attempt": N_("Campaign call"),
     "sms": N_("SMS"),
     "email": N_("E-mail"),
+    "chat": N_("Chat"),
+    "email_thread": N_("E-mail"),
 }
 
 
@@ -103,7 +105,7 @@ def item_link(item: timeline.TimelineItem, role: str) -> str:
         return "/voicemail?" + urlencode({"mailbox": item.ref_group})
     if item.ref_kind == "ticket":
         return f"/tickets/view?id={item.ref_id}"
-    if item.ref_kind == "message" and item.ref_group.isdigit():
+    if item.ref_kind in ("message", "conversation") and item.ref_group.isdigit():
         return f"/tickets/view?id={item.ref_group}"
     if item.ref_kind == "attempt" and role in MERGERS and item.ref_group.isdigit():
         return f"/admin/campaigns/edit?id={item.ref_group}"
