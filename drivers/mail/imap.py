@@ -34,6 +34,8 @@ from twisted.internet import defer, threads
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from drivers.mail.mime import HeadersOnly
+
 log = Logger(namespace="ccbox.mail.imap")
 
 IDLE_REISSUE_S = 25 * 60  # RFC 2177: servers may drop an IDLE after 30 minutes
@@ -52,6 +54,9 @@ class ImapSettings:
     # a CA bundle to trust instead of the system's (a private mail server's own CA); ""
     # for the system's
     ca_file: str = ""
+    # a message larger than this (RFC822.SIZE) is not downloaded: its header block comes
+    # as mime.HeadersOnly, which mime.parse reads as too large; 0 = no limit
+    max_bytes: int = 0
 
 
 class _Stopped(Exception):
@@ -251,10 +256,9 @@ class ImapWatcher:
         for uid in sorted(int(u) for u in found if int(u) > self.last_uid):
             if self._stop.is_set():
                 raise _Stopped
-            fetched = client.fetch([uid], ["BODY.PEEK[]"])
-            if uid not in fetched:
+            raw = self._fetch(client, uid)
+            if raw is None:
                 continue  # expunged meanwhile
-            raw = fetched[uid].get(b"BODY[]") or b""
             try:
                 threads.blockingCallFromThread(self.reactor, self.on_message, uid, raw)
             except Exception as exc:
@@ -262,6 +266,23 @@ class ImapWatcher:
             self.last_uid = uid
             self._save_state()
             self._health_is("ok", f"{self.settings.folder} on {self._where()}")
+
+    def _fetch(self, client: IMAPClient, uid: int) -> bytes | None:
+        limit = self.settings.max_bytes
+        if limit:
+            sized = client.fetch([uid], ["RFC822.SIZE"])
+            if uid not in sized:
+                return None
+            size = int(sized[uid].get(b"RFC822.SIZE") or 0)
+            if size > limit:
+                head = client.fetch([uid], ["BODY.PEEK[HEADER]"])
+                if uid not in head:
+                    return None
+                return HeadersOnly(head[uid].get(b"BODY[HEADER]") or b"", size)
+        fetched = client.fetch([uid], ["BODY.PEEK[]"])
+        if uid not in fetched:
+            return None
+        return bytes(fetched[uid].get(b"BODY[]") or b"")
 
     def _save_state(self) -> None:
         assert self.uidvalidity is not None

@@ -33,6 +33,19 @@ MAX_FILE_NAME = 200
 MAX_PROBLEMS = 50
 
 
+class HeadersOnly(bytes):
+    """The header block of a message too large to fetch whole (the IMAP watcher hands one
+    over when ImapSettings.max_bytes is set); ``size`` is the whole message's size.
+    ``parse`` reads it as a message over the limit: headers only, ``too_large``."""
+
+    size: int
+
+    def __new__(cls, head: bytes, size: int) -> HeadersOnly:
+        obj = super().__new__(cls, head)
+        obj.size = size
+        return obj
+
+
 @dataclass(frozen=True)
 class MailAttachment:
     """One attached file: its name made safe (no path, no control characters), the type the
@@ -466,7 +479,11 @@ def parse(raw: bytes, *, max_bytes: int) -> ParsedMail:
     """``raw`` (an RFC 5322 message) decoded; never raises on bad input. A message over
     ``max_bytes`` keeps its headers only, with ``too_large`` set."""
     mail = ParsedMail()
-    if len(raw) > max_bytes:
+    if isinstance(raw, HeadersOnly):
+        mail.too_large = True
+        mail.note(f"the message is {raw.size} bytes, over the limit: body left out")
+        raw = _split_head(bytes(raw)[: max(max_bytes, 65536)])
+    elif len(raw) > max_bytes:
         mail.too_large = True
         mail.note(f"the message is {len(raw)} bytes, over the limit of {max_bytes}: body left out")
         raw = _split_head(raw[: max(max_bytes, 65536)])

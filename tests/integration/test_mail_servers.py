@@ -55,6 +55,7 @@ class Inbox:
 
     def __init__(self) -> None:
         self.got: list[tuple[int, str, float]] = []
+        self.parsed: list[mime.ParsedMail] = []
         self.states: list[tuple[int, int]] = []
         self.health: list[tuple[str, str]] = []
         self.fail_next = 0
@@ -65,6 +66,7 @@ class Inbox:
             return defer.fail(RuntimeError("database is locked"))
         parsed = mime.parse(raw, max_bytes=1_000_000)
         self.got.append((uid, parsed.message_id, time.monotonic()))
+        self.parsed.append(parsed)
         return deferLater(reactor, 0.001, lambda: None)  # stored a little later, as a DB does
 
     def on_state(self, uidvalidity: int, last_uid: int) -> None:
@@ -91,6 +93,7 @@ class WatcherCase(unittest.TestCase):
         *,
         password: str = PASSWORD,
         poll_s: float = 60.0,
+        max_bytes: int = 0,
     ) -> ImapWatcher:
         settings = ImapSettings(
             host="127.0.0.1",
@@ -100,6 +103,7 @@ class WatcherCase(unittest.TestCase):
             password=password,
             poll_s=poll_s,
             timeout_s=5.0,
+            max_bytes=max_bytes,
         )
         w = ImapWatcher(reactor, settings, state, inbox.on_message, inbox.on_state, inbox.on_health)
         w.first_backoff_s = 0.1
@@ -240,6 +244,20 @@ class SimWatcherTests(WatcherCase):
         await until(lambda: len(inbox.got) == 1)
         assert inbox.uids() == [1]
 
+    async def test_a_message_over_max_bytes_comes_as_its_headers(self) -> None:
+        srv = self.server()
+        big = mail(1, "大附件").replace(b"body 1", b"x" * 300_000)
+        srv.deliver(USER, big)
+        srv.deliver(USER, mail(2))
+        inbox = Inbox()
+        w = self.watcher(srv.imap_port, inbox, max_bytes=100_000)
+        w.start()
+        await until(lambda: len(inbox.got) == 2)
+        first, second = inbox.parsed
+        assert first.too_large and first.subject == "大附件" and first.text == ""
+        assert f"{len(big)} bytes" in first.problems[0]
+        assert not second.too_large and second.text == "body 2"
+
     async def test_nothing_listening_is_an_error_then_it_connects(self) -> None:
         port = free_port()
         inbox = Inbox()
@@ -313,6 +331,18 @@ class DovecotWatcherTests(WatcherCase):
         new = again.states[0]
         assert new[0] != old[0] and new[1] == 0
         assert again.ids() == ["<m1@example.cn>"]
+
+    async def test_a_message_over_max_bytes_against_dovecot(self) -> None:
+        d = self.server()
+        big = mail(1).replace(b"body 1", b"x" * 300_000)
+        d.deliver(USER, big)
+        d.deliver(USER, mail(2))
+        inbox = Inbox()
+        self.watcher(d.port, inbox, max_bytes=100_000).start()
+        await until(lambda: len(inbox.got) == 2)
+        first, second = inbox.parsed
+        assert first.too_large and first.subject == "mail 1" and first.text == ""
+        assert not second.too_large and second.text == "body 2"
 
     async def test_a_refused_login_against_dovecot(self) -> None:
         d = self.server()

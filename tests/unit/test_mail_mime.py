@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from drivers.mail.mime import MAX_DEPTH, MAX_PARTS, ParsedMail, parse, safe_file_name
+from drivers.mail.mime import (
+    MAX_DEPTH,
+    MAX_PARTS,
+    HeadersOnly,
+    ParsedMail,
+    parse,
+    safe_file_name,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "mail"
 LIMIT = 10 * 1024 * 1024
@@ -278,3 +285,11 @@ def test_non_text_codec_labels_are_not_run() -> None:
     assert m.text == "uryyb"  # never "hello": rot13 is no charset
     b64_label = b"Subject: =?base64?B?" + base64.b64encode(b"aGk=") + b"?=\r\n\r\n"
     assert parse(b64_label, max_bytes=LIMIT).subject == "aGk="
+
+
+def test_headers_only_from_the_imap_watcher_is_too_large() -> None:
+    raw = (FIXTURES / "gb2312_qp.eml").read_bytes()
+    head = raw[: raw.index(b"\r\n\r\n") + 4]
+    m = parse(HeadersOnly(head, 80_000_000), max_bytes=LIMIT)
+    assert m.too_large and m.subject == "订单查询" and m.text == ""
+    assert any("80000000 bytes" in p for p in m.problems)

@@ -53,7 +53,11 @@ class _Message:
         if not sep:
             head, sep, body = raw.partition(b"\n\n")
         self._body = body
+        self._head = head + sep
         self._headers = email.message_from_bytes(head + sep)
+
+    def header_block(self) -> bytes:
+        return self._head
 
     def getUID(self) -> int:
         return self.uid
@@ -68,8 +72,8 @@ class _Message:
         wanted = {(n.decode() if isinstance(n, bytes) else n).lower() for n in names}
         out: dict[str, str] = {}
         for name, value in self._headers.raw_items():
-            if (name.lower() in wanted) != negate or (not wanted and negate):
-                out[name.lower()] = str(value)
+            if (name.lower() in wanted) != negate:
+                out[name] = str(value)
         return out
 
     def getBodyFile(self) -> io.BytesIO:
@@ -257,6 +261,16 @@ class _ImapServer(imap4.IMAP4Server):
             self.sendPositiveResponse(tag, b"IDLE terminated")
         else:
             self.sendBadResponse(tag, b"expected DONE")
+
+    def spew_body(self, part: Any, id: Any, msg: Any, _w: Any = None, _f: Any = None) -> Any:
+        # BODY[HEADER]: the header block byte for byte (Twisted's own rebuilds it from a
+        # dict and fails on 8-bit headers, which real servers hand out as they are)
+        if part.header and part.header.negate and not part.header.fields and not part.part:
+            write: Any = _w if _w is not None else self.transport.write  # type: ignore[union-attr]
+            head = msg.header_block()
+            write(part.__bytes__() + b" {%d}\r\n" % len(head) + head)
+            return None
+        return super().spew_body(part, id, msg, _w, _f)
 
     def connectionMade(self) -> None:
         super().connectionMade()
