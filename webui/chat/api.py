@@ -45,6 +45,17 @@ log = Logger(namespace="ccbox.web.chat")
 CHAT_TYPES = frozenset(
     {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"}
 )
+# A name that says one of these types must hold it (a script named .png is refused; a
+# PNG named .exe is a PNG).
+NAMED_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "pdf": "application/pdf",
+    "txt": "text/plain",
+}
 FILE_NAME_MAX = 200
 MAX_STREAMS_PER_VISITOR = 4
 LOCALES = {"zh": "zh_CN", "en": "en"}
@@ -321,7 +332,12 @@ class AttachEndpoint(Endpoint):
         def check_and_put() -> uploads.StoredFile:
             mime = st.files.check(data)
             if mime not in CHAT_TYPES:
-                raise uploads.UploadRefused("only images (PNG, JPEG, GIF, WebP), PDF and text")
+                raise uploads.UploadRefused(
+                    "only images (PNG, JPEG, GIF, WebP), PDF and text are accepted"
+                )
+            claimed = NAMED_TYPES.get(name.rsplit(".", 1)[-1].lower()) if "." in name else None
+            if claimed is not None and claimed != mime:
+                raise uploads.UploadRefused("the file is not what its name says")
             return st.files.put(data, name)
 
         try:

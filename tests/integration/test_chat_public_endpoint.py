@@ -1,0 +1,769 @@
+"""The web chat's public endpoint on a real loopback port, with the real channels' engine
+and database (SQLite in a temporary folder), against every class of hostile input: the
+origin (missing, another, "null", case and suffix tricks), the preflight, rate limits per
+visitor and per address (X-Forwarded-For from an untrusted peer ignored), oversized,
+chunked, binary and invalid UTF-8 bodies, JSON of the wrong shape, markup in names and
+messages (kept and delivered as text), attachments typed by content, someone else's file,
+a path traversal in /chat/static/, the admin pages and /events not on this port, a stolen
+or invalid token, too many streams.
+
+The client is raw HTTP over a TCP connection (the malformed requests a library would not
+send are the point)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from twisted.internet import defer, protocol, reactor
+from twisted.internet.task import deferLater
+from twisted.trial import unittest
+
+from acd.channels.service import ChannelService
+from acd.service import ACD
+from appliance.config import ChatConfig, SmtpConfig
+from appliance.db.channel_admin_store import ChannelAdminStore
+from appliance.db.connector import DBConnector
+from appliance.eventbus import EventBus
+from tests.support.inline_db import migrated_sqlite
+from tests.support.tmp import temp_dir
+from webui.chat.service import PublicChatService
+
+ORIGIN = "https://shop.example.cn"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 64
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    raw: bytes = b""
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def _dechunk(body: bytes) -> bytes:
+    out = b""
+    while body:
+        size_line, _, rest = body.partition(b"\r\n")
+        size = int(size_line.split(b";")[0] or b"0", 16)
+        if size == 0:
+            break
+        out += rest[:size]
+        body = rest[size + 2 :]
+    return out
+
+
+def parse(raw: bytes) -> Response:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split(b" ")[1]) if lines and b" " in lines[0] else 0
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        headers[name.decode().strip().lower()] = value.decode("latin-1").strip()
+    if headers.get("transfer-encoding") == "chunked":
+        body = _dechunk(body)
+    return Response(status, headers, body, raw)
+
+
+class _Raw(protocol.Protocol):
+    def __init__(self) -> None:
+        self.data = b""
+        self.done: defer.Deferred[bytes] = defer.Deferred()
+        self.arrived: list[defer.Deferred[None]] = []
+
+    def dataReceived(self, data: bytes) -> None:
+        self.data += data
+        waiting, self.arrived = self.arrived, []
+        for d in waiting:
+            d.callback(None)
+
+    def connectionLost(self, reason: Any) -> None:
+        if not self.done.called:
+            self.done.callback(self.data)
+        waiting, self.arrived = self.arrived, []
+        for d in waiting:
+            d.callback(None)
+
+
+@dataclass
+class Stream:
+    """An open SSE connection: its events as they come."""
+
+    proto: _Raw
+    closed: bool = False
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def parsed(self) -> list[dict[str, Any]]:
+        _, _, body = self.proto.data.partition(b"\r\n\r\n")
+        text = _dechunk(body) if b"\r\n" in body[:8] else body
+        out = []
+        for block in text.split(b"\n\n"):
+            for line in block.split(b"\n"):
+                if line.startswith(b"data: "):
+                    out.append(json.loads(line[6:]))
+        return out
+
+    async def until(self, predicate: Any, seconds: float = 10.0) -> list[dict[str, Any]]:
+        for _ in range(int(seconds / 0.02)):
+            events = self.parsed()
+            if predicate(events):
+                return events
+            await deferLater(reactor, 0.02, lambda: None)
+        raise AssertionError(f"stream never showed it: {self.parsed()}")
+
+    async def finished(self, seconds: float = 10.0) -> None:
+        """Until the server ended the response (the last chunk) or closed."""
+        for _ in range(int(seconds / 0.02)):
+            if self.proto.done.called or self.proto.data.endswith(b"\r\n0\r\n\r\n"):
+                return
+            await deferLater(reactor, 0.02, lambda: None)
+        raise AssertionError("the stream was not ended")
+
+    def close(self) -> None:
+        if self.proto.transport is not None:
+            self.proto.transport.loseConnection()
+
+
+class Client:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.streams: list[_Raw] = []
+
+    async def connect(self) -> _Raw:
+        return await protocol.ClientCreator(reactor, _Raw).connectTCP("127.0.0.1", self.port)
+
+    async def raw(self, data: bytes) -> Response:
+        p = await self.connect()
+        assert p.transport is not None
+        p.transport.write(data)
+        return parse(await p.done)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        *,
+        origin: str | None = ORIGIN,
+        token: str | None = None,
+        ctype: str | None = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        h = {"Host": "box.example.cn", "Connection": "close"}
+        if origin is not None:
+            h["Origin"] = origin
+        if token is not None:
+            h["X-Chat-Token"] = token
+        if body is not None:
+            h["Content-Length"] = str(len(body))
+            if ctype is not None:
+                h["Content-Type"] = ctype
+        h.update(headers or {})
+        head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items())
+        return await self.raw(head.encode("latin-1") + b"\r\n" + (body or b""))
+
+    async def post(self, path: str, data: Any, **kw: Any) -> Response:
+        return await self.request("POST", path, json.dumps(data).encode(), **kw)
+
+    async def stream(self, token: str, origin: str = ORIGIN) -> Stream:
+        p = await self.connect()
+        assert p.transport is not None
+        head = f"GET /chat/api/stream?t={token} HTTP/1.1\r\nHost: box\r\nOrigin: {origin}\r\n"
+        p.transport.write(head.encode() + b"\r\n")
+        self.streams.append(p)
+        return Stream(p)
+
+    def close(self) -> None:
+        for p in self.streams:
+            if p.transport is not None:
+                p.transport.abortConnection()
+
+
+class PublicEndpointCase(unittest.TestCase):
+    timeout = 15
+    config = ChatConfig(
+        bind="127.0.0.1",
+        port=0,
+        messages_per_minute=5,
+        chats_per_hour=3,
+        max_visitors=3,
+        max_attachment_kb=64,
+        max_message_chars=200,
+    )
+    requests_per_minute = 400
+
+    async def start(self) -> None:
+        tmp = temp_dir(self)
+        self.data_dir = tmp
+        self.db = DBConnector(reactor, migrated_sqlite(tmp / "chat.sqlite"))
+        await self.db.startService()
+        self.addCleanup(self.db.stopService)
+        await ChannelAdminStore(self.db).add_origin(ORIGIN)
+        self.bus = EventBus()
+        self.acd = ACD(reactor, self.db, self.bus)
+        await self.acd.startService()
+        self.addCleanup(self.acd.stopService)
+        self.channels = ChannelService(
+            reactor=reactor, db=self.db, acd=self.acd, bus=self.bus, config=self.config
+        )
+        self.service = PublicChatService(
+            reactor=reactor,
+            db=self.db,
+            channels=self.channels,
+            config=self.config,
+            smtp=SmtpConfig(),
+            data_dir=tmp,
+            requests_per_minute=self.requests_per_minute,
+        )
+        await self.service.startService()
+        self.addCleanup(self.service.stopService)
+        self.client = Client(self.service.port_number)
+        self.addCleanup(self.client.close)
+
+
+class EngineFreeTests(PublicEndpointCase):
+    """What the endpoint refuses before it asks the engine anything."""
+
+    async def test_the_origin_must_be_exactly_an_allowed_one(self) -> None:
+        await self.start()
+        c = self.client
+        ok = await c.request("GET", "/chat/api/config?lang=zh", origin=ORIGIN)
+        self.assertNotEqual(ok.status, 403)
+        self.assertEqual(ok.headers["access-control-allow-origin"], ORIGIN)
+        self.assertEqual(ok.headers["vary"], "Origin")
+        self.assertNotIn("access-control-allow-credentials", ok.headers)
+        for bad in (
+            None,
+            "null",
+            "https://evil.test",
+            "HTTPS://SHOP.EXAMPLE.CN",
+            "https://Shop.Example.cn",
+            "https://shop.example.cn/",
+            "https://shop.example.cn.evil.test",
+            "http://shop.example.cn",
+            "https://shop.example.cn:444",
+            f"{ORIGIN}, https://evil.test",
+        ):
+            for method, path, body in (
+                ("GET", "/chat/api/config", None),
+                ("POST", "/chat/api/start", b"{}"),
+                ("OPTIONS", "/chat/api/send", None),
+                ("GET", "/chat/api/stream?t=x", None),
+            ):
+                r = await c.request(method, path, body, origin=bad)
+                self.assertEqual(r.status, 403, (bad, path))
+                self.assertNotIn("access-control-allow-origin", r.headers)
+
+    async def test_a_preflight_names_the_methods_and_headers_for_that_origin(self) -> None:
+        await self.start()
+        r = await self.client.request(
+            "OPTIONS",
+            "/chat/api/send",
+            headers={
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type, x-chat-token",
+            },
+        )
+        self.assertEqual(r.status, 204)
+        self.assertEqual(r.headers["access-control-allow-origin"], ORIGIN)
+        self.assertEqual(r.headers["access-control-allow-methods"], "GET, POST")
+        self.assertIn("X-Chat-Token", r.headers["access-control-allow-headers"])
+        self.assertNotIn("access-control-allow-credentials", r.headers)
+
+    async def test_only_the_widget_and_its_api_are_on_this_port(self) -> None:
+        await self.start()
+        c = self.client
+        js = await c.request("GET", "/chat/widget.js", origin=None)
+        self.assertEqual(js.status, 200)
+        self.assertIn(b"data-ccbox-chat", js.body)
+        self.assertTrue(js.headers["content-type"].startswith("text/javascript"))
+        self.assertIn("max-age", js.headers["cache-control"])
+        self.assertNotIn("server", js.headers)
+        css = await c.request("GET", "/chat/static/widget.css", origin="https://elsewhere.test")
+        self.assertEqual(css.status, 200)
+        for path in (
+            "/",
+            "/login",
+            "/admin",
+            "/admin/channels",
+            "/desk",
+            "/events",
+            "/static/ccbox.css",
+            "/vendor/chart.js",
+            "/chat-desk/stream",
+            "/chat",
+            "/chat/",
+            "/chat/static/",
+            "/chat/static/widget.js",
+            "/chat/static/../../service.py",
+            "/chat/static/..%2f..%2fservice.py",
+            "/chat/static/%2e%2e/%2e%2e/app.py",
+            "/chat/static/widget.css/../../../app.py",
+            "/chat/static//etc/passwd",
+            "/chat/static/..\\..\\app.py",
+            "/chat/api/",
+            "/chat/api/nothing",
+            "/chat/../webui/app.py",
+        ):
+            r = await c.request("GET", path, headers={"Cookie": "ccbox_session=stolen"})
+            self.assertIn(r.status, (403, 404), path)
+            self.assertNotIn(b"<html", r.body.lower(), path)
+            self.assertNotIn(b"import ", r.body, path)
+            self.assertNotIn("set-cookie", r.headers, path)
+
+    async def test_bodies_are_refused_before_they_are_read(self) -> None:
+        await self.start()
+        c = self.client
+        cap = self.config.max_attachment_kb * 1024 + 16 * 1024
+        huge = await c.raw(
+            b"POST /chat/api/start HTTP/1.1\r\nHost: b\r\nOrigin: "
+            + ORIGIN.encode()
+            + b"\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(cap + 1).encode()
+            + b"\r\n\r\n{"
+        )
+        self.assertEqual(huge.status, 413)
+        chunked = await c.raw(
+            b"POST /chat/api/start HTTP/1.1\r\nHost: b\r\nOrigin: "
+            + ORIGIN.encode()
+            + b"\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + b"2\r\n{}\r\n0\r\n\r\n"
+        )
+        self.assertEqual(chunked.status, 411)
+        big_json = await c.request("POST", "/chat/api/start", b'{"name": "' + b"x" * 40000 + b'"}')
+        self.assertEqual(big_json.status, 413)
+
+    async def test_bodies_of_the_wrong_kind_get_a_clear_400(self) -> None:
+        await self.start()
+        c = self.client
+        cases: list[tuple[bytes, str | None, int]] = [
+            (b"\x00\x01\x02\xff\xfe binary", "application/json", 400),
+            (b'{"name": "\xc3\x28"}', "application/json", 400),
+            (b'{"name": "a"}', "text/plain", 415),
+            (b'{"name": "a"}', None, 415),
+            (b"[1, 2, 3]", "application/json", 400),
+            (b'"just a string"', "application/json", 400),
+            (b"{", "application/json", 400),
+            (b"[" * 5000 + b"]" * 5000, "application/json", 400),
+            (b'{"topic_id": "1", "name": "a", "phone": "123456"}', "application/json", 400),
+            (b'{"topic_id": 1, "name": ["a"], "phone": "123456"}', "application/json", 400),
+            (b'{"topic_id": 1, "name": "a"}', "application/json", 400),
+            (b'{"topic_id": 1, "name": "\\ud800", "phone": "123456"}', "application/json", 400),
+            (
+                b'{"topic_id": 1, "name": "a", "email": "a@b.cn\\r\\nBcc: x@y.cn"}',
+                "application/json",
+                400,
+            ),
+        ]
+        for body, ctype, status in cases:
+            r = await c.request("POST", "/chat/api/start", body, ctype=ctype)
+            self.assertEqual(r.status, status, body[:40])
+            self.assertIn("error", r.json())
+
+    async def test_an_invalid_or_missing_token_reaches_nothing(self) -> None:
+        await self.start()
+        c = self.client
+        for token in (None, "", "x" * 43, "../../etc/passwd", "a" * 5000):
+            for path, body in (
+                ("/chat/api/send", b'{"text": "hi"}'),
+                ("/chat/api/typing", b'{"typing": true}'),
+                ("/chat/api/read", b'{"up_to": 1}'),
+                ("/chat/api/end", b"{}"),
+                ("/chat/api/transcript", b"{}"),
+                ("/chat/api/attach?name=a.png", PNG),
+            ):
+                r = await c.request("POST", path, body, token=token)
+                self.assertEqual(r.status, 401, (token, path))
+            r = await c.request("GET", "/chat/api/file/1", token=token)
+            self.assertEqual(r.status, 401)
+        r = await c.request("GET", "/chat/api/stream?t=nothing")
+        self.assertEqual(r.status, 401)
+
+    async def test_an_address_has_a_request_budget_and_forwarded_for_is_not_believed(
+        self,
+    ) -> None:
+        self.requests_per_minute = 5
+        await self.start()
+        c = self.client
+        for i in range(5):
+            r = await c.request(
+                "OPTIONS", "/chat/api/send", headers={"X-Forwarded-For": f"10.0.0.{i}"}
+            )
+            self.assertEqual(r.status, 204)
+        r = await c.request("OPTIONS", "/chat/api/send", headers={"X-Forwarded-For": "10.9.9.9"})
+        self.assertEqual(r.status, 429)
+        self.assertGreaterEqual(int(r.headers["retry-after"]), 1)
+        self.assertEqual(r.headers.get("access-control-allow-origin"), None)
+        js = await c.request("GET", "/chat/widget.js", origin=None)
+        self.assertEqual(js.status, 200)  # the script is not the API
+
+
+class ChatTests(PublicEndpointCase):
+    """Chats through the real engine: an agent serves the "sales" chat queue; "after hours"
+    is a topic whose queue nobody serves."""
+
+    async def start(self) -> None:
+        tmp = temp_dir(self)
+        url = migrated_sqlite(tmp / "seed.sqlite")
+        db = DBConnector(reactor, url)
+        await db.startService()
+        try:
+            await self._seed(db)
+        finally:
+            await db.stopService()
+        await self._start_with(url, tmp)
+
+    async def _seed(self, db: DBConnector) -> None:
+        admin = ChannelAdminStore(db)
+        sales = await db.queues.add("sales", "Sales", wrapup_s=0)
+        night = await db.queues.add("night", "Night")
+        for q in (sales, night):
+            await admin.set_queue_media(q.id, "chat")
+        agent = await db.agents.add("1001", "王芳", "", "PJSIP/1001")
+        await db.agents.set_member(sales.id, agent.id)
+        self.agent_id = agent.id
+        self.topic = await admin.save_topic(
+            None, {"name": "sales", "label_zh": "销售", "label_en": "Sales", "queue_id": sales.id}
+        )
+        self.night_topic = await admin.save_topic(
+            None,
+            {"name": "night", "label_zh": "夜间", "label_en": "After hours", "queue_id": night.id},
+        )
+
+    async def _start_with(self, url: str, tmp: Any) -> None:
+        self.db = DBConnector(reactor, url)
+        await self.db.startService()
+        self.addCleanup(self.db.stopService)
+        await ChannelAdminStore(self.db).add_origin(ORIGIN)
+        self.bus = EventBus()
+        self.acd = ACD(reactor, self.db, self.bus)
+        await self.acd.startService()
+        self.addCleanup(self.acd.stopService)
+        self.channels = ChannelService(
+            reactor=reactor, db=self.db, acd=self.acd, bus=self.bus, config=self.config
+        )
+        await self.channels.startService()
+        self.addCleanup(self.channels.stopService)
+        self.acd.login(self.agent_id)
+        self.staff: list[dict[str, Any]] = []
+        self.channels.subscribe_agent(self.agent_id, self.staff.append)
+        self.smtp_inbox: list[tuple[list[str], bytes]] = []
+        from tests.integration.test_voicemail_mail import _Factory
+
+        smtp_port: Any = reactor.listenTCP(0, _Factory(self.smtp_inbox), interface="127.0.0.1")
+        self.addCleanup(smtp_port.stopListening)
+        self.service = PublicChatService(
+            reactor=reactor,
+            db=self.db,
+            channels=self.channels,
+            config=self.config,
+            smtp=SmtpConfig(
+                host="127.0.0.1", port=smtp_port.getHost().port, sender="chat@cc.test", timeout_s=5
+            ),
+            data_dir=tmp,
+            requests_per_minute=self.requests_per_minute,
+        )
+        await self.service.startService()
+        self.addCleanup(self.service.stopService)
+        self.client = Client(self.service.port_number)
+        self.addCleanup(self.client.close)
+
+    async def chat(self, name: str = "李雷", **kw: Any) -> dict[str, Any]:
+        body = {"topic_id": self.topic, "name": name, "email": "li@example.cn", "language": "zh"}
+        body.update(kw)
+        r = await self.client.post("/chat/api/start", body)
+        self.assertEqual(r.status, 200, r.body)
+        return dict(r.json())
+
+    async def staff_sees(self, predicate: Any) -> dict[str, Any]:
+        for _ in range(500):
+            hit = next((e for e in self.staff if predicate(e)), None)
+            if hit is not None:
+                return hit
+            await deferLater(reactor, 0.02, lambda: None)
+        raise AssertionError(f"the agent never saw it: {self.staff}")
+
+    async def test_config_lists_the_topics_in_the_visitors_language_with_duty(self) -> None:
+        await self.start()
+        zh = (await self.client.request("GET", "/chat/api/config?lang=zh")).json()
+        self.assertEqual(
+            [(t["label"], t["on_duty"]) for t in zh["topics"]], [("销售", True), ("夜间", False)]
+        )
+        self.assertEqual(zh["limits"]["max_message_chars"], 200)
+        en = (await self.client.request("GET", "/chat/api/config?lang=en")).json()
+        self.assertEqual([t["label"] for t in en["topics"]], ["Sales", "After hours"])
+
+    async def test_markup_in_names_and_messages_is_kept_and_delivered_as_text(self) -> None:
+        await self.start()
+        c = self.client
+        name = '<script>alert("x")</script>'
+        started = await self.chat(name=name)
+        token, cid = started["token"], started["conversation"]
+        offer = await self.staff_sees(lambda e: e.get("type") == "offer")
+        self.assertEqual(offer["conversation"], cid)
+        self.assertEqual(offer["name"], name)
+        stream = await c.stream(token)
+        await stream.until(lambda ev: any(e["type"] == "history" for e in ev))
+        await self.channels.accept(self.agent_id, cid)
+        text = "<img src=x onerror=alert(1)>\r\n第二行\x00\x07"
+        sent = await c.post("/chat/api/send", {"text": text}, token=token)
+        self.assertEqual(sent.status, 200, sent.body)
+        line = await self.staff_sees(lambda e: e.get("type") == "message")
+        self.assertEqual(line["message"]["body"], "<img src=x onerror=alert(1)>\n第二行")
+        self.assertEqual(line["message"]["author"], name)
+        self.assertEqual(line["message"]["html"], "")
+        (stored,) = await self.channels.history(cid)
+        self.assertEqual(stored.body, "<img src=x onerror=alert(1)>\n第二行")
+
+        # the agent answers in Chinese; the visitor's stream brings it at once, as text
+        await self.channels.agent_says(self.agent_id, cid, "您好,<b>请问</b>有什么可以帮您?")
+        events = await stream.until(
+            lambda ev: any(e["type"] == "message" and e["message"]["sender"] == "agent" for e in ev)
+        )
+        reply = next(
+            e for e in events if e["type"] == "message" and e["message"]["sender"] == "agent"
+        )
+        self.assertEqual(reply["message"]["body"], "您好,<b>请问</b>有什么可以帮您?")
+        self.assertEqual(reply["message"]["author"], "王芳")
+
+        # typing and read marks both ways; nothing internal reaches the visitor
+        self.assertEqual(
+            (await c.post("/chat/api/typing", {"typing": True}, token=token)).status, 200
+        )
+        await self.staff_sees(lambda e: e.get("type") == "typing" and e.get("side") == "customer")
+        up_to = reply["message"]["id"]
+        self.assertEqual(
+            (await c.post("/chat/api/read", {"up_to": up_to}, token=token)).status, 200
+        )
+        await self.staff_sees(lambda e: e.get("type") == "read" and e.get("up_to") == up_to)
+        await self.channels.supervisor_says("boss", cid, "internal: watch the tone", True)
+        self.channels.agent_typing(self.agent_id, cid, True)
+        await stream.until(
+            lambda ev: any(e["type"] == "typing" and e["side"] == "staff" for e in ev)
+        )
+        bodies = [e["message"]["body"] for e in stream.parsed() if e["type"] == "message"]
+        self.assertNotIn("internal: watch the tone", bodies)
+        self.assertFalse(any(e["type"] in ("offer", "offer_withdrawn") for e in stream.parsed()))
+
+        # a reconnect (the visitor moved to another page) brings the history again
+        second = await c.stream(token)
+        history = await second.until(lambda ev: any(e["type"] == "history" for e in ev))
+        bodies = [m["body"] for m in history[0]["messages"]]
+        self.assertEqual(
+            bodies[:2], ["<img src=x onerror=alert(1)>\n第二行", "您好,<b>请问</b>有什么可以帮您?"]
+        )
+        self.assertNotIn("internal: watch the tone", bodies)
+
+        # the end: both streams say so and close; the token is good for nothing more
+        self.assertEqual((await c.post("/chat/api/end", {}, token=token)).status, 200)
+        await stream.until(lambda ev: any(e["type"] == "ended" for e in ev))
+        await stream.finished()
+        await second.until(lambda ev: any(e["type"] == "ended" for e in ev))
+        await second.finished()
+        r = await c.post("/chat/api/send", {"text": "still there?"}, token=token)
+        self.assertEqual(r.status, 410)
+        self.assertEqual((await c.request("GET", f"/chat/api/stream?t={token}")).status, 410)
+
+    async def test_a_message_too_long_or_empty_is_refused(self) -> None:
+        await self.start()
+        token = (await self.chat())["token"]
+        for body in (
+            {"text": "x" * 201},
+            {"text": ""},
+            {"text": " \x00 "},
+            {"text": 7},
+            {"attachments": [1]},
+        ):
+            r = await self.client.post("/chat/api/send", body, token=token)
+            self.assertIn(r.status, (400, 404), body)
+
+    async def test_a_visitor_and_an_address_are_rate_limited(self) -> None:
+        await self.start()
+        c = self.client
+        token = (await self.chat())["token"]
+        for i in range(5):
+            r = await c.post("/chat/api/send", {"text": f"line {i}"}, token=token)
+            self.assertEqual(r.status, 200, r.body)
+        r = await c.post("/chat/api/send", {"text": "one too many"}, token=token)
+        self.assertEqual(r.status, 429)
+        self.assertGreaterEqual(int(r.headers["retry-after"]), 1)
+        self.assertEqual(r.headers["access-control-allow-origin"], ORIGIN)
+        # chats per hour per address (3): two more, then refused, whatever X-Forwarded-For
+        # says (the loopback peer is not a trusted proxy here)
+        await self.chat(name="b")
+        r = await c.post(
+            "/chat/api/start",
+            {"topic_id": self.topic, "name": "c", "phone": "13800138000"},
+            headers={"X-Forwarded-For": "203.0.113.9"},
+        )
+        self.assertEqual(r.status, 200)
+        for xff in ("203.0.113.10", "198.51.100.1, 203.0.113.11", None):
+            r = await c.post(
+                "/chat/api/start",
+                {"topic_id": self.topic, "name": "d", "phone": "13800138000"},
+                headers={"X-Forwarded-For": xff} if xff else None,
+            )
+            self.assertEqual(r.status, 429, xff)
+        r = await c.post(
+            "/chat/api/leave-message",
+            {"topic_id": self.night_topic, "name": "d", "phone": "13800138000", "text": "hi"},
+        )
+        self.assertEqual(r.status, 429)
+
+    async def test_nobody_on_duty_leaves_a_message_that_becomes_a_ticket(self) -> None:
+        await self.start()
+        c = self.client
+        r = await c.post(
+            "/chat/api/start",
+            {"topic_id": self.night_topic, "name": "李雷", "phone": "13800138000"},
+        )
+        self.assertEqual(r.status, 409)
+        r = await c.post(
+            "/chat/api/leave-message",
+            {
+                "topic_id": self.night_topic,
+                "name": "<b>李雷</b>",
+                "phone": "13800138000",
+                "language": "zh",
+                "text": "请明天给我回电话 <script>x</script>",
+            },
+        )
+        self.assertEqual(r.status, 200, r.body)
+        ticket = r.json()["ticket"]
+        self.assertIsInstance(ticket, int)
+        r = await c.post(
+            "/chat/api/leave-message",
+            {"topic_id": self.night_topic, "name": "a", "phone": "13800138000", "text": ""},
+        )
+        self.assertEqual(r.status, 400)
+
+    async def test_attachments_are_typed_by_content_and_served_only_to_their_visitor(self) -> None:
+        self.config = dataclasses.replace(self.config, messages_per_minute=30)
+        await self.start()
+        c = self.client
+        mine = await self.chat()
+        other = await self.chat(name="韩梅梅")
+        token = mine["token"]
+
+        async def attach(name: str, data: bytes, tok: str = token) -> Any:
+            return await c.request(
+                "POST",
+                f"/chat/api/attach?name={name}",
+                data,
+                token=tok,
+                ctype="application/octet-stream",
+            )
+
+        png = await attach("photo.exe", PNG)
+        self.assertEqual(png.status, 200, png.body)
+        self.assertEqual(png.json()["content_type"], "image/png")
+        self.assertTrue(png.json()["file_name"].endswith(".png"))
+        text = await attach("%E8%AF%B4%E6%98%8E.txt", "你好\n".encode())
+        self.assertEqual(text.json()["content_type"], "text/plain")
+        self.assertEqual(text.json()["file_name"], "说明.txt")
+        refused = {
+            "page.png": b"<html><body><script>alert(1)</script></body></html>",
+            "logo.png": b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"></svg>',
+            "logo.svg": b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>',
+            "run.png": b"#!/bin/sh\nrm -rf /\n",
+            "app.exe": b"MZ\x90\x00\x03" + b"\x00" * 100,
+            "a.zip": b"PK\x03\x04" + b"\x00" * 100,
+            "empty.txt": b"",
+        }
+        for name, data in refused.items():
+            r = await attach(name, data)
+            self.assertIn(r.status, (400, 415), name)
+            self.assertEqual(r.json()["code"], "file_type", name)
+        big = await attach("big.png", PNG + b"\x00" * (64 * 1024))
+        self.assertEqual(big.status, 413)
+
+        # sent with a message: the agent sees it; the visitor downloads it, nobody else
+        file_id = png.json()["id"]
+        r = await c.post("/chat/api/send", {"text": "", "attachments": [file_id]}, token=token)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual([a["id"] for a in r.json()["message"]["attachments"]], [file_id])
+        got = await c.request("GET", f"/chat/api/file/{file_id}", token=token)
+        self.assertEqual(got.status, 200)
+        self.assertEqual(got.body, PNG)
+        self.assertEqual(got.headers["content-type"], "image/png")
+        self.assertTrue(got.headers["content-disposition"].startswith("attachment;"))
+        self.assertEqual(got.headers["x-content-type-options"], "nosniff")
+        for path in (
+            f"/chat/api/file/{file_id}",
+            "/chat/api/file/99999",
+            "/chat/api/file/../1",
+            "/chat/api/file/1x",
+        ):
+            r = await c.request("GET", path, token=other["token"])
+            self.assertEqual(r.status, 404, path)
+        # someone else's attachment id on a message is refused too
+        r = await c.post(
+            "/chat/api/send", {"attachments": [text.json()["id"]]}, token=other["token"]
+        )
+        self.assertEqual(r.status, 404)
+
+    async def test_the_transcript_is_mailed_once_to_the_address_given(self) -> None:
+        await self.start()
+        c = self.client
+        started = await self.chat()
+        token, cid = started["token"], started["conversation"]
+        await self.staff_sees(lambda e: e.get("type") == "offer")
+        await self.channels.accept(self.agent_id, cid)
+        await c.post("/chat/api/send", {"text": "我想问一下价格"}, token=token)
+        await self.channels.agent_says(self.agent_id, cid, "好的,马上为您查询")
+        await self.channels.supervisor_says("boss", cid, "internal note", True)
+        r = await c.post("/chat/api/transcript", {"email": "someone-else@evil.test"}, token=token)
+        self.assertEqual(r.status, 202, r.body)
+        self.assertEqual(r.json()["sent_to"], "li@example.cn")
+        for _ in range(500):
+            if self.smtp_inbox:
+                break
+            await deferLater(reactor, 0.02, lambda: None)
+        from tests.integration.test_voicemail_mail import parsed
+
+        [(to, raw)] = self.smtp_inbox
+        self.assertEqual(to, ["li@example.cn"])
+        mail = parsed(raw)
+        self.assertEqual(mail["Subject"], "您的在线咨询记录")
+        body = mail.get_content()
+        self.assertIn("我想问一下价格", body)
+        self.assertIn("好的,马上为您查询", body)
+        self.assertNotIn("internal note", body)
+        again = await c.post("/chat/api/transcript", {}, token=token)
+        self.assertEqual(again.status, 409)
+        phone_only = await c.post(
+            "/chat/api/start", {"topic_id": self.topic, "name": "x", "phone": "13800138000"}
+        )
+        r = await c.post("/chat/api/transcript", {}, token=phone_only.json()["token"])
+        self.assertEqual(r.status, 409)
+        self.assertEqual(len(self.smtp_inbox), 1)
+
+    async def test_too_many_streams_are_refused_and_a_stolen_token_needs_the_origin(self) -> None:
+        await self.start()
+        c = self.client
+        tokens = [(await self.chat(name=f"v{i}"))["token"] for i in range(3)]
+        streams = [await c.stream(t) for t in tokens]
+        for s in streams:
+            await s.until(lambda ev: any(e["type"] == "history" for e in ev))
+        r = await c.request("GET", f"/chat/api/stream?t={tokens[0]}")
+        self.assertEqual(r.status, 503)
+        streams[0].close()
+        for _ in range(200):
+            if len(self.service.hub.streams) < 3:
+                break
+            await deferLater(reactor, 0.02, lambda: None)
+        again = await c.stream(tokens[0])
+        await again.until(lambda ev: any(e["type"] == "history" for e in ev))
+        # the token alone from another site, or in the query of a POST, is nothing
+        r = await c.post(
+            "/chat/api/send", {"text": "hi"}, token=tokens[1], origin="https://evil.test"
+        )
+        self.assertEqual(r.status, 403)
+        r = await c.post(f"/chat/api/send?t={tokens[1]}", {"text": "hi"})
+        self.assertEqual(r.status, 401)
