@@ -126,6 +126,19 @@ def _line(key: str, language: str, **values: str) -> str:
     return text.format(**values)
 
 
+def _message_id(value: object) -> int:
+    """A read mark's message id, as a client sent it."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ChannelError("a read mark is a message id")
+    try:
+        number = int(value)
+    except ValueError:
+        raise ChannelError("a read mark is a message id") from None
+    if not 0 <= number < 2**63:
+        raise ChannelError("a read mark is a message id")
+    return number
+
+
 def _utc(ts: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, dt.UTC)
 
@@ -291,6 +304,11 @@ class ChannelService(service.Service):
         self._configure()
         if isinstance(event, AgentConfigApplied):
             self._load_changed(event.agent_id)
+        else:
+            # A queue that takes no chats or e-mails any more: its line is over.
+            for conv in list(self.conversations.values()):
+                if conv.state == WAITING and conv.queue_id not in self.router.queues:
+                    self._finish(conv, "queue_gone", abandoned=False)
         self._dispatch()
 
     async def _restore(self) -> None:
@@ -310,7 +328,7 @@ class ChannelService(service.Service):
                 self._load_changed(agent.id)
                 continue
             was = conv.state
-            conv.state, conv.offered_to = WAITING, ()
+            conv.state, conv.offered_to, conv.queued_at = WAITING, (), now
             if was != WAITING:
                 self._write(conv.id, state=WAITING)
                 self._event(conv.id, "restored", detail=was)
@@ -470,9 +488,10 @@ class ChannelService(service.Service):
         """Into its queue's line (its priority and arrival order kept)."""
         assert conv.queue_id is not None
         q = self.router.queues[conv.queue_id]
-        conv.state, conv.offered_to, conv.queued_at = WAITING, (), self._now()
+        conv.state, conv.offered_to = WAITING, ()
         self.router.enqueue(conv.id, q.id, conv.priority, conv.seq)
-        if count:
+        if count:  # a new wait in this queue (back in line, the first wait goes on)
+            conv.queued_at = self._now()
             self.stats[q.id].offered += 1
             self._stats_changed(q.id)
         self._cancel(self._wait_timers, conv.id)
@@ -499,21 +518,20 @@ class ChannelService(service.Service):
             timeout, self._offer_timed_out, conv.id
         )
         self._set_state(conv, OFFERED)
-        q = self.router.queues[offer.queue_id]
         event = {
             "type": "offer",
             "conversation": conv.id,
             "media": conv.media,
             "name": conv.name,
             "subject": conv.subject,
-            "queue": self._queue_ref(q.id),
+            "queue": self._queue_ref(conv.queue_id),
             "timeout_s": timeout,
         }
         for agent_id in offer.agents:
-            self._event(conv.id, "offered", agent_id=agent_id, queue_id=q.id)
+            self._event(conv.id, "offered", agent_id=agent_id, queue_id=conv.queue_id)
             self._to_agent(agent_id, event)
             self._load_changed(agent_id)
-        self._line_moved(q.id)
+        self._line_moved(conv.queue_id)
 
     def _withdraw(self, conv: Conversation, agent_id: int) -> None:
         """An agent's offer of ``conv`` is over (taken by another, declined, let go,
@@ -643,7 +661,7 @@ class ChannelService(service.Service):
             self._line_moved(queue_id)
         for agent_id in conv.offered_to:
             self._withdraw(conv, agent_id)
-        if abandoned and queue_id in self.stats:
+        if abandoned and queue_id in self.stats and conv.queued_at > 0:
             self.stats[queue_id].abandon(now - conv.queued_at)
             self._stats_changed(queue_id)
         conv.end_reason = reason[:24]
@@ -943,7 +961,7 @@ class ChannelService(service.Service):
 
     async def customer_read(self, conversation_id: int, up_to_message_id: int) -> None:
         conv = self._conversation(conversation_id)
-        up_to = int(up_to_message_id)
+        up_to = _message_id(up_to_message_id)
         await self.writes.run(
             conv.id,
             lambda: self.store.mark_read(
@@ -1075,9 +1093,10 @@ class ChannelService(service.Service):
         if first:
             conv.answered_at = _utc(now)
         q = self.router.queues.get(conv.queue_id) if conv.queue_id is not None else None
-        if q is not None:
+        if q is not None and conv.queued_at > 0:  # from the line (a transfer's offer is not)
             self.stats[q.id].answer(now - conv.queued_at)
             self._stats_changed(q.id)
+        conv.queued_at = 0.0
         self._event(conv.id, "accepted", agent_id=agent_id, queue_id=conv.queue_id)
         values: dict[str, Any] = {"agent_id": agent_id}
         if first:
@@ -1125,7 +1144,7 @@ class ChannelService(service.Service):
 
     async def agent_read(self, agent_id: int, conversation_id: int, up_to: int) -> None:
         conv = self._mine(agent_id, conversation_id)
-        mark = int(up_to)
+        mark = _message_id(up_to)
         await self.writes.run(
             conv.id, lambda: self.store.mark_read(conv.id, ("customer",), mark, _utc(self._now()))
         )

@@ -468,3 +468,58 @@ def test_names_are_kept_as_typed(db: DBConnector, text: str) -> None:
     rig.acd.login(ids["1001"])
     conv = rig.chat(ids, name=text)
     assert stored(db, conv.id).name == text
+
+
+def test_a_chat_back_in_line_keeps_its_first_wait_for_the_service_level(db: DBConnector) -> None:
+    ids = seed(db, service_level_s=40)
+    rig = Rig(db)
+    for number in ("1001", "1002"):
+        rig.acd.login(ids[number])
+        rig.clock.advance(1)
+    conv = rig.chat(ids)
+    rig.clock.advance(OFFER_S)  # 1001 let it go: 30 s waited so far
+    rig.clock.advance(15)
+    rig.run(rig.ch.accept(ids["1002"], conv.id))  # 45 s after it came: outside 40 s
+    rig.run(rig.ch.transfer(ids["1002"], conv.id, to_agent_id=ids["1001"]))
+    rig.run(rig.ch.accept(ids["1001"], conv.id))  # a transfer's answer is not counted again
+    s = rig.ch.queue_stats()[ids["web"]]
+    assert (s.offered_today, s.answered_today, s.answered_in_sl_today) == (1, 1, 0)
+
+
+def test_a_read_mark_is_a_message_id(db: DBConnector) -> None:
+    ids = seed(db)
+    rig = Rig(db)
+    rig.acd.login(ids["1001"])
+    conv = rig.chat(ids)
+    rig.run(rig.ch.accept(ids["1001"], conv.id))
+    line = rig.run(rig.ch.agent_says(ids["1001"], conv.id, "hi"))
+    staff: list[dict[str, Any]] = []
+    rig.ch.subscribe_conversation(conv.id, staff.append, "staff")
+    for junk in ("1; drop table", None, [1], -1, True, "9" * 40):
+        with pytest.raises(ChannelError, match="read mark"):
+            rig.run(rig.ch.customer_read(conv.id, junk))  # type: ignore[arg-type]
+    rig.run(rig.ch.customer_read(conv.id, str(line.id)))
+    assert staff == [
+        {"type": "read", "conversation": conv.id, "side": "customer", "up_to": line.id}
+    ]
+    assert rig.run(rig.ch.history(conv.id))[0].read_at is not None
+
+
+def test_a_queue_that_stops_taking_chats_ends_its_line(db: DBConnector) -> None:
+    ids = seed(db)
+    rig = Rig(db)
+    rig.acd.login(ids["1001"])
+    rig.acd.pause(ids["1001"], "break")
+    conv = rig.chat(ids)
+
+    def to_calls(conn: sa.Connection) -> None:
+        q = model.queues
+        conn.execute(q.update().where(q.c.id == ids["web"]).values(media="call"))
+
+    resolved(db.run(to_calls))
+    from acd.live_config import for_acd
+
+    resolved(for_acd(rig.acd).reload_queue(ids["web"]))
+    assert ids["web"] in rig.acd.queues and ids["web"] not in rig.ch.router.queues
+    assert rig.state(conv.id) == "gone" and stored(db, conv.id).end_reason == "queue_gone"
+    assert rig.ch.topics("en") == []
