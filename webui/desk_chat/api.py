@@ -360,6 +360,7 @@ class DeskChatApi:
         load = channels.load(agent_id)
         return {
             "agent": agent_id,
+            "offer_timeout_s": self.root.config.chat.offer_timeout_s,
             "conversations": out,
             "load": {
                 "open": load.open,

@@ -92,10 +92,8 @@
   }
 
   // ---- tabs ----------------------------------------------------------------------------
-  function tabLabel(k) {
-    var c = k.c;
-    var who = c.name || c.email || c.phone || "#" + c.id;
-    return (c.media === "email" ? "✉ " : "💬 ") + who;
+  function tabName(c) {
+    return c.name || c.email || c.phone || "#" + c.id;
   }
 
   function renderTabs() {
@@ -103,7 +101,9 @@
     tabs.textContent = "";
     order.forEach(function (id) {
       var k = convs[id];
-      var b = el("button", tabLabel(k), "chat-tab");
+      var b = el("button", null, "chat-tab");
+      b.appendChild(el("span", k.c.media === "email" ? S.email : S.chat, "chat-media"));
+      b.appendChild(document.createTextNode(" " + tabName(k.c)));
       b.type = "button";
       b.setAttribute("role", "tab");
       b.setAttribute("aria-selected", id === current ? "true" : "false");
@@ -328,8 +328,8 @@
     var box = el("div", null, "chat-offer");
     box.dataset.test = "chat-offer";
     box.dataset.conversation = String(ev.conversation);
-    var media = ev.media === "email" ? S.email : S.chat;
-    box.appendChild(el("strong", fmt(S.offer, { media: media, name: ev.name || "?" })));
+    var offer = ev.media === "email" ? S.offer_email : S.offer_chat;
+    box.appendChild(el("strong", fmt(offer, { name: ev.name || "?" })));
     if (ev.subject) box.appendChild(el("span", " " + ev.subject, "muted"));
     if (ev.queue) {
       var q = typeof ev.queue === "object" ? ev.queue.name : ev.queue;
@@ -386,21 +386,23 @@
       data.conversations.forEach(function (c) {
         var messages = c.messages;
         delete c.messages;
-        var k = remember(c, messages);
-        seen[c.id] = true;
-        if (c.state === "offered" && !offers[c.id]) {
-          showOffer({ conversation: c.id, media: c.media, name: c.name, subject: c.subject,
-            queue: c.queue, timeout_s: 30 });
+        if (c.state === "offered") {  // a banner, not a tab, until it is accepted
+          if (!offers[c.id]) {
+            showOffer({ conversation: c.id, media: c.media, name: c.name, subject: c.subject,
+              queue: c.queue, timeout_s: data.offer_timeout_s });
+          }
+          return;
         }
-        if (k && c.state !== "offered") dropOffer(c.id);
+        remember(c, messages);
+        seen[c.id] = true;
+        dropOffer(c.id);
       });
       order.slice().forEach(function (id) { if (!seen[id]) forget(id); });
       var l = data.load;
       $("chat-load").textContent = l.open + "/" + l.capacity;
-      var visible = order.filter(function (id) { return convs[id].c.state !== "offered"; });
       if (selectId !== undefined && convs[selectId]) select(selectId);
       else if (current === null || !convs[current]) {
-        if (visible.length) select(visible[0]); else { current = null; renderTabs(); renderCurrent(); }
+        if (order.length) select(order[0]); else { current = null; renderTabs(); renderCurrent(); }
       } else { renderTabs(); renderCurrent(); }
     }).catch(function (err) {
       if (err.status === 503) { panel.hidden = true; return; }
@@ -423,6 +425,7 @@
     while (select.options.length > 1) select.remove(1);
     request("GET", "canned?conversation=" + encodeURIComponent(id)).then(function (data) {
       if (current !== id) return;
+      while (select.options.length > 1) select.remove(1);  // a second load may have run
       data.replies.forEach(function (r) {
         var o = el("option", r.title);
         o.value = r.text;
@@ -437,6 +440,7 @@
     box.textContent = ""; tickets.textContent = ""; tl.textContent = "";
     request("GET", "context/" + encodeURIComponent(id)).then(function (data) {
       if (current !== id) return;
+      box.textContent = ""; tickets.textContent = ""; tl.textContent = "";
       if (!data.customer) {
         box.appendChild(el("p", S.no_customer, "muted"));
       } else {
