@@ -330,10 +330,12 @@ def _maybe(fn: Callable[..., Any], *args: Any) -> Deferred[Any]:
 def _is_news(response: Any) -> bool:
     """An untagged response during IDLE that may mean new mail (EXISTS, RECENT) or a
     server going away (BYE)."""
-    if isinstance(response, tuple) and len(response) >= 2:
-        word = response[1]
-        return isinstance(word, bytes) and word.upper() in (b"EXISTS", b"RECENT")
-    return isinstance(response, tuple) and bool(response) and response[0] == b"BYE"
+    if not isinstance(response, tuple) or not response:
+        return False
+    if response[0] == b"BYE":
+        return True
+    word = response[1] if len(response) >= 2 else None
+    return isinstance(word, bytes) and word.upper() in (b"EXISTS", b"RECENT")
 
 
 def _text(exc: BaseException) -> str:
