@@ -193,6 +193,16 @@
     stateLine.appendChild(row.pause);
     stateLine.appendChild(row.logout);
     stateLine.appendChild(row.release);
+    // chats and e-mails: the agent's load ("Chats 2/3", from the chats section's reads) and
+    // the supervisor's live view of its desk
+    row.chatLoad = el("span", "sv-chat-load");
+    row.chatLoad.hidden = true;
+    row.today.appendChild(row.chatLoad);
+    var viewLine = el("div", "sv-line");
+    row.liveView = el("a", "sv-live-view", T.live_view);
+    row.liveView.href = "/supervisor/desk/" + encodeURIComponent(String(Number(id)));
+    viewLine.appendChild(row.liveView);
+    row.acts.appendChild(viewLine);
     [row.who, row.state, row.time, row.today, row.call, row.acts].forEach(function (td) { row.tr.appendChild(td); });
     agentRows[id] = row;
     return row;
@@ -231,6 +241,7 @@
   function tickAgent(a) {
     var row = agentRows[a.id];
     if (!row) return;
+    showLoad(row, a.id);
     row.time.textContent = since(a.since);
     if (row.callTime) row.callTime.textContent = since(a.call_since);
   }
@@ -248,6 +259,112 @@
     Object.keys(agentRows).forEach(function (id) {
       if (!agents[id]) { agentRows[id].tr.remove(); delete agentRows[id]; }
     });
+  }
+
+  // ---- chats and e-mails: the engine's waiting and active conversations, read every few
+  // seconds from /supervisor/conversations; Watch opens the read-only view, Join posts to
+  // the desk's chat API (/chat-desk/api/join) and opens it -------------------------------
+
+  var chatsBody = document.querySelector("#sv-conversations tbody");
+  var chatsNote = document.getElementById("sv-chats-note");
+  var chats = { running: true, conversations: [], loads: {}, queues: {}, more: 0 };
+  var chatOffset = 0; // server clock minus ours, in seconds
+  var ICONS = { chat: "\uD83D\uDCAC", email: "\u2709" };
+
+  function serverNow() { return Date.now() / 1000 + chatOffset; }
+
+  function showLoad(row, id) {
+    var load = chats.loads[String(id)];
+    row.chatLoad.hidden = !load;
+    if (load) row.chatLoad.textContent = fmt(T.load, { open: load.open, capacity: load.capacity });
+  }
+
+  function watchUrl(id) { return "/supervisor/chat?id=" + encodeURIComponent(String(Number(id))); }
+
+  function timeCell(td, c) {
+    var now = serverNow(), level = "normal", text;
+    if (typeof c.due_at === "number") {
+      var left = c.due_at - now;
+      text = left >= 0 ? fmt(T.due_in, { time: clock(left) }) : fmt(T.overdue, { time: clock(-left) });
+      if (left < 0) level = "alarm";
+    } else if (typeof c.waiting_since === "number") {
+      var waited = now - c.waiting_since;
+      var q = chats.queues[String(c.queue_id)];
+      var limit = q ? q.service_level_s : 0;
+      text = clock(waited);
+      if (limit && waited >= limit) level = "alarm";
+      else if (limit && waited >= limit * 0.8) level = "warning";
+    } else {
+      text = clock(now - (c.answered_at || c.created_at || now));
+    }
+    if (td.textContent !== text) td.textContent = text;
+    td.dataset.level = level;
+  }
+
+  function chatRow(c) {
+    var tr = el("tr");
+    tr.dataset.conversationId = c.id;
+    tr.dataset.state = c.state;
+    var who = el("td", "sv-customer");
+    var icon = el("span", "sv-media", ICONS[c.media] || "");
+    icon.title = T.media[c.media] || c.media;
+    who.appendChild(icon);
+    who.appendChild(el("span", "sv-name", c.name || T.unknown_caller));
+    if (c.media === "email" && c.subject) who.appendChild(el("div", "sv-subject", c.subject));
+    tr.appendChild(who);
+    tr.appendChild(el("td", "sv-queue", c.queue || T.nobody));
+    tr.appendChild(el("td", "sv-agent", c.agent || T.nobody));
+    tr.appendChild(el("td", "sv-conv-state", T.conv_states[c.state] || c.state));
+    var time = el("td", "sv-duration");
+    timeCell(time, c);
+    tr.appendChild(time);
+    var acts = el("td", "sv-acts");
+    var watch = el("a", "sv-watch", T.watch);
+    watch.href = watchUrl(c.id);
+    watch.target = "_blank";
+    watch.rel = "noopener";
+    acts.appendChild(watch);
+    acts.appendChild(document.createTextNode(" "));
+    acts.appendChild(button(T.join, "sv-join", function () {
+      postTo("/chat-desk/api/join", { conversation: c.id }, T.join).then(function (data) {
+        if (data) window.open(watchUrl(c.id), "_blank", "noopener");
+      });
+    }));
+    tr.appendChild(acts);
+    return tr;
+  }
+
+  function renderChats() {
+    chatsBody.textContent = "";
+    if (!chats.running) {
+      chatsNote.textContent = T.channels_off;
+      return;
+    }
+    chats.conversations.forEach(function (c) { chatsBody.appendChild(chatRow(c)); });
+    chatsNote.textContent = chats.conversations.length ? (chats.more ? fmt(T.more_conversations, { n: chats.more }) : "") : T.no_conversations;
+    Object.keys(agentRows).forEach(function (id) { showLoad(agentRows[id], id); });
+  }
+
+  function tickChats() {
+    var byId = {};
+    chats.conversations.forEach(function (c) { byId[c.id] = c; });
+    Array.prototype.forEach.call(chatsBody.querySelectorAll("tr"), function (tr) {
+      var c = byId[tr.dataset.conversationId];
+      if (c) timeCell(tr.querySelector(".sv-duration"), c);
+    });
+  }
+
+  function askChats() {
+    fetch("/supervisor/conversations", { credentials: "same-origin" }).then(function (r) {
+      return r.ok ? r.json() : null;
+    }).then(function (data) {
+      if (!data) return;
+      if (typeof data.server_time === "number") chatOffset = data.server_time - Date.now() / 1000;
+      chats = data;
+      chats.loads = data.loads || {};
+      chats.queues = data.queues || {};
+      renderChats();
+    }).catch(function () {});
   }
 
   // ---- filters: a queue (by name) and a team (the agents' department), kept in the URL ------
@@ -491,7 +608,10 @@
   setInterval(function () {
     Object.keys(agents).forEach(function (id) { tickAgent(agents[id]); });
     tickQueues();
+    tickChats();
   }, 1000);
+  askChats();
+  setInterval(askChats, S.chats_every_ms);
   // the reasons change with the callers and the agents, but also with a queue's or an
   // agent's settings: asked again now and then while anyone waits
   setInterval(askIdle, S.idle_every_ms);
