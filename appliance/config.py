@@ -1071,6 +1071,7 @@ def render(
     ami: bool | None = None,
     ami_secret: str = "",
     firmware_keys_dir: Path | None = None,
+    chat_port: int = 8090,
 ) -> str:
     """A complete, commented config file with every default spelled out."""
     db_line = (
@@ -1307,7 +1308,7 @@ max_new_tickets_per_hour = 60
 # The sites allowed to embed it are listed on the admin's Channels page.
 enabled = yes
 bind = 127.0.0.1
-port = 8090
+port = {chat_port}
 public_url =
 trusted_proxies =
 # An offer an agent does not accept in offer_timeout_s goes to the next agent; a visitor
