@@ -124,8 +124,9 @@ def write_config(
     switch: bool = False,
     ami: bool | None = None,
 ) -> Path:
-    """A config file for a daemon under ``tmp_path``; ``web_port=0`` picks any free port.
-    ``switch=True`` turns on the AMI client and FastAGI server (on free ports)."""
+    """A config file for a daemon under ``tmp_path``; ``web_port=0`` picks any free port
+    (the web chat's port is always a free one). ``switch=True`` turns on the AMI client and
+    FastAGI server (on free ports)."""
     data = tmp_path / "data"
     data.mkdir(exist_ok=True)
     text = config_mod.render(
@@ -136,6 +137,7 @@ def write_config(
         fastagi_port=free_port(),
         ami_port=free_port(),
         ami=ami,
+        chat_port=free_port(),
     )
     path = tmp_path / "ccbox.conf"
     path.write_text(text, encoding="utf-8")
