@@ -266,6 +266,7 @@ def write_box_config(
         fastagi_port=free_port(),
         ami_port=free_port(),
         ami_secret=AMI_SECRET,
+        chat_port=free_port(),
     )
     if dahdi_root is not None:
         off = "enabled = no\nproc_root = /proc/dahdi\npoll_s = 5\n"
