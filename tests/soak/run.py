@@ -83,6 +83,7 @@ def prepare_center(data_dir: Path, agents: int, verbose: bool = False) -> Any:
         fastagi_port=free_port(),
         ami_port=free_port(),
         ami_secret=passwords.generate_password(),
+        chat_port=free_port(),
     )
     if not verbose:
         text = text.replace("log_level = info", "log_level = warn")
