@@ -23,6 +23,7 @@ from twisted.trial import unittest
 
 from acd.channels.service import ChannelService
 from acd.service import ACD
+from appliance import health
 from appliance.config import ChatConfig, SmtpConfig
 from appliance.db.channel_admin_store import ChannelAdminStore
 from appliance.db.connector import DBConnector
@@ -767,3 +768,25 @@ class ChatTests(PublicEndpointCase):
         self.assertEqual(r.status, 403)
         r = await c.post(f"/chat/api/send?t={tokens[1]}", {"text": "hi"})
         self.assertEqual(r.status, 401)
+
+
+class PortTakenTests(PublicEndpointCase):
+    async def test_a_taken_port_reports_the_chat_down_and_starts_nothing_else(self) -> None:
+        await self.start()
+        registry = health.HealthRegistry()
+        taken = dataclasses.replace(self.config, port=self.service.port_number)
+        second = PublicChatService(
+            reactor=reactor,
+            db=self.db,
+            channels=self.channels,
+            config=taken,
+            smtp=SmtpConfig(),
+            data_dir=self.data_dir,
+            health_registry=registry,
+        )
+        await second.startService()  # no exception: the daemon goes on
+        part = registry.get("chat-public")
+        assert part is not None
+        self.assertEqual(part.state, health.DOWN)
+        self.assertIn(str(self.service.port_number), part.detail)
+        await second.stopService()

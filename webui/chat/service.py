@@ -4,6 +4,9 @@ of the box. Started by appliance/master.py after the channels' engine.
 
 ``root`` exists from construction, so other parts mount their API before the start
 (``service.root.add_api(b"cobrowse", ...)``).
+
+A port it cannot listen on (taken, a wrong bind address) is the web chat's trouble, not the
+call center's: the part reports itself down with the reason and the daemon goes on.
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from twisted.application import service
-from twisted.internet import defer, task
+from twisted.internet import defer, error, task
 from twisted.logger import Logger
 
-from appliance import uploads
+from appliance import health, uploads
 from appliance.config import ChatConfig, SmtpConfig
 from appliance.db.channel_admin_store import ChannelAdminStore
 from appliance.db.chat_public_store import ChatPublicStore
@@ -41,11 +44,13 @@ class PublicChatService(service.Service):
         smtp: SmtpConfig,
         data_dir: Path | str,
         requests_per_minute: int | None = None,
+        health_registry: health.HealthRegistry | None = None,
     ) -> None:
         self.reactor = reactor
         self.db = db
         self.channels = channels
         self.config = config
+        self.health = health_registry
         admin = ChannelAdminStore(db)
 
         def load_origins() -> defer.Deferred[list[str]]:
@@ -91,7 +96,14 @@ class PublicChatService(service.Service):
         super().startService()
         cfg = self.config
         site = ChatSite(self.root, cfg.max_attachment_kb * 1024 + BODY_SLACK)
-        self.port = self.reactor.listenTCP(cfg.port, site, interface=cfg.bind)
+        try:
+            self.port = self.reactor.listenTCP(cfg.port, site, interface=cfg.bind)
+        except error.CannotListenError as exc:
+            why = f"cannot listen on {cfg.bind}:{cfg.port}: {exc.socketError}"
+            log.error("web chat: {why}", why=why)
+            if self.health is not None:
+                self.health.report(self.name, health.DOWN, why)
+            return defer.succeed(None)
         self.visitors.start()
         self._heartbeat = task.LoopingCall(self.hub.heartbeat)
         self._heartbeat.clock = self.reactor
