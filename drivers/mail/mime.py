@@ -158,8 +158,37 @@ def decode_bytes(data: bytes, charset: str | None, mail: ParsedMail, where: str)
         if codec != "ascii":
             mail.note(f"{where}: charset {_shown(charset)} does not fit; read as UTF-8")
         return text
+    if codec in ("", "ascii", "utf-8"):
+        # the usual mislabel in Chinese mail: GBK bytes sent as UTF-8, ASCII or unlabelled
+        chinese = _as_chinese(data)
+        if chinese is not None:
+            mail.note(f"{where}: charset {_shown(charset)} does not fit; read as GB18030")
+            return chinese
     mail.note(f"{where}: charset {_shown(charset)} does not fit; unreadable bytes replaced")
     return data.decode(codec or "utf-8", errors="replace")
+
+
+def _is_cjk(c: str) -> bool:
+    o = ord(c)
+    return (
+        0x4E00 <= o <= 0x9FFF  # unified ideographs
+        or 0x3000 <= o <= 0x303F  # CJK punctuation
+        or 0xFF00 <= o <= 0xFFEF  # full-width forms
+        or 0x3400 <= o <= 0x4DBF  # extension A
+    )
+
+
+def _as_chinese(data: bytes) -> str | None:
+    """``data`` as GB18030 when it decodes strictly and reads as Chinese (most of what is
+    not ASCII is CJK); else None."""
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        return None
+    wide = [c for c in text if ord(c) > 127]
+    if wide and sum(map(_is_cjk, wide)) >= 0.9 * len(wide):
+        return text
+    return None
 
 
 def _shown(value: str | None) -> str:

@@ -95,9 +95,26 @@ def test_html_only_mail_gets_its_text_from_the_html() -> None:
 def test_mislabelled_and_unknown_charsets_are_read_and_noted() -> None:
     m = fixture("mislabelled_charset.eml")
     assert "标签说 ASCII，其实是 UTF-8" in m.text  # labelled us-ascii, is UTF-8
-    assert m.text.endswith(" tail")  # an unknown label: replaced, the rest kept
-    assert "\ufffd" in m.text
-    assert any("x-no-such-charset" in p and "replaced" in p for p in m.problems)
+    # an unknown label on GBK bytes: read as Chinese, noted
+    assert m.text.endswith("未知编码的文字 tail")
+    assert any("x-no-such-charset" in p and "GB18030" in p for p in m.problems)
+
+
+def test_gbk_labelled_utf8_is_read_as_chinese() -> None:
+    raw = (
+        b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        + "退货，谢谢".encode("gbk")
+    )
+    m = parse(raw, max_bytes=LIMIT)
+    assert m.text == "退货，谢谢"
+    assert any("GB18030" in p for p in m.problems)
+
+
+def test_unreadable_bytes_are_replaced_and_the_rest_kept() -> None:
+    raw = b"Content-Type: text/plain; charset=utf-8\r\n\r\nhead \xff\xfe\x80 tail"
+    m = parse(raw, max_bytes=LIMIT)
+    assert m.text.startswith("head ") and m.text.endswith(" tail") and "\ufffd" in m.text
+    assert any("replaced" in p for p in m.problems)
 
 
 def test_broken_encoded_words_in_quotes_adjacent_and_with_spaces() -> None:
