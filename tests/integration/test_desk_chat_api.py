@@ -497,6 +497,7 @@ class DeskChatApiTests(unittest.TestCase):
         self.assertEqual(status, 200, found)
         self.assertEqual(found["suggestions"][0]["id"], article)
         self.assertEqual(found["suggestions"][0]["url"], f"/kb/article?id={article}")
+        self.assertEqual(found["suggestions"][0]["excerpt"], "如何修改发票抬头。")
         status, _ = await self.api("GET", "suggest?conversation=abc", ann)
         self.assertEqual(status, 400)
 

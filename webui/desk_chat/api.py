@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
 Route = tuple[Callable[[Asker], Coroutine[Any, Any, Any]], bytes, tuple[str, ...], bool]
 SUPERVISING = ("admin", "supervisor")
+EXCERPT = 300  # characters of an article a suggestion's click inserts
 
 
 def message_json(m: Message) -> dict[str, Any]:
@@ -465,6 +466,10 @@ class DeskChatApi:
                             "why": "queue",
                         }
                     )
+        for s in out:  # what a click puts in the reply: the live version's opening text
+            article = await self.kb.get(s["id"])
+            text = " ".join(article.text.split()) if article is not None and article.live else ""
+            s["excerpt"] = text[:EXCERPT] + ("…" if len(text) > EXCERPT else "")
         return {"suggestions": out}
 
     async def context(self, asker: Asker) -> dict[str, Any]:

@@ -499,7 +499,7 @@
         b.dataset.test = "chat-kb-suggestion";
         b.title = s.url;
         b.addEventListener("click", function () {
-          insert(s.title + ": " + location.origin + s.url);
+          insert(s.title + (s.excerpt ? "\n" + s.excerpt : ""));
         });
         li.appendChild(b);
         var open = el("a", "↗");
