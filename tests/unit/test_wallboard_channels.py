@@ -14,6 +14,7 @@ import datetime as dt
 import json
 from typing import Any
 
+from twisted.internet import reactor, task
 from twisted.internet.task import Clock
 
 from acd.channels.conversation import ChannelQueueStats, Conversation
@@ -263,3 +264,51 @@ class WallboardChannelPageTests(WebTestCase):
         config = self.config(page)
         self.assertEqual(config["texts"]["media_chat"], "聊天")
         self.assertEqual(config["texts"]["active"], "进行中")
+
+
+class RealEngineTests(WebTestCase):
+    """The figures from the real engine (acd/channels/service.py) in a running appliance."""
+
+    async def _start(self) -> None:
+        from tests.unit.test_admin_channels_supervisor import seed as chat_seed
+
+        self.app = await RunningAppliance.start(temp_dir(self), seed=chat_seed)
+        self.addCleanup(self.app.stop)
+        self.channels = self.app.master.channels
+        for _ in range(200):
+            if self.channels.ready:
+                break
+            await task.deferLater(reactor, 0.02, lambda: None)
+        assert self.channels.ready
+        self.feed = self.app.master.web.feed
+        assert self.feed is not None
+
+    def channel_queues(self) -> list[dict[str, Any]]:
+        assert self.feed is not None
+        return list(body(self.feed.snapshot(WALLBOARD))[1]["channel_queues"])
+
+    async def test_a_chat_waiting_then_answered_shows_on_the_wallboard(self) -> None:
+        await self._start()
+        (q,) = self.channel_queues()
+        self.assertEqual((q["media"], q["waiting"], q["active"], q["offered"]), ("chat", 0, 0, 0))
+        agent = self.agent("1001")
+        self.app.master.acd.login(agent.id)
+        (topic,) = self.channels.topics("zh")
+        sent: list[Message] = []
+        self.feed.listeners.append(sent.extend)
+        conv = await self.channels.start_chat(
+            topic_id=topic.id,
+            name="王小明",
+            phone="",
+            email="",
+            language="zh",
+            origin="https://shop.example.cn",
+        )
+        await self.channels.accept(agent.id, conv.id)
+        await task.deferLater(reactor, FLUSH_S * 2, lambda: None)
+        (q,) = self.channel_queues()
+        self.assertEqual((q["waiting"], q["active"], q["offered"], q["answered"]), (0, 1, 1, 1))
+        self.assertEqual(q["service_level"], 1.0)
+        mine = [body(m.frame)[1] for m in sent if m.kind == "channel_queue"]
+        self.assertTrue(mine, "the engine's events reached the feed")
+        self.assertEqual((mine[-1]["id"], mine[-1]["active"]), (q["id"], 1))
