@@ -280,11 +280,11 @@ class RealEngineTests(WebTestCase):
                 break
             await task.deferLater(reactor, 0.02, lambda: None)
         assert self.channels.ready
-        self.feed = self.app.master.web.feed
-        assert self.feed is not None
+        feed = self.app.master.web.feed
+        assert feed is not None
+        self.feed: LiveFeed = feed
 
     def channel_queues(self) -> list[dict[str, Any]]:
-        assert self.feed is not None
         return list(body(self.feed.snapshot(WALLBOARD))[1]["channel_queues"])
 
     async def test_a_chat_waiting_then_answered_shows_on_the_wallboard(self) -> None:
