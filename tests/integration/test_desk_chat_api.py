@@ -627,3 +627,17 @@ class DeskChatApiTests(unittest.TestCase):
         )
         self.assertEqual(status, 400)
         self.assertIn("20000", body["error"])
+
+    async def test_a_watch_names_conversations_that_exist_and_not_too_many(self) -> None:
+        sue = self.login("sue", "supervisor")
+        missing = await self.send("GET", "stream?watch=424242", sue)
+        self.assertEqual(missing.status, 404)
+        many = "&".join(f"watch={i}" for i in range(1, 30))
+        refused = await self.send("GET", f"stream?{many}", sue)
+        self.assertEqual(refused.status, 400)
+        bad = await self.send("GET", "stream?watch=../1", sue)
+        self.assertEqual(bad.status, 400)
+        self.assertEqual(self.root.hub.streams, set())
+        a = model.audit_log.c
+        rows = resolved(self.db.read(lambda c: c.execute(sa.select(a.action)).all()))
+        self.assertEqual(rows, [])

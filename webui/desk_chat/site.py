@@ -34,7 +34,7 @@ from twisted.web import resource, server
 from twisted.web.resource import IResource
 
 from appliance import uploads
-from appliance.text import N_
+from appliance.text import N_, Message
 from webui import i18n
 from webui.access import SECURITY_HEADERS
 from webui.desk_chat import auth
@@ -263,8 +263,8 @@ class ApiResource(resource.Resource):
             error = DeskError(409, exc.message)
         elif isinstance(exc, uploads.UploadRefused):
             error = DeskError(400, exc.args[0] if exc.args else str(exc))
-        elif isinstance(exc, ValueError) and exc.args:
-            error = DeskError(400, exc.args[0])
+        elif isinstance(exc, ValueError) and exc.args and isinstance(exc.args[0], Message):
+            error = DeskError(400, exc.args[0])  # a store's refusal, written for the user
         else:
             log.failure("desk chat API {uri} failed", failure, uri=request.uri[:200])
             error = DeskError(500, N_("Something went wrong in ccbox: the log has the details."))
