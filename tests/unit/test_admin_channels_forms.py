@@ -44,6 +44,10 @@ class QueueMediaTests(ChannelsPageCase):
         self.assertIn("Queue saved.", body)
         self.assertEqual((await self.store.queue_media())[self.sales], "chat")
         self.assertIn("queues", self.reloads.seen)
+        # the running ACD moved it to the channels' queues at once
+        acd = self.app.master.acd
+        self.assertIn(self.sales, acd.channel_queues)
+        self.assertNotIn(self.sales, acd.queues)
         audit = await self.db.audit.recent(target=f"queue:{self.sales}", action="admin.queue.save")
         self.assertEqual((audit[0].detail["media"], audit[0].detail["old_media"]), ("chat", "call"))
         # a form without the field leaves the medium alone (the API and older pages)
