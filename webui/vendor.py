@@ -10,6 +10,7 @@ it, never as a blank chart.
 
 from __future__ import annotations
 
+import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -31,11 +32,22 @@ ECHARTS = "echarts.min.js"
 # textarea; the server cleans what it receives either way).
 QUILL = "quill.js"
 QUILL_CSS = "quill.snow.css"
+# rrweb: escorted browsing and the supervisor's live view (webui/cobrowse/). The recorder
+# alone (@rrweb/record) for the pages that record, the whole rrweb with its Replayer and
+# its stylesheet for the viewers.
+RRWEB_RECORD = "rrweb-record.min.js"
+RRWEB = "rrweb.min.js"
+RRWEB_CSS = "rrweb.min.css"
 FILES = {
     ECHARTS: NODE_MODULES / "echarts" / "dist" / "echarts.min.js",
     QUILL: NODE_MODULES / "quill" / "dist" / "quill.js",
     QUILL_CSS: NODE_MODULES / "quill" / "dist" / "quill.snow.css",
+    RRWEB_RECORD: NODE_MODULES / "@rrweb" / "record" / "dist" / "record.umd.min.cjs",
+    RRWEB: NODE_MODULES / "rrweb" / "dist" / "rrweb.umd.min.cjs",
+    RRWEB_CSS: NODE_MODULES / "rrweb" / "dist" / "style.min.css",
 }
+# What the PUBLIC chat site serves of them too (under /chat/static/): the recorder only.
+CHAT_PUBLIC = (RRWEB_RECORD,)
 log = Logger(namespace="ccbox.web")
 
 
@@ -65,7 +77,15 @@ EDITOR = Library(
         "edited as plain HTML: run make deps (npm ci in webui/)."
     ),
 )
-LIBRARIES = (CHARTS, EDITOR)
+COBROWSE = Library(
+    "cobrowse",
+    (RRWEB_RECORD, RRWEB, RRWEB_CSS),
+    N_(
+        "The session recording library (rrweb) is not installed, so escorted browsing and "
+        "the live view of a desk cannot work: run make deps (npm ci in webui/)."
+    ),
+)
+LIBRARIES = (CHARTS, EDITOR, COBROWSE)
 HEALTH_PART = CHARTS.part  # the charts' part (older name)
 
 
@@ -103,9 +123,23 @@ def check(health: HealthRegistry) -> bool:
     return ok
 
 
+def served_file(name: str, path: Path) -> IResource:
+    """``path`` served with the type its served ``name`` says (rrweb ships ``.cjs`` files,
+    which a browser must get as JavaScript: the site sends nosniff)."""
+    kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    file = static.File(str(path), defaultType=kind)
+    file.contentTypes = {**file.contentTypes, ".cjs": kind}
+    return cast(IResource, file)
+
+
+def chat_public_files() -> dict[str, Path]:
+    """The npm files the public chat site may serve (``CHAT_PUBLIC``), by name."""
+    return {name: FILES[name] for name in CHAT_PUBLIC}
+
+
 def vendor_resource() -> IResource:
     """``/vendor/<name>``: only the files listed in ``FILES`` (a missing one answers 404)."""
     root = resource.Resource()
     for name, path in FILES.items():
-        root.putChild(name.encode(), cast(IResource, static.File(str(path))))
+        root.putChild(name.encode(), served_file(name, path))
     return cast(IResource, root)

@@ -59,5 +59,25 @@ def test_each_missing_library_reports_under_its_own_part_with_its_own_message(
     charts, editor = health.get(vendor.CHARTS.part), health.get(vendor.EDITOR.part)
     assert charts is not None and "ECharts" in charts.detail
     assert editor is not None and "Quill" in editor.detail
-    assert {lib.part for lib in vendor.LIBRARIES} == {"charts", "kb-editor"}
+    assert {lib.part for lib in vendor.LIBRARIES} == {"charts", "kb-editor", "cobrowse"}
     assert set(vendor.FILES) == {f for lib in vendor.LIBRARIES for f in lib.files}
+
+
+def test_rrweb_is_served_as_javascript_and_css_and_only_its_recorder_publicly() -> None:
+    from twisted.web import static
+
+    for name, kind in (
+        (vendor.RRWEB_RECORD, "text/javascript"),
+        (vendor.RRWEB, "text/javascript"),
+        (vendor.RRWEB_CSS, "text/css"),
+    ):
+        served = vendor.served_file(name, vendor.FILES[name])
+        assert isinstance(served, static.File)
+        path = vendor.FILES[name]
+        got = static.getTypeAndEncoding(
+            path.name, served.contentTypes, served.contentEncodings, served.defaultType
+        )
+        assert got[0] == kind, (name, got)
+    assert vendor.chat_public_files() == {vendor.RRWEB_RECORD: vendor.FILES[vendor.RRWEB_RECORD]}
+    assert b"rrwebRecord" in vendor.FILES[vendor.RRWEB_RECORD].read_bytes()[:2000]
+    assert b"Replayer" in vendor.FILES[vendor.RRWEB].read_bytes()
