@@ -3,7 +3,7 @@
 ``parse`` never raises on what a sender wrote: a broken part becomes a note in
 ``ParsedMail.problems`` and the rest is kept. Everything in a mail is attacker-controlled:
 headers lose their control characters (no CR/LF reaches anything built from them), HTML is
-cleaned by appliance.rich_text's allowlist (nh3), file names lose their folders, and the
+cleaned by drivers/mail/html.py's allowlist (nh3), file names lose their folders, and the
 number and depth of parts are bounded.
 
 Charsets: GB2312 is read as GB18030 (its superset: mail labelled GB2312 carries GBK
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
 
-from appliance.rich_text import MAX_HTML, clean_html, plain_text
+from drivers.mail.html import MAX_HTML, clean_html, plain_text
 
 MAX_DEPTH = 20  # nested multiparts and forwarded messages
 MAX_PARTS = 500  # leaves looked at in one mail
@@ -72,7 +72,7 @@ class ParsedMail:
     subject: str = ""
     date: datetime | None = None
     text: str = ""
-    html: str = ""  # sanitized (appliance.rich_text allowlist); "" when the mail has none
+    html: str = ""  # sanitized (drivers/mail/html.py allowlist); "" when the mail has none
     attachments: list[MailAttachment] = field(default_factory=list)
     auto_submitted: str = ""
     precedence: str = ""
