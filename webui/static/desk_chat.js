@@ -178,7 +178,8 @@
   }
 
   function line(k, m) {
-    var li = el("li", null, "chat-line chat-" + m.sender + (m.internal ? " chat-internal" : ""));
+    var li = el("li", null, "chat-line chat-" + m.sender + (m.internal ? " chat-internal" : "") +
+      (k.c.media === "email" ? " chat-line-mail" : ""));
     li.dataset.test = "chat-line";
     li.dataset.sender = m.sender;
     li.dataset.message = String(m.id);
