@@ -30,6 +30,8 @@ Order (each waits for the one before it):
               [watchdog] device is set; appliance/hardware/watchdog.py): up once the rest
               is, first down (disarmed by a clean stop)
     metrics   the Prometheus endpoint's own port, when [metrics] listen is set
+    chat-public  the web chat's public endpoint on [chat] bind:port (when [chat] enabled;
+              webui/chat/): only the widget and its API, talking to the channels' engine
     web       the web UI: last up (it shows the rest), first down (no new requests); its
               /metrics is the metrics service's (when [metrics] token is set)
 
@@ -103,6 +105,7 @@ from recorder.service import RecorderService
 from recorder.upkeep import RecordingUpkeep
 
 if TYPE_CHECKING:
+    from webui.chat.service import PublicChatService
     from webui.service import WebService
 
 log = Logger(namespace="ccbox.master")
@@ -302,6 +305,10 @@ class ApplianceMaster(service.MultiService):
         if config.watchdog.device:
             self.hardware.watchdog = self._watchdog()
             self.hardware.watchdog.setServiceParent(self)
+        self.chat_public: PublicChatService | None = None
+        if config.chat.enabled:
+            self.chat_public = self._chat_public()
+            self.chat_public.setServiceParent(self)
         self.web = self._web()
         if config.metrics.token:  # else /metrics is the web app's: 404
             self.web.resources[b"metrics"] = self.metrics.web_resource
@@ -446,6 +453,20 @@ class ApplianceMaster(service.MultiService):
             db_check=database_check(self.db),
             ami=(lambda: self.ami) if self.config.ami.enabled else None,
             health=self.health,
+        )
+
+    def _chat_public(self) -> PublicChatService:
+        """The web chat's own port: the widget and its API, nothing else of the box."""
+        from webui.chat.service import PublicChatService
+
+        return PublicChatService(
+            reactor=self.reactor,
+            db=self.db,
+            channels=self.channels,
+            config=self.config.chat,
+            smtp=self.config.smtp,
+            data_dir=self.config.data_dir,
+            health_registry=self.health,
         )
 
     def _web(self) -> WebService:
