@@ -56,7 +56,13 @@ def seed(db: DBConnector, strategy: str = "longest_idle", **settings: Any) -> di
 
 
 class Rig:
-    def __init__(self, db: DBConnector, clock: Clock | None = None, engine: Any = None) -> None:
+    def __init__(
+        self,
+        db: DBConnector,
+        clock: Clock | None = None,
+        engine: Any = None,
+        customers: Any = None,
+    ) -> None:
         self.clock = clock or Clock()
         if clock is None:
             self.clock.advance(1_795_353_000)
@@ -72,6 +78,7 @@ class Rig:
             bus=self.bus,
             config=ChatConfig(offer_timeout_s=OFFER_S),
             engine=engine,
+            customers=customers,
         )
         resolved(self.ch.startService())
         self.agent_events: dict[int, list[dict[str, Any]]] = {}

@@ -523,3 +523,54 @@ def test_a_queue_that_stops_taking_chats_ends_its_line(db: DBConnector) -> None:
     assert ids["web"] in rig.acd.queues and ids["web"] not in rig.ch.router.queues
     assert rig.state(conv.id) == "gone" and stored(db, conv.id).end_reason == "queue_gone"
     assert rig.ch.topics("en") == []
+
+
+def test_a_known_customer_is_linked_and_its_class_raises_the_priority(db: DBConnector) -> None:
+    from appliance.crm.customer_store import CustomerStore
+
+    ids = seed(db)
+    customers = CustomerStore(db, priorities={"vip": 7, "key_account": 3})
+    vip = resolved(customers.create("admin", "王总", ["+86 139-0013-9000"], customer_class="vip"))
+    key = resolved(
+        customers.create("admin", "Key", [], customer_class="key_account", email="Key@Example.cn")
+    )
+    rig = Rig(db, customers=customers)
+    rig.acd.login(ids["1001"])
+    rig.acd.pause(ids["1001"], "break")
+    plain = rig.chat(ids, "plain", phone="13700137000")
+    by_number = rig.chat(ids, "王总", phone="13900139000")
+    by_mail = rig.run(
+        rig.ch.start_chat(
+            topic_id=ids["topic"],
+            name="k",
+            phone="",
+            email="key@example.cn",
+            language="en",
+            origin="https://shop.example",
+        )
+    )
+    assert (plain.customer_id, plain.priority) == (None, 0)
+    assert (by_number.customer_id, by_number.priority) == (vip, 7)
+    assert (by_mail.customer_id, by_mail.priority) == (key, 3)
+    assert rig.ch.router.waiting(ids["web"]) == [by_number.id, by_mail.id, plain.id]
+
+
+def test_the_engine_decides_alike_on_both_routing_engines(tmp_path: Path) -> None:
+    from acd import _route_c, _route_py
+
+    decisions = []
+    for name, engine in (("c", _route_c), ("py", _route_py)):
+        with inline_db(tmp_path / f"{name}.sqlite") as db:
+            ids = seed(db, strategy="round_robin")
+            rig = Rig(db, engine=engine)
+            assert rig.ch.router.module is engine
+            for number in ("1003", "1001", "1002"):
+                rig.acd.login(ids[number])
+            convs = [rig.chat(ids, f"v{i}") for i in range(5)]
+            rig.clock.advance(OFFER_S)
+            rig.run(rig.ch.accept(rig.offered_to(convs[0].id)[0], convs[0].id))
+            decisions.append(
+                [(c.id, rig.ch.conversations[c.id].offered_to) for c in convs[1:]]
+                + [(convs[0].id, (rig.ch.conversations[convs[0].id].agent_id,))]
+            )
+    assert decisions[0] == decisions[1]
