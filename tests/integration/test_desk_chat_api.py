@@ -223,6 +223,7 @@ class DeskChatApiTests(unittest.TestCase):
         csrf: str | None = None,
         origin: str | None = "same",
         raw: bytes | None = None,
+        content_type: str = "application/octet-stream",
     ) -> RawClient:
         data = raw if raw is not None else b""
         lines = [f"{method} /chat-desk/{path} HTTP/1.1", f"Host: {self.host}", "Connection: close"]
@@ -236,7 +237,7 @@ class DeskChatApiTests(unittest.TestCase):
             data = json.dumps(body, ensure_ascii=False).encode("utf-8")
             lines.append("Content-Type: application/json")
         elif raw is not None:
-            lines.append("Content-Type: application/octet-stream")
+            lines.append(f"Content-Type: {content_type}")
         if method == "POST":
             lines.append(f"Content-Length: {len(data)}")
         request = ("\r\n".join(lines) + "\r\n\r\n").encode() + data
@@ -316,6 +317,29 @@ class DeskChatApiTests(unittest.TestCase):
         self.assertEqual(status, 415)
         status, body = await self.api("POST", "accept", ann, {"conversation": "1; DROP"})
         self.assertEqual(status, 400)
+        deep = await self.send(
+            "POST",
+            "api/accept",
+            ann,
+            None,
+            raw=b"[" * 30_000 + b"]" * 30_000,
+            content_type="application/json",
+        )
+        self.assertEqual(deep.status, 400)
+        big = await self.send(
+            "POST",
+            "api/accept",
+            ann,
+            None,
+            raw=b'{"c": "' + b"x" * 70_000 + b'"}',
+            content_type="application/json",
+        )
+        self.assertEqual(big.status, 413)
+        for raw in (b"\xff\xfe{}", b"[1]", b"null"):
+            c = await self.send(
+                "POST", "api/accept", ann, None, raw=raw, content_type="application/json"
+            )
+            self.assertEqual(c.status, 400, raw)
         # the right token from this site's page: the offer is taken
         await until(lambda: self.channels.conversations_of(self.agent["ann"]), "the offer")
         status, body = await self.api("POST", "accept", ann, {"conversation": cid})
