@@ -20,6 +20,9 @@ from twisted.logger import Logger
 from appliance.db.channel_admin_store import ChannelAdminStore, normalize_origin
 from appliance.db.model import EMAIL_ROUTE_KINDS, EMAIL_SECURITY
 from appliance.email_address import is_email
+from drivers.mail import check
+from drivers.mail.imap import ImapSettings
+from drivers.mail.smtp import SmtpSettings
 from webui import admin_forms as f
 from webui import i18n
 from webui.access import page
@@ -44,6 +47,7 @@ CANNED_VARIABLES = (
 )
 MAX_BODY = 4000
 MAX_PASSWORD = 500
+TEST_TIMEOUT_S = 10.0  # each server, when the admin tries an account
 
 
 def notify(ctx: WebContext, what: str) -> None:
@@ -291,6 +295,61 @@ class ChannelsAdmin:
             return i18n._("E-mail account {name} saved.").format(name=values["name"])
 
         f.finish(back, work)
+
+    @page("admin", methods=("POST",))
+    def account_test(self, **params: Any) -> None:
+        """Try the saved account's servers once (log in over IMAP and open the folder; log
+        in over SMTP; nothing sent, nothing changed in the mailbox): the outcome on the page,
+        and in the audit log. Runs in this request's thread (the clients block), bounded by
+        ``TEST_TIMEOUT_S`` each."""
+        account_id = f.target_id(params)
+
+        def work() -> str:
+            row = self.ctx.call(self.store.account_secrets, account_id)
+            if row is None:
+                raise f.FormError(i18n._("That account no longer exists."))
+            imap = check.check_imap(
+                ImapSettings(
+                    host=row["imap_host"],
+                    port=int(row["imap_port"]),
+                    security=row["imap_security"],
+                    user=row["imap_user"] or row["address"],
+                    password=row["imap_password"],
+                    folder=row["imap_folder"] or "INBOX",
+                    timeout_s=TEST_TIMEOUT_S,
+                )
+            )
+            if not row["smtp_host"]:
+                smtp = check.Checked(False, i18n._("no SMTP server set"))
+            else:
+                smtp = check.check_smtp(
+                    SmtpSettings(
+                        host=row["smtp_host"],
+                        port=int(row["smtp_port"]),
+                        security=row["smtp_security"],
+                        user=row["smtp_user"],
+                        password=row["smtp_password"],
+                        timeout_s=TEST_TIMEOUT_S,
+                    )
+                )
+            f.audit(
+                self.ctx,
+                "channels.account.test",
+                f"email_account:{account_id}",
+                imap_ok=imap.ok,
+                smtp_ok=smtp.ok,
+            )
+            parts = [
+                i18n._("IMAP: logged in, {n} messages in the folder.").format(n=imap.detail)
+                if imap.ok
+                else i18n._("IMAP failed: {reason}").format(reason=imap.detail),
+                i18n._("SMTP: logged in.")
+                if smtp.ok
+                else i18n._("SMTP failed: {reason}").format(reason=smtp.detail),
+            ]
+            return " ".join(parts)
+
+        f.finish(f"/admin/channels/account?id={account_id}", work)
 
     @page("admin", methods=("POST",))
     def account_delete(self, **params: Any) -> None:

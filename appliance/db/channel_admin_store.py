@@ -434,6 +434,17 @@ class ChannelAdminStore(_Component):
 
         return self.db.run(thd)
 
+    def account_secrets(self, account_id: int) -> defer.Deferred[dict[str, Any] | None]:
+        """Every column of one account, the passwords too: only for trying its servers
+        (the page's "Test connection"), never for showing. None when there is none."""
+        a = model.email_accounts
+
+        def thd(conn: Connection) -> dict[str, Any] | None:
+            row = conn.execute(a.select().where(a.c.id == account_id)).one_or_none()
+            return dict(row._mapping) if row is not None else None
+
+        return self.db.run(thd)
+
     def delete_account(self, account_id: int) -> defer.Deferred[None]:
         return self._delete(model.email_accounts, account_id, N_("account"))
 

@@ -4,11 +4,15 @@ and the running services told after a change."""
 
 from __future__ import annotations
 
+import socket
 from typing import Any
+
+from twisted.internet import reactor
 
 from appliance.cli import resolved
 from appliance.db import model
 from appliance.db.channel_admin_store import ChannelAdminStore
+from drivers.mail.sim.server import LoopbackMailServer
 from tests.support.appliance import RunningAppliance
 from tests.support.http import Browser
 from tests.support.tmp import temp_dir
@@ -363,3 +367,55 @@ class ChineseTests(ChannelsPageCase):
             self.assertIn(text, page.body)
         body = await self.post(b, "origin_add", {"origin": "https://x.example.com/path"})
         self.assertIn("网站", body)
+
+
+class AccountTestTests(ChannelsPageCase):
+    """ "Test connection" against a loopback IMAP and SMTP server (drivers/mail/sim)."""
+
+    async def test_the_saved_servers_are_tried_and_the_outcome_shown(self) -> None:
+        await self._start()
+        mail = LoopbackMailServer(reactor, {"support": "imap secret"})
+        mail.start()
+        self.addCleanup(mail.stop)
+        mail.deliver("support", b"From: a@example.com\r\nSubject: hi\r\n\r\nhello\r\n")
+        b = await self.admin()
+        form = {
+            **ACCOUNT,
+            "queue_id": str(self.mail),
+            "imap_host": "127.0.0.1",
+            "imap_port": str(mail.imap_port),
+            "imap_security": "none",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": str(mail.smtp_port),
+            "smtp_security": "none",
+            "smtp_user": "",
+            "smtp_password": "",
+        }
+        await self.submit(b, f"{PAGE}/account", f"{PAGE}/account_save", form)
+        (acc,) = await self.store.accounts()
+        edit = f"{PAGE}/account?id={acc.id}"
+        page = await self.submit(b, edit, f"{PAGE}/account_test", {"id": str(acc.id)})
+        self.assertIn("IMAP: logged in, 1 messages in the folder.", page.body)
+        self.assertIn("SMTP: logged in.", page.body)
+        self.assertEqual(mail.sent, [])  # nothing sent
+
+        # a wrong password and a closed port: the reasons, nothing else changes
+        wrong = {**form, "id": str(acc.id), "imap_password": "wrong"}
+        await self.submit(b, edit, f"{PAGE}/account_save", wrong)
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        closed.close()
+        await self.submit(b, edit, f"{PAGE}/account_save", {**wrong, "smtp_port": str(port)})
+        page = await self.submit(b, edit, f"{PAGE}/account_test", {"id": str(acc.id)})
+        self.assertIn("IMAP failed:", page.body)
+        self.assertIn("SMTP failed: connection refused", page.body)
+        self.assertNotIn("wrong", page.body.split("<main>")[1])
+        audit = await self.db.audit.recent(action="admin.channels.account.test")
+        self.assertEqual(
+            [(a.detail["imap_ok"], a.detail["smtp_ok"]) for a in audit],
+            [(False, False), (True, True)],
+        )
+        self.assertNotIn("secret", str(audit))
+        r = await self.call(b.post, f"{PAGE}/account_test", {"_csrf": page.csrf(), "id": "999"})
+        self.assertEqual(r.status, 303)
