@@ -7,9 +7,10 @@ the tickets' numbers, types, states, dates, assignees and the history's who and 
 supervisors' figures).
 
 The attachment files are stored once by content (appliance/uploads.py), so one may be
-another ticket's or a knowledge-base article's too: their rows go in the transaction, then
-``remove_files`` removes each file no ``ticket_attachments`` or ``kb_attachments`` row names
-any more, in the disk runner's thread."""
+another ticket's, a knowledge-base article's or a chat's too: their rows go in the
+transaction, then ``remove_files`` removes each file no ``ticket_attachments``,
+``kb_attachments`` or ``conversation_attachments`` row names any more, in the disk runner's
+thread."""
 
 from __future__ import annotations
 
@@ -43,9 +44,14 @@ def attachment_hashes(conn: Connection, customer_id: int) -> list[str]:
 
 
 def unreferenced(conn: Connection, hashes: Collection[str]) -> list[str]:
-    """Those of ``hashes`` that no ticket or knowledge-base attachment row names."""
+    """Those of ``hashes`` that no ticket, knowledge-base or conversation attachment row
+    names."""
     left = sorted(set(hashes))
-    for table in (model.ticket_attachments, model.kb_attachments):
+    for table in (
+        model.ticket_attachments,
+        model.kb_attachments,
+        model.conversation_attachments,
+    ):
         named: set[str] = set()
         for start in range(0, len(left), 500):
             chunk = left[start : start + 500]
