@@ -61,6 +61,7 @@ class WebContext:
         hardware: Any = None,
         channels: Any = None,
         email_channel: Any = None,
+        cobrowse: Any = None,
     ) -> None:
         self.config = config
         self.reactor = reactor
@@ -82,6 +83,9 @@ class WebContext:
         # admin changes accounts or routes); None when not running.
         self.channels = channels
         self.email_channel = email_channel
+        # Escorted browsing and the live view (webui/cobrowse/service.py CobrowseService:
+        # its staff side is mounted on /chat-desk/api/cobrowse); None when not running.
+        self.cobrowse = cobrowse
         self.sessions = SessionStore(idle_seconds=self.config.web.session_idle_minutes * 60)
         self.throttle = LoginThrottle()
         self.templates = jinja2.Environment(
