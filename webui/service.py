@@ -168,6 +168,11 @@ class WebService(service.Service):
             config=ctx.config,
             bus=ctx.bus,
         )
+        if ctx.cobrowse is not None:  # /chat-desk/api/cobrowse: escorted browsing, live view
+            staff = ctx.cobrowse.staff_resource(
+                acd=ctx.acd, sessions=ctx.sessions, secure=ctx.config.web.secure_cookies
+            )
+            self.desk_chat.add_api(b"cobrowse", staff)
         self.desk_chat.start()
         return self.desk_chat
 
