@@ -132,11 +132,17 @@ def _codec(charset: str | None) -> str:
         return _ALIASES[label]
     try:
         info = codecs.lookup(label)
-    except LookupError:
+    except (LookupError, ValueError, TypeError):  # unknown, or a NUL in the label
         return ""
-    if not getattr(info, "_is_text_encoding", True):
-        return ""  # base64, rot13, zlib...: a label, never a way to run a codec on us
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
+        return ""  # base64, rot13, idna...: a label, never a way to run a codec on us
     return info.name
+
+
+# Python text codecs that are no mail charset (escape decoders, domain-name codecs)
+_NOT_CHARSETS = frozenset(
+    {"idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined", "mbcs", "oem"}
+)
 
 
 def decode_bytes(data: bytes, charset: str | None, mail: ParsedMail, where: str) -> str:
@@ -146,7 +152,7 @@ def decode_bytes(data: bytes, charset: str | None, mail: ParsedMail, where: str)
     if codec:
         try:
             return data.decode(codec)
-        except (UnicodeDecodeError, LookupError):
+        except (UnicodeError, LookupError, ValueError):
             pass
         if codec == "cp1252":
             return data.decode("latin-1")
@@ -165,7 +171,10 @@ def decode_bytes(data: bytes, charset: str | None, mail: ParsedMail, where: str)
             mail.note(f"{where}: charset {_shown(charset)} does not fit; read as GB18030")
             return chinese
     mail.note(f"{where}: charset {_shown(charset)} does not fit; unreadable bytes replaced")
-    return data.decode(codec or "utf-8", errors="replace")
+    try:
+        return data.decode(codec or "utf-8", errors="replace")
+    except (UnicodeError, LookupError, ValueError):
+        return data.decode("utf-8", errors="replace")
 
 
 def _is_cjk(c: str) -> bool:
@@ -213,7 +222,7 @@ def _b64(text: bytes) -> bytes:
 
 
 def _word(charset: str, kind: str, text: str, mail: ParsedMail) -> str:
-    raw = text.encode("ascii", "surrogateescape")
+    raw = text.encode("utf-8", "surrogateescape")
     try:
         if kind in "bB":
             data = _b64(raw)

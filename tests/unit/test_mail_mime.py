@@ -310,3 +310,12 @@ def test_headers_only_from_the_imap_watcher_is_too_large() -> None:
     m = parse(HeadersOnly(head, 80_000_000), max_bytes=LIMIT)
     assert m.too_large and m.subject == "订单查询" and m.text == ""
     assert any("80000000 bytes" in p for p in m.problems)
+
+
+@pytest.mark.parametrize(
+    "label", ["idna", "punycode", "unicode_escape", "raw-unicode-escape", "undefined", "utf\x008"]
+)
+def test_python_codecs_that_are_no_charset_are_not_run(label: str) -> None:
+    raw = b"Content-Type: text/plain; charset=" + label.encode() + b"\r\n\r\nA\\x41 \xe4\xbd\xa0"
+    m = parse(raw, max_bytes=LIMIT)
+    assert m.text == "A\\x41 你"  # read as UTF-8, the escape left as it is
