@@ -198,6 +198,18 @@ class SimWatcherTests(WatcherCase):
         assert (new, 0) in inbox.states
         assert inbox.states[-1] == (new, 3)
 
+    async def test_idle_is_issued_again_after_its_period(self) -> None:
+        srv = self.server()
+        inbox = Inbox()
+        w = self.watcher(srv.imap_port, inbox)
+        w.idle_reissue_s = 0.3  # 25 minutes in the box (RFC 2177: servers drop it at 30)
+        w.idle_check_s = 0.1
+        w.start()
+        await until(lambda: srv.idles >= 4, what="IDLE issued again")
+        assert srv.login_attempts == 1  # on the same connection
+        srv.deliver(USER, mail(1))
+        await until(lambda: len(inbox.got) == 1)
+
     async def test_a_server_without_idle_is_polled(self) -> None:
         srv = self.server(idle=False)
         inbox = Inbox()

@@ -243,6 +243,7 @@ class _ImapServer(imap4.IMAP4Server):
         if not self.idle_capable:
             self.sendBadResponse(tag, b"IDLE is not supported")
             return
+        self.owner.idles += 1
         self.sendContinuationRequest(b"idling")
         self.parseTag = tag
         self.lastState = self.parseState
@@ -424,6 +425,7 @@ class LoopbackMailServer:
             ssl.PrivateCertificate.loadPEM(tls_pem).options() if tls_pem is not None else None
         )
         self.login_attempts = 0  # IMAP LOGINs tried, good or bad
+        self.idles = 0  # IDLE commands taken
         self._boxes: dict[str, _Mailbox] = {}
         self._sent: list[SentMail] = []
         self._connections: set[Any] = set()  # IMAP and SMTP server connections
