@@ -1,6 +1,7 @@
-"""What the web chat's public endpoint (webui/chat/) writes and reads itself: a visitor's
-attachments and the one transcript mail a conversation may send. Conversations and their
-messages are the channels engine's (acd/channels/); this store never routes anything."""
+"""What the web chat's public endpoint (webui/chat/) reads and writes itself: an attachment
+with its conversation (a visitor downloads only their own), and the one transcript mail a
+conversation may send. Conversations, messages and attachment rows are written by the
+channels' engine (acd/channels/); this store never routes anything."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy.engine import Connection
 from twisted.internet import defer
 
 from appliance.db import model
-from appliance.db.components import _Component, _insert, utcnow
+from appliance.db.components import _Component, utcnow
 
 TRANSCRIPT_EVENT = "transcript"
 
@@ -30,27 +31,6 @@ class AttachmentRow:
 
 
 class ChatPublicStore(_Component):
-    def add_attachment(
-        self, conversation_id: int, file_name: str, content_type: str, size: int, sha256: str
-    ) -> defer.Deferred[int]:
-        """A file a visitor sent, not yet on a message (the engine links it when the
-        visitor's message names it)."""
-
-        def thd(conn: Connection) -> int:
-            return _insert(
-                conn,
-                model.conversation_attachments,
-                "attachment",
-                conversation_id=conversation_id,
-                file_name=file_name[:200],
-                content_type=content_type[:100],
-                size_bytes=size,
-                sha256=sha256,
-                created_at=utcnow(),
-            )
-
-        return self.db.run(thd)
-
     def attachment(self, attachment_id: int) -> defer.Deferred[AttachmentRow | None]:
         t = model.conversation_attachments
 

@@ -1,5 +1,5 @@
-"""The public chat endpoint's store on both databases: a visitor's attachment rows, the one
-transcript per conversation, and a chat's file kept by an erasure that removes another
+"""The public chat endpoint's store on both databases: an attachment with its conversation,
+the one transcript per conversation, and a chat's file kept by an erasure that removes another
 row's copy of the same content."""
 
 from __future__ import annotations
@@ -26,12 +26,27 @@ def _conversation(db: DBConnector) -> int:
     return resolved(db.run(thd))
 
 
-def test_an_attachment_row_is_the_conversations_and_unlinked_until_a_message(
-    db: DBConnector,
-) -> None:
+def _attachment(db: DBConnector, cid: int, name: str, sha: str) -> int:
+    def thd(conn: sa.Connection) -> int:
+        row = conn.execute(
+            model.conversation_attachments.insert().values(
+                conversation_id=cid,
+                file_name=name,
+                content_type="image/png",
+                size_bytes=1234,
+                sha256=sha,
+                created_at=utcnow(),
+            )
+        )
+        return int(row.inserted_primary_key[0])  # type: ignore[index]
+
+    return resolved(db.run(thd))
+
+
+def test_an_attachment_is_found_with_its_conversation(db: DBConnector) -> None:
     store = ChatPublicStore(db)
     cid = _conversation(db)
-    aid = resolved(store.add_attachment(cid, "照片.png", "image/png", 1234, SHA))
+    aid = _attachment(db, cid, "照片.png", SHA)
     row = resolved(store.attachment(aid))
     assert row is not None
     assert (row.conversation_id, row.message_id, row.file_name) == (cid, None, "照片.png")
@@ -59,7 +74,7 @@ def test_the_transcript_is_marked_once_per_conversation(db: DBConnector) -> None
 
 def test_an_erasure_keeps_a_file_a_chat_still_names(db: DBConnector) -> None:
     cid = _conversation(db)
-    resolved(ChatPublicStore(db).add_attachment(cid, "a.png", "image/png", 10, SHA))
+    _attachment(db, cid, "a.png", SHA)
     other = "cd" * 32
 
     def left(conn: sa.Connection) -> list[str]:

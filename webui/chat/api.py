@@ -345,9 +345,14 @@ class AttachEndpoint(Endpoint):
         except uploads.UploadRefused as e:
             raise BadInput(415, tr(e.args[0]), "file_type") from None
         file_name = stored.filename[:FILE_NAME_MAX]
-        attachment_id = await st.store.add_attachment(
-            s.conversation_id, file_name, stored.mime, stored.size, stored.sha256
+        row = await st.channels.add_attachment(
+            s.conversation_id,
+            file_name=file_name,
+            content_type=stored.mime,
+            size=stored.size,
+            sha256=stored.sha256,
         )
+        attachment_id = int(row.id)
         s.attachments.add(attachment_id)
         return 200, {
             "id": attachment_id,
