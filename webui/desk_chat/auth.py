@@ -11,8 +11,6 @@ from webui import i18n
 from webui.access import COOKIE, same_origin
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from webui.sessions import Session, SessionStore
 
 SUPERVISING = ("admin", "supervisor")
@@ -51,16 +49,8 @@ def posted_by_page(request: Any, session: Session, secure: bool) -> bool:
     return same_origin(headers, https)
 
 
-def translator_of(session: Session | None, request: Any, default: str) -> Callable[[str], str]:
-    """``i18n.translate`` for this request's language (the session's, else the browser's)."""
-    locale = session.locale if session is not None and session.locale else None
-    if locale is None:
-        accept = _header(request, b"Accept-Language") or ""
-        locale = i18n.negotiate(accept, default)
-    return i18n.translator(locale)
-
-
 def locale_of(session: Session | None, request: Any, default: str) -> str:
+    """The request's language: the session's choice, else the browser's Accept-Language."""
     if session is not None and session.locale:
         return session.locale
     return i18n.negotiate(_header(request, b"Accept-Language") or "", default)

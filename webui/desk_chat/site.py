@@ -20,7 +20,6 @@ pool; the engine's methods on the reactor, where this code runs.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
@@ -434,6 +433,3 @@ class DeskChatRoot(resource.Resource):
     def in_thread(self, fn: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:
         """Disk work off the reactor."""
         return threads.deferToThread(fn, *args)
-
-    def now(self) -> dt.datetime:
-        return dt.datetime.fromtimestamp(self.reactor.seconds(), dt.UTC)
