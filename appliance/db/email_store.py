@@ -448,6 +448,46 @@ class EmailStore:
 
         return self.db.run(thd)
 
+    def park_thread(
+        self,
+        *,
+        account_id: int,
+        queue_id: int | None,
+        name: str,
+        email: str,
+        subject: str,
+        language: str,
+        thread_key: str,
+        customer_id: int | None,
+        reason: str,
+    ) -> defer.Deferred[int]:
+        """A thread the engine would not take (its queue takes no e-mail): kept as a
+        message (state 'message', like a chat left while nobody was on duty), with why."""
+        c = model.conversations
+        now = self.clock()
+
+        def thd(conn: Connection) -> int:
+            pk = conn.execute(
+                c.insert().values(
+                    media="email",
+                    state="message",
+                    queue_id=queue_id,
+                    account_id=account_id,
+                    customer_id=customer_id,
+                    name=name[:128],
+                    email=email[:254],
+                    subject=subject[:200],
+                    language=language[:8],
+                    thread_key=thread_key,
+                    created_at=now,
+                )
+            ).inserted_primary_key
+            assert pk is not None
+            add_event(conn, int(pk[0]), "not_routed", now, reason, queue_id)
+            return int(pk[0])
+
+        return self.db.run(thd)
+
     def claim_auto_reply(self, address: str, interval: dt.timedelta) -> defer.Deferred[bool]:
         """Whether an auto-reply may go to ``address`` now; if so it is written down in the
         same transaction (on PostgreSQL under a lock on the address, so two accounts'

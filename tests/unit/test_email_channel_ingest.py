@@ -1,10 +1,6 @@
-"""The e-mail ingest on a real database: threads, routes, the auto-reply once, loops,
-encodings, duplicates, attachments, tickets, a failure half-way, replies out, the SLA.
-
-The channels' engine is represented by ``RowEngine``: it writes the conversation and
-message rows exactly as the engine's contract says (start_email_thread, email_received)
-and nothing else, so what is checked here is the e-mail channel's own work.
-"""
+"""The e-mail ingest with the channels' engine (ChannelService beside the call ACD) on a
+real database: threads, routes, the auto-reply once, loops, encodings, duplicates,
+attachments, tickets, a failure half-way, replies out, the SLA. Time is a Clock."""
 
 from __future__ import annotations
 
@@ -19,12 +15,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from twisted.internet import defer
-from twisted.internet.testing import MemoryReactorClock
 
-from acd.channels.conversation import Conversation, Message, NewMessage
 from acd.channels.email import loops
-from acd.channels.email.ingest import Ingest
 from acd.channels.email.service import EmailChannelService
+from acd.channels.errors import ChannelError
 from acd.channels.events import EmailSlaBreached
 from appliance.cli import resolved
 from appliance.config import EmailChannelConfig
@@ -32,90 +26,24 @@ from appliance.crm.tickets.store import TicketStore
 from appliance.db import model
 from appliance.db.connector import DBConnector
 from appliance.db.email_store import EmailStore
-from appliance.eventbus import EventBus
 from appliance.uploads import UploadStore
+from tests.support.channel_rig import Rig
+from tests.support.inline_db import inline_db
 from webui.i18n import translator
 
-T0 = dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.UTC)
 TRANSLATORS = {"zh": translator("zh_CN"), "en": translator("en")}
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 EXE = b"MZ\x90\x00" + b"\x00" * 64
+T0 = 1_795_353_000  # the rig's clock at its start
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
-class RowEngine:
-    """The engine's two e-mail calls as rows (see the module's docstring); ``fail_next``
-    makes the next email_received fail as a database would."""
-
-    def __init__(self, db: DBConnector, clock: Clock) -> None:
-        self.db = db
-        self.clock = clock
-        self.fail_next = False
-        self.reopened: list[int] = []
-        self.sender: Any = None
-
-    def set_email_sender(self, sender: Any) -> None:
-        self.sender = sender
-
-    async def start_email_thread(self, **kw: Any) -> Conversation:
-        now = self.clock()
-        values = dict(kw, media="email", state="waiting", created_at=now)
-
-        def thd(conn: sa.Connection) -> int:
-            pk = conn.execute(model.conversations.insert().values(**values)).inserted_primary_key
-            assert pk is not None
-            return int(pk[0])
-
-        cid = await self.db.run(thd)
-        return Conversation(
-            id=cid, media="email", state="waiting", queue_id=kw["queue_id"], created_at=now
-        )
-
-    async def email_received(self, conversation_id: int, message: NewMessage) -> Message:
-        if self.fail_next:
-            self.fail_next = False
-            raise sa.exc.OperationalError("INSERT", {}, Exception("database is locked"))
-        now = self.clock()
-        m = model.conversation_messages
-        c = model.conversations
-
-        def thd(conn: sa.Connection) -> int:
-            state = conn.execute(sa.select(c.c.state).where(c.c.id == conversation_id)).scalar()
-            if state == "ended":
-                conn.execute(c.update().where(c.c.id == conversation_id).values(state="waiting"))
-                self.reopened.append(conversation_id)
-            pk = conn.execute(
-                m.insert().values(
-                    conversation_id=conversation_id,
-                    sender="customer",
-                    author=message.author,
-                    body=message.body,
-                    html=message.html,
-                    created_at=now,
-                    message_id=message.message_id,
-                    in_reply_to=message.in_reply_to,
-                )
-            ).inserted_primary_key
-            assert pk is not None
-            if message.attachment_ids:
-                t = model.conversation_attachments
-                conn.execute(
-                    t.update().where(t.c.id.in_(message.attachment_ids)).values(message_id=pk[0])
-                )
-            return int(pk[0])
-
-        mid = await self.db.run(thd)
-        return Message(mid, conversation_id, "customer", message.author, message.body, now)
+def at(ts: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
 
 
 class Outbox:
+    """The SMTP side: what was sent (parsed), or a refusal while ``fail`` says why."""
+
     def __init__(self) -> None:
         self.sent: list[tuple[str, EmailMessage]] = []
         self.fail: str | None = None
@@ -125,84 +53,87 @@ class Outbox:
     ) -> defer.Deferred[None]:
         if self.fail:
             return defer.fail(ConnectionRefusedError(self.fail))
-        self.sent.append(
-            (to[0], email.message_from_bytes(msg.as_bytes(), policy=email.policy.default))
-        )
+        got = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
+        self.sent.append((to[0], got))
         return defer.succeed(None)
 
 
 @pytest.fixture
+def db(tmp_path: Path) -> Any:
+    with inline_db(tmp_path / "email.sqlite") as connector:
+        yield connector
+
+
+@pytest.fixture
 def center(db: DBConnector, tmp_path: Path) -> dict[str, Any]:
-    """Queues (general 1, billing 2, vip 3), an account with a route by keyword and one
-    by sender domain, a customer."""
+    """E-mail queues general, billing, vip (agent 1001 serves them all), an account with a
+    route by Chinese keyword, a global route by sender domain, a customer; the engine and
+    the channel (its SMTP side an Outbox) on one Clock."""
+    ids = {"1001": resolved(db.agents.add("1001", "小张", "", "PJSIP/1001")).id}
+    for name in ("general", "billing", "vip"):
+        ids[name] = resolved(db.queues.add(name, name.title())).id
+        resolved(db.agents.set_member(ids[name], ids["1001"]))
 
     def thd(conn: sa.Connection) -> None:
-        for qid, name in ((1, "general"), (2, "billing"), (3, "vip")):
-            conn.execute(
-                model.queues.insert().values(id=qid, name=name, media="email", created_at=T0)
-            )
+        conn.execute(model.queues.update().values(media="email"))
         conn.execute(
             model.email_accounts.insert().values(
                 id=1,
                 name="help",
                 address="help@center.example",
                 display_name="客服中心",
-                imap_host="127.0.0.1",
+                imap_host="",  # no watcher in these tests: mails are handed to the ingest
                 smtp_host="127.0.0.1",
-                queue_id=1,
+                queue_id=ids["general"],
                 sla_minutes=60,
                 make_tickets=True,
             )
         )
         r = model.email_routes
         conn.execute(
-            r.insert().values(account_id=1, kind="keyword", pattern="发票", queue_id=2, position=0)
+            r.insert().values(account_id=1, kind="keyword", pattern="发票", queue_id=ids["billing"])
         )
-        conn.execute(
-            r.insert().values(
-                account_id=None, kind="sender", pattern="@vip.example", queue_id=3, position=0
-            )
-        )
+        conn.execute(r.insert().values(kind="sender", pattern="@vip.example", queue_id=ids["vip"]))
         conn.execute(
             model.customers.insert().values(
-                id=5, name="王五", email="Wang@Example.com", created_at=T0
+                id=5, name="王五", email="Wang@Example.com", created_at=dt.datetime.now(dt.UTC)
             )
         )
 
     resolved(db.run(thd))
-    clock = Clock()
-    store = EmailStore(db, clock)
-    engine = RowEngine(db, clock)
+    rig = Rig(db)
+
+    def now() -> dt.datetime:
+        return dt.datetime.fromtimestamp(rig.clock.seconds(), dt.UTC)
+
+    store = EmailStore(db, now)
     outbox = Outbox()
     uploads = UploadStore(tmp_path / "uploads")
-    sent_by: list[str] = []
-
-    def send_mail(account: Any, to: str, msg: EmailMessage) -> defer.Deferred[None]:
-        sent_by.append(account.address)
-        return outbox(None, None, account.address, [to], msg)
-
-    ingest = Ingest(
-        store=store,
-        channels=engine,
-        put_file=lambda data, name: defer.maybeDeferred(uploads.put, data, name),
-        send_mail=send_mail,
+    svc = EmailChannelService(
+        reactor=rig.clock,
+        db=db,
+        channels=rig.ch,
+        config=EmailChannelConfig(),
+        data_dir=tmp_path,
         translators=TRANSLATORS,
-        max_message_kb=1024,
-        auto_reply_interval_min=60,
-        tickets=TicketStore(db, clock=clock),
-        clock=clock,
+        tickets=TicketStore(db, clock=now),
+        bus=rig.bus,
+        clock=now,
+        send=outbox,
     )
-    accounts = resolved(store.accounts())
-    ingest.routes = resolved(store.routes())
-    ingest.own = {a.address for a in accounts}
+    svc.ingest.put_file = lambda data, name: defer.maybeDeferred(uploads.put, data, name)
+    svc.startService()
+    resolved(svc.reload())
     return dict(
         db=db,
+        ids=ids,
+        rig=rig,
+        ch=rig.ch,
         store=store,
-        engine=engine,
+        svc=svc,
         outbox=outbox,
-        ingest=ingest,
-        account=accounts[0],
-        clock=clock,
+        ingest=svc.ingest,
+        account=svc.accounts[1],
         uploads=uploads,
     )
 
@@ -268,7 +199,7 @@ def test_a_new_mail_becomes_a_thread_on_the_accounts_queue_with_one_auto_reply(
         "Where is my order?",
         "<m1@example.com>",
     )
-    assert c.due_at == T0 + dt.timedelta(minutes=60)
+    assert c.due_at == at(T0) + dt.timedelta(minutes=60)
     assert c.language == "en"
     [(to, reply)] = center["outbox"].sent
     assert to == "ann@example.com"
@@ -351,10 +282,38 @@ def test_a_reply_quoting_only_the_reference_joins_from_the_same_sender(
 def test_an_ended_thread_is_reopened_by_a_reply(center: dict[str, Any]) -> None:
     take(center, mail("Order", mid="<m1@example.com>"))
     cid = rows(center["db"], model.conversations)[0].id
-    c = model.conversations
-    resolved(center["db"].run(lambda conn: conn.execute(c.update().values(state="ended"))))
-    take(center, mail("Re: Order", mid="<m2@example.com>", in_reply_to="<m1@example.com>"))
-    assert center["engine"].reopened == [cid]
+    rig = center["rig"]
+    rig.acd.login(center["ids"]["1001"])
+    rig.run(rig.ch.accept(center["ids"]["1001"], cid))
+    rig.run(rig.ch.end(center["ids"]["1001"], cid))
+    rig.ch.wrapup_done(center["ids"]["1001"], cid)
+    assert rows(center["db"], model.conversations)[0].state == "ended"
+    out = take(center, mail("Re: Order", mid="<m2@example.com>", in_reply_to="<m1@example.com>"))
+    assert (out.kind, out.conversation_id) == ("appended", cid)
+    assert rows(center["db"], model.conversations)[0].state in ("waiting", "offered")
+    assert events(center["db"], cid, "reopened")
+    assert len(center["outbox"].sent) == 1  # no second auto-reply for a reply
+
+
+def test_a_thread_whose_queue_takes_no_email_is_kept_with_a_ticket(center: dict[str, Any]) -> None:
+    q = model.queues
+    resolved(
+        center["db"].run(
+            lambda conn: conn.execute(q.update().where(q.c.name == "general").values(media="call"))
+        )
+    )
+    rig = Rig(center["db"], center["rig"].clock)  # (the engine reads the queues at its start)
+    center["ingest"].channels = rig.ch
+    out = take(center, mail("Order", mid="<p1@example.com>"))
+    c = rows(center["db"], model.conversations)[0]
+    assert (out.kind, c.state, c.ticket_id is not None) == ("new", "message", True)
+    assert events(center["db"], c.id, "not_routed")
+    assert out.auto_reply == "sent"
+    # its replies are kept on it too, and the next mail is not held up
+    out = take(center, mail("Re: Order", mid="<p2@example.com>", in_reply_to="<p1@example.com>"))
+    assert (out.kind, out.conversation_id) == ("appended", c.id)
+    customer = model.conversation_messages.c.sender == "customer"
+    assert len(rows(center["db"], model.conversation_messages, customer)) == 2
 
 
 # ---- what is dropped ------------------------------------------------------------------
@@ -434,9 +393,9 @@ def test_two_auto_responders_end_with_one_auto_reply(center: dict[str, Any]) -> 
 def test_a_responder_without_headers_sending_30_mails_causes_no_storm(
     center: dict[str, Any],
 ) -> None:
-    clock = center["clock"]
+    clock = center["rig"].clock
     for i in range(30):
-        clock.now = T0 + dt.timedelta(seconds=10 * i)
+        clock.advance(10)
         out = take(center, mail(f"I am away {i}", sender="dumb@example.org"))
     assert len(center["outbox"].sent) == 1  # one per address per interval
     threads = rows(center["db"], model.conversations)
@@ -446,7 +405,7 @@ def test_a_responder_without_headers_sending_30_mails_causes_no_storm(
     assert len(rows(center["db"], model.conversation_messages, customer)) == 30  # nothing lost
     assert len(events(center["db"], threads[-1].id, "flood")) == 1
     # an hour later the address may be answered again, once
-    clock.now = T0 + dt.timedelta(hours=2)
+    clock.advance(2 * 3600)
     take(center, mail("Back again", sender="dumb@example.org"))
     assert len(center["outbox"].sent) == 2
 
@@ -502,7 +461,14 @@ def test_attachments_kept_by_content_type_and_refused_ones_noted(center: dict[st
 
 def test_a_database_failure_half_way_keeps_the_mail_for_the_retry(center: dict[str, Any]) -> None:
     raw = mail("Order", mid="<m1@example.com>")
-    center["engine"].fail_next = True
+    ch = center["ch"]
+    real = ch.email_received
+
+    async def fails_once(conversation_id: int, message: Any) -> Any:
+        ch.email_received = real
+        raise sa.exc.OperationalError("INSERT", {}, Exception("database is locked"))
+
+    ch.email_received = fails_once
     with pytest.raises(sa.exc.OperationalError):
         take(center, raw)
     out = take(center, raw)  # the watcher offers it again
@@ -523,77 +489,39 @@ def test_a_database_failure_half_way_keeps_the_mail_for_the_retry(center: dict[s
 # ---- replies out and the SLA ----------------------------------------------------------
 
 
-def _service(
-    center: dict[str, Any], outbox: Outbox, bus: EventBus | None = None
-) -> EmailChannelService:
-    svc = EmailChannelService(
-        reactor=MemoryReactorClock(),
-        db=center["db"],
-        channels=center["engine"],
-        config=EmailChannelConfig(),
-        data_dir=Path("/nonexistent"),
-        translators=TRANSLATORS,
-        bus=bus,
-        clock=center["clock"],
-        send=outbox,
-    )
-    svc.accounts = {1: center["account"]}
-    return svc
-
-
-def _agent_says(center: dict[str, Any], cid: int, text: str) -> Message:
-    m = model.conversation_messages
-    now = center["clock"]()
-
-    def thd(conn: sa.Connection) -> int:
-        pk = conn.execute(
-            m.insert().values(
-                conversation_id=cid, sender="agent", author="小张", body=text, created_at=now
-            )
-        ).inserted_primary_key
-        assert pk is not None
-        return int(pk[0])
-
-    return Message(resolved(center["db"].run(thd)), cid, "agent", "小张", text, now)
-
-
-def _conversation(center: dict[str, Any], cid: int) -> Conversation:
-    r = rows(center["db"], model.conversations, model.conversations.c.id == cid)[0]
-    return Conversation(
-        id=r.id,
-        media="email",
-        state=r.state,
-        queue_id=r.queue_id,
-        created_at=r.created_at,
-        account_id=r.account_id,
-        name=r.name,
-        email=r.email,
-        subject=r.subject,
-    )
+def answer(center: dict[str, Any], cid: int, text: str) -> Any:
+    """Agent 1001 takes the thread and replies on the desk (the engine sends it through
+    the channel)."""
+    rig, agent = center["rig"], center["ids"]["1001"]
+    if rig.acd.agents[agent].state == "logged_out":
+        rig.acd.login(agent)
+    elif rig.acd.agents[agent].state == "paused":  # (offers missed while time ran)
+        rig.acd.unpause(agent)
+    assert rig.state(cid) == "offered" and agent in rig.offered_to(cid)
+    rig.run(rig.ch.accept(agent, cid))
+    return rig.run(rig.ch.agent_says(agent, cid, text))
 
 
 def test_an_agents_reply_keeps_the_thread(center: dict[str, Any]) -> None:
     take(center, mail("Order 7", "Where is order 7?", mid="<m1@example.com>"))
     auto_id = center["outbox"].sent[0][1]["Message-ID"]
-    take(
-        center, mail("Re: Order 7 [#E1]", "Any news?", mid="<m2@example.com>", in_reply_to=auto_id)
-    )
     cid = rows(center["db"], model.conversations)[0].id
-    outbox = Outbox()
-    svc = _service(center, outbox)
-    msg = _agent_says(center, cid, "已发货。")
-    assert resolved(svc.send_reply(_conversation(center, cid), msg, "小张")) is True
-    [(to, sent)] = outbox.sent
+    take(
+        center,
+        mail(f"Re: Order 7 [#E{cid}]", "Any news?", mid="<m2@example.com>", in_reply_to=auto_id),
+    )
+    msg = answer(center, cid, "已发货。")
+    [_, (to, sent)] = center["outbox"].sent
     assert to == "ann@example.com"
     assert sent["Subject"] == f"Re: Order 7 [#E{cid}]"
     assert sent["In-Reply-To"] == "<m2@example.com>"
     assert sent["References"].split() == ["<m1@example.com>", auto_id, "<m2@example.com>"]
     assert sent["From"].addresses[0].addr_spec == "help@center.example"
-    body = sent.get_content()
+    assert sent["From"].addresses[0].display_name == "客服中心"
+    body = sent.get_content().replace("\r\n", "\n")
     assert body.startswith("已发货。") and "> Any news?" in body
-    stored = rows(
-        center["db"], model.conversation_messages, model.conversation_messages.c.id == msg.id
-    )[0]
+    m = model.conversation_messages
+    [stored] = rows(center["db"], m, m.c.id == msg.id)
     assert stored.message_id == sent["Message-ID"]
     # the customer's answer to it threads here
     out = take(center, mail("Re: Re: Order 7", "thanks", in_reply_to=sent["Message-ID"]))
@@ -603,36 +531,56 @@ def test_an_agents_reply_keeps_the_thread(center: dict[str, Any]) -> None:
 def test_a_failed_reply_is_noted_and_sent_later_with_the_same_id(center: dict[str, Any]) -> None:
     take(center, mail("Order", mid="<m1@example.com>"))
     cid = rows(center["db"], model.conversations)[0].id
-    outbox = Outbox()
+    outbox, svc = center["outbox"], center["svc"]
     outbox.fail = "connection refused"
-    svc = _service(center, outbox)
-    msg = _agent_says(center, cid, "On its way.")
-    assert resolved(svc.send_reply(_conversation(center, cid), msg, "Bo")) is False
-    [e] = events(center["db"], cid, "send_failed")
-    assert "connection refused" in e.detail
+    with pytest.raises(ChannelError, match="kept"):
+        answer(center, cid, "On its way.")
+    failed = events(center["db"], cid, "send_failed")
+    assert any("connection refused" in e.detail for e in failed)
+    m = model.conversation_messages
+    [line] = rows(center["db"], m, m.c.sender == "agent")
+    assert line.message_id is None  # kept, not sent
     assert resolved(svc.resend_unsent()) == 0  # not before its retry time
-    svc.reactor.advance(3600)
     outbox.fail = None
-    assert resolved(svc.resend_unsent()) == 1
-    [(_, sent)] = outbox.sent
-    assert sent["Message-ID"] == f"<ccbox.{msg.id}@center.example>"
+    center["rig"].clock.advance(3600)  # (the resend loop runs on the clock too)
+    [_, (_, sent)] = outbox.sent
+    assert sent["Message-ID"] == f"<ccbox.{line.id}@center.example>"
     assert resolved(svc.resend_unsent()) == 0  # sent once
+    assert len(outbox.sent) == 2
 
 
 def test_the_sla_breach_is_told_once_and_counted(center: dict[str, Any]) -> None:
     take(center, mail("Order", sender="a@example.com"))
     take(center, mail("Other", sender="b@example.com"))
-    bus = EventBus()
-    told: list[EmailSlaBreached] = []
-    bus.subscribe(EmailSlaBreached, told.append)
-    svc = _service(center, Outbox(), bus)
-    assert resolved(svc.check_sla()) == 0
-    center["clock"].now = T0 + dt.timedelta(minutes=61)
     first, second = (r.id for r in rows(center["db"], model.conversations))
-    _agent_says(center, second, "answered in time")  # (stored later, still a reply)
-    assert resolved(svc.check_sla()) == 1
+    told: list[EmailSlaBreached] = []
+    center["rig"].bus.subscribe(EmailSlaBreached, told.append)
+    svc = center["svc"]
     assert resolved(svc.check_sla()) == 0
+    answer(center, second, "answered in time")
+    rig, agent = center["rig"], center["ids"]["1001"]
+    if agent in rig.offered_to(first):
+        rig.run(rig.ch.decline(agent, first))
+    rig.acd.pause(agent, "break")  # nobody takes the first one in time
+    rig.clock.advance(61 * 60)  # the SLA loop runs on the clock
     assert [e.conversation_id for e in told] == [first]
+    assert resolved(svc.check_sla()) == 0  # told once
     assert resolved(svc.open_breached()) == 1
-    _agent_says(center, first, "sorry for the wait")
+    answer(center, first, "sorry for the wait")
     assert resolved(svc.open_breached()) == 0
+
+
+def test_a_mail_over_the_size_limit_is_kept_as_its_headers(center: dict[str, Any]) -> None:
+    center["ingest"].max_bytes = 4096
+    out = take(center, mail("Huge", "x" * 20_000, attachments=(("shot.png", PNG),)))
+    assert out.kind == "new"
+    c = rows(center["db"], model.conversations)[0]
+    assert c.subject == "Huge" and c.email == "ann@example.com"
+    [m] = rows(
+        center["db"],
+        model.conversation_messages,
+        model.conversation_messages.c.sender == "customer",
+    )
+    assert "[the mail was larger than 4 KB: only its headers were kept]" in m.body
+    assert "x" * 100 not in m.body
+    assert rows(center["db"], model.conversation_attachments) == []

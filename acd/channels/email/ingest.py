@@ -27,6 +27,7 @@ from twisted.logger import Logger
 from acd.channels.conversation import NewMessage
 from acd.channels.email import compose, loops, routing
 from acd.channels.email import threading as th
+from acd.channels.errors import ChannelError
 from appliance.db.email_store import Account, EmailStore, Thread
 from appliance.uploads import StoredFile, UploadRefused
 from drivers.mail.mime import ParsedMail, parse
@@ -126,12 +127,28 @@ class Ingest:
     async def _append(self, thread: Thread, mail: ParsedMail, mid: str) -> Outcome:
         out = Outcome("appended", thread.id)
         body, attachment_ids = await self._content(thread.id, mail, out)
-        message = await self.channels.email_received(
-            thread.id, self._new_message(mail, mid, body, attachment_ids)
-        )
-        out.message_row_id = int(message.id)
+        new = self._new_message(mail, mid, body, attachment_ids)
+        try:
+            message = await self.channels.email_received(thread.id, new)
+            out.message_row_id = int(message.id)
+        except ChannelError as exc:  # its queue takes no e-mail now: kept, not routed
+            out.message_row_id = await self._keep(thread.id, new)
+            out.notes.append(f"not routed: {exc.message}")
         await self._notes(thread.id, out)
         return out
+
+    async def _keep(self, conversation_id: int, new: NewMessage) -> int:
+        """The mail stored on its thread without the engine (nothing routed)."""
+        return await self.store.append(
+            conversation_id,
+            sender="customer",
+            author=new.author,
+            body=new.body,
+            html=new.html,
+            message_id=new.message_id,
+            in_reply_to=new.in_reply_to,
+            attachment_ids=new.attachment_ids,
+        )
 
     async def _flood(
         self,
@@ -189,31 +206,54 @@ class Ingest:
         )
         customer_id = await self.store.customer_by_email(sender) if sender else None
         now = self.clock()
-        conversation = await self.channels.start_email_thread(
-            queue_id=queue_id,
-            account_id=account.id,
-            name=compose.header_text(mail.from_name, 128),
-            email=sender[:254],
-            subject=subject,
-            language=language,
-            thread_key=mid,
-            due_at=now + dt.timedelta(minutes=max(0, account.sla_minutes)),
-            customer_id=customer_id,
-        )
-        cid = int(conversation.id)
+        name = compose.header_text(mail.from_name, 128)
+        parked = ""
+        try:
+            if queue_id is None:
+                raise ChannelError("the account has no queue and no route matched")
+            conversation = await self.channels.start_email_thread(
+                queue_id=queue_id,
+                account_id=account.id,
+                name=name,
+                email=sender[:254],
+                subject=subject,
+                language=language,
+                thread_key=mid,
+                due_at=now + dt.timedelta(minutes=max(0, account.sla_minutes)),
+                customer_id=customer_id,
+            )
+            cid = int(conversation.id)
+        except ChannelError as exc:
+            # Not routable (no queue, or one that takes no e-mail): kept as a message with a
+            # ticket, so a person sees it; never retried for ever, holding the mails after it.
+            parked = exc.message
+            cid = await self.store.park_thread(
+                account_id=account.id,
+                queue_id=queue_id,
+                name=name,
+                email=sender[:254],
+                subject=subject,
+                language=language,
+                thread_key=mid,
+                customer_id=customer_id,
+                reason=parked[:200],
+            )
+            log.warn("e-mail thread {id} not routed: {why}", id=cid, why=parked)
         out = Outcome("new", cid)
         body, attachment_ids = await self._content(cid, mail, out)
-        message = await self.channels.email_received(
-            cid, self._new_message(mail, mid, body, attachment_ids)
-        )
-        out.message_row_id = int(message.id)
+        new = self._new_message(mail, mid, body, attachment_ids)
+        if parked:
+            out.message_row_id = await self._keep(cid, new)
+        else:
+            message = await self.channels.email_received(cid, new)
+            out.message_row_id = int(message.id)
         # The mail is stored: what follows is noted when it fails, never retried by a
         # second take (the duplicate check would drop it).
         try:
             how = f"route {chosen.id} ({chosen.kind} {chosen.pattern})" if chosen else "account"
             await self.store.event(cid, "routed", how, queue_id)
             await self._notes(cid, out)
-            if account.make_tickets and self.tickets is not None:
+            if (account.make_tickets or parked) and self.tickets is not None:
                 await self._ticket(cid, account, subject, mail, customer_id, queue_id)
         except Exception as exc:
             log.failure("e-mail thread {id}: after storing its first mail", id=cid)

@@ -181,6 +181,8 @@ class EmailChannelService(service.Service):
             password=account.imap_password,
             folder=account.imap_folder or "INBOX",
             poll_s=float(self.config.poll_s),
+            # a larger mail is not downloaded: its headers come, kept as a stub
+            max_bytes=max(1, self.config.max_message_kb) * 1024,
         )
         watcher = self.watcher_factory(
             self.reactor,
@@ -243,9 +245,10 @@ class EmailChannelService(service.Service):
         return self._send(self.reactor, settings, account.address, [to], msg)
 
     def send_reply(self, conversation: Any, message: Any, agent_name: str) -> defer.Deferred[bool]:
-        """Send an agent's stored reply: True once the server took it; False when it failed
-        (noted on the thread as 'send_failed' with the reason, and sent again later).
-        Never fails: the reply is stored either way."""
+        """Send an agent's stored reply; fires once the server took it. A failure is noted
+        on the thread ('send_failed' with the reason), the reply sent again later (the
+        resend loop), and the Deferred fails with SendRefused so the engine tells the agent
+        the reply is kept but not sent yet."""
         unsent = Unsent(
             message_row_id=int(message.id),
             conversation_id=int(conversation.id),
@@ -256,9 +259,10 @@ class EmailChannelService(service.Service):
             body=message.body,
             author=agent_name or message.author,
         )
-        return defer.ensureDeferred(self._send_one(unsent))
+        return defer.ensureDeferred(self._send_one(unsent, tell=True))
 
-    async def _send_one(self, u: Unsent) -> bool:
+    async def _send_one(self, u: Unsent, tell: bool = False) -> bool:
+        """Send one reply: True when sent, False when not (noted; raised with ``tell``)."""
         if u.message_row_id in self._sending:
             return False
         self._sending.add(u.message_row_id)
@@ -308,6 +312,8 @@ class EmailChannelService(service.Service):
                 )
             except Exception:
                 log.failure("noting a failed e-mail reply")
+            if tell:
+                raise SendRefused(reason) from None
             return False
         else:
             self._retry_at.pop(u.message_row_id, None)
