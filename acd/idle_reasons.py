@@ -5,7 +5,8 @@ becomes available (acd/service.py, ``_dispatch_agent``), so an agent that stays 
 while callers wait does not serve their queues. For each queue with callers waiting, this
 says why, with the rule of ``ACD.serves``: a queue with required skills wants every one at
 its minimum level (a direct member is served regardless); a queue without required skills
-takes its members only.
+takes its members only. An agent who serves it may be held back by its open chats and
+e-mails (the channels' call gate: the agent's ``call_with_chats`` is off).
 
 Nothing here touches the routing engine's state or the hot path: it reads the ACD's agents
 and queues and the engine's waiting lists, on the reactor thread, when a page asks.
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 SKILLS = "skills"  # short of (or without) one or more required skills
 NOT_MEMBER = "not_member"  # a queue of members only, and not one of them
 SERVES = "serves"  # it serves the queue: a call is on its way (the next dispatch)
+CHATS = "chats"  # it serves the queue, but its open chats keep calls away (call_with_chats)
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ def why_no_calls(
         if q is None:
             continue
         if acd.serves(agent, q):
-            out.append(QueueReason(qid, n, SERVES))
+            out.append(QueueReason(qid, n, SERVES if acd.call_gate_open(agent.id) else CHATS))
         elif not q.requirements:
             out.append(QueueReason(qid, n, NOT_MEMBER))
         else:

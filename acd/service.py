@@ -654,6 +654,10 @@ class ACD(service.Service):
     def _gate_open(self, agent_id: int) -> bool:
         return self._call_gate is None or bool(self._call_gate(agent_id))
 
+    def call_gate_open(self, agent_id: int) -> bool:
+        """The channels' gate lets a call reach this agent now (read-only)."""
+        return self._gate_open(agent_id)
+
     def gate_changed(self, agent_id: int) -> None:
         """The gate's answer for this agent may have changed: an available agent is
         routable for calls again (and offered the best waiting call) or no longer."""

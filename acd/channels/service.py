@@ -231,6 +231,7 @@ class ChannelService(service.Service):
         self._agent_subs: dict[int, list[Subscription]] = {}
         self._joined: dict[int, set[str]] = {}  # supervisors who joined a conversation
         self._bus_subs: list[Any] = []
+        self._later: Any = None  # a dispatch after a transfer's grace time
         self._hold = 0  # dispatch held while a step changes several agents at once
         self._dispatch_pending = False
 
@@ -270,6 +271,9 @@ class ChannelService(service.Service):
         self._bus_subs.clear()
         if self.acd._call_gate == self._call_gate:
             self.acd.set_call_gate(None)
+        self.ready = False  # a timer that still fires finds nothing to do
+        if self._later is not None and self._later.active():
+            self._later.cancel()
         for timers in (self._offer_timers, self._wrapup_timers, self._wait_timers):
             for timer in timers.values():
                 if timer.active():
@@ -500,14 +504,20 @@ class ChannelService(service.Service):
                 q.max_wait_s, self._waited_too_long, conv.id
             )
 
-    def _dispatch(self, exclude: Iterable[int] = ()) -> None:
+    def _dispatch(self, exclude: Iterable[int] = (), again_now: bool = True) -> None:
+        """Offer what waits. ``exclude``: agents who just let a conversation go: others
+        first; then (``again_now``) they may get it again, as with calls."""
         if not self.ready:
             return
         if self._hold:
             self._dispatch_pending = True
             return
-        for offer in self.router.dispatch(exclude):
+        left_out = tuple(exclude)
+        for offer in self.router.dispatch(left_out):
             self._offer(offer)
+        if left_out and again_now:  # nobody else took it: those who let it go may again
+            for offer in self.router.dispatch():
+                self._offer(offer)
 
     def _offer(self, offer: RouteOffer) -> None:
         conv = self.conversations[offer.conversation_id]
@@ -1218,7 +1228,10 @@ class ChannelService(service.Service):
             self._into_line(conv)
             self._set_state(conv, WAITING)
             self._stats_changed(old_queue)
-            self._dispatch((agent_id,))
+            # The agent passed it on: others first, and only after an offer's time the
+            # agent itself again (when nobody else serves the queue).
+            self._dispatch((agent_id,), again_now=False)
+            self._later = self.reactor.callLater(self.config.offer_timeout_s, self._dispatch)
 
     async def end(self, agent_id: int, conversation_id: int) -> None:
         conv = self._mine(agent_id, conversation_id)

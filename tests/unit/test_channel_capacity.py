@@ -165,3 +165,20 @@ def test_a_call_queue_never_takes_a_chat_and_a_chat_queue_never_a_call(
     assert ids["support"] not in rig.acd.queues and ids["support"] in rig.ch.router.queues
     overflow = offer_of(waiting)
     assert overflow is not None and overflow.why == "empty"  # its caller left the queue
+
+
+def test_the_console_says_when_open_chats_keep_calls_away(db: DBConnector) -> None:
+    from acd import idle_reasons
+
+    ids = seed(db)
+    set_agent(db, ids["1001"], call_with_chats=False)
+    rig = Rig(db)
+    rig.acd.login(ids["1001"])
+    conv = rig.chat(ids)
+    rig.acd.join(ids["support"], "13800138000", "u1")
+    reasons = idle_reasons.idle_agents(rig.acd)[ids["1001"]]
+    assert [(r.queue_id, r.waiting, r.why) for r in reasons] == [
+        (ids["support"], 1, idle_reasons.CHATS)
+    ]
+    rig.run(rig.ch.decline(ids["1001"], conv.id))  # nobody else: offered again later
+    assert rig.acd.call_gate_open(ids["1001"])

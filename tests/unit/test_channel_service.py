@@ -574,3 +574,30 @@ def test_the_engine_decides_alike_on_both_routing_engines(tmp_path: Path) -> Non
                 + [(convs[0].id, (rig.ch.conversations[convs[0].id].agent_id,))]
             )
     assert decisions[0] == decisions[1]
+
+
+def test_an_offer_let_go_with_nobody_else_comes_back_to_the_same_agent(db: DBConnector) -> None:
+    ids = seed(db)
+    rig = Rig(db)
+    rig.acd.login(ids["1001"])
+    conv = rig.chat(ids)
+    rig.clock.advance(OFFER_S)  # let go: nobody else is logged in
+    assert rig.offered_to(conv.id) == (ids["1001"],)
+    rig.run(rig.ch.decline(ids["1001"], conv.id))
+    assert rig.offered_to(conv.id) == (ids["1001"],)
+    assert [k for k, _a in event_kinds(db, conv.id)].count("offered") == 3
+
+
+def test_a_chat_passed_to_a_queue_goes_back_to_its_agent_only_after_a_while(
+    db: DBConnector,
+) -> None:
+    ids = seed(db)
+    rig = Rig(db)
+    rig.acd.login(ids["1001"])
+    a, b = rig.chat(ids, "a"), rig.chat(ids, "b")
+    rig.run(rig.ch.accept(ids["1001"], a.id))
+    rig.run(rig.ch.accept(ids["1001"], b.id))
+    rig.run(rig.ch.transfer(ids["1001"], a.id, to_queue_id=ids["web"], note="not mine"))
+    assert rig.state(a.id) == "waiting"  # nobody else: not straight back to 1001
+    rig.clock.advance(OFFER_S)
+    assert rig.offered_to(a.id) == (ids["1001"],)
