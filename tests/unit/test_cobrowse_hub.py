@@ -325,3 +325,28 @@ def test_the_live_view_tells_the_desk_and_is_audited(tmp_path: Path) -> None:
         }
         h.end(s, "again")  # idempotent: no second stop row
         assert len(resolved(db.audit.recent(target="agent:7"))) == 2
+
+
+def test_a_chat_visitor_whose_page_changed_is_called_back_until_it_resumes() -> None:
+    relay = Relay()
+    clock, h = make_hub(relay=relay)
+    s = h.request_chat(7, "a", 42)
+    h.join_chat(s.id, 42)
+    h.consent(s, True)
+    _req, source = open_stream(h)
+    h.add_source(s, source)
+    source.close()  # the page went (pushed to another)
+    clock.pump([1.0, 1.0, 1.0, 0.5])
+    resumes = [e for _c, _s, e in relay.sent if e["type"] == "cobrowse.resume"]
+    assert len(resumes) == 4 and resumes[0] == {"type": "cobrowse.resume", "session": s.id}
+    _req2, again = open_stream(h)
+    h.add_source(s, again)  # the next page's control stream
+    clock.pump([1.0] * 10)
+    assert len([e for _c, _s, e in relay.sent if e["type"] == "cobrowse.resume"]) == 4
+    # a page that never comes back is called for RESUME_FOR_S only
+    again.close()
+    clock.pump([1.0] * int(hub_mod.RESUME_FOR_S + 5))
+    count = len([e for _c, _s, e in relay.sent if e["type"] == "cobrowse.resume"])
+    assert 4 + hub_mod.RESUME_FOR_S - 1 <= count <= 4 + hub_mod.RESUME_FOR_S + 1
+    clock.pump([1.0] * 60)
+    assert len([e for _c, _s, e in relay.sent if e["type"] == "cobrowse.resume"]) == count

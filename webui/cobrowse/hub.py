@@ -50,6 +50,10 @@ STALLED_S = 60.0
 REQUEST_TIMEOUT_S = 300.0  # a request nobody joined or allowed
 ALONE_S = 120.0  # an active session with no viewer and no recording side
 MAX_URL = 2000
+# A chat visitor's page that went (a pushed page, a link) is called back through the chat
+# stream of the next page's widget: every RESUME_EVERY_S for RESUME_FOR_S.
+RESUME_EVERY_S = 1.0
+RESUME_FOR_S = 30.0
 # rrweb's EventType: DomContentLoaded, Load, FullSnapshot, Incremental, Meta, Custom, Plugin.
 FULL_SNAPSHOT = 2
 META = 4
@@ -375,12 +379,25 @@ class CobrowseHub:
             session.viewers.discard(stream)
             if session.source is stream:
                 session.source = None
+                if session.kind == "chat" and session.state == "active":
+                    self._call_back(session, now + RESUME_FOR_S)
             if session.live and not session.viewers and session.alone_since is None:
                 session.alone_since = now
         for agent_id, streams in list(self.desks.items()):
             streams.discard(stream)
             if not streams:
                 del self.desks[agent_id]
+
+    def _call_back(self, session: CobrowseSession, until: float) -> None:
+        """Tell the chat's widget (on whatever page it now is) to resume recording; it
+        holds the token in sessionStorage. Until the page's control stream is back."""
+        if session.source is not None or not session.live:
+            return
+        if self.reactor.seconds() > until:
+            return
+        event = {"type": "cobrowse.resume", "session": session.id}
+        self._to_visitor_by_chat(session, event)
+        self.reactor.callLater(RESUME_EVERY_S, self._call_back, session, until)
 
     def _state_event(self, session: CobrowseSession) -> dict[str, Any]:
         return {
