@@ -66,6 +66,7 @@
   var convs = {};      // id -> {c: conversation, messages: [], unread, typing, readUpTo}
   var order = [];      // tab order (ids)
   var current = null;  // the selected conversation's id
+  var me = null;       // this desk's agent id (the stream's hello)
   var offers = {};     // conversation id -> {node, deadline, timer}
   var pendingFiles = []; // attachments uploaded for the next line: {id, file_name}
 
@@ -250,6 +251,7 @@
     var k = ev.conversation !== undefined ? conv(ev.conversation) : null;
     switch (ev.type) {
       case "hello":
+        me = ev.agent;
         loadAll();
         break;
       case "resync":
@@ -292,7 +294,9 @@
         break;
       case "state":
         dropOffer(ev.conversation);
-        if (ev.state === "ended" || ev.state === "waiting") {
+        // gone back to a queue, over, or now another agent's (a transfer): no longer a tab
+        var others = ev.agent && me !== null && ev.agent.id !== me;
+        if (ev.state === "ended" || ev.state === "waiting" || ev.state === "offered" || others) {
           if (k) forget(ev.conversation);
           break;
         }
