@@ -179,6 +179,8 @@ ACCOUNT_COLUMNS = (
 TOPIC_COLUMNS = ("name", "label_zh", "label_en", "queue_id", "position", "enabled")
 CANNED_COLUMNS = ("title", "body", "topic_id", "queue_id", "language", "position")
 ROUTE_COLUMNS = ("account_id", "kind", "pattern", "queue_id", "position")
+# What a queue takes, as a refusal names it.
+MEDIA_NAMES = {"call": N_("calls"), "chat": N_("chats"), "email": N_("e-mails")}
 # Conversations in these states still hold their queue.
 LIVE_STATES = ("waiting", "offered", "active", "wrap_up")
 
@@ -195,8 +197,8 @@ def _queue_of_media(conn: Connection, queue_id: int | None, media: str) -> None:
             N_(
                 "the queue {name} takes {has}, not {media}",
                 name=row.name,
-                has=row.media,
-                media=media,
+                has=MEDIA_NAMES.get(row.media, row.media),
+                media=MEDIA_NAMES.get(media, media),
             )
         )
 
@@ -561,16 +563,26 @@ class ChannelAdminStore(_Component):
         return self.db.run(thd)
 
 
+def _listed(items: list[str]) -> str:
+    """``a; b; c`` as one message whose parts are translated each (msgids kept)."""
+    if not items:
+        return ""
+    out = items[-1]
+    for item in reversed(items[:-1]):
+        out = N_("{first}; {rest}", first=item, rest=out)
+    return out
+
+
 class QueueInUse(AdminError):
     """A queue's medium cannot change: ``users`` (msgids) still need the old one."""
 
     def __init__(self, name: str, media: str, users: list[str]) -> None:
         super().__init__(
             N_(
-                "the queue {name} stays a {media} queue while these use it: {users}",
+                "the queue {name} keeps taking {media} while these use it: {users}",
                 name=name,
-                media=media,
-                users="; ".join(users),
+                media=MEDIA_NAMES.get(media, media),
+                users=_listed(users),
             )
         )
         self.users = users

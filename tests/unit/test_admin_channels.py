@@ -167,8 +167,8 @@ class TopicTests(ChannelsPageCase):
         b = await self.admin()
         good = {"name": "t", "label_en": "T", "queue_id": str(self.chat), "position": "0"}
         cases = [
-            ({"queue_id": str(self.sales)}, "the queue sales takes call, not chat"),
-            ({"queue_id": str(self.mail)}, "the queue mail takes email, not chat"),
+            ({"queue_id": str(self.sales)}, "the queue sales takes calls, not chats"),
+            ({"queue_id": str(self.mail)}, "the queue mail takes e-mails, not chats"),
             ({"queue_id": "999"}, "no queue 999"),
             ({"queue_id": "x"}, "Queue: not a valid choice."),
             ({"name": ""}, "Topic name: required."),
@@ -296,7 +296,7 @@ class AccountTests(ChannelsPageCase):
         new = f"{PAGE}/account"
         good = {**ACCOUNT, "queue_id": str(self.mail)}
         cases = [
-            ({"queue_id": str(self.chat)}, "the queue webchat takes chat, not email"),
+            ({"queue_id": str(self.chat)}, "the queue webchat takes chats, not e-mails"),
             ({"queue_id": ""}, "An enabled account needs an e-mail queue."),
             ({"smtp_host": ""}, "needs an SMTP server"),
             ({"address": "not an address"}, "Address: not an e-mail address."),
@@ -338,7 +338,7 @@ class RouteTests(ChannelsPageCase):
         )
         self.assertIn("退款", body)
         cases = [
-            ({"queue_id": str(self.chat)}, "the queue webchat takes chat, not email"),
+            ({"queue_id": str(self.chat)}, "the queue webchat takes chats, not e-mails"),
             ({"queue_id": ""}, "Queue: required."),
             ({"kind": "regex"}, "Match: not a valid choice."),
             ({"pattern": "vip"}, "an address (name@example.com) or a domain"),

@@ -73,8 +73,16 @@ class QueueMediaTests(ChannelsPageCase):
         self.assertNotIn("changed", [q.display_name for q in row])
 
         topic = await self.store.save_topic(None, {"name": "help", "queue_id": self.chat})
+        await self.store.save_topic(None, {"name": "sales-help", "queue_id": self.chat})
         body = await self.save(b, self.chat, media="call")
-        self.assertIn("the chat topic help", body)
+        self.assertIn("the chat topic help; the chat topic sales-help", body)
+        # in Chinese, every part of the refusal
+        token = (await self.call(b.get, "/")).csrf()
+        await self.call(b.post, "/locale", {"_csrf": token, "locale": "zh_CN", "next": "/"})
+        body = await self.save(b, self.chat, media="call")
+        self.assertIn("继续接收聊天：聊天主题 help；聊天主题 sales-help", body)
+        await self.call(b.post, "/locale", {"_csrf": token, "locale": "en", "next": "/"})
+        await self.store.delete_topic(topic + 1)
         await self.store.delete_topic(topic)
         body = await self.save(b, self.chat, media="call")
         self.assertIn("Queue saved.", body)

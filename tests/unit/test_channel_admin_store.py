@@ -175,7 +175,7 @@ def test_account_passwords_are_write_only_and_blank_keeps_them(db: DBConnector) 
     store = ChannelAdminStore(db)
     mail = _queue(db, "mail", "email")
     chat = _queue(db, "chat", "chat")
-    with pytest.raises(AdminError, match="takes chat"):
+    with pytest.raises(AdminError, match="takes chats"):
         resolved(store.save_account(None, _account(chat)))
     aid = resolved(store.save_account(None, _account(mail), "imap secret", "smtp secret"))
     (row,) = resolved(store.accounts())
@@ -196,7 +196,7 @@ def test_routes_go_to_email_queues(db: DBConnector) -> None:
     chat = _queue(db, "chat", "chat")
     aid = resolved(store.save_account(None, _account(mail)))
     route = {"account_id": aid, "kind": "sender", "pattern": "@vip.example.com", "position": 1}
-    with pytest.raises(AdminError, match="takes chat"):
+    with pytest.raises(AdminError, match="takes chats"):
         resolved(store.save_route(None, {**route, "queue_id": chat}))
     with pytest.raises(AdminError, match="sender or by keyword"):
         resolved(store.save_route(None, {**route, "kind": "regex", "queue_id": mail}))
