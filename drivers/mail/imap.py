@@ -103,6 +103,7 @@ class ImapWatcher:
         self._thread: threading.Thread | None = None
         self._done: Deferred[None] | None = None
         self._health: tuple[str, str] | None = None
+        self._backoff = self.first_backoff_s
 
     # --- reactor side ----------------------------------------------------------------------
 
@@ -152,41 +153,49 @@ class ImapWatcher:
         if self._stop.wait(seconds):
             raise _Stopped
 
+    def _fail(self, detail: str, wait_s: float | None = None) -> None:
+        """Report, then wait (``wait_s``, or the backoff, doubled for next time)."""
+        self._health_is("error", detail)
+        if wait_s is None:
+            wait_s = self._backoff
+            self._backoff = min(self._backoff * 2, self.max_backoff_s)
+        self._wait(wait_s)
+
     def _loop(self) -> None:
-        backoff = self.first_backoff_s
+        self._backoff = self.first_backoff_s
         while not self._stop.is_set():
             try:
                 client = self._connect()
             except _Stopped:
                 return
             except LoginError as exc:
-                self._health_is("error", f"login refused for {self.settings.user}: {_text(exc)}")
-                if self._stop.wait(self.login_retry_s):
+                try:
+                    self._fail(
+                        f"login refused for {self.settings.user}: {_text(exc)}", self.login_retry_s
+                    )
+                except _Stopped:
                     return
                 continue
-            except (OSError, IMAPClientError, ssl.SSLError) as exc:
-                self._health_is("error", f"cannot connect to {self._where()}: {_text(exc)}")
-                if self._stop.wait(backoff):
+            except Exception as exc:  # OSError, ssl.SSLError, IMAPClientError and the odd one
+                try:
+                    self._fail(f"cannot connect to {self._where()}: {_text(exc)}")
+                except _Stopped:
                     return
-                backoff = min(backoff * 2, self.max_backoff_s)
                 continue
             try:
                 self._session(client)
-                backoff = self.first_backoff_s
             except _Stopped:
                 return
             except _Retry as exc:
-                self._health_is("error", exc.detail)
-                if self._stop.wait(backoff):
-                    return
-                backoff = min(backoff * 2, self.max_backoff_s)
-            except (OSError, IMAPClientError, ssl.SSLError) as exc:
+                with contextlib.suppress(_Stopped):
+                    self._fail(exc.detail)
+            except Exception as exc:
                 if self._stop.is_set():
                     return
-                self._health_is("error", f"connection to {self._where()} lost: {_text(exc)}")
-                if self._stop.wait(backoff):
-                    return
-                backoff = min(backoff * 2, self.max_backoff_s)
+                if not isinstance(exc, OSError | IMAPClientError | ssl.SSLError):
+                    log.failure("IMAP session for {user} failed", user=self.settings.user)
+                with contextlib.suppress(_Stopped):
+                    self._fail(f"connection to {self._where()} lost: {_text(exc)}")
             finally:
                 self._close(client)
 
@@ -208,11 +217,15 @@ class ImapWatcher:
         )
         with self._lock:
             self._client = client
-        if self._stop.is_set():
-            raise _Stopped
-        if s.security == "starttls":
-            client.starttls(self._context())  # fails when the server does not offer it
-        client.login(s.user, s.password)
+        try:
+            if self._stop.is_set():
+                raise _Stopped
+            if s.security == "starttls":
+                client.starttls(self._context())  # fails when the server does not offer it
+            client.login(s.user, s.password)
+        except BaseException:
+            self._close(client)
+            raise
         return client
 
     def _close(self, client: IMAPClient) -> None:
@@ -243,6 +256,7 @@ class ImapWatcher:
         self._health_is("ok", f"{self.settings.folder} on {self._where()}")
         while True:
             self._take_new(client)
+            self._backoff = self.first_backoff_s  # all taken: the next failure starts over
             if self._stop.is_set():
                 raise _Stopped
             if idle:

@@ -227,6 +227,7 @@ class SimWatcherTests(WatcherCase):
         await until(lambda: bool(inbox.health))
         status, detail = inbox.health[0]
         assert status == "error" and "login refused" in detail and "wrong" not in detail
+        await until(lambda: srv.open_connections == 0, what="the refused connection closed")
         await deferLater(reactor, 1.0, lambda: None)
         assert srv.login_attempts == 1
         assert len(inbox.health) == 1

@@ -484,6 +484,11 @@ class LoopbackMailServer:
                 conn.transport.abortConnection()
 
     @property
+    def open_connections(self) -> int:
+        """IMAP and SMTP connections open now."""
+        return len(self._connections)
+
+    @property
     def sent(self) -> list[SentMail]:
         return self._sent
 
