@@ -55,6 +55,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from acd import callback_call, phone_codes
+from acd.channels.email.service import EmailChannelService
 from acd.channels.service import ChannelService
 from acd.day_counters import DayCounters
 from acd.dialer import outbound_call
@@ -224,6 +225,12 @@ class ApplianceMaster(service.MultiService):
             customers=self.ivr.customers,
         )
         self.channels.setServiceParent(self)
+        # The e-mail channel: its accounts watched over IMAP, threads fed to the engine
+        # above, the agents' replies sent over SMTP (the engine's e-mail sender).
+        self.email_channel: EmailChannelService | None = None
+        if config.email.enabled:
+            self.email_channel = self._email_channel()
+            self.email_channel.setServiceParent(self)
         self.fastagi: FastAGIServer | None = None
         if self.ami is not None and self.callmodel is not None and switch is not None:
             self._add_ami(self.ami, self.callmodel, switch)
@@ -352,6 +359,22 @@ class ApplianceMaster(service.MultiService):
             backup_places(config),
             zone=config.reports.timezone,
             health=self.health,
+        )
+
+    def _email_channel(self) -> EmailChannelService:
+        """The auto-replies in the mail's language (the web UI's catalogs, as the root may
+        import them); tickets for the accounts that make them."""
+        from webui.i18n import translator
+
+        return EmailChannelService(
+            reactor=self.reactor,
+            db=self.db,
+            channels=self.channels,
+            config=self.config.email,
+            data_dir=self.config.data_dir,
+            translators={"zh": translator("zh_CN"), "en": translator("en")},
+            tickets=TicketStore(self.db, bus=self.bus),
+            bus=self.bus,
         )
 
     def _center_translate(self) -> Callable[[str], str]:
@@ -490,6 +513,7 @@ class ApplianceMaster(service.MultiService):
             dialer=lambda: getattr(self, "dialer", None),
             hardware=self.hardware,
             channels=self.channels,
+            email_channel=self.email_channel,
         )
         return WebService(ctx)
 
