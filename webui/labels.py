@@ -235,6 +235,7 @@ TABLES: dict[str, dict[str, str]] = {
         "watchdog_board": N_("Watchdog board"),
         "backups": N_("Backups"),
         "dahdi": N_("E1/DAHDI spans"),
+        "email": N_("E-mail channel"),
     },
 }
 

@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from appliance.config import EmailChannelConfig
     from appliance.db.connector import DBConnector
     from appliance.eventbus import EventBus
-    from appliance.health import HealthRegistry
 
 log = Logger(namespace="ccbox.email")
 
@@ -82,7 +81,6 @@ class EmailChannelService(service.Service):
         translators: Mapping[str, Callable[[str], str]],
         tickets: Any = None,
         bus: EventBus | None = None,
-        health: HealthRegistry | None = None,
         clock: Callable[[], dt.datetime] | None = None,
         watcher_factory: Callable[..., Any] = ImapWatcher,
         send: Callable[..., defer.Deferred[None]] | None = None,
@@ -91,7 +89,6 @@ class EmailChannelService(service.Service):
         self.config = config
         self.channels = channels
         self.bus = bus
-        self.health = health
         self.store = EmailStore(db, clock) if clock is not None else EmailStore(db)
         self.uploads = UploadStore(uploads_root(data_dir))
         self.watcher_factory = watcher_factory
@@ -213,10 +210,7 @@ class EmailChannelService(service.Service):
         return d.addErrback(failed)
 
     def _health(self, account_id: int, state: str, detail: str) -> None:
-        account = self.accounts.get(account_id)
-        name = account.name if account is not None else str(account_id)
-        if self.health is not None:
-            self.health.report(f"email:{name}", "ok" if state == "ok" else "degraded", detail)
+        """The account's state on its row (the admin's Channels page shows last_error)."""
         self.store.set_health(account_id, "" if state == "ok" else detail).addErrback(
             lambda f: log.failure("writing an e-mail account's health", f)
         )
