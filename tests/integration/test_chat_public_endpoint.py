@@ -497,6 +497,7 @@ class ChatTests(PublicEndpointCase):
             [(t["label"], t["on_duty"]) for t in zh["topics"]], [("销售", True), ("夜间", False)]
         )
         self.assertEqual(zh["limits"]["max_message_chars"], 200)
+        self.assertIs(zh["transcript"], True)
         en = (await self.client.request("GET", "/chat/api/config?lang=en")).json()
         self.assertEqual([t["label"] for t in en["topics"]], ["Sales", "After hours"])
 
@@ -554,7 +555,9 @@ class ChatTests(PublicEndpointCase):
 
         # a reconnect (the visitor moved to another page) brings the history again
         second = await c.stream(token)
-        history = await second.until(lambda ev: any(e["type"] == "history" for e in ev))
+        history = await second.until(lambda ev: any(e["type"] == "state" for e in ev))
+        self.assertEqual([e["type"] for e in history[:2]], ["history", "state"])
+        self.assertEqual(history[1]["state"], "active")
         bodies = [m["body"] for m in history[0]["messages"]]
         self.assertEqual(
             bodies[:2], ["<img src=x onerror=alert(1)>\n第二行", "您好,<b>请问</b>有什么可以帮您?"]

@@ -188,6 +188,7 @@ class ConfigEndpoint(Endpoint):
                 "email_max": inputs.EMAIL_MAX,
             },
             "attachment_types": sorted(CHAT_TYPES),
+            "transcript": bool(self.state.smtp.host),
         }
 
 

@@ -4,7 +4,8 @@ The stream subscribes to the engine's customer side of the conversation
 (``subscribe_conversation(id, listener, side="customer")``) and writes each event the
 moment it comes (no batching timer: a chat line's latency is the point). On connect it
 sends the history so far (a reconnect after the visitor moved to another page shows the
-whole chat), events that arrived meanwhile after it without duplicates.
+whole chat) and the conversation's state, events that arrived meanwhile after them without
+duplicates.
 
 A slow client: the stream is a streaming producer; while the socket's buffer is full it
 holds at most ``PENDING_BYTES`` for it, then closes it (the browser reconnects and gets
@@ -48,6 +49,23 @@ def for_customer(event: dict[str, Any]) -> dict[str, Any] | None:
     return event
 
 
+def current_state(channels: Any, conversation_id: int) -> dict[str, Any] | None:
+    """Where the conversation stands now, as a ``state`` event (a reconnect after the
+    visitor moved to another page missed the last one); the agent's name comes with the
+    next state change or from their lines. None when it is over."""
+    for conv in (*channels.waiting(), *channels.active()):
+        if conv.id == conversation_id:
+            return {
+                "type": "state",
+                "conversation": conversation_id,
+                "state": conv.state,
+                "agent": None,
+                "queue": None,
+                "position": None,
+            }
+    return None
+
+
 class VisitorStream:
     """One open stream of one visitor (IPushProducer for the request)."""
 
@@ -76,6 +94,9 @@ class VisitorStream:
             return
         messages = [m.to_dict() for m in history if not m.internal]
         self.write(frame({"type": "history", "conversation": cid, "messages": messages}))
+        state = current_state(channels, cid)
+        if state is not None:
+            self.write(frame(state))
         seen = {m["id"] for m in messages}
         self.ready = True
         early, self.early = self.early, []

@@ -58,6 +58,7 @@
       waiting: "Waiting for an agent...",
       position: "Waiting for an agent (you are number {n})...",
       active: "You are chatting with {name}.",
+      anAgent: "an agent",
       wrapUp: "The agent ended the chat.",
       transferred: "You are being transferred...",
       typing: "{name} is typing...",
@@ -78,6 +79,13 @@
       failed: "Something went wrong; try again.",
       origin: "The chat is not available on this site.",
       noTopics: "The chat is not available now.",
+      overflow: "Everyone is busy. You can keep waiting or leave a message.",
+      overflowLeave: "Leave a message instead",
+      fileType: "This kind of file is not accepted: images, PDF and text only.",
+      tooLarge: "The file or message is too large.",
+      tooLong: "The message is too long.",
+      busy: "Too many visitors now; try again later.",
+      endedError: "This chat has ended.",
     },
     zh: {
       open: "在线咨询",
@@ -97,6 +105,7 @@
       waiting: "正在等待客服...",
       position: "正在等待客服(您排在第 {n} 位)...",
       active: "{name} 正在为您服务。",
+      anAgent: "客服",
       wrapUp: "客服已结束会话。",
       transferred: "正在为您转接...",
       typing: "{name} 正在输入...",
@@ -117,6 +126,13 @@
       failed: "出错了,请重试。",
       origin: "本网站不能使用在线咨询。",
       noTopics: "在线咨询暂不可用。",
+      overflow: "客服都在忙。您可以继续等待,也可以留言。",
+      overflowLeave: "改为留言",
+      fileType: "不接受这种文件:只能发送图片、PDF 和文本文件。",
+      tooLarge: "文件或消息太大。",
+      tooLong: "消息太长。",
+      busy: "当前访客过多,请稍后再试。",
+      endedError: "会话已结束。",
     },
   };
 
@@ -156,6 +172,8 @@
 
   // ---- the session kept across pages -------------------------------------------------
   var state = { token: null, conversation: null, email: "", ended: false, lastRead: 0 };
+  // state.contact: the pre-chat form as sent (a leave-a-message after an overflow, on
+  // another page, needs it again)
   function save() {
     try {
       sessionStorage.setItem(STORE_KEY, JSON.stringify(state));
@@ -210,11 +228,21 @@
       "Content-Type": "application/json",
     });
   }
+  var ERROR_CODES = {
+    rate_limited: "tooFast",
+    origin: "origin",
+    file_type: "fileType",
+    too_large: "tooLarge",
+    too_long: "tooLong",
+    busy: "busy",
+    ended: "endedError",
+  };
   function errorText(res) {
     var code = res.data && res.data.code;
-    if (code === "rate_limited") return t("tooFast");
-    if (code === "origin") return t("origin");
-    if (res.data && typeof res.data.error === "string") return res.data.error;
+    if (code && ERROR_CODES[code]) return t(ERROR_CODES[code]);
+    if (res.status === 413) return t("tooLarge");
+    if (code === "refused" && typeof res.data.error === "string") return res.data.error;
+    if (LANG === "en" && res.data && typeof res.data.error === "string") return res.data.error;
     return t("failed");
   }
 
@@ -289,9 +317,14 @@
   var transcriptBtn = el("button", { type: "button", test: "transcript", text: t("transcript") });
   var endBtn = el("button", { type: "button", test: "end", text: t("end") });
   var newBtn = el("button", { type: "button", test: "new-chat", text: t("newChat") });
+  var overflowBtn = el("button", {
+    type: "button",
+    test: "overflow-leave",
+    text: t("overflowLeave"),
+  });
   var endedLine = el("div", { class: "ended", test: "ended", text: t("ended") });
   var compose = el("form", { class: "compose" }, [input, attachBtn, fileIn, sendBtn]);
-  var tools = el("div", { class: "tools" }, [transcriptBtn, endBtn, newBtn]);
+  var tools = el("div", { class: "tools" }, [overflowBtn, transcriptBtn, endBtn, newBtn]);
   var chat = el("div", { class: "chat", test: "chat" }, [
     log,
     typingLine,
@@ -344,6 +377,7 @@
         topicSel.appendChild(opt);
       });
       if (!(config.topics || []).length) setNotice(t("noTopics"));
+      if (config.transcript === false) show(transcriptBtn, false);
       var lim = config.limits || {};
       if (lim.name_max) nameIn.maxLength = lim.name_max;
       if (lim.phone_max) phoneIn.maxLength = lim.phone_max;
@@ -355,8 +389,11 @@
     });
   }
   function contact() {
+    if (state.contact && !nameIn.value) return Object.assign({}, state.contact);
+    var topic = parseInt(topicSel.value, 10);
+    if (isNaN(topic) && state.contact) topic = state.contact.topic_id;
     return {
-      topic_id: parseInt(topicSel.value, 10),
+      topic_id: topic,
       name: nameIn.value.trim(),
       phone: phoneIn.value.trim(),
       email: emailIn.value.trim(),
@@ -385,6 +422,7 @@
         email: c.email,
         ended: false,
         lastRead: 0,
+        contact: c,
       };
       save();
       enterChat();
@@ -507,6 +545,7 @@
   }
   document.addEventListener("visibilitychange", markRead);
 
+  var agentName = "";
   function setState(ev) {
     if (ev.state === "waiting" || ev.state === "offered") {
       statusLine.textContent =
@@ -514,7 +553,8 @@
           ? t("position", { n: ev.position })
           : t("waiting");
     } else if (ev.state === "active") {
-      statusLine.textContent = t("active", { name: (ev.agent && ev.agent.name) || "" });
+      agentName = (ev.agent && ev.agent.name) || agentName;
+      statusLine.textContent = t("active", { name: agentName || t("anAgent") });
     } else if (ev.state === "wrap_up" || ev.state === "ended") {
       statusLine.textContent = t("wrapUp");
     }
@@ -531,6 +571,7 @@
     }
   }
   function chatEnded() {
+    show(overflowBtn, false);
     state.ended = true;
     save();
     closeStream();
@@ -581,11 +622,20 @@
     if (ev.type.indexOf("cobrowse.") === 0) return onCobrowse(ev);
     switch (ev.type) {
       case "history":
-        (ev.messages || []).forEach(addMessage);
+        (ev.messages || []).forEach(function (m) {
+          addMessage(m);
+          if (m.sender === "agent" && m.author) agentName = m.author;
+        });
         break;
       case "message":
         addMessage(ev.message);
-        if (ev.message && ev.message.sender !== "customer") typingLine.textContent = "";
+        if (ev.message && ev.message.sender === "agent") {
+          typingLine.textContent = "";
+          if (ev.message.author && ev.message.author !== agentName) {
+            agentName = ev.message.author;
+            statusLine.textContent = t("active", { name: agentName });
+          }
+        }
         break;
       case "typing":
         showTyping(ev);
@@ -601,6 +651,10 @@
         break;
       case "ended":
         chatEnded();
+        break;
+      case "overflow":
+        setNotice(t("overflow"));
+        show(overflowBtn, !state.ended);
         break;
     }
   }
@@ -648,7 +702,7 @@
     show(compose, !state.ended);
     show(endBtn, !state.ended);
     show(newBtn, !!state.ended);
-    show(transcriptBtn, !!state.email);
+    show(transcriptBtn, !!state.email && !(config && config.transcript === false));
     if (!state.ended) {
       statusLine.textContent = t("waiting");
       openStream();
@@ -731,6 +785,23 @@
       chatEnded();
     });
   });
+  overflowBtn.addEventListener("click", function () {
+    var c = state.contact;
+    post("/chat/api/end", {}).then(function () {
+      chatEnded();
+      closeStream();
+      forget();
+      if (c) {
+        state.contact = c;
+        nameIn.value = c.name || "";
+        phoneIn.value = c.phone || "";
+        emailIn.value = c.email || "";
+        topicSel.value = String(c.topic_id);
+      }
+      setNotice("");
+      view("leave");
+    });
+  });
   newBtn.addEventListener("click", function () {
     closeStream();
     forget();
@@ -740,7 +811,7 @@
     lastStaffId = 0;
     statusLine.textContent = "";
     setNotice("");
-    show(transcriptBtn, true);
+    show(transcriptBtn, !(config && config.transcript === false));
     transcriptBtn.disabled = false;
     view("form");
     loadConfig();
@@ -757,6 +828,7 @@
     document.body.appendChild(host);
     show(notice, false);
     show(leaveDone, false);
+    show(overflowBtn, false);
     load();
     if (state.token) {
       setOpen(true);
