@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (Chinese subjects keep their full-width colon)
 """The e-mail channel's pure rules: threads, routes, loops, the mails it writes."""
 
 from __future__ import annotations
@@ -5,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+from pathlib import Path
 from types import SimpleNamespace
 
 from acd.channels.email import compose, loops, routing
@@ -84,7 +86,12 @@ def test_route_sender_exact_and_domain() -> None:
 def test_route_keywords_case_insensitive_and_chinese() -> None:
     routes = [_r(1, "keyword", "Refund", 20), _r(2, "keyword", "发票", 21)]
     pick = lambda subject, text: routing.route(  # noqa: E731
-        routes, account_id=1, default_queue_id=None, sender="a@b.example", subject=subject, text=text
+        routes,
+        account_id=1,
+        default_queue_id=None,
+        sender="a@b.example",
+        subject=subject,
+        text=text,
     )[0]
     assert pick("REFUND please", "") == 20
     assert pick("hello", "I want a refund.") == 20
@@ -254,3 +261,28 @@ def test_agent_reply_keeps_the_thread_and_quotes() -> None:
     assert body.startswith("Here it is.")
     assert "> line one\n>\n> line two" in body
     assert "Ann wrote:" in body
+
+
+# ---- wiring ---------------------------------------------------------------------------
+
+
+def test_the_master_builds_the_channel_after_the_engine_and_gives_it_to_the_web(
+    tmp_path: Path,
+) -> None:
+    from twisted.internet.testing import MemoryReactorClock
+
+    from acd.channels.email.service import EmailChannelService
+    from appliance.config import parse
+    from appliance.master import ApplianceMaster
+
+    master = ApplianceMaster(parse(f"[ccbox]\ndata_dir = {tmp_path}\n"), MemoryReactorClock())
+    names = [child.name for child in master]
+    assert names.index("email") == names.index("channels") + 1  # started after, stopped before
+    assert isinstance(master.email_channel, EmailChannelService)
+    assert master.email_channel.channels is master.channels
+    web = next(child for child in master if child.name == "web")
+    assert web.ctx.email_channel is master.email_channel  # type: ignore[attr-defined]
+    off = ApplianceMaster(
+        parse(f"[ccbox]\ndata_dir = {tmp_path}\n[email]\nenabled = no\n"), MemoryReactorClock()
+    )
+    assert off.email_channel is None and "email" not in [c.name for c in off]
