@@ -473,9 +473,11 @@ class ChannelService(service.Service):
         )
 
     def _line_moved(self, queue_id: int | None) -> None:
-        """The line of a queue moved: its waiting customers hear their new place."""
+        """The line of a queue moved: its waiting customers hear their new place (and the
+        wallboard its figures)."""
         if queue_id is None:
             return
+        self._stats_changed(queue_id)
         for i, cid in enumerate(self.router.waiting(queue_id), start=1):
             subs = self._conversation_subs.get(cid)
             conv = self.conversations.get(cid)
