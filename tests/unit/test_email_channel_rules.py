@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+from email.message import EmailMessage
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -171,9 +172,10 @@ def test_flooding_threshold() -> None:
 # ---- compose --------------------------------------------------------------------------
 
 
-def _read(msg: object) -> email.message.EmailMessage:
-    raw = msg.as_bytes()  # type: ignore[attr-defined]
-    return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
+def _read(msg: EmailMessage) -> EmailMessage:
+    got = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
+    assert isinstance(got, EmailMessage)
+    return got
 
 
 def test_guess_language() -> None:
@@ -281,7 +283,7 @@ def test_the_master_builds_the_channel_after_the_engine_and_gives_it_to_the_web(
     assert isinstance(master.email_channel, EmailChannelService)
     assert master.email_channel.channels is master.channels
     web = next(child for child in master if child.name == "web")
-    assert web.ctx.email_channel is master.email_channel  # type: ignore[attr-defined]
+    assert web.ctx.email_channel is master.email_channel
     off = ApplianceMaster(
         parse(f"[ccbox]\ndata_dir = {tmp_path}\n[email]\nenabled = no\n"), MemoryReactorClock()
     )
