@@ -9,9 +9,11 @@ reads any and may join or write in any; 403 otherwise, 404 for one that does not
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Coroutine
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import sqlalchemy as sa
 
@@ -392,10 +394,10 @@ class DeskChatApi:
         path = uploads.UploadStore(self.root.upload_root).path(row.sha256)
         if path is None:
             raise DeskError(404, N_("no attachment {id}", id=attachment_id))
-        data: bytes = await self.root.in_thread(path.read_bytes)
+        opened: tuple[BinaryIO, int] = await self.root.in_thread(_open_sized, path)
         from webui.ticket_files import disposition
 
-        return FileAnswer(data, row.content_type, disposition(row.file_name))
+        return FileAnswer(opened[0], opened[1], row.content_type, disposition(row.file_name))
 
     async def canned(self, asker: Asker) -> dict[str, Any]:
         """The canned replies for the conversation's topic, its queue and everyone's, with
@@ -555,6 +557,12 @@ class DeskChatApi:
             "queues": [{"id": r.id, "name": r.display_name or r.name} for r in rows],
             "agents": agents,
         }
+
+
+def _open_sized(path: Path) -> tuple[BinaryIO, int]:
+    """The file open for reading and its size (disk work: in a thread)."""
+    f = path.open("rb")
+    return f, os.fstat(f.fileno()).st_size
 
 
 def _ticket_url(ticket_id: int) -> str:

@@ -24,12 +24,12 @@ import json
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import cherrypy
 from twisted.internet import defer, threads
 from twisted.logger import Logger
-from twisted.web import resource, server
+from twisted.web import resource, server, static
 from twisted.web.resource import IResource
 
 from appliance import uploads
@@ -241,15 +241,20 @@ class ApiResource(resource.Resource):
 
     def _done(self, request: Any, result: Any) -> None:
         if request._disconnected or request.finished:
+            if isinstance(result, FileAnswer):
+                result.file.close()
             return
         if isinstance(result, FileAnswer):
             request.setHeader(b"Content-Type", result.content_type.encode("ascii"))
             request.setHeader(b"Content-Disposition", result.disposition.encode("ascii"))
             request.setHeader(b"Content-Security-Policy", b"default-src 'none'; sandbox")
-            request.write(result.data)
-        else:
-            request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
-            request.write(json.dumps(result, ensure_ascii=False, default=str).encode("utf-8"))
+            request.setHeader(b"Content-Length", str(result.size).encode("ascii"))
+            # a piece at a time as the socket takes it (a file may weigh 50 MB); the
+            # producer finishes the request and closes the file, also when the client goes
+            static.NoRangeStaticProducer(request, result.file).start()
+            return
+        request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
+        request.write(json.dumps(result, ensure_ascii=False, default=str).encode("utf-8"))
         request.finish()
 
     def _failed(self, request: Any, locale: str, failure: Any) -> None:
@@ -281,7 +286,8 @@ class ApiResource(resource.Resource):
 
 @dataclass(frozen=True)
 class FileAnswer:
-    data: bytes
+    file: BinaryIO  # open, read on the reactor a buffer at a time
+    size: int
     content_type: str
     disposition: str
 
