@@ -584,3 +584,19 @@ def test_a_mail_over_the_size_limit_is_kept_as_its_headers(center: dict[str, Any
     assert "[the mail was larger than 4 KB: only its headers were kept]" in m.body
     assert "x" * 100 not in m.body
     assert rows(center["db"], model.conversation_attachments) == []
+
+
+def test_the_thread_is_in_the_customers_timeline_with_its_subject(center: dict[str, Any]) -> None:
+    from appliance.crm import timeline
+
+    take(center, mail("发票抬头", "请修改抬头", sender="wang@example.com", name="王五"))
+    items = resolved(defer.ensureDeferred(timeline.timeline(center["db"], 5)))
+    [thread] = [i for i in items if i.kind == "email_thread"]
+    c = rows(center["db"], model.conversations)[0]
+    assert (thread.ref_kind, thread.ref_id, thread.ref_group) == (
+        "conversation",
+        c.id,
+        str(c.ticket_id),
+    )
+    assert thread.title == "E-mail from 王五"
+    assert thread.detail.startswith("发票抬头")
