@@ -24,6 +24,7 @@ from typing import Any, cast
 from twisted.web import resource
 from twisted.web.resource import IResource
 
+from webui import vendor
 from webui.chat.limits import RateLimit
 from webui.chat.origins import OriginAllowList
 from webui.chat.visitors import VisitorRegistry
@@ -162,7 +163,12 @@ class StaticFile(resource.Resource):
 class StaticDir(resource.Resource):
     def getChild(self, path: bytes, request: Any) -> resource.Resource:
         name = path.decode("ascii", "replace")
-        if request.postpath or name not in STATIC_FILES:
+        if request.postpath:
+            return NOT_FOUND
+        npm = vendor.chat_public_files()  # rrweb's recorder (co-browsing), from node_modules
+        if name in npm:
+            return StaticFile(npm[name], "text/javascript; charset=utf-8", "no-cache")
+        if name not in STATIC_FILES:
             return NOT_FOUND
         return StaticFile(STATIC / name, STATIC_FILES[name], "no-cache")
 
