@@ -151,6 +151,7 @@ class CobrowseSession:
     alone_since: float | None = None
     batches: Bucket | None = None
     volume: Bucket | None = None
+    resume_call: Any = None  # the next call back of a chat visitor whose page went
 
     @property
     def live(self) -> bool:
@@ -181,6 +182,7 @@ class CobrowseHub:
         self.by_token: dict[str, CobrowseSession] = {}
         self.desks: dict[int, set[EventStream]] = {}  # agent id -> its desk pages' streams
         self._heartbeat: task.LoopingCall | None = None
+        self._forget: dict[str, Any] = {}  # ended sessions' removal, a minute later
 
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -196,6 +198,11 @@ class CobrowseHub:
         for streams in list(self.desks.values()):
             for stream in list(streams):
                 stream.close()
+        for call in self._forget.values():
+            if call.active():
+                call.cancel()
+        self._forget.clear()
+        self.sessions.clear()
 
     def client_config(self) -> dict[str, Any]:
         """What a recording page is told: masking (password fields are masked always)."""
@@ -397,7 +404,9 @@ class CobrowseHub:
             return
         event = {"type": "cobrowse.resume", "session": session.id}
         self._to_visitor_by_chat(session, event)
-        self.reactor.callLater(RESUME_EVERY_S, self._call_back, session, until)
+        session.resume_call = self.reactor.callLater(
+            RESUME_EVERY_S, self._call_back, session, until
+        )
 
     def _state_event(self, session: CobrowseSession) -> dict[str, Any]:
         return {
@@ -432,8 +441,14 @@ class CobrowseHub:
             stream.close()
         session.viewers.clear()
         session.source = None
+        if session.resume_call is not None and session.resume_call.active():
+            session.resume_call.cancel()
         self.by_token.pop(session.token, None)
-        self.reactor.callLater(60, self.sessions.pop, session.id, None)
+        self._forget[session.id] = self.reactor.callLater(60, self._forget_session, session.id)
+
+    def _forget_session(self, session_id: str) -> None:
+        self._forget.pop(session_id, None)
+        self.sessions.pop(session_id, None)
 
     def end_conversation(self, conversation_id: int) -> None:
         for s in list(self.sessions.values()):
