@@ -405,7 +405,7 @@ class EngineFreeTests(PublicEndpointCase):
         self.assertEqual(js.status, 200)  # the script is not the API
 
 
-class ChatTests(PublicEndpointCase):
+class ChatCase(PublicEndpointCase):
     """Chats through the real engine: an agent serves the "sales" chat queue; "after hours"
     is a topic whose queue nobody serves."""
 
@@ -490,6 +490,8 @@ class ChatTests(PublicEndpointCase):
             await deferLater(reactor, 0.02, lambda: None)
         raise AssertionError(f"the agent never saw it: {self.staff}")
 
+
+class ChatTests(ChatCase):
     async def test_config_lists_the_topics_in_the_visitors_language_with_duty(self) -> None:
         await self.start()
         zh = (await self.client.request("GET", "/chat/api/config?lang=zh")).json()
@@ -793,3 +795,61 @@ class PortTakenTests(PublicEndpointCase):
         self.assertEqual(part.state, health.DOWN)
         self.assertIn(str(self.service.port_number), part.detail)
         await second.stopService()
+
+
+class StreamTests(ChatCase):
+    """The visitor's stream as a producer: relayed cobrowse events at once, a stream the
+    browser does not read held to a bound and then closed, the heartbeat."""
+
+    async def test_an_unread_stream_is_held_to_a_bound_then_closed(self) -> None:
+        await self.start()
+        started = await self.chat()
+        token, cid = started["token"], started["conversation"]
+        stream = await self.client.stream(token)
+        await stream.until(lambda ev: any(e["type"] == "history" for e in ev))
+        self.channels.relay(cid, "staff", {"type": "cobrowse.push", "url": "/p2.html"})
+        await stream.until(lambda ev: any(e["type"] == "cobrowse.push" for e in ev))
+        self.service.hub.heartbeat()
+        for _ in range(100):
+            if b": hb" in stream.proto.data:
+                break
+            await deferLater(reactor, 0.02, lambda: None)
+        self.assertIn(b": hb", stream.proto.data)
+
+        (server_side,) = self.service.hub.streams
+        server_side.pauseProducing()  # as the transport does when the socket's buffer is full
+        snapshot = {"type": "cobrowse.snapshot", "dom": "x" * 20_000}
+        for _ in range(3):
+            self.channels.relay(cid, "staff", snapshot)
+        self.assertFalse(server_side.closed)
+        self.assertGreater(server_side.pending_bytes, 60_000)
+        self.channels.relay(cid, "staff", snapshot)  # past 64 KB: closed, nothing held
+        self.assertTrue(server_side.closed)
+        self.assertEqual(server_side.pending_bytes, 0)
+        self.assertEqual(self.service.hub.streams, set())
+        await stream.finished()
+        # the browser reconnects and gets the chat again
+        again = await self.client.stream(token)
+        await again.until(lambda ev: any(e["type"] == "history" for e in ev))
+
+    async def test_an_idle_visitor_without_a_stream_has_the_chat_ended(self) -> None:
+        await self.start()
+        quiet = await self.chat(name="quiet")
+        streaming = await self.chat(name="streaming")
+        stream = await self.client.stream(streaming["token"])
+        await stream.until(lambda ev: any(e["type"] == "history" for e in ev))
+        for token in (quiet["token"], streaming["token"]):
+            session = self.service.visitors.by_token(token)
+            assert session is not None
+            session.last_seen -= self.config.idle_close_min * 60 + 1
+        self.service.visitors.sweep()
+        for _ in range(250):
+            conv = next((c for c in self.channels.waiting() if c.id == quiet["conversation"]), None)
+            if conv is None:
+                break
+            await deferLater(reactor, 0.02, lambda: None)
+        waiting = {c.id for c in self.channels.waiting()}
+        self.assertNotIn(quiet["conversation"], waiting)
+        self.assertIn(streaming["conversation"], waiting)  # its stream is open: not idle
+        r = await self.client.post("/chat/api/send", {"text": "back"}, token=quiet["token"])
+        self.assertEqual(r.status, 410)
