@@ -216,3 +216,31 @@ def test_a_token_must_be_the_exact_one() -> None:
     assert reg.by_token(s.token.encode()) is s
     for bad in (None, "", s.token[:-1], s.token + "x", s.token.upper(), b"\xff" * 43, "a" * 5000):
         assert reg.by_token(bad) is None
+
+
+# ---- the visitor's address -------------------------------------------------------------
+def _request(peer: str, forwarded: str | None = None) -> Any:
+    from twisted.internet.address import IPv4Address
+    from twisted.web.test.requesthelper import DummyRequest
+
+    request = DummyRequest([b""])
+    request.client = IPv4Address("TCP", peer, 40000)
+    if forwarded is not None:
+        request.requestHeaders.addRawHeader(b"X-Forwarded-For", forwarded.encode())
+    return request
+
+
+def test_forwarded_for_counts_only_from_a_trusted_proxy_and_only_its_last_hop() -> None:
+    from webui.chat.site import client_address
+
+    trusted = {"10.0.0.5"}
+    assert client_address(_request("203.0.113.7", "198.51.100.1"), trusted) == "203.0.113.7"
+    assert client_address(_request("10.0.0.5", "198.51.100.1"), trusted) == "198.51.100.1"
+    # the hops before the last are the client's own claims
+    assert client_address(_request("10.0.0.5", "1.2.3.4, 198.51.100.1"), trusted) == (
+        "198.51.100.1"
+    )
+    assert client_address(_request("10.0.0.5", "2001:db8::1"), trusted) == "2001:db8::1"
+    for junk in ("", "not-an-ip", "198.51.100.1; drop", "1.2.3.4, ", "x" * 300):
+        assert client_address(_request("10.0.0.5", junk), trusted) == "10.0.0.5"
+    assert client_address(_request("10.0.0.5"), trusted) == "10.0.0.5"
