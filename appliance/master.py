@@ -32,6 +32,8 @@ Order (each waits for the one before it):
     metrics   the Prometheus endpoint's own port, when [metrics] listen is set
     chat-public  the web chat's public endpoint on [chat] bind:port (when [chat] enabled;
               webui/chat/): only the widget and its API, talking to the channels' engine
+    cobrowse  escorted browsing and the supervisor's live view (webui/cobrowse/): one relay
+              mounted on the public chat site and on the web UI's /chat-desk
     web       the web UI: last up (it shows the rest), first down (no new requests); its
               /metrics is the metrics service's (when [metrics] token is set)
 
@@ -107,6 +109,7 @@ from recorder.upkeep import RecordingUpkeep
 
 if TYPE_CHECKING:
     from webui.chat.service import PublicChatService
+    from webui.cobrowse.service import CobrowseService
     from webui.service import WebService
 
 log = Logger(namespace="ccbox.master")
@@ -316,6 +319,10 @@ class ApplianceMaster(service.MultiService):
         if config.chat.enabled:
             self.chat_public = self._chat_public()
             self.chat_public.setServiceParent(self)
+        # Escorted browsing and the live view: one relay on both sites (the visitor's side
+        # on the public chat's, the staff's on /chat-desk of the web UI's).
+        self.cobrowse = self._cobrowse()
+        self.cobrowse.setServiceParent(self)
         self.web = self._web()
         if config.metrics.token:  # else /metrics is the web app's: 404
             self.web.resources[b"metrics"] = self.metrics.web_resource
@@ -478,6 +485,23 @@ class ApplianceMaster(service.MultiService):
             health=self.health,
         )
 
+    def _cobrowse(self) -> CobrowseService:
+        from webui.cobrowse.service import CobrowseService
+
+        chat = self.chat_public
+        cob = CobrowseService(
+            reactor=self.reactor,
+            db=self.db,
+            channels=self.channels,
+            bus=self.bus,
+            config=self.config.cobrowse,
+            origins=chat.origins if chat is not None else None,
+            default_locale=self.config.locale,
+        )
+        if chat is not None:
+            chat.root.add_api(b"cobrowse", cob.public_resource(chat.root))
+        return cob
+
     def _chat_public(self) -> PublicChatService:
         """The web chat's own port: the widget and its API, nothing else of the box."""
         from webui.chat.service import PublicChatService
@@ -514,6 +538,7 @@ class ApplianceMaster(service.MultiService):
             hardware=self.hardware,
             channels=self.channels,
             email_channel=self.email_channel,
+            cobrowse=self.cobrowse,
         )
         return WebService(ctx)
 
