@@ -111,6 +111,8 @@ setup(
             "Cython>=3.0",
             "selenium>=4.20",  # drives Debian's chromium for browser tests and screenshots
             "pypdf>=4.0",  # the report PDFs' text read back in tests, independent of reportlab
+            # an SMTP server that is not Twisted's, for the mail client's tests (asyncio)
+            "aiosmtpd>=1.4",
             # the C G.711 codec the recorder's tests compare against (stdlib up to 3.12)
             "audioop-lts>=0.2; python_version >= '3.13'",
         ],
