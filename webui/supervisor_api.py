@@ -381,6 +381,10 @@ def _reason(
         text = _("{queue} ({n} waiting): not a member of this queue").format(
             queue=queue, n=r.waiting
         )
+    elif r.why == idle_reasons.CHATS:
+        text = _("{queue} ({n} waiting): serves it, but its open chats keep calls away").format(
+            queue=queue, n=r.waiting
+        )
     else:
         text = _("{queue} ({n} waiting): serves it; a call is on its way").format(
             queue=queue, n=r.waiting
