@@ -853,3 +853,18 @@ class StreamTests(ChatCase):
         self.assertIn(streaming["conversation"], waiting)  # its stream is open: not idle
         r = await self.client.post("/chat/api/send", {"text": "back"}, token=quiet["token"])
         self.assertEqual(r.status, 410)
+
+    async def test_a_chat_the_agent_ended_while_the_visitor_was_away_says_so(self) -> None:
+        await self.start()
+        started = await self.chat()
+        token, cid = started["token"], started["conversation"]
+        await self.staff_sees(lambda e: e.get("type") == "offer")
+        await self.channels.accept(self.agent_id, cid)
+        await self.channels.end(self.agent_id, cid)  # no stream open: the visitor is between pages
+        stream = await self.client.stream(token)
+        events = await stream.until(lambda ev: any(e["type"] == "ended" for e in ev))
+        self.assertEqual([e["type"] for e in events], ["history", "ended"])
+        await stream.finished()
+        self.assertEqual((await self.client.post("/chat/api/end", {}, token=token)).status, 200)
+        r = await self.client.post("/chat/api/send", {"text": "hello?"}, token=token)
+        self.assertEqual(r.status, 410)

@@ -29,6 +29,8 @@ log = Logger(namespace="ccbox.web.chat")
 HEARTBEAT_S = 15.0
 PENDING_BYTES = 64 * 1024
 RETRY_MS = 3000
+# For the visitor the chat is over (the agent's wrap-up is the agent's business).
+OVER = frozenset({"wrap_up", "ended", "message"})
 # Never to a visitor, whatever the engine hands over (it filters them itself).
 STAFF_ONLY = frozenset({"offer", "offer_withdrawn"})
 
@@ -95,8 +97,13 @@ class VisitorStream:
         messages = [m.to_dict() for m in history if not m.internal]
         self.write(frame({"type": "history", "conversation": cid, "messages": messages}))
         state = current_state(channels, cid)
-        if state is not None:
-            self.write(frame(state))
+        if state is None or state["state"] in OVER:
+            # ended while the visitor had no stream (the agent ended it, the idle sweep)
+            self.write(frame({"type": "ended", "conversation": cid, "reason": "ended"}))
+            self.hub.ended(cid)
+            self.close()
+            return
+        self.write(frame(state))
         seen = {m["id"] for m in messages}
         self.ready = True
         early, self.early = self.early, []
