@@ -350,3 +350,27 @@ def test_a_chat_visitor_whose_page_changed_is_called_back_until_it_resumes() -> 
     assert 4 + hub_mod.RESUME_FOR_S - 1 <= count <= 4 + hub_mod.RESUME_FOR_S + 1
     clock.pump([1.0] * 60)
     assert len([e for _c, _s, e in relay.sent if e["type"] == "cobrowse.resume"]) == count
+
+
+def test_a_watched_desk_is_asked_for_snapshots_and_the_view_ends_soon_after_its_viewer() -> None:
+    clock, h = make_hub()
+    h.start()
+    desk_req, desk = open_stream(h)
+    h.add_desk(7, desk)
+    s = h.watch_desk(7, "Agent 7", "boss", "Boss", "10.0.0.5")
+    _viewer_req, viewer = open_stream(h)
+    h.add_viewer(s, viewer)  # the supervisor's page connects: the desk takes a snapshot
+    assert [f["type"] for f in frames(desk_req)] == ["cobrowse.watch", "cobrowse.snapshot"]
+    viewer.close()
+    clock.pump([1.0] * int(hub_mod.DESK_ALONE_S + hub_mod.HEARTBEAT_S + 1))
+    assert s.state == "ended" and s.ended_reason == "viewer_left"
+    assert frames(desk_req)[-1]["type"] == "cobrowse.stop"
+    h.stop()
+
+
+def test_a_code_session_is_announced_to_its_agents_desk() -> None:
+    _clock, h = make_hub()
+    desk_req, desk = open_stream(h)
+    h.add_desk(7, desk)
+    s = h.join_code(7, "Agent 7")
+    assert frames(desk_req) == [{"type": "cobrowse.joined", "session": s.id}]

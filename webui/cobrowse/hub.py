@@ -49,6 +49,7 @@ HEARTBEAT_S = 15.0
 STALLED_S = 60.0
 REQUEST_TIMEOUT_S = 300.0  # a request nobody joined or allowed
 ALONE_S = 120.0  # an active session with no viewer and no recording side
+DESK_ALONE_S = 10.0  # a live view whose supervisor's page went (the desk stops recording)
 MAX_URL = 2000
 # A chat visitor's page that went (a pushed page, a link) is called back through the chat
 # stream of the next page's widget: every RESUME_EVERY_S for RESUME_FOR_S.
@@ -256,7 +257,8 @@ class CobrowseHub:
         """A caller redeemed the agent's code (codes.py checked it)."""
         session = self._new("code", agent_id, agent_name)
         session.joined = True
-        self._to_viewers(session, {"type": "cobrowse.state", "state": "joined"})
+        # the agent's desk learns the session (its viewer opens from there)
+        self._to_desks(agent_id, {"type": "cobrowse.joined", "session": session.id})
         return session
 
     def watch_desk(
@@ -431,7 +433,6 @@ class CobrowseHub:
         if session.kind == "chat":
             self._to_visitor_by_chat(session, event)
         if session.kind == "desk":
-            self._to_desks(session.agent_id, event)
             seconds = round(self.reactor.seconds() - session.created_at)
             detail = {"session": session.id, "reason": reason, "seconds": seconds}
             if by:
@@ -470,12 +471,18 @@ class CobrowseHub:
                 continue
             if s.state == "requested" and now - s.created_at > REQUEST_TIMEOUT_S:
                 self.end(s, "timeout")
-            elif s.alone_since is not None and now - s.alone_since > ALONE_S and not s.viewers:
-                self.end(s, "viewer_left")
+            elif s.alone_since is not None and not s.viewers:
+                alone = DESK_ALONE_S if s.kind == "desk" else ALONE_S
+                if now - s.alone_since > alone:
+                    self.end(s, "viewer_left")
 
     # ---- fan-out -----------------------------------------------------------------------
     def _to_source(self, session: CobrowseSession, event: dict[str, Any]) -> None:
-        if session.source is not None:
+        """To the recording page: a visitor's control stream, or every desk page of the
+        watched agent."""
+        if session.kind == "desk":
+            self._to_desks(session.agent_id, event)
+        elif session.source is not None:
             session.source.send_event(event)
 
     def _to_viewers(self, session: CobrowseSession, event: dict[str, Any]) -> None:
