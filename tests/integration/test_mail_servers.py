@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from email.message import EmailMessage
+from typing import Any
 
 import pytest
 from twisted.internet import defer, reactor
@@ -495,3 +496,63 @@ class TlsTests(WatcherCase):
         with pytest.raises(MailSendError):
             await send(reactor, settings, "support@example.com", ["sue@example.cn"], msg)
         assert srv.sent == []
+
+
+class _Sink:
+    """aiosmtpd's handler: keeps every envelope (an SMTP server that is not Twisted's)."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+
+class RealSmtpSinkTests(unittest.TestCase):
+    """smtp.send against aiosmtpd (asyncio, its own thread): the client is not only ever
+    tried against a server built on the same library as itself."""
+
+    timeout = 30
+    # the test's own AUTH without TLS (loopback): aiosmtpd says what it thinks of that
+    pytestmark = [pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")]
+
+    def sink(self, **options: Any) -> tuple[_Sink, int]:
+        from aiosmtpd.controller import Controller
+
+        handler = _Sink()
+        port = free_port()
+        controller = Controller(handler, hostname="127.0.0.1", port=port, **options)
+        controller.start()
+        self.addCleanup(controller.stop)
+        return handler, port
+
+    async def test_sent_to_aiosmtpd_byte_for_byte(self) -> None:
+        handler, port = self.sink()
+        msg = SmtpSendTests.message(SmtpSendTests())
+        settings = SmtpSettings("127.0.0.1", port, "none", timeout_s=5.0)
+        await send(reactor, settings, "support@example.com", ["sue@example.cn", "b@x.cn"], msg)
+        [envelope] = handler.envelopes
+        assert envelope.mail_from == "support@example.com"
+        assert envelope.rcpt_tos == ["sue@example.cn", "b@x.cn"]
+        back = mime.parse(envelope.original_content, max_bytes=1_000_000)
+        assert back.subject == "回复：您的订单 [#1042]"  # noqa: RUF001
+        assert back.text == "您好，订单已发货。"  # noqa: RUF001
+        assert b"\r\r\n" not in envelope.original_content  # no doubled line ends
+
+    async def test_auth_against_aiosmtpd(self) -> None:
+        def check(server: Any, session: Any, envelope: Any, mechanism: str, auth: Any) -> Any:
+            from aiosmtpd.smtp import AuthResult
+
+            ok = (auth.login, auth.password) == (USER.encode(), PASSWORD.encode())
+            return AuthResult(success=ok)
+
+        handler, port = self.sink(authenticator=check, auth_require_tls=False, auth_required=True)
+        msg = SmtpSendTests.message(SmtpSendTests())
+        good = SmtpSettings("127.0.0.1", port, "none", USER, PASSWORD, 5.0)
+        await send(reactor, good, "support@example.com", ["sue@example.cn"], msg)
+        assert len(handler.envelopes) == 1
+        bad = SmtpSettings("127.0.0.1", port, "none", USER, "wrong", 5.0)
+        with pytest.raises(MailSendError):
+            await send(reactor, bad, "support@example.com", ["sue@example.cn"], msg)
+        assert len(handler.envelopes) == 1
