@@ -345,6 +345,18 @@ class DeskChatApiTests(unittest.TestCase):
         status, body = await self.api("POST", "accept", ann, {"conversation": cid})
         self.assertEqual((status, body), (200, {"ok": True}))
 
+    async def test_every_path_refuses_a_request_without_a_session(self) -> None:
+        names = sorted(n.decode() for n in self.root.api.children)
+        self.assertGreaterEqual(len(names), 19)
+        ann = self.login("ann")
+        for path in ["", "api", "api/nope", "stream", *(f"api/{n}" for n in names)]:
+            for method in ("GET", "POST"):
+                c = await self.send(method, path, None, {} if method == "POST" else None)
+                self.assertEqual(c.status, 401, f"{method} /chat-desk/{path}")
+        for path in ("", "api", "api/nope", "nope"):
+            c = await self.send("GET", path, ann)
+            self.assertEqual(c.status, 404, path)
+
     async def test_an_agent_never_acts_on_or_reads_another_agents_conversation(self) -> None:
         ann, bob = self.login("ann"), self.login("bob")
         self.acd.login(self.agent["bob"])

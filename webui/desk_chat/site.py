@@ -201,11 +201,11 @@ class ApiResource(resource.Resource):
         return server.NOT_DONE_YET
 
     def _asker(self, request: Any, session: Session | None, locale: str) -> Asker:
+        if session is None or session.user is None:
+            raise DeskError(401, N_("not logged in"))
         if request.method != self.method:
             request.setHeader(b"Allow", self.method)
             raise DeskError(405, N_("This method is not allowed here."))
-        if session is None or session.user is None:
-            raise DeskError(401, N_("not logged in"))
         if request.method == b"POST" and not auth.posted_by_page(
             request, session, self.root.secure
         ):
@@ -292,11 +292,43 @@ class FileAnswer:
     disposition: str
 
 
+class NotHere(resource.Resource):
+    """What is not an endpoint (``/chat-desk``, ``/chat-desk/api``, an unknown name): 401
+    without a logged-in session, as every path of the box, else 404."""
+
+    isLeaf = True
+
+    def __init__(self, root: DeskChatRoot) -> None:
+        super().__init__()
+        self.root = root
+
+    def render(self, request: Any) -> bytes:
+        for name, value in SECURITY_HEADERS.items():
+            request.setHeader(name.encode(), value.encode())
+        session = auth.session_of(self.root.sessions, request)
+        locale = auth.locale_of(session, request, self.root.default_locale)
+        if session is None:
+            error = DeskError(401, N_("not logged in"))
+        else:
+            error = DeskError(404, N_("There is no such page."))
+        request.setResponseCode(error.status)
+        request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
+        text = i18n.translator(locale)(error.message)
+        return json.dumps({"error": text}, ensure_ascii=False).encode("utf-8")
+
+
 class ApiRoot(resource.Resource):
     """``/chat-desk/api``: its endpoints, plus what ``add_api`` mounts."""
 
+    def __init__(self, root: DeskChatRoot) -> None:
+        super().__init__()
+        self.root = root
+
     def getChild(self, path: bytes, request: Any) -> resource.Resource:
-        return resource.NoResource()
+        return NotHere(self.root)
+
+    def render(self, request: Any) -> bytes:
+        return NotHere(self.root).render(request)
 
 
 class StreamResource(resource.Resource):
@@ -318,11 +350,11 @@ class StreamResource(resource.Resource):
             request.setHeader(name.encode(), value.encode())
         session = auth.session_of(root.sessions, request)
         locale = auth.locale_of(session, request, root.default_locale)
-        if request.method != b"GET":
-            request.setHeader(b"Allow", b"GET")
-            return self._refuse(request, locale, 405, N_("This method is not allowed here."))
         if session is None or session.user is None:
             return self._refuse(request, locale, 401, N_("not logged in"))
+        if request.method != b"GET":  # HEAD too: a stream has no head without a body
+            request.setHeader(b"Allow", b"GET")
+            return self._refuse(request, locale, 405, N_("This method is not allowed here."))
         user = session.user
         if root.channels is None:
             return self._refuse(request, locale, 503, N_("chats and e-mails are not running"))
@@ -411,7 +443,7 @@ class DeskChatRoot(resource.Resource):
         self.secure = bool(config is not None and config.web.secure_cookies)
         self.default_locale = str(getattr(config, "locale", "en") or "en")
         self.hub = DeskHub(reactor, channels, sessions)
-        self.api = ApiRoot()
+        self.api = ApiRoot(self)
         self.putChild(b"api", cast(IResource, self.api))
         self.putChild(b"stream", cast(IResource, StreamResource(self)))
         self.endpoints = DeskChatApi(self)
@@ -419,6 +451,12 @@ class DeskChatRoot(resource.Resource):
             self.api.putChild(
                 name.encode(), cast(IResource, ApiResource(self, handler, method, roles, raw))
             )
+
+    def getChild(self, path: bytes, request: Any) -> resource.Resource:
+        return NotHere(self)
+
+    def render(self, request: Any) -> bytes:
+        return NotHere(self).render(request)
 
     def add_api(self, name: bytes, child: resource.Resource) -> None:
         """Mount ``child`` at ``/chat-desk/api/<name>`` (refuses to replace one)."""
