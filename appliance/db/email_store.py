@@ -451,7 +451,7 @@ class EmailStore:
     def park_thread(
         self,
         *,
-        account_id: int,
+        account_id: int | None,
         queue_id: int | None,
         name: str,
         email: str,
