@@ -30,6 +30,7 @@ from appliance.db.connector import DBConnector
 from appliance.eventbus import EventBus
 from tests.support.inline_db import migrated_sqlite
 from tests.support.tmp import temp_dir
+from webui.chat import api
 from webui.chat.service import PublicChatService
 
 ORIGIN = "https://shop.example.cn"
@@ -600,6 +601,14 @@ class ChatTests(ChatCase):
         self.assertEqual(r.status, 429)
         self.assertGreaterEqual(int(r.headers["retry-after"]), 1)
         self.assertEqual(r.headers["access-control-allow-origin"], ORIGIN)
+        # typing and read marks have a bucket of their own: a flood reaches no desk
+        flags = [True, False] * (api.EVENTS_PER_MINUTE // 2)
+        answers = [
+            (await c.post("/chat/api/typing", {"typing": f}, token=token)).status for f in flags
+        ]
+        self.assertEqual(set(answers), {200})
+        r = await c.post("/chat/api/typing", {"typing": True}, token=token)
+        self.assertEqual(r.status, 429)
         # chats per hour per address (3): two more, then refused, whatever X-Forwarded-For
         # says (the loopback peer is not a trusted proxy here)
         await self.chat(name="b")
@@ -722,6 +731,9 @@ class ChatTests(ChatCase):
         await self.staff_sees(lambda e: e.get("type") == "offer")
         await self.channels.accept(self.agent_id, cid)
         await c.post("/chat/api/send", {"text": "我想问一下价格"}, token=token)
+        # nobody of the center wrote yet: no mail (else a stranger's text to any address)
+        early = await c.post("/chat/api/transcript", {}, token=token)
+        self.assertEqual((early.status, early.json()["code"]), (409, "no_transcript"))
         await self.channels.agent_says(self.agent_id, cid, "好的,马上为您查询")
         await self.channels.supervisor_says("boss", cid, "internal note", True)
         r = await c.post("/chat/api/transcript", {"email": "someone-else@evil.test"}, token=token)

@@ -62,6 +62,11 @@ MAX_STREAMS_PER_VISITOR = 4
 LOCALES = {"zh": "zh_CN", "en": "en"}
 
 
+STAFF_SENDERS = frozenset({"agent", "supervisor"})
+# typing and read marks: a widget sends a few a minute; more is someone flooding the desk
+EVENTS_PER_MINUTE = 120
+
+
 class Limited(BadInput):
     def __init__(self, retry_after: float, message: str) -> None:
         super().__init__(429, message, "rate_limited")
@@ -85,6 +90,7 @@ class ChatEndpointState:
         cfg = self.config
         self.per_visitor = RateLimit(self.reactor, max(1, cfg.messages_per_minute), 60.0)
         self.per_address = RateLimit(self.reactor, max(1, cfg.chats_per_hour), 3600.0)
+        self.per_visitor_events = RateLimit(self.reactor, EVENTS_PER_MINUTE, 60.0)
 
     def session(self, request: Any, *, query: bool = False) -> VisitorSession:
         raw = request.getHeader(b"x-chat-token")
@@ -103,6 +109,11 @@ class ChatEndpointState:
 
     def visitor_limit(self, s: VisitorSession) -> None:
         wait = self.per_visitor.hit(s.token)
+        if wait:
+            raise Limited(wait, "you are sending too fast; wait a moment")
+
+    def events_limit(self, s: VisitorSession) -> None:
+        wait = self.per_visitor_events.hit(s.token)
         if wait:
             raise Limited(wait, "you are sending too fast; wait a moment")
 
@@ -266,6 +277,7 @@ class TypingEndpoint(Endpoint):
     async def handle(self, request: Any) -> tuple[int, dict[str, Any]]:
         s = self.state.open_session(request)
         typing = inputs.flag(self.body(request), "typing")
+        self.state.events_limit(s)
         self.state.channels.customer_typing(s.conversation_id, typing)
         return 200, {"ok": True}
 
@@ -275,6 +287,7 @@ class ReadEndpoint(Endpoint):
         s = self.state.open_session(request)
         up_to = inputs.integer(self.body(request), "up_to")
         assert up_to is not None
+        self.state.events_limit(s)
         await self.state.channels.customer_read(s.conversation_id, up_to)
         return 200, {"ok": True}
 
@@ -298,11 +311,17 @@ class TranscriptEndpoint(Endpoint):
             raise BadInput(409, "no e-mail address was given for this chat", "no_email")
         if not st.smtp.host:
             raise BadInput(503, "e-mail is not set up on this service", "no_mail")
-        if s.transcript_sent or not await st.store.mark_transcript(s.conversation_id, s.email):
+        if s.transcript_sent:
+            raise BadInput(409, "the transcript was already sent", "already_sent")
+        history = await st.channels.history(s.conversation_id, limit=1000)
+        # Only a conversation someone of the center took part in: else the endpoint would
+        # mail a stranger's text from the center's address to any address given.
+        if not any(m.sender in STAFF_SENDERS and not m.internal for m in history):
+            raise BadInput(409, "nothing to send yet: no agent has answered", "no_transcript")
+        if not await st.store.mark_transcript(s.conversation_id, s.email):
             s.transcript_sent = True
             raise BadInput(409, "the transcript was already sent", "already_sent")
         s.transcript_sent = True
-        history = await st.channels.history(s.conversation_id, limit=1000)
         msg = transcript.build(st.smtp, s.email, s.language, history)
         d = defer.ensureDeferred(
             mail_notify.send(st.reactor, st.smtp, [s.email], msg, "chat transcript")

@@ -86,6 +86,7 @@
       tooLong: "The message is too long.",
       busy: "Too many visitors now; try again later.",
       endedError: "This chat has ended.",
+      noTranscript: "There is nothing to send yet: no agent has answered.",
     },
     zh: {
       open: "在线咨询",
@@ -133,6 +134,7 @@
       tooLong: "消息太长。",
       busy: "当前访客过多,请稍后再试。",
       endedError: "会话已结束。",
+      noTranscript: "客服还没有回复,暂无记录可发送。",
     },
   };
 
@@ -236,6 +238,7 @@
     too_long: "tooLong",
     busy: "busy",
     ended: "endedError",
+    no_transcript: "noTranscript",
   };
   function errorText(res) {
     var code = res.data && res.data.code;
