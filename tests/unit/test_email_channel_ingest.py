@@ -364,6 +364,12 @@ def test_no_auto_reply_to_machines_and_lists(center: dict[str, Any]) -> None:
         out = take(center, mail(f"Case {i}", sender=f"p{i}@example.com", headers=headers))
         assert out.kind == "new" and out.auto_reply not in ("sent", "off"), headers
     assert take(center, mail("daemon", sender="MAILER-DAEMON@example.com")).auto_reply != "sent"
+    odd = (
+        b"From: Someone <a,b;c@@example.com>\r\nTo: help@center.example\r\n"
+        b"Subject: odd\r\nMessage-ID: <odd@example.com>\r\n\r\nhello\r\n"
+    )
+    out = take(center, odd)
+    assert out.kind == "new" and out.auto_reply != "sent"  # stored, not answered
     assert center["outbox"].sent == []
 
 

@@ -29,6 +29,7 @@ from acd.channels.email import compose, loops, routing
 from acd.channels.email import threading as th
 from acd.channels.errors import ChannelError
 from appliance.db.email_store import Account, EmailStore, Thread
+from appliance.email_address import is_email
 from appliance.uploads import StoredFile, UploadRefused
 from drivers.mail.mime import ParsedMail, parse
 
@@ -348,6 +349,8 @@ class Ingest:
         why = loops.no_auto_reply_reason(
             mail, self.own | {account.address.lower()}, _list_unsubscribe(raw)
         )
+        if why is None and not is_email(mail.from_addr.strip()):
+            why = "the sender's address cannot take mail"
         try:
             if why is None and not await self.store.claim_auto_reply(mail.from_addr, self.interval):
                 why = "one auto-reply to this address in the interval already"

@@ -26,6 +26,7 @@ from acd.channels.email import threading as th
 from acd.channels.email.ingest import Ingest, Outcome, own_addresses
 from acd.channels.events import EmailSlaBreached
 from appliance.db.email_store import Account, EmailStore, Unsent
+from appliance.email_address import is_email
 from appliance.uploads import StoredFile, UploadStore, uploads_root
 from drivers.mail.imap import ImapSettings, ImapWatcher
 
@@ -286,8 +287,8 @@ class EmailChannelService(service.Service):
                 quote=quote,
                 now=self.store.clock(),
             )
-            if not u.email:
-                raise SendRefused("the thread has no customer address")
+            if not is_email(u.email):
+                raise SendRefused("the thread's customer address cannot take mail")
             await self.send_mail(account, u.email, msg)
         except Exception as exc:
             reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
