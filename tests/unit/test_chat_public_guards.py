@@ -244,3 +244,14 @@ def test_forwarded_for_counts_only_from_a_trusted_proxy_and_only_its_last_hop() 
     for junk in ("", "not-an-ip", "198.51.100.1; drop", "1.2.3.4, ", "x" * 300):
         assert client_address(_request("10.0.0.5", junk), trusted) == "10.0.0.5"
     assert client_address(_request("10.0.0.5"), trusted) == "10.0.0.5"
+
+
+def test_an_ipv6_address_is_counted_by_its_64() -> None:
+    from webui.chat.limits import address_key
+
+    assert address_key("2001:db8:1:2::1") == address_key("2001:db8:1:2:ffff::9")
+    assert address_key("2001:db8:1:2::1") == "2001:db8:1:2::/64"
+    assert address_key("2001:db8:1:3::1") != address_key("2001:db8:1:2::1")
+    assert address_key("::ffff:203.0.113.7") == "203.0.113.7"
+    assert address_key("203.0.113.7") == "203.0.113.7"
+    assert address_key("unix") == "unix"

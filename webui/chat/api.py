@@ -32,7 +32,7 @@ from ivr import mail_notify
 from webui import i18n
 from webui.chat import inputs, transcript
 from webui.chat.inputs import BadInput
-from webui.chat.limits import RateLimit
+from webui.chat.limits import RateLimit, address_key
 from webui.chat.site import error, json_answer
 
 if TYPE_CHECKING:
@@ -65,6 +65,8 @@ LOCALES = {"zh": "zh_CN", "en": "en"}
 STAFF_SENDERS = frozenset({"agent", "supervisor"})
 # typing and read marks: a widget sends a few a minute; more is someone flooding the desk
 EVENTS_PER_MINUTE = 120
+# Sessions held (chats going on or ended within the hour) per stream allowed at once.
+SESSIONS_PER_STREAM = 4
 
 
 class Limited(BadInput):
@@ -118,7 +120,7 @@ class ChatEndpointState:
             raise Limited(wait, "you are sending too fast; wait a moment")
 
     def address_limit(self, request: Any) -> None:
-        wait = self.per_address.hit(self.root.address(request))
+        wait = self.per_address.hit(address_key(self.root.address(request)))
         if wait:
             raise Limited(wait, "too many chats from your address; try again later")
 
@@ -212,6 +214,8 @@ class StartEndpoint(Endpoint):
         name, phone, email = inputs.contact(body)
         lang = inputs.language(body.get("language"))
         st.address_limit(request)
+        if len(st.root.visitors) >= st.config.max_visitors * SESSIONS_PER_STREAM:
+            raise BadInput(503, "too many visitors now; try again later", "busy")
         origin: str = request.chat_origin
         conv = await st.channels.start_chat(
             topic_id=topic_id,

@@ -10,10 +10,25 @@ held: past that the full (idle) buckets are forgotten first, then the oldest.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from typing import Any
 
 MAX_KEYS = 100_000
+
+
+def address_key(address: str) -> str:
+    """What an address is counted as: itself, or for IPv6 its /64 (one customer line holds a
+    whole /64: counted per address, a visitor would have 2**64 budgets)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 class RateLimit:

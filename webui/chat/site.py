@@ -25,7 +25,7 @@ from twisted.web import resource
 from twisted.web.resource import IResource
 
 from webui import vendor
-from webui.chat.limits import RateLimit
+from webui.chat.limits import RateLimit, address_key
 from webui.chat.origins import OriginAllowList
 from webui.chat.visitors import VisitorRegistry
 from webui.service import AnonymousRequest, QuietSite
@@ -185,8 +185,7 @@ class ChatApi(resource.Resource):
 
     def getChildWithDefault(self, path: bytes, request: Any) -> resource.Resource:
         root = self.root
-        address = root.address(request)
-        wait = root.requests.hit(address)
+        wait = root.requests.hit(address_key(root.address(request)))
         if wait:
             return ErrorResource(429, "too many requests", "rate_limited", wait)
         origin = root.origins.allowed(request.getHeader(b"origin"))
