@@ -29,6 +29,7 @@ with atheris.instrument_imports(include=["drivers", "ivr"]):
     from drivers.asterisk.agi.session import AGISessionProtocol
     from drivers.asterisk.ami import _scan_c, _scan_py
     from drivers.asterisk.ami import codec as ami_codec
+    from drivers.mail.mime import parse as parse_mail
     from ivr.prompt_audio import PromptAudioError, convert_upload
     from ivr.validator import Catalog, validate
 
@@ -90,11 +91,23 @@ def upload(data: bytes) -> None:
         return
 
 
+def mail(data: bytes) -> None:
+    """Any bytes as an e-mail: a ParsedMail, never an exception, no control character in a
+    header, no script left in the HTML (tests/fuzz/test_fuzz_mail_mime.py's property)."""
+    m = parse_mail(data, max_bytes=256 * 1024)
+    for header in (m.subject, m.from_name, m.from_addr, m.message_id):
+        if any(ord(c) < 32 or ord(c) == 127 for c in header):
+            raise AssertionError(f"control character in a header: {header!r}")
+    if "<script" in m.html.lower():
+        raise AssertionError("a script survived the cleaning")
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "ami": ami,
     "agi": agi,
     "flow": flow,
     "upload": upload,
+    "mail": mail,
 }
 
 
@@ -109,6 +122,10 @@ def _seeds(name: str) -> list[bytes]:
         from ivr.prompt_audio import tone_wav
 
         return [tone_wav(440, 0.05, 8000), tone_wav(440, 0.02, 44100)]
+    if name == "mail":
+        return [
+            p.read_bytes() for p in sorted((ROOT / "tests" / "fixtures" / "mail").glob("*.eml"))
+        ]
     if name == "agi":
         keys = ["network", "network_script", "request", "channel", "uniqueid", "callerid"]
         return [b"".join(f"agi_{k}: x\n".encode() for k in keys) + b"\n200 result=0\n"]
