@@ -79,7 +79,7 @@ fuzz: deps
 	CCBOX_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CCBOX_FUZZ_REPORT=build/fuzz.json \
 		$(BIN)/pytest -q -p no:cacheprovider tests/fuzz
 	$(BIN)/pip install -q $(ATHERIS)
-	@set -e; for t in ami agi flow upload; do \
+	@set -e; for t in ami agi flow upload mail; do \
 		$(BIN)/python -m tests.fuzz.atheris_targets $$t -max_total_time=$(FUZZ_SECONDS) \
 			-print_final_stats=1 -artifact_prefix=build/ 2>build/fuzz-$$t.log \
 			|| { tail -40 build/fuzz-$$t.log; exit 1; }; \
