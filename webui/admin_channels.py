@@ -17,6 +17,7 @@ import cherrypy
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from acd.channels import canned
 from appliance.db.channel_admin_store import ChannelAdminStore, normalize_origin
 from appliance.db.model import EMAIL_ROUTE_KINDS, EMAIL_SECURITY
 from appliance.email_address import is_email
@@ -37,13 +38,16 @@ ACCOUNT_NAME = TOPIC_NAME
 HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 # The languages a canned reply may be for ("" : every language).
 CANNED_LANGUAGES = ("", "en", "zh_CN")
-# What a canned reply's body may hold; the engine (acd/channels/) fills them in on the desk.
-CANNED_VARIABLES = (
-    ("{customer_name}", N_("the customer's name")),
-    ("{agent_name}", N_("the agent's name")),
-    ("{reference}", N_("the conversation's reference number")),
-    ("{topic}", N_("the chat's topic")),
-    ("{queue}", N_("the queue's name")),
+# What each of a canned reply's variables (acd/channels/canned.py VARIABLES) stands for.
+CANNED_MEANINGS = {
+    "customer_name": N_("the customer's name"),
+    "agent_name": N_("the agent's name"),
+    "reference": N_("the conversation's reference number"),
+    "topic": N_("the chat's topic"),
+    "queue": N_("the queue's name"),
+}
+CANNED_VARIABLES = tuple(
+    ("{" + name + "}", CANNED_MEANINGS.get(name, name)) for name in canned.VARIABLES
 )
 MAX_BODY = 4000
 MAX_PASSWORD = 500
@@ -233,9 +237,21 @@ class ChannelsAdmin:
                 )
             topic_id = int(m.group(2)) if m and m.group(1) == "topic" else None
             queue_id = int(m.group(2)) if m and m.group(1) == "queue" else None
+            body = _body(params, "body", i18n._("Text"), MAX_BODY, required=True)
+            unknown = sorted(
+                set(re.findall(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}", body))
+                - set(canned.VARIABLES)
+            )
+            if unknown:
+                raise f.FormError(
+                    i18n._("Text: unknown variable {names}; the variables are {known}.").format(
+                        names=", ".join("{" + n + "}" for n in unknown),
+                        known=", ".join(v for v, _meaning in CANNED_VARIABLES),
+                    )
+                )
             values = {
                 "title": f.text(params, "title", i18n._("Title"), 128, required=True),
-                "body": _body(params, "body", i18n._("Text"), MAX_BODY, required=True),
+                "body": body,
                 "topic_id": topic_id,
                 "queue_id": queue_id,
                 "language": f.choice(params, "language", i18n._("Language"), CANNED_LANGUAGES),

@@ -243,11 +243,17 @@ class CannedTests(ChannelsPageCase):
             ({"title": ""}, "Title: required."),
             ({"body": "x" * 4001}, "at most 4000 characters"),
             ({"body": "a\x1bb"}, "control characters are not allowed"),
+            ({"body": "Hi {customer}"}, "unknown variable {customer}; the variables are"),
         ]
         for change, message in cases:
             body = await self.post(b, "canned_save", {**form, "id": str(row.id), **change})
             self.assertIn(message, body, change)
         self.assertEqual(await self.store.canned(), [row])
+        # braces that are no variable's (an attribute, literal braces) are kept as typed
+        odd = "{customer_name.__class__} {{agent_name}} {reference}"
+        body = await self.post(b, "canned_save", {**form, "id": str(row.id), "body": odd})
+        self.assertIn("Canned reply saved.", body)
+        self.assertEqual((await self.store.canned())[0].body, odd)
         await self.post(b, "canned_save", {**form, "id": str(row.id), "scope": ""})
         self.assertIsNone((await self.store.canned())[0].queue_id)
         await self.post(b, "canned_delete", {"id": str(row.id)})
@@ -419,3 +425,11 @@ class AccountTestTests(ChannelsPageCase):
         self.assertNotIn("secret", str(audit))
         r = await self.call(b.post, f"{PAGE}/account_test", {"_csrf": page.csrf(), "id": "999"})
         self.assertEqual(r.status, 303)
+
+
+def test_every_canned_variable_the_engine_fills_is_explained_on_the_page() -> None:
+    from acd.channels import canned
+    from webui.admin_channels import CANNED_MEANINGS, CANNED_VARIABLES
+
+    assert set(CANNED_MEANINGS) == set(canned.VARIABLES)
+    assert [v for v, _m in CANNED_VARIABLES] == ["{" + v + "}" for v in canned.VARIABLES]
