@@ -606,3 +606,17 @@ def test_the_thread_is_in_the_customers_timeline_with_its_subject(center: dict[s
     )
     assert thread.title == "E-mail from 王五"
     assert thread.detail.startswith("发票抬头")
+
+
+def test_a_mail_before_the_engine_is_ready_is_kept_for_the_retry(center: dict[str, Any]) -> None:
+    from acd.channels.email.ingest import EngineStarting
+
+    center["ch"].ready = False
+    raw = mail("Early", mid="<early@example.com>")
+    with pytest.raises(EngineStarting):
+        take(center, raw)
+    assert rows(center["db"], model.conversations) == []
+    center["ch"].ready = True
+    out = take(center, raw)
+    assert out.kind == "new"
+    assert rows(center["db"], model.conversations)[0].state in ("waiting", "offered")

@@ -47,6 +47,10 @@ PutFile = Callable[[bytes, str], "defer.Deferred[StoredFile]"]
 SendMail = Callable[[Account, str, "EmailMessage"], "defer.Deferred[Any]"]
 
 
+class EngineStarting(Exception):
+    """The engine cannot take a thread yet: the watcher keeps the mail for its retry."""
+
+
 @dataclass
 class Outcome:
     """What became of a mail (for the log and the tests)."""
@@ -105,6 +109,9 @@ class Ingest:
     async def take(self, account: Account, raw: bytes) -> Outcome:
         """Store one mail of ``account``; raises (the mail is kept for a retry) when it
         could not be stored."""
+        if not getattr(self.channels, "ready", True):
+            # the engine is still loading: not "not routable" (that would park the thread)
+            raise EngineStarting("the channels' engine is starting; the mail is taken later")
         mail = parse(raw, max_bytes=self.max_bytes)
         mid = th.norm_id(mail.message_id) or th.id_of_raw(raw)
         sender = (mail.from_addr or "").strip().lower()
