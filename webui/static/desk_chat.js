@@ -87,7 +87,13 @@
   function forget(id) {
     delete convs[id];
     order = order.filter(function (x) { return x !== id; });
-    if (current === id) current = order.length ? order[0] : null;
+    if (current === id) {
+      current = null;
+      $("chat-text").value = "";
+      pendingFiles = [];
+      renderFiles();
+      if (order.length) { select(order[0]); return; }
+    }
     renderTabs();
     renderCurrent();
   }
@@ -124,10 +130,21 @@
   }
 
   function select(id) {
+    // each conversation keeps its own draft and files: a reply never changes customer
+    var before = current !== null ? convs[current] : null;
+    if (before && before.c.id !== id) {
+      before.draft = $("chat-text").value;
+      before.files = pendingFiles;
+    }
+    if (before && before.c.id === id) {
+      // the same one again (a reload): keep what is being typed
+    } else {
+      $("chat-text").value = (convs[id] && convs[id].draft) || "";
+      pendingFiles = (convs[id] && convs[id].files) || [];
+    }
     current = id;
     var k = convs[id];
     if (k) k.unread = 0;
-    pendingFiles = [];
     renderFiles();
     $("chat-transfer").hidden = true;
     say("");
@@ -373,6 +390,14 @@
     tick();
     offers[ev.conversation] = { node: box, timer: setInterval(tick, 1000) };
     $("chat-offers").appendChild(box);
+    showTitle();
+  }
+
+  // The tab's title counts the offers waiting, so a desk in the background shows them.
+  var baseTitle = document.title;
+  function showTitle() {
+    var n = Object.keys(offers).length;
+    document.title = n ? "(" + n + ") " + baseTitle : baseTitle;
   }
 
   function dropOffer(id) {
@@ -381,6 +406,7 @@
     clearInterval(o.timer);
     if (o.node.parentNode) o.node.parentNode.removeChild(o.node);
     delete offers[id];
+    showTitle();
   }
 
   // ---- loading --------------------------------------------------------------------------
@@ -523,11 +549,13 @@
   }
 
   // ---- composing ------------------------------------------------------------------------
-  var typingSent = false, typingTimer = null;
+  var typingSent = false, typingTimer = null, typingIn = null;
   function typing(on) {
-    if (current === null || typingSent === on) return;
+    if (on && typingSent && typingIn !== current) typing(false);  // moved to another tab
+    if (typingSent === on || (on && current === null)) return;
     typingSent = on;
-    request("POST", "typing", { conversation: current, typing: on }).catch(function () {});
+    if (on) typingIn = current;
+    request("POST", "typing", { conversation: typingIn, typing: on }).catch(function () {});
   }
 
   $("chat-text").addEventListener("input", function () {
@@ -555,12 +583,17 @@
     var files = pendingFiles.map(function (f) { return f.id; });
     $("chat-send").disabled = true;
     request("POST", "send", { conversation: id, text: text, attachments: files }).then(function (m) {
-      $("chat-text").value = "";
-      pendingFiles = [];
-      renderFiles();
-      clearTimeout(typingTimer);
-      typingSent = false;
       var k = conv(id);
+      if (id === current) {
+        if ($("chat-text").value === text) $("chat-text").value = "";
+        pendingFiles = [];
+        renderFiles();
+      } else if (k) {  // the agent moved to another tab meanwhile: that one's draft stays
+        k.draft = "";
+        k.files = [];
+      }
+      clearTimeout(typingTimer);
+      if (typingSent && typingIn === id) typing(false);
       if (k && !k.messages.some(function (x) { return x.id === m.id; })) {
         k.messages.push(m);
         if (id === current) renderCurrent();
@@ -585,6 +618,7 @@
     var path = "attach?conversation=" + encodeURIComponent(id) + "&name=" + encodeURIComponent(file.name);
     request("POST", path, undefined, file).then(function (a) {
       if (current === id) pendingFiles.push(a);
+      else if (convs[id]) convs[id].files = (convs[id].files || []).concat([a]);
       renderFiles();
       say("");
     }).catch(failed).then(function () { input.value = ""; });
