@@ -783,6 +783,14 @@ class ChatTests(ChatCase):
             "/chat/api/send", {"text": "hi"}, token=tokens[1], origin="https://evil.test"
         )
         self.assertEqual(r.status, 403)
+        other = "https://other.example.cn"
+        await ChannelAdminStore(self.db).add_origin(other)
+        await self.service.origins.refresh()
+        for path, body in (("/chat/api/send", b'{"text": "hi"}'), ("/chat/api/end", b"{}")):
+            r = await c.request("POST", path, body, token=tokens[1], origin=other)
+            self.assertEqual(r.status, 401)  # allowed there, but the token is not that site's
+        r = await c.request("GET", f"/chat/api/stream?t={tokens[1]}", origin=other)
+        self.assertEqual(r.status, 401)
         r = await c.post(f"/chat/api/send?t={tokens[1]}", {"text": "hi"})
         self.assertEqual(r.status, 401)
 

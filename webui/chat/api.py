@@ -99,7 +99,9 @@ class ChatEndpointState:
         if raw is None and query:
             raw = (request.args.get(b"t") or [None])[0]
         s = self.root.visitors.by_token(raw)
-        if s is None:
+        # A token is good only from the site it was given to (another allowed site's page
+        # that got hold of it is a stranger).
+        if s is None or s.origin != getattr(request, "chat_origin", None):
             raise BadInput(401, "this chat is not known (start a new one)", "token")
         return s
 
