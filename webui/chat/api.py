@@ -95,13 +95,10 @@ class ChatEndpointState:
         self.per_visitor_events = RateLimit(self.reactor, EVENTS_PER_MINUTE, 60.0)
 
     def session(self, request: Any, *, query: bool = False) -> VisitorSession:
-        raw = request.getHeader(b"x-chat-token")
-        if raw is None and query:
-            raw = (request.args.get(b"t") or [None])[0]
-        s = self.root.visitors.by_token(raw)
         # A token is good only from the site it was given to (another allowed site's page
         # that got hold of it is a stranger).
-        if s is None or s.origin != getattr(request, "chat_origin", None):
+        s = self.root.visitor(request, query=query)
+        if s is None:
             raise BadInput(401, "this chat is not known (start a new one)", "token")
         return s
 

@@ -10,7 +10,7 @@ travels in ``X-Chat-Token``, never a cookie). Each address has a request budget 
 
 Other parts add API resources with ``add_api(name, resource)`` (cobrowse: webui/cobrowse/);
 they get the same origin check, CORS headers and budget, and find the visitor with
-``visitors.by_token``.
+``visitor(request)`` (the token, given to that site).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from twisted.web.resource import IResource
 from webui import vendor
 from webui.chat.limits import RateLimit, address_key
 from webui.chat.origins import OriginAllowList
-from webui.chat.visitors import VisitorRegistry
+from webui.chat.visitors import VisitorRegistry, VisitorSession
 from webui.service import AnonymousRequest, QuietSite
 
 STATIC = Path(__file__).resolve().parent.parent / "static" / "chat"
@@ -259,6 +259,18 @@ class PublicChatRoot(resource.Resource):
 
     def address(self, request: Any) -> str:
         return client_address(request, self.trusted_proxies)
+
+    def visitor(self, request: Any, *, query: bool = False) -> VisitorSession | None:
+        """The session of the request's token (``X-Chat-Token``; ``?t=`` too when
+        ``query``: a GET that cannot send headers), given to the request's own site; None
+        for anything else. For the API resources mounted with ``add_api``."""
+        raw = request.getHeader(b"x-chat-token")
+        if raw is None and query:
+            raw = (request.args.get(b"t") or [None])[0]
+        s = self.visitors.by_token(raw)
+        if s is None or s.origin != getattr(request, "chat_origin", None):
+            return None
+        return s
 
     def getChildWithDefault(self, path: bytes, request: Any) -> resource.Resource:
         for name, value in PUBLIC_HEADERS.items():
