@@ -29,6 +29,7 @@ log = Logger(namespace="ccbox.web.chat")
 HEARTBEAT_S = 15.0
 PENDING_BYTES = 64 * 1024
 RETRY_MS = 3000
+EARLY_MAX = 500  # events held while the history is read
 # For the visitor the chat is over (the agent's wrap-up is the agent's business).
 OVER = frozenset({"wrap_up", "ended", "message"})
 # Never to a visitor, whatever the engine hands over (it filters them itself).
@@ -122,6 +123,8 @@ class VisitorStream:
                 return
             if not self.ready:
                 self.early.append(visible)
+                if len(self.early) > EARLY_MAX:  # the history read stalls: start again
+                    self.close()
                 return
             self.write(frame(visible))
             if visible.get("type") == "ended":
