@@ -188,3 +188,15 @@ def test_smtp_send_uses_implicit_tls_for_tls() -> None:
     assert clock.sslClients[0][:2] == ("mail.example.com", 465)
     d.cancel()
     d.addErrback(lambda f: f.trap(MailSendError))
+
+
+def test_a_new_server_never_reuses_a_uidvalidity() -> None:
+    """A demo started again has a new, empty mailbox numbered from 1: its UIDVALIDITY must
+    differ from the one the channel saved last time, or the first mails would be skipped."""
+    clock = MemoryReactorClock()
+    first = LoopbackMailServer(clock, {USER: PASSWORD})
+    before = first.uidvalidity(USER)
+    again = LoopbackMailServer(clock, {USER: PASSWORD})
+    current = again.uidvalidity(USER)
+    assert current > before
+    assert again.new_uidvalidity(USER) > current

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import email
 import io
-import itertools
 import time
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -402,7 +401,7 @@ class LoopbackMailServer:
     into the user's INBOX and returns its UID; ``sent`` lists what the SMTP side received;
     ``new_uidvalidity(user)`` renumbers a mailbox (as a server does after a rebuild)."""
 
-    _uidvalidity = itertools.count(1000)
+    _last_uidvalidity = 0  # across instances: each mailbox ever made gets a new one
 
     def __init__(
         self,
@@ -433,11 +432,19 @@ class LoopbackMailServer:
         checker = _Checker(**{u: p.encode() for u, p in self.users.items()})
         self._portal = portal.Portal(_Realm(self), [checker])  # type: ignore[arg-type,list-item]
 
+    @classmethod
+    def _new_validity(cls) -> int:
+        """A UIDVALIDITY from the clock's seconds, as dovecot takes it, and above every one
+        handed out before: a demo started again (its mailbox new and empty, numbered from
+        1) never looks like the mailbox a saved (uidvalidity, last_uid) belongs to."""
+        cls._last_uidvalidity = max(int(time.time()), cls._last_uidvalidity + 1)
+        return cls._last_uidvalidity
+
     def _mailbox(self, user: str) -> _Mailbox:
         if user not in self.users:
             raise UnauthorizedLogin(user)
         if user not in self._boxes:
-            self._boxes[user] = _Mailbox(next(self._uidvalidity))
+            self._boxes[user] = _Mailbox(self._new_validity())
         return self._boxes[user]
 
     def start(self, host: str = "127.0.0.1", imap_port: int = 0, smtp_port: int = 0) -> None:
@@ -468,7 +475,7 @@ class LoopbackMailServer:
         """Renumber ``user``'s INBOX from UID 1 under a new UIDVALIDITY (the messages stay)
         and drop the user's connections; the new UIDVALIDITY."""
         box = self._mailbox(user)
-        box.uidvalidity = next(self._uidvalidity)
+        box.uidvalidity = self._new_validity()
         for uid, m in enumerate(box.messages, 1):
             m.uid = uid
         box.next_uid = len(box.messages) + 1
