@@ -402,7 +402,8 @@ def test_a_responder_without_headers_sending_30_mails_causes_no_storm(
     clock = center["rig"].clock
     for i in range(30):
         clock.advance(10)
-        out = take(center, mail(f"I am away {i}", sender="dumb@example.org"))
+        files = (("x.png", PNG + bytes([i])),)
+        out = take(center, mail(f"I am away {i}", sender="dumb@example.org", attachments=files))
     assert len(center["outbox"].sent) == 1  # one per address per interval
     threads = rows(center["db"], model.conversations)
     assert len(threads) == loops.FLOOD_MAILS  # past the flood mark nothing opens a thread
@@ -410,6 +411,10 @@ def test_a_responder_without_headers_sending_30_mails_causes_no_storm(
     customer = model.conversation_messages.c.sender == "customer"
     assert len(rows(center["db"], model.conversation_messages, customer)) == 30  # nothing lost
     assert len(events(center["db"], threads[-1].id, "flood")) == 1
+    # the files of the mails past the mark are named, not written
+    assert len(rows(center["db"], model.conversation_attachments)) == loops.FLOOD_MAILS
+    last = rows(center["db"], model.conversation_messages, customer)[-1]
+    assert "[attachment not kept (the sender floods): x.png]" in last.body
     # an hour later the address may be answered again, once
     clock.advance(2 * 3600)
     take(center, mail("Back again", sender="dumb@example.org"))

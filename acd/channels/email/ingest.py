@@ -173,7 +173,7 @@ class Ingest:
         if thread is None:  # cannot be: the flood's mails are stored in threads
             return await self._new_thread(account, mail, raw, mid, sender)
         out = Outcome("flood", thread.id)
-        body, attachment_ids = await self._content(thread.id, mail, out)
+        body, attachment_ids = await self._content(thread.id, mail, out, keep_files=False)
         out.message_row_id = await self.store.append(
             thread.id,
             sender="customer",
@@ -288,10 +288,12 @@ class Ingest:
         )
 
     async def _content(
-        self, conversation_id: int, mail: ParsedMail, out: Outcome
+        self, conversation_id: int, mail: ParsedMail, out: Outcome, keep_files: bool = True
     ) -> tuple[str, list[int]]:
         """The text to store (with notes of what was refused or cut) and the attachment
-        rows of the files kept (stored by hash, their type read from their content)."""
+        rows of the files kept (stored by hash, their type read from their content). A
+        flooding sender's files are not written (named in the text): the disk is not theirs
+        to fill."""
         notes: list[str] = []
         if mail.too_large:
             notes.append(
@@ -301,6 +303,9 @@ class Ingest:
         kept: list[tuple[str, str, int, str]] = []
         for part in mail.attachments:
             name = compose.header_text(part.file_name, 200) or "attachment"
+            if not keep_files:
+                notes.append(f"[attachment not kept (the sender floods): {name}]")
+                continue
             try:
                 stored = await self.put_file(part.data, name)
             except UploadRefused as exc:
