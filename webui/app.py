@@ -19,7 +19,7 @@ from appliance import logsetup, passwords
 from appliance.db.components import DuplicateError, UserRow
 from appliance.db.model import ROLES
 from appliance.text import N_
-from webui import access, i18n, report_export
+from webui import access, cobrowse_pages, i18n, report_export
 from webui.access import api, current_session, page, public
 from webui.acd_api import AcdApi
 from webui.admin_agents import AgentsAdmin
@@ -267,6 +267,7 @@ class Root:
         self.kb = KBPages(ctx)
         self.training = TrainingPages(ctx)
         report_export.mount(self.reports, ctx)  # /reports/export.*, /reports/schedules/
+        cobrowse_pages.mount(self, ctx)  # /supervisor/desk/<agent>, /desk/cobrowse (replays)
         # public: web callback requests (the page and its JSON twin share one rate limit)
         self.callback = CallbackPage(ctx, self.api.public.service)
 
