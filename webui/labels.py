@@ -236,6 +236,7 @@ TABLES: dict[str, dict[str, str]] = {
         "backups": N_("Backups"),
         "dahdi": N_("E1/DAHDI spans"),
         "email": N_("E-mail channel"),
+        "cobrowse": N_("Co-browsing"),
     },
 }
 
