@@ -6,12 +6,16 @@ paths in file names, NUL bytes, a huge attachment declared small, 1,000 nested p
 from __future__ import annotations
 
 import base64
+import threading
 import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from twisted.internet import reactor
+from twisted.trial import unittest
 
+from drivers.mail import mime
 from drivers.mail.mime import (
     MAX_DEPTH,
     MAX_PARTS,
@@ -319,3 +323,19 @@ def test_python_codecs_that_are_no_charset_are_not_run(label: str) -> None:
     raw = b"Content-Type: text/plain; charset=" + label.encode() + b"\r\n\r\nA\\x41 \xe4\xbd\xa0"
     m = parse(raw, max_bytes=LIMIT)
     assert m.text == "A\\x41 你"  # read as UTF-8, the escape left as it is
+
+
+class ParseInThreadTests(unittest.TestCase):
+    async def test_parsed_in_the_thread_pool_not_on_the_reactor(self) -> None:
+        seen: list[str] = []
+        real = mime.parse
+
+        def watched(raw: bytes, *, max_bytes: int) -> ParsedMail:
+            seen.append(threading.current_thread().name)
+            return real(raw, max_bytes=max_bytes)
+
+        self.patch(mime, "parse", watched)
+        raw = (FIXTURES / "big5_hkscs.eml").read_bytes()
+        m = await mime.parse_in_thread(reactor, raw, max_bytes=LIMIT)
+        assert m.subject == "維修查詢"
+        assert seen and seen[0] != threading.main_thread().name
