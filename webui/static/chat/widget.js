@@ -24,7 +24,8 @@
  * the element #ccbox-chat): open, close, form, name, phone, email, topic, start,
  * form-error, offline, leave-form, leave-text, leave-send, leave-done, chat, log,
  * message (data-sender, data-id, data-read), typing, input, send, attach, file-input,
- * transcript, end, status, notice, ended, new-chat.
+ * transcript, end, status, notice, ended, new-chat, overflow-leave (shown when the engine
+ * says everyone is busy), file (an attachment's download link).
  */
 (function () {
   "use strict";
