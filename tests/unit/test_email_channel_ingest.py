@@ -8,6 +8,7 @@ import base64
 import datetime as dt
 import email
 import email.policy
+import email.utils
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -625,3 +626,13 @@ def test_a_mail_before_the_engine_is_ready_is_kept_for_the_retry(center: dict[st
     out = take(center, raw)
     assert out.kind == "new"
     assert rows(center["db"], model.conversations)[0].state in ("waiting", "offered")
+
+
+def test_a_mailbox_history_gets_threads_but_no_auto_replies(center: dict[str, Any]) -> None:
+    """An account watched for the first time hands over old mail: kept, not answered."""
+    old = email.utils.format_datetime(at(T0) - dt.timedelta(days=30))
+    out = take(center, mail("Last month", headers={"Date": old}))
+    assert out.kind == "new" and out.auto_reply.startswith("an old mail")
+    fresh = email.utils.format_datetime(at(T0) - dt.timedelta(minutes=5))
+    out = take(center, mail("Just now", sender="bo@example.com", headers={"Date": fresh}))
+    assert out.auto_reply == "sent"

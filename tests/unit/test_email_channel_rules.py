@@ -164,6 +164,13 @@ def test_loops_never_answer_machines_lists_or_ourselves() -> None:
     assert loops.no_auto_reply_reason(_mail(), own, "<mailto:unsub@example.com>")
 
 
+def test_an_old_mail_is_stale() -> None:
+    assert not loops.stale(None, NOW)
+    assert not loops.stale(NOW - dt.timedelta(hours=23), NOW)
+    assert loops.stale(NOW - dt.timedelta(days=2), NOW)
+    assert loops.stale(dt.datetime(2020, 1, 1), NOW)  # a naive Date read as UTC
+
+
 def test_flooding_threshold() -> None:
     assert not loops.flooding(loops.FLOOD_MAILS - 1)
     assert loops.flooding(loops.FLOOD_MAILS)

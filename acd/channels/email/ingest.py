@@ -363,6 +363,8 @@ class Ingest:
         )
         if why is None and not is_email(mail.from_addr.strip()):
             why = "the sender's address cannot take mail"
+        if why is None and loops.stale(mail.date, self.clock()):
+            why = "an old mail (written more than a day before it was taken)"
         try:
             if why is None and not await self.store.claim_auto_reply(mail.from_addr, self.interval):
                 why = "one auto-reply to this address in the interval already"

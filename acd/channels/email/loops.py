@@ -19,6 +19,10 @@ from typing import Protocol
 
 FLOOD_MAILS = 20
 FLOOD_WINDOW = dt.timedelta(minutes=10)
+# A mail written longer ago than this gets no auto-reply: a mailbox watched for the first
+# time (or another mailbox given to an account) hands over its whole history, whose
+# senders wrote long ago and expect no answer from a machine now.
+STALE_AFTER = dt.timedelta(days=1)
 _DAEMON_LOCAL = re.compile(
     r"^(mailer-daemon|postmaster|no[-_.]?reply|do[-_.]?not[-_.]?reply|bounces?|"
     r"listserv|majordomo|auto[-_.]?reply|autoresponder)([+-].*)?$",
@@ -73,3 +77,12 @@ def no_auto_reply_reason(
 def flooding(recent_count: int) -> bool:
     """Whether an address that sent ``recent_count`` mails in the last FLOOD_WINDOW floods."""
     return recent_count >= FLOOD_MAILS
+
+
+def stale(sent_at: dt.datetime | None, now: dt.datetime) -> bool:
+    """Whether a mail's Date says it was written before STALE_AFTER (no Date: not stale)."""
+    if sent_at is None:
+        return False
+    if sent_at.tzinfo is None:
+        sent_at = sent_at.replace(tzinfo=dt.UTC)
+    return sent_at < now - STALE_AFTER
