@@ -12,6 +12,7 @@ ACD and the channels' engine run together on a real database, and after every st
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,7 +84,7 @@ class Day:
         acd, ch = rig.acd, rig.ch
         for number in AGENTS:
             agent_id = ids[number]
-            ch.subscribe_agent(agent_id, lambda e, a=agent_id: self._offer_seen(a, e))
+            ch.subscribe_agent(agent_id, functools.partial(self._offer_seen, agent_id))
         rig.bus.subscribe(st.AgentStateChanged, self._state_seen)
         self.acd, self.ch = acd, ch
 
