@@ -51,6 +51,15 @@ class ChatPublicStore(_Component):
 
         return self.db.read(thd)
 
+    def ticket_number(self, ticket_id: int) -> defer.Deferred[str | None]:
+        """The number people say and type (T20261206-0001) of a left message's ticket."""
+        t = model.tickets
+
+        def thd(conn: Connection) -> str | None:
+            return conn.execute(sa.select(t.c.number).where(t.c.id == ticket_id)).scalar()
+
+        return self.db.read(thd)
+
     def mark_transcript(self, conversation_id: int, address: str) -> defer.Deferred[bool]:
         """Record that the conversation's transcript is being mailed to ``address``; False
         when it already was (one per conversation)."""

@@ -652,6 +652,7 @@ class ChatTests(ChatCase):
         self.assertEqual(r.status, 200, r.body)
         ticket = r.json()["ticket"]
         self.assertIsInstance(ticket, int)
+        self.assertRegex(r.json()["number"], r"^T\d{8}-\d{4}$")
         r = await c.post(
             "/chat/api/leave-message",
             {"topic_id": self.night_topic, "name": "a", "phone": "13800138000", "text": ""},

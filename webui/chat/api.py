@@ -256,7 +256,8 @@ class LeaveMessageEndpoint(Endpoint):
             origin=origin,
             text=text,
         )
-        return 200, {"ticket": ticket}
+        number = await st.store.ticket_number(ticket)
+        return 200, {"ticket": ticket, "number": number or str(ticket)}
 
 
 class SendEndpoint(Endpoint):

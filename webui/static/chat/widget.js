@@ -25,7 +25,10 @@
  * form-error, offline, leave-form, leave-text, leave-send, leave-done, chat, log,
  * message (data-sender, data-id, data-read), typing, input, send, attach, file-input,
  * transcript, end, status, notice, ended, new-chat, overflow-leave (shown when the engine
- * says everyone is busy), file (an attachment's download link).
+ * says everyone is busy), file (an attachment's download link), cobrowse-code-link (a
+ * caller's code for escorted browsing: cobrowse.js's code form). A page whose escorted
+ * browsing moved here (sessionStorage, or the #ccbox-cobrowse= fragment) loads cobrowse.js
+ * at once and hands it {type: "cobrowse.resume"}.
  */
 (function () {
   "use strict";
@@ -60,6 +63,7 @@
       position: "Waiting for an agent (you are number {n})...",
       active: "You are chatting with {name}.",
       anAgent: "an agent",
+      haveCode: "I have a code from an agent",
       wrapUp: "The agent ended the chat.",
       transferred: "You are being transferred...",
       typing: "{name} is typing...",
@@ -108,6 +112,7 @@
       position: "正在等待客服(您排在第 {n} 位)...",
       active: "{name} 正在为您服务。",
       anAgent: "客服",
+      haveCode: "我有客服给的代码",
       wrapUp: "客服已结束会话。",
       transferred: "正在为您转接...",
       typing: "{name} 正在输入...",
@@ -337,6 +342,14 @@
     tools,
   ]);
 
+  // a caller on the phone with an agent shares this page with the code the agent reads
+  // (escorted browsing: cobrowse.js shows the code form)
+  var codeBtn = el("button", {
+    type: "button",
+    class: "link",
+    test: "cobrowse-code-link",
+    text: t("haveCode"),
+  });
   var panel = el("section", { class: "panel", role: "dialog", "aria-label": t("title") }, [
     el("header", {}, [el("h2", { text: t("title") }), closeBtn]),
     statusLine,
@@ -345,6 +358,7 @@
     leaveForm,
     leaveDone,
     chat,
+    codeBtn,
   ]);
   root.appendChild(openBtn);
   root.appendChild(panel);
@@ -442,7 +456,7 @@
       leaveBtn.disabled = false;
       if (!res.ok) return setNotice(errorText(res));
       setNotice("");
-      leaveDone.textContent = t("leaveDone", { n: res.data.ticket });
+      leaveDone.textContent = t("leaveDone", { n: res.data.number || res.data.ticket });
       view("leave-done");
     });
   });
@@ -826,6 +840,9 @@
   closeBtn.addEventListener("click", function () {
     setOpen(false);
   });
+  codeBtn.addEventListener("click", function () {
+    onCobrowse({ type: "cobrowse.code_entry" });
+  });
 
   // ---- start ------------------------------------------------------------------------
   function mount() {
@@ -843,6 +860,15 @@
       view("form");
     }
     loadConfig();
+    // escorted browsing that moved to this page (a page the agent pushed) goes on
+    try {
+      var moved = location.hash.indexOf("ccbox-cobrowse=") >= 0;
+      if (moved || sessionStorage.getItem("ccbox-cobrowse:" + BASE)) {
+        onCobrowse({ type: "cobrowse.resume" });
+      }
+    } catch (e) {
+      /* no storage: nothing to resume */
+    }
   }
   if (document.body) mount();
   else document.addEventListener("DOMContentLoaded", mount);
