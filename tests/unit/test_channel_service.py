@@ -601,3 +601,35 @@ def test_a_chat_passed_to_a_queue_goes_back_to_its_agent_only_after_a_while(
     assert rig.state(a.id) == "waiting"  # nobody else: not straight back to 1001
     rig.clock.advance(OFFER_S)
     assert rig.offered_to(a.id) == (ids["1001"],)
+
+
+def test_what_agents_and_supervisors_see(db: DBConnector) -> None:
+    from acd.channels.events import AgentLoadChanged, ChannelQueueStatsChanged
+
+    ids = seed(db)
+    rig = Rig(db)
+    rig.acd.login(ids["1001"])
+    a, b, c = rig.chat(ids, "a"), rig.chat(ids, "b"), rig.chat(ids, "c")
+    rig.run(rig.ch.accept(ids["1001"], a.id))
+    assert [(x.id, x.state) for x in rig.ch.conversations_of(ids["1001"])] == [
+        (a.id, "active"),
+        (b.id, "offered"),
+    ]
+    assert [x.id for x in rig.ch.waiting()] == [b.id, c.id]
+    assert [x.id for x in rig.ch.active()] == [a.id]
+    rig.ch.conversations_of(ids["1001"])[0].state = "ended"  # a copy: the engine's is safe
+    assert rig.state(a.id) == "active"
+    watched: list[dict[str, Any]] = []
+    rig.ch.watch(a.id, watched.append)
+    rig.run(rig.ch.join("boss", a.id))
+    rig.run(rig.ch.customer_says(a.id, "hello"))
+    assert watched[-1]["message"]["body"] == "hello"
+    kinds = [k for k, _a in event_kinds(db, a.id)]
+    assert kinds[-2:] == ["watched", "joined"]
+    loads = [e for e in rig.published if isinstance(e, AgentLoadChanged)]
+    assert loads[-1] == AgentLoadChanged(ids["1001"], 2, 2)
+    assert any(isinstance(e, ChannelQueueStatsChanged) for e in rig.published)
+    load = rig.ch.load(ids["1001"])
+    assert (load.open, load.capacity, load.on_call, load.may_take) == (2, 2, False, False)
+    with pytest.raises(ChannelError):
+        rig.ch.load(999)
