@@ -80,6 +80,7 @@ class ReplyContext:
     last_customer_author: str
     last_customer_at: dt.datetime | None
     chain: tuple[str, ...]
+    thread_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -571,6 +572,7 @@ class EmailStore:
                 last_customer_author=last.author if last is not None else "",
                 last_customer_at=last.created_at if last is not None else None,
                 chain=tuple(ids),
+                thread_key=str(key or ""),
             )
 
         return self.db.read(thd)

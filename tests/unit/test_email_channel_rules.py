@@ -59,10 +59,15 @@ def test_chain_keeps_the_first_and_the_newest() -> None:
     assert th.chain(["<a@x>", "<a@x>", "bad id"]) == ["<a@x>"]
 
 
-def test_our_message_id_is_stable_per_stored_message() -> None:
-    assert th.our_message_id(12, "center.example") == th.our_message_id(12, "center.example")
-    assert th.our_message_id(12, "center.example") != th.our_message_id(13, "center.example")
+def test_our_message_id_is_stable_per_stored_message_and_not_guessable() -> None:
+    one = th.our_message_id(12, "center.example", "<first@x>")
+    assert one == th.our_message_id(12, "center.example", "<first@x>")
+    assert one != th.our_message_id(13, "center.example", "<first@x>")
+    assert one != th.our_message_id(12, "center.example", "<other@x>")
     assert th.new_message_id("x.example") != th.new_message_id("x.example")
+    auto = th.new_message_id("x.example")
+    raw = f"...Message-ID: {one}\r\nIn-Reply-To: {auto}\r\n<ccbox.5@x.example>".encode()
+    assert th.our_ids_in(raw) == [one, auto]  # not the guessable form
 
 
 # ---- routing --------------------------------------------------------------------------

@@ -129,7 +129,7 @@ def test_replies_unsent_until_marked_sent(db: DBConnector) -> None:
     assert resolved(store.unsent()) == []
     ctx = resolved(store.reply_context(a))
     assert ctx.chain == ("<a1@x>", "<ccbox.1@c.example>")
-    assert ctx.last_customer_id == "<a1@x>"
+    assert ctx.last_customer_id == "<a1@x>" and ctx.thread_key == "<a1@x>"
 
 
 def test_a_breach_is_told_once_and_counted_while_unanswered(db: DBConnector) -> None:

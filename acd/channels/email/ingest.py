@@ -123,6 +123,9 @@ class Ingest:
         now = self.clock()
         recent = await self.store.recent_from(sender, now - loops.FLOOD_WINDOW) if sender else 0
         ids = th.candidate_ids(mail.in_reply_to, mail.references)
+        if loops.is_daemon_address(sender):
+            # a bounce names the mail it returns in its body
+            ids += [i for i in th.our_ids_in(raw) if i not in ids]
         thread = await self.store.find_thread(ids, th.reference_in(mail.subject), sender, mid)
         if loops.flooding(recent):
             return await self._flood(account, mail, raw, mid, thread, sender)

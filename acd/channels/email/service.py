@@ -267,7 +267,7 @@ class EmailChannelService(service.Service):
                 raise SendRefused("the thread's e-mail account is gone")
             ctx = await self.store.reply_context(u.conversation_id)
             sender = compose.Sender(account.address, account.display_name)
-            message_id = th.our_message_id(u.message_row_id, sender.domain)
+            message_id = th.our_message_id(u.message_row_id, sender.domain, ctx.thread_key)
             quote = compose.quoted(
                 ctx.last_customer_text,
                 ctx.last_customer_author,

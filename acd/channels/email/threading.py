@@ -86,14 +86,33 @@ def chain(ids: Iterable[str], limit: int = MAX_CHAIN) -> list[str]:
     return [seen[0], *seen[len(seen) - limit + 1 :]]
 
 
-def our_message_id(message_row_id: int, domain: str) -> str:
+def our_message_id(message_row_id: int, domain: str, secret: str = "") -> str:
     """The Message-ID of the mail we send for one stored message: the same on every retry
-    of that message, so a receiver that got the first try drops the second."""
+    of that message (a receiver that got the first try drops the second). ``secret`` (the
+    thread's first Message-ID, which only its correspondents saw) makes it unguessable, so
+    a stranger cannot name it in References to write into someone else's thread."""
     dom = domain.strip().strip(".") or "ccbox.invalid"
-    return f"<ccbox.{int(message_row_id)}@{dom}>"
+    tag = hashlib.sha256(f"{secret}\0{int(message_row_id)}".encode()).hexdigest()[:16]
+    return f"<ccbox.{int(message_row_id)}.{tag}@{dom}>"
 
 
 def new_message_id(domain: str) -> str:
     """A fresh Message-ID for a mail that is not a stored message's (an auto-reply)."""
     dom = domain.strip().strip(".") or "ccbox.invalid"
     return f"<ccbox.a.{secrets.token_hex(12)}@{dom}>"
+
+
+# Our Message-IDs (our_message_id, new_message_id) inside a bounce's returned message.
+_OURS = re.compile(rb"<ccbox\.(?:a\.[0-9a-f]{24}|[0-9]{1,12}\.[0-9a-f]{16})@[A-Za-z0-9.-]{1,253}>")
+BOUNCE_SCAN = 1 << 20
+
+
+def our_ids_in(raw: bytes) -> list[str]:
+    """The Message-IDs of our own mails named anywhere in ``raw`` (its first MB): a bounce
+    carries the mail it returns, and so the thread it belongs to."""
+    found: list[str] = []
+    for m in _OURS.finditer(raw[:BOUNCE_SCAN]):
+        mid = m.group(0).decode("ascii")
+        if mid not in found:
+            found.append(mid)
+    return found[:MAX_LOOKUP]
