@@ -401,7 +401,10 @@ class EngineFreeTests(PublicEndpointCase):
         r = await c.request("OPTIONS", "/chat/api/send", headers={"X-Forwarded-For": "10.9.9.9"})
         self.assertEqual(r.status, 429)
         self.assertGreaterEqual(int(r.headers["retry-after"]), 1)
-        self.assertEqual(r.headers.get("access-control-allow-origin"), None)
+        self.assertEqual(r.headers["access-control-allow-origin"], ORIGIN)  # the widget reads it
+        other = await c.request("GET", "/chat/api/config", origin="https://evil.test")
+        self.assertEqual(other.status, 429)  # counted and refused, and told nothing more
+        self.assertNotIn("access-control-allow-origin", other.headers)
         js = await c.request("GET", "/chat/widget.js", origin=None)
         self.assertEqual(js.status, 200)  # the script is not the API
 

@@ -185,16 +185,17 @@ class ChatApi(resource.Resource):
 
     def getChildWithDefault(self, path: bytes, request: Any) -> resource.Resource:
         root = self.root
-        wait = root.requests.hit(address_key(root.address(request)))
+        wait = root.requests.hit(address_key(root.address(request)))  # every request counts
+        origin = root.origins.allowed(request.getHeader(b"origin"))
+        if origin is not None:  # the widget may read the answer, a 429 too
+            request.chat_origin = origin
+            request.setHeader(b"Access-Control-Allow-Origin", origin.encode())
+            request.setHeader(b"Vary", b"Origin")
+            request.setHeader(b"Access-Control-Expose-Headers", b"Retry-After")
         if wait:
             return ErrorResource(429, "too many requests", "rate_limited", wait)
-        origin = root.origins.allowed(request.getHeader(b"origin"))
         if origin is None:
             return ErrorResource(403, "this site may not use the chat", "origin")
-        request.chat_origin = origin
-        request.setHeader(b"Access-Control-Allow-Origin", origin.encode())
-        request.setHeader(b"Vary", b"Origin")
-        request.setHeader(b"Access-Control-Expose-Headers", b"Retry-After")
         if request.method == b"OPTIONS":
             return Preflight()
         child = self.children.get(path)
