@@ -67,6 +67,7 @@ from acd.channels.conversation import (
 from acd.channels.errors import ChannelError
 from acd.channels.events import AgentLoadChanged, ChannelQueueStatsChanged, ConversationStateChanged
 from acd.channels.router import AgentSlots, ChannelRouter, RouteOffer
+from acd.day_counters import day_start
 from acd.live_config import AgentConfigApplied, QueueConfigApplied
 from acd.stats import DayStarted, QueueStats
 from appliance.crm.tickets.store import TicketStore
@@ -96,6 +97,9 @@ __all__ = [
 log = Logger(namespace="ccbox.channels")
 T = TypeVar("T")
 
+# Ends without an answer that are not the customer's leaving (the figures restored after a
+# restart count every other unanswered end as abandoned, whatever reason the widget gave).
+NOT_ABANDONED = frozenset(("queue_gone", "restart"))
 # A leave-a-message ticket's type, when the box has it (else an active built-in one).
 TICKET_TYPE = "inquiry"
 ACTOR = "chat"
@@ -255,6 +259,7 @@ class ChannelService(service.Service):
         self.topic_rows = await self.store.topics()
         self._configure()
         self.acd.set_call_gate(self._call_gate)
+        await self._restore_today()
         await self._restore()
         self.ready = True
         self._dispatch()
@@ -337,6 +342,26 @@ class ChannelService(service.Service):
                 self._write(conv.id, state=WAITING)
                 self._event(conv.id, "restored", detail=was)
             self._into_line(conv, count=False)
+
+    async def _restore_today(self) -> None:
+        """Today's figures after a restart, from the conversations that came today (local
+        midnight, as the ACD's): each counts in the queue it is in now (a transfer to
+        another queue counted it there); answered within the queue's service level from
+        its arrival; abandoned when the customer left before an answer."""
+        now = self._now()
+        for row in await self.store.since(_utc(day_start(now))):
+            s = self.stats.get(row.queue_id) if row.queue_id is not None else None
+            if s is None:
+                continue
+            s.offered += 1
+            if row.answered_at is not None:
+                s.answer(max(0.0, (row.answered_at - row.created_at).total_seconds()))
+            elif (
+                row.state == ENDED
+                and row.end_reason not in NOT_ABANDONED
+                and row.ended_at is not None
+            ):
+                s.abandon(max(0.0, (row.ended_at - row.created_at).total_seconds()))
 
     def _new_day(self, _event: DayStarted) -> None:
         for qid, s in self.stats.items():

@@ -201,6 +201,16 @@ class TopicRow:
 
 
 @dataclass(frozen=True)
+class DayRow:
+    queue_id: int | None
+    created_at: dt.datetime
+    answered_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    state: str
+    end_reason: str
+
+
+@dataclass(frozen=True)
 class EventRow:
     id: int
     conversation_id: int
@@ -307,6 +317,26 @@ class ConversationStore:
         def thd(conn: Connection) -> list[Conversation]:
             rows = conn.execute(c.select().where(c.c.state.in_(states)).order_by(c.c.id))
             return [conversation_of(r) for r in rows]
+
+        return self.db.read(thd)
+
+    def since(self, start: dt.datetime) -> defer.Deferred[list[DayRow]]:
+        """The conversations that came since ``start`` (today's figures after a restart),
+        but for messages left: their queue, times, state and end."""
+        c = model.conversations
+
+        def thd(conn: Connection) -> list[DayRow]:
+            rows = conn.execute(
+                sa.select(
+                    c.c.queue_id,
+                    c.c.created_at,
+                    c.c.answered_at,
+                    c.c.ended_at,
+                    c.c.state,
+                    c.c.end_reason,
+                ).where(c.c.created_at >= start, c.c.state != "message")
+            )
+            return [DayRow(*r) for r in rows]
 
         return self.db.read(thd)
 

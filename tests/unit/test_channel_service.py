@@ -633,3 +633,28 @@ def test_what_agents_and_supervisors_see(db: DBConnector) -> None:
     assert (load.open, load.capacity, load.on_call, load.may_take) == (2, 2, False, False)
     with pytest.raises(ChannelError):
         rig.ch.load(999)
+
+
+def test_todays_figures_come_back_after_a_restart(db: DBConnector) -> None:
+    ids = seed(db, service_level_s=20)
+    rig = Rig(db)
+    rig.acd.login(ids["1001"])
+    quick = rig.chat(ids, "quick")
+    rig.clock.advance(5)
+    rig.run(rig.ch.accept(ids["1001"], quick.id))
+    slow = rig.chat(ids, "slow")
+    rig.clock.advance(25)
+    rig.run(rig.ch.accept(ids["1001"], slow.id))
+    gone = rig.chat(ids, "gone")  # 1001 is full: it waits
+    rig.clock.advance(40)
+    rig.run(rig.ch.customer_left(gone.id))
+    rig.chat(ids, "waiting")
+    before = rig.ch.queue_stats()[ids["web"]]
+    resolved(rig.ch.stopService())
+    resolved(rig.acd.stopService())
+    again = Rig(db, clock=rig.clock)
+    after = again.ch.queue_stats()[ids["web"]]
+    figures = ("offered_today", "answered_today", "answered_in_sl_today", "abandoned_today")
+    assert [getattr(after, f) for f in figures] == [getattr(before, f) for f in figures]
+    assert [getattr(after, f) for f in figures] == [4, 2, 1, 1]
+    assert after.service_level_pct == before.service_level_pct == 33.3
