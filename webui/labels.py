@@ -58,6 +58,12 @@ TABLES: dict[str, dict[str, str]] = {
         "chat": N_("Chat"),
         "email": N_("E-mail"),
     },
+    # appliance/db/model.py EMAIL_SECURITY (an e-mail account's IMAP and SMTP connections)
+    "email_security": {
+        "tls": N_("TLS"),
+        "starttls": N_("STARTTLS"),
+        "none": N_("None (unencrypted)"),
+    },
     # appliance/db/model.py OVERFLOW_KINDS
     "overflow_kind": {
         "hangup": N_("Hang up"),

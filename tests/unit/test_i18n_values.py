@@ -38,6 +38,7 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "strategy": STRATEGIES,
     "overflow_kind": model.OVERFLOW_KINDS,
     "media": model.QUEUE_MEDIA,
+    "email_security": model.EMAIL_SECURITY,
     "role": model.ROLES,
     "agent_status": model.AGENT_STATUSES,
     "direction": model.CALL_DIRECTIONS,
