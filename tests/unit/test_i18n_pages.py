@@ -53,6 +53,7 @@ ALLOWED = {
     *("PDF", "DID"),  # the reports' export format; a called number's name in telephony
     *("HTML", "Word"),  # the knowledge base editor's fallback; the documents it takes
     *("Excel", "SMTP"),  # the XLSX export's program; the scheduled reports' mail protocol
+    *("IMAP", "TLS", "STARTTLS"),  # an e-mail account's mail protocols (the Channels page)
     *("YYYY-MM-DD", "YYYY-MM-DDTHH", "MM"),
     "main-menu",  # the seed's flow (and the example the flow name field shows)
     "min_free_mb",  # a setting's name, in the disk alarm
@@ -69,6 +70,8 @@ AS_TYPED = (
     "systemctl stop ccboxd",
     "ccbox restore",
     "--passphrase-file",
+    # the canned replies' variables (the Channels page), typed into a reply as they are
+    *("{customer_name}", "{agent_name}", "{reference}", "{topic}", "{queue}"),
 )
 VERSION = re.compile(r"v[0-9]+")  # a flow's version, "v3"
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9_'-]+")
