@@ -337,7 +337,9 @@ class ChannelService(service.Service):
                 self._load_changed(agent.id)
                 continue
             was = conv.state
-            conv.state, conv.offered_to, conv.queued_at = WAITING, (), now
+            # its wait goes on from its arrival (the service level counts from there)
+            conv.state, conv.offered_to = WAITING, ()
+            conv.queued_at = min(now, conv.created_at.timestamp())
             if was != WAITING:
                 self._write(conv.id, state=WAITING)
                 self._event(conv.id, "restored", detail=was)
