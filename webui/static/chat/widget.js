@@ -384,9 +384,13 @@
   function loadConfig() {
     return request("GET", "/chat/api/config?lang=" + LANG).then(function (res) {
       if (!res.ok) {
-        setNotice(errorText(res));
+        // A site not on the box's list (the browser then sees no answer at all) or a box
+        // that is down: no chat button, unless a chat is going on.
+        if (!state.token) host.style.display = "none";
+        setNotice(res.status === 0 ? t("noTopics") : errorText(res));
         return;
       }
+      host.style.display = "";
       config = res.data;
       while (topicSel.firstChild) topicSel.removeChild(topicSel.firstChild);
       (config.topics || []).forEach(function (topic) {
