@@ -288,7 +288,8 @@ class ChannelsAdmin:
 
     @page("admin", methods=("POST",))
     def account_save(self, **params: Any) -> None:
-        account_id = f.optional_id(params, "id", "id") if params.get("id") else None
+        # a new account has no id; a bad one is a broken form (400)
+        account_id = f.target_id(params) if params.get("id", "") != "" else None
         back = f"/admin/channels/account?id={account_id}" if account_id else "/admin/channels"
 
         def work() -> str:

@@ -321,6 +321,13 @@ class AccountTests(ChannelsPageCase):
             self.assertIn(message, page.body, change)
         self.assertEqual(await self.store.accounts(), [])
         self.assertEqual(self.reloads.seen, [])
+        token = (await self.call(b.get, new)).csrf()
+        for bad in ("x", "0", "-1"):
+            r = await self.call(b.post, f"{PAGE}/account_save", {"_csrf": token, **good, "id": bad})
+            self.assertEqual(r.status, 400, bad)
+        r = await self.call(b.post, f"{PAGE}/account_save", {"_csrf": token, **good, "id": "999"})
+        self.assertEqual(r.status, 303)  # no such account: a message, nothing written
+        self.assertEqual(await self.store.accounts(), [])
         self.assertEqual((await self.call(b.get, f"{PAGE}/account?id=999")).status, 404)
         self.assertEqual((await self.call(b.get, f"{PAGE}/account?id=x")).status, 404)
 
