@@ -337,9 +337,11 @@ class ChannelService(service.Service):
                 self._load_changed(agent.id)
                 continue
             was = conv.state
-            # its wait goes on from its arrival (the service level counts from there)
+            # Its wait goes on from its arrival (the service level counts from there); one
+            # answered before is not counted again.
             conv.state, conv.offered_to = WAITING, ()
-            conv.queued_at = min(now, conv.created_at.timestamp())
+            answered = conv.answered_at is not None
+            conv.queued_at = 0.0 if answered else min(now, conv.created_at.timestamp())
             if was != WAITING:
                 self._write(conv.id, state=WAITING)
                 self._event(conv.id, "restored", detail=was)
