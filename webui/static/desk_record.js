@@ -126,7 +126,7 @@
           maskTextSelector: "[data-ccbox-mask], [data-ccbox-mask] *, .ccbox-mask *",
           recordCanvas: false,
           collectFonts: false,
-          sampling: { mousemove: 50, scroll: 150, input: "last" },
+          sampling: { mousemove: 50, scroll: 150 },
         });
       },
       function () {

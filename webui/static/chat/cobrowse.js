@@ -294,7 +294,7 @@
           recordCanvas: false,
           collectFonts: false,
           inlineImages: false,
-          sampling: { mousemove: 50, scroll: 150, input: "last" },
+          sampling: { mousemove: 50, scroll: 150 },
         });
       },
       function () {
