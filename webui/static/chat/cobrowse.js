@@ -20,7 +20,7 @@
  * Every text goes in with textContent. Browser tests find the elements by data-test:
  * cobrowse-consent, cobrowse-allow, cobrowse-deny, cobrowse-banner, cobrowse-stop,
  * cobrowse-push-notice, cobrowse-code-form, cobrowse-code, cobrowse-code-go,
- * cobrowse-code-error (inside the shadow root of #ccbox-cobrowse).
+ * cobrowse-code-error, cobrowse-ended (inside the shadow root of #ccbox-cobrowse).
  */
 (function () {
   "use strict";
