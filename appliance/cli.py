@@ -370,6 +370,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         report=args.report,
         ami_port=args.ami_port,
         fastagi_port=args.fastagi_port,
+        chat_port=args.chat_port,
         **{k: v for k, v in given.items() if v is not None},
     )
 
@@ -800,6 +801,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=tcp_port,
         default=None,
         help="ccboxd's FastAGI port (default: the config's [fastagi] port)",
+    )
+    demo.add_argument(
+        "--chat-port",
+        type=tcp_port,
+        default=None,
+        help="the web chat widget's endpoint port (default: the config's [chat] port)",
     )
     demo.add_argument(
         "--headless",
