@@ -32,10 +32,11 @@ $(ECHARTS): webui/package.json webui/package-lock.json
 
 deps: system-deps $(STAMP) $(ECHARTS)
 
-# make demo PORT=8081 AMI_PORT=15039 FASTAGI_PORT=14574 moves the demo's ports.
+# make demo PORT=8081 AMI_PORT=15039 FASTAGI_PORT=14574 CHAT_PORT=8091 moves the demo's ports.
 demo: deps
 	$(BIN)/ccbox demo --data-dir ccbox-data $(if $(PORT),--port $(PORT)) \
-		$(if $(AMI_PORT),--ami-port $(AMI_PORT)) $(if $(FASTAGI_PORT),--fastagi-port $(FASTAGI_PORT))
+		$(if $(AMI_PORT),--ami-port $(AMI_PORT)) $(if $(FASTAGI_PORT),--fastagi-port $(FASTAGI_PORT)) \
+		$(if $(CHAT_PORT),--chat-port $(CHAT_PORT))
 
 lint: deps
 	$(BIN)/ruff check $(PY_SOURCES)
