@@ -26,6 +26,7 @@ from appliance import daemon as daemon_mod
 from appliance import (
     demo_campaign,
     demo_center,
+    demo_channels,
     demo_crm,
     demo_dahdi,
     demo_history,
@@ -93,10 +94,11 @@ def prepare(
     port: int | None = None,
     ami_port: int | None = None,
     fastagi_port: int | None = None,
+    chat_port: int | None = None,
 ) -> config_mod.Config:
     """Create or reuse the data directory; return its config, with the ports given here
-    instead of the config's (None: the config's own; a new config takes 8080 and the demo
-    switch's ports)."""
+    instead of the config's (None: the config's own; a new config takes 8080, the demo
+    switch's ports and the widget endpoint's [chat] 8090)."""
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     conf_path = data_dir / "ccbox.conf"
@@ -119,6 +121,7 @@ def prepare(
         web=dataclasses.replace(config.web, port=port or config.web.port),
         ami=dataclasses.replace(config.ami, port=ami_port or config.ami.port),
         fastagi=dataclasses.replace(config.fastagi, port=fastagi_port or config.fastagi.port),
+        chat=dataclasses.replace(config.chat, port=chat_port or config.chat.port),
     )
     config.recording_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(config.database_url)
@@ -135,14 +138,18 @@ class PortTaken(Exception):
 
 def check_ports(config: config_mod.Config) -> None:
     """Fail before anything is seeded or printed when a port the demo listens on is taken
-    (the web UI, the simulated switch's AMI, ccboxd's FastAGI): a start that failed later
-    would leave logins nobody saw."""
+    (the web UI, the simulated switch's AMI, ccboxd's FastAGI, the chat widget's endpoint):
+    a start that failed later would leave logins nobody saw."""
     wanted = [(config.web.bind, config.web.port, "the web UI", "--port", "PORT")]
     if config.ami.enabled and config.fastagi.enabled:
         wanted += [
             ("127.0.0.1", config.ami.port, "the simulated switch's AMI", "--ami-port", "AMI_PORT"),
             (config.fastagi.bind, config.fastagi.port, "FastAGI", "--fastagi-port", "FASTAGI_PORT"),
         ]
+    if config.chat.enabled:
+        wanted.append(
+            (config.chat.bind, config.chat.port, "the chat widget", "--chat-port", "CHAT_PORT")
+        )
     for host, port, what, flag, make_var in wanted:
         with socket.socket() as probe:
             # as Twisted listens: SO_REUSEADDR, so only a live listener refuses it
@@ -201,6 +208,12 @@ def seed(config: config_mod.Config) -> dict[str, str]:
         # customers the callers' numbers find, their tickets, the knowledge base
         demo_crm.seed(db)
         demo_kb.seed(db)
+        # web chat and e-mail: queues, topics, the mailbox, the company site's origin
+        demo_channels.seed(
+            db,
+            f"http://127.0.0.1:{demo_channels.DEMO_SITE_PORT}",
+            passwords.generate_password(),
+        )
         if "admin" in logins:
             _seed_users(db, logins)
         return logins
@@ -299,6 +312,7 @@ def main(
     talk_s: float = DEMO_TALK_S,
     seed_traffic: int | None = None,
     history_days: int | None = None,
+    chat_port: int | None = None,
 ) -> int:
     """``calls_per_s``: callers a second in the busy hour (demo_center.DAY_SHAPE gives the
     other hours); ``talk_s``: the agents' mean talk time; ``history_days``: days of
@@ -307,7 +321,7 @@ def main(
     from twisted.internet import reactor as _reactor
 
     reactor: Any = _reactor
-    config = prepare(data_dir, port, ami_port, fastagi_port)
+    config = prepare(data_dir, port, ami_port, fastagi_port, chat_port)
     try:
         check_ports(config)
     except PortTaken as exc:
@@ -327,6 +341,9 @@ def main(
     reactor.addSystemEventTrigger("after", "shutdown", boards.unplug)
     # The E1 card: a simulated /proc/dahdi in the data dir, [dahdi] on it.
     config = demo_dahdi.plug(config)
+    # The e-mail server customers write to, and the company site that embeds the widget.
+    channels = demo_channels.plug(reactor, config)
+    reactor.addSystemEventTrigger("before", "shutdown", channels.stop)
     url = f"http://127.0.0.1:{config.web.port}/"
 
     result: dict[str, Any] = {"daemon": "failed", "web": None}
@@ -402,6 +419,15 @@ def main(
                 return _sample_center_caller(rng, n)
 
             sim.start_traffic(calls_per_s, caller, curve=day.share)
+            # visitors chat and customers write beside the calls, at a share of their rate
+            channels.start(
+                daemon,
+                calls_per_s,
+                day.share,
+                seed_traffic,
+                set(demo_campaign.AGENT_NUMBERS),
+                headless,  # nobody at agent 1001's desk: simulated too
+            )
             if not headless:  # a headless demo measures the inbound day alone
                 d = defer.ensureDeferred(demo_campaign.start(daemon.master))
                 d.addCallback(_campaign_started)
@@ -415,7 +441,7 @@ def main(
             daemon.reactor.callLater(
                 duration,
                 lambda: defer.ensureDeferred(
-                    _finish(daemon, sim, url, started, result, running_shifts)
+                    _finish(daemon, sim, url, started, result, running_shifts, channels)
                 ),
             )
 
@@ -636,8 +662,10 @@ async def _finish(
     started: dt.datetime,
     result: dict[str, Any],
     shifts: list[demo_center.Shifts],
+    channels: demo_channels.DemoChannels | None = None,
 ) -> None:
-    """Stop the traffic (callers still on the line hang up), count the calls, check the web."""
+    """Stop the traffic (callers still on the line hang up), count the calls, the chats
+    and e-mails, check the web."""
     day_before = result.pop("_day_before", {})
     try:
         if sim is not None and sim.traffic is not None:
@@ -667,6 +695,8 @@ async def _finish(
         result["service_level"] = round(in_sl / base, 4) if base else None
         await _recordings_settled(daemon)
         result["recordings"] = await db.recordings.count(started)
+        if channels is not None:
+            result["channels"] = await channels.finish(db, started)
         result["web"] = await _web_status(daemon.reactor, url + "login")
     except Exception as exc:  # reported, and the demo still stops
         print(f"ccbox demo: final check failed: {exc}", file=sys.stderr)

@@ -58,12 +58,15 @@ EMAIL_QUEUES: tuple[tuple[str, str, dict[str, int]], ...] = (
     ("email-vip", "VIP e-mail 贵宾邮件", {"care": 3}),
     ("email-billing", "Billing e-mail 账务邮件", {"billing": 3}),
 )
-# (name, label zh, label en)
+# (name, label zh, label en): into the chat queue
 TOPICS = (
     ("billing", "账单", "Billing"),
     ("support", "技术支持", "Support"),
     ("sales", "销售", "Sales"),
 )
+# A topic whose queue nobody serves: the widget offers "leave a message" (a ticket).
+MESSAGE_TOPIC = ("message", "留言", "Leave us a message")
+MESSAGE_QUEUE = ("web-messages", "Web messages 网上留言")
 CHAT_SHARE = 0.5  # visitors a second against the callers' rate
 MAIL_SHARE = 0.2  # e-mails a second against the callers' rate
 MAX_CHATS = 3
@@ -107,6 +110,7 @@ def seed(db: Any, site_origin: str, mail_password: str) -> bool:
         return qid
 
     chat = queue(CHAT_QUEUE[0], CHAT_QUEUE[1], "chat")
+    unstaffed = queue(MESSAGE_QUEUE[0], MESSAGE_QUEUE[1], "chat")
     mail_queues = {
         name: queue(
             name,
@@ -136,6 +140,13 @@ def seed(db: Any, site_origin: str, mail_password: str) -> bool:
         )
         for i, (name, zh, en) in enumerate(TOPICS)
     }
+    name, zh, en = MESSAGE_TOPIC
+    topic_ids[name] = resolved(
+        admin.save_topic(
+            None,
+            {"name": name, "label_zh": zh, "label_en": en, "queue_id": unstaffed, "position": 9},
+        )
+    )
     for i, (topic, title, language, body) in enumerate(CANNED):
         values = {"title": title, "body": body, "language": language, "position": i}
         if topic:
@@ -459,7 +470,7 @@ class Visitor:
         topic = rng.choice(topics)
         lines = ZH_LINES if self.zh else EN_LINES
         form = {
-            "topic": topic["id"],
+            "topic_id": topic["id"],
             "name": self.name,
             "phone": self.phone,
             "email": "" if self.phone else f"visitor{rng.randrange(10**6)}@example.com",
@@ -590,14 +601,17 @@ MAILS = (
     ("周敏", "zhou.min@example.com", "套餐咨询", "请问千兆宽带的价格是多少？", "utf-8"),
     ("Tom Walker", "tom.walker@example.com", "Slow Wi-Fi", "My Wi-Fi is slow upstairs.", "utf-8"),
 )
+FIRST_MAILS = (0, 1, 3)  # GB2312 to the general queue, 发票 (GB2312) to billing, VIP
 
 
 def compose(
-    rng: random.Random, to: str, reply_to: EmailMessage | None = None
+    rng: random.Random, to: str, reply_to: EmailMessage | None = None, n: int = 0
 ) -> tuple[EmailMessage, str]:
     """A customer's mail to ``to`` (or a reply to the auto-reply ``reply_to``); and the
-    charset its text is in."""
-    name, addr, subject, text, charset = rng.choice(MAILS)
+    charset its text is in. The first ``FIRST_MAILS`` of a run are the same: each route
+    (keyword, VIP sender) and a GB2312 mail within the first minute."""
+    pick = FIRST_MAILS[n] if n < len(FIRST_MAILS) else rng.randrange(len(MAILS))
+    name, addr, subject, text, charset = MAILS[pick]
     msg = EmailMessage()
     if reply_to is not None:
         addr = str(reply_to["To"])
@@ -651,7 +665,7 @@ class Writers:
     def _write(self) -> None:
         to = f"{MAILBOX}@{MAIL_DOMAIN}"
         reply = self._auto_reply() if self.rng.random() < 0.3 else None
-        msg, charset = compose(self.rng, to, reply)
+        msg, charset = compose(self.rng, to, reply, self.counts["mails"])
         self.server.deliver(MAILBOX, bytes(msg))
         self.counts["mails"] += 1
         self.counts["gb2312"] += charset == "gb2312"
@@ -782,12 +796,13 @@ def _is_chinese(text: str) -> bool:
     return any("\u4e00" <= ch <= "\u9fff" for ch in text)
 
 
-def simulated_agents(acd: Any, exclude: set[str]) -> list[int]:
-    """The agents nobody sits at: not linked to a user, not in ``exclude`` (numbers)."""
+def simulated_agents(acd: Any, exclude: set[str], desks_too: bool = False) -> list[int]:
+    """The agents nobody sits at: not in ``exclude`` (numbers), not linked to a user (a
+    person's desk) unless ``desks_too`` (a headless demo: nobody sits anywhere)."""
     return [
         a.id
         for a in acd.agents.values()
-        if a.user_id is None and a.number not in exclude and a.status == "active"
+        if (desks_too or a.user_id is None) and a.number not in exclude and a.status == "active"
     ]
 
 
@@ -863,16 +878,18 @@ class DemoChannels:
         curve: Callable[[float], float],
         seed: int | None,
         exclude: set[str],
+        headless: bool = False,
     ) -> None:
         """Visitors and writers at CHAT_SHARE and MAIL_SHARE of the callers' rate; the
-        agents nobody sits at (not linked to a user, not in ``exclude``) answer."""
+        agents nobody sits at (not in ``exclude``; not linked to a user unless
+        ``headless``) answer."""
         channels = getattr(daemon.master, "channels", None)
         if channels is None:
             self.problem = "ccboxd runs no channels service: no chats or e-mails simulated"
             print(f"ccbox demo: {self.problem}", flush=True)
             return
         self.agents = SimAgents(
-            daemon.reactor, channels, simulated_agents(daemon.master.acd, exclude), seed
+            daemon.reactor, channels, simulated_agents(daemon.master.acd, exclude, headless), seed
         )
         self.agents.start()
         if self.config.chat.enabled:

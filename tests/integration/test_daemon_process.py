@@ -114,6 +114,8 @@ def test_headless_demo_reports_json_and_prints_the_logins_once(tmp_path: Path) -
         str(free_port()),
         "--fastagi-port",
         str(free_port()),
+        "--chat-port",
+        str(free_port()),
         "--headless",
         "--duration",
         "18",
@@ -151,6 +153,7 @@ def test_headless_demo_reports_json_and_prints_the_logins_once(tmp_path: Path) -
         "staffing",
         "logged_in",
         "switch",
+        "channels",  # chats and e-mails: tests/integration/test_demo_channels.py
     }
     assert (report["daemon"], report["web"]) == ("ok", 200)
     # logins are printed once ccboxd listens, not before (a start that failed would lose them)
