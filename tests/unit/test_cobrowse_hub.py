@@ -374,3 +374,28 @@ def test_a_code_session_is_announced_to_its_agents_desk() -> None:
     h.add_desk(7, desk)
     s = h.join_code(7, "Agent 7")
     assert frames(desk_req) == [{"type": "cobrowse.joined", "session": s.id}]
+
+
+def test_a_chat_that_moves_to_another_agent_ends_its_co_browsing() -> None:
+    _clock, h = make_hub(relay=Relay())
+    s = h.request_chat(7, "a", 42)
+    h.conversation_moved(42, 7)  # still the same agent: nothing
+    assert s.live
+    h.conversation_moved(43, None)  # another chat
+    assert s.live
+    h.conversation_moved(42, 8)
+    assert s.state == "ended" and s.ended_reason == "transferred"
+
+
+def test_streams_per_session_and_per_desk_are_bounded() -> None:
+    _clock, h = make_hub()
+    s = h.join_code(7, "a")
+    streams = [open_stream(h)[1] for _ in range(hub_mod.MAX_VIEWERS + 3)]
+    for st in streams:
+        h.add_viewer(s, st)
+    assert len(s.viewers) == hub_mod.MAX_VIEWERS
+    assert sum(st.closed for st in streams) == 3
+    desks = [open_stream(h)[1] for _ in range(hub_mod.MAX_DESK_STREAMS + 2)]
+    for st in desks:
+        h.add_desk(7, st)
+    assert len(h.desks[7]) == hub_mod.MAX_DESK_STREAMS

@@ -34,6 +34,8 @@ log = Logger(namespace="ccbox.web.cobrowse")
 
 KINDS = ("chat", "code", "desk")
 MAX_SESSIONS = 1000
+MAX_VIEWERS = 4  # viewer streams of one session (an agent's window, reloaded)
+MAX_DESK_STREAMS = 8  # desk pages of one agent (tabs)
 # One POST of events: 256 KB; one that starts with a full snapshot may be larger (a page's
 # whole DOM), up to MAX_SNAPSHOT_BYTES.
 MAX_BATCH_BYTES = 256 * 1024
@@ -357,6 +359,10 @@ class CobrowseHub:
 
     # ---- streams -----------------------------------------------------------------------
     def add_viewer(self, session: CobrowseSession, stream: EventStream) -> None:
+        if len(session.viewers) >= MAX_VIEWERS:  # the oldest goes (a reload's leftover)
+            oldest = next(iter(session.viewers))
+            session.viewers.discard(oldest)
+            oldest.close()
         session.viewers.add(stream)
         session.alone_since = None
         stream.stale = True  # nothing until a full snapshot
@@ -377,6 +383,11 @@ class CobrowseHub:
     def add_desk(self, agent_id: int, stream: EventStream) -> None:
         """A desk page of ``agent_id`` opened its control stream: it hears at once of the
         watches already running (a reload keeps the banner)."""
+        streams = self.desks.setdefault(agent_id, set())
+        if len(streams) >= MAX_DESK_STREAMS:
+            oldest = next(iter(streams))
+            streams.discard(oldest)
+            oldest.close()
         self.desks.setdefault(agent_id, set()).add(stream)
         for s in self.sessions.values():
             if s.kind == "desk" and s.agent_id == agent_id and s.live:
@@ -455,6 +466,14 @@ class CobrowseHub:
         for s in list(self.sessions.values()):
             if s.kind == "chat" and s.conversation_id == conversation_id:
                 self.end(s, "chat_ended")
+
+    def conversation_moved(self, conversation_id: int, agent_id: int | None) -> None:
+        """A chat now with another agent (a transfer) or none: its co-browsing ends (the
+        visitor allowed the first agent, not whoever takes the chat next)."""
+        for s in list(self.sessions.values()):
+            mine = s.kind == "chat" and s.conversation_id == conversation_id
+            if mine and s.live and s.agent_id != agent_id:
+                self.end(s, "transferred")
 
     def heartbeat(self) -> None:
         now = self.reactor.seconds()

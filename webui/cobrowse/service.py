@@ -74,8 +74,10 @@ class CobrowseService(service.Service):
         )
 
     def _state_changed(self, event: ConversationStateChanged) -> None:
-        if event.new == "ended":
+        if event.new in ("ended", "wrap_up"):  # the chat is over for the customer
             self.hub.end_conversation(event.conversation_id)
+        elif event.new in ("waiting", "offered", "active"):
+            self.hub.conversation_moved(event.conversation_id, event.agent_id)
 
     def startService(self) -> None:
         super().startService()
