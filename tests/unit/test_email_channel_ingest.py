@@ -5,6 +5,7 @@ attachments, tickets, a failure half-way, replies out, the SLA. Time is a Clock.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import email
 import email.policy
@@ -659,3 +660,27 @@ def test_a_bounce_of_our_reply_joins_its_thread(center: dict[str, Any]) -> None:
     assert (out.kind, out.conversation_id) == ("appended", cid)
     assert len(rows(center["db"], model.conversations)) == 1
     assert len(center["outbox"].sent) == 1  # nobody answers a daemon
+
+
+def test_the_same_mail_to_two_of_our_mailboxes_at_once_is_one_thread(
+    center: dict[str, Any],
+) -> None:
+    """Two accounts' watchers hand the same mail over while the first is still being
+    stored (the engine's answer held back): still one thread."""
+    second = dataclasses.replace(center["account"], id=2, address="sales@center.example")
+    raw = mail("Both of you", mid="<cc@example.com>")
+    ch = center["ch"]
+    real = ch.start_email_thread
+    gate: defer.Deferred[None] = defer.Deferred()
+
+    async def held(**kw: Any) -> Any:
+        await gate
+        return await real(**kw)
+
+    ch.start_email_thread = held
+    first = defer.ensureDeferred(center["ingest"].take(center["account"], raw))
+    other = defer.ensureDeferred(center["ingest"].take(second, raw))
+    assert not first.called and not other.called
+    gate.callback(None)
+    assert sorted([resolved(first).kind, resolved(other).kind]) == ["duplicate", "new"]
+    assert len(rows(center["db"], model.conversations)) == 1

@@ -103,12 +103,22 @@ class Ingest:
         self.interval = dt.timedelta(minutes=max(0, auto_reply_interval_min))
         self.tickets = tickets
         self.clock = clock or store.clock
+        self._lock = defer.DeferredLock()
         self.routes: list[routing.Route] = []
         self.own: set[str] = set()
 
     async def take(self, account: Account, raw: bytes) -> Outcome:
         """Store one mail of ``account``; raises (the mail is kept for a retry) when it
-        could not be stored."""
+        could not be stored. One mail at a time, whatever its account: the same mail sent
+        to two of our mailboxes is one thread (the second is a duplicate), and the flood
+        count and the thread lookup never race with a mail being stored."""
+        await self._lock.acquire()
+        try:
+            return await self._take(account, raw)
+        finally:
+            self._lock.release()
+
+    async def _take(self, account: Account, raw: bytes) -> Outcome:
         if not getattr(self.channels, "ready", True):
             # the engine is still loading: not "not routable" (that would park the thread)
             raise EngineStarting("the channels' engine is starting; the mail is taken later")
