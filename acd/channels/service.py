@@ -72,6 +72,7 @@ from acd.live_config import AgentConfigApplied, QueueConfigApplied
 from acd.stats import DayStarted, QueueStats
 from appliance.crm.tickets.store import TicketStore
 from appliance.db.conversation_store import ConversationStore, TopicRow
+from appliance.text import N_
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -133,13 +134,13 @@ def _line(key: str, language: str, **values: str) -> str:
 def _message_id(value: object) -> int:
     """A read mark's message id, as a client sent it."""
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ChannelError("a read mark is a message id")
+        raise ChannelError(N_("a read mark is a message id"))
     try:
         number = int(value)
     except ValueError:
-        raise ChannelError("a read mark is a message id") from None
+        raise ChannelError(N_("a read mark is a message id")) from None
     if not 0 <= number < 2**63:
-        raise ChannelError("a read mark is a message id")
+        raise ChannelError(N_("a read mark is a message id"))
     return number
 
 
@@ -380,7 +381,7 @@ class ChannelService(service.Service):
     def _conversation(self, conversation_id: int) -> Conversation:
         conv = self.conversations.get(conversation_id)
         if conv is None:
-            raise ChannelError("this conversation is over or does not exist")
+            raise ChannelError(N_("this conversation is over or does not exist"))
         return conv
 
     def _agent_name(self, agent_id: int | None) -> str:
@@ -828,7 +829,7 @@ class ChannelService(service.Service):
             await self.reload_topics()
             found = next((t for t in self.topic_rows if t.id == topic_id), None)
         if found is None or not found.enabled or found.queue_id not in self.router.queues:
-            raise ChannelError("no such topic")
+            raise ChannelError(N_("no such topic"))
         return found
 
     async def _customer(
@@ -857,12 +858,14 @@ class ChannelService(service.Service):
 
     def _check_text(self, text: str, attachments: tuple[int, ...]) -> str:
         if not isinstance(text, str):
-            raise ChannelError("a message is text")
+            raise ChannelError(N_("a message is text"))
         text = text.replace("\x00", "")
         if len(text) > self.config.max_message_chars:
-            raise ChannelError(f"a message has {self.config.max_message_chars} characters at most")
+            raise ChannelError(
+                N_("a message has {n} characters at most", n=self.config.max_message_chars)
+            )
         if not text.strip() and not attachments:
-            raise ChannelError("the message is empty")
+            raise ChannelError(N_("the message is empty"))
         return text
 
     async def start_chat(
@@ -880,7 +883,7 @@ class ChannelService(service.Service):
         topic = await self._topic(topic_id)
         assert topic.queue_id is not None
         if not self._on_duty(topic.queue_id):
-            raise ChannelError("nobody on duty")
+            raise ChannelError(N_("nobody on duty"))
         customer_id, class_priority = await self._customer(customer_id, phone, email)
         priority = max(self.acd.priority_of(phone), class_priority) if phone else class_priority
         zh = language.lower().startswith("zh")
@@ -905,7 +908,7 @@ class ChannelService(service.Service):
     def _joined_line(self, conv: Conversation) -> Conversation:
         if conv.queue_id not in self.router.queues:  # the queue changed while we wrote
             self._write(conv.id, state=ENDED, ended_at=_utc(self._now()), end_reason="queue_gone")
-            raise ChannelError("nobody on duty")
+            raise ChannelError(N_("nobody on duty"))
         conv.seq = conv.id
         self.conversations[conv.id] = conv
         self._event(conv.id, "queued", queue_id=conv.queue_id, detail=f"priority {conv.priority}")
@@ -920,7 +923,7 @@ class ChannelService(service.Service):
 
     def _check_ready(self) -> None:
         if not self.ready:
-            raise ChannelError("the chat service is starting: try again in a moment")
+            raise ChannelError(N_("the chat service is starting: try again in a moment"))
 
     async def leave_message(
         self,
@@ -960,7 +963,7 @@ class ChannelService(service.Service):
         )
         type_key = await self.store.ticket_type(TICKET_TYPE)
         if type_key is None:
-            raise ChannelError("messages cannot be taken now")
+            raise ChannelError(N_("messages cannot be taken now"))
         contact = " ".join(x for x in (name, phone, email) if x)
         first = " ".join(text.split())[:80]
         subject = f"{contact[:60]}: {first}" if contact else first
@@ -983,7 +986,7 @@ class ChannelService(service.Service):
     ) -> Message:
         conv = self._conversation(conversation_id)
         if conv.state == WRAP_UP:
-            raise ChannelError("this conversation is over")
+            raise ChannelError(N_("this conversation is over"))
         ids = tuple(attachment_ids)
         text = self._check_text(text, ids)
         return await self._insert(
@@ -1036,7 +1039,7 @@ class ChannelService(service.Service):
     ) -> Conversation:
         self._check_ready()
         if queue_id not in self.router.queues:
-            raise ChannelError("no such e-mail queue")
+            raise ChannelError(N_("no such e-mail queue"))
         customer_id, priority = await self._customer(customer_id, "", email)
         conv = await self.store.create(
             media="email",
@@ -1061,11 +1064,11 @@ class ChannelService(service.Service):
         if conv is None:
             stored = await self.store.get(conversation_id)
             if stored is None or stored.media != "email":
-                raise ChannelError("no such e-mail thread")
+                raise ChannelError(N_("no such e-mail thread"))
             conv = self.conversations.get(conversation_id)  # (it may have come back meanwhile)
             if conv is None:
                 if stored.queue_id not in self.router.queues:
-                    raise ChannelError("the thread's queue takes no e-mail now")
+                    raise ChannelError(N_("the thread's queue takes no e-mail now"))
                 conv = stored
                 conv.seq, conv.ended_at, conv.end_reason = conv.id, None, ""
                 self.conversations[conv.id] = conv
@@ -1096,7 +1099,7 @@ class ChannelService(service.Service):
         if conversation_id not in self.conversations:
             stored = await self.store.get(conversation_id)
             if stored is None:
-                raise ChannelError("this conversation is over or does not exist")
+                raise ChannelError(N_("this conversation is over or does not exist"))
         return await self.store.add_attachment(
             conversation_id,
             file_name=file_name,
@@ -1111,13 +1114,13 @@ class ChannelService(service.Service):
     def _offered(self, agent_id: int, conversation_id: int) -> Conversation:
         conv = self.conversations.get(conversation_id)
         if conv is None or conv.state != OFFERED or agent_id not in conv.offered_to:
-            raise ChannelError("this conversation is no longer offered to you")
+            raise ChannelError(N_("this conversation is no longer offered to you"))
         return conv
 
     def _mine(self, agent_id: int, conversation_id: int) -> Conversation:
         conv = self.conversations.get(conversation_id)
         if conv is None or conv.agent_id != agent_id or conv.state not in (ACTIVE, WRAP_UP):
-            raise ChannelError("this conversation is not yours")
+            raise ChannelError(N_("this conversation is not yours"))
         return conv
 
     async def accept(self, agent_id: int, conversation_id: int) -> None:
@@ -1157,7 +1160,7 @@ class ChannelService(service.Service):
     ) -> Message:
         conv = self._mine(agent_id, conversation_id)
         if conv.state != ACTIVE:
-            raise ChannelError("this conversation is over")
+            raise ChannelError(N_("this conversation is over"))
         ids = tuple(attachment_ids)
         text = self._check_text(text, ids)
         name = self._agent_name(agent_id)
@@ -1169,13 +1172,15 @@ class ChannelService(service.Service):
             self._write(conv.id, first_reply_at=message.created_at)
         if conv.media == "email":
             if self.email_sender is None:
-                raise ChannelError("the reply is kept, but e-mail cannot be sent now")
+                raise ChannelError(N_("the reply is kept, but e-mail cannot be sent now"))
             try:
                 await self.email_sender.send_reply(dataclasses.replace(conv), message, name)
             except Exception:
                 log.failure("conversation {id}: the reply's e-mail failed", id=conv.id)
                 self._event(conv.id, "send_failed", agent_id=agent_id, detail=str(message.id))
-                raise ChannelError("the reply is kept, but its e-mail could not be sent") from None
+                raise ChannelError(
+                    N_("the reply is kept, but its e-mail could not be sent")
+                ) from None
         return message
 
     def agent_typing(self, agent_id: int, conversation_id: int, typing: bool) -> None:
@@ -1206,17 +1211,17 @@ class ChannelService(service.Service):
     ) -> None:
         conv = self._mine(agent_id, conversation_id)
         if conv.state != ACTIVE:
-            raise ChannelError("this conversation is over")
+            raise ChannelError(N_("this conversation is over"))
         if (to_agent_id is None) == (to_queue_id is None):
-            raise ChannelError("transfer to one agent or one queue")
+            raise ChannelError(N_("transfer to one agent or one queue"))
         note = str(note)[:400]
         if to_agent_id is not None:
             if to_agent_id == agent_id:
-                raise ChannelError("this conversation is yours already")
+                raise ChannelError(N_("this conversation is yours already"))
             if not self.router.may_take(to_agent_id):
-                raise ChannelError("that agent cannot take a conversation now")
+                raise ChannelError(N_("that agent cannot take a conversation now"))
         elif to_queue_id not in self.router.queues:
-            raise ChannelError("no such chat or e-mail queue")
+            raise ChannelError(N_("no such chat or e-mail queue"))
         now = self._now()
         talk = now - conv.answered_at.timestamp() if conv.answered_at is not None else 0.0
         self.router.release(agent_id, conv.id, int(max(0.0, talk) * 1_000_000))
@@ -1267,13 +1272,13 @@ class ChannelService(service.Service):
     async def end(self, agent_id: int, conversation_id: int) -> None:
         conv = self._mine(agent_id, conversation_id)
         if conv.state != ACTIVE:
-            raise ChannelError("this conversation is over")
+            raise ChannelError(N_("this conversation is over"))
         self._finish(conv, "agent_ended", abandoned=False)
 
     def wrapup_done(self, agent_id: int, conversation_id: int) -> None:
         conv = self._mine(agent_id, conversation_id)
         if conv.state != WRAP_UP:
-            raise ChannelError("this conversation is not in wrap-up")
+            raise ChannelError(N_("this conversation is not in wrap-up"))
         self._close(conv)
 
     def conversations_of(self, agent_id: int) -> list[Conversation]:
@@ -1296,7 +1301,7 @@ class ChannelService(service.Service):
         agent = self.acd.agents.get(agent_id)
         slots = self.router.agents.get(agent_id)
         if agent is None or slots is None:
-            raise ChannelError("no such agent")
+            raise ChannelError(N_("no such agent"))
         return Load(slots.open, slots.max_chats, capacity.on_call(agent.state), slots.may_take())
 
     # ---- supervisors ----------------------------------------------------------------------
@@ -1320,7 +1325,7 @@ class ChannelService(service.Service):
     ) -> Message:
         conv = self._conversation(conversation_id)
         if conv.state == WRAP_UP:
-            raise ChannelError("this conversation is over")
+            raise ChannelError(N_("this conversation is over"))
         text = self._check_text(text, ())
         await self.join(user_name, conv.id)
         return await self._insert(
@@ -1401,6 +1406,6 @@ class ChannelService(service.Service):
             raise ValueError(f"side is one of {SIDES}")
         kind = event.get("type") if isinstance(event, dict) else None
         if not isinstance(kind, str) or not kind.startswith("cobrowse."):
-            raise ChannelError("only cobrowse events are relayed")
+            raise ChannelError(N_("only cobrowse events are relayed"))
         conv = self._conversation(conversation_id)
         self._emit(conv, event, customer=from_side == STAFF, staff=from_side == CUSTOMER)
