@@ -19,6 +19,7 @@ from twisted.web.resource import IResource
 
 import tests.integration.test_chat_public_endpoint as endpoint
 from appliance.config import CobrowseConfig
+from appliance.db.channel_admin_store import ChannelAdminStore
 from webui import vendor
 from webui.access import COOKIE
 from webui.cobrowse.service import CobrowseService
@@ -135,6 +136,14 @@ class CobrowseRelayTests(endpoint.ChatCase):
             "/chat/api/cobrowse/join", {"session": sid}, token=token, origin="https://evil.test"
         )
         self.assertEqual(foreign.status, 403)
+        # nor from another site the box allows: the token is the site's it was given to
+        second_site = "https://other.example.cn"
+        await ChannelAdminStore(self.db).add_origin(second_site)
+        await self.service.origins.refresh()
+        elsewhere = await c.post(
+            "/chat/api/cobrowse/join", {"session": sid}, token=token, origin=second_site
+        )
+        self.assertEqual(elsewhere.status, 401, elsewhere.body)
 
         joined = await c.post("/chat/api/cobrowse/join", {"session": sid}, token=token)
         self.assertEqual(joined.status, 200, joined.body)

@@ -127,7 +127,10 @@ class Box:
         users = {1: 7, 2: 8}
         self.chats = {"chat-42": Visitor(42), "chat-43": Visitor(43)}
         self.visitor = VisitorCobrowse(
-            self.hub, self.codes, self.chats.get, lambda r: r.getClientAddress().host
+            self.hub,
+            self.codes,
+            lambda r: self.chats.get((r.getHeader(b"X-Chat-Token") or b"").decode()),
+            lambda r: r.getClientAddress().host,
         )
         self.staff = StaffCobrowse(
             self.hub,

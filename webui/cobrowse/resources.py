@@ -139,21 +139,22 @@ def _session_field(body: Any, hub: CobrowseHub) -> CobrowseSession:
 
 
 class VisitorCobrowse(_Base):
-    """The visitor's side; ``by_chat_token(token)`` is the chat endpoint's visitor session
-    (``.conversation_id``) or None; ``address_of(request)`` the client's address as the
-    chat endpoint sees it (the same rate limits behind a proxy)."""
+    """The visitor's side; ``chat_visitor(request)`` is the chat endpoint's visitor session
+    of the request (``.conversation_id``: its ``X-Chat-Token``, good only from the site it
+    was given to) or None; ``address_of(request)`` the client's address as the chat
+    endpoint sees it (the same rate limits behind a proxy)."""
 
     def __init__(
         self,
         hub: CobrowseHub,
         codes: CodeBook,
-        by_chat_token: Callable[[str], Any],
+        chat_visitor: Callable[[Any], Any],
         address_of: Callable[[Any], str],
         default_locale: str = "en",
     ) -> None:
         super().__init__(hub, default_locale)
         self.codes = codes
-        self.by_chat_token = by_chat_token
+        self.chat_visitor = chat_visitor
         self.address_of = address_of
 
     def _own(self, request: Any, token: str | None = None) -> CobrowseSession:
@@ -196,8 +197,7 @@ class VisitorCobrowse(_Base):
         if not isinstance(body, dict):
             raise _Refused(400, N_("bad request"))
         if action == "join":
-            raw = (request.getHeader(b"X-Chat-Token") or b"")[:100].decode("ascii", "replace")
-            visitor = self.by_chat_token(raw) if raw else None
+            visitor = self.chat_visitor(request)
             if visitor is None or getattr(visitor, "ended", False):
                 raise _Refused(401, N_("this chat is over"))
             sid = body.get("session")

@@ -54,7 +54,7 @@ class CobrowseService(service.Service):
         return VisitorCobrowse(
             self.hub,
             self.codes,
-            root.visitors.by_token,
+            root.visitor,  # the token, from the site it was given to
             root.address,
             default_locale=self.default_locale,
         )
