@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import email.parser
 import email.policy
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +59,7 @@ class Outcome:
     conversation_id: int | None = None
     message_row_id: int | None = None
     auto_reply: str = ""  # "sent", or why not
+    then: Callable[[], Awaitable[str]] | None = None  # the auto-reply, after the lock
     notes: list[str] = field(default_factory=list)
 
 
@@ -114,9 +115,13 @@ class Ingest:
         count and the thread lookup never race with a mail being stored."""
         await self._lock.acquire()
         try:
-            return await self._take(account, raw)
+            out = await self._take(account, raw)
         finally:
             self._lock.release()
+        if out.then is not None:
+            then, out.then = out.then, None
+            out.auto_reply = await then()
+        return out
 
     async def _take(self, account: Account, raw: bytes) -> Outcome:
         if not getattr(self.channels, "ready", True):
@@ -279,7 +284,8 @@ class Ingest:
         except Exception as exc:
             log.failure("e-mail thread {id}: after storing its first mail", id=cid)
             out.notes.append(f"{type(exc).__name__}: {exc}")
-        out.auto_reply = await self._auto_reply(account, cid, mail, mid, raw, language)
+        # sent once the lock is let go: a slow or absent SMTP server holds up no other mail
+        out.then = lambda: self._auto_reply(account, cid, mail, mid, raw, language)
         return out
 
     # ---- parts ------------------------------------------------------------------------
