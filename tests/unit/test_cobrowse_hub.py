@@ -139,6 +139,10 @@ def test_push_page_only_to_an_allowed_origin() -> None:
     req, source = open_stream(h)
     h.add_source(s, source)
     allowed = {"https://shop.example.cn"}.__contains__
+    with pytest.raises(CobrowseError) as early:  # not before the visitor allowed it
+        h.push_page(s, "https://shop.example.cn/help", allowed)
+    assert early.value.status == 409
+    h.consent(s, True)
     with pytest.raises(CobrowseError):
         h.push_page(s, "https://evil.example/", allowed)
     with pytest.raises(CobrowseError):

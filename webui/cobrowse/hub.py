@@ -341,7 +341,7 @@ class CobrowseHub:
     # ---- the viewing side --------------------------------------------------------------
     def push_page(self, session: CobrowseSession, url: str, allowed: Callable[[str], bool]) -> None:
         """Send the visitor to ``url``, only on one of the center's sites (chat_origins)."""
-        if session.kind == "desk" or not session.live:
+        if session.kind == "desk" or session.state != "active":
             raise CobrowseError(N_("there is no visitor page to send"), 409)
         origin = page_origin(url)
         if origin is None or not allowed(origin):
