@@ -186,6 +186,9 @@ def test_a_supervisor_sees_watches_and_notes_a_chat(box: LiveBox, chrome: WebDri
     )
     card = chrome.find_element(By.CSS_SELECTOR, f"[data-channel-queue-id='{box.ids['webchat']}']")
     assert "在线客服 Web chat" in card.text
+    assert "Chat" in card.find_element(By.CLASS_NAME, "wb-media").text
+    chrome.set_window_size(1920, 1080)
+    chrome.save_screenshot(str(SHOTS / "wallboard-channels.png"))
     assert absent(chrome, f"[data-queue-id='{box.ids['webchat']}']")  # not a call queue's card
     errors = [
         e

@@ -269,7 +269,6 @@
   var chatsNote = document.getElementById("sv-chats-note");
   var chats = { running: true, conversations: [], loads: {}, queues: {}, more: 0 };
   var chatOffset = 0; // server clock minus ours, in seconds
-  var ICONS = { chat: "\uD83D\uDCAC", email: "\u2709" };
 
   function serverNow() { return Date.now() / 1000 + chatOffset; }
 
@@ -306,9 +305,9 @@
     tr.dataset.conversationId = c.id;
     tr.dataset.state = c.state;
     var who = el("td", "sv-customer");
-    var icon = el("span", "sv-media", ICONS[c.media] || "");
-    icon.title = T.media[c.media] || c.media;
-    who.appendChild(icon);
+    var medium = el("span", "sv-media", T.media[c.media] || c.media);
+    medium.dataset.media = c.media;
+    who.appendChild(medium);
     who.appendChild(el("span", "sv-name", c.name || T.unknown_caller));
     if (c.media === "email" && c.subject) who.appendChild(el("div", "sv-subject", c.subject));
     tr.appendChild(who);

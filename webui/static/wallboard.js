@@ -394,8 +394,6 @@
 
   // ---- chat and e-mail: their queues' cards and the channels' tiles ---------------------
 
-  var ICONS = {call: "\u260E", chat: "\uD83D\uDCAC", email: "\u2709"};
-
   function channelCard(q) {
     var id = String(Number(q.id));
     var el = queuesEl.querySelector('[data-channel-queue-id="' + id + '"]');
@@ -407,9 +405,8 @@
     el.setAttribute("data-channel-queue-id", id);
     var h = document.createElement("h2");
     var icon = document.createElement("span");
-    icon.className = "wb-icon";
-    icon.setAttribute("aria-hidden", "true");
-    icon.textContent = ICONS[q.media] || "";
+    icon.className = "wb-media";
+    icon.textContent = T["media_" + q.media] || q.media || "";
     var name = document.createElement("span");
     name.className = "wb-qname";
     name.textContent = queueNames[id] || "";
