@@ -324,6 +324,12 @@
         if (ev.conversation === current) renderCurrent();
         break;
       case "transferred":
+        // passed on by this desk: the engine sends this desk nothing more of it (its
+        // next state goes to the agent or queue it went to), so the tab goes now
+        if (k && ev.from_agent && me !== null && ev.from_agent.id === me) {
+          forget(ev.conversation);
+          break;
+        }
         if (k && ev.to_agent !== undefined && ev.from_agent !== undefined) {
           k.messages.push({ id: 0, sender: "system", body: fmt(S.transferred, { note: ev.note || "" }),
             created_at: new Date().toISOString(), attachments: [] });
