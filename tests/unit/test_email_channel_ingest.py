@@ -684,3 +684,23 @@ def test_the_same_mail_to_two_of_our_mailboxes_at_once_is_one_thread(
     gate.callback(None)
     assert sorted([resolved(first).kind, resolved(other).kind]) == ["duplicate", "new"]
     assert len(rows(center["db"], model.conversations)) == 1
+
+
+def test_a_slow_smtp_server_holds_up_no_other_mail(center: dict[str, Any]) -> None:
+    svc = center["svc"]
+    waiting: list[defer.Deferred[None]] = []
+
+    def held(*args: Any) -> defer.Deferred[None]:
+        waiting.append(defer.Deferred())
+        return waiting[-1]
+
+    svc._send = held
+    ingest = center["ingest"]
+    first = defer.ensureDeferred(ingest.take(center["account"], mail("One")))
+    assert len(waiting) == 1 and not first.called  # its auto-reply on its way
+    second = defer.ensureDeferred(ingest.take(center["account"], mail("Two", sender="b@x.cn")))
+    assert len(waiting) == 2  # the second mail was stored and answered meanwhile
+    assert len(rows(center["db"], model.conversations)) == 2
+    for d in waiting:
+        d.callback(None)
+    assert resolved(first).auto_reply == resolved(second).auto_reply == "sent"
