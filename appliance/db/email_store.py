@@ -19,7 +19,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from twisted.internet import defer
 
-from acd.channels.email.routing import Route
 from appliance.db import model
 from appliance.db.components import utcnow
 
@@ -55,6 +54,18 @@ class Account:
     enabled: bool
     uidvalidity: int | None
     last_uid: int
+
+
+@dataclass(frozen=True)
+class Route:
+    """An e-mail route's row (acd/channels/email/routing.py decides with it)."""
+
+    id: int
+    account_id: int | None
+    kind: str  # "sender" | "keyword"
+    pattern: str
+    queue_id: int
+    position: int
 
 
 @dataclass(frozen=True)

@@ -10,17 +10,8 @@ own queue.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class Route:
-    id: int
-    account_id: int | None
-    kind: str  # "sender" | "keyword"
-    pattern: str
-    queue_id: int
-    position: int
+from appliance.db.email_store import Route  # the row; which queue it means is decided here
 
 
 def _fold(text: str) -> str:
