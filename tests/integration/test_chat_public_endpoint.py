@@ -550,6 +550,7 @@ class ChatTests(ChatCase):
             (await c.post("/chat/api/read", {"up_to": up_to}, token=token)).status, 200
         )
         await self.staff_sees(lambda e: e.get("type") == "read" and e.get("up_to") == up_to)
+        await self.channels.agent_read(self.agent_id, cid, line["message"]["id"])
         await self.channels.supervisor_says("boss", cid, "internal: watch the tone", True)
         self.channels.agent_typing(self.agent_id, cid, True)
         await stream.until(
@@ -569,6 +570,9 @@ class ChatTests(ChatCase):
             bodies[:2], ["<img src=x onerror=alert(1)>\n第二行", "您好,<b>请问</b>有什么可以帮您?"]
         )
         self.assertNotIn("internal: watch the tone", bodies)
+        # the agent's read mark on the visitor's line comes back with it
+        mine = next(m for m in history[0]["messages"] if m["sender"] == "customer")
+        self.assertRegex(mine["read_at"] or "", r"^\d{4}-\d\d-\d\dT.*Z$")
 
         # the end: both streams say so and close; the token is good for nothing more
         self.assertEqual((await c.post("/chat/api/end", {}, token=token)).status, 200)

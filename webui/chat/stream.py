@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from acd.channels.conversation import Message, iso
+
 if TYPE_CHECKING:
     from webui.chat.visitors import VisitorSession
 
@@ -50,6 +52,12 @@ def for_customer(event: dict[str, Any]) -> dict[str, Any] | None:
         if message.get("internal"):
             return None
     return event
+
+
+def visitor_message(m: Message) -> dict[str, Any]:
+    """A line of the history as the widget shows it, with ``read_at`` (the other side's
+    read mark: after a reconnect the widget marks the visitor's lines the agent read)."""
+    return {**m.to_dict(), "read_at": iso(m.read_at)}
 
 
 def current_state(channels: Any, conversation_id: int) -> dict[str, Any] | None:
@@ -95,7 +103,7 @@ class VisitorStream:
             history = []
         if self.closed:
             return
-        messages = [m.to_dict() for m in history if not m.internal]
+        messages = [visitor_message(m) for m in history if not m.internal]
         self.write(frame({"type": "history", "conversation": cid, "messages": messages}))
         state = current_state(channels, cid)
         if state is None or state["state"] in OVER:

@@ -526,7 +526,14 @@
       li.appendChild(fileLink(att));
     });
     if (mine) {
-      li.appendChild(el("span", { class: "read", test: "read-mark" }));
+      // read_at: the agent read it before this page's stream (a reconnect's history)
+      var mark = el("span", {
+        class: "read",
+        test: "read-mark",
+        text: m.read_at ? t("read") : "",
+      });
+      if (m.read_at) li.setAttribute("data-read", "1");
+      li.appendChild(mark);
       ownIds.push(m.id);
     } else if (m.id > lastStaffId) {
       lastStaffId = m.id;
