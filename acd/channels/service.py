@@ -884,6 +884,9 @@ class ChannelService(service.Service):
         assert topic.queue_id is not None
         if not self._on_duty(topic.queue_id):
             raise ChannelError(N_("nobody on duty"))
+        q = self.router.queues[topic.queue_id]
+        if q.max_len and len(self.router.waiting(q.id)) >= q.max_len:  # the queue's limit
+            raise ChannelError(N_("every agent is busy: please leave a message"))
         customer_id, class_priority = await self._customer(customer_id, phone, email)
         priority = max(self.acd.priority_of(phone), class_priority) if phone else class_priority
         zh = language.lower().startswith("zh")

@@ -658,3 +658,14 @@ def test_todays_figures_come_back_after_a_restart(db: DBConnector) -> None:
     assert [getattr(after, f) for f in figures] == [getattr(before, f) for f in figures]
     assert [getattr(after, f) for f in figures] == [4, 2, 1, 1]
     assert after.service_level_pct == before.service_level_pct == 33.3
+
+
+def test_a_full_line_refuses_a_new_chat(db: DBConnector) -> None:
+    ids = seed(db, max_len=2)
+    rig = Rig(db)
+    rig.acd.login(ids["1001"])
+    rig.acd.pause(ids["1001"], "break")
+    rig.chat(ids, "a")
+    rig.chat(ids, "b")
+    with pytest.raises(ChannelError, match="leave a message"):
+        rig.chat(ids, "c")
