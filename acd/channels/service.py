@@ -970,14 +970,18 @@ class ChannelService(service.Service):
         contact = " ".join(x for x in (name, phone, email) if x)
         first = " ".join(text.split())[:80]
         subject = f"{contact[:60]}: {first}" if contact else first
-        ticket_id: int = await self.tickets.create(
-            ACTOR,
-            type_key=type_key,
-            subject=subject[:200] or topic.name,
-            body=text,
-            customer_id=customer_id,
-            source="chat",
-        )
+        try:
+            ticket_id: int = await self.tickets.create(
+                ACTOR,
+                type_key=type_key,
+                subject=subject[:200] or topic.name,
+                body=text,
+                customer_id=customer_id,
+                source="chat",
+            )
+        except ValueError:  # the message is kept in its conversation
+            log.failure("conversation {id}: the message's ticket was refused", id=conv.id)
+            raise ChannelError(N_("messages cannot be taken now")) from None
         await self.store.update(conv.id, ticket_id=ticket_id)
         await self.store.add_event(
             conv.id, "ticket", now, queue_id=topic.queue_id, detail=str(ticket_id)
@@ -1062,24 +1066,20 @@ class ChannelService(service.Service):
         return self._joined_line(conv)
 
     async def email_received(self, conversation_id: int, message: NewMessage) -> Message:
-        """A mail of a thread. A thread that was over opens again, back in its queue."""
+        """A mail of a thread. A thread that was over (or in its agent's wrap-up) opens
+        again, back in its queue."""
         conv = self.conversations.get(conversation_id)
-        if conv is None:
+        if conv is not None and conv.state == WRAP_UP:
+            self._close(conv)  # the agent's wrap-up ends: the new mail needs an answer
+            self._reopen(conv)
+        elif conv is None:
             stored = await self.store.get(conversation_id)
             if stored is None or stored.media != "email":
                 raise ChannelError(N_("no such e-mail thread"))
             conv = self.conversations.get(conversation_id)  # (it may have come back meanwhile)
             if conv is None:
-                if stored.queue_id not in self.router.queues:
-                    raise ChannelError(N_("the thread's queue takes no e-mail now"))
                 conv = stored
-                conv.seq, conv.ended_at, conv.end_reason = conv.id, None, ""
-                self.conversations[conv.id] = conv
-                self._write(conv.id, state=WAITING, ended_at=None, end_reason="")
-                self._event(conv.id, "reopened", queue_id=conv.queue_id)
-                self._into_line(conv)
-                self._set_state(conv, WAITING)
-                self._dispatch()
+                self._reopen(conv)
         return await self._insert(
             conv,
             sender="customer",
@@ -1090,6 +1090,17 @@ class ChannelService(service.Service):
             message_id=message.message_id,
             in_reply_to=message.in_reply_to,
         )
+
+    def _reopen(self, conv: Conversation) -> None:
+        if conv.queue_id not in self.router.queues:
+            raise ChannelError(N_("the thread's queue takes no e-mail now"))
+        conv.seq, conv.ended_at, conv.end_reason = conv.id, None, ""
+        self.conversations[conv.id] = conv
+        self._write(conv.id, state=WAITING, ended_at=None, end_reason="")
+        self._event(conv.id, "reopened", queue_id=conv.queue_id)
+        self._into_line(conv)
+        self._set_state(conv, WAITING)
+        self._dispatch()
 
     def set_email_sender(self, sender: EmailSender | None) -> None:
         self.email_sender = sender

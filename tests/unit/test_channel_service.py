@@ -669,3 +669,33 @@ def test_a_full_line_refuses_a_new_chat(db: DBConnector) -> None:
     rig.chat(ids, "b")
     with pytest.raises(ChannelError, match="leave a message"):
         rig.chat(ids, "c")
+
+
+def test_a_mail_during_the_threads_wrap_up_opens_it_again(db: DBConnector) -> None:
+    ids = seed(db, wrapup_s=60)
+
+    def to_mail_wrapup(conn: sa.Connection) -> None:
+        q = model.queues
+        conn.execute(q.update().where(q.c.id == ids["mail"]).values(wrapup_s=60))
+
+    resolved(db.run(to_mail_wrapup))
+    rig = Rig(db)
+    rig.acd.login(ids["1001"])
+    conv = rig.run(
+        rig.ch.start_email_thread(
+            queue_id=ids["mail"],
+            account_id=None,  # type: ignore[arg-type]
+            name="x",
+            email="x@example.cn",
+            subject="s",
+            language="en",
+            thread_key="<t@x>",
+            due_at=None,
+        )
+    )
+    rig.run(rig.ch.accept(ids["1001"], conv.id))
+    rig.run(rig.ch.end(ids["1001"], conv.id))
+    assert rig.state(conv.id) == "wrap_up"
+    rig.run(rig.ch.email_received(conv.id, NewMessage("one more thing")))
+    assert rig.state(conv.id) == "offered"  # the slot the wrap-up held is free again
+    assert rig.ch.load(ids["1001"]).open == 1
