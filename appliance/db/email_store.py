@@ -588,6 +588,20 @@ class EmailStore:
 
         return self.db.read(thd)
 
+    def files_of(self, message_row_id: int) -> defer.Deferred[list[tuple[str, str, str]]]:
+        """A message's attachments: (file name, type, sha256), in the order they came."""
+        t = model.conversation_attachments.c
+
+        def thd(conn: Connection) -> list[tuple[str, str, str]]:
+            rows = conn.execute(
+                sa.select(t.file_name, t.content_type, t.sha256)
+                .where(t.message_id == message_row_id)
+                .order_by(t.id)
+            )
+            return [(r.file_name, r.content_type, r.sha256) for r in rows]
+
+        return self.db.read(thd)
+
     def mark_sent(self, message_row_id: int, message_id: str) -> defer.Deferred[None]:
         """The reply went out under ``message_id`` (stored: a reply to it threads here)."""
         m = model.conversation_messages

@@ -162,8 +162,10 @@ def agent_reply(
     message_id: str,
     quote: str,
     now: dt.datetime,
+    files: Sequence[tuple[str, str, bytes]] = (),
 ) -> EmailMessage:
-    """An agent's reply: the text, then the customer's last mail quoted."""
+    """An agent's reply: the text, then the customer's last mail quoted; ``files`` (name,
+    type as read from the content, bytes) attached."""
     body = (text or "").rstrip()
     if quote:
         body += "\n\n" + quote
@@ -178,4 +180,12 @@ def agent_reply(
         now,
     )
     msg.set_content(body + "\n", charset="utf-8")
+    for name, mime, data in files:
+        main, _, sub = mime.partition("/")
+        msg.add_attachment(
+            data,
+            maintype=main or "application",
+            subtype=sub or "octet-stream",
+            filename=header_text(name, 200) or "attachment",
+        )
     return msg
