@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from twisted.internet import defer
 
 from acd.channels.email import loops
+from acd.channels.email.ingest import parse_here
 from acd.channels.email.service import EmailChannelService
 from acd.channels.errors import ChannelError
 from acd.channels.events import EmailSlaBreached
@@ -124,6 +125,13 @@ def center(db: DBConnector, tmp_path: Path) -> dict[str, Any]:
         send=outbox,
     )
     svc.ingest.put_file = lambda data, name: defer.maybeDeferred(uploads.put, data, name)
+    parsed: list[bytes] = []  # the service parses in the reactor's pool; the Clock has none
+
+    def parse_mail(raw: bytes, max_bytes: int) -> Any:
+        parsed.append(raw)
+        return parse_here(raw, max_bytes)
+
+    svc.ingest.parse_mail = parse_mail
     svc.startService()
     resolved(svc.reload())
     return dict(
@@ -137,6 +145,7 @@ def center(db: DBConnector, tmp_path: Path) -> dict[str, Any]:
         ingest=svc.ingest,
         account=svc.accounts[1],
         uploads=uploads,
+        parsed=parsed,
     )
 
 
@@ -191,8 +200,10 @@ def events(db: DBConnector, cid: int, kind: str) -> list[Any]:
 def test_a_new_mail_becomes_a_thread_on_the_accounts_queue_with_one_auto_reply(
     center: dict[str, Any],
 ) -> None:
-    out = take(center, mail("Where is my order?", mid="<m1@example.com>"))
+    raw = mail("Where is my order?", mid="<m1@example.com>")
+    out = take(center, raw)
     assert out.kind == "new" and out.auto_reply == "sent"
+    assert center["parsed"] == [raw]  # through the ingest's parse_mail
     c = rows(center["db"], model.conversations)[0]
     assert (c.queue_id, c.account_id, c.email, c.subject, c.thread_key) == (
         1,
@@ -215,6 +226,47 @@ def test_a_new_mail_becomes_a_thread_on_the_accounts_queue_with_one_auto_reply(
     assert [m.sender for m in msgs] == ["customer", "system"]
     assert msgs[1].message_id == reply["Message-ID"]
     assert events(center["db"], c.id, "auto_reply")
+
+
+class _Pool:
+    """A thread pool that notes what it was handed and runs it at once."""
+
+    def __init__(self) -> None:
+        self.ran: list[str] = []
+
+    def callInThreadWithCallback(self, on_result: Any, f: Any, *a: Any, **kw: Any) -> None:
+        self.ran.append(f.__name__)
+        on_result(True, f(*a, **kw))
+
+
+class _PoolReactor:
+    def __init__(self) -> None:
+        self.pool = _Pool()
+
+    def getThreadPool(self) -> _Pool:
+        return self.pool
+
+    def callFromThread(self, f: Any, *a: Any, **kw: Any) -> None:
+        f(*a, **kw)
+
+
+def test_the_service_parses_mails_in_the_reactors_thread_pool(
+    db: DBConnector, tmp_path: Path
+) -> None:
+    """mime.parse takes 1.5 s over a 25 MB mail: never on the reactor thread."""
+    reactor = _PoolReactor()
+    svc = EmailChannelService(
+        reactor=reactor,
+        db=db,
+        channels=None,
+        config=EmailChannelConfig(),
+        data_dir=tmp_path,
+        translators=TRANSLATORS,
+        send=Outbox(),
+    )
+    parsed = resolved(svc.ingest.parse_mail(mail("请开发票"), 1024 * 1024))
+    assert parsed.subject == "请开发票"
+    assert reactor.pool.ran == ["parse"]
 
 
 def test_routes_by_keyword_in_chinese_and_by_sender_domain(center: dict[str, Any]) -> None:

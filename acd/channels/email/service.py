@@ -29,6 +29,7 @@ from appliance.db.email_store import Account, EmailStore, Unsent
 from appliance.email_address import is_email
 from appliance.uploads import StoredFile, UploadStore, uploads_root
 from drivers.mail.imap import ImapSettings, ImapWatcher
+from drivers.mail.mime import ParsedMail, parse_in_thread
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
@@ -107,6 +108,7 @@ class EmailChannelService(service.Service):
             max_message_kb=config.max_message_kb,
             auto_reply_interval_min=config.auto_reply_interval_min,
             tickets=tickets,
+            parse_mail=self._parse_mail,
         )
         self.accounts: dict[int, Account] = {}
         self._watched: dict[int, _Watched] = {}
@@ -215,6 +217,9 @@ class EmailChannelService(service.Service):
         self.store.set_health(account_id, "" if state == "ok" else detail).addErrback(
             lambda f: log.failure("writing an e-mail account's health", f)
         )
+
+    def _parse_mail(self, raw: bytes, max_bytes: int) -> defer.Deferred[ParsedMail]:
+        return parse_in_thread(self.reactor, raw, max_bytes=max_bytes)
 
     def _put_file(self, data: bytes, name: str) -> defer.Deferred[StoredFile]:
         return threads.deferToThreadPool(
