@@ -881,6 +881,21 @@ class StreamTests(ChatCase):
         self.assertIn(streaming["conversation"], waiting)  # its stream is open: not idle
         r = await self.client.post("/chat/api/send", {"text": "back"}, token=quiet["token"])
         self.assertEqual(r.status, 410)
+        # that stream (open longer than idle_close_min) closes: the visitor moves to another
+        # page; a sweep before the next page reconnects does not end the chat
+        stream.close()
+        for _ in range(250):
+            if not self.service.hub.streams:
+                break
+            await deferLater(reactor, 0.02, lambda: None)
+        self.assertEqual(self.service.hub.streams, set())
+        self.service.visitors.sweep()
+        await deferLater(reactor, 0.1, lambda: None)
+        self.assertIn(streaming["conversation"], {c.id for c in self.channels.waiting()})
+        again = await self.client.stream(streaming["token"])
+        events = await again.until(lambda ev: any(e["type"] == "state" for e in ev))
+        self.assertEqual([e["type"] for e in events], ["history", "state"])
+        self.assertIn(events[1]["state"], ("waiting", "offered"))
 
     async def test_a_chat_the_agent_ended_while_the_visitor_was_away_says_so(self) -> None:
         await self.start()

@@ -66,7 +66,7 @@ class PublicChatService(service.Service):
             trusted_proxies=config.trusted_proxies,
             **extra,
         )
-        self.hub = StreamHub(channels, config.max_visitors, self.visitors.mark_ended)
+        self.hub = StreamHub(channels, config.max_visitors, self.visitors.mark_ended, reactor)
         api.mount(
             api.ChatEndpointState(
                 root=self.root,

@@ -200,12 +200,16 @@ class VisitorStream:
 
 
 class StreamHub:
-    """Every open visitor stream: the count for ``max_visitors``, the heartbeat."""
+    """Every open visitor stream: the count for ``max_visitors``, the heartbeat. A
+    visitor's last stream closing counts as their activity (the idle sweep measures from
+    it: a visitor who watched a stream longer than ``idle_close_min`` and moves to another
+    page is not idle in the second it takes the next page to reconnect)."""
 
-    def __init__(self, channels: Any, max_streams: int, on_ended: Any) -> None:
+    def __init__(self, channels: Any, max_streams: int, on_ended: Any, clock: Any) -> None:
         self.channels = channels
         self.max_streams = max_streams
         self.on_ended = on_ended  # conversation id -> None (the visitor registry)
+        self.clock = clock
         self.streams: set[VisitorStream] = set()
 
     def open(self, request: Any, session: VisitorSession) -> VisitorStream:
@@ -228,6 +232,7 @@ class StreamHub:
         if stream in self.streams:
             self.streams.discard(stream)
             stream.session.streams -= 1
+            stream.session.last_seen = self.clock.seconds()
 
     def ended(self, conversation_id: int) -> None:
         self.on_ended(conversation_id)
