@@ -20,6 +20,14 @@ from html.parser import HTMLParser
 import nh3
 
 MAX_HTML = 256 * 1024  # cleaned HTML longer than this is not kept (the text is)
+# html5ever looks through the open elements at each block's start tag: its time grows with
+# the square of the nesting (20,000 nested <div> take 2 s, a 1 MB mail of them minutes).
+# HTML longer than MAX_HTML_IN or nested deeper than MAX_NESTING is not cleaned: the mail
+# is kept as text. Real mails nest a few dozen levels (a long quoted thread some hundred).
+MAX_HTML_IN = 2 * 1024 * 1024
+MAX_NESTING = 512
+MAX_QUOTE_MARKS = 8  # "> " marks at most before a quoted line of the text
+MAX_TEXT = 1_000_000  # characters of text read from HTML
 
 TAGS = frozenset(
     {
@@ -76,10 +84,61 @@ _CLEANER = nh3.Cleaner(
 
 def clean_html(html: str) -> str:
     """``html`` with everything outside the allowlist removed (idempotent). Safe to put
-    into a page as markup."""
+    into a page as markup. Call :func:`too_costly` first on a stranger's HTML."""
     if not html:
         return ""
     return _CLEANER.clean(html.replace("\x00", ""))
+
+
+# Not counted: elements that hold nothing, and those a sibling of their kind closes (an
+# unclosed <p>, <li> or <td> of an old mailer never nests: html5ever closes it).
+_FLAT = frozenset(
+    {
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
+        "param", "source", "track", "wbr", "keygen", "image",
+        "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "rb", "rt", "rp",
+    }
+)  # fmt: skip
+
+
+class _Nesting(HTMLParser):
+    """The open elements, counted per name: an end tag closes only one of its own name (a
+    stray ``</span>`` never hides a ``<div>`` from the count, as html5ever ignores it)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.open: dict[str, int] = {}
+        self.depth = 0
+        self.deepest = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _FLAT:
+            return
+        self.open[tag] = self.open.get(tag, 0) + 1
+        self.depth += 1
+        self.deepest = max(self.deepest, self.depth)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)  # a "/>" closes nothing in HTML
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.open.get(tag, 0) > 0:
+            self.open[tag] -= 1
+            self.depth -= 1
+
+
+def too_costly(html: str) -> str:
+    """Why ``html`` is not to be cleaned ("" when it may be): too long, or nested too deep
+    for the cleaner's time (see ``MAX_NESTING``)."""
+    if len(html) > MAX_HTML_IN:
+        return f"is longer than {MAX_HTML_IN // 1024} KB"
+    counter = _Nesting()
+    step = 64 * 1024
+    for at in range(0, len(html), step):
+        counter.feed(html[at : at + step])
+        if counter.deepest > MAX_NESTING:
+            return f"nests elements deeper than {MAX_NESTING} levels"
+    return ""
 
 
 _BLOCKS = frozenset(
@@ -96,11 +155,14 @@ class _Text(HTMLParser):
         self.lines: list[tuple[int, list[str]]] = [(0, [])]
         self.depth = 0  # blockquotes around the current line
         self.pre = 0  # <pre> elements around the current text
+        self.hidden = 0  # inside a script, style...: HTML that was not cleaned
 
     def _newline(self) -> None:
         self.lines.append((self.depth, []))
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in DROPPED_WITH_CONTENT:
+            self.hidden += 1
         if tag == "pre":
             self.pre += 1
         if tag == "blockquote":
@@ -116,6 +178,8 @@ class _Text(HTMLParser):
                 self.lines[-1][1].append(f" {alt} ")
 
     def handle_endtag(self, tag: str) -> None:
+        if tag in DROPPED_WITH_CONTENT:
+            self.hidden = max(0, self.hidden - 1)
         if tag == "pre":
             self.pre = max(0, self.pre - 1)
         if tag == "blockquote":
@@ -125,6 +189,8 @@ class _Text(HTMLParser):
             self._newline()
 
     def handle_data(self, data: str) -> None:
+        if self.hidden:
+            return
         if not self.pre:
             self.lines[-1][1].append(data.replace("\n", " "))
             return
@@ -139,15 +205,23 @@ _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u3000]+")
 
 
 def plain_text(html: str) -> str:
-    """The text of (cleaned) mail HTML: one line per block, runs of spaces as one, no blank
-    runs, quoted blocks marked ``> `` as a text mail quotes them."""
+    """The text of mail HTML (cleaned, or not: scripts, styles and the like are left out):
+    one line per block, runs of spaces as one, no blank runs, quoted blocks marked ``> ``
+    as a text mail quotes them (at most ``MAX_QUOTE_MARKS``: 10,000 nested quotes of one
+    letter each made 100 MB of marks), at most ``MAX_TEXT`` characters."""
     parser = _Text()
     parser.feed(html)
     parser.close()
     out: list[str] = []
+    size = 0
     for depth, parts in parser.lines:
         line = _SPACES.sub(" ", "".join(parts)).strip()
         if not line:
             continue
-        out.append(("> " * depth + line) if depth else line)
-    return "\n".join(out)
+        if depth:
+            line = "> " * min(depth, MAX_QUOTE_MARKS) + line
+        out.append(line)
+        size += len(line) + 1
+        if size > MAX_TEXT:
+            break
+    return "\n".join(out)[:MAX_TEXT]

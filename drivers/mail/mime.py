@@ -28,7 +28,7 @@ from typing import Any
 from twisted.internet import threads
 from twisted.internet.defer import Deferred
 
-from drivers.mail.html import MAX_HTML, clean_html, plain_text
+from drivers.mail.html import MAX_HTML, clean_html, plain_text, too_costly
 
 MAX_DEPTH = 20  # nested multiparts and forwarded messages
 MAX_PARTS = 500  # leaves looked at in one mail
@@ -552,7 +552,14 @@ def parse(raw: bytes, *, max_bytes: int) -> ParsedMail:
         mail.note("the message's parts are nested too deep: the rest was left out")
     mail.text = "\n\n".join(t.strip("\r\n") for t in walk.texts if t.strip()).replace("\r\n", "\n")
     if walk.htmls:
-        html = clean_html("\n".join(walk.htmls))
+        raw_html = "\n".join(walk.htmls)
+        costly = too_costly(raw_html)
+        if costly:
+            mail.note(f"the HTML {costly}: the text is kept")
+            if not mail.text:
+                mail.text = plain_text(raw_html)
+            return mail
+        html = clean_html(raw_html)
         if len(html) > MAX_HTML:
             mail.note("the HTML is too long to keep: the text is kept")
             html_text = plain_text(html)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.mail.html import clean_html, plain_text
+from drivers.mail.html import (
+    MAX_HTML_IN,
+    MAX_NESTING,
+    MAX_QUOTE_MARKS,
+    clean_html,
+    plain_text,
+    too_costly,
+)
 
 
 @pytest.mark.parametrize(
@@ -61,3 +68,44 @@ def test_text_has_blocks_on_lines_and_quotes_marked() -> None:
 
 def test_text_keeps_chinese_and_alt() -> None:
     assert plain_text(clean_html('<p>您好&nbsp;世界</p><img alt="截图">')) == "您好 世界\n截图"
+
+
+def test_deep_quotes_give_a_bounded_text() -> None:
+    """3,000 nested quotes of one letter each: 39 KB of HTML made 9 million "> " marks."""
+    text = plain_text("<blockquote>x" * 3000)
+    lines = text.split("\n")
+    assert len(lines) == 3000
+    assert lines[0] == "> x" and lines[-1] == "> " * MAX_QUOTE_MARKS + "x"
+    assert len(text) < 3000 * (2 * MAX_QUOTE_MARKS + 2)
+
+
+def test_text_of_uncleaned_html_leaves_scripts_and_styles_out() -> None:
+    html = "<style>p{color:red}</style><p>您好</p><script>alert(1)</script><title>t</title>ok"
+    assert plain_text(html) == "您好\nok"
+
+
+@pytest.mark.parametrize(
+    ("html", "why"),
+    [
+        ("<div>x" * (MAX_NESTING + 1), "nests elements deeper than"),
+        # a stray end tag, which html5ever ignores, does not hide a <div> from the count
+        ("<div></span>" * (MAX_NESTING + 1), "nests elements deeper than"),
+        ("<blockquote><!-- </blockquote> -->" * (MAX_NESTING + 1), "nests elements deeper"),
+        ("x" * (MAX_HTML_IN + 1), "is longer than"),
+    ],
+)
+def test_html_too_costly_to_clean(html: str, why: str) -> None:
+    assert why in too_costly(html)
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<div>x</div>" * 5000,
+        "<div>" * MAX_NESTING + "</div>" * MAX_NESTING,
+        "<p>one<li>two<td>three" * 2000,  # an old mailer's unclosed tags nest nothing
+        "<br><img alt=x><hr>" * 2000,
+    ],
+)
+def test_html_cheap_enough_to_clean(html: str) -> None:
+    assert too_costly(html) == ""
