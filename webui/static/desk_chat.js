@@ -69,6 +69,7 @@
   var me = null;       // this desk's agent id (the stream's hello)
   var offers = {};     // conversation id -> {node, deadline, timer}
   var pendingFiles = []; // attachments uploaded for the next line: {id, file_name}
+  var notes = {};      // conversation id -> the note of a transfer to this desk
 
   function conv(id) { return convs[id]; }
 
@@ -80,7 +81,10 @@
     } else {
       known.c = c;
     }
-    if (messages) known.messages = messages.slice();
+    if (messages) {
+      known.messages = messages.slice();
+      if (notes[c.id]) known.messages.push(notes[c.id]);
+    }
     return known;
   }
 
@@ -328,6 +332,12 @@
         // next state goes to the agent or queue it went to), so the tab goes now
         if (k && ev.from_agent && me !== null && ev.from_agent.id === me) {
           forget(ev.conversation);
+          break;
+        }
+        // to this desk: the event comes before the offer, so the tab shows the note later
+        if (!k && ev.to_agent && me !== null && ev.to_agent.id === me && ev.note) {
+          notes[ev.conversation] = { id: 0, sender: "system", body: fmt(S.transferred, { note: ev.note }),
+            created_at: new Date().toISOString(), attachments: [] };
           break;
         }
         if (k && ev.to_agent !== undefined && ev.from_agent !== undefined) {
