@@ -106,10 +106,13 @@ deb: deps
 	@scripts/system-deps.sh --deb --lintian
 	scripts/deb/build.sh --python $(BIN)/python --lintian
 
-# The README/docs screenshots, taken in headless Chromium against a fresh demo.
+# The README/docs screenshots, taken in headless Chromium against a fresh demo; the internet
+# channels' (docs/images/chat-*.png) by their browser scenario, a visitor, agents and a
+# supervisor each in a browser of their own.
 screenshots: deps
 	@scripts/system-deps.sh --browser
 	$(BIN)/python scripts/screenshots.py
+	$(BIN)/pytest -q tests/browser/test_chat_channels.py
 
 # Re-extract translatable strings and merge them into the catalogs (then translate zh_CN).
 messages: deps
