@@ -247,6 +247,7 @@ class WallboardChannelPageTests(WebTestCase):
         )
         self.assertEqual(config["queue_names"][str(queues["inbox"])], "邮件支持")
         self.assertEqual(config["texts"]["sla_breaches"], "Past reply due")
+        self.assertIn("<h2>All call queues</h2>", page)  # the totals are the call queues'
         # a screen of chosen queues shows only those
         page = (await self.call(b.get, "/wallboard?queues=inbox")).body
         self.assertIn(f'data-channel-queue-id="{queues["inbox"]}"', page)

@@ -325,9 +325,10 @@
     acts.appendChild(watch);
     acts.appendChild(document.createTextNode(" "));
     acts.appendChild(button(T.join, "sv-join", function () {
-      postTo("/chat-desk/api/join", { conversation: c.id }, T.join).then(function (data) {
-        if (data) window.open(watchUrl(c.id), "_blank", "noopener");
-      });
+      // the watch page (where one writes) opens now, in the click: a window opened after
+      // the request would be a pop-up the browser may block
+      window.open(watchUrl(c.id), "_blank");
+      postTo("/chat-desk/api/join", { conversation: c.id }, T.join);
     }));
     tr.appendChild(acts);
     return tr;
