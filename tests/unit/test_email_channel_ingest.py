@@ -756,3 +756,28 @@ def test_a_slow_smtp_server_holds_up_no_other_mail(center: dict[str, Any]) -> No
     for d in waiting:
         d.callback(None)
     assert resolved(first).auto_reply == resolved(second).auto_reply == "sent"
+
+
+def test_an_agents_reply_carries_its_attachments(center: dict[str, Any]) -> None:
+    take(center, mail("Where is the shop?"))
+    cid = rows(center["db"], model.conversations)[0].id
+    stored = center["uploads"].put(PNG, "地图.png")
+    rig, agent = center["rig"], center["ids"]["1001"]
+    att = rig.run(
+        rig.ch.add_attachment(
+            cid,
+            file_name=stored.filename,
+            content_type=stored.mime,
+            size=stored.size,
+            sha256=stored.sha256,
+        )
+    )
+    rig.acd.login(agent)
+    rig.run(rig.ch.accept(agent, cid))
+    rig.run(rig.ch.agent_says(agent, cid, "见附件地图。", attachment_ids=[att.id]))
+    _, (_, sent) = center["outbox"].sent
+    [part] = list(sent.iter_attachments())
+    assert part.get_filename() == "地图.png"
+    assert part.get_content_type() == "image/png"
+    assert part.get_content() == PNG
+    assert sent.get_body(("plain",)).get_content().startswith("见附件地图。")

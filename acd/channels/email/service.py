@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from twisted.application import service
 from twisted.internet import defer, task, threads
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from appliance.eventbus import EventBus
 
 log = Logger(namespace="ccbox.email")
+T = TypeVar("T")
 
 SLA_CHECK_S = 30.0
 RESEND_S = 60.0
@@ -222,9 +223,14 @@ class EmailChannelService(service.Service):
         return parse_in_thread(self.reactor, raw, max_bytes=max_bytes)
 
     def _put_file(self, data: bytes, name: str) -> defer.Deferred[StoredFile]:
-        return threads.deferToThreadPool(
-            self.reactor, self.reactor.getThreadPool(), self.uploads.put, data, name
-        )
+        return self._in_thread(self.uploads.put, data, name)
+
+    def _in_thread(self, fn: Callable[..., T], *args: Any) -> defer.Deferred[T]:
+        """Disk work off the reactor (the reactor's pool; a test's clock has none: inline)."""
+        get_pool = getattr(self.reactor, "getThreadPool", None)
+        if get_pool is None:
+            return defer.maybeDeferred(fn, *args)
+        return threads.deferToThreadPool(self.reactor, get_pool(), fn, *args)
 
     # ---- sending ----------------------------------------------------------------------
 
@@ -279,6 +285,7 @@ class EmailChannelService(service.Service):
                 ctx.last_customer_at,
                 self.ingest.translators.get("zh" if _is_zh(u) else "en") or (lambda s: s),
             )
+            files = await self._files(u.message_row_id)
             msg = compose.agent_reply(
                 sender=sender,
                 conversation_id=u.conversation_id,
@@ -291,6 +298,7 @@ class EmailChannelService(service.Service):
                 message_id=message_id,
                 quote=quote,
                 now=self.store.clock(),
+                files=files,
             )
             if not is_email(u.email):
                 raise SendRefused("the thread's customer address cannot take mail")
@@ -321,6 +329,25 @@ class EmailChannelService(service.Service):
             return True
         finally:
             self._sending.discard(u.message_row_id)
+
+    async def _files(self, message_row_id: int) -> list[tuple[str, str, bytes]]:
+        """The reply's attachments read from the upload store (off the reactor); a file
+        gone from the disk fails the send (noted, tried again), never a mail without it."""
+        found = await self.store.files_of(message_row_id)
+        if not found:
+            return []
+
+        def read() -> list[tuple[str, str, bytes]]:
+            out = []
+            for name, mime, sha in found:
+                path = self.uploads.path(sha)
+                if path is None:
+                    raise SendRefused(f"the attachment {name} is no longer stored")
+                out.append((name, mime, path.read_bytes()))
+            return out
+
+        files: list[tuple[str, str, bytes]] = await self._in_thread(read)
+        return files
 
     async def _resend(self) -> int:
         sent = 0
