@@ -403,3 +403,20 @@ def test_streams_per_session_and_per_desk_are_bounded() -> None:
     for st in desks:
         h.add_desk(7, st)
     assert len(h.desks[7]) == hub_mod.MAX_DESK_STREAMS
+
+
+def test_a_stream_sends_its_frames_without_nagles_delay() -> None:
+    class Transport:
+        no_delay: bool | None = None
+
+        def setTcpNoDelay(self, enabled: bool) -> None:
+            self.no_delay = enabled
+
+    class Channel:
+        transport = Transport()
+
+    _clock, h = make_hub()
+    request = Request([b"stream"])
+    request.channel = Channel()  # type: ignore[attr-defined]
+    EventStream(request, h.reactor, h.stream_gone).open()
+    assert Channel.transport.no_delay is True

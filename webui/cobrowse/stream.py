@@ -45,6 +45,12 @@ class EventStream:
         self.request.setHeader(b"Content-Type", b"text/event-stream; charset=utf-8")
         self.request.setHeader(b"Cache-Control", b"no-store")
         self.request.setHeader(b"X-Accel-Buffering", b"no")
+        # small frames the moment they come: without TCP_NODELAY Nagle's algorithm holds a
+        # frame for the client's delayed ACK (up to 200 ms; tests/benchmarks/bench_chat.py)
+        transport = getattr(getattr(self.request, "channel", None), "transport", None)
+        no_delay = getattr(transport, "setTcpNoDelay", None)
+        if no_delay is not None:
+            no_delay(True)
         self.request.registerProducer(self, True)
         self.request.notifyFinish().addBoth(self._finished)
         self.request.write(f"retry: {RETRY_MS}\n\n".encode())
