@@ -65,18 +65,19 @@ def notify(ctx: WebContext, what: str) -> None:
     channels = ctx.channels
     email = ctx.email_channel
 
+    def started(call: Any) -> defer.Deferred[Any]:
+        d: defer.Deferred[Any] = defer.maybeDeferred(call)  # a coroutine too
+        d.addErrback(lambda fail: log.failure("reloading {what}", fail, what=what))
+        return d
+
     def tell() -> defer.Deferred[None]:
-        calls: list[Any] = []
-        if channels is not None and callable(getattr(channels, f"reload_{what}", None)):
-            calls.append(getattr(channels, f"reload_{what}"))
+        # the e-mail channel restarts a changed account's IMAP watcher: not waited for
         if what in ("accounts", "routes", "queues") and callable(getattr(email, "reload", None)):
-            calls.append(email.reload)
-        waits = []
-        for call in calls:
-            d: defer.Deferred[Any] = defer.maybeDeferred(call)  # a coroutine too
-            d.addErrback(lambda fail: log.failure("reloading {what}", fail, what=what))
-            waits.append(d)
-        return defer.gatherResults(waits).addCallback(lambda _: None)
+            started(email.reload)
+        # the engine's reload is quick: the page shows the change once it is applied
+        if channels is not None and callable(getattr(channels, f"reload_{what}", None)):
+            return started(getattr(channels, f"reload_{what}")).addCallback(lambda _: None)
+        return defer.succeed(None)
 
     ctx.call(tell)
 
