@@ -298,7 +298,6 @@ def test_the_live_view_tells_the_desk_and_is_audited(tmp_path: Path) -> None:
             {
                 "type": "cobrowse.watch",
                 "session": s.id,
-                "token": s.token,
                 "by": "王主管",
                 "mask_inputs": True,
                 "mask_password": True,
@@ -420,3 +419,16 @@ def test_a_stream_sends_its_frames_without_nagles_delay() -> None:
     request.channel = Channel()  # type: ignore[attr-defined]
     EventStream(request, h.reactor, h.stream_gone).open()
     assert Channel.transport.no_delay is True
+
+
+def test_a_lone_surrogate_in_a_batch_is_relayed_as_valid_utf8() -> None:
+    _clock, h = make_hub()
+    s = h.join_code(7, "a")
+    h.consent(s, True)
+    viewer_req, viewer = open_stream(h)
+    h.add_viewer(s, viewer)
+    h.post(s, 100, full_snapshot())
+    events = json.loads('[{"type": 3, "timestamp": 5, "data": {"text": "a\\ud800b 中"}}]')
+    h.post(s, 100, events)
+    last = frames(viewer_req)[-1]
+    assert last["events"][0]["data"]["text"] == "a?b 中"

@@ -289,7 +289,6 @@ class CobrowseHub:
         return {
             "type": "cobrowse.watch",
             "session": session.id,
-            "token": session.token,
             "by": session.watcher_name or session.watcher,
             **self.client_config(),
         }

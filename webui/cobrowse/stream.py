@@ -22,9 +22,10 @@ RETRY_MS = 2000
 
 
 def frame(event: dict[str, Any]) -> bytes:
-    """``event`` as one SSE ``data:`` frame (JSON has no raw newline)."""
+    """``event`` as one SSE ``data:`` frame (JSON has no raw newline). A lone surrogate a
+    page sent (JSON allows ``"\\ud800"``, UTF-8 does not) becomes ``?``."""
     text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
-    return b"data: " + text.encode() + b"\n\n"
+    return b"data: " + text.encode("utf-8", "replace") + b"\n\n"
 
 
 class EventStream:
