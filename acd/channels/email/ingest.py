@@ -123,9 +123,13 @@ class Ingest:
         could not be stored. One mail at a time, whatever its account: the same mail sent
         to two of our mailboxes is one thread (the second is a duplicate), and the flood
         count and the thread lookup never race with a mail being stored."""
+        if not getattr(self.channels, "ready", True):
+            # the engine is still loading: not "not routable" (that would park the thread)
+            raise EngineStarting("the channels' engine is starting; the mail is taken later")
+        mail = await self.parse_mail(raw, self.max_bytes)  # (outside the lock: the CPU part)
         await self._lock.acquire()
         try:
-            out = await self._take(account, raw)
+            out = await self._take(account, raw, mail)
         finally:
             self._lock.release()
         if out.then is not None:
@@ -133,11 +137,7 @@ class Ingest:
             out.auto_reply = await then()
         return out
 
-    async def _take(self, account: Account, raw: bytes) -> Outcome:
-        if not getattr(self.channels, "ready", True):
-            # the engine is still loading: not "not routable" (that would park the thread)
-            raise EngineStarting("the channels' engine is starting; the mail is taken later")
-        mail = await self.parse_mail(raw, self.max_bytes)
+    async def _take(self, account: Account, raw: bytes, mail: ParsedMail) -> Outcome:
         mid = th.norm_id(mail.message_id) or th.id_of_raw(raw)
         sender = (mail.from_addr or "").strip().lower()
         own = self.own | {account.address.strip().lower()}
