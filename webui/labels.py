@@ -243,6 +243,8 @@ TABLES: dict[str, dict[str, str]] = {
         "dahdi": N_("E1/DAHDI spans"),
         "email": N_("E-mail channel"),
         "cobrowse": N_("Co-browsing"),
+        "channels": N_("Chat and e-mail routing"),
+        "chat-public": N_("Web chat (public endpoint)"),
     },
 }
 
