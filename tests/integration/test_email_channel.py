@@ -15,6 +15,7 @@ import email.policy
 import time
 from collections.abc import Callable
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,6 +40,7 @@ from tests.unit.test_email_channel_ingest import TRANSLATORS
 pytestmark = pytest.mark.integration
 
 ACCOUNT, PASSWORD = "help@center.example", "Mail-Test-7!"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "mail"
 
 
 async def until(check: Callable[[], bool], within_s: float = 15.0, what: str = "") -> None:
@@ -255,13 +257,24 @@ class EmailChannelTests(unittest.TestCase):
         self.srv.deliver(
             ACCOUNT, raw_mail("发票", "您好 我的发票在哪里", mid="<g@example.cn>", charset="gb2312")
         )
-        await until_rows(self, 2)
+        # the drivers' hand-written fixtures: GB2312 quoted-printable with a GBK character,
+        # Big5 with an HKSCS one
+        for name in ("gb2312_qp.eml", "big5_hkscs.eml", "gb2312_qp.eml"):
+            self.srv.deliver(ACCOUNT, (FIXTURES / name).read_bytes())
+        await until_rows(self, 4)
         await settle(1.0)
         bodies = [r.body for r in await self.customer_mails()]
-        self.assertEqual(len(bodies), 2)  # the duplicate Message-ID was dropped
+        self.assertEqual(len(bodies), 4)  # the duplicate Message-IDs were dropped
         self.assertIn("我的发票在哪里", bodies[0])
         self.assertIn("我的發票在哪裡", bodies[1])
-        await until(lambda: self.svc._watched[1].watcher.last_uid == 3, what="all three taken")
+        self.assertIn("朱镕基同志的订单号是 A-1001", bodies[2])
+        self.assertIn("請問𨋢何時修好", bodies[3])
+        threads = await self.rows(model.conversations)
+        self.assertEqual(
+            [(t.name, t.subject) for t in threads[2:]],
+            [("张三", "订单查询"), ("陳大文", "維修查詢")],
+        )
+        await until(lambda: self.svc._watched[1].watcher.last_uid == 6, what="all six taken")
 
     async def test_two_auto_responders_and_a_chatty_one_cause_no_storm(self) -> None:
         # A server without IDLE, polled every second: what is proven here is the loop
