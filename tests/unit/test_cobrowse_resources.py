@@ -286,6 +286,8 @@ def test_bad_batches_are_400_and_big_ones_413(box: Box) -> None:
         b"[1,2]",
         b'{"events": []}',
         b'[{"type":3,"timestamp":NaN,"data":{}}]',
+        b"\xff\xfe[]",  # not UTF-8
+        b"[" * 100_000 + b"]" * 100_000,  # deeper than the JSON parser goes
     ):
         request = Request(b"POST", b"events", body, X_Chat_Token=token)
         assert render(box.visitor, request)[0] == 400, body

@@ -69,7 +69,7 @@ def _read_json(request: Any, limit: int) -> Any:
         raise _Refused(413, N_("too many page events at once"))
     try:
         return json.loads(raw.decode("utf-8"), parse_constant=_no_constant), len(raw)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: [[[[...]]]]
         raise _Refused(400, N_("bad request")) from None
 
 
