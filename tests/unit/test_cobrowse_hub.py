@@ -432,3 +432,17 @@ def test_a_lone_surrogate_in_a_batch_is_relayed_as_valid_utf8() -> None:
     h.post(s, 100, events)
     last = frames(viewer_req)[-1]
     assert last["events"][0]["data"]["text"] == "a?b 中"
+
+
+def test_a_batch_nested_too_deep_to_relay_is_refused() -> None:
+    import sys
+
+    _clock, h = make_hub()
+    s = h.join_code(7, "a")
+    h.consent(s, True)
+    deep: Any = {}
+    for _ in range(sys.getrecursionlimit() + 10):
+        deep = {"c": deep}
+    with pytest.raises(CobrowseError) as refused:
+        h.post(s, 100, [{"type": 3, "timestamp": 1, "data": deep}])
+    assert refused.value.status == 400

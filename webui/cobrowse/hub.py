@@ -316,7 +316,10 @@ class CobrowseHub:
         assert session.batches is not None and session.volume is not None
         if not session.batches.take(1) or not session.volume.take(raw_size):
             raise CobrowseError(N_("page events are sent too fast"), 429)
-        data = frame({"type": "cobrowse.events", "session": session.id, "events": events})
+        try:
+            data = frame({"type": "cobrowse.events", "session": session.id, "events": events})
+        except RecursionError:  # nested just below what the parser took
+            raise CobrowseError(N_("not a batch of page events")) from None
         behind = False
         for viewer in list(session.viewers):
             if viewer.stale and not full:
