@@ -16,12 +16,12 @@ import pytest
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from appliance.cli import resolved
 from appliance.db.channel_admin_store import ChannelAdminStore
 from tests.support.appliance import USERS
-from tests.support.chromium import absent, headless_chromium, login
+from tests.support.chromium import IMPLICIT_WAIT_S, absent, headless_chromium, login
 from tests.support.http import Browser, Response
 from tests.support.live_box import LiveBox, live_box
 
@@ -88,9 +88,14 @@ def desk(box: LiveBox, action: str, body: dict[str, Any]) -> Response:
 
 
 def conversation_row(driver: WebDriver, cid: int) -> Any:
-    rows = driver.find_elements(
-        By.CSS_SELECTOR, f"#sv-conversations tr[data-conversation-id='{cid}']"
-    )
+    """The console's row of the conversation now, or None (no implicit wait: callers poll)."""
+    driver.implicitly_wait(0)
+    try:
+        rows = driver.find_elements(
+            By.CSS_SELECTOR, f"#sv-conversations tr[data-conversation-id='{cid}']"
+        )
+    finally:
+        driver.implicitly_wait(IMPLICIT_WAIT_S)
     return rows[0] if rows else None
 
 
@@ -135,6 +140,14 @@ def test_a_supervisor_sees_watches_and_notes_a_chat(box: LiveBox, chrome: WebDri
         ),
         8,
     )
+    # the page's filters: the agent's team keeps it, a call queue has no chats
+    Select(chrome.find_element(By.ID, "sv-team-filter")).select_by_value("Support")
+    assert conversation_row(chrome, cid) is not None
+    Select(chrome.find_element(By.ID, "sv-queue-filter")).select_by_value("support")
+    wait(chrome, "no chats in a call queue", lambda d: conversation_row(d, cid) is None)
+    Select(chrome.find_element(By.ID, "sv-queue-filter")).select_by_value("")
+    Select(chrome.find_element(By.ID, "sv-team-filter")).select_by_value("")
+    wait(chrome, "the chat back", lambda d: conversation_row(d, cid) is not None)
     links = chrome.find_elements(By.CSS_SELECTOR, "#sv-agents a.sv-live-view")
     assert any(
         a.get_attribute("href").endswith(f"/supervisor/desk/{box.ids['1001']}") for a in links

@@ -340,9 +340,19 @@
       chatsNote.textContent = T.channels_off;
       return;
     }
-    chats.conversations.forEach(function (c) { chatsBody.appendChild(chatRow(c)); });
+    chats.conversations.forEach(function (c) {
+      if (chatShown(c)) chatsBody.appendChild(chatRow(c));
+    });
     chatsNote.textContent = chats.conversations.length ? (chats.more ? fmt(T.more_conversations, { n: chats.more }) : "") : T.no_conversations;
     Object.keys(agentRows).forEach(function (id) { showLoad(agentRows[id], id); });
+  }
+
+  // The page's filters: a team shows the conversations its agents have; a queue (the call
+  // queues the filter offers) has no chats or e-mails.
+  function chatShown(c) {
+    if (queueFilter && queueFilter.value) return false;
+    var team = teamFilter ? teamFilter.value : "";
+    return !team || (c.agent_id !== null && teams[String(c.agent_id)] === team);
   }
 
   function tickChats() {
@@ -393,6 +403,7 @@
     history.replaceState(null, "", location.pathname + (query ? "?" + query : ""));
     renderAgents();
     renderQueues();
+    renderChats();
   }
   if (queueFilter) queueFilter.addEventListener("change", filtersChanged);
   if (teamFilter) teamFilter.addEventListener("change", filtersChanged);
