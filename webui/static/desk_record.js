@@ -165,13 +165,17 @@
       bytes += item.size + 1;
       queue.shift();
     }
-    return { events: batch, bytes: bytes, limit: full ? MAX_SNAPSHOT_POST : MAX_POST };
+    return { events: batch, bytes: bytes, full: full, limit: full ? MAX_SNAPSHOT_POST : MAX_POST };
   }
   function flush() {
     timer = null;
     if (!queue.length) return;
     var batch = nextBatch();
-    if (batch.bytes > batch.limit) return; // an event over the cap: skipped
+    if (batch.bytes > batch.limit) {
+      // a change over the cap: a full snapshot instead (a page over its cap: skipped)
+      if (!batch.full) snapshot();
+      return;
+    }
     var body = JSON.stringify(batch.events);
     Object.keys(watches).forEach(function (sid) {
       post("desk_events?session=" + encodeURIComponent(sid), body).then(function (res) {

@@ -332,15 +332,22 @@
       queueBytes -= item.size;
       queue.shift();
     }
-    return { events: batch, bytes: bytes, limit: full ? MAX_SNAPSHOT_POST : MAX_POST };
+    return { events: batch, bytes: bytes, full: full, limit: full ? MAX_SNAPSHOT_POST : MAX_POST };
   }
 
   function flush() {
     timer = null;
     if (!state || sending || !queue.length) return;
     var batch = nextBatch();
+    if (batch.bytes > batch.limit && !batch.full) {
+      // one change alone over the cap (a big piece of page added): a full snapshot instead
+      queue = [];
+      queueBytes = 0;
+      snapshot();
+      return;
+    }
     if (batch.bytes > batch.limit) {
-      // one event alone over the cap (an enormous page): say so and stop
+      // the whole page over the snapshot's cap (an enormous page): say so and stop
       if (state) call("POST", "/chat/api/cobrowse/stop", {}, state.token);
       return end(t("tooLarge"));
     }
