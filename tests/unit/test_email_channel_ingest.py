@@ -781,3 +781,40 @@ def test_an_agents_reply_carries_its_attachments(center: dict[str, Any]) -> None
     assert part.get_content_type() == "image/png"
     assert part.get_content() == PNG
     assert sent.get_body(("plain",)).get_content().startswith("见附件地图。")
+
+
+def test_a_mail_that_fails_again_and_again_is_set_aside_not_a_database_fault(
+    center: dict[str, Any],
+) -> None:
+    from acd.channels.email.service import SET_ASIDE_AFTER
+
+    svc, ingest = center["svc"], center["ingest"]
+    real = ingest.take
+    raised: list[Exception] = []
+
+    async def broken(account: Any, raw: bytes) -> Any:
+        raise raised[-1]
+
+    ingest.take = broken
+    raw = mail("Cursed", "nothing expected this", mid="<cursed@example.com>")
+    # the database down: never set aside, however often it fails
+    raised.append(sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error")))
+    for _ in range(SET_ASIDE_AFTER * 2):
+        with pytest.raises(sa.exc.OperationalError):
+            resolved(svc._take(1, 7, raw))
+    # a bug: the mail is set aside on its fifth failure in a row, and only then
+    raised.append(TypeError("an odd mail"))
+    for _ in range(SET_ASIDE_AFTER - 1):
+        with pytest.raises(TypeError):
+            resolved(svc._take(1, 7, raw))
+    assert rows(center["db"], model.conversations) == []
+    cid = resolved(svc._take(1, 7, raw))  # taken: the watcher goes on to the next mail
+    c = rows(center["db"], model.conversations)[0]
+    assert (c.id, c.state, c.subject) == (cid, "message", "(a mail that could not be read)")
+    [e] = events(center["db"], cid, "not_routed")
+    assert "TypeError: an odd mail" in e.detail
+    [m] = rows(center["db"], model.conversation_messages)
+    assert "nothing expected this" in m.body and "could not be read" in m.body
+    # once the ingest works again a copy of it is a duplicate, not a second thread
+    ingest.take = real
+    assert resolved(svc._take(1, 8, raw)).kind == "duplicate"

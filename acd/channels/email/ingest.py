@@ -158,6 +158,40 @@ class Ingest:
             return await self._append(thread, mail, mid)
         return await self._new_thread(account, mail, raw, mid, sender)
 
+    async def set_aside(self, account: Account, raw: bytes, error: str) -> int | None:
+        """A mail the ingest failed on again and again for a reason that is no fault of the
+        database or the engine (a bug, a mail nothing expected): kept as a thread of its
+        own, not routed, with its first bytes as text and the error, so the account's later
+        mails are no longer held behind it. Its id (None: it was set aside already)."""
+        try:  # its own Message-ID when it can be read: a copy taken later is a duplicate
+            key = th.norm_id((await self.parse_mail(raw, self.max_bytes)).message_id)
+        except Exception:
+            key = ""
+        key = key or th.id_of_raw(raw)
+        if await self.store.seen(key):
+            return None
+        text = bytes(raw[:20_000]).decode("utf-8", "replace").replace("\x00", "")
+        cid = await self.store.park_thread(
+            account_id=account.id,
+            queue_id=account.queue_id,
+            name="",
+            email="",
+            subject="(a mail that could not be read)",
+            language="",
+            thread_key=key,
+            customer_id=None,
+            reason=f"set aside: {error}"[:200],
+        )
+        await self.store.append(
+            cid,
+            sender="customer",
+            author="",
+            body=f"[this mail could not be read: {error[:300]}]\n\n{text}",
+            message_id=key,
+        )
+        log.error("e-mail {id} set aside after failing again and again: {why}", id=cid, why=error)
+        return cid
+
     # ---- the three ways --------------------------------------------------------------
 
     async def _append(self, thread: Thread, mail: ParsedMail, mid: str) -> Outcome:

@@ -23,9 +23,11 @@ from twisted.logger import Logger
 
 from acd.channels.email import compose
 from acd.channels.email import threading as th
-from acd.channels.email.ingest import Ingest, Outcome, own_addresses
+from acd.channels.email.ingest import EngineStarting, Ingest, own_addresses
 from acd.channels.events import EmailSlaBreached
+from appliance.db.connector import DatabaseStopped
 from appliance.db.email_store import Account, EmailStore, Unsent
+from appliance.db.write_backlog import database_fault
 from appliance.email_address import is_email
 from appliance.uploads import StoredFile, UploadStore, uploads_root
 from drivers.mail.imap import ImapSettings, ImapWatcher
@@ -45,6 +47,9 @@ SLA_CHECK_S = 30.0
 RESEND_S = 60.0
 RESEND_MAX_S = 3600.0
 SMTP_TIMEOUT_S = 60.0
+# A mail the ingest failed on this many times in a row (no database or engine fault) is set
+# aside as a thread of its own so the account's later mails go on.
+SET_ASIDE_AFTER = 5
 
 
 class SendRefused(Exception):
@@ -114,6 +119,7 @@ class EmailChannelService(service.Service):
         self.accounts: dict[int, Account] = {}
         self._watched: dict[int, _Watched] = {}
         self._sending: set[int] = set()
+        self._failures: dict[tuple[int, int], int] = {}  # (account, uid) -> failed takes
         self._retry_at: dict[int, tuple[float, float]] = {}  # row id -> (when, backoff)
         self._sla = task.LoopingCall(self.check_sla)
         self._resend_loop = task.LoopingCall(self.resend_unsent)
@@ -196,22 +202,39 @@ class EmailChannelService(service.Service):
         self._watched[account.id] = _Watched(account, watcher)
         watcher.start()
 
-    def _take(self, account_id: int, uid: int, raw: bytes) -> defer.Deferred[Outcome]:
+    def _take(self, account_id: int, uid: int, raw: bytes) -> defer.Deferred[Any]:
         account = self.accounts.get(account_id)
         if account is None:
             return defer.fail(RuntimeError(f"e-mail account {account_id} is gone"))
-        d = defer.ensureDeferred(self.ingest.take(account, raw))
+        return defer.ensureDeferred(self._take_or_set_aside(account, uid, raw))
 
-        def failed(f: Any) -> Any:
+    async def _take_or_set_aside(self, account: Account, uid: int, raw: bytes) -> Any:
+        """The mail taken; a failure raised (the watcher keeps the mail and tries again).
+        A mail that fails SET_ASIDE_AFTER times in a row for a reason that is no fault of
+        the database or the engine is set aside (Ingest.set_aside) instead of holding the
+        account's later mails behind it for ever."""
+        key = (account.id, uid)
+        try:
+            out = await self.ingest.take(account, raw)
+        except Exception as exc:
+            transient = isinstance(exc, EngineStarting | DatabaseStopped) or database_fault(exc)
+            tries = 0 if transient else self._failures.get(key, 0) + 1
+            why = f"{type(exc).__name__}: {exc}"[:300]
+            if tries >= SET_ASIDE_AFTER:
+                self._failures.pop(key, None)
+                log.failure("e-mail account {name}: message UID {uid}", name=account.name, uid=uid)
+                return await self.ingest.set_aside(account, raw, why)
+            if tries:
+                self._failures[key] = tries
             log.warn(
                 "e-mail account {name}: message UID {uid} not stored ({why}); taken again later",
                 name=account.name,
                 uid=uid,
-                why=f.getErrorMessage(),
+                why=why,
             )
-            return f
-
-        return d.addErrback(failed)
+            raise
+        self._failures.pop(key, None)
+        return out
 
     def _health(self, account_id: int, state: str, detail: str) -> None:
         """The account's state on its row (the admin's Channels page shows last_error)."""
