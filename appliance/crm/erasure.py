@@ -9,10 +9,12 @@ queues for the reports), the raw caller IDs logged with those calls, and the cal
 requests of its numbers (masked; a waiting one cancelled), the agents' notes of its calls,
 its numbers' campaign leads (name and list columns; the number masked, the status and
 outcomes kept for the campaigns' figures), what its tickets and messages say
-(appliance/crm/tickets/erasure.py), and then the files attached to its tickets that no other
-ticket or article names. What stays: its numbers on the do-not-call lists (whoever asked
-not to be called stays uncalled), and one audit row that says who erased which
-customer id, and how much, without any of the data. Files go first, the record last: an
+(appliance/crm/tickets/erasure.py), its web chats and e-mail threads (what it gave: name,
+number, address, page; every line's text; the events' details; their attachments), and
+then the files attached to its tickets and conversations that no other row names. What
+stays: its numbers on the do-not-call lists (whoever asked not to be called stays uncalled),
+and one audit row that says who erased which customer id, and how much, without any of the
+data. Files go first, the record last: an
 erasure cut short (a full disk, a restart) can simply be run again. The attachment files
 are the exception: they can only go once no row names them, so after the record (one that
 could not be removed is logged and counted in the audit row).
@@ -113,6 +115,7 @@ async def erase(
     def blank(conn: Connection) -> int:
         # the attachments' files, read in the transaction that deletes their rows
         hashes[:] = tickets_erasure.attachment_hashes(conn, customer_id)
+        hashes.extend(_conversation_hashes(conn, customer_id))
         return _blank(conn, customer_id, forms)
 
     calls = await db.run(blank)
@@ -172,6 +175,43 @@ def _their_calls(customer_id: int, forms: list[str] | set[str]) -> sa.ColumnElem
     return theirs
 
 
+def _their_conversations(conn: Connection, customer_id: int) -> list[int]:
+    cv = model.conversations
+    return list(conn.execute(sa.select(cv.c.id).where(cv.c.customer_id == customer_id)).scalars())
+
+
+def _conversation_hashes(conn: Connection, customer_id: int) -> list[str]:
+    """The sha256 of every file sent in the customer's chats and e-mail threads."""
+    a, ids = model.conversation_attachments, _their_conversations(conn, customer_id)
+    out: set[str] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        out.update(
+            conn.execute(sa.select(a.c.sha256).where(a.c.conversation_id.in_(chunk))).scalars()
+        )
+    return sorted(out)
+
+
+def _blank_conversations(conn: Connection, customer_id: int) -> None:
+    """The customer's chats and e-mail threads keep their times, queues, agents and states
+    (the channels' figures); what was said and by whom goes."""
+    cv, m = model.conversations, model.conversation_messages
+    e, a = model.conversation_events, model.conversation_attachments
+    ids = _their_conversations(conn, customer_id)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        conn.execute(
+            cv.update()
+            .where(cv.c.id.in_(chunk))
+            .values(name="", phone="", email="", subject="", origin="")
+        )
+        conn.execute(m.update().where(m.c.conversation_id.in_(chunk)).values(body="", html=""))
+        customer_lines = m.c.conversation_id.in_(chunk) & (m.c.sender == "customer")
+        conn.execute(m.update().where(customer_lines).values(author=""))
+        conn.execute(e.update().where(e.c.conversation_id.in_(chunk)).values(detail=""))
+        conn.execute(a.delete().where(a.c.conversation_id.in_(chunk)))
+
+
 def _blank(conn: Connection, customer_id: int, forms: list[str]) -> int:
     """The database part, in one transaction: the calls' numbers masked, the raw caller IDs
     dropped, callbacks masked, the record blanked and marked erased. Returns the calls."""
@@ -208,6 +248,7 @@ def _blank(conn: Connection, customer_id: int, forms: list[str]) -> int:
             conn.execute(cb.update().where(cb.c.id == r.id).values(**values))
     conn.execute(n.delete().where(n.c.customer_id == customer_id))
     tickets_erasure.blank_customer(conn, customer_id)
+    _blank_conversations(conn, customer_id)
     now = utcnow()
     conn.execute(
         c.update()
