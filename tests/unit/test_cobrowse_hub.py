@@ -446,3 +446,29 @@ def test_a_batch_nested_too_deep_to_relay_is_refused() -> None:
     with pytest.raises(CobrowseError) as refused:
         h.post(s, 100, [{"type": 3, "timestamp": 1, "data": deep}])
     assert refused.value.status == 400
+
+
+def test_co_browsing_a_chat_or_with_a_code_is_audited_too(tmp_path: Path) -> None:
+    with inline_db(tmp_path / "audit.sqlite") as db:
+        clock, h = make_hub(audit=db.audit.add, relay=Relay())
+        s = h.request_chat(7, "李娜", 42, "agent7", "10.0.0.7")
+        h.join_chat(s.id, 42)
+        h.consent(s, True)
+        clock.advance(30)
+        h.end(s, "visitor_stopped")
+        newest: list[Any] = resolved(db.audit.recent(target="conversation:42"))
+        rows = newest[::-1]
+        assert [(r.actor, r.action, r.ip) for r in rows] == [
+            ("agent7", "cobrowse.start", "10.0.0.7"),
+            ("agent7", "cobrowse.stop", "10.0.0.7"),
+        ]
+        assert rows[0].detail == {"session": s.id, "kind": "chat"}
+        assert rows[1].detail == {"session": s.id, "reason": "visitor_stopped", "seconds": 30}
+        c = h.join_code(7, "李娜", "agent7", "10.0.0.7", caller="203.0.113.9")
+        h.end(c, "staff_stopped", by="agent7")
+        newest = resolved(db.audit.recent(target="agent:7"))
+        rows = newest[::-1]
+        assert [(r.action, r.detail.get("kind"), r.detail.get("caller")) for r in rows] == [
+            ("cobrowse.start", "code", "203.0.113.9"),
+            ("cobrowse.stop", None, None),
+        ]

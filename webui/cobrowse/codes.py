@@ -43,6 +43,8 @@ class Issued:
     agent_id: int
     agent_name: str
     expires_at: float
+    by: str = ""  # the agent's user name and address, for the audit log
+    by_address: str = ""
 
 
 class CodeBook:
@@ -66,7 +68,7 @@ class CodeBook:
         if issued is not None and self._by_agent.get(issued.agent_id) == code:
             del self._by_agent[issued.agent_id]
 
-    def issue(self, agent_id: int, agent_name: str) -> Issued:
+    def issue(self, agent_id: int, agent_name: str, by: str = "", address: str = "") -> Issued:
         """A fresh code for ``agent_id``; the agent's previous code, if any, stops working."""
         now = self.clock()
         self._expire(now)
@@ -79,7 +81,7 @@ class CodeBook:
             code = f"{secrets.randbelow(SPACE):0{DIGITS}d}"
             if code not in self._codes:
                 break
-        issued = Issued(code, agent_id, agent_name, now + self.valid_s)
+        issued = Issued(code, agent_id, agent_name, now + self.valid_s, by, address)
         self._codes[code] = issued
         self._by_agent[agent_id] = code
         return issued

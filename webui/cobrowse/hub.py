@@ -144,6 +144,9 @@ class CobrowseSession:
     watcher: str | None = None  # desk: the supervisor's user name
     watcher_name: str = ""
     watcher_address: str = ""
+    # who started it, for the audit log: the agent (chat, code) or the supervisor (desk)
+    actor: str = ""
+    actor_address: str = ""
     token: str = field(default_factory=lambda: secrets.token_urlsafe(32))  # the recorder's
     state: str = "requested"  # requested -> active -> ended (or requested -> ended)
     joined: bool = False  # chat/code: a visitor holds the token
@@ -231,14 +234,30 @@ class CobrowseHub:
         self.by_token[session.token] = session
         return session
 
-    def request_chat(self, agent_id: int, agent_name: str, conversation_id: int) -> CobrowseSession:
-        """An agent asks to see its chat visitor's page; the widget hears of it through the
-        channels engine (the engine checked nothing: the caller checked the agent holds the
-        conversation). One live chat session per conversation: a new request replaces it."""
+    def request_chat(
+        self,
+        agent_id: int,
+        agent_name: str,
+        conversation_id: int,
+        actor: str = "",
+        address: str = "",
+    ) -> CobrowseSession:
+        """An agent (user name ``actor``) asks to see its chat visitor's page; the widget
+        hears of it through the channels engine (the engine checked nothing: the caller
+        checked the agent holds the conversation). One live chat session per conversation:
+        a new request replaces it. Audited."""
         for old in list(self.sessions.values()):
             if old.kind == "chat" and old.conversation_id == conversation_id and old.live:
                 self.end(old, "replaced")
-        session = self._new("chat", agent_id, agent_name, conversation_id=conversation_id)
+        session = self._new(
+            "chat",
+            agent_id,
+            agent_name,
+            conversation_id=conversation_id,
+            actor=actor,
+            actor_address=address,
+        )
+        self._audit(session, "cobrowse.start", {"session": session.id, "kind": "chat"})
         self._to_visitor_by_chat(
             session, {"type": "cobrowse.request", "session": session.id, "agent": agent_name}
         )
@@ -255,10 +274,20 @@ class CobrowseHub:
         session.joined = True
         return session
 
-    def join_code(self, agent_id: int, agent_name: str) -> CobrowseSession:
-        """A caller redeemed the agent's code (codes.py checked it)."""
-        session = self._new("code", agent_id, agent_name)
+    def join_code(
+        self,
+        agent_id: int,
+        agent_name: str,
+        actor: str = "",
+        address: str = "",
+        caller: str = "",
+    ) -> CobrowseSession:
+        """A caller (at address ``caller``) redeemed the code the agent (user name ``actor``,
+        at ``address``) made; codes.py checked it. Audited."""
+        session = self._new("code", agent_id, agent_name, actor=actor, actor_address=address)
         session.joined = True
+        detail = {"session": session.id, "kind": "code", "caller": caller}
+        self._audit(session, "cobrowse.start", detail)
         # the agent's desk learns the session (its viewer opens from there)
         self._to_desks(agent_id, {"type": "cobrowse.joined", "session": session.id})
         return session
@@ -279,6 +308,8 @@ class CobrowseHub:
             watcher=watcher,
             watcher_name=watcher_name,
             watcher_address=address,
+            actor=watcher,
+            actor_address=address,
         )
         session.state = "active"  # the agent is told, not asked: supervision is their job
         self._audit(session, "cobrowse.watch_start", {"session": session.id})
@@ -445,12 +476,12 @@ class CobrowseHub:
         self._to_viewers(session, event)
         if session.kind == "chat":
             self._to_visitor_by_chat(session, event)
-        if session.kind == "desk":
-            seconds = round(self.reactor.seconds() - session.created_at)
-            detail = {"session": session.id, "reason": reason, "seconds": seconds}
-            if by:
-                detail["by"] = by
-            self._audit(session, "cobrowse.watch_stop", detail)
+        seconds = round(self.reactor.seconds() - session.created_at)
+        detail: dict[str, Any] = {"session": session.id, "reason": reason, "seconds": seconds}
+        if by:
+            detail["by"] = by
+        stop = "cobrowse.watch_stop" if session.kind == "desk" else "cobrowse.stop"
+        self._audit(session, stop, detail)
         for stream in [*session.viewers, *([session.source] if session.source else [])]:
             stream.close()
         session.viewers.clear()
@@ -526,10 +557,13 @@ class CobrowseHub:
     def _audit(self, session: CobrowseSession, action: str, detail: dict[str, Any]) -> None:
         if self.audit is None:
             return
-        target = f"agent:{session.agent_id}"
-        actor = session.watcher or "?"
+        if session.kind == "chat":
+            target = f"conversation:{session.conversation_id}"
+        else:
+            target = f"agent:{session.agent_id}"
+        actor = session.actor or "?"
         try:
-            d = self.audit(actor, action, target, detail, session.watcher_address)
+            d = self.audit(actor, action, target, detail, session.actor_address)
         except Exception:
             log.failure("co-browsing audit row not written")
             return

@@ -84,6 +84,10 @@ def _answer(request: Any, status: int, body: dict[str, Any]) -> bytes:
     return json.dumps(body, ensure_ascii=False).encode()
 
 
+def _address(request: Any) -> str:
+    return str(getattr(request.getClientAddress(), "host", "") or "")
+
+
 def _arg(request: Any, name: bytes) -> str:
     values = request.args.get(name) or [b""]
     return values[0][:200].decode("ascii", "replace")
@@ -208,8 +212,12 @@ class VisitorCobrowse(_Base):
             code = body.get("code")
             if not isinstance(code, str):
                 raise _Refused(400, N_("bad request"))
-            issued = self.codes.redeem(code.strip(), self.address_of(request))
-            return self._joined(request, self.hub.join_code(issued.agent_id, issued.agent_name))
+            caller = self.address_of(request)
+            issued = self.codes.redeem(code.strip(), caller)
+            session = self.hub.join_code(
+                issued.agent_id, issued.agent_name, issued.by, issued.by_address, caller
+            )
+            return self._joined(request, session)
         if action == "consent":
             allow = body.get("allow")
             if not isinstance(allow, bool):
@@ -333,11 +341,15 @@ class StaffCobrowse(_Base):
             ]
             if not mine:
                 raise _Refused(403, N_("this chat is not yours"))
-            cob = self.hub.request_chat(agent.id, agent.name, conversation_id)
+            cob = self.hub.request_chat(
+                agent.id, agent.name, conversation_id, session.user.username, _address(request)
+            )
             return _answer(request, 200, {"session": cob.id})
         if action == "code":
             agent = self._my_agent(session)
-            issued = self.codes.issue(agent.id, agent.name)
+            issued = self.codes.issue(
+                agent.id, agent.name, session.user.username, _address(request)
+            )
             expires = max(0, round(issued.expires_at - self.hub.reactor.seconds()))
             return _answer(request, 200, {"code": issued.code, "expires_in": expires})
         if action == "watch":
@@ -348,13 +360,12 @@ class StaffCobrowse(_Base):
             if target is None:
                 raise _Refused(404, N_("no such agent"))
             user = session.user
-            address = request.getClientAddress()
             cob = self.hub.watch_desk(
                 target.id,
                 target.name,
                 user.username,
                 user.display_name or user.username,
-                getattr(address, "host", "") or "",
+                _address(request),
             )
             return _answer(request, 200, {"session": cob.id})
         cob = _session_field(body, self.hub)
