@@ -13,11 +13,13 @@
   pushes another page of the shop, the visitor lands there with the chat and its lines;
 - 1001 transfers the chat to agent 1002, whose desk gets the offer and the history.
 
-No console error on any page. Screenshots for the docs: docs/images/chat-*.png.
+No console error on any page. Screenshots for the docs: docs/images/chat-*.png (with
+CCBOX_DOCS_IMAGES=1, as `make screenshots` runs it; else build/screenshots/).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -41,7 +43,12 @@ from tests.support.chromium import absent, headless_chromium, login
 from tests.support.live_box import LiveBox, live_box
 
 pytestmark = pytest.mark.integration
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+ROOT = Path(__file__).resolve().parents[2]
+# `make screenshots` sets CCBOX_DOCS_IMAGES=1: the pictures then replace the docs' own;
+# otherwise a test run leaves them in build/ and the tree as it was.
+IMAGES = ROOT / (
+    "docs/images" if os.environ.get("CCBOX_DOCS_IMAGES") == "1" else "build/screenshots"
+)
 
 SITE_PORT = free_port()  # the shop's own site, another origin than the box's chat port
 SITE = f"http://127.0.0.1:{SITE_PORT}"
