@@ -112,7 +112,7 @@ deb: deps
 screenshots: deps
 	@scripts/system-deps.sh --browser
 	$(BIN)/python scripts/screenshots.py
-	$(BIN)/pytest -q tests/browser/test_chat_channels.py
+	CCBOX_DOCS_IMAGES=1 $(BIN)/pytest -q tests/browser/test_chat_channels.py
 
 # Re-extract translatable strings and merge them into the catalogs (then translate zh_CN).
 messages: deps
