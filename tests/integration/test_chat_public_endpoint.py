@@ -32,6 +32,7 @@ from tests.support.inline_db import migrated_sqlite
 from tests.support.tmp import temp_dir
 from webui.chat import api
 from webui.chat.service import PublicChatService
+from webui.chat.site import CONNECTIONS_PER_ADDRESS
 
 ORIGIN = "https://shop.example.cn"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 64
@@ -231,6 +232,25 @@ class PublicEndpointCase(unittest.TestCase):
 
 class EngineFreeTests(PublicEndpointCase):
     """What the endpoint refuses before it asks the engine anything."""
+
+    async def test_idle_connections_from_one_address_are_capped(self) -> None:
+        await self.start()
+        c = self.client
+        held = [await c.connect() for _ in range(CONNECTIONS_PER_ADDRESS)]  # silent sockets
+        c.streams.extend(held)
+        extra = await c.connect()  # accepted by the kernel, closed at once by the site
+        self.assertEqual(await extra.done, b"")
+        self.assertFalse(any(p.done.called for p in held))
+        first: Any = held[0].transport
+        first.loseConnection()
+        await held[0].done
+        for _ in range(250):
+            assert self.service.site is not None
+            if sum(self.service.site.connections.values()) < CONNECTIONS_PER_ADDRESS:
+                break
+            await deferLater(reactor, 0.02, lambda: None)
+        r = await c.request("GET", "/chat/api/config?lang=zh")
+        self.assertEqual(r.status, 200)
 
     async def test_the_origin_must_be_exactly_an_allowed_one(self) -> None:
         await self.start()

@@ -7,12 +7,16 @@ from typing import Any
 
 import pytest
 from twisted.internet import defer
-from twisted.internet.testing import MemoryReactorClock
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
+from twisted.web import resource
 
 from webui.chat import inputs
 from webui.chat.inputs import BadInput
 from webui.chat.limits import RateLimit
 from webui.chat.origins import OriginAllowList
+from webui.chat.site import ChatSite
 from webui.chat.visitors import VisitorRegistry, VisitorSession
 
 
@@ -255,3 +259,38 @@ def test_an_ipv6_address_is_counted_by_its_64() -> None:
     assert address_key("::ffff:203.0.113.7") == "203.0.113.7"
     assert address_key("203.0.113.7") == "203.0.113.7"
     assert address_key("unix") == "unix"
+
+
+# ---- the connections the public site holds ------------------------------------------------
+def _connect(site: Any, host: str) -> Any:
+    kind = IPv6Address if ":" in host else IPv4Address
+    proto = site.buildProtocol(kind("TCP", host, 40000))
+    if proto is not None:
+        proto.makeConnection(StringTransport(peerAddress=kind("TCP", host, 40000)))
+    return proto
+
+
+def test_the_site_caps_connections_per_address_and_in_all_and_frees_them_when_lost() -> None:
+    site = ChatSite(
+        resource.Resource(),
+        1024,
+        max_connections=5,
+        per_address=2,
+        trusted_proxies=("10.9.9.9",),
+    )
+    site.timeOut = None  # no idle timers on the global reactor here
+    first = [_connect(site, "203.0.113.7") for _ in range(2)]
+    assert all(p is not None for p in first)
+    assert _connect(site, "203.0.113.7") is None  # the address's cap
+    # one IPv6 customer line (a /64) is one address
+    assert _connect(site, "2001:db8:1:2::a") is not None
+    assert _connect(site, "2001:db8:1:2::b") is not None
+    assert _connect(site, "2001:db8:1:2::c") is None
+    assert site.open == 4 and site.refused == 2
+    # a trusted proxy has no cap of its own, only the site's
+    assert _connect(site, "10.9.9.9") is not None
+    assert _connect(site, "10.9.9.9") is None  # 5 open: the site's cap
+    first[0].connectionLost(Failure(ConnectionError("gone")))
+    assert site.open == 4
+    assert _connect(site, "203.0.113.7") is not None  # its place is free again
+    assert site.connections == {"203.0.113.7": 2, "2001:db8:1:2::/64": 2, "10.9.9.9": 1}

@@ -24,7 +24,7 @@ from appliance.db.channel_admin_store import ChannelAdminStore
 from appliance.db.chat_public_store import ChatPublicStore
 from webui.chat import api
 from webui.chat.origins import OriginAllowList
-from webui.chat.site import BODY_SLACK, ChatSite, PublicChatRoot
+from webui.chat.site import BODY_SLACK, CONNECTION_SLACK, ChatSite, PublicChatRoot
 from webui.chat.stream import HEARTBEAT_S, StreamHub
 from webui.chat.visitors import VisitorRegistry, VisitorSession
 
@@ -80,6 +80,7 @@ class PublicChatService(service.Service):
             )
         )
         self.port: Any = None
+        self.site: ChatSite | None = None
         self._heartbeat: task.LoopingCall | None = None
 
     @property
@@ -95,7 +96,12 @@ class PublicChatService(service.Service):
     def startService(self) -> Any:
         super().startService()
         cfg = self.config
-        site = ChatSite(self.root, cfg.max_attachment_kb * 1024 + BODY_SLACK)
+        self.site = site = ChatSite(
+            self.root,
+            cfg.max_attachment_kb * 1024 + BODY_SLACK,
+            max_connections=cfg.max_visitors + CONNECTION_SLACK,
+            trusted_proxies=cfg.trusted_proxies,
+        )
         try:
             self.port = self.reactor.listenTCP(cfg.port, site, interface=cfg.bind)
         except error.CannotListenError as exc:

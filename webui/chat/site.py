@@ -48,6 +48,10 @@ ALLOW_HEADERS = "Content-Type, X-Chat-Token"
 PREFLIGHT_MAX_AGE = "600"
 REQUESTS_PER_MINUTE = 600  # one address's budget of API requests (a NAT holds many visitors)
 BODY_SLACK = 16 * 1024
+# Connections one address may hold (a visitor's stream and requests: a few; a carrier's NAT
+# holds many visitors), and the connections held besides the visitors' streams.
+CONNECTIONS_PER_ADDRESS = 128
+CONNECTION_SLACK = 256
 _CACHE: dict[Path, bytes] = {}
 
 
@@ -130,12 +134,63 @@ class ChatRequest(AnonymousRequest):
 
 
 class ChatSite(QuietSite):
+    """The public site. Connections are capped, ``max_connections`` in all and
+    ``per_address`` from one address (its /64 for IPv6; a trusted proxy has no cap of its
+    own): past a cap a new connection is closed at once. This port faces the internet and
+    shares the daemon's descriptors with the calls (FastAGI, the database): idle or
+    trickling sockets (Twisted closes a silent one only after a minute) must not use them
+    up."""
+
     requestFactory = ChatRequest
 
-    def __init__(self, root: resource.Resource, max_body: int) -> None:
+    def __init__(
+        self,
+        root: resource.Resource,
+        max_body: int,
+        *,
+        max_connections: int,
+        per_address: int = CONNECTIONS_PER_ADDRESS,
+        trusted_proxies: Collection[str] = (),
+    ) -> None:
         super().__init__(root)
         self.max_body = max_body
         self.displayTracebacks = False
+        self.max_connections = max_connections
+        self.per_address = per_address
+        self.trusted_proxies = frozenset(trusted_proxies)
+        self.connections: dict[str, int] = {}  # address key -> open connections
+        self.open = 0
+        self.refused = 0
+
+    def buildProtocol(self, addr: Any) -> Any:
+        host = str(getattr(addr, "host", "") or "")
+        key = host if host in self.trusted_proxies else address_key(host)
+        held = self.connections.get(key, 0)
+        capped = host not in self.trusted_proxies and held >= self.per_address
+        if self.open >= self.max_connections or capped:
+            self.refused += 1
+            return None  # Twisted closes it: no descriptor held
+        proto = super().buildProtocol(addr)
+        if proto is None:
+            return None
+        self.open += 1
+        self.connections[key] = held + 1
+        lost = proto.connectionLost
+
+        def connection_lost(reason: Any) -> None:
+            self._release(key)
+            lost(reason)
+
+        proto.connectionLost = connection_lost
+        return proto
+
+    def _release(self, key: str) -> None:
+        self.open -= 1
+        left = self.connections.get(key, 1) - 1
+        if left > 0:
+            self.connections[key] = left
+        else:
+            self.connections.pop(key, None)
 
 
 class StaticFile(resource.Resource):
