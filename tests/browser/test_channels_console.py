@@ -209,3 +209,26 @@ def test_a_supervisor_sees_watches_and_notes_a_chat(box: LiveBox, chrome: WebDri
         if e.get("level") == "SEVERE" and "favicon.ico" not in e.get("message", "")
     ]
     assert errors == [], errors
+
+
+def test_the_admin_adds_a_web_site_and_a_canned_reply(box: LiveBox, chrome: WebDriver) -> None:
+    chrome.get(box.url + "/logout")  # another login in the same browser
+    chrome.delete_all_cookies()
+    login(chrome, box.url, "admin")
+    chrome.get(box.url + "/admin/channels")
+    form = chrome.find_element(By.CSS_SELECTOR, "form[action='/admin/channels/origin_add']")
+    form.find_element(By.NAME, "origin").send_keys("HTTPS://Shop.Example.CN:443/")
+    form.find_element(By.CSS_SELECTOR, "button").click()
+    wait(
+        chrome,
+        "the origin added",
+        lambda d: "https://shop.example.cn may embed the chat widget." in d.page_source,
+    )
+    canned = chrome.find_elements(By.CSS_SELECTOR, "form[action='/admin/channels/canned_save']")[-1]
+    canned.find_element(By.NAME, "title").send_keys("问候")
+    canned.find_element(By.NAME, "body").send_keys("您好 {customer_name}, 我是 {agent_name}.")
+    canned.find_element(By.CSS_SELECTOR, "button").click()
+    wait(chrome, "the canned reply saved", lambda d: "Canned reply saved." in d.page_source)
+    assert "{customer_name}" in chrome.find_element(By.ID, "canned").text
+    chrome.set_window_size(1366, 1600)
+    chrome.save_screenshot(str(SHOTS / "admin-channels.png"))
