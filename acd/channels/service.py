@@ -275,8 +275,8 @@ class ChannelService(service.Service):
         for sub in self._bus_subs:
             self.bus.unsubscribe(sub)
         self._bus_subs.clear()
-        if self.acd._call_gate == self._call_gate:
-            self.acd.set_call_gate(None)
+        # The call gate stays: the daemon stops the ACD after us, and an agent's open
+        # chats (still open, restored at the next start) keep calls away until then.
         self.ready = False  # a timer that still fires finds nothing to do
         if self._later is not None and self._later.active():
             self._later.cancel()

@@ -182,3 +182,23 @@ def test_the_console_says_when_open_chats_keep_calls_away(db: DBConnector) -> No
     ]
     rig.run(rig.ch.decline(ids["1001"], conv.id))  # nobody else: offered again later
     assert rig.acd.call_gate_open(ids["1001"])
+
+
+def test_stopping_the_channels_keeps_calls_away_from_an_agent_in_chats(
+    db: DBConnector,
+) -> None:
+    """The daemon stops the channels' engine before the ACD: in between, a call waiting
+    must not ring an agent whose open chats forbid calls (its chats are still open: they
+    come back to it at the next start)."""
+    ids = seed(db)
+    set_agent(db, ids["1001"], call_with_chats=False)
+    rig = Rig(db)
+    rig.acd.login(ids["1001"])
+    conv = rig.chat(ids)
+    rig.run(rig.ch.accept(ids["1001"], conv.id))
+    call = rig.acd.join(ids["support"], "13800138000", "u1")
+    assert offer_of(call) is None
+    resolved(rig.ch.stopService())
+    assert offer_of(call) is None
+    assert not rig.acd.call_gate_open(ids["1001"])
+    resolved(rig.acd.stopService())
