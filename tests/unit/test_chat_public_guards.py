@@ -3,6 +3,8 @@ a MemoryReactorClock, the input checks, the visitors' idle sweep."""
 
 from __future__ import annotations
 
+import configparser
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,11 +14,12 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from twisted.web import resource
 
+from appliance.config import parse
 from webui.chat import inputs
 from webui.chat.inputs import BadInput
 from webui.chat.limits import RateLimit
 from webui.chat.origins import OriginAllowList
-from webui.chat.site import ChatSite
+from webui.chat.site import CONNECTION_SLACK, ChatSite
 from webui.chat.visitors import VisitorRegistry, VisitorSession
 
 
@@ -294,3 +297,15 @@ def test_the_site_caps_connections_per_address_and_in_all_and_frees_them_when_lo
     assert site.open == 4
     assert _connect(site, "203.0.113.7") is not None  # its place is free again
     assert site.connections == {"203.0.113.7": 2, "2001:db8:1:2::/64": 2, "10.9.9.9": 1}
+
+
+def test_the_unit_has_descriptors_for_the_chat_sites_connections_too() -> None:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(Path(__file__).resolve().parents[2] / "systemd" / "ccboxd.service")
+    defaults = parse("")
+    chat = defaults.chat.max_visitors + CONNECTION_SLACK
+    # twice what the unit's comment adds up: FastAGI, the web UI's 1,200, the rest's 192
+    assert int(unit["Service"]["LimitNOFILE"]) >= 2 * (
+        defaults.fastagi.max_sessions + 1200 + 192 + chat
+    )
