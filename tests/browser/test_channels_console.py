@@ -150,7 +150,8 @@ def test_a_supervisor_sees_watches_and_notes_a_chat(box: LiveBox, chrome: WebDri
     wait(chrome, "the chat back", lambda d: conversation_row(d, cid) is not None)
     links = chrome.find_elements(By.CSS_SELECTOR, "#sv-agents a.sv-live-view")
     assert any(
-        a.get_attribute("href").endswith(f"/supervisor/desk/{box.ids['1001']}") for a in links
+        (a.get_attribute("href") or "").endswith(f"/supervisor/desk/{box.ids['1001']}")
+        for a in links
     )
     SHOTS.mkdir(parents=True, exist_ok=True)
     chrome.execute_script("document.getElementById('sv-chats').scrollIntoView()")
@@ -205,7 +206,7 @@ def test_a_supervisor_sees_watches_and_notes_a_chat(box: LiveBox, chrome: WebDri
     assert absent(chrome, f"[data-queue-id='{box.ids['webchat']}']")  # not a call queue's card
     errors = [
         e
-        for e in chrome.get_log("browser")
+        for e in chrome.get_log("browser")  # type: ignore[attr-defined]
         if e.get("level") == "SEVERE" and "favicon.ico" not in e.get("message", "")
     ]
     assert errors == [], errors

@@ -57,7 +57,7 @@ class SupervisorChatsTests(WebTestCase):
     async def listed(self, b: Any) -> dict[str, Any]:
         r = await self.call(b.get, "/supervisor/conversations")
         self.assertEqual(r.status, 200, r.body[:300])
-        return r.json()  # type: ignore[no-any-return]
+        return r.json()
 
     async def test_waiting_and_active_conversations_with_loads(self) -> None:
         await self._start()
