@@ -11,6 +11,7 @@ import pytest
 from twisted.internet import defer
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.web import resource
 
@@ -309,3 +310,23 @@ def test_the_unit_has_descriptors_for_the_chat_sites_connections_too() -> None:
     assert int(unit["Service"]["LimitNOFILE"]) >= 2 * (
         defaults.fastagi.max_sessions + 1200 + 192 + chat
     )
+
+
+def test_the_access_line_leaves_out_the_query_with_the_visitors_token() -> None:
+    site = ChatSite(resource.Resource(), 1024, max_connections=1)
+    request = _request("203.0.113.7")
+    request.method = b"GET"
+    request.uri = b"/chat/api/stream?t=SECRET-TOKEN"
+    request.path = b"/chat/api/stream"
+    request.code = 200
+    lines: list[str] = []
+
+    def seen(event: dict[str, Any]) -> None:
+        lines.append(formatEvent(event))
+
+    globalLogPublisher.addObserver(seen)
+    try:
+        site.log(request)
+    finally:
+        globalLogPublisher.removeObserver(seen)
+    assert lines == ["GET /chat/api/stream 200"]
