@@ -1,0 +1,98 @@
+"""Chat lines are stored by group commit (appliance/db/conversation_store.py): the lines that
+come while a batch is being written go together in the next transaction, so a busy center's
+lines do not each wait for a disk sync of their own; a line that fails fails alone."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from twisted.internet import defer
+from twisted.python.failure import Failure
+
+from appliance.cli import resolved
+from appliance.db import model
+from appliance.db.connector import DBConnector
+from appliance.db.conversation_store import ConversationStore
+
+T0 = dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.UTC)
+
+
+class HeldDB:
+    """The real connector, each ``run`` held until ``release`` (as a busy database thread
+    holds the next transaction): what the store hands it, and when, is what is tested."""
+
+    def __init__(self, db: DBConnector) -> None:
+        self.db = db
+        self.held: list[tuple[Callable[[Any], Any], defer.Deferred[Any]]] = []
+        self.runs = 0
+
+    def run(self, thd: Callable[[Any], Any]) -> defer.Deferred[Any]:
+        self.runs += 1
+        d: defer.Deferred[Any] = defer.Deferred()
+        self.held.append((thd, d))
+        return d
+
+    def release(self) -> None:
+        thd, d = self.held.pop(0)
+        self.db.run(thd).chainDeferred(d)
+
+
+def conversation(db: DBConnector) -> int:
+    c = model.conversations
+
+    def thd(conn: sa.Connection) -> int:
+        pk = conn.execute(
+            c.insert().values(media="chat", state="active", created_at=T0, name="王先生")
+        ).inserted_primary_key
+        assert pk is not None
+        return int(pk[0])
+
+    return int(resolved(db.run(thd)))
+
+
+def test_lines_that_come_during_a_write_share_the_next_transaction(db: DBConnector) -> None:
+    cid = conversation(db)
+    held = HeldDB(db)
+    store = ConversationStore(held)  # type: ignore[arg-type]
+    results: list[Any] = []
+
+    def say(conv: int, text: str) -> None:
+        d = store.add_message(conv, sender="customer", author="王先生", body=text, created_at=T0)
+        d.addBoth(results.append)
+
+    say(cid, "第一行")  # written at once: the database is free
+    assert held.runs == 1
+    for text in ("二", "three", "四"):
+        say(cid, text)
+    say(cid + 999, "no such conversation")  # its foreign key fails: this line alone
+    assert held.runs == 1 and results == []  # waiting for the first write
+    held.release()
+    assert [r.body for r in results] == ["第一行"]
+    assert held.runs == 2  # the four that waited: one transaction
+    held.release()
+    assert held.runs == 2 and not held.held
+    good, bad = results[1:4], results[4]
+    assert [m.body for m in good] == ["二", "three", "四"]
+    assert [m.id for m in results[:4]] == sorted(m.id for m in results[:4])
+    assert isinstance(bad, Failure)
+    assert "foreign" in str(bad.value).lower() or "constraint" in str(bad.value).lower()
+    m = model.conversation_messages
+    stored = resolved(
+        db.run(
+            lambda conn: [
+                r.body
+                for r in conn.execute(
+                    sa.select(m.c.body).where(m.c.conversation_id == cid).order_by(m.c.id)
+                )
+            ]
+        )
+    )
+    assert stored == ["第一行", "二", "three", "四"]
+    # the database free again: the next line is written at once
+    say(cid, "again")
+    assert held.runs == 3
+    held.release()
+    assert results[-1].body == "again"
