@@ -751,6 +751,28 @@ class ChatTests(ChatCase):
         )
         self.assertEqual(r.status, 404)
 
+    async def test_a_chat_stores_a_bounded_number_of_files(self) -> None:
+        self.config = dataclasses.replace(self.config, messages_per_minute=30)
+        self.patch(api, "FILES_PER_CHAT", 2)
+        await self.start()
+        token = (await self.chat())["token"]
+
+        async def attach(data: bytes) -> Any:
+            return await self.client.request(
+                "POST",
+                "/chat/api/attach?name=a.png",
+                data,
+                token=token,
+                ctype="application/octet-stream",
+            )
+
+        self.assertEqual((await attach(b"MZ\x90\x00" + b"\x00" * 64)).status, 415)  # not stored
+        self.assertEqual((await attach(PNG)).status, 200)
+        self.assertEqual((await attach(PNG + b"\x00")).status, 200)
+        third = await attach(PNG + b"\x00\x00")
+        self.assertEqual(third.status, 413)
+        self.assertEqual(third.json()["code"], "too_many_files")
+
     async def test_the_transcript_is_mailed_once_to_the_address_given(self) -> None:
         await self.start()
         c = self.client

@@ -58,6 +58,9 @@ NAMED_TYPES = {
     "txt": "text/plain",
 }
 FILE_NAME_MAX = 200
+# Files one chat may store (each up to max_attachment_kb): the box's disk is the calls'
+# recordings' too, and the message rate alone let one chat store gigabytes an hour.
+FILES_PER_CHAT = 20
 MAX_STREAMS_PER_VISITOR = 4
 LOCALES = {"zh": "zh_CN", "en": "en"}
 
@@ -340,6 +343,8 @@ class AttachEndpoint(Endpoint):
     async def handle(self, request: Any) -> tuple[int, dict[str, Any]]:
         st = self.state
         s = st.open_session(request)
+        if s.files_stored >= FILES_PER_CHAT:
+            raise BadInput(413, f"a chat may hold {FILES_PER_CHAT} files", "too_many_files")
         limit = st.config.max_attachment_kb * 1024
         request.content.seek(0)
         data = request.content.read(limit + 1)
@@ -370,6 +375,7 @@ class AttachEndpoint(Endpoint):
             stored = await threads.deferToThread(check_and_put)
         except uploads.UploadRefused as e:
             raise BadInput(415, tr(e.args[0]), "file_type") from None
+        s.files_stored += 1
         file_name = stored.filename[:FILE_NAME_MAX]
         row = await st.channels.add_attachment(
             s.conversation_id,

@@ -36,7 +36,8 @@ class VisitorSession:
     streams: int = 0
     ended_at: float | None = None
     transcript_sent: bool = False
-    attachments: set[int] = field(default_factory=set)
+    attachments: set[int] = field(default_factory=set)  # stored, not yet sent
+    files_stored: int = 0
 
     @property
     def ended(self) -> bool:

@@ -92,6 +92,7 @@
       busy: "Too many visitors now; try again later.",
       endedError: "This chat has ended.",
       noTranscript: "There is nothing to send yet: no agent has answered.",
+      tooManyFiles: "This chat cannot take more files.",
     },
     zh: {
       open: "在线咨询",
@@ -141,6 +142,7 @@
       busy: "当前访客过多,请稍后再试。",
       endedError: "会话已结束。",
       noTranscript: "客服还没有回复,暂无记录可发送。",
+      tooManyFiles: "本次会话不能再发送更多文件。",
     },
   };
 
@@ -245,6 +247,7 @@
     busy: "busy",
     ended: "endedError",
     no_transcript: "noTranscript",
+    too_many_files: "tooManyFiles",
   };
   function errorText(res) {
     var code = res.data && res.data.code;
