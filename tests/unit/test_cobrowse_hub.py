@@ -472,3 +472,35 @@ def test_co_browsing_a_chat_or_with_a_code_is_audited_too(tmp_path: Path) -> Non
             ("cobrowse.start", "code", "203.0.113.9"),
             ("cobrowse.stop", None, None),
         ]
+
+
+def test_a_live_view_or_a_session_whose_viewer_never_came_ends_and_is_audited(
+    tmp_path: Path,
+) -> None:
+    """The supervisor's page closed between its watch POST and its stream (or an agent
+    never opened the caller's page): the desk must not record (banner up) for ever, and
+    the stop is audited."""
+    with inline_db(tmp_path / "audit.sqlite") as db:
+        clock, h = make_hub(audit=db.audit.add)
+        h.start()
+        desk_req, desk = open_stream(h)
+        h.add_desk(7, desk)
+        s = h.watch_desk(7, "Agent 7", "boss", "Boss", "10.0.0.5")
+        code = h.join_code(8, "b")
+        h.consent(code, True)
+        clock.pump([1.0] * int(hub_mod.DESK_ALONE_S + hub_mod.HEARTBEAT_S + 1))
+        assert s.state == "ended" and s.ended_reason == "viewer_left"
+        assert frames(desk_req)[-1] == {
+            "type": "cobrowse.stop",
+            "session": s.id,
+            "reason": "viewer_left",
+        }
+        rows = resolved(db.audit.recent(target="agent:7"))
+        assert [r.action for r in reversed(rows)] == [
+            "cobrowse.watch_start",
+            "cobrowse.watch_stop",
+        ]
+        assert code.live  # a caller's page gets the agent's longer grace
+        clock.pump([1.0] * int(hub_mod.ALONE_S + hub_mod.HEARTBEAT_S))
+        assert code.state == "ended" and code.ended_reason == "viewer_left"
+        h.stop()

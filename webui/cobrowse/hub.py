@@ -312,6 +312,9 @@ class CobrowseHub:
             actor_address=address,
         )
         session.state = "active"  # the agent is told, not asked: supervision is their job
+        # alone until the supervisor's page opens its stream: a page closed before it did
+        # must not leave the desk recording (and its banner up, its stop never audited)
+        session.alone_since = session.created_at
         self._audit(session, "cobrowse.watch_start", {"session": session.id})
         self._to_desks(agent_id, self._desk_notice(session))
         return session
@@ -333,6 +336,8 @@ class CobrowseHub:
             self.end(session, "denied")
             return
         session.state = "active"
+        if not session.viewers and session.alone_since is None:
+            session.alone_since = self.reactor.seconds()  # recording for nobody: not for long
         self._to_viewers(session, {"type": "cobrowse.state", "state": "active"})
         self.ask_snapshot(session, force=True)
 
