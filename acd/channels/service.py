@@ -236,7 +236,7 @@ class ChannelService(service.Service):
         self._agent_subs: dict[int, list[Subscription]] = {}
         self._joined: dict[int, set[str]] = {}  # supervisors who joined a conversation
         self._bus_subs: list[Any] = []
-        self._later: Any = None  # a dispatch after a transfer's grace time
+        self._later: set[Any] = set()  # dispatches after a transfer's grace time
         self._hold = 0  # dispatch held while a step changes several agents at once
         self._dispatch_pending = False
 
@@ -278,8 +278,10 @@ class ChannelService(service.Service):
         # The call gate stays: the daemon stops the ACD after us, and an agent's open
         # chats (still open, restored at the next start) keep calls away until then.
         self.ready = False  # a timer that still fires finds nothing to do
-        if self._later is not None and self._later.active():
-            self._later.cancel()
+        for timer in self._later:
+            if timer.active():
+                timer.cancel()
+        self._later.clear()
         for timers in (self._offer_timers, self._wrapup_timers, self._wait_timers):
             for timer in timers.values():
                 if timer.active():
@@ -550,6 +552,16 @@ class ChannelService(service.Service):
         if left_out and again_now:  # nobody else took it: those who let it go may again
             for offer in self.router.dispatch():
                 self._offer(offer)
+
+    def _dispatch_later(self, delay_s: float) -> None:
+        """A dispatch in ``delay_s`` (each transfer's own: a second one replaces none)."""
+
+        def fire() -> None:
+            self._later.discard(timer)
+            self._dispatch()
+
+        timer = self.reactor.callLater(delay_s, fire)
+        self._later.add(timer)
 
     def _offer(self, offer: RouteOffer) -> None:
         conv = self.conversations[offer.conversation_id]
@@ -1281,7 +1293,7 @@ class ChannelService(service.Service):
             # The agent passed it on: others first, and only after an offer's time the
             # agent itself again (when nobody else serves the queue).
             self._dispatch((agent_id,), again_now=False)
-            self._later = self.reactor.callLater(self.config.offer_timeout_s, self._dispatch)
+            self._dispatch_later(self.config.offer_timeout_s)
 
     async def end(self, agent_id: int, conversation_id: int) -> None:
         conv = self._mine(agent_id, conversation_id)

@@ -603,6 +603,25 @@ def test_a_chat_passed_to_a_queue_goes_back_to_its_agent_only_after_a_while(
     assert rig.offered_to(a.id) == (ids["1001"],)
 
 
+def test_every_timer_is_cancelled_at_the_stop(db: DBConnector) -> None:
+    """Two chats passed to a queue one after the other, each with its grace time: the
+    second's timer did not replace the first's (the stop cancelled the second only)."""
+    ids = seed(db, wrapup_s=30, max_wait_s=600)
+    rig = Rig(db)
+    rig.acd.login(ids["1001"])
+    a, b = rig.chat(ids, "a"), rig.chat(ids, "b")
+    rig.run(rig.ch.accept(ids["1001"], a.id))
+    rig.run(rig.ch.accept(ids["1001"], b.id))
+    rig.run(rig.ch.transfer(ids["1001"], a.id, to_queue_id=ids["web"]))
+    rig.clock.advance(OFFER_S / 2)
+    rig.run(rig.ch.transfer(ids["1001"], b.id, to_queue_id=ids["web"]))
+    assert rig.state(a.id) == rig.state(b.id) == "waiting"
+    assert rig.clock.getDelayedCalls()
+    resolved(rig.ch.stopService())
+    resolved(rig.acd.stopService())
+    assert [c for c in rig.clock.getDelayedCalls() if c.active()] == []
+
+
 def test_what_agents_and_supervisors_see(db: DBConnector) -> None:
     from acd.channels.events import AgentLoadChanged, ChannelQueueStatsChanged
 
