@@ -39,7 +39,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from appliance.cli import resolved
 from appliance.db.channel_admin_store import ChannelAdminStore
 from tests.conftest import free_port
-from tests.support.chromium import absent, headless_chromium, login
+from tests.support.chromium import absent, headless_chromium, login, switch_language
 from tests.support.live_box import LiveBox, live_box
 
 pytestmark = pytest.mark.integration
@@ -431,6 +431,37 @@ def test_a_chat_from_another_site_answered_watched_cobrowsed_and_transferred(
     assert any(ASK in t for t in lines) and any("我到了结算页" in t for t in lines)
     wait(agent, "the chat gone from 1001's desk", lambda d: absent(d, "[data-test=chat-tab]"))
     shot(other, "chat-transferred-en.png", 1366, 900, "desk-chats")
+
+    # ---- 1002 passes it back to the queue: 1001, now on a Chinese desk, takes it ---------
+    switch_language(agent, "zh_CN")
+    wait(
+        agent,
+        "1001's chat stream again",
+        lambda d: d.find_element(By.ID, "chat-conn").get_attribute("data-state") == "open",
+    )
+    other.find_element(By.ID, "chat-btn-transfer").click()
+    target = wait(
+        other,
+        "the transfer targets",
+        lambda d: (e := d.find_element(By.ID, "chat-transfer-target")).is_displayed() and e,
+    )
+    Select(target).select_by_value(f"queue:{box.ids['webchat']}")
+    other.find_element(By.CSS_SELECTOR, "[data-test=chat-transfer-go]").click()
+    wait(other, "the chat gone from 1002's desk", lambda d: absent(d, "[data-test=chat-tab]"))
+    wait(
+        agent,
+        "the queue's offer to 1001",
+        lambda d: d.find_elements(By.CSS_SELECTOR, "[data-test=chat-accept]"),
+    ).__getitem__(0).click()
+    wait(agent, "the history on 1001's desk", lambda d: any(ANSWER in t for t in desk_lines(d)))
+    assert any("我到了结算页" in t for t in desk_lines(agent))
+    wait(
+        visitor,
+        "the visitor told of both transfers",
+        lambda d: sum("正在为您转接" in t for t in widget_lines(d)) == 2,
+    )
+    assert agent.find_element(By.ID, "chat-btn-end").text == "结束"
+    shot(agent, "chat-desk-zh_CN.png", 1366, 900, "desk-chats")
 
     for who, driver in (("visitor", visitor), ("agent", agent), ("other", other)):
         assert console_errors(driver) == [], (who, console_errors(driver))
