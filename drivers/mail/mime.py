@@ -35,6 +35,11 @@ MAX_PARTS = 500  # leaves looked at in one mail
 MAX_HEADER = 2000  # characters kept of one decoded header
 MAX_FILE_NAME = 200
 MAX_PROBLEMS = 50
+# A Content-Type or Content-Disposition field (folded lines included) is cut here: the
+# stdlib's parameter parser (email.message._parseparam, Python 3.11) copies the rest of
+# the field for each parameter, so one of 1 MB ("a=b;" over and over) took 16 s, one of
+# 25 MB hours. Real ones, a long file name in RFC 2231 pieces included, stay far below.
+MAX_PARAM_FIELD = 4096
 
 
 class HeadersOnly(bytes):
@@ -512,6 +517,25 @@ class _Walk:
         self.part(inner, depth)
 
 
+_PARAM_FIELD = re.compile(rb"(?im)^content-(?:type|disposition)[ \t]*:[^\n]*(?:\n[ \t][^\n]*)*")
+
+
+def _cut_param_fields(raw: bytes, mail: ParsedMail) -> bytes:
+    """``raw`` with every Content-Type and Content-Disposition field, of the message and
+    of its parts, cut to ``MAX_PARAM_FIELD`` bytes at a parameter's end (noted)."""
+
+    def cut(m: re.Match[bytes]) -> bytes:
+        field = m.group(0)
+        if len(field) <= MAX_PARAM_FIELD:
+            return field
+        mail.note(f"a Content-Type or Content-Disposition over {MAX_PARAM_FIELD} bytes was cut")
+        head = field[:MAX_PARAM_FIELD]
+        end = head.rfind(b";")
+        return (head[:end] if end > 0 else head).rstrip()
+
+    return _PARAM_FIELD.sub(cut, raw)
+
+
 def _split_head(raw: bytes) -> bytes:
     for sep in (b"\r\n\r\n", b"\n\n"):
         at = raw.find(sep)
@@ -532,6 +556,7 @@ def parse(raw: bytes, *, max_bytes: int) -> ParsedMail:
         mail.too_large = True
         mail.note(f"the message is {len(raw)} bytes, over the limit of {max_bytes}: body left out")
         raw = _split_head(raw[: max(max_bytes, 65536)])
+    raw = _cut_param_fields(raw, mail)
     try:
         msg = email.message_from_bytes(raw)
     except RecursionError:
