@@ -82,7 +82,7 @@ def upgrade() -> None:
         sa.Column("label_en", sa.String(length=128), server_default="", nullable=False),
         sa.Column("queue_id", sa.Integer(), nullable=True),
         sa.Column("position", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("enabled", sa.Boolean(), server_default=sa.text("1"), nullable=False),
+        sa.Column("enabled", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.ForeignKeyConstraint(
             ["queue_id"],
             ["queues.id"],
@@ -110,11 +110,11 @@ def upgrade() -> None:
         sa.Column("smtp_user", sa.String(length=254), server_default="", nullable=False),
         sa.Column("smtp_password", sa.String(length=500), server_default="", nullable=False),
         sa.Column("queue_id", sa.Integer(), nullable=True),
-        sa.Column("auto_reply", sa.Boolean(), server_default=sa.text("1"), nullable=False),
+        sa.Column("auto_reply", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.Column("auto_reply_body", sa.Text(), server_default="", nullable=False),
-        sa.Column("make_tickets", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        sa.Column("make_tickets", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("sla_minutes", sa.Integer(), server_default="240", nullable=False),
-        sa.Column("enabled", sa.Boolean(), server_default=sa.text("1"), nullable=False),
+        sa.Column("enabled", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.Column("uidvalidity", sa.BigInteger(), nullable=True),
         sa.Column("last_uid", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("checked_at", appliance.db.types.UTCDateTime(), nullable=True),
@@ -305,7 +305,7 @@ def upgrade() -> None:
         sa.Column("author", sa.String(length=128), server_default="", nullable=False),
         sa.Column("body", sa.Text(), server_default="", nullable=False),
         sa.Column("html", sa.Text(), server_default="", nullable=False),
-        sa.Column("internal", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        sa.Column("internal", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("created_at", appliance.db.types.UTCDateTime(), nullable=False),
         sa.Column("read_at", appliance.db.types.UTCDateTime(), nullable=True),
         sa.Column("message_id", sa.String(length=255), nullable=True),
@@ -373,10 +373,10 @@ def upgrade() -> None:
             sa.Column("max_chats", sa.Integer(), server_default="3", nullable=False)
         )
         batch_op.add_column(
-            sa.Column("chat_on_call", sa.Boolean(), server_default=sa.text("0"), nullable=False)
+            sa.Column("chat_on_call", sa.Boolean(), server_default=sa.false(), nullable=False)
         )
         batch_op.add_column(
-            sa.Column("call_with_chats", sa.Boolean(), server_default=sa.text("1"), nullable=False)
+            sa.Column("call_with_chats", sa.Boolean(), server_default=sa.true(), nullable=False)
         )
 
     with op.batch_alter_table("queues", schema=None) as batch_op:
