@@ -4,8 +4,9 @@ a MemoryReactorClock, the input checks, the visitors' idle sweep."""
 from __future__ import annotations
 
 import configparser
+import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from twisted.internet import defer
@@ -15,12 +16,14 @@ from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.web import resource
 
+from acd.channels.conversation import Conversation
 from appliance.config import parse
 from webui.chat import inputs
 from webui.chat.inputs import BadInput
 from webui.chat.limits import RateLimit
 from webui.chat.origins import OriginAllowList
 from webui.chat.site import CONNECTION_SLACK, ChatSite
+from webui.chat.stream import current_state
 from webui.chat.visitors import VisitorRegistry, VisitorSession
 
 
@@ -232,7 +235,7 @@ def _request(peer: str, forwarded: str | None = None) -> Any:
     from twisted.web.test.requesthelper import DummyRequest
 
     request = DummyRequest([b""])
-    request.client = IPv4Address("TCP", peer, 40000)
+    request.client = cast(Any, IPv4Address("TCP", peer, 40000))
     if forwarded is not None:
         request.requestHeaders.addRawHeader(b"X-Forwarded-For", forwarded.encode())
     return request
@@ -324,9 +327,40 @@ def test_the_access_line_leaves_out_the_query_with_the_visitors_token() -> None:
     def seen(event: dict[str, Any]) -> None:
         lines.append(formatEvent(event))
 
-    globalLogPublisher.addObserver(seen)
+    observer: Any = seen
+    globalLogPublisher.addObserver(observer)
     try:
         site.log(request)
     finally:
-        globalLogPublisher.removeObserver(seen)
+        globalLogPublisher.removeObserver(observer)
     assert lines == ["GET /chat/api/stream 200"]
+
+
+# ---- the state a reconnecting stream is told -------------------------------------------------
+class _OneLookUp:
+    """The engine's ``conversation(id)`` alone: a reconnect must not walk ``waiting()`` and
+    ``active()`` (every conversation, copied) for one chat."""
+
+    def __init__(self, *convs: Conversation) -> None:
+        self.convs = {c.id: c for c in convs}
+
+    def conversation(self, conversation_id: int) -> Conversation | None:
+        return self.convs.get(conversation_id)
+
+
+def test_a_reconnect_looks_its_chat_up_alone() -> None:
+    def conv(cid: int, state: str) -> Conversation:
+        return Conversation(cid, "chat", state, 1, dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+
+    channels = _OneLookUp(conv(1, "offered"), conv(2, "wrap_up"), conv(3, "ended"))
+    assert current_state(channels, 1) == {
+        "type": "state",
+        "conversation": 1,
+        "state": "offered",
+        "agent": None,
+        "queue": None,
+        "position": None,
+    }
+    assert current_state(channels, 2)["state"] == "wrap_up"  # type: ignore[index]
+    assert current_state(channels, 3) is None
+    assert current_state(channels, 4) is None

@@ -34,6 +34,7 @@ RETRY_MS = 3000
 EARLY_MAX = 500  # events held while the history is read
 # For the visitor the chat is over (the agent's wrap-up is the agent's business).
 OVER = frozenset({"wrap_up", "ended", "message"})
+LIVE = frozenset({"waiting", "offered", "active", "wrap_up"})  # the engine's open chats
 # Never to a visitor, whatever the engine hands over (it filters them itself).
 STAFF_ONLY = frozenset({"offer", "offer_withdrawn"})
 
@@ -63,18 +64,20 @@ def visitor_message(m: Message) -> dict[str, Any]:
 def current_state(channels: Any, conversation_id: int) -> dict[str, Any] | None:
     """Where the conversation stands now, as a ``state`` event (a reconnect after the
     visitor moved to another page missed the last one); the agent's name comes with the
-    next state change or from their lines. None when it is over."""
-    for conv in (*channels.waiting(), *channels.active()):
-        if conv.id == conversation_id:
-            return {
-                "type": "state",
-                "conversation": conversation_id,
-                "state": conv.state,
-                "agent": None,
-                "queue": None,
-                "position": None,
-            }
-    return None
+    next state change or from their lines. None when it is over. One look-up: every
+    visitor's browser reconnects at once after a network blip, and walking every
+    conversation for each would hold the reactor for seconds."""
+    conv = channels.conversation(conversation_id)
+    if conv is None or conv.state not in LIVE:
+        return None
+    return {
+        "type": "state",
+        "conversation": conversation_id,
+        "state": conv.state,
+        "agent": None,
+        "queue": None,
+        "position": None,
+    }
 
 
 class VisitorStream:
