@@ -38,7 +38,6 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from appliance.cli import resolved
 from appliance.db.channel_admin_store import ChannelAdminStore
-from tests.conftest import free_port
 from tests.support.chromium import absent, headless_chromium, login, switch_language
 from tests.support.live_box import LiveBox, live_box
 
@@ -50,8 +49,6 @@ IMAGES = ROOT / (
     "docs/images" if os.environ.get("CCBOX_DOCS_IMAGES") == "1" else "build/screenshots"
 )
 
-SITE_PORT = free_port()  # the shop's own site, another origin than the box's chat port
-SITE = f"http://127.0.0.1:{SITE_PORT}"
 AGENT1 = ("liwei", "liwei-password")  # the web user of agent 1001 (Li Wei) here
 AGENT2 = ("zhangmin", "zhangmin-password")  # and of agent 1002 (Zhang Min)
 PLAN = "宽带套餐 300M 每月 99 元"  # a heading on the shop's page, seen in the agent's replay
@@ -75,7 +72,7 @@ label{{display:block;margin:.5em 0}}</style>
 """
 
 
-def seed(db: Any, ids: dict[str, int]) -> None:
+def seed(db: Any, ids: dict[str, int], site: str) -> None:
     store = ChannelAdminStore(db)
     q = resolved(db.queues.add("webchat", "在线客服 Web chat", wrapup_s=1))
     resolved(store.set_queue_media(q.id, "chat"))
@@ -88,7 +85,7 @@ def seed(db: Any, ids: dict[str, int]) -> None:
     )
     for number in ("1001", "1002"):
         resolved(db.agents.set_member(q.id, ids[number]))
-    resolved(store.add_origin(SITE))
+    resolved(store.add_origin(site))
     for number, (username, password), name in (
         ("1001", AGENT1, "Li Wei 李伟"),
         ("1002", AGENT2, "Zhang Min 张敏"),
@@ -97,16 +94,37 @@ def seed(db: Any, ids: dict[str, int]) -> None:
         resolved(db.agents.link_user(ids[number], user.id))
 
 
+class Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
 @pytest.fixture(scope="module")
-def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveBox]:
-    with live_box(tmp_path_factory.mktemp("chat-channels"), seed) as b:
+def shop_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The shop's own web site, another origin than the box's chat port: its address (the
+    box allows it) and the folder it serves, whose pages are written once the box is up."""
+    root = tmp_path_factory.mktemp("shop")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", root
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def box(shop_site: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveBox]:
+    site = shop_site[0]
+    with live_box(tmp_path_factory.mktemp("chat-channels"), partial(seed, site=site)) as b:
         yield b
 
 
 @pytest.fixture(scope="module")
-def shop(box: LiveBox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def shop(box: LiveBox, shop_site: tuple[str, Path]) -> str:
     """The shop's two pages, each embedding the widget from the box's chat port."""
-    root = tmp_path_factory.mktemp("shop")
+    url, root = shop_site
     chat = f"http://127.0.0.1:{box.config.chat.port}"
     (root / "plans.html").write_text(
         PAGE.format(title="宽带商城", heading=PLAN, blurb="选择适合您的套餐。", chat=chat),
@@ -116,19 +134,7 @@ def shop(box: LiveBox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
         PAGE.format(title="确认订单", heading="确认订单 Checkout", blurb="请核对。", chat=chat),
         encoding="utf-8",
     )
-
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", SITE_PORT), partial(Quiet, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield SITE
-    finally:
-        server.shutdown()
-        server.server_close()
+    return url
 
 
 def wait(driver: WebDriver, what: str, predicate: Any, timeout: float = 15) -> Any:
