@@ -75,9 +75,13 @@ class QuietSite(server.Site):
         log.debug(
             "{method} {uri} {code}",
             method=request.method.decode("ascii", "replace"),
-            uri=request.uri.decode("ascii", "replace")[:200],
+            uri=self.logged_uri(request).decode("ascii", "replace")[:200],
             code=request.code,
         )
+
+    def logged_uri(self, request: Any) -> bytes:
+        """What of the request's address the line shows (a site may leave out the query)."""
+        return bytes(request.uri)
 
 
 class WebService(service.Service):
