@@ -21,7 +21,6 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any, cast
 
-from twisted.logger import Logger
 from twisted.web import resource
 from twisted.web.resource import IResource
 
@@ -30,8 +29,6 @@ from webui.chat.limits import RateLimit, address_key
 from webui.chat.origins import OriginAllowList
 from webui.chat.visitors import VisitorRegistry, VisitorSession
 from webui.service import AnonymousRequest, QuietSite
-
-log = Logger(namespace="ccbox.web.chat")
 
 STATIC = Path(__file__).resolve().parent.parent / "static" / "chat"
 # The only files /chat/static/ serves: name -> content type.
@@ -165,14 +162,9 @@ class ChatSite(QuietSite):
         self.open = 0
         self.refused = 0
 
-    def log(self, request: Any) -> None:
+    def logged_uri(self, request: Any) -> bytes:
         """The access line without the query: the stream's carries the visitor's token."""
-        log.debug(
-            "{method} {path} {code}",
-            method=request.method.decode("ascii", "replace"),
-            path=request.path.decode("ascii", "replace")[:200],
-            code=request.code,
-        )
+        return bytes(request.path)
 
     def buildProtocol(self, addr: Any) -> Any:
         host = str(getattr(addr, "host", "") or "")
