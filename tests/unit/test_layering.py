@@ -34,6 +34,7 @@ ROOT = frozenset(
         "appliance.demo_panel",
         "appliance.demo_dahdi",
         "appliance.demo_sms",
+        "appliance.demo_channels",
         "appliance.switch_settings",
         "appliance.shutdown",
         "appliance.call_rows",
