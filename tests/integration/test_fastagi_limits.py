@@ -30,7 +30,7 @@ from tests.unit.test_agi_header import header
 
 pytestmark = pytest.mark.integration
 
-NOFILE = 256  # descriptors the daemon may open (a box's has LimitNOFILE=16384)
+NOFILE = 256  # descriptors the daemon may open (a box's has LimitNOFILE=32768)
 CAP = 60  # [fastagi] max_sessions
 IDLE = 400  # idle sockets: more than the cap, more than the descriptor limit
 DEADLINE_S = 2  # [fastagi] header_timeout_s

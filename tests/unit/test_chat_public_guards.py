@@ -22,7 +22,7 @@ from webui.chat import inputs
 from webui.chat.inputs import BadInput
 from webui.chat.limits import RateLimit
 from webui.chat.origins import OriginAllowList
-from webui.chat.site import CONNECTION_SLACK, ChatSite
+from webui.chat.site import CONNECTION_SLACK, CONNECTIONS_PER_VISITOR, ChatSite
 from webui.chat.stream import current_state
 from webui.chat.visitors import VisitorRegistry, VisitorSession
 
@@ -308,7 +308,7 @@ def test_the_unit_has_descriptors_for_the_chat_sites_connections_too() -> None:
     unit.optionxform = str  # type: ignore[assignment,method-assign]
     unit.read(Path(__file__).resolve().parents[2] / "systemd" / "ccboxd.service")
     defaults = parse("")
-    chat = defaults.chat.max_visitors + CONNECTION_SLACK
+    chat = defaults.chat.max_visitors * CONNECTIONS_PER_VISITOR + CONNECTION_SLACK
     # twice what the unit's comment adds up: FastAGI, the web UI's 1,200, the rest's 192
     assert int(unit["Service"]["LimitNOFILE"]) >= 2 * (
         defaults.fastagi.max_sessions + 1200 + 192 + chat

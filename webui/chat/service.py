@@ -24,7 +24,13 @@ from appliance.db.channel_admin_store import ChannelAdminStore
 from appliance.db.chat_public_store import ChatPublicStore
 from webui.chat import api
 from webui.chat.origins import OriginAllowList
-from webui.chat.site import BODY_SLACK, CONNECTION_SLACK, ChatSite, PublicChatRoot
+from webui.chat.site import (
+    BODY_SLACK,
+    CONNECTION_SLACK,
+    CONNECTIONS_PER_VISITOR,
+    ChatSite,
+    PublicChatRoot,
+)
 from webui.chat.stream import HEARTBEAT_S, StreamHub
 from webui.chat.visitors import VisitorRegistry, VisitorSession
 
@@ -99,7 +105,7 @@ class PublicChatService(service.Service):
         self.site = site = ChatSite(
             self.root,
             cfg.max_attachment_kb * 1024 + BODY_SLACK,
-            max_connections=cfg.max_visitors + CONNECTION_SLACK,
+            max_connections=cfg.max_visitors * CONNECTIONS_PER_VISITOR + CONNECTION_SLACK,
             trusted_proxies=cfg.trusted_proxies,
         )
         try:

@@ -49,8 +49,10 @@ PREFLIGHT_MAX_AGE = "600"
 REQUESTS_PER_MINUTE = 600  # one address's budget of API requests (a NAT holds many visitors)
 BODY_SLACK = 16 * 1024
 # Connections one address may hold (a visitor's stream and requests: a few; a carrier's NAT
-# holds many visitors), and the connections held besides the visitors' streams.
+# holds many visitors); the site's: a visitor's stream and keep-alive connection each, and
+# some besides.
 CONNECTIONS_PER_ADDRESS = 128
+CONNECTIONS_PER_VISITOR = 2
 CONNECTION_SLACK = 256
 _CACHE: dict[Path, bytes] = {}
 
