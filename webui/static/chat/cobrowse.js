@@ -14,8 +14,10 @@
  *
  * The agent may push a page of the center's site: a notice shows for 3 seconds, then the
  * page moves; the recording token stays in sessionStorage so the next page resumes (the
- * box tells the widget to load this file again) with a fresh full snapshot. The agent may
- * point at an element: it is outlined for 4 seconds.
+ * box tells the widget to load this file again) with a fresh full snapshot. A page of
+ * ANOTHER site gets the token in its address's fragment, which anyone could write into a
+ * link: there the visitor is asked again before anything is recorded, with the box's own
+ * masking (GET config). The agent may point at an element: it is outlined for 4 seconds.
  *
  * Every text goes in with textContent. Browser tests find the elements by data-test:
  * cobrowse-consent, cobrowse-allow, cobrowse-deny, cobrowse-banner, cobrowse-stop,
@@ -551,16 +553,36 @@
   function resume() {
     if (state) return;
     var saved = load();
+    var linked = false;
     var m = /(?:^|&)ccbox-cobrowse=([^&]+)/.exec(location.hash.slice(1));
     if (m) {
       try {
         saved = JSON.parse(decodeURIComponent(m[1]));
+        linked = true;
       } catch (e) {
         saved = null;
       }
       history.replaceState(null, "", location.pathname + location.search);
     }
-    if (!saved || !saved.token || !saved.active) return;
+    if (!saved || typeof saved.token !== "string" || !saved.token || !saved.active) return;
+    if (linked) {
+      // an address anyone can write (a link in a mail): this site asks the visitor again,
+      // with the box's masking, never the link's
+      state = {
+        session: String(saved.session || ""),
+        token: saved.token,
+        agent: String(saved.agent || ""),
+        config: {},
+        active: false,
+      };
+      save();
+      call("GET", "/chat/api/cobrowse/config", undefined, "").then(function (res) {
+        if (!state || state.active) return;
+        if (res.ok && res.data) state.config = res.data;
+        askConsent();
+      });
+      return;
+    }
     state = saved;
     save();
     begin(); // the box asks for a full snapshot as the control stream opens

@@ -1,0 +1,161 @@
+"""The visitor's co-browsing script (webui/static/chat/cobrowse.js) with rrweb's real recorder
+in headless Chromium, against a small stand-in for the box's /chat/api/cobrowse/* that
+keeps every POST: a link carrying a recording token in its fragment (what a push to
+another site uses, and what anyone can write into a mail) asks the visitor before a single
+event goes out, with the box's masking, not the link's."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.support.chromium import headless_chromium
+from webui import vendor
+
+pytestmark = pytest.mark.integration
+SCRIPT = Path(__file__).resolve().parents[2] / "webui" / "static" / "chat" / "cobrowse.js"
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Shop</title></head><body>
+<p id="blurb">Checkout 结算</p>
+<form>
+<input type="hidden" id="tok" name="csrf" value="HIDDEN-SECRET-1">
+<label>Name <input id="name" type="text" value="PREFILLED-NAME"></label>
+<label>Password <input id="pw" type="password" value="PRESET-PASSWORD"></label>
+<label>Note <textarea id="note">TEXTAREA-DEFAULT</textarea></label>
+<input type="submit" value="Pay now">
+</form>
+<script src="/chat/static/cobrowse.js"></script>
+</body></html>"""
+SECRETS = (
+    "HIDDEN-SECRET-1",
+    "HIDDEN-SECRET-2",
+    "ATTR-SECRET",
+    "PREFILLED-NAME",
+    "PRESET-PASSWORD",
+    "TEXTAREA-DEFAULT",
+    "typed-zhang",
+)
+
+
+class Stand:
+    """The page's site and the box's visitor API on one origin (cobrowse.js talks to the
+    origin it was loaded from); what was POSTed, by path."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, bytes]] = []
+        self.lock = threading.Lock()
+
+    def bodies(self, action: str) -> list[bytes]:
+        with self.lock:
+            return [b for p, b in self.posts if p == "/chat/api/cobrowse/" + action]
+
+
+@pytest.fixture
+def stand() -> Iterator[tuple[str, Stand]]:
+    recorder = vendor.FILES[vendor.RRWEB_RECORD]
+    if not recorder.is_file():
+        pytest.fail("rrweb's recorder is not installed: run make deps")
+    st = Stand()
+    config = b'{"mask_inputs": true, "mask_password": true}'
+    files = {
+        "/page.html": (PAGE.encode(), "text/html; charset=utf-8"),
+        "/chat/static/cobrowse.js": (SCRIPT.read_bytes(), "text/javascript"),
+        "/chat/static/rrweb-record.min.js": (recorder.read_bytes(), "text/javascript"),
+        "/chat/api/cobrowse/config": (config, "application/json"),
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def _send(self, status: int, body: bytes, kind: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            path = self.path.split("?")[0]
+            if path == "/chat/api/cobrowse/stream":  # over at once: EventSource retries
+                return self._send(200, b"retry: 60000\n\n", "text/event-stream")
+            body, kind = files.get(path, (b"", "text/plain"))
+            self._send(200 if body else 404, body, kind)
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with st.lock:
+                st.posts.append((self.path, body))
+            if self.path.endswith("/consent"):
+                return self._send(200, b'{"state": "active"}', "application/json")
+            self._send(202, b"{}", "application/json")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", st
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def wait(driver: WebDriver, what: str, predicate: Any, timeout: float = 15) -> Any:
+    return WebDriverWait(
+        driver,
+        timeout,
+        0.1,
+        ignored_exceptions=(StaleElementReferenceException, WebDriverException),
+    ).until(lambda d: predicate(d), what)
+
+
+def shadow(driver: WebDriver, test: str) -> Any:
+    return driver.execute_script(
+        "var h = document.getElementById('ccbox-cobrowse');"
+        "return h && h.shadowRoot ? "
+        "h.shadowRoot.querySelector('[data-test=\"' + arguments[0] + '\"]') : null;",
+        test,
+    )
+
+
+def linked(base: str, query: str = "", **more: Any) -> str:
+    state = {"session": "s1", "token": "tok-1", "agent": "Agent 7", "active": True, **more}
+    return base + "/page.html" + query + "#ccbox-cobrowse=" + quote(json.dumps(state))
+
+
+def test_a_link_with_a_recording_token_asks_the_visitor_before_recording(
+    stand: tuple[str, Stand],
+) -> None:
+    base, st = stand
+    with headless_chromium() as driver:
+        # a link's own config (masking off) is not taken
+        driver.get(linked(base, config={"mask_inputs": False}))
+        allow = wait(driver, "the consent", lambda d: shadow(d, "cobrowse-allow"))
+        consent = shadow(driver, "cobrowse-consent")
+        assert "Form fields stay hidden" in consent.text  # the box's masking
+        assert shadow(driver, "cobrowse-banner") is None
+        assert "ccbox-cobrowse" not in driver.current_url  # the token left the address
+        time.sleep(1.0)  # what would have gone out meanwhile (the recorder posts every 250 ms)
+        assert st.bodies("events") == [] and st.bodies("consent") == []
+        allow.click()
+        wait(driver, "the banner", lambda d: shadow(d, "cobrowse-banner"))
+        assert [json.loads(b) for b in st.bodies("consent")] == [{"allow": True}]
+        wait(driver, "the first events", lambda d: st.bodies("events"))
+        driver.get(linked(base, "?again"))  # denied: nothing recorded, the session ended
+        deny = wait(driver, "the consent again", lambda d: shadow(d, "cobrowse-deny"))
+        before = len(st.bodies("events"))
+        deny.click()
+        wait(driver, "the refusal sent", lambda d: len(st.bodies("consent")) == 2)
+        assert json.loads(st.bodies("consent")[1]) == {"allow": False}
+        time.sleep(1.0)
+        assert len(st.bodies("events")) == before
+
