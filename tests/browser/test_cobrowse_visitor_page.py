@@ -2,7 +2,9 @@
 in headless Chromium, against a small stand-in for the box's /chat/api/cobrowse/* that
 keeps every POST: a link carrying a recording token in its fragment (what a push to
 another site uses, and what anyone can write into a mail) asks the visitor before a single
-event goes out, with the box's masking, not the link's."""
+event goes out, with the box's masking, not the link's; and once allowed, no field's value
+leaves the page: a hidden input's (a token), a prefilled or typed one, a password, a
+textarea, a value attribute a script sets later."""
 
 from __future__ import annotations
 
@@ -159,3 +161,29 @@ def test_a_link_with_a_recording_token_asks_the_visitor_before_recording(
         time.sleep(1.0)
         assert len(st.bodies("events")) == before
 
+
+def test_no_field_value_leaves_the_page(stand: tuple[str, Stand]) -> None:
+    base, st = stand
+    with headless_chromium() as driver:
+        driver.get(linked(base))
+        shown = wait(
+            driver,
+            "the consent (or the banner)",
+            lambda d: shadow(d, "cobrowse-allow") or shadow(d, "cobrowse-banner"),
+        )
+        if shown.get_attribute("data-test") == "cobrowse-allow":
+            shown.click()
+        wait(driver, "the snapshot", lambda d: b"Checkout" in b"".join(st.bodies("events")))
+        driver.find_element("id", "name").send_keys("typed-zhang")
+        driver.execute_script(
+            "var t = document.getElementById('tok'); t.value = 'HIDDEN-SECRET-2';"
+            "t.setAttribute('value', 'ATTR-SECRET');"
+            "document.getElementById('note').value = 'typed-zhang';"
+            "document.getElementById('note').dispatchEvent(new Event('input', {bubbles: true}));"
+            "document.getElementById('blurb').textContent = 'changed 已改';"
+        )
+        wait(driver, "the changes", lambda d: "已改" in b"".join(st.bodies("events")).decode())
+        sent = b"".join(st.bodies("events")).decode()
+        for secret in SECRETS:
+            assert secret not in sent, secret
+        assert "Pay now" in sent  # a button's label is no field value

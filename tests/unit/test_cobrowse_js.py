@@ -65,8 +65,11 @@ def test_the_visitors_promised_hooks_exist() -> None:
 def test_every_recorder_masks_inputs_and_passwords(path: Path) -> None:
     code = _code(path)
     record = code.split("record({", 1)[1].split("});", 1)[0]
-    # every input value goes through maskInputFn, which blanks passwords and marked fields
-    assert "maskAllInputs: true" in record
+    # every field's value goes through maskInputFn, by its tag (maskAllInputs: true lists
+    # types and lets a hidden or a file input out), which blanks passwords, marked and
+    # hidden fields
+    assert "maskAllInputs: false" in record
+    assert "maskInputOptions: { input: true, textarea: true, select: true" in record
     assert "maskInputFn: maskInputFn" in record
     assert 'maskTextClass: "ccbox-mask"' in record
     assert "[data-ccbox-mask]" in record
@@ -74,6 +77,7 @@ def test_every_recorder_masks_inputs_and_passwords(path: Path) -> None:
     fn = code.split("function maskInputFn", 1)[1].split("\n  }\n", 1)[0]
     first = next(line for line in fn.splitlines() if 'return "";' in line)
     assert "if (isPassword(node)" in first  # before anything else, whatever the config
+    assert 'fieldType(node) === "hidden") return "";' in fn
     assert "ccbox-mask" in fn or "marked(node)" in fn
     assert "passwords.add" in code  # a password field stays one when a script retypes it
 

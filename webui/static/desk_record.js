@@ -88,9 +88,16 @@
     }
     return false;
   }
+  var BUTTONS = ["submit", "button", "reset", "image"];
+  function fieldType(node) {
+    return node && node.tagName === "INPUT" ? String(node.type || "").toLowerCase() : "";
+  }
   function maskInputFn(text, node) {
-    if (isPassword(node)) return "";
+    // every field's value (maskInputOptions by tag): a hidden one (the desk's CSRF token)
+    // blank always, a button's label kept
+    if (isPassword(node) || fieldType(node) === "hidden") return "";
     if (node && node.closest && node.closest(".ccbox-mask,[data-ccbox-mask]")) return "";
+    if (BUTTONS.indexOf(fieldType(node)) >= 0) return text;
     if (!maskInputs) return text;
     return "*".repeat(Math.min(String(text || "").length, 64));
   }
@@ -120,7 +127,10 @@
         if (stopRecording || !Object.keys(watches).length) return;
         stopRecording = window.rrwebRecord.record({
           emit: enqueue,
-          maskAllInputs: true,
+          // every field by its tag: maskAllInputs lists types, and lets a hidden or a file
+          // input's value (a token, a file's name) out as it is
+          maskAllInputs: false,
+          maskInputOptions: { input: true, textarea: true, select: true, password: true },
           maskInputFn: maskInputFn,
           maskTextClass: "ccbox-mask",
           maskTextSelector: "[data-ccbox-mask], [data-ccbox-mask] *, .ccbox-mask *",

@@ -242,6 +242,10 @@
     }
     return false;
   }
+  var BUTTONS = ["submit", "button", "reset", "image"];
+  function fieldType(node) {
+    return node && node.tagName === "INPUT" ? String(node.type || "").toLowerCase() : "";
+  }
   function marked(node) {
     return !!(node && node.closest && node.closest(".ccbox-mask,[data-ccbox-mask]"));
   }
@@ -254,9 +258,11 @@
     );
   }
   function maskInputFn(text, node) {
-    // maskAllInputs is always on, so every input value comes through here: blank a
-    // password (ever one) or a marked field always, the rest unless mask_inputs is off.
-    if (isPassword(node) || marked(node)) return "";
+    // every input, textarea and select value comes through here (maskInputOptions by tag):
+    // blank a password (ever one), a marked field or a hidden one always, a button's label
+    // kept, the rest masked unless mask_inputs is off.
+    if (isPassword(node) || marked(node) || fieldType(node) === "hidden") return "";
+    if (BUTTONS.indexOf(fieldType(node)) >= 0) return text;
     if (state && state.config && state.config.mask_inputs === false) return text;
     return "*".repeat(Math.min(String(text || "").length, 64));
   }
@@ -287,8 +293,10 @@
         var record = window.rrwebRecord.record;
         stopRecording = record({
           emit: enqueue,
-          maskAllInputs: true,
-          maskInputOptions: { password: true },
+          // every field by its tag: maskAllInputs lists types, and lets a hidden or a file
+          // input's value (a token, a file's name) out as it is
+          maskAllInputs: false,
+          maskInputOptions: { input: true, textarea: true, select: true, password: true },
           maskInputFn: maskInputFn,
           maskTextClass: "ccbox-mask",
           maskTextSelector: "[data-ccbox-mask], [data-ccbox-mask] *, .ccbox-mask *",
