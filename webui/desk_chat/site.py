@@ -139,8 +139,20 @@ def _id(value: Any, what: str) -> int:
     return value
 
 
+def _whole_characters(text: str) -> str:
+    """``text`` with each lone surrogate (JSON may escape one: ``"\\ud83d"``, half an
+    emoji, as a script that cuts a string by UTF-16 units sends it) as U+FFFD, a pair
+    joined: UTF-8 has no surrogates, so the database refused the line (a 500, the line
+    lost)."""
+    if not any("\ud800" <= c <= "\udfff" for c in text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
 def _text(body: dict[str, Any], name: str, max_len: int, required: bool = False) -> str:
     value = body.get(name, "")
+    if isinstance(value, str):
+        value = _whole_characters(value)
     if not isinstance(value, str) or len(value) > max_len:
         raise DeskError(
             400,
