@@ -499,24 +499,66 @@ def test_the_cli_backs_up_and_restores_onto_an_empty_database_only(
     assert table_rows(url) == table_rows(cfg.database_url)
 
 
+# What migration 0019 (the internet channels) added: an archive made at 0018 has none of it.
+TABLES_0019 = (
+    "chat_topics",
+    "chat_origins",
+    "email_accounts",
+    "email_routes",
+    "conversations",
+    "conversation_messages",
+    "conversation_attachments",
+    "conversation_events",
+    "canned_replies",
+    "email_auto_replies",
+)
+# the columns 0019 added, with the server default a migrated row gets
+COLUMNS_0019 = {
+    "agents": {"max_chats": 3, "chat_on_call": False, "call_with_chats": True},
+    "queues": {"media": "call"},
+}
+
+
+def _as_of_0018(name: str, data: bytes) -> bytes:
+    """A table's JSON lines as 0018 wrote them: without the columns 0019 added."""
+    table = name.removeprefix("db/").removesuffix(".jsonl")
+    if table not in COLUMNS_0019:
+        return data
+    lines = data.decode().splitlines()
+    head = json.loads(lines[0])
+    drop = {head["columns"].index(c) for c in COLUMNS_0019[table]}
+    head["columns"] = [c for i, c in enumerate(head["columns"]) if i not in drop]
+    rows = [[v for i, v in enumerate(json.loads(line)) if i not in drop] for line in lines[1:]]
+    return "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in [head, *rows]).encode()
+
+
 def test_an_archive_of_an_older_schema_is_loaded_at_its_revision_then_migrated(
     source: Any, tmp_path: Path
 ) -> None:
-    """The same archive as if made before migration 0018 (no backups table): loaded into
-    a database at 0017, then upgraded to the head."""
+    """The same archive as if made at migration 0018 (before the internet channels): loaded
+    into a database at 0018, then upgraded to the head; the columns 0019 added take their
+    defaults and its tables start empty."""
     cfg, full, _ = source
-    members = [(i, d) for i, d in _members(full) if i.name != "db/backups.jsonl"]
+    gone = {f"db/{t}.jsonl" for t in TABLES_0019}
+    members = [(i, d) for i, d in _members(full) if i.name not in gone]
+    members = [(i, _as_of_0018(i.name, d) if i.isreg() else d) for i, d in members]
 
     def older(man: dict[str, Any]) -> None:
-        man["schema_revision"] = "0017"
-        del man["database"]["tables"]["backups"]
+        man["schema_revision"] = "0018"
+        for t in TABLES_0019:
+            del man["database"]["tables"][t]
 
     old = _write(tmp_path / "old.tar.gz", members, older)
     target = _target(tmp_path)
     result = restore.restore(old, target, restore.RestoreOptions(passphrase=PASS))
-    assert (result.archive_revision, result.revision) == ("0017", migrate.head_revision())
+    assert (result.archive_revision, result.revision) == ("0018", migrate.head_revision())
     want = table_rows(cfg.database_url)
-    want["backups"] = []
+    for t in TABLES_0019:
+        want[t] = []
+    for t, defaults in COLUMNS_0019.items():
+        columns = [c.name for c in m.metadata.tables[t].columns]
+        at = {columns.index(c): v for c, v in defaults.items()}
+        want[t] = [tuple(at.get(i, v) for i, v in enumerate(row)) for row in want[t]]
     assert table_rows(target.database_url) == want
 
 

@@ -314,3 +314,49 @@ def test_0016_keeps_tickets_and_their_history_and_widens_the_checks(db_url: str)
             conn.execute(sa.text("UPDATE tickets SET source = 'sms'"))
     finally:
         engine.dispose()
+
+
+def test_0019_adds_the_channel_columns_in_place_and_keeps_what_cascades_from_agents_and_queues(
+    db_url: str,
+) -> None:
+    """0019 adds agents' chat capacity and queues' medium without copying either table: a
+    batch copy DROPs the table, and on SQLite the rows that cascade from it (skills,
+    memberships) would be gone. Tickets may then come from chat and e-mail; a downgrade
+    keeps every row."""
+    engine = create_engine(db_url)
+    try:
+        migrate.upgrade(engine, "0018")
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO agents (id, number, name, created_at) VALUES (1, '1001', 'A', :t)"
+                ),
+                {"t": "2026-12-07 06:00:00"},
+            )
+            conn.execute(sa.text("INSERT INTO skills (id, name) VALUES (1, 'billing')"))
+            conn.execute(
+                sa.text("INSERT INTO agent_skills (agent_id, skill_id, level) VALUES (1, 1, 5)")
+            )
+            conn.execute(
+                sa.text("INSERT INTO queues (id, name, created_at) VALUES (1, 'sales', :t)"),
+                {"t": "2026-12-07 06:00:00"},
+            )
+            conn.execute(
+                sa.text("INSERT INTO queue_members (queue_id, agent_id, penalty) VALUES (1, 1, 0)")
+            )
+        migrate.upgrade(engine, "0019")
+        with engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM agent_skills")).scalar() == 1
+            assert conn.execute(sa.text("SELECT count(*) FROM queue_members")).scalar() == 1
+            a = model.agents
+            row = conn.execute(
+                sa.select(a.c.max_chats, a.c.chat_on_call, a.c.call_with_chats)
+            ).one()
+            assert tuple(row) == (3, False, True)
+            assert conn.execute(sa.select(model.queues.c.media)).scalar() == "call"
+        migrate.downgrade(engine, "0018")
+        with engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM agent_skills")).scalar() == 1
+            assert conn.execute(sa.text("SELECT count(*) FROM queue_members")).scalar() == 1
+    finally:
+        engine.dispose()

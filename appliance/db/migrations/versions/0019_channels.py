@@ -368,32 +368,32 @@ def upgrade() -> None:
             batch_op.f("ix_conversation_attachments_message_id"), ["message_id"], unique=False
         )
 
-    with op.batch_alter_table("agents", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("max_chats", sa.Integer(), server_default="3", nullable=False)
-        )
-        batch_op.add_column(
-            sa.Column("chat_on_call", sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
-        batch_op.add_column(
-            sa.Column("call_with_chats", sa.Boolean(), server_default=sa.true(), nullable=False)
-        )
-
-    with op.batch_alter_table("queues", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("media", sa.String(length=8), server_default="call", nullable=False)
-        )
+    # Added in place, as 0017 did: a batch copy of agents or queues would DROP the table,
+    # and on SQLite the foreign keys that cascade from it (skills, memberships, training
+    # assignments, ...) would empty their tables. A column with a constant default and no
+    # constraint is an ALTER TABLE on both databases.
+    op.add_column(
+        "agents", sa.Column("max_chats", sa.Integer(), server_default="3", nullable=False)
+    )
+    op.add_column(
+        "agents", sa.Column("chat_on_call", sa.Boolean(), server_default=sa.false(), nullable=False)
+    )
+    op.add_column(
+        "agents",
+        sa.Column("call_with_chats", sa.Boolean(), server_default=sa.true(), nullable=False),
+    )
+    op.add_column(
+        "queues", sa.Column("media", sa.String(length=8), server_default="call", nullable=False)
+    )
 
 
 def downgrade() -> None:
     op.execute("UPDATE tickets SET source = 'manual' WHERE source IN ('chat', 'email')")
-    with op.batch_alter_table("queues", schema=None) as batch_op:
-        batch_op.drop_column("media")
-
-    with op.batch_alter_table("agents", schema=None) as batch_op:
-        batch_op.drop_column("call_with_chats")
-        batch_op.drop_column("chat_on_call")
-        batch_op.drop_column("max_chats")
+    # ALTER TABLE ... DROP COLUMN (SQLite 3.35 and later), never a batch copy (see upgrade)
+    op.drop_column("queues", "media")
+    op.drop_column("agents", "call_with_chats")
+    op.drop_column("agents", "chat_on_call")
+    op.drop_column("agents", "max_chats")
 
     with op.batch_alter_table("conversation_attachments", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_conversation_attachments_message_id"))
