@@ -13,12 +13,14 @@ send are the point)."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet import defer, protocol, reactor
 from twisted.internet.task import deferLater
+from twisted.python import threadable
 from twisted.trial import unittest
 
 from acd.channels.service import ChannelService
@@ -750,6 +752,30 @@ class ChatTests(ChatCase):
             "/chat/api/send", {"attachments": [text.json()["id"]]}, token=other["token"]
         )
         self.assertEqual(r.status, 404)
+
+    async def test_a_file_is_read_and_checked_off_the_reactor(self) -> None:
+        self.config = dataclasses.replace(self.config, messages_per_minute=30)
+        await self.start()
+        token = (await self.chat())["token"]
+        stored = await self.client.request(
+            "POST",
+            "/chat/api/attach?name=a.png",
+            PNG,
+            token=token,
+            ctype="application/octet-stream",
+        )
+        self.assertEqual(stored.status, 200, stored.body)
+        hashed_on_reactor: list[bool] = []
+        real = hashlib.sha256
+
+        def sha256(data: bytes) -> Any:
+            hashed_on_reactor.append(threadable.isInIOThread())
+            return real(data)
+
+        self.patch(api.hashlib, "sha256", sha256)
+        got = await self.client.request("GET", f"/chat/api/file/{stored.json()['id']}", token=token)
+        self.assertEqual((got.status, got.body), (200, PNG))
+        self.assertEqual(hashed_on_reactor, [False])
 
     async def test_a_chat_stores_a_bounded_number_of_files(self) -> None:
         self.config = dataclasses.replace(self.config, messages_per_minute=30)
