@@ -189,6 +189,15 @@ SEEN = """var r = arguments[0].getBoundingClientRect();
 return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight;"""
 
 
+def offers(driver: WebDriver) -> list[WebElement]:
+    """The desk's Accept buttons of the offers shown now."""
+    return driver.find_elements(By.CSS_SELECTOR, "[data-test=chat-accept]")
+
+
+def accept(buttons: list[WebElement]) -> None:
+    buttons[0].click()
+
+
 def desk_lines(driver: WebDriver) -> list[str]:
     return [e.text for e in driver.find_elements(By.CSS_SELECTOR, "[data-test=chat-line]")]
 
@@ -268,9 +277,7 @@ def test_a_chat_from_another_site_answered_watched_cobrowsed_and_transferred(
     wait(visitor, "the visitor's line", lambda d: any(ASK in t for t in widget_lines(d)))
 
     # ---- agent 1001 accepts and answers in Chinese ----------------------------------------
-    wait(
-        agent, "the offer", lambda d: d.find_elements(By.CSS_SELECTOR, "[data-test=chat-accept]")
-    ).__getitem__(0).click()
+    accept(wait(agent, "the offer", offers))
     wait(
         agent, "the chat's tab", lambda d: d.find_elements(By.CSS_SELECTOR, "[data-test=chat-tab]")
     )
@@ -426,11 +433,7 @@ def test_a_chat_from_another_site_answered_watched_cobrowsed_and_transferred(
     Select(target).select_by_value(choice.get_attribute("value"))
     agent.find_element(By.ID, "chat-transfer-note").send_keys(NOTE)
     agent.find_element(By.CSS_SELECTOR, "[data-test=chat-transfer-go]").click()
-    wait(
-        other,
-        "the transferred offer",
-        lambda d: d.find_elements(By.CSS_SELECTOR, "[data-test=chat-accept]"),
-    ).__getitem__(0).click()
+    accept(wait(other, "the transferred offer", offers))
     wait(other, "the history on 1002's desk", lambda d: any(ANSWER in t for t in desk_lines(d)))
     wait(other, "the transfer's note", lambda d: any(NOTE in t for t in desk_lines(d)), 5)
     lines = desk_lines(other)
@@ -454,11 +457,7 @@ def test_a_chat_from_another_site_answered_watched_cobrowsed_and_transferred(
     Select(target).select_by_value(f"queue:{box.ids['webchat']}")
     other.find_element(By.CSS_SELECTOR, "[data-test=chat-transfer-go]").click()
     wait(other, "the chat gone from 1002's desk", lambda d: absent(d, "[data-test=chat-tab]"))
-    wait(
-        agent,
-        "the queue's offer to 1001",
-        lambda d: d.find_elements(By.CSS_SELECTOR, "[data-test=chat-accept]"),
-    ).__getitem__(0).click()
+    accept(wait(agent, "the queue's offer to 1001", offers))
     wait(agent, "the history on 1001's desk", lambda d: any(ANSWER in t for t in desk_lines(d)))
     assert any("我到了结算页" in t for t in desk_lines(agent))
     wait(
