@@ -32,7 +32,7 @@ from twisted.logger import Logger
 
 from acd import agent_state as st
 from acd.route import Router, queue_strategy
-from acd.service import Agent
+from acd.service import Agent, QueuedCallLeft
 from acd.stats import QueueStats
 from appliance.db.acd_store import ACDAgent, ACDQueue
 from appliance.db.admin_store import AdminStore
@@ -73,7 +73,12 @@ class LiveConfig:
         self.store = store or AdminStore(acd.db)
         self.pending_device: dict[int, str] = {}
         self.pending_logout: set[int] = set()
+        # Call queues that take chats or e-mails now, kept in the call ACD while a call of
+        # theirs is in progress (it ends in its queue); retried after each call or agent move.
+        self.leaving: set[int] = set()
+        self._retry: Any = None
         acd.bus.subscribe(st.AgentStateChanged, self._state_changed)
+        acd.bus.subscribe(QueuedCallLeft, self._call_left)
 
     def reload_agent(self, agent_id: int) -> defer.Deferred[None]:
         """Read the agent (with its memberships) again and apply it."""
@@ -154,6 +159,7 @@ class LiveConfig:
             by_device[device] = agent
 
     def _state_changed(self, event: st.AgentStateChanged) -> None:
+        self._retry_leaving()
         if event.new in BUSY:
             return
         agent = self.acd.agents.get(event.agent_id)
@@ -178,6 +184,7 @@ class LiveConfig:
             acd.bus.publish(QueueConfigApplied(q.id))
             return
         acd.channel_queues.pop(q.id, None)
+        self.leaving.discard(q.id)
         old = acd.queues.get(q.id)
         if old is None:
             acd.stats[q.id] = QueueStats(q.id, q.name, q.service_level_s)
@@ -201,24 +208,52 @@ class LiveConfig:
 
     def _apply_channel_queue(self, q: ACDQueue) -> None:
         """A chat or e-mail queue: the channels' router's. One that took calls until now
-        leaves the call ACD: its waiting callers overflow as from a queue nobody staffs."""
+        leaves the call ACD: its waiting callers overflow as from a queue nobody staffs, and
+        once no call of it is in progress (ringing, talking, a callback, an overflowed
+        caller still on the line) it is gone from the call ACD; till then those calls end
+        in it as they began."""
         acd = self.acd
         acd.channel_queues[q.id] = q
-        old = acd.queues.get(q.id)
-        if old is None:
+        if q.id not in acd.queues:
             return
         log.warn(
             "queue {name!r} now takes {media}: it leaves the call ACD", name=q.name, media=q.media
         )
-        waiting = [acd.calls[c] for c in acd.router.waiting(q.id) if c in acd.calls]
-        for call in waiting:
-            acd._leave_queue(call)
-            acd.stats[q.id].overflowed += 1
-            call._deliver(acd._overflow(old, "empty"))
-        del acd.queues[q.id]
-        if acd.queue_by_name.get(old.name) is old:
-            del acd.queue_by_name[old.name]
-        self.rebuild_router()
+        self.leaving.add(q.id)
+        self._leave_call_acd()
+
+    def _call_left(self, _event: QueuedCallLeft) -> None:
+        self._retry_leaving()
+
+    def _retry_leaving(self) -> None:
+        """After the step of the ACD that told us (it may still use the queue)."""
+        if self.leaving and self._retry is None:
+            self._retry = self.acd.reactor.callLater(0, self._leave_call_acd)
+
+    def _leave_call_acd(self) -> None:
+        if self._retry is not None and self._retry.active():
+            self._retry.cancel()
+        self._retry = None
+        acd = self.acd
+        gone = False
+        for qid in sorted(self.leaving):
+            old = acd.queues.get(qid)
+            if old is None or qid not in acd.channel_queues:
+                self.leaving.discard(qid)
+                continue
+            for call in [acd.calls[c] for c in acd.router.waiting(qid) if c in acd.calls]:
+                acd._leave_queue(call)
+                acd.stats[qid].overflowed += 1
+                call._deliver(acd._overflow(old, "empty"))
+            if any(c.queue_id == qid for c in acd.calls.values()):
+                continue
+            self.leaving.discard(qid)
+            del acd.queues[qid]
+            if acd.queue_by_name.get(old.name) is old:
+                del acd.queue_by_name[old.name]
+            gone = True
+        if gone:
+            self.rebuild_router()
 
     def _replace_queue(self, q: ACDQueue) -> None:
         acd = self.acd

@@ -162,9 +162,12 @@ def test_a_call_queue_never_takes_a_chat_and_a_chat_queue_never_a_call(
     waiting = rig.acd.join(ids["support"], "13800138000", "u2")
     resolved(db.run(to_chat))
     resolved(for_acd(rig.acd).reload_queue(ids["support"]))
-    assert ids["support"] not in rig.acd.queues and ids["support"] in rig.ch.router.queues
+    assert ids["support"] in rig.ch.router.queues
     overflow = offer_of(waiting)
     assert overflow is not None and overflow.why == "empty"  # its caller left the queue
+    rig.acd.abandoned(waiting)  # and hung up: nothing of the queue is left in the call ACD
+    rig.clock.advance(0)
+    assert ids["support"] not in rig.acd.queues
 
 
 def test_the_console_says_when_open_chats_keep_calls_away(db: DBConnector) -> None:
@@ -202,3 +205,39 @@ def test_stopping_the_channels_keeps_calls_away_from_an_agent_in_chats(
     assert offer_of(call) is None
     assert not rig.acd.call_gate_open(ids["1001"])
     resolved(rig.acd.stopService())
+
+
+def test_a_call_queue_turned_to_chats_keeps_its_calls_in_progress_until_they_end(
+    db: DBConnector,
+) -> None:
+    """The admin makes a call queue a chat queue while one of its calls is up and another
+    rings: both end in their queue as they began (its call_ended and abandoned raised a
+    KeyError: the agent stayed on_call), then the queue leaves the call ACD."""
+    ids = seed(db, wrapup_s=5)
+    rig = Rig(db)
+    rig.acd.login(ids["1001"])
+    rig.acd.login(ids["1002"])
+    talking = rig.acd.join(ids["support"], "13800138000", "u1")
+    offer = offer_of(talking)
+    assert isinstance(offer, Offer)
+    rig.acd.answered(talking, offer.agents[0].device)
+    ringing = rig.acd.join(ids["support"], "13900139000", "u2")
+    assert isinstance(offer_of(ringing), Offer)
+
+    def to_chat(conn: sa.Connection) -> None:
+        q = model.queues
+        conn.execute(q.update().where(q.c.id == ids["support"]).values(media="chat"))
+
+    resolved(db.run(to_chat))
+    resolved(for_acd(rig.acd).reload_queue(ids["support"]))
+    assert ids["support"] in rig.ch.router.queues  # chats from now on
+    rig.acd.call_ended(talking)  # in its queue: the agent's wrap-up is the queue's
+    assert offer.agents[0].state == st.WRAP_UP
+    assert ids["support"] in rig.acd.queues  # a call still rings in it
+    rig.acd.abandoned(ringing)  # its caller hangs up
+    rig.clock.advance(0)
+    assert ids["support"] not in rig.acd.queues and ids["support"] in rig.ch.router.queues
+    from acd.service import ACDError
+
+    with pytest.raises(ACDError):  # no new call joins it
+        rig.acd.join(ids["support"], "13700137000", "u3")
