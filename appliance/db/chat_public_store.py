@@ -84,3 +84,16 @@ class ChatPublicStore(_Component):
             return True
 
         return self.db.run(thd)
+
+    def unmark_transcript(self, conversation_id: int) -> defer.Deferred[None]:
+        """Forget the mark (the mail could not be sent: the visitor may ask again)."""
+        t = model.conversation_events
+
+        def thd(conn: Connection) -> None:
+            conn.execute(
+                t.delete().where(
+                    t.c.conversation_id == conversation_id, t.c.kind == TRANSCRIPT_EVENT
+                )
+            )
+
+        return self.db.run(thd)

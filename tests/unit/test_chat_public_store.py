@@ -60,6 +60,8 @@ def test_the_transcript_is_marked_once_per_conversation(db: DBConnector) -> None
     assert resolved(store.mark_transcript(first, "li@example.cn")) is True
     assert resolved(store.mark_transcript(first, "li@example.cn")) is False
     assert resolved(store.mark_transcript(second, "han@example.cn")) is True
+    resolved(store.unmark_transcript(second))  # its mail did not go
+    assert resolved(store.mark_transcript(second, "han@example.cn")) is True
 
     def events(conn: sa.Connection) -> list[tuple[int, str, str]]:
         e = model.conversation_events

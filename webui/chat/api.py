@@ -329,11 +329,13 @@ class TranscriptEndpoint(Endpoint):
             raise BadInput(409, "the transcript was already sent", "already_sent")
         s.transcript_sent = True
         msg = transcript.build(st.smtp, s.email, s.language, history)
-        d = defer.ensureDeferred(
-            mail_notify.send(st.reactor, st.smtp, [s.email], msg, "chat transcript")
-        )
-        d.addErrback(lambda f: log.failure("chat transcript not sent", f))
-        return 202, {"sent_to": s.email}
+        # Answered once the mail server took it (at most [smtp] timeout_s): a mail that
+        # did not go is not "sent", and the visitor may ask again.
+        if not await mail_notify.send(st.reactor, st.smtp, [s.email], msg, "chat transcript"):
+            await st.store.unmark_transcript(s.conversation_id)
+            s.transcript_sent = False
+            raise BadInput(502, "the transcript could not be sent; try again later", "mail_failed")
+        return 200, {"sent_to": s.email}
 
 
 class AttachEndpoint(Endpoint):

@@ -93,6 +93,7 @@
       endedError: "This chat has ended.",
       noTranscript: "There is nothing to send yet: no agent has answered.",
       tooManyFiles: "This chat cannot take more files.",
+      mailFailed: "The transcript could not be sent; try again later.",
     },
     zh: {
       open: "在线咨询",
@@ -143,6 +144,7 @@
       endedError: "会话已结束。",
       noTranscript: "客服还没有回复,暂无记录可发送。",
       tooManyFiles: "本次会话不能再发送更多文件。",
+      mailFailed: "聊天记录未能发送,请稍后再试。",
     },
   };
 
@@ -248,6 +250,7 @@
     ended: "endedError",
     no_transcript: "noTranscript",
     too_many_files: "tooManyFiles",
+    mail_failed: "mailFailed",
   };
   function errorText(res) {
     var code = res.data && res.data.code;
