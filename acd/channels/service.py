@@ -1251,10 +1251,11 @@ class ChannelService(service.Service):
         now = self._now()
         talk = now - conv.answered_at.timestamp() if conv.answered_at is not None else 0.0
         self.router.release(agent_id, conv.id, int(max(0.0, talk) * 1_000_000))
-        detail = f"to agent {to_agent_id}" if to_agent_id is not None else f"to queue {to_queue_id}"
+        # the history line's text (a conversation event, not a health detail)
+        where = f"to agent {to_agent_id}" if to_agent_id is not None else f"to queue {to_queue_id}"
         if note:
-            detail += f": {note}"
-        self._event(conv.id, "transferred", agent_id=agent_id, queue_id=to_queue_id, detail=detail)
+            where += f": {note}"
+        self._event(conv.id, "transferred", agent_id=agent_id, queue_id=to_queue_id, detail=where)
         event = {
             "type": "transferred",
             "conversation": conv.id,
