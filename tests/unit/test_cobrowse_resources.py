@@ -20,6 +20,7 @@ from twisted.web.test.requesthelper import DummyRequest
 from acd.channels.conversation import Conversation
 from webui.access import COOKIE
 from webui.cobrowse import hub as hub_mod
+from webui.cobrowse import resources as resources_mod
 from webui.cobrowse.codes import CodeBook
 from webui.cobrowse.hub import CobrowseHub
 from webui.cobrowse.resources import StaffCobrowse, VisitorCobrowse
@@ -370,3 +371,28 @@ def test_only_a_supervisor_starts_a_live_view_and_only_its_own_is_open_to_it(box
     assert box.staff_call("agent7", b"POST", b"stop", {"session": sid})[0] == 403
     assert box.staff_call("boss", b"POST", b"stop", {"session": sid})[0] == 200
     assert frames(desk)[-1]["type"] == "cobrowse.stop"
+
+
+def test_a_flood_of_large_bodies_is_refused_before_it_is_parsed(
+    box: Box, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """4 MB of ``[{},{},...]`` is a million objects for the reactor to build: the rate is
+    checked on the raw body first, so past the burst nothing more is parsed."""
+    _sid, token = box.chat_session()
+    parsed: list[int] = []
+    real = resources_mod.json.loads
+
+    def counting_loads(text: str, **kw: Any) -> Any:
+        parsed.append(len(text))
+        return real(text, **kw)
+
+    monkeypatch.setattr(resources_mod.json, "loads", counting_loads)
+    body = b"[" + b"{}," * (1024 * 1024 // 3) + b"{}]"  # 1 MB, not a batch of events
+    statuses = [
+        render(box.visitor, Request(b"POST", b"events", body, X_Chat_Token=token))[0]
+        for _ in range(30)
+    ]
+    assert statuses.count(429) >= 30 - hub_mod.BYTE_BURST // len(body) - 1
+    assert set(statuses) == {413, 429}  # parsed: over an incremental batch's cap
+    big = [n for n in parsed if n >= len(body)]  # (the test's render reads the answers)
+    assert 1 <= len(big) <= hub_mod.BYTE_BURST // len(body) + 1

@@ -341,17 +341,30 @@ class CobrowseHub:
         self._to_viewers(session, {"type": "cobrowse.state", "state": "active"})
         self.ask_snapshot(session, force=True)
 
-    def post(self, session: CobrowseSession, raw_size: int, events: list[Any]) -> None:
-        """A batch from the recording side (already parsed; checked here)."""
+    def admit(self, session: CobrowseSession, raw_size: int) -> None:
+        """Whether the recording side may send a body of ``raw_size`` bytes now (allowed,
+        within the rate): asked BEFORE the body is parsed, so a token's flood of large
+        bodies is refused without the reactor parsing each (4 MB of ``[{},{},...]`` is a
+        million objects)."""
         if session.state != "active":
             raise CobrowseError(N_("recording has not been allowed"), 409)
+        if raw_size > MAX_SNAPSHOT_BYTES:
+            raise CobrowseError(N_("too many page events at once"), 413)
+        assert session.batches is not None and session.volume is not None
+        if not session.batches.take(1) or not session.volume.take(raw_size):
+            raise CobrowseError(N_("page events are sent too fast"), 429)
+
+    def post(
+        self, session: CobrowseSession, raw_size: int, events: list[Any], admitted: bool = False
+    ) -> None:
+        """A batch from the recording side (already parsed, and ``admitted`` when its body
+        was; checked here)."""
+        if not admitted:
+            self.admit(session, raw_size)
         limit = MAX_SNAPSHOT_BYTES if _starts_full(events) else MAX_BATCH_BYTES
         if raw_size > limit:
             raise CobrowseError(N_("too many page events at once"), 413)
         full = check_events(events)
-        assert session.batches is not None and session.volume is not None
-        if not session.batches.take(1) or not session.volume.take(raw_size):
-            raise CobrowseError(N_("page events are sent too fast"), 429)
         try:
             data = frame({"type": "cobrowse.events", "session": session.id, "events": events})
         except RecursionError:  # nested just below what the parser took

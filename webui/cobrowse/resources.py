@@ -54,8 +54,8 @@ class _Refused(Exception):
         self.message = message
 
 
-def _read_json(request: Any, limit: int) -> Any:
-    """The request's body as JSON, at most ``limit`` bytes (413 past it, 400 if not JSON)."""
+def _read_body(request: Any, limit: int) -> bytes:
+    """The request's body, at most ``limit`` bytes (413 past it)."""
     declared = request.getHeader(b"Content-Length")
     if declared is not None:
         try:
@@ -64,9 +64,18 @@ def _read_json(request: Any, limit: int) -> Any:
         except ValueError:
             raise _Refused(400, N_("bad request")) from None
     request.content.seek(0)
-    raw = request.content.read(limit + 1)
+    raw: bytes = request.content.read(limit + 1)
     if len(raw) > limit:
         raise _Refused(413, N_("too many page events at once"))
+    return raw
+
+
+def _read_json(request: Any, limit: int) -> Any:
+    """The request's body as JSON, at most ``limit`` bytes (413 past it, 400 if not JSON)."""
+    return _parse_json(_read_body(request, limit))
+
+
+def _parse_json(raw: bytes) -> Any:
     try:
         return json.loads(raw.decode("utf-8"), parse_constant=_no_constant), len(raw)
     except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: [[[[...]]]]
@@ -194,8 +203,10 @@ class VisitorCobrowse(_Base):
     def post(self, request: Any, action: str) -> Any:
         if action == "events":
             session = self._own(request)
-            events, size = _read_json(request, MAX_SNAPSHOT_BYTES)
-            self.hub.post(session, size, events)
+            raw = _read_body(request, MAX_SNAPSHOT_BYTES)
+            self.hub.admit(session, len(raw))  # the rate, before any parsing
+            events, size = _parse_json(raw)
+            self.hub.post(session, size, events, admitted=True)
             return _answer(request, 202, {})
         body, _size = _read_json(request, MAX_CONTROL_BODY)
         if not isinstance(body, dict):
@@ -320,8 +331,10 @@ class StaffCobrowse(_Base):
             agent = self._my_agent(session)
             if cob is None or cob.kind != "desk" or cob.agent_id != agent.id:
                 raise _Refused(403, N_("this co-browsing session is not yours"))
-            events, size = _read_json(request, MAX_SNAPSHOT_BYTES)
-            self.hub.post(cob, size, events)
+            raw = _read_body(request, MAX_SNAPSHOT_BYTES)
+            self.hub.admit(cob, len(raw))
+            events, size = _parse_json(raw)
+            self.hub.post(cob, size, events, admitted=True)
             return _answer(request, 202, {})
         body, _size = _read_json(request, MAX_CONTROL_BODY)
         if not isinstance(body, dict):
