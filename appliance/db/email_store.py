@@ -21,6 +21,7 @@ from twisted.internet import defer
 
 from appliance.db import model
 from appliance.db.components import utcnow
+from appliance.text import N_
 
 if TYPE_CHECKING:
     from appliance.db.connector import DBConnector
@@ -556,7 +557,7 @@ class EmailStore:
                 .first()
             )
             if keys is None:
-                raise ValueError("no ticket type is offered")
+                raise ValueError(N_("no ticket type is offered"))
             return str(keys)
 
         return self.db.read(thd)
