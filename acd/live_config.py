@@ -13,7 +13,9 @@ memory and in the routing engine, without disturbing the calls in progress.
   what the ACD holds (agents, availability, calls handled, waiting calls in their order):
   the engine has no way to change a queue in place. A new agent or queue is added.
 - A chat or e-mail queue (``media``) is never the call ACD's: it is kept in
-  ``ACD.channel_queues`` for the channels' router; an agent's conversation capacity
+  ``ACD.channel_queues`` for the channels' router (a call queue turned into one: its
+  waiting callers overflow, and it stays in the call ACD until its last call in progress
+  ends there); an agent's conversation capacity
   (``max_chats``, ``chat_on_call``, ``call_with_chats``) applies at once. The channels'
   service hears of both through ``AgentConfigApplied`` / ``QueueConfigApplied`` on the bus.
 
