@@ -125,6 +125,7 @@ class CobrowseRelayTests(endpoint.ChatCase):
             self.staff_client,
             f"/chat-desk/api/cobrowse/stream?session={sid}",
             Cookie=f"{COOKIE}={self.login.id}",
+            Accept="text/event-stream",
         )
         await viewer.until(lambda ev: any(e["type"] == "cobrowse.state" for e in ev))
 

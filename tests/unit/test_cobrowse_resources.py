@@ -160,6 +160,8 @@ class Box:
     ) -> Request:
         session = self.logins[who]
         headers = {"Host": "box.local", "Origin": "http://box.local"}
+        if method == b"GET":
+            headers["Accept"] = "text/event-stream"  # as EventSource sends it
         if csrf:
             headers["X_CSRF_Token"] = session.csrf_token
         request = Request(method, path, body, **headers)
@@ -396,3 +398,20 @@ def test_a_flood_of_large_bodies_is_refused_before_it_is_parsed(
     assert set(statuses) == {413, 429}  # parsed: over an incremental batch's cap
     big = [n for n in parsed if n >= len(body)]  # (the test's render reads the answers)
     assert 1 <= len(big) <= hub_mod.BYTE_BURST // len(body) + 1
+
+
+@pytest.mark.parametrize("path", [b"stream?session=", b"desk"])
+@pytest.mark.parametrize("accept", [None, "image/avif,image/webp,*/*", "text/css,*/*;q=0.1"])
+def test_a_stream_opens_only_for_an_event_source(box: Box, path: bytes, accept: str | None) -> None:
+    """A replayed page's <img> or style url() on this site, sent with the agent's cookie,
+    opens no stream that never ends (a browser keeps six connections to a site)."""
+    sid, _token = box.chat_session()
+    if path.endswith(b"="):
+        path += sid.encode()
+    request = box.as_staff("agent7", b"GET", path)
+    if accept is None:
+        request.requestHeaders.removeHeader(b"Accept")
+    else:
+        request.requestHeaders.setRawHeaders(b"Accept", [accept.encode()])
+    assert render(box.staff, request)[0] == 406
+    assert not box.hub.desks and not box.hub.sessions[sid].viewers
