@@ -1271,6 +1271,15 @@ class ChannelService(service.Service):
         self._emit(conv, event, customer=False)
         for sub in list(self._agent_subs.get(to_agent_id, ())) if to_agent_id is not None else ():
             self._call(sub, event)
+        if note:
+            # kept for the staff (internal: never the customer's), so the desk that takes it
+            # sees the note in the history it loads, after a reload too
+            to = (
+                self._agent_name(to_agent_id)
+                if to_agent_id is not None
+                else (self._queue_ref(to_queue_id) or {}).get("name", "")
+            )
+            self._system_line(conv, f"{self._agent_name(agent_id)} → {to}: {note}", internal=True)
         conv.agent_id = None
         self._load_changed(agent_id)
         if to_agent_id is not None:

@@ -199,6 +199,32 @@ def test_transfer_to_an_agent_who_declines_goes_back_to_the_queue(db: DBConnecto
     assert history[-1].sender == "system" and "Agent 1002" in history[-1].body
 
 
+def test_a_transfer_note_is_kept_as_an_internal_line(db: DBConnector) -> None:
+    """The desk that takes a transferred chat reads the note from the history (it was only
+    in the event row and the live event: lost when that desk reloaded); the customer never
+    gets it."""
+    ids = seed(db)
+    rig = Rig(db)
+    rig.acd.login(ids["1001"])
+    conv = rig.chat(ids)
+    rig.run(rig.ch.accept(ids["1001"], conv.id))
+    rig.acd.login(ids["1002"])
+    visitor: list[dict[str, Any]] = []
+    staff: list[dict[str, Any]] = []
+    rig.ch.subscribe_conversation(conv.id, visitor.append, "customer")
+    rig.ch.subscribe_conversation(conv.id, staff.append, "staff")
+    rig.run(rig.ch.transfer(ids["1001"], conv.id, to_agent_id=ids["1002"], note="要发票"))
+    rig.run(rig.ch.accept(ids["1002"], conv.id))
+    history = rig.run(rig.ch.history(conv.id))
+    notes = [m for m in history if m.internal]
+    assert [(m.sender, m.body) for m in notes] == [("system", "Agent 1001 → Agent 1002: 要发票")]
+    assert not any("要发票" in str(e) for e in visitor)
+    assert any(e["type"] == "message" and e["message"]["internal"] for e in staff)
+    # without a note, no internal line
+    rig.run(rig.ch.transfer(ids["1002"], conv.id, to_queue_id=ids["web"]))
+    assert [m for m in rig.run(rig.ch.history(conv.id)) if m.internal] == notes
+
+
 def test_transfer_to_a_queue_keeps_the_priority(db: DBConnector) -> None:
     ids = seed(db)
     resolved(db.acd.add_number("13900000001", "red", priority=5))

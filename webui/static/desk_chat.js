@@ -69,7 +69,6 @@
   var me = null;       // this desk's agent id (the stream's hello)
   var offers = {};     // conversation id -> {node, deadline, timer}
   var pendingFiles = []; // attachments uploaded for the next line: {id, file_name}
-  var notes = {};      // conversation id -> the note of a transfer to this desk
 
   function conv(id) { return convs[id]; }
 
@@ -81,10 +80,7 @@
     } else {
       known.c = c;
     }
-    if (messages) {
-      known.messages = messages.slice();
-      if (notes[c.id]) known.messages.push(notes[c.id]);
-    }
+    if (messages) known.messages = messages.slice();
     return known;
   }
 
@@ -334,13 +330,8 @@
           forget(ev.conversation);
           break;
         }
-        // to this desk: the event comes before the offer, so the tab shows the note later
-        if (!k && ev.to_agent && me !== null && ev.to_agent.id === me && ev.note) {
-          notes[ev.conversation] = { id: 0, sender: "system", body: fmt(S.transferred, { note: ev.note }),
-            created_at: new Date().toISOString(), attachments: [] };
-          break;
-        }
-        if (k && ev.to_agent !== undefined && ev.from_agent !== undefined) {
+        // a note is a stored internal line (the history the taking desk loads shows it)
+        if (k && !ev.note && ev.to_agent !== undefined && ev.from_agent !== undefined) {
           k.messages.push({ id: 0, sender: "system", body: fmt(S.transferred, { note: ev.note || "" }),
             created_at: new Date().toISOString(), attachments: [] });
           if (ev.conversation === current) renderCurrent();
