@@ -8,6 +8,7 @@ before the pool stops, without blocking the reactor they may be waiting on.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -18,10 +19,15 @@ from twisted.python.threadpool import ThreadPool
 from twisted.web import resource, server, static, wsgi
 from twisted.web.resource import IResource
 
-from webui import vendor
+from appliance import uploads
+from ivr import prompt_audio
+from webui import ticket_files, vendor
 from webui.access import SECURITY_HEADERS
+from webui.cobrowse.hub import MAX_SNAPSHOT_BYTES
 from webui.context import WebContext
 from webui.desk_chat.site import DeskChatRoot
+from webui.json_body import MAX_BODY
+from webui.list_upload import MAX_UPLOAD_BYTES
 from webui.live_feed import LiveFeed
 from webui.live_sse import LiveEventsResource, LiveHub
 from webui.span_alarms import alarmed_spans
@@ -30,6 +36,26 @@ STATIC = Path(__file__).parent / "static"
 # Static files may be cached, if revalidated; the rest as on every page (webui/access.py).
 TWISTED_HEADERS = {**SECURITY_HEADERS, "Cache-Control": "no-cache"}
 log = Logger(namespace="ccbox.web")
+FORM = 64 * 1024  # the multipart form around an uploaded file
+
+
+def admin_body_limits(max_attachment_kb: int) -> dict[bytes, int]:
+    """The paths of the admin site that take a body larger than ``MAX_BODY`` (CherryPy's
+    limit everywhere else), each with the limit its handler sets (its
+    ``request.body.maxbytes``, or what it reads of a raw body)."""
+    lists = MAX_UPLOAD_BYTES + FORM
+    prompts = prompt_audio.MAX_UPLOAD_BYTES + FORM
+    return {
+        b"/tickets/attach": ticket_files.MAX_BODY,
+        b"/kb/upload": uploads.MAX_SIZE + FORM,
+        b"/customers/upload": lists,
+        b"/admin/campaigns/upload": lists,
+        b"/admin/dnc/national": lists,
+        b"/api/ivr/prompts": prompts,
+        b"/prompts/upload": prompts,
+        b"/chat-desk/api/attach": max_attachment_kb * 1024,
+        b"/chat-desk/api/cobrowse/desk_events": MAX_SNAPSHOT_BYTES,
+    }
 
 
 class RootResource(resource.Resource):
@@ -65,11 +91,63 @@ class AnonymousRequest(server.Request):
         super().setHeader(name, value)
 
 
+class LimitedRequest(AnonymousRequest):
+    """Refuses a body past its site's limit for the path before reading it (413, answered
+    at once, the connection closed): a declared length at once, a chunked body when it
+    passes the limit. Twisted keeps a whole body (on disk past 100 KB) before any resource
+    runs, so before any login check: without this anyone could fill the disk."""
+
+    refused = False
+    _limit = MAX_BODY
+    _received = 0
+
+    def gotLength(self, length: int | None) -> None:
+        site = getattr(self.channel, "site", None)
+        # The request line is read before the headers: its path is the channel's by now.
+        path = bytes(getattr(self.channel, "_path", b"") or b"")
+        if isinstance(site, QuietSite):
+            self._limit = site.body_limit(path)
+        if not self.refused and length is not None and length > self._limit:
+            self._refuse(b"413 Content Too Large")
+        super().gotLength(0 if self.refused else length)
+
+    def _refuse(self, status: bytes) -> None:
+        self.refused = True
+        transport: Any = self.channel.transport
+        transport.write(
+            b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        self.channel.loseConnection()
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self.refused:
+            return
+        self._received += len(data)
+        if self._received > self._limit:
+            self._refuse(b"413 Content Too Large")
+            return
+        super().handleContentChunk(data)
+
+    def process(self) -> None:
+        if not self.refused:
+            super().process()
+
+
 class QuietSite(server.Site):
-    """Access lines go to the debug log, not to a file; no Server header."""
+    """Access lines go to the debug log, not to a file; no Server header; a body at most
+    ``body_limits[path]`` bytes (the path without its query), else ``max_body``."""
 
     noisy = False
-    requestFactory = AnonymousRequest
+    requestFactory = LimitedRequest
+    max_body = MAX_BODY
+
+    def __init__(self, root: resource.Resource, body_limits: Mapping[bytes, int] = {}) -> None:
+        super().__init__(root)
+        self.body_limits = dict(body_limits)
+
+    def body_limit(self, path: bytes) -> int:
+        """The most bytes a request's body to ``path`` may hold."""
+        return self.body_limits.get(path.split(b"?", 1)[0], self.max_body)
 
     def log(self, request: Any) -> None:
         log.debug(
@@ -116,7 +194,7 @@ class WebService(service.Service):
         root.putChild(b"chat-desk", cast(IResource, self._desk_chat(reactor)))
         for path, child in self.resources.items():
             root.putChild(path, child)
-        site = QuietSite(root)
+        site = QuietSite(root, admin_body_limits(self.ctx.config.chat.max_attachment_kb))
         site.displayTracebacks = False
         cfg = self.ctx.config.web
         self.port = reactor.listenTCP(cfg.port, site, interface=cfg.bind)

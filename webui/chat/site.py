@@ -28,7 +28,7 @@ from webui import vendor
 from webui.chat.limits import RateLimit, address_key
 from webui.chat.origins import OriginAllowList
 from webui.chat.visitors import VisitorRegistry, VisitorSession
-from webui.service import AnonymousRequest, QuietSite
+from webui.service import LimitedRequest, QuietSite
 
 STATIC = Path(__file__).resolve().parent.parent / "static" / "chat"
 # The only files /chat/static/ serves: name -> content type.
@@ -104,35 +104,14 @@ def client_address(request: Any, trusted_proxies: Collection[str]) -> str:
         return peer
 
 
-class ChatRequest(AnonymousRequest):
+class ChatRequest(LimitedRequest):
     """Refuses a body before reading it: chunked (no length: 411) or longer than the
     site's ``max_body`` (413), answered at once and the connection closed."""
 
-    refused = False
-
     def gotLength(self, length: int | None) -> None:
-        limit = int(getattr(getattr(self.channel, "site", None), "max_body", 64 * 1024))
         if length is None:
             self._refuse(b"411 Length Required")
-        elif length > limit:
-            self._refuse(b"413 Content Too Large")
-        super().gotLength(0 if self.refused else length)
-
-    def _refuse(self, status: bytes) -> None:
-        self.refused = True
-        transport: Any = self.channel.transport
-        transport.write(
-            b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        )
-        self.channel.loseConnection()
-
-    def handleContentChunk(self, data: bytes) -> None:
-        if not self.refused:
-            super().handleContentChunk(data)
-
-    def process(self) -> None:
-        if not self.refused:
-            super().process()
+        super().gotLength(length)
 
 
 class ChatSite(QuietSite):

@@ -1,0 +1,117 @@
+"""The admin site refuses a body past its path's limit before reading it (webui/service.py):
+Twisted keeps a whole body, on disk past 100 KB, before any login check runs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import StringTransport
+from twisted.web import resource
+
+from webui.json_body import MAX_BODY
+from webui.list_upload import MAX_UPLOAD_BYTES
+from webui.service import QuietSite, admin_body_limits
+
+WEBUI = Path(__file__).resolve().parents[2] / "webui"
+
+
+class Echo(resource.Resource):
+    isLeaf = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bodies: list[bytes] = []
+
+    def render(self, request: Any) -> bytes:
+        self.bodies.append(request.content.read())
+        return b"ok"
+
+
+def _connect(site: QuietSite) -> tuple[Any, StringTransport]:
+    addr = IPv4Address("TCP", "127.0.0.1", 40000)
+    proto = site.buildProtocol(addr)
+    transport = StringTransport(peerAddress=addr)
+    proto.makeConnection(transport)
+    return proto, transport
+
+
+def _site(kb: int = 5120) -> tuple[QuietSite, Echo]:
+    echo = Echo()
+    return QuietSite(echo, admin_body_limits(kb)), echo
+
+
+def test_a_declared_length_past_the_default_is_refused_before_the_body() -> None:
+    site, echo = _site()
+    proto, transport = _connect(site)
+    proto.dataReceived(
+        b"POST /tickets/save HTTP/1.1\r\nHost: x\r\n"
+        + b"Content-Length: %d\r\n\r\n" % (MAX_BODY + 1)
+        + b"x" * 1000
+    )
+    assert transport.value().startswith(b"HTTP/1.1 413 ")
+    assert transport.disconnecting
+    assert echo.bodies == []
+
+
+def test_an_upload_path_takes_its_own_limit_and_the_query_is_not_part_of_the_path() -> None:
+    site, echo = _site(kb=100)
+    assert site.body_limit(b"/admin/campaigns/upload?id=3") == MAX_UPLOAD_BYTES + 64 * 1024
+    assert site.body_limit(b"/chat-desk/api/attach?conversation=1") == 100 * 1024
+    assert site.body_limit(b"/admin/campaigns/other") == MAX_BODY
+    proto, transport = _connect(site)
+    body = b"y" * (MAX_BODY + 10)  # over the default, under the list upload's limit
+    proto.dataReceived(
+        b"POST /admin/campaigns/upload?id=3 HTTP/1.1\r\nHost: x\r\n"
+        + b"Content-Length: %d\r\n\r\n" % len(body)
+        + body
+    )
+    assert echo.bodies == [body]
+    assert b"200 OK" in transport.value()
+    proto, transport = _connect(site)
+    proto.dataReceived(
+        b"POST /chat-desk/api/attach?conversation=1 HTTP/1.1\r\nHost: x\r\n"
+        + b"Content-Length: %d\r\n\r\n" % (100 * 1024 + 1)
+    )
+    assert transport.value().startswith(b"HTTP/1.1 413 ")
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n" % len(data) + data + b"\r\n"
+
+
+def test_a_chunked_body_is_refused_when_it_passes_the_limit_and_taken_under_it() -> None:
+    site, echo = _site()
+    proto, transport = _connect(site)
+    proto.dataReceived(
+        b"POST /tickets/save HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    piece = b"z" * 65536
+    for _ in range(MAX_BODY // len(piece) + 1):
+        proto.dataReceived(_chunk(piece))
+    assert transport.value().startswith(b"HTTP/1.1 413 ")
+    assert transport.disconnecting
+    proto.dataReceived(b"0\r\n\r\n")
+    assert echo.bodies == []
+
+    proto, transport = _connect(site)
+    proto.dataReceived(
+        b"POST /tickets/save HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    proto.dataReceived(_chunk(b"small") + b"0\r\n\r\n")
+    assert echo.bodies == [b"small"]
+    assert b"200 OK" in transport.value()
+
+
+def test_every_handler_with_its_own_body_limit_has_a_path_in_the_table() -> None:
+    """A new ``request.body.maxbytes`` upload needs its path here too, or Twisted would
+    refuse its bodies past the default before CherryPy sees them."""
+    decorated = []
+    for path in WEBUI.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for m in re.finditer(r'"request\.body\.maxbytes":[^\n]*\n\s*def (\w+)', text):
+            decorated.append(m.group(1))
+    wsgi = [p for p in admin_body_limits(5120) if not p.startswith(b"/chat-desk/")]
+    assert sorted(decorated) == sorted(p.rsplit(b"/", 1)[1].decode() for p in wsgi)
