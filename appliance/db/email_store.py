@@ -618,6 +618,16 @@ class EmailStore:
 
         return self.db.run(thd)
 
+    def is_unsent(self, message_row_id: int) -> defer.Deferred[bool]:
+        """Whether a reply is still to send (stored, no Message-ID written on it yet)."""
+        m = model.conversation_messages.c
+
+        def thd(conn: Connection) -> bool:
+            q = sa.select(m.id).where(m.id == message_row_id, m.message_id.is_(None))
+            return conn.execute(q).first() is not None
+
+        return self.db.read(thd)
+
     def unsent(self, limit: int = 100) -> defer.Deferred[list[Unsent]]:
         """Agents' e-mail replies with no Message-ID yet (not sent), oldest first."""
         m = model.conversation_messages

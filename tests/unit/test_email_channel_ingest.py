@@ -818,3 +818,45 @@ def test_a_mail_that_fails_again_and_again_is_set_aside_not_a_database_fault(
     # once the ingest works again a copy of it is a duplicate, not a second thread
     ingest.take = real
     assert resolved(svc._take(1, 8, raw)).kind == "duplicate"
+
+
+def test_a_reply_sent_but_not_marked_sent_is_marked_later_never_sent_twice(
+    center: dict[str, Any],
+) -> None:
+    take(center, mail("Order", mid="<m1@example.com>"))
+    cid = rows(center["db"], model.conversations)[0].id
+    svc, store, outbox = center["svc"], center["svc"].store, center["outbox"]
+    real_mark = store.mark_sent
+    fails = [OSError("database gone")]
+
+    def mark_sent(row: int, mid: str) -> defer.Deferred[None]:
+        return defer.fail(fails.pop()) if fails else real_mark(row, mid)
+
+    store.mark_sent = mark_sent
+    msg = answer(center, cid, "On its way.")  # the server took it: no "kept, not sent"
+    assert len(outbox.sent) == 2 and not fails
+    m = model.conversation_messages
+    assert rows(center["db"], m, m.c.id == msg.id)[0].message_id is None
+    assert resolved(svc.resend_unsent()) == 1  # the mark written, the mail not sent again
+    assert len(outbox.sent) == 2
+    assert rows(center["db"], m, m.c.id == msg.id)[0].message_id == outbox.sent[1][1]["Message-ID"]
+    assert resolved(svc.resend_unsent()) == 0
+
+
+def test_the_resend_loop_does_not_send_again_a_reply_sent_since_it_read_its_list(
+    center: dict[str, Any],
+) -> None:
+    take(center, mail("Order", mid="<m1@example.com>"))
+    cid = rows(center["db"], model.conversations)[0].id
+    svc, outbox = center["svc"], center["outbox"]
+    outbox.fail = "connection refused"
+    with pytest.raises(ChannelError, match="kept"):
+        answer(center, cid, "On its way.")
+    outbox.fail = None
+    stale = resolved(svc.store.unsent())  # the loop's list, read while the reply was unsent
+    assert len(stale) == 1
+    center["rig"].clock.advance(3600)  # sent by the loop's next round
+    assert len(outbox.sent) == 2
+    svc.store.unsent = lambda limit=100: defer.succeed(stale)
+    assert resolved(svc.resend_unsent()) == 0
+    assert len(outbox.sent) == 2

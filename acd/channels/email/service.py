@@ -6,7 +6,9 @@ The channels' engine owns conversations and their routing; this service feeds it
 the engine before it reaches :meth:`EmailChannelService.send_reply`; its Message-ID is
 written on it only once the SMTP server took it, so a reply with none is one still to send
 (after a failure, or a restart in between) and the resend loop sends it with the same
-Message-ID (a receiver that got the first try drops the second).
+Message-ID (a receiver that got the first try drops the second). A reply the server took
+whose Message-ID the database would not take is held in memory and written later, never
+sent again; only a restart in that window sends it twice (under the same Message-ID).
 """
 
 from __future__ import annotations
@@ -121,6 +123,9 @@ class EmailChannelService(service.Service):
         self._sending: set[int] = set()
         self._failures: dict[tuple[int, int], int] = {}  # (account, uid) -> failed takes
         self._retry_at: dict[int, tuple[float, float]] = {}  # row id -> (when, backoff)
+        # replies the SMTP server took whose Message-ID the database did not take yet: row
+        # id -> Message-ID (the resend loop writes it; it never sends such a reply again)
+        self._unmarked: dict[int, str] = {}
         self._sla = task.LoopingCall(self.check_sla)
         self._resend_loop = task.LoopingCall(self.resend_unsent)
         self._sla.clock = self._resend_loop.clock = reactor
@@ -296,6 +301,10 @@ class EmailChannelService(service.Service):
             return False
         self._sending.add(u.message_row_id)
         try:
+            if u.message_row_id in self._unmarked:  # sent: only its Message-ID to write
+                return await self._mark(u.message_row_id)
+            if not tell and not await self.store.is_unsent(u.message_row_id):
+                return False  # sent meanwhile (by the engine's send_reply): a stale list
             account = self.accounts.get(u.account_id or -1)
             if account is None:
                 raise SendRefused("the thread's e-mail account is gone")
@@ -348,10 +357,25 @@ class EmailChannelService(service.Service):
             return False
         else:
             self._retry_at.pop(u.message_row_id, None)
-            await self.store.mark_sent(u.message_row_id, message_id)
+            self._unmarked[u.message_row_id] = message_id
+            await self._mark(u.message_row_id)
             return True
         finally:
             self._sending.discard(u.message_row_id)
+
+    async def _mark(self, message_row_id: int) -> bool:
+        """Write a sent reply's Message-ID on it. When the database fails the reply is
+        still sent (True): the Message-ID is kept in memory and written by the resend loop,
+        which sends that reply no second time."""
+        try:
+            await self.store.mark_sent(message_row_id, self._unmarked[message_row_id])
+        except Exception:
+            log.failure(
+                "e-mail reply {id} sent but not marked sent; marked later", id=message_row_id
+            )
+        else:
+            del self._unmarked[message_row_id]
+        return True
 
     async def _files(self, message_row_id: int) -> list[tuple[str, str, bytes]]:
         """The reply's attachments read from the upload store (off the reactor); a file
