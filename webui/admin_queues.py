@@ -153,6 +153,7 @@ class QueuesAdmin:
         if queue is None:
             raise cherrypy.NotFound()
         db = self.ctx.db
+        media = self.ctx.call(self.channels.queue_media)
         return render(
             self.ctx,
             "admin_queue.html",
@@ -162,7 +163,12 @@ class QueuesAdmin:
             all_media=QUEUE_MEDIA,
             numbers=NUMBERS,
             flags=FLAGS,
-            queues=[x for x in self.ctx.call(db.queues.list_all) if x.id != queue["id"]],
+            # the overflow's choices: the other queues of calls
+            queues=[
+                x
+                for x in self.ctx.call(db.queues.list_all)
+                if x.id != queue["id"] and media.get(x.id, "call") == "call"
+            ],
             skills=self.ctx.call(db.skills.list_all),
         )
 
@@ -206,6 +212,14 @@ class QueuesAdmin:
 
         def work() -> str:
             settings = queue_settings(params, queue_id)
+            # calls overflow only into a queue of calls (the ACD has no other: the caller
+            # would leave its line and find none)
+            target = settings["overflow_queue_id"]
+            if (
+                target is not None
+                and self.ctx.call(self.channels.queue_media).get(target) != "call"
+            ):
+                raise f.FormError(i18n._("Overflow to a queue: choose a queue that takes calls."))
             old_media = self._set_media(queue_id, params)
             self.ctx.call(self.store.update_queue, queue_id, settings)
             self._reload(queue_id)

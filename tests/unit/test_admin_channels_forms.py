@@ -9,6 +9,7 @@ from typing import Any
 
 from appliance.cli import resolved
 from appliance.db import model
+from appliance.db.admin_store import AdminStore
 from appliance.db.channel_admin_store import ChannelAdminStore
 from appliance.db.components import utcnow
 from tests.unit.test_admin_channels import ChannelsPageCase
@@ -97,6 +98,27 @@ class QueueMediaTests(ChannelsPageCase):
         self.addCleanup(lambda: acd.abandoned(call) if acd.is_waiting(call) else None)
         body = await self.save(b, self.sales, media="chat")
         self.assertIn("Callers are waiting in this queue", body)
+        self.assertEqual((await self.store.queue_media())[self.sales], "call")
+
+    async def test_calls_overflow_only_into_a_queue_of_calls(self) -> None:
+        """A call queue that overflowed into a chat queue lost its callers (the ACD has no
+        such call queue: the caller left its line and found none); the form offers and takes
+        only queues of calls."""
+        await self._start()
+        b = await self.admin()
+        page = await self.call(b.get, f"/admin/queues/edit?id={self.sales}")
+        self.assertNotIn(f'<option value="{self.chat}"', page.body)
+        body = await self.save(
+            b, self.sales, overflow_kind="queue", overflow_queue_id=str(self.chat)
+        )
+        self.assertIn("Overflow to a queue: choose a queue that takes calls.", body)
+        queue = await AdminStore(self.db).queue(self.sales)
+        self.assertIsNone(queue["overflow_queue_id"])
+        # nor with the medium changed in the same form (nothing of it is saved)
+        body = await self.save(
+            b, self.sales, media="chat", overflow_kind="queue", overflow_queue_id=str(self.chat)
+        )
+        self.assertIn("choose a queue that takes calls", body)
         self.assertEqual((await self.store.queue_media())[self.sales], "call")
 
 
