@@ -4,7 +4,9 @@ log in -- nothing is sent, nothing in the mailbox changes.
 
 Both block (imapclient, the stdlib's smtplib: well-kept clients): call them in a thread,
 never on the reactor. Each answers ``Checked(ok, detail)``; ``detail`` is short and safe to
-show an admin (a server's reply, never the password).
+show an admin (a server's reply, never the password). ``check_account`` runs both in a
+thread of its own, one test at a time, and waits for them at most a given time: a socket's
+timeout bounds each read, not a server that sends a byte now and then.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import contextlib
 import smtplib
 import socket
 import ssl
+import threading
 from dataclasses import dataclass
 
 from imapclient import IMAPClient  # type: ignore[import-untyped]
@@ -21,6 +24,10 @@ from drivers.mail.imap import ImapSettings
 from drivers.mail.smtp import SmtpSettings
 
 MAX_DETAIL = 200
+NO_ANSWER = "no answer in time"
+# One test at a time: held by the thread that runs it until it ends, also after its caller
+# stopped waiting.
+_running = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -38,7 +45,7 @@ def _why(exc: BaseException) -> str:
     if text.startswith(("b'", 'b"')):
         text = text[2:-1]
     if isinstance(exc, socket.timeout | TimeoutError):
-        text = "no answer in time"
+        text = NO_ANSWER
     elif isinstance(exc, ConnectionRefusedError):
         text = "connection refused"
     elif isinstance(exc, socket.gaierror):
@@ -97,3 +104,30 @@ def check_smtp(s: SmtpSettings) -> Checked:
         return Checked(False, f"{exc.smtp_code} {text}"[:MAX_DETAIL])
     except Exception as exc:  # every failure is an answer for the admin
         return Checked(False, _why(exc))
+
+
+def check_account(
+    imap: ImapSettings, smtp: SmtpSettings | None, within_s: float
+) -> tuple[Checked, Checked | None] | None:
+    """IMAP, then SMTP (None: not set, not tried), in a thread of its own; waits at most
+    ``within_s`` for both (what did not end by then is "no answer in time"; its thread ends
+    on its own). None when another test is still running."""
+    if not _running.acquire(blocking=False):
+        return None
+    results: list[Checked] = []
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            results.append(check_imap(imap))
+            if smtp is not None:
+                results.append(check_smtp(smtp))
+        finally:
+            done.set()
+            _running.release()
+
+    threading.Thread(target=work, name="ccbox-mail-check", daemon=True).start()
+    done.wait(within_s)
+    got = list(results)
+    late = Checked(False, NO_ANSWER)
+    return (got[0] if got else late), (None if smtp is None else got[1] if len(got) > 1 else late)
