@@ -226,6 +226,7 @@ class ApplianceMaster(service.MultiService):
             bus=self.bus,
             config=config.chat,
             customers=self.ivr.customers,
+            health=self.health,
         )
         self.channels.setServiceParent(self)
         # The e-mail channel: its accounts watched over IMAP, threads fed to the engine

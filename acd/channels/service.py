@@ -73,6 +73,7 @@ from acd.stats import DayStarted, QueueStats
 from appliance.crm.tickets.store import TicketStore
 from appliance.db.conversation_store import ConversationStore, TopicRow
 from appliance.text import N_
+from drivers.health import DOWN, HealthReporter
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -209,16 +210,19 @@ class ChannelService(service.Service):
         config: ChatConfig,
         customers: Any = None,
         engine: ModuleType | None = None,
+        health: HealthReporter | None = None,
     ) -> None:
         """``customers``: the CRM's CustomerStore (links a conversation to its customer by
         number; its class raises the priority), None without one; ``engine``: the routing
-        module (tests pass acd._route_py or acd._route_c; default: acd.route's choice)."""
+        module (tests pass acd._route_py or acd._route_c; default: acd.route's choice);
+        ``health``: the daemon's registry, told when the engine did not start."""
         self.reactor = reactor
         self.db = db
         self.acd = acd
         self.bus = bus
         self.config = config
         self.customers = customers
+        self.health = health
         self.store = ConversationStore(db)
         self.tickets = TicketStore(db, bus=bus)
         self.router = ChannelRouter(lambda: int(self.reactor.seconds() * 1_000_000), engine)
@@ -252,8 +256,15 @@ class ChannelService(service.Service):
             bus.subscribe(DayStarted, self._new_day),
         ]
         d = defer.ensureDeferred(self._start())
-        d.addErrback(lambda f: log.failure("the channels' engine did not start", f))
+        d.addErrback(self._not_started)
         return d
+
+    def _not_started(self, failure: Failure) -> None:
+        """Logged and told to the health registry: every chat is refused as "starting"
+        meanwhile, and the status page must not say the part is fine."""
+        log.failure("the channels' engine did not start", failure)
+        if self.health is not None:
+            self.health.report(self.name, DOWN, f"failed: {failure.getErrorMessage()}")
 
     async def _start(self) -> None:
         await self.acd.when_loaded()
@@ -1382,20 +1393,25 @@ class ChannelService(service.Service):
             if c.state in (ACTIVE, WRAP_UP)
         ]
 
-    def queue_stats(self) -> dict[int, ChannelQueueStats]:
+    def queue_stats(self, only: Iterable[int] | None = None) -> dict[int, ChannelQueueStats]:
+        """Each queue's figures (``only``: those of these queues). One pass over the open
+        conversations for all the queues (the live feed asks on every flush)."""
         now = self._now()
         out = {}
-        for qid, q in self.router.queues.items():
+        queues = self.router.queues
+        wanted = list(queues) if only is None else [q for q in dict.fromkeys(only) if q in queues]
+        in_talk: dict[int | None, int] = {}
+        for c in self.conversations.values():
+            if c.state in (ACTIVE, WRAP_UP):
+                in_talk[c.queue_id] = in_talk.get(c.queue_id, 0) + 1
+        for qid in wanted:
+            q = queues[qid]
             s = self.stats[qid]
             line = [
                 self.conversations[c] for c in self.router.waiting(qid) if c in self.conversations
             ]
             oldest = max((now - c.queued_at for c in line), default=0.0)
-            active = sum(
-                1
-                for c in self.conversations.values()
-                if c.queue_id == qid and c.state in (ACTIVE, WRAP_UP)
-            )
+            active = in_talk.get(qid, 0)
             sl = s.service_level
             out[qid] = ChannelQueueStats(
                 qid,

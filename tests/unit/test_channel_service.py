@@ -225,6 +225,22 @@ def test_a_transfer_note_is_kept_as_an_internal_line(db: DBConnector) -> None:
     assert [m for m in rig.run(rig.ch.history(conv.id)) if m.internal] == notes
 
 
+def test_queue_stats_of_some_queues(db: DBConnector) -> None:
+    """``queue_stats(only)``: the figures of those queues (the live feed's marked ones), the
+    same as in the whole answer; an unknown id is left out."""
+    ids = seed(db)
+    rig = Rig(db)
+    rig.acd.login(ids["1001"])
+    conv = rig.chat(ids)
+    rig.run(rig.ch.accept(ids["1001"], conv.id))
+    rig.chat(ids, "second")
+    every = rig.ch.queue_stats()
+    assert set(every) == {ids["web"], ids["mail"]}
+    assert (every[ids["web"]].active, every[ids["web"]].waiting) == (1, 1)
+    some = rig.ch.queue_stats([ids["web"], 999_999, ids["web"]])
+    assert some == {ids["web"]: every[ids["web"]]}
+
+
 def test_transfer_to_a_queue_keeps_the_priority(db: DBConnector) -> None:
     ids = seed(db)
     resolved(db.acd.add_number("13900000001", "red", priority=5))
@@ -744,3 +760,51 @@ def test_a_mail_during_the_threads_wrap_up_opens_it_again(db: DBConnector) -> No
     rig.run(rig.ch.email_received(conv.id, NewMessage("one more thing")))
     assert rig.state(conv.id) == "offered"  # the slot the wrap-up held is free again
     assert rig.ch.load(ids["1001"]).open == 1
+
+
+def test_an_engine_that_did_not_start_is_down_on_the_status_page(db: DBConnector) -> None:
+    """Its error was logged and swallowed: the status page said the part was fine while
+    every chat was refused as "starting"."""
+    from twisted.internet.task import Clock
+
+    from acd.channels.service import ChannelService
+    from acd.service import ACD
+    from appliance import health
+    from appliance.config import ChatConfig
+    from appliance.eventbus import EventBus
+
+    ids = seed(db)
+    clock, bus, registry = Clock(), EventBus(), health.HealthRegistry()
+    acd = ACD(clock, db, bus)
+    resolved(acd.startService())
+    ch = ChannelService(
+        reactor=clock, db=db, acd=acd, bus=bus, config=ChatConfig(), health=registry
+    )
+
+    def broken() -> defer.Deferred[Any]:
+        return defer.fail(RuntimeError("database is locked"))
+
+    ch.store.topics = broken  # type: ignore[method-assign]
+    registry.report(ch.name, health.STARTING)
+    resolved(ch.startService())  # the daemon goes on with its other parts
+    part = registry.get(ch.name)
+    assert part is not None and (part.state, part.detail) == (
+        health.DOWN,
+        "failed: database is locked",
+    )
+    assert registry.overall() == health.DOWN
+    with pytest.raises(ChannelError):
+        resolved(
+            defer.ensureDeferred(
+                ch.start_chat(
+                    topic_id=ids["topic"],
+                    name="Li Lei",
+                    phone="",
+                    email="",
+                    language="zh-CN",
+                    origin="https://shop.example",
+                )
+            )
+        )
+    resolved(ch.stopService())
+    resolved(acd.stopService())
