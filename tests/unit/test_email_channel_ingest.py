@@ -870,3 +870,18 @@ def test_the_resend_loop_does_not_send_again_a_reply_sent_since_it_read_its_list
     svc.store.unsent = lambda limit=100: defer.succeed(stale)
     assert resolved(svc.resend_unsent()) == 0
     assert len(outbox.sent) == 2
+
+
+def test_an_encoded_word_in_a_subject_writes_no_header_into_the_auto_reply(
+    center: dict[str, Any],
+) -> None:
+    """A subject encoded twice reaches us as a literal encoded word; set as our reply's
+    subject the email package decoded it again, CR LF and all."""
+    inner = "=?utf-8?q?x=0D=0AX-Evil:_1=0D=0A=0D=0AFake_body?="
+    outer = "=?utf-8?b?" + base64.b64encode(inner.encode()).decode() + "?="
+    raw = mail("PLACEHOLDER").replace(b"PLACEHOLDER", outer.encode())
+    out = take(center, raw)
+    assert out.auto_reply == "sent"
+    [(_, sent)] = center["outbox"].sent
+    assert "X-Evil" not in sent and "\n" not in sent["Subject"]
+    assert "Fake body" not in sent.get_body(("plain",)).get_content()

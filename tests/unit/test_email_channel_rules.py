@@ -269,6 +269,38 @@ def test_auto_reply_in_english_with_the_admins_text() -> None:
     assert "[#E5]" in body
 
 
+def test_no_header_or_body_is_written_through_an_encoded_word() -> None:
+    """The email package decodes an encoded word in a value it is given and (Python before
+    3.11.10 / 3.12.5) writes the CR LF it decoded: a stranger's subject, name, file name or
+    Message-ID would write our mail's headers and body."""
+    word = "=?utf-8?q?x=0D=0AX-Evil:_1=0D=0A=0D=0AFake_body?="
+    msg = compose.agent_reply(
+        sender=compose.Sender("help@center.example", word),
+        conversation_id=7,
+        to_name=word,
+        to_addr="ann@example.com",
+        subject=word,
+        text="the real text",
+        in_reply_to=f"<{word}@example.com>",
+        references=[f"<{word}@example.com>", "<m1@example.com>"],
+        message_id="<ccbox.1.x@center.example>",
+        quote="",
+        now=NOW,
+        files=[(word + ".png", "image/png", b"\x89PNG")],
+    )
+    wire = msg.as_bytes()
+    assert b"\nX-Evil" not in wire and b"\nFake body" not in wire
+    got = _read(msg)
+    assert "X-Evil" not in got and got["In-Reply-To"] is None
+    assert got["References"] == "<m1@example.com>"
+    assert "\n" not in got["Subject"] and got["Subject"].endswith("[#E7]")
+    assert got["To"].addresses[0].addr_spec == "ann@example.com"
+    body = got.get_body(("plain",))
+    assert body is not None and body.get_content().strip() == "the real text"
+    [part] = list(got.iter_attachments())
+    assert "\n" not in (part.get_filename() or "")
+
+
 def test_agent_reply_keeps_the_thread_and_quotes() -> None:
     quote = compose.quoted("line one\n\nline two", "Ann", NOW, TRANSLATORS["en"])
     msg = compose.agent_reply(

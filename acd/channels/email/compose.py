@@ -5,7 +5,11 @@ Both keep the thread in the customer's mail program: ``In-Reply-To`` the mail an
 auto-reply says what it is (``Auto-Submitted: auto-replied``, RFC 3834, and
 ``X-Auto-Response-Suppress`` for Exchange) so other responders do not answer it. Names and
 subjects come from strangers: control characters are dropped before they reach a header
-(the SMTP policy would refuse a CR or LF; the mail must still go out).
+(the SMTP policy would refuse a CR or LF; the mail must still go out), and so is an encoded
+word's start ("=?"): the email package decodes an encoded word in a header value it is given,
+and Python before 3.11.10 / 3.12.5 writes what it decoded as it is, CR LF and all, so a
+stranger's "=?utf-8?q?x=0D=0ABcc:...?=" as a subject, a name, a file name or a Message-ID
+would write headers (and a body) of its choosing into our mail.
 """
 
 from __future__ import annotations
@@ -29,8 +33,16 @@ Translate = Callable[[str], str]
 
 
 def header_text(value: str, limit: int = 200) -> str:
-    """A stranger's text made safe for a header: one line, no control characters."""
-    return " ".join(_CONTROL.sub(" ", value or "").split())[:limit]
+    """A stranger's text made safe for a header: one line, no control characters, no
+    encoded word (its "=?" written "= ?")."""
+    return " ".join(_CONTROL.sub(" ", value or "").replace("=?", "= ?").split())[:limit]
+
+
+def _header_id(raw: str) -> str:
+    """A Message-ID for our In-Reply-To or References: normalized; "" for one holding an
+    encoded word's start (a customer's own Message-ID is any text they chose)."""
+    mid = th.norm_id(raw)
+    return "" if "=?" in mid else mid
 
 
 def guess_language(*texts: str) -> str:
@@ -72,9 +84,9 @@ def _base(
     msg["Subject"] = header_text(subject, 250)
     msg["Date"] = format_datetime(now.astimezone(dt.UTC))
     msg["Message-ID"] = message_id
-    if th.norm_id(in_reply_to):
-        msg["In-Reply-To"] = th.norm_id(in_reply_to)
-    chain = th.chain(references)
+    if _header_id(in_reply_to):
+        msg["In-Reply-To"] = _header_id(in_reply_to)
+    chain = th.chain(r for r in references if _header_id(r))
     if chain:
         msg["References"] = " ".join(chain)
     return msg
