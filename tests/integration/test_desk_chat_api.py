@@ -30,7 +30,7 @@ from appliance.eventbus import EventBus
 from appliance.kb.store import KBStore
 from tests.support.inline_db import inline_db
 from tests.support.tmp import temp_dir
-from webui.desk_chat.site import DeskChatRoot
+from webui.desk_chat.site import ApiResource, DeskChatRoot
 from webui.sessions import SessionStore, SessionUser
 
 PNG = (
@@ -566,6 +566,22 @@ class DeskChatApiTests(unittest.TestCase):
             "POST", "send", ann, {"conversation": cid, "text": "x", "attachments": [999]}
         )
         self.assertEqual(status, 400)
+
+    async def test_an_error_in_writing_the_answer_still_answers(self) -> None:
+        """An exception while the answer is written (here JSON that cannot be) used to skip
+        the error handler: the request never finished and the browser waited forever."""
+
+        async def circular(asker: Any) -> dict[str, Any]:
+            loop: dict[str, Any] = {}
+            loop["self"] = loop
+            return loop
+
+        self.root.add_api(b"circular", ApiResource(self.root, circular, b"GET"))
+        answer = defer.ensureDeferred(self.api("GET", "circular", self.login("ann")))
+        got = await answer.addTimeout(10, reactor)  # (it hung)
+        self.assertEqual(got[0], 500, got)
+        self.assertIn("error", got[1])
+        self.flushLoggedErrors(ValueError)
 
     # ---- a supervisor ---------------------------------------------------------------------------
 

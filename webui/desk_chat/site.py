@@ -205,10 +205,9 @@ class ApiResource(resource.Resource):
         except DeskError as exc:
             return self._error(request, locale, exc)
         d: defer.Deferred[Any] = defer.ensureDeferred(self.handler(asker))
-        d.addCallbacks(
-            lambda result: self._done(request, result),
-            lambda f: self._failed(request, locale, f),
-        )
+        # an error in _done too becomes an answer: the request always finishes
+        d.addCallback(lambda result: self._done(request, result))
+        d.addErrback(lambda f: self._failed(request, locale, f))
         request.notifyFinish().addErrback(lambda _: None)
         return server.NOT_DONE_YET
 
