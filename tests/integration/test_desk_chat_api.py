@@ -13,6 +13,7 @@ supervisor's watch, audited.
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import sqlalchemy as sa
@@ -566,6 +567,37 @@ class DeskChatApiTests(unittest.TestCase):
             "POST", "send", ann, {"conversation": cid, "text": "x", "attachments": [999]}
         )
         self.assertEqual(status, 400)
+
+    async def test_an_attachment_is_read_off_the_reactor(self) -> None:
+        """A body past 100 KB is a temporary file: reading it (up to 50 MB) on the reactor
+        thread stopped every call and chat meanwhile."""
+        readers: list[bool] = []
+
+        class Noted:
+            def __init__(self, inner: Any) -> None:
+                self.inner = inner
+
+            def read(self, *args: Any) -> bytes:
+                readers.append(threading.current_thread() is threading.main_thread())
+                data: bytes = self.inner.read(*args)
+                return data
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self.inner, name)
+
+        class NotedRequest(server.Request):
+            def gotLength(self, length: int | None) -> None:
+                super().gotLength(length)
+                self.content = Noted(self.content)
+
+        ann = self.login("ann")
+        cid = await self.accepted_chat(ann)
+        self.port.factory.requestFactory = NotedRequest
+        status, a = await self.api(
+            "POST", f"attach?conversation={cid}&name=p.png", ann, None, raw=PNG
+        )
+        self.assertEqual(status, 200, a)
+        self.assertEqual(readers, [False])
 
     async def test_an_error_in_writing_the_answer_still_answers(self) -> None:
         """An exception while the answer is written (here JSON that cannot be) used to skip

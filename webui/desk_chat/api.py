@@ -55,6 +55,16 @@ SUPERVISING = ("admin", "supervisor")
 EXCERPT = 300  # characters of an article a suggestion's click inserts
 
 
+def _store_body(
+    content: BinaryIO, limit: int, store: uploads.UploadStore, name: str
+) -> uploads.StoredFile | None:
+    """The request body stored as a file (disk work: in a thread), None past ``limit``."""
+    data = content.read(limit + 1)
+    if len(data) > limit:
+        return None
+    return store.put(data, name)
+
+
 def message_json(m: Message) -> dict[str, Any]:
     return {**m.to_dict(), "conversation": m.conversation_id}
 
@@ -262,11 +272,13 @@ class DeskChatApi:
         raw_name = (asker.request.args.get(b"name") or [b"file"])[0][: MAX_FILE_NAME * 4]
         name = raw_name.decode("utf-8", "replace")[:MAX_FILE_NAME] or "file"
         limit = self.root.config.chat.max_attachment_kb * 1024
-        data = asker.request.content.read(limit + 1)
-        if len(data) > limit:
-            raise DeskError(413, N_("the file is larger than {kb} KB", kb=limit // 1024))
         store = uploads.UploadStore(self.root.upload_root)
-        stored: uploads.StoredFile = await self.root.in_thread(store.put, data, name)
+        # the body is a temporary file past 100 KB: read and stored off the reactor
+        stored: uploads.StoredFile | None = await self.root.in_thread(
+            _store_body, asker.request.content, limit, store, name
+        )
+        if stored is None:
+            raise DeskError(413, N_("the file is larger than {kb} KB", kb=limit // 1024))
         row = await ConversationStore(self.root.db).add_attachment(
             cid,
             file_name=stored.filename,
