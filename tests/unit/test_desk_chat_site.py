@@ -25,3 +25,13 @@ def test_a_text_is_a_bounded_string() -> None:
         assert err.value.status == 400
     with pytest.raises(DeskError):
         _text({"text": "  "}, "text", 10, required=True)
+
+
+def test_an_agents_text_loses_controls_and_direction_overrides_as_a_visitors_does() -> None:
+    """U+202E turns the rest of a line around on the visitor's screen, a NUL or an ESC
+    has no business in a line: the widget's input drops them, the desk's did not."""
+    sent = "退款\u202e001 元\u2066 ok\x00\x1b[31m\r\nline\ttwo"
+    assert _text({"text": sent}, "text", 100) == "退款001 元 ok[31m\nline\ttwo"
+    assert _text({"note": "a\u200bb\rc"}, "note", 10) == "ab\nc"
+    with pytest.raises(DeskError):
+        _text({"text": "\u202e\u2066 "}, "text", 10, required=True)

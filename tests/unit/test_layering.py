@@ -56,6 +56,7 @@ GROUND = frozenset(
         "appliance.periods",
         "appliance.uploads",
         "appliance.rich_text",
+        "appliance.typed_text",
     }
 )
 RANK = {"drivers": 0, "ground": 1, "engines": 2, "web": 3, "root": 4}

@@ -12,14 +12,14 @@ import json
 import re
 from typing import Any
 
+from appliance import typed_text
+
 JSON_MAX = 16 * 1024
 NAME_MAX = 64
 PHONE_MAX = 32
 EMAIL_MAX = 254
 LANGUAGES = ("zh", "en")
 
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-_LINE_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _PHONE = re.compile(r"\+?[0-9][0-9 ()\-]{2,30}")
 _EMAIL = re.compile(r"[^@\s<>\"'(),;:\\]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
@@ -69,7 +69,7 @@ def _string(body: dict[str, Any], name: str) -> str:
 def line(body: dict[str, Any], name: str, max_len: int, required: bool = False) -> str:
     """A one-line field (a name, a phone number): controls and line breaks removed,
     spaces trimmed; BadInput when longer than ``max_len`` or required and empty."""
-    value = _LINE_CONTROLS.sub("", _string(body, name)).strip()
+    value = typed_text.one_line(_string(body, name)).strip()
     if len(value) > max_len:
         raise BadInput(400, f"{name} is longer than {max_len} characters", "too_long")
     if required and not value:
@@ -80,8 +80,7 @@ def line(body: dict[str, Any], name: str, max_len: int, required: bool = False) 
 def message_text(body: dict[str, Any], name: str, max_len: int) -> str:
     """A message: newlines and tabs kept (CR LF and CR become LF), other controls removed,
     trimmed; BadInput when longer than ``max_len``."""
-    value = _string(body, name).replace("\r\n", "\n").replace("\r", "\n")
-    value = _CONTROLS.sub("", value).strip()
+    value = typed_text.message(_string(body, name)).strip()
     if len(value) > max_len:
         raise BadInput(400, f"the message is longer than {max_len} characters", "too_long")
     return value

@@ -32,7 +32,7 @@ from twisted.logger import Logger
 from twisted.web import resource, server, static
 from twisted.web.resource import IResource
 
-from appliance import uploads
+from appliance import typed_text, uploads
 from appliance.text import N_, Message
 from webui import i18n
 from webui.access import SECURITY_HEADERS
@@ -151,8 +151,8 @@ def _whole_characters(text: str) -> str:
 
 def _text(body: dict[str, Any], name: str, max_len: int, required: bool = False) -> str:
     value = body.get(name, "")
-    if isinstance(value, str):
-        value = _whole_characters(value)
+    if isinstance(value, str):  # controls and bidi overrides go, as from a visitor
+        value = typed_text.message(_whole_characters(value))
     if not isinstance(value, str) or len(value) > max_len:
         raise DeskError(
             400,
