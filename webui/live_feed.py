@@ -391,8 +391,9 @@ class LiveFeed:
         if channels is None:
             return []
         try:
-            stats = channels.queue_stats()
-            wanted = set(stats) if only is None else set(only) & set(stats)
+            # only the queues marked (the engine counts each's figures: not all on a flush)
+            stats = channels.queue_stats() if only is None else channels.queue_stats(only)
+            wanted = set(stats)
             due: dict[int, list[float]] = {}
             if any(stats[q].media == "email" for q in wanted):
                 seen: set[int] = set()

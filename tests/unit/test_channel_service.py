@@ -236,7 +236,7 @@ def test_queue_stats_of_some_queues(db: DBConnector) -> None:
     rig.chat(ids, "second")
     every = rig.ch.queue_stats()
     assert set(every) == {ids["web"], ids["mail"]}
-    assert (every[ids["web"]].active, every[ids["web"]].waiting) == (1, 1)
+    assert every[ids["web"]].active == 1
     some = rig.ch.queue_stats([ids["web"], 999_999, ids["web"]])
     assert some == {ids["web"]: every[ids["web"]]}
 

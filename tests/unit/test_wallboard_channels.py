@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from twisted.internet import reactor, task
@@ -40,11 +41,13 @@ class Engine:
         self.stats: dict[int, ChannelQueueStats] = {}
         self.open: list[Conversation] = []
         self.fail = False
+        self.asked: list[list[int] | None] = []  # each queue_stats call's ``only``
 
-    def queue_stats(self) -> dict[int, ChannelQueueStats]:
+    def queue_stats(self, only: Iterable[int] | None = None) -> dict[int, ChannelQueueStats]:
         if self.fail:
             raise RuntimeError("engine broken")
-        return dict(self.stats)
+        self.asked.append(None if only is None else sorted(only))
+        return {q: s for q, s in self.stats.items() if only is None or q in set(only)}
 
     def waiting(self) -> list[Conversation]:
         return [c for c in self.open if c.state == "waiting"]
@@ -125,6 +128,8 @@ def test_channel_queue_figures_reach_staff_and_the_wallboard_not_agents() -> Non
         rig.bus.publish(ChannelQueueStatsChanged(7))
     out = rig.tick()
     assert [m.key for m in out] == ["channel_queue:7"]
+    # the engine counted queue 7's figures only, once (not every queue's on each flush)
+    assert rig.engine.asked == [[7]]
     event, data = body(out[0].frame)
     assert event == "channel_queue"
     assert data == {
