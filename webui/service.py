@@ -135,14 +135,18 @@ class LimitedRequest(AnonymousRequest):
 
 class QuietSite(server.Site):
     """Access lines go to the debug log, not to a file; no Server header; a body at most
-    ``body_limits[path]`` bytes (the path without its query), else ``max_body``."""
+    ``body_limits[path]`` bytes (the path without its query), else ``max_body``, and not
+    parsed as a form."""
 
     noisy = False
     requestFactory = LimitedRequest
     max_body = MAX_BODY
 
     def __init__(self, root: resource.Resource, body_limits: Mapping[bytes, int] = {}) -> None:
-        super().__init__(root)
+        # Twisted would read a form's whole body (a 200 MB list upload) into memory and
+        # parse it into request.args on the reactor; no resource here reads a form from
+        # request.args (WSGI reads the body itself), so it is not parsed.
+        super().__init__(root, parsePOSTFormSubmission=False)
         self.body_limits = dict(body_limits)
 
     def body_limit(self, path: bytes) -> int:

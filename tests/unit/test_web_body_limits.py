@@ -115,3 +115,36 @@ def test_every_handler_with_its_own_body_limit_has_a_path_in_the_table() -> None
             decorated.append(m.group(1))
     wsgi = [p for p in admin_body_limits(5120) if not p.startswith(b"/chat-desk/")]
     assert sorted(decorated) == sorted(p.rsplit(b"/", 1)[1].decode() for p in wsgi)
+
+
+def test_a_form_body_is_not_parsed_on_the_reactor_but_reaches_the_resource_whole() -> None:
+    """Twisted parsed every multipart or urlencoded body (a 200 MB list upload) into
+    request.args in memory on the reactor thread; WSGI reads the body itself."""
+    seen: list[tuple[dict[bytes, list[bytes]], bytes]] = []
+
+    class Form(resource.Resource):
+        isLeaf = True
+
+        def render(self, request: Any) -> bytes:
+            seen.append((dict(request.args), request.content.read()))
+            return b"ok"
+
+    site = QuietSite(Form(), admin_body_limits(5120))
+    boundary = b"XyZ"
+    body = (
+        b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="l.csv"\r\n'
+        b"Content-Type: text/csv\r\n\r\n\xe5\xbc\xa0\xe4\xb8\x89,13800000000\r\n--XyZ--\r\n"
+    )
+    for ctype, data in (
+        (b"multipart/form-data; boundary=" + boundary, body),
+        (b"application/x-www-form-urlencoded", b"name=%E5%BC%A0&x=1"),
+    ):
+        proto, transport = _connect(site)
+        proto.dataReceived(
+            b"POST /customers/upload?id=7 HTTP/1.1\r\nHost: x\r\nContent-Type: "
+            + ctype
+            + b"\r\nContent-Length: %d\r\n\r\n" % len(data)
+            + data
+        )
+        assert b"200 OK" in transport.value()
+        assert seen.pop() == ({b"id": [b"7"]}, data)
