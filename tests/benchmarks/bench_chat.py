@@ -39,6 +39,7 @@ VISITORS = 1000
 EVERY_S = (5.0, 10.0)  # a line each way in each chat
 TYPING_S = 1.0  # the typing event this long before the line
 WARM_S = 10.0
+DRAIN_S = 20.0  # how long after the window its last lines may still arrive
 MEASURE_S = 30.0
 ORIGIN = "http://shop.example.com"
 GOALS = {"p99_ms": 100.0, "cores": 0.25, "mb": 200.0}
@@ -364,6 +365,7 @@ def measure(mode: str) -> dict[str, Any]:
             "typing_s": TYPING_S,
             "warm_s": WARM_S,
             "measure_s": MEASURE_S,
+            "drain_s": DRAIN_S,
             "server_pid": server.pid,
         }
         with PeakRSS(server.pid, 0.2) as rss:
@@ -396,13 +398,19 @@ def _p99(r: dict[str, Any]) -> float:
     return percentile(both, 0.99)
 
 
+def offered_lines() -> float:
+    """Lines the chats would write in the window at EVERY_S each way."""
+    chats = min(VISITORS, AGENTS * CHATS_PER_AGENT)
+    return chats * 2 * MEASURE_S / (sum(EVERY_S) / 2)
+
+
 def _check(r: dict[str, Any], mode: str) -> None:
     chats = min(VISITORS, AGENTS * CHATS_PER_AGENT)
     assert r["accepted"] >= 0.95 * chats, (mode, r["accepted"], r["errors"])
-    lines = len(r["to_agent_ms"]) + len(r["to_visitor_ms"])
-    expected = chats * 2 * MEASURE_S / (sum(EVERY_S) / 2)
-    assert lines >= 0.8 * expected, (mode, lines, expected, r["errors"])
-    assert r["lost"] <= 0.001 * lines + 1, (mode, r["lost"])
+    # the load ran: lines were written (each side waits for its POST before its next line,
+    # so a slow server is offered fewer: the note says how many; the delay is the figure)
+    assert r["sent_in_window"] >= 0.5 * offered_lines(), (mode, r["sent_in_window"])
+    assert len(r["to_agent_ms"]) + len(r["to_visitor_ms"]) == r["sent_in_window"], mode
 
 
 def run() -> list[Result]:
@@ -429,7 +437,10 @@ def run() -> list[Result]:
             "bare POST->SSE relay, same load",
             p99_echo,
             better="lower",
-            note=f"{scale}, {lines} lines in {MEASURE_S:g} s; "
+            note=f"{scale}, {lines} lines in {MEASURE_S:g} s (of {offered_lines():.0f} at the "
+            f"offered rate; relay: {len(echo['to_agent_ms']) + len(echo['to_visitor_ms'])}; "
+            f"{engine['lost']} not delivered "
+            f"{DRAIN_S:g} s after, counted at that age); "
             f"{goal(p99, GOALS['p99_ms'], 'ms')}; load generator lag p99 "
             f"{engine['lag_p99_ms']:.1f} ms",
         ),

@@ -32,13 +32,15 @@ import random
 import re
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 MARK = re.compile(rb"#([va])(\d+)#")
 _OPEN: list[asyncio.StreamWriter] = []
 STALL_S = 10.0
+T = TypeVar("T")
 
 
 def cpu_s(pid: int) -> float:
@@ -148,6 +150,8 @@ class Stats:
     in_window: set[bytes] = field(default_factory=set)
     lines: int = 0
     typing: int = 0
+    retries: int = 0
+    sent_in_window: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     lag_ms: list[float] = field(default_factory=list)
 
@@ -273,17 +277,16 @@ class Run:
             "email": "",
             "language": "zh" if n % 3 else "en",
         }
-        try:
-            started = await conn.post("/chat/api/start", form)
-        except (HTTPError, OSError) as exc:
-            self.stats.error(f"start: {exc}")
+        started = await self.again("start", lambda: conn.post("/chat/api/start", form))
+        if started is None:
             return
         token = started["token"]
         conn.headers = {**headers, "X-Chat-Token": token}
-        try:
-            reader = await open_stream(self.host, port, f"/chat/api/stream?t={token}", headers)
-        except (HTTPError, OSError) as exc:
-            self.stats.error(f"visitor stream: {exc}")
+        path = f"/chat/api/stream?t={token}"
+        reader = await self.again(
+            "visitor stream", lambda: open_stream(self.host, port, path, headers)
+        )
+        if reader is None:
             return
         talking = asyncio.ensure_future(self.talk_visitor(conn, reader))
         self.tasks.append(talking)
@@ -327,12 +330,27 @@ class Run:
                 self.stats.error(f"visitor send: {exc}")
                 await asyncio.sleep(1.0)
 
+    async def again(self, what: str, attempt: Callable[[], Awaitable[T]]) -> T | None:
+        """``attempt()``, tried again after a network error (as the widget lets a visitor
+        retry); None (counted) when the third try fails too."""
+        for n in range(3):
+            try:
+                return await attempt()
+            except (HTTPError, OSError) as exc:
+                if n == 2 or isinstance(exc, HTTPError):
+                    self.stats.error(f"{what}: {exc}")
+                    return None
+                self.stats.retries += 1
+                await asyncio.sleep(1.0 + n)
+        return None
+
     def mark(self, side: bytes) -> bytes:
         self.seq += 1
         key = side + str(self.seq).encode()
         self.stats.sent_at[key] = time.perf_counter()
         if self.window:
             self.stats.in_window.add(key)
+            self.stats.sent_in_window += 1
         return key
 
     # ---- the run -------------------------------------------------------------------------
@@ -354,8 +372,8 @@ class Run:
         starts = []
         for n in range(plan["visitors"]):
             starts.append(asyncio.ensure_future(self.visitor(n)))
-            if n % 10 == 9:
-                await asyncio.sleep(0.1)  # 100 visitors a second come in
+            if n % 5 == 4:
+                await asyncio.sleep(0.1)  # 50 visitors a second come in
         await asyncio.gather(*starts, return_exceptions=True)
         want = min(plan["visitors"], 3 * len(plan["agents"]))
         deadline = time.monotonic() + plan.get("setup_s", 120)
@@ -376,8 +394,16 @@ class Run:
         await asyncio.sleep(plan["measure_s"])
         self.window = False
         cpu1, mine1, t1 = cpu_s(pid), cpu_s(os.getpid()), time.monotonic()
-        await asyncio.sleep(2.0)  # the lines of the window's last seconds arrive
+        # the window's last lines arrive (still sending meanwhile: the same load)
+        drain_until = time.monotonic() + plan.get("drain_s", 20.0)
+        while self.stats.in_window and time.monotonic() < drain_until:
+            await asyncio.sleep(0.2)
+        # a line still not delivered counts with its age now: a lower bound of its delay
+        now = time.perf_counter()
         lost = len(self.stats.in_window)
+        for key in self.stats.in_window:
+            late = (now - self.stats.sent_at[key]) * 1000
+            (self.stats.to_agent if key[:1] == b"v" else self.stats.to_visitor).append(late)
         self.stop = True
         for t in self.tasks:
             t.cancel()
@@ -393,6 +419,8 @@ class Run:
             "lost": lost,
             "lines": self.stats.lines,
             "typing": self.stats.typing,
+            "retries": self.stats.retries,
+            "sent_in_window": self.stats.sent_in_window,
             "errors": self.stats.errors,
             "lag_p99_ms": percentile(self.stats.lag_ms, 0.99) if self.stats.lag_ms else 0.0,
         }
