@@ -628,8 +628,9 @@ class EmailStore:
 
         return self.db.read(thd)
 
-    def unsent(self, limit: int = 100) -> defer.Deferred[list[Unsent]]:
-        """Agents' e-mail replies with no Message-ID yet (not sent), oldest first."""
+    def unsent(self, limit: int = 100, after: int = 0) -> defer.Deferred[list[Unsent]]:
+        """Agents' e-mail replies with no Message-ID yet (not sent), oldest first, from the
+        row after ``after`` (the next page)."""
         m = model.conversation_messages
         c = model.conversations
 
@@ -651,6 +652,7 @@ class EmailStore:
                     m.c.sender.in_(("agent", "supervisor")),
                     m.c.internal.is_(False),
                     m.c.message_id.is_(None),
+                    m.c.id > after,
                 )
                 .order_by(m.c.id)
                 .limit(limit)

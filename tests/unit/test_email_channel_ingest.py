@@ -885,3 +885,34 @@ def test_an_encoded_word_in_a_subject_writes_no_header_into_the_auto_reply(
     [(_, sent)] = center["outbox"].sent
     assert "X-Evil" not in sent and "\n" not in sent["Subject"]
     assert "Fake body" not in sent.get_body(("plain",)).get_content()
+
+
+def test_replies_that_cannot_go_do_not_hide_the_later_ones_from_the_resend_loop(
+    center: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from acd.channels.email import service as email_service
+
+    monkeypatch.setattr(email_service, "UNSENT_PAGE", 2)
+    take(center, mail("Order", mid="<m1@example.com>"))
+    cid = rows(center["db"], model.conversations)[0].id
+    svc, outbox, rig, agent = center["svc"], center["outbox"], center["rig"], center["ids"]["1001"]
+    outbox.fail = "connection refused"
+    for text in ("one", "two", "three", "four", "five"):
+        with pytest.raises(ChannelError, match="kept"):
+            if text == "one":
+                answer(center, cid, text)
+            else:
+                rig.run(rig.ch.agent_says(agent, cid, text))
+    outbox.fail = None
+    m = model.conversation_messages
+    lines = rows(center["db"], m, m.c.sender == "agent")
+    assert len(lines) == 5
+    far = rig.clock.seconds() + 10 * 3600
+    for line in lines[:4]:  # the first four wait long (as replies that never go would)
+        svc._retry_at[line.id] = (far, 3600.0)
+    svc._retry_at.pop(lines[4].id, None)
+    real = svc.store.unsent  # the database's pages of two
+    svc.store.unsent = lambda limit=100, after=0: real(min(limit, 2), after)
+    assert resolved(svc.resend_unsent()) == 1
+    [_, (_, sent)] = outbox.sent
+    assert sent.get_body(("plain",)).get_content().startswith("five")

@@ -125,6 +125,7 @@ def test_replies_unsent_until_marked_sent(db: DBConnector) -> None:
         acct,
         "Order",
     )
+    assert resolved(store.unsent(after=reply)) == []  # the next page
     resolved(store.mark_sent(reply, "<ccbox.1@c.example>"))
     assert resolved(store.unsent()) == []
     ctx = resolved(store.reply_context(a))

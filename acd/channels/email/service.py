@@ -48,6 +48,7 @@ T = TypeVar("T")
 SLA_CHECK_S = 30.0
 RESEND_S = 60.0
 RESEND_MAX_S = 3600.0
+UNSENT_PAGE = 100  # unsent replies read at a time (the loop reads them all, page by page)
 SMTP_TIMEOUT_S = 60.0
 # A mail the ingest failed on this many times in a row (no database or engine fault) is set
 # aside as a thread of its own so the account's later mails go on.
@@ -408,16 +409,23 @@ class EmailChannelService(service.Service):
         return files
 
     async def _resend(self) -> int:
-        sent = 0
+        """Every unsent reply whose retry time came: page after page, so replies that can
+        never go (their account gone, an address that takes no mail) do not hide the ones
+        after them behind the first page."""
+        sent, after = 0, 0
         now = self.reactor.seconds()
-        for u in await self.store.unsent():
-            if u.message_row_id in self._sending:
-                continue
-            if self._retry_at.get(u.message_row_id, (0.0, 0.0))[0] > now:
-                continue
-            if await self._send_one(u):
-                sent += 1
-        return sent
+        while True:
+            page = await self.store.unsent(UNSENT_PAGE, after)
+            for u in page:
+                if u.message_row_id in self._sending:
+                    continue
+                if self._retry_at.get(u.message_row_id, (0.0, 0.0))[0] > now:
+                    continue
+                if await self._send_one(u):
+                    sent += 1
+            if len(page) < UNSENT_PAGE:
+                return sent
+            after = page[-1].message_row_id
 
     def resend_unsent(self) -> defer.Deferred[int]:
         """Send the replies still unsent (failed, or stored before a restart): the number
