@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -40,13 +40,13 @@ class Account:
     imap_port: int
     imap_security: str
     imap_user: str
-    imap_password: str
+    imap_password: str = field(repr=False)  # (an account logged shows no password)
     imap_folder: str
     smtp_host: str
     smtp_port: int
     smtp_security: str
     smtp_user: str
-    smtp_password: str
+    smtp_password: str = field(repr=False)
     queue_id: int | None
     auto_reply: bool
     auto_reply_body: str

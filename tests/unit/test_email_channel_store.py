@@ -196,3 +196,18 @@ def test_the_customer_by_address_is_a_live_one(db: DBConnector) -> None:
         db.run(lambda conn: conn.execute(c.update().where(c.c.id == live).values(erased_at=T0)))
     )
     assert resolved(store.customer_by_email("li@example.cn")) is None
+
+
+def test_an_accounts_passwords_are_not_in_its_repr(db: DBConnector) -> None:
+    insert(
+        db,
+        model.email_accounts,
+        name="help",
+        address="help@c.example",
+        imap_host="imap.c.example",
+        imap_password="imap-s3cret",
+        smtp_password="smtp-s3cret",
+    )
+    [account] = resolved(EmailStore(db).accounts())
+    assert account.imap_password == "imap-s3cret" and account.smtp_password == "smtp-s3cret"
+    assert "s3cret" not in repr(account)  # an account in a log line or a traceback
