@@ -448,7 +448,29 @@ class ChannelAdminStore(_Component):
         return self.db.run(thd)
 
     def delete_account(self, account_id: int) -> defer.Deferred[None]:
-        return self._delete(model.email_accounts, account_id, N_("account"))
+        """Refused while an open e-mail thread was received by it: its replies go out from
+        the account (without it, every agent's reply to such a thread was refused as "the
+        thread's e-mail account is gone"). Disabling it stops new mail and keeps the
+        replies going."""
+        a, c = model.email_accounts, model.conversations
+
+        def thd(conn: Connection) -> None:
+            _need(conn, a, account_id, N_("account"))
+            live = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(c)
+                .where((c.c.account_id == account_id) & c.c.state.in_(LIVE_STATES))
+            ).scalar()
+            if live:
+                raise AdminError(
+                    N_(
+                        "{n} open e-mail thread(s) reply from this account: disable it instead",
+                        n=int(live),
+                    )
+                )
+            conn.execute(a.delete().where(a.c.id == account_id))
+
+        return self.db.run(thd)
 
     # ---- e-mail routes --------------------------------------------------------------------
 

@@ -190,6 +190,40 @@ def test_account_passwords_are_write_only_and_blank_keeps_them(db: DBConnector) 
         resolved(store.save_account(None, _account(mail)))
 
 
+def test_an_account_with_open_threads_is_not_deleted(db: DBConnector) -> None:
+    """Its threads' replies go out from it: deleting it left every agent's reply refused."""
+    store = ChannelAdminStore(db)
+    mail = _queue(db, "mail", "email")
+    aid = resolved(store.save_account(None, _account(mail)))
+    c = model.conversations
+
+    def thread(state: str) -> int:
+        def thd(conn: sa.Connection) -> int:
+            values = {"media": "email", "state": state, "queue_id": mail, "account_id": aid}
+            return int(
+                conn.execute(c.insert().values(**values, created_at=utcnow())).inserted_primary_key[
+                    0
+                ]
+            )
+
+        return resolved(db.run(thd))
+
+    thread("ended")
+    open_id = thread("waiting")
+    with pytest.raises(AdminError, match="1 open e-mail thread"):
+        resolved(store.delete_account(aid))
+    assert [a.id for a in resolved(store.accounts())] == [aid]
+
+    def end(conn: sa.Connection) -> None:
+        conn.execute(c.update().where(c.c.id == open_id).values(state="ended"))
+
+    resolved(db.run(end))
+    resolved(store.delete_account(aid))
+    assert resolved(store.accounts()) == []
+    with pytest.raises(AdminError, match="no account"):
+        resolved(store.delete_account(aid))
+
+
 def test_routes_go_to_email_queues(db: DBConnector) -> None:
     store = ChannelAdminStore(db)
     mail = _queue(db, "mail", "email")
