@@ -45,6 +45,17 @@ SECURITY_HEADERS = {
 }
 
 
+def from_event_source(accept: bytes | None) -> bool:
+    """Whether a stream's GET (its ``Accept`` header) comes from an EventSource, which
+    sends ``Accept: text/event-stream``. The admin site's streams (``/events``,
+    ``/chat-desk/stream``, co-browsing's) open only then: a co-browsed page replayed on
+    this site (its frame has the site's origin, so the staff's cookie goes along) could
+    put ``<img src="/chat-desk/stream">`` or a style's ``url()`` in it, each opening a
+    stream that never ends and holding one of the six connections a browser keeps to a
+    site (six of them and the desk stands still)."""
+    return b"text/event-stream" in (accept or b"").lower()
+
+
 @dataclass(frozen=True)
 class Access:
     roles: frozenset[str]

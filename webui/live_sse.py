@@ -25,7 +25,7 @@ from twisted.internet import task
 from twisted.logger import Logger
 from twisted.web import resource, server
 
-from webui.access import COOKIE, SECURITY_HEADERS
+from webui.access import COOKIE, SECURITY_HEADERS, from_event_source
 from webui.live_feed import Message, Viewer
 
 if TYPE_CHECKING:
@@ -237,6 +237,8 @@ class LiveEventsResource(resource.Resource):
                 session = None
         if session is None or session.user is None:
             return self._refuse(request, 401, "not logged in")
+        if not from_event_source(request.getHeader(b"Accept")):  # webui/access.py says why
+            return self._refuse(request, 406, "an EventSource's stream only")
         topics = (request.args.get(b"topics") or [b"all"])[0].decode("ascii", "replace")
         if topics not in TOPICS:
             return self._refuse(request, 400, "topics must be all or wallboard")

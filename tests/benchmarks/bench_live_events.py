@@ -213,7 +213,7 @@ def _http_get(port: int, path: str, cookie: str) -> socket.socket:
     s = socket.create_connection(("127.0.0.1", port))
     s.sendall(
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: ccbox_session={cookie}\r\n"
-        "Connection: close\r\n\r\n".encode()
+        "Accept: text/event-stream\r\nConnection: close\r\n\r\n".encode()
     )
     return s
 

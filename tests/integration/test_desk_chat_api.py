@@ -225,9 +225,12 @@ class DeskChatApiTests(unittest.TestCase):
         origin: str | None = "same",
         raw: bytes | None = None,
         content_type: str = "application/octet-stream",
+        accept: str | None = "text/event-stream",
     ) -> RawClient:
         data = raw if raw is not None else b""
         lines = [f"{method} /chat-desk/{path} HTTP/1.1", f"Host: {self.host}", "Connection: close"]
+        if path.startswith("stream") and accept is not None:
+            lines.append(f"Accept: {accept}")  # an EventSource's
         if who is not None:
             lines.append(f"Cookie: ccbox_session={who[0]}")
             if method == "POST":
@@ -261,6 +264,7 @@ class DeskChatApiTests(unittest.TestCase):
             f"GET /chat-desk/stream{query} HTTP/1.1",
             f"Host: {self.host}",
             f"Cookie: ccbox_session={who[0]}",
+            "Accept: text/event-stream",  # as an EventSource sends it
         ]
         client = RawClient(("\r\n".join(lines) + "\r\n\r\n").encode())
         endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", self.port.getHost().port)
@@ -711,6 +715,21 @@ class DeskChatApiTests(unittest.TestCase):
         )
         self.assertEqual(status, 400)
         self.assertIn("20000", body["error"])
+
+    async def test_the_stream_opens_only_for_an_event_source(self) -> None:
+        """A co-browsed page replayed on this site may hold <img src="/chat-desk/stream">
+        (or a style's url()), fetched with the agent's cookie: it opens no stream that never
+        ends (a browser keeps six connections to a site)."""
+        ann, sue = self.login("ann"), self.login("sue", "supervisor")
+        cid = await self.chat()
+        for who, query in ((ann, ""), (sue, f"?watch={cid}")):
+            for accept in (None, "image/avif,image/webp,*/*", "text/css,*/*;q=0.1"):
+                c = await self.send("GET", f"stream{query}", who, accept=accept)
+                self.assertEqual(c.status, 406, (query, accept))
+        self.assertEqual(self.root.hub.streams, set())
+        a = model.audit_log.c
+        rows = resolved(self.db.read(lambda c: c.execute(sa.select(a.action)).all()))
+        self.assertEqual(rows, [])  # no watch audited either
 
     async def test_a_watch_names_conversations_that_exist_and_not_too_many(self) -> None:
         sue = self.login("sue", "supervisor")

@@ -50,6 +50,7 @@ class LiveEventsSwitchTests(ACDRig):
         self.assertEqual(r.status, 303, r.body[:200])
         cookie = browser.cookies["ccbox_session"]
         head = f"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: ccbox_session={cookie}"
+        head += "\r\nAccept: text/event-stream"  # as an EventSource sends it
         client = Client(f"{head}\r\n\r\n".encode())
         await endpoints.connectProtocol(
             endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port), client

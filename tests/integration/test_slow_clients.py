@@ -69,7 +69,8 @@ class SlowReaderTests(unittest.TestCase):
 
         def get(cookie: str) -> bytes:
             return (
-                f"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: ccbox_session={cookie}\r\n\r\n"
+                f"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: ccbox_session={cookie}\r\n"
+                "Accept: text/event-stream\r\n\r\n"
             ).encode()
 
         # The stalled browser: a 4 KB receive buffer, and it never reads.

@@ -148,6 +148,8 @@ class LiveSSETests(unittest.TestCase):
         self, cookie: str | None, path: str = "/events", headers: dict[str, str] | None = None
     ) -> Client:
         lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1"]
+        if "accept" not in {k.lower() for k in headers or {}}:
+            lines.append("Accept: text/event-stream")  # as an EventSource sends it
         if cookie is not None:
             lines.append(f"Cookie: ccbox_session={cookie}")
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
@@ -330,7 +332,8 @@ class LiveSSETests(unittest.TestCase):
         sock.connect(("127.0.0.1", self.port.getHost().port))
         self.addCleanup(sock.close)
         sock.sendall(
-            f"GET /events HTTP/1.1\r\nHost: x\r\nCookie: ccbox_session={cookie}\r\n\r\n".encode()
+            f"GET /events HTTP/1.1\r\nHost: x\r\nCookie: ccbox_session={cookie}\r\n"
+            "Accept: text/event-stream\r\n\r\n".encode()
         )
         await until(lambda: self.hub.streams, "the stream")
         (stream,) = self.hub.streams
@@ -432,6 +435,19 @@ class LiveSSETests(unittest.TestCase):
         await until(lambda: len(self.hub.streams) == live_sse.MAX_PER_SESSION, "the streams")
         extra = await self.connect(cookie)
         self.assertEqual(extra.status, 429)
+
+    async def test_a_stream_opens_only_for_an_event_source(self) -> None:
+        """A co-browsed page replayed on the admin site may hold <img src="/events"> (or a
+        style's url()), fetched with the staff's cookie: it opens no stream that never ends
+        (a browser keeps six connections to a site)."""
+        cookie = self.login(1, "supervisor")
+        for accept in ("image/avif,image/webp,*/*", "text/css,*/*;q=0.1", "*/*"):
+            client = await self.connect(cookie, headers={"Accept": accept})
+            await until(lambda c=client: c.body, "the body")
+            self.assertEqual(client.status, 406, accept)
+        self.assertEqual(self.hub.streams, set())
+        client = await self.connect(cookie, headers={"Accept": "Text/Event-Stream"})
+        self.assertEqual(client.status, 200)
 
     async def test_other_methods_are_refused(self) -> None:
         cookie = self.login(1, "supervisor")

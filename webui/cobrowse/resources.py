@@ -30,6 +30,7 @@ from twisted.web import resource, server
 
 from appliance.text import N_
 from webui import i18n
+from webui.access import from_event_source
 from webui.cobrowse.codes import CodeBook, CodeError
 from webui.cobrowse.hub import (
     MAX_SNAPSHOT_BYTES,
@@ -241,17 +242,6 @@ class VisitorCobrowse(_Base):
         raise _Refused(404, N_("not found"))
 
 
-def _from_event_source(request: Any) -> bool:
-    """Whether a stream's GET comes from an EventSource (it sends Accept:
-    text/event-stream). A replayed page is drawn on this site (its frame has the site's
-    origin, so the agent's cookie goes along): its ``<img src=".../cobrowse/desk">`` or a
-    style's ``url()`` must not open streams that never end, each holding one of the six
-    connections a browser keeps to a site (six of them and the desk stands still) and
-    pushing the agent's real streams out."""
-    accept = request.getHeader(b"Accept") or b""
-    return b"text/event-stream" in accept.lower()
-
-
 class StaffCobrowse(_Base):
     """The agents' and supervisors' side on the admin site. ``agent_of_user(user_id)`` is
     the ACD's agent (``.id``, ``.name``) or None, ``agent(agent_id)`` an agent by id or
@@ -321,7 +311,7 @@ class StaffCobrowse(_Base):
 
     def get(self, request: Any, action: str) -> Any:
         session = self._login(request, posting=False)
-        if action in ("stream", "desk") and not _from_event_source(request):
+        if action in ("stream", "desk") and not from_event_source(request.getHeader(b"Accept")):
             raise _Refused(406, N_("bad request"))
         if action == "stream":
             cob = self.hub.sessions.get(_arg(request, b"session"))

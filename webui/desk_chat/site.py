@@ -35,7 +35,7 @@ from twisted.web.resource import IResource
 from appliance import typed_text, uploads
 from appliance.text import N_, Message
 from webui import i18n
-from webui.access import SECURITY_HEADERS
+from webui.access import SECURITY_HEADERS, from_event_source
 from webui.desk_chat import auth
 from webui.desk_chat.stream import (
     MAX_PER_SESSION,
@@ -366,6 +366,8 @@ class StreamResource(resource.Resource):
         if request.method != b"GET":  # HEAD too: a stream has no head without a body
             request.setHeader(b"Allow", b"GET")
             return self._refuse(request, locale, 405, N_("This method is not allowed here."))
+        if not from_event_source(request.getHeader(b"Accept")):
+            return self._refuse(request, locale, 406, N_("bad request"))
         user = session.user
         if root.channels is None:
             return self._refuse(request, locale, 503, N_("chats and e-mails are not running"))
