@@ -94,6 +94,13 @@ class VisitorStream:
         self.closed = False
         self.ready = False  # the history is written: events go straight out
         self.early: list[dict[str, Any]] = []
+        # a line the moment it comes: without TCP_NODELAY Nagle's algorithm holds a frame
+        # written soon after another for the browser's delayed ACK (up to 200 ms; the bare
+        # relay of tests/benchmarks/bench_chat.py: p99 279 ms without, 22 ms with)
+        transport = getattr(getattr(request, "channel", None), "transport", None)
+        no_delay = getattr(transport, "setTcpNoDelay", None)
+        if no_delay is not None:
+            no_delay(True)
 
     async def open(self) -> None:
         channels = self.hub.channels
