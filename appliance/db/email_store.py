@@ -80,6 +80,7 @@ class Thread:
     email: str
     subject: str
     ticket_id: int | None
+    key: str = ""  # its thread_key: the Message-ID of the mail that started it
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,9 @@ def _account(r: Any) -> Account:
 
 
 def _thread(r: Any) -> Thread:
-    return Thread(r.id, r.state, r.queue_id, r.account_id, r.email, r.subject, r.ticket_id)
+    return Thread(
+        r.id, r.state, r.queue_id, r.account_id, r.email, r.subject, r.ticket_id, r.thread_key or ""
+    )
 
 
 def add_event(

@@ -538,8 +538,12 @@ def test_a_database_failure_half_way_keeps_the_mail_for_the_retry(center: dict[s
     with pytest.raises(sa.exc.OperationalError):
         take(center, raw)
     out = take(center, raw)  # the watcher offers it again
-    assert out.kind == "appended"  # onto the thread the first try started
-    assert len(rows(center["db"], model.conversations)) == 1
+    assert out.kind == "new"  # stored on the thread the first try started
+    [thread] = rows(center["db"], model.conversations)
+    # and what a new thread gets after its first mail (the first try never came to it)
+    assert thread.ticket_id is not None and len(rows(center["db"], model.tickets)) == 1
+    assert out.auto_reply == "sent" and len(center["outbox"].sent) == 1
+    assert len(events(center["db"], thread.id, "routed")) == 1
     assert (
         len(
             rows(

@@ -154,6 +154,8 @@ class Ingest:
         thread = await self.store.find_thread(ids, th.reference_in(mail.subject), sender, mid)
         if loops.flooding(recent):
             return await self._flood(account, mail, raw, mid, thread, sender)
+        if thread is not None and thread.key == mid:
+            return await self._resume(account, thread, mail, raw, mid, sender)
         if thread is not None:
             return await self._append(thread, mail, mid)
         return await self._new_thread(account, mail, raw, mid, sender)
@@ -317,8 +319,60 @@ class Ingest:
         else:
             message = await self.channels.email_received(cid, new)
             out.message_row_id = int(message.id)
-        # The mail is stored: what follows is noted when it fails, never retried by a
-        # second take (the duplicate check would drop it).
+        await self._first_stored(
+            account, mail, raw, mid, out, chosen, queue_id, customer_id, parked=bool(parked)
+        )
+        return out
+
+    async def _resume(
+        self, account: Account, thread: Thread, mail: ParsedMail, raw: bytes, mid: str, sender: str
+    ) -> Outcome:
+        """The mail that started ``thread`` taken again: a first take failed after the
+        thread was made and before the mail was stored. Stored now, and what a new thread
+        gets after its first mail (its route noted, its ticket, the auto-reply) done now."""
+        out = await self._append(thread, mail, mid)
+        out.kind, out.notes = "new", []  # (its notes are written already)
+        _, chosen = routing.route(
+            self.routes,
+            account_id=account.id,
+            default_queue_id=account.queue_id,
+            sender=sender,
+            subject=mail.subject,
+            text=mail.text,
+        )
+        customer_id = await self.store.customer_by_email(sender) if sender else None
+        await self._first_stored(
+            account,
+            mail,
+            raw,
+            mid,
+            out,
+            chosen,
+            thread.queue_id,
+            customer_id,
+            parked=thread.state == "message",
+        )
+        return out
+
+    async def _first_stored(
+        self,
+        account: Account,
+        mail: ParsedMail,
+        raw: bytes,
+        mid: str,
+        out: Outcome,
+        chosen: routing.Route | None,
+        queue_id: int | None,
+        customer_id: int | None,
+        *,
+        parked: bool,
+    ) -> None:
+        """After a new thread's first mail is stored: noted when it fails, never retried by
+        a second take (the duplicate check would drop it)."""
+        assert out.conversation_id is not None
+        cid = out.conversation_id
+        subject = compose.header_text(mail.subject, SUBJECT_MAX)
+        language = compose.guess_language(mail.subject, mail.text)
         try:
             how = f"route {chosen.id} ({chosen.kind} {chosen.pattern})" if chosen else "account"
             await self.store.event(cid, "routed", how, queue_id)
@@ -330,7 +384,6 @@ class Ingest:
             out.notes.append(f"{type(exc).__name__}: {exc}")
         # sent once the lock is let go: a slow or absent SMTP server holds up no other mail
         out.then = lambda: self._auto_reply(account, cid, mail, mid, raw, language)
-        return out
 
     # ---- parts ------------------------------------------------------------------------
 
