@@ -1341,6 +1341,14 @@ class ChannelService(service.Service):
         conv = self.conversations.get(conversation_id)
         return dataclasses.replace(conv) if conv is not None else None
 
+    def offer_left_s(self, conversation_id: int) -> float | None:
+        """The seconds left before the conversation's offer times out (None when it is
+        not offered): a desk that reloads shows the offer's own countdown, not a new one."""
+        timer = self._offer_timers.get(conversation_id)
+        if timer is None or not timer.active():
+            return None
+        return max(0.0, float(timer.getTime() - self.reactor.seconds()))
+
     async def history(self, conversation_id: int, limit: int = 200) -> list[Message]:
         return await self.store.history(conversation_id, max(1, min(int(limit), 1000)))
 

@@ -542,6 +542,24 @@ class DeskChatApiTests(unittest.TestCase):
         status, _ = await self.api("GET", "suggest?conversation=abc", ann)
         self.assertEqual(status, 400)
 
+    async def test_an_offer_listed_again_keeps_its_own_countdown(self) -> None:
+        """A desk that reloads while a chat is offered showed the full timeout again."""
+        ann = self.login("ann")
+        cid = await self.chat()
+        await until(
+            lambda: any(c.id == cid for c in self.channels.conversations_of(self.agent["ann"])),
+            "the offer to ann",
+        )
+        self.channels._offer_timers[cid].delay(-20)  # offered 20 s ago (of 60)
+        status, mine = await self.api("GET", "conversations", ann)
+        self.assertEqual(status, 200, mine)
+        (conv,) = mine["conversations"]
+        self.assertEqual((conv["state"], mine["offer_timeout_s"]), ("offered", 60))
+        self.assertTrue(35 < conv["offer_left_s"] <= 40, conv["offer_left_s"])
+        await self.api("POST", "accept", ann, {"conversation": cid})
+        status, mine = await self.api("GET", "conversations", ann)
+        self.assertIsNone(mine["conversations"][0]["offer_left_s"])
+
     # ---- attachments -----------------------------------------------------------------------
 
     async def test_an_attachment_is_checked_sent_and_fetched_by_those_who_handle_it(self) -> None:

@@ -808,3 +808,18 @@ def test_an_engine_that_did_not_start_is_down_on_the_status_page(db: DBConnector
         )
     resolved(ch.stopService())
     resolved(acd.stopService())
+
+
+def test_an_offer_says_how_long_it_has_left(db: DBConnector) -> None:
+    """A desk that reloads shows the offer's own countdown, not a new full one."""
+    ids = seed(db)
+    rig = Rig(db)
+    rig.acd.login(ids["1001"])
+    conv = rig.chat(ids)
+    assert rig.offered_to(conv.id) == (ids["1001"],)
+    assert rig.ch.offer_left_s(conv.id) == OFFER_S
+    rig.clock.advance(OFFER_S - 12)
+    assert rig.ch.offer_left_s(conv.id) == 12
+    rig.run(rig.ch.accept(ids["1001"], conv.id))
+    assert rig.ch.offer_left_s(conv.id) is None
+    assert rig.ch.offer_left_s(999) is None

@@ -370,6 +370,7 @@ class DeskChatApi:
                 {
                     **conversation_json(c, names.get(c.queue_id, "")),
                     "messages": [message_json(m) for m in lines],
+                    "offer_left_s": channels.offer_left_s(c.id),  # None unless offered
                 }
             )
         load = channels.load(agent_id)
