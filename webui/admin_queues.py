@@ -213,11 +213,11 @@ class QueuesAdmin:
         def work() -> str:
             settings = queue_settings(params, queue_id)
             # calls overflow only into a queue of calls (the ACD has no other: the caller
-            # would leave its line and find none)
+            # would leave its line and find none); a queue that is gone: the store says so
             target = settings["overflow_queue_id"]
             if (
                 target is not None
-                and self.ctx.call(self.channels.queue_media).get(target) != "call"
+                and self.ctx.call(self.channels.queue_media).get(target, "call") != "call"
             ):
                 raise f.FormError(i18n._("Overflow to a queue: choose a queue that takes calls."))
             old_media = self._set_media(queue_id, params)
