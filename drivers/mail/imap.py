@@ -9,6 +9,11 @@ succeeded. A failure keeps it: the watcher waits and fetches it again, in order,
 after it overtakes it and nothing is lost on a crash or a database error. The folder is only
 read (EXAMINE, BODY.PEEK): the customer's mailbox keeps its flags.
 
+A mail announced (``* n EXISTS``) while others are fetched and stored, between two
+commands or with IDLE's ``+`` is not left for the next IDLE: the watcher searches again
+until a search finds nothing new, and an EXISTS imaplib filed with another answer or read
+ahead with the ``+`` ends the IDLE at once.
+
 UIDVALIDITY changed (the server rebuilt the folder): every UID is new, so the folder is read
 again from UID 1 and ``on_state`` gets (new uidvalidity, 0) first; messages already taken
 come again and the caller must drop them by Message-ID (the e-mail channel does).
@@ -265,21 +270,42 @@ class ImapWatcher:
                 self._wait(self.settings.poll_s)
 
     def _take_new(self, client: IMAPClient) -> None:
-        found = client.search(["UID", f"{self.last_uid + 1}:*"])
-        # "n:*" always matches the highest UID, even when it is below n (RFC 3501)
-        for uid in sorted(int(u) for u in found if int(u) > self.last_uid):
+        """Takes every message above ``last_uid``, searching again until a search finds
+        nothing new and no EXISTS came with it: a mail that arrives while others are fetched
+        and stored is announced (``* n EXISTS``) inside those commands' answers, which
+        imaplib files away, and the IDLE that follows would not hear of it again."""
+        quiet = 0
+        while True:
             if self._stop.is_set():
                 raise _Stopped
-            raw = self._fetch(client, uid)
-            if raw is None:
-                continue  # expunged meanwhile
-            try:
-                threads.blockingCallFromThread(self.reactor, self.on_message, uid, raw)
-            except Exception as exc:
-                raise _Retry(f"message {uid} not stored, kept for a retry: {_text(exc)}") from exc
-            self.last_uid = uid
-            self._save_state()
-            self._health_is("ok", f"{self.settings.folder} on {self._where()}")
+            _news_filed(client)  # what was announced so far, the search below sees
+            found = client.search(["UID", f"{self.last_uid + 1}:*"])
+            # "n:*" always matches the highest UID, even when it is below n (RFC 3501)
+            new = sorted(int(u) for u in found if int(u) > self.last_uid)
+            for uid in new:
+                self._take(client, uid)
+            if new:
+                quiet = 0
+                continue
+            # a search that found nothing: again only when a mail was announced during it
+            # (a server that says EXISTS with every answer gets three searches, not a loop)
+            quiet += 1
+            if not _news_filed(client) or quiet >= 3:
+                return
+
+    def _take(self, client: IMAPClient, uid: int) -> None:
+        if self._stop.is_set():
+            raise _Stopped
+        raw = self._fetch(client, uid)
+        if raw is None:
+            return  # expunged meanwhile
+        try:
+            threads.blockingCallFromThread(self.reactor, self.on_message, uid, raw)
+        except Exception as exc:
+            raise _Retry(f"message {uid} not stored, kept for a retry: {_text(exc)}") from exc
+        self.last_uid = uid
+        self._save_state()
+        self._health_is("ok", f"{self.settings.folder} on {self._where()}")
 
     def _fetch(self, client: IMAPClient, uid: int) -> bytes | None:
         limit = self.settings.max_bytes
@@ -310,10 +336,10 @@ class ImapWatcher:
             log.warn("IMAP state not saved: {why}", why=exc)
 
     def _idle(self, client: IMAPClient) -> None:
-        client.idle()
+        news = _begin_idle(client)
         try:
             until = time.monotonic() + self.idle_reissue_s
-            while not self._stop.is_set():
+            while not news and not self._stop.is_set():
                 left = until - time.monotonic()
                 if left <= 0:
                     break
@@ -339,6 +365,53 @@ class _Retry(Exception):
 
 def _maybe(fn: Callable[..., Any], *args: Any) -> Deferred[Any]:
     return defer.maybeDeferred(fn, *args)
+
+
+def _begin_idle(client: IMAPClient) -> bool:
+    """IDLE, as ``client.idle()`` sends it; True when a mail was announced before the
+    server's ``+`` (an EXISTS sent between two commands, as RFC 3501 allows: imapclient's
+    idle() takes it for a broken answer and the session was lost)."""
+    imap = client._imap
+    tag = imap._command("IDLE")
+    client._idle_tag = tag
+    while imap._get_response() is not None:  # None: the continuation, IDLE has begun
+        if imap.tagged_commands.get(tag):  # refused (BAD/NO) instead
+            typ, data = imap.tagged_commands.pop(tag)
+            raise IMAPClientError(f"IDLE refused: {typ} {_text(Exception(data[0]))}")
+    return _news_filed(client) or _read_ahead(client)
+
+
+def _read_ahead(client: IMAPClient) -> bool:
+    """True when data came with the ``+`` and sits read ahead in imaplib's buffer (or in
+    TLS's): idle_check() polls the socket, which has nothing more to say, and would wait
+    the whole IDLE (25 minutes) past a mail announced at once."""
+    sock = client.socket()
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    sock.setblocking(False)
+    try:
+        return bool(client._imap.file.peek(1))
+    except OSError:  # nothing to read (a TLS socket says so by raising)
+        return False
+    finally:
+        sock.setblocking(True)
+        client._set_read_timeout()
+
+
+def _news_filed(client: IMAPClient) -> bool:
+    """True when an EXISTS or a RECENT above 0 was filed away by imaplib (untagged data
+    that came with another command's answer) since the last look; forgets them."""
+    filed = client._imap.untagged_responses
+    exists = filed.pop("EXISTS", None)
+    recent = filed.pop("RECENT", None) or []
+    return bool(exists) or any(_count(r) > 0 for r in recent)
+
+
+def _count(data: Any) -> int:
+    try:
+        return int(data)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _is_news(response: Any) -> bool:

@@ -93,10 +93,9 @@ class Clock:
 class EmailChannelTests(unittest.TestCase):
     timeout = 120
 
-    async def box(self, *, idle: bool = False) -> None:
-        """The database, the loopback mail server (polled every second: a mail that
-        arrives between the watcher's SEARCH and its IDLE waits for the next IDLE; see the
-        report of issue 20's e-mail work) and the channel watching its account."""
+    async def box(self) -> None:
+        """The database, the loopback mail server (with IDLE: mails delivered while others
+        are stored must be taken without the poll) and the channel watching its account."""
         url = f"sqlite:///{temp_dir(self) / 'email.sqlite'}"
         engine = create_engine(url)
         migrate.upgrade(engine)
@@ -104,7 +103,7 @@ class EmailChannelTests(unittest.TestCase):
         self.db = DBConnector(reactor, url)
         await self.db.startService()
         self.addCleanup(self.db.stopService)
-        self.srv = LoopbackMailServer(reactor, {ACCOUNT: PASSWORD}, idle=idle)
+        self.srv = LoopbackMailServer(reactor, {ACCOUNT: PASSWORD})
         self.srv.start()
         self.addCleanup(self.srv.stop)
         srv = self.srv
@@ -171,6 +170,7 @@ class EmailChannelTests(unittest.TestCase):
         self.svc.startService()
         self.addCleanup(self.svc.stopService)
         await until(lambda: 1 in self.svc._watched, what="the account watched")
+        await until(lambda: self.svc._watched[1].watcher.idle_used, what="the watcher idling")
         assert self.engine.email_sender is self.svc
 
     async def rows(self, table: sa.Table, *where: Any) -> list[Any]:
@@ -190,7 +190,7 @@ class EmailChannelTests(unittest.TestCase):
     # ---- the tests --------------------------------------------------------------------
 
     async def test_a_thread_routed_answered_once_and_kept_by_replies(self) -> None:
-        await self.box(idle=False)
+        await self.box()
         self.srv.deliver(
             ACCOUNT, raw_mail("请开发票", "我需要上个月的发票。", mid="<m1@example.cn>")
         )
@@ -240,7 +240,7 @@ class EmailChannelTests(unittest.TestCase):
         self.assertEqual(stored.message_id, reply["Message-ID"])
 
     async def test_chinese_charsets_and_a_duplicate(self) -> None:
-        await self.box(idle=False)
+        await self.box()
         self.srv.deliver(
             ACCOUNT, raw_mail("发票", "您好 我的发票在哪里", mid="<g@example.cn>", charset="gb2312")
         )
@@ -279,7 +279,7 @@ class EmailChannelTests(unittest.TestCase):
     async def test_two_auto_responders_and_a_chatty_one_cause_no_storm(self) -> None:
         # A server without IDLE, polled every second: what is proven here is the loop
         # rule, not how fast new mail is noticed.
-        await self.box(idle=False)
+        await self.box()
         # bot@ answers every mail it gets with a marked auto-reply; dumb@ answers with an
         # unmarked one, and writes 30 mails on its own.
         answered: set[bytes] = set()
@@ -341,7 +341,7 @@ class EmailChannelTests(unittest.TestCase):
         self.assertLessEqual(len(threads), 1 + 20)
 
     async def test_a_database_failure_leaves_the_mail_for_later(self) -> None:
-        await self.box(idle=False)
+        await self.box()
         real = self.engine.email_received
         failed: list[int] = []
 

@@ -2,7 +2,9 @@
 thread) against the loopback server of drivers/mail/sim and against a real dovecot started
 by the test (tests/support/dovecot.py), and smtp.send against the loopback SMTP server.
 
-Proven: mail that arrives while the watcher idles is handed over within a second; a
+Proven: mail that arrives while the watcher idles is handed over within a second, and so
+is mail announced while another is stored, before IDLE's "+", with it, or during a search
+that missed it; a
 restart from the saved (uidvalidity, last_uid) hands nothing over twice; a failing
 on_message keeps the message for the retry and nothing overtakes it; a changed UIDVALIDITY
 reads the folder again; a server without IDLE is polled; a refused login is reported and
@@ -25,6 +27,7 @@ from twisted.trial import unittest
 from drivers.mail import mime
 from drivers.mail.imap import ImapSettings, ImapWatcher
 from drivers.mail.sim import LoopbackMailServer
+from drivers.mail.sim.server import _ImapServer
 from drivers.mail.smtp import MailSendError, SmtpSettings, send
 from tests.support import dovecot, tls_cert
 from tests.support.ports import free_port
@@ -140,6 +143,91 @@ class SimWatcherTests(WatcherCase):
         await until(lambda: inbox.states[-1] == (srv.uidvalidity(USER), 3), what="state saved")
         # read only: the customer's mailbox keeps its flags (nothing marked \Seen)
         assert all(flags == [] for _, _, flags in srv.mailbox(USER))
+
+    async def idling(self, srv: LoopbackMailServer, inbox: Inbox) -> ImapWatcher:
+        w = self.watcher(srv.imap_port, inbox)
+        w.start()
+        await until(lambda: srv.idles == 1, what="the first IDLE")
+        return w
+
+    def no_session_lost(self, srv: LoopbackMailServer, inbox: Inbox) -> None:
+        assert [s for s, _ in inbox.health] == ["ok"]
+        assert srv.login_attempts == 1
+
+    async def test_a_mail_arriving_while_the_last_is_stored_is_taken(self) -> None:
+        # the server announces it (* 2 EXISTS) between two commands, before the IDLE
+        srv = self.server()
+        inbox = Inbox()
+        stored = inbox.on_message
+
+        def on_message(uid: int, raw: bytes) -> defer.Deferred[None]:
+            if uid == 1:
+                srv.deliver(USER, mail(2))
+            return stored(uid, raw)
+
+        inbox.on_message = on_message  # type: ignore[method-assign]
+        await self.idling(srv, inbox)
+        srv.deliver(USER, mail(1))
+        await until(lambda: len(inbox.got) == 2, within_s=5, what="the mail stored meanwhile")
+        assert inbox.uids() == [1, 2]
+        self.no_session_lost(srv, inbox)
+
+    async def test_a_mail_announced_before_idle_begins_is_taken(self) -> None:
+        # * 2 EXISTS comes before the server's "+ idling" (imapclient's idle() called it a
+        # broken answer: the session was lost and the mail waited for a new one)
+        await self.announced_around_idle(before=True)
+
+    async def test_a_mail_announced_with_idles_answer_is_taken(self) -> None:
+        # * 2 EXISTS comes in the same packet as "+ idling": imaplib reads both into its
+        # buffer, and idle_check() polls the socket, which stays quiet for 25 minutes
+        await self.announced_around_idle(before=False)
+
+    async def announced_around_idle(self, *, before: bool) -> None:
+        srv = self.server()
+        inbox = Inbox()
+        armed: list[bool] = []
+        plain_idle = _ImapServer.select_IDLE[0]
+
+        def do_idle(server: _ImapServer, tag: bytes) -> None:
+            if armed and before:
+                armed.clear()
+                srv.deliver(USER, mail(2))
+            plain_idle(server, tag)
+            if armed:
+                armed.clear()
+                srv.deliver(USER, mail(2))
+
+        self.patch(_ImapServer, "select_IDLE", (do_idle,))
+        await self.idling(srv, inbox)
+        armed.append(True)  # the next IDLE, once mail 1 is taken
+        srv.deliver(USER, mail(1))
+        await until(lambda: len(inbox.got) == 2, within_s=5, what="the mail announced")
+        assert inbox.uids() == [1, 2] and not armed
+        self.no_session_lost(srv, inbox)
+
+    async def test_a_mail_announced_during_a_search_that_missed_it_is_taken(self) -> None:
+        # the search after mail 1 was stored finds nothing; the mail it announced (filed
+        # by imaplib with the search's answer) must not wait for the next IDLE (25 min)
+        srv = self.server()
+        inbox = Inbox()
+        box = srv._mailbox(USER)
+        plain_fetch = box.fetch
+        armed: list[bool] = []
+
+        def fetch(messages: Any, uid: bool) -> Any:
+            found = plain_fetch(messages, uid)
+            if armed and len(inbox.got) == 1:
+                armed.clear()
+                srv.deliver(USER, mail(2))  # after the search looked
+            return found
+
+        box.fetch = fetch  # type: ignore[method-assign]
+        await self.idling(srv, inbox)
+        armed.append(True)
+        srv.deliver(USER, mail(1))
+        await until(lambda: len(inbox.got) == 2, within_s=5, what="the mail announced")
+        assert inbox.uids() == [1, 2] and not armed
+        self.no_session_lost(srv, inbox)
 
     async def test_restart_from_saved_state_hands_nothing_over_twice(self) -> None:
         srv = self.server()
