@@ -480,13 +480,15 @@ class DeskChatApiTests(unittest.TestCase):
         row = resolved(
             self.db.read(
                 lambda c: c.execute(
-                    sa.select(t.source, t.body, t.customer_id, t.assignee_kind, t.assignee).where(
-                        t.id == made["ticket_id"]
-                    )
+                    sa.select(
+                        t.source, t.body, t.customer_id, t.assignee_kind, t.assignee, t.number
+                    ).where(t.id == made["ticket_id"])
                 ).one()
             )
         )
         self.assertEqual(row.source, "chat")
+        self.assertEqual(made["number"], row.number)  # the desk shows it, not the row's id
+        self.assertTrue(row.number.startswith("T"))
         self.assertIn("发票抬头写错了", row.body)
         self.assertIn("好的，我来处理", row.body)
         self.assertEqual(
@@ -494,7 +496,8 @@ class DeskChatApiTests(unittest.TestCase):
         )
         status, again = await self.api("POST", "ticket", ann, {"conversation": cid})
         self.assertEqual(
-            (status, again["ticket_id"], again["created"]), (200, made["ticket_id"], False)
+            (status, again["ticket_id"], again["number"], again["created"]),
+            (200, made["ticket_id"], row.number, False),
         )
         # the context shows the customer and its open ticket
         status, context = await self.api("GET", f"context/{cid}", ann)

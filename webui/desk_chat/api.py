@@ -295,11 +295,7 @@ class DeskChatApi:
         cid = _id(asker.body.get("conversation"), "conversation")
         facts = await self._readable(asker, cid)
         if facts.ticket_id is not None:
-            return {
-                "ticket_id": facts.ticket_id,
-                "created": False,
-                "url": _ticket_url(facts.ticket_id),
-            }
+            return await self._ticket_answer(facts.ticket_id, created=False)
         lines = await self.root.db.read(lambda conn: reads.lines(conn, cid))
         body = reads.transcript(facts, lines, asker.tr(N_("internal")))
         kind = await self.root.db.read(reads.ticket_type)
@@ -332,12 +328,19 @@ class DeskChatApi:
         if not linked:  # another click won: the conversation keeps its first ticket
             again = await self.root.db.read(lambda conn: reads.conversation(conn, cid))
             first = again.ticket_id if again is not None else None
-            return {
-                "ticket_id": first or ticket_id,
-                "created": False,
-                "url": _ticket_url(first or ticket_id),
-            }
-        return {"ticket_id": ticket_id, "created": True, "url": _ticket_url(ticket_id)}
+            return await self._ticket_answer(first or ticket_id, created=False)
+        return await self._ticket_answer(ticket_id, created=True)
+
+    async def _ticket_answer(self, ticket_id: int, created: bool) -> dict[str, Any]:
+        """The ticket's id, its number (what the desk shows: the id means nothing to a
+        person) and its page."""
+        number = await self.root.db.read(lambda conn: reads.ticket_number(conn, ticket_id))
+        return {
+            "ticket_id": ticket_id,
+            "number": number,
+            "created": created,
+            "url": _ticket_url(ticket_id),
+        }
 
     # ---- a supervisor's ------------------------------------------------------------
 

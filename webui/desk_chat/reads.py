@@ -164,6 +164,12 @@ def lines(conn: Connection, conversation_id: int, limit: int = 1000) -> list[Lin
     return [Line(r.sender, r.author, r.body, bool(r.internal), r.created_at) for r in rows]
 
 
+def ticket_number(conn: Connection, ticket_id: int) -> str:
+    """The number people say and type (T20261206-0001), "" for a ticket gone."""
+    t = model.tickets.c
+    return str(conn.execute(sa.select(t.number).where(t.id == ticket_id)).scalar() or "")
+
+
 def ticket_type(conn: Connection) -> str:
     """``TICKET_TYPE`` when it is offered, else an offered type (a built-in one first)."""
     t = model.ticket_types.c
