@@ -573,14 +573,18 @@ class EmailStore:
 
         def thd(conn: Connection) -> ReplyContext:
             key = conn.execute(sa.select(c.thread_key).where(c.id == conversation_id)).scalar()
-            rows = conn.execute(
-                sa.select(m.sender, m.author, m.body, m.created_at, m.message_id)
-                .where(m.conversation_id == conversation_id, m.message_id.is_not(None))
-                .order_by(m.id)
-            ).all()
+            mine = (m.conversation_id == conversation_id, m.message_id.is_not(None))
+            # the ids of every mail, the text of the last customer's only (a long thread, or
+            # a flood's, holds thousands of mails of up to 200,000 characters each)
+            found = conn.execute(sa.select(m.message_id).where(*mine).order_by(m.id)).scalars()
             ids = [str(key)] if key else []
-            ids += [str(r.message_id) for r in rows if r.message_id != key]
-            last = next((r for r in reversed(rows) if r.sender == "customer"), None)
+            ids += [str(x) for x in found if x != key]
+            last = conn.execute(
+                sa.select(m.author, m.body, m.created_at, m.message_id)
+                .where(*mine, m.sender == "customer")
+                .order_by(m.id.desc())
+                .limit(1)
+            ).first()
             return ReplyContext(
                 last_customer_id=str(last.message_id) if last is not None else "",
                 last_customer_text=last.body if last is not None else "",

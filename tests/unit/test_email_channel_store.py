@@ -211,3 +211,27 @@ def test_an_accounts_passwords_are_not_in_its_repr(db: DBConnector) -> None:
     [account] = resolved(EmailStore(db).accounts())
     assert account.imap_password == "imap-s3cret" and account.smtp_password == "smtp-s3cret"
     assert "s3cret" not in repr(account)  # an account in a log line or a traceback
+
+
+def test_a_replys_context_reads_the_text_of_one_mail_only(db: DBConnector) -> None:
+    """A long thread (a flood's: thousands of mails of up to 200,000 characters) was read
+    whole, every body, for each agent's reply."""
+    store = EmailStore(db)
+    a = thread(db, "ann@example.com", "<a1@x>")
+    for i in range(1, 6):
+        line(db, a, "customer", f"<a{i}@x>")
+    line(db, a, "agent", "<ours@c>")
+    bodies: list[str] = []  # the statements that read messages' text
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "body" in statement and "conversation_messages" in statement:
+            bodies.append(statement.upper())
+
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        ctx = resolved(store.reply_context(a))
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)
+    assert bodies and all("LIMIT" in q for q in bodies)  # one mail's text, never all
+    assert ctx.last_customer_id == "<a5@x>" and ctx.last_customer_text == "x"
+    assert ctx.chain == ("<a1@x>", "<a2@x>", "<a3@x>", "<a4@x>", "<a5@x>", "<ours@c>")
