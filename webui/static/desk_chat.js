@@ -388,7 +388,7 @@
     });
     box.appendChild(ok);
     box.appendChild(no);
-    var deadline = Date.now() + (ev.timeout_s || 30) * 1000;
+    var deadline = Date.now() + (typeof ev.timeout_s === "number" ? ev.timeout_s : 30) * 1000;
     function tick() {
       var s = Math.max(0, Math.round((deadline - Date.now()) / 1000));
       left.textContent = " " + fmt(S.offer_left, { s: s }) + " ";
@@ -427,7 +427,8 @@
         if (c.state === "offered") {  // a banner, not a tab, until it is accepted
           if (!offers[c.id]) {
             showOffer({ conversation: c.id, media: c.media, name: c.name, subject: c.subject,
-              queue: c.queue, timeout_s: data.offer_timeout_s });
+              queue: c.queue,
+              timeout_s: typeof c.offer_left_s === "number" ? c.offer_left_s : data.offer_timeout_s });
           }
           return;
         }
@@ -443,6 +444,7 @@
         if (order.length) select(order[0]); else { current = null; renderTabs(); renderCurrent(); }
       } else { renderTabs(); renderCurrent(); }
     }).catch(function (err) {
+      if (err.status === 401) { loggedOut(); return; }
       if (err.status === 503) { panel.hidden = true; return; }
       if (err.status === 403 || err.status === 404) { panel.hidden = true; return; }
       panel.hidden = false;
@@ -550,9 +552,12 @@
 
   function insert(text) {
     var t = $("chat-text");
-    var at = t.selectionStart || t.value.length;
-    t.value = t.value.slice(0, at) + text + t.value.slice(t.selectionEnd || at);
+    // at the cursor: 0 is a place too (`selectionStart || length` put the text at the end)
+    var at = typeof t.selectionStart === "number" ? t.selectionStart : t.value.length;
+    var end = typeof t.selectionEnd === "number" ? t.selectionEnd : at;
+    t.value = t.value.slice(0, at) + text + t.value.slice(end);
     t.focus();
+    t.selectionStart = t.selectionEnd = at + text.length;
   }
 
   // ---- composing ------------------------------------------------------------------------
@@ -588,16 +593,20 @@
     var text = $("chat-text").value;
     if (id === null || (!text.trim() && !pendingFiles.length)) return;
     var files = pendingFiles.map(function (f) { return f.id; });
+    // only what went: a file uploaded while the line is on its way waits for the next one
+    function unsent(list) {
+      return (list || []).filter(function (f) { return files.indexOf(f.id) < 0; });
+    }
     $("chat-send").disabled = true;
     request("POST", "send", { conversation: id, text: text, attachments: files }).then(function (m) {
       var k = conv(id);
       if (id === current) {
         if ($("chat-text").value === text) $("chat-text").value = "";
-        pendingFiles = [];
+        pendingFiles = unsent(pendingFiles);
         renderFiles();
-      } else if (k) {  // the agent moved to another tab meanwhile: that one's draft stays
-        k.draft = "";
-        k.files = [];
+      } else if (k) {  // the agent moved to another tab meanwhile: what it typed since stays
+        if (k.draft === text) k.draft = "";
+        k.files = unsent(k.files);
       }
       clearTimeout(typingTimer);
       if (typingSent && typingIn === id) typing(false);
@@ -665,7 +674,7 @@
     request("POST", "ticket", { conversation: id }).then(function (t) {
       var p = $("chat-ticket-link");
       p.textContent = "";
-      p.appendChild(el("span", fmt(S.ticket_made, { number: "#" + t.ticket_id }) + " "));
+      p.appendChild(el("span", fmt(S.ticket_made, { number: t.number || "#" + t.ticket_id }) + " "));
       var a = el("a", S.ticket_open);
       a.href = t.url; a.target = "_blank"; a.rel = "noopener";
       a.dataset.test = "chat-ticket-url";
@@ -719,6 +728,16 @@
 
   // ---- the stream -----------------------------------------------------------------------
   var conn = $("chat-conn");
+  // The session is gone (logged out elsewhere, expired): no more retries every 5 s, ever;
+  // the agent logs in again.
+  var signedOut = false;
+  function loggedOut() {
+    signedOut = true;
+    panel.hidden = false;
+    conn.dataset.state = "logged-out";
+    conn.textContent = S.logged_out;
+    say(S.logged_out, true);
+  }
   function connect() {
     var source = new EventSource("/chat-desk/stream");
     source.onopen = function () {
@@ -735,10 +754,12 @@
       conn.textContent = S.reconnecting;
       if (source.readyState === EventSource.CLOSED) {
         // refused (not an agent, not running): ask the API once what is going on
-        setTimeout(function () { loadAll().then(function () { if (!panel.hidden) connect(); }); }, 5000);
+        setTimeout(function () {
+          loadAll().then(function () { if (!panel.hidden && !signedOut) connect(); });
+        }, 5000);
       }
     };
     window.ccboxDeskChat = { source: source, request: request, current: function () { return current; } };
   }
-  loadAll().then(function () { if (!panel.hidden) connect(); });
+  loadAll().then(function () { if (!panel.hidden && !signedOut) connect(); });
 })();
