@@ -1091,6 +1091,7 @@ class ChannelService(service.Service):
     async def email_received(self, conversation_id: int, message: NewMessage) -> Message:
         """A mail of a thread. A thread that was over (or in its agent's wrap-up) opens
         again, back in its queue."""
+        self._check_ready()  # (restored threads are not in memory yet: it would be reopened)
         conv = self.conversations.get(conversation_id)
         if conv is not None and conv.state == WRAP_UP:
             self._close(conv)  # the agent's wrap-up ends: the new mail needs an answer
@@ -1118,8 +1119,10 @@ class ChannelService(service.Service):
         if conv.queue_id not in self.router.queues:
             raise ChannelError(N_("the thread's queue takes no e-mail now"))
         conv.seq, conv.ended_at, conv.end_reason = conv.id, None, ""
+        # no agent's while it waits: its end (or its state) would go to the old agent's desk
+        conv.agent_id = None
         self.conversations[conv.id] = conv
-        self._write(conv.id, state=WAITING, ended_at=None, end_reason="")
+        self._write(conv.id, state=WAITING, agent_id=None, ended_at=None, end_reason="")
         self._event(conv.id, "reopened", queue_id=conv.queue_id)
         self._into_line(conv)
         self._set_state(conv, WAITING)

@@ -823,3 +823,41 @@ def test_an_offer_says_how_long_it_has_left(db: DBConnector) -> None:
     rig.run(rig.ch.accept(ids["1001"], conv.id))
     assert rig.ch.offer_left_s(conv.id) is None
     assert rig.ch.offer_left_s(999) is None
+
+
+def test_a_thread_opened_again_waits_as_nobodys_and_only_once_ready(db: DBConnector) -> None:
+    """A thread that was over and gets a mail waits in its queue with no agent: it kept its
+    old agent's id, so its end while it waited went to that agent's desk; and a mail before
+    the engine is ready is refused as a chat is (the thread is not in memory yet)."""
+    ids = seed(db)
+    rig = Rig(db)
+    rig.acd.login(ids["1001"])
+    old_desk = rig.watch_agent(ids["1001"])
+    conv = rig.run(
+        rig.ch.start_email_thread(
+            queue_id=ids["mail"],
+            account_id=None,  # type: ignore[arg-type]
+            name="x",
+            email="x@example.cn",
+            subject="s",
+            language="en",
+            thread_key="<t@x>",
+            due_at=None,
+        )
+    )
+    rig.run(rig.ch.accept(ids["1001"], conv.id))
+    rig.run(rig.ch.end(ids["1001"], conv.id))
+    rig.ch.wrapup_done(ids["1001"], conv.id)
+    assert rig.state(conv.id) == "gone"
+    rig.acd.logout(ids["1001"])  # nobody serves the queue now: the thread will wait
+    rig.run(rig.ch.email_received(conv.id, NewMessage("还有一个问题")))
+    assert rig.state(conv.id) == "waiting"
+    assert rig.ch.conversations[conv.id].agent_id is None
+    assert stored(db, conv.id).agent_id is None
+    seen = len(old_desk)
+    rig.run(rig.ch.customer_left(conv.id, "spam"))
+    assert old_desk[seen:] == []  # not the old agent's any more
+    rig.ch.ready = False
+    with pytest.raises(ChannelError, match="starting"):
+        rig.run(rig.ch.email_received(conv.id, NewMessage("again")))
+    assert rig.state(conv.id) == "gone"
