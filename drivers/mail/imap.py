@@ -44,6 +44,9 @@ from drivers.mail.mime import HeadersOnly
 log = Logger(namespace="ccbox.mail.imap")
 
 IDLE_REISSUE_S = 25 * 60  # RFC 2177: servers may drop an IDLE after 30 minutes
+# the most of a too large message's header block fetched: a message with no blank line is
+# all header, as large as the message itself
+HEAD_MAX_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -315,10 +318,15 @@ class ImapWatcher:
                 return None
             size = int(sized[uid].get(b"RFC822.SIZE") or 0)
             if size > limit:
-                head = client.fetch([uid], ["BODY.PEEK[HEADER]"])
+                # a partial fetch: the answer is named BODY[HEADER]<0> (RFC 3501 6.4.5)
+                head = client.fetch([uid], [f"BODY.PEEK[HEADER]<0.{HEAD_MAX_BYTES}>"])
                 if uid not in head:
                     return None
-                return HeadersOnly(head[uid].get(b"BODY[HEADER]") or b"", size)
+                block = next(
+                    (v for k, v in head[uid].items() if bytes(k).startswith(b"BODY[HEADER]")),
+                    b"",
+                )
+                return HeadersOnly(bytes(block or b"")[:HEAD_MAX_BYTES], size)
         fetched = client.fetch([uid], ["BODY.PEEK[]"])
         if uid not in fetched:
             return None

@@ -25,7 +25,7 @@ from twisted.internet.task import deferLater
 from twisted.trial import unittest
 
 from drivers.mail import mime
-from drivers.mail.imap import ImapSettings, ImapWatcher
+from drivers.mail.imap import HEAD_MAX_BYTES, ImapSettings, ImapWatcher
 from drivers.mail.sim import LoopbackMailServer
 from drivers.mail.sim.server import _ImapServer
 from drivers.mail.smtp import MailSendError, SmtpSettings, send
@@ -59,6 +59,7 @@ class Inbox:
 
     def __init__(self) -> None:
         self.got: list[tuple[int, str, float]] = []
+        self.raws: list[bytes] = []
         self.parsed: list[mime.ParsedMail] = []
         self.states: list[tuple[int, int]] = []
         self.health: list[tuple[str, str]] = []
@@ -68,6 +69,7 @@ class Inbox:
         if self.fail_next:
             self.fail_next -= 1
             return defer.fail(RuntimeError("database is locked"))
+        self.raws.append(raw)
         parsed = mime.parse(raw, max_bytes=1_000_000)
         self.got.append((uid, parsed.message_id, time.monotonic()))
         self.parsed.append(parsed)
@@ -88,6 +90,23 @@ class Inbox:
 
 class WatcherCase(unittest.TestCase):
     timeout = 60
+
+    async def all_header_over_max_bytes(self, srv: Any, port: int) -> None:
+        """A message with no blank line is all header: its header block is fetched only
+        up to HEAD_MAX_BYTES (it was fetched whole, however large)."""
+        folded = b"".join(b"X-Filler-%d: %s\r\n" % (i, b"y" * 70) for i in range(4000))
+        big = mail(1, "无正文").split(b"\r\n\r\n")[0] + b"\r\n" + folded  # 340 KB
+        srv.deliver(USER, big)
+        srv.deliver(USER, mail(2))
+        inbox = Inbox()
+        self.watcher(port, inbox, max_bytes=100_000).start()
+        await until(lambda: len(inbox.got) == 2)
+        head = inbox.raws[0]
+        assert isinstance(head, mime.HeadersOnly) and head.size == len(big)
+        assert len(head) == HEAD_MAX_BYTES and big.startswith(bytes(head))
+        first, second = inbox.parsed
+        assert first.too_large and first.subject == "无正文" and first.text == ""
+        assert not second.too_large and second.text == "body 2"
 
     def watcher(
         self,
@@ -360,6 +379,10 @@ class SimWatcherTests(WatcherCase):
         assert f"{len(big)} bytes" in first.problems[0]
         assert not second.too_large and second.text == "body 2"
 
+    async def test_a_message_over_max_bytes_with_no_blank_line_comes_as_64_kb(self) -> None:
+        srv = self.server()
+        await self.all_header_over_max_bytes(srv, srv.imap_port)
+
     async def test_nothing_listening_is_an_error_then_it_connects(self) -> None:
         port = free_port()
         inbox = Inbox()
@@ -445,6 +468,10 @@ class DovecotWatcherTests(WatcherCase):
         first, second = inbox.parsed
         assert first.too_large and first.subject == "mail 1" and first.text == ""
         assert not second.too_large and second.text == "body 2"
+
+    async def test_a_message_over_max_bytes_with_no_blank_line_against_dovecot(self) -> None:
+        d = self.server()
+        await self.all_header_over_max_bytes(d, d.port)
 
     async def test_a_refused_login_against_dovecot(self) -> None:
         d = self.server()

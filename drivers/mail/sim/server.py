@@ -268,7 +268,12 @@ class _ImapServer(imap4.IMAP4Server):
         if part.header and part.header.negate and not part.header.fields and not part.part:
             write: Any = _w if _w is not None else self.transport.write  # type: ignore[union-attr]
             head = msg.header_block()
-            write(part.__bytes__() + b" {%d}\r\n" % len(head) + head)
+            name = b"BODY[HEADER]"
+            if part.partialBegin is not None:  # BODY[HEADER]<start.count>: named <start>
+                start = part.partialBegin
+                head = head[start : start + part.partialLength]
+                name += b"<%d>" % start
+            write(name + b" {%d}\r\n" % len(head) + head)
             return None
         return super().spew_body(part, id, msg, _w, _f)
 
