@@ -920,3 +920,28 @@ def test_replies_that_cannot_go_do_not_hide_the_later_ones_from_the_resend_loop(
     assert resolved(svc.resend_unsent()) == 1
     [_, (_, sent)] = outbox.sent
     assert sent.get_body(("plain",)).get_content().startswith("five")
+
+
+def test_a_reply_failing_again_and_again_is_noted_once_per_reason(center: dict[str, Any]) -> None:
+    take(center, mail("Order", mid="<m1@example.com>"))
+    cid = rows(center["db"], model.conversations)[0].id
+    outbox, rig = center["outbox"], center["rig"]
+    outbox.fail = "connection refused"
+    with pytest.raises(ChannelError, match="kept"):
+        answer(center, cid, "On its way.")
+    m = model.conversation_messages
+    [line] = rows(center["db"], m, m.c.sender == "agent")
+
+    def noted() -> list[str]:
+        mine = f"message {line.id}: "
+        return [e.detail for e in events(center["db"], cid, "send_failed") if mine in e.detail]
+
+    for _ in range(5):  # tried again each time its backoff ends
+        rig.clock.advance(3600)
+    assert len(noted()) == 1
+    outbox.fail = "mailbox full"
+    rig.clock.advance(3600)
+    assert len(noted()) == 2 and "mailbox full" in noted()[-1]
+    outbox.fail = None
+    rig.clock.advance(3600)
+    assert len(outbox.sent) == 2

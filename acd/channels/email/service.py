@@ -124,6 +124,7 @@ class EmailChannelService(service.Service):
         self._sending: set[int] = set()
         self._failures: dict[tuple[int, int], int] = {}  # (account, uid) -> failed takes
         self._retry_at: dict[int, tuple[float, float]] = {}  # row id -> (when, backoff)
+        self._noted: dict[int, str] = {}  # row id -> the failure last noted on its thread
         # replies the SMTP server took whose Message-ID the database did not take yet: row
         # id -> Message-ID (the resend loop writes it; it never sends such a reply again)
         self._unmarked: dict[int, str] = {}
@@ -358,10 +359,13 @@ class EmailChannelService(service.Service):
                 cid=u.conversation_id,
                 why=reason,
             )
-            try:
-                await self.store.event(
-                    u.conversation_id, "send_failed", f"message {u.message_row_id}: {reason}"
-                )
+            try:  # noted when it fails otherwise than last time (an hourly retry of a reply
+                # that never goes wrote a row an hour for ever)
+                if self._noted.get(u.message_row_id) != reason:
+                    await self.store.event(
+                        u.conversation_id, "send_failed", f"message {u.message_row_id}: {reason}"
+                    )
+                    self._noted[u.message_row_id] = reason
             except Exception:
                 log.failure("noting a failed e-mail reply")
             if tell:
@@ -369,6 +373,7 @@ class EmailChannelService(service.Service):
             return False
         else:
             self._retry_at.pop(u.message_row_id, None)
+            self._noted.pop(u.message_row_id, None)
             self._unmarked[u.message_row_id] = message_id
             await self._mark(u.message_row_id)
             return True
