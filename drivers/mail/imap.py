@@ -108,18 +108,21 @@ class ImapWatcher:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._client: IMAPClient | None = None
-        self._thread: threading.Thread | None = None
-        self._done: Deferred[None] | None = None
+        self._thread: threading.Thread | None = None  # until the thread has ended
+        self._waiting: list[Deferred[None]] = []  # stop()'s answers
         self._health: tuple[str, str] | None = None
         self._backoff = self.first_backoff_s
 
     # --- reactor side ----------------------------------------------------------------------
 
     def start(self) -> None:
+        """Starts the thread; nothing while it runs. Refused (RuntimeError) while a stop()
+        is still under way: the stopping thread shares the stop flag a start clears."""
         if self._thread is not None:
+            if self._stop.is_set():
+                raise RuntimeError("IMAP watcher started again before its stop() finished")
             return
         self._stop.clear()
-        self._done = Deferred()
         self._thread = threading.Thread(
             target=self._run, name=f"imap {self.settings.user}@{self.settings.host}", daemon=True
         )
@@ -127,8 +130,8 @@ class ImapWatcher:
 
     def stop(self) -> Deferred[None]:
         """Ends the session (an IDLE at once: its socket is shut); fires when the thread has
-        finished (a message being handed over is finished first)."""
-        if self._thread is None or self._done is None:
+        finished (a message being handed over is finished first), for every caller."""
+        if self._thread is None:
             return defer.succeed(None)
         self._stop.set()
         with self._lock:
@@ -136,8 +139,15 @@ class ImapWatcher:
         if client is not None:
             with contextlib.suppress(OSError):
                 client.socket().shutdown(socket.SHUT_RDWR)
-        done, self._thread = self._done, None
+        done: Deferred[None] = Deferred()
+        self._waiting.append(done)
         return done
+
+    def _ended(self) -> None:
+        self._thread = None
+        waiting, self._waiting = self._waiting, []
+        for done in waiting:
+            done.callback(None)
 
     # --- the thread ------------------------------------------------------------------------
 
@@ -147,9 +157,7 @@ class ImapWatcher:
         except Exception:  # a bug of ours: said, never silent
             log.failure("IMAP watcher for {user} stopped", user=self.settings.user)
         finally:
-            done = self._done
-            if done is not None:
-                self.reactor.callFromThread(done.callback, None)
+            self.reactor.callFromThread(self._ended)
 
     def _health_is(self, status: str, detail: str) -> None:
         if self._health == (status, detail):

@@ -352,6 +352,25 @@ class SimWatcherTests(WatcherCase):
         await w.stop()
         assert time.monotonic() - started < 1.0
 
+    async def test_a_start_while_stopping_is_refused_and_after_it_works(self) -> None:
+        # a start() before the stopping thread had ended cleared the stop flag it shares:
+        # the old thread went on beside the new one
+        srv = self.server()
+        inbox = Inbox()
+        w = self.watcher(srv.imap_port, inbox)
+        w.start()
+        await until(lambda: bool(inbox.health) and inbox.health[-1][0] == "ok")
+        first, second = w.stop(), w.stop()
+        with pytest.raises(RuntimeError, match="before its stop"):
+            w.start()
+        await first
+        await second
+        await until(lambda: srv.open_connections == 0, what="the session closed")
+        w.start()
+        srv.deliver(USER, mail(1))
+        await until(lambda: len(inbox.got) == 1)
+        assert srv.login_attempts == 2 and srv.open_connections == 1
+
     async def test_a_dropped_connection_is_made_again(self) -> None:
         srv = self.server()
         inbox = Inbox()
