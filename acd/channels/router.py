@@ -77,6 +77,9 @@ class ChannelRouter:
         self.lines: dict[int, list[tuple[int, int, int]]] = {}
         self.where: dict[int, tuple[int, int, int]] = {}  # conversation -> (queue, prio, seq)
         self.violations = 0  # offers refused because the engine named a full agent
+        # conversation -> (agent, until us): an agent who passed it on gets it back only
+        # after a while (decided here, above the engine: both engines decide alike)
+        self.barred: dict[int, tuple[int, int]] = {}
 
     # ---- configuration --------------------------------------------------------------------
 
@@ -211,6 +214,26 @@ class ChannelRouter:
     def is_waiting(self, conversation_id: int) -> bool:
         return conversation_id in self.where
 
+    # ---- an agent kept from a conversation for a while ------------------------------------
+
+    def bar(self, conversation_id: int, agent_id: int, until_us: int) -> None:
+        """Every dispatch until ``until_us`` offers the conversation to others (the agent
+        passed it to a queue); none: it waits for the agent (or another) after."""
+        self.barred[conversation_id] = (agent_id, until_us)
+
+    def forget(self, conversation_id: int) -> None:
+        """The conversation is over: its bar goes."""
+        self.barred.pop(conversation_id, None)
+
+    def _is_barred(self, conversation_id: int, agent_id: int) -> bool:
+        bar = self.barred.get(conversation_id)
+        if bar is None or bar[0] != agent_id:
+            return False
+        if bar[1] > self.now_us():
+            return True
+        del self.barred[conversation_id]
+        return False
+
     # ---- decisions ------------------------------------------------------------------------
 
     def dispatch(self, exclude: Iterable[int] = ()) -> list[RouteOffer]:
@@ -230,6 +253,32 @@ class ChannelRouter:
                 self._sync(a)
 
     def _dispatch(self) -> list[RouteOffer]:
+        """Passes of the engine's decisions. An agent the engine pairs with a conversation
+        it is barred from sits the rest of the pass out (others get it); then, back, it
+        may take what else waits, the barred conversation hidden from the engine if it
+        still waits (each pass takes a conversation out of line or hides one: it ends)."""
+        offers: list[RouteOffer] = []
+        hidden: list[int] = []
+        try:
+            while True:
+                benched: dict[int, int] = {}
+                offers += self._pass(benched)
+                again = False
+                for agent_id, conversation_id in benched.items():
+                    self._sync(self.agents[agent_id])
+                    again = again or self.agents[agent_id].available
+                    if conversation_id in self.where and conversation_id not in hidden:
+                        self.engine.dequeue(conversation_id)
+                        hidden.append(conversation_id)
+                if not again:
+                    return offers
+        finally:
+            for conversation_id in hidden:
+                found = self.where.get(conversation_id)
+                if found is not None:
+                    self.engine.enqueue(found[0], conversation_id, found[1], found[2])
+
+    def _pass(self, benched: dict[int, int]) -> list[RouteOffer]:
         offers: list[RouteOffer] = []
         stuck: set[int] = set()
         while True:
@@ -244,8 +293,14 @@ class ChannelRouter:
                 stuck.add(queue_id)
                 continue
             conversation_id = self.engine.next_call(agent_id)
-            if conversation_id < 0:  # pragma: no cover - the queue has one waiting
+            if conversation_id < 0:  # its conversations are hidden (barred) or elsewhere
                 stuck.add(queue_id)
+                continue
+            if self._is_barred(conversation_id, agent_id):
+                a = self.agents[agent_id]
+                a.available = False
+                self.engine.set_available(agent_id, False)
+                benched[agent_id] = conversation_id
                 continue
             offer = self._offer(conversation_id, agent_id)
             if offer is not None:
@@ -266,7 +321,7 @@ class ChannelRouter:
         agents = [agent_id]
         if q.strategy == "ring_all":
             agents += [a for a in self.engine.candidates(queue_id) if a != agent_id]
-        agents = [a for a in agents if self._check(a)]
+        agents = [a for a in agents if not self._is_barred(conversation_id, a) and self._check(a)]
         if not agents:
             return None
         self.dequeue(conversation_id)

@@ -549,9 +549,9 @@ class ChannelService(service.Service):
                 q.max_wait_s, self._waited_too_long, conv.id
             )
 
-    def _dispatch(self, exclude: Iterable[int] = (), again_now: bool = True) -> None:
+    def _dispatch(self, exclude: Iterable[int] = ()) -> None:
         """Offer what waits. ``exclude``: agents who just let a conversation go: others
-        first; then (``again_now``) they may get it again, as with calls."""
+        first; then they may get it again, as with calls."""
         if not self.ready:
             return
         if self._hold:
@@ -560,7 +560,7 @@ class ChannelService(service.Service):
         left_out = tuple(exclude)
         for offer in self.router.dispatch(left_out):
             self._offer(offer)
-        if left_out and again_now:  # nobody else took it: those who let it go may again
+        if left_out:  # nobody else took it: those who let it go may again
             for offer in self.router.dispatch():
                 self._offer(offer)
 
@@ -753,6 +753,7 @@ class ChannelService(service.Service):
         self._set_state(conv, ENDED, ended_at=conv.ended_at, end_reason=conv.end_reason)
         self.conversations.pop(conv.id, None)
         self._joined.pop(conv.id, None)
+        self.router.forget(conv.id)
         if agent_id is not None and conv.answered_at is not None:
             talk = (
                 max(0.0, conv.ended_at.timestamp() - conv.answered_at.timestamp())
@@ -1315,9 +1316,12 @@ class ChannelService(service.Service):
             self._set_state(conv, WAITING)
             self._stats_changed(old_queue)
             # The agent passed it on: others first, and only after an offer's time the
-            # agent itself again (when nobody else serves the queue).
-            self._dispatch((agent_id,), again_now=False)
-            self._dispatch_later(self.config.offer_timeout_s)
+            # agent itself again (when nobody else serves the queue), whichever dispatch
+            # comes meanwhile (a bar each dispatch reads, not this one's exclusion).
+            grace_s = self.config.offer_timeout_s
+            self.router.bar(conv.id, agent_id, self.router.now_us() + int(grace_s * 1_000_000))
+            self._dispatch()
+            self._dispatch_later(grace_s)
 
     async def end(self, agent_id: int, conversation_id: int) -> None:
         conv = self._mine(agent_id, conversation_id)

@@ -861,3 +861,40 @@ def test_a_thread_opened_again_waits_as_nobodys_and_only_once_ready(db: DBConnec
     with pytest.raises(ChannelError, match="starting"):
         rig.run(rig.ch.email_received(conv.id, NewMessage("again")))
     assert rig.state(conv.id) == "gone"
+
+
+@pytest.mark.parametrize("engine_name", ["_route_c", "_route_py"])
+def test_a_chat_passed_to_a_queue_is_kept_from_its_agent_by_every_dispatch(
+    tmp_path: Path, engine_name: str
+) -> None:
+    """The grace time of a transfer to a queue held for the transfer's own dispatch only:
+    the next one (a new chat, an agent back) handed the chat straight back. Now the agent
+    takes what else waits meanwhile, another agent the chat, and it only after a while;
+    alike on both routing engines."""
+    import importlib
+
+    engine = importlib.import_module(f"acd.{engine_name}")
+    with inline_db(tmp_path / "bar.sqlite") as db:
+        ids = seed(db)
+        rig = Rig(db, engine=engine)
+        rig.acd.login(ids["1001"])
+        a, b = rig.chat(ids, "a"), rig.chat(ids, "b")
+        rig.run(rig.ch.accept(ids["1001"], a.id))
+        rig.run(rig.ch.accept(ids["1001"], b.id))
+        rig.run(rig.ch.transfer(ids["1001"], a.id, to_queue_id=ids["web"]))
+        assert rig.state(a.id) == "waiting"
+        rig.clock.advance(OFFER_S / 3)
+        c = rig.chat(ids, "c")  # a dispatch: 1001 has a free slot
+        assert rig.state(a.id) == "waiting"  # not handed back to 1001
+        assert rig.offered_to(c.id) == (ids["1001"],)  # what else waits: behind a in line
+        rig.run(rig.ch.decline(ids["1001"], c.id))  # one more dispatch
+        assert rig.state(a.id) == "waiting"
+        rig.acd.login(ids["1002"])  # another agent: a goes to it at once
+        assert rig.offered_to(a.id) == (ids["1002"],)
+        rig.run(rig.ch.decline(ids["1002"], a.id))
+        rig.acd.pause(ids["1002"], "lunch")
+        assert rig.state(a.id) == "waiting"  # 1001 still kept from it ...
+        rig.clock.advance(OFFER_S)  # ... until the grace time is over
+        assert rig.offered_to(a.id) == (ids["1001"],)
+        assert rig.ch.router.barred == {}
+        assert rig.ch.router.violations == 0
