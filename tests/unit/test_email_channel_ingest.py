@@ -10,6 +10,7 @@ import datetime as dt
 import email
 import email.policy
 import email.utils
+import hashlib
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from twisted.internet import defer
 
 from acd.channels.email import loops
+from acd.channels.email import threading as th
 from acd.channels.email.ingest import parse_here
 from acd.channels.email.service import EmailChannelService
 from acd.channels.errors import ChannelError
@@ -30,6 +32,7 @@ from appliance.db import model
 from appliance.db.connector import DBConnector
 from appliance.db.email_store import EmailStore
 from appliance.uploads import UploadStore
+from drivers.mail.mime import parse
 from tests.support.channel_rig import Rig
 from tests.support.inline_db import inline_db
 from webui.i18n import translator
@@ -396,6 +399,39 @@ def test_a_mail_without_message_id_is_still_known_twice(center: dict[str, Any]) 
     assert b"Message-ID" not in raw
     assert take(center, raw).kind == "new"
     assert take(center, raw).kind == "duplicate"
+
+
+def test_the_ingest_reads_no_raw_mail_on_the_reactor(
+    center: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mail of 25 MB without a Message-ID was hashed whole on the reactor thread (its
+    id), and every mail's header block looked for in it for List-Unsubscribe: both come
+    from the parse, which the service runs in the reactor's thread pool."""
+
+    def on_the_reactor(raw: bytes) -> str:
+        raise AssertionError("the raw mail was hashed on the reactor thread")
+
+    monkeypatch.setattr(th, "id_of_raw", on_the_reactor)
+    listed: list[str] = []
+
+    def parse_mail(raw: bytes, max_bytes: int) -> Any:
+        parsed = parse(raw, max_bytes=max_bytes)
+        if parsed.subject == "Listed":  # what the parse read: the ingest looks nowhere else
+            parsed.list_unsubscribe = "<mailto:u@example.com>"
+            listed.append(parsed.subject)
+        return defer.succeed(parsed)
+
+    center["ingest"].parse_mail = parse_mail
+    raw = mail("Order", mid="<x@example.com>").replace(b"Message-ID: <x@example.com>\n", b"")
+    assert take(center, raw).kind == "new"
+    assert take(center, raw).kind == "duplicate"
+    other = raw.replace(b"Order", b"Order 2")
+    assert take(center, other).kind == "new"  # other bytes, another id
+    keys = [c.thread_key for c in rows(center["db"], model.conversations)]
+    assert keys == [th.id_of_sha256(hashlib.sha256(r).hexdigest()) for r in (raw, other)]
+    out = take(center, mail("Listed", sender="list@example.com"))
+    assert listed == ["Listed"] and out.kind == "new" and out.auto_reply not in ("sent", "off")
+    assert [a for a, _ in center["outbox"].sent].count("list@example.com") == 0
 
 
 def test_our_own_mails_are_dropped(center: dict[str, Any]) -> None:

@@ -15,8 +15,6 @@ that thread's key).
 from __future__ import annotations
 
 import datetime as dt
-import email.parser
-import email.policy
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -69,17 +67,13 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
 
 
-def _list_unsubscribe(raw: bytes) -> str:
-    """The List-Unsubscribe header (ParsedMail does not carry it): headers only."""
-    end = raw.find(b"\r\n\r\n")
-    if end < 0:
-        end = raw.find(b"\n\n")
-    head = raw[: end if end >= 0 else 65536][:65536]
-    try:
-        msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(head)
-        return str(msg.get("List-Unsubscribe", "") or "")
-    except Exception:
-        return ""
+def _mail_id(mail: ParsedMail, raw: bytes) -> str:
+    """Its Message-ID, else the id of its bytes from the hash mime.parse made in the pool
+    (hashing 25 MB here would hold the reactor)."""
+    mid = th.norm_id(mail.message_id)
+    if mid:
+        return mid
+    return th.id_of_sha256(mail.raw_sha256) if mail.raw_sha256 else th.id_of_raw(raw)
 
 
 class Ingest:
@@ -138,7 +132,7 @@ class Ingest:
         return out
 
     async def _take(self, account: Account, raw: bytes, mail: ParsedMail) -> Outcome:
-        mid = th.norm_id(mail.message_id) or th.id_of_raw(raw)
+        mid = _mail_id(mail, raw)
         sender = (mail.from_addr or "").strip().lower()
         own = self.own | {account.address.strip().lower()}
         if sender and sender in own:
@@ -166,10 +160,9 @@ class Ingest:
         own, not routed, with its first bytes as text and the error, so the account's later
         mails are no longer held behind it. Its id (None: it was set aside already)."""
         try:  # its own Message-ID when it can be read: a copy taken later is a duplicate
-            key = th.norm_id((await self.parse_mail(raw, self.max_bytes)).message_id)
-        except Exception:
-            key = ""
-        key = key or th.id_of_raw(raw)
+            key = _mail_id(await self.parse_mail(raw, self.max_bytes), raw)
+        except Exception:  # mime.parse never raises on bad input: only a bug of ours
+            key = th.id_of_raw(raw)
         if await self.store.seen(key):
             return None
         text = bytes(raw[:20_000]).decode("utf-8", "replace").replace("\x00", "")
@@ -475,7 +468,7 @@ class Ingest:
         if not account.auto_reply:
             return "off"
         why = loops.no_auto_reply_reason(
-            mail, self.own | {account.address.lower()}, _list_unsubscribe(raw)
+            mail, self.own | {account.address.lower()}, mail.list_unsubscribe
         )
         if why is None and not is_email(mail.from_addr.strip()):
             why = "the sender's address cannot take mail"

@@ -36,7 +36,12 @@ def norm_id(raw: str) -> str:
 def id_of_raw(raw: bytes) -> str:
     """An id for a mail that has no Message-ID: the same bytes name the same mail, so a
     mail taken twice (the IMAP folder read again) is still known as a duplicate."""
-    return f"<{hashlib.sha256(raw).hexdigest()[:40]}@no-message-id.ccbox>"
+    return id_of_sha256(hashlib.sha256(raw).hexdigest())
+
+
+def id_of_sha256(digest: str) -> str:
+    """id_of_raw from the raw mail's SHA-256 (hex), as mime.parse gives it."""
+    return f"<{digest[:40]}@no-message-id.ccbox>"
 
 
 def candidate_ids(in_reply_to: str, references: Iterable[str]) -> list[str]:
