@@ -26,14 +26,14 @@ Order (each waits for the one before it):
     sms       SMS in the center over it: the outbox, the inbox, the notices (appliance/sms/)
     front-panel  the front panel's LCD and keys (when [front_panel] device is set;
               appliance/hardware/front_panel.py)
-    watchdog  the hardware watchdog, fed while the database and the AMI link answer (when
-              [watchdog] device is set; appliance/hardware/watchdog.py): up once the rest
-              is, first down (disarmed by a clean stop)
     metrics   the Prometheus endpoint's own port, when [metrics] listen is set
     chat-public  the web chat's public endpoint on [chat] bind:port (when [chat] enabled;
               webui/chat/): only the widget and its API, talking to the channels' engine
     cobrowse  escorted browsing and the supervisor's live view (webui/cobrowse/): one relay
               mounted on the public chat site and on the web UI's /chat-desk
+    watchdog  the hardware watchdog, fed while the database and the AMI link answer (when
+              [watchdog] device is set; appliance/hardware/watchdog.py): up once the rest
+              is, first down (disarmed by a clean stop)
     web       the web UI: last up (it shows the rest), first down (no new requests); its
               /metrics is the metrics service's (when [metrics] token is set)
 
@@ -313,9 +313,6 @@ class ApplianceMaster(service.MultiService):
         )
         if config.metrics.listen is not None:
             self.metrics.setServiceParent(self)
-        if config.watchdog.device:
-            self.hardware.watchdog = self._watchdog()
-            self.hardware.watchdog.setServiceParent(self)
         self.chat_public: PublicChatService | None = None
         if config.chat.enabled:
             self.chat_public = self._chat_public()
@@ -324,6 +321,11 @@ class ApplianceMaster(service.MultiService):
         # on the public chat's, the staff's on /chat-desk of the web UI's).
         self.cobrowse = self._cobrowse()
         self.cobrowse.setServiceParent(self)
+        # The watchdog: the last child before the web UI, so up once the rest is and
+        # first down after it (disarmed by a clean stop).
+        if config.watchdog.device:
+            self.hardware.watchdog = self._watchdog()
+            self.hardware.watchdog.setServiceParent(self)
         self.web = self._web()
         if config.metrics.token:  # else /metrics is the web app's: 404
             self.web.resources[b"metrics"] = self.metrics.web_resource
