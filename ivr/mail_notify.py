@@ -27,8 +27,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def clean(value: str, limit: int = 80) -> str:
-    """Header-safe text: no control characters (CR/LF above all), bounded."""
-    return _CONTROL.sub(" ", value)[:limit].strip()
+    """Header-safe text: no control characters (CR/LF above all), no encoded word (its
+    "=?" written "= ?": Python 3.11 before 3.11.10 decodes one in a header value it is
+    given and writes the CR LF it decoded), bounded."""
+    return _CONTROL.sub(" ", value).replace("=?", "= ?")[:limit].strip()
 
 
 @dataclass(frozen=True)

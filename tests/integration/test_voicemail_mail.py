@@ -129,6 +129,18 @@ class VoicemailMailTests(IVRTestCase):
             again["Subject"], "New voicemail in mailbox 801 from 139  Bcc: victim@cc.test"
         )
 
+    def test_an_encoded_word_in_caller_id_cannot_inject_headers_either(self) -> None:
+        """Python 3.11 (before 3.11.10) decodes an encoded word in a header value it is
+        given and writes the CR LF it decoded: a caller ID holding one wrote its own
+        headers into the mail."""
+        cfg = SmtpConfig(host="mail", sender="box@cc.test")
+        evil = "=?utf-8?q?139=0D=0ABcc=3A_victim=40cc=2Etest?="
+        notice = mail_notify.Notice("a@cc.test", "801", evil, "", 3.0, "now")
+        msg = mail_notify.build_message(cfg, notice, None, "v.wav")
+        again = parsed(msg.as_bytes())
+        self.assertIsNone(again["Bcc"])
+        self.assertNotIn("victim", str(again.get_all("To")))
+
     async def test_notify_refuses_without_a_server_or_address(self) -> None:
         cfg = SmtpConfig()
         notice = mail_notify.Notice("a@b.c", "1", "2", "3", 1.0, "now")
