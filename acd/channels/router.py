@@ -126,9 +126,6 @@ class ChannelRouter:
             if queue_id in self.queues:
                 self.enqueue(conversation_id, queue_id, priority, seq)
 
-    def agent(self, agent_id: int) -> AgentSlots:
-        return self.agents[agent_id]
-
     def set_state(self, agent_id: int, state: str) -> None:
         """The call ACD's state of the agent changed."""
         a = self.agents.get(agent_id)
@@ -210,9 +207,6 @@ class ChannelRouter:
             return 0
         queue_id, priority, seq = found
         return bisect.bisect_left(self.lines[queue_id], (-priority, seq, conversation_id)) + 1
-
-    def is_waiting(self, conversation_id: int) -> bool:
-        return conversation_id in self.where
 
     # ---- an agent kept from a conversation for a while ------------------------------------
 
@@ -305,15 +299,6 @@ class ChannelRouter:
             offer = self._offer(conversation_id, agent_id)
             if offer is not None:
                 offers.append(offer)
-
-    def next_for(self, agent_id: int) -> RouteOffer | None:
-        """The best waiting conversation for one agent who may take one (or None)."""
-        if not self.may_take(agent_id):
-            return None
-        conversation_id = self.engine.next_call(agent_id)
-        if conversation_id < 0:
-            return None
-        return self._offer(conversation_id, agent_id)
 
     def _offer(self, conversation_id: int, agent_id: int) -> RouteOffer | None:
         queue_id = self.where[conversation_id][0]

@@ -242,7 +242,6 @@ class ChannelService(service.Service):
         self._bus_subs: list[Any] = []
         self._later: set[Any] = set()  # dispatches after a transfer's grace time
         self._hold = 0  # dispatch held while a step changes several agents at once
-        self._dispatch_pending = False
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -554,8 +553,7 @@ class ChannelService(service.Service):
         first; then they may get it again, as with calls."""
         if not self.ready:
             return
-        if self._hold:
-            self._dispatch_pending = True
+        if self._hold:  # (the step dispatches at its end)
             return
         left_out = tuple(exclude)
         for offer in self.router.dispatch(left_out):
@@ -640,7 +638,6 @@ class ChannelService(service.Service):
                     self._auto_pause(agent_id)
         finally:
             self._hold -= 1
-        self._dispatch_pending = False
         self._dispatch(missed)
 
     def _auto_pause(self, agent_id: int) -> None:
@@ -797,7 +794,6 @@ class ChannelService(service.Service):
                             self._close(conv)
             finally:
                 self._hold -= 1
-            self._dispatch_pending = False
         self._load_changed(event.agent_id)
         self._dispatch()
 

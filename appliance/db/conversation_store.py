@@ -544,7 +544,7 @@ class ConversationStore:
                 for r in rows
             ]
 
-        return self.db.run(thd)
+        return self.db.read(thd)
 
     # ---- attachments ----------------------------------------------------------------------
 

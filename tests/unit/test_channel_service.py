@@ -898,3 +898,24 @@ def test_a_chat_passed_to_a_queue_is_kept_from_its_agent_by_every_dispatch(
         assert rig.offered_to(a.id) == (ids["1001"],)
         assert rig.ch.router.barred == {}
         assert rig.ch.router.violations == 0
+
+
+def test_the_history_is_read_without_a_transaction(db: DBConnector) -> None:
+    """Two SELECTs: DBConnector.read (one round trip each on PostgreSQL), not run's
+    BEGIN and COMMIT around them."""
+    ids = seed(db)
+    rig = Rig(db)
+    rig.acd.login(ids["1001"])
+    conv = rig.chat(ids)
+    rig.run(rig.ch.customer_says(conv.id, "你好"))
+    reads: list[object] = []
+    real_read = db.read
+
+    def read(thd: Any) -> Any:
+        reads.append(thd)
+        return real_read(thd)
+
+    db.read = read  # type: ignore[method-assign]
+    history = rig.run(rig.ch.history(conv.id))
+    assert [m.body for m in history if m.sender == "customer"] == ["你好"]
+    assert len(reads) == 1
