@@ -168,6 +168,11 @@ class RoleTests(WebTestCase):
                     "ticket-escalation",
                     "web",
                     "backups",  # on every box: "back up now", even with [backup] schedule off
+                    # the internet channels, on by default ([chat] and [email] enabled)
+                    "channels",
+                    "email",
+                    "chat-public",
+                    "cobrowse",
                 },
             )
             self.assertEqual(status["overall"], "ok")
