@@ -147,12 +147,12 @@ class Ingest:
             ids += [i for i in th.our_ids_in(raw) if i not in ids]
         thread = await self.store.find_thread(ids, th.reference_in(mail.subject), sender, mid)
         if loops.flooding(recent):
-            return await self._flood(account, mail, raw, mid, thread, sender)
+            return await self._flood(account, mail, mid, thread, sender)
         if thread is not None and thread.key == mid:
-            return await self._resume(account, thread, mail, raw, mid, sender)
+            return await self._resume(account, thread, mail, mid, sender)
         if thread is not None:
             return await self._append(thread, mail, mid)
-        return await self._new_thread(account, mail, raw, mid, sender)
+        return await self._new_thread(account, mail, mid, sender)
 
     async def set_aside(self, account: Account, raw: bytes, error: str) -> int | None:
         """A mail the ingest failed on again and again for a reason that is no fault of the
@@ -219,7 +219,6 @@ class Ingest:
         self,
         account: Account,
         mail: ParsedMail,
-        raw: bytes,
         mid: str,
         thread: Thread | None,
         sender: str,
@@ -228,7 +227,7 @@ class Ingest:
         if thread is None:
             thread = await self.store.latest_thread_of(sender)
         if thread is None:  # cannot be: the flood's mails are stored in threads
-            return await self._new_thread(account, mail, raw, mid, sender)
+            return await self._new_thread(account, mail, mid, sender)
         out = Outcome("flood", thread.id)
         body, attachment_ids = await self._content(thread.id, mail, out, keep_files=False)
         out.message_row_id = await self.store.append(
@@ -257,7 +256,7 @@ class Ingest:
         return out
 
     async def _new_thread(
-        self, account: Account, mail: ParsedMail, raw: bytes, mid: str, sender: str
+        self, account: Account, mail: ParsedMail, mid: str, sender: str
     ) -> Outcome:
         subject = compose.header_text(mail.subject, SUBJECT_MAX)
         language = compose.guess_language(mail.subject, mail.text)
@@ -313,12 +312,12 @@ class Ingest:
             message = await self.channels.email_received(cid, new)
             out.message_row_id = int(message.id)
         await self._first_stored(
-            account, mail, raw, mid, out, chosen, queue_id, customer_id, parked=bool(parked)
+            account, mail, mid, out, chosen, queue_id, customer_id, parked=bool(parked)
         )
         return out
 
     async def _resume(
-        self, account: Account, thread: Thread, mail: ParsedMail, raw: bytes, mid: str, sender: str
+        self, account: Account, thread: Thread, mail: ParsedMail, mid: str, sender: str
     ) -> Outcome:
         """The mail that started ``thread`` taken again: a first take failed after the
         thread was made and before the mail was stored. Stored now, and what a new thread
@@ -337,7 +336,6 @@ class Ingest:
         await self._first_stored(
             account,
             mail,
-            raw,
             mid,
             out,
             chosen,
@@ -351,7 +349,6 @@ class Ingest:
         self,
         account: Account,
         mail: ParsedMail,
-        raw: bytes,
         mid: str,
         out: Outcome,
         chosen: routing.Route | None,
@@ -376,7 +373,7 @@ class Ingest:
             log.failure("e-mail thread {id}: after storing its first mail", id=cid)
             out.notes.append(f"{type(exc).__name__}: {exc}")
         # sent once the lock is let go: a slow or absent SMTP server holds up no other mail
-        out.then = lambda: self._auto_reply(account, cid, mail, mid, raw, language)
+        out.then = lambda: self._auto_reply(account, cid, mail, mid, language)
 
     # ---- parts ------------------------------------------------------------------------
 
@@ -461,7 +458,6 @@ class Ingest:
         conversation_id: int,
         mail: ParsedMail,
         mid: str,
-        raw: bytes,
         language: str,
     ) -> str:
         """The reference sent back once, or why not (noted on the thread)."""
