@@ -38,6 +38,8 @@ TABLES: dict[str, dict[str, str]] = {
         "web": N_("Web"),
         "manual": N_("By hand"),
         "sms": N_("SMS"),
+        "chat": N_("Chat"),
+        "email": N_("E-mail"),
     },
     # appliance/db/model.py ASSIGNEE_KINDS
     "assignee_kind": {
