@@ -22,7 +22,7 @@ from webui.chat import inputs
 from webui.chat.inputs import BadInput
 from webui.chat.limits import RateLimit
 from webui.chat.origins import OriginAllowList
-from webui.chat.site import CONNECTION_SLACK, CONNECTIONS_PER_VISITOR, ChatSite
+from webui.chat.site import CONNECTION_SLACK, CONNECTIONS_PER_VISITOR, ChatSite, PublicChatRoot
 from webui.chat.stream import current_state
 from webui.chat.visitors import VisitorRegistry, VisitorSession
 
@@ -212,7 +212,7 @@ def test_an_idle_visitor_is_ended_once_and_an_ended_session_forgotten_later() ->
     assert quiet.token != streaming.token and len(quiet.token) >= 40
     for _ in range(30):  # 15 minutes; the busy visitor sends something every 30 s
         clock.advance(30.0)
-        assert reg.by_token(busy.token) is busy
+        reg.touch(busy)
     assert idle == [1]
     assert quiet.ended and not streaming.ended and not busy.ended
     clock.advance(3600.0)
@@ -227,6 +227,40 @@ def test_a_token_must_be_the_exact_one() -> None:
     assert reg.by_token(s.token.encode()) is s
     for bad in (None, "", s.token[:-1], s.token + "x", s.token.upper(), b"\xff" * 43, "a" * 5000):
         assert reg.by_token(bad) is None
+
+
+def test_a_token_sent_from_another_site_keeps_no_chat_alive() -> None:
+    """A leaked token in a request of another site (or none) is refused and is not the
+    visitor's activity: the lookup touched the session before the site was checked."""
+    from twisted.web.test.requesthelper import DummyRequest
+
+    clock = MemoryReactorClock()
+    idle: list[int] = []
+    reg = VisitorRegistry(clock, 15 * 60.0, lambda s: idle.append(s.conversation_id), 60.0)
+    reg.start()
+    root = PublicChatRoot(
+        clock=clock,
+        origins=OriginAllowList(clock, lambda: defer.succeed(["https://shop.example"])),
+        visitors=reg,
+    )
+    s = reg.add(1, address="a", origin="https://shop.example", name="n", email="", language="en")
+    for _ in range(30):  # 15 minutes of requests with the token, from elsewhere
+        clock.advance(30.0)
+        for origin in ("https://evil.example", None):
+            request = DummyRequest([b"chat", b"api", b"ping"])
+            request.requestHeaders.setRawHeaders(b"x-chat-token", [s.token.encode()])
+            request.chat_origin = origin  # type: ignore[attr-defined]
+            assert root.visitor(request) is None
+    assert idle == [1]  # idle: ended as if nothing came
+    reg.stop()
+    fresh = reg.add(
+        2, address="a", origin="https://shop.example", name="n", email="", language="en"
+    )
+    clock.advance(100.0)
+    request = DummyRequest([b"chat", b"api", b"ping"])
+    request.requestHeaders.setRawHeaders(b"x-chat-token", [fresh.token.encode()])
+    request.chat_origin = "https://shop.example"  # type: ignore[attr-defined]
+    assert root.visitor(request) is fresh and fresh.last_seen == clock.seconds()
 
 
 # ---- the visitor's address -------------------------------------------------------------

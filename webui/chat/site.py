@@ -311,6 +311,7 @@ class PublicChatRoot(resource.Resource):
         s = self.visitors.by_token(raw)
         if s is None or s.origin != getattr(request, "chat_origin", None):
             return None
+        self.visitors.touch(s)  # (after the check: another site's request is no activity)
         return s
 
     def getChildWithDefault(self, path: bytes, request: Any) -> resource.Resource:

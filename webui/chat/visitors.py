@@ -95,7 +95,9 @@ class VisitorRegistry:
         return s
 
     def by_token(self, token: str | bytes | None) -> VisitorSession | None:
-        """The session of that token (touched: it counts as the visitor's activity)."""
+        """The session of that token (not touched: the caller checks the request's site
+        first, then ``touch``es it; a leaked token sent from elsewhere keeps no chat
+        alive)."""
         if isinstance(token, bytes):
             try:
                 token = token.decode("ascii")
@@ -103,10 +105,11 @@ class VisitorRegistry:
                 return None
         if not token or len(token) > 64:
             return None
-        s = self._by_token.get(token)
-        if s is not None:
-            s.last_seen = self.clock.seconds()
-        return s
+        return self._by_token.get(token)
+
+    def touch(self, s: VisitorSession) -> None:
+        """The visitor did something: its idle time starts again."""
+        s.last_seen = self.clock.seconds()
 
     def by_conversation(self, conversation_id: int) -> list[VisitorSession]:
         return [s for s in self._by_token.values() if s.conversation_id == conversation_id]
