@@ -883,6 +883,29 @@ class ChatTests(ChatCase):
         r = await c.post(f"/chat/api/send?t={tokens[1]}", {"text": "hi"})
         self.assertEqual(r.status, 401)
 
+    async def test_a_ping_answers_the_chats_state_and_reaches_no_desk(self) -> None:
+        """What the widget asks when its stream is refused (every few seconds, then less
+        often): it posted typing false, which reached the agent's desk each time."""
+        await self.start()
+        c = self.client
+        started = await self.chat()
+        token, cid = started["token"], started["conversation"]
+        await self.channels.accept(self.agent_id, cid)
+        for _ in range(3):
+            r = await c.request("GET", "/chat/api/ping", token=token)
+            self.assertEqual((r.status, r.json()), (200, {"ok": True}))
+        for bad in ("x" * 43, None):
+            r = await c.request("GET", "/chat/api/ping", token=bad)
+            self.assertEqual(r.status, 401)
+        r = await c.request("GET", "/chat/api/ping", token=token, origin="https://evil.test")
+        self.assertEqual(r.status, 403)
+        r = await c.request("POST", "/chat/api/ping", b"{}", token=token)
+        self.assertEqual(r.status, 405)
+        self.assertEqual([e for e in self.staff if e.get("type") == "typing"], [])
+        await c.post("/chat/api/end", {}, token=token)
+        r = await c.request("GET", "/chat/api/ping", token=token)
+        self.assertEqual(r.status, 410)
+
 
 class PortTakenTests(PublicEndpointCase):
     async def test_a_taken_port_reports_the_chat_down_and_starts_nothing_else(self) -> None:

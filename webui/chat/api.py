@@ -288,6 +288,18 @@ class TypingEndpoint(Endpoint):
         return 200, {"ok": True}
 
 
+class PingEndpoint(Endpoint):
+    """``GET /chat/api/ping``: whether the token's chat is on (200), over (410) or unknown
+    (401), and nothing else: the widget asks it when its stream is refused (busy, too
+    many windows), instead of a typing mark that reached the agent's desk every time."""
+
+    method = b"GET"
+
+    async def handle(self, request: Any) -> tuple[int, dict[str, Any]]:
+        self.state.open_session(request)
+        return 200, {"ok": True}
+
+
 class ReadEndpoint(Endpoint):
     async def handle(self, request: Any) -> tuple[int, dict[str, Any]]:
         s = self.state.open_session(request)
@@ -470,6 +482,7 @@ def mount(state: ChatEndpointState) -> None:
         (b"leave-message", LeaveMessageEndpoint),
         (b"send", SendEndpoint),
         (b"typing", TypingEndpoint),
+        (b"ping", PingEndpoint),
         (b"read", ReadEndpoint),
         (b"end", EndEndpoint),
         (b"transcript", TranscriptEndpoint),

@@ -477,6 +477,9 @@
   var lastStaffId = 0;
   var source = null;
   var retryTimer = null;
+  var RETRY_MIN_MS = 3000; // a refused stream is tried again after 3 s, 6 s, ... 1 min
+  var RETRY_MAX_MS = 60000;
+  var retryDelay = RETRY_MIN_MS;
 
   function formatSize(n) {
     return n >= 1024 * 1024
@@ -704,6 +707,7 @@
     source = new EventSource(BASE + "/chat/api/stream?t=" + encodeURIComponent(state.token));
     source.onopen = function () {
       setNotice("");
+      retryDelay = RETRY_MIN_MS;
     };
     source.onmessage = function (msg) {
       var ev;
@@ -719,14 +723,16 @@
         setNotice(t("reconnecting"));
         return; // the browser retries by itself
       }
-      // refused (ended, unknown token, busy): ask what it is, then retry or stop
-      post("/chat/api/typing", { typing: false }).then(function (res) {
+      // refused (ended, unknown token, busy): ask what it is (a ping that reaches no
+      // desk), then retry after a growing wait, or stop
+      request("GET", "/chat/api/ping").then(function (res) {
         if (res.status === 401 || res.status === 410) {
           chatEnded();
           if (res.status === 401) statusLine.textContent = t("ended");
         } else {
           setNotice(t("reconnecting"));
-          retryTimer = setTimeout(openStream, 3000);
+          retryTimer = setTimeout(openStream, retryDelay);
+          retryDelay = Math.min(retryDelay * 2, RETRY_MAX_MS);
         }
       });
     };
