@@ -492,6 +492,26 @@ class DovecotWatcherTests(WatcherCase):
         d = self.server()
         await self.all_header_over_max_bytes(d, d.port)
 
+    async def test_a_mail_arriving_while_the_last_is_stored_against_dovecot(self) -> None:
+        d = self.server()
+        inbox = Inbox()
+        stored = inbox.on_message
+
+        def on_message(uid: int, raw: bytes) -> defer.Deferred[None]:
+            if uid == 1:
+                d.deliver(USER, mail(2))
+            return stored(uid, raw)
+
+        inbox.on_message = on_message  # type: ignore[method-assign]
+        w = self.watcher(d.port, inbox)
+        w.start()
+        await until(lambda: bool(inbox.health) and inbox.health[-1][0] == "ok")
+        await deferLater(reactor, 0.3, lambda: None)  # into IDLE
+        d.deliver(USER, mail(1))
+        await until(lambda: len(inbox.got) == 2, within_s=5, what="the mail stored meanwhile")
+        assert inbox.uids() == [1, 2] and w.idle_used
+        assert [s for s, _ in inbox.health] == ["ok"]
+
     async def test_a_refused_login_against_dovecot(self) -> None:
         d = self.server()
         inbox = Inbox()
