@@ -178,11 +178,26 @@ def test_the_contact_needs_a_name_and_a_phone_or_an_email() -> None:
         {"name": "Ann", "phone": "12; DROP TABLE"},
         {"name": "Ann", "email": "ann@example.cn\r\nBcc: all@example.cn"},
         {"name": "Ann", "email": "<ann@example.cn>"},
+        {"name": "Ann", "email": "ann@example.cn,bob@example.cn"},
         {"name": "x" * 65, "phone": "123456"},
         {"name": "Ann", "phone": 123456},
     ):
         with pytest.raises(BadInput):
             inputs.contact(bad)
+
+
+def test_an_email_address_our_mail_cannot_reach_is_refused_clearly() -> None:
+    """A local part in Chinese (or any non-ASCII) passed the form, and the transcript to it
+    could never be sent (no SMTPUTF8): refused saying why; the rest is the project's one
+    check (appliance/email_address.py)."""
+    for address in ("李雷@example.cn", "müller@example.de", "ann@例子.中国"):
+        with pytest.raises(BadInput, match="Latin letters") as e:
+            inputs.contact({"name": "Ann", "email": address})
+        assert (e.value.status, e.value.code) == (400, "email")
+    assert inputs.contact({"name": "李雷", "email": "li.lei@xn--fiqs8s.xn--fiqz9s"})[2] == (
+        "li.lei@xn--fiqs8s.xn--fiqz9s"
+    )
+    assert inputs.contact({"name": "Ann", "email": "o'brien+chat@mail.example.co.uk"})[2]
 
 
 def test_ids_flags_and_languages() -> None:

@@ -54,6 +54,7 @@
       topic: "Topic",
       start: "Start chat",
       contactNeeded: "Give a phone number or an e-mail address.",
+      emailInvalid: "This e-mail address cannot be used: write it in Latin letters, like name@example.com.",
       nameNeeded: "Give your name.",
       offline: "Nobody is available for this topic now. Leave a message and we will get back to you.",
       leaveText: "Your message",
@@ -105,6 +106,7 @@
       topic: "咨询类别",
       start: "开始咨询",
       contactNeeded: "请填写电话或电子邮箱。",
+      emailInvalid: "无法使用此电子邮箱：请用英文字母填写，例如 name@example.com。",
       nameNeeded: "请填写您的姓名。",
       offline: "该类别目前无人值守。请留言,我们会尽快回复您。",
       leaveText: "留言内容",
@@ -251,6 +253,7 @@
     no_transcript: "noTranscript",
     too_many_files: "tooManyFiles",
     mail_failed: "mailFailed",
+    email: "emailInvalid",
   };
   function errorText(res) {
     var code = res.data && res.data.code;
