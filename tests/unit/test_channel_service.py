@@ -732,17 +732,8 @@ def test_a_full_line_refuses_a_new_chat(db: DBConnector) -> None:
         rig.chat(ids, "c")
 
 
-def test_a_mail_during_the_threads_wrap_up_opens_it_again(db: DBConnector) -> None:
-    ids = seed(db, wrapup_s=60)
-
-    def to_mail_wrapup(conn: sa.Connection) -> None:
-        q = model.queues
-        conn.execute(q.update().where(q.c.id == ids["mail"]).values(wrapup_s=60))
-
-    resolved(db.run(to_mail_wrapup))
-    rig = Rig(db)
-    rig.acd.login(ids["1001"])
-    conv = rig.run(
+def _mail_thread(rig: Rig, ids: dict[str, int]) -> Conversation:
+    return rig.run(
         rig.ch.start_email_thread(
             queue_id=ids["mail"],
             account_id=None,  # type: ignore[arg-type]
@@ -754,6 +745,19 @@ def test_a_mail_during_the_threads_wrap_up_opens_it_again(db: DBConnector) -> No
             due_at=None,
         )
     )
+
+
+def test_a_mail_during_the_threads_wrap_up_opens_it_again(db: DBConnector) -> None:
+    ids = seed(db, wrapup_s=60)
+
+    def to_mail_wrapup(conn: sa.Connection) -> None:
+        q = model.queues
+        conn.execute(q.update().where(q.c.id == ids["mail"]).values(wrapup_s=60))
+
+    resolved(db.run(to_mail_wrapup))
+    rig = Rig(db)
+    rig.acd.login(ids["1001"])
+    conv = _mail_thread(rig, ids)
     rig.run(rig.ch.accept(ids["1001"], conv.id))
     rig.run(rig.ch.end(ids["1001"], conv.id))
     assert rig.state(conv.id) == "wrap_up"
@@ -833,18 +837,7 @@ def test_a_thread_opened_again_waits_as_nobodys_and_only_once_ready(db: DBConnec
     rig = Rig(db)
     rig.acd.login(ids["1001"])
     old_desk = rig.watch_agent(ids["1001"])
-    conv = rig.run(
-        rig.ch.start_email_thread(
-            queue_id=ids["mail"],
-            account_id=None,  # type: ignore[arg-type]
-            name="x",
-            email="x@example.cn",
-            subject="s",
-            language="en",
-            thread_key="<t@x>",
-            due_at=None,
-        )
-    )
+    conv = _mail_thread(rig, ids)
     rig.run(rig.ch.accept(ids["1001"], conv.id))
     rig.run(rig.ch.end(ids["1001"], conv.id))
     rig.ch.wrapup_done(ids["1001"], conv.id)
