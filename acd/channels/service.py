@@ -73,7 +73,7 @@ from acd.stats import DayStarted, QueueStats
 from appliance.crm.tickets.store import TicketStore
 from appliance.db.conversation_store import ConversationStore, TopicRow
 from appliance.text import N_
-from drivers.health import DOWN, HealthReporter
+from drivers.health import DEGRADED, DOWN, OK, HealthReporter
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -105,6 +105,11 @@ NOT_ABANDONED = frozenset(("queue_gone", "restart"))
 # A leave-a-message ticket's type, when the box has it (else an active built-in one).
 TICKET_TYPE = "inquiry"
 ACTOR = "chat"
+# A chat line goes to its listeners at once and its row is written behind it: the lines
+# whose write failed are kept (at most this many, then new lines are refused) and retried
+# after these waits (the last one again and again).
+UNWRITTEN_MAX = 10_000
+RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 # The lines the box itself writes into a chat, in the customer's language.
 SYSTEM_LINES = {
     "transferred_agent": {
@@ -242,6 +247,9 @@ class ChannelService(service.Service):
         self._bus_subs: list[Any] = []
         self._later: set[Any] = set()  # dispatches after a transfer's grace time
         self._hold = 0  # dispatch held while a step changes several agents at once
+        self.unwritten: dict[int, Message] = {}  # chat lines sent, their rows not written
+        self._retries: dict[int, tuple[Any, defer.Deferred[None]]] = {}  # line id -> wait
+        self._failing: set[int] = set()  # lines whose write failed, not written yet
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -267,6 +275,7 @@ class ChannelService(service.Service):
 
     async def _start(self) -> None:
         await self.acd.when_loaded()
+        await self.store.seed_ids()
         self.topic_rows = await self.store.topics()
         self._configure()
         self.acd.set_call_gate(self._call_gate)
@@ -297,6 +306,11 @@ class ChannelService(service.Service):
                 if timer.active():
                     timer.cancel()
             timers.clear()
+        for timer, wake in list(self._retries.values()):  # a last try each, now
+            if timer.active():
+                timer.cancel()
+            wake.callback(None)
+        self._retries.clear()
         return self.writes.flushed()
 
     def _configure(self) -> None:
@@ -680,10 +694,37 @@ class ChannelService(service.Service):
         message_id: str | None = None,
         in_reply_to: str | None = None,
     ) -> defer.Deferred[Message]:
-        """Store a line (after the conversation's writes before it) and, once stored, send
-        it to the listeners."""
+        """A chat line (with no attachment) gets its id here and goes to the listeners at
+        once, its row written behind it (after the conversation's writes before it, retried
+        until written: ``_write_line``). An e-mail, or a line with attachments (their rows
+        go out with it), is stored first and then sent."""
         at = _utc(self._now())
         ids = tuple(attachment_ids)
+        if conv.media == "chat" and not ids and self.store.ids.seeded:
+            if len(self.unwritten) >= UNWRITTEN_MAX:
+                log.error(
+                    "conversation {id}: a line refused: {n} lines not written",
+                    id=conv.id,
+                    n=len(self.unwritten),
+                )
+                return defer.fail(ChannelError(N_("messages cannot be taken now")))
+            line = Message(
+                id=self.store.ids.take(),
+                conversation_id=conv.id,
+                sender=sender,
+                author=author[:128],
+                body=body,
+                created_at=at,
+                html=html,
+                internal=internal,
+                agent_id=agent_id,
+                message_id=message_id[:255] if message_id else None,
+                in_reply_to=in_reply_to[:255] if in_reply_to else None,
+            )
+            self.unwritten[line.id] = line
+            self.writes.run(conv.id, lambda: defer.ensureDeferred(self._write_line(line)))
+            self._emit(conv, line.to_event(), customer=not internal)
+            return defer.succeed(line)
         d = self.writes.run(
             conv.id,
             lambda: self.store.add_message(
@@ -706,6 +747,85 @@ class ChannelService(service.Service):
             return message
 
         return d.addCallback(sent)
+
+    async def _write_line(self, line: Message) -> None:
+        """A sent line's row, tried until written (each failure logged, the engine's
+        health degraded meanwhile); kept in ``unwritten`` until then. When the engine
+        stops, one last try: a line still not written is logged whole."""
+        failures = 0
+        while True:
+            try:
+                await self.store.add_message(
+                    line.conversation_id,
+                    sender=line.sender,
+                    author=line.author,
+                    body=line.body,
+                    created_at=line.created_at,
+                    html=line.html,
+                    internal=line.internal,
+                    agent_id=line.agent_id,
+                    message_id=line.message_id,
+                    in_reply_to=line.in_reply_to,
+                    id=line.id,
+                )
+            except Exception:
+                failures += 1
+                log.failure(
+                    "conversation {id}: line {line} not written (try {n}), kept to retry",
+                    id=line.conversation_id,
+                    line=line.id,
+                    n=failures,
+                )
+                self._lines_health(line.id, True)
+                if not self.running:
+                    self.unwritten.pop(line.id, None)
+                    log.error(
+                        "conversation {id}: line {line} lost at stop ({sender} {author!r} "
+                        "at {at}): {body!r}",
+                        id=line.conversation_id,
+                        line=line.id,
+                        sender=line.sender,
+                        author=line.author,
+                        at=line.created_at.isoformat(),
+                        body=line.body,
+                    )
+                    self._lines_health(line.id, False)
+                    return
+                await self._retry_wait(line.id, RETRY_S[min(failures, len(RETRY_S)) - 1])
+                continue
+            self.unwritten.pop(line.id, None)
+            if failures:
+                log.info(
+                    "conversation {id}: line {line} written", id=line.conversation_id, line=line.id
+                )
+                self._lines_health(line.id, False)
+            return
+
+    def _retry_wait(self, line_id: int, delay_s: float) -> defer.Deferred[None]:
+        wake: defer.Deferred[None] = defer.Deferred()
+
+        def fire() -> None:
+            self._retries.pop(line_id, None)
+            wake.callback(None)
+
+        self._retries[line_id] = (self.reactor.callLater(delay_s, fire), wake)
+        return wake
+
+    def _lines_health(self, line_id: int, failed: bool) -> None:
+        """Degraded while a sent line's write fails; ok again once all such are written."""
+        was = bool(self._failing)
+        if failed:
+            self._failing.add(line_id)
+        else:
+            self._failing.discard(line_id)
+        if self.health is None:
+            return
+        if self._failing:
+            self.health.report(
+                self.name, DEGRADED, f"{len(self._failing)} chat lines not written yet"
+            )
+        elif was:
+            self.health.report(self.name, OK, "")
 
     def _cancel(self, timers: dict[int, Any], key: int) -> None:
         timer = timers.pop(key, None)
@@ -1353,7 +1473,17 @@ class ChannelService(service.Service):
         return max(0.0, float(timer.getTime() - self.reactor.seconds()))
 
     async def history(self, conversation_id: int, limit: int = 200) -> list[Message]:
-        return await self.store.history(conversation_id, max(1, min(int(limit), 1000)))
+        limit = max(1, min(int(limit), 1000))
+        stored = await self.store.history(conversation_id, limit)
+        have = {m.id for m in stored}
+        kept = [
+            m
+            for m in self.unwritten.values()
+            if m.conversation_id == conversation_id and m.id not in have
+        ]
+        if not kept:
+            return stored
+        return sorted(stored + kept, key=lambda m: m.id)[-limit:]
 
     def load(self, agent_id: int) -> Load:
         agent = self.acd.agents.get(agent_id)

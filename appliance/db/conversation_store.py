@@ -11,6 +11,8 @@ its own savepoint (a busy center's lines do not each wait for a disk sync of the
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -265,6 +267,63 @@ def conversation_of(r: Any) -> Conversation:
     )
 
 
+class MessageIds:
+    """The ids of conversation_messages, given out in this process: a chat line gets its
+    id on the reactor and goes to its listeners at once, its row written behind it. Every
+    insert of the table takes its id here (``message_ids(db)``), so none collides with a
+    line given an id and not written yet. Seeded once from MAX(id), on the reactor
+    (``seed``) or in a database thread (``ensure``); thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next: int | None = None
+
+    @property
+    def seeded(self) -> bool:
+        return self._next is not None
+
+    def ensure(self, conn: Connection) -> None:
+        """In a database thread: seed from the table when not seeded yet. On PostgreSQL
+        the id's sequence is moved past the rows, so a stray default insert does not take
+        a stored row's id."""
+        if self._next is not None:
+            return
+        m = model.conversation_messages
+        top = int(conn.execute(sa.select(sa.func.max(m.c.id))).scalar() or 0)
+        if conn.dialect.name == "postgresql":
+            conn.execute(
+                sa.text(
+                    "SELECT setval(pg_get_serial_sequence('conversation_messages', 'id'), "
+                    ":top, :called)"
+                ),
+                {"top": max(top, 1), "called": top > 0},
+            )
+        with self._lock:
+            if self._next is None:
+                self._next = top + 1
+
+    def take(self) -> int:
+        with self._lock:
+            if self._next is None:
+                raise RuntimeError("message ids not seeded")
+            value = self._next
+            self._next += 1
+            return value
+
+
+_MESSAGE_IDS: weakref.WeakKeyDictionary[Any, MessageIds] = weakref.WeakKeyDictionary()
+_MESSAGE_IDS_LOCK = threading.Lock()
+
+
+def message_ids(db: DBConnector) -> MessageIds:
+    """The one allocator of a database's message ids in this process."""
+    with _MESSAGE_IDS_LOCK:
+        ids = _MESSAGE_IDS.get(db)
+        if ids is None:
+            ids = _MESSAGE_IDS[db] = MessageIds()
+        return ids
+
+
 def _attachment_of(r: Any) -> Attachment:
     return Attachment(r.id, r.file_name, r.content_type, r.size_bytes, r.sha256, r.message_id)
 
@@ -274,9 +333,8 @@ def _insert_message(conn: Connection, row: dict[str, Any], wanted: list[int]) ->
     and not yet sent with a message) tied to it."""
     m, a = model.conversation_messages, model.conversation_attachments
     conversation_id = row["conversation_id"]
-    key = conn.execute(m.insert().values(**row)).inserted_primary_key
-    assert key is not None
-    new_id = int(key[0])
+    new_id = int(row["id"])
+    conn.execute(m.insert().values(**row))
     attachments: tuple[Attachment, ...] = ()
     if wanted:
         mine = sa.and_(
@@ -308,6 +366,7 @@ def _insert_message(conn: Connection, row: dict[str, Any], wanted: list[int]) ->
 class ConversationStore:
     def __init__(self, db: DBConnector) -> None:
         self.db = db
+        self.ids = message_ids(db)
         # writes waiting for the database: each batch is one transaction (group commit)
         self._queue: list[tuple[Callable[[Connection], Any], defer.Deferred[Any]]] = []
         self._writing = False
@@ -465,11 +524,14 @@ class ConversationStore:
         message_id: str | None = None,
         in_reply_to: str | None = None,
         attachment_ids: Sequence[int] = (),
+        id: int | None = None,
     ) -> defer.Deferred[Message]:
         """One INSERT; the attachments named (already stored for this conversation and
         not yet sent with a message) go with it. An id that is not such an attachment is
-        ignored: a visitor names ids, and may name another conversation's."""
+        ignored: a visitor names ids, and may name another conversation's. ``id``: one
+        taken from ``self.ids`` (the line already sent); without it one is taken here."""
         row: dict[str, Any] = {
+            "id": id,
             "conversation_id": conversation_id,
             "sender": sender,
             "author": author[:128],
@@ -482,7 +544,18 @@ class ConversationStore:
             "in_reply_to": in_reply_to[:255] if in_reply_to else None,
         }
         wanted = sorted({int(i) for i in attachment_ids})
-        return self._batched(lambda conn: _insert_message(conn, row, wanted))
+
+        def thd(conn: Connection) -> Message:
+            if row["id"] is None:
+                self.ids.ensure(conn)
+                row["id"] = self.ids.take()
+            return _insert_message(conn, row, wanted)
+
+        return self._batched(thd)
+
+    def seed_ids(self) -> defer.Deferred[None]:
+        """Seed the message ids (before the engine gives any out on the reactor)."""
+        return self.db.run(self.ids.ensure)
 
     def mark_read(
         self, conversation_id: int, senders: Sequence[str], up_to: int, at: dt.datetime

@@ -21,6 +21,7 @@ from twisted.internet import defer
 
 from appliance.db import model
 from appliance.db.components import utcnow
+from appliance.db.conversation_store import message_ids
 from appliance.text import N_
 
 if TYPE_CHECKING:
@@ -438,9 +439,14 @@ class EmailStore:
         t = model.conversation_attachments
         now = self.clock()
 
+        ids = message_ids(self.db)
+
         def thd(conn: Connection) -> int:
-            pk = conn.execute(
+            ids.ensure(conn)
+            row_id = ids.take()  # the engine's lines take theirs there too: no collision
+            conn.execute(
                 m.insert().values(
+                    id=row_id,
                     conversation_id=conversation_id,
                     sender=sender,
                     author=author[:128],
@@ -451,9 +457,7 @@ class EmailStore:
                     message_id=message_id,
                     in_reply_to=in_reply_to,
                 )
-            ).inserted_primary_key
-            assert pk is not None
-            row_id = int(pk[0])
+            )
             if attachment_ids:
                 conn.execute(
                     t.update()
