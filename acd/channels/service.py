@@ -1459,6 +1459,16 @@ class ChannelService(service.Service):
             or (c.state in (ACTIVE, WRAP_UP) and c.agent_id == agent_id)
         ]
 
+    def holds(self, agent_id: int, conversation_id: int) -> bool:
+        """Whether the conversation is offered to the agent or is the agent's (active or
+        in wrap-up): ``conversations_of`` for one conversation, with no walk and no copy
+        (a desk's every action asks)."""
+        c = self.conversations.get(conversation_id)
+        return c is not None and (
+            (c.state == OFFERED and agent_id in c.offered_to)
+            or (c.state in (ACTIVE, WRAP_UP) and c.agent_id == agent_id)
+        )
+
     def conversation(self, conversation_id: int) -> Conversation | None:
         """A copy of an open conversation (None when over or unknown)."""
         conv = self.conversations.get(conversation_id)

@@ -155,3 +155,21 @@ def test_the_email_stores_messages_take_ids_from_the_same_allocator(db: DBConnec
     assert other != line.id
     assert rows(db, cid) == sorted([(line.id, "customer", "first"), (other, "system", "auto")])
     assert rig.ch.unwritten == {}
+
+
+def test_holds_is_conversations_of_for_one_conversation(db: DBConnector) -> None:
+    """The desk's check on every action: offered to the agent, or the agent's."""
+    ids = seed(db)
+    rig = Rig(db)
+    rig.acd.login(ids["1001"])
+    conv = rig.chat(ids)
+    a, b = ids["1001"], ids["1002"]
+    assert rig.ch.holds(a, conv.id) and not rig.ch.holds(b, conv.id)  # offered to 1001
+    rig.run(rig.ch.accept(a, conv.id))
+    assert rig.ch.holds(a, conv.id) and not rig.ch.holds(b, conv.id)
+    assert not rig.ch.holds(a, conv.id + 1000)  # no such conversation
+    rig.run(rig.ch.end(a, conv.id))
+    for agent in (a, b):
+        assert rig.ch.holds(agent, conv.id) == any(
+            c.id == conv.id for c in rig.ch.conversations_of(agent)
+        )

@@ -136,7 +136,7 @@ class DeskChatApi:
         """(agent id, conversation id) for an action: the conversation is the agent's now."""
         agent_id = self._agent(asker)
         cid = _id(asker.body.get(key), "conversation")
-        if not any(c.id == cid for c in self.channels.conversations_of(agent_id)):
+        if not self.channels.holds(agent_id, cid):
             raise DeskError(403, N_("conversation {id} is not yours", id=cid))
         return agent_id, cid
 
@@ -150,9 +150,7 @@ class DeskChatApi:
         if asker.supervising:
             return facts
         agent_id = self._agent(asker)
-        if self.root.channels is not None and any(
-            c.id == cid for c in self.root.channels.conversations_of(agent_id)
-        ):
+        if self.root.channels is not None and self.root.channels.holds(agent_id, cid):
             return facts
         if await self.root.db.read(lambda conn: reads.had_it(conn, cid, agent_id)):
             return facts
@@ -267,7 +265,7 @@ class DeskChatApi:
         read from its content (appliance/uploads.py); the row waits for ``send``."""
         agent_id = self._agent(asker)
         cid = self._query_id(asker)
-        if not any(c.id == cid for c in self.channels.conversations_of(agent_id)):
+        if not self.channels.holds(agent_id, cid):
             raise DeskError(403, N_("conversation {id} is not yours", id=cid))
         raw_name = (asker.request.args.get(b"name") or [b"file"])[0][: MAX_FILE_NAME * 4]
         name = raw_name.decode("utf-8", "replace")[:MAX_FILE_NAME] or "file"
@@ -542,7 +540,7 @@ class DeskChatApi:
         logged in (with their load)."""
         agent_id = self._agent(asker)
         cid = self._query_id(asker)
-        if not any(c.id == cid for c in self.channels.conversations_of(agent_id)):
+        if not self.channels.holds(agent_id, cid):
             raise DeskError(403, N_("conversation {id} is not yours", id=cid))
         facts = await self._readable(asker, cid)
         q = model.queues.c
