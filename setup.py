@@ -41,10 +41,15 @@ setup(
         "webui": [
             "templates/*.html",
             "static/*",
+            "static/chat/*",  # the web chat's widget and its recorder's glue (webui/chat/)
             "locale/*/LC_MESSAGES/*.po",
             "node_modules/echarts/dist/echarts.min.js",
             "node_modules/quill/dist/quill.js",
             "node_modules/quill/dist/quill.snow.css",
+            # rrweb: escorted browsing and the live view (webui/cobrowse/)
+            "node_modules/@rrweb/record/dist/record.umd.min.cjs",
+            "node_modules/rrweb/dist/rrweb.umd.min.cjs",
+            "node_modules/rrweb/dist/style.min.css",
         ],
         "recorder": ["*.pyx"],
         "drivers": ["asterisk/ami/*.pyx"],

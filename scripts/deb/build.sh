@@ -45,7 +45,9 @@ say() { echo "deb: [${SECONDS}s] $*"; }
 [ -x "$TARGET_PY" ] || { echo "deb: $TARGET_PY missing (scripts/system-deps.sh)" >&2; exit 1; }
 "$TARGET_PY" -c 'import sys, ensurepip; assert sys.version_info >= (3, 11)' \
   || { echo "deb: $TARGET_PY must be >= 3.11 with venv (python3-venv)" >&2; exit 1; }
-for f in webui/node_modules/echarts/dist/echarts.min.js webui/node_modules/quill/dist/quill.js; do
+for f in webui/node_modules/echarts/dist/echarts.min.js webui/node_modules/quill/dist/quill.js \
+  webui/node_modules/rrweb/dist/rrweb.umd.min.cjs \
+  webui/node_modules/@rrweb/record/dist/record.umd.min.cjs; do
   [ -f "$f" ] || { echo "deb: $f missing: run make deps (npm ci in webui/)" >&2; exit 1; }
 done
 

@@ -110,6 +110,8 @@ def test_the_package_holds_the_venv_units_config_docs_sounds_and_browser_librari
     site = f"{PREFIX}/lib/python3.11/site-packages"
     for path in vendor.FILES.values():
         assert f"{site}/{path.relative_to(REPO)}" in m, path
+    for path in (REPO / "webui/static/chat").iterdir():  # the web chat's widget
+        assert f"{site}/{path.relative_to(REPO)}" in m, path
     for lang in system_sounds.LANGUAGES:
         for name in system_sounds.CATALOG:
             assert f"/usr/share/ccbox/sounds/{lang}/{name}.wav" in m
