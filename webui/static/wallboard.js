@@ -136,32 +136,49 @@
     return span;
   }
 
+  function labelled(className, value) {
+    var span = document.createElement("span");
+    span.className = className;
+    span.textContent = value;
+    return span;
+  }
+
+  // A card: an <article> of that class and data attribute, a heading of the spans (a space
+  // between), a row of big metrics and a row of small counters, each given as [label, field].
+  function queueCard(className, attribute, id, heading, bigs, smalls) {
+    var el = document.createElement("article");
+    el.className = className;
+    el.setAttribute(attribute, id);
+    var h = document.createElement("h2");
+    heading.forEach(function (span, i) {
+      if (i) h.appendChild(document.createTextNode(" "));
+      h.appendChild(span);
+    });
+    el.appendChild(h);
+    var big = document.createElement("div");
+    big.className = "wb-big";
+    bigs.forEach(function (m) { big.appendChild(metric(m[0], m[1])); });
+    el.appendChild(big);
+    var row = document.createElement("div");
+    row.className = "wb-small";
+    smalls.forEach(function (m) { row.appendChild(small(m[0], m[1])); });
+    el.appendChild(row);
+    return el;
+  }
+
+  // What a queue's card shows big, a call queue's and a chat or e-mail queue's alike.
+  var QUEUE_BIG = [[T.waiting, "waiting"], [T.longest_wait, "longest_wait"],
+                   [T.service_level, "service_level"]];
+
   function card(q) {
     var el = queuesEl.querySelector('[data-queue-id="' + Number(q.id) + '"]');
     if (el) return el;
     if (only || !isCall(q.id)) return null; // a chosen set is rendered by the server
     var empty = queuesEl.querySelector(".wb-empty");
     if (empty) empty.remove();
-    el = document.createElement("article");
-    el.className = "wb-queue";
-    el.setAttribute("data-queue-id", String(Number(q.id)));
-    var h = document.createElement("h2");
-    var name = document.createElement("span");
-    name.className = "wb-qname";
-    h.appendChild(name);
-    el.appendChild(h);
-    var big = document.createElement("div");
-    big.className = "wb-big";
-    big.appendChild(metric(T.waiting, "waiting"));
-    big.appendChild(metric(T.longest_wait, "longest_wait"));
-    big.appendChild(metric(T.service_level, "service_level"));
-    el.appendChild(big);
-    var row = document.createElement("div");
-    row.className = "wb-small";
-    row.appendChild(small(T.answered, "answered"));
-    row.appendChild(small(T.abandoned, "abandoned"));
-    row.appendChild(small(T.offered, "offered"));
-    el.appendChild(row);
+    el = queueCard("wb-queue", "data-queue-id", String(Number(q.id)), [labelled("wb-qname", "")],
+              QUEUE_BIG,
+              [[T.answered, "answered"], [T.abandoned, "abandoned"], [T.offered, "offered"]]);
     var chips = document.createElement("div");
     chips.className = "wb-agents";
     chips.setAttribute("data-field", "agents");
@@ -344,32 +361,11 @@
     var id = String(Number(c.campaign_id));
     var el = campaignsEl.querySelector('[data-campaign-id="' + id + '"]');
     if (el) return el;
-    el = document.createElement("article");
-    el.className = "wb-queue wb-campaign";
-    el.setAttribute("data-campaign-id", id);
-    var h = document.createElement("h2");
-    var name = document.createElement("span");
-    name.className = "wb-qname";
-    var state = document.createElement("span");
-    state.className = "wb-cstate";
-    h.appendChild(name);
-    h.appendChild(document.createTextNode(" "));
-    h.appendChild(state);
-    el.appendChild(h);
-    var big = document.createElement("div");
-    big.className = "wb-big";
-    big.appendChild(metric(T.occupancy, "occupancy"));
-    big.appendChild(metric(T.abandon_24h, "abandon_24h"));
-    big.appendChild(metric(T.dial_level, "dial_level"));
-    el.appendChild(big);
-    var row = document.createElement("div");
-    row.className = "wb-small";
-    row.appendChild(small(T.placed, "placed"));
-    row.appendChild(small(T.answered, "answered"));
-    row.appendChild(small(T.abandoned, "abandoned"));
-    row.appendChild(small(T.abandon_30d, "abandon_30d"));
-    row.appendChild(small(T.target, "target"));
-    el.appendChild(row);
+    el = queueCard("wb-queue wb-campaign", "data-campaign-id", id,
+              [labelled("wb-qname", ""), labelled("wb-cstate", "")],
+              [[T.occupancy, "occupancy"], [T.abandon_24h, "abandon_24h"], [T.dial_level, "dial_level"]],
+              [[T.placed, "placed"], [T.answered, "answered"], [T.abandoned, "abandoned"],
+               [T.abandon_30d, "abandon_30d"], [T.target, "target"]]);
     campaignsEl.appendChild(el);
     return el;
   }
@@ -400,33 +396,12 @@
     if (el || only) return el; // a chosen set is rendered by the server
     var empty = queuesEl.querySelector(".wb-empty");
     if (empty) empty.remove();
-    el = document.createElement("article");
-    el.className = "wb-queue wb-channel-queue";
-    el.setAttribute("data-channel-queue-id", id);
-    var h = document.createElement("h2");
-    var icon = document.createElement("span");
-    icon.className = "wb-media";
-    icon.textContent = T["media_" + q.media] || q.media || "";
-    var name = document.createElement("span");
-    name.className = "wb-qname";
-    name.textContent = queueNames[id] || "";
-    h.appendChild(icon);
-    h.appendChild(document.createTextNode(" "));
-    h.appendChild(name);
-    el.appendChild(h);
-    var big = document.createElement("div");
-    big.className = "wb-big";
-    big.appendChild(metric(T.waiting, "waiting"));
-    big.appendChild(metric(T.longest_wait, "longest_wait"));
-    big.appendChild(metric(T.service_level, "service_level"));
-    el.appendChild(big);
-    var row = document.createElement("div");
-    row.className = "wb-small";
-    row.appendChild(small(T.active, "active"));
-    row.appendChild(small(T.answered, "answered"));
-    row.appendChild(small(T.abandoned, "abandoned"));
-    if (q.media === "email") row.appendChild(small(T.sla_breaches, "sla_breaches"));
-    el.appendChild(row);
+    var counters = [[T.active, "active"], [T.answered, "answered"], [T.abandoned, "abandoned"]];
+    if (q.media === "email") counters.push([T.sla_breaches, "sla_breaches"]);
+    el = queueCard("wb-queue wb-channel-queue", "data-channel-queue-id", id,
+              [labelled("wb-media", T["media_" + q.media] || q.media || ""),
+               labelled("wb-qname", queueNames[id] || "")],
+              QUEUE_BIG, counters);
     queuesEl.appendChild(el);
     return el;
   }
