@@ -326,6 +326,8 @@ HEALTH_DETAILS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"recovering from: (?P<why>[^;]+)", N_("recovering from: {why}")),
         (r"(?P<waiting>\d+) calls writes waiting", N_("{waiting} calls writes waiting")),
         (r"(?P<lost>\d+) lost \(the backlog was full\)", N_("{lost} lost (the backlog was full)")),
+        # the channels' engine while sent chat lines wait for their rows (acd/channels/service.py)
+        (r"(?P<lines>\d+) chat lines not written yet", N_("{lines} chat lines not written yet")),
         (
             r"cannot read the free space of (?P<root>.+): (?P<error>.+)",
             N_("cannot read the free space of {root}: {error}"),
