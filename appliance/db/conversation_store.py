@@ -10,6 +10,7 @@ its own savepoint (a busy center's lines do not each wait for a disk sync of the
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 import weakref
@@ -394,6 +395,10 @@ class ConversationStore:
                 # first would be a transaction of its own, its RELEASE a commit (a disk
                 # sync per write, the batch for nothing)
                 conn.exec_driver_sql("BEGIN")
+            # the whole batch in one savepoint (the usual case: each write good); when one
+            # fails, all is undone and the batch goes again with one savepoint each
+            with contextlib.suppress(Exception), conn.begin_nested():
+                return [(True, fn(conn)) for fn, _ in batch]
             out: list[tuple[bool, Any]] = []
             for fn, _ in batch:
                 try:

@@ -96,3 +96,30 @@ def test_lines_that_come_during_a_write_share_the_next_transaction(db: DBConnect
     assert held.runs == 3
     held.release()
     assert results[-1].body == "again"
+
+
+def test_a_batch_of_good_writes_takes_one_savepoint(db: DBConnector) -> None:
+    """A savepoint (and its release) per write doubled a busy batch's statements; the
+    batch goes in one, each write in its own only when one of them failed (above)."""
+    cid = conversation(db)
+    held = HeldDB(db)
+    store = ConversationStore(held)  # type: ignore[arg-type]
+    results: list[Any] = []
+    for text in ("一", "二", "三"):
+        store.add_message(
+            cid, sender="customer", author="王先生", body=text, created_at=T0
+        ).addBoth(results.append)
+    held.release()  # the first alone, the two that waited in the next batch
+    savepoints: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.upper().startswith("SAVEPOINT"):
+            savepoints.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        held.release()
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", seen)
+    assert [m.body for m in results] == ["一", "二", "三"]
+    assert len(savepoints) == 1
