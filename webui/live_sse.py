@@ -21,12 +21,12 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet import task
 from twisted.logger import Logger
 from twisted.web import resource, server
 
 from webui.access import COOKIE, SECURITY_HEADERS, from_event_source
 from webui.live_feed import Message, Viewer
+from webui.sse_stream import SseHub, SseStream
 
 if TYPE_CHECKING:
     from webui.live_feed import LiveFeed
@@ -45,41 +45,22 @@ TOPICS = ("all", "wallboard")
 LAST_ID_MAX = 64
 
 
-class Stream:
-    """One connected browser tab: a streaming producer (pause/resume/stopProducing)."""
+class Stream(SseStream):
+    """One connected browser tab; while paused it keeps the latest frame per key."""
+
+    what = "live stream"
+    after_drop = "a fresh snapshot when it reads again"
 
     def __init__(self, hub: LiveHub, request: Any, session: Session, viewer: Viewer) -> None:
-        self.hub = hub
-        self.request = request
-        self.session = session
+        super().__init__(hub, request, session)
+        self.hub: LiveHub = hub
         self.viewer = viewer
-        self.paused_at: float | None = None
-        self.pending: dict[str, bytes] = {}
-        self.pending_bytes = 0
-        self.stale = False  # dropped what it missed: a snapshot when it drains
-        self.closed = False
-        self.written = 0
 
-    # IPushProducer: the transport's buffer is full / drained / the connection is gone.
-    def pauseProducing(self) -> None:
-        if self.paused_at is None:
-            self.paused_at = self.hub.reactor.seconds()
+    def limits(self) -> tuple[int, int]:
+        return PENDING_BYTES, HUB_PENDING_BYTES
 
-    def resumeProducing(self) -> None:
-        if self.paused_at is None or self.closed:
-            return
-        self.paused_at = None
-        if self.stale:
-            self.stale = False
-            self._drop_pending()
-            self.write(self.hub.feed.snapshot(self.viewer))
-        elif self.pending:
-            chunk = b"".join(self.pending.values())
-            self._drop_pending()
-            self.write(chunk)
-
-    def stopProducing(self) -> None:
-        self.close()
+    def resync_frame(self) -> bytes:
+        return self.hub.feed.snapshot(self.viewer)
 
     def deliver(self, messages: list[Message], chunk: bytes | None) -> None:
         """One flush: ``chunk`` is what this viewer sees of it, already joined."""
@@ -91,96 +72,28 @@ class Stream:
             return
         if self.stale:
             return
-        before = self.pending_bytes
         for m in messages:
             frame = self.viewer.frame(m)
-            if frame is None:
-                continue
-            old = self.pending.pop(m.key, None)
-            if old is not None:
-                self.pending_bytes -= len(old)
-            self.pending[m.key] = frame
-            self.pending_bytes += len(frame)
-        self.hub.pending_bytes += self.pending_bytes - before
-        if self.pending_bytes > PENDING_BYTES or self.hub.pending_bytes > HUB_PENDING_BYTES:
-            held = self.pending_bytes
-            self._drop_pending()
-            self.stale = True
-            self.hub.dropped += 1
-            log.warn(
-                "live stream of {user}: the browser has not read for {s:.1f} s; {kb} KB "
-                "waiting for it dropped (a fresh snapshot when it reads again)",
-                user=self.user,
-                s=self.hub.reactor.seconds() - self.paused_at,
-                kb=held // 1024,
-            )
-
-    @property
-    def user(self) -> str:
-        user = self.session.user
-        return user.username if user is not None else "?"
-
-    def _drop_pending(self) -> None:
-        self.hub.pending_bytes -= self.pending_bytes
-        self.pending.clear()
-        self.pending_bytes = 0
-
-    def write(self, data: bytes) -> None:
-        if not self.closed:
-            self.written += len(data)
-            self.request.write(data)
-
-    def close(self) -> None:
-        """Finish the response (server side: stop, session over, stalled)."""
-        if self.closed:
-            return
-        self.closed = True
-        self.hub.forget(self)
-        self._drop_pending()
-        try:
-            self.request.unregisterProducer()
-            self.request.finish()
-        except Exception as exc:  # the connection went first
-            log.debug("live stream already gone: {exc}", exc=exc)
-
-    def gone(self, _result: object) -> None:
-        """The browser went away (or finish() ran)."""
-        self.closed = True
-        self._drop_pending()
-        self.hub.forget(self)
+            if frame is not None:
+                self.hold(frame, key=m.key)
+        self.check_backlog()
 
 
-class LiveHub:
+class LiveHub(SseHub[Stream]):
     """Every open stream; fans each flush of the feed out to them."""
 
     def __init__(self, reactor: Any, feed: LiveFeed, sessions: SessionStore) -> None:
-        self.reactor = reactor
+        super().__init__(reactor, sessions, HEARTBEAT_S, STALLED_S, log)
         self.feed = feed
-        self.sessions = sessions
-        self.streams: set[Stream] = set()
-        self.pending_bytes = 0  # what every paused stream holds, together
-        self.dropped = 0  # times a stream's backlog was dropped for a snapshot
-        self._heartbeat: task.LoopingCall | None = None
 
     def start(self) -> None:
         self.feed.listeners.append(self.on_flush)
-        self._heartbeat = task.LoopingCall(self.heartbeat)
-        self._heartbeat.clock = self.reactor
-        self._heartbeat.start(HEARTBEAT_S, now=False)
+        super().start()
 
     def stop(self) -> None:
         if self.on_flush in self.feed.listeners:
             self.feed.listeners.remove(self.on_flush)
-        if self._heartbeat is not None and self._heartbeat.running:
-            self._heartbeat.stop()
-        for s in list(self.streams):
-            s.close()
-
-    def forget(self, stream: Stream) -> None:
-        self.streams.discard(stream)
-
-    def per_session(self, session: Session) -> int:
-        return sum(1 for s in self.streams if s.session is session)
+        super().stop()
 
     def on_flush(self, messages: list[Message]) -> None:
         chunks: dict[tuple[bool, int | None, bool], bytes] = {}
@@ -192,24 +105,10 @@ class LiveHub:
                 chunk = chunks[key] = b"".join(f for f in frames if f is not None)
             s.deliver(messages, chunk)
 
-    def heartbeat(self) -> None:
-        now = self.reactor.seconds()
-        for s in list(self.streams):
-            # An open wallboard (the TV on the wall) keeps its login alive; other pages
-            # count as activity only when they connect.
-            touch = s.viewer.wallboard
-            if self.sessions.peek(s.session.id, touch=touch) is not s.session:
-                s.close()
-            elif s.paused_at is not None:
-                if now - s.paused_at > STALLED_S:
-                    log.warn(
-                        "live stream of {user}: not read for {s:.0f} s: closed",
-                        user=s.user,
-                        s=now - s.paused_at,
-                    )
-                    s.close()
-            else:
-                s.write(b": hb\n\n")
+    def touches(self, stream: Stream) -> bool:
+        # An open wallboard (the TV on the wall) keeps its login alive; other pages count
+        # as activity only when they connect.
+        return stream.viewer.wallboard
 
 
 class LiveEventsResource(resource.Resource):
