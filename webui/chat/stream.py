@@ -22,6 +22,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from acd.channels.conversation import Message, iso
+from webui.sse_stream import no_nagle
 
 if TYPE_CHECKING:
     from webui.chat.visitors import VisitorSession
@@ -94,13 +95,7 @@ class VisitorStream:
         self.closed = False
         self.ready = False  # the history is written: events go straight out
         self.early: list[dict[str, Any]] = []
-        # a line the moment it comes: without TCP_NODELAY Nagle's algorithm holds a frame
-        # written soon after another for the browser's delayed ACK (up to 200 ms; the bare
-        # relay of tests/benchmarks/bench_chat.py: p99 279 ms without, 22 ms with)
-        transport = getattr(getattr(request, "channel", None), "transport", None)
-        no_delay = getattr(transport, "setTcpNoDelay", None)
-        if no_delay is not None:
-            no_delay(True)
+        no_nagle(request)  # a line the moment it comes
 
     async def open(self) -> None:
         channels = self.hub.channels

@@ -15,6 +15,8 @@ from typing import Any
 
 from twisted.logger import Logger
 
+from webui.sse_stream import no_nagle
+
 log = Logger(namespace="ccbox.web.cobrowse")
 
 PENDING_BYTES = 1024 * 1024
@@ -46,12 +48,7 @@ class EventStream:
         self.request.setHeader(b"Content-Type", b"text/event-stream; charset=utf-8")
         self.request.setHeader(b"Cache-Control", b"no-store")
         self.request.setHeader(b"X-Accel-Buffering", b"no")
-        # small frames the moment they come: without TCP_NODELAY Nagle's algorithm holds a
-        # frame for the client's delayed ACK (up to 200 ms; tests/benchmarks/bench_chat.py)
-        transport = getattr(getattr(self.request, "channel", None), "transport", None)
-        no_delay = getattr(transport, "setTcpNoDelay", None)
-        if no_delay is not None:
-            no_delay(True)
+        no_nagle(self.request)  # small frames the moment they come
         self.request.registerProducer(self, True)
         self.request.notifyFinish().addBoth(self._finished)
         self.request.write(f"retry: {RETRY_MS}\n\n".encode())
