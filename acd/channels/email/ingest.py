@@ -260,15 +260,7 @@ class Ingest:
     ) -> Outcome:
         subject = compose.header_text(mail.subject, SUBJECT_MAX)
         language = compose.guess_language(mail.subject, mail.text)
-        queue_id, chosen = routing.route(
-            self.routes,
-            account_id=account.id,
-            default_queue_id=account.queue_id,
-            sender=sender,
-            subject=mail.subject,
-            text=mail.text,
-        )
-        customer_id = await self.store.customer_by_email(sender) if sender else None
+        queue_id, chosen, customer_id = await self._route(account, mail, sender)
         now = self.clock()
         name = compose.header_text(mail.from_name, 128)
         parked = ""
@@ -324,15 +316,7 @@ class Ingest:
         gets after its first mail (its route noted, its ticket, the auto-reply) done now."""
         out = await self._append(thread, mail, mid)
         out.kind, out.notes = "new", []  # (its notes are written already)
-        _, chosen = routing.route(
-            self.routes,
-            account_id=account.id,
-            default_queue_id=account.queue_id,
-            sender=sender,
-            subject=mail.subject,
-            text=mail.text,
-        )
-        customer_id = await self.store.customer_by_email(sender) if sender else None
+        _, chosen, customer_id = await self._route(account, mail, sender)
         await self._first_stored(
             account,
             mail,
@@ -344,6 +328,22 @@ class Ingest:
             parked=thread.state == "message",
         )
         return out
+
+    async def _route(
+        self, account: Account, mail: ParsedMail, sender: str
+    ) -> tuple[int | None, routing.Route | None, int | None]:
+        """Where the first mail of a thread goes (the queue, the route that chose it:
+        None for the account's queue) and the customer who sent it (None: not known)."""
+        queue_id, chosen = routing.route(
+            self.routes,
+            account_id=account.id,
+            default_queue_id=account.queue_id,
+            sender=sender,
+            subject=mail.subject,
+            text=mail.text,
+        )
+        customer_id = await self.store.customer_by_email(sender) if sender else None
+        return queue_id, chosen, customer_id
 
     async def _first_stored(
         self,
