@@ -84,9 +84,15 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     script = (WEBUI / "static" / "desk_chat.js").as_uri()
     assert '<script src="/static/desk_chat.js"></script>' in panel
     panel = panel.replace('src="/static/desk_chat.js"', f'src="{script}"')
+    # base.html loads the admin pages' shared helpers (page.js) in every page's head
+    assert (
+        '<script src="/static/page.js"></script>' in (WEBUI / "templates" / "base.html").read_text()
+    )
+    helpers = (WEBUI / "static" / "page.js").as_uri()
     html = tmp_path_factory.mktemp("desk-chat-js") / "desk.html"
     html.write_text(
-        f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">{STUBS}</head>'
+        f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">{STUBS}'
+        f'<script src="{helpers}"></script></head>'
         f"<body>{panel}</body></html>",
         encoding="utf-8",
     )

@@ -10,18 +10,8 @@
 
   function $(id) { return document.getElementById(id); }
 
-  function el(tag, text, cls) {
-    var node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    if (cls) node.className = cls;
-    return node;
-  }
-
-  function fmt(template, values) {
-    return template.replace(/\{(\w+)\}/g, function (m, k) {
-      return Object.prototype.hasOwnProperty.call(values, k) ? String(values[k]) : m;
-    });
-  }
+  var el = ccboxPage.el;
+  var fmt = ccboxPage.fmt;
 
   function now() { return Date.now() / 1000 + clockOffset; }
 
@@ -47,16 +37,7 @@
       opts.headers["X-CSRF-Token"] = root.dataset.csrf;
       opts.body = JSON.stringify(body);
     }
-    return fetch(path, opts).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (data) {
-        if (!r.ok) {
-          var err = new Error(data.error || String(r.status));
-          err.status = r.status;
-          throw err;
-        }
-        return data;
-      });
-    });
+    return fetch(path, opts).then(ccboxPage.json);
   }
 
   function say(node, text, bad) {

@@ -13,18 +13,8 @@
 
   function $(id) { return document.getElementById(id); }
 
-  function el(tag, text, cls) {
-    var node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    if (cls) node.className = cls;
-    return node;
-  }
-
-  function fmt(template, values) {
-    return template.replace(/\{(\w+)\}/g, function (m, k) {
-      return Object.prototype.hasOwnProperty.call(values, k) ? String(values[k]) : m;
-    });
-  }
+  var el = ccboxPage.el;
+  var fmt = ccboxPage.fmt;
 
   function when(value) {
     if (!value) return "";
@@ -43,16 +33,7 @@
       opts.headers["Content-Type"] = "application/json";
       opts.body = JSON.stringify(body);
     }
-    return fetch(API + path, opts).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (data) {
-        if (!r.ok) {
-          var err = new Error(data.error || String(r.status));
-          err.status = r.status;
-          throw err;
-        }
-        return data;
-      });
-    });
+    return fetch(API + path, opts).then(ccboxPage.json);
   }
 
   var msgNode = $("chat-msg");
