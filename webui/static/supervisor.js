@@ -26,18 +26,9 @@
   var agentRows = {}; // id -> {tr, cells...}
   var feed = ccboxLive.connect({ topics: "all" });
 
-  function fmt(template, values) {
-    return String(template).replace(/\{(\w+)\}/g, function (m, k) {
-      return Object.prototype.hasOwnProperty.call(values, k) ? String(values[k]) : m;
-    });
-  }
+  var fmt = ccboxPage.fmt;
 
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    return e;
-  }
+  function el(tag, cls, text) { return ccboxPage.el(tag, text, cls); }
 
   function clock(seconds) {
     if (typeof seconds !== "number" || !isFinite(seconds) || seconds < 0) seconds = 0;
@@ -82,12 +73,9 @@
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
       body: JSON.stringify(body)
-    }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (data) {
-        if (!r.ok) throw new Error(data.error || String(r.status));
-        say(fmt(T.done, { what: what }), false);
-        return data;
-      });
+    }).then(ccboxPage.json).then(function (data) {
+      say(fmt(T.done, { what: what }), false);
+      return data;
     }).catch(function (err) {
       say(fmt(T.failed, { reason: err.message }), true);
     });

@@ -20,18 +20,9 @@
   var statusEl = document.getElementById("svc-status");
   var seen = {};
 
-  function fmt(template, values) {
-    return String(template).replace(/\{(\w+)\}/g, function (m, k) {
-      return Object.prototype.hasOwnProperty.call(values, k) ? String(values[k]) : m;
-    });
-  }
+  var fmt = ccboxPage.fmt;
 
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    return e;
-  }
+  function el(tag, cls, text) { return ccboxPage.el(tag, text, cls); }
 
   function say(text, bad) {
     statusEl.textContent = text;
@@ -104,12 +95,7 @@
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
       body: JSON.stringify(body)
-    }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (data) {
-        if (!r.ok) throw new Error(data.error || String(r.status));
-        return data;
-      });
-    });
+    }).then(ccboxPage.json);
   }
 
   document.getElementById("svc-join").addEventListener("click", function () {
