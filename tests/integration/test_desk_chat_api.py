@@ -17,7 +17,7 @@ import threading
 from typing import Any
 
 import sqlalchemy as sa
-from twisted.internet import defer, endpoints, protocol, reactor, task
+from twisted.internet import defer, endpoints, reactor, task
 from twisted.trial import unittest
 from twisted.web import resource, server
 
@@ -30,6 +30,7 @@ from appliance.db import model
 from appliance.eventbus import EventBus
 from appliance.kb.store import KBStore
 from tests.support.inline_db import inline_db
+from tests.support.sse_client import RawClient, until
 from tests.support.tmp import temp_dir
 from webui.desk_chat.site import ApiResource, DeskChatRoot
 from webui.sessions import SessionStore, SessionUser
@@ -39,67 +40,6 @@ PNG = (
     b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N"
     b"\x00\x00\x00\x00IEND\xaeB`\x82"
 )
-
-
-class RawClient(protocol.Protocol):
-    """Sends one request and keeps every byte of the answer."""
-
-    def __init__(self, request: bytes) -> None:
-        self.request = request
-        self.raw = bytearray()
-        self.lost: defer.Deferred[None] = defer.Deferred()
-
-    def connectionMade(self) -> None:
-        self.transport.write(self.request)
-
-    def dataReceived(self, data: bytes) -> None:
-        self.raw += data
-
-    def connectionLost(self, reason: Any = None) -> None:
-        self.lost.callback(None)
-
-    @property
-    def status(self) -> int:
-        return int(self.raw.split(b" ", 2)[1]) if b" " in self.raw else 0
-
-    @property
-    def headers(self) -> dict[str, str]:
-        head = self.raw.split(b"\r\n\r\n", 1)[0].decode("latin-1")
-        pairs = [ln.split(": ", 1) for ln in head.split("\r\n")[1:]]
-        return {k.lower(): v for k, v in pairs}
-
-    @property
-    def body(self) -> bytes:
-        if b"\r\n\r\n" not in self.raw:
-            return b""
-        head, rest = bytes(self.raw).split(b"\r\n\r\n", 1)
-        if b"chunked" not in head.lower():
-            return rest
-        out = b""
-        while b"\r\n" in rest:
-            size_text, rest = rest.split(b"\r\n", 1)
-            size = int(size_text, 16)
-            if size == 0:
-                break
-            out += rest[:size]
-            rest = rest[size + 2 :]
-        return out
-
-    def frames(self) -> list[dict[str, Any]]:
-        out = []
-        for block in self.body.split(b"\n\n")[:-1]:
-            for line in block.split(b"\n"):
-                if line.startswith(b"data: "):
-                    out.append(json.loads(line[6:].decode("utf-8")))
-        return out
-
-
-async def until(predicate: Any, what: str, seconds: float = 5.0) -> None:
-    for _ in range(int(seconds / 0.02)):
-        if predicate():
-            return
-        await task.deferLater(reactor, 0.02, lambda: None)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class DeskChatApiTests(unittest.TestCase):

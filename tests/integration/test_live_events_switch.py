@@ -15,7 +15,7 @@ from drivers.asterisk.simulator.agi_caller import CallerScript
 from drivers.asterisk.simulator.switch import Device
 from tests.support.acd_rig import ACDRig, wait_for
 from tests.support.http import Browser
-from tests.unit.test_live_sse import Client
+from tests.support.sse_client import RawClient
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 PASSWORD = "live-events-pw-1"
@@ -44,14 +44,14 @@ def users(conn: Any, ids: dict[str, int]) -> None:
 
 
 class LiveEventsSwitchTests(ACDRig):
-    async def stream(self, port: int, username: str) -> Client:
+    async def stream(self, port: int, username: str) -> RawClient:
         browser = Browser(port)
         r = await threads.deferToThread(browser.login, username, PASSWORD)
         self.assertEqual(r.status, 303, r.body[:200])
         cookie = browser.cookies["ccbox_session"]
         head = f"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: ccbox_session={cookie}"
         head += "\r\nAccept: text/event-stream"  # as an EventSource sends it
-        client = Client(f"{head}\r\n\r\n".encode())
+        client = RawClient(f"{head}\r\n\r\n".encode())
         await endpoints.connectProtocol(
             endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port), client
         )

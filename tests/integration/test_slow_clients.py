@@ -20,8 +20,8 @@ from twisted.trial import unittest
 
 from appliance.cli import resolved
 from tests.support.appliance import RunningAppliance
+from tests.support.sse_client import RawClient  # a browser that reads everything as it comes
 from tests.support.tmp import temp_dir
-from tests.unit.test_live_sse import Client  # a browser that reads everything as it comes
 from webui import live_sse
 
 
@@ -81,7 +81,7 @@ class SlowReaderTests(unittest.TestCase):
         slow.sendall(get(slow_browser.cookies["ccbox_session"]))
         await until(lambda: len(hub.streams) == 1, "the stalled browser's stream")
         (stalled,) = hub.streams
-        fast = Client(get(fast_browser.cookies["ccbox_session"]))
+        fast = RawClient(get(fast_browser.cookies["ccbox_session"]))
         endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", app.port)
         await endpoints.connectProtocol(endpoint, fast)
 

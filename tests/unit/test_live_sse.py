@@ -13,7 +13,7 @@ import socket
 import time
 from typing import Any
 
-from twisted.internet import defer, endpoints, protocol, reactor, task
+from twisted.internet import defer, endpoints, reactor, task
 from twisted.trial import unittest
 from twisted.web import resource, server
 
@@ -21,82 +21,12 @@ from acd.service import ACD
 from appliance.cli import resolved
 from appliance.eventbus import EventBus
 from tests.support.inline_db import inline_db
+from tests.support.sse_client import RawClient, until
 from tests.support.tmp import temp_dir
 from webui import live_sse
 from webui.live_feed import LiveFeed
 from webui.live_sse import LiveEventsResource, LiveHub
 from webui.sessions import SessionStore, SessionUser
-
-
-class Client(protocol.Protocol):
-    """Sends one GET and keeps every byte of the answer."""
-
-    def __init__(self, request: bytes) -> None:
-        self.request = request
-        self.raw = bytearray()  # a long stream grows it in place
-        self.lost: defer.Deferred[None] = defer.Deferred()
-
-    def connectionMade(self) -> None:
-        self.transport.write(self.request)
-
-    def dataReceived(self, data: bytes) -> None:
-        self.raw += data
-
-    def connectionLost(self, reason: Any = None) -> None:
-        self.lost.callback(None)
-
-    @property
-    def status(self) -> int:
-        return int(self.raw.split(b" ", 2)[1]) if b" " in self.raw else 0
-
-    @property
-    def headers(self) -> dict[str, str]:
-        head = self.raw.split(b"\r\n\r\n", 1)[0].decode()
-        pairs = [ln.split(": ", 1) for ln in head.split("\r\n")[1:]]
-        return {k.lower(): v for k, v in pairs}
-
-    @property
-    def body(self) -> bytes:
-        """The body with the chunked framing taken off (an unfinished last chunk is kept)."""
-        if b"\r\n\r\n" not in self.raw:
-            return b""
-        head, rest = self.raw.split(b"\r\n\r\n", 1)
-        if b"chunked" not in head.lower():
-            return rest
-        out = b""
-        while b"\r\n" in rest:
-            size_text, rest = rest.split(b"\r\n", 1)
-            size = int(size_text, 16)
-            if size == 0:
-                break
-            out += rest[:size]
-            rest = rest[size + 2 :]
-        return out
-
-    @property
-    def finished(self) -> bool:
-        return self.raw.endswith(b"\r\n0\r\n\r\n")
-
-    def events(self) -> list[tuple[str, str, Any]]:
-        """(event, id, data) of every complete message; comments and retry lines skipped."""
-        out = []
-        for block in self.body.split(b"\n\n")[:-1]:
-            fields: dict[str, str] = {}
-            for line in block.decode().split("\n"):
-                if line and not line.startswith(":"):
-                    k, _, v = line.partition(": ")
-                    fields[k] = v
-            if "event" in fields:
-                out.append((fields["event"], fields.get("id", ""), json.loads(fields["data"])))
-        return out
-
-
-async def until(predicate: Any, what: str, seconds: float = 5.0) -> None:
-    for _ in range(int(seconds / 0.02)):
-        if predicate():
-            return
-        await task.deferLater(reactor, 0.02, lambda: None)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class LiveSSETests(unittest.TestCase):
@@ -129,7 +59,7 @@ class LiveSSETests(unittest.TestCase):
         root.putChild(b"events", LiveEventsResource(self.hub, self.user_agent.get))
         self.port = reactor.listenTCP(0, server.Site(root), interface="127.0.0.1")
         self.addCleanup(self.port.stopListening)
-        self.clients: list[Client] = []
+        self.clients: list[RawClient] = []
 
     def tearDown(self) -> defer.Deferred[Any]:
         waits = []
@@ -146,21 +76,21 @@ class LiveSSETests(unittest.TestCase):
 
     async def connect(
         self, cookie: str | None, path: str = "/events", headers: dict[str, str] | None = None
-    ) -> Client:
+    ) -> RawClient:
         lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1"]
         if "accept" not in {k.lower() for k in headers or {}}:
             lines.append("Accept: text/event-stream")  # as an EventSource sends it
         if cookie is not None:
             lines.append(f"Cookie: ccbox_session={cookie}")
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-        client = Client(("\r\n".join(lines) + "\r\n\r\n").encode())
+        client = RawClient(("\r\n".join(lines) + "\r\n\r\n").encode())
         endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", self.port.getHost().port)
         await endpoints.connectProtocol(endpoint, client)
         self.clients.append(client)
         await until(lambda: b"\r\n\r\n" in client.raw, "the response head")
         return client
 
-    async def stream(self, user_id: int, role: str, path: str = "/events") -> Client:
+    async def stream(self, user_id: int, role: str, path: str = "/events") -> RawClient:
         client = await self.connect(self.login(user_id, role), path)
         self.assertEqual(client.status, 200)
         await until(lambda: client.events(), "the snapshot")
@@ -452,7 +382,7 @@ class LiveSSETests(unittest.TestCase):
     async def test_other_methods_are_refused(self) -> None:
         cookie = self.login(1, "supervisor")
         for method in ("POST", "HEAD", "PUT"):
-            client = Client(
+            client = RawClient(
                 f"{method} /events HTTP/1.1\r\nHost: x\r\nCookie: ccbox_session={cookie}\r\n"
                 "Content-Length: 0\r\n\r\n".encode()
             )
