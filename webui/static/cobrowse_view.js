@@ -46,27 +46,13 @@
     if (msg) msg.textContent = text || "";
   }
   function post(action, body, keepalive) {
-    return fetch("/chat-desk/api/cobrowse/" + action, {
+    return ccboxPage.result(fetch("/chat-desk/api/cobrowse/" + action, {
       method: "POST",
       credentials: "same-origin",
       keepalive: !!keepalive,
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
       body: JSON.stringify(body || {}),
-    }).then(
-      function (r) {
-        return r
-          .json()
-          .catch(function () {
-            return {};
-          })
-          .then(function (data) {
-            return { ok: r.ok, status: r.status, data: data || {} };
-          });
-      },
-      function () {
-        return { ok: false, status: 0, data: {} };
-      }
-    );
+    }));
   }
   function failed(res) {
     var reason = (res.data && res.data.error) || String(res.status || "");

@@ -41,26 +41,12 @@
     msg.textContent = text || "";
   }
   function post(path, body) {
-    return fetch("/chat-desk/api/cobrowse/" + path, {
+    return ccboxPage.result(fetch("/chat-desk/api/cobrowse/" + path, {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
       body: typeof body === "string" ? body : JSON.stringify(body || {}),
-    }).then(
-      function (r) {
-        return r
-          .json()
-          .catch(function () {
-            return {};
-          })
-          .then(function (data) {
-            return { ok: r.ok, status: r.status, data: data || {} };
-          });
-      },
-      function () {
-        return { ok: false, status: 0, data: {} };
-      }
-    );
+    }));
   }
   function failed(res) {
     say(fmt(S.failed, { reason: (res.data && res.data.error) || String(res.status || "") }));

@@ -7,6 +7,8 @@
 //   ccboxPage.json(response)       // fetch's response -> its JSON (a Promise); an answer
 //                                   // that is not 2xx rejects with Error(data.error or the
 //                                   // status), its .status the HTTP status
+//   ccboxPage.result(fetch(...))   // -> Promise of {ok, status, data}, never rejected (no
+//                                   // answer at all: status 0)
 (function (global) {
   "use strict";
 
@@ -34,5 +36,23 @@
     });
   }
 
-  global.ccboxPage = { el: el, fmt: fmt, json: json };
+  function result(request) {
+    return request.then(
+      function (r) {
+        return r
+          .json()
+          .catch(function () {
+            return {};
+          })
+          .then(function (data) {
+            return { ok: r.ok, status: r.status, data: data || {} };
+          });
+      },
+      function () {
+        return { ok: false, status: 0, data: {} };
+      }
+    );
+  }
+
+  global.ccboxPage = { el: el, fmt: fmt, json: json, result: result };
 })(window);
