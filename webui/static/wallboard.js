@@ -200,12 +200,9 @@
     return sl === null || sl === undefined ? null : Math.round(sl * 100);
   }
 
-  function showQueue(entry) {
-    var q = entry.data, el = card(q);
-    if (!el) return;
-    var name = el.querySelector(".wb-qname");
-    var title = q.display_name || q.name || "";
-    if (name.textContent !== title) name.textContent = title;
+  // A queue's card's three big numbers (QUEUE_BIG), coloured by the wallboard's thresholds.
+  function showQueueBig(el, entry) {
+    var q = entry.data;
     var wait = longestWait(entry);
     var sl = percent(q.service_level);
     set(el, "waiting", String(q.waiting || 0),
@@ -214,6 +211,15 @@
         levelHigh(wait, S.longest_wait_warning_s, S.longest_wait_alarm_s));
     set(el, "service_level", sl === null ? "–" : sl + "%",
         levelLow(sl, S.service_level_warning, S.service_level_alarm));
+  }
+
+  function showQueue(entry) {
+    var q = entry.data, el = card(q);
+    if (!el) return;
+    var name = el.querySelector(".wb-qname");
+    var title = q.display_name || q.name || "";
+    if (name.textContent !== title) name.textContent = title;
+    showQueueBig(el, entry);
     set(el, "answered", String(q.answered || 0));
     set(el, "abandoned", String(q.abandoned || 0));
     set(el, "offered", String(q.offered || 0));
@@ -415,14 +421,7 @@
   function showChannelQueue(entry) {
     var q = entry.data, el = channelCard(q);
     if (!el) return;
-    var wait = longestWait(entry);
-    var sl = percent(q.service_level);
-    set(el, "waiting", String(q.waiting || 0),
-        levelHigh(q.waiting || 0, S.waiting_warning, S.waiting_alarm));
-    set(el, "longest_wait", duration(wait),
-        levelHigh(wait, S.longest_wait_warning_s, S.longest_wait_alarm_s));
-    set(el, "service_level", sl === null ? "–" : sl + "%",
-        levelLow(sl, S.service_level_warning, S.service_level_alarm));
+    showQueueBig(el, entry);
     set(el, "active", String(q.active || 0));
     set(el, "answered", String(q.answered || 0));
     set(el, "abandoned", String(q.abandoned || 0));
