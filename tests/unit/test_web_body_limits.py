@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from twisted.internet.address import IPv4Address
-from twisted.internet.testing import StringTransport
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.web import resource
 
 from webui.json_body import MAX_BODY
@@ -31,6 +31,10 @@ class Echo(resource.Resource):
 
 
 def _connect(site: QuietSite) -> tuple[Any, StringTransport]:
+    # the connection's idle timeout on a clock of its own, not a timer left on the global
+    # reactor (a trial test after this one would find it unclean)
+    clock: Any = MemoryReactorClock()
+    site.reactor = clock
     addr = IPv4Address("TCP", "127.0.0.1", 40000)
     proto = site.buildProtocol(addr)
     transport = StringTransport(peerAddress=addr)
