@@ -227,11 +227,13 @@ def test_a_replys_context_reads_the_text_of_one_mail_only(db: DBConnector) -> No
         if "body" in statement and "conversation_messages" in statement:
             bodies.append(statement.upper())
 
-    sa.event.listen(db.engine, "before_cursor_execute", count)
+    # reads go to the reader engine on PostgreSQL (DBConnector.read), to the engine on SQLite
+    engine = db._reader if db._reader is not None else db.engine
+    sa.event.listen(engine, "before_cursor_execute", count)
     try:
         ctx = resolved(store.reply_context(a))
     finally:
-        sa.event.remove(db.engine, "before_cursor_execute", count)
+        sa.event.remove(engine, "before_cursor_execute", count)
     assert bodies and all("LIMIT" in q for q in bodies)  # one mail's text, never all
     assert ctx.last_customer_id == "<a5@x>" and ctx.last_customer_text == "x"
     assert ctx.chain == ("<a1@x>", "<a2@x>", "<a3@x>", "<a4@x>", "<a5@x>", "<ours@c>")
