@@ -11,7 +11,6 @@ The company site (appliance/demo_site/) is checked in this process: its pages em
 widget from the chat endpoint's address with one script tag, and nothing else of the box.
 """
 
-
 from __future__ import annotations
 
 import json
