@@ -241,3 +241,31 @@ def test_a_call_queue_turned_to_chats_keeps_its_calls_in_progress_until_they_end
 
     with pytest.raises(ACDError):  # no new call joins it
         rig.acd.join(ids["support"], "13700137000", "u3")
+
+
+def test_an_agent_talks_on_a_call_and_answers_two_chats_at_once(db: DBConnector) -> None:
+    """The issue's "done when": with chat_on_call, an agent on a call takes two chats (its
+    capacity here) and writes in both while the call goes on; a third waits; the call stays
+    the agent's and ends as any call does."""
+    ids = seed(db)
+    set_agent(db, ids["1001"], chat_on_call=True)
+    rig = Rig(db)
+    rig.acd.login(ids["1001"])
+    call = rig.acd.join(ids["support"], "13800138000", "u1")
+    assert isinstance(offer_of(call), Offer)
+    rig.acd.answered(call, "PJSIP/1001")
+    assert rig.acd.agents[ids["1001"]].state == st.ON_CALL
+    first, second, third = rig.chat(ids, "张三"), rig.chat(ids, "李四"), rig.chat(ids, "王五")
+    for conv in (first, second):
+        assert rig.state(conv.id) == "offered"
+        rig.run(rig.ch.accept(ids["1001"], conv.id))
+        said = rig.run(rig.ch.agent_says(ids["1001"], conv.id, "您好请稍等"))
+        assert said.body == "您好请稍等"
+    assert rig.state(third.id) == "waiting"  # two chats is 1001's limit
+    load = rig.ch.load(ids["1001"])
+    assert (load.open, load.capacity, load.on_call) == (2, 2, True)
+    assert rig.acd.agents[ids["1001"]].state == st.ON_CALL  # the call goes on
+    assert {c.id for c in rig.ch.conversations_of(ids["1001"])} == {first.id, second.id}
+    rig.acd.call_ended(call)
+    assert rig.acd.agents[ids["1001"]].state == st.WRAP_UP
+    assert rig.ch.load(ids["1001"]).open == 2
