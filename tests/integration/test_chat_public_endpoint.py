@@ -544,6 +544,9 @@ class ChatTests(ChatCase):
         text = "<img src=x onerror=alert(1)>\r\n第二行\x00\x07"
         sent = await c.post("/chat/api/send", {"text": text}, token=token)
         self.assertEqual(sent.status, 200, sent.body)
+        # an answer goes whole with its length, not as a chunk and a last chunk (a second write)
+        self.assertEqual(sent.headers.get("content-length"), str(len(sent.body)))
+        self.assertNotIn("transfer-encoding", sent.headers)
         line = await self.staff_sees(lambda e: e.get("type") == "message")
         self.assertEqual(line["message"]["body"], "<img src=x onerror=alert(1)>\n第二行")
         self.assertEqual(line["message"]["author"], name)

@@ -235,8 +235,11 @@ class DeskChatApiTests(unittest.TestCase):
             lambda: any(c.id == cid for c in self.channels.conversations_of(self.agent["ann"])),
             "the offer to ann",
         )
-        status, body = await self.api("POST", "accept", ann, {"conversation": cid})
-        self.assertEqual(status, 200, body)
+        c = await self.send("POST", "api/accept", ann, {"conversation": cid})
+        self.assertEqual(c.status, 200, c.body)
+        # the answer goes whole with its length, not as a chunk and a last chunk (two writes)
+        self.assertEqual(c.headers.get("content-length"), str(len(c.body)))
+        self.assertNotIn("transfer-encoding", c.headers)
         return cid
 
     # ---- who may do what ------------------------------------------------------------------

@@ -174,7 +174,10 @@ class Endpoint(resource.Resource):
                 log.failure("chat API {path} failed", path=request.path[:100])
                 status, data = 500, {"error": "the chat is not available now", "code": "error"}
             if not gone:
-                request.write(json_answer(request, status, data))
+                body = json_answer(request, status, data)
+                # with its length the answer goes as one write, not a chunk and a last chunk
+                request.setHeader(b"Content-Length", b"%d" % len(body))
+                request.write(body)
                 request.finish()
 
         defer.ensureDeferred(run())

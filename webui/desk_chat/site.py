@@ -265,7 +265,10 @@ class ApiResource(resource.Resource):
             static.NoRangeStaticProducer(request, result.file).start()
             return
         request.setHeader(b"Content-Type", b"application/json; charset=utf-8")
-        request.write(json.dumps(result, ensure_ascii=False, default=str).encode("utf-8"))
+        body = json.dumps(result, ensure_ascii=False, default=str).encode("utf-8")
+        # with its length the answer goes as one write, not a chunk and a last chunk
+        request.setHeader(b"Content-Length", b"%d" % len(body))
+        request.write(body)
         request.finish()
 
     def _failed(self, request: Any, locale: str, failure: Any) -> None:
@@ -285,7 +288,9 @@ class ApiResource(resource.Resource):
             error = DeskError(500, N_("Something went wrong in ccbox: the log has the details."))
         if request._disconnected or request.finished:
             return
-        request.write(self._error(request, locale, error))
+        body = self._error(request, locale, error)
+        request.setHeader(b"Content-Length", b"%d" % len(body))
+        request.write(body)
         request.finish()
 
     def _error(self, request: Any, locale: str, exc: DeskError) -> bytes:
