@@ -60,6 +60,7 @@ def test_events_are_written_at_once_and_an_agents_load_follows_a_change_of_state
     _hub, s, request, _ch = _stream()
     s.listener({"type": "message", "conversation": 1, "message": {"id": 5}})
     assert _frames(request) == [{"type": "message", "conversation": 1, "message": {"id": 5}}]
+    writes = len(request.written)
     s.listener({"type": "state", "conversation": 1, "state": "active"})
     assert _frames(request)[-1] == {
         "type": "load",
@@ -68,6 +69,9 @@ def test_events_are_written_at_once_and_an_agents_load_follows_a_change_of_state
         "on_call": False,
         "may_take": True,
     }
+    # the state and the load it changed went as one write (one TLS record, one send)
+    assert len(request.written) == writes + 1
+    assert [f["type"] for f in _frames(request)[-2:]] == ["state", "load"]
 
 
 def test_a_paused_browser_gets_what_waited_then_a_resync_past_the_bound() -> None:

@@ -70,16 +70,21 @@ class DeskStream(SseStream):
     def listener(self, event: dict[str, Any]) -> None:
         """What the engine calls (on the reactor): never blocks, never raises."""
         try:
-            self.send(event)
             if self.agent_id is not None and event.get("type") in LOAD_EVENTS:
-                self.send(self.hub.load_event(self.agent_id))
+                # the event and the load it changed in one write (one TLS record, one send)
+                self.send(event, self.hub.load_event(self.agent_id))
+            else:
+                self.send(event)
         except Exception:
             log.failure("desk stream of {user}: an event not written", user=self.user)
 
-    def send(self, event: dict[str, Any]) -> None:
+    def send(self, event: dict[str, Any], *more: dict[str, Any]) -> None:
+        """``event`` (and ``more``, in order) as one write."""
         if self.closed:
             return
         data = frame(event)
+        if more:
+            data = b"".join([data, *(frame(e) for e in more)])
         if self.paused_at is None:
             self.write(data)
             return
