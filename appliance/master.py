@@ -58,7 +58,7 @@ from twisted.logger import Logger
 
 from acd import callback_call, phone_codes
 from acd.channels.email.service import EmailChannelService
-from acd.channels.service import ChannelService
+from acd.channels.service import WRITE_LINGER_S, ChannelService
 from acd.day_counters import DayCounters
 from acd.dialer import outbound_call
 from acd.dialer.dnc import DoNotCall
@@ -227,6 +227,7 @@ class ApplianceMaster(service.MultiService):
             config=config.chat,
             customers=self.ivr.customers,
             health=self.health,
+            write_linger_s=WRITE_LINGER_S,
         )
         self.channels.setServiceParent(self)
         # The e-mail channel: its accounts watched over IMAP, threads fed to the engine

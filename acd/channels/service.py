@@ -110,6 +110,9 @@ ACTOR = "chat"
 # after these waits (the last one again and again).
 UNWRITTEN_MAX = 10_000
 RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+# A write that finds the database idle waits this long for others to share its transaction
+# (the lines are with their listeners already): a few transactions a second, not hundreds.
+WRITE_LINGER_S = 0.05
 # The lines the box itself writes into a chat, in the customer's language.
 SYSTEM_LINES = {
     "transferred_agent": {
@@ -216,11 +219,14 @@ class ChannelService(service.Service):
         customers: Any = None,
         engine: ModuleType | None = None,
         health: HealthReporter | None = None,
+        write_linger_s: float = 0.0,
     ) -> None:
         """``customers``: the CRM's CustomerStore (links a conversation to its customer by
         number; its class raises the priority), None without one; ``engine``: the routing
         module (tests pass acd._route_py or acd._route_c; default: acd.route's choice);
-        ``health``: the daemon's registry, told when the engine did not start."""
+        ``health``: the daemon's registry, told when the engine did not start;
+        ``write_linger_s``: how long a write waits for others to share its transaction
+        (ConversationStore; the daemon: WRITE_LINGER_S)."""
         self.reactor = reactor
         self.db = db
         self.acd = acd
@@ -228,7 +234,7 @@ class ChannelService(service.Service):
         self.config = config
         self.customers = customers
         self.health = health
-        self.store = ConversationStore(db)
+        self.store = ConversationStore(db, reactor, write_linger_s)
         self.tickets = TicketStore(db, bus=bus)
         self.router = ChannelRouter(lambda: int(self.reactor.seconds() * 1_000_000), engine)
         self.conversations: dict[int, Conversation] = {}  # waiting, offered, active, wrap-up
@@ -311,7 +317,9 @@ class ChannelService(service.Service):
                 timer.cancel()
             wake.callback(None)
         self._retries.clear()
-        return self.writes.flushed()
+        d = self.writes.flushed()
+        self.store.flush_now()  # what lingers for company goes now (the stop waits for it)
+        return d
 
     def _configure(self) -> None:
         """The router from the ACD's chat and e-mail queues and its agents, as they are."""

@@ -75,7 +75,7 @@ async def _engine(reactor: Any, tmp: Path) -> dict[str, Any]:
     from twisted.web import resource, server
     from twisted.web.resource import IResource
 
-    from acd.channels.service import ChannelService
+    from acd.channels.service import WRITE_LINGER_S, ChannelService
     from acd.service import ACD
     from appliance.config import load
     from appliance.db.connector import DBConnector
@@ -101,7 +101,14 @@ async def _engine(reactor: Any, tmp: Path) -> dict[str, Any]:
     bus = EventBus()
     acd = ACD(reactor, db, bus)
     await acd.startService()
-    channels = ChannelService(reactor=reactor, db=db, acd=acd, bus=bus, config=chat_config)
+    channels = ChannelService(
+        reactor=reactor,
+        db=db,
+        acd=acd,
+        bus=bus,
+        config=chat_config,
+        write_linger_s=WRITE_LINGER_S,  # as the daemon's (appliance/master.py)
+    )
     await _started(channels)
     public = PublicChatService(
         reactor=reactor,

@@ -146,3 +146,32 @@ def test_every_line_is_inserted_by_one_statement_object(db: DBConnector) -> None
     finally:
         sa.event.remove(db.engine, "before_execute", seen)
     assert len(inserts) == 2 and inserts[0] is inserts[1]
+
+
+def test_with_a_linger_a_write_on_an_idle_database_waits_for_company(db: DBConnector) -> None:
+    """The daemon's store lingers (WRITE_LINGER_S): the first write on an idle database
+    waits that long, and what comes meanwhile goes in the same transaction; at the stop
+    what lingers is written at once, and every write after it too."""
+    from twisted.internet.task import Clock
+
+    cid = conversation(db)
+    held = HeldDB(db)
+    clock = Clock()
+    store = ConversationStore(held, clock, linger_s=0.05)  # type: ignore[arg-type]
+    results: list[Any] = []
+    for text in ("一", "二", "三"):
+        store.add_message(
+            cid, sender="customer", author="王先生", body=text, created_at=T0
+        ).addBoth(results.append)
+    assert held.runs == 0  # lingering
+    clock.advance(0.05)
+    assert held.runs == 1  # the three in one transaction
+    held.release()
+    assert [m.body for m in results] == ["一", "二", "三"]
+    store.add_message(cid, sender="agent", author="A", body="四", created_at=T0)
+    assert held.runs == 1
+    store.flush_now()  # the engine's stop
+    assert held.runs == 2
+    held.release()
+    store.add_message(cid, sender="agent", author="A", body="五", created_at=T0)
+    assert held.runs == 3 and not clock.getDelayedCalls()
