@@ -126,7 +126,7 @@ def check_account(
             done.set()
             _running.release()
 
-    threading.Thread(target=work, name="ccbox-mail-check", daemon=True).start()
+    threading.Thread(target=work, name="mail connection check", daemon=True).start()
     done.wait(within_s)
     got = list(results)
     late = Checked(False, NO_ANSWER)
