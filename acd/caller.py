@@ -282,6 +282,8 @@ async def ring_offer(acd: ACD, session: AGISessionProtocol, call: QueuedCall, of
             return await _hand_off(acd, session, call)
         ring_s = min(ring_s, left)
     try:
+        if call.before_ring is not None:
+            await call.before_ring(session)  # the recording's capture, once (recorder)
         # t: the agent may transfer the caller (AMI Atxfer works only with it)
         result = await session.exec_now("Dial", f"{devices},{ring_s},t")
         status = await session.get_variable("DIALSTATUS")

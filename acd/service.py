@@ -44,7 +44,7 @@ from drivers.asterisk.callmodel import ChannelHungUp, DialEnded, OriginateResult
 from drivers.asterisk.device_names import BadDevice, device_key, device_of_channel
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from acd.switch_link import SwitchLink
     from appliance.db.connector import DBConnector
@@ -154,6 +154,11 @@ class QueuedCall:
         self.record_id: int | None = None  # the calls row id
         # Told the moment an agent answers (the IVR writes it on the calls row then).
         self.on_answered: Callable[[Agent, float], object] | None = None
+        # Awaited by the caller's session just before it dials an offer's phones (the
+        # recorder starts the call's capture there, not while the caller waits: a capture
+        # on every waiting caller costs the switch for nothing). Given the session that
+        # dials; AGIError means the session ended under it.
+        self.before_ring: Callable[[Any], Awaitable[object]] | None = None
         # For the queue_log (acd/queue_events.py): the answering agent's leg (AMI DialEnd),
         # who hung up first (the caller's session knows), where a transfer sent the caller.
         self.agent_uniqueid = ""
