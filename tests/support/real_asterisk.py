@@ -18,7 +18,8 @@ recorded:
   ``IAX2/1001`` arrives here again as ``IAX2/phoneside-N`` in ``[iax-in-1001]``, which
   answers, never answers, is busy or talks as the global variables ``PHONE_1001`` (answer,
   noanswer, busy), ``PHONE_RING_1001`` and ``PHONE_TALK_1001`` (seconds) say. A phone that
-  talks plays a 880 Hz pattern (the agent's voice).
+  talks plays a 880 Hz pattern (the agent's voice). Its answer is the UserEvent
+  HarnessPhoneAnswered (``Phone``, and ``Caller``: the number of the call it took).
 - callers: ``Local/caller@harness-callers`` originated into ``[ccbox-inbound]``: the ``;2``
   half answers, plays a 440 Hz pattern (the caller's voice), presses ``CALLER_DIGITS`` after
   ``CALLER_DIGITS_AT`` seconds and hangs up after ``CALLER_HANGUP_AFTER`` seconds.
@@ -29,6 +30,8 @@ recorded:
 - desk phones dialing feature codes: ``Local/<code>@desk-<agent>`` dials into this Asterisk
   as the IAX2 user of that phone, so ccboxd sees the channel ``IAX2/<agent>-N``; its ``;1``
   half runs ``[harness-keypad]``, the person pressing keys at set times.
+- Asterisk's own app_queue instead of ccboxd (``write_config(app_queue=AppQueue())``, for
+  tests/asterisk_bench): callers originated into ``[harness-app-queue]`` run ``Queue()``.
 """
 
 from __future__ import annotations
@@ -272,12 +275,13 @@ hideconnect = yes
 """
 
 
-def _modules_conf() -> str:
-    loads = "\n".join(f"load => {m}.so" for m in MODULES)
+def _modules_conf(modules: tuple[str, ...] = MODULES) -> str:
+    loads = "\n".join(f"load => {m}.so" for m in modules)
     return f"[modules]\nautoload = no\n{loads}\n"
 
 
-def _manager_conf(port: int) -> str:
+def _manager_conf(port: int, harness_events: tuple[str, ...] | None = None) -> str:
+    filters = "".join(f"{line}\n" for line in harness_events or ())
     return f"""\
 [general]
 enabled = yes
@@ -292,9 +296,30 @@ deny = 0.0.0.0/0.0.0.0
 permit = 127.0.0.1/255.255.255.255
 read = all
 write = all
-
+{filters}
 #include manager_ccbox.conf
 """
+
+
+def event_filter(name: str, header: str = "", starts_with: str = "") -> str:
+    """A manager.conf line that lets the harness user see event ``name`` (with ``header``
+    starting with ``starts_with``, when given). With any such line the user sees nothing
+    else: Asterisk builds every event once, but writing it to a session that does not want
+    it, and that session's reading, are work the switch skips (write_config's
+    ``harness_events``)."""
+    criteria = f"action(include),name({name})"
+    if header:
+        criteria += f",header({header}),method(starts_with)"
+    return f"eventfilter({criteria}) = {starts_with}"
+
+
+# What the harness itself must see: FullyBooted (the AMI connection is up), SuccessfulAuth
+# (ccboxd's AMI login) and OriginateResponse (box.call).
+HARNESS_MINIMUM = (
+    event_filter("FullyBooted"),
+    event_filter("SuccessfulAuth"),
+    event_filter("OriginateResponse"),
+)
 
 
 def _phone_addr(phone: str) -> str:
@@ -402,6 +427,56 @@ def _musiconhold_conf(install: AsteriskInstall) -> str:
     )
 
 
+APP_QUEUE_CONTEXT = "harness-app-queue"
+
+
+@dataclass(frozen=True)
+class AppQueue:
+    """Asterisk's own app_queue as the brain instead of ccboxd (the switch benchmark's
+    baseline, tests/asterisk_bench): one queue of static members; a caller originated into
+    ``[harness-app-queue]`` runs ``Queue(<name>,t)`` (t: the agent may transfer, as ccboxd's
+    Dial t). joinempty/leavewhenempty: nobody is turned away or dropped."""
+
+    name: str = "bench"
+    members: tuple[str, ...] = ("IAX2/1001", "IAX2/1002")
+    strategy: str = "rrmemory"
+    timeout_s: int = 5
+    wrapup_s: int = 1
+    music_class: str = "default"
+
+    def queues_conf(self) -> str:
+        members = "".join(f"member => {m}\n" for m in self.members)
+        return f"""\
+[general]
+persistentmembers = no
+autofill = yes
+shared_lastcall = no
+
+[{self.name}]
+strategy = {self.strategy}
+ringinuse = no
+timeout = {self.timeout_s}
+wrapuptime = {self.wrapup_s}
+musicclass = {self.music_class}
+announce-frequency = 0
+periodic-announce-frequency = 0
+announce-position = no
+announce-holdtime = no
+joinempty = yes
+leavewhenempty = no
+{members}"""
+
+    def dialplan(self) -> str:
+        return f"""
+; Asterisk's own queue as the brain (tests/asterisk_bench): Local/caller@harness-callers
+; originated here instead of into ccbox-inbound.
+[{APP_QUEUE_CONTEXT}]
+exten => _X!,1,Answer()
+ same => n,Queue({self.name},t)
+ same => n,Hangup()
+"""
+
+
 def harness_dialplan() -> str:
     """The world around the box (see the module docstring)."""
     iax_in = "\n".join(f"[iax-in-{p}]\nexten => s,1,Goto(harness-phone,{p},1)\n" for p in PHONES)
@@ -430,7 +505,7 @@ exten => _X!,1,NoOp(phone ${{EXTEN}} rings: ${{PHONE_${{EXTEN}}}})
  same => n,GotoIf($["${{MODE}}" = "noanswer"]?never)
  same => n,Wait(${{IF($["${{PHONE_RING_${{EXTEN}}}}" = ""]?1:${{PHONE_RING_${{EXTEN}}}})}})
  same => n,Answer()
- same => n,UserEvent(HarnessPhoneAnswered,Phone: ${{EXTEN}})
+ same => n,UserEvent(HarnessPhoneAnswered,Phone: ${{EXTEN}},Caller: ${{CALLERID(num)}})
  same => n,PlayTones(880/400,0/250,880/300,0/600)
  same => n,Wait(${{IF($["${{PHONE_TALK_${{EXTEN}}}}" = ""]?3600:${{PHONE_TALK_${{EXTEN}}}})}})
  same => n,UserEvent(HarnessPhoneHungUp,Phone: ${{EXTEN}})
@@ -500,11 +575,26 @@ exten => _X!,1,Hangup()
 
 
 def write_config(
-    root: Path, install: AsteriskInstall, ports: Ports, ccbox_dir: Path, ccbox_sounds: Path
+    root: Path,
+    install: AsteriskInstall,
+    ports: Ports,
+    ccbox_dir: Path,
+    ccbox_sounds: Path,
+    app_queue: AppQueue | None = None,
+    harness_events: tuple[str, ...] | None = None,
 ) -> Path:
     """Write the private configuration under ``root``; return the asterisk.conf to pass to
     ``asterisk -C``. ``ccbox_dir`` holds what ``ccbox asterisk-config`` wrote, and
-    ``ccbox_sounds`` its ``sounds/<lang>/`` directories (installed into the sounds here)."""
+    ``ccbox_sounds`` its ``sounds/<lang>/`` directories (installed into the sounds here).
+    ``app_queue``: load app_queue with that queue and its context; ``harness_events``:
+    the only events the harness's AMI user sees (``event_filter`` lines; None: all)."""
+    modules: tuple[str, ...] = MODULES
+    if app_queue is not None:
+        modules = (*MODULES, "app_queue")
+        if not (install.modules / "app_queue.so").exists():
+            raise AsteriskMissing(
+                f"{install.modules} has no app_queue.so (enable it in menuselect and rebuild)"
+            )
     etc = root / "etc"
     for d in ("etc", "var/lib", "var/spool", "run", "log", "data/agi-bin", "data/sounds/en"):
         (root / d).mkdir(parents=True, exist_ok=True)
@@ -520,11 +610,13 @@ def write_config(
     cdr, custom = _cdr_confs(root)
     files = {
         "asterisk.conf": _asterisk_conf(root, install),
-        "modules.conf": _modules_conf(),
-        "manager.conf": _manager_conf(ports.ami),
+        "modules.conf": _modules_conf(modules),
+        "manager.conf": _manager_conf(ports.ami, harness_events),
         "iax.conf": _iax_conf(ports.iax),
         "extensions.conf": "[general]\nstatic = yes\nwriteprotect = yes\n\n"
-        "#include extensions_ccbox.conf\n\n" + harness_dialplan(),
+        "#include extensions_ccbox.conf\n\n"
+        + harness_dialplan()
+        + (app_queue.dialplan() if app_queue else ""),
         "cdr.conf": cdr,
         "cdr_custom.conf": custom,
         "logger.conf": _logger_conf(),
@@ -536,6 +628,8 @@ def write_config(
         "ringcadence = 2000,4000\ndial = 350+440\nbusy = 480+620/500,0/500\n"
         "ring = 440+480/2000,0/4000\ncongestion = 480+620/250,0/250\n",
     }
+    if app_queue is not None:
+        files["queues.conf"] = app_queue.queues_conf()
     for name, text in files.items():
         (etc / name).write_text(text, encoding="utf-8")
     return etc / "asterisk.conf"

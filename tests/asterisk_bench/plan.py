@@ -1,0 +1,190 @@
+"""The pure parts of the real-switch benchmark (tests/asterisk_bench/switch_hold.py): the
+seeded arrivals both modes replay, CPU-seconds from /proc, which callers were dropped, and
+the figures as tests/benchmarks' ``Result`` entries. No Asterisk here: tests/unit tests it."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.benchmarks.harness import Result
+
+SPREAD_S = 10.0  # the callers arrive at random over this many seconds
+HOLD_S = (30.0, 90.0)  # each hangs up after a hold drawn from this range, unless answered
+TODAY_BRAIN_CPU_S = 0.016  # issue 21: ccboxd's own CPU per call today
+MODES = ("app_queue", "ccboxd")
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """One caller: originated ``at_s`` after the start, hangs up ``hold_s`` after its
+    answer unless a phone took it; ``channel_id`` is the uniqueid given to its ``;1`` half
+    (``other_id``: the ``;2`` half, the harness's caller)."""
+
+    index: int
+    at_s: float
+    hold_s: float
+    number: str
+
+    @property
+    def channel_id(self) -> str:
+        return f"bench-{self.index:04d}"
+
+    @property
+    def other_id(self) -> str:
+        return f"bench-{self.index:04d}-2"
+
+
+def schedule(callers: int, seed: int) -> list[Arrival]:
+    """The arrivals of ``callers`` callers, in order: a function of (callers, seed) only,
+    so both modes replay exactly the same ones."""
+    rng = random.Random(f"switch-hold/{seed}/{callers}")
+    times = sorted(rng.uniform(0, SPREAD_S) for _ in range(callers))
+    return [
+        Arrival(i, round(at, 3), round(rng.uniform(*HOLD_S), 1), f"1390{callers:03d}{i:04d}")
+        for i, at in enumerate(times)
+    ]
+
+
+def stat_cpu_s(stat: str, ticks_per_s: int) -> float:
+    """utime + stime (every thread of the process) of a /proc/<pid>/stat line, in seconds.
+    The command name (field 2) may hold spaces and parentheses: fields are counted after its
+    last ``)``."""
+    fields = stat.rsplit(")", 1)[1].split()
+    # after the name: state is field 3, so utime (14) and stime (15) are at 11 and 12
+    return (int(fields[11]) + int(fields[12])) / ticks_per_s
+
+
+def cpu_s(pid: int) -> float:
+    """CPU-seconds process ``pid`` has used so far."""
+    return stat_cpu_s(Path(f"/proc/{pid}/stat").read_text(), os.sysconf("SC_CLK_TCK"))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the switch said about one caller: its channel went away (``gone``), a desk phone
+    answered it (``answered``), its own hang-up came (``hung_up_itself``: the harness's
+    HarnessCallerHangsUp, after its hold)."""
+
+    arrival: Arrival
+    gone: bool
+    answered: bool
+    hung_up_itself: bool
+
+
+def dropped(outcomes: Iterable[Outcome]) -> list[Arrival]:
+    """Callers whose channel ended before their own hang-up without a phone answering them:
+    turned away, cut off or lost (a caller never seen to end counts too: the bench waited
+    for every channel to go)."""
+    return [o.arrival for o in outcomes if not o.answered and not o.hung_up_itself]
+
+
+@dataclass(frozen=True)
+class ModeRun:
+    """One mode's run: Asterisk's CPU-seconds from just before the first arrival until the
+    last caller was gone (+ a settle), over ``span_s``; the same over an equal span with no
+    calls (``idle_cpu_s``); ccboxd's own CPU-seconds (None in app_queue mode)."""
+
+    mode: str
+    callers: int
+    span_s: float
+    switch_cpu_s: float
+    idle_cpu_s: float
+    brain_cpu_s: float | None
+    answered: int
+    dropped: int
+
+    @property
+    def switch_per_call(self) -> float:
+        return self.switch_cpu_s / self.callers
+
+    @property
+    def idle_per_call(self) -> float:
+        return self.idle_cpu_s / self.callers
+
+
+def results(app: ModeRun, box: ModeRun, recording: bool = False, commit: str = "") -> list[Result]:
+    """The entries of one N: the ratio (ccboxd mode / app_queue mode, 1.0 = app_queue),
+    each mode's switch CPU per call, ccboxd's CPU per call, callers dropped in each mode."""
+    assert app.mode == "app_queue" and box.mode == "ccboxd", (app.mode, box.mode)
+    assert app.callers == box.callers, (app.callers, box.callers)
+    assert box.brain_cpu_s is not None, "the ccboxd mode's run has no ccboxd CPU"
+    n = app.callers
+    tag = f"{n} callers" + (", recording on" if recording else "")
+    at = f" (commit {commit})" if commit else ""
+    ratio = box.switch_per_call / app.switch_per_call
+    spans = (
+        f"spans {app.span_s:.0f} s / {box.span_s:.0f} s; answered {app.answered} / "
+        f"{box.answered}{at}"
+    )
+    return [
+        Result(
+            f"switch cpu per waiting caller ratio [{tag}]",
+            ratio,
+            "ratio",
+            "app_queue on the same switch and arrivals (1.0)",
+            1.0,
+            better="lower",
+            note=f"Asterisk CPU-s per call, ccboxd {box.switch_per_call:.3f} vs app_queue "
+            f"{app.switch_per_call:.3f}; {spans}",
+        ),
+        Result(
+            f"switch cpu per call [ccboxd, {tag}]",
+            box.switch_per_call,
+            "CPU-s",
+            "switch cpu per call [app_queue]",
+            app.switch_per_call,
+            better="lower",
+            note=f"idle Asterisk (ccboxd connected) over the same span: {box.idle_cpu_s:.2f} "
+            f"CPU-s ({box.idle_per_call:.4f} per caller){at}",
+        ),
+        Result(
+            f"switch cpu per call [app_queue, {tag}]",
+            app.switch_per_call,
+            "CPU-s",
+            "idle Asterisk over the same span, per caller",
+            app.idle_per_call,
+            better="lower",
+            note=f"idle Asterisk (nothing connected but the harness) over the same span: "
+            f"{app.idle_cpu_s:.2f} CPU-s{at}",
+        ),
+        Result(
+            f"brain cpu per call [{tag}]",
+            box.brain_cpu_s / n,
+            "CPU-s",
+            "issue 21's figure for today",
+            TODAY_BRAIN_CPU_S,
+            better="lower",
+            note=f"ccboxd {box.brain_cpu_s:.2f} CPU-s over {box.span_s:.0f} s{at}",
+        ),
+        *(
+            Result(
+                f"callers dropped [{run.mode}, {tag}]",
+                float(run.dropped),
+                "callers",
+                "none dropped (the goal)",
+                0.0,
+                better="lower",
+            )
+            for run in (app, box)
+        ),
+    ]
+
+
+def table(rows: list[Result]) -> str:
+    """The table `make bench` prints (tests/benchmarks/run.py), for these entries."""
+    width = max((len(r.name) for r in rows), default=10)
+    out = [
+        f"{'benchmark':{width}}  {'value':>12}  {'unit':10}  {'better':6}  {'gain':>7}  baseline"
+    ]
+    for r in rows:
+        out.append(
+            f"{r.name:{width}}  {r.value:12.4f}  {r.unit:10}  {r.better:6}  {r.gain:7.2f}  "
+            f"{r.baseline} ({r.baseline_value:.4f})"
+        )
+    out += [f"{r.name}: {r.note}" for r in rows if r.note]
+    out.append("gain: times better than the baseline (above 1: better), whichever way is better")
+    return "\n".join(out)
