@@ -8,10 +8,10 @@ the folder itself, then ``en``: so ``en/`` is what a channel of any other langua
 
 :data:`CATALOG` holds one entry per sound with its text in each language. Nothing is shipped
 as audio: :func:`install_system_sounds` renders the speech at install time with the TTS that
-flows use (ivr/tts.py, espeak-ng; 8 kHz mono 16-bit WAV as Asterisk's format_wav wants) and
-writes the hold music, a soft generated tune (not speech) a caller hears in a loop. A test
-scans the source for every ``"ccbox-..."`` name the code can play and holds it to this
-catalog, so a new sound cannot ship without its texts.
+flows use (ivr/tts.py, espeak-ng; 8 kHz mono 16-bit WAV as Asterisk's format_wav wants). Hold
+music is none of these: a waiting caller hears Asterisk's own music on hold in the queue's
+class (musiconhold.conf). A test scans the source for every ``"ccbox-..."`` name the code can
+play and holds it to this catalog, so a new sound cannot ship without its texts.
 
 Blocking (espeak-ng runs as a subprocess): call it from a thread, never on the reactor.
 """
@@ -27,10 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from ivr import tts
-from ivr.prompt_audio import SWITCH_RATE, pcm16_wav, write_atomically
+from ivr.prompt_audio import write_atomically
 
 LANGUAGES = ("en", "zh")
 # Where Asterisk looks (its astdatadir's sounds folder on Debian builds from source).
@@ -39,12 +37,11 @@ ASTERISK_SOUNDS = Path("/var/lib/asterisk/sounds")
 
 @dataclass(frozen=True)
 class SystemSound:
-    """One sound: what it says in each language (``music``: a generated tune instead)."""
+    """One sound: what it says in each language."""
 
     name: str
-    en: str = ""
-    zh: str = ""
-    music: bool = False
+    en: str
+    zh: str
 
     def text(self, language: str) -> str:
         if language not in LANGUAGES:
@@ -79,9 +76,9 @@ CATALOG: dict[str, SystemSound] = _sounds(
         "Sorry, we cannot take your call right now. Please call again later.",
         "抱歉，现在无法接听您的来电，请稍后再拨。",
     ),
-    # Callers waiting in a queue (acd/caller.py): music, then position and expected wait
-    # around SAY NUMBER ("You are caller number" 3 "Your expected wait is about" 2 "minutes").
-    SystemSound("ccbox-hold", music=True),
+    # Callers waiting in a queue (acd/caller.py): between the switch's music on hold, position
+    # and expected wait around SAY NUMBER ("You are caller number" 3 "Your expected wait is
+    # about" 2 "minutes").
     SystemSound("ccbox-queue-position", "You are caller number", "您的排队位置是"),
     SystemSound("ccbox-queue-wait", "Your expected wait is about", "预计等待时间约为"),
     SystemSound("ccbox-queue-minutes", "minutes.", "分钟。"),
@@ -154,54 +151,14 @@ CATALOG: dict[str, SystemSound] = _sounds(
 )
 NAMES = frozenset(CATALOG)
 
-HOLD_SECONDS = 12.0
-
-
-def hold_music(seconds: float = HOLD_SECONDS, rate: int = SWITCH_RATE) -> bytes:
-    """A soft, looping tune as 16-bit mono WAV: four chords (I-vi-IV-V in C) picked as
-    arpeggios of plucked notes with a decaying tail, quiet (about -14 dBFS peak) and with no
-    click where the file starts again. Deterministic: the same bytes every time."""
-    if seconds <= 0 or rate <= 0:
-        raise ValueError("hold music needs a positive length and rate")
-    total = round(seconds * rate)
-    out = np.zeros(total, dtype=np.float64)
-    chords = [  # MIDI notes
-        (60, 64, 67, 72),
-        (57, 60, 64, 69),
-        (53, 57, 60, 65),
-        (55, 59, 62, 67),
-    ]
-    notes_per_chord = 8
-    step = total // (len(chords) * notes_per_chord)
-    length = min(total, step * 3)  # each note rings over the next two
-    t = np.arange(length, dtype=np.float64) / rate
-    envelope = np.exp(-3.0 * t) * np.minimum(1.0, t * 200)  # fast attack, slow decay
-    for c, chord in enumerate(chords):
-        pattern = [chord[i] for i in (0, 1, 2, 3, 2, 1, 2, 3)]
-        for n, midi in enumerate(pattern):
-            freq = 440.0 * 2 ** ((midi - 69) / 12)
-            tone = np.sin(2 * np.pi * freq * t) + 0.3 * np.sin(4 * np.pi * freq * t)
-            start = (c * notes_per_chord + n) * step
-            end = min(total, start + length)
-            out[start:end] += (envelope * tone)[: end - start]
-            if start + length > total:  # the tail wraps to the start: a seamless loop
-                rest = start + length - total
-                out[:rest] += (envelope * tone)[length - rest :]
-    peak = float(np.max(np.abs(out))) or 1.0
-    return pcm16_wav(out / peak * 0.2, rate)
-
 
 def render(name: str, language: str, cache_dir: Path, *, espeak: str = "espeak-ng") -> bytes:
     """One sound in one language as the switch plays it (8 kHz mono 16-bit WAV bytes).
 
     KeyError for a name not in the catalog; tts.TTSError when espeak-ng fails.
     """
-    sound = CATALOG[name]
-    if sound.music:
-        sound.text(language)  # the language must still be one we ship
-        return hold_music()
     return tts.synthesize(
-        sound.text(language), language, cache_dir, espeak=espeak
+        CATALOG[name].text(language), language, cache_dir, espeak=espeak
     ).path.read_bytes()
 
 
@@ -259,5 +216,5 @@ def readme(dest: Path, langs: Iterable[str] = LANGUAGES, *, in_place: bool = Fal
         where + "Asterisk plays <sounds>/<channel language>/<name>, then <sounds>/<name>, then\n"
         "<sounds>/en/<name>: callers on channels with language=zh (chan_dahdi.conf or the\n"
         "pjsip.conf endpoint) hear the Chinese sounds, everyone else the English ones.\n"
-        "ccbox-hold is the queue's hold music (a short tune the caller hears in a loop).\n"
+        "Hold music is Asterisk's own music on hold (musiconhold.conf), not among these.\n"
     )

@@ -193,7 +193,7 @@ def test_headless_demo_reports_json_and_prints_the_logins_once(tmp_path: Path) -
     assert "AMI ready" in first.stdout and "Traceback" not in first.stdout + first.stderr
     # the demo installs ccbox's system sounds where the simulated Asterisk looks, so no call
     # meets a missing one (ccboxd logs each missing name once)
-    assert (data / "asterisk-sounds" / "zh" / "ccbox-hold.wav").is_file()
+    assert (data / "asterisk-sounds" / "zh" / "ccbox-queue-wait.wav").is_file()
     assert "is not installed in Asterisk" not in first.stdout + first.stderr
     login_lines = [line for line in first.stdout.splitlines() if " login is " in line]
     logins = dict(line.split(" login is  ")[1].split()[0:3:2] for line in login_lines)

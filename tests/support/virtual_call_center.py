@@ -159,7 +159,6 @@ class VirtualCenter:
             self.clock.callLater(self.rng.expovariate(self._rate), self._arrive, i + 1)
         script = CallerScript(caller_number=f"1380000{i:04d}", prompt_s=0.0)
         client = SimulatedCall(self.clock, script, "inbound", self.switch)
-        client.sound_lengths["ccbox-hold"] = 3600.0
         server = self.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))
         connect(self.clock, server, client)
 
@@ -167,7 +166,7 @@ class VirtualCenter:
         return not any(c.func == self._arrive for c in self.clock.getDelayedCalls())
 
     def _settle(self) -> None:
-        """Run the clock until nothing is scheduled but long hold-music replies."""
+        """Run the clock until nothing is scheduled but the long waits of callers on hold."""
         while True:
             pending = [c.getTime() for c in self.clock.getDelayedCalls()]
             if not pending:

@@ -40,11 +40,11 @@ class Box:
 
         async def hold(s: AGISessionProtocol) -> None:
             try:
-                await s.stream_file("ccbox-hold")
+                await s.stream_file("ccbox-queue-wait")
             except AGIError as exc:
                 self.seen.setdefault("hold", []).append(exc)
             try:
-                await s.stream_file("ccbox-hold")  # what the route tries next
+                await s.stream_file("ccbox-queue-wait")  # what the route tries next
             except AGIError as exc:
                 self.seen.setdefault("hold", []).append(exc)
 
@@ -59,7 +59,7 @@ class Box:
                 await s.wait_for_digit(1000)  # a menu's wait for a key
             except AGIError as exc:
                 self.seen.setdefault("quiet", []).append(exc)
-                await s.stream_file("ccbox-hold")  # what the route tries next: refused
+                await s.stream_file("ccbox-queue-wait")  # what the route tries next: refused
 
         async def short(s: AGISessionProtocol) -> None:
             await s.stream_file("ccbox-welcome")
@@ -100,7 +100,7 @@ def test_the_waiting_caller_is_handed_off_and_the_bridged_one_left_running() -> 
     box.call("hold", 1)
     box.call("talk", 2)
     box.call("short", 3)
-    assert box.sent("hold") == MARK + b'STREAM FILE ccbox-hold ""\n'
+    assert box.sent("hold") == MARK + b'STREAM FILE ccbox-queue-wait ""\n'
     assert box.sent("talk") == MARK + b'EXEC Dial "PJSIP/1001,20,t"\n'
     box.sent("short")
     stop = defer.ensureDeferred(GracefulStop(box.clock, box.server, grace_s=20).run())
@@ -115,7 +115,7 @@ def test_the_waiting_caller_is_handed_off_and_the_bridged_one_left_running() -> 
     assert box.sent("hold") == b"" and not stop.called  # the grace runs to its end
 
     box.clock.advance(0.1)
-    # The hold music is cut by the interrupt marker, then the hand-off mark goes out...
+    # The announcement is cut by the interrupt marker, then the hand-off mark goes out...
     assert box.sent("hold") == b"GET FULL VARIABLE ccbox-sync-1\n"
     assert [type(e) for e in box.seen["hold"]] == [Interrupted]
     assert box.sent("talk") == b""  # nothing reaches a Dial: it is not handed off
@@ -222,7 +222,8 @@ def handed_off_in_the_simulator(shutdown: str) -> tuple[SimulatedCall, list[dict
 
     async def inbound(s: AGISessionProtocol) -> None:
         sessions.append(s)
-        await s.stream_file("ccbox-hold")
+        await s.set_music(True, "default")  # how a queue's caller waits (acd/caller.py)
+        await s.wait_for_digit(600_000)
 
     factory = FastAGIFactory(clock, {"inbound": inbound})
     server = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))

@@ -20,16 +20,16 @@ def test_each_name_is_logged_once_and_the_health_page_names_them() -> None:
     try:
         registry = health.HealthRegistry()
         sounds = MissingSounds(registry)
-        for name in ("ccbox-hold", "ccbox-hold", "ccbox-queue-wait", "ccbox-hold"):
+        for name in ("ccbox-welcome", "ccbox-welcome", "ccbox-queue-wait", "ccbox-welcome"):
             sounds.report(name)
     finally:
         globalLogPublisher.removeObserver(logged.append)
     errors = [e for e in logged if e.get("log_level") == LogLevel.error]
-    assert [e["name"] for e in errors] == ["ccbox-hold", "ccbox-queue-wait"]
-    assert sounds.names == {"ccbox-hold": 3, "ccbox-queue-wait": 1}
+    assert [e["name"] for e in errors] == ["ccbox-welcome", "ccbox-queue-wait"]
+    assert sounds.names == {"ccbox-welcome": 3, "ccbox-queue-wait": 1}
     [part] = [p for p in registry.parts() if p.name == PART]
     assert part.state == health.DEGRADED
-    assert "ccbox-hold" in part.detail and "ccbox-queue-wait" in part.detail
+    assert "ccbox-welcome" in part.detail and "ccbox-queue-wait" in part.detail
     assert registry.overall() == health.DEGRADED
 
 

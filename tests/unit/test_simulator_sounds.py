@@ -24,7 +24,7 @@ def test_core_sounds_ccbox_uses_are_there_and_nothing_else() -> None:
     lib = SoundLibrary()
     for name in ("beep", "goodbye", "ss-noservice", "digits/7", "digits/hundred"):
         assert name in CORE_SOUNDS and lib.exists(name)
-    assert not lib.exists("ccbox-hold")  # ccbox's own sounds must be installed
+    assert not lib.exists("ccbox-welcome")  # ccbox's own sounds must be installed
     assert not lib.exists("demo-congrats")  # not in the small built-in list
     assert not SoundLibrary(core=False).exists("beep")
 
@@ -74,8 +74,8 @@ def test_a_wav_format_wav_refuses_is_missing(
 
 def test_installed_names_and_placeholders(tmp_path: Path) -> None:
     lib = SoundLibrary(tmp_path)
-    lib.install_names(["ccbox-hold"], ["en", "zh"])
-    assert lib.exists("ccbox-hold", "zh") and lib.exists("ccbox-hold", "fr")  # fr -> en
+    lib.install_names(["ccbox-queue-wait"], ["en", "zh"])
+    assert lib.exists("ccbox-queue-wait", "zh") and lib.exists("ccbox-queue-wait", "fr")  # fr -> en
     written = lib.install_placeholders(["ccbox-welcome"], ["zh"])
     assert written == [tmp_path / "zh" / "ccbox-welcome.wav"]
     assert lib.find("ccbox-welcome", "zh") == str(written[0])
@@ -93,4 +93,4 @@ def test_bad_names_are_refused(tmp_path: Path, bad: str) -> None:
 
 def test_placeholders_need_a_folder() -> None:
     with pytest.raises(ValueError, match="sounds_dir"):
-        SoundLibrary().install_placeholders(["ccbox-hold"])
+        SoundLibrary().install_placeholders(["ccbox-queue-wait"])
