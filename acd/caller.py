@@ -1,14 +1,17 @@
 """A caller waiting in a queue, driven over its FastAGI session.
 
-The caller hears hold music (a long STREAM FILE) until the ACD makes an offer; the Dial to
-the agent's phone then *interrupts* the playback (``exec_now``), so the agent rings the
-moment the ACD decides, not at the end of a poll. No answer or busy: the ACD puts the call
-back with its place kept and the caller goes on holding. Overflow moves the call to another
-queue, or ends the wait (voicemail, an extension, a goodbye).
+The caller hears the switch's music on hold in the queue's class (``SET MUSIC ON``) while
+ccboxd waits for an offer, and ccboxd sends nothing meanwhile: with keys to listen for (the
+queue's callback or voicemail key) one ``WAIT FOR DIGIT -1`` is outstanding, without keys
+no command at all (Asterisk's AGI loop reads the channel, which runs the music generator).
+So a waiting caller costs the switch what app_queue's does: no playback loop, no command,
+no AMI event until something happens. The offer's Dial cuts the wait at once
+(``exec_now``), and its ``m(class)`` keeps the music playing while the agent's phone rings.
+No answer or busy: the ACD puts the call back with its place kept and the caller goes on
+holding. Overflow moves the call to another queue, or ends the wait (voicemail, an
+extension, a goodbye).
 
-While holding, the caller may press the queue's callback key (the place is kept and the ACD
-calls back) or voicemail key; every ``announce_every_s`` the music pauses for the caller's
-position and expected wait.
+Every ``announce_every_s`` the music pauses for the caller's position and expected wait.
 """
 
 from __future__ import annotations
@@ -25,18 +28,18 @@ from drivers.asterisk.agi.codec import text, token
 from drivers.asterisk.agi.session import AGIError, AGISessionProtocol, Interrupted
 from drivers.asterisk.device_names import device_of_channel
 
-HOLD = "ccbox-hold"
 CALLBACK_OK = "ccbox-callback-registered"
 CALLBACK_REFUSED = "ccbox-callback-unavailable"
 POSITION = "ccbox-queue-position"  # "You are caller number"
 WAIT = "ccbox-queue-wait"  # "Your expected wait is about"
 MINUTES = "ccbox-queue-minutes"  # "minutes"
-SLICE_MS = 1000  # holding without the hold sound: how long each silent wait lasts
+FOREVER_S = 24 * 3600.0  # how long ccboxd lets a WAIT FOR DIGIT -1 run
 # A stopping ccboxd hands waiting callers to the dialplan at ``session.handoff_due``
 # (appliance/shutdown.py): a ring must end a second before it, and one that could not ring
 # this long is not started (the caller is handed off at once instead).
 MIN_RING_S = 3
 HANDED_OFF = "handed_off"
+_MOH_CLASS = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 class CallerGone(Exception):
@@ -52,11 +55,10 @@ async def _first(*ds: defer.Deferred[Any]) -> tuple[int, Any]:
     return index, value
 
 
-def hold_sound(moh_class: str) -> str:
-    """The queue's music: ``ccbox-hold``, or ``ccbox-hold-<class>`` for another class."""
-    if moh_class in ("", "default") or not re.fullmatch(r"[a-z0-9_-]{1,32}", moh_class):
-        return HOLD
-    return f"{HOLD}-{moh_class}"
+def moh_class(name: str) -> str:
+    """The queue's music on hold class as Asterisk may be given it (``default`` for a name
+    that is not a plain class name: it goes on an AGI command line)."""
+    return name if _MOH_CLASS.fullmatch(name) else "default"
 
 
 def _keys(acd: ACD, call: QueuedCall) -> str:
@@ -95,55 +97,47 @@ async def _announce(
 
 
 class _Holding:
-    """What the caller hears: the queue's hold sound, or, when the switch lacks it, the
-    switch's own music on hold class while ccboxd waits in short silent slices."""
+    """The music while ccboxd waits: ``SET MUSIC ON <class>`` once (again after an
+    announcement, whose prompts stop it: main/file.c stops the channel's generator for any
+    sound it opens), then the wait itself: ``WAIT FOR DIGIT -1`` when there are keys to hear,
+    or nothing at all but the session's hangup."""
 
-    def __init__(self, sound: str, moh_class: str) -> None:
-        self.sound = sound
-        self.moh_class = moh_class
-        self.switch_music = False  # the hold sound is missing: SET MUSIC and silent waits
-        self.music_on = False  # SET MUSIC ON is playing now
+    def __init__(self, music_class: str) -> None:
+        self.music_class = music_class
+        self.music_on = False  # SET MUSIC ON was sent and nothing has stopped it since
 
     def next(self, session: AGISessionProtocol, keys: str) -> defer.Deferred[Any]:
-        if self.switch_music:
-            if not self.music_on:  # first, or again after an announcement stopped it
-                on = session.command("SET MUSIC", "ON", token(self.moh_class))
-                on.addErrback(lambda _: None)  # a caller gone fails the wait after it too
-                self.music_on = True
-            # WAIT FOR DIGIT is not cut by the next command: an offer waits for the slice.
-            return session.command("WAIT FOR DIGIT", token(SLICE_MS), timeout=SLICE_MS / 1000 + 30)
-        return session.command("STREAM FILE", token(self.sound), text(keys), timeout=24 * 3600)
+        if not self.music_on:
+            on = session.command("SET MUSIC", "ON", token(self.music_class))
+            on.addErrback(lambda _: None)  # a caller gone fails the wait after it too
+            self.music_on = True
+        if keys:
+            # Asterisk plays the music while it waits; the next command cuts the wait
+            # (res_agi.c: ast_waitfordigit_full watches the socket), answering 1.
+            return session.command("WAIT FOR DIGIT", "-1", timeout=FOREVER_S)
+        return session.when_hung_up()
 
     def announced(self) -> None:
-        """A prompt was opened: Asterisk stops the channel's music on hold for any sound it
-        opens (main/file.c), and SET MUSIC's does not come back by itself."""
+        """A prompt was opened: the music stopped and does not come back by itself."""
         self.music_on = False
-
-    async def failed(self, session: AGISessionProtocol, result: Any) -> None:
-        """The hold sound or a silent slice answered -1: CallerGone, or, when the hold sound
-        is missing, the switch's music from now on."""
-        if self.switch_music:
-            raise CallerGone()  # WAIT FOR DIGIT's -1: the channel is gone
-        played = await session.playback(result, self.sound)
-        if not played.missing:
-            raise CallerGone()
-        self.switch_music = True
 
 
 async def _hold(
     acd: ACD, session: AGISessionProtocol, call: QueuedCall, waiter: defer.Deferred[Any]
 ) -> Offer | Overflow | str:
     """Music until the waiter fires (an offer or overflow) or the caller presses a key (the
-    key is returned); CallerGone if the caller hangs up meanwhile."""
-    q = acd.queues[call.queue_id]
-    moh = q.moh_class if re.fullmatch(r"[a-z0-9_-]{1,32}", q.moh_class) else "default"
-    holding = _Holding(hold_sound(q.moh_class), moh)
+    key is returned); CallerGone if the caller hangs up meanwhile. An offer leaves the music
+    playing (its Dial keeps it until the agent answers); anything else stops it."""
+    holding = _Holding(moh_class(acd.queues[call.queue_id].moh_class))
+    result: Offer | Overflow | str | None = None
     try:
-        return await _hold_until(acd, session, call, waiter, holding)
+        result = await _hold_until(acd, session, call, waiter, holding)
+        return result
     finally:
-        if holding.music_on and not session.hung_up:
+        if holding.music_on and not isinstance(result, Offer) and not session.hung_up:
             with contextlib.suppress(AGIError):  # the caller went meanwhile
-                await session.set_music(False, holding.moh_class)
+                # interrupt: a WAIT FOR DIGIT -1 may still be waiting
+                await session.interrupt("SET MUSIC", "OFF", token(holding.music_class))
 
 
 async def _hold_until(
@@ -159,7 +153,7 @@ async def _hold_until(
         if session.hung_up:
             raise CallerGone()
         play = holding.next(session, keys)
-        play.addErrback(lambda f: f.trap(Interrupted) and None)  # cut short
+        play.addErrback(lambda f: f.trap(Interrupted, defer.CancelledError) and None)
         racers = [play, waiter]
         if every > 0:
             racers.append(task.deferLater(acd.reactor, every, lambda: "announce"))
@@ -171,6 +165,8 @@ async def _hold_until(
         finally:
             if len(racers) > 2 and not racers[2].called:
                 racers[2].cancel()
+            if not keys and not play.called:
+                play.cancel()  # the hangup watch: not a command, nothing on the wire
         if index == 1:
             return value
         if index == 2:
@@ -186,10 +182,13 @@ async def _hold_until(
             if digit:
                 return str(digit)
             continue
-        if value is not None and value.value < 0:
-            await holding.failed(session, value)  # the caller hung up, or no such sound
+        if session.hung_up:  # the hangup watch fired, or the wait ended with the channel
+            raise CallerGone()
+        if value is None:  # cut short (a hand-off): the loop looks again
             continue
-        if value is not None and value.value > 0 and chr(value.value) in keys:
+        if value.value < 0:  # WAIT FOR DIGIT answers -1 only when the channel is gone
+            raise CallerGone()
+        if value.value > 0 and chr(value.value) in keys:
             return chr(value.value)
     result: Offer | Overflow = await waiter
     return result
@@ -230,7 +229,8 @@ async def wait_in_queue(acd: ACD, session: AGISessionProtocol, call: QueuedCall)
                 call.exit_target = event.target
                 return "extension"
             return "voicemail" if event.kind == "voicemail" else "overflow"
-        outcome = await ring_offer(acd, session, call, event)
+        music = acd.queues[call.queue_id].moh_class
+        outcome = await ring_offer(acd, session, call, event, music)
         if outcome != "no_answer":
             return outcome
 
@@ -270,10 +270,17 @@ async def _hand_off(acd: ACD, session: AGISessionProtocol, call: QueuedCall) -> 
     return HANDED_OFF
 
 
-async def ring_offer(acd: ACD, session: AGISessionProtocol, call: QueuedCall, offer: Offer) -> str:
+async def ring_offer(
+    acd: ACD,
+    session: AGISessionProtocol,
+    call: QueuedCall,
+    offer: Offer,
+    music_class: str | None = None,
+) -> str:
     """Dial the offered agents' phones from the caller's session and report the outcome;
     an inbound caller's and a campaign's answered customer (acd/dialer/outbound_call.py)
-    are rung by this one path."""
+    are rung by this one path. ``music_class``: the caller hears that music on hold while
+    the phones ring (Dial's ``m``), as it did while waiting; None: Dial's own indications."""
     devices = "&".join(a.device for a in offer.agents)
     ring_s = offer.ring_timeout_s
     left = _ring_left_s(acd, session)
@@ -281,11 +288,14 @@ async def ring_offer(acd: ACD, session: AGISessionProtocol, call: QueuedCall, of
         if left == 0:  # the hand-off comes before a ring could be answered
             return await _hand_off(acd, session, call)
         ring_s = min(ring_s, left)
+    # t: the agent may transfer the caller (AMI Atxfer works only with it)
+    options = "t" if music_class is None else f"tm({moh_class(music_class)})"
     try:
         if call.before_ring is not None:
+            if session.interruptible:  # the hold's WAIT FOR DIGIT: the hook's commands
+                await session.interrupt("NOOP")  # would queue behind it
             await call.before_ring(session)  # the recording's capture, once (recorder)
-        # t: the agent may transfer the caller (AMI Atxfer works only with it)
-        result = await session.exec_now("Dial", f"{devices},{ring_s},t")
+        result = await session.exec_now("Dial", f"{devices},{ring_s},{options}")
         status = await session.get_variable("DIALSTATUS")
         peer = await session.get_variable("DIALEDPEERNAME") if status == "ANSWER" else None
     except AGIError:  # the session ended under the Dial

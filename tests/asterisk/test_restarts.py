@@ -125,7 +125,7 @@ def test_sigterm_hands_waiting_callers_off_and_leaves_the_talk_running(box: Real
             lambda e, u=caller.uniqueid: (
                 e.get("Event") == "AGIExecStart"
                 and e.get("Uniqueid") == u
-                and "ccbox-hold" in e.get("Command", "")
+                and e.get("Command", "").startswith("SET MUSIC ON")
             ),
             20,
             f"{caller.number} holding in the queue",

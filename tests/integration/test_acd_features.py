@@ -135,12 +135,15 @@ class ACDFeatureTests(ACDRig):
         outcome = await self.call(CallerScript(prompt_s=0.1, patience_s=2.6))
         # The keys: callback 1, voicemail 2. Nobody is logged in: 1 x 180 s (the default
         # talk time while the queue has none measured) / 1 = 3 minutes.
-        # The session's interrupt marker cuts the hold music (never answered), then the NOOP.
+        # The switch's music, and one wait for the keys; the session's interrupt marker cuts
+        # the wait (its late "result=1" is dropped), then the NOOP; the prompts stop the
+        # music, so it is started again after them.
         i = outcome.commands.index("GET FULL VARIABLE ccbox-sync-1")
         self.assertEqual(
-            outcome.commands[i - 1 : i + 8],
+            outcome.commands[i - 2 : i + 9],
             [
-                'STREAM FILE ccbox-hold "12"',
+                "SET MUSIC ON default",
+                "WAIT FOR DIGIT -1",
                 "GET FULL VARIABLE ccbox-sync-1",
                 "NOOP",
                 'STREAM FILE ccbox-queue-position "12"',
@@ -148,7 +151,8 @@ class ACDFeatureTests(ACDRig):
                 'STREAM FILE ccbox-queue-wait "12"',
                 'SAY NUMBER 3 "12"',
                 'STREAM FILE ccbox-queue-minutes "12"',
-                'STREAM FILE ccbox-hold "12"',
+                "SET MUSIC ON default",
+                "WAIT FOR DIGIT -1",
             ],
         )
 

@@ -16,7 +16,7 @@ from drivers.asterisk.simulator.switch import Device
 from ivr.prompt_library import SYSTEM_SOUNDS
 from tests.support.acd_rig import ACDRig, wait_for
 
-LACKING = {"ccbox-hold", "ccbox-queue-position", "ccbox-queue-wait", "ccbox-queue-minutes"}
+LACKING = {"ccbox-queue-position", "ccbox-queue-wait", "ccbox-queue-minutes"}
 
 
 class MissingQueueSoundsTests(ACDRig):
@@ -40,24 +40,29 @@ class MissingQueueSoundsTests(ACDRig):
         self.assertEqual((row["disposition"], row["agent_id"]), ("completed", a1001.id))
         self.assertFalse(second.caller_hung_up)
         commands = second.commands
-        self.assertTrue(any(c.startswith("STREAM FILE ccbox-hold ") for c in commands))
-        waits = [i for i, c in enumerate(commands) if c == "WAIT FOR DIGIT 1000"]
+        # The hold is the switch's music on hold, never a sound of ccbox's: nothing to miss.
+        self.assertFalse(any("ccbox-hold" in c for c in commands), commands)
+        waits = [i for i, c in enumerate(commands) if c == "WAIT FOR DIGIT -1"]
         self.assertGreaterEqual(len(waits), 2, commands)  # before and after announcements
         for i in waits:
-            # Every silent wait has the switch's music: SET MUSIC ON since the last sound
-            # opened (opening any sound stops it, main/file.c).
+            # Every wait has the switch's music: SET MUSIC ON since the last sound opened
+            # (opening any sound stops it, main/file.c).
             since = [c for c in commands[:i] if c.startswith(("STREAM FILE", "SAY", "SET MUSIC"))]
             self.assertEqual(since[-1], "SET MUSIC ON default", commands[: i + 1])
         dial = next(i for i, c in enumerate(commands) if c.startswith("EXEC Dial"))
-        self.assertEqual(
-            commands[dial - 2 : dial], ["WAIT FOR DIGIT 1000", "SET MUSIC OFF default"]
-        )
+        # The Dial cuts the wait (the recorder's capture may go first, after a NOOP that cuts
+        # it) and keeps the music while the agent's phone rings.
+        last_wait = max(i for i in waits if i < dial)
+        between = [c for c in commands[last_wait + 1 : dial] if not c.startswith("EXEC MixMon")]
+        self.assertTrue(between and between[0].startswith("GET FULL VARIABLE ccbox-sync-"))
+        self.assertIn(between[1:], ([], ["NOOP"]))
+        self.assertTrue(commands[dial].endswith(',tm(default)"'), commands[dial])
         started, stopped = self.sim_events("MusicOnHoldStart"), self.sim_events("MusicOnHoldStop")
         self.assertGreaterEqual(len(started), 2)
         self.assertEqual(len(started), len(stopped))
         parts = {p.name: p for p in master.health.parts()}
         self.assertEqual(parts[PART].state, health.DEGRADED)
-        self.assertIn("ccbox-hold", parts[PART].detail)
+        self.assertIn("ccbox-queue-wait", parts[PART].detail)
         assert master.fastagi is not None
         self.assertEqual(master.fastagi.factory.missing_sounds.names.keys() - LACKING, set())
         stats = master.acd.snapshot()["queues"][0]

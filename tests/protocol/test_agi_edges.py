@@ -259,11 +259,47 @@ def test_interrupt_without_a_playback_just_queues() -> None:
     s, transport, _ = session()
     s.dataReceived(HEADER)
     transport.clear()
-    wait = s.command("WAIT FOR DIGIT", "1000")
+    wait = s.command("GET VARIABLE", "X")
     later = s.interrupt("ANSWER")
-    assert transport.value() == b"WAIT FOR DIGIT 1000\n"  # one command at a time
+    assert transport.value() == b"GET VARIABLE X\n"  # one command at a time
     s.dataReceived(b"200 result=0\n")
     assert wait.called and transport.value().endswith(b"ANSWER\n") and not later.called
+
+
+def test_interrupt_cuts_a_wait_for_digit_and_drops_its_late_answer() -> None:
+    """A waiting caller's WAIT FOR DIGIT -1 is cut by the next command: Asterisk answers it
+    ``200 result=1`` (res_agi.c: ast_waitfordigit_full watches the socket), which must not
+    be taken for the reply of the command that cut it."""
+    s, transport, _ = session()
+    s.dataReceived(HEADER)
+    transport.clear()
+    wait = s.command("WAIT FOR DIGIT", "-1")
+    cut: list[Any] = []
+    wait.addErrback(lambda f: cut.append(f.trap(Interrupted)))
+    assert s.interruptible
+    dial = s.interrupt("EXEC", "Dial", '"IAX2/1001,5,t"')
+    assert cut == [Interrupted]
+    assert transport.value() == (b"WAIT FOR DIGIT -1\nGET FULL VARIABLE ccbox-sync-1\n")
+    s.dataReceived(b"200 result=1\n")  # the cut wait's own answer: stale
+    s.dataReceived(b"200 result=1 (ccbox-sync-1)\n")
+    assert transport.value().endswith(b'EXEC Dial "IAX2/1001,5,t"\n') and not dial.called
+    s.dataReceived(b"200 result=0\n")
+    assert dial.called and s.stale_replies == 1
+
+
+def test_a_hangup_watch_fires_on_the_hangup_line_and_can_be_cancelled() -> None:
+    """A caller on the switch's music with no command in progress is watched through the
+    unsolicited HANGUP line alone."""
+    s, _, _ = session()
+    s.dataReceived(HEADER)
+    gone = s.when_hung_up()
+    dropped = s.when_hung_up()
+    dropped.addErrback(lambda f: f.trap(defer.CancelledError))
+    dropped.cancel()
+    assert not gone.called
+    s.dataReceived(b"HANGUP\n")
+    assert gone.called and s.hung_up
+    assert s.when_hung_up().called  # already gone: at once
 
 
 def test_the_scripts_own_hangup_ends_the_channel_at_its_reply() -> None:

@@ -495,7 +495,7 @@ def test_dial_option_s_ends_the_talk() -> None:
     assert rig.read() == ["200 result=-1"] and rig.channel.alive
 
 
-@pytest.mark.parametrize("data", ["PJSIP/1004,20,m", "PJSIP/1004,20,L(60000)", "PJSIP/1004,,r"])
+@pytest.mark.parametrize("data", ["PJSIP/1004,20,L(60000)", "PJSIP/1004,,r", "PJSIP/1004,20,U(x)"])
 def test_dial_options_the_simulator_lacks_are_refused_by_name(data: str) -> None:
     rig = Rig()
     with pytest.raises(SimulatorLimitation, match="Dial option"):
@@ -664,3 +664,62 @@ def test_an_ami_hangup_of_a_channel_in_agi() -> None:
         (agent, "16"),
         (rig.channel.name, "21"),
     ]
+
+
+def _music(rig: Rig) -> list[str]:
+    return [
+        f"{e['Event']}:{e.get('Class', '')}"
+        for e in rig.events
+        if e["Event"] in ("MusicOnHoldStart", "MusicOnHoldStop")
+    ]
+
+
+def test_dial_m_keeps_the_callers_music_while_ringing_and_stops_it_at_the_answer() -> None:
+    """app_dial with m(class): ast_moh_start (the running generator is released first:
+    Stop, then Start in the class); ast_moh_stop when the agent answers."""
+    rig = Rig(devices={"PJSIP/1004": Device(ring_s=1.0)})
+    assert rig.ask("ANSWER") == ["200 result=0"]
+    assert rig.ask("SET MUSIC ON default") == ["200 result=0"]
+    assert rig.ask('EXEC Dial "PJSIP/1004,20,tm(jazz)"') == []
+    assert _music(rig) == ["MusicOnHoldStart:default", "MusicOnHoldStop:", "MusicOnHoldStart:jazz"]
+    rig.advance(1.0)
+    assert rig.named("DialEnd")[-1]["DialStatus"] == "ANSWER"
+    assert _music(rig)[-1] == "MusicOnHoldStop:" and len(_music(rig)) == 4
+
+
+def test_dial_m_stops_the_music_when_nobody_answers() -> None:
+    rig = Rig(devices={"PJSIP/1002": Device(answers=False)})
+    rig.ask("ANSWER")
+    rig.ask("SET MUSIC ON default")
+    assert rig.ask('EXEC Dial "PJSIP/1002,2,tm(default)"') == []
+    rig.advance(2.0)
+    assert rig.read() == ["200 result=0"]
+    assert _music(rig) == [
+        "MusicOnHoldStart:default",
+        "MusicOnHoldStop:",
+        "MusicOnHoldStart:default",
+        "MusicOnHoldStop:",
+    ]
+
+
+def test_dial_without_m_to_one_phone_stops_the_music_at_once() -> None:
+    """app_dial (wait_for_answer, single, not entertained): ast_deactivate_generator, whose
+    release posts MusicOnHoldStop; the music does not come back after the Dial."""
+    rig = Rig(devices={"PJSIP/1002": Device(answers=False)})
+    rig.ask("ANSWER")
+    rig.ask("SET MUSIC ON default")
+    rig.ask('EXEC Dial "PJSIP/1002,2,t"')
+    assert _music(rig) == ["MusicOnHoldStart:default", "MusicOnHoldStop:"]
+    rig.advance(2.0)
+    assert rig.read() == ["200 result=0"] and len(_music(rig)) == 2
+
+
+def test_wait_for_digit_minus_one_waits_until_cut_and_answers_one() -> None:
+    """WAIT FOR DIGIT -1 waits for ever (ast_waitfordigit_full: a negative timeout); the
+    next command line cuts it and it answers 1 before the new command runs."""
+    rig = Rig()
+    rig.ask("ANSWER")
+    assert rig.ask("WAIT FOR DIGIT -1") == []
+    rig.advance(3600.0)
+    assert rig.read() == []
+    assert rig.ask("NOOP") == ["200 result=1", "200 result=0"]

@@ -365,12 +365,15 @@ def test_expected_wait_uses_the_measured_talk_time(db: DBConnector) -> None:
 
 
 def test_the_hold_music_follows_the_queue_class_and_refuses_odd_names() -> None:
-    from acd.caller import hold_sound
+    from acd.caller import moh_class
 
-    assert hold_sound("default") == "ccbox-hold"
-    assert hold_sound("jazz") == "ccbox-hold-jazz"
-    assert hold_sound("../../etc/passwd") == "ccbox-hold"
-    assert hold_sound('x" 1') == "ccbox-hold"
+    assert moh_class("default") == "default"
+    assert moh_class("jazz") == "jazz"
+    assert moh_class("Soft_Piano-2") == "Soft_Piano-2"
+    assert moh_class("../../etc/passwd") == "default"
+    assert moh_class('x" 1') == "default"
+    assert moh_class("") == "default"
+    assert moh_class("a" * 33) == "default"
 
 
 def test_after_a_restart_agents_on_live_calls_are_reattached(db: DBConnector) -> None:

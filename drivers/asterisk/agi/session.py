@@ -107,7 +107,14 @@ class Interrupted(AGIError):
 
 
 # Asterisk watches the socket during these, and a new command stops them (PROTOCOL.md).
-_INTERRUPTIBLE = (b"STREAM FILE ", b"CONTROL STREAM FILE ", b"GET DATA ", b"GET OPTION ", b"SAY ")
+_INTERRUPTIBLE = (
+    b"STREAM FILE ",
+    b"CONTROL STREAM FILE ",
+    b"GET DATA ",
+    b"GET OPTION ",
+    b"SAY ",
+    b"WAIT FOR DIGIT ",  # answers 1 when cut (res_agi.c): a stale reply the marker drops
+)
 # Commands during which Asterisk does not read the socket (the call is busy in the switch:
 # a Dial ringing or bridged, a recording): nothing sent meanwhile reaches it before they end.
 _DEAF = (b"EXEC ", b"RECORD FILE ")
@@ -157,6 +164,7 @@ class AGISessionProtocol(LineOnlyReceiver):
         self._replied = False  # no reply yet: only the header's rest can come before one
         self.env: AGIEnvironment | None = None
         self.hung_up = False
+        self._hangup_watches: list[defer.Deferred[None]] = []
         self.closed = False
         self.ended: defer.Deferred[None] = defer.Deferred()
         self._header = HeaderParser()
@@ -220,7 +228,7 @@ class AGISessionProtocol(LineOnlyReceiver):
         if reply is None:
             return
         if reply == "HANGUP":
-            self.hung_up = True
+            self._heard_hangup()
             return
         assert isinstance(reply, AGIResult)
         self._reply(reply)
@@ -230,7 +238,7 @@ class AGISessionProtocol(LineOnlyReceiver):
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.closed = True
-        self.hung_up = True
+        self._heard_hangup()
         self._header_read()
         self._cancel_timer()
         pending = [self._current] if self._current else []
@@ -284,7 +292,7 @@ class AGISessionProtocol(LineOnlyReceiver):
         if reply.code == 200:
             cmd.deferred.callback(reply)
         elif reply.code == 511:
-            self.hung_up = True
+            self._heard_hangup()
             cmd.deferred.errback(DeadChannel(reply.text))
         else:
             cmd.deferred.errback(AGICommandError(cmd.line.decode(), reply))
@@ -332,6 +340,28 @@ class AGISessionProtocol(LineOnlyReceiver):
         return d
 
     @property
+    def interruptible(self) -> bool:
+        """A command that the next one cuts short is in progress (a playback, WAIT FOR
+        DIGIT): ``interrupt`` sends at once instead of queueing behind it."""
+        return self._current is not None and self._current.line.startswith(_INTERRUPTIBLE)
+
+    def when_hung_up(self) -> defer.Deferred[None]:
+        """Fires when the channel is gone (Asterisk's ``HANGUP`` line, or the socket closed),
+        with no command on the wire: how a caller who waits with nothing in progress (music
+        on hold played by the switch) is watched. Cancel it to stop watching."""
+        if self.hung_up:
+            return defer.succeed(None)
+        d: defer.Deferred[None] = defer.Deferred(lambda d: self._hangup_watches.remove(d))
+        self._hangup_watches.append(d)
+        return d
+
+    def _heard_hangup(self) -> None:
+        self.hung_up = True
+        watches, self._hangup_watches = self._hangup_watches, []
+        for d in watches:
+            d.callback(None)
+
+    @property
     def in_switch(self) -> bool:
         """A command that does not read the socket is in progress (EXEC Dial, RECORD FILE):
         Asterisk hears nothing from this session until it ends."""
@@ -371,8 +401,7 @@ class AGISessionProtocol(LineOnlyReceiver):
         self._drop_queue()  # the mark goes next (or cuts the playback short)
         # WAIT FOR DIGIT is cut too (ast_waitfordigit_full watches the socket and answers
         # 1): a menu's wait for a key would otherwise hold the mark back for its timeout.
-        cuts = (*_INTERRUPTIBLE, b"WAIT FOR DIGIT ")
-        d = self.interrupt("SET VARIABLE", HANDOFF_MARK, '"1"', timeout=timeout, cuts=cuts)
+        d = self.interrupt("SET VARIABLE", HANDOFF_MARK, '"1"', timeout=timeout)
         self._let_go = True  # what the route sends from now on fails: the mark goes last
         return d.addBoth(closed)
 
@@ -473,7 +502,7 @@ class AGISessionProtocol(LineOnlyReceiver):
         """HANGUP answers ``200 result=1`` and the ``HANGUP`` line follows about 40 ms later
         (hangup-causes.trace): the channel is gone from the reply on."""
         await self.command("HANGUP")
-        self.hung_up = True
+        self._heard_hangup()
 
     async def caller_left(self) -> bool:
         """After a command answered ``result=-1``: True if the caller hung up, False if the
@@ -544,7 +573,7 @@ class AGISessionProtocol(LineOnlyReceiver):
         if r.value < 0:
             # Unlike a playback's, this -1 has no other cause: no file is involved, and
             # Asterisk's wait fails only when the channel is gone (caller-abandons-on-hold).
-            self.hung_up = True
+            self._heard_hangup()
             raise DeadChannel("WAIT FOR DIGIT: the caller hung up")
         return _digit(r.value)
 

@@ -78,7 +78,7 @@ NO_LIMIT_S = 86400.0  # Dial without a timeout rings until answered (a day, here
 # Dial's options the simulator models: g, S(n) and the feature letters; the rest change
 # nothing it simulates (i: ignore forwarding, c: "answered elsewhere", e/F without a target).
 _DIAL_FEATURES = "tThHkKwWxX"
-_DIAL_NEUTRAL = "gSic"
+_DIAL_NEUTRAL = "gSicm"  # m(class): music on hold while ringing (SimulatedCall._dial)
 _VAR = re.compile(r"\$\{([^{}]*)\}")
 
 
@@ -210,7 +210,7 @@ class SimulatedCall(LineOnlyReceiver):
         self._dialing: list[defer.Deferred[Any]] | None = None  # the rings of EXEC Dial
         self._patience: Any = None
         self._closing = False
-        self.sound_lengths = {"ccbox-hold": 600.0}  # seconds; other sounds: prompt_s
+        self.sound_lengths: dict[str, float] = {}  # seconds; other sounds: prompt_s
         self._bridged_since: float | None = None
         self._up_at: float | None = channel.created if channel.state == UP else None
 
@@ -783,6 +783,8 @@ class SimulatedCall(LineOnlyReceiver):
             self._send(f"200 result={ord(self._press())}")
             return
         timeout = int(args[0]) / 1000
+        if timeout < 0:  # ast_waitfordigit_full waits for ever: a key, a hangup or a cut
+            timeout = NO_LIMIT_S
         self._later(max(timeout, 0), "200 result=0", cut="digit")
 
     def _value(self, name: str) -> str | None:
@@ -847,6 +849,19 @@ class SimulatedCall(LineOnlyReceiver):
         self._music = on
         self._send("200 result=0")
 
+    def _dial_music(self, dial: DialArgs) -> None:
+        """What app_dial does to the caller's music when it starts ringing: ``m(class)``
+        (re)starts music on hold in that class (the running generator is released first:
+        MusicOnHoldStop, then MusicOnHoldStart); without m or r, one target only, the
+        generator is deactivated (its release says MusicOnHoldStop); several targets keep
+        what plays until one answers."""
+        if "m" in dial.options:
+            self._stop_music()
+            self.switch.music_on_hold(self.channel, True, dial.options["m"] or "default")
+            self._music = True
+        elif len(dial.targets) == 1:
+            self._stop_music()
+
     def _stop_music(self) -> None:
         """Opening a sound stops the channel's generator, music on hold included, before the
         file is even looked for (main/file.c openstream_internal): music that SET MUSIC
@@ -908,6 +923,7 @@ class SimulatedCall(LineOnlyReceiver):
             return
         self._busy = True
         ch.application, ch.appdata = "Dial", data
+        self._dial_music(dial)
         timeout = dial.timeout_s if dial.timeout_s is not None else NO_LIMIT_S
         rings = [self.switch.dial(ch, t, timeout) for t in dial.targets]
         statuses: list[str] = []
@@ -935,6 +951,7 @@ class SimulatedCall(LineOnlyReceiver):
                 return  # another device already answered, or the dial was cancelled
             if answered is not None:
                 self._dialing = None
+                self._stop_music()  # app_dial: ast_moh_stop, then no generator left
                 self._bridged_since = self.clock.seconds()
                 if self._up_at is None:  # Dial answers the caller when the agent answers
                     self._up_at = self._bridged_since
@@ -957,6 +974,8 @@ class SimulatedCall(LineOnlyReceiver):
                 answered.on_hangup.append(agent_gone)
             elif len(statuses) == len(rings):
                 self._dialing = None
+                if "m" in dial.options:
+                    self._stop_music()  # app_dial's end: ast_moh_stop
                 status = _worst(statuses)
                 self._setvar("DIALSTATUS", status)
                 ch.hangupcause = _CAUSES.get(status, 0)
