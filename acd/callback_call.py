@@ -76,6 +76,7 @@ async def run(
         if row is not None and recorder is not None and call.queue_id in acd.queues:
             queue = acd.queues[call.queue_id]
             live = await recorder.call_queued(session, row, queue, "", agent_side=True)
+            await recorder.start_capture(session, live)  # the customer is dialed at once
         await session.stream_file(CONNECTING)
         # T: the agent (this Dial's calling side) has the transfer feature, so an attended
         # transfer (AMI Atxfer on the agent's channel) works on a callback too.

@@ -46,12 +46,18 @@ async def wait(
     await call.event("queued", {"queue": q.name, "priority": qcall.priority})
     joined = now()
     call._track(services.db.calls.queue_visit(call.call_id, joined=(joined, q.id)))
-    if services.recorder is not None and call.recording is None:
-        # recorded (by policy, only while bridged with an agent: MixMonitor's b option) or
-        # not; either way the recorder knows the live call, for pause and on-demand start
-        call.recording = await services.recorder.call_queued(
-            session, call.call_id, q, call.called_number
-        )
+    recorder = services.recorder
+    if recorder is not None:
+        if call.recording is None:
+            # recorded (by policy, only while bridged with an agent: MixMonitor's b option)
+            # or not; either way the recorder knows the live call, for pause and on-demand
+            # start
+            call.recording = await recorder.call_queued(
+                session, call.call_id, q, call.called_number
+            )
+        # nothing on the switch while the caller waits: the capture starts at the ring
+        live = call.recording
+        qcall.before_ring = lambda dialing: recorder.start_capture(dialing, live)
     outcome = await wait_in_queue(acd, session, qcall)
     call.queue_id = qcall.queue_id
     call.agent_id = qcall.agent.id if qcall.agent is not None else None

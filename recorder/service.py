@@ -1,17 +1,25 @@
-"""The recorder service: decides and starts each call's capture, controls it while the call
-lasts (PCI pause/resume, on-demand start), and post-processes it when the call ends, in its
-own worker pool (never on the reactor, never delaying a call), then writes the full index
-row (the call's agent, queue, numbers, trunk channel, metrics, paused time).
+"""The recorder service: decides each call's capture, starts it when the call's agent is
+rung, controls it while the call lasts (PCI pause/resume, on-demand start), and
+post-processes it when the call ends, in its own worker pool (never on the reactor, never
+delaying a call), then writes the full index row (the call's agent, queue, numbers, trunk
+channel, metrics, paused time).
 
-It knows every live call a queue answered (``live``: call id -> channel, capture plan,
-pause state), recorded or not, so that the web UI can pause one or start one on demand.
+It knows every live call a queue answered or holds (``live``: call id -> channel, capture
+plan, pause state), recorded or not, so that the web UI can pause one or start one on
+demand.
+
+A waiting caller has no capture at all (an audiohook on every caller in a queue costs the
+switch for nothing): ``call_queued`` only decides, and ``start_capture`` starts the capture
+from the caller's session just before it dials the offered agent's phone (the ACD's
+``QueuedCall.before_ring``), once per call. What is decided meanwhile ("record now", a PCI
+pause) is what the start does: a recording unmuted, or muted right after its start.
 
 Recording on demand without the ``system`` manager class: Asterisk's AMI ``MixMonitor``
 action needs ``system`` (its Command option runs a shell), which ccbox's manager user never
-has. So a call the policy does not record still gets its MixMonitor from the session, muted
-both ways at once through ``MixMonitorMute`` (class ``call``) before the agent is bridged:
-it writes only silence. "Record now" unmutes it; a standby capture never unmuted is
-deleted when the call ends and leaves no recording.
+has. So a call the policy does not record still gets its MixMonitor from the session at the
+ring, muted both ways at once through ``MixMonitorMute`` (class ``call``) before the agent
+is bridged: it writes only silence. "Record now" during the talk unmutes it; a standby
+capture never unmuted is deleted when the call ends and leaves no recording.
 A recording that cannot be merged keeps its legs (logged); ``recover_leftovers`` (run by
 the upkeep service) merges and indexes such legs later, as it does the legs of calls a
 stopped or crashed daemon left behind. One that succeeds leaves only the stereo file under
@@ -35,6 +43,7 @@ from twisted.python.threadpool import ThreadPool
 
 from appliance.config import RecordingConfig
 from appliance.text import N_
+from drivers.asterisk.agi.session import AGIError
 from drivers.asterisk.ami import actions
 from drivers.asterisk.ami.protocol import AMIError
 from recorder import capture, leftovers, policy, postprocess
@@ -57,6 +66,7 @@ ON_DEMAND = "on_demand"
 # bridged call's legs all along).
 LEFTOVER_AFTER_S = 3600.0
 DISK_FULL = "disk_full"
+MUTE_FAILED = "mute_failed"  # paused before its start, and the switch refused the mute
 _DAHDI = re.compile(r"DAHDI/(\d{1,4})(?:-\d+)?\Z")  # DAHDI/17-1: E1/analog channel 17
 
 
@@ -76,25 +86,36 @@ class ControlError(Exception):
 
 @dataclass
 class LiveCall:
-    """A call a queue answered, while it lasts."""
+    """A call a queue holds or answered, while it lasts."""
 
     call_id: int
     uniqueid: str
     channel: str
-    plan: capture.Capture | None = None  # set while recorded
-    standby: capture.Capture | None = None  # muted from the start: "record now" unmutes it
+    # The recording (policy or on demand): decided while the caller waits, started (its
+    # MixMonitor on the channel) at the ring; None while not recorded.
+    plan: capture.Capture | None = None
+    standby: capture.Capture | None = None  # muted from its start: "record now" unmutes it
     reason: str = ""  # policy or on_demand, once recorded
     skipped: str = ""  # why it was not recorded (policy, disk_full)
     agent_side: bool = False  # the capture runs on the agent's channel (a callback)
+    # The capture's start has run (the agent's ring, or at once for a callback): a MixMonitor
+    # (recording or standby) is on the channel, or none will be (disk full, no AMI link).
+    started: bool = False
     # FastAGI sessions holding it: a blind transfer's next session on the channel may adopt
     # it before the first one has let go; 0 while handed over (see handed_over)
     sessions: int = 1
     pause: PauseClock = field(default_factory=PauseClock)
+    # The start and the web UI's requests, one at a time: a "record now" or a pause that
+    # comes while the MixMonitor is being started acts on what the start left.
+    lock: defer.DeferredLock = field(default_factory=defer.DeferredLock, repr=False)
 
     def status(self, now: float) -> dict[str, Any]:
+        """``recording``: recorded (or will be, from the ring: ``started`` False while the
+        caller waits and nothing runs on the switch yet)."""
         return {
             "call_id": self.call_id,
             "recording": self.plan is not None,
+            "started": self.started,
             "reason": self.reason,
             "skipped": self.skipped,
             "paused": self.pause.paused,
@@ -166,17 +187,19 @@ class RecorderService(service.Service):
         agent_side: bool = False,
         campaign_record: str | None = None,
     ) -> LiveCall:
-        """A call enters a queue: it becomes live here, and is recorded (only while bridged
-        with an agent: MixMonitor's b option) when the policy says so and the disk has room;
-        otherwise a ``recording_skipped`` event says why. ``agent_side``: the session is on
-        the agent's channel (a callback dials the customer from it). ``campaign_record``: a
+        """A call enters a queue: it becomes live here, and is to be recorded (only while
+        bridged with an agent: MixMonitor's b option) when the policy says so and the disk
+        has room; otherwise a ``recording_skipped`` event says why. Nothing starts on the
+        switch: ``start_capture`` does, at the ring. ``agent_side``: the session is on the
+        agent's channel (a callback dials the customer from it). ``campaign_record``: a
         campaign's call, whose campaign's ``record`` decides (recorder/policy.py)."""
         env = session.env
         assert env is not None
         held = self.live.get(call_id)
         if held is not None and held.uniqueid == env.uniqueid:
-            # A transferred caller in its next queue: the capture started in the first one
-            # still runs on the channel; the recording goes on as it was.
+            # A transferred caller in its next queue: a capture started in the first one
+            # still runs on the channel and the recording goes on as it was; one that never
+            # started starts at this session's ring.
             held.sessions += 1
             return held
         live = LiveCall(call_id, env.uniqueid, env.channel, agent_side=agent_side)
@@ -187,13 +210,54 @@ class RecorderService(service.Service):
         if why is not None:
             live.skipped = why
             await self._event(call_id, "recording_skipped", {"reason": why})
-            if why != DISK_FULL:
-                await self._standby(session, live)
             return live
-        plan = self._plan(live)
-        await capture.start(session, plan, agent_side)
-        live.plan, live.reason = plan, POLICY
+        live.plan, live.reason = self._plan(live), POLICY
         return live
+
+    async def start_capture(self, session: AGISessionProtocol, live: LiveCall) -> None:
+        """The call's capture, from ``session`` just before it dials the agent (or at once
+        for a callback), once per call (a re-offer, a transfer's next ring: nothing more):
+        the recording when there is one (muted at once while paused), else the muted
+        standby that "record now" can unmute, none when the disk was full. AGIError: the
+        session ended; any other failure is logged and the call goes on unrecorded."""
+        if live.started or self.live.get(live.call_id) is not live:
+            return
+        await live.lock.acquire()
+        try:
+            if live.started or self.live.get(live.call_id) is not live:
+                return
+            live.started = True
+            if live.plan is not None:
+                await self._start_recording(session, live)
+            elif live.skipped != DISK_FULL:
+                await self._standby(session, live)
+        except AGIError:
+            raise
+        except Exception:
+            log.failure("call {id}: capture not started", id=live.call_id)
+        finally:
+            live.lock.release()
+
+    async def _start_recording(self, session: AGISessionProtocol, live: LiveCall) -> None:
+        """The recording's MixMonitor, unmuted; paused before its start (a PCI pause while
+        the caller waited): muted at once, before the agent is bridged, or stopped and
+        dropped when the switch refuses (nothing of a paused call is written)."""
+        # planned again from now: the legs' day and the index row's start are the ring's
+        plan = live.plan = self._plan(live)
+        await capture.start(session, plan, live.agent_side, cut_playback=True)
+        if not live.pause.paused:
+            return
+        try:
+            await self._mute(live, True)
+        except ControlError as exc:
+            log.error(
+                "call {id}: paused recording not muted, stopped: {why}", id=live.call_id, why=exc
+            )
+            await session.exec_("StopMixMonitor", "")
+            self._discard(live.uniqueid, plan)
+            live.plan, live.reason, live.skipped = None, "", MUTE_FAILED
+            live.pause.resume(self.reactor.seconds())
+            await self._event(live.call_id, "recording_skipped", {"reason": MUTE_FAILED})
 
     async def _standby(self, session: AGISessionProtocol, live: LiveCall) -> None:
         """A muted capture the web UI can unmute ("record now"); none without the AMI link
@@ -202,7 +266,7 @@ class RecorderService(service.Service):
         if ami is None:
             return
         plan = self._plan(live)
-        await capture.start(session, plan, live.agent_side)
+        await capture.start(session, plan, live.agent_side, cut_playback=True)
         try:
             await actions.mute_mixmonitor(ami, live.channel, True, "both")
         except (AMIError, actions.BadActionValue) as exc:
@@ -246,15 +310,26 @@ class RecorderService(service.Service):
 
     async def pause(self, call_id: int, actor: str, ip: str = "") -> dict[str, Any]:
         """Mute the recording both ways (PCI); it resumes by itself after pause_max_s.
-        Pausing a paused recording changes nothing."""
+        Pausing a paused recording changes nothing. A recording not started yet (the caller
+        waits) is muted right after its start, at the ring."""
         live = self._recorded(call_id)
-        if live.pause.paused:
-            return live.status(self.reactor.seconds())
-        await self._mute(live, True)
-        if live.pause.pause(self.reactor.seconds()):
-            live.pause.timer = self.reactor.callLater(
-                self.settings.pause_max_s, self._auto_resume, live
-            )
+        await live.lock.acquire()
+        try:
+            live = self._recorded(call_id)  # it may have ended meanwhile
+            if live.pause.paused:
+                return live.status(self.reactor.seconds())
+            if live.started:
+                await self._mute(live, True)
+            else:
+                self._switch()  # the start will need the link to mute
+            paused = live.pause.pause(self.reactor.seconds())
+            if paused:
+                live.pause.timer = self.reactor.callLater(
+                    self.settings.pause_max_s, self._auto_resume, live
+                )
+        finally:
+            live.lock.release()
+        if paused:
             detail = {"max_s": self.settings.pause_max_s}
             await self._audit(actor, "recording.pause", live, detail, ip)
             await self._event(call_id, "recording_paused", {"by": actor[:64]})
@@ -262,13 +337,20 @@ class RecorderService(service.Service):
 
     async def resume(self, call_id: int, actor: str, ip: str = "") -> dict[str, Any]:
         live = self._recorded(call_id)
-        if not live.pause.paused:
-            raise ControlError(
-                409, N_("the recording of call {call_id} is not paused", call_id=call_id)
-            )
-        await self._mute(live, False)
-        now = self.reactor.seconds()
-        if live.pause.resume(now):
+        await live.lock.acquire()
+        try:
+            live = self._recorded(call_id)
+            if not live.pause.paused:
+                raise ControlError(
+                    409, N_("the recording of call {call_id} is not paused", call_id=call_id)
+                )
+            if live.started:
+                await self._mute(live, False)
+            now = self.reactor.seconds()
+            resumed = live.pause.resume(now)
+        finally:
+            live.lock.release()
+        if resumed:
             paused_ms = live.pause.paused_ms(now)
             await self._audit(actor, "recording.resume", live, {"paused_ms": paused_ms}, ip)
             await self._event(call_id, "recording_resumed", {"by": actor[:64]})
@@ -290,13 +372,29 @@ class RecorderService(service.Service):
             ) from None
 
     async def start_on_demand(self, call_id: int, actor: str, ip: str = "") -> dict[str, Any]:
-        """Record a call the policy did not record, from now on: its standby capture is
-        unmuted (the audio before stays silence); merged and indexed like the others."""
+        """Record a call the policy did not record, from now on. While the caller waits
+        (nothing started): the call becomes a recording, which its ring starts unmuted.
+        Once started: its standby capture is unmuted (the audio before stays silence).
+        Merged and indexed like the others."""
         live = self.find(call_id)
+        await live.lock.acquire()
+        try:
+            live = self.find(call_id)
+            was = await self._record_now(live)
+        finally:
+            live.lock.release()
+        await self._audit(actor, "recording.start", live, {"skipped": was}, ip)
+        await self._event(call_id, "recording_started", {"reason": ON_DEMAND, "by": actor[:64]})
+        return live.status(self.reactor.seconds())
+
+    async def _record_now(self, live: LiveCall) -> str:
+        """The state change of ``start_on_demand`` (under the call's lock); the reason the
+        call was not recorded."""
+        call_id = live.call_id
         if live.plan is not None:
             raise ControlError(409, N_("call {call_id} is already being recorded", call_id=call_id))
         plan = live.standby
-        if plan is None:
+        if plan is None and live.started:
             why = (
                 N_("the disk was full")
                 if live.skipped == DISK_FULL
@@ -312,18 +410,17 @@ class RecorderService(service.Service):
             )
         if not await self.guard.has_room():
             raise ControlError(507, self.guard.alarm or N_("the recording disk is full"))
-        if live.standby is not plan:  # started meanwhile by another request
-            raise ControlError(409, N_("call {call_id} is already being recorded", call_id=call_id))
-        live.standby = None
-        try:
-            await self._mute(live, False)
-        except ControlError:
-            live.standby = plan
-            raise
+        if plan is not None:
+            live.standby = None
+            try:
+                await self._mute(live, False)
+            except ControlError:
+                live.standby = plan
+                raise
+        else:  # the caller still waits: the ring starts the recording
+            plan = self._plan(live)
         was, live.plan, live.reason, live.skipped = live.skipped, plan, ON_DEMAND, ""
-        await self._audit(actor, "recording.start", live, {"skipped": was}, ip)
-        await self._event(call_id, "recording_started", {"reason": ON_DEMAND, "by": actor[:64]})
-        return live.status(self.reactor.seconds())
+        return was
 
     async def _audit(
         self, actor: str, action: str, live: LiveCall, detail: dict[str, Any], ip: str
@@ -377,6 +474,9 @@ class RecorderService(service.Service):
         if live.plan is None:
             if live.standby is not None:
                 self._discard(live.uniqueid, live.standby)
+            return
+        if not live.started:
+            log.debug("call {id} was never offered: nothing recorded", id=live.call_id)
             return
         paused_ms = live.pause.paused_ms(self.reactor.seconds())
         d = defer.ensureDeferred(self._process(live, live.plan, paused_ms))

@@ -20,7 +20,9 @@ call). Here:
 The call is a calls row (``outbound``, the customer's number as caller and called number,
 as a callback's), recorded by the campaign's policy alone (``record`` ``all``: recorded
 whatever the queue's own policy; ``none``: not, a standby capture that "record now" can
-unmute as for any call the policy skips; recorder/policy.py).
+unmute as for any call the policy skips; recorder/policy.py). As for an inbound caller,
+the capture starts just before the agent's phone is dialed (``QueuedCall.before_ring``),
+not while the customer waits.
 """
 
 from __future__ import annotations
@@ -136,6 +138,10 @@ async def _answered(
             )
         except Exception:
             log.failure("attempt {a}: recording not started", a=line.attempt_id)
+        else:
+            # nothing on the switch while the customer waits: the capture starts at the ring
+            held = live
+            call.before_ring = lambda dialing: recorder.start_capture(dialing, held)
     outcome = "abandoned"
     try:
         outcome = await _wait_for_agent(session, dialer, line, call, sound_for_name, deadline)

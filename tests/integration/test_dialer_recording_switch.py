@@ -1,7 +1,8 @@
 """A campaign's recording policy decides for its calls, end to end (ccboxd's master, its
 recorder and the switch simulator on loopback sockets): ``record = all`` records the call
 though the queue that staffs the campaign records nothing; ``none`` does not record it
-though that queue records every call (a standby capture only, ``recording_skipped``)."""
+though that queue records every call (a standby capture only, ``recording_skipped``). Each
+call's capture starts on the customer's channel just before the agent is dialed."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ class CampaignRecordingTest(unittest.TestCase):
     async def test_the_campaigns_policy_decides_not_the_queues(self) -> None:
         phones = {"PJSIP/3001": Device(ring_s=0.2), "PJSIP/3002": Device(ring_s=0.2)}
         sim, config = simulated_switch(self, phones)
+        recorded_events: list[Any] = []
+        sim.switch.subscribe(recorded_events.append)
         sim.switch.population = Population(
             person=1.0,
             machine=0,
@@ -102,3 +105,22 @@ class CampaignRecordingTest(unittest.TestCase):
         self.assertTrue((config.recording_dir / paths[ALL]).stat().st_size > 0)
         self.assertEqual(list(skipped), [NONE])
         self.assertIn("campaign_policy", skipped[NONE])
+        # one capture per call, started as the agent's phone was dialed; the standby muted
+        # before the ring, the recording never
+        events = [
+            (e.get("Event"), e.get("Channel"))
+            for e in map(dict, recorded_events)
+            if e.get("Event") in ("MixMonitorStart", "MixMonitorMute", "DialBegin")
+        ]
+        starts = [ch for kind, ch in events if kind == "MixMonitorStart"]
+        self.assertEqual(len(starts), 2, events)
+        for ch in starts:
+            mine = [kind for kind, c in events if c == ch]
+            self.assertIn(
+                mine,
+                (
+                    ["MixMonitorStart", "DialBegin"],
+                    ["MixMonitorStart", "MixMonitorMute", "DialBegin"],
+                ),
+            )
+        self.assertEqual([k for k, _ in events].count("MixMonitorMute"), 1)

@@ -1,8 +1,9 @@
 """Recording control end to end (ccboxd's master against the switch simulator): the PCI pause
 mutes the channel's MixMonitor (the merged file is silent there) and resumes by itself; a
 call the policy does not record leaves ``recording_skipped`` and can be recorded on demand
-(its standby MixMonitor, muted from the start, is unmuted: the manager user needs no
-``system`` class); the web API checks who may act on which call."""
+(its standby MixMonitor, started at the agent's ring and muted from its start, is unmuted:
+the manager user needs no ``system`` class); the web API checks who may act on which call.
+What happens while the caller still waits: test_recording_at_ring_switch.py."""
 
 from __future__ import annotations
 
