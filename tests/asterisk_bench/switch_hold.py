@@ -13,7 +13,9 @@ both modes, each on a fresh Asterisk process on the same private configuration:
   AppQueue). ccboxd is not running: the baseline is app_queue alone.
 - ccboxd: the callers enter ``ccbox-inbound``; ccboxd (tests/support/real_box.py's seed,
   agents 1001 and 1002 logged in) routes them to the queue "support", with announcements
-  off and its recording policy off (``--record``: on).
+  off and its recording policy off (``--record``: on). The queue keeps its callback and
+  voicemail keys (a caller may press them: ccboxd listens); ``--no-keys``: none, as
+  app_queue without a ``context``.
 
 Measured: Asterisk's CPU-seconds (utime+stime of the process, every thread, /proc) from just
 before the first arrival until every caller's channel has gone (+2 s), per caller; the same
@@ -97,12 +99,27 @@ def other_asterisks(mine: int | None = None) -> list[int]:
     return pids
 
 
+def wait_quiet(mine: int, wait_s: float) -> None:
+    """Up to ``wait_s`` for other asterisk processes to end (then go on, saying so)."""
+    deadline = time.monotonic() + wait_s
+    while (others := other_asterisks(mine)) and time.monotonic() < deadline:
+        time.sleep(5)
+    if others:
+        print(f"  warning: other asterisk processes running ({others}): figures skewed", flush=True)
+
+
 class Site:
     """One N's private box: ccbox's configuration, database and generated Asterisk files,
     and the Asterisk configuration both modes start from."""
 
     def __init__(
-        self, root: Path, install: ra.AsteriskInstall, sounds: Path, record: bool, all_events: bool
+        self,
+        root: Path,
+        install: ra.AsteriskInstall,
+        sounds: Path,
+        record: bool,
+        all_events: bool,
+        keys: bool = True,
     ) -> None:
         self.root = root
         self.install = install
@@ -112,7 +129,14 @@ class Site:
         migrate_and_seed(
             self.config,
             lambda db: self.ids.update(
-                seed_center(db, {"announce_every_s": 0, "moh_class": "default"})
+                seed_center(
+                    db,
+                    {
+                        "announce_every_s": 0,
+                        "moh_class": "default",
+                        **({} if keys else {"callback_key": "", "voicemail_key": ""}),
+                    },
+                )
             ),
         )
         engine = sa.create_engine(self.config.database_url)
@@ -208,13 +232,12 @@ def measure(
     mode: str,
     brain_pid: int | None,
     idle: bool,
+    quiet_s: float,
 ) -> ModeRun:
     """The idle span, then the arrivals; Asterisk's (and ccboxd's) CPU over each."""
     pid = ast.proc.pid
     planned = max(a.at_s + a.hold_s for a in arrivals) + SETTLE_S
-    others = other_asterisks(pid)
-    if others:
-        print(f"  warning: other asterisk processes running ({others}): figures skewed", flush=True)
+    wait_quiet(pid, quiet_s)
     idle_cpu = 0.0
     if idle:
         c0 = cpu_s(pid)
@@ -232,6 +255,9 @@ def measure(
     wait_all_gone(ast, arrivals, mark, timeout=planned + 120)
     time.sleep(SETTLE_S)
     switch = cpu_s(pid) - cpu0
+    others = other_asterisks(pid)
+    if others:
+        print(f"  warning: other asterisks ran meanwhile ({others}): figures skewed", flush=True)
     brain = cpu_s(brain_pid) - brain0 if brain_pid else None
     span = time.monotonic() - t0
     if idle:
@@ -257,14 +283,18 @@ def measure(
     )
 
 
-def run_app_queue(site: Site, arrivals: list[Arrival], talk: float, idle: bool) -> ModeRun:
+def run_app_queue(
+    site: Site, arrivals: list[Arrival], talk: float, idle: bool, quiet_s: float
+) -> ModeRun:
     with site.asterisk() as ast:
         for p in PHONES:
             ast.set_global(f"PHONE_TALK_{p}", f"{talk:g}")
-        return measure(ast, arrivals, ra.APP_QUEUE_CONTEXT, "app_queue", None, idle)
+        return measure(ast, arrivals, ra.APP_QUEUE_CONTEXT, "app_queue", None, idle, quiet_s)
 
 
-def run_ccboxd(site: Site, arrivals: list[Arrival], talk: float, idle: bool) -> ModeRun:
+def run_ccboxd(
+    site: Site, arrivals: list[Arrival], talk: float, idle: bool, quiet_s: float
+) -> ModeRun:
     with site.asterisk() as ast:
         mark = ast.ami.mark()
         with running_daemon(site.config.path, site.root) as daemon:
@@ -276,7 +306,9 @@ def run_ccboxd(site: Site, arrivals: list[Arrival], talk: float, idle: bool) -> 
                 box.agents_login(*PHONES)
                 for p in PHONES:
                     box.wait_agent_state(p, "available")
-                run = measure(ast, arrivals, "ccbox-inbound", "ccboxd", daemon.proc.pid, idle)
+                run = measure(
+                    ast, arrivals, "ccbox-inbound", "ccboxd", daemon.proc.pid, idle, quiet_s
+                )
                 log = box.daemon_log()
                 if "Traceback" in log:
                     print("  ccboxd logged a traceback:\n" + log[-4000:], flush=True)
@@ -297,7 +329,12 @@ def commit() -> str:
         capture_output=True,
         text=True,
     )
-    return r.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+    changed = sorted(
+        line[3:]
+        for line in dirty.stdout.splitlines()
+        if line[3:].split("/")[0] in ("acd", "drivers", "ivr", "recorder", "appliance")
+    )
+    return r.stdout.strip() + (f" + uncommitted {' '.join(changed)}" if changed else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -314,6 +351,17 @@ def main(argv: list[str] | None = None) -> int:
         help="what the harness's AMI session reads (all: as make test-asterisk)",
     )
     parser.add_argument("--no-idle", action="store_true", help="skip the idle spans")
+    parser.add_argument(
+        "--no-keys",
+        action="store_true",
+        help="the ccboxd queue without its callback and voicemail keys (app_queue hears none)",
+    )
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0,
+        help="seconds to wait for other asterisk processes to end before each run",
+    )
     parser.add_argument(
         "--modes", nargs="+", choices=("app_queue", "ccboxd"), default=["app_queue", "ccboxd"]
     )
@@ -338,12 +386,14 @@ def main(argv: list[str] | None = None) -> int:
                     sounds,
                     args.record,
                     args.harness_events == "all",
+                    keys=not args.no_keys,
                 )
                 print(f"{n} callers, {mode} ...", flush=True)
                 run = run_app_queue if mode == "app_queue" else run_ccboxd
-                runs[mode] = run(site, arrivals, args.talk, not args.no_idle)
+                runs[mode] = run(site, arrivals, args.talk, not args.no_idle, args.wait_quiet)
             if len(runs) == 2:
-                rows += results(runs["app_queue"], runs["ccboxd"], args.record, at)
+                short = at.split(" ")[0] + (" + uncommitted changes" if " " in at else "")
+                rows += results(runs["app_queue"], runs["ccboxd"], args.record, short)
     if rows:
         print("\n" + table(rows))
         args.output.parent.mkdir(parents=True, exist_ok=True)
