@@ -75,6 +75,26 @@ class Outcome:
     hung_up_itself: bool
 
 
+def outcomes(arrivals: list[Arrival], events: Iterable[dict[str, str]]) -> list[Outcome]:
+    """Each caller's outcome from the harness's AMI events: the Hangup of its ``;1`` half
+    (by the uniqueid the Originate gave it), a desk phone's HarnessPhoneAnswered naming its
+    number, the HarnessCallerHangsUp of its ``;2`` half (tests/support/real_asterisk.py)."""
+    gone: set[str] = set()
+    answered: set[str] = set()
+    itself: set[str] = set()
+    for e in events:
+        if e.get("Event") == "Hangup":
+            gone.add(e.get("Uniqueid", ""))
+        elif e.get("Event") == "UserEvent" and e.get("UserEvent") == "HarnessPhoneAnswered":
+            answered.add(e.get("Caller", ""))
+        elif e.get("Event") == "UserEvent" and e.get("UserEvent") == "HarnessCallerHangsUp":
+            itself.add(e.get("Uniqueid", ""))
+    return [
+        Outcome(a, a.channel_id in gone, a.number in answered, a.other_id in itself)
+        for a in arrivals
+    ]
+
+
 def dropped(outcomes: Iterable[Outcome]) -> list[Arrival]:
     """Callers whose channel ended before their own hang-up without a phone answering them:
     turned away, cut off or lost (a caller never seen to end counts too: the bench waited

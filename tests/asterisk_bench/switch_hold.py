@@ -51,9 +51,9 @@ from appliance.db import model
 from tests.asterisk_bench.plan import (
     Arrival,
     ModeRun,
-    Outcome,
     cpu_s,
     dropped,
+    outcomes,
     results,
     schedule,
     table,
@@ -206,25 +206,6 @@ def wait_all_gone(
             ast.ami.cond.wait(min(left, 1.0))
 
 
-def outcomes(ast: ra.RunningAsterisk, arrivals: list[Arrival], since: int) -> list[Outcome]:
-    events = ast.ami.find(lambda e: True, since)
-    gone = {e.get("Uniqueid") for e in events if e.get("Event") == "Hangup"}
-    answered = {
-        e.get("Caller")
-        for e in events
-        if e.get("Event") == "UserEvent" and e.get("UserEvent") == "HarnessPhoneAnswered"
-    }
-    itself = {
-        e.get("Uniqueid")
-        for e in events
-        if e.get("Event") == "UserEvent" and e.get("UserEvent") == "HarnessCallerHangsUp"
-    }
-    return [
-        Outcome(a, a.channel_id in gone, a.number in answered, a.other_id in itself)
-        for a in arrivals
-    ]
-
-
 def measure(
     ast: ra.RunningAsterisk,
     arrivals: list[Arrival],
@@ -262,7 +243,7 @@ def measure(
     span = time.monotonic() - t0
     if idle:
         idle_cpu = idle_rate * span
-    seen = outcomes(ast, arrivals, mark)
+    seen = outcomes(arrivals, ast.ami.find(lambda e: True, mark))
     failed = ast.ami.find(
         lambda e: e.get("Event") == "OriginateResponse" and e.get("Response") != "Success", mark
     )

@@ -62,6 +62,40 @@ def test_dropped_callers_are_the_unanswered_that_did_not_hang_up_themselves() ->
     assert plan.dropped(outcomes[:3]) == []
 
 
+def test_outcomes_from_the_harness_events() -> None:
+    arrivals = [_arrival(i) for i in range(4)]
+    a0, a1, a2, a3 = arrivals
+    events = [
+        {
+            "Event": "UserEvent",
+            "UserEvent": "HarnessPhoneAnswered",
+            "Phone": "1001",
+            "Caller": a0.number,
+            "Uniqueid": "1765.5",
+        },
+        {"Event": "Hangup", "Uniqueid": a0.channel_id},
+        {
+            "Event": "UserEvent",
+            "UserEvent": "HarnessCallerHangsUp",
+            "Uniqueid": a1.other_id,
+            "Caller": a1.number,
+        },
+        {"Event": "Hangup", "Uniqueid": a1.channel_id},
+        # a2: its ;2 half's own hang-up is not its ;1 half's, a phone answering another
+        {"Event": "UserEvent", "UserEvent": "HarnessCallerHangsUp", "Uniqueid": a2.channel_id},
+        {"Event": "UserEvent", "UserEvent": "HarnessPhoneAnswered", "Caller": "139"},
+        {"Event": "Hangup", "Uniqueid": a2.channel_id},
+    ]
+    got = plan.outcomes(arrivals, events)
+    assert got == [
+        Outcome(a0, gone=True, answered=True, hung_up_itself=False),
+        Outcome(a1, gone=True, answered=False, hung_up_itself=True),
+        Outcome(a2, gone=True, answered=False, hung_up_itself=False),
+        Outcome(a3, gone=False, answered=False, hung_up_itself=False),
+    ]
+    assert [a.index for a in plan.dropped(got)] == [2, 3]
+
+
 def _runs(app_cpu: float = 10.2, box_cpu: float = 12.0) -> tuple[ModeRun, ModeRun]:
     app = ModeRun("app_queue", 60, 98.0, app_cpu, 1.2, None, 40, 0)
     box = ModeRun("ccboxd", 60, 99.0, box_cpu, 1.5, 0.6, 41, 2)
