@@ -3,11 +3,12 @@
 Three files, each meant to be ``#include``d from the matching Asterisk file (see the README
 written beside them and docs/operations.md):
 
-- ``manager_ccbox.conf``: the AMI user, least privilege: it reads call/agent/user/dtmf
-  events, dialplan (Newexten: a blind transfer counts once the caller runs the target)
-  and system (only so that FullyBooted arrives), writes only call, originate,
-  agent, user and reporting; never system, command or config, which are root on the box.
-  It is permitted from the AMI host in ccbox.conf only.
+- ``manager_ccbox.conf``: the AMI user, least privilege: it reads call events, dialplan
+  (Newexten: a blind transfer counts once the caller runs the target) and system
+  (FullyBooted, Shutdown, DAHDI alarms), and of those only the events ccboxd handles
+  (``eventfilter``: MANAGER_EVENTS, Newexten in the transfer contexts only); it writes
+  only call, originate, agent, user and reporting; never system, command or config,
+  which are root on the box. It is permitted from the AMI host in ccbox.conf only.
 - ``extensions_ccbox.conf``: the dialplan contexts: trunks enter FastAGI, agent phones,
   outbound dialing, and supervision (ChanSpy) for Originate to land in.
 - ``README.txt``: where each file goes.
@@ -46,8 +47,39 @@ from pathlib import Path
 from drivers.asterisk.agi.server import SESSION_MARK as AGI_MARK
 from drivers.asterisk.agi.session import HANDOFF_MARK
 
-MANAGER_READ = "call,agent,user,dtmf,system,dialplan"
+MANAGER_READ = "call,system,dialplan"
 MANAGER_WRITE = "call,originate,agent,user,reporting"
+# The events the AMI user receives (Asterisk 22 ``eventfilter``, include only): those
+# ccboxd's subscribers handle (the AMI client, the call model, the switch link, the DAHDI
+# span monitor; a unit test holds them together). Asterisk formats each event once whoever
+# reads it, but writes to ccboxd's socket only these: of the ~80 events of a queued call,
+# VarSet, most Newexten, HangupRequest, NewConnectedLine, DialBegin, LocalBridge,
+# MusicOnHold... (three quarters, by count and bytes) never cross it.
+MANAGER_EVENTS = (
+    "FullyBooted",
+    "Shutdown",
+    "Newchannel",
+    "Newstate",
+    "NewCallerid",
+    "DialEnd",
+    "BridgeEnter",
+    "BridgeLeave",
+    "Hangup",
+    "MixMonitorStart",
+    "MixMonitorStop",
+    "OriginateResponse",
+    "AttendedTransfer",
+    "LocalOptimizationBegin",
+    "Alarm",
+    "AlarmClear",
+    "SpanAlarm",
+    "SpanAlarmClear",
+    "DAHDIChannel",
+)
+# Newexten (one per dialplan priority of every call) only where a blind transfer lands:
+# ccboxd counts a Redirect once the channel runs its target (acd/switch_link.py), and
+# redirects only into these contexts.
+REDIRECT_CONTEXTS = ("ccbox-transfer-queue", "ccbox-transfer-agent", "ccbox-extensions")
 # A trunk: a DAHDI group or span, a PJSIP endpoint, or ``Local@<context>`` (numbers handed
 # to a dialplan context of the installer's, e.g. a least-cost router or a test harness).
 _TRUNK = re.compile(
@@ -120,13 +152,34 @@ secret = {secret}
 ; only ccboxd may connect
 deny = 0.0.0.0/0.0.0.0
 permit = {permit}
-; least privilege: system read only so that FullyBooted is delivered; never system,
-; command or config write (each of those is root on the box)
+; least privilege: system read only so that FullyBooted, Shutdown and DAHDI alarms are
+; delivered; never system, command or config write (each of those is root on the box)
 read = {MANAGER_READ}
 write = {MANAGER_WRITE}
 ; ccboxd reads promptly; a stalled reader is dropped rather than stalling Asterisk
 writetimeout = 1000
-"""
+; only the events ccboxd handles reach it (Asterisk 22 event filters; all others are dropped)
+{event_filters()}"""
+
+
+def event_filters() -> str:
+    """The ``eventfilter`` lines of the AMI user: MANAGER_EVENTS by name, Newexten only in
+    REDIRECT_CONTEXTS (its Context header, exact). Name filters cost Asterisk a hash
+    compare per event; the header filter reads the lines of Newexten events alone."""
+    names = [f"eventfilter(name({e})) =" for e in MANAGER_EVENTS]
+    newexten = [
+        f"eventfilter(name(Newexten),header(Context),method(exact)) = {c}"
+        for c in REDIRECT_CONTEXTS
+    ]
+    return "\n".join(names + newexten) + "\n"
+
+
+def receives(event: str, context: str | None = None) -> bool:
+    """Whether the generated AMI user receives ``event`` (a Newexten in ``context``), as
+    Asterisk's filters decide: for the switch simulator and the tests."""
+    if event == "Newexten":
+        return context in REDIRECT_CONTEXTS
+    return event in MANAGER_EVENTS
 
 
 def _dial(trunk: str) -> str:
