@@ -4,6 +4,7 @@ the figures as tests/benchmarks' ``Result`` entries. No Asterisk here: tests/uni
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 from collections.abc import Iterable
@@ -126,9 +127,29 @@ class ModeRun:
         return self.idle_cpu_s / self.callers
 
 
-def results(app: ModeRun, box: ModeRun, recording: bool = False, commit: str = "") -> list[Result]:
+def median_run(runs: list[ModeRun]) -> ModeRun:
+    """One mode's rounds as one: the round of the median switch CPU (the lower middle one
+    of an even count), with the worst round's dropped callers and the idle span measured
+    (only the first round measures it)."""
+    assert runs and len({(r.mode, r.callers) for r in runs}) == 1, runs
+    middle = sorted(runs, key=lambda r: r.switch_cpu_s)[(len(runs) - 1) // 2]
+    return dataclasses.replace(
+        middle,
+        idle_cpu_s=max(r.idle_cpu_s for r in runs),
+        dropped=max(r.dropped for r in runs),
+    )
+
+
+def results(
+    app: ModeRun,
+    box: ModeRun,
+    recording: bool = False,
+    commit: str = "",
+    rounds: list[float] | None = None,
+) -> list[Result]:
     """The entries of one N: the ratio (ccboxd mode / app_queue mode, 1.0 = app_queue),
-    each mode's switch CPU per call, ccboxd's CPU per call, callers dropped in each mode."""
+    each mode's switch CPU per call, ccboxd's CPU per call, callers dropped in each mode.
+    ``rounds``: the ratio of each round, when there were several (in the ratio's note)."""
     assert app.mode == "app_queue" and box.mode == "ccboxd", (app.mode, box.mode)
     assert app.callers == box.callers, (app.callers, box.callers)
     assert box.brain_cpu_s is not None, "the ccboxd mode's run has no ccboxd CPU"
@@ -136,9 +157,10 @@ def results(app: ModeRun, box: ModeRun, recording: bool = False, commit: str = "
     tag = f"{n} callers" + (", recording on" if recording else "")
     at = f" (commit {commit})" if commit else ""
     ratio = box.switch_per_call / app.switch_per_call
+    each = f"; medians of rounds {', '.join(f'{r:.2f}' for r in rounds)}" if rounds else ""
     spans = (
         f"spans {app.span_s:.0f} s / {box.span_s:.0f} s; answered {app.answered} / "
-        f"{box.answered}{at}"
+        f"{box.answered}{each}{at}"
     )
     return [
         Result(

@@ -53,6 +53,7 @@ from tests.asterisk_bench.plan import (
     ModeRun,
     cpu_s,
     dropped,
+    median_run,
     outcomes,
     results,
     schedule,
@@ -333,6 +334,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-idle", action="store_true", help="skip the idle spans")
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of both modes per N (alternating); the entries take each mode's median",
+    )
+    parser.add_argument(
         "--no-keys",
         action="store_true",
         help="the ccboxd queue without its callback and voicemail keys (app_queue hears none)",
@@ -359,22 +366,34 @@ def main(argv: list[str] | None = None) -> int:
         sounds = system_sounds(Path(tmp) / "sounds")
         for n in args.callers:
             arrivals = schedule(n, args.seed)
-            runs: dict[str, ModeRun] = {}
-            for mode in args.modes:
-                site = Site(
-                    Path(tmp) / f"{n}-{mode}",
-                    install,
-                    sounds,
-                    args.record,
-                    args.harness_events == "all",
-                    keys=not args.no_keys,
-                )
-                print(f"{n} callers, {mode} ...", flush=True)
-                run = run_app_queue if mode == "app_queue" else run_ccboxd
-                runs[mode] = run(site, arrivals, args.talk, not args.no_idle, args.wait_quiet)
+            runs: dict[str, list[ModeRun]] = {m: [] for m in args.modes}
+            for round_ in range(args.repeat):
+                for mode in args.modes:
+                    site = Site(
+                        Path(tmp) / f"{n}-{mode}-{round_}",
+                        install,
+                        sounds,
+                        args.record,
+                        args.harness_events == "all",
+                        keys=not args.no_keys,
+                    )
+                    print(f"{n} callers, {mode}, round {round_ + 1} ...", flush=True)
+                    run = run_app_queue if mode == "app_queue" else run_ccboxd
+                    idle = not args.no_idle and round_ == 0
+                    runs[mode].append(run(site, arrivals, args.talk, idle, args.wait_quiet))
             if len(runs) == 2:
                 short = at.split(" ")[0] + (" + uncommitted changes" if " " in at else "")
-                rows += results(runs["app_queue"], runs["ccboxd"], args.record, short)
+                each = [
+                    b.switch_cpu_s / a.switch_cpu_s
+                    for a, b in zip(runs["app_queue"], runs["ccboxd"], strict=True)
+                ]
+                rows += results(
+                    median_run(runs["app_queue"]),
+                    median_run(runs["ccboxd"]),
+                    args.record,
+                    short,
+                    each if args.repeat > 1 else None,
+                )
     if rows:
         print("\n" + table(rows))
         args.output.parent.mkdir(parents=True, exist_ok=True)

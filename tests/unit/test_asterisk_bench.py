@@ -171,3 +171,18 @@ def test_harness_event_filters() -> None:
     filtered = ra._manager_conf(5038, (ra.event_filter("UserEvent"),))
     assert "eventfilter(action(include),name(UserEvent))" in filtered
     assert "eventfilter" not in ra._manager_conf(5038)  # make test-asterisk: all events
+
+
+def test_median_of_rounds_keeps_the_worst_drop() -> None:
+    rounds = [
+        ModeRun("ccboxd", 60, 99.0, cpu, idle, 0.6, 16, lost)
+        for cpu, idle, lost in ((12.0, 1.5, 0), (9.0, 0.0, 3), (10.0, 0.0, 0))
+    ]
+    one = plan.median_run(rounds)
+    assert (one.switch_cpu_s, one.idle_cpu_s, one.dropped) == (10.0, 1.5, 3)
+    assert plan.median_run(rounds[:2]).switch_cpu_s == 9.0
+    with pytest.raises(AssertionError):
+        plan.median_run([rounds[0], ModeRun("app_queue", 60, 99.0, 1.0, 0.0, None, 1, 0)])
+    app, box = _runs()
+    ratio = plan.results(app, box, rounds=[1.25, 1.31])[0]
+    assert "1.25, 1.31" in ratio.note
