@@ -157,7 +157,7 @@ def results(
     tag = f"{n} callers" + (", recording on" if recording else "")
     at = f" (commit {commit})" if commit else ""
     ratio = box.switch_per_call / app.switch_per_call
-    each = f"; medians of rounds {', '.join(f'{r:.2f}' for r in rounds)}" if rounds else ""
+    each = f"; each round's ratio {', '.join(f'{r:.2f}' for r in rounds)}" if rounds else ""
     spans = (
         f"spans {app.span_s:.0f} s / {box.span_s:.0f} s; answered {app.answered} / "
         f"{box.answered}{each}{at}"
@@ -180,8 +180,12 @@ def results(
             "switch cpu per call [app_queue]",
             app.switch_per_call,
             better="lower",
-            note=f"idle Asterisk (ccboxd connected) over the same span: {box.idle_cpu_s:.2f} "
-            f"CPU-s ({box.idle_per_call:.4f} per caller){at}",
+            note=(
+                f"idle Asterisk (ccboxd connected) over the same span: {box.idle_cpu_s:.2f} "
+                f"CPU-s ({box.idle_per_call:.4f} per caller){at}"
+                if box.idle_cpu_s
+                else f"idle not measured{at}"
+            ),
         ),
         Result(
             f"switch cpu per call [app_queue, {tag}]",
@@ -190,8 +194,12 @@ def results(
             "idle Asterisk over the same span, per caller",
             app.idle_per_call,
             better="lower",
-            note=f"idle Asterisk (nothing connected but the harness) over the same span: "
-            f"{app.idle_cpu_s:.2f} CPU-s{at}",
+            note=(
+                f"idle Asterisk (nothing connected but the harness) over the same span: "
+                f"{app.idle_cpu_s:.2f} CPU-s{at}"
+                if app.idle_cpu_s
+                else f"idle not measured{at}"
+            ),
         ),
         Result(
             f"brain cpu per call [{tag}]",

@@ -3,6 +3,7 @@ modes replay, CPU-seconds from /proc/<pid>/stat, the dropped-caller rule, the en
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -186,3 +187,5 @@ def test_median_of_rounds_keeps_the_worst_drop() -> None:
     app, box = _runs()
     ratio = plan.results(app, box, rounds=[1.25, 1.31])[0]
     assert "1.25, 1.31" in ratio.note
+    unmeasured = dataclasses.replace(app, idle_cpu_s=0.0)
+    assert "idle not measured" in plan.results(unmeasured, box)[2].note
