@@ -32,7 +32,7 @@ reading all of them (3,868 events) cost Asterisk 6.19 and 6.43 CPU-s, reading th
 ones (257 events) 6.31, 6.73 and 5.96: the harness's share is below the noise of a round
 (about +-0.4 CPU-s, 6 %), which is why ``--repeat`` exists. In ccboxd mode (more events:
 AGI, music, variables) all of them (4,452) cost 7.59 CPU-s, the needed ones 7.04: about
-0.5 CPU-s (7 %), which ``all`` would add to the ccboxd side only.
+0.5 CPU-s (7 %), which ``all`` would add mostly to the ccboxd side.
 
 Before a measured run the bench says when other Asterisk processes are running (another
 real-switch test: two loads on 2 cores skew the CPU-seconds).
