@@ -14,18 +14,10 @@ one write with its error and lets the rest through.
 Nothing is written twice: a write is retried only after the database refused it (its
 transaction rolled back), and the row's insert carries its own id, so an insert that was
 committed after all is recognized rather than repeated.
-
-The writes that queued while one transaction ran go in the next one together (up to
-``BATCH``, still in order): a call asks for a dozen writes in bursts (its row, the flow's
-steps, the queue visit, the hangup cause), and one transaction each cost ccboxd about as
-much CPU as the rest of the call (a thread hand-off, BEGIN, COMMIT). A write refused by a
-bug in a batch rolls back the others with it: it fails alone, they run again.
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
 import sqlite3
 from collections import deque
 from collections.abc import Callable
@@ -45,7 +37,6 @@ log = Logger(namespace="ccbox.db")
 FIRST_RETRY_S = 0.5
 MAX_RETRY_S = 10.0  # a write tried every 10 s at most costs nothing; recovery is seen soon
 SLOW_WAITING = 500  # this many waiting without a fault: the database is too slow for the calls
-BATCH = 100  # writes in one transaction at most: short transactions, bounded rollbacks
 LIMIT = 20_000  # about 30 MB of waiting writes; at ten writes a call and a call a second, 30 min
 
 
@@ -95,8 +86,6 @@ class WriteBacklog:
         self._changed = changed
         self.limit = limit
         self.first_retry_s, self.max_retry_s = first_retry_s, max_retry_s
-        self.batch = BATCH
-        self._alone = 0  # writes to run one per transaction (a batch's commit was refused)
         self._queue: deque[_Write] = deque()
         self._busy = False
         self._pumping = False
@@ -189,49 +178,36 @@ class WriteBacklog:
         self._pumping = True
         try:
             while not self._busy and self._retry is None and self._queue:
-                size = 1 if self._alone else self.batch
-                batch = list(itertools.islice(self._queue, size))
-                done: list[Any] = []  # the results so far (which write a failure was)
+                write = self._queue[0]
                 self._busy = True
-                d = self._run(functools.partial(_in_order, [w.thd for w in batch], done))
+                d = self._run(write.thd)
                 d.addCallbacks(
-                    self._written, self._refused, callbackArgs=(batch,), errbackArgs=(batch, done)
+                    self._written, self._refused, callbackArgs=(write,), errbackArgs=(write,)
                 )
         finally:
             self._pumping = False
 
-    def _written(self, results: list[Any], batch: list[_Write]) -> None:
+    def _written(self, result: Any, write: _Write) -> None:
         self._busy = False
-        self._alone = max(0, self._alone - len(batch))
-        was_slow = self.slow
-        for write, result in zip(batch, results, strict=True):
-            self._queue.popleft()
-            if write.row:
-                self.rows.pop(write.call_id, None)
-            if not write.accepted.called:
-                write.accepted.callback(result)
+        self._queue.popleft()
+        if write.row:
+            self.rows.pop(write.call_id, None)
         self._delay = self.first_retry_s
+        if not write.accepted.called:
+            write.accepted.callback(result)
         if self.fault is not None and not self._queue:
             log.info("the database takes writes again: every waiting calls write is written")
-        if was_slow and not self.slow and self.fault is None:
+        if len(self._queue) == SLOW_WAITING - 1 and self.fault is None:
             log.info("the database keeps up again")
             self._changed()
         self._settle()
         self._next()
 
-    def _refused(self, failure: Failure, batch: list[_Write], done: list[Any]) -> None:
+    def _refused(self, failure: Failure, write: _Write) -> None:
         self._busy = False
         reason = database_fault(failure.value)
-        if reason is None and len(done) == len(batch) > 1:
-            # refused at the commit: which write was it? Each alone, in order, will tell
-            self._alone = len(batch)
-            self._next()
-            return
-        if reason is None:  # a bug, not a fault: this write goes, the others run again
-            self._alone = max(0, self._alone - 1)
-            at = min(len(done), len(batch) - 1)  # len(batch) - 1: its commit was refused
-            write = batch[at]
-            del self._queue[at]
+        if reason is None:  # a bug, not a fault: this write goes, the others follow
+            self._queue.popleft()
             if write.row:
                 self.rows.pop(write.call_id, None)
             if write.accepted.called:
@@ -278,11 +254,3 @@ class WriteBacklog:
             for d in drained:
                 d.callback(None)
         self._changed()
-
-
-def _in_order(thds: list[Callable[[Connection], Any]], done: list[Any], conn: Connection) -> Any:
-    """Each write of a batch in its transaction, in order; ``done`` holds their results so
-    far (when one raises, its index)."""
-    for thd in thds:
-        done.append(thd(conn))
-    return done
