@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from twisted.internet.task import Clock
 
+from drivers.asterisk import confgen
 from drivers.asterisk.agi.session import AGISessionProtocol
 from drivers.asterisk.ami.codec import Message
 from drivers.asterisk.confgen import MANAGER_READ, MANAGER_WRITE
@@ -815,17 +816,25 @@ def test_ccboxs_generated_ami_user_gets_what_a_real_box_allows_it() -> None:
     rig = Rig(perms="", devices={"PJSIP/1001": Device(ring_s=1.0)})
     rig.factory.read = _perms(MANAGER_READ)
     rig.factory.write = _perms(MANAGER_WRITE)
+    rig.factory.receives = confgen.receives
     # Actions registered with classes the user does not write are denied (manager.c).
     for action in ("Command\r\nCommand: core show version", "MixMonitor\r\nChannel: x"):
         rig.send(f"Action: {action}\r\nActionID: p1")
     assert [m.as_dict() for m in rig.read() if m.response] == [
         {"Response": "Error", "ActionID": "p1", "Message": "Permission denied"}
     ] * 2
-    # Events of classes it does not read never arrive: Newexten/VarSet (dialplan) reach it
-    # only because MANAGER_READ has dialplan; AGIExec (agi) and Cdr never do.
+    # Events of classes it does not read never arrive (AGIExec: agi, Cdr), nor those its
+    # event filters keep out: VarSet, and Newexten outside the contexts transfers land in.
     rig.switch.trunk_call("13800138000", "Zhang San", "4008001234")
     names = {m.event for m in rig.events()}
-    assert "Newchannel" in names and "Newexten" in names
+    assert "Newchannel" in names
+    assert names <= set(confgen.MANAGER_EVENTS), names - set(confgen.MANAGER_EVENTS)
+    rig.switch.emit([("Event", "VarSet"), ("Privilege", "dialplan,all"), ("Variable", "X")])
+    for context, seen in (("ccbox-inbound", False), ("ccbox-transfer-queue", True)):
+        rig.switch.emit(
+            [("Event", "Newexten"), ("Privilege", "dialplan,all"), ("Context", context)]
+        )
+        assert any(m.event == "Newexten" for m in rig.events()) is seen, context
     rig.switch.emit([("Event", "AGIExecStart"), ("Privilege", "agi,all")])
     rig.switch.emit([("Event", "SuccessfulAuth"), ("Privilege", "security,all")])
     assert {"AGIExecStart", "SuccessfulAuth"}.isdisjoint({m.event for m in rig.events()})

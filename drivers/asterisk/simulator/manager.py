@@ -16,12 +16,13 @@ import datetime
 import itertools
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 from twisted.internet import defer, protocol
 from twisted.logger import Logger
 
+from drivers.asterisk import confgen
 from drivers.asterisk.ami.codec import Message
 from drivers.asterisk.confgen import MANAGER_READ, MANAGER_WRITE
 from drivers.asterisk.device_names import device_of_channel
@@ -83,6 +84,10 @@ ACTION_AUTHORITY: dict[str, frozenset[str]] = {
 def _perms(text: str) -> frozenset[str]:
     names = {p.strip().lower() for p in text.split(",") if p.strip()}
     return CLASSES if "all" in names else frozenset(names & CLASSES)
+
+
+def _header(headers: Headers, name: str) -> str | None:
+    return next((v for k, v in headers if k == name), None)
 
 
 def _classes(headers: Headers) -> frozenset[str]:
@@ -153,9 +158,17 @@ class ManagerSession(protocol.Protocol):
     def event(self, headers: Headers) -> None:
         """An event reaches the session only if the user may read every class it belongs
         to (manager.c: ``(readperm & category) == category``): ccbox's generated user does
-        not read ``agi`` (AGIExec), ``cdr`` or ``security``, as on a real box."""
-        if self.events_on and _classes(headers) <= self.factory.read:
-            self.send(headers)
+        not read ``agi`` (AGIExec), ``cdr`` or ``security``, as on a real box; and only if
+        the user's event filters let it through (``factory.receives``: ccbox's generated
+        user receives only what ccboxd handles, confgen.receives)."""
+        if not self.events_on or not _classes(headers) <= self.factory.read:
+            return
+        receives = self.factory.receives
+        if receives is not None:
+            name, context = _header(headers, "Event"), _header(headers, "Context")
+            if not receives(name or "", context):
+                return
+        self.send(headers)
 
     # ---- actions --------------------------------------------------------------------------
 
@@ -659,7 +672,8 @@ class ManagerFactory(protocol.Factory):
 
     ``read`` and ``write`` are the user's classes as manager.conf gives them; by default
     those ``ccbox asterisk-config`` writes (confgen.MANAGER_READ/MANAGER_WRITE), so ccboxd
-    gets exactly the events and actions a real box allows it; ``"all"`` is the lab's user."""
+    gets exactly the events and actions a real box allows it, through the same event
+    filters; ``"all"`` is the lab's user (no filters)."""
 
     noisy = False
 
@@ -671,6 +685,7 @@ class ManagerFactory(protocol.Factory):
         secret: str,
         read: str = MANAGER_READ,
         write: str = MANAGER_WRITE,
+        receives: Callable[[str, str | None], bool] | None = confgen.receives,
     ) -> None:
         self.clock = clock
         self.switch = switch
@@ -678,6 +693,9 @@ class ManagerFactory(protocol.Factory):
         self.secret = secret
         self.read = _perms(read)
         self.write = _perms(write)
+        # manager.conf eventfilter lines, as a predicate (event name, its Context header);
+        # None: no filter (the lab's user). By default those ``ccbox asterisk-config`` writes.
+        self.receives = receives if read == MANAGER_READ else None
         self.sessions: set[ManagerSession] = set()
         self.logins = 0
         self.actions: Counter[str] = Counter()  # action name (lower case) -> times received
