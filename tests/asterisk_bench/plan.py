@@ -117,6 +117,9 @@ class ModeRun:
     brain_cpu_s: float | None
     answered: int
     dropped: int
+    # ccboxd's own CPU-seconds a second with no call, measured after its warm-up (None in
+    # app_queue mode): the part of brain_cpu_s that is time, not calls
+    brain_idle_rate: float | None = None
 
     @property
     def switch_per_call(self) -> float:
@@ -208,7 +211,16 @@ def results(
             "issue 21's figure for today",
             TODAY_BRAIN_CPU_S,
             better="lower",
-            note=f"ccboxd {box.brain_cpu_s:.2f} CPU-s over {box.span_s:.0f} s{at}",
+            note=(
+                f"ccboxd {box.brain_cpu_s:.2f} CPU-s over {box.span_s:.0f} s, after a "
+                "warm-up; with no call it used "
+                + (
+                    f"{box.brain_idle_rate * 1000:.1f} ms a second"
+                    if box.brain_idle_rate is not None
+                    else "(not measured)"
+                )
+                + at
+            ),
         ),
         *(
             Result(

@@ -443,6 +443,9 @@ class AppQueue:
     timeout_s: int = 5
     wrapup_s: int = 1
     music_class: str = "default"
+    # What the caller hears first, as ccboxd's built-in flow plays it before the queue
+    # (appliance's default flow: ccbox-welcome): both modes then differ only in the wait.
+    greeting: str = "ccbox-welcome"
 
     def queues_conf(self) -> str:
         members = "".join(f"member => {m}\n" for m in self.members)
@@ -472,6 +475,7 @@ leavewhenempty = no
 ; originated here instead of into ccbox-inbound.
 [{APP_QUEUE_CONTEXT}]
 exten => _X!,1,Answer()
+ same => n,Playback({self.greeting})
  same => n,Queue({self.name},t)
  same => n,Hangup()
 """
