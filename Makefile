@@ -66,12 +66,15 @@ test-asterisk: deps
 # What a waiting caller costs a real Asterisk 22 with ccboxd as the brain against Asterisk's
 # own app_queue, same build and arrivals (issue 21): CALLERS callers in 10 s holding 30-90 s
 # for two agents; the same JSON and table as make bench, in build/bench-asterisk.json. Not in
-# make bench (it needs ASTERISK, as test-asterisk does); about 8 minutes per CALLERS value.
+# make bench (it needs ASTERISK, as test-asterisk does). REPEAT rounds of both modes per
+# CALLERS value, alternating, each mode's median round reported (one round's ratio moves by
+# 0.1-0.2 on a shared 2-core machine): about 5 minutes a round and value. Run it alone.
 CALLERS ?= 60 240
+REPEAT ?= 3
 bench-asterisk: deps
 	@ASTERISK="$(ASTERISK)" $(BIN)/python -m tests.support.real_asterisk
 	ASTERISK="$(ASTERISK)" $(BIN)/python -m tests.asterisk_bench.switch_hold \
-		--callers $(CALLERS) --output build/bench-asterisk.json
+		--callers $(CALLERS) --repeat $(REPEAT) --output build/bench-asterisk.json
 
 bench: deps
 	@scripts/system-deps.sh --bench
