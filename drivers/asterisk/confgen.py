@@ -46,6 +46,7 @@ from pathlib import Path
 
 from drivers.asterisk.agi.server import SESSION_MARK as AGI_MARK
 from drivers.asterisk.agi.session import HANDOFF_MARK
+from drivers.asterisk.callmodel import CallModel
 
 MANAGER_READ = "call,system,dialplan"
 MANAGER_WRITE = "call,originate,agent,user,reporting"
@@ -58,16 +59,7 @@ MANAGER_WRITE = "call,originate,agent,user,reporting"
 MANAGER_EVENTS = (
     "FullyBooted",
     "Shutdown",
-    "Newchannel",
-    "Newstate",
-    "NewCallerid",
-    "DialEnd",
-    "BridgeEnter",
-    "BridgeLeave",
-    "Hangup",
-    "MixMonitorStart",
-    "MixMonitorStop",
-    "OriginateResponse",
+    *CallModel.EVENTS,
     "AttendedTransfer",
     "LocalOptimizationBegin",
     "Alarm",
