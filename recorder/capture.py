@@ -50,18 +50,11 @@ def plan(root: Path, call_id: int, uniqueid: str, law: str, now: dt.datetime) ->
     )
 
 
-async def start(
-    session: AGISessionProtocol,
-    capture: Capture,
-    agent_side: bool = False,
-    cut_playback: bool = False,
-) -> None:
+async def start(session: AGISessionProtocol, capture: Capture, agent_side: bool = False) -> None:
     """MixMonitor on the session's channel. ``agent_side``: the session runs on the agent's
     channel (a callback), whose received audio is the agent and whose sent audio is the
-    customer: the legs are swapped so that ``rx`` is still the customer (left).
-    ``cut_playback``: sent as the ring's Dial is (``exec_now``), cutting a hold sound still
-    playing instead of waiting for its end."""
+    customer: the legs are swapped so that ``rx`` is still the customer (left). At the ring
+    nothing plays: the caller's session has cut its hold first (``acd.caller.ring_offer``)."""
     await threads.deferToThread(capture.rx.parent.mkdir, parents=True, exist_ok=True)
     rx, tx = (capture.tx, capture.rx) if agent_side else (capture.rx, capture.tx)
-    run = session.exec_now if cut_playback else session.exec_
-    await run("MixMonitor", f"{capture.mix},{OPTIONS}r({rx})t({tx})")
+    await session.exec_("MixMonitor", f"{capture.mix},{OPTIONS}r({rx})t({tx})")

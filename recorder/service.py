@@ -244,7 +244,7 @@ class RecorderService(service.Service):
         dropped when the switch refuses (nothing of a paused call is written)."""
         # planned again from now: the legs' day and the index row's start are the ring's
         plan = live.plan = self._plan(live)
-        await capture.start(session, plan, live.agent_side, cut_playback=True)
+        await capture.start(session, plan, live.agent_side)
         if not live.pause.paused:
             return
         try:
@@ -253,8 +253,7 @@ class RecorderService(service.Service):
             log.error(
                 "call {id}: paused recording not muted, stopped: {why}", id=live.call_id, why=exc
             )
-            await session.exec_("StopMixMonitor", "")
-            self._discard(live.uniqueid, plan)
+            await self._stop_capture(session, live, plan)
             live.plan, live.reason, live.skipped = None, "", MUTE_FAILED
             live.pause.resume(self.reactor.seconds())
             await self._event(live.call_id, "recording_skipped", {"reason": MUTE_FAILED})
@@ -266,15 +265,21 @@ class RecorderService(service.Service):
         if ami is None:
             return
         plan = self._plan(live)
-        await capture.start(session, plan, live.agent_side, cut_playback=True)
+        await capture.start(session, plan, live.agent_side)
         try:
             await actions.mute_mixmonitor(ami, live.channel, True, "both")
         except (AMIError, actions.BadActionValue) as exc:
             log.warn("call {id}: no standby recording: {why}", id=live.call_id, why=exc)
-            await session.exec_("StopMixMonitor", "")
-            self._discard(live.uniqueid, plan)
+            await self._stop_capture(session, live, plan)
             return
         live.standby = plan
+
+    async def _stop_capture(
+        self, session: AGISessionProtocol, live: LiveCall, plan: capture.Capture
+    ) -> None:
+        """A capture the switch would not mute: stopped at once, its legs removed."""
+        await session.exec_("StopMixMonitor", "")
+        self._discard(live.uniqueid, plan)
 
     def _plan(self, live: LiveCall) -> capture.Capture:
         now = dt.datetime.now(dt.UTC)
