@@ -36,6 +36,24 @@ def _commands(box: RealBox, caller: Caller, since: int = 0) -> list[str]:
     return [e.get("Command", "") for e in box.events("AGIExecStart", since, Channel=caller.channel)]
 
 
+def _login_and_dial(box: RealBox, caller: Caller, mark: int) -> tuple[dict[str, str], float]:
+    """Agent 1001 logs in: the caller's offer's EXEC Dial (AGIExecStart), and how long
+    after the login it came."""
+    login_at = time.time()
+    box.agents_login("1001")
+    dial = box.ast.ami.wait_event(
+        lambda e: (
+            e.get("Event") == "AGIExecStart"
+            and e.get("Channel") == caller.channel
+            and e.get("Command", "").startswith("EXEC Dial")
+        ),
+        10,
+        f"{caller.number}'s Dial",
+        mark,
+    )
+    return dial, float(dial["_t"]) - login_at
+
+
 def test_a_waiting_caller_costs_one_command_until_its_offer(make_box: BoxFactory) -> None:
     """No keys, no announcements: SET MUSIC ON and then silence on the session for the whole
     wait; no capture on the waiting caller; the login's offer rings the phone at once with
@@ -63,19 +81,8 @@ def _one_command_until_the_offer(box: RealBox) -> None:
     f.equal(box.events("MixMonitorStart", Channel=caller.channel), [], "capture while waiting")
     f.equal(box.events("Hangup", Uniqueid=caller.uniqueid), [], "the waiting caller hung up")
     mark = box.ast.ami.mark()
-    login_at = time.time()
-    box.agents_login("1001")
-    dial = box.ast.ami.wait_event(
-        lambda e: (
-            e.get("Event") == "AGIExecStart"
-            and e.get("Channel") == caller.channel
-            and e.get("Command", "").startswith("EXEC Dial")
-        ),
-        10,
-        "the offer's Dial",
-        mark,
-    )
-    f.check(float(dial["_t"]) - login_at < 2.0, "the offer waited for something")
+    dial, waited = _login_and_dial(box, caller, mark)
+    f.check(waited < 2.0, "the offer waited for something")
     f.check(dial["Command"].endswith(',tm(default)"'), f"the Dial {dial['Command']!r}")
     box.wait_gone(caller, timeout=60)
     enter = box.events("BridgeEnter", mark, Channel=caller.channel)
@@ -110,20 +117,8 @@ def test_the_callers_key_is_heard_over_the_music_and_the_offer_cuts_the_wait(
             ["SET MUSIC ON default", "WAIT FOR DIGIT -1"],
             "the presser's hold",
         )
-        mark = box.ast.ami.mark()
-        login_at = time.time()
-        box.agents_login("1001")
-        dial = box.ast.ami.wait_event(
-            lambda e: (
-                e.get("Event") == "AGIExecStart"
-                and e.get("Channel") == waiter.channel
-                and e.get("Command", "").startswith("EXEC Dial")
-            ),
-            10,
-            "the waiter's Dial",
-            mark,
-        )
-        f.check(float(dial["_t"]) - login_at < 2.0, "the offer waited for the wait to end")
+        _, waited = _login_and_dial(box, waiter, box.ast.ami.mark())
+        f.check(waited < 2.0, "the offer waited for the wait to end")
         ends = box.events("AGIExecEnd", Channel=waiter.channel, Command="WAIT FOR DIGIT -1")
         f.equal([e.get("ResultCode") for e in ends][:1], ["200"], "the cut wait's reply")
         box.wait_gone(waiter, timeout=60)
