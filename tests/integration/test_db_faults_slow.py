@@ -4,8 +4,9 @@ systemd watchdog pings on time, every call is served, memory stays bounded, and 
 write lands in the end.
 
 The slowness is put into the real ccboxd process by a ``sitecustomize`` on its
-PYTHONPATH that wraps DBConnector.run: each transaction that wrote sleeps before it
-commits. Nothing else of the daemon is changed.
+PYTHONPATH that wraps DBConnector.run and the write backlog's batch: each calls write,
+and each other transaction that wrote, sleeps before the commit. Nothing else of the
+daemon is changed.
 """
 
 from __future__ import annotations
@@ -32,26 +33,42 @@ CALLS = 4
 SLOW = """
 import time
 from pathlib import Path
-from appliance.db import connector
+from appliance.db import connector, write_backlog
 
 LOG = Path(__file__).with_name("slowed")
 
 _run = connector.DBConnector.run
+_in_order = write_backlog._in_order
+
+
+def crawl():
+    time.sleep(WRITE_S)  # the sync of a crawling disk
+    with LOG.open("a") as f:
+        f.write("w\\n")
 
 
 def run(self, thd):
     def slow(conn):
         result = thd(conn)
-        if conn.info.get(connector.WROTE):
-            time.sleep(WRITE_S)  # the commit of a crawling disk
-            with LOG.open("a") as f:
-                f.write("w\\n")
+        if conn.info.get(connector.WROTE) and not conn.info.pop("calls_writes", False):
+            crawl()
         return result
 
     return _run(self, slow)
 
 
+def in_order(thds, done, conn):
+    # the calls writes that share a transaction: each one crawls (a disk slow per write,
+    # not per commit), so that sharing does not hide the slowness from the daemon
+    conn.info["calls_writes"] = True
+    for thd in thds:
+        done.append(thd(conn))
+        crawl()
+    return done
+
+
 connector.DBConnector.run = run
+write_backlog._in_order = in_order
 """
 
 

@@ -78,6 +78,13 @@ def box(tmp_path: Path) -> Iterator[Box]:
     resolved(b.db.stopService())
 
 
+class _Accepting:
+    """A connection that takes any statement (a pool whose transactions a test holds)."""
+
+    def execute(self, *_args: Any) -> None:
+        return None
+
+
 def _started(box: Box) -> None:
     resolved(box.db.startService())
     box.health.report("db", health.OK)  # as the master does once it started
@@ -278,11 +285,11 @@ def test_a_stop_while_writes_are_refused_ends_at_once_and_counts_them(tmp_path: 
 def test_a_database_too_slow_for_the_calls_is_degraded_until_it_catches_up(box: Box) -> None:
     """No write refused, but SLOW_WAITING of them queued behind one that takes long."""
     _started(box)
-    in_pool: list[defer.Deferred[Any]] = []
+    in_pool: list[tuple[Any, defer.Deferred[Any]]] = []
 
     def stuck(thd: Any) -> defer.Deferred[Any]:
         d: defer.Deferred[Any] = defer.Deferred()
-        in_pool.append(d)
+        in_pool.append((thd, d))
         return d
 
     monkeypatch_run = box.db.backlog._run
@@ -291,7 +298,150 @@ def test_a_database_too_slow_for_the_calls_is_degraded_until_it_catches_up(box: 
         box.db.calls.add_event(1, "ivr_step", T0, {"i": i})
     assert box.part() == (health.DEGRADED, f"writes slow: {SLOW_WAITING} calls writes waiting")
     while in_pool:
-        in_pool.pop().callback(None)  # each write done: the next one goes to the pool
+        thd, d = in_pool.pop()
+        d.callback(thd(_Accepting()))  # each transaction done: the next batch goes to the pool
     assert box.db.backlog.waiting == 0
     assert box.part() == (health.OK, "")
     box.db.backlog._run = monkeypatch_run
+
+
+class _Held:
+    """The connector's run, each transaction held until the test lets it go."""
+
+    def __init__(self, db: DBConnector) -> None:
+        self.db = db
+        self.waiting: list[tuple[Any, defer.Deferred[Any]]] = []
+        self.transactions = 0
+
+    def run(self, thd: Any) -> defer.Deferred[Any]:
+        self.transactions += 1
+        d: defer.Deferred[Any] = defer.Deferred()
+        self.waiting.append((thd, d))
+        return d
+
+    def release(self) -> None:
+        thd, d = self.waiting.pop(0)
+        self.db.run(thd).chainDeferred(d)
+
+
+def test_writes_asked_for_during_a_transaction_share_the_next_one(box: Box) -> None:
+    """A call's burst of writes costs two transactions, not one each: the first goes at
+    once, those asked for meanwhile together after it, in order, each told its own result."""
+    _started(box)
+    held = _Held(box.db)
+    box.db.backlog._run = held.run
+    call_id, row = box.db.calls.open_row("6.1", "6.1", "inbound", T0)
+    events = [box.db.calls.add_event(call_id, "ivr_step", T0, {"i": i}) for i in range(3)]
+    cause = box.db.calls.set_hangup_cause("6.1", 16)
+    assert held.transactions == 1 and box.db.backlog.waiting == 5
+    held.release()
+    assert resolved(row) == call_id and held.transactions == 2
+    held.release()
+    assert resolved(cause) == call_id
+    assert [resolved(e) for e in events] == [None, None, None]
+    assert held.transactions == 2 and box.db.backlog.waiting == 0
+    assert [d["i"] for _, d in resolved(box.db.calls.events(call_id))] == [0, 1, 2]
+    assert box.rows("6.1")[0]["hangup_cause"] == 16
+
+
+def test_a_write_refused_by_a_bug_in_a_shared_transaction_fails_alone(box: Box) -> None:
+    """Its transaction rolled back the writes before it too: they are written, once, with
+    those after it; only the faulty one fails."""
+    _started(box)
+    held = _Held(box.db)
+    box.db.backlog._run = held.run
+    call_id, row = box.db.calls.open_row("7.1", "7.1", "inbound", T0)
+    before = box.db.calls.add_event(call_id, "ivr_step", T0, {"i": 0})
+    bad = box.db.calls.add_event(call_id + 1000, "ivr_step", T0, {})  # no such call: FK
+    after = box.db.calls.add_event(call_id, "ivr_step", T0, {"i": 1})
+    held.release()
+    resolved(row)
+    held.release()  # before, bad, after: refused at bad
+    with pytest.raises(sa.exc.IntegrityError):
+        resolved(bad)
+    assert not before.called and box.db.backlog.waiting == 2
+    held.release()  # before and after, again
+    resolved(before), resolved(after)
+    assert held.transactions == 3 and box.db.backlog.waiting == 0
+    assert [d["i"] for _, d in resolved(box.db.calls.events(call_id))] == [0, 1]
+    assert box.part() == (health.OK, "")
+
+
+def test_a_shared_transaction_whose_commit_a_bug_refuses_is_retried_write_by_write(
+    box: Box,
+) -> None:
+    """A refusal at the commit names no write: each runs alone, in order (so that only
+    the faulty one would fail)."""
+    _started(box)
+    held = _Held(box.db)
+    box.db.backlog._run = held.run
+    call_id, row = box.db.calls.open_row("8.1", "8.1", "inbound", T0)
+    first = box.db.calls.add_event(call_id, "ivr_step", T0, {"i": 0})
+    second = box.db.calls.add_event(call_id, "ivr_step", T0, {"i": 1})
+    held.release()
+    resolved(row)
+    thd, d = held.waiting.pop(0)  # first and second: run, then the commit refused
+
+    def refused_at_commit(conn: sa.Connection) -> Any:
+        thd(conn)
+        raise sa.exc.IntegrityError("COMMIT", {}, Exception("deferred constraint"))
+
+    box.db.run(refused_at_commit).chainDeferred(d)
+    assert not first.called and not second.called
+    assert len(held.waiting) == 1
+    held.release()  # first alone
+    assert resolved(first) is None and len(held.waiting) == 1
+    held.release()  # second alone
+    assert resolved(second) is None
+    assert [d["i"] for _, d in resolved(box.db.calls.events(call_id))] == [0, 1]
+
+
+def test_a_write_asked_for_by_a_callers_callback_waits_for_the_batch_to_leave(
+    box: Box,
+) -> None:
+    """A caller told of its write (the row written) asks for the next one at once, as
+    calls do: the pump must not take the batch being answered again (it did, and popped
+    an empty queue: the campaign and slow-database suites' IndexError)."""
+    _started(box)
+    held = _Held(box.db)
+    box.db.backlog._run = held.run
+    call_id, row = box.db.calls.open_row("9.1", "9.1", "inbound", T0)
+    first = box.db.calls.add_event(call_id, "ivr_step", T0, {"i": 0})
+    chained: list[defer.Deferred[None]] = []
+    first.addCallback(
+        lambda _: chained.append(box.db.calls.add_event(call_id, "ivr_step", T0, {"i": 2}))
+    )
+    second = box.db.calls.add_event(call_id, "ivr_step", T0, {"i": 1})
+    held.release()  # the row
+    resolved(row)
+    assert held.transactions == 2  # first and second together
+    held.release()
+    assert resolved(first) is None and resolved(second) is None and len(chained) == 1
+    assert held.transactions == 3 and box.db.backlog.waiting == 1  # the chained one alone
+    held.release()
+    assert resolved(chained[0]) is None and box.db.backlog.waiting == 0
+    assert [d["i"] for _, d in resolved(box.db.calls.events(call_id))] == [0, 1, 2]
+
+
+def test_a_stop_while_a_retried_batch_is_in_its_transaction_counts_only_the_others(
+    box: Box,
+) -> None:
+    """SIGTERM while a retry after a fault is in the pool: that batch's outcome decides
+    for its writes (written here: not lost), the writes behind it are given up."""
+    _started(box)
+    held = _Held(box.db)
+    box.db.backlog._run = held.run
+    call_id, row = box.db.calls.open_row("10.1", "10.1", "inbound", T0)
+    _thd, d = held.waiting.pop(0)
+    d.errback(sa.exc.OperationalError("INSERT", {}, Exception("database or disk is full")))
+    assert box.db.backlog.fault is not None
+    box.clock.advance(FIRST_RETRY_S)  # the retry: the row alone, in the pool
+    assert held.transactions == 2
+    later = box.db.calls.add_event(call_id, "ivr_step", T0, {})  # behind it, after the fault
+    lost = box.db.backlog.stop()
+    assert not lost.called and box.db.backlog.waiting == 1  # the event given up
+    held.release()  # the row's retry commits
+    assert resolved(lost) == 1 and box.db.backlog.waiting == 0
+    assert resolved(row) == call_id
+    assert later.called
+    assert [r["id"] for r in box.rows("10.1")] == [call_id]
