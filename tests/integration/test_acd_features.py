@@ -155,6 +155,9 @@ class ACDFeatureTests(ACDRig):
                 "WAIT FOR DIGIT -1",
             ],
         )
+        # the caller hangs up on the music: the wait's -1 says so, nothing more is sent
+        # (a SET MUSIC OFF on the dead channel was two AGI events more on the switch)
+        self.assertEqual(outcome.commands[-1], "WAIT FOR DIGIT -1")
 
     async def test_a_queue_closed_without_agents_sends_callers_away(self) -> None:
         master = await self.start({}, join_empty=False)
