@@ -1,6 +1,7 @@
 """The PCI pause of one live recording: while a caller reads out a card number the channel's
 MixMonitor is muted both ways (the legs carry silence, their length stays the call's), and
-the time spent paused is totalled for the index row's ``paused_ms``."""
+the time spent paused is totalled for the index row's ``paused_ms``: the file's paused time
+(a pause asked for while the caller still waited counts from the capture's start)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,13 @@ class PauseClock:
         if self.timer is not None and self.timer.active():
             self.timer.cancel()
         self.timer = None
+
+    def rebase(self, now: float) -> None:
+        """The file starts now (a recording started at the agent's ring): what was paused
+        before it is no part of it; a pause still on counts from now."""
+        self.paused_s = 0.0
+        if self.paused_since is not None:
+            self.paused_since = now
 
     def paused_ms(self, now: float) -> int:
         open_s = now - self.paused_since if self.paused_since is not None else 0.0

@@ -67,6 +67,7 @@ ON_DEMAND = "on_demand"
 LEFTOVER_AFTER_S = 3600.0
 DISK_FULL = "disk_full"
 MUTE_FAILED = "mute_failed"  # paused before its start, and the switch refused the mute
+NO_AMI = "no_ami"  # no AMI link at the start: no standby (muting it needs the link)
 _DAHDI = re.compile(r"DAHDI/(\d{1,4})(?:-\d+)?\Z")  # DAHDI/17-1: E1/analog channel 17
 
 
@@ -101,6 +102,9 @@ class LiveCall:
     # The capture's start has run (the agent's ring, or at once for a callback): a MixMonitor
     # (recording or standby) is on the channel, or none will be (disk full, no AMI link).
     started: bool = False
+    # Why no capture runs after the start: the disk was full, no AMI link to mute a
+    # standby, or the switch refused a mute (the capture was stopped); "" otherwise.
+    no_capture: str = ""
     # FastAGI sessions holding it: a blind transfer's next session on the channel may adopt
     # it before the first one has let go; 0 while handed over (see handed_over)
     sessions: int = 1
@@ -231,6 +235,8 @@ class RecorderService(service.Service):
                 await self._start_recording(session, live)
             elif live.skipped != DISK_FULL:
                 await self._standby(session, live)
+            else:
+                live.no_capture = DISK_FULL
         except AGIError:
             raise
         except Exception:
@@ -245,6 +251,7 @@ class RecorderService(service.Service):
         # planned again from now: the legs' day and the index row's start are the ring's
         plan = live.plan = self._plan(live)
         await capture.start(session, plan, live.agent_side)
+        live.pause.rebase(self.reactor.seconds())  # paused_ms: the file's, not the wait's
         if not live.pause.paused:
             return
         try:
@@ -255,6 +262,7 @@ class RecorderService(service.Service):
             )
             await self._stop_capture(session, live, plan)
             live.plan, live.reason, live.skipped = None, "", MUTE_FAILED
+            live.no_capture = MUTE_FAILED
             live.pause.resume(self.reactor.seconds())
             await self._event(live.call_id, "recording_skipped", {"reason": MUTE_FAILED})
 
@@ -263,6 +271,7 @@ class RecorderService(service.Service):
         (it mutes), and none when muting fails (then the capture is stopped at once)."""
         ami = self.ami
         if ami is None:
+            live.no_capture = NO_AMI
             return
         plan = self._plan(live)
         await capture.start(session, plan, live.agent_side)
@@ -270,6 +279,7 @@ class RecorderService(service.Service):
             await actions.mute_mixmonitor(ami, live.channel, True, "both")
         except (AMIError, actions.BadActionValue) as exc:
             log.warn("call {id}: no standby recording: {why}", id=live.call_id, why=exc)
+            live.no_capture = MUTE_FAILED
             await self._stop_capture(session, live, plan)
             return
         live.standby = plan
@@ -400,11 +410,10 @@ class RecorderService(service.Service):
             raise ControlError(409, N_("call {call_id} is already being recorded", call_id=call_id))
         plan = live.standby
         if plan is None and live.started:
-            why = (
-                N_("the disk was full")
-                if live.skipped == DISK_FULL
-                else N_("no link to the switch")
-            )
+            why = {
+                DISK_FULL: N_("the disk was full"),
+                MUTE_FAILED: N_("the switch refused to mute its capture"),
+            }.get(live.no_capture, N_("no link to the switch"))
             raise ControlError(
                 409,
                 N_(

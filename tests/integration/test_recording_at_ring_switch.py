@@ -5,36 +5,20 @@ switch simulator, a caller held with no agent logged in, then an agent logging i
 
 from __future__ import annotations
 
-import dataclasses
 import time
-import wave
-from array import array
 from typing import Any
 
 import sqlalchemy as sa
 from twisted.internet import defer, reactor, task
 
-from appliance.config import RecordingConfig
 from appliance.db import model
 from drivers.asterisk.simulator.agi_caller import CallerScript, CallOutcome
 from drivers.asterisk.simulator.switch import Device
 from recorder.service import LiveCall
-from tests.support import acd_rig
-from tests.support.acd_rig import ACDRig, wait_for
+from tests.support.acd_rig import wait_for
+from tests.support.recording_rig import RecordingRig, window_peaks
 
 HOLD_S = 0.6  # how long the caller waits with nobody to take it
-
-
-def _window_peaks(path: str, step_s: float = 0.1) -> list[tuple[int, int]]:
-    """(left, right) peak per ``step_s`` window of a 16-bit stereo WAV."""
-    with wave.open(path) as w:
-        samples = array("h", w.readframes(w.getnframes()))
-    step = int(8000 * step_s) * 2
-    out = []
-    for i in range(0, len(samples) - step + 1, step):
-        chunk = samples[i : i + step]
-        out.append((max(abs(s) for s in chunk[0::2]), max(abs(s) for s in chunk[1::2])))
-    return out
 
 
 def _execs(outcome: CallOutcome) -> list[str]:
@@ -42,18 +26,7 @@ def _execs(outcome: CallOutcome) -> list[str]:
     return [c.split()[1] for c in outcome.commands if c.startswith("EXEC ")]
 
 
-class _AtRingRig(ACDRig):
-    def setUp(self) -> None:
-        super().setUp()
-        original = acd_rig.simulated_switch
-
-        def settings(test: Any, devices: Any = None) -> Any:
-            sim, config = original(test, devices)
-            recording = RecordingConfig(pause_max_s=30, min_free_mb=1)
-            return sim, dataclasses.replace(config, recording=recording)
-
-        self.patch(acd_rig, "simulated_switch", settings)
-
+class _AtRingRig(RecordingRig):
     async def _waiting(self, master: Any) -> tuple[defer.Deferred[CallOutcome], LiveCall]:
         """A caller in the queue with no agent logged in, held ``HOLD_S``: (its outcome to
         come, its live call). Nothing of a capture is on its channel meanwhile."""
@@ -76,18 +49,6 @@ class _AtRingRig(ACDRig):
     def event_order(self, *names: str) -> list[str]:
         """The simulator's events of these kinds, in the order it sent them."""
         return [e["Event"] for e in map(dict, self.recorded) if e.get("Event") in names]
-
-    async def recording(self, master: Any, call_id: int) -> Any:
-        await wait_for(lambda: not master.recorder.pending, "the merge", 15)
-        r = model.recordings
-        for _ in range(100):
-            ids = await master.db.run(
-                lambda c: c.execute(sa.select(r.c.id).where(r.c.call_id == call_id)).scalars().all()
-            )
-            if ids:
-                return await master.db.recordings.get(ids[0])
-            await task.deferLater(reactor, 0.05, lambda: None)
-        raise AssertionError("no recording indexed")
 
     async def audit(self, master: Any) -> list[tuple[str, str, str]]:
         a = model.audit_log
@@ -129,7 +90,7 @@ class CaptureAtRingTests(_AtRingRig):
         rec = await self.recording(master, live.call_id)
         self.assertEqual((rec.reason, rec.paused_ms), ("policy", 0))
         self.assertTrue(1900 <= rec.duration_ms <= 2200, rec.duration_ms)
-        peaks = _window_peaks(str(master.config.recording_dir / rec.path))
+        peaks = window_peaks(str(master.config.recording_dir / rec.path))
         self.assertTrue(all(a > 1000 and b == 0 for a, b in peaks[:13]), peaks)
         self.assertTrue(all(a == 0 and b > 1000 for a, b in peaks[17:19]), peaks)
 
@@ -157,7 +118,7 @@ class CaptureAtRingTests(_AtRingRig):
         await done
         rec = await self.recording(master, live.call_id)
         self.assertEqual(rec.reason, "on_demand")
-        peaks = _window_peaks(str(master.config.recording_dir / rec.path))
+        peaks = window_peaks(str(master.config.recording_dir / rec.path))
         self.assertEqual(peaks[:2], [(0, 0)] * 2)  # silence until "record now"
         self.assertTrue(all(a > 1000 and b == 0 for a, b in peaks[6:13]), peaks)
 
@@ -185,7 +146,7 @@ class CaptureAtRingTests(_AtRingRig):
         self.assertNotIn("mixmonitormute", self.sim.manager.actions)
         rec = await self.recording(master, live.call_id)
         self.assertEqual((rec.reason, rec.paused_ms), ("on_demand", 0))
-        peaks = _window_peaks(str(master.config.recording_dir / rec.path))
+        peaks = window_peaks(str(master.config.recording_dir / rec.path))
         self.assertTrue(all(a > 1000 and b == 0 for a, b in peaks[:13]), peaks)  # all of it
 
     async def test_a_pause_while_the_caller_waits_mutes_the_start(self) -> None:
@@ -195,6 +156,8 @@ class CaptureAtRingTests(_AtRingRig):
         status = await master.recorder.pause(live.call_id, "alice")
         self.assertEqual((status["paused"], status["started"]), (True, False))
         self.assertNotIn("mixmonitormute", self.sim.manager.actions)  # no capture to mute
+        await task.deferLater(reactor, 0.5, lambda: None)  # paused, still waiting
+        login_at = time.monotonic()
         master.acd.login(self.agent(master, "1001").id)
         await wait_for(lambda: self.sim_events("BridgeEnter"), "the agent answering")
         # muted right after its start, before the agent was rung
@@ -216,9 +179,10 @@ class CaptureAtRingTests(_AtRingRig):
         )
         await done
         rec = await self.recording(master, live.call_id)
-        # the pause clock ran from the request, the wait included
-        self.assertLessEqual(abs(rec.paused_ms - (resumed_at - paused_at) * 1000), 100)
-        peaks = _window_peaks(str(master.config.recording_dir / rec.path))
+        # the file's paused time: from the capture's start at the ring, not the request
+        self.assertLessEqual(abs(rec.paused_ms - (resumed_at - login_at) * 1000), 150)
+        self.assertLess(rec.paused_ms, (resumed_at - paused_at - 0.4) * 1000)
+        peaks = window_peaks(str(master.config.recording_dir / rec.path))
         self.assertEqual(peaks[:4], [(0, 0)] * 4)  # the talk's first half second: muted
         self.assertTrue(all(a > 1000 and b == 0 for a, b in peaks[7:13]), peaks)
 
@@ -233,7 +197,7 @@ class CaptureAtRingTests(_AtRingRig):
         self.assertEqual(len(self.sim_events("MixMonitorStart")), 1)
         self.assertNotIn("mixmonitormute", self.sim.manager.actions)
         rec = await self.recording(master, live.call_id)
-        self.assertLess(rec.paused_ms, 200)  # the clock ran between the two requests only
+        self.assertEqual(rec.paused_ms, 0)  # closed before the file began
         kinds = [k for k, _ in await master.db.calls.events(live.call_id)]
         self.assertEqual(
             [k for k in kinds if k.startswith("recording_")],

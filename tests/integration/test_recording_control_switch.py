@@ -7,47 +7,22 @@ What happens while the caller still waits: test_recording_at_ring_switch.py."""
 
 from __future__ import annotations
 
-import dataclasses
-import wave
-from array import array
 from typing import Any
 
 import sqlalchemy as sa
 from twisted.internet import defer, reactor, task, threads
 
-from appliance.config import RecordingConfig
 from appliance.db import model
 from drivers.asterisk.simulator.agi_caller import CallerScript, CallOutcome
 from drivers.asterisk.simulator.switch import Device
 from recorder.service import ControlError, LiveCall
-from tests.support import acd_rig
-from tests.support.acd_rig import ACDRig, wait_for
+from tests.support.acd_rig import wait_for
 from tests.support.http import Browser
+from tests.support.recording_rig import RecordingRig, window_peaks
 
 
-def _window_peaks(path: str, step_s: float = 0.1) -> list[tuple[int, int]]:
-    """(left, right) peak per ``step_s`` window of a 16-bit stereo WAV."""
-    with wave.open(path) as w:
-        samples = array("h", w.readframes(w.getnframes()))
-    step = int(8000 * step_s) * 2
-    out = []
-    for i in range(0, len(samples) - step + 1, step):
-        chunk = samples[i : i + step]
-        out.append((max(abs(s) for s in chunk[0::2]), max(abs(s) for s in chunk[1::2])))
-    return out
-
-
-class _ControlRig(ACDRig):
-    def setUp(self) -> None:
-        super().setUp()
-        original = acd_rig.simulated_switch
-
-        def short_pauses(test: Any, devices: Any = None) -> Any:
-            sim, config = original(test, devices)
-            settings = RecordingConfig(pause_max_s=1, min_free_mb=1)
-            return sim, dataclasses.replace(config, recording=settings)
-
-        self.patch(acd_rig, "simulated_switch", short_pauses)
+class _ControlRig(RecordingRig):
+    PAUSE_MAX_S = 1
 
     async def _bridged_call(self, master: Any, talk_s: float) -> tuple[Any, LiveCall]:
         """A caller answered by agent 1001, talking ``talk_s``: (its outcome, its live call)."""
@@ -56,17 +31,6 @@ class _ControlRig(ACDRig):
         await wait_for(lambda: self.sim_events("BridgeEnter"), "the agent answering")
         [live] = master.recorder.live.values()
         return outcome, live
-
-    async def _recording(self, master: Any) -> Any:
-        await wait_for(lambda: not master.recorder.pending, "the merge", 15)
-        for _ in range(100):
-            rows = await master.db.run(
-                lambda c: c.execute(sa.select(model.recordings.c.id)).scalars().all()
-            )
-            if rows:
-                return await master.db.recordings.get(rows[0])
-            await task.deferLater(reactor, 0.05, lambda: None)
-        raise AssertionError("no recording indexed")
 
     async def _audit(self, master: Any) -> list[tuple[str, str, str]]:
         rows = await master.db.run(
@@ -99,9 +63,9 @@ class RecordingControlTests(_ControlRig):
             await master.recorder.resume(live.call_id, "alice")
         self.assertEqual(cm.exception.status, 409)
         outcome: CallOutcome = await done
-        rec = await self._recording(master)
+        rec = await self.recording(master)
         self.assertTrue(900 <= rec.paused_ms <= 1200, rec.paused_ms)
-        peaks = _window_peaks(str(master.config.recording_dir / rec.path))
+        peaks = window_peaks(str(master.config.recording_dir / rec.path))
         # The simulator's conversation: the caller (left) speaks from 0 to 1.5 s, the agent
         # (right) from 1.4 to 3.0 s. The caller alone for 0.5 s, about 1 s of silence on both
         # legs (paused), then the agent alone.
@@ -140,10 +104,10 @@ class RecordingControlTests(_ControlRig):
         self.assertIn(",bSr(", monitor)  # the standby capture, started by the session
         self.assertNotIn("mixmonitor", self.sim.manager.actions)  # never the system-class action
         self.assertEqual(self.sim.manager.actions["mixmonitormute"], 2)  # muted, then unmuted
-        rec = await self._recording(master)
+        rec = await self.recording(master)
         self.assertEqual(rec.reason, "on_demand")
         self.assertEqual(rec.paused_ms, 0)
-        peaks = _window_peaks(str(master.config.recording_dir / rec.path))
+        peaks = window_peaks(str(master.config.recording_dir / rec.path))
         # silence until "record now" (about 0.3 s into the talk), then the simulator's
         # conversation: the caller (left) until 1.5 s, the agent (right) from 1.4 s
         self.assertEqual(peaks[:2], [(0, 0)] * 2)

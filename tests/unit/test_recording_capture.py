@@ -63,6 +63,15 @@ def test_pause_clock_totals_pauses() -> None:
     assert clock.paused_ms(99.0) == 3250
 
 
+def test_the_pause_clock_counts_only_the_files_time_from_a_start_at_the_ring() -> None:
+    clock = PauseClock()
+    assert clock.pause(1.0) and clock.resume(2.0)  # while the caller waited: no file yet
+    assert clock.pause(5.0)
+    clock.rebase(8.0)  # the capture starts at the ring, paused
+    assert clock.paused and clock.paused_ms(9.5) == 1500
+    assert clock.resume(10.0) and clock.paused_ms(99.0) == 2000
+
+
 @dataclass
 class Queue:
     record_calls: bool

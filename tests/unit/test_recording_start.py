@@ -200,6 +200,10 @@ class StartTests(unittest.TestCase):
             (status["recording"], status["paused"], status["skipped"]),
             (False, False, "mute_failed"),
         )
+        with self.assertRaises(ControlError) as cm:
+            await rec.start_on_demand(7, "sue")
+        self.assertEqual(cm.exception.status, 409)
+        self.assertIn("the switch refused to mute its capture", str(cm.exception))
         rec.finished(live)
         self.assertTrue(rec.pending)  # the legs' removal is under way
         await defer.DeferredList(list(rec.pending))
@@ -225,3 +229,19 @@ class StartTests(unittest.TestCase):
         with self.assertRaises(ControlError) as cm:
             await rec.start_on_demand(7, "sue")
         self.assertEqual(cm.exception.status, 409)
+        self.assertIn("no link to the switch when it began", str(cm.exception))
+
+    async def test_a_standby_the_switch_will_not_mute_is_stopped_and_record_now_says_so(
+        self,
+    ) -> None:
+        rec = self.recorder(refuse=True)
+        session = Session()
+        live = await rec.call_queued(session, 7, Queue(False), "")  # type: ignore[arg-type]
+        await rec.start_capture(session, live)  # type: ignore[arg-type]
+        self.assertEqual([app for app, _ in session.execs], ["MixMonitor", "StopMixMonitor"])
+        with self.assertRaises(ControlError) as cm:
+            await rec.start_on_demand(7, "sue")
+        self.assertEqual(cm.exception.status, 409)
+        self.assertIn("the switch refused to mute its capture when it began", str(cm.exception))
+        rec.finished(live)
+        await defer.DeferredList(list(rec.pending))
