@@ -453,7 +453,8 @@ def _body(params: dict[str, Any], name: str, label: str, max_len: int, required:
 
 
 def _password(params: dict[str, Any], name: str, label: str) -> str | None:
-    """A new password, or None (blank: keep the stored one). Sent as typed, not stripped."""
+    """A new password, or None (blank: keep the stored one, for the same server only: see
+    ChannelAdminStore.save_account). Sent as typed, not stripped."""
     value = params.get(name, "")
     if not isinstance(value, str):
         raise f.FormError(i18n._("{field}: send it once, as text.").format(field=label))

@@ -416,7 +416,8 @@ class ChannelAdminStore(_Component):
         smtp_password: str | None = None,
     ) -> defer.Deferred[int]:
         """Add or change an account. A password None keeps the stored one (the form's blank
-        field); a string replaces it. The default queue must take e-mails."""
+        field) for the same server only (AdminError when the host, port or security moved);
+        a string replaces it. The default queue must take e-mails."""
         a = model.email_accounts
 
         def thd(conn: Connection) -> int:
@@ -431,6 +432,16 @@ class ChannelAdminStore(_Component):
             if account_id is None:
                 return _insert(conn, a, what, **row)
             _need(conn, a, account_id, N_("account"))
+            stored = conn.execute(a.select().where(a.c.id == account_id)).one()._mapping
+            for kind, typed in (("imap", imap_password), ("smtp", smtp_password)):
+                if typed is None and _server_moved(stored, values, kind):
+                    raise AdminError(
+                        N_(
+                            "the {kind} server changed: type its password again (a stored "
+                            "password only goes to the server it was given for)",
+                            kind=kind.upper(),
+                        )
+                    )
             _update(conn, a, account_id, what, row)
             return account_id
 
@@ -645,3 +656,23 @@ def _account_row(r: Any) -> AccountRow:
         enabled=bool(r.enabled),
         last_error=r.last_error,
     )
+
+
+def _server_moved(stored: Any, values: dict[str, Any], kind: str) -> bool:
+    """The form keeps the stored password (left blank) but names another server for it: a
+    host, port or security other than the stored ones, while a password is stored. Sent
+    there, the password would leave the center (an admin session misused, a typo)."""
+    if not stored[f"{kind}_password"]:
+        return False
+    for column in ("host", "port", "security"):
+        key = f"{kind}_{column}"
+        if key not in values:
+            continue
+        was, now = stored[key], values[key]
+        if column == "host":
+            was, now = str(was).strip().lower().rstrip("."), str(now).strip().lower().rstrip(".")
+        elif column == "port":
+            was, now = int(was), int(now)
+        if was != now:
+            return True
+    return False

@@ -190,6 +190,45 @@ def test_account_passwords_are_write_only_and_blank_keeps_them(db: DBConnector) 
         resolved(store.save_account(None, _account(mail)))
 
 
+@pytest.mark.parametrize(
+    ("change", "kind"),
+    [
+        ({"imap_host": "imap.attacker.example"}, "IMAP"),
+        ({"imap_port": 143}, "IMAP"),
+        ({"imap_security": "none"}, "IMAP"),
+        ({"smtp_host": "mx.attacker.example"}, "SMTP"),
+        ({"smtp_security": "none"}, "SMTP"),
+    ],
+)
+def test_a_kept_password_never_follows_its_account_to_another_server(
+    db: DBConnector, change: dict[str, object], kind: str
+) -> None:
+    """A blank password keeps the stored one only for the server it was given for: a form
+    naming another host, port or security must carry the password again."""
+    store = ChannelAdminStore(db)
+    mail = _queue(db, "mail", "email")
+    aid = resolved(store.save_account(None, _account(mail), "imap secret", "smtp secret"))
+    with pytest.raises(AdminError, match=f"the {kind} server changed"):
+        resolved(store.save_account(aid, {**_account(mail), **change}, None, None))
+    assert resolved(store.accounts())[0].imap_host == "imap.example.com"  # nothing saved
+    # typed again: saved; the same server spelled in capitals with a root dot: kept
+    both = ("new imap", "new smtp")
+    resolved(store.save_account(aid, {**_account(mail), **change}, *both))
+    assert _passwords(db) == both
+    resolved(store.save_account(aid, _account(mail), *both))
+    same = {"imap_host": "IMAP.Example.com.", "smtp_host": "SMTP.example.COM"}
+    resolved(store.save_account(aid, {**_account(mail), **same}, None, None))
+    assert _passwords(db) == both
+
+
+def test_an_account_without_a_stored_password_may_move(db: DBConnector) -> None:
+    store = ChannelAdminStore(db)
+    mail = _queue(db, "mail", "email")
+    aid = resolved(store.save_account(None, _account(mail)))
+    resolved(store.save_account(aid, {**_account(mail), "imap_host": "imap2.example.com"}))
+    assert resolved(store.accounts())[0].imap_host == "imap2.example.com"
+
+
 def test_an_account_with_open_threads_is_not_deleted(db: DBConnector) -> None:
     """Its threads' replies go out from it: deleting it left every agent's reply refused."""
     store = ChannelAdminStore(db)
