@@ -20,6 +20,9 @@ come again and the caller must drop them by Message-ID (the e-mail channel does)
 
 A refused login is reported (``on_health("error", ...)``) and tried again only after
 ``login_retry_s``; other failures reconnect with a doubling backoff up to ``max_backoff_s``.
+A message whose FETCH fails (NO, BAD, the connection broken in its answer: a corrupt
+message) ``FETCH_REFUSALS`` times in a row, each after a new login, is left on the server
+with an error in the log, so that it does not hold up the later mails for ever.
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ IDLE_REISSUE_S = 25 * 60  # RFC 2177: servers may drop an IDLE after 30 minutes
 # the most of a too large message's header block fetched: a message with no blank line is
 # all header, as large as the message itself
 HEAD_MAX_BYTES = 64 * 1024
+# a message whose FETCH fails (NO, BAD, the connection broken in the answer) this many times
+# in a row, each after a new login and a backoff, is left on the server: the later mails go on
+FETCH_REFUSALS = 5
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,7 @@ class ImapWatcher:
         self._waiting: list[Deferred[None]] = []  # stop()'s answers
         self._health: tuple[str, str] | None = None
         self._backoff = self.first_backoff_s
+        self._refused: dict[int, int] = {}  # UID -> FETCH refusals in a row
 
     # --- reactor side ----------------------------------------------------------------------
 
@@ -307,7 +314,28 @@ class ImapWatcher:
     def _take(self, client: IMAPClient, uid: int) -> None:
         if self._stop.is_set():
             raise _Stopped
-        raw = self._fetch(client, uid)
+        try:
+            raw = self._fetch(client, uid)
+        except (OSError, IMAPClientError) as exc:
+            # the server answered NO or BAD for this message, or broke the connection in
+            # its answer: a corrupt message does so every time, after every new login, and
+            # would hold up every later mail for ever
+            refused = self._refused[uid] = self._refused.get(uid, 0) + 1
+            if refused < FETCH_REFUSALS:
+                raise
+            log.error(
+                "{folder}: message {uid} could not be fetched {n} times in a row ({why}): "
+                "left on the server, not taken; the later mails go on",
+                folder=self.settings.folder,
+                uid=uid,
+                n=refused,
+                why=_text(exc),
+            )
+            self._refused.pop(uid, None)
+            self.last_uid = uid
+            self._save_state()
+            return
+        self._refused.pop(uid, None)
         if raw is None:
             return  # expunged meanwhile
         try:

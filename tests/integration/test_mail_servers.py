@@ -22,10 +22,11 @@ from typing import Any
 import pytest
 from twisted.internet import defer, reactor
 from twisted.internet.task import deferLater
+from twisted.mail import imap4
 from twisted.trial import unittest
 
 from drivers.mail import mime
-from drivers.mail.imap import HEAD_MAX_BYTES, ImapSettings, ImapWatcher
+from drivers.mail.imap import FETCH_REFUSALS, HEAD_MAX_BYTES, ImapSettings, ImapWatcher
 from drivers.mail.sim import LoopbackMailServer
 from drivers.mail.sim.server import _ImapServer
 from drivers.mail.smtp import MailSendError, SmtpSettings, send
@@ -286,6 +287,28 @@ class SimWatcherTests(WatcherCase):
         await until(lambda: inbox.states[-1][1] == 2, what="the state saved")
         assert [s[1] for s in inbox.states] == [0, 1, 2]
         assert inbox.health[-1][0] == "ok"
+
+    async def test_a_message_the_server_never_lets_be_read_is_left_and_the_next_taken(
+        self,
+    ) -> None:
+        srv = self.server()
+        inbox = Inbox()
+        srv.deliver(USER, mail(1))
+        srv.make_unreadable(USER, 1)
+        srv.deliver(USER, mail(2))
+        w = self.watcher(srv.imap_port, inbox)
+        w.start()
+        await until(lambda: len(inbox.got) == 1, what="the next mail")
+        assert inbox.uids() == [2]
+        # each failed FETCH: a backoff and a new login (here the sim breaks the connection in
+        # its answer, so the next FETCH on it fails too: one login more)
+        assert FETCH_REFUSALS <= srv.login_attempts <= FETCH_REFUSALS + 1
+        await until(lambda: inbox.states[-1][1] == 2, what="the state saved")
+        assert [s[1] for s in inbox.states][-2:] == [1, 2]  # passed over, then taken
+        refused = [d for s, d in inbox.health if s == "error"]
+        assert len(refused) >= FETCH_REFUSALS - 1 and all("FETCH" in d for d in refused)
+        assert inbox.health[-1][0] == "ok"
+        self.flushLoggedErrors(imap4.MailboxException)  # the simulated server's own log
 
     async def test_a_changed_uidvalidity_reads_the_folder_again(self) -> None:
         srv = self.server()

@@ -54,6 +54,11 @@ class _Message:
         self._body = body
         self._head = head + sep
         self._headers = email.message_from_bytes(head + sep)
+        self.unreadable = False  # corrupt in the store: reading its text fails (FETCH: BAD)
+
+    def _readable(self) -> None:
+        if self.unreadable:
+            raise imap4.MailboxException(f"message {self.uid} cannot be read")
 
     def header_block(self) -> bytes:
         return self._head
@@ -76,6 +81,7 @@ class _Message:
         return out
 
     def getBodyFile(self) -> io.BytesIO:
+        self._readable()
         return io.BytesIO(self._body)
 
     def getSize(self) -> int:
@@ -88,6 +94,7 @@ class _Message:
         raise IndexError(part)
 
     def open(self) -> io.BytesIO:
+        self._readable()
         return io.BytesIO(self.raw)
 
 
@@ -468,6 +475,13 @@ class LoopbackMailServer:
     def deliver(self, user: str, raw: bytes) -> int:
         """Put ``raw`` into ``user``'s INBOX (unseen); its UID. Idling clients hear of it."""
         return self._mailbox(user).add(raw, set(), self.reactor.seconds())
+
+    def make_unreadable(self, user: str, uid: int) -> None:
+        """Every FETCH of that message's text is refused from now on (a corrupt message on
+        a real server answers NO or BAD however often it is asked for)."""
+        for m in self._mailbox(user).messages:
+            if m.uid == uid:
+                m.unreadable = True
 
     def mailbox(self, user: str) -> list[tuple[int, bytes, list[str]]]:
         """(uid, raw, flags) of every message in ``user``'s INBOX."""
