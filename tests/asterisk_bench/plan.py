@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.benchmarks.harness import Result
+from tests.benchmarks.harness import table as harness_table
 
 SPREAD_S = 10.0  # the callers arrive at random over this many seconds
 HOLD_S = (30.0, 90.0)  # each hangs up after a hold drawn from this range, unless answered
@@ -237,16 +238,5 @@ def results(
 
 
 def table(rows: list[Result]) -> str:
-    """The table `make bench` prints (tests/benchmarks/run.py), for these entries."""
-    width = max((len(r.name) for r in rows), default=10)
-    out = [
-        f"{'benchmark':{width}}  {'value':>12}  {'unit':10}  {'better':6}  {'gain':>7}  baseline"
-    ]
-    for r in rows:
-        out.append(
-            f"{r.name:{width}}  {r.value:12.4f}  {r.unit:10}  {r.better:6}  {r.gain:7.2f}  "
-            f"{r.baseline} ({r.baseline_value:.4f})"
-        )
-    out += [f"{r.name}: {r.note}" for r in rows if r.note]
-    out.append("gain: times better than the baseline (above 1: better), whichever way is better")
-    return "\n".join(out)
+    """The table `make bench` prints (tests/benchmarks/harness.py), with four digits."""
+    return harness_table(rows, digits=4)

@@ -69,6 +69,23 @@ class Result:
         return {**asdict(self), "ratio": round(self.ratio, 3), "gain": round(self.gain, 3)}
 
 
+def table(rows: list[Result], digits: int = 2) -> str:
+    """The table `make bench` prints (and `make bench-asterisk`, with more digits): one
+    line an entry, their notes, what ``gain`` means."""
+    width = max((len(r.name) for r in rows), default=10)
+    out = [
+        f"{'benchmark':{width}}  {'value':>12}  {'unit':10}  {'better':6}  {'gain':>7}  baseline"
+    ]
+    for r in rows:
+        out.append(
+            f"{r.name:{width}}  {r.value:12.{digits}f}  {r.unit:10}  {r.better:6}  "
+            f"{r.gain:7.2f}  {r.baseline} ({r.baseline_value:.{digits}f})"
+        )
+    out += [f"{r.name}: {r.note}" for r in rows if r.note]
+    out.append("gain: times better than the baseline (above 1: better), whichever way is better")
+    return "\n".join(out)
+
+
 def best_rate(
     fn: Callable[[], object], units_per_call: float, repeat: int = 5, min_time: float = 0.2
 ) -> float:

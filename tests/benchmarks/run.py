@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.benchmarks.harness import Result  # noqa: E402
+from tests.benchmarks.harness import Result, table  # noqa: E402
 
 
 def run_module(stem: str) -> list[Result]:
@@ -49,19 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"running {path.stem} ...", flush=True)
         results.extend(run_module(path.stem))
-    width = max((len(r.name) for r in results), default=10)
-    print(
-        f"\n{'benchmark':{width}}  {'value':>12}  {'unit':10}  {'better':6}  {'gain':>7}  baseline"
-    )
-    for r in results:
-        print(
-            f"{r.name:{width}}  {r.value:12.2f}  {r.unit:10}  {r.better:6}  {r.gain:7.2f}  "
-            f"{r.baseline} ({r.baseline_value:.2f})"
-        )
-    for r in results:
-        if r.note:
-            print(f"{r.name}: {r.note}")
-    print("gain: times better than the baseline (above 1: better), whichever way is better")
+    print("\n" + table(results))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps([r.as_dict() for r in results], indent=2) + "\n")
     print(f"\nwritten to {args.output}")
