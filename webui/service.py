@@ -264,18 +264,20 @@ class WebService(service.Service):
 
     def stopService(self) -> defer.Deferred[None]:
         super().stopService()
+        waits: list[defer.Deferred[Any]] = []
         if self.desk_chat is not None:
-            self.desk_chat.stop()  # finishes every desk stream
+            # finishes every desk stream, and waits for the API calls running
+            waits.append(self.desk_chat.stop())
         if self._purge is not None and self._purge.running:
             self._purge.stop()
         if self.hub is not None:
             self.hub.stop()  # finishes every stream: the browsers reconnect elsewhere/later
         if self.feed is not None:
             self.feed.stop()
-        d: defer.Deferred[Any] = (
-            defer.maybeDeferred(self.port.stopListening) if self.port else (defer.succeed(None))
-        )
+        if self.port:
+            waits.append(defer.maybeDeferred(self.port.stopListening))
+        d: defer.Deferred[Any] = defer.gatherResults(waits, consumeErrors=True)
         # Joining the pool blocks: do it off the reactor, which the requests may still need.
         if self.pool.started:
             d.addCallback(lambda _: threads.deferToThread(self.pool.stop))
-        return d
+        return d.addCallback(lambda _: None)

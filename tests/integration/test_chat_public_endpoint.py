@@ -910,6 +910,65 @@ class ChatTests(ChatCase):
         self.assertEqual(r.status, 410)
 
 
+class StopTests(ChatCase):
+    async def test_a_stop_lets_a_message_being_left_finish_and_refuses_new_calls(self) -> None:
+        """The daemon stops its parts in reverse order: the chat's stop must wait for a call
+        half-way through the engine, or the database closes under it (a CI run's demo logged
+        DatabaseStopped from leave-message, its conversation stored without its ticket)."""
+        await self.start()
+        c = self.client
+        held: defer.Deferred[None] = defer.Deferred()
+        reached: defer.Deferred[None] = defer.Deferred()
+        create = self.channels.tickets.create
+
+        async def slow_create(*args: Any, **kw: Any) -> Any:
+            reached.callback(None)
+            await held
+            return await create(*args, **kw)
+
+        self.channels.tickets.create = slow_create  # type: ignore[method-assign]
+        leaving = defer.ensureDeferred(
+            c.post(
+                "/chat/api/leave-message",
+                {
+                    "topic_id": self.night_topic,
+                    "name": "李雷",
+                    "phone": "13800138000",
+                    "text": "在吗",
+                },
+            )
+        )
+        await reached
+        late = await c.connect()  # a connection the port took before its stop
+        c.streams.append(late)
+        stopped = self.service.stopService()
+        await deferLater(reactor, 0.1, lambda: None)
+        self.assertFalse(stopped.called)  # the call is still running
+        assert late.transport is not None
+        late.transport.write(
+            b"GET /chat/api/config?lang=en HTTP/1.1\r\nHost: box\r\nConnection: close\r\n"
+            + f"Origin: {ORIGIN}\r\n\r\n".encode()
+        )
+        refused = parse(await late.done)
+        self.assertEqual(refused.status, 503, refused.raw)
+        self.assertEqual(refused.json()["code"], "stopping")
+        self.assertEqual(refused.headers["retry-after"], "10")
+        self.assertFalse(stopped.called)
+        held.callback(None)
+        answer = await leaving
+        self.assertEqual(answer.status, 200, answer.body)
+        await stopped
+        ticket = answer.json()["ticket"]
+
+        def linked(conn: Any) -> list[Any]:
+            from appliance.db import model
+
+            t = model.conversations
+            return list(conn.execute(t.select().where(t.c.ticket_id == ticket)).all())
+
+        self.assertEqual(len(await self.db.run(linked)), 1)
+
+
 class PortTakenTests(PublicEndpointCase):
     async def test_a_taken_port_reports_the_chat_down_and_starts_nothing_else(self) -> None:
         await self.start()

@@ -293,6 +293,31 @@ class DeskChatApiTests(unittest.TestCase):
         status, body = await self.api("POST", "accept", ann, {"conversation": cid})
         self.assertEqual((status, body), (200, {"ok": True}))
 
+    async def test_a_stop_waits_for_the_calls_running_and_refuses_new_ones(self) -> None:
+        """The web service stops before the engines and the database: a desk call running on
+        the reactor must finish first, and one arriving during the stop gets 503."""
+        ann = self.login("ann")
+        held: defer.Deferred[None] = defer.Deferred()
+        reached: defer.Deferred[None] = defer.Deferred()
+
+        async def slow(asker: Any) -> dict[str, Any]:
+            reached.callback(None)
+            await held
+            return {"ok": True}
+
+        self.root.api.putChild(b"slow", ApiResource(self.root, slow, b"GET"))
+        running = defer.ensureDeferred(self.api("GET", "slow", ann))
+        await reached
+        stopped = self.root.stop()
+        self.assertFalse(stopped.called)
+        status, body = await self.api("GET", "conversations", ann)
+        self.assertEqual(status, 503)
+        self.assertIn("restarting", body["error"])
+        self.assertFalse(stopped.called)
+        held.callback(None)
+        self.assertEqual(await running, (200, {"ok": True}))
+        self.assertEqual(await stopped, 0)
+
     async def test_every_path_refuses_a_request_without_a_session(self) -> None:
         names = sorted(n.decode() for n in self.root.api.children)
         self.assertGreaterEqual(len(names), 19)

@@ -27,12 +27,14 @@ from acd.channels.errors import ChannelError
 from appliance import uploads
 from appliance.config import ChatConfig, SmtpConfig
 from appliance.db.chat_public_store import ChatPublicStore
+from appliance.db.connector import DatabaseStopped
 from ivr import mail_notify
 from webui import i18n
 from webui.chat import inputs, transcript
 from webui.chat.inputs import BadInput
 from webui.chat.limits import RateLimit, address_key
 from webui.chat.site import error, json_answer
+from webui.requests_in_flight import RequestsInFlight
 
 if TYPE_CHECKING:
     from webui.chat.site import PublicChatRoot
@@ -69,6 +71,9 @@ STAFF_SENDERS = frozenset({"agent", "supervisor"})
 EVENTS_PER_MINUTE = 120
 # Sessions held (chats going on or ended within the hour) per stream allowed at once.
 SESSIONS_PER_STREAM = 4
+# The answer while the daemon stops (a restart takes a few seconds).
+STOPPING = "the chat is restarting; try again in a moment"
+RETRY_WHEN_STOPPING_S = 10
 
 
 class Limited(BadInput):
@@ -95,6 +100,8 @@ class ChatEndpointState:
         self.per_visitor = RateLimit(self.reactor, max(1, cfg.messages_per_minute), 60.0)
         self.per_address = RateLimit(self.reactor, max(1, cfg.chats_per_hour), 3600.0)
         self.per_visitor_events = RateLimit(self.reactor, EVENTS_PER_MINUTE, 60.0)
+        # the calls running: the service's stop lets them finish before the engine stops
+        self.in_flight = RequestsInFlight(self.reactor)
 
     def session(self, request: Any, *, query: bool = False) -> VisitorSession:
         # A token is good only from the site it was given to (another allowed site's page
@@ -154,6 +161,9 @@ class Endpoint(resource.Resource):
     def respond(
         self, request: Any, handler: Callable[[Any], Awaitable[tuple[int, dict[str, Any]] | None]]
     ) -> Any:
+        if self.state.in_flight.closed:
+            request.setHeader(b"Retry-After", b"%d" % RETRY_WHEN_STOPPING_S)
+            return error(request, 503, STOPPING, "stopping")
         gone: list[bool] = []
         request.notifyFinish().addBoth(lambda _: gone.append(True))
 
@@ -170,6 +180,10 @@ class Endpoint(resource.Resource):
                 status, data = e.status, {"error": e.message, "code": e.code}
             except ChannelError as e:
                 status, data = 409, {"error": e.message, "code": "refused"}
+            except DatabaseStopped:  # the stop's wait for this call ran out (in_flight)
+                log.info("chat API {path}: cut short by the stop", path=request.path[:100])
+                request.setHeader(b"Retry-After", b"%d" % RETRY_WHEN_STOPPING_S)
+                status, data = 503, {"error": STOPPING, "code": "stopping"}
             except Exception:
                 log.failure("chat API {path} failed", path=request.path[:100])
                 status, data = 500, {"error": "the chat is not available now", "code": "error"}
@@ -180,7 +194,8 @@ class Endpoint(resource.Resource):
                 request.write(body)
                 request.finish()
 
-        defer.ensureDeferred(run())
+        ended = self.state.in_flight.begin()
+        defer.ensureDeferred(run()).addBoth(ended)
         return server.NOT_DONE_YET
 
 
@@ -465,6 +480,9 @@ class StreamEndpoint(resource.Resource):
             return error(request, e.status, e.message, e.code)
         if s.ended:
             return error(request, 410, "this chat has ended", "ended")
+        if st.in_flight.closed:
+            request.setHeader(b"Retry-After", b"%d" % RETRY_WHEN_STOPPING_S)
+            return error(request, 503, STOPPING, "stopping")
         if len(st.hub.streams) >= st.hub.max_streams:
             return error(request, 503, "too many visitors now; try again later", "busy")
         if s.streams >= MAX_STREAMS_PER_VISITOR:

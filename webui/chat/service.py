@@ -73,18 +73,17 @@ class PublicChatService(service.Service):
             **extra,
         )
         self.hub = StreamHub(channels, config.max_visitors, self.visitors.mark_ended, reactor)
-        api.mount(
-            api.ChatEndpointState(
-                root=self.root,
-                channels=channels,
-                config=config,
-                smtp=smtp,
-                store=ChatPublicStore(db),
-                files=uploads.UploadStore(uploads.uploads_root(data_dir)),
-                hub=self.hub,
-                reactor=reactor,
-            )
+        self.api = api.ChatEndpointState(
+            root=self.root,
+            channels=channels,
+            config=config,
+            smtp=smtp,
+            store=ChatPublicStore(db),
+            files=uploads.UploadStore(uploads.uploads_root(data_dir)),
+            hub=self.hub,
+            reactor=reactor,
         )
+        api.mount(self.api)
         self.port: Any = None
         self.site: ChatSite | None = None
         self._heartbeat: task.LoopingCall | None = None
@@ -130,6 +129,11 @@ class PublicChatService(service.Service):
         if self._heartbeat is not None and self._heartbeat.running:
             self._heartbeat.stop()
         self.hub.close_all()
+        # The API calls running finish before the engine and the database stop (the
+        # services stop in reverse order); new ones are answered 503.
+        drained = self.api.in_flight.close()
         if self.port is None:
-            return defer.succeed(None)
-        return defer.maybeDeferred(self.port.stopListening)
+            return drained.addCallback(lambda _: None)
+        listening = defer.maybeDeferred(self.port.stopListening)
+        both = defer.gatherResults([listening, drained], consumeErrors=True)
+        return both.addCallback(lambda _: None)

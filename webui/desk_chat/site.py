@@ -33,6 +33,7 @@ from twisted.web import resource, server, static
 from twisted.web.resource import IResource
 
 from appliance import typed_text, uploads
+from appliance.db.connector import DatabaseStopped
 from appliance.text import N_, Message
 from webui import i18n
 from webui.access import SECURITY_HEADERS, from_event_source
@@ -46,6 +47,7 @@ from webui.desk_chat.stream import (
     DeskStream,
     frame,
 )
+from webui.requests_in_flight import RequestsInFlight
 
 if TYPE_CHECKING:
     from webui.sessions import Session, SessionStore
@@ -58,6 +60,8 @@ MAX_NOTE = 500
 MAX_FILE_NAME = 200
 HISTORY_LIMIT = 200
 RECENT_LINES = 50  # lines of each open conversation in ``conversations``
+# The answer while the daemon stops (a restart takes a few seconds).
+STOPPING = N_("ccbox is restarting; try again in a moment.")
 SUGGESTIONS = 5
 TIMELINE_ITEMS = 20
 OPEN_TICKETS = 10
@@ -204,10 +208,15 @@ class ApiResource(resource.Resource):
             asker = self._asker(request, session, locale)
         except DeskError as exc:
             return self._error(request, locale, exc)
+        if self.root.in_flight.closed:
+            request.setHeader(b"Retry-After", b"10")
+            return self._error(request, locale, DeskError(503, STOPPING))
+        ended = self.root.in_flight.begin()
         d: defer.Deferred[Any] = defer.ensureDeferred(self.handler(asker))
         # an error in _done too becomes an answer: the request always finishes
         d.addCallback(lambda result: self._done(request, result))
         d.addErrback(lambda f: self._failed(request, locale, f))
+        d.addBoth(ended)
         request.notifyFinish().addErrback(lambda _: None)
         return server.NOT_DONE_YET
 
@@ -283,6 +292,9 @@ class ApiResource(resource.Resource):
             error = DeskError(400, exc.args[0] if exc.args else str(exc))
         elif isinstance(exc, ValueError) and exc.args and isinstance(exc.args[0], Message):
             error = DeskError(400, exc.args[0])  # a store's refusal, written for the user
+        elif isinstance(exc, DatabaseStopped):  # the stop's wait for this call ran out
+            log.info("desk chat API {uri}: cut short by the stop", uri=request.uri[:200])
+            error = DeskError(503, STOPPING)
         else:
             log.failure("desk chat API {uri} failed", failure, uri=request.uri[:200])
             error = DeskError(500, N_("Something went wrong in ccbox: the log has the details."))
@@ -461,6 +473,8 @@ class DeskChatRoot(resource.Resource):
         self.secure = bool(config is not None and config.web.secure_cookies)
         self.default_locale = str(getattr(config, "locale", "en") or "en")
         self.hub = DeskHub(reactor, channels, sessions)
+        # the API calls running: the web service's stop lets them finish (webui/service.py)
+        self.in_flight = RequestsInFlight(reactor)
         self.api = ApiRoot(self)
         self.putChild(b"api", cast(IResource, self.api))
         self.putChild(b"stream", cast(IResource, StreamResource(self)))
@@ -485,8 +499,11 @@ class DeskChatRoot(resource.Resource):
     def start(self) -> None:
         self.hub.start()
 
-    def stop(self) -> None:
+    def stop(self) -> defer.Deferred[int]:
+        """End every stream; fires when the API calls running have ended (new ones get
+        503), or after a bound with how many had not."""
         self.hub.stop()
+        return self.in_flight.close()
 
     @property
     def upload_root(self) -> Path:
