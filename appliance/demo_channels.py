@@ -972,7 +972,17 @@ def plug(reactor: Any, config: Any) -> DemoChannels:
             _listen(start_mail, DEMO_IMAP_PORT)
             account = next(a for a in resolved(admin.accounts()) if a.name == MAILBOX)
             ports = {"imap_port": mail.imap_port, "smtp_port": mail.smtp_port}
-            resolved(admin.save_account(account.id, ports))
+            # a stored password follows its account only to the same server: a demo that
+            # got other ports than the last one (another demo holds them) gives them again
+            secrets = resolved(admin.account_secrets(account.id)) or {}
+            resolved(
+                admin.save_account(
+                    account.id,
+                    ports,
+                    imap_password=secrets.get("imap_password"),
+                    smtp_password=secrets.get("smtp_password"),
+                )
+            )
         site = _listen(lambda p: listen_site(reactor, chat_url(config), p), DEMO_SITE_PORT)
         origin = f"http://127.0.0.1:{site.getHost().port}"
         if origin not in {o.origin for o in resolved(admin.origins())}:

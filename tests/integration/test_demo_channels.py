@@ -13,18 +13,28 @@ widget from the chat endpoint's address with one script tag, and nothing else of
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
+import socket
 import sqlite3
 import subprocess
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
+from twisted.internet import reactor
+from twisted.trial import unittest
 from twisted.web.test.requesthelper import DummyRequest
 
+from appliance import config as config_mod
 from appliance import demo_channels
+from appliance.cli import open_db, resolved
 from tests.conftest import free_port
 from tests.support.daemon import BIN
+from tests.support.inline_db import migrated_sqlite
+from tests.support.tmp import temp_dir
 
 pytestmark = pytest.mark.integration
 
@@ -126,3 +136,47 @@ def test_the_company_site_embeds_the_widget_from_the_chat_endpoint() -> None:
     missing = root.getChildWithDefault(b"ccbox.conf", request)
     missing.render(request)
     assert request.responseCode == 404
+
+
+class PortsMovedTests(unittest.TestCase):
+    def test_a_demo_whose_mail_port_is_taken_takes_a_free_one_and_keeps_the_password(
+        self,
+    ) -> Any:
+        """The seeded mailbox follows the loopback mail server to the ports it got: a
+        stored password goes only to the server it was given for, so the demo gives it
+        again (a demo run while another held 14143 failed at start with "type its password
+        again")."""
+        data = temp_dir(self) / "demo-data"
+        data.mkdir()
+        conf = data / "ccbox.conf"
+        conf.write_text(
+            config_mod.render(
+                data.resolve(),
+                web_port=free_port(),
+                fastagi_port=free_port(),
+                ami_port=free_port(),
+                ami_secret="s3cret",
+            ),
+            encoding="utf-8",
+        )
+        url = migrated_sqlite(data / "ccbox.sqlite")
+        config = dataclasses.replace(config_mod.load(conf), database_url=url)
+        db = open_db(config)
+        demo_channels.seed(db, "http://127.0.0.1:8088", "mail-Secret-1")
+        resolved(db.stopService())
+        busy = socket.socket()
+        self.addCleanup(busy.close)
+        with contextlib.suppress(OSError):  # or another program holds it: as good
+            busy.bind(("127.0.0.1", demo_channels.DEMO_IMAP_PORT))
+            busy.listen()
+        plugged = demo_channels.plug(reactor, config)
+        self.addCleanup(plugged.stop)
+        assert plugged.mail is not None
+        self.assertNotEqual(plugged.mail.imap_port, demo_channels.DEMO_IMAP_PORT)
+        with closing(sqlite3.connect(data / "ccbox.sqlite")) as conn:
+            row = conn.execute(
+                "SELECT imap_port, smtp_port, imap_password, smtp_password FROM email_accounts"
+            ).fetchone()
+        self.assertEqual(
+            row, (plugged.mail.imap_port, plugged.mail.smtp_port, "mail-Secret-1", "mail-Secret-1")
+        )
