@@ -96,7 +96,6 @@ class WriteBacklog:
         self._changed = changed
         self.limit = limit
         self.first_retry_s, self.max_retry_s = first_retry_s, max_retry_s
-        self.batch = BATCH
         self._alone = 0  # writes to run one per transaction (a batch's commit was refused)
         self._flight: list[_Write] = []  # the batch in its transaction while _busy
         self._queue: deque[_Write] = deque()
@@ -197,7 +196,7 @@ class WriteBacklog:
         self._pumping = True
         try:
             while not self._busy and self._retry is None and self._queue:
-                size = 1 if self._alone else self.batch
+                size = 1 if self._alone else BATCH
                 batch = list(itertools.islice(self._queue, size))
                 done: list[Any] = []  # the results so far (which write a failure was)
                 self._busy, self._flight = True, batch
