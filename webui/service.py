@@ -37,6 +37,9 @@ STATIC = Path(__file__).parent / "static"
 TWISTED_HEADERS = {**SECURITY_HEADERS, "Cache-Control": "no-cache"}
 log = Logger(namespace="ccbox.web")
 FORM = 64 * 1024  # the multipart form around an uploaded file
+# A refused body is read and dropped for at most this long and this much before the close.
+LINGER_S = 5.0
+LINGER_BYTES = 64 * 1024 * 1024
 
 
 def admin_body_limits(max_attachment_kb: int) -> dict[bytes, int]:
@@ -92,14 +95,21 @@ class AnonymousRequest(server.Request):
 
 
 class LimitedRequest(AnonymousRequest):
-    """Refuses a body past its site's limit for the path before reading it (413, answered
-    at once, the connection closed): a declared length at once, a chunked body when it
-    passes the limit. Twisted keeps a whole body (on disk past 100 KB) before any resource
-    runs, so before any login check: without this anyone could fill the disk."""
+    """Refuses a body past its site's limit for the path before keeping it (413, answered
+    at once): a declared length at once, a chunked body when it passes the limit. Twisted
+    keeps a whole body (on disk past 100 KB) before any resource runs, so before any login
+    check: without this anyone could fill the disk.
+
+    The refused body is then read and dropped, and the connection closed once it has come
+    whole (at most ``LINGER_S`` and ``LINGER_BYTES`` more): the lingering close of RFC 9112
+    9.6. Closed at once, the socket's unread bytes make the kernel answer with a reset, and
+    a browser still sending the upload saw "connection reset", not the 413 (a test client
+    posting 2 MB got a broken pipe instead of the answer)."""
 
     refused = False
     _limit = MAX_BODY
     _received = 0
+    _linger: Any = None
 
     def gotLength(self, length: int | None) -> None:
         site = getattr(self.channel, "site", None)
@@ -113,24 +123,40 @@ class LimitedRequest(AnonymousRequest):
 
     def _refuse(self, status: bytes) -> None:
         self.refused = True
+        self._received = 0  # from now: the bytes dropped
         transport: Any = self.channel.transport
         transport.write(
             b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         )
+        self._linger = self.channel.callLater(LINGER_S, self._close)
+
+    def _close(self) -> None:
+        if self._linger is not None and self._linger.active():
+            self._linger.cancel()
+        self._linger = None
         self.channel.loseConnection()
 
     def handleContentChunk(self, data: bytes) -> None:
-        if self.refused:
-            return
         self._received += len(data)
+        if self.refused:
+            if self._received > LINGER_BYTES:
+                self._close()
+            return
         if self._received > self._limit:
             self._refuse(b"413 Content Too Large")
             return
         super().handleContentChunk(data)
 
     def process(self) -> None:
-        if not self.refused:
-            super().process()
+        if self.refused:  # the refused body has come whole: nothing unread is reset
+            self._close()
+            return
+        super().process()
+
+    def connectionLost(self, reason: Any) -> None:
+        if self._linger is not None and self._linger.active():
+            self._linger.cancel()
+        super().connectionLost(reason)
 
 
 class QuietSite(server.Site):

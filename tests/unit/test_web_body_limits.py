@@ -13,7 +13,7 @@ from twisted.web import resource
 
 from webui.json_body import MAX_BODY
 from webui.list_upload import MAX_UPLOAD_BYTES
-from webui.service import QuietSite, admin_body_limits
+from webui.service import LINGER_BYTES, LINGER_S, QuietSite, admin_body_limits
 
 WEBUI = Path(__file__).resolve().parents[2] / "webui"
 
@@ -47,6 +47,11 @@ def _site(kb: int = 5120) -> tuple[QuietSite, Echo]:
     return QuietSite(echo, admin_body_limits(kb)), echo
 
 
+def _connect_at(site: QuietSite) -> tuple[Any, StringTransport, MemoryReactorClock]:
+    proto, transport = _connect(site)
+    return proto, transport, site.reactor  # type: ignore[return-value]
+
+
 def test_a_declared_length_past_the_default_is_refused_before_the_body() -> None:
     site, echo = _site()
     proto, transport = _connect(site)
@@ -55,7 +60,39 @@ def test_a_declared_length_past_the_default_is_refused_before_the_body() -> None
         + b"Content-Length: %d\r\n\r\n" % (MAX_BODY + 1)
         + b"x" * 1000
     )
+    assert transport.value() == (
+        b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    # a lingering close: the rest of the body is read and dropped, then the connection
+    # closes with nothing unread (a reset would take the 413 from a client still sending)
+    assert not transport.disconnecting
+    proto.dataReceived(b"x" * (MAX_BODY - 1000))
+    assert not transport.disconnecting
+    proto.dataReceived(b"x")
+    assert transport.disconnecting
+    assert echo.bodies == []
+
+
+def test_a_refused_body_is_read_only_so_long_and_so_much() -> None:
+    site, echo = _site()
+    proto, transport, clock = _connect_at(site)
+    proto.dataReceived(
+        b"POST /tickets/save HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000000\r\n\r\n"
+    )
     assert transport.value().startswith(b"HTTP/1.1 413 ")
+    clock.advance(LINGER_S - 0.1)
+    assert not transport.disconnecting
+    clock.advance(0.1)  # a slow sender: closed when the time is up
+    assert transport.disconnecting
+    proto, transport, clock = _connect_at(site)
+    proto.dataReceived(
+        b"POST /tickets/save HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000000\r\n\r\n"
+    )
+    piece = b"x" * (1 << 20)
+    for _ in range(LINGER_BYTES // len(piece)):
+        proto.dataReceived(piece)
+    assert not transport.disconnecting
+    proto.dataReceived(b"x")  # a fast one: closed past the bytes
     assert transport.disconnecting
     assert echo.bodies == []
 
@@ -96,8 +133,10 @@ def test_a_chunked_body_is_refused_when_it_passes_the_limit_and_taken_under_it()
     for _ in range(MAX_BODY // len(piece) + 1):
         proto.dataReceived(_chunk(piece))
     assert transport.value().startswith(b"HTTP/1.1 413 ")
-    assert transport.disconnecting
-    proto.dataReceived(b"0\r\n\r\n")
+    assert not transport.disconnecting  # the rest is read and dropped
+    proto.dataReceived(_chunk(piece) + b"0\r\n\r\n")
+    assert transport.disconnecting  # the body has ended
+    assert transport.value().count(b"HTTP/1.1") == 1
     assert echo.bodies == []
 
     proto, transport = _connect(site)
