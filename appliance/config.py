@@ -706,8 +706,9 @@ SCHEMA: dict[str, dict[str, tuple[_Checker, str | None]]] = {
         "timeout_s": (_int_range(1, 300), "30"),
     },
     "shutdown": {
-        # at most 22: grace + 2 s for bridged calls + up to 5 s for the routes to write their
-        # calls down must end before systemd's TimeoutStopSec=40 kills the stop
+        # at most 22: grace + 2 s for bridged calls + up to 3 s each for the web chat's and
+        # the desk's requests + up to 5 s for the routes to write their calls down must end
+        # before systemd's TimeoutStopSec=40 kills the stop
         "grace_s": (_int_range(0, 22), "20"),
         "handoff": (_choice(HANDOFF_KINDS), "message"),
         "handoff_to": (_handoff_to, "ccbox-handoff"),

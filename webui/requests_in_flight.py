@@ -24,7 +24,7 @@ log = Logger(namespace="ccbox.web")
 T = TypeVar("T")
 
 # What a stop waits for the calls running: each is a few database round trips.
-DRAIN_S = 5.0
+DRAIN_S = 3.0
 
 
 class RequestsInFlight:
