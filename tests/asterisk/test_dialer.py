@@ -18,6 +18,7 @@ from appliance.db import model
 from appliance.db.dialer_store import NewLead
 from tests.asterisk.checks import Findings, assert_caller_left_agent_right
 from tests.asterisk.conftest import BoxFactory
+from tests.support.dialer_seed import open_all_week
 from tests.support.real_box import RealBox
 
 MACHINE = "13900000001"
@@ -43,10 +44,8 @@ def add_campaign(db: Any, ids: dict[str, int], numbers: tuple[str, ...]) -> int:
             amd=True,
             caller_id_number="4008001234",
             caller_id_name="Acme",
-            window_days="mon,tue,wed,thu,fri,sat,sun",
-            window_start="00:00",
-            window_end="23:59",
             safe_harbor_prompt="ccbox-goodbye",
+            **open_all_week(),
         )
     )
     resolved(db.dialer.add_leads(row.id, [NewLead(number=n) for n in numbers]))
