@@ -56,6 +56,7 @@ class Stand:
     def __init__(self) -> None:
         self.posts: list[tuple[str, bytes]] = []
         self.lock = threading.Lock()
+        self.ended = ""  # the reason the box answers a batch with, once the session ended
 
     def bodies(self, action: str) -> list[bytes]:
         with self.lock:
@@ -97,6 +98,10 @@ def stand() -> Iterator[tuple[str, Stand]]:
                 st.posts.append((self.path, body))
             if self.path.endswith("/consent"):
                 return self._send(200, b'{"state": "active"}', "application/json")
+            if self.path.endswith("/events") and st.ended:
+                # as webui/cobrowse/resources.py answers a batch that crossed the end
+                ended = json.dumps({"ended": st.ended}).encode()
+                return self._send(200, ended, "application/json")
             self._send(202, b"{}", "application/json")
 
         def log_message(self, format: str, *args: Any) -> None:
@@ -187,3 +192,38 @@ def test_no_field_value_leaves_the_page(stand: tuple[str, Stand]) -> None:
         for secret in SECRETS:
             assert secret not in sent, secret
         assert "Pay now" in sent  # a button's label is no field value
+
+
+def test_a_batch_told_the_session_ended_stops_the_recording_without_an_error(
+    stand: tuple[str, Stand],
+) -> None:
+    """The end reaches the page on its stream, but a batch may cross it: the box answers that
+    one 200 ``ended``; the page stops there, says so, and logs no error in the console of the
+    shop's page."""
+    base, st = stand
+    with headless_chromium(console_log=True) as driver:
+        driver.get(linked(base))
+        shown = wait(
+            driver,
+            "the consent (or the banner)",
+            lambda d: shadow(d, "cobrowse-allow") or shadow(d, "cobrowse-banner"),
+        )
+        if shown.get_attribute("data-test") == "cobrowse-allow":
+            shown.click()
+        wait(driver, "the snapshot", lambda d: b"Checkout" in b"".join(st.bodies("events")))
+        st.ended = "staff_stopped"
+        before = len(st.bodies("events"))
+        driver.execute_script("document.getElementById('blurb').textContent = 'one';")
+        wait(driver, "the page told the end", lambda d: shadow(d, "cobrowse-ended"))
+        assert shadow(driver, "cobrowse-banner") is None
+        told = len(st.bodies("events"))
+        assert told == before + 1
+        driver.execute_script("document.getElementById('blurb').textContent = 'two';")
+        time.sleep(1.0)  # what would have gone out meanwhile (the recorder posts every 250 ms)
+        assert len(st.bodies("events")) == told
+        errors = [
+            e
+            for e in driver.get_log("browser")  # type: ignore[attr-defined]
+            if e.get("level") == "SEVERE" and "favicon.ico" not in e.get("message", "")
+        ]
+        assert errors == []

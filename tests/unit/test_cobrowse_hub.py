@@ -172,7 +172,9 @@ def test_nothing_is_relayed_before_the_visitor_allows_it_and_deny_ends_it() -> N
     h.consent(s, False)
     assert s.state == "ended" and s.ended_reason == "denied"
     assert relay.sent[-1][2]["type"] == "cobrowse.stop"
-    assert s.token not in h.by_token
+    assert not h.by_token[s.token].live  # remembered a minute, for a batch on its way
+    _clock.advance(60)
+    assert s.token not in h.by_token and s.id not in h.sessions
 
 
 def test_a_visitor_cannot_join_another_chats_request() -> None:

@@ -309,18 +309,42 @@ def test_the_served_config_says_mask_inputs() -> None:
 
 
 def test_the_visitor_or_the_agent_may_stop_and_a_deny_records_nothing(box: Box) -> None:
-    status, body = box.staff_call("agent7", b"POST", b"request", {"conversation": 42})
+    _status, body = box.staff_call("agent7", b"POST", b"request", {"conversation": 42})
     sid = body["session"]
     token = box.visitor_call("chat-42", b"join", {"session": sid})[1]["token"]
     assert box.visitor_call(token, b"consent", {"allow": False}) == (200, {"state": "ended"})
-    status, _ = render(box.visitor, Request(b"POST", b"events", SNAPSHOT, X_Chat_Token=token))
-    assert status == 401
+    late = render(box.visitor, Request(b"POST", b"events", SNAPSHOT, X_Chat_Token=token))
+    assert late == (200, {"ended": "denied"})  # nothing recorded, and no error
     sid, token = box.chat_session()
     assert box.visitor_call(token, b"stop", {})[0] == 200
     assert not box.hub.sessions[sid].live
     sid, token = box.chat_session()
     assert box.staff_call("agent7", b"POST", b"stop", {"session": sid})[0] == 200
     assert box.hub.sessions[sid].ended_reason == "staff_stopped"
+
+
+def test_a_batch_that_crosses_the_end_is_dropped_and_told_so_and_nothing_else_is(
+    box: Box,
+) -> None:
+    """The end travels on the stream while the page's next batch may be on its way: that
+    batch is answered 200 ``ended`` (an error status is a red line in the shop page's
+    console), relays nothing, and the ended token opens nothing else; a minute on, the token
+    is unknown again."""
+    sid, token = box.chat_session()
+    viewer = box.as_staff("agent7", b"GET", b"stream?session=" + sid.encode())
+    render(box.staff, viewer)
+    assert box.staff_call("agent7", b"POST", b"stop", {"session": sid})[0] == 200
+    seen = len(frames(viewer))
+    late = render(box.visitor, Request(b"POST", b"events", SNAPSHOT, X_Chat_Token=token))
+    assert late == (200, {"ended": "staff_stopped"})
+    assert len(frames(viewer)) == seen
+    assert box.visitor_call(token, b"consent", {"allow": True})[0] == 401
+    stream = render(box.visitor, Request(b"GET", b"stream?t=" + token.encode()))
+    assert stream[0] == 401
+    assert box.visitor_call(token, b"stop", {})[0] == 401
+    box.clock.advance(60)
+    late = render(box.visitor, Request(b"POST", b"events", SNAPSHOT, X_Chat_Token=token))
+    assert late[0] == 401
 
 
 # ---- the caller's code ---------------------------------------------------------------
@@ -373,6 +397,13 @@ def test_only_a_supervisor_starts_a_live_view_and_only_its_own_is_open_to_it(box
     assert box.staff_call("agent7", b"POST", b"stop", {"session": sid})[0] == 403
     assert box.staff_call("boss", b"POST", b"stop", {"session": sid})[0] == 200
     assert frames(desk)[-1]["type"] == "cobrowse.stop"
+    # the desk's batch that crossed the stop: dropped and told so; another agent's: refused
+    seen = len(frames(viewer))
+    late = box.staff_call("agent7", b"POST", events_path, SNAPSHOT)
+    assert late == (200, {"ended": "staff_stopped"}) and len(frames(viewer)) == seen
+    assert box.staff_call("agent8", b"POST", events_path, SNAPSHOT)[0] == 403
+    box.clock.advance(60)
+    assert box.staff_call("agent7", b"POST", events_path, SNAPSHOT)[0] == 403
 
 
 def test_a_flood_of_large_bodies_is_refused_before_it_is_parsed(

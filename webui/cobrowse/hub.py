@@ -185,6 +185,8 @@ class CobrowseHub:
         self.audit = audit
         self.relay = relay  # ChannelService.relay(conversation_id, from_side, event)
         self.sessions: dict[str, CobrowseSession] = {}
+        # the recording tokens, an ended session's for the minute it is remembered (its
+        # late batches are told the end, not refused: webui/cobrowse/resources.py)
         self.by_token: dict[str, CobrowseSession] = {}
         self.desks: dict[int, set[EventStream]] = {}  # agent id -> its desk pages' streams
         self._heartbeat: task.LoopingCall | None = None
@@ -209,6 +211,7 @@ class CobrowseHub:
                 call.cancel()
         self._forget.clear()
         self.sessions.clear()
+        self.by_token.clear()
 
     def client_config(self) -> dict[str, Any]:
         """What a recording page is told: masking (password fields are masked always)."""
@@ -506,12 +509,13 @@ class CobrowseHub:
         session.source = None
         if session.resume_call is not None and session.resume_call.active():
             session.resume_call.cancel()
-        self.by_token.pop(session.token, None)
         self._forget[session.id] = self.reactor.callLater(60, self._forget_session, session.id)
 
     def _forget_session(self, session_id: str) -> None:
         self._forget.pop(session_id, None)
-        self.sessions.pop(session_id, None)
+        session = self.sessions.pop(session_id, None)
+        if session is not None:
+            self.by_token.pop(session.token, None)
 
     def end_conversation(self, conversation_id: int) -> None:
         for s in list(self.sessions.values()):

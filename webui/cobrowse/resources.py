@@ -17,7 +17,9 @@ every POST with the CSRF token and from this site's pages, webui/desk_chat/auth.
     POST watch {"agent"} (supervisor, admin)   GET stream?session=  (a viewer)
     GET desk  (the agent's desk: watch notices)   POST desk_events?session=  (its recording)
 
-Every refusal is ``{"error": text}`` with its status, in the asker's language.
+Every refusal is ``{"error": text}`` with its status, in the asker's language. A batch of
+events that crosses its session's end (within the minute the hub remembers an ended
+session) is no refusal: it is dropped and answered 200 ``{"ended": reason}``, on both sides.
 """
 
 from __future__ import annotations
@@ -92,6 +94,14 @@ def _answer(request: Any, status: int, body: dict[str, Any]) -> bytes:
     request.setHeader(b"Content-Type", JSON_TYPE)
     request.setHeader(b"Cache-Control", b"no-store")
     return json.dumps(body, ensure_ascii=False).encode()
+
+
+def _over(request: Any, session: CobrowseSession) -> bytes:
+    """A recording side's batch that crossed its session's end: dropped, and the sender told
+    so with a success. Such a batch is no mistake (the end travels on the other stream, so
+    one batch can always be on its way), and an error status would be a red line in the
+    console of the shop's page or the desk."""
+    return _answer(request, 200, {"ended": session.ended_reason or "ended"})
 
 
 def _address(request: Any) -> str:
@@ -171,12 +181,16 @@ class VisitorCobrowse(_Base):
         self.chat_visitor = chat_visitor
         self.address_of = address_of
 
-    def _own(self, request: Any, token: str | None = None) -> CobrowseSession:
+    def _own(self, request: Any, token: str | None = None, ended: bool = False) -> CobrowseSession:
+        """The live session of the request's recording token (401 if none); ``ended``: a
+        session that ended a moment ago too."""
         if token is None:
             raw = request.getHeader(b"X-Chat-Token") or b""  # here: the recording token
             token = raw[:100].decode("ascii", "replace")
         session = self.hub.by_token.get(token) if token else None
         if session is None or session.kind == "desk" or not session.joined:
+            raise _Refused(401, N_("this co-browsing session is over"))
+        if not session.live and not ended:
             raise _Refused(401, N_("this co-browsing session is over"))
         return session
 
@@ -203,7 +217,9 @@ class VisitorCobrowse(_Base):
 
     def post(self, request: Any, action: str) -> Any:
         if action == "events":
-            session = self._own(request)
+            session = self._own(request, ended=True)
+            if not session.live:
+                return _over(request, session)
             raw = _read_body(request, MAX_SNAPSHOT_BYTES)
             self.hub.admit(session, len(raw))  # the rate, before any parsing
             events, size = _parse_json(raw)
@@ -334,6 +350,8 @@ class StaffCobrowse(_Base):
             agent = self._my_agent(session)
             if cob is None or cob.kind != "desk" or cob.agent_id != agent.id:
                 raise _Refused(403, N_("this co-browsing session is not yours"))
+            if not cob.live:
+                return _over(request, cob)
             raw = _read_body(request, MAX_SNAPSHOT_BYTES)
             self.hub.admit(cob, len(raw))
             events, size = _parse_json(raw)

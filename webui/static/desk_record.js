@@ -175,7 +175,8 @@
     var body = JSON.stringify(batch.events);
     Object.keys(watches).forEach(function (sid) {
       post("desk_events?session=" + encodeURIComponent(sid), body).then(function (res) {
-        if (res.status === 403 || res.status === 409) {
+        // ended: the watch ended while this batch was on its way (its stop notice follows)
+        if (res.status === 403 || res.status === 409 || (res.ok && res.data && res.data.ended)) {
           delete watches[sid];
           showBanner();
           stopIfAlone();

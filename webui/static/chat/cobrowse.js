@@ -365,7 +365,10 @@
     call("POST", "/chat/api/cobrowse/events", JSON.stringify(batch.events), state.token).then(
       function (res) {
         sending = false;
-        if (res.status === 401 || res.status === 409) return end(t("stopped"));
+        // ended: the session ended while this batch was on its way
+        if (res.status === 401 || res.status === 409 || (res.ok && res.data.ended)) {
+          return end(t("stopped"));
+        }
         if (res.status === 429) {
           // too fast: wait, and ask for nothing lost to matter (a fresh snapshot later)
           timer = setTimeout(flush, 1000);
