@@ -25,6 +25,13 @@ T = TypeVar("T")
 
 # What a stop waits for the calls running: each is a few database round trips.
 DRAIN_S = 3.0
+# What a client answered 503 during a stop is told to wait: a restart takes a few seconds.
+RETRY_AFTER_S = 10
+
+
+def ask_to_retry(request: Any) -> None:
+    """The ``Retry-After`` of a 503 answered because the site is stopping."""
+    request.setHeader(b"Retry-After", b"%d" % RETRY_AFTER_S)
 
 
 class RequestsInFlight:

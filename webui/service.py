@@ -131,10 +131,13 @@ class LimitedRequest(AnonymousRequest):
         self._linger = self.channel.callLater(LINGER_S, self._close)
 
     def _close(self) -> None:
+        self._stop_lingering()
+        self.channel.loseConnection()
+
+    def _stop_lingering(self) -> None:
         if self._linger is not None and self._linger.active():
             self._linger.cancel()
         self._linger = None
-        self.channel.loseConnection()
 
     def handleContentChunk(self, data: bytes) -> None:
         self._received += len(data)
@@ -154,8 +157,7 @@ class LimitedRequest(AnonymousRequest):
         super().process()
 
     def connectionLost(self, reason: Any) -> None:
-        if self._linger is not None and self._linger.active():
-            self._linger.cancel()
+        self._stop_lingering()
         super().connectionLost(reason)
 
 

@@ -27,6 +27,7 @@ from appliance.cli import resolved
 from appliance.config import AmiConfig, ChatConfig, Config, FastAgiConfig, WebConfig
 from appliance.crm.customer_store import CustomerStore
 from appliance.db import model
+from appliance.db.connector import DatabaseStopped
 from appliance.eventbus import EventBus
 from appliance.kb.store import KBStore
 from tests.support.inline_db import inline_db
@@ -310,13 +311,28 @@ class DeskChatApiTests(unittest.TestCase):
         await reached
         stopped = self.root.stop()
         self.assertFalse(stopped.called)
-        status, body = await self.api("GET", "conversations", ann)
-        self.assertEqual(status, 503)
-        self.assertIn("restarting", body["error"])
+        refused = await self.send("GET", "api/conversations", ann)
+        self.assertEqual(refused.status, 503)
+        self.assertIn("restarting", json.loads(refused.body)["error"])
+        self.assertEqual(refused.headers["retry-after"], "10")
         self.assertFalse(stopped.called)
         held.callback(None)
         self.assertEqual(await running, (200, {"ok": True}))
         self.assertEqual(await stopped, 0)
+
+    async def test_a_call_the_stopped_database_cuts_short_answers_503_to_retry(self) -> None:
+        """The stop's wait for a call ran out and the database refused it: the call was
+        not wrong, the box is restarting (not a 500 with a traceback)."""
+        ann = self.login("ann")
+
+        async def cut(asker: Any) -> dict[str, Any]:
+            raise DatabaseStopped("the database is stopping")
+
+        self.root.api.putChild(b"cut", ApiResource(self.root, cut, b"GET"))
+        c = await self.send("GET", "api/cut", ann)
+        self.assertEqual(c.status, 503)
+        self.assertIn("restarting", json.loads(c.body)["error"])
+        self.assertEqual(c.headers["retry-after"], "10")
 
     async def test_every_path_refuses_a_request_without_a_session(self) -> None:
         names = sorted(n.decode() for n in self.root.api.children)

@@ -34,7 +34,7 @@ from webui.chat import inputs, transcript
 from webui.chat.inputs import BadInput
 from webui.chat.limits import RateLimit, address_key
 from webui.chat.site import error, json_answer
-from webui.requests_in_flight import RequestsInFlight
+from webui.requests_in_flight import RequestsInFlight, ask_to_retry
 
 if TYPE_CHECKING:
     from webui.chat.site import PublicChatRoot
@@ -73,7 +73,12 @@ EVENTS_PER_MINUTE = 120
 SESSIONS_PER_STREAM = 4
 # The answer while the daemon stops (a restart takes a few seconds).
 STOPPING = "the chat is restarting; try again in a moment"
-RETRY_WHEN_STOPPING_S = 10
+
+
+def stopping(request: Any) -> bytes:
+    """The 503 of a call that comes while the site stops."""
+    ask_to_retry(request)
+    return error(request, 503, STOPPING, "stopping")
 
 
 class Limited(BadInput):
@@ -162,8 +167,7 @@ class Endpoint(resource.Resource):
         self, request: Any, handler: Callable[[Any], Awaitable[tuple[int, dict[str, Any]] | None]]
     ) -> Any:
         if self.state.in_flight.closed:
-            request.setHeader(b"Retry-After", b"%d" % RETRY_WHEN_STOPPING_S)
-            return error(request, 503, STOPPING, "stopping")
+            return stopping(request)
         gone: list[bool] = []
         request.notifyFinish().addBoth(lambda _: gone.append(True))
 
@@ -182,7 +186,7 @@ class Endpoint(resource.Resource):
                 status, data = 409, {"error": e.message, "code": "refused"}
             except DatabaseStopped:  # the stop's wait for this call ran out (in_flight)
                 log.info("chat API {path}: cut short by the stop", path=request.path[:100])
-                request.setHeader(b"Retry-After", b"%d" % RETRY_WHEN_STOPPING_S)
+                ask_to_retry(request)
                 status, data = 503, {"error": STOPPING, "code": "stopping"}
             except Exception:
                 log.failure("chat API {path} failed", path=request.path[:100])
@@ -481,8 +485,7 @@ class StreamEndpoint(resource.Resource):
         if s.ended:
             return error(request, 410, "this chat has ended", "ended")
         if st.in_flight.closed:
-            request.setHeader(b"Retry-After", b"%d" % RETRY_WHEN_STOPPING_S)
-            return error(request, 503, STOPPING, "stopping")
+            return stopping(request)
         if len(st.hub.streams) >= st.hub.max_streams:
             return error(request, 503, "too many visitors now; try again later", "busy")
         if s.streams >= MAX_STREAMS_PER_VISITOR:

@@ -47,7 +47,7 @@ from webui.desk_chat.stream import (
     DeskStream,
     frame,
 )
-from webui.requests_in_flight import RequestsInFlight
+from webui.requests_in_flight import RequestsInFlight, ask_to_retry
 
 if TYPE_CHECKING:
     from webui.sessions import Session, SessionStore
@@ -209,7 +209,7 @@ class ApiResource(resource.Resource):
         except DeskError as exc:
             return self._error(request, locale, exc)
         if self.root.in_flight.closed:
-            request.setHeader(b"Retry-After", b"10")
+            ask_to_retry(request)
             return self._error(request, locale, DeskError(503, STOPPING))
         ended = self.root.in_flight.begin()
         d: defer.Deferred[Any] = defer.ensureDeferred(self.handler(asker))
@@ -294,6 +294,7 @@ class ApiResource(resource.Resource):
             error = DeskError(400, exc.args[0])  # a store's refusal, written for the user
         elif isinstance(exc, DatabaseStopped):  # the stop's wait for this call ran out
             log.info("desk chat API {uri}: cut short by the stop", uri=request.uri[:200])
+            ask_to_retry(request)
             error = DeskError(503, STOPPING)
         else:
             log.failure("desk chat API {uri} failed", failure, uri=request.uri[:200])
