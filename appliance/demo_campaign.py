@@ -82,7 +82,7 @@ def seed(db: Any, data_dir: Path, wrapup_s: int) -> int | None:
             caller_id_name="ccbox demo survey",
             window_days="mon,tue,wed,thu,fri,sat,sun",
             window_start="00:00",
-            window_end="23:59",
+            window_end="24:00",
             default_tz="Asia/Shanghai",
             max_attempts=3,
             retry_json=json.dumps(RETRY),

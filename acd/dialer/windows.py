@@ -2,8 +2,9 @@
 
 A window is open at an instant when, on the called party's clock, the day is one of the
 window's weekdays, the date is not a holiday, and the time is at or after ``start`` and
-before ``end``. Local time comes from the instant in UTC through zoneinfo, so daylight
-saving changes need no special case there; only :meth:`CallingWindow.next_open`, which turns
+before ``end`` (an ``end`` of midnight, stored "24:00", takes in the day's last minute).
+Local time comes from the instant in UTC through zoneinfo, so daylight saving changes need
+no special case there; only :meth:`CallingWindow.next_open`, which turns
 a local opening time back into an instant, meets the clock's gaps and repeats:
 
 - a ``start`` that does not exist that day (it falls in the spring-forward gap) opens at
@@ -23,7 +24,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from appliance.db.campaign_values import parse_clock, parse_days, zone
+from appliance.db.campaign_values import END_OF_DAY, parse_clock, parse_days, parse_window_end, zone
 from appliance.text import N_
 
 UTC = dt.UTC
@@ -38,7 +39,7 @@ def _zone(name: str) -> ZoneInfo:
 class CallingWindow:
     days: frozenset[int]  # Monday is 0
     start: dt.time
-    end: dt.time
+    end: dt.time  # END_OF_DAY (time.max): until midnight
     holidays: frozenset[dt.date] = frozenset()
     # The zone of a lead that has none of its own ("").
     default_tz: str = "Asia/Shanghai"
@@ -53,11 +54,12 @@ class CallingWindow:
     @classmethod
     def from_campaign(cls, row: Any, holidays: Iterable[dt.date] = ()) -> CallingWindow:
         """The window of a campaign row (window_days "mon,tue,...", window_start and
-        window_end "HH:MM", default_tz); ValueError with a clear message for a bad value."""
+        window_end "HH:MM", an end "24:00" midnight, default_tz); ValueError with a clear
+        message for a bad value."""
         return cls(
             days=parse_days(row.window_days),
             start=parse_clock(row.window_start),
-            end=parse_clock(row.window_end),
+            end=parse_window_end(row.window_end),
             holidays=frozenset(holidays),
             default_tz=zone(row.default_tz).key,
         )
@@ -72,8 +74,12 @@ class CallingWindow:
         return (
             local.weekday() in self.days
             and local.date() not in self.holidays
-            and self.start <= local.time().replace(tzinfo=None) < self.end
+            and self._within_hours(local.time().replace(tzinfo=None))
         )
+
+    def _within_hours(self, wall: dt.time) -> bool:
+        # ``end`` is exclusive, unless it is midnight: then the day's last instant is in
+        return self.start <= wall and (wall < self.end or self.end == END_OF_DAY)
 
     def next_open(self, now_utc: dt.datetime, tz_name: str = "") -> dt.datetime:
         """``now_utc`` when the window is open, else the instant (UTC) it next opens."""

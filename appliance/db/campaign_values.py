@@ -26,6 +26,10 @@ MAX_RETRY_MINUTES = 30 * 24 * 60
 MAX_SCRIPT = 20000
 MAX_DISPOSITIONS = 50
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+# A calling window's end at midnight: stored "24:00", read as the day's last instant (a
+# window's end is exclusive, and datetime.time has no 24:00).
+MIDNIGHT: Final = "24:00"
+END_OF_DAY: Final = dt.time.max
 CALLER_NUMBER = re.compile(r"^\+?[0-9]{0,31}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_.-]*$")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -58,6 +62,21 @@ def parse_clock(text: str) -> dt.time:
     if m is None:
         raise ValueError(N_("a time must be HH:MM, not {value}", value=str(text)[:16]))
     return dt.time(int(m.group(1)), int(m.group(2)))
+
+
+def parse_window_end(text: str) -> dt.time:
+    """A calling window's end: HH:MM, where "24:00" and "00:00" are midnight at the day's
+    end (``END_OF_DAY``). An end is exclusive, so without midnight a window could never
+    take in the day's last minute; and "00:00" is what a browser's time field gives for
+    midnight (it has no 24:00)."""
+    if str(text).strip() in ("24:00", "00:00"):
+        return END_OF_DAY
+    return parse_clock(text)
+
+
+def format_window_end(end: dt.time) -> str:
+    """The stored form of a window's end: "24:00" for midnight."""
+    return MIDNIGHT if end == END_OF_DAY else end.strftime("%H:%M")
 
 
 def zone(name: str) -> ZoneInfo:
@@ -196,8 +215,10 @@ def check_campaign(values: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = name
         elif key == "window_days":
             out[key] = format_days(parse_days(value))
-        elif key in ("window_start", "window_end"):
+        elif key == "window_start":
             out[key] = parse_clock(value).strftime("%H:%M")
+        elif key == "window_end":
+            out[key] = format_window_end(parse_window_end(value))
         elif key == "default_tz":
             out[key] = zone(value).key
         elif key == "max_attempts":

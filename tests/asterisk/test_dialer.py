@@ -18,7 +18,7 @@ from appliance.db import model
 from appliance.db.dialer_store import NewLead
 from tests.asterisk.checks import Findings, assert_caller_left_agent_right
 from tests.asterisk.conftest import BoxFactory
-from tests.support.dialer_seed import open_all_week
+from tests.support.dialer_seed import OPEN_ALL_WEEK
 from tests.support.real_box import RealBox
 
 MACHINE = "13900000001"
@@ -45,7 +45,7 @@ def add_campaign(db: Any, ids: dict[str, int], numbers: tuple[str, ...]) -> int:
             caller_id_number="4008001234",
             caller_id_name="Acme",
             safe_harbor_prompt="ccbox-goodbye",
-            **open_all_week(),
+            **OPEN_ALL_WEEK,
         )
     )
     resolved(db.dialer.add_leads(row.id, [NewLead(number=n) for n in numbers]))

@@ -15,25 +15,13 @@ from appliance.db import model
 from appliance.db.connector import DBConnector
 from appliance.db.dialer_store import NewLead
 
-# Every day from 00:00 to 23:59 in the campaign's zone (the product's default, Asia/Shanghai,
-# unless given): right for a test on the dialer rig's clock (tests/support/dialer_rig.py
-# START, 18:30 there), which never meets the window's closed last minute.
+# Every day, all day, in the campaign's zone (the product's default, Asia/Shanghai, unless
+# given): until midnight, so no minute of the day is closed.
 OPEN_ALL_WEEK = {
     "window_days": "mon,tue,wed,thu,fri,sat,sun",
     "window_start": "00:00",
-    "window_end": "23:59",
+    "window_end": "24:00",
 }
-
-
-def open_all_week(now: dt.datetime | None = None) -> dict[str, str]:
-    """``OPEN_ALL_WEEK`` for a test on the real clock, in a zone where it is about noon
-    ``now``: the window's last minute (23:59 to midnight) is closed, and in the product's
-    default zone that minute is 15:59 UTC every day, when a CI run's campaign never
-    dialed. (Etc/GMT-N is UTC+N.)"""
-    hour = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).hour
-    ahead = 12 - hour  # -11 to +12 hours: local noon to 12:59
-    name = "Etc/GMT" if ahead == 0 else f"Etc/GMT{-ahead:+d}"
-    return {**OPEN_ALL_WEEK, "default_tz": name}
 
 
 def seed_campaign(
@@ -46,7 +34,7 @@ def seed_campaign(
 ) -> tuple[int, int]:
     """A skill and a queue named ``name`` (``queue``: its other columns), the ``agents``
     (numbers; phone ``PJSIP/<number>``) with the skill, a running campaign ``name`` on the
-    queue, open all week all day (``open_all_week``: the ccboxd these tests start runs on
+    queue, open all week all day (``OPEN_ALL_WEEK``: the ccboxd these tests start runs on
     the real clock; ``campaign``: its other columns), and its leads.
     (queue id, campaign id)."""
     now = dt.datetime.now(dt.UTC)
@@ -74,7 +62,7 @@ def seed_campaign(
             "caller_id_number": "4008001234",
             "caller_id_name": "Acme",
             "safe_harbor_prompt": "ccbox-goodbye",
-            **open_all_week(),
+            **OPEN_ALL_WEEK,
             **campaign,
         }
         cid = insert(model.campaigns, name=name, queue_id=qid, created_at=now, **values)

@@ -326,6 +326,22 @@ class CampaignFormTests(CampaignPagesCase):
         after = await self.db.dialer.campaign(cid)
         self.assertEqual(after, c)  # nothing changed by any of them
 
+        # Until midnight: the time field's 00:00 as the end, stored 24:00, shown 00:00 again.
+        page = await self.post(
+            b,
+            edit,
+            "/admin/campaigns/save",
+            {"id": str(cid), **settings_form(self.queue_id, window_end="00:00")},
+        )
+        self.assertIn("Campaign saved.", page.body)
+        midnight = await self.db.dialer.campaign(cid)
+        self.assertEqual((midnight.window_start, midnight.window_end), ("09:30", "24:00"))
+        self.assertIn('name="window_end" type="time" required value="00:00"', page.body)
+        page = await self.post(
+            b, edit, "/admin/campaigns/save", {"id": str(cid), **settings_form(self.queue_id)}
+        )
+        self.assertEqual(await self.db.dialer.campaign(cid), c)
+
         # In Chinese: the field's message in Chinese.
         token = (await self.call(b.get, "/")).csrf()
         await self.call(b.post, "/locale", {"_csrf": token, "locale": "zh_CN", "next": "/"})

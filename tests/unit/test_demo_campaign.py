@@ -21,6 +21,8 @@ def test_the_survey_is_seeded_once_with_its_team_queue_message_and_list(tmp_path
         assert (campaign.mode, campaign.state, campaign.amd) == ("predictive", "stopped", True)
         assert campaign.target_abandon_pct == 3.0 and campaign.min_predictive_agents == 5
         assert campaign.window_days == "mon,tue,wed,thu,fri,sat,sun"
+        # all day: a visitor at any minute sees it dial (an end of 23:59 left 15:59 UTC out)
+        assert (campaign.window_start, campaign.window_end) == ("00:00", "24:00")
         assert campaign.dispositions[0] == "Completed 已完成"
         # the message a customer hears when no agent is free within 2 s: a library prompt
         assert campaign.safe_harbor_prompt == demo_campaign.PROMPT

@@ -79,6 +79,8 @@ def test_a_campaign_is_saved_checked_and_read_back(db: DBConnector) -> None:
         ({"window_days": ""}, "at least one day"),
         ({"window_start": "25:00"}, "HH:MM"),
         ({"window_start": "20:00", "window_end": "09:00"}, "start before it ends"),
+        ({"window_start": "24:00"}, "HH:MM"),
+        ({"window_end": "24:30"}, "HH:MM"),
         ({"mode": "blast"}, "mode must be one of"),
         ({"retry_json": {"voicemail": 5}}, "unknown retry outcome"),
         ({"retry_json": {"busy": -1}}, "retry busy must be a whole number"),
@@ -106,6 +108,11 @@ def test_a_window_changed_on_one_side_is_checked_against_the_stored_other(
         resolved(db.dialer.update_campaign(cid, window_start="13:00"))
     updated = resolved(db.dialer.update_campaign(cid, window_start="11:00"))
     assert updated is not None and updated.window_start == "11:00"
+    # until midnight: "00:00" as an end is stored "24:00", after every start
+    updated = resolved(db.dialer.update_campaign(cid, window_end="00:00"))
+    assert updated is not None and updated.window_end == "24:00"
+    updated = resolved(db.dialer.update_campaign(cid, window_start="23:59"))
+    assert updated is not None and (updated.window_start, updated.window_end) == ("23:59", "24:00")
 
 
 def test_leads_merge_duplicates_and_come_due_in_order(db: DBConnector) -> None:

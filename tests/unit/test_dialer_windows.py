@@ -44,6 +44,36 @@ def test_the_hours_are_start_inclusive_end_exclusive() -> None:
     assert w.next_open(utc(2026, 12, 7, 12, 0), sh) == utc(2026, 12, 8, 1, 0)
 
 
+def test_a_window_until_midnight_takes_in_the_days_last_minute() -> None:
+    """An end is exclusive, so 00:00-23:59 leaves 23:59-24:00 closed (in Shanghai that is
+    15:59 UTC every day); until midnight ("24:00", or "00:00" as an end) it is open."""
+    row = SimpleNamespace(
+        window_days="mon,tue,wed,thu,fri,sat,sun",
+        window_start="00:00",
+        window_end="23:59",
+        default_tz="Asia/Shanghai",
+    )
+    to_2359 = CallingWindow.from_campaign(row)
+    assert not to_2359.is_open(utc(2026, 12, 7, 15, 59, 30))
+    for end in ("24:00", "00:00"):
+        whole = CallingWindow.from_campaign(SimpleNamespace(**{**vars(row), "window_end": end}))
+        assert whole.end == dt.time.max
+        last = dt.datetime(2026, 12, 7, 15, 59, 59, 999999, tzinfo=UTC)  # 23:59:59.999999
+        for at in (utc(2026, 12, 7, 15, 59), utc(2026, 12, 7, 15, 59, 30), last):
+            assert whole.is_open(at), (end, at)
+        for minute in range(0, 24 * 60, 7):
+            assert whole.is_open(utc(2026, 12, 7) + dt.timedelta(minutes=minute))
+    # a shorter day: open to its last instant, shut at midnight (when Sunday is not a day)
+    evening = CallingWindow.from_campaign(
+        SimpleNamespace(**{**vars(row), "window_days": "sat", "window_start": "18:00",
+                           "window_end": "24:00"})
+    )  # fmt: skip
+    assert not evening.is_open(utc(2026, 12, 12, 9, 59))  # Sat 17:59
+    assert evening.is_open(utc(2026, 12, 12, 15, 59, 59))  # Sat 23:59:59
+    assert not evening.is_open(utc(2026, 12, 12, 16, 0))  # Sun 00:00
+    assert evening.next_open(utc(2026, 12, 12, 16, 0)) == utc(2026, 12, 19, 10, 0)
+
+
 @pytest.mark.parametrize(
     ("day_before", "opens_utc", "tz"),
     [
@@ -127,6 +157,8 @@ def test_from_campaign_parses_and_refuses_clearly() -> None:
         ({"window_days": "mon,xyz"}, "unknown day xyz"),
         ({"window_start": "8am"}, "HH:MM"),
         ({"window_end": "08:00"}, "start before it ends"),
+        ({"window_end": "24:01"}, "HH:MM"),
+        ({"window_start": "24:00"}, "HH:MM"),  # midnight ends a window, never starts one
         ({"default_tz": "Nowhere/City"}, "unknown time zone"),
     ]:
         with pytest.raises(ValueError, match=says):
