@@ -720,26 +720,53 @@ class SimAgents:
         self.media: dict[int, str] = {}
         self.zh: dict[int, bool] = {}
         self.counts = {"accepted": 0, "chat_lines": 0, "mail_replies": 0, "failed": 0}
+        self._timers: set[Any] = set()  # the think times to come
+        self._acting: set[defer.Deferred[Any]] = set()  # the answers under way
+        self._stopped = False
 
     def start(self) -> None:
+        self._stopped = False
         for aid in self.agent_ids:
             self.subs.append(
                 self.channels.subscribe_agent(aid, lambda ev, aid=aid: self._event(aid, ev))
             )
 
     def stop(self) -> None:
+        """No more answers: the think times to come are cancelled, and so are the answers
+        under way (the engine and the database behind it stop next)."""
+        self._stopped = True
         for sub in self.subs:
             self.channels.unsubscribe(sub)
         self.subs.clear()
+        for timer in list(self._timers):
+            if timer.active():
+                timer.cancel()
+        self._timers.clear()
+        for d in list(self._acting):
+            d.cancel()
 
     def _later(self, span: tuple[float, float], fn: Callable[[], Any]) -> None:
+        if self._stopped:
+            return
+
         def run() -> None:
+            self._timers.discard(timer)
             d = defer.ensureDeferred(fn())
+            self._acting.add(d)
+
+            def done(result: Any) -> Any:
+                self._acting.discard(d)
+                return result
+
+            d.addBoth(done)
             d.addErrback(self._failed)
 
-        self.reactor.callLater(self.rng.uniform(*span), run)
+        timer = self.reactor.callLater(self.rng.uniform(*span), run)
+        self._timers.add(timer)
 
     def _failed(self, failure: Any) -> None:
+        if self._stopped and failure.check(defer.CancelledError):
+            return  # cut short by stop()
         # a chat the visitor left meanwhile, an offer withdrawn: the engine refused
         self.counts["failed"] += 1
 
