@@ -118,7 +118,9 @@ class ImapWatcher:
         self._waiting: list[Deferred[None]] = []  # stop()'s answers
         self._health: tuple[str, str] | None = None
         self._backoff = self.first_backoff_s
-        self._refused: dict[int, int] = {}  # UID -> FETCH refusals in a row
+        # FETCH refusals in a row, and of which UID: only the first message not yet taken is
+        # ever retried (a refusal ends the session, the next one starts from it)
+        self._refused: tuple[int, int] = (0, 0)
 
     # --- reactor side ----------------------------------------------------------------------
 
@@ -320,7 +322,8 @@ class ImapWatcher:
             # the server answered NO or BAD for this message, or broke the connection in
             # its answer: a corrupt message does so every time, after every new login, and
             # would hold up every later mail for ever
-            refused = self._refused[uid] = self._refused.get(uid, 0) + 1
+            refused = self._refused[1] + 1 if self._refused[0] == uid else 1
+            self._refused = (uid, refused)
             if refused < FETCH_REFUSALS:
                 raise
             log.error(
@@ -331,11 +334,12 @@ class ImapWatcher:
                 n=refused,
                 why=_text(exc),
             )
-            self._refused.pop(uid, None)
+            self._refused = (0, 0)
+            self._backoff = self.first_backoff_s  # the next message's refusals start over
             self.last_uid = uid
             self._save_state()
             return
-        self._refused.pop(uid, None)
+        self._refused = (0, 0)
         if raw is None:
             return  # expunged meanwhile
         try:
