@@ -130,15 +130,14 @@ async def _hold(
     playing (its Dial keeps it until the agent answers); anything else stops it."""
     holding = _Holding(moh_class(acd.queues[call.queue_id].moh_class))
     result: Offer | Overflow | str | None = None
-    gone = False
     try:
         result = await _hold_until(acd, session, call, waiter, holding)
         return result
     except CallerGone:
-        gone = True  # no music to stop (the wait's -1 comes before the HANGUP line)
+        holding.music_on = False  # with the channel (the wait's -1 precedes the HANGUP line)
         raise
     finally:
-        if holding.music_on and not isinstance(result, Offer) and not gone and not session.hung_up:
+        if holding.music_on and not isinstance(result, Offer) and not session.hung_up:
             with contextlib.suppress(AGIError):  # the caller went meanwhile
                 # interrupt: a WAIT FOR DIGIT -1 may still be waiting
                 await session.interrupt("SET MUSIC", "OFF", token(holding.music_class))
