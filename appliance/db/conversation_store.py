@@ -421,13 +421,9 @@ class ConversationStore:
         self._writing = True
 
         def thd(conn: Connection) -> list[tuple[bool, Any]]:
-            if conn.dialect.name == "sqlite":
-                # pysqlite begins a transaction only before a DML statement: a SAVEPOINT
-                # first would be a transaction of its own, its RELEASE a commit (a disk
-                # sync per write, the batch for nothing)
-                conn.exec_driver_sql("BEGIN")
             # the whole batch in one savepoint (the usual case: each write good); when one
-            # fails, all is undone and the batch goes again with one savepoint each
+            # fails, all is undone and the batch goes again with one savepoint each (on
+            # SQLite, all inside one transaction: appliance/db/engine.py begins it first)
             with contextlib.suppress(Exception), conn.begin_nested():
                 return [(True, fn(conn)) for fn, _ in batch]
             out: list[tuple[bool, Any]] = []

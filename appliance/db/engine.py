@@ -37,6 +37,17 @@ def create_engine(
             cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
             cur.close()
 
+        @sa.event.listens_for(engine, "savepoint")
+        def _begin_before_a_savepoint(conn: sa.Connection, _name: str | None) -> None:
+            # pysqlite begins a transaction only before INSERT, UPDATE or DELETE. A SAVEPOINT
+            # before the first of them would start a transaction of its own in SQLite, and
+            # its RELEASE would commit it: the savepoint's writes committed whatever became
+            # of the transaction around them (a store's insert-or-duplicate first, then a
+            # failure: the row stayed).
+            dbapi = conn.connection.dbapi_connection
+            if dbapi is not None and not dbapi.in_transaction:
+                dbapi.execute("BEGIN")
+
         return engine
     return sa.create_engine(url, pool_pre_ping=True, **kwargs)
 
