@@ -23,11 +23,13 @@ agent, as with calls) and the conversation goes to the next agent, keeping its p
   stay with their agent when the agent is logged in (the ACD restores logins), else wait;
   a wrap-up is over.
 
-Writes (states, events) are queued in order per conversation and never waited for; a
-message's insert is awaited (its id goes out with the line): one INSERT.
+Writes (states, events) are queued in order per conversation (acd/channels/ordered_writes.py)
+and never waited for; a chat line goes to its listeners with the id the engine gave it and
+its row is written behind it (acd/channels/line_writer.py); an e-mail's insert is awaited.
 
-Listeners (the web streams) are callables ``listener(event: dict)``, called on the reactor
-thread; a customer's side never gets internal lines, offers or agent-only data.
+Listeners (the web streams, acd/channels/listeners.py) are callables
+``listener(event: dict)``, called on the reactor thread; a customer's side never gets
+internal lines, offers or agent-only data.
 """
 
 # ruff: noqa: RUF001  (Chinese text keeps its own punctuation)
@@ -35,8 +37,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from twisted.application import service
 from twisted.internet import defer
@@ -66,6 +68,9 @@ from acd.channels.conversation import (
 )
 from acd.channels.errors import ChannelError
 from acd.channels.events import AgentLoadChanged, ChannelQueueStatsChanged, ConversationStateChanged
+from acd.channels.line_writer import LineWriter
+from acd.channels.listeners import Listeners
+from acd.channels.ordered_writes import OrderedWrites
 from acd.channels.router import AgentSlots, ChannelRouter, RouteOffer
 from acd.day_counters import day_start
 from acd.live_config import AgentConfigApplied, QueueConfigApplied
@@ -73,7 +78,7 @@ from acd.stats import DayStarted, QueueStats
 from appliance.crm.tickets.store import TicketStore
 from appliance.db.conversation_store import ConversationStore, TopicRow
 from appliance.text import N_
-from drivers.health import DEGRADED, DOWN, OK, HealthReporter
+from drivers.health import DOWN, HealthReporter
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -97,7 +102,6 @@ __all__ = [
 ]
 
 log = Logger(namespace="ccbox.channels")
-T = TypeVar("T")
 
 # Ends without an answer that are not the customer's leaving (the figures restored after a
 # restart count every other unanswered end as abandoned, whatever reason the widget gave).
@@ -105,11 +109,6 @@ NOT_ABANDONED = frozenset(("queue_gone", "restart"))
 # A leave-a-message ticket's type, when the box has it (else an active built-in one).
 TICKET_TYPE = "inquiry"
 ACTOR = "chat"
-# A chat line goes to its listeners at once and its row is written behind it: the lines
-# whose write failed are kept (at most this many, then new lines are refused) and retried
-# after these waits (the last one again and again).
-UNWRITTEN_MAX = 10_000
-RETRY_S = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 # A write that finds the database idle waits this long for others to share its transaction
 # (the lines are with their listeners already): a few transactions a second, not hundreds.
 WRITE_LINGER_S = 0.05
@@ -165,46 +164,6 @@ class EmailSender(Protocol):
     ) -> defer.Deferred[Any]: ...
 
 
-class OrderedWrites:
-    """Database writes run one after another per key (a conversation), never waited for
-    by the engine; what each returns goes to its caller's Deferred."""
-
-    def __init__(self) -> None:
-        self._tail: dict[int, defer.Deferred[None]] = {}
-        self.pending: set[defer.Deferred[None]] = set()
-
-    def run(self, key: int, fn: Callable[[], defer.Deferred[T]]) -> defer.Deferred[T]:
-        result: defer.Deferred[T] = defer.Deferred()
-        done: defer.Deferred[None] = defer.Deferred()
-        self.pending.add(done)
-
-        def start(_: object = None) -> None:
-            d = defer.maybeDeferred(fn)
-
-            def finish(outcome: T | Failure) -> None:
-                if self._tail.get(key) is done:
-                    del self._tail[key]
-                self.pending.discard(done)
-                done.callback(None)
-                if isinstance(outcome, Failure):
-                    result.errback(outcome)
-                else:
-                    result.callback(outcome)
-
-            d.addBoth(finish)
-
-        prev = self._tail.get(key)
-        self._tail[key] = done
-        if prev is None:
-            start()
-        else:
-            prev.addCallback(start)
-        return result
-
-    def flushed(self) -> defer.Deferred[None]:
-        return defer.DeferredList(list(self.pending)).addCallback(lambda _: None)
-
-
 class ChannelService(service.Service):
     name = "channels"
 
@@ -247,15 +206,12 @@ class ChannelService(service.Service):
         self._offer_timers: dict[int, Any] = {}
         self._wrapup_timers: dict[int, Any] = {}
         self._wait_timers: dict[int, Any] = {}
-        self._conversation_subs: dict[int, list[Subscription]] = {}
-        self._agent_subs: dict[int, list[Subscription]] = {}
+        self.listeners = Listeners()
         self._joined: dict[int, set[str]] = {}  # supervisors who joined a conversation
         self._bus_subs: list[Any] = []
         self._later: set[Any] = set()  # dispatches after a transfer's grace time
         self._hold = 0  # dispatch held while a step changes several agents at once
-        self.unwritten: dict[int, Message] = {}  # chat lines sent, their rows not written
-        self._retries: dict[int, tuple[Any, defer.Deferred[None]]] = {}  # line id -> wait
-        self._failing: set[int] = set()  # lines whose write failed, not written yet
+        self.lines = LineWriter(reactor, self.store, lambda: bool(self.running), health, self.name)
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -312,11 +268,7 @@ class ChannelService(service.Service):
                 if timer.active():
                     timer.cancel()
             timers.clear()
-        for timer, wake in list(self._retries.values()):  # a last try each, now
-            if timer.active():
-                timer.cancel()
-            wake.callback(None)
-        self._retries.clear()
+        self.lines.try_now()  # a last try each
         d = self.writes.flushed()
         self.store.flush_now()  # what lingers for company goes now (the stop waits for it)
         return d
@@ -480,34 +432,6 @@ class ChannelService(service.Service):
         if queue_id is not None and queue_id in self.stats:
             self.bus.publish(ChannelQueueStatsChanged(queue_id))
 
-    # ---- fan-out --------------------------------------------------------------------------
-
-    def _call(self, sub: Subscription, event: dict[str, Any]) -> None:
-        try:
-            sub.listener(event)
-        except Exception:
-            log.failure("a conversation listener failed on {type}", type=event.get("type"))
-
-    def _emit(
-        self,
-        conv: Conversation,
-        event: dict[str, Any],
-        *,
-        customer: bool = True,
-        staff: bool = True,
-    ) -> None:
-        """To the conversation's listeners of each side, and to its agent's."""
-        for sub in list(self._conversation_subs.get(conv.id, ())):
-            if (sub.side == CUSTOMER and customer) or (sub.side == STAFF and staff):
-                self._call(sub, event)
-        if staff and conv.agent_id is not None and conv.state in (ACTIVE, WRAP_UP, ENDED):
-            for sub in list(self._agent_subs.get(conv.agent_id, ())):
-                self._call(sub, event)
-
-    def _to_agent(self, agent_id: int, event: dict[str, Any]) -> None:
-        for sub in list(self._agent_subs.get(agent_id, ())):
-            self._call(sub, event)
-
     def _state_event(self, conv: Conversation) -> dict[str, Any]:
         agent = None
         if conv.agent_id is not None and conv.state in (ACTIVE, WRAP_UP):
@@ -529,7 +453,7 @@ class ChannelService(service.Service):
         self._write(conv.id, state=new, **values)
         event = self._state_event(conv)
         # The customer sees waiting, active and ended; an offer is the staff's business.
-        self._emit(conv, event, customer=new not in (OFFERED, WRAP_UP))
+        self.listeners.emit(conv, event, customer=new not in (OFFERED, WRAP_UP))
         self.bus.publish(
             ConversationStateChanged(
                 conv.id, conv.media, conv.queue_id, conv.agent_id, old, new, self._now()
@@ -543,14 +467,12 @@ class ChannelService(service.Service):
             return
         self._stats_changed(queue_id)
         for i, cid in enumerate(self.router.waiting(queue_id), start=1):
-            subs = self._conversation_subs.get(cid)
             conv = self.conversations.get(cid)
-            if not subs or conv is None:
+            if conv is None or not self.listeners.listened(cid):
                 continue
             event = self._state_event(conv)
             event["position"] = i
-            for sub in list(subs):
-                self._call(sub, event)
+            self.listeners.to_conversation(cid, event)
 
     # ---- routing --------------------------------------------------------------------------
 
@@ -614,7 +536,7 @@ class ChannelService(service.Service):
         }
         for agent_id in offer.agents:
             self._event(conv.id, "offered", agent_id=agent_id, queue_id=conv.queue_id)
-            self._to_agent(agent_id, event)
+            self.listeners.to_agent(agent_id, event)
             self._load_changed(agent_id)
         self._line_moved(conv.queue_id)
 
@@ -623,7 +545,7 @@ class ChannelService(service.Service):
         the agent away): its slot is free."""
         conv.offered_to = tuple(a for a in conv.offered_to if a != agent_id)
         self.router.release(agent_id, conv.id)
-        self._to_agent(agent_id, {"type": "offer_withdrawn", "conversation": conv.id})
+        self.listeners.to_agent(agent_id, {"type": "offer_withdrawn", "conversation": conv.id})
         self._load_changed(agent_id)
 
     def _back_in_line(self, conv: Conversation, exclude: Iterable[int] = ()) -> None:
@@ -678,7 +600,9 @@ class ChannelService(service.Service):
             return
         conv.left_message_offered = True
         self._event(conv.id, "max_wait", queue_id=conv.queue_id)
-        self._emit(conv, {"type": "overflow", "conversation": conv.id, "reason": "max_wait"})
+        self.listeners.emit(
+            conv, {"type": "overflow", "conversation": conv.id, "reason": "max_wait"}
+        )
         text = _line("max_wait", conv.language)
         self._system_line(conv, text)
 
@@ -704,16 +628,16 @@ class ChannelService(service.Service):
     ) -> defer.Deferred[Message]:
         """A chat line (with no attachment) gets its id here and goes to the listeners at
         once, its row written behind it (after the conversation's writes before it, retried
-        until written: ``_write_line``). An e-mail, or a line with attachments (their rows
-        go out with it), is stored first and then sent."""
+        until written: acd/channels/line_writer.py). An e-mail, or a line with attachments
+        (their rows go out with it), is stored first and then sent."""
         at = _utc(self._now())
         ids = tuple(attachment_ids)
         if conv.media == "chat" and not ids and self.store.ids.seeded:
-            if len(self.unwritten) >= UNWRITTEN_MAX:
+            if self.lines.full:
                 log.error(
                     "conversation {id}: a line refused: {n} lines not written",
                     id=conv.id,
-                    n=len(self.unwritten),
+                    n=len(self.lines.unwritten),
                 )
                 return defer.fail(ChannelError(N_("messages cannot be taken now")))
             line = Message(
@@ -729,9 +653,9 @@ class ChannelService(service.Service):
                 message_id=message_id[:255] if message_id else None,
                 in_reply_to=in_reply_to[:255] if in_reply_to else None,
             )
-            self.unwritten[line.id] = line
-            self.writes.run(conv.id, lambda: defer.ensureDeferred(self._write_line(line)))
-            self._emit(conv, line.to_event(), customer=not internal)
+            self.lines.keep(line)
+            self.writes.run(conv.id, lambda: defer.ensureDeferred(self.lines.write(line)))
+            self.listeners.emit(conv, line.to_event(), customer=not internal)
             return defer.succeed(line)
         d = self.writes.run(
             conv.id,
@@ -751,89 +675,10 @@ class ChannelService(service.Service):
         )
 
         def sent(message: Message) -> Message:
-            self._emit(conv, message.to_event(), customer=not internal)
+            self.listeners.emit(conv, message.to_event(), customer=not internal)
             return message
 
         return d.addCallback(sent)
-
-    async def _write_line(self, line: Message) -> None:
-        """A sent line's row, tried until written (each failure logged, the engine's
-        health degraded meanwhile); kept in ``unwritten`` until then. When the engine
-        stops, one last try: a line still not written is logged whole."""
-        failures = 0
-        while True:
-            try:
-                await self.store.add_message(
-                    line.conversation_id,
-                    sender=line.sender,
-                    author=line.author,
-                    body=line.body,
-                    created_at=line.created_at,
-                    html=line.html,
-                    internal=line.internal,
-                    agent_id=line.agent_id,
-                    message_id=line.message_id,
-                    in_reply_to=line.in_reply_to,
-                    id=line.id,
-                )
-            except Exception:
-                failures += 1
-                log.failure(
-                    "conversation {id}: line {line} not written (try {n}), kept to retry",
-                    id=line.conversation_id,
-                    line=line.id,
-                    n=failures,
-                )
-                self._lines_health(line.id, True)
-                if not self.running:
-                    self.unwritten.pop(line.id, None)
-                    log.error(
-                        "conversation {id}: line {line} lost at stop ({sender} {author!r} "
-                        "at {at}): {body!r}",
-                        id=line.conversation_id,
-                        line=line.id,
-                        sender=line.sender,
-                        author=line.author,
-                        at=line.created_at.isoformat(),
-                        body=line.body,
-                    )
-                    self._lines_health(line.id, False)
-                    return
-                await self._retry_wait(line.id, RETRY_S[min(failures, len(RETRY_S)) - 1])
-                continue
-            self.unwritten.pop(line.id, None)
-            if failures:
-                log.info(
-                    "conversation {id}: line {line} written", id=line.conversation_id, line=line.id
-                )
-                self._lines_health(line.id, False)
-            return
-
-    def _retry_wait(self, line_id: int, delay_s: float) -> defer.Deferred[None]:
-        wake: defer.Deferred[None] = defer.Deferred()
-
-        def fire() -> None:
-            self._retries.pop(line_id, None)
-            wake.callback(None)
-
-        self._retries[line_id] = (self.reactor.callLater(delay_s, fire), wake)
-        return wake
-
-    def _lines_health(self, line_id: int, failed: bool) -> None:
-        """Degraded while a sent line's write fails; ok again once all such are written."""
-        was = bool(self._failing)
-        if failed:
-            self._failing.add(line_id)
-        else:
-            self._failing.discard(line_id)
-        if self.health is None:
-            return
-        if self._failing:
-            self.health.report(
-                self.name, DEGRADED, f"{len(self._failing)} chat lines not written yet"
-            )
-        elif was:
-            self.health.report(self.name, OK, "")
 
     def _cancel(self, timers: dict[int, Any], key: int) -> None:
         timer = timers.pop(key, None)
@@ -857,7 +702,9 @@ class ChannelService(service.Service):
         conv.end_reason = reason[:24]
         conv.ended_at = _utc(now)
         self._event(conv.id, "ended", agent_id=conv.agent_id, queue_id=queue_id, detail=reason)
-        self._emit(conv, {"type": "ended", "conversation": conv.id, "reason": conv.end_reason})
+        self.listeners.emit(
+            conv, {"type": "ended", "conversation": conv.id, "reason": conv.end_reason}
+        )
         q = self.router.queues.get(queue_id) if queue_id is not None else None
         held = (
             conv.agent_id is not None
@@ -930,7 +777,7 @@ class ChannelService(service.Service):
         assert agent_id is not None
         self.router.release(agent_id, conv.id)
         self._event(conv.id, "agent_left", agent_id=agent_id, queue_id=conv.queue_id)
-        self._emit(
+        self.listeners.emit(
             conv,
             {
                 "type": "state",
@@ -1156,7 +1003,7 @@ class ChannelService(service.Service):
             "side": CUSTOMER,
             "typing": bool(typing),
         }
-        self._emit(conv, event, customer=False)
+        self.listeners.emit(conv, event, customer=False)
 
     async def customer_read(self, conversation_id: int, up_to_message_id: int) -> None:
         conv = self._conversation(conversation_id)
@@ -1167,7 +1014,7 @@ class ChannelService(service.Service):
                 conv.id, ("agent", "supervisor", "system"), up_to, _utc(self._now())
             ),
         )
-        self._emit(
+        self.listeners.emit(
             conv,
             {"type": "read", "conversation": conv.id, "side": CUSTOMER, "up_to": up_to},
             customer=False,
@@ -1351,7 +1198,7 @@ class ChannelService(service.Service):
     def agent_typing(self, agent_id: int, conversation_id: int, typing: bool) -> None:
         conv = self._mine(agent_id, conversation_id)
         event = {"type": "typing", "conversation": conv.id, "side": STAFF, "typing": bool(typing)}
-        self._emit(conv, event, staff=False)
+        self.listeners.emit(conv, event, staff=False)
 
     async def agent_read(self, agent_id: int, conversation_id: int, up_to: int) -> None:
         conv = self._mine(agent_id, conversation_id)
@@ -1359,7 +1206,7 @@ class ChannelService(service.Service):
         await self.writes.run(
             conv.id, lambda: self.store.mark_read(conv.id, ("customer",), mark, _utc(self._now()))
         )
-        self._emit(
+        self.listeners.emit(
             conv,
             {"type": "read", "conversation": conv.id, "side": STAFF, "up_to": mark},
             staff=False,
@@ -1407,9 +1254,9 @@ class ChannelService(service.Service):
             "to_queue": self._queue_ref(to_queue_id),
             "note": note,
         }
-        self._emit(conv, event, customer=False)
-        for sub in list(self._agent_subs.get(to_agent_id, ())) if to_agent_id is not None else ():
-            self._call(sub, event)
+        self.listeners.emit(conv, event, customer=False)
+        if to_agent_id is not None:
+            self.listeners.to_agent(to_agent_id, event)
         if note:
             # kept for the staff (internal: never the customer's), so the desk that takes it
             # sees the note in the history it loads, after a reload too
@@ -1496,7 +1343,7 @@ class ChannelService(service.Service):
         have = {m.id for m in stored}
         kept = [
             m
-            for m in self.unwritten.values()
+            for m in self.lines.unwritten.values()
             if m.conversation_id == conversation_id and m.id not in have
         ]
         if not kept:
@@ -1514,8 +1361,7 @@ class ChannelService(service.Service):
 
     def watch(self, conversation_id: int, listener: Listener) -> Subscription:
         conv = self._conversation(conversation_id)
-        sub = Subscription("watch", conv.id, listener, STAFF)
-        self._conversation_subs.setdefault(conv.id, []).append(sub)
+        sub = self.listeners.conversation(conv.id, listener, STAFF, kind="watch")
         self._event(conv.id, "watched")
         return sub
 
@@ -1591,24 +1437,13 @@ class ChannelService(service.Service):
     def subscribe_conversation(
         self, conversation_id: int, listener: Listener, side: str
     ) -> Subscription:
-        if side not in SIDES:
-            raise ValueError(f"side is one of {SIDES}")
-        sub = Subscription("conversation", conversation_id, listener, side)
-        self._conversation_subs.setdefault(conversation_id, []).append(sub)
-        return sub
+        return self.listeners.conversation(conversation_id, listener, side)
 
     def subscribe_agent(self, agent_id: int, listener: Listener) -> Subscription:
-        sub = Subscription("agent", agent_id, listener, STAFF)
-        self._agent_subs.setdefault(agent_id, []).append(sub)
-        return sub
+        return self.listeners.agent(agent_id, listener)
 
     def unsubscribe(self, sub: Subscription) -> None:
-        table = self._agent_subs if sub.kind == "agent" else self._conversation_subs
-        subs = table.get(sub.key)
-        if subs and sub in subs:
-            subs.remove(sub)
-            if not subs:
-                del table[sub.key]
+        self.listeners.remove(sub)
 
     def relay(self, conversation_id: int, from_side: str, event: dict[str, Any]) -> None:
         """Pass a cobrowse event to the other side as it is (never stored). Only
@@ -1619,4 +1454,4 @@ class ChannelService(service.Service):
         if not isinstance(kind, str) or not kind.startswith("cobrowse."):
             raise ChannelError(N_("only cobrowse events are relayed"))
         conv = self._conversation(conversation_id)
-        self._emit(conv, event, customer=from_side == STAFF, staff=from_side == CUSTOMER)
+        self.listeners.emit(conv, event, customer=from_side == STAFF, staff=from_side == CUSTOMER)

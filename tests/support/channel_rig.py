@@ -62,6 +62,7 @@ class Rig:
         clock: Clock | None = None,
         engine: Any = None,
         customers: Any = None,
+        health: Any = None,
     ) -> None:
         self.clock = clock or Clock()
         if clock is None:
@@ -79,6 +80,7 @@ class Rig:
             config=ChatConfig(offer_timeout_s=OFFER_S),
             engine=engine,
             customers=customers,
+            health=health,
         )
         resolved(self.ch.startService())
         self.agent_events: dict[int, list[dict[str, Any]]] = {}

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from twisted.internet import defer
 
-from acd.channels.service import RETRY_S
+from acd.channels.line_writer import RETRY_S
 from appliance.cli import resolved
 from appliance.db import model
 from appliance.db.connector import DBConnector
@@ -57,9 +57,9 @@ class HeldWrites:
             self.real(thd).chainDeferred(d)
 
 
-def active_chat(db: DBConnector) -> tuple[Rig, dict[str, int], int]:
+def active_chat(db: DBConnector, health: Any = None) -> tuple[Rig, dict[str, int], int]:
     ids = seed(db)
-    rig = Rig(db)
+    rig = Rig(db, health=health)
     rig.acd.login(ids["1001"])
     conv = rig.chat(ids)
     rig.run(rig.ch.accept(ids["1001"], conv.id))
@@ -82,21 +82,20 @@ def test_a_line_reaches_its_listeners_before_its_row_is_written(db: DBConnector)
     ]  # ... and both lines are out, with their ids
     assert [e["message"]["id"] for e in visitor if e["type"] == "message"] == [first.id, second.id]
     assert first.id < second.id
-    assert rig.ch.unwritten.keys() == {first.id, second.id}
+    assert rig.ch.lines.unwritten.keys() == {first.id, second.id}
     held.release()
     assert rows(db, cid) == [
         (first.id, "customer", "你好，打印机坏了"),
         (second.id, "agent", "请问是哪一台？"),
     ]  # written behind, in order, under the ids sent
-    assert rig.ch.unwritten == {}
+    assert rig.ch.lines.unwritten == {}
     history = rig.run(rig.ch.history(cid))
     assert [m.id for m in history] == [first.id, second.id]
 
 
 def test_a_failed_write_is_retried_and_the_line_kept_until_written(db: DBConnector) -> None:
-    rig, ids, cid = active_chat(db)
     health = LastReports()
-    rig.ch.health = health
+    rig, ids, cid = active_chat(db, health)
     store = rig.ch.store
     real_add = store.add_message
     failures = [RuntimeError("disk full"), RuntimeError("disk full")]
@@ -109,16 +108,16 @@ def test_a_failed_write_is_retried_and_the_line_kept_until_written(db: DBConnect
     store.add_message = add_message  # type: ignore[method-assign]
     line = rig.run(rig.ch.customer_says(cid, "还在吗？"))
     assert rows(db, cid) == []
-    assert rig.ch.unwritten == {line.id: line}
+    assert rig.ch.lines.unwritten == {line.id: line}
     report = health.get("channels")
     assert report is not None and report.state == DEGRADED
     history = rig.run(rig.ch.history(cid))  # the line kept is in the history meanwhile
     assert [(m.id, m.body) for m in history] == [(line.id, "还在吗？")]
     rig.clock.advance(RETRY_S[0])  # the second try fails too
-    assert rows(db, cid) == [] and line.id in rig.ch.unwritten
+    assert rows(db, cid) == [] and line.id in rig.ch.lines.unwritten
     rig.clock.advance(RETRY_S[1])  # the third is written
     assert rows(db, cid) == [(line.id, "customer", "还在吗？")]
-    assert rig.ch.unwritten == {}
+    assert rig.ch.lines.unwritten == {}
     report = health.get("channels")
     assert report is not None and report.state == OK
     later = rig.run(rig.ch.agent_says(ids["1001"], cid, "在的"))  # the next line after it
@@ -154,7 +153,7 @@ def test_the_email_stores_messages_take_ids_from_the_same_allocator(db: DBConnec
     other = resolved(appended)
     assert other != line.id
     assert rows(db, cid) == sorted([(line.id, "customer", "first"), (other, "system", "auto")])
-    assert rig.ch.unwritten == {}
+    assert rig.ch.lines.unwritten == {}
 
 
 def test_holds_is_conversations_of_for_one_conversation(db: DBConnector) -> None:
