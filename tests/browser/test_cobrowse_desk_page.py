@@ -10,7 +10,6 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.browser.test_cobrowse_visitor_page import wait
-from tests.support.chromium import headless_chromium
-from webui import vendor
+from tests.support.chromium import console_errors, headless_chromium
+from tests.support.http_stand import StandHandler, rrweb_recorder, serving
 
 pytestmark = pytest.mark.integration
 STATIC = Path(__file__).resolve().parents[2] / "webui" / "static"
@@ -56,27 +55,17 @@ class Stand:
 
 @pytest.fixture
 def stand() -> Iterator[tuple[str, Stand]]:
-    recorder = vendor.FILES[vendor.RRWEB_RECORD]
-    if not recorder.is_file():
-        pytest.fail("rrweb's recorder is not installed: run make deps")
     st = Stand()
     files = {
         "/desk": (PAGE.encode(), "text/html; charset=utf-8"),
         "/static/page.js": ((STATIC / "page.js").read_bytes(), "text/javascript"),
         "/static/desk_record.js": ((STATIC / "desk_record.js").read_bytes(), "text/javascript"),
-        "/vendor/rrweb-record.min.js": (recorder.read_bytes(), "text/javascript"),
+        "/vendor/rrweb-record.min.js": (rrweb_recorder(), "text/javascript"),
     }
     watch = {"type": "cobrowse.watch", "session": "s1", "by": "Sue Pervisor"}
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(StandHandler):
         protocol_version = "HTTP/1.1"
-
-        def _send(self, status: int, body: bytes, kind: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
 
         def do_GET(self) -> None:
             if self.path == "/chat-desk/api/cobrowse/desk":  # the desk's stream: one watch
@@ -89,7 +78,7 @@ def stand() -> Iterator[tuple[str, Stand]]:
                 self.close_connection = True
                 return
             body, kind = files.get(self.path, (b"", "text/plain"))
-            self._send(200 if body else 404, body, kind)
+            self.send(200 if body else 404, body, kind)
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -98,22 +87,15 @@ def stand() -> Iterator[tuple[str, Stand]]:
                     st.batches.append(body)
                 if st.ended:
                     ended = json.dumps({"ended": st.ended}).encode()
-                    return self._send(200, ended, "application/json")
-                return self._send(202, b"{}", "application/json")
-            self._send(404, b"{}", "application/json")
+                    return self.send(200, ended, "application/json")
+                return self.send(202, b"{}", "application/json")
+            self.send(404, b"{}", "application/json")
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", st
-    finally:
-        st.closing.set()
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as base:
+        try:
+            yield base, st
+        finally:
+            st.closing.set()  # the stream's thread ends before the server does
 
 
 def banner(driver: WebDriver) -> Any:
@@ -138,9 +120,4 @@ def test_a_batch_told_the_watch_ended_stops_the_desks_recording_without_an_error
         driver.execute_script("document.getElementById('blurb').textContent = 'two';")
         time.sleep(1.0)  # what would have gone out meanwhile (the recorder posts every 250 ms)
         assert st.sent() == told
-        errors = [
-            e
-            for e in driver.get_log("browser")  # type: ignore[attr-defined]
-            if e.get("level") == "SEVERE" and "favicon.ico" not in e.get("message", "")
-        ]
-        assert errors == []
+        assert console_errors(driver) == []

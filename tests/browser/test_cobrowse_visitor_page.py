@@ -12,7 +12,6 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -22,8 +21,8 @@ from selenium.common.exceptions import StaleElementReferenceException, WebDriver
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.support.chromium import headless_chromium
-from webui import vendor
+from tests.support.chromium import console_errors, headless_chromium
+from tests.support.http_stand import StandHandler, rrweb_recorder, serving
 
 pytestmark = pytest.mark.integration
 SCRIPT = Path(__file__).resolve().parents[2] / "webui" / "static" / "chat" / "cobrowse.js"
@@ -65,55 +64,37 @@ class Stand:
 
 @pytest.fixture
 def stand() -> Iterator[tuple[str, Stand]]:
-    recorder = vendor.FILES[vendor.RRWEB_RECORD]
-    if not recorder.is_file():
-        pytest.fail("rrweb's recorder is not installed: run make deps")
     st = Stand()
     config = b'{"mask_inputs": true, "mask_password": true}'
     files = {
         "/page.html": (PAGE.encode(), "text/html; charset=utf-8"),
         "/chat/static/cobrowse.js": (SCRIPT.read_bytes(), "text/javascript"),
-        "/chat/static/rrweb-record.min.js": (recorder.read_bytes(), "text/javascript"),
+        "/chat/static/rrweb-record.min.js": (rrweb_recorder(), "text/javascript"),
         "/chat/api/cobrowse/config": (config, "application/json"),
     }
 
-    class Handler(BaseHTTPRequestHandler):
-        def _send(self, status: int, body: bytes, kind: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
+    class Handler(StandHandler):
         def do_GET(self) -> None:
             path = self.path.split("?")[0]
             if path == "/chat/api/cobrowse/stream":  # over at once: EventSource retries
-                return self._send(200, b"retry: 60000\n\n", "text/event-stream")
+                return self.send(200, b"retry: 60000\n\n", "text/event-stream")
             body, kind = files.get(path, (b"", "text/plain"))
-            self._send(200 if body else 404, body, kind)
+            self.send(200 if body else 404, body, kind)
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             with st.lock:
                 st.posts.append((self.path, body))
             if self.path.endswith("/consent"):
-                return self._send(200, b'{"state": "active"}', "application/json")
+                return self.send(200, b'{"state": "active"}', "application/json")
             if self.path.endswith("/events") and st.ended:
                 # as webui/cobrowse/resources.py answers a batch that crossed the end
                 ended = json.dumps({"ended": st.ended}).encode()
-                return self._send(200, ended, "application/json")
-            self._send(202, b"{}", "application/json")
+                return self.send(200, ended, "application/json")
+            self.send(202, b"{}", "application/json")
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", st
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as base:
+        yield base, st
 
 
 def wait(driver: WebDriver, what: str, predicate: Any, timeout: float = 15) -> Any:
@@ -137,6 +118,19 @@ def shadow(driver: WebDriver, test: str) -> Any:
 def linked(base: str, query: str = "", **more: Any) -> str:
     state = {"session": "s1", "token": "tok-1", "agent": "Agent 7", "active": True, **more}
     return base + "/page.html" + query + "#ccbox-cobrowse=" + quote(json.dumps(state))
+
+
+def recording(driver: WebDriver, base: str, st: Stand) -> None:
+    """The page of a link with a recording token, allowed (once asked), its snapshot sent."""
+    driver.get(linked(base))
+    shown = wait(
+        driver,
+        "the consent (or the banner)",
+        lambda d: shadow(d, "cobrowse-allow") or shadow(d, "cobrowse-banner"),
+    )
+    if shown.get_attribute("data-test") == "cobrowse-allow":
+        shown.click()
+    wait(driver, "the snapshot", lambda d: b"Checkout" in b"".join(st.bodies("events")))
 
 
 def test_a_link_with_a_recording_token_asks_the_visitor_before_recording(
@@ -170,15 +164,7 @@ def test_a_link_with_a_recording_token_asks_the_visitor_before_recording(
 def test_no_field_value_leaves_the_page(stand: tuple[str, Stand]) -> None:
     base, st = stand
     with headless_chromium() as driver:
-        driver.get(linked(base))
-        shown = wait(
-            driver,
-            "the consent (or the banner)",
-            lambda d: shadow(d, "cobrowse-allow") or shadow(d, "cobrowse-banner"),
-        )
-        if shown.get_attribute("data-test") == "cobrowse-allow":
-            shown.click()
-        wait(driver, "the snapshot", lambda d: b"Checkout" in b"".join(st.bodies("events")))
+        recording(driver, base, st)
         driver.find_element("id", "name").send_keys("typed-zhang")
         driver.execute_script(
             "var t = document.getElementById('tok'); t.value = 'HIDDEN-SECRET-2';"
@@ -202,15 +188,7 @@ def test_a_batch_told_the_session_ended_stops_the_recording_without_an_error(
     shop's page."""
     base, st = stand
     with headless_chromium(console_log=True) as driver:
-        driver.get(linked(base))
-        shown = wait(
-            driver,
-            "the consent (or the banner)",
-            lambda d: shadow(d, "cobrowse-allow") or shadow(d, "cobrowse-banner"),
-        )
-        if shown.get_attribute("data-test") == "cobrowse-allow":
-            shown.click()
-        wait(driver, "the snapshot", lambda d: b"Checkout" in b"".join(st.bodies("events")))
+        recording(driver, base, st)
         st.ended = "staff_stopped"
         before = len(st.bodies("events"))
         driver.execute_script("document.getElementById('blurb').textContent = 'one';")
@@ -221,9 +199,4 @@ def test_a_batch_told_the_session_ended_stops_the_recording_without_an_error(
         driver.execute_script("document.getElementById('blurb').textContent = 'two';")
         time.sleep(1.0)  # what would have gone out meanwhile (the recorder posts every 250 ms)
         assert len(st.bodies("events")) == told
-        errors = [
-            e
-            for e in driver.get_log("browser")  # type: ignore[attr-defined]
-            if e.get("level") == "SEVERE" and "favicon.ico" not in e.get("message", "")
-        ]
-        assert errors == []
+        assert console_errors(driver) == []

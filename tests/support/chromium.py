@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
@@ -114,3 +115,12 @@ def absent(driver: WebDriver, css: str, scope: WebElement | None = None) -> bool
         return not (scope or driver).find_elements(By.CSS_SELECTOR, css)
     finally:
         driver.implicitly_wait(IMPLICIT_WAIT_S)
+
+
+def console_errors(driver: WebDriver) -> list[Any]:
+    """The page's console errors so far (a driver started with ``console_log``), a missing
+    favicon aside."""
+    log: list[Any] = driver.get_log("browser")  # type: ignore[attr-defined]
+    return [
+        e for e in log if e.get("level") == "SEVERE" and "favicon.ico" not in e.get("message", "")
+    ]
