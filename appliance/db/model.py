@@ -1984,6 +1984,28 @@ conversation_events = sa.Table(
     sa.Column("detail", sa.String(500), nullable=False, server_default=""),
 )
 
+chat_visitors = sa.Table(
+    "chat_visitors",
+    metadata,
+    # The web chat's visitor sessions (webui/chat/visitors.py), so a daemon restart keeps
+    # them: the widget's token is stored only as its SHA-256 (the token itself is the
+    # visitor's only credential). A row goes with its conversation, or an hour after its end.
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column(
+        "conversation_id",
+        sa.Integer,
+        sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("address", sa.String(64), nullable=False, server_default=""),
+    sa.Column("origin", sa.String(200), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False, server_default=""),
+    sa.Column("email", sa.String(254), nullable=False, server_default=""),
+    sa.Column("language", sa.String(8), nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
 canned_replies = sa.Table(
     "canned_replies",
     metadata,

@@ -466,6 +466,7 @@ class ChatCase(PublicEndpointCase):
         )
 
     async def _start_with(self, url: str, tmp: Any) -> None:
+        self.data_dir = tmp
         self.db = DBConnector(reactor, url)
         await self.db.startService()
         self.addCleanup(self.db.stopService)
@@ -774,7 +775,8 @@ class ChatTests(ChatCase):
         real = hashlib.sha256
 
         def sha256(data: bytes) -> Any:
-            hashed_on_reactor.append(threadable.isInIOThread())
+            if data == PNG:  # the file's check (the request's token is hashed too)
+                hashed_on_reactor.append(threadable.isInIOThread())
             return real(data)
 
         self.patch(api.hashlib, "sha256", sha256)
@@ -969,6 +971,98 @@ class StopTests(ChatCase):
             return list(conn.execute(t.select().where(t.c.ticket_id == ticket)).all())
 
         self.assertEqual(len(await self.db.run(linked)), 1)
+
+
+class RestartTests(ChatCase):
+    async def restart(self, hold: defer.Deferred[None] | None = None) -> None:
+        """The daemon again on the same database: the engine, then the public chat (the
+        read of its visitors' sessions waiting for ``hold`` when given)."""
+        await self.service.stopService()
+        await self.channels.stopService()
+        await self.acd.stopService()
+        self.client.close()
+        self.acd = ACD(reactor, self.db, self.bus)
+        await self.acd.startService()
+        self.addCleanup(self.acd.stopService)
+        self.channels = ChannelService(
+            reactor=reactor, db=self.db, acd=self.acd, bus=self.bus, config=self.config
+        )
+        await self.channels.startService()
+        self.addCleanup(self.channels.stopService)
+        self.staff = []
+        self.channels.subscribe_agent(self.agent_id, self.staff.append)
+        self.service = PublicChatService(
+            reactor=reactor,
+            db=self.db,
+            channels=self.channels,
+            config=self.config,
+            smtp=SmtpConfig(),
+            data_dir=self.data_dir,
+            requests_per_minute=self.requests_per_minute,
+        )
+        if hold is not None:
+            store = self.service.visitors.store
+            assert store is not None
+            real = store.restorable
+
+            async def held(keep: Any) -> Any:
+                await hold
+                return await real(keep)
+
+            store.restorable = lambda keep: defer.ensureDeferred(held(keep))  # type: ignore[method-assign]
+        await self.service.startService()
+        self.addCleanup(self.service.stopService)
+        self.client = Client(self.service.port_number)
+        self.addCleanup(self.client.close)
+
+    async def test_a_restart_keeps_the_visitors_chat_and_its_token(self) -> None:
+        """The engine restores an open chat to its agent; its visitor's widget, with the
+        token it had, goes on with it (before, the token was unknown after a restart: the
+        widget said the chat had ended and the agent kept a chat nobody could answer)."""
+        await self.start()
+        started = await self.chat()
+        token, cid = started["token"], started["conversation"]
+        await self.channels.accept(self.agent_id, cid)
+        sent = await self.client.post("/chat/api/send", {"text": "在吗"}, token=token)
+        self.assertEqual(sent.status, 200, sent.body)
+        self.assertNotIn(token, repr(await self.db.run(stored_visitors)))  # its hash only
+
+        await self.restart()
+        self.assertEqual(self.channels.conversation(cid).state, "active")
+        stream = await self.client.stream(token)
+        history = await stream.until(lambda ev: any(e["type"] == "history" for e in ev))
+        lines = next(e for e in history if e["type"] == "history")["messages"]
+        self.assertIn("在吗", [m["body"] for m in lines])
+        again = await self.client.post("/chat/api/send", {"text": "还在"}, token=token)
+        self.assertEqual(again.status, 200, again.body)
+        line = await self.staff_sees(lambda e: e.get("type") == "message")
+        self.assertEqual(line["message"]["body"], "还在")
+        unknown = await self.client.post("/chat/api/send", {"text": "x"}, token="nope" * 10)
+        self.assertEqual(unknown.status, 401, unknown.body)
+
+    async def test_a_token_asked_for_before_the_sessions_are_read_back_is_told_to_wait(
+        self,
+    ) -> None:
+        await self.start()
+        token = (await self.chat())["token"]
+        held: defer.Deferred[None] = defer.Deferred()
+        await self.restart(hold=held)
+        early = await self.client.post("/chat/api/send", {"text": "x"}, token=token)
+        self.assertEqual(early.status, 503, early.body)  # not 401: the widget would end it
+        self.assertEqual(early.json()["code"], "stopping")
+        self.assertEqual(early.headers["retry-after"], "10")
+        new = await self.chat(name="韩梅梅")  # a new chat needs no session of the last run
+        self.assertIn("token", new)
+        held.callback(None)
+        await deferLater(reactor, 0.2, lambda: None)
+        later = await self.client.post("/chat/api/send", {"text": "x"}, token=token)
+        self.assertEqual(later.status, 200, later.body)
+
+
+def stored_visitors(conn: Any) -> list[Any]:
+    from appliance.db import model
+
+    return list(conn.execute(model.chat_visitors.select()).all())
 
 
 class PortTakenTests(PublicEndpointCase):

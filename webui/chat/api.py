@@ -34,7 +34,7 @@ from webui.chat import inputs, transcript
 from webui.chat.inputs import BadInput
 from webui.chat.limits import RateLimit, address_key
 from webui.chat.site import error, json_answer
-from webui.requests_in_flight import RequestsInFlight, ask_to_retry
+from webui.requests_in_flight import RETRY_AFTER_S, RequestsInFlight, ask_to_retry
 
 if TYPE_CHECKING:
     from webui.chat.site import PublicChatRoot
@@ -87,6 +87,15 @@ class Limited(BadInput):
         self.retry_after = retry_after
 
 
+class Restarting(Limited):
+    """A token asked for before the last run's sessions are read back: not "unknown" (the
+    widget would end the chat), but a moment to wait."""
+
+    def __init__(self) -> None:
+        super().__init__(RETRY_AFTER_S, STOPPING)
+        self.status, self.code = 503, "stopping"
+
+
 @dataclass
 class ChatEndpointState:
     """What every handler shares: the engine, the sessions, the limits, the stores."""
@@ -113,6 +122,8 @@ class ChatEndpointState:
         # that got hold of it is a stranger).
         s = self.root.visitor(request, query=query)
         if s is None:
+            if not self.root.visitors.restored:
+                raise Restarting()
             raise BadInput(401, "this chat is not known (start a new one)", "token")
         return s
 
@@ -123,12 +134,12 @@ class ChatEndpointState:
         return s
 
     def visitor_limit(self, s: VisitorSession) -> None:
-        wait = self.per_visitor.hit(s.token)
+        wait = self.per_visitor.hit(s.key)
         if wait:
             raise Limited(wait, "you are sending too fast; wait a moment")
 
     def events_limit(self, s: VisitorSession) -> None:
-        wait = self.per_visitor_events.hit(s.token)
+        wait = self.per_visitor_events.hit(s.key)
         if wait:
             raise Limited(wait, "you are sending too fast; wait a moment")
 
@@ -480,6 +491,9 @@ class StreamEndpoint(resource.Resource):
         st = self.state
         try:
             s = st.session(request, query=True)
+        except Limited as e:
+            request.setHeader(b"Retry-After", str(int(e.retry_after)).encode())
+            return error(request, e.status, e.message, e.code)
         except BadInput as e:
             return error(request, e.status, e.message, e.code)
         if s.ended:

@@ -22,6 +22,7 @@ from appliance import health, uploads
 from appliance.config import ChatConfig, SmtpConfig
 from appliance.db.channel_admin_store import ChannelAdminStore
 from appliance.db.chat_public_store import ChatPublicStore
+from appliance.db.chat_visitor_store import ChatVisitorStore
 from webui.chat import api
 from webui.chat.origins import OriginAllowList
 from webui.chat.site import (
@@ -63,7 +64,9 @@ class PublicChatService(service.Service):
             return admin.origins().addCallback(lambda rows: [r.origin for r in rows])
 
         self.origins = OriginAllowList(reactor, load_origins)
-        self.visitors = VisitorRegistry(reactor, config.idle_close_min * 60.0, self._idle)
+        self.visitors = VisitorRegistry(
+            reactor, config.idle_close_min * 60.0, self._idle, store=ChatVisitorStore(db)
+        )
         extra = {} if requests_per_minute is None else {"requests_per_minute": requests_per_minute}
         self.root = PublicChatRoot(
             clock=reactor,
@@ -116,6 +119,11 @@ class PublicChatService(service.Service):
                 self.health.report(self.name, health.DOWN, why)
             return defer.succeed(None)
         self.visitors.start()
+        restored = defer.ensureDeferred(self.visitors.restore())
+        restored.addCallbacks(
+            lambda n: log.info("web chat: {n} visitors' sessions restored", n=n),
+            lambda f: log.failure("web chat: the visitors' sessions not restored", f),
+        )
         self._heartbeat = task.LoopingCall(self.hub.heartbeat)
         self._heartbeat.clock = self.reactor
         self._heartbeat.start(HEARTBEAT_S, now=False)
