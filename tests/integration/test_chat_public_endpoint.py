@@ -472,6 +472,19 @@ class ChatCase(PublicEndpointCase):
         self.addCleanup(self.db.stopService)
         await ChannelAdminStore(self.db).add_origin(ORIGIN)
         self.bus = EventBus()
+        self.smtp_inbox: list[tuple[list[str], bytes]] = []
+        from tests.integration.test_voicemail_mail import _Factory
+
+        smtp_port: Any = reactor.listenTCP(0, _Factory(self.smtp_inbox), interface="127.0.0.1")
+        self.addCleanup(smtp_port.stopListening)
+        self.smtp = SmtpConfig(
+            host="127.0.0.1", port=smtp_port.getHost().port, sender="chat@cc.test", timeout_s=5
+        )
+        await self._start_parts(login=True)
+
+    async def _start_parts(self, *, login: bool, hold: defer.Deferred[None] | None = None) -> None:
+        """The daemon's parts on ``self.db``: the ACD, the engine, then the public chat (the
+        read of its visitors' sessions waiting for ``hold`` when given)."""
         self.acd = ACD(reactor, self.db, self.bus)
         await self.acd.startService()
         self.addCleanup(self.acd.stopService)
@@ -480,25 +493,29 @@ class ChatCase(PublicEndpointCase):
         )
         await self.channels.startService()
         self.addCleanup(self.channels.stopService)
-        self.acd.login(self.agent_id)
+        if login:
+            self.acd.login(self.agent_id)
         self.staff: list[dict[str, Any]] = []
         self.channels.subscribe_agent(self.agent_id, self.staff.append)
-        self.smtp_inbox: list[tuple[list[str], bytes]] = []
-        from tests.integration.test_voicemail_mail import _Factory
-
-        smtp_port: Any = reactor.listenTCP(0, _Factory(self.smtp_inbox), interface="127.0.0.1")
-        self.addCleanup(smtp_port.stopListening)
         self.service = PublicChatService(
             reactor=reactor,
             db=self.db,
             channels=self.channels,
             config=self.config,
-            smtp=SmtpConfig(
-                host="127.0.0.1", port=smtp_port.getHost().port, sender="chat@cc.test", timeout_s=5
-            ),
-            data_dir=tmp,
+            smtp=self.smtp,
+            data_dir=self.data_dir,
             requests_per_minute=self.requests_per_minute,
         )
+        if hold is not None:
+            store = self.service.visitors.store
+            assert store is not None
+            real = store.restorable
+
+            async def held(keep: Any) -> Any:
+                await hold
+                return await real(keep)
+
+            store.restorable = lambda keep: defer.ensureDeferred(held(keep))  # type: ignore[method-assign]
         await self.service.startService()
         self.addCleanup(self.service.stopService)
         self.client = Client(self.service.port_number)
@@ -975,45 +992,13 @@ class StopTests(ChatCase):
 
 class RestartTests(ChatCase):
     async def restart(self, hold: defer.Deferred[None] | None = None) -> None:
-        """The daemon again on the same database: the engine, then the public chat (the
-        read of its visitors' sessions waiting for ``hold`` when given)."""
+        """The daemon again on the same database (the agent's login is the ACD's to
+        restore)."""
         await self.service.stopService()
         await self.channels.stopService()
         await self.acd.stopService()
         self.client.close()
-        self.acd = ACD(reactor, self.db, self.bus)
-        await self.acd.startService()
-        self.addCleanup(self.acd.stopService)
-        self.channels = ChannelService(
-            reactor=reactor, db=self.db, acd=self.acd, bus=self.bus, config=self.config
-        )
-        await self.channels.startService()
-        self.addCleanup(self.channels.stopService)
-        self.staff = []
-        self.channels.subscribe_agent(self.agent_id, self.staff.append)
-        self.service = PublicChatService(
-            reactor=reactor,
-            db=self.db,
-            channels=self.channels,
-            config=self.config,
-            smtp=SmtpConfig(),
-            data_dir=self.data_dir,
-            requests_per_minute=self.requests_per_minute,
-        )
-        if hold is not None:
-            store = self.service.visitors.store
-            assert store is not None
-            real = store.restorable
-
-            async def held(keep: Any) -> Any:
-                await hold
-                return await real(keep)
-
-            store.restorable = lambda keep: defer.ensureDeferred(held(keep))  # type: ignore[method-assign]
-        await self.service.startService()
-        self.addCleanup(self.service.stopService)
-        self.client = Client(self.service.port_number)
-        self.addCleanup(self.client.close)
+        await self._start_parts(login=False, hold=hold)
 
     async def test_a_restart_keeps_the_visitors_chat_and_its_token(self) -> None:
         """The engine restores an open chat to its agent; its visitor's widget, with the
