@@ -17,7 +17,7 @@ import re
 import zoneinfo
 from typing import Any
 
-from appliance.db.campaign_values import MIDNIGHT
+from appliance.db.campaign_values import format_window_end, parse_window_end
 from appliance.db.model import CAMPAIGN_BACKOFF, CAMPAIGN_MODES, CAMPAIGN_RECORD
 from webui import admin_forms as f
 from webui import i18n
@@ -221,7 +221,7 @@ def campaign_settings(
     out["window_start"] = clock(params, "window_start", i18n._("Call from"))
     # midnight, the end of the day: "00:00" in the browser's time field, stored "24:00"
     until = clock(params, "window_end", i18n._("Call until"))
-    out["window_end"] = MIDNIGHT if until == "00:00" else until
+    out["window_end"] = format_window_end(parse_window_end(until))
     if out["window_start"] >= out["window_end"]:
         raise f.FormError(i18n._("Call until: later than Call from."))
     out["default_tz"] = time_zone(params)

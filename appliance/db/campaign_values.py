@@ -69,7 +69,7 @@ def parse_window_end(text: str) -> dt.time:
     end (``END_OF_DAY``). An end is exclusive, so without midnight a window could never
     take in the day's last minute; and "00:00" is what a browser's time field gives for
     midnight (it has no 24:00)."""
-    if str(text).strip() in ("24:00", "00:00"):
+    if str(text).strip() in (MIDNIGHT, "00:00"):
         return END_OF_DAY
     return parse_clock(text)
 
